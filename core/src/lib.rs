@@ -1,0 +1,32 @@
+//! # cpmd-core
+//!
+//! The deterministic, sans-IO protocol core of cpmd, an OMA CPM (RCS chat) server.
+//! It decides everything a user relies on: relaying 1-to-1 chat sessions between
+//! terminals (a SIP B2BUA), extending a 1-to-1 session into a group session hosted by
+//! the server's conference focus, the termination handshake of the replaced session,
+//! and the construction of session history objects. See `specs/` for the flows and
+//! their numbered invariants.
+//!
+//! What it is **not**: it does no I/O, reads no clock, draws no random numbers and
+//! has no `async`. Time ([`Time`], [`WallClock`]) and entropy are inputs; sockets,
+//! storage and timers belong to the runtime (crate `cpmd`), which drives the
+//! [`Server`] through `handle_*` inputs and drains its `poll_*` outputs. The same
+//! `Server` is the server actor of the stateright model (crate `cpmd-model`).
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod body;
+pub mod ids;
+pub mod sdp;
+pub mod sip;
+pub mod time;
+pub mod uri;
+pub mod wire;
+
+pub use ids::{
+    Branch, CallId, ConnId, ContributionId, ConversationId, DialogId, MessageId, SessionId,
+    StoreTicket, Tag,
+};
+pub use time::{Time, WallClock};
+pub use uri::UserUri;

@@ -1,0 +1,250 @@
+//! URIs (`sip:`, `sips:`, `tel:`) and the normalised user identity [`UserUri`].
+//!
+//! These are the core's own types; the wire layer parses text into them
+//! (`wire::uri`) and prints them back. Parameters keep their order so that a URI the
+//! server relays is printed as it arrived.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// One `;name[=value]` parameter of a URI or header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Param {
+    /// Parameter name, as received (compared case-insensitively).
+    pub name: String,
+    /// Value, if any, as received (quotes kept for quoted-string values).
+    pub value: Option<String>,
+}
+
+impl Param {
+    /// A `name=value` parameter.
+    pub fn new(name: impl Into<String>, value: Option<impl Into<String>>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.map(Into::into),
+        }
+    }
+}
+
+/// Finds a parameter by case-insensitive name.
+pub fn find_param<'a>(params: &'a [Param], name: &str) -> Option<&'a Param> {
+    params.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// The value of a parameter by case-insensitive name (`None` when absent or valueless).
+pub fn param_value<'a>(params: &'a [Param], name: &str) -> Option<&'a str> {
+    find_param(params, name).and_then(|p| p.value.as_deref())
+}
+
+/// Host part of a SIP URI or Via sent-by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Host {
+    /// A DNS name, lower-cased (host names compare case-insensitively).
+    Name(String),
+    /// An IPv4 literal.
+    V4(Ipv4Addr),
+    /// An IPv6 reference (printed in brackets).
+    V6(Ipv6Addr),
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(n) => f.write_str(n),
+            Host::V4(a) => write!(f, "{a}"),
+            Host::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// A `sip:` or `sips:` URI (RFC 3261 §19.1).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SipUri {
+    /// `sips:` rather than `sip:`.
+    pub secure: bool,
+    /// User part, still percent-encoded as received (`alice.smith`, `+15551234567`).
+    pub user: Option<String>,
+    /// Password part (deprecated by RFC 3261, accepted and kept).
+    pub password: Option<String>,
+    /// Host.
+    pub host: Host,
+    /// Port, when given.
+    pub port: Option<u16>,
+    /// URI parameters in order (`transport`, `user`, `gr`, `method`, ...).
+    pub params: Vec<Param>,
+    /// URI headers (`?Session-Replaces=...`), names and values still percent-encoded.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A `tel:` URI (RFC 3966).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TelUri {
+    /// The number as received, e.g. `+1-555-123-4567` or `5551234;phone-context=...`.
+    pub number: String,
+    /// Parameters in order.
+    pub params: Vec<Param>,
+}
+
+/// Any URI the server may meet in a request line or an address header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Uri {
+    /// `sip:` / `sips:`.
+    Sip(SipUri),
+    /// `tel:`.
+    Tel(TelUri),
+    /// Any other absolute URI (`urn:`, `mailto:`, `im:` ...), kept verbatim.
+    Other(String),
+}
+
+impl Uri {
+    /// The SIP URI inside, if it is one.
+    pub fn as_sip(&self) -> Option<&SipUri> {
+        match self {
+            Uri::Sip(s) => Some(s),
+            Uri::Tel(_) | Uri::Other(_) => None,
+        }
+    }
+}
+
+/// A normalised user identity (an address-of-record), compared after normalisation
+/// (protocol.md §2): `tel:+15551234567` and `sip:+15551234567@example.com;user=phone`
+/// are the same user; `sip:` and `sips:` name the same user; host names compare
+/// case-insensitively; user parts compare exactly (after percent-decoding).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserUri(String);
+
+impl UserUri {
+    /// Normalises a URI into an identity; `None` for a URI that names no user (no
+    /// user part, or an unsupported scheme).
+    pub fn from_uri(uri: &Uri) -> Option<Self> {
+        match uri {
+            Uri::Sip(sip) => {
+                let user = percent_decode(sip.user.as_deref()?);
+                let phone = param_value(&sip.params, "user")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("phone"));
+                if phone && user.starts_with('+') {
+                    if let Some(number) = global_number(&user) {
+                        return Some(Self(format!("tel:{number}")));
+                    }
+                }
+                Some(Self(format!("sip:{user}@{}", sip.host)))
+            }
+            Uri::Tel(tel) => {
+                let number = global_number(&tel.number).unwrap_or_else(|| tel.number.clone());
+                Some(Self(format!("tel:{number}")))
+            }
+            Uri::Other(_) => None,
+        }
+    }
+
+    /// The canonical text (`sip:user@host` or `tel:+digits`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Builds an identity from its canonical text (tests, configuration).
+    pub fn new_canonical(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The user name: the part before `@` of a SIP identity, or the number of a tel:
+    /// identity. This is how a user is named in configuration and IMAP logins.
+    pub fn user_name(&self) -> &str {
+        let rest = self
+            .0
+            .strip_prefix("sip:")
+            .or_else(|| self.0.strip_prefix("tel:"))
+            .unwrap_or(&self.0);
+        rest.split('@').next().unwrap_or(rest)
+    }
+}
+
+impl fmt::Display for UserUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `+1-555-123.4567` → `+15551234567`; `None` unless it is a global number (a `+`
+/// followed by digits and RFC 3966 visual separators only).
+fn global_number(text: &str) -> Option<String> {
+    let digits = text.strip_prefix('+')?;
+    let mut out = String::from("+");
+    for c in digits.chars() {
+        match c {
+            '0'..='9' => out.push(c),
+            '-' | '.' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    (out.len() > 1).then_some(out)
+}
+
+/// Decodes `%XX` escapes; malformed escapes are kept literally (a user part is an
+/// identifier, not a place to reject input).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sip(user: &str, host: &str, params: &[(&str, Option<&str>)]) -> Uri {
+        Uri::Sip(SipUri {
+            secure: false,
+            user: Some(user.into()),
+            password: None,
+            host: Host::Name(host.into()),
+            port: None,
+            params: params
+                .iter()
+                .map(|(n, v)| Param::new(*n, v.map(str::to_owned)))
+                .collect(),
+            headers: vec![],
+        })
+    }
+
+    #[test]
+    fn tel_and_user_phone_are_the_same_user() {
+        let tel = Uri::Tel(TelUri {
+            number: "+1-555-123-4567".into(),
+            params: vec![],
+        });
+        let phone = sip("+15551234567", "example.com", &[("user", Some("phone"))]);
+        assert_eq!(UserUri::from_uri(&tel), UserUri::from_uri(&phone));
+        assert_eq!(
+            UserUri::from_uri(&tel).unwrap().as_str(),
+            "tel:+15551234567"
+        );
+    }
+
+    #[test]
+    fn sip_identity_keeps_dotted_user_and_decodes_escapes() {
+        let u = UserUri::from_uri(&sip("alice%2Esmith", "example.com", &[])).unwrap();
+        assert_eq!(u.as_str(), "sip:alice.smith@example.com");
+        assert_eq!(u.user_name(), "alice.smith");
+    }
+
+    #[test]
+    fn percent_decode_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("a%zz"), "a%zz");
+        assert_eq!(percent_decode("%41b"), "Ab");
+    }
+}

@@ -1,0 +1,29 @@
+//! Size limits applied to untrusted input.
+
+/// Limits every decoder enforces. Defaults suit a chat server: SIP signalling is
+/// small; bodies carry SDP and short resource lists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// Largest start line plus header block, in bytes (beyond: 513).
+    pub max_header_bytes: usize,
+    /// Largest body, in bytes (beyond: 413).
+    pub max_body_bytes: usize,
+    /// Most header lines in one message (beyond: 513).
+    pub max_header_count: usize,
+    /// Most parts in one multipart body.
+    pub max_multipart_parts: usize,
+    /// Most entries in one resource list.
+    pub max_list_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 64 * 1024,
+            max_header_count: 128,
+            max_multipart_parts: 8,
+            max_list_entries: 64,
+        }
+    }
+}
