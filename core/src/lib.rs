@@ -30,3 +30,6 @@ pub use ids::{
 };
 pub use time::{Time, WallClock};
 pub use uri::UserUri;
+pub mod server;
+
+pub use server::{Command, Config, Event, Flow, Server, Timer, Transport};

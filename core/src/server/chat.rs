@@ -1,0 +1,239 @@
+//! Chat messages on a session: numbering, `Persist`, and delivery strictly in
+//! sequence order once durable (MSG-1..MSG-5, GRP-2).
+//!
+//! Messages arrive as typed [`ChatSend`] inputs (the MSRP issue will produce them
+//! from SEND requests). Each gets the session's next sequence number and a
+//! `Persist`. The store may answer out of order; delivery and acknowledgement still
+//! happen in sequence order: the head of the queue waits for its answer.
+
+use std::collections::BTreeMap;
+
+use super::command::{ChatFailure, ChatOutcome, Command, Record, StoredMessage};
+use super::config::Mutation;
+use super::session::{ParticipantStatus, Session};
+use super::{Server, TicketUse};
+use crate::ids::{ContributionId, MessageId, SessionId, StoreTicket};
+use crate::time::Time;
+use crate::uri::UserUri;
+
+/// A chat message a terminal sent on a session (typed input).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChatSend {
+    /// The session, by its Contribution-ID.
+    pub contribution_id: ContributionId,
+    /// The authenticated sender (the user of the leg it arrived on).
+    pub sender: UserUri,
+    /// The sender's message id.
+    pub message_id: MessageId,
+    /// Content type (usually `message/cpim`).
+    pub content_type: String,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// The messages of one session: those waiting for the store, and the delivered ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub(crate) struct ChatLog {
+    next_seq: u64,
+    pending: BTreeMap<u64, Pending>,
+    /// Sequence numbers delivered, in delivery order (the sealed message set, HIST-3).
+    pub(crate) delivered: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Pending {
+    message: StoredMessage,
+    contribution_id: ContributionId,
+    stored: Option<bool>,
+}
+
+impl ChatLog {
+    /// Whether a `Persist` of this session is still unanswered (TERM-5, seal gating).
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+impl Server {
+    /// Input: a chat message from a party of a session.
+    pub fn handle_chat(&mut self, now: Time, chat: ChatSend) {
+        let _ = now;
+        let Some(&sid) = self.by_contribution.get(&chat.contribution_id) else {
+            return self.chat_result(&chat, ChatOutcome::Failed(ChatFailure::NoSession));
+        };
+        let recipients = match self.chat_recipients(sid, &chat.sender) {
+            Ok(r) => r,
+            Err(failure) => return self.chat_result(&chat, ChatOutcome::Failed(failure)),
+        };
+        let Some(session) = self.sessions.get_mut(&sid) else {
+            return self.chat_result(&chat, ChatOutcome::Failed(ChatFailure::NoSession));
+        };
+        let key = session.info().key.clone();
+        let log = session.chat_mut();
+        log.next_seq += 1;
+        let seq = log.next_seq;
+        let message = StoredMessage {
+            key,
+            seq,
+            sender: chat.sender.clone(),
+            recipients,
+            message_id: chat.message_id.clone(),
+            content_type: chat.content_type.clone(),
+            body: chat.body.clone(),
+        };
+        log.pending.insert(
+            seq,
+            Pending {
+                message: message.clone(),
+                contribution_id: chat.contribution_id.clone(),
+                stored: None,
+            },
+        );
+        let ticket = self.ticket(TicketUse::Message(sid, seq));
+        self.out.command(Command::Persist {
+            ticket,
+            record: Record::Message(message),
+        });
+        if self.config.mutation == Mutation::AckBeforeStore {
+            self.chat_result(&chat, ChatOutcome::Accepted);
+        }
+    }
+
+    /// MSG-4 and the sender check: who gets a message `sender` sends on `sid` now.
+    fn chat_recipients(
+        &self,
+        sid: SessionId,
+        sender: &UserUri,
+    ) -> Result<Vec<UserUri>, ChatFailure> {
+        let open = |leg: &super::timer::LegKey| self.legs.get(leg).is_some_and(|l| l.is_open());
+        match self.sessions.get(&sid) {
+            Some(Session::One(one)) => {
+                let own = one.leg_of(sender).ok_or(ChatFailure::NotAParty)?;
+                if !open(own) {
+                    return Err(ChatFailure::NotAParty);
+                }
+                let other = one.other_leg(own);
+                if !open(other) {
+                    return Err(ChatFailure::RecipientGone);
+                }
+                let to = if *sender == one.caller {
+                    &one.callee
+                } else {
+                    &one.caller
+                };
+                Ok(vec![to.clone()])
+            }
+            Some(Session::Group(group)) => {
+                let me = group
+                    .participants
+                    .get(sender)
+                    .ok_or(ChatFailure::NotAParty)?;
+                let joined =
+                    me.status == ParticipantStatus::Joined && me.leg.as_ref().is_some_and(open);
+                if !joined {
+                    return Err(ChatFailure::NotAParty);
+                }
+                Ok(group
+                    .participants
+                    .iter()
+                    .filter(|(u, p)| *u != sender && p.status == ParticipantStatus::Joined)
+                    .map(|(u, _)| u.clone())
+                    .collect())
+            }
+            None => Err(ChatFailure::NoSession),
+        }
+    }
+
+    /// The store answered a message's `Persist`: deliver what is now at the head.
+    pub(crate) fn on_message_stored(&mut self, now: Time, sid: SessionId, seq: u64, ok: bool) {
+        let Some(session) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if let Some(p) = session.chat_mut().pending.get_mut(&seq) {
+            p.stored = Some(ok);
+        }
+        loop {
+            let Some(session) = self.sessions.get_mut(&sid) else {
+                return;
+            };
+            let log = session.chat_mut();
+            let Some(entry) = log.pending.first_entry() else {
+                break;
+            };
+            let Some(ok) = entry.get().stored else {
+                break;
+            };
+            let pending = entry.remove();
+            self.finish_message(sid, pending, ok);
+        }
+        self.after_chat_progress(now, sid);
+    }
+
+    fn finish_message(&mut self, sid: SessionId, pending: Pending, ok: bool) {
+        let Pending {
+            message,
+            contribution_id,
+            ..
+        } = pending;
+        let reply = |outcome| Command::ChatResult {
+            contribution_id: contribution_id.clone(),
+            sender: message.sender.clone(),
+            message_id: message.message_id.clone(),
+            outcome,
+        };
+        if !ok {
+            return self
+                .out
+                .command(reply(ChatOutcome::Failed(ChatFailure::StoreFailed)));
+        }
+        let open: Vec<UserUri> = message
+            .recipients
+            .iter()
+            .filter(|u| self.recipient_open(sid, u))
+            .cloned()
+            .collect();
+        if open.is_empty() && !message.recipients.is_empty() {
+            return self
+                .out
+                .command(reply(ChatOutcome::Failed(ChatFailure::RecipientGone)));
+        }
+        for recipient in open {
+            self.out.command(Command::ChatDeliver {
+                recipient,
+                message: message.clone(),
+            });
+        }
+        if let Some(s) = self.sessions.get_mut(&sid) {
+            s.chat_mut().delivered.push(message.seq);
+        }
+        if self.config.mutation != Mutation::AckBeforeStore {
+            self.out.command(reply(ChatOutcome::Accepted));
+        }
+    }
+
+    fn recipient_open(&self, sid: SessionId, user: &UserUri) -> bool {
+        let leg = match self.sessions.get(&sid) {
+            Some(Session::One(one)) => one.leg_of(user).cloned(),
+            Some(Session::Group(g)) => g.participants.get(user).and_then(|p| p.leg.clone()),
+            None => None,
+        };
+        leg.and_then(|l| self.legs.get(&l))
+            .is_some_and(|l| l.is_open())
+    }
+
+    fn chat_result(&mut self, chat: &ChatSend, outcome: ChatOutcome) {
+        self.out.command(Command::ChatResult {
+            contribution_id: chat.contribution_id.clone(),
+            sender: chat.sender.clone(),
+            message_id: chat.message_id.clone(),
+            outcome,
+        });
+    }
+
+    /// A fresh store ticket remembered for `usage`.
+    pub(crate) fn ticket(&mut self, usage: TicketUse) -> StoreTicket {
+        let ticket = StoreTicket::new(self.ids.next_number());
+        self.tickets.insert(ticket, usage);
+        ticket
+    }
+}

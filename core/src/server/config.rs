@@ -1,0 +1,116 @@
+//! Server configuration as the core sees it: plain values, no file formats.
+
+use crate::uri::UserUri;
+use crate::wire::Limits;
+
+/// Per-boot, per-instance seed from which every ID and token the server mints is
+/// derived. The runtime draws `boot` from OS entropy at start-up and takes
+/// `instance` from its configuration, so IDs stay unique across restarts and across
+/// several instances sharing one store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Seed {
+    /// Instance number (configuration).
+    pub instance: u64,
+    /// Random per boot (runtime entropy).
+    pub boot: u64,
+}
+
+/// RFC 3261 timer base values and the CPM handshake timers, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Timers {
+    /// T1, RTT estimate (500 ms).
+    pub t1_ms: u64,
+    /// T2, maximum retransmit interval for non-INVITE requests and INVITE responses (4 s).
+    pub t2_ms: u64,
+    /// T4, maximum time a message remains in the network (5 s).
+    pub t4_ms: u64,
+    /// How long the server waits for A's answer to a relayed BYE (TERM-2; 8 s).
+    pub bye_wait_ms: u64,
+    /// How long after B joined the group the server waits for B's BYE on the replaced
+    /// 1-to-1 (TERM-3; 32 s).
+    pub replaced_bye_timeout_ms: u64,
+    /// Registration expiry when the REGISTER names none, and the upper bound.
+    pub default_expires_s: u32,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000,
+            bye_wait_ms: 8_000,
+            replaced_bye_timeout_ms: 32_000,
+            default_expires_s: 3_600,
+        }
+    }
+}
+
+impl Timers {
+    /// 64·T1: transaction timeouts (Timers B, F, H, J, L, M).
+    pub fn t64_ms(&self) -> u64 {
+        self.t1_ms.saturating_mul(64)
+    }
+}
+
+/// A deliberately broken variant of the core, selected at run time, used only by the
+/// model checker's mutation tests to show that each property can fail. `None` in
+/// every real configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mutation {
+    /// The real server.
+    #[default]
+    None,
+    /// Acknowledge a chat message before the store confirmed it (breaks MSG-1).
+    AckBeforeStore,
+    /// Seal the 1-to-1 as soon as B's BYE arrives, before A answered (breaks HIST-2/TERM-1).
+    SealOnByeArrival,
+    /// Let anyone who knows the Contribution-ID replace a session (breaks EXT-2).
+    ReplaceWithoutAuth,
+    /// Reuse the 1-to-1's Contribution-ID for the group (breaks EXT-3).
+    ReuseContributionId,
+}
+
+/// Everything the core needs to know about its deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// The SIP domain the server is responsible for (`example.com`).
+    pub domain: String,
+    /// The user part of the conference-factory URI (`conf-factory`).
+    pub conference_factory_user: String,
+    /// Host (and optional port) the server puts in its Via sent-by and Contact.
+    pub advertised_host: String,
+    /// Port for Via/Contact.
+    pub advertised_port: u16,
+    /// Port the server advertises for MSRP in SDP it generates.
+    pub msrp_port: u16,
+    /// When set, only these users may register (others get 403). Empty: anyone in
+    /// `domain`.
+    pub users: Vec<UserUri>,
+    /// Timers.
+    pub timers: Timers,
+    /// Input limits.
+    pub limits: Limits,
+    /// ID seed.
+    pub seed: Seed,
+    /// Test-only broken variants (see [`Mutation`]).
+    pub mutation: Mutation,
+}
+
+impl Config {
+    /// A configuration for `domain` with defaults everywhere else.
+    pub fn new(domain: &str) -> Self {
+        Self {
+            domain: domain.to_ascii_lowercase(),
+            conference_factory_user: "conf-factory".into(),
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 5060,
+            msrp_port: 2855,
+            users: Vec::new(),
+            timers: Timers::default(),
+            limits: Limits::default(),
+            seed: Seed::default(),
+            mutation: Mutation::None,
+        }
+    }
+}

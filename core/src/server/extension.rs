@@ -1,0 +1,224 @@
+//! The claim: extending a 1-to-1 session into a group session
+//! (specs/extension.md, EXT-1..EXT-8).
+//!
+//! A's INVITE to the conference-factory URI names the 1-to-1 to replace in one of
+//! three forms (OMA `Session-Replaces`, RFC 3891 `Replaces`, or a URI header of the
+//! resource-list entry). The server checks that A may replace it, stores the group
+//! session's info (From, To, Date, Conversation-ID, the new Contribution-ID and the
+//! SDP media attributes) and only once the store confirms creates the group, answers
+//! A, and invites B (naming the replaced session) and C.
+
+use super::command::{Command, Flow, Record, SessionType};
+use super::config::Mutation;
+use super::leg::LegState;
+use super::session::{Creating, Group, GroupState, OneState, Session};
+use super::timer::LegKey;
+use super::{Server, TicketUse, TxKey};
+use crate::body::ResourceList;
+use crate::ids::{ContributionId, SessionId};
+use crate::sip::{Replaces, Request, StatusCode};
+use crate::time::Time;
+use crate::uri::UserUri;
+use crate::wire::uri::print_uri;
+
+impl Server {
+    /// An INVITE to the conference factory: a new group, usually replacing a 1-to-1.
+    pub(crate) fn on_factory_invite(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+        let _ = flow;
+        let Some(requester) = self.authenticated(&req, &flow) else {
+            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+        };
+        if req.headers.replaces.len() > 1 {
+            // RFC 3891 §3: more than one Replaces header.
+            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+        }
+        let body = match self.offer_of(&req) {
+            Ok(body) => body,
+            Err(status) => return self.reply(now, &key, &req, status),
+        };
+        let Some(list) = body.recipients.clone() else {
+            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+        };
+        let replaced = match self.find_replaced(&req, &list) {
+            Ok(r) => r,
+            Err(status) => return self.reply(now, &key, &req, status),
+        };
+        if let Err(status) = self.check_replacement(&req, &requester, replaced) {
+            return self.reply(now, &key, &req, status);
+        }
+        let invitees = invitees(&list, &requester);
+        if invitees.is_empty() {
+            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+        }
+        let mut info = self.session_info(
+            &req,
+            &requester,
+            print_uri(&req.uri),
+            &body,
+            invitees.clone(),
+            SessionType::AdHoc,
+        );
+        if let Some(one) = replaced.and_then(|id| self.one(id)) {
+            // EXT-3: the group keeps the conversation of the session it replaces.
+            info.key.conversation_id = one.info.key.conversation_id.clone();
+            if self.config.mutation == Mutation::ReuseContributionId {
+                info.key.contribution_id = one.info.key.contribution_id.clone();
+            }
+        }
+        if self.by_contribution.contains_key(&info.key.contribution_id)
+            && self.config.mutation != Mutation::ReuseContributionId
+        {
+            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+        }
+        let gid = info.key.session;
+        // EXT-4: store the group's info before anything is answered.
+        let ticket = self.ticket(TicketUse::GroupInfo(gid));
+        self.out.command(Command::Persist {
+            ticket,
+            record: Record::SessionInfo(info.clone()),
+        });
+        let focus_user = format!("conf-{}", self.ids.tag());
+        self.by_contribution
+            .insert(info.key.contribution_id.clone(), gid);
+        let group = Group {
+            id: gid,
+            info,
+            focus_user,
+            replaces: replaced,
+            chat: Default::default(),
+            participants: Default::default(),
+            state: GroupState::Creating(Creating {
+                ticket,
+                a_tx: key,
+                a_invite: req,
+                requester,
+                invitees,
+            }),
+        };
+        self.sessions.insert(gid, Session::Group(group));
+    }
+
+    /// EXT-1: the 1-to-1 the INVITE names, by any of the three forms; all forms
+    /// present must name the same session (else 400).
+    fn find_replaced(
+        &self,
+        req: &Request,
+        list: &ResourceList,
+    ) -> Result<Option<SessionId>, StatusCode> {
+        let mut found = Vec::new();
+        if let Some(r) = req.headers.replaces.first() {
+            found.push(self.session_by_replaces(r)?);
+        }
+        if let Some(c) = &req.headers.session_replaces {
+            found.push(self.session_by_contribution(c)?);
+        }
+        for entry in &list.entries {
+            if let Some(c) = &entry.session_replaces {
+                found.push(self.session_by_contribution(c)?);
+            }
+            if let Some(r) = &entry.replaces {
+                found.push(self.session_by_replaces(r)?);
+            }
+        }
+        found.dedup();
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            _ => Err(StatusCode::BAD_REQUEST),
+        }
+    }
+
+    /// RFC 3891 §3 matching: Call-ID, the server's tag as `to-tag`, the terminal's as
+    /// `from-tag`; EXT-7 error codes.
+    fn session_by_replaces(&self, r: &Replaces) -> Result<SessionId, StatusCode> {
+        let key = LegKey {
+            call_id: r.call_id.clone(),
+            local_tag: r.to_tag.clone(),
+        };
+        let leg = self.legs.get(&key).ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+        if leg.remote_tag.as_ref() != Some(&r.from_tag) {
+            return Err(StatusCode::CALL_DOES_NOT_EXIST);
+        }
+        if matches!(leg.state, LegState::Closing | LegState::Closed) {
+            return Err(StatusCode::DECLINE);
+        }
+        let one = self
+            .one(leg.session)
+            .ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+        match one.state {
+            OneState::Established if r.early_only => Err(StatusCode::BUSY_HERE),
+            OneState::Established => Ok(one.id),
+            // An early dialog the server did not originate (A's INVITE to us).
+            OneState::Calling(_) => Err(StatusCode::CALL_DOES_NOT_EXIST),
+            OneState::Cancelling | OneState::Terminating(_) | OneState::Sealing(_) => {
+                Err(StatusCode::DECLINE)
+            }
+        }
+    }
+
+    fn session_by_contribution(&self, c: &ContributionId) -> Result<SessionId, StatusCode> {
+        let sid = *self
+            .by_contribution
+            .get(c)
+            .ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+        let one = self.one(sid).ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+        match one.state {
+            OneState::Established => Ok(sid),
+            OneState::Calling(_) => Err(StatusCode::CALL_DOES_NOT_EXIST),
+            OneState::Cancelling | OneState::Terminating(_) | OneState::Sealing(_) => {
+                Err(StatusCode::DECLINE)
+            }
+        }
+    }
+
+    /// EXT-2 and EXT-3: only an authenticated party may replace the session, the
+    /// Conversation-ID must be the same and the Contribution-ID new.
+    fn check_replacement(
+        &self,
+        req: &Request,
+        requester: &UserUri,
+        replaced: Option<SessionId>,
+    ) -> Result<(), StatusCode> {
+        let Some(one) = replaced.and_then(|id| self.one(id)) else {
+            return Ok(());
+        };
+        if one.leg_of(requester).is_none() && self.config.mutation != Mutation::ReplaceWithoutAuth {
+            return Err(StatusCode::FORBIDDEN);
+        }
+        if req
+            .headers
+            .conversation_id
+            .as_ref()
+            .is_some_and(|c| *c != one.info.key.conversation_id)
+        {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        if req.headers.contribution_id.as_ref() == Some(&one.info.key.contribution_id)
+            && self.config.mutation != Mutation::ReuseContributionId
+        {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn one(&self, sid: SessionId) -> Option<&super::session::OneToOne> {
+        match self.sessions.get(&sid) {
+            Some(Session::One(one)) => Some(one),
+            Some(Session::Group(_)) | None => None,
+        }
+    }
+}
+
+/// The users a list invites: each entry's identity, without the requester and
+/// without repeats, in list order.
+fn invitees(list: &ResourceList, requester: &UserUri) -> Vec<UserUri> {
+    let mut out: Vec<UserUri> = Vec::new();
+    for entry in &list.entries {
+        if let Some(user) = UserUri::from_uri(&entry.uri) {
+            if user != *requester && !out.contains(&user) {
+                out.push(user);
+            }
+        }
+    }
+    out
+}

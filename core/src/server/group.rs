@@ -1,0 +1,305 @@
+//! Group sessions hosted by the server's focus: creation once the group's info is
+//! durable, invitations (naming the replaced 1-to-1 for its other party), joins,
+//! declines, BYEs, and the group's own history object (specs/group.md, GRP-1..GRP-5;
+//! EXT-5, EXT-6).
+
+use super::command::{Command, Event, HistoryObject, ParticipantRecord};
+use super::leg::{domain_uri, server_contact, LegState};
+use super::session::{GroupState, OneState, Participant, ParticipantStatus, Session};
+use super::timer::{LegKey, Timer};
+use super::transaction::{ClientRx, Owner};
+use super::{Server, TicketUse, TxKey};
+use crate::ids::SessionId;
+use crate::sip::{MediaType, Method, NameAddr, Replaces, Request, StatusCode};
+use crate::time::Time;
+use crate::uri::{Uri, UserUri};
+use crate::wire::uri::parse_uri;
+
+impl Server {
+    /// The store answered the group's info `Persist` (EXT-4): create the group and
+    /// answer A (EXT-5), then invite the others (EXT-6).
+    pub(crate) fn on_group_info_stored(&mut self, now: Time, gid: SessionId, ok: bool) {
+        let Some(Session::Group(group)) = self.sessions.get_mut(&gid) else {
+            return;
+        };
+        let GroupState::Creating(creating) =
+            std::mem::replace(&mut group.state, GroupState::Active)
+        else {
+            return;
+        };
+        let (focus_user, replaces) = (group.focus_user.clone(), group.replaces);
+        let (conversation, contribution) = (
+            group.info.key.conversation_id.clone(),
+            group.info.key.contribution_id.clone(),
+        );
+        if !ok {
+            let req = creating.a_invite.clone();
+            self.reply(now, &creating.a_tx, &req, StatusCode::SERVER_INTERNAL_ERROR);
+            return self.drop_session(gid);
+        }
+        let Some(flow) = self.tx.flow(&creating.a_tx) else {
+            // A's transaction is gone (it gave up): there is no one to answer.
+            return self.drop_session(gid);
+        };
+        let a_leg = self.new_uas_leg(gid, &creating.a_invite, flow, creating.requester.clone());
+        let mut ok_resp = a_leg.response(&creating.a_invite, StatusCode::OK);
+        ok_resp.headers.contact = vec![server_contact(&self.config, &focus_user, flow, true)];
+        ok_resp.headers.conversation_id = Some(conversation);
+        ok_resp.headers.contribution_id = Some(contribution);
+        ok_resp.headers.content_type = Some(MediaType::new("application", "sdp"));
+        ok_resp.body = self.focus_sdp(gid).into_bytes();
+        let a_key = a_leg.key.clone();
+        self.legs.insert(a_key.clone(), a_leg);
+        self.set_participant(
+            gid,
+            &creating.requester,
+            Some(a_key.clone()),
+            ParticipantStatus::Joined,
+        );
+        self.send_2xx(now, &a_key, ok_resp.clone());
+        let timers = self.config.timers.clone();
+        self.tx
+            .respond(now, &creating.a_tx, ok_resp, &timers, &mut self.out);
+        self.out.event(Event::GroupCreated {
+            group: gid,
+            replaces,
+        });
+        for user in &creating.invitees {
+            self.invite_participant(now, gid, user, &creating.requester);
+        }
+    }
+
+    /// EXT-6: the focus's INVITE to one invitee.
+    fn invite_participant(
+        &mut self,
+        now: Time,
+        gid: SessionId,
+        user: &UserUri,
+        requester: &UserUri,
+    ) {
+        let Some(binding) = self.registrar.lookup(user).cloned() else {
+            return self.set_participant(gid, user, None, ParticipantStatus::Declined);
+        };
+        let Some(Session::Group(group)) = self.sessions.get(&gid) else {
+            return;
+        };
+        let focus = NameAddr::new(domain_uri(&self.config, &group.focus_user));
+        let (conversation, contribution) = (
+            group.info.key.conversation_id.clone(),
+            group.info.key.contribution_id.clone(),
+        );
+        let focus_user = group.focus_user.clone();
+        let replaced = group
+            .replaces
+            .and_then(|one| self.replaced_names(one, user));
+        let mut leg = self.new_uac_leg(gid, user.clone(), &binding.contact, binding.flow, focus);
+        let mut invite = leg.request(Method::Invite, &self.config, &mut self.ids);
+        let h = &mut invite.headers;
+        h.contact = vec![server_contact(&self.config, &focus_user, leg.flow, true)];
+        h.conversation_id = Some(conversation);
+        h.contribution_id = Some(contribution);
+        h.referred_by = Some(NameAddr::new(identity_uri(requester)));
+        h.content_type = Some(MediaType::new("application", "sdp"));
+        if let Some((session_replaces, replaces)) = replaced {
+            h.session_replaces = Some(session_replaces);
+            h.replaces = vec![replaces];
+        }
+        invite.body = self.focus_sdp(gid).into_bytes();
+        let flow = leg.flow;
+        let key = leg.key.clone();
+        self.legs.insert(key.clone(), leg);
+        self.set_participant(gid, user, Some(key), ParticipantStatus::Invited);
+        let timers = self.config.timers.clone();
+        self.tx.send_request(
+            now,
+            flow,
+            invite,
+            Owner::GroupInvite(gid, user.clone()),
+            &timers,
+            &mut self.out,
+        );
+    }
+
+    /// For the other party of the replaced 1-to-1: the Session-Replaces value and the
+    /// RFC 3891 Replaces naming that party's own leg (its tag is the recipient's
+    /// local tag, ours the from-tag).
+    fn replaced_names(
+        &self,
+        one: SessionId,
+        user: &UserUri,
+    ) -> Option<(crate::ids::ContributionId, Replaces)> {
+        let one = self.one(one)?;
+        let leg = self.legs.get(one.leg_of(user)?)?;
+        Some((
+            one.info.key.contribution_id.clone(),
+            Replaces {
+                call_id: leg.key.call_id.clone(),
+                to_tag: leg.remote_tag.clone()?,
+                from_tag: leg.key.local_tag.clone(),
+                early_only: false,
+            },
+        ))
+    }
+
+    fn set_participant(
+        &mut self,
+        gid: SessionId,
+        user: &UserUri,
+        leg: Option<LegKey>,
+        status: ParticipantStatus,
+    ) {
+        if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
+            let p = g
+                .participants
+                .entry(user.clone())
+                .or_insert(Participant { leg: None, status });
+            p.status = status;
+            if leg.is_some() {
+                p.leg = leg;
+            }
+        }
+    }
+
+    /// An invitee answered (GRP-1): join on 2xx, decline otherwise; B's join starts the
+    /// wait for its BYE on the replaced 1-to-1 (TERM-3).
+    pub(crate) fn on_group_invite_answer(
+        &mut self,
+        now: Time,
+        gid: SessionId,
+        user: &UserUri,
+        rx: ClientRx,
+    ) {
+        let leg = match self.sessions.get(&gid) {
+            Some(Session::Group(g)) => g.participants.get(user).and_then(|p| p.leg.clone()),
+            Some(Session::One(_)) | None => None,
+        };
+        let Some(leg) = leg else {
+            return;
+        };
+        match rx {
+            ClientRx::Response(r) if r.status.is_provisional() => {}
+            ClientRx::Response(r) if r.status.is_success() => {
+                self.ack_callee(&leg, &r);
+                self.set_participant(gid, user, None, ParticipantStatus::Joined);
+                self.arm_replaced_bye(now, gid, user);
+            }
+            ClientRx::Retransmitted2xx(_) => self.repeat_ack(&leg),
+            ClientRx::Response(_) | ClientRx::TimedOut => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.state = LegState::Closed;
+                }
+                self.set_participant(gid, user, None, ParticipantStatus::Declined);
+                self.maybe_end_group(now, gid);
+            }
+        }
+    }
+
+    fn arm_replaced_bye(&mut self, now: Time, gid: SessionId, user: &UserUri) {
+        let Some(Session::Group(g)) = self.sessions.get(&gid) else {
+            return;
+        };
+        let Some(one) = g.replaces.and_then(|id| self.one(id)) else {
+            return;
+        };
+        if one.leg_of(user).is_some() && one.state == OneState::Established {
+            let at = now.plus_ms(self.config.timers.replaced_bye_timeout_ms);
+            self.out.arm(Timer::ReplacedBye(one.id), at);
+        }
+    }
+
+    /// GRP-5: a participant's BYE removes only that participant.
+    pub(crate) fn on_group_bye(
+        &mut self,
+        now: Time,
+        gid: SessionId,
+        leg: &LegKey,
+        key: TxKey,
+        req: Request,
+    ) {
+        self.reply(now, &key, &req, StatusCode::OK);
+        let user = self.legs.get(leg).map(|l| l.user.clone());
+        if let Some(user) = user {
+            self.set_participant(gid, &user, None, ParticipantStatus::Left);
+        }
+        self.maybe_end_group(now, gid);
+    }
+
+    /// In-dialog requests on a group leg are answered by the focus itself.
+    pub(crate) fn answer_group_in_dialog(
+        &mut self,
+        now: Time,
+        leg: &LegKey,
+        key: TxKey,
+        req: Request,
+    ) {
+        let Some(l) = self.legs.get(leg) else {
+            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+        };
+        let mut resp = l.response(&req, StatusCode::OK);
+        if req.method == Method::Invite {
+            resp.headers.content_type = Some(MediaType::new("application", "sdp"));
+            resp.body = self.focus_sdp(l.session).into_bytes();
+            self.send_2xx(now, leg, resp.clone());
+        }
+        let timers = self.config.timers.clone();
+        self.tx.respond(now, &key, resp, &timers, &mut self.out);
+    }
+
+    /// GRP-4: the group is sealed once nobody is in it or invited to it, and no
+    /// message waits for the store.
+    pub(crate) fn maybe_end_group(&mut self, _now: Time, gid: SessionId) {
+        let Some(Session::Group(g)) = self.sessions.get(&gid) else {
+            return;
+        };
+        let active = g.participants.values().any(|p| {
+            matches!(
+                p.status,
+                ParticipantStatus::Joined | ParticipantStatus::Invited
+            )
+        });
+        if g.state != GroupState::Active || active || g.chat.has_pending() {
+            return;
+        }
+        let history = HistoryObject {
+            info: g.info.clone(),
+            messages: g.chat.delivered.clone(),
+            participants: g
+                .participants
+                .iter()
+                .map(|(user, p)| ParticipantRecord {
+                    user: user.clone(),
+                    state: p.status.as_str().to_owned(),
+                })
+                .collect(),
+        };
+        let ticket = self.ticket(TicketUse::Seal(gid));
+        self.out.command(Command::SealSession { ticket, history });
+        if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
+            g.state = GroupState::Sealing(ticket);
+        }
+    }
+
+    /// The focus's SDP for a group: one MSRP stream at the server's MSRP port.
+    fn focus_sdp(&self, gid: SessionId) -> String {
+        let host = &self.config.advertised_host;
+        let ip = if host.contains(':') { "IP6" } else { "IP4" };
+        let port = self.config.msrp_port;
+        let path_host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        format!(
+            "v=0\r\no=cpmd {id} 1 IN {ip} {host}\r\ns=-\r\nc=IN {ip} {host}\r\nt=0 0\r\n\
+             m=message {port} TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
+             a=accept-wrapped-types:text/plain message/imdn+xml\r\n\
+             a=path:msrp://{path_host}:{port}/g{id};tcp\r\na=setup:passive\r\na=sendrecv\r\n",
+            id = gid.get()
+        )
+    }
+}
+
+/// A URI for an identity (for Referred-By).
+fn identity_uri(user: &UserUri) -> Uri {
+    parse_uri(user.as_str()).unwrap_or_else(|_| Uri::Other(user.as_str().to_owned()))
+}

@@ -1,0 +1,183 @@
+//! Legs: the server's end of each dialog it takes part in, and the builders of the
+//! requests and responses it sends on them.
+//!
+//! A 1-to-1 session has two legs (ONE-1): the caller's, where the server is the UAS,
+//! and the callee's, where it is the UAC. A group session has one leg per
+//! participant. Each leg is an RFC 3261 dialog of its own:
+//!
+//! ```text
+//!           2xx sent/received          BYE sent            answer / bye_wait
+//! Early ───────────────────────▶ Confirmed ───────▶ Closing ─────────────────▶ Closed
+//!                                     └──────── BYE received ─────────────────▶ Closed
+//! ```
+
+use super::command::Flow;
+use super::config::Config;
+use super::ids::IdGen;
+use super::timer::LegKey;
+use crate::ids::{SessionId, Tag};
+use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode, Via};
+use crate::uri::{Host, Param, SipUri, Uri, UserUri};
+
+/// Who initiated the dialog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Role {
+    /// The terminal sent the INVITE; the server answered.
+    Uas,
+    /// The server sent the INVITE.
+    Uac,
+}
+
+/// Where a leg is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum LegState {
+    /// INVITE in progress.
+    Early,
+    /// 2xx exchanged.
+    Confirmed,
+    /// The server sent a BYE and waits for its answer: no new messages to this leg.
+    Closing,
+    /// Ended (a BYE was received, or ours was answered).
+    Closed,
+}
+
+/// One dialog the server takes part in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Leg {
+    pub(crate) key: LegKey,
+    pub(crate) remote_tag: Option<Tag>,
+    pub(crate) role: Role,
+    /// The server's address on this dialog (with its tag).
+    pub(crate) local: NameAddr,
+    /// The terminal's address (with its tag once known).
+    pub(crate) remote: NameAddr,
+    /// The terminal's Contact: Request-URI of in-dialog requests.
+    pub(crate) remote_target: Uri,
+    pub(crate) flow: Flow,
+    pub(crate) local_cseq: u32,
+    pub(crate) remote_cseq: Option<u32>,
+    pub(crate) state: LegState,
+    pub(crate) session: SessionId,
+    /// The authenticated user at the other end of this leg.
+    pub(crate) user: UserUri,
+    /// The 2xx the server sent on this (UAS) leg, until the ACK arrives.
+    pub(crate) unacked_2xx: Option<(Response, u64, crate::time::Time)>,
+    /// The ACK the server sent for the 2xx of this (UAC) leg, repeated when the 2xx is.
+    pub(crate) last_ack: Option<Request>,
+}
+
+impl Leg {
+    /// Whether messages may still be delivered to the terminal on this leg.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == LegState::Confirmed
+    }
+
+    /// A new in-dialog request from the server (RFC 3261 §12.2.1.1).
+    pub(crate) fn request(&mut self, method: Method, cfg: &Config, ids: &mut IdGen) -> Request {
+        self.local_cseq += 1;
+        let mut headers = Headers::new(
+            self.local.clone(),
+            self.remote.clone(),
+            self.key.call_id.clone(),
+            CSeq {
+                seq: self.local_cseq,
+                method: method.clone(),
+            },
+        );
+        headers.via = vec![server_via(cfg, self.flow, ids)];
+        headers.max_forwards = Some(70);
+        Request {
+            method,
+            uri: self.remote_target.clone(),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// The ACK for a 2xx to the server's INVITE on this leg (§13.2.2.4: a new
+    /// transaction, same CSeq number).
+    pub(crate) fn ack(&self, invite_cseq: u32, cfg: &Config, ids: &mut IdGen) -> Request {
+        let mut headers = Headers::new(
+            self.local.clone(),
+            self.remote.clone(),
+            self.key.call_id.clone(),
+            CSeq {
+                seq: invite_cseq,
+                method: Method::Ack,
+            },
+        );
+        headers.via = vec![server_via(cfg, self.flow, ids)];
+        headers.max_forwards = Some(70);
+        Request {
+            method: Method::Ack,
+            uri: self.remote_target.clone(),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// A response on this (UAS) leg to `req`, carrying the server's tag.
+    pub(crate) fn response(&self, req: &Request, status: StatusCode) -> Response {
+        let mut resp = Response::to_request(req, status);
+        resp.headers.to.set_tag(&self.key.local_tag);
+        resp
+    }
+}
+
+/// The server's own Via for a request it originates over `flow`.
+pub(crate) fn server_via(cfg: &Config, flow: Flow, ids: &mut IdGen) -> Via {
+    Via {
+        transport: flow.transport.via_token().to_owned(),
+        host: host_of(&cfg.advertised_host),
+        port: Some(cfg.advertised_port),
+        params: vec![
+            Param::new("branch", Some(ids.branch().as_str())),
+            Param::new("rport", None::<String>),
+        ],
+    }
+}
+
+/// The server's Contact (a plain B2BUA contact, or a focus with `isfocus`).
+pub(crate) fn server_contact(cfg: &Config, user: &str, flow: Flow, focus: bool) -> NameAddr {
+    let mut params = Vec::new();
+    if flow.transport.is_reliable() {
+        params.push(Param::new("transport", Some("tcp")));
+    }
+    let mut contact = NameAddr::new(Uri::Sip(SipUri {
+        secure: false,
+        user: Some(user.to_owned()),
+        password: None,
+        host: host_of(&cfg.advertised_host),
+        port: Some(cfg.advertised_port),
+        params,
+        headers: Vec::new(),
+    }));
+    if focus {
+        contact.params.push(Param::new("isfocus", None::<String>));
+    }
+    contact
+}
+
+/// A `sip:user@domain` URI in the server's domain.
+pub(crate) fn domain_uri(cfg: &Config, user: &str) -> Uri {
+    Uri::Sip(SipUri {
+        secure: false,
+        user: Some(user.to_owned()),
+        password: None,
+        host: host_of(&cfg.domain),
+        port: None,
+        params: Vec::new(),
+        headers: Vec::new(),
+    })
+}
+
+fn host_of(text: &str) -> Host {
+    let trimmed = text.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(v4) = trimmed.parse() {
+        Host::V4(v4)
+    } else if let Ok(v6) = trimmed.parse() {
+        Host::V6(v6)
+    } else {
+        Host::Name(text.to_ascii_lowercase())
+    }
+}

@@ -1,0 +1,404 @@
+//! The state machine: one [`Server`] value owns registrations, transactions,
+//! dialogs (legs), 1-to-1 sessions, group sessions and pending history.
+//!
+//! # Call order
+//!
+//! The driver (the runtime, a test harness, or the model checker) repeats:
+//!
+//! 1. feed one input: [`Server::handle_bytes`] / [`Server::handle_message`] (SIP),
+//!    [`Server::handle_chat`] (a chat message), [`Server::handle_store_result`] (the
+//!    store's answer to a `Persist`/`SealSession`), [`Server::handle_timeout`] (time
+//!    passed) or [`Server::expire`] (fire one named timer: the model's way),
+//!    [`Server::handle_closed`] (a connection went away);
+//! 2. drain [`Server::poll_command`] until `None` and carry out each command in order;
+//!    optionally drain [`Server::poll_event`];
+//! 3. sleep until [`Server::poll_timeout`], or the next input.
+//!
+//! Inputs return nothing and never fail on peer input: misbehaviour becomes a SIP
+//! response or an event. All state is `Clone + Eq + Hash` and ordered (`BTreeMap`),
+//! so the same value is the model checker's state.
+
+mod chat;
+mod command;
+mod config;
+mod extension;
+mod group;
+mod ids;
+mod leg;
+mod one_to_one;
+mod outbox;
+mod registrar;
+mod session;
+mod termination;
+mod timer;
+mod transaction;
+
+pub use chat::ChatSend;
+pub use command::{
+    ChatFailure, ChatOutcome, Command, Event, Flow, HistoryObject, ParticipantRecord, Record,
+    SessionInfo, SessionKey, SessionType, StoredMessage, Transport,
+};
+pub use config::{Config, Mutation, Seed, Timers};
+pub use timer::{LegKey, Timer};
+pub use transaction::TxKey;
+
+use std::collections::BTreeMap;
+
+use self::ids::IdGen;
+use self::leg::Leg;
+use self::outbox::Outbox;
+use self::registrar::{RegisterOutcome, Registrar};
+use self::session::Session;
+use self::transaction::{ServerRx, Transactions};
+use crate::ids::{ConnId, ContributionId, SessionId, StoreTicket};
+use crate::sip::{Method, Request, Response, SipMessage, StatusCode};
+use crate::time::{Time, WallClock};
+use crate::uri::UserUri;
+use crate::wire::{self, StreamDecoder};
+
+/// The store could not make a record durable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("store failed: {reason}")]
+pub struct StoreError {
+    /// What the store said.
+    pub reason: String,
+}
+
+/// What a store ticket was issued for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum TicketUse {
+    /// A chat message (session, sequence number).
+    Message(SessionId, u64),
+    /// A group's session info (EXT-4).
+    GroupInfo(SessionId),
+    /// A session history object.
+    Seal(SessionId),
+}
+
+/// Counters of input the server refused without answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Counters {
+    /// Messages that did not decode and could not be answered.
+    pub dropped: u64,
+}
+
+/// The cpmd protocol core. See the module documentation for the call order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Server {
+    config: Config,
+    ids: IdGen,
+    out: Outbox,
+    tx: Transactions,
+    registrar: Registrar,
+    legs: BTreeMap<LegKey, Leg>,
+    sessions: BTreeMap<SessionId, Session>,
+    by_contribution: BTreeMap<ContributionId, SessionId>,
+    tickets: BTreeMap<StoreTicket, TicketUse>,
+    decoders: BTreeMap<ConnId, StreamDecoder>,
+    wall_clock: WallClock,
+    counters: Counters,
+}
+
+impl Server {
+    /// A server with no registrations and no sessions.
+    pub fn new(config: Config) -> Self {
+        Self {
+            ids: IdGen::new(config.seed),
+            config,
+            out: Outbox::default(),
+            tx: Transactions::default(),
+            registrar: Registrar::default(),
+            legs: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            by_contribution: BTreeMap::new(),
+            tickets: BTreeMap::new(),
+            decoders: BTreeMap::new(),
+            wall_clock: WallClock::default(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters of refused input.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Input: the wall-clock time, used for the `Date` of stored sessions whose
+    /// INVITE carried none. The runtime sets it once per wake-up.
+    pub fn set_wall_clock(&mut self, now: WallClock) {
+        self.wall_clock = now;
+    }
+
+    /// Input: bytes received on `flow`. Over UDP `bytes` is one datagram; over TCP it
+    /// is whatever one read returned: the core frames the stream itself, keeping one
+    /// decode buffer per connection.
+    pub fn handle_bytes(&mut self, now: Time, flow: Flow, bytes: &[u8]) {
+        match flow.transport {
+            Transport::Udp => match wire::decode_datagram(bytes, &self.config.limits) {
+                Ok(msg) => self.handle_message(now, flow, msg),
+                Err(bad) => self.refuse(flow, bad),
+            },
+            Transport::Tcp => self.handle_stream(now, flow, bytes),
+        }
+    }
+
+    fn handle_stream(&mut self, now: Time, flow: Flow, bytes: &[u8]) {
+        self.decoders.entry(flow.conn).or_default().push(bytes);
+        loop {
+            let Some(decoder) = self.decoders.get_mut(&flow.conn) else {
+                return;
+            };
+            match decoder.next_frame(&self.config.limits) {
+                None => return,
+                Some(Ok(frame)) => match wire::decode_message(&frame, &self.config.limits) {
+                    Ok(msg) => self.handle_message(now, flow, msg),
+                    Err(bad) => self.refuse(flow, bad),
+                },
+                Some(Err(error)) => {
+                    // The stream cannot be resynchronised: say why and close it.
+                    self.counters.dropped += 1;
+                    self.out.event(Event::Dropped {
+                        flow,
+                        reason: error.to_string(),
+                    });
+                    self.decoders.remove(&flow.conn);
+                    self.out.command(Command::Close { conn: flow.conn });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Answers (or drops) a message that did not decode (ONE-8).
+    fn refuse(&mut self, flow: Flow, bad: wire::BadMessage) {
+        match &bad.reply {
+            Some(ctx) => {
+                let bytes =
+                    wire::encode_error_reply(ctx, bad.error.status(), &bad.error.to_string());
+                self.out.command(Command::TransmitRaw { flow, bytes });
+            }
+            None => {
+                self.counters.dropped += 1;
+                self.out.event(Event::Dropped {
+                    flow,
+                    reason: bad.error.to_string(),
+                });
+            }
+        }
+    }
+
+    /// Input: a decoded SIP message received on `flow` (tests and the model skip
+    /// bytes and call this directly).
+    pub fn handle_message(&mut self, now: Time, flow: Flow, message: SipMessage) {
+        match message {
+            SipMessage::Request(req) => self.on_request(now, flow, req),
+            SipMessage::Response(resp) => self.on_response(now, resp),
+        }
+    }
+
+    fn on_request(&mut self, now: Time, flow: Flow, req: Request) {
+        match self
+            .tx
+            .receive_request(now, flow, &req, &self.config.timers, &mut self.out)
+        {
+            ServerRx::Absorbed => {}
+            ServerRx::AckFor2xx => self.on_ack(now, &req),
+            ServerRx::New(key) => self.on_new_request(now, flow, key, req),
+        }
+    }
+
+    fn on_new_request(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+        if req.headers.max_forwards == Some(0) {
+            return self.reply(now, &key, &req, StatusCode::TOO_MANY_HOPS);
+        }
+        if req.headers.to.tag().is_some() && req.method != Method::Cancel {
+            return self.on_in_dialog(now, key, req);
+        }
+        match req.method {
+            Method::Register => self.on_register(now, flow, key, req),
+            Method::Invite => self.on_invite(now, flow, key, req),
+            Method::Cancel => self.on_cancel(now, key, req),
+            Method::Options => self.reply(now, &key, &req, StatusCode::OK),
+            Method::Bye | Method::Update | Method::Info | Method::Prack | Method::Ack => {
+                self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST)
+            }
+            Method::Message
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Refer
+            | Method::Publish => self.reply(now, &key, &req, StatusCode::METHOD_NOT_ALLOWED),
+            Method::Other(_) => self.reply(now, &key, &req, StatusCode::NOT_IMPLEMENTED),
+        }
+    }
+
+    fn on_response(&mut self, now: Time, resp: Response) {
+        let timers = self.config.timers.clone();
+        if let Some((owner, rx)) = self.tx.receive_response(now, &resp, &timers, &mut self.out) {
+            self.on_client_rx(now, owner, rx);
+        }
+    }
+
+    fn on_client_rx(&mut self, now: Time, owner: transaction::Owner, rx: transaction::ClientRx) {
+        use transaction::Owner;
+        match owner {
+            Owner::CalleeInvite(sid) => self.on_callee_answer(now, sid, rx),
+            Owner::Bye(sid, leg) => self.on_bye_answer(now, sid, &leg, rx),
+            Owner::Relay(server_tx) => self.on_relay_answer(now, &server_tx, rx),
+            Owner::GroupInvite(gid, user) => self.on_group_invite_answer(now, gid, &user, rx),
+            Owner::Nobody => {}
+        }
+    }
+
+    fn on_register(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+        let Some(aor) = UserUri::from_uri(&req.headers.to.uri) else {
+            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+        };
+        if !self.is_local_user(&aor) {
+            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+        }
+        let timers = self.config.timers.clone();
+        match self
+            .registrar
+            .register(now, &aor, &req, flow, &timers, &mut self.out)
+        {
+            RegisterOutcome::Invalid => self.reply(now, &key, &req, StatusCode::BAD_REQUEST),
+            RegisterOutcome::Bindings(bindings) => {
+                let mut resp = Response::to_request(&req, StatusCode::OK);
+                self.add_to_tag(&mut resp);
+                resp.headers.contact = bindings.into_iter().map(|(c, _)| c).collect();
+                self.tx.respond(now, &key, resp, &timers, &mut self.out);
+            }
+        }
+    }
+
+    /// Whether `user` belongs to this server (its domain, and the configured user list
+    /// when there is one).
+    fn is_local_user(&self, user: &UserUri) -> bool {
+        if !self.config.users.is_empty() {
+            return self.config.users.contains(user);
+        }
+        user.as_str().starts_with("tel:")
+            || user
+                .as_str()
+                .rsplit('@')
+                .next()
+                .is_some_and(|host| host.eq_ignore_ascii_case(&self.config.domain))
+    }
+
+    /// Answers a server transaction with a body-less response; dialog-creating
+    /// requests get a To tag so the ACK of a failure matches.
+    pub(crate) fn reply(&mut self, now: Time, key: &TxKey, req: &Request, status: StatusCode) {
+        let mut resp = Response::to_request(req, status);
+        if status != StatusCode::TRYING {
+            self.add_to_tag(&mut resp);
+        }
+        if status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::OK {
+            resp.headers.other.push((
+                "Allow".into(),
+                "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO".into(),
+            ));
+        }
+        let timers = self.config.timers.clone();
+        self.tx.respond(now, key, resp, &timers, &mut self.out);
+    }
+
+    fn add_to_tag(&mut self, resp: &mut Response) {
+        if resp.headers.to.tag().is_none() {
+            let tag = self.ids.tag();
+            resp.headers.to.set_tag(&tag);
+        }
+    }
+
+    /// Input: the store's answer to a `Persist` or `SealSession`.
+    pub fn handle_store_result(
+        &mut self,
+        now: Time,
+        ticket: StoreTicket,
+        result: Result<(), StoreError>,
+    ) {
+        let Some(usage) = self.tickets.remove(&ticket) else {
+            return;
+        };
+        let ok = result.is_ok();
+        match usage {
+            TicketUse::Message(sid, seq) => self.on_message_stored(now, sid, seq, ok),
+            TicketUse::GroupInfo(gid) => self.on_group_info_stored(now, gid, ok),
+            TicketUse::Seal(sid) => self.on_sealed(now, sid, ok),
+        }
+    }
+
+    /// Input: time passed; fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        while let Some(timer) = self.out.pop_due(now) {
+            self.fire(now, timer);
+        }
+    }
+
+    /// Input (model checking): fire one armed timer now, whatever its deadline. Does
+    /// nothing if the timer is not armed.
+    pub fn expire(&mut self, now: Time, timer: &Timer) {
+        if self.out.timers.remove(timer).is_some() {
+            self.fire(now, timer.clone());
+        }
+    }
+
+    /// Armed timers and their deadlines, in timer order.
+    pub fn armed_timers(&self) -> impl Iterator<Item = (&Timer, Time)> + '_ {
+        self.out.timers.iter().map(|(t, at)| (t, *at))
+    }
+
+    fn fire(&mut self, now: Time, timer: Timer) {
+        match &timer {
+            Timer::Retransmit(_) | Timer::Timeout(_) | Timer::Linger(_) => {
+                let timers = self.config.timers.clone();
+                if let Some((owner, rx)) = self.tx.on_timer(now, &timer, &timers, &mut self.out) {
+                    self.on_client_rx(now, owner, rx);
+                }
+            }
+            Timer::Retransmit2xx(leg) => self.retransmit_2xx(now, leg),
+            Timer::ByeWait(sid) => self.on_bye_wait_expired(now, *sid),
+            Timer::ReplacedBye(sid) => self.on_replaced_bye_missing(now, *sid),
+            Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
+        }
+    }
+
+    /// Input: a connection closed. Its decode buffer is dropped; bindings over it stay
+    /// until they expire (the terminal may reconnect and re-register).
+    pub fn handle_closed(&mut self, now: Time, conn: ConnId) {
+        let _ = now;
+        self.decoders.remove(&conn);
+    }
+
+    /// Output: the next command to carry out.
+    #[must_use]
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.out.commands.pop_front()
+    }
+
+    /// Output: the next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.out.events.pop_front()
+    }
+
+    /// Output: when the next timer is due.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.out.next_deadline()
+    }
+
+    /// Number of live sessions (1-to-1 and group).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Number of live legs (dialogs).
+    pub fn leg_count(&self) -> usize {
+        self.legs.len()
+    }
+}

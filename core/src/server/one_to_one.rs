@@ -1,0 +1,674 @@
+//! The 1-to-1 session through the B2BUA: INVITE A→server→B, provisional and final
+//! answers relayed back, CANCEL, the 2xx/ACK exchange on each leg, and in-dialog
+//! requests relayed between the legs (specs/one-to-one.md, ONE-1..ONE-8).
+
+use super::command::{Event, Flow, SessionInfo, SessionKey, SessionType};
+use super::leg::{server_contact, Leg, LegState, Role};
+use super::session::{Calling, OneState, OneToOne, Session};
+use super::timer::{LegKey, Timer};
+use super::transaction::{ClientRx, Owner};
+use super::{Server, TxKey};
+use crate::body::InviteBody;
+use crate::ids::{ContributionId, SessionId};
+use crate::sip::{Headers, Method, NameAddr, Request, Response, SipMessage, StatusCode};
+use crate::time::Time;
+use crate::uri::UserUri;
+use crate::wire;
+
+/// Headers a B2BUA must not copy from one leg to the other: they describe the hop,
+/// or carry credentials or identities that are not the server's to assert.
+const HOP_BY_HOP: &[&str] = &[
+    "p-asserted-identity",
+    "p-preferred-identity",
+    "authorization",
+    "proxy-authorization",
+    "proxy-require",
+    "content-length",
+    "l",
+    "allow",
+    "server",
+    "user-agent",
+];
+
+impl Server {
+    /// An out-of-dialog INVITE: to the conference factory (a group / the claim's
+    /// extension), or to a user (a 1-to-1 session).
+    pub(crate) fn on_invite(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+        let factory = req
+            .uri
+            .as_sip()
+            .and_then(|u| u.user.as_deref())
+            .is_some_and(|u| u == self.config.conference_factory_user);
+        if factory {
+            return self.on_factory_invite(now, flow, key, req);
+        }
+        // REG-2: act only on the identity the server authenticated.
+        let Some(caller) = self.authenticated(&req, &flow) else {
+            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+        };
+        let body = match self.offer_of(&req) {
+            Ok(body) => body,
+            Err(status) => return self.reply(now, &key, &req, status),
+        };
+        let Some(callee) = UserUri::from_uri(&req.uri) else {
+            return self.reply(now, &key, &req, StatusCode::NOT_FOUND);
+        };
+        if !self.is_local_user(&callee) {
+            return self.reply(now, &key, &req, StatusCode::NOT_FOUND);
+        }
+        let Some(binding) = self.registrar.lookup(&callee).cloned() else {
+            return self.reply(now, &key, &req, StatusCode::TEMPORARILY_UNAVAILABLE);
+        };
+        let info = self.session_info(
+            &req,
+            &caller,
+            callee.as_str().to_owned(),
+            &body,
+            vec![callee.clone()],
+            SessionType::OneToOne,
+        );
+        if self.by_contribution.contains_key(&info.key.contribution_id) {
+            // A Contribution-ID names one session (protocol.md §2).
+            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+        }
+        let sid = info.key.session;
+        let a_leg = self.new_uas_leg(sid, &req, flow, caller.clone());
+        let mut b_leg = self.new_uac_leg(
+            sid,
+            callee.clone(),
+            &binding.contact,
+            binding.flow,
+            req.headers.from.clone(),
+        );
+        let invite = self.callee_invite(&req, &mut b_leg, &info);
+        let timers = self.config.timers.clone();
+        let b_tx = self.tx.send_request(
+            now,
+            b_leg.flow,
+            invite,
+            Owner::CalleeInvite(sid),
+            &timers,
+            &mut self.out,
+        );
+        let one = OneToOne {
+            id: sid,
+            info,
+            caller,
+            callee,
+            a_leg: a_leg.key.clone(),
+            b_leg: b_leg.key.clone(),
+            chat: Default::default(),
+            replaced_by: None,
+            state: OneState::Calling(Calling {
+                a_tx: key,
+                b_tx,
+                a_invite: req,
+            }),
+        };
+        self.legs.insert(a_leg.key.clone(), a_leg);
+        self.legs.insert(b_leg.key.clone(), b_leg);
+        self.by_contribution
+            .insert(one.info.key.contribution_id.clone(), sid);
+        self.sessions.insert(sid, Session::One(one));
+    }
+
+    /// REG-2: the identity the server authenticated for an out-of-dialog request.
+    pub(crate) fn authenticated(&self, req: &Request, flow: &Flow) -> Option<UserUri> {
+        let claimed = UserUri::from_uri(&req.headers.from.uri)?;
+        self.registrar.authenticate(&claimed, flow)
+    }
+
+    /// The INVITE's body as the server needs it, or the status to refuse it with:
+    /// no usable SDP → 488; `TCP/TLS/MSRP` → 488 until TLS is supported; a broken
+    /// multipart container → 400.
+    pub(crate) fn offer_of(&self, req: &Request) -> Result<InviteBody, StatusCode> {
+        let body = wire::decode_invite_body(&req.headers, &req.body, &self.config.limits).map_err(
+            |e| match e {
+                wire::BodyError::Multipart(_)
+                | wire::BodyError::ResourceList(_)
+                | wire::BodyError::MissingContentType => StatusCode::BAD_REQUEST,
+                wire::BodyError::Sdp(_) | wire::BodyError::UnsupportedType(_) => {
+                    StatusCode::NOT_ACCEPTABLE_HERE
+                }
+            },
+        )?;
+        let Some(sdp) = &body.sdp else {
+            return Err(StatusCode::NOT_ACCEPTABLE_HERE);
+        };
+        if sdp.media.iter().any(|m| m.is_msrp_tls()) || sdp.message_media().is_none() {
+            return Err(StatusCode::NOT_ACCEPTABLE_HERE);
+        }
+        Ok(body)
+    }
+
+    /// The info the server extracts and stores for a new session (HIST-4, EXT-4).
+    pub(crate) fn session_info(
+        &mut self,
+        req: &Request,
+        from: &UserUri,
+        to: String,
+        body: &InviteBody,
+        invited: Vec<UserUri>,
+        session_type: SessionType,
+    ) -> SessionInfo {
+        let h = &req.headers;
+        let sid = SessionId::new(self.ids.next_number());
+        let conversation_id = h
+            .conversation_id
+            .clone()
+            .unwrap_or_else(|| self.ids.conversation_id());
+        let contribution_id = h
+            .contribution_id
+            .clone()
+            .unwrap_or_else(|| ContributionId::new(self.ids.uuid()));
+        let sdp = body.sdp.as_ref();
+        SessionInfo {
+            key: SessionKey {
+                session: sid,
+                conversation_id,
+                contribution_id,
+            },
+            session_type,
+            from: from.clone(),
+            to,
+            date: h
+                .date
+                .clone()
+                .unwrap_or_else(|| self.wall_clock.to_http_date()),
+            subject: h
+                .other("Subject")
+                .or_else(|| h.other("s"))
+                .map(str::to_owned),
+            in_reply_to: h.in_reply_to_contribution_id.clone(),
+            sdp: sdp.map(|s| s.raw.clone()).unwrap_or_default(),
+            media_attributes: sdp.map(|s| s.media_attribute_lines()).unwrap_or_default(),
+            invited,
+        }
+    }
+
+    /// The server's UAS leg for a terminal's INVITE.
+    pub(crate) fn new_uas_leg(
+        &mut self,
+        sid: SessionId,
+        req: &Request,
+        flow: Flow,
+        user: UserUri,
+    ) -> Leg {
+        let key = LegKey {
+            call_id: req.headers.call_id.clone(),
+            local_tag: self.ids.tag(),
+        };
+        let mut local = req.headers.to.clone();
+        local.set_tag(&key.local_tag);
+        Leg {
+            remote_tag: req.headers.from.tag(),
+            role: Role::Uas,
+            local,
+            remote: req.headers.from.clone(),
+            remote_target: req
+                .headers
+                .contact
+                .first()
+                .map(|c| c.uri.clone())
+                .unwrap_or_else(|| req.headers.from.uri.clone()),
+            flow,
+            local_cseq: 0,
+            remote_cseq: Some(req.headers.cseq.seq),
+            state: LegState::Early,
+            session: sid,
+            user,
+            unacked_2xx: None,
+            last_ack: None,
+            key,
+        }
+    }
+
+    /// The server's UAC leg towards a registered contact.
+    pub(crate) fn new_uac_leg(
+        &mut self,
+        sid: SessionId,
+        user: UserUri,
+        contact: &NameAddr,
+        flow: Flow,
+        mut from: NameAddr,
+    ) -> Leg {
+        let key = LegKey {
+            call_id: self.ids.call_id(&self.config.domain),
+            local_tag: self.ids.tag(),
+        };
+        from.set_tag(&key.local_tag);
+        let mut to = NameAddr::new(contact.uri.clone());
+        if let Some(aor) = user.as_str().strip_prefix("sip:") {
+            to = NameAddr::new(
+                wire::uri::parse_uri(&format!("sip:{aor}")).unwrap_or(contact.uri.clone()),
+            );
+        }
+        Leg {
+            key,
+            remote_tag: None,
+            role: Role::Uac,
+            local: from,
+            remote: to,
+            remote_target: contact.uri.clone(),
+            flow,
+            local_cseq: 0,
+            remote_cseq: None,
+            state: LegState::Early,
+            session: sid,
+            user,
+            unacked_2xx: None,
+            last_ack: None,
+        }
+    }
+
+    /// B's INVITE: a new request on B's leg carrying A's identity, the CPM IDs and
+    /// A's body (ONE-2).
+    fn callee_invite(
+        &mut self,
+        a_invite: &Request,
+        b_leg: &mut Leg,
+        info: &SessionInfo,
+    ) -> Request {
+        let mut invite = b_leg.request(Method::Invite, &self.config, &mut self.ids);
+        let h = &mut invite.headers;
+        let a = &a_invite.headers;
+        h.contact = vec![server_contact(&self.config, "cpmd", b_leg.flow, false)];
+        h.conversation_id = Some(info.key.conversation_id.clone());
+        h.contribution_id = Some(info.key.contribution_id.clone());
+        h.in_reply_to_contribution_id = a.in_reply_to_contribution_id.clone();
+        h.accept_contact = a.accept_contact.clone();
+        h.supported = a.supported.clone();
+        h.require = a.require.clone();
+        h.content_type = a.content_type.clone();
+        h.date = a.date.clone();
+        h.other = copyable(&a.other);
+        invite.body = a_invite.body.clone();
+        invite
+    }
+
+    /// B answered our INVITE (or did not).
+    pub(crate) fn on_callee_answer(&mut self, now: Time, sid: SessionId, rx: ClientRx) {
+        let Some(Session::One(one)) = self.sessions.get(&sid) else {
+            return;
+        };
+        let (a_leg, b_leg) = (one.a_leg.clone(), one.b_leg.clone());
+        let calling = match &one.state {
+            OneState::Calling(c) => Some(c.clone()),
+            OneState::Cancelling => None,
+            OneState::Established | OneState::Terminating(_) | OneState::Sealing(_) => {
+                // A 2xx retransmission after we answered: repeat our ACK.
+                if let ClientRx::Retransmitted2xx(_) = rx {
+                    self.repeat_ack(&b_leg);
+                }
+                return;
+            }
+        };
+        let resp = match rx {
+            ClientRx::Response(r) | ClientRx::Retransmitted2xx(r) => r,
+            ClientRx::TimedOut => {
+                if let Some(c) = calling {
+                    self.reply(now, &c.a_tx, &c.a_invite, StatusCode::REQUEST_TIMEOUT);
+                }
+                return self.drop_session(sid);
+            }
+        };
+        match calling {
+            None if resp.status.is_success() => {
+                // B answered after A cancelled: confirm and end B's leg at once.
+                self.ack_callee(&b_leg, &resp);
+                self.send_bye(now, sid, &b_leg);
+                self.drop_session(sid);
+            }
+            None => {
+                if resp.status.is_final() {
+                    self.drop_session(sid);
+                }
+            }
+            Some(c) if resp.status.is_provisional() => {
+                if resp.status != StatusCode::TRYING {
+                    self.relay_answer(now, &c, &a_leg, &resp);
+                }
+            }
+            Some(c) if resp.status.is_success() => {
+                self.ack_callee(&b_leg, &resp);
+                self.relay_answer(now, &c, &a_leg, &resp);
+                if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
+                    one.state = OneState::Established;
+                }
+                self.out.event(Event::SessionEstablished(sid));
+            }
+            Some(c) => {
+                let status = if resp.status.get() < 400 {
+                    StatusCode::TEMPORARILY_UNAVAILABLE
+                } else {
+                    resp.status
+                };
+                self.reply(now, &c.a_tx, &c.a_invite, status);
+                self.drop_session(sid);
+            }
+        }
+    }
+
+    /// Relays B's provisional or 2xx answer to A on A's leg (ONE-3).
+    fn relay_answer(&mut self, now: Time, c: &Calling, a_leg: &LegKey, resp: &Response) {
+        let Some(leg) = self.legs.get(a_leg) else {
+            return;
+        };
+        let mut out = leg.response(&c.a_invite, resp.status);
+        out.reason = resp.reason.clone();
+        out.headers.contact = vec![server_contact(&self.config, "cpmd", leg.flow, false)];
+        out.headers.conversation_id = c.a_invite.headers.conversation_id.clone();
+        out.headers.contribution_id = c.a_invite.headers.contribution_id.clone();
+        out.headers.content_type = resp.headers.content_type.clone();
+        out.body = resp.body.clone();
+        if resp.status.is_success() {
+            self.send_2xx(now, a_leg, out.clone());
+        }
+        let timers = self.config.timers.clone();
+        self.tx.respond(now, &c.a_tx, out, &timers, &mut self.out);
+    }
+
+    /// Records a 2xx sent on a UAS leg and arms its retransmission over UDP
+    /// (RFC 3261 §13.3.1.4: the UAS core repeats the 2xx, T1 doubling up to T2, until
+    /// the ACK arrives or 64·T1 passed).
+    pub(crate) fn send_2xx(&mut self, now: Time, leg_key: &LegKey, resp: Response) {
+        let timers = &self.config.timers;
+        let Some(leg) = self.legs.get_mut(leg_key) else {
+            return;
+        };
+        leg.state = LegState::Confirmed;
+        if !leg.flow.transport.is_reliable() {
+            let give_up_at = now.plus_ms(timers.t64_ms());
+            leg.unacked_2xx = Some((resp, timers.t1_ms, give_up_at));
+            self.out.arm(
+                Timer::Retransmit2xx(leg_key.clone()),
+                now.plus_ms(timers.t1_ms),
+            );
+        }
+    }
+
+    pub(crate) fn retransmit_2xx(&mut self, now: Time, leg_key: &LegKey) {
+        let t2 = self.config.timers.t2_ms;
+        let Some(leg) = self.legs.get_mut(leg_key) else {
+            return;
+        };
+        let Some((resp, interval, give_up_at)) = leg.unacked_2xx.take() else {
+            return;
+        };
+        if now >= give_up_at {
+            // No ACK within 64·T1: stop repeating; the dialog ends by BYE or timers.
+            return;
+        }
+        self.out
+            .transmit(leg.flow, SipMessage::Response(resp.clone()));
+        let next = interval.saturating_mul(2).min(t2);
+        leg.unacked_2xx = Some((resp, next, give_up_at));
+        self.out
+            .arm(Timer::Retransmit2xx(leg_key.clone()), now.plus_ms(next));
+    }
+
+    /// ACKs B's 2xx on B's leg and confirms the leg.
+    pub(crate) fn ack_callee(&mut self, b_leg: &LegKey, resp: &Response) {
+        let Some(leg) = self.legs.get_mut(b_leg) else {
+            return;
+        };
+        leg.remote_tag = resp.headers.to.tag();
+        leg.remote = resp.headers.to.clone();
+        if let Some(contact) = resp.headers.contact.first() {
+            leg.remote_target = contact.uri.clone();
+        }
+        leg.state = LegState::Confirmed;
+        let ack = leg.ack(resp.headers.cseq.seq, &self.config, &mut self.ids);
+        leg.last_ack = Some(ack.clone());
+        self.out.transmit(leg.flow, SipMessage::Request(ack));
+    }
+
+    pub(crate) fn repeat_ack(&mut self, leg_key: &LegKey) {
+        if let Some(leg) = self.legs.get(leg_key) {
+            if let Some(ack) = &leg.last_ack {
+                self.out
+                    .transmit(leg.flow, SipMessage::Request(ack.clone()));
+            }
+        }
+    }
+
+    /// The ACK for a 2xx the server sent: stops the 2xx retransmission.
+    pub(crate) fn on_ack(&mut self, now: Time, req: &Request) {
+        let _ = now;
+        let Some(tag) = req.headers.to.tag() else {
+            return;
+        };
+        let key = LegKey {
+            call_id: req.headers.call_id.clone(),
+            local_tag: tag,
+        };
+        if let Some(leg) = self.legs.get_mut(&key) {
+            leg.unacked_2xx = None;
+            self.out.disarm(&Timer::Retransmit2xx(key));
+        }
+    }
+
+    /// CANCEL of a pending INVITE (ONE-4).
+    pub(crate) fn on_cancel(&mut self, now: Time, key: TxKey, req: Request) {
+        let invite_key = key.invite_of_cancel();
+        if !self.tx.is_pending(&invite_key) {
+            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+        }
+        self.reply(now, &key, &req, StatusCode::OK);
+        let found = self.sessions.iter().find_map(|(sid, s)| match s {
+            Session::One(OneToOne {
+                state: OneState::Calling(c),
+                ..
+            }) if c.a_tx == invite_key => Some((*sid, c.clone())),
+            Session::One(_) | Session::Group(_) => None,
+        });
+        if let Some(invite) = self.tx.request(&invite_key).cloned() {
+            self.reply(now, &invite_key, &invite, StatusCode::REQUEST_TERMINATED);
+        }
+        let Some((sid, calling)) = found else {
+            return;
+        };
+        self.send_cancel(now, &calling.b_tx);
+        if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
+            one.state = OneState::Cancelling;
+        }
+    }
+
+    /// RFC 3261 §9.1: CANCEL with the INVITE's Request-URI, Call-ID, From, To, CSeq
+    /// number and top Via.
+    pub(crate) fn send_cancel(&mut self, now: Time, invite_tx: &TxKey) {
+        let (Some(invite), Some(flow)) =
+            (self.tx.request(invite_tx).cloned(), self.tx.flow(invite_tx))
+        else {
+            return;
+        };
+        let mut headers = Headers::new(
+            invite.headers.from.clone(),
+            invite.headers.to.clone(),
+            invite.headers.call_id.clone(),
+            crate::sip::CSeq {
+                seq: invite.headers.cseq.seq,
+                method: Method::Cancel,
+            },
+        );
+        headers.via = invite.headers.via.iter().take(1).cloned().collect();
+        headers.max_forwards = Some(70);
+        let cancel = Request {
+            method: Method::Cancel,
+            uri: invite.uri.clone(),
+            headers,
+            body: Vec::new(),
+        };
+        let timers = self.config.timers.clone();
+        self.tx
+            .send_request(now, flow, cancel, Owner::Nobody, &timers, &mut self.out);
+    }
+
+    /// A request inside a dialog: BYE runs the termination handshake; re-INVITE,
+    /// UPDATE and INFO are relayed to the other leg (ONE-5); unknown dialog → 481
+    /// (ONE-6).
+    pub(crate) fn on_in_dialog(&mut self, now: Time, key: TxKey, req: Request) {
+        let Some(leg_key) = self.leg_of_request(&req) else {
+            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+        };
+        let leg = self
+            .legs
+            .get_mut(&leg_key)
+            .expect("leg_of_request returns live legs");
+        if leg.remote_cseq.is_some_and(|c| req.headers.cseq.seq <= c) {
+            // §12.2.2: a lower CSeq in a dialog is out of order.
+            return self.reply(now, &key, &req, StatusCode::SERVER_INTERNAL_ERROR);
+        }
+        leg.remote_cseq = Some(req.headers.cseq.seq);
+        let sid = leg.session;
+        match req.method {
+            Method::Bye => self.on_bye(now, sid, &leg_key, key, req),
+            Method::Invite | Method::Update | Method::Info => {
+                self.relay_in_dialog(now, sid, &leg_key, key, req)
+            }
+            Method::Options => self.reply(now, &key, &req, StatusCode::OK),
+            Method::Ack | Method::Cancel => {}
+            Method::Register
+            | Method::Message
+            | Method::Prack
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Refer
+            | Method::Publish => self.reply(now, &key, &req, StatusCode::METHOD_NOT_ALLOWED),
+            Method::Other(_) => self.reply(now, &key, &req, StatusCode::NOT_IMPLEMENTED),
+        }
+    }
+
+    /// The leg an in-dialog request belongs to: Call-ID and To tag name the server's
+    /// end, the From tag must be the terminal's.
+    fn leg_of_request(&self, req: &Request) -> Option<LegKey> {
+        let key = LegKey {
+            call_id: req.headers.call_id.clone(),
+            local_tag: req.headers.to.tag()?,
+        };
+        let leg = self.legs.get(&key)?;
+        let from_tag = req.headers.from.tag();
+        (leg.remote_tag.is_none() || leg.remote_tag == from_tag).then_some(key)
+    }
+
+    fn relay_in_dialog(
+        &mut self,
+        now: Time,
+        sid: SessionId,
+        leg_key: &LegKey,
+        key: TxKey,
+        req: Request,
+    ) {
+        let other = match self.sessions.get(&sid) {
+            Some(Session::One(one)) if one.state == OneState::Established => {
+                one.other_leg(leg_key).clone()
+            }
+            Some(Session::Group(_)) => return self.answer_group_in_dialog(now, leg_key, key, req),
+            Some(Session::One(_)) => {
+                return self.reply(now, &key, &req, StatusCode::REQUEST_PENDING)
+            }
+            None => return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST),
+        };
+        let Some(leg) = self.legs.get_mut(&other) else {
+            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+        };
+        let mut relayed = leg.request(req.method.clone(), &self.config, &mut self.ids);
+        relayed.headers.content_type = req.headers.content_type.clone();
+        relayed.headers.contact = vec![server_contact(&self.config, "cpmd", leg.flow, false)];
+        relayed.headers.other = copyable(&req.headers.other);
+        relayed.body = req.body.clone();
+        let flow = leg.flow;
+        let timers = self.config.timers.clone();
+        self.tx.send_request(
+            now,
+            flow,
+            relayed,
+            Owner::Relay(key),
+            &timers,
+            &mut self.out,
+        );
+    }
+
+    /// The other leg answered a relayed in-dialog request: answer the original.
+    pub(crate) fn on_relay_answer(&mut self, now: Time, server_tx: &TxKey, rx: ClientRx) {
+        let Some(orig) = self.tx.request(server_tx).cloned() else {
+            return;
+        };
+        let resp = match rx {
+            ClientRx::Response(r) => r,
+            ClientRx::Retransmitted2xx(_) => return,
+            ClientRx::TimedOut => {
+                return self.reply(now, server_tx, &orig, StatusCode::REQUEST_TIMEOUT)
+            }
+        };
+        if resp.status == StatusCode::TRYING {
+            return;
+        }
+        let (Some(tag), Some(other)) = (orig.headers.to.tag(), self.leg_answering(&resp)) else {
+            return;
+        };
+        if orig.method == Method::Invite && resp.status.is_success() {
+            // We are the UAC of the re-INVITE on the other leg: ACK it ourselves.
+            self.ack_callee(&other, &resp);
+        }
+        let mut out = Response::to_request(&orig, resp.status);
+        out.headers.to.set_tag(&tag);
+        out.reason = resp.reason.clone();
+        out.headers.content_type = resp.headers.content_type.clone();
+        out.body = resp.body.clone();
+        if orig.method == Method::Invite && resp.status.is_success() {
+            let a_leg = LegKey {
+                call_id: orig.headers.call_id.clone(),
+                local_tag: tag,
+            };
+            self.send_2xx(now, &a_leg, out.clone());
+        }
+        let timers = self.config.timers.clone();
+        self.tx.respond(now, server_tx, out, &timers, &mut self.out);
+    }
+
+    /// The leg a response to one of the server's in-dialog requests came on.
+    fn leg_answering(&self, resp: &Response) -> Option<LegKey> {
+        let key = LegKey {
+            call_id: resp.headers.call_id.clone(),
+            local_tag: resp.headers.from.tag()?,
+        };
+        self.legs.contains_key(&key).then_some(key)
+    }
+
+    /// Forgets a session and its legs (no history: it never became a session, or it
+    /// was sealed).
+    pub(crate) fn drop_session(&mut self, sid: SessionId) {
+        let Some(session) = self.sessions.remove(&sid) else {
+            return;
+        };
+        let legs: Vec<LegKey> = match &session {
+            Session::One(one) => vec![one.a_leg.clone(), one.b_leg.clone()],
+            Session::Group(g) => g
+                .participants
+                .values()
+                .filter_map(|p| p.leg.clone())
+                .collect(),
+        };
+        for leg in legs {
+            self.out.disarm(&Timer::Retransmit2xx(leg.clone()));
+            self.legs.remove(&leg);
+        }
+        self.out.disarm(&Timer::ByeWait(sid));
+        self.out.disarm(&Timer::ReplacedBye(sid));
+        let contribution = &session.info().key.contribution_id;
+        if self.by_contribution.get(contribution) == Some(&sid) {
+            self.by_contribution.remove(contribution);
+        }
+        self.out.event(Event::SessionEnded(sid));
+    }
+}
+
+/// The untyped headers of one leg that may be copied to the other.
+pub(crate) fn copyable(other: &[(String, String)]) -> Vec<(String, String)> {
+    other
+        .iter()
+        .filter(|(n, _)| !HOP_BY_HOP.iter().any(|h| n.eq_ignore_ascii_case(h)))
+        .cloned()
+        .collect()
+}

@@ -1,0 +1,183 @@
+//! Session state: 1-to-1 sessions and group sessions, each an enum of states with
+//! the fields valid in that state (specs/one-to-one.md, termination.md, group.md).
+//!
+//! ```text
+//! 1-to-1:  Calling ──B 2xx──▶ Established ──BYE (either side, or ReplacedBye)──▶ Terminating
+//!             │ CANCEL / B ≥300 / timeout            Terminating ──answers or bye_wait──▶ Sealing
+//!             ▼                                      Sealing ──store confirms──▶ (removed)
+//!          Cancelling ──B final──▶ (removed)
+//!
+//! group:   Creating ──store confirms info──▶ Active ──last participant left──▶ Sealing ──▶ (removed)
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::chat::ChatLog;
+use super::command::SessionInfo;
+use super::timer::LegKey;
+use super::transaction::TxKey;
+use crate::ids::{SessionId, StoreTicket};
+use crate::sip::Request;
+use crate::uri::UserUri;
+
+/// A session the server relays or hosts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Session {
+    One(OneToOne),
+    Group(Group),
+}
+
+impl Session {
+    pub(crate) fn chat_mut(&mut self) -> &mut ChatLog {
+        match self {
+            Session::One(s) => &mut s.chat,
+            Session::Group(g) => &mut g.chat,
+        }
+    }
+
+    pub(crate) fn info(&self) -> &SessionInfo {
+        match self {
+            Session::One(s) => &s.info,
+            Session::Group(g) => &g.info,
+        }
+    }
+}
+
+/// A 1-to-1 session relayed between a caller (A) and a callee (B).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct OneToOne {
+    pub(crate) id: SessionId,
+    pub(crate) info: SessionInfo,
+    pub(crate) caller: UserUri,
+    pub(crate) callee: UserUri,
+    /// The caller's leg (server is UAS).
+    pub(crate) a_leg: LegKey,
+    /// The callee's leg (server is UAC).
+    pub(crate) b_leg: LegKey,
+    pub(crate) chat: ChatLog,
+    /// The group session that replaces this one, once A extended it.
+    pub(crate) replaced_by: Option<SessionId>,
+    pub(crate) state: OneState,
+}
+
+impl OneToOne {
+    /// The leg of `user`, if it is a party.
+    pub(crate) fn leg_of(&self, user: &UserUri) -> Option<&LegKey> {
+        if *user == self.caller {
+            Some(&self.a_leg)
+        } else if *user == self.callee {
+            Some(&self.b_leg)
+        } else {
+            None
+        }
+    }
+
+    /// The other leg.
+    pub(crate) fn other_leg(&self, leg: &LegKey) -> &LegKey {
+        if *leg == self.a_leg {
+            &self.b_leg
+        } else {
+            &self.a_leg
+        }
+    }
+}
+
+/// States of a 1-to-1 session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum OneState {
+    /// The INVITE to B is in progress.
+    Calling(Calling),
+    /// A cancelled; waiting for B's final answer to our INVITE.
+    Cancelling,
+    /// Both legs confirmed: messages flow.
+    Established,
+    /// The termination handshake (TERM-1..TERM-5).
+    Terminating(Terminating),
+    /// The history object is being sealed.
+    Sealing(Sealing),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Calling {
+    /// A's INVITE server transaction.
+    pub(crate) a_tx: TxKey,
+    /// Our INVITE client transaction towards B.
+    pub(crate) b_tx: TxKey,
+    /// A's INVITE (answered when B answers).
+    pub(crate) a_invite: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Terminating {
+    /// The BYE server transaction to answer once sealed (`None` when the server
+    /// itself ended the session).
+    pub(crate) initiator: Option<TxKey>,
+    /// Legs whose BYE answer the server still waits for.
+    pub(crate) awaiting: BTreeSet<LegKey>,
+    /// Whether the BYEs were sent (they wait for in-flight persists: TERM-5).
+    pub(crate) relayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Sealing {
+    pub(crate) ticket: StoreTicket,
+    pub(crate) reply_to: Option<TxKey>,
+}
+
+/// A group session hosted by the server's focus.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Group {
+    pub(crate) id: SessionId,
+    pub(crate) info: SessionInfo,
+    /// The focus's user part (its Contact and From for invitations).
+    pub(crate) focus_user: String,
+    pub(crate) replaces: Option<SessionId>,
+    pub(crate) chat: ChatLog,
+    pub(crate) participants: BTreeMap<UserUri, Participant>,
+    pub(crate) state: GroupState,
+}
+
+/// One participant of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Participant {
+    pub(crate) leg: Option<LegKey>,
+    pub(crate) status: ParticipantStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ParticipantStatus {
+    Invited,
+    Joined,
+    Declined,
+    Left,
+}
+
+impl ParticipantStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ParticipantStatus::Invited => "invited",
+            ParticipantStatus::Joined => "joined",
+            ParticipantStatus::Declined => "declined",
+            ParticipantStatus::Left => "left",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum GroupState {
+    /// The group's info is being stored (EXT-4); A waits for its 200 (EXT-5).
+    Creating(Creating),
+    /// Up.
+    Active,
+    /// Being sealed.
+    Sealing(StoreTicket),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Creating {
+    pub(crate) ticket: StoreTicket,
+    pub(crate) a_tx: TxKey,
+    pub(crate) a_invite: Request,
+    pub(crate) requester: UserUri,
+    pub(crate) invitees: Vec<UserUri>,
+}

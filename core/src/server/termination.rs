@@ -1,0 +1,258 @@
+//! The termination handshake of a 1-to-1 session and the construction of its
+//! session history object (specs/termination.md TERM-1..TERM-6, specs/history.md).
+//!
+//! ```text
+//! B ──BYE──▶ server            (B's leg closes; B's BYE transaction waits)
+//!            server ──BYE──▶ A (once no Persist of the session is in flight: TERM-5)
+//!            server ◀──200── A (or bye_wait expires: TERM-2)
+//!            SealSession ──▶ store ──ok──▶ server ──200──▶ B   (HIST-5)
+//! ```
+
+use std::collections::BTreeSet;
+
+use super::command::{Command, Event, HistoryObject, ParticipantRecord};
+use super::config::Mutation;
+use super::leg::LegState;
+use super::session::{OneState, Sealing, Session, Terminating};
+use super::timer::{LegKey, Timer};
+use super::transaction::{ClientRx, Owner};
+use super::{Server, TicketUse, TxKey};
+use crate::ids::SessionId;
+use crate::sip::{Method, Request, StatusCode};
+use crate::time::Time;
+
+impl Server {
+    /// A BYE on a leg of session `sid`.
+    pub(crate) fn on_bye(
+        &mut self,
+        now: Time,
+        sid: SessionId,
+        leg: &LegKey,
+        key: TxKey,
+        req: Request,
+    ) {
+        if let Some(l) = self.legs.get_mut(leg) {
+            l.state = LegState::Closed;
+            l.unacked_2xx = None;
+        }
+        self.out.disarm(&Timer::Retransmit2xx(leg.clone()));
+        let one = match self.sessions.get_mut(&sid) {
+            Some(Session::One(one)) => one,
+            Some(Session::Group(_)) => return self.on_group_bye(now, sid, leg, key, req),
+            None => return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST),
+        };
+        match &mut one.state {
+            OneState::Established => {
+                let other = one.other_leg(leg).clone();
+                one.state = OneState::Terminating(Terminating {
+                    initiator: Some(key),
+                    awaiting: BTreeSet::from([other]),
+                    relayed: false,
+                });
+                self.out.disarm(&Timer::ReplacedBye(sid));
+                if self.config.mutation == Mutation::SealOnByeArrival {
+                    return self.seal_one(now, sid);
+                }
+                self.relay_bye(now, sid);
+            }
+            OneState::Terminating(t) => {
+                // BYE glare (TERM-4): the terminal ended its leg itself, which is as
+                // good as an answer to ours; answer it now, do not relay it.
+                t.awaiting.remove(leg);
+                self.reply(now, &key, &req, StatusCode::OK);
+                self.maybe_seal(now, sid);
+            }
+            OneState::Sealing(_) => self.reply(now, &key, &req, StatusCode::OK),
+            OneState::Calling(_) | OneState::Cancelling => {
+                // A BYE on an early dialog: the terminal gives up; answer and let the
+                // INVITE transaction run out.
+                self.reply(now, &key, &req, StatusCode::OK);
+            }
+        }
+    }
+
+    /// Sends the BYEs of a terminating session once no message of the session waits
+    /// for the store (TERM-5), and arms `bye_wait` (TERM-2).
+    fn relay_bye(&mut self, now: Time, sid: SessionId) {
+        let Some(Session::One(one)) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if one.chat.has_pending() {
+            return;
+        }
+        let OneState::Terminating(t) = &mut one.state else {
+            return;
+        };
+        if t.relayed {
+            return;
+        }
+        t.relayed = true;
+        let targets: Vec<LegKey> = t.awaiting.iter().cloned().collect();
+        for leg in &targets {
+            self.send_bye(now, sid, leg);
+        }
+        let wait = self.config.timers.bye_wait_ms;
+        self.out.arm(Timer::ByeWait(sid), now.plus_ms(wait));
+        self.maybe_seal(now, sid);
+    }
+
+    /// Sends a BYE on a leg; its answer comes back as `Owner::Bye`.
+    pub(crate) fn send_bye(&mut self, now: Time, sid: SessionId, leg_key: &LegKey) {
+        let Some(leg) = self.legs.get_mut(leg_key) else {
+            return;
+        };
+        if leg.state == LegState::Closed {
+            return;
+        }
+        leg.state = LegState::Closing;
+        let bye = leg.request(Method::Bye, &self.config, &mut self.ids);
+        let flow = leg.flow;
+        let timers = self.config.timers.clone();
+        self.tx.send_request(
+            now,
+            flow,
+            bye,
+            Owner::Bye(sid, leg_key.clone()),
+            &timers,
+            &mut self.out,
+        );
+    }
+
+    /// A terminal answered the server's BYE (any final answer, or none in time).
+    pub(crate) fn on_bye_answer(&mut self, now: Time, sid: SessionId, leg: &LegKey, rx: ClientRx) {
+        if let ClientRx::Response(r) = &rx {
+            if r.status.is_provisional() {
+                return;
+            }
+        }
+        if let Some(l) = self.legs.get_mut(leg) {
+            l.state = LegState::Closed;
+        }
+        match self.sessions.get_mut(&sid) {
+            Some(Session::One(one)) => {
+                if let OneState::Terminating(t) = &mut one.state {
+                    t.awaiting.remove(leg);
+                }
+                self.maybe_seal(now, sid);
+            }
+            Some(Session::Group(_)) => self.maybe_end_group(now, sid),
+            None => {}
+        }
+    }
+
+    /// TERM-2: the answer to the relayed BYE did not come within `bye_wait`.
+    pub(crate) fn on_bye_wait_expired(&mut self, now: Time, sid: SessionId) {
+        let Some(Session::One(one)) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if let OneState::Terminating(t) = &mut one.state {
+            let silent: Vec<LegKey> = std::mem::take(&mut t.awaiting).into_iter().collect();
+            for leg in silent {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.state = LegState::Closed;
+                }
+            }
+            self.maybe_seal(now, sid);
+        }
+    }
+
+    /// TERM-3: B joined the group but never sent its BYE on the 1-to-1: the server
+    /// ends the 1-to-1 itself.
+    pub(crate) fn on_replaced_bye_missing(&mut self, now: Time, sid: SessionId) {
+        let Some(Session::One(one)) = self.sessions.get_mut(&sid) else {
+            return;
+        };
+        if one.state != OneState::Established {
+            return;
+        }
+        one.state = OneState::Terminating(Terminating {
+            initiator: None,
+            awaiting: BTreeSet::from([one.a_leg.clone(), one.b_leg.clone()]),
+            relayed: false,
+        });
+        self.relay_bye(now, sid);
+    }
+
+    /// Called after a message of `sid` was resolved: a held BYE may go now, and a
+    /// finished handshake may seal.
+    pub(crate) fn after_chat_progress(&mut self, now: Time, sid: SessionId) {
+        match self.sessions.get(&sid) {
+            Some(Session::One(one)) => {
+                if let OneState::Terminating(t) = &one.state {
+                    if t.relayed {
+                        self.maybe_seal(now, sid);
+                    } else {
+                        self.relay_bye(now, sid);
+                    }
+                }
+            }
+            Some(Session::Group(_)) => self.maybe_end_group(now, sid),
+            None => {}
+        }
+    }
+
+    /// Seals once the handshake is complete: BYEs sent, every answer in (or given up
+    /// on), no message waiting for the store (HIST-2).
+    fn maybe_seal(&mut self, now: Time, sid: SessionId) {
+        let Some(Session::One(one)) = self.sessions.get(&sid) else {
+            return;
+        };
+        let OneState::Terminating(t) = &one.state else {
+            return;
+        };
+        if t.relayed && t.awaiting.is_empty() && !one.chat.has_pending() {
+            self.seal_one(now, sid);
+        }
+    }
+
+    /// Emits the session history object of a 1-to-1 (HIST-1: once; the state moves to
+    /// Sealing, which never seals again).
+    fn seal_one(&mut self, _now: Time, sid: SessionId) {
+        let Some(Session::One(one)) = self.sessions.get(&sid) else {
+            return;
+        };
+        let OneState::Terminating(t) = &one.state else {
+            return;
+        };
+        let reply_to = t.initiator.clone();
+        let history = HistoryObject {
+            info: one.info.clone(),
+            messages: one.chat.delivered.clone(),
+            participants: Vec::<ParticipantRecord>::new(),
+        };
+        self.out.disarm(&Timer::ByeWait(sid));
+        let ticket = self.ticket(TicketUse::Seal(sid));
+        self.out.command(Command::SealSession { ticket, history });
+        if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
+            one.state = OneState::Sealing(Sealing { ticket, reply_to });
+        }
+    }
+
+    /// The store answered a `SealSession`: answer the BYE's sender (HIST-5) and forget
+    /// the session.
+    pub(crate) fn on_sealed(&mut self, now: Time, sid: SessionId, ok: bool) {
+        let reply_to = match self.sessions.get(&sid) {
+            Some(Session::One(one)) => match &one.state {
+                OneState::Sealing(s) => s.reply_to.clone(),
+                OneState::Calling(_)
+                | OneState::Cancelling
+                | OneState::Established
+                | OneState::Terminating(_) => None,
+            },
+            Some(Session::Group(_)) | None => None,
+        };
+        let status = if ok {
+            self.out.event(Event::SessionSealed(sid));
+            StatusCode::OK
+        } else {
+            self.out.event(Event::SealFailed(sid));
+            StatusCode::SERVER_INTERNAL_ERROR
+        };
+        if let Some(key) = reply_to {
+            if let Some(req) = self.tx.request(&key).cloned() {
+                self.reply(now, &key, &req, status);
+            }
+        }
+        self.drop_session(sid);
+    }
+}
