@@ -33,3 +33,6 @@ pub use uri::UserUri;
 pub mod server;
 
 pub use server::{Command, Config, Event, Flow, Server, Timer, Transport};
+
+#[cfg(test)]
+mod tests;

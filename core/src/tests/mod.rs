@@ -1,0 +1,7 @@
+//! Scenario tests of the core: the real `Server`, scripted terminals, virtual time
+//! (style.md §8). Each test names the claim step or spec invariant it checks.
+
+mod claim;
+mod edge;
+mod flows;
+mod util;

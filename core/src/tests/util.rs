@@ -1,0 +1,497 @@
+//! The scenario harness: the real [`Server`] driven with virtual time, scripted user
+//! agents on a pretend network, and a store that answers when told.
+//!
+//! Messages are typed (`handle_message`): the harness tests the state machine, the
+//! corpus and property tests cover the bytes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+
+use crate::ids::{CallId, ContributionId, ConversationId, MessageId, StoreTicket, Tag};
+use crate::server::{
+    ChatOutcome, ChatSend, Command, Config, Flow, HistoryObject, Record, Server, StoreError, StoredMessage,
+    Transport,
+};
+use crate::sip::{CSeq, Headers, MediaType, Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
+use crate::time::{Time, WallClock};
+use crate::uri::{Host, Param, SipUri, Uri, UserUri};
+use crate::ConnId;
+
+pub(crate) const DOMAIN: &str = "example.com";
+
+/// A scripted terminal.
+#[derive(Debug, Clone)]
+pub(crate) struct Ua {
+    pub(crate) name: String,
+    pub(crate) addr: SocketAddr,
+    pub(crate) transport: Transport,
+    octet: u8,
+    counter: u32,
+}
+
+impl Ua {
+    pub(crate) fn new(name: &str, last_octet: u8, transport: Transport) -> Self {
+        Self {
+            name: name.to_owned(),
+            addr: SocketAddr::from(([10, 0, 0, last_octet], 5060)),
+            transport,
+            octet: last_octet,
+            counter: 0,
+        }
+    }
+
+    pub(crate) fn flow(&self) -> Flow {
+        Flow {
+            transport: self.transport,
+            // UDP terminals share the server's one socket; TCP ones get a connection each.
+            conn: match self.transport {
+                Transport::Udp => ConnId::new(1),
+                Transport::Tcp => ConnId::new(100 + u64::from(self.octet)),
+            },
+            peer: self.addr,
+        }
+    }
+
+    pub(crate) fn uri(&self) -> Uri {
+        sip_uri(&self.name, DOMAIN)
+    }
+
+    pub(crate) fn user(&self) -> UserUri {
+        UserUri::from_uri(&self.uri()).expect("sip uri with user")
+    }
+
+    pub(crate) fn contact(&self) -> NameAddr {
+        let SocketAddr::V4(v4) = self.addr else {
+            unreachable!("harness terminals use IPv4")
+        };
+        NameAddr::new(Uri::Sip(SipUri {
+            secure: false,
+            user: Some(self.name.clone()),
+            password: None,
+            host: Host::V4(*v4.ip()),
+            port: Some(v4.port()),
+            params: Vec::new(),
+            headers: Vec::new(),
+        }))
+    }
+
+    pub(crate) fn token(&mut self, what: &str) -> String {
+        self.counter += 1;
+        format!("{}-{what}-{}", self.name, self.counter)
+    }
+
+    fn via(&mut self) -> Via {
+        let SocketAddr::V4(v4) = self.addr else {
+            unreachable!("harness terminals use IPv4")
+        };
+        Via {
+            transport: self.transport.via_token().into(),
+            host: Host::V4(*v4.ip()),
+            port: Some(v4.port()),
+            params: vec![Param::new("branch", Some(format!("z9hG4bK{}", self.token("br"))))],
+        }
+    }
+
+    /// An out-of-dialog request from this terminal.
+    pub(crate) fn request(&mut self, method: Method, uri: Uri, to: Uri) -> Request {
+        let mut from = NameAddr::new(self.uri());
+        from.set_tag(&Tag::new(self.token("tag")));
+        let call_id = CallId::new(self.token("call"));
+        let mut headers = Headers::new(from, NameAddr::new(to), call_id, CSeq { seq: 1, method: method.clone() });
+        headers.via = vec![self.via()];
+        headers.max_forwards = Some(70);
+        headers.contact = vec![self.contact()];
+        Request {
+            method,
+            uri,
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// A response from this terminal to a request it received; `tag` is its dialog tag.
+    pub(crate) fn response(&self, req: &Request, status: StatusCode, tag: &Tag) -> Response {
+        let mut resp = Response::to_request(req, status);
+        resp.headers.to.set_tag(tag);
+        resp.headers.contact = vec![self.contact()];
+        resp
+    }
+
+    /// An in-dialog request on a dialog this terminal holds.
+    pub(crate) fn in_dialog(&mut self, d: &mut UaDialog, method: Method) -> Request {
+        d.cseq += 1;
+        let mut headers = Headers::new(
+            d.local.clone(),
+            d.remote.clone(),
+            d.call_id.clone(),
+            CSeq {
+                seq: d.cseq,
+                method: method.clone(),
+            },
+        );
+        headers.via = vec![self.via()];
+        headers.max_forwards = Some(70);
+        Request {
+            method,
+            uri: d.remote_target.clone(),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// The ACK for a 2xx on a dialog.
+    pub(crate) fn ack(&mut self, d: &UaDialog, invite_cseq: u32) -> Request {
+        let mut headers = Headers::new(
+            d.local.clone(),
+            d.remote.clone(),
+            d.call_id.clone(),
+            CSeq {
+                seq: invite_cseq,
+                method: Method::Ack,
+            },
+        );
+        headers.via = vec![self.via()];
+        Request {
+            method: Method::Ack,
+            uri: d.remote_target.clone(),
+            headers,
+            body: Vec::new(),
+        }
+    }
+}
+
+/// A terminal's view of a dialog.
+#[derive(Debug, Clone)]
+pub(crate) struct UaDialog {
+    pub(crate) call_id: CallId,
+    pub(crate) local: NameAddr,
+    pub(crate) remote: NameAddr,
+    pub(crate) remote_target: Uri,
+    pub(crate) cseq: u32,
+}
+
+impl UaDialog {
+    /// The caller's side, from its INVITE and the 2xx.
+    pub(crate) fn caller(invite: &Request, ok: &Response) -> Self {
+        Self {
+            call_id: invite.headers.call_id.clone(),
+            local: invite.headers.from.clone(),
+            remote: ok.headers.to.clone(),
+            remote_target: ok.headers.contact.first().map(|c| c.uri.clone()).expect("2xx has a Contact"),
+            cseq: invite.headers.cseq.seq,
+        }
+    }
+
+    /// The callee's side, from the INVITE it received and its own tag.
+    pub(crate) fn callee(invite: &Request, tag: &Tag) -> Self {
+        let mut local = invite.headers.to.clone();
+        local.set_tag(tag);
+        Self {
+            call_id: invite.headers.call_id.clone(),
+            local,
+            remote: invite.headers.from.clone(),
+            remote_target: invite.headers.contact.first().map(|c| c.uri.clone()).expect("INVITE has a Contact"),
+            cseq: 100,
+        }
+    }
+
+    pub(crate) fn local_tag(&self) -> Tag {
+        self.local.tag().expect("dialog has a local tag")
+    }
+
+    pub(crate) fn remote_tag(&self) -> Tag {
+        self.remote.tag().expect("dialog has a remote tag")
+    }
+}
+
+pub(crate) fn sip_uri(user: &str, host: &str) -> Uri {
+    Uri::Sip(SipUri {
+        secure: false,
+        user: Some(user.to_owned()),
+        password: None,
+        host: Host::Name(host.to_owned()),
+        port: None,
+        params: Vec::new(),
+        headers: Vec::new(),
+    })
+}
+
+/// How the pretend store answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreMode {
+    /// Every Persist/Seal succeeds at once.
+    Auto,
+    /// Requests wait in `Harness::store_queue` until the test answers them.
+    Manual,
+}
+
+/// The harness.
+pub(crate) struct Harness {
+    pub(crate) server: Server,
+    pub(crate) now: Time,
+    pub(crate) inboxes: BTreeMap<SocketAddr, VecDeque<SipMessage>>,
+    pub(crate) store_mode: StoreMode,
+    pub(crate) store_queue: VecDeque<(StoreTicket, String)>,
+    /// Every durable record, in the order the store made them durable.
+    pub(crate) stored: Vec<Record>,
+    pub(crate) sealed: Vec<HistoryObject>,
+    /// Chat deliveries per recipient.
+    pub(crate) delivered: BTreeMap<UserUri, Vec<StoredMessage>>,
+    /// Chat results per sender: (message id, outcome).
+    pub(crate) chat_results: BTreeMap<UserUri, Vec<(MessageId, ChatOutcome)>>,
+    /// Every command, in order, as a short line (for order assertions).
+    pub(crate) log: Vec<String>,
+    /// Raw answers to undecodable input: (peer, bytes).
+    pub(crate) raw: Vec<(SocketAddr, Vec<u8>)>,
+    pending_records: BTreeMap<StoreTicket, PendingRecord>,
+}
+
+enum PendingRecord {
+    Record(Record),
+    Seal(HistoryObject),
+}
+
+impl Harness {
+    pub(crate) fn new() -> Self {
+        Self::with_config(Config::new(DOMAIN))
+    }
+
+    pub(crate) fn with_config(config: Config) -> Self {
+        let mut server = Server::new(config);
+        server.set_wall_clock(WallClock::from_unix_secs(1_795_694_400));
+        Self {
+            server,
+            now: Time::from_ms(1_000),
+            inboxes: BTreeMap::new(),
+            store_mode: StoreMode::Auto,
+            store_queue: VecDeque::new(),
+            stored: Vec::new(),
+            sealed: Vec::new(),
+            delivered: BTreeMap::new(),
+            chat_results: BTreeMap::new(),
+            log: Vec::new(),
+            raw: Vec::new(),
+            pending_records: BTreeMap::new(),
+        }
+    }
+
+    /// Delivers a message from a terminal to the server and runs the server.
+    pub(crate) fn send(&mut self, ua: &Ua, msg: impl Into<SipMessage>) {
+        let msg = msg.into();
+        self.log.push(format!("{} -> server: {}", ua.name, describe(&msg)));
+        self.server.handle_message(self.now, ua.flow(), msg);
+        self.drain();
+    }
+
+    /// Sends raw bytes from a terminal.
+    pub(crate) fn send_bytes(&mut self, ua: &Ua, bytes: &[u8]) {
+        self.server.handle_bytes(self.now, ua.flow(), bytes);
+        self.drain();
+    }
+
+    pub(crate) fn chat(&mut self, from: &Ua, contribution: &ContributionId, id: &str, text: &str) {
+        self.server.handle_chat(
+            self.now,
+            ChatSend {
+                contribution_id: contribution.clone(),
+                sender: from.user(),
+                message_id: MessageId::new(id),
+                content_type: "text/plain".into(),
+                body: text.as_bytes().to_vec(),
+            },
+        );
+        self.drain();
+    }
+
+    /// Moves virtual time and fires due timers.
+    pub(crate) fn advance(&mut self, ms: u64) {
+        self.now = self.now.plus_ms(ms);
+        self.server.handle_timeout(self.now);
+        self.drain();
+    }
+
+    /// Answers the oldest waiting store request.
+    pub(crate) fn store_answer(&mut self, ok: bool) {
+        let (ticket, _) = self.store_queue.pop_front().expect("a store request is waiting");
+        self.answer_ticket(ticket, ok);
+        self.drain();
+    }
+
+    fn answer_ticket(&mut self, ticket: StoreTicket, ok: bool) {
+        if let Some(rec) = self.pending_records.remove(&ticket) {
+            if ok {
+                match rec {
+                    PendingRecord::Record(r) => self.stored.push(r),
+                    PendingRecord::Seal(h) => self.sealed.push(h),
+                }
+            }
+        }
+        let result = if ok {
+            Ok(())
+        } else {
+            Err(StoreError { reason: "disk full".into() })
+        };
+        self.log.push(format!("store -> server: {ticket} {}", if ok { "ok" } else { "failed" }));
+        self.server.handle_store_result(self.now, ticket, result);
+    }
+
+    /// Runs every command the server has queued.
+    pub(crate) fn drain(&mut self) {
+        while let Some(cmd) = self.server.poll_command() {
+            self.carry_out(cmd);
+        }
+        while self.server.poll_event().is_some() {}
+    }
+
+    fn carry_out(&mut self, cmd: Command) {
+        match cmd {
+            Command::Transmit { flow, message } => {
+                self.log.push(format!("server -> {}: {}", flow.peer, describe(&message)));
+                self.inboxes.entry(flow.peer).or_default().push_back(message);
+            }
+            Command::TransmitRaw { flow, bytes } => {
+                let text = String::from_utf8_lossy(&bytes).lines().next().unwrap_or_default().to_owned();
+                self.log.push(format!("server -> {} raw: {text}", flow.peer));
+                self.raw.push((flow.peer, bytes));
+            }
+            Command::Connect { .. } | Command::Close { .. } => {}
+            Command::Persist { ticket, record } => {
+                self.log.push(format!("persist {ticket}"));
+                self.pending_records.insert(ticket, PendingRecord::Record(record));
+                self.queue_store(ticket, "persist");
+            }
+            Command::SealSession { ticket, history } => {
+                self.log.push(format!("seal {ticket} {}", history.info.key.contribution_id));
+                self.pending_records.insert(ticket, PendingRecord::Seal(history));
+                self.queue_store(ticket, "seal");
+            }
+            Command::ChatDeliver { recipient, message } => {
+                self.log.push(format!("deliver {} to {recipient}", message.message_id));
+                self.delivered.entry(recipient).or_default().push(message);
+            }
+            Command::ChatResult {
+                sender,
+                message_id,
+                outcome,
+                ..
+            } => {
+                self.log.push(format!("result {message_id} {outcome:?}"));
+                self.chat_results.entry(sender).or_default().push((message_id, outcome));
+            }
+        }
+    }
+
+    fn queue_store(&mut self, ticket: StoreTicket, what: &str) {
+        match self.store_mode {
+            StoreMode::Auto => self.answer_ticket(ticket, true),
+            StoreMode::Manual => self.store_queue.push_back((ticket, what.to_owned())),
+        }
+    }
+
+    /// Everything the server sent to `ua` so far (and forget it).
+    pub(crate) fn take(&mut self, ua: &Ua) -> Vec<SipMessage> {
+        self.inboxes.remove(&ua.addr).map(Vec::from).unwrap_or_default()
+    }
+
+    /// The next message to `ua` that is not a 100 Trying.
+    pub(crate) fn next(&mut self, ua: &Ua) -> Option<SipMessage> {
+        let inbox = self.inboxes.entry(ua.addr).or_default();
+        while let Some(msg) = inbox.pop_front() {
+            if let SipMessage::Response(r) = &msg {
+                if r.status == StatusCode::TRYING {
+                    continue;
+                }
+            }
+            return Some(msg);
+        }
+        None
+    }
+
+    pub(crate) fn expect_request(&mut self, ua: &Ua, method: Method) -> Request {
+        match self.next(ua) {
+            Some(SipMessage::Request(r)) if r.method == method => r,
+            other => panic!("{} expected a {method} request, got {other:?}\nlog:\n{}", ua.name, self.log.join("\n")),
+        }
+    }
+
+    pub(crate) fn expect_response(&mut self, ua: &Ua, status: StatusCode) -> Response {
+        match self.next(ua) {
+            Some(SipMessage::Response(r)) if r.status == status => r,
+            other => panic!("{} expected a {status} response, got {other:?}\nlog:\n{}", ua.name, self.log.join("\n")),
+        }
+    }
+
+    pub(crate) fn expect_nothing(&mut self, ua: &Ua) {
+        if let Some(m) = self.next(ua) {
+            panic!("{} expected nothing, got {}\nlog:\n{}", ua.name, describe(&m), self.log.join("\n"));
+        }
+    }
+
+    /// Registers a terminal and checks the 200.
+    pub(crate) fn register(&mut self, ua: &mut Ua) {
+        let mut req = ua.request(Method::Register, sip_uri_host(DOMAIN), ua.uri());
+        req.headers.expires = Some(3600);
+        self.send(ua, req);
+        let ok = self.expect_response(ua, StatusCode::OK);
+        assert_eq!(ok.headers.contact.len(), 1, "REG-3: the 200 lists the binding");
+    }
+
+    /// Index of the first log line containing `needle`.
+    pub(crate) fn log_index(&self, needle: &str) -> usize {
+        self.log
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no log line contains {needle:?}; log:\n{}", self.log.join("\n")))
+    }
+}
+
+pub(crate) fn sip_uri_host(host: &str) -> Uri {
+    Uri::Sip(SipUri {
+        secure: false,
+        user: None,
+        password: None,
+        host: Host::Name(host.to_owned()),
+        port: None,
+        params: Vec::new(),
+        headers: Vec::new(),
+    })
+}
+
+/// A one-line description of a message for the harness log.
+pub(crate) fn describe(msg: &SipMessage) -> String {
+    match msg {
+        SipMessage::Request(r) => format!("{} {} cseq={}", r.method, r.headers.call_id, r.headers.cseq.seq),
+        SipMessage::Response(r) => format!("{} {} {}", r.status, r.headers.cseq.method, r.headers.call_id),
+    }
+}
+
+impl From<Request> for SipMessage {
+    fn from(r: Request) -> Self {
+        SipMessage::Request(r)
+    }
+}
+
+impl From<Response> for SipMessage {
+    fn from(r: Response) -> Self {
+        SipMessage::Response(r)
+    }
+}
+
+/// An MSRP offer as terminals send it.
+pub(crate) fn msrp_sdp(host: &str, port: u16, session: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\nm=message {port} TCP/MSRP *\r\n\
+         a=accept-types:message/cpim\r\na=accept-wrapped-types:text/plain message/imdn+xml\r\n\
+         a=path:msrp://{host}:{port}/{session};tcp\r\na=setup:active\r\na=sendrecv\r\n"
+    )
+}
+
+pub(crate) fn with_sdp(mut req: Request, sdp: &str) -> Request {
+    req.headers.content_type = Some(MediaType::new("application", "sdp"));
+    req.body = sdp.as_bytes().to_vec();
+    req
+}
+
+pub(crate) fn conversation(id: &str) -> ConversationId {
+    ConversationId::new(id)
+}
