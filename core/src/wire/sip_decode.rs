@@ -43,7 +43,10 @@ pub struct BadMessage {
 
 /// Decodes one complete message.
 pub fn decode_message(_bytes: &[u8], _limits: &Limits) -> Result<SipMessage, BadMessage> {
-    Err(BadMessage { error: DecodeError::Malformed("stub".into()), reply: None })
+    Err(BadMessage {
+        error: DecodeError::Malformed("stub".into()),
+        reply: None,
+    })
 }
 
 /// Decodes one datagram (RFC 3261 §18.3 datagram rule).
