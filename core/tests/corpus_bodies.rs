@@ -21,7 +21,11 @@ fn corpus(path: &str) -> Vec<u8> {
 fn sdp_file(name: &str) -> Sdp {
     let bytes = corpus(&format!("sdp/{name}"));
     let sdp = sdp::decode(&bytes).unwrap();
-    assert_eq!(sdp.raw.as_bytes(), bytes.as_slice(), "raw is the body as received");
+    assert_eq!(
+        sdp.raw.as_bytes(),
+        bytes.as_slice(),
+        "raw is the body as received"
+    );
     sdp
 }
 
@@ -34,7 +38,11 @@ fn attr(name: &str, value: Option<&str>) -> SdpAttribute {
 
 fn multipart_file(name: &str, content_type: &str) -> Result<Vec<BodyPart>, MultipartError> {
     let ct = parse_media_type(content_type).unwrap();
-    multipart::decode(&ct, &corpus(&format!("multipart/{name}")), &Limits::default())
+    multipart::decode(
+        &ct,
+        &corpus(&format!("multipart/{name}")),
+        &Limits::default(),
+    )
 }
 
 fn list_file(name: &str) -> Result<ResourceList, ResourceListError> {
