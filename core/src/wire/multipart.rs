@@ -195,7 +195,7 @@ fn part(content: &[u8], index: usize, limits: &Limits) -> Result<BodyPart, Multi
     let mut header_end = content.len();
     let mut body_start = content.len();
     for line in lines(content) {
-        if line.start == line.text_end && line.next > line.start {
+        if line.start == line.text_end {
             header_end = line.start;
             body_start = line.next;
             break;
