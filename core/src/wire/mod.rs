@@ -94,3 +94,111 @@ pub fn decode_invite_body(
         ct.kind, ct.subtype
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::CallId;
+    use crate::sip::{CSeq, MediaType, Method, NameAddr};
+    use crate::uri::{Param, Uri};
+
+    const SDP: &str = "v=0\r\no=- 1 1 IN IP4 a.example.com\r\ns=-\r\nc=IN IP4 a.example.com\r\n\
+        t=0 0\r\nm=message 7394 TCP/MSRP *\r\na=path:msrp://a.example.com:7394/x;tcp\r\n";
+
+    const LIST: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+        <resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>\
+        <entry uri=\"sip:b@example.com\"/><entry uri=\"sip:c@example.com\"/>\
+        </list></resource-lists>\r\n";
+
+    fn headers(ct: Option<MediaType>) -> Headers {
+        let addr = || NameAddr::new(Uri::Other("sip:a@b".into()));
+        let cseq = CSeq {
+            seq: 1,
+            method: Method::Invite,
+        };
+        let mut h = Headers::new(addr(), addr(), CallId::new("c1"), cseq);
+        h.content_type = ct;
+        h
+    }
+
+    fn mixed(boundary: &str) -> Option<MediaType> {
+        let mut ct = MediaType::new("multipart", "mixed");
+        ct.params.push(Param::new("boundary", Some(boundary)));
+        Some(ct)
+    }
+
+    fn multipart(boundary: &str, preamble: &str, sdp: &str) -> Vec<u8> {
+        format!(
+            "{preamble}--{boundary}\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n\
+             --{boundary}\r\nContent-Type: application/resource-lists+xml\r\n\
+             Content-Disposition: recipient-list\r\n\r\n{LIST}\r\n--{boundary}--\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn top_level_sdp() {
+        let h = headers(Some(MediaType::new("application", "sdp")));
+        let body = decode_invite_body(&h, SDP.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(body.sdp.unwrap().raw, SDP);
+        assert_eq!(body.recipients, None);
+    }
+
+    #[test]
+    fn multipart_with_sdp_and_recipient_list() {
+        let h = headers(mixed("boundary1"));
+        let body = multipart("boundary1", "", SDP);
+        let decoded = decode_invite_body(&h, &body, &Limits::default()).unwrap();
+        let sdp = decoded.sdp.unwrap();
+        assert_eq!(sdp.raw, SDP);
+        assert_eq!(
+            sdp.message_media().unwrap().msrp_path(),
+            vec!["msrp://a.example.com:7394/x;tcp"]
+        );
+        let uris: Vec<_> = decoded
+            .recipients
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| uri::print_uri(&e.uri))
+            .collect();
+        assert_eq!(uris, ["sip:b@example.com", "sip:c@example.com"]);
+    }
+
+    #[test]
+    fn multipart_with_quoted_boundary_and_preamble() {
+        let h = headers(mixed("\"b=1 x\""));
+        let body = multipart("b=1 x", "This is a MIME preamble.\r\n", SDP);
+        let decoded = decode_invite_body(&h, &body, &Limits::default()).unwrap();
+        assert_eq!(decoded.sdp.unwrap().origin_address, "a.example.com");
+        assert_eq!(decoded.recipients.unwrap().entries.len(), 2);
+    }
+
+    #[test]
+    fn bad_sdp_inside_multipart_is_an_sdp_error() {
+        let h = headers(mixed("b"));
+        let body = multipart("b", "", "not an sdp");
+        assert!(matches!(
+            decode_invite_body(&h, &body, &Limits::default()),
+            Err(BodyError::Sdp(_))
+        ));
+    }
+
+    #[test]
+    fn empty_missing_and_unknown_types() {
+        let l = Limits::default();
+        assert_eq!(
+            decode_invite_body(&headers(None), b"", &l),
+            Ok(InviteBody::default())
+        );
+        assert_eq!(
+            decode_invite_body(&headers(None), b"x", &l),
+            Err(BodyError::MissingContentType)
+        );
+        let text = headers(Some(MediaType::new("text", "plain")));
+        assert_eq!(
+            decode_invite_body(&text, b"x", &l),
+            Err(BodyError::UnsupportedType("text/plain".into()))
+        );
+    }
+}

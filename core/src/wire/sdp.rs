@@ -1,15 +1,226 @@
-//! SDP (STUB).
-use crate::sdp::Sdp;
+//! SDP bodies (RFC 4566 / RFC 8866) ⇄ the core's [`Sdp`] value.
+//!
+//! Decoding rides on the `sdp-types` crate: it accepts CRLF or bare-LF line ends, a
+//! last line without a line end, host names as well as IP literals in `o=`/`c=`, and
+//! fields in a lax order. Its types stay in this file. On top of it we keep the body
+//! text as received (the history stores it) and reduce the session to what the
+//! server acts on.
+//!
+//! What this is *not*: SDP offer/answer logic, or any judgement on the media
+//! offered (an SDP without `m=` decodes fine; the server decides what to refuse).
+//! The printer writes a minimal, fresh SDP from the typed value; it does not try to
+//! reproduce the received text (that is [`Sdp::raw`]).
 
-/// SDP errors.
+use crate::sdp::{Sdp, SdpAttribute, SdpMedia};
+use std::fmt::Write as _;
+use std::net::Ipv6Addr;
+
+/// Why a body is not a usable SDP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdpError {
-    /// Did not parse.
+    /// The body is empty (or only whitespace).
+    #[error("empty sdp")]
+    Empty,
+    /// The body is not UTF-8; [`Sdp::raw`] is a `String`, and SDP text is UTF-8.
+    #[error("sdp is not utf-8")]
+    NotUtf8,
+    /// There is no `o=` line. RFC 4566 §5 makes it mandatory, and the server needs
+    /// the origin address; `sdp-types` would silently invent `0.0.0.0`.
+    #[error("sdp has no origin line")]
+    MissingOrigin,
+    /// `sdp-types` refused the text (bad line format, bad field, duplicate line...).
     #[error("{0}")]
     Parse(String),
 }
 
-/// Parses SDP.
-pub fn decode(_body: &[u8]) -> Result<Sdp, SdpError> {
-    Err(SdpError::Parse("stub".into()))
+/// Decodes an SDP body. `raw` keeps the text exactly as received.
+pub fn decode(body: &[u8]) -> Result<Sdp, SdpError> {
+    let text = std::str::from_utf8(body).map_err(|_| SdpError::NotUtf8)?;
+    if text.trim().is_empty() {
+        return Err(SdpError::Empty);
+    }
+    // `sdp-types` already takes the last line without a line end (it splits with
+    // `bstr::lines`), so the text goes in unchanged.
+    let session = sdp_types::Session::parse(body)
+        .map_err(|e| SdpError::Parse(e.to_string().to_ascii_lowercase()))?;
+    if !text.lines().any(|l| l.starts_with("o=")) {
+        return Err(SdpError::MissingOrigin);
+    }
+    Ok(Sdp {
+        raw: text.to_owned(),
+        origin_address: session.origin.unicast_address,
+        connection_address: session.connection.map(|c| c.connection_address),
+        attributes: session.attributes.into_iter().map(attribute).collect(),
+        media: session.medias.into_iter().map(media).collect(),
+    })
+}
+
+/// One `a=` line. Surrounding whitespace is dropped: some clients leave a trailing
+/// space, and `sendrecv ` must still read as `sendrecv`.
+fn attribute(a: sdp_types::Attribute) -> SdpAttribute {
+    SdpAttribute {
+        name: a.attribute.trim().to_owned(),
+        value: a.value.map(|v| v.trim().to_owned()),
+    }
+}
+
+fn media(m: sdp_types::Media) -> SdpMedia {
+    SdpMedia {
+        media: m.media,
+        port: m.port,
+        proto: m.proto,
+        formats: m.fmt.split_ascii_whitespace().map(str::to_owned).collect(),
+        // RFC 4566 allows several `c=` per media (layered multicast); the server only
+        // ever needs one address, the first.
+        connection_address: m
+            .connections
+            .into_iter()
+            .next()
+            .map(|c| c.connection_address),
+        attributes: m.attributes.into_iter().map(attribute).collect(),
+    }
+}
+
+/// Prints a fresh SDP from the typed value: `v=0`, `o=- 0 0 IN IP4|IP6 <origin>`,
+/// `s=-`, the session `c=` (if any), `t=0 0`, session attributes, then each `m=`
+/// section with its `c=` and attributes. Lines end with CRLF. [`Sdp::raw`] is not
+/// used; decoding the output gives back every other field.
+pub fn encode(sdp: &Sdp) -> String {
+    let mut out = String::new();
+    out.push_str("v=0\r\n");
+    line(
+        &mut out,
+        'o',
+        &format!(
+            "- 0 0 IN {} {}",
+            addr_type(&sdp.origin_address),
+            sdp.origin_address
+        ),
+    );
+    out.push_str("s=-\r\n");
+    connection(&mut out, sdp.connection_address.as_deref());
+    out.push_str("t=0 0\r\n");
+    attributes(&mut out, &sdp.attributes);
+    for m in &sdp.media {
+        let formats = if m.formats.is_empty() {
+            // `m=` needs at least one format; `*` is what MSRP uses.
+            "*".to_owned()
+        } else {
+            m.formats.join(" ")
+        };
+        line(
+            &mut out,
+            'm',
+            &format!("{} {} {} {formats}", m.media, m.port, m.proto),
+        );
+        connection(&mut out, m.connection_address.as_deref());
+        attributes(&mut out, &m.attributes);
+    }
+    out
+}
+
+fn line(out: &mut String, key: char, value: &str) {
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{key}={value}\r\n");
+}
+
+fn connection(out: &mut String, address: Option<&str>) {
+    if let Some(a) = address {
+        line(out, 'c', &format!("IN {} {a}", addr_type(a)));
+    }
+}
+
+fn attributes(out: &mut String, attrs: &[SdpAttribute]) {
+    for a in attrs {
+        match &a.value {
+            Some(v) => line(out, 'a', &format!("{}:{v}", a.name)),
+            None => line(out, 'a', &a.name),
+        }
+    }
+}
+
+/// `IP6` for an IPv6 literal, `IP4` for anything else (IPv4 literals and host
+/// names, which RFC 4566 lets either address type carry).
+fn addr_type(address: &str) -> &'static str {
+    if address.parse::<Ipv6Addr>().is_ok() {
+        "IP6"
+    } else {
+        "IP4"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\no=alice 2890844526 2890844527 IN IP4 client.example.com\r\n\
+        s=-\r\nc=IN IP4 client.example.com\r\nt=0 0\r\n\
+        m=message 7394 TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
+        a=path:msrp://client.example.com:7394/2s93i93idj;tcp\r\na=sendrecv\r\n";
+
+    #[test]
+    fn decodes_msrp_offer() {
+        let sdp = decode(OFFER.as_bytes()).unwrap();
+        assert_eq!(sdp.raw, OFFER);
+        assert_eq!(sdp.origin_address, "client.example.com");
+        assert_eq!(
+            sdp.connection_address.as_deref(),
+            Some("client.example.com")
+        );
+        let m = sdp.message_media().unwrap();
+        assert!(m.is_msrp());
+        assert_eq!(m.port, 7394);
+        assert_eq!(m.formats, vec!["*"]);
+        assert_eq!(
+            m.msrp_path(),
+            vec!["msrp://client.example.com:7394/2s93i93idj;tcp"]
+        );
+        assert_eq!(m.attributes[2].value, None);
+    }
+
+    #[test]
+    fn empty_non_utf8_and_originless_bodies_are_errors() {
+        assert_eq!(decode(b""), Err(SdpError::Empty));
+        assert_eq!(decode(b" \r\n"), Err(SdpError::Empty));
+        assert_eq!(decode(b"v=0\r\ns=\xff\r\n"), Err(SdpError::NotUtf8));
+        assert_eq!(
+            decode(b"v=0\r\ns=-\r\nt=0 0\r\n"),
+            Err(SdpError::MissingOrigin)
+        );
+        assert!(matches!(decode(b"hello"), Err(SdpError::Parse(_))));
+    }
+
+    #[test]
+    fn trailing_space_in_attribute_is_dropped() {
+        let sdp = decode(b"v=0\no=- 1 1 IN IP4 1.2.3.4\ns=-\nt=0 0\na=sendrecv \n").unwrap();
+        assert_eq!(sdp.attributes[0].name, "sendrecv");
+    }
+
+    #[test]
+    fn encode_then_decode_gives_the_same_fields() {
+        let sdp = decode(OFFER.as_bytes()).unwrap();
+        let printed = encode(&sdp);
+        let again = decode(printed.as_bytes()).unwrap();
+        assert_eq!(
+            again,
+            Sdp {
+                raw: printed,
+                ..sdp
+            }
+        );
+    }
+
+    #[test]
+    fn encode_marks_ipv6_addresses() {
+        let sdp = Sdp {
+            raw: String::new(),
+            origin_address: "::1".into(),
+            connection_address: Some("2001:db8::2".into()),
+            attributes: vec![],
+            media: vec![],
+        };
+        let printed = encode(&sdp);
+        assert!(printed.contains("o=- 0 0 IN IP6 ::1\r\n"));
+        assert!(printed.contains("c=IN IP6 2001:db8::2\r\n"));
+    }
 }
