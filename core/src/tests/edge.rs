@@ -1,0 +1,471 @@
+//! Edge cases of the claim flow and the 1-to-1 session, each citing its invariant.
+
+use super::flows::*;
+use super::util::*;
+use crate::ids::{ContributionId, MessageId, Tag};
+use crate::server::{ChatFailure, ChatOutcome, Config, Mutation, Transport};
+use crate::sip::{Method, Replaces, Request, StatusCode};
+use crate::uri::UserUri;
+
+/// A terminal's 200 to a request it received (To as received: the server's tag).
+fn answer(ua: &Ua, req: &Request, status: StatusCode) -> crate::sip::Response {
+    let mut resp = ua.response(req, status, &Tag::new("x"));
+    resp.headers.to = req.headers.to.clone();
+    resp
+}
+
+fn outcomes(w: &World, ua: &Ua) -> Vec<(MessageId, ChatOutcome)> {
+    w.h.chat_results.get(&ua.user()).cloned().unwrap_or_default()
+}
+
+/// TERM-4: A and B both send BYE: both answered, exactly one history object.
+#[test]
+fn bye_glare_ends_in_exactly_one_history_object() {
+    let mut w = World::new();
+    let mut call = establish(&mut w);
+    let b_bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, b_bye);
+    let relayed = w.h.expect_request(&w.a, Method::Bye);
+    let a_bye = w.a.in_dialog(&mut call.a_dialog, Method::Bye);
+    w.h.send(&w.a, a_bye);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    assert_eq!(w.h.sealed.len(), 1, "A's own BYE completes the handshake");
+    // A's late answer to the relayed BYE changes nothing.
+    w.h.send(&w.a, answer(&w.a, &relayed, StatusCode::CALL_DOES_NOT_EXIST));
+    w.h.expect_response(&w.b, StatusCode::OK);
+    w.h.advance(40_000);
+    assert_eq!(w.h.sealed.len(), 1);
+    assert_eq!(w.h.server.session_count(), 0);
+}
+
+/// TERM-3: B joined the group but never sends its BYE: after 32 s the server ends
+/// the 1-to-1 itself and seals it once.
+#[test]
+fn missing_bye_from_b_ends_the_replaced_session_after_the_timer() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    join_group(&mut w, &ext);
+    w.h.advance(31_000);
+    w.h.expect_nothing(&w.a);
+    w.h.advance(1_000);
+    let a_bye = w.h.expect_request(&w.a, Method::Bye);
+    let b_bye = w.h.expect_request(&w.b, Method::Bye);
+    assert_eq!(a_bye.headers.call_id, ext.call.a_dialog.call_id);
+    assert_eq!(b_bye.headers.call_id, ext.call.b_dialog.call_id);
+    w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
+    assert!(w.h.sealed.is_empty(), "waits for both answers");
+    w.h.send(&w.b, answer(&w.b, &b_bye, StatusCode::OK));
+    assert_eq!(w.h.sealed.len(), 1);
+    assert_eq!(w.h.sealed[0].info.key.contribution_id, ext.call.contribution);
+}
+
+/// TERM-2: A never answers the relayed BYE: the server seals and answers B after
+/// bye_wait (8 s), well before B's own transaction timeout (32 s).
+#[test]
+fn silent_a_is_given_up_on_after_bye_wait() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    join_group(&mut w, &ext);
+    let mut call = ext.call;
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    w.h.expect_request(&w.a, Method::Bye);
+    w.h.advance(7_900);
+    assert!(w.h.sealed.is_empty());
+    w.h.expect_nothing(&w.b);
+    w.h.advance(100);
+    assert_eq!(w.h.sealed.len(), 1);
+    w.h.expect_response(&w.b, StatusCode::OK);
+}
+
+/// EXT-8 and MSG-4: during the switch messages on the old session are delivered and
+/// recorded while the recipient's leg is open; afterwards they fail, never vanish.
+#[test]
+fn switch_window_messages_are_delivered_then_refused_once_the_leg_closes() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    join_group(&mut w, &ext);
+    let mut call = ext.call;
+    w.h.chat(&w.a, &call.contribution, "late-1", "still on 1-1");
+    w.h.chat(&w.b, &call.contribution, "late-2", "me too");
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    w.h.chat(&w.a, &call.contribution, "late-3", "after B's BYE");
+    assert_eq!(
+        outcomes(&w, &w.a).last(),
+        Some(&(MessageId::new("late-3"), ChatOutcome::Failed(ChatFailure::RecipientGone)))
+    );
+    let a_bye = w.h.expect_request(&w.a, Method::Bye);
+    w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
+    assert_eq!(w.h.sealed[0].messages, vec![1, 2], "HIST-3: both switch-window messages, in order");
+    assert_eq!(w.h.delivered[&w.b.user()].len(), 1);
+    assert_eq!(w.h.delivered[&w.a.user()].len(), 1);
+}
+
+/// TERM-5: B's BYE waits for a message of B still waiting for the store, so the
+/// message reaches A before the BYE.
+#[test]
+fn bye_relay_never_overtakes_a_message_waiting_for_the_store() {
+    let mut w = World::new();
+    let mut call = establish(&mut w);
+    w.h.store_mode = StoreMode::Manual;
+    w.h.chat(&w.b, &call.contribution, "m1", "last words");
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    w.h.expect_nothing(&w.a);
+    w.h.store_answer(true);
+    assert_eq!(w.h.delivered[&w.a.user()].len(), 1);
+    let a_bye = w.h.expect_request(&w.a, Method::Bye);
+    assert!(w.h.log_index("deliver m1") < w.h.log_index("BYE"));
+    w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
+    w.h.store_answer(true); // the seal
+    assert_eq!(w.h.sealed[0].messages, vec![1]);
+    w.h.expect_response(&w.b, StatusCode::OK);
+}
+
+/// MSG-2: the store may answer out of order; delivery stays in sequence order.
+#[test]
+fn out_of_order_store_answers_keep_per_sender_fifo() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    w.h.store_mode = StoreMode::Manual;
+    for i in 1..=3 {
+        w.h.chat(&w.a, &call.contribution, &format!("m{i}"), "x");
+    }
+    // Answer the third first, then the second, then the first.
+    let q: Vec<_> = w.h.store_queue.drain(..).collect();
+    for (ticket, _) in q.iter().rev() {
+        w.h.server.handle_store_result(w.h.now, *ticket, Ok(()));
+        if *ticket != q[0].0 {
+            w.h.drain();
+            assert!(!w.h.delivered.contains_key(&w.b.user()), "nothing overtakes m1");
+        }
+    }
+    w.h.drain();
+    let ids: Vec<_> = w.h.delivered[&w.b.user()].iter().map(|m| m.message_id.clone()).collect();
+    assert_eq!(ids, vec![MessageId::new("m1"), MessageId::new("m2"), MessageId::new("m3")]);
+}
+
+/// MSG-3: a store failure gives the sender a failure and delivers nothing.
+#[test]
+fn store_failure_is_reported_to_the_sender_and_nothing_is_delivered() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    w.h.store_mode = StoreMode::Manual;
+    w.h.chat(&w.a, &call.contribution, "m1", "x");
+    w.h.store_answer(false);
+    assert_eq!(
+        outcomes(&w, &w.a),
+        vec![(MessageId::new("m1"), ChatOutcome::Failed(ChatFailure::StoreFailed))]
+    );
+    assert!(!w.h.delivered.contains_key(&w.b.user()));
+}
+
+/// The mutation the model uses for MSG-1 really acknowledges before the store.
+#[test]
+fn ack_before_store_mutation_breaks_msg1() {
+    let mut config = Config::new(DOMAIN);
+    config.mutation = Mutation::AckBeforeStore;
+    let mut w = World::with(Harness::with_config(config), Transport::Udp);
+    let call = establish(&mut w);
+    w.h.store_mode = StoreMode::Manual;
+    w.h.chat(&w.a, &call.contribution, "m1", "x");
+    assert_eq!(outcomes(&w, &w.a).len(), 1, "acknowledged with the store still silent");
+}
+
+/// EXT-2: a registered user who is not a party, knowing every ID, cannot replace
+/// the session; nor can someone forging A's From from another address.
+#[test]
+fn only_a_party_can_replace_the_session() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    let mut mallory = Ua::new("mallory", 9, Transport::Udp);
+    w.h.register(&mut mallory);
+    let mut attack = extension_invite(&mut w, &call, ReplaceForm::Rfc3891);
+    let mut m = mallory.request(Method::Invite, attack.uri.clone(), attack.headers.to.uri.clone());
+    m.headers.require = attack.headers.require.clone();
+    m.headers.replaces = attack.headers.replaces.clone();
+    m.headers.session_replaces = Some(call.contribution.clone());
+    m.headers.conversation_id = attack.headers.conversation_id.clone();
+    m.headers.contribution_id = Some(ContributionId::new("evil"));
+    m.headers.content_type = attack.headers.content_type.clone();
+    m.body = attack.body.clone();
+    w.h.send(&mallory, m);
+    w.h.expect_response(&mallory, StatusCode::FORBIDDEN);
+    // Forged From: A's identity, Mallory's address.
+    attack.headers.via[0].host = crate::uri::Host::V4([10, 0, 0, 9].into());
+    w.h.send(&mallory, attack);
+    w.h.expect_response(&mallory, StatusCode::FORBIDDEN);
+    w.h.expect_nothing(&w.b);
+    w.h.expect_nothing(&w.c);
+}
+
+/// EXT-7: RFC 3891 answers.
+#[test]
+fn rfc3891_error_codes() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    let good = Replaces {
+        call_id: call.a_dialog.call_id.clone(),
+        to_tag: call.a_dialog.remote_tag(),
+        from_tag: call.a_dialog.local_tag(),
+        early_only: false,
+    };
+    let cases = [
+        (vec![good.clone(), good.clone()], StatusCode::BAD_REQUEST),
+        (
+            vec![Replaces {
+                to_tag: Tag::new("nope"),
+                ..good.clone()
+            }],
+            StatusCode::CALL_DOES_NOT_EXIST,
+        ),
+        (
+            vec![Replaces {
+                early_only: true,
+                ..good.clone()
+            }],
+            StatusCode::BUSY_HERE,
+        ),
+    ];
+    for (replaces, status) in cases {
+        let mut req = extension_invite(&mut w, &call, ReplaceForm::Rfc3891);
+        req.headers.replaces = replaces;
+        w.h.send(&w.a, req);
+        w.h.expect_response(&w.a, status);
+    }
+    // 603 once the dialog is ending.
+    let mut call = call;
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    let mut req = extension_invite(&mut w, &call, ReplaceForm::Rfc3891);
+    req.headers.replaces = vec![good];
+    w.h.send(&w.a, req);
+    w.h.expect_request(&w.a, Method::Bye);
+    w.h.expect_response(&w.a, StatusCode::DECLINE);
+}
+
+/// EXT-3: a different Conversation-ID or the replaced session's Contribution-ID is
+/// refused.
+#[test]
+fn group_must_keep_the_conversation_and_get_a_new_contribution() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    let mut req = extension_invite(&mut w, &call, ReplaceForm::SessionReplaces);
+    req.headers.conversation_id = Some(conversation("another-conversation"));
+    w.h.send(&w.a, req);
+    w.h.expect_response(&w.a, StatusCode::BAD_REQUEST);
+    let mut req = extension_invite(&mut w, &call, ReplaceForm::SessionReplaces);
+    req.headers.contribution_id = Some(call.contribution.clone());
+    w.h.send(&w.a, req);
+    w.h.expect_response(&w.a, StatusCode::BAD_REQUEST);
+}
+
+/// EXT-5: if the group's info cannot be stored, A gets 500 and nobody is invited.
+#[test]
+fn group_info_store_failure_answers_500_and_invites_nobody() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    w.h.store_mode = StoreMode::Manual;
+    let req = extension_invite(&mut w, &call, ReplaceForm::SessionReplaces);
+    w.h.send(&w.a, req);
+    w.h.expect_nothing(&w.a);
+    w.h.store_answer(false);
+    w.h.expect_response(&w.a, StatusCode::SERVER_INTERNAL_ERROR);
+    w.h.expect_nothing(&w.b);
+    w.h.expect_nothing(&w.c);
+}
+
+/// ONE-6: BYE for an unknown dialog gets 481.
+#[test]
+fn unknown_dialog_gets_481() {
+    let mut w = World::new();
+    let to = w.b.uri();
+    let mut bye = w.a.request(Method::Bye, to.clone(), to);
+    bye.headers.to.set_tag(&Tag::new("no-such-dialog"));
+    w.h.send(&w.a, bye);
+    w.h.expect_response(&w.a, StatusCode::CALL_DOES_NOT_EXIST);
+}
+
+/// ONE-7 (RFC 6026 bug class): a retransmitted INVITE, before and after the 2xx,
+/// never creates a second transaction or dialog.
+#[test]
+fn retransmitted_invite_never_creates_a_second_call() {
+    let mut w = World::new();
+    let invite = invite_to(&mut w, "bob", "conv-r", "contrib-r");
+    w.h.send(&w.a, invite.clone());
+    w.h.send(&w.a, invite.clone());
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    w.h.expect_nothing(&w.b);
+    let tag = Tag::new("b");
+    w.h.send(&w.b, w.b.response(&b_invite, StatusCode::OK, &tag));
+    w.h.expect_request(&w.b, Method::Ack);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    w.h.send(&w.a, invite);
+    w.h.expect_nothing(&w.b);
+    assert_eq!(w.h.server.session_count(), 1);
+    assert_eq!(w.h.server.leg_count(), 2);
+}
+
+/// ONE-4: CANCEL before B answers: 200 to the CANCEL, 487 to the INVITE, CANCEL to B.
+#[test]
+fn cancel_before_answer() {
+    let mut w = World::new();
+    let invite = invite_to(&mut w, "bob", "conv-c", "contrib-c");
+    w.h.send(&w.a, invite.clone());
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    let mut cancel = invite.clone();
+    cancel.method = Method::Cancel;
+    cancel.headers.cseq.method = Method::Cancel;
+    cancel.body.clear();
+    cancel.headers.content_type = None;
+    w.h.send(&w.a, cancel);
+    let mut got: Vec<u16> = Vec::new();
+    while let Some(crate::sip::SipMessage::Response(r)) = w.h.next(&w.a) {
+        got.push(r.status.get());
+    }
+    assert_eq!(got, vec![200, 487]);
+    let b_cancel = w.h.expect_request(&w.b, Method::Cancel);
+    assert_eq!(b_cancel.headers.call_id, b_invite.headers.call_id);
+    let tag = Tag::new("b");
+    w.h.send(&w.b, w.b.response(&b_invite, StatusCode::REQUEST_TERMINATED, &tag));
+    w.h.expect_request(&w.b, Method::Ack);
+    assert_eq!(w.h.server.session_count(), 0);
+}
+
+/// ONE-8: bad input gets its specific answer.
+#[test]
+fn bad_requests_get_their_specific_answers() {
+    let mut w = World::new();
+    let mut req = invite_to(&mut w, "bob", "c1", "k1");
+    req.headers.max_forwards = Some(0);
+    w.h.send(&w.a, req);
+    w.h.expect_response(&w.a, StatusCode::TOO_MANY_HOPS);
+
+    let req = invite_to(&mut w, "bob", "c2", "k2");
+    let tls = with_sdp(req, &msrp_sdp("10.0.0.1", 7001, "x").replace("TCP/MSRP", "TCP/TLS/MSRP"));
+    w.h.send(&w.a, tls);
+    w.h.expect_response(&w.a, StatusCode::NOT_ACCEPTABLE_HERE);
+
+    let mut req = invite_to(&mut w, "bob", "c3", "k3");
+    req.body.clear();
+    req.headers.content_type = None;
+    w.h.send(&w.a, req);
+    w.h.expect_response(&w.a, StatusCode::NOT_ACCEPTABLE_HERE);
+
+    let req = invite_to(&mut w, "bob", "c4", "k4");
+    let garbage = with_sdp(req, "this is not sdp");
+    w.h.send(&w.a, garbage);
+    w.h.expect_response(&w.a, StatusCode::NOT_ACCEPTABLE_HERE);
+
+    let to = w.b.uri();
+    let req = w.a.request(Method::Other("FROB".into()), to.clone(), to.clone());
+    w.h.send(&w.a, req);
+    w.h.expect_response(&w.a, StatusCode::NOT_IMPLEMENTED);
+
+    let req = w.a.request(Method::Subscribe, to.clone(), to);
+    w.h.send(&w.a, req);
+    w.h.expect_response(&w.a, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// REG-2: an INVITE from an address that registered nobody is refused.
+#[test]
+fn unauthenticated_invite_is_refused() {
+    let mut w = World::new();
+    let stranger = Ua::new("alice", 77, Transport::Udp);
+    let mut s = stranger.clone();
+    let to = w.b.uri();
+    let req = with_sdp(s.request(Method::Invite, to.clone(), to), &msrp_sdp("10.0.0.77", 1, "s"));
+    w.h.send(&stranger, req);
+    w.h.expect_response(&stranger, StatusCode::FORBIDDEN);
+    w.h.expect_nothing(&w.b);
+}
+
+/// REG-1: a binding is used only until it expires.
+#[test]
+fn expired_binding_is_not_used() {
+    let mut w = World::new();
+    w.h.advance(3_600_000);
+    let req = invite_to(&mut w, "bob", "c", "k");
+    w.h.send(&w.a, req);
+    // A's own binding expired too: the server no longer knows who A is.
+    w.h.expect_response(&w.a, StatusCode::FORBIDDEN);
+}
+
+/// UDP: the server retransmits its INVITE to a silent B (Timer A) and answers A 408
+/// after Timer B.
+#[test]
+fn silent_callee_is_retransmitted_to_then_timed_out() {
+    let mut w = World::new();
+    let req = invite_to(&mut w, "bob", "c", "k");
+    w.h.send(&w.a, req);
+    w.h.expect_request(&w.b, Method::Invite);
+    w.h.advance(500);
+    w.h.expect_request(&w.b, Method::Invite);
+    w.h.advance(1_000);
+    w.h.expect_request(&w.b, Method::Invite);
+    w.h.advance(31_000);
+    w.h.expect_response(&w.a, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(w.h.server.session_count(), 0);
+}
+
+/// §13.3.1.4: the 2xx to A is repeated over UDP until A's ACK.
+#[test]
+fn two_hundred_is_retransmitted_until_ack() {
+    let mut w = World::new();
+    let invite = invite_to(&mut w, "bob", "c", "k");
+    w.h.send(&w.a, invite.clone());
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    w.h.send(&w.b, w.b.response(&b_invite, StatusCode::OK, &Tag::new("b")));
+    let ok = w.h.expect_response(&w.a, StatusCode::OK);
+    w.h.advance(500);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let d = UaDialog::caller(&invite, &ok);
+    let ack = w.a.ack(&d, 1);
+    w.h.send(&w.a, ack);
+    w.h.advance(10_000);
+    w.h.expect_nothing(&w.a);
+}
+
+/// GRP-1..GRP-4: C declines, the group goes on; group messages fan out and never
+/// include the 1-to-1's; the group is sealed once when the last participant leaves.
+#[test]
+fn group_lives_on_after_a_decline_and_is_sealed_when_empty() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let mut call = ext.call;
+    w.h.chat(&w.a, &call.contribution, "one-1", "private");
+    let b_tag = Tag::new("bg");
+    w.h.send(&w.b, w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag));
+    w.h.expect_request(&w.b, Method::Ack);
+    w.h.send(&w.c, w.c.response(&ext.c_group_invite, StatusCode::DECLINE, &Tag::new("cg")));
+    w.h.expect_request(&w.c, Method::Ack);
+    let group = ContributionId::new(GROUP_CONTRIBUTION);
+    w.h.chat(&w.b, &group, "g1", "hello group");
+    assert_eq!(w.h.delivered[&w.a.user()].last().map(|m| m.message_id.clone()), Some(MessageId::new("g1")));
+    assert!(!w.h.delivered.contains_key(&w.c.user()), "GRP-3: C got nothing");
+    // The 1-to-1 ends by B's BYE.
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    let a_bye = w.h.expect_request(&w.a, Method::Bye);
+    w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
+    w.h.expect_response(&w.b, StatusCode::OK);
+    assert_eq!(w.h.sealed.len(), 1);
+    assert_eq!(w.h.sealed[0].messages, vec![1], "HIST-6: the group message is not in the 1-to-1");
+    // Everyone leaves the group.
+    let mut a_group = ext.a_group;
+    let mut b_group = UaDialog::callee(&ext.b_group_invite, &b_tag);
+    let bye = w.a.in_dialog(&mut a_group, Method::Bye);
+    w.h.send(&w.a, bye);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let bye = w.b.in_dialog(&mut b_group, Method::Bye);
+    w.h.send(&w.b, bye);
+    w.h.expect_response(&w.b, StatusCode::OK);
+    assert_eq!(w.h.sealed.len(), 2);
+    let g = &w.h.sealed[1];
+    assert_eq!(g.info.key.contribution_id, group);
+    assert_eq!(g.messages, vec![1]);
+    let states: Vec<(UserUri, String)> = g.participants.iter().map(|p| (p.user.clone(), p.state.clone())).collect();
+    assert!(states.contains(&(w.c.user(), "declined".into())));
+    assert_eq!(w.h.server.session_count(), 0);
+}
