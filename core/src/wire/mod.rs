@@ -89,5 +89,8 @@ pub fn decode_invite_body(
             recipients: Some(resource_lists::decode(body, limits)?),
         });
     }
-    Err(BodyError::UnsupportedType(format!("{}/{}", ct.kind, ct.subtype)))
+    Err(BodyError::UnsupportedType(format!(
+        "{}/{}",
+        ct.kind, ct.subtype
+    )))
 }

@@ -12,7 +12,11 @@ pub enum MultipartError {
 }
 
 /// Splits a multipart body.
-pub fn decode(_ct: &MediaType, _body: &[u8], _limits: &Limits) -> Result<Vec<BodyPart>, MultipartError> {
+pub fn decode(
+    _ct: &MediaType,
+    _body: &[u8],
+    _limits: &Limits,
+) -> Result<Vec<BodyPart>, MultipartError> {
     Err(MultipartError::MissingBoundary)
 }
 
