@@ -29,7 +29,7 @@
 //! [`crate::wire::decode_invite_body`]), no framing (see [`crate::wire::framing`]).
 
 mod fields;
-mod head;
+pub(crate) mod head;
 mod headers;
 pub(crate) mod syntax;
 
@@ -188,6 +188,9 @@ enum BodyRule {
 
 /// Decodes one complete message: start line, headers, empty line and exactly
 /// Content-Length body bytes (the whole rest when Content-Length is absent).
+// `SipMessage` (the Ok side) is larger than `BadMessage`, so boxing the error would
+// not make the `Result` any smaller.
+#[allow(clippy::result_large_err)]
 pub fn decode_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, BadMessage> {
     decode_with(bytes, limits, BodyRule::Exact)
 }
@@ -196,16 +199,19 @@ pub fn decode_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, BadMe
 /// fewer is an error (400), no Content-Length means the body is the rest of the
 /// datagram. A datagram of only CR/LF bytes yields [`DecodeError::KeepAlive`] with
 /// `reply: None`; the caller should ignore it silently.
+#[allow(clippy::result_large_err)]
 pub fn decode_datagram(bytes: &[u8], limits: &Limits) -> Result<SipMessage, BadMessage> {
     decode_with(bytes, limits, BodyRule::Datagram)
 }
 
+#[allow(clippy::result_large_err)]
 fn decode_with(bytes: &[u8], limits: &Limits, rule: BodyRule) -> Result<SipMessage, BadMessage> {
     let bytes = head::skip_leading_crlf(bytes);
     decode_inner(bytes, limits, rule).map_err(|error| {
-        let reply = match error {
-            DecodeError::KeepAlive => None,
-            _ => head::reply_context(bytes),
+        let reply = if error == DecodeError::KeepAlive {
+            None
+        } else {
+            head::reply_context(bytes)
         };
         BadMessage { error, reply }
     })
