@@ -1,28 +1,453 @@
-//! URI parsing and printing (STUB).
-use crate::uri::Uri;
+//! URI text ⇄ [`Uri`]: `sip:`/`sips:` (RFC 3261 §19.1), `tel:` (RFC 3966) and any
+//! other absolute URI (kept verbatim), plus the RFC 3891 `Replaces` value.
+//!
+//! The parser is deliberately a little more lenient than the ABNF (it does not check
+//! every character class) but it never accepts text that would print differently:
+//! whitespace, control characters, non-ASCII and `<`, `>`, `"` are refused anywhere
+//! in a URI, so a parsed URI can always be printed inside `<...>` or in a request
+//! line and parsed back to the same value (`parse_uri(&print_uri(u)) == Ok(u)`).
+//!
+//! What it is *not*: no percent-decoding (user parts, parameters and URI headers stay
+//! encoded as received; [`crate::uri::percent_decode`] is for comparisons), no DNS
+//! or resolution logic, and no URI comparison rules (see [`crate::uri::UserUri`]).
 
-/// URI errors.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::ids::{CallId, Tag};
+use crate::sip::Replaces;
+use crate::uri::{Host, Param, SipUri, TelUri, Uri};
+
+/// Why a URI (or a `Replaces` value) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum UriError {
-    /// Did not parse.
-    #[error("bad uri: {0}")]
-    Bad(String),
+    /// No `scheme:` prefix, or a scheme with characters outside RFC 3986's set.
+    #[error("missing or invalid scheme")]
+    Scheme,
+    /// A character a URI may not contain (whitespace, control, non-ASCII, `<>"`).
+    #[error("invalid character in uri")]
+    Character,
+    /// The host (or IPv6 reference) is empty or malformed.
+    #[error("invalid host")]
+    Host,
+    /// The port is not a number in 0..=65535.
+    #[error("invalid port")]
+    Port,
+    /// An empty user part, empty parameter name or empty number.
+    #[error("empty {0}")]
+    Empty(&'static str),
+    /// A `Replaces` value without `to-tag`/`from-tag`, or with a malformed part.
+    #[error("invalid replaces value: {0}")]
+    Replaces(&'static str),
 }
 
-/// Parses a URI.
+/// Parses an absolute URI. `sip`/`sips`/`tel` schemes are matched case-insensitively
+/// and parsed into their structure; any other scheme yields [`Uri::Other`].
 pub fn parse_uri(text: &str) -> Result<Uri, UriError> {
-    Ok(Uri::Other(text.to_owned()))
+    if text.is_empty() || !text.chars().all(is_uri_char) {
+        return Err(UriError::Character);
+    }
+    let (scheme, rest) = text.split_once(':').ok_or(UriError::Scheme)?;
+    if !is_scheme(scheme) {
+        return Err(UriError::Scheme);
+    }
+    if scheme.eq_ignore_ascii_case("sip") {
+        parse_sip(rest, false).map(Uri::Sip)
+    } else if scheme.eq_ignore_ascii_case("sips") {
+        parse_sip(rest, true).map(Uri::Sip)
+    } else if scheme.eq_ignore_ascii_case("tel") {
+        parse_tel(rest).map(Uri::Tel)
+    } else if rest.is_empty() {
+        Err(UriError::Empty("uri body"))
+    } else {
+        Ok(Uri::Other(text.to_owned()))
+    }
 }
 
-/// Prints a URI.
+/// Whether `c` may appear in a URI we accept. Excluding `<>"` and whitespace is what
+/// makes printing inside a name-addr or a request line unambiguous.
+fn is_uri_char(c: char) -> bool {
+    c.is_ascii_graphic() && !matches!(c, '<' | '>' | '"')
+}
+
+/// RFC 3986 `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )`.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// `[userinfo@]hostport[;params][?headers]` after `sip:`.
+fn parse_sip(rest: &str, secure: bool) -> Result<SipUri, UriError> {
+    // The user part may itself contain `;` and `?` (RFC 3261 `user-unreserved`), so
+    // the first `@` is what ends it; a host never contains `@`.
+    let (userinfo, after) = match rest.split_once('@') {
+        Some((u, a)) => (Some(u), a),
+        None => (None, rest),
+    };
+    let (user, password) = match userinfo {
+        Some(u) => {
+            let (user, password) = match u.split_once(':') {
+                Some((user, pw)) => (user, Some(pw.to_owned())),
+                None => (u, None),
+            };
+            if user.is_empty() {
+                return Err(UriError::Empty("user"));
+            }
+            (Some(user.to_owned()), password)
+        }
+        None => (None, None),
+    };
+    let (before_headers, headers) = match after.split_once('?') {
+        Some((b, h)) => (b, parse_uri_headers(h)?),
+        None => (after, Vec::new()),
+    };
+    let (hostport, params) = match before_headers.split_once(';') {
+        Some((hp, p)) => (hp, parse_uri_params(p)?),
+        None => (before_headers, Vec::new()),
+    };
+    let (host, port) = parse_host_port(hostport)?;
+    Ok(SipUri {
+        secure,
+        user,
+        password,
+        host,
+        port,
+        params,
+        headers,
+    })
+}
+
+/// `number[;params]` after `tel:`.
+fn parse_tel(rest: &str) -> Result<TelUri, UriError> {
+    let (number, params) = match rest.split_once(';') {
+        Some((n, p)) => (n, parse_uri_params(p)?),
+        None => (rest, Vec::new()),
+    };
+    if number.is_empty() {
+        return Err(UriError::Empty("number"));
+    }
+    Ok(TelUri {
+        number: number.to_owned(),
+        params,
+    })
+}
+
+/// `name[=value](;name[=value])*` of a URI (no quoting exists in URI parameters).
+fn parse_uri_params(text: &str) -> Result<Vec<Param>, UriError> {
+    text.split(';')
+        .map(|p| {
+            let (name, value) = match p.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_owned())),
+                None => (p, None),
+            };
+            if name.is_empty() {
+                return Err(UriError::Empty("parameter name"));
+            }
+            Ok(Param {
+                name: name.to_owned(),
+                value,
+            })
+        })
+        .collect()
+}
+
+/// `hname=hvalue(&hname=hvalue)*`, kept percent-encoded; a missing `=` means an
+/// empty value (printed back as `name=`).
+fn parse_uri_headers(text: &str) -> Result<Vec<(String, String)>, UriError> {
+    text.split('&')
+        .map(|h| {
+            let (name, value) = h.split_once('=').unwrap_or((h, ""));
+            if name.is_empty() {
+                return Err(UriError::Empty("header name"));
+            }
+            Ok((name.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// `host[:port]` where host is a name, an IPv4 literal or a bracketed IPv6 reference.
+/// Shared with the Via `sent-by` parser. Names are lower-cased.
+pub(crate) fn parse_host_port(text: &str) -> Result<(Host, Option<u16>), UriError> {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']').ok_or(UriError::Host)?;
+        let addr: Ipv6Addr = addr.parse().map_err(|_| UriError::Host)?;
+        (Host::V6(addr), after)
+    } else {
+        let end = text.find(':').unwrap_or(text.len());
+        let (name, after) = text.split_at(end);
+        (parse_host_name(name)?, after)
+    };
+    let port = match port.strip_prefix(':') {
+        Some(p) => Some(parse_port(p)?),
+        None if port.is_empty() => None,
+        None => return Err(UriError::Host),
+    };
+    Ok((host, port))
+}
+
+/// A DNS name or an IPv4 literal.
+fn parse_host_name(name: &str) -> Result<Host, UriError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+    {
+        return Err(UriError::Host);
+    }
+    if let Ok(v4) = name.parse::<Ipv4Addr>() {
+        return Ok(Host::V4(v4));
+    }
+    Ok(Host::Name(name.to_ascii_lowercase()))
+}
+
+/// A decimal port; digits only (no sign), at most 5 of them.
+fn parse_port(text: &str) -> Result<u16, UriError> {
+    if text.is_empty() || text.len() > 5 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(UriError::Port);
+    }
+    text.parse().map_err(|_| UriError::Port)
+}
+
+/// Prints a URI canonically: scheme lower-cased, parameters and headers in order.
+/// For every URI [`parse_uri`] returns, parsing the printed text gives it back.
 pub fn print_uri(uri: &Uri) -> String {
     match uri {
+        Uri::Sip(sip) => print_sip(sip),
+        Uri::Tel(tel) => {
+            let mut out = format!("tel:{}", tel.number);
+            push_uri_params(&mut out, &tel.params);
+            out
+        }
         Uri::Other(s) => s.clone(),
-        Uri::Sip(_) | Uri::Tel(_) => String::new(),
+    }
+}
+
+fn print_sip(sip: &SipUri) -> String {
+    let mut out = String::from(if sip.secure { "sips:" } else { "sip:" });
+    if let Some(user) = &sip.user {
+        out.push_str(user);
+        if let Some(pw) = &sip.password {
+            out.push(':');
+            out.push_str(pw);
+        }
+        out.push('@');
+    }
+    out.push_str(&sip.host.to_string());
+    if let Some(port) = sip.port {
+        out.push(':');
+        out.push_str(&port.to_string());
+    }
+    push_uri_params(&mut out, &sip.params);
+    for (i, (name, value)) in sip.headers.iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+    }
+    out
+}
+
+fn push_uri_params(out: &mut String, params: &[Param]) {
+    for p in params {
+        out.push(';');
+        out.push_str(&p.name);
+        if let Some(v) = &p.value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+}
+
+impl fmt::Display for Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&print_uri(self))
     }
 }
 
 /// Parses an RFC 3891 `Replaces` value: `call-id;to-tag=..;from-tag=..[;early-only]`.
-pub fn parse_replaces(text: &str) -> Result<crate::sip::Replaces, UriError> {
-    Err(UriError::Bad(text.to_owned()))
+/// Parameters may come in any order and their names are case-insensitive; unknown
+/// parameters are ignored (RFC 3891 §6.1 allows extensions), repeated ones refused.
+pub fn parse_replaces(text: &str) -> Result<Replaces, UriError> {
+    let mut parts = text.split(';');
+    let call_id = parts.next().unwrap_or("").trim();
+    if call_id.is_empty() || !call_id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(UriError::Replaces("call-id"));
+    }
+    let (mut to_tag, mut from_tag, mut early_only) = (None, None, false);
+    for part in parts {
+        let (name, value) = match part.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (part.trim(), None),
+        };
+        let slot = if name.eq_ignore_ascii_case("to-tag") {
+            &mut to_tag
+        } else if name.eq_ignore_ascii_case("from-tag") {
+            &mut from_tag
+        } else if name.eq_ignore_ascii_case("early-only") {
+            early_only = true;
+            continue;
+        } else if name.is_empty() {
+            return Err(UriError::Replaces("empty parameter"));
+        } else {
+            continue;
+        };
+        let value = value
+            .filter(|v| is_tag(v))
+            .ok_or(UriError::Replaces("tag value"))?;
+        if slot.replace(Tag::new(value)).is_some() {
+            return Err(UriError::Replaces("repeated tag"));
+        }
+    }
+    Ok(Replaces {
+        call_id: CallId::new(call_id),
+        to_tag: to_tag.ok_or(UriError::Replaces("missing to-tag"))?,
+        from_tag: from_tag.ok_or(UriError::Replaces("missing from-tag"))?,
+        early_only,
+    })
+}
+
+/// A tag is an RFC 3261 `token`.
+fn is_tag(v: &str) -> bool {
+    !v.is_empty() && v.chars().all(super::sip_decode::syntax::is_token_char)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sip(text: &str) -> SipUri {
+        match parse_uri(text) {
+            Ok(Uri::Sip(s)) => s,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn round_trip(text: &str) {
+        let uri = parse_uri(text).unwrap();
+        let printed = print_uri(&uri);
+        assert_eq!(parse_uri(&printed).unwrap(), uri, "{text} -> {printed}");
+    }
+
+    #[test]
+    fn dotted_user_and_lower_cased_host() {
+        let u = sip("sip:alice.smith@Example.COM");
+        assert_eq!(u.user.as_deref(), Some("alice.smith"));
+        assert_eq!(u.host, Host::Name("example.com".into()));
+        assert!(!u.secure && u.port.is_none() && u.password.is_none());
+    }
+
+    #[test]
+    fn ipv6_reference_with_port_and_password() {
+        let u = sip("sips:bob:secret@[2001:db8::1]:5061");
+        assert!(u.secure);
+        assert_eq!(u.password.as_deref(), Some("secret"));
+        assert_eq!(u.host, Host::V6("2001:db8::1".parse().unwrap()));
+        assert_eq!(u.port, Some(5061));
+    }
+
+    #[test]
+    fn params_and_headers_keep_order_and_encoding() {
+        let u = sip("sip:+15551234567@h;user=phone;transport=tcp;gr=urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6;lr?Replaces=a%40b%3Bto-tag%3D1&x=");
+        let names: Vec<_> = u.params.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["user", "transport", "gr", "lr"]);
+        assert_eq!(
+            u.params[2].value.as_deref(),
+            Some("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
+        );
+        assert_eq!(u.params[3].value, None);
+        assert_eq!(
+            u.headers,
+            [
+                ("Replaces".to_owned(), "a%40b%3Bto-tag%3D1".to_owned()),
+                ("x".to_owned(), String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn ipv4_host_and_tel_and_other() {
+        assert_eq!(
+            sip("sip:10.0.0.1:5060").host,
+            Host::V4("10.0.0.1".parse().unwrap())
+        );
+        let tel = parse_uri("tel:+1-555-123-4567;phone-context=example.com").unwrap();
+        let Uri::Tel(tel) = tel else { panic!() };
+        assert_eq!(tel.number, "+1-555-123-4567");
+        assert_eq!(tel.params[0].value.as_deref(), Some("example.com"));
+        assert_eq!(
+            parse_uri("urn:uuid:abc").unwrap(),
+            Uri::Other("urn:uuid:abc".into())
+        );
+    }
+
+    #[test]
+    fn refuses_malformed() {
+        for bad in [
+            "",
+            "alice",
+            "sip:",
+            "sip:@host",
+            "sip:a b@host",
+            "sip:host:99999",
+            "sip:host:+5",
+            "sip:[::1",
+            "sip:[zz]",
+            "sip:host;;lr",
+            "sip:host>",
+            "1sip:x",
+            "tel:",
+            "mailto:",
+            "sip:héllo@x",
+        ] {
+            assert!(parse_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn printing_round_trips() {
+        for text in [
+            "sip:alice.smith@example.com",
+            "SIPS:Bob:pw@[2001:DB8::1]:5061;transport=tls",
+            "sip:alice;day=tuesday@atlanta.com",
+            "sip:proxy.example.com;lr",
+            "sip:a@b?subject=x&priority=urgent",
+            "tel:+15551234567",
+            "im:alice@example.com",
+        ] {
+            round_trip(text);
+        }
+        assert_eq!(
+            print_uri(&parse_uri("SIP:Alice@EXAMPLE.com:5060;Transport=TCP").unwrap()),
+            "sip:Alice@example.com:5060;Transport=TCP"
+        );
+        assert_eq!(
+            parse_uri("tel:+1555").unwrap().to_string(),
+            "tel:+1555",
+            "Display delegates to print_uri"
+        );
+    }
+
+    #[test]
+    fn replaces_in_any_order() {
+        let r = parse_replaces("425928@bobster.example.org;From-Tag=7743; to-tag=6472;early-only")
+            .unwrap();
+        assert_eq!(r.call_id.as_str(), "425928@bobster.example.org");
+        assert_eq!(r.to_tag.as_str(), "6472");
+        assert_eq!(r.from_tag.as_str(), "7743");
+        assert!(r.early_only);
+        let r = parse_replaces("abc;to-tag=1;from-tag=2;x=y").unwrap();
+        assert!(!r.early_only);
+        for bad in [
+            "",
+            ";to-tag=1;from-tag=2",
+            "abc;to-tag=1",
+            "abc;from-tag=2",
+            "abc;to-tag=;from-tag=2",
+            "abc;to-tag=1;to-tag=3;from-tag=2",
+            "a b;to-tag=1;from-tag=2",
+        ] {
+            assert!(parse_replaces(bad).is_err(), "{bad}");
+        }
+    }
 }

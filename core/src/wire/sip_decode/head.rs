@@ -1,0 +1,259 @@
+//! The message head: finding its end, splitting it into a start line and logical
+//! header lines (bare LF accepted, folding joined), parsing the start line, and the
+//! lenient scan that recovers a [`ReplyContext`] from a message that failed.
+//!
+//! What it is *not*: no interpretation of header values (see `headers` and `fields`).
+
+use super::syntax::{excerpt, is_token, split_top, trim_lws};
+use super::{DecodeError, ReplyContext};
+use crate::sip::{Method, StatusCode};
+use crate::uri::Uri;
+use crate::wire::uri::parse_uri;
+use crate::wire::Limits;
+
+/// One logical header line: the name as received and the unfolded, trimmed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RawHeader<'a> {
+    /// Name as received (whitespace before the colon removed).
+    pub name: &'a str,
+    /// Value, continuation lines joined with one space, SP/HT trimmed.
+    pub value: String,
+}
+
+/// A parsed start line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum StartLine {
+    /// `METHOD SP Request-URI SP SIP/2.0`.
+    Request { method: Method, uri: Uri },
+    /// `SIP/2.0 SP code SP reason`.
+    Response { status: StatusCode, reason: String },
+}
+
+/// Drops CR/LF bytes before the start line (RFC 3261 §7.5).
+pub(crate) fn skip_leading_crlf(bytes: &[u8]) -> &[u8] {
+    let n = bytes
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(bytes.len());
+    bytes.get(n..).unwrap_or_default()
+}
+
+/// Finds the empty line ending the head, looking at line ends from byte `from` on.
+/// Returns `(head_end, body_start)`: the head is `bytes[..head_end]` (its last line's
+/// LF included) and the body starts at `body_start`. The empty line may be `\n` or
+/// `\r\n` after any line end, per the bare-LF policy.
+pub(crate) fn find_head_end(bytes: &[u8], from: usize) -> Option<(usize, usize)> {
+    let tail = bytes.get(from..)?;
+    for (offset, _) in tail.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+        let i = from + offset;
+        match (bytes.get(i + 1), bytes.get(i + 2)) {
+            (Some(b'\n'), _) => return Some((i + 1, i + 2)),
+            (Some(b'\r'), Some(b'\n')) => return Some((i + 1, i + 3)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Physical lines of a head (without their CR/LF endings).
+fn physical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let head = head.strip_suffix(b"\n").unwrap_or(head);
+    head.split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+/// A line as text, refusing non-UTF-8 and control characters other than HT.
+fn line_text(line: &[u8]) -> Result<&str, DecodeError> {
+    let text = std::str::from_utf8(line).map_err(|_| DecodeError::NotUtf8)?;
+    if text.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(DecodeError::BadHeaderLine("control character".into()));
+    }
+    Ok(text)
+}
+
+/// Splits a head into its start line and logical header lines, strictly: the first
+/// bad line is an error. Enforces [`Limits::max_header_count`] on physical lines.
+pub(super) fn split_head<'a>(
+    head: &'a [u8],
+    limits: &Limits,
+) -> Result<(&'a str, Vec<RawHeader<'a>>), DecodeError> {
+    let mut lines = physical_lines(head);
+    let start = line_text(lines.next().unwrap_or_default())?;
+    let mut headers = Vec::new();
+    for (count, line) in lines.enumerate() {
+        if count >= limits.max_header_count {
+            return Err(DecodeError::TooManyHeaders {
+                limit: limits.max_header_count,
+            });
+        }
+        let line = line_text(line)?;
+        if line.starts_with([' ', '\t']) {
+            let Some(last) = headers.last_mut() else {
+                return Err(DecodeError::BadHeaderLine(
+                    "continuation line before any header".into(),
+                ));
+            };
+            fold_into(last, line);
+        } else {
+            headers.push(header_line(line)?);
+        }
+    }
+    Ok((start, headers))
+}
+
+/// Joins a continuation line onto the header it continues.
+fn fold_into(header: &mut RawHeader<'_>, line: &str) {
+    let more = trim_lws(line);
+    if !more.is_empty() {
+        if !header.value.is_empty() {
+            header.value.push(' ');
+        }
+        header.value.push_str(more);
+    }
+}
+
+/// `name [LWS] ":" [LWS] value`.
+fn header_line(line: &str) -> Result<RawHeader<'_>, DecodeError> {
+    let Some((name, value)) = line.split_once(':') else {
+        return Err(DecodeError::BadHeaderLine(format!(
+            "no colon in {}",
+            excerpt(line)
+        )));
+    };
+    let name = name.trim_end_matches([' ', '\t']);
+    if !is_token(name) {
+        return Err(DecodeError::BadHeaderLine(format!(
+            "bad header name {}",
+            excerpt(name)
+        )));
+    }
+    Ok(RawHeader {
+        name,
+        value: trim_lws(value).to_owned(),
+    })
+}
+
+/// Parses a request line or a status line.
+pub(super) fn parse_start_line(line: &str) -> Result<StartLine, DecodeError> {
+    if let Some(rest) = strip_prefix_ci(line, "SIP/2.0 ") {
+        return parse_status_line(rest);
+    }
+    let bad = |why: &str| DecodeError::BadStartLine(format!("{why} in {}", excerpt(line)));
+    let parts: Vec<&str> = line.split(' ').collect();
+    let [method, uri, version] = parts.as_slice() else {
+        return Err(bad("not three fields"));
+    };
+    if !is_token(method) {
+        return Err(bad("bad method"));
+    }
+    if !version.eq_ignore_ascii_case("SIP/2.0") {
+        return Err(bad("unsupported version"));
+    }
+    let uri = parse_uri(uri).map_err(|e| bad(&format!("request-uri: {e}")))?;
+    Ok(StartLine::Request {
+        method: Method::from_token(method),
+        uri,
+    })
+}
+
+/// `code SP reason` after `SIP/2.0 `; a missing reason phrase is tolerated.
+fn parse_status_line(rest: &str) -> Result<StartLine, DecodeError> {
+    let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+    let status = (code.len() == 3)
+        .then(|| super::syntax::parse_digits::<u16>(code))
+        .flatten()
+        .and_then(StatusCode::new)
+        .ok_or_else(|| DecodeError::BadStartLine(format!("bad status code {}", excerpt(code))))?;
+    Ok(StartLine::Response {
+        status,
+        reason: trim_lws(reason).to_owned(),
+    })
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| s.get(prefix.len()..))
+        .flatten()
+}
+
+/// Whether a start line has the shape of a request line (three fields, a method
+/// token, a `SIP/` version), even if its URI or version is unacceptable.
+fn is_request_shaped(line: &str) -> bool {
+    let parts: Vec<&str> = line.split(' ').collect();
+    matches!(parts.as_slice(), [m, _, v] if is_token(m) && strip_prefix_ci(v, "SIP/").is_some())
+}
+
+/// Recovers the raw Via/From/To/Call-ID/CSeq values of a request that failed to
+/// decode, skipping any line that is itself unreadable. `None` unless the start line
+/// is request-shaped and all five are present.
+pub(super) fn reply_context(bytes: &[u8]) -> Option<ReplyContext> {
+    let head_end = find_head_end(bytes, 0).map_or(bytes.len(), |(end, _)| end);
+    let mut lines = physical_lines(bytes.get(..head_end)?);
+    if !is_request_shaped(line_text(lines.next()?).ok()?) {
+        return None;
+    }
+    let mut headers: Vec<Option<RawHeader<'_>>> = Vec::new();
+    for line in lines {
+        let Ok(line) = line_text(line) else {
+            headers.push(None);
+            continue;
+        };
+        match headers.last_mut() {
+            Some(Some(last)) if line.starts_with([' ', '\t']) => fold_into(last, line),
+            Some(None) if line.starts_with([' ', '\t']) => {}
+            _ => headers.push(header_line(line).ok()),
+        }
+    }
+    let mut ctx = ReplyContext {
+        via: Vec::new(),
+        from: None,
+        to: None,
+        call_id: None,
+        cseq: None,
+    };
+    for h in headers.into_iter().flatten() {
+        collect_reply_value(&mut ctx, h);
+    }
+    let complete = !ctx.via.is_empty()
+        && ctx.from.is_some()
+        && ctx.to.is_some()
+        && ctx.call_id.is_some()
+        && ctx.cseq.is_some();
+    complete.then_some(ctx)
+}
+
+/// Files one raw header into a reply context (first occurrence wins).
+fn collect_reply_value(ctx: &mut ReplyContext, h: RawHeader<'_>) {
+    let is = |long: &str, short: &str| {
+        h.name.eq_ignore_ascii_case(long) || h.name.eq_ignore_ascii_case(short)
+    };
+    if h.value.is_empty() {
+        return;
+    }
+    if is("Via", "v") {
+        let values = split_top(&h.value, ',', false);
+        ctx.via.extend(
+            values
+                .into_iter()
+                .map(trim_lws)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+        );
+        return;
+    }
+    let slot = if is("From", "f") {
+        &mut ctx.from
+    } else if is("To", "t") {
+        &mut ctx.to
+    } else if is("Call-ID", "i") {
+        &mut ctx.call_id
+    } else if is("CSeq", "CSeq") {
+        &mut ctx.cseq
+    } else {
+        return;
+    };
+    if slot.is_none() {
+        *slot = Some(h.value);
+    }
+}

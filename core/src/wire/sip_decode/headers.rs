@@ -1,0 +1,335 @@
+//! From logical header lines to the typed [`Headers`] block: name classification
+//! (long and compact forms), list splitting, duplicate checks and the mandatory-header
+//! check.
+//!
+//! What it is *not*: no line handling (see `head`) and no value grammar (see
+//! `fields`); the CSeq-versus-request-method check is done by the caller, which
+//! knows the start line.
+
+use super::fields::{parse_cseq, parse_media_type, parse_name_addr, parse_via};
+use super::head::RawHeader;
+use super::syntax::{is_token, parse_content_length, parse_digits, split_top, trim_lws};
+use super::DecodeError;
+use crate::ids::{CallId, ContributionId, ConversationId};
+use crate::sip::{CSeq, Headers, Method, NameAddr};
+use crate::uri::Uri;
+use crate::wire::uri::parse_replaces;
+
+/// The headers the decoder treats specially.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Via,
+    From,
+    To,
+    CallId,
+    CSeq,
+    MaxForwards,
+    Contact,
+    Route,
+    RecordRoute,
+    Require,
+    Supported,
+    ContentType,
+    ContentLength,
+    Date,
+    Expires,
+    /// An extension header (OMA identifiers, RFC 3891/3892/3841).
+    Ext(Ext),
+    /// Untyped, but with a compact form that is expanded to the long name.
+    OtherCompact,
+}
+
+/// Extension headers the decoder types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    ConversationId,
+    ContributionId,
+    InReplyTo,
+    SessionReplaces,
+    Replaces,
+    ReferredBy,
+    AcceptContact,
+}
+
+/// `(long name, compact form, kind)`. Compact forms: RFC 3261 §7.3.3 and §20,
+/// RFC 3265/6665 (o, u), RFC 3515 (r), RFC 3841 (a, j, d), RFC 3892 (b),
+/// RFC 4028 (x), RFC 4474 (y, n).
+const TABLE: &[(&str, Option<&str>, Kind)] = &[
+    ("Via", Some("v"), Kind::Via),
+    ("From", Some("f"), Kind::From),
+    ("To", Some("t"), Kind::To),
+    ("Call-ID", Some("i"), Kind::CallId),
+    ("CSeq", None, Kind::CSeq),
+    ("Max-Forwards", None, Kind::MaxForwards),
+    ("Contact", Some("m"), Kind::Contact),
+    ("Route", None, Kind::Route),
+    ("Record-Route", None, Kind::RecordRoute),
+    ("Require", None, Kind::Require),
+    ("Supported", Some("k"), Kind::Supported),
+    ("Content-Type", Some("c"), Kind::ContentType),
+    ("Content-Length", Some("l"), Kind::ContentLength),
+    ("Date", None, Kind::Date),
+    ("Expires", None, Kind::Expires),
+    ("Conversation-ID", None, Kind::Ext(Ext::ConversationId)),
+    ("Contribution-ID", None, Kind::Ext(Ext::ContributionId)),
+    ("InReplyTo-Contribution-ID", None, Kind::Ext(Ext::InReplyTo)),
+    (
+        "In-Reply-To-Contribution-ID",
+        None,
+        Kind::Ext(Ext::InReplyTo),
+    ),
+    ("Session-Replaces", None, Kind::Ext(Ext::SessionReplaces)),
+    ("Replaces", None, Kind::Ext(Ext::Replaces)),
+    ("Referred-By", Some("b"), Kind::Ext(Ext::ReferredBy)),
+    ("Accept-Contact", Some("a"), Kind::Ext(Ext::AcceptContact)),
+    ("Subject", Some("s"), Kind::OtherCompact),
+    ("Content-Encoding", Some("e"), Kind::OtherCompact),
+    ("Event", Some("o"), Kind::OtherCompact),
+    ("Allow-Events", Some("u"), Kind::OtherCompact),
+    ("Refer-To", Some("r"), Kind::OtherCompact),
+    ("Session-Expires", Some("x"), Kind::OtherCompact),
+    ("Reject-Contact", Some("j"), Kind::OtherCompact),
+    ("Request-Disposition", Some("d"), Kind::OtherCompact),
+    ("Identity", Some("y"), Kind::OtherCompact),
+    ("Identity-Info", Some("n"), Kind::OtherCompact),
+];
+
+/// The table entry for a header name (case-insensitive, long or compact).
+fn classify(name: &str) -> Option<(&'static str, Kind)> {
+    TABLE
+        .iter()
+        .find(|(long, short, _)| {
+            long.eq_ignore_ascii_case(name) || short.is_some_and(|s| s.eq_ignore_ascii_case(name))
+        })
+        .map(|(long, _, kind)| (*long, *kind))
+}
+
+/// Accumulates headers; the four mandatory single values are kept apart until the
+/// end because [`Headers`] cannot exist without them.
+struct Builder {
+    from: Option<NameAddr>,
+    to: Option<NameAddr>,
+    call_id: Option<CallId>,
+    cseq: Option<CSeq>,
+    content_length: Option<usize>,
+    h: Headers,
+}
+
+/// Builds the typed header block; also returns Content-Length, which is not stored.
+pub(super) fn build(raw: Vec<RawHeader<'_>>) -> Result<(Headers, Option<usize>), DecodeError> {
+    let placeholder = || NameAddr::new(Uri::Other(String::new()));
+    let mut b = Builder {
+        from: None,
+        to: None,
+        call_id: None,
+        cseq: None,
+        content_length: None,
+        h: Headers::new(
+            placeholder(),
+            placeholder(),
+            CallId::new(""),
+            CSeq {
+                seq: 0,
+                method: Method::Other(String::new()),
+            },
+        ),
+    };
+    for header in raw {
+        match classify(header.name) {
+            Some((long, Kind::OtherCompact)) => b.h.other.push((long.to_owned(), header.value)),
+            Some((long, kind)) => b.typed(long, kind, &header.value)?,
+            None => b.h.other.push((header.name.to_owned(), header.value)),
+        }
+    }
+    b.finish()
+}
+
+/// Stores `value` in an empty single-valued slot; a second value is an error.
+fn once<T>(slot: &mut Option<T>, name: &'static str, value: T) -> Result<(), DecodeError> {
+    if slot.replace(value).is_some() {
+        return Err(DecodeError::DuplicateHeader(name));
+    }
+    Ok(())
+}
+
+/// A parse failure of header `name`.
+fn bad(name: &'static str) -> impl Fn(String) -> DecodeError {
+    move |reason| DecodeError::BadHeader { name, reason }
+}
+
+/// The non-empty, trimmed pieces of a comma-separated list.
+fn list_items(value: &str, angles: bool) -> Vec<&str> {
+    split_top(value, ',', angles)
+        .into_iter()
+        .map(trim_lws)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl Builder {
+    fn typed(&mut self, name: &'static str, kind: Kind, value: &str) -> Result<(), DecodeError> {
+        let h = &mut self.h;
+        match kind {
+            Kind::Via => {
+                for item in nonempty_list(name, value, false)? {
+                    h.via.push(parse_via(item).map_err(bad(name))?);
+                }
+            }
+            Kind::From => once(
+                &mut self.from,
+                name,
+                parse_name_addr(value).map_err(bad(name))?,
+            )?,
+            Kind::To => once(
+                &mut self.to,
+                name,
+                parse_name_addr(value).map_err(bad(name))?,
+            )?,
+            Kind::CallId => once(&mut self.call_id, name, CallId::new(word(name, value)?))?,
+            Kind::CSeq => once(&mut self.cseq, name, parse_cseq(value).map_err(bad(name))?)?,
+            Kind::MaxForwards => once(&mut h.max_forwards, name, number(name, value)?)?,
+            Kind::Contact => self.contact(name, value)?,
+            Kind::Route => h.route.extend(name_addrs(name, value)?),
+            Kind::RecordRoute => h.record_route.extend(name_addrs(name, value)?),
+            Kind::Require => h.require.extend(tokens(name, value)?),
+            Kind::Supported => h.supported.extend(tokens(name, value)?),
+            Kind::ContentType => {
+                let media = parse_media_type(value).map_err(bad(name))?;
+                once(&mut h.content_type, name, media)?;
+            }
+            Kind::ContentLength => {
+                let n = parse_content_length(value).ok_or(DecodeError::BadContentLength)?;
+                once(&mut self.content_length, name, n)?;
+            }
+            Kind::Date => once(&mut h.date, name, value.to_owned())?,
+            Kind::Expires => once(&mut h.expires, name, number(name, value)?)?,
+            Kind::Ext(ext) => self.extension(name, ext, value)?,
+            Kind::OtherCompact => {}
+        }
+        Ok(())
+    }
+
+    /// The OMA identifiers, Replaces, Referred-By and Accept-Contact.
+    fn extension(&mut self, name: &'static str, ext: Ext, value: &str) -> Result<(), DecodeError> {
+        let h = &mut self.h;
+        match ext {
+            Ext::ConversationId => once(
+                &mut h.conversation_id,
+                name,
+                ConversationId::new(word(name, value)?),
+            ),
+            Ext::ContributionId => once(
+                &mut h.contribution_id,
+                name,
+                ContributionId::new(word(name, value)?),
+            ),
+            Ext::InReplyTo => {
+                let id = ContributionId::new(word(name, value)?);
+                // Both spellings fill one slot, so name the slot by its OMA spelling.
+                once(
+                    &mut h.in_reply_to_contribution_id,
+                    "InReplyTo-Contribution-ID",
+                    id,
+                )
+            }
+            Ext::SessionReplaces => once(
+                &mut h.session_replaces,
+                name,
+                ContributionId::new(word(name, value)?),
+            ),
+            Ext::Replaces => {
+                let r = parse_replaces(value).map_err(|e| bad(name)(e.to_string()))?;
+                h.replaces.push(r);
+                Ok(())
+            }
+            Ext::ReferredBy => {
+                let addr = parse_name_addr(value).map_err(bad(name))?;
+                once(&mut h.referred_by, name, addr)
+            }
+            Ext::AcceptContact => {
+                h.accept_contact
+                    .extend(list_items(value, false).into_iter().map(str::to_owned));
+                Ok(())
+            }
+        }
+    }
+
+    /// `Contact: *` or a list of addresses; mixing the two is refused.
+    fn contact(&mut self, name: &'static str, value: &str) -> Result<(), DecodeError> {
+        let h = &mut self.h;
+        if value == "*" {
+            if !h.contact.is_empty() || h.contact_wildcard {
+                return Err(bad(name)("* with other contacts".into()));
+            }
+            h.contact_wildcard = true;
+            return Ok(());
+        }
+        if h.contact_wildcard {
+            return Err(bad(name)("* with other contacts".into()));
+        }
+        h.contact.extend(name_addrs(name, value)?);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(Headers, Option<usize>), DecodeError> {
+        let mut h = self.h;
+        if h.via.is_empty() {
+            return Err(DecodeError::MissingHeader("Via"));
+        }
+        h.from = self.from.ok_or(DecodeError::MissingHeader("From"))?;
+        h.to = self.to.ok_or(DecodeError::MissingHeader("To"))?;
+        h.call_id = self.call_id.ok_or(DecodeError::MissingHeader("Call-ID"))?;
+        h.cseq = self.cseq.ok_or(DecodeError::MissingHeader("CSeq"))?;
+        Ok((h, self.content_length))
+    }
+}
+
+/// A list whose every element must be present (`a, , b` and an empty value refused).
+fn nonempty_list<'a>(
+    name: &'static str,
+    value: &'a str,
+    angles: bool,
+) -> Result<Vec<&'a str>, DecodeError> {
+    let items: Vec<&str> = split_top(value, ',', angles)
+        .into_iter()
+        .map(trim_lws)
+        .collect();
+    if items.iter().any(|i| i.is_empty()) {
+        return Err(bad(name)("empty list element".into()));
+    }
+    Ok(items)
+}
+
+fn name_addrs(name: &'static str, value: &str) -> Result<Vec<NameAddr>, DecodeError> {
+    nonempty_list(name, value, true)?
+        .into_iter()
+        .map(|item| parse_name_addr(item).map_err(bad(name)))
+        .collect()
+}
+
+/// A comma-separated list of option tags (empty elements ignored).
+fn tokens(name: &'static str, value: &str) -> Result<Vec<String>, DecodeError> {
+    list_items(value, false)
+        .into_iter()
+        .map(|t| {
+            if is_token(t) {
+                Ok(t.to_owned())
+            } else {
+                Err(bad(name)("bad option tag".into()))
+            }
+        })
+        .collect()
+}
+
+/// A single identifier (Call-ID, OMA IDs): non-empty printable ASCII, no spaces.
+fn word<'a>(name: &'static str, value: &'a str) -> Result<&'a str, DecodeError> {
+    if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(bad(name)("expected one word".into()));
+    }
+    Ok(value)
+}
+
+/// A 32-bit decimal number (Max-Forwards, Expires).
+fn number(name: &'static str, value: &str) -> Result<u32, DecodeError> {
+    parse_digits(value).ok_or_else(|| bad(name)("expected a number".into()))
+}

@@ -1,0 +1,424 @@
+//! SIP message decoding: bytes of one message → [`SipMessage`], or a [`BadMessage`]
+//! saying why not and, for requests, what is needed to answer it.
+//!
+//! Input is hostile. The decoder never panics, enforces [`Limits`] (header block size
+//! and line count → 513, body size → 413), and refuses anything it could not print
+//! back faithfully. Accepted syntax beyond the strict RFC 3261 grammar:
+//!
+//! * **Bare LF policy**: lines may end in CRLF *or* a bare LF (RFC 3261 §7 asks for
+//!   CRLF, but many test tools and some stacks send LF; accepting it costs nothing and
+//!   the encoder always writes CRLF). The header block ends at the first empty line
+//!   (`\r\n\r\n`, `\n\n` or a mix). A CR anywhere else is a control character and
+//!   refused, as is every control character other than HT.
+//! * Leading CRLFs before the start line are ignored (RFC 3261 §7.5); input made only
+//!   of CR/LF bytes is a keep-alive ([`DecodeError::KeepAlive`]), never answered.
+//! * Header folding: a line starting with SP/HT continues the previous header; the
+//!   pieces are joined with one space. Whitespace before the colon is allowed.
+//! * Compact header names (RFC 3261 §7.3.3, RFC 3841, RFC 3892, RFC 4028, ...) are
+//!   understood. Untyped headers keep the name as received in [`Headers::other`],
+//!   except compact names, which are stored under their long name (`s` → `Subject`)
+//!   so that lookups by name work.
+//! * Single-valued headers (From, To, Call-ID, CSeq, Max-Forwards, Content-Type,
+//!   Content-Length, Date, Expires, Referred-By and the OMA identifiers) may appear
+//!   only once: a repetition is ambiguous and refused with 400. `Replaces` is
+//!   collected as a list precisely so that the server can refuse two of them.
+//!
+//! [`decode_message`] takes exactly one message (what the stream framer cut);
+//! [`decode_datagram`] applies the RFC 3261 §18.3 datagram rule to the body.
+//! What it is *not*: no transaction or dialog checks, no body parsing (see
+//! [`crate::wire::decode_invite_body`]), no framing (see [`crate::wire::framing`]).
+
+mod fields;
+pub(crate) mod head;
+mod headers;
+pub(crate) mod syntax;
+
+use super::Limits;
+use crate::sip::{Request, Response, SipMessage, StatusCode};
+use head::StartLine;
+
+/// Why a message was refused. [`DecodeError::status`] says how to answer it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum DecodeError {
+    /// Only CR/LF bytes (an RFC 5626 keep-alive or a stray line end): not a message,
+    /// nothing to answer, not worth counting as an error.
+    #[error("keep-alive, not a message")]
+    KeepAlive,
+    /// The header block is not terminated by an empty line.
+    #[error("header block not terminated by an empty line")]
+    MissingEmptyLine,
+    /// The start line or header block is not UTF-8.
+    #[error("header block is not utf-8")]
+    NotUtf8,
+    /// The start line is neither a request line nor a status line we accept.
+    #[error("bad start line: {0}")]
+    BadStartLine(String),
+    /// A header line that is not `name: value` (or an illegal continuation line).
+    #[error("bad header line: {0}")]
+    BadHeaderLine(String),
+    /// The start line plus header block is larger than [`Limits::max_header_bytes`].
+    #[error("header block of at least {size} bytes exceeds {limit}")]
+    HeadersTooLarge {
+        /// Bytes seen (at least this many).
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// More header lines than [`Limits::max_header_count`].
+    #[error("more than {limit} header lines")]
+    TooManyHeaders {
+        /// The limit.
+        limit: usize,
+    },
+    /// The body (or the declared Content-Length) is larger than
+    /// [`Limits::max_body_bytes`].
+    #[error("body of {size} bytes exceeds {limit}")]
+    BodyTooLarge {
+        /// Declared or actual body size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A mandatory header (Via, From, To, Call-ID, CSeq) is missing.
+    #[error("missing {0} header")]
+    MissingHeader(&'static str),
+    /// A single-valued header appears more than once.
+    #[error("repeated {0} header")]
+    DuplicateHeader(&'static str),
+    /// A header whose value does not parse.
+    #[error("bad {name} header: {reason}")]
+    BadHeader {
+        /// The header's long name.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The CSeq method differs from the request-line method.
+    #[error("cseq method {cseq} differs from request method {method}")]
+    CSeqMismatch {
+        /// Request-line method.
+        method: String,
+        /// CSeq method.
+        cseq: String,
+    },
+    /// Content-Length is not a decimal number.
+    #[error("bad content-length")]
+    BadContentLength,
+    /// Fewer body bytes than Content-Length announces.
+    #[error("content-length {declared} but only {available} body bytes")]
+    TruncatedBody {
+        /// Content-Length.
+        declared: usize,
+        /// Bytes after the empty line.
+        available: usize,
+    },
+    /// More bytes than Content-Length announces in a single framed message.
+    #[error("content-length {declared} but {available} body bytes")]
+    TrailingBytes {
+        /// Content-Length.
+        declared: usize,
+        /// Bytes after the empty line.
+        available: usize,
+    },
+}
+
+impl DecodeError {
+    /// The status to answer a request with: 513 for oversized or over-long header
+    /// blocks, 413 for oversized bodies, 400 otherwise.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            DecodeError::HeadersTooLarge { .. } | DecodeError::TooManyHeaders { .. } => {
+                StatusCode::MESSAGE_TOO_LARGE
+            }
+            DecodeError::BodyTooLarge { .. } => StatusCode::REQUEST_ENTITY_TOO_LARGE,
+            DecodeError::KeepAlive
+            | DecodeError::MissingEmptyLine
+            | DecodeError::NotUtf8
+            | DecodeError::BadStartLine(_)
+            | DecodeError::BadHeaderLine(_)
+            | DecodeError::MissingHeader(_)
+            | DecodeError::DuplicateHeader(_)
+            | DecodeError::BadHeader { .. }
+            | DecodeError::CSeqMismatch { .. }
+            | DecodeError::BadContentLength
+            | DecodeError::TruncatedBody { .. }
+            | DecodeError::TrailingBytes { .. } => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The raw header values of a request that failed to decode, enough to answer it
+/// (RFC 3261 §8.2.6.2). Values are trimmed and contain no control characters other
+/// than HT, so they can be echoed safely.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReplyContext {
+    /// Raw Via values, topmost first (comma-separated values split).
+    pub via: Vec<String>,
+    /// Raw From.
+    pub from: Option<String>,
+    /// Raw To.
+    pub to: Option<String>,
+    /// Raw Call-ID.
+    pub call_id: Option<String>,
+    /// Raw CSeq.
+    pub cseq: Option<String>,
+}
+
+/// A refused message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadMessage {
+    /// Why.
+    pub error: DecodeError,
+    /// `Some` when the start line was a request line and at least one Via and the
+    /// From, To, Call-ID and CSeq values were readable: the server answers with
+    /// `error.status()`. `None` for responses (dropped and counted), keep-alives and
+    /// requests too broken to answer.
+    pub reply: Option<ReplyContext>,
+}
+
+/// What to do with body bytes beyond Content-Length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyRule {
+    /// One framed message: extra bytes are an error (the framer cut exactly).
+    Exact,
+    /// RFC 3261 §18.3 datagram: extra bytes are discarded; no Content-Length means
+    /// the rest of the datagram.
+    Datagram,
+}
+
+/// Decodes one complete message: start line, headers, empty line and exactly
+/// Content-Length body bytes (the whole rest when Content-Length is absent).
+// `SipMessage` (the Ok side) is larger than `BadMessage`, so boxing the error would
+// not make the `Result` any smaller.
+#[allow(clippy::result_large_err)]
+pub fn decode_message(bytes: &[u8], limits: &Limits) -> Result<SipMessage, BadMessage> {
+    decode_with(bytes, limits, BodyRule::Exact)
+}
+
+/// Decodes one datagram (RFC 3261 §18.3): bytes beyond Content-Length are discarded,
+/// fewer is an error (400), no Content-Length means the body is the rest of the
+/// datagram. A datagram of only CR/LF bytes yields [`DecodeError::KeepAlive`] with
+/// `reply: None`; the caller should ignore it silently.
+#[allow(clippy::result_large_err)]
+pub fn decode_datagram(bytes: &[u8], limits: &Limits) -> Result<SipMessage, BadMessage> {
+    decode_with(bytes, limits, BodyRule::Datagram)
+}
+
+#[allow(clippy::result_large_err)]
+fn decode_with(bytes: &[u8], limits: &Limits, rule: BodyRule) -> Result<SipMessage, BadMessage> {
+    let bytes = head::skip_leading_crlf(bytes);
+    decode_inner(bytes, limits, rule).map_err(|error| {
+        let reply = if error == DecodeError::KeepAlive {
+            None
+        } else {
+            head::reply_context(bytes)
+        };
+        BadMessage { error, reply }
+    })
+}
+
+fn decode_inner(bytes: &[u8], limits: &Limits, rule: BodyRule) -> Result<SipMessage, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::KeepAlive);
+    }
+    let too_large = |size| DecodeError::HeadersTooLarge {
+        size,
+        limit: limits.max_header_bytes,
+    };
+    let Some((head_end, body_start)) = head::find_head_end(bytes, 0) else {
+        return Err(if bytes.len() > limits.max_header_bytes {
+            too_large(bytes.len())
+        } else {
+            DecodeError::MissingEmptyLine
+        });
+    };
+    if body_start > limits.max_header_bytes {
+        return Err(too_large(body_start));
+    }
+    let (start, raw) = head::split_head(bytes.get(..head_end).unwrap_or_default(), limits)?;
+    let start = head::parse_start_line(start)?;
+    let (headers, content_length) = headers::build(raw)?;
+    let rest = bytes.get(body_start..).unwrap_or_default();
+    let body = select_body(rest, content_length, limits, rule)?.to_vec();
+    Ok(match start {
+        StartLine::Request { method, uri } => {
+            if headers.cseq.method != method {
+                return Err(DecodeError::CSeqMismatch {
+                    method: method.to_string(),
+                    cseq: headers.cseq.method.to_string(),
+                });
+            }
+            SipMessage::Request(Request {
+                method,
+                uri,
+                headers,
+                body,
+            })
+        }
+        StartLine::Response { status, reason } => SipMessage::Response(Response {
+            status,
+            reason,
+            headers,
+            body,
+        }),
+    })
+}
+
+/// Applies Content-Length (or its absence) to the bytes after the empty line.
+fn select_body<'a>(
+    rest: &'a [u8],
+    content_length: Option<usize>,
+    limits: &Limits,
+    rule: BodyRule,
+) -> Result<&'a [u8], DecodeError> {
+    let limit = limits.max_body_bytes;
+    let Some(declared) = content_length else {
+        if rest.len() > limit {
+            return Err(DecodeError::BodyTooLarge {
+                size: rest.len(),
+                limit,
+            });
+        }
+        return Ok(rest);
+    };
+    if declared > limit {
+        return Err(DecodeError::BodyTooLarge {
+            size: declared,
+            limit,
+        });
+    }
+    let available = rest.len();
+    if declared < available && rule == BodyRule::Exact {
+        return Err(DecodeError::TrailingBytes {
+            declared,
+            available,
+        });
+    }
+    rest.get(..declared).ok_or(DecodeError::TruncatedBody {
+        declared,
+        available,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::Method;
+
+    const INVITE: &str = "INVITE sip:bob@b.example SIP/2.0\r\n\
+        Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\n\
+        From: <sip:alice@a.example>;tag=1\r\n\
+        To: <sip:bob@b.example>\r\n\
+        Call-ID: c1\r\n\
+        CSeq: 1 INVITE\r\n\
+        Content-Length: 4\r\n\
+        \r\n\
+        body";
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    fn err(bytes: &[u8]) -> BadMessage {
+        decode_message(bytes, &limits()).unwrap_err()
+    }
+
+    #[test]
+    fn decodes_a_request() {
+        let SipMessage::Request(r) = decode_message(INVITE.as_bytes(), &limits()).unwrap() else {
+            panic!("not a request");
+        };
+        assert_eq!(r.method, Method::Invite);
+        assert_eq!(r.headers.call_id.as_str(), "c1");
+        assert_eq!(r.body, b"body");
+    }
+
+    #[test]
+    fn leading_crlf_ignored_and_keepalive_recognised() {
+        let mut bytes = b"\r\n\r\n".to_vec();
+        bytes.extend_from_slice(INVITE.as_bytes());
+        assert!(decode_message(&bytes, &limits()).is_ok());
+        for ka in [&b"\r\n\r\n"[..], b"\r\n", b""] {
+            let e = decode_datagram(ka, &limits()).unwrap_err();
+            assert_eq!(e.error, DecodeError::KeepAlive);
+            assert_eq!(e.reply, None);
+        }
+    }
+
+    #[test]
+    fn body_rules() {
+        let long = format!("{INVITE}xx");
+        let e = err(long.as_bytes());
+        assert!(matches!(
+            e.error,
+            DecodeError::TrailingBytes {
+                declared: 4,
+                available: 6
+            }
+        ));
+        assert!(e.reply.is_some());
+        let SipMessage::Request(r) = decode_datagram(long.as_bytes(), &limits()).unwrap() else {
+            panic!("not a request");
+        };
+        assert_eq!(r.body, b"body");
+        let short = INVITE.strip_suffix("dy").unwrap();
+        let e = decode_datagram(short.as_bytes(), &limits()).unwrap_err();
+        assert_eq!(e.error.status(), StatusCode::BAD_REQUEST);
+        assert!(matches!(e.error, DecodeError::TruncatedBody { .. }));
+    }
+
+    #[test]
+    fn limits_map_to_513_and_413() {
+        let small = Limits {
+            max_header_bytes: 64,
+            ..Limits::default()
+        };
+        let e = decode_message(INVITE.as_bytes(), &small).unwrap_err();
+        assert_eq!(e.error.status(), StatusCode::MESSAGE_TOO_LARGE);
+        assert!(e.reply.is_some(), "513 is answered");
+        let few = Limits {
+            max_header_count: 3,
+            ..Limits::default()
+        };
+        let e = decode_message(INVITE.as_bytes(), &few).unwrap_err();
+        assert_eq!(e.error, DecodeError::TooManyHeaders { limit: 3 });
+        let tiny_body = Limits {
+            max_body_bytes: 3,
+            ..Limits::default()
+        };
+        let e = decode_message(INVITE.as_bytes(), &tiny_body).unwrap_err();
+        assert_eq!(e.error.status(), StatusCode::REQUEST_ENTITY_TOO_LARGE);
+    }
+
+    #[test]
+    fn reply_context_needs_a_request_and_the_five_headers() {
+        let bad = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+        let e = err(bad.as_bytes());
+        assert!(matches!(e.error, DecodeError::CSeqMismatch { .. }));
+        let ctx = e.reply.unwrap();
+        assert_eq!(ctx.via, ["SIP/2.0/UDP a.example;branch=z9hG4bK1"]);
+        assert_eq!(ctx.cseq.as_deref(), Some("1 BYE"));
+        let no_call_id = INVITE.replace("Call-ID: c1\r\n", "");
+        let e = err(no_call_id.as_bytes());
+        assert_eq!(e.error, DecodeError::MissingHeader("Call-ID"));
+        assert_eq!(e.reply, None);
+        let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n";
+        assert_eq!(err(response.as_bytes()).reply, None);
+        let garbage_line = INVITE.replace("Call-ID: c1\r\n", "Call-ID: c1\r\n\x01junk\r\n");
+        let e = err(garbage_line.as_bytes());
+        assert!(matches!(e.error, DecodeError::BadHeaderLine(_)));
+        assert!(
+            e.reply.is_some(),
+            "bad lines are skipped when collecting the context"
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        assert_eq!(DecodeError::KeepAlive.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            DecodeError::HeadersTooLarge { size: 1, limit: 0 }.status(),
+            StatusCode::MESSAGE_TOO_LARGE
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Lexical helpers shared by the SIP decoder, the encoder, the URI parser and the
+//! stream framer: tokens, quoted strings, quote-aware splitting, header parameters
+//! and strict decimal numbers.
+//!
+//! What it is *not*: no knowledge of any particular header; callers decide what a
+//! value means. Every function works on `&str` with char-aware iteration, so no
+//! slicing can land inside a multi-byte character.
+
+use crate::uri::Param;
+
+/// Trims SIP linear whitespace (SP and HT) only: `str::trim` would also eat Unicode
+/// spaces, which are content in SIP.
+pub(crate) fn trim_lws(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+/// RFC 3261 `token` characters: `alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" /
+/// "`" / "'" / "~"`.
+pub(crate) fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '-' | '.' | '!' | '%' | '*' | '_' | '+' | '`' | '\'' | '~'
+        )
+}
+
+/// A non-empty RFC 3261 `token`.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(is_token_char)
+}
+
+/// Byte offsets of every top-level occurrence of `sep` in `s`: outside quoted strings
+/// (honouring `\` escapes inside them) and, when `angles` is set, outside `<...>`.
+fn top_level_positions(s: &str, sep: char, angles: bool) -> Vec<usize> {
+    let mut out = Vec::new();
+    let (mut in_quote, mut escaped, mut in_angle) = (false, false, false);
+    for (i, c) in s.char_indices() {
+        if in_quote {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_quote = false,
+                (false, _) => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_quote = true,
+            '<' if angles => in_angle = true,
+            '>' if angles => in_angle = false,
+            _ if c == sep && !in_angle => out.push(i),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The first top-level `ch` (outside quoted strings).
+pub(crate) fn find_top(s: &str, ch: char) -> Option<usize> {
+    top_level_positions(s, ch, false).first().copied()
+}
+
+/// Splits on top-level `sep` (outside quotes and, if `angles`, outside `<...>`).
+/// Separators are ASCII, so the cut points are always char boundaries.
+pub(crate) fn split_top(s: &str, sep: char, angles: bool) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for pos in top_level_positions(s, sep, angles) {
+        parts.push(s.get(start..pos).unwrap_or(""));
+        start = pos + sep.len_utf8();
+    }
+    parts.push(s.get(start..).unwrap_or(""));
+    parts
+}
+
+/// Reads a quoted string at the start of `s` (which must begin with `"`): returns
+/// the unescaped content and the text after the closing quote.
+pub(crate) fn take_quoted(s: &str) -> Option<(String, &str)> {
+    let mut chars = s.char_indices();
+    if chars.next()?.1 != '"' {
+        return None;
+    }
+    let mut out = String::new();
+    let mut escaped = false;
+    for (i, c) in chars {
+        match (escaped, c) {
+            (true, _) => {
+                out.push(c);
+                escaped = false;
+            }
+            (false, '\\') => escaped = true,
+            (false, '"') => return Some((out, s.get(i + 1..).unwrap_or(""))),
+            (false, _) => out.push(c),
+        }
+    }
+    None
+}
+
+/// Prints `s` as a quoted string, escaping `"` and `\`.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+/// Characters allowed in an unquoted header parameter value: RFC 3261 `token`,
+/// `host` and `gen-value` material, minus anything that would be a separator.
+fn is_plain_value_char(c: char) -> bool {
+    c.is_ascii_graphic() && !matches!(c, '"' | '<' | '>' | ',' | ';')
+}
+
+/// Parses header parameters `*( SEMI name [EQUAL value] )`, where `s` is the text
+/// after the element they belong to (it must be empty or start with `;`, allowing
+/// whitespace). Quoted values keep their quotes. Empty segments (`;;`, a trailing
+/// `;`) are skipped: some stacks emit them and they carry no information.
+pub(crate) fn parse_header_params(s: &str) -> Result<Vec<Param>, String> {
+    let s = trim_lws(s);
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(rest) = s.strip_prefix(';') else {
+        return Err(format!("unexpected text {}", excerpt(s)));
+    };
+    let mut params = Vec::new();
+    for seg in split_top(rest, ';', false) {
+        let seg = trim_lws(seg);
+        if seg.is_empty() {
+            continue;
+        }
+        params.push(parse_one_param(seg)?);
+    }
+    Ok(params)
+}
+
+fn parse_one_param(seg: &str) -> Result<Param, String> {
+    let (name, value) = match seg.split_once('=') {
+        Some((n, v)) => (trim_lws(n), Some(trim_lws(v))),
+        None => (seg, None),
+    };
+    if !is_token(name) {
+        return Err(format!("bad parameter name {}", excerpt(name)));
+    }
+    if let Some(v) = value {
+        let ok = if v.starts_with('"') {
+            take_quoted(v).is_some_and(|(_, after)| after.is_empty())
+        } else {
+            v.chars().all(is_plain_value_char)
+        };
+        if !ok {
+            return Err(format!("bad value of parameter {name}"));
+        }
+    }
+    Ok(Param::new(name, value))
+}
+
+/// A decimal number made of ASCII digits only (`str::parse` alone would accept a
+/// leading `+`). `None` for anything else, including overflow.
+pub(crate) fn parse_digits<T: std::str::FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A `Content-Length` value (surrounding whitespace allowed). A well-formed number too
+/// large for `usize` saturates, so that it is refused as too large rather than as
+/// malformed.
+pub(crate) fn parse_content_length(s: &str) -> Option<usize> {
+    let s = trim_lws(s);
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.parse().unwrap_or(usize::MAX))
+}
+
+/// At most 48 characters of untrusted text, for error messages (bounded, never cut
+/// inside a character).
+pub(crate) fn excerpt(s: &str) -> String {
+    const MAX: usize = 48;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{:?}...", s.get(..i).unwrap_or("")),
+        None => format!("{s:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_quotes_and_angles() {
+        let s = r#"<sip:a@b;x=1,2>;q="a,\"b", sip:c@d, "x,y" <sip:e@f>"#;
+        assert_eq!(
+            split_top(s, ',', true),
+            [
+                r#"<sip:a@b;x=1,2>;q="a,\"b""#,
+                " sip:c@d",
+                r#" "x,y" <sip:e@f>"#
+            ]
+        );
+        assert_eq!(find_top(r#""a;b";c"#, ';'), Some(5));
+    }
+
+    #[test]
+    fn quoted_strings() {
+        assert_eq!(
+            take_quoted(r#""a \"b\" \\" rest"#),
+            Some((r#"a "b" \"#.to_owned(), " rest"))
+        );
+        assert_eq!(take_quoted(r#""open"#), None);
+        assert_eq!(quote(r#"a "b" \"#), r#""a \"b\" \\""#);
+    }
+
+    #[test]
+    fn header_params() {
+        let p = parse_header_params(r#" ; tag = abc ;lr; +sip.instance="<urn:uuid:1>";;"#).unwrap();
+        assert_eq!(
+            p,
+            [
+                Param::new("tag", Some("abc")),
+                Param::new("lr", None::<String>),
+                Param::new("+sip.instance", Some("\"<urn:uuid:1>\"")),
+            ]
+        );
+        assert!(parse_header_params("x").is_err());
+        assert!(parse_header_params(";a b=1").is_err());
+        assert!(parse_header_params(";a=\"open").is_err());
+        assert!(parse_header_params(";a=b c").is_err());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_digits::<u32>("42"), Some(42));
+        assert_eq!(parse_digits::<u32>("+42"), None);
+        assert_eq!(parse_digits::<u32>("4294967296"), None);
+        assert_eq!(parse_content_length("  42 "), Some(42));
+        assert_eq!(
+            parse_content_length("99999999999999999999999"),
+            Some(usize::MAX)
+        );
+        assert_eq!(parse_content_length("-1"), None);
+    }
+
+    #[test]
+    fn excerpt_is_bounded_and_char_safe() {
+        let long = "é".repeat(100);
+        assert!(excerpt(&long).chars().count() < 60);
+    }
+}
