@@ -7,7 +7,7 @@
 use cpmd_core::body::{BodyPart, ListEntry, ResourceList};
 use cpmd_core::ids::ContributionId;
 use cpmd_core::sip::MediaType;
-use cpmd_core::uri::{Param, Uri};
+use cpmd_core::uri::Param;
 use cpmd_core::wire::multipart::{self, parse_media_type};
 use cpmd_core::wire::{resource_lists, sdp, Limits};
 use proptest::prelude::*;
@@ -188,7 +188,8 @@ fn list_entry() -> impl Strategy<Value = ListEntry> {
             let params = if method { ";method=INVITE" } else { "" };
             let display: Option<String> = display.map(|d| format!("[{}]", String::from_iter(d)));
             ListEntry {
-                uri: Uri::Other(format!("sip:{user}@{host}.com{params}")),
+                uri: cpmd_core::wire::uri::parse_uri(&format!("sip:{user}@{host}.com{params}"))
+                    .expect("generated URIs are valid"),
                 display_name: display,
                 method: method.then(|| "INVITE".to_owned()),
                 session_replaces: session_replaces.map(ContributionId::new),

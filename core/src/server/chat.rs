@@ -109,12 +109,13 @@ impl Server {
         match self.sessions.get(&sid) {
             Some(Session::One(one)) => {
                 let own = one.leg_of(sender).ok_or(ChatFailure::NotAParty)?;
+                // MSG-4 first: whatever the sender's state, a closed recipient leg is
+                // the reason the message cannot be carried.
+                if !open(one.other_leg(own)) {
+                    return Err(ChatFailure::RecipientGone);
+                }
                 if !open(own) {
                     return Err(ChatFailure::NotAParty);
-                }
-                let other = one.other_leg(own);
-                if !open(other) {
-                    return Err(ChatFailure::RecipientGone);
                 }
                 let to = if *sender == one.caller {
                     &one.callee

@@ -15,7 +15,10 @@ fn answer(ua: &Ua, req: &Request, status: StatusCode) -> crate::sip::Response {
 }
 
 fn outcomes(w: &World, ua: &Ua) -> Vec<(MessageId, ChatOutcome)> {
-    w.h.chat_results.get(&ua.user()).cloned().unwrap_or_default()
+    w.h.chat_results
+        .get(&ua.user())
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// TERM-4: A and B both send BYE: both answered, exactly one history object.
@@ -31,7 +34,10 @@ fn bye_glare_ends_in_exactly_one_history_object() {
     w.h.expect_response(&w.a, StatusCode::OK);
     assert_eq!(w.h.sealed.len(), 1, "A's own BYE completes the handshake");
     // A's late answer to the relayed BYE changes nothing.
-    w.h.send(&w.a, answer(&w.a, &relayed, StatusCode::CALL_DOES_NOT_EXIST));
+    w.h.send(
+        &w.a,
+        answer(&w.a, &relayed, StatusCode::CALL_DOES_NOT_EXIST),
+    );
     w.h.expect_response(&w.b, StatusCode::OK);
     w.h.advance(40_000);
     assert_eq!(w.h.sealed.len(), 1);
@@ -56,7 +62,10 @@ fn missing_bye_from_b_ends_the_replaced_session_after_the_timer() {
     assert!(w.h.sealed.is_empty(), "waits for both answers");
     w.h.send(&w.b, answer(&w.b, &b_bye, StatusCode::OK));
     assert_eq!(w.h.sealed.len(), 1);
-    assert_eq!(w.h.sealed[0].info.key.contribution_id, ext.call.contribution);
+    assert_eq!(
+        w.h.sealed[0].info.key.contribution_id,
+        ext.call.contribution
+    );
 }
 
 /// TERM-2: A never answers the relayed BYE: the server seals and answers B after
@@ -93,11 +102,18 @@ fn switch_window_messages_are_delivered_then_refused_once_the_leg_closes() {
     w.h.chat(&w.a, &call.contribution, "late-3", "after B's BYE");
     assert_eq!(
         outcomes(&w, &w.a).last(),
-        Some(&(MessageId::new("late-3"), ChatOutcome::Failed(ChatFailure::RecipientGone)))
+        Some(&(
+            MessageId::new("late-3"),
+            ChatOutcome::Failed(ChatFailure::RecipientGone)
+        ))
     );
     let a_bye = w.h.expect_request(&w.a, Method::Bye);
     w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
-    assert_eq!(w.h.sealed[0].messages, vec![1, 2], "HIST-3: both switch-window messages, in order");
+    assert_eq!(
+        w.h.sealed[0].messages,
+        vec![1, 2],
+        "HIST-3: both switch-window messages, in order"
+    );
     assert_eq!(w.h.delivered[&w.b.user()].len(), 1);
     assert_eq!(w.h.delivered[&w.a.user()].len(), 1);
 }
@@ -116,7 +132,7 @@ fn bye_relay_never_overtakes_a_message_waiting_for_the_store() {
     w.h.store_answer(true);
     assert_eq!(w.h.delivered[&w.a.user()].len(), 1);
     let a_bye = w.h.expect_request(&w.a, Method::Bye);
-    assert!(w.h.log_index("deliver m1") < w.h.log_index("BYE"));
+    assert!(w.h.log_index("deliver m1") < w.h.log_index("server -> 10.0.0.1:5060: BYE"));
     w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
     w.h.store_answer(true); // the seal
     assert_eq!(w.h.sealed[0].messages, vec![1]);
@@ -138,12 +154,25 @@ fn out_of_order_store_answers_keep_per_sender_fifo() {
         w.h.server.handle_store_result(w.h.now, *ticket, Ok(()));
         if *ticket != q[0].0 {
             w.h.drain();
-            assert!(!w.h.delivered.contains_key(&w.b.user()), "nothing overtakes m1");
+            assert!(
+                !w.h.delivered.contains_key(&w.b.user()),
+                "nothing overtakes m1"
+            );
         }
     }
     w.h.drain();
-    let ids: Vec<_> = w.h.delivered[&w.b.user()].iter().map(|m| m.message_id.clone()).collect();
-    assert_eq!(ids, vec![MessageId::new("m1"), MessageId::new("m2"), MessageId::new("m3")]);
+    let ids: Vec<_> = w.h.delivered[&w.b.user()]
+        .iter()
+        .map(|m| m.message_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            MessageId::new("m1"),
+            MessageId::new("m2"),
+            MessageId::new("m3")
+        ]
+    );
 }
 
 /// MSG-3: a store failure gives the sender a failure and delivers nothing.
@@ -156,7 +185,10 @@ fn store_failure_is_reported_to_the_sender_and_nothing_is_delivered() {
     w.h.store_answer(false);
     assert_eq!(
         outcomes(&w, &w.a),
-        vec![(MessageId::new("m1"), ChatOutcome::Failed(ChatFailure::StoreFailed))]
+        vec![(
+            MessageId::new("m1"),
+            ChatOutcome::Failed(ChatFailure::StoreFailed)
+        )]
     );
     assert!(!w.h.delivered.contains_key(&w.b.user()));
 }
@@ -170,7 +202,11 @@ fn ack_before_store_mutation_breaks_msg1() {
     let call = establish(&mut w);
     w.h.store_mode = StoreMode::Manual;
     w.h.chat(&w.a, &call.contribution, "m1", "x");
-    assert_eq!(outcomes(&w, &w.a).len(), 1, "acknowledged with the store still silent");
+    assert_eq!(
+        outcomes(&w, &w.a).len(),
+        1,
+        "acknowledged with the store still silent"
+    );
 }
 
 /// EXT-2: a registered user who is not a party, knowing every ID, cannot replace
@@ -182,7 +218,11 @@ fn only_a_party_can_replace_the_session() {
     let mut mallory = Ua::new("mallory", 9, Transport::Udp);
     w.h.register(&mut mallory);
     let mut attack = extension_invite(&mut w, &call, ReplaceForm::Rfc3891);
-    let mut m = mallory.request(Method::Invite, attack.uri.clone(), attack.headers.to.uri.clone());
+    let mut m = mallory.request(
+        Method::Invite,
+        attack.uri.clone(),
+        attack.headers.to.uri.clone(),
+    );
     m.headers.require = attack.headers.require.clone();
     m.headers.replaces = attack.headers.replaces.clone();
     m.headers.session_replaces = Some(call.contribution.clone());
@@ -328,7 +368,10 @@ fn cancel_before_answer() {
     let b_cancel = w.h.expect_request(&w.b, Method::Cancel);
     assert_eq!(b_cancel.headers.call_id, b_invite.headers.call_id);
     let tag = Tag::new("b");
-    w.h.send(&w.b, w.b.response(&b_invite, StatusCode::REQUEST_TERMINATED, &tag));
+    w.h.send(
+        &w.b,
+        w.b.response(&b_invite, StatusCode::REQUEST_TERMINATED, &tag),
+    );
     w.h.expect_request(&w.b, Method::Ack);
     assert_eq!(w.h.server.session_count(), 0);
 }
@@ -343,7 +386,10 @@ fn bad_requests_get_their_specific_answers() {
     w.h.expect_response(&w.a, StatusCode::TOO_MANY_HOPS);
 
     let req = invite_to(&mut w, "bob", "c2", "k2");
-    let tls = with_sdp(req, &msrp_sdp("10.0.0.1", 7001, "x").replace("TCP/MSRP", "TCP/TLS/MSRP"));
+    let tls = with_sdp(
+        req,
+        &msrp_sdp("10.0.0.1", 7001, "x").replace("TCP/MSRP", "TCP/TLS/MSRP"),
+    );
     w.h.send(&w.a, tls);
     w.h.expect_response(&w.a, StatusCode::NOT_ACCEPTABLE_HERE);
 
@@ -359,7 +405,8 @@ fn bad_requests_get_their_specific_answers() {
     w.h.expect_response(&w.a, StatusCode::NOT_ACCEPTABLE_HERE);
 
     let to = w.b.uri();
-    let req = w.a.request(Method::Other("FROB".into()), to.clone(), to.clone());
+    let req =
+        w.a.request(Method::Other("FROB".into()), to.clone(), to.clone());
     w.h.send(&w.a, req);
     w.h.expect_response(&w.a, StatusCode::NOT_IMPLEMENTED);
 
@@ -375,7 +422,10 @@ fn unauthenticated_invite_is_refused() {
     let stranger = Ua::new("alice", 77, Transport::Udp);
     let mut s = stranger.clone();
     let to = w.b.uri();
-    let req = with_sdp(s.request(Method::Invite, to.clone(), to), &msrp_sdp("10.0.0.77", 1, "s"));
+    let req = with_sdp(
+        s.request(Method::Invite, to.clone(), to),
+        &msrp_sdp("10.0.0.77", 1, "s"),
+    );
     w.h.send(&stranger, req);
     w.h.expect_response(&stranger, StatusCode::FORBIDDEN);
     w.h.expect_nothing(&w.b);
@@ -416,7 +466,10 @@ fn two_hundred_is_retransmitted_until_ack() {
     let invite = invite_to(&mut w, "bob", "c", "k");
     w.h.send(&w.a, invite.clone());
     let b_invite = w.h.expect_request(&w.b, Method::Invite);
-    w.h.send(&w.b, w.b.response(&b_invite, StatusCode::OK, &Tag::new("b")));
+    w.h.send(
+        &w.b,
+        w.b.response(&b_invite, StatusCode::OK, &Tag::new("b")),
+    );
     let ok = w.h.expect_response(&w.a, StatusCode::OK);
     w.h.advance(500);
     w.h.expect_response(&w.a, StatusCode::OK);
@@ -436,14 +489,28 @@ fn group_lives_on_after_a_decline_and_is_sealed_when_empty() {
     let mut call = ext.call;
     w.h.chat(&w.a, &call.contribution, "one-1", "private");
     let b_tag = Tag::new("bg");
-    w.h.send(&w.b, w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag));
+    w.h.send(
+        &w.b,
+        w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag),
+    );
     w.h.expect_request(&w.b, Method::Ack);
-    w.h.send(&w.c, w.c.response(&ext.c_group_invite, StatusCode::DECLINE, &Tag::new("cg")));
+    w.h.send(
+        &w.c,
+        w.c.response(&ext.c_group_invite, StatusCode::DECLINE, &Tag::new("cg")),
+    );
     w.h.expect_request(&w.c, Method::Ack);
     let group = ContributionId::new(GROUP_CONTRIBUTION);
     w.h.chat(&w.b, &group, "g1", "hello group");
-    assert_eq!(w.h.delivered[&w.a.user()].last().map(|m| m.message_id.clone()), Some(MessageId::new("g1")));
-    assert!(!w.h.delivered.contains_key(&w.c.user()), "GRP-3: C got nothing");
+    assert_eq!(
+        w.h.delivered[&w.a.user()]
+            .last()
+            .map(|m| m.message_id.clone()),
+        Some(MessageId::new("g1"))
+    );
+    assert!(
+        !w.h.delivered.contains_key(&w.c.user()),
+        "GRP-3: C got nothing"
+    );
     // The 1-to-1 ends by B's BYE.
     let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
     w.h.send(&w.b, bye);
@@ -451,7 +518,11 @@ fn group_lives_on_after_a_decline_and_is_sealed_when_empty() {
     w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
     w.h.expect_response(&w.b, StatusCode::OK);
     assert_eq!(w.h.sealed.len(), 1);
-    assert_eq!(w.h.sealed[0].messages, vec![1], "HIST-6: the group message is not in the 1-to-1");
+    assert_eq!(
+        w.h.sealed[0].messages,
+        vec![1],
+        "HIST-6: the group message is not in the 1-to-1"
+    );
     // Everyone leaves the group.
     let mut a_group = ext.a_group;
     let mut b_group = UaDialog::callee(&ext.b_group_invite, &b_tag);
@@ -465,7 +536,59 @@ fn group_lives_on_after_a_decline_and_is_sealed_when_empty() {
     let g = &w.h.sealed[1];
     assert_eq!(g.info.key.contribution_id, group);
     assert_eq!(g.messages, vec![1]);
-    let states: Vec<(UserUri, String)> = g.participants.iter().map(|p| (p.user.clone(), p.state.clone())).collect();
+    let states: Vec<(UserUri, String)> = g
+        .participants
+        .iter()
+        .map(|p| (p.user.clone(), p.state.clone()))
+        .collect();
     assert!(states.contains(&(w.c.user(), "declined".into())));
     assert_eq!(w.h.server.session_count(), 0);
+}
+
+/// ONE-8 on bytes: an unparsable request gets a 400 built from what could be read;
+/// a CSeq/method mismatch is a 400 too; garbage with no request line is dropped and
+/// counted.
+#[test]
+fn undecodable_bytes_get_400_or_are_counted() {
+    let mut w = World::new();
+    let bad =
+        b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKx\r\n\
+From: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: c1\r\n\
+CSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+    w.h.send_bytes(&w.a, bad);
+    let (peer, bytes) = w.h.raw.pop().expect("a 400 was sent");
+    assert_eq!(peer, w.a.addr);
+    assert!(
+        bytes.starts_with(b"SIP/2.0 400"),
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert!(String::from_utf8_lossy(&bytes).contains("Call-ID: c1"));
+    w.h.send_bytes(&w.a, b"\x00\x01garbage");
+    assert!(w.h.raw.is_empty());
+    assert_eq!(w.h.server.counters().dropped, 1);
+}
+
+/// Over TCP the core frames the stream: two requests in one read, and one request
+/// split across reads, each get exactly one answer.
+#[test]
+fn tcp_stream_is_framed_by_the_core() {
+    let mut w = World::with(Harness::new(), Transport::Tcp);
+    let options = |n: u32| {
+        format!(
+            "OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bKo{n}\r\n\
+From: <sip:alice@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: o{n}\r\n\
+CSeq: {n} OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let two = format!("{}{}", options(1), options(2));
+    w.h.send_bytes(&w.a, two.as_bytes());
+    w.h.expect_response(&w.a, StatusCode::OK);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let third = options(3);
+    let (head, tail) = third.as_bytes().split_at(40);
+    w.h.send_bytes(&w.a, head);
+    w.h.expect_nothing(&w.a);
+    w.h.send_bytes(&w.a, tail);
+    w.h.expect_response(&w.a, StatusCode::OK);
 }

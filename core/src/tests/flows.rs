@@ -42,7 +42,12 @@ pub(crate) struct OneToOneCall {
 }
 
 /// A's INVITE to B with the CPM headers and an MSRP offer.
-pub(crate) fn invite_to(w: &mut World, callee_name: &str, conversation: &str, contribution: &str) -> Request {
+pub(crate) fn invite_to(
+    w: &mut World,
+    callee_name: &str,
+    conversation: &str,
+    contribution: &str,
+) -> Request {
     let to = sip_uri(callee_name, DOMAIN);
     let mut req = w.a.request(Method::Invite, to.clone(), to);
     req.headers.conversation_id = Some(conversation_id(conversation));
@@ -114,7 +119,9 @@ pub(crate) fn extension_invite(w: &mut World, call: &OneToOneCall, form: Replace
         replaces: None,
     };
     match form {
-        ReplaceForm::SessionReplaces => req.headers.session_replaces = Some(call.contribution.clone()),
+        ReplaceForm::SessionReplaces => {
+            req.headers.session_replaces = Some(call.contribution.clone())
+        }
         ReplaceForm::Rfc3891 => req.headers.replaces.push(crate::sip::Replaces {
             call_id: call.a_dialog.call_id.clone(),
             to_tag: call.a_dialog.remote_tag(),
@@ -154,13 +161,17 @@ pub(crate) fn multipart_body(mut req: Request, sdp: &str, list: &ResourceList) -
         content_type: Some(MediaType::new("application", "resource-lists+xml")),
         disposition: Some("recipient-list".into()),
         headers: vec![
-            ("Content-Type".into(), "application/resource-lists+xml".into()),
+            (
+                "Content-Type".into(),
+                "application/resource-lists+xml".into(),
+            ),
             ("Content-Disposition".into(), "recipient-list".into()),
         ],
         body: wire::resource_lists::encode(list).into_bytes(),
     };
     let mut ct = MediaType::new("multipart", "mixed");
-    ct.params.push(crate::uri::Param::new("boundary", Some(boundary)));
+    ct.params
+        .push(crate::uri::Param::new("boundary", Some(boundary)));
     req.headers.content_type = Some(ct);
     req.body = wire::multipart::encode(boundary, &[sdp_part, list_part]);
     req

@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 
 use crate::ids::{CallId, ContributionId, ConversationId, MessageId, StoreTicket, Tag};
 use crate::server::{
-    ChatOutcome, ChatSend, Command, Config, Flow, HistoryObject, Record, Server, StoreError, StoredMessage,
-    Transport,
+    ChatOutcome, ChatSend, Command, Config, Flow, HistoryObject, Record, Server, StoreError,
+    StoredMessage, Transport,
 };
-use crate::sip::{CSeq, Headers, MediaType, Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
+use crate::sip::{
+    CSeq, Headers, MediaType, Method, NameAddr, Request, Response, SipMessage, StatusCode, Via,
+};
 use crate::time::{Time, WallClock};
 use crate::uri::{Host, Param, SipUri, Uri, UserUri};
 use crate::ConnId;
@@ -88,7 +90,10 @@ impl Ua {
             transport: self.transport.via_token().into(),
             host: Host::V4(*v4.ip()),
             port: Some(v4.port()),
-            params: vec![Param::new("branch", Some(format!("z9hG4bK{}", self.token("br"))))],
+            params: vec![Param::new(
+                "branch",
+                Some(format!("z9hG4bK{}", self.token("br"))),
+            )],
         }
     }
 
@@ -97,7 +102,15 @@ impl Ua {
         let mut from = NameAddr::new(self.uri());
         from.set_tag(&Tag::new(self.token("tag")));
         let call_id = CallId::new(self.token("call"));
-        let mut headers = Headers::new(from, NameAddr::new(to), call_id, CSeq { seq: 1, method: method.clone() });
+        let mut headers = Headers::new(
+            from,
+            NameAddr::new(to),
+            call_id,
+            CSeq {
+                seq: 1,
+                method: method.clone(),
+            },
+        );
         headers.via = vec![self.via()];
         headers.max_forwards = Some(70);
         headers.contact = vec![self.contact()];
@@ -177,7 +190,12 @@ impl UaDialog {
             call_id: invite.headers.call_id.clone(),
             local: invite.headers.from.clone(),
             remote: ok.headers.to.clone(),
-            remote_target: ok.headers.contact.first().map(|c| c.uri.clone()).expect("2xx has a Contact"),
+            remote_target: ok
+                .headers
+                .contact
+                .first()
+                .map(|c| c.uri.clone())
+                .expect("2xx has a Contact"),
             cseq: invite.headers.cseq.seq,
         }
     }
@@ -190,7 +208,12 @@ impl UaDialog {
             call_id: invite.headers.call_id.clone(),
             local,
             remote: invite.headers.from.clone(),
-            remote_target: invite.headers.contact.first().map(|c| c.uri.clone()).expect("INVITE has a Contact"),
+            remote_target: invite
+                .headers
+                .contact
+                .first()
+                .map(|c| c.uri.clone())
+                .expect("INVITE has a Contact"),
             cseq: 100,
         }
     }
@@ -278,7 +301,8 @@ impl Harness {
     /// Delivers a message from a terminal to the server and runs the server.
     pub(crate) fn send(&mut self, ua: &Ua, msg: impl Into<SipMessage>) {
         let msg = msg.into();
-        self.log.push(format!("{} -> server: {}", ua.name, describe(&msg)));
+        self.log
+            .push(format!("{} -> server: {}", ua.name, describe(&msg)));
         self.server.handle_message(self.now, ua.flow(), msg);
         self.drain();
     }
@@ -312,7 +336,10 @@ impl Harness {
 
     /// Answers the oldest waiting store request.
     pub(crate) fn store_answer(&mut self, ok: bool) {
-        let (ticket, _) = self.store_queue.pop_front().expect("a store request is waiting");
+        let (ticket, _) = self
+            .store_queue
+            .pop_front()
+            .expect("a store request is waiting");
         self.answer_ticket(ticket, ok);
         self.drain();
     }
@@ -329,9 +356,14 @@ impl Harness {
         let result = if ok {
             Ok(())
         } else {
-            Err(StoreError { reason: "disk full".into() })
+            Err(StoreError {
+                reason: "disk full".into(),
+            })
         };
-        self.log.push(format!("store -> server: {ticket} {}", if ok { "ok" } else { "failed" }));
+        self.log.push(format!(
+            "store -> server: {ticket} {}",
+            if ok { "ok" } else { "failed" }
+        ));
         self.server.handle_store_result(self.now, ticket, result);
     }
 
@@ -346,27 +378,42 @@ impl Harness {
     fn carry_out(&mut self, cmd: Command) {
         match cmd {
             Command::Transmit { flow, message } => {
-                self.log.push(format!("server -> {}: {}", flow.peer, describe(&message)));
-                self.inboxes.entry(flow.peer).or_default().push_back(message);
+                self.log
+                    .push(format!("server -> {}: {}", flow.peer, describe(&message)));
+                self.inboxes
+                    .entry(flow.peer)
+                    .or_default()
+                    .push_back(message);
             }
             Command::TransmitRaw { flow, bytes } => {
-                let text = String::from_utf8_lossy(&bytes).lines().next().unwrap_or_default().to_owned();
-                self.log.push(format!("server -> {} raw: {text}", flow.peer));
+                let text = String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.log
+                    .push(format!("server -> {} raw: {text}", flow.peer));
                 self.raw.push((flow.peer, bytes));
             }
             Command::Connect { .. } | Command::Close { .. } => {}
             Command::Persist { ticket, record } => {
                 self.log.push(format!("persist {ticket}"));
-                self.pending_records.insert(ticket, PendingRecord::Record(record));
+                self.pending_records
+                    .insert(ticket, PendingRecord::Record(record));
                 self.queue_store(ticket, "persist");
             }
             Command::SealSession { ticket, history } => {
-                self.log.push(format!("seal {ticket} {}", history.info.key.contribution_id));
-                self.pending_records.insert(ticket, PendingRecord::Seal(history));
+                self.log.push(format!(
+                    "seal {ticket} {}",
+                    history.info.key.contribution_id
+                ));
+                self.pending_records
+                    .insert(ticket, PendingRecord::Seal(history));
                 self.queue_store(ticket, "seal");
             }
             Command::ChatDeliver { recipient, message } => {
-                self.log.push(format!("deliver {} to {recipient}", message.message_id));
+                self.log
+                    .push(format!("deliver {} to {recipient}", message.message_id));
                 self.delivered.entry(recipient).or_default().push(message);
             }
             Command::ChatResult {
@@ -376,7 +423,10 @@ impl Harness {
                 ..
             } => {
                 self.log.push(format!("result {message_id} {outcome:?}"));
-                self.chat_results.entry(sender).or_default().push((message_id, outcome));
+                self.chat_results
+                    .entry(sender)
+                    .or_default()
+                    .push((message_id, outcome));
             }
         }
     }
@@ -386,11 +436,6 @@ impl Harness {
             StoreMode::Auto => self.answer_ticket(ticket, true),
             StoreMode::Manual => self.store_queue.push_back((ticket, what.to_owned())),
         }
-    }
-
-    /// Everything the server sent to `ua` so far (and forget it).
-    pub(crate) fn take(&mut self, ua: &Ua) -> Vec<SipMessage> {
-        self.inboxes.remove(&ua.addr).map(Vec::from).unwrap_or_default()
     }
 
     /// The next message to `ua` that is not a 100 Trying.
@@ -410,20 +455,33 @@ impl Harness {
     pub(crate) fn expect_request(&mut self, ua: &Ua, method: Method) -> Request {
         match self.next(ua) {
             Some(SipMessage::Request(r)) if r.method == method => r,
-            other => panic!("{} expected a {method} request, got {other:?}\nlog:\n{}", ua.name, self.log.join("\n")),
+            other => panic!(
+                "{} expected a {method} request, got {other:?}\nlog:\n{}",
+                ua.name,
+                self.log.join("\n")
+            ),
         }
     }
 
     pub(crate) fn expect_response(&mut self, ua: &Ua, status: StatusCode) -> Response {
         match self.next(ua) {
             Some(SipMessage::Response(r)) if r.status == status => r,
-            other => panic!("{} expected a {status} response, got {other:?}\nlog:\n{}", ua.name, self.log.join("\n")),
+            other => panic!(
+                "{} expected a {status} response, got {other:?}\nlog:\n{}",
+                ua.name,
+                self.log.join("\n")
+            ),
         }
     }
 
     pub(crate) fn expect_nothing(&mut self, ua: &Ua) {
         if let Some(m) = self.next(ua) {
-            panic!("{} expected nothing, got {}\nlog:\n{}", ua.name, describe(&m), self.log.join("\n"));
+            panic!(
+                "{} expected nothing, got {}\nlog:\n{}",
+                ua.name,
+                describe(&m),
+                self.log.join("\n")
+            );
         }
     }
 
@@ -433,7 +491,11 @@ impl Harness {
         req.headers.expires = Some(3600);
         self.send(ua, req);
         let ok = self.expect_response(ua, StatusCode::OK);
-        assert_eq!(ok.headers.contact.len(), 1, "REG-3: the 200 lists the binding");
+        assert_eq!(
+            ok.headers.contact.len(),
+            1,
+            "REG-3: the 200 lists the binding"
+        );
     }
 
     /// Index of the first log line containing `needle`.
@@ -441,7 +503,12 @@ impl Harness {
         self.log
             .iter()
             .position(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("no log line contains {needle:?}; log:\n{}", self.log.join("\n")))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no log line contains {needle:?}; log:\n{}",
+                    self.log.join("\n")
+                )
+            })
     }
 }
 
@@ -460,8 +527,14 @@ pub(crate) fn sip_uri_host(host: &str) -> Uri {
 /// A one-line description of a message for the harness log.
 pub(crate) fn describe(msg: &SipMessage) -> String {
     match msg {
-        SipMessage::Request(r) => format!("{} {} cseq={}", r.method, r.headers.call_id, r.headers.cseq.seq),
-        SipMessage::Response(r) => format!("{} {} {}", r.status, r.headers.cseq.method, r.headers.call_id),
+        SipMessage::Request(r) => format!(
+            "{} {} cseq={}",
+            r.method, r.headers.call_id, r.headers.cseq.seq
+        ),
+        SipMessage::Response(r) => format!(
+            "{} {} {}",
+            r.status, r.headers.cseq.method, r.headers.call_id
+        ),
     }
 }
 

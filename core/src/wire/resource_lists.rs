@@ -338,7 +338,6 @@ fn escape_xml(text: &str, attribute: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::uri::Uri;
 
     fn doc(body: &str) -> String {
         format!("<?xml version=\"1.0\"?><resource-lists xmlns=\"{NAMESPACE}\"><list>{body}</list></resource-lists>")
@@ -422,7 +421,7 @@ mod tests {
     fn encode_escapes_and_round_trips() {
         let list = ResourceList {
             entries: vec![ListEntry {
-                uri: Uri::Other("sip:b@x;method=INVITE".into()),
+                uri: crate::wire::uri::parse_uri("sip:b@x;method=INVITE").expect("valid uri"),
                 display_name: Some("B & \"co\" <b>\r\n\tx".into()),
                 method: Some("INVITE".into()),
                 session_replaces: Some(ContributionId::new("c&d=%?\t\"é")),
