@@ -112,7 +112,7 @@ impl StreamDecoder {
                 }
             }
         };
-        let end = self.pos.checked_add(frame_len)?;
+        let end = self.pos.saturating_add(frame_len);
         let Some(frame) = self.buf.get(self.pos..end) else {
             self.pending = Some(frame_len);
             return None;
@@ -163,7 +163,7 @@ impl StreamDecoder {
                 limit: limits.max_body_bytes,
             });
         }
-        let total = head_len + length;
+        let total = head_len.saturating_add(length);
         self.pending = Some(total);
         Ok(Some(total))
     }

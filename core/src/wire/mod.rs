@@ -23,6 +23,7 @@ pub use framing::{FrameError, StreamDecoder};
 pub use limits::Limits;
 pub use sip_decode::{decode_datagram, decode_message, BadMessage, DecodeError, ReplyContext};
 pub use sip_encode::{encode_error_reply, encode_message};
+pub use uri::{parse_replaces, parse_uri, print_uri, UriError};
 
 use crate::body::InviteBody;
 use crate::sip::Headers;

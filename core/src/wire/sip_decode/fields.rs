@@ -35,7 +35,8 @@ pub(super) fn parse_name_addr(value: &str) -> Result<NameAddr, String> {
     let (uri, params) = inner.split_once('>').ok_or("missing >")?;
     Ok(NameAddr {
         display,
-        uri: parse_uri(uri).map_err(|e| e.to_string())?,
+        // Tolerate `< sip:a@b >`: whitespace inside the brackets carries nothing.
+        uri: parse_uri(trim_lws(uri)).map_err(|e| e.to_string())?,
         params: parse_header_params(params)?,
     })
 }

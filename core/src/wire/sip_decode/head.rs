@@ -257,3 +257,80 @@ fn collect_reply_value(ctx: &mut ReplyContext, h: RawHeader<'_>) {
         *slot = Some(h.value);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_end_with_crlf_lf_and_mixed_endings() {
+        assert_eq!(find_head_end(b"A\r\nB: c\r\n\r\nbody", 0), Some((9, 11)));
+        assert_eq!(find_head_end(b"A\nB: c\n\nbody", 0), Some((7, 8)));
+        assert_eq!(find_head_end(b"A\nB: c\n\r\nbody", 0), Some((7, 9)));
+        assert_eq!(find_head_end(b"A\r\nB: c\r\n\r", 0), None);
+        assert_eq!(find_head_end(b"A\r\n", 9), None);
+    }
+
+    #[test]
+    fn folding_and_colon_spacing() {
+        let head = b"OPTIONS sip:a SIP/2.0\r\nSubject :  one\r\n  two\r\n\tthree \r\nX:\r\n";
+        let (start, headers) = split_head(head, &Limits::default()).unwrap();
+        assert_eq!(start, "OPTIONS sip:a SIP/2.0");
+        assert_eq!(headers.len(), 2);
+        assert_eq!(
+            (headers[0].name, headers[0].value.as_str()),
+            ("Subject", "one two three")
+        );
+        assert_eq!((headers[1].name, headers[1].value.as_str()), ("X", ""));
+    }
+
+    #[test]
+    fn bad_lines() {
+        let limits = Limits::default();
+        for head in [
+            &b"A\r\n continuation first\r\n"[..],
+            b"A\r\nno colon\r\n",
+            b"A\r\nbad name: x\r\n",
+            b"A\r\nX: a\rb\r\n",
+            b"A\r\nX: \xff\r\n",
+        ] {
+            assert!(split_head(head, &limits).is_err(), "{head:?}");
+        }
+    }
+
+    #[test]
+    fn start_lines() {
+        let req = parse_start_line("MESSAGE tel:+1555 SIP/2.0").unwrap();
+        assert!(matches!(
+            req,
+            StartLine::Request {
+                method: Method::Message,
+                ..
+            }
+        ));
+        let resp = parse_start_line("sip/2.0 404 Not Found Here").unwrap();
+        assert_eq!(
+            resp,
+            StartLine::Response {
+                status: StatusCode::NOT_FOUND,
+                reason: "Not Found Here".into()
+            }
+        );
+        let no_reason = parse_start_line("SIP/2.0 200").unwrap();
+        assert!(matches!(no_reason, StartLine::Response { reason, .. } if reason.is_empty()));
+        for bad in [
+            "SIP/2.0 099 x",
+            "SIP/2.0 700 x",
+            "SIP/2.0 2000 x",
+            "SIP/2.0 2é0 x",
+            "INVITE sip:a SIP/3.0",
+            "INVITE  sip:a SIP/2.0",
+            "IN\"VITE sip:a SIP/2.0",
+            "INVITE nouri SIP/2.0",
+        ] {
+            assert!(parse_start_line(bad).is_err(), "{bad}");
+        }
+        assert!(is_request_shaped("INVITE sip:@x SIP/2.0"));
+        assert!(!is_request_shaped("SIP/2.0 200 OK"));
+    }
+}

@@ -333,3 +333,116 @@ fn word<'a>(name: &'static str, value: &'a str) -> Result<&'a str, DecodeError> 
 fn number(name: &'static str, value: &str) -> Result<u32, DecodeError> {
     parse_digits(value).ok_or_else(|| bad(name)("expected a number".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw<'a>(lines: &[(&'a str, &str)]) -> Vec<RawHeader<'a>> {
+        lines
+            .iter()
+            .map(|(name, value)| RawHeader {
+                name,
+                value: (*value).to_owned(),
+            })
+            .collect()
+    }
+
+    const MANDATORY: &[(&str, &str)] = &[
+        ("v", "SIP/2.0/UDP h"),
+        ("f", "<sip:a@b>;tag=1"),
+        ("t", "<sip:c@d>"),
+        ("i", "x"),
+        ("CSeq", "1 OPTIONS"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Headers, DecodeError> {
+        let mut lines = MANDATORY.to_vec();
+        lines.extend_from_slice(extra);
+        build(raw(&lines)).map(|(h, _)| h)
+    }
+
+    #[test]
+    fn classification_is_case_insensitive_and_expands_compact_names() {
+        assert_eq!(classify("CALL-id"), Some(("Call-ID", Kind::CallId)));
+        assert_eq!(classify("I"), Some(("Call-ID", Kind::CallId)));
+        assert_eq!(classify("o"), Some(("Event", Kind::OtherCompact)));
+        assert_eq!(classify("X-Unknown"), None);
+        let h = with(&[("o", "presence"), ("X-Unknown", "v")]).unwrap();
+        assert_eq!(
+            h.other,
+            [
+                ("Event".to_owned(), "presence".to_owned()),
+                ("X-Unknown".to_owned(), "v".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn mandatory_and_duplicates() {
+        assert!(with(&[]).is_ok());
+        for missing in 0..MANDATORY.len() {
+            let mut lines = MANDATORY.to_vec();
+            lines.remove(missing);
+            assert!(matches!(
+                build(raw(&lines)),
+                Err(DecodeError::MissingHeader(_))
+            ));
+        }
+        for dup in [
+            ("To", "<sip:e@f>"),
+            ("Call-ID", "y"),
+            ("Expires", "1"),
+            ("Content-Length", "0"),
+            ("Conversation-ID", "a"),
+        ] {
+            let extra = if dup.0 == "To" || dup.0 == "Call-ID" {
+                vec![dup]
+            } else {
+                vec![dup, dup]
+            };
+            assert!(
+                matches!(with(&extra), Err(DecodeError::DuplicateHeader(_))),
+                "{dup:?}"
+            );
+        }
+        assert_eq!(
+            with(&[
+                ("In-Reply-To-Contribution-ID", "a"),
+                ("InReplyTo-Contribution-ID", "b")
+            ]),
+            Err(DecodeError::DuplicateHeader("InReplyTo-Contribution-ID"))
+        );
+    }
+
+    #[test]
+    fn lists_and_contact_wildcard() {
+        let h = with(&[
+            ("Require", "a, b,,"),
+            ("Require", "c"),
+            ("Route", "<sip:p1;lr>, <sip:p2;lr>"),
+            ("a", "*;x=\"1,2\", *;y"),
+        ])
+        .unwrap();
+        assert_eq!(h.require, ["a", "b", "c"]);
+        assert_eq!(h.route.len(), 2);
+        assert_eq!(h.accept_contact, ["*;x=\"1,2\"", "*;y"]);
+        assert!(with(&[("Route", "<sip:p1;lr>,")]).is_err());
+        assert!(with(&[("Require", "a b")]).is_err());
+        assert!(with(&[("Contact", "*"), ("Contact", "<sip:a@b>")]).is_err());
+        assert!(with(&[("Contact", "<sip:a@b>"), ("m", "*")]).is_err());
+        assert!(with(&[("Contact", "*")]).unwrap().contact_wildcard);
+    }
+
+    #[test]
+    fn numbers_and_words() {
+        let h = with(&[("Max-Forwards", "0"), ("Expires", "4294967295")]).unwrap();
+        assert_eq!((h.max_forwards, h.expires), (Some(0), Some(u32::MAX)));
+        assert!(with(&[("Expires", "4294967296")]).is_err());
+        assert!(with(&[("Max-Forwards", "-1")]).is_err());
+        assert!(with(&[("Contribution-ID", "two words")]).is_err());
+        assert!(with(&[("Content-Length", "x")]).is_err());
+        let (_, len) = build(raw(&[MANDATORY, &[("l", " 12 ")]].concat())).unwrap();
+        assert_eq!(len, Some(12));
+    }
+}

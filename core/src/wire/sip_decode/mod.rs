@@ -15,7 +15,7 @@
 //! * Header folding: a line starting with SP/HT continues the previous header; the
 //!   pieces are joined with one space. Whitespace before the colon is allowed.
 //! * Compact header names (RFC 3261 §7.3.3, RFC 3841, RFC 3892, RFC 4028, ...) are
-//!   understood. Untyped headers keep the name as received in [`Headers::other`],
+//!   understood. Untyped headers keep the name as received in [`Headers::other`](crate::sip::Headers::other),
 //!   except compact names, which are stored under their long name (`s` → `Subject`)
 //!   so that lookups by name work.
 //! * Single-valued headers (From, To, Call-ID, CSeq, Max-Forwards, Content-Type,
