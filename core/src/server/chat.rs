@@ -38,6 +38,8 @@ pub(crate) struct ChatLog {
     pending: BTreeMap<u64, Pending>,
     /// Sequence numbers delivered, in delivery order (the sealed message set, HIST-3).
     pub(crate) delivered: Vec<u64>,
+    /// Every (sender, message id) taken on, with its sequence number (MSG-6).
+    seen: BTreeMap<(UserUri, MessageId), u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -45,9 +47,38 @@ struct Pending {
     message: StoredMessage,
     contribution_id: ContributionId,
     stored: Option<bool>,
+    /// Repeats of this message received while it waited: each gets the same answer.
+    repeats: usize,
 }
 
 impl ChatLog {
+    /// The answer to a repeat of a message already delivered (MSG-6); `None` when the
+    /// message is new, still waiting, or failed before (a failed one may be retried).
+    fn repeat(&self, chat: &ChatSend) -> Option<ChatOutcome> {
+        let seq = self
+            .seen
+            .get(&(chat.sender.clone(), chat.message_id.clone()))?;
+        self.delivered
+            .contains(seq)
+            .then_some(ChatOutcome::Accepted)
+    }
+
+    /// Counts a repeat of a message still waiting for the store; it gets its answer
+    /// when the original does.
+    fn pending_repeat(&mut self, chat: &ChatSend) -> bool {
+        let key = (chat.sender.clone(), chat.message_id.clone());
+        let Some(seq) = self.seen.get(&key) else {
+            return false;
+        };
+        match self.pending.get_mut(seq) {
+            Some(p) => {
+                p.repeats += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Whether a `Persist` of this session is still unanswered (TERM-5, seal gating).
     pub(crate) fn has_pending(&self) -> bool {
         !self.pending.is_empty()
@@ -70,6 +101,13 @@ impl Server {
         };
         let key = session.info().key.clone();
         let log = session.chat_mut();
+        if let Some(outcome) = log.repeat(&chat) {
+            // MSG-6: a repeat is stored and delivered at most once.
+            return self.chat_result(&chat, outcome);
+        }
+        if log.pending_repeat(&chat) {
+            return;
+        }
         log.next_seq += 1;
         let seq = log.next_seq;
         let message = StoredMessage {
@@ -87,8 +125,11 @@ impl Server {
                 message: message.clone(),
                 contribution_id: chat.contribution_id.clone(),
                 stored: None,
+                repeats: 0,
             },
         );
+        log.seen
+            .insert((chat.sender.clone(), chat.message_id.clone()), seq);
         let ticket = self.ticket(TicketUse::Message(sid, seq));
         self.out.command(Command::Persist {
             ticket,
@@ -174,18 +215,29 @@ impl Server {
         let Pending {
             message,
             contribution_id,
+            repeats,
             ..
         } = pending;
-        let reply = |outcome| Command::ChatResult {
-            contribution_id: contribution_id.clone(),
-            sender: message.sender.clone(),
-            message_id: message.message_id.clone(),
-            outcome,
-        };
+        let outcome = self.deliver(sid, &message, ok);
+        if outcome == ChatOutcome::Accepted && self.config.mutation == Mutation::AckBeforeStore {
+            return; // the mutant already acknowledged it
+        }
+        // The original and each repeat received while it waited get the same answer.
+        for _ in 0..=repeats {
+            self.out.command(Command::ChatResult {
+                contribution_id: contribution_id.clone(),
+                sender: message.sender.clone(),
+                message_id: message.message_id.clone(),
+                outcome,
+            });
+        }
+    }
+
+    /// Delivers a message whose store answer is in, to every recipient whose leg is
+    /// still open (MSG-4), and says how its sender is answered.
+    fn deliver(&mut self, sid: SessionId, message: &StoredMessage, ok: bool) -> ChatOutcome {
         if !ok {
-            return self
-                .out
-                .command(reply(ChatOutcome::Failed(ChatFailure::StoreFailed)));
+            return ChatOutcome::Failed(ChatFailure::StoreFailed);
         }
         let open: Vec<UserUri> = message
             .recipients
@@ -194,9 +246,7 @@ impl Server {
             .cloned()
             .collect();
         if open.is_empty() && !message.recipients.is_empty() {
-            return self
-                .out
-                .command(reply(ChatOutcome::Failed(ChatFailure::RecipientGone)));
+            return ChatOutcome::Failed(ChatFailure::RecipientGone);
         }
         for recipient in open {
             self.out.command(Command::ChatDeliver {
@@ -207,9 +257,7 @@ impl Server {
         if let Some(s) = self.sessions.get_mut(&sid) {
             s.chat_mut().delivered.push(message.seq);
         }
-        if self.config.mutation != Mutation::AckBeforeStore {
-            self.out.command(reply(ChatOutcome::Accepted));
-        }
+        ChatOutcome::Accepted
     }
 
     fn recipient_open(&self, sid: SessionId, user: &UserUri) -> bool {

@@ -24,6 +24,9 @@ pub struct Timers {
     pub t2_ms: u64,
     /// T4, maximum time a message remains in the network (5 s).
     pub t4_ms: u64,
+    /// Timer C (RFC 3261 §16.6): how long an INVITE the server sent may ring before
+    /// the server CANCELs it (180 s).
+    pub timer_c_ms: u64,
     /// How long the server waits for A's answer to a relayed BYE (TERM-2; 8 s).
     pub bye_wait_ms: u64,
     /// How long after B joined the group the server waits for B's BYE on the replaced
@@ -39,6 +42,7 @@ impl Default for Timers {
             t1_ms: 500,
             t2_ms: 4_000,
             t4_ms: 5_000,
+            timer_c_ms: 180_000,
             bye_wait_ms: 8_000,
             replaced_bye_timeout_ms: 32_000,
             default_expires_s: 3_600,

@@ -71,6 +71,9 @@ impl Server {
             return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
         }
         let gid = info.key.session;
+        if let Some(Session::One(one)) = replaced.and_then(|id| self.sessions.get_mut(&id)) {
+            one.replaced_by = Some(gid);
+        }
         // EXT-4: store the group's info before anything is answered.
         let ticket = self.ticket(TicketUse::GroupInfo(gid));
         self.out.command(Command::Persist {
@@ -87,13 +90,13 @@ impl Server {
             replaces: replaced,
             chat: Default::default(),
             participants: Default::default(),
-            state: GroupState::Creating(Creating {
+            state: GroupState::Creating(Box::new(Creating {
                 ticket,
                 a_tx: key,
                 a_invite: req,
                 requester,
                 invitees,
-            }),
+            })),
         };
         self.sessions.insert(gid, Session::Group(group));
     }
@@ -145,6 +148,10 @@ impl Server {
         let one = self
             .one(leg.session)
             .ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+        if one.replaced_by.is_some() {
+            // EXT-9: a 1-to-1 is replaced by at most one group.
+            return Err(StatusCode::DECLINE);
+        }
         match one.state {
             OneState::Established if r.early_only => Err(StatusCode::BUSY_HERE),
             OneState::Established => Ok(one.id),
@@ -162,6 +169,10 @@ impl Server {
             .get(c)
             .ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
         let one = self.one(sid).ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+        if one.replaced_by.is_some() {
+            // EXT-9: a 1-to-1 is replaced by at most one group.
+            return Err(StatusCode::DECLINE);
+        }
         match one.state {
             OneState::Established => Ok(sid),
             OneState::Calling(_) => Err(StatusCode::CALL_DOES_NOT_EXIST),

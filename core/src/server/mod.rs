@@ -217,7 +217,7 @@ impl Server {
             return self.reply(now, &key, &req, StatusCode::TOO_MANY_HOPS);
         }
         if req.headers.to.tag().is_some() && req.method != Method::Cancel {
-            return self.on_in_dialog(now, key, req);
+            return self.on_in_dialog(now, flow, key, req);
         }
         match req.method {
             Method::Register => self.on_register(now, flow, key, req),

@@ -10,7 +10,7 @@ use super::transaction::{ClientRx, Owner};
 use super::{Server, TxKey};
 use crate::body::InviteBody;
 use crate::ids::{ContributionId, SessionId};
-use crate::sip::{Headers, Method, NameAddr, Request, Response, SipMessage, StatusCode};
+use crate::sip::{Method, NameAddr, Request, Response, SipMessage, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;
 use crate::wire;
@@ -99,11 +99,11 @@ impl Server {
             b_leg: b_leg.key.clone(),
             chat: Default::default(),
             replaced_by: None,
-            state: OneState::Calling(Calling {
+            state: OneState::Calling(Box::new(Calling {
                 a_tx: key,
                 b_tx,
                 a_invite: req,
-            }),
+            })),
         };
         self.legs.insert(a_leg.key.clone(), a_leg);
         self.legs.insert(b_leg.key.clone(), b_leg);
@@ -474,40 +474,16 @@ impl Server {
         }
     }
 
-    /// RFC 3261 §9.1: CANCEL with the INVITE's Request-URI, Call-ID, From, To, CSeq
-    /// number and top Via.
+    /// CANCELs our pending INVITE towards B.
     pub(crate) fn send_cancel(&mut self, now: Time, invite_tx: &TxKey) {
-        let (Some(invite), Some(flow)) =
-            (self.tx.request(invite_tx).cloned(), self.tx.flow(invite_tx))
-        else {
-            return;
-        };
-        let mut headers = Headers::new(
-            invite.headers.from.clone(),
-            invite.headers.to.clone(),
-            invite.headers.call_id.clone(),
-            crate::sip::CSeq {
-                seq: invite.headers.cseq.seq,
-                method: Method::Cancel,
-            },
-        );
-        headers.via = invite.headers.via.iter().take(1).cloned().collect();
-        headers.max_forwards = Some(70);
-        let cancel = Request {
-            method: Method::Cancel,
-            uri: invite.uri.clone(),
-            headers,
-            body: Vec::new(),
-        };
         let timers = self.config.timers.clone();
-        self.tx
-            .send_request(now, flow, cancel, Owner::Nobody, &timers, &mut self.out);
+        self.tx.cancel(now, invite_tx, &timers, &mut self.out);
     }
 
     /// A request inside a dialog: BYE runs the termination handshake; re-INVITE,
     /// UPDATE and INFO are relayed to the other leg (ONE-5); unknown dialog → 481
     /// (ONE-6).
-    pub(crate) fn on_in_dialog(&mut self, now: Time, key: TxKey, req: Request) {
+    pub(crate) fn on_in_dialog(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
         let Some(leg_key) = self.leg_of_request(&req) else {
             return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
         };
@@ -515,6 +491,11 @@ impl Server {
             .legs
             .get_mut(&leg_key)
             .expect("leg_of_request returns live legs");
+        if leg.flow.transport != flow.transport || leg.flow.peer != flow.peer {
+            // REG-5: Call-ID and tags are not credentials; only the party's own flow
+            // speaks for its leg.
+            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+        }
         if leg.remote_cseq.is_some_and(|c| req.headers.cseq.seq <= c) {
             // §12.2.2: a lower CSeq in a dialog is out of order.
             return self.reply(now, &key, &req, StatusCode::SERVER_INTERNAL_ERROR);
@@ -656,6 +637,15 @@ impl Server {
         }
         self.out.disarm(&Timer::ByeWait(sid));
         self.out.disarm(&Timer::ReplacedBye(sid));
+        if let Session::Group(g) = &session {
+            // A group that was never created releases the 1-to-1 it meant to replace.
+            let created = !matches!(g.state, super::session::GroupState::Creating(_));
+            if let (Some(one), false) = (g.replaces, created) {
+                if let Some(Session::One(one)) = self.sessions.get_mut(&one) {
+                    one.replaced_by = None;
+                }
+            }
+        }
         let contribution = &session.info().key.contribution_id;
         if self.by_contribution.get(contribution) == Some(&sid) {
             self.by_contribution.remove(contribution);

@@ -86,7 +86,7 @@ impl OneToOne {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum OneState {
     /// The INVITE to B is in progress.
-    Calling(Calling),
+    Calling(Box<Calling>),
     /// A cancelled; waiting for B's final answer to our INVITE.
     Cancelling,
     /// Both legs confirmed: messages flow.
@@ -166,7 +166,7 @@ impl ParticipantStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum GroupState {
     /// The group's info is being stored (EXT-4); A waits for its 200 (EXT-5).
-    Creating(Creating),
+    Creating(Box<Creating>),
     /// Up.
     Active,
     /// Being sealed.

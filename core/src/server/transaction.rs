@@ -62,10 +62,7 @@ impl TxKey {
         let sent_by = via
             .map(|v| format!("{}:{}", v.host, v.port.unwrap_or(5060)))
             .unwrap_or_default();
-        let method = match &req.method {
-            Method::Ack => Method::Invite,
-            m => m.clone(),
-        };
+        let method = ack_as_invite(&req.method);
         Self {
             server: true,
             branch,
@@ -75,10 +72,7 @@ impl TxKey {
     }
 
     fn for_client(branch: &str, method: &Method) -> Self {
-        let method = match method {
-            Method::Ack => Method::Invite,
-            m => m.clone(),
-        };
+        let method = ack_as_invite(method);
         Self {
             server: false,
             branch: branch.to_owned(),
@@ -152,6 +146,8 @@ struct Transaction {
     last_response: Option<Response>,
     retransmit_ms: u64,
     owner: Owner,
+    /// The server CANCELled this INVITE (Timer C); its owner was already told.
+    cancelled: bool,
 }
 
 impl Transaction {
@@ -204,6 +200,7 @@ impl Transactions {
             last_response: None,
             retransmit_ms: timers.t1_ms,
             owner: Owner::Nobody,
+            cancelled: false,
         };
         self.txs.insert(key.clone(), tx);
         if req.method == Method::Invite {
@@ -305,6 +302,7 @@ impl Transactions {
             last_response: None,
             retransmit_ms: timers.t1_ms,
             owner,
+            cancelled: false,
         };
         self.txs.insert(key.clone(), tx);
         key
@@ -341,7 +339,9 @@ impl Transactions {
         if status.is_provisional() {
             tx.state = State::Proceeding;
             if tx.is_invite() {
+                // Proceeding: no more retransmissions; Timer C replaces Timer B.
                 out.disarm(&Timer::Retransmit(key.clone()));
+                out.arm(Timer::Timeout(key.clone()), now.plus_ms(timers.timer_c_ms));
             }
             return Some((owner, ClientRx::Response(resp.clone())));
         }
@@ -385,7 +385,14 @@ impl Transactions {
                 None
             }
             Timer::Timeout(key) => {
+                if self.ring_timeout(now, key, timers, out) {
+                    let owner = self.txs.get(key).map(|tx| tx.owner.clone())?;
+                    return Some((owner, ClientRx::TimedOut));
+                }
                 let tx = self.txs.remove(key)?;
+                if tx.cancelled {
+                    return None;
+                }
                 out.disarm(&Timer::Retransmit(key.clone()));
                 let client_waiting =
                     !key.server && matches!(tx.state, State::Initial | State::Proceeding);
@@ -400,6 +407,51 @@ impl Transactions {
             | Timer::ReplacedBye(_)
             | Timer::BindingExpiry(..) => None,
         }
+    }
+
+    /// Timer C: an INVITE of ours that only rang is CANCELled (RFC 3261 §9.1); the
+    /// transaction stays to ACK the 487 and is dropped 64·T1 later at the latest.
+    fn ring_timeout(&mut self, now: Time, key: &TxKey, timers: &Timers, out: &mut Outbox) -> bool {
+        let Some(tx) = self.txs.get_mut(key) else {
+            return false;
+        };
+        if key.server || !tx.is_invite() || tx.state != State::Proceeding || tx.cancelled {
+            return false;
+        }
+        tx.cancelled = true;
+        out.arm(Timer::Timeout(key.clone()), now.plus_ms(timers.t64_ms()));
+        let key = key.clone();
+        self.cancel(now, &key, timers, out);
+        true
+    }
+
+    /// Sends a CANCEL for a pending INVITE client transaction (RFC 3261 §9.1: the
+    /// INVITE's Request-URI, Call-ID, From, To, CSeq number and top Via).
+    pub(crate) fn cancel(&mut self, now: Time, invite: &TxKey, timers: &Timers, out: &mut Outbox) {
+        let Some(tx) = self.txs.get(invite) else {
+            return;
+        };
+        let req = &tx.request;
+        let mut headers = Headers::new(
+            req.headers.from.clone(),
+            req.headers.to.clone(),
+            req.headers.call_id.clone(),
+            CSeq {
+                seq: req.headers.cseq.seq,
+                method: Method::Cancel,
+            },
+        );
+        headers.via = req.headers.via.iter().take(1).cloned().collect();
+        headers.route = req.headers.route.clone();
+        headers.max_forwards = Some(70);
+        let cancel = Request {
+            method: Method::Cancel,
+            uri: req.uri.clone(),
+            headers,
+            body: Vec::new(),
+        };
+        let flow = tx.flow;
+        self.send_request(now, flow, cancel, Owner::Nobody, timers, out);
     }
 
     fn retransmit(&mut self, now: Time, key: &TxKey, timers: &Timers, out: &mut Outbox) {
@@ -431,6 +483,16 @@ impl Transactions {
             Timer::Retransmit(key.clone()),
             now.plus_ms(tx.retransmit_ms),
         );
+    }
+}
+
+/// ACK belongs to the INVITE transaction (RFC 3261 §17.2.3); every other method is
+/// its own.
+fn ack_as_invite(method: &Method) -> Method {
+    if *method == Method::Ack {
+        Method::Invite
+    } else {
+        method.clone()
     }
 }
 

@@ -592,3 +592,138 @@ CSeq: {n} OPTIONS\r\nContent-Length: 0\r\n\r\n"
     w.h.send_bytes(&w.a, tail);
     w.h.expect_response(&w.a, StatusCode::OK);
 }
+
+/// EXT-9: a 1-to-1 is replaced by at most one group: a second extension gets 603.
+#[test]
+fn second_extension_of_the_same_session_is_declined() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let mut again = extension_invite(&mut w, &ext.call, ReplaceForm::SessionReplaces);
+    again.headers.contribution_id = Some(ContributionId::new("yet-another-group"));
+    w.h.send(&w.a, again);
+    w.h.expect_response(&w.a, StatusCode::DECLINE);
+}
+
+/// REG-5: a BYE with the right Call-ID and tags from another terminal's flow is
+/// refused and ends nothing.
+#[test]
+fn in_dialog_request_from_a_foreign_flow_is_forbidden() {
+    let mut w = World::new();
+    let mut call = establish(&mut w);
+    let mut mallory = Ua::new("mallory", 9, Transport::Udp);
+    w.h.register(&mut mallory);
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&mallory, bye);
+    w.h.expect_response(&mallory, StatusCode::FORBIDDEN);
+    w.h.expect_nothing(&w.a);
+    w.h.chat(&w.a, &call.contribution, "m1", "still up");
+    assert_eq!(
+        outcomes(&w, &w.a),
+        vec![(MessageId::new("m1"), ChatOutcome::Accepted)]
+    );
+}
+
+/// MSG-6: a message repeated with the same id is stored and delivered once; the
+/// repeat gets the same answer.
+#[test]
+fn repeated_message_id_is_stored_and_delivered_once() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    w.h.store_mode = StoreMode::Manual;
+    w.h.chat(&w.a, &call.contribution, "m1", "once");
+    w.h.chat(&w.a, &call.contribution, "m1", "once");
+    assert_eq!(w.h.store_queue.len(), 1, "one Persist for both");
+    w.h.store_answer(true);
+    w.h.chat(&w.a, &call.contribution, "m1", "once");
+    assert_eq!(w.h.delivered[&w.b.user()].len(), 1);
+    assert_eq!(outcomes(&w, &w.a).len(), 3);
+    assert!(outcomes(&w, &w.a)
+        .iter()
+        .all(|(_, o)| *o == ChatOutcome::Accepted));
+    assert_eq!(w.h.stored.len(), 1);
+}
+
+/// Timer C: a callee that only rings is CANCELled after 180 s and A gets 408 (ONE-9:
+/// exactly one final response).
+#[test]
+fn ringing_forever_is_cancelled_by_timer_c() {
+    let mut w = World::new();
+    let invite = invite_to(&mut w, "bob", "c", "k");
+    w.h.send(&w.a, invite);
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    let tag = Tag::new("b");
+    w.h.send(&w.b, w.b.response(&b_invite, StatusCode::RINGING, &tag));
+    w.h.expect_response(&w.a, StatusCode::RINGING);
+    w.h.advance(60_000);
+    w.h.expect_nothing(&w.a);
+    w.h.advance(120_000);
+    w.h.expect_request(&w.b, Method::Cancel);
+    w.h.expect_response(&w.a, StatusCode::REQUEST_TIMEOUT);
+    w.h.send(
+        &w.b,
+        w.b.response(&b_invite, StatusCode::REQUEST_TERMINATED, &tag),
+    );
+    w.h.expect_request(&w.b, Method::Ack);
+    w.h.expect_nothing(&w.a);
+}
+
+/// ONE-5: UPDATE, INFO and re-INVITE are relayed to the other leg and their answers
+/// relayed back; the server ACKs the re-INVITE's 2xx on the other leg itself.
+#[test]
+fn in_dialog_requests_are_relayed_both_ways() {
+    let mut w = World::new();
+    let mut call = establish(&mut w);
+    for method in [Method::Update, Method::Info] {
+        let req = w.a.in_dialog(&mut call.a_dialog, method.clone());
+        w.h.send(&w.a, req);
+        let at_b = w.h.expect_request(&w.b, method.clone());
+        assert_eq!(at_b.headers.call_id, call.b_dialog.call_id);
+        w.h.send(&w.b, answer(&w.b, &at_b, StatusCode::OK));
+        let ok = w.h.expect_response(&w.a, StatusCode::OK);
+        assert_eq!(ok.headers.cseq.method, method);
+    }
+    let reinvite = with_sdp(
+        w.b.in_dialog(&mut call.b_dialog, Method::Invite),
+        &msrp_sdp("10.0.0.2", 7010, "b2"),
+    );
+    w.h.send(&w.b, reinvite);
+    let at_a = w.h.expect_request(&w.a, Method::Invite);
+    assert!(String::from_utf8_lossy(&at_a.body).contains("7010"));
+    w.h.send(&w.a, answer(&w.a, &at_a, StatusCode::OK));
+    w.h.expect_request(&w.a, Method::Ack);
+    w.h.expect_response(&w.b, StatusCode::OK);
+}
+
+/// REG-2/REG-4: a terminal's P-Asserted-Identity is ignored, and a `tel:` target
+/// reaches the user registered as `sip:+1…;user=phone`.
+#[test]
+fn identity_is_the_authenticated_one_and_tel_targets_are_normalised() {
+    let mut w = World::new();
+    let mut phone = Ua::new("+15551234567", 5, Transport::Udp);
+    let mut reg = phone.request(Method::Register, sip_uri_host(DOMAIN), phone.uri());
+    if let crate::uri::Uri::Sip(sip) = &mut reg.headers.to.uri {
+        sip.params
+            .push(crate::uri::Param::new("user", Some("phone")));
+    }
+    w.h.send(&phone, reg);
+    w.h.expect_response(&phone, StatusCode::OK);
+    let tel = crate::wire::uri::parse_uri("tel:+1-555-123-4567").expect("tel uri");
+    let mut req = with_sdp(
+        w.a.request(Method::Invite, tel.clone(), tel),
+        &msrp_sdp("10.0.0.1", 1, "a"),
+    );
+    req.headers.other.push((
+        "P-Asserted-Identity".into(),
+        "<sip:boss@example.com>".into(),
+    ));
+    w.h.send(&w.a, req);
+    let at_phone = w.h.expect_request(&phone, Method::Invite);
+    assert!(
+        at_phone.headers.other("P-Asserted-Identity").is_none(),
+        "never relayed"
+    );
+    assert_eq!(
+        UserUri::from_uri(&at_phone.headers.from.uri),
+        Some(w.a.user())
+    );
+}
