@@ -248,3 +248,57 @@ mod tests {
         assert_eq!(percent_decode("%41b"), "Ab");
     }
 }
+
+#[cfg(test)]
+mod normalisation_props {
+    //! REG-4 as properties: normalisation is stable and the equivalent spellings of one
+    //! user compare equal.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sip_user(user: &str, host: &str, secure: bool, phone: bool) -> Uri {
+        Uri::Sip(SipUri {
+            secure,
+            user: Some(user.to_owned()),
+            password: None,
+            host: Host::Name(host.to_ascii_lowercase()),
+            port: None,
+            params: if phone {
+                vec![Param::new("user", Some("phone"))]
+            } else {
+                Vec::new()
+            },
+            headers: Vec::new(),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn sip_and_sips_name_the_same_user(user in "[a-z][a-z0-9.]{0,12}", host in "[a-z]{1,8}\\.(com|org)") {
+            prop_assert_eq!(
+                UserUri::from_uri(&sip_user(&user, &host, false, false)),
+                UserUri::from_uri(&sip_user(&user, &host, true, false))
+            );
+        }
+
+        #[test]
+        fn tel_and_user_phone_agree_whatever_the_separators(
+            digits in "[0-9]{4,14}",
+            seps in proptest::collection::vec(prop::sample::select(vec!["", "-", ".", ""]), 14),
+        ) {
+            let mut spaced = String::from("+");
+            for (i, d) in digits.chars().enumerate() {
+                spaced.push(d);
+                spaced.push_str(seps[i % seps.len()]);
+            }
+            let tel = Uri::Tel(TelUri { number: spaced, params: Vec::new() });
+            let phone = sip_user(&format!("+{digits}"), "example.com", false, true);
+            let a = UserUri::from_uri(&tel);
+            prop_assert_eq!(&a, &UserUri::from_uri(&phone));
+            // Normalising the canonical form again changes nothing.
+            let canonical = a.expect("a global number");
+            let again = Uri::Tel(TelUri { number: canonical.as_str()["tel:".len()..].to_owned(), params: Vec::new() });
+            prop_assert_eq!(UserUri::from_uri(&again), Some(canonical));
+        }
+    }
+}

@@ -101,7 +101,39 @@ pub struct Config {
     pub mutation: Mutation,
 }
 
+/// A configuration the core refuses to run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `bye_wait` must stay below 64·T1, or the BYE's sender times out before its 200
+    /// (TERM-2).
+    #[error("bye_wait ({bye_wait_ms} ms) must be below 64*T1 ({t64_ms} ms)")]
+    ByeWaitTooLong {
+        /// Configured bye_wait.
+        bye_wait_ms: u64,
+        /// 64·T1.
+        t64_ms: u64,
+    },
+    /// The domain is empty.
+    #[error("the domain must not be empty")]
+    NoDomain,
+}
+
 impl Config {
+    /// Checks the values that would break an invariant (call before `Server::new`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.domain.is_empty() {
+            return Err(ConfigError::NoDomain);
+        }
+        let t64_ms = self.timers.t64_ms();
+        if self.timers.bye_wait_ms >= t64_ms {
+            return Err(ConfigError::ByeWaitTooLong {
+                bye_wait_ms: self.timers.bye_wait_ms,
+                t64_ms,
+            });
+        }
+        Ok(())
+    }
+
     /// A configuration for `domain` with defaults everywhere else.
     pub fn new(domain: &str) -> Self {
         Self {

@@ -224,6 +224,11 @@ impl Server {
         self.maybe_end_group(now, gid);
     }
 
+    /// Marks a participant as gone (its leg is closing or closed).
+    pub(crate) fn leave_group(&mut self, gid: SessionId, user: &UserUri) {
+        self.set_participant(gid, user, None, ParticipantStatus::Left);
+    }
+
     /// In-dialog requests on a group leg are answered by the focus itself.
     pub(crate) fn answer_group_in_dialog(
         &mut self,

@@ -38,7 +38,7 @@ pub use command::{
     ChatFailure, ChatOutcome, Command, Event, Flow, HistoryObject, ParticipantRecord, Record,
     SessionInfo, SessionKey, SessionType, StoredMessage, Transport,
 };
-pub use config::{Config, Mutation, Seed, Timers};
+pub use config::{Config, ConfigError, Mutation, Seed, Timers};
 pub use timer::{LegKey, Timer};
 pub use transaction::TxKey;
 

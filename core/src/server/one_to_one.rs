@@ -396,8 +396,9 @@ impl Server {
             return;
         };
         if now >= give_up_at {
-            // No ACK within 64·T1: stop repeating; the dialog ends by BYE or timers.
-            return;
+            // No ACK within 64·T1: §13.3.1.4 says the dialog must be ended with BYE.
+            let sid = leg.session;
+            return self.end_unacknowledged(now, sid, leg_key);
         }
         self.out
             .transmit(leg.flow, SipMessage::Response(resp.clone()));

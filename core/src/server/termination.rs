@@ -156,8 +156,24 @@ impl Server {
         }
     }
 
+    /// A terminal never ACKed the server's 2xx: a 1-to-1 is ended by the server (BYE
+    /// on both legs, then sealed: TERM-6); a group participant is sent a BYE and leaves.
+    pub(crate) fn end_unacknowledged(&mut self, now: Time, sid: SessionId, leg: &LegKey) {
+        match self.sessions.get(&sid) {
+            Some(Session::One(_)) => self.on_replaced_bye_missing(now, sid),
+            Some(Session::Group(_)) => {
+                self.send_bye(now, sid, leg);
+                let user = self.legs.get(leg).map(|l| l.user.clone());
+                if let Some(user) = user {
+                    self.leave_group(sid, &user);
+                }
+            }
+            None => {}
+        }
+    }
+
     /// TERM-3: B joined the group but never sent its BYE on the 1-to-1: the server
-    /// ends the 1-to-1 itself.
+    /// ends the 1-to-1 itself (also used when a terminal never ACKed its 2xx).
     pub(crate) fn on_replaced_bye_missing(&mut self, now: Time, sid: SessionId) {
         let Some(Session::One(one)) = self.sessions.get_mut(&sid) else {
             return;

@@ -4,4 +4,5 @@
 mod claim;
 mod edge;
 mod flows;
+mod registration;
 mod util;
