@@ -14,7 +14,7 @@ use cpmd_core::server::Event;
 use cpmd_core::{Command, ConnId, Flow, Server, Time, Transport, WallClock};
 use tokio::sync::mpsc;
 
-use crate::store::{StoreDone, StoreJob};
+use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::transport::tcp::{spawn_connect, TcpSettings};
 use crate::transport::udp::UdpListener;
 use crate::transport::{ConnIds, NetEvent};
@@ -199,16 +199,15 @@ impl EventLoop {
 
     /// Drains commands and events until the core has nothing more to say.
     fn drain(&mut self, now: Time) {
-        let _ = now;
         while let Some(cmd) = self.server.poll_command() {
-            self.execute(cmd);
+            self.execute(now, cmd);
         }
         while let Some(ev) = self.server.poll_event() {
             log_event(&ev);
         }
     }
 
-    fn execute(&mut self, cmd: Command) {
+    fn execute(&mut self, now: Time, cmd: Command) {
         match cmd {
             Command::Transmit { flow, message } => {
                 let bytes = cpmd_core::wire::encode_message(&message);
@@ -221,8 +220,12 @@ impl EventLoop {
                 // Dropping the writer ends the connection task, which reports Closed.
                 self.tcp.remove(&conn);
             }
-            Command::Persist { ticket, record } => self.store(StoreJob::Persist(ticket, record)),
-            Command::SealSession { ticket, history } => self.store(StoreJob::Seal(ticket, history)),
+            Command::Persist { ticket, record } => {
+                self.store(now, StoreJob::Persist(ticket, record))
+            }
+            Command::SealSession { ticket, history } => {
+                self.store(now, StoreJob::Seal(ticket, history))
+            }
             Command::ChatDeliver { recipient, message } => {
                 tracing::info!(%recipient, seq = message.seq, session = %message.key.contribution_id,
                     "chat deliver (MSRP not implemented yet)");
@@ -273,11 +276,23 @@ impl EventLoop {
         self.tcp.insert(conn, TcpConn { serial, writer });
     }
 
-    fn store(&mut self, job: StoreJob) {
-        let sent = self.store_tx.as_ref().map(|tx| tx.send(job));
-        match sent {
-            Some(Ok(())) => self.store_pending += 1,
-            Some(Err(_)) | None => tracing::error!("store task gone; record not stored"),
+    fn store(&mut self, now: Time, job: StoreJob) {
+        let ticket = match &job {
+            StoreJob::Persist(t, _) | StoreJob::Seal(t, _) => *t,
+        };
+        let sent = self
+            .store_tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(job).is_ok());
+        if sent {
+            self.store_pending += 1;
+        } else {
+            // The core must hear about every ticket: a failure makes it answer the
+            // waiting peer (500) instead of leaving it hanging.
+            tracing::error!(%ticket, "store task gone; record not stored");
+            let reason = "store unavailable".to_owned();
+            self.server
+                .handle_store_result(now, ticket, Err(StoreError { reason }));
         }
     }
 
