@@ -1,11 +1,218 @@
 //! # cpmd
 //!
-//! The cpmd server binary. Until the runtime issue lands it only prints its version
-//! and what it will become; it opens no sockets yet.
+//! The cpmd server binary: a tokio runtime around the sans-IO protocol core
+//! `cpmd-core`. It binds the SIP listeners (UDP and TCP, IPv4 and IPv6), prints a
+//! machine-readable ready line, and runs one event loop that owns the core.
+//! History goes to `history.jsonl` in the data directory until the storage issue
+//! brings a database. Not here yet: MSRP, digest authentication, IMAP, metrics.
 
-fn main() {
-    println!(
-        "cpmd {}: the runtime (SIP sockets, storage, IMAP) is not built yet; see README.md",
-        env!("CARGO_PKG_VERSION")
-    );
+mod config;
+mod event_loop;
+mod ready;
+mod store;
+mod transport;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+use tokio::sync::mpsc;
+
+use crate::config::FileConfig;
+use crate::event_loop::{EventLoop, Parts};
+use crate::ready::Bound;
+use crate::store::JsonlStore;
+use crate::transport::tcp::{TcpSettings, TcpSipListener};
+use crate::transport::udp::UdpListener;
+use crate::transport::ConnIds;
+
+/// Capacity of the channel from the socket tasks to the event loop.
+const NET_QUEUE: usize = 4096;
+
+/// cpmd: an OMA CPM (RCS chat) SIP server.
+///
+/// Listener flags replace the configuration file's `[listen]` section; the first
+/// listener given is the address advertised in Via and Contact. Port 0 picks a free
+/// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR`.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// TOML configuration file (see cpmd.example.toml).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen for SIP over UDP on ADDR (repeatable), e.g. 127.0.0.1:5060 or [::1]:0.
+    #[arg(long, value_name = "ADDR")]
+    udp: Vec<SocketAddr>,
+    /// Listen for SIP over TCP on ADDR (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    tcp: Vec<SocketAddr>,
+    /// The SIP domain served.
+    #[arg(long)]
+    domain: Option<String>,
+    /// Directory for history.jsonl.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Instance number (part of the ID seed).
+    #[arg(long)]
+    instance: Option<u64>,
+    /// User part of the conference-factory URI.
+    #[arg(long, value_name = "USER")]
+    conference_factory_user: Option<String>,
+    /// Also write the ready line to this file.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
+}
+
+/// A listener to bind, in command-line (or file) order.
+#[derive(Debug, Clone, Copy)]
+enum Listen {
+    Udp(SocketAddr),
+    Tcp(SocketAddr),
+}
+
+/// The listeners in the order given: flags (ordered by position on the command
+/// line) when any, else the file's UDP then TCP lists.
+fn listeners(matches: &clap::ArgMatches, cli: &Cli, file: &FileConfig) -> Vec<Listen> {
+    if cli.udp.is_empty() && cli.tcp.is_empty() {
+        let udp = file.listen.udp.iter().map(|a| Listen::Udp(*a));
+        return udp
+            .chain(file.listen.tcp.iter().map(|a| Listen::Tcp(*a)))
+            .collect();
+    }
+    let mut ordered: Vec<(usize, Listen)> = Vec::new();
+    let positions = |name: &str| -> Vec<usize> {
+        matches
+            .indices_of(name)
+            .map(|i| i.collect())
+            .unwrap_or_default()
+    };
+    for (i, a) in positions("udp").into_iter().zip(&cli.udp) {
+        ordered.push((i, Listen::Udp(*a)));
+    }
+    for (i, a) in positions("tcp").into_iter().zip(&cli.tcp) {
+        ordered.push((i, Listen::Tcp(*a)));
+    }
+    ordered.sort_by_key(|(i, _)| *i);
+    ordered.into_iter().map(|(_, l)| l).collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).context("reading the command line")?;
+    init_logging();
+    let mut file = match &cli.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let order = listeners(&matches, &cli, &file);
+    if let Some(d) = &cli.domain {
+        file.domain.clone_from(d);
+    }
+    if let Some(d) = &cli.data_dir {
+        file.data_dir.clone_from(d);
+    }
+    if let Some(i) = cli.instance {
+        file.instance = i;
+    }
+    if let Some(u) = &cli.conference_factory_user {
+        file.conference_factory_user.clone_from(u);
+    }
+    anyhow::ensure!(!order.is_empty(), "no listener configured");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(serve(file, order, cli.ready_file))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+async fn serve(
+    file: FileConfig,
+    order: Vec<Listen>,
+    ready_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let origin = Instant::now();
+    let ids = ConnIds::new();
+    let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
+    let tcp_settings = TcpSettings {
+        open: Arc::new(AtomicUsize::new(0)),
+        max_connections: file.limits.max_connections,
+        idle_timeout: Duration::from_secs(file.limits.tcp_idle_timeout_s.max(1)),
+    };
+    let mut bound = Vec::new();
+    let mut udp = Vec::new();
+    for l in order {
+        match l {
+            Listen::Udp(addr) => {
+                let sock = UdpListener::bind(addr, ids.conn())
+                    .await
+                    .with_context(|| format!("binding udp {addr}"))?;
+                sock.spawn_receiver(net_tx.clone());
+                bound.push(Bound::Udp(sock.local));
+                udp.push(sock);
+            }
+            Listen::Tcp(addr) => {
+                let listener = TcpSipListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding tcp {addr}"))?;
+                bound.push(Bound::Tcp(listener.local));
+                listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone());
+            }
+        }
+    }
+    let advertised = match bound[0] {
+        Bound::Udp(a) | Bound::Tcp(a) => a,
+    };
+    let core = file.core_config(advertised, config::boot_entropy()?);
+    tracing::info!(domain = %core.domain, %advertised, data_dir = %file.data_dir.display(), "starting");
+    let store = JsonlStore::open(&file.data_dir)
+        .with_context(|| format!("opening the history store in {}", file.data_dir.display()))?;
+    tracing::info!(path = %store.path().display(), "history store open");
+    let (store_tx, store_jobs) = mpsc::unbounded_channel();
+    let (store_done, store_rx) = mpsc::unbounded_channel();
+    let store_task = store::spawn_store_task(store, store_jobs, store_done);
+    let parts = Parts {
+        server: cpmd_core::Server::new(core),
+        udp,
+        ids,
+        tcp_settings,
+        net: (net_tx, net_rx),
+        store_tx,
+        store_rx,
+    };
+    ready::announce(&bound, ready_file.as_deref())?;
+    EventLoop::new(parts, origin).run(shutdown_signal()).await;
+    store_task.await.context("store task")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGTERM handler");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+        _ = term.recv() => tracing::info!("SIGTERM"),
+    }
 }

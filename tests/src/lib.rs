@@ -1,4 +1,325 @@
 //! # cpmd-tests
 //!
-//! End-to-end tests that start the built `cpmd` binary and drive it with real peers.
-//! Placeholder until the runtime issue lands: no end-to-end test exists yet.
+//! End-to-end tests that start the built `cpmd` binary as a process and drive it
+//! with real peers on loopback. This library holds the helpers: locating the binary
+//! (`CPMD_BIN`, else `target/debug/cpmd` under `CARGO_TARGET_DIR` or the workspace;
+//! run `cargo build -p cpmd` first), starting it on port 0 and reading its ready
+//! line, picking free ports, and running sipp scenarios from `tests/sipp/`.
+//!
+//! sipp (Debian package `sip-tester`) is required under `CI=true`; elsewhere a test
+//! without it is skipped with a message.
+
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// SIP transport of a test run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// SIP over UDP.
+    Udp,
+    /// SIP over TCP (sipp `-t t1`).
+    Tcp,
+}
+
+impl Transport {
+    /// The cpmd flag and ready-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+
+    /// sipp's transport flag value.
+    fn sipp_mode(self) -> &'static str {
+        match self {
+            Transport::Udp => "u1",
+            Transport::Tcp => "t1",
+        }
+    }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+/// The sipp scenario directory.
+pub fn scenario(name: &str) -> PathBuf {
+    workspace_root().join("tests/sipp").join(name)
+}
+
+/// The cpmd binary to test.
+pub fn cpmd_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CPMD_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| {
+            if t.is_relative() {
+                workspace_root().join(t)
+            } else {
+                t
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let bin = target.join("debug/cpmd");
+    assert!(
+        bin.exists(),
+        "{} not found: run `cargo build -p cpmd` first or set CPMD_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// Whether sipp can be run. Under `CI=true` a missing sipp fails the test;
+/// otherwise the caller skips (returns early) after this printed why.
+pub fn sipp_available() -> bool {
+    let found = Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "sipp not found (install the Debian package sip-tester); required under CI=true"
+        );
+        eprintln!("SKIPPED: sipp not found (apt-get install sip-tester)");
+    }
+    found
+}
+
+/// A port free for both UDP and TCP on `ip` right now (sipp binds both with `-t t1`
+/// and the test may use either).
+pub fn free_port(ip: IpAddr) -> u16 {
+    for _ in 0..100 {
+        let tcp = TcpListener::bind((ip, 0)).expect("bind tcp port 0");
+        let port = tcp.local_addr().expect("local addr").port();
+        if UdpSocket::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both udp and tcp on {ip}");
+}
+
+/// Waits for `child` at most `limit`; kills it (it is ours) when it overruns.
+pub fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running cpmd, stopped (SIGKILL) on drop unless [`Cpmd::stop`] ran.
+pub struct Cpmd {
+    child: Option<Child>,
+    /// Its data directory (and scratch space for the test).
+    pub dir: tempfile::TempDir,
+    /// `(transport, address)` from the ready line, in listener order.
+    pub bound: Vec<(String, SocketAddr)>,
+}
+
+impl Cpmd {
+    /// Starts cpmd with `args` (listener flags) plus a temp data dir and a ready
+    /// file, and waits for the ready line.
+    pub fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ready = dir.path().join("ready");
+        let log = std::fs::File::create(dir.path().join("cpmd.log")).expect("log file");
+        let child = Command::new(cpmd_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--ready-file")
+            .arg(&ready)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn cpmd");
+        let mut me = Self {
+            child: Some(child),
+            dir,
+            bound: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let line = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                break text;
+            }
+            let exited = me.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            assert!(
+                exited.is_none(),
+                "cpmd exited early: {exited:?}\n{}",
+                me.log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "no ready line within 10 s\n{}",
+                me.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        me.bound = parse_ready_line(&line);
+        me
+    }
+
+    /// The first bound address of `transport`.
+    pub fn addr(&self, transport: Transport) -> SocketAddr {
+        self.bound
+            .iter()
+            .find(|(t, _)| t == transport.name())
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no {} listener in {:?}", transport.name(), self.bound))
+    }
+
+    /// cpmd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("cpmd.log")).unwrap_or_default()
+    }
+
+    /// The history file's JSON lines.
+    pub fn history(&self) -> Vec<serde_json::Value> {
+        let path = self.dir.path().join("data/history.jsonl");
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("history line is JSON"))
+            .collect()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit (graceful shutdown).
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("cpmd running");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        wait_for(&mut child, Duration::from_secs(10)).expect("cpmd did not stop on SIGTERM")
+    }
+}
+
+impl Drop for Cpmd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- cpmd log ----\n{}", self.log());
+        }
+    }
+}
+
+/// Parses `cpmd ready udp=ADDR tcp=ADDR ...`.
+pub fn parse_ready_line(line: &str) -> Vec<(String, SocketAddr)> {
+    let rest = line
+        .trim()
+        .strip_prefix("cpmd ready")
+        .unwrap_or_else(|| panic!("not a ready line: {line:?}"));
+    rest.split_whitespace()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("transport=addr");
+            (k.to_owned(), v.parse().expect("socket address"))
+        })
+        .collect()
+}
+
+/// One sipp process playing one terminal.
+pub struct Sipp {
+    /// Scenario file name under `tests/sipp/`.
+    pub scenario: String,
+    child: Child,
+    dir: PathBuf,
+}
+
+/// How to run sipp against a cpmd listener.
+#[derive(Debug, Clone)]
+pub struct SippRun {
+    /// cpmd's address.
+    pub server: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// Local address and port sipp binds.
+    pub local: SocketAddr,
+    /// Extra arguments (`-s`, `-key`, `-m`, ...).
+    pub args: Vec<String>,
+}
+
+impl Sipp {
+    /// Starts `scenario` with `run`; trace files go to `dir`.
+    pub fn spawn(scenario_name: &str, run: &SippRun, dir: &Path) -> Self {
+        let out =
+            std::fs::File::create(dir.join(format!("{scenario_name}.{}.out", run.local.port())))
+                .expect("sipp output file");
+        let child = Command::new("sipp")
+            .current_dir(dir)
+            .arg(run.server.to_string())
+            .arg("-sf")
+            .arg(scenario(scenario_name))
+            .args(["-i", &run.local.ip().to_string()])
+            .args(["-p", &run.local.port().to_string()])
+            .args(["-t", run.transport.sipp_mode()])
+            .args(["-timeout", "30s", "-trace_err", "-trace_msg"])
+            .args(&run.args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn sipp");
+        Self {
+            scenario: scenario_name.into(),
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Waits (at most 45 s) and asserts exit code 0, printing sipp's error log
+    /// otherwise.
+    pub fn assert_success(mut self) {
+        let status = wait_for(&mut self.child, Duration::from_secs(45));
+        if status.is_some_and(|s| s.success()) {
+            return;
+        }
+        let mut report = format!("sipp {} ended with {status:?}\n", self.scenario);
+        let stem = self.scenario.trim_end_matches(".xml");
+        let pid = self.child.id();
+        for suffix in ["errors.log", "messages.log"] {
+            let path = self.dir.join(format!("{stem}_{pid}_{suffix}"));
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let tail: String = text
+                    .chars()
+                    .rev()
+                    .take(6000)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                report.push_str(&format!("---- {} (tail) ----\n{tail}\n", path.display()));
+            }
+        }
+        panic!("{report}");
+    }
+}

@@ -1,0 +1,236 @@
+//! The runtime configuration: a TOML file (all keys optional, see
+//! `cpmd.example.toml` at the repository root) that command-line flags override,
+//! and its translation into the core's [`cpmd_core::Config`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use cpmd_core::server::{Seed, Timers};
+use cpmd_core::wire::Limits;
+use cpmd_core::UserUri;
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// The SIP domain the server is responsible for.
+    pub domain: String,
+    /// The user part of the conference-factory URI.
+    pub conference_factory_user: String,
+    /// Instance number, part of the ID seed (unique per instance sharing a store).
+    pub instance: u64,
+    /// Directory for `history.jsonl` (created when missing).
+    pub data_dir: PathBuf,
+    /// Port advertised for MSRP in SDP the server generates.
+    pub msrp_port: u16,
+    /// Users allowed to register, as user names (`alice`) or URIs
+    /// (`sip:alice@example.com`). Empty: anyone in `domain`.
+    pub users: Vec<String>,
+    /// Listening sockets.
+    pub listen: ListenConfig,
+    /// Protocol timers.
+    pub timers: TimerConfig,
+    /// Input and connection limits.
+    pub limits: LimitConfig,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        Self {
+            domain: "example.com".into(),
+            conference_factory_user: "conf-factory".into(),
+            instance: 0,
+            data_dir: PathBuf::from("./data"),
+            msrp_port: 2855,
+            users: Vec::new(),
+            listen: ListenConfig::default(),
+            timers: TimerConfig::default(),
+            limits: LimitConfig::default(),
+        }
+    }
+}
+
+/// Listening sockets; the first one listed (UDP before TCP in the file) gives the
+/// address the server advertises in Via and Contact.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// SIP over UDP.
+    pub udp: Vec<SocketAddr>,
+    /// SIP over TCP.
+    pub tcp: Vec<SocketAddr>,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        let addr: SocketAddr = ([127, 0, 0, 1], 5060).into();
+        Self {
+            udp: vec![addr],
+            tcp: vec![addr],
+        }
+    }
+}
+
+/// Timer values in milliseconds (seconds where named so).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimerConfig {
+    /// RFC 3261 T1.
+    pub t1_ms: u64,
+    /// RFC 3261 T2.
+    pub t2_ms: u64,
+    /// RFC 3261 T4.
+    pub t4_ms: u64,
+    /// Wait for the answer to a relayed BYE (TERM-2).
+    pub bye_wait_ms: u64,
+    /// Wait for B's BYE on a replaced 1-to-1 (TERM-3).
+    pub replaced_bye_timeout_ms: u64,
+    /// Registration expiry default and upper bound.
+    pub default_expires_s: u32,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        let t = Timers::default();
+        Self {
+            t1_ms: t.t1_ms,
+            t2_ms: t.t2_ms,
+            t4_ms: t.t4_ms,
+            bye_wait_ms: t.bye_wait_ms,
+            replaced_bye_timeout_ms: t.replaced_bye_timeout_ms,
+            default_expires_s: t.default_expires_s,
+        }
+    }
+}
+
+/// Limits on input and connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitConfig {
+    /// Most simultaneous TCP connections (inbound and outbound); beyond, new inbound
+    /// connections are closed at once.
+    pub max_connections: usize,
+    /// A TCP connection with no traffic for this long is closed.
+    pub tcp_idle_timeout_s: u64,
+    /// Largest header block of one SIP message.
+    pub max_header_bytes: usize,
+    /// Largest body of one SIP message.
+    pub max_body_bytes: usize,
+    /// Most header lines of one SIP message.
+    pub max_header_count: usize,
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        Self {
+            max_connections: 1024,
+            tcp_idle_timeout_s: 600,
+            max_header_bytes: l.max_header_bytes,
+            max_body_bytes: l.max_body_bytes,
+            max_header_count: l.max_header_count,
+        }
+    }
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// The users list as canonical identities: a bare name becomes
+    /// `sip:name@domain`.
+    fn user_uris(&self, domain: &str) -> Vec<UserUri> {
+        self.users
+            .iter()
+            .map(|u| {
+                if u.starts_with("sip:") || u.starts_with("tel:") {
+                    UserUri::new_canonical(u.clone())
+                } else if u.contains('@') {
+                    UserUri::new_canonical(format!("sip:{u}"))
+                } else {
+                    UserUri::new_canonical(format!("sip:{u}@{domain}"))
+                }
+            })
+            .collect()
+    }
+
+    /// The core configuration, advertising `advertised` in Via/Contact and seeded with
+    /// `boot` (per-boot entropy).
+    pub fn core_config(&self, advertised: SocketAddr, boot: u64) -> cpmd_core::Config {
+        let mut c = cpmd_core::Config::new(&self.domain);
+        c.conference_factory_user = self.conference_factory_user.clone();
+        // Unbracketed: the core brackets an IPv6 address where the syntax needs it.
+        c.advertised_host = advertised.ip().to_string();
+        c.advertised_port = advertised.port();
+        c.msrp_port = self.msrp_port;
+        c.users = self.user_uris(&c.domain);
+        c.timers = Timers {
+            t1_ms: self.timers.t1_ms,
+            t2_ms: self.timers.t2_ms,
+            t4_ms: self.timers.t4_ms,
+            bye_wait_ms: self.timers.bye_wait_ms,
+            replaced_bye_timeout_ms: self.timers.replaced_bye_timeout_ms,
+            default_expires_s: self.timers.default_expires_s,
+        };
+        c.limits.max_header_bytes = self.limits.max_header_bytes;
+        c.limits.max_body_bytes = self.limits.max_body_bytes;
+        c.limits.max_header_count = self.limits.max_header_count;
+        c.seed = Seed {
+            instance: self.instance,
+            boot,
+        };
+        c
+    }
+}
+
+/// 64 bits of OS entropy for the per-boot seed.
+pub fn boot_entropy() -> anyhow::Result<u64> {
+    use std::io::Read as _;
+    let mut buf = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context("reading /dev/urandom for the boot seed")?;
+    Ok(u64::from_le_bytes(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_serves_on_loopback() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cpmd.example.toml");
+        let cfg = FileConfig::load(&path).expect("example config parses");
+        for addr in cfg.listen.udp.iter().chain(&cfg.listen.tcp) {
+            assert!(addr.ip().is_loopback(), "{addr} is not loopback");
+        }
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let cfg: FileConfig = toml::from_str("").unwrap();
+        assert_eq!(cfg.domain, "example.com");
+        assert_eq!(cfg.data_dir, PathBuf::from("./data"));
+        assert_eq!(cfg.listen.udp, vec!["127.0.0.1:5060".parse().unwrap()]);
+    }
+
+    #[test]
+    fn users_become_identities_and_v6_hosts_are_plain() {
+        let cfg: FileConfig = toml::from_str(
+            "domain = \"Example.COM\"\nusers = [\"alice\", \"sip:bob@example.com\"]\n",
+        )
+        .unwrap();
+        let core = cfg.core_config("[::1]:5070".parse().unwrap(), 7);
+        assert_eq!(core.users[0].as_str(), "sip:alice@example.com");
+        assert_eq!(core.users[1].as_str(), "sip:bob@example.com");
+        assert_eq!(core.advertised_host, "::1");
+        assert_eq!(core.advertised_port, 5070);
+        assert_eq!(core.seed.boot, 7);
+    }
+}

@@ -1,0 +1,336 @@
+//! The event loop: the one task that owns the [`Server`] by `&mut` (no mutex).
+//!
+//! Each wake-up reads the clock once, feeds one input (plus a bounded batch of
+//! inputs already queued), drains every command and event, and re-arms the single
+//! timer from `poll_timeout`. Priorities, highest first (`biased` select): shutdown,
+//! store answers (they release responses the peers wait for), network input, the
+//! timer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use cpmd_core::server::Event;
+use cpmd_core::{Command, ConnId, Flow, Server, Time, Transport, WallClock};
+use tokio::sync::mpsc;
+
+use crate::store::{StoreDone, StoreError, StoreJob};
+use crate::transport::tcp::{spawn_connect, TcpSettings};
+use crate::transport::udp::UdpListener;
+use crate::transport::{ConnIds, NetEvent};
+
+/// Most queued inputs handled in one wake-up before commands are drained and the
+/// timer checked again, so a flood on one socket cannot starve the rest.
+const INPUT_BUDGET: usize = 64;
+
+/// How long shutdown waits for the store to answer what is in flight.
+const SHUTDOWN_STORE_GRACE: Duration = Duration::from_secs(5);
+
+/// A TCP connection as the loop knows it.
+struct TcpConn {
+    serial: u64,
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+}
+
+/// Everything the loop owns.
+pub struct EventLoop {
+    server: Server,
+    origin: Instant,
+    udp: HashMap<ConnId, UdpListener>,
+    tcp: HashMap<ConnId, TcpConn>,
+    ids: ConnIds,
+    tcp_settings: TcpSettings,
+    net_tx: mpsc::Sender<NetEvent>,
+    net_rx: mpsc::Receiver<NetEvent>,
+    store_tx: Option<mpsc::UnboundedSender<StoreJob>>,
+    store_rx: mpsc::UnboundedReceiver<StoreDone>,
+    /// Store jobs sent and not yet answered.
+    store_pending: usize,
+}
+
+/// One input, as taken from a channel.
+enum Input {
+    Net(NetEvent),
+    Store(StoreDone),
+    Timer,
+    Shutdown,
+}
+
+/// The channels and sockets the loop is built from.
+pub struct Parts {
+    /// The core.
+    pub server: Server,
+    /// UDP sockets (their receive tasks already started with `net_tx`).
+    pub udp: Vec<UdpListener>,
+    /// Connection numbering shared with the TCP acceptors.
+    pub ids: ConnIds,
+    /// TCP budget and idle timeout.
+    pub tcp_settings: TcpSettings,
+    /// Socket tasks' sender (for outbound connections) and the loop's receiver.
+    pub net: (mpsc::Sender<NetEvent>, mpsc::Receiver<NetEvent>),
+    /// Jobs to the store task.
+    pub store_tx: mpsc::UnboundedSender<StoreJob>,
+    /// Answers from the store task.
+    pub store_rx: mpsc::UnboundedReceiver<StoreDone>,
+}
+
+impl EventLoop {
+    /// Builds the loop; `origin` is time zero of the core's clock.
+    pub fn new(parts: Parts, origin: Instant) -> Self {
+        Self {
+            server: parts.server,
+            origin,
+            udp: parts.udp.into_iter().map(|u| (u.conn, u)).collect(),
+            tcp: HashMap::new(),
+            ids: parts.ids,
+            tcp_settings: parts.tcp_settings,
+            net_tx: parts.net.0,
+            net_rx: parts.net.1,
+            store_tx: Some(parts.store_tx),
+            store_rx: parts.store_rx,
+            store_pending: 0,
+        }
+    }
+
+    /// Runs until `shutdown` resolves, then lets the store finish what is in flight
+    /// (answering the peers that wait for it) and returns.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = self
+                .server
+                .poll_timeout()
+                .map(|t| self.origin + Duration::from_millis(t.as_ms()));
+            let sleep = tokio::time::sleep_until(
+                deadline
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+                    .into(),
+            );
+            let input = tokio::select! {
+                biased;
+                () = &mut shutdown => Input::Shutdown,
+                Some(done) = self.store_rx.recv() => Input::Store(done),
+                Some(ev) = self.net_rx.recv() => Input::Net(ev),
+                () = sleep, if deadline.is_some() => Input::Timer,
+            };
+            if matches!(input, Input::Shutdown) {
+                break;
+            }
+            let now = self.wake();
+            self.feed(now, input);
+            for _ in 1..INPUT_BUDGET {
+                let more = match self.store_rx.try_recv() {
+                    Ok(done) => Input::Store(done),
+                    Err(_) => match self.net_rx.try_recv() {
+                        Ok(ev) => Input::Net(ev),
+                        Err(_) => break,
+                    },
+                };
+                self.feed(now, more);
+            }
+            self.drain(now);
+        }
+        self.finish().await;
+    }
+
+    /// Reads the clocks once for this wake-up.
+    fn wake(&mut self) -> Time {
+        let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.server.set_wall_clock(WallClock::from_unix_secs(unix));
+        Time::from_ms(ms)
+    }
+
+    fn feed(&mut self, now: Time, input: Input) {
+        match input {
+            Input::Net(ev) => self.on_net(now, ev),
+            Input::Store((ticket, result)) => {
+                self.store_pending = self.store_pending.saturating_sub(1);
+                self.server.handle_store_result(now, ticket, result);
+            }
+            Input::Timer => self.server.handle_timeout(now),
+            Input::Shutdown => {}
+        }
+    }
+
+    fn on_net(&mut self, now: Time, ev: NetEvent) {
+        match ev {
+            NetEvent::Datagram { conn, peer, bytes } => {
+                let flow = Flow {
+                    transport: Transport::Udp,
+                    conn,
+                    peer,
+                };
+                self.server.handle_bytes(now, flow, &bytes);
+            }
+            NetEvent::Accepted {
+                conn,
+                serial,
+                peer,
+                writer,
+            } => {
+                tracing::debug!(%conn, %peer, "tcp connection accepted");
+                self.tcp.insert(conn, TcpConn { serial, writer });
+            }
+            NetEvent::Data { conn, peer, bytes } => {
+                let flow = Flow {
+                    transport: Transport::Tcp,
+                    conn,
+                    peer,
+                };
+                self.server.handle_bytes(now, flow, &bytes);
+            }
+            NetEvent::Closed {
+                conn,
+                serial,
+                reason,
+            } => {
+                if self.tcp.get(&conn).is_some_and(|c| c.serial == serial) {
+                    tracing::debug!(%conn, %reason, "tcp connection closed");
+                    self.tcp.remove(&conn);
+                    self.server.handle_closed(now, conn);
+                }
+            }
+        }
+    }
+
+    /// Drains commands and events until the core has nothing more to say.
+    fn drain(&mut self, now: Time) {
+        while let Some(cmd) = self.server.poll_command() {
+            self.execute(now, cmd);
+        }
+        while let Some(ev) = self.server.poll_event() {
+            log_event(&ev);
+        }
+    }
+
+    fn execute(&mut self, now: Time, cmd: Command) {
+        match cmd {
+            Command::Transmit { flow, message } => {
+                let bytes = cpmd_core::wire::encode_message(&message);
+                tracing::trace!(%flow.peer, text = %String::from_utf8_lossy(&bytes), "send");
+                self.send(flow, bytes);
+            }
+            Command::TransmitRaw { flow, bytes } => self.send(flow, bytes),
+            Command::Connect { conn, peer } => self.connect(conn, peer),
+            Command::Close { conn } => {
+                // Dropping the writer ends the connection task, which reports Closed.
+                self.tcp.remove(&conn);
+            }
+            Command::Persist { ticket, record } => {
+                self.store(now, StoreJob::Persist(ticket, record))
+            }
+            Command::SealSession { ticket, history } => {
+                self.store(now, StoreJob::Seal(ticket, history))
+            }
+            Command::ChatDeliver { recipient, message } => {
+                tracing::info!(%recipient, seq = message.seq, session = %message.key.contribution_id,
+                    "chat deliver (MSRP not implemented yet)");
+            }
+            Command::ChatResult {
+                contribution_id,
+                sender,
+                message_id,
+                outcome,
+            } => {
+                tracing::info!(%contribution_id, %sender, %message_id, ?outcome,
+                    "chat result (MSRP not implemented yet)");
+            }
+        }
+    }
+
+    fn send(&mut self, flow: Flow, bytes: Vec<u8>) {
+        match flow.transport {
+            Transport::Udp => match self.udp.get(&flow.conn) {
+                Some(sock) => sock.send(flow.peer, &bytes),
+                None => {
+                    tracing::warn!(conn = %flow.conn, "transmit on an unknown udp socket; dropped")
+                }
+            },
+            Transport::Tcp => {
+                let bytes = match self.tcp.get(&flow.conn) {
+                    Some(c) => match c.writer.send(bytes) {
+                        Ok(()) => return,
+                        Err(mpsc::error::SendError(bytes)) => bytes,
+                    },
+                    None => bytes,
+                };
+                // The connection is gone (the terminal closed it, e.g. after
+                // registering). RFC 3261 §18: open a new one to the flow's address,
+                // under the same number so the core's flow stays valid.
+                tracing::info!(conn = %flow.conn, peer = %flow.peer, "connection gone; reconnecting");
+                self.connect(flow.conn, flow.peer);
+                if let Some(c) = self.tcp.get(&flow.conn) {
+                    let _ = c.writer.send(bytes);
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId, peer: SocketAddr) {
+        let serial = self.ids.next();
+        let writer = spawn_connect(conn, serial, peer, &self.tcp_settings, self.net_tx.clone());
+        self.tcp.insert(conn, TcpConn { serial, writer });
+    }
+
+    fn store(&mut self, now: Time, job: StoreJob) {
+        let ticket = match &job {
+            StoreJob::Persist(t, _) | StoreJob::Seal(t, _) => *t,
+        };
+        let sent = self
+            .store_tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(job).is_ok());
+        if sent {
+            self.store_pending += 1;
+        } else {
+            // The core must hear about every ticket: a failure makes it answer the
+            // waiting peer (500) instead of leaving it hanging.
+            tracing::error!(%ticket, "store task gone; record not stored");
+            let reason = "store unavailable".to_owned();
+            self.server
+                .handle_store_result(now, ticket, Err(StoreError { reason }));
+        }
+    }
+
+    /// Shutdown: stop reading the network, let the store answer what is in flight
+    /// (and send the responses that depended on it), then close the store.
+    async fn finish(mut self) {
+        tracing::info!(pending = self.store_pending, "shutting down");
+        let give_up = tokio::time::Instant::now() + SHUTDOWN_STORE_GRACE;
+        while self.store_pending > 0 {
+            let Ok(Some(done)) = tokio::time::timeout_at(give_up, self.store_rx.recv()).await
+            else {
+                tracing::warn!(
+                    pending = self.store_pending,
+                    "store did not answer before shutdown"
+                );
+                break;
+            };
+            let now = self.wake();
+            self.feed(now, Input::Store(done));
+            self.drain(now);
+        }
+        self.store_tx = None;
+        // Give connection tasks a moment to flush what the last drain queued.
+        tokio::task::yield_now().await;
+    }
+}
+
+fn log_event(ev: &Event) {
+    match ev {
+        Event::Dropped { flow, reason } => {
+            tracing::info!(peer = %flow.peer, %reason, "dropped undecodable input")
+        }
+        Event::SessionEstablished(s) => tracing::info!(session = %s, "session established"),
+        Event::GroupCreated { group, replaces } => {
+            tracing::info!(%group, ?replaces, "group created")
+        }
+        Event::SessionSealed(s) => tracing::info!(session = %s, "session sealed"),
+        Event::SealFailed(s) => tracing::error!(session = %s, "session seal failed"),
+        Event::SessionEnded(s) => tracing::info!(session = %s, "session ended"),
+    }
+}

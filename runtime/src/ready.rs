@@ -1,0 +1,64 @@
+//! The machine-readable start-up line: `cpmd ready udp=ADDR tcp=ADDR ...`, one
+//! `transport=address` per bound listener in listener order, printed on stdout and
+//! optionally written to a file, so tests and scripts can use port 0.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+/// One bound listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// A UDP socket.
+    Udp(SocketAddr),
+    /// A TCP listener.
+    Tcp(SocketAddr),
+}
+
+/// The ready line, without a trailing newline.
+pub fn ready_line(bound: &[Bound]) -> String {
+    let mut line = String::from("cpmd ready");
+    for b in bound {
+        let (name, addr) = match b {
+            Bound::Udp(a) => ("udp", a),
+            Bound::Tcp(a) => ("tcp", a),
+        };
+        line.push_str(&format!(" {name}={addr}"));
+    }
+    line
+}
+
+/// Prints the line (flushed) and writes it to `file` if given: first to a
+/// temporary name, then renamed, so a reader never sees half a line.
+pub fn announce(bound: &[Bound], file: Option<&Path>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let line = ready_line(bound);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").context("printing the ready line")?;
+    out.flush().context("flushing stdout")?;
+    if let Some(path) = file {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, format!("{line}\n"))
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_lists_listeners_in_order() {
+        let bound = [
+            Bound::Udp("127.0.0.1:40001".parse().unwrap()),
+            Bound::Tcp("[::1]:40002".parse().unwrap()),
+        ];
+        assert_eq!(
+            ready_line(&bound),
+            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002"
+        );
+    }
+}

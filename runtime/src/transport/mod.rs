@@ -1,0 +1,87 @@
+//! Sockets: small tasks that only move bytes between the network and the event
+//! loop. They never parse SIP (the core frames and decodes) and never touch the
+//! core.
+
+pub mod tcp;
+pub mod udp;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use cpmd_core::ConnId;
+use tokio::sync::mpsc;
+
+/// Connection numbers the runtime hands out start here, far above the small numbers
+/// the core would choose for its own `Connect` commands, so the two never collide.
+pub const RUNTIME_CONN_BASE: u64 = 1 << 40;
+
+/// Hands out connection numbers and task serials.
+#[derive(Debug, Clone)]
+pub struct ConnIds(Arc<AtomicU64>);
+
+impl ConnIds {
+    /// Numbers from [`RUNTIME_CONN_BASE`] on.
+    pub fn new() -> Self {
+        Self(Arc::new(AtomicU64::new(RUNTIME_CONN_BASE)))
+    }
+
+    /// A fresh number (used both for `ConnId`s and for connection-task serials).
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A fresh connection id.
+    pub fn conn(&self) -> ConnId {
+        ConnId::new(self.next())
+    }
+}
+
+impl Default for ConnIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the socket tasks tell the event loop.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// One UDP datagram.
+    Datagram {
+        /// The socket it arrived on.
+        conn: ConnId,
+        /// Its source.
+        peer: SocketAddr,
+        /// Its payload.
+        bytes: Vec<u8>,
+    },
+    /// An inbound TCP connection was accepted; bytes for it go to `writer`.
+    Accepted {
+        /// Its number.
+        conn: ConnId,
+        /// The connection task's serial (tells a stale `Closed` from a live one).
+        serial: u64,
+        /// The remote address.
+        peer: SocketAddr,
+        /// Where to queue bytes to send.
+        writer: mpsc::UnboundedSender<Vec<u8>>,
+    },
+    /// Bytes read from a TCP connection.
+    Data {
+        /// The connection.
+        conn: ConnId,
+        /// The remote address.
+        peer: SocketAddr,
+        /// What one read returned.
+        bytes: Vec<u8>,
+    },
+    /// A TCP connection ended (EOF, error, idle timeout, failed connect).
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// The connection task's serial.
+        serial: u64,
+        /// Why, for the log.
+        reason: String,
+    },
+}

@@ -1,0 +1,205 @@
+//! SIP over TCP: an accept task per listener and one task per connection that
+//! copies bytes both ways. The core frames the stream; these tasks never look at
+//! the bytes.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cpmd_core::ConnId;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::{ConnIds, NetEvent};
+
+/// How long an outbound connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Size of one read.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Shared TCP settings: the connection budget and the idle timeout.
+#[derive(Debug, Clone)]
+pub struct TcpSettings {
+    /// Connections currently open (inbound and outbound).
+    pub open: Arc<AtomicUsize>,
+    /// The most connections allowed at once.
+    pub max_connections: usize,
+    /// A connection silent in both directions for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+/// Counts a connection while its task lives.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(open))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A bound TCP listener.
+#[derive(Debug)]
+pub struct TcpSipListener {
+    listener: TcpListener,
+    /// The bound address (port 0 resolved).
+    pub local: SocketAddr,
+}
+
+impl TcpSipListener {
+    /// Binds `addr`.
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        Ok(Self { listener, local })
+    }
+
+    /// Starts the accept task.
+    pub fn spawn_acceptor(
+        self,
+        ids: ConnIds,
+        settings: TcpSettings,
+        events: mpsc::Sender<NetEvent>,
+    ) {
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match self.listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "tcp accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                if settings.open.load(Ordering::Relaxed) >= settings.max_connections {
+                    tracing::warn!(%peer, max = settings.max_connections, "connection limit reached; closing");
+                    drop(stream);
+                    continue;
+                }
+                let conn = ids.conn();
+                let serial = ids.next();
+                let (writer, queue) = mpsc::unbounded_channel();
+                let event = NetEvent::Accepted {
+                    conn,
+                    serial,
+                    peer,
+                    writer,
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+                let slot = Slot::take(&settings.open);
+                let task = Connection {
+                    conn,
+                    serial,
+                    peer,
+                    idle: settings.idle_timeout,
+                };
+                tokio::spawn(task.run(stream, queue, events.clone(), slot));
+            }
+        });
+    }
+}
+
+/// Opens an outbound connection numbered `conn` to `peer` in the background; bytes
+/// queued on the returned sender go out once it is up. A failed connect reports
+/// `Closed`.
+pub fn spawn_connect(
+    conn: ConnId,
+    serial: u64,
+    peer: SocketAddr,
+    settings: &TcpSettings,
+    events: mpsc::Sender<NetEvent>,
+) -> mpsc::UnboundedSender<Vec<u8>> {
+    let (writer, queue) = mpsc::unbounded_channel();
+    let slot = Slot::take(&settings.open);
+    let idle = settings.idle_timeout;
+    tokio::spawn(async move {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                return report_closed(&events, conn, serial, format!("connect: {e}")).await
+            }
+            Err(_) => {
+                return report_closed(&events, conn, serial, "connect timed out".into()).await
+            }
+        };
+        let task = Connection {
+            conn,
+            serial,
+            peer,
+            idle,
+        };
+        task.run(stream, queue, events, slot).await;
+    });
+    writer
+}
+
+async fn report_closed(events: &mpsc::Sender<NetEvent>, conn: ConnId, serial: u64, reason: String) {
+    let _ = events
+        .send(NetEvent::Closed {
+            conn,
+            serial,
+            reason,
+        })
+        .await;
+}
+
+/// One connection's byte pump.
+struct Connection {
+    conn: ConnId,
+    serial: u64,
+    peer: SocketAddr,
+    idle: Duration,
+}
+
+impl Connection {
+    async fn run(
+        self,
+        stream: TcpStream,
+        mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
+        events: mpsc::Sender<NetEvent>,
+        _slot: Slot,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        let reason = loop {
+            tokio::select! {
+                read = tokio::time::timeout(self.idle, rd.read(&mut buf)) => match read {
+                    Err(_) => break "idle timeout".to_owned(),
+                    Ok(Ok(0)) => break "closed by peer".to_owned(),
+                    Ok(Ok(n)) => {
+                        let event = NetEvent::Data { conn: self.conn, peer: self.peer, bytes: buf[..n].to_vec() };
+                        if events.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Err(e)) => break format!("read: {e}"),
+                },
+                bytes = queue.recv() => match bytes {
+                    // The event loop dropped the sender: a `Close` command or shutdown.
+                    None => {
+                        let _ = wr.shutdown().await;
+                        break "closed by server".to_owned();
+                    }
+                    Some(bytes) => {
+                        if let Err(e) = wr.write_all(&bytes).await {
+                            break format!("write: {e}");
+                        }
+                    }
+                },
+            }
+        };
+        tracing::debug!(conn = %self.conn, peer = %self.peer, %reason, "tcp connection ended");
+        report_closed(&events, self.conn, self.serial, reason).await;
+    }
+}
