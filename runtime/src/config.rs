@@ -83,6 +83,8 @@ pub struct TimerConfig {
     pub t2_ms: u64,
     /// RFC 3261 T4.
     pub t4_ms: u64,
+    /// Timer C: how long an INVITE the server sent may ring before it is CANCELled.
+    pub timer_c_ms: u64,
     /// Wait for the answer to a relayed BYE (TERM-2).
     pub bye_wait_ms: u64,
     /// Wait for B's BYE on a replaced 1-to-1 (TERM-3).
@@ -98,6 +100,7 @@ impl Default for TimerConfig {
             t1_ms: t.t1_ms,
             t2_ms: t.t2_ms,
             t4_ms: t.t4_ms,
+            timer_c_ms: t.timer_c_ms,
             bye_wait_ms: t.bye_wait_ms,
             replaced_bye_timeout_ms: t.replaced_bye_timeout_ms,
             default_expires_s: t.default_expires_s,
@@ -174,6 +177,7 @@ impl FileConfig {
             t1_ms: self.timers.t1_ms,
             t2_ms: self.timers.t2_ms,
             t4_ms: self.timers.t4_ms,
+            timer_c_ms: self.timers.timer_c_ms,
             bye_wait_ms: self.timers.bye_wait_ms,
             replaced_bye_timeout_ms: self.timers.replaced_bye_timeout_ms,
             default_expires_s: self.timers.default_expires_s,
