@@ -4,4 +4,5 @@
 mod claim;
 mod edge;
 mod flows;
+mod prop_machine;
 mod util;
