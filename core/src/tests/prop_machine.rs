@@ -979,39 +979,27 @@ fn check(sut: &Sut, m: &Model) {
     let k1 = ContributionId::new(K1);
     let k2 = ContributionId::new(GROUP_CONTRIBUTION);
 
-    // Model conformance: sessions and dialogs alive.
-    let sessions = usize::from(m.one_alive()) + usize::from(m.group_alive());
-    if h.server.session_count() != sessions {
-        fail(format!(
-            "sessions: server has {}, model expects {sessions} (1-to-1 {:?}, group {:?})",
-            h.server.session_count(),
-            m.one,
-            m.group
-        ));
-    }
-    let legs =
-        if m.one_alive() { 2 } else { 0 } + if m.group == GroupPhase::Active { 3 } else { 0 };
-    if h.server.leg_count() != legs {
-        fail(format!(
-            "legs: server has {}, model expects {legs}",
-            h.server.leg_count()
-        ));
-    }
-    // The store queue: same length, same kinds, same order.
-    let kinds: Vec<&str> = h.store_queue.iter().map(|(_, w)| w.as_str()).collect();
-    let expected: Vec<&str> = m
-        .queue
-        .iter()
-        .map(|i| match i {
-            StoreItem::Msg(..) | StoreItem::GroupInfo => "persist",
-            StoreItem::Seal => "seal",
-        })
-        .collect();
-    if kinds != expected {
-        fail(format!(
-            "store queue: harness {kinds:?}, model {:?}",
-            m.queue
-        ));
+    // MSG-1: acknowledged ⇒ stored, and stored before the acknowledgement.
+    for (i, line) in log.iter().enumerate() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("result") {
+            continue;
+        }
+        let id = words.next().unwrap_or_default();
+        if words.next() != Some("Accepted") {
+            continue;
+        }
+        let stored_at = h.stored_log.iter().find_map(|(at, r)| match r {
+            Record::Message(msg) if msg.message_id.as_str() == id => Some(*at),
+            Record::Message(_) | Record::SessionInfo(_) => None,
+        });
+        match stored_at {
+            Some(at) if at <= i => {}
+            Some(at) => fail(format!(
+                "MSG-1: {id} acknowledged at log line {i}, stored only at {at}"
+            )),
+            None => fail(format!("MSG-1: {id} acknowledged but never stored")),
+        }
     }
 
     // MSG-3 / MSG-4: exactly one result per message once it is resolved, and the
@@ -1052,29 +1040,6 @@ fn check(sut: &Sut, m: &Model) {
                 "MSG-3/MSG-4: message {id} got no result, model expects {:?}",
                 m.results[id]
             ));
-        }
-    }
-
-    // MSG-1: acknowledged ⇒ stored, and stored before the acknowledgement.
-    for (i, line) in log.iter().enumerate() {
-        let mut words = line.split_whitespace();
-        if words.next() != Some("result") {
-            continue;
-        }
-        let id = words.next().unwrap_or_default();
-        if words.next() != Some("Accepted") {
-            continue;
-        }
-        let stored_at = h.stored_log.iter().find_map(|(at, r)| match r {
-            Record::Message(msg) if msg.message_id.as_str() == id => Some(*at),
-            Record::Message(_) | Record::SessionInfo(_) => None,
-        });
-        match stored_at {
-            Some(at) if at <= i => {}
-            Some(at) => fail(format!(
-                "MSG-1: {id} acknowledged at log line {i}, stored only at {at}"
-            )),
-            None => fail(format!("MSG-1: {id} acknowledged but never stored")),
         }
     }
 
@@ -1231,6 +1196,15 @@ fn check(sut: &Sut, m: &Model) {
             l.starts_with(&format!("server -> {addr}: BYE {call_id} "))
                 || l.starts_with(&format!("{name} -> server: BYE {call_id} "))
         });
+        // HIST-2 / TERM-1: the seal comes after the handshake: both legs were closed
+        // (by their own BYE, or by the BYE the server relayed or sent) before it.
+        if let Some(&seal) = seal_lines.first() {
+            if !closed.is_some_and(|c| c < seal) {
+                fail(format!(
+                    "HIST-2/TERM-1: the 1-to-1 was sealed at line {seal} before {x:?}'s leg closed ({closed:?})"
+                ));
+            }
+        }
         if let Some(closed) = closed {
             let user = &users[x.ix()];
             for (i, line) in log.iter().enumerate().skip(closed) {
@@ -1272,6 +1246,41 @@ fn check(sut: &Sut, m: &Model) {
                 fail(format!("EXT-3: group info stored as {:?}", info.key));
             }
         }
+    }
+
+    // Model conformance: sessions and dialogs alive.
+    let sessions = usize::from(m.one_alive()) + usize::from(m.group_alive());
+    if h.server.session_count() != sessions {
+        fail(format!(
+            "sessions: server has {}, model expects {sessions} (1-to-1 {:?}, group {:?})",
+            h.server.session_count(),
+            m.one,
+            m.group
+        ));
+    }
+    let legs =
+        if m.one_alive() { 2 } else { 0 } + if m.group == GroupPhase::Active { 3 } else { 0 };
+    if h.server.leg_count() != legs {
+        fail(format!(
+            "legs: server has {}, model expects {legs}",
+            h.server.leg_count()
+        ));
+    }
+    // The store queue: same length, same kinds, same order.
+    let kinds: Vec<&str> = h.store_queue.iter().map(|(_, w)| w.as_str()).collect();
+    let expected: Vec<&str> = m
+        .queue
+        .iter()
+        .map(|i| match i {
+            StoreItem::Msg(..) | StoreItem::GroupInfo => "persist",
+            StoreItem::Seal => "seal",
+        })
+        .collect();
+    if kinds != expected {
+        fail(format!(
+            "store queue: harness {kinds:?}, model {:?}",
+            m.queue
+        ));
     }
 }
 
