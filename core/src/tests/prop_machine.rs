@@ -18,7 +18,7 @@ use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMac
 use super::flows::*;
 use super::util::*;
 use crate::ids::{ContributionId, Tag};
-use crate::server::{ChatFailure, ChatOutcome, Record};
+use crate::server::{ChatFailure, ChatOutcome, Config, Mutation, Record, Transport};
 use crate::sip::{Method, Request, Response, SipMessage, StatusCode};
 
 /// The 1-to-1's Contribution-ID as `flows::establish` sets it.
@@ -713,9 +713,11 @@ struct Sut {
 }
 
 impl Sut {
-    fn new() -> Self {
+    fn new(mutation: Mutation) -> Self {
+        let mut config = Config::new(DOMAIN);
+        config.mutation = mutation;
         Self {
-            w: World::new(),
+            w: World::with(Harness::with_config(config), Transport::Udp),
             call: None,
             ext: None,
             a_group: None,
@@ -1288,9 +1290,19 @@ fn check(sut: &Sut, m: &Model) {
 // The state machine test
 // ---------------------------------------------------------------------------
 
-struct CpmMachine;
+/// The test; `M` selects a deliberately broken server (`Mutation`) so that the
+/// mutation tests below show the checks can fail.
+struct CpmMachine<const M: u8>;
 
-impl CpmMachine {
+impl<const M: u8> CpmMachine<M> {
+    fn mutation() -> Mutation {
+        match M {
+            1 => Mutation::AckBeforeStore,
+            2 => Mutation::SealOnByeArrival,
+            _ => Mutation::None,
+        }
+    }
+
     fn run(sut: &mut Sut, m: &mut Model, t: Tr) {
         assert!(m.legal(&t), "teardown step {t:?} illegal for {m:?}");
         m.step(&t);
@@ -1299,12 +1311,12 @@ impl CpmMachine {
     }
 }
 
-impl StateMachineTest for CpmMachine {
+impl<const M: u8> StateMachineTest for CpmMachine<M> {
     type SystemUnderTest = Sut;
     type Reference = Reference;
 
     fn init_test(_: &Model) -> Sut {
-        Sut::new()
+        Sut::new(Self::mutation())
     }
 
     fn apply(mut sut: Sut, m: &Model, t: Tr) -> Sut {
@@ -1380,5 +1392,15 @@ prop_state_machine! {
     /// MSG-1..MSG-4, HIST-1..HIST-3, HIST-5, TERM-1, TERM-3..TERM-7, EXT-3, EXT-5,
     /// GRP-3: random interleavings of A, B, C, the store and time.
     #[test]
-    fn msg_hist_term_ext_random_interleavings(sequential 1..40 => CpmMachine);
+    fn msg_hist_term_ext_random_interleavings(sequential 1..40 => CpmMachine<0>);
+
+    /// Mutation check: acknowledging before the store confirmed breaks MSG-1.
+    #[test]
+    #[should_panic(expected = "MSG-1")]
+    fn mutation_ack_before_store_is_caught(sequential 1..40 => CpmMachine<1>);
+
+    /// Mutation check: sealing on B's BYE, before A answered, breaks HIST-2/TERM-1.
+    #[test]
+    #[should_panic(expected = "HIST-")]
+    fn mutation_seal_on_bye_arrival_is_caught(sequential 1..40 => CpmMachine<2>);
 }
