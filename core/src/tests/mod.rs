@@ -4,5 +4,6 @@
 mod claim;
 mod edge;
 mod flows;
+mod prop_machine;
 mod registration;
 mod util;

@@ -258,6 +258,9 @@ pub(crate) struct Harness {
     /// Every durable record, in the order the store made them durable.
     pub(crate) stored: Vec<Record>,
     pub(crate) sealed: Vec<HistoryObject>,
+    /// Every durable record with the length of `log` at the moment the store made it
+    /// durable (for "durable before" order checks against log lines).
+    pub(crate) stored_log: Vec<(usize, Record)>,
     /// Chat deliveries per recipient.
     pub(crate) delivered: BTreeMap<UserUri, Vec<StoredMessage>>,
     /// Chat results per sender: (message id, outcome).
@@ -290,6 +293,7 @@ impl Harness {
             store_queue: VecDeque::new(),
             stored: Vec::new(),
             sealed: Vec::new(),
+            stored_log: Vec::new(),
             delivered: BTreeMap::new(),
             chat_results: BTreeMap::new(),
             log: Vec::new(),
@@ -344,11 +348,25 @@ impl Harness {
         self.drain();
     }
 
+    /// Answers the waiting store request at `index` of `store_queue` (0 = oldest), so
+    /// tests can answer out of order.
+    pub(crate) fn store_answer_at(&mut self, index: usize, ok: bool) {
+        let (ticket, _) = self
+            .store_queue
+            .remove(index)
+            .expect("a store request is waiting at that index");
+        self.answer_ticket(ticket, ok);
+        self.drain();
+    }
+
     fn answer_ticket(&mut self, ticket: StoreTicket, ok: bool) {
         if let Some(rec) = self.pending_records.remove(&ticket) {
             if ok {
                 match rec {
-                    PendingRecord::Record(r) => self.stored.push(r),
+                    PendingRecord::Record(r) => {
+                        self.stored_log.push((self.log.len(), r.clone()));
+                        self.stored.push(r);
+                    }
                     PendingRecord::Seal(h) => self.sealed.push(h),
                 }
             }
