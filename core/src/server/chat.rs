@@ -245,7 +245,10 @@ impl Server {
             .filter(|u| self.recipient_open(sid, u))
             .cloned()
             .collect();
-        if open.is_empty() && !message.recipients.is_empty() {
+        // A 1-to-1 message whose recipient is gone fails (MSG-4); a group message is the
+        // focus's to keep even if everyone else left meanwhile (group.md step 3).
+        let group = matches!(self.sessions.get(&sid), Some(Session::Group(_)));
+        if open.is_empty() && !message.recipients.is_empty() && !group {
             return ChatOutcome::Failed(ChatFailure::RecipientGone);
         }
         for recipient in open {

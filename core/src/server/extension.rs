@@ -90,6 +90,7 @@ impl Server {
             replaces: replaced,
             chat: Default::default(),
             participants: Default::default(),
+            held_bye: None,
             state: GroupState::Creating(Box::new(Creating {
                 ticket,
                 a_tx: key,

@@ -5,7 +5,7 @@
 
 use super::command::{Command, Event, HistoryObject, ParticipantRecord};
 use super::leg::{domain_uri, server_contact, LegState};
-use super::session::{GroupState, OneState, Participant, ParticipantStatus, Session};
+use super::session::{GroupState, OneState, Participant, ParticipantStatus, Sealing, Session};
 use super::timer::{LegKey, Timer};
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
@@ -33,12 +33,14 @@ impl Server {
             group.info.key.contribution_id.clone(),
         );
         if !ok {
+            self.release_replaced(replaces);
             let req = creating.a_invite.clone();
             self.reply(now, &creating.a_tx, &req, StatusCode::SERVER_INTERNAL_ERROR);
             return self.drop_session(gid);
         }
         let Some(flow) = self.tx.flow(&creating.a_tx) else {
             // A's transaction is gone (it gave up): there is no one to answer.
+            self.release_replaced(replaces);
             return self.drop_session(gid);
         };
         let a_leg = self.new_uas_leg(gid, &creating.a_invite, flow, creating.requester.clone());
@@ -216,11 +218,24 @@ impl Server {
         key: TxKey,
         req: Request,
     ) {
-        self.reply(now, &key, &req, StatusCode::OK);
         let user = self.legs.get(leg).map(|l| l.user.clone());
         if let Some(user) = user {
             self.set_participant(gid, &user, None, ParticipantStatus::Left);
         }
+        let Some(Session::Group(g)) = self.sessions.get_mut(&gid) else {
+            return self.reply(now, &key, &req, StatusCode::OK);
+        };
+        let anyone_left = g.participants.values().any(|p| {
+            matches!(
+                p.status,
+                ParticipantStatus::Joined | ParticipantStatus::Invited
+            )
+        });
+        if anyone_left || g.state != GroupState::Active {
+            return self.reply(now, &key, &req, StatusCode::OK);
+        }
+        // The last one out: its 200 waits for the group's seal (HIST-5).
+        g.held_bye = Some(key);
         self.maybe_end_group(now, gid);
     }
 
@@ -280,7 +295,8 @@ impl Server {
         let ticket = self.ticket(TicketUse::Seal(gid));
         self.out.command(Command::SealSession { ticket, history });
         if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
-            g.state = GroupState::Sealing(ticket);
+            let reply_to = g.held_bye.take();
+            g.state = GroupState::Sealing(Sealing { ticket, reply_to });
         }
     }
 

@@ -639,12 +639,8 @@ impl Server {
         self.out.disarm(&Timer::ByeWait(sid));
         self.out.disarm(&Timer::ReplacedBye(sid));
         if let Session::Group(g) = &session {
-            // A group that was never created releases the 1-to-1 it meant to replace.
-            let created = !matches!(g.state, super::session::GroupState::Creating(_));
-            if let (Some(one), false) = (g.replaces, created) {
-                if let Some(Session::One(one)) = self.sessions.get_mut(&one) {
-                    one.replaced_by = None;
-                }
+            if matches!(g.state, super::session::GroupState::Creating(_)) {
+                self.release_replaced(g.replaces);
             }
         }
         let contribution = &session.info().key.contribution_id;
@@ -652,6 +648,16 @@ impl Server {
             self.by_contribution.remove(contribution);
         }
         self.out.event(Event::SessionEnded(sid));
+    }
+}
+
+impl Server {
+    /// A group that was never created releases the 1-to-1 it meant to replace, which
+    /// may then be extended again (EXT-9 counts created groups only).
+    pub(crate) fn release_replaced(&mut self, one: Option<SessionId>) {
+        if let Some(Session::One(one)) = one.and_then(|id| self.sessions.get_mut(&id)) {
+            one.replaced_by = None;
+        }
     }
 }
 

@@ -134,6 +134,8 @@ pub(crate) struct Group {
     pub(crate) replaces: Option<SessionId>,
     pub(crate) chat: ChatLog,
     pub(crate) participants: BTreeMap<UserUri, Participant>,
+    /// The last participant's BYE, answered once the group is sealed (HIST-5).
+    pub(crate) held_bye: Option<TxKey>,
     pub(crate) state: GroupState,
 }
 
@@ -170,7 +172,7 @@ pub(crate) enum GroupState {
     /// Up.
     Active,
     /// Being sealed.
-    Sealing(StoreTicket),
+    Sealing(Sealing),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use super::command::{Command, Event, HistoryObject, ParticipantRecord};
 use super::config::Mutation;
 use super::leg::LegState;
-use super::session::{OneState, Sealing, Session, Terminating};
+use super::session::{GroupState, OneState, Sealing, Session, Terminating};
 use super::timer::{LegKey, Timer};
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
@@ -255,7 +255,11 @@ impl Server {
                 | OneState::Established
                 | OneState::Terminating(_) => None,
             },
-            Some(Session::Group(_)) | None => None,
+            Some(Session::Group(g)) => match &g.state {
+                GroupState::Sealing(s) => s.reply_to.clone(),
+                GroupState::Creating(_) | GroupState::Active => None,
+            },
+            None => None,
         };
         let status = if ok {
             self.out.event(Event::SessionSealed(sid));

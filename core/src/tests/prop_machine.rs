@@ -1433,8 +1433,7 @@ fn drain_inbox(w: &mut World, p: P) -> Vec<SipMessage> {
 /// HIST-5 / GRP-4 (group.md "Normal flow" step 6): the last participant's BYE is
 /// answered only once the group's seal is durable.
 #[test]
-#[ignore = "bug: group.rs on_group_bye answers the last participant's BYE with 200 at once, before the group's SealSession is durable (HIST-5, group.md step 6); a seal failure can never become a 500"]
-fn bug_hist_5_last_group_bye_answered_before_the_group_seal() {
+fn regression_hist_5_last_group_bye_answered_before_the_group_seal() {
     let mut w = World::new();
     let ext = extend(&mut w, ReplaceForm::SessionReplaces);
     for (p, inv) in [(P::B, &ext.b_group_invite), (P::C, &ext.c_group_invite)] {
@@ -1462,8 +1461,7 @@ fn bug_hist_5_last_group_bye_answered_before_the_group_seal() {
 /// MSG-4 in a group (group.md "Normal flow" step 3): a recipient that left while the
 /// message's Persist was in flight is skipped, not a failure for the sender.
 #[test]
-#[ignore = "bug: chat.rs finish_message answers Failed(RecipientGone) for a group message whose recipients all left while its Persist was in flight; group.md step 3 says the focus accepts it (stored, delivered to nobody)"]
-fn bug_msg_4_group_message_refused_when_its_recipients_left_meanwhile() {
+fn regression_msg_4_group_message_refused_when_its_recipients_left_meanwhile() {
     let mut w = World::new();
     let ext = extend(&mut w, ReplaceForm::SessionReplaces);
     let b_tag = Tag::new("bob-group-tag");
@@ -1494,8 +1492,7 @@ fn bug_msg_4_group_message_refused_when_its_recipients_left_meanwhile() {
 /// MSG-6: a message repeated with the same id by the same sender in the same session
 /// is stored and delivered at most once; the repeat gets the original's answer.
 #[test]
-#[ignore = "bug: chat.rs handle_chat does not deduplicate message ids: a repeat is numbered, stored and delivered again (MSG-6)"]
-fn bug_msg_6_repeated_message_id_is_stored_and_delivered_twice() {
+fn regression_msg_6_repeated_message_id_is_stored_and_delivered_twice() {
     let mut w = World::new();
     let call = establish(&mut w);
     w.h.chat(&w.a, &call.contribution, "m1", "hello");
@@ -1513,8 +1510,7 @@ fn bug_msg_6_repeated_message_id_is_stored_and_delivered_twice() {
 /// never ACKs the 200 within 64·T1, so the server ends the session itself with BYE on
 /// both legs and seals it.
 #[test]
-#[ignore = "bug: one_to_one.rs retransmit_2xx just stops after 64·T1 without an ACK; the session is never ended (no BYE to A or B, never sealed): TERM-6"]
-fn bug_term_6_unacked_200_never_ends_the_session() {
+fn regression_term_6_unacked_200_never_ends_the_session() {
     let mut w = World::new();
     let invite = invite_to(&mut w, "bob", "conv-noack", "contrib-noack");
     w.h.send(&w.a, invite);
