@@ -158,7 +158,7 @@ impl Server {
             OneState::Established => Ok(one.id),
             // An early dialog the server did not originate (A's INVITE to us).
             OneState::Calling(_) => Err(StatusCode::CALL_DOES_NOT_EXIST),
-            OneState::Cancelling | OneState::Terminating(_) | OneState::Sealing(_) => {
+            OneState::Cancelling(_) | OneState::Terminating(_) | OneState::Sealing(_) => {
                 Err(StatusCode::DECLINE)
             }
         }
@@ -177,7 +177,7 @@ impl Server {
         match one.state {
             OneState::Established => Ok(sid),
             OneState::Calling(_) => Err(StatusCode::CALL_DOES_NOT_EXIST),
-            OneState::Cancelling | OneState::Terminating(_) | OneState::Sealing(_) => {
+            OneState::Cancelling(_) | OneState::Terminating(_) | OneState::Sealing(_) => {
                 Err(StatusCode::DECLINE)
             }
         }

@@ -3,7 +3,7 @@
 //! declines, BYEs, and the group's own history object (specs/group.md, GRP-1..GRP-5;
 //! EXT-5, EXT-6).
 
-use super::command::{Command, Event, HistoryObject, ParticipantRecord};
+use super::command::{Command, Event, Flow, HistoryObject, ParticipantRecord};
 use super::leg::{domain_uri, server_contact, LegState};
 use super::session::{GroupState, OneState, Participant, ParticipantStatus, Sealing, Session};
 use super::timer::{LegKey, Timer};
@@ -79,11 +79,21 @@ impl Server {
         user: &UserUri,
         requester: &UserUri,
     ) {
-        let Some(binding) = self.registrar.lookup(user).cloned() else {
-            return self.set_participant(gid, user, None, ParticipantStatus::Declined);
-        };
         let Some(Session::Group(group)) = self.sessions.get(&gid) else {
             return;
+        };
+        // The other party of the replaced 1-to-1 is invited on the device that holds
+        // that session (the one that can replace it); anyone else on its newest binding.
+        let device = group
+            .replaces
+            .and_then(|one| self.device_of(one, user))
+            .or_else(|| {
+                self.registrar
+                    .lookup(user)
+                    .map(|b| (b.contact.clone(), b.flow))
+            });
+        let Some((contact, device_flow)) = device else {
+            return self.set_participant(gid, user, None, ParticipantStatus::Declined);
         };
         let focus = NameAddr::new(domain_uri(&self.config, &group.focus_user));
         let (conversation, contribution) = (
@@ -94,7 +104,7 @@ impl Server {
         let replaced = group
             .replaces
             .and_then(|one| self.replaced_names(one, user));
-        let mut leg = self.new_uac_leg(gid, user.clone(), &binding.contact, binding.flow, focus);
+        let mut leg = self.new_uac_leg(gid, user.clone(), &contact, device_flow, focus);
         let mut invite = leg.request(Method::Invite, &self.config, &mut self.ids);
         let h = &mut invite.headers;
         h.contact = vec![server_contact(&self.config, &focus_user, leg.flow, true)];
@@ -141,6 +151,12 @@ impl Server {
                 early_only: false,
             },
         ))
+    }
+
+    /// The device (contact and flow) on which `user` holds its leg of the 1-to-1 `one`.
+    fn device_of(&self, one: SessionId, user: &UserUri) -> Option<(NameAddr, Flow)> {
+        let leg = self.legs.get(self.one(one)?.leg_of(user)?)?;
+        Some((NameAddr::new(leg.remote_target.clone()), leg.flow))
     }
 
     fn set_participant(

@@ -22,6 +22,7 @@ mod chat;
 mod command;
 mod config;
 mod extension;
+mod fork;
 mod group;
 mod ids;
 mod leg;
@@ -246,7 +247,7 @@ impl Server {
     fn on_client_rx(&mut self, now: Time, owner: transaction::Owner, rx: transaction::ClientRx) {
         use transaction::Owner;
         match owner {
-            Owner::CalleeInvite(sid) => self.on_callee_answer(now, sid, rx),
+            Owner::CalleeInvite(sid, fork) => self.on_callee_answer(now, sid, &fork, rx),
             Owner::Bye(sid, leg) => self.on_bye_answer(now, sid, &leg, rx),
             Owner::Relay(server_tx) => self.on_relay_answer(now, &server_tx, rx),
             Owner::GroupInvite(gid, user) => self.on_group_invite_answer(now, gid, &user, rx),

@@ -56,9 +56,10 @@ impl Server {
         if !self.is_local_user(&callee) {
             return self.reply(now, &key, &req, StatusCode::NOT_FOUND);
         }
-        let Some(binding) = self.registrar.lookup(&callee).cloned() else {
+        let bindings = self.registrar.lookup_all(&callee);
+        if bindings.is_empty() {
             return self.reply(now, &key, &req, StatusCode::TEMPORARILY_UNAVAILABLE);
-        };
+        }
         let info = self.session_info(
             &req,
             &caller,
@@ -73,40 +74,30 @@ impl Server {
         }
         let sid = info.key.session;
         let a_leg = self.new_uas_leg(sid, &req, flow, caller.clone());
-        let mut b_leg = self.new_uac_leg(
-            sid,
-            callee.clone(),
-            &binding.contact,
-            binding.flow,
-            req.headers.from.clone(),
-        );
-        let invite = self.callee_invite(&req, &mut b_leg, &info);
-        let timers = self.config.timers.clone();
-        let b_tx = self.tx.send_request(
-            now,
-            b_leg.flow,
-            invite,
-            Owner::CalleeInvite(sid),
-            &timers,
-            &mut self.out,
-        );
+        let forks = self.fork_invites(now, sid, &req, &info, &callee, bindings);
+        let first = forks
+            .keys()
+            .next()
+            .cloned()
+            .expect("one fork per binding, at least one");
         let one = OneToOne {
             id: sid,
             info,
             caller,
             callee,
             a_leg: a_leg.key.clone(),
-            b_leg: b_leg.key.clone(),
+            b_leg: first,
             chat: Default::default(),
             replaced_by: None,
+            losers: Default::default(),
             state: OneState::Calling(Box::new(Calling {
                 a_tx: key,
-                b_tx,
                 a_invite: req,
+                forks,
+                best_failure: None,
             })),
         };
         self.legs.insert(a_leg.key.clone(), a_leg);
-        self.legs.insert(b_leg.key.clone(), b_leg);
         self.by_contribution
             .insert(one.info.key.contribution_id.clone(), sid);
         self.sessions.insert(sid, Session::One(one));
@@ -263,7 +254,7 @@ impl Server {
 
     /// B's INVITE: a new request on B's leg carrying A's identity, the CPM IDs and
     /// A's body (ONE-2).
-    fn callee_invite(
+    pub(crate) fn callee_invite(
         &mut self,
         a_invite: &Request,
         b_leg: &mut Leg,
@@ -286,71 +277,8 @@ impl Server {
         invite
     }
 
-    /// B answered our INVITE (or did not).
-    pub(crate) fn on_callee_answer(&mut self, now: Time, sid: SessionId, rx: ClientRx) {
-        let Some(Session::One(one)) = self.sessions.get(&sid) else {
-            return;
-        };
-        let (a_leg, b_leg) = (one.a_leg.clone(), one.b_leg.clone());
-        let calling = match &one.state {
-            OneState::Calling(c) => Some(c.clone()),
-            OneState::Cancelling => None,
-            OneState::Established | OneState::Terminating(_) | OneState::Sealing(_) => {
-                // A 2xx retransmission after we answered: repeat our ACK.
-                if let ClientRx::Retransmitted2xx(_) = rx {
-                    self.repeat_ack(&b_leg);
-                }
-                return;
-            }
-        };
-        let resp = match rx {
-            ClientRx::Response(r) | ClientRx::Retransmitted2xx(r) => r,
-            ClientRx::TimedOut => {
-                if let Some(c) = calling {
-                    self.reply(now, &c.a_tx, &c.a_invite, StatusCode::REQUEST_TIMEOUT);
-                }
-                return self.drop_session(sid);
-            }
-        };
-        match calling {
-            None if resp.status.is_success() => {
-                // B answered after A cancelled: confirm and end B's leg at once.
-                self.ack_callee(&b_leg, &resp);
-                self.send_bye(now, sid, &b_leg);
-                self.drop_session(sid);
-            }
-            None => {
-                if resp.status.is_final() {
-                    self.drop_session(sid);
-                }
-            }
-            Some(c) if resp.status.is_provisional() => {
-                if resp.status != StatusCode::TRYING {
-                    self.relay_answer(now, &c, &a_leg, &resp);
-                }
-            }
-            Some(c) if resp.status.is_success() => {
-                self.ack_callee(&b_leg, &resp);
-                self.relay_answer(now, &c, &a_leg, &resp);
-                if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
-                    one.state = OneState::Established;
-                }
-                self.out.event(Event::SessionEstablished(sid));
-            }
-            Some(c) => {
-                let status = if resp.status.get() < 400 {
-                    StatusCode::TEMPORARILY_UNAVAILABLE
-                } else {
-                    resp.status
-                };
-                self.reply(now, &c.a_tx, &c.a_invite, status);
-                self.drop_session(sid);
-            }
-        }
-    }
-
     /// Relays B's provisional or 2xx answer to A on A's leg (ONE-3).
-    fn relay_answer(&mut self, now: Time, c: &Calling, a_leg: &LegKey, resp: &Response) {
+    pub(crate) fn relay_answer(&mut self, now: Time, c: &Calling, a_leg: &LegKey, resp: &Response) {
         let Some(leg) = self.legs.get(a_leg) else {
             return;
         };
@@ -469,9 +397,11 @@ impl Server {
         let Some((sid, calling)) = found else {
             return;
         };
-        self.send_cancel(now, &calling.b_tx);
+        for tx in calling.forks.values() {
+            self.send_cancel(now, tx);
+        }
         if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
-            one.state = OneState::Cancelling;
+            one.state = OneState::Cancelling(calling.forks.keys().cloned().collect());
         }
     }
 
@@ -625,7 +555,16 @@ impl Server {
             return;
         };
         let legs: Vec<LegKey> = match &session {
-            Session::One(one) => vec![one.a_leg.clone(), one.b_leg.clone()],
+            Session::One(one) => {
+                let mut legs = vec![one.a_leg.clone(), one.b_leg.clone()];
+                legs.extend(one.losers.iter().cloned());
+                match &one.state {
+                    OneState::Calling(c) => legs.extend(c.forks.keys().cloned()),
+                    OneState::Cancelling(forks) => legs.extend(forks.iter().cloned()),
+                    OneState::Established | OneState::Terminating(_) | OneState::Sealing(_) => {}
+                }
+                legs
+            }
             Session::Group(g) => g
                 .participants
                 .values()

@@ -123,10 +123,20 @@ impl Registrar {
         }
     }
 
-    /// The binding requests to `aor` use: the newest one (parallel forking to every
-    /// binding comes with the runtime issue).
+    /// The binding a single request to `aor` uses: the newest one.
     pub(crate) fn lookup(&self, aor: &UserUri) -> Option<&Binding> {
         self.bindings.get(aor)?.values().max_by_key(|b| b.order)
+    }
+
+    /// Every binding of `aor`, newest first: the devices an INVITE forks to.
+    pub(crate) fn lookup_all(&self, aor: &UserUri) -> Vec<Binding> {
+        let mut all: Vec<Binding> = self
+            .bindings
+            .get(aor)
+            .map(|b| b.values().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by_key(|b| std::cmp::Reverse(b.order));
+        all
     }
 
     /// REG-2: the identity the server authenticated for a request claiming to be from

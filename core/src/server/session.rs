@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! 1-to-1:  Calling ──B 2xx──▶ Established ──BYE (either side, or ReplacedBye)──▶ Terminating
-//!             │ CANCEL / B ≥300 / timeout            Terminating ──answers or bye_wait──▶ Sealing
+//!             │ CANCEL / every fork ≥300 / timeout   Terminating ──answers or bye_wait──▶ Sealing
 //!             ▼                                      Sealing ──store confirms──▶ (removed)
 //!          Cancelling ──B final──▶ (removed)
 //!
@@ -17,7 +17,7 @@ use super::command::SessionInfo;
 use super::timer::LegKey;
 use super::transaction::TxKey;
 use crate::ids::{SessionId, StoreTicket};
-use crate::sip::Request;
+use crate::sip::{Request, StatusCode};
 use crate::uri::UserUri;
 
 /// A session the server relays or hosts.
@@ -57,6 +57,9 @@ pub(crate) struct OneToOne {
     pub(crate) chat: ChatLog,
     /// The group session that replaces this one, once A extended it.
     pub(crate) replaced_by: Option<SessionId>,
+    /// Forks that lost to another device's 2xx; a late 2xx of theirs is ACKed and
+    /// ended with BYE.
+    pub(crate) losers: BTreeSet<LegKey>,
     pub(crate) state: OneState,
 }
 
@@ -87,8 +90,8 @@ impl OneToOne {
 pub(crate) enum OneState {
     /// The INVITE to B is in progress.
     Calling(Box<Calling>),
-    /// A cancelled; waiting for B's final answer to our INVITE.
-    Cancelling,
+    /// A cancelled; waiting for the final answers of these forks to our INVITE.
+    Cancelling(BTreeSet<LegKey>),
     /// Both legs confirmed: messages flow.
     Established,
     /// The termination handshake (TERM-1..TERM-5).
@@ -101,10 +104,12 @@ pub(crate) enum OneState {
 pub(crate) struct Calling {
     /// A's INVITE server transaction.
     pub(crate) a_tx: TxKey,
-    /// Our INVITE client transaction towards B.
-    pub(crate) b_tx: TxKey,
     /// A's INVITE (answered when B answers).
     pub(crate) a_invite: Request,
+    /// Parallel forking: our INVITE to each registered device of B, by leg.
+    pub(crate) forks: BTreeMap<LegKey, TxKey>,
+    /// The best failure so far, answered to A if every fork fails.
+    pub(crate) best_failure: Option<StatusCode>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -63,7 +63,7 @@ impl Server {
                 self.maybe_seal(now, sid);
             }
             OneState::Sealing(_) => self.reply(now, &key, &req, StatusCode::OK),
-            OneState::Calling(_) | OneState::Cancelling => {
+            OneState::Calling(_) | OneState::Cancelling(_) => {
                 // A BYE on an early dialog: the terminal gives up; answer and let the
                 // INVITE transaction run out.
                 self.reply(now, &key, &req, StatusCode::OK);
@@ -251,7 +251,7 @@ impl Server {
             Some(Session::One(one)) => match &one.state {
                 OneState::Sealing(s) => s.reply_to.clone(),
                 OneState::Calling(_)
-                | OneState::Cancelling
+                | OneState::Cancelling(_)
                 | OneState::Established
                 | OneState::Terminating(_) => None,
             },

@@ -94,8 +94,8 @@ impl TxKey {
 /// Who is waiting for a client transaction's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Owner {
-    /// The INVITE to the callee of a 1-to-1 session.
-    CalleeInvite(SessionId),
+    /// The INVITE to one device (fork) of the callee of a 1-to-1 session.
+    CalleeInvite(SessionId, LegKey),
     /// A BYE the server sent on a leg.
     Bye(SessionId, LegKey),
     /// An in-dialog request relayed from the other leg's server transaction.

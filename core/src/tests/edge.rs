@@ -727,3 +727,76 @@ fn identity_is_the_authenticated_one_and_tel_targets_are_normalised() {
         Some(w.a.user())
     );
 }
+
+/// Parallel forking (ONE-3, ONE-9): B's two devices ring; the first 2xx wins, the
+/// other device is CANCELled, A gets exactly one 200.
+#[test]
+fn invite_forks_to_every_device_and_the_first_answer_wins() {
+    let mut w = World::new();
+    let mut b2 = Ua::new("bob", 12, Transport::Udp);
+    w.h.register(&mut b2);
+    let invite = invite_to(&mut w, "bob", "c", "k");
+    w.h.send(&w.a, invite);
+    let at_b1 = w.h.expect_request(&w.b, Method::Invite);
+    let at_b2 = w.h.expect_request(&b2, Method::Invite);
+    assert_ne!(
+        at_b1.headers.call_id, at_b2.headers.call_id,
+        "one leg per device"
+    );
+    w.h.send(&b2, b2.response(&at_b2, StatusCode::OK, &Tag::new("b2")));
+    w.h.expect_request(&b2, Method::Ack);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let cancel = w.h.expect_request(&w.b, Method::Cancel);
+    assert_eq!(cancel.headers.call_id, at_b1.headers.call_id);
+    w.h.send(
+        &w.b,
+        w.b.response(&at_b1, StatusCode::REQUEST_TERMINATED, &Tag::new("b1")),
+    );
+    w.h.expect_request(&w.b, Method::Ack);
+    w.h.expect_nothing(&w.a);
+    assert_eq!(
+        w.h.server.leg_count(),
+        2,
+        "A's leg and the winning device's leg"
+    );
+}
+
+/// A device's 2xx that crossed the CANCEL of its fork is ACKed and ended with BYE.
+#[test]
+fn late_answer_of_a_losing_device_is_ended() {
+    let mut w = World::new();
+    let mut b2 = Ua::new("bob", 12, Transport::Udp);
+    w.h.register(&mut b2);
+    let invite = invite_to(&mut w, "bob", "c", "k");
+    w.h.send(&w.a, invite);
+    let at_b1 = w.h.expect_request(&w.b, Method::Invite);
+    let at_b2 = w.h.expect_request(&b2, Method::Invite);
+    w.h.send(&b2, b2.response(&at_b2, StatusCode::OK, &Tag::new("b2")));
+    w.h.expect_request(&w.b, Method::Cancel);
+    w.h.send(&w.b, w.b.response(&at_b1, StatusCode::OK, &Tag::new("b1")));
+    w.h.expect_request(&w.b, Method::Ack);
+    w.h.expect_request(&w.b, Method::Bye);
+}
+
+/// Every device declines: A gets the best failure (a 6xx over a 486).
+#[test]
+fn every_device_declining_gives_a_the_best_failure() {
+    let mut w = World::new();
+    let mut b2 = Ua::new("bob", 12, Transport::Udp);
+    w.h.register(&mut b2);
+    let invite = invite_to(&mut w, "bob", "c", "k");
+    w.h.send(&w.a, invite);
+    let at_b1 = w.h.expect_request(&w.b, Method::Invite);
+    let at_b2 = w.h.expect_request(&b2, Method::Invite);
+    w.h.send(
+        &w.b,
+        w.b.response(&at_b1, StatusCode::BUSY_HERE, &Tag::new("b1")),
+    );
+    w.h.expect_nothing(&w.a);
+    w.h.send(
+        &b2,
+        b2.response(&at_b2, StatusCode::DECLINE, &Tag::new("b2")),
+    );
+    w.h.expect_response(&w.a, StatusCode::DECLINE);
+    assert_eq!(w.h.server.session_count(), 0);
+}
