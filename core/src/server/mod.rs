@@ -21,6 +21,7 @@
 mod chat;
 mod command;
 mod config;
+mod connections;
 mod extension;
 mod fork;
 mod group;
@@ -28,6 +29,7 @@ mod ids;
 mod leg;
 mod one_to_one;
 mod outbox;
+mod pager;
 mod registrar;
 mod session;
 mod termination;
@@ -40,6 +42,7 @@ pub use command::{
     SessionInfo, SessionKey, SessionType, StoredMessage, Transport,
 };
 pub use config::{Config, ConfigError, Mutation, Seed, Timers};
+pub use connections::CORE_CONN_BASE;
 pub use timer::{LegKey, Timer};
 pub use transaction::TxKey;
 
@@ -96,6 +99,8 @@ pub struct Server {
     by_contribution: BTreeMap<ContributionId, SessionId>,
     tickets: BTreeMap<StoreTicket, TicketUse>,
     decoders: BTreeMap<ConnId, StreamDecoder>,
+    /// TCP connections known to be up (bytes arrived, or the core opened them).
+    live_tcp: std::collections::BTreeSet<ConnId>,
     wall_clock: WallClock,
     counters: Counters,
 }
@@ -114,6 +119,7 @@ impl Server {
             by_contribution: BTreeMap::new(),
             tickets: BTreeMap::new(),
             decoders: BTreeMap::new(),
+            live_tcp: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
         }
@@ -149,6 +155,7 @@ impl Server {
     }
 
     fn handle_stream(&mut self, now: Time, flow: Flow, bytes: &[u8]) {
+        self.tcp_alive(flow.conn);
         self.decoders.entry(flow.conn).or_default().push(bytes);
         loop {
             let Some(decoder) = self.decoders.get_mut(&flow.conn) else {
@@ -196,6 +203,11 @@ impl Server {
     /// Input: a decoded SIP message received on `flow` (tests and the model skip
     /// bytes and call this directly).
     pub fn handle_message(&mut self, now: Time, flow: Flow, message: SipMessage) {
+        if flow.transport == Transport::Tcp {
+            // A message arrived on it, so the connection is up (drivers that skip bytes
+            // call this directly).
+            self.tcp_alive(flow.conn);
+        }
         match message {
             SipMessage::Request(req) => self.on_request(now, flow, req),
             SipMessage::Response(resp) => self.on_response(now, resp),
@@ -228,11 +240,10 @@ impl Server {
             Method::Bye | Method::Update | Method::Info | Method::Prack | Method::Ack => {
                 self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST)
             }
-            Method::Message
-            | Method::Subscribe
-            | Method::Notify
-            | Method::Refer
-            | Method::Publish => self.reply(now, &key, &req, StatusCode::METHOD_NOT_ALLOWED),
+            Method::Message => self.on_message(now, flow, key, req),
+            Method::Subscribe | Method::Notify | Method::Refer | Method::Publish => {
+                self.reply(now, &key, &req, StatusCode::METHOD_NOT_ALLOWED)
+            }
             Method::Other(_) => self.reply(now, &key, &req, StatusCode::NOT_IMPLEMENTED),
         }
     }
@@ -251,6 +262,7 @@ impl Server {
             Owner::Bye(sid, leg) => self.on_bye_answer(now, sid, &leg, rx),
             Owner::Relay(server_tx) => self.on_relay_answer(now, &server_tx, rx),
             Owner::GroupInvite(gid, user) => self.on_group_invite_answer(now, gid, &user, rx),
+            Owner::Pager(server_tx) => self.on_pager_answer(now, &server_tx, rx),
             Owner::Nobody => {}
         }
     }
@@ -301,7 +313,7 @@ impl Server {
         if status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::OK {
             resp.headers.other.push((
                 "Allow".into(),
-                "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO".into(),
+                "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE".into(),
             ));
         }
         let timers = self.config.timers.clone();
@@ -373,6 +385,7 @@ impl Server {
     pub fn handle_closed(&mut self, now: Time, conn: ConnId) {
         let _ = now;
         self.decoders.remove(&conn);
+        self.live_tcp.remove(&conn);
     }
 
     /// Output: the next command to carry out.

@@ -228,6 +228,7 @@ impl Server {
             local_tag: self.ids.tag(),
         };
         from.set_tag(&key.local_tag);
+        let flow = self.reach(flow, super::connections::socket_of(&contact.uri));
         let mut to = NameAddr::new(contact.uri.clone());
         if let Some(aor) = user.as_str().strip_prefix("sip:") {
             to = NameAddr::new(
@@ -481,6 +482,9 @@ impl Server {
             }
             None => return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST),
         };
+        if self.leg_flow(&other).is_none() {
+            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+        }
         let Some(leg) = self.legs.get_mut(&other) else {
             return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
         };

@@ -139,6 +139,15 @@ impl Registrar {
         all
     }
 
+    /// Moves every binding registered over `old` to `new` (the server reconnected).
+    pub(crate) fn rebind(&mut self, old: &Flow, new: Flow) {
+        for user in self.bindings.values_mut() {
+            for b in user.values_mut().filter(|b| b.flow == *old) {
+                b.flow = new;
+            }
+        }
+    }
+
     /// REG-2: the identity the server authenticated for a request claiming to be from
     /// `claimed` and arriving over `flow`: the claim holds only when that user has a
     /// binding registered over the same transport from the same address.

@@ -98,6 +98,7 @@ impl Server {
 
     /// Sends a BYE on a leg; its answer comes back as `Owner::Bye`.
     pub(crate) fn send_bye(&mut self, now: Time, sid: SessionId, leg_key: &LegKey) {
+        self.leg_flow(leg_key);
         let Some(leg) = self.legs.get_mut(leg_key) else {
             return;
         };

@@ -100,6 +100,8 @@ pub(crate) enum Owner {
     Bye(SessionId, LegKey),
     /// An in-dialog request relayed from the other leg's server transaction.
     Relay(TxKey),
+    /// A pager-mode MESSAGE relayed for the sender's server transaction.
+    Pager(TxKey),
     /// A group INVITE to one participant.
     GroupInvite(SessionId, UserUri),
     /// A request whose answer nobody needs (CANCEL).

@@ -800,3 +800,51 @@ fn every_device_declining_gives_a_the_best_failure() {
     w.h.expect_response(&w.a, StatusCode::DECLINE);
     assert_eq!(w.h.server.session_count(), 0);
 }
+
+/// A terminal registered over TCP whose connection closed is reached over a new
+/// connection the server opens itself (`Command::Connect`) to its Contact.
+#[test]
+fn closed_tcp_connection_is_reopened_with_connect() {
+    let mut w = World::with(Harness::new(), Transport::Tcp);
+    let old = w.b.flow();
+    w.h.server.handle_closed(w.h.now, old.conn);
+    let invite = invite_to(&mut w, "bob", "c", "k");
+    w.h.send(&w.a, invite);
+    let (conn, peer) = *w.h.connects.first().expect("a Connect for B");
+    assert_eq!(peer, w.b.addr, "to B's Contact");
+    assert!(conn.get() >= crate::server::CORE_CONN_BASE);
+    w.h.expect_request(&w.b, Method::Invite);
+    let last = *w.h.sent_flows.last().expect("the INVITE was sent");
+    assert_eq!(last.conn, conn, "over the new connection");
+    // A second INVITE reuses it: the binding moved to the new connection.
+    let invite = invite_to(&mut w, "bob", "c2", "k2");
+    w.h.send(&w.a, invite);
+    assert_eq!(w.h.connects.len(), 1);
+}
+
+/// RFC 3428 pager mode: a MESSAGE from an authenticated user reaches the recipient's
+/// device and the answer comes back; an unauthenticated one is refused (REG-2).
+#[test]
+fn pager_message_is_routed_and_answered() {
+    let mut w = World::new();
+    let to = w.b.uri();
+    let mut msg = w.a.request(Method::Message, to.clone(), to);
+    msg.headers.content_type = Some(crate::sip::MediaType::new("message", "cpim"));
+    msg.body = b"From: <sip:anonymous@anonymous.invalid>\r\n\r\nContent-Type: text/plain\r\n\r\nhi"
+        .to_vec();
+    w.h.send(&w.a, msg.clone());
+    let at_b = w.h.expect_request(&w.b, Method::Message);
+    assert_eq!(at_b.body, msg.body);
+    assert_eq!(UserUri::from_uri(&at_b.headers.from.uri), Some(w.a.user()));
+    w.h.send(
+        &w.b,
+        w.b.response(&at_b, StatusCode::ACCEPTED, &Tag::new("b")),
+    );
+    w.h.expect_response(&w.a, StatusCode::ACCEPTED);
+    let mut stranger = Ua::new("alice", 66, Transport::Udp);
+    let to = w.b.uri();
+    let forged = stranger.request(Method::Message, to.clone(), to);
+    w.h.send(&stranger, forged);
+    w.h.expect_response(&stranger, StatusCode::FORBIDDEN);
+    w.h.expect_nothing(&w.b);
+}

@@ -269,6 +269,10 @@ pub(crate) struct Harness {
     pub(crate) log: Vec<String>,
     /// Raw answers to undecodable input: (peer, bytes).
     pub(crate) raw: Vec<(SocketAddr, Vec<u8>)>,
+    /// Outbound connections the server asked for.
+    pub(crate) connects: Vec<(ConnId, SocketAddr)>,
+    /// The flow of every message the server sent, in order.
+    pub(crate) sent_flows: Vec<crate::server::Flow>,
     pending_records: BTreeMap<StoreTicket, PendingRecord>,
 }
 
@@ -298,6 +302,8 @@ impl Harness {
             chat_results: BTreeMap::new(),
             log: Vec::new(),
             raw: Vec::new(),
+            connects: Vec::new(),
+            sent_flows: Vec::new(),
             pending_records: BTreeMap::new(),
         }
     }
@@ -398,6 +404,7 @@ impl Harness {
             Command::Transmit { flow, message } => {
                 self.log
                     .push(format!("server -> {}: {}", flow.peer, describe(&message)));
+                self.sent_flows.push(flow);
                 self.inboxes
                     .entry(flow.peer)
                     .or_default()
@@ -413,7 +420,11 @@ impl Harness {
                     .push(format!("server -> {} raw: {text}", flow.peer));
                 self.raw.push((flow.peer, bytes));
             }
-            Command::Connect { .. } | Command::Close { .. } => {}
+            Command::Connect { conn, peer } => {
+                self.log.push(format!("connect {conn} {peer}"));
+                self.connects.push((conn, peer));
+            }
+            Command::Close { conn } => self.log.push(format!("close {conn}")),
             Command::Persist { ticket, record } => {
                 self.log.push(format!("persist {ticket}"));
                 self.pending_records

@@ -1,0 +1,69 @@
+//! Which TCP connections are up, and opening new ones (`Command::Connect`) when the
+//! server must reach a terminal whose connection closed (RFC 3261 §18.1.1: a client
+//! opens a connection to the target when none exists).
+//!
+//! Connection numbers the core chooses live in their own range, far above the
+//! numbers a runtime hands out, so the two never collide.
+
+use std::net::SocketAddr;
+
+use super::command::{Command, Flow, Transport};
+use super::timer::LegKey;
+use super::Server;
+use crate::ids::ConnId;
+use crate::uri::{Host, Uri};
+
+/// First connection number the core hands out for its own `Connect`s.
+pub const CORE_CONN_BASE: u64 = 1 << 62;
+
+impl Server {
+    /// Notes that bytes arrived on a TCP connection: it is up.
+    pub(crate) fn tcp_alive(&mut self, conn: ConnId) {
+        self.live_tcp.insert(conn);
+    }
+
+    /// `flow` if it can carry a message now; otherwise a new outbound TCP connection to
+    /// `target` (or the flow's peer), announced with `Command::Connect`. Bindings that
+    /// used the dead flow move to the new one.
+    pub(crate) fn reach(&mut self, flow: Flow, target: Option<SocketAddr>) -> Flow {
+        if flow.transport != Transport::Tcp || self.live_tcp.contains(&flow.conn) {
+            return flow;
+        }
+        let conn = ConnId::new(CORE_CONN_BASE + self.ids.next_number());
+        let peer = target.unwrap_or(flow.peer);
+        self.out.command(Command::Connect { conn, peer });
+        self.live_tcp.insert(conn);
+        let new = Flow {
+            transport: Transport::Tcp,
+            conn,
+            peer,
+        };
+        self.registrar.rebind(&flow, new);
+        new
+    }
+
+    /// The flow of a leg, reconnected if its connection closed.
+    pub(crate) fn leg_flow(&mut self, key: &LegKey) -> Option<Flow> {
+        let (flow, target) = {
+            let leg = self.legs.get(key)?;
+            (leg.flow, socket_of(&leg.remote_target))
+        };
+        let flow = self.reach(flow, target);
+        if let Some(leg) = self.legs.get_mut(key) {
+            leg.flow = flow;
+        }
+        Some(flow)
+    }
+}
+
+/// The address of a URI whose host is an IP literal (default port 5060); `None` for
+/// a host name, which the core cannot resolve (the flow's peer is used instead).
+pub(crate) fn socket_of(uri: &Uri) -> Option<SocketAddr> {
+    let sip = uri.as_sip()?;
+    let port = sip.port.unwrap_or(5060);
+    match sip.host {
+        Host::V4(ip) => Some(SocketAddr::from((ip, port))),
+        Host::V6(ip) => Some(SocketAddr::from((ip, port))),
+        Host::Name(_) => None,
+    }
+}
