@@ -75,6 +75,61 @@ pub enum Mutation {
     ReuseContributionId,
 }
 
+/// A digest algorithm the server offers (RFC 8760).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DigestAlgorithm {
+    /// `SHA-256` (RFC 8760), offered first.
+    Sha256,
+    /// `MD5`, for old clients.
+    Md5,
+}
+
+impl DigestAlgorithm {
+    /// The `algorithm=` token.
+    pub fn token(self) -> &'static str {
+        match self {
+            DigestAlgorithm::Sha256 => "SHA-256",
+            DigestAlgorithm::Md5 => "MD5",
+        }
+    }
+
+    /// Parses an `algorithm=` token (case-insensitive); `-sess` variants are not offered.
+    pub fn from_token(token: &str) -> Option<Self> {
+        if token.eq_ignore_ascii_case("SHA-256") {
+            Some(DigestAlgorithm::Sha256)
+        } else if token.eq_ignore_ascii_case("MD5") {
+            Some(DigestAlgorithm::Md5)
+        } else {
+            None
+        }
+    }
+}
+
+/// Digest authentication of local users.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuthConfig {
+    /// The realm (usually the domain).
+    pub realm: String,
+    /// Password per user name.
+    pub passwords: std::collections::BTreeMap<String, String>,
+    /// Algorithms offered, in order of preference.
+    pub algorithms: Vec<DigestAlgorithm>,
+    /// How long a nonce is accepted.
+    pub nonce_ttl_ms: u64,
+}
+
+impl AuthConfig {
+    /// Authentication in `realm` for these users, SHA-256 then MD5, 5-minute nonces.
+    pub fn new(realm: &str, passwords: std::collections::BTreeMap<String, String>) -> Self {
+        Self {
+            realm: realm.to_owned(),
+            passwords,
+            algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+            nonce_ttl_ms: 300_000,
+        }
+    }
+}
+
 /// Everything the core needs to know about its deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Config {
@@ -91,6 +146,8 @@ pub struct Config {
     /// When set, only these users may register (others get 403). Empty: anyone in
     /// `domain`.
     pub users: Vec<UserUri>,
+    /// Digest authentication; `None` turns it off (identity by registration flow).
+    pub auth: Option<AuthConfig>,
     /// Timers.
     pub timers: Timers,
     /// Input limits.
@@ -143,6 +200,7 @@ impl Config {
             advertised_port: 5060,
             msrp_port: 2855,
             users: Vec::new(),
+            auth: None,
             timers: Timers::default(),
             limits: Limits::default(),
             seed: Seed::default(),

@@ -25,8 +25,8 @@ impl Server {
     /// An INVITE to the conference factory: a new group, usually replacing a 1-to-1.
     pub(crate) fn on_factory_invite(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
         let _ = flow;
-        let Some(requester) = self.authenticated(&req, &flow) else {
-            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+        let Some(requester) = self.identify(now, &key, &req, &flow) else {
+            return;
         };
         if req.headers.replaces.len() > 1 {
             // RFC 3891 §3: more than one Replaces header.

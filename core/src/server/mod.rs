@@ -18,6 +18,7 @@
 //! response or an event. All state is `Clone + Eq + Hash` and ordered (`BTreeMap`),
 //! so the same value is the model checker's state.
 
+mod auth;
 mod chat;
 mod command;
 mod config;
@@ -41,7 +42,7 @@ pub use command::{
     ChatFailure, ChatOutcome, Command, Event, Flow, HistoryObject, ParticipantRecord, Record,
     SessionInfo, SessionKey, SessionType, StoredMessage, Transport,
 };
-pub use config::{Config, ConfigError, Mutation, Seed, Timers};
+pub use config::{AuthConfig, Config, ConfigError, DigestAlgorithm, Mutation, Seed, Timers};
 pub use connections::CORE_CONN_BASE;
 pub use timer::{LegKey, Timer};
 pub use transaction::TxKey;
@@ -101,6 +102,7 @@ pub struct Server {
     decoders: BTreeMap<ConnId, StreamDecoder>,
     /// TCP connections known to be up (bytes arrived, or the core opened them).
     live_tcp: std::collections::BTreeSet<ConnId>,
+    nonces: auth::Nonces,
     wall_clock: WallClock,
     counters: Counters,
 }
@@ -120,6 +122,7 @@ impl Server {
             tickets: BTreeMap::new(),
             decoders: BTreeMap::new(),
             live_tcp: Default::default(),
+            nonces: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
         }
@@ -273,6 +276,9 @@ impl Server {
         };
         if !self.is_local_user(&aor) {
             return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+        }
+        if !self.register_allowed(now, &key, &req, &aor) {
+            return;
         }
         let timers = self.config.timers.clone();
         match self

@@ -43,8 +43,8 @@ impl Server {
             return self.on_factory_invite(now, flow, key, req);
         }
         // REG-2: act only on the identity the server authenticated.
-        let Some(caller) = self.authenticated(&req, &flow) else {
-            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+        let Some(caller) = self.identify(now, &key, &req, &flow) else {
+            return;
         };
         let body = match self.offer_of(&req) {
             Ok(body) => body,
@@ -101,12 +101,6 @@ impl Server {
         self.by_contribution
             .insert(one.info.key.contribution_id.clone(), sid);
         self.sessions.insert(sid, Session::One(one));
-    }
-
-    /// REG-2: the identity the server authenticated for an out-of-dialog request.
-    pub(crate) fn authenticated(&self, req: &Request, flow: &Flow) -> Option<UserUri> {
-        let claimed = UserUri::from_uri(&req.headers.from.uri)?;
-        self.registrar.authenticate(&claimed, flow)
     }
 
     /// The INVITE's body as the server needs it, or the status to refuse it with:

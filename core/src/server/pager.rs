@@ -16,8 +16,8 @@ impl Server {
     /// An out-of-dialog MESSAGE.
     pub(crate) fn on_message(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
         // REG-2: only an authenticated user may send.
-        if self.authenticated(&req, &flow).is_none() {
-            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+        if self.identify(now, &key, &req, &flow).is_none() {
+            return;
         }
         let target = UserUri::from_uri(&req.uri).filter(|u| self.is_local_user(u));
         let Some(target) = target else {

@@ -124,3 +124,127 @@ fn unacknowledged_two_hundred_ends_the_session() {
     w.h.advance(9_000);
     assert_eq!(w.h.sealed.len(), 1);
 }
+
+mod digest {
+    //! Digest authentication on: REGISTER gets 401, INVITE gets 407; the right
+    //! credentials pass, wrong ones get 403 (REG-2 with authentication on).
+    use super::super::util::*;
+    use crate::server::{AuthConfig, Config, Transport};
+    use crate::sip::{Method, Request, StatusCode};
+    use sha2::{Digest, Sha256};
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn sha(text: &str) -> String {
+        hex(&Sha256::digest(text.as_bytes()))
+    }
+
+    /// The nonce of the first (SHA-256) challenge in `header`.
+    fn nonce(resp: &crate::sip::Response, header: &str) -> String {
+        let value = resp.headers.other(header).expect("a challenge");
+        assert!(
+            value.contains("algorithm=SHA-256"),
+            "SHA-256 first: {value}"
+        );
+        let start = value.find("nonce=\"").expect("nonce") + 7;
+        value[start..]
+            .split('"')
+            .next()
+            .expect("closing quote")
+            .to_owned()
+    }
+
+    fn authorize(req: &mut Request, header: &str, user: &str, password: &str, nonce: &str) {
+        let uri = crate::wire::uri::print_uri(&req.uri);
+        let ha1 = sha(&format!("{user}:{DOMAIN}:{password}"));
+        let ha2 = sha(&format!("{}:{uri}", req.method));
+        let response = sha(&format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+        req.headers.other.push((
+            header.into(),
+            format!(
+                "Digest username=\"{user}\", realm=\"{DOMAIN}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+                 response=\"{response}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"c0ffee\""
+            ),
+        ));
+    }
+
+    fn harness() -> Harness {
+        let mut config = Config::new(DOMAIN);
+        let passwords = [
+            ("alice".to_owned(), "wonderland".to_owned()),
+            ("bob".to_owned(), "builder".to_owned()),
+        ];
+        config.auth = Some(AuthConfig::new(DOMAIN, passwords.into_iter().collect()));
+        Harness::with_config(config)
+    }
+
+    #[test]
+    fn register_is_challenged_then_accepted() {
+        let mut h = harness();
+        let mut a = Ua::new("alice", 1, Transport::Udp);
+        let req = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
+        h.send(&a, req.clone());
+        let challenge = h.expect_response(&a, StatusCode::UNAUTHORIZED);
+        let n = nonce(&challenge, "WWW-Authenticate");
+        let all: Vec<_> = challenge
+            .headers
+            .other
+            .iter()
+            .filter(|(k, _)| k == "WWW-Authenticate")
+            .collect();
+        assert_eq!(all.len(), 2, "SHA-256 and MD5 offered");
+        let mut again = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
+        authorize(&mut again, "Authorization", "alice", "wonderland", &n);
+        h.send(&a, again);
+        h.expect_response(&a, StatusCode::OK);
+        let mut wrong = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
+        authorize(&mut wrong, "Authorization", "alice", "guess", &n);
+        h.send(&a, wrong);
+        h.expect_response(&a, StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn invite_is_challenged_and_identity_is_the_digest_user() {
+        let mut h = harness();
+        let mut a = Ua::new("alice", 1, Transport::Udp);
+        let to = sip_uri("bob", DOMAIN);
+        let offer = msrp_sdp("10.0.0.1", 7001, "a");
+        let first = with_sdp(a.request(Method::Invite, to.clone(), to.clone()), &offer);
+        h.send(&a, first);
+        let challenge = h.expect_response(&a, StatusCode::PROXY_AUTH_REQUIRED);
+        let n = nonce(&challenge, "Proxy-Authenticate");
+        // Bob's password in Alice's name: refused.
+        let mut forged = with_sdp(a.request(Method::Invite, to.clone(), to.clone()), &offer);
+        authorize(&mut forged, "Proxy-Authorization", "bob", "builder", &n);
+        h.send(&a, forged);
+        h.expect_response(&a, StatusCode::FORBIDDEN);
+        // Alice's own: accepted (bob is not registered, so the routing answers 480).
+        let mut good = with_sdp(a.request(Method::Invite, to.clone(), to), &offer);
+        authorize(&mut good, "Proxy-Authorization", "alice", "wonderland", &n);
+        h.send(&a, good);
+        h.expect_response(&a, StatusCode::TEMPORARILY_UNAVAILABLE);
+    }
+
+    #[test]
+    fn expired_nonce_is_answered_stale() {
+        let mut h = harness();
+        let mut a = Ua::new("alice", 1, Transport::Udp);
+        let first = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
+        h.send(&a, first);
+        let n = nonce(
+            &h.expect_response(&a, StatusCode::UNAUTHORIZED),
+            "WWW-Authenticate",
+        );
+        h.advance(300_001);
+        let mut late = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
+        authorize(&mut late, "Authorization", "alice", "wonderland", &n);
+        h.send(&a, late);
+        let again = h.expect_response(&a, StatusCode::UNAUTHORIZED);
+        assert!(again
+            .headers
+            .other("WWW-Authenticate")
+            .is_some_and(|v| v.contains("stale=true")));
+    }
+}

@@ -10,6 +10,7 @@
 //! What is *not* here: deciding what to do with a bad message (the state machine
 //! answers 400/413/488/513 with [`encode_error_reply`] or a typed response).
 
+pub mod digest;
 pub mod framing;
 pub mod limits;
 pub mod multipart;
