@@ -176,7 +176,7 @@ async fn serve(
     let advertised = match bound[0] {
         Bound::Udp(a) | Bound::Tcp(a) => a,
     };
-    let core = file.core_config(advertised, config::boot_entropy()?);
+    let core = file.core_config(advertised, config::boot_entropy()?)?;
     core.validate().context("invalid configuration")?;
     tracing::info!(domain = %core.domain, %advertised, data_dir = %file.data_dir.display(), "starting");
     let store = JsonlStore::open(&file.data_dir)
