@@ -367,3 +367,14 @@ impl Sipp {
         panic!("{report}");
     }
 }
+
+impl Drop for Sipp {
+    /// A sipp still running when its test ends (e.g. another terminal's assertion
+    /// failed first) is ours: kill it so no stray process outlives the test.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
