@@ -28,6 +28,9 @@ pub struct FileConfig {
     /// Users allowed to register, as user names (`alice`) or URIs
     /// (`sip:alice@example.com`). Empty: anyone in `domain`.
     pub users: Vec<String>,
+    /// Record every network input to `<data_dir>/input-trace.jsonl` (for replay in
+    /// tests; see `runtime/src/trace.rs`).
+    pub trace_input: bool,
     /// Listening sockets.
     pub listen: ListenConfig,
     /// Protocol timers.
@@ -103,6 +106,7 @@ impl Default for FileConfig {
             data_dir: PathBuf::from("./data"),
             msrp_port: 2855,
             users: Vec::new(),
+            trace_input: false,
             listen: ListenConfig::default(),
             timers: TimerConfig::default(),
             limits: LimitConfig::default(),

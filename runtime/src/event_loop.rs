@@ -15,6 +15,7 @@ use cpmd_core::{Command, ConnId, Flow, Server, Time, Transport, WallClock};
 use tokio::sync::mpsc;
 
 use crate::store::{StoreDone, StoreError, StoreJob};
+use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, TcpSettings};
 use crate::transport::udp::UdpListener;
 use crate::transport::{ConnIds, NetEvent};
@@ -46,6 +47,8 @@ pub struct EventLoop {
     store_rx: mpsc::UnboundedReceiver<StoreDone>,
     /// Store jobs sent and not yet answered.
     store_pending: usize,
+    /// The input trace, when enabled.
+    trace: Option<InputTrace>,
 }
 
 /// One input, as taken from a channel.
@@ -72,6 +75,8 @@ pub struct Parts {
     pub store_tx: mpsc::UnboundedSender<StoreJob>,
     /// Answers from the store task.
     pub store_rx: mpsc::UnboundedReceiver<StoreDone>,
+    /// Where network input is recorded (`--trace-input`), if anywhere.
+    pub trace: Option<InputTrace>,
 }
 
 impl EventLoop {
@@ -89,6 +94,7 @@ impl EventLoop {
             store_tx: Some(parts.store_tx),
             store_rx: parts.store_rx,
             store_pending: 0,
+            trace: parts.trace,
         }
     }
 
@@ -128,6 +134,7 @@ impl EventLoop {
                 };
                 self.feed(now, more);
             }
+            self.flush_trace();
             self.drain(now);
         }
         self.finish().await;
@@ -164,6 +171,7 @@ impl EventLoop {
                     conn,
                     peer,
                 };
+                self.record(|t| t.bytes(now, Transport::Udp, conn, peer, &bytes));
                 self.server.handle_bytes(now, flow, &bytes);
             }
             NetEvent::Accepted {
@@ -181,6 +189,7 @@ impl EventLoop {
                     conn,
                     peer,
                 };
+                self.record(|t| t.bytes(now, Transport::Tcp, conn, peer, &bytes));
                 self.server.handle_bytes(now, flow, &bytes);
             }
             NetEvent::Closed {
@@ -191,10 +200,25 @@ impl EventLoop {
                 if self.tcp.get(&conn).is_some_and(|c| c.serial == serial) {
                     tracing::debug!(%conn, %reason, "tcp connection closed");
                     self.tcp.remove(&conn);
+                    self.record(|t| t.closed(now, conn));
                     self.server.handle_closed(now, conn);
                 }
             }
         }
+    }
+
+    /// Appends one input to the trace; a write error ends the trace (logged once).
+    fn record(&mut self, write: impl FnOnce(&mut InputTrace) -> std::io::Result<()>) {
+        if let Some(trace) = self.trace.as_mut() {
+            if let Err(e) = write(trace) {
+                tracing::error!(path = %trace.path().display(), error = %e, "input trace write failed; trace stopped");
+                self.trace = None;
+            }
+        }
+    }
+
+    fn flush_trace(&mut self) {
+        self.record(InputTrace::flush);
     }
 
     /// Drains commands and events until the core has nothing more to say.
@@ -315,6 +339,7 @@ impl EventLoop {
             self.drain(now);
         }
         self.store_tx = None;
+        self.flush_trace();
         // Give connection tasks a moment to flush what the last drain queued.
         tokio::task::yield_now().await;
     }

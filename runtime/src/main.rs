@@ -10,6 +10,7 @@ mod config;
 mod event_loop;
 mod ready;
 mod store;
+mod trace;
 mod transport;
 
 use std::net::SocketAddr;
@@ -65,6 +66,10 @@ struct Cli {
     /// Also write the ready line to this file.
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
+    /// Append every network input (datagram, stream chunk, closed connection) with
+    /// its flow and time to input-trace.jsonl in the data directory (for replay).
+    #[arg(long)]
+    trace_input: bool,
 }
 
 /// A listener to bind, in command-line (or file) order.
@@ -121,6 +126,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(u) = &cli.conference_factory_user {
         file.conference_factory_user.clone_from(u);
     }
+    file.trace_input |= cli.trace_input;
     anyhow::ensure!(!order.is_empty(), "no listener configured");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -182,6 +188,14 @@ async fn serve(
     let store = JsonlStore::open(&file.data_dir)
         .with_context(|| format!("opening the history store in {}", file.data_dir.display()))?;
     tracing::info!(path = %store.path().display(), "history store open");
+    let trace = if file.trace_input {
+        let trace = trace::InputTrace::open(&file.data_dir)
+            .with_context(|| format!("opening the input trace in {}", file.data_dir.display()))?;
+        tracing::info!(path = %trace.path().display(), "recording network input");
+        Some(trace)
+    } else {
+        None
+    };
     let (store_tx, store_jobs) = mpsc::unbounded_channel();
     let (store_done, store_rx) = mpsc::unbounded_channel();
     let store_task = store::spawn_store_task(store, store_jobs, store_done);
@@ -193,6 +207,7 @@ async fn serve(
         net: (net_tx, net_rx),
         store_tx,
         store_rx,
+        trace,
     };
     ready::announce(&bound, ready_file.as_deref())?;
     EventLoop::new(parts, origin).run(shutdown_signal()).await;

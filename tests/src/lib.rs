@@ -139,10 +139,25 @@ impl Cpmd {
     /// Starts cpmd with `args` (listener flags) plus a temp data dir and a ready
     /// file, and waits for the ready line.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_config(None, args)
+    }
+
+    /// Like [`Cpmd::start`], with a configuration file holding `config` (TOML, e.g.
+    /// short timers: `"[timers]\nbye_wait_ms = 1000\n"`) written to the data
+    /// directory's parent and passed with `--config`.
+    pub fn start_with_config(config: Option<&str>, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let ready = dir.path().join("ready");
+        let mut config_args = Vec::new();
+        if let Some(text) = config {
+            let path = dir.path().join("cpmd.toml");
+            std::fs::write(&path, text).expect("write config file");
+            config_args.push("--config".to_owned());
+            config_args.push(path.to_str().expect("utf-8 temp path").to_owned());
+        }
         let log = std::fs::File::create(dir.path().join("cpmd.log")).expect("log file");
         let child = Command::new(cpmd_bin())
+            .args(&config_args)
             .args(args)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
@@ -208,6 +223,27 @@ impl Cpmd {
             .collect()
     }
 
+    /// The `history` lines (sealed sessions) of the session with Contribution-ID
+    /// `contribution_id`.
+    pub fn sealed(&self, contribution_id: &str) -> Vec<serde_json::Value> {
+        self.history()
+            .into_iter()
+            .filter(|l| l["kind"] == "history" && l["contribution_id"] == contribution_id)
+            .collect()
+    }
+
+    /// Waits (at most `limit`) until cpmd's log contains `needle`.
+    pub fn wait_log(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Sends SIGTERM and waits for a clean exit (graceful shutdown).
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("cpmd running");
@@ -244,6 +280,14 @@ pub fn parse_ready_line(line: &str) -> Vec<(String, SocketAddr)> {
             let (k, v) = kv.split_once('=').expect("transport=addr");
             (k.to_owned(), v.parse().expect("socket address"))
         })
+        .collect()
+}
+
+/// sipp `-key NAME VALUE` arguments for each pair.
+pub fn sipp_keys(pairs: &[(&str, &str)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(k, v)| ["-key".to_owned(), (*k).to_owned(), (*v).to_owned()])
         .collect()
 }
 
@@ -321,5 +365,16 @@ impl Sipp {
             }
         }
         panic!("{report}");
+    }
+}
+
+impl Drop for Sipp {
+    /// A sipp still running when its test ends (e.g. another terminal's assertion
+    /// failed first) is ours: kill it so no stray process outlives the test.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

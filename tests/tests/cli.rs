@@ -58,3 +58,37 @@ fn config_file_listeners_and_flag_override() {
     assert!(overridden.addr(Transport::Tcp).is_ipv6());
     assert!(overridden.stop().success());
 }
+
+#[test]
+fn trace_input_records_each_datagram_with_its_flow() {
+    let mut cpmd = Cpmd::start(&["--udp", "127.0.0.1:0", "--trace-input"]);
+    let server = cpmd.addr(Transport::Udp);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let me = sock.local_addr().expect("addr");
+    let options = format!(
+        "OPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKtrace1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=t1\r\nTo: <sip:example.com>\r\n\
+         Call-ID: trace-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    sock.send_to(options.as_bytes(), server).expect("send");
+    let mut buf = [0u8; 4096];
+    sock.recv_from(&mut buf).expect("a reply to OPTIONS");
+    sock.send_to(&[0xff, 0xfe, b'\r', b'\n'], server)
+        .expect("send junk");
+    assert!(cpmd.stop().success());
+    let text = std::fs::read_to_string(cpmd.dir.path().join("data/input-trace.jsonl"))
+        .expect("input-trace.jsonl");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("trace line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0]["kind"], "bytes");
+    assert_eq!(lines[0]["transport"], "udp");
+    assert_eq!(lines[0]["peer"], me.to_string());
+    assert_eq!(lines[0]["text"], options);
+    assert!(lines[0]["t_ms"].is_u64());
+    assert_eq!(lines[1]["bytes"], serde_json::json!([255, 254, 13, 10]));
+}

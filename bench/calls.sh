@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# bench/calls.sh: the highest rate of 1-to-1 sessions (INVITE / 200 / ACK / BYE / 200)
+# cpmd relays with < 0.1% failures, against the same sipp scenario run caller→callee
+# directly (the baseline: what sipp itself sustains on this machine).
+#
+# Through cpmd each session is two SIP legs (A's and B's), the BYE handshake (relay,
+# answer, fsync'd seal of the history in history.jsonl, then the 200 to A), with the
+# default configuration (history on). Both terminals REGISTER from the sockets they
+# then use (cpmd authenticates an out-of-dialog INVITE by its source address).
+#
+# For each rate in RATES (ascending) a run lasts DURATION seconds; the first rate that
+# fails (>= 0.1% failed calls, or sipp could not hold the rate: the run took longer
+# than 1.25 x DURATION + 3 s) ends the series. Printed: both highest rates, their
+# ratio, cpmd's CPU time per session (utime+stime from /proc/PID/stat) and its RSS.
+#
+# Environment: DURATION (s, default 30), RATES (calls/s, default "100 200 400 800
+# 1600"), CPMD_BIN (default: cargo build --release -p cpmd), BASE_PORT (default
+# random), RUST_LOG (cpmd's log filter, default info; the log goes to a file),
+# KEEP=1 keeps the work directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+DURATION=${DURATION:-30}
+RATES=${RATES:-"100 200 400 800 1600"}
+BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
+export RUST_LOG=${RUST_LOG:-info}
+
+command -v sipp >/dev/null || { echo "bench: sipp not found (apt-get install sip-tester)" >&2; exit 1; }
+if [ -z "${CPMD_BIN:-}" ]; then
+  cargo build --release -p cpmd >&2
+  CPMD_BIN=${CARGO_TARGET_DIR:-$root/target}/release/cpmd
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP:-}" = 1 ]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+ip=127.0.0.1
+cpmd_port=$BASE_PORT
+uas_port=$((BASE_PORT + 1))
+uac_port=$((BASE_PORT + 2))
+direct_uas_port=$((BASE_PORT + 3))
+direct_uac_port=$((BASE_PORT + 4))
+clk_tck=$(getconf CLK_TCK)
+
+# cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat,
+# counted after the parenthesised command name).
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+
+# stat_col FILE NAME: the value of column NAME in the last line of a sipp stat CSV.
+stat_col() {
+  awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
+    { v = $c } END { print v + 0 }' "$1"
+}
+
+# register USER PORT: one REGISTER from ip:PORT through cpmd.
+register() {
+  sipp "$ip:$cpmd_port" -sf "$root/tests/sipp/register.xml" -i "$ip" -p "$2" -t u1 \
+    -s "$1" -m 1 -timeout 10s -timeout_error -nostdin >"$work/register-$1.out" 2>&1 ||
+    { echo "bench: REGISTER $1 failed" >&2; cat "$work/register-$1.out" >&2; exit 1; }
+}
+
+# start_uas PORT TARGET: the callee, answering every call until killed.
+start_uas() {
+  sipp "$2" -sf "$root/bench/uas.xml" -i "$ip" -p "$1" -t u1 -nostdin \
+    >"$work/uas-$1.out" 2>&1 &
+  pids+=($!)
+}
+
+# run_calls MODE RATE TARGET RURI PORT: one load run; sets ok, failed, secs.
+run_calls() {
+  local mode=$1 rate=$2 target=$3 ruri=$4 port=$5
+  local total=$((rate * DURATION)) stat="$work/$mode-$rate.csv" t0 t1
+  t0=$(date +%s.%N)
+  sipp "$target" -sf "$root/bench/uac.xml" -i "$ip" -p "$port" -t u1 -nostdin \
+    -key ruri "$ruri" -r "$rate" -m "$total" -recv_timeout 10000 \
+    -timeout $((DURATION * 3 + 30))s -trace_stat -stf "$stat" -fd 1 \
+    >"$work/uac-$mode-$rate.out" 2>&1 || true
+  t1=$(date +%s.%N)
+  ok=0 failed=0
+  if [ -s "$stat" ]; then
+    ok=$(stat_col "$stat" "SuccessfulCall(C)")
+    failed=$(stat_col "$stat" "FailedCall(C)")
+  fi
+  # Calls that never ended (sipp stopped by its global timeout) count as failed.
+  if [ $((total - ok - failed)) -gt 0 ]; then failed=$((total - ok)); fi
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+}
+
+# passes RATE: < 0.1% failures and the rate was held.
+passes() {
+  awk -v ok="$ok" -v f="$failed" -v s="$secs" -v d="$DURATION" \
+    'BEGIN { exit !((f * 1000 < ok + f) && ok > 0 && s <= d * 1.25 + 3) }'
+}
+
+echo "bench: DURATION=${DURATION}s RATES=\"$RATES\" on $(nproc) cores, $(uname -sr)"
+echo "bench: cpmd $CPMD_BIN, work directory $work"
+
+# --- through cpmd -----------------------------------------------------------------
+"$CPMD_BIN" --udp "$ip:$cpmd_port" --data-dir "$work/data" --ready-file "$work/ready" \
+  </dev/null >/dev/null 2>"$work/cpmd.log" &
+cpmd_pid=$!
+pids+=("$cpmd_pid")
+for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.05; done
+[ -s "$work/ready" ] || { echo "bench: cpmd did not start" >&2; cat "$work/cpmd.log" >&2; exit 1; }
+
+register bob "$uas_port"
+start_uas "$uas_port" "$ip:$cpmd_port"
+sleep 0.2
+
+best_cpmd=0 cpu_us=- rss=-
+printf '%-8s %8s %8s %8s %8s %10s %10s\n' mode rate ok failed secs "cpu_us/call" "rss_kB"
+for rate in $RATES; do
+  register alice "$uac_port"
+  c0=$(cpu_ticks "$cpmd_pid")
+  run_calls cpmd "$rate" "$ip:$cpmd_port" "sip:bob@example.com" "$uac_port"
+  c1=$(cpu_ticks "$cpmd_pid")
+  per=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$ok" \
+    'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / t / n; else print "-" }')
+  r=$(rss_kb "$cpmd_pid")
+  printf '%-8s %8s %8s %8s %8s %10s %10s\n' cpmd "$rate" "$ok" "$failed" "$secs" "$per" "$r"
+  if passes; then best_cpmd=$rate cpu_us=$per rss=$r; else break; fi
+done
+hwm=$(hwm_kb "$cpmd_pid")
+sealed=$(grep -c '"kind":"history"' "$work/data/history.jsonl" || true)
+
+# --- baseline: caller -> callee directly ---------------------------------------------
+start_uas "$direct_uas_port" "$ip:$direct_uac_port"
+sleep 0.2
+best_direct=0
+for rate in $RATES; do
+  run_calls direct "$rate" "$ip:$direct_uas_port" "sip:bob@$ip:$direct_uas_port" "$direct_uac_port"
+  printf '%-8s %8s %8s %8s %8s %10s %10s\n' direct "$rate" "$ok" "$failed" "$secs" - -
+  if passes; then best_direct=$rate; else break; fi
+done
+
+ratio=$(awk -v a="$best_cpmd" -v b="$best_direct" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+echo
+echo "highest rate with < 0.1% failures over ${DURATION}s (the top of RATES is a ceiling):"
+echo "  through cpmd : $best_cpmd sessions/s"
+echo "  direct (sipp): $best_direct sessions/s"
+echo "  ratio        : $ratio"
+echo "  cpmd CPU     : $cpu_us us per session (at $best_cpmd/s)"
+echo "  cpmd RSS     : $rss kB after the run at $best_cpmd/s, peak $hwm kB"
+echo "  sealed       : $sealed history lines in history.jsonl"
