@@ -73,3 +73,28 @@ pub fn lossy() -> Setup {
 pub fn ci() -> Setup {
     extension()
 }
+
+/// Sets one field of `setup` from the command line (`msgs=2`, `glare=false`, ...).
+pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
+    let num = || value.parse::<u8>().ok();
+    let flag = || value.parse::<bool>().ok();
+    let done = match field {
+        "msgs" => num().map(|v| setup.msgs = v),
+        "group_msgs" => num().map(|v| setup.group_msgs = v),
+        "drops" => num().map(|v| setup.drops = v),
+        "dups" => num().map(|v| setup.dups = v),
+        "retransmits" => num().map(|v| setup.retransmits = v),
+        "store_fails" => num().map(|v| setup.store_fails = v),
+        "extend" => flag().map(|v| setup.extend = v),
+        "glare" => flag().map(|v| setup.glare = v),
+        "b_bye_early" => flag().map(|v| setup.b_bye_early = v),
+        "missing_bye" => flag().map(|v| setup.missing_bye = v),
+        "silent_a" => flag().map(|v| setup.silent_a = v),
+        "attacker" => flag().map(|v| setup.attacker = v),
+        "udp" => flag().map(|v| {
+            setup.transport = if v { Transport::Udp } else { Transport::Tcp }
+        }),
+        _ => None,
+    };
+    done.is_some()
+}

@@ -14,7 +14,7 @@ use stateright::{Checker, Model, UniformChooser};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S]\n\
+        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]...\n\
          \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
          \x20      cpmd-model list\n\
          configs: {}\nmutations: {}",
@@ -32,6 +32,7 @@ fn main() {
     let mut port = 3000u16;
     let mut seconds = 60u64;
     let mut positional = Vec::new();
+    let mut tweaks: Vec<(String, String)> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().unwrap_or_else(|| usage());
@@ -44,12 +45,22 @@ fn main() {
             "--threads" => threads = value().parse().unwrap_or_else(|_| usage()),
             "--port" => port = value().parse().unwrap_or_else(|_| usage()),
             "--seconds" => seconds = value().parse().unwrap_or_else(|_| usage()),
+            "--set" => {
+                let v = value();
+                let (k, x) = v.split_once('=').unwrap_or_else(|| usage());
+                tweaks.push((k.to_owned(), x.to_owned()));
+            }
             _ => positional.push(a.clone()),
         }
     }
-    let Some(setup) = configs::by_name(&config) else {
+    let Some(mut setup) = configs::by_name(&config) else {
         usage()
     };
+    for (k, v) in &tweaks {
+        if !configs::tweak(&mut setup, k, v) {
+            usage()
+        }
+    }
     let model = cpmd_model::CpmModel::new(setup.with_mutation(mutation));
     match positional.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["list"] => {

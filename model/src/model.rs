@@ -243,6 +243,8 @@ pub enum Flaw {
     GroupIds,
     /// EXT-2: the attacker replaced the 1-to-1.
     AttackerReplaced,
+    /// MSG-2: a message delivered out of its sender's order, or twice.
+    Reordered,
     /// ONE-7: a retransmission created a second transaction or dialog.
     SecondDialog,
     /// The server answered with raw bytes (the model never sends undecodable input).
@@ -281,8 +283,12 @@ pub struct Ghost {
     pub results: Vec<(Msg, ChatOutcome)>,
     /// Messages the store confirmed durable.
     pub stored: Vec<Msg>,
-    /// Deliveries: (recipient, message, server sequence number), in order.
-    pub deliveries: Vec<(Term, Msg, u64)>,
+    /// Messages delivered (to anyone), sorted.
+    pub delivered: Vec<Msg>,
+    /// Sequence numbers delivered on the 1-to-1, in delivery order (HIST-3).
+    pub one_delivered: Vec<u64>,
+    /// Per (recipient, session, sender): the last number delivered (MSG-2).
+    pub watermarks: Vec<(Term, Sess, Term, u8)>,
     /// `SealSession`s emitted, per session.
     pub seals: Vec<Sess>,
     /// The 1-to-1's seal was confirmed durable.
@@ -564,13 +570,7 @@ impl CpmModel {
                         if !(g.leg_done[0] && g.leg_done[1]) {
                             g.flaw(Flaw::SealBeforeHandshake);
                         }
-                        let delivered: Vec<u64> = g
-                            .deliveries
-                            .iter()
-                            .filter(|(_, m, _)| m.sess == Sess::One)
-                            .map(|(_, _, seq)| *seq)
-                            .collect();
-                        if history.messages != delivered {
+                        if history.messages != g.one_delivered {
                             g.flaw(Flaw::SealedSetWrong);
                         }
                         if st.terms[0].silent {
@@ -594,7 +594,22 @@ impl CpmModel {
                     if msg.sess == Sess::One && st.ghost.seals.contains(&Sess::One) {
                         st.ghost.flaw(Flaw::AddedAfterSeal);
                     }
-                    st.ghost.deliveries.push((to, msg, message.seq));
+                    let g = &mut st.ghost;
+                    // MSG-2 needs, per recipient, sender and session, only the last
+                    // delivered number: a later delivery must carry a larger one.
+                    match g.watermarks.iter_mut().find(|(t, s, f, _)| *t == to && *s == msg.sess && *f == msg.sender) {
+                        Some(w) if w.3 >= msg.n => g.flaw(Flaw::Reordered),
+                        Some(w) => w.3 = msg.n,
+                        None => {
+                            g.watermarks.push((to, msg.sess, msg.sender, msg.n));
+                            g.watermarks.sort();
+                        }
+                    }
+                    if msg.sess == Sess::One {
+                        g.one_delivered.push(message.seq);
+                    }
+                    let at = g.delivered.partition_point(|x| *x <= msg);
+                    g.delivered.insert(at, msg);
                 }
                 Command::ChatResult {
                     message_id,
@@ -603,7 +618,10 @@ impl CpmModel {
                 } => {
                     if let Some(msg) = Msg::parse(&message_id) {
                         note_chat(log, msg.sender, msg.sender, format!("result {message_id} {outcome:?}"));
-                        st.ghost.results.push((msg, outcome));
+                        // Order of results is irrelevant to the properties: keep them
+                        // sorted so that interleavings differing only there merge.
+                        let at = st.ghost.results.partition_point(|r| *r <= (msg, outcome));
+                        st.ghost.results.insert(at, (msg, outcome));
                     }
                 }
             }
@@ -963,7 +981,10 @@ impl CpmModel {
                 let (_, req) = st.store.remove(pos);
                 if ok {
                     match req {
-                        StoreReq::Msg(m) => st.ghost.stored.push(m),
+                        StoreReq::Msg(m) => {
+                            let at = st.ghost.stored.partition_point(|x| *x <= m);
+                            st.ghost.stored.insert(at, m);
+                        }
                         StoreReq::Seal(Sess::One) => {
                             st.ghost.seal_durable = true;
                             st.ghost.reach(Reached::Sealed);
@@ -1000,7 +1021,8 @@ impl CpmModel {
                     sess: *sess,
                     n,
                 };
-                st.ghost.sent.push(msg);
+                let at = st.ghost.sent.partition_point(|x| *x <= msg);
+                st.ghost.sent.insert(at, msg);
                 note(log, Node::T(*t), Node::Server, format!("chat {}", msg.id()));
                 st.server.handle_chat(
                     NOW,

@@ -72,15 +72,7 @@ fn msg_1(_: &CpmModel, st: &State) -> bool {
 }
 
 fn msg_2(_: &CpmModel, st: &State) -> bool {
-    let d = &st.ghost.deliveries;
-    d.iter().enumerate().all(|(i, (to, m, _))| {
-        // Every later delivery of the same sender and session to the same recipient
-        // carries a later message of that sender.
-        d[i + 1..]
-            .iter()
-            .filter(|(to2, m2, _)| to2 == to && m2.sender == m.sender && m2.sess == m.sess)
-            .all(|(_, m2, _)| m2.n > m.n)
-    })
+    flawless(st, Flaw::Reordered)
 }
 
 fn ext_8(model: &CpmModel, st: &State) -> bool {
@@ -98,7 +90,7 @@ fn ext_8(model: &CpmModel, st: &State) -> bool {
         && g.results
             .iter()
             .filter(|(m, o)| *o == ChatOutcome::Accepted && m.sess == Sess::One)
-            .all(|(m, _)| g.deliveries.iter().any(|(_, d, _)| d == m))
+            .all(|(m, _)| g.delivered.contains(m))
 }
 
 fn hist_1(model: &CpmModel, st: &State) -> bool {
