@@ -8,12 +8,19 @@ use crate::model::Setup;
 pub const NAMES: [&str; 5] = ["base", "glare", "extension", "lossy", "ci"];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 5] = [
+pub const MUTATIONS: [(&str, Mutation); 12] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
     ("replace-without-auth", Mutation::ReplaceWithoutAuth),
     ("reuse-contribution-id", Mutation::ReuseContributionId),
+    ("deliver-on-store", Mutation::DeliverOnStore),
+    ("history-in-store-order", Mutation::HistoryInStoreOrder),
+    ("ok-before-durable-seal", Mutation::OkBeforeDurableSeal),
+    ("ignore-bye-wait", Mutation::IgnoreByeWait),
+    ("silent-drop-on-closed-leg", Mutation::SilentDropOnClosedLeg),
+    ("no-retransmission-absorb", Mutation::NoRetransmissionAbsorb),
+    ("unanswered-glare-bye", Mutation::UnansweredGlareBye),
 ];
 
 /// A mutation by name.

@@ -704,12 +704,14 @@ impl CpmModel {
         match &msg {
             SipMessage::Request(r) if r.method == Method::Bye && on_one => {
                 let g = &mut st.ghost;
-                if g.initiator.is_none() {
+                if g.initiator.is_none() && !g.one_ended {
+                    // The first BYE starts the handshake, unless the server already
+                    // ended the session itself (TERM-3): then B's BYE is glare.
                     g.initiator = Some(from);
                     if one_pending {
                         g.reach(Reached::ByeRacesMessage);
                     }
-                } else if g.initiator != Some(from) {
+                } else if g.initiator.is_some() && g.initiator != Some(from) {
                     g.reach(Reached::ByeGlare);
                 }
                 g.one_ended = true;

@@ -237,5 +237,12 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::SealOnByeArrival => Some(HIST_2),
         Mutation::ReplaceWithoutAuth => Some(EXT_2),
         Mutation::ReuseContributionId => Some(EXT_3),
+        Mutation::DeliverOnStore => Some(MSG_2),
+        Mutation::HistoryInStoreOrder => Some(HIST_3),
+        Mutation::OkBeforeDurableSeal => Some(HIST_5),
+        Mutation::IgnoreByeWait => Some(HIST_1),
+        Mutation::SilentDropOnClosedLeg => Some(EXT_8),
+        Mutation::NoRetransmissionAbsorb => Some(ONE_7),
+        Mutation::UnansweredGlareBye => Some(END),
     }
 }

@@ -153,6 +153,14 @@ impl Server {
         if let Some(p) = session.chat_mut().pending.get_mut(&seq) {
             p.stored = Some(ok);
         }
+        if ok && self.config.mutation == Mutation::HistoryInStoreOrder {
+            session.chat_mut().delivered.push(seq);
+        }
+        if self.config.mutation == Mutation::DeliverOnStore {
+            if let Some(pending) = session.chat_mut().pending.remove(&seq) {
+                self.finish_message(sid, pending, ok);
+            }
+        }
         loop {
             let Some(session) = self.sessions.get_mut(&sid) else {
                 return;
@@ -194,6 +202,9 @@ impl Server {
             .cloned()
             .collect();
         if open.is_empty() && !message.recipients.is_empty() {
+            if self.config.mutation == Mutation::SilentDropOnClosedLeg {
+                return;
+            }
             return self
                 .out
                 .command(reply(ChatOutcome::Failed(ChatFailure::RecipientGone)));
@@ -205,7 +216,9 @@ impl Server {
             });
         }
         if let Some(s) = self.sessions.get_mut(&sid) {
-            s.chat_mut().delivered.push(message.seq);
+            if self.config.mutation != Mutation::HistoryInStoreOrder {
+                s.chat_mut().delivered.push(message.seq);
+            }
         }
         if self.config.mutation != Mutation::AckBeforeStore {
             self.out.command(reply(ChatOutcome::Accepted));
