@@ -62,7 +62,12 @@ fn main() {
         }
     }
     let model = cpmd_model::CpmModel::new(setup.with_mutation(mutation));
-    match positional.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match positional
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["list"] => {
             for name in configs::NAMES {
                 println!("{name}: {:?}", configs::by_name(name));
@@ -104,7 +109,8 @@ fn main() {
                 }
             }
             for p in model.properties() {
-                if !p.expectation.discovery_is_failure() && !reached_names(&model).contains(&p.name) {
+                if !p.expectation.discovery_is_failure() && !reached_names(&model).contains(&p.name)
+                {
                     // Reported above when reached; listed here when not.
                 }
             }
@@ -143,5 +149,10 @@ fn summary(
         }
     }
     found.retain(|(_, chart, failure)| *failure || chart != "NOT REACHED");
-    (c.unique_state_count(), c.state_count(), c.max_depth(), found)
+    (
+        c.unique_state_count(),
+        c.state_count(),
+        c.max_depth(),
+        found,
+    )
 }

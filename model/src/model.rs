@@ -16,7 +16,9 @@
 
 use cpmd_core::server::{ChatOutcome, ChatSend, Command, Mutation, Record, StoreError, Transport};
 use cpmd_core::sip::{Method, Request, Response, SipMessage, StatusCode};
-use cpmd_core::{CallId, ContributionId, MessageId, Server, StoreTicket, Tag, Time, Timer, WallClock};
+use cpmd_core::{
+    CallId, ContributionId, MessageId, Server, StoreTicket, Tag, Time, Timer, WallClock,
+};
 
 use crate::terminal::{self, Dialog, Term};
 
@@ -136,7 +138,12 @@ pub struct Msg {
 
 impl Msg {
     fn id(self) -> MessageId {
-        MessageId::new(format!("{}-{}-{}", self.sender.name(), self.sess.label(), self.n))
+        MessageId::new(format!(
+            "{}-{}-{}",
+            self.sender.name(),
+            self.sess.label(),
+            self.n
+        ))
     }
 
     fn parse(id: &MessageId) -> Option<Msg> {
@@ -439,8 +446,11 @@ impl CpmModel {
         };
         for t in Term::ALL {
             let flow = t.flow(self.transport());
-            st.server
-                .handle_message(NOW, flow, SipMessage::Request(terminal::register(t, self.transport())));
+            st.server.handle_message(
+                NOW,
+                flow,
+                SipMessage::Request(terminal::register(t, self.transport())),
+            );
             // The 200s are not needed: registration is the fixed prefix.
             while st.server.poll_command().is_some() {}
             while st.server.poll_event().is_some() {}
@@ -466,7 +476,12 @@ impl CpmModel {
         if track {
             st.term_mut(t).outstanding.push(req.clone());
         }
-        note(log, Node::T(t), Node::Server, describe(&SipMessage::Request(req.clone())));
+        note(
+            log,
+            Node::T(t),
+            Node::Server,
+            describe(&SipMessage::Request(req.clone())),
+        );
         self.push(
             st,
             Packet {
@@ -539,7 +554,10 @@ impl CpmModel {
                         Record::SessionInfo(info) => {
                             note_store(
                                 log,
-                                format!("Persist info {} from {}", info.key.contribution_id, info.from),
+                                format!(
+                                    "Persist info {} from {}",
+                                    info.key.contribution_id, info.from
+                                ),
                             );
                             if info.key.conversation_id.as_str() != terminal::CONVERSATION
                                 || info.key.contribution_id.as_str() == terminal::ONE_CONTRIBUTION
@@ -563,7 +581,10 @@ impl CpmModel {
                     let sess = Sess::of(&history.info.key.contribution_id);
                     note_store(
                         log,
-                        format!("SealSession {} {:?}", history.info.key.contribution_id, history.messages),
+                        format!(
+                            "SealSession {} {:?}",
+                            history.info.key.contribution_id, history.messages
+                        ),
                     );
                     if sess == Sess::One {
                         let g = &mut st.ghost;
@@ -590,14 +611,23 @@ impl CpmModel {
                     ) else {
                         continue;
                     };
-                    note_chat(log, msg.sender, to, format!("deliver {}", message.message_id));
+                    note_chat(
+                        log,
+                        msg.sender,
+                        to,
+                        format!("deliver {}", message.message_id),
+                    );
                     if msg.sess == Sess::One && st.ghost.seals.contains(&Sess::One) {
                         st.ghost.flaw(Flaw::AddedAfterSeal);
                     }
                     let g = &mut st.ghost;
                     // MSG-2 needs, per recipient, sender and session, only the last
                     // delivered number: a later delivery must carry a larger one.
-                    match g.watermarks.iter_mut().find(|(t, s, f, _)| *t == to && *s == msg.sess && *f == msg.sender) {
+                    match g
+                        .watermarks
+                        .iter_mut()
+                        .find(|(t, s, f, _)| *t == to && *s == msg.sess && *f == msg.sender)
+                    {
                         Some(w) if w.3 >= msg.n => g.flaw(Flaw::Reordered),
                         Some(w) => w.3 = msg.n,
                         None => {
@@ -617,7 +647,12 @@ impl CpmModel {
                     ..
                 } => {
                     if let Some(msg) = Msg::parse(&message_id) {
-                        note_chat(log, msg.sender, msg.sender, format!("result {message_id} {outcome:?}"));
+                        note_chat(
+                            log,
+                            msg.sender,
+                            msg.sender,
+                            format!("result {message_id} {outcome:?}"),
+                        );
                         // Order of results is irrelevant to the properties: keep them
                         // sorted so that interleavings differing only there merge.
                         let at = st.ghost.results.partition_point(|r| *r <= (msg, outcome));
@@ -648,7 +683,13 @@ impl CpmModel {
                     }
                 }
                 if r.method == Method::Bye {
-                    let branch = r.headers.via.first().and_then(|v| v.branch()).unwrap_or("").to_owned();
+                    let branch = r
+                        .headers
+                        .via
+                        .first()
+                        .and_then(|v| v.branch())
+                        .unwrap_or("")
+                        .to_owned();
                     let same = |e: &&(Term, CallId, String)| e.0 == t && e.1 == r.headers.call_id;
                     match g.server_byes.iter().find(same) {
                         Some(e) if e.2 != branch => g.flaw(Flaw::SecondDialog),
@@ -733,7 +774,8 @@ impl CpmModel {
             _ => {}
         }
         let _ = log;
-        st.server.handle_message(NOW, from.flow(self.transport()), msg);
+        st.server
+            .handle_message(NOW, from.flow(self.transport()), msg);
     }
 
     /// A terminal receives a packet from the server.
@@ -746,7 +788,12 @@ impl CpmModel {
 
     fn terminal_request(&self, st: &mut State, t: Term, req: Request, log: &mut Log) {
         if req.method == Method::Ack {
-            if st.term(t).one.as_ref().is_some_and(|d| d.call_id == req.headers.call_id) {
+            if st
+                .term(t)
+                .one
+                .as_ref()
+                .is_some_and(|d| d.call_id == req.headers.call_id)
+            {
                 st.term_mut(t).one_confirmed = true;
             }
             return;
@@ -764,8 +811,13 @@ impl CpmModel {
         match req.method {
             Method::Invite => {
                 let ts = st.term(t);
-                let group = t != Term::B || ts.one.is_some() || req.headers.session_replaces.is_some();
-                let tag = Tag::new(format!("{}-{}", t.name(), if group { "group" } else { "one" }));
+                let group =
+                    t != Term::B || ts.one.is_some() || req.headers.session_replaces.is_some();
+                let tag = Tag::new(format!(
+                    "{}-{}",
+                    t.name(),
+                    if group { "group" } else { "one" }
+                ));
                 let dialog = Dialog::callee(&req, &tag);
                 let ts = st.term_mut(t);
                 if group {
@@ -780,7 +832,12 @@ impl CpmModel {
                 self.reply(st, t, resp, log);
             }
             Method::Bye => {
-                if st.term(t).one.as_ref().is_some_and(|d| d.call_id == req.headers.call_id) {
+                if st
+                    .term(t)
+                    .one
+                    .as_ref()
+                    .is_some_and(|d| d.call_id == req.headers.call_id)
+                {
                     st.term_mut(t).bye_received = true;
                 }
                 let tag = Tag::new(format!("{}-x", t.name()));
@@ -912,7 +969,8 @@ impl CpmModel {
         if s.extend && a_may_extend {
             out.push(Action::Extend);
         }
-        if s.glare && a.one.is_some() && !a.bye_sent && !a.bye_received && (!s.extend || a.extended) {
+        if s.glare && a.one.is_some() && !a.bye_sent && !a.bye_received && (!s.extend || a.extended)
+        {
             out.push(Action::Bye(Term::A));
         }
         let b_ready = b.one_confirmed && !b.bye_sent && !b.bye_received;
@@ -979,7 +1037,11 @@ impl CpmModel {
             }
             Action::StoreOk(ticket) | Action::StoreFail(ticket) => {
                 let ok = matches!(action, Action::StoreOk(_));
-                let pos = st.store.iter().position(|(t, _)| t == ticket).expect("pending");
+                let pos = st
+                    .store
+                    .iter()
+                    .position(|(t, _)| t == ticket)
+                    .expect("pending");
                 let (_, req) = st.store.remove(pos);
                 if ok {
                     match req {
@@ -996,7 +1058,10 @@ impl CpmModel {
                 } else {
                     st.budget.store_fails -= 1;
                 }
-                note_store_answer(log, format!("{ticket} {}", if ok { "ok" } else { "failed" }));
+                note_store_answer(
+                    log,
+                    format!("{ticket} {}", if ok { "ok" } else { "failed" }),
+                );
                 let result = if ok {
                     Ok(())
                 } else {
@@ -1069,7 +1134,11 @@ impl CpmModel {
             Action::Attack => {
                 st.term_mut(Term::M).extended = true;
                 // Mallory learnt K1 and A's Call-ID and both tags (e.g. by sniffing).
-                let replaces = st.term(Term::A).one.as_ref().and_then(terminal::replaces_of);
+                let replaces = st
+                    .term(Term::A)
+                    .one
+                    .as_ref()
+                    .and_then(terminal::replaces_of);
                 let req = terminal::extension(
                     Term::M,
                     self.transport(),
@@ -1111,8 +1180,14 @@ fn leg_index(t: Term) -> usize {
 /// A one-line description of a SIP message.
 pub fn describe(msg: &SipMessage) -> String {
     match msg {
-        SipMessage::Request(r) => format!("{} {} cseq={}", r.method, r.headers.call_id, r.headers.cseq.seq),
-        SipMessage::Response(r) => format!("{} {} {}", r.status, r.headers.cseq.method, r.headers.call_id),
+        SipMessage::Request(r) => format!(
+            "{} {} cseq={}",
+            r.method, r.headers.call_id, r.headers.cseq.seq
+        ),
+        SipMessage::Response(r) => format!(
+            "{} {} {}",
+            r.status, r.headers.cseq.method, r.headers.call_id
+        ),
     }
 }
 

@@ -17,7 +17,11 @@ fn col(n: Option<Node>) -> usize {
 
 /// The chart's header line.
 pub fn header() -> String {
-    COLS.iter().map(|c| format!("{c:<WIDTH$}")).collect::<String>().trim_end().to_owned()
+    COLS.iter()
+        .map(|c| format!("{c:<WIDTH$}"))
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
 }
 
 /// Renders the lines of one step: an arrow from the sender's column to the

@@ -77,7 +77,10 @@ fn msg_2(_: &CpmModel, st: &State) -> bool {
 
 fn ext_8(model: &CpmModel, st: &State) -> bool {
     let g = &st.ghost;
-    let at_most_once = g.sent.iter().all(|m| g.results.iter().filter(|(r, _)| r == m).count() <= 1);
+    let at_most_once = g
+        .sent
+        .iter()
+        .all(|m| g.results.iter().filter(|(r, _)| r == m).count() <= 1);
     if !at_most_once {
         return false;
     }
@@ -144,7 +147,9 @@ fn end(model: &CpmModel, st: &State) -> bool {
     }
     // Every request a terminal sent got its final response, and the store has
     // nothing pending (the store actor is always enabled, so it has not).
-    let answered = Term::ALL.into_iter().all(|t| st.term(t).outstanding.is_empty());
+    let answered = Term::ALL
+        .into_iter()
+        .all(|t| st.term(t).outstanding.is_empty());
     answered && (!st.ghost.one_ended || st.ghost.seals.contains(&Sess::One))
 }
 
@@ -197,13 +202,19 @@ impl Model for CpmModel {
         ];
         let s = &self.setup;
         if s.glare {
-            p.push(Property::sometimes(S_GLARE, |_, s| reached(s, Reached::ByeGlare)));
+            p.push(Property::sometimes(S_GLARE, |_, s| {
+                reached(s, Reached::ByeGlare)
+            }));
         }
         if s.msgs > 0 {
-            p.push(Property::sometimes(S_BYE_MSG, |_, s| reached(s, Reached::ByeRacesMessage)));
+            p.push(Property::sometimes(S_BYE_MSG, |_, s| {
+                reached(s, Reached::ByeRacesMessage)
+            }));
         }
         if s.extend {
-            p.push(Property::sometimes(S_JOINED, |_, s| reached(s, Reached::GroupJoined)));
+            p.push(Property::sometimes(S_JOINED, |_, s| {
+                reached(s, Reached::GroupJoined)
+            }));
             if s.msgs > 0 {
                 p.push(Property::sometimes(S_EXT_MSG, |_, s| {
                     reached(s, Reached::ExtensionRacesMessage)
@@ -216,13 +227,19 @@ impl Model for CpmModel {
             }));
         }
         if s.silent_a {
-            p.push(Property::sometimes(S_SILENT, |_, s| reached(s, Reached::SilentASealed)));
+            p.push(Property::sometimes(S_SILENT, |_, s| {
+                reached(s, Reached::SilentASealed)
+            }));
         }
         if s.missing_bye {
-            p.push(Property::sometimes(S_MISSING, |_, s| reached(s, Reached::MissingByeSealed)));
+            p.push(Property::sometimes(S_MISSING, |_, s| {
+                reached(s, Reached::MissingByeSealed)
+            }));
         }
         if s.attacker {
-            p.push(Property::sometimes(S_ATTACK, |_, s| reached(s, Reached::AttackRefused)));
+            p.push(Property::sometimes(S_ATTACK, |_, s| {
+                reached(s, Reached::AttackRefused)
+            }));
         }
         p
     }
