@@ -771,7 +771,7 @@ impl CpmModel {
             {
                 st.ghost.leg_done[leg_index(from)] = true;
             }
-            _ => {}
+            SipMessage::Request(_) | SipMessage::Response(_) => {}
         }
         let _ = log;
         st.server
@@ -831,20 +831,31 @@ impl CpmModel {
                 let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
                 self.reply(st, t, resp, log);
             }
-            Method::Bye => {
-                if st
-                    .term(t)
-                    .one
-                    .as_ref()
-                    .is_some_and(|d| d.call_id == req.headers.call_id)
+            // BYE and anything else in a dialog: a plain 200.
+            Method::Ack
+            | Method::Bye
+            | Method::Cancel
+            | Method::Register
+            | Method::Options
+            | Method::Message
+            | Method::Update
+            | Method::Info
+            | Method::Prack
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Refer
+            | Method::Publish
+            | Method::Other(_) => {
+                let is_bye = req.method == Method::Bye;
+                if is_bye
+                    && st
+                        .term(t)
+                        .one
+                        .as_ref()
+                        .is_some_and(|d| d.call_id == req.headers.call_id)
                 {
                     st.term_mut(t).bye_received = true;
                 }
-                let tag = Tag::new(format!("{}-x", t.name()));
-                let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
-                self.reply(st, t, resp, log);
-            }
-            _ => {
                 let tag = Tag::new(format!("{}-x", t.name()));
                 let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
                 self.reply(st, t, resp, log);
