@@ -194,6 +194,14 @@ impl Server {
         if let Some(p) = session.chat_mut().pending.get_mut(&seq) {
             p.stored = Some(ok);
         }
+        if ok && self.config.mutation == Mutation::HistoryInStoreOrder {
+            session.chat_mut().delivered.push(seq);
+        }
+        if self.config.mutation == Mutation::DeliverOnStore {
+            if let Some(pending) = session.chat_mut().pending.remove(&seq) {
+                self.finish_message(sid, pending, ok);
+            }
+        }
         loop {
             let Some(session) = self.sessions.get_mut(&sid) else {
                 return;
@@ -218,7 +226,9 @@ impl Server {
             repeats,
             ..
         } = pending;
-        let outcome = self.deliver(sid, &message, ok);
+        let Some(outcome) = self.deliver(sid, &message, ok) else {
+            return; // the SilentDropOnClosedLeg mutant answers nothing
+        };
         if outcome == ChatOutcome::Accepted && self.config.mutation == Mutation::AckBeforeStore {
             return; // the mutant already acknowledged it
         }
@@ -234,10 +244,11 @@ impl Server {
     }
 
     /// Delivers a message whose store answer is in, to every recipient whose leg is
-    /// still open (MSG-4), and says how its sender is answered.
-    fn deliver(&mut self, sid: SessionId, message: &StoredMessage, ok: bool) -> ChatOutcome {
+    /// still open (MSG-4), and says how its sender is answered (`None` only for the
+    /// `SilentDropOnClosedLeg` mutant).
+    fn deliver(&mut self, sid: SessionId, message: &StoredMessage, ok: bool) -> Option<ChatOutcome> {
         if !ok {
-            return ChatOutcome::Failed(ChatFailure::StoreFailed);
+            return Some(ChatOutcome::Failed(ChatFailure::StoreFailed));
         }
         let open: Vec<UserUri> = message
             .recipients
@@ -249,7 +260,10 @@ impl Server {
         // focus's to keep even if everyone else left meanwhile (group.md step 3).
         let group = matches!(self.sessions.get(&sid), Some(Session::Group(_)));
         if open.is_empty() && !message.recipients.is_empty() && !group {
-            return ChatOutcome::Failed(ChatFailure::RecipientGone);
+            if self.config.mutation == Mutation::SilentDropOnClosedLeg {
+                return None;
+            }
+            return Some(ChatOutcome::Failed(ChatFailure::RecipientGone));
         }
         for recipient in open {
             self.out.command(Command::ChatDeliver {
@@ -258,9 +272,11 @@ impl Server {
             });
         }
         if let Some(s) = self.sessions.get_mut(&sid) {
-            s.chat_mut().delivered.push(message.seq);
+            if self.config.mutation != Mutation::HistoryInStoreOrder {
+                s.chat_mut().delivered.push(message.seq);
+            }
         }
-        ChatOutcome::Accepted
+        Some(ChatOutcome::Accepted)
     }
 
     fn recipient_open(&self, sid: SessionId, user: &UserUri) -> bool {

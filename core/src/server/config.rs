@@ -73,6 +73,23 @@ pub enum Mutation {
     ReplaceWithoutAuth,
     /// Reuse the 1-to-1's Contribution-ID for the group (breaks EXT-3).
     ReuseContributionId,
+    /// Deliver each message as soon as its own `Persist` is confirmed, not in sequence
+    /// order (breaks MSG-2).
+    DeliverOnStore,
+    /// Record a message in the session's history when the store confirms it, not when
+    /// it is delivered (breaks HIST-3).
+    HistoryInStoreOrder,
+    /// Answer the BYE sender as soon as the seal is emitted, before it is durable
+    /// (breaks HIST-5).
+    OkBeforeDurableSeal,
+    /// Do nothing when `bye_wait` expires (breaks HIST-1: the session is never sealed).
+    IgnoreByeWait,
+    /// Give no answer for a message whose recipient's leg closed (breaks EXT-8/MSG-4).
+    SilentDropOnClosedLeg,
+    /// Treat every retransmitted request as a new transaction (breaks ONE-7).
+    NoRetransmissionAbsorb,
+    /// Leave the second BYE of a glare unanswered (a bad end state).
+    UnansweredGlareBye,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

@@ -218,6 +218,9 @@ impl Server {
     }
 
     fn on_request(&mut self, now: Time, flow: Flow, req: Request) {
+        if self.config.mutation == Mutation::NoRetransmissionAbsorb && req.method != Method::Ack {
+            self.tx.forget_server(&req);
+        }
         match self
             .tx
             .receive_request(now, flow, &req, &self.config.timers, &mut self.out)

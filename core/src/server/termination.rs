@@ -59,7 +59,9 @@ impl Server {
                 // BYE glare (TERM-4): the terminal ended its leg itself, which is as
                 // good as an answer to ours; answer it now, do not relay it.
                 t.awaiting.remove(leg);
-                self.reply(now, &key, &req, StatusCode::OK);
+                if self.config.mutation != Mutation::UnansweredGlareBye {
+                    self.reply(now, &key, &req, StatusCode::OK);
+                }
                 self.maybe_seal(now, sid);
             }
             OneState::Sealing(_) => self.reply(now, &key, &req, StatusCode::OK),
@@ -143,6 +145,9 @@ impl Server {
 
     /// TERM-2: the answer to the relayed BYE did not come within `bye_wait`.
     pub(crate) fn on_bye_wait_expired(&mut self, now: Time, sid: SessionId) {
+        if self.config.mutation == Mutation::IgnoreByeWait {
+            return;
+        }
         let Some(Session::One(one)) = self.sessions.get_mut(&sid) else {
             return;
         };
@@ -224,19 +229,26 @@ impl Server {
 
     /// Emits the session history object of a 1-to-1 (HIST-1: once; the state moves to
     /// Sealing, which never seals again).
-    fn seal_one(&mut self, _now: Time, sid: SessionId) {
+    fn seal_one(&mut self, now: Time, sid: SessionId) {
         let Some(Session::One(one)) = self.sessions.get(&sid) else {
             return;
         };
         let OneState::Terminating(t) = &one.state else {
             return;
         };
-        let reply_to = t.initiator.clone();
         let history = HistoryObject {
             info: one.info.clone(),
             messages: one.chat.delivered.clone(),
             participants: Vec::<ParticipantRecord>::new(),
         };
+        let mut reply_to = t.initiator.clone();
+        if self.config.mutation == Mutation::OkBeforeDurableSeal {
+            if let Some(key) = reply_to.take() {
+                if let Some(req) = self.tx.request(&key).cloned() {
+                    self.reply(now, &key, &req, StatusCode::OK);
+                }
+            }
+        }
         self.out.disarm(&Timer::ByeWait(sid));
         let ticket = self.ticket(TicketUse::Seal(sid));
         self.out.command(Command::SealSession { ticket, history });

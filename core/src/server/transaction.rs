@@ -213,6 +213,11 @@ impl Transactions {
         ServerRx::New(key)
     }
 
+    /// Forgets a server transaction (only for `Mutation::NoRetransmissionAbsorb`).
+    pub(crate) fn forget_server(&mut self, req: &Request) {
+        self.txs.remove(&TxKey::for_server(req));
+    }
+
     /// Whether a server transaction is still waiting for its final response.
     pub(crate) fn is_pending(&self, key: &TxKey) -> bool {
         self.txs

@@ -1,0 +1,111 @@
+//! The named configurations: the pinned CI ones and a few for experiments.
+
+use cpmd_core::server::{Mutation, Transport};
+
+use crate::model::Setup;
+
+/// Every configuration name.
+pub const NAMES: [&str; 6] = ["base", "glare", "extension", "lossy", "attack", "ci"];
+
+/// Mutation names for the command line.
+pub const MUTATIONS: [(&str, Mutation); 12] = [
+    ("none", Mutation::None),
+    ("ack-before-store", Mutation::AckBeforeStore),
+    ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
+    ("replace-without-auth", Mutation::ReplaceWithoutAuth),
+    ("reuse-contribution-id", Mutation::ReuseContributionId),
+    ("deliver-on-store", Mutation::DeliverOnStore),
+    ("history-in-store-order", Mutation::HistoryInStoreOrder),
+    ("ok-before-durable-seal", Mutation::OkBeforeDurableSeal),
+    ("ignore-bye-wait", Mutation::IgnoreByeWait),
+    ("silent-drop-on-closed-leg", Mutation::SilentDropOnClosedLeg),
+    ("no-retransmission-absorb", Mutation::NoRetransmissionAbsorb),
+    ("unanswered-glare-bye", Mutation::UnansweredGlareBye),
+];
+
+/// A mutation by name.
+pub fn mutation(name: &str) -> Option<Mutation> {
+    MUTATIONS.iter().find(|(n, _)| *n == name).map(|(_, m)| *m)
+}
+
+/// A configuration by name.
+pub fn by_name(name: &str) -> Option<Setup> {
+    Some(match name {
+        "base" => Setup::base(2),
+        "glare" => glare(),
+        "extension" => extension(),
+        "lossy" => lossy(),
+        "attack" => attack(),
+        "ci" => ci(),
+        _ => return None,
+    })
+}
+
+/// The 1-to-1 over TCP, two messages each, BYE glare, silent A, store failures.
+pub fn glare() -> Setup {
+    Setup {
+        glare: true,
+        silent_a: true,
+        store_fails: 1,
+        ..Setup::base(2)
+    }
+}
+
+/// The claim's flow over TCP: A extends to a group with B and C; B's BYE comes after
+/// joining the group, or never (the server's `replaced_bye_timeout`). No chat
+/// messages: with them the state space outgrows the CI budget (see README).
+pub fn extension() -> Setup {
+    Setup {
+        extend: true,
+        b_bye_early: false,
+        missing_bye: true,
+        ..Setup::base(0)
+    }
+}
+
+/// The attacker against an established 1-to-1 with one message each way.
+pub fn attack() -> Setup {
+    Setup {
+        attacker: true,
+        ..Setup::base(1)
+    }
+}
+
+/// The 1-to-1 over lossy UDP: one loss, one retransmission, one message each way.
+pub fn lossy() -> Setup {
+    Setup {
+        transport: Transport::Udp,
+        drops: 1,
+        retransmits: 1,
+        ..Setup::base(1)
+    }
+}
+
+/// The largest single pinned configuration: the 1-to-1 with two messages per
+/// sender, glare, silent A and a store failure.
+pub fn ci() -> Setup {
+    glare()
+}
+
+/// Sets one field of `setup` from the command line (`msgs=2`, `glare=false`, ...).
+pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
+    let num = || value.parse::<u8>().ok();
+    let flag = || value.parse::<bool>().ok();
+    let done = match field {
+        "msgs" => num().map(|v| setup.msgs = v),
+        "group_msgs" => num().map(|v| setup.group_msgs = v),
+        "drops" => num().map(|v| setup.drops = v),
+        "dups" => num().map(|v| setup.dups = v),
+        "retransmits" => num().map(|v| setup.retransmits = v),
+        "store_fails" => num().map(|v| setup.store_fails = v),
+        "extend" => flag().map(|v| setup.extend = v),
+        "glare" => flag().map(|v| setup.glare = v),
+        "b_bye_early" => flag().map(|v| setup.b_bye_early = v),
+        "missing_bye" => flag().map(|v| setup.missing_bye = v),
+        "silent_a" => flag().map(|v| setup.silent_a = v),
+        "attacker" => flag().map(|v| setup.attacker = v),
+        "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
+        _ => None,
+    };
+    done.is_some()
+}

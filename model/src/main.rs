@@ -1,0 +1,158 @@
+//! `cpmd-model`: run the model checker on a configuration from the command line.
+//!
+//! ```text
+//! cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N]
+//! cpmd-model explore [--config NAME] [--mutation NAME] [--port P]   (web UI on 127.0.0.1)
+//! cpmd-model list
+//! ```
+
+use std::time::Instant;
+
+use cpmd_core::server::Mutation;
+use cpmd_model::configs;
+use stateright::{Checker, Model, UniformChooser};
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]...\n\
+         \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
+         \x20      cpmd-model list\n\
+         configs: {}\nmutations: {}",
+        configs::NAMES.join(", "),
+        configs::MUTATIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut config = "ci".to_owned();
+    let mut mutation = Mutation::None;
+    let mut threads = 2usize;
+    let mut port = 3000u16;
+    let mut seconds = 60u64;
+    let mut positional = Vec::new();
+    let mut tweaks: Vec<(String, String)> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--config" => config = value(),
+            "--mutation" => {
+                let v = value();
+                mutation = configs::mutation(&v).unwrap_or_else(|| usage());
+            }
+            "--threads" => threads = value().parse().unwrap_or_else(|_| usage()),
+            "--port" => port = value().parse().unwrap_or_else(|_| usage()),
+            "--seconds" => seconds = value().parse().unwrap_or_else(|_| usage()),
+            "--set" => {
+                let v = value();
+                let (k, x) = v.split_once('=').unwrap_or_else(|| usage());
+                tweaks.push((k.to_owned(), x.to_owned()));
+            }
+            _ => positional.push(a.clone()),
+        }
+    }
+    let Some(mut setup) = configs::by_name(&config) else {
+        usage()
+    };
+    for (k, v) in &tweaks {
+        if !configs::tweak(&mut setup, k, v) {
+            usage()
+        }
+    }
+    let model = cpmd_model::CpmModel::new(setup.with_mutation(mutation));
+    match positional
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["list"] => {
+            for name in configs::NAMES {
+                println!("{name}: {:?}", configs::by_name(name));
+            }
+        }
+        ["explore"] => {
+            let addr = format!("127.0.0.1:{port}");
+            println!("exploring {config} on http://{addr}");
+            model.checker().threads(threads).serve(addr);
+        }
+        ["check", how] => {
+            let start = Instant::now();
+            let builder = model.clone().checker().threads(threads);
+            let (unique, total, depth, discoveries) = match *how {
+                "bfs" => summary(&model, builder.spawn_bfs().join()),
+                "dfs" => summary(&model, builder.spawn_dfs().join()),
+                "sim" => summary(
+                    &model,
+                    builder
+                        .timeout(std::time::Duration::from_secs(seconds))
+                        .spawn_simulation(0, UniformChooser)
+                        .join(),
+                ),
+                _ => usage(),
+            };
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "config {config}, mutation {mutation:?}: {unique} unique states, {total} states, \
+                 depth {depth}, {secs:.1} s, {:.0} states/s",
+                total as f64 / secs.max(1e-9)
+            );
+            let mut failed = false;
+            for (name, chart, is_failure) in discoveries {
+                if is_failure {
+                    failed = true;
+                    println!("\nVIOLATED: {name}\n{chart}");
+                } else {
+                    println!("reached: {name}");
+                }
+            }
+            for p in model.properties() {
+                if !p.expectation.discovery_is_failure() && !reached_names(&model).contains(&p.name)
+                {
+                    // Reported above when reached; listed here when not.
+                }
+            }
+            if failed {
+                std::process::exit(1);
+            }
+        }
+        _ => usage(),
+    }
+}
+
+fn reached_names(_: &cpmd_model::CpmModel) -> Vec<&'static str> {
+    Vec::new()
+}
+
+type Found = Vec<(&'static str, String, bool)>;
+
+fn summary(
+    model: &cpmd_model::CpmModel,
+    c: impl Checker<cpmd_model::CpmModel>,
+) -> (usize, usize, usize, Found) {
+    let props = model.properties();
+    let mut found: Found = Vec::new();
+    for p in &props {
+        match c.discovery(p.name) {
+            Some(path) => found.push((
+                p.name,
+                cpmd_model::msc::chart(model, &path),
+                p.expectation.discovery_is_failure(),
+            )),
+            None if !p.expectation.discovery_is_failure() => {
+                found.push((p.name, "NOT REACHED".into(), false));
+                println!("not reached: {}", p.name);
+            }
+            None => {}
+        }
+    }
+    found.retain(|(_, chart, failure)| *failure || chart != "NOT REACHED");
+    (
+        c.unique_state_count(),
+        c.state_count(),
+        c.max_depth(),
+        found,
+    )
+}

@@ -1,0 +1,1248 @@
+//! The model: the real `cpmd_core::Server` plus nondeterministic terminals, a network
+//! and a store, as a custom [`stateright::Model`].
+//!
+//! A state is the `Server` value itself (it is `Clone + Eq + Hash`), the terminals'
+//! small views, the messages in flight, the store's unanswered requests, the
+//! remaining fault budgets and a [`Ghost`] observer that records what the server did
+//! (what the properties need to look back at). An action is one input to one actor:
+//! deliver a message, lose or duplicate it, fire one of the server's own named timers
+//! (`Server::expire`), let a terminal act, or let the store answer. After every
+//! server input the driver drains `poll_command` exactly as the runtime would, so the
+//! server is driven through its public API only.
+//!
+//! Time is a constant: `expire` fires a named timer whatever its deadline, which is
+//! how an untimed model explores every order of timeouts and messages, and a constant
+//! clock keeps deadlines (part of the server's state) from splitting equal states.
+
+use cpmd_core::server::{ChatOutcome, ChatSend, Command, Mutation, Record, StoreError, Transport};
+use cpmd_core::sip::{Method, Request, Response, SipMessage, StatusCode};
+use cpmd_core::{
+    CallId, ContributionId, MessageId, Server, StoreTicket, Tag, Time, Timer, WallClock,
+};
+
+use crate::terminal::{self, Dialog, Term};
+
+/// The model's one clock value.
+pub const NOW: Time = Time::from_ms(1_000);
+
+/// What the model explores: which behaviours the actors may show and how many faults
+/// the network and the store may inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Setup {
+    /// SIP transport of every terminal.
+    pub transport: Transport,
+    /// Chat messages A and B each send on the 1-to-1.
+    pub msgs: u8,
+    /// Chat messages A sends in the group.
+    pub group_msgs: u8,
+    /// A extends the 1-to-1 to a group with B and C.
+    pub extend: bool,
+    /// A may send its own BYE on the 1-to-1 (BYE glare with B's).
+    pub glare: bool,
+    /// B may send its BYE before it joined the group (otherwise only after, as the
+    /// claim's flow has it; without an extension B may always).
+    pub b_bye_early: bool,
+    /// The server's `replaced_bye_timeout` may fire (B never sends its BYE).
+    pub missing_bye: bool,
+    /// A may never answer the relayed BYE.
+    pub silent_a: bool,
+    /// The attacker tries to replace the 1-to-1.
+    pub attacker: bool,
+    /// UDP: messages the network may lose.
+    pub drops: u8,
+    /// UDP: messages the network may duplicate.
+    pub dups: u8,
+    /// Retransmissions (terminal resends and the server's retransmission timers).
+    pub retransmits: u8,
+    /// `Persist`s the store may fail.
+    pub store_fails: u8,
+    /// The core's mutation (`Mutation::None`: the real server).
+    pub mutation: Mutation,
+}
+
+impl Setup {
+    /// Nothing optional: A and B open the 1-to-1 over TCP, send `msgs` each, B ends it.
+    pub fn base(msgs: u8) -> Self {
+        Self {
+            transport: Transport::Tcp,
+            msgs,
+            group_msgs: 0,
+            extend: false,
+            glare: false,
+            b_bye_early: true,
+            missing_bye: false,
+            silent_a: false,
+            attacker: false,
+            drops: 0,
+            dups: 0,
+            retransmits: 0,
+            store_fails: 0,
+            mutation: Mutation::None,
+        }
+    }
+
+    /// The same setup running a mutant core.
+    pub fn with_mutation(mut self, mutation: Mutation) -> Self {
+        self.mutation = mutation;
+        self
+    }
+}
+
+/// Which session a chat message or a stored record belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Sess {
+    /// The 1-to-1 (K1).
+    One,
+    /// The group (K2).
+    Group,
+    /// Anything else (the attacker's group, a mutant's).
+    Other,
+}
+
+impl Sess {
+    fn of(c: &ContributionId) -> Sess {
+        match c.as_str() {
+            terminal::ONE_CONTRIBUTION => Sess::One,
+            terminal::GROUP_CONTRIBUTION => Sess::Group,
+            _ => Sess::Other,
+        }
+    }
+
+    fn contribution(self) -> ContributionId {
+        ContributionId::new(match self {
+            Sess::One => terminal::ONE_CONTRIBUTION,
+            Sess::Group => terminal::GROUP_CONTRIBUTION,
+            Sess::Other => terminal::ATTACK_CONTRIBUTION,
+        })
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Sess::One => "one",
+            Sess::Group => "group",
+            Sess::Other => "other",
+        }
+    }
+}
+
+/// A chat message's identity: sender, session, the sender's running number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Msg {
+    /// Sender.
+    pub sender: Term,
+    /// Session.
+    pub sess: Sess,
+    /// 1, 2, ... in the sender's send order.
+    pub n: u8,
+}
+
+impl Msg {
+    fn id(self) -> MessageId {
+        MessageId::new(format!(
+            "{}-{}-{}",
+            self.sender.name(),
+            self.sess.label(),
+            self.n
+        ))
+    }
+
+    fn parse(id: &MessageId) -> Option<Msg> {
+        let mut parts = id.as_str().split('-');
+        let name = parts.next()?;
+        let sender = Term::ALL.into_iter().find(|t| t.name() == name)?;
+        let sess = match parts.next()? {
+            "one" => Sess::One,
+            "group" => Sess::Group,
+            _ => Sess::Other,
+        };
+        let n = parts.next()?.parse().ok()?;
+        Some(Msg { sender, sess, n })
+    }
+}
+
+/// A node of the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Node {
+    /// The server.
+    Server,
+    /// A terminal.
+    T(Term),
+}
+
+/// A SIP message in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Packet {
+    /// Receiver.
+    pub dst: Node,
+    /// Sender.
+    pub src: Node,
+    /// The message.
+    pub msg: SipMessage,
+}
+
+/// What the store was asked to make durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StoreReq {
+    /// A chat message's `Persist`.
+    Msg(Msg),
+    /// A session info `Persist` (a group's, EXT-4).
+    Info,
+    /// A `SealSession` of a session.
+    Seal(Sess),
+}
+
+/// A terminal's state: its dialogs and what it still may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TermState {
+    /// Number of requests sent (for unique branches).
+    pub counter: u16,
+    /// The 1-to-1 dialog (A: after the 2xx; B: after answering).
+    pub one: Option<Dialog>,
+    /// B: the server ACKed its 200 on the 1-to-1.
+    pub one_confirmed: bool,
+    /// The group dialog.
+    pub group: Option<Dialog>,
+    /// Client requests without a final response (retransmitted on demand).
+    pub outstanding: Vec<Request>,
+    /// Final responses sent, repeated when the request is retransmitted.
+    pub answered: Vec<Response>,
+    /// Chat messages sent on the 1-to-1 / in the group.
+    pub sent_one: u8,
+    /// Chat messages sent in the group.
+    pub sent_group: u8,
+    /// Sent its BYE on the 1-to-1.
+    pub bye_sent: bool,
+    /// Received a BYE on the 1-to-1.
+    pub bye_received: bool,
+    /// A: decided never to answer the server's BYE.
+    pub silent: bool,
+    /// A: sent the extension; M: sent the attack.
+    pub extended: bool,
+}
+
+/// Fault budgets left on this path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Budget {
+    /// Losses.
+    pub drops: u8,
+    /// Duplications.
+    pub dups: u8,
+    /// Retransmissions.
+    pub retransmits: u8,
+    /// Store failures.
+    pub store_fails: u8,
+}
+
+/// Verdicts of the safety observers, recorded at the moment the server acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Flaw {
+    /// HIST-2: a seal before the termination handshake completed.
+    SealBeforeHandshake,
+    /// HIST-2: a 1-to-1 message delivered after its seal.
+    AddedAfterSeal,
+    /// HIST-3: the sealed set differs from what was delivered.
+    SealedSetWrong,
+    /// HIST-5: the BYE sender's 200 before the seal was durable.
+    OkBeforeDurableSeal,
+    /// TERM-1: the BYE sender's 200 before the other side answered (or bye_wait).
+    OkBeforeAnswer,
+    /// EXT-3: the group lost the conversation or kept the Contribution-ID.
+    GroupIds,
+    /// EXT-2: the attacker replaced the 1-to-1.
+    AttackerReplaced,
+    /// MSG-2: a message delivered out of its sender's order, or twice.
+    Reordered,
+    /// ONE-7: a retransmission created a second transaction or dialog.
+    SecondDialog,
+    /// The server answered with raw bytes (the model never sends undecodable input).
+    RawAnswer,
+}
+
+/// Races and paths the `sometimes` properties prove reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reached {
+    /// The server received both A's and B's BYE on the 1-to-1.
+    ByeGlare,
+    /// The first BYE arrived while a 1-to-1 message waited for the store.
+    ByeRacesMessage,
+    /// The extension INVITE arrived while a 1-to-1 message waited for the store.
+    ExtensionRacesMessage,
+    /// B's BYE was lost, B retransmitted it, and B got its final response.
+    ByeLostRetransmitted,
+    /// A never answered the relayed BYE and the 1-to-1 was sealed anyway.
+    SilentASealed,
+    /// `replaced_bye_timeout` fired and the 1-to-1 was sealed anyway.
+    MissingByeSealed,
+    /// The 1-to-1's seal was confirmed durable.
+    Sealed,
+    /// B and C joined the group.
+    GroupJoined,
+    /// The attacker's INVITE was answered.
+    AttackRefused,
+}
+
+/// What the server did, as far as the properties need to look back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    /// Chat messages the terminals sent, in order.
+    pub sent: Vec<Msg>,
+    /// Chat results: (message, outcome).
+    pub results: Vec<(Msg, ChatOutcome)>,
+    /// Messages the store confirmed durable.
+    pub stored: Vec<Msg>,
+    /// Messages delivered (to anyone), sorted.
+    pub delivered: Vec<Msg>,
+    /// Sequence numbers delivered on the 1-to-1, in delivery order (HIST-3).
+    pub one_delivered: Vec<u64>,
+    /// Per (recipient, session, sender): the last number delivered (MSG-2).
+    pub watermarks: Vec<(Term, Sess, Term, u8)>,
+    /// `SealSession`s emitted, per session.
+    pub seals: Vec<Sess>,
+    /// The 1-to-1's seal was confirmed durable.
+    pub seal_durable: bool,
+    /// A BYE from a terminal on the 1-to-1 arrived, or the server ended it itself.
+    pub one_ended: bool,
+    /// A's / B's side of the 1-to-1's handshake is done (own BYE received, answer
+    /// to the server's BYE received, or `bye_wait` expired).
+    pub leg_done: [bool; 2],
+    /// Who sent the first BYE on the 1-to-1.
+    pub initiator: Option<Term>,
+    /// B's leg Call-ID(s) as the server chose them.
+    pub b_one_calls: Vec<CallId>,
+    /// To-tags of 2xx responses to A's INVITEs: (Call-ID, tag).
+    pub a_ok_tags: Vec<(CallId, Tag)>,
+    /// Server BYEs: (terminal, Call-ID, branch).
+    pub server_byes: Vec<(Term, CallId, String)>,
+    /// Group session infos persisted.
+    pub group_infos: u8,
+    /// B's BYE was lost once.
+    pub b_bye_lost: bool,
+    /// B retransmitted its BYE after that.
+    pub b_bye_resent: bool,
+    /// `replaced_bye_timeout` fired.
+    pub replaced_bye_fired: bool,
+    /// Safety verdicts.
+    pub flaws: Vec<Flaw>,
+    /// Reached races.
+    pub reached: Vec<Reached>,
+}
+
+impl Ghost {
+    fn flaw(&mut self, f: Flaw) {
+        if !self.flaws.contains(&f) {
+            self.flaws.push(f);
+            self.flaws.sort();
+        }
+    }
+
+    fn reach(&mut self, r: Reached) {
+        if !self.reached.contains(&r) {
+            self.reached.push(r);
+            self.reached.sort();
+        }
+    }
+}
+
+/// A model state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct State {
+    /// The real server.
+    pub server: Server,
+    /// Terminals A, B, C, M.
+    pub terms: [TermState; 4],
+    /// Messages in flight: sorted (a multiset) over UDP, in send order over TCP.
+    pub net: Vec<Packet>,
+    /// The store's unanswered requests.
+    pub store: Vec<(StoreTicket, StoreReq)>,
+    /// Faults left.
+    pub budget: Budget,
+    /// The observer.
+    pub ghost: Ghost,
+}
+
+impl State {
+    /// A terminal's state.
+    pub fn term(&self, t: Term) -> &TermState {
+        &self.terms[t.index()]
+    }
+
+    fn term_mut(&mut self, t: Term) -> &mut TermState {
+        &mut self.terms[t.index()]
+    }
+}
+
+/// One step of one actor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The network delivers packet `i` of `State::net`.
+    Deliver(usize),
+    /// A receives the server's BYE (packet `i`) and decides never to answer.
+    IgnoreBye(usize),
+    /// The network loses packet `i` (UDP).
+    Drop(usize),
+    /// The network duplicates packet `i` (UDP).
+    Duplicate(usize),
+    /// The server's timer fires (`Server::expire`).
+    Fire(Timer),
+    /// The store confirms a request.
+    StoreOk(StoreTicket),
+    /// The store fails a request.
+    StoreFail(StoreTicket),
+    /// A terminal sends a chat message (MSRP over its TCP leg: FIFO and lossless,
+    /// so sending and the server's receipt are one step).
+    Chat(Term, Sess),
+    /// A sends the extension INVITE.
+    Extend,
+    /// A terminal sends BYE on the 1-to-1.
+    Bye(Term),
+    /// A terminal retransmits its oldest unanswered request.
+    Retransmit(Term),
+    /// The attacker sends its extension INVITE.
+    Attack,
+}
+
+/// The model.
+#[derive(Debug, Clone)]
+pub struct CpmModel {
+    /// The configuration.
+    pub setup: Setup,
+}
+
+impl CpmModel {
+    /// A model of `setup`.
+    pub fn new(setup: Setup) -> Self {
+        Self { setup }
+    }
+
+    fn transport(&self) -> Transport {
+        self.setup.transport
+    }
+
+    fn udp(&self) -> bool {
+        self.setup.transport == Transport::Udp
+    }
+
+    /// The initial state: every terminal registered (registration is not what the
+    /// properties are about, so it runs once, deterministically, through the same
+    /// API), and A's INVITE to B on the network.
+    pub fn initial(&self) -> State {
+        let mut config = cpmd_core::Config::new(terminal::DOMAIN);
+        config.mutation = self.setup.mutation;
+        let mut server = Server::new(config);
+        server.set_wall_clock(WallClock::from_unix_secs(1_795_694_400));
+        let s = &self.setup;
+        let mut st = State {
+            server,
+            terms: Default::default(),
+            net: Vec::new(),
+            store: Vec::new(),
+            budget: Budget {
+                drops: s.drops,
+                dups: s.dups,
+                retransmits: s.retransmits,
+                store_fails: s.store_fails,
+            },
+            ghost: Ghost::default(),
+        };
+        for t in Term::ALL {
+            let flow = t.flow(self.transport());
+            st.server.handle_message(
+                NOW,
+                flow,
+                SipMessage::Request(terminal::register(t, self.transport())),
+            );
+            // The 200s are not needed: registration is the fixed prefix.
+            while st.server.poll_command().is_some() {}
+            while st.server.poll_event().is_some() {}
+        }
+        let invite = terminal::invite_one(self.transport());
+        self.send(&mut st, Term::A, invite, true, &mut None);
+        st
+    }
+
+    /// Puts a packet on the network: UDP keeps a sorted multiset (order is
+    /// meaningless), TCP keeps send order (each connection is FIFO).
+    fn push(&self, st: &mut State, p: Packet) {
+        if self.udp() {
+            let at = st.net.partition_point(|q| q <= &p);
+            st.net.insert(at, p);
+        } else {
+            st.net.push(p);
+        }
+    }
+
+    /// A terminal sends `req`; `track` keeps it for retransmission until answered.
+    fn send(&self, st: &mut State, t: Term, req: Request, track: bool, log: &mut Log) {
+        if track {
+            st.term_mut(t).outstanding.push(req.clone());
+        }
+        note(
+            log,
+            Node::T(t),
+            Node::Server,
+            describe(&SipMessage::Request(req.clone())),
+        );
+        self.push(
+            st,
+            Packet {
+                dst: Node::Server,
+                src: Node::T(t),
+                msg: SipMessage::Request(req),
+            },
+        );
+    }
+
+    fn reply(&self, st: &mut State, t: Term, resp: Response, log: &mut Log) {
+        if resp.status.is_final() {
+            st.term_mut(t).answered.push(resp.clone());
+        }
+        let msg = SipMessage::Response(resp);
+        note(log, Node::T(t), Node::Server, describe(&msg));
+        self.push(
+            st,
+            Packet {
+                dst: Node::Server,
+                src: Node::T(t),
+                msg,
+            },
+        );
+    }
+
+    fn branch(st: &mut State, t: Term, what: &str) -> String {
+        let ts = st.term_mut(t);
+        ts.counter += 1;
+        format!("{}-{what}-{}", t.name(), ts.counter)
+    }
+
+    /// Carries out the server's commands, exactly in order, and records them.
+    fn drain(&self, st: &mut State, log: &mut Log) {
+        while let Some(cmd) = st.server.poll_command() {
+            match cmd {
+                Command::Transmit { flow, message } => {
+                    self.observe_transmit(st, flow.peer, &message);
+                    // Terminals ignore provisional responses: they are not put on the
+                    // network at all, which keeps 100 Trying from multiplying states.
+                    if let SipMessage::Response(r) = &message {
+                        if r.status.is_provisional() {
+                            continue;
+                        }
+                    }
+                    let Some(t) = Term::from_addr(flow.peer) else {
+                        continue;
+                    };
+                    note(log, Node::Server, Node::T(t), describe(&message));
+                    self.push(
+                        st,
+                        Packet {
+                            dst: Node::T(t),
+                            src: Node::Server,
+                            msg: message,
+                        },
+                    );
+                }
+                Command::TransmitRaw { .. } => st.ghost.flaw(Flaw::RawAnswer),
+                Command::Connect { .. } | Command::Close { .. } => {}
+                Command::Persist { ticket, record } => {
+                    let req = match record {
+                        Record::Message(m) => {
+                            let Some(msg) = Msg::parse(&m.message_id) else {
+                                continue;
+                            };
+                            note_store(log, format!("Persist {} (seq {})", m.message_id, m.seq));
+                            StoreReq::Msg(msg)
+                        }
+                        Record::SessionInfo(info) => {
+                            note_store(
+                                log,
+                                format!(
+                                    "Persist info {} from {}",
+                                    info.key.contribution_id, info.from
+                                ),
+                            );
+                            if info.key.conversation_id.as_str() != terminal::CONVERSATION
+                                || info.key.contribution_id.as_str() == terminal::ONE_CONTRIBUTION
+                            {
+                                st.ghost.flaw(Flaw::GroupIds);
+                            }
+                            if info.from == Term::M.user() {
+                                st.ghost.flaw(Flaw::AttackerReplaced);
+                            } else {
+                                st.ghost.group_infos += 1;
+                                if st.ghost.group_infos > 1 {
+                                    st.ghost.flaw(Flaw::SecondDialog);
+                                }
+                            }
+                            StoreReq::Info
+                        }
+                    };
+                    st.store.push((ticket, req));
+                }
+                Command::SealSession { ticket, history } => {
+                    let sess = Sess::of(&history.info.key.contribution_id);
+                    note_store(
+                        log,
+                        format!(
+                            "SealSession {} {:?}",
+                            history.info.key.contribution_id, history.messages
+                        ),
+                    );
+                    if sess == Sess::One {
+                        let g = &mut st.ghost;
+                        if !(g.leg_done[0] && g.leg_done[1]) {
+                            g.flaw(Flaw::SealBeforeHandshake);
+                        }
+                        if history.messages != g.one_delivered {
+                            g.flaw(Flaw::SealedSetWrong);
+                        }
+                        if st.terms[0].silent {
+                            g.reach(Reached::SilentASealed);
+                        }
+                        if g.replaced_bye_fired {
+                            g.reach(Reached::MissingByeSealed);
+                        }
+                    }
+                    st.ghost.seals.push(sess);
+                    st.store.push((ticket, StoreReq::Seal(sess)));
+                }
+                Command::ChatDeliver { recipient, message } => {
+                    let (Some(to), Some(msg)) = (
+                        Term::ALL.into_iter().find(|t| t.user() == recipient),
+                        Msg::parse(&message.message_id),
+                    ) else {
+                        continue;
+                    };
+                    note_chat(
+                        log,
+                        msg.sender,
+                        to,
+                        format!("deliver {}", message.message_id),
+                    );
+                    if msg.sess == Sess::One && st.ghost.seals.contains(&Sess::One) {
+                        st.ghost.flaw(Flaw::AddedAfterSeal);
+                    }
+                    let g = &mut st.ghost;
+                    // MSG-2 needs, per recipient, sender and session, only the last
+                    // delivered number: a later delivery must carry a larger one.
+                    match g
+                        .watermarks
+                        .iter_mut()
+                        .find(|(t, s, f, _)| *t == to && *s == msg.sess && *f == msg.sender)
+                    {
+                        Some(w) if w.3 >= msg.n => g.flaw(Flaw::Reordered),
+                        Some(w) => w.3 = msg.n,
+                        None => {
+                            g.watermarks.push((to, msg.sess, msg.sender, msg.n));
+                            g.watermarks.sort();
+                        }
+                    }
+                    if msg.sess == Sess::One {
+                        g.one_delivered.push(message.seq);
+                    }
+                    let at = g.delivered.partition_point(|x| *x <= msg);
+                    g.delivered.insert(at, msg);
+                }
+                Command::ChatResult {
+                    message_id,
+                    outcome,
+                    ..
+                } => {
+                    if let Some(msg) = Msg::parse(&message_id) {
+                        note_chat(
+                            log,
+                            msg.sender,
+                            msg.sender,
+                            format!("result {message_id} {outcome:?}"),
+                        );
+                        // Order of results is irrelevant to the properties: keep them
+                        // sorted so that interleavings differing only there merge.
+                        let at = st.ghost.results.partition_point(|r| *r <= (msg, outcome));
+                        st.ghost.results.insert(at, (msg, outcome));
+                    }
+                }
+            }
+        }
+        while st.server.poll_event().is_some() {}
+    }
+
+    /// The observers of what the server transmits (ONE-7, EXT-2, HIST-5, TERM-1).
+    fn observe_transmit(&self, st: &mut State, peer: std::net::SocketAddr, msg: &SipMessage) {
+        let Some(t) = Term::from_addr(peer) else {
+            return;
+        };
+        let g = &mut st.ghost;
+        match msg {
+            SipMessage::Request(r) => {
+                if r.method == Method::Invite
+                    && t == Term::B
+                    && r.headers.session_replaces.is_none()
+                    && !g.b_one_calls.contains(&r.headers.call_id)
+                {
+                    g.b_one_calls.push(r.headers.call_id.clone());
+                    if g.b_one_calls.len() > 1 {
+                        g.flaw(Flaw::SecondDialog);
+                    }
+                }
+                if r.method == Method::Bye {
+                    let branch = r
+                        .headers
+                        .via
+                        .first()
+                        .and_then(|v| v.branch())
+                        .unwrap_or("")
+                        .to_owned();
+                    let same = |e: &&(Term, CallId, String)| e.0 == t && e.1 == r.headers.call_id;
+                    match g.server_byes.iter().find(same) {
+                        Some(e) if e.2 != branch => g.flaw(Flaw::SecondDialog),
+                        Some(_) => {}
+                        None => g.server_byes.push((t, r.headers.call_id.clone(), branch)),
+                    }
+                }
+            }
+            SipMessage::Response(r) => {
+                let call = &r.headers.call_id;
+                if r.headers.cseq.method == Method::Invite && r.status.is_success() {
+                    if t == Term::M {
+                        g.flaw(Flaw::AttackerReplaced);
+                    }
+                    if t == Term::A {
+                        if let Some(tag) = r.headers.to.tag() {
+                            match g.a_ok_tags.iter().find(|(c, _)| c == call) {
+                                Some((_, old)) if *old != tag => g.flaw(Flaw::SecondDialog),
+                                Some(_) => {}
+                                None => g.a_ok_tags.push((call.clone(), tag)),
+                            }
+                        }
+                    }
+                }
+                if r.headers.cseq.method == Method::Invite && t == Term::M && r.status.is_final() {
+                    g.reach(Reached::AttackRefused);
+                }
+                if r.headers.cseq.method == Method::Bye
+                    && r.status.is_success()
+                    && Some(t) == g.initiator
+                    && one_call_of(st, t).as_ref() == Some(call)
+                {
+                    let g = &mut st.ghost;
+                    if !g.seal_durable {
+                        g.flaw(Flaw::OkBeforeDurableSeal);
+                    }
+                    if !(g.leg_done[0] && g.leg_done[1]) {
+                        g.flaw(Flaw::OkBeforeAnswer);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The server receives a packet from a terminal.
+    fn server_receives(&self, st: &mut State, from: Term, msg: SipMessage, log: &mut Log) {
+        let one_call = one_call_of(st, from);
+        let on_one = one_call.as_ref() == Some(&msg.headers().call_id);
+        let one_pending = st
+            .store
+            .iter()
+            .any(|(_, r)| matches!(r, StoreReq::Msg(m) if m.sess == Sess::One));
+        match &msg {
+            SipMessage::Request(r) if r.method == Method::Bye && on_one => {
+                let g = &mut st.ghost;
+                if g.initiator.is_none() && !g.one_ended {
+                    // The first BYE starts the handshake, unless the server already
+                    // ended the session itself (TERM-3): then B's BYE is glare.
+                    g.initiator = Some(from);
+                    if one_pending {
+                        g.reach(Reached::ByeRacesMessage);
+                    }
+                } else if g.initiator.is_some() && g.initiator != Some(from) {
+                    g.reach(Reached::ByeGlare);
+                }
+                g.one_ended = true;
+                g.leg_done[leg_index(from)] = true;
+            }
+            SipMessage::Request(r)
+                if r.method == Method::Invite
+                    && from == Term::A
+                    && r.headers.call_id.as_str() == terminal::A_EXT_CALL
+                    && one_pending =>
+            {
+                st.ghost.reach(Reached::ExtensionRacesMessage);
+            }
+            SipMessage::Response(r)
+                if r.headers.cseq.method == Method::Bye && on_one && r.status.is_final() =>
+            {
+                st.ghost.leg_done[leg_index(from)] = true;
+            }
+            SipMessage::Request(_) | SipMessage::Response(_) => {}
+        }
+        let _ = log;
+        st.server
+            .handle_message(NOW, from.flow(self.transport()), msg);
+    }
+
+    /// A terminal receives a packet from the server.
+    fn terminal_receives(&self, st: &mut State, t: Term, msg: SipMessage, log: &mut Log) {
+        match msg {
+            SipMessage::Request(req) => self.terminal_request(st, t, req, log),
+            SipMessage::Response(resp) => self.terminal_response(st, t, resp, log),
+        }
+    }
+
+    fn terminal_request(&self, st: &mut State, t: Term, req: Request, log: &mut Log) {
+        if req.method == Method::Ack {
+            if st
+                .term(t)
+                .one
+                .as_ref()
+                .is_some_and(|d| d.call_id == req.headers.call_id)
+            {
+                st.term_mut(t).one_confirmed = true;
+            }
+            return;
+        }
+        // A retransmission: repeat the answer.
+        let again = st.term(t).answered.iter().find(|r| {
+            r.headers.call_id == req.headers.call_id && r.headers.cseq == req.headers.cseq
+        });
+        if let Some(resp) = again.cloned() {
+            return self.reply(st, t, resp, log);
+        }
+        if req.method == Method::Bye && st.term(t).silent {
+            return;
+        }
+        match req.method {
+            Method::Invite => {
+                let ts = st.term(t);
+                let group =
+                    t != Term::B || ts.one.is_some() || req.headers.session_replaces.is_some();
+                let tag = Tag::new(format!(
+                    "{}-{}",
+                    t.name(),
+                    if group { "group" } else { "one" }
+                ));
+                let dialog = Dialog::callee(&req, &tag);
+                let ts = st.term_mut(t);
+                if group {
+                    ts.group = Some(dialog);
+                    if st.terms[1].group.is_some() && st.terms[2].group.is_some() {
+                        st.ghost.reach(Reached::GroupJoined);
+                    }
+                } else {
+                    ts.one = Some(dialog);
+                }
+                let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
+                self.reply(st, t, resp, log);
+            }
+            // BYE and anything else in a dialog: a plain 200.
+            Method::Ack
+            | Method::Bye
+            | Method::Cancel
+            | Method::Register
+            | Method::Options
+            | Method::Message
+            | Method::Update
+            | Method::Info
+            | Method::Prack
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Refer
+            | Method::Publish
+            | Method::Other(_) => {
+                let is_bye = req.method == Method::Bye;
+                if is_bye
+                    && st
+                        .term(t)
+                        .one
+                        .as_ref()
+                        .is_some_and(|d| d.call_id == req.headers.call_id)
+                {
+                    st.term_mut(t).bye_received = true;
+                }
+                let tag = Tag::new(format!("{}-x", t.name()));
+                let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
+                self.reply(st, t, resp, log);
+            }
+        }
+    }
+
+    fn terminal_response(&self, st: &mut State, t: Term, resp: Response, log: &mut Log) {
+        let Some(pos) = st.term(t).outstanding.iter().position(|r| {
+            r.headers.call_id == resp.headers.call_id && r.headers.cseq == resp.headers.cseq
+        }) else {
+            // A retransmitted 2xx to an INVITE whose transaction is over: re-ACK.
+            if resp.headers.cseq.method == Method::Invite && resp.status.is_success() {
+                self.ack_2xx(st, t, &resp, log);
+            }
+            return;
+        };
+        if !resp.status.is_final() {
+            return;
+        }
+        let req = st.term_mut(t).outstanding.remove(pos);
+        if req.method == Method::Bye && t == Term::B && st.ghost.b_bye_resent {
+            st.ghost.reach(Reached::ByeLostRetransmitted);
+        }
+        if req.method != Method::Invite {
+            return;
+        }
+        if resp.status.is_success() {
+            let d = Dialog::caller(&req, &resp);
+            let ts = st.term_mut(t);
+            match req.headers.call_id.as_str() {
+                terminal::A_ONE_CALL => ts.one = Some(d),
+                _ => ts.group = Some(d),
+            }
+            self.ack_2xx(st, t, &resp, log);
+        } else {
+            let ack = terminal::ack_non_2xx(&req, &resp);
+            self.send(st, t, ack, false, log);
+        }
+    }
+
+    fn ack_2xx(&self, st: &mut State, t: Term, resp: &Response, log: &mut Log) {
+        let ts = st.term(t);
+        let d = [&ts.one, &ts.group]
+            .into_iter()
+            .flatten()
+            .find(|d| d.call_id == resp.headers.call_id)
+            .cloned();
+        if let Some(d) = d {
+            let ack = terminal::ack_2xx(t, self.transport(), &d, resp.headers.cseq.seq);
+            self.send(st, t, ack, false, log);
+        }
+    }
+
+    /// Every action enabled in `st`.
+    pub fn enabled(&self, st: &State, out: &mut Vec<Action>) {
+        let s = &self.setup;
+        // Network.
+        let mut seen_pairs: Vec<(Node, Node)> = Vec::new();
+        for (i, p) in st.net.iter().enumerate() {
+            if self.udp() {
+                // Identical copies are one choice.
+                if i > 0 && st.net[i - 1] == *p {
+                    continue;
+                }
+            } else if seen_pairs.contains(&(p.src, p.dst)) {
+                continue;
+            } else {
+                seen_pairs.push((p.src, p.dst));
+            }
+            out.push(Action::Deliver(i));
+            if s.silent_a
+                && p.dst == Node::T(Term::A)
+                && !st.term(Term::A).silent
+                && matches!(&p.msg, SipMessage::Request(r) if r.method == Method::Bye)
+            {
+                out.push(Action::IgnoreBye(i));
+            }
+            if self.udp() && st.budget.drops > 0 {
+                out.push(Action::Drop(i));
+            }
+            if self.udp() && st.budget.dups > 0 {
+                out.push(Action::Duplicate(i));
+            }
+        }
+        // The server's timers.
+        for (timer, _) in st.server.armed_timers() {
+            let offer = match timer {
+                Timer::Retransmit(_) | Timer::Retransmit2xx(_) => {
+                    self.udp() && st.budget.retransmits > 0
+                }
+                Timer::ByeWait(_) => true,
+                Timer::ReplacedBye(_) => s.missing_bye,
+                // Transaction timeouts and lingering (32 s) outlast bye_wait (8 s), and
+                // registrations (1 h) outlast everything: not part of this model.
+                Timer::Timeout(_) | Timer::Linger(_) | Timer::BindingExpiry(..) => false,
+            };
+            if offer {
+                out.push(Action::Fire(timer.clone()));
+            }
+        }
+        // The store.
+        for (ticket, req) in &st.store {
+            out.push(Action::StoreOk(*ticket));
+            if st.budget.store_fails > 0 && matches!(req, StoreReq::Msg(_)) {
+                out.push(Action::StoreFail(*ticket));
+            }
+        }
+        // Terminals.
+        let a = st.term(Term::A);
+        let b = st.term(Term::B);
+        if a.one.is_some() && a.sent_one < s.msgs && !a.bye_sent && !a.bye_received {
+            out.push(Action::Chat(Term::A, Sess::One));
+        }
+        if b.one.is_some() && b.sent_one < s.msgs && !b.bye_sent && !b.bye_received {
+            out.push(Action::Chat(Term::B, Sess::One));
+        }
+        if a.group.is_some() && a.sent_group < s.group_msgs {
+            out.push(Action::Chat(Term::A, Sess::Group));
+        }
+        let a_may_extend = a.one.is_some() && !a.bye_sent && !a.bye_received && !a.extended;
+        if s.extend && a_may_extend {
+            out.push(Action::Extend);
+        }
+        if s.glare && a.one.is_some() && !a.bye_sent && !a.bye_received && (!s.extend || a.extended)
+        {
+            out.push(Action::Bye(Term::A));
+        }
+        let b_ready = b.one_confirmed && !b.bye_sent && !b.bye_received;
+        if b_ready && (!s.extend || s.b_bye_early || b.group.is_some()) {
+            out.push(Action::Bye(Term::B));
+        }
+        if s.attacker && !st.term(Term::M).extended && a.one.is_some() {
+            out.push(Action::Attack);
+        }
+        if st.budget.retransmits > 0 {
+            for t in Term::ALL {
+                if !st.term(t).outstanding.is_empty() {
+                    out.push(Action::Retransmit(t));
+                }
+            }
+        }
+    }
+
+    /// The state after `action`, with the message-sequence lines of the step in `log`.
+    pub fn step(&self, last: &State, action: &Action, log: &mut Log) -> State {
+        let mut st = last.clone();
+        match action {
+            Action::Deliver(i) => {
+                let p = st.net.remove(*i);
+                match (p.src, p.dst) {
+                    (Node::T(t), Node::Server) => self.server_receives(&mut st, t, p.msg, log),
+                    (Node::Server, Node::T(t)) => self.terminal_receives(&mut st, t, p.msg, log),
+                    _ => {}
+                }
+            }
+            Action::IgnoreBye(i) => {
+                st.net.remove(*i);
+                st.term_mut(Term::A).silent = true;
+                note_local(log, Term::A, "ignores the BYE".into());
+            }
+            Action::Drop(i) => {
+                let p = st.net.remove(*i);
+                st.budget.drops -= 1;
+                if p.src == Node::T(Term::B)
+                    && matches!(&p.msg, SipMessage::Request(r) if r.method == Method::Bye)
+                {
+                    st.ghost.b_bye_lost = true;
+                }
+                note_net(log, format!("network loses {}", describe(&p.msg)));
+            }
+            Action::Duplicate(i) => {
+                let p = st.net[*i].clone();
+                st.budget.dups -= 1;
+                note_net(log, format!("network duplicates {}", describe(&p.msg)));
+                self.push(&mut st, p);
+            }
+            Action::Fire(timer) => {
+                match timer {
+                    Timer::Retransmit(_) | Timer::Retransmit2xx(_) => st.budget.retransmits -= 1,
+                    Timer::ByeWait(_) => st.ghost.leg_done = [true, true],
+                    Timer::ReplacedBye(_) => {
+                        st.ghost.replaced_bye_fired = true;
+                        st.ghost.one_ended = true;
+                    }
+                    Timer::Timeout(_) | Timer::Linger(_) | Timer::BindingExpiry(..) => {}
+                }
+                note_server(log, format!("timer {timer}"));
+                st.server.expire(NOW, timer);
+            }
+            Action::StoreOk(ticket) | Action::StoreFail(ticket) => {
+                let ok = matches!(action, Action::StoreOk(_));
+                let pos = st
+                    .store
+                    .iter()
+                    .position(|(t, _)| t == ticket)
+                    .expect("pending");
+                let (_, req) = st.store.remove(pos);
+                if ok {
+                    match req {
+                        StoreReq::Msg(m) => {
+                            let at = st.ghost.stored.partition_point(|x| *x <= m);
+                            st.ghost.stored.insert(at, m);
+                        }
+                        StoreReq::Seal(Sess::One) => {
+                            st.ghost.seal_durable = true;
+                            st.ghost.reach(Reached::Sealed);
+                        }
+                        StoreReq::Seal(_) | StoreReq::Info => {}
+                    }
+                } else {
+                    st.budget.store_fails -= 1;
+                }
+                note_store_answer(
+                    log,
+                    format!("{ticket} {}", if ok { "ok" } else { "failed" }),
+                );
+                let result = if ok {
+                    Ok(())
+                } else {
+                    Err(StoreError {
+                        reason: "disk full".into(),
+                    })
+                };
+                st.server.handle_store_result(NOW, *ticket, result);
+            }
+            Action::Chat(t, sess) => {
+                let ts = st.term_mut(*t);
+                let n = match sess {
+                    Sess::Group => {
+                        ts.sent_group += 1;
+                        ts.sent_group
+                    }
+                    Sess::One | Sess::Other => {
+                        ts.sent_one += 1;
+                        ts.sent_one
+                    }
+                };
+                let msg = Msg {
+                    sender: *t,
+                    sess: *sess,
+                    n,
+                };
+                let at = st.ghost.sent.partition_point(|x| *x <= msg);
+                st.ghost.sent.insert(at, msg);
+                note(log, Node::T(*t), Node::Server, format!("chat {}", msg.id()));
+                st.server.handle_chat(
+                    NOW,
+                    ChatSend {
+                        contribution_id: sess.contribution(),
+                        sender: t.user(),
+                        message_id: msg.id(),
+                        content_type: "text/plain".into(),
+                        body: Vec::new(),
+                    },
+                );
+            }
+            Action::Extend => {
+                st.term_mut(Term::A).extended = true;
+                let req = terminal::extension(
+                    Term::A,
+                    self.transport(),
+                    terminal::A_EXT_CALL,
+                    terminal::GROUP_CONTRIBUTION,
+                    None,
+                );
+                self.send(&mut st, Term::A, req, true, log);
+            }
+            Action::Bye(t) => {
+                let branch = Self::branch(&mut st, *t, "bye");
+                let ts = st.term_mut(*t);
+                ts.bye_sent = true;
+                let Some(d) = ts.one.as_mut() else {
+                    return st;
+                };
+                let req = terminal::in_dialog(*t, self.transport(), d, Method::Bye, &branch);
+                self.send(&mut st, *t, req, true, log);
+            }
+            Action::Retransmit(t) => {
+                st.budget.retransmits -= 1;
+                let req = st.term(*t).outstanding[0].clone();
+                if *t == Term::B && req.method == Method::Bye && st.ghost.b_bye_lost {
+                    st.ghost.b_bye_resent = true;
+                }
+                self.send(&mut st, *t, req, false, log);
+            }
+            Action::Attack => {
+                st.term_mut(Term::M).extended = true;
+                // Mallory learnt K1 and A's Call-ID and both tags (e.g. by sniffing).
+                let replaces = st
+                    .term(Term::A)
+                    .one
+                    .as_ref()
+                    .and_then(terminal::replaces_of);
+                let req = terminal::extension(
+                    Term::M,
+                    self.transport(),
+                    terminal::M_CALL,
+                    terminal::ATTACK_CONTRIBUTION,
+                    replaces,
+                );
+                self.send(&mut st, Term::M, req, true, log);
+            }
+        }
+        self.drain(&mut st, log);
+        st
+    }
+
+    /// Whether no action is enabled (an end state).
+    pub fn is_end(&self, st: &State) -> bool {
+        let mut v = Vec::new();
+        self.enabled(st, &mut v);
+        v.is_empty()
+    }
+}
+
+/// The Call-ID of `t`'s leg of the 1-to-1, as the terminal knows it.
+fn one_call_of(st: &State, t: Term) -> Option<CallId> {
+    match t {
+        Term::A => Some(CallId::new(terminal::A_ONE_CALL)),
+        Term::B => st.term(Term::B).one.as_ref().map(|d| d.call_id.clone()),
+        Term::C | Term::M => None,
+    }
+}
+
+fn leg_index(t: Term) -> usize {
+    match t {
+        Term::A => 0,
+        Term::B | Term::C | Term::M => 1,
+    }
+}
+
+/// A one-line description of a SIP message.
+pub fn describe(msg: &SipMessage) -> String {
+    match msg {
+        SipMessage::Request(r) => format!(
+            "{} {} cseq={}",
+            r.method, r.headers.call_id, r.headers.cseq.seq
+        ),
+        SipMessage::Response(r) => format!(
+            "{} {} {}",
+            r.status, r.headers.cseq.method, r.headers.call_id
+        ),
+    }
+}
+
+/// Message-sequence lines of one step: (from, to, label); `None` is the store.
+pub type Log = Option<Vec<(Option<Node>, Option<Node>, String)>>;
+
+fn note(log: &mut Log, from: Node, to: Node, label: String) {
+    if let Some(l) = log {
+        l.push((Some(from), Some(to), label));
+    }
+}
+
+fn note_store(log: &mut Log, label: String) {
+    if let Some(l) = log {
+        l.push((Some(Node::Server), None, label));
+    }
+}
+
+fn note_store_answer(log: &mut Log, label: String) {
+    if let Some(l) = log {
+        l.push((None, Some(Node::Server), label));
+    }
+}
+
+fn note_server(log: &mut Log, label: String) {
+    if let Some(l) = log {
+        l.push((Some(Node::Server), Some(Node::Server), label));
+    }
+}
+
+fn note_local(log: &mut Log, t: Term, label: String) {
+    if let Some(l) = log {
+        l.push((Some(Node::T(t)), Some(Node::T(t)), label));
+    }
+}
+
+fn note_net(log: &mut Log, label: String) {
+    if let Some(l) = log {
+        l.push((None, None, label));
+    }
+}
+
+fn note_chat(log: &mut Log, _from: Term, to: Term, label: String) {
+    if let Some(l) = log {
+        l.push((Some(Node::Server), Some(Node::T(to)), label));
+    }
+}

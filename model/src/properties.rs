@@ -1,0 +1,265 @@
+//! The properties, one per numbered invariant of `specs/`, and the
+//! [`stateright::Model`] implementation that carries them.
+//!
+//! Safety observers that must look at the server's output at the moment it happens
+//! (a seal, a 200 to a BYE, a persisted group info) record a [`Flaw`] in the ghost
+//! state; the `always` properties here read those verdicts, or check the ghost's
+//! logs directly. End-state properties are `always` properties that hold trivially
+//! outside end states (stateright's `eventually` ignores paths ending in cycles).
+
+use cpmd_core::server::{ChatOutcome, Mutation};
+use stateright::{Model, Property};
+
+use crate::model::{Action, CpmModel, Flaw, Reached, Sess, State};
+use crate::terminal::Term;
+
+/// Property names, as the checker reports them.
+pub mod names {
+    /// MSG-1.
+    pub const MSG_1: &str = "MSG-1 acknowledged implies stored";
+    /// MSG-2.
+    pub const MSG_2: &str = "MSG-2 per-sender FIFO, no duplication";
+    /// EXT-8 / MSG-4.
+    pub const EXT_8: &str = "EXT-8 no silent loss across the extension";
+    /// HIST-1.
+    pub const HIST_1: &str = "HIST-1 sealed exactly once";
+    /// HIST-2.
+    pub const HIST_2: &str = "HIST-2 seal after handshake, nothing after seal";
+    /// HIST-3.
+    pub const HIST_3: &str = "HIST-3 sealed set equals delivered, in order";
+    /// HIST-5.
+    pub const HIST_5: &str = "HIST-5 200 to BYE sender after durable seal";
+    /// TERM-1.
+    pub const TERM_1: &str = "TERM-1 200 to BYE sender after A's answer";
+    /// EXT-2.
+    pub const EXT_2: &str = "EXT-2 only a party replaces";
+    /// EXT-3.
+    pub const EXT_3: &str = "EXT-3 same conversation, new contribution";
+    /// ONE-7.
+    pub const ONE_7: &str = "ONE-7 no second transaction or dialog";
+    /// End states.
+    pub const END: &str = "no bad end state";
+    /// Sometimes: glare.
+    pub const S_GLARE: &str = "sometimes BYE glare";
+    /// Sometimes: BYE races a message.
+    pub const S_BYE_MSG: &str = "sometimes BYE races an in-flight message";
+    /// Sometimes: extension races a message.
+    pub const S_EXT_MSG: &str = "sometimes extension while a message is in flight";
+    /// Sometimes: B's BYE lost.
+    pub const S_BYE_LOST: &str = "sometimes B's BYE lost and retransmitted";
+    /// Sometimes: silent A.
+    pub const S_SILENT: &str = "sometimes A silent on the relayed BYE";
+    /// Sometimes: missing BYE.
+    pub const S_MISSING: &str = "sometimes B's BYE missing, server ends the 1-to-1";
+    /// Sometimes: sealed.
+    pub const S_SEALED: &str = "sometimes the 1-to-1 is sealed";
+    /// Sometimes: group joined.
+    pub const S_JOINED: &str = "sometimes B and C join the group";
+    /// Sometimes: attacker answered.
+    pub const S_ATTACK: &str = "sometimes the attacker is answered";
+}
+
+fn flawless(st: &State, f: Flaw) -> bool {
+    !st.ghost.flaws.contains(&f)
+}
+
+fn msg_1(_: &CpmModel, st: &State) -> bool {
+    st.ghost
+        .results
+        .iter()
+        .filter(|(_, o)| *o == ChatOutcome::Accepted)
+        .all(|(m, _)| st.ghost.stored.contains(m))
+}
+
+fn msg_2(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::Reordered)
+}
+
+fn ext_8(model: &CpmModel, st: &State) -> bool {
+    let g = &st.ghost;
+    let at_most_once = g
+        .sent
+        .iter()
+        .all(|m| g.results.iter().filter(|(r, _)| r == m).count() <= 1);
+    if !at_most_once {
+        return false;
+    }
+    if !model.is_end(st) {
+        return true;
+    }
+    // In an end state every message has its answer, and every acknowledged 1-to-1
+    // message reached its recipient.
+    g.sent.iter().all(|m| g.results.iter().any(|(r, _)| r == m))
+        && g.results
+            .iter()
+            .filter(|(m, o)| *o == ChatOutcome::Accepted && m.sess == Sess::One)
+            .all(|(m, _)| g.delivered.contains(m))
+}
+
+fn hist_1(model: &CpmModel, st: &State) -> bool {
+    let seals = st.ghost.seals.iter().filter(|s| **s == Sess::One).count();
+    if seals > 1 {
+        return false;
+    }
+    !(model.is_end(st) && st.ghost.one_ended && seals != 1)
+}
+
+fn hist_2(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::SealBeforeHandshake) && flawless(st, Flaw::AddedAfterSeal)
+}
+
+fn hist_3(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::SealedSetWrong)
+}
+
+fn hist_5(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::OkBeforeDurableSeal)
+}
+
+fn term_1(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::OkBeforeAnswer)
+}
+
+fn ext_2(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::AttackerReplaced)
+}
+
+fn ext_3(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::GroupIds)
+}
+
+fn one_7(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::SecondDialog)
+}
+
+fn end(model: &CpmModel, st: &State) -> bool {
+    if !flawless(st, Flaw::RawAnswer) {
+        return false;
+    }
+    if !model.is_end(st) {
+        return true;
+    }
+    // A lost message with no retransmission left is the budget's end, not the
+    // server's: such end states are not judged.
+    let lossy_end = st.budget.retransmits == 0 && st.budget.drops < model.setup.drops;
+    if lossy_end {
+        return true;
+    }
+    // Every request a terminal sent got its final response, and the store has
+    // nothing pending (the store actor is always enabled, so it has not).
+    let answered = Term::ALL
+        .into_iter()
+        .all(|t| st.term(t).outstanding.is_empty());
+    answered && (!st.ghost.one_ended || st.ghost.seals.contains(&Sess::One))
+}
+
+fn reached(st: &State, r: Reached) -> bool {
+    st.ghost.reached.contains(&r)
+}
+
+impl Model for CpmModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.initial()]
+    }
+
+    fn actions(&self, state: &State, actions: &mut Vec<Action>) {
+        self.enabled(state, actions);
+    }
+
+    fn next_state(&self, last: &State, action: Action) -> Option<State> {
+        Some(self.step(last, &action, &mut None))
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        format!("{action:?}")
+    }
+
+    fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        let mut log = Some(Vec::new());
+        self.step(last, &action, &mut log);
+        Some(crate::msc::render(&log.unwrap_or_default()))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        use names::*;
+        let mut p = vec![
+            Property::always(MSG_1, msg_1),
+            Property::always(MSG_2, msg_2),
+            Property::always(EXT_8, ext_8),
+            Property::always(HIST_1, hist_1),
+            Property::always(HIST_2, hist_2),
+            Property::always(HIST_3, hist_3),
+            Property::always(HIST_5, hist_5),
+            Property::always(TERM_1, term_1),
+            Property::always(EXT_2, ext_2),
+            Property::always(EXT_3, ext_3),
+            Property::always(ONE_7, one_7),
+            Property::always(END, end),
+            Property::sometimes(S_SEALED, |_, s| reached(s, Reached::Sealed)),
+        ];
+        let s = &self.setup;
+        if s.glare {
+            p.push(Property::sometimes(S_GLARE, |_, s| {
+                reached(s, Reached::ByeGlare)
+            }));
+        }
+        if s.msgs > 0 {
+            p.push(Property::sometimes(S_BYE_MSG, |_, s| {
+                reached(s, Reached::ByeRacesMessage)
+            }));
+        }
+        if s.extend {
+            p.push(Property::sometimes(S_JOINED, |_, s| {
+                reached(s, Reached::GroupJoined)
+            }));
+            if s.msgs > 0 {
+                p.push(Property::sometimes(S_EXT_MSG, |_, s| {
+                    reached(s, Reached::ExtensionRacesMessage)
+                }));
+            }
+        }
+        if s.drops > 0 && s.retransmits > 0 {
+            p.push(Property::sometimes(S_BYE_LOST, |_, s| {
+                reached(s, Reached::ByeLostRetransmitted)
+            }));
+        }
+        if s.silent_a {
+            p.push(Property::sometimes(S_SILENT, |_, s| {
+                reached(s, Reached::SilentASealed)
+            }));
+        }
+        if s.missing_bye {
+            p.push(Property::sometimes(S_MISSING, |_, s| {
+                reached(s, Reached::MissingByeSealed)
+            }));
+        }
+        if s.attacker {
+            p.push(Property::sometimes(S_ATTACK, |_, s| {
+                reached(s, Reached::AttackRefused)
+            }));
+        }
+        p
+    }
+}
+
+/// The property each mutant must break.
+pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
+    use names::*;
+    match mutation {
+        Mutation::None => None,
+        Mutation::AckBeforeStore => Some(MSG_1),
+        Mutation::SealOnByeArrival => Some(HIST_2),
+        Mutation::ReplaceWithoutAuth => Some(EXT_2),
+        Mutation::ReuseContributionId => Some(EXT_3),
+        Mutation::DeliverOnStore => Some(MSG_2),
+        Mutation::HistoryInStoreOrder => Some(HIST_3),
+        Mutation::OkBeforeDurableSeal => Some(HIST_5),
+        Mutation::IgnoreByeWait => Some(HIST_1),
+        Mutation::SilentDropOnClosedLeg => Some(EXT_8),
+        Mutation::NoRetransmissionAbsorb => Some(ONE_7),
+        Mutation::UnansweredGlareBye => Some(END),
+    }
+}
