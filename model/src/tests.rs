@@ -78,10 +78,10 @@ fn pinned_extension_with_message() {
     assert_clean(setup, PINNED_EXTENSION_WITH_MESSAGE);
 }
 
-const PINNED_ONE_TO_ONE: usize = 78_042;
-const PINNED_LOSSY: usize = 23_781;
+const PINNED_ONE_TO_ONE: usize = 84_725;
+const PINNED_LOSSY: usize = 24_243;
 const PINNED_EXTENSION: usize = 12_680;
-const PINNED_ATTACK: usize = 10_530;
+const PINNED_ATTACK: usize = 10_791;
 const PINNED_EXTENSION_WITH_MESSAGE: usize = 131_234;
 
 fn small(msgs: u8) -> Setup {

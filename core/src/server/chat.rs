@@ -246,7 +246,12 @@ impl Server {
     /// Delivers a message whose store answer is in, to every recipient whose leg is
     /// still open (MSG-4), and says how its sender is answered (`None` only for the
     /// `SilentDropOnClosedLeg` mutant).
-    fn deliver(&mut self, sid: SessionId, message: &StoredMessage, ok: bool) -> Option<ChatOutcome> {
+    fn deliver(
+        &mut self,
+        sid: SessionId,
+        message: &StoredMessage,
+        ok: bool,
+    ) -> Option<ChatOutcome> {
         if !ok {
             return Some(ChatOutcome::Failed(ChatFailure::StoreFailed));
         }
