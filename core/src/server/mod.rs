@@ -217,7 +217,8 @@ impl Server {
         }
     }
 
-    fn on_request(&mut self, now: Time, flow: Flow, req: Request) {
+    fn on_request(&mut self, now: Time, flow: Flow, mut req: Request) {
+        stamp_via(&mut req, &flow);
         if self.config.mutation == Mutation::NoRetransmissionAbsorb && req.method != Method::Ack {
             self.tx.forget_server(&req);
         }
@@ -423,5 +424,28 @@ impl Server {
     /// Number of live legs (dialogs).
     pub fn leg_count(&self) -> usize {
         self.legs.len()
+    }
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581 §4: the server notes where a request really came
+/// from in its top Via (`received`, and `rport` when the client asked for it), so
+/// every response, which copies the Via, says so too. Responses are always sent back
+/// to the source address and port (symmetric response routing), which NATed
+/// clients rely on.
+fn stamp_via(req: &mut Request, flow: &Flow) {
+    let Some(via) = req.headers.via.first_mut() else {
+        return;
+    };
+    let ip = flow.peer.ip();
+    let host_is_source = match &via.host {
+        crate::uri::Host::V4(a) => std::net::IpAddr::V4(*a) == ip,
+        crate::uri::Host::V6(a) => std::net::IpAddr::V6(*a) == ip,
+        crate::uri::Host::Name(_) => false,
+    };
+    if via.has_rport() {
+        via.set_param("rport", Some(flow.peer.port().to_string()));
+        via.set_param("received", Some(ip.to_string()));
+    } else if !host_is_source {
+        via.set_param("received", Some(ip.to_string()));
     }
 }

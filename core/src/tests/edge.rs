@@ -848,3 +848,32 @@ fn pager_message_is_routed_and_answered() {
     w.h.expect_response(&stranger, StatusCode::FORBIDDEN);
     w.h.expect_nothing(&w.b);
 }
+
+/// RFC 3581: a request with `rport` gets its response with `rport=<source port>` and
+/// `received=<source address>`; one whose sent-by is not its source gets `received`.
+#[test]
+fn responses_carry_received_and_rport() {
+    let mut w = World::new();
+    let to = w.b.uri();
+    let mut req = w.a.request(Method::Options, to.clone(), to.clone());
+    req.headers.via[0]
+        .params
+        .push(crate::uri::Param::new("rport", None::<String>));
+    req.headers.via[0].host = crate::uri::Host::Name("alice.invalid".into());
+    w.h.send(&w.a, req);
+    let ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let via = &ok.headers.via[0];
+    assert_eq!(crate::uri::param_value(&via.params, "rport"), Some("5060"));
+    assert_eq!(
+        crate::uri::param_value(&via.params, "received"),
+        Some("10.0.0.1")
+    );
+    let plain = w.a.request(Method::Options, to.clone(), to);
+    w.h.send(&w.a, plain);
+    let ok = w.h.expect_response(&w.a, StatusCode::OK);
+    assert_eq!(
+        crate::uri::param_value(&ok.headers.via[0].params, "received"),
+        None,
+        "sent-by is the source"
+    );
+}
