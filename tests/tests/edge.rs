@@ -11,6 +11,8 @@
 //!   retransmission reaches B's sipp and the call completes.
 //! - An extension INVITE from a registered non-party is refused 403 (EXT-2), sipp
 //!   variant of the raw-client case in negative.rs.
+//! - Forking (ONE-3): bob registered from two devices; A's INVITE reaches both, one
+//!   answers 200, the other (ringing) is CANCELled and answers 487; A gets one 200.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -240,4 +242,58 @@ fn replacement_by_a_non_participant_is_refused_sipp() {
         !history.iter().any(|l| l["contribution_id"] == GROUP),
         "no group may exist: {history:#?}"
     );
+}
+
+/// ONE-3, forking to two devices of one user: bob registers from two sockets (two
+/// Contacts). A's INVITE is forked to both; device 2 rings (180) and waits, device 1
+/// answers 200 after 500 ms. cpmd CANCELs device 2, which answers the CANCEL 200 and
+/// the INVITE 487 and gets the ACK (`sipp/b_fork_cancelled.xml`); A gets exactly one
+/// 200 for its INVITE, then BYE/200 end the call and it is sealed once.
+#[test]
+fn fork_to_two_devices_first_answer_wins_other_cancelled() {
+    let Some(scene) = Scene::start(None) else {
+        return;
+    };
+    let (a, b1, b2) = (scene.address(), scene.address(), scene.address());
+    scene.register("bob", b1);
+    scene.register("bob", b2);
+    let device1 = scene.sipp("b_answer_bye.xml", b1, &["-m", "1"]);
+    let device2 = scene.sipp("b_fork_cancelled.xml", b2, &["-m", "1"]);
+    scene
+        .sipp("a_call_bye.xml", a, &["-m", "1"])
+        .assert_success();
+    device1.assert_success();
+    device2.assert_success();
+    // A's trace: the 200s it received for its INVITE (CSeq 1 INVITE), one.
+    let a_log = sipp_messages(&scene.dir, "a_call_bye_");
+    let invite_oks = a_log
+        .split("message received")
+        .skip(1)
+        .filter(|m| {
+            // " [N] bytes :\n\nSIP/2.0 ...\n\n----- next entry": the message alone.
+            let m = m.trim_start_matches(|c| c != '\n').trim_start();
+            let m = m.split("\n----").next().unwrap_or_default();
+            m.starts_with("SIP/2.0 200") && m.contains("CSeq: 1 INVITE")
+        })
+        .count();
+    assert_eq!(
+        invite_oks, 1,
+        "A got {invite_oks} 200s to its INVITE:\n{a_log}"
+    );
+    scene.stop_and_check_one_seal();
+}
+
+/// The `*_messages.log` traces of the sipp runs whose file name starts with `prefix`.
+fn sipp_messages(dir: &std::path::Path, prefix: &str) -> String {
+    std::fs::read_dir(dir)
+        .expect("read test dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with("_messages.log"))
+        })
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect()
 }
