@@ -82,7 +82,7 @@ const PINNED_ONE_TO_ONE: usize = 84_725;
 const PINNED_LOSSY: usize = 24_243;
 const PINNED_EXTENSION: usize = 12_680;
 const PINNED_ATTACK: usize = 10_791;
-const PINNED_EXTENSION_WITH_MESSAGE: usize = 131_234;
+const PINNED_EXTENSION_WITH_MESSAGE: usize = 141_440;
 
 fn small(msgs: u8) -> Setup {
     Setup::base(msgs)
