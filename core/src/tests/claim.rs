@@ -3,7 +3,7 @@
 
 use super::flows::*;
 use crate::ids::Tag;
-use crate::server::{ChatOutcome, Record, SessionType};
+use crate::server::{ChatOutcome, Record, SessionInfo, SessionType};
 use crate::sip::{Method, StatusCode};
 use crate::uri::UserUri;
 
@@ -18,6 +18,19 @@ fn run_claim(form: ReplaceForm) -> ClaimRun {
     let ext = extend(&mut w, form);
     join_group(&mut w, &ext);
     ClaimRun { w, ext }
+}
+
+/// The session info the store made durable for the group (the only one in a run).
+fn stored_group_info(run: &ClaimRun) -> SessionInfo {
+    run.w
+        .h
+        .stored
+        .iter()
+        .find_map(|r| match r {
+            Record::SessionInfo(i) => Some(i.clone()),
+            Record::Message(_) => None,
+        })
+        .expect("the group's info was stored")
 }
 
 /// Step 1: "transmitting, by the server, one or more messages via a one-to-one
@@ -79,16 +92,7 @@ fn claim_step2_recognises_the_extension_invite_in_every_form() {
 #[test]
 fn claim_step3_stores_from_to_date_and_ids_of_the_group_session() {
     let run = run_claim(ReplaceForm::SessionReplaces);
-    let info = run
-        .w
-        .h
-        .stored
-        .iter()
-        .find_map(|r| match r {
-            Record::SessionInfo(i) => Some(i.clone()),
-            Record::Message(_) => None,
-        })
-        .expect("the group's info was stored");
+    let info = stored_group_info(&run);
     assert_eq!(info.session_type, SessionType::AdHoc);
     assert_eq!(info.from, run.w.a.user());
     assert_eq!(info.to, "sip:conf-factory@example.com");
@@ -114,16 +118,7 @@ fn claim_step3_stores_from_to_date_and_ids_of_the_group_session() {
 #[test]
 fn claim_step4_stores_the_sdp_media_attributes() {
     let run = run_claim(ReplaceForm::SessionReplaces);
-    let info = run
-        .w
-        .h
-        .stored
-        .iter()
-        .find_map(|r| match r {
-            Record::SessionInfo(i) => Some(i.clone()),
-            Record::Message(_) => None,
-        })
-        .expect("the group's info was stored");
+    let info = stored_group_info(&run);
     assert!(info.sdp.contains("m=message 7003 TCP/MSRP *"));
     assert!(info
         .media_attributes
