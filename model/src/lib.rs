@@ -11,6 +11,7 @@ pub mod configs;
 pub mod model;
 pub mod msc;
 pub mod properties;
+pub mod replay;
 pub mod terminal;
 
 pub use model::{CpmModel, Setup};
