@@ -5,12 +5,14 @@
 //! the network, the store and an attacker are small nondeterministic actors around
 //! it ([`model`]); the properties, one per numbered invariant of `specs/`, are in
 //! [`properties`]; counterexamples print as message-sequence charts ([`msc`]).
-//! Nothing here re-implements the core.
+//! Nothing here re-implements the core. [`replay`] feeds a trace recorded by the
+//! runtime (`--trace-input`) through a fresh core as a regression test.
 
 pub mod configs;
 pub mod model;
 pub mod msc;
 pub mod properties;
+pub mod replay;
 pub mod terminal;
 
 pub use model::{CpmModel, Setup};

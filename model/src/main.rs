@@ -4,6 +4,7 @@
 //! cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N]
 //! cpmd-model explore [--config NAME] [--mutation NAME] [--port P]   (web UI on 127.0.0.1)
 //! cpmd-model list
+//! cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--boot N]
 //! ```
 
 use std::time::Instant;
@@ -17,6 +18,7 @@ fn usage() -> ! {
         "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]...\n\
          \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
          \x20      cpmd-model list\n\
+         \x20      cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--boot N]\n\
          configs: {}\nmutations: {}",
         configs::NAMES.join(", "),
         configs::MUTATIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
@@ -26,6 +28,10 @@ fn usage() -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("replay") {
+        replay(&args[1..]);
+        return;
+    }
     let mut config = "ci".to_owned();
     let mut mutation = Mutation::None;
     let mut threads = 2usize;
@@ -120,6 +126,67 @@ fn main() {
         }
         _ => usage(),
     }
+}
+
+/// `cpmd-model replay PATH`: replays an input trace through a fresh core (runtime
+/// defaults: domain example.com, no users list, no auth; the server address and the
+/// seed read back from the trace unless given) and prints the message-sequence chart.
+fn replay(args: &[String]) {
+    use cpmd_model::replay::{replay, Trace};
+    let mut path = None;
+    let mut domain = "example.com".to_owned();
+    let mut server: Option<std::net::SocketAddr> = None;
+    let mut instance = 0u64;
+    let mut boot: Option<u64> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--domain" => domain = value(),
+            "--server" => server = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--instance" => instance = value().parse().unwrap_or_else(|_| usage()),
+            "--boot" => boot = Some(value().parse().unwrap_or_else(|_| usage())),
+            p if path.is_none() && !p.starts_with("--") => path = Some(p.to_owned()),
+            _ => usage(),
+        }
+    }
+    let Some(path) = path else { usage() };
+    let trace = Trace::load(std::path::Path::new(&path)).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(1)
+    });
+    let mut config = cpmd_core::server::Config::new(&domain);
+    if let Some(addr) = server.or_else(|| trace.server_addr()) {
+        config.advertised_host = addr.ip().to_string();
+        config.advertised_port = addr.port();
+    }
+    config.seed = match boot {
+        Some(boot) => cpmd_core::server::Seed { instance, boot },
+        None => trace.recover_seed(instance).unwrap_or_else(|| {
+            eprintln!(
+                "note: no seed recovered from the trace; server-minted tokens will not match"
+            );
+            cpmd_core::server::Seed { instance, boot: 0 }
+        }),
+    };
+    println!(
+        "replaying {path}: {} inputs, server {}:{}, seed {:?}",
+        trace.len(),
+        config.advertised_host,
+        config.advertised_port,
+        config.seed
+    );
+    let out = replay(config, &trace);
+    print!("{}", out.chart());
+    println!(
+        "{} of {} inputs consumed, {} transmitted, {} persisted, {} sealed, {} events",
+        out.consumed,
+        trace.len(),
+        out.transmits().len(),
+        out.persisted().len(),
+        out.sealed().len(),
+        out.events().len()
+    );
 }
 
 fn reached_names(_: &cpmd_model::CpmModel) -> Vec<&'static str> {

@@ -17,8 +17,14 @@ fn col(n: Option<Node>) -> usize {
 
 /// The chart's header line.
 pub fn header() -> String {
-    COLS.iter()
-        .map(|c| format!("{c:<WIDTH$}"))
+    header_of(&COLS)
+}
+
+/// A header line for arbitrary column names (the replay chart's peers).
+pub fn header_of<S: AsRef<str>>(columns: &[S]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{:<WIDTH$}", c.as_ref()))
         .collect::<String>()
         .trim_end()
         .to_owned()
@@ -27,11 +33,22 @@ pub fn header() -> String {
 /// Renders the lines of one step: an arrow from the sender's column to the
 /// receiver's, the label after the chart.
 pub fn render(lines: &[(Option<Node>, Option<Node>, String)]) -> String {
+    let rows: Vec<(usize, usize, String)> = lines
+        .iter()
+        .map(|(from, to, label)| (col(*from), col(*to), label.clone()))
+        .collect();
+    let _ = Term::ALL;
+    render_rows(COLS.len(), &rows)
+}
+
+/// Renders rows `(from column, to column, label)` over `columns` columns: an arrow
+/// between the two columns (`*` when they are the same), the label after the chart.
+pub fn render_rows(columns: usize, rows: &[(usize, usize, String)]) -> String {
     let mut out = String::new();
-    for (from, to, label) in lines {
-        let (a, b) = (col(*from), col(*to));
+    for (a, b, label) in rows {
+        let (a, b) = (*a, *b);
         let mut row: Vec<char> = Vec::new();
-        for i in 0..COLS.len() {
+        for i in 0..columns {
             let cell: String = if i == a && i == b {
                 "*".into()
             } else {
@@ -56,7 +73,6 @@ pub fn render(lines: &[(Option<Node>, Option<Node>, String)]) -> String {
         out.push_str(label);
         out.push('\n');
     }
-    let _ = Term::ALL;
     out
 }
 

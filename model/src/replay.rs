@@ -1,0 +1,652 @@
+//! Replay of a recorded input trace through a fresh `cpmd_core::Server`: a regression
+//! test made of what cpmd really received.
+//!
+//! The runtime writes the trace with `--trace-input` (`runtime/src/trace.rs`,
+//! `tests/README.md` "Replay traces"): one JSON object per network input, in the order
+//! the event loop fed the core, with the core clock (`t_ms`) and the flow (transport,
+//! connection number, peer). [`Trace::parse`] reads it; [`replay`] feeds every entry
+//! to a new server with the same [`Time`] and the same [`Flow`] (`handle_bytes` /
+//! `handle_closed`) and collects what the server did.
+//!
+//! What the trace does **not** hold, and how the replay stands in for it:
+//!
+//! * **Store answers.** Every `Persist` and `SealSession` is answered `Ok` at once, at
+//!   the time of the input that caused it (the runtime's store answers later, from
+//!   another task). Store failures are never replayed.
+//! * **Timer firings.** Before each input at time `t` the replay calls
+//!   `handle_timeout(t)`, so every timer due by then fires first, as it would have in
+//!   the runtime's loop (which may have fired it a little earlier). Nothing fires after
+//!   the last input.
+//! * **Wall clock.** Never set: `Date`s the server fills in itself differ from the
+//!   recorded run.
+//! * **Seed.** The tokens the core mints (tags, branches, Call-IDs, UUIDs) depend on
+//!   `Config.seed`, whose per-boot part is random. Responses and in-dialog requests in
+//!   the trace quote the recorded run's tokens, so a replay under another seed would
+//!   not match them. [`Trace::recover_seed`] recovers the recorded boot seed from the
+//!   tokens the peers echo (the core's token is `mix(boot ^ mix(instance) ^ n)` in hex
+//!   followed by `n` in hex, and `mix`, SplitMix64's finaliser, is a bijection); set it
+//!   in the config before replaying. Even then, compare outputs **structurally**
+//!   (methods, status codes, counts, Contribution-IDs), never byte for byte: the
+//!   `Date`s and timer interleavings still differ.
+//! * **The server's own address.** `Config.advertised_host`/`advertised_port` should
+//!   be the recorded server's; [`Trace::server_addr`] reads it from the top `Via` of
+//!   the first response in the trace.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use cpmd_core::server::{
+    Command, Config, Event, Flow, HistoryObject, Record, Seed, Server, Transport,
+};
+use cpmd_core::{ConnId, Time};
+use serde::Deserialize;
+
+/// One recorded network input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes received: one datagram (UDP) or one read (TCP, before framing).
+    Bytes {
+        /// Where they came from.
+        flow: Flow,
+        /// The payload.
+        bytes: Vec<u8>,
+    },
+    /// A TCP connection closed.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// One trace line: an input and the core time it was fed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The core clock passed with the input.
+    pub at: Time,
+    /// The input.
+    pub input: Input,
+}
+
+/// A parsed input trace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The inputs in the order fed.
+    pub entries: Vec<Entry>,
+}
+
+/// A trace line that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("trace line {line}: {reason}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum Line {
+    Bytes {
+        t_ms: u64,
+        transport: String,
+        conn: u64,
+        peer: String,
+        text: Option<String>,
+        bytes: Option<Vec<u8>>,
+    },
+    Closed {
+        t_ms: u64,
+        conn: u64,
+    },
+}
+
+fn transport(name: &str) -> Option<Transport> {
+    [Transport::Udp, Transport::Tcp]
+        .into_iter()
+        .find(|t| t.via_token().eq_ignore_ascii_case(name))
+}
+
+impl Trace {
+    /// Parses `input-trace.jsonl` text (blank lines are skipped).
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let mut entries = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let err = |reason: String| ParseError {
+                line: i + 1,
+                reason,
+            };
+            let line: Line = serde_json::from_str(raw).map_err(|e| err(e.to_string()))?;
+            entries.push(match line {
+                Line::Bytes {
+                    t_ms,
+                    transport: t,
+                    conn,
+                    peer,
+                    text,
+                    bytes,
+                } => {
+                    let transport =
+                        transport(&t).ok_or_else(|| err(format!("unknown transport {t:?}")))?;
+                    let peer: SocketAddr = peer
+                        .parse()
+                        .map_err(|e| err(format!("peer {peer:?}: {e}")))?;
+                    let bytes = match (text, bytes) {
+                        (Some(text), None) => text.into_bytes(),
+                        (None, Some(bytes)) => bytes,
+                        _ => return Err(err("exactly one of text and bytes expected".into())),
+                    };
+                    Entry {
+                        at: Time::from_ms(t_ms),
+                        input: Input::Bytes {
+                            flow: Flow {
+                                transport,
+                                conn: ConnId::new(conn),
+                                peer,
+                            },
+                            bytes,
+                        },
+                    }
+                }
+                Line::Closed { t_ms, conn } => Entry {
+                    at: Time::from_ms(t_ms),
+                    input: Input::Closed {
+                        conn: ConnId::new(conn),
+                    },
+                },
+            });
+        }
+        Ok(Self { entries })
+    }
+
+    /// Reads and parses a trace file.
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Number of inputs.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the trace holds no input.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The recorded server's address: the sent-by of the top `Via` of the first
+    /// response in the trace (a response to a request the server sent).
+    pub fn server_addr(&self) -> Option<SocketAddr> {
+        self.entries.iter().find_map(|e| {
+            let Input::Bytes { bytes, .. } = &e.input else {
+                return None;
+            };
+            let text = std::str::from_utf8(bytes).ok()?;
+            if !text.starts_with("SIP/2.0 ") {
+                return None;
+            }
+            let via = text.lines().find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                let name = name.trim();
+                (name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v"))
+                    .then_some(value)
+            })?;
+            let sent_by = via.split(',').next()?.split(';').next()?;
+            let sent_by = sent_by.split_whitespace().nth(1)?;
+            sent_by.parse().ok()
+        })
+    }
+
+    /// The recorded run's seed, recovered from server-minted tokens the peers echo
+    /// (branches, tags, Call-IDs): every run of 17–32 lowercase hex digits is read as
+    /// a token `prefix(16) counter`, inverted to a boot value for `instance`, and the
+    /// value at least two tokens agree on, the most often, wins. `None` when no two
+    /// agree (e.g. the server minted nothing the peers quoted).
+    pub fn recover_seed(&self, instance: u64) -> Option<Seed> {
+        let mut votes: BTreeMap<u64, usize> = BTreeMap::new();
+        for e in &self.entries {
+            let Input::Bytes { bytes, .. } = &e.input else {
+                continue;
+            };
+            let mut seen = std::collections::BTreeSet::new();
+            for run in bytes.split(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                if !(17..=32).contains(&run.len()) || !seen.insert(run) {
+                    continue;
+                }
+                let Ok(run) = std::str::from_utf8(run) else {
+                    continue;
+                };
+                let (prefix, counter) = run.split_at(16);
+                let (Ok(prefix), Ok(counter)) = (
+                    u64::from_str_radix(prefix, 16),
+                    u64::from_str_radix(counter, 16),
+                ) else {
+                    continue;
+                };
+                if counter == 0 || counter > 1 << 32 || format!("{counter:x}") != run[16..] {
+                    continue;
+                }
+                let boot = unmix(prefix) ^ mix(instance) ^ counter;
+                *votes.entry(boot).or_default() += 1;
+            }
+        }
+        votes
+            .into_iter()
+            .filter(|(_, n)| *n >= 2)
+            .max_by_key(|(_, n)| *n)
+            .map(|(boot, _)| Seed { instance, boot })
+    }
+}
+
+/// The core's token mixer (SplitMix64 finaliser, `core/src/server/ids.rs`).
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Inverse of `x ^ (x >> s)`.
+fn unxorshift(y: u64, s: u32) -> u64 {
+    let mut x = y;
+    for _ in 0..64 / s + 1 {
+        x = y ^ (x >> s);
+    }
+    x
+}
+
+/// Multiplicative inverse of an odd number modulo 2^64 (Newton's iteration).
+fn inverse(a: u64) -> u64 {
+    let mut x = a;
+    for _ in 0..6 {
+        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
+    }
+    x
+}
+
+/// Inverse of [`mix`].
+fn unmix(z: u64) -> u64 {
+    let z = unxorshift(z, 31);
+    let z = unxorshift(z.wrapping_mul(inverse(0x94D0_49BB_1331_11EB)), 27);
+    let z = unxorshift(z.wrapping_mul(inverse(0xBF58_476D_1CE4_E5B9)), 30);
+    z.wrapping_sub(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Something the replayed server received or did, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Input number `index` of the trace was fed.
+    Received {
+        /// Index in [`Trace::entries`].
+        index: usize,
+        /// When.
+        at: Time,
+        /// The input.
+        input: Input,
+    },
+    /// A SIP message (or raw error reply) sent.
+    Transmit {
+        /// When.
+        at: Time,
+        /// Where.
+        flow: Flow,
+        /// The encoded message.
+        text: String,
+    },
+    /// A record persisted (answered `Ok`).
+    Persisted {
+        /// When.
+        at: Time,
+        /// The record.
+        record: Record,
+    },
+    /// A session sealed (answered `Ok`).
+    Sealed {
+        /// When.
+        at: Time,
+        /// The history object.
+        history: HistoryObject,
+    },
+    /// An event.
+    Event {
+        /// When.
+        at: Time,
+        /// The event.
+        event: Event,
+    },
+    /// Any other command (`Connect`, `Close`, `ChatDeliver`, `ChatResult`), as Debug.
+    Other {
+        /// When.
+        at: Time,
+        /// The command.
+        command: String,
+    },
+}
+
+/// What a replay produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayOutcome {
+    /// Inputs and outputs, in order.
+    pub steps: Vec<Step>,
+    /// How many inputs were fed (the whole trace unless the replay panicked).
+    pub consumed: usize,
+}
+
+/// A transmitted message, structurally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent<'a> {
+    /// Position in [`ReplayOutcome::steps`].
+    pub step: usize,
+    /// Where.
+    pub flow: Flow,
+    /// The first line (`INVITE sip:… SIP/2.0`, `SIP/2.0 200 OK`).
+    pub first_line: &'a str,
+    /// The CSeq method (`BYE`), if there is a CSeq header.
+    pub cseq_method: Option<&'a str>,
+}
+
+impl Sent<'_> {
+    /// The status code, for a response.
+    pub fn status(&self) -> Option<u16> {
+        self.first_line
+            .strip_prefix("SIP/2.0 ")
+            .and_then(|r| r.get(..3))
+            .and_then(|c| c.parse().ok())
+    }
+
+    /// The method, for a request.
+    pub fn method(&self) -> Option<&str> {
+        if self.first_line.starts_with("SIP/2.0 ") {
+            None
+        } else {
+            self.first_line.split(' ').next()
+        }
+    }
+}
+
+/// The value of the first header named `name` (or its compact form) in `text`.
+fn header<'a>(text: &'a str, names: &[&str]) -> Option<&'a str> {
+    text.split("\r\n")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            names
+                .iter()
+                .any(|x| n.trim().eq_ignore_ascii_case(x))
+                .then_some(v.trim())
+        })
+}
+
+/// The first line of a received payload, with the CSeq for a response.
+fn summary(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.split(['\r', '\n']).next().unwrap_or("");
+    match header(&text, &["CSeq"]) {
+        Some(cseq) if line.starts_with("SIP/2.0 ") => format!("{line} ({cseq})"),
+        _ => line.to_owned(),
+    }
+}
+
+impl ReplayOutcome {
+    /// Every transmitted message, in order.
+    pub fn transmits(&self) -> Vec<Sent<'_>> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter_map(|(step, s)| {
+                let Step::Transmit { flow, text, .. } = s else {
+                    return None;
+                };
+                Some(Sent {
+                    step,
+                    flow: *flow,
+                    first_line: text.split("\r\n").next().unwrap_or(""),
+                    cseq_method: header(text, &["CSeq"]).and_then(|v| v.split_whitespace().nth(1)),
+                })
+            })
+            .collect()
+    }
+
+    /// Every persisted record, in order.
+    pub fn persisted(&self) -> Vec<&Record> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                let Step::Persisted { record, .. } = s else {
+                    return None;
+                };
+                Some(record)
+            })
+            .collect()
+    }
+
+    /// Every sealed history object with its step position, in order.
+    pub fn sealed(&self) -> Vec<(usize, &HistoryObject)> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let Step::Sealed { history, .. } = s else {
+                    return None;
+                };
+                Some((i, history))
+            })
+            .collect()
+    }
+
+    /// Every event, in order.
+    pub fn events(&self) -> Vec<&Event> {
+        self.steps
+            .iter()
+            .filter_map(|s| {
+                let Step::Event { event, .. } = s else {
+                    return None;
+                };
+                Some(event)
+            })
+            .collect()
+    }
+
+    /// The replay as a message-sequence chart: one column per peer (in order of
+    /// appearance), then the server and the store.
+    pub fn chart(&self) -> String {
+        let mut peers: Vec<SocketAddr> = Vec::new();
+        let mut conn_peer: BTreeMap<ConnId, SocketAddr> = BTreeMap::new();
+        let mut note = |p: SocketAddr| {
+            if !peers.contains(&p) {
+                peers.push(p);
+            }
+        };
+        for s in &self.steps {
+            if let Step::Received {
+                input: Input::Bytes { flow, .. },
+                ..
+            } = s
+            {
+                conn_peer.insert(flow.conn, flow.peer);
+                note(flow.peer);
+            } else if let Step::Transmit { flow, .. } = s {
+                note(flow.peer);
+            }
+        }
+        let server = peers.len();
+        let store = server + 1;
+        let col = |p: &SocketAddr| peers.iter().position(|x| x == p).unwrap_or(server);
+        let mut names: Vec<String> = (1..=peers.len()).map(|i| format!("peer{i}")).collect();
+        names.extend(["cpmd".to_owned(), "store".to_owned()]);
+        let mut rows = Vec::new();
+        for s in &self.steps {
+            rows.push(match s {
+                Step::Received { at, input, .. } => match input {
+                    Input::Bytes { flow, bytes } => (
+                        col(&flow.peer),
+                        server,
+                        format!("{:>6} ms  {}", at.as_ms(), summary(bytes)),
+                    ),
+                    Input::Closed { conn } => (
+                        conn_peer.get(conn).map_or(server, col),
+                        server,
+                        format!("{:>6} ms  connection {conn} closed", at.as_ms()),
+                    ),
+                },
+                Step::Transmit { at, flow, text } => {
+                    let cseq = header(text, &["CSeq"]).unwrap_or("");
+                    let line = text.split("\r\n").next().unwrap_or("");
+                    let label = if line.starts_with("SIP/2.0 ") {
+                        format!("{:>6} ms  {line} ({cseq})", at.as_ms())
+                    } else {
+                        format!("{:>6} ms  {line}", at.as_ms())
+                    };
+                    (server, col(&flow.peer), label)
+                }
+                Step::Persisted { at, record } => {
+                    let what = match record {
+                        Record::Message(m) => {
+                            format!("persist message {} of {}", m.seq, m.key.contribution_id)
+                        }
+                        Record::SessionInfo(i) => format!(
+                            "persist session info {}/{}",
+                            i.key.conversation_id, i.key.contribution_id
+                        ),
+                    };
+                    (server, store, format!("{:>6} ms  {what}", at.as_ms()))
+                }
+                Step::Sealed { at, history } => (
+                    server,
+                    store,
+                    format!(
+                        "{:>6} ms  seal {}/{} ({} messages)",
+                        at.as_ms(),
+                        history.info.key.conversation_id,
+                        history.info.key.contribution_id,
+                        history.messages.len()
+                    ),
+                ),
+                Step::Event { at, event } => {
+                    (server, server, format!("{:>6} ms  {event:?}", at.as_ms()))
+                }
+                Step::Other { at, command } => {
+                    (server, server, format!("{:>6} ms  {command}", at.as_ms()))
+                }
+            });
+        }
+        let mut out = String::new();
+        for (i, p) in peers.iter().enumerate() {
+            out.push_str(&format!("peer{} = {p}\n", i + 1));
+        }
+        out.push_str(&crate::msc::header_of(&names));
+        out.push('\n');
+        out.push_str(&crate::msc::render_rows(names.len(), &rows));
+        out
+    }
+}
+
+/// Feeds `trace` into a fresh `Server::new(config)` (see the module documentation for
+/// what stands in for the store, the timers and the clock) and collects its outputs.
+pub fn replay(config: Config, trace: &Trace) -> ReplayOutcome {
+    let mut server = Server::new(config);
+    let mut out = ReplayOutcome::default();
+    for (index, entry) in trace.entries.iter().enumerate() {
+        let at = entry.at;
+        server.handle_timeout(at);
+        drain(&mut server, at, &mut out.steps);
+        out.steps.push(Step::Received {
+            index,
+            at,
+            input: entry.input.clone(),
+        });
+        match &entry.input {
+            Input::Bytes { flow, bytes } => server.handle_bytes(at, *flow, bytes),
+            Input::Closed { conn } => server.handle_closed(at, *conn),
+        }
+        drain(&mut server, at, &mut out.steps);
+        out.consumed = index + 1;
+    }
+    out
+}
+
+/// Drains commands and events until the server is quiet, answering the store at once.
+fn drain(server: &mut Server, at: Time, steps: &mut Vec<Step>) {
+    loop {
+        let mut any = false;
+        while let Some(cmd) = server.poll_command() {
+            any = true;
+            match cmd {
+                Command::Transmit { flow, message } => steps.push(Step::Transmit {
+                    at,
+                    flow,
+                    text: String::from_utf8_lossy(&cpmd_core::wire::encode_message(&message))
+                        .into_owned(),
+                }),
+                Command::TransmitRaw { flow, bytes } => steps.push(Step::Transmit {
+                    at,
+                    flow,
+                    text: String::from_utf8_lossy(&bytes).into_owned(),
+                }),
+                Command::Persist { ticket, record } => {
+                    steps.push(Step::Persisted { at, record });
+                    server.handle_store_result(at, ticket, Ok(()));
+                }
+                Command::SealSession { ticket, history } => {
+                    steps.push(Step::Sealed { at, history });
+                    server.handle_store_result(at, ticket, Ok(()));
+                }
+                other @ (Command::Connect { .. }
+                | Command::Close { .. }
+                | Command::ChatDeliver { .. }
+                | Command::ChatResult { .. }) => steps.push(Step::Other {
+                    at,
+                    command: format!("{other:?}"),
+                }),
+            }
+        }
+        while let Some(event) = server.poll_event() {
+            any = true;
+            steps.push(Step::Event { at, event });
+        }
+        if !any {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmix_inverts_mix() {
+        for x in [0u64, 1, 42, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(unmix(mix(x)), x);
+            assert_eq!(mix(unmix(x)), x);
+        }
+    }
+
+    #[test]
+    fn parse_reads_both_kinds_and_payload_forms() {
+        let text = r#"{"t_ms":7,"kind":"bytes","transport":"udp","conn":1,"peer":"127.0.0.1:5062","text":"OPTIONS"}
+{"t_ms":8,"kind":"bytes","transport":"tcp","conn":2,"peer":"[::1]:5062","bytes":[255,0]}
+{"t_ms":9,"kind":"closed","transport":"tcp","conn":2}
+"#;
+        let t = Trace::parse(text).unwrap();
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.entries[0].at, Time::from_ms(7));
+        let Input::Bytes { flow, bytes } = &t.entries[1].input else {
+            panic!()
+        };
+        assert_eq!(flow.transport, Transport::Tcp);
+        assert_eq!(bytes, &[255, 0]);
+        assert_eq!(
+            t.entries[2].input,
+            Input::Closed {
+                conn: ConnId::new(2)
+            }
+        );
+        assert!(Trace::parse("{\"kind\":\"bytes\"}").is_err());
+    }
+}
