@@ -77,6 +77,15 @@ fn trace_input_records_each_datagram_with_its_flow() {
     sock.recv_from(&mut buf).expect("a reply to OPTIONS");
     sock.send_to(&[0xff, 0xfe, b'\r', b'\n'], server)
         .expect("send junk");
+    // The junk gets no answer; a second OPTIONS behind it does, and the event loop
+    // handles one socket's datagrams in order, so once that answer is here the junk
+    // was recorded too (stopping right after the junk raced with its receipt).
+    let second = options
+        .replace("trace1", "trace2")
+        .replace("trace-1", "trace-2");
+    sock.send_to(second.as_bytes(), server).expect("send");
+    sock.recv_from(&mut buf)
+        .expect("a reply to the second OPTIONS");
     assert!(cpmd.stop().success());
     let text = std::fs::read_to_string(cpmd.dir.path().join("data/input-trace.jsonl"))
         .expect("input-trace.jsonl");
@@ -84,11 +93,12 @@ fn trace_input_records_each_datagram_with_its_flow() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("trace line is JSON"))
         .collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
     assert_eq!(lines[0]["kind"], "bytes");
     assert_eq!(lines[0]["transport"], "udp");
     assert_eq!(lines[0]["peer"], me.to_string());
     assert_eq!(lines[0]["text"], options);
     assert!(lines[0]["t_ms"].is_u64());
     assert_eq!(lines[1]["bytes"], serde_json::json!([255, 254, 13, 10]));
+    assert_eq!(lines[2]["text"], second);
 }
