@@ -3,7 +3,7 @@
 //! exactly), unique across boots and instances (the seed differs).
 
 use super::config::Seed;
-use crate::ids::{Branch, CallId, ContributionId, ConversationId, Tag};
+use crate::ids::{Branch, CallId, ConversationId, Tag};
 
 /// The counter-based token source. Part of the server state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -66,11 +66,6 @@ impl IdGen {
 
     pub(crate) fn conversation_id(&mut self) -> ConversationId {
         ConversationId::new(self.uuid())
-    }
-
-    #[allow(dead_code)] // used by the pager-mode path (MSRP issue)
-    pub(crate) fn contribution_id(&mut self) -> ContributionId {
-        ContributionId::new(self.uuid())
     }
 
     /// A plain counter value for numbering (sessions, tickets, connections).
