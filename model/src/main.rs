@@ -128,23 +128,25 @@ fn main() {
     }
 }
 
-/// `cpmd-model replay PATH`: replays an input trace through a fresh core (runtime
-/// defaults: domain example.com, no users list, no auth; the server address and the
-/// seed read back from the trace unless given) and prints the message-sequence chart.
+/// `cpmd-model replay PATH`: replays an input trace through a fresh core and prints
+/// the message-sequence chart. The configuration is the trace's `start` line when it
+/// has one (authentication off: no passwords recorded); else the runtime defaults
+/// (domain example.com, no users list, no auth) with the server address and the seed
+/// read back from the inputs. The flags override either.
 fn replay(args: &[String]) {
     use cpmd_model::replay::{replay, Trace};
     let mut path = None;
-    let mut domain = "example.com".to_owned();
+    let mut domain_flag: Option<String> = None;
     let mut server: Option<std::net::SocketAddr> = None;
-    let mut instance = 0u64;
+    let mut instance: Option<u64> = None;
     let mut boot: Option<u64> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().unwrap_or_else(|| usage());
         match a.as_str() {
-            "--domain" => domain = value(),
+            "--domain" => domain_flag = Some(value()),
             "--server" => server = Some(value().parse().unwrap_or_else(|_| usage())),
-            "--instance" => instance = value().parse().unwrap_or_else(|_| usage()),
+            "--instance" => instance = Some(value().parse().unwrap_or_else(|_| usage())),
             "--boot" => boot = Some(value().parse().unwrap_or_else(|_| usage())),
             p if path.is_none() && !p.starts_with("--") => path = Some(p.to_owned()),
             _ => usage(),
@@ -155,20 +157,53 @@ fn replay(args: &[String]) {
         eprintln!("{e}");
         std::process::exit(1)
     });
-    let mut config = cpmd_core::server::Config::new(&domain);
-    if let Some(addr) = server.or_else(|| trace.server_addr()) {
+    let mut config = match &trace.start {
+        Some(start) => {
+            if start.auth {
+                eprintln!(
+                    "note: the recorded server had digest authentication on; the passwords \
+                     are not in the trace, so the replay runs without it"
+                );
+            }
+            let mut start = start.clone();
+            if let Some(d) = domain_flag {
+                start.domain = d;
+            }
+            start.config()
+        }
+        None => cpmd_core::server::Config::new(domain_flag.as_deref().unwrap_or("example.com")),
+    };
+    let read_back = || match trace.start {
+        Some(_) => None,
+        None => trace.server_addr(),
+    };
+    if let Some(addr) = server.or_else(read_back) {
         config.advertised_host = addr.ip().to_string();
         config.advertised_port = addr.port();
     }
-    config.seed = match boot {
-        Some(boot) => cpmd_core::server::Seed { instance, boot },
-        None => trace.recover_seed(instance).unwrap_or_else(|| {
-            eprintln!(
-                "note: no seed recovered from the trace; server-minted tokens will not match"
-            );
-            cpmd_core::server::Seed { instance, boot: 0 }
-        }),
-    };
+    match (boot, &trace.start) {
+        (Some(boot), _) => {
+            config.seed = cpmd_core::server::Seed {
+                instance: instance.unwrap_or(config.seed.instance),
+                boot,
+            }
+        }
+        (None, Some(_)) => {
+            if let Some(i) = instance {
+                config.seed.instance = i;
+            }
+        }
+        (None, None) => {
+            let instance = instance.unwrap_or(0);
+            config.seed = trace.recover_seed(instance).unwrap_or_else(|| {
+                eprintln!(
+                    "note: no start line and no seed recovered from the trace; \
+                     server-minted tokens will not match"
+                );
+                cpmd_core::server::Seed { instance, boot: 0 }
+            });
+        }
+    }
     println!(
         "replaying {path}: {} inputs, server {}:{}, seed {:?}",
         trace.len(),

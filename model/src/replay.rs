@@ -8,6 +8,15 @@
 //! to a new server with the same [`Time`] and the same [`Flow`] (`handle_bytes` /
 //! `handle_closed`) and collects what the server did.
 //!
+//! A trace recorded by a current runtime opens with a `start` line: the core
+//! configuration the server ran with (seed, domain, advertised address,
+//! conference-factory user, users list, MSRP port, timers, limits, and whether digest
+//! authentication was on, without the passwords). [`Trace::parse`] keeps it in
+//! [`Trace::start`] and [`Start::config`] rebuilds the `Config` from it. Older traces
+//! (like `traces/claim_udp_session_replaces.jsonl`) have none: for them the seed and
+//! the server's address are read back from the inputs ([`Trace::recover_seed`],
+//! [`Trace::server_addr`]) and the rest is the runtime's defaults.
+//!
 //! What the trace does **not** hold, and how the replay stands in for it:
 //!
 //! * **Store answers.** Every `Persist` and `SealSession` is answered `Ok` at once, at
@@ -19,26 +28,33 @@
 //!   the last input.
 //! * **Wall clock.** Never set: `Date`s the server fills in itself differ from the
 //!   recorded run.
-//! * **Seed.** The tokens the core mints (tags, branches, Call-IDs, UUIDs) depend on
-//!   `Config.seed`, whose per-boot part is random. Responses and in-dialog requests in
-//!   the trace quote the recorded run's tokens, so a replay under another seed would
-//!   not match them. [`Trace::recover_seed`] recovers the recorded boot seed from the
-//!   tokens the peers echo (the core's token is `mix(boot ^ mix(instance) ^ n)` in hex
-//!   followed by `n` in hex, and `mix`, SplitMix64's finaliser, is a bijection); set it
-//!   in the config before replaying. Even then, compare outputs **structurally**
-//!   (methods, status codes, counts, Contribution-IDs), never byte for byte: the
-//!   `Date`s and timer interleavings still differ.
-//! * **The server's own address.** `Config.advertised_host`/`advertised_port` should
-//!   be the recorded server's; [`Trace::server_addr`] reads it from the top `Via` of
-//!   the first response in the trace.
+//! * **Passwords.** A `start` line says `auth: true` when digest authentication was
+//!   on, but the passwords are never recorded, so [`Start::config`] replays with
+//!   authentication off: requests the recorded server challenged are accepted, and the
+//!   replay diverges from the recording there.
+//! * **Seed (traces without a `start` line).** The tokens the core mints (tags,
+//!   branches, Call-IDs, UUIDs) depend on `Config.seed`, whose per-boot part is random.
+//!   Responses and in-dialog requests in the trace quote the recorded run's tokens, so
+//!   a replay under another seed would not match them. The `start` line records the
+//!   seed; without one, [`Trace::recover_seed`] recovers the recorded boot seed from
+//!   the tokens the peers echo (the core's token is `mix(boot ^ mix(instance) ^ n)` in
+//!   hex followed by `n` in hex, and `mix`, SplitMix64's finaliser, is a bijection),
+//!   which holds only as long as the core's token formula does. Either way, compare
+//!   outputs **structurally** (methods, status codes, counts, Contribution-IDs), never
+//!   byte for byte: the `Date`s and timer interleavings still differ.
+//! * **The server's own address (traces without a `start` line).**
+//!   `Config.advertised_host`/`advertised_port` should be the recorded server's;
+//!   [`Trace::server_addr`] reads it from the top `Via` of the first response in the
+//!   trace.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use cpmd_core::server::{
-    Command, Config, Event, Flow, HistoryObject, Record, Seed, Server, Transport,
+    Command, Config, Event, Flow, HistoryObject, Record, Seed, Server, Timers, Transport,
 };
-use cpmd_core::{ConnId, Time};
+use cpmd_core::wire::Limits;
+use cpmd_core::{ConnId, Time, UserUri};
 use serde::Deserialize;
 
 /// One recorded network input.
@@ -67,9 +83,64 @@ pub struct Entry {
     pub input: Input,
 }
 
+/// The recorded server's core configuration, from the trace's `start` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Start {
+    /// The ID seed (instance and per-boot value).
+    pub seed: Seed,
+    /// The SIP domain.
+    pub domain: String,
+    /// The address advertised in Via and Contact.
+    pub advertised: SocketAddr,
+    /// The user part of the conference-factory URI.
+    pub conference_factory_user: String,
+    /// The users list (canonical URIs; empty: anyone in the domain).
+    pub users: Vec<String>,
+    /// Whether digest authentication was on (the passwords are not recorded).
+    pub auth: bool,
+    /// The MSRP port, when recorded.
+    pub msrp_port: Option<u16>,
+    /// The timers, when recorded.
+    pub timers: Option<Timers>,
+    /// The input limits, when recorded.
+    pub limits: Option<Limits>,
+}
+
+impl Start {
+    /// The core configuration to replay with: the recorded one, with authentication
+    /// off (see the module documentation); what the line does not hold keeps
+    /// `Config::new`'s default.
+    pub fn config(&self) -> Config {
+        let mut c = Config::new(&self.domain);
+        c.conference_factory_user
+            .clone_from(&self.conference_factory_user);
+        c.advertised_host = self.advertised.ip().to_string();
+        c.advertised_port = self.advertised.port();
+        c.users = self
+            .users
+            .iter()
+            .map(|u| UserUri::new_canonical(u.clone()))
+            .collect();
+        if let Some(port) = self.msrp_port {
+            c.msrp_port = port;
+        }
+        if let Some(timers) = &self.timers {
+            c.timers = timers.clone();
+        }
+        if let Some(limits) = &self.limits {
+            c.limits = limits.clone();
+        }
+        c.seed = self.seed;
+        c.auth = None;
+        c
+    }
+}
+
 /// A parsed input trace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
+    /// The recorded configuration, when the trace opens with a `start` line.
+    pub start: Option<Start>,
     /// The inputs in the order fed.
     pub entries: Vec<Entry>,
 }
@@ -87,6 +158,20 @@ pub struct ParseError {
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum Line {
+    Start {
+        instance: u64,
+        boot: u64,
+        domain: String,
+        advertised: String,
+        conference_factory_user: String,
+        #[serde(default)]
+        users: Vec<String>,
+        #[serde(default)]
+        auth: bool,
+        msrp_port: Option<u16>,
+        timers: Option<TimersLine>,
+        limits: Option<LimitsLine>,
+    },
     Bytes {
         t_ms: u64,
         transport: String,
@@ -101,6 +186,64 @@ enum Line {
     },
 }
 
+/// The `timers` object of a `start` line (missing fields keep the core's default).
+#[derive(Deserialize)]
+struct TimersLine {
+    t1_ms: Option<u64>,
+    t2_ms: Option<u64>,
+    t4_ms: Option<u64>,
+    timer_c_ms: Option<u64>,
+    bye_wait_ms: Option<u64>,
+    replaced_bye_timeout_ms: Option<u64>,
+    default_expires_s: Option<u32>,
+}
+
+impl TimersLine {
+    fn timers(self) -> Timers {
+        let d = Timers::default();
+        Timers {
+            t1_ms: self.t1_ms.unwrap_or(d.t1_ms),
+            t2_ms: self.t2_ms.unwrap_or(d.t2_ms),
+            t4_ms: self.t4_ms.unwrap_or(d.t4_ms),
+            timer_c_ms: self.timer_c_ms.unwrap_or(d.timer_c_ms),
+            bye_wait_ms: self.bye_wait_ms.unwrap_or(d.bye_wait_ms),
+            replaced_bye_timeout_ms: self
+                .replaced_bye_timeout_ms
+                .unwrap_or(d.replaced_bye_timeout_ms),
+            default_expires_s: self.default_expires_s.unwrap_or(d.default_expires_s),
+        }
+    }
+}
+
+/// The `limits` object of a `start` line (missing fields keep the core's default).
+#[derive(Deserialize)]
+struct LimitsLine {
+    max_header_bytes: Option<usize>,
+    max_body_bytes: Option<usize>,
+    max_header_count: Option<usize>,
+    max_multipart_parts: Option<usize>,
+    max_list_entries: Option<usize>,
+}
+
+impl LimitsLine {
+    fn limits(self) -> Limits {
+        let d = Limits::default();
+        Limits {
+            max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes),
+            max_body_bytes: self.max_body_bytes.unwrap_or(d.max_body_bytes),
+            max_header_count: self.max_header_count.unwrap_or(d.max_header_count),
+            max_multipart_parts: self.max_multipart_parts.unwrap_or(d.max_multipart_parts),
+            max_list_entries: self.max_list_entries.unwrap_or(d.max_list_entries),
+        }
+    }
+}
+
+/// A `start` line's `advertised`: `ip:port` or `[v6]:port`.
+fn advertised_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|e| format!("advertised {text:?}: {e} (expected ip:port)"))
+}
+
 fn transport(name: &str) -> Option<Transport> {
     [Transport::Udp, Transport::Tcp]
         .into_iter()
@@ -108,9 +251,13 @@ fn transport(name: &str) -> Option<Transport> {
 }
 
 impl Trace {
-    /// Parses `input-trace.jsonl` text (blank lines are skipped).
+    /// Parses `input-trace.jsonl` text (blank lines are skipped). A `start` line is
+    /// read only as the first line: a later one begins another boot (the runtime
+    /// appends to the file), which one replay cannot follow, and is an error.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let mut start = None;
         let mut entries = Vec::new();
+        let mut first = true;
         for (i, raw) in text.lines().enumerate() {
             if raw.trim().is_empty() {
                 continue;
@@ -120,7 +267,40 @@ impl Trace {
                 reason,
             };
             let line: Line = serde_json::from_str(raw).map_err(|e| err(e.to_string()))?;
+            let was_first = std::mem::replace(&mut first, false);
             entries.push(match line {
+                Line::Start {
+                    instance,
+                    boot,
+                    domain,
+                    advertised,
+                    conference_factory_user,
+                    users,
+                    auth,
+                    msrp_port,
+                    timers,
+                    limits,
+                } => {
+                    if !was_first {
+                        return Err(err(
+                            "a start line after the first line: the trace holds more than \
+                             one boot; split it at the start lines and replay each"
+                                .into(),
+                        ));
+                    }
+                    start = Some(Start {
+                        seed: Seed { instance, boot },
+                        domain,
+                        advertised: advertised_addr(&advertised).map_err(err)?,
+                        conference_factory_user,
+                        users,
+                        auth,
+                        msrp_port,
+                        timers: timers.map(TimersLine::timers),
+                        limits: limits.map(LimitsLine::limits),
+                    });
+                    continue;
+                }
                 Line::Bytes {
                     t_ms,
                     transport: t,
@@ -159,7 +339,7 @@ impl Trace {
                 },
             });
         }
-        Ok(Self { entries })
+        Ok(Self { start, entries })
     }
 
     /// Reads and parses a trace file.
@@ -176,6 +356,12 @@ impl Trace {
     /// Whether the trace holds no input.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The recorded configuration from the `start` line ([`Start::config`]), if the
+    /// trace has one.
+    pub fn config(&self) -> Option<Config> {
+        self.start.as_ref().map(Start::config)
     }
 
     /// The recorded server's address: the sent-by of the top `Via` of the first
@@ -202,7 +388,9 @@ impl Trace {
     }
 
     /// The recorded run's seed, recovered from server-minted tokens the peers echo
-    /// (branches, tags, Call-IDs): every run of 17–32 lowercase hex digits is read as
+    /// (branches, tags, Call-IDs). Only the fallback for traces without a `start` line
+    /// (which records the seed), and only as long as the core's token formula is the
+    /// one inverted here: every run of 17–32 lowercase hex digits is read as
     /// a token `prefix(16) counter`, inverted to a boot value for `instance`, and the
     /// value at least two tokens agree on, the most often, wins. `None` when no two
     /// agree (e.g. the server minted nothing the peers quoted).
@@ -648,5 +836,79 @@ mod tests {
             }
         );
         assert!(Trace::parse("{\"kind\":\"bytes\"}").is_err());
+        assert_eq!(t.start, None);
+        assert_eq!(t.config(), None);
+    }
+
+    /// A trace as the runtime writes it now: the `start` line gives the whole config,
+    /// seed included, without reading anything back from the inputs.
+    #[test]
+    fn start_line_rebuilds_the_config() {
+        let text = r#"{"kind":"start","instance":3,"boot":18446744073709551614,"domain":"example.org","advertised":"[::1]:5070","conference_factory_user":"factory","users":["sip:alice@example.org","tel:+15551234"],"auth":true,"msrp_port":2856,"timers":{"t1_ms":100,"t2_ms":400,"t4_ms":500,"timer_c_ms":180000,"bye_wait_ms":1000,"replaced_bye_timeout_ms":2000,"default_expires_s":600},"limits":{"max_header_bytes":1000,"max_body_bytes":2000,"max_header_count":30,"max_multipart_parts":4,"max_list_entries":5}}
+{"t_ms":7,"kind":"bytes","transport":"udp","conn":1,"peer":"[::1]:5062","text":"OPTIONS"}
+"#;
+        let t = Trace::parse(text).unwrap();
+        assert_eq!(t.len(), 1, "the start line is not an input");
+        let start = t.start.as_ref().expect("start line");
+        assert!(start.auth);
+        let c = t.config().expect("config from the start line");
+        assert_eq!(
+            c.seed,
+            Seed {
+                instance: 3,
+                boot: u64::MAX - 1
+            }
+        );
+        assert_eq!(c.domain, "example.org");
+        assert_eq!(c.advertised_host, "::1");
+        assert_eq!(c.advertised_port, 5070);
+        assert_eq!(c.conference_factory_user, "factory");
+        let users: Vec<&str> = c.users.iter().map(UserUri::as_str).collect();
+        assert_eq!(users, ["sip:alice@example.org", "tel:+15551234"]);
+        assert_eq!(c.auth, None, "no passwords recorded: replayed without auth");
+        assert_eq!(c.msrp_port, 2856);
+        assert_eq!(c.timers.t1_ms, 100);
+        assert_eq!(c.timers.bye_wait_ms, 1000);
+        assert_eq!(c.timers.default_expires_s, 600);
+        assert_eq!(c.limits.max_header_bytes, 1000);
+        assert_eq!(c.limits.max_list_entries, 5);
+        c.validate().expect("a valid config");
+        // The start line wins over what the inputs would suggest: no seed is
+        // recoverable from this trace, yet the config has the recorded one.
+        assert_eq!(t.recover_seed(3), None);
+
+        // Only the required fields: the rest keeps the core's defaults.
+        let minimal = r#"{"kind":"start","instance":0,"boot":5,"domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false}"#;
+        let c = Trace::parse(minimal).unwrap().config().unwrap();
+        let d = Config::new("example.com");
+        assert_eq!(
+            c.seed,
+            Seed {
+                instance: 0,
+                boot: 5
+            }
+        );
+        assert_eq!(
+            (c.advertised_host.as_str(), c.advertised_port),
+            ("127.0.0.1", 5060)
+        );
+        assert_eq!(c.timers, d.timers);
+        assert_eq!(c.limits, d.limits);
+        assert_eq!(c.msrp_port, d.msrp_port);
+
+        // A second boot appended to the same file is refused, as is a bad address.
+        let two_boots = format!("{text}{minimal}\n");
+        let e = Trace::parse(&two_boots).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(Trace::parse(&minimal.replace("127.0.0.1:5060", "nowhere")).is_err());
+    }
+
+    /// A `start` line anywhere but first is refused (a later boot, or a damaged file).
+    #[test]
+    fn start_line_must_come_first() {
+        let text = r#"{"t_ms":7,"kind":"closed","transport":"tcp","conn":2}
+{"kind":"start","instance":0,"boot":5,"domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false}
+"#;
+        assert_eq!(Trace::parse(text).unwrap_err().line, 2);
     }
 }

@@ -18,10 +18,14 @@ fn claim_trace() -> Trace {
     Trace::load(&path).expect("fixture trace")
 }
 
-/// The recorded run's configuration: the runtime's defaults (domain example.com, no
-/// users list, no auth), its advertised address and its seed, both read back from the
-/// trace.
+/// The recorded run's configuration: from the trace's `start` line when it has one;
+/// else (this fixture predates the start line) the runtime's defaults (domain
+/// example.com, no users list, no auth) with its advertised address and its seed,
+/// both read back from the inputs.
 fn config_for(trace: &Trace) -> Config {
+    if let Some(config) = trace.config() {
+        return config;
+    }
     let mut config = Config::new("example.com");
     if let Some(addr) = trace.server_addr() {
         config.advertised_host = addr.ip().to_string();
@@ -46,6 +50,7 @@ fn no_dropped(out: &ReplayOutcome) {
 fn replay_claim_trace() {
     let trace = claim_trace();
     assert_eq!(trace.len(), 13);
+    assert!(trace.start.is_none(), "the fixture predates the start line");
     assert!(
         trace.recover_seed(0).is_some(),
         "the recorded seed is recoverable"

@@ -189,7 +189,7 @@ async fn serve(
         .with_context(|| format!("opening the history store in {}", file.data_dir.display()))?;
     tracing::info!(path = %store.path().display(), "history store open");
     let trace = if file.trace_input {
-        let trace = trace::InputTrace::open(&file.data_dir)
+        let trace = trace::InputTrace::open(&file.data_dir, &core)
             .with_context(|| format!("opening the input trace in {}", file.data_dir.display()))?;
         tracing::info!(path = %trace.path().display(), "recording network input");
         Some(trace)

@@ -4,9 +4,20 @@
 //! exactly what cpmd received (e.g. into the model). One JSON object per line:
 //!
 //! ```json
+//! {"kind":"start","instance":0,"boot":1234567,"domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false,"msrp_port":2855,"timers":{...},"limits":{...}}
 //! {"t_ms":1234,"kind":"bytes","transport":"udp","conn":1,"peer":"127.0.0.1:5062","text":"REGISTER ..."}
 //! {"t_ms":2345,"kind":"closed","transport":"tcp","conn":7}
 //! ```
+//!
+//! The first line a boot writes, `kind: "start"`, is the core configuration the server
+//! runs with, all a replay needs to rebuild it: the seed (`instance` and the per-boot
+//! `boot`, from which the core mints its tags, branches and IDs), the domain, the
+//! advertised address (Via/Contact), the conference-factory user, the users list
+//! (canonical URIs), the MSRP port, the timers and the input limits. Of digest
+//! authentication only whether it is on is recorded (`auth`), never the passwords: a
+//! replay of a trace with `auth: true` cannot verify the recorded digests. The file is
+//! opened for appending, so a data directory reused across boots holds one `start`
+//! line per boot; a replay reads one boot (split the file at the `start` lines).
 //!
 //! `t_ms` is the core's clock (ms since start) passed with the input; `text` holds the
 //! datagram or stream chunk when it is UTF-8, `bytes` (an array of numbers) otherwise.
@@ -15,7 +26,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write as _};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use cpmd_core::{ConnId, Time, Transport};
@@ -31,15 +42,19 @@ pub struct InputTrace {
 }
 
 impl InputTrace {
-    /// Opens (appending) `<data_dir>/input-trace.jsonl`.
-    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+    /// Opens (appending) `<data_dir>/input-trace.jsonl` and writes the `start` line
+    /// for the core configuration `config` (flushed at once).
+    pub fn open(data_dir: &Path, config: &cpmd_core::Config) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(TRACE_FILE);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(Self {
+        let mut trace = Self {
             path,
             out: BufWriter::new(file),
-        })
+        };
+        trace.line(&start_line(config))?;
+        trace.flush()?;
+        Ok(trace)
     }
 
     /// The file written to.
@@ -91,6 +106,44 @@ impl InputTrace {
     }
 }
 
+/// The `start` line: what a replay needs to rebuild `config` (no passwords).
+fn start_line(config: &cpmd_core::Config) -> Value {
+    // The core keeps an IPv6 host unbracketed; `SocketAddr` brackets it.
+    let advertised = match config.advertised_host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, config.advertised_port).to_string(),
+        Err(_) => format!("{}:{}", config.advertised_host, config.advertised_port),
+    };
+    let t = &config.timers;
+    let l = &config.limits;
+    json!({
+        "kind": "start",
+        "instance": config.seed.instance,
+        "boot": config.seed.boot,
+        "domain": config.domain,
+        "advertised": advertised,
+        "conference_factory_user": config.conference_factory_user,
+        "users": config.users.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "auth": config.auth.is_some(),
+        "msrp_port": config.msrp_port,
+        "timers": {
+            "t1_ms": t.t1_ms,
+            "t2_ms": t.t2_ms,
+            "t4_ms": t.t4_ms,
+            "timer_c_ms": t.timer_c_ms,
+            "bye_wait_ms": t.bye_wait_ms,
+            "replaced_bye_timeout_ms": t.replaced_bye_timeout_ms,
+            "default_expires_s": t.default_expires_s,
+        },
+        "limits": {
+            "max_header_bytes": l.max_header_bytes,
+            "max_body_bytes": l.max_body_bytes,
+            "max_header_count": l.max_header_count,
+            "max_multipart_parts": l.max_multipart_parts,
+            "max_list_entries": l.max_list_entries,
+        },
+    })
+}
+
 fn transport_name(t: Transport) -> &'static str {
     match t {
         Transport::Udp => "udp",
@@ -105,7 +158,16 @@ mod tests {
     #[test]
     fn lines_hold_flow_time_and_payload() {
         let dir = tempfile::tempdir().unwrap();
-        let mut trace = InputTrace::open(dir.path()).unwrap();
+        let mut config = cpmd_core::Config::new("example.com");
+        config.advertised_host = "::1".into();
+        config.advertised_port = 5070;
+        config.conference_factory_user = "factory".into();
+        config.users = vec![cpmd_core::UserUri::new_canonical("sip:alice@example.com")];
+        config.seed = cpmd_core::server::Seed {
+            instance: 3,
+            boot: u64::MAX - 1,
+        };
+        let mut trace = InputTrace::open(dir.path(), &config).unwrap();
         let peer: SocketAddr = "127.0.0.1:5062".parse().unwrap();
         trace
             .bytes(
@@ -132,13 +194,28 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0]["t_ms"], 7);
-        assert_eq!(lines[0]["transport"], "udp");
-        assert_eq!(lines[0]["conn"], 1);
-        assert_eq!(lines[0]["peer"], "127.0.0.1:5062");
-        assert_eq!(lines[0]["text"], "OPTIONS");
-        assert_eq!(lines[1]["bytes"], json!([255, 0]));
-        assert_eq!(lines[2]["kind"], "closed");
+        assert_eq!(lines.len(), 4);
+        let start = &lines[0];
+        assert_eq!(start["kind"], "start");
+        assert_eq!(start["instance"], 3);
+        assert_eq!(start["boot"], u64::MAX - 1);
+        assert_eq!(start["domain"], "example.com");
+        assert_eq!(start["advertised"], "[::1]:5070");
+        assert_eq!(start["conference_factory_user"], "factory");
+        assert_eq!(start["users"], json!(["sip:alice@example.com"]));
+        assert_eq!(start["auth"], false);
+        assert_eq!(start["msrp_port"], config.msrp_port);
+        assert_eq!(start["timers"]["t1_ms"], config.timers.t1_ms);
+        assert_eq!(
+            start["limits"]["max_body_bytes"],
+            config.limits.max_body_bytes
+        );
+        assert_eq!(lines[1]["t_ms"], 7);
+        assert_eq!(lines[1]["transport"], "udp");
+        assert_eq!(lines[1]["conn"], 1);
+        assert_eq!(lines[1]["peer"], "127.0.0.1:5062");
+        assert_eq!(lines[1]["text"], "OPTIONS");
+        assert_eq!(lines[2]["bytes"], json!([255, 0]));
+        assert_eq!(lines[3]["kind"], "closed");
     }
 }

@@ -93,12 +93,23 @@ fn trace_input_records_each_datagram_with_its_flow() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("trace line is JSON"))
         .collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    assert_eq!(lines[0]["kind"], "bytes");
-    assert_eq!(lines[0]["transport"], "udp");
-    assert_eq!(lines[0]["peer"], me.to_string());
-    assert_eq!(lines[0]["text"], options);
-    assert!(lines[0]["t_ms"].is_u64());
-    assert_eq!(lines[1]["bytes"], serde_json::json!([255, 254, 13, 10]));
-    assert_eq!(lines[2]["text"], second);
+    assert_eq!(lines.len(), 4, "{text}");
+    // The start line: the core configuration (what a replay needs to rebuild it).
+    let start = &lines[0];
+    assert_eq!(start["kind"], "start", "{text}");
+    assert_eq!(start["instance"], 0);
+    assert!(start["boot"].is_u64());
+    assert_eq!(start["domain"], "example.com");
+    assert_eq!(start["advertised"], server.to_string());
+    assert_eq!(start["conference_factory_user"], "conf-factory");
+    assert_eq!(start["users"], serde_json::json!([]));
+    assert_eq!(start["auth"], false);
+    assert!(start.get("passwords").is_none());
+    assert_eq!(lines[1]["kind"], "bytes");
+    assert_eq!(lines[1]["transport"], "udp");
+    assert_eq!(lines[1]["peer"], me.to_string());
+    assert_eq!(lines[1]["text"], options);
+    assert!(lines[1]["t_ms"].is_u64());
+    assert_eq!(lines[2]["bytes"], serde_json::json!([255, 254, 13, 10]));
+    assert_eq!(lines[3]["text"], second);
 }
