@@ -6,6 +6,10 @@
 //! directory and `fsync`s (`sync_data`) before it reports success: a record the core
 //! is told is durable is on disk. Every object has a `kind`: `message`,
 //! `session_info` or `history`.
+//!
+//! Group commit: the store task writes every job already queued (up to
+//! [`MAX_BATCH`]) and then `fsync`s once for all of them, so durability costs one
+//! fsync per batch rather than one per record; no job is answered before that fsync.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -24,11 +28,18 @@ pub use cpmd_core::server::StoreError;
 /// Where records become durable. Implementations block; the store task runs them on
 /// a blocking thread.
 pub trait HistoryStore: Send + 'static {
-    /// Makes one record (a chat message or a session info object) durable.
+    /// Writes one record (a chat message or a session info object); durable only
+    /// after the next successful [`HistoryStore::sync`].
     fn persist(&mut self, record: &Record) -> Result<(), StoreError>;
-    /// Makes a session history object durable (seals the session).
+    /// Writes a session history object (seals the session); durable only after the
+    /// next successful [`HistoryStore::sync`].
     fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError>;
+    /// Makes everything written so far durable.
+    fn sync(&mut self) -> Result<(), StoreError>;
 }
+
+/// Most jobs one fsync covers.
+pub const MAX_BATCH: usize = 256;
 
 /// Work for the store task.
 #[derive(Debug)]
@@ -50,16 +61,35 @@ pub fn spawn_store_task(
     done: mpsc::UnboundedSender<StoreDone>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
-        while let Some(job) = jobs.blocking_recv() {
-            let answer = match &job {
-                StoreJob::Persist(ticket, record) => (*ticket, store.persist(record)),
-                StoreJob::Seal(ticket, history) => (*ticket, store.seal(history)),
-            };
-            if let Err(e) = &answer.1 {
-                tracing::error!(ticket = %answer.0, error = %e, "store write failed");
+        while let Some(first) = jobs.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
-            if done.send(answer).is_err() {
-                tracing::warn!("event loop gone; store answer dropped");
+            let mut answers: Vec<StoreDone> = batch
+                .iter()
+                .map(|job| match job {
+                    StoreJob::Persist(ticket, record) => (*ticket, store.persist(record)),
+                    StoreJob::Seal(ticket, history) => (*ticket, store.seal(history)),
+                })
+                .collect();
+            // One fsync makes the whole batch durable; if it fails, nothing in the
+            // batch may be reported durable.
+            if let Err(e) = store.sync() {
+                for answer in answers.iter_mut().filter(|a| a.1.is_ok()) {
+                    answer.1 = Err(e.clone());
+                }
+            }
+            for answer in answers {
+                if let Err(e) = &answer.1 {
+                    tracing::error!(ticket = %answer.0, error = %e, "store write failed");
+                }
+                if done.send(answer).is_err() {
+                    tracing::warn!("event loop gone; store answer dropped");
+                }
             }
         }
     })
@@ -90,10 +120,13 @@ impl JsonlStore {
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
-            .and_then(|()| self.file.sync_data())
-            .map_err(|e| StoreError {
-                reason: format!("{}: {e}", self.path.display()),
-            })
+            .map_err(|e| self.error(&e))
+    }
+
+    fn error(&self, e: &std::io::Error) -> StoreError {
+        StoreError {
+            reason: format!("{}: {e}", self.path.display()),
+        }
     }
 }
 
@@ -112,6 +145,10 @@ impl HistoryStore for JsonlStore {
 
     fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError> {
         self.append(&history_json(history))
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        self.file.sync_data().map_err(|e| self.error(&e))
     }
 }
 
@@ -226,6 +263,7 @@ mod tests {
                 }],
             })
             .unwrap();
+        store.sync().unwrap();
         let text = std::fs::read_to_string(store.path()).unwrap();
         let lines: Vec<Value> = text
             .lines()
