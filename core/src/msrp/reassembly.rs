@@ -186,12 +186,19 @@ impl Reassembler {
 
     /// Accepts the body of a request: a request without `Byte-Range` ending with `$`
     /// is a whole message (no `Message-ID` needed); otherwise it is a chunk of the
-    /// message named by its `Message-ID` (a missing range counts as `1-*/*`).
+    /// message named by its `Message-ID` (a missing range counts as `1-*/*`). A `#`
+    /// request aborts its message (if it names one).
     pub fn accept_request(
         &mut self,
         request: &MsrpRequest,
         limits: &Limits,
     ) -> Result<Reassembly, ReassemblyError> {
+        if request.continuation == Continuation::Aborted {
+            if let Some(id) = &request.message_id {
+                self.abandon(id);
+            }
+            return Ok(Reassembly::Aborted);
+        }
         let range = match (request.byte_range, request.continuation) {
             (None, Continuation::Complete) if !self.is_pending(request) => {
                 if request.body.len() > limits.max_msrp_message_bytes {
@@ -492,6 +499,8 @@ mod tests {
             r.accept_request(&req, &limits()),
             Ok(Reassembly::Complete(b"hi".to_vec()))
         );
+        req.continuation = Continuation::Aborted;
+        assert_eq!(r.accept_request(&req, &limits()), Ok(Reassembly::Aborted));
         req.continuation = Continuation::More;
         assert_eq!(
             r.accept_request(&req, &limits()),

@@ -84,6 +84,29 @@ pub enum MsrpError {
     BadEndLine,
 }
 
+impl MsrpError {
+    /// The RFC 4975 §10 status that describes the error, should the runtime want to
+    /// answer before closing (only possible when the start line gave a transaction
+    /// id): 413 for a chunk beyond the limit, 400 for everything else.
+    pub fn status(&self) -> u16 {
+        match self {
+            MsrpError::ChunkTooLarge { .. } => 413,
+            MsrpError::HeadersTooLarge { .. }
+            | MsrpError::TooManyHeaders { .. }
+            | MsrpError::BadStartLine
+            | MsrpError::BadLineEnding
+            | MsrpError::BadHeader
+            | MsrpError::BadHeaderValue(_)
+            | MsrpError::DuplicateHeader(_)
+            | MsrpError::MissingToPath
+            | MsrpError::MissingFromPath
+            | MsrpError::MissingContentType
+            | MsrpError::ResponseWithBody
+            | MsrpError::BadEndLine => 400,
+        }
+    }
+}
+
 /// The seven dashes that open an end-line.
 const DASHES: &[u8] = b"-------";
 
@@ -828,6 +851,8 @@ mod tests {
             [Err(MsrpError::HeadersTooLarge { limit: 64 })]
         );
         assert!(dec.is_failed());
+        assert_eq!(MsrpError::HeadersTooLarge { limit: 64 }.status(), 400);
+        assert_eq!(MsrpError::ChunkTooLarge { limit: 64 }.status(), 413);
         dec.push(OK);
         assert!(all(&mut dec, &limits).is_empty());
 
