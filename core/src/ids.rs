@@ -89,6 +89,12 @@ string_id!(
     MessageId
 );
 
+string_id!(
+    /// RFC 4975 MSRP `transact-id`: "identifies the transaction" a request and its
+    /// response belong to, and delimits the request's body (the end-line repeats it).
+    TransactionId
+);
+
 number_id!(
     /// One connection-oriented flow (a TCP connection) or one datagram socket, as the
     /// runtime numbers them. The core frames stream bytes per `ConnId`.

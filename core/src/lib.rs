@@ -18,6 +18,7 @@
 
 pub mod body;
 pub mod ids;
+pub mod msrp;
 pub mod sdp;
 pub mod sip;
 pub mod time;
@@ -26,7 +27,7 @@ pub mod wire;
 
 pub use ids::{
     Branch, CallId, ConnId, ContributionId, ConversationId, DialogId, MessageId, SessionId,
-    StoreTicket, Tag,
+    StoreTicket, Tag, TransactionId,
 };
 pub use time::{Time, WallClock};
 pub use uri::UserUri;

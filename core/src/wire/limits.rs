@@ -1,7 +1,8 @@
 //! Size limits applied to untrusted input.
 
 /// Limits every decoder enforces. Defaults suit a chat server: SIP signalling is
-/// small; bodies carry SDP and short resource lists.
+/// small; bodies carry SDP and short resource lists. MSRP chunks are larger (chat
+/// messages and file-transfer chunks).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Largest start line plus header block, in bytes (beyond: 513).
@@ -14,6 +15,15 @@ pub struct Limits {
     pub max_multipart_parts: usize,
     /// Most entries in one resource list.
     pub max_list_entries: usize,
+    /// Largest MSRP start line plus header block (up to and including the empty line
+    /// or the end-line that closes it), in bytes.
+    pub max_msrp_header_bytes: usize,
+    /// Largest body of one MSRP chunk (one SEND), in bytes.
+    pub max_msrp_chunk_bytes: usize,
+    /// Largest whole MSRP message a reassembler puts back together, in bytes.
+    pub max_msrp_message_bytes: usize,
+    /// Most partially received MSRP messages one reassembler holds at a time.
+    pub max_msrp_pending_messages: usize,
 }
 
 impl Default for Limits {
@@ -24,6 +34,10 @@ impl Default for Limits {
             max_header_count: 128,
             max_multipart_parts: 8,
             max_list_entries: 64,
+            max_msrp_header_bytes: 8 * 1024,
+            max_msrp_chunk_bytes: 1024 * 1024,
+            max_msrp_message_bytes: 16 * 1024 * 1024,
+            max_msrp_pending_messages: 16,
         }
     }
 }

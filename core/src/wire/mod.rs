@@ -13,6 +13,7 @@
 pub mod digest;
 pub mod framing;
 pub mod limits;
+pub mod msrp;
 pub mod multipart;
 pub mod resource_lists;
 pub mod sdp;

@@ -1,0 +1,897 @@
+//! MSRP framing and codec (RFC 4975 §7–§9): cutting the byte stream of one MSRP
+//! connection into [`MsrpMessage`]s, and printing them.
+//!
+//! A message is a start line (`MSRP <tid> <METHOD>` or `MSRP <tid> <code>
+//! [comment]`), header lines, and then either directly the end-line
+//! `-------<tid><flag>` (no body), or an empty line, the body and `CRLF` + end-line.
+//! The body is delimited by the end-line only: it may hold any bytes except `CRLF
+//! -------<tid>` followed by a flag (`$`, `+`, `#`) and `CRLF`. Lines end with
+//! `CRLF` (no bare-LF tolerance: MSRP has no legacy to accommodate). Header names
+//! are matched case-insensitively; values are trimmed. `To-Path` and `From-Path`
+//! are required in every message (in any position; they are printed first).
+//!
+//! [`MsrpDecoder`] is incremental: a message split at any byte boundary comes out the
+//! same, and several messages in one push come out one by one. Errors are fatal for
+//! the connection (the stream can no longer be cut reliably): a header block beyond
+//! [`Limits::max_msrp_header_bytes`], a body beyond [`Limits::max_msrp_chunk_bytes`],
+//! a malformed start line, header or end-line, a missing path, a body without
+//! `Content-Type`, a response with a body. The error is reported once; afterwards the
+//! decoder yields nothing and ignores further bytes.
+//!
+//! [`encode`] prints canonical text; `decode(encode(m)) == m` for every message
+//! whose fields are valid wire values and whose body does not contain its own
+//! end-line (RFC 4975 §7.1 makes checking that the sender's job; `encode` does not).
+//!
+//! What it is *not*: no session logic, no reassembly of chunks (see
+//! [`crate::msrp::reassembly`]), no I/O.
+
+use super::Limits;
+use crate::ids::TransactionId;
+use crate::msrp::{
+    ByteRange, Continuation, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse,
+};
+
+/// Why an MSRP stream can no longer be decoded; the connection must be closed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum MsrpError {
+    /// No empty line or end-line within [`Limits::max_msrp_header_bytes`].
+    #[error("msrp header block exceeds {limit} bytes")]
+    HeadersTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// More header lines than [`Limits::max_header_count`].
+    #[error("more than {limit} msrp header lines")]
+    TooManyHeaders {
+        /// The limit.
+        limit: usize,
+    },
+    /// No end-line within [`Limits::max_msrp_chunk_bytes`] body bytes.
+    #[error("msrp chunk body exceeds {limit} bytes")]
+    ChunkTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The start line is neither a request nor a response line.
+    #[error("bad msrp start line")]
+    BadStartLine,
+    /// A line not ended by CRLF, or with a stray CR or LF inside.
+    #[error("bad msrp line ending")]
+    BadLineEnding,
+    /// A header line without a colon, with a bad name, or not UTF-8.
+    #[error("bad msrp header line")]
+    BadHeader,
+    /// A known header whose value does not parse.
+    #[error("bad value of msrp header {0}")]
+    BadHeaderValue(String),
+    /// A header that may appear only once appears twice.
+    #[error("duplicate msrp header {0}")]
+    DuplicateHeader(String),
+    /// No `To-Path` header.
+    #[error("missing to-path")]
+    MissingToPath,
+    /// No `From-Path` header.
+    #[error("missing from-path")]
+    MissingFromPath,
+    /// A request with a body but no `Content-Type`.
+    #[error("msrp body without content-type")]
+    MissingContentType,
+    /// A response followed by an empty line (responses carry no body).
+    #[error("msrp response with a body")]
+    ResponseWithBody,
+    /// The line closing the header block is not `-------<tid><flag>`.
+    #[error("bad msrp end-line")]
+    BadEndLine,
+}
+
+impl MsrpError {
+    /// The RFC 4975 §10 status that describes the error, should the runtime want to
+    /// answer before closing (only possible when the start line gave a transaction
+    /// id): 413 for a chunk beyond the limit, 400 for everything else.
+    pub fn status(&self) -> u16 {
+        match self {
+            MsrpError::ChunkTooLarge { .. } => 413,
+            MsrpError::HeadersTooLarge { .. }
+            | MsrpError::TooManyHeaders { .. }
+            | MsrpError::BadStartLine
+            | MsrpError::BadLineEnding
+            | MsrpError::BadHeader
+            | MsrpError::BadHeaderValue(_)
+            | MsrpError::DuplicateHeader(_)
+            | MsrpError::MissingToPath
+            | MsrpError::MissingFromPath
+            | MsrpError::MissingContentType
+            | MsrpError::ResponseWithBody
+            | MsrpError::BadEndLine => 400,
+        }
+    }
+}
+
+/// The seven dashes that open an end-line.
+const DASHES: &[u8] = b"-------";
+
+/// Longest end-line including `CRLF` before and after: 2 + 7 + 32 (tid) + 1 + 2.
+const MAX_END_LINE: usize = 44;
+
+/// Where the decoder is within the current message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+enum State {
+    /// Reading the start line and headers.
+    #[default]
+    Head,
+    /// Headers parsed; reading the body up to the end-line.
+    Body {
+        /// The message so far (body empty).
+        message: Box<MsrpMessage>,
+        /// `CRLF -------<tid>`, the body delimiter.
+        delimiter: Vec<u8>,
+        /// Absolute start of the body in the buffer.
+        body_start: usize,
+    },
+}
+
+/// One decode buffer per MSRP connection. Work is linear in the bytes pushed (times
+/// the delimiter length): line and end-line searches resume where they stopped, and
+/// consumed bytes are dropped in amortised batches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct MsrpDecoder {
+    /// Received bytes; `buf[pos..]` is not yet decoded.
+    buf: Vec<u8>,
+    /// Start of the current message.
+    pos: usize,
+    /// Start of the next unclassified head line.
+    line_start: usize,
+    /// Where the next search (for a line end or for the end-line) resumes.
+    scan_from: usize,
+    /// Head or body of the current message.
+    state: State,
+    /// An error was reported; the stream is dead.
+    failed: bool,
+}
+
+impl MsrpDecoder {
+    /// Appends bytes read from the connection (ignored once the stream has failed).
+    pub fn push(&mut self, bytes: &[u8]) {
+        if !self.failed {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Whether an error was reported (the connection should be closed).
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The next complete message, if one is buffered; `Some(Err)` once when the
+    /// stream cannot be decoded, then `None` forever.
+    pub fn next_message(&mut self, limits: &Limits) -> Option<Result<MsrpMessage, MsrpError>> {
+        if self.failed {
+            return None;
+        }
+        match self.step(limits) {
+            Ok(Some(msg)) => Some(Ok(msg)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                self.buf = Vec::new();
+                self.state = State::Head;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn step(&mut self, limits: &Limits) -> Result<Option<MsrpMessage>, MsrpError> {
+        if matches!(self.state, State::Head) {
+            let Some((terminator, line_end)) = self.find_head_end(limits)? else {
+                return Ok(None);
+            };
+            let head = self.buf.get(self.pos..terminator).unwrap_or_default();
+            let term = self.buf.get(terminator..line_end).unwrap_or_default();
+            let (msg, has_body) = parse_head(head, term, limits)?;
+            if !has_body {
+                self.finish(line_end);
+                return Ok(Some(msg));
+            }
+            let mut delimiter = b"\r\n".to_vec();
+            delimiter.extend_from_slice(DASHES);
+            delimiter.extend_from_slice(msg.transaction_id().as_str().as_bytes());
+            self.scan_from = line_end;
+            self.state = State::Body {
+                message: Box::new(msg),
+                delimiter,
+                body_start: line_end,
+            };
+        }
+        self.find_body_end(limits)
+    }
+
+    /// Looks for the line that ends the head (an empty line or an end-line); returns
+    /// its start and end. Errors when the head cannot fit the limit.
+    fn find_head_end(&mut self, limits: &Limits) -> Result<Option<(usize, usize)>, MsrpError> {
+        let too_large = MsrpError::HeadersTooLarge {
+            limit: limits.max_msrp_header_bytes,
+        };
+        loop {
+            let from = self.scan_from.max(self.line_start);
+            let rest = self.buf.get(from..).unwrap_or_default();
+            let Some(i) = rest.iter().position(|b| *b == b'\n') else {
+                self.scan_from = self.buf.len();
+                // Every buffered byte belongs to the head: it can only grow.
+                if self.buf.len() - self.pos > limits.max_msrp_header_bytes {
+                    return Err(too_large);
+                }
+                return Ok(None);
+            };
+            let line_end = from + i + 1;
+            if line_end - self.pos > limits.max_msrp_header_bytes {
+                return Err(too_large);
+            }
+            let start = self.line_start;
+            let line = self.buf.get(start..line_end).unwrap_or_default();
+            self.line_start = line_end;
+            self.scan_from = line_end;
+            if start != self.pos && (line == b"\r\n" || line.starts_with(DASHES)) {
+                return Ok(Some((start, line_end)));
+            }
+        }
+    }
+
+    /// Looks for the end-line after the body; returns the finished message.
+    fn find_body_end(&mut self, limits: &Limits) -> Result<Option<MsrpMessage>, MsrpError> {
+        let State::Body {
+            delimiter,
+            body_start,
+            ..
+        } = &self.state
+        else {
+            return Ok(None);
+        };
+        let body_start = *body_start;
+        let limit = limits.max_msrp_chunk_bytes;
+        loop {
+            let from = self.scan_from.max(body_start);
+            let rest = self.buf.get(from..).unwrap_or_default();
+            let Some(i) = rest
+                .windows(delimiter.len())
+                .position(|w| w == delimiter.as_slice())
+            else {
+                self.scan_from = self
+                    .buf
+                    .len()
+                    .saturating_sub(delimiter.len() - 1)
+                    .max(body_start);
+                if self.buf.len() - body_start > limit.saturating_add(MAX_END_LINE) {
+                    return Err(MsrpError::ChunkTooLarge { limit });
+                }
+                return Ok(None);
+            };
+            let at = from + i;
+            if at - body_start > limit {
+                return Err(MsrpError::ChunkTooLarge { limit });
+            }
+            let after = at + delimiter.len();
+            let Some(tail) = self.buf.get(after..after + 3) else {
+                self.scan_from = at;
+                return Ok(None);
+            };
+            let flag = tail.first().copied().and_then(Continuation::from_flag);
+            match (flag, tail.get(1..)) {
+                (Some(flag), Some(b"\r\n")) => {
+                    let body = self.buf.get(body_start..at).unwrap_or_default().to_vec();
+                    let state = std::mem::take(&mut self.state);
+                    self.finish(after + 3);
+                    let State::Body { message, .. } = state else {
+                        return Ok(None);
+                    };
+                    let mut message = *message;
+                    if let MsrpMessage::Request(r) = &mut message {
+                        r.body = body;
+                        r.continuation = flag;
+                    }
+                    return Ok(Some(message));
+                }
+                _ => self.scan_from = at + 1,
+            }
+        }
+    }
+
+    /// Ends the current message at `end` and prepares for the next one.
+    fn finish(&mut self, end: usize) {
+        self.state = State::Head;
+        self.pos = end;
+        self.line_start = end;
+        self.scan_from = end;
+        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            self.line_start = 0;
+            self.scan_from = 0;
+        }
+    }
+}
+
+/// Decodes exactly one message from `bytes` (trailing bytes are ignored); `None`
+/// when the bytes end before the message does.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Option<Result<MsrpMessage, MsrpError>> {
+    let mut dec = MsrpDecoder::default();
+    dec.push(bytes);
+    dec.next_message(limits)
+}
+
+/// RFC 4975 `ident` (transaction ids, Message-IDs): an alphanumeric, then 3 to 31
+/// of alphanumerics and `.-+%=`.
+pub fn is_ident(s: &str) -> bool {
+    let b = s.as_bytes();
+    (4..=32).contains(&b.len())
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b".-+%=".contains(c))
+}
+
+/// Splits a line off its CRLF; refuses stray CR/LF.
+fn strip_crlf(line: &[u8]) -> Result<&[u8], MsrpError> {
+    let content = line.strip_suffix(b"\r\n").ok_or(MsrpError::BadLineEnding)?;
+    if content.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+        return Err(MsrpError::BadLineEnding);
+    }
+    Ok(content)
+}
+
+/// Parses a head (start line and header lines) and the line that closed it (an
+/// empty line: a body follows; or the end-line). Returns the message (body empty)
+/// and whether a body follows.
+fn parse_head(
+    head: &[u8],
+    terminator: &[u8],
+    limits: &Limits,
+) -> Result<(MsrpMessage, bool), MsrpError> {
+    let mut lines = head.split_inclusive(|b| *b == b'\n');
+    let start = strip_crlf(lines.next().unwrap_or_default())?;
+    let start = std::str::from_utf8(start).map_err(|_| MsrpError::BadStartLine)?;
+    let (tid, kind) = parse_start_line(start)?;
+    let mut headers = Vec::new();
+    for line in lines {
+        if headers.len() >= limits.max_header_count {
+            return Err(MsrpError::TooManyHeaders {
+                limit: limits.max_header_count,
+            });
+        }
+        headers.push(parse_header_line(strip_crlf(line)?)?);
+    }
+    let term = strip_crlf(terminator)?;
+    let has_body = term.is_empty();
+    let continuation = if has_body {
+        Continuation::Complete
+    } else {
+        let rest = term.strip_prefix(DASHES).ok_or(MsrpError::BadEndLine)?;
+        let (flag, id) = rest.split_last().ok_or(MsrpError::BadEndLine)?;
+        if id != tid.as_str().as_bytes() {
+            return Err(MsrpError::BadEndLine);
+        }
+        Continuation::from_flag(*flag).ok_or(MsrpError::BadEndLine)?
+    };
+    let msg = match kind {
+        StartKind::Request(method) => {
+            let mut req = request_from_headers(tid, method, headers)?;
+            if has_body && req.content_type.is_none() {
+                return Err(MsrpError::MissingContentType);
+            }
+            req.continuation = continuation;
+            MsrpMessage::Request(req)
+        }
+        StartKind::Response(status, comment) => {
+            if has_body {
+                return Err(MsrpError::ResponseWithBody);
+            }
+            let mut to_path = None;
+            let mut from_path = None;
+            let mut other = Vec::new();
+            for (name, value) in headers {
+                if name.eq_ignore_ascii_case("To-Path") {
+                    set_once(&mut to_path, parse_path(&name, &value)?, &name)?;
+                } else if name.eq_ignore_ascii_case("From-Path") {
+                    set_once(&mut from_path, parse_path(&name, &value)?, &name)?;
+                } else {
+                    other.push((name, value));
+                }
+            }
+            MsrpMessage::Response(MsrpResponse {
+                transaction_id: tid,
+                status,
+                comment,
+                to_path: to_path.ok_or(MsrpError::MissingToPath)?,
+                from_path: from_path.ok_or(MsrpError::MissingFromPath)?,
+                other,
+            })
+        }
+    };
+    Ok((msg, has_body))
+}
+
+enum StartKind {
+    Request(MsrpMethod),
+    Response(u16, Option<String>),
+}
+
+fn parse_start_line(line: &str) -> Result<(TransactionId, StartKind), MsrpError> {
+    let bad = || MsrpError::BadStartLine;
+    let rest = line.strip_prefix("MSRP ").ok_or_else(bad)?;
+    let (tid, rest) = rest.split_once(' ').ok_or_else(bad)?;
+    if !is_ident(tid) {
+        return Err(bad());
+    }
+    let tid = TransactionId::new(tid);
+    if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase()) {
+        let method = match rest {
+            "SEND" => MsrpMethod::Send,
+            "REPORT" => MsrpMethod::Report,
+            "AUTH" => MsrpMethod::Auth,
+            other => MsrpMethod::Other(other.to_owned()),
+        };
+        return Ok((tid, StartKind::Request(method)));
+    }
+    let (status, comment) = parse_code_and_comment(rest).ok_or_else(bad)?;
+    Ok((tid, StartKind::Response(status, comment)))
+}
+
+/// `3DIGIT [SP comment]`.
+fn parse_code_and_comment(s: &str) -> Option<(u16, Option<String>)> {
+    let code = s.get(..3)?;
+    if !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let code = code.parse().ok()?;
+    let rest = s.get(3..)?;
+    if rest.is_empty() {
+        return Some((code, None));
+    }
+    Some((code, Some(rest.strip_prefix(' ')?.to_owned())))
+}
+
+fn parse_header_line(line: &[u8]) -> Result<(String, String), MsrpError> {
+    let line = std::str::from_utf8(line).map_err(|_| MsrpError::BadHeader)?;
+    let (name, value) = line.split_once(':').ok_or(MsrpError::BadHeader)?;
+    let valid_name = name.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        && name.bytes().all(|b| b.is_ascii_graphic());
+    if !valid_name {
+        return Err(MsrpError::BadHeader);
+    }
+    Ok((name.to_owned(), value.trim_matches([' ', '\t']).to_owned()))
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), MsrpError> {
+    if slot.replace(value).is_some() {
+        return Err(MsrpError::DuplicateHeader(name.to_owned()));
+    }
+    Ok(())
+}
+
+fn bad_value(name: &str) -> MsrpError {
+    MsrpError::BadHeaderValue(name.to_owned())
+}
+
+/// `MSRP-URI *(SP MSRP-URI)`: at least one `msrp://` or `msrps://` URI.
+fn parse_path(name: &str, value: &str) -> Result<Vec<String>, MsrpError> {
+    let uris: Vec<String> = value
+        .split([' ', '\t'])
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let is_msrp_uri = |u: &String| {
+        let lower = u.to_ascii_lowercase();
+        ["msrp://", "msrps://"]
+            .iter()
+            .any(|s| lower.len() > s.len() && lower.starts_with(s))
+    };
+    if uris.is_empty() || !uris.iter().all(is_msrp_uri) {
+        return Err(bad_value(name));
+    }
+    Ok(uris)
+}
+
+fn parse_number(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn parse_star_or_number(s: &str) -> Option<Option<u64>> {
+    if s == "*" {
+        Some(None)
+    } else {
+        parse_number(s).map(Some)
+    }
+}
+
+/// `start-end/total` with `*` for an unknown end or total; refuses a start of 0,
+/// an end before `start - 1` (an empty chunk) and an end beyond the total.
+fn parse_byte_range(s: &str) -> Option<ByteRange> {
+    let (range, total) = s.split_once('/')?;
+    let (start, end) = range.split_once('-')?;
+    let range = ByteRange {
+        start: parse_number(start)?,
+        end: parse_star_or_number(end)?,
+        total: parse_star_or_number(total)?,
+    };
+    let end_ok = range.end.is_none_or(|e| e.saturating_add(1) >= range.start);
+    let total_ok = match (range.end, range.total) {
+        (Some(e), Some(t)) => e <= t,
+        (None, _) | (_, None) => true,
+    };
+    (range.start >= 1 && end_ok && total_ok).then_some(range)
+}
+
+/// `000 SP status-code [SP comment]`.
+fn parse_status(s: &str) -> Option<(u16, Option<String>)> {
+    parse_code_and_comment(s.strip_prefix("000 ")?)
+}
+
+fn parse_yes_no(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("yes") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("no") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn parse_failure_report(s: &str) -> Option<FailureReport> {
+    match parse_yes_no(s) {
+        Some(true) => Some(FailureReport::Yes),
+        Some(false) => Some(FailureReport::No),
+        None => s
+            .eq_ignore_ascii_case("partial")
+            .then_some(FailureReport::Partial),
+    }
+}
+
+fn request_from_headers(
+    tid: TransactionId,
+    method: MsrpMethod,
+    headers: Vec<(String, String)>,
+) -> Result<MsrpRequest, MsrpError> {
+    let mut to_path = None;
+    let mut from_path = None;
+    let mut message_id = None;
+    let mut byte_range = None;
+    let mut success_report = None;
+    let mut failure_report = None;
+    let mut content_type = None;
+    let mut status = None;
+    let mut other = Vec::new();
+    for (name, value) in headers {
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        let n = name.as_str();
+        if is("To-Path") {
+            set_once(&mut to_path, parse_path(n, &value)?, n)?;
+        } else if is("From-Path") {
+            set_once(&mut from_path, parse_path(n, &value)?, n)?;
+        } else if is("Message-ID") {
+            if !is_ident(&value) {
+                return Err(bad_value(n));
+            }
+            set_once(&mut message_id, value, n)?;
+        } else if is("Byte-Range") {
+            let range = parse_byte_range(&value).ok_or_else(|| bad_value(n))?;
+            set_once(&mut byte_range, range, n)?;
+        } else if is("Success-Report") {
+            let v = parse_yes_no(&value).ok_or_else(|| bad_value(n))?;
+            set_once(&mut success_report, v, n)?;
+        } else if is("Failure-Report") {
+            let v = parse_failure_report(&value).ok_or_else(|| bad_value(n))?;
+            set_once(&mut failure_report, v, n)?;
+        } else if is("Status") {
+            let v = parse_status(&value).ok_or_else(|| bad_value(n))?;
+            set_once(&mut status, v, n)?;
+        } else if is("Content-Type") {
+            let (kind, subtype) = value.split_once('/').ok_or_else(|| bad_value(n))?;
+            if kind.is_empty() || subtype.is_empty() {
+                return Err(bad_value(n));
+            }
+            set_once(&mut content_type, value, n)?;
+        } else {
+            other.push((name, value));
+        }
+    }
+    let mut req = MsrpRequest::new(
+        tid,
+        method,
+        to_path.ok_or(MsrpError::MissingToPath)?,
+        from_path.ok_or(MsrpError::MissingFromPath)?,
+    );
+    req.message_id = message_id;
+    req.byte_range = byte_range;
+    req.success_report = success_report;
+    req.failure_report = failure_report.unwrap_or_default();
+    req.content_type = content_type;
+    req.status = status;
+    req.other = other;
+    Ok(req)
+}
+
+fn star_or(n: Option<u64>) -> String {
+    n.map_or_else(|| "*".to_owned(), |n| n.to_string())
+}
+
+fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_end_line(out: &mut Vec<u8>, tid: &TransactionId, flag: Continuation) {
+    out.extend_from_slice(DASHES);
+    out.extend_from_slice(tid.as_str().as_bytes());
+    out.push(flag.flag());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Prints a message as canonical RFC 4975 text. Header order: `To-Path`,
+/// `From-Path`, `Message-ID`, `Byte-Range`, `Success-Report`, `Failure-Report`
+/// (omitted when `yes`, the default), `Status`, the other headers in order, then
+/// `Content-Type`. A request with a `Content-Type` or a body gets the empty line,
+/// the body and `CRLF` before its end-line; others end with the end-line right
+/// after the headers. Responses always end with `$`.
+pub fn encode(msg: &MsrpMessage) -> Vec<u8> {
+    let mut out = Vec::new();
+    match msg {
+        MsrpMessage::Request(r) => {
+            let tid = r.transaction_id.as_str();
+            out.extend_from_slice(format!("MSRP {tid} {}\r\n", r.method.as_str()).as_bytes());
+            push_header(&mut out, "To-Path", &r.to_path.join(" "));
+            push_header(&mut out, "From-Path", &r.from_path.join(" "));
+            if let Some(id) = &r.message_id {
+                push_header(&mut out, "Message-ID", id);
+            }
+            if let Some(br) = &r.byte_range {
+                let value = format!("{}-{}/{}", br.start, star_or(br.end), star_or(br.total));
+                push_header(&mut out, "Byte-Range", &value);
+            }
+            if let Some(yes) = r.success_report {
+                push_header(&mut out, "Success-Report", if yes { "yes" } else { "no" });
+            }
+            match r.failure_report {
+                FailureReport::Yes => {}
+                FailureReport::No => push_header(&mut out, "Failure-Report", "no"),
+                FailureReport::Partial => push_header(&mut out, "Failure-Report", "partial"),
+            }
+            if let Some((code, comment)) = &r.status {
+                let value = match comment {
+                    Some(c) => format!("000 {code:03} {c}"),
+                    None => format!("000 {code:03}"),
+                };
+                push_header(&mut out, "Status", &value);
+            }
+            for (name, value) in &r.other {
+                push_header(&mut out, name, value);
+            }
+            if let Some(ct) = &r.content_type {
+                push_header(&mut out, "Content-Type", ct);
+            }
+            if r.content_type.is_some() || !r.body.is_empty() {
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(&r.body);
+                out.extend_from_slice(b"\r\n");
+            }
+            push_end_line(&mut out, &r.transaction_id, r.continuation);
+        }
+        MsrpMessage::Response(r) => {
+            let tid = r.transaction_id.as_str();
+            let line = match &r.comment {
+                Some(c) => format!("MSRP {tid} {:03} {c}\r\n", r.status),
+                None => format!("MSRP {tid} {:03}\r\n", r.status),
+            };
+            out.extend_from_slice(line.as_bytes());
+            push_header(&mut out, "To-Path", &r.to_path.join(" "));
+            push_header(&mut out, "From-Path", &r.from_path.join(" "));
+            for (name, value) in &r.other {
+                push_header(&mut out, name, value);
+            }
+            push_end_line(&mut out, &r.transaction_id, Continuation::Complete);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
+        To-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
+        From-Path: msrp://atlanta.example.com:7654/jshA7weztas;tcp\r\n\
+        Message-ID: 87652491\r\n\
+        Byte-Range: 1-25/25\r\n\
+        Content-Type: text/plain\r\n\
+        \r\n\
+        Hey Bob, are you there?\r\n\
+        -------a786hjs2$\r\n";
+
+    const OK: &[u8] = b"MSRP a786hjs2 200 OK\r\n\
+        To-Path: msrp://atlanta.example.com:7654/jshA7weztas;tcp\r\n\
+        From-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
+        -------a786hjs2$\r\n";
+
+    fn all(dec: &mut MsrpDecoder, limits: &Limits) -> Vec<Result<MsrpMessage, MsrpError>> {
+        std::iter::from_fn(|| dec.next_message(limits)).collect()
+    }
+
+    fn request(bytes: &[u8]) -> MsrpRequest {
+        match decode(bytes, &Limits::default()) {
+            Some(Ok(MsrpMessage::Request(r))) => r,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rfc_example_send_and_response() {
+        let r = request(SEND);
+        assert_eq!(r.transaction_id.as_str(), "a786hjs2");
+        assert_eq!(r.method, MsrpMethod::Send);
+        assert_eq!(r.message_id.as_deref(), Some("87652491"));
+        assert_eq!(
+            r.byte_range,
+            Some(ByteRange {
+                start: 1,
+                end: Some(25),
+                total: Some(25)
+            })
+        );
+        assert_eq!(r.body, b"Hey Bob, are you there?");
+        assert_eq!(r.continuation, Continuation::Complete);
+        assert_eq!(encode(&MsrpMessage::Request(r)), SEND);
+
+        let Some(Ok(MsrpMessage::Response(resp))) = decode(OK, &Limits::default()) else {
+            panic!("not a response");
+        };
+        assert_eq!((resp.status, resp.comment.as_deref()), (200, Some("OK")));
+        assert_eq!(encode(&MsrpMessage::Response(resp)), OK);
+    }
+
+    #[test]
+    fn byte_by_byte_and_back_to_back() {
+        let stream = [SEND, OK, SEND].concat();
+        let limits = Limits::default();
+        let mut whole = MsrpDecoder::default();
+        whole.push(&stream);
+        let expected = all(&mut whole, &limits);
+        assert_eq!(expected.len(), 3);
+        let mut dec = MsrpDecoder::default();
+        let mut out = Vec::new();
+        for b in &stream {
+            dec.push(&[*b]);
+            out.extend(all(&mut dec, &limits));
+        }
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn body_may_contain_near_end_lines() {
+        let msg = b"MSRP abcd SEND\r\nTo-Path: msrp://a/1;tcp\r\nFrom-Path: msrp://b/2;tcp\r\n\
+            Content-Type: text/plain\r\n\r\nx\r\n-------abcd!\r\n-------abcdX$\r\n\
+            -------abcd$ no\r\n-------abcd+\r\n";
+        let r = request(msg);
+        assert_eq!(
+            r.body,
+            b"x\r\n-------abcd!\r\n-------abcdX$\r\n-------abcd$ no"
+        );
+        assert_eq!(r.continuation, Continuation::More);
+    }
+
+    #[test]
+    fn header_errors() {
+        let base = "MSRP abcd SEND\r\nTo-Path: msrp://a/1;tcp\r\nFrom-Path: msrp://b/2;tcp\r\n";
+        let cases: &[(&str, MsrpError)] = &[
+            (
+                "MSRP abcd SEND\r\nFrom-Path: msrp://b/2;tcp\r\n-------abcd$\r\n",
+                MsrpError::MissingToPath,
+            ),
+            (
+                "MSRP abcd 200\r\nTo-Path: msrp://b/2;tcp\r\n-------abcd$\r\n",
+                MsrpError::MissingFromPath,
+            ),
+            ("MSRP abc SEND\r\n-------abc$\r\n", MsrpError::BadStartLine),
+            (
+                "MSRP abcd send\r\n-------abcd$\r\n",
+                MsrpError::BadStartLine,
+            ),
+            (
+                &format!("{base}Byte-Range: 0-1/1\r\n-------abcd$\r\n"),
+                MsrpError::BadHeaderValue("Byte-Range".into()),
+            ),
+            (
+                &format!("{base}Byte-Range: 1-3/2\r\n-------abcd$\r\n"),
+                MsrpError::BadHeaderValue("Byte-Range".into()),
+            ),
+            (
+                &format!("{base}to-path: msrp://c/3;tcp\r\n-------abcd$\r\n"),
+                MsrpError::DuplicateHeader("to-path".into()),
+            ),
+            (
+                &format!("{base}\r\nbody\r\n-------abcd$\r\n"),
+                MsrpError::MissingContentType,
+            ),
+            (&format!("{base}-------abce$\r\n"), MsrpError::BadEndLine),
+            (
+                &format!("{base}: x\r\n-------abcd$\r\n"),
+                MsrpError::BadHeader,
+            ),
+            (
+                &format!("{base}X: a\rb\r\n-------abcd$\r\n"),
+                MsrpError::BadLineEnding,
+            ),
+            (
+                "MSRP abcd 200 OK\r\nTo-Path: msrp://a/1\r\nFrom-Path: msrp://b/2\r\n\r\n",
+                MsrpError::ResponseWithBody,
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                decode(text.as_bytes(), &Limits::default()),
+                Some(Err(expected.clone())),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_and_fatal_errors() {
+        let limits = Limits {
+            max_msrp_header_bytes: 64,
+            max_msrp_chunk_bytes: 10,
+            ..Limits::default()
+        };
+        let mut dec = MsrpDecoder::default();
+        dec.push(&[b'a'; 65]);
+        assert_eq!(
+            all(&mut dec, &limits),
+            [Err(MsrpError::HeadersTooLarge { limit: 64 })]
+        );
+        assert!(dec.is_failed());
+        assert_eq!(MsrpError::HeadersTooLarge { limit: 64 }.status(), 400);
+        assert_eq!(MsrpError::ChunkTooLarge { limit: 64 }.status(), 413);
+        dec.push(OK);
+        assert!(all(&mut dec, &limits).is_empty());
+
+        let head = b"MSRP abcd SEND\r\nTo-Path: msrp://a/1\r\nFrom-Path: msrp://b/2\r\n\
+            Content-Type: a/b\r\n\r\n";
+        let limits = Limits {
+            max_msrp_chunk_bytes: 10,
+            ..Limits::default()
+        };
+        let mut dec = MsrpDecoder::default();
+        dec.push(head);
+        dec.push(b"0123456789\r\n-------abcd$\r\n");
+        assert!(matches!(
+            all(&mut dec, &limits).as_slice(),
+            [Ok(MsrpMessage::Request(_))]
+        ));
+        let mut dec = MsrpDecoder::default();
+        dec.push(head);
+        dec.push(b"0123456789A\r\n-------abcd$\r\n");
+        assert_eq!(
+            all(&mut dec, &limits),
+            [Err(MsrpError::ChunkTooLarge { limit: 10 })]
+        );
+        let mut dec = MsrpDecoder::default();
+        dec.push(head);
+        dec.push(&[b'x'; 100]);
+        assert_eq!(
+            all(&mut dec, &limits),
+            [Err(MsrpError::ChunkTooLarge { limit: 10 })]
+        );
+    }
+
+    #[test]
+    fn content_type_without_body_round_trips() {
+        let msg = b"MSRP abcd SEND\r\nTo-Path: msrp://a/1\r\nFrom-Path: msrp://b/2\r\n\
+            Content-Type: text/plain\r\n-------abcd$\r\n";
+        let r = request(msg);
+        assert_eq!(r.content_type.as_deref(), Some("text/plain"));
+        let m = MsrpMessage::Request(r);
+        assert_eq!(decode(&encode(&m), &Limits::default()), Some(Ok(m)));
+    }
+}
