@@ -234,6 +234,8 @@ impl LimitsLine {
             max_header_count: self.max_header_count.unwrap_or(d.max_header_count),
             max_multipart_parts: self.max_multipart_parts.unwrap_or(d.max_multipart_parts),
             max_list_entries: self.max_list_entries.unwrap_or(d.max_list_entries),
+            // MSRP limits are not recorded yet (the runtime has no MSRP): defaults.
+            ..d
         }
     }
 }
