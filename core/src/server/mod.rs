@@ -365,14 +365,14 @@ impl Server {
     /// Input (model checking): fire one armed timer now, whatever its deadline. Does
     /// nothing if the timer is not armed.
     pub fn expire(&mut self, now: Time, timer: &Timer) {
-        if self.out.timers.remove(timer).is_some() {
+        if self.out.disarm(timer) {
             self.fire(now, timer.clone());
         }
     }
 
     /// Armed timers and their deadlines, in timer order.
     pub fn armed_timers(&self) -> impl Iterator<Item = (&Timer, Time)> + '_ {
-        self.out.timers.iter().map(|(t, at)| (t, *at))
+        self.out.armed()
     }
 
     fn fire(&mut self, now: Time, timer: Timer) {

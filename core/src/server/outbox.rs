@@ -1,7 +1,7 @@
 //! The queues every input writes into: commands, events and the timer table.
 //! Inputs return nothing; they push here and the runtime drains with `poll_*`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::command::{Command, Event, Flow};
 use super::timer::Timer;
@@ -12,7 +12,12 @@ use crate::time::Time;
 pub(crate) struct Outbox {
     pub(crate) commands: VecDeque<Command>,
     pub(crate) events: VecDeque<Event>,
-    pub(crate) timers: BTreeMap<Timer, Time>,
+    /// Each armed timer's deadline.
+    timers: BTreeMap<Timer, Time>,
+    /// The same timers ordered by deadline, so the next one is found in O(log n): a
+    /// busy server has tens of thousands armed (every finished transaction lingers
+    /// 64·T1), and the runtime asks for the next deadline on every wake-up.
+    by_deadline: BTreeSet<(Time, Timer)>,
 }
 
 impl Outbox {
@@ -30,28 +35,42 @@ impl Outbox {
 
     /// Arms (or re-arms) a timer.
     pub(crate) fn arm(&mut self, timer: Timer, at: Time) {
-        self.timers.insert(timer, at);
+        if let Some(old) = self.timers.insert(timer.clone(), at) {
+            self.by_deadline.remove(&(old, timer.clone()));
+        }
+        self.by_deadline.insert((at, timer));
     }
 
-    pub(crate) fn disarm(&mut self, timer: &Timer) {
-        self.timers.remove(timer);
+    /// Disarms a timer; `true` if it was armed.
+    pub(crate) fn disarm(&mut self, timer: &Timer) -> bool {
+        match self.timers.remove(timer) {
+            Some(at) => {
+                self.by_deadline.remove(&(at, timer.clone()));
+                true
+            }
+            None => false,
+        }
     }
 
     /// The earliest deadline.
     pub(crate) fn next_deadline(&self) -> Option<Time> {
-        self.timers.values().min().copied()
+        self.by_deadline.first().map(|(at, _)| *at)
     }
 
     /// Removes and returns the due timer with the earliest deadline (ties broken by the
     /// timer's order, so firing is deterministic).
     pub(crate) fn pop_due(&mut self, now: Time) -> Option<Timer> {
-        let (timer, _) = self
-            .timers
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .min_by_key(|(t, at)| (**at, (*t).clone()))?;
-        let timer = timer.clone();
+        let (at, _) = self.by_deadline.first()?;
+        if *at > now {
+            return None;
+        }
+        let (_, timer) = self.by_deadline.pop_first()?;
         self.timers.remove(&timer);
         Some(timer)
+    }
+
+    /// Armed timers and their deadlines, in timer order.
+    pub(crate) fn armed(&self) -> impl Iterator<Item = (&Timer, Time)> + '_ {
+        self.timers.iter().map(|(t, at)| (t, *at))
     }
 }
