@@ -260,7 +260,13 @@ impl Transactions {
             tx.state = State::Proceeding;
             return;
         }
+        // A finished transaction only absorbs retransmissions for a while (64·T1 on
+        // UDP): it needs the headers, never the body again. A busy server holds tens
+        // of thousands of these, so the bodies go now.
+        tx.request.body = Vec::new();
         if invite && status.is_success() {
+            // Accepted repeats nothing itself (the dialog repeats its 2xx).
+            tx.last_response = None;
             tx.state = State::Accepted;
             out.arm(Timer::Linger(key.clone()), now.plus_ms(timers.t64_ms()));
         } else if invite {
@@ -354,6 +360,8 @@ impl Transactions {
         }
         out.disarm(&Timer::Retransmit(key.clone()));
         out.disarm(&Timer::Timeout(key.clone()));
+        // Finished: only headers are needed (for the ACK of a repeated non-2xx).
+        tx.request.body = Vec::new();
         if tx.is_invite() && status.is_success() {
             tx.state = State::Accepted;
             out.arm(Timer::Linger(key.clone()), now.plus_ms(timers.t64_ms()));
