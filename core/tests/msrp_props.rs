@@ -24,6 +24,9 @@ use cpmd_core::wire::msrp::{encode, MsrpDecoder, MsrpError};
 use cpmd_core::wire::Limits;
 use cpmd_core::TransactionId;
 use proptest::prelude::*;
+
+mod common;
+use common::mutate::{apply, mutation};
 use proptest::sample::Index;
 
 /// Every file of the MSRP corpus.
@@ -70,52 +73,11 @@ const TOKENS: &[&[u8]] = &[
     b"\x00",
 ];
 
-#[derive(Debug, Clone)]
-enum Mutation {
-    FlipBit(Index, u8),
-    Replace(Index, u8),
-    Insert(Index, Vec<u8>),
-    Delete(Index, usize),
-    Truncate(Index),
-}
-
-fn mutation() -> impl Strategy<Value = Mutation> {
-    let insertion = prop_oneof![
-        any::<u8>().prop_map(|b| vec![b]),
-        prop::sample::select(TOKENS).prop_map(|t| t.to_vec()),
-    ];
-    prop_oneof![
-        3 => (any::<Index>(), 0..8u8).prop_map(|(i, bit)| Mutation::FlipBit(i, bit)),
-        2 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Replace(i, b)),
-        3 => (any::<Index>(), insertion).prop_map(|(i, t)| Mutation::Insert(i, t)),
-        2 => (any::<Index>(), 1..24usize).prop_map(|(i, n)| Mutation::Delete(i, n)),
-        1 => any::<Index>().prop_map(Mutation::Truncate),
-    ]
-}
-
-fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
-    let len = bytes.len();
-    match m {
-        Mutation::Insert(i, t) => {
-            let at = if len == 0 { 0 } else { i.index(len + 1) };
-            bytes.splice(at..at, t.iter().copied());
-        }
-        _ if len == 0 => {}
-        Mutation::FlipBit(i, bit) => bytes[i.index(len)] ^= 1 << bit,
-        Mutation::Replace(i, b) => bytes[i.index(len)] = *b,
-        Mutation::Delete(i, n) => {
-            let at = i.index(len);
-            bytes.drain(at..(at + n).min(len));
-        }
-        Mutation::Truncate(i) => bytes.truncate(i.index(len)),
-    }
-}
-
 /// One to three corpus files, concatenated, with up to 6 mutations.
 fn mutated_corpus() -> impl Strategy<Value = Vec<u8>> {
     (
         prop::collection::vec(any::<Index>(), 1..4),
-        prop::collection::vec(mutation(), 0..6),
+        prop::collection::vec(mutation(TOKENS), 0..6),
     )
         .prop_map(|(picks, ms)| {
             let files = corpus();
