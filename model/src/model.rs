@@ -544,6 +544,8 @@ impl CpmModel {
                 Command::Connect { .. } | Command::Close { .. } => {}
                 Command::Persist { ticket, record } => {
                     let req = match record {
+                        // The modelled terminals send neither pager messages nor IMDNs.
+                        Record::Standalone(_) | Record::Disposition(_) => continue,
                         Record::Message(m) => {
                             let Some(msg) = Msg::parse(&m.message_id) else {
                                 continue;

@@ -703,6 +703,10 @@ impl ReplayOutcome {
                             "persist session info {}/{}",
                             i.key.conversation_id, i.key.contribution_id
                         ),
+                        Record::Standalone(m) => format!("persist standalone {}", m.message_id),
+                        Record::Disposition(d) => {
+                            format!("persist {:?} of {}", d.disposition, d.message_id)
+                        }
                     };
                     (server, store, format!("{:>6} ms  {what}", at.as_ms()))
                 }

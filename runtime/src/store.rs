@@ -139,6 +139,24 @@ impl HistoryStore for JsonlStore {
                 v["kind"] = json!("session_info");
                 v
             }
+            Record::Standalone(m) => json!({
+                "kind": "standalone",
+                "conversation_id": m.conversation_id.as_str(),
+                "contribution_id": m.contribution_id.as_ref().map(|c| c.as_str()),
+                "sender": m.sender.as_str(),
+                "recipients": m.recipients.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+                "message_id": m.message_id.as_str(),
+                "content_type": m.content_type,
+                "body": String::from_utf8_lossy(&m.body),
+            }),
+            Record::Disposition(d) => json!({
+                "kind": "disposition",
+                "conversation_id": d.conversation_id.as_str(),
+                "contribution_id": d.contribution_id.as_ref().map(|c| c.as_str()),
+                "message_id": d.message_id.as_str(),
+                "recipient": d.recipient.as_str(),
+                "disposition": format!("{:?}", d.disposition),
+            }),
         };
         self.append(&value)
     }

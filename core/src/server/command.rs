@@ -134,6 +134,53 @@ pub struct HistoryObject {
     pub participants: Vec<ParticipantRecord>,
 }
 
+/// A pager-mode message (RFC 3428 MESSAGE): a standalone message object of its
+/// conversation, stored before the sender gets its 200.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StandaloneMessage {
+    /// The conversation it belongs to (folder `Default/<Conversation-ID>/`).
+    pub conversation_id: ConversationId,
+    /// Contribution-ID, when the MESSAGE carried one.
+    pub contribution_id: Option<ContributionId>,
+    /// The authenticated sender.
+    pub sender: UserUri,
+    /// The recipients.
+    pub recipients: Vec<UserUri>,
+    /// The IMDN Message-ID (or, without CPIM, the SIP Call-ID).
+    pub message_id: MessageId,
+    /// Content type of the body (usually `message/cpim`).
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What an IMDN (RFC 5438) reported about a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Disposition {
+    /// `<delivered/>`.
+    Delivered,
+    /// `<displayed/>`.
+    Displayed,
+    /// A negative notification (`<failed/>`, `<forbidden/>`, `<error/>`).
+    Failed,
+}
+
+/// A delivery/display notification applied to a stored message: the per-recipient
+/// delivered/displayed state of protocol.md §5.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DispositionRecord {
+    /// The conversation of the original message.
+    pub conversation_id: ConversationId,
+    /// The session of the original message (`None`: a standalone message).
+    pub contribution_id: Option<ContributionId>,
+    /// The IMDN Message-ID of the original message.
+    pub message_id: MessageId,
+    /// The recipient that delivered/displayed it (the IMDN's authenticated sender).
+    pub recipient: UserUri,
+    /// What happened.
+    pub disposition: Disposition,
+}
+
 /// A record the store must make durable before the core goes on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Record {
@@ -141,6 +188,10 @@ pub enum Record {
     Message(StoredMessage),
     /// The info of a newly created session (EXT-4: the group's, before A's 200).
     SessionInfo(SessionInfo),
+    /// A pager-mode message (durable before its 200).
+    Standalone(StandaloneMessage),
+    /// An IMDN applied to a stored message.
+    Disposition(DispositionRecord),
 }
 
 /// Why a chat message was refused.

@@ -39,8 +39,9 @@ mod transaction;
 
 pub use chat::ChatSend;
 pub use command::{
-    ChatFailure, ChatOutcome, Command, Event, Flow, HistoryObject, ParticipantRecord, Record,
-    SessionInfo, SessionKey, SessionType, StoredMessage, Transport,
+    ChatFailure, ChatOutcome, Command, Disposition, DispositionRecord, Event, Flow, HistoryObject,
+    ParticipantRecord, Record, SessionInfo, SessionKey, SessionType, StandaloneMessage,
+    StoredMessage, Transport,
 };
 pub use config::{AuthConfig, Config, ConfigError, DigestAlgorithm, Mutation, Seed, Timers};
 pub use connections::CORE_CONN_BASE;

@@ -28,7 +28,7 @@ fn stored_group_info(run: &ClaimRun) -> SessionInfo {
         .iter()
         .find_map(|r| match r {
             Record::SessionInfo(i) => Some(i.clone()),
-            Record::Message(_) => None,
+            Record::Message(_) | Record::Standalone(_) | Record::Disposition(_) => None,
         })
         .expect("the group's info was stored")
 }

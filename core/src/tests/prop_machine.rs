@@ -993,7 +993,10 @@ fn check(sut: &Sut, m: &Model) {
         }
         let stored_at = h.stored_log.iter().find_map(|(at, r)| match r {
             Record::Message(msg) if msg.message_id.as_str() == id => Some(*at),
-            Record::Message(_) | Record::SessionInfo(_) => None,
+            Record::Message(_)
+            | Record::SessionInfo(_)
+            | Record::Standalone(_)
+            | Record::Disposition(_) => None,
         });
         match stored_at {
             Some(at) if at <= i => {}

@@ -1,0 +1,171 @@
+//! The mailbox view of the message store: what the IMAP server reads and flags.
+//!
+//! The CPM Message Storage layout (protocol.md §5) seen per user: mailboxes named
+//! `Default`, `Default/<Conversation-ID>` and
+//! `Default/<Conversation-ID>/<Contribution-ID>` (delimiter `/`), plus an empty
+//! `INBOX` (IMAP requires one), each holding RFC 5322 objects (session info object,
+//! group state object, message objects, standalone messages) with UIDs in the
+//! server's delivery order.
+//!
+//! This is the contract between the store backends (SQLite, PostgreSQL), which
+//! implement it, and the IMAP server, which only calls it. It is not the write path:
+//! records arrive through [`crate::store::HistoryStore`].
+//!
+//! Calls block (database I/O): async callers use `spawn_blocking`. Each user sees
+//! only their own copy of a session; flags, `\Deleted` and expunge act on that copy.
+
+// The contract lands before its users (the store backends and the IMAP server).
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use cpmd_core::UserUri;
+
+/// What a store call can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MailError {
+    /// The user has no mailbox of that name.
+    #[error("no such mailbox: {0}")]
+    NoMailbox(String),
+    /// The backend failed (I/O, database).
+    #[error("store failed: {0}")]
+    Backend(String),
+}
+
+/// Result of a [`MailStore`] call.
+pub type MailResult<T> = Result<T, MailError>;
+
+/// An IMAP system flag the store keeps per user and message. `\Seen` is the
+/// user's *displayed* state (protocol.md §5); `\Recent` is session state the IMAP
+/// server does not keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MailFlag {
+    /// `\Seen` (⇔ displayed).
+    Seen,
+    /// `\Deleted`.
+    Deleted,
+    /// `\Flagged`.
+    Flagged,
+    /// `\Answered`.
+    Answered,
+    /// `\Draft`.
+    Draft,
+}
+
+/// A mailbox and its counters (for LIST, SELECT, STATUS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxStatus {
+    /// Full name, e.g. `Default/<Conversation-ID>/<Contribution-ID>`.
+    pub name: String,
+    /// Stable across restarts (RFC 3501 §2.3.1.1): a changed value tells clients
+    /// to resynchronise.
+    pub uid_validity: u32,
+    /// The UID the next object in this mailbox will get.
+    pub uid_next: u32,
+    /// Objects in the mailbox (expunged ones not counted).
+    pub messages: u32,
+    /// Objects without `\Seen`.
+    pub unseen: u32,
+    /// The highest MODSEQ of any object in the mailbox (RFC 7162); at least 1.
+    pub highest_modseq: u64,
+    /// Whether the mailbox has child mailboxes (LIST `\HasChildren`).
+    pub has_children: bool,
+}
+
+/// One object's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSummary {
+    /// UID, increasing in delivery order.
+    pub uid: u32,
+    /// MODSEQ of the last change to this object (its creation or a flag change).
+    pub modseq: u64,
+    /// The user's flags.
+    pub flags: BTreeSet<MailFlag>,
+    /// INTERNALDATE: when the store committed the object, Unix seconds UTC.
+    pub internal_date: i64,
+    /// RFC822.SIZE: length of [`MailObject::raw`].
+    pub size: u32,
+}
+
+/// One object in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailObject {
+    /// Its metadata.
+    pub summary: MailSummary,
+    /// The RFC 5322 message (CRLF line ends): headers, blank line, body.
+    pub raw: Vec<u8>,
+}
+
+/// How [`MailStore::store_flags`] changes flags (IMAP `FLAGS`, `+FLAGS`, `-FLAGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagChange {
+    /// Replace the flag set.
+    Replace,
+    /// Add these flags.
+    Add,
+    /// Remove these flags.
+    Remove,
+}
+
+/// What [`MailStore::store_flags`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlagOutcome {
+    /// Objects whose flags were changed (or checked), with their new flags/modseq.
+    pub updated: Vec<MailSummary>,
+    /// UIDs not changed because their MODSEQ was above `unchanged_since`
+    /// (RFC 7162 `MODIFIED` response code).
+    pub modified: Vec<u32>,
+}
+
+/// A change a user's IDLE may want to hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailChange {
+    /// Whose store changed.
+    pub user: UserUri,
+    /// Which mailbox.
+    pub mailbox: String,
+}
+
+/// The mailbox view of the store. Implemented by each backend.
+pub trait MailStore: Send + Sync + 'static {
+    /// Every mailbox of `user` (including `INBOX` and `Default`), by name.
+    fn mailboxes(&self, user: &UserUri) -> MailResult<Vec<MailboxStatus>>;
+
+    /// One mailbox's counters.
+    fn status(&self, user: &UserUri, mailbox: &str) -> MailResult<MailboxStatus>;
+
+    /// Metadata of every object in the mailbox in UID order; with `changed_since`,
+    /// only those whose MODSEQ is greater (CONDSTORE `CHANGEDSINCE`).
+    fn summaries(
+        &self,
+        user: &UserUri,
+        mailbox: &str,
+        changed_since: Option<u64>,
+    ) -> MailResult<Vec<MailSummary>>;
+
+    /// The objects with these UIDs (those that exist), in UID order.
+    fn fetch(&self, user: &UserUri, mailbox: &str, uids: &[u32]) -> MailResult<Vec<MailObject>>;
+
+    /// Changes the user's flags on these UIDs; with `unchanged_since`, objects
+    /// modified after it are left alone and reported (RFC 7162). Setting `\Seen` on
+    /// a message the user received records it as displayed. Each change bumps the
+    /// object's MODSEQ.
+    fn store_flags(
+        &self,
+        user: &UserUri,
+        mailbox: &str,
+        uids: &[u32],
+        change: FlagChange,
+        flags: &BTreeSet<MailFlag>,
+        unchanged_since: Option<u64>,
+    ) -> MailResult<FlagOutcome>;
+
+    /// Removes the user's copies marked `\Deleted` (restricted to `uids` when given,
+    /// for UID EXPUNGE); returns the removed UIDs in ascending order. Other users'
+    /// copies are untouched.
+    fn expunge(&self, user: &UserUri, mailbox: &str, uids: Option<&[u32]>) -> MailResult<Vec<u32>>;
+
+    /// A feed of changes (new objects, flag changes, expunges) for IDLE. Changes
+    /// made through this store and through its history writer are announced.
+    fn watch(&self) -> tokio::sync::broadcast::Receiver<MailChange>;
+}
