@@ -133,6 +133,8 @@ pub struct Cpmd {
     pub dir: tempfile::TempDir,
     /// `(transport, address)` from the ready line, in listener order.
     pub bound: Vec<(String, SocketAddr)>,
+    /// Command-line arguments (before `--data-dir` and `--ready-file`).
+    args: Vec<String>,
 }
 
 impl Cpmd {
@@ -147,20 +149,37 @@ impl Cpmd {
     /// directory's parent and passed with `--config`.
     pub fn start_with_config(config: Option<&str>, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ready = dir.path().join("ready");
-        let mut config_args = Vec::new();
+        let mut all_args = Vec::new();
         if let Some(text) = config {
             let path = dir.path().join("cpmd.toml");
             std::fs::write(&path, text).expect("write config file");
-            config_args.push("--config".to_owned());
-            config_args.push(path.to_str().expect("utf-8 temp path").to_owned());
+            all_args.push("--config".to_owned());
+            all_args.push(path.to_str().expect("utf-8 temp path").to_owned());
         }
-        let log = std::fs::File::create(dir.path().join("cpmd.log")).expect("log file");
+        all_args.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut me = Self {
+            child: None,
+            dir,
+            bound: Vec::new(),
+            args: all_args,
+        };
+        me.launch();
+        me
+    }
+
+    /// Starts the process (appending to `cpmd.log`) and waits for its ready line.
+    fn launch(&mut self) {
+        let ready = self.dir.path().join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("cpmd.log"))
+            .expect("log file");
         let child = Command::new(cpmd_bin())
-            .args(&config_args)
-            .args(args)
+            .args(&self.args)
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(self.dir.path().join("data"))
             .arg("--ready-file")
             .arg(&ready)
             .env(
@@ -172,31 +191,45 @@ impl Cpmd {
             .stderr(log)
             .spawn()
             .expect("spawn cpmd");
-        let mut me = Self {
-            child: Some(child),
-            dir,
-            bound: Vec::new(),
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         let line = loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
-                break text;
+                if text.ends_with('\n') {
+                    break text;
+                }
             }
-            let exited = me.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             assert!(
                 exited.is_none(),
                 "cpmd exited early: {exited:?}\n{}",
-                me.log()
+                self.log()
             );
             assert!(
                 Instant::now() < deadline,
                 "no ready line within 10 s\n{}",
-                me.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        me.bound = parse_ready_line(&line);
-        me
+        self.bound = parse_ready_line(&line);
+    }
+
+    /// Kills the process with SIGKILL (a crash: nothing is flushed or answered).
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("cpmd running");
+        child.kill().expect("SIGKILL cpmd");
+        let _ = child.wait();
+    }
+
+    /// Starts cpmd again with the same arguments and data directory (after
+    /// [`Cpmd::kill`] or [`Cpmd::stop`]).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "cpmd still running");
+        self.launch();
     }
 
     /// The first bound address of `transport`.
@@ -482,6 +515,11 @@ impl Sipp {
             child,
             dir: dir.to_path_buf(),
         }
+    }
+
+    /// Waits (at most 45 s) for sipp to end by itself, whatever its exit code.
+    pub fn wait(mut self) -> Option<ExitStatus> {
+        wait_for(&mut self.child, Duration::from_secs(45))
     }
 
     /// Waits (at most 45 s) and asserts exit code 0, printing sipp's error log
