@@ -111,7 +111,14 @@ impl Server {
             return self.chat_result(&chat, &origin, ChatOutcome::Failed(ChatFailure::NoSession));
         };
         let recipients = match self.chat_recipients(sid, &chat.sender) {
-            Ok(r) => r,
+            // A group IMDN goes only to the original sender (specs/msrp.md).
+            Ok(r) => match &origin {
+                Origin::Msrp(reply) if reply.only_to.is_some() => r
+                    .into_iter()
+                    .filter(|u| reply.only_to.as_ref() == Some(u))
+                    .collect(),
+                Origin::Typed | Origin::Msrp(_) => r,
+            },
             Err(failure) => return self.chat_result(&chat, &origin, ChatOutcome::Failed(failure)),
         };
         let Some(session) = self.sessions.get_mut(&sid) else {

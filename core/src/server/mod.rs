@@ -84,6 +84,8 @@ pub(crate) enum TicketUse {
     GroupInfo(SessionId),
     /// A session history object.
     Seal(SessionId),
+    /// An IMDN's disposition record: nothing waits for it.
+    Disposition,
 }
 
 /// Counters of input the server refused without answering.
@@ -361,6 +363,7 @@ impl Server {
             TicketUse::Message(sid, seq) => self.on_message_stored(now, sid, seq, ok),
             TicketUse::GroupInfo(gid) => self.on_group_info_stored(now, gid, ok),
             TicketUse::Seal(sid) => self.on_sealed(now, sid, ok),
+            TicketUse::Disposition => {}
         }
     }
 

@@ -11,7 +11,7 @@
 //! | condition | code |
 //! |---|---|
 //! | stored and delivered | 200 |
-//! | chunk does not match its `Byte-Range`, no `Message-ID` on a chunk | 400 |
+//! | chunk does not match its `Byte-Range`, no `Message-ID` on a chunk; a `message/cpim` body that does not parse, or whose `message/imdn+xml` content does not | 400 |
 //! | `From-Path` is not the leg's `a=path` (MSRP-3); the sender is not a party, or its own leg is closed | 403 |
 //! | message larger than `max_msrp_message_bytes`, or too many partial ones | 413 |
 //! | `Content-Type` not in the leg's `accept-types` | 415 |
@@ -19,9 +19,14 @@
 //! | the store failed (MSG-3) | 500 |
 //! | a method other than SEND and REPORT | 501 |
 //!
-//! What it is *not*: CPIM/IMDN decoding (the body is relayed as it came, the MSRP
-//! `Message-ID` is the stored message id), TLS, or RFC 4976 relay behaviour of
-//! its own (`AUTH` is answered 501).
+//! CPIM (RFC 3862): a `message/cpim` body is parsed; its `imdn.Message-ID` is the
+//! stored message id (the MSRP `Message-ID` without one, or for other content types).
+//! An IMDN (inner `message/imdn+xml`) is relayed like a message (in a group only to
+//! the original sender, named in CPIM `To`) and also persisted as a
+//! `Record::Disposition`. The body is relayed byte for byte.
+//!
+//! What it is *not*: TLS, or RFC 4976 relay behaviour of its own (`AUTH` is
+//! answered 501).
 
 use std::net::SocketAddr;
 
@@ -57,6 +62,8 @@ pub(crate) struct MsrpReply {
     success_report: bool,
     /// Size of the whole message (the REPORT's `Byte-Range`).
     total: u64,
+    /// An IMDN in a group goes only to the original sender (CPIM `To`).
+    pub(crate) only_to: Option<UserUri>,
 }
 
 impl Server {
@@ -177,10 +184,28 @@ impl Server {
         else {
             return self.msrp_respond(conn, &req, 481, "Session does not exist");
         };
-        let message_id = req
+        let capture = match capture(&content_type, &body) {
+            Ok(c) => c,
+            Err(comment) => return self.msrp_respond(conn, &req, 400, comment),
+        };
+        let message_id = capture
             .message_id
             .clone()
+            .or_else(|| req.message_id.clone())
             .unwrap_or_else(|| req.transaction_id.as_str().to_owned());
+        let group = matches!(
+            self.sessions.get(&sid),
+            Some(super::session::Session::Group(_))
+        );
+        let only_to = capture
+            .imdn
+            .as_ref()
+            .and(capture.to.clone())
+            .filter(|_| group);
+        let own_leg_open = self.legs.get(&leg).is_some_and(|l| l.is_open());
+        if let Some(imdn) = capture.imdn.as_ref().filter(|_| own_leg_open) {
+            self.persist_disposition(sid, &sender, imdn);
+        }
         let reply = MsrpReply {
             conn,
             leg,
@@ -191,6 +216,7 @@ impl Server {
             failure_report: req.failure_report,
             success_report: req.success_report == Some(true),
             total: body.len() as u64,
+            only_to,
         };
         let chat = ChatSend {
             contribution_id,
@@ -275,6 +301,30 @@ impl Server {
         }
     }
 
+    /// An IMDN's effect on the message it reports on (protocol.md §5): persisted as
+    /// a disposition record; the store's answer needs no action.
+    fn persist_disposition(
+        &mut self,
+        sid: SessionId,
+        sender: &UserUri,
+        imdn: &crate::wire::imdn::Imdn,
+    ) {
+        let Some(key) = self.sessions.get(&sid).map(|s| s.info().key.clone()) else {
+            return;
+        };
+        let ticket = self.ticket(super::TicketUse::Disposition);
+        self.out.command(Command::Persist {
+            ticket,
+            record: super::command::Record::Disposition(super::command::DispositionRecord {
+                conversation_id: key.conversation_id,
+                contribution_id: Some(key.contribution_id),
+                message_id: MessageId::new(imdn.message_id.clone()),
+                recipient: sender.clone(),
+                disposition: imdn.disposition,
+            }),
+        });
+    }
+
     /// The connection to answer on: the one the message came on, or else the one
     /// bound to the sender's leg now.
     fn reply_conn(&self, reply: &MsrpReply) -> Option<ConnId> {
@@ -346,6 +396,43 @@ impl Server {
             None => m.queue.extend(encoded),
         }
     }
+}
+
+/// What the server captures from a message body besides the bytes.
+struct Capture {
+    /// CPIM `imdn.Message-ID`.
+    message_id: Option<String>,
+    /// The first CPIM `To`, as an identity.
+    to: Option<UserUri>,
+    /// The notification, when the CPIM content is `message/imdn+xml`.
+    imdn: Option<crate::wire::imdn::Imdn>,
+}
+
+/// Parses a `message/cpim` body (other types are captured as they are).
+fn capture(content_type: &str, body: &[u8]) -> Result<Capture, &'static str> {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("message/cpim") {
+        return Ok(Capture {
+            message_id: None,
+            to: None,
+            imdn: None,
+        });
+    }
+    let cpim = wire::cpim::decode(body).map_err(|_| "Bad CPIM")?;
+    let imdn = if cpim.is_imdn() {
+        Some(wire::imdn::decode(&cpim.body).map_err(|_| "Bad IMDN")?)
+    } else {
+        None
+    };
+    let to = cpim.to().first().and_then(|v| {
+        let uri = wire::parse_uri(crate::cpim::addr_uri(v)).ok()?;
+        UserUri::from_uri(&uri)
+    });
+    Ok(Capture {
+        message_id: cpim.imdn_message_id().map(str::to_owned),
+        to,
+        imdn,
+    })
 }
 
 /// MSRP-4: the status a failed message is answered with.

@@ -41,8 +41,14 @@ impl Peer {
         TransactionId::new(format!("t{}x{}", self.conn.get(), self.n))
     }
 
-    /// A complete SEND of `body` to `to` (the server's path on this leg).
-    fn send(&mut self, to: &str, id: &str, body: &[u8]) -> MsrpRequest {
+    /// A complete SEND of the CPIM message `text` to `to` (the server's path on
+    /// this leg).
+    fn send(&mut self, to: &str, id: &str, text: &[u8]) -> MsrpRequest {
+        self.send_raw(to, id, &cpim(id, text))
+    }
+
+    /// A SEND of `body` as it is (a chunk, or another content type).
+    fn send_raw(&mut self, to: &str, id: &str, body: &[u8]) -> MsrpRequest {
         let mut req = MsrpRequest::new(
             self.tid(),
             MsrpMethod::Send,
@@ -64,6 +70,24 @@ impl Peer {
             vec![self.path.clone()],
         )
     }
+}
+
+/// A CPIM message as terminals send it: anonymous From/To, `imdn.Message-ID`
+/// `cpim-<id>`, text/plain content.
+fn cpim(id: &str, text: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "From: <sip:anonymous@anonymous.invalid>\r\nTo: <sip:anonymous@anonymous.invalid>\r\n\
+         NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: cpim-{id}\r\n\
+         DateTime: 2026-11-26T12:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(text);
+    out
+}
+
+/// The content of a CPIM body (the body itself when it is not CPIM).
+fn inner(body: &[u8]) -> Vec<u8> {
+    wire::cpim::decode(body).map_or_else(|_| body.to_vec(), |c| c.body)
 }
 
 impl Harness {
@@ -211,7 +235,7 @@ fn received(w: &mut World, peer: &Peer, srv: &str) -> Vec<(String, Vec<u8>)> {
             continue; // the server's bind SEND
         }
         if let Reassembly::Complete(body) = r.accept_request(&req, &limits).unwrap() {
-            out.push((req.message_id.clone().unwrap(), body));
+            out.push((req.message_id.clone().unwrap(), inner(&body)));
         }
     }
     out
@@ -221,7 +245,7 @@ fn stored_bodies(w: &World) -> Vec<Vec<u8>> {
     w.h.stored
         .iter()
         .filter_map(|r| match r {
-            Record::Message(m) => Some(m.body.clone()),
+            Record::Message(m) => Some(inner(&m.body)),
             Record::SessionInfo(_) | Record::Standalone(_) | Record::Disposition(_) => None,
         })
         .collect()
@@ -256,7 +280,12 @@ fn msrp_7_one_to_one_relay_both_ways_terminals_active() {
     let relayed = request(got[1].clone());
     assert_eq!(relayed.to_path, vec![b.path.clone()]);
     assert_eq!(relayed.from_path, vec![b_srv.clone()]);
-    assert_eq!(relayed.body, b"hello bob");
+    assert_eq!(inner(&relayed.body), b"hello bob");
+    assert_eq!(
+        relayed.body,
+        cpim("m1", b"hello bob"),
+        "relayed byte for byte"
+    );
     assert_eq!(relayed.content_type.as_deref(), Some(CPIM));
     assert_ne!(
         relayed.message_id.as_deref(),
@@ -326,11 +355,12 @@ fn msrp_8_chunked_message_is_reassembled_and_rechunked() {
     let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
     let (mut a, mut b) = peers();
     bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
-    let body = b"a message cut into three chunks".to_vec();
-    let chunks = split(&body, 12);
+    let text = b"a message cut into three chunks".to_vec();
+    let body = cpim("big", &text);
+    let chunks = split(&body, body.len() / 3 + 1);
     assert_eq!(chunks.len(), 3);
     for (i, (range, flag, data)) in chunks.iter().enumerate() {
-        let mut req = a.send(&a_srv, "big", data);
+        let mut req = a.send_raw(&a_srv, "big", data);
         req.byte_range = Some(*range);
         req.continuation = *flag;
         w.h.msrp_in(&a, MsrpMessage::Request(req));
@@ -340,10 +370,10 @@ fn msrp_8_chunked_message_is_reassembled_and_rechunked() {
             assert!(stored_bodies(&w).is_empty());
         }
     }
-    assert_eq!(stored_bodies(&w), vec![body.clone()]);
+    assert_eq!(stored_bodies(&w), vec![text.clone()]);
     let got = received(&mut w, &b, &b_srv);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].1, body);
+    assert_eq!(got[0].1, text);
 }
 
 /// MSRP-4: Failure-Report `no` → no response at all; `partial` → only the negative
@@ -398,9 +428,19 @@ fn msrp_5_success_report_and_reports_never_answered() {
     assert_eq!(report.method, MsrpMethod::Report);
     assert_eq!(report.status, Some((200, Some("OK".into()))));
     assert_eq!(report.message_id.as_deref(), Some("mid-sr"));
+    // The stored message id is the CPIM imdn.Message-ID, not the MSRP one.
+    assert!(w
+        .h
+        .stored
+        .iter()
+        .any(|r| matches!(r, Record::Message(m) if m.message_id.as_str() == "cpim-sr")));
     assert_eq!(report.to_path, vec![a.path.clone()]);
     let range = report.byte_range.unwrap();
-    assert_eq!((range.start, range.end, range.total), (1, Some(9), Some(9)));
+    let total = cpim("sr", b"report me").len() as u64;
+    assert_eq!(
+        (range.start, range.end, range.total),
+        (1, Some(total), Some(total))
+    );
     // B reports on the message it got: the server answers nothing.
     let mut rep = MsrpRequest::new(
         b.tid(),
@@ -548,6 +588,63 @@ fn msrp_7_group_fan_out_to_two_others() {
     assert!(w.h.msrp_take(a.conn).is_empty(), "no echo to the sender");
 }
 
+/// An IMDN in a group (CPIM `To` = the original sender) goes only to that sender
+/// and is recorded as a disposition of the original message.
+#[test]
+fn msrp_group_imdn_goes_to_the_original_sender_and_is_recorded() {
+    let mut w = World::new();
+    let (_ext, a_srv, b_srv, c_srv) = msrp_group(&mut w);
+    let mut a = Peer::new("10.0.0.1", 7003, "a2", 601);
+    let mut b = Peer::new("10.0.0.2", 7102, "bg", 602);
+    let mut c = Peer::new("10.0.0.3", 7103, "cg", 603);
+    for (p, srv) in [(&mut a, &a_srv), (&mut b, &b_srv), (&mut c, &c_srv)] {
+        let bind = p.bind(srv);
+        w.h.msrp_in(p, MsrpMessage::Request(bind));
+        w.h.msrp_take(p.conn);
+    }
+    let imdn_xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+        <imdn xmlns=\"urn:ietf:params:xml:ns:imdn\"><message-id>cpim-g1</message-id>\
+        <delivery-notification><status><delivered/></status></delivery-notification></imdn>";
+    let body = format!(
+        "From: <sip:anonymous@anonymous.invalid>\r\nTo: <sip:alice@example.com>\r\n\
+         NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: imdn-1\r\n\
+         DateTime: 2026-11-26T12:00:01Z\r\n\r\nContent-Type: message/imdn+xml\r\n\
+         Content-Disposition: notification\r\n\r\n{imdn_xml}"
+    );
+    let req = b.send_raw(&b_srv, "imdn", body.as_bytes());
+    w.h.msrp_in(&b, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(b.conn).remove(0)).status, 200);
+    let got = received(&mut w, &a, &a_srv);
+    assert_eq!(got.len(), 1, "the original sender gets the notification");
+    assert!(received(&mut w, &c, &c_srv).is_empty(), "nobody else does");
+    let disposition =
+        w.h.stored
+            .iter()
+            .find_map(|r| match r {
+                Record::Disposition(d) => Some(d.clone()),
+                Record::Message(_) | Record::SessionInfo(_) | Record::Standalone(_) => None,
+            })
+            .expect("a disposition record");
+    assert_eq!(disposition.message_id.as_str(), "cpim-g1");
+    assert_eq!(disposition.recipient, w.b.user());
+    assert_eq!(
+        disposition.disposition,
+        crate::server::Disposition::Delivered
+    );
+}
+
+/// A `message/cpim` body that does not parse is answered 400 and not stored.
+#[test]
+fn msrp_bad_cpim_is_400() {
+    let mut w = World::new();
+    let (_call, a_srv, _) = establish_msrp(&mut w, None, None);
+    let (mut a, _) = peers();
+    let req = a.send_raw(&a_srv, "bad", b"no cpim headers here");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 400);
+    assert!(stored_bodies(&w).is_empty());
+}
+
 /// EXT-8 / MSRP-10 over MSRP: in the switch window, a message A sends on the old
 /// 1-to-1 MSRP session reaches B on the old 1-to-1 leg and is in the 1-to-1's
 /// sealed history.
@@ -584,7 +681,7 @@ fn msrp_10_switch_window_messages_delivered_and_in_one_to_one_history() {
         w.h.stored
             .iter()
             .find_map(|r| match r {
-                Record::Message(m) if m.body == b"in the switch window" => Some(m.seq),
+                Record::Message(m) if inner(&m.body) == b"in the switch window" => Some(m.seq),
                 Record::Message(_)
                 | Record::SessionInfo(_)
                 | Record::Standalone(_)
@@ -600,7 +697,7 @@ fn msrp_unsupported_type_is_415() {
     let mut w = World::new();
     let (_call, a_srv, _) = establish_msrp(&mut w, None, None);
     let (mut a, _) = peers();
-    let mut req = a.send(&a_srv, "t", b"<html/>");
+    let mut req = a.send_raw(&a_srv, "t", b"<html/>");
     req.content_type = Some("text/html".into());
     w.h.msrp_in(&a, MsrpMessage::Request(req));
     assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 415);
@@ -652,12 +749,10 @@ proptest! {
         let (mut a, mut b) = peers();
         bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
         let mut stream = Vec::new();
-        for (i, body) in messages.iter().enumerate() {
-            for (range, flag, data) in split(body, chunk) {
-                let mut req = a.send(&a_srv, &format!("p{i}"), data);
-                if data.is_empty() {
-                    req.content_type = None;
-                }
+        for (i, text) in messages.iter().enumerate() {
+            let body = cpim(&format!("p{i}"), text);
+            for (range, flag, data) in split(&body, chunk) {
+                let mut req = a.send_raw(&a_srv, &format!("p{i}"), data);
                 req.byte_range = Some(range);
                 req.continuation = flag;
                 stream.extend(wire::msrp::encode(&MsrpMessage::Request(req)));
@@ -667,7 +762,6 @@ proptest! {
             w.h.msrp_bytes(&a, piece);
         }
         let got: Vec<Vec<u8>> = received(&mut w, &b, &b_srv).into_iter().map(|(_, body)| body).collect();
-        let sent: Vec<Vec<u8>> = messages.iter().filter(|m| !m.is_empty()).cloned().collect();
-        prop_assert_eq!(got, sent);
+        prop_assert_eq!(got, messages);
     }
 }
