@@ -10,6 +10,9 @@ use crate::ids::{Branch, CallId, ConversationId, Tag};
 pub(crate) struct IdGen {
     seed: Seed,
     counter: u64,
+    /// MSRP ids count separately, so the SIP ids a session mints do not depend on
+    /// its MSRP media (recorded traces replay with the same tags and Call-IDs).
+    msrp_counter: u64,
 }
 
 /// SplitMix64 finaliser: spreads the seed and counter bits so tokens do not look
@@ -23,7 +26,11 @@ fn mix(mut z: u64) -> u64 {
 
 impl IdGen {
     pub(crate) fn new(seed: Seed) -> Self {
-        Self { seed, counter: 0 }
+        Self {
+            seed,
+            counter: 0,
+            msrp_counter: 0,
+        }
     }
 
     /// A fresh token: 16 hex digits of mixed seed, then the counter, so two tokens of
@@ -34,10 +41,20 @@ impl IdGen {
         format!("{prefix:016x}{:x}", self.counter)
     }
 
-    /// A fresh token for MSRP session-ids, transaction ids and Message-IDs
-    /// (alphanumeric, at most 32 characters: valid in all three).
+    /// A fresh token for MSRP session-ids, transaction ids and Message-IDs: 15 hex
+    /// digits of mixed seed, `m`, the MSRP counter (alphanumeric, at most 32
+    /// characters: valid in all three; never equal to a SIP token, which has no `m`).
     pub(crate) fn msrp_token(&mut self) -> String {
-        self.token()
+        self.msrp_counter += 1;
+        let prefix =
+            mix(self.seed.boot ^ mix(self.seed.instance ^ 0x6d73_7270) ^ self.msrp_counter);
+        format!("{:015x}m{:x}", prefix >> 4, self.msrp_counter)
+    }
+
+    /// A fresh number from the MSRP counter (connection numbers of `MsrpConnect`).
+    pub(crate) fn msrp_number(&mut self) -> u64 {
+        self.msrp_counter += 1;
+        self.msrp_counter
     }
 
     pub(crate) fn tag(&mut self) -> Tag {
@@ -95,6 +112,21 @@ mod tests {
                 assert!(seen.insert(g.tag().as_str().to_owned()));
             }
         }
+    }
+
+    #[test]
+    fn msrp_tokens_are_msrp_idents_apart_from_sip_tokens() {
+        let mut g = IdGen::new(Seed {
+            instance: u64::MAX,
+            boot: u64::MAX,
+        });
+        g.msrp_counter = u64::MAX - 2;
+        let t = g.msrp_token();
+        assert!(t.len() <= 32 && t.len() >= 4, "{t}");
+        assert!(crate::wire::msrp::is_ident(&t), "{t}");
+        let sip = g.tag();
+        assert!(!sip.as_str().contains('m'));
+        assert_eq!(g.counter, 1, "the SIP counter is untouched by MSRP ids");
     }
 
     #[test]

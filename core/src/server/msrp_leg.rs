@@ -80,6 +80,9 @@ pub(crate) struct MsrpState {
     pub(crate) outgoing: VecDeque<TransactionId>,
 }
 
+/// Offset of the connection numbers of `MsrpConnect` above [`CORE_CONN_BASE`].
+const MSRP_CONN_OFFSET: u64 = 1 << 61;
+
 /// Most outgoing transactions remembered for their responses.
 const MAX_OUTGOING: usize = 1024;
 
@@ -270,7 +273,8 @@ impl Server {
             });
             return;
         };
-        let conn = ConnId::new(CORE_CONN_BASE + self.ids.next_number());
+        // Their own range above the core's SIP connections (CORE_CONN_BASE + n).
+        let conn = ConnId::new(CORE_CONN_BASE + MSRP_CONN_OFFSET + self.ids.msrp_number());
         self.out.command(Command::MsrpConnect { conn, peer });
         let tid = TransactionId::new(self.ids.msrp_token());
         let Some(m) = self.msrp.legs.get_mut(leg) else {
