@@ -4,6 +4,7 @@
 mod claim;
 mod edge;
 mod flows;
+mod pager;
 mod prop_machine;
 mod registration;
 mod util;
