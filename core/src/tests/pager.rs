@@ -216,3 +216,39 @@ fn pager_reaches_a_closed_tcp_recipient_after_the_store() {
     w.h.expect_request(&w.b, Method::Message);
     assert_eq!(w.h.sent_flows.last().map(|f| f.conn), Some(conn));
 }
+
+/// PAGER-1 from the bytes up: a MESSAGE datagram whose CPIM body declares the IMDN
+/// namespace under another prefix (`rcs.`, corpus file `03`) is stored under the
+/// NS-resolved Message-ID, not the decoy `imdn.Message-ID`.
+#[test]
+fn pager_datagram_with_ns_prefixed_message_id() {
+    let mut w = World::new();
+    let body: &[u8] = include_bytes!("../../tests/corpus/cpim/03-ns-other-prefix.cpim");
+    let mut datagram = format!(
+        "MESSAGE sip:bob@example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKraw1\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:alice@example.com>;tag=raw1\r\n\
+         To: <sip:bob@example.com>\r\n\
+         Call-ID: raw-call-1\r\n\
+         CSeq: 1 MESSAGE\r\n\
+         Conversation-ID: conv-raw\r\n\
+         Content-Type: message/cpim\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    datagram.extend_from_slice(body);
+    w.h.send_bytes(&w.a, &datagram);
+    let at_b = w.h.expect_request(&w.b, Method::Message);
+    assert_eq!(at_b.body, body);
+    let Some(Record::Standalone(m)) = w.h.stored.first() else {
+        panic!("a standalone message was stored: {:?}", w.h.stored);
+    };
+    assert_eq!(m.message_id.as_str(), "7da2c5a1-real");
+    assert_eq!(m.conversation_id.as_str(), "conv-raw");
+    assert_eq!(m.sender, w.a.user());
+    assert_eq!(m.recipients, [w.b.user()]);
+    assert_eq!(m.content_type, "message/cpim");
+    assert_eq!(m.body, body);
+}
