@@ -314,7 +314,9 @@ impl Drop for Cpmd {
 ///   set's sequence numbers), `participants` (`user`, `state`);
 /// - `message`: a stored chat message: `conversation_id`, `contribution_id`,
 ///   `seq`, `sender`, `recipients`, `message_id`, `content_type`, `body`;
-/// - `standalone`: a stored pager-mode message (same fields, no `seq`).
+/// - `standalone`: a stored pager-mode message (same fields, no `seq`);
+/// - `disposition`: an IMDN state of a stored message: `conversation_id`,
+///   `message_id`, `recipient`, `disposition` (`Delivered`, `Displayed`, `Failed`).
 ///
 /// A missing file reads as empty.
 pub fn store_records(db: &Path) -> Vec<serde_json::Value> {
@@ -442,6 +444,40 @@ pub fn store_records(db: &Path) -> Vec<serde_json::Value> {
         .expect("standalone rows")
         .collect::<Result<Vec<_>, _>>()
         .expect("standalone read");
+    out.extend(rows);
+    let mut dispositions = conn
+        .prepare(
+            "SELECT cv.conversation_id, COALESCE(m.message_id, st.message_id), d.recipient, \
+             d.delivered, d.displayed, d.failed FROM dispositions d \
+             LEFT JOIN messages m ON d.kind = 'message' AND d.ref_id = m.id \
+             LEFT JOIN sessions s ON m.session = s.id \
+             LEFT JOIN standalone st ON d.kind = 'standalone' AND d.ref_id = st.id \
+             JOIN conversations cv ON cv.id = COALESCE(s.conversation, st.conversation) \
+             ORDER BY d.rowid",
+        )
+        .expect("dispositions query");
+    let rows = dispositions
+        .query_map([], |r| {
+            let state = match (
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ) {
+                (_, _, 1) => "Failed",
+                (_, 1, _) => "Displayed",
+                _ => "Delivered",
+            };
+            Ok(json!({
+                "kind": "disposition",
+                "conversation_id": r.get::<_, String>(0)?,
+                "message_id": r.get::<_, String>(1)?,
+                "recipient": r.get::<_, String>(2)?,
+                "disposition": state,
+            }))
+        })
+        .expect("dispositions rows")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("dispositions read");
     out.extend(rows);
     out
 }
