@@ -34,6 +34,11 @@ pub struct HistoryWriter<C: Conn> {
     conn: C,
     instance: i64,
     in_batch: bool,
+    /// The batch transaction was lost (a savepoint could not be rolled back, e.g.
+    /// SQLite rolled the whole transaction back on a full disk): every further
+    /// record of the batch fails without writing, and so does the commit, so
+    /// nothing runs outside the transaction and nothing is answered "ok".
+    broken: bool,
     cache: Cache,
     changes: Vec<MailChange>,
     feed: broadcast::Sender<MailChange>,
@@ -47,6 +52,7 @@ impl<C: Conn> HistoryWriter<C> {
             conn,
             instance,
             in_batch: false,
+            broken: false,
             cache: Cache::default(),
             changes: Vec::new(),
             feed,
@@ -95,11 +101,19 @@ impl<C: Conn> HistoryWriter<C> {
         &mut self,
         f: impl FnOnce(&mut Ops<'_, C>, i64) -> Result<(), DbError>,
     ) -> Result<(), StoreError> {
+        if self.broken {
+            return Err(StoreError {
+                reason: "the batch transaction was lost".into(),
+            });
+        }
         if !self.in_batch {
             self.conn.begin().map_err(store_error)?;
             self.in_batch = true;
         }
-        self.conn.batch("SAVEPOINT rec").map_err(store_error)?;
+        if let Err(e) = self.conn.batch("SAVEPOINT rec") {
+            self.broken = true;
+            return Err(store_error(e));
+        }
         let mark = self.changes.len();
         let mut ops = Ops {
             conn: &mut self.conn,
@@ -108,16 +122,20 @@ impl<C: Conn> HistoryWriter<C> {
             now: unix_now(),
         };
         match f(&mut ops, self.instance) {
-            Ok(()) => self
-                .conn
-                .batch("RELEASE SAVEPOINT rec")
-                .map_err(store_error),
+            Ok(()) => self.conn.batch("RELEASE SAVEPOINT rec").map_err(|e| {
+                self.broken = true;
+                store_error(e)
+            }),
             Err(e) => {
-                // If even the rollback fails the transaction is lost; the commit
-                // in `sync` then fails and every record of the batch with it.
-                let _ = self
+                // If even the rollback fails the transaction is lost: the rest of
+                // the batch and its commit fail (see `broken`).
+                if self
                     .conn
-                    .batch("ROLLBACK TO SAVEPOINT rec; RELEASE SAVEPOINT rec");
+                    .batch("ROLLBACK TO SAVEPOINT rec; RELEASE SAVEPOINT rec")
+                    .is_err()
+                {
+                    self.broken = true;
+                }
                 self.changes.truncate(mark);
                 self.cache.clear();
                 Err(store_error(e))
@@ -149,7 +167,12 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             return Ok(());
         }
         self.in_batch = false;
-        if let Err(e) = self.conn.commit() {
+        let committed = if std::mem::take(&mut self.broken) {
+            Err(DbError("the batch transaction was lost".into()))
+        } else {
+            self.conn.commit()
+        };
+        if let Err(e) = committed {
             let _ = self.conn.rollback();
             self.changes.clear();
             self.cache.clear();
