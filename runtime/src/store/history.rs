@@ -196,6 +196,10 @@ fn open_session<C: Conn + ?Sized>(
 ) -> Result<i64, DbError> {
     let conversation = ops.conversation(key.conversation_id.as_str())?;
     let contribution = key.contribution_id.as_str();
+    let cache_key = (conversation, contribution.to_owned());
+    if let Some(id) = ops.cache.open_sessions.get(&cache_key) {
+        return Ok(*id);
+    }
     let core_session = i64::try_from(key.session.get()).map_err(DbError::data)?;
     ops.conn.exec(
         "INSERT INTO sessions (conversation, contribution_id, instance, core_session, state) \
@@ -218,7 +222,9 @@ fn open_session<C: Conn + ?Sized>(
             key.conversation_id.as_str()
         )));
     }
-    row.int(0)
+    let id = row.int(0)?;
+    ops.cache.open_sessions.insert(cache_key, id);
+    Ok(id)
 }
 
 fn persist_message<C: Conn + ?Sized>(
@@ -385,6 +391,7 @@ fn seal<C: Conn + ?Sized>(
     crashed: bool,
 ) -> Result<(), DbError> {
     let session = open_session(ops, instance, &h.info.key)?;
+    ops.cache.open_sessions.retain(|_, id| *id != session);
     write_info(ops, session, &h.info)?;
     let watermark = h
         .messages
