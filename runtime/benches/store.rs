@@ -8,6 +8,10 @@
 //!    SQLite inserts, one transaction (one fsync) per message: the baseline;
 //! 3. sealed 1-to-1 sessions/s through the store task.
 //!
+//! With `CPMD_TEST_PG` set (a PostgreSQL URL of a role that may create databases,
+//! as `scripts/test` sets up), 1 and 3 also run on PostgreSQL, in a throw-away
+//! database.
+//!
 //! The store modules are compiled in from `src/` (the `cpmd` crate is a binary).
 //! Sizes: `BENCH_MESSAGES` (default 20000), `BENCH_RAW` (default 2000),
 //! `BENCH_SEALS` (default 5000).
@@ -78,8 +82,8 @@ fn seal(n: u64) -> HistoryObject {
 }
 
 /// Runs `jobs` through the store task; returns the seconds until the last answer.
-fn through_store_task(db: &std::path::Path, jobs: Vec<StoreJob>) -> f64 {
-    let opened = store::open(&StoreUrl::Sqlite(db.to_path_buf()), 0).expect("open store");
+fn through_store_task(url: &StoreUrl, jobs: Vec<StoreJob>) -> f64 {
+    let opened = store::open(url, 0).expect("open store");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -156,7 +160,7 @@ fn main() {
     let jobs = (0..messages)
         .map(|i| StoreJob::Persist(StoreTicket::new(i), message(i % 100, i / 100 + 1)))
         .collect();
-    let store_s = through_store_task(&dir.path().join("messages.db"), jobs);
+    let store_s = through_store_task(&StoreUrl::Sqlite(dir.path().join("messages.db")), jobs);
     let store_rate = messages as f64 / store_s;
     println!("store task, group commit: {messages} messages committed in {store_s:.2} s = {store_rate:.0} messages/s");
 
@@ -168,9 +172,44 @@ fn main() {
     let jobs = (0..seals)
         .map(|i| StoreJob::Seal(StoreTicket::new(i), seal(1_000_000 + i)))
         .collect();
-    let seal_s = through_store_task(&dir.path().join("seals.db"), jobs);
+    let seal_s = through_store_task(&StoreUrl::Sqlite(dir.path().join("seals.db")), jobs);
     println!(
         "store task, group commit: {seals} 1-to-1 sessions sealed in {seal_s:.2} s = {:.0} sessions/s",
         seals as f64 / seal_s
     );
+
+    if let Ok(admin) = std::env::var("CPMD_TEST_PG") {
+        postgres_runs(&admin, messages, seals);
+    }
+}
+
+/// The store-task runs on PostgreSQL, each in a fresh database.
+fn postgres_runs(admin: &str, messages: u64, seals: u64) {
+    let mut client = postgres::Client::connect(admin, postgres::NoTls).expect("CPMD_TEST_PG");
+    let base = admin.split('?').next().unwrap_or(admin);
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    for (what, n) in [("messages", messages), ("seals", seals)] {
+        let name = format!("cpmd_bench_{}_{what}", std::process::id());
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .expect("drop");
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create");
+        let url = StoreUrl::Postgres(format!("{base}/{name}"));
+        let jobs: Vec<StoreJob> = (0..n)
+            .map(|i| match what {
+                "messages" => StoreJob::Persist(StoreTicket::new(i), message(i % 100, i / 100 + 1)),
+                _ => StoreJob::Seal(StoreTicket::new(i), seal(1_000_000 + i)),
+            })
+            .collect();
+        let secs = through_store_task(&url, jobs);
+        println!(
+            "PostgreSQL, store task, group commit: {n} {what} in {secs:.2} s = {:.0}/s",
+            n as f64 / secs
+        );
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .expect("drop");
+    }
 }
