@@ -4,7 +4,9 @@
 //! with real peers on loopback. This library holds the helpers: locating the binary
 //! (`CPMD_BIN`, else `target/debug/cpmd` under `CARGO_TARGET_DIR` or the workspace;
 //! run `cargo build -p cpmd` first), starting it on port 0 and reading its ready
-//! line, picking free ports, and running sipp scenarios from `tests/sipp/`.
+//! line, killing (SIGKILL) and restarting it on the same data, picking free ports,
+//! running sipp scenarios from `tests/sipp/`, and reading what cpmd stored from its
+//! SQLite message store ([`store_records`]).
 //!
 //! sipp (Debian package `sip-tester`) is required under `CI=true`; elsewhere a test
 //! without it is skipped with a message.
