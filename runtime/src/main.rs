@@ -5,8 +5,8 @@
 //! machine-readable ready line, and runs one event loop that owns the core.
 //! It also binds the MSRP listeners of the back-to-back MSRP endpoint (the core
 //! decides what to do with their bytes). What the core persists goes to the
-//! message store (`store.rs`: SQLite by default, PostgreSQL by URL). Not here yet:
-//! TLS, IMAP, metrics.
+//! message store (`store/`: SQLite by default, PostgreSQL by URL). Not here yet:
+//! TLS, metrics.
 
 mod config;
 mod event_loop;

@@ -84,6 +84,9 @@ pub(crate) enum TicketUse {
     GroupInfo(SessionId),
     /// A session history object.
     Seal(SessionId),
+    /// A pager MESSAGE's standalone message or disposition, relayed once durable
+    /// (PAGER-1).
+    Pager(Box<pager::PendingPager>),
     /// An IMDN's disposition record: nothing waits for it.
     Disposition,
 }
@@ -363,6 +366,7 @@ impl Server {
             TicketUse::Message(sid, seq) => self.on_message_stored(now, sid, seq, ok),
             TicketUse::GroupInfo(gid) => self.on_group_info_stored(now, gid, ok),
             TicketUse::Seal(sid) => self.on_sealed(now, sid, ok),
+            TicketUse::Pager(pending) => self.on_pager_stored(now, *pending, ok),
             TicketUse::Disposition => {}
         }
     }

@@ -5,6 +5,7 @@ mod claim;
 mod edge;
 mod flows;
 mod msrp;
+mod pager;
 mod prop_machine;
 mod registration;
 mod util;
