@@ -8,6 +8,7 @@
 
 mod config;
 mod event_loop;
+mod imap;
 mod mailstore;
 mod ready;
 mod store;
