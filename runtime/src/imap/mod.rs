@@ -17,6 +17,8 @@
 #![allow(dead_code)]
 
 mod auth;
+#[cfg(test)]
+mod client_tests;
 mod conn;
 mod fetch;
 #[cfg(test)]

@@ -16,11 +16,11 @@ use super::memory::MemoryStore;
 use super::{ImapListener, Settings, Users};
 use crate::mailstore::{FlagChange, MailFlag, MailStore};
 
-const CONV: &str = "7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10";
-const ONE: &str = "1b8e5f0c-6a3d-4e27-8c9f-5d2a7b4e1c03";
-const GROUP: &str = "9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f";
+pub const CONV: &str = "7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10";
+pub const ONE: &str = "1b8e5f0c-6a3d-4e27-8c9f-5d2a7b4e1c03";
+pub const GROUP: &str = "9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f";
 
-fn alice() -> UserUri {
+pub fn alice() -> UserUri {
     UserUri::new_canonical("sip:alice@example.com")
 }
 fn carol() -> UserUri {
@@ -55,7 +55,7 @@ pub fn message(contribution: &str, n: u32) -> Vec<u8> {
 }
 
 /// Alice has the 1-to-1 and the group; Carol only the group.
-fn seeded() -> Arc<MemoryStore> {
+pub fn seeded() -> Arc<MemoryStore> {
     let store = Arc::new(MemoryStore::default());
     let one = format!("Default/{CONV}/{ONE}");
     let group = format!("Default/{CONV}/{GROUP}");
@@ -76,7 +76,7 @@ fn users() -> Users {
     Users::new("example.com", pw)
 }
 
-async fn start(store: Arc<MemoryStore>, settings: Settings) -> SocketAddr {
+pub async fn start(store: Arc<MemoryStore>, settings: Settings) -> SocketAddr {
     let l = ImapListener::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
