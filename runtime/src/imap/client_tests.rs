@@ -80,7 +80,11 @@ async fn imaplib_reads_layout_objects_and_changes() {
         return;
     }
     let store = seeded();
-    let addr = start(store.clone(), Settings::default()).await;
+    let addr = start(
+        store.clone() as Arc<dyn crate::mailstore::MailStore>,
+        Settings::default(),
+    )
+    .await;
     let base = |cmd: &str| {
         vec![
             cmd.to_owned(),
@@ -165,7 +169,11 @@ async fn imaplib_user_cannot_open_another_users_folder() {
         return;
     }
     let store: Arc<MemoryStore> = seeded();
-    let addr = start(store, Settings::default()).await;
+    let addr = start(
+        store as Arc<dyn crate::mailstore::MailStore>,
+        Settings::default(),
+    )
+    .await;
     let args = vec![
         "denied".to_owned(),
         addr.ip().to_string(),
@@ -184,7 +192,11 @@ async fn curl_lists_searches_and_fetches() {
     if !available("curl") {
         return;
     }
-    let addr = start(seeded(), Settings::default()).await;
+    let addr = start(
+        seeded() as Arc<dyn crate::mailstore::MailStore>,
+        Settings::default(),
+    )
+    .await;
     let url = format!("imap://{addr}");
     let list = curl(vec![format!("{url}/")]).await;
     assert!(

@@ -18,6 +18,8 @@
 
 mod auth;
 #[cfg(test)]
+mod bench;
+#[cfg(test)]
 mod client_tests;
 mod conn;
 mod fetch;

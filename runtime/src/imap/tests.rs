@@ -76,25 +76,24 @@ fn users() -> Users {
     Users::new("example.com", pw)
 }
 
-pub async fn start(store: Arc<MemoryStore>, settings: Settings) -> SocketAddr {
+pub async fn start(store: Arc<dyn MailStore>, settings: Settings) -> SocketAddr {
     let l = ImapListener::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let addr = l.local;
-    let store: Arc<dyn MailStore> = store;
     l.spawn(store, users(), settings);
     addr
 }
 
 /// The raw-line client.
-struct Client {
+pub struct Client {
     rd: BufReader<OwnedReadHalf>,
     wr: OwnedWriteHalf,
     next: u32,
 }
 
 impl Client {
-    async fn connect(addr: SocketAddr) -> (Self, String) {
+    pub async fn connect(addr: SocketAddr) -> (Self, String) {
         let s = TcpStream::connect(addr).await.unwrap();
         let (rd, wr) = s.into_split();
         let mut c = Self {
@@ -107,7 +106,7 @@ impl Client {
     }
 
     /// One response: a line plus any literals it announces (`{n}` at line end).
-    async fn response(&mut self) -> String {
+    pub async fn response(&mut self) -> String {
         let mut all = Vec::new();
         loop {
             let mut line = Vec::new();
@@ -140,19 +139,19 @@ impl Client {
         String::from_utf8(all).unwrap()
     }
 
-    async fn send(&mut self, raw: &str) {
+    pub async fn send(&mut self, raw: &str) {
         self.wr.write_all(raw.as_bytes()).await.unwrap();
     }
 
     /// Sends `TAG command`; returns the untagged responses and the tagged one.
-    async fn cmd(&mut self, command: &str) -> (Vec<String>, String) {
+    pub async fn cmd(&mut self, command: &str) -> (Vec<String>, String) {
         let tag = format!("t{}", self.next);
         self.next += 1;
         self.send(&format!("{tag} {command}\r\n")).await;
         self.until(&tag).await
     }
 
-    async fn until(&mut self, tag: &str) -> (Vec<String>, String) {
+    pub async fn until(&mut self, tag: &str) -> (Vec<String>, String) {
         let mut untagged = Vec::new();
         loop {
             let r = self.response().await;
@@ -163,7 +162,7 @@ impl Client {
         }
     }
 
-    async fn login(addr: SocketAddr, user: &str, pass: &str) -> Self {
+    pub async fn login(addr: SocketAddr, user: &str, pass: &str) -> Self {
         let (mut c, _) = Self::connect(addr).await;
         let (_, done) = c.cmd(&format!("LOGIN {user} {pass}")).await;
         assert!(done.contains(" OK "), "{done}");
@@ -177,7 +176,7 @@ fn has(lines: &[String], needle: &str) -> bool {
 
 #[tokio::test]
 async fn greeting_capability_login_and_namespace() {
-    let addr = start(seeded(), Settings::default()).await;
+    let addr = start(seeded() as Arc<dyn MailStore>, Settings::default()).await;
     let (mut c, greeting) = Client::connect(addr).await;
     assert!(
         greeting.starts_with("* OK [CAPABILITY IMAP4REV1"),
@@ -214,7 +213,7 @@ async fn greeting_capability_login_and_namespace() {
 
 #[tokio::test]
 async fn list_shows_the_layout_and_a_user_only_their_own() {
-    let addr = start(seeded(), Settings::default()).await;
+    let addr = start(seeded() as Arc<dyn MailStore>, Settings::default()).await;
     let mut a = Client::login(addr, "alice", "a-pass").await;
     let (list, _) = a.cmd("LIST \"\" \"*\"").await;
     assert!(
@@ -260,7 +259,7 @@ async fn list_shows_the_layout_and_a_user_only_their_own() {
 
 #[tokio::test]
 async fn select_status_fetch_and_search() {
-    let addr = start(seeded(), Settings::default()).await;
+    let addr = start(seeded() as Arc<dyn MailStore>, Settings::default()).await;
     let mut a = Client::login(addr, "alice", "a-pass").await;
     let folder = format!("Default/{CONV}/{ONE}");
     let (st, _) = a
@@ -348,7 +347,7 @@ async fn select_status_fetch_and_search() {
 #[tokio::test]
 async fn condstore_changedsince_unchangedsince_and_expunge() {
     let store = seeded();
-    let addr = start(store.clone(), Settings::default()).await;
+    let addr = start(store.clone() as Arc<dyn MailStore>, Settings::default()).await;
     let mut a = Client::login(addr, "alice", "a-pass").await;
     let (en, _) = a.cmd("ENABLE CONDSTORE").await;
     assert_eq!(en[0].trim_end(), "* ENABLED CONDSTORE");
@@ -402,7 +401,7 @@ async fn condstore_changedsince_unchangedsince_and_expunge() {
 #[tokio::test]
 async fn idle_pushes_new_objects_and_flag_changes() {
     let store = seeded();
-    let addr = start(store.clone(), Settings::default()).await;
+    let addr = start(store.clone() as Arc<dyn MailStore>, Settings::default()).await;
     let mut a = Client::login(addr, "alice", "a-pass").await;
     let folder = format!("Default/{CONV}/{ONE}");
     a.cmd(&format!("SELECT {folder}")).await;
@@ -437,7 +436,7 @@ async fn idle_pushes_new_objects_and_flag_changes() {
 
 #[tokio::test]
 async fn authenticate_plain_with_and_without_initial_response() {
-    let addr = start(seeded(), Settings::default()).await;
+    let addr = start(seeded() as Arc<dyn MailStore>, Settings::default()).await;
     // "\0alice\0a-pass" and "\0bob\0nope" in base64.
     let (mut c, _) = Client::connect(addr).await;
     let (_, done) = c.cmd("AUTHENTICATE PLAIN AGFsaWNlAGEtcGFzcw==").await;
@@ -468,7 +467,7 @@ async fn bad_input_is_answered_and_limits_hold() {
         idle_timeout: Duration::from_millis(300),
         max_literal: 1024,
     };
-    let addr = start(seeded(), settings).await;
+    let addr = start(seeded() as Arc<dyn MailStore>, settings).await;
     let (mut c, _) = Client::connect(addr).await;
     let (_, done) = c.cmd("FROBNICATE now").await;
     assert!(done.starts_with("t1 BAD"), "{done}");
