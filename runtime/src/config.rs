@@ -75,7 +75,6 @@ impl Default for ImapFileConfig {
 
 impl ImapFileConfig {
     /// The listener's limits.
-    #[allow(dead_code)] // until main starts the listener (with the store backend)
     pub fn settings(&self) -> crate::imap::Settings {
         crate::imap::Settings {
             max_connections: self.max_connections,

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use crate::config::FileConfig;
 use crate::event_loop::{EventLoop, Parts};
+use crate::imap::ImapListener;
 use crate::ready::Bound;
 use crate::transport::tcp::{TcpSettings, TcpSipListener};
 use crate::transport::udp::UdpListener;
@@ -39,7 +40,7 @@ const NET_QUEUE: usize = 4096;
 ///
 /// Listener flags replace the configuration file's `[listen]` section; the first
 /// listener given is the address advertised in Via and Contact. Port 0 picks a free
-/// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR`.
+/// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR imap=ADDR`.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -62,6 +63,10 @@ struct Cli {
     /// (default: `sqlite:<data-dir>/cpmd.db`).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// Serve IMAP (the users' message store) on ADDR (default 127.0.0.1:1143;
+    /// port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    imap: Option<SocketAddr>,
     /// Instance number (part of the ID seed).
     #[arg(long)]
     instance: Option<u64>,
@@ -128,6 +133,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(s) = &cli.store {
         file.store = Some(s.clone());
     }
+    if let Some(a) = cli.imap {
+        file.imap.listen = a;
+    }
     if let Some(i) = cli.instance {
         file.instance = i;
     }
@@ -188,7 +196,7 @@ async fn serve(
         }
     }
     let advertised = match bound[0] {
-        Bound::Udp(a) | Bound::Tcp(a) => a,
+        Bound::Udp(a) | Bound::Tcp(a) | Bound::Imap(a) => a,
     };
     let core = file.core_config(advertised, config::boot_entropy()?)?;
     core.validate().context("invalid configuration")?;
@@ -205,8 +213,13 @@ async fn serve(
     for contribution_id in &opened.recovered {
         tracing::warn!(%contribution_id, "session left open by a crash sealed as crashed");
     }
-    // The mailbox view, for the IMAP server; dropped (closed) only after the loop.
-    let _mail = opened.mail;
+    // The mailbox view, read by the IMAP server's connections.
+    let imap = ImapListener::bind(file.imap.listen)
+        .await
+        .with_context(|| format!("binding imap {}", file.imap.listen))?;
+    bound.push(Bound::Imap(imap.local));
+    let users = imap::Users::new(&core.domain, file.auth.passwords.clone());
+    imap.spawn(opened.mail.clone(), users, file.imap.settings());
     let store = opened.history;
     let trace = if file.trace_input {
         let trace = trace::InputTrace::open(&file.data_dir, &core)

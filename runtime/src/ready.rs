@@ -14,6 +14,8 @@ pub enum Bound {
     Udp(SocketAddr),
     /// A TCP listener.
     Tcp(SocketAddr),
+    /// The IMAP listener (always last).
+    Imap(SocketAddr),
 }
 
 /// The ready line, without a trailing newline.
@@ -23,6 +25,7 @@ pub fn ready_line(bound: &[Bound]) -> String {
         let (name, addr) = match b {
             Bound::Udp(a) => ("udp", a),
             Bound::Tcp(a) => ("tcp", a),
+            Bound::Imap(a) => ("imap", a),
         };
         line.push_str(&format!(" {name}={addr}"));
     }
@@ -55,10 +58,11 @@ mod tests {
         let bound = [
             Bound::Udp("127.0.0.1:40001".parse().unwrap()),
             Bound::Tcp("[::1]:40002".parse().unwrap()),
+            Bound::Imap("127.0.0.1:40003".parse().unwrap()),
         ];
         assert_eq!(
             ready_line(&bound),
-            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002"
+            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002 imap=127.0.0.1:40003"
         );
     }
 }

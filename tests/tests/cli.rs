@@ -20,6 +20,7 @@ fn help_lists_the_flags() {
         "--data-dir",
         "--ready-file",
         "--domain",
+        "--imap",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help:\n{text}");
     }
@@ -37,7 +38,7 @@ fn config_file_listeners_and_flag_override() {
     let config = file.to_str().expect("utf-8 path");
     let mut from_file = Cpmd::start(&["--config", config]);
     let kinds: Vec<&str> = from_file.bound.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(kinds, ["udp", "tcp"]);
+    assert_eq!(kinds, ["udp", "tcp", "imap"], "IMAP comes last");
     assert_ne!(from_file.addr(Transport::Udp).port(), 0);
     assert!(from_file.stop().success());
 
@@ -52,7 +53,7 @@ fn config_file_listeners_and_flag_override() {
     let kinds: Vec<&str> = overridden.bound.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         kinds,
-        ["tcp", "udp"],
+        ["tcp", "udp", "imap"],
         "flags replace [listen], in command-line order"
     );
     assert!(overridden.addr(Transport::Tcp).is_ipv6());

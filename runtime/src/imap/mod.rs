@@ -12,10 +12,6 @@
 //!
 //! See `specs/imap.md` for what a client sees and the IMAP-n invariants.
 
-// The server lands before the store backend it serves; `main` starts it once a
-// backend implements `MailStore`.
-#![allow(dead_code)]
-
 mod auth;
 #[cfg(test)]
 mod bench;
