@@ -8,7 +8,9 @@
 //! cargo test -p cpmd --release imap::bench -- --ignored --nocapture
 //! ```
 //!
-//! It asserts only that every object arrived (a benchmark, not a timed test).
+//! Two stores: the in-memory test store (the server's own cost) and the SQLite
+//! backend (the default store) filled through its history writer. It asserts only
+//! that every object arrived (a benchmark, not a timed test).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,4 +86,53 @@ async fn fetch_1000_message_folder_memory_store() {
         );
     }
     run("memory", store, &folder, MESSAGES as usize + 1).await;
+}
+
+#[tokio::test]
+#[ignore = "benchmark: run with --ignored --nocapture (release build)"]
+async fn fetch_1000_message_folder_sqlite_store() {
+    use cpmd_core::server::{Record, SessionInfo, SessionKey, SessionType, StoredMessage};
+    use cpmd_core::{ContributionId, ConversationId, MessageId, SessionId, UserUri};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::store::StoreUrl::Sqlite(dir.path().join("bench.db"));
+    let mut store = crate::store::open(&url, 0).unwrap();
+    let key = SessionKey {
+        session: SessionId::new(1),
+        conversation_id: ConversationId::new(CONV),
+        contribution_id: ContributionId::new(ONE),
+    };
+    let bob = UserUri::new_canonical("sip:bob@example.com");
+    let info = Record::SessionInfo(SessionInfo {
+        key: key.clone(),
+        session_type: SessionType::OneToOne,
+        from: alice(),
+        to: bob.as_str().to_owned(),
+        date: "Thu, 26 Nov 2026 12:00:00 GMT".into(),
+        subject: None,
+        in_reply_to: None,
+        sdp: "v=0\r\nm=message 7001 TCP/MSRP *\r\n".into(),
+        media_attributes: vec![],
+        invited: vec![bob.clone()],
+    });
+    store.history.persist(&info).unwrap();
+    for seq in 1..=u64::from(MESSAGES) {
+        let body = String::from_utf8(message(ONE, u32::try_from(seq).unwrap())).unwrap();
+        let cpim = body.split_once("\r\n\r\n").unwrap().1.as_bytes().to_vec();
+        store
+            .history
+            .persist(&Record::Message(StoredMessage {
+                key: key.clone(),
+                seq,
+                sender: alice(),
+                recipients: vec![bob.clone()],
+                message_id: MessageId::new(format!("m{seq}")),
+                content_type: "message/cpim".into(),
+                body: cpim,
+            }))
+            .unwrap();
+    }
+    store.history.sync().unwrap();
+    let folder = crate::store::layout::session_mailbox(CONV, ONE);
+    run("sqlite", store.mail.clone(), &folder, MESSAGES as usize + 1).await;
 }
