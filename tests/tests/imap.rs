@@ -5,7 +5,8 @@
 //! objects' headers and SDP, UID order, CHANGEDSINCE, that C cannot see the 1-to-1,
 //! and that UIDVALIDITY survives a restart (specs/imap.md IMAP-1…IMAP-5).
 //!
-//! sipp, python3 and curl are required under `CI=true`; elsewhere the test is
+//! On SQLite (the default) and on PostgreSQL. sipp, python3, curl (and
+//! `CPMD_TEST_PG`) are required under `CI=true`; elsewhere the test is
 //! skipped with a message when one is missing.
 
 use std::net::{IpAddr, SocketAddr};
@@ -133,10 +134,39 @@ fn claim_history_is_readable_with_imaplib_and_curl() {
     if !sipp_available() || !available("python3") || !available("curl") {
         return;
     }
-    let mut cpmd = Cpmd::start_with_config(
-        Some(CONFIG),
-        &["--udp", "127.0.0.1:0", "--imap", "127.0.0.1:0"],
-    );
+    read_claim_history(&[]);
+}
+
+/// The same on PostgreSQL: a throw-away database in the server `CPMD_TEST_PG`
+/// names (scripts/test sets it up; required under CI=true).
+#[test]
+fn claim_history_is_readable_with_imaplib_and_curl_on_postgres() {
+    if !sipp_available() || !available("python3") || !available("curl") {
+        return;
+    }
+    let Ok(admin) = std::env::var("CPMD_TEST_PG") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CPMD_TEST_PG is not set: required under CI=true (scripts/test sets it up)"
+        );
+        eprintln!("SKIPPED: CPMD_TEST_PG is not set (run scripts/test)");
+        return;
+    };
+    let db = format!("cpmd_imap_e2e_{}", std::process::id());
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("CPMD_TEST_PG");
+    client
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .expect("create database");
+    let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+    let url = format!("{base}/{db}");
+    read_claim_history(&["--store", &url]);
+    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+}
+
+fn read_claim_history(store: &[&str]) {
+    let mut args = vec!["--udp", "127.0.0.1:0", "--imap", "127.0.0.1:0"];
+    args.extend_from_slice(store);
+    let mut cpmd = Cpmd::start_with_config(Some(CONFIG), &args);
     let imap = imap_addr(&cpmd.bound);
     claim_flow(&cpmd);
     let one = format!("Default/{CONVERSATION}/{ONE_TO_ONE}");
