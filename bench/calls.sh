@@ -4,7 +4,7 @@
 # directly (the baseline: what sipp itself sustains on this machine).
 #
 # Through cpmd each session is two SIP legs (A's and B's), the BYE handshake (relay,
-# answer, fsync'd seal of the history in history.jsonl, then the 200 to A), with the
+# answer, the seal of the history committed to the SQLite store, then the 200 to A), with the
 # default configuration (history on). Both terminals REGISTER from the sockets they
 # then use (cpmd authenticates an out-of-dialog INVITE by its source address).
 #
@@ -130,7 +130,7 @@ for rate in $RATES; do
   if passes; then best_cpmd=$rate cpu_us=$per rss=$r; else break; fi
 done
 hwm=$(hwm_kb "$cpmd_pid")
-sealed=$(grep -c '"kind":"history"' "$work/data/history.jsonl" || true)
+sealed=$(sqlite3 "$work/data/cpmd.db" "SELECT count(*) FROM sessions WHERE state = 'sealed'" 2>/dev/null || echo "?")
 
 # --- baseline: caller -> callee directly ---------------------------------------------
 start_uas "$direct_uas_port" "$ip:$direct_uac_port"
@@ -150,4 +150,4 @@ echo "  direct (sipp): $best_direct sessions/s"
 echo "  ratio        : $ratio"
 echo "  cpmd CPU     : $cpu_us us per session (at $best_cpmd/s)"
 echo "  cpmd RSS     : $rss kB after the run at $best_cpmd/s, peak $hwm kB"
-echo "  sealed       : $sealed history lines in history.jsonl"
+echo "  sealed       : $sealed sessions sealed in cpmd.db"

@@ -541,7 +541,12 @@ impl CpmModel {
                     );
                 }
                 Command::TransmitRaw { .. } => st.ghost.flaw(Flaw::RawAnswer),
-                Command::Connect { .. } | Command::Close { .. } => {}
+                // The modelled terminals exchange chat messages as typed inputs, not
+                // over MSRP: the server's MSRP connections and bytes are not modelled.
+                Command::Connect { .. }
+                | Command::Close { .. }
+                | Command::MsrpConnect { .. }
+                | Command::MsrpSend { .. } => {}
                 Command::Persist { ticket, record } => {
                     let req = match record {
                         // The modelled terminals send neither pager messages nor IMDNs.

@@ -122,7 +122,7 @@ impl Start {
             .map(|u| UserUri::new_canonical(u.clone()))
             .collect();
         if let Some(port) = self.msrp_port {
-            c.msrp_port = port;
+            c.msrp.advertised.set_port(port);
         }
         if let Some(timers) = &self.timers {
             c.timers = timers.clone();
@@ -792,6 +792,8 @@ fn drain(server: &mut Server, at: Time, steps: &mut Vec<Step>) {
                 }
                 other @ (Command::Connect { .. }
                 | Command::Close { .. }
+                | Command::MsrpConnect { .. }
+                | Command::MsrpSend { .. }
                 | Command::ChatDeliver { .. }
                 | Command::ChatResult { .. }) => steps.push(Step::Other {
                     at,
@@ -872,7 +874,7 @@ mod tests {
         let users: Vec<&str> = c.users.iter().map(UserUri::as_str).collect();
         assert_eq!(users, ["sip:alice@example.org", "tel:+15551234"]);
         assert_eq!(c.auth, None, "no passwords recorded: replayed without auth");
-        assert_eq!(c.msrp_port, 2856);
+        assert_eq!(c.msrp.advertised.port(), 2856);
         assert_eq!(c.timers.t1_ms, 100);
         assert_eq!(c.timers.bye_wait_ms, 1000);
         assert_eq!(c.timers.default_expires_s, 600);
@@ -900,7 +902,7 @@ mod tests {
         );
         assert_eq!(c.timers, d.timers);
         assert_eq!(c.limits, d.limits);
-        assert_eq!(c.msrp_port, d.msrp_port);
+        assert_eq!(c.msrp, d.msrp);
 
         // A second boot appended to the same file is refused, as is a bad address.
         let two_boots = format!("{text}{minimal}\n");

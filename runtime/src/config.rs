@@ -27,8 +27,9 @@ pub struct FileConfig {
     /// The message store: `sqlite:PATH` (relative to the working directory) or
     /// `postgres://USER:PASSWORD@HOST/DB`; unset: `sqlite:<data_dir>/cpmd.db`.
     pub store: Option<String>,
-    /// Port advertised for MSRP in SDP the server generates.
-    pub msrp_port: u16,
+    /// Removed: replaced by `[listen] msrp`; a file that still sets it is refused
+    /// with a message saying so.
+    pub msrp_port: Option<u16>,
     /// Users allowed to register, as user names (`alice`) or URIs
     /// (`sip:alice@example.com`). Empty: anyone in `domain`.
     pub users: Vec<String>,
@@ -43,8 +44,31 @@ pub struct FileConfig {
     pub limits: LimitConfig,
     /// SIP digest authentication.
     pub auth: AuthFileConfig,
+    /// The MSRP endpoint (back-to-back MSRP).
+    pub msrp: MsrpFileConfig,
     /// The IMAP server (users and passwords come from `[auth.passwords]`).
     pub imap: ImapFileConfig,
+}
+
+/// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsrpFileConfig {
+    /// RFC 6714 relaxed `From-Path` matching (the session-id of the terminal's own
+    /// URI only), for terminals behind relays that rewrite paths.
+    pub relaxed_path_matching: bool,
+    /// Bytes per outgoing chunk (larger messages are split with Byte-Range).
+    pub chunk_size: usize,
+}
+
+impl Default for MsrpFileConfig {
+    fn default() -> Self {
+        let core = cpmd_core::server::MsrpConfig::default();
+        Self {
+            relaxed_path_matching: core.relaxed_path_matching,
+            chunk_size: core.chunk_size,
+        }
+    }
 }
 
 /// The IMAP listener through which users read their message store.
@@ -148,13 +172,14 @@ impl Default for FileConfig {
             instance: 0,
             data_dir: PathBuf::from("./data"),
             store: None,
-            msrp_port: 2855,
+            msrp_port: None,
             users: Vec::new(),
             trace_input: false,
             listen: ListenConfig::default(),
             timers: TimerConfig::default(),
             limits: LimitConfig::default(),
             auth: AuthFileConfig::default(),
+            msrp: MsrpFileConfig::default(),
             imap: ImapFileConfig::default(),
         }
     }
@@ -169,6 +194,9 @@ pub struct ListenConfig {
     pub udp: Vec<SocketAddr>,
     /// SIP over TCP.
     pub tcp: Vec<SocketAddr>,
+    /// MSRP over TCP; the first is advertised in SDP. Empty: one listener on the
+    /// first SIP listener's IP, port 2855 (port 0 when that listener uses port 0).
+    pub msrp: Vec<SocketAddr>,
 }
 
 impl Default for ListenConfig {
@@ -177,6 +205,7 @@ impl Default for ListenConfig {
         Self {
             udp: vec![addr],
             tcp: vec![addr],
+            msrp: Vec::new(),
         }
     }
 }
@@ -251,7 +280,15 @@ impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+        let cfg: Self = toml::from_str(&text)
+            .with_context(|| format!("parsing config file {}", path.display()))?;
+        anyhow::ensure!(
+            cfg.msrp_port.is_none(),
+            "{}: `msrp_port` was replaced by the MSRP listener list: \
+             [listen] msrp = [\"127.0.0.1:2855\"]",
+            path.display()
+        );
+        Ok(cfg)
     }
 
     /// The message store's URL (the default when `store` is unset).
@@ -279,11 +316,12 @@ impl FileConfig {
             .collect()
     }
 
-    /// The core configuration, advertising `advertised` in Via/Contact and seeded with
-    /// `boot` (per-boot entropy).
+    /// The core configuration, advertising `advertised` in Via/Contact and `msrp` (the
+    /// first MSRP listener, bound) in SDP, seeded with `boot` (per-boot entropy).
     pub fn core_config(
         &self,
         advertised: SocketAddr,
+        msrp: SocketAddr,
         boot: u64,
     ) -> anyhow::Result<cpmd_core::Config> {
         let mut c = cpmd_core::Config::new(&self.domain);
@@ -291,7 +329,10 @@ impl FileConfig {
         // Unbracketed: the core brackets an IPv6 address where the syntax needs it.
         c.advertised_host = advertised.ip().to_string();
         c.advertised_port = advertised.port();
-        c.msrp_port = self.msrp_port;
+        c.msrp.advertised = msrp;
+        c.msrp.relaxed_path_matching = self.msrp.relaxed_path_matching;
+        anyhow::ensure!(self.msrp.chunk_size > 0, "msrp.chunk_size must be above 0");
+        c.msrp.chunk_size = self.msrp.chunk_size;
         c.users = self.user_uris(&c.domain);
         c.timers = Timers {
             t1_ms: self.timers.t1_ms,
@@ -342,6 +383,25 @@ mod tests {
     }
 
     #[test]
+    fn msrp_port_is_refused_with_a_pointer_to_listen_msrp() {
+        let dir = std::env::temp_dir().join(format!("cpmd-msrp-port-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.toml");
+        std::fs::write(&path, "msrp_port = 2856\n").unwrap();
+        let err = FileConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("[listen] msrp"), "{err}");
+        std::fs::write(
+            &path,
+            "[listen]\nmsrp = [\"127.0.0.1:0\"]\n[msrp]\nchunk_size = 100\n",
+        )
+        .unwrap();
+        let cfg = FileConfig::load(&path).unwrap();
+        assert_eq!(cfg.listen.msrp, vec!["127.0.0.1:0".parse().unwrap()]);
+        assert_eq!(cfg.msrp.chunk_size, 100);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn empty_file_means_defaults() {
         let cfg: FileConfig = toml::from_str("").unwrap();
         assert_eq!(cfg.domain, "example.com");
@@ -355,7 +415,13 @@ mod tests {
             "domain = \"Example.COM\"\nusers = [\"alice\", \"sip:bob@example.com\"]\n",
         )
         .unwrap();
-        let core = cfg.core_config("[::1]:5070".parse().unwrap(), 7).unwrap();
+        let core = cfg
+            .core_config(
+                "[::1]:5070".parse().unwrap(),
+                "[::1]:2855".parse().unwrap(),
+                7,
+            )
+            .unwrap();
         assert_eq!(core.users[0].as_str(), "sip:alice@example.com");
         assert_eq!(core.users[1].as_str(), "sip:bob@example.com");
         assert_eq!(core.advertised_host, "::1");

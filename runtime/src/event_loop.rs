@@ -6,7 +6,7 @@
 //! store answers (they release responses the peers wait for), network input, the
 //! timer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -39,6 +39,9 @@ pub struct EventLoop {
     origin: Instant,
     udp: HashMap<ConnId, UdpListener>,
     tcp: HashMap<ConnId, TcpConn>,
+    /// The TCP connections that carry MSRP (accepted on an MSRP listener, or opened
+    /// by `MsrpConnect`); every other one carries SIP.
+    msrp: HashSet<ConnId>,
     ids: ConnIds,
     tcp_settings: TcpSettings,
     net_tx: mpsc::Sender<NetEvent>,
@@ -87,6 +90,7 @@ impl EventLoop {
             origin,
             udp: parts.udp.into_iter().map(|u| (u.conn, u)).collect(),
             tcp: HashMap::new(),
+            msrp: HashSet::new(),
             ids: parts.ids,
             tcp_settings: parts.tcp_settings,
             net_tx: parts.net.0,
@@ -179,9 +183,17 @@ impl EventLoop {
                 serial,
                 peer,
                 writer,
+                msrp,
             } => {
-                tracing::debug!(%conn, %peer, "tcp connection accepted");
+                tracing::debug!(%conn, %peer, msrp, "tcp connection accepted");
                 self.tcp.insert(conn, TcpConn { serial, writer });
+                if msrp {
+                    self.msrp.insert(conn);
+                }
+            }
+            NetEvent::Data { conn, peer, bytes } if self.msrp.contains(&conn) => {
+                // MSRP input is not in the input trace (its replay feeds SIP only).
+                self.server.handle_msrp_bytes(now, conn, peer, &bytes);
             }
             NetEvent::Data { conn, peer, bytes } => {
                 let flow = Flow {
@@ -200,6 +212,7 @@ impl EventLoop {
                 if self.tcp.get(&conn).is_some_and(|c| c.serial == serial) {
                     tracing::debug!(%conn, %reason, "tcp connection closed");
                     self.tcp.remove(&conn);
+                    self.msrp.remove(&conn);
                     self.record(|t| t.closed(now, conn));
                     self.server.handle_closed(now, conn);
                 }
@@ -243,6 +256,24 @@ impl EventLoop {
             Command::Close { conn } => {
                 // Dropping the writer ends the connection task, which reports Closed.
                 self.tcp.remove(&conn);
+                self.msrp.remove(&conn);
+            }
+            Command::MsrpConnect { conn, peer } => {
+                tracing::debug!(%conn, %peer, "msrp connect");
+                self.msrp.insert(conn);
+                self.connect(conn, peer);
+            }
+            Command::MsrpSend { conn, bytes } => {
+                tracing::trace!(%conn, text = %String::from_utf8_lossy(&bytes), "msrp send");
+                // An MSRP connection is never reopened by the runtime: the core
+                // heard (or will hear) `handle_closed` and queues for the leg.
+                let sent = self
+                    .tcp
+                    .get(&conn)
+                    .is_some_and(|c| c.writer.send(bytes).is_ok());
+                if !sent {
+                    tracing::debug!(%conn, "msrp send on a closed connection; dropped");
+                }
             }
             Command::Persist { ticket, record } => {
                 self.store(now, StoreJob::Persist(ticket, record))
@@ -252,7 +283,7 @@ impl EventLoop {
             }
             Command::ChatDeliver { recipient, message } => {
                 tracing::info!(%recipient, seq = message.seq, session = %message.key.contribution_id,
-                    "chat deliver (MSRP not implemented yet)");
+                    "chat deliver to a leg without MSRP media: dropped");
             }
             Command::ChatResult {
                 contribution_id,
@@ -261,7 +292,7 @@ impl EventLoop {
                 outcome,
             } => {
                 tracing::info!(%contribution_id, %sender, %message_id, ?outcome,
-                    "chat result (MSRP not implemented yet)");
+                    "chat result of a typed message");
             }
         }
     }
@@ -357,5 +388,8 @@ fn log_event(ev: &Event) {
         Event::SessionSealed(s) => tracing::info!(session = %s, "session sealed"),
         Event::SealFailed(s) => tracing::error!(session = %s, "session seal failed"),
         Event::SessionEnded(s) => tracing::info!(session = %s, "session ended"),
+        Event::MsrpRefused { conn, reason } => {
+            tracing::info!(?conn, %reason, "msrp input refused or not sent")
+        }
     }
 }

@@ -3,8 +3,10 @@
 //! The cpmd server binary: a tokio runtime around the sans-IO protocol core
 //! `cpmd-core`. It binds the SIP listeners (UDP and TCP, IPv4 and IPv6), prints a
 //! machine-readable ready line, and runs one event loop that owns the core.
-//! What the core persists goes to the message store (`store.rs`: SQLite by
-//! default, PostgreSQL by URL). Not here yet: MSRP, IMAP, metrics.
+//! It also binds the MSRP listeners of the back-to-back MSRP endpoint (the core
+//! decides what to do with their bytes). What the core persists goes to the
+//! message store (`store/`: SQLite by default, PostgreSQL by URL). Not here yet:
+//! TLS, metrics.
 
 mod config;
 mod event_loop;
@@ -40,7 +42,8 @@ const NET_QUEUE: usize = 4096;
 ///
 /// Listener flags replace the configuration file's `[listen]` section; the first
 /// listener given is the address advertised in Via and Contact. Port 0 picks a free
-/// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR imap=ADDR`.
+/// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR
+/// msrp=ADDR imap=ADDR`.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -53,6 +56,10 @@ struct Cli {
     /// Listen for SIP over TCP on ADDR (repeatable).
     #[arg(long, value_name = "ADDR")]
     tcp: Vec<SocketAddr>,
+    /// Listen for MSRP over TCP on ADDR (repeatable; the first is advertised in
+    /// SDP). Default: the first SIP listener's IP, port 2855 (0 if that one uses 0).
+    #[arg(long, value_name = "ADDR")]
+    msrp: Vec<SocketAddr>,
     /// The SIP domain served.
     #[arg(long)]
     domain: Option<String>,
@@ -144,11 +151,30 @@ fn main() -> anyhow::Result<()> {
     }
     file.trace_input |= cli.trace_input;
     anyhow::ensure!(!order.is_empty(), "no listener configured");
+    let msrp = msrp_listeners(&cli, &file, &order);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(serve(file, order, cli.ready_file))
+    runtime.block_on(serve(file, order, msrp, cli.ready_file))
+}
+
+/// The MSRP listeners: `--msrp` flags, else the file's `[listen] msrp`, else one
+/// on the first SIP listener's IP, port 2855 (port 0 when that one uses port 0, so
+/// test instances never collide).
+fn msrp_listeners(cli: &Cli, file: &FileConfig, order: &[Listen]) -> Vec<SocketAddr> {
+    if !cli.msrp.is_empty() {
+        return cli.msrp.clone();
+    }
+    if !file.listen.msrp.is_empty() {
+        return file.listen.msrp.clone();
+    }
+    let first = match order.first() {
+        Some(Listen::Udp(a) | Listen::Tcp(a)) => *a,
+        None => return Vec::new(),
+    };
+    let port = if first.port() == 0 { 0 } else { 2855 };
+    vec![SocketAddr::new(first.ip(), port)]
 }
 
 fn init_logging() {
@@ -164,6 +190,7 @@ fn init_logging() {
 async fn serve(
     file: FileConfig,
     order: Vec<Listen>,
+    msrp: Vec<SocketAddr>,
     ready_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let origin = Instant::now();
@@ -191,16 +218,35 @@ async fn serve(
                     .await
                     .with_context(|| format!("binding tcp {addr}"))?;
                 bound.push(Bound::Tcp(listener.local));
-                listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone());
+                listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), false);
             }
         }
     }
     let advertised = match bound[0] {
-        Bound::Udp(a) | Bound::Tcp(a) | Bound::Imap(a) => a,
+        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) | Bound::Imap(a) => a,
     };
-    let core = file.core_config(advertised, config::boot_entropy()?)?;
+    // The MSRP listeners are bound before the core exists, so the port the OS
+    // picked (port 0) is what every SDP advertises.
+    let mut msrp_advertised = None;
+    for addr in msrp {
+        let listener = TcpSipListener::bind(addr)
+            .await
+            .with_context(|| format!("binding msrp {addr}"))?;
+        bound.push(Bound::Msrp(listener.local));
+        let local = listener.local;
+        let shown = if local.ip().is_unspecified() {
+            // An unspecified address cannot be put in SDP: the SIP address stands in.
+            SocketAddr::new(advertised.ip(), local.port())
+        } else {
+            local
+        };
+        msrp_advertised.get_or_insert(shown);
+        listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), true);
+    }
+    let msrp_advertised = msrp_advertised.context("no msrp listener configured")?;
+    let core = file.core_config(advertised, msrp_advertised, config::boot_entropy()?)?;
     core.validate().context("invalid configuration")?;
-    tracing::info!(domain = %core.domain, %advertised, data_dir = %file.data_dir.display(), "starting");
+    tracing::info!(domain = %core.domain, %advertised, msrp = %msrp_advertised, data_dir = %file.data_dir.display(), "starting");
     let url = file.store_url()?;
     let instance = file.instance;
     let store_at = url.clone();

@@ -1,5 +1,5 @@
-//! The machine-readable start-up line: `cpmd ready udp=ADDR tcp=ADDR ...`, one
-//! `transport=address` per bound listener in listener order, printed on stdout and
+//! The machine-readable start-up line: `cpmd ready udp=ADDR tcp=ADDR msrp=ADDR ...`,
+//! one `transport=address` per bound listener in listener order (MSRP last), printed on stdout and
 //! optionally written to a file, so tests and scripts can use port 0.
 
 use std::net::SocketAddr;
@@ -14,6 +14,8 @@ pub enum Bound {
     Udp(SocketAddr),
     /// A TCP listener.
     Tcp(SocketAddr),
+    /// An MSRP (TCP) listener.
+    Msrp(SocketAddr),
     /// The IMAP listener (always last).
     Imap(SocketAddr),
 }
@@ -25,6 +27,7 @@ pub fn ready_line(bound: &[Bound]) -> String {
         let (name, addr) = match b {
             Bound::Udp(a) => ("udp", a),
             Bound::Tcp(a) => ("tcp", a),
+            Bound::Msrp(a) => ("msrp", a),
             Bound::Imap(a) => ("imap", a),
         };
         line.push_str(&format!(" {name}={addr}"));
@@ -58,11 +61,12 @@ mod tests {
         let bound = [
             Bound::Udp("127.0.0.1:40001".parse().unwrap()),
             Bound::Tcp("[::1]:40002".parse().unwrap()),
-            Bound::Imap("127.0.0.1:40003".parse().unwrap()),
+            Bound::Msrp("127.0.0.1:40003".parse().unwrap()),
+            Bound::Imap("127.0.0.1:40004".parse().unwrap()),
         ];
         assert_eq!(
             ready_line(&bound),
-            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002 imap=127.0.0.1:40003"
+            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002 msrp=127.0.0.1:40003 imap=127.0.0.1:40004"
         );
     }
 }

@@ -124,7 +124,7 @@ fn start_line(config: &cpmd_core::Config) -> Value {
         "conference_factory_user": config.conference_factory_user,
         "users": config.users.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "auth": config.auth.is_some(),
-        "msrp_port": config.msrp_port,
+        "msrp_port": config.msrp.advertised.port(),
         "timers": {
             "t1_ms": t.t1_ms,
             "t2_ms": t.t2_ms,
@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(start["conference_factory_user"], "factory");
         assert_eq!(start["users"], json!(["sip:alice@example.com"]));
         assert_eq!(start["auth"], false);
-        assert_eq!(start["msrp_port"], config.msrp_port);
+        assert_eq!(start["msrp_port"], config.msrp.advertised.port());
         assert_eq!(start["timers"]["t1_ms"], config.timers.t1_ms);
         assert_eq!(
             start["limits"]["max_body_bytes"],

@@ -4,7 +4,9 @@
 //! with real peers on loopback. This library holds the helpers: locating the binary
 //! (`CPMD_BIN`, else `target/debug/cpmd` under `CARGO_TARGET_DIR` or the workspace;
 //! run `cargo build -p cpmd` first), starting it on port 0 and reading its ready
-//! line, picking free ports, and running sipp scenarios from `tests/sipp/`.
+//! line, killing (SIGKILL) and restarting it on the same data, picking free ports,
+//! running sipp scenarios from `tests/sipp/`, and reading what cpmd stored from its
+//! SQLite message store ([`store_records`]).
 //!
 //! sipp (Debian package `sip-tester`) is required under `CI=true`; elsewhere a test
 //! without it is skipped with a message.
@@ -318,7 +320,9 @@ impl Drop for Cpmd {
 ///   set's sequence numbers), `participants` (`user`, `state`);
 /// - `message`: a stored chat message: `conversation_id`, `contribution_id`,
 ///   `seq`, `sender`, `recipients`, `message_id`, `content_type`, `body`;
-/// - `standalone`: a stored pager-mode message (same fields, no `seq`).
+/// - `standalone`: a stored pager-mode message (same fields, no `seq`);
+/// - `disposition`: an IMDN state of a stored message: `conversation_id`,
+///   `message_id`, `recipient`, `disposition` (`Delivered`, `Displayed`, `Failed`).
 ///
 /// A missing file reads as empty.
 pub fn store_records(db: &Path) -> Vec<serde_json::Value> {
@@ -446,6 +450,40 @@ pub fn store_records(db: &Path) -> Vec<serde_json::Value> {
         .expect("standalone rows")
         .collect::<Result<Vec<_>, _>>()
         .expect("standalone read");
+    out.extend(rows);
+    let mut dispositions = conn
+        .prepare(
+            "SELECT cv.conversation_id, COALESCE(m.message_id, st.message_id), d.recipient, \
+             d.delivered, d.displayed, d.failed FROM dispositions d \
+             LEFT JOIN messages m ON d.kind = 'message' AND d.ref_id = m.id \
+             LEFT JOIN sessions s ON m.session = s.id \
+             LEFT JOIN standalone st ON d.kind = 'standalone' AND d.ref_id = st.id \
+             JOIN conversations cv ON cv.id = COALESCE(s.conversation, st.conversation) \
+             ORDER BY d.rowid",
+        )
+        .expect("dispositions query");
+    let rows = dispositions
+        .query_map([], |r| {
+            let state = match (
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ) {
+                (_, _, 1) => "Failed",
+                (_, 1, _) => "Displayed",
+                _ => "Delivered",
+            };
+            Ok(json!({
+                "kind": "disposition",
+                "conversation_id": r.get::<_, String>(0)?,
+                "message_id": r.get::<_, String>(1)?,
+                "recipient": r.get::<_, String>(2)?,
+                "disposition": state,
+            }))
+        })
+        .expect("dispositions rows")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("dispositions read");
     out.extend(rows);
     out
 }

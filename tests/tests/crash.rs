@@ -175,7 +175,17 @@ fn kill_9_mid_load_loses_nothing_acknowledged_and_seals_open_sessions() {
         &run(
             uac,
             &[
-                "-key", "ruri", ruri, "-r", "40", "-m", "400", "-timeout", "8s",
+                "-key",
+                "ruri",
+                ruri,
+                "-r",
+                "40",
+                "-m",
+                "120",
+                "-recv_timeout",
+                "2000",
+                "-max_retrans",
+                "3",
             ],
         ),
         &dir,
@@ -184,7 +194,9 @@ fn kill_9_mid_load_loses_nothing_acknowledged_and_seals_open_sessions() {
     cpmd.kill();
     // The caller gives up on each unanswered call (receive timeout), ends by
     // itself and flushes its trace; the callee is not needed any more.
-    let _ = caller.wait();
+    let waited = std::time::Instant::now();
+    let status = caller.wait();
+    eprintln!("caller ended after {:?}: {status:?}", waited.elapsed());
     drop(callee);
     let acked = acknowledged(&traces(&dir, "uac_"));
     eprintln!(

@@ -1,10 +1,13 @@
 //! Chat messages on a session: numbering, `Persist`, and delivery strictly in
 //! sequence order once durable (MSG-1..MSG-5, GRP-2).
 //!
-//! Messages arrive as typed [`ChatSend`] inputs (the MSRP issue will produce them
-//! from SEND requests). Each gets the session's next sequence number and a
-//! `Persist`. The store may answer out of order; delivery and acknowledgement still
-//! happen in sequence order: the head of the queue waits for its answer.
+//! Messages arrive as typed [`ChatSend`] inputs or as complete MSRP messages
+//! (`msrp_relay` makes a `ChatSend` of each, with an MSRP [`Origin`]). Each gets the
+//! session's next sequence number and a `Persist`. The store may answer out of
+//! order; delivery and acknowledgement still happen in sequence order: the head of
+//! the queue waits for its answer. A typed message is delivered and answered with
+//! the typed `ChatDeliver`/`ChatResult` commands; an MSRP one with MSRP SENDs to the
+//! recipients' legs and an MSRP response/REPORT to its sender.
 
 use std::collections::BTreeMap;
 
@@ -42,13 +45,23 @@ pub(crate) struct ChatLog {
     seen: BTreeMap<(UserUri, MessageId), u64>,
 }
 
+/// Where a chat message came from, which says how it is delivered and answered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Origin {
+    /// A typed input (`handle_chat`): `ChatDeliver` / `ChatResult` commands.
+    Typed,
+    /// An MSRP SEND: MSRP SENDs to the recipients, an MSRP response/REPORT back.
+    Msrp(super::msrp_relay::MsrpReply),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Pending {
     message: StoredMessage,
     contribution_id: ContributionId,
     stored: Option<bool>,
-    /// Repeats of this message received while it waited: each gets the same answer.
-    repeats: usize,
+    /// The original and each repeat received while it waited: each gets the same
+    /// answer.
+    origins: Vec<Origin>,
 }
 
 impl ChatLog {
@@ -65,14 +78,14 @@ impl ChatLog {
 
     /// Counts a repeat of a message still waiting for the store; it gets its answer
     /// when the original does.
-    fn pending_repeat(&mut self, chat: &ChatSend) -> bool {
+    fn pending_repeat(&mut self, chat: &ChatSend, origin: &Origin) -> bool {
         let key = (chat.sender.clone(), chat.message_id.clone());
         let Some(seq) = self.seen.get(&key) else {
             return false;
         };
         match self.pending.get_mut(seq) {
             Some(p) => {
-                p.repeats += 1;
+                p.origins.push(origin.clone());
                 true
             }
             None => false,
@@ -88,24 +101,29 @@ impl ChatLog {
 impl Server {
     /// Input: a chat message from a party of a session.
     pub fn handle_chat(&mut self, now: Time, chat: ChatSend) {
+        self.take_chat(now, chat, Origin::Typed);
+    }
+
+    /// A chat message from a party, typed or from MSRP.
+    pub(crate) fn take_chat(&mut self, now: Time, chat: ChatSend, origin: Origin) {
         let _ = now;
         let Some(&sid) = self.by_contribution.get(&chat.contribution_id) else {
-            return self.chat_result(&chat, ChatOutcome::Failed(ChatFailure::NoSession));
+            return self.chat_result(&chat, &origin, ChatOutcome::Failed(ChatFailure::NoSession));
         };
         let recipients = match self.chat_recipients(sid, &chat.sender) {
             Ok(r) => r,
-            Err(failure) => return self.chat_result(&chat, ChatOutcome::Failed(failure)),
+            Err(failure) => return self.chat_result(&chat, &origin, ChatOutcome::Failed(failure)),
         };
         let Some(session) = self.sessions.get_mut(&sid) else {
-            return self.chat_result(&chat, ChatOutcome::Failed(ChatFailure::NoSession));
+            return self.chat_result(&chat, &origin, ChatOutcome::Failed(ChatFailure::NoSession));
         };
         let key = session.info().key.clone();
         let log = session.chat_mut();
         if let Some(outcome) = log.repeat(&chat) {
             // MSG-6: a repeat is stored and delivered at most once.
-            return self.chat_result(&chat, outcome);
+            return self.chat_result(&chat, &origin, outcome);
         }
-        if log.pending_repeat(&chat) {
+        if log.pending_repeat(&chat, &origin) {
             return;
         }
         log.next_seq += 1;
@@ -125,7 +143,7 @@ impl Server {
                 message: message.clone(),
                 contribution_id: chat.contribution_id.clone(),
                 stored: None,
-                repeats: 0,
+                origins: vec![origin.clone()],
             },
         );
         log.seen
@@ -136,7 +154,7 @@ impl Server {
             record: Record::Message(message),
         });
         if self.config.mutation == Mutation::AckBeforeStore {
-            self.chat_result(&chat, ChatOutcome::Accepted);
+            self.chat_result(&chat, &origin, ChatOutcome::Accepted);
         }
     }
 
@@ -223,23 +241,25 @@ impl Server {
         let Pending {
             message,
             contribution_id,
-            repeats,
+            origins,
             ..
         } = pending;
-        let Some(outcome) = self.deliver(sid, &message, ok) else {
+        let by_msrp = matches!(origins.first(), Some(Origin::Msrp(_)));
+        let Some(outcome) = self.deliver(sid, &message, ok, by_msrp) else {
             return; // the SilentDropOnClosedLeg mutant answers nothing
         };
         if outcome == ChatOutcome::Accepted && self.config.mutation == Mutation::AckBeforeStore {
             return; // the mutant already acknowledged it
         }
         // The original and each repeat received while it waited get the same answer.
-        for _ in 0..=repeats {
-            self.out.command(Command::ChatResult {
-                contribution_id: contribution_id.clone(),
-                sender: message.sender.clone(),
-                message_id: message.message_id.clone(),
+        for origin in &origins {
+            self.answer_chat(
+                &contribution_id,
+                &message.sender,
+                &message.message_id,
+                origin,
                 outcome,
-            });
+            );
         }
     }
 
@@ -251,6 +271,7 @@ impl Server {
         sid: SessionId,
         message: &StoredMessage,
         ok: bool,
+        by_msrp: bool,
     ) -> Option<ChatOutcome> {
         if !ok {
             return Some(ChatOutcome::Failed(ChatFailure::StoreFailed));
@@ -271,10 +292,14 @@ impl Server {
             return Some(ChatOutcome::Failed(ChatFailure::RecipientGone));
         }
         for recipient in open {
-            self.out.command(Command::ChatDeliver {
-                recipient,
-                message: message.clone(),
-            });
+            if by_msrp {
+                self.msrp_deliver(sid, &recipient, message);
+            } else {
+                self.out.command(Command::ChatDeliver {
+                    recipient,
+                    message: message.clone(),
+                });
+            }
         }
         if let Some(s) = self.sessions.get_mut(&sid) {
             if self.config.mutation != Mutation::HistoryInStoreOrder {
@@ -284,23 +309,50 @@ impl Server {
         Some(ChatOutcome::Accepted)
     }
 
-    fn recipient_open(&self, sid: SessionId, user: &UserUri) -> bool {
-        let leg = match self.sessions.get(&sid) {
+    /// The leg of `user` in session `sid`.
+    pub(crate) fn leg_in(&self, sid: SessionId, user: &UserUri) -> Option<super::timer::LegKey> {
+        match self.sessions.get(&sid) {
             Some(Session::One(one)) => one.leg_of(user).cloned(),
             Some(Session::Group(g)) => g.participants.get(user).and_then(|p| p.leg.clone()),
             None => None,
-        };
-        leg.and_then(|l| self.legs.get(&l))
-            .is_some_and(|l| l.is_open())
+        }
     }
 
-    fn chat_result(&mut self, chat: &ChatSend, outcome: ChatOutcome) {
-        self.out.command(Command::ChatResult {
-            contribution_id: chat.contribution_id.clone(),
-            sender: chat.sender.clone(),
-            message_id: chat.message_id.clone(),
+    /// MSG-4: the recipient's leg is open (and, for MSRP, its queue has room: MSRP-9).
+    fn recipient_open(&self, sid: SessionId, user: &UserUri) -> bool {
+        self.leg_in(sid, user).is_some_and(|l| {
+            self.legs.get(&l).is_some_and(|leg| leg.is_open()) && self.msrp_has_room(&l)
+        })
+    }
+
+    fn chat_result(&mut self, chat: &ChatSend, origin: &Origin, outcome: ChatOutcome) {
+        self.answer_chat(
+            &chat.contribution_id,
+            &chat.sender,
+            &chat.message_id,
+            origin,
             outcome,
-        });
+        );
+    }
+
+    /// Answers the sender of a message the way it came.
+    fn answer_chat(
+        &mut self,
+        contribution_id: &ContributionId,
+        sender: &UserUri,
+        message_id: &MessageId,
+        origin: &Origin,
+        outcome: ChatOutcome,
+    ) {
+        match origin {
+            Origin::Typed => self.out.command(Command::ChatResult {
+                contribution_id: contribution_id.clone(),
+                sender: sender.clone(),
+                message_id: message_id.clone(),
+                outcome,
+            }),
+            Origin::Msrp(reply) => self.msrp_answer(reply, outcome),
+        }
     }
 
     /// A fresh store ticket remembered for `usage`.

@@ -244,7 +244,27 @@ pub enum Command {
         /// The address to connect to.
         peer: std::net::SocketAddr,
     },
-    /// Close a connection (after a framing error: the stream cannot be resynchronised).
+    /// Open an outbound TCP connection numbered `conn` to `peer` for MSRP (the server
+    /// is the active party, RFC 4145/6135). Bytes read from it go to
+    /// `Server::handle_msrp_bytes`; a failed connect or its end to
+    /// `Server::handle_closed`. `MsrpSend`s to it may follow at once and are queued by
+    /// the runtime until it is up.
+    MsrpConnect {
+        /// The connection number the core chose.
+        conn: ConnId,
+        /// The first hop of the terminal's `a=path` (the terminal or an RFC 4976 relay).
+        peer: std::net::SocketAddr,
+    },
+    /// Write encoded MSRP (requests and responses) on an MSRP connection, accepted on
+    /// an MSRP listener or opened by `MsrpConnect`.
+    MsrpSend {
+        /// The connection.
+        conn: ConnId,
+        /// The bytes, whole messages only.
+        bytes: Vec<u8>,
+    },
+    /// Close a connection, SIP or MSRP (after a framing error: the stream cannot be
+    /// resynchronised; or an MSRP connection no session uses any more).
     Close {
         /// The connection.
         conn: ConnId,
@@ -309,4 +329,12 @@ pub enum Event {
     SealFailed(SessionId),
     /// A session ended and holds no more state.
     SessionEnded(SessionId),
+    /// MSRP input refused without an answer, or an MSRP message the server could not
+    /// send (the connection is closed, or a leg's queue is full).
+    MsrpRefused {
+        /// The MSRP connection, if one is concerned.
+        conn: Option<ConnId>,
+        /// Why.
+        reason: String,
+    },
 }

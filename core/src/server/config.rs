@@ -147,6 +147,34 @@ impl AuthConfig {
     }
 }
 
+/// The server's MSRP endpoint: what it advertises in the SDP it generates, and how
+/// it checks and chunks MSRP (specs/msrp.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MsrpConfig {
+    /// The address of the MSRP listener put in `c=`, `m=` and `a=path` of every SDP
+    /// the server generates (the runtime's first `--msrp` listener, port resolved).
+    pub advertised: std::net::SocketAddr,
+    /// RFC 6714 relaxed matching: a `From-Path` is checked by the session-id of its
+    /// last URI only (the terminal's own), not URI by URI (RFC 4975 §7.3).
+    pub relaxed_path_matching: bool,
+    /// Bytes per outgoing chunk: larger messages are split with `Byte-Range`.
+    pub chunk_size: usize,
+    /// Most encoded requests queued for one leg while its connection is not bound
+    /// yet; beyond it a message to that leg fails (MSRP-9).
+    pub max_queued: usize,
+}
+
+impl Default for MsrpConfig {
+    fn default() -> Self {
+        Self {
+            advertised: std::net::SocketAddr::from(([127, 0, 0, 1], 2855)),
+            relaxed_path_matching: false,
+            chunk_size: 2048,
+            max_queued: 256,
+        }
+    }
+}
+
 /// Everything the core needs to know about its deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Config {
@@ -158,8 +186,8 @@ pub struct Config {
     pub advertised_host: String,
     /// Port for Via/Contact.
     pub advertised_port: u16,
-    /// Port the server advertises for MSRP in SDP it generates.
-    pub msrp_port: u16,
+    /// The server's MSRP endpoint (back-to-back MSRP, specs/msrp.md).
+    pub msrp: MsrpConfig,
     /// When set, only these users may register (others get 403). Empty: anyone in
     /// `domain`.
     pub users: Vec<UserUri>,
@@ -215,7 +243,7 @@ impl Config {
             conference_factory_user: "conf-factory".into(),
             advertised_host: "127.0.0.1".into(),
             advertised_port: 5060,
-            msrp_port: 2855,
+            msrp: MsrpConfig::default(),
             users: Vec::new(),
             auth: None,
             timers: Timers::default(),

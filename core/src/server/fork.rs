@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::command::{Event, SessionInfo};
+use super::msrp_leg::PeerMedia;
 use super::registrar::Binding;
 use super::session::{Calling, OneState, Session};
 use super::timer::LegKey;
@@ -123,6 +124,11 @@ impl Server {
             }
         }
         self.relay_answer(now, c, a_leg, resp);
+        // MSRP-2: whichever side is active connects now that both SDPs are known.
+        if let Some(answer) = PeerMedia::of_body(&resp.body) {
+            self.msrp_offer_answered(fork, &answer);
+        }
+        self.msrp_start(a_leg);
         if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
             one.b_leg = fork.clone();
             one.losers = c.forks.keys().filter(|l| *l != fork).cloned().collect();
@@ -142,6 +148,7 @@ impl Server {
     ) {
         c.forks.remove(fork);
         self.legs.remove(fork);
+        self.forget_msrp_leg(fork);
         let best = better_failure(c.best_failure, status);
         if c.forks.is_empty() {
             // 3xx: a B2BUA does not pass redirections on; the user is not reachable.
@@ -196,6 +203,7 @@ impl Server {
             one.losers.remove(fork);
         }
         self.legs.remove(fork);
+        self.forget_msrp_leg(fork);
     }
 }
 

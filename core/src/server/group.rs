@@ -5,6 +5,7 @@
 
 use super::command::{Command, Event, Flow, HistoryObject, ParticipantRecord};
 use super::leg::{domain_uri, server_contact, LegState};
+use super::msrp_leg::PeerMedia;
 use super::session::{GroupState, OneState, Participant, ParticipantStatus, Sealing, Session};
 use super::timer::{LegKey, Timer};
 use super::transaction::{ClientRx, Owner};
@@ -49,8 +50,17 @@ impl Server {
         ok_resp.headers.conversation_id = Some(conversation);
         ok_resp.headers.contribution_id = Some(contribution);
         ok_resp.headers.content_type = Some(MediaType::new("application", "sdp"));
-        ok_resp.body = self.focus_sdp(gid).into_bytes();
         let a_key = a_leg.key.clone();
+        // MSRP-1: the focus answers A's offer with its own path on A's group leg.
+        let offer = self
+            .offer_of(&creating.a_invite)
+            .ok()
+            .and_then(|b| b.sdp)
+            .and_then(|sdp| PeerMedia::of(&sdp));
+        ok_resp.body = match &offer {
+            Some(offer) => self.msrp_answer_offer(&a_key, offer, None),
+            None => self.msrp_offer(&a_key, None),
+        };
         self.legs.insert(a_key.clone(), a_leg);
         self.set_participant(
             gid,
@@ -62,6 +72,7 @@ impl Server {
         let timers = self.config.timers.clone();
         self.tx
             .respond(now, &creating.a_tx, ok_resp, &timers, &mut self.out);
+        self.msrp_start(&a_key);
         self.out.event(Event::GroupCreated {
             group: gid,
             replaces,
@@ -116,9 +127,14 @@ impl Server {
             h.session_replaces = Some(session_replaces);
             h.replaces = vec![replaces];
         }
-        invite.body = self.focus_sdp(gid).into_bytes();
         let flow = leg.flow;
         let key = leg.key.clone();
+        // MSRP-1: the focus offers its own path (actpass) with the group's types.
+        let media = self
+            .sessions
+            .get(&gid)
+            .and_then(|s| PeerMedia::of_body(s.info().sdp.as_bytes()));
+        invite.body = self.msrp_offer(&key, media.as_ref());
         self.legs.insert(key.clone(), leg);
         self.set_participant(gid, user, Some(key), ParticipantStatus::Invited);
         let timers = self.config.timers.clone();
@@ -198,6 +214,9 @@ impl Server {
             ClientRx::Response(r) if r.status.is_provisional() => {}
             ClientRx::Response(r) if r.status.is_success() => {
                 self.ack_callee(&leg, &r);
+                if let Some(answer) = PeerMedia::of_body(&r.body) {
+                    self.msrp_offer_answered(&leg, &answer);
+                }
                 self.set_participant(gid, user, None, ParticipantStatus::Joined);
                 self.arm_replaced_bye(now, gid, user);
             }
@@ -273,8 +292,11 @@ impl Server {
         };
         let mut resp = l.response(&req, StatusCode::OK);
         if req.method == Method::Invite {
+            if let Some(offer) = PeerMedia::of_body(&req.body) {
+                self.msrp_learn(leg, &offer);
+            }
             resp.headers.content_type = Some(MediaType::new("application", "sdp"));
-            resp.body = self.focus_sdp(l.session).into_bytes();
+            resp.body = self.msrp_sdp(leg);
             self.send_2xx(now, leg, resp.clone());
         }
         let timers = self.config.timers.clone();
@@ -314,25 +336,6 @@ impl Server {
             let reply_to = g.held_bye.take();
             g.state = GroupState::Sealing(Sealing { ticket, reply_to });
         }
-    }
-
-    /// The focus's SDP for a group: one MSRP stream at the server's MSRP port.
-    fn focus_sdp(&self, gid: SessionId) -> String {
-        let host = &self.config.advertised_host;
-        let ip = if host.contains(':') { "IP6" } else { "IP4" };
-        let port = self.config.msrp_port;
-        let path_host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.clone()
-        };
-        format!(
-            "v=0\r\no=cpmd {id} 1 IN {ip} {host}\r\ns=-\r\nc=IN {ip} {host}\r\nt=0 0\r\n\
-             m=message {port} TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
-             a=accept-wrapped-types:text/plain message/imdn+xml\r\n\
-             a=path:msrp://{path_host}:{port}/g{id};tcp\r\na=setup:passive\r\na=sendrecv\r\n",
-            id = gid.get()
-        )
     }
 }
 

@@ -34,6 +34,12 @@ impl IdGen {
         format!("{prefix:016x}{:x}", self.counter)
     }
 
+    /// A fresh token for MSRP session-ids, transaction ids and Message-IDs
+    /// (alphanumeric, at most 32 characters: valid in all three).
+    pub(crate) fn msrp_token(&mut self) -> String {
+        self.token()
+    }
+
     pub(crate) fn tag(&mut self) -> Tag {
         Tag::new(self.token())
     }

@@ -6,7 +6,8 @@
 //! The driver (the runtime, a test harness, or the model checker) repeats:
 //!
 //! 1. feed one input: [`Server::handle_bytes`] / [`Server::handle_message`] (SIP),
-//!    [`Server::handle_chat`] (a chat message), [`Server::handle_store_result`] (the
+//!    [`Server::handle_chat`] (a typed chat message), [`Server::handle_msrp_bytes`]
+//!    (bytes read from an MSRP connection), [`Server::handle_store_result`] (the
 //!    store's answer to a `Persist`/`SealSession`), [`Server::handle_timeout`] (time
 //!    passed) or [`Server::expire`] (fire one named timer: the model's way),
 //!    [`Server::handle_closed`] (a connection went away);
@@ -28,6 +29,8 @@ mod fork;
 mod group;
 mod ids;
 mod leg;
+mod msrp_leg;
+mod msrp_relay;
 mod one_to_one;
 mod outbox;
 mod pager;
@@ -43,7 +46,9 @@ pub use command::{
     ParticipantRecord, Record, SessionInfo, SessionKey, SessionType, StandaloneMessage,
     StoredMessage, Transport,
 };
-pub use config::{AuthConfig, Config, ConfigError, DigestAlgorithm, Mutation, Seed, Timers};
+pub use config::{
+    AuthConfig, Config, ConfigError, DigestAlgorithm, MsrpConfig, Mutation, Seed, Timers,
+};
 pub use connections::CORE_CONN_BASE;
 pub use timer::{LegKey, Timer};
 pub use transaction::TxKey;
@@ -79,6 +84,9 @@ pub(crate) enum TicketUse {
     GroupInfo(SessionId),
     /// A session history object.
     Seal(SessionId),
+    /// A pager MESSAGE's standalone message or disposition, relayed once durable
+    /// (PAGER-1).
+    Pager(Box<pager::PendingPager>),
 }
 
 /// Counters of input the server refused without answering.
@@ -104,6 +112,8 @@ pub struct Server {
     /// TCP connections known to be up (bytes arrived, or the core opened them).
     live_tcp: std::collections::BTreeSet<ConnId>,
     nonces: auth::Nonces,
+    /// The server's MSRP endpoints, one per leg with MSRP media (specs/msrp.md).
+    msrp: msrp_leg::MsrpState,
     wall_clock: WallClock,
     counters: Counters,
 }
@@ -124,6 +134,7 @@ impl Server {
             decoders: BTreeMap::new(),
             live_tcp: Default::default(),
             nonces: Default::default(),
+            msrp: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
         }
@@ -353,6 +364,7 @@ impl Server {
             TicketUse::Message(sid, seq) => self.on_message_stored(now, sid, seq, ok),
             TicketUse::GroupInfo(gid) => self.on_group_info_stored(now, gid, ok),
             TicketUse::Seal(sid) => self.on_sealed(now, sid, ok),
+            TicketUse::Pager(pending) => self.on_pager_stored(now, *pending, ok),
         }
     }
 
@@ -391,12 +403,15 @@ impl Server {
         }
     }
 
-    /// Input: a connection closed. Its decode buffer is dropped; bindings over it stay
-    /// until they expire (the terminal may reconnect and re-register).
+    /// Input: a connection closed (SIP or MSRP, or an `MsrpConnect` that failed).
+    /// Its decode buffer is dropped; bindings over it stay until they expire (the
+    /// terminal may reconnect and re-register); MSRP legs bound to it are unbound
+    /// (messages for them wait until a connection is bound again, MSRP-9).
     pub fn handle_closed(&mut self, now: Time, conn: ConnId) {
         let _ = now;
         self.decoders.remove(&conn);
         self.live_tcp.remove(&conn);
+        self.msrp_conn_gone(conn);
     }
 
     /// Output: the next command to carry out.

@@ -4,6 +4,7 @@
 
 use super::command::{Event, Flow, SessionInfo, SessionKey, SessionType};
 use super::leg::{server_contact, Leg, LegState, Role};
+use super::msrp_leg::PeerMedia;
 use super::session::{Calling, OneState, OneToOne, Session};
 use super::timer::{LegKey, Timer};
 use super::transaction::{ClientRx, Owner};
@@ -74,6 +75,10 @@ impl Server {
         }
         let sid = info.key.session;
         let a_leg = self.new_uas_leg(sid, &req, flow, caller.clone());
+        if let Some(offer) = body.sdp.as_ref().and_then(PeerMedia::of) {
+            // MSRP-1: the server answers A's offer itself, with its own path.
+            self.msrp_answer_offer(&a_leg.key, &offer, None);
+        }
         let forks = self.fork_invites(now, sid, &req, &info, &callee, bindings);
         let first = forks
             .keys()
@@ -268,7 +273,14 @@ impl Server {
         h.content_type = a.content_type.clone();
         h.date = a.date.clone();
         h.other = copyable(&a.other);
-        invite.body = a_invite.body.clone();
+        // MSRP-1: B gets the server's own offer (actpass), not A's path.
+        let relayed = self
+            .offer_of(a_invite)
+            .ok()
+            .and_then(|b| b.sdp)
+            .and_then(|sdp| PeerMedia::of(&sdp));
+        invite.headers.content_type = Some(crate::sip::MediaType::new("application", "sdp"));
+        invite.body = self.msrp_offer(&b_leg.key, relayed.as_ref());
         invite
     }
 
@@ -284,6 +296,11 @@ impl Server {
         out.headers.contribution_id = c.a_invite.headers.contribution_id.clone();
         out.headers.content_type = resp.headers.content_type.clone();
         out.body = resp.body.clone();
+        if let Some(answer) = PeerMedia::of_body(&resp.body) {
+            // MSRP-1: A gets the server's answer on A's leg, with B's accept-types.
+            self.msrp_accept_types(a_leg, &answer);
+            out.body = self.msrp_sdp(a_leg);
+        }
         if resp.status.is_success() {
             self.send_2xx(now, a_leg, out.clone());
         }
@@ -488,6 +505,12 @@ impl Server {
         relayed.headers.other = copyable(&req.headers.other);
         relayed.body = req.body.clone();
         let flow = leg.flow;
+        if let Some(offer) = PeerMedia::of_body(&req.body) {
+            // A re-offer: the sender's path may change; the other leg gets the
+            // server's own SDP (its connection stays).
+            self.msrp_learn(leg_key, &offer);
+            relayed.body = self.msrp_sdp(&other);
+        }
         let timers = self.config.timers.clone();
         self.tx.send_request(
             now,
@@ -526,11 +549,15 @@ impl Server {
         out.reason = resp.reason.clone();
         out.headers.content_type = resp.headers.content_type.clone();
         out.body = resp.body.clone();
+        let a_leg = LegKey {
+            call_id: orig.headers.call_id.clone(),
+            local_tag: tag,
+        };
+        if let Some(answer) = PeerMedia::of_body(&resp.body) {
+            self.msrp_learn(&other, &answer);
+            out.body = self.msrp_sdp(&a_leg);
+        }
         if orig.method == Method::Invite && resp.status.is_success() {
-            let a_leg = LegKey {
-                call_id: orig.headers.call_id.clone(),
-                local_tag: tag,
-            };
             self.send_2xx(now, &a_leg, out.clone());
         }
         let timers = self.config.timers.clone();
@@ -572,6 +599,7 @@ impl Server {
         for leg in legs {
             self.out.disarm(&Timer::Retransmit2xx(leg.clone()));
             self.legs.remove(&leg);
+            self.forget_msrp_leg(&leg);
         }
         self.out.disarm(&Timer::ByeWait(sid));
         self.out.disarm(&Timer::ReplacedBye(sid));

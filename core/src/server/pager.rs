@@ -1,24 +1,57 @@
 //! Pager-mode messaging (RFC 3428): an out-of-dialog MESSAGE from an authenticated
-//! user is routed to the recipient's newest device and the answer relayed back.
-//! Capturing its CPIM body as a standalone history message comes with the MSRP work;
-//! this is the routing only.
+//! user is captured as history, then routed to the recipient's newest device, and the
+//! recipient's answer relayed back (specs/one-to-one.md, "Pager mode", PAGER-1..4).
+//!
+//! Capture: every MESSAGE the server accepts is `Persist`ed before it is relayed
+//! (PAGER-1). A `message/cpim` body carrying an IMDN (`message/imdn+xml`) becomes a
+//! [`Record::Disposition`]; every other body (CPIM or not: RCS pager messages are
+//! CPIM, but a plain `text/plain` MESSAGE is history too) a
+//! [`Record::Standalone`] with its content type. The message waits in its store
+//! ticket ([`TicketUse::Pager`]) until the store answers: ok → relayed; failed → 500
+//! to the sender and nothing relayed (PAGER-2). A CPIM or IMDN body that does not
+//! decode is refused with 400 and neither stored nor relayed (PAGER-3).
+//!
+//! Not store-and-forward: the sender's final answer is still the recipient's (or 408
+//! when it never answered), so a stored standalone message means "accepted from its
+//! sender", not "delivered". A recipient that is not registered gets nothing stored
+//! (480 at once). The binding is chosen when the MESSAGE arrives, so a binding that
+//! expires while the store works does not lose the relay; its TCP connection is
+//! (re)opened only once the record is durable.
 
-use super::command::Flow;
+use super::command::{DispositionRecord, Flow, Record, StandaloneMessage};
 use super::leg::server_via;
 use super::one_to_one::copyable;
 use super::transaction::{ClientRx, Owner};
-use super::{Server, TxKey};
+use super::{Server, TicketUse, TxKey};
+use crate::cpim::CpimMessage;
+use crate::ids::{ContributionId, ConversationId, MessageId};
 use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode};
 use crate::time::Time;
-use crate::uri::UserUri;
+use crate::uri::{Uri, UserUri};
+use crate::wire::{cpim, imdn, multipart::print_media_type};
+
+/// A pager MESSAGE whose record the store has not confirmed yet: what to relay, and
+/// where, once it has.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PendingPager {
+    /// The sender's server transaction.
+    server_tx: TxKey,
+    /// The recipient's binding, chosen when the MESSAGE arrived: its flow and Contact.
+    flow: Flow,
+    contact: Uri,
+    /// The Conversation-ID as stored (the server's own when the MESSAGE had none).
+    conversation_id: ConversationId,
+    /// The sender's MESSAGE.
+    request: Request,
+}
 
 impl Server {
     /// An out-of-dialog MESSAGE.
     pub(crate) fn on_message(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
         // REG-2: only an authenticated user may send.
-        if self.identify(now, &key, &req, &flow).is_none() {
+        let Some(sender) = self.identify(now, &key, &req, &flow) else {
             return;
-        }
+        };
         let target = UserUri::from_uri(&req.uri).filter(|u| self.is_local_user(u));
         let Some(target) = target else {
             return self.reply(now, &key, &req, StatusCode::NOT_FOUND);
@@ -26,10 +59,98 @@ impl Server {
         let Some(binding) = self.registrar.lookup(&target).cloned() else {
             return self.reply(now, &key, &req, StatusCode::TEMPORARILY_UNAVAILABLE);
         };
-        let out_flow = self.reach(
-            binding.flow,
-            super::connections::socket_of(&binding.contact.uri),
-        );
+        let conversation_id = req
+            .headers
+            .conversation_id
+            .clone()
+            .unwrap_or_else(|| self.ids.conversation_id());
+        let Some(record) = self.pager_record(&req, &conversation_id, sender, target) else {
+            // PAGER-3: a body we cannot read is neither stored nor relayed.
+            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+        };
+        let ticket = self.ticket(TicketUse::Pager(Box::new(PendingPager {
+            server_tx: key,
+            flow: binding.flow,
+            contact: binding.contact.uri,
+            conversation_id,
+            request: req,
+        })));
+        self.out.command(super::Command::Persist { ticket, record });
+    }
+
+    /// What a MESSAGE stores: a disposition for an IMDN, else a standalone message;
+    /// `None` when a CPIM or IMDN body does not decode.
+    fn pager_record(
+        &self,
+        req: &Request,
+        conversation_id: &ConversationId,
+        sender: UserUri,
+        target: UserUri,
+    ) -> Option<Record> {
+        let ct = req.headers.content_type.as_ref();
+        let cpim = match ct {
+            Some(ct) if ct.is("message", "cpim") => {
+                Some(cpim::decode_with(&req.body, &self.config.limits).ok()?)
+            }
+            _ => None,
+        };
+        if let Some(m) = cpim.as_ref().filter(|m| m.is_imdn()) {
+            return self
+                .pager_disposition(req, m, conversation_id, sender)
+                .map(Record::Disposition);
+        }
+        let message_id = cpim
+            .as_ref()
+            .and_then(CpimMessage::imdn_message_id)
+            .map_or_else(|| req.headers.call_id.as_str().to_owned(), str::to_owned);
+        Some(Record::Standalone(StandaloneMessage {
+            conversation_id: conversation_id.clone(),
+            contribution_id: req.headers.contribution_id.clone(),
+            sender,
+            recipients: vec![target],
+            message_id: MessageId::new(message_id),
+            content_type: ct.map(print_media_type).unwrap_or_default(),
+            body: req.body.clone(),
+        }))
+    }
+
+    /// An IMDN's disposition record: the reporting recipient is the MESSAGE's
+    /// authenticated sender. The Contribution-ID (RCS copies the original message's)
+    /// is kept when it names a session this server holds; otherwise the original is
+    /// taken to be a standalone message and the store matches it by conversation and
+    /// message id.
+    fn pager_disposition(
+        &self,
+        req: &Request,
+        m: &CpimMessage,
+        conversation_id: &ConversationId,
+        sender: UserUri,
+    ) -> Option<DispositionRecord> {
+        let report = imdn::decode(&m.body).ok()?;
+        let contribution_id: Option<ContributionId> = req
+            .headers
+            .contribution_id
+            .clone()
+            .filter(|c| self.by_contribution.contains_key(c));
+        Some(DispositionRecord {
+            conversation_id: conversation_id.clone(),
+            contribution_id,
+            message_id: MessageId::new(report.message_id),
+            recipient: sender,
+            disposition: report.disposition,
+        })
+    }
+
+    /// The MESSAGE the server sends the recipient: a new transaction of its own, the
+    /// body and CPM headers copied (Conversation-ID as stored, so a fresh one reaches
+    /// the recipient too).
+    fn pager_relay(
+        &mut self,
+        req: &Request,
+        out_flow: Flow,
+        contact: &Uri,
+        conversation_id: ConversationId,
+    ) -> Request {
         let mut from = req.headers.from.clone();
         from.set_tag(&self.ids.tag());
         let mut headers = Headers::new(
@@ -44,23 +165,42 @@ impl Server {
         headers.via = vec![server_via(&self.config, out_flow, &mut self.ids)];
         headers.max_forwards = Some(70);
         headers.content_type = req.headers.content_type.clone();
-        headers.conversation_id = req.headers.conversation_id.clone();
+        headers.conversation_id = Some(conversation_id);
         headers.contribution_id = req.headers.contribution_id.clone();
         headers.in_reply_to_contribution_id = req.headers.in_reply_to_contribution_id.clone();
         headers.accept_contact = req.headers.accept_contact.clone();
         headers.other = copyable(&req.headers.other);
-        let message = Request {
+        Request {
             method: Method::Message,
-            uri: binding.contact.uri.clone(),
+            uri: contact.clone(),
             headers,
             body: req.body.clone(),
-        };
+        }
+    }
+
+    /// The store answered a pager MESSAGE's `Persist`: relay it (PAGER-1), or tell
+    /// the sender it failed (PAGER-2).
+    pub(crate) fn on_pager_stored(&mut self, now: Time, pending: PendingPager, ok: bool) {
+        let PendingPager {
+            server_tx,
+            flow,
+            contact,
+            conversation_id,
+            request,
+        } = pending;
+        if !ok {
+            return self.reply(now, &server_tx, &request, StatusCode::SERVER_INTERNAL_ERROR);
+        }
+        // The connection is reached only now: one that closed while the store worked
+        // is reopened, and none is opened for a MESSAGE that is not relayed.
+        let out_flow = self.reach(flow, super::connections::socket_of(&contact));
+        let relay = self.pager_relay(&request, out_flow, &contact, conversation_id);
         let timers = self.config.timers.clone();
         self.tx.send_request(
             now,
             out_flow,
-            message,
-            Owner::Pager(key),
+            relay,
+            Owner::Pager(server_tx),
             &timers,
             &mut self.out,
         );

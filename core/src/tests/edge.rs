@@ -669,6 +669,7 @@ fn ringing_forever_is_cancelled_by_timer_c() {
 
 /// ONE-5: UPDATE, INFO and re-INVITE are relayed to the other leg and their answers
 /// relayed back; the server ACKs the re-INVITE's 2xx on the other leg itself.
+/// A re-INVITE's SDP is the server's own on each leg (MSRP-1).
 #[test]
 fn in_dialog_requests_are_relayed_both_ways() {
     let mut w = World::new();
@@ -688,7 +689,13 @@ fn in_dialog_requests_are_relayed_both_ways() {
     );
     w.h.send(&w.b, reinvite);
     let at_a = w.h.expect_request(&w.a, Method::Invite);
-    assert!(String::from_utf8_lossy(&at_a.body).contains("7010"));
+    // MSRP-1: the re-offer reaches A as the server's own SDP, not B's path.
+    let relayed = String::from_utf8_lossy(&at_a.body);
+    assert!(!relayed.contains("7010"), "{relayed}");
+    assert!(
+        relayed.contains("a=path:msrp://127.0.0.1:2855/"),
+        "{relayed}"
+    );
     w.h.send(&w.a, answer(&w.a, &at_a, StatusCode::OK));
     w.h.expect_request(&w.a, Method::Ack);
     w.h.expect_response(&w.b, StatusCode::OK);

@@ -35,6 +35,8 @@ impl World {
 pub(crate) struct OneToOneCall {
     pub(crate) a_invite: Request,
     pub(crate) a_dialog: UaDialog,
+    /// The server's 200 to A's INVITE (its SDP answer).
+    pub(crate) a_ok: Response,
     pub(crate) b_invite: Request,
     pub(crate) b_dialog: UaDialog,
     pub(crate) conversation: String,
@@ -86,6 +88,7 @@ pub(crate) fn establish(w: &mut World) -> OneToOneCall {
     OneToOneCall {
         a_invite,
         a_dialog,
+        a_ok,
         b_invite,
         b_dialog,
         conversation: conversation.into(),
@@ -181,6 +184,8 @@ pub(crate) fn multipart_body(mut req: Request, sdp: &str, list: &ResourceList) -
 pub(crate) struct Extended {
     pub(crate) call: OneToOneCall,
     pub(crate) ext_invite: Request,
+    /// The focus's 200 to the extension INVITE (its SDP answer).
+    pub(crate) a_ok: Response,
     pub(crate) a_group: UaDialog,
     pub(crate) b_group_invite: Request,
     pub(crate) c_group_invite: Request,
@@ -201,6 +206,7 @@ pub(crate) fn extend(w: &mut World, form: ReplaceForm) -> Extended {
     Extended {
         call,
         ext_invite,
+        a_ok,
         a_group,
         b_group_invite,
         c_group_invite,

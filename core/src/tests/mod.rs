@@ -4,6 +4,8 @@
 mod claim;
 mod edge;
 mod flows;
+mod msrp;
+mod pager;
 mod prop_machine;
 mod registration;
 mod util;

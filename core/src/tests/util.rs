@@ -273,6 +273,12 @@ pub(crate) struct Harness {
     pub(crate) connects: Vec<(ConnId, SocketAddr)>,
     /// The flow of every message the server sent, in order.
     pub(crate) sent_flows: Vec<crate::server::Flow>,
+    /// MSRP connections the server opened (`MsrpConnect`).
+    pub(crate) msrp_connects: Vec<(ConnId, SocketAddr)>,
+    /// MSRP bytes the server wrote, per connection, not yet read by the test.
+    pub(crate) msrp_out: BTreeMap<ConnId, crate::wire::msrp::MsrpDecoder>,
+    /// Connections the server closed.
+    pub(crate) closed: Vec<ConnId>,
     pending_records: BTreeMap<StoreTicket, PendingRecord>,
 }
 
@@ -304,6 +310,9 @@ impl Harness {
             raw: Vec::new(),
             connects: Vec::new(),
             sent_flows: Vec::new(),
+            msrp_connects: Vec::new(),
+            msrp_out: BTreeMap::new(),
+            closed: Vec::new(),
             pending_records: BTreeMap::new(),
         }
     }
@@ -424,7 +433,23 @@ impl Harness {
                 self.log.push(format!("connect {conn} {peer}"));
                 self.connects.push((conn, peer));
             }
-            Command::Close { conn } => self.log.push(format!("close {conn}")),
+            Command::Close { conn } => {
+                self.log.push(format!("close {conn}"));
+                self.closed.push(conn);
+            }
+            Command::MsrpConnect { conn, peer } => {
+                self.log.push(format!("msrp connect {conn} {peer}"));
+                self.msrp_connects.push((conn, peer));
+            }
+            Command::MsrpSend { conn, bytes } => {
+                let first = String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                self.log.push(format!("msrp {conn}: {first}"));
+                self.msrp_out.entry(conn).or_default().push(&bytes);
+            }
             Command::Persist { ticket, record } => {
                 self.log.push(format!("persist {ticket}"));
                 self.pending_records

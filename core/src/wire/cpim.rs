@@ -39,10 +39,12 @@
 //!
 //! The encoder writes CRLF everywhere and escapes control characters in message
 //! header values (`\r`, `\n`, `\b`, else `\u00XX`; HT stays, as the decoder takes
-//! it), so no value can end a header early; content-header values get their control characters replaced by
-//! spaces (MIME has no escape). Names are written as given, any character a token may
-//! not hold replaced by `-`. For a message whose names are tokens and whose values
-//! are trimmed and free of control characters, `decode(&encode(m)) == Ok(m)`.
+//! it), so no value can end a header early; content-header values get their control
+//! characters replaced by spaces (MIME has no escape). Names are written as given,
+//! any character a token may not hold replaced by `-`. For a message whose names are
+//! tokens and whose values are trimmed and free of control characters but HT,
+//! `decode(&encode(m)) == Ok(m)`; a message with a lone `Content-Type: message/cpim`
+//! header block gets a wrapper block in front, so that it too decodes to itself.
 //!
 //! What this is *not*: no URI or date validation, no check that `From`/`To` exist
 //! (the server takes the sender from SIP authentication, never from CPIM), no IMDN
@@ -101,7 +103,7 @@ pub fn decode_with(body: &[u8], limits: &Limits) -> Result<CpimMessage, CpimErro
         limits,
     };
     let mut first = r.block(Block::Message)?;
-    if is_outer_wrapper(&first) {
+    if is_outer_wrapper(first.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
         first = r.block(Block::Message)?;
     }
     let content = r.block(Block::Content)?;
@@ -130,12 +132,11 @@ pub fn decode_with(body: &[u8], limits: &Limits) -> Result<CpimMessage, CpimErro
 /// Prints a CPIM body (CRLF line ends; see the module doc for escaping).
 pub fn encode(message: &CpimMessage) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + message.body.len());
-    let first: Vec<(String, String)> = message
+    let first = message
         .headers
         .iter()
-        .map(|h| (h.name.clone(), h.value.clone()))
-        .collect();
-    if is_outer_wrapper(&first) {
+        .map(|h| (h.name.as_str(), h.value.as_str()));
+    if is_outer_wrapper(first) {
         // The decoder would skip this block as a stray wrapper: give it one to skip.
         out.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
     }
@@ -260,10 +261,13 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
 }
 
-fn is_outer_wrapper(block: &[(String, String)]) -> bool {
-    matches!(block, [(name, value)]
-        if name.eq_ignore_ascii_case("Content-Type")
-            && value.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("message/cpim"))
+/// A header block made of a single `Content-Type: message/cpim` header.
+fn is_outer_wrapper<'a>(mut block: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+    let (Some((name, value)), None) = (block.next(), block.next()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim();
+    name.eq_ignore_ascii_case("Content-Type") && essence.eq_ignore_ascii_case("message/cpim")
 }
 
 fn push_name(out: &mut Vec<u8>, name: &str) {
@@ -346,6 +350,19 @@ mod tests {
         let mut body = b"Content-Type: message/cpim\r\n\r\n".to_vec();
         body.extend_from_slice(PLAIN);
         assert_eq!(decode(&body), decode(PLAIN));
+    }
+
+    #[test]
+    fn a_lone_wrapper_like_header_block_still_round_trips() {
+        let m = CpimMessage {
+            headers: vec![CpimHeader::new("content-type", "Message/CPIM; x=1")],
+            content_type: "text/plain".into(),
+            content_headers: Vec::new(),
+            body: b"x".to_vec(),
+        };
+        let printed = encode(&m);
+        assert!(printed.starts_with(b"Content-Type: message/cpim\r\n\r\ncontent-type: "));
+        assert_eq!(decode(&printed), Ok(m));
     }
 
     #[test]

@@ -17,16 +17,17 @@
 //! so C never sees the 1-to-1.
 
 use cpmd_core::server::{
-    DispositionRecord, HistoryObject, ParticipantRecord, Record, SessionInfo, SessionKey,
-    SessionType, StandaloneMessage, StoreError, StoredMessage,
+    DispositionRecord, HistoryObject, Record, SessionInfo, SessionKey, SessionType,
+    StandaloneMessage, StoreError, StoredMessage,
 };
-use cpmd_core::{ContributionId, ConversationId, SessionId, UserUri};
+use cpmd_core::{ContributionId, UserUri};
 use tokio::sync::broadcast;
 
 use crate::mailstore::MailChange;
 use crate::store::layout::{self, Direction, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
-use crate::store::sql::{in_tx, Conn, DbError, Row, Val};
+use crate::store::recovery;
+use crate::store::sql::{in_tx, Conn, DbError, Val};
 use crate::store::HistoryStore;
 
 /// The history writer over one connection.
@@ -34,6 +35,11 @@ pub struct HistoryWriter<C: Conn> {
     conn: C,
     instance: i64,
     in_batch: bool,
+    /// The batch transaction was lost (a savepoint could not be rolled back, e.g.
+    /// SQLite rolled the whole transaction back on a full disk): every further
+    /// record of the batch fails without writing, and so does the commit, so
+    /// nothing runs outside the transaction and nothing is answered "ok".
+    broken: bool,
     cache: Cache,
     changes: Vec<MailChange>,
     feed: broadcast::Sender<MailChange>,
@@ -47,6 +53,7 @@ impl<C: Conn> HistoryWriter<C> {
             conn,
             instance,
             in_batch: false,
+            broken: false,
             cache: Cache::default(),
             changes: Vec::new(),
             feed,
@@ -74,7 +81,7 @@ impl<C: Conn> HistoryWriter<C> {
             )?;
             let mut sealed = Vec::new();
             for row in open {
-                let history = stored_history(&mut ops, row.int(0)?)?;
+                let history = recovery::stored_history(&mut ops, row.int(0)?)?;
                 sealed.push(history.info.key.contribution_id.as_str().to_owned());
                 seal(&mut ops, instance, &history, true)?;
             }
@@ -95,11 +102,19 @@ impl<C: Conn> HistoryWriter<C> {
         &mut self,
         f: impl FnOnce(&mut Ops<'_, C>, i64) -> Result<(), DbError>,
     ) -> Result<(), StoreError> {
+        if self.broken {
+            return Err(StoreError {
+                reason: "the batch transaction was lost".into(),
+            });
+        }
         if !self.in_batch {
             self.conn.begin().map_err(store_error)?;
             self.in_batch = true;
         }
-        self.conn.batch("SAVEPOINT rec").map_err(store_error)?;
+        if let Err(e) = self.conn.batch("SAVEPOINT rec") {
+            self.broken = true;
+            return Err(store_error(e));
+        }
         let mark = self.changes.len();
         let mut ops = Ops {
             conn: &mut self.conn,
@@ -108,16 +123,20 @@ impl<C: Conn> HistoryWriter<C> {
             now: unix_now(),
         };
         match f(&mut ops, self.instance) {
-            Ok(()) => self
-                .conn
-                .batch("RELEASE SAVEPOINT rec")
-                .map_err(store_error),
+            Ok(()) => self.conn.batch("RELEASE SAVEPOINT rec").map_err(|e| {
+                self.broken = true;
+                store_error(e)
+            }),
             Err(e) => {
-                // If even the rollback fails the transaction is lost; the commit
-                // in `sync` then fails and every record of the batch with it.
-                let _ = self
+                // If even the rollback fails the transaction is lost: the rest of
+                // the batch and its commit fail (see `broken`).
+                if self
                     .conn
-                    .batch("ROLLBACK TO SAVEPOINT rec; RELEASE SAVEPOINT rec");
+                    .batch("ROLLBACK TO SAVEPOINT rec; RELEASE SAVEPOINT rec")
+                    .is_err()
+                {
+                    self.broken = true;
+                }
                 self.changes.truncate(mark);
                 self.cache.clear();
                 Err(store_error(e))
@@ -149,7 +168,12 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             return Ok(());
         }
         self.in_batch = false;
-        if let Err(e) = self.conn.commit() {
+        let committed = if std::mem::take(&mut self.broken) {
+            Err(DbError("the batch transaction was lost".into()))
+        } else {
+            self.conn.commit()
+        };
+        if let Err(e) = committed {
             let _ = self.conn.rollback();
             self.changes.clear();
             self.cache.clear();
@@ -173,6 +197,10 @@ fn open_session<C: Conn + ?Sized>(
 ) -> Result<i64, DbError> {
     let conversation = ops.conversation(key.conversation_id.as_str())?;
     let contribution = key.contribution_id.as_str();
+    let cache_key = (conversation, contribution.to_owned());
+    if let Some(id) = ops.cache.open_sessions.get(&cache_key) {
+        return Ok(*id);
+    }
     let core_session = i64::try_from(key.session.get()).map_err(DbError::data)?;
     ops.conn.exec(
         "INSERT INTO sessions (conversation, contribution_id, instance, core_session, state) \
@@ -195,7 +223,9 @@ fn open_session<C: Conn + ?Sized>(
             key.conversation_id.as_str()
         )));
     }
-    row.int(0)
+    let id = row.int(0)?;
+    ops.cache.open_sessions.insert(cache_key, id);
+    Ok(id)
 }
 
 fn persist_message<C: Conn + ?Sized>(
@@ -362,6 +392,7 @@ fn seal<C: Conn + ?Sized>(
     crashed: bool,
 ) -> Result<(), DbError> {
     let session = open_session(ops, instance, &h.info.key)?;
+    ops.cache.open_sessions.retain(|_, id| *id != session);
     write_info(ops, session, &h.info)?;
     let watermark = h
         .messages
@@ -592,85 +623,4 @@ pub fn record_disposition<C: Conn + ?Sized>(
         ],
     )?;
     Ok(())
-}
-
-/// The history object of an open session from what the store holds: its info
-/// (or, for a 1-to-1 whose info only comes with the seal, one built from its first
-/// message) and every stored message in sequence order.
-fn stored_history<C: Conn + ?Sized>(
-    ops: &mut Ops<'_, C>,
-    session: i64,
-) -> Result<HistoryObject, DbError> {
-    let s = ops.conn.query_one(
-        "SELECT cv.conversation_id, s.contribution_id, s.core_session, s.session_type, s.from_uri, \
-         s.to_uri, s.date, s.subject, s.in_reply_to, s.sdp, s.media_attributes, s.invited \
-         FROM sessions s JOIN conversations cv ON s.conversation = cv.id WHERE s.id = $1",
-        &[session.into()],
-    )?;
-    let key = SessionKey {
-        session: SessionId::new(u64::try_from(s.int(2)?).map_err(DbError::data)?),
-        conversation_id: ConversationId::new(s.text(0)?),
-        contribution_id: ContributionId::new(s.text(1)?),
-    };
-    let messages = ops.conn.query(
-        "SELECT seq, sender, recipients, date FROM messages WHERE session = $1 ORDER BY seq",
-        &[session.into()],
-    )?;
-    let seqs = messages
-        .iter()
-        .map(|m| {
-            m.int(0)
-                .and_then(|v| u64::try_from(v).map_err(DbError::data))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let info = match s.opt_text(3)? {
-        Some(t) => info_from_row(key, &t, &s)?,
-        None => info_from_message(key, messages.first())?,
-    };
-    Ok(HistoryObject {
-        info,
-        messages: seqs,
-        participants: Vec::<ParticipantRecord>::new(),
-    })
-}
-
-fn info_from_row(key: SessionKey, session_type: &str, s: &Row) -> Result<SessionInfo, DbError> {
-    Ok(SessionInfo {
-        key,
-        session_type: if session_type == "1-1" {
-            SessionType::OneToOne
-        } else {
-            SessionType::AdHoc
-        },
-        from: UserUri::new_canonical(s.opt_text(4)?.unwrap_or_default()),
-        to: s.opt_text(5)?.unwrap_or_default(),
-        date: s.opt_text(6)?.unwrap_or_default(),
-        subject: s.opt_text(7)?,
-        in_reply_to: s.opt_text(8)?.map(ContributionId::new),
-        sdp: s.opt_text(9)?.unwrap_or_default(),
-        media_attributes: split_list(&s.opt_text(10)?.unwrap_or_default()),
-        invited: split_list(&s.opt_text(11)?.unwrap_or_default())
-            .into_iter()
-            .map(UserUri::new_canonical)
-            .collect(),
-    })
-}
-
-/// A 1-to-1's info when only its messages were stored: the first message's sender
-/// as `From`, its recipients as `To` and invited, its date.
-fn info_from_message(key: SessionKey, first: Option<&Row>) -> Result<SessionInfo, DbError> {
-    let first = first.ok_or_else(|| DbError::data("open session without info or messages"))?;
-    let recipients = split_list(&first.text(2)?);
-    Ok(SessionInfo {
-        key,
-        session_type: SessionType::OneToOne,
-        from: UserUri::new_canonical(first.text(1)?),
-        to: recipients.first().cloned().unwrap_or_default(),
-        date: first.text(3)?,
-        subject: None,
-        in_reply_to: None,
-        sdp: String::new(),
-        media_attributes: Vec::new(),
-        invited: recipients.into_iter().map(UserUri::new_canonical).collect(),
-    })
 }

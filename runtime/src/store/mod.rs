@@ -18,6 +18,7 @@ pub mod layout;
 pub mod mail;
 pub mod ops;
 pub mod postgres;
+pub mod recovery;
 pub mod sql;
 pub mod sqlite;
 #[cfg(test)]

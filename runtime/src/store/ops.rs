@@ -33,6 +33,10 @@ pub struct Cache {
     users: HashMap<String, i64>,
     conversations: HashMap<String, i64>,
     mailboxes: HashMap<(i64, String), i64>,
+    /// Sessions this writer found or made open, by (conversation row,
+    /// Contribution-ID). Only the history writer changes a session's state, and it
+    /// forgets a session when it seals it.
+    pub open_sessions: HashMap<(i64, String), i64>,
 }
 
 impl Cache {
@@ -41,6 +45,7 @@ impl Cache {
         self.users.clear();
         self.conversations.clear();
         self.mailboxes.clear();
+        self.open_sessions.clear();
     }
 }
 

@@ -5,7 +5,6 @@
 //! under `CI=true` and are skipped loudly otherwise.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use cpmd_core::server::{
     Disposition, DispositionRecord, HistoryObject, ParticipantRecord, Record, SessionInfo,
@@ -832,11 +831,11 @@ fn sealed_session_refuses_more(place: Place) {
 fn store_urls_parse_and_hide_passwords() {
     assert_eq!(
         StoreUrl::parse("sqlite:data/cpmd.db").unwrap(),
-        StoreUrl::Sqlite(PathBuf::from("data/cpmd.db"))
+        StoreUrl::Sqlite(std::path::PathBuf::from("data/cpmd.db"))
     );
     assert_eq!(
         StoreUrl::parse("sqlite:///var/lib/cpmd.db").unwrap(),
-        StoreUrl::Sqlite(PathBuf::from("/var/lib/cpmd.db"))
+        StoreUrl::Sqlite(std::path::PathBuf::from("/var/lib/cpmd.db"))
     );
     let pg = StoreUrl::parse("postgres://cpmd:secret@db.example:5432/cpmd").unwrap();
     assert_eq!(pg.to_string(), "postgres://cpmd:***@db.example:5432/cpmd");

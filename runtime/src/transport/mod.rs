@@ -1,5 +1,5 @@
 //! Sockets: small tasks that only move bytes between the network and the event
-//! loop. They never parse SIP (the core frames and decodes) and never touch the
+//! loop. They never parse SIP or MSRP (the core frames and decodes) and never touch the
 //! core.
 
 pub mod tcp;
@@ -65,6 +65,8 @@ pub enum NetEvent {
         peer: SocketAddr,
         /// Where to queue bytes to send.
         writer: mpsc::UnboundedSender<Vec<u8>>,
+        /// Accepted on an MSRP listener (its bytes go to `handle_msrp_bytes`).
+        msrp: bool,
     },
     /// Bytes read from a TCP connection.
     Data {

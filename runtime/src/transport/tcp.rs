@@ -1,6 +1,6 @@
-//! SIP over TCP: an accept task per listener and one task per connection that
-//! copies bytes both ways. The core frames the stream; these tasks never look at
-//! the bytes.
+//! SIP and MSRP over TCP: an accept task per listener and one task per connection
+//! that copies bytes both ways. The core frames the stream; these tasks never look
+//! at the bytes (an MSRP listener only marks its connections as MSRP).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,12 +62,13 @@ impl TcpSipListener {
         Ok(Self { listener, local })
     }
 
-    /// Starts the accept task.
+    /// Starts the accept task; `msrp` marks its connections as MSRP ones.
     pub fn spawn_acceptor(
         self,
         ids: ConnIds,
         settings: TcpSettings,
         events: mpsc::Sender<NetEvent>,
+        msrp: bool,
     ) {
         tokio::spawn(async move {
             loop {
@@ -92,6 +93,7 @@ impl TcpSipListener {
                     serial,
                     peer,
                     writer,
+                    msrp,
                 };
                 if events.send(event).await.is_err() {
                     return;

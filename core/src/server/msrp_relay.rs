@@ -1,0 +1,376 @@
+//! MSRP on the server's media legs (specs/msrp.md, MSRP-1..MSRP-10): decoding each
+//! MSRP connection, choosing the leg by the session-id of the `To-Path`, checking
+//! the `From-Path`, binding connections, reassembling chunks, and handing each
+//! complete message to the chat layer (`chat.rs`) as a [`ChatSend`] with an MSRP
+//! origin; then the chat layer's outcome becomes the MSRP response and REPORT the
+//! sender asked for (`Failure-Report`, `Success-Report`), and each delivery an MSRP
+//! SEND of the server's own on the recipient's leg.
+//!
+//! Status codes the server answers with (RFC 4975 §10 plus one 5xx):
+//!
+//! | condition | code |
+//! |---|---|
+//! | stored and delivered | 200 |
+//! | chunk does not match its `Byte-Range`, no `Message-ID` on a chunk | 400 |
+//! | `From-Path` is not the leg's `a=path` (MSRP-3); the sender is not a party, or its own leg is closed | 403 |
+//! | message larger than `max_msrp_message_bytes`, or too many partial ones | 413 |
+//! | `Content-Type` not in the leg's `accept-types` | 415 |
+//! | unknown session-id (MSRP-3), no session, the recipient's leg is closed (MSG-4) | 481 |
+//! | the store failed (MSG-3) | 500 |
+//! | a method other than SEND and REPORT | 501 |
+//!
+//! What it is *not*: CPIM/IMDN decoding (the body is relayed as it came, the MSRP
+//! `Message-ID` is the stored message id), TLS, or RFC 4976 relay behaviour of
+//! its own (`AUTH` is answered 501).
+
+use std::net::SocketAddr;
+
+use super::chat::{ChatSend, Origin};
+use super::command::{ChatFailure, ChatOutcome, Command, Event, StoredMessage};
+use super::msrp_leg::{paths_match, session_of};
+use super::timer::LegKey;
+use super::Server;
+use crate::ids::{ConnId, MessageId, SessionId, TransactionId};
+use crate::msrp::reassembly::{split, Reassembly, ReassemblyError};
+use crate::msrp::{ByteRange, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse};
+use crate::time::Time;
+use crate::uri::UserUri;
+use crate::wire;
+
+/// How to answer the sender of a message that came over MSRP, kept until the
+/// chat layer has an outcome for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct MsrpReply {
+    /// The connection the (last chunk of the) message arrived on.
+    conn: ConnId,
+    /// The sender's leg.
+    leg: LegKey,
+    /// The last chunk's transaction.
+    tid: TransactionId,
+    /// The request's `From-Path` (a REPORT goes to all of it, a response to its
+    /// first URI).
+    from_path: Vec<String>,
+    /// The server's URI as the sender addressed it.
+    own: String,
+    message_id: Option<String>,
+    failure_report: FailureReport,
+    success_report: bool,
+    /// Size of the whole message (the REPORT's `Byte-Range`).
+    total: u64,
+}
+
+impl Server {
+    /// Input: bytes read from an MSRP connection (accepted on an MSRP listener, or
+    /// opened after `Command::MsrpConnect`). The core frames the stream itself.
+    pub fn handle_msrp_bytes(&mut self, now: Time, conn: ConnId, peer: SocketAddr, bytes: &[u8]) {
+        let _ = peer;
+        self.msrp.conns.entry(conn).or_default().decoder.push(bytes);
+        loop {
+            let Some(c) = self.msrp.conns.get_mut(&conn) else {
+                return;
+            };
+            match c.decoder.next_message(&self.config.limits) {
+                None => return,
+                Some(Ok(msg)) => self.on_msrp(now, conn, msg),
+                Some(Err(error)) => {
+                    // The stream cannot be cut any more: say why and close it.
+                    self.out.event(Event::MsrpRefused {
+                        conn: Some(conn),
+                        reason: error.to_string(),
+                    });
+                    self.msrp_conn_gone(conn);
+                    self.out.command(Command::Close { conn });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// An MSRP connection ended: its legs are unbound (messages for them wait in
+    /// their queues until the terminal connects again).
+    pub(crate) fn msrp_conn_gone(&mut self, conn: ConnId) {
+        let Some(c) = self.msrp.conns.remove(&conn) else {
+            return;
+        };
+        for leg in c.legs {
+            if let Some(m) = self.msrp.legs.get_mut(&leg) {
+                if m.conn == Some(conn) {
+                    m.conn = None;
+                }
+            }
+        }
+    }
+
+    fn on_msrp(&mut self, now: Time, conn: ConnId, msg: MsrpMessage) {
+        match msg {
+            // Responses to the server's own SENDs: nothing more to do (MSRP-6).
+            MsrpMessage::Response(resp) => {
+                self.msrp.outgoing.retain(|t| *t != resp.transaction_id);
+            }
+            MsrpMessage::Request(req) => match req.method {
+                // MSRP-5: a REPORT is never answered.
+                MsrpMethod::Report => {}
+                MsrpMethod::Send => self.on_msrp_send(now, conn, req),
+                MsrpMethod::Auth | MsrpMethod::Other(_) => {
+                    self.msrp_respond(conn, &req, 501, "Unknown method")
+                }
+            },
+        }
+    }
+
+    fn on_msrp_send(&mut self, now: Time, conn: ConnId, req: MsrpRequest) {
+        // MSRP-3: the session-id of the last To-Path URI selects the leg.
+        let own = req.to_path.last().cloned().unwrap_or_default();
+        let Some(leg) = session_of(&own).and_then(|s| self.msrp.by_session.get(&s).cloned()) else {
+            return self.msrp_respond(conn, &req, 481, "Session does not exist");
+        };
+        let relaxed = self.config.msrp.relaxed_path_matching;
+        let Some(m) = self.msrp.legs.get(&leg) else {
+            return self.msrp_respond(conn, &req, 481, "Session does not exist");
+        };
+        if !paths_match(&req.from_path, &m.peer_path, relaxed) {
+            return self.msrp_respond(conn, &req, 403, "From-Path mismatch");
+        }
+        let accept = m.accept_types.clone();
+        let bound = m.conn == Some(conn);
+        let empty_range = req.byte_range.is_none_or(|r| r.total == Some(0));
+        if req.body.is_empty() && req.content_type.is_none() && empty_range {
+            // The empty SEND that binds a connection (or a keep-alive): nothing to
+            // store or relay. Answered before what was queued for the leg goes out.
+            self.msrp_respond(conn, &req, 200, "OK");
+            if !bound {
+                self.msrp_bind(&leg, conn);
+            }
+            return;
+        }
+        // MSRP-2: the first request with the right paths binds the connection.
+        if !bound {
+            self.msrp_bind(&leg, conn);
+        }
+        let limits = self.config.limits.clone();
+        let Some(m) = self.msrp.legs.get_mut(&leg) else {
+            return;
+        };
+        let body = match m.reassembler.accept_request(&req, &limits) {
+            Ok(Reassembly::Incomplete) | Ok(Reassembly::Aborted) => {
+                // A chunk: acknowledged at once; the message's last chunk is answered
+                // once the message is durable (MSRP-4).
+                return self.msrp_respond(conn, &req, 200, "OK");
+            }
+            Ok(Reassembly::Complete(body)) => body,
+            Err(ReassemblyError::TooLarge { .. } | ReassemblyError::TooManyPending { .. }) => {
+                return self.msrp_respond(conn, &req, 413, "Message too large")
+            }
+            Err(_) => return self.msrp_respond(conn, &req, 400, "Bad chunk"),
+        };
+        let content_type = req.content_type.clone().unwrap_or_default();
+        if !accepted_type(&accept, &content_type) {
+            return self.msrp_respond(conn, &req, 415, "Unsupported media type");
+        }
+        let Some((sender, sid)) = self.legs.get(&leg).map(|l| (l.user.clone(), l.session)) else {
+            return self.msrp_respond(conn, &req, 481, "Session does not exist");
+        };
+        let Some(contribution_id) = self
+            .sessions
+            .get(&sid)
+            .map(|s| s.info().key.contribution_id.clone())
+        else {
+            return self.msrp_respond(conn, &req, 481, "Session does not exist");
+        };
+        let message_id = req
+            .message_id
+            .clone()
+            .unwrap_or_else(|| req.transaction_id.as_str().to_owned());
+        let reply = MsrpReply {
+            conn,
+            leg,
+            tid: req.transaction_id.clone(),
+            from_path: req.from_path.clone(),
+            own,
+            message_id: req.message_id.clone(),
+            failure_report: req.failure_report,
+            success_report: req.success_report == Some(true),
+            total: body.len() as u64,
+        };
+        let chat = ChatSend {
+            contribution_id,
+            // The authenticated identity of the leg, never a header of the message.
+            sender,
+            message_id: MessageId::new(message_id),
+            content_type,
+            body,
+        };
+        self.take_chat(now, chat, Origin::Msrp(reply));
+    }
+
+    /// Answers a request per its `Failure-Report` (MSRP-4): `no` → nothing,
+    /// `partial` → negative responses only, `yes` → every response.
+    fn msrp_respond(&mut self, conn: ConnId, req: &MsrpRequest, status: u16, comment: &str) {
+        let wanted = match req.failure_report {
+            FailureReport::Yes => true,
+            FailureReport::Partial => status != 200,
+            FailureReport::No => false,
+        };
+        let (Some(to), Some(from)) = (req.from_path.first(), req.to_path.last()) else {
+            return;
+        };
+        if !wanted {
+            return;
+        }
+        let resp = MsrpResponse {
+            transaction_id: req.transaction_id.clone(),
+            status,
+            comment: Some(comment.to_owned()),
+            to_path: vec![to.clone()],
+            from_path: vec![from.clone()],
+            other: Vec::new(),
+        };
+        self.out.command(Command::MsrpSend {
+            conn,
+            bytes: wire::msrp::encode(&MsrpMessage::Response(resp)),
+        });
+    }
+
+    /// The chat layer's outcome for a message that came over MSRP, as the response
+    /// and REPORT its sender asked for (MSRP-4).
+    pub(crate) fn msrp_answer(&mut self, reply: &MsrpReply, outcome: ChatOutcome) {
+        let (status, comment) = match outcome {
+            ChatOutcome::Accepted => (200, "OK"),
+            ChatOutcome::Failed(f) => failure_status(f),
+        };
+        let conn = self.reply_conn(reply);
+        let Some(conn) = conn else {
+            return self.out.event(Event::MsrpRefused {
+                conn: None,
+                reason: format!("no connection left to answer {} with {status}", reply.tid),
+            });
+        };
+        let mut req = MsrpRequest::new(
+            reply.tid.clone(),
+            MsrpMethod::Send,
+            vec![reply.own.clone()],
+            reply.from_path.clone(),
+        );
+        req.failure_report = reply.failure_report;
+        self.msrp_respond(conn, &req, status, comment);
+        if status == 200 && reply.success_report {
+            let tid = TransactionId::new(self.ids.msrp_token());
+            let mut report = MsrpRequest::new(
+                tid,
+                MsrpMethod::Report,
+                reply.from_path.clone(),
+                vec![reply.own.clone()],
+            );
+            report.message_id = reply.message_id.clone();
+            report.byte_range = Some(ByteRange {
+                start: 1,
+                end: Some(reply.total),
+                total: Some(reply.total),
+            });
+            report.status = Some((200, Some("OK".into())));
+            self.out.command(Command::MsrpSend {
+                conn,
+                bytes: wire::msrp::encode(&MsrpMessage::Request(report)),
+            });
+        }
+    }
+
+    /// The connection to answer on: the one the message came on, or else the one
+    /// bound to the sender's leg now.
+    fn reply_conn(&self, reply: &MsrpReply) -> Option<ConnId> {
+        if self.msrp.conns.contains_key(&reply.conn) {
+            return Some(reply.conn);
+        }
+        self.msrp.legs.get(&reply.leg).and_then(|m| m.conn)
+    }
+
+    /// Delivers a stored message to `recipient` over MSRP: a new SEND of the
+    /// server's (own Message-ID and transaction ids, chunked by `chunk_size`) on the
+    /// recipient's leg, queued while its connection is not bound (MSRP-7).
+    pub(crate) fn msrp_deliver(
+        &mut self,
+        sid: SessionId,
+        recipient: &UserUri,
+        message: &StoredMessage,
+    ) {
+        let Some(leg) = self.leg_in(sid, recipient) else {
+            return;
+        };
+        let Some((to_path, own)) = self
+            .msrp
+            .legs
+            .get(&leg)
+            .map(|m| (m.peer_path.clone(), m.local_path.clone()))
+        else {
+            // A leg without MSRP media: hand the message to the runtime typed.
+            return self.out.command(Command::ChatDeliver {
+                recipient: recipient.clone(),
+                message: message.clone(),
+            });
+        };
+        if to_path.is_empty() {
+            return self.out.event(Event::MsrpRefused {
+                conn: None,
+                reason: "recipient's msrp path is unknown".into(),
+            });
+        }
+        let message_id = self.ids.msrp_token();
+        let mut encoded = Vec::new();
+        for (range, flag, data) in split(&message.body, self.config.msrp.chunk_size) {
+            let tid = TransactionId::new(self.ids.msrp_token());
+            let mut req = MsrpRequest::new(
+                tid.clone(),
+                MsrpMethod::Send,
+                to_path.clone(),
+                vec![own.clone()],
+            );
+            req.message_id = Some(message_id.clone());
+            req.byte_range = Some(range);
+            if !data.is_empty() {
+                req.content_type = Some(message.content_type.clone());
+            }
+            req.body = data.to_vec();
+            req.continuation = flag;
+            encoded.push(wire::msrp::encode(&MsrpMessage::Request(req)));
+            self.note_outgoing(tid);
+        }
+        let Some(m) = self.msrp.legs.get_mut(&leg) else {
+            return;
+        };
+        match m.conn {
+            Some(conn) => {
+                for bytes in encoded {
+                    self.out.command(Command::MsrpSend { conn, bytes });
+                }
+            }
+            None => m.queue.extend(encoded),
+        }
+    }
+}
+
+/// MSRP-4: the status a failed message is answered with.
+fn failure_status(f: ChatFailure) -> (u16, &'static str) {
+    match f {
+        ChatFailure::NoSession => (481, "Session does not exist"),
+        ChatFailure::NotAParty => (403, "Not a party of the session"),
+        ChatFailure::RecipientGone => (481, "Recipient's session is closed"),
+        ChatFailure::StoreFailed => (500, "Store failed"),
+    }
+}
+
+/// Whether `content_type` (parameters ignored) is in the `accept-types` list (`*`
+/// accepts anything).
+fn accepted_type(accept: &str, content_type: &str) -> bool {
+    let ty = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    accept.split_ascii_whitespace().any(|a| {
+        a == "*"
+            || a.eq_ignore_ascii_case(&ty)
+            || a.strip_suffix("/*")
+                .is_some_and(|major| ty.split('/').next() == Some(&major.to_ascii_lowercase()))
+    })
+}

@@ -1,0 +1,673 @@
+//! Back-to-back MSRP scenarios (specs/msrp.md): SDP rewrite and connection setup,
+//! relay in both directions, chunking, Failure-Report / Success-Report, path checks,
+//! group fan-out, the switch window, closed legs and store failures. The terminals
+//! speak MSRP bytes to `handle_msrp_bytes`; what the server writes is decoded back.
+
+use std::net::SocketAddr;
+
+use proptest::prelude::*;
+
+use super::flows::*;
+use super::util::*;
+use crate::ids::{ConnId, TransactionId};
+use crate::msrp::reassembly::{split, Reassembler, Reassembly};
+use crate::msrp::{FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse};
+use crate::server::{Config, Record, Transport};
+use crate::sip::{MediaType, Method, StatusCode};
+use crate::wire;
+
+const CPIM: &str = "message/cpim";
+
+/// A terminal's MSRP side: its path and its connection to the server.
+struct Peer {
+    path: String,
+    conn: ConnId,
+    addr: SocketAddr,
+    n: u32,
+}
+
+impl Peer {
+    fn new(host: &str, port: u16, session: &str, conn: u64) -> Self {
+        Self {
+            path: format!("msrp://{host}:{port}/{session};tcp"),
+            conn: ConnId::new(conn),
+            addr: format!("{host}:{port}").parse().unwrap(),
+            n: 0,
+        }
+    }
+
+    fn tid(&mut self) -> TransactionId {
+        self.n += 1;
+        TransactionId::new(format!("t{}x{}", self.conn.get(), self.n))
+    }
+
+    /// A complete SEND of `body` to `to` (the server's path on this leg).
+    fn send(&mut self, to: &str, id: &str, body: &[u8]) -> MsrpRequest {
+        let mut req = MsrpRequest::new(
+            self.tid(),
+            MsrpMethod::Send,
+            vec![to.to_owned()],
+            vec![self.path.clone()],
+        );
+        // An MSRP ident has at least 4 characters.
+        req.message_id = Some(format!("mid-{id}"));
+        req.content_type = Some(CPIM.into());
+        req.body = body.to_vec();
+        req
+    }
+
+    fn bind(&mut self, to: &str) -> MsrpRequest {
+        MsrpRequest::new(
+            self.tid(),
+            MsrpMethod::Send,
+            vec![to.to_owned()],
+            vec![self.path.clone()],
+        )
+    }
+}
+
+impl Harness {
+    fn msrp_in(&mut self, peer: &Peer, msg: MsrpMessage) {
+        let bytes = wire::msrp::encode(&msg);
+        self.msrp_bytes(peer, &bytes);
+    }
+
+    fn msrp_bytes(&mut self, peer: &Peer, bytes: &[u8]) {
+        self.server
+            .handle_msrp_bytes(self.now, peer.conn, peer.addr, bytes);
+        self.drain();
+    }
+
+    /// Everything the server wrote on `conn` since the last call.
+    fn msrp_take(&mut self, conn: ConnId) -> Vec<MsrpMessage> {
+        let limits = crate::wire::Limits::default();
+        let mut out = Vec::new();
+        if let Some(d) = self.msrp_out.get_mut(&conn) {
+            while let Some(m) = d.next_message(&limits) {
+                out.push(m.expect("the server writes valid msrp"));
+            }
+        }
+        out
+    }
+}
+
+fn request(m: MsrpMessage) -> MsrpRequest {
+    match m {
+        MsrpMessage::Request(r) => r,
+        MsrpMessage::Response(r) => panic!("expected a request, got {r:?}"),
+    }
+}
+
+fn response(m: MsrpMessage) -> MsrpResponse {
+    match m {
+        MsrpMessage::Response(r) => r,
+        MsrpMessage::Request(r) => panic!("expected a response, got {r:?}"),
+    }
+}
+
+/// The SDP lines of a body.
+fn sdp_of(body: &[u8]) -> crate::sdp::Sdp {
+    wire::sdp::decode(body).expect("the server's sdp decodes")
+}
+
+/// The server's `a=path` and `a=setup` in an SDP body it sent.
+fn server_media(body: &[u8]) -> (String, String) {
+    let sdp = sdp_of(body);
+    let m = sdp.message_media().expect("an m=message section");
+    (
+        m.attribute("path").unwrap().to_owned(),
+        m.attribute("setup").unwrap().to_owned(),
+    )
+}
+
+fn terminal_sdp(host: &str, port: u16, session: &str, setup: Option<&str>) -> String {
+    let mut sdp = msrp_sdp(host, port, session).replace("a=setup:active\r\n", "");
+    if let Some(s) = setup {
+        sdp.push_str(&format!("a=setup:{s}\r\n"));
+    }
+    sdp
+}
+
+/// An established 1-to-1 with the given setup attributes; returns the call and the
+/// server's paths on A's and B's legs.
+fn establish_msrp(
+    w: &mut World,
+    a_setup: Option<&str>,
+    b_setup: Option<&str>,
+) -> (OneToOneCall, String, String) {
+    let conversation = "7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10";
+    let contribution = "1b8e5f0c-6a3d-4e27-8c9f-5d2a7b4e1c03";
+    let a_invite = with_sdp(
+        invite_to(w, "bob", conversation, contribution),
+        &terminal_sdp("10.0.0.1", 7001, "a1", a_setup),
+    );
+    w.h.send(&w.a, a_invite.clone());
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    let (b_srv, b_offer_setup) = server_media(&b_invite.body);
+    // MSRP-1: the server offers its own path, actpass, never A's path.
+    assert_eq!(b_offer_setup, "actpass");
+    assert!(!String::from_utf8_lossy(&b_invite.body).contains("7001"));
+    let b_tag = crate::ids::Tag::new("bob-leg-tag");
+    let mut ok = w.b.response(&b_invite, StatusCode::OK, &b_tag);
+    ok.headers.content_type = Some(MediaType::new("application", "sdp"));
+    ok.body = terminal_sdp("10.0.0.2", 7002, "b1", b_setup).into_bytes();
+    w.h.send(&w.b, ok);
+    w.h.expect_request(&w.b, Method::Ack);
+    let a_ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let (a_srv, a_answer_setup) = server_media(&a_ok.body);
+    let expected = if a_setup == Some("passive") {
+        "active"
+    } else {
+        "passive"
+    };
+    assert_eq!(a_answer_setup, expected);
+    assert_ne!(a_srv, b_srv, "a fresh session-id per leg");
+    let a_dialog = UaDialog::caller(&a_invite, &a_ok);
+    let ack = w.a.ack(&a_dialog, a_invite.headers.cseq.seq);
+    w.h.send(&w.a, ack);
+    let b_dialog = UaDialog::callee(&b_invite, &b_tag);
+    let call = OneToOneCall {
+        a_invite,
+        a_dialog,
+        a_ok,
+        b_invite,
+        b_dialog,
+        conversation: conversation.into(),
+        contribution: crate::ids::ContributionId::new(contribution),
+    };
+    (call, a_srv, b_srv)
+}
+
+fn peers() -> (Peer, Peer) {
+    (
+        Peer::new("10.0.0.1", 7001, "a1", 501),
+        Peer::new("10.0.0.2", 7002, "b1", 502),
+    )
+}
+
+/// Both terminals connect and bind (they are active).
+fn bind_both(w: &mut World, a: &mut Peer, b: &mut Peer, a_srv: &str, b_srv: &str) {
+    let bind = a.bind(a_srv);
+    w.h.msrp_in(a, MsrpMessage::Request(bind));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    let bind = b.bind(b_srv);
+    w.h.msrp_in(b, MsrpMessage::Request(bind));
+    assert_eq!(response(w.h.msrp_take(b.conn).remove(0)).status, 200);
+}
+
+/// The messages relayed to a terminal: (message id, body), reassembled.
+fn received(w: &mut World, peer: &Peer, srv: &str) -> Vec<(String, Vec<u8>)> {
+    let mut r = Reassembler::new();
+    let limits = crate::wire::Limits::default();
+    let mut out = Vec::new();
+    for m in w.h.msrp_take(peer.conn) {
+        let MsrpMessage::Request(req) = m else {
+            continue; // answers to the terminal's own requests
+        };
+        assert_eq!(req.method, MsrpMethod::Send);
+        assert_eq!(req.to_path, vec![peer.path.clone()]);
+        assert_eq!(req.from_path, vec![srv.to_owned()]);
+        if req.body.is_empty() && req.content_type.is_none() && req.byte_range.is_none() {
+            continue; // the server's bind SEND
+        }
+        if let Reassembly::Complete(body) = r.accept_request(&req, &limits).unwrap() {
+            out.push((req.message_id.clone().unwrap(), body));
+        }
+    }
+    out
+}
+
+fn stored_bodies(w: &World) -> Vec<Vec<u8>> {
+    w.h.stored
+        .iter()
+        .filter_map(|r| match r {
+            Record::Message(m) => Some(m.body.clone()),
+            Record::SessionInfo(_) | Record::Standalone(_) | Record::Disposition(_) => None,
+        })
+        .collect()
+}
+
+/// MSRP-1, MSRP-2, MSRP-7: terminals that connect (offer active, answer active);
+/// messages relayed both ways, stored first, answered 200, new ids on the far leg.
+#[test]
+fn msrp_7_one_to_one_relay_both_ways_terminals_active() {
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
+    assert!(w.h.msrp_connects.is_empty(), "both terminals connect");
+    let (mut a, mut b) = peers();
+    // A sends before B bound: the message waits in B's queue.
+    let bind = a.bind(&a_srv);
+    w.h.msrp_in(&a, MsrpMessage::Request(bind));
+    w.h.msrp_take(a.conn);
+    let send = a.send(&a_srv, "m1", b"hello bob");
+    let tid = send.transaction_id.clone();
+    w.h.msrp_in(&a, MsrpMessage::Request(send));
+    let answers = w.h.msrp_take(a.conn);
+    assert_eq!(answers.len(), 1, "{:#?}", w.h.log);
+    let ok = response(answers[0].clone());
+    assert_eq!((ok.transaction_id, ok.status), (tid, 200));
+    assert_eq!(ok.to_path, vec![a.path.clone()]);
+    assert_eq!(ok.from_path, vec![a_srv.clone()]);
+    assert_eq!(stored_bodies(&w), vec![b"hello bob".to_vec()]);
+    let bind = b.bind(&b_srv);
+    w.h.msrp_in(&b, MsrpMessage::Request(bind));
+    let got = w.h.msrp_take(b.conn);
+    assert_eq!(response(got[0].clone()).status, 200);
+    let relayed = request(got[1].clone());
+    assert_eq!(relayed.to_path, vec![b.path.clone()]);
+    assert_eq!(relayed.from_path, vec![b_srv.clone()]);
+    assert_eq!(relayed.body, b"hello bob");
+    assert_eq!(relayed.content_type.as_deref(), Some(CPIM));
+    assert_ne!(
+        relayed.message_id.as_deref(),
+        Some("mid-m1"),
+        "the server's own id"
+    );
+    // B answers the server's SEND: consumed, nothing goes out.
+    let resp = MsrpResponse {
+        transaction_id: relayed.transaction_id.clone(),
+        status: 200,
+        comment: Some("OK".into()),
+        to_path: vec![b_srv.clone()],
+        from_path: vec![b.path.clone()],
+        other: vec![],
+    };
+    w.h.msrp_in(&b, MsrpMessage::Response(resp));
+    assert!(w.h.msrp_take(b.conn).is_empty());
+    // And back.
+    let send = b.send(&b_srv, "m2", b"hi alice");
+    w.h.msrp_in(&b, MsrpMessage::Request(send));
+    assert_eq!(response(w.h.msrp_take(b.conn).remove(0)).status, 200);
+    let got = received(&mut w, &a, &a_srv);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, b"hi alice");
+}
+
+/// MSRP-2: offer passive → the server answers active and connects to A; B answers
+/// without a=setup → the server (the offerer) connects to B. Each connection is
+/// bound with an empty SEND before anything else.
+#[test]
+fn msrp_2_server_connects_when_the_terminal_is_passive() {
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("passive"), None);
+    let connects = w.h.msrp_connects.clone();
+    assert_eq!(connects.len(), 2, "{connects:?}");
+    let to_b = connects
+        .iter()
+        .find(|(_, p)| *p == "10.0.0.2:7002".parse::<SocketAddr>().unwrap())
+        .expect("a connect to B's path")
+        .0;
+    let to_a = connects
+        .iter()
+        .find(|(_, p)| *p == "10.0.0.1:7001".parse::<SocketAddr>().unwrap())
+        .expect("a connect to A's path")
+        .0;
+    let mut a = Peer::new("10.0.0.1", 7001, "a1", to_a.get());
+    let b = Peer::new("10.0.0.2", 7002, "b1", to_b.get());
+    let bind = request(w.h.msrp_take(to_a).remove(0));
+    assert!(bind.body.is_empty() && bind.content_type.is_none());
+    assert_eq!(bind.to_path, vec![a.path.clone()]);
+    assert_eq!(bind.from_path, vec![a_srv.clone()]);
+    // A sends on the connection the server opened.
+    let send = a.send(&a_srv, "m1", b"over the server's connection");
+    w.h.msrp_in(&a, MsrpMessage::Request(send));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    let got = received(&mut w, &b, &b_srv);
+    assert_eq!(got[0].1, b"over the server's connection");
+}
+
+/// MSRP-8: a chunked message is reassembled, stored once, relayed (re-chunked by
+/// `chunk_size`); every chunk but the last is answered at once.
+#[test]
+fn msrp_8_chunked_message_is_reassembled_and_rechunked() {
+    let mut config = Config::new(DOMAIN);
+    config.msrp.chunk_size = 7;
+    let mut w = World::with(Harness::with_config(config), Transport::Udp);
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let body = b"a message cut into three chunks".to_vec();
+    let chunks = split(&body, 12);
+    assert_eq!(chunks.len(), 3);
+    for (i, (range, flag, data)) in chunks.iter().enumerate() {
+        let mut req = a.send(&a_srv, "big", data);
+        req.byte_range = Some(*range);
+        req.continuation = *flag;
+        w.h.msrp_in(&a, MsrpMessage::Request(req));
+        let answers = w.h.msrp_take(a.conn);
+        assert_eq!(answers.len(), 1, "chunk {i} answered");
+        if i < 2 {
+            assert!(stored_bodies(&w).is_empty());
+        }
+    }
+    assert_eq!(stored_bodies(&w), vec![body.clone()]);
+    let got = received(&mut w, &b, &b_srv);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, body);
+}
+
+/// MSRP-4: Failure-Report `no` → no response at all; `partial` → only the negative
+/// one; `yes` → the 200 (MSG-1: only once durable).
+#[test]
+fn msrp_4_failure_report_yes_partial_no() {
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    w.h.store_mode = StoreMode::Manual;
+    for (fr, store_ok, expected) in [
+        (FailureReport::Yes, true, Some(200)),
+        (FailureReport::Yes, false, Some(500)),
+        (FailureReport::Partial, true, None),
+        (FailureReport::Partial, false, Some(500)),
+        (FailureReport::No, true, None),
+        (FailureReport::No, false, None),
+    ] {
+        let id = format!("m-{fr:?}-{store_ok}");
+        let mut req = a.send(&a_srv, &id, b"x");
+        req.failure_report = fr;
+        w.h.msrp_in(&a, MsrpMessage::Request(req));
+        assert!(w.h.msrp_take(a.conn).is_empty(), "nothing before durable");
+        w.h.store_answer(store_ok);
+        let answers: Vec<u16> =
+            w.h.msrp_take(a.conn)
+                .into_iter()
+                .map(|m| response(m).status)
+                .collect();
+        assert_eq!(answers, expected.into_iter().collect::<Vec<_>>(), "{id}");
+        let delivered = received(&mut w, &b, &b_srv);
+        assert_eq!(delivered.len(), usize::from(store_ok), "{id}");
+    }
+}
+
+/// MSRP-4: Success-Report yes → a REPORT 200 covering the whole message, after the
+/// 200; MSRP-5: a REPORT the terminal sends is never answered.
+#[test]
+fn msrp_5_success_report_and_reports_never_answered() {
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let mut req = a.send(&a_srv, "sr", b"report me");
+    req.success_report = Some(true);
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    let out = w.h.msrp_take(a.conn);
+    assert_eq!(out.len(), 2);
+    assert_eq!(response(out[0].clone()).status, 200);
+    let report = request(out[1].clone());
+    assert_eq!(report.method, MsrpMethod::Report);
+    assert_eq!(report.status, Some((200, Some("OK".into()))));
+    assert_eq!(report.message_id.as_deref(), Some("mid-sr"));
+    assert_eq!(report.to_path, vec![a.path.clone()]);
+    let range = report.byte_range.unwrap();
+    assert_eq!((range.start, range.end, range.total), (1, Some(9), Some(9)));
+    // B reports on the message it got: the server answers nothing.
+    let mut rep = MsrpRequest::new(
+        b.tid(),
+        MsrpMethod::Report,
+        vec![b_srv.clone()],
+        vec![b.path.clone()],
+    );
+    rep.status = Some((200, Some("OK".into())));
+    rep.message_id = Some("whatever".into());
+    w.h.msrp_take(b.conn);
+    w.h.msrp_in(&b, MsrpMessage::Request(rep));
+    assert!(w.h.msrp_take(b.conn).is_empty());
+    assert!(w.h.msrp_take(a.conn).is_empty());
+}
+
+/// MSRP-3: a From-Path other than the leg's a=path → 403; an unknown session-id →
+/// 481; relaxed matching (RFC 6714) accepts a relay in front of the terminal.
+#[test]
+fn msrp_3_path_mismatch_403_unknown_session_481() {
+    let mut w = World::new();
+    let (_call, a_srv, _b_srv) = establish_msrp(&mut w, None, None);
+    let mut a = Peer::new("10.0.0.1", 7001, "a1", 501);
+    let mut intruder = Peer::new("10.0.0.1", 7001, "zz", 501);
+    let req = intruder.send(&a_srv, "x", b"spoof");
+    w.h.msrp_in(&intruder, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 403);
+    let unknown = "msrp://127.0.0.1:2855/nope;tcp";
+    let req = a.send(unknown, "y", b"lost");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 481);
+    let mut relayed = a.send(&a_srv, "z", b"via a relay");
+    relayed
+        .from_path
+        .insert(0, "msrp://10.0.0.9:2856/relay;tcp".into());
+    w.h.msrp_in(&a, MsrpMessage::Request(relayed.clone()));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 403);
+    assert!(stored_bodies(&w).is_empty());
+
+    let mut config = Config::new(DOMAIN);
+    config.msrp.relaxed_path_matching = true;
+    let mut w = World::with(Harness::with_config(config), Transport::Udp);
+    let (_call, a_srv, _) = establish_msrp(&mut w, None, None);
+    relayed.to_path = vec![a_srv];
+    w.h.msrp_in(&a, MsrpMessage::Request(relayed));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    assert_eq!(stored_bodies(&w), vec![b"via a relay".to_vec()]);
+}
+
+/// MSG-3 over MSRP: a store failure is a 500 to the sender and nothing reaches the
+/// recipient; MSG-1: nothing is answered before the store confirmed.
+#[test]
+fn msrp_4_store_failure_is_500_and_no_answer_before_durable() {
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    w.h.store_mode = StoreMode::Manual;
+    let req = a.send(&a_srv, "f", b"doomed");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert!(w.h.msrp_take(a.conn).is_empty());
+    assert!(w.h.msrp_take(b.conn).is_empty());
+    w.h.store_answer(false);
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 500);
+    assert!(w.h.msrp_take(b.conn).is_empty());
+}
+
+/// MSG-4 over MSRP: once B's leg is closed (B's BYE), A's message gets a 481, never
+/// silence, and is not stored.
+#[test]
+fn msrp_10_closed_leg_gets_a_failure() {
+    let mut w = World::new();
+    let (mut call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    w.h.expect_request(&w.a, Method::Bye);
+    let req = a.send(&a_srv, "late", b"anyone there?");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 481);
+    assert!(stored_bodies(&w).is_empty());
+}
+
+/// Joins B and C to the group with MSRP answers (they connect: `active`); returns
+/// the server's paths on A's, B's and C's group legs.
+fn msrp_group(w: &mut World) -> (Extended, String, String, String) {
+    let ext = extend(w, ReplaceForm::SessionReplaces);
+    let (a_srv, _) = server_media(&ext.a_ok.body);
+    let mut paths = Vec::new();
+    for (ua, invite, port, session, tag) in [
+        (
+            w.b.clone(),
+            &ext.b_group_invite,
+            7102,
+            "bg",
+            "bob-group-tag",
+        ),
+        (
+            w.c.clone(),
+            &ext.c_group_invite,
+            7103,
+            "cg",
+            "carol-group-tag",
+        ),
+    ] {
+        let (srv, setup) = server_media(&invite.body);
+        assert_eq!(setup, "actpass");
+        paths.push(srv);
+        let host = format!("10.0.0.{}", port - 7100);
+        let mut ok = ua.response(invite, StatusCode::OK, &crate::ids::Tag::new(tag));
+        ok.headers.content_type = Some(MediaType::new("application", "sdp"));
+        ok.body = terminal_sdp(&host, port, session, Some("active")).into_bytes();
+        w.h.send(&ua, ok);
+        w.h.expect_request(&ua, Method::Ack);
+    }
+    let c_srv = paths.pop().unwrap();
+    let b_srv = paths.pop().unwrap();
+    (ext, a_srv, b_srv, c_srv)
+}
+
+/// GRP-2 over MSRP: a message from A in the group reaches B and C (each on its own
+/// leg, from the server's path there), stored once.
+#[test]
+fn msrp_7_group_fan_out_to_two_others() {
+    let mut w = World::new();
+    let (_ext, a_srv, b_srv, c_srv) = msrp_group(&mut w);
+    let mut a = Peer::new("10.0.0.1", 7003, "a2", 601);
+    let mut b = Peer::new("10.0.0.2", 7102, "bg", 602);
+    let mut c = Peer::new("10.0.0.3", 7103, "cg", 603);
+    for (p, srv) in [(&mut a, &a_srv), (&mut b, &b_srv), (&mut c, &c_srv)] {
+        let bind = p.bind(srv);
+        w.h.msrp_in(p, MsrpMessage::Request(bind));
+        assert_eq!(response(w.h.msrp_take(p.conn).remove(0)).status, 200);
+    }
+    let before = stored_bodies(&w).len();
+    let req = a.send(&a_srv, "g1", b"hello group");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    assert_eq!(stored_bodies(&w).len(), before + 1);
+    for (p, srv) in [(&b, &b_srv), (&c, &c_srv)] {
+        let got = received(&mut w, p, srv);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, b"hello group");
+    }
+    assert!(w.h.msrp_take(a.conn).is_empty(), "no echo to the sender");
+}
+
+/// EXT-8 / MSRP-10 over MSRP: in the switch window, a message A sends on the old
+/// 1-to-1 MSRP session reaches B on the old 1-to-1 leg and is in the 1-to-1's
+/// sealed history.
+#[test]
+fn msrp_10_switch_window_messages_delivered_and_in_one_to_one_history() {
+    let mut w = World::new();
+    let (ext, _a_grp, _b_grp, _c_grp) = msrp_group(&mut w);
+    // The 1-to-1 was set up by `establish` (terminals active on both legs).
+    let (a_srv, _) = server_media(&ext.call.a_ok.body);
+    let (b_srv, _) = server_media(&ext.call.b_invite.body);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let req = a.send(&a_srv, "sw1", b"in the switch window");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    let got = received(&mut w, &b, &b_srv);
+    assert_eq!(got[0].1, b"in the switch window");
+    // The 1-to-1 ends (B's BYE, relayed, answered) and is sealed with the message.
+    let mut call = ext.call;
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    let relayed = w.h.expect_request(&w.a, Method::Bye);
+    let mut ok =
+        w.a.response(&relayed, StatusCode::OK, &call.a_dialog.local_tag());
+    ok.headers.to = relayed.headers.to.clone();
+    w.h.send(&w.a, ok);
+    w.h.expect_response(&w.b, StatusCode::OK);
+    let history =
+        w.h.sealed
+            .iter()
+            .find(|h| h.info.key.contribution_id == call.contribution)
+            .expect("the 1-to-1 is sealed");
+    let seq =
+        w.h.stored
+            .iter()
+            .find_map(|r| match r {
+                Record::Message(m) if m.body == b"in the switch window" => Some(m.seq),
+                Record::Message(_)
+                | Record::SessionInfo(_)
+                | Record::Standalone(_)
+                | Record::Disposition(_) => None,
+            })
+            .unwrap();
+    assert_eq!(history.messages, vec![seq]);
+}
+
+/// A message that is not in the leg's accept-types → 415, not stored.
+#[test]
+fn msrp_unsupported_type_is_415() {
+    let mut w = World::new();
+    let (_call, a_srv, _) = establish_msrp(&mut w, None, None);
+    let (mut a, _) = peers();
+    let mut req = a.send(&a_srv, "t", b"<html/>");
+    req.content_type = Some("text/html".into());
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 415);
+    assert!(stored_bodies(&w).is_empty());
+}
+
+/// MSRP-9: a closed connection unbinds its legs; undecodable MSRP closes the
+/// connection; a failed `MsrpConnect` (nobody listens) is a quiet `handle_closed`
+/// and the SIP session goes on.
+#[test]
+fn msrp_9_closed_and_broken_connections() {
+    let mut w = World::new();
+    let (mut call, a_srv, b_srv) = establish_msrp(&mut w, Some("passive"), None);
+    for (conn, _) in w.h.msrp_connects.clone() {
+        w.h.server.handle_closed(w.h.now, conn);
+        w.h.drain();
+    }
+    // A reconnects itself and sends: B's message waits for B's leg to bind again.
+    let (mut a, mut b) = peers();
+    let req = a.send(&a_srv, "q", b"queued");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    let bind = b.bind(&b_srv);
+    w.h.msrp_in(&b, MsrpMessage::Request(bind));
+    assert_eq!(received(&mut w, &b, &b_srv)[0].1, b"queued");
+    w.h.msrp_bytes(&a, b"garbage\r\n\r\n");
+    assert!(w.h.closed.contains(&a.conn));
+    let bye = w.a.in_dialog(&mut call.a_dialog, Method::Bye);
+    w.h.send(&w.a, bye);
+    w.h.expect_request(&w.b, Method::Bye);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// MSRP-8 / MSG-2: random messages, cut into random chunks and delivered to the
+    /// server in random reads, reach the recipient once each, whole and in order.
+    #[test]
+    fn msrp_8_random_chunking_delivers_each_message_once_in_order(
+        messages in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 1..6),
+        chunk in 1usize..64,
+        out_chunk in 1usize..64,
+        read in 1usize..97,
+    ) {
+        let mut config = Config::new(DOMAIN);
+        config.msrp.chunk_size = out_chunk;
+        let mut w = World::with(Harness::with_config(config), Transport::Udp);
+        let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+        let (mut a, mut b) = peers();
+        bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+        let mut stream = Vec::new();
+        for (i, body) in messages.iter().enumerate() {
+            for (range, flag, data) in split(body, chunk) {
+                let mut req = a.send(&a_srv, &format!("p{i}"), data);
+                if data.is_empty() {
+                    req.content_type = None;
+                }
+                req.byte_range = Some(range);
+                req.continuation = flag;
+                stream.extend(wire::msrp::encode(&MsrpMessage::Request(req)));
+            }
+        }
+        for piece in stream.chunks(read) {
+            w.h.msrp_bytes(&a, piece);
+        }
+        let got: Vec<Vec<u8>> = received(&mut w, &b, &b_srv).into_iter().map(|(_, body)| body).collect();
+        let sent: Vec<Vec<u8>> = messages.iter().filter(|m| !m.is_empty()).cloned().collect();
+        prop_assert_eq!(got, sent);
+    }
+}

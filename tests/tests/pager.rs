@@ -1,0 +1,174 @@
+//! Pager mode over real sockets (specs/one-to-one.md, PAGER-1..4), driven by a
+//! minimal raw UDP SIP client (no sipp needed): A's MESSAGE with a CPIM body reaches
+//! B, B's 200 reaches A, and the message store holds the standalone message with the
+//! authenticated sender and the NS-resolved IMDN Message-ID; B's IMDN by pager is
+//! recorded as a disposition; a broken CPIM body gets 400 and is not recorded.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use cpmd_tests::{Cpmd, Transport};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One UDP terminal.
+struct Ua {
+    sock: UdpSocket,
+    server: SocketAddr,
+    name: &'static str,
+}
+
+impl Ua {
+    fn new(name: &'static str, server: SocketAddr) -> Self {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        sock.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        Self { sock, server, name }
+    }
+
+    fn port(&self) -> u16 {
+        self.sock.local_addr().expect("addr").port()
+    }
+
+    fn send(&self, text: &str) {
+        self.sock
+            .send_to(text.as_bytes(), self.server)
+            .expect("send");
+    }
+
+    /// The next message whose first line starts with `prefix` (100 Trying and
+    /// retransmissions are skipped).
+    fn expect(&self, prefix: &str) -> String {
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let (n, _) = self
+                .sock
+                .recv_from(&mut buf)
+                .unwrap_or_else(|e| panic!("{}: waiting for {prefix}: {e}", self.name));
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with(prefix) {
+                return text;
+            }
+        }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        to_user: &str,
+        call_id: &str,
+        extra: &str,
+        body: &str,
+    ) -> String {
+        format!(
+            "{method} sip:{to_user}@example.com SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id}{method}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{me}@example.com>;tag={me}-tag\r\n\
+             To: <sip:{to_user}@example.com>\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\n\
+             Contact: <sip:{me}@127.0.0.1:{port}>\r\n{extra}Content-Length: {len}\r\n\r\n{body}",
+            port = self.port(),
+            me = self.name,
+            len = body.len(),
+        )
+    }
+
+    fn register(&self) {
+        let call_id = format!("reg-{}", self.name);
+        self.send(&self.request("REGISTER", self.name, &call_id, "Expires: 300\r\n", ""));
+        self.expect("SIP/2.0 200");
+    }
+
+    /// Answers a request this terminal received with `status`.
+    fn answer(&self, req: &str, status: &str) {
+        self.send(&format!(
+            "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag={}-tag\r\nCall-ID: {}\r\n\
+             CSeq: {}\r\nContent-Length: 0\r\n\r\n",
+            header(req, "Via"),
+            header(req, "From"),
+            header(req, "To"),
+            self.name,
+            header(req, "Call-ID"),
+            header(req, "CSeq"),
+        ));
+    }
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {msg}"))
+}
+
+fn body(msg: &str) -> &str {
+    msg.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+const CPIM: &str = "From: <sip:anonymous@anonymous.invalid>\r\n\
+    To: <sip:anonymous@anonymous.invalid>\r\n\
+    NS: rcs <urn:ietf:params:imdn>\r\n\
+    rcs.Message-ID: pm-e2e-1\r\n\
+    DateTime: 2024-05-06T07:08:09Z\r\n\r\n\
+    Content-Type: text/plain;charset=UTF-8\r\n\r\nhello by pager";
+
+const IMDN: &str = "From: <sip:anonymous@anonymous.invalid>\r\n\
+    To: <sip:anonymous@anonymous.invalid>\r\n\
+    NS: imdn <urn:ietf:params:imdn>\r\n\
+    imdn.Message-ID: imdn-e2e-1\r\n\r\n\
+    Content-Type: message/imdn+xml\r\nContent-Disposition: notification\r\n\r\n\
+    <?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+    <imdn xmlns=\"urn:ietf:params:xml:ns:imdn\"><message-id>pm-e2e-1</message-id>\
+    <delivery-notification><status><delivered/></status></delivery-notification></imdn>";
+
+#[test]
+fn pager_message_and_imdn_are_recorded_and_relayed() {
+    let mut cpmd = Cpmd::start(&["--udp", "127.0.0.1:0"]);
+    let server = cpmd.addr(Transport::Udp);
+    let (a, b) = (Ua::new("alice", server), Ua::new("bob", server));
+    a.register();
+    b.register();
+    let cpm = "Conversation-ID: conv-pager\r\nContent-Type: message/cpim\r\n";
+    a.send(&a.request("MESSAGE", "bob", "pm-call-1", cpm, CPIM));
+    let at_b = b.expect("MESSAGE ");
+    assert_eq!(body(&at_b), CPIM);
+    assert_eq!(header(&at_b, "Conversation-ID"), "conv-pager");
+    b.answer(&at_b, "200 OK");
+    a.expect("SIP/2.0 200");
+
+    let imdn_hdrs = "Conversation-ID: conv-pager\r\nContent-Type: message/cpim\r\n";
+    b.send(&b.request("MESSAGE", "alice", "pm-imdn-1", imdn_hdrs, IMDN));
+    let at_a = a.expect("MESSAGE ");
+    assert_eq!(body(&at_a), IMDN);
+    a.answer(&at_a, "200 OK");
+    b.expect("SIP/2.0 200");
+
+    let broken = "From: <sip:a@example.com>\r\n\r\nContent-Type: text/plain\r\nno empty line";
+    a.send(&a.request("MESSAGE", "bob", "pm-call-2", cpm, broken));
+    a.expect("SIP/2.0 400");
+
+    cpmd.stop();
+    let history = cpmd.history();
+    let standalone: Vec<_> = history
+        .iter()
+        .filter(|l| l["kind"] == "standalone")
+        .collect();
+    assert_eq!(standalone.len(), 1, "{history:?}");
+    let m = standalone[0];
+    assert_eq!(m["conversation_id"], "conv-pager");
+    assert_eq!(m["sender"], "sip:alice@example.com");
+    assert_eq!(m["recipients"], serde_json::json!(["sip:bob@example.com"]));
+    assert_eq!(m["message_id"], "pm-e2e-1");
+    assert_eq!(m["content_type"], "message/cpim");
+    assert_eq!(m["body"], CPIM);
+    let dispositions: Vec<_> = history
+        .iter()
+        .filter(|l| l["kind"] == "disposition")
+        .collect();
+    assert_eq!(dispositions.len(), 1, "{history:?}");
+    let d = dispositions[0];
+    assert_eq!(d["conversation_id"], "conv-pager");
+    assert_eq!(d["message_id"], "pm-e2e-1");
+    assert_eq!(d["recipient"], "sip:bob@example.com");
+    assert_eq!(d["disposition"], "Delivered");
+}
