@@ -2,8 +2,9 @@
 //! plays A, B and C through the claim flow (1-to-1 extended to a group, the 1-to-1
 //! sealed); then Python's `imaplib` (`tests/imap/imaplib_client.py`) and
 //! `curl imap://` log in as the users and check the folder layout, the session info
-//! objects' headers and SDP, UID order, CHANGEDSINCE, that C cannot see the 1-to-1,
-//! and that UIDVALIDITY survives a restart (specs/imap.md IMAP-1…IMAP-5).
+//! objects' headers and SDP, UID order, CHANGEDSINCE, IDLE pushes (a pager MESSAGE
+//! sent over SIP while A idles, a flag change), that C cannot see the 1-to-1, and
+//! that UIDVALIDITY survives a restart (specs/imap.md IMAP-1…IMAP-5).
 //!
 //! On SQLite (the default) and on PostgreSQL. sipp, python3, curl (and
 //! `CPMD_TEST_PG`) are required under `CI=true`; elsewhere the test is
@@ -118,6 +119,111 @@ fn curl(addr: SocketAddr, user: &str, path: &str, extra: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Runs imaplib's IDLE on `folder` as alice, calls `act` once the server accepted
+/// the IDLE, and returns what was pushed.
+fn idle_while(imap: SocketAddr, folder: &str, act: impl FnOnce()) -> Value {
+    let mut idle = Command::new("python3")
+        .arg(workspace_root().join("tests/imap/imaplib_client.py"))
+        .args(["idle", &imap.ip().to_string(), &imap.port().to_string()])
+        .args(["alice", "a-pass", folder, "10"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut out = std::io::BufReader::new(idle.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("read");
+    assert_eq!(line.trim(), "idling");
+    act();
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).expect("read");
+    assert!(idle.wait().expect("wait").success());
+    serde_json::from_str(&line).expect("JSON")
+}
+
+/// Alice sends Bob a pager MESSAGE (CPIM) in the claim's conversation over raw
+/// UDP (both register first; Bob answers 200).
+fn pager_message(server: SocketAddr) {
+    use std::net::UdpSocket;
+    let ua = |name: &'static str| {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        sock.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let port = sock.local_addr().expect("addr").port();
+        let request = move |method: &str, to: &str, call: &str, extra: &str, body: &str| {
+            format!(
+                "{method} sip:{to}@example.com SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:{name}@example.com>;tag={name}-t\r\n\
+                 To: <sip:{to}@example.com>\r\nCall-ID: {call}\r\nCSeq: 1 {method}\r\n\
+                 Contact: <sip:{name}@127.0.0.1:{port}>\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        (sock, request)
+    };
+    let expect = |sock: &UdpSocket, prefix: &str| -> String {
+        let mut buf = vec![0u8; 65_535];
+        loop {
+            let (n, _) = sock
+                .recv_from(&mut buf)
+                .unwrap_or_else(|e| panic!("waiting for {prefix}: {e}"));
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with(prefix) {
+                return text;
+            }
+        }
+    };
+    let (a, a_req) = ua("alice");
+    let (b, b_req) = ua("bob");
+    for (sock, req, name) in [
+        (
+            &a,
+            &a_req as &dyn Fn(&str, &str, &str, &str, &str) -> String,
+            "alice",
+        ),
+        (&b, &b_req, "bob"),
+    ] {
+        let call = format!("imap-reg-{name}");
+        sock.send_to(
+            req("REGISTER", name, &call, "Expires: 300\r\n", "").as_bytes(),
+            server,
+        )
+        .expect("send");
+        expect(sock, "SIP/2.0 200");
+    }
+    let cpim =
+        "From: <sip:anonymous@anonymous.invalid>\r\nTo: <sip:anonymous@anonymous.invalid>\r\n\
+        NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: imap-idle-1\r\n\
+        DateTime: 2026-11-26T13:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\nidle push";
+    let headers = format!("Conversation-ID: {CONVERSATION}\r\nContent-Type: message/cpim\r\n");
+    a.send_to(
+        a_req("MESSAGE", "bob", "imap-pm-1", &headers, cpim).as_bytes(),
+        server,
+    )
+    .expect("send");
+    let at_b = expect(&b, "MESSAGE ");
+    let field = |name: &str| {
+        at_b.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {};tag=bob-t\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        field("Via"),
+        field("From"),
+        field("To"),
+        field("Call-ID"),
+        field("CSeq")
+    );
+    b.send_to(ok.as_bytes(), server).expect("send");
+    expect(&a, "SIP/2.0 200");
 }
 
 fn folder_names(report: &Value) -> Vec<String> {
@@ -289,31 +395,28 @@ fn read_claim_history(store: &[&str]) {
         "A's \\Seen is A's alone: {bob_one}"
     );
 
-    // IDLE: a change made through another connection is pushed from the store's
-    // feed. (A new message arriving while idling is pushed as EXISTS: checked with
-    // imaplib against the in-memory store in runtime `imap::client_tests`; the
-    // core does not store chat messages yet.)
-    let mut idle = Command::new("python3")
-        .arg(workspace_root().join("tests/imap/imaplib_client.py"))
-        .args(["idle", &imap.ip().to_string(), &imap.port().to_string()])
-        .args(["alice", "a-pass", &one, "10"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut out = std::io::BufReader::new(idle.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).expect("read");
-    assert_eq!(line.trim(), "idling");
-    curl(
-        imap,
-        "alice:a-pass",
-        &one,
-        &["-X", "UID STORE 1 +FLAGS (\\Flagged)"],
+    // IDLE: a pager message A sends in the conversation is stored and pushed to
+    // A's client idling on the conversation folder.
+    let conversation_folder = format!("Default/{CONVERSATION}");
+    let pushed = idle_while(imap, &conversation_folder, || {
+        pager_message(cpmd.addr(Transport::Udp));
+    });
+    assert!(
+        pushed["pushes"][0]
+            .as_str()
+            .is_some_and(|p| p.starts_with("* ") && p.ends_with(" EXISTS")),
+        "{pushed}"
     );
-    line.clear();
-    std::io::BufRead::read_line(&mut out, &mut line).expect("read");
-    assert!(idle.wait().expect("wait").success());
-    let pushed: Value = serde_json::from_str(&line).expect("JSON");
+
+    // IDLE: a flag change made through another connection is pushed too.
+    let pushed = idle_while(imap, &one, || {
+        curl(
+            imap,
+            "alice:a-pass",
+            &one,
+            &["-X", "UID STORE 1 +FLAGS (\\Flagged)"],
+        );
+    });
     let first = pushed["pushes"][0].as_str().unwrap_or_default();
     assert!(
         first.starts_with("* 1 FETCH (UID 1 FLAGS (") && first.contains("\\Flagged"),
