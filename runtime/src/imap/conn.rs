@@ -104,7 +104,7 @@ pub async fn serve(
                         } else if command_authenticate.mechanism != AuthMechanism::Plain {
                             Some(no(tag, "only AUTHENTICATE PLAIN is supported"))
                         } else if let Some(ir) = command_authenticate.initial_response {
-                            Some(plain_result(&mut session, tag, ir.declassify()))
+                            Some(plain_result(&mut session, tag, ir.declassify()).await)
                         } else {
                             let cont = CommandContinuationRequest::base64(Vec::new());
                             let _ = server.authenticate_continue(cont);
@@ -122,7 +122,7 @@ pub async fn serve(
                         {
                             let status = match authenticate_data {
                                 AuthenticateData::Continue(data) => {
-                                    plain_result(&mut session, tag, data.declassify())
+                                    plain_result(&mut session, tag, data.declassify()).await
                                 }
                                 AuthenticateData::Cancel => bad(tag, "AUTHENTICATE cancelled"),
                             };
@@ -233,10 +233,11 @@ pub async fn serve(
     tracing::debug!(?peer, "imap: connection closed");
 }
 
-fn plain_result(session: &mut Session, tag: Tag<'static>, message: &[u8]) -> Out {
+async fn plain_result(session: &mut Session, tag: Tag<'static>, message: &[u8]) -> Out {
     if session.login_plain(message) {
         ok(tag, "AUTHENTICATE completed")
     } else {
+        tokio::time::sleep(super::session::FAILED_LOGIN_DELAY).await;
         no(tag, "authentication failed")
     }
 }

@@ -38,6 +38,9 @@ use crate::mailstore::{
     FlagChange, MailError, MailFlag, MailObject, MailResult, MailStore, MailSummary, MailboxStatus,
 };
 
+/// How long a failed login waits before it is answered.
+pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// What every connection shares: the store and the users.
 #[derive(Clone)]
 pub struct Shared {
@@ -378,6 +381,8 @@ impl Session {
                     self.user = Some(user);
                     out.push(ok(tag, "LOGIN completed"));
                 } else {
+                    // Slows password guessing on this connection.
+                    tokio::time::sleep(FAILED_LOGIN_DELAY).await;
                     out.push(no(tag, "login failed"));
                 }
             }
