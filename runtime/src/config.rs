@@ -46,6 +46,8 @@ pub struct FileConfig {
     pub auth: AuthFileConfig,
     /// The MSRP endpoint (back-to-back MSRP).
     pub msrp: MsrpFileConfig,
+    /// The IMAP server (users and passwords come from `[auth.passwords]`).
+    pub imap: ImapFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -65,6 +67,43 @@ impl Default for MsrpFileConfig {
         Self {
             relaxed_path_matching: core.relaxed_path_matching,
             chunk_size: core.chunk_size,
+        }
+    }
+}
+
+/// The IMAP listener through which users read their message store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImapFileConfig {
+    /// Where to listen (port 0 picks one; the ready line shows it).
+    pub listen: SocketAddr,
+    /// Most simultaneous IMAP connections; beyond, new ones get BYE.
+    pub max_connections: usize,
+    /// An IMAP connection silent this long (IDLE included) is closed.
+    pub idle_timeout_s: u64,
+    /// Largest literal a client may send.
+    pub max_literal_bytes: u32,
+}
+
+impl Default for ImapFileConfig {
+    fn default() -> Self {
+        let d = crate::imap::Settings::default();
+        Self {
+            listen: ([127, 0, 0, 1], 1143).into(),
+            max_connections: d.max_connections,
+            idle_timeout_s: d.idle_timeout.as_secs(),
+            max_literal_bytes: d.max_literal,
+        }
+    }
+}
+
+impl ImapFileConfig {
+    /// The listener's limits.
+    pub fn settings(&self) -> crate::imap::Settings {
+        crate::imap::Settings {
+            max_connections: self.max_connections,
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_s.max(1)),
+            max_literal: self.max_literal_bytes,
         }
     }
 }
@@ -141,6 +180,7 @@ impl Default for FileConfig {
             limits: LimitConfig::default(),
             auth: AuthFileConfig::default(),
             msrp: MsrpFileConfig::default(),
+            imap: ImapFileConfig::default(),
         }
     }
 }
@@ -336,6 +376,10 @@ mod tests {
         for addr in cfg.listen.udp.iter().chain(&cfg.listen.tcp) {
             assert!(addr.ip().is_loopback(), "{addr} is not loopback");
         }
+        assert!(
+            cfg.imap.listen.ip().is_loopback(),
+            "IMAP is not on loopback"
+        );
     }
 
     #[test]

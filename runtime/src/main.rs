@@ -10,6 +10,7 @@
 
 mod config;
 mod event_loop;
+mod imap;
 mod mailstore;
 mod ready;
 mod store;
@@ -28,6 +29,7 @@ use tokio::sync::mpsc;
 
 use crate::config::FileConfig;
 use crate::event_loop::{EventLoop, Parts};
+use crate::imap::ImapListener;
 use crate::ready::Bound;
 use crate::transport::tcp::{TcpSettings, TcpSipListener};
 use crate::transport::udp::UdpListener;
@@ -41,7 +43,7 @@ const NET_QUEUE: usize = 4096;
 /// Listener flags replace the configuration file's `[listen]` section; the first
 /// listener given is the address advertised in Via and Contact. Port 0 picks a free
 /// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR
-/// msrp=ADDR`.
+/// msrp=ADDR imap=ADDR`.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -68,6 +70,10 @@ struct Cli {
     /// (default: `sqlite:<data-dir>/cpmd.db`).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// Serve IMAP (the users' message store) on ADDR (default 127.0.0.1:1143;
+    /// port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    imap: Option<SocketAddr>,
     /// Instance number (part of the ID seed).
     #[arg(long)]
     instance: Option<u64>,
@@ -133,6 +139,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(s) = &cli.store {
         file.store = Some(s.clone());
+    }
+    if let Some(a) = cli.imap {
+        file.imap.listen = a;
     }
     if let Some(i) = cli.instance {
         file.instance = i;
@@ -214,7 +223,7 @@ async fn serve(
         }
     }
     let advertised = match bound[0] {
-        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) => a,
+        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) | Bound::Imap(a) => a,
     };
     // The MSRP listeners are bound before the core exists, so the port the OS
     // picked (port 0) is what every SDP advertises.
@@ -250,8 +259,13 @@ async fn serve(
     for contribution_id in &opened.recovered {
         tracing::warn!(%contribution_id, "session left open by a crash sealed as crashed");
     }
-    // The mailbox view, for the IMAP server; dropped (closed) only after the loop.
-    let _mail = opened.mail;
+    // The mailbox view, read by the IMAP server's connections.
+    let imap = ImapListener::bind(file.imap.listen)
+        .await
+        .with_context(|| format!("binding imap {}", file.imap.listen))?;
+    bound.push(Bound::Imap(imap.local));
+    let users = imap::Users::new(&core.domain, file.auth.passwords.clone());
+    imap.spawn(opened.mail.clone(), users, file.imap.settings());
     let store = opened.history;
     let trace = if file.trace_input {
         let trace = trace::InputTrace::open(&file.data_dir, &core)

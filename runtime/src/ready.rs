@@ -16,6 +16,8 @@ pub enum Bound {
     Tcp(SocketAddr),
     /// An MSRP (TCP) listener.
     Msrp(SocketAddr),
+    /// The IMAP listener (always last).
+    Imap(SocketAddr),
 }
 
 /// The ready line, without a trailing newline.
@@ -26,6 +28,7 @@ pub fn ready_line(bound: &[Bound]) -> String {
             Bound::Udp(a) => ("udp", a),
             Bound::Tcp(a) => ("tcp", a),
             Bound::Msrp(a) => ("msrp", a),
+            Bound::Imap(a) => ("imap", a),
         };
         line.push_str(&format!(" {name}={addr}"));
     }
@@ -59,10 +62,11 @@ mod tests {
             Bound::Udp("127.0.0.1:40001".parse().unwrap()),
             Bound::Tcp("[::1]:40002".parse().unwrap()),
             Bound::Msrp("127.0.0.1:40003".parse().unwrap()),
+            Bound::Imap("127.0.0.1:40004".parse().unwrap()),
         ];
         assert_eq!(
             ready_line(&bound),
-            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002 msrp=127.0.0.1:40003"
+            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002 msrp=127.0.0.1:40003 imap=127.0.0.1:40004"
         );
     }
 }

@@ -159,6 +159,10 @@ impl Cpmd {
             all_args.push(path.to_str().expect("utf-8 temp path").to_owned());
         }
         all_args.extend(args.iter().map(|a| (*a).to_owned()));
+        // Tests run in parallel: the IMAP listener must not take the default port.
+        if !args.contains(&"--imap") {
+            all_args.extend(["--imap".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
         let mut me = Self {
             child: None,
             dir,

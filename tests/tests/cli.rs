@@ -21,6 +21,7 @@ fn help_lists_the_flags() {
         "--data-dir",
         "--ready-file",
         "--domain",
+        "--imap",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help:\n{text}");
     }
@@ -38,8 +39,9 @@ fn config_file_listeners_and_flag_override() {
     let config = file.to_str().expect("utf-8 path");
     let mut from_file = Cpmd::start(&["--config", config]);
     let kinds: Vec<&str> = from_file.bound.iter().map(|(t, _)| t.as_str()).collect();
-    // MSRP: one listener by default, on the first SIP listener's IP, port 0 here.
-    assert_eq!(kinds, ["udp", "tcp", "msrp"]);
+    // MSRP: one listener by default, on the first SIP listener's IP, port 0 here;
+    // IMAP last.
+    assert_eq!(kinds, ["udp", "tcp", "msrp", "imap"]);
     assert_ne!(from_file.addr(Transport::Udp).port(), 0);
     assert!(from_file.stop().success());
 
@@ -54,8 +56,8 @@ fn config_file_listeners_and_flag_override() {
     let kinds: Vec<&str> = overridden.bound.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         kinds,
-        ["tcp", "udp", "msrp"],
-        "flags replace [listen], in command-line order, msrp last"
+        ["tcp", "udp", "msrp", "imap"],
+        "flags replace [listen], in command-line order, msrp then imap last"
     );
     assert!(overridden.addr(Transport::Tcp).is_ipv6());
     assert!(overridden.stop().success());

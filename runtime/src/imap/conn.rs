@@ -1,0 +1,275 @@
+//! The I/O loop of one IMAP connection: bytes from the socket into `imap-next`'s
+//! sans-IO [`Server`], its output back to the socket, and the protocol flows it
+//! hands back (commands, AUTHENTICATE PLAIN, IDLE with pushes from the store's
+//! watch feed), with an idle timeout.
+//!
+//! Not here: what commands do (`session.rs`), accepting and counting connections
+//! (`mod.rs`).
+
+use std::time::Duration;
+
+use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
+use imap_next::imap_types::core::Tag;
+use imap_next::imap_types::response::{CommandContinuationRequest, Greeting, Status};
+use imap_next::server::{Error as ServerError, Event, Options, Server};
+use imap_next::{Interrupt, Io, State as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+
+use super::session::{bad, no, ok, Flow, Out, Session, Shared};
+use super::Settings;
+use crate::mailstore::MailChange;
+
+/// How long a write may block before the client counts as gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Consecutive malformed commands after which the connection is closed.
+const MAX_BAD: u32 = 20;
+
+fn enqueue(server: &mut Server, out: Vec<Out>) {
+    for o in out {
+        match o {
+            Out::Data(d) => {
+                server.enqueue_data(d);
+            }
+            Out::Status(s) => {
+                server.enqueue_status(s);
+            }
+        }
+    }
+}
+
+fn bye(text: &'static str) -> Out {
+    Out::Status(Status::bye(None, text).expect("valid text"))
+}
+
+/// The tag at the start of a command the codec could not decode, if it has one.
+fn tag_of(bytes: &[u8]) -> Option<Tag<'static>> {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b' ' || b == b'\r' || b == b'\n')
+        .unwrap_or(bytes.len());
+    Tag::try_from(bytes[..end].to_vec()).ok()
+}
+
+/// What the connection is in the middle of.
+enum Flowing {
+    Commands,
+    /// AUTHENTICATE PLAIN waiting for the client's response.
+    Authenticate(Tag<'static>),
+    /// IDLE accepted, waiting for DONE.
+    Idle(Tag<'static>),
+}
+
+/// Serves one connection until LOGOUT, EOF, an I/O error or the idle timeout.
+pub async fn serve(
+    stream: TcpStream,
+    shared: Shared,
+    settings: Settings,
+    greeting: Greeting<'static>,
+) {
+    let peer = stream.peer_addr().ok();
+    let (mut rd, wr) = stream.into_split();
+    let mut wr = BufWriter::new(wr);
+    let mut options = Options::default();
+    options.crlf_relaxed = true;
+    options.max_literal_size = settings.max_literal;
+    options.max_command_size = settings.max_literal.saturating_add(64 * 1024);
+    let mut server = Server::new(options, greeting);
+    let mut session = Session::new(shared.clone());
+    let mut watch: Option<broadcast::Receiver<MailChange>> = None;
+    let mut flowing = Flowing::Commands;
+    let mut closing = false;
+    let mut bad_in_a_row = 0u32;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match server.next() {
+            Ok(event) => {
+                let flow = match event {
+                    Event::GreetingSent { .. } | Event::ResponseSent { .. } => Flow::Continue,
+                    Event::CommandReceived { command } => {
+                        bad_in_a_row = 0;
+                        let (out, flow) = session.command(command).await;
+                        enqueue(&mut server, out);
+                        flow
+                    }
+                    Event::CommandAuthenticateReceived {
+                        command_authenticate,
+                    } => {
+                        bad_in_a_row = 0;
+                        let tag = command_authenticate.tag;
+                        let status = if session.user().is_some() {
+                            Some(bad(tag, "already authenticated"))
+                        } else if command_authenticate.mechanism != AuthMechanism::Plain {
+                            Some(no(tag, "only AUTHENTICATE PLAIN is supported"))
+                        } else if let Some(ir) = command_authenticate.initial_response {
+                            Some(plain_result(&mut session, tag, ir.declassify()).await)
+                        } else {
+                            let cont = CommandContinuationRequest::base64(Vec::new());
+                            let _ = server.authenticate_continue(cont);
+                            flowing = Flowing::Authenticate(tag);
+                            None
+                        };
+                        if let Some(Out::Status(s)) = status {
+                            let _ = server.authenticate_finish(s);
+                        }
+                        Flow::Continue
+                    }
+                    Event::AuthenticateDataReceived { authenticate_data } => {
+                        if let Flowing::Authenticate(tag) =
+                            std::mem::replace(&mut flowing, Flowing::Commands)
+                        {
+                            let status = match authenticate_data {
+                                AuthenticateData::Continue(data) => {
+                                    plain_result(&mut session, tag, data.declassify()).await
+                                }
+                                AuthenticateData::Cancel => bad(tag, "AUTHENTICATE cancelled"),
+                            };
+                            if let Out::Status(s) = status {
+                                let _ = server.authenticate_finish(s);
+                            }
+                        }
+                        Flow::Continue
+                    }
+                    Event::IdleCommandReceived { tag } => {
+                        if session.user().is_none() {
+                            if let Out::Status(s) = bad(tag, "log in first") {
+                                let _ = server.idle_reject(s);
+                            }
+                        } else {
+                            let cont = CommandContinuationRequest::basic(None, "idling, send DONE")
+                                .expect("valid text");
+                            let _ = server.idle_accept(cont);
+                            if watch.is_none() {
+                                watch = Some(shared.store.watch());
+                            }
+                            // What happened before IDLE began is told at once.
+                            let out = session.refresh().await;
+                            enqueue(&mut server, out);
+                            flowing = Flowing::Idle(tag);
+                        }
+                        Flow::Continue
+                    }
+                    Event::IdleDoneReceived => {
+                        if let Flowing::Idle(tag) =
+                            std::mem::replace(&mut flowing, Flowing::Commands)
+                        {
+                            enqueue(&mut server, vec![ok(tag, "IDLE terminated")]);
+                        }
+                        Flow::Continue
+                    }
+                };
+                if flow == Flow::Close {
+                    closing = true;
+                }
+            }
+            Err(Interrupt::Io(Io::Output(bytes))) => {
+                if !matches!(
+                    tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&bytes)).await,
+                    Ok(Ok(()))
+                ) {
+                    break;
+                }
+            }
+            Err(Interrupt::Io(Io::NeedMoreInput)) => {
+                // Everything queued has been handed over: send it before waiting.
+                if !matches!(
+                    tokio::time::timeout(WRITE_TIMEOUT, wr.flush()).await,
+                    Ok(Ok(()))
+                ) || closing
+                {
+                    break;
+                }
+                let idling = matches!(flowing, Flowing::Idle(_));
+                tokio::select! {
+                    read = tokio::time::timeout(settings.idle_timeout, rd.read(&mut buf)) => {
+                        match read {
+                            Ok(Ok(0)) | Ok(Err(_)) => break,
+                            Ok(Ok(n)) => server.enqueue_input(&buf[..n]),
+                            Err(_) => {
+                                enqueue(&mut server, vec![bye("idle timeout")]);
+                                closing = true;
+                            }
+                        }
+                    }
+                    change = next_change(&mut watch), if idling => {
+                        if change_concerns(&change, &session) {
+                            let out = session.refresh().await;
+                            enqueue(&mut server, out);
+                        }
+                    }
+                }
+            }
+            Err(Interrupt::Error(e)) => {
+                bad_in_a_row += 1;
+                match e {
+                    ServerError::MalformedMessage { discarded_bytes }
+                    | ServerError::ExpectedCrlfGotLf { discarded_bytes } => {
+                        let status = match tag_of(discarded_bytes.declassify()) {
+                            Some(tag) => bad(tag, "unknown command or bad syntax"),
+                            None => Out::Status(
+                                Status::bad(None, None, "unknown command or bad syntax")
+                                    .expect("valid text"),
+                            ),
+                        };
+                        enqueue(&mut server, vec![status]);
+                    }
+                    // imap-next already answered BAD for the refused literal.
+                    ServerError::LiteralTooLong { .. } => {}
+                    ServerError::CommandTooLong { .. } => {
+                        enqueue(&mut server, vec![bye("command too long")]);
+                        closing = true;
+                    }
+                }
+                if bad_in_a_row >= MAX_BAD {
+                    enqueue(&mut server, vec![bye("too many bad commands")]);
+                    closing = true;
+                }
+            }
+        }
+    }
+    let _ = wr.flush().await;
+    tracing::debug!(?peer, "imap: connection closed");
+}
+
+async fn plain_result(session: &mut Session, tag: Tag<'static>, message: &[u8]) -> Out {
+    if session.login_plain(message) {
+        ok(tag, "AUTHENTICATE completed")
+    } else {
+        tokio::time::sleep(super::session::FAILED_LOGIN_DELAY).await;
+        no(tag, "authentication failed")
+    }
+}
+
+/// The next change from the feed; `None` when changes were missed (lagged) or
+/// the feed closed (then the caller refreshes, which is always correct).
+async fn next_change(watch: &mut Option<broadcast::Receiver<MailChange>>) -> Option<MailChange> {
+    match watch {
+        Some(rx) => match rx.recv().await {
+            Ok(c) => Some(c),
+            Err(broadcast::error::RecvError::Lagged(_)) => None,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a change is for this user's selected mailbox (`None`: unknown, so yes).
+fn change_concerns(change: &Option<MailChange>, session: &Session) -> bool {
+    match change {
+        None => true,
+        Some(c) => {
+            session.user() == Some(&c.user)
+                && session.selected_mailbox() == Some(c.mailbox.as_str())
+        }
+    }
+}
+
+/// Sends the BYE greeting of a connection over the limit, then closes.
+pub async fn refuse(mut stream: TcpStream, greeting: Greeting<'static>) {
+    let mut server = Server::new(Options::default(), greeting);
+    while let Err(Interrupt::Io(Io::Output(bytes))) = server.next() {
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await;
+    }
+}
