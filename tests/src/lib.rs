@@ -404,6 +404,18 @@ impl Sipp {
         }
     }
 
+    /// Like [`Sipp::assert_success`], then returns what the scenario's `<log>` actions
+    /// wrote (the run needs `-trace_logs`).
+    pub fn assert_success_logs(self) -> String {
+        let path = self.dir.join(format!(
+            "{}_{}_logs.log",
+            self.scenario.trim_end_matches(".xml"),
+            self.child.id()
+        ));
+        self.assert_success();
+        std::fs::read_to_string(&path).unwrap_or_default()
+    }
+
     /// Waits (at most 45 s) and asserts exit code 0, printing sipp's error log
     /// otherwise.
     pub fn assert_success(mut self) {
