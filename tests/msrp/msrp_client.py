@@ -152,7 +152,11 @@ def parse_frame(buf):
 
 
 def build_request(tid, method, to_path, from_path, headers, body, flag=b"$"):
-    """Serialises a request (RFC 4975 §7.1): To-Path and From-Path first."""
+    """Serialises a request (RFC 4975 §7.1): To-Path and From-Path first.
+
+    A client's From-Path is its own URI only, also behind a relay: each RFC 4976
+    relay puts its own URI in front of the From-Path as it forwards (RFC 4976 §7.1),
+    so the far end sees the sender's whole a=path."""
     lines = ["MSRP %s %s" % (tid, method), "To-Path: " + to_path, "From-Path: " + from_path]
     lines += ["%s: %s" % (k, v) for k, v in headers]
     out = ("\r\n".join(lines) + "\r\n").encode()
@@ -492,7 +496,7 @@ class Client:
         if frame.header("Success-Report", "no") == "yes":
             # RFC 4975 §7.1.2: the end point reports success for the whole message.
             conn = self.relay_conn or self.conn
-            report = build_request(new_id(), "REPORT", frame.header("From-Path"), self.path(),
+            report = build_request(new_id(), "REPORT", frame.header("From-Path"), self.own_uri,
                                    [("Message-ID", mid),
                                     ("Byte-Range", "1-%d/%d" % (len(data), len(data))),
                                     ("Status", "000 200 OK")], None)
@@ -522,7 +526,7 @@ class Client:
         tid = new_id()
         mid = cmd.get("message_id") or new_id(12)
         self.sent_ids[tid] = mid
-        conn.write(build_request(tid, "SEND", to_path, self.path(),
+        conn.write(build_request(tid, "SEND", to_path, self.own_uri,
                                  [("Message-ID", mid), ("Byte-Range", "1-0/0")], None))
         emit({"ev": "sent", "message_id": mid, "chunks": 1, "tid": [tid], "bind": True})
 
@@ -561,7 +565,7 @@ class Client:
                 headers.append(("Success-Report", "yes"))
             headers.append(("Byte-Range", "%d-%d/%d" % (offset + 1, offset + len(piece), total)))
             headers.append(("Content-Type", content_type))
-            conn.write(build_request(tid, "SEND", to_path, self.path(), headers, piece,
+            conn.write(build_request(tid, "SEND", to_path, self.own_uri, headers, piece,
                                      b"$" if last else b"+"))
             offset += len(piece)
             if last:

@@ -33,7 +33,14 @@ fn two_clients_through_kamailio() {
     bob.command(json!({"cmd": "connect", "to_path": alice_path}));
     let bind = bob.expect(WAIT, |e| e["ev"] == "response");
     assert_eq!(bind["code"], 200, "{bind}");
-    alice.wait_bound(WAIT);
+    // Bob's From-Path was his own URI; each relay hop put itself in front, so alice
+    // sees bob's whole a=path behind her own relay hop (RFC 4976 §7.1).
+    let peer = alice.wait_bound(WAIT);
+    assert!(
+        peer.ends_with(&bob.path) && peer.starts_with(&relay_prefix),
+        "alice's view of bob's path: {peer} (bob's a=path: {})",
+        bob.path
+    );
 
     for i in 0..5 {
         alice.send_text(&format!("a{i}"), &format!("from alice {i}"), json!({}));
