@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod cpim;
 pub mod ids;
 pub mod msrp;
 pub mod sdp;

@@ -3,15 +3,18 @@
 //! Everything that reads or writes protocol text lives here: SIP messages (our own
 //! parser and printer, see the README for why not `rsip`/`ezk-sip-types`), URIs,
 //! stream framing by `Content-Length` and the datagram rule, `multipart/mixed`,
-//! RFC 4826 resource lists (on `roxmltree`), and SDP (on `sdp-types`). Parser types
+//! RFC 4826 resource lists (on `roxmltree`), SDP (on `sdp-types`), CPIM (RFC 3862)
+//! and IMDN (RFC 5438, on `roxmltree`). Parser types
 //! never leave this module. Every decoder treats its input as hostile: it returns a
 //! typed error, never panics, and enforces [`Limits`].
 //!
 //! What is *not* here: deciding what to do with a bad message (the state machine
 //! answers 400/413/488/513 with [`encode_error_reply`] or a typed response).
 
+pub mod cpim;
 pub mod digest;
 pub mod framing;
+pub mod imdn;
 pub mod limits;
 pub mod msrp;
 pub mod multipart;

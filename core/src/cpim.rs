@@ -1,0 +1,288 @@
+//! CPIM (RFC 3862, `message/cpim`) values: the envelope RCS terminals wrap every chat
+//! message and every IMDN (RFC 5438) in, over MSRP and in pager-mode MESSAGEs.
+//!
+//! A [`CpimMessage`] is the two header blocks of the wrapper (the CPIM *message
+//! headers* — `From`, `To`, `DateTime`, `NS`, `imdn.Message-ID`, ... — then the MIME
+//! *content headers*) and the inner content's bytes. Header values are kept exactly
+//! as written (trimmed), escapes included: [`unescape`] turns an RFC 3862 §3.1 escaped
+//! value into text when someone needs to show it. The byte codec is
+//! [`crate::wire::cpim`].
+//!
+//! What it is *not*: no validation of URIs or dates (the accessors return the text
+//! as written; [`addr_uri`] only strips a formal name and the angle brackets), no
+//! IMDN body parsing (see [`crate::wire::imdn`]), and no identity: the CPIM `From`
+//! is whatever the terminal wrote (RCS often writes `<sip:anonymous@anonymous.invalid>`);
+//! the server's notion of the sender is the authenticated SIP identity.
+
+/// The namespace URN of the IMDN CPIM headers (RFC 5438 §6.2), declared with
+/// `NS: imdn <urn:ietf:params:imdn>`.
+pub const IMDN_NAMESPACE: &str = "urn:ietf:params:imdn";
+
+/// One decoded `message/cpim` body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CpimMessage {
+    /// The message headers, in order (From, To, DateTime, NS, prefixed headers...).
+    pub headers: Vec<CpimHeader>,
+    /// The inner content's `Content-Type` value as written (`text/plain;charset=UTF-8`).
+    pub content_type: String,
+    /// The other content headers (`Content-Length`, `Content-Disposition`, ...), in
+    /// order, without `Content-Type`.
+    pub content_headers: Vec<(String, String)>,
+    /// The inner content, byte for byte.
+    pub body: Vec<u8>,
+}
+
+/// One CPIM message header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CpimHeader {
+    /// The name with its namespace prefix as written, e.g. `imdn.Message-ID`.
+    pub name: String,
+    /// The value as written, leading and trailing blanks removed, escapes kept
+    /// (header parameters such as `;lang=fr` stay at its front).
+    pub value: String,
+}
+
+impl CpimHeader {
+    /// A header.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl CpimMessage {
+    /// The values of every message header with an unprefixed `name` (names compare
+    /// ASCII case-insensitively: some terminals write `Datetime`).
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+
+    /// The `From` value as written (`Alice <sip:alice@example.com>`); see [`addr_uri`].
+    pub fn from(&self) -> Option<&str> {
+        self.header_values("From").next()
+    }
+
+    /// Every `To` value as written, in order (a group IMDN names the original sender).
+    pub fn to(&self) -> Vec<&str> {
+        self.header_values("To").collect()
+    }
+
+    /// The `DateTime` value as written (RFC 3339).
+    pub fn datetime(&self) -> Option<&str> {
+        self.header_values("DateTime").next()
+    }
+
+    /// The prefixes `NS` headers declare for the namespace `urn` (e.g. `imdn` for
+    /// [`IMDN_NAMESPACE`]), in order.
+    pub fn prefixes_of<'a>(&'a self, urn: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.header_values("NS")
+            .filter_map(move |v| match parse_ns(v) {
+                Some((Some(prefix), u)) if u == urn => Some(prefix),
+                _ => None,
+            })
+    }
+
+    /// The values of the headers named `name` in the namespace `urn`, whatever prefix
+    /// the message declared for it. Headers in no declared namespace are not matched,
+    /// except for the IMDN namespace, whose conventional prefix `imdn` is accepted
+    /// when the message declares no prefix for it and does not bind `imdn` to some
+    /// other namespace (terminals that forget the `NS` header exist).
+    pub fn ns_header_values<'a>(&'a self, urn: &'a str, name: &'a str) -> Vec<&'a str> {
+        let mut prefixes: Vec<&str> = self.prefixes_of(urn).collect();
+        if prefixes.is_empty() && urn == IMDN_NAMESPACE && !self.binds_prefix("imdn") {
+            prefixes.push("imdn");
+        }
+        self.headers
+            .iter()
+            .filter(|h| {
+                h.name.split_once('.').is_some_and(|(p, n)| {
+                    n.eq_ignore_ascii_case(name)
+                        && prefixes.iter().any(|q| q.eq_ignore_ascii_case(p))
+                })
+            })
+            .map(|h| h.value.as_str())
+            .collect()
+    }
+
+    fn binds_prefix(&self, prefix: &str) -> bool {
+        self.header_values("NS").any(|v| {
+            parse_ns(v).is_some_and(|(p, _)| p.is_some_and(|p| p.eq_ignore_ascii_case(prefix)))
+        })
+    }
+
+    /// The IMDN `Message-ID` (RFC 5438 §6.3), under whatever prefix `NS` declared for
+    /// `urn:ietf:params:imdn`.
+    pub fn imdn_message_id(&self) -> Option<&str> {
+        self.ns_header_values(IMDN_NAMESPACE, "Message-ID")
+            .into_iter()
+            .next()
+    }
+
+    /// The notifications the sender asked for (`positive-delivery`, `display`, ...),
+    /// from every IMDN `Disposition-Notification` header, split at commas.
+    pub fn disposition_notification(&self) -> Vec<&str> {
+        self.ns_header_values(IMDN_NAMESPACE, "Disposition-Notification")
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    /// Whether the content is an IMDN (`message/imdn+xml`).
+    pub fn is_imdn(&self) -> bool {
+        let essence = self.content_type.split(';').next().unwrap_or("").trim();
+        essence.eq_ignore_ascii_case("message/imdn+xml")
+    }
+}
+
+/// Splits an `NS` value `[prefix SP] "<" URN ">"` into its prefix and URN.
+fn parse_ns(value: &str) -> Option<(Option<&str>, &str)> {
+    let (before, rest) = value.split_once('<')?;
+    let urn = rest.strip_suffix('>')?.trim();
+    let prefix = before.trim();
+    Some(((!prefix.is_empty()).then_some(prefix), urn))
+}
+
+/// The URI of a CPIM address value `[Formal-name] "<" URI ">"` (`From`, `To`, `cc`):
+/// the text between the angle brackets, or the whole value trimmed when it has none.
+pub fn addr_uri(value: &str) -> &str {
+    match (value.rfind('<'), value.rfind('>')) {
+        (Some(open), Some(close)) if open < close => value[open + 1..close].trim(),
+        _ => value.trim(),
+    }
+}
+
+/// Resolves the RFC 3862 §3.1 escapes of a header value (`\\`, `\"`, `\'`, `\b`,
+/// `\t`, `\n`, `\r`, `\uXXXX`). A backslash that starts no valid escape stays as
+/// written (the grammar lets a plain `\` through as a header character).
+pub fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 1..];
+        let (ch, used) = match tail.as_bytes().first() {
+            Some(b'\\') => (Some('\\'), 1),
+            Some(b'"') => (Some('"'), 1),
+            Some(b'\'') => (Some('\''), 1),
+            Some(b'b') => (Some('\u{8}'), 1),
+            Some(b't') => (Some('\t'), 1),
+            Some(b'n') => (Some('\n'), 1),
+            Some(b'r') => (Some('\r'), 1),
+            Some(b'u') => (
+                tail.get(1..5)
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .and_then(char::from_u32),
+                5,
+            ),
+            _ => (None, 0),
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[used..];
+            }
+            None => {
+                out.push('\\');
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(headers: &[(&str, &str)], content_type: &str) -> CpimMessage {
+        CpimMessage {
+            headers: headers
+                .iter()
+                .map(|(n, v)| CpimHeader::new(*n, *v))
+                .collect(),
+            content_type: content_type.into(),
+            content_headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn accessors_read_the_usual_headers() {
+        let m = msg(
+            &[
+                ("From", "Alice <sip:alice@example.com>"),
+                ("To", "<sip:bob@example.com>"),
+                ("To", "<sip:carol@example.com>"),
+                ("datetime", "2024-01-02T03:04:05Z"),
+                ("NS", "imdn <urn:ietf:params:imdn>"),
+                ("imdn.Message-ID", "m1"),
+                (
+                    "imdn.Disposition-Notification",
+                    "positive-delivery, display",
+                ),
+            ],
+            "text/plain;charset=UTF-8",
+        );
+        assert_eq!(m.from(), Some("Alice <sip:alice@example.com>"));
+        assert_eq!(addr_uri(m.from().unwrap()), "sip:alice@example.com");
+        assert_eq!(m.to(), ["<sip:bob@example.com>", "<sip:carol@example.com>"]);
+        assert_eq!(m.datetime(), Some("2024-01-02T03:04:05Z"));
+        assert_eq!(m.imdn_message_id(), Some("m1"));
+        assert_eq!(
+            m.disposition_notification(),
+            ["positive-delivery", "display"]
+        );
+        assert!(!m.is_imdn());
+    }
+
+    #[test]
+    fn imdn_prefix_is_resolved_through_ns() {
+        let m = msg(
+            &[
+                ("NS", "x <urn:ietf:params:imdn>"),
+                ("imdn.Message-ID", "not-this"),
+                ("x.Message-ID", "this"),
+            ],
+            "Message/IMDN+xml; charset=utf-8",
+        );
+        assert_eq!(m.imdn_message_id(), Some("this"));
+        assert!(m.is_imdn());
+        // `imdn` bound to another namespace is not the IMDN namespace.
+        let other = msg(
+            &[
+                ("NS", "imdn <urn:example:other>"),
+                ("imdn.Message-ID", "no"),
+            ],
+            "text/plain",
+        );
+        assert_eq!(other.imdn_message_id(), None);
+        // No NS at all: the conventional prefix is accepted.
+        let bare = msg(&[("imdn.Message-ID", "yes")], "text/plain");
+        assert_eq!(bare.imdn_message_id(), Some("yes"));
+    }
+
+    #[test]
+    fn unescape_resolves_rfc3862_escapes() {
+        assert_eq!(
+            unescape(r#"a\\b\"c\'d\te\nf\rg\u00e9h"#),
+            "a\\b\"c'd\te\nf\rg\u{e9}h"
+        );
+        assert_eq!(unescape(r"C:\x \u12"), r"C:\x \u12");
+        assert_eq!(unescape("trailing\\"), "trailing\\");
+    }
+
+    #[test]
+    fn addr_uri_without_brackets() {
+        assert_eq!(addr_uri(" sip:a@b "), "sip:a@b");
+        assert_eq!(addr_uri("\"A <x>\" <sip:a@b>"), "sip:a@b");
+    }
+}

@@ -1,0 +1,422 @@
+//! `message/cpim` (RFC 3862) bodies ⇄ [`CpimMessage`]: our own small codec.
+//!
+//! A CPIM body is the message-header block, an empty line, the MIME content-header
+//! block, an empty line, and the content:
+//!
+//! ```text
+//! From: <sip:anonymous@anonymous.invalid>
+//! To: <sip:bob@example.com>
+//! NS: imdn <urn:ietf:params:imdn>
+//! imdn.Message-ID: 34jk324j
+//! DateTime: 2024-05-06T07:08:09Z
+//!
+//! Content-Type: text/plain; charset=utf-8
+//!
+//! hello
+//! ```
+//!
+//! Decisions, so that the MSRP layer and the pager both see one behaviour:
+//!
+//! * **Line ends.** CRLF is what we write. Bare LF is accepted in both header blocks
+//!   (terminals and test tools that build bodies by hand use it; RFC 3862 has no
+//!   transport of its own to enforce CRLF). The content after the second empty line
+//!   is kept byte for byte, whatever it holds (binary-safe): CPIM has no length of
+//!   its own, the content runs to the end of the body.
+//! * **Both empty lines are required.** A body that ends inside either header block
+//!   is refused, even if the content would be empty.
+//! * **Headers.** `Name: value`, the name a token (with its namespace prefix, e.g.
+//!   `imdn.Message-ID`), the value UTF-8 without control characters, trimmed, and kept
+//!   as written: RFC 3862 §3.1 escapes (`\n`, `\uXXXX`, ...) are not resolved
+//!   ([`crate::cpim::unescape`] does it on demand). Folded continuation lines are
+//!   refused in the message headers (RFC 3862 has none) and unfolded in the content
+//!   headers (MIME allows them). Exactly one `Content-Type` content header is needed.
+//! * **Limits.** Both header blocks together hold at most [`Limits::max_header_count`]
+//!   headers and [`Limits::max_header_bytes`] bytes; the content is bounded by whoever
+//!   carried the body (MSRP or SIP limits).
+//! * **Leading wrapper.** Some clients start the body with a stray
+//!   `Content-Type: message/cpim` block (the outer MIME header repeated); a first
+//!   block made of that single header alone is skipped.
+//!
+//! The encoder writes CRLF everywhere and escapes control characters in message
+//! header values (`\r`, `\n`, `\b`, else `\u00XX`; HT stays, as the decoder takes
+//! it), so no value can end a header early; content-header values get their control characters replaced by
+//! spaces (MIME has no escape). Names are written as given, any character a token may
+//! not hold replaced by `-`. For a message whose names are tokens and whose values
+//! are trimmed and free of control characters, `decode(&encode(m)) == Ok(m)`.
+//!
+//! What this is *not*: no URI or date validation, no check that `From`/`To` exist
+//! (the server takes the sender from SIP authentication, never from CPIM), no IMDN
+//! body parsing ([`super::imdn`]).
+
+use super::Limits;
+use crate::cpim::{CpimHeader, CpimMessage};
+
+/// Why a body is not a usable `message/cpim` body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum CpimError {
+    /// The body ended before the empty line that closes the message headers.
+    #[error("no empty line after the cpim message headers")]
+    UnterminatedMessageHeaders,
+    /// The body ended before the empty line that closes the content headers.
+    #[error("no empty line after the cpim content headers")]
+    UnterminatedContentHeaders,
+    /// A header line that is not `Name: value` (or holds what a header may not).
+    #[error("bad cpim header line: {0}")]
+    BadHeader(String),
+    /// A header line is not UTF-8.
+    #[error("cpim header is not utf-8")]
+    NotUtf8,
+    /// More headers than the limit.
+    #[error("too many cpim headers (limit {limit})")]
+    TooManyHeaders {
+        /// [`Limits::max_header_count`].
+        limit: usize,
+    },
+    /// The header blocks are longer than the limit.
+    #[error("cpim headers too large (limit {limit} bytes)")]
+    HeadersTooLarge {
+        /// [`Limits::max_header_bytes`].
+        limit: usize,
+    },
+    /// The content headers have no `Content-Type`.
+    #[error("cpim content has no content-type")]
+    MissingContentType,
+    /// The content headers have two `Content-Type`s.
+    #[error("cpim content has two content-types")]
+    DuplicateContentType,
+}
+
+/// Decodes a CPIM body with the default [`Limits`].
+pub fn decode(body: &[u8]) -> Result<CpimMessage, CpimError> {
+    decode_with(body, &Limits::default())
+}
+
+/// Decodes a CPIM body with explicit limits.
+pub fn decode_with(body: &[u8], limits: &Limits) -> Result<CpimMessage, CpimError> {
+    let mut r = Reader {
+        bytes: body,
+        pos: 0,
+        used_bytes: 0,
+        count: 0,
+        limits,
+    };
+    let mut first = r.block(Block::Message)?;
+    if is_outer_wrapper(&first) {
+        first = r.block(Block::Message)?;
+    }
+    let content = r.block(Block::Content)?;
+    let mut content_type = None;
+    let mut content_headers = Vec::with_capacity(content.len());
+    for (name, value) in content {
+        if name.eq_ignore_ascii_case("Content-Type") {
+            if content_type.replace(value).is_some() {
+                return Err(CpimError::DuplicateContentType);
+            }
+        } else {
+            content_headers.push((name, value));
+        }
+    }
+    Ok(CpimMessage {
+        headers: first
+            .into_iter()
+            .map(|(name, value)| CpimHeader { name, value })
+            .collect(),
+        content_type: content_type.ok_or(CpimError::MissingContentType)?,
+        content_headers,
+        body: body[r.pos..].to_vec(),
+    })
+}
+
+/// Prints a CPIM body (CRLF line ends; see the module doc for escaping).
+pub fn encode(message: &CpimMessage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + message.body.len());
+    let first: Vec<(String, String)> = message
+        .headers
+        .iter()
+        .map(|h| (h.name.clone(), h.value.clone()))
+        .collect();
+    if is_outer_wrapper(&first) {
+        // The decoder would skip this block as a stray wrapper: give it one to skip.
+        out.extend_from_slice(b"Content-Type: message/cpim\r\n\r\n");
+    }
+    for h in &message.headers {
+        push_name(&mut out, &h.name);
+        push_escaped(&mut out, &h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b"Content-Type: ");
+    push_mime_value(&mut out, &message.content_type);
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &message.content_headers {
+        push_name(&mut out, name);
+        push_mime_value(&mut out, value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&message.body);
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Message,
+    Content,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    /// Bytes of both header blocks read so far.
+    used_bytes: usize,
+    /// Headers of both blocks read so far.
+    count: usize,
+    limits: &'a Limits,
+}
+
+impl<'a> Reader<'a> {
+    /// Reads one header block up to and including its empty line.
+    fn block(&mut self, block: Block) -> Result<Vec<(String, String)>, CpimError> {
+        let mut headers: Vec<(String, String)> = Vec::new();
+        loop {
+            let line = self.line(block)?;
+            if line.is_empty() {
+                return Ok(headers);
+            }
+            if matches!(line[0], b' ' | b'\t') {
+                let Some((_, value)) = headers.last_mut().filter(|_| block == Block::Content)
+                else {
+                    return Err(CpimError::BadHeader("folded line".into()));
+                };
+                let more = text(line)?.trim();
+                if !more.is_empty() {
+                    if !value.is_empty() {
+                        value.push(' ');
+                    }
+                    value.push_str(more);
+                }
+                continue;
+            }
+            self.count += 1;
+            if self.count > self.limits.max_header_count {
+                return Err(CpimError::TooManyHeaders {
+                    limit: self.limits.max_header_count,
+                });
+            }
+            headers.push(header(line)?);
+        }
+    }
+
+    /// The next line without its line end, within the header byte limit.
+    fn line(&mut self, block: Block) -> Result<&'a [u8], CpimError> {
+        let limit = self.limits.max_header_bytes;
+        let bytes = self.bytes;
+        let rest = &bytes[self.pos..];
+        // Never look further than the limit allows, however long the body is.
+        let window = &rest[..rest
+            .len()
+            .min(limit.saturating_sub(self.used_bytes).saturating_add(1))];
+        let Some(nl) = window.iter().position(|&b| b == b'\n') else {
+            if self.used_bytes + rest.len() > limit {
+                return Err(CpimError::HeadersTooLarge { limit });
+            }
+            return Err(match block {
+                Block::Message => CpimError::UnterminatedMessageHeaders,
+                Block::Content => CpimError::UnterminatedContentHeaders,
+            });
+        };
+        self.used_bytes += nl + 1;
+        if self.used_bytes > limit {
+            return Err(CpimError::HeadersTooLarge { limit });
+        }
+        let line = &rest[..nl];
+        self.pos += nl + 1;
+        Ok(line.strip_suffix(b"\r").unwrap_or(line))
+    }
+}
+
+/// A header line's text: UTF-8 and no control character but HT.
+fn text(line: &[u8]) -> Result<&str, CpimError> {
+    let s = std::str::from_utf8(line).map_err(|_| CpimError::NotUtf8)?;
+    if s.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(CpimError::BadHeader("control character".into()));
+    }
+    Ok(s)
+}
+
+fn header(line: &[u8]) -> Result<(String, String), CpimError> {
+    let s = text(line)?;
+    let Some((name, value)) = s.split_once(':') else {
+        return Err(CpimError::BadHeader("no colon".into()));
+    };
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(CpimError::BadHeader("bad header name".into()));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// RFC 2045 token characters: what a header name (prefix, dot and all) may hold.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)
+}
+
+fn is_outer_wrapper(block: &[(String, String)]) -> bool {
+    matches!(block, [(name, value)]
+        if name.eq_ignore_ascii_case("Content-Type")
+            && value.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("message/cpim"))
+}
+
+fn push_name(out: &mut Vec<u8>, name: &str) {
+    if name.is_empty() {
+        out.push(b'-');
+    }
+    out.extend(
+        name.bytes()
+            .map(|b| if is_token_byte(b) { b } else { b'-' }),
+    );
+    out.extend_from_slice(b": ");
+}
+
+/// RFC 3862 §3.1 escapes for the control characters of a message-header value.
+fn push_escaped(out: &mut Vec<u8>, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\t' => out.push(b'\t'),
+            c if c.is_control() => {
+                out.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes())
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+}
+
+fn push_mime_value(out: &mut Vec<u8>, value: &str) {
+    for c in value.chars() {
+        let c = if c.is_control() && c != '\t' { ' ' } else { c };
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: &[u8] = b"From: <sip:a@example.com>\r\nTo: <sip:b@example.com>\r\n\
+        NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: m1\r\n\r\n\
+        Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 5\r\n\r\nhello";
+
+    #[test]
+    fn decodes_and_prints_back() {
+        let m = decode(PLAIN).unwrap();
+        assert_eq!(m.headers.len(), 4);
+        assert_eq!(m.imdn_message_id(), Some("m1"));
+        assert_eq!(m.content_type, "text/plain;charset=UTF-8");
+        assert_eq!(
+            m.content_headers,
+            [("Content-Length".to_owned(), "5".to_owned())]
+        );
+        assert_eq!(m.body, b"hello");
+        assert_eq!(encode(&m), PLAIN);
+    }
+
+    #[test]
+    fn control_characters_in_values_are_escaped() {
+        let mut m = decode(PLAIN).unwrap();
+        m.headers
+            .push(CpimHeader::new("Subject", "a\r\nTo: <sip:x@y>\u{1}"));
+        let printed = encode(&m);
+        let again = decode(&printed).unwrap();
+        assert_eq!(again.to(), ["<sip:b@example.com>"]);
+        assert_eq!(again.headers[4].value, r"a\r\nTo: <sip:x@y>\u0001");
+        assert_eq!(
+            crate::cpim::unescape(&again.headers[4].value),
+            "a\r\nTo: <sip:x@y>\u{1}"
+        );
+    }
+
+    #[test]
+    fn stray_outer_wrapper_is_skipped() {
+        let mut body = b"Content-Type: message/cpim\r\n\r\n".to_vec();
+        body.extend_from_slice(PLAIN);
+        assert_eq!(decode(&body), decode(PLAIN));
+    }
+
+    #[test]
+    fn header_limits_hold_across_both_blocks() {
+        let tight = Limits {
+            max_header_count: 4,
+            ..Limits::default()
+        };
+        assert_eq!(
+            decode_with(PLAIN, &tight),
+            Err(CpimError::TooManyHeaders { limit: 4 })
+        );
+        let short = Limits {
+            max_header_bytes: 100,
+            ..Limits::default()
+        };
+        assert_eq!(
+            decode_with(PLAIN, &short),
+            Err(CpimError::HeadersTooLarge { limit: 100 })
+        );
+        // Exactly the header bytes (up to the second empty line) fit.
+        let head = PLAIN.len() - b"hello".len();
+        let exact = Limits {
+            max_header_bytes: head,
+            ..Limits::default()
+        };
+        assert!(decode_with(PLAIN, &exact).is_ok());
+        let one_less = Limits {
+            max_header_bytes: head - 1,
+            ..Limits::default()
+        };
+        assert_eq!(
+            decode_with(PLAIN, &one_less),
+            Err(CpimError::HeadersTooLarge { limit: head - 1 })
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(decode(b""), Err(CpimError::UnterminatedMessageHeaders));
+        assert_eq!(
+            decode(b"From: <sip:a@b>\r\n\r\nContent-Type: text/plain\r\n"),
+            Err(CpimError::UnterminatedContentHeaders)
+        );
+        assert_eq!(
+            decode(b"From: <sip:a@b>\r\n\r\nContent-ID: x\r\n\r\nbody"),
+            Err(CpimError::MissingContentType)
+        );
+        assert_eq!(
+            decode(b"From <sip:a@b>\r\n\r\nContent-Type: text/plain\r\n\r\n"),
+            Err(CpimError::BadHeader("bad header name".into()))
+        );
+        assert_eq!(
+            decode(b"Subject hi\r\n\r\nContent-Type: text/plain\r\n\r\n"),
+            Err(CpimError::BadHeader("no colon".into()))
+        );
+        assert_eq!(
+            decode(b"From: <sip:a@b>\r\n more\r\n\r\nContent-Type: a/b\r\n\r\n"),
+            Err(CpimError::BadHeader("folded line".into()))
+        );
+        assert_eq!(
+            decode(b"From: \xff\r\n\r\nContent-Type: a/b\r\n\r\n"),
+            Err(CpimError::NotUtf8)
+        );
+    }
+
+    #[test]
+    fn content_headers_may_fold() {
+        let m =
+            decode(b"From: <sip:a@b>\n\nContent-Type: text/plain;\n  charset=utf-8\n\nx").unwrap();
+        assert_eq!(m.content_type, "text/plain; charset=utf-8");
+        assert_eq!(m.body, b"x");
+    }
+}
