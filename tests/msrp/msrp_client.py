@@ -48,6 +48,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import sys
@@ -58,6 +59,9 @@ from datetime import datetime, timezone
 CRLF = b"\r\n"
 
 OUT_LOCK = threading.Lock()
+
+# RFC 4975 §9: ident = ALPHANUM 3*31ident-char (Message-ID, transaction id).
+IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}")
 
 
 def emit(event, record=None):
@@ -538,6 +542,9 @@ class Client:
                 return
             to_path = self.peer_path
         mid = cmd.get("message_id") or new_id(12)
+        if not IDENT.fullmatch(mid):
+            emit({"ev": "error", "what": "Message-ID %r is not an RFC 4975 ident" % mid})
+            return
         if cmd.get("raw_body") is not None:
             body = cmd["raw_body"].encode("utf-8")
             content_type = cmd.get("content_type", "text/plain")

@@ -250,8 +250,8 @@ fn one_to_one_both_ways() {
     one_to_one(&bed, &mut alice, &mut bob, "passive");
 
     const N: usize = 10;
-    let a_ids: Vec<String> = (0..N).map(|i| format!("a-{i}")).collect();
-    let b_ids: Vec<String> = (0..N).map(|i| format!("b-{i}")).collect();
+    let a_ids: Vec<String> = (0..N).map(|i| format!("alice-{i}")).collect();
+    let b_ids: Vec<String> = (0..N).map(|i| format!("bob-{i}")).collect();
     let a_texts: Vec<String> = (0..N).map(|i| format!("Hi Bob, number {i} ✓")).collect();
     let b_texts: Vec<String> = (0..N).map(|i| format!("Hi Alice, number {i}")).collect();
     for i in 0..N {
@@ -547,20 +547,23 @@ fn across_the_extension() {
     // Before: the 1-to-1.
     a1.wait_bound(WAIT);
     b1.wait_bound(WAIT);
-    say(&mut a1, "p-0", "before 0", ALICE, BOB);
-    say(&mut b1, "q-0", "before reply", BOB, ALICE);
-    say(&mut a1, "p-1", "before 1", ALICE, BOB);
-    expect_messages(&mut b1, &[("p-0", "before 0"), ("p-1", "before 1")]);
-    expect_messages(&mut a1, &[("q-0", "before reply")]);
+    say(&mut a1, "before-a0", "before 0", ALICE, BOB);
+    say(&mut b1, "before-b0", "before reply", BOB, ALICE);
+    say(&mut a1, "before-a1", "before 1", ALICE, BOB);
+    expect_messages(
+        &mut b1,
+        &[("before-a0", "before 0"), ("before-a1", "before 1")],
+    );
+    expect_messages(&mut a1, &[("before-b0", "before reply")]);
 
     // The group is up (cpmd bound all three group legs): the switch window.
     a2.wait_bound(WAIT);
     b2.wait_bound(WAIT);
     carol.wait_bound(WAIT);
-    say(&mut a1, "w-0", "in the window", ALICE, BOB);
-    say(&mut b1, "x-0", "window reply", BOB, ALICE);
-    expect_messages(&mut b1, &[("w-0", "in the window")]);
-    expect_messages(&mut a1, &[("x-0", "window reply")]);
+    say(&mut a1, "window-a0", "in the window", ALICE, BOB);
+    say(&mut b1, "window-b0", "window reply", BOB, ALICE);
+    expect_messages(&mut b1, &[("window-a0", "in the window")]);
+    expect_messages(&mut a1, &[("window-b0", "window reply")]);
 
     // B's BYE ends the 1-to-1 (relayed to A, sealed), then the group talks.
     a_uac.assert_success();
@@ -568,58 +571,62 @@ fn across_the_extension() {
     c_uas.assert_success();
     say(
         &mut a2,
-        "g-0",
+        "group-a0",
         "group hello",
         ALICE,
         "sip:conf-factory@example.com",
     );
     say(
         &mut a2,
-        "g-1",
+        "group-a1",
         "group second",
         ALICE,
         "sip:conf-factory@example.com",
     );
     say(
         &mut carol,
-        "k-0",
+        "group-c0",
         "carol here",
         CAROL,
         "sip:conf-factory@example.com",
     );
     let at_b2: Vec<String> = b2.messages(3, WAIT).iter().map(imdn_id).collect();
-    let alice_at_b2: Vec<&String> = at_b2.iter().filter(|i| i.starts_with("g-")).collect();
-    assert_eq!(alice_at_b2, ["g-0", "g-1"], "bob's group leg: {at_b2:?}");
-    assert!(at_b2.contains(&"k-0".to_owned()), "{at_b2:?}");
+    let alice_at_b2: Vec<&String> = at_b2.iter().filter(|i| i.starts_with("group-a")).collect();
+    assert_eq!(
+        alice_at_b2,
+        ["group-a0", "group-a1"],
+        "bob's group leg: {at_b2:?}"
+    );
+    assert!(at_b2.contains(&"group-c0".to_owned()), "{at_b2:?}");
     let at_carol = carol.messages(2, WAIT);
     assert_eq!(
         at_carol.iter().map(imdn_id).collect::<Vec<_>>(),
-        ["g-0", "g-1"],
+        ["group-a0", "group-a1"],
         "carol gets the group only"
     );
     assert_eq!(content(&at_carol[0]), "group hello");
     let at_a2 = a2.messages(1, WAIT);
-    assert_eq!(imdn_id(&at_a2[0]), "k-0");
+    assert_eq!(imdn_id(&at_a2[0]), "group-c0");
     expect_no_more(&mut [&mut a1, &mut a2, &mut b1, &mut b2, &mut carol]);
 
     let one = expect_recorded(
         &bed.cpmd,
         ONE_TO_ONE,
         &[
-            ("p-0", ALICE, "before 0"),
-            ("q-0", BOB, "before reply"),
-            ("p-1", ALICE, "before 1"),
-            ("w-0", ALICE, "in the window"),
-            ("x-0", BOB, "window reply"),
+            ("before-a0", ALICE, "before 0"),
+            ("before-b0", BOB, "before reply"),
+            ("before-a1", ALICE, "before 1"),
+            ("window-a0", ALICE, "in the window"),
+            ("window-b0", BOB, "window reply"),
         ],
     );
     expect_recorded(
         &bed.cpmd,
         GROUP,
         &[
-            ("g-0", ALICE, "group hello"),
-            ("g-1", ALICE, "group second"),
-            ("k-0", CAROL, "carol here"),
+            ("group-a0", ALICE, "group hello"),
+            ("group-a1", ALICE, "group second"),
+            ("group-c0", CAROL, "carol here"),
         ],
     );
     // The sealed 1-to-1 history lists exactly its five messages.
