@@ -37,9 +37,10 @@ Commands:
       the relay connection) and send an empty bind SEND with that To-Path
   {"cmd":"send","text":"hi","message_id":"m1","chunk":0,"failure_report":"yes",
    "success_report":false,"from":"sip:alice@example.com","to":"sip:bob@example.com",
-   "content_type":"text/plain","raw_body":null,"to_path":null}
+   "content_type":"text/plain","raw_body":null,"to_path":null,"from_path":null}
       a CPIM message (or raw_body with content_type) to to_path (default: the bound
-      peer's path); chunk > 0 splits the body into chunks of that many bytes
+      peer's path); chunk > 0 splits the body into chunks of that many bytes;
+      from_path overrides the From-Path (to test the server's RFC 4975 §7.3 check)
   {"cmd":"wait_bound"}  emits {"ev":"bound",...} once a peer path is known
   {"cmd":"quit"}
 """
@@ -572,7 +573,8 @@ class Client:
                 headers.append(("Success-Report", "yes"))
             headers.append(("Byte-Range", "%d-%d/%d" % (offset + 1, offset + len(piece), total)))
             headers.append(("Content-Type", content_type))
-            conn.write(build_request(tid, "SEND", to_path, self.own_uri, headers, piece,
+            conn.write(build_request(tid, "SEND", to_path, cmd.get("from_path") or self.own_uri,
+                                     headers, piece,
                                      b"$" if last else b"+"))
             offset += len(piece)
             if last:

@@ -351,6 +351,16 @@ fn one_to_one_both_ways() {
         responses.iter().all(|e| e["message_id"] == "sr-yes"),
         "no response to Failure-Report no/partial successes: {responses:#?}"
     );
+    // A From-Path that is not alice's a=path on her leg: 403 (RFC 4975 §7.3).
+    alice.send_text(
+        "impostor",
+        "not from alice's path",
+        json!({"from_path": "msrp://127.0.0.1:9/someone-else;tcp"}),
+    );
+    let r = alice.expect(WAIT, |e| {
+        e["ev"] == "response" && e["message_id"] == "impostor"
+    });
+    assert_eq!(r["code"], 403, "{r}");
     expect_no_more(&mut [&mut bob]);
     let recorded = bed.cpmd.wait_recorded(ONE_TO_ONE, 2 * N + 3, WAIT);
     assert_eq!(recorded.len(), 2 * N + 3, "{recorded:#?}");
@@ -607,6 +617,12 @@ fn across_the_extension() {
     assert_eq!(content(&at_carol[0]), "group hello");
     let at_a2 = a2.messages(1, WAIT);
     assert_eq!(imdn_id(&at_a2[0]), "group-c0");
+    // The 1-to-1 is over: a message on its old leg gets a failure, never silence.
+    say(&mut a1, "late-a0", "too late", ALICE, BOB);
+    let r = a1.expect(WAIT, |e| {
+        e["ev"] == "response" && e["message_id"] == "late-a0"
+    });
+    assert!(r["code"].as_u64() >= Some(400), "{r}");
     expect_no_more(&mut [&mut a1, &mut a2, &mut b1, &mut b2, &mut carol]);
 
     let one = expect_recorded(
