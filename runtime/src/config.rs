@@ -21,8 +21,12 @@ pub struct FileConfig {
     pub conference_factory_user: String,
     /// Instance number, part of the ID seed (unique per instance sharing a store).
     pub instance: u64,
-    /// Directory for `history.jsonl` (created when missing).
+    /// Data directory (created when missing): the default SQLite store `cpmd.db`
+    /// and the input trace.
     pub data_dir: PathBuf,
+    /// The message store: `sqlite:PATH` (relative to the working directory) or
+    /// `postgres://USER:PASSWORD@HOST/DB`; unset: `sqlite:<data_dir>/cpmd.db`.
+    pub store: Option<String>,
     /// Port advertised for MSRP in SDP the server generates.
     pub msrp_port: u16,
     /// Users allowed to register, as user names (`alice`) or URIs
@@ -104,6 +108,7 @@ impl Default for FileConfig {
             conference_factory_user: "conf-factory".into(),
             instance: 0,
             data_dir: PathBuf::from("./data"),
+            store: None,
             msrp_port: 2855,
             users: Vec::new(),
             trace_input: false,
@@ -207,6 +212,14 @@ impl FileConfig {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// The message store's URL (the default when `store` is unset).
+    pub fn store_url(&self) -> anyhow::Result<crate::store::StoreUrl> {
+        match &self.store {
+            Some(text) => Ok(crate::store::StoreUrl::parse(text)?),
+            None => Ok(crate::store::StoreUrl::default_in(&self.data_dir)),
+        }
     }
 
     /// The users list as canonical identities: a bare name becomes

@@ -3,8 +3,8 @@
 //! The cpmd server binary: a tokio runtime around the sans-IO protocol core
 //! `cpmd-core`. It binds the SIP listeners (UDP and TCP, IPv4 and IPv6), prints a
 //! machine-readable ready line, and runs one event loop that owns the core.
-//! History goes to `history.jsonl` in the data directory until the storage issue
-//! brings a database. Not here yet: MSRP, digest authentication, IMAP, metrics.
+//! What the core persists goes to the message store (`store.rs`: SQLite by
+//! default, PostgreSQL by URL). Not here yet: MSRP, IMAP, metrics.
 
 mod config;
 mod event_loop;
@@ -27,7 +27,6 @@ use tokio::sync::mpsc;
 use crate::config::FileConfig;
 use crate::event_loop::{EventLoop, Parts};
 use crate::ready::Bound;
-use crate::store::JsonlStore;
 use crate::transport::tcp::{TcpSettings, TcpSipListener};
 use crate::transport::udp::UdpListener;
 use crate::transport::ConnIds;
@@ -55,9 +54,13 @@ struct Cli {
     /// The SIP domain served.
     #[arg(long)]
     domain: Option<String>,
-    /// Directory for history.jsonl.
+    /// Data directory (the default SQLite store `cpmd.db`, the input trace).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The message store: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST/DB`
+    /// (default: `sqlite:<data-dir>/cpmd.db`).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Instance number (part of the ID seed).
     #[arg(long)]
     instance: Option<u64>,
@@ -120,6 +123,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(d) = &cli.data_dir {
         file.data_dir.clone_from(d);
+    }
+    if let Some(s) = &cli.store {
+        file.store = Some(s.clone());
     }
     if let Some(i) = cli.instance {
         file.instance = i;
@@ -186,9 +192,21 @@ async fn serve(
     let core = file.core_config(advertised, config::boot_entropy()?)?;
     core.validate().context("invalid configuration")?;
     tracing::info!(domain = %core.domain, %advertised, data_dir = %file.data_dir.display(), "starting");
-    let store = JsonlStore::open(&file.data_dir)
-        .with_context(|| format!("opening the history store in {}", file.data_dir.display()))?;
-    tracing::info!(path = %store.path().display(), "history store open");
+    let url = file.store_url()?;
+    let instance = file.instance;
+    let store_at = url.clone();
+    // Opening blocks (and the PostgreSQL client must not run on a runtime thread).
+    let opened = tokio::task::spawn_blocking(move || store::open(&store_at, instance))
+        .await
+        .context("store open task")?
+        .with_context(|| format!("opening the message store {url}"))?;
+    tracing::info!(store = %url, "message store open");
+    for contribution_id in &opened.recovered {
+        tracing::warn!(%contribution_id, "session left open by a crash sealed as crashed");
+    }
+    // The mailbox view, for the IMAP server; dropped (closed) only after the loop.
+    let _mail = opened.mail;
+    let store = opened.history;
     let trace = if file.trace_input {
         let trace = trace::InputTrace::open(&file.data_dir, &core)
             .with_context(|| format!("opening the input trace in {}", file.data_dir.display()))?;

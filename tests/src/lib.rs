@@ -136,6 +136,8 @@ pub struct Cpmd {
     pub dir: tempfile::TempDir,
     /// `(transport, address)` from the ready line, in listener order.
     pub bound: Vec<(String, SocketAddr)>,
+    /// Command-line arguments (before `--data-dir` and `--ready-file`).
+    args: Vec<String>,
 }
 
 impl Cpmd {
@@ -150,20 +152,37 @@ impl Cpmd {
     /// directory's parent and passed with `--config`.
     pub fn start_with_config(config: Option<&str>, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ready = dir.path().join("ready");
-        let mut config_args = Vec::new();
+        let mut all_args = Vec::new();
         if let Some(text) = config {
             let path = dir.path().join("cpmd.toml");
             std::fs::write(&path, text).expect("write config file");
-            config_args.push("--config".to_owned());
-            config_args.push(path.to_str().expect("utf-8 temp path").to_owned());
+            all_args.push("--config".to_owned());
+            all_args.push(path.to_str().expect("utf-8 temp path").to_owned());
         }
-        let log = std::fs::File::create(dir.path().join("cpmd.log")).expect("log file");
+        all_args.extend(args.iter().map(|a| (*a).to_owned()));
+        let mut me = Self {
+            child: None,
+            dir,
+            bound: Vec::new(),
+            args: all_args,
+        };
+        me.launch();
+        me
+    }
+
+    /// Starts the process (appending to `cpmd.log`) and waits for its ready line.
+    fn launch(&mut self) {
+        let ready = self.dir.path().join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("cpmd.log"))
+            .expect("log file");
         let child = Command::new(cpmd_bin())
-            .args(&config_args)
-            .args(args)
+            .args(&self.args)
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(self.dir.path().join("data"))
             .arg("--ready-file")
             .arg(&ready)
             .env(
@@ -175,31 +194,45 @@ impl Cpmd {
             .stderr(log)
             .spawn()
             .expect("spawn cpmd");
-        let mut me = Self {
-            child: Some(child),
-            dir,
-            bound: Vec::new(),
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         let line = loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
-                break text;
+                if text.ends_with('\n') {
+                    break text;
+                }
             }
-            let exited = me.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             assert!(
                 exited.is_none(),
                 "cpmd exited early: {exited:?}\n{}",
-                me.log()
+                self.log()
             );
             assert!(
                 Instant::now() < deadline,
                 "no ready line within 10 s\n{}",
-                me.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        me.bound = parse_ready_line(&line);
-        me
+        self.bound = parse_ready_line(&line);
+    }
+
+    /// Kills the process with SIGKILL (a crash: nothing is flushed or answered).
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("cpmd running");
+        child.kill().expect("SIGKILL cpmd");
+        let _ = child.wait();
+    }
+
+    /// Starts cpmd again with the same arguments and data directory (after
+    /// [`Cpmd::kill`] or [`Cpmd::stop`]).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "cpmd still running");
+        self.launch();
     }
 
     /// The first bound address of `transport`.
@@ -225,18 +258,18 @@ impl Cpmd {
         std::fs::read_to_string(self.dir.path().join("cpmd.log")).unwrap_or_default()
     }
 
-    /// The history file's JSON lines.
-    pub fn history(&self) -> Vec<serde_json::Value> {
-        let path = self.dir.path().join("data/history.jsonl");
-        std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("history line is JSON"))
-            .collect()
+    /// The SQLite message store of this cpmd (the default `<data>/cpmd.db`).
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("data/cpmd.db")
     }
 
-    /// The `history` lines (sealed sessions) of the session with Contribution-ID
-    /// `contribution_id`.
+    /// What the store holds, as JSON objects (see [`store_records`]).
+    pub fn history(&self) -> Vec<serde_json::Value> {
+        store_records(&self.db_path())
+    }
+
+    /// The sealed history objects (`kind` `history`) of the session with
+    /// Contribution-ID `contribution_id`.
     pub fn sealed(&self, contribution_id: &str) -> Vec<serde_json::Value> {
         self.history()
             .into_iter()
@@ -246,7 +279,8 @@ impl Cpmd {
 
     /// The chat messages the server recorded for the session with Contribution-ID
     /// `contribution_id`, in the order of their server sequence numbers. This is the
-    /// one place that knows how the store lays records out (today `history.jsonl`).
+    /// one place that knows how the store lays records out (the SQLite store, read
+    /// through [`store_records`]).
     pub fn recorded_messages(&self, contribution_id: &str) -> Vec<RecordedMessage> {
         let mut out: Vec<RecordedMessage> = self
             .history()
@@ -333,6 +367,150 @@ pub struct RecordedMessage {
     pub body: String,
 }
 
+/// Reads a cpmd SQLite message store (read-only) into JSON objects, one per
+/// stored thing, each with a `kind`:
+///
+/// - `session_info`: a session whose info is stored (a group's from its
+///   `Persist`, a 1-to-1's from its seal): `conversation_id`, `contribution_id`,
+///   `session_type`, `from`, `to`, `date`, `subject`, `sdp`, `media_attributes`,
+///   `invited`, `state` (`open`, `sealed`, `crashed`);
+/// - `history`: a sealed (or crash-sealed) session: `contribution_id`,
+///   `conversation_id`, `state`, `info` (the fields above), `messages` (the final
+///   set's sequence numbers), `participants` (`user`, `state`);
+/// - `message`: a stored chat message: `conversation_id`, `contribution_id`,
+///   `seq`, `sender`, `recipients`, `message_id`, `content_type`, `body`;
+/// - `standalone`: a stored pager-mode message (same fields, no `seq`).
+///
+/// A missing file reads as empty.
+pub fn store_records(db: &Path) -> Vec<serde_json::Value> {
+    use rusqlite::OpenFlags;
+    use serde_json::json;
+    if !db.exists() {
+        return Vec::new();
+    }
+    let conn = rusqlite::Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
+    let list = |t: Option<String>| -> Vec<String> {
+        t.unwrap_or_default()
+            .split('\n')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut sessions = conn
+        .prepare(
+            "SELECT s.id, cv.conversation_id, s.contribution_id, s.session_type, s.from_uri, s.to_uri, \
+             s.date, s.subject, s.sdp, s.media_attributes, s.invited, s.state \
+             FROM sessions s JOIN conversations cv ON s.conversation = cv.id ORDER BY s.id",
+        )
+        .expect("sessions query");
+    let rows = sessions
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                json!({
+                    "conversation_id": r.get::<_, String>(1)?,
+                    "contribution_id": r.get::<_, String>(2)?,
+                    "session_type": r.get::<_, Option<String>>(3)?,
+                    "from": r.get::<_, Option<String>>(4)?,
+                    "to": r.get::<_, Option<String>>(5)?,
+                    "date": r.get::<_, Option<String>>(6)?,
+                    "subject": r.get::<_, Option<String>>(7)?,
+                    "sdp": r.get::<_, Option<String>>(8)?,
+                    "media_attributes": list(r.get(9)?),
+                    "invited": list(r.get(10)?),
+                    "state": r.get::<_, String>(11)?,
+                }),
+            ))
+        })
+        .expect("sessions rows")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("sessions read");
+    for (id, info) in rows {
+        if !info["session_type"].is_null() {
+            let mut line = info.clone();
+            line["kind"] = json!("session_info");
+            out.push(line);
+        }
+        if info["state"] == "open" {
+            continue;
+        }
+        let messages: Vec<i64> = conn
+            .prepare("SELECT seq FROM messages WHERE session = ?1 AND in_history = 1 ORDER BY seq")
+            .and_then(|mut st| st.query_map([id], |r| r.get(0))?.collect())
+            .expect("final set");
+        let participants: Vec<serde_json::Value> = conn
+            .prepare("SELECT uri, state FROM participants WHERE session = ?1 ORDER BY position")
+            .and_then(|mut st| {
+                st.query_map([id], |r| {
+                    Ok(json!({"user": r.get::<_, String>(0)?, "state": r.get::<_, String>(1)?}))
+                })?
+                .collect()
+            })
+            .expect("participants");
+        out.push(json!({
+            "kind": "history",
+            "contribution_id": info["contribution_id"],
+            "conversation_id": info["conversation_id"],
+            "state": info["state"],
+            "info": info,
+            "messages": messages,
+            "participants": participants,
+        }));
+    }
+    let mut messages = conn
+        .prepare(
+            "SELECT cv.conversation_id, s.contribution_id, m.seq, m.sender, m.recipients, m.message_id, \
+             m.content_type, m.body FROM messages m JOIN sessions s ON m.session = s.id \
+             JOIN conversations cv ON s.conversation = cv.id ORDER BY m.id",
+        )
+        .expect("messages query");
+    let rows = messages
+        .query_map([], |r| {
+            Ok(json!({
+                "kind": "message",
+                "conversation_id": r.get::<_, String>(0)?,
+                "contribution_id": r.get::<_, String>(1)?,
+                "seq": r.get::<_, i64>(2)?,
+                "sender": r.get::<_, String>(3)?,
+                "recipients": list(r.get(4)?),
+                "message_id": r.get::<_, String>(5)?,
+                "content_type": r.get::<_, String>(6)?,
+                "body": String::from_utf8_lossy(&r.get::<_, Vec<u8>>(7)?),
+            }))
+        })
+        .expect("messages rows")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("messages read");
+    out.extend(rows);
+    let mut standalone = conn
+        .prepare(
+            "SELECT cv.conversation_id, st.contribution_id, st.sender, st.recipients, st.message_id, \
+             st.content_type, st.body FROM standalone st JOIN conversations cv ON st.conversation = cv.id \
+             ORDER BY st.id",
+        )
+        .expect("standalone query");
+    let rows = standalone
+        .query_map([], |r| {
+            Ok(json!({
+                "kind": "standalone",
+                "conversation_id": r.get::<_, String>(0)?,
+                "contribution_id": r.get::<_, Option<String>>(1)?,
+                "sender": r.get::<_, String>(2)?,
+                "recipients": list(r.get(3)?),
+                "message_id": r.get::<_, String>(4)?,
+                "content_type": r.get::<_, String>(5)?,
+                "body": String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?),
+            }))
+        })
+        .expect("standalone rows")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("standalone read");
+    out.extend(rows);
+    out
+}
+
 /// Parses `cpmd ready udp=ADDR tcp=ADDR ...`.
 pub fn parse_ready_line(line: &str) -> Vec<(String, SocketAddr)> {
     let rest = line
@@ -414,6 +592,11 @@ impl Sipp {
         ));
         self.assert_success();
         std::fs::read_to_string(&path).unwrap_or_default()
+    }
+
+    /// Waits (at most 45 s) for sipp to end by itself, whatever its exit code.
+    pub fn wait(mut self) -> Option<ExitStatus> {
+        wait_for(&mut self.child, Duration::from_secs(45))
     }
 
     /// Waits (at most 45 s) and asserts exit code 0, printing sipp's error log

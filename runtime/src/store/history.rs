@@ -1,0 +1,676 @@
+//! The write path: [`HistoryWriter`] carries out the core's `Persist` and
+//! `SealSession` on either backend, and seals at start-up the sessions a crash left
+//! open.
+//!
+//! One database transaction per batch: the first record after a commit opens it,
+//! each record runs inside a savepoint (a failing record is rolled back alone and
+//! answered with an error, the others go on), and [`HistoryStore::sync`] commits —
+//! with SQLite's `synchronous=FULL` or PostgreSQL's default `synchronous_commit`,
+//! the commit is the fsync. The mailbox change feed hears of a change only after
+//! its commit.
+//!
+//! Where objects go (specs/store.md): a message object into the session folder of
+//! its sender (`sent`, `\Seen`) and of each recipient (`received`) as soon as it is
+//! durable; the session info object (and, for groups, the group state object) into
+//! the folder of every party when the info is persisted (groups) and when the
+//! session is sealed. Nothing of a session is filed for a user who is not a party,
+//! so C never sees the 1-to-1.
+
+use cpmd_core::server::{
+    DispositionRecord, HistoryObject, ParticipantRecord, Record, SessionInfo, SessionKey,
+    SessionType, StandaloneMessage, StoreError, StoredMessage,
+};
+use cpmd_core::{ContributionId, ConversationId, SessionId, UserUri};
+use tokio::sync::broadcast;
+
+use crate::mailstore::MailChange;
+use crate::store::layout::{self, Direction, MessageParts};
+use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
+use crate::store::sql::{in_tx, Conn, DbError, Row, Val};
+use crate::store::HistoryStore;
+
+/// The history writer over one connection.
+pub struct HistoryWriter<C: Conn> {
+    conn: C,
+    instance: i64,
+    in_batch: bool,
+    cache: Cache,
+    changes: Vec<MailChange>,
+    feed: broadcast::Sender<MailChange>,
+}
+
+impl<C: Conn> HistoryWriter<C> {
+    /// A writer for the cpmd instance `instance` (sessions it creates are its own;
+    /// crash recovery seals only its own).
+    pub fn new(conn: C, instance: i64, feed: broadcast::Sender<MailChange>) -> Self {
+        Self {
+            conn,
+            instance,
+            in_batch: false,
+            cache: Cache::default(),
+            changes: Vec::new(),
+            feed,
+        }
+    }
+
+    /// Seals, as ended by crash, every session of this instance still open in the
+    /// store (the process died before their seal): the history object holds what
+    /// was stored. Returns the Contribution-IDs sealed.
+    pub fn recover(&mut self) -> Result<Vec<String>, DbError> {
+        let instance = self.instance;
+        let now = unix_now();
+        let mut changes = Vec::new();
+        let cache = &mut self.cache;
+        let sealed = in_tx(&mut self.conn, |conn| {
+            let mut ops = Ops {
+                conn,
+                cache,
+                changes: &mut changes,
+                now,
+            };
+            let open = ops.conn.query(
+                "SELECT id FROM sessions WHERE instance = $1 AND state = 'open' ORDER BY id",
+                &[instance.into()],
+            )?;
+            let mut sealed = Vec::new();
+            for row in open {
+                let history = stored_history(&mut ops, row.int(0)?)?;
+                sealed.push(history.info.key.contribution_id.as_str().to_owned());
+                seal(&mut ops, instance, &history, true)?;
+            }
+            Ok(sealed)
+        });
+        if sealed.is_err() {
+            self.cache.clear();
+            return sealed;
+        }
+        for c in changes {
+            let _ = self.feed.send(c);
+        }
+        sealed
+    }
+
+    /// Runs one record's writes inside the batch transaction, in a savepoint.
+    fn record(
+        &mut self,
+        f: impl FnOnce(&mut Ops<'_, C>, i64) -> Result<(), DbError>,
+    ) -> Result<(), StoreError> {
+        if !self.in_batch {
+            self.conn.begin().map_err(store_error)?;
+            self.in_batch = true;
+        }
+        self.conn.batch("SAVEPOINT rec").map_err(store_error)?;
+        let mark = self.changes.len();
+        let mut ops = Ops {
+            conn: &mut self.conn,
+            cache: &mut self.cache,
+            changes: &mut self.changes,
+            now: unix_now(),
+        };
+        match f(&mut ops, self.instance) {
+            Ok(()) => self
+                .conn
+                .batch("RELEASE SAVEPOINT rec")
+                .map_err(store_error),
+            Err(e) => {
+                // If even the rollback fails the transaction is lost; the commit
+                // in `sync` then fails and every record of the batch with it.
+                let _ = self
+                    .conn
+                    .batch("ROLLBACK TO SAVEPOINT rec; RELEASE SAVEPOINT rec");
+                self.changes.truncate(mark);
+                self.cache.clear();
+                Err(store_error(e))
+            }
+        }
+    }
+}
+
+fn store_error(e: DbError) -> StoreError {
+    StoreError { reason: e.0 }
+}
+
+impl<C: Conn> HistoryStore for HistoryWriter<C> {
+    fn persist(&mut self, record: &Record) -> Result<(), StoreError> {
+        self.record(|ops, instance| match record {
+            Record::Message(m) => persist_message(ops, instance, m),
+            Record::SessionInfo(info) => persist_info(ops, instance, info),
+            Record::Standalone(s) => persist_standalone(ops, s),
+            Record::Disposition(d) => persist_disposition(ops, d),
+        })
+    }
+
+    fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError> {
+        self.record(|ops, instance| seal(ops, instance, history, false))
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        if !self.in_batch {
+            return Ok(());
+        }
+        self.in_batch = false;
+        if let Err(e) = self.conn.commit() {
+            let _ = self.conn.rollback();
+            self.changes.clear();
+            self.cache.clear();
+            return Err(store_error(e));
+        }
+        for change in self.changes.drain(..) {
+            // No receiver (no IMAP client idling) is not an error.
+            let _ = self.feed.send(change);
+        }
+        Ok(())
+    }
+}
+
+/// The session's row id, created (open, owned by `instance`) when new. Writing to
+/// a session that is no longer open is refused: nothing is added to a sealed
+/// session (HIST-2), also not by a new session reusing its Contribution-ID.
+fn open_session<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    instance: i64,
+    key: &SessionKey,
+) -> Result<i64, DbError> {
+    let conversation = ops.conversation(key.conversation_id.as_str())?;
+    let contribution = key.contribution_id.as_str();
+    let core_session = i64::try_from(key.session.get()).map_err(DbError::data)?;
+    ops.conn.exec(
+        "INSERT INTO sessions (conversation, contribution_id, instance, core_session, state) \
+         VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (conversation, contribution_id) DO NOTHING",
+        &[
+            conversation.into(),
+            contribution.into(),
+            instance.into(),
+            core_session.into(),
+        ],
+    )?;
+    let row = ops.conn.query_one(
+        "SELECT id, state FROM sessions WHERE conversation = $1 AND contribution_id = $2",
+        &[conversation.into(), contribution.into()],
+    )?;
+    let state = row.text(1)?;
+    if state != "open" {
+        return Err(DbError(format!(
+            "session {contribution} of conversation {} is already {state}",
+            key.conversation_id.as_str()
+        )));
+    }
+    row.int(0)
+}
+
+fn persist_message<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    instance: i64,
+    m: &StoredMessage,
+) -> Result<(), DbError> {
+    let session = open_session(ops, instance, &m.key)?;
+    let date = layout::rfc5322_date(ops.now);
+    let recipients: Vec<String> = m.recipients.iter().map(|r| r.as_str().to_owned()).collect();
+    let seq = i64::try_from(m.seq).map_err(DbError::data)?;
+    let id = ops
+        .conn
+        .query_one(
+            "INSERT INTO messages (session, seq, message_id, sender, recipients, content_type, body, date, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[
+                session.into(),
+                seq.into(),
+                m.message_id.as_str().into(),
+                m.sender.as_str().into(),
+                join_list(&recipients).into(),
+                m.content_type.as_str().into(),
+                Val::Bytes(m.body.clone()),
+                date.as_str().into(),
+                ops.now.into(),
+            ],
+        )?
+        .int(0)?;
+    let parts = MessageParts {
+        conversation_id: m.key.conversation_id.as_str(),
+        contribution_id: Some(m.key.contribution_id.as_str()),
+        sender: m.sender.as_str(),
+        recipients: &recipients,
+        message_id: m.message_id.as_str(),
+        content_type: &m.content_type,
+        body: &m.body,
+        date: &date,
+        date_time: &layout::iso8601(ops.now),
+    };
+    let mailbox = layout::session_mailbox(parts.conversation_id, m.key.contribution_id.as_str());
+    file_message(ops, &parts, &mailbox, "message", id)
+}
+
+/// Files a message object for its sender and each recipient.
+fn file_message<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    parts: &MessageParts<'_>,
+    mailbox: &str,
+    kind: &str,
+    id: i64,
+) -> Result<(), DbError> {
+    let sent = layout::message_object(parts, Direction::Sent);
+    ops.add_entry(
+        parts.sender,
+        mailbox,
+        NewEntry {
+            kind,
+            ref_id: id,
+            flags: bits::SEEN,
+            raw: &sent,
+        },
+    )?;
+    let received = layout::message_object(parts, Direction::Received);
+    let mut done = vec![parts.sender];
+    for r in parts.recipients {
+        if done.contains(&r.as_str()) {
+            continue;
+        }
+        done.push(r);
+        ops.add_entry(
+            r,
+            mailbox,
+            NewEntry {
+                kind,
+                ref_id: id,
+                flags: 0,
+                raw: &received,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Stores the session info columns.
+fn write_info<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    session: i64,
+    info: &SessionInfo,
+) -> Result<(), DbError> {
+    let invited: Vec<&str> = info.invited.iter().map(UserUri::as_str).collect();
+    ops.conn.exec(
+        "UPDATE sessions SET session_type = $1, from_uri = $2, to_uri = $3, date = $4, subject = $5, \
+         in_reply_to = $6, sdp = $7, media_attributes = $8, invited = $9 WHERE id = $10",
+        &[
+            layout::session_type_token(info.session_type).into(),
+            info.from.as_str().into(),
+            info.to.as_str().into(),
+            info.date.as_str().into(),
+            info.subject.clone().into(),
+            info.in_reply_to.as_ref().map(|c| c.as_str().to_owned()).into(),
+            info.sdp.as_str().into(),
+            join_list(&info.media_attributes).into(),
+            join_list(&invited).into(),
+            session.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn persist_info<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    instance: i64,
+    info: &SessionInfo,
+) -> Result<(), DbError> {
+    let session = open_session(ops, instance, &info.key)?;
+    write_info(ops, session, info)?;
+    let mut parties = vec![info.from.as_str().to_owned()];
+    add_parties(&mut parties, info.invited.iter().map(UserUri::as_str));
+    file_info(ops, session, info, &parties, false)
+}
+
+fn add_parties<'a>(parties: &mut Vec<String>, more: impl IntoIterator<Item = &'a str>) {
+    for p in more {
+        if !parties.iter().any(|q| q == p) {
+            parties.push(p.to_owned());
+        }
+    }
+}
+
+/// Files the session info object for every party.
+fn file_info<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    session: i64,
+    info: &SessionInfo,
+    parties: &[String],
+    crashed: bool,
+) -> Result<(), DbError> {
+    let raw = layout::session_info_object(info, crashed);
+    let mailbox = layout::session_mailbox(
+        info.key.conversation_id.as_str(),
+        info.key.contribution_id.as_str(),
+    );
+    for p in parties {
+        let entry = NewEntry {
+            kind: "info",
+            ref_id: session,
+            flags: 0,
+            raw: &raw,
+        };
+        ops.replace_entry(p, &mailbox, entry)?;
+    }
+    Ok(())
+}
+
+/// Seals a session: its info, state, watermark and final message set, the
+/// session info object (and group state object) for every party, and the removal
+/// of stored messages that are not in the final set (HIST-3: accepted by the store
+/// but never delivered, e.g. the recipient's leg closed meanwhile).
+fn seal<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    instance: i64,
+    h: &HistoryObject,
+    crashed: bool,
+) -> Result<(), DbError> {
+    let session = open_session(ops, instance, &h.info.key)?;
+    write_info(ops, session, &h.info)?;
+    let watermark = h
+        .messages
+        .last()
+        .map(|s| i64::try_from(*s))
+        .transpose()
+        .map_err(DbError::data)?;
+    ops.conn.exec(
+        "UPDATE sessions SET state = $1, watermark = $2, sealed_at = $3 WHERE id = $4",
+        &[
+            if crashed { "crashed" } else { "sealed" }.into(),
+            watermark.into(),
+            ops.now.into(),
+            session.into(),
+        ],
+    )?;
+    ops.conn.exec(
+        "UPDATE messages SET in_history = 0 WHERE session = $1",
+        &[session.into()],
+    )?;
+    for seq in &h.messages {
+        let seq = i64::try_from(*seq).map_err(DbError::data)?;
+        ops.conn.exec(
+            "UPDATE messages SET in_history = 1 WHERE session = $1 AND seq = $2",
+            &[session.into(), seq.into()],
+        )?;
+    }
+    let dropped = ops.conn.query(
+        "SELECT id FROM messages WHERE session = $1 AND in_history = 0",
+        &[session.into()],
+    )?;
+    for row in dropped {
+        for e in ops.entries_of("message", row.int(0)?)? {
+            ops.expunge(&e)?;
+        }
+    }
+    ops.conn.exec(
+        "DELETE FROM participants WHERE session = $1",
+        &[session.into()],
+    )?;
+    for (i, p) in h.participants.iter().enumerate() {
+        let position = i64::try_from(i).map_err(DbError::data)?;
+        ops.conn.exec(
+            "INSERT INTO participants (session, position, uri, state) VALUES ($1, $2, $3, $4)",
+            &[
+                session.into(),
+                position.into(),
+                p.user.as_str().into(),
+                p.state.as_str().into(),
+            ],
+        )?;
+    }
+    let parties = seal_parties(ops, session, h)?;
+    file_info(ops, session, &h.info, &parties, crashed)?;
+    if h.info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
+        let raw = layout::group_state_object(
+            &h.info,
+            &h.participants,
+            &layout::rfc5322_date(ops.now),
+            &layout::iso8601(ops.now),
+        );
+        let mailbox = layout::session_mailbox(
+            h.info.key.conversation_id.as_str(),
+            h.info.key.contribution_id.as_str(),
+        );
+        for p in &parties {
+            let entry = NewEntry {
+                kind: "group_state",
+                ref_id: session,
+                flags: 0,
+                raw: &raw,
+            };
+            ops.replace_entry(p, &mailbox, entry)?;
+        }
+    }
+    Ok(())
+}
+
+/// Everyone who gets the session's info object: the initiator, the invited, the
+/// group's participants and every sender and recipient of its final messages.
+fn seal_parties<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    session: i64,
+    h: &HistoryObject,
+) -> Result<Vec<String>, DbError> {
+    let mut parties = vec![h.info.from.as_str().to_owned()];
+    add_parties(&mut parties, h.info.invited.iter().map(UserUri::as_str));
+    add_parties(&mut parties, h.participants.iter().map(|p| p.user.as_str()));
+    let rows = ops.conn.query(
+        "SELECT sender, recipients FROM messages WHERE session = $1 AND in_history = 1 ORDER BY seq",
+        &[session.into()],
+    )?;
+    for r in rows {
+        let sender = r.text(0)?;
+        let recipients = split_list(&r.text(1)?);
+        add_parties(&mut parties, [sender.as_str()]);
+        add_parties(&mut parties, recipients.iter().map(String::as_str));
+    }
+    Ok(parties)
+}
+
+fn persist_standalone<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    s: &StandaloneMessage,
+) -> Result<(), DbError> {
+    let conversation = ops.conversation(s.conversation_id.as_str())?;
+    let date = layout::rfc5322_date(ops.now);
+    let recipients: Vec<String> = s.recipients.iter().map(|r| r.as_str().to_owned()).collect();
+    let id = ops
+        .conn
+        .query_one(
+            "INSERT INTO standalone (conversation, contribution_id, message_id, sender, recipients, content_type, body, date, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[
+                conversation.into(),
+                s.contribution_id.as_ref().map(|c| c.as_str().to_owned()).into(),
+                s.message_id.as_str().into(),
+                s.sender.as_str().into(),
+                join_list(&recipients).into(),
+                s.content_type.as_str().into(),
+                Val::Bytes(s.body.clone()),
+                date.as_str().into(),
+                ops.now.into(),
+            ],
+        )?
+        .int(0)?;
+    let parts = MessageParts {
+        conversation_id: s.conversation_id.as_str(),
+        contribution_id: s.contribution_id.as_ref().map(ContributionId::as_str),
+        sender: s.sender.as_str(),
+        recipients: &recipients,
+        message_id: s.message_id.as_str(),
+        content_type: &s.content_type,
+        body: &s.body,
+        date: &date,
+        date_time: &layout::iso8601(ops.now),
+    };
+    let mailbox = layout::conversation_mailbox(s.conversation_id.as_str());
+    file_message(ops, &parts, &mailbox, "standalone", id)
+}
+
+/// Records an IMDN against the message it reports on (per recipient); a
+/// `displayed` sets `\Seen` on that recipient's copy. An IMDN about a message the
+/// store does not hold is kept nowhere (nothing to attach it to) and is not an
+/// error: refusing it would only make the core fail the notification.
+fn persist_disposition<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    d: &DispositionRecord,
+) -> Result<(), DbError> {
+    let target = match &d.contribution_id {
+        Some(c) => ops
+            .conn
+            .query_opt(
+                "SELECT m.id FROM messages m JOIN sessions s ON m.session = s.id \
+             JOIN conversations cv ON s.conversation = cv.id \
+             WHERE cv.conversation_id = $1 AND s.contribution_id = $2 AND m.message_id = $3 \
+             ORDER BY m.id DESC",
+                &[
+                    d.conversation_id.as_str().into(),
+                    c.as_str().into(),
+                    d.message_id.as_str().into(),
+                ],
+            )?
+            .map(|r| ("message", r)),
+        None => ops
+            .conn
+            .query_opt(
+                "SELECT st.id FROM standalone st JOIN conversations cv ON st.conversation = cv.id \
+             WHERE cv.conversation_id = $1 AND st.message_id = $2 ORDER BY st.id DESC",
+                &[
+                    d.conversation_id.as_str().into(),
+                    d.message_id.as_str().into(),
+                ],
+            )?
+            .map(|r| ("standalone", r)),
+    };
+    let Some((kind, row)) = target else {
+        tracing::warn!(
+            message_id = d.message_id.as_str(),
+            "IMDN for a message not in the store"
+        );
+        return Ok(());
+    };
+    let id = row.int(0)?;
+    let (delivered, displayed, failed) = match d.disposition {
+        cpmd_core::server::Disposition::Delivered => (1, 0, 0),
+        cpmd_core::server::Disposition::Displayed => (1, 1, 0),
+        cpmd_core::server::Disposition::Failed => (0, 0, 1),
+    };
+    record_disposition(
+        ops,
+        kind,
+        id,
+        d.recipient.as_str(),
+        (delivered, displayed, failed),
+    )?;
+    if displayed == 1 {
+        for e in ops.entries_of(kind, id)? {
+            if e.user == d.recipient.as_str() && e.flags & bits::SEEN == 0 {
+                ops.set_flags(&e, e.flags | bits::SEEN)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Upserts the per-recipient state; a state once reached stays reached.
+pub fn record_disposition<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    kind: &str,
+    id: i64,
+    recipient: &str,
+    (delivered, displayed, failed): (i64, i64, i64),
+) -> Result<(), DbError> {
+    ops.conn.exec(
+        "INSERT INTO dispositions (kind, ref_id, recipient, delivered, displayed, failed) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, ref_id, recipient) DO UPDATE SET \
+         delivered = CASE WHEN excluded.delivered = 1 THEN 1 ELSE dispositions.delivered END, \
+         displayed = CASE WHEN excluded.displayed = 1 THEN 1 ELSE dispositions.displayed END, \
+         failed = CASE WHEN excluded.failed = 1 THEN 1 ELSE dispositions.failed END",
+        &[
+            kind.into(),
+            id.into(),
+            recipient.into(),
+            delivered.into(),
+            displayed.into(),
+            failed.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The history object of an open session from what the store holds: its info
+/// (or, for a 1-to-1 whose info only comes with the seal, one built from its first
+/// message) and every stored message in sequence order.
+fn stored_history<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    session: i64,
+) -> Result<HistoryObject, DbError> {
+    let s = ops.conn.query_one(
+        "SELECT cv.conversation_id, s.contribution_id, s.core_session, s.session_type, s.from_uri, \
+         s.to_uri, s.date, s.subject, s.in_reply_to, s.sdp, s.media_attributes, s.invited \
+         FROM sessions s JOIN conversations cv ON s.conversation = cv.id WHERE s.id = $1",
+        &[session.into()],
+    )?;
+    let key = SessionKey {
+        session: SessionId::new(u64::try_from(s.int(2)?).map_err(DbError::data)?),
+        conversation_id: ConversationId::new(s.text(0)?),
+        contribution_id: ContributionId::new(s.text(1)?),
+    };
+    let messages = ops.conn.query(
+        "SELECT seq, sender, recipients, date FROM messages WHERE session = $1 ORDER BY seq",
+        &[session.into()],
+    )?;
+    let seqs = messages
+        .iter()
+        .map(|m| {
+            m.int(0)
+                .and_then(|v| u64::try_from(v).map_err(DbError::data))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let info = match s.opt_text(3)? {
+        Some(t) => info_from_row(key, &t, &s)?,
+        None => info_from_message(key, messages.first())?,
+    };
+    Ok(HistoryObject {
+        info,
+        messages: seqs,
+        participants: Vec::<ParticipantRecord>::new(),
+    })
+}
+
+fn info_from_row(key: SessionKey, session_type: &str, s: &Row) -> Result<SessionInfo, DbError> {
+    Ok(SessionInfo {
+        key,
+        session_type: if session_type == "1-1" {
+            SessionType::OneToOne
+        } else {
+            SessionType::AdHoc
+        },
+        from: UserUri::new_canonical(s.opt_text(4)?.unwrap_or_default()),
+        to: s.opt_text(5)?.unwrap_or_default(),
+        date: s.opt_text(6)?.unwrap_or_default(),
+        subject: s.opt_text(7)?,
+        in_reply_to: s.opt_text(8)?.map(ContributionId::new),
+        sdp: s.opt_text(9)?.unwrap_or_default(),
+        media_attributes: split_list(&s.opt_text(10)?.unwrap_or_default()),
+        invited: split_list(&s.opt_text(11)?.unwrap_or_default())
+            .into_iter()
+            .map(UserUri::new_canonical)
+            .collect(),
+    })
+}
+
+/// A 1-to-1's info when only its messages were stored: the first message's sender
+/// as `From`, its recipients as `To` and invited, its date.
+fn info_from_message(key: SessionKey, first: Option<&Row>) -> Result<SessionInfo, DbError> {
+    let first = first.ok_or_else(|| DbError::data("open session without info or messages"))?;
+    let recipients = split_list(&first.text(2)?);
+    Ok(SessionInfo {
+        key,
+        session_type: SessionType::OneToOne,
+        from: UserUri::new_canonical(first.text(1)?),
+        to: recipients.first().cloned().unwrap_or_default(),
+        date: first.text(3)?,
+        subject: None,
+        in_reply_to: None,
+        sdp: String::new(),
+        media_attributes: Vec::new(),
+        invited: recipients.into_iter().map(UserUri::new_canonical).collect(),
+    })
+}

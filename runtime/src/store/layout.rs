@@ -1,0 +1,442 @@
+//! The RFC 5322 objects of the CPM Message Storage (protocol.md §5), as pure
+//! functions of what was stored: the session info object
+//! (`Application/X-CPM-Session`), the message object (`Message/CPIM`), the group
+//! state object (`application/group-state-object+xml`) and the standalone message
+//! object, plus the mailbox names they are filed under.
+//!
+//! No I/O and no clock: dates come in as Unix seconds. Header values are cleaned of
+//! CR and LF (a client-chosen Subject must not add headers) and XML text and
+//! attributes are escaped. Line ends are CRLF. Not here: where each object goes and
+//! for whom (the store logic in `write.rs`).
+
+use cpmd_core::server::{ParticipantRecord, SessionInfo, SessionType};
+
+/// IMAP hierarchy delimiter of the mailbox names.
+pub const DELIMITER: char = '/';
+/// The per-user root folder.
+pub const ROOT: &str = "Default";
+/// The mailbox IMAP requires every user to have (empty here).
+pub const INBOX: &str = "INBOX";
+
+/// How a user's copy of a message relates to them (`Message-Direction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The user sent it.
+    Sent,
+    /// The user received it.
+    Received,
+}
+
+impl Direction {
+    fn token(self) -> &'static str {
+        match self {
+            Direction::Sent => "sent",
+            Direction::Received => "received",
+        }
+    }
+}
+
+/// One path component: `/` (the delimiter) and `%` are percent-encoded, so a
+/// client-chosen ID can neither add a level nor collide with another.
+fn component(id: &str) -> String {
+    id.replace('%', "%25").replace(DELIMITER, "%2F")
+}
+
+/// `Default/<Conversation-ID>`: the conversation history folder.
+pub fn conversation_mailbox(conversation_id: &str) -> String {
+    format!("{ROOT}{DELIMITER}{}", component(conversation_id))
+}
+
+/// `Default/<Conversation-ID>/<Contribution-ID>`: a session history folder.
+pub fn session_mailbox(conversation_id: &str, contribution_id: &str) -> String {
+    format!(
+        "{}{DELIMITER}{}",
+        conversation_mailbox(conversation_id),
+        component(contribution_id)
+    )
+}
+
+/// The `session-type` token of the session info object.
+pub fn session_type_token(t: SessionType) -> &'static str {
+    match t {
+        SessionType::OneToOne => "1-1",
+        SessionType::AdHoc => "Ad-Hoc",
+    }
+}
+
+/// A header value on one line: CR and LF become spaces.
+fn header_value(v: &str) -> String {
+    v.replace(['\r', '\n'], " ")
+}
+
+/// An address header value: `<uri>`, unless it is already in angle brackets.
+fn address(v: &str) -> String {
+    let v = header_value(v.trim());
+    if v.contains('<') {
+        v
+    } else {
+        format!("<{v}>")
+    }
+}
+
+/// XML text or attribute content, escaped.
+pub fn xml_escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Headers then body, CRLF line ends; bare LFs of `body` become CRLF.
+fn object(headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 512);
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    let mut prev = 0u8;
+    for &b in body {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
+/// The session info object. `crashed`: the session was sealed at start-up after a
+/// crash, from what had been stored (an `<ended-by>crash</ended-by>` element says
+/// so).
+pub fn session_info_object(info: &SessionInfo, crashed: bool) -> Vec<u8> {
+    let mut headers = vec![
+        ("From", address(info.from.as_str())),
+        ("To", address(&info.to)),
+        ("Date", header_value(&info.date)),
+    ];
+    if let Some(s) = &info.subject {
+        headers.push(("Subject", header_value(s)));
+    }
+    headers.push((
+        "Conversation-ID",
+        header_value(info.key.conversation_id.as_str()),
+    ));
+    headers.push((
+        "Contribution-ID",
+        header_value(info.key.contribution_id.as_str()),
+    ));
+    if let Some(r) = &info.in_reply_to {
+        headers.push(("InReplyTo-Contribution-ID", header_value(r.as_str())));
+    }
+    headers.push(("Content-Type", "Application/X-CPM-Session".into()));
+    let invited: Vec<String> = info
+        .invited
+        .iter()
+        .map(|u| xml_escape(u.as_str()))
+        .collect();
+    let mut body = format!(
+        "<session>\n  <session-type>{}</session-type>\n  <sdp>{}</sdp>\n  <invited-participants>{}</invited-participants>\n",
+        session_type_token(info.session_type),
+        xml_escape(info.sdp.trim_end()),
+        invited.join(" "),
+    );
+    if crashed {
+        body.push_str("  <ended-by>crash</ended-by>\n");
+    }
+    body.push_str("</session>\n");
+    object(&headers, body.as_bytes())
+}
+
+/// The parts of a message object that do not come from the session info.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageParts<'a> {
+    /// Conversation-ID.
+    pub conversation_id: &'a str,
+    /// Contribution-ID (of the session, or of the standalone message if it had one).
+    pub contribution_id: Option<&'a str>,
+    /// The authenticated sender.
+    pub sender: &'a str,
+    /// The recipients.
+    pub recipients: &'a [String],
+    /// IMDN Message-ID.
+    pub message_id: &'a str,
+    /// Content type of the stored body.
+    pub content_type: &'a str,
+    /// The stored body (a CPIM message when the content type says so).
+    pub body: &'a [u8],
+    /// RFC 5322 date of the server's receive time.
+    pub date: &'a str,
+    /// ISO 8601 form of the same time (for a CPIM wrapper built here).
+    pub date_time: &'a str,
+}
+
+/// A message object (chat or standalone) as `direction`'s user sees it. A body that
+/// is not `message/cpim` (a pager MESSAGE without CPIM) is wrapped in a minimal CPIM
+/// message, so the object is always `Message/CPIM`.
+pub fn message_object(m: &MessageParts<'_>, direction: Direction) -> Vec<u8> {
+    let to: Vec<String> = m.recipients.iter().map(|r| address(r)).collect();
+    let mut headers = vec![
+        ("From", address(m.sender)),
+        ("To", to.join(", ")),
+        ("Date", header_value(m.date)),
+        ("Conversation-ID", header_value(m.conversation_id)),
+    ];
+    if let Some(c) = m.contribution_id {
+        headers.push(("Contribution-ID", header_value(c)));
+    }
+    headers.push(("IMDN-Message-ID", header_value(m.message_id)));
+    headers.push(("Message-Direction", direction.token().into()));
+    headers.push(("Content-Type", "Message/CPIM".into()));
+    if m.content_type.trim().eq_ignore_ascii_case("message/cpim") {
+        return object(&headers, m.body);
+    }
+    let mut cpim = format!(
+        "From: {}\r\nTo: {}\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: {}\r\nDateTime: {}\r\n\r\nContent-Type: {}\r\n\r\n",
+        address(m.sender),
+        to.first().map_or("", String::as_str),
+        header_value(m.message_id),
+        m.date_time,
+        header_value(m.content_type),
+    )
+    .into_bytes();
+    cpim.extend_from_slice(m.body);
+    object(&headers, &cpim)
+}
+
+/// The group state object: the last participant set of a group session.
+pub fn group_state_object(
+    info: &SessionInfo,
+    participants: &[ParticipantRecord],
+    date: &str,
+    date_time: &str,
+) -> Vec<u8> {
+    let headers = [
+        ("From", address(info.from.as_str())),
+        ("To", address(&info.to)),
+        ("Date", header_value(date)),
+        (
+            "Conversation-ID",
+            header_value(info.key.conversation_id.as_str()),
+        ),
+        (
+            "Contribution-ID",
+            header_value(info.key.contribution_id.as_str()),
+        ),
+        ("Content-Type", "application/group-state-object+xml".into()),
+    ];
+    let mut body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<groupstate timestamp=\"{}\" lastfocussessionid=\"{}\" group-type=\"closed\">\n",
+        xml_escape(date_time),
+        xml_escape(&info.to),
+    );
+    for p in participants {
+        body.push_str(&format!(
+            "  <participant name=\"\" comm-addr=\"{}\" state=\"{}\"/>\n",
+            xml_escape(p.user.as_str()),
+            xml_escape(&p.state)
+        ));
+    }
+    body.push_str("</groupstate>\n");
+    object(&headers, body.as_bytes())
+}
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31) (proleptic Gregorian; H.
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// An RFC 5322 date in UTC: `Thu, 26 Nov 2026 12:00:00 +0000`.
+pub fn rfc5322_date(unix_s: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_s.div_euclid(86_400);
+    let secs = unix_s.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} +0000",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// An ISO 8601 date-time in UTC: `2026-11-26T12:00:00Z`.
+pub fn iso8601(unix_s: i64) -> String {
+    let (y, m, d) = civil_from_days(unix_s.div_euclid(86_400));
+    let secs = unix_s.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpmd_core::server::SessionKey;
+    use cpmd_core::{ContributionId, ConversationId, SessionId, UserUri};
+
+    fn info() -> SessionInfo {
+        SessionInfo {
+            key: SessionKey {
+                session: SessionId::new(1),
+                conversation_id: ConversationId::new("conv-1"),
+                contribution_id: ContributionId::new("k1"),
+            },
+            session_type: SessionType::OneToOne,
+            from: UserUri::new_canonical("sip:alice@example.com"),
+            to: "sip:bob@example.com".into(),
+            date: "Thu, 26 Nov 2026 12:00:00 +0000".into(),
+            subject: Some("lunch?\r\nBcc: evil".into()),
+            in_reply_to: Some(ContributionId::new("k0")),
+            sdp: "m=message 2855 TCP/MSRP *\r\na=accept-types:message/cpim\r\na=x:<&>\r\n".into(),
+            media_attributes: vec![],
+            invited: vec![UserUri::new_canonical("sip:bob@example.com")],
+        }
+    }
+
+    #[test]
+    fn session_info_object_has_the_headers_and_escaped_xml() {
+        let text = String::from_utf8(session_info_object(&info(), false)).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let lines: Vec<&str> = head.split("\r\n").collect();
+        assert_eq!(
+            lines,
+            [
+                "From: <sip:alice@example.com>",
+                "To: <sip:bob@example.com>",
+                "Date: Thu, 26 Nov 2026 12:00:00 +0000",
+                "Subject: lunch?  Bcc: evil",
+                "Conversation-ID: conv-1",
+                "Contribution-ID: k1",
+                "InReplyTo-Contribution-ID: k0",
+                "Content-Type: Application/X-CPM-Session",
+            ]
+        );
+        assert!(body.contains("<session-type>1-1</session-type>"), "{body}");
+        assert!(body.contains("a=x:&lt;&amp;&gt;"), "{body}");
+        assert!(
+            body.contains("<sdp>m=message 2855 TCP/MSRP *\r\n"),
+            "{body}"
+        );
+        assert!(body.contains("<invited-participants>sip:bob@example.com</invited-participants>"));
+        assert!(!body.contains("ended-by"));
+        let crashed = String::from_utf8(session_info_object(&info(), true)).unwrap();
+        assert!(crashed.contains("<ended-by>crash</ended-by>"));
+    }
+
+    fn parts<'a>(
+        recipients: &'a [String],
+        content_type: &'a str,
+        body: &'a [u8],
+    ) -> MessageParts<'a> {
+        MessageParts {
+            conversation_id: "conv-1",
+            contribution_id: Some("k1"),
+            sender: "sip:alice@example.com",
+            recipients,
+            message_id: "m-1",
+            content_type,
+            body,
+            date: "Thu, 26 Nov 2026 12:00:00 +0000",
+            date_time: "2026-11-26T12:00:00Z",
+        }
+    }
+
+    #[test]
+    fn message_object_per_direction_keeps_the_cpim_body() {
+        let to = vec!["sip:bob@example.com".to_owned()];
+        let cpim = b"From: <sip:anonymous@anonymous.invalid>\nTo: <sip:anonymous@anonymous.invalid>\n\nContent-Type: text/plain\n\nhi";
+        let sent = String::from_utf8(message_object(
+            &parts(&to, "message/cpim", cpim),
+            Direction::Sent,
+        ))
+        .unwrap();
+        assert!(sent.starts_with("From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\nDate: Thu, 26 Nov 2026 12:00:00 +0000\r\nConversation-ID: conv-1\r\nContribution-ID: k1\r\nIMDN-Message-ID: m-1\r\nMessage-Direction: sent\r\nContent-Type: Message/CPIM\r\n\r\nFrom: <sip:anonymous@anonymous.invalid>\r\n"), "{sent}");
+        assert!(sent.ends_with("\r\n\r\nhi"));
+        let received = String::from_utf8(message_object(
+            &parts(&to, "message/cpim", cpim),
+            Direction::Received,
+        ))
+        .unwrap();
+        assert!(received.contains("Message-Direction: received\r\n"));
+    }
+
+    #[test]
+    fn a_plain_body_is_wrapped_in_cpim() {
+        let to = vec!["sip:bob@example.com".to_owned()];
+        let text = String::from_utf8(message_object(
+            &parts(&to, "text/plain", b"hello"),
+            Direction::Received,
+        ))
+        .unwrap();
+        let (_, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            body.starts_with("From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n"),
+            "{body}"
+        );
+        assert!(body.contains("imdn.Message-ID: m-1\r\nDateTime: 2026-11-26T12:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\nhello"), "{body}");
+    }
+
+    #[test]
+    fn group_state_lists_participants_escaped() {
+        let mut i = info();
+        i.session_type = SessionType::AdHoc;
+        i.to = "sip:conf-factory@example.com".into();
+        let p = [ParticipantRecord {
+            user: UserUri::new_canonical("sip:c&d@example.com"),
+            state: "joined".into(),
+        }];
+        let text =
+            String::from_utf8(group_state_object(&i, &p, "D", "2026-11-26T12:00:00Z")).unwrap();
+        assert!(text.contains("Content-Type: application/group-state-object+xml\r\n"));
+        assert!(text.contains("<groupstate timestamp=\"2026-11-26T12:00:00Z\" lastfocussessionid=\"sip:conf-factory@example.com\" group-type=\"closed\">"), "{text}");
+        assert!(
+            text.contains("comm-addr=\"sip:c&amp;d@example.com\" state=\"joined\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn mailbox_names_escape_the_delimiter() {
+        assert_eq!(session_mailbox("c/1", "k%2"), "Default/c%2F1/k%252");
+        assert_eq!(conversation_mailbox("c"), "Default/c");
+    }
+
+    #[test]
+    fn dates_are_rfc5322_and_iso8601() {
+        // 2026-11-26 12:00:00 UTC, a Thursday.
+        let t = 1_795_694_400;
+        assert_eq!(rfc5322_date(t), "Thu, 26 Nov 2026 12:00:00 +0000");
+        assert_eq!(iso8601(t), "2026-11-26T12:00:00Z");
+        assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

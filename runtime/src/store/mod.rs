@@ -1,0 +1,236 @@
+//! The message store: the [`HistoryStore`] write path the event loop feeds (the
+//! core's `Persist` and `SealSession`), the store task that runs it off the event
+//! loop with group commit, and [`open`], which picks a backend by URL and also
+//! returns the [`MailStore`] view the IMAP server reads.
+//!
+//! Backends: SQLite (`sqlite:PATH`, the default `<data_dir>/cpmd.db`) and PostgreSQL
+//! (`postgres://…`), with the same tables (`schema/`), the same statements
+//! (`sql.rs`) and the same logic (`history.rs`, `mail.rs`). The objects users read
+//! are built by `layout.rs`. The layout and invariants are in specs/store.md.
+//!
+//! Group commit: the store task writes every job already queued (up to
+//! [`MAX_BATCH`]) in one database transaction and commits once for all of them, so
+//! durability costs one commit (one fsync) per batch rather than one per record; no
+//! job is answered before that commit.
+
+pub mod history;
+pub mod layout;
+pub mod mail;
+pub mod ops;
+pub mod postgres;
+pub mod sql;
+pub mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cpmd_core::server::{HistoryObject, Record};
+use cpmd_core::StoreTicket;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::mailstore::MailStore;
+use crate::store::history::HistoryWriter;
+use crate::store::mail::MailView;
+use crate::store::sql::{migrate, Conn, DbError};
+
+/// The error type the core takes back.
+pub use cpmd_core::server::StoreError;
+
+/// Where records become durable. Implementations block; the store task runs them on
+/// a blocking thread.
+pub trait HistoryStore: Send + 'static {
+    /// Writes one record (a chat message or a session info object); durable only
+    /// after the next successful [`HistoryStore::sync`].
+    fn persist(&mut self, record: &Record) -> Result<(), StoreError>;
+    /// Writes a session history object (seals the session); durable only after the
+    /// next successful [`HistoryStore::sync`].
+    fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError>;
+    /// Makes everything written so far durable.
+    fn sync(&mut self) -> Result<(), StoreError>;
+}
+
+impl HistoryStore for Box<dyn HistoryStore> {
+    fn persist(&mut self, record: &Record) -> Result<(), StoreError> {
+        (**self).persist(record)
+    }
+    fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError> {
+        (**self).seal(history)
+    }
+    fn sync(&mut self) -> Result<(), StoreError> {
+        (**self).sync()
+    }
+}
+
+/// Most jobs one fsync covers.
+pub const MAX_BATCH: usize = 256;
+
+/// Work for the store task.
+#[derive(Debug)]
+pub enum StoreJob {
+    /// A `Persist` command.
+    Persist(StoreTicket, Record),
+    /// A `SealSession` command.
+    Seal(StoreTicket, HistoryObject),
+}
+
+/// The store's answer, fed back with `handle_store_result`.
+pub type StoreDone = (StoreTicket, Result<(), StoreError>);
+
+/// Runs `store` on a blocking thread: jobs in, answers out, in order. The thread
+/// ends when the job channel closes (shutdown), after finishing every queued job.
+pub fn spawn_store_task(
+    mut store: impl HistoryStore,
+    mut jobs: mpsc::UnboundedReceiver<StoreJob>,
+    done: mpsc::UnboundedSender<StoreDone>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            let mut answers: Vec<StoreDone> = batch
+                .iter()
+                .map(|job| match job {
+                    StoreJob::Persist(ticket, record) => (*ticket, store.persist(record)),
+                    StoreJob::Seal(ticket, history) => (*ticket, store.seal(history)),
+                })
+                .collect();
+            // One fsync makes the whole batch durable; if it fails, nothing in the
+            // batch may be reported durable.
+            if let Err(e) = store.sync() {
+                for answer in answers.iter_mut().filter(|a| a.1.is_ok()) {
+                    answer.1 = Err(e.clone());
+                }
+            }
+            for answer in answers {
+                if let Err(e) = &answer.1 {
+                    tracing::error!(ticket = %answer.0, error = %e, "store write failed");
+                }
+                if done.send(answer).is_err() {
+                    tracing::warn!("event loop gone; store answer dropped");
+                }
+            }
+        }
+    })
+}
+
+/// Where the store is: the `store` setting (`sqlite:PATH` or `postgres://…`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// An SQLite file (a relative path is relative to the working directory).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for StoreUrl {
+    /// The URL without its password (for logs).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            StoreUrl::Postgres(url) => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                match rest.rsplit_once('@') {
+                    Some((cred, host)) => {
+                        let user = cred.split(':').next().unwrap_or_default();
+                        write!(f, "{scheme}://{user}:***@{host}")
+                    }
+                    None => write!(f, "{url}"),
+                }
+            }
+        }
+    }
+}
+
+/// A `store` setting that is neither `sqlite:` nor `postgres://`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown store URL {0:?}: use sqlite:PATH or postgres://USER:PASSWORD@HOST/DB")]
+pub struct BadStoreUrl(pub String);
+
+impl StoreUrl {
+    /// Parses `sqlite:PATH` (also `sqlite://PATH`) or `postgres://…`.
+    pub fn parse(text: &str) -> Result<Self, BadStoreUrl> {
+        if let Some(path) = text.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(BadStoreUrl(text.to_owned()));
+            }
+            return Ok(StoreUrl::Sqlite(PathBuf::from(path)));
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(StoreUrl::Postgres(text.to_owned()));
+        }
+        Err(BadStoreUrl(text.to_owned()))
+    }
+
+    /// The default: `sqlite:<data_dir>/cpmd.db`.
+    pub fn default_in(data_dir: &Path) -> Self {
+        StoreUrl::Sqlite(data_dir.join("cpmd.db"))
+    }
+}
+
+/// An open store: the writer for the store task and the view for IMAP.
+pub struct OpenStore {
+    /// The write path (give it to [`spawn_store_task`]).
+    pub history: Box<dyn HistoryStore>,
+    /// The mailbox view (what the IMAP server reads); its `watch` feed hears of
+    /// every commit of `history`.
+    pub mail: Arc<dyn MailStore>,
+    /// Contribution-IDs of the sessions a crash had left open, now sealed.
+    pub recovered: Vec<String>,
+}
+
+/// Capacity of the change feed: an IDLE client that lags further behind gets a
+/// `Lagged` and rescans.
+const FEED_CAPACITY: usize = 1024;
+
+/// Opens the store at `url` for cpmd instance `instance`: connects, migrates the
+/// schema, seals the sessions of this instance a crash left open, and opens the
+/// mailbox view. Blocks (call it from a blocking thread when inside tokio).
+pub fn open(url: &StoreUrl, instance: u64) -> Result<OpenStore, DbError> {
+    let instance = i64::try_from(instance).map_err(DbError::data)?;
+    match url {
+        StoreUrl::Sqlite(path) => open_with(
+            sqlite::SqliteConn::open(path)?,
+            || sqlite::SqliteConn::open(path),
+            sqlite::MIGRATIONS,
+            instance,
+        ),
+        StoreUrl::Postgres(u) => open_with(
+            postgres::PgConn::connect(u)?,
+            || postgres::PgConn::connect(u),
+            postgres::MIGRATIONS,
+            instance,
+        ),
+    }
+}
+
+fn open_with<C: Conn>(
+    mut writer: C,
+    reader: impl FnOnce() -> Result<C, DbError>,
+    migrations: &[(i64, &str)],
+    instance: i64,
+) -> Result<OpenStore, DbError> {
+    migrate(&mut writer, migrations)?;
+    let (feed, _) = broadcast::channel(FEED_CAPACITY);
+    let mut history = HistoryWriter::new(writer, instance, feed.clone());
+    let recovered = history.recover()?;
+    let mail = MailView::new(reader()?, feed);
+    Ok(OpenStore {
+        history: Box::new(history),
+        mail: Arc::new(mail),
+        recovered,
+    })
+}

@@ -1,0 +1,331 @@
+//! Row-level operations shared by the history writer (`history.rs`) and the
+//! mailbox view (`mail.rs`): users, conversations, mailboxes, UIDs, MODSEQs and
+//! per-user entries. They run inside a transaction the caller opened and record
+//! every mailbox they change, so the caller can announce the changes after the
+//! commit (never before: a change feed must not run ahead of durability).
+
+use std::collections::HashMap;
+
+use crate::mailstore::MailChange;
+use crate::store::layout::{self, INBOX, ROOT};
+use crate::store::sql::{Conn, DbError, Row, Val};
+use cpmd_core::UserUri;
+
+/// Flag bits of `entries.flags`.
+pub mod bits {
+    /// `\Seen` (⇔ displayed).
+    pub const SEEN: i64 = 1;
+    /// `\Deleted`.
+    pub const DELETED: i64 = 2;
+    /// `\Flagged`.
+    pub const FLAGGED: i64 = 4;
+    /// `\Answered`.
+    pub const ANSWERED: i64 = 8;
+    /// `\Draft`.
+    pub const DRAFT: i64 = 16;
+}
+
+/// Row ids already looked up on this connection. Rows are never deleted, so ids
+/// stay valid, except when a transaction that created them rolls back: callers
+/// clear the cache on every rollback.
+#[derive(Debug, Default)]
+pub struct Cache {
+    users: HashMap<String, i64>,
+    conversations: HashMap<String, i64>,
+    mailboxes: HashMap<(i64, String), i64>,
+}
+
+impl Cache {
+    /// Forgets everything (after a rollback).
+    pub fn clear(&mut self) {
+        self.users.clear();
+        self.conversations.clear();
+        self.mailboxes.clear();
+    }
+}
+
+/// The operations, on one connection inside one transaction.
+pub struct Ops<'a, C: Conn + ?Sized> {
+    /// The connection.
+    pub conn: &'a mut C,
+    /// Its id cache.
+    pub cache: &'a mut Cache,
+    /// Mailboxes changed so far (announced after the commit).
+    pub changes: &'a mut Vec<MailChange>,
+    /// Wall-clock time of the operation, Unix seconds.
+    pub now: i64,
+}
+
+impl<C: Conn + ?Sized> Ops<'_, C> {
+    /// The user's row id, creating the user (with `INBOX` and `Default`) when new.
+    pub fn user(&mut self, uri: &str) -> Result<i64, DbError> {
+        if let Some(id) = self.cache.users.get(uri) {
+            return Ok(*id);
+        }
+        self.conn.exec(
+            "INSERT INTO users (uri, modseq) VALUES ($1, 1) ON CONFLICT (uri) DO NOTHING",
+            &[uri.into()],
+        )?;
+        let id = self
+            .conn
+            .query_one("SELECT id FROM users WHERE uri = $1", &[uri.into()])?
+            .int(0)?;
+        self.mailbox(id, INBOX)?;
+        self.mailbox(id, ROOT)?;
+        self.cache.users.insert(uri.to_owned(), id);
+        Ok(id)
+    }
+
+    /// The conversation's row id, created when new.
+    pub fn conversation(&mut self, conversation_id: &str) -> Result<i64, DbError> {
+        if let Some(id) = self.cache.conversations.get(conversation_id) {
+            return Ok(*id);
+        }
+        self.conn.exec(
+            "INSERT INTO conversations (conversation_id) VALUES ($1) ON CONFLICT (conversation_id) DO NOTHING",
+            &[conversation_id.into()],
+        )?;
+        let id = self
+            .conn
+            .query_one(
+                "SELECT id FROM conversations WHERE conversation_id = $1",
+                &[conversation_id.into()],
+            )?
+            .int(0)?;
+        self.cache
+            .conversations
+            .insert(conversation_id.to_owned(), id);
+        Ok(id)
+    }
+
+    /// The mailbox's row id, created when new with a UIDVALIDITY of the creation
+    /// time (stable from then on: it is stored, never recomputed).
+    pub fn mailbox(&mut self, user_id: i64, name: &str) -> Result<i64, DbError> {
+        let key = (user_id, name.to_owned());
+        if let Some(id) = self.cache.mailboxes.get(&key) {
+            return Ok(*id);
+        }
+        let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
+        self.conn.exec(
+            "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (user_id, name) DO NOTHING",
+            &[user_id.into(), name.into(), uid_validity.into()],
+        )?;
+        let id = self
+            .conn
+            .query_one(
+                "SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2",
+                &[user_id.into(), name.into()],
+            )?
+            .int(0)?;
+        self.cache.mailboxes.insert(key, id);
+        Ok(id)
+    }
+
+    /// The mailbox's row id if it exists.
+    pub fn existing_mailbox(&mut self, user_id: i64, name: &str) -> Result<Option<i64>, DbError> {
+        if let Some(id) = self.cache.mailboxes.get(&(user_id, name.to_owned())) {
+            return Ok(Some(*id));
+        }
+        let row = self.conn.query_opt(
+            "SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2",
+            &[user_id.into(), name.into()],
+        )?;
+        row.map(|r| r.int(0)).transpose()
+    }
+
+    /// The user's next MODSEQ.
+    pub fn next_modseq(&mut self, user_id: i64) -> Result<i64, DbError> {
+        self.conn
+            .query_one(
+                "UPDATE users SET modseq = modseq + 1 WHERE id = $1 RETURNING modseq",
+                &[user_id.into()],
+            )?
+            .int(0)
+    }
+
+    /// Notes a change of `user`'s `mailbox` for the feed.
+    pub fn changed(&mut self, user: &str, mailbox: &str) {
+        let change = MailChange {
+            user: UserUri::new_canonical(user),
+            mailbox: mailbox.to_owned(),
+        };
+        if !self.changes.contains(&change) {
+            self.changes.push(change);
+        }
+    }
+
+    /// Files a new object in `user`'s `mailbox` (created with its parents when
+    /// missing) under the next UID and the user's next MODSEQ.
+    pub fn add_entry(
+        &mut self,
+        user: &str,
+        mailbox: &str,
+        entry: NewEntry<'_>,
+    ) -> Result<(), DbError> {
+        let user_id = self.user(user)?;
+        // A session folder's parent (the conversation folder) exists too, so
+        // LIST shows the hierarchy.
+        if let Some((parent, _)) = mailbox.rsplit_once(layout::DELIMITER) {
+            if parent != ROOT {
+                self.mailbox(user_id, parent)?;
+            }
+        }
+        let mailbox_id = self.mailbox(user_id, mailbox)?;
+        let uid = self
+            .conn
+            .query_one(
+                "UPDATE mailboxes SET uid_next = uid_next + 1 WHERE id = $1 RETURNING uid_next",
+                &[mailbox_id.into()],
+            )?
+            .int(0)?
+            - 1;
+        let modseq = self.next_modseq(user_id)?;
+        let size = i64::try_from(entry.raw.len()).map_err(DbError::data)?;
+        self.conn.exec(
+            "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)",
+            &[
+                mailbox_id.into(),
+                uid.into(),
+                modseq.into(),
+                entry.flags.into(),
+                self.now.into(),
+                entry.kind.into(),
+                entry.ref_id.into(),
+                size.into(),
+                Val::Bytes(entry.raw.to_vec()),
+            ],
+        )?;
+        self.changed(user, mailbox);
+        Ok(())
+    }
+
+    /// Live (not expunged) entries of `kind`/`ref_id`, with their owner:
+    /// `(entry id, owner uri, owner id, mailbox name, flags, raw)`.
+    pub fn entries_of(&mut self, kind: &str, ref_id: i64) -> Result<Vec<EntryRef>, DbError> {
+        let rows = self.conn.query(
+            "SELECT e.id, u.uri, u.id, mb.name, e.flags, e.raw FROM entries e \
+             JOIN mailboxes mb ON e.mailbox = mb.id JOIN users u ON mb.user_id = u.id \
+             WHERE e.kind = $1 AND e.ref_id = $2 AND e.expunged = 0 ORDER BY e.id",
+            &[kind.into(), ref_id.into()],
+        )?;
+        rows.iter().map(EntryRef::from_row).collect()
+    }
+
+    /// Sets an entry's flags under the owner's next MODSEQ; returns that MODSEQ.
+    pub fn set_flags(&mut self, e: &EntryRef, flags: i64) -> Result<i64, DbError> {
+        let modseq = self.next_modseq(e.user_id)?;
+        self.conn.exec(
+            "UPDATE entries SET flags = $1, modseq = $2 WHERE id = $3",
+            &[flags.into(), modseq.into(), e.id.into()],
+        )?;
+        self.changed(&e.user, &e.mailbox);
+        Ok(modseq)
+    }
+
+    /// Removes an entry from its owner's view (the row stays, marked expunged and
+    /// emptied, so MODSEQ history stays monotonic).
+    pub fn expunge(&mut self, e: &EntryRef) -> Result<(), DbError> {
+        let modseq = self.next_modseq(e.user_id)?;
+        self.conn.exec(
+            "UPDATE entries SET expunged = 1, modseq = $1, raw = $2 WHERE id = $3",
+            &[modseq.into(), Val::Bytes(Vec::new()), e.id.into()],
+        )?;
+        self.changed(&e.user, &e.mailbox);
+        Ok(())
+    }
+
+    /// Files `raw` as `user`'s one live object of `kind`/`ref_id` in `mailbox`:
+    /// nothing happens when an identical one is there; a different one is
+    /// expunged and the new one added (an object never changes under its UID).
+    pub fn replace_entry(
+        &mut self,
+        user: &str,
+        mailbox: &str,
+        entry: NewEntry<'_>,
+    ) -> Result<(), DbError> {
+        let mut same = false;
+        for e in self.entries_of(entry.kind, entry.ref_id)? {
+            if e.user != user || e.mailbox != mailbox {
+                continue;
+            }
+            if e.raw == entry.raw && !same {
+                same = true;
+            } else {
+                self.expunge(&e)?;
+            }
+        }
+        if same {
+            return Ok(());
+        }
+        self.add_entry(user, mailbox, entry)
+    }
+}
+
+/// A new object for [`Ops::add_entry`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewEntry<'a> {
+    /// `info`, `group_state`, `message` or `standalone`.
+    pub kind: &'a str,
+    /// The row it renders.
+    pub ref_id: i64,
+    /// Initial flag bits.
+    pub flags: i64,
+    /// The RFC 5322 object.
+    pub raw: &'a [u8],
+}
+
+/// An existing entry and its owner.
+#[derive(Debug, Clone)]
+pub struct EntryRef {
+    /// `entries.id`.
+    pub id: i64,
+    /// Owner URI.
+    pub user: String,
+    /// Owner row id.
+    pub user_id: i64,
+    /// Mailbox name.
+    pub mailbox: String,
+    /// Flag bits.
+    pub flags: i64,
+    /// The object.
+    pub raw: Vec<u8>,
+}
+
+impl EntryRef {
+    fn from_row(r: &Row) -> Result<Self, DbError> {
+        Ok(Self {
+            id: r.int(0)?,
+            user: r.text(1)?,
+            user_id: r.int(2)?,
+            mailbox: r.text(3)?,
+            flags: r.int(4)?,
+            raw: r.bytes(5)?,
+        })
+    }
+}
+
+/// Joins a list for a newline-separated text column.
+pub fn join_list<S: AsRef<str>>(items: &[S]) -> String {
+    items
+        .iter()
+        .map(|s| s.as_ref().replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Splits a newline-separated text column.
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split('\n')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Wall-clock now, Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

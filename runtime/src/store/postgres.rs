@@ -1,0 +1,181 @@
+//! The PostgreSQL backend, for several cpmd instances sharing one database
+//! (behind a SIP load balancer). Row ids are database sequences, so they are
+//! unique across instances; each session row names the instance that runs it, and
+//! crash recovery seals only its own. A commit returns after the WAL flush (the
+//! server's default `synchronous_commit=on`), so committed means durable.
+//!
+//! Uses the synchronous `postgres` client, which drives its own small tokio
+//! runtime: it must never be called from a thread that runs async tasks. The store
+//! task and the IMAP server's store calls run on blocking threads
+//! (`spawn_blocking`), and a client dropped inside a runtime is handed to a plain
+//! thread to close (dropping its runtime there would panic).
+
+use std::collections::HashMap;
+
+use postgres::types::{ToSql, Type};
+use postgres::{Client, NoTls, Statement};
+
+use crate::store::sql::{Conn, DbError, Row, Val};
+
+/// The migrations, in order (schema_version lists those applied).
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/postgres/0001_init.sql"))];
+
+/// Prepared statements kept per connection; the cache is emptied when full (the
+/// few statements built per call, the `IN (…)` lists, would otherwise grow it).
+const STATEMENT_CACHE: usize = 256;
+
+/// A PostgreSQL connection.
+pub struct PgConn {
+    client: Option<Client>,
+    statements: HashMap<String, Statement>,
+}
+
+fn db(e: postgres::Error) -> DbError {
+    // `Display` of a server error is only "db error"; the detail is in `source`.
+    match e.as_db_error() {
+        Some(d) => DbError(format!("postgres: {}: {}", d.code().code(), d.message())),
+        None => DbError(format!("postgres: {e}")),
+    }
+}
+
+impl PgConn {
+    /// Connects with a `postgres://` URL.
+    pub fn connect(url: &str) -> Result<Self, DbError> {
+        let client = Client::connect(url, NoTls).map_err(db)?;
+        Ok(Self {
+            client: Some(client),
+            statements: HashMap::new(),
+        })
+    }
+
+    fn client(&mut self) -> &mut Client {
+        self.client
+            .as_mut()
+            .expect("the client is only taken in drop")
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, DbError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client().prepare(sql).map_err(db)?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    /// Makes every later write on this connection fail (tests of the failure path).
+    #[cfg(test)]
+    pub fn fill_disk(&mut self) {
+        self.client()
+            .batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            .unwrap();
+    }
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(client));
+            }
+        }
+    }
+}
+
+/// A parameter typed as the statement expects it.
+fn param(v: &Val, ty: &Type) -> Result<Box<dyn ToSql + Sync>, DbError> {
+    let mismatch = || DbError(format!("postgres: cannot bind {v:?} as {ty}"));
+    Ok(match (v, ty) {
+        (Val::Null, t) if *t == Type::INT8 => Box::new(None::<i64>),
+        (Val::Null, t) if *t == Type::INT4 => Box::new(None::<i32>),
+        (Val::Null, t) if *t == Type::BYTEA => Box::new(None::<Vec<u8>>),
+        (Val::Null, _) => Box::new(None::<String>),
+        (Val::Int(i), t) if *t == Type::INT8 => Box::new(*i),
+        (Val::Int(i), t) if *t == Type::INT4 => {
+            Box::new(i32::try_from(*i).map_err(|_| mismatch())?)
+        }
+        (Val::Text(s), _) => Box::new(s.clone()),
+        (Val::Bytes(b), t) if *t == Type::BYTEA => Box::new(b.clone()),
+        _ => return Err(mismatch()),
+    })
+}
+
+fn column(row: &postgres::Row, i: usize) -> Result<Val, DbError> {
+    let ty = row.columns()[i].type_().clone();
+    let v = if ty == Type::INT8 {
+        row.try_get::<_, Option<i64>>(i).map_err(db)?.map(Val::Int)
+    } else if ty == Type::INT4 {
+        row.try_get::<_, Option<i32>>(i)
+            .map_err(db)?
+            .map(|v| Val::Int(i64::from(v)))
+    } else if ty == Type::INT2 {
+        row.try_get::<_, Option<i16>>(i)
+            .map_err(db)?
+            .map(|v| Val::Int(i64::from(v)))
+    } else if ty == Type::BYTEA {
+        row.try_get::<_, Option<Vec<u8>>>(i)
+            .map_err(db)?
+            .map(Val::Bytes)
+    } else if ty == Type::TEXT || ty == Type::VARCHAR {
+        row.try_get::<_, Option<String>>(i)
+            .map_err(db)?
+            .map(Val::Text)
+    } else {
+        return Err(DbError(format!("postgres: unexpected column type {ty}")));
+    };
+    Ok(v.unwrap_or(Val::Null))
+}
+
+impl PgConn {
+    fn bind(
+        &mut self,
+        sql: &str,
+        params: &[Val],
+    ) -> Result<(Statement, Vec<Box<dyn ToSql + Sync>>), DbError> {
+        let stmt = self.statement(sql)?;
+        let values = params
+            .iter()
+            .zip(stmt.params())
+            .map(|(v, ty)| param(v, ty))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((stmt, values))
+    }
+}
+
+impl Conn for PgConn {
+    fn begin(&mut self) -> Result<(), DbError> {
+        self.batch("BEGIN")
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        self.client().batch_execute(sql).map_err(db)
+    }
+
+    fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError> {
+        let (stmt, values) = self.bind(sql, params)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+        self.client().execute(&stmt, &refs).map_err(db)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {
+        let (stmt, values) = self.bind(sql, params)?;
+        let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+        let rows = self.client().query(&stmt, &refs).map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| column(r, i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Row)
+            })
+            .collect()
+    }
+
+    fn migration_lock(&self) -> &'static str {
+        // Any constant: instances starting together migrate one after the other.
+        "SELECT pg_advisory_xact_lock(62026112)"
+    }
+}

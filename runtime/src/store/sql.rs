@@ -1,0 +1,214 @@
+//! The little SQL both backends share: parameter and column values ([`Val`]), result
+//! rows ([`Row`]) and the connection interface ([`Conn`]) the store logic is written
+//! against, plus the migration runner.
+//!
+//! Statements are written once, in the PostgreSQL placeholder style (`$1`, `$2`, …);
+//! the SQLite connection rewrites `$` to `?` (`?NNN` is SQLite's numbered
+//! parameter), so the same text runs on both. Only the DDL (`schema/`) differs.
+//! This is not an ORM and not a query builder: just enough to not write the store
+//! logic twice.
+
+use std::fmt;
+
+/// A parameter or column value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Val {
+    /// SQL NULL.
+    Null,
+    /// An integer (SQLite INTEGER, PostgreSQL BIGINT).
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// Bytes (SQLite BLOB, PostgreSQL BYTEA).
+    Bytes(Vec<u8>),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Val::Int(v)
+    }
+}
+
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Val::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Val::Text(v)
+    }
+}
+
+impl From<&[u8]> for Val {
+    fn from(v: &[u8]) -> Self {
+        Val::Bytes(v.to_vec())
+    }
+}
+
+impl From<Vec<u8>> for Val {
+    fn from(v: Vec<u8>) -> Self {
+        Val::Bytes(v)
+    }
+}
+
+impl<T: Into<Val>> From<Option<T>> for Val {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Val::Null, Into::into)
+    }
+}
+
+/// A database error, with the statement (or step) that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DbError(pub String);
+
+impl DbError {
+    /// An error about the data (not the database).
+    pub fn data(what: impl fmt::Display) -> Self {
+        DbError(what.to_string())
+    }
+}
+
+/// One result row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row(pub Vec<Val>);
+
+impl Row {
+    fn col(&self, i: usize) -> &Val {
+        self.0.get(i).unwrap_or(&Val::Null)
+    }
+
+    /// Column `i` as an integer (NULL and non-integers: an error).
+    pub fn int(&self, i: usize) -> Result<i64, DbError> {
+        match self.col(i) {
+            Val::Int(v) => Ok(*v),
+            other @ (Val::Null | Val::Text(_) | Val::Bytes(_)) => Err(DbError(format!(
+                "column {i}: expected an integer, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Column `i` as text.
+    pub fn text(&self, i: usize) -> Result<String, DbError> {
+        match self.col(i) {
+            Val::Text(v) => Ok(v.clone()),
+            other @ (Val::Null | Val::Int(_) | Val::Bytes(_)) => {
+                Err(DbError(format!("column {i}: expected text, got {other:?}")))
+            }
+        }
+    }
+
+    /// Column `i` as optional text.
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, DbError> {
+        match self.col(i) {
+            Val::Null => Ok(None),
+            Val::Int(_) | Val::Text(_) | Val::Bytes(_) => self.text(i).map(Some),
+        }
+    }
+
+    /// Column `i` as bytes.
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, DbError> {
+        match self.col(i) {
+            Val::Bytes(v) => Ok(v.clone()),
+            Val::Text(v) => Ok(v.as_bytes().to_vec()),
+            other @ (Val::Null | Val::Int(_)) => Err(DbError(format!(
+                "column {i}: expected bytes, got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A database connection as the store logic uses it. Implementations block.
+pub trait Conn: Send + 'static {
+    /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`, so the write lock is
+    /// taken up front and a reader never has to be upgraded).
+    fn begin(&mut self) -> Result<(), DbError>;
+    /// Runs several statements without parameters (DDL, `COMMIT`, savepoints).
+    fn batch(&mut self, sql: &str) -> Result<(), DbError>;
+    /// Runs one statement; returns the rows it changed.
+    fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError>;
+    /// Runs one query; returns its rows.
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError>;
+    /// Statements that must run inside the migration transaction before the version
+    /// is read (PostgreSQL: an advisory lock, so two instances starting together do
+    /// not both migrate).
+    fn migration_lock(&self) -> &'static str {
+        ""
+    }
+
+    /// The first row of a query, if any.
+    fn query_opt(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, DbError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Exactly one row.
+    fn query_one(&mut self, sql: &str, params: &[Val]) -> Result<Row, DbError> {
+        self.query_opt(sql, params)?
+            .ok_or_else(|| DbError(format!("no row from: {sql}")))
+    }
+
+    /// Ends the current transaction durably.
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.batch("COMMIT")
+    }
+
+    /// Abandons the current transaction.
+    fn rollback(&mut self) -> Result<(), DbError> {
+        self.batch("ROLLBACK")
+    }
+}
+
+/// Runs `f` in a write transaction: committed when it returns `Ok`, rolled back
+/// otherwise.
+pub fn in_tx<C: Conn + ?Sized, T>(
+    conn: &mut C,
+    f: impl FnOnce(&mut C) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    conn.begin()?;
+    match f(conn) {
+        Ok(v) => {
+            if let Err(e) = conn.commit() {
+                let _ = conn.rollback();
+                return Err(e);
+            }
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.rollback();
+            Err(e)
+        }
+    }
+}
+
+/// Applies the numbered migrations (`(version, sql)`, ascending) that the
+/// `schema_version` table does not list yet, in one transaction. Returns the
+/// version the schema is at.
+pub fn migrate<C: Conn + ?Sized>(conn: &mut C, migrations: &[(i64, &str)]) -> Result<i64, DbError> {
+    in_tx(conn, |c| {
+        let lock = c.migration_lock();
+        if !lock.is_empty() {
+            c.batch(lock)?;
+        }
+        c.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+        let at = c
+            .query_one("SELECT COALESCE(max(version), 0) FROM schema_version", &[])?
+            .int(0)?;
+        let newest = migrations.last().map_or(0, |m| m.0);
+        if at > newest {
+            return Err(DbError(format!(
+                "the database schema is at version {at}, newer than this cpmd knows ({newest})"
+            )));
+        }
+        for (version, sql) in migrations.iter().filter(|m| m.0 > at) {
+            c.batch(sql)
+                .map_err(|e| DbError(format!("migration {version}: {e}")))?;
+            c.exec(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[Val::Int(*version)],
+            )?;
+        }
+        Ok(newest.max(at))
+    })
+}

@@ -1,0 +1,123 @@
+//! The embedded default backend: one SQLite file (rusqlite, SQLite compiled in), in
+//! WAL mode with `synchronous=FULL`, so a commit returns only after the WAL is
+//! fsync'd: a committed batch survives a process crash and a power loss.
+//!
+//! Two connections to the file: the history writer's and the mailbox view's;
+//! WAL lets the view read while the writer writes, and a 5 s busy timeout
+//! serialises their writes (flag changes).
+
+use std::path::Path;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::Connection;
+
+use crate::store::sql::{Conn, DbError, Row, Val};
+
+/// The migrations, in order (schema_version lists those applied).
+pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/sqlite/0001_init.sql"))];
+
+/// A SQLite connection.
+pub struct SqliteConn {
+    conn: Connection,
+}
+
+fn db(e: rusqlite::Error) -> DbError {
+    DbError(format!("sqlite: {e}"))
+}
+
+impl SqliteConn {
+    /// Opens (creating the file and its directory when missing) and configures
+    /// the connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.
+    pub fn open(path: &Path) -> Result<Self, DbError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError(format!("creating {}: {e}", dir.display())))?;
+        }
+        let conn =
+            Connection::open(path).map_err(|e| DbError(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(db)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(DbError(format!(
+                "sqlite: WAL mode refused (journal_mode={mode})"
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(db)?;
+        conn.set_prepared_statement_cache_capacity(128);
+        Ok(Self { conn })
+    }
+
+    /// Caps the database at its current size, so the next write that needs a new
+    /// page fails as on a full disk (tests of the failure path).
+    #[cfg(test)]
+    pub fn fill_disk(&mut self) {
+        let pages: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        self.conn
+            .execute_batch(&format!("PRAGMA max_page_count={pages}"))
+            .unwrap();
+    }
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Val::Int(v) => ToSqlOutput::Borrowed(ValueRef::Integer(*v)),
+            Val::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Val::Bytes(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+        })
+    }
+}
+
+/// `$n` (the shared statements' style) → `?n` (SQLite's numbered parameter).
+fn numbered(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+impl Conn for SqliteConn {
+    fn begin(&mut self) -> Result<(), DbError> {
+        self.batch("BEGIN IMMEDIATE")
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        self.conn.execute_batch(sql).map_err(db)
+    }
+
+    fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError> {
+        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(db)?;
+        let n = stmt
+            .execute(rusqlite::params_from_iter(params.iter()))
+            .map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {
+        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(db)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter()))
+            .map_err(db)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(db)? {
+            let mut vals = Vec::with_capacity(columns);
+            for i in 0..columns {
+                vals.push(match r.get_ref(i).map_err(db)? {
+                    ValueRef::Null => Val::Null,
+                    ValueRef::Integer(v) => Val::Int(v),
+                    ValueRef::Real(v) => Val::Int(v as i64),
+                    ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Val::Bytes(b.to_vec()),
+                });
+            }
+            out.push(Row(vals));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,849 @@
+//! Store tests, one body each, run against both backends: `on_sqlite::…` on a temp
+//! file, `on_postgres::…` on a throw-away database created for the test in the server
+//! named by `CPMD_TEST_PG` (a URL of a role allowed to create databases;
+//! `scripts/test` sets it up). Without `CPMD_TEST_PG` the PostgreSQL tests fail
+//! under `CI=true` and are skipped loudly otherwise.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use cpmd_core::server::{
+    Disposition, DispositionRecord, HistoryObject, ParticipantRecord, Record, SessionInfo,
+    SessionKey, SessionType, StandaloneMessage, StoredMessage,
+};
+use cpmd_core::{ContributionId, ConversationId, MessageId, SessionId, StoreTicket, UserUri};
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::mailstore::{FlagChange, MailError, MailFlag, MailStore};
+
+const CONV: &str = "7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10";
+const K1: &str = "k1-one-to-one";
+const K2: &str = "k2-group";
+
+fn alice() -> UserUri {
+    UserUri::new_canonical("sip:alice@example.com")
+}
+fn bob() -> UserUri {
+    UserUri::new_canonical("sip:bob@example.com")
+}
+fn carol() -> UserUri {
+    UserUri::new_canonical("sip:carol@example.com")
+}
+
+fn key(session: u64, contribution: &str) -> SessionKey {
+    SessionKey {
+        session: SessionId::new(session),
+        conversation_id: ConversationId::new(CONV),
+        contribution_id: ContributionId::new(contribution),
+    }
+}
+
+fn one_to_one_info() -> SessionInfo {
+    SessionInfo {
+        key: key(1, K1),
+        session_type: SessionType::OneToOne,
+        from: alice(),
+        to: bob().as_str().to_owned(),
+        date: "Thu, 26 Nov 2026 12:00:00 GMT".into(),
+        subject: Some("lunch?".into()),
+        in_reply_to: None,
+        sdp: "v=0\r\nm=message 7001 TCP/MSRP *\r\na=path:msrp://127.0.0.1:7001/a1;tcp\r\n".into(),
+        media_attributes: vec!["path:msrp://127.0.0.1:7001/a1;tcp".into()],
+        invited: vec![bob()],
+    }
+}
+
+fn group_info() -> SessionInfo {
+    SessionInfo {
+        key: key(2, K2),
+        session_type: SessionType::AdHoc,
+        from: alice(),
+        to: "sip:conf-factory@example.com".into(),
+        date: "Thu, 26 Nov 2026 12:30:00 GMT".into(),
+        subject: None,
+        in_reply_to: Some(ContributionId::new(K1)),
+        sdp: "v=0\r\nm=message 7003 TCP/MSRP *\r\n".into(),
+        media_attributes: vec![],
+        invited: vec![bob(), carol()],
+    }
+}
+
+fn message(k: SessionKey, seq: u64, from: UserUri, to: &[UserUri]) -> Record {
+    Record::Message(StoredMessage {
+        key: k,
+        seq,
+        sender: from,
+        recipients: to.to_vec(),
+        message_id: MessageId::new(format!("imdn-{seq}")),
+        content_type: "message/cpim".into(),
+        body: format!("From: <sip:anonymous@anonymous.invalid>\r\nTo: <sip:anonymous@anonymous.invalid>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: imdn-{seq}\r\n\r\nContent-Type: text/plain\r\n\r\nmessage {seq}").into_bytes(),
+    })
+}
+
+fn seal_of(
+    info: SessionInfo,
+    messages: Vec<u64>,
+    participants: Vec<ParticipantRecord>,
+) -> HistoryObject {
+    HistoryObject {
+        info,
+        messages,
+        participants,
+    }
+}
+
+/// A store location for one test; dropping it removes the database.
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin: String, db: String },
+}
+
+impl Place {
+    fn url(&self) -> StoreUrl {
+        match self {
+            Place::Sqlite(dir) => StoreUrl::Sqlite(dir.path().join("data/cpmd.db")),
+            Place::Postgres { admin, db } => StoreUrl::Postgres(pg_url_for(admin, db)),
+        }
+    }
+
+    fn open(&self) -> OpenStore {
+        open(&self.url(), 0).expect("store opens")
+    }
+
+    fn open_as(&self, instance: u64) -> OpenStore {
+        open(&self.url(), instance).expect("store opens")
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Place::Postgres { admin, db } = self {
+            if let Ok(mut c) = ::postgres::Client::connect(admin, ::postgres::NoTls) {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// `admin` with its database replaced by `db`.
+fn pg_url_for(admin: &str, db: &str) -> String {
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (admin, String::new()),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    format!("{base}/{db}{query}")
+}
+
+fn sqlite_place() -> Place {
+    Place::Sqlite(tempfile::tempdir().expect("temp dir"))
+}
+
+/// A fresh database in the `CPMD_TEST_PG` server, or `None` (skip) outside CI.
+fn postgres_place(test: &str) -> Option<Place> {
+    let Ok(admin) = std::env::var("CPMD_TEST_PG") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CPMD_TEST_PG is not set: PostgreSQL store tests are required under CI=true (scripts/test sets it up)"
+        );
+        eprintln!("SKIPPED {test} on PostgreSQL: CPMD_TEST_PG is not set (run scripts/test)");
+        return None;
+    };
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let db = format!(
+        "cpmd_t_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        test.len()
+    );
+    let mut c = ::postgres::Client::connect(&admin, ::postgres::NoTls)
+        .unwrap_or_else(|e| panic!("CPMD_TEST_PG: cannot connect: {e}"));
+    c.batch_execute(&format!("CREATE DATABASE {db}"))
+        .unwrap_or_else(|e| panic!("CPMD_TEST_PG: cannot create a database: {e}"));
+    Some(Place::Postgres { admin, db })
+}
+
+/// Runs each listed test body against SQLite and PostgreSQL.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test] fn $name() { super::$name(super::sqlite_place()); })*
+        }
+        mod on_postgres {
+            $(#[test] fn $name() {
+                if let Some(p) = super::postgres_place(stringify!($name)) { super::$name(p); }
+            })*
+        }
+    };
+}
+
+both_backends!(
+    migrations_from_empty_and_idempotent,
+    persist_seal_round_trip,
+    per_user_views_and_c_never_sees_the_one_to_one,
+    uids_and_uidvalidity_stable_across_reopen,
+    condstore_modseq_and_changed_since,
+    store_flags_unchanged_since,
+    expunge_removes_only_own_copy,
+    seen_is_displayed_both_ways,
+    crash_recovery_seals_open_sessions,
+    store_failure_is_reported_and_nothing_answered_ok,
+    standalone_in_conversation_folder,
+    undelivered_messages_leave_the_session_at_seal,
+    watch_announces_after_commit,
+    sealed_session_refuses_more,
+);
+
+fn write(store: &mut OpenStore, records: &[Record]) {
+    for r in records {
+        store.history.persist(r).expect("persist");
+    }
+    store.history.sync().expect("sync");
+}
+
+fn names(store: &OpenStore, user: &UserUri) -> Vec<String> {
+    store
+        .mail
+        .mailboxes(user)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
+
+fn raw_text(store: &OpenStore, user: &UserUri, mailbox: &str) -> Vec<String> {
+    let uids: Vec<u32> = store
+        .mail
+        .summaries(user, mailbox, None)
+        .unwrap()
+        .iter()
+        .map(|s| s.uid)
+        .collect();
+    store
+        .mail
+        .fetch(user, mailbox, &uids)
+        .unwrap()
+        .into_iter()
+        .map(|o| String::from_utf8(o.raw).unwrap())
+        .collect()
+}
+
+fn k1_box() -> String {
+    layout::session_mailbox(CONV, K1)
+}
+fn k2_box() -> String {
+    layout::session_mailbox(CONV, K2)
+}
+
+fn migrations_from_empty_and_idempotent(place: Place) {
+    let version = |place: &Place| -> i64 {
+        match place {
+            Place::Sqlite(_) => {
+                let StoreUrl::Sqlite(p) = place.url() else {
+                    unreachable!()
+                };
+                let c = rusqlite::Connection::open(p).unwrap();
+                c.query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+                    .unwrap()
+            }
+            Place::Postgres { .. } => {
+                let StoreUrl::Postgres(u) = place.url() else {
+                    unreachable!()
+                };
+                let mut c = ::postgres::Client::connect(&u, ::postgres::NoTls).unwrap();
+                c.query_one("SELECT max(version) FROM schema_version", &[])
+                    .unwrap()
+                    .get(0)
+            }
+        }
+    };
+    drop(place.open());
+    assert_eq!(version(&place), 1);
+    // Reopening applies nothing twice.
+    drop(place.open());
+    assert_eq!(version(&place), 1);
+}
+
+fn persist_seal_round_trip(place: Place) {
+    let mut s = place.open();
+    write(
+        &mut s,
+        &[
+            message(key(1, K1), 1, alice(), &[bob()]),
+            message(key(1, K1), 2, bob(), &[alice()]),
+        ],
+    );
+    s.history
+        .seal(&seal_of(one_to_one_info(), vec![1, 2], vec![]))
+        .unwrap();
+    s.history.sync().unwrap();
+    let objects = raw_text(&s, &alice(), &k1_box());
+    assert_eq!(objects.len(), 3, "two messages and the info: {objects:#?}");
+    assert!(objects[0].contains("IMDN-Message-ID: imdn-1\r\nMessage-Direction: sent\r\n"));
+    assert!(objects[1].contains("IMDN-Message-ID: imdn-2\r\nMessage-Direction: received\r\n"));
+    assert!(objects[1].ends_with("message 2"));
+    let info = &objects[2];
+    assert!(info.starts_with("From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\nDate: Thu, 26 Nov 2026 12:00:00 GMT\r\nSubject: lunch?\r\nConversation-ID: 7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10\r\nContribution-ID: k1-one-to-one\r\nContent-Type: Application/X-CPM-Session\r\n\r\n"), "{info}");
+    assert!(info.contains("<session-type>1-1</session-type>"));
+    assert!(info.contains("a=path:msrp://127.0.0.1:7001/a1;tcp"));
+    // Bob's view: the same objects, his own directions.
+    let bobs = raw_text(&s, &bob(), &k1_box());
+    assert!(bobs[0].contains("Message-Direction: received"));
+    assert!(bobs[1].contains("Message-Direction: sent"));
+    assert_eq!(bobs[2], *info);
+    // Reopened, everything is there.
+    drop(s);
+    let s = place.open();
+    assert_eq!(raw_text(&s, &alice(), &k1_box()), objects);
+    assert!(s.recovered.is_empty(), "a sealed session is not recovered");
+}
+
+fn per_user_views_and_c_never_sees_the_one_to_one(place: Place) {
+    let mut s = place.open();
+    write(&mut s, &[message(key(1, K1), 1, alice(), &[bob()])]);
+    write(&mut s, &[Record::SessionInfo(group_info())]);
+    write(
+        &mut s,
+        &[message(key(2, K2), 1, carol(), &[alice(), bob()])],
+    );
+    s.history
+        .seal(&seal_of(one_to_one_info(), vec![1], vec![]))
+        .unwrap();
+    s.history.sync().unwrap();
+    let participants = vec![
+        ParticipantRecord {
+            user: bob(),
+            state: "joined".into(),
+        },
+        ParticipantRecord {
+            user: carol(),
+            state: "joined".into(),
+        },
+    ];
+    s.history
+        .seal(&seal_of(group_info(), vec![1], participants))
+        .unwrap();
+    s.history.sync().unwrap();
+
+    let conv = layout::conversation_mailbox(CONV);
+    assert_eq!(
+        names(&s, &alice()),
+        vec![
+            "Default".to_owned(),
+            conv.clone(),
+            k1_box(),
+            k2_box(),
+            "INBOX".into()
+        ]
+    );
+    assert_eq!(names(&s, &bob()), names(&s, &alice()));
+    assert_eq!(
+        names(&s, &carol()),
+        vec!["Default".to_owned(), conv.clone(), k2_box(), "INBOX".into()],
+        "C has the group folder only"
+    );
+    assert!(matches!(
+        s.mail.status(&carol(), &k1_box()),
+        Err(MailError::NoMailbox(_))
+    ));
+    assert!(matches!(
+        s.mail.fetch(&carol(), &k1_box(), &[1, 2, 3]),
+        Err(MailError::NoMailbox(_))
+    ));
+    let group = raw_text(&s, &carol(), &k2_box());
+    // Info (from the Persist), the message, the group state object.
+    assert_eq!(group.len(), 3, "{group:#?}");
+    assert!(group[0].contains("Content-Type: Application/X-CPM-Session"));
+    assert!(group[0].contains("<session-type>Ad-Hoc</session-type>"));
+    assert!(group[0].contains("InReplyTo-Contribution-ID: k1-one-to-one"));
+    assert!(group[1].contains("Message-Direction: sent"));
+    assert!(group[2].contains("Content-Type: application/group-state-object+xml"));
+    assert!(group[2].contains("comm-addr=\"sip:carol@example.com\""));
+    let conv_status = s.mail.status(&alice(), &conv).unwrap();
+    assert!(conv_status.has_children);
+    assert_eq!(conv_status.messages, 0);
+    // Nobody else: an unknown user has an empty tree.
+    let dave = UserUri::new_canonical("sip:dave@example.com");
+    assert_eq!(names(&s, &dave), vec!["Default".to_owned(), "INBOX".into()]);
+}
+
+fn uids_and_uidvalidity_stable_across_reopen(place: Place) {
+    let mut s = place.open();
+    write(
+        &mut s,
+        &[
+            message(key(1, K1), 1, alice(), &[bob()]),
+            message(key(1, K1), 2, alice(), &[bob()]),
+        ],
+    );
+    let before = s.mail.status(&bob(), &k1_box()).unwrap();
+    let uids: Vec<u32> = s
+        .mail
+        .summaries(&bob(), &k1_box(), None)
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(uids, vec![1, 2]);
+    assert_eq!(before.uid_next, 3);
+    drop(s);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut s = place.open();
+    let after = s.mail.status(&bob(), &k1_box()).unwrap();
+    assert_eq!(after.uid_validity, before.uid_validity);
+    // The crash seal of the reopened store added the info object under UID 3: no
+    // UID is reused.
+    assert_eq!(after.uid_next, 4);
+    let summaries = s.mail.summaries(&bob(), &k1_box(), None).unwrap();
+    assert_eq!(
+        summaries.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    write(&mut s, &[message(key(5, "k9"), 1, alice(), &[bob()])]);
+    assert_eq!(
+        s.mail
+            .summaries(&bob(), &layout::session_mailbox(CONV, "k9"), None)
+            .unwrap()[0]
+            .uid,
+        1,
+        "UIDs are per mailbox"
+    );
+}
+
+fn condstore_modseq_and_changed_since(place: Place) {
+    let mut s = place.open();
+    write(&mut s, &[message(key(1, K1), 1, alice(), &[bob()])]);
+    let first = s.mail.status(&bob(), &k1_box()).unwrap().highest_modseq;
+    write(&mut s, &[message(key(1, K1), 2, alice(), &[bob()])]);
+    let second = s.mail.status(&bob(), &k1_box()).unwrap().highest_modseq;
+    assert!(second > first);
+    let changed = s.mail.summaries(&bob(), &k1_box(), Some(first)).unwrap();
+    assert_eq!(changed.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![2]);
+    let flagged: BTreeSet<MailFlag> = [MailFlag::Flagged].into();
+    let out = s
+        .mail
+        .store_flags(&bob(), &k1_box(), &[1], FlagChange::Add, &flagged, None)
+        .unwrap();
+    assert!(out.updated[0].modseq > second);
+    let changed = s.mail.summaries(&bob(), &k1_box(), Some(second)).unwrap();
+    assert_eq!(changed.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1]);
+    assert!(changed[0].flags.contains(&MailFlag::Flagged));
+    assert_eq!(
+        s.mail.status(&bob(), &k1_box()).unwrap().highest_modseq,
+        out.updated[0].modseq
+    );
+    // Alice's copy did not change.
+    let alices = s.mail.summaries(&alice(), &k1_box(), None).unwrap();
+    assert!(!alices[0].flags.contains(&MailFlag::Flagged));
+}
+
+fn store_flags_unchanged_since(place: Place) {
+    let mut s = place.open();
+    write(
+        &mut s,
+        &[
+            message(key(1, K1), 1, alice(), &[bob()]),
+            message(key(1, K1), 2, alice(), &[bob()]),
+        ],
+    );
+    let sums = s.mail.summaries(&bob(), &k1_box(), None).unwrap();
+    let m1 = sums[0].modseq;
+    let flagged: BTreeSet<MailFlag> = [MailFlag::Flagged].into();
+    // Touch UID 2 so its MODSEQ passes m1's.
+    s.mail
+        .store_flags(&bob(), &k1_box(), &[2], FlagChange::Add, &flagged, None)
+        .unwrap();
+    let answered: BTreeSet<MailFlag> = [MailFlag::Answered].into();
+    let out = s
+        .mail
+        .store_flags(
+            &bob(),
+            &k1_box(),
+            &[1, 2],
+            FlagChange::Add,
+            &answered,
+            Some(m1),
+        )
+        .unwrap();
+    assert_eq!(out.modified, vec![2]);
+    assert_eq!(out.updated.len(), 1);
+    assert_eq!(out.updated[0].uid, 1);
+    assert!(out.updated[0].flags.contains(&MailFlag::Answered));
+    let now = s.mail.summaries(&bob(), &k1_box(), None).unwrap();
+    assert!(
+        !now[1].flags.contains(&MailFlag::Answered),
+        "UID 2 left alone"
+    );
+    // Replace and remove.
+    let out = s
+        .mail
+        .store_flags(&bob(), &k1_box(), &[1], FlagChange::Remove, &answered, None)
+        .unwrap();
+    assert!(out.updated[0].flags.is_empty());
+    let out = s
+        .mail
+        .store_flags(
+            &bob(),
+            &k1_box(),
+            &[1, 99],
+            FlagChange::Replace,
+            &flagged,
+            None,
+        )
+        .unwrap();
+    assert_eq!(out.updated.len(), 1, "a missing UID is ignored");
+    assert_eq!(out.updated[0].flags, flagged);
+}
+
+fn expunge_removes_only_own_copy(place: Place) {
+    let mut s = place.open();
+    write(
+        &mut s,
+        &[
+            message(key(1, K1), 1, alice(), &[bob()]),
+            message(key(1, K1), 2, alice(), &[bob()]),
+            message(key(1, K1), 3, alice(), &[bob()]),
+        ],
+    );
+    let deleted: BTreeSet<MailFlag> = [MailFlag::Deleted].into();
+    s.mail
+        .store_flags(&bob(), &k1_box(), &[1, 3], FlagChange::Add, &deleted, None)
+        .unwrap();
+    let before = s.mail.status(&bob(), &k1_box()).unwrap().highest_modseq;
+    assert_eq!(
+        s.mail.expunge(&bob(), &k1_box(), Some(&[3])).unwrap(),
+        vec![3]
+    );
+    assert_eq!(s.mail.expunge(&bob(), &k1_box(), None).unwrap(), vec![1]);
+    assert_eq!(
+        s.mail.expunge(&bob(), &k1_box(), None).unwrap(),
+        Vec::<u32>::new()
+    );
+    let status = s.mail.status(&bob(), &k1_box()).unwrap();
+    assert_eq!(status.messages, 1);
+    assert!(status.highest_modseq > before, "an expunge is a change");
+    assert_eq!(
+        s.mail.fetch(&bob(), &k1_box(), &[1, 2, 3]).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        s.mail.status(&alice(), &k1_box()).unwrap().messages,
+        3,
+        "Alice keeps hers"
+    );
+}
+
+fn seen_is_displayed_both_ways(place: Place) {
+    let mut s = place.open();
+    write(
+        &mut s,
+        &[
+            message(key(1, K1), 1, alice(), &[bob()]),
+            message(key(1, K1), 2, alice(), &[bob()]),
+        ],
+    );
+    // Sent copies are seen; received ones not yet.
+    assert_eq!(s.mail.status(&alice(), &k1_box()).unwrap().unseen, 0);
+    assert_eq!(s.mail.status(&bob(), &k1_box()).unwrap().unseen, 2);
+    // An IMDN "displayed" from Bob sets \Seen on Bob's copy.
+    write(
+        &mut s,
+        &[Record::Disposition(DispositionRecord {
+            conversation_id: ConversationId::new(CONV),
+            contribution_id: Some(ContributionId::new(K1)),
+            message_id: MessageId::new("imdn-1"),
+            recipient: bob(),
+            disposition: Disposition::Displayed,
+        })],
+    );
+    let sums = s.mail.summaries(&bob(), &k1_box(), None).unwrap();
+    assert!(sums[0].flags.contains(&MailFlag::Seen));
+    assert!(!sums[1].flags.contains(&MailFlag::Seen));
+    // Bob setting \Seen over IMAP records message 2 as displayed by him.
+    let seen: BTreeSet<MailFlag> = [MailFlag::Seen].into();
+    s.mail
+        .store_flags(&bob(), &k1_box(), &[2], FlagChange::Add, &seen, None)
+        .unwrap();
+    let displayed = displayed_by(&place, "imdn-2");
+    assert_eq!(displayed, vec!["sip:bob@example.com".to_owned()]);
+    assert_eq!(
+        displayed_by(&place, "imdn-1"),
+        vec!["sip:bob@example.com".to_owned()]
+    );
+}
+
+/// Recipients recorded as having displayed message `imdn`.
+fn displayed_by(place: &Place, imdn: &str) -> Vec<String> {
+    let sql = "SELECT d.recipient FROM dispositions d JOIN messages m ON d.kind = 'message' AND d.ref_id = m.id \
+               WHERE m.message_id = $1 AND d.displayed = 1 ORDER BY d.recipient";
+    match place.url() {
+        StoreUrl::Sqlite(p) => {
+            let c = rusqlite::Connection::open(p).unwrap();
+            let mut st = c.prepare(&sql.replace('$', "?")).unwrap();
+            st.query_map([imdn], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        }
+        StoreUrl::Postgres(u) => {
+            let mut c = ::postgres::Client::connect(&u, ::postgres::NoTls).unwrap();
+            c.query(sql, &[&imdn])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect()
+        }
+    }
+}
+
+fn crash_recovery_seals_open_sessions(place: Place) {
+    let mut s = place.open();
+    write(
+        &mut s,
+        &[
+            message(key(1, K1), 1, alice(), &[bob()]),
+            message(key(1, K1), 2, bob(), &[alice()]),
+            Record::SessionInfo(group_info()),
+        ],
+    );
+    // Another instance's open session is not ours to seal.
+    let mut other = place.open_as(7);
+    write(
+        &mut other,
+        &[message(key(1, "other"), 1, alice(), &[bob()])],
+    );
+    drop(other);
+    // The process dies: no seal arrives.
+    drop(s);
+    let s = place.open();
+    let mut recovered = s.recovered.clone();
+    recovered.sort();
+    assert_eq!(recovered, vec![K1.to_owned(), K2.to_owned()]);
+    let one = raw_text(&s, &alice(), &k1_box());
+    assert_eq!(one.len(), 3, "{one:#?}");
+    let info = &one[2];
+    assert!(info.contains("Content-Type: Application/X-CPM-Session"));
+    assert!(
+        info.starts_with("From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n"),
+        "{info}"
+    );
+    assert!(info.contains("<ended-by>crash</ended-by>"));
+    let group = raw_text(&s, &carol(), &k2_box());
+    assert_eq!(group.len(), 1, "the group's info, once: {group:#?}");
+    assert!(group[0].contains("<ended-by>crash</ended-by>"));
+    // Sealed as crashed: nothing more is added, and a second start recovers nothing.
+    drop(s);
+    let mut s = place.open();
+    assert!(s.recovered.is_empty());
+    assert!(s
+        .history
+        .persist(&message(key(1, K1), 3, alice(), &[bob()]))
+        .is_err());
+    s.history.sync().unwrap();
+    let s7 = place.open_as(7);
+    assert_eq!(s7.recovered, vec!["other".to_owned()]);
+}
+
+fn store_failure_is_reported_and_nothing_answered_ok(place: Place) {
+    let url = place.url();
+    // A writer whose database refuses writes (full disk / read-only).
+    let (history, mail): (Box<dyn HistoryStore>, std::sync::Arc<dyn MailStore>) = match &url {
+        StoreUrl::Sqlite(p) => {
+            drop(place.open());
+            let mut conn = sqlite::SqliteConn::open(p).unwrap();
+            conn.fill_disk();
+            let (feed, _) = broadcast::channel(8);
+            let w = HistoryWriter::new(conn, 0, feed.clone());
+            (
+                Box::new(w),
+                std::sync::Arc::new(mail::MailView::new(
+                    sqlite::SqliteConn::open(p).unwrap(),
+                    feed,
+                )),
+            )
+        }
+        StoreUrl::Postgres(u) => {
+            drop(place.open());
+            let mut conn = postgres::PgConn::connect(u).unwrap();
+            conn.fill_disk();
+            let (feed, _) = broadcast::channel(8);
+            let w = HistoryWriter::new(conn, 0, feed.clone());
+            (
+                Box::new(w),
+                std::sync::Arc::new(mail::MailView::new(
+                    postgres::PgConn::connect(u).unwrap(),
+                    feed,
+                )),
+            )
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answers = runtime.block_on(async move {
+        let (jobs_tx, jobs) = mpsc::unbounded_channel();
+        let (done, mut done_rx) = mpsc::unbounded_channel();
+        let task = spawn_store_task(history, jobs, done);
+        // A big body, so the full disk is hit.
+        let mut big = message(key(1, K1), 1, alice(), &[bob()]);
+        if let Record::Message(m) = &mut big {
+            m.body = vec![b'x'; 200_000];
+        }
+        jobs_tx
+            .send(StoreJob::Persist(StoreTicket::new(1), big))
+            .unwrap();
+        let mut info = one_to_one_info();
+        info.sdp = "a".repeat(200_000);
+        jobs_tx
+            .send(StoreJob::Seal(
+                StoreTicket::new(2),
+                seal_of(info, vec![1], vec![]),
+            ))
+            .unwrap();
+        drop(jobs_tx);
+        task.await.unwrap();
+        let mut answers = Vec::new();
+        while let Some(a) = done_rx.recv().await {
+            answers.push(a);
+        }
+        answers
+    });
+    assert_eq!(answers.len(), 2);
+    for (ticket, result) in &answers {
+        assert!(result.is_err(), "ticket {ticket} answered {result:?}");
+    }
+    assert!(
+        mail.summaries(&bob(), &k1_box(), None).is_err(),
+        "nothing was filed"
+    );
+}
+
+fn standalone_in_conversation_folder(place: Place) {
+    let mut s = place.open();
+    write(
+        &mut s,
+        &[Record::Standalone(StandaloneMessage {
+            conversation_id: ConversationId::new(CONV),
+            contribution_id: None,
+            sender: alice(),
+            recipients: vec![bob()],
+            message_id: MessageId::new("pager-1"),
+            content_type: "text/plain".into(),
+            body: b"hello <bob>".to_vec(),
+        })],
+    );
+    let conv = layout::conversation_mailbox(CONV);
+    let bobs = raw_text(&s, &bob(), &conv);
+    assert_eq!(bobs.len(), 1);
+    assert!(bobs[0].contains(
+        "IMDN-Message-ID: pager-1\r\nMessage-Direction: received\r\nContent-Type: Message/CPIM\r\n"
+    ));
+    assert!(
+        bobs[0].ends_with("Content-Type: text/plain\r\n\r\nhello <bob>"),
+        "{}",
+        bobs[0]
+    );
+    assert_eq!(raw_text(&s, &alice(), &conv).len(), 1);
+    assert!(!names(&s, &carol()).contains(&conv));
+}
+
+fn undelivered_messages_leave_the_session_at_seal(place: Place) {
+    let mut s = place.open();
+    write(
+        &mut s,
+        &[
+            message(key(1, K1), 1, alice(), &[bob()]),
+            message(key(1, K1), 2, alice(), &[bob()]),
+        ],
+    );
+    // Message 2 was stored but its recipient's leg closed before delivery (MSG-4).
+    s.history
+        .seal(&seal_of(one_to_one_info(), vec![1], vec![]))
+        .unwrap();
+    s.history.sync().unwrap();
+    for user in [alice(), bob()] {
+        let objects = raw_text(&s, &user, &k1_box());
+        assert_eq!(objects.len(), 2, "message 1 and the info: {objects:#?}");
+        assert!(objects[0].contains("imdn-1"));
+    }
+}
+
+fn watch_announces_after_commit(place: Place) {
+    let mut s = place.open();
+    let mut feed = s.mail.watch();
+    s.history
+        .persist(&message(key(1, K1), 1, alice(), &[bob()]))
+        .unwrap();
+    assert!(feed.try_recv().is_err(), "nothing before the commit");
+    s.history.sync().unwrap();
+    let mut seen = Vec::new();
+    while let Ok(c) = feed.try_recv() {
+        seen.push((c.user.as_str().to_owned(), c.mailbox));
+    }
+    assert!(
+        seen.contains(&("sip:bob@example.com".to_owned(), k1_box())),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&("sip:alice@example.com".to_owned(), k1_box())),
+        "{seen:?}"
+    );
+    let seen_flag: BTreeSet<MailFlag> = [MailFlag::Seen].into();
+    s.mail
+        .store_flags(&bob(), &k1_box(), &[1], FlagChange::Add, &seen_flag, None)
+        .unwrap();
+    let c = feed.try_recv().expect("flag change announced");
+    assert_eq!((c.user, c.mailbox), (bob(), k1_box()));
+}
+
+fn sealed_session_refuses_more(place: Place) {
+    let mut s = place.open();
+    s.history
+        .seal(&seal_of(one_to_one_info(), vec![], vec![]))
+        .unwrap();
+    // In the same batch: the second seal and a late message fail alone.
+    assert!(s
+        .history
+        .seal(&seal_of(one_to_one_info(), vec![], vec![]))
+        .is_err());
+    assert!(s
+        .history
+        .persist(&message(key(1, K1), 1, alice(), &[bob()]))
+        .is_err());
+    s.history
+        .persist(&message(key(3, "k3"), 1, alice(), &[bob()]))
+        .unwrap();
+    s.history.sync().unwrap();
+    assert_eq!(raw_text(&s, &bob(), &k1_box()).len(), 1, "the info only");
+    assert_eq!(
+        raw_text(&s, &bob(), &layout::session_mailbox(CONV, "k3")).len(),
+        1
+    );
+}
+
+#[test]
+fn store_urls_parse_and_hide_passwords() {
+    assert_eq!(
+        StoreUrl::parse("sqlite:data/cpmd.db").unwrap(),
+        StoreUrl::Sqlite(PathBuf::from("data/cpmd.db"))
+    );
+    assert_eq!(
+        StoreUrl::parse("sqlite:///var/lib/cpmd.db").unwrap(),
+        StoreUrl::Sqlite(PathBuf::from("/var/lib/cpmd.db"))
+    );
+    let pg = StoreUrl::parse("postgres://cpmd:secret@db.example:5432/cpmd").unwrap();
+    assert_eq!(pg.to_string(), "postgres://cpmd:***@db.example:5432/cpmd");
+    assert!(StoreUrl::parse("mysql://x").is_err());
+    assert!(StoreUrl::parse("sqlite:").is_err());
+    assert_eq!(
+        pg_url_for("postgres://u:p@h:5/postgres?sslmode=disable", "t1"),
+        "postgres://u:p@h:5/t1?sslmode=disable"
+    );
+}
