@@ -9,7 +9,10 @@
 //! SQLite message store ([`store_records`]).
 //!
 //! sipp (Debian package `sip-tester`) is required under `CI=true`; elsewhere a test
-//! without it is skipped with a message.
+//! without it is skipped with a message. [`msrp`] drives the independent Python MSRP
+//! client and the Kamailio MSRP relay.
+
+pub mod msrp;
 
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -247,6 +250,15 @@ impl Cpmd {
             .unwrap_or_else(|| panic!("no {} listener in {:?}", transport.name(), self.bound))
     }
 
+    /// The first MSRP listener (`msrp=ADDR` in the ready line).
+    pub fn msrp_addr(&self) -> SocketAddr {
+        self.bound
+            .iter()
+            .find(|(t, _)| t == "msrp")
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no msrp listener in {:?}", self.bound))
+    }
+
     /// cpmd's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("cpmd.log")).unwrap_or_default()
@@ -269,6 +281,44 @@ impl Cpmd {
             .into_iter()
             .filter(|l| l["kind"] == "history" && l["contribution_id"] == contribution_id)
             .collect()
+    }
+
+    /// The chat messages the server recorded for the session with Contribution-ID
+    /// `contribution_id`, in the order of their server sequence numbers. This is the
+    /// one place that knows how the store lays records out (the SQLite store, read
+    /// through [`store_records`]).
+    pub fn recorded_messages(&self, contribution_id: &str) -> Vec<RecordedMessage> {
+        let mut out: Vec<RecordedMessage> = self
+            .history()
+            .into_iter()
+            .filter(|l| l["kind"] == "message" && l["contribution_id"] == contribution_id)
+            .map(|l| RecordedMessage {
+                seq: l["seq"].as_u64().expect("message seq"),
+                sender: l["sender"].as_str().unwrap_or_default().to_owned(),
+                message_id: l["message_id"].as_str().unwrap_or_default().to_owned(),
+                content_type: l["content_type"].as_str().unwrap_or_default().to_owned(),
+                body: l["body"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect();
+        out.sort_by_key(|m| m.seq);
+        out
+    }
+
+    /// Waits (at most `limit`) until `n` messages of `contribution_id` are recorded.
+    pub fn wait_recorded(
+        &self,
+        contribution_id: &str,
+        n: usize,
+        limit: Duration,
+    ) -> Vec<RecordedMessage> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let got = self.recorded_messages(contribution_id);
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Waits (at most `limit`) until cpmd's log contains `needle`.
@@ -306,6 +356,21 @@ impl Drop for Cpmd {
             eprintln!("---- cpmd log ----\n{}", self.log());
         }
     }
+}
+
+/// One chat message as the server recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedMessage {
+    /// The server's sequence number.
+    pub seq: u64,
+    /// The sender (the SIP identity of its leg).
+    pub sender: String,
+    /// The message's id (imdn.Message-ID).
+    pub message_id: String,
+    /// Its Content-Type.
+    pub content_type: String,
+    /// Its body as text.
+    pub body: String,
 }
 
 /// Reads a cpmd SQLite message store (read-only) into JSON objects, one per
@@ -557,6 +622,18 @@ impl Sipp {
             child,
             dir: dir.to_path_buf(),
         }
+    }
+
+    /// Like [`Sipp::assert_success`], then returns what the scenario's `<log>` actions
+    /// wrote (the run needs `-trace_logs`).
+    pub fn assert_success_logs(self) -> String {
+        let path = self.dir.join(format!(
+            "{}_{}_logs.log",
+            self.scenario.trim_end_matches(".xml"),
+            self.child.id()
+        ));
+        self.assert_success();
+        std::fs::read_to_string(&path).unwrap_or_default()
     }
 
     /// Waits (at most 45 s) for sipp to end by itself, whatever its exit code.

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bench/msrp.sh: messages/s and MB/s relayed through cpmd's MSRP media path, against a
+# plain TCP loopback forwarder in the same run (the baseline), for 100-byte and 4 KiB
+# messages.
+#
+# The load generator is `msrp_bench` (tests/src/bin/msrp_bench.rs): a sender and a
+# receiver terminal, one SEND per message (CPIM around SIZE bytes of text), at most 128
+# SENDs unanswered, the receiver answering every SEND with 200. Through cpmd both
+# terminals are a=setup:passive: sipp sets up the 1-to-1 (tests/sipp/msrp_a_call.xml,
+# msrp_answer.xml) with their a=path, cpmd connects to both and binds, then the sender
+# pumps COUNT messages; cpmd stores each one and answers 200 once it is durable, and
+# relays it to the receiver. Baseline: the same two terminals with `msrp_bench
+# forwarder` (a thread pair copying bytes) in place of cpmd.
+#
+# Each size runs against two stores:
+#   durable: the data directory on disk (default history: fsync'd, group commit);
+#   tmpfs:   the data directory on /dev/shm (fsync is nearly free), the closest this
+#            runtime has to "history off" (it has no switch to turn history off).
+#
+# Environment: COUNT (messages per run, default 20000), SIZES (default "100 4096"),
+# CPMD_BIN / BENCH_BIN (default: cargo build --release), RUST_LOG (cpmd's log filter,
+# default warn; the log goes to a file), KEEP=1 keeps the work directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+COUNT=${COUNT:-20000}
+SIZES=${SIZES:-"100 4096"}
+export RUST_LOG=${RUST_LOG:-warn}
+
+command -v sipp >/dev/null || { echo "bench: sipp not found (apt-get install sip-tester)" >&2; exit 1; }
+target=${CARGO_TARGET_DIR:-$root/target}
+if [ -z "${CPMD_BIN:-}" ]; then
+  cargo build --release -p cpmd >&2
+  CPMD_BIN=$target/release/cpmd
+fi
+if [ -z "${BENCH_BIN:-}" ]; then
+  cargo build --release -p cpmd-tests --bin msrp_bench >&2
+  BENCH_BIN=$target/release/msrp_bench
+fi
+
+work=$(mktemp -d -p "$root/target" msrp-bench.XXXXXX 2>/dev/null || mktemp -d)
+shm=$(mktemp -d -p /dev/shm msrp-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$shm"
+  if [ "${KEEP:-}" = 1 ]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+ip=127.0.0.1
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# through_cpmd SIZE STORE_DIR TAG: one run through a fresh cpmd; prints msrp_bench's line.
+through_cpmd() {
+  local size=$1 data=$2 tag=$3 run="$work/$tag-$1"
+  mkdir -p "$run"
+  "$CPMD_BIN" --udp "$ip:0" --msrp "$ip:0" --data-dir "$data" --ready-file "$run/ready" \
+    </dev/null >/dev/null 2>"$run/cpmd.log" &
+  local cpmd_pid=$!
+  pids+=("$cpmd_pid")
+  for _ in $(seq 200); do [ -s "$run/ready" ] && break; sleep 0.05; done
+  [ -s "$run/ready" ] || { echo "bench: cpmd did not start" >&2; cat "$run/cpmd.log" >&2; exit 1; }
+  local sip
+  sip=$(sed -n 's/.* udp=\([^ ]*\).*/\1/p' "$run/ready")
+
+  "$BENCH_BIN" cpmd --size "$size" --count "$COUNT" --paths "$run/paths" \
+    >"$run/result" 2>"$run/bench.err" &
+  local bench_pid=$!
+  pids+=("$bench_pid")
+  for _ in $(seq 100); do [ -s "$run/paths" ] && break; sleep 0.05; done
+  local a_path b_path
+  a_path=$(sed -n 1p "$run/paths")
+  b_path=$(sed -n 2p "$run/paths")
+  port_of() { echo "$1" | sed 's|msrp://[^:]*:\([0-9]*\)/.*|\1|'; }
+
+  local a_port b_port
+  a_port=$(free_port) b_port=$(free_port)
+  local keys=(-key conv bench-conv -key contrib1 "bench-$tag-$size" -key callee bob)
+  sipp "$sip" -sf "$root/tests/sipp/register.xml" -i $ip -p "$b_port" -t u1 -s bob -m 1 \
+    -timeout 10s -nostdin >"$run/register.out" 2>&1
+  sipp "$sip" -sf "$root/tests/sipp/msrp_answer.xml" -i $ip -p "$b_port" -t u1 -s bob -m 1 \
+    "${keys[@]}" -key msrp_path "$b_path" -key msrp_port "$(port_of "$b_path")" \
+    -key msrp_setup passive -timeout 20s -nostdin >"$run/b.out" 2>&1 &
+  local b_sipp=$!
+  sleep 0.2
+  sipp "$sip" -sf "$root/tests/sipp/msrp_a_call.xml" -i $ip -p "$a_port" -t u1 -m 1 \
+    "${keys[@]}" -key msrp_path "$a_path" -key msrp_port "$(port_of "$a_path")" \
+    -key msrp_setup passive -timeout 20s -nostdin >"$run/a.out" 2>&1 ||
+    { echo "bench: SIP setup failed (see $run)" >&2; KEEP=1; exit 1; }
+  wait "$b_sipp" || { echo "bench: B's SIP side failed (see $run)" >&2; KEEP=1; exit 1; }
+
+  local c0 c1
+  c0=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$cpmd_pid/stat")
+  wait "$bench_pid" || { echo "bench: msrp_bench failed (see $run)" >&2; cat "$run/bench.err" >&2; KEEP=1; exit 1; }
+  c1=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$cpmd_pid/stat")
+  kill "$cpmd_pid"
+  wait "$cpmd_pid" 2>/dev/null || true
+  local per
+  per=$(awk -v d=$((c1 - c0)) -v t="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.1f", d * 1e6 / t / n }')
+  sed "s/}\$/,\"store\":\"$tag\",\"cpmd_cpu_us_per_msg\":$per}/" "$run/result"
+}
+
+field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
+
+echo "bench: COUNT=$COUNT SIZES=\"$SIZES\" on $(nproc) cores, $(uname -sr)"
+echo "bench: cpmd $CPMD_BIN, work directory $work"
+printf '%-6s %-10s %10s %9s %9s %8s\n' size run msg/s MB/s ratio cpu_us
+for size in $SIZES; do
+  base=$("$BENCH_BIN" forwarder --size "$size" --count "$COUNT")
+  base_rate=$(field "$base" msg_per_s)
+  printf '%-6s %-10s %10s %9s %9s %8s\n' "$size" forwarder "$base_rate" "$(field "$base" mb_per_s)" 1.00 -
+  for store in tmpfs durable; do
+    if [ "$store" = tmpfs ]; then data="$shm/data-$size"; else data="$work/data-$size"; fi
+    line=$(through_cpmd "$size" "$data" "$store")
+    rate=$(field "$line" msg_per_s)
+    ratio=$(awk -v a="$rate" -v b="$base_rate" 'BEGIN { printf "%.2f", a / b }')
+    printf '%-6s %-10s %10s %9s %9s %8s\n' "$size" "cpmd-$store" "$rate" "$(field "$line" mb_per_s)" "$ratio" \
+      "$(field "$line" cpmd_cpu_us_per_msg)"
+  done
+done
+echo "targets: cpmd-tmpfs (history off stand-in) >= 0.8 of the forwarder, cpmd-durable >= 0.3"

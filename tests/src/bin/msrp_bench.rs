@@ -1,0 +1,419 @@
+//! `msrp_bench`: the load generator of `bench/msrp.sh`. Two MSRP terminals (a sender
+//! and a receiver) pump CPIM messages one way and measure messages/s and MB/s, either
+//! through cpmd or through a plain TCP forwarder this binary runs itself (the
+//! baseline: the same bytes and the same 200s, with nothing but byte copying between).
+//!
+//! Like the Python test client it writes and reads MSRP on its own (RFC 4975 framing:
+//! start line, headers, body, `-------tid$`), never with `cpmd_core::msrp`. Only what a
+//! benchmark needs: one SEND per message (the server may re-chunk; the receiver counts
+//! a message at its `$` chunk), a 200 for every SEND that asks for one, a window of
+//! outstanding SENDs at the sender.
+//!
+//! ```text
+//! msrp_bench forwarder --size 100 --count 20000
+//!     the baseline: receiver <- forwarder <- sender, all in this process
+//! msrp_bench cpmd --size 100 --count 20000 --paths FILE
+//!     two passive terminals: writes `a=path` of sender and receiver to FILE (two
+//!     lines), waits for cpmd to connect to both and bind (empty SEND), then pumps
+//! ```
+//! Output: one JSON line `{"mode","size","count","seconds","msg_per_s","mb_per_s"}`;
+//! MB/s counts the message text only (10^6 bytes).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most SENDs the sender has outstanding (unanswered) at once.
+const WINDOW: u64 = 128;
+
+struct Args {
+    mode: String,
+    size: usize,
+    count: u64,
+    paths: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let mut it = std::env::args().skip(1);
+    let mode = it.next().unwrap_or_else(|| usage());
+    let mut args = Args {
+        mode,
+        size: 100,
+        count: 10_000,
+        paths: None,
+    };
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--size" => args.size = value.parse().unwrap_or_else(|_| usage()),
+            "--count" => args.count = value.parse().unwrap_or_else(|_| usage()),
+            "--paths" => args.paths = Some(value),
+            _ => usage(),
+        }
+    }
+    args
+}
+
+fn usage() -> ! {
+    eprintln!("usage: msrp_bench (forwarder|cpmd) [--size BYTES] [--count N] [--paths FILE]");
+    std::process::exit(2)
+}
+
+/// One parsed frame: what the benchmark needs of it.
+struct Frame {
+    tid: String,
+    is_send: bool,
+    last_chunk: bool,
+    has_body: bool,
+    from_path: String,
+    wants_response: bool,
+}
+
+/// Incremental MSRP frame reader over a TCP stream.
+struct Reader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Reader {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::with_capacity(1 << 20),
+            start: 0,
+        }
+    }
+
+    /// The next frame, or `None` at end of stream.
+    fn next(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((frame, used)) = parse(&self.buf[self.start..]) {
+                self.start += used;
+                return Some(frame);
+            }
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if hay.len() < needle.len() {
+        return None;
+    }
+    let mut i = from;
+    while i + needle.len() <= hay.len() {
+        let j = hay[i..=hay.len() - needle.len()]
+            .iter()
+            .position(|&b| b == needle[0])?;
+        i += j;
+        if hay[i..].starts_with(needle) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Parses one frame at the start of `buf`: `(frame, bytes used)` when complete.
+fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
+    let eol = find(buf, b"\r\n", 0)?;
+    let start = std::str::from_utf8(&buf[..eol]).ok()?;
+    let mut parts = start.split(' ');
+    let _msrp = parts.next()?;
+    let tid = parts.next()?.to_owned();
+    let what = parts.next()?;
+    let mut marker = b"\r\n-------".to_vec();
+    marker.extend_from_slice(tid.as_bytes());
+    let end = find(buf, &marker, eol)?;
+    let flag_at = end + marker.len();
+    if buf.len() < flag_at + 3 {
+        return None;
+    }
+    let inner = &buf[eol + 2..end + 2];
+    let head_end = find(inner, b"\r\n\r\n", 0);
+    let head = &inner[..head_end.map_or(inner.len(), |h| h + 2)];
+    let head = String::from_utf8_lossy(head);
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let failure_report = header("Failure-Report");
+    let frame = Frame {
+        is_send: what == "SEND",
+        last_chunk: buf[flag_at] == b'$',
+        has_body: head_end.is_some_and(|h| inner.len() > h + 4 + 2),
+        from_path: header("From-Path"),
+        wants_response: what == "SEND" && (failure_report.is_empty() || failure_report == "yes"),
+        tid,
+    };
+    Some((frame, flag_at + 3))
+}
+
+/// A transaction response (RFC 4975 §7.2): To-Path is the previous hop.
+fn response(frame: &Frame, own: &str) -> Vec<u8> {
+    let prev = frame
+        .from_path
+        .split_whitespace()
+        .next()
+        .unwrap_or_default();
+    format!(
+        "MSRP {} 200 OK\r\nTo-Path: {prev}\r\nFrom-Path: {own}\r\n-------{}$\r\n",
+        frame.tid, frame.tid
+    )
+    .into_bytes()
+}
+
+fn send(tid: &str, to: &str, from: &str, id: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "MSRP {tid} SEND\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: {id}\r\n\
+         Byte-Range: 1-{n}/{n}\r\nContent-Type: message/cpim\r\n\r\n",
+        n = body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
+    out
+}
+
+fn cpim(id: &str, text: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n\
+         NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: {id}\r\n\
+         DateTime: 2026-11-26T12:00:00.000Z\r\n\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+        text.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(text);
+    out
+}
+
+/// The receiver: answers every SEND that asks for it, counts complete non-empty
+/// messages; returns the instant the `count`-th arrived.
+fn receive(stream: TcpStream, own: String, count: u64, bound: Arc<Gate>) -> Instant {
+    let mut writer = stream.try_clone().expect("clone stream");
+    let mut reader = Reader::new(stream);
+    let mut got = 0;
+    while let Some(frame) = reader.next() {
+        if !frame.is_send {
+            continue;
+        }
+        if frame.wants_response {
+            writer
+                .write_all(&response(&frame, &own))
+                .expect("write 200");
+        }
+        if !frame.has_body {
+            bound.open(frame.from_path.clone());
+            continue;
+        }
+        if frame.last_chunk {
+            got += 1;
+            if got == count {
+                return Instant::now();
+            }
+        }
+    }
+    panic!("receiver: stream ended after {got} of {count} messages");
+}
+
+/// A one-shot latch carrying the peer path learned from a bind SEND.
+struct Gate {
+    path: Mutex<Option<String>>,
+    cv: Condvar,
+}
+
+impl Gate {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            path: Mutex::new(None),
+            cv: Condvar::new(),
+        })
+    }
+
+    fn open(&self, path: String) {
+        let mut p = self.path.lock().expect("gate lock");
+        if p.is_none() {
+            *p = Some(path);
+            self.cv.notify_all();
+        }
+    }
+
+    fn wait(&self) -> String {
+        let mut p = self.path.lock().expect("gate lock");
+        while p.is_none() {
+            p = self.cv.wait(p).expect("gate wait");
+        }
+        p.clone().expect("set")
+    }
+}
+
+/// The sender: `count` SENDs of a `size`-byte text to `to`, at most WINDOW
+/// unanswered; returns when all are written and answered.
+fn pump(stream: TcpStream, to: &str, own: &str, size: usize, count: u64) {
+    let answered = Arc::new((AtomicU64::new(0), Mutex::new(()), Condvar::new()));
+    let reader_stream = stream.try_clone().expect("clone stream");
+    let seen = Arc::clone(&answered);
+    let reader = std::thread::spawn(move || {
+        let mut reader = Reader::new(reader_stream);
+        while let Some(frame) = reader.next() {
+            // SENDs are not ours to count, nor the 200 of the forwarder run's bind.
+            if frame.is_send || frame.tid == "bind0" {
+                continue;
+            }
+            let n = seen.0.fetch_add(1, Ordering::AcqRel) + 1;
+            let _guard = seen.1.lock().expect("lock");
+            seen.2.notify_all();
+            if n >= count {
+                return;
+            }
+        }
+    });
+    let text: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stream);
+    for i in 0..count {
+        let (done, lock, cv) = &*answered;
+        if i - done.load(Ordering::Acquire).min(i) >= WINDOW {
+            out.flush().expect("flush");
+            let mut guard = lock.lock().expect("lock");
+            while i - done.load(Ordering::Acquire).min(i) >= WINDOW {
+                guard = cv
+                    .wait_timeout(guard, Duration::from_millis(50))
+                    .expect("wait")
+                    .0;
+            }
+        }
+        let id = format!("m{i}");
+        let body = cpim(&id, &text);
+        out.write_all(&send(&format!("t{i}"), to, own, &id, &body))
+            .expect("write SEND");
+    }
+    out.flush().expect("flush");
+    reader.join().expect("sender reader");
+}
+
+fn bind(stream: &mut TcpStream, to: &str, own: &str) {
+    let frame = format!(
+        "MSRP bind0 SEND\r\nTo-Path: {to}\r\nFrom-Path: {own}\r\nMessage-ID: bind\r\n\
+         Byte-Range: 1-0/0\r\n-------bind0$\r\n"
+    );
+    stream.write_all(frame.as_bytes()).expect("write bind");
+}
+
+/// Copies bytes both ways between `a` and `b` until either side closes.
+fn forward(a: TcpStream, b: TcpStream) {
+    let (mut a2, mut b2) = (a.try_clone().expect("clone"), b.try_clone().expect("clone"));
+    let (mut a, mut b) = (a, b);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a, &mut b2);
+        let _ = b2.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut b, &mut a2);
+    let _ = a2.shutdown(Shutdown::Write);
+    let _ = up.join();
+}
+
+fn listen() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = l.local_addr().expect("addr").port();
+    (l, format!("msrp://127.0.0.1:{port}/bench{port};tcp"))
+}
+
+fn report(mode: &str, args: &Args, started: Instant, ended: Instant) {
+    let secs = ended.duration_since(started).as_secs_f64();
+    let rate = args.count as f64 / secs;
+    let mb = rate * args.size as f64 / 1e6;
+    println!(
+        "{{\"mode\":\"{mode}\",\"size\":{},\"count\":{},\"seconds\":{secs:.3},\"msg_per_s\":{rate:.0},\"mb_per_s\":{mb:.2}}}",
+        args.size, args.count
+    );
+}
+
+fn main() {
+    let args = parse_args();
+    let (rx_listener, rx_path) = listen();
+    let gate = Gate::new();
+    match args.mode.as_str() {
+        "forwarder" => {
+            let (fwd_listener, fwd_path) = listen();
+            let receiver_addr = rx_listener.local_addr().expect("addr");
+            std::thread::spawn(move || {
+                let (inbound, _) = fwd_listener.accept().expect("forwarder accept");
+                let upstream = TcpStream::connect(receiver_addr).expect("forwarder connect");
+                let _ = inbound.set_nodelay(true);
+                let _ = upstream.set_nodelay(true);
+                forward(inbound, upstream);
+            });
+            let (count, g) = (args.count, Arc::clone(&gate));
+            let own_rx = rx_path.clone();
+            let receiver = std::thread::spawn(move || {
+                let (s, _) = rx_listener.accept().expect("receiver accept");
+                let _ = s.set_nodelay(true);
+                receive(s, own_rx, count, g)
+            });
+            let mut tx = TcpStream::connect(fwd_listener_addr(&fwd_path)).expect("connect");
+            let _ = tx.set_nodelay(true);
+            let tx_path = "msrp://127.0.0.1:9/benchsender;tcp".to_owned();
+            let to = format!("{fwd_path} {rx_path}");
+            bind(&mut tx, &to, &tx_path);
+            gate.wait();
+            let started = Instant::now();
+            pump(tx, &to, &tx_path, args.size, args.count);
+            let ended = receiver.join().expect("receiver");
+            report("forwarder", &args, started, ended);
+        }
+        "cpmd" => {
+            let (tx_listener, tx_path) = listen();
+            let file = args.paths.clone().unwrap_or_else(|| usage());
+            std::fs::write(&file, format!("{tx_path}\n{rx_path}\n")).expect("write paths");
+            let (count, g) = (args.count, Arc::clone(&gate));
+            let own_rx = rx_path.clone();
+            let receiver = std::thread::spawn(move || {
+                let (s, _) = rx_listener.accept().expect("receiver accept");
+                let _ = s.set_nodelay(true);
+                receive(s, own_rx, count, g)
+            });
+            // cpmd connects to the sender too and binds; its From-Path is where the
+            // sender's SENDs go.
+            let (tx, _) = tx_listener.accept().expect("sender accept");
+            let _ = tx.set_nodelay(true);
+            let mut reader = Reader::new(tx.try_clone().expect("clone"));
+            let frame = reader.next().expect("bind SEND from cpmd");
+            let mut w = tx.try_clone().expect("clone");
+            if frame.wants_response {
+                w.write_all(&response(&frame, &tx_path)).expect("write 200");
+            }
+            let to = frame.from_path.clone();
+            gate.wait();
+            drop(reader);
+            let started = Instant::now();
+            pump(tx, &to, &tx_path, args.size, args.count);
+            let ended = receiver.join().expect("receiver");
+            report("cpmd", &args, started, ended);
+        }
+        _ => usage(),
+    }
+}
+
+fn fwd_listener_addr(path: &str) -> String {
+    let rest = path.trim_start_matches("msrp://");
+    rest.split('/').next().expect("authority").to_owned()
+}
