@@ -39,7 +39,7 @@ if [ -z "${BENCH_BIN:-}" ]; then
   BENCH_BIN=$target/release/msrp_bench
 fi
 
-work=$(mktemp -d -p "$root/target" msrp-bench.XXXXXX 2>/dev/null || mktemp -d)
+work=$(mktemp -d)
 shm=$(mktemp -d -p /dev/shm msrp-bench.XXXXXX)
 pids=()
 cleanup() {
@@ -53,9 +53,11 @@ trap cleanup EXIT
 ip=127.0.0.1
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# through_cpmd SIZE STORE_DIR TAG: one run through a fresh cpmd; prints msrp_bench's line.
+# through_cpmd SIZE STORE_DIR TAG: one run through a fresh cpmd; sets `line` to
+# msrp_bench's result (run in this shell, not a subshell, so `pids` and `exit` work).
 through_cpmd() {
-  local size=$1 data=$2 tag=$3 run="$work/$tag-$1"
+  local size=$1 data=$2 tag=$3
+  local run="$work/$tag-$size"
   mkdir -p "$run"
   "$CPMD_BIN" --udp "$ip:0" --msrp "$ip:0" --data-dir "$data" --ready-file "$run/ready" \
     </dev/null >/dev/null 2>"$run/cpmd.log" &
@@ -100,13 +102,14 @@ through_cpmd() {
   wait "$cpmd_pid" 2>/dev/null || true
   local per
   per=$(awk -v d=$((c1 - c0)) -v t="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.1f", d * 1e6 / t / n }')
-  sed "s/}\$/,\"store\":\"$tag\",\"cpmd_cpu_us_per_msg\":$per}/" "$run/result"
+  sed "s/}\$/,\"store\":\"$tag\",\"cpmd_cpu_us_per_msg\":$per}/" "$run/result" >"$run/line"
+  line=$(cat "$run/line")
 }
 
 field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 
 echo "bench: COUNT=$COUNT SIZES=\"$SIZES\" on $(nproc) cores, $(uname -sr)"
-echo "bench: cpmd $CPMD_BIN, work directory $work"
+echo "bench: cpmd $CPMD_BIN, work directory $work ($(df -T "$work" | awk 'NR == 2 { print $2 }'))"
 printf '%-6s %-10s %10s %9s %9s %8s\n' size run msg/s MB/s ratio cpu_us
 for size in $SIZES; do
   base=$("$BENCH_BIN" forwarder --size "$size" --count "$COUNT")
@@ -114,7 +117,7 @@ for size in $SIZES; do
   printf '%-6s %-10s %10s %9s %9s %8s\n' "$size" forwarder "$base_rate" "$(field "$base" mb_per_s)" 1.00 -
   for store in tmpfs durable; do
     if [ "$store" = tmpfs ]; then data="$shm/data-$size"; else data="$work/data-$size"; fi
-    line=$(through_cpmd "$size" "$data" "$store")
+    through_cpmd "$size" "$data" "$store"
     rate=$(field "$line" msg_per_s)
     ratio=$(awk -v a="$rate" -v b="$base_rate" 'BEGIN { printf "%.2f", a / b }')
     printf '%-6s %-10s %10s %9s %9s %8s\n' "$size" "cpmd-$store" "$rate" "$(field "$line" mb_per_s)" "$ratio" \

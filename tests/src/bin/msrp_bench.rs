@@ -301,9 +301,9 @@ fn pump(stream: TcpStream, to: &str, own: &str, size: usize, count: u64) {
                     .0;
             }
         }
-        let id = format!("m{i}");
+        let id = format!("msg{i:08}");
         let body = cpim(&id, &text);
-        out.write_all(&send(&format!("t{i}"), to, own, &id, &body))
+        out.write_all(&send(&format!("tx{i:08}"), to, own, &id, &body))
             .expect("write SEND");
     }
     out.flush().expect("flush");
