@@ -4,80 +4,13 @@
 //! 1-to-1 it names (403, EXT-2).
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::time::Duration;
 
+use cpmd_tests::udp_ua::Ua;
 use cpmd_tests::{Cpmd, Transport};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// One UDP terminal.
-struct Ua {
-    sock: UdpSocket,
-    server: SocketAddr,
-    name: &'static str,
-}
-
-impl Ua {
-    fn new(name: &'static str, server: SocketAddr) -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        sock.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        Self { sock, server, name }
-    }
-
-    fn port(&self) -> u16 {
-        self.sock.local_addr().expect("addr").port()
-    }
-
-    fn send(&self, text: &str) {
-        self.sock
-            .send_to(text.as_bytes(), self.server)
-            .expect("send");
-    }
-
-    /// The next message whose first line starts with `prefix` (others, like 100
-    /// Trying or retransmissions, are skipped).
-    fn expect(&self, prefix: &str) -> String {
-        let mut buf = vec![0u8; 65_535];
-        loop {
-            let (n, _) = self
-                .sock
-                .recv_from(&mut buf)
-                .unwrap_or_else(|e| panic!("{}: waiting for {prefix}: {e}", self.name));
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if text.starts_with(prefix) {
-                return text;
-            }
-        }
-    }
-
-    /// A request from this user; `extra` are further header lines, each ending in CRLF.
-    fn request(
-        &self,
-        method: &str,
-        to_user: &str,
-        call_id: &str,
-        extra: &str,
-        body: &str,
-    ) -> String {
-        format!(
-            "{method} sip:{to_user}@example.com SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id}{method}\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:{me}@example.com>;tag={me}-tag\r\n\
-             To: <sip:{to_user}@example.com>\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\n\
-             Contact: <sip:{me}@127.0.0.1:{port}>\r\n{extra}Content-Length: {len}\r\n\r\n{body}",
-            port = self.port(),
-            me = self.name,
-            len = body.len(),
-        )
-    }
-
-    fn register(&self) {
-        let call_id = format!("reg-{}", self.name);
-        self.send(&self.request("REGISTER", self.name, &call_id, "Expires: 300\r\n", ""));
-        self.expect("SIP/2.0 200");
-    }
-}
 
 fn header<'a>(msg: &'a str, name: &str) -> &'a str {
     msg.lines()
