@@ -14,9 +14,6 @@
 //! Calls block (database I/O): async callers use `spawn_blocking`. Each user sees
 //! only their own copy of a session; flags, `\Deleted` and expunge act on that copy.
 
-// The contract lands before its users (the store backends and the IMAP server).
-#![allow(dead_code)]
-
 use std::collections::BTreeSet;
 
 use cpmd_core::UserUri;
