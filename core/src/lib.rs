@@ -22,6 +22,8 @@ pub mod ids;
 pub mod msrp;
 pub mod sdp;
 pub mod sip;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod uri;
 pub mod wire;

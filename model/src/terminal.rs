@@ -1,22 +1,19 @@
 //! The terminals' side of SIP: who A, B, C and the attacker are, and small builders
 //! for the typed requests and responses they send.
 //!
-//! The core's own scenario harness is private to `cpmd-core`, so the model builds its
-//! messages here from the public types (`cpmd_core::sip`, `uri`, `body`, `wire`). The
-//! builders are deliberately plain: every identifier is derived from the terminal's
-//! name and a per-terminal counter, so the same path always yields the same messages
-//! and the checker can merge equal states.
+//! The builders are `cpmd_core::testing`'s (shared with the core's scenario tests and
+//! the end-to-end tests); this file only says who the terminals are and derives every
+//! identifier from the terminal's name and the step, so the same path always yields
+//! the same messages and the checker can merge equal states.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use cpmd_core::body::{BodyPart, ListEntry, ResourceList};
+use cpmd_core::body::ResourceList;
 use cpmd_core::server::{Flow, Transport};
-use cpmd_core::sip::{
-    CSeq, Headers, MediaType, Method, NameAddr, Replaces, Request, Response, StatusCode, Via,
-};
-use cpmd_core::uri::{Host, Param, SipUri, Uri, UserUri};
-use cpmd_core::wire::{multipart, resource_lists};
-use cpmd_core::{CallId, ConnId, ContributionId, ConversationId, Tag};
+use cpmd_core::sip::{MediaType, Method, NameAddr, Replaces, Request, Response, StatusCode, Via};
+use cpmd_core::testing;
+use cpmd_core::uri::{Uri, UserUri};
+use cpmd_core::{CallId, ConnId, ContributionId, Tag};
 
 /// The server's domain.
 pub const DOMAIN: &str = "example.com";
@@ -111,24 +108,15 @@ impl Term {
 
     /// The terminal's Contact.
     pub fn contact(self) -> NameAddr {
-        NameAddr::new(Uri::Sip(SipUri {
-            secure: false,
-            user: Some(self.name().into()),
-            password: None,
-            host: Host::V4(Ipv4Addr::new(10, 0, 0, self.octet())),
-            port: Some(5060),
-            params: Vec::new(),
-            headers: Vec::new(),
-        }))
+        testing::contact(self.name(), self.addr_v4())
+    }
+
+    fn addr_v4(self) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, self.octet()), 5060)
     }
 
     fn via(self, transport: Transport, branch: &str) -> Via {
-        Via {
-            transport: transport.via_token().into(),
-            host: Host::V4(Ipv4Addr::new(10, 0, 0, self.octet())),
-            port: Some(5060),
-            params: vec![Param::new("branch", Some(format!("z9hG4bK{branch}")))],
-        }
+        testing::via(transport, self.addr_v4(), branch)
     }
 
     /// The MSRP offer or answer of this terminal.
@@ -143,79 +131,7 @@ impl Term {
     }
 }
 
-/// A SIP URI `user@host`.
-pub fn sip_uri(user: &str, host: &str) -> Uri {
-    Uri::Sip(SipUri {
-        secure: false,
-        user: Some(user.to_owned()),
-        password: None,
-        host: Host::Name(host.to_owned()),
-        port: None,
-        params: Vec::new(),
-        headers: Vec::new(),
-    })
-}
-
-fn host_uri(host: &str) -> Uri {
-    Uri::Sip(SipUri {
-        secure: false,
-        user: None,
-        password: None,
-        host: Host::Name(host.to_owned()),
-        port: None,
-        params: Vec::new(),
-        headers: Vec::new(),
-    })
-}
-
-/// A terminal's view of one dialog.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Dialog {
-    /// Call-ID.
-    pub call_id: CallId,
-    /// Local From/To (with the terminal's tag).
-    pub local: NameAddr,
-    /// Remote From/To (with the server's tag).
-    pub remote: NameAddr,
-    /// Where in-dialog requests go.
-    pub remote_target: Uri,
-    /// Last local CSeq.
-    pub cseq: u32,
-}
-
-impl Dialog {
-    /// The caller's side, from its INVITE and the 2xx.
-    pub fn caller(invite: &Request, ok: &Response) -> Self {
-        Self {
-            call_id: invite.headers.call_id.clone(),
-            local: invite.headers.from.clone(),
-            remote: ok.headers.to.clone(),
-            remote_target: ok
-                .headers
-                .contact
-                .first()
-                .map_or_else(|| host_uri(DOMAIN), |c| c.uri.clone()),
-            cseq: invite.headers.cseq.seq,
-        }
-    }
-
-    /// The callee's side, from the INVITE it received and its own tag.
-    pub fn callee(invite: &Request, tag: &Tag) -> Self {
-        let mut local = invite.headers.to.clone();
-        local.set_tag(tag);
-        Self {
-            call_id: invite.headers.call_id.clone(),
-            local,
-            remote: invite.headers.from.clone(),
-            remote_target: invite
-                .headers
-                .contact
-                .first()
-                .map_or_else(|| host_uri(DOMAIN), |c| c.uri.clone()),
-            cseq: 100,
-        }
-    }
-}
+pub use cpmd_core::testing::{sip_uri, Dialog};
 
 /// An out-of-dialog request from `term`.
 pub fn request(
@@ -227,65 +143,41 @@ pub fn request(
     call_id: &str,
     branch: &str,
 ) -> Request {
-    let mut from = NameAddr::new(term.uri());
-    from.set_tag(&Tag::new(format!("{}-from-{call_id}", term.name())));
-    let mut headers = Headers::new(
-        from,
-        NameAddr::new(to),
+    testing::request(method, uri, to, sender(term, transport, call_id, branch))
+}
+
+/// `term` as the sender of a request with Call-ID `call_id` and branch `branch`.
+fn sender(term: Term, transport: Transport, call_id: &str, branch: &str) -> testing::Sender {
+    testing::Sender::new(
+        term.uri(),
+        &Tag::new(format!("{}-from-{call_id}", term.name())),
         CallId::new(call_id),
-        CSeq {
-            seq: 1,
-            method: method.clone(),
-        },
-    );
-    headers.via = vec![term.via(transport, branch)];
-    headers.max_forwards = Some(70);
-    headers.contact = vec![term.contact()];
-    Request {
-        method,
-        uri,
-        headers,
-        body: Vec::new(),
-    }
+        term.via(transport, branch),
+        term.contact(),
+    )
 }
 
 /// A REGISTER of `term`'s binding over `transport`.
 pub fn register(term: Term, transport: Transport) -> Request {
     let call = format!("{}-call-reg", term.name());
-    let mut req = request(
-        term,
-        transport,
-        Method::Register,
-        host_uri(DOMAIN),
+    let branch = format!("{}-reg", term.name());
+    testing::register(
+        DOMAIN,
         term.uri(),
-        &call,
-        &format!("{}-reg", term.name()),
-    );
-    req.headers.expires = Some(3600);
-    req
+        3600,
+        sender(term, transport, &call, &branch),
+    )
 }
 
 /// A's INVITE to B with the CPM headers and an MSRP offer.
 pub fn invite_one(transport: Transport) -> Request {
-    let to = Term::B.uri();
-    let mut req = request(
-        Term::A,
-        transport,
-        Method::Invite,
-        to.clone(),
-        to,
-        A_ONE_CALL,
-        "alice-inv",
-    );
-    req.headers.conversation_id = Some(ConversationId::new(CONVERSATION));
-    req.headers.contribution_id = Some(ContributionId::new(ONE_CONTRIBUTION));
-    with_sdp(req, &Term::A.sdp())
-}
-
-fn with_sdp(mut req: Request, sdp: &str) -> Request {
-    req.headers.content_type = Some(MediaType::new("application", "sdp"));
-    req.body = sdp.as_bytes().to_vec();
-    req
+    testing::invite(
+        Term::B.uri(),
+        CONVERSATION,
+        ONE_CONTRIBUTION,
+        &Term::A.sdp(),
+        sender(Term::A, transport, A_ONE_CALL, "alice-inv"),
+    )
 }
 
 /// An extension INVITE from `term` to the conference factory, naming K1 with
@@ -298,61 +190,24 @@ pub fn extension(
     contribution: &str,
     replaces: Option<Replaces>,
 ) -> Request {
-    let factory = sip_uri("conf-factory", DOMAIN);
-    let mut req = request(
-        term,
-        transport,
-        Method::Invite,
-        factory.clone(),
-        factory,
-        call_id,
-        &format!("{}-ext", term.name()),
-    );
-    req.headers.require.push("recipient-list-invite".into());
-    req.headers.conversation_id = Some(ConversationId::new(CONVERSATION));
-    req.headers.contribution_id = Some(ContributionId::new(contribution));
-    req.headers.date = Some("Thu, 26 Nov 2026 12:30:00 GMT".into());
-    req.headers.session_replaces = Some(ContributionId::new(ONE_CONTRIBUTION));
-    req.headers.replaces.extend(replaces);
-    let entry = |t: Term| ListEntry {
-        uri: t.uri(),
-        display_name: None,
-        method: None,
-        session_replaces: None,
-        replaces: None,
+    let sdp = term.sdp();
+    let ext = testing::Extension {
+        factory: sip_uri("conf-factory", DOMAIN),
+        conversation: CONVERSATION,
+        contribution,
+        session_replaces: Some(ContributionId::new(ONE_CONTRIBUTION)),
+        replaces: replaces.into_iter().collect(),
+        list: ResourceList {
+            entries: vec![
+                testing::list_entry(Term::B.uri()),
+                testing::list_entry(Term::C.uri()),
+            ],
+        },
+        sdp: &sdp,
+        boundary: "cpmd-model-boundary",
     };
-    let list = ResourceList {
-        entries: vec![entry(Term::B), entry(Term::C)],
-    };
-    multipart_body(req, &term.sdp(), &list)
-}
-
-/// Puts an SDP part and a recipient-list part into a multipart/mixed body.
-fn multipart_body(mut req: Request, sdp: &str, list: &ResourceList) -> Request {
-    let boundary = "cpmd-model-boundary";
-    let sdp_part = BodyPart {
-        content_type: Some(MediaType::new("application", "sdp")),
-        disposition: None,
-        headers: vec![("Content-Type".into(), "application/sdp".into())],
-        body: sdp.as_bytes().to_vec(),
-    };
-    let list_part = BodyPart {
-        content_type: Some(MediaType::new("application", "resource-lists+xml")),
-        disposition: Some("recipient-list".into()),
-        headers: vec![
-            (
-                "Content-Type".into(),
-                "application/resource-lists+xml".into(),
-            ),
-            ("Content-Disposition".into(), "recipient-list".into()),
-        ],
-        body: resource_lists::encode(list).into_bytes(),
-    };
-    let mut ct = MediaType::new("multipart", "mixed");
-    ct.params.push(Param::new("boundary", Some(boundary)));
-    req.headers.content_type = Some(ct);
-    req.body = multipart::encode(boundary, &[sdp_part, list_part]);
-    req
+    let branch = format!("{}-ext", term.name());
+    testing::extension(ext, sender(term, transport, call_id, &branch))
 }
 
 /// An in-dialog request on `d` (the CSeq is advanced).
@@ -363,73 +218,23 @@ pub fn in_dialog(
     method: Method,
     branch: &str,
 ) -> Request {
-    d.cseq += 1;
-    let mut headers = Headers::new(
-        d.local.clone(),
-        d.remote.clone(),
-        d.call_id.clone(),
-        CSeq {
-            seq: d.cseq,
-            method: method.clone(),
-        },
-    );
-    headers.via = vec![term.via(transport, branch)];
-    headers.max_forwards = Some(70);
-    Request {
-        method,
-        uri: d.remote_target.clone(),
-        headers,
-        body: Vec::new(),
-    }
+    testing::in_dialog(d, method, term.via(transport, branch))
 }
 
 /// The ACK of a 2xx on dialog `d` (a transaction of its own, RFC 3261 §13.2.2.4).
 pub fn ack_2xx(term: Term, transport: Transport, d: &Dialog, invite_cseq: u32) -> Request {
-    let mut headers = Headers::new(
-        d.local.clone(),
-        d.remote.clone(),
-        d.call_id.clone(),
-        CSeq {
-            seq: invite_cseq,
-            method: Method::Ack,
-        },
-    );
-    headers.via = vec![term.via(transport, &format!("{}-ack-{}", term.name(), d.call_id))];
-    Request {
-        method: Method::Ack,
-        uri: d.remote_target.clone(),
-        headers,
-        body: Vec::new(),
-    }
+    let via = term.via(transport, &format!("{}-ack-{}", term.name(), d.call_id));
+    testing::ack_2xx(d, invite_cseq, via)
 }
 
 /// The ACK of a non-2xx final response: part of the INVITE transaction (§17.1.1.3).
-pub fn ack_non_2xx(invite: &Request, resp: &Response) -> Request {
-    let mut headers = Headers::new(
-        invite.headers.from.clone(),
-        resp.headers.to.clone(),
-        invite.headers.call_id.clone(),
-        CSeq {
-            seq: invite.headers.cseq.seq,
-            method: Method::Ack,
-        },
-    );
-    headers.via = invite.headers.via.clone();
-    Request {
-        method: Method::Ack,
-        uri: invite.uri.clone(),
-        headers,
-        body: Vec::new(),
-    }
-}
+pub use cpmd_core::testing::ack_non_2xx;
 
-/// A terminal's answer to a request it received; `tag` is its dialog tag.
+/// A terminal's answer to a request it received; `tag` is its dialog tag (kept when
+/// the request's To already has one); a 2xx to an INVITE carries the terminal's SDP.
 pub fn answer(term: Term, req: &Request, status: StatusCode, tag: &Tag) -> Response {
-    let mut resp = Response::to_request(req, status);
-    if resp.headers.to.tag().is_none() {
-        resp.headers.to.set_tag(tag);
-    }
-    resp.headers.contact = vec![term.contact()];
+    let to_tag = req.headers.to.tag().is_none().then_some(tag);
+    let mut resp = testing::response(req, status, to_tag, term.contact());
     if req.method == Method::Invite && status.is_success() {
         resp.headers.content_type = Some(MediaType::new("application", "sdp"));
         resp.body = term.sdp().into_bytes();
@@ -439,10 +244,5 @@ pub fn answer(term: Term, req: &Request, status: StatusCode, tag: &Tag) -> Respo
 
 /// The RFC 3891 `Replaces` naming A's leg of the 1-to-1, as an eavesdropper learns it.
 pub fn replaces_of(d: &Dialog) -> Option<Replaces> {
-    Some(Replaces {
-        call_id: d.call_id.clone(),
-        to_tag: d.remote.tag()?,
-        from_tag: d.local.tag()?,
-        early_only: false,
-    })
+    d.replaces()
 }

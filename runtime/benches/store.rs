@@ -12,16 +12,9 @@
 //! as `scripts/test` sets up), 1 and 3 also run on PostgreSQL, in a throw-away
 //! database.
 //!
-//! The store modules are compiled in from `src/` (the `cpmd` crate is a binary).
+//! It drives the `cpmd` library's store ([`cpmd::store`]) as the server does.
 //! Sizes: `BENCH_MESSAGES` (default 20000), `BENCH_RAW` (default 2000),
 //! `BENCH_SEALS` (default 5000).
-
-#![allow(dead_code)]
-
-#[path = "../src/mailstore.rs"]
-mod mailstore;
-#[path = "../src/store/mod.rs"]
-mod store;
 
 use std::time::Instant;
 
@@ -31,7 +24,7 @@ use cpmd_core::server::{
 use cpmd_core::{ContributionId, ConversationId, MessageId, SessionId, StoreTicket, UserUri};
 use tokio::sync::mpsc;
 
-use store::{spawn_store_task, StoreJob, StoreUrl};
+use cpmd::store::{self, spawn_store_task, StoreJob, StoreUrl};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)

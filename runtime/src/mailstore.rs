@@ -1,6 +1,6 @@
 //! The mailbox view of the message store: what the IMAP server reads and flags.
 //!
-//! The CPM Message Storage layout (protocol.md §5) seen per user: mailboxes named
+//! The CPM Message Storage layout (specs/protocol.md §5) seen per user: mailboxes named
 //! `Default`, `Default/<Conversation-ID>` and
 //! `Default/<Conversation-ID>/<Contribution-ID>` (delimiter `/`), plus an empty
 //! `INBOX` (IMAP requires one), each holding RFC 5322 objects (session info object,
@@ -13,9 +13,6 @@
 //!
 //! Calls block (database I/O): async callers use `spawn_blocking`. Each user sees
 //! only their own copy of a session; flags, `\Deleted` and expunge act on that copy.
-
-// The contract lands before its users (the store backends and the IMAP server).
-#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 
@@ -36,7 +33,7 @@ pub enum MailError {
 pub type MailResult<T> = Result<T, MailError>;
 
 /// An IMAP system flag the store keeps per user and message. `\Seen` is the
-/// user's *displayed* state (protocol.md §5); `\Recent` is session state the IMAP
+/// user's *displayed* state (specs/protocol.md §5); `\Recent` is session state the IMAP
 /// server does not keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MailFlag {

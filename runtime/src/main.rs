@@ -1,42 +1,18 @@
 //! # cpmd
 //!
-//! The cpmd server binary: a tokio runtime around the sans-IO protocol core
-//! `cpmd-core`. It binds the SIP listeners (UDP and TCP, IPv4 and IPv6), prints a
-//! machine-readable ready line, and runs one event loop that owns the core.
-//! It also binds the MSRP listeners of the back-to-back MSRP endpoint (the core
-//! decides what to do with their bytes). What the core persists goes to the
-//! message store (`store/`: SQLite by default, PostgreSQL by URL). Not here yet:
-//! TLS, metrics.
-
-mod config;
-mod event_loop;
-mod imap;
-mod mailstore;
-mod ready;
-mod store;
-mod trace;
-mod transport;
+//! The cpmd server binary: reads the command line and the configuration file,
+//! merges them (flags win), starts logging and a tokio runtime, and calls
+//! [`cpmd::serve`]. Everything else (listeners, store, IMAP, the event loop around
+//! the core) is the `cpmd` library (`lib.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
-use tokio::sync::mpsc;
 
-use crate::config::FileConfig;
-use crate::event_loop::{EventLoop, Parts};
-use crate::imap::ImapListener;
-use crate::ready::Bound;
-use crate::transport::tcp::{TcpSettings, TcpSipListener};
-use crate::transport::udp::UdpListener;
-use crate::transport::ConnIds;
-
-/// Capacity of the channel from the socket tasks to the event loop.
-const NET_QUEUE: usize = 4096;
+use cpmd::config::FileConfig;
+use cpmd::{serve, Listen};
 
 /// cpmd: an OMA CPM (RCS chat) SIP server.
 ///
@@ -87,13 +63,6 @@ struct Cli {
     /// its flow and time to input-trace.jsonl in the data directory (for replay).
     #[arg(long)]
     trace_input: bool,
-}
-
-/// A listener to bind, in command-line (or file) order.
-#[derive(Debug, Clone, Copy)]
-enum Listen {
-    Udp(SocketAddr),
-    Tcp(SocketAddr),
 }
 
 /// The listeners in the order given: flags (ordered by position on the command
@@ -185,129 +154,4 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-}
-
-async fn serve(
-    file: FileConfig,
-    order: Vec<Listen>,
-    msrp: Vec<SocketAddr>,
-    ready_file: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let origin = Instant::now();
-    let ids = ConnIds::new();
-    let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
-    let tcp_settings = TcpSettings {
-        open: Arc::new(AtomicUsize::new(0)),
-        max_connections: file.limits.max_connections,
-        idle_timeout: Duration::from_secs(file.limits.tcp_idle_timeout_s.max(1)),
-    };
-    let mut bound = Vec::new();
-    let mut udp = Vec::new();
-    for l in order {
-        match l {
-            Listen::Udp(addr) => {
-                let sock = UdpListener::bind(addr, ids.conn())
-                    .await
-                    .with_context(|| format!("binding udp {addr}"))?;
-                sock.spawn_receiver(net_tx.clone());
-                bound.push(Bound::Udp(sock.local));
-                udp.push(sock);
-            }
-            Listen::Tcp(addr) => {
-                let listener = TcpSipListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding tcp {addr}"))?;
-                bound.push(Bound::Tcp(listener.local));
-                listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), false);
-            }
-        }
-    }
-    let advertised = match bound[0] {
-        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) | Bound::Imap(a) => a,
-    };
-    // The MSRP listeners are bound before the core exists, so the port the OS
-    // picked (port 0) is what every SDP advertises.
-    let mut msrp_advertised = None;
-    for addr in msrp {
-        let listener = TcpSipListener::bind(addr)
-            .await
-            .with_context(|| format!("binding msrp {addr}"))?;
-        bound.push(Bound::Msrp(listener.local));
-        let local = listener.local;
-        let shown = if local.ip().is_unspecified() {
-            // An unspecified address cannot be put in SDP: the SIP address stands in.
-            SocketAddr::new(advertised.ip(), local.port())
-        } else {
-            local
-        };
-        msrp_advertised.get_or_insert(shown);
-        listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), true);
-    }
-    let msrp_advertised = msrp_advertised.context("no msrp listener configured")?;
-    let core = file.core_config(advertised, msrp_advertised, config::boot_entropy()?)?;
-    core.validate().context("invalid configuration")?;
-    tracing::info!(domain = %core.domain, %advertised, msrp = %msrp_advertised, data_dir = %file.data_dir.display(), "starting");
-    let url = file.store_url()?;
-    let instance = file.instance;
-    let store_at = url.clone();
-    // Opening blocks (and the PostgreSQL client must not run on a runtime thread).
-    let opened = tokio::task::spawn_blocking(move || store::open(&store_at, instance))
-        .await
-        .context("store open task")?
-        .with_context(|| format!("opening the message store {url}"))?;
-    tracing::info!(store = %url, "message store open");
-    for contribution_id in &opened.recovered {
-        tracing::warn!(%contribution_id, "session left open by a crash sealed as crashed");
-    }
-    // The mailbox view, read by the IMAP server's connections.
-    let imap = ImapListener::bind(file.imap.listen)
-        .await
-        .with_context(|| format!("binding imap {}", file.imap.listen))?;
-    bound.push(Bound::Imap(imap.local));
-    let users = imap::Users::new(&core.domain, file.auth.passwords.clone());
-    imap.spawn(opened.mail.clone(), users, file.imap.settings());
-    let store = opened.history;
-    let trace = if file.trace_input {
-        let trace = trace::InputTrace::open(&file.data_dir, &core)
-            .with_context(|| format!("opening the input trace in {}", file.data_dir.display()))?;
-        tracing::info!(path = %trace.path().display(), "recording network input");
-        Some(trace)
-    } else {
-        None
-    };
-    let (store_tx, store_jobs) = mpsc::unbounded_channel();
-    let (store_done, store_rx) = mpsc::unbounded_channel();
-    let store_task = store::spawn_store_task(store, store_jobs, store_done);
-    let parts = Parts {
-        server: cpmd_core::Server::new(core),
-        udp,
-        ids,
-        tcp_settings,
-        net: (net_tx, net_rx),
-        store_tx,
-        store_rx,
-        trace,
-    };
-    ready::announce(&bound, ready_file.as_deref())?;
-    EventLoop::new(parts, origin).run(shutdown_signal()).await;
-    store_task.await.context("store task")?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "no SIGTERM handler");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
-        _ = term.recv() => tracing::info!("SIGTERM"),
-    }
 }

@@ -6,7 +6,7 @@
 //! run `cargo build -p cpmd` first), starting it on port 0 and reading its ready
 //! line, killing (SIGKILL) and restarting it on the same data, picking free ports,
 //! running sipp scenarios from `tests/sipp/`, and reading what cpmd stored from its
-//! SQLite message store ([`store_records`]).
+//! SQLite message store through the `cpmd` library's reader ([`store_records`]).
 //!
 //! sipp (Debian package `sip-tester`) is required under `CI=true`; elsewhere a test
 //! without it is skipped with a message. [`msrp`] drives the independent Python MSRP
@@ -374,8 +374,9 @@ pub struct RecordedMessage {
     pub body: String,
 }
 
-/// Reads a cpmd SQLite message store (read-only) into JSON objects, one per
-/// stored thing, each with a `kind`:
+/// Reads a cpmd SQLite message store through the runtime's reader
+/// ([`cpmd::store::inspect`]) into JSON objects, one per stored thing, each with a
+/// `kind`:
 ///
 /// - `session_info`: a session whose info is stored (a group's from its
 ///   `Persist`, a 1-to-1's from its seal): `conversation_id`, `contribution_id`,
@@ -392,165 +393,92 @@ pub struct RecordedMessage {
 ///
 /// A missing file reads as empty.
 pub fn store_records(db: &Path) -> Vec<serde_json::Value> {
-    use rusqlite::OpenFlags;
+    use cpmd::store::inspect::{read_contents, StoredDisposition, StoredMessage};
+    use cpmd::store::StoreUrl;
     use serde_json::json;
     if !db.exists() {
         return Vec::new();
     }
-    let conn = rusqlite::Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
-    let list = |t: Option<String>| -> Vec<String> {
-        t.unwrap_or_default()
-            .split('\n')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
+    let contents = read_contents(&StoreUrl::Sqlite(db.to_owned()))
+        .unwrap_or_else(|e| panic!("read {}: {e}", db.display()));
     let mut out = Vec::new();
-    let mut sessions = conn
-        .prepare(
-            "SELECT s.id, cv.conversation_id, s.contribution_id, s.session_type, s.from_uri, s.to_uri, \
-             s.date, s.subject, s.sdp, s.media_attributes, s.invited, s.state \
-             FROM sessions s JOIN conversations cv ON s.conversation = cv.id ORDER BY s.id",
-        )
-        .expect("sessions query");
-    let rows = sessions
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                json!({
-                    "conversation_id": r.get::<_, String>(1)?,
-                    "contribution_id": r.get::<_, String>(2)?,
-                    "session_type": r.get::<_, Option<String>>(3)?,
-                    "from": r.get::<_, Option<String>>(4)?,
-                    "to": r.get::<_, Option<String>>(5)?,
-                    "date": r.get::<_, Option<String>>(6)?,
-                    "subject": r.get::<_, Option<String>>(7)?,
-                    "sdp": r.get::<_, Option<String>>(8)?,
-                    "media_attributes": list(r.get(9)?),
-                    "invited": list(r.get(10)?),
-                    "state": r.get::<_, String>(11)?,
-                }),
-            ))
-        })
-        .expect("sessions rows")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("sessions read");
-    for (id, info) in rows {
-        if !info["session_type"].is_null() {
+    for s in &contents.sessions {
+        let mut info = json!({
+            "conversation_id": s.conversation_id,
+            "contribution_id": s.contribution_id,
+            "session_type": null,
+            "from": null,
+            "to": null,
+            "date": null,
+            "subject": null,
+            "sdp": null,
+            "media_attributes": [],
+            "invited": [],
+            "state": s.state,
+        });
+        if let Some(i) = &s.info {
+            info["session_type"] = json!(i.session_type);
+            info["from"] = json!(i.from);
+            info["to"] = json!(i.to);
+            info["date"] = json!(i.date);
+            info["subject"] = json!(i.subject);
+            info["sdp"] = json!(i.sdp);
+            info["media_attributes"] = json!(i.media_attributes);
+            info["invited"] = json!(i.invited);
             let mut line = info.clone();
             line["kind"] = json!("session_info");
             out.push(line);
         }
-        if info["state"] == "open" {
+        if s.state == "open" {
             continue;
         }
-        let messages: Vec<i64> = conn
-            .prepare("SELECT seq FROM messages WHERE session = ?1 AND in_history = 1 ORDER BY seq")
-            .and_then(|mut st| st.query_map([id], |r| r.get(0))?.collect())
-            .expect("final set");
-        let participants: Vec<serde_json::Value> = conn
-            .prepare("SELECT uri, state FROM participants WHERE session = ?1 ORDER BY position")
-            .and_then(|mut st| {
-                st.query_map([id], |r| {
-                    Ok(json!({"user": r.get::<_, String>(0)?, "state": r.get::<_, String>(1)?}))
-                })?
-                .collect()
-            })
-            .expect("participants");
+        let participants: Vec<serde_json::Value> = s
+            .participants
+            .iter()
+            .map(|(user, state)| json!({"user": user, "state": state}))
+            .collect();
         out.push(json!({
             "kind": "history",
-            "contribution_id": info["contribution_id"],
-            "conversation_id": info["conversation_id"],
-            "state": info["state"],
+            "contribution_id": s.contribution_id,
+            "conversation_id": s.conversation_id,
+            "state": s.state,
             "info": info,
-            "messages": messages,
+            "messages": s.final_set,
             "participants": participants,
         }));
     }
-    let mut messages = conn
-        .prepare(
-            "SELECT cv.conversation_id, s.contribution_id, m.seq, m.sender, m.recipients, m.message_id, \
-             m.content_type, m.body FROM messages m JOIN sessions s ON m.session = s.id \
-             JOIN conversations cv ON s.conversation = cv.id ORDER BY m.id",
-        )
-        .expect("messages query");
-    let rows = messages
-        .query_map([], |r| {
-            Ok(json!({
-                "kind": "message",
-                "conversation_id": r.get::<_, String>(0)?,
-                "contribution_id": r.get::<_, String>(1)?,
-                "seq": r.get::<_, i64>(2)?,
-                "sender": r.get::<_, String>(3)?,
-                "recipients": list(r.get(4)?),
-                "message_id": r.get::<_, String>(5)?,
-                "content_type": r.get::<_, String>(6)?,
-                "body": String::from_utf8_lossy(&r.get::<_, Vec<u8>>(7)?),
-            }))
+    let message = |kind: &str, m: &StoredMessage| {
+        let mut line = json!({
+            "kind": kind,
+            "conversation_id": m.conversation_id,
+            "contribution_id": m.contribution_id,
+            "sender": m.sender,
+            "recipients": m.recipients,
+            "message_id": m.message_id,
+            "content_type": m.content_type,
+            "body": String::from_utf8_lossy(&m.body),
+        });
+        if let Some(seq) = m.seq {
+            line["seq"] = json!(seq);
+        }
+        line
+    };
+    out.extend(contents.messages.iter().map(|m| message("message", m)));
+    out.extend(contents.standalone.iter().map(|m| message("standalone", m)));
+    out.extend(contents.dispositions.iter().map(|d| {
+        let state = match d.disposition {
+            StoredDisposition::Delivered => "Delivered",
+            StoredDisposition::Displayed => "Displayed",
+            StoredDisposition::Failed => "Failed",
+        };
+        json!({
+            "kind": "disposition",
+            "conversation_id": d.conversation_id,
+            "message_id": d.message_id,
+            "recipient": d.recipient,
+            "disposition": state,
         })
-        .expect("messages rows")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("messages read");
-    out.extend(rows);
-    let mut standalone = conn
-        .prepare(
-            "SELECT cv.conversation_id, st.contribution_id, st.sender, st.recipients, st.message_id, \
-             st.content_type, st.body FROM standalone st JOIN conversations cv ON st.conversation = cv.id \
-             ORDER BY st.id",
-        )
-        .expect("standalone query");
-    let rows = standalone
-        .query_map([], |r| {
-            Ok(json!({
-                "kind": "standalone",
-                "conversation_id": r.get::<_, String>(0)?,
-                "contribution_id": r.get::<_, Option<String>>(1)?,
-                "sender": r.get::<_, String>(2)?,
-                "recipients": list(r.get(3)?),
-                "message_id": r.get::<_, String>(4)?,
-                "content_type": r.get::<_, String>(5)?,
-                "body": String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?),
-            }))
-        })
-        .expect("standalone rows")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("standalone read");
-    out.extend(rows);
-    let mut dispositions = conn
-        .prepare(
-            "SELECT cv.conversation_id, COALESCE(m.message_id, st.message_id), d.recipient, \
-             d.delivered, d.displayed, d.failed FROM dispositions d \
-             LEFT JOIN messages m ON d.kind = 'message' AND d.ref_id = m.id \
-             LEFT JOIN sessions s ON m.session = s.id \
-             LEFT JOIN standalone st ON d.kind = 'standalone' AND d.ref_id = st.id \
-             JOIN conversations cv ON cv.id = COALESCE(s.conversation, st.conversation) \
-             ORDER BY d.rowid",
-        )
-        .expect("dispositions query");
-    let rows = dispositions
-        .query_map([], |r| {
-            let state = match (
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-            ) {
-                (_, _, 1) => "Failed",
-                (_, 1, _) => "Displayed",
-                _ => "Delivered",
-            };
-            Ok(json!({
-                "kind": "disposition",
-                "conversation_id": r.get::<_, String>(0)?,
-                "message_id": r.get::<_, String>(1)?,
-                "recipient": r.get::<_, String>(2)?,
-                "disposition": state,
-            }))
-        })
-        .expect("dispositions rows")
-        .collect::<Result<Vec<_>, _>>()
-        .expect("dispositions read");
-    out.extend(rows);
+    }));
     out
 }
 

@@ -1,8 +1,8 @@
 //! The claim end to end: terminals A, B, C (sipp) register; A and B set up a 1-to-1
 //! through cpmd; A extends it to a group with B and C (three ways of naming the
 //! replaced session); B and C join; B ends the 1-to-1, cpmd relays the BYE to A and
-//! seals the 1-to-1's history. Then `history.jsonl` must hold the group's session
-//! info and the sealed 1-to-1.
+//! seals the 1-to-1's history. Then the message store (read through the `cpmd`
+//! library, `Cpmd::history`) must hold the group's session info and the sealed 1-to-1.
 
 use std::net::{IpAddr, SocketAddr};
 

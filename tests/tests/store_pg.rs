@@ -9,6 +9,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cpmd::store::inspect::{open_mail_view, read_contents};
+use cpmd::store::StoreUrl;
+use cpmd_core::UserUri;
 use cpmd_tests::{free_port, sipp_available, sipp_keys, Cpmd, Sipp, SippRun, Transport};
 
 const CONVERSATION: &str = "2b7c9d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
@@ -47,10 +50,6 @@ impl Db {
         };
         let url = format!("{base}/{name}{query}");
         Some(Self { admin, name, url })
-    }
-
-    fn client(&self) -> postgres::Client {
-        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect test database")
     }
 }
 
@@ -113,30 +112,31 @@ fn postgres_store_claim_crash_and_views() {
     );
     assert!(cpmd.stop().success(), "{}", cpmd.log());
 
-    let mut pg = db.client();
-    let state = |pg: &mut postgres::Client, contribution: &str| -> String {
-        pg.query_one(
-            "SELECT state FROM sessions WHERE contribution_id = $1",
-            &[&contribution],
-        )
-        .expect("session row")
-        .get(0)
+    // Read back through the runtime's own reader and mailbox view (no SQL here).
+    let url = StoreUrl::parse(&db.url).expect("store URL");
+    let contents = read_contents(&url).expect("read the store");
+    let state = |contribution: &str| -> String {
+        contents
+            .sessions
+            .iter()
+            .find(|s| s.contribution_id == contribution)
+            .expect("session row")
+            .state
+            .clone()
     };
-    assert_eq!(state(&mut pg, ONE_TO_ONE), "sealed");
-    assert_eq!(state(&mut pg, GROUP), "crashed");
-    let folders = |pg: &mut postgres::Client, user: &str| -> Vec<String> {
-        pg.query(
-            "SELECT m.name FROM mailboxes m JOIN users u ON m.user_id = u.id WHERE u.uri = $1 ORDER BY m.name",
-            &[&user],
-        )
-        .expect("mailboxes")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    assert_eq!(state(ONE_TO_ONE), "sealed");
+    assert_eq!(state(GROUP), "crashed");
+    let mail = open_mail_view(&url).expect("mailbox view");
+    let folders = |user: &str| -> Vec<String> {
+        mail.mailboxes(&UserUri::new_canonical(user))
+            .expect("mailboxes")
+            .into_iter()
+            .map(|m| m.name)
+            .collect()
     };
     let conv = format!("Default/{CONVERSATION}");
     assert_eq!(
-        folders(&mut pg, "sip:carol@example.com"),
+        folders("sip:carol@example.com"),
         vec![
             "Default".to_owned(),
             conv.clone(),
@@ -145,15 +145,24 @@ fn postgres_store_claim_crash_and_views() {
         ],
         "C has the group's folder and nothing of the 1-to-1"
     );
-    assert!(folders(&mut pg, "sip:alice@example.com").contains(&format!("{conv}/{ONE_TO_ONE}")));
-    let info: Vec<u8> = pg
-        .query_one(
-            "SELECT e.raw FROM entries e JOIN mailboxes m ON e.mailbox = m.id JOIN users u ON m.user_id = u.id \
-             WHERE u.uri = 'sip:bob@example.com' AND m.name = $1 AND e.kind = 'info' AND e.expunged = 0",
-            &[&format!("{conv}/{ONE_TO_ONE}")],
-        )
-        .expect("B's copy of the 1-to-1's session info object")
-        .get(0);
+    assert!(folders("sip:alice@example.com").contains(&format!("{conv}/{ONE_TO_ONE}")));
+    // The 1-to-1 carried no chat message: its folder holds the session info object
+    // alone (exactly one object, as the SQL query_one this replaces required).
+    let bob = UserUri::new_canonical("sip:bob@example.com");
+    let folder = format!("{conv}/{ONE_TO_ONE}");
+    let uids: Vec<u32> = mail
+        .summaries(&bob, &folder, None)
+        .expect("B's 1-to-1 folder")
+        .iter()
+        .map(|s| s.uid)
+        .collect();
+    let mut objects = mail.fetch(&bob, &folder, &uids).expect("fetch");
+    assert_eq!(
+        objects.len(),
+        1,
+        "B's copy of the 1-to-1's session info object"
+    );
+    let info = objects.remove(0).raw;
     let info = String::from_utf8(info).expect("utf-8");
     assert!(
         info.contains("Content-Type: Application/X-CPM-Session\r\n"),

@@ -5,18 +5,17 @@
 //! corpus and property tests cover the bytes.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 
 use crate::ids::{CallId, ContributionId, ConversationId, MessageId, StoreTicket, Tag};
 use crate::server::{
     ChatOutcome, ChatSend, Command, Config, Flow, HistoryObject, Record, Server, StoreError,
     StoredMessage, Transport,
 };
-use crate::sip::{
-    CSeq, Headers, MediaType, Method, NameAddr, Request, Response, SipMessage, StatusCode, Via,
-};
+use crate::sip::{Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
+use crate::testing;
 use crate::time::{Time, WallClock};
-use crate::uri::{Host, Param, SipUri, Uri, UserUri};
+use crate::uri::{Uri, UserUri};
 use crate::ConnId;
 
 pub(crate) const DOMAIN: &str = "example.com";
@@ -63,18 +62,14 @@ impl Ua {
     }
 
     pub(crate) fn contact(&self) -> NameAddr {
+        testing::contact(&self.name, self.addr_v4())
+    }
+
+    fn addr_v4(&self) -> SocketAddrV4 {
         let SocketAddr::V4(v4) = self.addr else {
             unreachable!("harness terminals use IPv4")
         };
-        NameAddr::new(Uri::Sip(SipUri {
-            secure: false,
-            user: Some(self.name.clone()),
-            password: None,
-            host: Host::V4(*v4.ip()),
-            port: Some(v4.port()),
-            params: Vec::new(),
-            headers: Vec::new(),
-        }))
+        v4
     }
 
     pub(crate) fn token(&mut self, what: &str) -> String {
@@ -83,161 +78,40 @@ impl Ua {
     }
 
     fn via(&mut self) -> Via {
-        let SocketAddr::V4(v4) = self.addr else {
-            unreachable!("harness terminals use IPv4")
-        };
-        Via {
-            transport: self.transport.via_token().into(),
-            host: Host::V4(*v4.ip()),
-            port: Some(v4.port()),
-            params: vec![Param::new(
-                "branch",
-                Some(format!("z9hG4bK{}", self.token("br"))),
-            )],
-        }
+        let branch = self.token("br");
+        testing::via(self.transport, self.addr_v4(), &branch)
     }
 
     /// An out-of-dialog request from this terminal.
     pub(crate) fn request(&mut self, method: Method, uri: Uri, to: Uri) -> Request {
-        let mut from = NameAddr::new(self.uri());
-        from.set_tag(&Tag::new(self.token("tag")));
+        // Token order (tag, call, branch) keeps every identifier as it always was.
+        let tag = Tag::new(self.token("tag"));
         let call_id = CallId::new(self.token("call"));
-        let mut headers = Headers::new(
-            from,
-            NameAddr::new(to),
-            call_id,
-            CSeq {
-                seq: 1,
-                method: method.clone(),
-            },
-        );
-        headers.via = vec![self.via()];
-        headers.max_forwards = Some(70);
-        headers.contact = vec![self.contact()];
-        Request {
-            method,
-            uri,
-            headers,
-            body: Vec::new(),
-        }
+        let sender = testing::Sender::new(self.uri(), &tag, call_id, self.via(), self.contact());
+        testing::request(method, uri, to, sender)
     }
 
     /// A response from this terminal to a request it received; `tag` is its dialog tag.
     pub(crate) fn response(&self, req: &Request, status: StatusCode, tag: &Tag) -> Response {
-        let mut resp = Response::to_request(req, status);
-        resp.headers.to.set_tag(tag);
-        resp.headers.contact = vec![self.contact()];
-        resp
+        testing::response(req, status, Some(tag), self.contact())
     }
 
     /// An in-dialog request on a dialog this terminal holds.
     pub(crate) fn in_dialog(&mut self, d: &mut UaDialog, method: Method) -> Request {
-        d.cseq += 1;
-        let mut headers = Headers::new(
-            d.local.clone(),
-            d.remote.clone(),
-            d.call_id.clone(),
-            CSeq {
-                seq: d.cseq,
-                method: method.clone(),
-            },
-        );
-        headers.via = vec![self.via()];
-        headers.max_forwards = Some(70);
-        Request {
-            method,
-            uri: d.remote_target.clone(),
-            headers,
-            body: Vec::new(),
-        }
+        let via = self.via();
+        testing::in_dialog(d, method, via)
     }
 
     /// The ACK for a 2xx on a dialog.
     pub(crate) fn ack(&mut self, d: &UaDialog, invite_cseq: u32) -> Request {
-        let mut headers = Headers::new(
-            d.local.clone(),
-            d.remote.clone(),
-            d.call_id.clone(),
-            CSeq {
-                seq: invite_cseq,
-                method: Method::Ack,
-            },
-        );
-        headers.via = vec![self.via()];
-        Request {
-            method: Method::Ack,
-            uri: d.remote_target.clone(),
-            headers,
-            body: Vec::new(),
-        }
+        testing::ack_2xx(d, invite_cseq, self.via())
     }
 }
 
-/// A terminal's view of a dialog.
-#[derive(Debug, Clone)]
-pub(crate) struct UaDialog {
-    pub(crate) call_id: CallId,
-    pub(crate) local: NameAddr,
-    pub(crate) remote: NameAddr,
-    pub(crate) remote_target: Uri,
-    pub(crate) cseq: u32,
-}
+/// A terminal's view of a dialog (shared with the model and the end-to-end tests).
+pub(crate) use crate::testing::Dialog as UaDialog;
 
-impl UaDialog {
-    /// The caller's side, from its INVITE and the 2xx.
-    pub(crate) fn caller(invite: &Request, ok: &Response) -> Self {
-        Self {
-            call_id: invite.headers.call_id.clone(),
-            local: invite.headers.from.clone(),
-            remote: ok.headers.to.clone(),
-            remote_target: ok
-                .headers
-                .contact
-                .first()
-                .map(|c| c.uri.clone())
-                .expect("2xx has a Contact"),
-            cseq: invite.headers.cseq.seq,
-        }
-    }
-
-    /// The callee's side, from the INVITE it received and its own tag.
-    pub(crate) fn callee(invite: &Request, tag: &Tag) -> Self {
-        let mut local = invite.headers.to.clone();
-        local.set_tag(tag);
-        Self {
-            call_id: invite.headers.call_id.clone(),
-            local,
-            remote: invite.headers.from.clone(),
-            remote_target: invite
-                .headers
-                .contact
-                .first()
-                .map(|c| c.uri.clone())
-                .expect("INVITE has a Contact"),
-            cseq: 100,
-        }
-    }
-
-    pub(crate) fn local_tag(&self) -> Tag {
-        self.local.tag().expect("dialog has a local tag")
-    }
-
-    pub(crate) fn remote_tag(&self) -> Tag {
-        self.remote.tag().expect("dialog has a remote tag")
-    }
-}
-
-pub(crate) fn sip_uri(user: &str, host: &str) -> Uri {
-    Uri::Sip(SipUri {
-        secure: false,
-        user: Some(user.to_owned()),
-        password: None,
-        host: Host::Name(host.to_owned()),
-        port: None,
-        params: Vec::new(),
-        headers: Vec::new(),
-    })
-}
+pub(crate) use crate::testing::sip_uri;
 
 /// How the pretend store answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -567,15 +441,7 @@ impl Harness {
 }
 
 pub(crate) fn sip_uri_host(host: &str) -> Uri {
-    Uri::Sip(SipUri {
-        secure: false,
-        user: None,
-        password: None,
-        host: Host::Name(host.to_owned()),
-        port: None,
-        params: Vec::new(),
-        headers: Vec::new(),
-    })
+    testing::host_uri(host)
 }
 
 /// A one-line description of a message for the harness log.
@@ -613,11 +479,7 @@ pub(crate) fn msrp_sdp(host: &str, port: u16, session: &str) -> String {
     )
 }
 
-pub(crate) fn with_sdp(mut req: Request, sdp: &str) -> Request {
-    req.headers.content_type = Some(MediaType::new("application", "sdp"));
-    req.body = sdp.as_bytes().to_vec();
-    req
-}
+pub(crate) use crate::testing::with_sdp;
 
 pub(crate) fn conversation(id: &str) -> ConversationId {
     ConversationId::new(id)

@@ -27,7 +27,7 @@ fn carol() -> UserUri {
     UserUri::new_canonical("sip:carol@example.com")
 }
 
-/// A session info object as protocol.md §5 shows it.
+/// A session info object as specs/protocol.md §5 shows it.
 pub fn session_info(contribution: &str) -> Vec<u8> {
     format!(
         "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n\

@@ -1,4 +1,4 @@
-//! The RFC 5322 objects of the CPM Message Storage (protocol.md §5), as pure
+//! The RFC 5322 objects of the CPM Message Storage (specs/protocol.md §5), as pure
 //! functions of what was stored: the session info object
 //! (`Application/X-CPM-Session`), the message object (`Message/CPIM`), the group
 //! state object (`application/group-state-object+xml`) and the standalone message

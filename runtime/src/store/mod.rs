@@ -14,6 +14,7 @@
 //! job is answered before that commit.
 
 pub mod history;
+pub mod inspect;
 pub mod layout;
 pub mod mail;
 pub mod ops;
@@ -195,7 +196,7 @@ pub struct OpenStore {
 
 /// Capacity of the change feed: an IDLE client that lags further behind gets a
 /// `Lagged` and rescans.
-const FEED_CAPACITY: usize = 1024;
+pub(crate) const FEED_CAPACITY: usize = 1024;
 
 /// Opens the store at `url` for cpmd instance `instance`: connects, migrates the
 /// schema, seals the sessions of this instance a crash left open, and opens the
