@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use super::command::Flow;
 use super::config::DigestAlgorithm;
+use super::output::Flow;
 use super::{Server, TxKey};
 use crate::sip::{Request, Response, StatusCode};
 use crate::time::Time;

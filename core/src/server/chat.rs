@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use super::command::{ChatFailure, ChatOutcome, Command, Record, StoredMessage};
 use super::config::Mutation;
+use super::output::{ChatFailure, ChatOutcome, Command, Record, StoredMessage};
 use super::session::{ParticipantStatus, Session};
 use super::{Server, TicketUse};
 use crate::ids::{ContributionId, MessageId, SessionId, StoreTicket};

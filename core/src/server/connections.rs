@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use super::command::{Command, Flow, Transport};
+use super::output::{Command, Flow, Transport};
 use super::timer::LegKey;
 use super::Server;
 use crate::ids::ConnId;

@@ -8,9 +8,9 @@
 //! SDP media attributes) and only once the store confirms creates the group, answers
 //! A, and invites B (naming the replaced session) and C.
 
-use super::command::{Command, Flow, Record, SessionType};
 use super::config::Mutation;
 use super::leg::LegState;
+use super::output::{Command, Flow, Record, SessionType};
 use super::session::{Creating, Group, GroupState, OneState, Session};
 use super::timer::LegKey;
 use super::{Server, TicketUse, TxKey};

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::command::{Event, SessionInfo};
 use super::msrp_leg::PeerMedia;
+use super::output::{Event, SessionInfo};
 use super::registrar::Binding;
 use super::session::{Calling, OneState, Session};
 use super::timer::LegKey;

@@ -3,9 +3,9 @@
 //! declines, BYEs, and the group's own history object (specs/group.md, GRP-1..GRP-5;
 //! EXT-5, EXT-6).
 
-use super::command::{Command, Event, Flow, HistoryObject, ParticipantRecord};
 use super::leg::{domain_uri, server_contact, LegState};
 use super::msrp_leg::PeerMedia;
+use super::output::{Command, Event, Flow, HistoryObject, ParticipantRecord};
 use super::session::{GroupState, OneState, Participant, ParticipantStatus, Sealing, Session};
 use super::timer::{LegKey, Timer};
 use super::transaction::{ClientRx, Owner};

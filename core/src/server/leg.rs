@@ -11,9 +11,9 @@
 //!                                     └──────── BYE received ─────────────────▶ Closed
 //! ```
 
-use super::command::Flow;
 use super::config::Config;
-use super::ids::IdGen;
+use super::id_gen::IdGen;
+use super::output::Flow;
 use super::timer::LegKey;
 use crate::ids::{SessionId, Tag};
 use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode, Via};

@@ -21,18 +21,18 @@
 
 mod auth;
 mod chat;
-mod command;
 mod config;
 mod connections;
 mod extension;
 mod fork;
 mod group;
-mod ids;
+mod id_gen;
 mod leg;
 mod msrp_leg;
 mod msrp_relay;
 mod one_to_one;
 mod outbox;
+mod output;
 mod pager;
 mod registrar;
 mod session;
@@ -41,21 +41,21 @@ mod timer;
 mod transaction;
 
 pub use chat::ChatSend;
-pub use command::{
-    ChatFailure, ChatOutcome, Command, Disposition, DispositionRecord, Event, Flow, HistoryObject,
-    ParticipantRecord, Record, SessionInfo, SessionKey, SessionType, StandaloneMessage,
-    StoredMessage, Transport,
-};
 pub use config::{
     AuthConfig, Config, ConfigError, DigestAlgorithm, MsrpConfig, Mutation, Seed, Timers,
 };
 pub use connections::CORE_CONN_BASE;
+pub use output::{
+    ChatFailure, ChatOutcome, Command, Disposition, DispositionRecord, Event, Flow, HistoryObject,
+    ParticipantRecord, Record, SessionInfo, SessionKey, SessionType, StandaloneMessage,
+    StoredMessage, Transport,
+};
 pub use timer::{LegKey, Timer};
 pub use transaction::TxKey;
 
 use std::collections::BTreeMap;
 
-use self::ids::IdGen;
+use self::id_gen::IdGen;
 use self::leg::Leg;
 use self::outbox::Outbox;
 use self::registrar::{RegisterOutcome, Registrar};

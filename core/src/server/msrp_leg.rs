@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-use super::command::Command;
 use super::connections::CORE_CONN_BASE;
+use super::output::Command;
 use super::timer::LegKey;
 use super::Server;
 use crate::ids::{ConnId, TransactionId};
@@ -267,7 +267,7 @@ impl Server {
             return;
         }
         let Some(peer) = m.peer_path.first().and_then(|u| uri_socket(u)) else {
-            self.out.event(super::command::Event::MsrpRefused {
+            self.out.event(super::output::Event::MsrpRefused {
                 conn: None,
                 reason: "terminal's msrp path has no ip address to connect to".into(),
             });

@@ -31,8 +31,8 @@
 use std::net::SocketAddr;
 
 use super::chat::{ChatSend, Origin};
-use super::command::{ChatFailure, ChatOutcome, Command, Event, StoredMessage};
 use super::msrp_leg::{paths_match, session_of};
+use super::output::{ChatFailure, ChatOutcome, Command, Event, StoredMessage};
 use super::timer::LegKey;
 use super::Server;
 use crate::ids::{ConnId, MessageId, SessionId, TransactionId};
@@ -315,7 +315,7 @@ impl Server {
         let ticket = self.ticket(super::TicketUse::Disposition);
         self.out.command(Command::Persist {
             ticket,
-            record: super::command::Record::Disposition(super::command::DispositionRecord {
+            record: super::output::Record::Disposition(super::output::DispositionRecord {
                 conversation_id: key.conversation_id,
                 contribution_id: Some(key.contribution_id),
                 message_id: MessageId::new(imdn.message_id.clone()),
@@ -418,7 +418,7 @@ fn capture(content_type: &str, body: &[u8]) -> Result<Capture, &'static str> {
             imdn: None,
         });
     }
-    let cpim = wire::cpim::decode(body).map_err(|_| "Bad CPIM")?;
+    let cpim = wire::cpim_codec::decode(body).map_err(|_| "Bad CPIM")?;
     let imdn = if cpim.is_imdn() {
         Some(wire::imdn::decode(&cpim.body).map_err(|_| "Bad IMDN")?)
     } else {

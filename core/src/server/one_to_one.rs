@@ -2,9 +2,9 @@
 //! answers relayed back, CANCEL, the 2xx/ACK exchange on each leg, and in-dialog
 //! requests relayed between the legs (specs/one-to-one.md, ONE-1..ONE-8).
 
-use super::command::{Event, Flow, SessionInfo, SessionKey, SessionType};
 use super::leg::{server_contact, Leg, LegState, Role};
 use super::msrp_leg::PeerMedia;
+use super::output::{Event, Flow, SessionInfo, SessionKey, SessionType};
 use super::session::{Calling, OneState, OneToOne, Session};
 use super::timer::{LegKey, Timer};
 use super::transaction::{ClientRx, Owner};

@@ -18,9 +18,9 @@
 //! expires while the store works does not lose the relay; its TCP connection is
 //! (re)opened only once the record is durable.
 
-use super::command::{DispositionRecord, Flow, Record, StandaloneMessage};
 use super::leg::server_via;
 use super::one_to_one::copyable;
+use super::output::{DispositionRecord, Flow, Record, StandaloneMessage};
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
 use crate::cpim::CpimMessage;
@@ -28,7 +28,7 @@ use crate::ids::{ContributionId, ConversationId, MessageId};
 use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode};
 use crate::time::Time;
 use crate::uri::{Uri, UserUri};
-use crate::wire::{cpim, imdn, multipart::print_media_type};
+use crate::wire::{cpim_codec as cpim, imdn, multipart::print_media_type};
 
 /// A pager MESSAGE whose record the store has not confirmed yet: what to relay, and
 /// where, once it has.

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::chat::ChatLog;
-use super::command::SessionInfo;
+use super::output::SessionInfo;
 use super::timer::LegKey;
 use super::transaction::TxKey;
 use crate::ids::{SessionId, StoreTicket};

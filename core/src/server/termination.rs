@@ -10,9 +10,9 @@
 
 use std::collections::BTreeSet;
 
-use super::command::{Command, Event, HistoryObject, ParticipantRecord};
 use super::config::Mutation;
 use super::leg::LegState;
+use super::output::{Command, Event, HistoryObject, ParticipantRecord};
 use super::session::{GroupState, OneState, Sealing, Session, Terminating};
 use super::timer::{LegKey, Timer};
 use super::transaction::{ClientRx, Owner};

@@ -20,9 +20,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::command::Flow;
 use super::config::Timers;
 use super::outbox::Outbox;
+use super::output::Flow;
 use super::timer::{LegKey, Timer};
 use crate::ids::SessionId;
 use crate::sip::{CSeq, Headers, Method, Request, Response, SipMessage};
