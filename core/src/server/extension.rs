@@ -9,13 +9,14 @@
 //! A, and invites B (naming the replaced session) and C.
 
 use super::config::Mutation;
+use super::keys::LegKey;
 use super::leg::LegState;
-use super::output::{Command, Flow, Record, SessionType};
+use super::output::{Command, Flow};
 use super::session::{Creating, Group, GroupState, OneState, Session};
-use super::timer::LegKey;
 use super::{Server, TicketUse, TxKey};
 use crate::body::ResourceList;
 use crate::ids::{ContributionId, SessionId};
+use crate::record::{Record, SessionType};
 use crate::sip::{Replaces, Request, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;

@@ -13,8 +13,8 @@
 
 use super::config::Config;
 use super::id_gen::IdGen;
+use super::keys::LegKey;
 use super::output::Flow;
-use super::timer::LegKey;
 use crate::ids::{SessionId, Tag};
 use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode, Via};
 use crate::uri::{Host, Param, SipUri, Uri, UserUri};

@@ -17,6 +17,7 @@ pub mod framing;
 pub mod imdn;
 pub mod limits;
 pub mod msrp;
+pub mod msrp_uri;
 pub mod multipart;
 pub mod resource_lists;
 pub mod sdp;
