@@ -6,7 +6,7 @@
 //! *content headers*) and the inner content's bytes. Header values are kept exactly
 //! as written (trimmed), escapes included: [`unescape`] turns an RFC 3862 §3.1 escaped
 //! value into text when someone needs to show it. The byte codec is
-//! [`crate::wire::cpim`].
+//! [`crate::wire::cpim_codec`].
 //!
 //! What it is *not*: no validation of URIs or dates (the accessors return the text
 //! as written; [`addr_uri`] only strips a formal name and the angle brackets), no

@@ -12,6 +12,33 @@
 //! storage and timers belong to the runtime (crate `cpmd`), which drives the
 //! [`Server`] through `handle_*` inputs and drains its `poll_*` outputs. The same
 //! `Server` is the server actor of the stateright model (crate `cpmd-model`).
+//!
+//! # Layers
+//!
+//! Arrows run one way, and no two modules reference each other, directly or in a
+//! circle; `core/tests/layers.rs` checks it over every path reference in the
+//! sources (use lines and code; comments and `#[cfg(test)]` modules excluded):
+//!
+//! ```text
+//! crate root (re-exports only; nothing inside the crate names it)
+//!   |
+//! server    the state machine
+//!   mod (Server struct, routing) -> state: session, leg, chat_log, msrp_media,
+//!          tickets, nonces, registrar, transaction, outbox, timer, keys, id_gen,
+//!          config, output
+//!   handlers (impl Server): auth, chat, connections, extension, fork, group,
+//!          msrp_leg, msrp_relay, one_to_one, pager, termination -> mod and state
+//!          (pager -> one_to_one, connections; one_to_one -> connections)
+//!   state, bottom up: keys; config <- id_gen; output <- outbox <- timer (keys);
+//!          transaction -> outbox, timer, keys, config, output; registrar -> outbox,
+//!          timer; leg -> id_gen, keys; session -> chat_log, keys; tickets -> keys
+//!   |
+//! wire      bytes <-> values: sip_decode (error <- head <- headers <- mod),
+//!          sip_encode, framing, uri, sdp, msrp, msrp_uri, cpim_codec, imdn,
+//!          multipart, resource_lists, digest, limits
+//!   |
+//! values    sip, msrp (reassembly), cpim, sdp, uri, ids, time, body, record
+//! ```
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -20,6 +47,7 @@ pub mod body;
 pub mod cpim;
 pub mod ids;
 pub mod msrp;
+pub mod record;
 pub mod sdp;
 pub mod sip;
 #[cfg(any(test, feature = "testing"))]

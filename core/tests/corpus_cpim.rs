@@ -6,7 +6,7 @@
 
 use cpmd_core::cpim::{addr_uri, unescape, CpimHeader, CpimMessage};
 use cpmd_core::server::Disposition;
-use cpmd_core::wire::cpim::{self, CpimError};
+use cpmd_core::wire::cpim_codec::{self as cpim, CpimError};
 use cpmd_core::wire::imdn::{self, Imdn};
 use cpmd_core::wire::Limits;
 

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use cpmd_core::cpim::{CpimHeader, CpimMessage};
 use cpmd_core::server::Disposition;
-use cpmd_core::wire::cpim;
+use cpmd_core::wire::cpim_codec as cpim;
 use cpmd_core::wire::imdn::{self, Imdn};
 use proptest::prelude::*;
 use proptest::sample::Index;

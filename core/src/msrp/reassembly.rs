@@ -11,8 +11,10 @@
 //!
 //! Refused, with the partial message dropped: a start of 0, more bytes than the range
 //! announces, a total that changes, bytes beyond the total, a message larger than
-//! [`Limits::max_msrp_message_bytes`]. A new message beyond
-//! [`Limits::max_msrp_pending_messages`] is refused without touching the others.
+//! [`ReassemblyLimits::max_message_bytes`]. A new message beyond
+//! [`ReassemblyLimits::max_pending_messages`] is refused without touching the others.
+//! The numbers come from the decoder limits (`wire::Limits` converts into
+//! [`ReassemblyLimits`]), so this value module does not depend on `wire`.
 //!
 //! What it is *not*: no timers (abandoning a message that never completes is the
 //! caller's decision, see [`Reassembler::abandon`]), no reports.
@@ -20,7 +22,16 @@
 use std::collections::BTreeMap;
 
 use super::{ByteRange, Continuation, MsrpRequest};
-use crate::wire::Limits;
+
+/// The two numbers a [`Reassembler`] enforces (taken from the decoder limits:
+/// `max_msrp_message_bytes`, `max_msrp_pending_messages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReassemblyLimits {
+    /// Largest whole message put back together, in bytes.
+    pub max_message_bytes: usize,
+    /// Most partially received messages held at a time.
+    pub max_pending_messages: usize,
+}
 
 /// Cuts `body` into chunks of at most `chunk_size` bytes (0 is taken as 1), each
 /// with its `Byte-Range` (end and total known) and flag (`+`, `$` for the last). An
@@ -79,13 +90,13 @@ pub enum ReassemblyError {
         /// The total.
         total: u64,
     },
-    /// A message larger than [`Limits::max_msrp_message_bytes`].
+    /// A message larger than [`ReassemblyLimits::max_message_bytes`].
     #[error("message exceeds {limit} bytes")]
     TooLarge {
         /// The limit.
         limit: usize,
     },
-    /// A new message while [`Limits::max_msrp_pending_messages`] are pending.
+    /// A new message while [`ReassemblyLimits::max_pending_messages`] are pending.
     #[error("more than {limit} partial messages")]
     TooManyPending {
         /// The limit.
@@ -191,8 +202,9 @@ impl Reassembler {
     pub fn accept_request(
         &mut self,
         request: &MsrpRequest,
-        limits: &Limits,
+        limits: impl Into<ReassemblyLimits>,
     ) -> Result<Reassembly, ReassemblyError> {
+        let limits = limits.into();
         if request.continuation == Continuation::Aborted {
             if let Some(id) = &request.message_id {
                 self.abandon(id);
@@ -201,9 +213,9 @@ impl Reassembler {
         }
         let range = match (request.byte_range, request.continuation) {
             (None, Continuation::Complete) if !self.is_pending(request) => {
-                if request.body.len() > limits.max_msrp_message_bytes {
+                if request.body.len() > limits.max_message_bytes {
                     return Err(ReassemblyError::TooLarge {
-                        limit: limits.max_msrp_message_bytes,
+                        limit: limits.max_message_bytes,
                     });
                 }
                 return Ok(Reassembly::Complete(request.body.clone()));
@@ -235,16 +247,17 @@ impl Reassembler {
         range: ByteRange,
         flag: Continuation,
         data: &[u8],
-        limits: &Limits,
+        limits: impl Into<ReassemblyLimits>,
     ) -> Result<Reassembly, ReassemblyError> {
+        let limits = limits.into();
         if flag == Continuation::Aborted {
             self.pending.remove(message_id);
             return Ok(Reassembly::Aborted);
         }
         let is_new = !self.pending.contains_key(message_id);
-        if is_new && self.pending.len() >= limits.max_msrp_pending_messages {
+        if is_new && self.pending.len() >= limits.max_pending_messages {
             return Err(ReassemblyError::TooManyPending {
-                limit: limits.max_msrp_pending_messages,
+                limit: limits.max_pending_messages,
             });
         }
         let mut partial = self.pending.remove(message_id).unwrap_or_default();
@@ -270,9 +283,9 @@ fn add_chunk(
     range: ByteRange,
     flag: Continuation,
     data: &[u8],
-    limits: &Limits,
+    limits: ReassemblyLimits,
 ) -> Result<(), ReassemblyError> {
-    let limit = limits.max_msrp_message_bytes;
+    let limit = limits.max_message_bytes;
     let too_large = ReassemblyError::TooLarge { limit };
     let offset = range
         .start
@@ -317,6 +330,7 @@ fn add_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Limits;
 
     fn limits() -> Limits {
         Limits::default()

@@ -4,34 +4,23 @@
 //! bounded time. With authentication off (benchmarks, tests), identity is the
 //! registration flow alone (REG-2).
 
-use std::collections::BTreeMap;
-
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use super::command::Flow;
 use super::config::DigestAlgorithm;
+use super::nonces::MAX_NONCES;
+use super::output::Flow;
 use super::{Server, TxKey};
 use crate::sip::{Request, Response, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;
 use crate::wire::digest::{parse_credentials, print_challenge, DigestCredentials};
 
-/// Most nonces remembered at once; the oldest is forgotten beyond (its client is
-/// simply challenged again).
-const MAX_NONCES: usize = 4096;
-
 /// What the credentials of a request say.
 enum Verdict {
     Authenticated(UserUri),
     Challenge { stale: bool },
     Forbidden,
-}
-
-/// Issued nonces and their expiry.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct Nonces {
-    expiry: BTreeMap<String, Time>,
 }
 
 impl Server {

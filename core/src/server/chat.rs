@@ -9,94 +9,15 @@
 //! the typed `ChatDeliver`/`ChatResult` commands; an MSRP one with MSRP SENDs to the
 //! recipients' legs and an MSRP response/REPORT to its sender.
 
-use std::collections::BTreeMap;
-
-use super::command::{ChatFailure, ChatOutcome, Command, Record, StoredMessage};
+use super::chat_log::{ChatSend, Origin, Pending};
 use super::config::Mutation;
+use super::output::{ChatFailure, ChatOutcome, Command};
 use super::session::{ParticipantStatus, Session};
 use super::{Server, TicketUse};
 use crate::ids::{ContributionId, MessageId, SessionId, StoreTicket};
+use crate::record::{Record, StoredMessage};
 use crate::time::Time;
 use crate::uri::UserUri;
-
-/// A chat message a terminal sent on a session (typed input).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ChatSend {
-    /// The session, by its Contribution-ID.
-    pub contribution_id: ContributionId,
-    /// The authenticated sender (the user of the leg it arrived on).
-    pub sender: UserUri,
-    /// The sender's message id.
-    pub message_id: MessageId,
-    /// Content type (usually `message/cpim`).
-    pub content_type: String,
-    /// Body.
-    pub body: Vec<u8>,
-}
-
-/// The messages of one session: those waiting for the store, and the delivered ones.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct ChatLog {
-    next_seq: u64,
-    pending: BTreeMap<u64, Pending>,
-    /// Sequence numbers delivered, in delivery order (the sealed message set, HIST-3).
-    pub(crate) delivered: Vec<u64>,
-    /// Every (sender, message id) taken on, with its sequence number (MSG-6).
-    seen: BTreeMap<(UserUri, MessageId), u64>,
-}
-
-/// Where a chat message came from, which says how it is delivered and answered.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Origin {
-    /// A typed input (`handle_chat`): `ChatDeliver` / `ChatResult` commands.
-    Typed,
-    /// An MSRP SEND: MSRP SENDs to the recipients, an MSRP response/REPORT back.
-    Msrp(super::msrp_relay::MsrpReply),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Pending {
-    message: StoredMessage,
-    contribution_id: ContributionId,
-    stored: Option<bool>,
-    /// The original and each repeat received while it waited: each gets the same
-    /// answer.
-    origins: Vec<Origin>,
-}
-
-impl ChatLog {
-    /// The answer to a repeat of a message already delivered (MSG-6); `None` when the
-    /// message is new, still waiting, or failed before (a failed one may be retried).
-    fn repeat(&self, chat: &ChatSend) -> Option<ChatOutcome> {
-        let seq = self
-            .seen
-            .get(&(chat.sender.clone(), chat.message_id.clone()))?;
-        self.delivered
-            .contains(seq)
-            .then_some(ChatOutcome::Accepted)
-    }
-
-    /// Counts a repeat of a message still waiting for the store; it gets its answer
-    /// when the original does.
-    fn pending_repeat(&mut self, chat: &ChatSend, origin: &Origin) -> bool {
-        let key = (chat.sender.clone(), chat.message_id.clone());
-        let Some(seq) = self.seen.get(&key) else {
-            return false;
-        };
-        match self.pending.get_mut(seq) {
-            Some(p) => {
-                p.origins.push(origin.clone());
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether a `Persist` of this session is still unanswered (TERM-5, seal gating).
-    pub(crate) fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-}
 
 impl Server {
     /// Input: a chat message from a party of a session.
@@ -171,7 +92,7 @@ impl Server {
         sid: SessionId,
         sender: &UserUri,
     ) -> Result<Vec<UserUri>, ChatFailure> {
-        let open = |leg: &super::timer::LegKey| self.legs.get(leg).is_some_and(|l| l.is_open());
+        let open = |leg: &super::keys::LegKey| self.legs.get(leg).is_some_and(|l| l.is_open());
         match self.sessions.get(&sid) {
             Some(Session::One(one)) => {
                 let own = one.leg_of(sender).ok_or(ChatFailure::NotAParty)?;
@@ -317,7 +238,7 @@ impl Server {
     }
 
     /// The leg of `user` in session `sid`.
-    pub(crate) fn leg_in(&self, sid: SessionId, user: &UserUri) -> Option<super::timer::LegKey> {
+    pub(crate) fn leg_in(&self, sid: SessionId, user: &UserUri) -> Option<super::keys::LegKey> {
         match self.sessions.get(&sid) {
             Some(Session::One(one)) => one.leg_of(user).cloned(),
             Some(Session::Group(g)) => g.participants.get(user).and_then(|p| p.leg.clone()),

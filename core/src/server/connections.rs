@@ -7,14 +7,12 @@
 
 use std::net::SocketAddr;
 
-use super::command::{Command, Flow, Transport};
-use super::timer::LegKey;
+use super::id_gen::CORE_CONN_BASE;
+use super::keys::LegKey;
+use super::output::{Command, Flow, Transport};
 use super::Server;
 use crate::ids::ConnId;
 use crate::uri::{Host, Uri};
-
-/// First connection number the core hands out for its own `Connect`s.
-pub const CORE_CONN_BASE: u64 = 1 << 62;
 
 impl Server {
     /// Notes that bytes arrived on a TCP connection: it is up.

@@ -8,14 +8,15 @@
 //! SDP media attributes) and only once the store confirms creates the group, answers
 //! A, and invites B (naming the replaced session) and C.
 
-use super::command::{Command, Flow, Record, SessionType};
 use super::config::Mutation;
+use super::keys::LegKey;
 use super::leg::LegState;
+use super::output::{Command, Flow};
 use super::session::{Creating, Group, GroupState, OneState, Session};
-use super::timer::LegKey;
 use super::{Server, TicketUse, TxKey};
 use crate::body::ResourceList;
 use crate::ids::{ContributionId, SessionId};
+use crate::record::{Record, SessionType};
 use crate::sip::{Replaces, Request, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;

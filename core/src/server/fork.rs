@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use super::command::{Event, SessionInfo};
-use super::msrp_leg::PeerMedia;
+use super::keys::LegKey;
+use super::msrp_media::PeerMedia;
+use super::output::Event;
 use super::registrar::Binding;
 use super::session::{Calling, OneState, Session};
-use super::timer::LegKey;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TxKey};
 use crate::ids::SessionId;
+use crate::record::SessionInfo;
 use crate::sip::{Request, Response, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;

@@ -3,14 +3,16 @@
 //! declines, BYEs, and the group's own history object (specs/group.md, GRP-1..GRP-5;
 //! EXT-5, EXT-6).
 
-use super::command::{Command, Event, Flow, HistoryObject, ParticipantRecord};
+use super::keys::LegKey;
 use super::leg::{domain_uri, server_contact, LegState};
-use super::msrp_leg::PeerMedia;
+use super::msrp_media::PeerMedia;
+use super::output::{Command, Event, Flow};
 use super::session::{GroupState, OneState, Participant, ParticipantStatus, Sealing, Session};
-use super::timer::{LegKey, Timer};
+use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
 use crate::ids::SessionId;
+use crate::record::{HistoryObject, ParticipantRecord};
 use crate::sip::{MediaType, Method, NameAddr, Replaces, Request, StatusCode};
 use crate::time::Time;
 use crate::uri::{Uri, UserUri};

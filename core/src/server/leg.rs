@@ -11,10 +11,10 @@
 //!                                     └──────── BYE received ─────────────────▶ Closed
 //! ```
 
-use super::command::Flow;
 use super::config::Config;
-use super::ids::IdGen;
-use super::timer::LegKey;
+use super::id_gen::IdGen;
+use super::keys::LegKey;
+use super::output::Flow;
 use crate::ids::{SessionId, Tag};
 use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode, Via};
 use crate::uri::{Host, Param, SipUri, Uri, UserUri};

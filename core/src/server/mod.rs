@@ -21,45 +21,52 @@
 
 mod auth;
 mod chat;
-mod command;
+mod chat_log;
 mod config;
 mod connections;
 mod extension;
 mod fork;
 mod group;
-mod ids;
+mod id_gen;
+mod keys;
 mod leg;
 mod msrp_leg;
+mod msrp_media;
 mod msrp_relay;
+mod nonces;
 mod one_to_one;
 mod outbox;
+mod output;
 mod pager;
 mod registrar;
 mod session;
 mod termination;
+mod tickets;
 mod timer;
 mod transaction;
 
-pub use chat::ChatSend;
-pub use command::{
-    ChatFailure, ChatOutcome, Command, Disposition, DispositionRecord, Event, Flow, HistoryObject,
-    ParticipantRecord, Record, SessionInfo, SessionKey, SessionType, StandaloneMessage,
-    StoredMessage, Transport,
-};
+pub use chat_log::ChatSend;
 pub use config::{
     AuthConfig, Config, ConfigError, DigestAlgorithm, MsrpConfig, Mutation, Seed, Timers,
 };
-pub use connections::CORE_CONN_BASE;
-pub use timer::{LegKey, Timer};
-pub use transaction::TxKey;
+pub use id_gen::CORE_CONN_BASE;
+pub use output::{ChatFailure, ChatOutcome, Command, Event, Flow, Transport};
+// The records moved to `crate::record`; their `server::` paths stay valid.
+pub use crate::record::{
+    Disposition, DispositionRecord, HistoryObject, ParticipantRecord, Record, SessionInfo,
+    SessionKey, SessionType, StandaloneMessage, StoredMessage,
+};
+pub use keys::{LegKey, TxKey};
+pub use timer::Timer;
 
 use std::collections::BTreeMap;
 
-use self::ids::IdGen;
+use self::id_gen::IdGen;
 use self::leg::Leg;
 use self::outbox::Outbox;
 use self::registrar::{RegisterOutcome, Registrar};
 use self::session::Session;
+use self::tickets::TicketUse;
 use self::transaction::{ServerRx, Transactions};
 use crate::ids::{ConnId, ContributionId, SessionId, StoreTicket};
 use crate::sip::{Method, Request, Response, SipMessage, StatusCode};
@@ -73,22 +80,6 @@ use crate::wire::{self, StreamDecoder};
 pub struct StoreError {
     /// What the store said.
     pub reason: String,
-}
-
-/// What a store ticket was issued for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum TicketUse {
-    /// A chat message (session, sequence number).
-    Message(SessionId, u64),
-    /// A group's session info (EXT-4).
-    GroupInfo(SessionId),
-    /// A session history object.
-    Seal(SessionId),
-    /// A pager MESSAGE's standalone message or disposition, relayed once durable
-    /// (PAGER-1).
-    Pager(Box<pager::PendingPager>),
-    /// An IMDN's disposition record: nothing waits for it.
-    Disposition,
 }
 
 /// Counters of input the server refused without answering.
@@ -113,9 +104,9 @@ pub struct Server {
     decoders: BTreeMap<ConnId, StreamDecoder>,
     /// TCP connections known to be up (bytes arrived, or the core opened them).
     live_tcp: std::collections::BTreeSet<ConnId>,
-    nonces: auth::Nonces,
+    nonces: nonces::Nonces,
     /// The server's MSRP endpoints, one per leg with MSRP media (specs/msrp.md).
-    msrp: msrp_leg::MsrpState,
+    msrp: msrp_media::MsrpState,
     wall_clock: WallClock,
     counters: Counters,
 }

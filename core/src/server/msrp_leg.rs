@@ -1,129 +1,24 @@
-//! The server's MSRP endpoint on each leg (back-to-back MSRP, specs/msrp.md): the
-//! per-leg state (own path and session-id, the terminal's path, who connects, the
-//! bound connection, requests queued until it is bound, the chunk reassembler), the
-//! SDP the server puts on a leg, and MSRP URI comparison (RFC 4975 §6.1, §7.3;
-//! RFC 6714).
+//! The server's MSRP endpoint on each leg (back-to-back MSRP, specs/msrp.md):
+//! creating it, the SDP the server puts on a leg, binding connections, and sending
+//! MSRP on a leg.
 //!
-//! What it is *not*: the handling of MSRP requests and the relay (see
-//! `msrp_relay`), or the MSRP codec (`wire::msrp`).
+//! What it is *not*: the endpoint state (`msrp_media`), the handling of MSRP
+//! requests and the relay (see `msrp_relay`), MSRP URIs (`wire::msrp_uri`) or the
+//! MSRP codec (`wire::msrp`).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::VecDeque;
 
-use super::command::Command;
-use super::connections::CORE_CONN_BASE;
-use super::timer::LegKey;
+use super::id_gen::CORE_CONN_BASE;
+use super::keys::LegKey;
+use super::msrp_media::{MsrpLeg, PeerMedia, Setup, MAX_OUTGOING, MSRP_CONN_OFFSET};
+use super::output::Command;
 use super::Server;
 use crate::ids::{ConnId, TransactionId};
 use crate::msrp::reassembly::Reassembler;
 use crate::msrp::{MsrpMessage, MsrpMethod, MsrpRequest};
 use crate::sdp::{Sdp, SdpAttribute, SdpMedia};
-use crate::wire::{self, msrp::MsrpDecoder};
-
-/// Who opens the MSRP connection of a leg (RFC 4145 `a=setup` as RFC 6135 uses it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Setup {
-    /// The server offered `actpass` and waits for the answer.
-    Offered,
-    /// The server connects (and sends the empty bind SEND).
-    Active,
-    /// The terminal connects to the server's listener.
-    Passive,
-}
-
-impl Setup {
-    fn token(self) -> &'static str {
-        match self {
-            Setup::Offered => "actpass",
-            Setup::Active => "active",
-            Setup::Passive => "passive",
-        }
-    }
-}
-
-/// The server's MSRP endpoint on one leg.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct MsrpLeg {
-    /// The server's session-id on this leg (fresh per leg).
-    pub(crate) session_id: String,
-    /// The server's own URI on this leg (its `a=path`).
-    pub(crate) local_path: String,
-    /// The terminal's `a=path` (empty until its SDP is known).
-    pub(crate) peer_path: Vec<String>,
-    pub(crate) setup: Setup,
-    /// The connection bound to this leg (MSRP-2).
-    pub(crate) conn: Option<ConnId>,
-    /// Encoded requests waiting for the connection to be bound (bounded: MSRP-9).
-    pub(crate) queue: VecDeque<Vec<u8>>,
-    /// `a=accept-types` / `a=accept-wrapped-types` the server advertises on this leg.
-    pub(crate) accept_types: String,
-    pub(crate) accept_wrapped: Option<String>,
-    pub(crate) reassembler: Reassembler,
-}
-
-/// One MSRP connection: its decode buffer and the legs bound to it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct MsrpConn {
-    pub(crate) decoder: MsrpDecoder,
-    pub(crate) legs: BTreeSet<LegKey>,
-}
-
-/// Every MSRP endpoint of the server.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct MsrpState {
-    pub(crate) legs: BTreeMap<LegKey, MsrpLeg>,
-    /// Session-id (of the server's URI) → leg.
-    pub(crate) by_session: BTreeMap<String, LegKey>,
-    pub(crate) conns: BTreeMap<ConnId, MsrpConn>,
-    /// Transaction ids of the server's own outgoing SENDs whose response is due
-    /// (consumed when it arrives; bounded, oldest forgotten first).
-    pub(crate) outgoing: VecDeque<TransactionId>,
-}
-
-/// Offset of the connection numbers of `MsrpConnect` above [`CORE_CONN_BASE`].
-const MSRP_CONN_OFFSET: u64 = 1 << 61;
-
-/// Most outgoing transactions remembered for their responses.
-const MAX_OUTGOING: usize = 1024;
-
-/// The media an SDP body describes for MSRP: path, setup, accept-types.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct PeerMedia {
-    pub(crate) path: Vec<String>,
-    pub(crate) setup: Option<String>,
-    pub(crate) accept_types: Option<String>,
-    pub(crate) accept_wrapped: Option<String>,
-}
-
-impl PeerMedia {
-    /// The MSRP media of an SDP (the first `m=message` section); `None` without one.
-    pub(crate) fn of(sdp: &Sdp) -> Option<Self> {
-        let m = sdp.message_media()?;
-        let session_setup = sdp
-            .attributes
-            .iter()
-            .find(|a| a.name.eq_ignore_ascii_case("setup"))
-            .and_then(|a| a.value.clone());
-        Some(Self {
-            path: m.msrp_path().into_iter().map(str::to_owned).collect(),
-            setup: m
-                .attribute("setup")
-                .map(str::to_owned)
-                .or(session_setup)
-                .map(|s| s.to_ascii_lowercase()),
-            accept_types: m.attribute("accept-types").map(str::to_owned),
-            accept_wrapped: m.attribute("accept-wrapped-types").map(str::to_owned),
-        })
-    }
-
-    /// The MSRP media of a body that should be an SDP (an undecodable one has none).
-    pub(crate) fn of_body(body: &[u8]) -> Option<Self> {
-        if body.is_empty() {
-            return None;
-        }
-        wire::sdp::decode(body).ok().as_ref().and_then(Self::of)
-    }
-}
+use crate::wire;
+use crate::wire::msrp_uri::{own_uri, uri_socket};
 
 /// Default `a=accept-types` when the terminal's SDP named none.
 const DEFAULT_ACCEPT: &str = "message/cpim";
@@ -267,7 +162,7 @@ impl Server {
             return;
         }
         let Some(peer) = m.peer_path.first().and_then(|u| uri_socket(u)) else {
-            self.out.event(super::command::Event::MsrpRefused {
+            self.out.event(super::output::Event::MsrpRefused {
                 conn: None,
                 reason: "terminal's msrp path has no ip address to connect to".into(),
             });
@@ -359,131 +254,5 @@ fn attr(name: &str, value: Option<&str>) -> SdpAttribute {
     SdpAttribute {
         name: name.to_owned(),
         value: value.map(str::to_owned),
-    }
-}
-
-/// The server's MSRP URI: `msrp://<ip>:<port>/<session-id>;tcp`.
-pub(crate) fn own_uri(addr: SocketAddr, session_id: &str) -> String {
-    let host = match addr.ip() {
-        IpAddr::V4(ip) => ip.to_string(),
-        IpAddr::V6(ip) => format!("[{ip}]"),
-    };
-    format!("msrp://{host}:{}/{session_id};tcp", addr.port())
-}
-
-/// An MSRP URI's parts as RFC 4975 §6.1 compares them: scheme and host
-/// case-insensitive, port, session-id case-sensitive, transport case-insensitive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MsrpUri {
-    scheme: String,
-    host: String,
-    port: Option<u16>,
-    pub(crate) session_id: String,
-    transport: String,
-}
-
-/// Parses `msrp[s]://[userinfo@]host[:port][/session-id];transport`.
-pub(crate) fn parse_uri(uri: &str) -> Option<MsrpUri> {
-    let (scheme, rest) = uri.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "msrp" && scheme != "msrps" {
-        return None;
-    }
-    let (rest, transport) = rest.split_once(';').unwrap_or((rest, ""));
-    let transport = transport
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let (authority, session_id) = rest.split_once('/').unwrap_or((rest, ""));
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']')?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    let port = match port {
-        Some(p) => Some(p.parse().ok()?),
-        None => None,
-    };
-    Some(MsrpUri {
-        scheme,
-        host: host.to_ascii_lowercase(),
-        port,
-        session_id: session_id.to_owned(),
-        transport,
-    })
-}
-
-/// The session-id of an MSRP URI (`None` when it does not parse).
-pub(crate) fn session_of(uri: &str) -> Option<String> {
-    parse_uri(uri).map(|u| u.session_id)
-}
-
-/// Where to connect for an MSRP URI whose host is an IP literal (the core resolves
-/// no names).
-pub(crate) fn uri_socket(uri: &str) -> Option<SocketAddr> {
-    let u = parse_uri(uri)?;
-    let ip: IpAddr = u.host.parse().ok()?;
-    Some(SocketAddr::new(ip, u.port?))
-}
-
-/// RFC 4975 §7.3: the `From-Path` of a request must match the terminal's `a=path`
-/// URI by URI; RFC 6714 relaxed: only the session-id of the last URI (the terminal's
-/// own) counts.
-pub(crate) fn paths_match(from_path: &[String], sdp_path: &[String], relaxed: bool) -> bool {
-    if relaxed {
-        let last = |p: &[String]| p.last().and_then(|u| session_of(u));
-        return last(from_path).is_some() && last(from_path) == last(sdp_path);
-    }
-    from_path.len() == sdp_path.len()
-        && from_path.iter().zip(sdp_path).all(|(a, b)| {
-            let (Some(a), Some(b)) = (parse_uri(a), parse_uri(b)) else {
-                return false;
-            };
-            a == b
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris_compare_per_rfc4975() {
-        let a = vec!["msrp://Host.Example:7394/abcD;TCP".to_owned()];
-        let b = vec!["MSRP://host.example:7394/abcD;tcp".to_owned()];
-        let c = vec!["msrp://host.example:7394/abcd;tcp".to_owned()];
-        assert!(paths_match(&a, &b, false));
-        assert!(!paths_match(&a, &c, false), "session-id is case-sensitive");
-        let relay = vec![
-            "msrp://10.0.0.9:2856/relay;tcp".to_owned(),
-            "msrp://10.1.1.1:9/abcD;tcp".to_owned(),
-        ];
-        assert!(!paths_match(&relay, &a, false));
-        assert!(paths_match(&relay, &a, true), "relaxed: last session-id");
-        assert!(!paths_match(&c, &a, true));
-    }
-
-    #[test]
-    fn uri_socket_needs_an_ip_literal() {
-        assert_eq!(
-            uri_socket("msrp://[::1]:2855/s;tcp"),
-            Some("[::1]:2855".parse().unwrap())
-        );
-        assert_eq!(
-            uri_socket("msrp://10.0.0.1:7/s;tcp"),
-            Some("10.0.0.1:7".parse().unwrap())
-        );
-        assert_eq!(uri_socket("msrp://host.example:7/s;tcp"), None);
-        assert_eq!(uri_socket("sip:x@y"), None);
-        assert_eq!(
-            own_uri("[::1]:9".parse().unwrap(), "x"),
-            "msrp://[::1]:9/x;tcp"
-        );
     }
 }

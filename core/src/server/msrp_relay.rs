@@ -30,41 +30,17 @@
 
 use std::net::SocketAddr;
 
-use super::chat::{ChatSend, Origin};
-use super::command::{ChatFailure, ChatOutcome, Command, Event, StoredMessage};
-use super::msrp_leg::{paths_match, session_of};
-use super::timer::LegKey;
+use super::chat_log::{ChatSend, MsrpReply, Origin};
+use super::output::{ChatFailure, ChatOutcome, Command, Event};
 use super::Server;
 use crate::ids::{ConnId, MessageId, SessionId, TransactionId};
 use crate::msrp::reassembly::{split, Reassembly, ReassemblyError};
 use crate::msrp::{ByteRange, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse};
+use crate::record::StoredMessage;
 use crate::time::Time;
 use crate::uri::UserUri;
 use crate::wire;
-
-/// How to answer the sender of a message that came over MSRP, kept until the
-/// chat layer has an outcome for it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct MsrpReply {
-    /// The connection the (last chunk of the) message arrived on.
-    conn: ConnId,
-    /// The sender's leg.
-    leg: LegKey,
-    /// The last chunk's transaction.
-    tid: TransactionId,
-    /// The request's `From-Path` (a REPORT goes to all of it, a response to its
-    /// first URI).
-    from_path: Vec<String>,
-    /// The server's URI as the sender addressed it.
-    own: String,
-    message_id: Option<String>,
-    failure_report: FailureReport,
-    success_report: bool,
-    /// Size of the whole message (the REPORT's `Byte-Range`).
-    total: u64,
-    /// An IMDN in a group goes only to the original sender (CPIM `To`).
-    pub(crate) only_to: Option<UserUri>,
-}
+use crate::wire::msrp_uri::{paths_match, session_of};
 
 impl Server {
     /// Input: bytes read from an MSRP connection (accepted on an MSRP listener, or
@@ -315,7 +291,7 @@ impl Server {
         let ticket = self.ticket(super::TicketUse::Disposition);
         self.out.command(Command::Persist {
             ticket,
-            record: super::command::Record::Disposition(super::command::DispositionRecord {
+            record: crate::record::Record::Disposition(crate::record::DispositionRecord {
                 conversation_id: key.conversation_id,
                 contribution_id: Some(key.contribution_id),
                 message_id: MessageId::new(imdn.message_id.clone()),
@@ -418,7 +394,7 @@ fn capture(content_type: &str, body: &[u8]) -> Result<Capture, &'static str> {
             imdn: None,
         });
     }
-    let cpim = wire::cpim::decode(body).map_err(|_| "Bad CPIM")?;
+    let cpim = wire::cpim_codec::decode(body).map_err(|_| "Bad CPIM")?;
     let imdn = if cpim.is_imdn() {
         Some(wire::imdn::decode(&cpim.body).map_err(|_| "Bad IMDN")?)
     } else {

@@ -2,15 +2,17 @@
 //! answers relayed back, CANCEL, the 2xx/ACK exchange on each leg, and in-dialog
 //! requests relayed between the legs (specs/one-to-one.md, ONE-1..ONE-8).
 
-use super::command::{Event, Flow, SessionInfo, SessionKey, SessionType};
+use super::keys::LegKey;
 use super::leg::{server_contact, Leg, LegState, Role};
-use super::msrp_leg::PeerMedia;
+use super::msrp_media::PeerMedia;
+use super::output::{Event, Flow};
 use super::session::{Calling, OneState, OneToOne, Session};
-use super::timer::{LegKey, Timer};
+use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TxKey};
 use crate::body::InviteBody;
 use crate::ids::{ContributionId, SessionId};
+use crate::record::{SessionInfo, SessionKey, SessionType};
 use crate::sip::{Method, NameAddr, Request, Response, SipMessage, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;

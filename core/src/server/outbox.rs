@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::command::{Command, Event, Flow};
+use super::output::{Command, Event, Flow};
 use super::timer::Timer;
 use crate::sip::SipMessage;
 use crate::time::Time;

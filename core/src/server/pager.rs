@@ -18,32 +18,19 @@
 //! expires while the store works does not lose the relay; its TCP connection is
 //! (re)opened only once the record is durable.
 
-use super::command::{DispositionRecord, Flow, Record, StandaloneMessage};
 use super::leg::server_via;
 use super::one_to_one::copyable;
+use super::output::Flow;
+use super::tickets::PendingPager;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
 use crate::cpim::CpimMessage;
 use crate::ids::{ContributionId, ConversationId, MessageId};
+use crate::record::{DispositionRecord, Record, StandaloneMessage};
 use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode};
 use crate::time::Time;
 use crate::uri::{Uri, UserUri};
-use crate::wire::{cpim, imdn, multipart::print_media_type};
-
-/// A pager MESSAGE whose record the store has not confirmed yet: what to relay, and
-/// where, once it has.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct PendingPager {
-    /// The sender's server transaction.
-    server_tx: TxKey,
-    /// The recipient's binding, chosen when the MESSAGE arrived: its flow and Contact.
-    flow: Flow,
-    contact: Uri,
-    /// The Conversation-ID as stored (the server's own when the MESSAGE had none).
-    conversation_id: ConversationId,
-    /// The sender's MESSAGE.
-    request: Request,
-}
+use crate::wire::{cpim_codec as cpim, imdn, multipart::print_media_type};
 
 impl Server {
     /// An out-of-dialog MESSAGE.

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::command::Flow;
 use super::config::Timers;
 use super::outbox::Outbox;
+use super::output::Flow;
 use super::timer::Timer;
 use crate::sip::{NameAddr, Request};
 use crate::time::Time;

@@ -12,11 +12,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::chat::ChatLog;
-use super::command::SessionInfo;
-use super::timer::LegKey;
-use super::transaction::TxKey;
+use super::chat_log::ChatLog;
+use super::keys::LegKey;
+use super::keys::TxKey;
 use crate::ids::{SessionId, StoreTicket};
+use crate::record::SessionInfo;
 use crate::sip::{Request, StatusCode};
 use crate::uri::UserUri;
 

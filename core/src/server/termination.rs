@@ -10,14 +10,16 @@
 
 use std::collections::BTreeSet;
 
-use super::command::{Command, Event, HistoryObject, ParticipantRecord};
 use super::config::Mutation;
+use super::keys::LegKey;
 use super::leg::LegState;
+use super::output::{Command, Event};
 use super::session::{GroupState, OneState, Sealing, Session, Terminating};
-use super::timer::{LegKey, Timer};
+use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
 use crate::ids::SessionId;
+use crate::record::{HistoryObject, ParticipantRecord};
 use crate::sip::{Method, Request, StatusCode};
 use crate::time::Time;
 

@@ -15,23 +15,9 @@
 
 use std::fmt;
 
-use super::transaction::TxKey;
-use crate::ids::{CallId, SessionId, Tag};
+use super::keys::{LegKey, TxKey};
+use crate::ids::SessionId;
 use crate::uri::UserUri;
-
-/// The server's end of one dialog (one leg of a session): Call-ID and the server's
-/// own tag, which the server chose and which is therefore unique per leg.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LegKey {
-    pub(crate) call_id: CallId,
-    pub(crate) local_tag: Tag,
-}
-
-impl fmt::Display for LegKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{};tag={}", self.call_id, self.local_tag)
-    }
-}
 
 /// A named timer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

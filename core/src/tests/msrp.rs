@@ -87,7 +87,7 @@ fn cpim(id: &str, text: &[u8]) -> Vec<u8> {
 
 /// The content of a CPIM body (the body itself when it is not CPIM).
 fn inner(body: &[u8]) -> Vec<u8> {
-    wire::cpim::decode(body).map_or_else(|_| body.to_vec(), |c| c.body)
+    wire::cpim_codec::decode(body).map_or_else(|_| body.to_vec(), |c| c.body)
 }
 
 impl Harness {

@@ -20,7 +20,7 @@
 //! [`ImdnError::UnsupportedNotification`]; `<subject>` and extension elements are
 //! ignored; texts are trimmed but not validated (URIs and the date stay text).
 
-use crate::server::Disposition;
+use crate::record::Disposition;
 use roxmltree::{Document, Node, ParsingOptions};
 
 /// The RFC 5438 XML namespace.

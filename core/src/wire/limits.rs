@@ -1,5 +1,7 @@
 //! Size limits applied to untrusted input.
 
+use crate::msrp::reassembly::ReassemblyLimits;
+
 /// Limits every decoder enforces. Defaults suit a chat server: SIP signalling is
 /// small; bodies carry SDP and short resource lists. MSRP chunks are larger (chat
 /// messages and file-transfer chunks).
@@ -38,6 +40,16 @@ impl Default for Limits {
             max_msrp_chunk_bytes: 1024 * 1024,
             max_msrp_message_bytes: 16 * 1024 * 1024,
             max_msrp_pending_messages: 16,
+        }
+    }
+}
+
+/// The MSRP reassembler's share of the limits.
+impl From<&Limits> for ReassemblyLimits {
+    fn from(limits: &Limits) -> Self {
+        Self {
+            max_message_bytes: limits.max_msrp_message_bytes,
+            max_pending_messages: limits.max_msrp_pending_messages,
         }
     }
 }

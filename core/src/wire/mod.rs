@@ -11,12 +11,13 @@
 //! What is *not* here: deciding what to do with a bad message (the state machine
 //! answers 400/413/488/513 with [`encode_error_reply`] or a typed response).
 
-pub mod cpim;
+pub mod cpim_codec;
 pub mod digest;
 pub mod framing;
 pub mod imdn;
 pub mod limits;
 pub mod msrp;
+pub mod msrp_uri;
 pub mod multipart;
 pub mod resource_lists;
 pub mod sdp;

@@ -5,6 +5,10 @@
 use super::config::Seed;
 use crate::ids::{Branch, CallId, ConversationId, Tag};
 
+/// First connection number the core hands out for its own `Connect`s (a range far
+/// above the numbers a runtime hands out, so the two never collide).
+pub const CORE_CONN_BASE: u64 = 1 << 62;
+
 /// The counter-based token source. Part of the server state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct IdGen {

@@ -1,9 +1,14 @@
 //! The core's outputs: [`Command`]s the runtime must carry out and [`Event`]s it may
-//! log. Public and exhaustive: the runtime matches every variant.
+//! log, and the [`Flow`] a message comes from or goes to. Public and exhaustive: the
+//! runtime matches every variant.
+//!
+//! What it is *not*: the records a `Persist` carries (those are values the store
+//! receives, [`crate::record`]).
 
 use std::net::SocketAddr;
 
-use crate::ids::{ConnId, ContributionId, ConversationId, MessageId, SessionId, StoreTicket};
+use crate::ids::{ConnId, ContributionId, MessageId, SessionId, StoreTicket};
+use crate::record::{HistoryObject, Record, StoredMessage};
 use crate::sip::SipMessage;
 use crate::uri::UserUri;
 
@@ -45,153 +50,6 @@ pub struct Flow {
     pub conn: ConnId,
     /// The peer's address and port.
     pub peer: SocketAddr,
-}
-
-/// The session a stored record belongs to, as the store files it
-/// (`<user>/Default/<Conversation-ID>/<Contribution-ID>/`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionKey {
-    /// The core's session number.
-    pub session: SessionId,
-    /// Conversation-ID (folder).
-    pub conversation_id: ConversationId,
-    /// Contribution-ID (sub-folder).
-    pub contribution_id: ContributionId,
-}
-
-/// Kind of a stored session (the `session-type` of the session info object).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SessionType {
-    /// A 1-to-1 chat session.
-    OneToOne,
-    /// An ad-hoc group session (created by extending a 1-to-1 or by a list INVITE).
-    AdHoc,
-}
-
-/// The session info object: what the claim calls the headers and IDs "extracted and
-/// locally stored" for a session (see specs/history.md, HIST-4).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionInfo {
-    /// Conversation and contribution.
-    pub key: SessionKey,
-    /// Session type.
-    pub session_type: SessionType,
-    /// `From`: the authenticated initiator.
-    pub from: UserUri,
-    /// `To`: the invited user, or the conference-factory URI for a group.
-    pub to: String,
-    /// `Date` (RFC 5322): the INVITE's Date header, or the server's receive time.
-    pub date: String,
-    /// `Subject`, if the INVITE had one.
-    pub subject: Option<String>,
-    /// `InReplyTo-Contribution-ID`, if any.
-    pub in_reply_to: Option<ContributionId>,
-    /// The SDP body as received (empty when the INVITE had none).
-    pub sdp: String,
-    /// The SDP media attributes (`name:value` lines of every `m=` section).
-    pub media_attributes: Vec<String>,
-    /// Invited participants (the callee, or the resource-list entries).
-    pub invited: Vec<UserUri>,
-}
-
-/// One chat message as stored and delivered.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StoredMessage {
-    /// The session it was sent in.
-    pub key: SessionKey,
-    /// Server sequence number within the session: the only order that counts (MSG-5).
-    pub seq: u64,
-    /// The authenticated sender (never a terminal-supplied identity).
-    pub sender: UserUri,
-    /// Every recipient at the time it was accepted.
-    pub recipients: Vec<UserUri>,
-    /// The sender's message id (IMDN Message-ID / MSRP Message-ID).
-    pub message_id: MessageId,
-    /// Content type of the body (usually `message/cpim`).
-    pub content_type: String,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-/// A participant of a group session as its group state records it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ParticipantRecord {
-    /// The participant.
-    pub user: UserUri,
-    /// Its last state (`invited`, `joined`, `declined`, `left`).
-    pub state: String,
-}
-
-/// The session history object: the session info plus the final message set.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HistoryObject {
-    /// The session info object.
-    pub info: SessionInfo,
-    /// Sequence numbers of the messages delivered in the session, in delivery order
-    /// (HIST-3); the last one is the seal watermark.
-    pub messages: Vec<u64>,
-    /// Group sessions: the last participant set (the group state object).
-    pub participants: Vec<ParticipantRecord>,
-}
-
-/// A pager-mode message (RFC 3428 MESSAGE): a standalone message object of its
-/// conversation, stored before the sender gets its 200.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StandaloneMessage {
-    /// The conversation it belongs to (folder `Default/<Conversation-ID>/`).
-    pub conversation_id: ConversationId,
-    /// Contribution-ID, when the MESSAGE carried one.
-    pub contribution_id: Option<ContributionId>,
-    /// The authenticated sender.
-    pub sender: UserUri,
-    /// The recipients.
-    pub recipients: Vec<UserUri>,
-    /// The IMDN Message-ID (or, without CPIM, the SIP Call-ID).
-    pub message_id: MessageId,
-    /// Content type of the body (usually `message/cpim`).
-    pub content_type: String,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-/// What an IMDN (RFC 5438) reported about a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Disposition {
-    /// `<delivered/>`.
-    Delivered,
-    /// `<displayed/>`.
-    Displayed,
-    /// A negative notification (`<failed/>`, `<forbidden/>`, `<error/>`).
-    Failed,
-}
-
-/// A delivery/display notification applied to a stored message: the per-recipient
-/// delivered/displayed state of protocol.md §5.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DispositionRecord {
-    /// The conversation of the original message.
-    pub conversation_id: ConversationId,
-    /// The session of the original message (`None`: a standalone message).
-    pub contribution_id: Option<ContributionId>,
-    /// The IMDN Message-ID of the original message.
-    pub message_id: MessageId,
-    /// The recipient that delivered/displayed it (the IMDN's authenticated sender).
-    pub recipient: UserUri,
-    /// What happened.
-    pub disposition: Disposition,
-}
-
-/// A record the store must make durable before the core goes on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Record {
-    /// A chat message (MSG-1: acknowledged only once this is durable).
-    Message(StoredMessage),
-    /// The info of a newly created session (EXT-4: the group's, before A's 200).
-    SessionInfo(SessionInfo),
-    /// A pager-mode message (durable before its 200).
-    Standalone(StandaloneMessage),
-    /// An IMDN applied to a stored message.
-    Disposition(DispositionRecord),
 }
 
 /// Why a chat message was refused.

@@ -1,0 +1,119 @@
+//! The values of the chat layer: a [`ChatSend`] (a chat message a terminal sent), the
+//! [`ChatLog`] of one session (messages waiting for the store, delivered ones,
+//! repeats seen: MSG-5, MSG-6), and where each message came from ([`Origin`],
+//! [`MsrpReply`]), which says how it is answered.
+//!
+//! What it is *not*: what the server does with them (`chat`: numbering, `Persist`,
+//! delivery; `msrp_relay`: MSRP in and out).
+
+use std::collections::BTreeMap;
+
+use super::keys::LegKey;
+use super::output::ChatOutcome;
+use crate::ids::{ConnId, ContributionId, MessageId, TransactionId};
+use crate::msrp::FailureReport;
+use crate::record::StoredMessage;
+use crate::uri::UserUri;
+
+/// A chat message a terminal sent on a session (typed input).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChatSend {
+    /// The session, by its Contribution-ID.
+    pub contribution_id: ContributionId,
+    /// The authenticated sender (the user of the leg it arrived on).
+    pub sender: UserUri,
+    /// The sender's message id.
+    pub message_id: MessageId,
+    /// Content type (usually `message/cpim`).
+    pub content_type: String,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// The messages of one session: those waiting for the store, and the delivered ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub(crate) struct ChatLog {
+    pub(crate) next_seq: u64,
+    pub(crate) pending: BTreeMap<u64, Pending>,
+    /// Sequence numbers delivered, in delivery order (the sealed message set, HIST-3).
+    pub(crate) delivered: Vec<u64>,
+    /// Every (sender, message id) taken on, with its sequence number (MSG-6).
+    pub(crate) seen: BTreeMap<(UserUri, MessageId), u64>,
+}
+
+/// Where a chat message came from, which says how it is delivered and answered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Origin {
+    /// A typed input (`handle_chat`): `ChatDeliver` / `ChatResult` commands.
+    Typed,
+    /// An MSRP SEND: MSRP SENDs to the recipients, an MSRP response/REPORT back.
+    Msrp(MsrpReply),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Pending {
+    pub(crate) message: StoredMessage,
+    pub(crate) contribution_id: ContributionId,
+    pub(crate) stored: Option<bool>,
+    /// The original and each repeat received while it waited: each gets the same
+    /// answer.
+    pub(crate) origins: Vec<Origin>,
+}
+
+impl ChatLog {
+    /// The answer to a repeat of a message already delivered (MSG-6); `None` when the
+    /// message is new, still waiting, or failed before (a failed one may be retried).
+    pub(crate) fn repeat(&self, chat: &ChatSend) -> Option<ChatOutcome> {
+        let seq = self
+            .seen
+            .get(&(chat.sender.clone(), chat.message_id.clone()))?;
+        self.delivered
+            .contains(seq)
+            .then_some(ChatOutcome::Accepted)
+    }
+
+    /// Counts a repeat of a message still waiting for the store; it gets its answer
+    /// when the original does.
+    pub(crate) fn pending_repeat(&mut self, chat: &ChatSend, origin: &Origin) -> bool {
+        let key = (chat.sender.clone(), chat.message_id.clone());
+        let Some(seq) = self.seen.get(&key) else {
+            return false;
+        };
+        match self.pending.get_mut(seq) {
+            Some(p) => {
+                p.origins.push(origin.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a `Persist` of this session is still unanswered (TERM-5, seal gating).
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+/// How to answer the sender of a message that came over MSRP, kept until the
+/// chat layer has an outcome for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct MsrpReply {
+    /// The connection the (last chunk of the) message arrived on.
+    pub(crate) conn: ConnId,
+    /// The sender's leg.
+    pub(crate) leg: LegKey,
+    /// The last chunk's transaction.
+    pub(crate) tid: TransactionId,
+    /// The request's `From-Path` (a REPORT goes to all of it, a response to its
+    /// first URI).
+    pub(crate) from_path: Vec<String>,
+    /// The server's URI as the sender addressed it.
+    pub(crate) own: String,
+    pub(crate) message_id: Option<String>,
+    pub(crate) failure_report: FailureReport,
+    pub(crate) success_report: bool,
+    /// Size of the whole message (the REPORT's `Byte-Range`).
+    pub(crate) total: u64,
+    /// An IMDN in a group goes only to the original sender (CPIM `To`).
+    pub(crate) only_to: Option<UserUri>,
+}

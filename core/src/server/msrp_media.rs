@@ -1,0 +1,120 @@
+//! What the server knows of the MSRP media of each leg (specs/msrp.md): the per-leg
+//! endpoint state (own path and session-id, the terminal's path, who connects, the
+//! bound connection, requests queued until it is bound, the chunk reassembler), the
+//! MSRP connections, and the media an SDP body offers.
+//!
+//! What it is *not*: what the server does with them (`msrp_leg`: endpoints, SDP,
+//! binding; `msrp_relay`: MSRP requests) or MSRP URI parsing (`wire::msrp_uri`).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::keys::LegKey;
+use crate::ids::{ConnId, TransactionId};
+use crate::msrp::reassembly::Reassembler;
+use crate::sdp::Sdp;
+use crate::wire::{self, msrp::MsrpDecoder};
+
+/// Who opens the MSRP connection of a leg (RFC 4145 `a=setup` as RFC 6135 uses it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Setup {
+    /// The server offered `actpass` and waits for the answer.
+    Offered,
+    /// The server connects (and sends the empty bind SEND).
+    Active,
+    /// The terminal connects to the server's listener.
+    Passive,
+}
+
+impl Setup {
+    pub(crate) fn token(self) -> &'static str {
+        match self {
+            Setup::Offered => "actpass",
+            Setup::Active => "active",
+            Setup::Passive => "passive",
+        }
+    }
+}
+
+/// The server's MSRP endpoint on one leg.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct MsrpLeg {
+    /// The server's session-id on this leg (fresh per leg).
+    pub(crate) session_id: String,
+    /// The server's own URI on this leg (its `a=path`).
+    pub(crate) local_path: String,
+    /// The terminal's `a=path` (empty until its SDP is known).
+    pub(crate) peer_path: Vec<String>,
+    pub(crate) setup: Setup,
+    /// The connection bound to this leg (MSRP-2).
+    pub(crate) conn: Option<ConnId>,
+    /// Encoded requests waiting for the connection to be bound (bounded: MSRP-9).
+    pub(crate) queue: VecDeque<Vec<u8>>,
+    /// `a=accept-types` / `a=accept-wrapped-types` the server advertises on this leg.
+    pub(crate) accept_types: String,
+    pub(crate) accept_wrapped: Option<String>,
+    pub(crate) reassembler: Reassembler,
+}
+
+/// One MSRP connection: its decode buffer and the legs bound to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub(crate) struct MsrpConn {
+    pub(crate) decoder: MsrpDecoder,
+    pub(crate) legs: BTreeSet<LegKey>,
+}
+
+/// Every MSRP endpoint of the server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub(crate) struct MsrpState {
+    pub(crate) legs: BTreeMap<LegKey, MsrpLeg>,
+    /// Session-id (of the server's URI) → leg.
+    pub(crate) by_session: BTreeMap<String, LegKey>,
+    pub(crate) conns: BTreeMap<ConnId, MsrpConn>,
+    /// Transaction ids of the server's own outgoing SENDs whose response is due
+    /// (consumed when it arrives; bounded, oldest forgotten first).
+    pub(crate) outgoing: VecDeque<TransactionId>,
+}
+
+/// Offset of the connection numbers of `MsrpConnect` above [`crate::server::CORE_CONN_BASE`].
+pub(crate) const MSRP_CONN_OFFSET: u64 = 1 << 61;
+
+/// Most outgoing transactions remembered for their responses.
+pub(crate) const MAX_OUTGOING: usize = 1024;
+
+/// The media an SDP body describes for MSRP: path, setup, accept-types.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct PeerMedia {
+    pub(crate) path: Vec<String>,
+    pub(crate) setup: Option<String>,
+    pub(crate) accept_types: Option<String>,
+    pub(crate) accept_wrapped: Option<String>,
+}
+
+impl PeerMedia {
+    /// The MSRP media of an SDP (the first `m=message` section); `None` without one.
+    pub(crate) fn of(sdp: &Sdp) -> Option<Self> {
+        let m = sdp.message_media()?;
+        let session_setup = sdp
+            .attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case("setup"))
+            .and_then(|a| a.value.clone());
+        Some(Self {
+            path: m.msrp_path().into_iter().map(str::to_owned).collect(),
+            setup: m
+                .attribute("setup")
+                .map(str::to_owned)
+                .or(session_setup)
+                .map(|s| s.to_ascii_lowercase()),
+            accept_types: m.attribute("accept-types").map(str::to_owned),
+            accept_wrapped: m.attribute("accept-wrapped-types").map(str::to_owned),
+        })
+    }
+
+    /// The MSRP media of a body that should be an SDP (an undecodable one has none).
+    pub(crate) fn of_body(body: &[u8]) -> Option<Self> {
+        if body.is_empty() {
+            return None;
+        }
+        wire::sdp::decode(body).ok().as_ref().and_then(Self::of)
+    }
+}

@@ -1,0 +1,43 @@
+//! What each store ticket waits for: a `Persist` or `SealSession` is answered by
+//! `Server::handle_store_result` with its ticket, and [`TicketUse`] says what the
+//! answer unblocks (a chat message, a group's info, a seal, a pager MESSAGE).
+//!
+//! What it is *not*: what happens then (the handlers: `chat`, `extension`,
+//! `termination`, `pager`).
+
+use super::keys::TxKey;
+use super::output::Flow;
+use crate::ids::{ConversationId, SessionId};
+use crate::sip::Request;
+use crate::uri::Uri;
+
+/// What a store ticket was issued for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum TicketUse {
+    /// A chat message (session, sequence number).
+    Message(SessionId, u64),
+    /// A group's session info (EXT-4).
+    GroupInfo(SessionId),
+    /// A session history object.
+    Seal(SessionId),
+    /// A pager MESSAGE's standalone message or disposition, relayed once durable
+    /// (PAGER-1).
+    Pager(Box<PendingPager>),
+    /// An IMDN's disposition record: nothing waits for it.
+    Disposition,
+}
+
+/// A pager MESSAGE whose record the store has not confirmed yet: what to relay, and
+/// where, once it has.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PendingPager {
+    /// The sender's server transaction.
+    pub(crate) server_tx: TxKey,
+    /// The recipient's binding, chosen when the MESSAGE arrived: its flow and Contact.
+    pub(crate) flow: Flow,
+    pub(crate) contact: Uri,
+    /// The Conversation-ID as stored (the server's own when the MESSAGE had none).
+    pub(crate) conversation_id: ConversationId,
+    /// The sender's MESSAGE.
+    pub(crate) request: Request,
+}

@@ -1,0 +1,132 @@
+//! MSRP URIs (RFC 4975 §6): printing the server's own, parsing a terminal's, and
+//! comparing `From-Path` with the `a=path` of the SDP (RFC 4975 §7.3; RFC 6714).
+//!
+//! What it is *not*: the MSRP message codec (`wire::msrp`).
+
+use std::net::{IpAddr, SocketAddr};
+
+/// The server's MSRP URI: `msrp://<ip>:<port>/<session-id>;tcp`.
+pub(crate) fn own_uri(addr: SocketAddr, session_id: &str) -> String {
+    let host = match addr.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    format!("msrp://{host}:{}/{session_id};tcp", addr.port())
+}
+
+/// An MSRP URI's parts as RFC 4975 §6.1 compares them: scheme and host
+/// case-insensitive, port, session-id case-sensitive, transport case-insensitive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MsrpUri {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+    pub(crate) session_id: String,
+    transport: String,
+}
+
+/// Parses `msrp[s]://[userinfo@]host[:port][/session-id];transport`.
+pub(crate) fn parse_msrp_uri(uri: &str) -> Option<MsrpUri> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "msrp" && scheme != "msrps" {
+        return None;
+    }
+    let (rest, transport) = rest.split_once(';').unwrap_or((rest, ""));
+    let transport = transport
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let (authority, session_id) = rest.split_once('/').unwrap_or((rest, ""));
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
+    };
+    Some(MsrpUri {
+        scheme,
+        host: host.to_ascii_lowercase(),
+        port,
+        session_id: session_id.to_owned(),
+        transport,
+    })
+}
+
+/// The session-id of an MSRP URI (`None` when it does not parse).
+pub(crate) fn session_of(uri: &str) -> Option<String> {
+    parse_msrp_uri(uri).map(|u| u.session_id)
+}
+
+/// Where to connect for an MSRP URI whose host is an IP literal (the core resolves
+/// no names).
+pub(crate) fn uri_socket(uri: &str) -> Option<SocketAddr> {
+    let u = parse_msrp_uri(uri)?;
+    let ip: IpAddr = u.host.parse().ok()?;
+    Some(SocketAddr::new(ip, u.port?))
+}
+
+/// RFC 4975 §7.3: the `From-Path` of a request must match the terminal's `a=path`
+/// URI by URI; RFC 6714 relaxed: only the session-id of the last URI (the terminal's
+/// own) counts.
+pub(crate) fn paths_match(from_path: &[String], sdp_path: &[String], relaxed: bool) -> bool {
+    if relaxed {
+        let last = |p: &[String]| p.last().and_then(|u| session_of(u));
+        return last(from_path).is_some() && last(from_path) == last(sdp_path);
+    }
+    from_path.len() == sdp_path.len()
+        && from_path.iter().zip(sdp_path).all(|(a, b)| {
+            let (Some(a), Some(b)) = (parse_msrp_uri(a), parse_msrp_uri(b)) else {
+                return false;
+            };
+            a == b
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_compare_per_rfc4975() {
+        let a = vec!["msrp://Host.Example:7394/abcD;TCP".to_owned()];
+        let b = vec!["MSRP://host.example:7394/abcD;tcp".to_owned()];
+        let c = vec!["msrp://host.example:7394/abcd;tcp".to_owned()];
+        assert!(paths_match(&a, &b, false));
+        assert!(!paths_match(&a, &c, false), "session-id is case-sensitive");
+        let relay = vec![
+            "msrp://10.0.0.9:2856/relay;tcp".to_owned(),
+            "msrp://10.1.1.1:9/abcD;tcp".to_owned(),
+        ];
+        assert!(!paths_match(&relay, &a, false));
+        assert!(paths_match(&relay, &a, true), "relaxed: last session-id");
+        assert!(!paths_match(&c, &a, true));
+    }
+
+    #[test]
+    fn uri_socket_needs_an_ip_literal() {
+        assert_eq!(
+            uri_socket("msrp://[::1]:2855/s;tcp"),
+            Some("[::1]:2855".parse().unwrap())
+        );
+        assert_eq!(
+            uri_socket("msrp://10.0.0.1:7/s;tcp"),
+            Some("10.0.0.1:7".parse().unwrap())
+        );
+        assert_eq!(uri_socket("msrp://host.example:7/s;tcp"), None);
+        assert_eq!(uri_socket("sip:x@y"), None);
+        assert_eq!(
+            own_uri("[::1]:9".parse().unwrap(), "x"),
+            "msrp://[::1]:9/x;tcp"
+        );
+    }
+}
