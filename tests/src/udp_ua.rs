@@ -1,9 +1,16 @@
 //! A raw SIP-over-UDP terminal for tests that need to send exact bytes (malformed
 //! requests, pager MESSAGEs) rather than a sipp scenario. Not a SIP stack: it builds
-//! requests from templates and matches answers by their first line.
+//! requests with the shared builders of `cpmd_core::testing` and sends their text
+//! (which tests may edit into malformed input), and matches answers by their first
+//! line.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
+
+use cpmd_core::sip::{Method, SipMessage};
+use cpmd_core::testing;
+use cpmd_core::wire::encode_message;
+use cpmd_core::{CallId, Tag, Transport};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -50,6 +57,11 @@ impl Ua {
         }
     }
 
+    /// A request from this terminal to `to_user@example.com`, built with the shared
+    /// builder (`cpmd_core::testing::request`: CSeq 1, Max-Forwards 70, Contact) and
+    /// printed; `extra` holds further header lines exactly as they are to be sent
+    /// (`Name: value\r\n` each), `body` the body. Tests edit the text further for
+    /// malformed input.
     pub fn request(
         &self,
         method: &str,
@@ -58,16 +70,26 @@ impl Ua {
         extra: &str,
         body: &str,
     ) -> String {
-        format!(
-            "{method} sip:{to_user}@example.com SIP/2.0\r\n\
-             Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{call_id}{method}\r\n\
-             Max-Forwards: 70\r\nFrom: <sip:{me}@example.com>;tag={me}-tag\r\n\
-             To: <sip:{to_user}@example.com>\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\n\
-             Contact: <sip:{me}@127.0.0.1:{port}>\r\n{extra}Content-Length: {len}\r\n\r\n{body}",
-            port = self.port(),
-            me = self.name,
-            len = body.len(),
-        )
+        let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port());
+        let sender = testing::Sender::new(
+            testing::sip_uri(self.name, "example.com"),
+            &Tag::new(format!("{}-tag", self.name)),
+            CallId::new(call_id),
+            testing::via(Transport::Udp, addr, &format!("{call_id}{method}")),
+            testing::contact(self.name, addr),
+        );
+        let to = testing::sip_uri(to_user, "example.com");
+        let mut req = testing::request(Method::from_token(method), to.clone(), to, sender);
+        req.headers.other = extra
+            .split("\r\n")
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let (name, value) = l.split_once(':').expect("extra header line");
+                (name.trim().to_owned(), value.trim().to_owned())
+            })
+            .collect();
+        req.body = body.as_bytes().to_vec();
+        String::from_utf8(encode_message(&SipMessage::Request(req))).expect("UTF-8 request")
     }
 
     pub fn register(&self) {
