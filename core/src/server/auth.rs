@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::config::DigestAlgorithm;
 use super::nonces::MAX_NONCES;
 use super::output::Flow;
+use super::refusal::Refusal;
 use super::{Server, TxKey};
 use crate::sip::{Request, Response, StatusCode};
 use crate::time::Time;
@@ -37,7 +38,7 @@ impl Server {
         if self.config.auth.is_none() {
             let known = claimed.and_then(|c| self.registrar.authenticate(&c, flow));
             if known.is_none() {
-                self.reply(now, key, req, StatusCode::FORBIDDEN);
+                self.refuse_request(now, key, req, Refusal::NotAuthenticated);
             }
             return known;
         }
@@ -48,7 +49,7 @@ impl Server {
                 None
             }
             Verdict::Authenticated(_) | Verdict::Forbidden => {
-                self.reply(now, key, req, StatusCode::FORBIDDEN);
+                self.refuse_request(now, key, req, Refusal::NotAuthenticated);
                 None
             }
         }
@@ -73,7 +74,7 @@ impl Server {
                 false
             }
             Verdict::Authenticated(_) | Verdict::Forbidden => {
-                self.reply(now, key, req, StatusCode::FORBIDDEN);
+                self.refuse_request(now, key, req, Refusal::NotAuthenticated);
                 false
             }
         }

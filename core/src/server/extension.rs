@@ -12,12 +12,13 @@ use super::config::Mutation;
 use super::keys::LegKey;
 use super::leg::LegState;
 use super::output::{Command, Flow};
+use super::refusal::Refusal;
 use super::session::{Creating, Group, GroupState, OneState, Session};
 use super::{Server, TicketUse, TxKey};
 use crate::body::ResourceList;
 use crate::ids::{ContributionId, SessionId};
 use crate::record::{Record, SessionType};
-use crate::sip::{Replaces, Request, StatusCode};
+use crate::sip::{Replaces, Request};
 use crate::time::Time;
 use crate::uri::UserUri;
 use crate::wire::uri::print_uri;
@@ -25,31 +26,30 @@ use crate::wire::uri::print_uri;
 impl Server {
     /// An INVITE to the conference factory: a new group, usually replacing a 1-to-1.
     pub(crate) fn on_factory_invite(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
-        let _ = flow;
         let Some(requester) = self.identify(now, &key, &req, &flow) else {
             return;
         };
         if req.headers.replaces.len() > 1 {
             // RFC 3891 §3: more than one Replaces header.
-            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+            return self.refuse_request(now, &key, &req, Refusal::TwoReplaces);
         }
         let body = match self.offer_of(&req) {
             Ok(body) => body,
-            Err(status) => return self.reply(now, &key, &req, status),
+            Err(why) => return self.refuse_request(now, &key, &req, why),
         };
         let Some(list) = body.recipients.clone() else {
-            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+            return self.refuse_request(now, &key, &req, Refusal::NoResourceList);
         };
         let replaced = match self.find_replaced(&req, &list) {
             Ok(r) => r,
-            Err(status) => return self.reply(now, &key, &req, status),
+            Err(why) => return self.refuse_request(now, &key, &req, why),
         };
-        if let Err(status) = self.check_replacement(&req, &requester, replaced) {
-            return self.reply(now, &key, &req, status);
+        if let Err(why) = self.check_replacement(&req, &requester, replaced) {
+            return self.refuse_request(now, &key, &req, why);
         }
         let invitees = invitees(&list, &requester);
         if invitees.is_empty() {
-            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+            return self.refuse_request(now, &key, &req, Refusal::NoInvitees);
         }
         let mut info = self.session_info(
             &req,
@@ -69,7 +69,7 @@ impl Server {
         if self.by_contribution.contains_key(&info.key.contribution_id)
             && self.config.mutation != Mutation::ReuseContributionId
         {
-            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+            return self.refuse_request(now, &key, &req, Refusal::ContributionIdTaken);
         }
         let gid = info.key.session;
         if let Some(Session::One(one)) = replaced.and_then(|id| self.sessions.get_mut(&id)) {
@@ -109,7 +109,7 @@ impl Server {
         &self,
         req: &Request,
         list: &ResourceList,
-    ) -> Result<Option<SessionId>, StatusCode> {
+    ) -> Result<Option<SessionId>, Refusal> {
         let mut found = Vec::new();
         if let Some(r) = req.headers.replaces.first() {
             found.push(self.session_by_replaces(r)?);
@@ -129,57 +129,55 @@ impl Server {
         match found.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(*one)),
-            _ => Err(StatusCode::BAD_REQUEST),
+            _ => Err(Refusal::AmbiguousReplaces),
         }
     }
 
     /// RFC 3891 §3 matching: Call-ID, the server's tag as `to-tag`, the terminal's as
     /// `from-tag`; EXT-7 error codes.
-    fn session_by_replaces(&self, r: &Replaces) -> Result<SessionId, StatusCode> {
+    fn session_by_replaces(&self, r: &Replaces) -> Result<SessionId, Refusal> {
         let key = LegKey {
             call_id: r.call_id.clone(),
             local_tag: r.to_tag.clone(),
         };
-        let leg = self.legs.get(&key).ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+        let leg = self.legs.get(&key).ok_or(Refusal::ReplacedUnknown)?;
         if leg.remote_tag.as_ref() != Some(&r.from_tag) {
-            return Err(StatusCode::CALL_DOES_NOT_EXIST);
+            return Err(Refusal::ReplacedUnknown);
         }
         if matches!(leg.state, LegState::Closing | LegState::Closed) {
-            return Err(StatusCode::DECLINE);
+            return Err(Refusal::ReplacedEnding);
         }
-        let one = self
-            .one(leg.session)
-            .ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+        let one = self.one(leg.session).ok_or(Refusal::ReplacedUnknown)?;
         if one.replaced_by.is_some() {
             // EXT-9: a 1-to-1 is replaced by at most one group.
-            return Err(StatusCode::DECLINE);
+            return Err(Refusal::ReplacedEnding);
         }
         match one.state {
-            OneState::Established if r.early_only => Err(StatusCode::BUSY_HERE),
+            OneState::Established if r.early_only => Err(Refusal::ReplacedNotEarly),
             OneState::Established => Ok(one.id),
             // An early dialog the server did not originate (A's INVITE to us).
-            OneState::Calling(_) => Err(StatusCode::CALL_DOES_NOT_EXIST),
+            OneState::Calling(_) => Err(Refusal::ReplacedUnknown),
             OneState::Cancelling(_) | OneState::Terminating(_) | OneState::Sealing(_) => {
-                Err(StatusCode::DECLINE)
+                Err(Refusal::ReplacedEnding)
             }
         }
     }
 
-    fn session_by_contribution(&self, c: &ContributionId) -> Result<SessionId, StatusCode> {
+    fn session_by_contribution(&self, c: &ContributionId) -> Result<SessionId, Refusal> {
         let sid = *self
             .by_contribution
             .get(c)
-            .ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
-        let one = self.one(sid).ok_or(StatusCode::CALL_DOES_NOT_EXIST)?;
+            .ok_or(Refusal::ReplacedUnknown)?;
+        let one = self.one(sid).ok_or(Refusal::ReplacedUnknown)?;
         if one.replaced_by.is_some() {
             // EXT-9: a 1-to-1 is replaced by at most one group.
-            return Err(StatusCode::DECLINE);
+            return Err(Refusal::ReplacedEnding);
         }
         match one.state {
             OneState::Established => Ok(sid),
-            OneState::Calling(_) => Err(StatusCode::CALL_DOES_NOT_EXIST),
+            OneState::Calling(_) => Err(Refusal::ReplacedUnknown),
             OneState::Cancelling(_) | OneState::Terminating(_) | OneState::Sealing(_) => {
-                Err(StatusCode::DECLINE)
+                Err(Refusal::ReplacedEnding)
             }
         }
     }
@@ -191,12 +189,12 @@ impl Server {
         req: &Request,
         requester: &UserUri,
         replaced: Option<SessionId>,
-    ) -> Result<(), StatusCode> {
+    ) -> Result<(), Refusal> {
         let Some(one) = replaced.and_then(|id| self.one(id)) else {
             return Ok(());
         };
         if one.leg_of(requester).is_none() && self.config.mutation != Mutation::ReplaceWithoutAuth {
-            return Err(StatusCode::FORBIDDEN);
+            return Err(Refusal::NotAParty);
         }
         if req
             .headers
@@ -204,12 +202,12 @@ impl Server {
             .as_ref()
             .is_some_and(|c| *c != one.info.key.conversation_id)
         {
-            return Err(StatusCode::BAD_REQUEST);
+            return Err(Refusal::ConversationMismatch);
         }
         if req.headers.contribution_id.as_ref() == Some(&one.info.key.contribution_id)
             && self.config.mutation != Mutation::ReuseContributionId
         {
-            return Err(StatusCode::BAD_REQUEST);
+            return Err(Refusal::ContributionIdReused);
         }
         Ok(())
     }

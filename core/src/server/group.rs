@@ -7,6 +7,7 @@ use super::keys::LegKey;
 use super::leg::{domain_uri, server_contact, LegState};
 use super::msrp_media::PeerMedia;
 use super::output::{Command, Event, Flow};
+use super::refusal::Refusal;
 use super::session::{GroupState, OneState, Participant, ParticipantStatus, Sealing, Session};
 use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
@@ -38,7 +39,7 @@ impl Server {
         if !ok {
             self.release_replaced(replaces);
             let req = creating.a_invite.clone();
-            self.reply(now, &creating.a_tx, &req, StatusCode::SERVER_INTERNAL_ERROR);
+            self.refuse_request(now, &creating.a_tx, &req, Refusal::StoreFailed);
             return self.drop_session(gid);
         }
         let Some(flow) = self.tx.flow(&creating.a_tx) else {
@@ -290,7 +291,7 @@ impl Server {
         req: Request,
     ) {
         let Some(l) = self.legs.get(leg) else {
-            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+            return self.refuse_request(now, &key, &req, Refusal::NoDialog);
         };
         let mut resp = l.response(&req, StatusCode::OK);
         if req.method == Method::Invite {

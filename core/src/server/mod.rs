@@ -38,6 +38,7 @@ mod one_to_one;
 mod outbox;
 mod output;
 mod pager;
+mod refusal;
 mod registrar;
 mod session;
 mod termination;
@@ -57,6 +58,7 @@ pub use crate::record::{
     SessionKey, SessionType, StandaloneMessage, StoredMessage,
 };
 pub use keys::{LegKey, TxKey};
+pub use refusal::{MsrpRefusal, Refusal};
 pub use timer::Timer;
 
 use std::collections::BTreeMap;
@@ -239,7 +241,7 @@ impl Server {
 
     fn on_new_request(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
         if req.headers.max_forwards == Some(0) {
-            return self.reply(now, &key, &req, StatusCode::TOO_MANY_HOPS);
+            return self.refuse_request(now, &key, &req, Refusal::TooManyHops);
         }
         if req.headers.to.tag().is_some() && req.method != Method::Cancel {
             return self.on_in_dialog(now, flow, key, req);
@@ -250,13 +252,13 @@ impl Server {
             Method::Cancel => self.on_cancel(now, key, req),
             Method::Options => self.reply(now, &key, &req, StatusCode::OK),
             Method::Bye | Method::Update | Method::Info | Method::Prack | Method::Ack => {
-                self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST)
+                self.refuse_request(now, &key, &req, Refusal::NoDialog)
             }
             Method::Message => self.on_message(now, flow, key, req),
             Method::Subscribe | Method::Notify | Method::Refer | Method::Publish => {
-                self.reply(now, &key, &req, StatusCode::METHOD_NOT_ALLOWED)
+                self.refuse_request(now, &key, &req, Refusal::MethodNotAllowed)
             }
-            Method::Other(_) => self.reply(now, &key, &req, StatusCode::NOT_IMPLEMENTED),
+            Method::Other(_) => self.refuse_request(now, &key, &req, Refusal::UnknownMethod),
         }
     }
 
@@ -281,10 +283,10 @@ impl Server {
 
     fn on_register(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
         let Some(aor) = UserUri::from_uri(&req.headers.to.uri) else {
-            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+            return self.refuse_request(now, &key, &req, Refusal::RegisterNotAUser);
         };
         if !self.is_local_user(&aor) {
-            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+            return self.refuse_request(now, &key, &req, Refusal::RegisterForeignUser);
         }
         if !self.register_allowed(now, &key, &req, &aor) {
             return;
@@ -294,7 +296,9 @@ impl Server {
             .registrar
             .register(now, &aor, &req, flow, &timers, &mut self.out)
         {
-            RegisterOutcome::Invalid => self.reply(now, &key, &req, StatusCode::BAD_REQUEST),
+            RegisterOutcome::Invalid => {
+                self.refuse_request(now, &key, &req, Refusal::RegisterInvalid)
+            }
             RegisterOutcome::Bindings(bindings) => {
                 let mut resp = Response::to_request(&req, StatusCode::OK);
                 self.add_to_tag(&mut resp);
@@ -333,6 +337,19 @@ impl Server {
         }
         let timers = self.config.timers.clone();
         self.tx.respond(now, key, resp, &timers, &mut self.out);
+    }
+
+    /// Refuses a request for `why`: a debug event names the rule, the answer carries
+    /// its status.
+    pub(crate) fn refuse_request(&mut self, now: Time, key: &TxKey, req: &Request, why: Refusal) {
+        tracing::debug!(
+            method = %req.method,
+            call_id = %req.headers.call_id,
+            status = %why.status(),
+            reason = why.reason(),
+            "request refused"
+        );
+        self.reply(now, key, req, why.status());
     }
 
     fn add_to_tag(&mut self, resp: &mut Response) {

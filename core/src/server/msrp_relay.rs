@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 
 use super::chat_log::{ChatSend, MsrpReply, Origin};
 use super::output::{ChatFailure, ChatOutcome, Command, Event};
+use super::refusal::MsrpRefusal;
 use super::Server;
 use crate::ids::{ConnId, MessageId, SessionId, TransactionId};
 use crate::msrp::reassembly::{split, Reassembly, ReassemblyError};
@@ -95,7 +96,7 @@ impl Server {
                 MsrpMethod::Report => {}
                 MsrpMethod::Send => self.on_msrp_send(now, conn, req),
                 MsrpMethod::Auth | MsrpMethod::Other(_) => {
-                    self.msrp_respond(conn, &req, 501, "Unknown method")
+                    self.msrp_refuse(conn, &req, MsrpRefusal::UnknownMethod)
                 }
             },
         }
@@ -105,14 +106,14 @@ impl Server {
         // MSRP-3: the session-id of the last To-Path URI selects the leg.
         let own = req.to_path.last().cloned().unwrap_or_default();
         let Some(leg) = session_of(&own).and_then(|s| self.msrp.by_session.get(&s).cloned()) else {
-            return self.msrp_respond(conn, &req, 481, "Session does not exist");
+            return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
         let relaxed = self.config.msrp.relaxed_path_matching;
         let Some(m) = self.msrp.legs.get(&leg) else {
-            return self.msrp_respond(conn, &req, 481, "Session does not exist");
+            return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
         if !paths_match(&req.from_path, &m.peer_path, relaxed) {
-            return self.msrp_respond(conn, &req, 403, "From-Path mismatch");
+            return self.msrp_refuse(conn, &req, MsrpRefusal::FromPathMismatch);
         }
         let accept = m.accept_types.clone();
         let bound = m.conn == Some(conn);
@@ -120,7 +121,7 @@ impl Server {
         if req.body.is_empty() && req.content_type.is_none() && empty_range {
             // The empty SEND that binds a connection (or a keep-alive): nothing to
             // store or relay. Answered before what was queued for the leg goes out.
-            self.msrp_respond(conn, &req, 200, "OK");
+            self.msrp_respond(conn, &req, MSRP_OK, "OK");
             if !bound {
                 self.msrp_bind(&leg, conn);
             }
@@ -138,31 +139,31 @@ impl Server {
             Ok(Reassembly::Incomplete) | Ok(Reassembly::Aborted) => {
                 // A chunk: acknowledged at once; the message's last chunk is answered
                 // once the message is durable (MSRP-4).
-                return self.msrp_respond(conn, &req, 200, "OK");
+                return self.msrp_respond(conn, &req, MSRP_OK, "OK");
             }
             Ok(Reassembly::Complete(body)) => body,
             Err(ReassemblyError::TooLarge { .. } | ReassemblyError::TooManyPending { .. }) => {
-                return self.msrp_respond(conn, &req, 413, "Message too large")
+                return self.msrp_refuse(conn, &req, MsrpRefusal::TooLarge)
             }
-            Err(_) => return self.msrp_respond(conn, &req, 400, "Bad chunk"),
+            Err(_) => return self.msrp_refuse(conn, &req, MsrpRefusal::BadChunk),
         };
         let content_type = req.content_type.clone().unwrap_or_default();
         if !accepted_type(&accept, &content_type) {
-            return self.msrp_respond(conn, &req, 415, "Unsupported media type");
+            return self.msrp_refuse(conn, &req, MsrpRefusal::UnsupportedType);
         }
         let Some((sender, sid)) = self.legs.get(&leg).map(|l| (l.user.clone(), l.session)) else {
-            return self.msrp_respond(conn, &req, 481, "Session does not exist");
+            return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
         let Some(contribution_id) = self
             .sessions
             .get(&sid)
             .map(|s| s.info().key.contribution_id.clone())
         else {
-            return self.msrp_respond(conn, &req, 481, "Session does not exist");
+            return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
         let capture = match capture(&content_type, &body) {
             Ok(c) => c,
-            Err(comment) => return self.msrp_respond(conn, &req, 400, comment),
+            Err(why) => return self.msrp_refuse(conn, &req, why),
         };
         let message_id = capture
             .message_id
@@ -205,12 +206,25 @@ impl Server {
         self.take_chat(now, chat, Origin::Msrp(reply));
     }
 
+    /// Refuses a request for `why`: a debug event names the rule, the response (if
+    /// the sender wants one) carries its status and comment.
+    fn msrp_refuse(&mut self, conn: ConnId, req: &MsrpRequest, why: MsrpRefusal) {
+        tracing::debug!(
+            %conn,
+            transaction = %req.transaction_id,
+            status = why.status(),
+            reason = why.comment(),
+            "MSRP request refused"
+        );
+        self.msrp_respond(conn, req, why.status(), why.comment());
+    }
+
     /// Answers a request per its `Failure-Report` (MSRP-4): `no` → nothing,
     /// `partial` → negative responses only, `yes` → every response.
     fn msrp_respond(&mut self, conn: ConnId, req: &MsrpRequest, status: u16, comment: &str) {
         let wanted = match req.failure_report {
             FailureReport::Yes => true,
-            FailureReport::Partial => status != 200,
+            FailureReport::Partial => status != MSRP_OK,
             FailureReport::No => false,
         };
         let (Some(to), Some(from)) = (req.from_path.first(), req.to_path.last()) else {
@@ -237,8 +251,11 @@ impl Server {
     /// and REPORT its sender asked for (MSRP-4).
     pub(crate) fn msrp_answer(&mut self, reply: &MsrpReply, outcome: ChatOutcome) {
         let (status, comment) = match outcome {
-            ChatOutcome::Accepted => (200, "OK"),
-            ChatOutcome::Failed(f) => failure_status(f),
+            ChatOutcome::Accepted => (MSRP_OK, "OK"),
+            ChatOutcome::Failed(f) => {
+                let why = failure_refusal(f);
+                (why.status(), why.comment())
+            }
         };
         let conn = self.reply_conn(reply);
         let Some(conn) = conn else {
@@ -385,7 +402,7 @@ struct Capture {
 }
 
 /// Parses a `message/cpim` body (other types are captured as they are).
-fn capture(content_type: &str, body: &[u8]) -> Result<Capture, &'static str> {
+fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRefusal> {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("message/cpim") {
         return Ok(Capture {
@@ -394,9 +411,9 @@ fn capture(content_type: &str, body: &[u8]) -> Result<Capture, &'static str> {
             imdn: None,
         });
     }
-    let cpim = wire::cpim_codec::decode(body).map_err(|_| "Bad CPIM")?;
+    let cpim = wire::cpim_codec::decode(body).map_err(|_| MsrpRefusal::BadCpim)?;
     let imdn = if cpim.is_imdn() {
-        Some(wire::imdn::decode(&cpim.body).map_err(|_| "Bad IMDN")?)
+        Some(wire::imdn::decode(&cpim.body).map_err(|_| MsrpRefusal::BadImdn)?)
     } else {
         None
     };
@@ -412,14 +429,17 @@ fn capture(content_type: &str, body: &[u8]) -> Result<Capture, &'static str> {
 }
 
 /// MSRP-4: the status a failed message is answered with.
-fn failure_status(f: ChatFailure) -> (u16, &'static str) {
+fn failure_refusal(f: ChatFailure) -> MsrpRefusal {
     match f {
-        ChatFailure::NoSession => (481, "Session does not exist"),
-        ChatFailure::NotAParty => (403, "Not a party of the session"),
-        ChatFailure::RecipientGone => (481, "Recipient's session is closed"),
-        ChatFailure::StoreFailed => (500, "Store failed"),
+        ChatFailure::NoSession => MsrpRefusal::NoSession,
+        ChatFailure::NotAParty => MsrpRefusal::NotAParty,
+        ChatFailure::RecipientGone => MsrpRefusal::RecipientGone,
+        ChatFailure::StoreFailed => MsrpRefusal::StoreFailed,
     }
 }
+
+/// RFC 4975 §10: the status of a successful transaction.
+const MSRP_OK: u16 = 200;
 
 /// Whether `content_type` (parameters ignored) is in the `accept-types` list (`*`
 /// accepts anything).

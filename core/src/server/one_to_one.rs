@@ -6,6 +6,7 @@ use super::keys::LegKey;
 use super::leg::{server_contact, Leg, LegState, Role};
 use super::msrp_media::PeerMedia;
 use super::output::{Event, Flow};
+use super::refusal::Refusal;
 use super::session::{Calling, OneState, OneToOne, Session};
 use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
@@ -51,17 +52,17 @@ impl Server {
         };
         let body = match self.offer_of(&req) {
             Ok(body) => body,
-            Err(status) => return self.reply(now, &key, &req, status),
+            Err(why) => return self.refuse_request(now, &key, &req, why),
         };
         let Some(callee) = UserUri::from_uri(&req.uri) else {
-            return self.reply(now, &key, &req, StatusCode::NOT_FOUND);
+            return self.refuse_request(now, &key, &req, Refusal::UnknownUser);
         };
         if !self.is_local_user(&callee) {
-            return self.reply(now, &key, &req, StatusCode::NOT_FOUND);
+            return self.refuse_request(now, &key, &req, Refusal::UnknownUser);
         }
         let bindings = self.registrar.lookup_all(&callee);
         if bindings.is_empty() {
-            return self.reply(now, &key, &req, StatusCode::TEMPORARILY_UNAVAILABLE);
+            return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
         }
         let info = self.session_info(
             &req,
@@ -72,8 +73,8 @@ impl Server {
             SessionType::OneToOne,
         );
         if self.by_contribution.contains_key(&info.key.contribution_id) {
-            // A Contribution-ID names one session (protocol.md §2).
-            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+            // A Contribution-ID names one session (HIST-1).
+            return self.refuse_request(now, &key, &req, Refusal::ContributionIdTaken);
         }
         let sid = info.key.session;
         let a_leg = self.new_uas_leg(sid, &req, flow, caller.clone());
@@ -113,22 +114,25 @@ impl Server {
     /// The INVITE's body as the server needs it, or the status to refuse it with:
     /// no usable SDP → 488; `TCP/TLS/MSRP` → 488 until TLS is supported; a broken
     /// multipart container → 400.
-    pub(crate) fn offer_of(&self, req: &Request) -> Result<InviteBody, StatusCode> {
+    pub(crate) fn offer_of(&self, req: &Request) -> Result<InviteBody, Refusal> {
         let body = wire::decode_invite_body(&req.headers, &req.body, &self.config.limits).map_err(
             |e| match e {
                 wire::BodyError::Multipart(_)
                 | wire::BodyError::ResourceList(_)
-                | wire::BodyError::MissingContentType => StatusCode::BAD_REQUEST,
+                | wire::BodyError::MissingContentType => Refusal::MalformedBody,
                 wire::BodyError::Sdp(_) | wire::BodyError::UnsupportedType(_) => {
-                    StatusCode::NOT_ACCEPTABLE_HERE
+                    Refusal::NoUsableOffer
                 }
             },
         )?;
         let Some(sdp) = &body.sdp else {
-            return Err(StatusCode::NOT_ACCEPTABLE_HERE);
+            return Err(Refusal::NoUsableOffer);
         };
-        if sdp.media.iter().any(|m| m.is_msrp_tls()) || sdp.message_media().is_none() {
-            return Err(StatusCode::NOT_ACCEPTABLE_HERE);
+        if sdp.media.iter().any(|m| m.is_msrp_tls()) {
+            return Err(Refusal::MsrpTlsUnsupported);
+        }
+        if sdp.message_media().is_none() {
+            return Err(Refusal::NoUsableOffer);
         }
         Ok(body)
     }
@@ -395,7 +399,7 @@ impl Server {
     pub(crate) fn on_cancel(&mut self, now: Time, key: TxKey, req: Request) {
         let invite_key = key.invite_of_cancel();
         if !self.tx.is_pending(&invite_key) {
-            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+            return self.refuse_request(now, &key, &req, Refusal::NoTransactionToCancel);
         }
         self.reply(now, &key, &req, StatusCode::OK);
         let found = self.sessions.iter().find_map(|(sid, s)| match s {
@@ -430,7 +434,7 @@ impl Server {
     /// (ONE-6).
     pub(crate) fn on_in_dialog(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
         let Some(leg_key) = self.leg_of_request(&req) else {
-            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+            return self.refuse_request(now, &key, &req, Refusal::NoDialog);
         };
         let leg = self
             .legs
@@ -439,11 +443,11 @@ impl Server {
         if leg.flow.transport != flow.transport || leg.flow.peer != flow.peer {
             // REG-5: Call-ID and tags are not credentials; only the party's own flow
             // speaks for its leg.
-            return self.reply(now, &key, &req, StatusCode::FORBIDDEN);
+            return self.refuse_request(now, &key, &req, Refusal::NotTheLegsFlow);
         }
         if leg.remote_cseq.is_some_and(|c| req.headers.cseq.seq <= c) {
             // §12.2.2: a lower CSeq in a dialog is out of order.
-            return self.reply(now, &key, &req, StatusCode::SERVER_INTERNAL_ERROR);
+            return self.refuse_request(now, &key, &req, Refusal::CSeqOutOfOrder);
         }
         leg.remote_cseq = Some(req.headers.cseq.seq);
         let sid = leg.session;
@@ -460,8 +464,8 @@ impl Server {
             | Method::Subscribe
             | Method::Notify
             | Method::Refer
-            | Method::Publish => self.reply(now, &key, &req, StatusCode::METHOD_NOT_ALLOWED),
-            Method::Other(_) => self.reply(now, &key, &req, StatusCode::NOT_IMPLEMENTED),
+            | Method::Publish => self.refuse_request(now, &key, &req, Refusal::MethodNotAllowed),
+            Method::Other(_) => self.refuse_request(now, &key, &req, Refusal::UnknownMethod),
         }
     }
 
@@ -491,15 +495,15 @@ impl Server {
             }
             Some(Session::Group(_)) => return self.answer_group_in_dialog(now, leg_key, key, req),
             Some(Session::One(_)) => {
-                return self.reply(now, &key, &req, StatusCode::REQUEST_PENDING)
+                return self.refuse_request(now, &key, &req, Refusal::SessionNotEstablished)
             }
-            None => return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST),
+            None => return self.refuse_request(now, &key, &req, Refusal::NoDialog),
         };
         if self.leg_flow(&other).is_none() {
-            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+            return self.refuse_request(now, &key, &req, Refusal::NoDialog);
         }
         let Some(leg) = self.legs.get_mut(&other) else {
-            return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST);
+            return self.refuse_request(now, &key, &req, Refusal::NoDialog);
         };
         let mut relayed = leg.request(req.method.clone(), &self.config, &mut self.ids);
         relayed.headers.content_type = req.headers.content_type.clone();

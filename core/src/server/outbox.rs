@@ -30,6 +30,9 @@ impl Outbox {
     }
 
     pub(crate) fn event(&mut self, event: Event) {
+        // Events mark the session state changes (established, created, sealed,
+        // ended): traced here once for all of them.
+        tracing::trace!(?event, "event");
         self.events.push_back(event);
     }
 

@@ -21,6 +21,7 @@
 use super::leg::server_via;
 use super::one_to_one::copyable;
 use super::output::Flow;
+use super::refusal::Refusal;
 use super::tickets::PendingPager;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
@@ -41,10 +42,10 @@ impl Server {
         };
         let target = UserUri::from_uri(&req.uri).filter(|u| self.is_local_user(u));
         let Some(target) = target else {
-            return self.reply(now, &key, &req, StatusCode::NOT_FOUND);
+            return self.refuse_request(now, &key, &req, Refusal::UnknownUser);
         };
         let Some(binding) = self.registrar.lookup(&target).cloned() else {
-            return self.reply(now, &key, &req, StatusCode::TEMPORARILY_UNAVAILABLE);
+            return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
         };
         let conversation_id = req
             .headers
@@ -53,7 +54,7 @@ impl Server {
             .unwrap_or_else(|| self.ids.conversation_id());
         let Some(record) = self.pager_record(&req, &conversation_id, sender, target) else {
             // PAGER-3: a body we cannot read is neither stored nor relayed.
-            return self.reply(now, &key, &req, StatusCode::BAD_REQUEST);
+            return self.refuse_request(now, &key, &req, Refusal::UnreadableMessage);
         };
         let ticket = self.ticket(TicketUse::Pager(Box::new(PendingPager {
             server_tx: key,
@@ -176,7 +177,7 @@ impl Server {
             request,
         } = pending;
         if !ok {
-            return self.reply(now, &server_tx, &request, StatusCode::SERVER_INTERNAL_ERROR);
+            return self.refuse_request(now, &server_tx, &request, Refusal::StoreFailed);
         }
         // The connection is reached only now: one that closed while the store worked
         // is reopened, and none is opened for a MESSAGE that is not relayed.

@@ -14,6 +14,7 @@ use super::config::Mutation;
 use super::keys::LegKey;
 use super::leg::LegState;
 use super::output::{Command, Event};
+use super::refusal::Refusal;
 use super::session::{GroupState, OneState, Sealing, Session, Terminating};
 use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
@@ -41,7 +42,7 @@ impl Server {
         let one = match self.sessions.get_mut(&sid) {
             Some(Session::One(one)) => one,
             Some(Session::Group(_)) => return self.on_group_bye(now, sid, leg, key, req),
-            None => return self.reply(now, &key, &req, StatusCode::CALL_DOES_NOT_EXIST),
+            None => return self.refuse_request(now, &key, &req, Refusal::NoDialog),
         };
         match &mut one.state {
             OneState::Established => {
@@ -276,16 +277,19 @@ impl Server {
             },
             None => None,
         };
-        let status = if ok {
-            self.out.event(Event::SessionSealed(sid));
-            StatusCode::OK
+        self.out.event(if ok {
+            Event::SessionSealed(sid)
         } else {
-            self.out.event(Event::SealFailed(sid));
-            StatusCode::SERVER_INTERNAL_ERROR
-        };
+            Event::SealFailed(sid)
+        });
         if let Some(key) = reply_to {
             if let Some(req) = self.tx.request(&key).cloned() {
-                self.reply(now, &key, &req, status);
+                if ok {
+                    self.reply(now, &key, &req, StatusCode::OK);
+                } else {
+                    // TERM-5: the BYE sender learns the session was not sealed.
+                    self.refuse_request(now, &key, &req, Refusal::StoreFailed);
+                }
             }
         }
         self.drop_session(sid);
