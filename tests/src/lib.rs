@@ -12,6 +12,8 @@
 //! without it is skipped with a message. [`msrp`] drives the independent Python MSRP
 //! client and the Kamailio MSRP relay.
 
+pub mod imap_raw;
+pub mod liveness;
 pub mod msrp;
 pub mod udp_ua;
 

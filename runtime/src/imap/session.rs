@@ -23,7 +23,7 @@ use imap_next::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem}
 use imap_next::imap_types::flag::{Flag, FlagNameAttribute, FlagPerm, StoreResponse, StoreType};
 use imap_next::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_next::imap_types::response::{
-    Capability, Code, Data, Status, StatusBody, StatusKind, Tagged,
+    Capability, Code, CodeOther, Data, Status, StatusBody, StatusKind, Tagged,
 };
 use imap_next::imap_types::search::SearchKey;
 use imap_next::imap_types::sequence::SequenceSet;
@@ -32,7 +32,7 @@ use imap_next::imap_types::status::{StatusDataItem, StatusDataItemName};
 use super::auth::Users;
 use super::fetch;
 use super::message::Parsed;
-use super::pattern::{list_matches, resolve, DELIMITER};
+use super::pattern::{list_matches, resolve, DELIMITER, MAX_LIST_PATTERN};
 use super::search::{self, Candidate, Largest};
 use crate::mailstore::{
     FlagChange, MailError, MailFlag, MailObject, MailResult, MailStore, MailSummary, MailboxStatus,
@@ -190,6 +190,17 @@ pub fn ok(tag: Tag<'static>, t: &str) -> Out {
 /// A tagged NO.
 pub fn no(tag: Tag<'static>, t: &str) -> Out {
     tagged(tag, StatusKind::No, None, t)
+}
+
+/// A tagged `NO [LIMIT]` (RFC 5530): the command ran into one of the server's
+/// limits (specs/imap.md, IMAP-7).
+pub fn limit(tag: Tag<'static>, t: &str) -> Out {
+    tagged(
+        tag,
+        StatusKind::No,
+        Some(Code::Other(CodeOther::unvalidated(&b"LIMIT"[..]))),
+        t,
+    )
 }
 
 /// A tagged BAD.
@@ -562,11 +573,22 @@ impl Session {
             return;
         }
         let full = format!("{reference}{pattern}");
-        let boxes = match self.call(|s, u| s.mailboxes(u)).await {
+        if full.chars().count() > MAX_LIST_PATTERN {
+            return out.push(limit(tag, "pattern too long"));
+        }
+        // Matching runs with the store read, off the event loop thread (IMAP-7).
+        let matched = self.call(move |s, u| {
+            let boxes = s.mailboxes(u)?;
+            Ok(boxes
+                .into_iter()
+                .filter(|b| list_matches(&full, &b.name))
+                .collect::<Vec<_>>())
+        });
+        let boxes = match matched.await {
             Ok(b) => b,
             Err(e) => return out.push(store_failed(tag, &e)),
         };
-        for b in boxes.iter().filter(|b| list_matches(&full, &b.name)) {
+        for b in &boxes {
             let child = if b.has_children {
                 "HasChildren"
             } else {
