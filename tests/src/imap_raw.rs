@@ -58,8 +58,10 @@ impl Imap {
 
     /// Sends `text` (without tag and CRLF) and reads its answer.
     pub fn command(&mut self, text: &str) -> Answer {
-        self.try_command(text)
-            .unwrap_or_else(|e| panic!("IMAP {text:?}: {e}"))
+        self.try_command(text).unwrap_or_else(|e| {
+            let short: String = text.chars().take(80).collect();
+            panic!("IMAP {short:?}…: {e}")
+        })
     }
 
     /// Like [`Imap::command`], the I/O error (timeout, reset) returned.
@@ -68,6 +70,10 @@ impl Imap {
         let tag = format!("t{}", self.next_tag);
         self.writer
             .write_all(format!("{tag} {text}\r\n").as_bytes())?;
+        self.read_answer(&tag)
+    }
+
+    fn read_answer(&mut self, tag: &str) -> std::io::Result<Answer> {
         let mut untagged = Vec::new();
         loop {
             let line = self.line()?;
@@ -82,6 +88,33 @@ impl Imap {
                 untagged.extend_from_slice(&lit);
             }
         }
+    }
+
+    /// Sends `head {n}` CRLF, waits for the server's `+` continuation, sends the
+    /// `n` bytes of `literal` and CRLF (the rest of the command), and reads the answer.
+    pub fn command_literal(&mut self, head: &str, literal: &[u8]) -> Answer {
+        self.next_tag += 1;
+        let tag = format!("t{}", self.next_tag);
+        let io = |me: &mut Self| -> std::io::Result<Answer> {
+            me.writer
+                .write_all(format!("{tag} {head} {{{}}}\r\n", literal.len()).as_bytes())?;
+            let cont = me.line()?;
+            if !cont.starts_with(b"+") {
+                // Refused before the literal (too long): the tagged answer.
+                let status = String::from_utf8_lossy(&cont).trim_end().to_owned();
+                return Ok(Answer {
+                    untagged: Vec::new(),
+                    status: status
+                        .strip_prefix(&format!("{tag} "))
+                        .unwrap_or(&status)
+                        .to_owned(),
+                });
+            }
+            me.writer.write_all(literal)?;
+            me.writer.write_all(b"\r\n")?;
+            me.read_answer(&tag)
+        };
+        io(self).unwrap_or_else(|e| panic!("IMAP {head:?} with a literal: {e}"))
     }
 
     /// Sends raw bytes (no tag, no CRLF added).
