@@ -262,6 +262,17 @@ impl Cpmd {
             .unwrap_or_else(|| panic!("no msrp listener in {:?}", self.bound))
     }
 
+    /// cpmd's resident set size in KiB (`VmRSS` of `/proc/PID/status`; Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("cpmd running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
     /// cpmd's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("cpmd.log")).unwrap_or_default()
