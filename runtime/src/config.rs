@@ -59,14 +59,24 @@ pub struct MsrpFileConfig {
     pub relaxed_path_matching: bool,
     /// Bytes per outgoing chunk (larger messages are split with Byte-Range).
     pub chunk_size: usize,
+    /// Bytes of partial messages one leg may hold (specs/limits.md, LIM-5).
+    pub max_pending_bytes: u64,
+    /// Bytes of partial messages all legs together may hold.
+    pub max_pending_bytes_total: u64,
+    /// A partial message without a new chunk for this long is dropped (seconds).
+    pub partial_timeout_s: u64,
 }
 
 impl Default for MsrpFileConfig {
     fn default() -> Self {
         let core = cpmd_core::server::MsrpConfig::default();
+        let limits = cpmd_core::Config::new("").limits;
         Self {
             relaxed_path_matching: core.relaxed_path_matching,
             chunk_size: core.chunk_size,
+            max_pending_bytes: limits.max_msrp_pending_bytes,
+            max_pending_bytes_total: limits.max_msrp_pending_bytes_total,
+            partial_timeout_s: limits.msrp_partial_timeout_ms / 1000,
         }
     }
 }
@@ -333,6 +343,9 @@ impl FileConfig {
         c.msrp.relaxed_path_matching = self.msrp.relaxed_path_matching;
         anyhow::ensure!(self.msrp.chunk_size > 0, "msrp.chunk_size must be above 0");
         c.msrp.chunk_size = self.msrp.chunk_size;
+        c.limits.max_msrp_pending_bytes = self.msrp.max_pending_bytes;
+        c.limits.max_msrp_pending_bytes_total = self.msrp.max_pending_bytes_total;
+        c.limits.msrp_partial_timeout_ms = self.msrp.partial_timeout_s.saturating_mul(1000);
         c.users = self.user_uris(&c.domain);
         c.timers = Timers {
             t1_ms: self.timers.t1_ms,

@@ -41,6 +41,10 @@ Commands:
       a CPIM message (or raw_body with content_type) to to_path (default: the bound
       peer's path); chunk > 0 splits the body into chunks of that many bytes;
       from_path overrides the From-Path (to test the server's RFC 4975 §7.3 check)
+  {"cmd":"chunk","message_id":"m1","start":N,"total":T,"data":"x"}
+      one `+` chunk of a message/cpim SEND to the bound peer's path, its bytes at
+      Byte-Range N-(N+len-1)/T, whatever N and T are (attack tests: a chunk far
+      into a large message)
   {"cmd":"wait_bound"}  emits {"ev":"bound",...} once a peer path is known
   {"cmd":"quit"}
 """
@@ -581,6 +585,23 @@ class Client:
                 break
         emit({"ev": "sent", "message_id": mid, "chunks": len(tids), "tid": tids})
 
+    def cmd_chunk(self, cmd):
+        if not self.bound.wait(10):
+            emit({"ev": "error", "what": "chunk before any peer path is known"})
+            return
+        to_path = self.peer_path
+        mid = cmd["message_id"]
+        data = cmd["data"].encode("utf-8")
+        start = int(cmd["start"])
+        tid = new_id()
+        self.sent_ids[tid] = mid
+        headers = [("Message-ID", mid),
+                   ("Byte-Range", "%d-%d/%d" % (start, start + len(data) - 1, int(cmd["total"]))),
+                   ("Content-Type", "message/cpim")]
+        self.out_conn(to_path).write(build_request(tid, "SEND", to_path, self.own_uri,
+                                                   headers, data, b"+"))
+        emit({"ev": "sent", "message_id": mid, "chunks": 1, "tid": [tid]})
+
     def run(self):
         for line in sys.stdin:
             line = line.strip()
@@ -595,6 +616,8 @@ class Client:
                     self.cmd_connect(cmd)
                 elif name == "send":
                     self.cmd_send(cmd)
+                elif name == "chunk":
+                    self.cmd_chunk(cmd)
                 elif name == "wait_bound":
                     ok = self.bound.wait(float(cmd.get("timeout", 10)))
                     emit({"ev": "bound" if ok else "error",

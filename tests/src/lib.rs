@@ -12,6 +12,8 @@
 //! without it is skipped with a message. [`msrp`] drives the independent Python MSRP
 //! client and the Kamailio MSRP relay.
 
+pub mod imap_raw;
+pub mod liveness;
 pub mod msrp;
 pub mod udp_ua;
 
@@ -258,6 +260,17 @@ impl Cpmd {
             .find(|(t, _)| t == "msrp")
             .map(|(_, a)| *a)
             .unwrap_or_else(|| panic!("no msrp listener in {:?}", self.bound))
+    }
+
+    /// cpmd's resident set size in KiB (`VmRSS` of `/proc/PID/status`; Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("cpmd running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
     }
 
     /// cpmd's log so far.

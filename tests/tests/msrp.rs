@@ -22,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use cpmd_tests::liveness::answers_during;
 use cpmd_tests::msrp::{
     content, imdn_id, kamailio_available, python_available, ClientOptions, Kamailio, MsrpClient,
 };
@@ -723,4 +724,40 @@ fn one_to_one_through_kamailio() {
 
 fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
     v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+/// LIM-5 (specs/limits.md), an attack: alice sends 16 partial messages, each one
+/// byte at the very end of a 16 MiB Byte-Range. cpmd holds the bytes received, not
+/// the ranges announced (before issue 12 each chunk allocated 16 MiB, 256 MiB in
+/// all); a 17th partial message gets 413; SIP OPTIONS keep being answered (LIM-1)
+/// and the session still relays.
+#[test]
+fn partial_messages_hold_only_the_bytes_received() {
+    let Some(bed) = Bed::start() else { return };
+    let mut alice = bed.client("alice");
+    let mut bob = bed.client("bob");
+    one_to_one(&bed, &mut alice, &mut bob, "passive");
+    let before = bed.cpmd.rss_kib();
+    let total: u64 = 16 * 1024 * 1024;
+    let (mut alice, during) = answers_during(bed.sip, move || {
+        for i in 0..17 {
+            alice.command(json!({
+                "cmd": "chunk", "message_id": format!("partial-{i}"),
+                "start": total, "total": total, "data": "z",
+            }));
+            let answer = alice.expect(WAIT, |e| e["ev"] == "response");
+            let want = if i < 16 { 200 } else { 413 };
+            assert_eq!(answer["code"], want, "partial {i}: {answer}");
+        }
+        alice
+    });
+    assert!(during >= 1, "the attack ended before any probe");
+    let grown_kib = bed.cpmd.rss_kib().saturating_sub(before);
+    assert!(
+        grown_kib < 32 * 1024,
+        "cpmd grew by {grown_kib} KiB for 16 bytes of partial messages"
+    );
+    // Alice's leg is full of partial messages (16); bob's relays as before.
+    say(&mut bob, "after", "still relayed", BOB, ALICE);
+    expect_messages(&mut alice, &[("after", "still relayed")]);
 }

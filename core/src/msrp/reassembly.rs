@@ -11,26 +11,40 @@
 //!
 //! Refused, with the partial message dropped: a start of 0, more bytes than the range
 //! announces, a total that changes, bytes beyond the total, a message larger than
-//! [`ReassemblyLimits::max_message_bytes`]. A new message beyond
+//! [`ReassemblyLimits::max_message_bytes`], a chunk that would take the bytes held past
+//! [`ReassemblyLimits::max_pending_bytes`] on this leg or
+//! [`ReassemblyLimits::max_pending_bytes_total`] over all legs. A new message beyond
 //! [`ReassemblyLimits::max_pending_messages`] is refused without touching the others.
-//! The numbers come from the decoder limits (`wire::Limits` converts into
-//! [`ReassemblyLimits`]), so this value module does not depend on `wire`.
 //!
-//! What it is *not*: no timers (abandoning a message that never completes is the
-//! caller's decision, see [`Reassembler::abandon`]), no reports.
+//! Memory follows the bytes received, never the ranges announced: chunks are kept
+//! as separate segments by offset (a 1-byte chunk at offset 16 MiB holds 1 byte),
+//! and the body is laid out only when the message is complete (specs/limits.md,
+//! LIM-5). Time is an input: a partial message with no new chunk for
+//! [`ReassemblyLimits::partial_timeout_ms`] is dropped when the reassembler next sees a
+//! chunk or [`Reassembler::expire`] runs.
+//!
+//! What it is *not*: no timers of its own, no reports.
 
 use std::collections::BTreeMap;
 
 use super::{ByteRange, Continuation, MsrpRequest};
+use crate::time::Time;
 
-/// The two numbers a [`Reassembler`] enforces (taken from the decoder limits:
-/// `max_msrp_message_bytes`, `max_msrp_pending_messages`).
+/// The numbers a [`Reassembler`] enforces (taken from the decoder limits
+/// `wire::Limits`, which converts into this type, so this value module does not
+/// depend on `wire`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReassemblyLimits {
     /// Largest whole message put back together, in bytes.
     pub max_message_bytes: usize,
     /// Most partially received messages held at a time.
     pub max_pending_messages: usize,
+    /// Most bytes the partial messages of one leg may hold.
+    pub max_pending_bytes: u64,
+    /// Most bytes the partial messages of all legs may hold together.
+    pub max_pending_bytes_total: u64,
+    /// How long a partial message may wait for its next chunk, in milliseconds.
+    pub partial_timeout_ms: u64,
 }
 
 /// Cuts `body` into chunks of at most `chunk_size` bytes (0 is taken as 1), each
@@ -102,6 +116,14 @@ pub enum ReassemblyError {
         /// The limit.
         limit: usize,
     },
+    /// The chunk would take the partial messages' bytes past
+    /// [`ReassemblyLimits::max_pending_bytes`] (this leg) or
+    /// [`ReassemblyLimits::max_pending_bytes_total`] (all legs).
+    #[error("partial messages exceed {limit} bytes")]
+    PendingBytes {
+        /// The limit hit.
+        limit: u64,
+    },
     /// A chunk of a larger message without `Message-ID`.
     #[error("chunk without message-id")]
     MissingMessageId,
@@ -119,17 +141,29 @@ pub enum Reassembly {
 }
 
 /// One message being put back together.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Partial {
-    /// Bytes received so far, at their offsets (gaps are zero until filled).
-    data: Vec<u8>,
-    /// Received intervals, `start → end` (0-based, end exclusive), merged.
-    covered: BTreeMap<u64, u64>,
+    /// Bytes received, as non-overlapping segments by offset (0-based): memory is
+    /// what arrived, whatever the ranges announce.
+    segments: BTreeMap<u64, Vec<u8>>,
+    /// Sum of the segments' lengths.
+    held: u64,
     /// The total size, once known.
     total: Option<u64>,
+    /// When the last chunk arrived.
+    touched: Time,
 }
 
 impl Partial {
+    fn new(now: Time) -> Self {
+        Self {
+            segments: BTreeMap::new(),
+            held: 0,
+            total: None,
+            touched: now,
+        }
+    }
+
     fn set_total(&mut self, total: u64) -> Result<(), ReassemblyError> {
         match self.total {
             Some(known) if known != total => Err(ReassemblyError::InconsistentTotal {
@@ -143,32 +177,66 @@ impl Partial {
         }
     }
 
-    /// Marks `[start, end)` as received, merging neighbouring intervals.
-    fn cover(&mut self, mut start: u64, mut end: u64) {
+    /// How many bytes [`Partial::put`] of `[start, end)` would add to `held`.
+    fn growth(&self, start: u64, end: u64) -> u64 {
+        let overlap: u64 = self
+            .segments
+            .range(..end)
+            .rev()
+            .take_while(|(s, d)| *s + d.len() as u64 > start)
+            .map(|(s, d)| (*s + d.len() as u64).min(end) - (*s).max(start))
+            .sum();
+        (end - start) - overlap
+    }
+
+    /// Stores `data` at `start`; a retransmitted range overwrites what was there.
+    fn put(&mut self, start: u64, data: &[u8]) {
+        let end = start + data.len() as u64;
         if start == end {
             return;
         }
-        let overlapping: Vec<(u64, u64)> = self
-            .covered
-            .range(..=end)
+        let overlapping: Vec<u64> = self
+            .segments
+            .range(..end)
             .rev()
-            .take_while(|(_, e)| **e >= start)
-            .map(|(s, e)| (*s, *e))
+            .take_while(|(s, d)| *s + d.len() as u64 > start)
+            .map(|(s, _)| *s)
             .collect();
-        for (s, e) in overlapping {
-            self.covered.remove(&s);
-            start = start.min(s);
-            end = end.max(e);
+        for s in overlapping {
+            let Some(d) = self.segments.remove(&s) else {
+                continue;
+            };
+            self.held -= d.len() as u64;
+            let e = s + d.len() as u64;
+            // Keep the parts of the old segment outside `[start, end)`.
+            if s < start {
+                let left = d[..(start - s) as usize].to_vec();
+                self.held += left.len() as u64;
+                self.segments.insert(s, left);
+            }
+            if e > end {
+                let right = d[(end - s) as usize..].to_vec();
+                self.held += right.len() as u64;
+                self.segments.insert(end, right);
+            }
         }
-        self.covered.insert(start, end);
+        self.held += data.len() as u64;
+        self.segments.insert(start, data.to_vec());
     }
 
     fn is_complete(&self) -> bool {
-        match self.total {
-            Some(0) => true,
-            Some(total) => self.covered.get(&0) == Some(&total),
-            None => false,
+        // Segments do not overlap and lie below the total: all bytes are there
+        // when their lengths add up to it.
+        self.total == Some(self.held)
+    }
+
+    /// The body, laid out once complete.
+    fn into_body(self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(usize::try_from(self.held).unwrap_or(0));
+        for (_, d) in self.segments {
+            body.extend_from_slice(&d);
         }
+        body
     }
 }
 
@@ -190,21 +258,50 @@ impl Reassembler {
         self.pending.len()
     }
 
+    /// How many bytes the partially received messages hold.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending.values().map(|p| p.held).sum()
+    }
+
     /// Drops a partial message (e.g. when its session ends or a timer fires).
     pub fn abandon(&mut self, message_id: &str) {
         self.pending.remove(message_id);
     }
 
-    /// Accepts the body of a request: a request without `Byte-Range` ending with `$`
-    /// is a whole message (no `Message-ID` needed); otherwise it is a chunk of the
-    /// message named by its `Message-ID` (a missing range counts as `1-*/*`). A `#`
-    /// request aborts its message (if it names one).
+    /// Drops the partial messages that got no chunk for
+    /// [`ReassemblyLimits::partial_timeout_ms`] up to `now`; returns how many.
+    pub fn expire(&mut self, now: Time, limits: impl Into<ReassemblyLimits>) -> usize {
+        let limits: ReassemblyLimits = limits.into();
+        let before = self.pending.len();
+        self.pending
+            .retain(|_, p| p.touched.plus_ms(limits.partial_timeout_ms) > now);
+        before - self.pending.len()
+    }
+
+    /// [`Reassembler::accept_request_at`] without time and without other legs: for
+    /// callers (tests) that neither time out nor share a budget.
     pub fn accept_request(
         &mut self,
         request: &MsrpRequest,
         limits: impl Into<ReassemblyLimits>,
     ) -> Result<Reassembly, ReassemblyError> {
-        let limits = limits.into();
+        let limits: ReassemblyLimits = limits.into();
+        self.accept_request_at(request, limits, Time::ZERO, 0)
+    }
+
+    /// Accepts the body of a request at `now`, with `elsewhere` bytes held by the
+    /// other legs' reassemblers: a request without `Byte-Range` ending with `$` is a
+    /// whole message (no `Message-ID` needed); otherwise it is a chunk of the
+    /// message named by its `Message-ID` (a missing range counts as `1-*/*`). A `#`
+    /// request aborts its message (if it names one).
+    pub fn accept_request_at(
+        &mut self,
+        request: &MsrpRequest,
+        limits: impl Into<ReassemblyLimits>,
+        now: Time,
+        elsewhere: u64,
+    ) -> Result<Reassembly, ReassemblyError> {
+        let limits: ReassemblyLimits = limits.into();
         if request.continuation == Continuation::Aborted {
             if let Some(id) = &request.message_id {
                 self.abandon(id);
@@ -230,7 +327,15 @@ impl Reassembler {
         let Some(id) = &request.message_id else {
             return Err(ReassemblyError::MissingMessageId);
         };
-        self.accept(id, range, request.continuation, &request.body, limits)
+        self.accept_at(
+            id,
+            range,
+            request.continuation,
+            &request.body,
+            limits,
+            now,
+            elsewhere,
+        )
     }
 
     fn is_pending(&self, request: &MsrpRequest) -> bool {
@@ -240,7 +345,7 @@ impl Reassembler {
             .is_some_and(|id| self.pending.contains_key(id))
     }
 
-    /// Accepts one chunk of message `message_id`: its range, flag and bytes.
+    /// [`Reassembler::accept_at`] without time and without other legs.
     pub fn accept(
         &mut self,
         message_id: &str,
@@ -249,7 +354,26 @@ impl Reassembler {
         data: &[u8],
         limits: impl Into<ReassemblyLimits>,
     ) -> Result<Reassembly, ReassemblyError> {
-        let limits = limits.into();
+        let limits: ReassemblyLimits = limits.into();
+        self.accept_at(message_id, range, flag, data, limits, Time::ZERO, 0)
+    }
+
+    /// Accepts one chunk of message `message_id` at `now`: its range, flag and
+    /// bytes; `elsewhere` is what the other legs' reassemblers hold. Partial
+    /// messages past their timeout are dropped first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept_at(
+        &mut self,
+        message_id: &str,
+        range: ByteRange,
+        flag: Continuation,
+        data: &[u8],
+        limits: impl Into<ReassemblyLimits>,
+        now: Time,
+        elsewhere: u64,
+    ) -> Result<Reassembly, ReassemblyError> {
+        let limits: ReassemblyLimits = limits.into();
+        self.expire(now, limits);
         if flag == Continuation::Aborted {
             self.pending.remove(message_id);
             return Ok(Reassembly::Aborted);
@@ -260,21 +384,39 @@ impl Reassembler {
                 limit: limits.max_pending_messages,
             });
         }
-        let mut partial = self.pending.remove(message_id).unwrap_or_default();
-        match add_chunk(&mut partial, range, flag, data, limits) {
+        let held_here = self.pending_bytes();
+        let mut partial = self
+            .pending
+            .remove(message_id)
+            .unwrap_or_else(|| Partial::new(now));
+        let room = Room {
+            here: limits.max_pending_bytes,
+            total: limits.max_pending_bytes_total,
+            held_here,
+            elsewhere,
+        };
+        match add_chunk(&mut partial, range, flag, data, limits, room) {
             Err(e) => Err(e),
-            Ok(()) if partial.is_complete() => {
-                let total = partial.total.unwrap_or_default();
-                let mut body = partial.data;
-                body.truncate(usize::try_from(total).unwrap_or(usize::MAX));
-                Ok(Reassembly::Complete(body))
-            }
+            Ok(()) if partial.is_complete() => Ok(Reassembly::Complete(partial.into_body())),
             Ok(()) => {
+                partial.touched = now;
                 self.pending.insert(message_id.to_owned(), partial);
                 Ok(Reassembly::Incomplete)
             }
         }
     }
+}
+
+/// The pending-bytes budget a chunk must fit in.
+struct Room {
+    /// This leg's cap.
+    here: u64,
+    /// The cap over all legs.
+    total: u64,
+    /// What this leg holds now (the chunk's own message included).
+    held_here: u64,
+    /// What the other legs hold.
+    elsewhere: u64,
 }
 
 /// Adds one chunk's bytes (checks first, then copies).
@@ -284,6 +426,7 @@ fn add_chunk(
     flag: Continuation,
     data: &[u8],
     limits: ReassemblyLimits,
+    room: Room,
 ) -> Result<(), ReassemblyError> {
     let limit = limits.max_message_bytes;
     let too_large = ReassemblyError::TooLarge { limit };
@@ -308,22 +451,30 @@ fn add_chunk(
         partial.set_total(end)?;
     }
     if let Some(total) = partial.total {
-        if end > total {
-            return Err(ReassemblyError::BeyondTotal { end, total });
+        // Also what arrived before the total was known must lie within it.
+        let held_end = partial
+            .segments
+            .last_key_value()
+            .map_or(0, |(s, d)| s + d.len() as u64);
+        if end.max(held_end) > total {
+            return Err(ReassemblyError::BeyondTotal {
+                end: end.max(held_end),
+                total,
+            });
         }
     }
     if end > limit as u64 {
         return Err(too_large);
     }
-    // `end <= limit`, a usize: the conversions below cannot fail.
-    let (from, to) = (offset as usize, end as usize);
-    if partial.data.len() < to {
-        partial.data.resize(to, 0);
+    let growth = partial.growth(offset, end);
+    let here = room.held_here.saturating_add(growth);
+    if here > room.here {
+        return Err(ReassemblyError::PendingBytes { limit: room.here });
     }
-    if let Some(slot) = partial.data.get_mut(from..to) {
-        slot.copy_from_slice(data);
+    if here.saturating_add(room.elsewhere) > room.total {
+        return Err(ReassemblyError::PendingBytes { limit: room.total });
     }
-    partial.cover(offset, end);
+    partial.put(offset, data);
     Ok(())
 }
 
@@ -497,6 +648,94 @@ mod tests {
             r.accept("m", range(6, 8), Continuation::Complete, b"fgh", &l),
             Ok(Reassembly::Complete(b"abcdefgh".to_vec()))
         );
+    }
+
+    /// LIM-5: memory follows the bytes received: a 1-byte chunk at the end of a
+    /// 16 MiB range holds 1 byte, and the message completes when the rest arrives.
+    #[test]
+    fn sparse_chunks_hold_only_what_arrived() {
+        let l = limits();
+        let total = l.max_msrp_message_bytes as u64;
+        let mut r = Reassembler::new();
+        let at = |start, end| ByteRange {
+            start,
+            end: Some(end),
+            total: Some(total),
+        };
+        for i in 0..l.max_msrp_pending_messages {
+            let id = format!("m{i}");
+            assert_eq!(
+                r.accept(&id, at(total, total), Continuation::More, b"z", &l),
+                Ok(Reassembly::Incomplete)
+            );
+        }
+        assert_eq!(r.pending_bytes(), l.max_msrp_pending_messages as u64);
+        // A retransmission of the same byte does not count twice.
+        r.accept("m0", at(total, total), Continuation::More, b"z", &l)
+            .unwrap();
+        assert_eq!(r.pending_bytes(), l.max_msrp_pending_messages as u64);
+        // Overlapping chunks: the later one overwrites.
+        let small = |start, end| ByteRange {
+            start,
+            end: Some(end),
+            total: Some(6),
+        };
+        let mut r = Reassembler::new();
+        r.accept("s", small(3, 6), Continuation::More, b"XXXX", &l)
+            .unwrap();
+        r.accept("s", small(2, 3), Continuation::More, b"bc", &l)
+            .unwrap();
+        assert_eq!(r.pending_bytes(), 5);
+        assert_eq!(
+            r.accept("s", small(1, 1), Continuation::More, b"a", &l),
+            Ok(Reassembly::Complete(b"abcXXX".to_vec()))
+        );
+        assert_eq!(r.pending_bytes(), 0);
+    }
+
+    /// LIM-5: the per-leg and the all-legs caps on bytes held, and the timeout.
+    #[test]
+    fn pending_bytes_are_capped_and_partials_time_out() {
+        let l = Limits {
+            max_msrp_pending_bytes: 10,
+            max_msrp_pending_bytes_total: 25,
+            msrp_partial_timeout_ms: 1_000,
+            ..Limits::default()
+        };
+        let open = |start| ByteRange {
+            start,
+            end: None,
+            total: Some(100),
+        };
+        let t = Time::from_ms;
+        let mut r = Reassembler::new();
+        let more = Continuation::More;
+        assert_eq!(
+            r.accept_at("a", open(1), more, b"123456", &l, t(0), 0),
+            Ok(Reassembly::Incomplete)
+        );
+        assert_eq!(
+            r.accept_at("b", open(1), more, b"12345", &l, t(10), 0),
+            Err(ReassemblyError::PendingBytes { limit: 10 })
+        );
+        assert_eq!(
+            r.accept_at("b", open(1), more, b"1234", &l, t(10), 16),
+            Err(ReassemblyError::PendingBytes { limit: 25 })
+        );
+        assert_eq!(
+            r.accept_at("b", open(1), more, b"1234", &l, t(10), 15),
+            Ok(Reassembly::Incomplete)
+        );
+        assert_eq!(r.pending_bytes(), 10);
+        // "a" is silent for 1 s: dropped when the next chunk comes; "b" is not.
+        assert_eq!(
+            r.accept_at("b", open(5), more, b"5", &l, t(1_000), 0),
+            Ok(Reassembly::Incomplete)
+        );
+        assert_eq!((r.pending(), r.pending_bytes()), (1, 5));
+        assert_eq!(r.expire(t(1_999), &l), 0);
+        assert_eq!(r.expire(t(2_000), &l), 1);
+        assert_eq!(r.pending(), 0);
     }
 
     #[test]

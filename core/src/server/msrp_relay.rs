@@ -13,7 +13,7 @@
 //! | stored and delivered | 200 |
 //! | chunk does not match its `Byte-Range`, no `Message-ID` on a chunk; a `message/cpim` body that does not parse, or whose `message/imdn+xml` content does not | 400 |
 //! | `From-Path` is not the leg's `a=path` (MSRP-3); the sender is not a party, or its own leg is closed | 403 |
-//! | message larger than `max_msrp_message_bytes`, or too many partial ones | 413 |
+//! | message larger than `max_msrp_message_bytes`, too many partial ones, or partial bytes over `max_msrp_pending_bytes` (leg) / `max_msrp_pending_bytes_total` (all legs) | 413 |
 //! | `Content-Type` not in the leg's `accept-types` | 415 |
 //! | unknown session-id (MSRP-3), no session, the recipient's leg is closed (MSG-4) | 481 |
 //! | the store failed (MSG-3) | 500 |
@@ -132,19 +132,32 @@ impl Server {
             self.msrp_bind(&leg, conn);
         }
         let limits = self.config.limits.clone();
+        // LIM-5: what the other legs hold counts against the all-legs cap.
+        let elsewhere: u64 = self
+            .msrp
+            .legs
+            .iter()
+            .filter(|(k, _)| **k != leg)
+            .map(|(_, m)| m.reassembler.pending_bytes())
+            .sum();
         let Some(m) = self.msrp.legs.get_mut(&leg) else {
             return;
         };
-        let body = match m.reassembler.accept_request(&req, &limits) {
+        let body = match m
+            .reassembler
+            .accept_request_at(&req, &limits, now, elsewhere)
+        {
             Ok(Reassembly::Incomplete) | Ok(Reassembly::Aborted) => {
                 // A chunk: acknowledged at once; the message's last chunk is answered
                 // once the message is durable (MSRP-4).
                 return self.msrp_respond(conn, &req, MSRP_OK, "OK");
             }
             Ok(Reassembly::Complete(body)) => body,
-            Err(ReassemblyError::TooLarge { .. } | ReassemblyError::TooManyPending { .. }) => {
-                return self.msrp_refuse(conn, &req, MsrpRefusal::TooLarge)
-            }
+            Err(
+                ReassemblyError::TooLarge { .. }
+                | ReassemblyError::TooManyPending { .. }
+                | ReassemblyError::PendingBytes { .. },
+            ) => return self.msrp_refuse(conn, &req, MsrpRefusal::TooLarge),
             Err(_) => return self.msrp_refuse(conn, &req, MsrpRefusal::BadChunk),
         };
         let content_type = req.content_type.clone().unwrap_or_default();

@@ -765,3 +765,47 @@ proptest! {
         prop_assert_eq!(got, messages);
     }
 }
+
+/// LIM-5 (specs/limits.md): partial messages hold the bytes received, capped per leg
+/// and over all legs (MSRP 413 beyond), and are dropped after
+/// `msrp_partial_timeout_ms` without a chunk, which frees their bytes.
+#[test]
+fn lim_5_partial_messages_are_capped_and_time_out() {
+    let mut config = Config::new(DOMAIN);
+    config.limits.max_msrp_pending_bytes = 100;
+    config.limits.max_msrp_pending_bytes_total = 150;
+    config.limits.msrp_partial_timeout_ms = 1_000;
+    let mut w = World::with(Harness::with_config(config), Transport::Udp);
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    // A chunk of `n` bytes at the end of a 16 MiB message (held: n bytes).
+    let total = 16 * 1024 * 1024;
+    let chunk = |w: &mut World, p: &mut Peer, srv: &str, id: &str, n: usize| -> u16 {
+        let mut req = p.send_raw(srv, id, &vec![b'x'; n]);
+        req.byte_range = Some(crate::msrp::ByteRange {
+            start: total - n as u64 + 1,
+            end: Some(total),
+            total: Some(total),
+        });
+        req.continuation = crate::msrp::Continuation::More;
+        w.h.msrp_in(p, MsrpMessage::Request(req));
+        let answers = w.h.msrp_take(p.conn);
+        assert_eq!(answers.len(), 1);
+        response(answers.into_iter().next().unwrap()).status
+    };
+    assert_eq!(chunk(&mut w, &mut a, &a_srv, "m1", 60), 200);
+    assert_eq!(chunk(&mut w, &mut a, &a_srv, "m2", 50), 413, "leg cap 100");
+    w.h.advance(1_000);
+    assert_eq!(chunk(&mut w, &mut a, &a_srv, "m2", 50), 200, "m1 timed out");
+    assert_eq!(chunk(&mut w, &mut b, &b_srv, "m3", 60), 200);
+    assert_eq!(
+        chunk(&mut w, &mut a, &a_srv, "m4", 50),
+        413,
+        "all-legs cap 150"
+    );
+    assert!(
+        stored_bodies(&w).is_empty(),
+        "nothing complete, nothing stored"
+    );
+}

@@ -26,6 +26,13 @@ pub struct Limits {
     pub max_msrp_message_bytes: usize,
     /// Most partially received MSRP messages one reassembler holds at a time.
     pub max_msrp_pending_messages: usize,
+    /// Most bytes of partially received MSRP messages one leg's reassembler holds
+    /// (bytes actually received, not announced ranges; beyond: MSRP 413).
+    pub max_msrp_pending_bytes: u64,
+    /// Most bytes of partially received MSRP messages over all legs (beyond: 413).
+    pub max_msrp_pending_bytes_total: u64,
+    /// A partial MSRP message with no new chunk for this long is dropped, in ms.
+    pub msrp_partial_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +47,9 @@ impl Default for Limits {
             max_msrp_chunk_bytes: 1024 * 1024,
             max_msrp_message_bytes: 16 * 1024 * 1024,
             max_msrp_pending_messages: 16,
+            max_msrp_pending_bytes: 32 * 1024 * 1024,
+            max_msrp_pending_bytes_total: 256 * 1024 * 1024,
+            msrp_partial_timeout_ms: 120_000,
         }
     }
 }
@@ -50,6 +60,9 @@ impl From<&Limits> for ReassemblyLimits {
         Self {
             max_message_bytes: limits.max_msrp_message_bytes,
             max_pending_messages: limits.max_msrp_pending_messages,
+            max_pending_bytes: limits.max_msrp_pending_bytes,
+            max_pending_bytes_total: limits.max_msrp_pending_bytes_total,
+            partial_timeout_ms: limits.msrp_partial_timeout_ms,
         }
     }
 }

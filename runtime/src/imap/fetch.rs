@@ -27,7 +27,20 @@ pub struct Plan {
     /// Whether an item implicitly sets `\Seen` (RFC 3501 §6.4.5: `BODY[...]`
     /// without `.PEEK`, `RFC822`, `RFC822.TEXT`).
     pub sets_seen: bool,
+    /// How many items carry (part of) the object's content: the answer for one
+    /// object is at most this many times its size.
+    pub content_items: usize,
 }
+
+/// Most distinct items one FETCH may name (after repeats are dropped); more are
+/// answered `NO [LIMIT]` (specs/imap.md, IMAP-7).
+pub const MAX_FETCH_ITEMS: usize = 64;
+
+/// Most content bytes (objects' size times [`Plan::content_items`]) one FETCH
+/// answer may carry; a bigger answer is refused `NO [LIMIT]` before it is built,
+/// and the client fetches fewer messages at a time (IMAP-7). Above the largest
+/// MSRP message (16 MiB), so any one message can always be fetched whole.
+pub const MAX_FETCH_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Why a FETCH cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,24 +63,43 @@ pub fn plan(
     if modseq && !items.contains(&MessageDataItemName::ModSeq) {
         items.push(MessageDataItemName::ModSeq);
     }
+    // An item named twice is answered once (`BODY[] BODY[] …` must not multiply
+    // the answer, IMAP-7). Quadratic in the distinct items, which are few: the
+    // list stops growing past the cap, checked by the caller.
+    let mut distinct: Vec<MessageDataItemName<'static>> = Vec::new();
+    for item in items {
+        if !distinct.contains(&item) {
+            distinct.push(item);
+            if distinct.len() > MAX_FETCH_ITEMS {
+                break;
+            }
+        }
+    }
+    let items = distinct;
     let mut needs_raw = false;
     let mut sets_seen = false;
+    let mut content_items = 0;
     for item in &items {
         match item {
             MessageDataItemName::Body
             | MessageDataItemName::BodyStructure
             | MessageDataItemName::Envelope
-            | MessageDataItemName::Rfc822Header => needs_raw = true,
+            | MessageDataItemName::Rfc822Header => {
+                needs_raw = true;
+                content_items += 1;
+            }
             MessageDataItemName::BodyExt { section, peek, .. } => {
                 if let Some(s) = section {
                     check_section(s)?;
                 }
                 needs_raw = true;
                 sets_seen |= !peek;
+                content_items += 1;
             }
             MessageDataItemName::Rfc822 | MessageDataItemName::Rfc822Text => {
                 needs_raw = true;
                 sets_seen = true;
+                content_items += 1;
             }
             MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. } => {
                 return Err(Unsupported("BINARY is not supported"));
@@ -83,6 +115,7 @@ pub fn plan(
         items,
         needs_raw,
         sets_seen,
+        content_items,
     })
 }
 

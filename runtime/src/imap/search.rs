@@ -127,12 +127,12 @@ fn has(c: &Candidate<'_>, f: MailFlag) -> bool {
     c.summary.flags.contains(&f)
 }
 
-/// ASCII case-insensitive substring test; the empty needle matches.
+/// ASCII case-insensitive substring test; the empty needle matches. Linear in
+/// `hay` plus `needle` (`memmem`'s two-way search), so no needle makes a search
+/// quadratic (specs/imap.md, IMAP-7).
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty()
-        || hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+        || memchr::memmem::find(&hay.to_ascii_lowercase(), &needle.to_ascii_lowercase()).is_some()
 }
 
 fn header_has(c: &Candidate<'_>, name: &str, needle: &[u8]) -> bool {

@@ -23,7 +23,7 @@ use imap_next::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem}
 use imap_next::imap_types::flag::{Flag, FlagNameAttribute, FlagPerm, StoreResponse, StoreType};
 use imap_next::imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_next::imap_types::response::{
-    Capability, Code, Data, Status, StatusBody, StatusKind, Tagged,
+    Capability, Code, CodeOther, Data, Status, StatusBody, StatusKind, Tagged,
 };
 use imap_next::imap_types::search::SearchKey;
 use imap_next::imap_types::sequence::SequenceSet;
@@ -32,7 +32,7 @@ use imap_next::imap_types::status::{StatusDataItem, StatusDataItemName};
 use super::auth::Users;
 use super::fetch;
 use super::message::Parsed;
-use super::pattern::{list_matches, resolve, DELIMITER};
+use super::pattern::{list_matches, resolve, DELIMITER, MAX_LIST_PATTERN};
 use super::search::{self, Candidate, Largest};
 use crate::mailstore::{
     FlagChange, MailError, MailFlag, MailObject, MailResult, MailStore, MailSummary, MailboxStatus,
@@ -190,6 +190,17 @@ pub fn ok(tag: Tag<'static>, t: &str) -> Out {
 /// A tagged NO.
 pub fn no(tag: Tag<'static>, t: &str) -> Out {
     tagged(tag, StatusKind::No, None, t)
+}
+
+/// A tagged `NO [LIMIT]` (RFC 5530): the command ran into one of the server's
+/// limits (specs/imap.md, IMAP-7).
+pub fn limit(tag: Tag<'static>, t: &str) -> Out {
+    tagged(
+        tag,
+        StatusKind::No,
+        Some(Code::Other(CodeOther::unvalidated(&b"LIMIT"[..]))),
+        t,
+    )
 }
 
 /// A tagged BAD.
@@ -562,11 +573,22 @@ impl Session {
             return;
         }
         let full = format!("{reference}{pattern}");
-        let boxes = match self.call(|s, u| s.mailboxes(u)).await {
+        if full.chars().count() > MAX_LIST_PATTERN {
+            return out.push(limit(tag, "pattern too long"));
+        }
+        // Matching runs with the store read, off the event loop thread (IMAP-7).
+        let matched = self.call(move |s, u| {
+            let boxes = s.mailboxes(u)?;
+            Ok(boxes
+                .into_iter()
+                .filter(|b| list_matches(&full, &b.name))
+                .collect::<Vec<_>>())
+        });
+        let boxes = match matched.await {
             Ok(b) => b,
             Err(e) => return out.push(store_failed(tag, &e)),
         };
-        for b in boxes.iter().filter(|b| list_matches(&full, &b.name)) {
+        for b in &boxes {
             let child = if b.has_children {
                 "HasChildren"
             } else {
@@ -842,51 +864,59 @@ impl Session {
         let needs_raw = search::needs_raw(&key);
         let name = sel.name.clone();
         let known = sel.uids.clone();
-        let got = self
-            .call(move |s, u| {
-                if needs_raw {
-                    Ok(s.fetch(u, &name, &known)?)
-                } else {
-                    Ok(s.summaries(u, &name, None)?
-                        .into_iter()
-                        .map(|summary| MailObject {
-                            summary,
-                            raw: Vec::new(),
-                        })
-                        .collect())
-                }
-            })
-            .await;
-        let objects: Vec<MailObject> = match got {
-            Ok(o) => o,
-            Err(e) => return out.push(store_failed(tag, &e)),
-        };
-        let Some(sel) = self.selected.as_ref() else {
-            return out.push(bad(tag, "select a mailbox first"));
-        };
         let largest = Largest {
             seq: sel.count(),
             uid: sel.uids.last().copied().unwrap_or(0),
         };
-        let mut hits = Vec::new();
-        let mut top_modseq = 0;
-        for o in &objects {
-            let Some(seq) = sel.seq_of(o.summary.uid) else {
-                continue;
-            };
-            let parsed = needs_raw.then(|| Parsed::new(&o.raw));
-            let c = Candidate {
-                seq,
-                summary: &o.summary,
-                parsed: parsed.as_ref(),
-                raw: needs_raw.then_some(o.raw.as_slice()),
-            };
-            if search::matches(&key, &c, largest) {
-                let n = if by_uid { o.summary.uid } else { seq };
-                hits.extend(NonZeroU32::new(n));
-                top_modseq = top_modseq.max(o.summary.modseq);
-            }
-        }
+        let criteria = key.clone();
+        // Reading and matching run on a blocking thread, a chunk of objects at a
+        // time: a costly search never holds up the event loop (IMAP-7).
+        let got = self
+            .call(move |s, u| {
+                let summaries = s.summaries(u, &name, None)?;
+                let mut hits = Vec::new();
+                let mut top_modseq = 0;
+                let mut check = |o: &MailObject| {
+                    let Some(seq) = known
+                        .binary_search(&o.summary.uid)
+                        .ok()
+                        .and_then(|i| u32::try_from(i + 1).ok())
+                    else {
+                        return;
+                    };
+                    let parsed = needs_raw.then(|| Parsed::new(&o.raw));
+                    let c = Candidate {
+                        seq,
+                        summary: &o.summary,
+                        parsed: parsed.as_ref(),
+                        raw: needs_raw.then_some(o.raw.as_slice()),
+                    };
+                    if search::matches(&criteria, &c, largest) {
+                        let n = if by_uid { o.summary.uid } else { seq };
+                        hits.extend(NonZeroU32::new(n));
+                        top_modseq = top_modseq.max(o.summary.modseq);
+                    }
+                };
+                if needs_raw {
+                    let uids: Vec<u32> = summaries.iter().map(|x| x.uid).collect();
+                    for chunk in uids.chunks(FETCH_CHUNK) {
+                        s.fetch(u, &name, chunk)?.iter().for_each(&mut check);
+                    }
+                } else {
+                    for summary in summaries {
+                        check(&MailObject {
+                            summary,
+                            raw: Vec::new(),
+                        });
+                    }
+                }
+                Ok((hits, top_modseq))
+            })
+            .await;
+        let (hits, top_modseq) = match got {
+            Ok(x) => x,
+            Err(e) => return out.push(store_failed(tag, &e)),
+        };
         let modseq = if search::uses_modseq(&key) {
             self.condstore = true;
             NonZeroU64::new(top_modseq)
@@ -923,6 +953,9 @@ impl Session {
             Ok(p) => p,
             Err(fetch::Unsupported(why)) => return out.push(bad(tag, why)),
         };
+        if plan.items.len() > fetch::MAX_FETCH_ITEMS {
+            return out.push(limit(tag, "too many FETCH items"));
+        }
         let Some(sel) = self.selected.as_ref() else {
             return out.push(bad(tag, "select a mailbox first"));
         };
@@ -932,76 +965,32 @@ impl Session {
             .collect();
         let name = sel.name.clone();
         let set_seen = plan.sets_seen && !sel.read_only;
-        let needs_raw = plan.needs_raw;
+        let known = sel.uids.clone();
+        // Reading, flagging and building the answer all run on a blocking thread:
+        // a big FETCH never holds up the event loop (IMAP-7).
         let got = self
             .call(move |s, u| {
-                let mut wanted = targets;
-                if let Some(cs) = changed_since {
-                    let changed: BTreeSet<u32> = s
-                        .summaries(u, &name, Some(cs))?
-                        .into_iter()
-                        .map(|x| x.uid)
-                        .collect();
-                    wanted.retain(|u| changed.contains(u));
-                }
-                let mut objects: Vec<MailObject> = if needs_raw {
-                    s.fetch(u, &name, &wanted)?
-                } else {
-                    let w: BTreeSet<u32> = wanted.iter().copied().collect();
-                    s.summaries(u, &name, None)?
-                        .into_iter()
-                        .filter(|x| w.contains(&x.uid))
-                        .map(|summary| MailObject {
-                            summary,
-                            raw: Vec::new(),
-                        })
-                        .collect()
-                };
-                let mut seen_now = BTreeSet::new();
-                if set_seen {
-                    let unseen: Vec<u32> = objects
-                        .iter()
-                        .filter(|o| !o.summary.flags.contains(&MailFlag::Seen))
-                        .map(|o| o.summary.uid)
-                        .collect();
-                    if !unseen.is_empty() {
-                        let flags = BTreeSet::from([MailFlag::Seen]);
-                        let done =
-                            s.store_flags(u, &name, &unseen, FlagChange::Add, &flags, None)?;
-                        let by_uid: BTreeMap<u32, MailSummary> =
-                            done.updated.into_iter().map(|x| (x.uid, x)).collect();
-                        for o in &mut objects {
-                            if let Some(x) = by_uid.get(&o.summary.uid) {
-                                o.summary = x.clone();
-                                seen_now.insert(x.uid);
-                            }
-                        }
-                    }
-                }
-                Ok((objects, seen_now))
+                fetch_answer(s, u, &name, targets, changed_since, set_seen, &plan, &known)
             })
             .await;
-        let (objects, seen_now) = match got {
-            Ok(x) => x,
+        let (answers, seen_now) = match got {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                return out.push(limit(
+                    tag,
+                    "answer too large: fetch fewer messages or use partial BODY[]<n.m>",
+                ))
+            }
             Err(e) => return out.push(store_failed(tag, &e)),
         };
         let Some(sel) = self.selected.as_mut() else {
             return out.push(bad(tag, "select a mailbox first"));
         };
-        for o in &objects {
-            let Some(seq) = sel.seq_of(o.summary.uid).and_then(NonZeroU32::new) else {
-                continue;
-            };
-            let mut items = fetch::items(&plan, &o.summary, Some(&o.raw));
-            if seen_now.contains(&o.summary.uid) {
-                sel.modseqs.insert(o.summary.uid, o.summary.modseq);
-                if !items.iter().any(|i| matches!(i, MessageDataItem::Flags(_))) {
-                    items.push(MessageDataItem::Flags(fetch::flags(&o.summary)));
-                }
-            }
-            if let Ok(items) = Vec1::try_from(items) {
-                out.push(Out::Data(Data::Fetch { seq, items }));
-            }
+        for (uid, modseq) in seen_now {
+            sel.modseqs.insert(uid, modseq);
+        }
+        for (seq, items) in answers {
+            out.push(Out::Data(Data::Fetch { seq, items }));
         }
         out.push(ok(tag, "FETCH completed"));
     }
@@ -1083,4 +1072,117 @@ impl Session {
             None => out.push(ok(tag, "STORE completed")),
         }
     }
+}
+
+/// One FETCH answer line: the message's sequence number and its items.
+type FetchLine = (NonZeroU32, Vec1<MessageDataItem<'static>>);
+
+/// A FETCH answer: its lines and the `(uid, modseq)` of each message it set
+/// `\Seen` on; `None` when over [`fetch::MAX_FETCH_BYTES`].
+type FetchAnswer = Option<(Vec<FetchLine>, Vec<(u32, u64)>)>;
+
+/// Objects read per store call while building a FETCH answer.
+const FETCH_CHUNK: usize = 256;
+
+/// Builds a FETCH answer (blocking; runs on a store thread): the lines and the
+/// `(uid, modseq)` of the messages this FETCH set `\Seen` on. `None` when the
+/// answer would carry more than [`fetch::MAX_FETCH_BYTES`] of content (checked from
+/// the sizes before any content is read).
+#[allow(clippy::too_many_arguments)]
+fn fetch_answer(
+    s: &dyn MailStore,
+    u: &UserUri,
+    name: &str,
+    mut wanted: Vec<u32>,
+    changed_since: Option<u64>,
+    set_seen: bool,
+    plan: &fetch::Plan,
+    known: &[u32],
+) -> MailResult<FetchAnswer> {
+    let summaries = s.summaries(u, name, None)?;
+    if let Some(cs) = changed_since {
+        let changed: BTreeSet<u32> = summaries
+            .iter()
+            .filter(|x| x.modseq > cs)
+            .map(|x| x.uid)
+            .collect();
+        wanted.retain(|u| changed.contains(u));
+    }
+    let w: BTreeSet<u32> = wanted.iter().copied().collect();
+    let content: u64 = summaries
+        .iter()
+        .filter(|x| w.contains(&x.uid))
+        .map(|x| u64::from(x.size))
+        .sum::<u64>()
+        .saturating_mul(plan.content_items as u64);
+    if content > fetch::MAX_FETCH_BYTES {
+        return Ok(None);
+    }
+    let mut objects_of_summaries: Vec<MailObject> = Vec::new();
+    if !plan.needs_raw {
+        objects_of_summaries = summaries
+            .into_iter()
+            .filter(|x| w.contains(&x.uid))
+            .map(|summary| MailObject {
+                summary,
+                raw: Vec::new(),
+            })
+            .collect();
+    }
+    let mut lines = Vec::new();
+    let mut seen = Vec::new();
+    let wanted: Vec<u32> = w.into_iter().collect();
+    let chunks: Vec<&[u32]> = if plan.needs_raw {
+        wanted.chunks(FETCH_CHUNK).collect()
+    } else {
+        vec![&[]]
+    };
+    for chunk in chunks {
+        let mut objects = if plan.needs_raw {
+            s.fetch(u, name, chunk)?
+        } else {
+            std::mem::take(&mut objects_of_summaries)
+        };
+        let mut seen_now = BTreeSet::new();
+        if set_seen {
+            let unseen: Vec<u32> = objects
+                .iter()
+                .filter(|o| !o.summary.flags.contains(&MailFlag::Seen))
+                .map(|o| o.summary.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let flags = BTreeSet::from([MailFlag::Seen]);
+                let done = s.store_flags(u, name, &unseen, FlagChange::Add, &flags, None)?;
+                let by_uid: BTreeMap<u32, MailSummary> =
+                    done.updated.into_iter().map(|x| (x.uid, x)).collect();
+                for o in &mut objects {
+                    if let Some(x) = by_uid.get(&o.summary.uid) {
+                        o.summary = x.clone();
+                        seen_now.insert(x.uid);
+                    }
+                }
+            }
+        }
+        for o in &objects {
+            let seq = known
+                .binary_search(&o.summary.uid)
+                .ok()
+                .and_then(|i| u32::try_from(i + 1).ok())
+                .and_then(NonZeroU32::new);
+            let Some(seq) = seq else {
+                continue;
+            };
+            let mut items = fetch::items(plan, &o.summary, Some(&o.raw));
+            if seen_now.contains(&o.summary.uid) {
+                seen.push((o.summary.uid, o.summary.modseq));
+                if !items.iter().any(|i| matches!(i, MessageDataItem::Flags(_))) {
+                    items.push(MessageDataItem::Flags(fetch::flags(&o.summary)));
+                }
+            }
+            if let Ok(items) = Vec1::try_from(items) {
+                lines.push((seq, items));
+            }
+        }
+    }
+    Ok(Some((lines, seen)))
 }

@@ -497,3 +497,40 @@ async fn bad_input_is_answered_and_limits_hold() {
     assert!(r.starts_with("* BYE"), "{r}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// IMAP-7: an item named many times is answered once; too many distinct items, or
+/// an answer bigger than `MAX_FETCH_BYTES`, get `NO [LIMIT]` and nothing else.
+#[tokio::test]
+async fn fetch_repeats_are_answered_once_and_limits_hold() {
+    let store = seeded();
+    let big = format!("Default/{CONV}/big");
+    let mut raw = b"Subject: big\r\n\r\n".to_vec();
+    raw.resize(600 * 1024, b'x');
+    store.add(&alice(), &big, &raw, 1_795_000_010);
+    let addr = start(store as Arc<dyn MailStore>, Settings::default()).await;
+    let mut c = Client::login(addr, "alice", "a-pass").await;
+    let (_, done) = c.cmd(&format!("EXAMINE \"Default/{CONV}/{ONE}\"")).await;
+    assert!(done.contains("OK"), "{done}");
+    let repeated = ["BODY.PEEK[HEADER]"; 500].join(" ");
+    let (lines, done) = c.cmd(&format!("FETCH 1:* (UID {repeated} UID)")).await;
+    assert!(done.contains("OK"), "{done}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for l in &lines {
+        assert_eq!(l.matches("BODY[HEADER]").count(), 1, "{l}");
+        assert_eq!(l.matches("UID ").count(), 1, "{l}");
+    }
+    let distinct: Vec<String> = (0..=super::fetch::MAX_FETCH_ITEMS)
+        .map(|i| format!("BODY.PEEK[]<{i}.1>"))
+        .collect();
+    let (lines, done) = c.cmd(&format!("FETCH 1 ({})", distinct.join(" "))).await;
+    assert!(lines.is_empty() && done.contains("NO [LIMIT]"), "{done}");
+    // 60 partials of a 600 KiB object: over 32 MiB of content, refused unread.
+    let (_, done) = c.cmd(&format!("EXAMINE \"{big}\"")).await;
+    assert!(done.contains("OK"), "{done}");
+    let (lines, done) = c
+        .cmd(&format!("FETCH 1 ({})", distinct[..60].join(" ")))
+        .await;
+    assert!(lines.is_empty() && done.contains("NO [LIMIT]"), "{done}");
+    let (lines, done) = c.cmd("FETCH 1 (BODY.PEEK[])").await;
+    assert!(done.contains("OK") && lines.len() == 1, "{done}");
+}

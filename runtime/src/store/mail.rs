@@ -1,6 +1,8 @@
 //! [`MailView`]: the [`MailStore`] (what the IMAP server reads and flags) over
 //! either backend, on its own connection (behind a mutex: calls block and are
-//! serialised; SQLite's WAL lets them read while the history writer writes).
+//! serialised). Reads run in read transactions (SQLite `BEGIN DEFERRED` under WAL),
+//! so however long a read takes it never holds the write lock the history writer
+//! needs (specs/limits.md, LIM-3); only flag changes and expunges write.
 //!
 //! A user is created (with `INBOX` and `Default`) on first sight, so a configured
 //! user who has no history yet still sees a well-formed tree. Flag changes and
@@ -20,7 +22,7 @@ use crate::mailstore::{
 };
 use crate::store::history::record_disposition;
 use crate::store::ops::{bits, unix_now, Cache, EntryRef, Ops};
-use crate::store::sql::{in_tx, Conn, DbError, Row, Val};
+use crate::store::sql::{in_read_tx, in_tx, Conn, DbError, Row, Val};
 
 /// Most UIDs bound in one `IN (…)` list (both backends allow far more).
 const IN_CHUNK: usize = 500;
@@ -72,6 +74,50 @@ impl<C: Conn> MailView<C> {
                 Err(failure.unwrap_or(MailError::Backend(e.0)))
             }
         }
+    }
+
+    /// Runs the read `f` for `user` in a read transaction (no write lock). A user
+    /// seen for the first time is created first, in a short write transaction of
+    /// its own, so `f`'s `ops.user` is answered from the cache and never writes.
+    pub(crate) fn read<T>(
+        &self,
+        user: &UserUri,
+        f: impl FnOnce(&mut Ops<'_, C>) -> Result<T, MailError>,
+    ) -> MailResult<T> {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let (conn, cache) = &mut *guard;
+        if !cache.knows_user(user.as_str()) {
+            let mut changes = Vec::new();
+            in_tx(conn, |conn| {
+                let mut ops = Ops {
+                    conn,
+                    cache: &mut *cache,
+                    changes: &mut changes,
+                    now: unix_now(),
+                };
+                ops.user(user.as_str()).map(|_| ())
+            })
+            .map_err(|e| {
+                cache.clear();
+                backend(e)
+            })?;
+        }
+        let mut changes = Vec::new();
+        let mut failure = None;
+        let result = in_read_tx(conn, |conn| {
+            let mut ops = Ops {
+                conn,
+                cache: &mut *cache,
+                changes: &mut changes,
+                now: unix_now(),
+            };
+            f(&mut ops).map_err(|e| {
+                let db = DbError(e.to_string());
+                failure = Some(e);
+                db
+            })
+        });
+        result.map_err(|e| failure.unwrap_or(MailError::Backend(e.0)))
     }
 }
 
@@ -241,7 +287,7 @@ fn received_by<C: Conn + ?Sized>(
 
 impl<C: Conn> MailStore for MailView<C> {
     fn mailboxes(&self, user: &UserUri) -> MailResult<Vec<MailboxStatus>> {
-        self.with(|ops| {
+        self.read(user, |ops| {
             let user_id = ops.user(user.as_str()).map_err(backend)?;
             let boxes = mailbox_names(ops, user_id).map_err(backend)?;
             let names: Vec<String> = boxes.iter().map(|b| b.1.clone()).collect();
@@ -253,7 +299,7 @@ impl<C: Conn> MailStore for MailView<C> {
     }
 
     fn status(&self, user: &UserUri, mailbox: &str) -> MailResult<MailboxStatus> {
-        self.with(|ops| {
+        self.read(user, |ops| {
             let (user_id, mailbox_id) = locate(ops, user, mailbox)?;
             let names: Vec<String> = mailbox_names(ops, user_id)
                 .map_err(backend)?
@@ -270,7 +316,7 @@ impl<C: Conn> MailStore for MailView<C> {
         mailbox: &str,
         changed_since: Option<u64>,
     ) -> MailResult<Vec<MailSummary>> {
-        self.with(|ops| {
+        self.read(user, |ops| {
             let (_, mailbox_id) = locate(ops, user, mailbox)?;
             let since = i64::try_from(changed_since.unwrap_or(0)).unwrap_or(i64::MAX);
             let rows = ops
@@ -288,7 +334,7 @@ impl<C: Conn> MailStore for MailView<C> {
     }
 
     fn fetch(&self, user: &UserUri, mailbox: &str, uids: &[u32]) -> MailResult<Vec<MailObject>> {
-        self.with(|ops| {
+        self.read(user, |ops| {
             let (_, mailbox_id) = locate(ops, user, mailbox)?;
             let wanted: BTreeSet<u32> = uids.iter().copied().collect();
             let wanted: Vec<u32> = wanted.into_iter().collect();

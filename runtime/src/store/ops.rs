@@ -40,6 +40,11 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// Whether the user's row id is cached (then [`Ops::user`] does not write).
+    pub fn knows_user(&self, uri: &str) -> bool {
+        self.users.contains_key(uri)
+    }
+
     /// Forgets everything (after a rollback).
     pub fn clear(&mut self) {
         self.users.clear();

@@ -125,6 +125,13 @@ pub trait Conn: Send + 'static {
     /// Starts a write transaction (SQLite: `BEGIN IMMEDIATE`, so the write lock is
     /// taken up front and a reader never has to be upgraded).
     fn begin(&mut self) -> Result<(), DbError>;
+    /// Starts a read transaction: a consistent snapshot that takes no write lock,
+    /// so a slow reader (IMAP) never blocks the history writer (specs/limits.md,
+    /// LIM-3). SQLite: `BEGIN DEFERRED` (under WAL, readers and the writer do not
+    /// wait for each other); PostgreSQL: `BEGIN` (MVCC readers take no row locks).
+    fn begin_read(&mut self) -> Result<(), DbError> {
+        self.batch("BEGIN")
+    }
     /// Runs several statements without parameters (DDL, `COMMIT`, savepoints).
     fn batch(&mut self, sql: &str) -> Result<(), DbError>;
     /// Runs one statement; returns the rows it changed.
@@ -180,6 +187,20 @@ pub fn in_tx<C: Conn + ?Sized, T>(
             Err(e)
         }
     }
+}
+
+/// Runs `f` in a read transaction ([`Conn::begin_read`]); `f` must not write.
+/// Ended with `ROLLBACK`, which for a reader only releases the snapshot.
+pub fn in_read_tx<C: Conn + ?Sized, T>(
+    conn: &mut C,
+    f: impl FnOnce(&mut C) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    conn.begin_read()?;
+    let result = f(conn);
+    let end = conn.rollback();
+    let v = result?;
+    end?;
+    Ok(v)
 }
 
 /// Applies the numbered migrations (`(version, sql)`, ascending) that the

@@ -86,6 +86,10 @@ impl Conn for SqliteConn {
         self.batch("BEGIN IMMEDIATE")
     }
 
+    fn begin_read(&mut self) -> Result<(), DbError> {
+        self.batch("BEGIN DEFERRED")
+    }
+
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         self.conn.execute_batch(sql).map_err(db)
     }

@@ -846,3 +846,42 @@ fn store_urls_parse_and_hide_passwords() {
         "postgres://u:p@h:5/t1?sslmode=disable"
     );
 }
+
+/// LIM-3: a mailbox read in progress holds no write lock. The history writer
+/// commits while an IMAP read transaction is open (on SQLite a reader holding
+/// `BEGIN IMMEDIATE` would make this commit wait out its busy timeout and fail),
+/// and the read keeps its snapshot.
+#[test]
+fn a_slow_mailbox_read_never_blocks_the_history_writer() {
+    let place = sqlite_place();
+    let mut s = place.open();
+    write(&mut s, &[Record::SessionInfo(one_to_one_info())]);
+    let StoreUrl::Sqlite(path) = place.url() else {
+        unreachable!("sqlite place")
+    };
+    let (feed, _) = broadcast::channel(8);
+    let view = mail::MailView::new(sqlite::SqliteConn::open(&path).unwrap(), feed);
+    let count = |ops: &mut ops::Ops<'_, sqlite::SqliteConn>| -> i64 {
+        ops.conn
+            .query_one("SELECT count(*) FROM entries", &[])
+            .and_then(|r| r.int(0))
+            .unwrap()
+    };
+    let (before, after) = view
+        .read(&alice(), |ops| {
+            let before = count(ops);
+            // The writer, mid-read: a commit the reader must not hold up.
+            s.history
+                .persist(&message(key(1, K1), 1, alice(), &[bob()]))
+                .unwrap();
+            s.history.sync().expect("the writer commits during a read");
+            Ok((before, count(ops)))
+        })
+        .unwrap();
+    assert_eq!(before, after, "the read sees one snapshot");
+    assert_eq!(
+        raw_text(&s, &alice(), &k1_box()).len(),
+        2,
+        "info and message"
+    );
+}

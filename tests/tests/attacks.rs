@@ -1,0 +1,162 @@
+//! Hostile input against a real `cpmd` (specs/limits.md): each test performs one
+//! attack while [`cpmd_tests::liveness`] pings the SIP listener with OPTIONS, so a
+//! path that holds up the single event loop (SIP, MSRP and IMAP share it) fails the
+//! test as soon as one OPTIONS goes unanswered for 2 s (LIM-1), and then checks the
+//! attack got its defined answer.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cpmd_tests::imap_raw::Imap;
+use cpmd_tests::liveness::answers_during;
+use cpmd_tests::udp_ua::Ua;
+use cpmd_tests::{Cpmd, Transport};
+
+const CONFIG: &str = "[auth.passwords]\nalice = \"a-pass\"\nbob = \"b-pass\"\n";
+
+/// A Conversation-ID long enough that a backtracking wildcard matcher cannot get
+/// through the mailbox names it makes.
+const LONG_CONVERSATION: &str =
+    "attack-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// A pager CPIM body whose text is `text`.
+fn cpim(n: usize, text: &str) -> String {
+    format!(
+        "From: <sip:anonymous@anonymous.invalid>\r\n\
+         To: <sip:anonymous@anonymous.invalid>\r\n\
+         NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: attack-{n}\r\n\
+         DateTime: 2026-12-06T13:00:00Z\r\n\r\n\
+         Content-Type: text/plain\r\n\r\n{text}"
+    )
+}
+
+/// cpmd with alice's store holding `texts.len()` pager messages to bob in
+/// [`LONG_CONVERSATION`] (folder `Default/<LONG_CONVERSATION>`).
+fn seeded(texts: &[String]) -> Cpmd {
+    let cpmd = Cpmd::start_with_config(Some(CONFIG), &["--udp", "127.0.0.1:0"]);
+    let server = cpmd.addr(Transport::Udp);
+    let (a, b) = (Ua::new("alice", server), Ua::new("bob", server));
+    a.register();
+    b.register();
+    let headers = format!("Conversation-ID: {LONG_CONVERSATION}\r\nContent-Type: message/cpim\r\n");
+    for (n, text) in texts.iter().enumerate() {
+        let call = format!("attack-seed-{n}");
+        a.send(&a.request("MESSAGE", "bob", &call, &headers, &cpim(n, text)));
+        let at_b = b.expect("MESSAGE ");
+        b.answer(&at_b, "200 OK");
+        a.expect("SIP/2.0 200");
+    }
+    cpmd
+}
+
+fn folder() -> String {
+    format!("\"Default/{LONG_CONVERSATION}\"")
+}
+
+fn imap_addr(cpmd: &Cpmd) -> SocketAddr {
+    cpmd.bound
+        .iter()
+        .find(|(t, _)| t == "imap")
+        .map(|(_, a)| *a)
+        .expect("imap listener")
+}
+
+/// LIST and LSUB with patterns of many `*` and `%` that cannot match: a
+/// backtracking matcher needs exponential time per mailbox name (IMAP-7).
+#[test]
+fn list_wildcard_patterns_do_not_stall_the_server() {
+    let cpmd = seeded(&["seed".to_owned()]);
+    let imap = imap_addr(&cpmd);
+    let (answers, during) = answers_during(cpmd.addr(Transport::Udp), move || {
+        let mut c = Imap::login(imap, Duration::from_secs(60), "alice", "a-pass");
+        // Sanity: the seeded folder is there and plain patterns still match.
+        let all = c.command("LIST \"\" \"*\"");
+        assert!(
+            String::from_utf8_lossy(&all.untagged).contains(LONG_CONVERSATION),
+            "{all:?}"
+        );
+        let mut answers = Vec::new();
+        let too_long = format!("LIST \"\" \"{}x\"", "*".repeat(5000));
+        for cmd in [
+            "LIST \"\" \"**********x\"",
+            "LSUB \"\" \"**********x\"",
+            "LIST \"\" \"%*%*%*%*%*%*%*%*%*%*x\"",
+            "LIST \"Default/\" \"*a*t*t*a*c*k*-*0*1*2*3*4*5*6*7*8*9*Z\"",
+            &too_long,
+        ] {
+            answers.push(c.command(cmd));
+        }
+        answers
+    });
+    assert!(during >= 1, "the attack ended before any probe");
+    for a in &answers[..4] {
+        assert!(a.status.starts_with("OK"), "{a:?}");
+        assert!(a.untagged.is_empty(), "nothing matches: {a:?}");
+    }
+    // Longer than the pattern cap (IMAP-7): refused, not matched.
+    assert!(
+        answers[4].status.starts_with("NO [LIMIT]"),
+        "{:?}",
+        answers[4].status
+    );
+}
+
+/// FETCH naming one item thousands of times: the answer holds each message's
+/// `BODY[]` once (repeated items are answered once, IMAP-7), built off the loop.
+#[test]
+fn repeated_fetch_items_are_answered_once() {
+    let texts: Vec<String> = (0..5).map(|n| format!("{n}").repeat(8_000)).collect();
+    let cpmd = seeded(&texts);
+    let imap = imap_addr(&cpmd);
+    let (answer, during) = answers_during(cpmd.addr(Transport::Udp), move || {
+        let mut c = Imap::login(imap, Duration::from_secs(60), "alice", "a-pass");
+        let sel = c.command(&format!("EXAMINE {}", folder()));
+        assert!(sel.status.starts_with("OK"), "{sel:?}");
+        c.command(&format!(
+            "FETCH 1:* ({})",
+            ["BODY.PEEK[]"; 10_000].join(" ")
+        ))
+    });
+    assert!(during >= 1, "the attack ended before any probe");
+    assert!(answer.status.starts_with("OK"), "{}", answer.status);
+    let text = String::from_utf8_lossy(&answer.untagged);
+    assert_eq!(
+        text.matches("BODY[] {").count(),
+        texts.len(),
+        "one BODY[] each"
+    );
+    for t in &texts {
+        assert!(text.contains(t.as_str()), "every message once");
+    }
+}
+
+/// SEARCH TEXT with a long needle that almost matches everywhere, over large
+/// messages: matched off the loop thread, in linear time (IMAP-7).
+#[test]
+fn search_text_does_not_stall_the_server() {
+    let texts: Vec<String> = (0..5).map(|_| "a".repeat(60_000)).collect();
+    let cpmd = seeded(&texts);
+    let imap = imap_addr(&cpmd);
+    let (answers, during) = answers_during(cpmd.addr(Transport::Udp), move || {
+        let mut c = Imap::login(imap, Duration::from_secs(120), "alice", "a-pass");
+        let sel = c.command(&format!("EXAMINE {}", folder()));
+        assert!(sel.status.starts_with("OK"), "{sel:?}");
+        let mut needle = "a".repeat(20_000);
+        needle.push('b');
+        let miss = c.command_literal("SEARCH TEXT", needle.as_bytes());
+        let hit = c.command_literal("SEARCH TEXT", "a".repeat(20_000).as_bytes());
+        (miss, hit)
+    });
+    let (miss, hit) = answers;
+    assert!(during >= 1, "the attack ended before any probe");
+    assert!(miss.status.starts_with("OK"), "{}", miss.status);
+    assert_eq!(
+        String::from_utf8_lossy(&miss.untagged).trim_end(),
+        "* SEARCH"
+    );
+    assert!(hit.status.starts_with("OK"), "{}", hit.status);
+    assert_eq!(
+        String::from_utf8_lossy(&hit.untagged).trim_end(),
+        "* SEARCH 1 2 3 4 5"
+    );
+}
