@@ -13,6 +13,7 @@
 //! client and the Kamailio MSRP relay.
 
 pub mod msrp;
+pub mod sip_peer;
 pub mod udp_ua;
 
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
