@@ -326,7 +326,7 @@ fn check_response(case: &Case, cpmd: &Cpmd, transport: Transport) -> Result<(), 
     if bob.final_response().is_none() {
         return Err("no answer to the probe after the responses".into());
     }
-    let dropped = cpmd.log().contains("dropped undecodable input");
+    let dropped = cpmd.log().contains("dropped input");
     if dropped != case.dropped {
         return Err(format!(
             "logged as dropped: {dropped}, want {}",

@@ -39,6 +39,7 @@ mod session;
 mod termination;
 mod timer;
 mod transaction;
+mod validate;
 
 pub use chat::ChatSend;
 pub use command::{
@@ -185,7 +186,14 @@ impl Server {
                     Err(bad) => self.refuse(flow, bad),
                 },
                 Some(Err(error)) => {
-                    // The stream cannot be resynchronised: say why and close it.
+                    // The stream cannot be resynchronised: answer the request when it
+                    // can be answered (CONF-3), say why, and close it.
+                    let head = decoder.take_rejected();
+                    if let Some(ctx) = wire::reply_context_of(&head) {
+                        let bytes =
+                            wire::encode_error_reply(&ctx, error.status(), &error.to_string());
+                        self.out.command(Command::TransmitRaw { flow, bytes });
+                    }
                     self.counters.dropped += 1;
                     self.out.event(Event::Dropped {
                         flow,
@@ -225,6 +233,12 @@ impl Server {
             // call this directly).
             self.tcp_alive(flow.conn);
         }
+        if let SipMessage::Response(resp) = &message {
+            if let Err(reason) = validate::check_response(resp) {
+                self.counters.dropped += 1;
+                return self.out.event(Event::Dropped { flow, reason });
+            }
+        }
         match message {
             SipMessage::Request(req) => self.on_request(now, flow, req),
             SipMessage::Response(resp) => self.on_response(now, resp),
@@ -247,8 +261,8 @@ impl Server {
     }
 
     fn on_new_request(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
-        if req.headers.max_forwards == Some(0) {
-            return self.reply(now, &key, &req, StatusCode::TOO_MANY_HOPS);
+        if let Err(refusal) = validate::check(&req, &self.config) {
+            return self.refuse_request(now, &key, &req, refusal);
         }
         if req.headers.to.tag().is_some() && req.method != Method::Cancel {
             return self.on_in_dialog(now, flow, key, req);
@@ -334,11 +348,13 @@ impl Server {
         if status != StatusCode::TRYING {
             self.add_to_tag(&mut resp);
         }
-        if status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::OK {
-            resp.headers.other.push((
-                "Allow".into(),
-                "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE".into(),
-            ));
+        if status == StatusCode::METHOD_NOT_ALLOWED
+            || status == StatusCode::OK
+            || status == StatusCode::NOT_IMPLEMENTED
+        {
+            resp.headers
+                .other
+                .push(("Allow".into(), crate::sip::ALLOW.into()));
         }
         let timers = self.config.timers.clone();
         self.tx.respond(now, key, resp, &timers, &mut self.out);

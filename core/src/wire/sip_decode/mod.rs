@@ -34,7 +34,7 @@ mod headers;
 pub(crate) mod syntax;
 
 use super::Limits;
-use crate::sip::{Request, Response, SipMessage, StatusCode};
+use crate::sip::{Method, Request, Response, SipMessage, StatusCode};
 use head::StartLine;
 
 /// Why a message was refused. [`DecodeError::status`] says how to answer it.
@@ -53,6 +53,13 @@ pub enum DecodeError {
     /// The start line is neither a request line nor a status line we accept.
     #[error("bad start line: {0}")]
     BadStartLine(String),
+    /// A request line with a SIP version other than 2.0 (answered 505).
+    #[error("unsupported version {0}")]
+    UnsupportedVersion(String),
+    /// An unknown method whose CSeq names another method: not implemented (501, as
+    /// RFC 4475 §3.1.2.18 prefers over 400).
+    #[error("unknown method {0}")]
+    UnknownMethod(String),
     /// A header line that is not `name: value` (or an illegal continuation line).
     #[error("bad header line: {0}")]
     BadHeaderLine(String),
@@ -131,6 +138,8 @@ impl DecodeError {
                 StatusCode::MESSAGE_TOO_LARGE
             }
             DecodeError::BodyTooLarge { .. } => StatusCode::REQUEST_ENTITY_TOO_LARGE,
+            DecodeError::UnsupportedVersion(_) => StatusCode::VERSION_NOT_SUPPORTED,
+            DecodeError::UnknownMethod(_) => StatusCode::NOT_IMPLEMENTED,
             DecodeError::KeepAlive
             | DecodeError::MissingEmptyLine
             | DecodeError::NotUtf8
@@ -169,10 +178,11 @@ pub struct ReplyContext {
 pub struct BadMessage {
     /// Why.
     pub error: DecodeError,
-    /// `Some` when the start line was a request line and at least one Via and the
-    /// From, To, Call-ID and CSeq values were readable: the server answers with
-    /// `error.status()`. `None` for responses (dropped and counted), keep-alives and
-    /// requests too broken to answer.
+    /// `Some` when the start line had the shape of a request line and at least one
+    /// Via was readable (RFC 3261 §8.2.6.2: the answer copies From, To, Call-ID and
+    /// CSeq when they are there, CONF-2): the server answers with `error.status()`.
+    /// `None` for responses (dropped and counted), keep-alives and requests without
+    /// a Via (no answer can be routed).
     pub reply: Option<ReplyContext>,
 }
 
@@ -243,6 +253,9 @@ fn decode_inner(bytes: &[u8], limits: &Limits, rule: BodyRule) -> Result<SipMess
     Ok(match start {
         StartLine::Request { method, uri } => {
             if headers.cseq.method != method {
+                if let Method::Other(name) = method {
+                    return Err(DecodeError::UnknownMethod(name));
+                }
                 return Err(DecodeError::CSeqMismatch {
                     method: method.to_string(),
                     cseq: headers.cseq.method.to_string(),
@@ -303,7 +316,6 @@ fn select_body<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::Method;
 
     const INVITE: &str = "INVITE sip:bob@b.example SIP/2.0\r\n\
         Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\n\
@@ -391,7 +403,7 @@ mod tests {
     }
 
     #[test]
-    fn reply_context_needs_a_request_and_the_five_headers() {
+    fn reply_context_needs_a_request_and_a_via() {
         let bad = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
         let e = err(bad.as_bytes());
         assert!(matches!(e.error, DecodeError::CSeqMismatch { .. }));
@@ -401,7 +413,14 @@ mod tests {
         let no_call_id = INVITE.replace("Call-ID: c1\r\n", "");
         let e = err(no_call_id.as_bytes());
         assert_eq!(e.error, DecodeError::MissingHeader("Call-ID"));
-        assert_eq!(e.reply, None);
+        let ctx = e.reply.expect("CONF-2: answered with what is there");
+        assert_eq!(ctx.call_id, None);
+        let no_via = INVITE.replace("Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\n", "");
+        assert_eq!(
+            err(no_via.as_bytes()).reply,
+            None,
+            "no Via: nowhere to answer"
+        );
         let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n";
         assert_eq!(err(response.as_bytes()).reply, None);
         let garbage_line = INVITE.replace("Call-ID: c1\r\n", "Call-ID: c1\r\n\x01junk\r\n");
