@@ -379,7 +379,7 @@ impl EventLoop {
 fn log_event(ev: &Event) {
     match ev {
         Event::Dropped { flow, reason } => {
-            tracing::info!(peer = %flow.peer, %reason, "dropped undecodable input")
+            tracing::info!(peer = %flow.peer, %reason, "dropped input")
         }
         Event::SessionEstablished(s) => tracing::info!(session = %s, "session established"),
         Event::GroupCreated { group, replaces } => {

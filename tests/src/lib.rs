@@ -15,6 +15,7 @@
 pub mod imap_raw;
 pub mod liveness;
 pub mod msrp;
+pub mod sip_peer;
 pub mod udp_ua;
 
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};

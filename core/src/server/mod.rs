@@ -45,6 +45,7 @@ mod termination;
 mod tickets;
 mod timer;
 mod transaction;
+mod validate;
 
 pub use chat_log::ChatSend;
 pub use config::{
@@ -178,7 +179,14 @@ impl Server {
                     Err(bad) => self.refuse(flow, bad),
                 },
                 Some(Err(error)) => {
-                    // The stream cannot be resynchronised: say why and close it.
+                    // The stream cannot be resynchronised: answer the request when it
+                    // can be answered (CONF-3), say why, and close it.
+                    let head = decoder.take_rejected();
+                    if let Some(ctx) = wire::reply_context_of(&head) {
+                        let bytes =
+                            wire::encode_error_reply(&ctx, error.status(), &error.to_string());
+                        self.out.command(Command::TransmitRaw { flow, bytes });
+                    }
                     self.counters.dropped += 1;
                     self.out.event(Event::Dropped {
                         flow,
@@ -218,6 +226,12 @@ impl Server {
             // call this directly).
             self.tcp_alive(flow.conn);
         }
+        if let SipMessage::Response(resp) = &message {
+            if let Err(reason) = validate::check_response(resp) {
+                self.counters.dropped += 1;
+                return self.out.event(Event::Dropped { flow, reason });
+            }
+        }
         match message {
             SipMessage::Request(req) => self.on_request(now, flow, req),
             SipMessage::Response(resp) => self.on_response(now, resp),
@@ -240,8 +254,8 @@ impl Server {
     }
 
     fn on_new_request(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
-        if req.headers.max_forwards == Some(0) {
-            return self.refuse_request(now, &key, &req, Refusal::TooManyHops);
+        if let Err(refusal) = validate::check(&req, &self.config) {
+            return self.refuse_request(now, &key, &req, refusal);
         }
         if req.headers.to.tag().is_some() && req.method != Method::Cancel {
             return self.on_in_dialog(now, flow, key, req);
@@ -325,15 +339,23 @@ impl Server {
     /// Answers a server transaction with a body-less response; dialog-creating
     /// requests get a To tag so the ACK of a failure matches.
     pub(crate) fn reply(&mut self, now: Time, key: &TxKey, req: &Request, status: StatusCode) {
-        let mut resp = Response::to_request(req, status);
+        self.send_reply(now, key, Response::to_request(req, status));
+    }
+
+    /// Sends `resp` through the server transaction `key`: a To-tag on every answer but
+    /// 100, `Allow` where RFC 3261 §20.5 wants it.
+    fn send_reply(&mut self, now: Time, key: &TxKey, mut resp: Response) {
+        let status = resp.status;
         if status != StatusCode::TRYING {
             self.add_to_tag(&mut resp);
         }
-        if status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::OK {
-            resp.headers.other.push((
-                "Allow".into(),
-                "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE".into(),
-            ));
+        if status == StatusCode::METHOD_NOT_ALLOWED
+            || status == StatusCode::OK
+            || status == StatusCode::NOT_IMPLEMENTED
+        {
+            resp.headers
+                .other
+                .push(("Allow".into(), crate::sip::ALLOW.into()));
         }
         let timers = self.config.timers.clone();
         self.tx.respond(now, key, resp, &timers, &mut self.out);
@@ -349,7 +371,14 @@ impl Server {
             reason = why.reason(),
             "request refused"
         );
-        self.reply(now, key, req, why.status());
+        let mut resp = Response::to_request(req, why.status());
+        if let Some(phrase) = why.phrase() {
+            resp.reason = phrase.to_owned();
+        }
+        resp.headers
+            .other
+            .extend(validate::refusal_headers(why, req));
+        self.send_reply(now, key, resp);
     }
 
     fn add_to_tag(&mut self, resp: &mut Response) {

@@ -165,7 +165,8 @@ pub enum Command {
 /// Something that happened, for logs, metrics and tests. Nothing must be done.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Event {
-    /// A message that could not be decoded was dropped (no response was possible).
+    /// A message was dropped without an answer: it could not be decoded (and no
+    /// response was possible), or it was a response a UAC must discard (CONF-8).
     Dropped {
         /// Where it came from.
         flow: Flow,

@@ -17,8 +17,21 @@ use crate::sip::StatusCode;
 /// Why a SIP request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Refusal {
-    /// RFC 3261 §16.3 item 2: `Max-Forwards: 0`.
+    /// RFC 3261 §16.3 item 2 (CONF-5): `Max-Forwards: 0` on a request cpmd would
+    /// relay to another user (a request for cpmd itself is processed).
     TooManyHops,
+    /// RFC 3261 §8.2.2.1 (CONF-4): a Request-URI scheme other than sip, sips, tel.
+    UnsupportedUriScheme,
+    /// RFC 3261 §8.2.2.3 (CONF-6): an option tag in `Require` cpmd does not support
+    /// (answered with `Unsupported`).
+    BadExtension,
+    /// RFC 3261 §8.2.3: an INVITE body type cpmd does not take (answered with
+    /// `Accept`).
+    UnsupportedBody,
+    /// RFC 3261 §21.4.7: the INVITE's `Accept` excludes `application/sdp`.
+    NotAcceptable,
+    /// RFC 4475 §3.3.4 (RFC 3261 §10.3): a REGISTER's To is not a SIP or SIPS URI.
+    RegisterToNotSip,
     /// RFC 3261 §12.2.2 (ONE-6): an in-dialog request (or BYE, UPDATE, INFO, PRACK
     /// outside a dialog) for a dialog the server does not know.
     NoDialog,
@@ -96,12 +109,17 @@ impl Refusal {
     pub fn status(self) -> StatusCode {
         match self {
             Refusal::TooManyHops => StatusCode::TOO_MANY_HOPS,
+            Refusal::UnsupportedUriScheme => StatusCode::UNSUPPORTED_URI_SCHEME,
+            Refusal::BadExtension => StatusCode::BAD_EXTENSION,
+            Refusal::UnsupportedBody => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             Refusal::NoDialog | Refusal::NoTransactionToCancel | Refusal::ReplacedUnknown => {
                 StatusCode::CALL_DOES_NOT_EXIST
             }
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Refusal::UnknownMethod => StatusCode::NOT_IMPLEMENTED,
             Refusal::RegisterNotAUser
+            | Refusal::RegisterToNotSip
             | Refusal::RegisterInvalid
             | Refusal::MalformedBody
             | Refusal::ContributionIdTaken
@@ -126,10 +144,57 @@ impl Refusal {
         }
     }
 
+    /// The reason phrase of the answer when it names the fault (CONF-2, RFC 4475
+    /// practice); `None` keeps the status's standard phrase.
+    pub fn phrase(self) -> Option<&'static str> {
+        match self {
+            Refusal::TooManyHops => Some("Too Many Hops"),
+            Refusal::UnsupportedUriScheme => Some("Unsupported URI Scheme in Request-URI"),
+            Refusal::BadExtension => Some("Bad Extension in Require"),
+            Refusal::UnsupportedBody => Some("Unsupported Media Type in Content-Type"),
+            Refusal::NotAcceptable => Some("Not Acceptable: Accept excludes application/sdp"),
+            Refusal::RegisterToNotSip => Some("To of a REGISTER is not a SIP or SIPS URI"),
+            Refusal::NoDialog
+            | Refusal::NoTransactionToCancel
+            | Refusal::MethodNotAllowed
+            | Refusal::UnknownMethod
+            | Refusal::RegisterNotAUser
+            | Refusal::RegisterForeignUser
+            | Refusal::RegisterInvalid
+            | Refusal::NotAuthenticated
+            | Refusal::NotTheLegsFlow
+            | Refusal::CSeqOutOfOrder
+            | Refusal::SessionNotEstablished
+            | Refusal::UnknownUser
+            | Refusal::NotRegistered
+            | Refusal::MalformedBody
+            | Refusal::NoUsableOffer
+            | Refusal::MsrpTlsUnsupported
+            | Refusal::ContributionIdTaken
+            | Refusal::TwoReplaces
+            | Refusal::NoResourceList
+            | Refusal::AmbiguousReplaces
+            | Refusal::NoInvitees
+            | Refusal::ConversationMismatch
+            | Refusal::ContributionIdReused
+            | Refusal::NotAParty
+            | Refusal::ReplacedUnknown
+            | Refusal::ReplacedEnding
+            | Refusal::ReplacedNotEarly
+            | Refusal::UnreadableMessage
+            | Refusal::StoreFailed => None,
+        }
+    }
+
     /// Which rule refused the request, in words.
     pub fn reason(self) -> &'static str {
         match self {
             Refusal::TooManyHops => "Max-Forwards is 0",
+            Refusal::UnsupportedUriScheme => "Request-URI scheme not supported",
+            Refusal::BadExtension => "Require names an unsupported option",
+            Refusal::UnsupportedBody => "INVITE body type not supported",
+            Refusal::NotAcceptable => "Accept excludes application/sdp",
+            Refusal::RegisterToNotSip => "REGISTER To is not a SIP or SIPS URI",
             Refusal::NoDialog => "no such dialog",
             Refusal::NoTransactionToCancel => "no pending INVITE to cancel",
             Refusal::MethodNotAllowed => "method not allowed here",

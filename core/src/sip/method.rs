@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+/// The methods the server implements, for the `Allow` header of its 200 to OPTIONS
+/// and its 405 and 501 answers (RFC 3261 §8.2.1, §11.2).
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE";
+
 /// A SIP method (RFC 3261 §7.1 and extensions). Unknown methods are kept, so that
 /// the server can answer them with 501 / 405 instead of failing to parse.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

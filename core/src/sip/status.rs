@@ -41,10 +41,12 @@ codes! {
     FORBIDDEN = 403, "Forbidden";
     NOT_FOUND = 404, "Not Found";
     METHOD_NOT_ALLOWED = 405, "Method Not Allowed";
+    NOT_ACCEPTABLE = 406, "Not Acceptable";
     PROXY_AUTH_REQUIRED = 407, "Proxy Authentication Required";
     REQUEST_TIMEOUT = 408, "Request Timeout";
     REQUEST_ENTITY_TOO_LARGE = 413, "Request Entity Too Large";
     UNSUPPORTED_MEDIA_TYPE = 415, "Unsupported Media Type";
+    UNSUPPORTED_URI_SCHEME = 416, "Unsupported URI Scheme";
     BAD_EXTENSION = 420, "Bad Extension";
     TEMPORARILY_UNAVAILABLE = 480, "Temporarily Unavailable";
     CALL_DOES_NOT_EXIST = 481, "Call/Transaction Does Not Exist";
@@ -56,6 +58,7 @@ codes! {
     SERVER_INTERNAL_ERROR = 500, "Server Internal Error";
     NOT_IMPLEMENTED = 501, "Not Implemented";
     SERVICE_UNAVAILABLE = 503, "Service Unavailable";
+    VERSION_NOT_SUPPORTED = 505, "Version Not Supported";
     MESSAGE_TOO_LARGE = 513, "Message Too Large";
     DECLINE = 603, "Decline";
 }

@@ -10,8 +10,10 @@
 //! Errors are fatal for the connection, since the stream can no longer be cut
 //! reliably: a head larger than [`Limits::max_header_bytes`] (513), a Content-Length
 //! above [`Limits::max_body_bytes`] (413), a missing or unparsable Content-Length
-//! (400; it is mandatory on streams). The error is reported once; afterwards the
-//! decoder yields nothing and ignores further bytes.
+//! (400; it is mandatory on streams). The error is reported once, and the refused
+//! head is kept ([`StreamDecoder::take_rejected`]) so that the request can still be
+//! answered before the connection closes (CONF-3); afterwards the decoder yields
+//! nothing and ignores further bytes.
 //!
 //! What it is *not*: no SIP parsing beyond finding Content-Length (a frame may still
 //! fail to decode), no I/O, no keep-alive answering (the runtime may send the RFC
@@ -76,6 +78,8 @@ pub struct StreamDecoder {
     pending: Option<usize>,
     /// A framing error was reported; the stream is dead.
     failed: bool,
+    /// The head that could not be framed (at most `max_header_bytes`), until taken.
+    rejected: Vec<u8>,
 }
 
 impl StreamDecoder {
@@ -84,6 +88,12 @@ impl StreamDecoder {
         if !self.failed {
             self.buf.extend_from_slice(bytes);
         }
+    }
+
+    /// The head refused by the framing error (empty before one, and once taken), for
+    /// answering it with [`crate::wire::reply_context_of`].
+    pub fn take_rejected(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.rejected)
     }
 
     /// Whether a framing error was reported (the connection should be closed).
@@ -106,6 +116,9 @@ impl StreamDecoder {
                     Ok(None) => return None,
                     Err(e) => {
                         self.failed = true;
+                        let rest = self.buf.get(self.pos..).unwrap_or_default();
+                        let keep = rest.len().min(limits.max_header_bytes);
+                        self.rejected = rest.get(..keep).unwrap_or_default().to_vec();
                         self.buf = Vec::new();
                         return Some(Err(e));
                     }
@@ -262,6 +275,12 @@ mod tests {
         dec.push(b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n");
         assert_eq!(frames(&mut dec), [Err(FrameError::MissingContentLength)]);
         assert!(dec.is_failed());
+        assert_eq!(
+            dec.take_rejected(),
+            b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n",
+            "kept for the answer"
+        );
+        assert!(dec.take_rejected().is_empty());
         dec.push(MSG);
         assert!(frames(&mut dec).is_empty());
 

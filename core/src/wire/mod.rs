@@ -29,6 +29,13 @@ pub use framing::{FrameError, StreamDecoder};
 pub use limits::Limits;
 pub use sip_decode::{decode_datagram, decode_message, BadMessage, DecodeError, ReplyContext};
 pub use sip_encode::{encode_error_reply, encode_message};
+
+/// What is needed to answer a request that could not be decoded or framed (its
+/// Via, From, To, Call-ID and CSeq as received), if its start line looks like a
+/// request line and it has a Via (CONF-2).
+pub fn reply_context_of(bytes: &[u8]) -> Option<ReplyContext> {
+    sip_decode::head::reply_context(sip_decode::head::skip_leading_crlf(bytes))
+}
 pub use uri::{parse_replaces, parse_uri, print_uri, UriError};
 
 use crate::body::InviteBody;

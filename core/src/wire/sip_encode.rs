@@ -218,6 +218,10 @@ pub fn encode_error_reply(ctx: &ReplyContext, status: StatusCode, detail: &str) 
             header(&mut out, name, v);
         }
     }
+    if status == StatusCode::NOT_IMPLEMENTED {
+        // RFC 3261 §8.2.1: say what is implemented.
+        header(&mut out, "Allow", crate::sip::ALLOW);
+    }
     header(&mut out, "Content-Length", "0");
     out.push_str("\r\n");
     out.into_bytes()

@@ -22,6 +22,13 @@ pub enum DecodeError {
     /// The start line is neither a request line nor a status line we accept.
     #[error("bad start line: {0}")]
     BadStartLine(String),
+    /// A request line with a SIP version other than 2.0 (answered 505).
+    #[error("unsupported version {0}")]
+    UnsupportedVersion(String),
+    /// An unknown method whose CSeq names another method: not implemented (501, as
+    /// RFC 4475 §3.1.2.18 prefers over 400).
+    #[error("unknown method {0}")]
+    UnknownMethod(String),
     /// A header line that is not `name: value` (or an illegal continuation line).
     #[error("bad header line: {0}")]
     BadHeaderLine(String),
@@ -100,6 +107,8 @@ impl DecodeError {
                 StatusCode::MESSAGE_TOO_LARGE
             }
             DecodeError::BodyTooLarge { .. } => StatusCode::REQUEST_ENTITY_TOO_LARGE,
+            DecodeError::UnsupportedVersion(_) => StatusCode::VERSION_NOT_SUPPORTED,
+            DecodeError::UnknownMethod(_) => StatusCode::NOT_IMPLEMENTED,
             DecodeError::KeepAlive
             | DecodeError::MissingEmptyLine
             | DecodeError::NotUtf8
@@ -138,9 +147,10 @@ pub struct ReplyContext {
 pub struct BadMessage {
     /// Why.
     pub error: DecodeError,
-    /// `Some` when the start line was a request line and at least one Via and the
-    /// From, To, Call-ID and CSeq values were readable: the server answers with
-    /// `error.status()`. `None` for responses (dropped and counted), keep-alives and
-    /// requests too broken to answer.
+    /// `Some` when the start line had the shape of a request line and at least one
+    /// Via was readable (RFC 3261 §8.2.6.2: the answer copies From, To, Call-ID and
+    /// CSeq when they are there, CONF-2): the server answers with `error.status()`.
+    /// `None` for responses (dropped and counted), keep-alives and requests without
+    /// a Via (no answer can be routed).
     pub reply: Option<ReplyContext>,
 }

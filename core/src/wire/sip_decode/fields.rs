@@ -33,10 +33,13 @@ pub(super) fn parse_name_addr(value: &str) -> Result<NameAddr, String> {
     };
     let inner = after_display.strip_prefix('<').ok_or("missing <")?;
     let (uri, params) = inner.split_once('>').ok_or("missing >")?;
+    if trim_lws(uri) != uri {
+        // RFC 4475 §3.1.2.14: an addr-spec has no spaces, not even next to < and >.
+        return Err("spaces inside <>".into());
+    }
     Ok(NameAddr {
         display,
-        // Tolerate `< sip:a@b >`: whitespace inside the brackets carries nothing.
-        uri: parse_uri(trim_lws(uri)).map_err(|e| e.to_string())?,
+        uri: parse_uri(uri).map_err(|e| e.to_string())?,
         params: parse_header_params(params)?,
     })
 }
@@ -63,9 +66,15 @@ fn parse_addr_spec(value: &str) -> Result<NameAddr, String> {
         Some(i) => value.split_at(i),
         None => (value, ""),
     };
+    let uri = parse_uri(trim_lws(uri)).map_err(|e| e.to_string())?;
+    if uri.as_sip().is_some_and(|u| !u.headers.is_empty()) {
+        // RFC 3261 §20.10: a URI with headers (or `,` or `;`) must be in <> (RFC 4475
+        // §3.1.2.13).
+        return Err("a URI with headers must be enclosed in <>".into());
+    }
     Ok(NameAddr {
         display: None,
-        uri: parse_uri(trim_lws(uri)).map_err(|e| e.to_string())?,
+        uri,
         params: parse_header_params(params)?,
     })
 }
@@ -158,6 +167,12 @@ mod tests {
         assert_eq!(c.display, None);
         assert!(c.uri.as_sip().unwrap().params.is_empty());
         assert_eq!(c.param("+sip.instance"), Some("\"<urn:uuid:x>\""));
+        assert!(parse_name_addr("< sip:a@b>").is_err(), "RFC 4475 3.1.2.14");
+        assert!(
+            parse_name_addr("sip:a@b?Route=x").is_err(),
+            "RFC 4475 3.1.2.13"
+        );
+        assert!(parse_name_addr("<sip:a@b?Route=x>").is_ok());
         for bad in [
             "\"open <sip:a@b>",
             "\"x\" sip:a@b",

@@ -62,11 +62,18 @@ fn physical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
-/// A line as text, refusing non-UTF-8 and control characters other than HT.
+/// A line as text, refusing non-UTF-8 and control characters other than HT, except
+/// after a backslash: a quoted-pair may escape any character but CR and LF (RFC 3261
+/// §25.1; RFC 4475 §3.1.1.2 puts NUL, BEL and DEL in a display name).
 fn line_text(line: &[u8]) -> Result<&str, DecodeError> {
     let text = std::str::from_utf8(line).map_err(|_| DecodeError::NotUtf8)?;
-    if text.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(DecodeError::BadHeaderLine("control character".into()));
+    let mut escaped = false;
+    for c in text.chars() {
+        let quoted = escaped && c != '\r' && c != '\n';
+        if c.is_control() && c != '\t' && !quoted {
+            return Err(DecodeError::BadHeaderLine("control character".into()));
+        }
+        escaped = !escaped && c == '\\';
     }
     Ok(text)
 }
@@ -147,9 +154,18 @@ pub(super) fn parse_start_line(line: &str) -> Result<StartLine, DecodeError> {
         return Err(bad("bad method"));
     }
     if !version.eq_ignore_ascii_case("SIP/2.0") {
+        if strip_prefix_ci(version, "SIP/").is_some() {
+            return Err(DecodeError::UnsupportedVersion(excerpt(version)));
+        }
         return Err(bad("unsupported version"));
     }
-    let uri = parse_uri(uri).map_err(|e| bad(&format!("request-uri: {e}")))?;
+    let parsed = parse_uri(uri).map_err(|e| bad(&format!("request-uri: {e}")))?;
+    if parsed.as_sip().is_some_and(|u| !u.headers.is_empty()) {
+        // RFC 3261 §19.1.5: headers belong in a URI used to build a request, never
+        // in a Request-URI (RFC 4475 §3.1.2.11).
+        return Err(bad("request-uri: escaped headers in a request-uri"));
+    }
+    let uri = parsed;
     Ok(StartLine::Request {
         method: Method::from_token(method),
         uri,
@@ -177,17 +193,18 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .flatten()
 }
 
-/// Whether a start line has the shape of a request line (three fields, a method
-/// token, a `SIP/` version), even if its URI or version is unacceptable.
+/// Whether a start line has the shape of a request line (a method token first, a
+/// `SIP/` version last, something between), even if its spacing, URI or version is
+/// unacceptable: such a request is answered, not dropped (RFC 4475 §3.1.2.8-10).
 fn is_request_shaped(line: &str) -> bool {
-    let parts: Vec<&str> = line.split(' ').collect();
-    matches!(parts.as_slice(), [m, _, v] if is_token(m) && strip_prefix_ci(v, "SIP/").is_some())
+    let parts: Vec<&str> = line.split([' ', '\t']).filter(|p| !p.is_empty()).collect();
+    matches!(parts.as_slice(), [m, _, .., v] if is_token(m) && strip_prefix_ci(v, "SIP/").is_some())
 }
 
 /// Recovers the raw Via/From/To/Call-ID/CSeq values of a request that failed to
 /// decode, skipping any line that is itself unreadable. `None` unless the start line
-/// is request-shaped and all five are present.
-pub(super) fn reply_context(bytes: &[u8]) -> Option<ReplyContext> {
+/// is request-shaped and a Via is present (CONF-2: the others are copied when there).
+pub(crate) fn reply_context(bytes: &[u8]) -> Option<ReplyContext> {
     let head_end = find_head_end(bytes, 0).map_or(bytes.len(), |(end, _)| end);
     let mut lines = physical_lines(bytes.get(..head_end)?);
     if !is_request_shaped(line_text(lines.next()?).ok()?) {
@@ -215,12 +232,7 @@ pub(super) fn reply_context(bytes: &[u8]) -> Option<ReplyContext> {
     for h in headers.into_iter().flatten() {
         collect_reply_value(&mut ctx, h);
     }
-    let complete = !ctx.via.is_empty()
-        && ctx.from.is_some()
-        && ctx.to.is_some()
-        && ctx.call_id.is_some()
-        && ctx.cseq.is_some();
-    complete.then_some(ctx)
+    (!ctx.via.is_empty()).then_some(ctx)
 }
 
 /// Files one raw header into a reply context (first occurrence wins).
@@ -323,7 +335,7 @@ mod tests {
             "SIP/2.0 700 x",
             "SIP/2.0 2000 x",
             "SIP/2.0 2é0 x",
-            "INVITE sip:a SIP/3.0",
+            "INVITE sip:a?Route=x SIP/2.0",
             "INVITE  sip:a SIP/2.0",
             "IN\"VITE sip:a SIP/2.0",
             "INVITE nouri SIP/2.0",
@@ -331,6 +343,15 @@ mod tests {
             assert!(parse_start_line(bad).is_err(), "{bad}");
         }
         assert!(is_request_shaped("INVITE sip:@x SIP/2.0"));
+        assert!(is_request_shaped("INVITE  sip:a  SIP/2.0  "));
+        assert!(is_request_shaped("INVITE sip:a; lr SIP/2.0"));
+        assert!(!is_request_shaped("INVITE sip:a"));
+        assert_eq!(
+            parse_start_line("OPTIONS sip:a SIP/7.0"),
+            Err(DecodeError::UnsupportedVersion("\"SIP/7.0\"".into()))
+        );
+        assert!(line_text(b"To: \"BEL:\\\x07 NUL:\\\x00\" <sip:a@b>").is_ok());
+        assert!(line_text(b"To: \"NUL:\x00\" <sip:a@b>").is_err());
         assert!(!is_request_shaped("SIP/2.0 200 OK"));
     }
 }

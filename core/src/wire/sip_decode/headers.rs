@@ -201,7 +201,12 @@ impl Builder {
                 let n = parse_content_length(value).ok_or(DecodeError::BadContentLength)?;
                 once(&mut self.content_length, name, n)?;
             }
-            Kind::Date => once(&mut h.date, name, value.to_owned())?,
+            Kind::Date => {
+                if !is_sip_date(value) {
+                    return Err(bad(name)("not an RFC 1123 date in GMT".into()));
+                }
+                once(&mut h.date, name, value.to_owned())?
+            }
             Kind::Expires => once(&mut h.expires, name, number(name, value)?)?,
             Kind::Ext(ext) => self.extension(name, ext, value)?,
             Kind::OtherCompact => {}
@@ -329,6 +334,29 @@ fn word<'a>(name: &'static str, value: &'a str) -> Result<&'a str, DecodeError> 
     Ok(value)
 }
 
+/// RFC 3261 §20.17 SIP-date: `Www, DD Mmm YYYY HH:MM:SS GMT` (RFC 1123, always
+/// GMT). The server stores Date (claim step C3), so another zone is refused rather
+/// than stored misread (RFC 4475 §3.1.2.12).
+fn is_sip_date(value: &str) -> bool {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = value.split(' ').collect();
+    let [day, dd, mon, yyyy, time, zone] = parts.as_slice() else {
+        return false;
+    };
+    let time: Vec<&str> = time.split(':').collect();
+    day.strip_suffix(',').is_some_and(|d| DAYS.contains(&d))
+        && digits(dd, 2)
+        && MONTHS.contains(mon)
+        && digits(yyyy, 4)
+        && time.len() == 3
+        && time.iter().all(|t| digits(t, 2))
+        && *zone == "GMT"
+}
+
 /// A 32-bit decimal number (Max-Forwards, Expires).
 fn number(name: &'static str, value: &str) -> Result<u32, DecodeError> {
     parse_digits(value).ok_or_else(|| bad(name)("expected a number".into()))
@@ -432,6 +460,19 @@ mod tests {
         assert!(with(&[("Contact", "*"), ("Contact", "<sip:a@b>")]).is_err());
         assert!(with(&[("Contact", "<sip:a@b>"), ("m", "*")]).is_err());
         assert!(with(&[("Contact", "*")]).unwrap().contact_wildcard);
+    }
+
+    #[test]
+    fn dates_are_rfc1123_gmt() {
+        assert!(with(&[("Date", "Sat, 13 Nov 2010 23:29:00 GMT")]).is_ok());
+        for bad in [
+            "Fri, 01 Jan 2010 16:00:00 EST",
+            "Fri, 1 Jan 2010 16:00:00 GMT",
+            "Friday, 01 Jan 2010 16:00:00 GMT",
+            "2010-01-01T16:00:00Z",
+        ] {
+            assert!(with(&[("Date", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

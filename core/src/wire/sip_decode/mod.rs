@@ -35,7 +35,7 @@ mod headers;
 pub(crate) mod syntax;
 
 use super::Limits;
-use crate::sip::{Request, Response, SipMessage};
+use crate::sip::{Method, Request, Response, SipMessage};
 use head::StartLine;
 
 pub use error::{BadMessage, DecodeError, ReplyContext};
@@ -107,6 +107,9 @@ fn decode_inner(bytes: &[u8], limits: &Limits, rule: BodyRule) -> Result<SipMess
     Ok(match start {
         StartLine::Request { method, uri } => {
             if headers.cseq.method != method {
+                if let Method::Other(name) = method {
+                    return Err(DecodeError::UnknownMethod(name));
+                }
                 return Err(DecodeError::CSeqMismatch {
                     method: method.to_string(),
                     cseq: headers.cseq.method.to_string(),
@@ -256,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn reply_context_needs_a_request_and_the_five_headers() {
+    fn reply_context_needs_a_request_and_a_via() {
         let bad = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
         let e = err(bad.as_bytes());
         assert!(matches!(e.error, DecodeError::CSeqMismatch { .. }));
@@ -266,7 +269,14 @@ mod tests {
         let no_call_id = INVITE.replace("Call-ID: c1\r\n", "");
         let e = err(no_call_id.as_bytes());
         assert_eq!(e.error, DecodeError::MissingHeader("Call-ID"));
-        assert_eq!(e.reply, None);
+        let ctx = e.reply.expect("CONF-2: answered with what is there");
+        assert_eq!(ctx.call_id, None);
+        let no_via = INVITE.replace("Via: SIP/2.0/UDP a.example;branch=z9hG4bK1\r\n", "");
+        assert_eq!(
+            err(no_via.as_bytes()).reply,
+            None,
+            "no Via: nowhere to answer"
+        );
         let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n";
         assert_eq!(err(response.as_bytes()).reply, None);
         let garbage_line = INVITE.replace("Call-ID: c1\r\n", "Call-ID: c1\r\n\x01junk\r\n");
