@@ -127,7 +127,7 @@ pub enum Disposition {
 }
 
 /// A delivery/display notification applied to a stored message: the per-recipient
-/// delivered/displayed state of protocol.md §5.
+/// delivered/displayed state of specs/store.md.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DispositionRecord {
     /// The conversation of the original message.

@@ -99,7 +99,7 @@ mod tests {
             WallClock::from_unix_secs(0).to_http_date(),
             "Thu, 01 Jan 1970 00:00:00 GMT"
         );
-        // 2026-11-26T12:00:00Z, the example in protocol.md §5.
+        // 2026-11-26T12:00:00Z, a fixed instant.
         assert_eq!(
             WallClock::from_unix_secs(1_795_694_400).to_http_date(),
             "Thu, 26 Nov 2026 12:00:00 GMT"

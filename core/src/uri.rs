@@ -107,7 +107,7 @@ impl Uri {
 }
 
 /// A normalised user identity (an address-of-record), compared after normalisation
-/// (protocol.md §2): `tel:+15551234567` and `sip:+15551234567@example.com;user=phone`
+/// (specs/registration.md): `tel:+15551234567` and `sip:+15551234567@example.com;user=phone`
 /// are the same user; `sip:` and `sips:` name the same user; host names compare
 /// case-insensitively; user parts compare exactly (after percent-decoding).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

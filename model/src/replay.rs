@@ -125,7 +125,7 @@ impl Start {
             c.msrp.advertised.set_port(port);
         }
         if let Some(timers) = &self.timers {
-            c.timers = timers.clone();
+            c.timers = *timers;
         }
         if let Some(limits) = &self.limits {
             c.limits = limits.clone();

@@ -155,7 +155,7 @@ impl Server {
             let value = print_challenge(&auth.realm, &nonce, algorithm.token(), stale);
             resp.headers.other.push((header.to_owned(), value));
         }
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.respond(now, key, resp, &timers, &mut self.out);
     }
 }

@@ -16,7 +16,7 @@ pub struct Seed {
 }
 
 /// RFC 3261 timer base values and the CPM handshake timers, in milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timers {
     /// T1, RTT estimate (500 ms).
     pub t1_ms: u64,

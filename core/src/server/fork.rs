@@ -29,7 +29,7 @@ impl Server {
         callee: &UserUri,
         bindings: Vec<Binding>,
     ) -> BTreeMap<LegKey, TxKey> {
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         let mut forks = BTreeMap::new();
         for binding in bindings {
             let mut leg = self.new_uac_leg(
@@ -131,9 +131,7 @@ impl Server {
         }
         self.msrp_start(a_leg);
         if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
-            one.b_leg = fork.clone();
-            one.losers = c.forks.keys().filter(|l| *l != fork).cloned().collect();
-            one.state = OneState::Established;
+            one.establish(fork, &c.forks);
         }
         self.out.event(Event::SessionEstablished(sid));
     }
@@ -163,7 +161,7 @@ impl Server {
         }
         c.best_failure = Some(best);
         if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
-            one.state = OneState::Calling(Box::new(c));
+            one.keep_calling(c);
         }
     }
 

@@ -4,11 +4,11 @@
 //! EXT-5, EXT-6).
 
 use super::keys::LegKey;
-use super::leg::{domain_uri, server_contact, LegState};
+use super::leg::{domain_uri, server_contact};
 use super::msrp_media::PeerMedia;
 use super::output::{Command, Event, Flow};
 use super::refusal::Refusal;
-use super::session::{GroupState, OneState, Participant, ParticipantStatus, Sealing, Session};
+use super::session::{GroupState, OneState, Participant, ParticipantStatus, Session};
 use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
@@ -26,9 +26,7 @@ impl Server {
         let Some(Session::Group(group)) = self.sessions.get_mut(&gid) else {
             return;
         };
-        let GroupState::Creating(creating) =
-            std::mem::replace(&mut group.state, GroupState::Active)
-        else {
+        let Some(creating) = group.activate() else {
             return;
         };
         let (focus_user, replaces) = (group.focus_user.clone(), group.replaces);
@@ -72,7 +70,7 @@ impl Server {
             ParticipantStatus::Joined,
         );
         self.send_2xx(now, &a_key, ok_resp.clone());
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx
             .respond(now, &creating.a_tx, ok_resp, &timers, &mut self.out);
         self.msrp_start(&a_key);
@@ -140,7 +138,7 @@ impl Server {
         invite.body = self.msrp_offer(&key, media.as_ref());
         self.legs.insert(key.clone(), leg);
         self.set_participant(gid, user, Some(key), ParticipantStatus::Invited);
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.send_request(
             now,
             flow,
@@ -226,7 +224,7 @@ impl Server {
             ClientRx::Retransmitted2xx(_) => self.repeat_ack(&leg),
             ClientRx::Response(_) | ClientRx::TimedOut => {
                 if let Some(l) = self.legs.get_mut(&leg) {
-                    l.state = LegState::Closed;
+                    l.close();
                 }
                 self.set_participant(gid, user, None, ParticipantStatus::Declined);
                 self.maybe_end_group(now, gid);
@@ -302,7 +300,7 @@ impl Server {
             resp.body = self.msrp_sdp(leg);
             self.send_2xx(now, leg, resp.clone());
         }
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.respond(now, &key, resp, &timers, &mut self.out);
     }
 
@@ -336,8 +334,7 @@ impl Server {
         let ticket = self.ticket(TicketUse::Seal(gid));
         self.out.command(Command::SealSession { ticket, history });
         if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
-            let reply_to = g.held_bye.take();
-            g.state = GroupState::Sealing(Sealing { ticket, reply_to });
+            g.seal(ticket);
         }
     }
 }

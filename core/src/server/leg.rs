@@ -67,6 +67,24 @@ pub(crate) struct Leg {
 }
 
 impl Leg {
+    /// Early → Confirmed: the 2xx was sent (UAS) or received (UAC).
+    pub(crate) fn confirm(&mut self) {
+        self.state = LegState::Confirmed;
+        tracing::trace!(leg = %self.key, "leg confirmed");
+    }
+
+    /// → Closing: the server sent a BYE on this leg; nothing more is sent on it.
+    pub(crate) fn start_closing(&mut self) {
+        self.state = LegState::Closing;
+        tracing::trace!(leg = %self.key, "leg closing");
+    }
+
+    /// → Closed: a BYE came, ours was answered, or the invitation failed.
+    pub(crate) fn close(&mut self) {
+        self.state = LegState::Closed;
+        tracing::trace!(leg = %self.key, "leg closed");
+    }
+
     /// Whether messages may still be delivered to the terminal on this leg.
     pub(crate) fn is_open(&self) -> bool {
         self.state == LegState::Confirmed

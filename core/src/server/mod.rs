@@ -277,7 +277,7 @@ impl Server {
     }
 
     fn on_response(&mut self, now: Time, resp: Response) {
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         if let Some((owner, rx)) = self.tx.receive_response(now, &resp, &timers, &mut self.out) {
             self.on_client_rx(now, owner, rx);
         }
@@ -305,7 +305,7 @@ impl Server {
         if !self.register_allowed(now, &key, &req, &aor) {
             return;
         }
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         match self
             .registrar
             .register(now, &aor, &req, flow, &timers, &mut self.out)
@@ -357,7 +357,7 @@ impl Server {
                 .other
                 .push(("Allow".into(), crate::sip::ALLOW.into()));
         }
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.respond(now, key, resp, &timers, &mut self.out);
     }
 
@@ -431,7 +431,7 @@ impl Server {
     fn fire(&mut self, now: Time, timer: Timer) {
         match &timer {
             Timer::Retransmit(_) | Timer::Timeout(_) | Timer::Linger(_) => {
-                let timers = self.config.timers.clone();
+                let timers = self.config.timers;
                 if let Some((owner, rx)) = self.tx.on_timer(now, &timer, &timers, &mut self.out) {
                     self.on_client_rx(now, owner, rx);
                 }

@@ -307,7 +307,7 @@ impl Server {
         }
     }
 
-    /// An IMDN's effect on the message it reports on (protocol.md §5): persisted as
+    /// An IMDN's effect on the message it reports on (specs/store.md): persisted as
     /// a disposition record; the store's answer needs no action.
     fn persist_disposition(
         &mut self,

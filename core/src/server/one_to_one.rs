@@ -310,7 +310,7 @@ impl Server {
         if resp.status.is_success() {
             self.send_2xx(now, a_leg, out.clone());
         }
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.respond(now, &c.a_tx, out, &timers, &mut self.out);
     }
 
@@ -322,7 +322,7 @@ impl Server {
         let Some(leg) = self.legs.get_mut(leg_key) else {
             return;
         };
-        leg.state = LegState::Confirmed;
+        leg.confirm();
         if !leg.flow.transport.is_reliable() {
             let give_up_at = now.plus_ms(timers.t64_ms());
             leg.unacked_2xx = Some((resp, timers.t1_ms, give_up_at));
@@ -364,7 +364,7 @@ impl Server {
         if let Some(contact) = resp.headers.contact.first() {
             leg.remote_target = contact.uri.clone();
         }
-        leg.state = LegState::Confirmed;
+        leg.confirm();
         let ack = leg.ack(resp.headers.cseq.seq, &self.config, &mut self.ids);
         leg.last_ack = Some(ack.clone());
         self.out.transmit(leg.flow, SipMessage::Request(ack));
@@ -419,13 +419,13 @@ impl Server {
             self.send_cancel(now, tx);
         }
         if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
-            one.state = OneState::Cancelling(calling.forks.keys().cloned().collect());
+            one.cancel(calling.forks.keys().cloned().collect());
         }
     }
 
     /// CANCELs our pending INVITE towards B.
     pub(crate) fn send_cancel(&mut self, now: Time, invite_tx: &TxKey) {
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.cancel(now, invite_tx, &timers, &mut self.out);
     }
 
@@ -517,7 +517,7 @@ impl Server {
             self.msrp_learn(leg_key, &offer);
             relayed.body = self.msrp_sdp(&other);
         }
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.send_request(
             now,
             flow,
@@ -566,7 +566,7 @@ impl Server {
         if orig.method == Method::Invite && resp.status.is_success() {
             self.send_2xx(now, &a_leg, out.clone());
         }
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.respond(now, server_tx, out, &timers, &mut self.out);
     }
 

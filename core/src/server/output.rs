@@ -142,7 +142,9 @@ pub enum Command {
         /// The history object.
         history: HistoryObject,
     },
-    /// Deliver a stored chat message to a recipient (MSRP SEND later).
+    /// Deliver a stored chat message to a recipient: the answer to a typed
+    /// [`crate::server::ChatSend`] (a message that came over MSRP goes out as MSRP
+    /// SENDs instead, specs/msrp.md).
     ChatDeliver {
         /// The recipient.
         recipient: UserUri,

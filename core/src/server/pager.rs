@@ -183,7 +183,7 @@ impl Server {
         // is reopened, and none is opened for a MESSAGE that is not relayed.
         let out_flow = self.reach(flow, super::connections::socket_of(&contact));
         let relay = self.pager_relay(&request, out_flow, &contact, conversation_id);
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.send_request(
             now,
             out_flow,
@@ -208,7 +208,7 @@ impl Server {
         };
         let mut resp = Response::to_request(&orig, status);
         resp.headers.to.set_tag(&self.ids.tag());
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx
             .respond(now, server_tx, resp, &timers, &mut self.out);
     }

@@ -9,6 +9,12 @@
 //!
 //! group:   Creating ──store confirms info──▶ Active ──last participant left──▶ Sealing ──▶ (removed)
 //! ```
+//!
+//! Every change of state is a method here, named for its arrow ([`OneToOne::establish`],
+//! [`OneToOne::cancel`], [`OneToOne::terminate`], [`OneToOne::seal`], [`Group::activate`],
+//! [`Group::seal`]): the server's handlers route inputs and decide with these (the
+//! quinn-proto shape: the endpoint routes, the connection decides), so this file
+//! answers "what can happen to a session in state X". Each emits a `trace!`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -82,6 +88,44 @@ impl OneToOne {
         } else {
             &self.a_leg
         }
+    }
+
+    /// Calling (with one fork fewer): the INVITE to B goes on.
+    pub(crate) fn keep_calling(&mut self, calling: Calling) {
+        self.state = OneState::Calling(Box::new(calling));
+    }
+
+    /// Calling → Established: fork `winner` of B answered 2xx; the other forks lose
+    /// (a late 2xx of theirs is ACKed and ended with BYE).
+    pub(crate) fn establish(&mut self, winner: &LegKey, forks: &BTreeMap<LegKey, TxKey>) {
+        self.b_leg = winner.clone();
+        self.losers = forks.keys().filter(|l| *l != winner).cloned().collect();
+        self.state = OneState::Established;
+        tracing::trace!(session = %self.id, "1-to-1 established");
+    }
+
+    /// Calling → Cancelling: A cancelled; the final answers of `forks` are awaited.
+    pub(crate) fn cancel(&mut self, forks: BTreeSet<LegKey>) {
+        self.state = OneState::Cancelling(forks);
+        tracing::trace!(session = %self.id, "1-to-1 cancelling");
+    }
+
+    /// Established → Terminating: a BYE came (`initiator`: its server transaction)
+    /// or the server ends the session itself (`None`, TERM-3); the answers of the
+    /// `awaiting` legs are waited for (TERM-1..TERM-5).
+    pub(crate) fn terminate(&mut self, initiator: Option<TxKey>, awaiting: BTreeSet<LegKey>) {
+        self.state = OneState::Terminating(Terminating {
+            initiator,
+            awaiting,
+            relayed: false,
+        });
+        tracing::trace!(session = %self.id, "1-to-1 terminating");
+    }
+
+    /// Terminating → Sealing: the history object is being stored (HIST-1).
+    pub(crate) fn seal(&mut self, sealing: Sealing) {
+        self.state = OneState::Sealing(sealing);
+        tracing::trace!(session = %self.id, "1-to-1 sealing");
     }
 }
 
@@ -167,6 +211,31 @@ impl ParticipantStatus {
             ParticipantStatus::Declined => "declined",
             ParticipantStatus::Left => "left",
         }
+    }
+}
+
+impl Group {
+    /// Creating → Active: the store confirmed the group's info (EXT-4); returns what
+    /// the creation waited with (`None` if the group was not being created).
+    pub(crate) fn activate(&mut self) -> Option<Box<Creating>> {
+        match std::mem::replace(&mut self.state, GroupState::Active) {
+            GroupState::Creating(creating) => {
+                tracing::trace!(group = %self.id, "group active");
+                Some(creating)
+            }
+            other @ (GroupState::Active | GroupState::Sealing(_)) => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// Active → Sealing: the last participant left; the held BYE is answered once the
+    /// history object is stored (HIST-5).
+    pub(crate) fn seal(&mut self, ticket: StoreTicket) {
+        let reply_to = self.held_bye.take();
+        self.state = GroupState::Sealing(Sealing { ticket, reply_to });
+        tracing::trace!(group = %self.id, "group sealing");
     }
 }
 

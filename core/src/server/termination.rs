@@ -15,7 +15,7 @@ use super::keys::LegKey;
 use super::leg::LegState;
 use super::output::{Command, Event};
 use super::refusal::Refusal;
-use super::session::{GroupState, OneState, Sealing, Session, Terminating};
+use super::session::{GroupState, OneState, Sealing, Session};
 use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
@@ -35,7 +35,7 @@ impl Server {
         req: Request,
     ) {
         if let Some(l) = self.legs.get_mut(leg) {
-            l.state = LegState::Closed;
+            l.close();
             l.unacked_2xx = None;
         }
         self.out.disarm(&Timer::Retransmit2xx(leg.clone()));
@@ -47,11 +47,7 @@ impl Server {
         match &mut one.state {
             OneState::Established => {
                 let other = one.other_leg(leg).clone();
-                one.state = OneState::Terminating(Terminating {
-                    initiator: Some(key),
-                    awaiting: BTreeSet::from([other]),
-                    relayed: false,
-                });
+                one.terminate(Some(key), BTreeSet::from([other]));
                 self.out.disarm(&Timer::ReplacedBye(sid));
                 if self.config.mutation == Mutation::SealOnByeArrival {
                     return self.seal_one(now, sid);
@@ -103,17 +99,20 @@ impl Server {
 
     /// Sends a BYE on a leg; its answer comes back as `Owner::Bye`.
     pub(crate) fn send_bye(&mut self, now: Time, sid: SessionId, leg_key: &LegKey) {
-        self.leg_flow(leg_key);
+        // Reopens the leg's connection if it closed (RFC 3261 §18.1.1); no leg, no BYE.
+        if self.leg_flow(leg_key).is_none() {
+            return;
+        }
         let Some(leg) = self.legs.get_mut(leg_key) else {
             return;
         };
         if leg.state == LegState::Closed {
             return;
         }
-        leg.state = LegState::Closing;
+        leg.start_closing();
         let bye = leg.request(Method::Bye, &self.config, &mut self.ids);
         let flow = leg.flow;
-        let timers = self.config.timers.clone();
+        let timers = self.config.timers;
         self.tx.send_request(
             now,
             flow,
@@ -132,7 +131,7 @@ impl Server {
             }
         }
         if let Some(l) = self.legs.get_mut(leg) {
-            l.state = LegState::Closed;
+            l.close();
         }
         match self.sessions.get_mut(&sid) {
             Some(Session::One(one)) => {
@@ -158,7 +157,7 @@ impl Server {
             let silent: Vec<LegKey> = std::mem::take(&mut t.awaiting).into_iter().collect();
             for leg in silent {
                 if let Some(l) = self.legs.get_mut(&leg) {
-                    l.state = LegState::Closed;
+                    l.close();
                 }
             }
             self.maybe_seal(now, sid);
@@ -190,11 +189,8 @@ impl Server {
         if one.state != OneState::Established {
             return;
         }
-        one.state = OneState::Terminating(Terminating {
-            initiator: None,
-            awaiting: BTreeSet::from([one.a_leg.clone(), one.b_leg.clone()]),
-            relayed: false,
-        });
+        let both = BTreeSet::from([one.a_leg.clone(), one.b_leg.clone()]);
+        one.terminate(None, both);
         self.relay_bye(now, sid);
     }
 
@@ -256,7 +252,7 @@ impl Server {
         let ticket = self.ticket(TicketUse::Seal(sid));
         self.out.command(Command::SealSession { ticket, history });
         if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
-            one.state = OneState::Sealing(Sealing { ticket, reply_to });
+            one.seal(Sealing { ticket, reply_to });
         }
     }
 

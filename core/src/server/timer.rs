@@ -6,7 +6,7 @@
 //! | timer | RFC 3261 names | armed when | on expiry |
 //! |---|---|---|---|
 //! | `Retransmit(tx)` | A, E, G | a request or final response is sent over UDP | resend, double the interval (capped at T2 for E/G) |
-//! | `Timeout(tx)` | B, F, H | a client transaction starts / an INVITE server transaction sends a non-2xx | the transaction fails (408 to its owner) |
+//! | `Timeout(tx)` | B, C, F, H | a client transaction starts (B, F) / an INVITE client transaction gets a provisional response (C, re-armed with `timer_c_ms`, RFC 3261 §16.6 item 11) / an INVITE server transaction sends a non-2xx (H) | the transaction fails (408 to its owner; after C the INVITE is cancelled) |
 //! | `Linger(tx)` | D, I, J, K, L, M | the transaction completed | the transaction is forgotten |
 //! | `Retransmit2xx(leg)` | §13.3.1.4 | the server sent a 2xx to an INVITE over UDP | resend the 2xx until the ACK; give up after 64·T1 |
 //! | `ByeWait(session)` | CPM (TERM-2) | a BYE was relayed | stop waiting for the answer, seal |

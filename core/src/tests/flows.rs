@@ -106,7 +106,7 @@ pub(crate) enum ReplaceForm {
 
 pub(crate) const GROUP_CONTRIBUTION: &str = "5d9e0c2a-7b1f-4e3a-9c8d-2f6a1b0e4d77";
 
-/// A's extension INVITE to the conference factory (protocol.md §4 step 1).
+/// A's extension INVITE to the conference factory (specs/extension.md).
 pub(crate) fn extension_invite(w: &mut World, call: &OneToOneCall, form: ReplaceForm) -> Request {
     let factory = sip_uri("conf-factory", DOMAIN);
     let mut req = w.a.request(Method::Invite, factory.clone(), factory);

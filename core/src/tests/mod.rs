@@ -1,5 +1,5 @@
 //! Scenario tests of the core: the real `Server`, scripted terminals, virtual time
-//! (style.md §8). Each test names the claim step or spec invariant it checks.
+//! (specs/README.md). Each test names the claim step or spec invariant it checks.
 
 mod claim;
 mod edge;

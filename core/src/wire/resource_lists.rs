@@ -4,7 +4,7 @@
 //! Decoding uses `roxmltree` with DTDs refused (no entity tricks) and a node limit
 //! derived from [`Limits`]. Every `<entry>` of every `<list>`, nested or not, comes
 //! out in document order. An entry URI may carry URI headers (`?Session-Replaces=..&
-//! Replaces=..`, protocol.md §4): the XML parser has already unescaped the
+//! Replaces=..`, specs/extension.md): the XML parser has already unescaped the
 //! attribute, we then split the headers off and percent-decode their values.
 //!
 //! What this is *not*: a full RFC 4826 model. `<entry-ref>`, `<external>`, list
