@@ -264,6 +264,11 @@ pub struct LimitConfig {
     pub max_connections: usize,
     /// A TCP connection with no traffic for this long is closed.
     pub tcp_idle_timeout_s: u64,
+    /// Most bytes queued for one TCP connection (SIP or MSRP); past it the
+    /// connection is closed (specs/limits.md, LIM-6).
+    pub tcp_write_queue_bytes: usize,
+    /// A TCP write the peer does not take within this long closes the connection.
+    pub tcp_write_timeout_s: u64,
     /// Largest header block of one SIP message.
     pub max_header_bytes: usize,
     /// Largest body of one SIP message.
@@ -278,6 +283,10 @@ impl Default for LimitConfig {
         Self {
             max_connections: 1024,
             tcp_idle_timeout_s: 600,
+            // Above the largest MSRP message (16 MiB), so one whole relayed message
+            // always fits.
+            tcp_write_queue_bytes: 32 * 1024 * 1024,
+            tcp_write_timeout_s: 30,
             max_header_bytes: l.max_header_bytes,
             max_body_bytes: l.max_body_bytes,
             max_header_count: l.max_header_count,

@@ -18,6 +18,7 @@ use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, TcpSettings};
 use crate::transport::udp::UdpListener;
+use crate::transport::writer::{Refused, Writer};
 use crate::transport::{ConnIds, NetEvent};
 
 /// Most queued inputs handled in one wake-up before commands are drained and the
@@ -30,7 +31,7 @@ const SHUTDOWN_STORE_GRACE: Duration = Duration::from_secs(5);
 /// A TCP connection as the loop knows it.
 struct TcpConn {
     serial: u64,
-    writer: mpsc::UnboundedSender<Vec<u8>>,
+    writer: Writer,
 }
 
 /// Everything the loop owns.
@@ -267,12 +268,15 @@ impl EventLoop {
                 tracing::trace!(%conn, text = %String::from_utf8_lossy(&bytes), "msrp send");
                 // An MSRP connection is never reopened by the runtime: the core
                 // heard (or will hear) `handle_closed` and queues for the leg.
-                let sent = self
-                    .tcp
-                    .get(&conn)
-                    .is_some_and(|c| c.writer.send(bytes).is_ok());
-                if !sent {
-                    tracing::debug!(%conn, "msrp send on a closed connection; dropped");
+                match self.tcp.get(&conn).map(|c| c.writer.send(bytes)) {
+                    Some(Ok(())) => {}
+                    // LIM-6: the connection closes; the core hears `Closed` from its task.
+                    Some(Err(Refused::Full)) => {
+                        tracing::warn!(%conn, "msrp write queue full; closing the connection")
+                    }
+                    Some(Err(Refused::Closed(_))) | None => {
+                        tracing::debug!(%conn, "msrp send on a closed connection; dropped")
+                    }
                 }
             }
             Command::Persist { ticket, record } => {
@@ -309,7 +313,13 @@ impl EventLoop {
                 let bytes = match self.tcp.get(&flow.conn) {
                     Some(c) => match c.writer.send(bytes) {
                         Ok(()) => return,
-                        Err(mpsc::error::SendError(bytes)) => bytes,
+                        // LIM-6: a peer that does not read loses its connection (its
+                        // task reports `Closed`); not reopened for these bytes.
+                        Err(Refused::Full) => {
+                            tracing::warn!(conn = %flow.conn, "sip write queue full; closing");
+                            return;
+                        }
+                        Err(Refused::Closed(bytes)) => bytes,
                     },
                     None => bytes,
                 };

@@ -160,3 +160,64 @@ fn search_text_does_not_stall_the_server() {
         "* SEARCH 1 2 3 4 5"
     );
 }
+
+/// LIM-6: bob registers over TCP and never reads; alice sends him pager MESSAGEs
+/// (60 KB each) over UDP. cpmd queues what the socket does not take up to
+/// `tcp_write_queue_bytes` (1 MiB here), then closes bob's connection instead of
+/// growing: bob, reading at last, finds the end of the stream. Before issue 12 the
+/// queue grew without bound and the connection stayed open.
+#[test]
+fn a_tcp_peer_that_never_reads_loses_its_connection() {
+    use std::io::{Read as _, Write as _};
+    let config = format!("{CONFIG}[limits]\ntcp_write_queue_bytes = 1048576\n");
+    let cpmd = Cpmd::start_with_config(
+        Some(&config),
+        &["--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"],
+    );
+    let udp = cpmd.addr(Transport::Udp);
+    let tcp = cpmd.addr(Transport::Tcp);
+    let mut bob = std::net::TcpStream::connect(tcp).expect("connect");
+    let port = bob.local_addr().unwrap().port();
+    bob.write_all(
+        format!(
+            "REGISTER sip:example.com SIP/2.0\r\n\
+             Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bKreg-slow-bob\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=bob-tag\r\n\
+             To: <sip:bob@example.com>\r\nCall-ID: reg-slow-bob\r\nCSeq: 1 REGISTER\r\n\
+             Contact: <sip:bob@127.0.0.1:{port};transport=tcp>\r\nExpires: 300\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    bob.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut first = [0u8; 1024];
+    let n = bob.read(&mut first).expect("REGISTER answered");
+    assert!(first[..n].starts_with(b"SIP/2.0 200"), "{:?}", &first[..n]);
+    let alice = Ua::new("alice", udp);
+    alice.register();
+    let text = "x".repeat(60_000);
+    let ((), during) = answers_during(udp, move || {
+        let headers = "Conversation-ID: slow-reader\r\nContent-Type: message/cpim\r\n";
+        for n in 0..200 {
+            let call = format!("slow-{n}");
+            alice.send(&alice.request("MESSAGE", "bob", &call, headers, &cpim(n, &text)));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    assert!(during >= 1, "the attack ended before any probe");
+    assert!(
+        cpmd.wait_log("write queue full", Duration::from_secs(20)),
+        "cpmd never gave up on bob's connection"
+    );
+    // Bob reads at last: what was written, then the end of the stream.
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match bob.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("bob's connection still open after the cap: {e}"),
+        }
+    }
+}

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use super::writer::{self, Queue, Writer};
 use super::{ConnIds, NetEvent};
 
 /// How long an outbound connect may take.
@@ -19,7 +20,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Size of one read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
-/// Shared TCP settings: the connection budget and the idle timeout.
+/// Shared TCP settings: the connection budget, the idle timeout and the write
+/// limits.
 #[derive(Debug, Clone)]
 pub struct TcpSettings {
     /// Connections currently open (inbound and outbound).
@@ -28,6 +30,11 @@ pub struct TcpSettings {
     pub max_connections: usize,
     /// A connection silent in both directions for this long is closed.
     pub idle_timeout: Duration,
+    /// Most bytes queued for one connection; past it the connection closes
+    /// (specs/limits.md, LIM-6).
+    pub write_queue_bytes: usize,
+    /// A write the peer does not take within this long closes the connection.
+    pub write_timeout: Duration,
 }
 
 /// Counts a connection while its task lives.
@@ -87,7 +94,7 @@ impl TcpSipListener {
                 }
                 let conn = ids.conn();
                 let serial = ids.next();
-                let (writer, queue) = mpsc::unbounded_channel();
+                let (writer, queue) = writer::bounded(settings.write_queue_bytes);
                 let event = NetEvent::Accepted {
                     conn,
                     serial,
@@ -104,6 +111,7 @@ impl TcpSipListener {
                     serial,
                     peer,
                     idle: settings.idle_timeout,
+                    write_timeout: settings.write_timeout,
                 };
                 tokio::spawn(task.run(stream, queue, events.clone(), slot));
             }
@@ -120,10 +128,11 @@ pub fn spawn_connect(
     peer: SocketAddr,
     settings: &TcpSettings,
     events: mpsc::Sender<NetEvent>,
-) -> mpsc::UnboundedSender<Vec<u8>> {
-    let (writer, queue) = mpsc::unbounded_channel();
+) -> Writer {
+    let (writer, queue) = writer::bounded(settings.write_queue_bytes);
     let slot = Slot::take(&settings.open);
     let idle = settings.idle_timeout;
+    let write_timeout = settings.write_timeout;
     tokio::spawn(async move {
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer)).await {
             Ok(Ok(stream)) => stream,
@@ -139,6 +148,7 @@ pub fn spawn_connect(
             serial,
             peer,
             idle,
+            write_timeout,
         };
         task.run(stream, queue, events, slot).await;
     });
@@ -161,19 +171,21 @@ struct Connection {
     serial: u64,
     peer: SocketAddr,
     idle: Duration,
+    write_timeout: Duration,
 }
 
 impl Connection {
     async fn run(
         self,
         stream: TcpStream,
-        mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
+        mut queue: Queue,
         events: mpsc::Sender<NetEvent>,
         _slot: Slot,
     ) {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        let overflow = queue.overflow();
         let reason = loop {
             tokio::select! {
                 read = tokio::time::timeout(self.idle, rd.read(&mut buf)) => match read {
@@ -194,11 +206,19 @@ impl Connection {
                         break "closed by server".to_owned();
                     }
                     Some(bytes) => {
-                        if let Err(e) = wr.write_all(&bytes).await {
-                            break format!("write: {e}");
+                        // LIM-6: a peer that does not read is not waited for forever.
+                        let write = tokio::select! {
+                            w = tokio::time::timeout(self.write_timeout, wr.write_all(&bytes)) => w,
+                            () = overflow.wait() => break "write queue full".to_owned(),
+                        };
+                        match write {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => break format!("write: {e}"),
+                            Err(_) => break "write timed out".to_owned(),
                         }
                     }
                 },
+                () = overflow.wait() => break "write queue full".to_owned(),
             }
         };
         tracing::debug!(conn = %self.conn, peer = %self.peer, %reason, "tcp connection ended");
