@@ -221,3 +221,81 @@ fn a_tcp_peer_that_never_reads_loses_its_connection() {
         }
     }
 }
+
+/// Whether the peer closes `s` within 5 s (end of stream or reset), reading and
+/// discarding what comes before.
+fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read as _;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// LIM-7: one address opening connections and staying silent. SIP over TCP: past
+/// `max_connections_per_ip` (4 here) a connection is closed at once, and a silent
+/// one is closed after `tcp_first_bytes_timeout_s` (1 s here; 600 s of idle time
+/// before issue 12). IMAP: past its `max_connections_per_ip` (2) a connection is
+/// greeted BYE, and one that does not log in gets BYE after `login_timeout_s` (1 s;
+/// 30 minutes before).
+#[test]
+fn silent_connection_floods_are_capped_and_timed_out() {
+    let config = format!(
+        "{CONFIG}[limits]\nmax_connections_per_ip = 4\ntcp_first_bytes_timeout_s = 1\n\
+         [imap]\nlisten = \"127.0.0.1:0\"\nmax_connections_per_ip = 2\nlogin_timeout_s = 1\n"
+    );
+    let cpmd = Cpmd::start_with_config(
+        Some(&config),
+        &["--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"],
+    );
+    let tcp = cpmd.addr(Transport::Tcp);
+    let imap = imap_addr(&cpmd);
+    let ((), during) = answers_during(cpmd.addr(Transport::Udp), move || {
+        let connect = |a| std::net::TcpStream::connect(a).expect("connect");
+        let mut sip: Vec<_> = (0..4).map(|_| connect(tcp)).collect();
+        // Past the per-address cap: closed at once (well before the 1 s timeout
+        // would close it, but either way closed; the log tells which).
+        let mut fifth = connect(tcp);
+        assert!(closed_by_peer(&mut fifth), "5th SIP connection kept open");
+        for s in &mut sip {
+            assert!(closed_by_peer(s), "a silent SIP connection kept open");
+        }
+        let mut first = Imap::connect(imap, Duration::from_secs(5));
+        let mut second = std::net::TcpStream::connect(imap).unwrap();
+        let mut third = std::net::TcpStream::connect(imap).unwrap();
+        third
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut greeting = [0u8; 64];
+        let n = std::io::Read::read(&mut third, &mut greeting).unwrap();
+        assert!(
+            greeting[..n].starts_with(b"* BYE"),
+            "3rd IMAP connection greeted"
+        );
+        // Not logged in: BYE, then closed.
+        let err = first.try_command("NOOP");
+        assert!(
+            matches!(&err, Ok(a) if a.status.starts_with("OK")),
+            "a command before the timeout is served: {err:?}"
+        );
+        assert!(
+            closed_by_peer(&mut second),
+            "an IMAP connection that never logs in kept open"
+        );
+    });
+    assert!(during >= 1, "the attack ended before any probe");
+    assert!(
+        cpmd.wait_log("connections per address reached", Duration::from_secs(5)),
+        "the 5th connection was not refused for its address"
+    );
+    assert!(
+        cpmd.wait_log("nothing sent after connecting", Duration::from_secs(5)),
+        "silent connections were not closed for silence"
+    );
+}

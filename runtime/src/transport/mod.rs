@@ -2,6 +2,7 @@
 //! loop. They never parse SIP or MSRP (the core frames and decodes) and never touch the
 //! core.
 
+pub mod per_ip;
 pub mod tcp;
 pub mod udp;
 pub mod writer;
