@@ -25,6 +25,20 @@ use crate::transport::{ConnIds, NetEvent};
 /// timer checked again, so a flood on one socket cannot starve the rest.
 const INPUT_BUDGET: usize = 64;
 
+/// Most store jobs waiting for the store task. A `Persist` beyond it is failed at
+/// once (the core answers the peer with its store-failure response) instead of
+/// queueing without bound while the store is slow (specs/limits.md, LIM-8). Seals
+/// are always queued: there is at most one per session.
+const MAX_STORE_JOBS: usize = 10_000;
+
+/// Whether a job may join a store queue holding `pending` jobs.
+fn store_admits(job: &StoreJob, pending: usize, max: usize) -> bool {
+    match job {
+        StoreJob::Persist(..) => pending < max,
+        StoreJob::Seal(..) => true,
+    }
+}
+
 /// How long shutdown waits for the store to answer what is in flight.
 const SHUTDOWN_STORE_GRACE: Duration = Duration::from_secs(5);
 
@@ -345,6 +359,13 @@ impl EventLoop {
         let ticket = match &job {
             StoreJob::Persist(t, _) | StoreJob::Seal(t, _) => *t,
         };
+        if !store_admits(&job, self.store_pending, MAX_STORE_JOBS) {
+            tracing::warn!(%ticket, pending = self.store_pending, "store queue full; record refused");
+            let reason = "store overloaded".to_owned();
+            return self
+                .server
+                .handle_store_result(now, ticket, Err(StoreError { reason }));
+        }
         let sent = self
             .store_tx
             .as_ref()
@@ -401,5 +422,47 @@ fn log_event(ev: &Event) {
         Event::MsrpRefused { conn, reason } => {
             tracing::info!(?conn, %reason, "msrp input refused or not sent")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cpmd_core::server::{HistoryObject, Record, SessionInfo, SessionKey, SessionType};
+    use cpmd_core::{ContributionId, ConversationId, SessionId, StoreTicket, UserUri};
+
+    use super::*;
+
+    /// LIM-8: a record beyond the cap is refused; seals always get in.
+    #[test]
+    fn the_store_queue_refuses_records_past_its_cap() {
+        let alice = UserUri::new_canonical("sip:alice@example.com");
+        let info = SessionInfo {
+            key: SessionKey {
+                session: SessionId::new(1),
+                conversation_id: ConversationId::new("c"),
+                contribution_id: ContributionId::new("k"),
+            },
+            session_type: SessionType::OneToOne,
+            from: alice.clone(),
+            to: "sip:bob@example.com".into(),
+            date: "Thu, 26 Nov 2026 12:00:00 GMT".into(),
+            subject: None,
+            in_reply_to: None,
+            sdp: String::new(),
+            media_attributes: Vec::new(),
+            invited: vec![alice],
+        };
+        let persist = StoreJob::Persist(StoreTicket::new(1), Record::SessionInfo(info.clone()));
+        let seal = StoreJob::Seal(
+            StoreTicket::new(2),
+            HistoryObject {
+                info,
+                messages: Vec::new(),
+                participants: Vec::new(),
+            },
+        );
+        assert!(store_admits(&persist, 9, 10));
+        assert!(!store_admits(&persist, 10, 10));
+        assert!(store_admits(&seal, 10, 10));
     }
 }
