@@ -93,6 +93,10 @@ pub struct ImapFileConfig {
     pub idle_timeout_s: u64,
     /// Largest literal a client may send.
     pub max_literal_bytes: u32,
+    /// Most simultaneous IMAP connections from one address (LIM-7).
+    pub max_connections_per_ip: usize,
+    /// A connection not logged in within this long is closed (LIM-7).
+    pub login_timeout_s: u64,
 }
 
 impl Default for ImapFileConfig {
@@ -103,6 +107,8 @@ impl Default for ImapFileConfig {
             max_connections: d.max_connections,
             idle_timeout_s: d.idle_timeout.as_secs(),
             max_literal_bytes: d.max_literal,
+            max_connections_per_ip: d.max_per_ip,
+            login_timeout_s: d.login_timeout.as_secs(),
         }
     }
 }
@@ -114,6 +120,8 @@ impl ImapFileConfig {
             max_connections: self.max_connections,
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout_s.max(1)),
             max_literal: self.max_literal_bytes,
+            max_per_ip: self.max_connections_per_ip,
+            login_timeout: std::time::Duration::from_secs(self.login_timeout_s.max(1)),
         }
     }
 }
@@ -264,6 +272,15 @@ pub struct LimitConfig {
     pub max_connections: usize,
     /// A TCP connection with no traffic for this long is closed.
     pub tcp_idle_timeout_s: u64,
+    /// Most bytes queued for one TCP connection (SIP or MSRP); past it the
+    /// connection is closed (specs/limits.md, LIM-6).
+    pub tcp_write_queue_bytes: usize,
+    /// A TCP write the peer does not take within this long closes the connection.
+    pub tcp_write_timeout_s: u64,
+    /// Most inbound TCP connections from one address, per listener (LIM-7).
+    pub max_connections_per_ip: usize,
+    /// An inbound TCP connection that sends nothing for this long is closed.
+    pub tcp_first_bytes_timeout_s: u64,
     /// Largest header block of one SIP message.
     pub max_header_bytes: usize,
     /// Largest body of one SIP message.
@@ -278,6 +295,13 @@ impl Default for LimitConfig {
         Self {
             max_connections: 1024,
             tcp_idle_timeout_s: 600,
+            // Above the largest MSRP message (16 MiB), so one whole relayed message
+            // always fits.
+            tcp_write_queue_bytes: 32 * 1024 * 1024,
+            tcp_write_timeout_s: 30,
+            // Loopback tests and benchmarks, and a proxy in front, stay far below.
+            max_connections_per_ip: 256,
+            tcp_first_bytes_timeout_s: 10,
             max_header_bytes: l.max_header_bytes,
             max_body_bytes: l.max_body_bytes,
             max_header_count: l.max_header_count,

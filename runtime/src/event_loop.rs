@@ -18,11 +18,26 @@ use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, TcpSettings};
 use crate::transport::udp::UdpListener;
+use crate::transport::writer::{Refused, Writer};
 use crate::transport::{ConnIds, NetEvent};
 
 /// Most queued inputs handled in one wake-up before commands are drained and the
 /// timer checked again, so a flood on one socket cannot starve the rest.
 const INPUT_BUDGET: usize = 64;
+
+/// Most store jobs waiting for the store task. A `Persist` beyond it is failed at
+/// once (the core answers the peer with its store-failure response) instead of
+/// queueing without bound while the store is slow (specs/limits.md, LIM-8). Seals
+/// are always queued: there is at most one per session.
+const MAX_STORE_JOBS: usize = 10_000;
+
+/// Whether a job may join a store queue holding `pending` jobs.
+fn store_admits(job: &StoreJob, pending: usize, max: usize) -> bool {
+    match job {
+        StoreJob::Persist(..) => pending < max,
+        StoreJob::Seal(..) => true,
+    }
+}
 
 /// How long shutdown waits for the store to answer what is in flight.
 const SHUTDOWN_STORE_GRACE: Duration = Duration::from_secs(5);
@@ -30,7 +45,7 @@ const SHUTDOWN_STORE_GRACE: Duration = Duration::from_secs(5);
 /// A TCP connection as the loop knows it.
 struct TcpConn {
     serial: u64,
-    writer: mpsc::UnboundedSender<Vec<u8>>,
+    writer: Writer,
 }
 
 /// Everything the loop owns.
@@ -267,12 +282,15 @@ impl EventLoop {
                 tracing::trace!(%conn, text = %String::from_utf8_lossy(&bytes), "msrp send");
                 // An MSRP connection is never reopened by the runtime: the core
                 // heard (or will hear) `handle_closed` and queues for the leg.
-                let sent = self
-                    .tcp
-                    .get(&conn)
-                    .is_some_and(|c| c.writer.send(bytes).is_ok());
-                if !sent {
-                    tracing::debug!(%conn, "msrp send on a closed connection; dropped");
+                match self.tcp.get(&conn).map(|c| c.writer.send(bytes)) {
+                    Some(Ok(())) => {}
+                    // LIM-6: the connection closes; the core hears `Closed` from its task.
+                    Some(Err(Refused::Full)) => {
+                        tracing::warn!(%conn, "msrp write queue full; closing the connection")
+                    }
+                    Some(Err(Refused::Closed(_))) | None => {
+                        tracing::debug!(%conn, "msrp send on a closed connection; dropped")
+                    }
                 }
             }
             Command::Persist { ticket, record } => {
@@ -309,7 +327,13 @@ impl EventLoop {
                 let bytes = match self.tcp.get(&flow.conn) {
                     Some(c) => match c.writer.send(bytes) {
                         Ok(()) => return,
-                        Err(mpsc::error::SendError(bytes)) => bytes,
+                        // LIM-6: a peer that does not read loses its connection (its
+                        // task reports `Closed`); not reopened for these bytes.
+                        Err(Refused::Full) => {
+                            tracing::warn!(conn = %flow.conn, "sip write queue full; closing");
+                            return;
+                        }
+                        Err(Refused::Closed(bytes)) => bytes,
                     },
                     None => bytes,
                 };
@@ -335,6 +359,13 @@ impl EventLoop {
         let ticket = match &job {
             StoreJob::Persist(t, _) | StoreJob::Seal(t, _) => *t,
         };
+        if !store_admits(&job, self.store_pending, MAX_STORE_JOBS) {
+            tracing::warn!(%ticket, pending = self.store_pending, "store queue full; record refused");
+            let reason = "store overloaded".to_owned();
+            return self
+                .server
+                .handle_store_result(now, ticket, Err(StoreError { reason }));
+        }
         let sent = self
             .store_tx
             .as_ref()
@@ -391,5 +422,47 @@ fn log_event(ev: &Event) {
         Event::MsrpRefused { conn, reason } => {
             tracing::info!(?conn, %reason, "msrp input refused or not sent")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cpmd_core::server::{HistoryObject, Record, SessionInfo, SessionKey, SessionType};
+    use cpmd_core::{ContributionId, ConversationId, SessionId, StoreTicket, UserUri};
+
+    use super::*;
+
+    /// LIM-8: a record beyond the cap is refused; seals always get in.
+    #[test]
+    fn the_store_queue_refuses_records_past_its_cap() {
+        let alice = UserUri::new_canonical("sip:alice@example.com");
+        let info = SessionInfo {
+            key: SessionKey {
+                session: SessionId::new(1),
+                conversation_id: ConversationId::new("c"),
+                contribution_id: ContributionId::new("k"),
+            },
+            session_type: SessionType::OneToOne,
+            from: alice.clone(),
+            to: "sip:bob@example.com".into(),
+            date: "Thu, 26 Nov 2026 12:00:00 GMT".into(),
+            subject: None,
+            in_reply_to: None,
+            sdp: String::new(),
+            media_attributes: Vec::new(),
+            invited: vec![alice],
+        };
+        let persist = StoreJob::Persist(StoreTicket::new(1), Record::SessionInfo(info.clone()));
+        let seal = StoreJob::Seal(
+            StoreTicket::new(2),
+            HistoryObject {
+                info,
+                messages: Vec::new(),
+                participants: Vec::new(),
+            },
+        );
+        assert!(store_admits(&persist, 9, 10));
+        assert!(!store_admits(&persist, 10, 10));
+        assert!(store_admits(&seal, 10, 10));
     }
 }

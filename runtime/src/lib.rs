@@ -69,6 +69,10 @@ pub async fn serve(
         open: Arc::new(AtomicUsize::new(0)),
         max_connections: file.limits.max_connections,
         idle_timeout: Duration::from_secs(file.limits.tcp_idle_timeout_s.max(1)),
+        write_queue_bytes: file.limits.tcp_write_queue_bytes,
+        write_timeout: Duration::from_secs(file.limits.tcp_write_timeout_s.max(1)),
+        max_per_ip: file.limits.max_connections_per_ip,
+        first_bytes_timeout: Duration::from_secs(file.limits.tcp_first_bytes_timeout_s.max(1)),
     };
     let mut bound = Vec::new();
     let mut udp = Vec::new();

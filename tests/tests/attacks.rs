@@ -160,3 +160,142 @@ fn search_text_does_not_stall_the_server() {
         "* SEARCH 1 2 3 4 5"
     );
 }
+
+/// LIM-6: bob registers over TCP and never reads; alice sends him pager MESSAGEs
+/// (60 KB each) over UDP. cpmd queues what the socket does not take up to
+/// `tcp_write_queue_bytes` (1 MiB here), then closes bob's connection instead of
+/// growing: bob, reading at last, finds the end of the stream. Before issue 12 the
+/// queue grew without bound and the connection stayed open.
+#[test]
+fn a_tcp_peer_that_never_reads_loses_its_connection() {
+    use std::io::{Read as _, Write as _};
+    let config = format!("{CONFIG}[limits]\ntcp_write_queue_bytes = 1048576\n");
+    let cpmd = Cpmd::start_with_config(
+        Some(&config),
+        &["--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"],
+    );
+    let udp = cpmd.addr(Transport::Udp);
+    let tcp = cpmd.addr(Transport::Tcp);
+    let mut bob = std::net::TcpStream::connect(tcp).expect("connect");
+    let port = bob.local_addr().unwrap().port();
+    bob.write_all(
+        format!(
+            "REGISTER sip:example.com SIP/2.0\r\n\
+             Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bKreg-slow-bob\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=bob-tag\r\n\
+             To: <sip:bob@example.com>\r\nCall-ID: reg-slow-bob\r\nCSeq: 1 REGISTER\r\n\
+             Contact: <sip:bob@127.0.0.1:{port};transport=tcp>\r\nExpires: 300\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    bob.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut first = [0u8; 1024];
+    let n = bob.read(&mut first).expect("REGISTER answered");
+    assert!(first[..n].starts_with(b"SIP/2.0 200"), "{:?}", &first[..n]);
+    let alice = Ua::new("alice", udp);
+    alice.register();
+    let text = "x".repeat(60_000);
+    let ((), during) = answers_during(udp, move || {
+        let headers = "Conversation-ID: slow-reader\r\nContent-Type: message/cpim\r\n";
+        for n in 0..200 {
+            let call = format!("slow-{n}");
+            alice.send(&alice.request("MESSAGE", "bob", &call, headers, &cpim(n, &text)));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    assert!(during >= 1, "the attack ended before any probe");
+    assert!(
+        cpmd.wait_log("write queue full", Duration::from_secs(20)),
+        "cpmd never gave up on bob's connection"
+    );
+    // Bob reads at last: what was written, then the end of the stream.
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match bob.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("bob's connection still open after the cap: {e}"),
+        }
+    }
+}
+
+/// Whether the peer closes `s` within 5 s (end of stream or reset), reading and
+/// discarding what comes before.
+fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read as _;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// LIM-7: one address opening connections and staying silent. SIP over TCP: past
+/// `max_connections_per_ip` (4 here) a connection is closed at once, and a silent
+/// one is closed after `tcp_first_bytes_timeout_s` (1 s here; 600 s of idle time
+/// before issue 12). IMAP: past its `max_connections_per_ip` (2) a connection is
+/// greeted BYE, and one that does not log in gets BYE after `login_timeout_s` (1 s;
+/// 30 minutes before).
+#[test]
+fn silent_connection_floods_are_capped_and_timed_out() {
+    let config = format!(
+        "{CONFIG}[limits]\nmax_connections_per_ip = 4\ntcp_first_bytes_timeout_s = 1\n\
+         [imap]\nlisten = \"127.0.0.1:0\"\nmax_connections_per_ip = 2\nlogin_timeout_s = 1\n"
+    );
+    let cpmd = Cpmd::start_with_config(
+        Some(&config),
+        &["--udp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"],
+    );
+    let tcp = cpmd.addr(Transport::Tcp);
+    let imap = imap_addr(&cpmd);
+    let ((), during) = answers_during(cpmd.addr(Transport::Udp), move || {
+        let connect = |a| std::net::TcpStream::connect(a).expect("connect");
+        let mut sip: Vec<_> = (0..4).map(|_| connect(tcp)).collect();
+        // Past the per-address cap: closed at once (well before the 1 s timeout
+        // would close it, but either way closed; the log tells which).
+        let mut fifth = connect(tcp);
+        assert!(closed_by_peer(&mut fifth), "5th SIP connection kept open");
+        for s in &mut sip {
+            assert!(closed_by_peer(s), "a silent SIP connection kept open");
+        }
+        let mut first = Imap::connect(imap, Duration::from_secs(5));
+        let mut second = std::net::TcpStream::connect(imap).unwrap();
+        let mut third = std::net::TcpStream::connect(imap).unwrap();
+        third
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut greeting = [0u8; 64];
+        let n = std::io::Read::read(&mut third, &mut greeting).unwrap();
+        assert!(
+            greeting[..n].starts_with(b"* BYE"),
+            "3rd IMAP connection greeted"
+        );
+        // Not logged in: BYE, then closed.
+        let err = first.try_command("NOOP");
+        assert!(
+            matches!(&err, Ok(a) if a.status.starts_with("OK")),
+            "a command before the timeout is served: {err:?}"
+        );
+        assert!(
+            closed_by_peer(&mut second),
+            "an IMAP connection that never logs in kept open"
+        );
+    });
+    assert!(during >= 1, "the attack ended before any probe");
+    assert!(
+        cpmd.wait_log("connections per address reached", Duration::from_secs(5)),
+        "the 5th connection was not refused for its address"
+    );
+    assert!(
+        cpmd.wait_log("nothing sent after connecting", Duration::from_secs(5)),
+        "silent connections were not closed for silence"
+    );
+}

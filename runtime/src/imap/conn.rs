@@ -182,8 +182,14 @@ pub async fn serve(
                     break;
                 }
                 let idling = matches!(flowing, Flowing::Idle(_));
+                // LIM-7: a client that has not logged in gets the short timeout.
+                let wait = if session.user().is_some() {
+                    settings.idle_timeout
+                } else {
+                    settings.login_timeout.min(settings.idle_timeout)
+                };
                 tokio::select! {
-                    read = tokio::time::timeout(settings.idle_timeout, rd.read(&mut buf)) => {
+                    read = tokio::time::timeout(wait, rd.read(&mut buf)) => {
                         match read {
                             Ok(Ok(0)) | Ok(Err(_)) => break,
                             Ok(Ok(n)) => server.enqueue_input(&buf[..n]),

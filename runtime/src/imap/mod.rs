@@ -39,6 +39,7 @@ use tokio::net::TcpListener;
 pub use auth::Users;
 
 use crate::mailstore::MailStore;
+use crate::transport::per_ip::PerIp;
 use session::Shared;
 
 /// Limits of the IMAP listener.
@@ -51,6 +52,12 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Largest literal a client may send; bigger ones are refused with BAD.
     pub max_literal: u32,
+    /// Open connections from one address at most; more are greeted with BYE
+    /// (specs/limits.md, LIM-7).
+    pub max_per_ip: usize,
+    /// A connection not logged in within this long gets BYE and is closed
+    /// (LIM-7); after login [`Settings::idle_timeout`] applies.
+    pub login_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -59,6 +66,8 @@ impl Default for Settings {
             max_connections: 256,
             idle_timeout: Duration::from_secs(30 * 60),
             max_literal: 64 * 1024,
+            max_per_ip: 64,
+            login_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -82,6 +91,7 @@ impl ImapListener {
     pub fn spawn(self, store: Arc<dyn MailStore>, users: Users, settings: Settings) {
         let shared = Shared { store, users };
         let open = Arc::new(AtomicUsize::new(0));
+        let per_ip = PerIp::new(settings.max_per_ip);
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = match self.listener.accept().await {
@@ -94,7 +104,9 @@ impl ImapListener {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let full = open.fetch_add(1, Ordering::SeqCst) >= settings.max_connections;
+                let ip_slot = per_ip.take(peer.ip());
+                let full = open.fetch_add(1, Ordering::SeqCst) >= settings.max_connections
+                    || ip_slot.is_none();
                 let greeting = if full {
                     tracing::warn!(%peer, "imap: too many connections");
                     Greeting::new(GreetingKind::Bye, None, "too many connections")
@@ -114,6 +126,7 @@ impl ImapListener {
                         conn::serve(stream, shared, settings, greeting).await;
                     }
                     open.fetch_sub(1, Ordering::SeqCst);
+                    drop(ip_slot);
                 });
             }
         });

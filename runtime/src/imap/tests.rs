@@ -466,6 +466,7 @@ async fn bad_input_is_answered_and_limits_hold() {
         max_connections: 2,
         idle_timeout: Duration::from_millis(300),
         max_literal: 1024,
+        ..Settings::default()
     };
     let addr = start(seeded() as Arc<dyn MailStore>, settings).await;
     let (mut c, _) = Client::connect(addr).await;

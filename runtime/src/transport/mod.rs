@@ -2,15 +2,16 @@
 //! loop. They never parse SIP or MSRP (the core frames and decodes) and never touch the
 //! core.
 
+pub mod per_ip;
 pub mod tcp;
 pub mod udp;
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cpmd_core::ConnId;
-use tokio::sync::mpsc;
 
 /// Connection numbers the runtime hands out start here, far above the small numbers
 /// the core would choose for its own `Connect` commands, so the two never collide.
@@ -63,8 +64,8 @@ pub enum NetEvent {
         serial: u64,
         /// The remote address.
         peer: SocketAddr,
-        /// Where to queue bytes to send.
-        writer: mpsc::UnboundedSender<Vec<u8>>,
+        /// Where to queue bytes to send (bounded, see [`writer`]).
+        writer: writer::Writer,
         /// Accepted on an MSRP listener (its bytes go to `handle_msrp_bytes`).
         msrp: bool,
     },

@@ -12,6 +12,8 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use super::per_ip::{IpSlot, PerIp};
+use super::writer::{self, Queue, Writer};
 use super::{ConnIds, NetEvent};
 
 /// How long an outbound connect may take.
@@ -19,7 +21,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Size of one read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
-/// Shared TCP settings: the connection budget and the idle timeout.
+/// Shared TCP settings: the connection budget, the idle timeout and the write
+/// limits.
 #[derive(Debug, Clone)]
 pub struct TcpSettings {
     /// Connections currently open (inbound and outbound).
@@ -28,6 +31,16 @@ pub struct TcpSettings {
     pub max_connections: usize,
     /// A connection silent in both directions for this long is closed.
     pub idle_timeout: Duration,
+    /// Most bytes queued for one connection; past it the connection closes
+    /// (specs/limits.md, LIM-6).
+    pub write_queue_bytes: usize,
+    /// A write the peer does not take within this long closes the connection.
+    pub write_timeout: Duration,
+    /// Most inbound connections from one source address, per listener (LIM-7).
+    pub max_per_ip: usize,
+    /// An inbound connection that sends nothing for this long after it is
+    /// accepted is closed (before any request; LIM-7). Outbound ones are exempt.
+    pub first_bytes_timeout: Duration,
 }
 
 /// Counts a connection while its task lives.
@@ -70,6 +83,9 @@ impl TcpSipListener {
         events: mpsc::Sender<NetEvent>,
         msrp: bool,
     ) {
+        // LIM-7: each listener has its own budget and its own per-address counts.
+        let listener_open = Arc::new(AtomicUsize::new(0));
+        let per_ip = PerIp::new(settings.max_per_ip);
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = match self.listener.accept().await {
@@ -80,14 +96,19 @@ impl TcpSipListener {
                         continue;
                     }
                 };
-                if settings.open.load(Ordering::Relaxed) >= settings.max_connections {
+                if listener_open.load(Ordering::Relaxed) >= settings.max_connections {
                     tracing::warn!(%peer, max = settings.max_connections, "connection limit reached; closing");
                     drop(stream);
                     continue;
                 }
+                let Some(ip_slot) = per_ip.take(peer.ip()) else {
+                    tracing::warn!(%peer, max = settings.max_per_ip, "connections per address reached; closing");
+                    drop(stream);
+                    continue;
+                };
                 let conn = ids.conn();
                 let serial = ids.next();
-                let (writer, queue) = mpsc::unbounded_channel();
+                let (writer, queue) = writer::bounded(settings.write_queue_bytes);
                 let event = NetEvent::Accepted {
                     conn,
                     serial,
@@ -98,12 +119,14 @@ impl TcpSipListener {
                 if events.send(event).await.is_err() {
                     return;
                 }
-                let slot = Slot::take(&settings.open);
+                let slot = (Slot::take(&listener_open), Some(ip_slot));
                 let task = Connection {
                     conn,
                     serial,
                     peer,
                     idle: settings.idle_timeout,
+                    write_timeout: settings.write_timeout,
+                    first_bytes: Some(settings.first_bytes_timeout),
                 };
                 tokio::spawn(task.run(stream, queue, events.clone(), slot));
             }
@@ -120,10 +143,11 @@ pub fn spawn_connect(
     peer: SocketAddr,
     settings: &TcpSettings,
     events: mpsc::Sender<NetEvent>,
-) -> mpsc::UnboundedSender<Vec<u8>> {
-    let (writer, queue) = mpsc::unbounded_channel();
-    let slot = Slot::take(&settings.open);
+) -> Writer {
+    let (writer, queue) = writer::bounded(settings.write_queue_bytes);
+    let slot = (Slot::take(&settings.open), None);
     let idle = settings.idle_timeout;
+    let write_timeout = settings.write_timeout;
     tokio::spawn(async move {
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer)).await {
             Ok(Ok(stream)) => stream,
@@ -139,6 +163,8 @@ pub fn spawn_connect(
             serial,
             peer,
             idle,
+            write_timeout,
+            first_bytes: None,
         };
         task.run(stream, queue, events, slot).await;
     });
@@ -161,25 +187,36 @@ struct Connection {
     serial: u64,
     peer: SocketAddr,
     idle: Duration,
+    write_timeout: Duration,
+    /// For inbound connections: how long the peer may stay silent at first.
+    first_bytes: Option<Duration>,
 }
 
 impl Connection {
     async fn run(
         self,
         stream: TcpStream,
-        mut queue: mpsc::UnboundedReceiver<Vec<u8>>,
+        mut queue: Queue,
         events: mpsc::Sender<NetEvent>,
-        _slot: Slot,
+        _slot: (Slot, Option<IpSlot>),
     ) {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        let overflow = queue.overflow();
+        let mut silent_so_far = self.first_bytes.is_some();
         let reason = loop {
+            let wait = match self.first_bytes {
+                Some(first) if silent_so_far => first,
+                Some(_) | None => self.idle,
+            };
             tokio::select! {
-                read = tokio::time::timeout(self.idle, rd.read(&mut buf)) => match read {
+                read = tokio::time::timeout(wait, rd.read(&mut buf)) => match read {
+                    Err(_) if silent_so_far => break "nothing sent after connecting".to_owned(),
                     Err(_) => break "idle timeout".to_owned(),
                     Ok(Ok(0)) => break "closed by peer".to_owned(),
                     Ok(Ok(n)) => {
+                        silent_so_far = false;
                         let event = NetEvent::Data { conn: self.conn, peer: self.peer, bytes: buf[..n].to_vec() };
                         if events.send(event).await.is_err() {
                             return;
@@ -194,11 +231,19 @@ impl Connection {
                         break "closed by server".to_owned();
                     }
                     Some(bytes) => {
-                        if let Err(e) = wr.write_all(&bytes).await {
-                            break format!("write: {e}");
+                        // LIM-6: a peer that does not read is not waited for forever.
+                        let write = tokio::select! {
+                            w = tokio::time::timeout(self.write_timeout, wr.write_all(&bytes)) => w,
+                            () = overflow.wait() => break "write queue full".to_owned(),
+                        };
+                        match write {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => break format!("write: {e}"),
+                            Err(_) => break "write timed out".to_owned(),
                         }
                     }
                 },
+                () = overflow.wait() => break "write queue full".to_owned(),
             }
         };
         tracing::debug!(conn = %self.conn, peer = %self.peer, %reason, "tcp connection ended");
