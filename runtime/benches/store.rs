@@ -18,6 +18,8 @@
 
 #![allow(dead_code)]
 
+#[path = "../src/files.rs"]
+mod files;
 #[path = "../src/mailstore.rs"]
 mod mailstore;
 #[path = "../src/store/mod.rs"]

@@ -307,7 +307,8 @@ pub enum Command {
 /// Something that happened, for logs, metrics and tests. Nothing must be done.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Event {
-    /// A message that could not be decoded was dropped (no response was possible).
+    /// A message was dropped without an answer: it could not be decoded (no response
+    /// was possible), or it is a response from a flow other than its request's (SEC-2).
     Dropped {
         /// Where it came from.
         flow: Flow,

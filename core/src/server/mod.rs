@@ -28,6 +28,7 @@ mod extension;
 mod fork;
 mod group;
 mod ids;
+mod is_composing;
 mod leg;
 mod msrp_leg;
 mod msrp_relay;
@@ -35,9 +36,13 @@ mod one_to_one;
 mod outbox;
 mod pager;
 mod registrar;
+mod registration_caps;
+mod response_origin;
+mod sender_identity;
 mod session;
 mod termination;
 mod timer;
+mod token;
 mod transaction;
 
 pub use chat::ChatSend;
@@ -50,6 +55,7 @@ pub use config::{
     AuthConfig, Config, ConfigError, DigestAlgorithm, MsrpConfig, Mutation, Seed, Timers,
 };
 pub use connections::CORE_CONN_BASE;
+pub use registration_caps::RegistrationCaps;
 pub use timer::{LegKey, Timer};
 pub use transaction::TxKey;
 
@@ -94,7 +100,8 @@ pub(crate) enum TicketUse {
 /// Counters of input the server refused without answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Counters {
-    /// Messages that did not decode and could not be answered.
+    /// Messages dropped without an answer: undecodable ones, and responses from a
+    /// flow other than their request's (SEC-2).
     pub dropped: u64,
 }
 
@@ -227,7 +234,12 @@ impl Server {
         }
         match message {
             SipMessage::Request(req) => self.on_request(now, flow, req),
-            SipMessage::Response(resp) => self.on_response(now, resp),
+            SipMessage::Response(resp) => {
+                if self.response_from_elsewhere(&flow, &resp) {
+                    return;
+                }
+                self.on_response(now, resp)
+            }
         }
     }
 
@@ -297,6 +309,9 @@ impl Server {
         }
         if !self.register_allowed(now, &key, &req, &aor) {
             return;
+        }
+        if let Some((status, reason)) = self.registration_refusal(&aor, &req) {
+            return self.reply_with_reason(now, &key, &req, status, reason);
         }
         let timers = self.config.timers.clone();
         match self
