@@ -4,7 +4,7 @@
 //! cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N]
 //! cpmd-model explore [--config NAME] [--mutation NAME] [--port P]   (web UI on 127.0.0.1)
 //! cpmd-model list
-//! cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--boot N]
+//! cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--key HEX]
 //! ```
 
 use std::time::Instant;
@@ -18,7 +18,7 @@ fn usage() -> ! {
         "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]...\n\
          \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
          \x20      cpmd-model list\n\
-         \x20      cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--boot N]\n\
+         \x20      cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--key HEX]\n\
          configs: {}\nmutations: {}",
         configs::NAMES.join(", "),
         configs::MUTATIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
@@ -131,15 +131,16 @@ fn main() {
 /// `cpmd-model replay PATH`: replays an input trace through a fresh core and prints
 /// the message-sequence chart. The configuration is the trace's `start` line when it
 /// has one (authentication off: no passwords recorded); else the runtime defaults
-/// (domain example.com, no users list, no auth) with the server address and the seed
-/// read back from the inputs. The flags override either.
+/// (domain example.com, no users list, no auth) with the server address read back
+/// from the inputs; such a trace has no seed (its tokens will not match unless
+/// `--key` gives it). The flags override either.
 fn replay(args: &[String]) {
     use cpmd_model::replay::{replay, Trace};
     let mut path = None;
     let mut domain_flag: Option<String> = None;
     let mut server: Option<std::net::SocketAddr> = None;
     let mut instance: Option<u64> = None;
-    let mut boot: Option<u64> = None;
+    let mut key: Option<[u8; 32]> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().unwrap_or_else(|| usage());
@@ -147,7 +148,10 @@ fn replay(args: &[String]) {
             "--domain" => domain_flag = Some(value()),
             "--server" => server = Some(value().parse().unwrap_or_else(|_| usage())),
             "--instance" => instance = Some(value().parse().unwrap_or_else(|_| usage())),
-            "--boot" => boot = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--key" => {
+                key =
+                    Some(cpmd_core::server::Seed::key_from_hex(&value()).unwrap_or_else(|| usage()))
+            }
             p if path.is_none() && !p.starts_with("--") => path = Some(p.to_owned()),
             _ => usage(),
         }
@@ -181,28 +185,16 @@ fn replay(args: &[String]) {
         config.advertised_host = addr.ip().to_string();
         config.advertised_port = addr.port();
     }
-    match (boot, &trace.start) {
-        (Some(boot), _) => {
-            config.seed = cpmd_core::server::Seed {
-                instance: instance.unwrap_or(config.seed.instance),
-                boot,
-            }
-        }
-        (None, Some(_)) => {
-            if let Some(i) = instance {
-                config.seed.instance = i;
-            }
-        }
-        (None, None) => {
-            let instance = instance.unwrap_or(0);
-            config.seed = trace.recover_seed(instance).unwrap_or_else(|| {
-                eprintln!(
-                    "note: no start line and no seed recovered from the trace; \
-                     server-minted tokens will not match"
-                );
-                cpmd_core::server::Seed { instance, boot: 0 }
-            });
-        }
+    if let Some(i) = instance {
+        config.seed.instance = i;
+    }
+    match (key, &trace.start) {
+        (Some(key), _) => config.seed.key = key,
+        (None, Some(_)) => {}
+        (None, None) => eprintln!(
+            "note: no start line and no --key: the seed is unknown, so server-minted \
+             tokens will not match"
+        ),
     }
     println!(
         "replaying {path}: {} inputs, server {}:{}, seed {:?}",

@@ -13,9 +13,9 @@
 //! conference-factory user, users list, MSRP port, timers, limits, and whether digest
 //! authentication was on, without the passwords). [`Trace::parse`] keeps it in
 //! [`Trace::start`] and [`Start::config`] rebuilds the `Config` from it. Older traces
-//! (like `traces/claim_udp_session_replaces.jsonl`) have none: for them the seed and
-//! the server's address are read back from the inputs ([`Trace::recover_seed`],
-//! [`Trace::server_addr`]) and the rest is the runtime's defaults.
+//! have none: for them the server's address is read back from the inputs
+//! ([`Trace::server_addr`]) and the rest is the runtime's defaults, but the seed is
+//! lost (see below).
 //!
 //! What the trace does **not** hold, and how the replay stands in for it:
 //!
@@ -33,15 +33,14 @@
 //!   authentication off: requests the recorded server challenged are accepted, and the
 //!   replay diverges from the recording there.
 //! * **Seed (traces without a `start` line).** The tokens the core mints (tags,
-//!   branches, Call-IDs, UUIDs) depend on `Config.seed`, whose per-boot part is random.
-//!   Responses and in-dialog requests in the trace quote the recorded run's tokens, so
-//!   a replay under another seed would not match them. The `start` line records the
-//!   seed; without one, [`Trace::recover_seed`] recovers the recorded boot seed from
-//!   the tokens the peers echo (the core's token is `mix(boot ^ mix(instance) ^ n)` in
-//!   hex followed by `n` in hex, and `mix`, SplitMix64's finaliser, is a bijection),
-//!   which holds only as long as the core's token formula does. Either way, compare
-//!   outputs **structurally** (methods, status codes, counts, Contribution-IDs), never
-//!   byte for byte: the `Date`s and timer interleavings still differ.
+//!   branches, Call-IDs, nonces, UUIDs) are a keyed PRF of `Config.seed`, whose key is
+//!   random per boot. Responses and in-dialog requests in the trace quote the recorded
+//!   run's tokens, so a replay under another seed does not match them. The `start`
+//!   line records the seed; a trace without one cannot be replayed past the first
+//!   server-minted token (the tokens cannot be inverted: that is the point). Either
+//!   way, compare outputs **structurally** (methods, status codes, counts,
+//!   Contribution-IDs), never byte for byte: the `Date`s and timer interleavings still
+//!   differ.
 //! * **The server's own address (traces without a `start` line).**
 //!   `Config.advertised_host`/`advertised_port` should be the recorded server's;
 //!   [`Trace::server_addr`] reads it from the top `Via` of the first response in the
@@ -86,7 +85,7 @@ pub struct Entry {
 /// The recorded server's core configuration, from the trace's `start` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Start {
-    /// The ID seed (instance and per-boot value).
+    /// The ID seed (instance and per-boot token key).
     pub seed: Seed,
     /// The SIP domain.
     pub domain: String,
@@ -155,12 +154,15 @@ pub struct ParseError {
     pub reason: String,
 }
 
+// One line is parsed at a time and moved out at once: the size of the rare `start`
+// variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum Line {
     Start {
         instance: u64,
-        boot: u64,
+        key: String,
         domain: String,
         advertised: String,
         conference_factory_user: String,
@@ -273,7 +275,7 @@ impl Trace {
             entries.push(match line {
                 Line::Start {
                     instance,
-                    boot,
+                    key,
                     domain,
                     advertised,
                     conference_factory_user,
@@ -291,7 +293,11 @@ impl Trace {
                         ));
                     }
                     start = Some(Start {
-                        seed: Seed { instance, boot },
+                        seed: Seed {
+                            instance,
+                            key: Seed::key_from_hex(&key)
+                                .ok_or_else(|| err("key: not 64 hex digits".into()))?,
+                        },
                         domain,
                         advertised: advertised_addr(&advertised).map_err(err)?,
                         conference_factory_user,
@@ -388,82 +394,6 @@ impl Trace {
             sent_by.parse().ok()
         })
     }
-
-    /// The recorded run's seed, recovered from server-minted tokens the peers echo
-    /// (branches, tags, Call-IDs). Only the fallback for traces without a `start` line
-    /// (which records the seed), and only as long as the core's token formula is the
-    /// one inverted here: every run of 17–32 lowercase hex digits is read as
-    /// a token `prefix(16) counter`, inverted to a boot value for `instance`, and the
-    /// value at least two tokens agree on, the most often, wins. `None` when no two
-    /// agree (e.g. the server minted nothing the peers quoted).
-    pub fn recover_seed(&self, instance: u64) -> Option<Seed> {
-        let mut votes: BTreeMap<u64, usize> = BTreeMap::new();
-        for e in &self.entries {
-            let Input::Bytes { bytes, .. } = &e.input else {
-                continue;
-            };
-            let mut seen = std::collections::BTreeSet::new();
-            for run in bytes.split(|b| !matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-                if !(17..=32).contains(&run.len()) || !seen.insert(run) {
-                    continue;
-                }
-                let Ok(run) = std::str::from_utf8(run) else {
-                    continue;
-                };
-                let (prefix, counter) = run.split_at(16);
-                let (Ok(prefix), Ok(counter)) = (
-                    u64::from_str_radix(prefix, 16),
-                    u64::from_str_radix(counter, 16),
-                ) else {
-                    continue;
-                };
-                if counter == 0 || counter > 1 << 32 || format!("{counter:x}") != run[16..] {
-                    continue;
-                }
-                let boot = unmix(prefix) ^ mix(instance) ^ counter;
-                *votes.entry(boot).or_default() += 1;
-            }
-        }
-        votes
-            .into_iter()
-            .filter(|(_, n)| *n >= 2)
-            .max_by_key(|(_, n)| *n)
-            .map(|(boot, _)| Seed { instance, boot })
-    }
-}
-
-/// The core's token mixer (SplitMix64 finaliser, `core/src/server/ids.rs`).
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Inverse of `x ^ (x >> s)`.
-fn unxorshift(y: u64, s: u32) -> u64 {
-    let mut x = y;
-    for _ in 0..64 / s + 1 {
-        x = y ^ (x >> s);
-    }
-    x
-}
-
-/// Multiplicative inverse of an odd number modulo 2^64 (Newton's iteration).
-fn inverse(a: u64) -> u64 {
-    let mut x = a;
-    for _ in 0..6 {
-        x = x.wrapping_mul(2u64.wrapping_sub(a.wrapping_mul(x)));
-    }
-    x
-}
-
-/// Inverse of [`mix`].
-fn unmix(z: u64) -> u64 {
-    let z = unxorshift(z, 31);
-    let z = unxorshift(z.wrapping_mul(inverse(0x94D0_49BB_1331_11EB)), 27);
-    let z = unxorshift(z.wrapping_mul(inverse(0xBF58_476D_1CE4_E5B9)), 30);
-    z.wrapping_sub(0x9E37_79B9_7F4A_7C15)
 }
 
 /// Something the replayed server received or did, in order.
@@ -816,14 +746,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unmix_inverts_mix() {
-        for x in [0u64, 1, 42, u64::MAX, 0x0123_4567_89ab_cdef] {
-            assert_eq!(unmix(mix(x)), x);
-            assert_eq!(mix(unmix(x)), x);
-        }
-    }
-
-    #[test]
     fn parse_reads_both_kinds_and_payload_forms() {
         let text = r#"{"t_ms":7,"kind":"bytes","transport":"udp","conn":1,"peer":"127.0.0.1:5062","text":"OPTIONS"}
 {"t_ms":8,"kind":"bytes","transport":"tcp","conn":2,"peer":"[::1]:5062","bytes":[255,0]}
@@ -852,7 +774,7 @@ mod tests {
     /// seed included, without reading anything back from the inputs.
     #[test]
     fn start_line_rebuilds_the_config() {
-        let text = r#"{"kind":"start","instance":3,"boot":18446744073709551614,"domain":"example.org","advertised":"[::1]:5070","conference_factory_user":"factory","users":["sip:alice@example.org","tel:+15551234"],"auth":true,"msrp_port":2856,"timers":{"t1_ms":100,"t2_ms":400,"t4_ms":500,"timer_c_ms":180000,"bye_wait_ms":1000,"replaced_bye_timeout_ms":2000,"default_expires_s":600},"limits":{"max_header_bytes":1000,"max_body_bytes":2000,"max_header_count":30,"max_multipart_parts":4,"max_list_entries":5}}
+        let text = r#"{"kind":"start","instance":3,"key":"fefefefefefefefefefefefefefefefefefefefefefefefefefefefefefefefe","domain":"example.org","advertised":"[::1]:5070","conference_factory_user":"factory","users":["sip:alice@example.org","tel:+15551234"],"auth":true,"msrp_port":2856,"timers":{"t1_ms":100,"t2_ms":400,"t4_ms":500,"timer_c_ms":180000,"bye_wait_ms":1000,"replaced_bye_timeout_ms":2000,"default_expires_s":600},"limits":{"max_header_bytes":1000,"max_body_bytes":2000,"max_header_count":30,"max_multipart_parts":4,"max_list_entries":5}}
 {"t_ms":7,"kind":"bytes","transport":"udp","conn":1,"peer":"[::1]:5062","text":"OPTIONS"}
 "#;
         let t = Trace::parse(text).unwrap();
@@ -864,7 +786,7 @@ mod tests {
             c.seed,
             Seed {
                 instance: 3,
-                boot: u64::MAX - 1
+                key: [0xfe; 32]
             }
         );
         assert_eq!(c.domain, "example.org");
@@ -881,19 +803,16 @@ mod tests {
         assert_eq!(c.limits.max_header_bytes, 1000);
         assert_eq!(c.limits.max_list_entries, 5);
         c.validate().expect("a valid config");
-        // The start line wins over what the inputs would suggest: no seed is
-        // recoverable from this trace, yet the config has the recorded one.
-        assert_eq!(t.recover_seed(3), None);
 
         // Only the required fields: the rest keeps the core's defaults.
-        let minimal = r#"{"kind":"start","instance":0,"boot":5,"domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false}"#;
+        let minimal = r#"{"kind":"start","instance":0,"key":"0505050505050505050505050505050505050505050505050505050505050505","domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false}"#;
         let c = Trace::parse(minimal).unwrap().config().unwrap();
         let d = Config::new("example.com");
         assert_eq!(
             c.seed,
             Seed {
                 instance: 0,
-                boot: 5
+                key: [5; 32]
             }
         );
         assert_eq!(
@@ -909,13 +828,17 @@ mod tests {
         let e = Trace::parse(&two_boots).unwrap_err();
         assert_eq!(e.line, 3, "{e}");
         assert!(Trace::parse(&minimal.replace("127.0.0.1:5060", "nowhere")).is_err());
+        assert!(
+            Trace::parse(&minimal.replace(&"05".repeat(32), "05")).is_err(),
+            "a key that is not 64 hex digits"
+        );
     }
 
     /// A `start` line anywhere but first is refused (a later boot, or a damaged file).
     #[test]
     fn start_line_must_come_first() {
         let text = r#"{"t_ms":7,"kind":"closed","transport":"tcp","conn":2}
-{"kind":"start","instance":0,"boot":5,"domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false}
+{"kind":"start","instance":0,"key":"0505050505050505050505050505050505050505050505050505050505050505","domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false}
 "#;
         assert_eq!(Trace::parse(text).unwrap_err().line, 2);
     }

@@ -3,7 +3,8 @@
 //! `traces/claim_udp_session_replaces.jsonl` was recorded by running the e2e test
 //! `claim_udp_session_replaces` (tests/tests/claim.rs) with `--trace-input`: B and C
 //! register, A sets up a 1-to-1 with B, extends it to a group with `Session-Replaces`,
-//! B and C join, B sends BYE on the 1-to-1, cpmd relays it to A and seals.
+//! B and C join, B sends BYE on the 1-to-1, cpmd relays it to A and seals. Its
+//! `start` line holds the recorded configuration, the seed (token key) included.
 
 use cpmd_core::server::{Config, Event, Record, SessionType, Transport};
 use cpmd_model::replay::{replay, Input, ReplayOutcome, Trace};
@@ -18,23 +19,9 @@ fn claim_trace() -> Trace {
     Trace::load(&path).expect("fixture trace")
 }
 
-/// The recorded run's configuration: from the trace's `start` line when it has one;
-/// else (this fixture predates the start line) the runtime's defaults (domain
-/// example.com, no users list, no auth) with its advertised address and its seed,
-/// both read back from the inputs.
+/// The recorded run's configuration, from the trace's `start` line.
 fn config_for(trace: &Trace) -> Config {
-    if let Some(config) = trace.config() {
-        return config;
-    }
-    let mut config = Config::new("example.com");
-    if let Some(addr) = trace.server_addr() {
-        config.advertised_host = addr.ip().to_string();
-        config.advertised_port = addr.port();
-    }
-    if let Some(seed) = trace.recover_seed(0) {
-        config.seed = seed;
-    }
-    config
+    trace.config().expect("the fixture has a start line")
 }
 
 fn no_dropped(out: &ReplayOutcome) {
@@ -49,12 +36,7 @@ fn no_dropped(out: &ReplayOutcome) {
 #[test]
 fn replay_claim_trace() {
     let trace = claim_trace();
-    assert_eq!(trace.len(), 13);
-    assert!(trace.start.is_none(), "the fixture predates the start line");
-    assert!(
-        trace.recover_seed(0).is_some(),
-        "the recorded seed is recoverable"
-    );
+    assert_eq!(trace.len(), 14);
     let out = replay(config_for(&trace), &trace);
     let chart = out.chart();
     assert_eq!(out.consumed, trace.len());
@@ -149,14 +131,14 @@ fn replay_corrupted_claim_trace_does_not_panic() {
     }
 }
 
-/// Why the seed is recovered: under another boot seed the peers' answers quote
+/// Why the seed is recorded: under another token key the peers' answers quote
 /// branches and tags the replayed server never minted, so the flow stops at the
 /// first response (no group, no seal, B's BYE gets a 481).
 #[test]
 fn replay_claim_trace_under_another_seed_diverges() {
     let trace = claim_trace();
     let mut config = config_for(&trace);
-    config.seed.boot ^= 1;
+    config.seed.key[0] ^= 1;
     let out = replay(config, &trace);
     assert_eq!(out.consumed, trace.len());
     assert!(out.sealed().is_empty());

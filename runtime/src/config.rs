@@ -42,6 +42,8 @@ pub struct FileConfig {
     pub timers: TimerConfig,
     /// Input and connection limits.
     pub limits: LimitConfig,
+    /// Caps on registrations.
+    pub registration: RegistrationFileConfig,
     /// SIP digest authentication.
     pub auth: AuthFileConfig,
     /// The MSRP endpoint (back-to-back MSRP).
@@ -196,6 +198,7 @@ impl Default for FileConfig {
             listen: ListenConfig::default(),
             timers: TimerConfig::default(),
             limits: LimitConfig::default(),
+            registration: RegistrationFileConfig::default(),
             auth: AuthFileConfig::default(),
             msrp: MsrpFileConfig::default(),
             imap: ImapFileConfig::default(),
@@ -259,6 +262,26 @@ impl Default for TimerConfig {
             bye_wait_ms: t.bye_wait_ms,
             replaced_bye_timeout_ms: t.replaced_bye_timeout_ms,
             default_expires_s: t.default_expires_s,
+        }
+    }
+}
+
+/// `[registration]`: caps on the registrar (SEC-5, specs/security.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationFileConfig {
+    /// Most devices (bindings) per user; beyond, REGISTER gets 403.
+    pub max_devices_per_user: usize,
+    /// Most bindings in all; beyond, REGISTER gets 503.
+    pub max_bindings: usize,
+}
+
+impl Default for RegistrationFileConfig {
+    fn default() -> Self {
+        let core = cpmd_core::server::RegistrationCaps::default();
+        Self {
+            max_devices_per_user: core.max_devices_per_user,
+            max_bindings: core.max_bindings,
         }
     }
 }
@@ -351,12 +374,13 @@ impl FileConfig {
     }
 
     /// The core configuration, advertising `advertised` in Via/Contact and `msrp` (the
-    /// first MSRP listener, bound) in SDP, seeded with `boot` (per-boot entropy).
+    /// first MSRP listener, bound) in SDP, seeded with `key` (the per-boot
+    /// token key, from OS entropy).
     pub fn core_config(
         &self,
         advertised: SocketAddr,
         msrp: SocketAddr,
-        boot: u64,
+        key: [u8; 32],
     ) -> anyhow::Result<cpmd_core::Config> {
         let mut c = cpmd_core::Config::new(&self.domain);
         c.conference_factory_user = self.conference_factory_user.clone();
@@ -383,23 +407,28 @@ impl FileConfig {
         c.limits.max_header_bytes = self.limits.max_header_bytes;
         c.limits.max_body_bytes = self.limits.max_body_bytes;
         c.limits.max_header_count = self.limits.max_header_count;
+        c.registration = cpmd_core::server::RegistrationCaps {
+            max_devices_per_user: self.registration.max_devices_per_user,
+            max_bindings: self.registration.max_bindings,
+        };
         c.seed = Seed {
             instance: self.instance,
-            boot,
+            key,
         };
         c.auth = self.auth.core(&c.domain)?;
         Ok(c)
     }
 }
 
-/// 64 bits of OS entropy for the per-boot seed.
-pub fn boot_entropy() -> anyhow::Result<u64> {
+/// 256 bits of OS entropy: the per-boot key of the core's token PRF
+/// (`core/src/server/token.rs`), so tags, nonces and IDs cannot be predicted.
+pub fn token_key() -> anyhow::Result<[u8; 32]> {
     use std::io::Read as _;
-    let mut buf = [0u8; 8];
+    let mut key = [0u8; 32];
     std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .context("reading /dev/urandom for the boot seed")?;
-    Ok(u64::from_le_bytes(buf))
+        .and_then(|mut f| f.read_exact(&mut key))
+        .context("reading /dev/urandom for the token key")?;
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -456,13 +485,13 @@ mod tests {
             .core_config(
                 "[::1]:5070".parse().unwrap(),
                 "[::1]:2855".parse().unwrap(),
-                7,
+                [7; 32],
             )
             .unwrap();
         assert_eq!(core.users[0].as_str(), "sip:alice@example.com");
         assert_eq!(core.users[1].as_str(), "sip:bob@example.com");
         assert_eq!(core.advertised_host, "::1");
         assert_eq!(core.advertised_port, 5070);
-        assert_eq!(core.seed.boot, 7);
+        assert_eq!(core.seed.key, [7; 32]);
     }
 }

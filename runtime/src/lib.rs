@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod event_loop;
+pub mod files;
 pub mod imap;
 pub mod mailstore;
 pub mod ready;
@@ -117,9 +118,20 @@ pub async fn serve(
         listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), true);
     }
     let msrp_advertised = msrp_advertised.context("no msrp listener configured")?;
-    let core = file.core_config(advertised, msrp_advertised, config::boot_entropy()?)?;
+    let core = file.core_config(advertised, msrp_advertised, config::token_key()?)?;
     core.validate().context("invalid configuration")?;
+    if core.auth.is_none() {
+        // SEC-5: one loud line, so nobody runs this in production by accident.
+        tracing::warn!(
+            "digest authentication is off: the server trusts source addresses (a request \
+             is the user registered from its address and port; anyone who can send from, \
+             or spoof over UDP, that address is that user); set [auth] enabled = true"
+        );
+    }
     tracing::info!(domain = %core.domain, %advertised, msrp = %msrp_advertised, data_dir = %file.data_dir.display(), "starting");
+    // SEC-8: the data directory holds the database and the trace: owner only.
+    files::private_dir(&file.data_dir)
+        .with_context(|| format!("creating the data directory {}", file.data_dir.display()))?;
     let url = file.store_url()?;
     let instance = file.instance;
     let store_at = url.clone();

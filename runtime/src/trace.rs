@@ -4,14 +4,14 @@
 //! exactly what cpmd received (e.g. into the model). One JSON object per line:
 //!
 //! ```json
-//! {"kind":"start","instance":0,"boot":1234567,"domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false,"msrp_port":2855,"timers":{...},"limits":{...}}
+//! {"kind":"start","instance":0,"key":"5f0e…(64 hex digits)","domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false,"msrp_port":2855,"timers":{...},"limits":{...}}
 //! {"t_ms":1234,"kind":"bytes","transport":"udp","conn":1,"peer":"127.0.0.1:5062","text":"REGISTER ..."}
 //! {"t_ms":2345,"kind":"closed","transport":"tcp","conn":7}
 //! ```
 //!
 //! The first line a boot writes, `kind: "start"`, is the core configuration the server
 //! runs with, all a replay needs to rebuild it: the seed (`instance` and the per-boot
-//! `boot`, from which the core mints its tags, branches and IDs), the domain, the
+//! token `key`, from which the core mints its tags, branches, nonces and IDs), the domain, the
 //! advertised address (Via/Contact), the conference-factory user, the users list
 //! (canonical URIs), the MSRP port, the timers and the input limits. Of digest
 //! authentication only whether it is on is recorded (`auth`), never the passwords: a
@@ -23,6 +23,10 @@
 //! datagram or stream chunk when it is UTF-8, `bytes` (an array of numbers) otherwise.
 //! Stream chunks are recorded as read from the socket, before framing. Write errors are
 //! logged once and end the trace; they never stop the server.
+//!
+//! The trace holds the token key (whoever has it can predict every tag, nonce and ID
+//! of that boot) and message bodies: the file is created, and kept, readable by its
+//! owner only (mode 0600).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write as _};
@@ -45,9 +49,10 @@ impl InputTrace {
     /// Opens (appending) `<data_dir>/input-trace.jsonl` and writes the `start` line
     /// for the core configuration `config` (flushed at once).
     pub fn open(data_dir: &Path, config: &cpmd_core::Config) -> std::io::Result<Self> {
-        std::fs::create_dir_all(data_dir)?;
+        crate::files::private_dir(data_dir)?;
         let path = data_dir.join(TRACE_FILE);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file =
+            crate::files::create_private(OpenOptions::new().create(true).append(true), &path)?;
         let mut trace = Self {
             path,
             out: BufWriter::new(file),
@@ -118,7 +123,7 @@ fn start_line(config: &cpmd_core::Config) -> Value {
     json!({
         "kind": "start",
         "instance": config.seed.instance,
-        "boot": config.seed.boot,
+        "key": config.seed.key_hex(),
         "domain": config.domain,
         "advertised": advertised,
         "conference_factory_user": config.conference_factory_user,
@@ -165,7 +170,7 @@ mod tests {
         config.users = vec![cpmd_core::UserUri::new_canonical("sip:alice@example.com")];
         config.seed = cpmd_core::server::Seed {
             instance: 3,
-            boot: u64::MAX - 1,
+            key: [0xfe; 32],
         };
         let mut trace = InputTrace::open(dir.path(), &config).unwrap();
         let peer: SocketAddr = "127.0.0.1:5062".parse().unwrap();
@@ -195,10 +200,16 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
         assert_eq!(lines.len(), 4);
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(trace.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the trace holds the token key");
         let start = &lines[0];
         assert_eq!(start["kind"], "start");
         assert_eq!(start["instance"], 3);
-        assert_eq!(start["boot"], u64::MAX - 1);
+        assert_eq!(start["key"], "fe".repeat(32));
         assert_eq!(start["domain"], "example.com");
         assert_eq!(start["advertised"], "[::1]:5070");
         assert_eq!(start["conference_factory_user"], "factory");

@@ -102,7 +102,11 @@ fn trace_input_records_each_datagram_with_its_flow() {
     let start = &lines[0];
     assert_eq!(start["kind"], "start", "{text}");
     assert_eq!(start["instance"], 0);
-    assert!(start["boot"].is_u64());
+    let key = start["key"].as_str().expect("the token key");
+    assert!(
+        key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{key}"
+    );
     assert_eq!(start["domain"], "example.com");
     assert_eq!(start["advertised"], server.to_string());
     assert_eq!(start["conference_factory_user"], "conf-factory");
@@ -116,4 +120,45 @@ fn trace_input_records_each_datagram_with_its_flow() {
     assert!(lines[1]["t_ms"].is_u64());
     assert_eq!(lines[2]["bytes"], serde_json::json!([255, 254, 13, 10]));
     assert_eq!(lines[3]["text"], second);
+}
+
+/// SEC-8: the data directory is 0700; the SQLite database, its WAL and SHM files and
+/// the input trace (message bodies, the token key) are 0600, whatever the umask.
+#[test]
+fn data_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut cpmd = Cpmd::start(&["--udp", "127.0.0.1:0", "--trace-input"]);
+    let data = cpmd.dir.path().join("data");
+    let mode = |name: &str| {
+        let path = data.join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        meta.permissions().mode() & 0o777
+    };
+    // While running: the WAL and SHM files exist next to the database.
+    assert_eq!(mode(""), 0o700, "data directory");
+    for file in ["cpmd.db", "cpmd.db-wal", "cpmd.db-shm", "input-trace.jsonl"] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    assert!(cpmd.stop().success());
+    assert_eq!(mode("cpmd.db"), 0o600);
+}
+
+/// SEC-5: with digest authentication off, cpmd says at start, in one warning line,
+/// that it trusts source addresses; with it on, it does not.
+#[test]
+fn auth_off_is_announced_once() {
+    let needle = "digest authentication is off: the server trusts source addresses";
+    let mut cpmd = Cpmd::start(&["--udp", "127.0.0.1:0"]);
+    assert!(cpmd.stop().success());
+    let log = cpmd.log();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(needle)).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("WARN"), "{}", lines[0]);
+
+    let mut cpmd = Cpmd::start_with_config(
+        Some("[auth]\nenabled = true\n[auth.passwords]\nalice = \"pw\"\n"),
+        &["--udp", "127.0.0.1:0"],
+    );
+    assert!(cpmd.stop().success());
+    assert!(!cpmd.log().contains(needle));
 }

@@ -42,6 +42,13 @@ impl Server {
             },
             Err(failure) => return self.chat_result(&chat, &origin, ChatOutcome::Failed(failure)),
         };
+        if self.one_to_one_path_unknown(sid, &recipients, &origin) {
+            let failure = ChatOutcome::Failed(ChatFailure::RecipientGone);
+            return self.chat_result(&chat, &origin, failure);
+        }
+        if super::is_composing::is_composing(&chat.content_type, &chat.body) {
+            return self.relay_unstored(sid, &chat, recipients, &origin);
+        }
         let Some(session) = self.sessions.get_mut(&sid) else {
             return self.chat_result(&chat, &origin, ChatOutcome::Failed(ChatFailure::NoSession));
         };
@@ -207,7 +214,7 @@ impl Server {
         let open: Vec<UserUri> = message
             .recipients
             .iter()
-            .filter(|u| self.recipient_open(sid, u))
+            .filter(|u| self.recipient_open(sid, u) && (!by_msrp || self.msrp_path_of(sid, u)))
             .cloned()
             .collect();
         // A 1-to-1 message whose recipient is gone fails (MSG-4); a group message is the
@@ -246,8 +253,28 @@ impl Server {
         }
     }
 
+    /// MSG-4 for MSRP: the recipient's MSRP leg knows the terminal's `a=path` (a leg
+    /// without MSRP media passes: it is delivered to typed).
+    fn msrp_path_of(&self, sid: SessionId, user: &UserUri) -> bool {
+        self.leg_in(sid, user)
+            .is_some_and(|l| self.msrp_path_known(&l))
+    }
+
+    /// MSG-4: an MSRP message on a 1-to-1 whose recipient's MSRP path is unknown has
+    /// nowhere to go: it fails before it is stored (in a group the others get it).
+    fn one_to_one_path_unknown(
+        &self,
+        sid: SessionId,
+        recipients: &[UserUri],
+        origin: &Origin,
+    ) -> bool {
+        matches!(origin, Origin::Msrp(_))
+            && matches!(self.sessions.get(&sid), Some(Session::One(_)))
+            && recipients.iter().any(|u| !self.msrp_path_of(sid, u))
+    }
+
     /// MSG-4: the recipient's leg is open (and, for MSRP, its queue has room: MSRP-9).
-    fn recipient_open(&self, sid: SessionId, user: &UserUri) -> bool {
+    pub(crate) fn recipient_open(&self, sid: SessionId, user: &UserUri) -> bool {
         self.leg_in(sid, user).is_some_and(|l| {
             self.legs.get(&l).is_some_and(|leg| leg.is_open()) && self.msrp_has_room(&l)
         })
@@ -264,7 +291,7 @@ impl Server {
     }
 
     /// Answers the sender of a message the way it came.
-    fn answer_chat(
+    pub(crate) fn answer_chat(
         &mut self,
         contribution_id: &ContributionId,
         sender: &UserUri,

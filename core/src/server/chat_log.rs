@@ -61,6 +61,12 @@ pub(crate) struct Pending {
 }
 
 impl ChatLog {
+    /// Whether `sender` sent a message with id `id` in this session (SEC-3: it may
+    /// not report a disposition on it).
+    pub(crate) fn sent(&self, sender: &UserUri, id: &MessageId) -> bool {
+        self.seen.contains_key(&(sender.clone(), id.clone()))
+    }
+
     /// The answer to a repeat of a message already delivered (MSG-6); `None` when the
     /// message is new, still waiting, or failed before (a failed one may be retried).
     pub(crate) fn repeat(&self, chat: &ChatSend) -> Option<ChatOutcome> {

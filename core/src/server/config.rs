@@ -4,15 +4,45 @@ use crate::uri::UserUri;
 use crate::wire::Limits;
 
 /// Per-boot, per-instance seed from which every ID and token the server mints is
-/// derived. The runtime draws `boot` from OS entropy at start-up and takes
-/// `instance` from its configuration, so IDs stay unique across restarts and across
-/// several instances sharing one store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// derived (through the keyed PRF of `server/token.rs`). The runtime draws `key` from
+/// OS entropy at start-up and takes `instance` from its configuration. Tokens are
+/// unpredictable to whoever lacks the key and reproducible by whoever has it (the
+/// model, tests, a replay of a recorded trace), so the key is a secret: its `Debug`
+/// does not print it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Seed {
     /// Instance number (configuration).
     pub instance: u64,
-    /// Random per boot (runtime entropy).
-    pub boot: u64,
+    /// The 256-bit token key, random per boot (runtime entropy).
+    pub key: [u8; 32],
+}
+
+impl Seed {
+    /// The key in 64 lowercase hex digits (the input trace's `start` line).
+    pub fn key_hex(&self) -> String {
+        self.key.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses 64 hex digits back into a key; `None` for anything else.
+    pub fn key_from_hex(text: &str) -> Option<[u8; 32]> {
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, b) in key.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(key)
+    }
+}
+
+impl std::fmt::Debug for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seed")
+            .field("instance", &self.instance)
+            .field("key", &"<secret>")
+            .finish()
+    }
 }
 
 /// RFC 3261 timer base values and the CPM handshake timers, in milliseconds.
@@ -197,6 +227,8 @@ pub struct Config {
     pub timers: Timers,
     /// Input limits.
     pub limits: Limits,
+    /// Caps on registrations (SEC-5).
+    pub registration: super::RegistrationCaps,
     /// ID seed.
     pub seed: Seed,
     /// Test-only broken variants (see [`Mutation`]).
@@ -248,6 +280,7 @@ impl Config {
             auth: None,
             timers: Timers::default(),
             limits: Limits::default(),
+            registration: super::RegistrationCaps::default(),
             seed: Seed::default(),
             mutation: Mutation::None,
         }

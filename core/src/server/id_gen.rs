@@ -1,8 +1,11 @@
 //! Minting of tags, branches, Call-IDs and UUIDs from the injected [`Seed`] and a
-//! counter in state: deterministic for a given seed (the model and tests replay
-//! exactly), unique across boots and instances (the seed differs).
+//! counter in state, through the keyed PRF of [`super::token`]: deterministic for a
+//! given seed (the model and tests replay exactly), unpredictable without the key,
+//! unique across boots and instances (the key differs). The counters never reach the
+//! wire.
 
 use super::config::Seed;
+use super::token::{self, Stream};
 use crate::ids::{Branch, CallId, ConversationId, Tag};
 
 /// First connection number the core hands out for its own `Connect`s (a range far
@@ -19,15 +22,6 @@ pub(crate) struct IdGen {
     msrp_counter: u64,
 }
 
-/// SplitMix64 finaliser: spreads the seed and counter bits so tokens do not look
-/// sequential (they are identifiers, not secrets).
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl IdGen {
     pub(crate) fn new(seed: Seed) -> Self {
         Self {
@@ -37,22 +31,19 @@ impl IdGen {
         }
     }
 
-    /// A fresh token: 16 hex digits of mixed seed, then the counter, so two tokens of
-    /// one boot never collide and tokens of different boots differ in the prefix.
+    /// A fresh token: 32 hex digits (128 bits) of the PRF at the next counter value.
     fn token(&mut self) -> String {
         self.counter += 1;
-        let prefix = mix(self.seed.boot ^ mix(self.seed.instance) ^ self.counter);
-        format!("{prefix:016x}{:x}", self.counter)
+        token::hex(&self.seed, Stream::Sip, self.counter)
     }
 
-    /// A fresh token for MSRP session-ids, transaction ids and Message-IDs: 15 hex
-    /// digits of mixed seed, `m`, the MSRP counter (alphanumeric, at most 32
-    /// characters: valid in all three; never equal to a SIP token, which has no `m`).
+    /// A fresh token for MSRP session-ids, transaction ids and Message-IDs: 32 hex
+    /// digits (128 random-looking bits; RFC 4975 §7.1 asks at least 64 in transaction
+    /// ids; an MSRP ident holds at most 32 characters), from the MSRP stream of the
+    /// PRF.
     pub(crate) fn msrp_token(&mut self) -> String {
         self.msrp_counter += 1;
-        let prefix =
-            mix(self.seed.boot ^ mix(self.seed.instance ^ 0x6d73_7270) ^ self.msrp_counter);
-        format!("{:015x}m{:x}", prefix >> 4, self.msrp_counter)
+        token::hex(&self.seed, Stream::Msrp, self.msrp_counter)
     }
 
     /// A fresh number from the MSRP counter (connection numbers of `MsrpConnect`).
@@ -77,8 +68,9 @@ impl IdGen {
     /// legacy clients and Contribution-IDs the server mints).
     pub(crate) fn uuid(&mut self) -> String {
         self.counter += 1;
-        let hi = mix(self.seed.boot ^ mix(self.seed.instance ^ self.counter));
-        let lo = mix(hi ^ self.counter);
+        let bits = token::prf(&self.seed, Stream::Uuid, self.counter);
+        let hi = (bits >> 64) as u64;
+        let lo = bits as u64;
         let hi = (hi & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
         let lo = (lo & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
         format!(
@@ -110,8 +102,11 @@ mod tests {
     #[test]
     fn tokens_are_unique_within_and_across_boots() {
         let mut seen = BTreeSet::new();
-        for boot in 0..4 {
-            let mut g = IdGen::new(Seed { instance: 1, boot });
+        for byte in 0..4 {
+            let mut g = IdGen::new(Seed {
+                instance: 1,
+                key: [byte; 32],
+            });
             for _ in 0..1000 {
                 assert!(seen.insert(g.tag().as_str().to_owned()));
             }
@@ -122,14 +117,14 @@ mod tests {
     fn msrp_tokens_are_msrp_idents_apart_from_sip_tokens() {
         let mut g = IdGen::new(Seed {
             instance: u64::MAX,
-            boot: u64::MAX,
+            key: [0xff; 32],
         });
         g.msrp_counter = u64::MAX - 2;
         let t = g.msrp_token();
-        assert!(t.len() <= 32 && t.len() >= 4, "{t}");
+        assert_eq!(t.len(), 32, "{t}");
         assert!(crate::wire::msrp::is_ident(&t), "{t}");
         let sip = g.tag();
-        assert!(!sip.as_str().contains('m'));
+        assert_ne!(sip.as_str(), t);
         assert_eq!(g.counter, 1, "the SIP counter is untouched by MSRP ids");
     }
 

@@ -28,6 +28,7 @@ mod extension;
 mod fork;
 mod group;
 mod id_gen;
+mod is_composing;
 mod keys;
 mod leg;
 mod msrp_leg;
@@ -40,10 +41,14 @@ mod output;
 mod pager;
 mod refusal;
 mod registrar;
+mod registration_caps;
+mod response_origin;
+mod sender_identity;
 mod session;
 mod termination;
 mod tickets;
 mod timer;
+mod token;
 mod transaction;
 mod validate;
 
@@ -60,6 +65,7 @@ pub use crate::record::{
 };
 pub use keys::{LegKey, TxKey};
 pub use refusal::{MsrpRefusal, Refusal};
+pub use registration_caps::RegistrationCaps;
 pub use timer::Timer;
 
 use std::collections::BTreeMap;
@@ -88,7 +94,8 @@ pub struct StoreError {
 /// Counters of input the server refused without answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Counters {
-    /// Messages that did not decode and could not be answered.
+    /// Messages dropped without an answer: undecodable ones, and responses from a
+    /// flow other than their request's (SEC-2).
     pub dropped: u64,
 }
 
@@ -234,7 +241,12 @@ impl Server {
         }
         match message {
             SipMessage::Request(req) => self.on_request(now, flow, req),
-            SipMessage::Response(resp) => self.on_response(now, resp),
+            SipMessage::Response(resp) => {
+                if self.response_from_elsewhere(&flow, &resp) {
+                    return;
+                }
+                self.on_response(now, resp)
+            }
         }
     }
 
@@ -304,6 +316,9 @@ impl Server {
         }
         if !self.register_allowed(now, &key, &req, &aor) {
             return;
+        }
+        if let Some(why) = self.registration_refusal(&aor, &req) {
+            return self.refuse_request(now, &key, &req, why);
         }
         let timers = self.config.timers;
         match self

@@ -172,15 +172,24 @@ impl Server {
         let conn = ConnId::new(CORE_CONN_BASE + MSRP_CONN_OFFSET + self.ids.msrp_number());
         self.out.command(Command::MsrpConnect { conn, peer });
         let tid = TransactionId::new(self.ids.msrp_token());
+        let message_id = self.ids.msrp_token();
         let Some(m) = self.msrp.legs.get_mut(leg) else {
             return;
         };
-        let bind = MsrpRequest::new(
+        let mut bind = MsrpRequest::new(
             tid.clone(),
             MsrpMethod::Send,
             m.peer_path.clone(),
             vec![m.local_path.clone()],
         );
+        // RFC 4975 §7.1.1 and the §9 grammar: a SEND carries a Message-ID and a
+        // Byte-Range; some stacks refuse an empty bind SEND without them.
+        bind.message_id = Some(message_id);
+        bind.byte_range = Some(crate::msrp::ByteRange {
+            start: 1,
+            end: Some(0),
+            total: Some(0),
+        });
         self.msrp.conns.entry(conn).or_default();
         self.out.command(Command::MsrpSend {
             conn,
@@ -242,6 +251,15 @@ impl Server {
 
     /// Whether a message can be carried to `leg` over MSRP now or once bound: false
     /// only when its queue is full (MSRP-9).
+    /// MSG-4: a leg with MSRP media can carry a message only once the terminal's
+    /// `a=path` is known (a leg without MSRP media is delivered to typed).
+    pub(crate) fn msrp_path_known(&self, leg: &LegKey) -> bool {
+        self.msrp
+            .legs
+            .get(leg)
+            .is_none_or(|m| !m.peer_path.is_empty())
+    }
+
     pub(crate) fn msrp_has_room(&self, leg: &LegKey) -> bool {
         self.msrp
             .legs

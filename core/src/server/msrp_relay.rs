@@ -12,7 +12,7 @@
 //! |---|---|
 //! | stored and delivered | 200 |
 //! | chunk does not match its `Byte-Range`, no `Message-ID` on a chunk; a `message/cpim` body that does not parse, or whose `message/imdn+xml` content does not | 400 |
-//! | `From-Path` is not the leg's `a=path` (MSRP-3); the sender is not a party, or its own leg is closed | 403 |
+//! | `From-Path` is not the leg's `a=path` (MSRP-3); the sender is not a party, or its own leg is closed; the CPIM `From`, or an IMDN's recipient, is not the leg's user (SEC-3) | 403 |
 //! | message larger than `max_msrp_message_bytes`, too many partial ones, or partial bytes over `max_msrp_pending_bytes` (leg) / `max_msrp_pending_bytes_total` (all legs) | 413 |
 //! | `Content-Type` not in the leg's `accept-types` | 415 |
 //! | unknown session-id (MSRP-3), no session, the recipient's leg is closed (MSG-4) | 481 |
@@ -178,6 +178,11 @@ impl Server {
             Ok(c) => c,
             Err(why) => return self.msrp_refuse(conn, &req, why),
         };
+        if let Err(fault) =
+            self.check_sender(sid, &sender, capture.from.as_deref(), capture.imdn.as_ref())
+        {
+            return self.msrp_refuse(conn, &req, fault.msrp());
+        }
         let message_id = capture
             .message_id
             .clone()
@@ -410,6 +415,8 @@ struct Capture {
     message_id: Option<String>,
     /// The first CPIM `To`, as an identity.
     to: Option<UserUri>,
+    /// The CPIM `From` value (SEC-3).
+    from: Option<String>,
     /// The notification, when the CPIM content is `message/imdn+xml`.
     imdn: Option<crate::wire::imdn::Imdn>,
 }
@@ -421,6 +428,7 @@ fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRefusal> {
         return Ok(Capture {
             message_id: None,
             to: None,
+            from: None,
             imdn: None,
         });
     }
@@ -437,6 +445,7 @@ fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRefusal> {
     Ok(Capture {
         message_id: cpim.imdn_message_id().map(str::to_owned),
         to,
+        from: cpim.from().map(str::to_owned),
         imdn,
     })
 }

@@ -168,7 +168,8 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Event {
     /// A message was dropped without an answer: it could not be decoded (and no
-    /// response was possible), or it was a response a UAC must discard (CONF-8).
+    /// response was possible), it was a response a UAC must discard (CONF-8), or a
+    /// response from a flow other than its request's (SEC-2).
     Dropped {
         /// Where it came from.
         flow: Flow,

@@ -40,6 +40,9 @@ impl Server {
         let Some(sender) = self.identify(now, &key, &req, &flow) else {
             return;
         };
+        if let Err(fault) = self.check_pager_sender(&req, &sender) {
+            return self.refuse_request(now, &key, &req, fault.sip());
+        }
         let target = UserUri::from_uri(&req.uri).filter(|u| self.is_local_user(u));
         let Some(target) = target else {
             return self.refuse_request(now, &key, &req, Refusal::UnknownUser);
@@ -52,6 +55,18 @@ impl Server {
             .conversation_id
             .clone()
             .unwrap_or_else(|| self.ids.conversation_id());
+        let ct = req.headers.content_type.as_ref().map(print_media_type);
+        if super::is_composing::is_composing(ct.as_deref().unwrap_or_default(), &req.body) {
+            // An is-composing indication is relayed, never stored (PAGER-5).
+            let pending = PendingPager {
+                server_tx: key,
+                flow: binding.flow,
+                contact: binding.contact.uri,
+                conversation_id,
+                request: req,
+            };
+            return self.on_pager_stored(now, pending, true);
+        }
         let Some(record) = self.pager_record(&req, &conversation_id, sender, target) else {
             // PAGER-3: a body we cannot read is neither stored nor relayed.
             return self.refuse_request(now, &key, &req, Refusal::UnreadableMessage);

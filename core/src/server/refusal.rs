@@ -32,6 +32,15 @@ pub enum Refusal {
     NotAcceptable,
     /// RFC 4475 §3.3.4 (RFC 3261 §10.3): a REGISTER's To is not a SIP or SIPS URI.
     RegisterToNotSip,
+    /// SEC-5: a REGISTER that would give its user more than `max_devices_per_user`
+    /// bindings.
+    TooManyDevices,
+    /// SEC-5: a REGISTER that would take the registrar beyond `max_bindings`.
+    RegistrarFull,
+    /// SEC-3: a CPIM `From` that names someone other than the authenticated sender.
+    NotTheSender,
+    /// SEC-3: an IMDN whose `<recipient-uri>` is not its sender.
+    ImdnNotFromRecipient,
     /// RFC 3261 §12.2.2 (ONE-6): an in-dialog request (or BYE, UPDATE, INFO, PRACK
     /// outside a dialog) for a dialog the server does not know.
     NoDialog,
@@ -113,6 +122,10 @@ impl Refusal {
             Refusal::BadExtension => StatusCode::BAD_EXTENSION,
             Refusal::UnsupportedBody => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Refusal::TooManyDevices | Refusal::NotTheSender | Refusal::ImdnNotFromRecipient => {
+                StatusCode::FORBIDDEN
+            }
+            Refusal::RegistrarFull => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::NoDialog | Refusal::NoTransactionToCancel | Refusal::ReplacedUnknown => {
                 StatusCode::CALL_DOES_NOT_EXIST
             }
@@ -154,6 +167,10 @@ impl Refusal {
             Refusal::UnsupportedBody => Some("Unsupported Media Type in Content-Type"),
             Refusal::NotAcceptable => Some("Not Acceptable: Accept excludes application/sdp"),
             Refusal::RegisterToNotSip => Some("To of a REGISTER is not a SIP or SIPS URI"),
+            Refusal::TooManyDevices => Some("Too many devices for this user"),
+            Refusal::RegistrarFull => Some("Registrar full"),
+            Refusal::NotTheSender => Some("CPIM From is not the sender"),
+            Refusal::ImdnNotFromRecipient => Some("IMDN not from a recipient"),
             Refusal::NoDialog
             | Refusal::NoTransactionToCancel
             | Refusal::MethodNotAllowed
@@ -195,6 +212,10 @@ impl Refusal {
             Refusal::UnsupportedBody => "INVITE body type not supported",
             Refusal::NotAcceptable => "Accept excludes application/sdp",
             Refusal::RegisterToNotSip => "REGISTER To is not a SIP or SIPS URI",
+            Refusal::TooManyDevices => "too many devices for this user",
+            Refusal::RegistrarFull => "registrar full",
+            Refusal::NotTheSender => "CPIM From is not the sender",
+            Refusal::ImdnNotFromRecipient => "IMDN not from a recipient",
             Refusal::NoDialog => "no such dialog",
             Refusal::NoTransactionToCancel => "no pending INVITE to cancel",
             Refusal::MethodNotAllowed => "method not allowed here",
@@ -256,6 +277,10 @@ pub enum MsrpRefusal {
     RecipientGone,
     /// MSG-3: the store failed to make the message durable.
     StoreFailed,
+    /// SEC-3: the CPIM `From` names someone other than the leg's user.
+    NotTheSender,
+    /// SEC-3: an IMDN not from a recipient of the message it names.
+    ImdnNotFromRecipient,
 }
 
 impl MsrpRefusal {
@@ -263,7 +288,10 @@ impl MsrpRefusal {
     pub fn status(self) -> u16 {
         match self {
             MsrpRefusal::BadChunk | MsrpRefusal::BadCpim | MsrpRefusal::BadImdn => 400,
-            MsrpRefusal::FromPathMismatch | MsrpRefusal::NotAParty => 403,
+            MsrpRefusal::FromPathMismatch
+            | MsrpRefusal::NotAParty
+            | MsrpRefusal::NotTheSender
+            | MsrpRefusal::ImdnNotFromRecipient => 403,
             MsrpRefusal::TooLarge => 413,
             MsrpRefusal::UnsupportedType => 415,
             MsrpRefusal::NoSession | MsrpRefusal::RecipientGone => 481,
@@ -286,6 +314,8 @@ impl MsrpRefusal {
             MsrpRefusal::NotAParty => "Not a party of the session",
             MsrpRefusal::RecipientGone => "Recipient's session is closed",
             MsrpRefusal::StoreFailed => "Store failed",
+            MsrpRefusal::NotTheSender => "CPIM From is not the sender",
+            MsrpRefusal::ImdnNotFromRecipient => "IMDN not from a recipient",
         }
     }
 }

@@ -97,6 +97,43 @@ impl Registrar {
         RegisterOutcome::Bindings(self.current(now, aor))
     }
 
+    /// How many bindings `aor` has now and would have once `req` is applied (SEC-5).
+    pub(crate) fn user_count_after(
+        &self,
+        aor: &UserUri,
+        req: &Request,
+        default_expires_s: u32,
+    ) -> (usize, usize) {
+        let mut keys: std::collections::BTreeSet<String> = self
+            .bindings
+            .get(aor)
+            .map(|b| b.keys().cloned().collect())
+            .unwrap_or_default();
+        let before = keys.len();
+        if req.headers.contact_wildcard {
+            return (before, 0);
+        }
+        let default = req.headers.expires.unwrap_or(default_expires_s);
+        for contact in &req.headers.contact {
+            let expires = contact
+                .param("expires")
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .unwrap_or(default);
+            let key = print_uri(&contact.uri);
+            if expires == 0 {
+                keys.remove(&key);
+            } else {
+                keys.insert(key);
+            }
+        }
+        (before, keys.len())
+    }
+
+    /// How many bindings the server holds in all.
+    pub(crate) fn total(&self) -> usize {
+        self.bindings.values().map(BTreeMap::len).sum()
+    }
+
     /// The current bindings of `aor` with their remaining seconds, as a 200 lists them.
     fn current(&self, now: Time, aor: &UserUri) -> Vec<(NameAddr, u32)> {
         let Some(user) = self.bindings.get(aor) else {

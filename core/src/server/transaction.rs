@@ -259,6 +259,14 @@ impl Transactions {
         key
     }
 
+    /// The flow the request a response answers went out on: `None` when the response
+    /// matches no client transaction (RFC 3261 §17.1.3 branch and method).
+    pub(crate) fn request_flow(&self, resp: &Response) -> Option<Flow> {
+        let branch = resp.headers.via.first()?.branch()?;
+        let key = TxKey::for_client(branch, &resp.headers.cseq.method);
+        self.txs.get(&key).map(|tx| tx.flow)
+    }
+
     /// Matches a response to its client transaction (RFC 3261 §17.1.3). Returns the
     /// owner and what it must see; `None` for a stray or absorbed response.
     pub(crate) fn receive_response(

@@ -8,4 +8,5 @@ mod msrp;
 mod pager;
 mod prop_machine;
 mod registration;
+mod trust;
 mod util;

@@ -231,7 +231,7 @@ fn received(w: &mut World, peer: &Peer, srv: &str) -> Vec<(String, Vec<u8>)> {
         assert_eq!(req.method, MsrpMethod::Send);
         assert_eq!(req.to_path, vec![peer.path.clone()]);
         assert_eq!(req.from_path, vec![srv.to_owned()]);
-        if req.body.is_empty() && req.content_type.is_none() && req.byte_range.is_none() {
+        if req.body.is_empty() && req.content_type.is_none() {
             continue; // the server's bind SEND
         }
         if let Reassembly::Complete(body) = r.accept_request(&req, &limits).unwrap() {
@@ -335,6 +335,16 @@ fn msrp_2_server_connects_when_the_terminal_is_passive() {
     let b = Peer::new("10.0.0.2", 7002, "b1", to_b.get());
     let bind = request(w.h.msrp_take(to_a).remove(0));
     assert!(bind.body.is_empty() && bind.content_type.is_none());
+    // RFC 4975 §7.1.1 / §9: even the empty bind SEND has a Message-ID and a Byte-Range.
+    assert!(bind.message_id.as_deref().is_some_and(wire::msrp::is_ident));
+    assert_eq!(
+        bind.byte_range,
+        Some(crate::msrp::ByteRange {
+            start: 1,
+            end: Some(0),
+            total: Some(0)
+        })
+    );
     assert_eq!(bind.to_path, vec![a.path.clone()]);
     assert_eq!(bind.from_path, vec![a_srv.clone()]);
     // A sends on the connection the server opened.
@@ -808,4 +818,151 @@ fn lim_5_partial_messages_are_capped_and_time_out() {
         stored_bodies(&w).is_empty(),
         "nothing complete, nothing stored"
     );
+}
+
+/// SEC-3 over MSRP: A's message whose CPIM From names B (or anyone but A) is
+/// answered 403 and neither stored nor relayed; A's own identity behind another
+/// display name passes. B's IMDN naming a message B sent itself, or whose
+/// `<recipient-uri>` is someone else, is refused 403 and not recorded.
+#[test]
+fn sec_3_msrp_cpim_from_and_imdn_sender_must_be_the_leg_user() {
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+
+    let posing = String::from_utf8(cpim("p1", b"I am bob"))
+        .unwrap()
+        .replacen(
+            "From: <sip:anonymous@anonymous.invalid>",
+            "From: Alice <sip:bob@example.com>",
+            1,
+        );
+    let req = a.send_raw(&a_srv, "p1", posing.as_bytes());
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    let refused = response(w.h.msrp_take(a.conn).remove(0));
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.comment.as_deref(),
+        Some("CPIM From is not the sender")
+    );
+    assert!(stored_bodies(&w).is_empty());
+    assert!(received(&mut w, &b, &b_srv).is_empty());
+
+    let own = String::from_utf8(cpim("p2", b"really alice"))
+        .unwrap()
+        .replacen(
+            "From: <sip:anonymous@anonymous.invalid>",
+            "From: Bob <sip:alice@example.com>",
+            1,
+        );
+    let req = a.send_raw(&a_srv, "p2", own.as_bytes());
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    assert_eq!(received(&mut w, &b, &b_srv).len(), 1);
+
+    // B sends a message of its own, then "reports" on it, and on A's message with
+    // carol as the reporting recipient.
+    let send = b.send(&b_srv, "b1", b"from bob");
+    w.h.msrp_in(&b, MsrpMessage::Request(send));
+    assert_eq!(response(w.h.msrp_take(b.conn).remove(0)).status, 200);
+    received(&mut w, &a, &a_srv);
+    let imdn = |id: &str, recipient: &str| {
+        format!(
+            "From: <sip:anonymous@anonymous.invalid>\r\nTo: <sip:alice@example.com>\r\n\
+             NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: imdn-{id}\r\n\
+             DateTime: 2026-11-26T12:00:01Z\r\n\r\nContent-Type: message/imdn+xml\r\n\
+             Content-Disposition: notification\r\n\r\n\
+             <?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+             <imdn xmlns=\"urn:ietf:params:xml:ns:imdn\"><message-id>{id}</message-id>\
+             {recipient}<delivery-notification><status><delivered/></status>\
+             </delivery-notification></imdn>"
+        )
+    };
+    let records = w.h.stored.len();
+    for body in [
+        imdn("cpim-b1", ""),
+        imdn(
+            "cpim-p2",
+            "<recipient-uri>sip:carol@example.com</recipient-uri>",
+        ),
+    ] {
+        let req = b.send_raw(&b_srv, "imdn", body.as_bytes());
+        w.h.msrp_in(&b, MsrpMessage::Request(req));
+        let refused = response(w.h.msrp_take(b.conn).remove(0));
+        assert_eq!(refused.status, 403, "{body}");
+        assert_eq!(
+            refused.comment.as_deref(),
+            Some("IMDN not from a recipient")
+        );
+    }
+    assert_eq!(w.h.stored.len(), records, "no disposition recorded");
+    assert!(received(&mut w, &a, &a_srv).is_empty());
+    // B's genuine report on A's message passes.
+    let req = b.send_raw(&b_srv, "imdn", imdn("cpim-p2", "").as_bytes());
+    w.h.msrp_in(&b, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(b.conn).remove(0)).status, 200);
+}
+
+/// MSG-4: B answered with an MSRP media line but no `a=path`, so the server has
+/// nowhere to send B's messages: A's message gets a failure (481), is not stored and
+/// not counted as delivered, instead of `200` for a message nobody was sent.
+#[test]
+fn msg_4_recipient_without_msrp_path_fails_the_message() {
+    let mut w = World::new();
+    let a_invite = with_sdp(
+        invite_to(&mut w, "bob", "conv-no-path", "contrib-no-path"),
+        &terminal_sdp("10.0.0.1", 7001, "a1", Some("active")),
+    );
+    w.h.send(&w.a, a_invite.clone());
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    let b_tag = crate::ids::Tag::new("bob-leg-tag");
+    let mut ok = w.b.response(&b_invite, StatusCode::OK, &b_tag);
+    ok.headers.content_type = Some(MediaType::new("application", "sdp"));
+    let no_path: String = terminal_sdp("10.0.0.2", 7002, "b1", Some("active"))
+        .lines()
+        .filter(|l| !l.starts_with("a=path:"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    ok.body = no_path.into_bytes();
+    w.h.send(&w.b, ok);
+    w.h.expect_request(&w.b, Method::Ack);
+    let a_ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let (a_srv, _) = server_media(&a_ok.body);
+    let a_dialog = UaDialog::caller(&a_invite, &a_ok);
+    let ack = w.a.ack(&a_dialog, a_invite.headers.cseq.seq);
+    w.h.send(&w.a, ack);
+    let (mut a, _) = peers();
+    let bind = a.bind(&a_srv);
+    w.h.msrp_in(&a, MsrpMessage::Request(bind));
+    w.h.msrp_take(a.conn);
+    let send = a.send(&a_srv, "m1", b"to nowhere");
+    w.h.msrp_in(&a, MsrpMessage::Request(send));
+    let answer = response(w.h.msrp_take(a.conn).remove(0));
+    assert_eq!(answer.status, 481, "{:#?}", w.h.log);
+    assert!(stored_bodies(&w).is_empty());
+}
+
+/// MSG-7: an is-composing indication (RFC 3994) in CPIM over MSRP is relayed and
+/// answered 200, but not stored and not a message of the session.
+#[test]
+fn msg_7_is_composing_over_msrp_is_relayed_not_stored() {
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let body = "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n\
+        DateTime: 2026-11-26T12:00:00Z\r\n\r\n\
+        Content-Type: application/im-iscomposing+xml\r\n\r\n\
+        <?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+        <isComposing xmlns=\"urn:ietf:params:xml:ns:im-iscomposing\"><state>active</state>\
+        </isComposing>";
+    let records = w.h.stored.len();
+    let req = a.send_raw(&a_srv, "typing", body.as_bytes());
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    let got = received(&mut w, &b, &b_srv);
+    assert_eq!(got.len(), 1, "relayed");
+    assert!(String::from_utf8_lossy(&got[0].1).contains("isComposing"));
+    assert_eq!(w.h.stored.len(), records, "not stored: {:?}", w.h.stored);
 }

@@ -252,3 +252,69 @@ fn pager_datagram_with_ns_prefixed_message_id() {
     assert_eq!(m.content_type, "message/cpim");
     assert_eq!(m.body, body);
 }
+
+/// SEC-3: a pager MESSAGE whose CPIM From names another user (display name or not)
+/// is refused 403 and neither stored nor relayed; the sender's own identity in
+/// another form (display name, `sips:`, host case) and an anonymous From pass. An
+/// IMDN whose `<recipient-uri>` is someone else is refused the same way.
+#[test]
+fn sec_3_pager_cpim_from_must_be_the_sender() {
+    let mut w = World::new();
+    let posing = CPIM_TEXT.replace(
+        "From: <sip:anonymous@anonymous.invalid>",
+        "From: Alice <sip:carol@example.com>",
+    );
+    let msg = pager(&mut w.a, &w.b, ("message", "cpim"), &posing);
+    w.h.send(&w.a, msg);
+    let refused = w.h.expect_response(&w.a, StatusCode::FORBIDDEN);
+    assert_eq!(refused.reason, "CPIM From is not the sender");
+    w.h.expect_nothing(&w.b);
+    assert!(w.h.stored.is_empty(), "{:?}", w.h.stored);
+
+    let own = CPIM_TEXT.replace(
+        "From: <sip:anonymous@anonymous.invalid>",
+        "From: \"Someone Else\" <sips:alice@EXAMPLE.com>",
+    );
+    let msg = pager(&mut w.a, &w.b, ("message", "cpim"), &own);
+    w.h.send(&w.a, msg);
+    let at_b = w.h.expect_request(&w.b, Method::Message);
+    answer_relay(&mut w, &at_b, StatusCode::OK);
+    assert_eq!(w.h.stored.len(), 1);
+
+    let forged = imdn_cpim("pm-1", "displayed").replace(
+        "<message-id>pm-1</message-id>",
+        "<message-id>pm-1</message-id><recipient-uri>sip:carol@example.com</recipient-uri>",
+    );
+    let msg = pager(&mut w.b, &w.a, ("message", "cpim"), &forged);
+    w.h.send(&w.b, msg);
+    let refused = w.h.expect_response(&w.b, StatusCode::FORBIDDEN);
+    assert_eq!(refused.reason, "IMDN not from a recipient");
+    w.h.expect_nothing(&w.a);
+    assert_eq!(w.h.stored.len(), 1, "{:?}", w.h.stored);
+}
+
+/// PAGER-5: an is-composing indication (RFC 3994) by pager, bare or in CPIM, is
+/// relayed but not stored.
+#[test]
+fn pager_is_composing_is_relayed_not_stored() {
+    let mut w = World::new();
+    let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+        <isComposing xmlns=\"urn:ietf:params:xml:ns:im-iscomposing\"><state>active</state>\
+        </isComposing>";
+    let wrapped = format!(
+        "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n\
+         DateTime: 2026-11-26T12:00:00Z\r\n\r\n\
+         Content-Type: application/im-iscomposing+xml\r\n\r\n{xml}"
+    );
+    for (ct, body) in [
+        (("application", "im-iscomposing+xml"), xml.to_owned()),
+        (("message", "cpim"), wrapped),
+    ] {
+        let msg = pager(&mut w.a, &w.b, ct, &body);
+        w.h.send(&w.a, msg);
+        let at_b = w.h.expect_request(&w.b, Method::Message);
+        assert_eq!(at_b.body, body.as_bytes());
+        answer_relay(&mut w, &at_b, StatusCode::OK);
+    }
+    assert!(w.h.stored.is_empty(), "{:?}", w.h.stored);
+}

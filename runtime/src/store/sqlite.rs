@@ -26,13 +26,16 @@ fn db(e: rusqlite::Error) -> DbError {
 }
 
 impl SqliteConn {
-    /// Opens (creating the file and its directory when missing) and configures
+    /// Opens (creating the file, mode 0600, and its directory, 0700, when missing) and configures
     /// the connection: WAL, `synchronous=FULL`, foreign keys, busy timeout.
     pub fn open(path: &Path) -> Result<Self, DbError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            crate::files::missing_dirs(dir)
                 .map_err(|e| DbError(format!("creating {}: {e}", dir.display())))?;
         }
+        // SEC-8: message bodies; SQLite gives its -wal and -shm files this mode too.
+        crate::files::private_file(path)
+            .map_err(|e| DbError(format!("{}: {e}", path.display())))?;
         let conn =
             Connection::open(path).map_err(|e| DbError(format!("{}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
