@@ -59,6 +59,9 @@ pub(crate) struct MsrpLeg {
     pub(crate) accept_types: String,
     pub(crate) accept_wrapped: Option<String>,
     pub(crate) reassembler: Reassembler,
+    /// When the server answers an offer on this leg: the offer's m-lines, which the
+    /// answer mirrors (RFC 3264 §6; empty when the server is the offerer).
+    pub(crate) offer_lines: Vec<OfferLine>,
 }
 
 /// One MSRP connection: its decode buffer and the legs bound to it.
@@ -86,19 +89,37 @@ const MSRP_CONN_OFFSET: u64 = 1 << 61;
 /// Most outgoing transactions remembered for their responses.
 const MAX_OUTGOING: usize = 1024;
 
-/// The media an SDP body describes for MSRP: path, setup, accept-types.
+/// The media an SDP body describes for MSRP: path, setup, accept-types, and the
+/// layout of all its m-lines (so that an answer can mirror them).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct PeerMedia {
     pub(crate) path: Vec<String>,
     pub(crate) setup: Option<String>,
     pub(crate) accept_types: Option<String>,
     pub(crate) accept_wrapped: Option<String>,
+    /// Every m-line of the SDP in order: `None` for the MSRP one the server takes,
+    /// `(media, proto, formats)` for the others.
+    pub(crate) lines: Vec<OfferLine>,
 }
+
+/// One m-line of an offer, as an answer must mirror it (RFC 3264 §6): `None` is the
+/// MSRP stream the server answers; `Some((media, proto, formats))` is a stream it
+/// declines with port 0.
+pub(crate) type OfferLine = Option<(String, String, Vec<String>)>;
 
 impl PeerMedia {
     /// The MSRP media of an SDP (the first `m=message` section); `None` without one.
     pub(crate) fn of(sdp: &Sdp) -> Option<Self> {
         let m = sdp.message_media()?;
+        let taken = sdp.media.iter().position(|x| std::ptr::eq(x, m));
+        let lines = sdp
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                (Some(i) != taken).then(|| (x.media.clone(), x.proto.clone(), x.formats.clone()))
+            })
+            .collect();
         let session_setup = sdp
             .attributes
             .iter()
@@ -113,6 +134,7 @@ impl PeerMedia {
                 .map(|s| s.to_ascii_lowercase()),
             accept_types: m.attribute("accept-types").map(str::to_owned),
             accept_wrapped: m.attribute("accept-wrapped-types").map(str::to_owned),
+            lines,
         })
     }
 
@@ -150,6 +172,7 @@ impl Server {
                 .and_then(|m| m.accept_wrapped.clone())
                 .or_else(|| Some(DEFAULT_WRAPPED.to_owned())),
             reassembler: Reassembler::new(),
+            offer_lines: Vec::new(),
         };
         self.msrp.by_session.insert(session_id, leg.clone());
         self.msrp.legs.insert(leg.clone(), msrp);
@@ -173,6 +196,7 @@ impl Server {
         self.new_msrp_leg(leg, Some(accept.unwrap_or(offer)), setup);
         if let Some(m) = self.msrp.legs.get_mut(leg) {
             m.peer_path = offer.path.clone();
+            m.offer_lines = offer.lines.clone();
         }
         self.msrp_sdp(leg)
     }
@@ -239,19 +263,40 @@ impl Server {
         attributes.push(attr("path", Some(&m.local_path)));
         attributes.push(attr("setup", Some(m.setup.token())));
         attributes.push(attr("sendrecv", None));
+        let ours = SdpMedia {
+            media: "message".into(),
+            port: addr.port(),
+            proto: "TCP/MSRP".into(),
+            formats: vec!["*".into()],
+            connection_address: None,
+            attributes,
+        };
+        // An answer has one m-line per offered one, in order; those the server does
+        // not take get port 0 (RFC 3264 §6, MSRP-11).
+        let media = if m.offer_lines.is_empty() {
+            vec![ours]
+        } else {
+            m.offer_lines
+                .iter()
+                .map(|line| match line {
+                    None => ours.clone(),
+                    Some((media, proto, formats)) => SdpMedia {
+                        media: media.clone(),
+                        port: 0,
+                        proto: proto.clone(),
+                        formats: formats.clone(),
+                        connection_address: None,
+                        attributes: Vec::new(),
+                    },
+                })
+                .collect()
+        };
         let sdp = Sdp {
             raw: String::new(),
             origin_address: ip.clone(),
             connection_address: Some(ip),
             attributes: Vec::new(),
-            media: vec![SdpMedia {
-                media: "message".into(),
-                port: addr.port(),
-                proto: "TCP/MSRP".into(),
-                formats: vec!["*".into()],
-                connection_address: None,
-                attributes,
-            }],
+            media,
         };
         wire::sdp::encode(&sdp).into_bytes()
     }

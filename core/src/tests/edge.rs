@@ -725,9 +725,10 @@ fn identity_is_the_authenticated_one_and_tel_targets_are_normalised() {
     ));
     w.h.send(&w.a, req);
     let at_phone = w.h.expect_request(&phone, Method::Invite);
-    assert!(
-        at_phone.headers.other("P-Asserted-Identity").is_none(),
-        "never relayed"
+    assert_eq!(
+        at_phone.headers.other("P-Asserted-Identity"),
+        Some(format!("<{}>", w.a.user()).as_str()),
+        "the terminal's own is never relayed: the server asserts A's identity"
     );
     assert_eq!(
         UserUri::from_uri(&at_phone.headers.from.uri),
@@ -883,4 +884,60 @@ fn responses_carry_received_and_rport() {
         None,
         "sent-by is the source"
     );
+}
+
+/// ONE-2 step 3: B's INVITE asserts A's authenticated identity and its Contact
+/// carries the CPM feature tags RCS terminals look for.
+#[test]
+fn callee_invite_carries_asserted_identity_and_cpm_feature_tags() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    let h = &call.b_invite.headers;
+    assert_eq!(
+        h.other("P-Asserted-Identity"),
+        Some("<sip:alice@example.com>")
+    );
+    let contact = h.contact.first().expect("a Contact");
+    assert!(contact.has_param("+g.oma.sip-im"));
+    assert_eq!(
+        contact.param("+g.3gpp.icsi-ref"),
+        Some("\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"")
+    );
+}
+
+/// MSRP-11 (RFC 3264 §6): the answer to A has one m-line per offered one, in order;
+/// the streams the server does not take (audio, video) get port 0.
+#[test]
+fn sdp_answer_mirrors_every_offered_m_line() {
+    let mut w = World::new();
+    let offer = msrp_sdp("10.0.0.1", 7001, "a1")
+        .replace("m=message", "m=audio 49170 RTP/AVP 0\r\nm=message")
+        + "m=video 51372 RTP/AVP 31 32\r\na=rtpmap:31 H261/90000\r\n";
+    let a_invite = with_sdp(
+        invite_to(&mut w, "bob", "conv-mirror", "contrib-mirror"),
+        &offer,
+    );
+    w.h.send(&w.a, a_invite);
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    let b_tag = Tag::new("bob-mirror");
+    let mut ok = w.b.response(&b_invite, StatusCode::OK, &b_tag);
+    ok.headers.content_type = Some(crate::sip::MediaType::new("application", "sdp"));
+    ok.body = msrp_sdp("10.0.0.2", 7002, "b1").into_bytes();
+    w.h.send(&w.b, ok);
+    let a_ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let answer = crate::wire::sdp::decode(&a_ok.body).expect("an SDP answer");
+    let lines: Vec<(&str, bool, &str)> = answer
+        .media
+        .iter()
+        .map(|m| (m.media.as_str(), m.port == 0, m.proto.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("audio", true, "RTP/AVP"),
+            ("message", false, "TCP/MSRP"),
+            ("video", true, "RTP/AVP")
+        ]
+    );
+    assert_eq!(answer.media[2].formats, ["31", "32"]);
 }
