@@ -104,7 +104,7 @@ impl Server {
                     .map(|b| (b.contact.clone(), b.flow))
             });
         let Some((contact, device_flow)) = device else {
-            return self.set_participant(gid, user, None, ParticipantStatus::Declined);
+            return self.set_participant(gid, user, None, ParticipantStatus::NoAnswer);
         };
         let focus = NameAddr::new(domain_uri(&self.config, &group.focus_user));
         let (conversation, contribution) = (
@@ -187,7 +187,28 @@ impl Server {
                 .participants
                 .entry(user.clone())
                 .or_insert(Participant { leg: None, status });
-            p.status = status;
+            // GRP-7: only someone who joined can leave; an invitee whose invitation
+            // ends unanswered did not answer.
+            let never_joined = matches!(
+                p.status,
+                ParticipantStatus::Invited
+                    | ParticipantStatus::Declined
+                    | ParticipantStatus::NoAnswer
+            );
+            p.status = match status {
+                ParticipantStatus::Left if never_joined => match p.status {
+                    ParticipantStatus::Invited => ParticipantStatus::NoAnswer,
+                    ParticipantStatus::Joined
+                    | ParticipantStatus::Declined
+                    | ParticipantStatus::NoAnswer
+                    | ParticipantStatus::Left => p.status,
+                },
+                ParticipantStatus::Invited
+                | ParticipantStatus::Joined
+                | ParticipantStatus::Declined
+                | ParticipantStatus::NoAnswer
+                | ParticipantStatus::Left => status,
+            };
             if leg.is_some() {
                 p.leg = leg;
             }
@@ -225,7 +246,16 @@ impl Server {
                 if let Some(l) = self.legs.get_mut(&leg) {
                     l.state = LegState::Closed;
                 }
-                self.set_participant(gid, user, None, ParticipantStatus::Declined);
+                // GRP-7: only an answer that refuses is a decline.
+                let status = match &rx {
+                    ClientRx::Response(r) if ![408, 480, 487].contains(&r.status.get()) => {
+                        ParticipantStatus::Declined
+                    }
+                    ClientRx::Response(_) | ClientRx::TimedOut | ClientRx::Retransmitted2xx(_) => {
+                        ParticipantStatus::NoAnswer
+                    }
+                };
+                self.set_participant(gid, user, None, status);
                 self.maybe_end_group(now, gid);
             }
         }

@@ -156,6 +156,8 @@ pub(crate) enum ParticipantStatus {
     Invited,
     Joined,
     Declined,
+    /// Invited but never answered (no device, timeout, 408/480/487): not a refusal.
+    NoAnswer,
     Left,
 }
 
@@ -165,6 +167,7 @@ impl ParticipantStatus {
             ParticipantStatus::Invited => "invited",
             ParticipantStatus::Joined => "joined",
             ParticipantStatus::Declined => "declined",
+            ParticipantStatus::NoAnswer => "no-answer",
             ParticipantStatus::Left => "left",
         }
     }

@@ -941,3 +941,95 @@ fn sdp_answer_mirrors_every_offered_m_line() {
     );
     assert_eq!(answer.media[2].formats, ["31", "32"]);
 }
+
+/// EXT-10: a list naming only the new party (C) still invites B, the replaced
+/// session's other party, with the replacement; HIST-8: the group's To is the
+/// configured conference-factory URI, not the Request-URI as the client wrote it.
+#[test]
+fn list_with_only_the_new_party_still_invites_b_and_to_is_the_factory_uri() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    let mut ext = extension_invite(&mut w, &call, ReplaceForm::SessionReplaces);
+    ext.uri =
+        crate::wire::uri::parse_uri("sip:conf-factory@127.0.0.1:5060;transport=udp").expect("uri");
+    let only_c = crate::body::ResourceList {
+        entries: vec![crate::body::ListEntry {
+            uri: sip_uri("carol", DOMAIN),
+            display_name: None,
+            method: None,
+            session_replaces: None,
+            replaces: None,
+        }],
+    };
+    let ext = multipart_body(ext, &msrp_sdp("10.0.0.1", 7003, "a2"), &only_c);
+    w.h.send(&w.a, ext);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    assert_eq!(
+        b_invite.headers.session_replaces.as_ref(),
+        Some(&call.contribution),
+        "B is invited with the replacement"
+    );
+    w.h.expect_request(&w.c, Method::Invite);
+    let info =
+        w.h.stored
+            .iter()
+            .find_map(|r| match r {
+                crate::server::Record::SessionInfo(i) => Some(i.clone()),
+                crate::server::Record::Message(_)
+                | crate::server::Record::Standalone(_)
+                | crate::server::Record::Disposition(_) => None,
+            })
+            .expect("the group's info");
+    assert_eq!(info.to, "sip:conf-factory@example.com");
+    assert_eq!(info.invited, vec![w.b.user(), w.c.user()]);
+}
+
+/// GRP-7: an invitee who never answers is `no-answer`, one who refuses `declined`;
+/// neither is ever listed as having left.
+#[test]
+fn unanswered_invitee_is_no_answer_not_declined_nor_left() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let b_tag = Tag::new("bg");
+    w.h.send(
+        &w.b,
+        w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag),
+    );
+    w.h.expect_request(&w.b, Method::Ack);
+    w.h.send(
+        &w.c,
+        w.c.response(
+            &ext.c_group_invite,
+            StatusCode::TEMPORARILY_UNAVAILABLE,
+            &Tag::new("cg"),
+        ),
+    );
+    w.h.expect_request(&w.c, Method::Ack);
+    // B ends the replaced 1-to-1, then A and B leave the group.
+    let mut call = ext.call;
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    let a_bye = w.h.expect_request(&w.a, Method::Bye);
+    w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
+    w.h.expect_response(&w.b, StatusCode::OK);
+    let mut a_group = ext.a_group;
+    let mut b_group = UaDialog::callee(&ext.b_group_invite, &b_tag);
+    let bye = w.a.in_dialog(&mut a_group, Method::Bye);
+    w.h.send(&w.a, bye);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let bye = w.b.in_dialog(&mut b_group, Method::Bye);
+    w.h.send(&w.b, bye);
+    w.h.expect_response(&w.b, StatusCode::OK);
+    let g = w.h.sealed.last().expect("the group sealed");
+    let states: Vec<(UserUri, String)> = g
+        .participants
+        .iter()
+        .map(|p| (p.user.clone(), p.state.clone()))
+        .collect();
+    assert!(
+        states.contains(&(w.c.user(), "no-answer".into())),
+        "{states:?}"
+    );
+    assert!(states.contains(&(w.b.user(), "left".into())), "{states:?}");
+}
