@@ -78,6 +78,7 @@ fn seal(n: u64) -> HistoryObject {
         },
         messages: vec![],
         participants: vec![],
+        focus: None,
     }
 }
 

@@ -14,7 +14,7 @@ use crate::ids::SessionId;
 use crate::sip::{MediaType, Method, NameAddr, Replaces, Request, StatusCode};
 use crate::time::Time;
 use crate::uri::{Uri, UserUri};
-use crate::wire::uri::parse_uri;
+use crate::wire::uri::{parse_uri, print_uri};
 
 impl Server {
     /// The store answered the group's info `Persist` (EXT-4): create the group and
@@ -359,6 +359,7 @@ impl Server {
                     state: p.status.as_str().to_owned(),
                 })
                 .collect(),
+            focus: Some(print_uri(&domain_uri(&self.config, &g.focus_user))),
         };
         let ticket = self.ticket(TicketUse::Seal(gid));
         self.out.command(Command::SealSession { ticket, history });

@@ -986,7 +986,7 @@ fn list_with_only_the_new_party_still_invites_b_and_to_is_the_factory_uri() {
 }
 
 /// GRP-7: an invitee who never answers is `no-answer`, one who refuses `declined`;
-/// neither is ever listed as having left.
+/// neither is ever listed as having left. GRP-8: the seal carries the focus URI.
 #[test]
 fn unanswered_invitee_is_no_answer_not_declined_nor_left() {
     let mut w = World::new();
@@ -1032,4 +1032,12 @@ fn unanswered_invitee_is_no_answer_not_declined_nor_left() {
         "{states:?}"
     );
     assert!(states.contains(&(w.b.user(), "left".into())), "{states:?}");
+    // GRP-8: the group state object names the focus the terminals talked to.
+    let focus_user = ext.a_ok.headers.contact[0]
+        .uri
+        .as_sip()
+        .and_then(|u| u.user.clone())
+        .expect("the focus's Contact user");
+    assert!(focus_user.starts_with("conf-"), "{focus_user}");
+    assert_eq!(g.focus, Some(format!("sip:{focus_user}@example.com")));
 }
