@@ -79,7 +79,7 @@ pub struct StoredMessage {
 pub struct ParticipantRecord {
     /// The participant.
     pub user: UserUri,
-    /// Its last state (`invited`, `joined`, `declined`, `left`).
+    /// Its last state (`invited`, `joined`, `declined`, `no-answer`, `left`).
     pub state: String,
 }
 
@@ -93,6 +93,9 @@ pub struct HistoryObject {
     pub messages: Vec<u64>,
     /// Group sessions: the last participant set (the group state object).
     pub participants: Vec<ParticipantRecord>,
+    /// Group sessions: the focus URI, the group state object's `lastfocussessionid`
+    /// (GRP-8); `None` for 1-to-1 sessions and for groups sealed after a crash.
+    pub focus: Option<String>,
 }
 
 /// A pager-mode message (RFC 3428 MESSAGE): a standalone message object of its

@@ -71,6 +71,7 @@ fn seal(n: u64) -> HistoryObject {
         },
         messages: vec![],
         participants: vec![],
+        focus: None,
     }
 }
 

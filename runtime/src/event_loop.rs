@@ -459,6 +459,7 @@ mod tests {
                 info,
                 messages: Vec::new(),
                 participants: Vec::new(),
+                focus: None,
             },
         );
         assert!(store_admits(&persist, 9, 10));

@@ -146,6 +146,18 @@ fn claim_udp_list_entry_header() {
     run(Transport::Udp, "127.0.0.1", "a_claim_list_header.xml");
 }
 
+/// EXT-10 and HIST-8: the list names only C and the Request-URI is cpmd's address;
+/// B is still invited with the replacement and the group's To is the factory URI.
+#[test]
+fn claim_udp_list_with_c_only() {
+    run(Transport::Udp, "127.0.0.1", "a_claim_list_c_only.xml");
+}
+
+#[test]
+fn claim_tcp_list_with_c_only() {
+    run(Transport::Tcp, "127.0.0.1", "a_claim_list_c_only.xml");
+}
+
 #[test]
 fn claim_tcp_session_replaces() {
     run(Transport::Tcp, "127.0.0.1", "a_claim_session_replaces.xml");

@@ -10,7 +10,7 @@
 
 use super::config::Mutation;
 use super::keys::LegKey;
-use super::leg::LegState;
+use super::leg::{domain_uri, LegState};
 use super::output::{Command, Flow};
 use super::refusal::Refusal;
 use super::session::{Creating, Group, GroupState, OneState, Session};
@@ -47,14 +47,29 @@ impl Server {
         if let Err(why) = self.check_replacement(&req, &requester, replaced) {
             return self.refuse_request(now, &key, &req, why);
         }
-        let invitees = invitees(&list, &requester);
+        let mut invitees = invitees(&list, &requester);
+        if let Some(one) = replaced.and_then(|id| self.one(id)) {
+            // EXT-10: the replaced session's other party is invited with the
+            // replacement even when the list names only the new parties.
+            let other = if one.caller == requester {
+                &one.callee
+            } else {
+                &one.caller
+            };
+            if *other != requester && !invitees.contains(other) {
+                invitees.insert(0, other.clone());
+            }
+        }
         if invitees.is_empty() {
             return self.refuse_request(now, &key, &req, Refusal::NoInvitees);
         }
+        // HIST-8: the group's To is the configured conference-factory URI, whatever
+        // form (an IP address, parameters) the client gave the Request-URI.
+        let factory = domain_uri(&self.config, &self.config.conference_factory_user);
         let mut info = self.session_info(
             &req,
             &requester,
-            print_uri(&req.uri),
+            print_uri(&factory),
             &body,
             invitees.clone(),
             SessionType::AdHoc,

@@ -17,7 +17,7 @@ use crate::record::{HistoryObject, ParticipantRecord};
 use crate::sip::{MediaType, Method, NameAddr, Replaces, Request, StatusCode};
 use crate::time::Time;
 use crate::uri::{Uri, UserUri};
-use crate::wire::uri::parse_uri;
+use crate::wire::uri::{parse_uri, print_uri};
 
 impl Server {
     /// The store answered the group's info `Persist` (EXT-4): create the group and
@@ -105,7 +105,7 @@ impl Server {
                     .map(|b| (b.contact.clone(), b.flow))
             });
         let Some((contact, device_flow)) = device else {
-            return self.set_participant(gid, user, None, ParticipantStatus::Declined);
+            return self.set_participant(gid, user, None, ParticipantStatus::NoAnswer);
         };
         let focus = NameAddr::new(domain_uri(&self.config, &group.focus_user));
         let (conversation, contribution) = (
@@ -188,7 +188,28 @@ impl Server {
                 .participants
                 .entry(user.clone())
                 .or_insert(Participant { leg: None, status });
-            p.status = status;
+            // GRP-7: only someone who joined can leave; an invitee whose invitation
+            // ends unanswered did not answer.
+            let never_joined = matches!(
+                p.status,
+                ParticipantStatus::Invited
+                    | ParticipantStatus::Declined
+                    | ParticipantStatus::NoAnswer
+            );
+            p.status = match status {
+                ParticipantStatus::Left if never_joined => match p.status {
+                    ParticipantStatus::Invited => ParticipantStatus::NoAnswer,
+                    ParticipantStatus::Joined
+                    | ParticipantStatus::Declined
+                    | ParticipantStatus::NoAnswer
+                    | ParticipantStatus::Left => p.status,
+                },
+                ParticipantStatus::Invited
+                | ParticipantStatus::Joined
+                | ParticipantStatus::Declined
+                | ParticipantStatus::NoAnswer
+                | ParticipantStatus::Left => status,
+            };
             if leg.is_some() {
                 p.leg = leg;
             }
@@ -226,7 +247,16 @@ impl Server {
                 if let Some(l) = self.legs.get_mut(&leg) {
                     l.close();
                 }
-                self.set_participant(gid, user, None, ParticipantStatus::Declined);
+                // GRP-7: only an answer that refuses is a decline.
+                let status = match &rx {
+                    ClientRx::Response(r) if ![408, 480, 487].contains(&r.status.get()) => {
+                        ParticipantStatus::Declined
+                    }
+                    ClientRx::Response(_) | ClientRx::TimedOut | ClientRx::Retransmitted2xx(_) => {
+                        ParticipantStatus::NoAnswer
+                    }
+                };
+                self.set_participant(gid, user, None, status);
                 self.maybe_end_group(now, gid);
             }
         }
@@ -330,6 +360,7 @@ impl Server {
                     state: p.status.as_str().to_owned(),
                 })
                 .collect(),
+            focus: Some(print_uri(&domain_uri(&self.config, &g.focus_user))),
         };
         let ticket = self.ticket(TicketUse::Seal(gid));
         self.out.command(Command::SealSession { ticket, history });

@@ -45,6 +45,7 @@ impl Server {
                 .and_then(|m| m.accept_wrapped.clone())
                 .or_else(|| Some(DEFAULT_WRAPPED.to_owned())),
             reassembler: Reassembler::new(),
+            offer_lines: Vec::new(),
         };
         self.msrp.by_session.insert(session_id, leg.clone());
         self.msrp.legs.insert(leg.clone(), msrp);
@@ -68,6 +69,7 @@ impl Server {
         self.new_msrp_leg(leg, Some(accept.unwrap_or(offer)), setup);
         if let Some(m) = self.msrp.legs.get_mut(leg) {
             m.peer_path = offer.path.clone();
+            m.offer_lines = offer.lines.clone();
         }
         self.msrp_sdp(leg)
     }
@@ -134,19 +136,40 @@ impl Server {
         attributes.push(attr("path", Some(&m.local_path)));
         attributes.push(attr("setup", Some(m.setup.token())));
         attributes.push(attr("sendrecv", None));
+        let ours = SdpMedia {
+            media: "message".into(),
+            port: addr.port(),
+            proto: "TCP/MSRP".into(),
+            formats: vec!["*".into()],
+            connection_address: None,
+            attributes,
+        };
+        // An answer has one m-line per offered one, in order; those the server does
+        // not take get port 0 (RFC 3264 §6, MSRP-11).
+        let media = if m.offer_lines.is_empty() {
+            vec![ours]
+        } else {
+            m.offer_lines
+                .iter()
+                .map(|line| match line {
+                    None => ours.clone(),
+                    Some((media, proto, formats)) => SdpMedia {
+                        media: media.clone(),
+                        port: 0,
+                        proto: proto.clone(),
+                        formats: formats.clone(),
+                        connection_address: None,
+                        attributes: Vec::new(),
+                    },
+                })
+                .collect()
+        };
         let sdp = Sdp {
             raw: String::new(),
             origin_address: ip.clone(),
             connection_address: Some(ip),
             attributes: Vec::new(),
-            media: vec![SdpMedia {
-                media: "message".into(),
-                port: addr.port(),
-                proto: "TCP/MSRP".into(),
-                formats: vec!["*".into()],
-                connection_address: None,
-                attributes,
-            }],
+            media,
         };
         wire::sdp::encode(&sdp).into_bytes()
     }

@@ -53,6 +53,9 @@ pub(crate) struct MsrpLeg {
     pub(crate) accept_types: String,
     pub(crate) accept_wrapped: Option<String>,
     pub(crate) reassembler: Reassembler,
+    /// When the server answers an offer on this leg: the offer's m-lines, which the
+    /// answer mirrors (RFC 3264 §6; empty when the server is the offerer).
+    pub(crate) offer_lines: Vec<OfferLine>,
 }
 
 /// One MSRP connection: its decode buffer and the legs bound to it.
@@ -80,19 +83,37 @@ pub(crate) const MSRP_CONN_OFFSET: u64 = 1 << 61;
 /// Most outgoing transactions remembered for their responses.
 pub(crate) const MAX_OUTGOING: usize = 1024;
 
-/// The media an SDP body describes for MSRP: path, setup, accept-types.
+/// The media an SDP body describes for MSRP: path, setup, accept-types, and the
+/// layout of all its m-lines (so that an answer can mirror them).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct PeerMedia {
     pub(crate) path: Vec<String>,
     pub(crate) setup: Option<String>,
     pub(crate) accept_types: Option<String>,
     pub(crate) accept_wrapped: Option<String>,
+    /// Every m-line of the SDP in order: `None` for the MSRP one the server takes,
+    /// `(media, proto, formats)` for the others.
+    pub(crate) lines: Vec<OfferLine>,
 }
+
+/// One m-line of an offer, as an answer must mirror it (RFC 3264 §6): `None` is the
+/// MSRP stream the server answers; `Some((media, proto, formats))` is a stream it
+/// declines with port 0.
+pub(crate) type OfferLine = Option<(String, String, Vec<String>)>;
 
 impl PeerMedia {
     /// The MSRP media of an SDP (the first `m=message` section); `None` without one.
     pub(crate) fn of(sdp: &Sdp) -> Option<Self> {
         let m = sdp.message_media()?;
+        let taken = sdp.media.iter().position(|x| std::ptr::eq(x, m));
+        let lines = sdp
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, x)| {
+                (Some(i) != taken).then(|| (x.media.clone(), x.proto.clone(), x.formats.clone()))
+            })
+            .collect();
         let session_setup = sdp
             .attributes
             .iter()
@@ -107,6 +128,7 @@ impl PeerMedia {
                 .map(|s| s.to_ascii_lowercase()),
             accept_types: m.attribute("accept-types").map(str::to_owned),
             accept_wrapped: m.attribute("accept-wrapped-types").map(str::to_owned),
+            lines,
         })
     }
 

@@ -269,7 +269,12 @@ impl Server {
         let mut invite = b_leg.request(Method::Invite, &self.config, &mut self.ids);
         let h = &mut invite.headers;
         let a = &a_invite.headers;
-        h.contact = vec![server_contact(&self.config, "cpmd", b_leg.flow, false)];
+        h.contact = vec![cpm_contact(server_contact(
+            &self.config,
+            "cpmd",
+            b_leg.flow,
+            false,
+        ))];
         h.conversation_id = Some(info.key.conversation_id.clone());
         h.contribution_id = Some(info.key.contribution_id.clone());
         h.in_reply_to_contribution_id = a.in_reply_to_contribution_id.clone();
@@ -279,6 +284,9 @@ impl Server {
         h.content_type = a.content_type.clone();
         h.date = a.date.clone();
         h.other = copyable(&a.other);
+        // ONE-2 step 3: the trusted server asserts the identity it authenticated.
+        h.other
+            .push(("P-Asserted-Identity".into(), format!("<{}>", info.from)));
         // MSRP-1: B gets the server's own offer (actpass), not A's path.
         let relayed = self
             .offer_of(a_invite)
@@ -633,6 +641,19 @@ impl Server {
 }
 
 /// The untyped headers of one leg that may be copied to the other.
+/// The CPM feature tags an RCS terminal expects on the Contact of a CPM session
+/// INVITE (OMA CPM, 3GPP ICSI for the CPM session).
+pub(crate) fn cpm_contact(mut contact: NameAddr) -> NameAddr {
+    contact
+        .params
+        .push(crate::uri::Param::new("+g.oma.sip-im", None::<String>));
+    contact.params.push(crate::uri::Param::new(
+        "+g.3gpp.icsi-ref",
+        Some("\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\""),
+    ));
+    contact
+}
+
 pub(crate) fn copyable(other: &[(String, String)]) -> Vec<(String, String)> {
     other
         .iter()

@@ -200,6 +200,8 @@ pub(crate) enum ParticipantStatus {
     Invited,
     Joined,
     Declined,
+    /// Invited but never answered (no device, timeout, 408/480/487): not a refusal.
+    NoAnswer,
     Left,
 }
 
@@ -209,6 +211,7 @@ impl ParticipantStatus {
             ParticipantStatus::Invited => "invited",
             ParticipantStatus::Joined => "joined",
             ParticipantStatus::Declined => "declined",
+            ParticipantStatus::NoAnswer => "no-answer",
             ParticipantStatus::Left => "left",
         }
     }

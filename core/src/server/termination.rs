@@ -239,6 +239,7 @@ impl Server {
             info: one.info.clone(),
             messages: one.chat.delivered.clone(),
             participants: Vec::<ParticipantRecord>::new(),
+            focus: None,
         };
         let mut reply_to = t.initiator.clone();
         if self.config.mutation == Mutation::OkBeforeDurableSeal {

@@ -725,9 +725,10 @@ fn identity_is_the_authenticated_one_and_tel_targets_are_normalised() {
     ));
     w.h.send(&w.a, req);
     let at_phone = w.h.expect_request(&phone, Method::Invite);
-    assert!(
-        at_phone.headers.other("P-Asserted-Identity").is_none(),
-        "never relayed"
+    assert_eq!(
+        at_phone.headers.other("P-Asserted-Identity"),
+        Some(format!("<{}>", w.a.user()).as_str()),
+        "the terminal's own is never relayed: the server asserts A's identity"
     );
     assert_eq!(
         UserUri::from_uri(&at_phone.headers.from.uri),
@@ -883,4 +884,160 @@ fn responses_carry_received_and_rport() {
         None,
         "sent-by is the source"
     );
+}
+
+/// ONE-2 step 3: B's INVITE asserts A's authenticated identity and its Contact
+/// carries the CPM feature tags RCS terminals look for.
+#[test]
+fn callee_invite_carries_asserted_identity_and_cpm_feature_tags() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    let h = &call.b_invite.headers;
+    assert_eq!(
+        h.other("P-Asserted-Identity"),
+        Some("<sip:alice@example.com>")
+    );
+    let contact = h.contact.first().expect("a Contact");
+    assert!(contact.has_param("+g.oma.sip-im"));
+    assert_eq!(
+        contact.param("+g.3gpp.icsi-ref"),
+        Some("\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\"")
+    );
+}
+
+/// MSRP-11 (RFC 3264 §6): the answer to A has one m-line per offered one, in order;
+/// the streams the server does not take (audio, video) get port 0.
+#[test]
+fn sdp_answer_mirrors_every_offered_m_line() {
+    let mut w = World::new();
+    let offer = msrp_sdp("10.0.0.1", 7001, "a1")
+        .replace("m=message", "m=audio 49170 RTP/AVP 0\r\nm=message")
+        + "m=video 51372 RTP/AVP 31 32\r\na=rtpmap:31 H261/90000\r\n";
+    let a_invite = with_sdp(
+        invite_to(&mut w, "bob", "conv-mirror", "contrib-mirror"),
+        &offer,
+    );
+    w.h.send(&w.a, a_invite);
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    let b_tag = Tag::new("bob-mirror");
+    let mut ok = w.b.response(&b_invite, StatusCode::OK, &b_tag);
+    ok.headers.content_type = Some(crate::sip::MediaType::new("application", "sdp"));
+    ok.body = msrp_sdp("10.0.0.2", 7002, "b1").into_bytes();
+    w.h.send(&w.b, ok);
+    let a_ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let answer = crate::wire::sdp::decode(&a_ok.body).expect("an SDP answer");
+    let lines: Vec<(&str, bool, &str)> = answer
+        .media
+        .iter()
+        .map(|m| (m.media.as_str(), m.port == 0, m.proto.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("audio", true, "RTP/AVP"),
+            ("message", false, "TCP/MSRP"),
+            ("video", true, "RTP/AVP")
+        ]
+    );
+    assert_eq!(answer.media[2].formats, ["31", "32"]);
+}
+
+/// EXT-10: a list naming only the new party (C) still invites B, the replaced
+/// session's other party, with the replacement; HIST-8: the group's To is the
+/// configured conference-factory URI, not the Request-URI as the client wrote it.
+#[test]
+fn list_with_only_the_new_party_still_invites_b_and_to_is_the_factory_uri() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    let mut ext = extension_invite(&mut w, &call, ReplaceForm::SessionReplaces);
+    ext.uri =
+        crate::wire::uri::parse_uri("sip:conf-factory@127.0.0.1:5060;transport=udp").expect("uri");
+    let only_c = crate::body::ResourceList {
+        entries: vec![crate::body::ListEntry {
+            uri: sip_uri("carol", DOMAIN),
+            display_name: None,
+            method: None,
+            session_replaces: None,
+            replaces: None,
+        }],
+    };
+    let ext = multipart_body(ext, &msrp_sdp("10.0.0.1", 7003, "a2"), &only_c);
+    w.h.send(&w.a, ext);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    assert_eq!(
+        b_invite.headers.session_replaces.as_ref(),
+        Some(&call.contribution),
+        "B is invited with the replacement"
+    );
+    w.h.expect_request(&w.c, Method::Invite);
+    let info =
+        w.h.stored
+            .iter()
+            .find_map(|r| match r {
+                crate::server::Record::SessionInfo(i) => Some(i.clone()),
+                crate::server::Record::Message(_)
+                | crate::server::Record::Standalone(_)
+                | crate::server::Record::Disposition(_) => None,
+            })
+            .expect("the group's info");
+    assert_eq!(info.to, "sip:conf-factory@example.com");
+    assert_eq!(info.invited, vec![w.b.user(), w.c.user()]);
+}
+
+/// GRP-7: an invitee who never answers is `no-answer`, one who refuses `declined`;
+/// neither is ever listed as having left. GRP-8: the seal carries the focus URI.
+#[test]
+fn unanswered_invitee_is_no_answer_not_declined_nor_left() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let b_tag = Tag::new("bg");
+    w.h.send(
+        &w.b,
+        w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag),
+    );
+    w.h.expect_request(&w.b, Method::Ack);
+    w.h.send(
+        &w.c,
+        w.c.response(
+            &ext.c_group_invite,
+            StatusCode::TEMPORARILY_UNAVAILABLE,
+            &Tag::new("cg"),
+        ),
+    );
+    w.h.expect_request(&w.c, Method::Ack);
+    // B ends the replaced 1-to-1, then A and B leave the group.
+    let mut call = ext.call;
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    let a_bye = w.h.expect_request(&w.a, Method::Bye);
+    w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
+    w.h.expect_response(&w.b, StatusCode::OK);
+    let mut a_group = ext.a_group;
+    let mut b_group = UaDialog::callee(&ext.b_group_invite, &b_tag);
+    let bye = w.a.in_dialog(&mut a_group, Method::Bye);
+    w.h.send(&w.a, bye);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let bye = w.b.in_dialog(&mut b_group, Method::Bye);
+    w.h.send(&w.b, bye);
+    w.h.expect_response(&w.b, StatusCode::OK);
+    let g = w.h.sealed.last().expect("the group sealed");
+    let states: Vec<(UserUri, String)> = g
+        .participants
+        .iter()
+        .map(|p| (p.user.clone(), p.state.clone()))
+        .collect();
+    assert!(
+        states.contains(&(w.c.user(), "no-answer".into())),
+        "{states:?}"
+    );
+    assert!(states.contains(&(w.b.user(), "left".into())), "{states:?}");
+    // GRP-8: the group state object names the focus the terminals talked to.
+    let focus_user = ext.a_ok.headers.contact[0]
+        .uri
+        .as_sip()
+        .and_then(|u| u.user.clone())
+        .expect("the focus's Contact user");
+    assert!(focus_user.starts_with("conf-"), "{focus_user}");
+    assert_eq!(g.focus, Some(format!("sip:{focus_user}@example.com")));
 }

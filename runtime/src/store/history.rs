@@ -451,6 +451,7 @@ fn seal<C: Conn + ?Sized>(
         let raw = layout::group_state_object(
             &h.info,
             &h.participants,
+            h.focus.as_deref().unwrap_or(&h.info.to),
             &layout::rfc5322_date(ops.now),
             &layout::iso8601(ops.now),
         );

@@ -214,10 +214,12 @@ pub fn message_object(m: &MessageParts<'_>, direction: Direction) -> Vec<u8> {
     object(&headers, &cpim)
 }
 
-/// The group state object: the last participant set of a group session.
+/// The group state object: the last participant set of a group session, and the
+/// group's focus URI as `lastfocussessionid` (GRP-8).
 pub fn group_state_object(
     info: &SessionInfo,
     participants: &[ParticipantRecord],
+    focus: &str,
     date: &str,
     date_time: &str,
 ) -> Vec<u8> {
@@ -238,7 +240,7 @@ pub fn group_state_object(
     let mut body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<groupstate timestamp=\"{}\" lastfocussessionid=\"{}\" group-type=\"closed\">\n",
         xml_escape(date_time),
-        xml_escape(&info.to),
+        xml_escape(focus),
     );
     for p in participants {
         body.push_str(&format!(
@@ -414,10 +416,16 @@ mod tests {
             user: UserUri::new_canonical("sip:c&d@example.com"),
             state: "joined".into(),
         }];
-        let text =
-            String::from_utf8(group_state_object(&i, &p, "D", "2026-11-26T12:00:00Z")).unwrap();
+        let text = String::from_utf8(group_state_object(
+            &i,
+            &p,
+            "sip:conf-1a2b@example.com",
+            "D",
+            "2026-11-26T12:00:00Z",
+        ))
+        .unwrap();
         assert!(text.contains("Content-Type: application/group-state-object+xml\r\n"));
-        assert!(text.contains("<groupstate timestamp=\"2026-11-26T12:00:00Z\" lastfocussessionid=\"sip:conf-factory@example.com\" group-type=\"closed\">"), "{text}");
+        assert!(text.contains("<groupstate timestamp=\"2026-11-26T12:00:00Z\" lastfocussessionid=\"sip:conf-1a2b@example.com\" group-type=\"closed\">"), "{text}");
         assert!(
             text.contains("comm-addr=\"sip:c&amp;d@example.com\" state=\"joined\""),
             "{text}"

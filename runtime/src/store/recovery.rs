@@ -47,6 +47,7 @@ pub fn stored_history<C: Conn + ?Sized>(
         info,
         messages: seqs,
         participants: Vec::<ParticipantRecord>::new(),
+        focus: None,
     })
 }
 

@@ -89,6 +89,7 @@ fn seal_of(
         info,
         messages,
         participants,
+        focus: None,
     }
 }
 
