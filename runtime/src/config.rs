@@ -48,6 +48,8 @@ pub struct FileConfig {
     pub msrp: MsrpFileConfig,
     /// The IMAP server (users and passwords come from `[auth.passwords]`).
     pub imap: ImapFileConfig,
+    /// TLS for the listeners that use it (certificate, key, client CA).
+    pub tls: crate::tls::TlsFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -93,6 +95,9 @@ pub struct ImapFileConfig {
     pub idle_timeout_s: u64,
     /// Largest literal a client may send.
     pub max_literal_bytes: u32,
+    /// With `[tls]` configured, LOGIN/AUTHENTICATE on the plain listener wait for
+    /// STARTTLS (`LOGINDISABLED`); true accepts them without TLS from loopback.
+    pub plaintext_login_on_loopback: bool,
 }
 
 impl Default for ImapFileConfig {
@@ -103,6 +108,7 @@ impl Default for ImapFileConfig {
             max_connections: d.max_connections,
             idle_timeout_s: d.idle_timeout.as_secs(),
             max_literal_bytes: d.max_literal,
+            plaintext_login_on_loopback: false,
         }
     }
 }
@@ -191,6 +197,7 @@ impl Default for FileConfig {
             auth: AuthFileConfig::default(),
             msrp: MsrpFileConfig::default(),
             imap: ImapFileConfig::default(),
+            tls: Default::default(),
         }
     }
 }
@@ -207,6 +214,8 @@ pub struct ListenConfig {
     /// MSRP over TCP; the first is advertised in SDP. Empty: one listener on the
     /// first SIP listener's IP, port 2855 (port 0 when that listener uses port 0).
     pub msrp: Vec<SocketAddr>,
+    /// IMAP over implicit TLS (RFC 8314; usually port 993); needs `[tls]`.
+    pub imaps: Vec<SocketAddr>,
 }
 
 impl Default for ListenConfig {
@@ -216,6 +225,7 @@ impl Default for ListenConfig {
             udp: vec![addr],
             tcp: vec![addr],
             msrp: Vec::new(),
+            imaps: Vec::new(),
         }
     }
 }

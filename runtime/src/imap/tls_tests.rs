@@ -1,0 +1,1 @@
+//! IMAP over TLS with third-party clients (filled in below).
