@@ -12,6 +12,8 @@
 //! `imap/`), client-side TLS (outbound connections, PostgreSQL).
 
 #[cfg(test)]
+pub(crate) mod test_pki;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};

@@ -3,76 +3,15 @@
 //! mutual TLS and incomplete `[tls]` sections.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_rustls::TlsConnector;
 
+use super::test_pki::Ca;
 use super::{Tls, TlsError, TlsFileConfig, TlsFiles};
-
-/// A CA made for one test.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new() -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        Self { cert, key }
-    }
-
-    /// A leaf for `names`, written as `<stem>.crt` and `<stem>.key` in `dir`.
-    fn leaf(&self, dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf) {
-        let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &self.cert, &self.key)
-            .unwrap();
-        let (c, k) = (
-            dir.join(format!("{stem}.crt")),
-            dir.join(format!("{stem}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c, k)
-    }
-
-    fn write(&self, path: &Path) {
-        std::fs::write(path, self.cert.pem()).unwrap();
-    }
-
-    fn client(&self, identity: Option<(&Path, &Path)>) -> TlsConnector {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.cert.der().clone()).unwrap();
-        let builder = ClientConfig::builder_with_provider(super::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
-        let config = match identity {
-            Some((cert, key)) => builder
-                .with_client_auth_cert(
-                    CertificateDer::pem_file_iter(cert)
-                        .unwrap()
-                        .collect::<Result<_, _>>()
-                        .unwrap(),
-                    PrivateKeyDer::from_pem_file(key).unwrap(),
-                )
-                .unwrap(),
-            None => builder.with_no_client_auth(),
-        };
-        TlsConnector::from(Arc::new(config))
-    }
-}
 
 /// Handshakes a client against `tls` over an in-memory pipe; the server echoes.
 /// Returns the client stream and the certificate the server presented.
