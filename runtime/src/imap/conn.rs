@@ -99,6 +99,18 @@ where
     loop {
         match server.next() {
             Ok(event) => {
+                if upgrade
+                    && !matches!(
+                        event,
+                        Event::GreetingSent { .. } | Event::ResponseSent { .. }
+                    )
+                {
+                    // Input after STARTTLS, before the handshake: never executed
+                    // (TLS-4); it is dropped with this server's buffer.
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, wr.flush()).await;
+                    tracing::debug!(?peer, "imap: STARTTLS, pipelined input dropped");
+                    return Some(rd.unsplit(wr.into_inner()));
+                }
                 let flow = match event {
                     Event::GreetingSent { .. } | Event::ResponseSent { .. } => Flow::Continue,
                     Event::CommandReceived { command } => {

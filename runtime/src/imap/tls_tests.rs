@@ -180,28 +180,31 @@ async fn implicit_tls_serves_imaplib_curl_and_openssl() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Default"));
 
+    // openssl's own report of the handshake (-brief, on stderr); the greeting over
+    // TLS is what imaplib and curl read above.
     let out = s_client(addr, &pki.ca_file, &["-brief"]).await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("Verification: OK"), "{text}");
-    assert!(
-        text.contains("* OK"),
-        "the greeting after the handshake: {text}"
-    );
+    assert!(text.contains("Protocol version: TLSv1.3"), "{text}");
 
     // TLS-1: TLS 1.2 is accepted, nothing below it.
-    let out = s_client(addr, &pki.ca_file, &["-tls1_2"]).await;
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("* OK"), "TLS 1.2: {text}");
-    let out = s_client(addr, &pki.ca_file, &["-tls1_1"]).await;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = s_client(addr, &pki.ca_file, &["-brief", "-tls1_2"]).await;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Protocol version: TLSv1.2"), "{text}");
+    // SECLEVEL=0: openssl itself would otherwise refuse to offer TLS 1.1.
+    let out = s_client(
+        addr,
+        &pki.ca_file,
+        &["-brief", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "TLS 1.1 must fail: {text}");
     assert!(
-        !text.contains("* OK"),
-        "TLS 1.1 must not reach IMAP: {text}"
+        !text.contains("Protocol version"),
+        "TLS 1.1 must fail: {text}"
     );
 }
 
@@ -315,4 +318,64 @@ async fn verifying_clients_refuse_a_wrong_host_or_expired_certificate() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// TLS-4: input pipelined after STARTTLS (a command injected before the handshake)
+/// is never executed, and no second greeting comes after the handshake.
+#[tokio::test]
+async fn input_sent_before_the_handshake_is_dropped() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let pki = Pki::new();
+    let mode = Mode::StartTls {
+        tls: pki.tls(&["127.0.0.1"]),
+        plaintext_login_on_loopback: true,
+    };
+    let addr = start(mode).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut plain = BufReader::new(tcp);
+    let mut line = String::new();
+    plain.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("* OK"), "{line}");
+    plain
+        .get_mut()
+        .write_all(b"a1 STARTTLS\r\na2 LOGIN alice a-pass\r\n")
+        .await
+        .unwrap();
+    line.clear();
+    plain.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("a1 OK"), "{line}");
+    assert!(plain.buffer().is_empty(), "nothing after the OK before TLS");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = pki
+        .ca
+        .client(None)
+        .connect(name, plain.into_inner())
+        .await
+        .unwrap();
+    let mut tls = BufReader::new(tls);
+    tls.get_mut().write_all(b"a3 CAPABILITY\r\n").await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        line.clear();
+        tls.read_line(&mut line).await.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("a3 ") {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "one CAPABILITY line, then a3's status: {seen:?}"
+    );
+    assert!(seen[0].starts_with("* CAPABILITY"), "no greeting: {seen:?}");
+    assert!(seen[1].starts_with("a3 OK"), "{seen:?}");
+    // a2 never ran: the session is not authenticated.
+    tls.get_mut()
+        .write_all(b"a4 LIST \"\" \"*\"\r\n")
+        .await
+        .unwrap();
+    line.clear();
+    tls.read_line(&mut line).await.unwrap();
+    assert!(line.starts_with("a4 BAD"), "{line}");
 }
