@@ -12,7 +12,11 @@
 //! ([`config`]) and calls [`serve`]; benches and tests use the same modules (the
 //! store's write path, the [`mailstore::MailStore`] reader).
 //!
-//! Not here: the protocol logic (all of it is in `cpmd-core`), TLS, metrics.
+//! TLS ([`tls`]): one certificate configuration, reloaded on SIGHUP, used by the
+//! IMAPS listeners and IMAP STARTTLS.
+//!
+//! Not here: the protocol logic (all of it is in `cpmd-core`), SIP and MSRP over
+//! TLS, metrics.
 
 pub mod config;
 pub mod event_loop;
