@@ -50,6 +50,8 @@ pub struct FileConfig {
     pub msrp: MsrpFileConfig,
     /// The IMAP server (users and passwords come from `[auth.passwords]`).
     pub imap: ImapFileConfig,
+    /// TLS for the listeners that use it (certificate, key, client CA).
+    pub tls: crate::tls::TlsFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -99,6 +101,9 @@ pub struct ImapFileConfig {
     pub max_connections_per_ip: usize,
     /// A connection not logged in within this long is closed (LIM-7).
     pub login_timeout_s: u64,
+    /// With `[tls]` configured, LOGIN/AUTHENTICATE on the plain listener wait for
+    /// STARTTLS (`LOGINDISABLED`); true accepts them without TLS from loopback.
+    pub plaintext_login_on_loopback: bool,
 }
 
 impl Default for ImapFileConfig {
@@ -111,6 +116,7 @@ impl Default for ImapFileConfig {
             max_literal_bytes: d.max_literal,
             max_connections_per_ip: d.max_per_ip,
             login_timeout_s: d.login_timeout.as_secs(),
+            plaintext_login_on_loopback: false,
         }
     }
 }
@@ -202,6 +208,7 @@ impl Default for FileConfig {
             auth: AuthFileConfig::default(),
             msrp: MsrpFileConfig::default(),
             imap: ImapFileConfig::default(),
+            tls: Default::default(),
         }
     }
 }
@@ -218,6 +225,8 @@ pub struct ListenConfig {
     /// MSRP over TCP; the first is advertised in SDP. Empty: one listener on the
     /// first SIP listener's IP, port 2855 (port 0 when that listener uses port 0).
     pub msrp: Vec<SocketAddr>,
+    /// IMAP over implicit TLS (RFC 8314; usually port 993); needs `[tls]`.
+    pub imaps: Vec<SocketAddr>,
 }
 
 impl Default for ListenConfig {
@@ -227,6 +236,7 @@ impl Default for ListenConfig {
             udp: vec![addr],
             tcp: vec![addr],
             msrp: Vec::new(),
+            imaps: Vec::new(),
         }
     }
 }

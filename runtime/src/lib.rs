@@ -12,7 +12,11 @@
 //! ([`config`]) and calls [`serve`]; benches and tests use the same modules (the
 //! store's write path, the [`mailstore::MailStore`] reader).
 //!
-//! Not here: the protocol logic (all of it is in `cpmd-core`), TLS, metrics.
+//! TLS ([`tls`]): one certificate configuration, reloaded on SIGHUP, used by the
+//! IMAPS listeners and IMAP STARTTLS.
+//!
+//! Not here: the protocol logic (all of it is in `cpmd-core`), SIP and MSRP over
+//! TLS, metrics.
 
 pub mod config;
 pub mod event_loop;
@@ -21,6 +25,7 @@ pub mod imap;
 pub mod mailstore;
 pub mod ready;
 pub mod store;
+pub mod tls;
 pub mod trace;
 pub mod transport;
 
@@ -64,6 +69,8 @@ pub async fn serve(
     ready_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let origin = Instant::now();
+    // TLS first: a bad certificate refuses to start before anything is bound.
+    let tls = tls::load(&file)?;
     let ids = ConnIds::new();
     let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
     let tcp_settings = TcpSettings {
@@ -97,7 +104,7 @@ pub async fn serve(
         }
     }
     let advertised = match bound[0] {
-        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) | Bound::Imap(a) => a,
+        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) | Bound::Imap(a) | Bound::Imaps(a) => a,
     };
     // The MSRP listeners are bound before the core exists, so the port the OS
     // picked (port 0) is what every SDP advertises.
@@ -150,7 +157,35 @@ pub async fn serve(
         .with_context(|| format!("binding imap {}", file.imap.listen))?;
     bound.push(Bound::Imap(imap.local));
     let users = imap::Users::new(&core.domain, file.auth.passwords.clone());
-    imap.spawn(opened.mail.clone(), users, file.imap.settings());
+    let plain_mode = match &tls {
+        Some(tls) => imap::Mode::StartTls {
+            tls: tls.clone(),
+            plaintext_login_on_loopback: file.imap.plaintext_login_on_loopback,
+        },
+        None => imap::Mode::Plain,
+    };
+    imap.spawn_with(
+        opened.mail.clone(),
+        users.clone(),
+        file.imap.settings(),
+        plain_mode,
+    );
+    for addr in &file.listen.imaps {
+        let tls = tls
+            .clone()
+            .context("[listen] imaps needs a [tls] certificate and key")?;
+        let imaps = ImapListener::bind(*addr)
+            .await
+            .with_context(|| format!("binding imaps {addr}"))?;
+        bound.push(Bound::Imaps(imaps.local));
+        let mode = imap::Mode::Implicit(tls);
+        imaps.spawn_with(
+            opened.mail.clone(),
+            users.clone(),
+            file.imap.settings(),
+            mode,
+        );
+    }
     let store = opened.history;
     let trace = if file.trace_input {
         let trace = trace::InputTrace::open(&file.data_dir, &core)

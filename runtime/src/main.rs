@@ -19,7 +19,7 @@ use cpmd::{serve, Listen};
 /// Listener flags replace the configuration file's `[listen]` section; the first
 /// listener given is the address advertised in Via and Contact. Port 0 picks a free
 /// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR
-/// msrp=ADDR imap=ADDR`.
+/// msrp=ADDR imap=ADDR [imaps=ADDR]`.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -50,6 +50,10 @@ struct Cli {
     /// port 0 picks a free port).
     #[arg(long, value_name = "ADDR")]
     imap: Option<SocketAddr>,
+    /// Serve IMAP over implicit TLS on ADDR (repeatable; replaces `[listen] imaps`;
+    /// needs `[tls]`).
+    #[arg(long, value_name = "ADDR")]
+    imaps: Vec<SocketAddr>,
     /// Instance number (part of the ID seed).
     #[arg(long)]
     instance: Option<u64>,
@@ -111,6 +115,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(a) = cli.imap {
         file.imap.listen = a;
+    }
+    if !cli.imaps.is_empty() {
+        file.listen.imaps.clone_from(&cli.imaps);
     }
     if let Some(i) = cli.instance {
         file.instance = i;

@@ -16,8 +16,10 @@ pub enum Bound {
     Tcp(SocketAddr),
     /// An MSRP (TCP) listener.
     Msrp(SocketAddr),
-    /// The IMAP listener (always last).
+    /// The IMAP listener.
     Imap(SocketAddr),
+    /// An IMAP listener with implicit TLS (after the plain one).
+    Imaps(SocketAddr),
 }
 
 /// The ready line, without a trailing newline.
@@ -29,6 +31,7 @@ pub fn ready_line(bound: &[Bound]) -> String {
             Bound::Tcp(a) => ("tcp", a),
             Bound::Msrp(a) => ("msrp", a),
             Bound::Imap(a) => ("imap", a),
+            Bound::Imaps(a) => ("imaps", a),
         };
         line.push_str(&format!(" {name}={addr}"));
     }
@@ -63,10 +66,11 @@ mod tests {
             Bound::Tcp("[::1]:40002".parse().unwrap()),
             Bound::Msrp("127.0.0.1:40003".parse().unwrap()),
             Bound::Imap("127.0.0.1:40004".parse().unwrap()),
+            Bound::Imaps("127.0.0.1:40005".parse().unwrap()),
         ];
         assert_eq!(
             ready_line(&bound),
-            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002 msrp=127.0.0.1:40003 imap=127.0.0.1:40004"
+            "cpmd ready udp=127.0.0.1:40001 tcp=[::1]:40002 msrp=127.0.0.1:40003 imap=127.0.0.1:40004 imaps=127.0.0.1:40005"
         );
     }
 }

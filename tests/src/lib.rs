@@ -16,6 +16,7 @@ pub mod imap_raw;
 pub mod liveness;
 pub mod msrp;
 pub mod sip_peer;
+pub mod test_ca;
 pub mod udp_ua;
 
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
@@ -346,6 +347,17 @@ impl Cpmd {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// Sends SIGHUP (reload the TLS certificate).
+    pub fn hangup(&self) {
+        let child = self.child.as_ref().expect("cpmd running");
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP failed");
     }
 
     /// Sends SIGTERM and waits for a clean exit (graceful shutdown).

@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_next::imap_types::core::Tag;
-use imap_next::imap_types::response::{CommandContinuationRequest, Greeting, Status};
+use imap_next::imap_types::response::{CommandContinuationRequest, Greeting, GreetingKind, Status};
 use imap_next::server::{Error as ServerError, Event, Options, Server};
 use imap_next::{Interrupt, Io, State as _};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
-use super::session::{bad, no, ok, Flow, Out, Session, Shared};
+use super::session::{bad, no, ok, privacy_required, Flow, Out, Session, Shared};
+use super::tls::Security;
 use super::Settings;
 use crate::mailstore::MailChange;
 
@@ -62,22 +63,34 @@ enum Flowing {
     Idle(Tag<'static>),
 }
 
-/// Serves one connection until LOGOUT, EOF, an I/O error or the idle timeout.
-pub async fn serve(
-    stream: TcpStream,
+/// Serves one connection over any stream (TCP or TLS) until LOGOUT, EOF, an I/O
+/// error or the idle timeout; or until STARTTLS was accepted: then the stream is
+/// handed back, its answer sent, for the handshake (`tls.rs`). `greeting` is `None`
+/// after STARTTLS (RFC 3501 §6.2.1: no new greeting). Input the client sent after
+/// STARTTLS, before the handshake, is dropped with this connection's buffers.
+pub async fn serve_stream<S>(
+    stream: S,
+    peer: Option<std::net::SocketAddr>,
     shared: Shared,
     settings: Settings,
-    greeting: Greeting<'static>,
-) {
-    let peer = stream.peer_addr().ok();
-    let (mut rd, wr) = stream.into_split();
+    greeting: Option<Greeting<'static>>,
+    security: Security,
+) -> Option<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut rd, wr) = tokio::io::split(stream);
     let mut wr = BufWriter::new(wr);
     let mut options = Options::default();
     options.crlf_relaxed = true;
     options.max_literal_size = settings.max_literal;
     options.max_command_size = settings.max_literal.saturating_add(64 * 1024);
-    let mut server = Server::new(options, greeting);
-    let mut session = Session::new(shared.clone());
+    let mut server = match greeting {
+        Some(greeting) => Server::new(options, greeting),
+        None => silent_server(options),
+    };
+    let mut session = Session::with_security(shared.clone(), security);
+    let mut upgrade = false;
     let mut watch: Option<broadcast::Receiver<MailChange>> = None;
     let mut flowing = Flowing::Commands;
     let mut closing = false;
@@ -86,6 +99,18 @@ pub async fn serve(
     loop {
         match server.next() {
             Ok(event) => {
+                if upgrade
+                    && !matches!(
+                        event,
+                        Event::GreetingSent { .. } | Event::ResponseSent { .. }
+                    )
+                {
+                    // Input after STARTTLS, before the handshake: never executed
+                    // (TLS-4); it is dropped with this server's buffer.
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, wr.flush()).await;
+                    tracing::debug!(?peer, "imap: STARTTLS, pipelined input dropped");
+                    return Some(rd.unsplit(wr.into_inner()));
+                }
                 let flow = match event {
                     Event::GreetingSent { .. } | Event::ResponseSent { .. } => Flow::Continue,
                     Event::CommandReceived { command } => {
@@ -101,6 +126,8 @@ pub async fn serve(
                         let tag = command_authenticate.tag;
                         let status = if session.user().is_some() {
                             Some(bad(tag, "already authenticated"))
+                        } else if !session.login_allowed() {
+                            Some(privacy_required(tag))
                         } else if command_authenticate.mechanism != AuthMechanism::Plain {
                             Some(no(tag, "only AUTHENTICATE PLAIN is supported"))
                         } else if let Some(ir) = command_authenticate.initial_response {
@@ -160,8 +187,10 @@ pub async fn serve(
                         Flow::Continue
                     }
                 };
-                if flow == Flow::Close {
-                    closing = true;
+                match flow {
+                    Flow::Continue => {}
+                    Flow::Close => closing = true,
+                    Flow::StartTls => upgrade = true,
                 }
             }
             Err(Interrupt::Io(Io::Output(bytes))) => {
@@ -180,6 +209,10 @@ pub async fn serve(
                 ) || closing
                 {
                     break;
+                }
+                if upgrade {
+                    tracing::debug!(?peer, "imap: STARTTLS");
+                    return Some(rd.unsplit(wr.into_inner()));
                 }
                 let idling = matches!(flowing, Flowing::Idle(_));
                 // LIM-7: a client that has not logged in gets the short timeout.
@@ -237,6 +270,16 @@ pub async fn serve(
     }
     let _ = wr.flush().await;
     tracing::debug!(?peer, "imap: connection closed");
+    None
+}
+
+/// A protocol server for a connection after STARTTLS: imap-next always queues a
+/// greeting, which is encoded here and thrown away.
+fn silent_server(options: Options) -> Server {
+    let greeting = Greeting::new(GreetingKind::Ok, None, "-").expect("valid greeting");
+    let mut server = Server::new(options, greeting);
+    while let Err(Interrupt::Io(Io::Output(_))) = server.next() {}
+    server
 }
 
 async fn plain_result(session: &mut Session, tag: Tag<'static>, message: &[u8]) -> Out {

@@ -7,7 +7,7 @@
 //! serialisation): no protocol text is written by hand here. Files: `conn.rs` (one
 //! connection's I/O loop), `session.rs` (command semantics), `fetch.rs`,
 //! `search.rs`, `message.rs` (reading objects), `pattern.rs` (sets and wildcards),
-//! `auth.rs` (users). Not here: STARTTLS/IMAPS (comes with the TLS work), APPEND,
+//! `auth.rs` (users), `tls.rs` (IMAPS and STARTTLS). Not here: APPEND,
 //! COPY/MOVE, keywords, QRESYNC.
 //!
 //! See `specs/imap.md` for what a client sees and the IMAP-n invariants.
@@ -27,16 +27,20 @@ mod search;
 mod session;
 #[cfg(test)]
 mod tests;
+mod tls;
+#[cfg(test)]
+mod tls_tests;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use imap_next::imap_types::response::{Code, Greeting, GreetingKind};
+use imap_next::imap_types::response::{Greeting, GreetingKind};
 use tokio::net::TcpListener;
 
 pub use auth::Users;
+pub use tls::Mode;
 
 use crate::mailstore::MailStore;
 use crate::transport::per_ip::PerIp;
@@ -87,8 +91,20 @@ impl ImapListener {
         Ok(Self { listener, local })
     }
 
-    /// Accepts connections for ever, each served on its own task.
+    /// Accepts connections for ever, each served on its own task (no TLS).
     pub fn spawn(self, store: Arc<dyn MailStore>, users: Users, settings: Settings) {
+        self.spawn_with(store, users, settings, Mode::Plain);
+    }
+
+    /// Accepts connections for ever, each begun as `mode` says (plain, STARTTLS
+    /// offered, or implicit TLS) and served on its own task.
+    pub fn spawn_with(
+        self,
+        store: Arc<dyn MailStore>,
+        users: Users,
+        settings: Settings,
+        mode: Mode,
+    ) {
         let shared = Shared { store, users };
         let open = Arc::new(AtomicUsize::new(0));
         let per_ip = PerIp::new(settings.max_per_ip);
@@ -107,23 +123,21 @@ impl ImapListener {
                 let ip_slot = per_ip.take(peer.ip());
                 let full = open.fetch_add(1, Ordering::SeqCst) >= settings.max_connections
                     || ip_slot.is_none();
-                let greeting = if full {
-                    tracing::warn!(%peer, "imap: too many connections");
-                    Greeting::new(GreetingKind::Bye, None, "too many connections")
-                } else {
-                    Greeting::new(
-                        GreetingKind::Ok,
-                        Some(Code::Capability(session::capabilities())),
-                        "cpmd IMAP4rev1 ready",
-                    )
-                }
-                .expect("valid greeting");
                 let (shared, settings, open) = (shared.clone(), settings.clone(), open.clone());
+                let mode = mode.clone();
                 tokio::spawn(async move {
                     if full {
-                        conn::refuse(stream, greeting).await;
+                        tracing::warn!(%peer, "imap: too many connections");
+                        let greeting =
+                            Greeting::new(GreetingKind::Bye, None, "too many connections")
+                                .expect("valid greeting");
+                        // An implicit-TLS client would read the BYE as a broken
+                        // handshake: it is only told by the close.
+                        if !matches!(mode, Mode::Implicit(_)) {
+                            conn::refuse(stream, greeting).await;
+                        }
                     } else {
-                        conn::serve(stream, shared, settings, greeting).await;
+                        tls::serve(stream, peer, shared, settings, mode).await;
                     }
                     open.fetch_sub(1, Ordering::SeqCst);
                     drop(ip_slot);

@@ -34,6 +34,7 @@ use super::fetch;
 use super::message::Parsed;
 use super::pattern::{list_matches, resolve, DELIMITER, MAX_LIST_PATTERN};
 use super::search::{self, Candidate, Largest};
+use super::tls::Security;
 use crate::mailstore::{
     FlagChange, MailError, MailFlag, MailObject, MailResult, MailStore, MailSummary, MailboxStatus,
 };
@@ -66,6 +67,8 @@ pub enum Flow {
     Continue,
     /// Close once the responses are sent (LOGOUT).
     Close,
+    /// Send the responses, then begin the TLS handshake (STARTTLS accepted).
+    StartTls,
 }
 
 /// The selected mailbox as this client knows it: UIDs by sequence number and the
@@ -106,7 +109,8 @@ fn needs(body: &CommandBody<'_>) -> Need {
         | CommandBody::Login { .. }
         | CommandBody::Authenticate { .. }
         | CommandBody::Idle
-        | CommandBody::Check => Need::Nothing,
+        | CommandBody::Check
+        | CommandBody::StartTLS => Need::Nothing,
         CommandBody::Namespace
         | CommandBody::Enable { .. }
         | CommandBody::List { .. }
@@ -163,6 +167,8 @@ pub struct Session {
     selected: Option<Selected>,
     /// CONDSTORE enabled (RFC 7162 §3.1): FETCH answers carry MODSEQ.
     condstore: bool,
+    /// What the transport allows: STARTTLS offered, plain-text login accepted.
+    security: Security,
 }
 
 /// Text for a status line: no control characters, never empty.
@@ -192,6 +198,17 @@ pub fn no(tag: Tag<'static>, t: &str) -> Out {
     tagged(tag, StatusKind::No, None, t)
 }
 
+/// A tagged `NO [PRIVACYREQUIRED]` (RFC 5530): login refused before STARTTLS
+/// (specs/tls.md, TLS-5).
+pub fn privacy_required(tag: Tag<'static>) -> Out {
+    tagged(
+        tag,
+        StatusKind::No,
+        Some(Code::Other(CodeOther::unvalidated(&b"PRIVACYREQUIRED"[..]))),
+        "LOGINDISABLED: use STARTTLS (or port 993) first",
+    )
+}
+
 /// A tagged `NO [LIMIT]` (RFC 5530): the command ran into one of the server's
 /// limits (specs/imap.md, IMAP-7).
 pub fn limit(tag: Tag<'static>, t: &str) -> Out {
@@ -217,11 +234,19 @@ fn untagged(code: Code<'static>, t: &str) -> Out {
     }))
 }
 
-/// The capabilities advertised (greeting, CAPABILITY).
-pub fn capabilities() -> Vec1<Capability<'static>> {
-    Vec1::try_from(vec![
-        Capability::Imap4Rev1,
-        Capability::Auth(AuthMechanism::Plain),
+/// The capabilities advertised (greeting, CAPABILITY) on a connection with `security`: `STARTTLS` where
+/// offered, `LOGINDISABLED` (and no `AUTH=PLAIN`) where login must wait for TLS.
+pub fn capabilities_for(security: Security) -> Vec1<Capability<'static>> {
+    let mut caps = vec![Capability::Imap4Rev1];
+    if security.starttls {
+        caps.push(Capability::StartTls);
+    }
+    if security.login {
+        caps.push(Capability::Auth(AuthMechanism::Plain));
+    } else {
+        caps.push(Capability::LoginDisabled);
+    }
+    caps.extend([
         Capability::SaslIr,
         Capability::Idle,
         Capability::CondStore,
@@ -229,8 +254,8 @@ pub fn capabilities() -> Vec1<Capability<'static>> {
         Capability::UidPlus,
         Capability::Enable,
         Capability::Unselect,
-    ])
-    .expect("the list is not empty")
+    ]);
+    Vec1::try_from(caps).expect("the list is not empty")
 }
 
 fn mailbox_name(m: &Mailbox<'_>) -> String {
@@ -295,14 +320,20 @@ fn store_failed(tag: Tag<'static>, e: &MailError) -> Out {
 }
 
 impl Session {
-    /// A new, unauthenticated session.
-    pub fn new(shared: Shared) -> Self {
+    /// A new, unauthenticated session on a transport with `security`.
+    pub fn with_security(shared: Shared, security: Security) -> Self {
         Self {
             shared,
             user: None,
             selected: None,
             condstore: false,
+            security,
         }
+    }
+
+    /// Whether LOGIN and AUTHENTICATE are accepted on this connection now.
+    pub fn login_allowed(&self) -> bool {
+        self.security.login
     }
 
     /// The logged-in user.
@@ -364,7 +395,7 @@ impl Session {
         }
         match cmd.body {
             CommandBody::Capability => {
-                out.push(Out::Data(Data::Capability(capabilities())));
+                out.push(Out::Data(Data::Capability(capabilities_for(self.security))));
                 out.push(ok(tag, "CAPABILITY completed"));
             }
             CommandBody::Noop | CommandBody::Check => {
@@ -383,6 +414,8 @@ impl Session {
             CommandBody::Login { username, password } => {
                 if self.user.is_some() {
                     out.push(bad(tag, "already authenticated"));
+                } else if !self.security.login {
+                    out.push(privacy_required(tag));
                 } else if let Some(user) = self
                     .shared
                     .users
@@ -395,6 +428,16 @@ impl Session {
                     // Slows password guessing on this connection.
                     tokio::time::sleep(FAILED_LOGIN_DELAY).await;
                     out.push(no(tag, "login failed"));
+                }
+            }
+            CommandBody::StartTLS => {
+                if !self.security.starttls {
+                    out.push(bad(tag, "STARTTLS not available on this connection"));
+                } else if self.user.is_some() {
+                    out.push(bad(tag, "STARTTLS only before login"));
+                } else {
+                    out.push(ok(tag, "begin TLS negotiation now"));
+                    return (out, Flow::StartTls);
                 }
             }
             CommandBody::Authenticate { .. } | CommandBody::Idle => {

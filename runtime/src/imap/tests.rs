@@ -67,7 +67,7 @@ pub fn seeded() -> Arc<MemoryStore> {
     store
 }
 
-fn users() -> Users {
+pub fn users() -> Users {
     let pw: BTreeMap<String, String> =
         [("alice", "a-pass"), ("bob", "b-pass"), ("carol", "c-pass")]
             .into_iter()
