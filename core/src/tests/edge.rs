@@ -354,12 +354,7 @@ fn cancel_before_answer() {
     let invite = invite_to(&mut w, "bob", "conv-c", "contrib-c");
     w.h.send(&w.a, invite.clone());
     let b_invite = w.h.expect_request(&w.b, Method::Invite);
-    let mut cancel = invite.clone();
-    cancel.method = Method::Cancel;
-    cancel.headers.cseq.method = Method::Cancel;
-    cancel.body.clear();
-    cancel.headers.content_type = None;
-    w.h.send(&w.a, cancel);
+    w.h.send(&w.a, crate::testing::cancel(&invite));
     let mut got: Vec<u16> = Vec::new();
     while let Some(crate::sip::SipMessage::Response(r)) = w.h.next(&w.a) {
         got.push(r.status.get());
@@ -953,15 +948,14 @@ fn list_with_only_the_new_party_still_invites_b_and_to_is_the_factory_uri() {
     ext.uri =
         crate::wire::uri::parse_uri("sip:conf-factory@127.0.0.1:5060;transport=udp").expect("uri");
     let only_c = crate::body::ResourceList {
-        entries: vec![crate::body::ListEntry {
-            uri: sip_uri("carol", DOMAIN),
-            display_name: None,
-            method: None,
-            session_replaces: None,
-            replaces: None,
-        }],
+        entries: vec![crate::testing::list_entry(sip_uri("carol", DOMAIN))],
     };
-    let ext = multipart_body(ext, &msrp_sdp("10.0.0.1", 7003, "a2"), &only_c);
+    let ext = crate::testing::recipient_list_body(
+        ext,
+        &msrp_sdp("10.0.0.1", 7003, "a2"),
+        &only_c,
+        "only-c",
+    );
     w.h.send(&w.a, ext);
     w.h.expect_response(&w.a, StatusCode::OK);
     let b_invite = w.h.expect_request(&w.b, Method::Invite);
