@@ -20,18 +20,21 @@
 //! sources (use lines and code; comments and `#[cfg(test)]` modules excluded):
 //!
 //! ```text
-//! crate root (re-exports only; nothing inside the crate names it)
+//! crate root (re-exports only; nothing inside the crate names it), and `testing`
+//!          (public test-support builders: may use wire and server; nothing names it)
 //!   |
 //! server    the state machine
 //!   mod (Server struct, routing) -> state: session, leg, chat_log, msrp_media,
 //!          tickets, nonces, registrar, transaction, outbox, timer, keys, id_gen,
-//!          config, output
+//!          config, output, refusal, validate
 //!   handlers (impl Server): auth, chat, connections, extension, fork, group,
-//!          msrp_leg, msrp_relay, one_to_one, pager, termination -> mod and state
+//!          is_composing, msrp_leg, msrp_relay, one_to_one, pager, registration_caps,
+//!          response_origin, sender_identity, termination -> mod and state
 //!          (pager -> one_to_one, connections; one_to_one -> connections)
-//!   state, bottom up: keys; config <- id_gen; output <- outbox <- timer (keys);
-//!          transaction -> outbox, timer, keys, config, output; registrar -> outbox,
-//!          timer; leg -> id_gen, keys; session -> chat_log, keys; tickets -> keys
+//!   state, bottom up: keys; refusal; config <- token <- id_gen; validate -> refusal,
+//!          config; output <- outbox <- timer (keys); transaction -> outbox, timer,
+//!          keys, config, output; registrar -> outbox, timer; leg -> id_gen, keys;
+//!          session -> chat_log, keys; tickets -> keys
 //!   |
 //! wire      bytes <-> values: sip_decode (error <- head <- headers <- mod),
 //!          sip_encode, framing, uri, sdp, msrp, msrp_uri, cpim_codec, imdn,
