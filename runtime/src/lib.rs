@@ -97,10 +97,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
-    /// The `[tls]` certificate, key or client CA cannot be loaded (the message
-    /// carries the whole cause chain).
-    #[error("tls: {0}")]
-    Tls(String),
+    /// The `[tls]` certificate, key or client CA cannot be loaded.
+    #[error("tls")]
+    Tls(#[from] tls::TlsError),
     /// `[listen] imaps` without a `[tls]` certificate and key.
     #[error("[listen] imaps needs a [tls] certificate and key")]
     ImapsWithoutTls,
@@ -146,7 +145,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let origin = Instant::now();
     // TLS first: a bad certificate refuses to start before anything is bound.
-    let tls = tls::load(&file).map_err(|e| ServeError::Tls(format!("{e:#}")))?;
+    let tls = tls::load(&file)?;
     let ids = ConnIds::new();
     let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
     let tcp_settings = TcpSettings {

@@ -228,7 +228,7 @@ pub struct Config {
     /// Input limits.
     pub limits: Limits,
     /// Caps on registrations (SEC-5).
-    pub registration: super::RegistrationCaps,
+    pub registration: RegistrationCaps,
     /// ID seed.
     pub seed: Seed,
     /// Test-only broken variants (see [`Mutation`]).
@@ -280,9 +280,27 @@ impl Config {
             auth: None,
             timers: Timers::default(),
             limits: Limits::default(),
-            registration: super::RegistrationCaps::default(),
+            registration: RegistrationCaps::default(),
             seed: Seed::default(),
             mutation: Mutation::None,
+        }
+    }
+}
+
+/// Registrar caps (configuration; SEC-5, enforced in `registration_caps.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RegistrationCaps {
+    /// Most bindings (devices) one user may hold (10).
+    pub max_devices_per_user: usize,
+    /// Most bindings the server holds in all (100,000).
+    pub max_bindings: usize,
+}
+
+impl Default for RegistrationCaps {
+    fn default() -> Self {
+        Self {
+            max_devices_per_user: 10,
+            max_bindings: 100_000,
         }
     }
 }

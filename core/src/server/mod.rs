@@ -54,7 +54,8 @@ mod validate;
 
 pub use chat_log::ChatSend;
 pub use config::{
-    AuthConfig, Config, ConfigError, DigestAlgorithm, MsrpConfig, Mutation, Seed, Timers,
+    AuthConfig, Config, ConfigError, DigestAlgorithm, MsrpConfig, Mutation, RegistrationCaps, Seed,
+    Timers,
 };
 pub use id_gen::CORE_CONN_BASE;
 pub use output::{ChatFailure, ChatOutcome, Command, Event, Flow, Transport};
@@ -65,7 +66,6 @@ pub use crate::record::{
 };
 pub use keys::{LegKey, TxKey};
 pub use refusal::{MsrpRefusal, Refusal};
-pub use registration_caps::RegistrationCaps;
 pub use timer::Timer;
 
 use std::collections::BTreeMap;

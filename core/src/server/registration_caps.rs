@@ -10,24 +10,6 @@ use super::Server;
 use crate::sip::Request;
 use crate::uri::UserUri;
 
-/// Registrar caps (configuration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RegistrationCaps {
-    /// Most bindings (devices) one user may hold (10).
-    pub max_devices_per_user: usize,
-    /// Most bindings the server holds in all (100,000).
-    pub max_bindings: usize,
-}
-
-impl Default for RegistrationCaps {
-    fn default() -> Self {
-        Self {
-            max_devices_per_user: 10,
-            max_bindings: 100_000,
-        }
-    }
-}
-
 impl Server {
     /// The refusal a REGISTER for `aor` gets under the caps, if any.
     pub(crate) fn registration_refusal(&self, aor: &UserUri, req: &Request) -> Option<Refusal> {

@@ -95,6 +95,9 @@ pub enum TlsError {
     /// The client CA could not be turned into a verifier.
     #[error("client CA: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// The SIGHUP handler that reloads the certificate could not be installed.
+    #[error("installing the SIGHUP handler")]
+    SigHup(#[source] std::io::Error),
 }
 
 fn certificates(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -152,14 +155,12 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
 
 /// The server's TLS configuration from `[tls]`, `None` when not configured; once
 /// loaded, it is reloaded on every SIGHUP.
-pub fn load(file: &crate::config::FileConfig) -> anyhow::Result<Option<Tls>> {
-    use anyhow::Context as _;
+pub fn load(file: &crate::config::FileConfig) -> Result<Option<Tls>, TlsError> {
     let Some(files) = file.tls.files()? else {
         return Ok(None);
     };
     let tls = Tls::load(files)?;
-    tls.spawn_reload_on_sighup()
-        .context("installing the SIGHUP handler")?;
+    tls.spawn_reload_on_sighup().map_err(TlsError::SigHup)?;
     tracing::info!(certificate = %tls.files.certificate.display(), mutual = tls.files.client_ca.is_some(), "TLS configured");
     Ok(Some(tls))
 }
