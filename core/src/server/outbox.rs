@@ -77,3 +77,114 @@ impl Outbox {
         self.timers.iter().map(|(t, at)| (t, *at))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    use super::*;
+    use crate::ids::{ConnId, SessionId};
+    use crate::sip::{Method, Request};
+    use crate::testing;
+    use crate::Transport;
+
+    fn flow(conn: u64) -> Flow {
+        Flow {
+            transport: Transport::Udp,
+            conn: ConnId::new(conn),
+            peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 5060)),
+        }
+    }
+
+    fn options() -> SipMessage {
+        let uri = testing::host_uri("example.com");
+        let headers = crate::sip::Headers::new(
+            crate::sip::NameAddr::new(uri.clone()),
+            crate::sip::NameAddr::new(uri.clone()),
+            crate::ids::CallId::new("c"),
+            crate::sip::CSeq {
+                seq: 1,
+                method: Method::Options,
+            },
+        );
+        SipMessage::Request(Request {
+            method: Method::Options,
+            uri,
+            headers,
+            body: Vec::new(),
+        })
+    }
+
+    fn bye_wait(n: u64) -> Timer {
+        Timer::ByeWait(SessionId::new(n))
+    }
+
+    #[test]
+    fn commands_leave_in_the_order_they_were_queued() {
+        let mut out = Outbox::default();
+        out.transmit(flow(1), options());
+        out.command(Command::Transmit {
+            flow: flow(2),
+            message: options(),
+        });
+        out.transmit(flow(3), options());
+        let conns: Vec<u64> = out
+            .commands
+            .iter()
+            .map(|c| {
+                let Command::Transmit { flow, .. } = c else {
+                    panic!("only transmits were queued");
+                };
+                flow.conn.get()
+            })
+            .collect();
+        assert_eq!(conns, [1, 2, 3]);
+    }
+
+    #[test]
+    fn re_arming_moves_the_one_deadline_of_a_timer() {
+        let mut out = Outbox::default();
+        out.arm(bye_wait(1), Time::from_ms(100));
+        out.arm(bye_wait(1), Time::from_ms(300));
+        assert_eq!(out.armed().count(), 1);
+        assert_eq!(
+            out.next_deadline(),
+            Some(Time::from_ms(300)),
+            "the old deadline is gone"
+        );
+        assert_eq!(out.pop_due(Time::from_ms(200)), None);
+        out.arm(bye_wait(1), Time::from_ms(50));
+        assert_eq!(out.next_deadline(), Some(Time::from_ms(50)));
+        assert_eq!(out.pop_due(Time::from_ms(60)), Some(bye_wait(1)));
+        assert_eq!(out.pop_due(Time::from_ms(1_000)), None, "fired once only");
+    }
+
+    #[test]
+    fn disarm_removes_the_timer_and_says_whether_it_was_armed() {
+        let mut out = Outbox::default();
+        out.arm(bye_wait(1), Time::from_ms(100));
+        out.arm(bye_wait(2), Time::from_ms(200));
+        assert!(out.disarm(&bye_wait(1)));
+        assert!(!out.disarm(&bye_wait(1)));
+        assert_eq!(out.next_deadline(), Some(Time::from_ms(200)));
+        assert_eq!(out.pop_due(Time::from_ms(1_000)), Some(bye_wait(2)));
+        assert_eq!(out.next_deadline(), None);
+    }
+
+    #[test]
+    fn due_timers_fire_earliest_first_ties_in_timer_order() {
+        let mut out = Outbox::default();
+        out.arm(bye_wait(3), Time::from_ms(100));
+        out.arm(bye_wait(9), Time::from_ms(50));
+        out.arm(bye_wait(1), Time::from_ms(100));
+        out.arm(bye_wait(5), Time::from_ms(500));
+        assert_eq!(out.pop_due(Time::from_ms(49)), None, "nothing is due early");
+        let mut fired = Vec::new();
+        while let Some(t) = out.pop_due(Time::from_ms(100)) {
+            fired.push(t);
+        }
+        assert_eq!(fired, [bye_wait(9), bye_wait(1), bye_wait(3)]);
+        let left: Vec<(&Timer, Time)> = out.armed().collect();
+        assert_eq!(left, [(&bye_wait(5), Time::from_ms(500))]);
+    }
+}

@@ -489,3 +489,616 @@ fn ack_for_non2xx(invite: &Request, resp: &Response) -> Request {
         body: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The RFC 3261 §17 rules of this layer, one test per rule, driven by hand: the
+    //! timers are fired by name at their armed deadline, as the runtime would.
+
+    use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+    use super::*;
+    use crate::ids::{CallId, ConnId, Tag};
+    use crate::server::output::Command;
+    use crate::sip::StatusCode;
+    use crate::testing;
+    use crate::Transport;
+
+    const PEER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5060);
+
+    fn flow(transport: Transport) -> Flow {
+        Flow {
+            transport,
+            conn: ConnId::new(1),
+            peer: SocketAddr::V4(PEER),
+        }
+    }
+
+    fn request(method: Method, transport: Transport, branch: &str) -> Request {
+        let bob = testing::sip_uri("bob", "example.com");
+        let sender = testing::Sender::new(
+            testing::sip_uri("alice", "example.com"),
+            &Tag::new("a-tag"),
+            CallId::new("call-1"),
+            testing::via(transport, PEER, branch),
+            testing::contact("alice", PEER),
+        );
+        testing::request(method, bob.clone(), bob, sender)
+    }
+
+    /// The SIP messages queued for transmission since the last call, in order.
+    fn sent(out: &mut Outbox) -> Vec<SipMessage> {
+        out.commands
+            .drain(..)
+            .filter_map(|c| {
+                if let Command::Transmit { message, .. } = c {
+                    Some(message)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn statuses(out: &mut Outbox) -> Vec<u16> {
+        sent(out)
+            .into_iter()
+            .map(|m| match m {
+                SipMessage::Response(r) => r.status.get(),
+                SipMessage::Request(r) => panic!("expected a response, sent {:?}", r.method),
+            })
+            .collect()
+    }
+
+    fn deadline(out: &Outbox, timer: &Timer) -> Option<u64> {
+        out.armed()
+            .find(|(t, _)| *t == timer)
+            .map(|(_, at)| at.as_ms())
+    }
+
+    /// Fires `timer` at its deadline (removed from the table first, as `pop_due` does).
+    fn fire(
+        txs: &mut Transactions,
+        out: &mut Outbox,
+        timer: &Timer,
+    ) -> (u64, Option<(Owner, ClientRx)>) {
+        let at = deadline(out, timer).unwrap_or_else(|| panic!("{timer} is not armed"));
+        out.disarm(timer);
+        let told = txs.on_timer(Time::from_ms(at), timer, &Timers::default(), out);
+        (at, told)
+    }
+
+    /// A server transaction for `method` over `transport`, already answered `status`.
+    fn answered(
+        method: Method,
+        transport: Transport,
+        status: StatusCode,
+    ) -> (Transactions, Outbox, Request, TxKey) {
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(method, transport, "s1");
+        let t = Timers::default();
+        let ServerRx::New(key) =
+            txs.receive_request(Time::ZERO, flow(transport), &req, &t, &mut out)
+        else {
+            panic!("a first request starts a transaction");
+        };
+        let resp = Response::to_request(&req, status);
+        txs.respond(Time::ZERO, &key, resp, &t, &mut out);
+        (txs, out, req, key)
+    }
+
+    #[test]
+    fn invite_server_transaction_answers_100_at_once() {
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Invite, Transport::Udp, "s1");
+        let rx = txs.receive_request(
+            Time::ZERO,
+            flow(Transport::Udp),
+            &req,
+            &Timers::default(),
+            &mut out,
+        );
+        let ServerRx::New(key) = rx else {
+            panic!("expected a new transaction, got {rx:?}");
+        };
+        assert_eq!(statuses(&mut out), [100]);
+        assert!(
+            txs.is_pending(&key),
+            "100 is provisional: the TU still answers"
+        );
+    }
+
+    #[test]
+    fn retransmitted_request_is_absorbed_and_answered_with_the_last_response() {
+        let t = Timers::default();
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Message, Transport::Udp, "s1");
+        let f = flow(Transport::Udp);
+        let ServerRx::New(key) = txs.receive_request(Time::ZERO, f, &req, &t, &mut out) else {
+            panic!("new transaction");
+        };
+        // Before any response: absorbed, nothing to repeat.
+        let again = txs.receive_request(Time::from_ms(500), f, &req, &t, &mut out);
+        assert_eq!(again, ServerRx::Absorbed);
+        assert!(sent(&mut out).is_empty());
+        txs.respond(
+            Time::from_ms(600),
+            &key,
+            Response::to_request(&req, StatusCode::OK),
+            &t,
+            &mut out,
+        );
+        assert_eq!(statuses(&mut out), [200]);
+        // After it: the same response again, and the TU never sees the request.
+        let again = txs.receive_request(Time::from_ms(1000), f, &req, &t, &mut out);
+        assert_eq!(again, ServerRx::Absorbed);
+        assert_eq!(statuses(&mut out), [200]);
+    }
+
+    #[test]
+    fn a_second_final_response_is_swallowed() {
+        let (mut txs, mut out, req, key) =
+            answered(Method::Message, Transport::Udp, StatusCode::OK);
+        assert!(!txs.is_pending(&key));
+        out.commands.clear();
+        let late = Response::to_request(&req, StatusCode::SERVER_INTERNAL_ERROR);
+        txs.respond(Time::from_ms(1), &key, late, &Timers::default(), &mut out);
+        assert!(sent(&mut out).is_empty());
+    }
+
+    #[test]
+    fn non_invite_server_lingers_64_t1_over_udp_timer_j() {
+        let (mut txs, mut out, req, key) =
+            answered(Method::Message, Transport::Udp, StatusCode::OK);
+        assert_eq!(deadline(&out, &Timer::Linger(key.clone())), Some(64 * 500));
+        assert_eq!(
+            deadline(&out, &Timer::Retransmit(key.clone())),
+            None,
+            "no Timer G for non-INVITE"
+        );
+        fire(&mut txs, &mut out, &Timer::Linger(key.clone()));
+        assert_eq!(txs.request(&key), None, "Timer J removes the transaction");
+        let t = Timers::default();
+        let rx = txs.receive_request(
+            Time::from_ms(40_000),
+            flow(Transport::Udp),
+            &req,
+            &t,
+            &mut out,
+        );
+        assert_eq!(
+            rx,
+            ServerRx::New(key),
+            "after removal the request is new again"
+        );
+    }
+
+    #[test]
+    fn non_invite_server_over_tcp_is_forgotten_at_once() {
+        let (txs, out, _req, key) = answered(Method::Message, Transport::Tcp, StatusCode::OK);
+        assert_eq!(txs.request(&key), None, "Timer J is zero over TCP");
+        assert_eq!(out.armed().count(), 0, "no timer over a reliable transport");
+    }
+
+    #[test]
+    fn invite_server_non_2xx_retransmits_timer_g_capped_at_t2_until_timer_h() {
+        let (mut txs, mut out, _req, key) =
+            answered(Method::Invite, Transport::Udp, StatusCode::BUSY_HERE);
+        assert_eq!(statuses(&mut out), [100, 486]);
+        assert_eq!(
+            deadline(&out, &Timer::Timeout(key.clone())),
+            Some(64 * 500),
+            "Timer H"
+        );
+        let retransmit = Timer::Retransmit(key.clone());
+        let mut fired_at = Vec::new();
+        for _ in 0..6 {
+            let (at, told) = fire(&mut txs, &mut out, &retransmit);
+            assert_eq!(told, None);
+            assert_eq!(
+                statuses(&mut out),
+                [486],
+                "Timer G repeats the final response"
+            );
+            fired_at.push(at);
+        }
+        // T1, then doubling, capped at T2 = 4 s.
+        assert_eq!(fired_at, [500, 1_500, 3_500, 7_500, 11_500, 15_500]);
+        let (at, told) = fire(&mut txs, &mut out, &Timer::Timeout(key.clone()));
+        assert_eq!(
+            (at, told),
+            (32_000, None),
+            "a server transaction tells no owner"
+        );
+        assert_eq!(txs.request(&key), None, "Timer H removes the transaction");
+        assert_eq!(deadline(&out, &retransmit), None, "and stops Timer G");
+    }
+
+    #[test]
+    fn ack_confirms_a_non_2xx_invite_server_transaction_timer_i() {
+        let (mut txs, mut out, req, key) =
+            answered(Method::Invite, Transport::Udp, StatusCode::BUSY_HERE);
+        out.commands.clear();
+        let t = Timers::default();
+        let resp = Response::to_request(&req, StatusCode::BUSY_HERE);
+        let ack = testing::ack_non_2xx(&req, &resp);
+        let now = Time::from_ms(700);
+        let rx = txs.receive_request(now, flow(Transport::Udp), &ack, &t, &mut out);
+        assert_eq!(
+            rx,
+            ServerRx::Absorbed,
+            "the ACK of a non-2xx is the transaction's"
+        );
+        assert_eq!(
+            deadline(&out, &Timer::Retransmit(key.clone())),
+            None,
+            "Timer G stops"
+        );
+        assert_eq!(
+            deadline(&out, &Timer::Timeout(key.clone())),
+            None,
+            "Timer H stops"
+        );
+        assert_eq!(
+            deadline(&out, &Timer::Linger(key.clone())),
+            Some(700 + 5_000),
+            "Timer I = T4"
+        );
+        // Confirmed: a repeated ACK is absorbed silently; a late INVITE retransmission
+        // still gets the final response, never the TU.
+        assert_eq!(
+            txs.receive_request(now, flow(Transport::Udp), &ack, &t, &mut out),
+            ServerRx::Absorbed
+        );
+        assert!(sent(&mut out).is_empty());
+        assert_eq!(
+            txs.receive_request(now, flow(Transport::Udp), &req, &t, &mut out),
+            ServerRx::Absorbed
+        );
+        assert_eq!(statuses(&mut out), [486]);
+        fire(&mut txs, &mut out, &Timer::Linger(key.clone()));
+        assert_eq!(txs.request(&key), None);
+    }
+
+    #[test]
+    fn invite_server_2xx_is_accepted_repeated_by_nobody_and_its_ack_goes_to_the_dialog() {
+        let (mut txs, mut out, req, key) = answered(Method::Invite, Transport::Udp, StatusCode::OK);
+        assert_eq!(statuses(&mut out), [100, 200]);
+        let t = Timers::default();
+        assert_eq!(
+            deadline(&out, &Timer::Linger(key.clone())),
+            Some(64 * 500),
+            "Timer L"
+        );
+        assert_eq!(
+            deadline(&out, &Timer::Retransmit(key.clone())),
+            None,
+            "the dialog repeats 2xx"
+        );
+        // RFC 6026: a retransmitted INVITE is absorbed and never starts a second call.
+        let rx = txs.receive_request(Time::from_ms(500), flow(Transport::Udp), &req, &t, &mut out);
+        assert_eq!(rx, ServerRx::Absorbed);
+        assert!(sent(&mut out).is_empty(), "Accepted repeats nothing itself");
+        // The ACK of a 2xx belongs to the dialog, whether or not it reuses the branch.
+        let resp = Response::to_request(&req, StatusCode::OK);
+        let same_branch = testing::ack_non_2xx(&req, &resp);
+        let rx = txs.receive_request(
+            Time::from_ms(600),
+            flow(Transport::Udp),
+            &same_branch,
+            &t,
+            &mut out,
+        );
+        assert_eq!(rx, ServerRx::AckFor2xx);
+        let mut own = same_branch.clone();
+        own.headers.via = vec![testing::via(Transport::Udp, PEER, "ack-own")];
+        let rx = txs.receive_request(Time::from_ms(600), flow(Transport::Udp), &own, &t, &mut out);
+        assert_eq!(rx, ServerRx::AckFor2xx);
+        assert_eq!(
+            txs.request(&TxKey::for_server(&own)),
+            None,
+            "an ACK starts no transaction"
+        );
+    }
+
+    #[test]
+    fn invite_client_retransmits_timer_a_doubling_until_timer_b() {
+        let t = Timers::default();
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Invite, Transport::Udp, "c1");
+        let owner = Owner::Pager(TxKey::for_server(&req));
+        let key = txs.send_request(
+            Time::ZERO,
+            flow(Transport::Udp),
+            req.clone(),
+            owner.clone(),
+            &t,
+            &mut out,
+        );
+        assert_eq!(sent(&mut out), [SipMessage::Request(req.clone())]);
+        assert_eq!(
+            deadline(&out, &Timer::Timeout(key.clone())),
+            Some(64 * 500),
+            "Timer B"
+        );
+        let mut fired_at = Vec::new();
+        for _ in 0..5 {
+            let (at, _) = fire(&mut txs, &mut out, &Timer::Retransmit(key.clone()));
+            assert_eq!(sent(&mut out), [SipMessage::Request(req.clone())]);
+            fired_at.push(at);
+        }
+        // Timer A doubles without the T2 cap.
+        assert_eq!(fired_at, [500, 1_500, 3_500, 7_500, 15_500]);
+        let (_, told) = fire(&mut txs, &mut out, &Timer::Timeout(key.clone()));
+        assert_eq!(told, Some((owner, ClientRx::TimedOut)));
+        assert_eq!(txs.request(&key), None);
+        assert_eq!(deadline(&out, &Timer::Retransmit(key)), None);
+    }
+
+    #[test]
+    fn non_invite_client_retransmits_timer_e_capped_at_t2_until_timer_f() {
+        let t = Timers::default();
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Message, Transport::Udp, "c1");
+        let key = txs.send_request(
+            Time::ZERO,
+            flow(Transport::Udp),
+            req,
+            Owner::Nobody,
+            &t,
+            &mut out,
+        );
+        let fired_at: Vec<u64> = (0..6)
+            .map(|_| fire(&mut txs, &mut out, &Timer::Retransmit(key.clone())).0)
+            .collect();
+        assert_eq!(fired_at, [500, 1_500, 3_500, 7_500, 11_500, 15_500]);
+        assert_eq!(sent(&mut out).len(), 1 + 6);
+        let (at, told) = fire(&mut txs, &mut out, &Timer::Timeout(key));
+        assert_eq!(
+            (at, told),
+            (32_000, Some((Owner::Nobody, ClientRx::TimedOut))),
+            "Timer F"
+        );
+    }
+
+    #[test]
+    fn client_over_tcp_arms_no_retransmission() {
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Invite, Transport::Tcp, "c1");
+        let key = txs.send_request(
+            Time::ZERO,
+            flow(Transport::Tcp),
+            req,
+            Owner::Nobody,
+            &Timers::default(),
+            &mut out,
+        );
+        let armed: Vec<Timer> = out.armed().map(|(t, _)| t.clone()).collect();
+        assert_eq!(armed, [Timer::Timeout(key)]);
+    }
+
+    #[test]
+    fn provisional_stops_invite_retransmission_and_timer_c_cancels() {
+        let t = Timers::default();
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Invite, Transport::Udp, "c1");
+        let owner = Owner::Nobody;
+        let key = txs.send_request(
+            Time::ZERO,
+            flow(Transport::Udp),
+            req.clone(),
+            owner.clone(),
+            &t,
+            &mut out,
+        );
+        out.commands.clear();
+        let ringing = Response::to_request(&req, StatusCode::RINGING);
+        let told = txs.receive_response(Time::from_ms(100), &ringing, &t, &mut out);
+        assert_eq!(told, Some((owner.clone(), ClientRx::Response(ringing))));
+        assert_eq!(
+            deadline(&out, &Timer::Retransmit(key.clone())),
+            None,
+            "no Timer A once ringing"
+        );
+        assert_eq!(
+            deadline(&out, &Timer::Timeout(key.clone())),
+            Some(100 + 180_000),
+            "Timer C"
+        );
+        let (at, told) = fire(&mut txs, &mut out, &Timer::Timeout(key.clone()));
+        assert_eq!(told, Some((owner, ClientRx::TimedOut)));
+        let sent = sent(&mut out);
+        let [SipMessage::Request(cancel)] = sent.as_slice() else {
+            panic!("Timer C sends one CANCEL, sent {sent:?}");
+        };
+        assert_eq!(cancel.method, Method::Cancel);
+        assert_eq!(cancel.uri, req.uri);
+        assert_eq!(cancel.headers.cseq.seq, req.headers.cseq.seq);
+        assert_eq!(
+            cancel.headers.via,
+            req.headers.via[..1],
+            "RFC 3261 §9.1: the INVITE's top Via"
+        );
+        // The INVITE stays to ACK the 487, at most 64·T1 more; its owner is not told twice.
+        assert!(txs.request(&key).is_some());
+        assert_eq!(
+            deadline(&out, &Timer::Timeout(key.clone())),
+            Some(at + 32_000)
+        );
+        let (_, told) = fire(&mut txs, &mut out, &Timer::Timeout(key.clone()));
+        assert_eq!(told, None);
+        assert_eq!(txs.request(&key), None);
+    }
+
+    #[test]
+    fn invite_client_acks_a_non_2xx_and_every_retransmission_of_it_timer_d() {
+        let t = Timers::default();
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Invite, Transport::Udp, "c1");
+        let key = txs.send_request(
+            Time::ZERO,
+            flow(Transport::Udp),
+            req.clone(),
+            Owner::Nobody,
+            &t,
+            &mut out,
+        );
+        out.commands.clear();
+        let mut busy = Response::to_request(&req, StatusCode::BUSY_HERE);
+        busy.headers.to.set_tag(&Tag::new("b-tag"));
+        let told = txs.receive_response(Time::from_ms(100), &busy, &t, &mut out);
+        assert_eq!(
+            told,
+            Some((Owner::Nobody, ClientRx::Response(busy.clone())))
+        );
+        let expected_ack = SipMessage::Request(ack_for_non2xx(&req, &busy));
+        let sent_now = sent(&mut out);
+        let [SipMessage::Request(ack)] = sent_now.as_slice() else {
+            panic!("expected one ACK, sent {sent_now:?}");
+        };
+        assert_eq!(ack.method, Method::Ack);
+        assert_eq!(
+            ack.headers.cseq,
+            CSeq {
+                seq: req.headers.cseq.seq,
+                method: Method::Ack
+            }
+        );
+        assert_eq!(
+            ack.headers.via, req.headers.via,
+            "same branch: part of the INVITE transaction"
+        );
+        assert_eq!(
+            ack.headers.to.tag(),
+            Some(Tag::new("b-tag")),
+            "To of the response"
+        );
+        assert_eq!(deadline(&out, &Timer::Retransmit(key.clone())), None);
+        assert_eq!(
+            deadline(&out, &Timer::Linger(key.clone())),
+            Some(100 + 16_000),
+            "Timer D = 32 s"
+        );
+        // The retransmitted final is ACKed again and not passed up.
+        assert_eq!(
+            txs.receive_response(Time::from_ms(200), &busy, &t, &mut out),
+            None
+        );
+        assert_eq!(sent(&mut out), [expected_ack]);
+        fire(&mut txs, &mut out, &Timer::Linger(key));
+        assert_eq!(
+            txs.receive_response(Time::from_ms(20_000), &busy, &t, &mut out),
+            None
+        );
+        assert!(
+            sent(&mut out).is_empty(),
+            "after Timer D the response is stray"
+        );
+    }
+
+    #[test]
+    fn invite_client_passes_2xx_retransmissions_to_its_owner_timer_m() {
+        let t = Timers::default();
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Invite, Transport::Udp, "c1");
+        let key = txs.send_request(
+            Time::ZERO,
+            flow(Transport::Udp),
+            req.clone(),
+            Owner::Nobody,
+            &t,
+            &mut out,
+        );
+        out.commands.clear();
+        let ok = Response::to_request(&req, StatusCode::OK);
+        let first = txs.receive_response(Time::from_ms(100), &ok, &t, &mut out);
+        assert_eq!(first, Some((Owner::Nobody, ClientRx::Response(ok.clone()))));
+        assert!(
+            sent(&mut out).is_empty(),
+            "the ACK of a 2xx is the owner's (a dialog request)"
+        );
+        let again = txs.receive_response(Time::from_ms(600), &ok, &t, &mut out);
+        assert_eq!(again, Some((Owner::Nobody, ClientRx::Retransmitted2xx(ok))));
+        assert_eq!(
+            deadline(&out, &Timer::Linger(key)),
+            Some(100 + 32_000),
+            "Timer M"
+        );
+    }
+
+    #[test]
+    fn non_invite_client_absorbs_repeated_finals_for_t4_timer_k() {
+        let t = Timers::default();
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Message, Transport::Udp, "c1");
+        let key = txs.send_request(
+            Time::ZERO,
+            flow(Transport::Udp),
+            req.clone(),
+            Owner::Nobody,
+            &t,
+            &mut out,
+        );
+        let ok = Response::to_request(&req, StatusCode::OK);
+        assert!(txs
+            .receive_response(Time::from_ms(100), &ok, &t, &mut out)
+            .is_some());
+        assert_eq!(
+            txs.receive_response(Time::from_ms(200), &ok, &t, &mut out),
+            None
+        );
+        assert_eq!(
+            deadline(&out, &Timer::Linger(key.clone())),
+            Some(100 + 5_000),
+            "Timer K = T4"
+        );
+        assert_eq!(deadline(&out, &Timer::Timeout(key)), None, "Timer F stops");
+    }
+
+    #[test]
+    fn client_response_matches_on_branch_and_method_only() {
+        let t = Timers::default();
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = request(Method::Message, Transport::Tcp, "c1");
+        txs.send_request(
+            Time::ZERO,
+            flow(Transport::Tcp),
+            req.clone(),
+            Owner::Nobody,
+            &t,
+            &mut out,
+        );
+        let mut other_branch = Response::to_request(&req, StatusCode::OK);
+        other_branch.headers.via = vec![testing::via(Transport::Tcp, PEER, "c2")];
+        assert_eq!(
+            txs.receive_response(Time::ZERO, &other_branch, &t, &mut out),
+            None
+        );
+        let mut other_method = Response::to_request(&req, StatusCode::OK);
+        other_method.headers.cseq.method = Method::Options;
+        assert_eq!(
+            txs.receive_response(Time::ZERO, &other_method, &t, &mut out),
+            None
+        );
+        let ok = Response::to_request(&req, StatusCode::OK);
+        assert!(txs
+            .receive_response(Time::ZERO, &ok, &t, &mut out)
+            .is_some());
+        assert_eq!(
+            txs.receive_response(Time::ZERO, &ok, &t, &mut out),
+            None,
+            "gone at once over TCP (Timer K = 0)"
+        );
+    }
+}
