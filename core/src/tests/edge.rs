@@ -354,12 +354,7 @@ fn cancel_before_answer() {
     let invite = invite_to(&mut w, "bob", "conv-c", "contrib-c");
     w.h.send(&w.a, invite.clone());
     let b_invite = w.h.expect_request(&w.b, Method::Invite);
-    let mut cancel = invite.clone();
-    cancel.method = Method::Cancel;
-    cancel.headers.cseq.method = Method::Cancel;
-    cancel.body.clear();
-    cancel.headers.content_type = None;
-    w.h.send(&w.a, cancel);
+    w.h.send(&w.a, crate::testing::cancel(&invite));
     let mut got: Vec<u16> = Vec::new();
     while let Some(crate::sip::SipMessage::Response(r)) = w.h.next(&w.a) {
         got.push(r.status.get());

@@ -1,11 +1,11 @@
 //! Reusable scenario steps: registration, an established 1-to-1, the extension.
 
 use super::util::*;
-use crate::body::{ListEntry, ResourceList};
+use crate::body::ResourceList;
 use crate::ids::{ContributionId, Tag};
 use crate::server::Transport;
 use crate::sip::{MediaType, Method, Request, Response, StatusCode};
-use crate::wire;
+use crate::testing;
 
 /// The three users of the claim and the server harness.
 pub(crate) struct World {
@@ -106,78 +106,35 @@ pub(crate) enum ReplaceForm {
 
 pub(crate) const GROUP_CONTRIBUTION: &str = "5d9e0c2a-7b1f-4e3a-9c8d-2f6a1b0e4d77";
 
-/// A's extension INVITE to the conference factory (specs/extension.md).
+/// A's extension INVITE to the conference factory (specs/extension.md), built by
+/// `testing::extension`.
 pub(crate) fn extension_invite(w: &mut World, call: &OneToOneCall, form: ReplaceForm) -> Request {
-    let factory = sip_uri("conf-factory", DOMAIN);
-    let mut req = w.a.request(Method::Invite, factory.clone(), factory);
-    req.headers.require.push("recipient-list-invite".into());
-    req.headers.conversation_id = Some(conversation_id(&call.conversation));
-    req.headers.contribution_id = Some(ContributionId::new(GROUP_CONTRIBUTION));
-    req.headers.date = Some("Thu, 26 Nov 2026 12:30:00 GMT".into());
-    let mut b_entry = ListEntry {
-        uri: sip_uri("bob", DOMAIN),
-        display_name: None,
-        method: None,
-        session_replaces: None,
-        replaces: None,
-    };
+    let mut b_entry = testing::list_entry(sip_uri("bob", DOMAIN));
+    let mut session_replaces = None;
+    let mut replaces = Vec::new();
     match form {
-        ReplaceForm::SessionReplaces => {
-            req.headers.session_replaces = Some(call.contribution.clone())
-        }
-        ReplaceForm::Rfc3891 => req.headers.replaces.push(crate::sip::Replaces {
-            call_id: call.a_dialog.call_id.clone(),
-            to_tag: call.a_dialog.remote_tag(),
-            from_tag: call.a_dialog.local_tag(),
-            early_only: false,
-        }),
+        ReplaceForm::SessionReplaces => session_replaces = Some(call.contribution.clone()),
+        ReplaceForm::Rfc3891 => replaces.extend(call.a_dialog.replaces()),
         ReplaceForm::ListEntryHeader => {
             b_entry.method = Some("INVITE".into());
             b_entry.session_replaces = Some(call.contribution.clone());
         }
     }
     let list = ResourceList {
-        entries: vec![
-            b_entry,
-            ListEntry {
-                uri: sip_uri("carol", DOMAIN),
-                display_name: None,
-                method: None,
-                session_replaces: None,
-                replaces: None,
-            },
-        ],
+        entries: vec![b_entry, testing::list_entry(sip_uri("carol", DOMAIN))],
     };
-    multipart_body(req, &msrp_sdp("10.0.0.1", 7003, "a2"), &list)
-}
-
-/// Puts an SDP part and a recipient-list part into a multipart/mixed body.
-pub(crate) fn multipart_body(mut req: Request, sdp: &str, list: &ResourceList) -> Request {
-    let boundary = "cpmd-boundary";
-    let sdp_part = crate::body::BodyPart {
-        content_type: Some(MediaType::new("application", "sdp")),
-        disposition: None,
-        headers: vec![("Content-Type".into(), "application/sdp".into())],
-        body: sdp.as_bytes().to_vec(),
+    let sdp = msrp_sdp("10.0.0.1", 7003, "a2");
+    let ext = testing::Extension {
+        factory: sip_uri("conf-factory", DOMAIN),
+        conversation: &call.conversation,
+        contribution: GROUP_CONTRIBUTION,
+        session_replaces,
+        replaces,
+        list,
+        sdp: &sdp,
+        boundary: "cpmd-boundary",
     };
-    let list_part = crate::body::BodyPart {
-        content_type: Some(MediaType::new("application", "resource-lists+xml")),
-        disposition: Some("recipient-list".into()),
-        headers: vec![
-            (
-                "Content-Type".into(),
-                "application/resource-lists+xml".into(),
-            ),
-            ("Content-Disposition".into(), "recipient-list".into()),
-        ],
-        body: wire::resource_lists::encode(list).into_bytes(),
-    };
-    let mut ct = MediaType::new("multipart", "mixed");
-    ct.params
-        .push(crate::uri::Param::new("boundary", Some(boundary)));
-    req.headers.content_type = Some(ct);
-    req.body = wire::multipart::encode(boundary, &[sdp_part, list_part]);
-    req
+    testing::extension(ext, w.a.sender())
 }
 
 /// The state after the extension: A's 200 received and ACKed; B and C invited.

@@ -84,11 +84,17 @@ impl Ua {
 
     /// An out-of-dialog request from this terminal.
     pub(crate) fn request(&mut self, method: Method, uri: Uri, to: Uri) -> Request {
+        let sender = self.sender();
+        testing::request(method, uri, to, sender)
+    }
+
+    /// This terminal as the sender of a new out-of-dialog request: a fresh tag,
+    /// Call-ID and branch.
+    pub(crate) fn sender(&mut self) -> testing::Sender {
         // Token order (tag, call, branch) keeps every identifier as it always was.
         let tag = Tag::new(self.token("tag"));
         let call_id = CallId::new(self.token("call"));
-        let sender = testing::Sender::new(self.uri(), &tag, call_id, self.via(), self.contact());
-        testing::request(method, uri, to, sender)
+        testing::Sender::new(self.uri(), &tag, call_id, self.via(), self.contact())
     }
 
     /// A response from this terminal to a request it received; `tag` is its dialog tag.
