@@ -5,11 +5,56 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use cpmd_core::server::{AuthConfig, DigestAlgorithm, Seed, Timers};
 use cpmd_core::wire::Limits;
 use cpmd_core::UserUri;
 use serde::Deserialize;
+
+/// Why a configuration file cannot be read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum FileConfigError {
+    /// The file cannot be read.
+    #[error("reading config file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`FileConfig`].
+    #[error("parsing config file {}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why (line and column included).
+        source: toml::de::Error,
+    },
+    /// The retired `msrp_port` key.
+    #[error(
+        "{}: `msrp_port` was replaced by the MSRP listener list: \
+         [listen] msrp = [\"127.0.0.1:2855\"]",
+        path.display()
+    )]
+    MsrpPortRetired {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The `store` setting is not a store URL.
+    #[error(transparent)]
+    StoreUrl(#[from] crate::store::BadStoreUrl),
+    /// `[auth] algorithms` names an algorithm the core does not know.
+    #[error("unknown digest algorithm {0:?} (SHA-256 or MD5)")]
+    UnknownDigestAlgorithm(String),
+    /// `[auth] algorithms` is empty while auth is on.
+    #[error("auth.algorithms is empty")]
+    NoDigestAlgorithm,
+    /// `[msrp] chunk_size` is 0.
+    #[error("msrp.chunk_size must be above 0")]
+    ZeroChunkSize,
+    /// The per-boot seed cannot be read.
+    #[error("reading /dev/urandom for the boot seed")]
+    BootEntropy(#[source] std::io::Error),
+}
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -158,7 +203,7 @@ impl Default for AuthFileConfig {
 
 impl AuthFileConfig {
     /// The core's view, `None` when off; an unknown algorithm name is an error.
-    fn core(&self, domain: &str) -> anyhow::Result<Option<AuthConfig>> {
+    fn core(&self, domain: &str) -> Result<Option<AuthConfig>, FileConfigError> {
         if !self.enabled {
             return Ok(None);
         }
@@ -174,10 +219,12 @@ impl AuthFileConfig {
             .iter()
             .map(|a| {
                 DigestAlgorithm::from_token(a)
-                    .with_context(|| format!("unknown digest algorithm {a:?} (SHA-256 or MD5)"))
+                    .ok_or_else(|| FileConfigError::UnknownDigestAlgorithm(a.clone()))
             })
-            .collect::<anyhow::Result<_>>()?;
-        anyhow::ensure!(!auth.algorithms.is_empty(), "auth.algorithms is empty");
+            .collect::<Result<_, _>>()?;
+        if auth.algorithms.is_empty() {
+            return Err(FileConfigError::NoDigestAlgorithm);
+        }
         Ok(Some(auth))
     }
 }
@@ -311,22 +358,25 @@ impl Default for LimitConfig {
 
 impl FileConfig {
     /// Reads and parses a TOML file.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
-        let cfg: Self = toml::from_str(&text)
-            .with_context(|| format!("parsing config file {}", path.display()))?;
-        anyhow::ensure!(
-            cfg.msrp_port.is_none(),
-            "{}: `msrp_port` was replaced by the MSRP listener list: \
-             [listen] msrp = [\"127.0.0.1:2855\"]",
-            path.display()
-        );
+    pub fn load(path: &Path) -> Result<Self, FileConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FileConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let cfg: Self = toml::from_str(&text).map_err(|source| FileConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        if cfg.msrp_port.is_some() {
+            return Err(FileConfigError::MsrpPortRetired {
+                path: path.to_owned(),
+            });
+        }
         Ok(cfg)
     }
 
     /// The message store's URL (the default when `store` is unset).
-    pub fn store_url(&self) -> anyhow::Result<crate::store::StoreUrl> {
+    pub fn store_url(&self) -> Result<crate::store::StoreUrl, FileConfigError> {
         match &self.store {
             Some(text) => Ok(crate::store::StoreUrl::parse(text)?),
             None => Ok(crate::store::StoreUrl::default_in(&self.data_dir)),
@@ -357,7 +407,7 @@ impl FileConfig {
         advertised: SocketAddr,
         msrp: SocketAddr,
         boot: u64,
-    ) -> anyhow::Result<cpmd_core::Config> {
+    ) -> Result<cpmd_core::Config, FileConfigError> {
         let mut c = cpmd_core::Config::new(&self.domain);
         c.conference_factory_user = self.conference_factory_user.clone();
         // Unbracketed: the core brackets an IPv6 address where the syntax needs it.
@@ -365,7 +415,9 @@ impl FileConfig {
         c.advertised_port = advertised.port();
         c.msrp.advertised = msrp;
         c.msrp.relaxed_path_matching = self.msrp.relaxed_path_matching;
-        anyhow::ensure!(self.msrp.chunk_size > 0, "msrp.chunk_size must be above 0");
+        if self.msrp.chunk_size == 0 {
+            return Err(FileConfigError::ZeroChunkSize);
+        }
         c.msrp.chunk_size = self.msrp.chunk_size;
         c.limits.max_msrp_pending_bytes = self.msrp.max_pending_bytes;
         c.limits.max_msrp_pending_bytes_total = self.msrp.max_pending_bytes_total;
@@ -393,12 +445,12 @@ impl FileConfig {
 }
 
 /// 64 bits of OS entropy for the per-boot seed.
-pub fn boot_entropy() -> anyhow::Result<u64> {
+pub fn boot_entropy() -> Result<u64, FileConfigError> {
     use std::io::Read as _;
     let mut buf = [0u8; 8];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
-        .context("reading /dev/urandom for the boot seed")?;
+        .map_err(FileConfigError::BootEntropy)?;
     Ok(u64::from_le_bytes(buf))
 }
 

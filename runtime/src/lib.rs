@@ -29,13 +29,13 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use crate::config::FileConfig;
+use crate::config::{FileConfig, FileConfigError};
 use crate::event_loop::{EventLoop, Parts};
 use crate::imap::ImapListener;
-use crate::ready::Bound;
+use crate::ready::{AnnounceError, Bound};
+use crate::store::sql::DbError;
 use crate::transport::tcp::{TcpSettings, TcpSipListener};
 use crate::transport::udp::UdpListener;
 use crate::transport::ConnIds;
@@ -52,6 +52,67 @@ pub enum Listen {
     Tcp(SocketAddr),
 }
 
+/// Why [`serve`] could not start or stop cleanly. Each message names the step and
+/// the address or path; the cause is the error's source.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A SIP or MSRP listener cannot be bound.
+    #[error("binding {what} {addr}")]
+    Bind {
+        /// `udp`, `tcp` or `msrp`.
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The IMAP listener cannot be bound.
+    #[error("binding imap {addr}")]
+    BindImap {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No SIP listener was given (the first is the advertised address).
+    #[error("no sip listener configured")]
+    NoSipListener,
+    /// No MSRP listener was given.
+    #[error("no msrp listener configured")]
+    NoMsrpListener,
+    /// The configuration file's values cannot be used.
+    #[error(transparent)]
+    Config(#[from] FileConfigError),
+    /// The core refuses the configuration.
+    #[error("invalid configuration")]
+    InvalidConfig(#[source] cpmd_core::server::ConfigError),
+    /// The task opening the store did not finish.
+    #[error("store open task")]
+    StoreOpenTask(#[source] tokio::task::JoinError),
+    /// The message store cannot be opened.
+    #[error("opening the message store {url}")]
+    StoreOpen {
+        /// The store's URL.
+        url: store::StoreUrl,
+        /// Why.
+        source: DbError,
+    },
+    /// The input trace cannot be opened.
+    #[error("opening the input trace in {}", dir.display())]
+    Trace {
+        /// The data directory.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The ready line cannot be announced.
+    #[error(transparent)]
+    Announce(#[from] AnnounceError),
+    /// The store task ended abnormally.
+    #[error("store task")]
+    StoreTask(#[source] tokio::task::JoinError),
+}
+
 /// Runs the server until SIGINT or SIGTERM: binds the SIP listeners in `order` (the
 /// first is the address advertised in Via and Contact) and the `msrp` listeners,
 /// opens the store, serves IMAP, announces the bound addresses (stdout and
@@ -61,7 +122,7 @@ pub async fn serve(
     order: Vec<Listen>,
     msrp: Vec<SocketAddr>,
     ready_file: Option<PathBuf>,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     let origin = Instant::now();
     let ids = ConnIds::new();
     let (net_tx, net_rx) = mpsc::channel(NET_QUEUE);
@@ -81,22 +142,31 @@ pub async fn serve(
             Listen::Udp(addr) => {
                 let sock = UdpListener::bind(addr, ids.conn())
                     .await
-                    .with_context(|| format!("binding udp {addr}"))?;
+                    .map_err(|source| ServeError::Bind {
+                        what: "udp",
+                        addr,
+                        source,
+                    })?;
                 sock.spawn_receiver(net_tx.clone());
                 bound.push(Bound::Udp(sock.local));
                 udp.push(sock);
             }
             Listen::Tcp(addr) => {
-                let listener = TcpSipListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding tcp {addr}"))?;
+                let listener =
+                    TcpSipListener::bind(addr)
+                        .await
+                        .map_err(|source| ServeError::Bind {
+                            what: "tcp",
+                            addr,
+                            source,
+                        })?;
                 bound.push(Bound::Tcp(listener.local));
                 listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), false);
             }
         }
     }
-    let advertised = match bound[0] {
-        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) | Bound::Imap(a) => a,
+    let advertised = match bound.first().ok_or(ServeError::NoSipListener)? {
+        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) | Bound::Imap(a) => *a,
     };
     // The MSRP listeners are bound before the core exists, so the port the OS
     // picked (port 0) is what every SDP advertises.
@@ -104,7 +174,11 @@ pub async fn serve(
     for addr in msrp {
         let listener = TcpSipListener::bind(addr)
             .await
-            .with_context(|| format!("binding msrp {addr}"))?;
+            .map_err(|source| ServeError::Bind {
+                what: "msrp",
+                addr,
+                source,
+            })?;
         bound.push(Bound::Msrp(listener.local));
         let local = listener.local;
         let shown = if local.ip().is_unspecified() {
@@ -116,9 +190,9 @@ pub async fn serve(
         msrp_advertised.get_or_insert(shown);
         listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), true);
     }
-    let msrp_advertised = msrp_advertised.context("no msrp listener configured")?;
+    let msrp_advertised = msrp_advertised.ok_or(ServeError::NoMsrpListener)?;
     let core = file.core_config(advertised, msrp_advertised, config::boot_entropy()?)?;
-    core.validate().context("invalid configuration")?;
+    core.validate().map_err(ServeError::InvalidConfig)?;
     tracing::info!(domain = %core.domain, %advertised, msrp = %msrp_advertised, data_dir = %file.data_dir.display(), "starting");
     let url = file.store_url()?;
     let instance = file.instance;
@@ -126,8 +200,11 @@ pub async fn serve(
     // Opening blocks (and the PostgreSQL client must not run on a runtime thread).
     let opened = tokio::task::spawn_blocking(move || store::open(&store_at, instance))
         .await
-        .context("store open task")?
-        .with_context(|| format!("opening the message store {url}"))?;
+        .map_err(ServeError::StoreOpenTask)?
+        .map_err(|source| ServeError::StoreOpen {
+            url: url.clone(),
+            source,
+        })?;
     tracing::info!(store = %url, "message store open");
     for contribution_id in &opened.recovered {
         tracing::warn!(%contribution_id, "session left open by a crash sealed as crashed");
@@ -135,14 +212,20 @@ pub async fn serve(
     // The mailbox view, read by the IMAP server's connections.
     let imap = ImapListener::bind(file.imap.listen)
         .await
-        .with_context(|| format!("binding imap {}", file.imap.listen))?;
+        .map_err(|source| ServeError::BindImap {
+            addr: file.imap.listen,
+            source,
+        })?;
     bound.push(Bound::Imap(imap.local));
     let users = imap::Users::new(&core.domain, file.auth.passwords.clone());
     imap.spawn(opened.mail.clone(), users, file.imap.settings());
     let store = opened.history;
     let trace = if file.trace_input {
-        let trace = trace::InputTrace::open(&file.data_dir, &core)
-            .with_context(|| format!("opening the input trace in {}", file.data_dir.display()))?;
+        let trace =
+            trace::InputTrace::open(&file.data_dir, &core).map_err(|source| ServeError::Trace {
+                dir: file.data_dir.clone(),
+                source,
+            })?;
         tracing::info!(path = %trace.path().display(), "recording network input");
         Some(trace)
     } else {
@@ -163,7 +246,7 @@ pub async fn serve(
     };
     ready::announce(&bound, ready_file.as_deref())?;
     EventLoop::new(parts, origin).run(shutdown_signal()).await;
-    store_task.await.context("store task")?;
+    store_task.await.map_err(ServeError::StoreTask)?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -125,7 +125,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(serve(file, order, msrp, cli.ready_file))
+    runtime.block_on(serve(file, order, msrp, cli.ready_file))?;
+    Ok(())
 }
 
 /// The MSRP listeners: `--msrp` flags, else the file's `[listen] msrp`, else one

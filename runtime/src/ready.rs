@@ -3,9 +3,7 @@
 //! optionally written to a file, so tests and scripts can use port 0.
 
 use std::net::SocketAddr;
-use std::path::Path;
-
-use anyhow::Context as _;
+use std::path::{Path, PathBuf};
 
 /// One bound listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,19 +33,51 @@ pub fn ready_line(bound: &[Bound]) -> String {
     line
 }
 
+/// Why the ready line could not be announced.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnounceError {
+    /// Writing or flushing stdout failed.
+    #[error("printing the ready line")]
+    Print(#[source] std::io::Error),
+    /// Flushing stdout failed.
+    #[error("flushing stdout")]
+    Flush(#[source] std::io::Error),
+    /// The ready file (its temporary name) cannot be written.
+    #[error("writing {}", path.display())]
+    Write {
+        /// The temporary file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The temporary file cannot be renamed to the ready file.
+    #[error("renaming to {}", path.display())]
+    Rename {
+        /// The ready file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// Prints the line (flushed) and writes it to `file` if given: first to a
 /// temporary name, then renamed, so a reader never sees half a line.
-pub fn announce(bound: &[Bound], file: Option<&Path>) -> anyhow::Result<()> {
+pub fn announce(bound: &[Bound], file: Option<&Path>) -> Result<(), AnnounceError> {
     use std::io::Write as _;
     let line = ready_line(bound);
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").context("printing the ready line")?;
-    out.flush().context("flushing stdout")?;
+    writeln!(out, "{line}").map_err(AnnounceError::Print)?;
+    out.flush().map_err(AnnounceError::Flush)?;
     if let Some(path) = file {
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, format!("{line}\n"))
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        std::fs::write(&tmp, format!("{line}\n")).map_err(|source| AnnounceError::Write {
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::rename(&tmp, path).map_err(|source| AnnounceError::Rename {
+            path: path.to_owned(),
+            source,
+        })?;
     }
     Ok(())
 }
