@@ -1,6 +1,7 @@
 //! The real `cpmd` binary relays an MSRP message between two raw TCP peers
-//! (specs/msrp.md MSRP-2, MSRP-7): A and B set the session up over SIP/UDP (plain
-//! text written here, not `cpmd_core::wire`); A connects to the server's MSRP
+//! (specs/msrp.md MSRP-2, MSRP-7): A and B set the session up over SIP/UDP (requests
+//! and B's answer built by `cpmd_core::testing`, printed by the core's encoder; the
+//! MSRP side is plain text written here); A connects to the server's MSRP
 //! listener (A's offer is `active`), the server connects to B (B's answer is
 //! `passive`) and binds with an empty SEND; A's SEND arrives at B as the server's
 //! own SEND with the same body.
@@ -9,6 +10,11 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use cpmd_core::sip::{MediaType, Request, SipMessage, StatusCode};
+use cpmd_core::testing;
+use cpmd_core::wire::{decode_message, encode_message, Limits};
+use cpmd_core::{CallId, Tag, Transport};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -93,6 +99,25 @@ fn header<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// `user` sending from `sock` a new request with tag `tag`, Call-ID `call` and branch
+/// `z9hG4bK{branch}`.
+fn sender(sock: &UdpSocket, user: &str, tag: &str, call: &str, branch: &str) -> testing::Sender {
+    let SocketAddr::V4(me) = sock.local_addr().unwrap() else {
+        panic!("the test's sockets are IPv4");
+    };
+    testing::Sender::new(
+        testing::sip_uri(user, "example.com"),
+        &Tag::new(tag),
+        CallId::new(call),
+        testing::via(Transport::Udp, me, branch),
+        testing::contact(user, me),
+    )
+}
+
+fn send(sock: &UdpSocket, message: SipMessage) {
+    sock.send(&encode_message(&message)).unwrap();
+}
+
 fn body(msg: &str) -> &str {
     msg.split_once("\r\n\r\n")
         .map(|(_, b)| b)
@@ -108,14 +133,18 @@ fn path_in(sdp: &str) -> String {
 }
 
 fn register(sock: &UdpSocket, user: &str) {
-    let me = sock.local_addr().unwrap();
-    let req = format!(
-        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-reg-{user}\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:{user}@example.com>;tag=r{user}\r\n\
-         To: <sip:{user}@example.com>\r\nCall-ID: reg-{user}\r\nCSeq: 1 REGISTER\r\n\
-         Contact: <sip:{user}@{me}>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+    let from = sender(
+        sock,
+        user,
+        &format!("r{user}"),
+        &format!("reg-{user}"),
+        &format!("-reg-{user}"),
     );
-    sock.send(req.as_bytes()).unwrap();
+    let aor = testing::sip_uri(user, "example.com");
+    send(
+        sock,
+        SipMessage::Request(testing::register("example.com", aor, 600, from)),
+    );
     recv_sip(sock, "200");
 }
 
@@ -167,35 +196,33 @@ fn two_raw_msrp_peers_exchange_a_message_through_cpmd() {
     let b_port = b_msrp.local_addr().unwrap().port();
     let a_path = "msrp://127.0.0.1:9/a1;tcp";
 
-    let a_me = a.local_addr().unwrap();
-    let offer = sdp(9, "a1", "active");
-    let invite = format!(
-        "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a_me};branch=z9hG4bK-inv1\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=ta\r\nTo: <sip:bob@example.com>\r\n\
-         Call-ID: msrp-relay-1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@{a_me}>\r\n\
-         Contribution-ID: 0f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{offer}",
-        offer.len()
+    let invite = testing::invite(
+        testing::sip_uri("bob", "example.com"),
+        "7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10",
+        "0f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10",
+        &sdp(9, "a1", "active"),
+        sender(&a, "alice", "ta", "msrp-relay-1", "-inv1"),
     );
-    a.send(invite.as_bytes()).unwrap();
+    send(&a, SipMessage::Request(invite));
     let at_b = recv_sip(&b, "INVITE");
     let s_b = path_in(body(&at_b));
     assert!(s_b.starts_with(&format!("msrp://{msrp}/")), "{s_b}");
-    let answer = sdp(b_port, "b1", "passive");
-    let mut ok = String::from("SIP/2.0 200 OK\r\n");
-    for name in ["Via", "From", "Call-ID", "CSeq"] {
-        for v in header(&at_b, name) {
-            ok.push_str(&format!("{name}: {v}\r\n"));
-        }
-    }
-    let b_me = b.local_addr().unwrap();
-    ok.push_str(&format!(
-        "To: {};tag=tb\r\nContact: <sip:bob@{b_me}>\r\nContent-Type: application/sdp\r\n\
-         Content-Length: {}\r\n\r\n{answer}",
-        header(&at_b, "To")[0],
-        answer.len()
-    ));
-    b.send(ok.as_bytes()).unwrap();
+    let relayed: Request = match decode_message(at_b.as_bytes(), &Limits::default()) {
+        Ok(SipMessage::Request(r)) => r,
+        other => panic!("the server's INVITE to B decodes: {other:?}"),
+    };
+    let SocketAddr::V4(b_me) = b.local_addr().unwrap() else {
+        panic!("IPv4");
+    };
+    let mut ok = testing::response(
+        &relayed,
+        StatusCode::OK,
+        Some(&Tag::new("tb")),
+        testing::contact("bob", b_me),
+    );
+    ok.headers.content_type = Some(MediaType::new("application", "sdp"));
+    ok.body = sdp(b_port, "b1", "passive").into_bytes();
+    send(&b, SipMessage::Response(ok));
     let at_a = recv_sip(&a, "200");
     let s_a = path_in(body(&at_a));
     assert!(body(&at_a).contains("a=setup:passive"));
