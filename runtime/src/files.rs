@@ -43,8 +43,30 @@ pub fn missing_dirs(dir: &Path) -> io::Result<()> {
 /// Creates `path` empty with mode 0600 when missing, or sets 0600 on it, so a
 /// library that opens it later (SQLite) finds a private file; SQLite gives its
 /// `-wal` and `-shm` files the mode of the database file.
+///
+/// An existing file is changed by path (chmod), never opened: closing any
+/// descriptor of a file drops every POSIX lock this process holds on it, and the
+/// database may already be open here (the writer, when the mailbox reader opens).
+/// With its locks gone, another process's SQLite connection believes it is the
+/// last one, checkpoints and deletes the WAL the writer is still appending to, and
+/// later commits are lost.
 pub fn private_file(path: &Path) -> io::Result<()> {
-    create_private(OpenOptions::new().create(true).append(true), path).map(drop)
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+    {
+        // New: nobody else can have it open yet.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if std::fs::metadata(path)?.permissions().mode() & 0o777 != FILE_MODE {
+                std::fs::set_permissions(path, Permissions::from_mode(FILE_MODE))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn restrict(file: &File, mode: u32) -> io::Result<()> {

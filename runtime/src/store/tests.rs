@@ -886,3 +886,66 @@ fn a_slow_mailbox_read_never_blocks_the_history_writer() {
         "info and message"
     );
 }
+
+/// Set (to a database path) when this test binary runs as the other process of
+/// [`another_connection_keeps_the_writers_wal`].
+const WAL_PEER: &str = "CPMD_TEST_WAL_PEER";
+
+/// The other process of [`another_connection_keeps_the_writers_wal`]: opens the
+/// database, prints how many rows `t` has, closes. Without [`WAL_PEER`] (an
+/// ordinary test run) it has nothing to do.
+#[test]
+fn wal_peer_process() {
+    let Ok(path) = std::env::var(WAL_PEER) else {
+        return;
+    };
+    let mut c = sqlite::SqliteConn::open(std::path::Path::new(&path)).unwrap();
+    let n = c
+        .query_one("SELECT count(*) FROM t", &[])
+        .and_then(|r| r.int(0))
+        .unwrap();
+    println!("WAL-PEER-COUNT={n}");
+}
+
+/// What another process sees of the database at `path` (by running
+/// [`wal_peer_process`] in a child).
+fn rows_seen_by_another_process(path: &std::path::Path) -> i64 {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "store::tests::wal_peer_process", "--nocapture"])
+        .env(WAL_PEER, path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("WAL-PEER-COUNT="))
+        .unwrap_or_else(|| panic!("peer printed no count: {stdout}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A second connection opened in the writer's process (the mailbox reader) must not
+/// drop the writer's POSIX locks: if it did, another process's connection closing
+/// would take itself for the last one, checkpoint and delete the WAL the writer
+/// still appends to, and every later commit would be lost (found by
+/// `tests/tests/msrp.rs`, caused by `files::private_file` opening the database).
+#[test]
+fn another_connection_keeps_the_writers_wal() {
+    let place = sqlite_place();
+    let StoreUrl::Sqlite(path) = place.url() else {
+        unreachable!("sqlite place")
+    };
+    let mut writer = sqlite::SqliteConn::open(&path).unwrap();
+    writer
+        .batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let _reader = sqlite::SqliteConn::open(&path).unwrap();
+    assert_eq!(rows_seen_by_another_process(&path), 1);
+    writer.exec("INSERT INTO t VALUES (2)", &[]).unwrap();
+    assert_eq!(
+        rows_seen_by_another_process(&path),
+        2,
+        "a commit after another process came and went is visible"
+    );
+}
