@@ -54,6 +54,10 @@ fn address() -> SocketAddr {
     SocketAddr::new(ip, free_port(ip))
 }
 
+/// The Request-URI of every REGISTER in the sipp scenarios, without the `sip:` that
+/// sipp puts before `-auth_uri`.
+const REGISTRAR: &str = "example.com";
+
 /// REGISTER 401/200 for A and B, INVITE 407, ACK, INVITE with Proxy-Authorization,
 /// 200, ACK, BYE, 200 (every step asserted by sipp); one sealed history.
 #[test]
@@ -63,19 +67,41 @@ fn md5_digest_register_invite_407_call_and_bye() {
     }
     let mut cpmd = Cpmd::start_with_config(Some(&md5_config()), &["--udp", "127.0.0.1:0"]);
     let (a, b) = (address(), address());
-    sipp(
-        &cpmd,
-        "register_auth.xml",
-        b,
-        &["-s", "bob", "-ap", BOB_PASSWORD, "-m", "1"],
-    )
-    .assert_success();
+    // sipp hashes `sip:` + `-auth_uri` (default `sip:REMOTE_IP:PORT`), and cpmd
+    // requires the Request-URI there (SEC-4c): each run names its request's URI.
+    for (user, password, at) in [("alice", ALICE_PASSWORD, a), ("bob", BOB_PASSWORD, b)] {
+        sipp(
+            &cpmd,
+            "register_auth.xml",
+            at,
+            &[
+                "-s",
+                user,
+                "-ap",
+                password,
+                "-auth_uri",
+                REGISTRAR,
+                "-m",
+                "1",
+            ],
+        )
+        .assert_success();
+    }
     let b_uas = sipp(&cpmd, "b_answer_bye.xml", b, &["-m", "1"]);
     sipp(
         &cpmd,
         "a_auth_call.xml",
         a,
-        &["-s", "alice", "-ap", ALICE_PASSWORD, "-m", "1"],
+        &[
+            "-s",
+            "alice",
+            "-ap",
+            ALICE_PASSWORD,
+            "-auth_uri",
+            "bob@example.com",
+            "-m",
+            "1",
+        ],
     )
     .assert_success();
     b_uas.assert_success();
@@ -99,7 +125,16 @@ fn md5_digest_wrong_password_register_forbidden() {
         &cpmd,
         "register_auth_forbidden.xml",
         address(),
-        &["-s", "alice", "-ap", "not-alice-secret", "-m", "1"],
+        &[
+            "-s",
+            "alice",
+            "-ap",
+            "not-alice-secret",
+            "-auth_uri",
+            REGISTRAR,
+            "-m",
+            "1",
+        ],
     )
     .assert_success();
 }

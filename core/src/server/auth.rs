@@ -1,14 +1,14 @@
 //! SIP digest authentication (RFC 3261 §22, RFC 8760): challenges for REGISTER (401)
 //! and for out-of-dialog requests of local users (407), checked against the
-//! configured passwords, with nonces minted from the injected seed and kept for a
-//! bounded time. With authentication off (benchmarks, tests), identity is the
+//! configured passwords, with nonces the server signs (`nonces`), SEC-4a..SEC-4e of
+//! specs/security.md. With authentication off (benchmarks, tests), identity is the
 //! registration flow alone (REG-2).
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::config::DigestAlgorithm;
-use super::nonces::MAX_NONCES;
+use super::nonces::{self, Count};
 use super::output::Flow;
 use super::refusal::Refusal;
 use super::{Server, TxKey};
@@ -16,6 +16,7 @@ use crate::sip::{Request, Response, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;
 use crate::wire::digest::{parse_credentials, print_challenge, DigestCredentials};
+use crate::wire::uri::{parse_uri, print_uri};
 
 /// What the credentials of a request say.
 enum Verdict {
@@ -80,11 +81,15 @@ impl Server {
         }
     }
 
+    /// The order is the rule (SEC-4a): everything that does not depend on the password
+    /// (realm, algorithm, `qop`, the nonce's signature, `uri`) is checked first, so a
+    /// made-up nonce gets the same challenge whether the password was right or not;
+    /// then the password (in constant time, SEC-4d); then freshness (expiry, `nc`),
+    /// which only a client that knows the password learns about.
     fn check_digest(&mut self, now: Time, req: &Request, header: &str) -> Verdict {
         let Some(auth) = self.config.auth.clone() else {
             return Verdict::Forbidden;
         };
-        self.nonces.expiry.retain(|_, at| *at > now);
         let creds = req
             .headers
             .other
@@ -100,16 +105,38 @@ impl Server {
         else {
             return Verdict::Challenge { stale: false };
         };
+        // SEC-4a: a nonce the server did not sign is answered like no credentials at
+        // all, before anything looks at the password.
+        let Some(expiry) = nonces::verify(&self.config.seed, &creds.nonce) else {
+            return Verdict::Challenge { stale: false };
+        };
+        // SEC-4e: `qop=auth` with a count and a client nonce; RFC 2069 responses
+        // (no qop) cannot be checked for replays.
+        let Some(nc) = qop_auth_count(&creds) else {
+            return Verdict::Forbidden;
+        };
+        // SEC-4c: the response covers the `uri` parameter, so it must be this
+        // request's Request-URI, not one captured from another request.
+        if !same_uri(&creds.uri, req) {
+            return Verdict::Forbidden;
+        }
         let Some(password) = auth.passwords.get(&creds.username) else {
             return Verdict::Forbidden;
         };
-        if expected_response(algorithm, &creds, password, req.method.as_str()) != creds.response {
+        let expected = expected_response(algorithm, &creds, password, req.method.as_str());
+        if !nonces::constant_time_eq(expected.as_bytes(), creds.response.as_bytes()) {
             return Verdict::Forbidden;
         }
-        if !self.nonces.expiry.contains_key(&creds.nonce) {
+        if expiry <= now {
             // Right password, old nonce: RFC 7616 `stale=true` lets the client retry
             // without asking its user again.
             return Verdict::Challenge { stale: true };
+        }
+        // SEC-4b: each count once per nonce; a replay is challenged again (the
+        // replayer cannot answer a fresh nonce without the password).
+        match self.nonces.count(now, &creds.nonce, expiry, nc) {
+            Count::Fresh => {}
+            Count::Replayed => return Verdict::Challenge { stale: true },
         }
         Verdict::Authenticated(UserUri::new_canonical(format!(
             "sip:{}@{}",
@@ -129,21 +156,10 @@ impl Server {
         let Some(auth) = self.config.auth.clone() else {
             return;
         };
-        let nonce = self.ids.tag().as_str().to_owned();
-        if self.nonces.expiry.len() >= MAX_NONCES {
-            let oldest = self
-                .nonces
-                .expiry
-                .iter()
-                .min_by_key(|(_, at)| **at)
-                .map(|(n, _)| n.clone());
-            if let Some(n) = oldest {
-                self.nonces.expiry.remove(&n);
-            }
-        }
-        self.nonces
-            .expiry
-            .insert(nonce.clone(), now.plus_ms(auth.nonce_ttl_ms));
+        // SEC-4a: signed, not stored: challenges cost no state and cannot push a
+        // genuine nonce out of anything.
+        let expiry = now.plus_ms(auth.nonce_ttl_ms);
+        let nonce = nonces::mint(&self.config.seed, expiry, self.ids.tag().as_str());
         let header = if status == StatusCode::UNAUTHORIZED {
             "WWW-Authenticate"
         } else {
@@ -158,6 +174,26 @@ impl Server {
         let timers = self.config.timers;
         self.tx.respond(now, key, resp, &timers, &mut self.out);
     }
+}
+
+/// SEC-4e: the `nc` of `qop=auth` credentials (8 hex digits, RFC 7616 §3.4), with a
+/// `cnonce`; `None` for any other qop or none.
+fn qop_auth_count(c: &DigestCredentials) -> Option<u32> {
+    let auth = c
+        .qop
+        .as_deref()
+        .is_some_and(|q| q.eq_ignore_ascii_case("auth"));
+    let cnonce = c.cnonce.as_deref().is_some_and(|n| !n.is_empty());
+    let nc = c.nc.as_deref().filter(|n| n.len() == 8)?;
+    (auth && cnonce)
+        .then(|| u32::from_str_radix(nc, 16).ok())
+        .flatten()
+}
+
+/// SEC-4c: the credentials' `uri` names the Request-URI (RFC 3261 §22.4: the same
+/// URI; compared parsed, so spelling differences the URI grammar allows pass).
+fn same_uri(uri: &str, req: &Request) -> bool {
+    parse_uri(uri).is_ok_and(|u| u == req.uri) || uri == print_uri(&req.uri)
 }
 
 /// RFC 7616 §3.4.1 with `qop=auth` (RFC 2069 form without qop).

@@ -157,17 +157,51 @@ mod digest {
     }
 
     fn authorize(req: &mut Request, header: &str, user: &str, password: &str, nonce: &str) {
+        authorize_with(req, header, user, password, nonce, 1);
+    }
+
+    /// `authorize` with count `nc` (SEC-4b: each count once per nonce).
+    fn authorize_with(
+        req: &mut Request,
+        header: &str,
+        user: &str,
+        password: &str,
+        nonce: &str,
+        nc: u32,
+    ) {
         let uri = crate::wire::uri::print_uri(&req.uri);
+        let value = credentials(req.method.clone(), &uri, user, password, nonce, Some(nc));
+        req.headers.other.push((header.into(), value));
+    }
+
+    /// A `Digest` credentials value for `method` and `uri` as a client computes it:
+    /// `qop=auth` with count `nc`, or the RFC 2069 form (no qop) when `nc` is `None`.
+    fn credentials(
+        method: Method,
+        uri: &str,
+        user: &str,
+        password: &str,
+        nonce: &str,
+        nc: Option<u32>,
+    ) -> String {
         let ha1 = sha(&format!("{user}:{DOMAIN}:{password}"));
-        let ha2 = sha(&format!("{}:{uri}", req.method));
-        let response = sha(&format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
-        req.headers.other.push((
-            header.into(),
-            format!(
-                "Digest username=\"{user}\", realm=\"{DOMAIN}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-                 response=\"{response}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"c0ffee\""
-            ),
-        ));
+        let ha2 = sha(&format!("{method}:{uri}"));
+        let common = format!(
+            "Digest username=\"{user}\", realm=\"{DOMAIN}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+             algorithm=SHA-256"
+        );
+        match nc {
+            Some(nc) => {
+                let response = sha(&format!("{ha1}:{nonce}:{nc:08x}:c0ffee:auth:{ha2}"));
+                format!(
+                    "{common}, response=\"{response}\", qop=auth, nc={nc:08x}, cnonce=\"c0ffee\""
+                )
+            }
+            None => {
+                let response = sha(&format!("{ha1}:{nonce}:{ha2}"));
+                format!("{common}, response=\"{response}\"")
+            }
+        }
     }
 
     fn harness() -> Harness {
@@ -221,8 +255,16 @@ mod digest {
         h.send(&a, forged);
         h.expect_response(&a, StatusCode::FORBIDDEN);
         // Alice's own: accepted (bob is not registered, so the routing answers 480).
+        // Count 2: Bob's right password spent count 1 of this nonce (SEC-4b).
         let mut good = with_sdp(a.request(Method::Invite, to.clone(), to), &offer);
-        authorize(&mut good, "Proxy-Authorization", "alice", "wonderland", &n);
+        authorize_with(
+            &mut good,
+            "Proxy-Authorization",
+            "alice",
+            "wonderland",
+            &n,
+            2,
+        );
         h.send(&a, good);
         h.expect_response(&a, StatusCode::TEMPORARILY_UNAVAILABLE);
     }
@@ -246,5 +288,160 @@ mod digest {
             .headers
             .other("WWW-Authenticate")
             .is_some_and(|v| v.contains("stale=true")));
+    }
+
+    /// A REGISTER's answer to `value` in `Authorization`.
+    fn register_with(h: &mut Harness, a: &mut Ua, value: String) -> crate::sip::Response {
+        let mut req = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
+        req.headers.other.push(("Authorization".into(), value));
+        h.send(a, req);
+        match h.next(a) {
+            Some(crate::sip::SipMessage::Response(r)) => r,
+            other => panic!("{} expected a response, got {other:?}", a.name),
+        }
+    }
+
+    /// A fresh nonce from a 401 to an unauthenticated REGISTER.
+    fn fresh_nonce(h: &mut Harness, a: &mut Ua) -> String {
+        let req = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
+        h.send(a, req);
+        nonce(
+            &h.expect_response(a, StatusCode::UNAUTHORIZED),
+            "WWW-Authenticate",
+        )
+    }
+
+    fn is_stale(resp: &crate::sip::Response) -> bool {
+        resp.headers
+            .other
+            .iter()
+            .any(|(k, v)| k == "WWW-Authenticate" && v.contains("stale=true"))
+    }
+
+    /// SEC-4a, the attack: guess passwords without ever asking for a nonce. With a
+    /// made-up nonce the right password and a wrong one get the same answer (a fresh
+    /// challenge, not stale), so the answer says nothing about the password. Before
+    /// SEC-4a the right password got `401 stale=true` and a wrong one `403`.
+    #[test]
+    fn sec_4a_made_up_nonce_answers_alike_for_right_and_wrong_passwords() {
+        let mut h = harness();
+        let mut a = Ua::new("alice", 1, Transport::Udp);
+        let genuine = fresh_nonce(&mut h, &mut a);
+        let uri = format!("sip:{DOMAIN}");
+        // Made up: a plain string, and the genuine nonce with its expiry pushed out.
+        let pushed = format!("f{}", &genuine[1..]);
+        for made_up in ["dcd98b7102dd2f0e8b11d0f600bfb0c093", pushed.as_str()] {
+            let mut answers = Vec::new();
+            for password in ["wonderland", "guess"] {
+                let value =
+                    credentials(Method::Register, &uri, "alice", password, made_up, Some(1));
+                let resp = register_with(&mut h, &mut a, value);
+                answers.push((resp.status, is_stale(&resp)));
+            }
+            assert_eq!(answers[0], answers[1], "{made_up}: {answers:?}");
+            assert_eq!(answers[0], (StatusCode::UNAUTHORIZED, false));
+        }
+    }
+
+    /// SEC-4a: challenges cost no state, so a flood of them (far beyond the 4096
+    /// nonces the old table held) does not push out the nonce a client is using.
+    #[test]
+    fn sec_4a_a_flood_of_challenges_evicts_nothing() {
+        let mut h = harness();
+        let mut a = Ua::new("alice", 1, Transport::Udp);
+        let mut m = Ua::new("mallory", 2, Transport::Udp);
+        let n = fresh_nonce(&mut h, &mut a);
+        for _ in 0..5_000 {
+            // A millisecond apart, so Alice's nonce is the oldest one (the one the
+            // old table dropped first).
+            h.advance(1);
+            fresh_nonce(&mut h, &mut m);
+        }
+        let mut req = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
+        authorize(&mut req, "Authorization", "alice", "wonderland", &n);
+        h.send(&a, req);
+        h.expect_response(&a, StatusCode::OK);
+    }
+
+    /// SEC-4b, the attack: copy a REGISTER's `Authorization` (seen on the wire) into
+    /// a request of one's own. The same count under the same nonce is refused (a
+    /// fresh, stale challenge); the client's next count passes.
+    #[test]
+    fn sec_4b_replayed_nonce_count_is_refused() {
+        let mut h = harness();
+        let mut a = Ua::new("alice", 1, Transport::Udp);
+        let n = fresh_nonce(&mut h, &mut a);
+        let uri = format!("sip:{DOMAIN}");
+        let captured = credentials(Method::Register, &uri, "alice", "wonderland", &n, Some(1));
+        assert_eq!(
+            register_with(&mut h, &mut a, captured.clone()).status,
+            StatusCode::OK
+        );
+        let mut mallory = Ua::new("alice", 9, Transport::Udp);
+        let replay = register_with(&mut h, &mut mallory, captured);
+        assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+        assert!(is_stale(&replay));
+        let lower = credentials(Method::Register, &uri, "alice", "wonderland", &n, Some(0));
+        assert_eq!(
+            register_with(&mut h, &mut mallory, lower).status,
+            StatusCode::UNAUTHORIZED
+        );
+        let next = credentials(Method::Register, &uri, "alice", "wonderland", &n, Some(2));
+        assert_eq!(register_with(&mut h, &mut a, next).status, StatusCode::OK);
+    }
+
+    /// SEC-4c, the attack: reuse the credentials of an INVITE to Bob (method and
+    /// nonce alike) on an INVITE to Carol. The response covers the `uri` parameter,
+    /// not the Request-URI, so only comparing the two refuses it.
+    #[test]
+    fn sec_4c_credentials_for_another_uri_are_refused() {
+        let mut h = harness();
+        let mut a = Ua::new("alice", 1, Transport::Udp);
+        let bob = sip_uri("bob", DOMAIN);
+        let carol = sip_uri("carol", DOMAIN);
+        let offer = msrp_sdp("10.0.0.1", 7001, "a");
+        let first = with_sdp(a.request(Method::Invite, bob.clone(), bob.clone()), &offer);
+        h.send(&a, first);
+        let n = nonce(
+            &h.expect_response(&a, StatusCode::PROXY_AUTH_REQUIRED),
+            "Proxy-Authenticate",
+        );
+        let for_bob = credentials(
+            Method::Invite,
+            &crate::wire::uri::print_uri(&bob),
+            "alice",
+            "wonderland",
+            &n,
+            Some(1),
+        );
+        let mut to_carol = with_sdp(a.request(Method::Invite, carol.clone(), carol), &offer);
+        to_carol
+            .headers
+            .other
+            .push(("Proxy-Authorization".into(), for_bob));
+        h.send(&a, to_carol);
+        h.expect_response(&a, StatusCode::FORBIDDEN);
+    }
+
+    /// SEC-4e, the attack: the RFC 2069 form (no `qop`, no `nc`) cannot be checked
+    /// for replays, so a captured one could be replayed for the nonce's lifetime.
+    /// It is refused even with the right password.
+    #[test]
+    fn sec_4e_credentials_without_qop_auth_are_refused() {
+        let mut h = harness();
+        let mut a = Ua::new("alice", 1, Transport::Udp);
+        let n = fresh_nonce(&mut h, &mut a);
+        let uri = format!("sip:{DOMAIN}");
+        let bare = credentials(Method::Register, &uri, "alice", "wonderland", &n, None);
+        assert_eq!(
+            register_with(&mut h, &mut a, bare).status,
+            StatusCode::FORBIDDEN
+        );
+        let qop_int = credentials(Method::Register, &uri, "alice", "wonderland", &n, Some(1))
+            .replace("qop=auth", "qop=auth-int");
+        assert_eq!(
+            register_with(&mut h, &mut a, qop_int).status,
+            StatusCode::FORBIDDEN
+        );
     }
 }
