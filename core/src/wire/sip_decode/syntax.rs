@@ -96,15 +96,27 @@ pub(crate) fn take_quoted(s: &str) -> Option<(String, &str)> {
     None
 }
 
-/// Prints `s` as a quoted string, escaping `"` and `\`.
+/// Prints `s` as a quoted string, escaping `"`, `\` and control characters (other
+/// than HT) as quoted-pairs, so that the printed line reads back (RFC 3261 §25.1; the
+/// decoder refuses a bare control character, RFC 4475 §3.1.1.2 puts escaped NUL, BEL
+/// and DEL in a display name). CR and LF cannot be quoted at all: printed, they would
+/// end the header line, so they become spaces (decoded values never hold them).
 pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
+        match c {
+            '\r' | '\n' => out.push(' '),
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() && c != '\t' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
         }
-        out.push(c);
     }
     out.push('"');
     out
@@ -216,6 +228,18 @@ mod tests {
         );
         assert_eq!(take_quoted(r#""open"#), None);
         assert_eq!(quote(r#"a "b" \"#), r#""a \"b\" \\""#);
+        // Control characters are quoted-pairs (they read back), CR and LF cannot be.
+        assert_eq!(
+            quote("BEL:\u{7} NUL:\0 DEL:\u{7f}\t"),
+            "\"BEL:\\\u{7} NUL:\\\0 DEL:\\\u{7f}\t\""
+        );
+        assert_eq!(quote("a\r\nVia: x"), "\"a  Via: x\"");
+        assert_eq!(
+            take_quoted(&quote("x\u{0}\u{1b}\"y"))
+                .map(|(v, _)| v)
+                .as_deref(),
+            Some("x\u{0}\u{1b}\"y")
+        );
     }
 
     #[test]
