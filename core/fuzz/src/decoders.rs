@@ -1,12 +1,12 @@
 //! The decoder targets: every `core::wire` decoder fed arbitrary bytes.
 //!
 //! Rules checked for every input (a broken rule panics, which AFL records as a
-//! crash):
-//! * no decoder panics, whatever the bytes (`core::wire` module rule);
-//! * what a decoder accepts prints back to the same value (SIP messages, URIs, SDP
-//!   except its `raw` copy, media types, resource lists, MSRP messages, CPIM, IMDN);
-//! * the stream decoders (SIP framing, MSRP) give the same messages whether the
-//!   stream arrives whole or cut into reads, and fail at most once.
+//! crash; specs/limits.md):
+//! * LIM-9: no decoder panics, whatever the bytes;
+//! * LIM-10: what a decoder accepts prints back to the same value (SIP messages,
+//!   URIs, SDP except its `raw` copy, media types, resource lists, MSRP messages,
+//!   CPIM, IMDN); the stream decoders (SIP framing, MSRP) give the same messages
+//!   whether the stream arrives whole or cut into reads, and fail at most once.
 //!
 //! Stream targets take the read size from the input's first byte, so that the
 //! fuzzer also explores how a stream is cut.

@@ -30,16 +30,16 @@
 //! `SealSession` waits for a `store` record. A connection that closed and is used
 //! again is a new connection (a new `ConnId`), as after a reconnect.
 //!
-//! # Rules checked ([`run_checked`])
+//! # Rules checked ([`run_checked`], specs/limits.md)
 //!
-//! * no input makes the server panic ("never a panic on network input");
-//! * every SIP message the server sends prints to bytes that decode back to it (the
+//! * LIM-9: no input makes the server panic;
+//! * LIM-10: every SIP message the server sends prints to bytes that decode back to it (the
 //!   server never sends what a peer with our own parser would refuse), and every raw
 //!   answer to an undecodable request frames as one body-less response with nothing
 //!   injected (its echoed headers may be what was wrong, see [`check_raw_answer`]);
-//! * every MSRP write holds whole messages that decode (MSRP framing rule of
-//!   `Command::MsrpSend`);
-//! * the server is deterministic: the same script gives the same commands, events
+//! * LIM-10: every MSRP write holds whole messages that decode (the framing rule
+//!   of `Command::MsrpSend`);
+//! * LIM-9: the server is deterministic: the same script gives the same commands, events
 //!   and final state twice.
 
 use std::collections::VecDeque;
@@ -509,4 +509,60 @@ pub fn run_checked(data: &[u8]) {
         first.server == second.server,
         "two runs end in different states"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fails(f: impl FnOnce() + std::panic::UnwindSafe) -> bool {
+        std::panic::catch_unwind(f).is_err()
+    }
+
+    #[test]
+    fn the_command_rules_can_fail() {
+        let flow = Flow {
+            transport: Transport::Udp,
+            conn: ConnId::new(UDP_SOCKET),
+            peer: terminal(1),
+        };
+        let raw = |bytes: &[u8]| Command::TransmitRaw {
+            flow,
+            bytes: bytes.to_vec(),
+        };
+        let good = b"SIP/2.0 400 Bad\r\nVia: x\r\nContent-Length: 0\r\n\r\n";
+        assert!(!fails(|| check(&raw(good))));
+        // A bare CR inside a line (a header injected), no blank line, no status line,
+        // no Content-Length.
+        assert!(fails(|| check(&raw(
+            b"SIP/2.0 400 Bad\r\nVia: x\rTo: y\r\nContent-Length: 0\r\n\r\n"
+        ))));
+        assert!(fails(|| check(&raw(
+            b"SIP/2.0 400 Bad\r\nContent-Length: 0\r\n"
+        ))));
+        assert!(fails(|| check(&raw(
+            b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"
+        ))));
+        assert!(fails(|| check(&raw(b"SIP/2.0 400 Bad\r\nVia: x\r\n\r\n"))));
+        let msrp = |bytes: &[u8]| Command::MsrpSend {
+            conn: ConnId::new(300),
+            bytes: bytes.to_vec(),
+        };
+        let send = b"MSRP tx12 SEND\r\nTo-Path: msrp://a:1/s;tcp\r\nFrom-Path: msrp://b:2/r;tcp\r\nMessage-ID: m123\r\nByte-Range: 1-0/0\r\n-------tx12$\r\n";
+        assert!(!fails(|| check(&msrp(send))));
+        assert!(fails(|| check(&msrp(&send[..send.len() - 3]))));
+        assert!(fails(|| check(&msrp(b""))));
+    }
+
+    #[test]
+    fn scripts_replay_identically() {
+        let script = b"%% udp 1\nOPTIONS sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n%% tick 40000\n";
+        let first = execute(script);
+        assert!(first
+            .log
+            .iter()
+            .any(|o| matches!(o, Output::Command(Command::Transmit { .. }))));
+        assert!(first.log == execute(script).log);
+        run_checked(script);
+    }
 }

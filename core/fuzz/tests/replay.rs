@@ -1,7 +1,8 @@
 //! Replays the committed corpus of every fuzz target (`corpus/TARGET/`) and every
 //! crash found so far (`regressions/TARGET/`, each a regression test), and checks
 //! that the `server` seed scripts still reach the deep states they were written for.
-//! Fast: no AFL, one pass over each file.
+//! Fast: no AFL, one pass over each file. Each replay checks LIM-9 and LIM-10
+//! (specs/limits.md) on that input.
 
 use std::path::{Path, PathBuf};
 
