@@ -104,6 +104,22 @@ impl Uri {
             Uri::Tel(_) | Uri::Other(_) => None,
         }
     }
+
+    /// This URI as the Request-URI of a request sent to it: without its escaped
+    /// headers (`?h=v`), which RFC 3261 §19.1.1 (Table 1) does not allow in a
+    /// Request-URI and our decoder refuses there (RFC 4475 §3.1.2.11). A Contact or
+    /// binding may carry them; a request built from it must still read back (LIM-10,
+    /// found by the `server` fuzz target: a callee's Contact `<sip:bob@host?5060>`
+    /// became the Request-URI of the server's ACK).
+    pub fn to_request_uri(&self) -> Uri {
+        match self {
+            Uri::Sip(s) if !s.headers.is_empty() => Uri::Sip(SipUri {
+                headers: Vec::new(),
+                ..s.clone()
+            }),
+            Uri::Sip(_) | Uri::Tel(_) | Uri::Other(_) => self.clone(),
+        }
+    }
 }
 
 /// A normalised user identity (an address-of-record), compared after normalisation
@@ -239,6 +255,20 @@ mod tests {
         let u = UserUri::from_uri(&sip("alice%2Esmith", "example.com", &[])).unwrap();
         assert_eq!(u.as_str(), "sip:alice.smith@example.com");
         assert_eq!(u.user_name(), "alice.smith");
+    }
+
+    #[test]
+    fn a_request_uri_has_no_headers() {
+        let mut with = sip("bob", "10.0.0.2", &[("transport", Some("tcp"))]);
+        if let Uri::Sip(s) = &mut with {
+            s.headers.push(("5060".into(), String::new()));
+        }
+        let target = with.to_request_uri();
+        assert_eq!(
+            target,
+            sip("bob", "10.0.0.2", &[("transport", Some("tcp"))])
+        );
+        assert_eq!(target.to_request_uri(), target);
     }
 
     #[test]

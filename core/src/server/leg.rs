@@ -106,7 +106,7 @@ impl Leg {
         headers.max_forwards = Some(70);
         Request {
             method,
-            uri: self.remote_target.clone(),
+            uri: self.remote_target.to_request_uri(),
             headers,
             body: Vec::new(),
         }
@@ -128,7 +128,7 @@ impl Leg {
         headers.max_forwards = Some(70);
         Request {
             method: Method::Ack,
-            uri: self.remote_target.clone(),
+            uri: self.remote_target.to_request_uri(),
             headers,
             body: Vec::new(),
         }

@@ -175,7 +175,7 @@ impl Server {
         headers.other = copyable(&req.headers.other);
         Request {
             method: Method::Message,
-            uri: contact.clone(),
+            uri: contact.to_request_uri(),
             headers,
             body: req.body.clone(),
         }

@@ -28,6 +28,11 @@ pub enum SdpError {
     /// the origin address; `sdp-types` would silently invent `0.0.0.0`.
     #[error("sdp has no origin line")]
     MissingOrigin,
+    /// An `m=` line without a protocol or without a format. RFC 8866 §5.14 requires
+    /// both (`m=<media> <port> <proto> <fmt> ...`; MSRP's format is `*`), and a value
+    /// without them would not print back to itself (LIM-10).
+    #[error("sdp m= line without a protocol or a format")]
+    MediaLine,
     /// `sdp-types` refused the text (bad line format, bad field, duplicate line...).
     #[error("{0}")]
     Parse(String),
@@ -45,6 +50,14 @@ pub fn decode(body: &[u8]) -> Result<Sdp, SdpError> {
         .map_err(|e| SdpError::Parse(e.to_string().to_ascii_lowercase()))?;
     if !text.lines().any(|l| l.starts_with("o=")) {
         return Err(SdpError::MissingOrigin);
+    }
+    // `sdp-types` takes `m=message 7394` with nothing after the port.
+    if session
+        .medias
+        .iter()
+        .any(|m| m.proto.trim().is_empty() || m.fmt.trim().is_empty())
+    {
+        return Err(SdpError::MediaLine);
     }
     Ok(Sdp {
         raw: text.to_owned(),
@@ -188,6 +201,20 @@ mod tests {
             Err(SdpError::MissingOrigin)
         );
         assert!(matches!(decode(b"hello"), Err(SdpError::Parse(_))));
+        // Found by the `sdp` fuzz target: an m= line without proto or format decoded,
+        // and printed back with `*` as a different value (LIM-10).
+        let head = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\n";
+        assert!(decode(format!("{head}m=message 7394 \r\n").as_bytes()).is_err());
+        assert!(decode(format!("{head}m=message 7394 TCP/MSRP\r\n").as_bytes()).is_err());
+        for m in [
+            "m=message 7394  *\r\n",
+            "m=message 7394 TCP/MSRP \r\n",
+            "m=message 7394   \r\n",
+        ] {
+            let body = format!("{head}{m}");
+            assert_eq!(decode(body.as_bytes()), Err(SdpError::MediaLine), "{m:?}");
+        }
+        assert!(decode(format!("{head}m=message 7394 TCP/MSRP *\r\n").as_bytes()).is_ok());
     }
 
     #[test]
