@@ -4,7 +4,7 @@
 //! EXT-5, EXT-6).
 
 use super::keys::LegKey;
-use super::leg::{domain_uri, server_contact};
+use super::leg::{cpm_contact, domain_uri, server_contact};
 use super::msrp_media::PeerMedia;
 use super::output::{Command, Event, Flow};
 use super::refusal::Refusal;
@@ -47,7 +47,12 @@ impl Server {
         };
         let a_leg = self.new_uas_leg(gid, &creating.a_invite, flow, creating.requester.clone());
         let mut ok_resp = a_leg.response(&creating.a_invite, StatusCode::OK);
-        ok_resp.headers.contact = vec![server_contact(&self.config, &focus_user, flow, true)];
+        ok_resp.headers.contact = vec![cpm_contact(server_contact(
+            &self.config,
+            &focus_user,
+            flow,
+            true,
+        ))];
         ok_resp.headers.conversation_id = Some(conversation);
         ok_resp.headers.contribution_id = Some(contribution);
         ok_resp.headers.content_type = Some(MediaType::new("application", "sdp"));
@@ -119,7 +124,13 @@ impl Server {
         let mut leg = self.new_uac_leg(gid, user.clone(), &contact, device_flow, focus);
         let mut invite = leg.request(Method::Invite, &self.config, &mut self.ids);
         let h = &mut invite.headers;
-        h.contact = vec![server_contact(&self.config, &focus_user, leg.flow, true)];
+        // GRP-9: the focus's Contact (isfocus) carries the CPM feature tags too.
+        h.contact = vec![cpm_contact(server_contact(
+            &self.config,
+            &focus_user,
+            leg.flow,
+            true,
+        ))];
         h.conversation_id = Some(conversation);
         h.contribution_id = Some(contribution);
         h.referred_by = Some(NameAddr::new(identity_uri(requester)));

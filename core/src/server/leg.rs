@@ -199,3 +199,16 @@ fn host_of(text: &str) -> Host {
         Host::Name(text.to_ascii_lowercase())
     }
 }
+
+/// The CPM feature tags an RCS terminal expects on the Contact of a CPM session
+/// INVITE or answer, the focus's included (OMA CPM, 3GPP ICSI for the CPM session).
+pub(crate) fn cpm_contact(mut contact: NameAddr) -> NameAddr {
+    contact
+        .params
+        .push(Param::new("+g.oma.sip-im", None::<String>));
+    contact.params.push(Param::new(
+        "+g.3gpp.icsi-ref",
+        Some("\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\""),
+    ));
+    contact
+}

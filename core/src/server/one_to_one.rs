@@ -3,7 +3,7 @@
 //! requests relayed between the legs (specs/one-to-one.md, ONE-1..ONE-8).
 
 use super::keys::LegKey;
-use super::leg::{server_contact, Leg, LegState, Role};
+use super::leg::{cpm_contact, server_contact, Leg, LegState, Role};
 use super::msrp_media::PeerMedia;
 use super::output::{Event, Flow};
 use super::refusal::Refusal;
@@ -305,7 +305,14 @@ impl Server {
         };
         let mut out = leg.response(&c.a_invite, resp.status);
         out.reason = resp.reason.clone();
-        out.headers.contact = vec![server_contact(&self.config, "cpmd", leg.flow, false)];
+        // The answer's Contact is A's remote target for the session: the same CPM
+        // feature tags as the INVITE to B.
+        out.headers.contact = vec![cpm_contact(server_contact(
+            &self.config,
+            "cpmd",
+            leg.flow,
+            false,
+        ))];
         out.headers.conversation_id = c.a_invite.headers.conversation_id.clone();
         out.headers.contribution_id = c.a_invite.headers.contribution_id.clone();
         out.headers.content_type = resp.headers.content_type.clone();
@@ -641,19 +648,6 @@ impl Server {
 }
 
 /// The untyped headers of one leg that may be copied to the other.
-/// The CPM feature tags an RCS terminal expects on the Contact of a CPM session
-/// INVITE (OMA CPM, 3GPP ICSI for the CPM session).
-pub(crate) fn cpm_contact(mut contact: NameAddr) -> NameAddr {
-    contact
-        .params
-        .push(crate::uri::Param::new("+g.oma.sip-im", None::<String>));
-    contact.params.push(crate::uri::Param::new(
-        "+g.3gpp.icsi-ref",
-        Some("\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\""),
-    ));
-    contact
-}
-
 pub(crate) fn copyable(other: &[(String, String)]) -> Vec<(String, String)> {
     other
         .iter()

@@ -900,6 +900,43 @@ fn callee_invite_carries_asserted_identity_and_cpm_feature_tags() {
     );
 }
 
+/// The Contact of a CPM session carries the CPM feature tags (`+g.oma.sip-im` and
+/// the CPM session ICSI).
+fn assert_cpm_feature_tags(what: &str, contact: Option<&crate::sip::NameAddr>) {
+    let contact = contact.unwrap_or_else(|| panic!("{what}: a Contact"));
+    assert!(contact.has_param("+g.oma.sip-im"), "{what}: {contact:?}");
+    assert_eq!(
+        contact.param("+g.3gpp.icsi-ref"),
+        Some("\"urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session\""),
+        "{what}"
+    );
+}
+
+/// ONE-3: the answer relayed to A (A's remote target for the session) carries the
+/// CPM feature tags like the INVITE to B.
+#[test]
+fn answer_to_the_caller_carries_cpm_feature_tags() {
+    let mut w = World::new();
+    let call = establish(&mut w);
+    assert_cpm_feature_tags("200 to A", call.a_ok.headers.contact.first());
+}
+
+/// GRP-9: the focus's INVITEs to B and C and its 200 to A carry `isfocus` and the
+/// CPM feature tags.
+#[test]
+fn group_contacts_carry_isfocus_and_cpm_feature_tags() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    for (what, contact) in [
+        ("200 to A", ext.a_ok.headers.contact.first()),
+        ("INVITE to B", ext.b_group_invite.headers.contact.first()),
+        ("INVITE to C", ext.c_group_invite.headers.contact.first()),
+    ] {
+        assert_cpm_feature_tags(what, contact);
+        assert!(contact.is_some_and(|c| c.has_param("isfocus")), "{what}");
+    }
+}
+
 /// MSRP-11 (RFC 3264 §6): the answer to A has one m-line per offered one, in order;
 /// the streams the server does not take (audio, video) get port 0.
 #[test]
