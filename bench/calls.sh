@@ -1,28 +1,35 @@
 #!/usr/bin/env bash
 # bench/calls.sh: the highest rate of 1-to-1 sessions (INVITE / 200 / ACK / BYE / 200)
-# cpmd relays with < 0.1% failures, against the same sipp scenario run caller→callee
-# directly (the baseline: what sipp itself sustains on this machine).
+# cpmd relays with < 0.1% failures, against two baselines measured in the same run:
+# the same sipp scenario run caller -> callee directly (what sipp itself sustains on
+# this machine) and caller -> Kamailio -> callee (Kamailio as a stateful proxy, tm +
+# record-route: the anchor the issue compares cpmd with).
 #
 # Through cpmd each session is two SIP legs (A's and B's), the BYE handshake (relay,
 # answer, the seal of the history committed to the SQLite store, then the 200 to A), with the
 # default configuration (history on). Both terminals REGISTER from the sockets they
 # then use (cpmd authenticates an out-of-dialog INVITE by its source address).
 #
-# For each rate in RATES (ascending) a run lasts DURATION seconds; the first rate that
-# fails (>= 0.1% failed calls, or sipp could not hold the rate: the run took longer
-# than 1.25 x DURATION + 3 s) ends the series. Printed: both highest rates, their
-# ratio, cpmd's CPU time per session (utime+stime from /proc/PID/stat) and its RSS.
+# Each series finds its own ceiling: it runs the rates of RATES (ascending) for
+# DURATION seconds each, then keeps raising the rate by half (up to MAX_RATE) until a
+# run fails (>= 0.1% failed calls, or sipp could not hold the rate: the run took
+# longer than 1.25 x DURATION + 3 s). Printed: each highest passing rate, the ratios
+# to the direct baseline, CPU time per session (utime+stime from /proc/PID/stat) of
+# cpmd and of Kamailio (all its processes), and cpmd's RSS.
 #
-# Environment: DURATION (s, default 30), RATES (calls/s, default "100 200 400 800
-# 1600"), CPMD_BIN (default: cargo build --release -p cpmd), BASE_PORT (default
-# random), RUST_LOG (cpmd's log filter, default info; the log goes to a file),
-# KEEP=1 keeps the work directory.
+# Environment: DURATION (s, default 30), RATES (calls/s, default "200 400 800 1600"),
+# MAX_RATE (default 64000), CPMD_BIN (default: cargo build --release -p cpmd),
+# BASE_PORT (default random), RUST_LOG (cpmd's log filter, default info; the log
+# goes to a file), KAMAILIO=0 skips the Kamailio series, KEEP=1 keeps the work
+# directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 DURATION=${DURATION:-30}
-RATES=${RATES:-"100 200 400 800 1600"}
+RATES=${RATES:-"200 400 800 1600"}
+MAX_RATE=${MAX_RATE:-64000}
+KAMAILIO=${KAMAILIO:-1}
 BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
 export RUST_LOG=${RUST_LOG:-info}
 
@@ -47,6 +54,9 @@ uas_port=$((BASE_PORT + 1))
 uac_port=$((BASE_PORT + 2))
 direct_uas_port=$((BASE_PORT + 3))
 direct_uac_port=$((BASE_PORT + 4))
+kam_port=$((BASE_PORT + 5))
+kam_uas_port=$((BASE_PORT + 6))
+kam_uac_port=$((BASE_PORT + 7))
 clk_tck=$(getconf CLK_TCK)
 
 # cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat,
@@ -95,6 +105,17 @@ run_calls() {
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 }
 
+# rates: RATES, then each next rate half as high again, up to MAX_RATE.
+rates() {
+  local top=0
+  for r in $RATES; do echo "$r"; top=$r; done
+  while :; do
+    top=$((top + top / 2))
+    [ "$top" -le "$MAX_RATE" ] || break
+    echo "$top"
+  done
+}
+
 # passes RATE: < 0.1% failures and the rate was held.
 passes() {
   awk -v ok="$ok" -v f="$failed" -v s="$secs" -v d="$DURATION" \
@@ -118,7 +139,7 @@ sleep 0.2
 
 best_cpmd=0 cpu_us=- rss=-
 printf '%-8s %8s %8s %8s %8s %10s %10s\n' mode rate ok failed secs "cpu_us/call" "rss_kB"
-for rate in $RATES; do
+for rate in $(rates); do
   register alice "$uac_port"
   c0=$(cpu_ticks "$cpmd_pid")
   run_calls cpmd "$rate" "$ip:$cpmd_port" "sip:bob@example.com" "$uac_port"
@@ -136,18 +157,54 @@ sealed=$(sqlite3 "$work/data/cpmd.db" "SELECT count(*) FROM sessions WHERE state
 start_uas "$direct_uas_port" "$ip:$direct_uac_port"
 sleep 0.2
 best_direct=0
-for rate in $RATES; do
+for rate in $(rates); do
   run_calls direct "$rate" "$ip:$direct_uas_port" "sip:bob@$ip:$direct_uas_port" "$direct_uac_port"
   printf '%-8s %8s %8s %8s %8s %10s %10s\n' direct "$rate" "$ok" "$failed" "$secs" - -
   if passes; then best_direct=$rate; else break; fi
 done
 
-ratio=$(awk -v a="$best_cpmd" -v b="$best_direct" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+# --- anchor: caller -> Kamailio (stateful proxy) -> callee ----------------------------
+best_kam=0 kam_cpu_us=-
+if [ "$KAMAILIO" = 1 ]; then
+  command -v kamailio >/dev/null || { echo "bench: kamailio not found (apt-get install kamailio)" >&2; exit 1; }
+  sed -e "s/@IP@/$ip/g" -e "s/@PORT@/$kam_port/g" -e "s/@UAS_PORT@/$kam_uas_port/g" \
+    "$root/bench/kamailio-proxy.cfg" >"$work/kamailio.cfg"
+  kamailio -f "$work/kamailio.cfg" -DD -E -w "$work" -P "$work/kamailio.pid" \
+    >"$work/kamailio.log" 2>&1 &
+  kam_main=$!
+  pids+=("$kam_main")
+  sleep 1
+  kill -0 "$kam_main" 2>/dev/null || { echo "bench: kamailio did not start" >&2; cat "$work/kamailio.log" >&2; exit 1; }
+  # Kamailio forks workers: its CPU is the sum over the process group of the main one.
+  kam_ticks() {
+    local t=0 p
+    for p in $(pgrep -g "$(ps -o pgid= "$kam_main" | tr -d ' ')" -x kamailio); do
+      t=$((t + $(cpu_ticks "$p")))
+    done
+    echo "$t"
+  }
+  start_uas "$kam_uas_port" "$ip:$kam_port"
+  sleep 0.2
+  for rate in $(rates); do
+    c0=$(kam_ticks)
+    run_calls kamailio "$rate" "$ip:$kam_port" "sip:bob@$ip:$kam_uas_port" "$kam_uac_port"
+    c1=$(kam_ticks)
+    per=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$ok" \
+      'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / t / n; else print "-" }')
+    printf '%-8s %8s %8s %8s %8s %10s %10s\n' kamailio "$rate" "$ok" "$failed" "$secs" "$per" -
+    if passes; then best_kam=$rate kam_cpu_us=$per; else break; fi
+  done
+fi
+
+ratio() { awk -v a="$1" -v b="$best_direct" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
-echo "highest rate with < 0.1% failures over ${DURATION}s (the top of RATES is a ceiling):"
-echo "  through cpmd : $best_cpmd sessions/s"
-echo "  direct (sipp): $best_direct sessions/s"
-echo "  ratio        : $ratio"
-echo "  cpmd CPU     : $cpu_us us per session (at $best_cpmd/s)"
-echo "  cpmd RSS     : $rss kB after the run at $best_cpmd/s, peak $hwm kB"
-echo "  sealed       : $sealed sessions sealed in cpmd.db"
+echo "highest rate with < 0.1% failures over ${DURATION}s (each series up to its own ceiling, MAX_RATE=$MAX_RATE):"
+echo "  through cpmd    : $best_cpmd sessions/s"
+echo "  through kamailio: $best_kam sessions/s"
+echo "  direct (sipp)   : $best_direct sessions/s"
+echo "  cpmd/direct     : $(ratio "$best_cpmd")"
+echo "  kamailio/direct : $(ratio "$best_kam")"
+echo "  cpmd CPU        : $cpu_us us per session (at $best_cpmd/s)"
+echo "  kamailio CPU    : $kam_cpu_us us per call (at $best_kam/s, all processes)"
+echo "  cpmd RSS        : $rss kB after the run at $best_cpmd/s, peak $hwm kB"
+echo "  sealed          : $sealed sessions sealed in cpmd.db"
