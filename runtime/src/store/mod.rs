@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod layout;
 pub mod mail;
 pub mod ops;
+pub mod pg_tls;
 pub mod postgres;
 pub mod recovery;
 pub mod sql;

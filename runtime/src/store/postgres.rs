@@ -4,6 +4,8 @@
 //! crash recovery seals only its own. A commit returns after the WAL flush (the
 //! server's default `synchronous_commit=on`), so committed means durable.
 //!
+//! TLS (`sslmode`, `sslrootcert` in the URL) is `pg_tls.rs`'s rustls connector.
+//!
 //! Uses the synchronous `postgres` client, which drives its own small tokio
 //! runtime: it must never be called from a thread that runs async tasks. The store
 //! task and the IMAP server's store calls run on blocking threads
@@ -13,8 +15,9 @@
 use std::collections::HashMap;
 
 use postgres::types::{ToSql, Type};
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 
+use crate::store::pg_tls::PgTarget;
 use crate::store::sql::{Conn, DbError, Row, Val};
 
 /// The migrations, in order (schema_version lists those applied).
@@ -34,14 +37,20 @@ fn db(e: postgres::Error) -> DbError {
     // `Display` of a server error is only "db error"; the detail is in `source`.
     match e.as_db_error() {
         Some(d) => DbError(format!("postgres: {}: {}", d.code().code(), d.message())),
-        None => DbError(format!("postgres: {e}")),
+        // A TLS failure says why (e.g. the certificate's name) only in `source`.
+        None => match std::error::Error::source(&e) {
+            Some(why) => DbError(format!("postgres: {e}: {why}")),
+            None => DbError(format!("postgres: {e}")),
+        },
     }
 }
 
 impl PgConn {
-    /// Connects with a `postgres://` URL.
+    /// Connects with a `postgres://` URL, over TLS as its `sslmode` and
+    /// `sslrootcert` ask (`pg_tls.rs`).
     pub fn connect(url: &str) -> Result<Self, DbError> {
-        let client = Client::connect(url, NoTls).map_err(db)?;
+        let target = PgTarget::parse(url)?;
+        let client = Client::connect(&target.client_url, target.connector()?).map_err(db)?;
         Ok(Self {
             client: Some(client),
             statements: HashMap::new(),
