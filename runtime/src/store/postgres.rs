@@ -23,6 +23,21 @@ use crate::store::sql::{Conn, DbError, Row, Val};
 /// The migrations, in order (schema_version lists those applied).
 pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/postgres/0001_init.sql"))];
 
+/// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for
+/// the server to notice that a killed predecessor's connection closed.
+pub const INSTANCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The two-key advisory lock of an instance number: a bijection of the 64-bit
+/// number onto (class, object), the class marked with "cpmd" so other users of
+/// two-key advisory locks rarely meet it; the one-key space of the migration lock
+/// is separate.
+fn instance_lock_key(instance: i64) -> (i32, i32) {
+    // Truncation is the point: high and low halves.
+    let high = (instance >> 32) as i32 ^ 0x6370_6d64;
+    let low = instance as i32;
+    (high, low)
+}
+
 /// Prepared statements kept per connection; the cache is emptied when full (the
 /// few statements built per call, the `IN (…)` lists, would otherwise grow it).
 const STATEMENT_CACHE: usize = 256;
@@ -73,6 +88,30 @@ impl PgConn {
         }
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
+    }
+
+    /// Holds, for as long as this connection lives, the advisory lock of cpmd
+    /// instance `instance` (SEC-7: a session row belongs to its instance, so two
+    /// processes with one instance number would each take the other's sessions for
+    /// its own, and the second one's crash recovery would seal the first one's live
+    /// sessions). Waits [`INSTANCE_LOCK_WAIT`] for a crashed predecessor's
+    /// connection to go, then refuses.
+    pub fn hold_instance(&mut self, instance: i64) -> Result<(), DbError> {
+        let (class, object) = instance_lock_key(instance);
+        let wait = INSTANCE_LOCK_WAIT.as_millis();
+        let held = self.client().batch_execute(&format!(
+            "SET lock_timeout = {wait}; SELECT pg_advisory_lock({class}, {object}); SET lock_timeout = 0"
+        ));
+        match held {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                Err(DbError(format!(
+                    "another cpmd with instance {instance} is connected to this database: \
+                     every instance sharing a store needs its own `instance` number"
+                )))
+            }
+            Err(e) => Err(db(e)),
+        }
     }
 
     /// Makes every later write on this connection fail (tests of the failure path).

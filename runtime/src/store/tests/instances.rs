@@ -201,3 +201,32 @@ fn sealing_own_session_leaves_another_instances_messages(place: Place) {
         .expect("instance 1's session");
     assert_eq!(ours.state, "open");
 }
+
+/// SEC-7 rests on distinct instance numbers: on PostgreSQL a second process with
+/// the same number is refused at start-up (it would otherwise own, and crash-seal,
+/// the first one's live sessions); once the first is gone, it starts.
+#[test]
+fn one_instance_number_one_process_on_postgres() {
+    let Some(place) = postgres_place("one_instance_number_one_process_on_postgres") else {
+        return;
+    };
+    let mut first = place.open_as(3);
+    write(&mut first, &[message(key(1, K1), 1, alice(), &[bob()])]);
+    let e = match open(&place.url(), 3) {
+        Ok(_) => panic!("a second instance 3 started"),
+        Err(e) => e.0,
+    };
+    assert!(
+        e.contains("another cpmd with instance 3 is connected"),
+        "{e}"
+    );
+    let other = place.open_as(4);
+    assert!(other.recovered.is_empty(), "instance 4 is another instance");
+    drop(first);
+    let again = place.open_as(3);
+    assert_eq!(
+        again.recovered,
+        vec![K1.to_owned()],
+        "instance 3's own session"
+    );
+}
