@@ -5,7 +5,7 @@
 //! about certificates. cpmd reads libpq's other two modes and the root certificate
 //! itself ([`PgTarget::parse`]), hands the client the URL without them (`verify-ca`
 //! and `verify-full` become `require`), and enforces them in its certificate
-//! verifier ([`PgVerifier`]); specs/tls.md, TLS-PG-1..4:
+//! verifier ([`PgVerifier`]); specs/tls.md, TLS-PG-1..5:
 //!
 //! | `sslmode` | TLS | server certificate |
 //! |---|---|---|
@@ -15,9 +15,9 @@
 //! | `verify-ca` | always | chain to `sslrootcert` (required) |
 //! | `verify-full` | always | chain to `sslrootcert` (required) and the URL's host name (or IP) in the certificate |
 //!
-//! Not here: client certificates (`sslcert`/`sslkey`, refused as unknown options by
-//! the client), `sslrootcert=system`, and SCRAM channel binding (the stream offers
-//! none: SCRAM runs without `-PLUS`).
+//! SCRAM channel binding (`tls-server-end-point`) is `pg_tls_binding.rs`. Not here:
+//! client certificates (`sslcert`/`sslkey`, refused as unknown options by the
+//! client) and `sslrootcert=system`.
 
 use std::future::Future;
 use std::io;
@@ -307,8 +307,14 @@ impl TlsConnect<Socket> for RustlsConnectTo {
 pub struct RustlsStream(tokio_rustls::client::TlsStream<Socket>);
 
 impl TlsStream for RustlsStream {
+    /// TLS-PG-5: `tls-server-end-point` of the server's certificate.
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        let (_, connection) = self.0.get_ref();
+        connection
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|cert| binding::tls_server_end_point(cert))
+            .map_or_else(ChannelBinding::none, ChannelBinding::tls_server_end_point)
     }
 }
 
@@ -340,6 +346,8 @@ impl AsyncWrite for RustlsStream {
     }
 }
 
+#[path = "pg_tls_binding.rs"]
+mod binding;
 #[cfg(test)]
 #[path = "pg_tls_tests.rs"]
 mod tests;

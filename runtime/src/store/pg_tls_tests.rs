@@ -1,4 +1,4 @@
-//! PostgreSQL over TLS (specs/tls.md, TLS-PG-1..4), against the server of
+//! PostgreSQL over TLS (specs/tls.md, TLS-PG-1..5), against the server of
 //! `CPMD_TEST_PG` with the certificate `scripts/test` made for it: `ssl = on`, a
 //! server certificate for `localhost` only, its CA in `CPMD_TEST_PG_TLS_CA`. Without
 //! those two variables the tests fail under `CI=true` and are skipped loudly
@@ -132,6 +132,18 @@ fn require_encrypts_without_verifying() {
     assert!(encrypted(&mut conn), "TLS-PG-4");
     let mut plain = PgConn::connect(&at(&url, "127.0.0.1", "sslmode=disable")).unwrap();
     assert!(!encrypted(&mut plain), "disable stays plain text");
+}
+
+#[test]
+fn scram_channel_binding_is_used_over_tls() {
+    let Some((url, _)) = server("scram_channel_binding_is_used_over_tls") else {
+        return;
+    };
+    // `channel_binding=require`: SCRAM-SHA-256-PLUS or no connection (the test role
+    // logs in with SCRAM over TCP, scripts/test).
+    let url = at(&url, "127.0.0.1", "sslmode=require&channel_binding=require");
+    let mut conn = PgConn::connect(&url).unwrap_or_else(|e| panic!("TLS-PG-5 {url}: {e}"));
+    assert!(encrypted(&mut conn));
 }
 
 #[test]
