@@ -15,6 +15,7 @@
 pub mod imap_raw;
 pub mod liveness;
 pub mod msrp;
+pub mod pg_db;
 pub mod sip_peer;
 pub mod test_ca;
 pub mod udp_ua;

@@ -12,64 +12,19 @@ use std::time::Duration;
 use cpmd::store::inspect::{open_mail_view, read_contents};
 use cpmd::store::StoreUrl;
 use cpmd_core::UserUri;
+use cpmd_tests::pg_db::TestDb;
 use cpmd_tests::{free_port, sipp_available, sipp_keys, Cpmd, Sipp, SippRun, Transport};
 
 const CONVERSATION: &str = "2b7c9d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
 const ONE_TO_ONE: &str = "6e8f0a2b-3c4d-4e5f-9a6b-7c8d9e0f1a2b";
 const GROUP: &str = "8a0b2c4d-6e8f-4a1b-8c3d-5e7f9a1b3c5d";
 
-/// A database created for this test, dropped at the end.
-struct Db {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Db {
-    fn create() -> Option<Self> {
-        let Ok(admin) = std::env::var("CPMD_TEST_PG") else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CPMD_TEST_PG is not set: the PostgreSQL end-to-end test is required under CI=true"
-            );
-            eprintln!("SKIPPED: CPMD_TEST_PG is not set (run scripts/test)");
-            return None;
-        };
-        let name = format!("cpmd_e2e_{}", std::process::id());
-        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("CPMD_TEST_PG");
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-            .expect("drop an old test database");
-        c.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create database");
-        let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
-        let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        };
-        let url = format!("{base}/{name}{query}");
-        Some(Self { admin, name, url })
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
 #[test]
 fn postgres_store_claim_crash_and_views() {
     if !sipp_available() {
         return;
     }
-    let Some(db) = Db::create() else {
+    let Some(db) = TestDb::create("claim") else {
         return;
     };
     let mut cpmd = Cpmd::start(&["--udp", "127.0.0.1:0", "--store", &db.url]);

@@ -189,7 +189,13 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
 
 /// The session's row id, created (open, owned by `instance`) when new. Writing to
 /// a session that is no longer open is refused: nothing is added to a sealed
-/// session (HIST-2), also not by a new session reusing its Contribution-ID.
+/// session (HIST-2), also not by a new session reusing its Contribution-ID. Nor to
+/// a session another cpmd instance created (SEC-7): with several instances on one
+/// PostgreSQL database, a user of this instance reusing another instance's
+/// Conversation-ID and Contribution-ID must not add messages, info or participants
+/// to that session, nor seal it (which would expunge its messages). Every write of
+/// a record and every seal goes through here first, so the refusal comes before
+/// anything of the session is touched.
 fn open_session<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
     instance: i64,
@@ -213,9 +219,16 @@ fn open_session<C: Conn + ?Sized>(
         ],
     )?;
     let row = ops.conn.query_one(
-        "SELECT id, state FROM sessions WHERE conversation = $1 AND contribution_id = $2",
+        "SELECT id, state, instance FROM sessions WHERE conversation = $1 AND contribution_id = $2",
         &[conversation.into(), contribution.into()],
     )?;
+    let owner = row.int(2)?;
+    if owner != instance {
+        return Err(DbError(format!(
+            "session {contribution} of conversation {} belongs to cpmd instance {owner}, not to this one ({instance})",
+            key.conversation_id.as_str()
+        )));
+    }
     let state = row.text(1)?;
     if state != "open" {
         return Err(DbError(format!(

@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod layout;
 pub mod mail;
 pub mod ops;
+pub mod pg_tls;
 pub mod postgres;
 pub mod recovery;
 pub mod sql;
@@ -211,7 +212,11 @@ pub fn open(url: &StoreUrl, instance: u64) -> Result<OpenStore, DbError> {
             instance,
         ),
         StoreUrl::Postgres(u) => open_with(
-            postgres::PgConn::connect(u)?,
+            {
+                let mut writer = postgres::PgConn::connect(u)?;
+                writer.hold_instance(instance)?;
+                writer
+            },
             || postgres::PgConn::connect(u),
             postgres::MIGRATIONS,
             instance,

@@ -4,6 +4,8 @@
 //! crash recovery seals only its own. A commit returns after the WAL flush (the
 //! server's default `synchronous_commit=on`), so committed means durable.
 //!
+//! TLS (`sslmode`, `sslrootcert` in the URL) is `pg_tls.rs`'s rustls connector.
+//!
 //! Uses the synchronous `postgres` client, which drives its own small tokio
 //! runtime: it must never be called from a thread that runs async tasks. The store
 //! task and the IMAP server's store calls run on blocking threads
@@ -13,12 +15,28 @@
 use std::collections::HashMap;
 
 use postgres::types::{ToSql, Type};
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 
+use crate::store::pg_tls::PgTarget;
 use crate::store::sql::{Conn, DbError, Row, Val};
 
 /// The migrations, in order (schema_version lists those applied).
 pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/postgres/0001_init.sql"))];
+
+/// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for
+/// the server to notice that a killed predecessor's connection closed.
+pub const INSTANCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The two-key advisory lock of an instance number: a bijection of the 64-bit
+/// number onto (class, object), the class marked with "cpmd" so other users of
+/// two-key advisory locks rarely meet it; the one-key space of the migration lock
+/// is separate.
+fn instance_lock_key(instance: i64) -> (i32, i32) {
+    // Truncation is the point: high and low halves.
+    let high = (instance >> 32) as i32 ^ 0x6370_6d64;
+    let low = instance as i32;
+    (high, low)
+}
 
 /// Prepared statements kept per connection; the cache is emptied when full (the
 /// few statements built per call, the `IN (…)` lists, would otherwise grow it).
@@ -34,14 +52,20 @@ fn db(e: postgres::Error) -> DbError {
     // `Display` of a server error is only "db error"; the detail is in `source`.
     match e.as_db_error() {
         Some(d) => DbError(format!("postgres: {}: {}", d.code().code(), d.message())),
-        None => DbError(format!("postgres: {e}")),
+        // A TLS failure says why (e.g. the certificate's name) only in `source`.
+        None => match std::error::Error::source(&e) {
+            Some(why) => DbError(format!("postgres: {e}: {why}")),
+            None => DbError(format!("postgres: {e}")),
+        },
     }
 }
 
 impl PgConn {
-    /// Connects with a `postgres://` URL.
+    /// Connects with a `postgres://` URL, over TLS as its `sslmode` and
+    /// `sslrootcert` ask (`pg_tls.rs`).
     pub fn connect(url: &str) -> Result<Self, DbError> {
-        let client = Client::connect(url, NoTls).map_err(db)?;
+        let target = PgTarget::parse(url)?;
+        let client = Client::connect(&target.client_url, target.connector()?).map_err(db)?;
         Ok(Self {
             client: Some(client),
             statements: HashMap::new(),
@@ -64,6 +88,30 @@ impl PgConn {
         }
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
+    }
+
+    /// Holds, for as long as this connection lives, the advisory lock of cpmd
+    /// instance `instance` (SEC-7: a session row belongs to its instance, so two
+    /// processes with one instance number would each take the other's sessions for
+    /// its own, and the second one's crash recovery would seal the first one's live
+    /// sessions). Waits [`INSTANCE_LOCK_WAIT`] for a crashed predecessor's
+    /// connection to go, then refuses.
+    pub fn hold_instance(&mut self, instance: i64) -> Result<(), DbError> {
+        let (class, object) = instance_lock_key(instance);
+        let wait = INSTANCE_LOCK_WAIT.as_millis();
+        let held = self.client().batch_execute(&format!(
+            "SET lock_timeout = {wait}; SELECT pg_advisory_lock({class}, {object}); SET lock_timeout = 0"
+        ));
+        match held {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                Err(DbError(format!(
+                    "another cpmd with instance {instance} is connected to this database: \
+                     every instance sharing a store needs its own `instance` number"
+                )))
+            }
+            Err(e) => Err(db(e)),
+        }
     }
 
     /// Makes every later write on this connection fail (tests of the failure path).
