@@ -219,6 +219,14 @@ impl EventLoop {
                 self.record(|t| t.bytes(now, Transport::Tcp, conn, peer, &bytes));
                 self.server.handle_bytes(now, flow, &bytes);
             }
+            NetEvent::Login(q) => {
+                // SEC-4f: IMAP attempts count in the core's table, with SIP's.
+                self.record(|t| t.login(now, &q.user, q.source, q.password_ok));
+                let verdict = self
+                    .server
+                    .login_attempt(now, &q.user, q.source, q.password_ok);
+                let _ = q.reply.send(verdict);
+            }
             NetEvent::Closed {
                 conn,
                 serial,

@@ -3,6 +3,7 @@
 
 mod claim;
 mod edge;
+mod failures;
 mod flows;
 mod msrp;
 mod pager;
