@@ -430,6 +430,9 @@ fn log_event(ev: &Event) {
         Event::MsrpRefused { conn, reason } => {
             tracing::info!(?conn, %reason, "msrp input refused or not sent")
         }
+        Event::ConnectRefused { target, terminal } => {
+            tracing::warn!(%target, %terminal, "not connecting to a host the terminal named (SEC-6)")
+        }
     }
 }
 

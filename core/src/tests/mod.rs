@@ -2,6 +2,7 @@
 //! (specs/README.md). Each test names the claim step or spec invariant it checks.
 
 mod claim;
+mod connect_policy;
 mod edge;
 mod failures;
 mod flows;
