@@ -958,7 +958,10 @@ impl CpmModel {
                 Timer::ReplacedBye(_) => s.missing_bye,
                 // Transaction timeouts and lingering (32 s) outlast bye_wait (8 s), and
                 // registrations (1 h) outlast everything: not part of this model.
-                Timer::Timeout(_) | Timer::Linger(_) | Timer::BindingExpiry(..) => false,
+                Timer::Timeout(_)
+                | Timer::Linger(_)
+                | Timer::BindingExpiry(..)
+                | Timer::HeldAnswer(_) => false,
             };
             if offer {
                 out.push(Action::Fire(timer.clone()));
@@ -1048,7 +1051,10 @@ impl CpmModel {
                         st.ghost.replaced_bye_fired = true;
                         st.ghost.one_ended = true;
                     }
-                    Timer::Timeout(_) | Timer::Linger(_) | Timer::BindingExpiry(..) => {}
+                    Timer::Timeout(_)
+                    | Timer::Linger(_)
+                    | Timer::BindingExpiry(..)
+                    | Timer::HeldAnswer(_) => {}
                 }
                 note_server(log, format!("timer {timer}"));
                 st.server.expire(NOW, timer);

@@ -186,6 +186,9 @@ enum Line {
         t_ms: u64,
         conn: u64,
     },
+    /// An IMAP login attempt (SEC-4f). Skipped: a replay runs with authentication
+    /// off, where the password-failure table is never consulted.
+    Login {},
 }
 
 /// The `timers` object of a `start` line (missing fields keep the core's default).
@@ -339,6 +342,7 @@ impl Trace {
                         },
                     }
                 }
+                Line::Login {} => continue,
                 Line::Closed { t_ms, conn } => Entry {
                     at: Time::from_ms(t_ms),
                     input: Input::Closed {
@@ -750,6 +754,7 @@ mod tests {
         let text = r#"{"t_ms":7,"kind":"bytes","transport":"udp","conn":1,"peer":"127.0.0.1:5062","text":"OPTIONS"}
 {"t_ms":8,"kind":"bytes","transport":"tcp","conn":2,"peer":"[::1]:5062","bytes":[255,0]}
 {"t_ms":9,"kind":"closed","transport":"tcp","conn":2}
+{"t_ms":9,"kind":"login","user":"alice","source":"127.0.0.1","ok":false}
 "#;
         let t = Trace::parse(text).unwrap();
         assert_eq!(t.len(), 3);

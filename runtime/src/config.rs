@@ -51,6 +51,9 @@ pub enum FileConfigError {
     /// `[msrp] chunk_size` is 0.
     #[error("msrp.chunk_size must be above 0")]
     ZeroChunkSize,
+    /// `[trust]` names an address block that does not parse.
+    #[error("[trust]: {0}")]
+    Trust(#[from] cpmd_core::server::CidrError),
     /// The per-boot token key cannot be read.
     #[error("reading /dev/urandom for the token key")]
     BootEntropy(#[source] std::io::Error),
@@ -97,6 +100,8 @@ pub struct FileConfig {
     pub imap: ImapFileConfig,
     /// TLS for the listeners that use it (certificate, key, client CA).
     pub tls: crate::tls::TlsFileConfig,
+    /// Trusted proxies, connection targets, password-failure limits (SEC-4f, SEC-6).
+    pub trust: crate::trust_config::TrustFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -256,6 +261,7 @@ impl Default for FileConfig {
             msrp: MsrpFileConfig::default(),
             imap: ImapFileConfig::default(),
             tls: Default::default(),
+            trust: Default::default(),
         }
     }
 }
@@ -478,6 +484,8 @@ impl FileConfig {
             key,
         };
         c.auth = self.auth.core(&c.domain)?;
+        c.trust = self.trust.core()?;
+        c.login_failures = self.trust.failures();
         Ok(c)
     }
 }

@@ -219,6 +219,14 @@ impl EventLoop {
                 self.record(|t| t.bytes(now, Transport::Tcp, conn, peer, &bytes));
                 self.server.handle_bytes(now, flow, &bytes);
             }
+            NetEvent::Login(q) => {
+                // SEC-4f: IMAP attempts count in the core's table, with SIP's.
+                self.record(|t| t.login(now, &q.user, q.source, q.password_ok));
+                let verdict = self
+                    .server
+                    .login_attempt(now, &q.user, q.source, q.password_ok);
+                let _ = q.reply.send(verdict);
+            }
             NetEvent::Closed {
                 conn,
                 serial,
@@ -421,6 +429,9 @@ fn log_event(ev: &Event) {
         Event::SessionEnded(s) => tracing::info!(session = %s, "session ended"),
         Event::MsrpRefused { conn, reason } => {
             tracing::info!(?conn, %reason, "msrp input refused or not sent")
+        }
+        Event::ConnectRefused { target, terminal } => {
+            tracing::warn!(%target, %terminal, "not connecting to a host the terminal named (SEC-6)")
         }
     }
 }

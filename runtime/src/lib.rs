@@ -28,6 +28,7 @@ pub mod store;
 pub mod tls;
 pub mod trace;
 pub mod transport;
+pub mod trust_config;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -252,7 +253,9 @@ pub async fn serve(
             source,
         })?;
     bound.push(Bound::Imap(imap.local));
-    let users = imap::Users::new(&core.domain, file.auth.passwords.clone());
+    // SEC-4f: IMAP failures count in the core's table, with SIP digest's.
+    let users = imap::Users::new(&core.domain, file.auth.passwords.clone())
+        .with_gate(imap::login_limit::LoginGate::core(net_tx.clone()));
     let plain_mode = match &tls {
         Some(tls) => imap::Mode::StartTls {
             tls: tls.clone(),

@@ -7,6 +7,7 @@
 //! {"kind":"start","instance":0,"key":"5f0e…(64 hex digits)","domain":"example.com","advertised":"127.0.0.1:5060","conference_factory_user":"conf-factory","users":[],"auth":false,"msrp_port":2855,"timers":{...},"limits":{...}}
 //! {"t_ms":1234,"kind":"bytes","transport":"udp","conn":1,"peer":"127.0.0.1:5062","text":"REGISTER ..."}
 //! {"t_ms":2345,"kind":"closed","transport":"tcp","conn":7}
+//! {"t_ms":3456,"kind":"login","user":"alice","source":"127.0.0.1","ok":false}
 //! ```
 //!
 //! The first line a boot writes, `kind: "start"`, is the core configuration the server
@@ -88,6 +89,24 @@ impl InputTrace {
             Err(_) => v["bytes"] = Value::from(bytes.to_vec()),
         }
         self.line(&v)
+    }
+
+    /// Records an IMAP login attempt judged by the core (SEC-4f; never the
+    /// password, only whether it was right).
+    pub fn login(
+        &mut self,
+        now: Time,
+        user: &str,
+        source: IpAddr,
+        password_ok: bool,
+    ) -> std::io::Result<()> {
+        self.line(&json!({
+            "t_ms": now.as_ms(),
+            "kind": "login",
+            "user": user,
+            "source": source.to_string(),
+            "ok": password_ok,
+        }))
     }
 
     /// Records the end of a TCP connection.

@@ -8,6 +8,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use super::config::DigestAlgorithm;
+use super::failures::LoginVerdict;
 use super::nonces::{self, Count};
 use super::output::Flow;
 use super::refusal::Refusal;
@@ -21,8 +22,18 @@ use crate::wire::uri::{parse_uri, print_uri};
 /// What the credentials of a request say.
 enum Verdict {
     Authenticated(UserUri),
-    Challenge { stale: bool },
+    Challenge {
+        stale: bool,
+    },
     Forbidden,
+    /// SEC-4f: a wrong password (or user name), answered after `delay_ms`.
+    Failed {
+        delay_ms: u64,
+    },
+    /// SEC-4f: too many failures; refused whatever the password.
+    Blocked {
+        retry_after_ms: u64,
+    },
 }
 
 impl Server {
@@ -43,10 +54,19 @@ impl Server {
             }
             return known;
         }
-        match self.check_digest(now, req, "Proxy-Authorization") {
+        let source = self.config.trust.terminal_ip(flow, req);
+        match self.check_digest(now, req, "Proxy-Authorization", source) {
             Verdict::Authenticated(user) if Some(&user) == claimed.as_ref() => Some(user),
             Verdict::Challenge { stale } => {
                 self.challenge(now, key, req, StatusCode::PROXY_AUTH_REQUIRED, stale);
+                None
+            }
+            Verdict::Failed { delay_ms } => {
+                self.refuse_failed(now, key, req, delay_ms);
+                None
+            }
+            Verdict::Blocked { retry_after_ms } => {
+                self.refuse_blocked(now, key, req, retry_after_ms);
                 None
             }
             Verdict::Authenticated(_) | Verdict::Forbidden => {
@@ -63,15 +83,25 @@ impl Server {
         now: Time,
         key: &TxKey,
         req: &Request,
+        flow: &Flow,
         aor: &UserUri,
     ) -> bool {
         if self.config.auth.is_none() {
             return true;
         }
-        match self.check_digest(now, req, "Authorization") {
+        let source = self.config.trust.terminal_ip(flow, req);
+        match self.check_digest(now, req, "Authorization", source) {
             Verdict::Authenticated(user) if user == *aor => true,
             Verdict::Challenge { stale } => {
                 self.challenge(now, key, req, StatusCode::UNAUTHORIZED, stale);
+                false
+            }
+            Verdict::Failed { delay_ms } => {
+                self.refuse_failed(now, key, req, delay_ms);
+                false
+            }
+            Verdict::Blocked { retry_after_ms } => {
+                self.refuse_blocked(now, key, req, retry_after_ms);
                 false
             }
             Verdict::Authenticated(_) | Verdict::Forbidden => {
@@ -85,8 +115,16 @@ impl Server {
     /// (realm, algorithm, `qop`, the nonce's signature, `uri`) is checked first, so a
     /// made-up nonce gets the same challenge whether the password was right or not;
     /// then the password (in constant time, SEC-4d); then freshness (expiry, `nc`),
-    /// which only a client that knows the password learns about.
-    fn check_digest(&mut self, now: Time, req: &Request, header: &str) -> Verdict {
+    /// which only a client that knows the password learns about. The password's
+    /// verdict passes the failure table (SEC-4f) keyed by the terminal's `source`:
+    /// a blocked attempt is refused whether the password was right or not.
+    fn check_digest(
+        &mut self,
+        now: Time,
+        req: &Request,
+        header: &str,
+        source: std::net::IpAddr,
+    ) -> Verdict {
         let Some(auth) = self.config.auth.clone() else {
             return Verdict::Forbidden;
         };
@@ -120,12 +158,19 @@ impl Server {
         if !same_uri(&creds.uri, req) {
             return Verdict::Forbidden;
         }
-        let Some(password) = auth.passwords.get(&creds.username) else {
-            return Verdict::Forbidden;
-        };
-        let expected = expected_response(algorithm, &creds, password, req.method.as_str());
-        if !nonces::constant_time_eq(expected.as_bytes(), creds.response.as_bytes()) {
-            return Verdict::Forbidden;
+        // An unknown user name counts as a wrong password (SEC-4f).
+        let password_ok = auth.passwords.get(&creds.username).is_some_and(|password| {
+            let expected = expected_response(algorithm, &creds, password, req.method.as_str());
+            nonces::constant_time_eq(expected.as_bytes(), creds.response.as_bytes())
+        });
+        let policy = self.config.login_failures;
+        match self
+            .failures
+            .judge(&policy, now, &creds.username, source, password_ok)
+        {
+            LoginVerdict::Pass => {}
+            LoginVerdict::Fail { delay_ms } => return Verdict::Failed { delay_ms },
+            LoginVerdict::Blocked { retry_after_ms } => return Verdict::Blocked { retry_after_ms },
         }
         if expiry <= now {
             // Right password, old nonce: RFC 7616 `stale=true` lets the client retry

@@ -229,6 +229,10 @@ pub struct Config {
     pub limits: Limits,
     /// Caps on registrations (SEC-5).
     pub registration: RegistrationCaps,
+    /// Repeated password failures, SIP and IMAP (SEC-4f).
+    pub login_failures: super::failures::FailurePolicy,
+    /// Trusted proxies and connection targets (SEC-6).
+    pub trust: super::connect_policy::TrustConfig,
     /// ID seed.
     pub seed: Seed,
     /// Test-only broken variants (see [`Mutation`]).
@@ -281,6 +285,8 @@ impl Config {
             timers: Timers::default(),
             limits: Limits::default(),
             registration: RegistrationCaps::default(),
+            login_failures: Default::default(),
+            trust: Default::default(),
             seed: Seed::default(),
             mutation: Mutation::None,
         }

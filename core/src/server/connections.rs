@@ -5,11 +5,11 @@
 //! Connection numbers the core chooses live in their own range, far above the
 //! numbers a runtime hands out, so the two never collide.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::id_gen::CORE_CONN_BASE;
 use super::keys::LegKey;
-use super::output::{Command, Flow, Transport};
+use super::output::{Command, Event, Flow, Transport};
 use super::Server;
 use crate::ids::ConnId;
 use crate::uri::{Host, Uri};
@@ -22,13 +22,28 @@ impl Server {
 
     /// `flow` if it can carry a message now; otherwise a new outbound TCP connection to
     /// `target` (or the flow's peer), announced with `Command::Connect`. Bindings that
-    /// used the dead flow move to the new one.
-    pub(crate) fn reach(&mut self, flow: Flow, target: Option<SocketAddr>) -> Flow {
+    /// used the dead flow move to the new one. SEC-6: `target` (a Contact, a remote
+    /// target: the terminal's word) is used only when it is on the `terminal`'s own
+    /// address or in `[trust] connect_allow`; otherwise the flow's peer, where the
+    /// terminal (or its trusted proxy) signalled from.
+    pub(crate) fn reach(
+        &mut self,
+        flow: Flow,
+        target: Option<SocketAddr>,
+        terminal: IpAddr,
+    ) -> Flow {
         if flow.transport != Transport::Tcp || self.live_tcp.contains(&flow.conn) {
             return flow;
         }
         let conn = ConnId::new(CORE_CONN_BASE + self.ids.next_number());
-        let peer = target.unwrap_or(flow.peer);
+        let allowed = target.filter(|t| self.config.trust.may_connect(terminal, t.ip()));
+        if let (Some(refused), None) = (target, allowed) {
+            self.out.event(Event::ConnectRefused {
+                target: refused,
+                terminal,
+            });
+        }
+        let peer = allowed.unwrap_or(flow.peer);
         self.out.command(Command::Connect { conn, peer });
         self.live_tcp.insert(conn);
         let new = Flow {
@@ -42,11 +57,11 @@ impl Server {
 
     /// The flow of a leg, reconnected if its connection closed.
     pub(crate) fn leg_flow(&mut self, key: &LegKey) -> Option<Flow> {
-        let (flow, target) = {
+        let (flow, target, terminal) = {
             let leg = self.legs.get(key)?;
-            (leg.flow, socket_of(&leg.remote_target))
+            (leg.flow, socket_of(&leg.remote_target), leg.terminal)
         };
-        let flow = self.reach(flow, target);
+        let flow = self.reach(flow, target, terminal);
         if let Some(leg) = self.legs.get_mut(key) {
             leg.flow = flow;
         }

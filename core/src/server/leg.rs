@@ -54,6 +54,9 @@ pub(crate) struct Leg {
     /// The terminal's Contact: Request-URI of in-dialog requests.
     pub(crate) remote_target: Uri,
     pub(crate) flow: Flow,
+    /// The terminal's signalling address (SEC-6): the only host the server connects
+    /// to for this leg, besides `[trust] connect_allow`.
+    pub(crate) terminal: std::net::IpAddr,
     pub(crate) local_cseq: u32,
     pub(crate) remote_cseq: Option<u32>,
     pub(crate) state: LegState,

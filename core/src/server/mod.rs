@@ -23,8 +23,11 @@ mod auth;
 mod chat;
 mod chat_log;
 mod config;
+mod connect_policy;
 mod connections;
 mod extension;
+mod failure_answers;
+mod failures;
 mod fork;
 mod group;
 mod id_gen;
@@ -57,6 +60,8 @@ pub use config::{
     AuthConfig, Config, ConfigError, DigestAlgorithm, MsrpConfig, Mutation, RegistrationCaps, Seed,
     Timers,
 };
+pub use connect_policy::{Cidr, CidrError, TrustConfig};
+pub use failures::{FailurePolicy, Failures, LoginVerdict};
 pub use id_gen::CORE_CONN_BASE;
 pub use output::{ChatFailure, ChatOutcome, Command, Event, Flow, Transport};
 // The records moved to `crate::record`; their `server::` paths stay valid.
@@ -115,6 +120,10 @@ pub struct Server {
     /// TCP connections known to be up (bytes arrived, or the core opened them).
     live_tcp: std::collections::BTreeSet<ConnId>,
     nonces: nonces::Nonces,
+    /// Password failures per (user, source), source and user (SEC-4f).
+    failures: failures::Failures,
+    /// Failing answers held until their delay passed (SEC-4f), by transaction.
+    held: BTreeMap<TxKey, Response>,
     /// The server's MSRP endpoints, one per leg with MSRP media (specs/msrp.md).
     msrp: msrp_media::MsrpState,
     wall_clock: WallClock,
@@ -137,6 +146,8 @@ impl Server {
             decoders: BTreeMap::new(),
             live_tcp: Default::default(),
             nonces: Default::default(),
+            failures: Default::default(),
+            held: BTreeMap::new(),
             msrp: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
@@ -314,7 +325,7 @@ impl Server {
         if !self.is_local_user(&aor) {
             return self.refuse_request(now, &key, &req, Refusal::RegisterForeignUser);
         }
-        if !self.register_allowed(now, &key, &req, &aor) {
+        if !self.register_allowed(now, &key, &req, &flow, &aor) {
             return;
         }
         if let Some(why) = self.registration_refusal(&aor, &req) {
@@ -379,20 +390,7 @@ impl Server {
     /// Refuses a request for `why`: a debug event names the rule, the answer carries
     /// its status.
     pub(crate) fn refuse_request(&mut self, now: Time, key: &TxKey, req: &Request, why: Refusal) {
-        tracing::debug!(
-            method = %req.method,
-            call_id = %req.headers.call_id,
-            status = %why.status(),
-            reason = why.reason(),
-            "request refused"
-        );
-        let mut resp = Response::to_request(req, why.status());
-        if let Some(phrase) = why.phrase() {
-            resp.reason = phrase.to_owned();
-        }
-        resp.headers
-            .other
-            .extend(validate::refusal_headers(why, req));
+        let resp = refusal_response(req, why);
         self.send_reply(now, key, resp);
     }
 
@@ -455,6 +453,7 @@ impl Server {
             Timer::ByeWait(sid) => self.on_bye_wait_expired(now, *sid),
             Timer::ReplacedBye(sid) => self.on_replaced_bye_missing(now, *sid),
             Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
+            Timer::HeldAnswer(key) => self.release_held(now, key),
         }
     }
 
@@ -496,6 +495,25 @@ impl Server {
     pub fn leg_count(&self) -> usize {
         self.legs.len()
     }
+}
+
+/// The answer refusing `req` for `why` (logged at debug level, naming the rule).
+fn refusal_response(req: &Request, why: Refusal) -> Response {
+    tracing::debug!(
+        method = %req.method,
+        call_id = %req.headers.call_id,
+        status = %why.status(),
+        reason = why.reason(),
+        "request refused"
+    );
+    let mut resp = Response::to_request(req, why.status());
+    if let Some(phrase) = why.phrase() {
+        resp.reason = phrase.to_owned();
+    }
+    resp.headers
+        .other
+        .extend(validate::refusal_headers(why, req));
+    resp
 }
 
 /// RFC 3261 §18.2.1 and RFC 3581 §4: the server notes where a request really came

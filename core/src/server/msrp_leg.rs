@@ -191,6 +191,19 @@ impl Server {
             });
             return;
         };
+        // SEC-6: the first hop must be the terminal's own address or an allowed
+        // relay; otherwise the leg stays unbound, as with a path without an address.
+        let terminal = self.legs.get(leg).map(|l| l.terminal);
+        if !terminal.is_some_and(|t| self.config.trust.may_connect(t, peer.ip())) {
+            self.out.event(super::output::Event::MsrpRefused {
+                conn: None,
+                reason: format!(
+                    "terminal's msrp path names {peer}, not the terminal's address nor \
+                     an allowed relay: not connecting (SEC-6)"
+                ),
+            });
+            return;
+        }
         // Their own range above the core's SIP connections (CORE_CONN_BASE + n).
         let conn = ConnId::new(CORE_CONN_BASE + MSRP_CONN_OFFSET + self.ids.msrp_number());
         self.out.command(Command::MsrpConnect { conn, peer });

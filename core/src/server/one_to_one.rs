@@ -196,6 +196,7 @@ impl Server {
         };
         let mut local = req.headers.to.clone();
         local.set_tag(&key.local_tag);
+        let terminal = self.config.trust.terminal_ip(&flow, req);
         Leg {
             remote_tag: req.headers.from.tag(),
             role: Role::Uas,
@@ -208,6 +209,7 @@ impl Server {
                 .map(|c| c.uri.clone())
                 .unwrap_or_else(|| req.headers.from.uri.clone()),
             flow,
+            terminal,
             local_cseq: 0,
             remote_cseq: Some(req.headers.cseq.seq),
             state: LegState::Early,
@@ -233,7 +235,10 @@ impl Server {
             local_tag: self.ids.tag(),
         };
         from.set_tag(&key.local_tag);
-        let flow = self.reach(flow, super::connections::socket_of(&contact.uri));
+        // SEC-6: a callee's terminal address is where its binding's REGISTER came
+        // from (behind a trusted proxy: the proxy).
+        let terminal = flow.peer.ip();
+        let flow = self.reach(flow, super::connections::socket_of(&contact.uri), terminal);
         let mut to = NameAddr::new(contact.uri.clone());
         if let Some(aor) = user.as_str().strip_prefix("sip:") {
             to = NameAddr::new(
@@ -248,6 +253,7 @@ impl Server {
             remote: to,
             remote_target: contact.uri.clone(),
             flow,
+            terminal,
             local_cseq: 0,
             remote_cseq: None,
             state: LegState::Early,

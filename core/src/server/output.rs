@@ -199,4 +199,13 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// SEC-6: a Contact or remote target names a host other than the terminal's
+    /// signalling address and not in `[trust] connect_allow`: the server connected
+    /// to the flow's peer instead.
+    ConnectRefused {
+        /// The address the terminal named.
+        target: std::net::SocketAddr,
+        /// The terminal's address.
+        terminal: std::net::IpAddr,
+    },
 }

@@ -196,7 +196,11 @@ impl Server {
         }
         // The connection is reached only now: one that closed while the store worked
         // is reopened, and none is opened for a MESSAGE that is not relayed.
-        let out_flow = self.reach(flow, super::connections::socket_of(&contact));
+        let out_flow = self.reach(
+            flow,
+            super::connections::socket_of(&contact),
+            flow.peer.ip(),
+        );
         let relay = self.pager_relay(&request, out_flow, &contact, conversation_id);
         let timers = self.config.timers;
         self.tx.send_request(

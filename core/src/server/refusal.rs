@@ -37,6 +37,10 @@ pub enum Refusal {
     TooManyDevices,
     /// SEC-5: a REGISTER that would take the registrar beyond `max_bindings`.
     RegistrarFull,
+    /// SEC-4f: too many password failures of this user from this source, or from
+    /// this source: refused whatever the password until the window passes (with
+    /// `Retry-After`).
+    TooManyFailures,
     /// SEC-3: a CPIM `From` that names someone other than the authenticated sender.
     NotTheSender,
     /// SEC-3: an IMDN whose `<recipient-uri>` is not its sender.
@@ -122,9 +126,10 @@ impl Refusal {
             Refusal::BadExtension => StatusCode::BAD_EXTENSION,
             Refusal::UnsupportedBody => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Refusal::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-            Refusal::TooManyDevices | Refusal::NotTheSender | Refusal::ImdnNotFromRecipient => {
-                StatusCode::FORBIDDEN
-            }
+            Refusal::TooManyDevices
+            | Refusal::TooManyFailures
+            | Refusal::NotTheSender
+            | Refusal::ImdnNotFromRecipient => StatusCode::FORBIDDEN,
             Refusal::RegistrarFull => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::NoDialog | Refusal::NoTransactionToCancel | Refusal::ReplacedUnknown => {
                 StatusCode::CALL_DOES_NOT_EXIST
@@ -169,6 +174,7 @@ impl Refusal {
             Refusal::RegisterToNotSip => Some("To of a REGISTER is not a SIP or SIPS URI"),
             Refusal::TooManyDevices => Some("Too many devices for this user"),
             Refusal::RegistrarFull => Some("Registrar full"),
+            Refusal::TooManyFailures => Some("Too many failed attempts"),
             Refusal::NotTheSender => Some("CPIM From is not the sender"),
             Refusal::ImdnNotFromRecipient => Some("IMDN not from a recipient"),
             Refusal::NoDialog
@@ -214,6 +220,7 @@ impl Refusal {
             Refusal::RegisterToNotSip => "REGISTER To is not a SIP or SIPS URI",
             Refusal::TooManyDevices => "too many devices for this user",
             Refusal::RegistrarFull => "registrar full",
+            Refusal::TooManyFailures => "too many password failures from this source",
             Refusal::NotTheSender => "CPIM From is not the sender",
             Refusal::ImdnNotFromRecipient => "IMDN not from a recipient",
             Refusal::NoDialog => "no such dialog",

@@ -12,6 +12,7 @@
 //! | `ByeWait(session)` | CPM (TERM-2) | a BYE was relayed | stop waiting for the answer, seal |
 //! | `ReplacedBye(session)` | CPM (TERM-3) | B joined the group that replaces the 1-to-1 | end the 1-to-1 from the server |
 //! | `BindingExpiry(user, contact)` | §10 | a binding is registered or refreshed | remove the binding |
+//! | `HeldAnswer(tx)` | SEC-4f | a wrong password's answer is delayed | send the held answer |
 
 use std::fmt;
 
@@ -36,6 +37,8 @@ pub enum Timer {
     ReplacedBye(SessionId),
     /// A registration binding's expiry.
     BindingExpiry(UserUri, String),
+    /// A failing authentication answer held back (SEC-4f).
+    HeldAnswer(TxKey),
 }
 
 impl fmt::Display for Timer {
@@ -48,6 +51,7 @@ impl fmt::Display for Timer {
             Timer::ByeWait(s) => write!(f, "bye-wait({s})"),
             Timer::ReplacedBye(s) => write!(f, "replaced-bye({s})"),
             Timer::BindingExpiry(u, c) => write!(f, "binding-expiry({u}, {c})"),
+            Timer::HeldAnswer(k) => write!(f, "held-answer({k})"),
         }
     }
 }

@@ -366,7 +366,8 @@ impl Transactions {
             Timer::Retransmit2xx(_)
             | Timer::ByeWait(_)
             | Timer::ReplacedBye(_)
-            | Timer::BindingExpiry(..) => None,
+            | Timer::BindingExpiry(..)
+            | Timer::HeldAnswer(_) => None,
         }
     }
 

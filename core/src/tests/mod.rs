@@ -2,7 +2,9 @@
 //! (specs/README.md). Each test names the claim step or spec invariant it checks.
 
 mod claim;
+mod connect_policy;
 mod edge;
+mod failures;
 mod flows;
 mod msrp;
 mod pager;

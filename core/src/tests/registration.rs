@@ -236,6 +236,9 @@ mod digest {
         let mut wrong = a.request(Method::Register, sip_uri_host(DOMAIN), a.uri());
         authorize(&mut wrong, "Authorization", "alice", "guess", &n);
         h.send(&a, wrong);
+        // SEC-4f: a wrong password's answer is held for a while.
+        h.expect_nothing(&a);
+        h.advance(500);
         h.expect_response(&a, StatusCode::FORBIDDEN);
     }
 

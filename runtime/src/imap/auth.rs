@@ -9,11 +9,15 @@ use std::collections::BTreeMap;
 
 use cpmd_core::UserUri;
 
-/// The users and passwords IMAP accepts.
+use super::login_limit::LoginGate;
+
+/// The users and passwords IMAP accepts, and where failed attempts are counted
+/// (SEC-4f, `login_limit.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct Users {
     domain: String,
     passwords: BTreeMap<String, String>,
+    gate: LoginGate,
 }
 
 /// Equal-length comparison that does not stop at the first difference, so the
@@ -28,7 +32,36 @@ impl Users {
         Self {
             domain: domain.to_ascii_lowercase(),
             passwords,
+            gate: LoginGate::default(),
         }
+    }
+
+    /// These users with attempts judged by `gate` (in `cpmd`: the core's table,
+    /// shared with SIP digest).
+    pub fn with_gate(mut self, gate: LoginGate) -> Self {
+        self.gate = gate;
+        self
+    }
+
+    /// Where attempts are judged.
+    pub fn gate(&self) -> &LoginGate {
+        &self.gate
+    }
+
+    /// The failure-table key of a login name: the user name, as a SIP digest
+    /// `username` names it (`alice` for `alice@<domain>` too).
+    pub fn key_of(&self, login: &[u8]) -> String {
+        let login = String::from_utf8_lossy(login);
+        match login.rsplit_once('@') {
+            Some((name, domain)) if domain.eq_ignore_ascii_case(&self.domain) => name.to_owned(),
+            Some(_) | None => login.into_owned(),
+        }
+    }
+
+    /// The failure-table key of a SASL PLAIN message (its authcid).
+    pub fn key_of_plain(&self, message: &[u8]) -> String {
+        let authc = message.split(|&b| b == 0).nth(1).unwrap_or_default();
+        self.key_of(authc)
     }
 
     /// The configured user name a login names (`alice` or `alice@<domain>`) and

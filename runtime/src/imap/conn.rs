@@ -90,6 +90,9 @@ where
         None => silent_server(options),
     };
     let mut session = Session::with_security(shared.clone(), security);
+    if let Some(peer) = peer {
+        session.set_source(peer.ip());
+    }
     let mut upgrade = false;
     let mut watch: Option<broadcast::Receiver<MailChange>> = None;
     let mut flowing = Flowing::Commands;
@@ -283,11 +286,10 @@ fn silent_server(options: Options) -> Server {
 }
 
 async fn plain_result(session: &mut Session, tag: Tag<'static>, message: &[u8]) -> Out {
-    if session.login_plain(message) {
-        ok(tag, "AUTHENTICATE completed")
-    } else {
-        tokio::time::sleep(super::session::FAILED_LOGIN_DELAY).await;
-        no(tag, "authentication failed")
+    match session.login_plain(message).await {
+        super::login_limit::Login::Ok(()) => ok(tag, "AUTHENTICATE completed"),
+        super::login_limit::Login::Failed => no(tag, "authentication failed"),
+        super::login_limit::Login::Blocked(wait) => no(tag, &super::session::blocked_text(wait)),
     }
 }
 

@@ -19,6 +19,7 @@ mod bench;
 mod client_tests;
 mod conn;
 mod fetch;
+pub mod login_limit;
 #[cfg(test)]
 pub mod memory;
 mod message;

@@ -31,6 +31,7 @@ use imap_next::imap_types::status::{StatusDataItem, StatusDataItemName};
 
 use super::auth::Users;
 use super::fetch;
+use super::login_limit::{gate_login, Login};
 use super::message::Parsed;
 use super::pattern::{list_matches, resolve, DELIMITER, MAX_LIST_PATTERN};
 use super::search::{self, Candidate, Largest};
@@ -38,9 +39,6 @@ use super::tls::Security;
 use crate::mailstore::{
     FlagChange, MailError, MailFlag, MailObject, MailResult, MailStore, MailSummary, MailboxStatus,
 };
-
-/// How long a failed login waits before it is answered.
-pub const FAILED_LOGIN_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// What every connection shares: the store and the users.
 #[derive(Clone)]
@@ -169,6 +167,8 @@ pub struct Session {
     condstore: bool,
     /// What the transport allows: STARTTLS offered, plain-text login accepted.
     security: Security,
+    /// The client's address (SEC-4f).
+    source: std::net::IpAddr,
 }
 
 /// Text for a status line: no control characters, never empty.
@@ -194,6 +194,15 @@ pub fn ok(tag: Tag<'static>, t: &str) -> Out {
 }
 
 /// A tagged NO.
+/// The text of a login refused for too many failures (SEC-4f; IMAP has no
+/// Retry-After, the text says it).
+pub fn blocked_text(wait: std::time::Duration) -> String {
+    format!(
+        "too many failed logins; retry in {} s",
+        wait.as_millis().div_ceil(1000).max(1)
+    )
+}
+
 pub fn no(tag: Tag<'static>, t: &str) -> Out {
     tagged(tag, StatusKind::No, None, t)
 }
@@ -328,7 +337,14 @@ impl Session {
             selected: None,
             condstore: false,
             security,
+            source: std::net::IpAddr::from([0, 0, 0, 0]),
         }
+    }
+
+    /// The client's address, which keys its failed logins (SEC-4f); unset, every
+    /// such session shares `0.0.0.0`.
+    pub fn set_source(&mut self, source: std::net::IpAddr) {
+        self.source = source;
     }
 
     /// Whether LOGIN and AUTHENTICATE are accepted on this connection now.
@@ -346,15 +362,19 @@ impl Session {
         self.selected.as_ref().map(|s| s.name.as_str())
     }
 
-    /// Logs in with a SASL PLAIN message; false when refused.
-    pub fn login_plain(&mut self, message: &[u8]) -> bool {
-        match self.shared.users.check_plain(message) {
-            Some(user) => {
+    /// Logs in with a SASL PLAIN message, through the failure table (SEC-4f): a
+    /// failure returns after its delay.
+    pub async fn login_plain(&mut self, message: &[u8]) -> Login<()> {
+        let checked = self.shared.users.check_plain(message);
+        let key = self.shared.users.key_of_plain(message);
+        match gate_login(self.shared.users.gate(), &key, self.source, checked).await {
+            Login::Ok(user) => {
                 tracing::info!(user = %user.as_str(), "imap: authenticated");
                 self.user = Some(user);
-                true
+                Login::Ok(())
             }
-            None => false,
+            Login::Failed => Login::Failed,
+            Login::Blocked(d) => Login::Blocked(d),
         }
     }
 
@@ -416,18 +436,21 @@ impl Session {
                     out.push(bad(tag, "already authenticated"));
                 } else if !self.security.login {
                     out.push(privacy_required(tag));
-                } else if let Some(user) = self
-                    .shared
-                    .users
-                    .check(username.as_ref(), password.declassify().as_ref())
-                {
-                    tracing::info!(user = %user.as_str(), "imap: logged in");
-                    self.user = Some(user);
-                    out.push(ok(tag, "LOGIN completed"));
                 } else {
-                    // Slows password guessing on this connection.
-                    tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-                    out.push(no(tag, "login failed"));
+                    let users = &self.shared.users;
+                    let checked = users.check(username.as_ref(), password.declassify().as_ref());
+                    let key = users.key_of(username.as_ref());
+                    // SEC-4f: counted with SIP digest failures; a failure returns
+                    // after its delay.
+                    match gate_login(users.gate(), &key, self.source, checked).await {
+                        Login::Ok(user) => {
+                            tracing::info!(user = %user.as_str(), "imap: logged in");
+                            self.user = Some(user);
+                            out.push(ok(tag, "LOGIN completed"));
+                        }
+                        Login::Failed => out.push(no(tag, "login failed")),
+                        Login::Blocked(wait) => out.push(no(tag, &blocked_text(wait))),
+                    }
                 }
             }
             CommandBody::StartTLS => {

@@ -87,4 +87,6 @@ pub enum NetEvent {
         /// Why, for the log.
         reason: String,
     },
+    /// An IMAP login attempt for the core's password-failure table (SEC-4f).
+    Login(crate::imap::login_limit::LoginQuery),
 }
