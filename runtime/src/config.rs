@@ -269,6 +269,10 @@ pub struct ListenConfig {
     pub udp: Vec<SocketAddr>,
     /// SIP over TCP.
     pub tcp: Vec<SocketAddr>,
+    /// SIP over TLS (RFC 3261 §26; usually port 5061); needs `[tls]`. Empty with
+    /// `[tls]` configured: one listener on the first SIP listener's IP, port 5061
+    /// (port 0 when that listener uses port 0).
+    pub tls: Vec<SocketAddr>,
     /// MSRP over TCP; the first is advertised in SDP. Empty: one listener on the
     /// first SIP listener's IP, port 2855 (port 0 when that listener uses port 0).
     pub msrp: Vec<SocketAddr>,
@@ -282,6 +286,7 @@ impl Default for ListenConfig {
         Self {
             udp: vec![addr],
             tcp: vec![addr],
+            tls: Vec::new(),
             msrp: Vec::new(),
             imaps: Vec::new(),
         }

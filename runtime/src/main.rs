@@ -19,7 +19,7 @@ use cpmd::{serve, Listen};
 /// Listener flags replace the configuration file's `[listen]` section; the first
 /// listener given is the address advertised in Via and Contact. Port 0 picks a free
 /// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR
-/// msrp=ADDR imap=ADDR [imaps=ADDR]`.
+/// [tls=ADDR] msrp=ADDR imap=ADDR [imaps=ADDR]`.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -32,6 +32,11 @@ struct Cli {
     /// Listen for SIP over TCP on ADDR (repeatable).
     #[arg(long, value_name = "ADDR")]
     tcp: Vec<SocketAddr>,
+    /// Listen for SIP over TLS on ADDR (repeatable; replaces `[listen] tls`; needs
+    /// `[tls]`). Default with `[tls]`: the first SIP listener's IP, port 5061 (0 if
+    /// that one uses 0).
+    #[arg(long, value_name = "ADDR")]
+    tls: Vec<SocketAddr>,
     /// Listen for MSRP over TCP on ADDR (repeatable; the first is advertised in
     /// SDP). Default: the first SIP listener's IP, port 2855 (0 if that one uses 0).
     #[arg(long, value_name = "ADDR")]
@@ -115,6 +120,9 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(a) = cli.imap {
         file.imap.listen = a;
+    }
+    if !cli.tls.is_empty() {
+        file.listen.tls.clone_from(&cli.tls);
     }
     if !cli.imaps.is_empty() {
         file.listen.imaps.clone_from(&cli.imaps);

@@ -12,6 +12,8 @@ pub enum Bound {
     Udp(SocketAddr),
     /// A TCP listener.
     Tcp(SocketAddr),
+    /// A SIP-over-TLS listener (after the plain SIP ones).
+    Tls(SocketAddr),
     /// An MSRP (TCP) listener.
     Msrp(SocketAddr),
     /// The IMAP listener.
@@ -27,6 +29,7 @@ pub fn ready_line(bound: &[Bound]) -> String {
         let (name, addr) = match b {
             Bound::Udp(a) => ("udp", a),
             Bound::Tcp(a) => ("tcp", a),
+            Bound::Tls(a) => ("tls", a),
             Bound::Msrp(a) => ("msrp", a),
             Bound::Imap(a) => ("imap", a),
             Bound::Imaps(a) => ("imaps", a),

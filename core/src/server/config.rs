@@ -216,6 +216,9 @@ pub struct Config {
     pub advertised_host: String,
     /// Port for Via/Contact.
     pub advertised_port: u16,
+    /// Port for Via/Contact on flows over TLS (the first SIP TLS listener); `None`
+    /// when the server has none (then `advertised_port`).
+    pub advertised_tls_port: Option<u16>,
     /// The server's MSRP endpoint (back-to-back MSRP, specs/msrp.md).
     pub msrp: MsrpConfig,
     /// When set, only these users may register (others get 403). Empty: anyone in
@@ -268,6 +271,14 @@ impl Config {
         Ok(())
     }
 
+    /// The port the server advertises in Via and Contact on a flow over `transport`.
+    pub fn port_for(&self, transport: crate::Transport) -> u16 {
+        match transport {
+            crate::Transport::Tls => self.advertised_tls_port.unwrap_or(self.advertised_port),
+            crate::Transport::Udp | crate::Transport::Tcp => self.advertised_port,
+        }
+    }
+
     /// A configuration for `domain` with defaults everywhere else.
     pub fn new(domain: &str) -> Self {
         Self {
@@ -275,6 +286,7 @@ impl Config {
             conference_factory_user: "conf-factory".into(),
             advertised_host: "127.0.0.1".into(),
             advertised_port: 5060,
+            advertised_tls_port: None,
             msrp: MsrpConfig::default(),
             users: Vec::new(),
             auth: None,

@@ -47,7 +47,7 @@ impl Ua {
             // UDP terminals share the server's one socket; TCP ones get a connection each.
             conn: match self.transport {
                 Transport::Udp => ConnId::new(1),
-                Transport::Tcp => ConnId::new(100 + u64::from(self.octet)),
+                Transport::Tcp | Transport::Tls => ConnId::new(100 + u64::from(self.octet)),
             },
             peer: self.addr,
         }
@@ -151,6 +151,8 @@ pub(crate) struct Harness {
     pub(crate) raw: Vec<(SocketAddr, Vec<u8>)>,
     /// Outbound connections the server asked for.
     pub(crate) connects: Vec<(ConnId, SocketAddr)>,
+    /// The transport of each `Connect`, in order.
+    pub(crate) connect_transports: Vec<Transport>,
     /// The flow of every message the server sent, in order.
     pub(crate) sent_flows: Vec<crate::server::Flow>,
     /// MSRP connections the server opened (`MsrpConnect`).
@@ -189,6 +191,7 @@ impl Harness {
             log: Vec::new(),
             raw: Vec::new(),
             connects: Vec::new(),
+            connect_transports: Vec::new(),
             sent_flows: Vec::new(),
             msrp_connects: Vec::new(),
             msrp_out: BTreeMap::new(),
@@ -309,9 +312,14 @@ impl Harness {
                     .push(format!("server -> {} raw: {text}", flow.peer));
                 self.raw.push((flow.peer, bytes));
             }
-            Command::Connect { conn, peer } => {
+            Command::Connect {
+                conn,
+                peer,
+                transport,
+            } => {
                 self.log.push(format!("connect {conn} {peer}"));
                 self.connects.push((conn, peer));
+                self.connect_transports.push(transport);
             }
             Command::Close { conn } => {
                 self.log.push(format!("close {conn}"));
