@@ -278,6 +278,9 @@ pub struct ListenConfig {
     pub msrp: Vec<SocketAddr>,
     /// IMAP over implicit TLS (RFC 8314; usually port 993); needs `[tls]`.
     pub imaps: Vec<SocketAddr>,
+    /// MSRP over TLS (RFC 4975 §14, `msrps:`); the first is advertised in
+    /// `TCP/TLS/MSRP` SDP. Needs `[tls]`; empty: `TCP/TLS/MSRP` offers get 488.
+    pub msrps: Vec<SocketAddr>,
 }
 
 impl Default for ListenConfig {
@@ -289,6 +292,7 @@ impl Default for ListenConfig {
             tls: Vec::new(),
             msrp: Vec::new(),
             imaps: Vec::new(),
+            msrps: Vec::new(),
         }
     }
 }

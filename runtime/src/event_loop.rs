@@ -299,10 +299,11 @@ impl EventLoop {
                 self.msrp.remove(&conn);
                 self.tls.remove(&conn);
             }
-            Command::MsrpConnect { conn, peer } => {
-                tracing::debug!(%conn, %peer, "msrp connect");
+            Command::MsrpConnect { conn, peer, tls } => {
+                tracing::debug!(%conn, %peer, tls, "msrp connect");
                 self.msrp.insert(conn);
-                self.connect(conn, peer, Transport::Tcp);
+                let transport = if tls { Transport::Tls } else { Transport::Tcp };
+                self.connect(conn, peer, transport);
             }
             Command::MsrpSend { conn, bytes } => {
                 tracing::trace!(%conn, text = %String::from_utf8_lossy(&bytes), "msrp send");

@@ -103,6 +103,9 @@ pub enum ServeError {
     /// `[listen] imaps` without a `[tls]` certificate and key.
     #[error("[listen] imaps needs a [tls] certificate and key")]
     ImapsWithoutTls,
+    /// `[listen] msrps` (`--msrps`) without a `[tls]` certificate and key.
+    #[error("[listen] msrps needs a [tls] certificate and key")]
+    MsrpsWithoutTls,
     /// `[listen] tls` (`--tls`) without a `[tls]` certificate and key.
     #[error("[listen] tls needs a [tls] certificate and key")]
     SipTlsWithoutTls,
@@ -205,6 +208,7 @@ pub async fn serve(
         | Bound::Tcp(a)
         | Bound::Tls(a)
         | Bound::Msrp(a)
+        | Bound::Msrps(a)
         | Bound::Imap(a)
         | Bound::Imaps(a) => *a,
     };
@@ -267,8 +271,35 @@ pub async fn serve(
         );
     }
     let msrp_advertised = msrp_advertised.ok_or(ServeError::NoMsrpListener)?;
+    let mut msrps_advertised = None;
+    for addr in &file.listen.msrps {
+        let server_tls = tls.clone().ok_or(ServeError::MsrpsWithoutTls)?;
+        let listener = TcpSipListener::bind(*addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                what: "msrps",
+                addr: *addr,
+                source,
+            })?;
+        bound.push(Bound::Msrps(listener.local));
+        let local = listener.local;
+        let shown = if local.ip().is_unspecified() {
+            SocketAddr::new(advertised.ip(), local.port())
+        } else {
+            local
+        };
+        msrps_advertised.get_or_insert(shown);
+        listener.spawn_acceptor(
+            ids.clone(),
+            tcp_settings.clone(),
+            net_tx.clone(),
+            true,
+            Some(server_tls),
+        );
+    }
     let mut core = file.core_config(advertised, msrp_advertised, config::token_key()?)?;
     core.advertised_tls_port = tls_port;
+    core.msrp.advertised_tls = msrps_advertised;
     core.validate().map_err(ServeError::InvalidConfig)?;
     if core.auth.is_none() {
         // SEC-5: one loud line, so nobody runs this in production by accident.

@@ -16,6 +16,8 @@ pub enum Bound {
     Tls(SocketAddr),
     /// An MSRP (TCP) listener.
     Msrp(SocketAddr),
+    /// An MSRP-over-TLS listener (after the plain MSRP ones).
+    Msrps(SocketAddr),
     /// The IMAP listener.
     Imap(SocketAddr),
     /// An IMAP listener with implicit TLS (after the plain one).
@@ -31,6 +33,7 @@ pub fn ready_line(bound: &[Bound]) -> String {
             Bound::Tcp(a) => ("tcp", a),
             Bound::Tls(a) => ("tls", a),
             Bound::Msrp(a) => ("msrp", a),
+            Bound::Msrps(a) => ("msrps", a),
             Bound::Imap(a) => ("imap", a),
             Bound::Imaps(a) => ("imaps", a),
         };

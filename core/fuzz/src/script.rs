@@ -390,7 +390,7 @@ impl Driver {
             check(&cmd);
             match &cmd {
                 Command::Connect { conn, peer, .. } => self.opened_sip.push((*conn, *peer)),
-                Command::MsrpConnect { conn, peer } => self.opened_msrp.push((*conn, *peer)),
+                Command::MsrpConnect { conn, peer, .. } => self.opened_msrp.push((*conn, *peer)),
                 Command::Persist { ticket, .. } | Command::SealSession { ticket, .. } => {
                     self.waiting.push_back(*ticket)
                 }

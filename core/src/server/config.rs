@@ -184,6 +184,9 @@ pub struct MsrpConfig {
     /// The address of the MSRP listener put in `c=`, `m=` and `a=path` of every SDP
     /// the server generates (the runtime's first `--msrp` listener, port resolved).
     pub advertised: std::net::SocketAddr,
+    /// The MSRP-over-TLS listener (`msrps:` URIs, `TCP/TLS/MSRP`; the runtime's
+    /// first `[listen] msrps`); `None`: offers of `TCP/TLS/MSRP` are refused (488).
+    pub advertised_tls: Option<std::net::SocketAddr>,
     /// RFC 6714 relaxed matching: a `From-Path` is checked by the session-id of its
     /// last URI only (the terminal's own), not URI by URI (RFC 4975 §7.3).
     pub relaxed_path_matching: bool,
@@ -198,6 +201,7 @@ impl Default for MsrpConfig {
     fn default() -> Self {
         Self {
             advertised: std::net::SocketAddr::from(([127, 0, 0, 1], 2855)),
+            advertised_tls: None,
             relaxed_path_matching: false,
             chunk_size: 2048,
             max_queued: 256,

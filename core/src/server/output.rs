@@ -130,6 +130,9 @@ pub enum Command {
         conn: ConnId,
         /// The first hop of the terminal's `a=path` (the terminal or an RFC 4976 relay).
         peer: std::net::SocketAddr,
+        /// With TLS (the leg is `TCP/TLS/MSRP`, RFC 4975 §14): the runtime verifies
+        /// the peer's certificate per its configuration.
+        tls: bool,
     },
     /// Write encoded MSRP (requests and responses) on an MSRP connection, accepted on
     /// an MSRP listener or opened by `MsrpConnect`.

@@ -100,3 +100,97 @@ fn a_response_on_another_connection_is_dropped() {
     w.h.send(&w.b, w.b.response(&at_b, StatusCode::OK, &Tag::new("b")));
     w.h.expect_response(&w.a, StatusCode::OK);
 }
+
+fn msrp_sdp_of(body: &[u8]) -> (String, String, u16, String) {
+    let sdp = crate::wire::sdp::decode(body).expect("the server's sdp decodes");
+    let m = sdp.message_media().expect("an m=message section");
+    (
+        m.proto.clone(),
+        m.attribute("path").unwrap_or_default().to_owned(),
+        m.port,
+        m.attribute("setup").unwrap_or_default().to_owned(),
+    )
+}
+
+fn terminal_sdp(host: &str, port: u16, session: &str, tls: bool, setup: &str) -> String {
+    let sdp = crate::tests::util::msrp_sdp(host, port, session)
+        .replace("a=setup:active", &format!("a=setup:{setup}"));
+    if tls {
+        sdp.replace("TCP/MSRP", "TCP/TLS/MSRP")
+            .replace("msrp://", "msrps://")
+    } else {
+        sdp
+    }
+}
+
+/// TLS-11: A offers `TCP/TLS/MSRP`; the server answers A with `TCP/TLS/MSRP` and an
+/// `msrps:` path on its TLS listener and connects to A with TLS; it offers B MSRP
+/// over TLS too, B answers plain `TCP/MSRP`, and B's leg is plain: one session, one
+/// TLS leg and one TCP leg.
+#[test]
+fn msrp_leg_protocol_follows_each_terminal() {
+    let tls_listener: std::net::SocketAddr = "127.0.0.1:2856".parse().unwrap();
+    let mut config = Config::new(crate::tests::util::DOMAIN);
+    config.msrp.advertised_tls = Some(tls_listener);
+    let mut w = World::with(Harness::with_config(config), Transport::Udp);
+    let invite = crate::testing::with_sdp(
+        invite_to(&mut w, "bob", "c", "k"),
+        &terminal_sdp("10.0.0.1", 7001, "a1", true, "passive"),
+    );
+    w.h.send(&w.a, invite);
+    let at_b = w.h.expect_request(&w.b, Method::Invite);
+    let (proto, path, port, _) = msrp_sdp_of(&at_b.body);
+    assert_eq!(proto, "TCP/TLS/MSRP", "B is offered what A asked for");
+    assert!(path.starts_with("msrps://127.0.0.1:2856/"), "{path}");
+    assert_eq!(port, 2856);
+    let mut ok = w.b.response(&at_b, StatusCode::OK, &Tag::new("b"));
+    ok.headers.content_type = Some(crate::sip::MediaType::new("application", "sdp"));
+    ok.body = terminal_sdp("10.0.0.2", 7002, "b1", false, "passive").into_bytes();
+    w.h.send(&w.b, ok);
+    let a_ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let (proto, path, port, setup) = msrp_sdp_of(&a_ok.body);
+    assert_eq!(proto, "TCP/TLS/MSRP");
+    assert!(path.starts_with("msrps://127.0.0.1:2856/"), "{path}");
+    assert_eq!((port, setup.as_str()), (2856, "active"));
+    let by_peer: Vec<(std::net::SocketAddr, bool)> =
+        w.h.msrp_connects
+            .iter()
+            .map(|(_, p)| *p)
+            .zip(w.h.msrp_connect_tls.iter().copied())
+            .collect();
+    assert!(
+        by_peer.contains(&("10.0.0.1:7001".parse().unwrap(), true)),
+        "{by_peer:?}"
+    );
+    assert!(
+        by_peer.contains(&("10.0.0.2:7002".parse().unwrap(), false)),
+        "{by_peer:?}"
+    );
+    // B's leg is plain: cpmd's bind SEND on it names an msrp: (not msrps:) path.
+    let (to_b, _) =
+        *w.h.msrp_connects
+            .iter()
+            .find(|(_, p)| *p == "10.0.0.2:7002".parse().unwrap())
+            .unwrap();
+    let bind = w.h.msrp_take(to_b).remove(0);
+    let crate::msrp::MsrpMessage::Request(bind) = bind else {
+        panic!("a bind SEND: {bind:?}")
+    };
+    assert!(
+        bind.from_path[0].starts_with("msrp://127.0.0.1:2855/"),
+        "{bind:?}"
+    );
+}
+
+/// TLS-11: without an MSRP-over-TLS listener a `TCP/TLS/MSRP` offer gets 488 (and a
+/// plain offer never gets `msrps:`).
+#[test]
+fn msrp_tls_offer_without_a_tls_listener_is_488() {
+    let mut w = World::new();
+    let invite = crate::testing::with_sdp(
+        invite_to(&mut w, "bob", "c", "k"),
+        &terminal_sdp("10.0.0.1", 7001, "a1", true, "active"),
+    );
+    w.h.send(&w.a, invite);
+    w.h.expect_response(&w.a, StatusCode::NOT_ACCEPTABLE_HERE);
+}

@@ -157,6 +157,8 @@ pub(crate) struct Harness {
     pub(crate) sent_flows: Vec<crate::server::Flow>,
     /// MSRP connections the server opened (`MsrpConnect`).
     pub(crate) msrp_connects: Vec<(ConnId, SocketAddr)>,
+    /// Whether each `MsrpConnect` asked for TLS, in order.
+    pub(crate) msrp_connect_tls: Vec<bool>,
     /// MSRP bytes the server wrote, per connection, not yet read by the test.
     pub(crate) msrp_out: BTreeMap<ConnId, crate::wire::msrp::MsrpDecoder>,
     /// Connections the server closed.
@@ -194,6 +196,7 @@ impl Harness {
             connect_transports: Vec::new(),
             sent_flows: Vec::new(),
             msrp_connects: Vec::new(),
+            msrp_connect_tls: Vec::new(),
             msrp_out: BTreeMap::new(),
             closed: Vec::new(),
             pending_records: BTreeMap::new(),
@@ -325,7 +328,8 @@ impl Harness {
                 self.log.push(format!("close {conn}"));
                 self.closed.push(conn);
             }
-            Command::MsrpConnect { conn, peer } => {
+            Command::MsrpConnect { conn, peer, tls } => {
+                self.msrp_connect_tls.push(tls);
                 self.log.push(format!("msrp connect {conn} {peer}"));
                 self.msrp_connects.push((conn, peer));
             }
