@@ -14,6 +14,8 @@
 
 pub mod client;
 #[cfg(test)]
+mod client_tests;
+#[cfg(test)]
 pub(crate) mod test_pki;
 #[cfg(test)]
 mod tests;
