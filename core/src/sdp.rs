@@ -66,7 +66,7 @@ impl SdpMedia {
         self.media.eq_ignore_ascii_case("message") && self.proto.eq_ignore_ascii_case("TCP/MSRP")
     }
 
-    /// `m=message ... TCP/TLS/MSRP` (refused with 488 until TLS is supported).
+    /// `m=message ... TCP/TLS/MSRP` (MSRP over TLS, RFC 4975 §14).
     pub fn is_msrp_tls(&self) -> bool {
         self.media.eq_ignore_ascii_case("message")
             && self.proto.eq_ignore_ascii_case("TCP/TLS/MSRP")

@@ -252,7 +252,7 @@ fn advertised_addr(text: &str) -> Result<SocketAddr, String> {
 }
 
 fn transport(name: &str) -> Option<Transport> {
-    [Transport::Udp, Transport::Tcp]
+    [Transport::Udp, Transport::Tcp, Transport::Tls]
         .into_iter()
         .find(|t| t.via_token().eq_ignore_ascii_case(name))
 }

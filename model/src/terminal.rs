@@ -100,7 +100,7 @@ impl Term {
             // UDP terminals share the server's one socket; TCP ones get a connection each.
             conn: match transport {
                 Transport::Udp => ConnId::new(1),
-                Transport::Tcp => ConnId::new(100 + u64::from(self.octet())),
+                Transport::Tcp | Transport::Tls => ConnId::new(100 + u64::from(self.octet())),
             },
             peer: self.addr(),
         }

@@ -275,11 +275,18 @@ pub struct ListenConfig {
     pub udp: Vec<SocketAddr>,
     /// SIP over TCP.
     pub tcp: Vec<SocketAddr>,
+    /// SIP over TLS (RFC 3261 §26; usually port 5061); needs `[tls]`. Empty with
+    /// `[tls]` configured: one listener on the first SIP listener's IP, port 5061
+    /// (port 0 when that listener uses port 0).
+    pub tls: Vec<SocketAddr>,
     /// MSRP over TCP; the first is advertised in SDP. Empty: one listener on the
     /// first SIP listener's IP, port 2855 (port 0 when that listener uses port 0).
     pub msrp: Vec<SocketAddr>,
     /// IMAP over implicit TLS (RFC 8314; usually port 993); needs `[tls]`.
     pub imaps: Vec<SocketAddr>,
+    /// MSRP over TLS (RFC 4975 §14, `msrps:`); the first is advertised in
+    /// `TCP/TLS/MSRP` SDP. Needs `[tls]`; empty: `TCP/TLS/MSRP` offers get 488.
+    pub msrps: Vec<SocketAddr>,
 }
 
 impl Default for ListenConfig {
@@ -288,8 +295,10 @@ impl Default for ListenConfig {
         Self {
             udp: vec![addr],
             tcp: vec![addr],
+            tls: Vec::new(),
             msrp: Vec::new(),
             imaps: Vec::new(),
+            msrps: Vec::new(),
         }
     }
 }

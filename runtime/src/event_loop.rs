@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use cpmd_core::server::Event;
@@ -17,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, TcpSettings};
+use crate::transport::tls::ClientTls;
 use crate::transport::udp::UdpListener;
 use crate::transport::writer::{Refused, Writer};
 use crate::transport::{ConnIds, NetEvent};
@@ -57,6 +59,11 @@ pub struct EventLoop {
     /// The TCP connections that carry MSRP (accepted on an MSRP listener, or opened
     /// by `MsrpConnect`); every other one carries SIP.
     msrp: HashSet<ConnId>,
+    /// The connections under TLS (accepted on a TLS listener or opened with TLS):
+    /// SIP on them is `Transport::Tls` to the core.
+    tls: HashSet<ConnId>,
+    /// The client configuration for outbound TLS, when `[tls]` is configured.
+    client_tls: Option<ClientTls>,
     ids: ConnIds,
     tcp_settings: TcpSettings,
     net_tx: mpsc::Sender<NetEvent>,
@@ -95,6 +102,8 @@ pub struct Parts {
     pub store_rx: mpsc::UnboundedReceiver<StoreDone>,
     /// Where network input is recorded (`--trace-input`), if anywhere.
     pub trace: Option<InputTrace>,
+    /// The client configuration for outbound TLS (`[tls]` configured).
+    pub client_tls: Option<ClientTls>,
 }
 
 impl EventLoop {
@@ -106,6 +115,8 @@ impl EventLoop {
             udp: parts.udp.into_iter().map(|u| (u.conn, u)).collect(),
             tcp: HashMap::new(),
             msrp: HashSet::new(),
+            tls: HashSet::new(),
+            client_tls: parts.client_tls,
             ids: parts.ids,
             tcp_settings: parts.tcp_settings,
             net_tx: parts.net.0,
@@ -199,11 +210,15 @@ impl EventLoop {
                 peer,
                 writer,
                 msrp,
+                tls,
             } => {
-                tracing::debug!(%conn, %peer, msrp, "tcp connection accepted");
+                tracing::debug!(%conn, %peer, msrp, tls, "tcp connection accepted");
                 self.tcp.insert(conn, TcpConn { serial, writer });
                 if msrp {
                     self.msrp.insert(conn);
+                }
+                if tls {
+                    self.tls.insert(conn);
                 }
             }
             NetEvent::Data { conn, peer, bytes } if self.msrp.contains(&conn) => {
@@ -211,12 +226,17 @@ impl EventLoop {
                 self.server.handle_msrp_bytes(now, conn, peer, &bytes);
             }
             NetEvent::Data { conn, peer, bytes } => {
+                let transport = if self.tls.contains(&conn) {
+                    Transport::Tls
+                } else {
+                    Transport::Tcp
+                };
                 let flow = Flow {
-                    transport: Transport::Tcp,
+                    transport,
                     conn,
                     peer,
                 };
-                self.record(|t| t.bytes(now, Transport::Tcp, conn, peer, &bytes));
+                self.record(|t| t.bytes(now, transport, conn, peer, &bytes));
                 self.server.handle_bytes(now, flow, &bytes);
             }
             NetEvent::Login(q) => {
@@ -236,6 +256,7 @@ impl EventLoop {
                     tracing::debug!(%conn, %reason, "tcp connection closed");
                     self.tcp.remove(&conn);
                     self.msrp.remove(&conn);
+                    self.tls.remove(&conn);
                     self.record(|t| t.closed(now, conn));
                     self.server.handle_closed(now, conn);
                 }
@@ -275,16 +296,22 @@ impl EventLoop {
                 self.send(flow, bytes);
             }
             Command::TransmitRaw { flow, bytes } => self.send(flow, bytes),
-            Command::Connect { conn, peer } => self.connect(conn, peer),
+            Command::Connect {
+                conn,
+                peer,
+                transport,
+            } => self.connect(conn, peer, transport),
             Command::Close { conn } => {
                 // Dropping the writer ends the connection task, which reports Closed.
                 self.tcp.remove(&conn);
                 self.msrp.remove(&conn);
+                self.tls.remove(&conn);
             }
-            Command::MsrpConnect { conn, peer } => {
-                tracing::debug!(%conn, %peer, "msrp connect");
+            Command::MsrpConnect { conn, peer, tls } => {
+                tracing::debug!(%conn, %peer, tls, "msrp connect");
                 self.msrp.insert(conn);
-                self.connect(conn, peer);
+                let transport = if tls { Transport::Tls } else { Transport::Tcp };
+                self.connect(conn, peer, transport);
             }
             Command::MsrpSend { conn, bytes } => {
                 tracing::trace!(%conn, text = %String::from_utf8_lossy(&bytes), "msrp send");
@@ -331,7 +358,7 @@ impl EventLoop {
                     tracing::warn!(conn = %flow.conn, "transmit on an unknown udp socket; dropped")
                 }
             },
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 let bytes = match self.tcp.get(&flow.conn) {
                     Some(c) => match c.writer.send(bytes) {
                         Ok(()) => return,
@@ -349,7 +376,7 @@ impl EventLoop {
                 // registering). RFC 3261 §18: open a new one to the flow's address,
                 // under the same number so the core's flow stays valid.
                 tracing::info!(conn = %flow.conn, peer = %flow.peer, "connection gone; reconnecting");
-                self.connect(flow.conn, flow.peer);
+                self.connect(flow.conn, flow.peer, flow.transport);
                 if let Some(c) = self.tcp.get(&flow.conn) {
                     let _ = c.writer.send(bytes);
                 }
@@ -357,9 +384,35 @@ impl EventLoop {
         }
     }
 
-    fn connect(&mut self, conn: ConnId, peer: SocketAddr) {
+    /// Opens connection `conn` to `peer`, with TLS when `transport` is `Tls` (the
+    /// peer's certificate verified per `[tls]`, specs/tls.md TLS-9).
+    fn connect(&mut self, conn: ConnId, peer: SocketAddr, transport: Transport) {
+        let tls = match transport {
+            Transport::Tls => match &self.client_tls {
+                Some(tls) => Some(Arc::clone(tls)),
+                None => {
+                    // Cannot happen: TLS flows exist only with a TLS listener, which
+                    // needs `[tls]`. Never fall back to plaintext.
+                    tracing::error!(%conn, %peer, "tls connect without [tls]; not connecting");
+                    return;
+                }
+            },
+            Transport::Udp | Transport::Tcp => None,
+        };
         let serial = self.ids.next();
-        let writer = spawn_connect(conn, serial, peer, &self.tcp_settings, self.net_tx.clone());
+        if tls.is_some() {
+            self.tls.insert(conn);
+        } else {
+            self.tls.remove(&conn);
+        }
+        let writer = spawn_connect(
+            conn,
+            serial,
+            peer,
+            &self.tcp_settings,
+            self.net_tx.clone(),
+            tls,
+        );
         self.tcp.insert(conn, TcpConn { serial, writer });
     }
 

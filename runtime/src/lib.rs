@@ -13,10 +13,10 @@
 //! store's write path, the [`mailstore::MailStore`] reader).
 //!
 //! TLS ([`tls`]): one certificate configuration, reloaded on SIGHUP, used by the
-//! IMAPS listeners and IMAP STARTTLS.
+//! SIP-over-TLS listeners (`transport::tls`), the IMAPS listeners and IMAP
+//! STARTTLS; a client configuration for the TLS connections cpmd opens itself.
 //!
-//! Not here: the protocol logic (all of it is in `cpmd-core`), SIP and MSRP over
-//! TLS, metrics.
+//! Not here: the protocol logic (all of it is in `cpmd-core`), metrics.
 
 pub mod config;
 pub mod event_loop;
@@ -104,6 +104,12 @@ pub enum ServeError {
     /// `[listen] imaps` without a `[tls]` certificate and key.
     #[error("[listen] imaps needs a [tls] certificate and key")]
     ImapsWithoutTls,
+    /// `[listen] msrps` (`--msrps`) without a `[tls]` certificate and key.
+    #[error("[listen] msrps needs a [tls] certificate and key")]
+    MsrpsWithoutTls,
+    /// `[listen] tls` (`--tls`) without a `[tls]` certificate and key.
+    #[error("[listen] tls needs a [tls] certificate and key")]
+    SipTlsWithoutTls,
     /// The core refuses the configuration.
     #[error("invalid configuration")]
     InvalidConfig(#[source] cpmd_core::server::ConfigError),
@@ -158,6 +164,10 @@ pub async fn serve(
         max_per_ip: file.limits.max_connections_per_ip,
         first_bytes_timeout: Duration::from_secs(file.limits.tcp_first_bytes_timeout_s.max(1)),
     };
+    // The first SIP listener as asked for (port 0 not yet resolved).
+    let requested = order.first().map(|l| match l {
+        Listen::Udp(a) | Listen::Tcp(a) => *a,
+    });
     let mut bound = Vec::new();
     let mut udp = Vec::new();
     for l in order {
@@ -184,12 +194,54 @@ pub async fn serve(
                             source,
                         })?;
                 bound.push(Bound::Tcp(listener.local));
-                listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), false);
+                listener.spawn_acceptor(
+                    ids.clone(),
+                    tcp_settings.clone(),
+                    net_tx.clone(),
+                    false,
+                    None,
+                );
             }
         }
     }
     let advertised = match bound.first().ok_or(ServeError::NoSipListener)? {
-        Bound::Udp(a) | Bound::Tcp(a) | Bound::Msrp(a) | Bound::Imap(a) | Bound::Imaps(a) => *a,
+        Bound::Udp(a)
+        | Bound::Tcp(a)
+        | Bound::Tls(a)
+        | Bound::Msrp(a)
+        | Bound::Msrps(a)
+        | Bound::Imap(a)
+        | Bound::Imaps(a) => *a,
+    };
+    // SIP over TLS: after the plain listeners, so the first of those stays the
+    // advertised address; Via and Contact on TLS flows name the first TLS port.
+    let mut tls_port = None;
+    let requested = requested.unwrap_or(advertised);
+    for addr in sip_tls_listeners(&file, requested, tls.is_some()) {
+        let server_tls = tls.clone().ok_or(ServeError::SipTlsWithoutTls)?;
+        let listener = TcpSipListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                what: "tls",
+                addr,
+                source,
+            })?;
+        bound.push(Bound::Tls(listener.local));
+        tls_port.get_or_insert(listener.local.port());
+        listener.spawn_acceptor(
+            ids.clone(),
+            tcp_settings.clone(),
+            net_tx.clone(),
+            false,
+            Some(server_tls),
+        );
+    }
+    let client_tls = match &tls {
+        Some(_) => Some(tls::client::client_config(
+            file.tls.verify_peers,
+            file.tls.peer_ca.as_deref(),
+        )?),
+        None => None,
     };
     // The MSRP listeners are bound before the core exists, so the port the OS
     // picked (port 0) is what every SDP advertises.
@@ -211,10 +263,44 @@ pub async fn serve(
             local
         };
         msrp_advertised.get_or_insert(shown);
-        listener.spawn_acceptor(ids.clone(), tcp_settings.clone(), net_tx.clone(), true);
+        listener.spawn_acceptor(
+            ids.clone(),
+            tcp_settings.clone(),
+            net_tx.clone(),
+            true,
+            None,
+        );
     }
     let msrp_advertised = msrp_advertised.ok_or(ServeError::NoMsrpListener)?;
-    let core = file.core_config(advertised, msrp_advertised, config::token_key()?)?;
+    let mut msrps_advertised = None;
+    for addr in &file.listen.msrps {
+        let server_tls = tls.clone().ok_or(ServeError::MsrpsWithoutTls)?;
+        let listener = TcpSipListener::bind(*addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                what: "msrps",
+                addr: *addr,
+                source,
+            })?;
+        bound.push(Bound::Msrps(listener.local));
+        let local = listener.local;
+        let shown = if local.ip().is_unspecified() {
+            SocketAddr::new(advertised.ip(), local.port())
+        } else {
+            local
+        };
+        msrps_advertised.get_or_insert(shown);
+        listener.spawn_acceptor(
+            ids.clone(),
+            tcp_settings.clone(),
+            net_tx.clone(),
+            true,
+            Some(server_tls),
+        );
+    }
+    let mut core = file.core_config(advertised, msrp_advertised, config::token_key()?)?;
+    core.advertised_tls_port = tls_port;
+    core.msrp.advertised_tls = msrps_advertised;
     core.validate().map_err(ServeError::InvalidConfig)?;
     if core.auth.is_none() {
         // SEC-5: one loud line, so nobody runs this in production by accident.
@@ -311,12 +397,27 @@ pub async fn serve(
         store_tx,
         store_rx,
         trace,
+        client_tls,
     };
     ready::announce(&bound, ready_file.as_deref())?;
     EventLoop::new(parts, origin).run(shutdown_signal()).await;
     store_task.await.map_err(ServeError::StoreTask)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The SIP-over-TLS listeners: `[listen] tls` (or `--tls`), else, with `[tls]`
+/// configured, one on the first SIP listener's IP, port 5061 (port 0 when that one
+/// asks for port 0, so test instances never collide).
+fn sip_tls_listeners(file: &FileConfig, first: SocketAddr, configured: bool) -> Vec<SocketAddr> {
+    if !file.listen.tls.is_empty() {
+        return file.listen.tls.clone();
+    }
+    if !configured {
+        return Vec::new();
+    }
+    let port = if first.port() == 0 { 0 } else { 5061 };
+    vec![SocketAddr::new(first.ip(), port)]
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -26,7 +26,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Listener flags replace the configuration file's `[listen]` section; the first
 /// listener given is the address advertised in Via and Contact. Port 0 picks a free
 /// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR
-/// msrp=ADDR imap=ADDR [imaps=ADDR]`.
+/// [tls=ADDR] msrp=ADDR [msrps=ADDR] imap=ADDR [imaps=ADDR]`.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -39,10 +39,19 @@ struct Cli {
     /// Listen for SIP over TCP on ADDR (repeatable).
     #[arg(long, value_name = "ADDR")]
     tcp: Vec<SocketAddr>,
+    /// Listen for SIP over TLS on ADDR (repeatable; replaces `[listen] tls`; needs
+    /// `[tls]`). Default with `[tls]`: the first SIP listener's IP, port 5061 (0 if
+    /// that one uses 0).
+    #[arg(long, value_name = "ADDR")]
+    tls: Vec<SocketAddr>,
     /// Listen for MSRP over TCP on ADDR (repeatable; the first is advertised in
     /// SDP). Default: the first SIP listener's IP, port 2855 (0 if that one uses 0).
     #[arg(long, value_name = "ADDR")]
     msrp: Vec<SocketAddr>,
+    /// Listen for MSRP over TLS on ADDR (repeatable; replaces `[listen] msrps`;
+    /// needs `[tls]`; the first is advertised in `TCP/TLS/MSRP` SDP).
+    #[arg(long, value_name = "ADDR")]
+    msrps: Vec<SocketAddr>,
     /// The SIP domain served.
     #[arg(long)]
     domain: Option<String>,
@@ -122,6 +131,12 @@ fn main() -> anyhow::Result<()> {
     }
     if let Some(a) = cli.imap {
         file.imap.listen = a;
+    }
+    if !cli.tls.is_empty() {
+        file.listen.tls.clone_from(&cli.tls);
+    }
+    if !cli.msrps.is_empty() {
+        file.listen.msrps.clone_from(&cli.msrps);
     }
     if !cli.imaps.is_empty() {
         file.listen.imaps.clone_from(&cli.imaps);

@@ -12,8 +12,12 @@ pub enum Bound {
     Udp(SocketAddr),
     /// A TCP listener.
     Tcp(SocketAddr),
+    /// A SIP-over-TLS listener (after the plain SIP ones).
+    Tls(SocketAddr),
     /// An MSRP (TCP) listener.
     Msrp(SocketAddr),
+    /// An MSRP-over-TLS listener (after the plain MSRP ones).
+    Msrps(SocketAddr),
     /// The IMAP listener.
     Imap(SocketAddr),
     /// An IMAP listener with implicit TLS (after the plain one).
@@ -27,7 +31,9 @@ pub fn ready_line(bound: &[Bound]) -> String {
         let (name, addr) = match b {
             Bound::Udp(a) => ("udp", a),
             Bound::Tcp(a) => ("tcp", a),
+            Bound::Tls(a) => ("tls", a),
             Bound::Msrp(a) => ("msrp", a),
+            Bound::Msrps(a) => ("msrps", a),
             Bound::Imap(a) => ("imap", a),
             Bound::Imaps(a) => ("imaps", a),
         };

@@ -172,6 +172,8 @@ fn transport_name(t: Transport) -> &'static str {
     match t {
         Transport::Udp => "udp",
         Transport::Tcp => "tcp",
+        // Decrypted bytes: a replay feeds them as the core got them.
+        Transport::Tls => "tls",
     }
 }
 

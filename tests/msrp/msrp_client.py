@@ -16,7 +16,10 @@ What it does:
 - reassembles chunked SENDs (Byte-Range, continuation `+`/`$`/`#`) and reports each
   complete message once;
 - sends CPIM messages (imdn.Message-ID, DateTime, From, To), optionally chunked, with
-  Failure-Report yes/partial/no and Success-Report yes/no.
+  Failure-Report yes/partial/no and Success-Report yes/no;
+- MSRP over TLS (RFC 4975 §14, Python's `ssl`): `--tls-cert/--tls-key` make its
+  listener TLS and its URI `msrps://`; an `msrps://` URI it dials is reached over TLS,
+  verified against `--tls-cafile` (the name checked is the URI's host).
 
 Driving it: one JSON object per line on stdin (commands), one JSON object per line on
 stdout (events), flushed at once. `--record FILE` also appends every received message
@@ -50,6 +53,7 @@ Commands:
 """
 
 import argparse
+import ssl
 import hashlib
 import json
 import os
@@ -367,14 +371,16 @@ class Client:
             self.listener.listen(16)
             bound = self.listener.getsockname()
             authority = ("[%s]" % bound[0] if family == socket.AF_INET6 else bound[0])
-            self.own_uri = "msrp://%s:%d/%s;tcp" % (authority, bound[1], self.session)
+            scheme = "msrps" if self.args.tls_cert else "msrp"
+            self.own_uri = "%s://%s:%d/%s;tcp" % (scheme, authority, bound[1], self.session)
             threading.Thread(target=self.accept_loop, daemon=True).start()
             listen = "%s:%d" % (authority, bound[1])
         else:
             # An active-only terminal is never connected to: its URI only names it
             # (RFC 4975 §6: the authority of an active endpoint's URI is not dialled).
             listen = None
-            self.own_uri = "msrp://127.0.0.1:9/%s;tcp" % self.session
+            scheme = "msrps" if self.args.tls_cert else "msrp"
+            self.own_uri = "%s://127.0.0.1:9/%s;tcp" % (scheme, self.session)
         if self.args.relay:
             self.auth_with_relay()
         emit({"ev": "ready", "path": self.path(), "listen": listen})
@@ -383,6 +389,14 @@ class Client:
         while True:
             sock, _ = self.listener.accept()
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.args.tls_cert:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.load_cert_chain(self.args.tls_cert, self.args.tls_key)
+                try:
+                    sock = ctx.wrap_socket(sock, server_side=True)
+                except (OSError, ssl.SSLError) as e:
+                    emit({"ev": "error", "what": "tls accept: %s" % e})
+                    continue
             conn = Connection(self, sock)
             with self.lock:
                 if self.conn is None or self.conn.closed:
@@ -392,6 +406,9 @@ class Client:
     def dial(self, uri):
         host, port = host_port(uri)
         sock = socket.create_connection((host, port), timeout=10)
+        if uri.lower().startswith("msrps://"):
+            ctx = ssl.create_default_context(cafile=self.args.tls_cafile)
+            sock = ctx.wrap_socket(sock, server_hostname=host)
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Connection(self, sock)
@@ -639,6 +656,9 @@ def main():
     p.add_argument("--user", default="alice")
     p.add_argument("--password", default="")
     p.add_argument("--record", help="append each received message event to this file")
+    p.add_argument("--tls-cert", help="PEM certificate: listen with TLS, URI msrps://")
+    p.add_argument("--tls-key", help="PEM key of --tls-cert")
+    p.add_argument("--tls-cafile", help="CA to verify msrps:// peers it dials against")
     args = p.parse_args()
     client = Client(args)
     client.start()

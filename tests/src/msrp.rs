@@ -10,7 +10,7 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -70,6 +70,9 @@ pub struct ClientOptions {
     pub listen: bool,
     /// AUTH with this relay first (`msrp://127.0.0.1:PORT;tcp`, user, password).
     pub relay: Option<(String, String, String)>,
+    /// MSRP over TLS: `(certificate, key)` of its TLS listener (URI `msrps://`) and
+    /// the CA file `msrps://` peers it dials are verified against.
+    pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 /// One Python MSRP terminal. Killed on drop.
@@ -100,6 +103,10 @@ impl MsrpClient {
         }
         if let Some((uri, user, password)) = &opts.relay {
             cmd.args(["--relay", uri, "--user", user, "--password", password]);
+        }
+        if let Some((cert, key, ca)) = &opts.tls {
+            cmd.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            cmd.arg("--tls-cafile").arg(ca);
         }
         cmd.arg("--record")
             .arg(dir.join(format!("msrp-{name}.jsonl")));

@@ -26,6 +26,7 @@ use cpmd_tests::liveness::answers_during;
 use cpmd_tests::msrp::{
     content, imdn_id, kamailio_available, python_available, ClientOptions, Kamailio, MsrpClient,
 };
+use cpmd_tests::test_ca::{server_files, TestCa};
 use cpmd_tests::{free_port, sipp_available, Cpmd, RecordedMessage, Sipp, SippRun, Transport};
 use serde_json::{json, Value};
 
@@ -49,6 +50,35 @@ impl Bed {
             return None;
         }
         let cpmd = Cpmd::start(&["--udp", "127.0.0.1:0", "--msrp", "127.0.0.1:0"]);
+        let sip = cpmd.addr(Transport::Udp);
+        Some(Self { cpmd, sip })
+    }
+
+    /// cpmd with `[tls]` (a certificate for 127.0.0.1 from `ca`, peers verified
+    /// against `ca_file`) and an MSRP-over-TLS listener besides the plain one.
+    fn start_tls(pki: &Path, ca: &TestCa, ca_file: &Path) -> Option<Self> {
+        if !sipp_available() || !python_available() {
+            return None;
+        }
+        let (cert, key) = server_files(pki);
+        ca.issue(&["127.0.0.1"], &cert, &key);
+        let config = format!(
+            "[tls]\ncertificate = {:?}\nkey = {:?}\npeer_ca = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string(),
+            ca_file.display().to_string(),
+        );
+        let cpmd = Cpmd::start_with_config(
+            Some(&config),
+            &[
+                "--udp",
+                "127.0.0.1:0",
+                "--msrp",
+                "127.0.0.1:0",
+                "--msrps",
+                "127.0.0.1:0",
+            ],
+        );
         let sip = cpmd.addr(Transport::Udp);
         Some(Self { cpmd, sip })
     }
@@ -111,7 +141,14 @@ fn keys(pairs: &[(&str, String)]) -> Vec<String> {
 }
 
 fn leg(client: &MsrpClient, setup: &str, suffix: &str) -> Vec<(String, String)> {
+    // TLS-11: a client whose own URI is msrps: offers or answers MSRP over TLS.
+    let proto = if client.path.contains("msrps://") {
+        "TCP/TLS/MSRP"
+    } else {
+        "TCP/MSRP"
+    };
     vec![
+        (format!("msrp_proto{suffix}"), proto.to_owned()),
         (format!("msrp_path{suffix}"), client.path.clone()),
         (format!("msrp_port{suffix}"), client.port().to_string()),
         (format!("msrp_setup{suffix}"), setup.to_owned()),
@@ -203,6 +240,64 @@ fn expect_recorded(
     unique.dedup();
     assert_eq!(seqs, unique, "sequence numbers are distinct");
     got
+}
+
+/// TLS-11 (specs/tls.md), RFC 4975 §14: one session, alice's leg MSRP over TLS and
+/// bob's plain. Alice offers `TCP/TLS/MSRP`; in the `active` run she dials cpmd's
+/// `msrps:` listener and verifies its certificate, in the `passive` run cpmd dials
+/// her TLS listener and verifies hers (`[tls] peer_ca`). Bob answers cpmd's TLS offer
+/// with plain `TCP/MSRP`. Messages go both ways and are recorded.
+#[test]
+fn one_to_one_with_a_tls_leg_and_a_tcp_leg() {
+    for a_setup in ["active", "passive"] {
+        let pki = tempfile::tempdir().unwrap();
+        let ca = TestCa::new();
+        let ca_file = pki.path().join("ca.crt");
+        ca.write(&ca_file);
+        let Some(bed) = Bed::start_tls(pki.path(), &ca, &ca_file) else {
+            return;
+        };
+        let (a_cert, a_key) = (pki.path().join("alice.crt"), pki.path().join("alice.key"));
+        ca.issue(&["127.0.0.1"], &a_cert, &a_key);
+        let mut alice = MsrpClient::spawn(
+            "alice",
+            &ClientOptions {
+                listen: true,
+                tls: Some((a_cert, a_key, ca_file.clone())),
+                ..ClientOptions::default()
+            },
+            bed.dir(),
+        );
+        assert!(alice.path.starts_with("msrps://"), "{}", alice.path);
+        let mut bob = bed.client("bob");
+        one_to_one(&bed, &mut alice, &mut bob, a_setup);
+        say(&mut alice, "tls-a1", "over TLS to cpmd", ALICE, BOB);
+        say(&mut bob, "tcp-b1", "over TCP to cpmd", BOB, ALICE);
+        let at_bob = expect_messages(&mut bob, &[("tls-a1", "over TLS to cpmd")]);
+        let at_alice = expect_messages(&mut alice, &[("tcp-b1", "over TCP to cpmd")]);
+        // cpmd's path on each leg: msrps: on alice's, msrp: on bob's.
+        let on_alice_leg = at_alice[0]["from_path"].as_str().unwrap().to_owned();
+        let on_bob_leg = at_bob[0]["from_path"].as_str().unwrap().to_owned();
+        assert!(on_alice_leg.starts_with("msrps://"), "{on_alice_leg}");
+        let msrps = bed
+            .cpmd
+            .bound
+            .iter()
+            .find(|(t, _)| t == "msrps")
+            .expect("msrps= in the ready line")
+            .1;
+        assert!(on_alice_leg.contains(&msrps.to_string()), "{on_alice_leg}");
+        assert!(on_bob_leg.starts_with("msrp://"), "{on_bob_leg}");
+        expect_no_more(&mut [&mut alice, &mut bob]);
+        expect_recorded(
+            &bed.cpmd,
+            ONE_TO_ONE,
+            &[
+                ("tls-a1", ALICE, "over TLS to cpmd"),
+                ("tcp-b1", BOB, "over TCP to cpmd"),
+            ],
+        );
+    }
 }
 
 /// Sets up a 1-to-1 alice → bob with both MSRP clients bound; `a_setup` is alice's

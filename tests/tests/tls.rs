@@ -72,8 +72,9 @@ fn imaps_serves_the_store_and_sighup_reloads_the_certificate() {
         &["--udp", "127.0.0.1:0", "--imaps", "127.0.0.1:0"],
     );
     let kinds: Vec<&str> = cpmd.bound.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(kinds, ["udp", "msrp", "imap", "imaps"]);
-    let imaps = cpmd.bound[3].1;
+    // With [tls], a SIP-over-TLS listener comes by default (port 0 like --udp).
+    assert_eq!(kinds, ["udp", "tls", "msrp", "imap", "imaps"]);
+    let imaps = cpmd.bound[4].1;
     assert_eq!(pem_body(&presented(imaps)), pem_body(&first));
 
     // A third-party client reads the real store over verified TLS.

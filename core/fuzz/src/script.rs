@@ -389,8 +389,8 @@ impl Driver {
         while let Some(cmd) = self.server.poll_command() {
             check(&cmd);
             match &cmd {
-                Command::Connect { conn, peer } => self.opened_sip.push((*conn, *peer)),
-                Command::MsrpConnect { conn, peer } => self.opened_msrp.push((*conn, *peer)),
+                Command::Connect { conn, peer, .. } => self.opened_sip.push((*conn, *peer)),
+                Command::MsrpConnect { conn, peer, .. } => self.opened_msrp.push((*conn, *peer)),
                 Command::Persist { ticket, .. } | Command::SealSession { ticket, .. } => {
                     self.waiting.push_back(*ticket)
                 }

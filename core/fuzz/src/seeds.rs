@@ -115,7 +115,7 @@ impl Term {
     fn op(&self) -> Op {
         match self.transport {
             Transport::Udp => Op::Udp(self.n),
-            Transport::Tcp => Op::Bytes(Conn::Tcp(self.n)),
+            Transport::Tcp | Transport::Tls => Op::Bytes(Conn::Tcp(self.n)),
         }
     }
 

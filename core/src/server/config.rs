@@ -184,6 +184,9 @@ pub struct MsrpConfig {
     /// The address of the MSRP listener put in `c=`, `m=` and `a=path` of every SDP
     /// the server generates (the runtime's first `--msrp` listener, port resolved).
     pub advertised: std::net::SocketAddr,
+    /// The MSRP-over-TLS listener (`msrps:` URIs, `TCP/TLS/MSRP`; the runtime's
+    /// first `[listen] msrps`); `None`: offers of `TCP/TLS/MSRP` are refused (488).
+    pub advertised_tls: Option<std::net::SocketAddr>,
     /// RFC 6714 relaxed matching: a `From-Path` is checked by the session-id of its
     /// last URI only (the terminal's own), not URI by URI (RFC 4975 §7.3).
     pub relaxed_path_matching: bool,
@@ -198,6 +201,7 @@ impl Default for MsrpConfig {
     fn default() -> Self {
         Self {
             advertised: std::net::SocketAddr::from(([127, 0, 0, 1], 2855)),
+            advertised_tls: None,
             relaxed_path_matching: false,
             chunk_size: 2048,
             max_queued: 256,
@@ -216,6 +220,9 @@ pub struct Config {
     pub advertised_host: String,
     /// Port for Via/Contact.
     pub advertised_port: u16,
+    /// Port for Via/Contact on flows over TLS (the first SIP TLS listener); `None`
+    /// when the server has none (then `advertised_port`).
+    pub advertised_tls_port: Option<u16>,
     /// The server's MSRP endpoint (back-to-back MSRP, specs/msrp.md).
     pub msrp: MsrpConfig,
     /// When set, only these users may register (others get 403). Empty: anyone in
@@ -272,6 +279,14 @@ impl Config {
         Ok(())
     }
 
+    /// The port the server advertises in Via and Contact on a flow over `transport`.
+    pub fn port_for(&self, transport: crate::Transport) -> u16 {
+        match transport {
+            crate::Transport::Tls => self.advertised_tls_port.unwrap_or(self.advertised_port),
+            crate::Transport::Udp | crate::Transport::Tcp => self.advertised_port,
+        }
+    }
+
     /// A configuration for `domain` with defaults everywhere else.
     pub fn new(domain: &str) -> Self {
         Self {
@@ -279,6 +294,7 @@ impl Config {
             conference_factory_user: "conf-factory".into(),
             advertised_host: "127.0.0.1".into(),
             advertised_port: 5060,
+            advertised_tls_port: None,
             msrp: MsrpConfig::default(),
             users: Vec::new(),
             auth: None,

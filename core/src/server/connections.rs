@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::id_gen::CORE_CONN_BASE;
 use super::keys::LegKey;
-use super::output::{Command, Event, Flow, Transport};
+use super::output::{Command, Event, Flow};
 use super::Server;
 use crate::ids::ConnId;
 use crate::uri::{Host, Uri};
@@ -32,7 +32,7 @@ impl Server {
         target: Option<SocketAddr>,
         terminal: IpAddr,
     ) -> Flow {
-        if flow.transport != Transport::Tcp || self.live_tcp.contains(&flow.conn) {
+        if !flow.transport.is_reliable() || self.live_tcp.contains(&flow.conn) {
             return flow;
         }
         let conn = ConnId::new(CORE_CONN_BASE + self.ids.next_number());
@@ -44,10 +44,17 @@ impl Server {
             });
         }
         let peer = allowed.unwrap_or(flow.peer);
-        self.out.command(Command::Connect { conn, peer });
+        // A terminal reached over TLS is reached over TLS again (the runtime
+        // verifies its certificate, specs/tls.md).
+        let transport = flow.transport;
+        self.out.command(Command::Connect {
+            conn,
+            peer,
+            transport,
+        });
         self.live_tcp.insert(conn);
         let new = Flow {
-            transport: Transport::Tcp,
+            transport,
             conn,
             peer,
         };
@@ -69,11 +76,12 @@ impl Server {
     }
 }
 
-/// The address of a URI whose host is an IP literal (default port 5060); `None` for
+/// The address of a URI whose host is an IP literal (default port 5060, 5061 for
+/// `sips:`); `None` for
 /// a host name, which the core cannot resolve (the flow's peer is used instead).
 pub(crate) fn socket_of(uri: &Uri) -> Option<SocketAddr> {
     let sip = uri.as_sip()?;
-    let port = sip.port.unwrap_or(5060);
+    let port = sip.port.unwrap_or(if sip.secure { 5061 } else { 5060 });
     match sip.host {
         Host::V4(ip) => Some(SocketAddr::from((ip, port))),
         Host::V6(ip) => Some(SocketAddr::from((ip, port))),

@@ -150,7 +150,7 @@ pub(crate) fn server_via(cfg: &Config, flow: Flow, ids: &mut IdGen) -> Via {
     Via {
         transport: flow.transport.via_token().to_owned(),
         host: host_of(&cfg.advertised_host),
-        port: Some(cfg.advertised_port),
+        port: Some(cfg.port_for(flow.transport)),
         params: vec![
             Param::new("branch", Some(ids.branch().as_str())),
             Param::new("rport", None::<String>),
@@ -161,15 +161,15 @@ pub(crate) fn server_via(cfg: &Config, flow: Flow, ids: &mut IdGen) -> Via {
 /// The server's Contact (a plain B2BUA contact, or a focus with `isfocus`).
 pub(crate) fn server_contact(cfg: &Config, user: &str, flow: Flow, focus: bool) -> NameAddr {
     let mut params = Vec::new();
-    if flow.transport.is_reliable() {
-        params.push(Param::new("transport", Some("tcp")));
+    if let Some(transport) = flow.transport.uri_param() {
+        params.push(Param::new("transport", Some(transport)));
     }
     let mut contact = NameAddr::new(Uri::Sip(SipUri {
         secure: false,
         user: Some(user.to_owned()),
         password: None,
         host: host_of(&cfg.advertised_host),
-        port: Some(cfg.advertised_port),
+        port: Some(cfg.port_for(flow.transport)),
         params,
         headers: Vec::new(),
     }));

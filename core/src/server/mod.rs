@@ -179,7 +179,7 @@ impl Server {
                 Ok(msg) => self.handle_message(now, flow, msg),
                 Err(bad) => self.refuse(flow, bad),
             },
-            Transport::Tcp => self.handle_stream(now, flow, bytes),
+            Transport::Tcp | Transport::Tls => self.handle_stream(now, flow, bytes),
         }
     }
 
@@ -239,7 +239,7 @@ impl Server {
     /// Input: a decoded SIP message received on `flow` (tests and the model skip
     /// bytes and call this directly).
     pub fn handle_message(&mut self, now: Time, flow: Flow, message: SipMessage) {
-        if flow.transport == Transport::Tcp {
+        if flow.transport.is_reliable() {
             // A message arrived on it, so the connection is up (drivers that skip bytes
             // call this directly).
             self.tcp_alive(flow.conn);

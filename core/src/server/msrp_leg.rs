@@ -26,16 +26,19 @@ const DEFAULT_ACCEPT: &str = "message/cpim";
 const DEFAULT_WRAPPED: &str = "text/plain message/imdn+xml";
 
 impl Server {
-    /// A new MSRP endpoint for `leg`: fresh session-id, the server's URI, the
-    /// accept-types of `media` (the terminal's or the relayed SDP).
-    fn new_msrp_leg(&mut self, leg: &LegKey, media: Option<&PeerMedia>, setup: Setup) {
+    /// A new MSRP endpoint for `leg`: fresh session-id, the server's URI (`msrps:`
+    /// on its TLS listener when `tls` and one is configured), the accept-types of
+    /// `media` (the terminal's or the relayed SDP).
+    fn new_msrp_leg(&mut self, leg: &LegKey, media: Option<&PeerMedia>, setup: Setup, tls: bool) {
         let session_id = self.ids.msrp_token();
-        let local_path = own_uri(self.config.msrp.advertised, &session_id);
+        let tls = tls && self.config.msrp.advertised_tls.is_some();
+        let local_path = own_uri(self.msrp_addr(tls), &session_id, tls);
         let msrp = MsrpLeg {
             session_id: session_id.clone(),
             local_path,
             peer_path: Vec::new(),
             setup,
+            tls,
             conn: None,
             queue: VecDeque::new(),
             accept_types: media
@@ -66,7 +69,8 @@ impl Server {
         } else {
             Setup::Passive
         };
-        self.new_msrp_leg(leg, Some(accept.unwrap_or(offer)), setup);
+        // TLS-11: the leg's protocol is the terminal's own choice.
+        self.new_msrp_leg(leg, Some(accept.unwrap_or(offer)), setup, offer.tls);
         if let Some(m) = self.msrp.legs.get_mut(leg) {
             m.peer_path = offer.path.clone();
             m.offer_lines = offer.lines.clone();
@@ -75,19 +79,31 @@ impl Server {
     }
 
     /// The server offers MSRP to a terminal on `leg` (`actpass`, MSRP-1), with the
-    /// accept-types of `relayed` (the SDP it stands for). Returns the offer SDP.
+    /// accept-types of `relayed` (the SDP it stands for) and its protocol (TLS when
+    /// the relayed offer was TLS; the terminal's answer decides, TLS-11). Returns the
+    /// offer SDP.
     pub(crate) fn msrp_offer(&mut self, leg: &LegKey, relayed: Option<&PeerMedia>) -> Vec<u8> {
-        self.new_msrp_leg(leg, relayed, Setup::Offered);
+        let tls = relayed.is_some_and(|m| m.tls);
+        self.new_msrp_leg(leg, relayed, Setup::Offered, tls);
         self.msrp_sdp(leg)
     }
 
     /// The terminal answered the server's offer on `leg`: `active` → it connects;
     /// `passive` or no `a=setup` (RFC 4975: the offerer connects) → the server does.
     pub(crate) fn msrp_offer_answered(&mut self, leg: &LegKey, answer: &PeerMedia) {
+        // TLS-11: the terminal may answer a TLS offer with plain MSRP (or the
+        // reverse, when the server has a TLS listener): its leg is what it answered,
+        // and the server's URI on it follows (the bind SEND's From-Path tells it).
+        let tls = answer.tls && self.config.msrp.advertised_tls.is_some();
+        let addr = self.msrp_addr(tls);
         let Some(m) = self.msrp.legs.get_mut(leg) else {
             return;
         };
         m.peer_path = answer.path.clone();
+        if m.tls != tls {
+            m.tls = tls;
+            m.local_path = own_uri(addr, &m.session_id, tls);
+        }
         if m.setup == Setup::Offered {
             m.setup = if answer.setup.as_deref() == Some("active") {
                 Setup::Passive
@@ -127,7 +143,7 @@ impl Server {
         let Some(m) = self.msrp.legs.get(leg) else {
             return Vec::new();
         };
-        let addr = self.config.msrp.advertised;
+        let addr = self.msrp_addr(m.tls);
         let ip = addr.ip().to_string();
         let mut attributes = vec![attr("accept-types", Some(&m.accept_types))];
         if let Some(w) = &m.accept_wrapped {
@@ -139,7 +155,7 @@ impl Server {
         let ours = SdpMedia {
             media: "message".into(),
             port: addr.port(),
-            proto: "TCP/MSRP".into(),
+            proto: if m.tls { "TCP/TLS/MSRP" } else { "TCP/MSRP" }.into(),
             formats: vec!["*".into()],
             connection_address: None,
             attributes,
@@ -206,7 +222,8 @@ impl Server {
         }
         // Their own range above the core's SIP connections (CORE_CONN_BASE + n).
         let conn = ConnId::new(CORE_CONN_BASE + MSRP_CONN_OFFSET + self.ids.msrp_number());
-        self.out.command(Command::MsrpConnect { conn, peer });
+        let tls = m.tls;
+        self.out.command(Command::MsrpConnect { conn, peer, tls });
         let tid = TransactionId::new(self.ids.msrp_token());
         let message_id = self.ids.msrp_token();
         let Some(m) = self.msrp.legs.get_mut(leg) else {
@@ -233,6 +250,14 @@ impl Server {
         });
         self.note_outgoing(tid);
         self.msrp_bind(leg, conn);
+    }
+
+    /// The address the server advertises for MSRP (over TLS when `tls`).
+    fn msrp_addr(&self, tls: bool) -> std::net::SocketAddr {
+        match self.config.msrp.advertised_tls {
+            Some(addr) if tls => addr,
+            Some(_) | None => self.config.msrp.advertised,
+        }
     }
 
     /// Binds `conn` to `leg` and flushes what was queued for it.

@@ -45,6 +45,9 @@ pub(crate) struct MsrpLeg {
     /// The terminal's `a=path` (empty until its SDP is known).
     pub(crate) peer_path: Vec<String>,
     pub(crate) setup: Setup,
+    /// MSRP over TLS on this leg (`msrps:`, `TCP/TLS/MSRP`): the terminal's offer
+    /// or answer says so (specs/tls.md, TLS-11).
+    pub(crate) tls: bool,
     /// The connection bound to this leg (MSRP-2).
     pub(crate) conn: Option<ConnId>,
     /// Encoded requests waiting for the connection to be bound (bounded: MSRP-9).
@@ -88,6 +91,8 @@ pub(crate) const MAX_OUTGOING: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct PeerMedia {
     pub(crate) path: Vec<String>,
+    /// The m-line is `TCP/TLS/MSRP`.
+    pub(crate) tls: bool,
     pub(crate) setup: Option<String>,
     pub(crate) accept_types: Option<String>,
     pub(crate) accept_wrapped: Option<String>,
@@ -121,6 +126,7 @@ impl PeerMedia {
             .and_then(|a| a.value.clone());
         Some(Self {
             path: m.msrp_path().into_iter().map(str::to_owned).collect(),
+            tls: m.is_msrp_tls(),
             setup: m
                 .attribute("setup")
                 .map(str::to_owned)

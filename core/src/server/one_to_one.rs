@@ -112,8 +112,8 @@ impl Server {
     }
 
     /// The INVITE's body as the server needs it, or the status to refuse it with:
-    /// no usable SDP → 488; `TCP/TLS/MSRP` → 488 until TLS is supported; a broken
-    /// multipart container → 400.
+    /// no usable SDP → 488; `TCP/TLS/MSRP` without an MSRP-over-TLS listener → 488; a
+    /// broken multipart container → 400.
     pub(crate) fn offer_of(&self, req: &Request) -> Result<InviteBody, Refusal> {
         let body = wire::decode_invite_body(&req.headers, &req.body, &self.config.limits).map_err(
             |e| match e {
@@ -128,7 +128,7 @@ impl Server {
         let Some(sdp) = &body.sdp else {
             return Err(Refusal::NoUsableOffer);
         };
-        if sdp.media.iter().any(|m| m.is_msrp_tls()) {
+        if self.config.msrp.advertised_tls.is_none() && sdp.media.iter().any(|m| m.is_msrp_tls()) {
             return Err(Refusal::MsrpTlsUnsupported);
         }
         if sdp.message_media().is_none() {

@@ -19,6 +19,10 @@ pub enum Transport {
     Udp,
     /// A reliable stream: no retransmissions, framing by Content-Length.
     Tcp,
+    /// A TCP stream under TLS (RFC 3261 §26): to the core exactly like `Tcp` (the
+    /// runtime decrypts), but advertised as `TLS` in Via and `transport=tls` in
+    /// Contact, and reopened with TLS when the connection is gone.
+    Tls,
 }
 
 impl Transport {
@@ -27,7 +31,7 @@ impl Transport {
     pub fn is_reliable(self) -> bool {
         match self {
             Transport::Udp => false,
-            Transport::Tcp => true,
+            Transport::Tcp | Transport::Tls => true,
         }
     }
 
@@ -36,6 +40,17 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// The `transport` parameter of the server's Contact (`None` for UDP, the
+    /// default).
+    pub fn uri_param(self) -> Option<&'static str> {
+        match self {
+            Transport::Udp => None,
+            Transport::Tcp => Some("tcp"),
+            Transport::Tls => Some("tls"),
         }
     }
 }
@@ -94,13 +109,16 @@ pub enum Command {
         /// The encoded response.
         bytes: Vec<u8>,
     },
-    /// Open an outbound TCP connection numbered `conn` to `peer`; transmits to it may
-    /// follow at once and are queued by the runtime until it is up.
+    /// Open an outbound TCP connection numbered `conn` to `peer` (with TLS on top
+    /// when `transport` is `Tls`); transmits to it may follow at once and are queued
+    /// by the runtime until it is up.
     Connect {
         /// The connection number the core chose.
         conn: ConnId,
         /// The address to connect to.
         peer: std::net::SocketAddr,
+        /// `Tcp` or `Tls`: the transport of the flow being reopened.
+        transport: Transport,
     },
     /// Open an outbound TCP connection numbered `conn` to `peer` for MSRP (the server
     /// is the active party, RFC 4145/6135). Bytes read from it go to
@@ -112,6 +130,9 @@ pub enum Command {
         conn: ConnId,
         /// The first hop of the terminal's `a=path` (the terminal or an RFC 4976 relay).
         peer: std::net::SocketAddr,
+        /// With TLS (the leg is `TCP/TLS/MSRP`, RFC 4975 §14): the runtime verifies
+        /// the peer's certificate per its configuration.
+        tls: bool,
     },
     /// Write encoded MSRP (requests and responses) on an MSRP connection, accepted on
     /// an MSRP listener or opened by `MsrpConnect`.

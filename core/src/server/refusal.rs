@@ -83,7 +83,8 @@ pub enum Refusal {
     /// ONE-8 (RFC 3264 §6, RFC 4975 §8): no SDP, an SDP that does not parse, or one
     /// without MSRP `m=message` media.
     NoUsableOffer,
-    /// specs/msrp.md: `TCP/TLS/MSRP` media (MSRP over TLS is not supported yet).
+    /// specs/msrp.md: `TCP/TLS/MSRP` media when no MSRP-over-TLS listener is
+    /// configured (specs/tls.md).
     MsrpTlsUnsupported,
     /// specs/one-to-one.md: a Contribution-ID names one session; this one already
     /// names a live session.
@@ -238,7 +239,7 @@ impl Refusal {
             Refusal::NotRegistered => "user not registered",
             Refusal::MalformedBody => "malformed body",
             Refusal::NoUsableOffer => "no usable MSRP offer",
-            Refusal::MsrpTlsUnsupported => "MSRP over TLS not supported",
+            Refusal::MsrpTlsUnsupported => "MSRP over TLS not configured",
             Refusal::ContributionIdTaken => "Contribution-ID names a live session",
             Refusal::TwoReplaces => "more than one Replaces header",
             Refusal::NoResourceList => "no resource list",

@@ -21,8 +21,10 @@ fn same_flow(sent: &Flow, got: &Flow) -> bool {
                 && sent.peer.ip() == got.peer.ip()
                 && sent.peer.port() == got.peer.port()
         }
-        (Transport::Tcp, Transport::Tcp) => sent.conn == got.conn,
-        (Transport::Udp, Transport::Tcp) | (Transport::Tcp, Transport::Udp) => false,
+        (Transport::Tcp, Transport::Tcp) | (Transport::Tls, Transport::Tls) => {
+            sent.conn == got.conn
+        }
+        (Transport::Udp | Transport::Tcp | Transport::Tls, _) => false,
     }
 }
 

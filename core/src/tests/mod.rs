@@ -10,5 +10,6 @@ mod msrp;
 mod pager;
 mod prop_machine;
 mod registration;
+mod tls;
 mod trust;
 mod util;

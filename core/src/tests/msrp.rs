@@ -103,7 +103,7 @@ impl Harness {
     }
 
     /// Everything the server wrote on `conn` since the last call.
-    fn msrp_take(&mut self, conn: ConnId) -> Vec<MsrpMessage> {
+    pub(crate) fn msrp_take(&mut self, conn: ConnId) -> Vec<MsrpMessage> {
         let limits = crate::wire::Limits::default();
         let mut out = Vec::new();
         if let Some(d) = self.msrp_out.get_mut(&conn) {

@@ -47,7 +47,7 @@ impl Ua {
             // UDP terminals share the server's one socket; TCP ones get a connection each.
             conn: match self.transport {
                 Transport::Udp => ConnId::new(1),
-                Transport::Tcp => ConnId::new(100 + u64::from(self.octet)),
+                Transport::Tcp | Transport::Tls => ConnId::new(100 + u64::from(self.octet)),
             },
             peer: self.addr,
         }
@@ -151,10 +151,14 @@ pub(crate) struct Harness {
     pub(crate) raw: Vec<(SocketAddr, Vec<u8>)>,
     /// Outbound connections the server asked for.
     pub(crate) connects: Vec<(ConnId, SocketAddr)>,
+    /// The transport of each `Connect`, in order.
+    pub(crate) connect_transports: Vec<Transport>,
     /// The flow of every message the server sent, in order.
     pub(crate) sent_flows: Vec<crate::server::Flow>,
     /// MSRP connections the server opened (`MsrpConnect`).
     pub(crate) msrp_connects: Vec<(ConnId, SocketAddr)>,
+    /// Whether each `MsrpConnect` asked for TLS, in order.
+    pub(crate) msrp_connect_tls: Vec<bool>,
     /// MSRP bytes the server wrote, per connection, not yet read by the test.
     pub(crate) msrp_out: BTreeMap<ConnId, crate::wire::msrp::MsrpDecoder>,
     /// Connections the server closed.
@@ -189,8 +193,10 @@ impl Harness {
             log: Vec::new(),
             raw: Vec::new(),
             connects: Vec::new(),
+            connect_transports: Vec::new(),
             sent_flows: Vec::new(),
             msrp_connects: Vec::new(),
+            msrp_connect_tls: Vec::new(),
             msrp_out: BTreeMap::new(),
             closed: Vec::new(),
             pending_records: BTreeMap::new(),
@@ -309,15 +315,21 @@ impl Harness {
                     .push(format!("server -> {} raw: {text}", flow.peer));
                 self.raw.push((flow.peer, bytes));
             }
-            Command::Connect { conn, peer } => {
+            Command::Connect {
+                conn,
+                peer,
+                transport,
+            } => {
                 self.log.push(format!("connect {conn} {peer}"));
                 self.connects.push((conn, peer));
+                self.connect_transports.push(transport);
             }
             Command::Close { conn } => {
                 self.log.push(format!("close {conn}"));
                 self.closed.push(conn);
             }
-            Command::MsrpConnect { conn, peer } => {
+            Command::MsrpConnect { conn, peer, tls } => {
+                self.msrp_connect_tls.push(tls);
                 self.log.push(format!("msrp connect {conn} {peer}"));
                 self.msrp_connects.push((conn, peer));
             }

@@ -5,13 +5,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// The server's MSRP URI: `msrp://<ip>:<port>/<session-id>;tcp`.
-pub(crate) fn own_uri(addr: SocketAddr, session_id: &str) -> String {
+/// The server's MSRP URI: `msrp://<ip>:<port>/<session-id>;tcp` (`msrps://` when
+/// `secure`, RFC 4975 §6).
+pub(crate) fn own_uri(addr: SocketAddr, session_id: &str, secure: bool) -> String {
     let host = match addr.ip() {
         IpAddr::V4(ip) => ip.to_string(),
         IpAddr::V6(ip) => format!("[{ip}]"),
     };
-    format!("msrp://{host}:{}/{session_id};tcp", addr.port())
+    let scheme = if secure { "msrps" } else { "msrp" };
+    format!("{scheme}://{host}:{}/{session_id};tcp", addr.port())
 }
 
 /// An MSRP URI's parts as RFC 4975 §6.1 compares them: scheme and host
@@ -125,7 +127,7 @@ mod tests {
         assert_eq!(uri_socket("msrp://host.example:7/s;tcp"), None);
         assert_eq!(uri_socket("sip:x@y"), None);
         assert_eq!(
-            own_uri("[::1]:9".parse().unwrap(), "x"),
+            own_uri("[::1]:9".parse().unwrap(), "x", false),
             "msrp://[::1]:9/x;tcp"
         );
     }

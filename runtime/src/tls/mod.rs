@@ -9,8 +9,12 @@
 //! matching the certificate) keeps the configuration in force and logs why (TLS-3).
 //!
 //! Not here: what each protocol does over TLS (IMAP STARTTLS and IMAPS are in
-//! `imap/`), client-side TLS (outbound connections, PostgreSQL).
+//! `imap/`, SIP and MSRP streams in `transport::tls`), PostgreSQL. Client-side TLS
+//! for outbound connections is [`client`].
 
+pub mod client;
+#[cfg(test)]
+mod client_tests;
 #[cfg(test)]
 pub(crate) mod test_pki;
 #[cfg(test)]
@@ -28,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// `[tls]`: the server's certificate and key (both or neither) and, for mutual TLS,
 /// the CA that client certificates must chain to.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsFileConfig {
     /// PEM file with the certificate chain, leaf first.
@@ -38,6 +42,24 @@ pub struct TlsFileConfig {
     /// PEM file of CA certificates: when set, every TLS client must present a
     /// certificate chaining to one of them (mutual TLS).
     pub client_ca: Option<PathBuf>,
+    /// Whether cpmd verifies the certificate of a terminal it connects to over TLS
+    /// itself (RFC 5922; default on).
+    pub verify_peers: bool,
+    /// PEM file of CA certificates for that verification; default: the system's CA
+    /// bundle.
+    pub peer_ca: Option<PathBuf>,
+}
+
+impl Default for TlsFileConfig {
+    fn default() -> Self {
+        Self {
+            certificate: None,
+            key: None,
+            client_ca: None,
+            verify_peers: true,
+            peer_ca: None,
+        }
+    }
 }
 
 /// The files a [`Tls`] is (re)built from.
@@ -100,7 +122,10 @@ pub enum TlsError {
     SigHup(#[source] std::io::Error),
 }
 
-fn certificates(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certificates(
+    path: &Path,
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = |source| TlsError::Pem {
         path: path.to_owned(),
         source,

@@ -4,6 +4,7 @@
 
 pub mod per_ip;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod writer;
 
@@ -68,6 +69,9 @@ pub enum NetEvent {
         writer: writer::Writer,
         /// Accepted on an MSRP listener (its bytes go to `handle_msrp_bytes`).
         msrp: bool,
+        /// Accepted on a TLS listener (the handshake is done; SIP bytes on it are
+        /// `Transport::Tls` to the core).
+        tls: bool,
     },
     /// Bytes read from a TCP connection.
     Data {

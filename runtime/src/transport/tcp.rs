@@ -1,6 +1,8 @@
 //! SIP and MSRP over TCP: an accept task per listener and one task per connection
 //! that copies bytes both ways. The core frames the stream; these tasks never look
-//! at the bytes (an MSRP listener only marks its connections as MSRP).
+//! at the bytes (an MSRP listener only marks its connections as MSRP). A listener
+//! or an outbound connection may put TLS under the pump (the handshake is in
+//! [`super::tls`]); the pump itself only sees plaintext.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cpmd_core::ConnId;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::per_ip::{IpSlot, PerIp};
+use super::tls::{ClientTls, ServerTls};
 use super::writer::{self, Queue, Writer};
 use super::{ConnIds, NetEvent};
 
@@ -75,13 +78,15 @@ impl TcpSipListener {
         Ok(Self { listener, local })
     }
 
-    /// Starts the accept task; `msrp` marks its connections as MSRP ones.
+    /// Starts the accept task; `msrp` marks its connections as MSRP ones; with
+    /// `tls`, each connection completes a TLS handshake before it is announced.
     pub fn spawn_acceptor(
         self,
         ids: ConnIds,
         settings: TcpSettings,
         events: mpsc::Sender<NetEvent>,
         msrp: bool,
+        tls: Option<ServerTls>,
     ) {
         // LIM-7: each listener has its own budget and its own per-address counts.
         let listener_open = Arc::new(AtomicUsize::new(0));
@@ -89,7 +94,10 @@ impl TcpSipListener {
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = match self.listener.accept().await {
-                    Ok(accepted) => accepted,
+                    Ok(accepted) => {
+                        let _ = accepted.0.set_nodelay(true);
+                        accepted
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "tcp accept failed");
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -115,10 +123,8 @@ impl TcpSipListener {
                     peer,
                     writer,
                     msrp,
+                    tls: tls.is_some(),
                 };
-                if events.send(event).await.is_err() {
-                    return;
-                }
                 let slot = (Slot::take(&listener_open), Some(ip_slot));
                 let task = Connection {
                     conn,
@@ -128,21 +134,47 @@ impl TcpSipListener {
                     write_timeout: settings.write_timeout,
                     first_bytes: Some(settings.first_bytes_timeout),
                 };
-                tokio::spawn(task.run(stream, queue, events.clone(), slot));
+                match &tls {
+                    None => {
+                        if events.send(event).await.is_err() {
+                            return;
+                        }
+                        tokio::spawn(task.run(stream, queue, events.clone(), slot));
+                    }
+                    Some(tls) => {
+                        // The handshake runs in the connection's own task: a slow
+                        // client holds its slot, not the accept loop. The core hears
+                        // of the connection only once it is up.
+                        let acceptor = tls.acceptor();
+                        let events = events.clone();
+                        tokio::spawn(async move {
+                            let Some(stream) = super::tls::accept(acceptor, stream, peer).await
+                            else {
+                                return;
+                            };
+                            if events.send(event).await.is_err() {
+                                return;
+                            }
+                            task.run_tls(stream, queue, events, slot).await;
+                        });
+                    }
+                }
             }
         });
     }
 }
 
-/// Opens an outbound connection numbered `conn` to `peer` in the background; bytes
-/// queued on the returned sender go out once it is up. A failed connect reports
-/// `Closed`.
+/// Opens an outbound connection numbered `conn` to `peer` in the background (with
+/// TLS on top when `tls` is given: the peer's certificate is checked, see
+/// [`super::tls`]); bytes queued on the returned sender go out once it is up. A
+/// failed connect or handshake reports `Closed`.
 pub fn spawn_connect(
     conn: ConnId,
     serial: u64,
     peer: SocketAddr,
     settings: &TcpSettings,
     events: mpsc::Sender<NetEvent>,
+    tls: Option<ClientTls>,
 ) -> Writer {
     let (writer, queue) = writer::bounded(settings.write_queue_bytes);
     let slot = (Slot::take(&settings.open), None);
@@ -150,7 +182,10 @@ pub fn spawn_connect(
     let write_timeout = settings.write_timeout;
     tokio::spawn(async move {
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer)).await {
-            Ok(Ok(stream)) => stream,
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                stream
+            }
             Ok(Err(e)) => {
                 return report_closed(&events, conn, serial, format!("connect: {e}")).await
             }
@@ -166,7 +201,13 @@ pub fn spawn_connect(
             write_timeout,
             first_bytes: None,
         };
-        task.run(stream, queue, events, slot).await;
+        match tls {
+            None => task.run(stream, queue, events, slot).await,
+            Some(tls) => match super::tls::connect(&tls, stream, peer).await {
+                Ok(stream) => task.run_tls(stream, queue, events, slot).await,
+                Err(reason) => report_closed(&events, conn, serial, reason).await,
+            },
+        }
     });
     writer
 }
@@ -196,12 +237,39 @@ impl Connection {
     async fn run(
         self,
         stream: TcpStream,
+        queue: Queue,
+        events: mpsc::Sender<NetEvent>,
+        slot: (Slot, Option<IpSlot>),
+    ) {
+        // The owned halves of a TcpStream need no lock between reader and writer.
+        let (rd, wr) = stream.into_split();
+        self.pump(rd, wr, queue, events, slot).await;
+    }
+
+    async fn run_tls<S>(
+        self,
+        stream: S,
+        queue: Queue,
+        events: mpsc::Sender<NetEvent>,
+        slot: (Slot, Option<IpSlot>),
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (rd, wr) = tokio::io::split(stream);
+        self.pump(rd, wr, queue, events, slot).await;
+    }
+
+    async fn pump<R, W>(
+        self,
+        mut rd: R,
+        mut wr: W,
         mut queue: Queue,
         events: mpsc::Sender<NetEvent>,
         _slot: (Slot, Option<IpSlot>),
-    ) {
-        let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
+    ) where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         let mut buf = vec![0u8; READ_CHUNK_BYTES];
         let overflow = queue.overflow();
         let mut silent_so_far = self.first_bytes.is_some();

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# bench/tls.sh: the TLS handshake cost on cpmd's SIP listeners: full TLS handshakes/s
+# on the SIP TLS listener against plain TCP connects/s on the SIP TCP listener, in the
+# same run, against the same release cpmd.
+#
+# The load generator is `tls_bench` (tests/src/bin/tls_bench.rs): it makes a CA and a
+# certificate for 127.0.0.1 (ECDSA P-256, rcgen), starts cpmd with them, then opens
+# COUNT connections to each listener from THREADS threads: TCP connect + close, then
+# TCP connect + full TLS handshake (rustls client, verified, resumption off) +
+# close_notify + close. Client and server share the machine's cores.
+#
+# Environment: COUNT (connections per listener, default 5000), THREADS (default 4),
+# CPMD_BIN / BENCH_BIN (default: cargo build --release), RUST_LOG (cpmd's log filter,
+# default warn).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+COUNT=${COUNT:-5000}
+THREADS=${THREADS:-4}
+export RUST_LOG=${RUST_LOG:-warn}
+
+target=${CARGO_TARGET_DIR:-$root/target}
+if [ -z "${CPMD_BIN:-}" ]; then
+  cargo build --release -p cpmd >&2
+  CPMD_BIN=$target/release/cpmd
+fi
+if [ -z "${BENCH_BIN:-}" ]; then
+  cargo build --release -p cpmd-tests --bin tls_bench >&2
+  BENCH_BIN=$target/release/tls_bench
+fi
+export CPMD_BIN
+"$BENCH_BIN" --count "$COUNT" --threads "$THREADS"

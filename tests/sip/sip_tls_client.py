@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""SIP over TLS terminals for cpmd's end-to-end tests (Python 3, standard library only).
+
+Written from RFC 3261 (§18 framing by Content-Length, §26 TLS, §20.42 Via) without
+looking at cpmd's codec, so that the server and the test client cannot share a bug.
+Each terminal opens its own TLS connection to cpmd and verifies cpmd's certificate
+against `--cafile` (the name checked is the address connected to).
+
+Scenarios (the first argument):
+  call       alice and bob register over TLS; alice INVITEs bob (MSRP SDP), bob answers
+             200, alice ACKs; alice sends a pager MESSAGE (CPIM) to bob, bob answers
+             200; alice BYEs, bob answers 200. Every request cpmd sends over TLS must
+             carry a top Via `SIP/2.0/TLS` and, when it has a Contact, `transport=tls`.
+  reconnect  bob registers over TLS from a fixed port, closes the connection, then
+             listens for TLS on that port with `--bob-cert/--bob-key`; alice sends a
+             MESSAGE to bob, which cpmd must deliver over a TLS connection it opens
+             itself (and verifies, when configured). `--expect-delivery no`: the
+             delivery must not happen (cpmd refuses bob's certificate); alice's
+             MESSAGE then gets a final failure response or none.
+
+Output: one JSON object per line on stdout ({"ok": "..."} steps, {"error": ...}
+on failure); exit status 0 only when the scenario completed.
+"""
+
+import argparse
+import json
+import re
+import secrets
+import socket
+import ssl
+import sys
+import threading
+
+TIMEOUT_S = 10
+
+
+def log(**kv):
+    print(json.dumps(kv), flush=True)
+
+
+def fail(what):
+    log(error=what)
+    sys.exit(1)
+
+
+class Stream:
+    """A SIP message stream over one (TLS) socket: framing by Content-Length."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, text):
+        self.sock.sendall(text.encode())
+
+    def recv(self):
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end >= 0:
+                head = self.buf[:head_end].decode()
+                m = re.search(r"(?im)^(?:content-length|l)\s*:\s*(\d+)\s*$", head)
+                length = int(m.group(1)) if m else 0
+                total = head_end + 4 + length
+                if len(self.buf) >= total:
+                    msg = self.buf[:total].decode()
+                    self.buf = self.buf[total:]
+                    return msg
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                fail("connection closed by cpmd")
+            self.buf += chunk
+
+    def expect(self, start, skip=("SIP/2.0 100",)):
+        """The next message starting with `start`, skipping provisional noise."""
+        while True:
+            msg = self.recv()
+            if any(msg.startswith(s) for s in skip):
+                continue
+            if not msg.startswith(start):
+                fail(f"expected {start!r}, got {msg.splitlines()[0]!r}")
+            return msg
+
+
+def header(msg, name):
+    m = re.search(rf"(?im)^{name}\s*:\s*(.*?)\s*$", msg.split("\r\n\r\n", 1)[0])
+    return m.group(1) if m else None
+
+
+def headers(msg, name):
+    return re.findall(rf"(?im)^{name}\s*:\s*(.*?)\s*$", msg.split("\r\n\r\n", 1)[0])
+
+
+def check_tls_request(msg):
+    """A request cpmd sent over TLS: Via SIP/2.0/TLS; Contact (if any) transport=tls."""
+    via = headers(msg, "Via")
+    if not via or not via[0].upper().startswith("SIP/2.0/TLS "):
+        fail(f"top Via is not SIP/2.0/TLS: {via!r}")
+    contact = header(msg, "Contact")
+    if contact is not None and "transport=tls" not in contact.lower():
+        fail(f"Contact without transport=tls: {contact!r}")
+
+
+def answer(msg, status, extra="", body=""):
+    """A response to request `msg`, copying Via, From, To (tag added), Call-ID, CSeq."""
+    lines = [f"SIP/2.0 {status}"]
+    for v in headers(msg, "Via"):
+        lines.append(f"Via: {v}")
+    lines.append(f"From: {header(msg, 'From')}")
+    to = header(msg, "To")
+    if ";tag=" not in to:
+        to += ";tag=" + secrets.token_hex(4)
+    lines.append(f"To: {to}")
+    lines.append(f"Call-ID: {header(msg, 'Call-ID')}")
+    lines.append(f"CSeq: {header(msg, 'CSeq')}")
+    return "\r\n".join(lines) + "\r\n" + extra + f"Content-Length: {len(body.encode())}\r\n\r\n" + body
+
+
+class Terminal:
+    def __init__(self, name, server, ctx, domain, bind_port=0):
+        self.name = name
+        self.domain = domain
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        raw.bind(("127.0.0.1", bind_port))
+        raw.settimeout(TIMEOUT_S)
+        raw.connect(server)
+        self.sock = ctx.wrap_socket(raw, server_hostname=server[0])
+        self.local = self.sock.getsockname()
+        self.stream = Stream(self.sock)
+        self.tag = secrets.token_hex(4)
+        self.cseq = 0
+
+    def aor(self):
+        return f"sip:{self.name}@{self.domain}"
+
+    def contact(self):
+        return f"<sip:{self.name}@{self.local[0]}:{self.local[1]};transport=tls>"
+
+    def request(self, method, uri, to, call_id, extra="", body="", to_tag=None, cseq=None):
+        if cseq is None:
+            self.cseq += 1
+            cseq = self.cseq
+        to_hdr = f"<{to}>" + (f";tag={to_tag}" if to_tag else "")
+        return (
+            f"{method} {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/TLS {self.local[0]}:{self.local[1]};branch=z9hG4bK{secrets.token_hex(6)};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <{self.aor()}>;tag={self.tag}\r\n"
+            f"To: {to_hdr}\r\n"
+            f"Call-ID: {call_id}\r\n"
+            f"CSeq: {cseq} {method}\r\n"
+            f"Contact: {self.contact()}\r\n"
+            + extra
+            + f"Content-Length: {len(body.encode())}\r\n\r\n"
+            + body
+        )
+
+    def register(self):
+        self.stream.send(
+            self.request("REGISTER", f"sip:{self.domain}", self.aor(), f"reg-{self.name}-{secrets.token_hex(4)}",
+                         extra="Expires: 300\r\n")
+        )
+        self.stream.expect("SIP/2.0 200")
+        log(ok=f"{self.name} registered over TLS")
+
+
+def sdp(port, session, setup):
+    return (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=message {port} TCP/MSRP *\r\n"
+        "a=accept-types:message/cpim\r\n"
+        "a=accept-wrapped-types:text/plain message/imdn+xml\r\n"
+        f"a=path:msrp://127.0.0.1:{port}/{session};tcp\r\n"
+        f"a=setup:{setup}\r\na=sendrecv\r\n"
+    )
+
+
+CPIM = (
+    "From: <sip:anonymous@anonymous.invalid>\r\n"
+    "To: <sip:anonymous@anonymous.invalid>\r\n"
+    "NS: imdn <urn:ietf:params:imdn>\r\n"
+    "imdn.Message-ID: tls-pm-1\r\n"
+    "DateTime: 2026-12-06T17:00:00Z\r\n\r\n"
+    "Content-Type: text/plain;charset=UTF-8\r\n\r\nhello over TLS"
+)
+
+
+def pager(alice, bob_stream, conv, expect_delivery=True):
+    """alice MESSAGEs bob; bob (on `bob_stream`) answers 200; alice gets the 200."""
+    call_id = f"pm-{secrets.token_hex(4)}"
+    bob_aor = f"sip:bob@{alice.domain}"
+    alice.stream.send(alice.request(
+        "MESSAGE", bob_aor, bob_aor, call_id,
+        extra=f"Conversation-ID: {conv}\r\nContent-Type: message/cpim\r\n", body=CPIM))
+    if not expect_delivery:
+        try:
+            return alice.stream.expect("SIP/2.0 ")
+        except TimeoutError:
+            return "(no final response)"
+
+    at_bob = bob_stream.expect("MESSAGE ")
+    check_tls_request(at_bob)
+    if at_bob.split("\r\n\r\n", 1)[1] != CPIM:
+        fail("MESSAGE body changed on the way")
+    bob_stream.send(answer(at_bob, "200 OK"))
+    alice.stream.expect("SIP/2.0 200")
+    log(ok="pager MESSAGE delivered over TLS and answered")
+
+
+def scenario_call(args, ctx):
+    alice = Terminal("alice", args.server, ctx, args.domain)
+    bob = Terminal("bob", args.server, ctx, args.domain)
+    alice.register()
+    bob.register()
+
+    call_id = f"call-{secrets.token_hex(4)}"
+    bob_aor = f"sip:bob@{args.domain}"
+    extra = (
+        f"Conversation-ID: conv-tls-{call_id}\r\nContribution-ID: contrib-{call_id}\r\n"
+        'Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session"\r\n'
+        "Content-Type: application/sdp\r\n"
+    )
+    alice.stream.send(alice.request("INVITE", bob_aor, bob_aor, call_id, extra=extra,
+                                    body=sdp(9, "a1", "active")))
+    invite = bob.stream.expect("INVITE ")
+    check_tls_request(invite)
+    log(ok="INVITE reached bob over TLS with Via SIP/2.0/TLS and Contact transport=tls")
+    bob.stream.send(answer(invite, "200 OK",
+                           extra=f"Contact: {bob.contact()}\r\nContent-Type: application/sdp\r\n",
+                           body=sdp(9, "b1", "active")))
+    ok = alice.stream.expect("SIP/2.0 200", skip=("SIP/2.0 100", "SIP/2.0 180", "SIP/2.0 183"))
+    server_contact = header(ok, "Contact")
+    if server_contact is None or "transport=tls" not in server_contact.lower():
+        fail(f"200 to alice: Contact without transport=tls: {server_contact!r}")
+    target = re.search(r"<([^>]+)>", server_contact).group(1)
+    to_tag = re.search(r";tag=([^;>\s]+)", header(ok, "To")).group(1)
+    alice.stream.send(alice.request("ACK", target, bob_aor, call_id, to_tag=to_tag, cseq=1))
+    ack = bob.stream.expect("ACK ")
+    check_tls_request(ack)
+    log(ok="call established over TLS (INVITE, 200, ACK)")
+
+    pager(alice, bob.stream, f"conv-tls-{call_id}")
+
+    alice.stream.send(alice.request("BYE", target, bob_aor, call_id, to_tag=to_tag))
+    bye = bob.stream.expect("BYE ")
+    check_tls_request(bye)
+    bob.stream.send(answer(bye, "200 OK"))
+    alice.stream.expect("SIP/2.0 200")
+    log(ok="BYE relayed over TLS and answered")
+
+
+def scenario_reconnect(args, ctx):
+    alice = Terminal("alice", args.server, ctx, args.domain)
+    alice.register()
+    bob = Terminal("bob", args.server, ctx, args.domain)
+    port = bob.local[1]
+    bob.register()
+    # Bob's connection goes away; he listens for TLS on the same port.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    bob.sock.close()
+    listener.bind(("127.0.0.1", port))
+    listener.listen(4)
+    listener.settimeout(TIMEOUT_S)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(args.bob_cert, args.bob_key)
+    log(ok=f"bob closed his connection and listens for TLS on {port}")
+
+    if args.expect_delivery == "no":
+        # cpmd must refuse bob's certificate: no request may reach bob.
+        got = []
+
+        def serve():
+            try:
+                conn, _ = listener.accept()
+                tls = server_ctx.wrap_socket(conn, server_side=True)
+                got.append(Stream(tls).recv())
+            except (OSError, ssl.SSLError):
+                pass
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        resp = pager(alice, None, "conv-tls-reconnect", expect_delivery=False)
+        t.join(TIMEOUT_S)
+        if got:
+            fail("a request reached bob over an unverified connection")
+        if resp.startswith("SIP/2.0 200"):
+            fail("alice got a 200 for an undelivered MESSAGE")
+        log(ok=f"no delivery to an unverified bob; alice got {resp.splitlines()[0]!r}")
+        return
+
+    alice_done = {}
+
+    def send():
+        try:
+            call_id = f"pm-{secrets.token_hex(4)}"
+            bob_aor = f"sip:bob@{args.domain}"
+            alice.stream.send(alice.request(
+                "MESSAGE", bob_aor, bob_aor, call_id,
+                extra="Conversation-ID: conv-tls-reconnect\r\nContent-Type: message/cpim\r\n", body=CPIM))
+            alice_done["resp"] = alice.stream.expect("SIP/2.0 ")
+        except SystemExit:
+            alice_done["resp"] = None
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    conn, _ = listener.accept()
+    conn.settimeout(TIMEOUT_S)
+    tls = server_ctx.wrap_socket(conn, server_side=True)
+    log(ok="cpmd opened a TLS connection to bob")
+    stream = Stream(tls)
+    at_bob = stream.expect("MESSAGE ")
+    check_tls_request(at_bob)
+    stream.send(answer(at_bob, "200 OK"))
+    t.join(TIMEOUT_S)
+    resp = alice_done.get("resp")
+    if not resp or not resp.startswith("SIP/2.0 200"):
+        fail(f"alice did not get the 200: {resp!r}")
+    log(ok="MESSAGE delivered over the TLS connection cpmd opened, 200 back to alice")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("scenario", choices=["call", "reconnect"])
+    p.add_argument("--server", required=True, help="cpmd's SIP TLS listener, ip:port")
+    p.add_argument("--cafile", required=True, help="CA that cpmd's certificate chains to")
+    p.add_argument("--domain", default="example.com")
+    p.add_argument("--bob-cert")
+    p.add_argument("--bob-key")
+    p.add_argument("--expect-delivery", choices=["yes", "no"], default="yes")
+    args = p.parse_args()
+    host, port = args.server.rsplit(":", 1)
+    args.server = (host, int(port))
+    ctx = ssl.create_default_context(cafile=args.cafile)
+    try:
+        {"call": scenario_call, "reconnect": scenario_reconnect}[args.scenario](args, ctx)
+    except (OSError, ssl.SSLError) as e:
+        fail(f"{type(e).__name__}: {e}")
+    log(ok="done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+//! SIP over TLS with the built cpmd (specs/tls.md, TLS-8..TLS-10): an independent
+//! Python `ssl` SIP client (`tests/sip/sip_tls_client.py`) registers two terminals
+//! over TLS, calls, sends a pager MESSAGE and hangs up; a terminal whose TLS
+//! connection is gone is reached over a TLS connection cpmd opens and verifies;
+//! `openssl s_client` completes a verified handshake on the SIP TLS port.
+//!
+//! Peers: python3, openssl; missing ones fail under CI=true.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use cpmd_tests::test_ca::{server_files, TestCa};
+use cpmd_tests::{workspace_root, Cpmd};
+
+fn available(tool: &str, arg: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} not found; required under CI=true"
+        );
+        eprintln!("SKIPPED: {tool} not found");
+    }
+    ok
+}
+
+/// A cpmd with `[tls]` (certificate for 127.0.0.1 from `ca`), its peer CA `peer_ca`,
+/// SIP over UDP and TLS; short timers so an undeliverable request ends soon.
+fn start(pki: &Path, ca: &TestCa, peer_ca: &Path) -> Cpmd {
+    let (cert, key) = server_files(pki);
+    ca.issue(&["127.0.0.1"], &cert, &key);
+    let config = format!(
+        "[tls]\ncertificate = {:?}\nkey = {:?}\npeer_ca = {:?}\n\
+         [timers]\nt1_ms = 100\nbye_wait_ms = 1000\n",
+        cert.display().to_string(),
+        key.display().to_string(),
+        peer_ca.display().to_string(),
+    );
+    Cpmd::start_with_config(
+        Some(&config),
+        &["--udp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
+    )
+}
+
+fn tls_addr(cpmd: &Cpmd) -> std::net::SocketAddr {
+    cpmd.bound
+        .iter()
+        .find(|(t, _)| t == "tls")
+        .map(|(_, a)| *a)
+        .expect("tls= in the ready line")
+}
+
+/// Runs the Python SIP TLS client; returns its stdout, asserting success.
+fn client(args: &[&str]) -> String {
+    let script = workspace_root().join("tests/sip/sip_tls_client.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "client failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// TLS-8: register, call, pager MESSAGE and BYE over TLS, every request cpmd sends
+/// naming `SIP/2.0/TLS` and `transport=tls`; the ready line names the listener;
+/// `openssl s_client` verifies cpmd's certificate on it; TLS 1.1 is refused (TLS-1).
+#[test]
+fn a_call_and_a_message_over_sip_tls() {
+    if !(available("python3", "--version") && available("openssl", "version")) {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let mut cpmd = start(pki.path(), &ca, &ca_file);
+    let kinds: Vec<&str> = cpmd.bound.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(kinds, ["udp", "tls", "msrp", "imap"]);
+    let tls = tls_addr(&cpmd);
+
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &tls.to_string(),
+            "-verify_return_error",
+            "-CAfile",
+        ])
+        .arg(&ca_file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+    let old = Command::new("openssl")
+        .args(["s_client", "-tls1_1", "-connect", &tls.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs");
+    assert!(!old.status.success(), "TLS 1.1 handshake succeeded");
+
+    let ca_arg = ca_file.to_str().unwrap();
+    let out = client(&["call", "--server", &tls.to_string(), "--cafile", ca_arg]);
+    assert!(out.contains("BYE relayed over TLS"), "{out}");
+    assert!(out.contains("pager MESSAGE delivered over TLS"), "{out}");
+    cpmd.stop();
+    let history = cpmd.history();
+    assert!(
+        history
+            .iter()
+            .any(|l| l["kind"] == "standalone" && l["message_id"] == "tls-pm-1"),
+        "the pager MESSAGE is stored: {history:?}"
+    );
+}
+
+/// TLS-9, TLS-10: a terminal whose TLS connection is gone is reached over a TLS
+/// connection cpmd opens to it, verified against `[tls] peer_ca`; with a certificate
+/// from another CA nothing is delivered.
+#[test]
+fn a_terminal_whose_tls_connection_is_gone_is_reached_over_verified_tls() {
+    if !available("python3", "--version") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let cpmd = start(pki.path(), &ca, &ca_file);
+    let tls = tls_addr(&cpmd).to_string();
+    let ca_arg = ca_file.to_str().unwrap();
+
+    // Bob's certificate from the peer CA: delivered.
+    let (bob_cert, bob_key) = (pki.path().join("bob.crt"), pki.path().join("bob.key"));
+    ca.issue(&["127.0.0.1"], &bob_cert, &bob_key);
+    let out = client(&[
+        "reconnect",
+        "--server",
+        &tls,
+        "--cafile",
+        ca_arg,
+        "--bob-cert",
+        bob_cert.to_str().unwrap(),
+        "--bob-key",
+        bob_key.to_str().unwrap(),
+    ]);
+    assert!(out.contains("cpmd opened a TLS connection to bob"), "{out}");
+
+    // Bob's certificate from a CA cpmd does not trust: refused, not delivered (a
+    // fresh cpmd, so the binding of the run above plays no part).
+    drop(cpmd);
+    let cpmd = start(pki.path(), &ca, &ca_file);
+    let tls = tls_addr(&cpmd).to_string();
+    let rogue = TestCa::new();
+    let (bad_cert, bad_key) = (pki.path().join("bad.crt"), pki.path().join("bad.key"));
+    rogue.issue(&["127.0.0.1"], &bad_cert, &bad_key);
+    let out = client(&[
+        "reconnect",
+        "--server",
+        &tls,
+        "--cafile",
+        ca_arg,
+        "--bob-cert",
+        bad_cert.to_str().unwrap(),
+        "--bob-key",
+        bad_key.to_str().unwrap(),
+        "--expect-delivery",
+        "no",
+    ]);
+    assert!(out.contains("no delivery to an unverified bob"), "{out}");
+    assert!(
+        cpmd.log().contains("outbound tls handshake failed"),
+        "{}",
+        cpmd.log()
+    );
+}
