@@ -1083,7 +1083,7 @@ impl CpmModel {
                 let result = if ok {
                     Ok(())
                 } else {
-                    Err(StoreError {
+                    Err(StoreError::Failed {
                         reason: "disk full".into(),
                     })
                 };

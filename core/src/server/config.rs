@@ -229,6 +229,8 @@ pub struct Config {
     pub limits: Limits,
     /// Caps on registrations (SEC-5).
     pub registration: RegistrationCaps,
+    /// Caps on the core's tables (specs/limits.md, LIM-11..LIM-13).
+    pub caps: super::caps_config::CoreCaps,
     /// ID seed.
     pub seed: Seed,
     /// Test-only broken variants (see [`Mutation`]).
@@ -281,6 +283,7 @@ impl Config {
             timers: Timers::default(),
             limits: Limits::default(),
             registration: RegistrationCaps::default(),
+            caps: super::caps_config::CoreCaps::default(),
             seed: Seed::default(),
             mutation: Mutation::None,
         }

@@ -18,7 +18,10 @@ use postgres::{Client, NoTls, Statement};
 use crate::store::sql::{Conn, DbError, Row, Val};
 
 /// The migrations, in order (schema_version lists those applied).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/postgres/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema/postgres/0001_init.sql")),
+    (2, include_str!("schema/postgres/0002_user_quota.sql")),
+];
 
 /// Prepared statements kept per connection; the cache is emptied when full (the
 /// few statements built per call, the `IN (…)` lists, would otherwise grow it).
