@@ -206,21 +206,14 @@ fn a_small_user_quota_refuses_the_sender_and_skips_the_recipient() {
     c.expect("SIP/2.0 200");
 
     cpmd.stop();
-    let db = rusqlite::Connection::open(cpmd.db_path()).expect("open the store");
-    let standalone: i64 = db
-        .query_row("SELECT count(*) FROM standalone", [], |r| r.get(0))
-        .expect("count");
-    assert_eq!(
-        standalone,
-        stored as i64 + 1,
-        "the refused message is not stored"
-    );
-    let skipped: Vec<String> = db
-        .prepare("SELECT u.uri FROM quota_skips q JOIN users u ON q.user_id = u.id")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    assert_eq!(skipped, ["sip:bob@example.com"]);
+    let records = cpmd.history();
+    let standalone = records.iter().filter(|r| r["kind"] == "standalone").count();
+    assert_eq!(standalone, stored + 1, "the refused message is not stored");
+    let url = cpmd::store::StoreUrl::Sqlite(cpmd.db_path());
+    let skipped: Vec<String> = cpmd::store::quota::skipped_copies(&url)
+        .expect("read quota_skips")
+        .into_iter()
+        .map(|s| format!("{} {}", s.user, s.kind))
+        .collect();
+    assert_eq!(skipped, ["sip:bob@example.com standalone"]);
 }

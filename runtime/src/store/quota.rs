@@ -120,3 +120,40 @@ pub fn file_within_quota<C: Conn + ?Sized>(
     charge(ops, user_id, size)?;
     Ok(true)
 }
+
+/// A recipient's copy skipped because its owner was over quota (`quota_skips`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedCopy {
+    /// The recipient (URI).
+    pub user: String,
+    /// `message` or `standalone`.
+    pub kind: String,
+    /// The bytes the copy would have taken.
+    pub size: i64,
+}
+
+/// Every skipped copy recorded in the store at `url`, oldest first (for tests and
+/// operators; connects without migrating anything).
+pub fn skipped_copies(url: &crate::store::StoreUrl) -> Result<Vec<SkippedCopy>, DbError> {
+    use crate::store::{postgres, sqlite, StoreUrl};
+    fn read<C: Conn + ?Sized>(conn: &mut C) -> Result<Vec<SkippedCopy>, DbError> {
+        conn.query(
+            "SELECT u.uri, q.kind, q.size FROM quota_skips q JOIN users u ON q.user_id = u.id \
+             ORDER BY q.id",
+            &[],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(SkippedCopy {
+                user: r.text(0)?,
+                kind: r.text(1)?,
+                size: r.int(2)?,
+            })
+        })
+        .collect()
+    }
+    match url {
+        StoreUrl::Sqlite(path) => read(&mut sqlite::SqliteConn::open(path)?),
+        StoreUrl::Postgres(u) => read(&mut postgres::PgConn::connect(u)?),
+    }
+}
