@@ -1089,7 +1089,7 @@ impl CpmModel {
                 let result = if ok {
                     Ok(())
                 } else {
-                    Err(StoreError {
+                    Err(StoreError::Failed {
                         reason: "disk full".into(),
                     })
                 };

@@ -382,11 +382,24 @@ pub struct LimitConfig {
     pub max_body_bytes: usize,
     /// Most header lines of one SIP message.
     pub max_header_count: usize,
+    /// Caps on the core's tables (specs/limits.md, LIM-11..LIM-13).
+    pub max_transactions: usize,
+    /// Most sessions at once; a new INVITE beyond gets 503.
+    pub max_sessions: usize,
+    /// Most messages of one session waiting for the store; beyond, MSRP 413.
+    pub max_pending_per_session: usize,
+    /// Most messages one session takes on; beyond, MSRP 413.
+    pub max_messages_per_session: usize,
+    /// `Retry-After` of a 503 for a full table, seconds.
+    pub retry_after_s: u32,
+    /// Bytes of message objects one user's store may hold (LIM-14).
+    pub user_quota_bytes: u64,
 }
 
 impl Default for LimitConfig {
     fn default() -> Self {
         let l = Limits::default();
+        let caps = cpmd_core::server::CoreCaps::default();
         Self {
             max_connections: 1024,
             tcp_idle_timeout_s: 600,
@@ -400,6 +413,12 @@ impl Default for LimitConfig {
             max_header_bytes: l.max_header_bytes,
             max_body_bytes: l.max_body_bytes,
             max_header_count: l.max_header_count,
+            max_transactions: caps.max_transactions,
+            max_sessions: caps.max_sessions,
+            max_pending_per_session: caps.max_pending_per_session,
+            max_messages_per_session: caps.max_messages_per_session,
+            retry_after_s: caps.retry_after_s,
+            user_quota_bytes: crate::store::quota::DEFAULT_USER_QUOTA_BYTES,
         }
     }
 }
@@ -484,6 +503,13 @@ impl FileConfig {
         c.limits.max_header_bytes = self.limits.max_header_bytes;
         c.limits.max_body_bytes = self.limits.max_body_bytes;
         c.limits.max_header_count = self.limits.max_header_count;
+        c.caps = cpmd_core::server::CoreCaps {
+            max_transactions: self.limits.max_transactions,
+            max_sessions: self.limits.max_sessions,
+            max_pending_per_session: self.limits.max_pending_per_session,
+            max_messages_per_session: self.limits.max_messages_per_session,
+            retry_after_s: self.limits.retry_after_s,
+        };
         c.registration = cpmd_core::server::RegistrationCaps {
             max_devices_per_user: self.registration.max_devices_per_user,
             max_bindings: self.registration.max_bindings,

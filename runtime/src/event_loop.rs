@@ -423,9 +423,11 @@ impl EventLoop {
         if !store_admits(&job, self.store_pending, MAX_STORE_JOBS) {
             tracing::warn!(%ticket, pending = self.store_pending, "store queue full; record refused");
             let reason = "store overloaded".to_owned();
-            return self
-                .server
-                .handle_store_result(now, ticket, Err(StoreError { reason }));
+            return self.server.handle_store_result(
+                now,
+                ticket,
+                Err(StoreError::Failed { reason }),
+            );
         }
         let sent = self
             .store_tx
@@ -439,7 +441,7 @@ impl EventLoop {
             tracing::error!(%ticket, "store task gone; record not stored");
             let reason = "store unavailable".to_owned();
             self.server
-                .handle_store_result(now, ticket, Err(StoreError { reason }));
+                .handle_store_result(now, ticket, Err(StoreError::Failed { reason }));
         }
     }
 

@@ -319,14 +319,16 @@ pub async fn serve(
     let url = file.store_url()?;
     let instance = file.instance;
     let store_at = url.clone();
+    let quota = file.limits.user_quota_bytes;
     // Opening blocks (and the PostgreSQL client must not run on a runtime thread).
-    let opened = tokio::task::spawn_blocking(move || store::open(&store_at, instance))
-        .await
-        .map_err(ServeError::StoreOpenTask)?
-        .map_err(|source| ServeError::StoreOpen {
-            url: url.clone(),
-            source,
-        })?;
+    let opened =
+        tokio::task::spawn_blocking(move || store::open_limited(&store_at, instance, quota))
+            .await
+            .map_err(ServeError::StoreOpenTask)?
+            .map_err(|source| ServeError::StoreOpen {
+                url: url.clone(),
+                source,
+            })?;
     tracing::info!(store = %url, "message store open");
     for contribution_id in &opened.recovered {
         tracing::warn!(%contribution_id, "session left open by a crash sealed as crashed");

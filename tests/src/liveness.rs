@@ -84,6 +84,49 @@ impl Pinger {
     }
 }
 
+/// Where `scripts/bench-latency` collects round-trip times: with
+/// `CPMD_LATENCY_OUT=FILE` set, each ping's round trip is appended to FILE as one line
+/// `TEST MICROSECONDS` (TEST: the test thread's name). Unset: nothing is written (the
+/// tests never assert on time, LIM-1's 2 s aside).
+pub struct LatencyRecord {
+    out: Option<std::fs::File>,
+    label: String,
+}
+
+impl LatencyRecord {
+    /// A record to `CPMD_LATENCY_OUT`, if set, labelled with the current thread's name.
+    pub fn from_env() -> Self {
+        let label = thread::current().name().unwrap_or("unnamed").to_owned();
+        Self::to(
+            std::env::var_os("CPMD_LATENCY_OUT").map(std::path::PathBuf::from),
+            &label,
+        )
+    }
+
+    /// A record to `path` (none: nothing is written), each line labelled `label`.
+    pub fn to(path: Option<std::path::PathBuf>, label: &str) -> Self {
+        let out = path.map(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&p)
+                .unwrap_or_else(|e| panic!("open {}: {e}", p.display()))
+        });
+        Self {
+            out,
+            label: label.replace(char::is_whitespace, "_"),
+        }
+    }
+
+    /// Appends one round trip.
+    pub fn add(&mut self, rtt: Duration) {
+        if let Some(f) = &mut self.out {
+            use std::io::Write;
+            writeln!(f, "{} {}", self.label, rtt.as_micros()).expect("write latency record");
+        }
+    }
+}
+
 /// Runs `attack` on its own thread and pings cpmd's UDP listener `sip` until it
 /// returns, then once more; panics as soon as one OPTIONS is not answered within
 /// [`ANSWER_WITHIN`], and with the attack's own panic. Returns the attack's value and
@@ -99,10 +142,12 @@ pub fn answers_during<T: Send + 'static>(
         .expect("cpmd answers OPTIONS before the attack");
     let handle = thread::spawn(attack);
     let mut during = 0;
+    let mut record = LatencyRecord::from_env();
     loop {
         let finished = handle.is_finished();
-        if let Err(e) = pinger.ping() {
-            panic!("cpmd stopped answering SIP during the attack: {e}");
+        match pinger.ping() {
+            Ok(rtt) => record.add(rtt),
+            Err(e) => panic!("cpmd stopped answering SIP during the attack: {e}"),
         }
         if finished {
             break;

@@ -367,7 +367,7 @@ impl Driver {
                         break;
                     };
                     let result = match answer {
-                        StoreAnswer::Fail => Err(StoreError {
+                        StoreAnswer::Fail => Err(StoreError::Failed {
                             reason: "fuzz".into(),
                         }),
                         StoreAnswer::Ok | StoreAnswer::All => Ok(()),

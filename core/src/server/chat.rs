@@ -61,6 +61,9 @@ impl Server {
         if log.pending_repeat(&chat, &origin) {
             return;
         }
+        if let Some(failure) = super::caps::chat_admission(log, &self.config.caps) {
+            return self.chat_result(&chat, &origin, ChatOutcome::Failed(failure));
+        }
         log.next_seq += 1;
         let seq = log.next_seq;
         let message = StoredMessage {
@@ -140,19 +143,25 @@ impl Server {
     }
 
     /// The store answered a message's `Persist`: deliver what is now at the head.
-    pub(crate) fn on_message_stored(&mut self, now: Time, sid: SessionId, seq: u64, ok: bool) {
+    pub(crate) fn on_message_stored(
+        &mut self,
+        now: Time,
+        sid: SessionId,
+        seq: u64,
+        answer: Result<(), ChatFailure>,
+    ) {
         let Some(session) = self.sessions.get_mut(&sid) else {
             return;
         };
         if let Some(p) = session.chat_mut().pending.get_mut(&seq) {
-            p.stored = Some(ok);
+            p.stored = Some(answer);
         }
-        if ok && self.config.mutation == Mutation::HistoryInStoreOrder {
+        if answer.is_ok() && self.config.mutation == Mutation::HistoryInStoreOrder {
             session.chat_mut().delivered.push(seq);
         }
         if self.config.mutation == Mutation::DeliverOnStore {
             if let Some(pending) = session.chat_mut().pending.remove(&seq) {
-                self.finish_message(sid, pending, ok);
+                self.finish_message(sid, pending, answer);
             }
         }
         loop {
@@ -163,16 +172,21 @@ impl Server {
             let Some(entry) = log.pending.first_entry() else {
                 break;
             };
-            let Some(ok) = entry.get().stored else {
+            let Some(answer) = entry.get().stored else {
                 break;
             };
             let pending = entry.remove();
-            self.finish_message(sid, pending, ok);
+            self.finish_message(sid, pending, answer);
         }
         self.after_chat_progress(now, sid);
     }
 
-    fn finish_message(&mut self, sid: SessionId, pending: Pending, ok: bool) {
+    fn finish_message(
+        &mut self,
+        sid: SessionId,
+        pending: Pending,
+        answer: Result<(), ChatFailure>,
+    ) {
         let Pending {
             message,
             contribution_id,
@@ -180,7 +194,7 @@ impl Server {
             ..
         } = pending;
         let by_msrp = matches!(origins.first(), Some(Origin::Msrp(_)));
-        let Some(outcome) = self.deliver(sid, &message, ok, by_msrp) else {
+        let Some(outcome) = self.deliver(sid, &message, answer, by_msrp) else {
             return; // the SilentDropOnClosedLeg mutant answers nothing
         };
         if outcome == ChatOutcome::Accepted && self.config.mutation == Mutation::AckBeforeStore {
@@ -205,11 +219,12 @@ impl Server {
         &mut self,
         sid: SessionId,
         message: &StoredMessage,
-        ok: bool,
+        answer: Result<(), ChatFailure>,
         by_msrp: bool,
     ) -> Option<ChatOutcome> {
-        if !ok {
-            return Some(ChatOutcome::Failed(ChatFailure::StoreFailed));
+        if let Err(failure) = answer {
+            // MSG-3 (the store failed) or LIM-14 (the sender is over its quota).
+            return Some(ChatOutcome::Failed(failure));
         }
         let open: Vec<UserUri> = message
             .recipients

@@ -54,7 +54,8 @@ pub(crate) enum Origin {
 pub(crate) struct Pending {
     pub(crate) message: StoredMessage,
     pub(crate) contribution_id: ContributionId,
-    pub(crate) stored: Option<bool>,
+    /// The store's answer once in: stored, or why not (MSG-3, LIM-14).
+    pub(crate) stored: Option<Result<(), super::output::ChatFailure>>,
     /// The original and each repeat received while it waited: each gets the same
     /// answer.
     pub(crate) origins: Vec<Origin>,

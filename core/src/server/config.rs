@@ -240,6 +240,8 @@ pub struct Config {
     pub login_failures: super::failures::FailurePolicy,
     /// Trusted proxies and connection targets (SEC-6).
     pub trust: super::connect_policy::TrustConfig,
+    /// Caps on the core's tables (specs/limits.md, LIM-11..LIM-13).
+    pub caps: super::caps_config::CoreCaps,
     /// ID seed.
     pub seed: Seed,
     /// Test-only broken variants (see [`Mutation`]).
@@ -303,6 +305,7 @@ impl Config {
             registration: RegistrationCaps::default(),
             login_failures: Default::default(),
             trust: Default::default(),
+            caps: super::caps_config::CoreCaps::default(),
             seed: Seed::default(),
             mutation: Mutation::None,
         }

@@ -20,6 +20,8 @@
 //! so the same value is the model checker's state.
 
 mod auth;
+mod caps;
+mod caps_config;
 mod chat;
 mod chat_log;
 mod config;
@@ -55,6 +57,7 @@ mod token;
 mod transaction;
 mod validate;
 
+pub use caps_config::CoreCaps;
 pub use chat_log::ChatSend;
 pub use config::{
     AuthConfig, Config, ConfigError, DigestAlgorithm, MsrpConfig, Mutation, RegistrationCaps, Seed,
@@ -88,12 +91,32 @@ use crate::time::{Time, WallClock};
 use crate::uri::UserUri;
 use crate::wire::{self, StreamDecoder};
 
-/// The store could not make a record durable.
+/// The store did not make a record durable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
-#[error("store failed: {reason}")]
-pub struct StoreError {
-    /// What the store said.
-    pub reason: String,
+pub enum StoreError {
+    /// The store failed (MSG-3: the sender gets a failure).
+    #[error("store failed: {reason}")]
+    Failed {
+        /// What the store said.
+        reason: String,
+    },
+    /// The record's sender has used up its stored-bytes quota (specs/limits.md,
+    /// LIM-14): nothing of the record was written; the sender gets MSRP 413 or SIP
+    /// 403 naming the quota.
+    #[error("over quota: {user}")]
+    OverQuota {
+        /// The sender.
+        user: String,
+    },
+}
+
+impl StoreError {
+    /// A plain failure saying `reason`.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        StoreError::Failed {
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Counters of input the server refused without answering.
@@ -263,6 +286,9 @@ impl Server {
 
     fn on_request(&mut self, now: Time, flow: Flow, mut req: Request) {
         stamp_via(&mut req, &flow);
+        if self.transaction_table_full(&req) {
+            return self.refuse_without_transaction(flow, &req);
+        }
         if self.config.mutation == Mutation::NoRetransmissionAbsorb && req.method != Method::Ack {
             self.tx.forget_server(&req);
         }
@@ -390,7 +416,9 @@ impl Server {
     /// Refuses a request for `why`: a debug event names the rule, the answer carries
     /// its status.
     pub(crate) fn refuse_request(&mut self, now: Time, key: &TxKey, req: &Request, why: Refusal) {
-        let resp = refusal_response(req, why);
+        let mut resp = refusal_response(req, why);
+        // LIM-11/12: a refusal for load says when to come back.
+        resp.headers.other.extend(self.cap_headers(why));
         self.send_reply(now, key, resp);
     }
 
@@ -412,11 +440,27 @@ impl Server {
             return;
         };
         let ok = result.is_ok();
+        // LIM-14: a sender over its quota is told so; any other failure is MSG-3's.
+        let over_quota = matches!(result, Err(StoreError::OverQuota { .. }));
         match usage {
-            TicketUse::Message(sid, seq) => self.on_message_stored(now, sid, seq, ok),
+            TicketUse::Message(sid, seq) => {
+                let answer = match result {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::OverQuota { .. }) => Err(ChatFailure::OverQuota),
+                    Err(StoreError::Failed { .. }) => Err(ChatFailure::StoreFailed),
+                };
+                self.on_message_stored(now, sid, seq, answer)
+            }
             TicketUse::GroupInfo(gid) => self.on_group_info_stored(now, gid, ok),
             TicketUse::Seal(sid) => self.on_sealed(now, sid, ok),
-            TicketUse::Pager(pending) => self.on_pager_stored(now, *pending, ok),
+            TicketUse::Pager(pending) => {
+                let answer = match (ok, over_quota) {
+                    (true, _) => Ok(()),
+                    (false, true) => Err(Refusal::OverQuota),
+                    (false, false) => Err(Refusal::StoreFailed),
+                };
+                self.on_pager_stored(now, *pending, answer)
+            }
             TicketUse::Disposition => {}
         }
     }

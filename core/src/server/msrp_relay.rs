@@ -457,6 +457,9 @@ fn failure_refusal(f: ChatFailure) -> MsrpRefusal {
         ChatFailure::NotAParty => MsrpRefusal::NotAParty,
         ChatFailure::RecipientGone => MsrpRefusal::RecipientGone,
         ChatFailure::StoreFailed => MsrpRefusal::StoreFailed,
+        ChatFailure::SessionBusy => MsrpRefusal::SessionBusy,
+        ChatFailure::SessionFull => MsrpRefusal::SessionFull,
+        ChatFailure::OverQuota => MsrpRefusal::OverQuota,
     }
 }
 

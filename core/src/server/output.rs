@@ -78,6 +78,13 @@ pub enum ChatFailure {
     RecipientGone,
     /// The store failed to make the message durable (MSG-3).
     StoreFailed,
+    /// The session has `max_pending_per_session` messages waiting for the store
+    /// (LIM-13).
+    SessionBusy,
+    /// The session took on `max_messages_per_session` messages already (LIM-13).
+    SessionFull,
+    /// The sender has used up its stored-bytes quota (LIM-14).
+    OverQuota,
 }
 
 /// The answer to the sender of a chat message.

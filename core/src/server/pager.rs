@@ -65,7 +65,7 @@ impl Server {
                 conversation_id,
                 request: req,
             };
-            return self.on_pager_stored(now, pending, true);
+            return self.on_pager_stored(now, pending, Ok(()));
         }
         let Some(record) = self.pager_record(&req, &conversation_id, sender, target) else {
             // PAGER-3: a body we cannot read is neither stored nor relayed.
@@ -183,7 +183,12 @@ impl Server {
 
     /// The store answered a pager MESSAGE's `Persist`: relay it (PAGER-1), or tell
     /// the sender it failed (PAGER-2).
-    pub(crate) fn on_pager_stored(&mut self, now: Time, pending: PendingPager, ok: bool) {
+    pub(crate) fn on_pager_stored(
+        &mut self,
+        now: Time,
+        pending: PendingPager,
+        answer: Result<(), Refusal>,
+    ) {
         let PendingPager {
             server_tx,
             flow,
@@ -191,8 +196,9 @@ impl Server {
             conversation_id,
             request,
         } = pending;
-        if !ok {
-            return self.refuse_request(now, &server_tx, &request, Refusal::StoreFailed);
+        if let Err(why) = answer {
+            // PAGER-2 (the store failed, 500) or LIM-14 (the sender is over quota, 403).
+            return self.refuse_request(now, &server_tx, &request, why);
         }
         // The connection is reached only now: one that closed while the store worked
         // is reopened, and none is opened for a MESSAGE that is not relayed.

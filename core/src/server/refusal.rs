@@ -116,6 +116,11 @@ pub enum Refusal {
     /// MSG-3, EXT-4, PAGER-1, HIST-1: the store failed to make a record durable (a
     /// group's info, a pager message, a seal): the sender gets a failure.
     StoreFailed,
+    /// LIM-11, LIM-12 (RFC 3261 §21.5.4): the transaction or session table is full;
+    /// answered with `Retry-After`.
+    Overloaded,
+    /// LIM-14: the sender of a MESSAGE has used up its stored-bytes quota.
+    OverQuota,
 }
 
 impl Refusal {
@@ -130,8 +135,9 @@ impl Refusal {
             Refusal::TooManyDevices
             | Refusal::TooManyFailures
             | Refusal::NotTheSender
-            | Refusal::ImdnNotFromRecipient => StatusCode::FORBIDDEN,
-            Refusal::RegistrarFull => StatusCode::SERVICE_UNAVAILABLE,
+            | Refusal::ImdnNotFromRecipient
+            | Refusal::OverQuota => StatusCode::FORBIDDEN,
+            Refusal::RegistrarFull | Refusal::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::NoDialog | Refusal::NoTransactionToCancel | Refusal::ReplacedUnknown => {
                 StatusCode::CALL_DOES_NOT_EXIST
             }
@@ -176,6 +182,8 @@ impl Refusal {
             Refusal::TooManyDevices => Some("Too many devices for this user"),
             Refusal::RegistrarFull => Some("Registrar full"),
             Refusal::TooManyFailures => Some("Too many failed attempts"),
+            Refusal::Overloaded => Some("Server overloaded"),
+            Refusal::OverQuota => Some("Quota exceeded"),
             Refusal::NotTheSender => Some("CPIM From is not the sender"),
             Refusal::ImdnNotFromRecipient => Some("IMDN not from a recipient"),
             Refusal::NoDialog
@@ -253,6 +261,8 @@ impl Refusal {
             Refusal::ReplacedNotEarly => "early-only but the session is established",
             Refusal::UnreadableMessage => "MESSAGE body unreadable",
             Refusal::StoreFailed => "store failed",
+            Refusal::Overloaded => "transaction or session table full",
+            Refusal::OverQuota => "sender over its stored-bytes quota",
         }
     }
 }
@@ -289,6 +299,12 @@ pub enum MsrpRefusal {
     NotTheSender,
     /// SEC-3: an IMDN not from a recipient of the message it names.
     ImdnNotFromRecipient,
+    /// LIM-13: the session has too many messages waiting for the store.
+    SessionBusy,
+    /// LIM-13: the session took on as many messages as it may.
+    SessionFull,
+    /// LIM-14: the sender has used up its stored-bytes quota.
+    OverQuota,
 }
 
 impl MsrpRefusal {
@@ -300,7 +316,10 @@ impl MsrpRefusal {
             | MsrpRefusal::NotAParty
             | MsrpRefusal::NotTheSender
             | MsrpRefusal::ImdnNotFromRecipient => 403,
-            MsrpRefusal::TooLarge => 413,
+            MsrpRefusal::TooLarge
+            | MsrpRefusal::SessionBusy
+            | MsrpRefusal::SessionFull
+            | MsrpRefusal::OverQuota => 413,
             MsrpRefusal::UnsupportedType => 415,
             MsrpRefusal::NoSession | MsrpRefusal::RecipientGone => 481,
             MsrpRefusal::StoreFailed => 500,
@@ -322,6 +341,9 @@ impl MsrpRefusal {
             MsrpRefusal::NotAParty => "Not a party of the session",
             MsrpRefusal::RecipientGone => "Recipient's session is closed",
             MsrpRefusal::StoreFailed => "Store failed",
+            MsrpRefusal::SessionBusy => "Too many messages waiting",
+            MsrpRefusal::SessionFull => "Session message limit reached",
+            MsrpRefusal::OverQuota => "Quota exceeded",
             MsrpRefusal::NotTheSender => "CPIM From is not the sender",
             MsrpRefusal::ImdnNotFromRecipient => "IMDN not from a recipient",
         }

@@ -103,6 +103,17 @@ pub(crate) struct Transactions {
 }
 
 impl Transactions {
+    /// How many transactions (server and client) the table holds (LIM-11).
+    pub(crate) fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// Whether `req` matches a server transaction already in the table (a
+    /// retransmission, which adds no entry).
+    pub(crate) fn knows_request(&self, req: &Request) -> bool {
+        self.txs.contains_key(&TxKey::for_server(req))
+    }
+
     /// Matches a received request (RFC 3261 §17.2.3) and absorbs retransmissions.
     pub(crate) fn receive_request(
         &mut self,

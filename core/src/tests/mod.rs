@@ -1,6 +1,7 @@
 //! Scenario tests of the core: the real `Server`, scripted terminals, virtual time
 //! (specs/README.md). Each test names the claim step or spec invariant it checks.
 
+mod caps;
 mod claim;
 mod connect_policy;
 mod edge;

@@ -275,7 +275,7 @@ impl Harness {
         let result = if ok {
             Ok(())
         } else {
-            Err(StoreError {
+            Err(StoreError::Failed {
                 reason: "disk full".into(),
             })
         };

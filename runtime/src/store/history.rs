@@ -26,9 +26,9 @@ use tokio::sync::broadcast;
 use crate::mailstore::MailChange;
 use crate::store::layout::{self, Direction, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
-use crate::store::recovery;
 use crate::store::sql::{in_tx, Conn, DbError, Val};
 use crate::store::HistoryStore;
+use crate::store::{quota, recovery};
 
 /// The history writer over one connection.
 pub struct HistoryWriter<C: Conn> {
@@ -58,6 +58,12 @@ impl<C: Conn> HistoryWriter<C> {
             changes: Vec::new(),
             feed,
         }
+    }
+
+    /// Applies a quota on each user's stored message bytes (LIM-14).
+    pub fn with_user_quota(mut self, bytes: u64) -> Self {
+        self.cache.user_quota_bytes = Some(bytes);
+        self
     }
 
     /// Seals, as ended by crash, every session of this instance still open in the
@@ -103,7 +109,7 @@ impl<C: Conn> HistoryWriter<C> {
         f: impl FnOnce(&mut Ops<'_, C>, i64) -> Result<(), DbError>,
     ) -> Result<(), StoreError> {
         if self.broken {
-            return Err(StoreError {
+            return Err(StoreError::Failed {
                 reason: "the batch transaction was lost".into(),
             });
         }
@@ -146,11 +152,26 @@ impl<C: Conn> HistoryWriter<C> {
 }
 
 fn store_error(e: DbError) -> StoreError {
-    StoreError { reason: e.0 }
+    StoreError::Failed { reason: e.0 }
 }
 
 impl<C: Conn> HistoryStore for HistoryWriter<C> {
     fn persist(&mut self, record: &Record) -> Result<(), StoreError> {
+        // LIM-14: a sender over quota is refused before anything is written.
+        let sender = match record {
+            Record::Message(m) => Some(m.sender.as_str()),
+            Record::Standalone(s) => Some(s.sender.as_str()),
+            Record::SessionInfo(_) | Record::Disposition(_) => None,
+        };
+        if let Some(sender) = sender {
+            if !self.broken {
+                if let Some(refused) =
+                    quota::refusal(&mut self.conn, &self.cache, sender).map_err(store_error)?
+                {
+                    return Err(refused);
+                }
+            }
+        }
         self.record(|ops, instance| match record {
             Record::Message(m) => persist_message(ops, instance, m),
             Record::SessionInfo(info) => persist_info(ops, instance, info),
@@ -183,6 +204,7 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             // No receiver (no IMAP client idling) is not an error.
             let _ = self.feed.send(change);
         }
+        self.cache.bound();
         Ok(())
     }
 }
@@ -292,7 +314,8 @@ fn file_message<C: Conn + ?Sized>(
     id: i64,
 ) -> Result<(), DbError> {
     let sent = layout::message_object(parts, Direction::Sent);
-    ops.add_entry(
+    quota::file_charged(
+        ops,
         parts.sender,
         mailbox,
         NewEntry {
@@ -309,7 +332,9 @@ fn file_message<C: Conn + ?Sized>(
             continue;
         }
         done.push(r);
-        ops.add_entry(
+        // LIM-14: a recipient over quota does not fail the sender.
+        quota::file_within_quota(
+            ops,
             r,
             mailbox,
             NewEntry {

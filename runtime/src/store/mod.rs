@@ -20,6 +20,9 @@ pub mod mail;
 pub mod ops;
 pub mod pg_tls;
 pub mod postgres;
+pub mod quota;
+#[cfg(test)]
+mod quota_tests;
 pub mod recovery;
 pub mod sql;
 pub mod sqlite;
@@ -203,6 +206,16 @@ pub(crate) const FEED_CAPACITY: usize = 1024;
 /// schema, seals the sessions of this instance a crash left open, and opens the
 /// mailbox view. Blocks (call it from a blocking thread when inside tokio).
 pub fn open(url: &StoreUrl, instance: u64) -> Result<OpenStore, DbError> {
+    open_limited(url, instance, quota::DEFAULT_USER_QUOTA_BYTES)
+}
+
+/// [`open`] with a quota of `user_quota_bytes` on each user's stored message
+/// bytes (LIM-14, `quota.rs`).
+pub fn open_limited(
+    url: &StoreUrl,
+    instance: u64,
+    user_quota_bytes: u64,
+) -> Result<OpenStore, DbError> {
     let instance = i64::try_from(instance).map_err(DbError::data)?;
     match url {
         StoreUrl::Sqlite(path) => open_with(
@@ -210,6 +223,7 @@ pub fn open(url: &StoreUrl, instance: u64) -> Result<OpenStore, DbError> {
             || sqlite::SqliteConn::open(path),
             sqlite::MIGRATIONS,
             instance,
+            user_quota_bytes,
         ),
         StoreUrl::Postgres(u) => open_with(
             {
@@ -220,6 +234,7 @@ pub fn open(url: &StoreUrl, instance: u64) -> Result<OpenStore, DbError> {
             || postgres::PgConn::connect(u),
             postgres::MIGRATIONS,
             instance,
+            user_quota_bytes,
         ),
     }
 }
@@ -229,10 +244,12 @@ fn open_with<C: Conn>(
     reader: impl FnOnce() -> Result<C, DbError>,
     migrations: &[(i64, &str)],
     instance: i64,
+    user_quota_bytes: u64,
 ) -> Result<OpenStore, DbError> {
     migrate(&mut writer, migrations)?;
     let (feed, _) = broadcast::channel(FEED_CAPACITY);
-    let mut history = HistoryWriter::new(writer, instance, feed.clone());
+    let mut history =
+        HistoryWriter::new(writer, instance, feed.clone()).with_user_quota(user_quota_bytes);
     let recovered = history.recover()?;
     let mail = MailView::new(reader()?, feed);
     Ok(OpenStore {

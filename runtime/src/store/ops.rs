@@ -25,6 +25,10 @@ pub mod bits {
     pub const DRAFT: i64 = 16;
 }
 
+/// Most row ids the history writer's [`Cache`] holds (LIM-15): every new user,
+/// conversation and mailbox adds one, so without a bound it grows with the store.
+pub const MAX_CACHE_ENTRIES: usize = 100_000;
+
 /// Row ids already looked up on this connection. Rows are never deleted, so ids
 /// stay valid, except when a transaction that created them rolls back: callers
 /// clear the cache on every rollback.
@@ -37,12 +41,38 @@ pub struct Cache {
     /// Contribution-ID). Only the history writer changes a session's state, and it
     /// forgets a session when it seals it.
     pub open_sessions: HashMap<(i64, String), i64>,
+    /// Not a cached row id but the writer's setting the filing code reads: each
+    /// user's quota on stored message bytes (`quota.rs`, LIM-14); `None`: none.
+    /// [`Cache::clear`] keeps it.
+    pub user_quota_bytes: Option<u64>,
 }
 
 impl Cache {
     /// Whether the user's row id is cached (then [`Ops::user`] does not write).
     pub fn knows_user(&self, uri: &str) -> bool {
         self.users.contains_key(uri)
+    }
+
+    /// Row ids the cache holds.
+    pub fn len(&self) -> usize {
+        self.users.len()
+            + self.conversations.len()
+            + self.mailboxes.len()
+            + self.open_sessions.len()
+    }
+
+    /// Whether the cache holds no row id.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the cache within [`MAX_CACHE_ENTRIES`] (LIM-15): past it, everything is
+    /// forgotten and looked up again as needed (ids stay valid in the database).
+    /// Called between batches.
+    pub fn bound(&mut self) {
+        if self.len() > MAX_CACHE_ENTRIES {
+            self.clear();
+        }
     }
 
     /// Forgets everything (after a rollback).
@@ -338,4 +368,30 @@ pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::{Cache, MAX_CACHE_ENTRIES};
+
+    /// LIM-15: the writer's id cache never holds more than its bound between
+    /// batches; the quota setting survives the reset.
+    #[test]
+    fn lim_15_the_cache_is_bounded() {
+        let mut cache = Cache {
+            user_quota_bytes: Some(7),
+            ..Cache::default()
+        };
+        for i in 0..MAX_CACHE_ENTRIES {
+            cache
+                .users
+                .insert(format!("sip:u{i}@example.com"), i as i64);
+        }
+        cache.bound();
+        assert_eq!(cache.len(), MAX_CACHE_ENTRIES, "at the bound: kept");
+        cache.conversations.insert("one more".into(), 1);
+        cache.bound();
+        assert!(cache.is_empty(), "past the bound: forgotten");
+        assert_eq!(cache.user_quota_bytes, Some(7));
+    }
 }

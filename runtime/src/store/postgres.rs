@@ -21,7 +21,10 @@ use crate::store::pg_tls::PgTarget;
 use crate::store::sql::{Conn, DbError, Row, Val};
 
 /// The migrations, in order (schema_version lists those applied).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/postgres/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema/postgres/0001_init.sql")),
+    (2, include_str!("schema/postgres/0002_user_quota.sql")),
+];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for
 /// the server to notice that a killed predecessor's connection closed.

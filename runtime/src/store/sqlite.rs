@@ -14,7 +14,10 @@ use rusqlite::Connection;
 use crate::store::sql::{Conn, DbError, Row, Val};
 
 /// The migrations, in order (schema_version lists those applied).
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/sqlite/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema/sqlite/0001_init.sql")),
+    (2, include_str!("schema/sqlite/0002_user_quota.sql")),
+];
 
 /// A SQLite connection.
 pub struct SqliteConn {
