@@ -92,9 +92,8 @@ fn attack_on_another_instances_session_changes_nothing(place: Place) {
     let refused = |r: Result<(), StoreError>, what: &str| {
         let e = r.expect_err(what);
         assert!(
-            e.reason.contains("belongs to cpmd instance 1"),
-            "{what}: {}",
-            e.reason
+            e.to_string().contains("belongs to cpmd instance 1"),
+            "{what}: {e}"
         );
     };
     refused(
