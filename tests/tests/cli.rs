@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
-use cpmd_tests::{cpmd_bin, free_port, sipp_available, sipp_keys, Cpmd, Sipp, SippRun, Transport};
+use cpmd_tests::{
+    cpmd_bin, free_port, sipp_available, sipp_keys, workspace_root, Cpmd, Sipp, SippRun, Transport,
+};
 
 #[test]
 fn help_lists_the_flags() {
@@ -295,6 +297,13 @@ fn check_config_validates_without_starting() {
     assert_eq!(ok.status.code(), Some(0), "{ok:?}");
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "configuration ok\n");
     assert!(!data.exists(), "--check-config created the data directory");
+    // The shipped example, as is (its listeners are the default ports: not bound).
+    let example = Command::new(cpmd_bin())
+        .args(["--check-config", "--config"])
+        .arg(workspace_root().join("cpmd.example.toml"))
+        .output()
+        .expect("run cpmd --check-config");
+    assert_eq!(example.status.code(), Some(0), "{example:?}");
 
     for (config, expected) in [
         ("[log]\nformat = \"xml\"\n", "format"),
