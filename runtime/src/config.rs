@@ -102,6 +102,8 @@ pub struct FileConfig {
     pub tls: crate::tls::TlsFileConfig,
     /// Trusted proxies, connection targets, password-failure limits (SEC-4f, SEC-6).
     pub trust: crate::trust_config::TrustFileConfig,
+    /// Logging (`format`: text or json).
+    pub log: crate::logging::LogFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -262,6 +264,7 @@ impl Default for FileConfig {
             imap: ImapFileConfig::default(),
             tls: Default::default(),
             trust: Default::default(),
+            log: Default::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use cpmd_core::server::Event;
+use cpmd_core::server::{Event, SessionEnd, SessionOutcome, SessionType};
 use cpmd_core::{Command, ConnId, Flow, Server, Time, Transport, WallClock};
 use tokio::sync::mpsc;
 
@@ -479,14 +479,45 @@ fn log_event(ev: &Event) {
         Event::GroupCreated { group, replaces } => {
             tracing::info!(%group, ?replaces, "group created")
         }
-        Event::SessionSealed(s) => tracing::info!(session = %s, "session sealed"),
-        Event::SealFailed(s) => tracing::error!(session = %s, "session seal failed"),
-        Event::SessionEnded(s) => tracing::info!(session = %s, "session ended"),
+        // The session's one line is `session ended` below, outcome included.
+        Event::SessionSealed(s) => tracing::debug!(session = %s, "session sealed"),
+        Event::SealFailed(s) => tracing::debug!(session = %s, "session seal failed"),
+        Event::SessionEnded(end) => log_session_end(end),
         Event::MsrpRefused { conn, reason } => {
             tracing::info!(?conn, %reason, "msrp input refused or not sent")
         }
         Event::ConnectRefused { target, terminal } => {
             tracing::warn!(%target, %terminal, "not connecting to a host the terminal named (SEC-6)")
+        }
+    }
+}
+
+/// One line per session, whatever its end, with what an operator searches by: the
+/// Conversation-ID and Contribution-ID, the kind and the outcome. A failed seal is
+/// an error (the history is not stored); every other end is info.
+fn log_session_end(end: &SessionEnd) {
+    let kind = match end.kind {
+        SessionType::OneToOne => "1-to-1",
+        SessionType::AdHoc => "group",
+    };
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                session = %end.key.session,
+                conversation_id = %end.key.conversation_id,
+                contribution_id = %end.key.contribution_id,
+                kind,
+                outcome = end.outcome.as_str(),
+                replaced_by = end.replaced_by.map(tracing::field::display),
+                messages = end.messages,
+                "session ended"
+            )
+        };
+    }
+    match end.outcome {
+        SessionOutcome::SealFailed => line!(error),
+        SessionOutcome::Failed | SessionOutcome::Cancelled | SessionOutcome::Sealed => {
+            line!(info)
         }
     }
 }

@@ -18,10 +18,12 @@
 //!
 //! Not here: the protocol logic (all of it is in `cpmd-core`), metrics.
 
+pub mod check_config;
 pub mod config;
 pub mod event_loop;
 pub mod files;
 pub mod imap;
+pub mod logging;
 pub mod mailstore;
 pub mod ready;
 pub mod store;

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 
 use cpmd::config::FileConfig;
+use cpmd::logging::{self, LogFormat};
 use cpmd::{serve, Listen};
 
 /// mimalloc instead of glibc's malloc: the event loop allocates and frees many small
@@ -83,6 +84,15 @@ struct Cli {
     /// its flow and time to input-trace.jsonl in the data directory (for replay).
     #[arg(long)]
     trace_input: bool,
+    /// Log format on stderr: `text`, or `json` (one object per line, for log
+    /// shippers). Replaces `[log] format`; default text.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Load and validate the configuration (file and flags, TLS files, store URL,
+    /// the core's checks) without binding or opening anything; print
+    /// `configuration ok` and exit 0, or the error and exit 2.
+    #[arg(long)]
+    check_config: bool,
 }
 
 /// The listeners in the order given: flags (ordered by position on the command
@@ -114,12 +124,41 @@ fn listeners(matches: &clap::ArgMatches, cli: &Cli, file: &FileConfig) -> Vec<Li
 fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).context("reading the command line")?;
-    init_logging();
+    if cli.check_config {
+        return match configure(&matches, &cli).and_then(|(file, order, msrp)| {
+            Ok(cpmd::check_config::check_config(&file, &order, &msrp)?)
+        }) {
+            Ok(()) => {
+                println!("configuration ok");
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("configuration error: {e:#}");
+                std::process::exit(2);
+            }
+        };
+    }
+    let (file, order, msrp) = configure(&matches, &cli)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(serve(file, order, msrp, cli.ready_file))?;
+    Ok(())
+}
+
+/// The configuration file merged with the flags (flags win), the SIP listeners in
+/// order and the MSRP listeners; logging starts here, in the format configured.
+fn configure(
+    matches: &clap::ArgMatches,
+    cli: &Cli,
+) -> anyhow::Result<(FileConfig, Vec<Listen>, Vec<SocketAddr>)> {
     let mut file = match &cli.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let order = listeners(&matches, &cli, &file);
+    logging::init(cli.log_format.unwrap_or(file.log.format));
+    let order = listeners(matches, cli, &file);
     if let Some(d) = &cli.domain {
         file.domain.clone_from(d);
     }
@@ -149,13 +188,8 @@ fn main() -> anyhow::Result<()> {
     }
     file.trace_input |= cli.trace_input;
     anyhow::ensure!(!order.is_empty(), "no listener configured");
-    let msrp = msrp_listeners(&cli, &file, &order);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(serve(file, order, msrp, cli.ready_file))?;
-    Ok(())
+    let msrp = msrp_listeners(cli, &file, &order);
+    Ok((file, order, msrp))
 }
 
 /// The MSRP listeners: `--msrp` flags, else the file's `[listen] msrp`, else one
@@ -174,14 +208,4 @@ fn msrp_listeners(cli: &Cli, file: &FileConfig, order: &[Listen]) -> Vec<SocketA
     };
     let port = if first.port() == 0 { 0 } else { 2855 };
     vec![SocketAddr::new(first.ip(), port)]
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
 }

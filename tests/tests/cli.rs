@@ -1,9 +1,14 @@
 //! The command line: `--help`, and a configuration file whose listeners use port 0
-//! (the ready line reports the bound addresses; flags override the file).
+//! (the ready line reports the bound addresses; flags override the file); JSON logs
+//! (`--log-format json`, `[log] format`) with one `session ended` line per session;
+//! `--check-config`.
 
+use std::net::SocketAddr;
 use std::process::Command;
 
-use cpmd_tests::{cpmd_bin, Cpmd, Transport};
+use cpmd_tests::{
+    cpmd_bin, free_port, sipp_available, sipp_keys, workspace_root, Cpmd, Sipp, SippRun, Transport,
+};
 
 #[test]
 fn help_lists_the_flags() {
@@ -22,6 +27,8 @@ fn help_lists_the_flags() {
         "--ready-file",
         "--domain",
         "--imap",
+        "--log-format",
+        "--check-config",
     ] {
         assert!(text.contains(flag), "{flag} missing from --help:\n{text}");
     }
@@ -161,4 +168,160 @@ fn auth_off_is_announced_once() {
     );
     assert!(cpmd.stop().success());
     assert!(!cpmd.log().contains(needle));
+}
+
+/// Every line of `log` as JSON, each with the fields log shippers rely on.
+fn json_log_lines(log: &str) -> Vec<serde_json::Value> {
+    assert!(!log.is_empty(), "no log at all");
+    log.lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+            assert!(v["level"].is_string(), "no level: {line}");
+            assert!(v["fields"]["message"].is_string(), "no message: {line}");
+            assert!(v["target"].is_string(), "no target: {line}");
+            assert!(v["timestamp"].is_string(), "no timestamp: {line}");
+            v
+        })
+        .collect()
+}
+
+/// `--log-format json` and `[log] format = "json"`: every stderr line is one JSON
+/// object with `level`, `fields.message`, `target` and `timestamp`.
+#[test]
+fn json_logs_one_object_per_line() {
+    let by_flag = Cpmd::start(&["--udp", "127.0.0.1:0", "--log-format", "json"]);
+    let by_file = Cpmd::start_with_config(
+        Some("[log]\nformat = \"json\"\n"),
+        &["--udp", "127.0.0.1:0"],
+    );
+    for mut cpmd in [by_flag, by_file] {
+        assert!(cpmd.stop().success());
+        let lines = json_log_lines(&cpmd.log());
+        let messages: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l["fields"]["message"].as_str())
+            .collect();
+        for expected in ["starting", "message store open", "stopped"] {
+            assert!(
+                messages.contains(&expected),
+                "{expected} missing: {messages:?}"
+            );
+        }
+    }
+    // The flag wins over the file.
+    let mut text = Cpmd::start_with_config(
+        Some("[log]\nformat = \"json\"\n"),
+        &["--udp", "127.0.0.1:0", "--log-format", "text"],
+    );
+    assert!(text.stop().success());
+    let log = text.log();
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_err()),
+        "{log}"
+    );
+}
+
+/// One `session ended` line per session, at info, naming its Conversation-ID and
+/// Contribution-ID, its kind and outcome: a sipp 1-to-1 (A calls B, A hangs up).
+#[test]
+fn one_session_ended_line_per_session() {
+    const CONVERSATION: &str = "6b1d0c2e-7f3a-4e59-8c1d-2e3f4a5b6c7d";
+    const CONTRIBUTION: &str = "1f2e3d4c-5b6a-4798-8a7b-6c5d4e3f2a1b";
+    if !sipp_available() {
+        return;
+    }
+    let mut cpmd = Cpmd::start(&["--udp", "127.0.0.1:0", "--log-format", "json"]);
+    let server = cpmd.addr(Transport::Udp);
+    let dir = cpmd.dir.path().to_path_buf();
+    let address = || SocketAddr::new(server.ip(), free_port(server.ip()));
+    let sipp = |scenario: &str, local: SocketAddr, extra: &[&str]| {
+        let mut args: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(sipp_keys(&[
+            ("conv", CONVERSATION),
+            ("contrib1", CONTRIBUTION),
+            ("contrib2", "unused"),
+        ]));
+        let run = SippRun {
+            server,
+            transport: Transport::Udp,
+            local,
+            args,
+        };
+        Sipp::spawn(scenario, &run, &dir)
+    };
+    let (a, b) = (address(), address());
+    sipp("register.xml", b, &["-s", "bob", "-m", "1"]).assert_success();
+    let b_uas = sipp("b_answer_bye.xml", b, &["-m", "1"]);
+    sipp("a_call_bye.xml", a, &["-m", "1"]).assert_success();
+    b_uas.assert_success();
+    assert!(cpmd.stop().success());
+    assert_eq!(cpmd.sealed(CONTRIBUTION).len(), 1, "{:#?}", cpmd.history());
+    let lines = json_log_lines(&cpmd.log());
+    let ended: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "session ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:#?}");
+    let end = ended[0];
+    assert_eq!(end["level"], "INFO");
+    assert_eq!(end["fields"]["contribution_id"], CONTRIBUTION);
+    assert_eq!(end["fields"]["conversation_id"], CONVERSATION);
+    assert_eq!(end["fields"]["kind"], "1-to-1");
+    assert_eq!(end["fields"]["outcome"], "sealed");
+    assert!(end["fields"]["messages"].is_u64(), "{end}");
+}
+
+/// `--check-config`: a valid file and flags print `configuration ok` and exit 0
+/// without binding (the address given is taken by a socket the test holds); a bad
+/// value exits 2 naming what is wrong; nothing is written to the data directory.
+#[test]
+fn check_config_validates_without_starting() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let taken = held.local_addr().expect("addr").to_string();
+    let data = dir.path().join("data");
+    let check = |config: &str| {
+        let file = dir.path().join("cpmd.toml");
+        std::fs::write(&file, config).expect("write config");
+        Command::new(cpmd_bin())
+            .args(["--check-config", "-c"])
+            .arg(&file)
+            .args(["--udp", &taken, "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("run cpmd --check-config")
+    };
+    let ok = check("domain = \"example.org\"\n[log]\nformat = \"json\"\n");
+    assert_eq!(ok.status.code(), Some(0), "{ok:?}");
+    assert_eq!(String::from_utf8_lossy(&ok.stdout), "configuration ok\n");
+    assert!(!data.exists(), "--check-config created the data directory");
+    // The shipped example, as is (its listeners are the default ports: not bound).
+    let example = Command::new(cpmd_bin())
+        .args(["--check-config", "--config"])
+        .arg(workspace_root().join("cpmd.example.toml"))
+        .output()
+        .expect("run cpmd --check-config");
+    assert_eq!(example.status.code(), Some(0), "{example:?}");
+
+    for (config, expected) in [
+        ("[log]\nformat = \"xml\"\n", "format"),
+        ("store = \"mysql://x\"\n", "mysql"),
+        (
+            "[tls]\ncertificate = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+            "/nonexistent/cert.pem",
+        ),
+        (
+            "[listen]\nimaps = [\"127.0.0.1:0\"]\n",
+            "needs a [tls] certificate",
+        ),
+        ("[msrp]\nchunk_size = 0\n", "chunk_size"),
+    ] {
+        let bad = check(config);
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert_eq!(bad.status.code(), Some(2), "{config}: {bad:?}");
+        assert!(bad.stdout.is_empty(), "{config}: {bad:?}");
+        assert!(err.contains(expected), "{config}: {expected} not in {err}");
+    }
 }

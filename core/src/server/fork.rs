@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::keys::LegKey;
 use super::msrp_media::PeerMedia;
-use super::output::Event;
+use super::output::{Event, SessionOutcome};
 use super::registrar::Binding;
 use super::session::{Calling, OneState, Session};
 use super::transaction::{ClientRx, Owner};
@@ -157,7 +157,7 @@ impl Server {
                 best
             };
             self.reply(now, &c.a_tx, &c.a_invite, answer);
-            return self.drop_session(sid);
+            return self.drop_session(sid, SessionOutcome::Failed);
         }
         c.best_failure = Some(best);
         if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {
@@ -183,7 +183,7 @@ impl Server {
         if let OneState::Cancelling(waiting) = &mut one.state {
             waiting.remove(fork);
             if waiting.is_empty() {
-                self.drop_session(sid);
+                self.drop_session(sid, SessionOutcome::Cancelled);
             }
         }
     }

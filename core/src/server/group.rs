@@ -6,7 +6,7 @@
 use super::keys::LegKey;
 use super::leg::{cpm_contact, domain_uri, server_contact};
 use super::msrp_media::PeerMedia;
-use super::output::{Command, Event, Flow};
+use super::output::{Command, Event, Flow, SessionOutcome};
 use super::refusal::Refusal;
 use super::session::{GroupState, OneState, Participant, ParticipantStatus, Session};
 use super::timer::Timer;
@@ -38,12 +38,12 @@ impl Server {
             self.release_replaced(replaces);
             let req = creating.a_invite.clone();
             self.refuse_request(now, &creating.a_tx, &req, Refusal::StoreFailed);
-            return self.drop_session(gid);
+            return self.drop_session(gid, SessionOutcome::Failed);
         }
         let Some(flow) = self.tx.flow(&creating.a_tx) else {
             // A's transaction is gone (it gave up): there is no one to answer.
             self.release_replaced(replaces);
-            return self.drop_session(gid);
+            return self.drop_session(gid, SessionOutcome::Failed);
         };
         let a_leg = self.new_uas_leg(gid, &creating.a_invite, flow, creating.requester.clone());
         let mut ok_resp = a_leg.response(&creating.a_invite, StatusCode::OK);

@@ -66,7 +66,9 @@ pub use config::{
 pub use connect_policy::{Cidr, CidrError, TrustConfig};
 pub use failures::{FailurePolicy, Failures, LoginVerdict};
 pub use id_gen::CORE_CONN_BASE;
-pub use output::{ChatFailure, ChatOutcome, Command, Event, Flow, Transport};
+pub use output::{
+    ChatFailure, ChatOutcome, Command, Event, Flow, SessionEnd, SessionOutcome, Transport,
+};
 // The records moved to `crate::record`; their `server::` paths stay valid.
 pub use crate::record::{
     Disposition, DispositionRecord, HistoryObject, ParticipantRecord, Record, SessionInfo,

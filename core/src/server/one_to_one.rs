@@ -5,7 +5,7 @@
 use super::keys::LegKey;
 use super::leg::{cpm_contact, server_contact, Leg, LegState, Role};
 use super::msrp_media::PeerMedia;
-use super::output::{Event, Flow};
+use super::output::{Event, Flow, SessionEnd, SessionOutcome};
 use super::refusal::Refusal;
 use super::session::{Calling, OneState, OneToOne, Session};
 use super::timer::Timer;
@@ -605,8 +605,8 @@ impl Server {
     }
 
     /// Forgets a session and its legs (no history: it never became a session, or it
-    /// was sealed).
-    pub(crate) fn drop_session(&mut self, sid: SessionId) {
+    /// was sealed), telling how it ended (`outcome`) in `Event::SessionEnded`.
+    pub(crate) fn drop_session(&mut self, sid: SessionId, outcome: SessionOutcome) {
         let Some(session) = self.sessions.remove(&sid) else {
             return;
         };
@@ -643,7 +643,18 @@ impl Server {
         if self.by_contribution.get(contribution) == Some(&sid) {
             self.by_contribution.remove(contribution);
         }
-        self.out.event(Event::SessionEnded(sid));
+        let info = session.info();
+        let (replaced_by, messages) = match &session {
+            Session::One(one) => (one.replaced_by, one.chat.delivered.len()),
+            Session::Group(g) => (None, g.chat.delivered.len()),
+        };
+        self.out.event(Event::SessionEnded(SessionEnd {
+            key: info.key.clone(),
+            kind: info.session_type,
+            outcome,
+            replaced_by,
+            messages,
+        }));
     }
 }
 

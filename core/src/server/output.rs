@@ -192,6 +192,49 @@ pub enum Command {
     },
 }
 
+/// What a [`Event::SessionEnded`] tells about the session: its IDs, kind and how it
+/// ended, so the runtime logs one line per session an operator can search by
+/// Contribution-ID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionEnd {
+    /// The session's number and its Conversation-ID and Contribution-ID.
+    pub key: crate::record::SessionKey,
+    /// 1-to-1 or group.
+    pub kind: crate::record::SessionType,
+    /// How it ended.
+    pub outcome: SessionOutcome,
+    /// For a 1-to-1 extended to a group: the group that replaced it.
+    pub replaced_by: Option<SessionId>,
+    /// Chat messages delivered in the session (those its history object holds).
+    pub messages: usize,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionOutcome {
+    /// It never became a session: every fork of the INVITE failed, or the store
+    /// refused a group's session info, or its creator gave up.
+    Failed,
+    /// The caller cancelled the INVITE.
+    Cancelled,
+    /// It ended and its history object was sealed durably.
+    Sealed,
+    /// It ended but the store failed to seal its history object.
+    SealFailed,
+}
+
+impl SessionOutcome {
+    /// The word logs use (`failed`, `cancelled`, `sealed`, `seal failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionOutcome::Failed => "failed",
+            SessionOutcome::Cancelled => "cancelled",
+            SessionOutcome::Sealed => "sealed",
+            SessionOutcome::SealFailed => "seal failed",
+        }
+    }
+}
+
 /// Something that happened, for logs, metrics and tests. Nothing must be done.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Event {
@@ -217,8 +260,8 @@ pub enum Event {
     SessionSealed(SessionId),
     /// The store failed to seal a session; the BYE sender got a 500.
     SealFailed(SessionId),
-    /// A session ended and holds no more state.
-    SessionEnded(SessionId),
+    /// A session ended and holds no more state (one per session, whatever its end).
+    SessionEnded(SessionEnd),
     /// MSRP input refused without an answer, or an MSRP message the server could not
     /// send (the connection is closed, or a leg's queue is full).
     MsrpRefused {

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use super::config::Mutation;
 use super::keys::LegKey;
 use super::leg::LegState;
-use super::output::{Command, Event};
+use super::output::{Command, Event, SessionOutcome};
 use super::refusal::Refusal;
 use super::session::{GroupState, OneState, Sealing, Session};
 use super::timer::Timer;
@@ -289,6 +289,11 @@ impl Server {
                 }
             }
         }
-        self.drop_session(sid);
+        let outcome = if ok {
+            SessionOutcome::Sealed
+        } else {
+            SessionOutcome::SealFailed
+        };
+        self.drop_session(sid, outcome);
     }
 }

@@ -314,6 +314,16 @@ fn group_info_store_failure_answers_500_and_invites_nobody() {
     w.h.expect_response(&w.a, StatusCode::SERVER_INTERNAL_ERROR);
     w.h.expect_nothing(&w.b);
     w.h.expect_nothing(&w.c);
+    // The group that never was ends as failed; the 1-to-1 goes on.
+    let ended: Vec<_> = w.h.ended.iter().map(|e| (e.kind, e.outcome)).collect();
+    assert_eq!(
+        ended,
+        [(
+            crate::record::SessionType::AdHoc,
+            crate::server::SessionOutcome::Failed
+        )]
+    );
+    assert_ne!(w.h.ended[0].key.contribution_id, call.contribution);
 }
 
 /// ONE-6: BYE for an unknown dialog gets 481.
@@ -369,6 +379,14 @@ fn cancel_before_answer() {
     );
     w.h.expect_request(&w.b, Method::Ack);
     assert_eq!(w.h.server.session_count(), 0);
+    // One end, told with its IDs and why.
+    assert_eq!(w.h.ended.len(), 1, "{:?}", w.h.ended);
+    let end = &w.h.ended[0];
+    assert_eq!(end.key.conversation_id, conversation("conv-c"));
+    assert_eq!(end.key.contribution_id.as_str(), "contrib-c");
+    assert_eq!(end.kind, crate::record::SessionType::OneToOne);
+    assert_eq!(end.outcome, crate::server::SessionOutcome::Cancelled);
+    assert_eq!((end.replaced_by, end.messages), (None, 0));
 }
 
 /// ONE-8: bad input gets its specific answer.

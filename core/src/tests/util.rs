@@ -163,6 +163,8 @@ pub(crate) struct Harness {
     pub(crate) msrp_out: BTreeMap<ConnId, crate::wire::msrp::MsrpDecoder>,
     /// Connections the server closed.
     pub(crate) closed: Vec<ConnId>,
+    /// Every `Event::SessionEnded`, in order.
+    pub(crate) ended: Vec<crate::server::SessionEnd>,
     pending_records: BTreeMap<StoreTicket, PendingRecord>,
 }
 
@@ -199,6 +201,7 @@ impl Harness {
             msrp_connect_tls: Vec::new(),
             msrp_out: BTreeMap::new(),
             closed: Vec::new(),
+            ended: Vec::new(),
             pending_records: BTreeMap::new(),
         }
     }
@@ -291,7 +294,11 @@ impl Harness {
         while let Some(cmd) = self.server.poll_command() {
             self.carry_out(cmd);
         }
-        while self.server.poll_event().is_some() {}
+        while let Some(event) = self.server.poll_event() {
+            if let crate::server::Event::SessionEnded(end) = event {
+                self.ended.push(end);
+            }
+        }
     }
 
     fn carry_out(&mut self, cmd: Command) {
