@@ -89,6 +89,53 @@ pub fn cpmd_bin() -> PathBuf {
     bin
 }
 
+/// Every file of the repository, sorted, skipping build output (`target`), VCS
+/// data and hidden directories, and Python caches.
+pub fn repository_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if path.is_dir() {
+                if name == "target" || name.starts_with('.') || name == "__pycache__" {
+                    continue;
+                }
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&workspace_root(), &mut out);
+    out.sort();
+    out
+}
+
+/// Whether `program` runs (`program args…` exits 0). Under `CI=true` a missing
+/// tool fails the test; otherwise the caller skips (returns early) after this
+/// printed why and which Debian package has it.
+pub fn tool_available(program: &str, args: &[&str], package: &str) -> bool {
+    let found = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{program} not found (install the Debian package {package}); required under CI=true"
+        );
+        eprintln!("SKIPPED: {program} not found (apt-get install {package})");
+    }
+    found
+}
+
 /// Whether sipp can be run. Under `CI=true` a missing sipp fails the test;
 /// otherwise the caller skips (returns early) after this printed why.
 pub fn sipp_available() -> bool {

@@ -19,33 +19,14 @@ use serde_json::{json, Value};
 
 use crate::{free_port, wait_for, workspace_root};
 
-/// Whether `program --version` runs. Under `CI=true` a missing tool fails the test;
-/// otherwise this prints why the caller skips.
-fn tool_available(program: &str, args: &[&str], package: &str) -> bool {
-    let found = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{program} not found (install the Debian package {package}); required under CI=true"
-        );
-        eprintln!("SKIPPED: {program} not found (apt-get install {package})");
-    }
-    found
-}
-
 /// Whether python3 can run the MSRP test client.
 pub fn python_available() -> bool {
-    tool_available("python3", &["--version"], "python3")
+    crate::tool_available("python3", &["--version"], "python3")
 }
 
 /// Whether kamailio and its msrp module are installed.
 pub fn kamailio_available() -> bool {
-    if !tool_available("kamailio", &["-v"], "kamailio") {
+    if !crate::tool_available("kamailio", &["-v"], "kamailio") {
         return false;
     }
     let module = Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/msrp.so").exists()

@@ -14,7 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cpmd_tests::{free_port, sipp_available, workspace_root, Cpmd, Sipp, SippRun, Transport};
+use cpmd_tests::{
+    free_port, sipp_available, tool_available, workspace_root, Cpmd, Sipp, SippRun, Transport,
+};
 use serde_json::Value;
 
 const CONVERSATION: &str = "7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10";
@@ -22,24 +24,6 @@ const ONE_TO_ONE: &str = "1b8e5f0c-6a3d-4e27-8c9f-5d2a7b4e1c03";
 const GROUP: &str = "5d9e0c2a-7b1f-4e3a-9c8d-2f6a1b0e4d77";
 
 const CONFIG: &str = "[auth.passwords]\nalice = \"a-pass\"\nbob = \"b-pass\"\ncarol = \"c-pass\"\n";
-
-/// Whether `tool` runs; under CI=true a missing tool fails the test.
-fn available(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} not found; required under CI=true"
-        );
-        eprintln!("SKIPPED: {tool} not found");
-    }
-    ok
-}
 
 fn keys() -> Vec<String> {
     [
@@ -237,7 +221,10 @@ fn folder_names(report: &Value) -> Vec<String> {
 
 #[test]
 fn claim_history_is_readable_with_imaplib_and_curl() {
-    if !sipp_available() || !available("python3") || !available("curl") {
+    if !sipp_available()
+        || !tool_available("python3", &["--version"], "python3")
+        || !tool_available("curl", &["--version"], "curl")
+    {
         return;
     }
     read_claim_history(&[]);
@@ -247,7 +234,10 @@ fn claim_history_is_readable_with_imaplib_and_curl() {
 /// names (scripts/test sets it up; required under CI=true).
 #[test]
 fn claim_history_is_readable_with_imaplib_and_curl_on_postgres() {
-    if !sipp_available() || !available("python3") || !available("curl") {
+    if !sipp_available()
+        || !tool_available("python3", &["--version"], "python3")
+        || !tool_available("curl", &["--version"], "curl")
+    {
         return;
     }
     let Ok(admin) = std::env::var("CPMD_TEST_PG") else {

@@ -6,8 +6,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use cpmd_tests::workspace_root;
-
 /// Strings that name documents outside the repository. Built from pieces so this
 /// file does not contain them itself.
 fn forbidden() -> Vec<String> {
@@ -20,31 +18,8 @@ fn forbidden() -> Vec<String> {
         .collect()
 }
 
-/// Every file under `dir`, skipping build output, VCS data and hidden directories.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.expect("dir entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if path.is_dir() {
-            if name == "target" || name.starts_with('.') || name == "__pycache__" {
-                continue;
-            }
-            walk(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 fn files() -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    walk(&workspace_root(), &mut out);
-    out.sort();
-    out
+    cpmd_tests::repository_files()
 }
 
 /// The text of a Markdown file outside fenced code blocks and inline code spans

@@ -10,24 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use cpmd_tests::test_ca::{server_files, TestCa};
-use cpmd_tests::{workspace_root, Cpmd};
-
-fn available(tool: &str, arg: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} not found; required under CI=true"
-        );
-        eprintln!("SKIPPED: {tool} not found");
-    }
-    ok
-}
+use cpmd_tests::{tool_available, workspace_root, Cpmd};
 
 /// A cpmd with `[tls]` (certificate for 127.0.0.1 from `ca`), its peer CA `peer_ca`,
 /// SIP over UDP and TLS; short timers so an undeliverable request ends soon.
@@ -77,7 +60,9 @@ fn client(args: &[&str]) -> String {
 /// `openssl s_client` verifies cpmd's certificate on it; TLS 1.1 is refused (TLS-1).
 #[test]
 fn a_call_and_a_message_over_sip_tls() {
-    if !(available("python3", "--version") && available("openssl", "version")) {
+    if !(tool_available("python3", &["--version"], "python3")
+        && tool_available("openssl", &["version"], "openssl"))
+    {
         return;
     }
     let pki = tempfile::tempdir().unwrap();
@@ -130,7 +115,7 @@ fn a_call_and_a_message_over_sip_tls() {
 /// from another CA nothing is delivered.
 #[test]
 fn a_terminal_whose_tls_connection_is_gone_is_reached_over_verified_tls() {
-    if !available("python3", "--version") {
+    if !tool_available("python3", &["--version"], "python3") {
         return;
     }
     let pki = tempfile::tempdir().unwrap();

@@ -13,26 +13,6 @@ use std::path::{Path, PathBuf};
 
 use cpmd_tests::workspace_root;
 
-/// Every file under `dir`, skipping build output, VCS data and hidden directories.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    for entry in entries {
-        let path = entry.expect("dir entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if path.is_dir() {
-            if name == "target" || name.starts_with('.') || name == "__pycache__" {
-                continue;
-            }
-            walk(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 /// What a citation may name: `checks` are functions declared in Rust sources and
 /// the test case files (torture messages, sipp scenarios); `any` adds modules and
 /// the stems of every file.
@@ -70,8 +50,7 @@ fn declared<'a>(text: &'a str, keyword: &'a str) -> impl Iterator<Item = &'a str
 }
 
 fn names() -> Names {
-    let mut files = Vec::new();
-    walk(&workspace_root(), &mut files);
+    let files = cpmd_tests::repository_files();
     let root = workspace_root();
     let case_dirs = [root.join("tests/torture"), root.join("tests/sipp")];
     let mut checks = BTreeSet::new();

@@ -10,24 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cpmd_tests::test_ca::{pem_body, server_files, TestCa};
-use cpmd_tests::Cpmd;
-
-fn available(tool: &str, arg: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} not found; required under CI=true"
-        );
-        eprintln!("SKIPPED: {tool} not found");
-    }
-    ok
-}
+use cpmd_tests::{tool_available, Cpmd};
 
 /// The certificate a new handshake with `addr` gets (Python's `ssl`), as PEM.
 fn presented(addr: SocketAddr) -> String {
@@ -50,9 +33,9 @@ fn presented(addr: SocketAddr) -> String {
 
 #[test]
 fn imaps_serves_the_store_and_sighup_reloads_the_certificate() {
-    if !(available("openssl", "version")
-        && available("python3", "--version")
-        && available("curl", "--version"))
+    if !(tool_available("openssl", &["version"], "openssl")
+        && tool_available("python3", &["--version"], "python3")
+        && tool_available("curl", &["--version"], "curl"))
     {
         return;
     }
