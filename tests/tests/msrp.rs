@@ -17,6 +17,7 @@
 //!   after, in the 1-to-1 and in the group; C gets nothing of the 1-to-1.
 //! - `group_of_three`: every message fans out to the other two.
 //! - `one_to_one_through_kamailio`: B is behind Kamailio's MSRP relay (RFC 4976).
+//! - `a_full_session_refuses_the_next_message_with_413`: LIM-13's per-session cap.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -46,10 +47,16 @@ struct Bed {
 
 impl Bed {
     fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// As [`Bed::start`], with `config` as cpmd's configuration file.
+    fn start_with(config: Option<&str>) -> Option<Self> {
         if !sipp_available() || !python_available() {
             return None;
         }
-        let cpmd = Cpmd::start(&["--udp", "127.0.0.1:0", "--msrp", "127.0.0.1:0"]);
+        let cpmd =
+            Cpmd::start_with_config(config, &["--udp", "127.0.0.1:0", "--msrp", "127.0.0.1:0"]);
         let sip = cpmd.addr(Transport::Udp);
         Some(Self { cpmd, sip })
     }
@@ -855,4 +862,48 @@ fn partial_messages_hold_only_the_bytes_received() {
     // Alice's leg is full of partial messages (16); bob's relays as before.
     say(&mut bob, "after", "still relayed", BOB, ALICE);
     expect_messages(&mut alice, &[("after", "still relayed")]);
+}
+
+/// LIM-13 (specs/limits.md): a session that took `max_messages_per_session` messages
+/// refuses the next with MSRP 413; the refused message is neither stored nor
+/// delivered, and the session's other leg is unaffected until it too sends.
+#[test]
+fn a_full_session_refuses_the_next_message_with_413() {
+    let config = "[limits]\nmax_messages_per_session = 3\n";
+    let Some(bed) = Bed::start_with(Some(config)) else {
+        return;
+    };
+    let mut alice = bed.client("alice");
+    let mut bob = bed.client("bob");
+    one_to_one(&bed, &mut alice, &mut bob, "passive");
+    say(&mut alice, "cap-a1", "one", ALICE, BOB);
+    say(&mut bob, "cap-b1", "two", BOB, ALICE);
+    say(&mut alice, "cap-a2", "three", ALICE, BOB);
+    for id in ["cap-a1", "cap-a2"] {
+        let r = alice.expect(WAIT, |e| e["ev"] == "response" && e["message_id"] == id);
+        assert_eq!(r["code"], 200, "{r}");
+    }
+    expect_messages(&mut bob, &[("cap-a1", "one"), ("cap-a2", "three")]);
+    expect_messages(&mut alice, &[("cap-b1", "two")]);
+    // The fourth message of the session, from either side, is refused.
+    say(&mut alice, "cap-a3", "over the cap", ALICE, BOB);
+    let r = alice.expect(WAIT, |e| {
+        e["ev"] == "response" && e["message_id"] == "cap-a3"
+    });
+    assert_eq!(r["code"], 413, "LIM-13: {r}");
+    say(&mut bob, "cap-b2", "over the cap too", BOB, ALICE);
+    let r = bob.expect(WAIT, |e| {
+        e["ev"] == "response" && e["message_id"] == "cap-b2"
+    });
+    assert_eq!(r["code"], 413, "LIM-13: {r}");
+    expect_no_more(&mut [&mut alice, &mut bob]);
+    expect_recorded(
+        &bed.cpmd,
+        ONE_TO_ONE,
+        &[
+            ("cap-a1", ALICE, "one"),
+            ("cap-b1", BOB, "two"),
+            ("cap-a2", ALICE, "three"),
+        ],
+    );
 }
