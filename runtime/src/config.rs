@@ -104,6 +104,8 @@ pub struct FileConfig {
     pub trust: crate::trust_config::TrustFileConfig,
     /// Logging (`format`: text or json).
     pub log: crate::logging::LogFileConfig,
+    /// The metrics listener (`/metrics`, `/health`, `/ready`).
+    pub metrics: crate::metrics::MetricsFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -265,6 +267,7 @@ impl Default for FileConfig {
             tls: Default::default(),
             trust: Default::default(),
             log: Default::default(),
+            metrics: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,6 +16,7 @@ use cpmd_core::server::{Event, SessionEnd, SessionOutcome, SessionType};
 use cpmd_core::{Command, ConnId, Flow, Server, Time, Transport, WallClock};
 use tokio::sync::mpsc;
 
+use crate::metrics::{Gauges, Metrics};
 use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, TcpSettings};
@@ -40,6 +42,10 @@ fn store_admits(job: &StoreJob, pending: usize, max: usize) -> bool {
         StoreJob::Seal(..) => true,
     }
 }
+
+/// How often the metrics gauges are read from the core's tables (a walk of the
+/// session table: not per input).
+const GAUGE_PERIOD: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for the store to answer what is in flight.
 const SHUTDOWN_STORE_GRACE: Duration = Duration::from_secs(5);
@@ -74,6 +80,18 @@ pub struct EventLoop {
     store_pending: usize,
     /// The input trace, when enabled.
     trace: Option<InputTrace>,
+    /// The metrics, when the metrics listener is on.
+    metrics: Option<Observed>,
+}
+
+/// What the metrics need beyond the core: when each store job left, and the IMAP
+/// listeners' connection counts.
+struct Observed {
+    metrics: Arc<Metrics>,
+    /// Store jobs in flight: when each was handed over, and whether it is a seal.
+    store_sent: HashMap<cpmd_core::StoreTicket, (Instant, bool)>,
+    imap_open: Vec<Arc<AtomicUsize>>,
+    next_gauges: Instant,
 }
 
 /// One input, as taken from a channel.
@@ -104,6 +122,10 @@ pub struct Parts {
     pub trace: Option<InputTrace>,
     /// The client configuration for outbound TLS (`[tls]` configured).
     pub client_tls: Option<ClientTls>,
+    /// The metrics, when the metrics listener is on.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Open connections of each IMAP listener (for the metrics).
+    pub imap_open: Vec<Arc<AtomicUsize>>,
 }
 
 impl EventLoop {
@@ -125,6 +147,12 @@ impl EventLoop {
             store_rx: parts.store_rx,
             store_pending: 0,
             trace: parts.trace,
+            metrics: parts.metrics.map(|metrics| Observed {
+                metrics,
+                store_sent: HashMap::new(),
+                imap_open: parts.imap_open,
+                next_gauges: origin,
+            }),
         }
     }
 
@@ -133,10 +161,17 @@ impl EventLoop {
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let deadline = self
+            let core = self
                 .server
                 .poll_timeout()
                 .map(|t| self.origin + Duration::from_millis(t.as_ms()));
+            // With metrics on, wake at least once per GAUGE_PERIOD so the gauges stay
+            // fresh while nothing happens (an early `handle_timeout` fires nothing).
+            let gauges = self.metrics.as_ref().map(|o| o.next_gauges);
+            let deadline = match (core, gauges) {
+                (Some(c), Some(g)) => Some(c.min(g)),
+                (c, g) => c.or(g),
+            };
             let sleep = tokio::time::sleep_until(
                 deadline
                     .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
@@ -166,6 +201,7 @@ impl EventLoop {
             }
             self.flush_trace();
             self.drain(now);
+            self.publish_gauges();
         }
         self.finish().await;
     }
@@ -186,6 +222,16 @@ impl EventLoop {
             Input::Net(ev) => self.on_net(now, ev),
             Input::Store((ticket, result)) => {
                 self.store_pending = self.store_pending.saturating_sub(1);
+                if let Some(o) = self.metrics.as_mut() {
+                    if let Some((sent, seal)) = o.store_sent.remove(&ticket) {
+                        let word = match &result {
+                            Ok(()) => "ok",
+                            Err(StoreError::Failed { .. }) => "failed",
+                            Err(StoreError::OverQuota { .. }) => "over_quota",
+                        };
+                        o.metrics.store_answered(seal, word, sent.elapsed());
+                    }
+                }
                 self.server.handle_store_result(now, ticket, result);
             }
             Input::Timer => self.server.handle_timeout(now),
@@ -284,6 +330,9 @@ impl EventLoop {
             self.execute(now, cmd);
         }
         while let Some(ev) = self.server.poll_event() {
+            if let Some(o) = &self.metrics {
+                o.metrics.event(&ev);
+            }
             log_event(&ev);
         }
     }
@@ -291,11 +340,19 @@ impl EventLoop {
     fn execute(&mut self, now: Time, cmd: Command) {
         match cmd {
             Command::Transmit { flow, message } => {
+                if let Some(o) = &self.metrics {
+                    o.metrics.transmitted(&message);
+                }
                 let bytes = cpmd_core::wire::encode_message(&message);
                 tracing::trace!(%flow.peer, text = %String::from_utf8_lossy(&bytes), "send");
                 self.send(flow, bytes);
             }
-            Command::TransmitRaw { flow, bytes } => self.send(flow, bytes),
+            Command::TransmitRaw { flow, bytes } => {
+                if let Some(o) = &self.metrics {
+                    o.metrics.transmitted_raw(&bytes);
+                }
+                self.send(flow, bytes)
+            }
             Command::Connect {
                 conn,
                 peer,
@@ -315,6 +372,9 @@ impl EventLoop {
             }
             Command::MsrpSend { conn, bytes } => {
                 tracing::trace!(%conn, text = %String::from_utf8_lossy(&bytes), "msrp send");
+                if let Some(o) = &self.metrics {
+                    o.metrics.msrp_sent(&bytes);
+                }
                 // An MSRP connection is never reopened by the runtime: the core
                 // heard (or will hear) `handle_closed` and queues for the leg.
                 match self.tcp.get(&conn).map(|c| c.writer.send(bytes)) {
@@ -384,6 +444,29 @@ impl EventLoop {
         }
     }
 
+    /// Reads the gauges from the core and the connection maps, at most once per
+    /// [`GAUGE_PERIOD`].
+    fn publish_gauges(&mut self) {
+        let Some(o) = self.metrics.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        if now < o.next_gauges {
+            return;
+        }
+        o.next_gauges = now + GAUGE_PERIOD;
+        let (one_to_one, groups) = self.server.session_counts();
+        o.metrics.publish(Gauges {
+            bindings: self.server.binding_count(),
+            one_to_one,
+            groups,
+            sip_connections: self.tcp.len().saturating_sub(self.msrp.len()),
+            msrp_connections: self.msrp.len(),
+            imap_connections: o.imap_open.iter().map(|n| n.load(Ordering::Relaxed)).sum(),
+            store_queue: self.store_pending,
+        });
+    }
+
     /// Opens connection `conn` to `peer`, with TLS when `transport` is `Tls` (the
     /// peer's certificate verified per `[tls]`, specs/tls.md TLS-9).
     fn connect(&mut self, conn: ConnId, peer: SocketAddr, transport: Transport) {
@@ -417,11 +500,15 @@ impl EventLoop {
     }
 
     fn store(&mut self, now: Time, job: StoreJob) {
-        let ticket = match &job {
-            StoreJob::Persist(t, _) | StoreJob::Seal(t, _) => *t,
+        let (ticket, seal) = match &job {
+            StoreJob::Persist(t, _) => (*t, false),
+            StoreJob::Seal(t, _) => (*t, true),
         };
         if !store_admits(&job, self.store_pending, MAX_STORE_JOBS) {
             tracing::warn!(%ticket, pending = self.store_pending, "store queue full; record refused");
+            if let Some(o) = &self.metrics {
+                o.metrics.refused("store_overloaded");
+            }
             let reason = "store overloaded".to_owned();
             return self.server.handle_store_result(
                 now,
@@ -435,7 +522,14 @@ impl EventLoop {
             .is_some_and(|tx| tx.send(job).is_ok());
         if sent {
             self.store_pending += 1;
+            if let Some(o) = self.metrics.as_mut() {
+                o.store_sent.insert(ticket, (Instant::now(), seal));
+            }
         } else {
+            if let Some(o) = &self.metrics {
+                // `/ready` turns 503: nothing can be stored any more.
+                o.metrics.set_ready(false);
+            }
             // The core must hear about every ticket: a failure makes it answer the
             // waiting peer (500) instead of leaving it hanging.
             tracing::error!(%ticket, "store task gone; record not stored");

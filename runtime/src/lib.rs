@@ -25,6 +25,7 @@ pub mod files;
 pub mod imap;
 pub mod logging;
 pub mod mailstore;
+pub mod metrics;
 pub mod ready;
 pub mod store;
 pub mod tls;
@@ -43,6 +44,8 @@ use tokio::sync::mpsc;
 use crate::config::{FileConfig, FileConfigError};
 use crate::event_loop::{EventLoop, Parts};
 use crate::imap::ImapListener;
+use crate::metrics::http::MetricsListener;
+use crate::metrics::Metrics;
 use crate::ready::{AnnounceError, Bound};
 use crate::store::sql::DbError;
 use crate::transport::tcp::{TcpSettings, TcpSipListener};
@@ -170,6 +173,7 @@ pub async fn serve(
     let requested = order.first().map(|l| match l {
         Listen::Udp(a) | Listen::Tcp(a) => *a,
     });
+    let requested_first = requested;
     let mut bound = Vec::new();
     let mut udp = Vec::new();
     for l in order {
@@ -213,7 +217,8 @@ pub async fn serve(
         | Bound::Msrp(a)
         | Bound::Msrps(a)
         | Bound::Imap(a)
-        | Bound::Imaps(a) => *a,
+        | Bound::Imaps(a)
+        | Bound::Metrics(a) => *a,
     };
     // SIP over TLS: after the plain listeners, so the first of those stays the
     // advertised address; Via and Contact on TLS flows name the first TLS port.
@@ -353,12 +358,12 @@ pub async fn serve(
         },
         None => imap::Mode::Plain,
     };
-    imap.spawn_with(
+    let mut imap_open = vec![imap.spawn_with(
         opened.mail.clone(),
         users.clone(),
         file.imap.settings(),
         plain_mode,
-    );
+    )];
     for addr in &file.listen.imaps {
         let tls = tls.clone().ok_or(ServeError::ImapsWithoutTls)?;
         let imaps = ImapListener::bind(*addr)
@@ -370,12 +375,12 @@ pub async fn serve(
             })?;
         bound.push(Bound::Imaps(imaps.local));
         let mode = imap::Mode::Implicit(tls);
-        imaps.spawn_with(
+        imap_open.push(imaps.spawn_with(
             opened.mail.clone(),
             users.clone(),
             file.imap.settings(),
             mode,
-        );
+        ));
     }
     let store = opened.history;
     let trace = if file.trace_input {
@@ -388,6 +393,24 @@ pub async fn serve(
         Some(trace)
     } else {
         None
+    };
+    // The metrics listener last: `/ready` answers 503 until the ready line is out.
+    let metrics = match file.metrics.address(requested_first) {
+        Some(addr) => {
+            let listener =
+                MetricsListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Bind {
+                        what: "metrics",
+                        addr,
+                        source,
+                    })?;
+            bound.push(Bound::Metrics(listener.local));
+            let metrics = Arc::new(Metrics::new());
+            listener.spawn(Arc::clone(&metrics));
+            Some(metrics)
+        }
+        None => None,
     };
     let (store_tx, store_jobs) = mpsc::unbounded_channel();
     let (store_done, store_rx) = mpsc::unbounded_channel();
@@ -402,8 +425,13 @@ pub async fn serve(
         store_rx,
         trace,
         client_tls,
+        metrics: metrics.clone(),
+        imap_open,
     };
     ready::announce(&bound, ready_file.as_deref())?;
+    if let Some(m) = &metrics {
+        m.set_ready(true);
+    }
     EventLoop::new(parts, origin).run(shutdown_signal()).await;
     store_task.await.map_err(ServeError::StoreTask)?;
     tracing::info!("stopped");

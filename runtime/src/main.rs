@@ -27,7 +27,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Listener flags replace the configuration file's `[listen]` section; the first
 /// listener given is the address advertised in Via and Contact. Port 0 picks a free
 /// port; the bound addresses are printed on one line: `cpmd ready udp=ADDR tcp=ADDR
-/// [tls=ADDR] msrp=ADDR [msrps=ADDR] imap=ADDR [imaps=ADDR]`.
+/// [tls=ADDR] msrp=ADDR [msrps=ADDR] imap=ADDR [imaps=ADDR] [metrics=ADDR]`.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -88,6 +88,13 @@ struct Cli {
     /// shippers). Replaces `[log] format`; default text.
     #[arg(long, value_enum, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
+    /// Serve `/metrics`, `/health` and `/ready` on ADDR (replaces `[metrics] listen`;
+    /// default 127.0.0.1:9464, or port 0 when the first SIP listener uses port 0).
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
+    metrics: Option<SocketAddr>,
+    /// No metrics listener (`[metrics] enabled = false`).
+    #[arg(long)]
+    no_metrics: bool,
     /// Load and validate the configuration (file and flags, TLS files, store URL,
     /// the core's checks) without binding or opening anything; print
     /// `configuration ok` and exit 0, or the error and exit 2.
@@ -187,6 +194,13 @@ fn configure(
         file.conference_factory_user.clone_from(u);
     }
     file.trace_input |= cli.trace_input;
+    if let Some(a) = cli.metrics {
+        file.metrics.listen = Some(a);
+        file.metrics.enabled = true;
+    }
+    if cli.no_metrics {
+        file.metrics.enabled = false;
+    }
     anyhow::ensure!(!order.is_empty(), "no listener configured");
     let msrp = msrp_listeners(cli, &file, &order);
     Ok((file, order, msrp))

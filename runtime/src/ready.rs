@@ -22,6 +22,8 @@ pub enum Bound {
     Imap(SocketAddr),
     /// An IMAP listener with implicit TLS (after the plain one).
     Imaps(SocketAddr),
+    /// The metrics listener (last).
+    Metrics(SocketAddr),
 }
 
 /// The ready line, without a trailing newline.
@@ -36,6 +38,7 @@ pub fn ready_line(bound: &[Bound]) -> String {
             Bound::Msrps(a) => ("msrps", a),
             Bound::Imap(a) => ("imap", a),
             Bound::Imaps(a) => ("imaps", a),
+            Bound::Metrics(a) => ("metrics", a),
         };
         line.push_str(&format!(" {name}={addr}"));
     }

@@ -47,8 +47,8 @@ fn config_file_listeners_and_flag_override() {
     let mut from_file = Cpmd::start(&["--config", config]);
     let kinds: Vec<&str> = from_file.bound.iter().map(|(t, _)| t.as_str()).collect();
     // MSRP: one listener by default, on the first SIP listener's IP, port 0 here;
-    // IMAP last.
-    assert_eq!(kinds, ["udp", "tcp", "msrp", "imap"]);
+    // IMAP, then metrics (port 0 too: the first SIP listener asks for port 0).
+    assert_eq!(kinds, ["udp", "tcp", "msrp", "imap", "metrics"]);
     assert_ne!(from_file.addr(Transport::Udp).port(), 0);
     assert!(from_file.stop().success());
 
@@ -63,8 +63,8 @@ fn config_file_listeners_and_flag_override() {
     let kinds: Vec<&str> = overridden.bound.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         kinds,
-        ["tcp", "udp", "msrp", "imap"],
-        "flags replace [listen], in command-line order, msrp then imap last"
+        ["tcp", "udp", "msrp", "imap", "metrics"],
+        "flags replace [listen], in command-line order, msrp, imap, metrics last"
     );
     assert!(overridden.addr(Transport::Tcp).is_ipv6());
     assert!(overridden.stop().success());

@@ -71,7 +71,7 @@ fn a_call_and_a_message_over_sip_tls() {
     ca.write(&ca_file);
     let mut cpmd = start(pki.path(), &ca, &ca_file);
     let kinds: Vec<&str> = cpmd.bound.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(kinds, ["udp", "tls", "msrp", "imap"]);
+    assert_eq!(kinds, ["udp", "tls", "msrp", "imap", "metrics"]);
     let tls = tls_addr(&cpmd);
 
     let out = Command::new("openssl")

@@ -56,7 +56,7 @@ fn imaps_serves_the_store_and_sighup_reloads_the_certificate() {
     );
     let kinds: Vec<&str> = cpmd.bound.iter().map(|(t, _)| t.as_str()).collect();
     // With [tls], a SIP-over-TLS listener comes by default (port 0 like --udp).
-    assert_eq!(kinds, ["udp", "tls", "msrp", "imap", "imaps"]);
+    assert_eq!(kinds, ["udp", "tls", "msrp", "imap", "imaps", "metrics"]);
     let imaps = cpmd.bound[4].1;
     assert_eq!(pem_body(&presented(imaps)), pem_body(&first));
 

@@ -541,6 +541,22 @@ impl Server {
     pub fn leg_count(&self) -> usize {
         self.legs.len()
     }
+
+    /// Live sessions by kind: (1-to-1, group). For the runtime's metrics gauges; walks
+    /// the session table, so call it now and then, not per input.
+    pub fn session_counts(&self) -> (usize, usize) {
+        let groups = self
+            .sessions
+            .values()
+            .filter(|s| matches!(s, Session::Group(_)))
+            .count();
+        (self.sessions.len() - groups, groups)
+    }
+
+    /// Number of registered contacts (bindings) of all users.
+    pub fn binding_count(&self) -> usize {
+        self.registrar.total()
+    }
 }
 
 /// The answer refusing `req` for `why` (logged at debug level, naming the rule).

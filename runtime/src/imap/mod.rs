@@ -94,20 +94,22 @@ impl ImapListener {
 
     /// Accepts connections for ever, each served on its own task (no TLS).
     pub fn spawn(self, store: Arc<dyn MailStore>, users: Users, settings: Settings) {
-        self.spawn_with(store, users, settings, Mode::Plain);
+        let _open = self.spawn_with(store, users, settings, Mode::Plain);
     }
 
     /// Accepts connections for ever, each begun as `mode` says (plain, STARTTLS
-    /// offered, or implicit TLS) and served on its own task.
+    /// offered, or implicit TLS) and served on its own task. Returns the number of
+    /// connections open on this listener (for the metrics).
     pub fn spawn_with(
         self,
         store: Arc<dyn MailStore>,
         users: Users,
         settings: Settings,
         mode: Mode,
-    ) {
+    ) -> Arc<AtomicUsize> {
         let shared = Shared { store, users };
         let open = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&open);
         let per_ip = PerIp::new(settings.max_per_ip);
         tokio::spawn(async move {
             loop {
@@ -145,5 +147,6 @@ impl ImapListener {
                 });
             }
         });
+        counted
     }
 }
