@@ -2,7 +2,8 @@
 //! after the claim flow driven by sipp (A and B in a 1-to-1, A extends it to a group
 //! with B and C, B's BYE on the replaced 1-to-1 relayed to A, the 1-to-1 sealed), a
 //! scrape of `/metrics` over plain HTTP shows the counters moved as the flow says;
-//! `/health` and `/ready` answer 200; `--no-metrics` binds nothing.
+//! `/health` and `/ready` answer 200; the shipped Grafana dashboard queries only
+//! exported series; `--no-metrics` binds nothing.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -150,7 +151,13 @@ fn a_scrape_after_the_claim_flow_shows_what_happened() {
         1.0
     );
     at_least("cpmd_store_latency_seconds_count", 2.0);
-    assert!(!s.contains_key("cpmd_store_answers_total{job=\"record\",result=\"failed\"}"));
+    assert_eq!(
+        s["cpmd_store_answers_total{job=\"record\",result=\"failed\"}"],
+        0.0
+    );
+
+    // After the flow every family has its series: the dashboard's queries match.
+    dashboard_queries_only(&get(metrics, "/metrics").1);
 
     let status = cpmd.stop();
     assert!(
@@ -168,4 +175,50 @@ fn no_metrics_binds_no_metrics_listener() {
         "{:?}",
         cpmd.bound
     );
+}
+
+/// The Grafana dashboard shipped in `deploy/grafana/` queries only series in `body`,
+/// a real exposition (a renamed metric would leave a panel silently empty).
+fn dashboard_queries_only(body: &str) {
+    // Series names from the `# TYPE` lines (a labelled family has no sample until
+    // its first label set is used): counters' `_total`, histograms' parts.
+    let mut exported = std::collections::BTreeSet::new();
+    for line in body.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = line.split_once(' ').expect("# TYPE name kind");
+        match kind {
+            "counter" => {
+                exported.insert(format!("{name}_total"));
+            }
+            "histogram" => {
+                for part in ["_bucket", "_count", "_sum"] {
+                    exported.insert(format!("{name}{part}"));
+                }
+            }
+            _ => {
+                exported.insert(name.to_owned());
+            }
+        }
+    }
+    let path = cpmd_tests::workspace_root().join("deploy/grafana/cpmd-dashboard.json");
+    let text = std::fs::read_to_string(&path).expect("the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+    let mut queried = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let mut rest = expr;
+            while let Some(at) = rest.find("cpmd_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                queried.push(name);
+            }
+        }
+    }
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in &queried {
+        assert!(exported.contains(name), "{name} is not exported:\n{body}");
+    }
 }

@@ -75,6 +75,9 @@ pub struct ReasonLabel {
     reason: &'static str,
 }
 
+/// The `reason` labels of `cpmd_refusals_total`.
+const REFUSALS: [&str; 4] = ["dropped", "msrp", "connect_policy", "store_overloaded"];
+
 /// Every metric cpmd exports, and the readiness flag.
 pub struct Metrics {
     registry: Registry,
@@ -196,6 +199,21 @@ impl Metrics {
             "Input refused or dropped without a SIP answer of its own, by reason",
             m.refusals.clone(),
         );
+        // The label sets known in advance start at zero, so that `rate()` and
+        // dashboards see them before the first occurrence.
+        for reason in REFUSALS {
+            let _ = m.refusals.get_or_create(&ReasonLabel { reason });
+        }
+        for job in ["record", "seal"] {
+            for result in ["ok", "failed", "over_quota"] {
+                let _ = m.store_answers.get_or_create(&StoreLabel { job, result });
+            }
+        }
+        for kind in ["1-to-1", "group"] {
+            for outcome in ["sealed", "seal_failed", "cancelled", "failed"] {
+                let _ = m.sessions_ended.get_or_create(&EndLabel { kind, outcome });
+            }
+        }
         Self { registry, ..m }
     }
 
