@@ -15,6 +15,16 @@ use cpmd_tests::{tool_available, workspace_root, Cpmd};
 /// A cpmd with `[tls]` (certificate for 127.0.0.1 from `ca`), its peer CA `peer_ca`,
 /// SIP over UDP and TLS; short timers so an undeliverable request ends soon.
 fn start(pki: &Path, ca: &TestCa, peer_ca: &Path) -> Cpmd {
+    start_with(
+        pki,
+        ca,
+        peer_ca,
+        &["--udp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
+    )
+}
+
+/// [`start`] with other listener flags.
+fn start_with(pki: &Path, ca: &TestCa, peer_ca: &Path, listeners: &[&str]) -> Cpmd {
     let (cert, key) = server_files(pki);
     ca.issue(&["127.0.0.1"], &cert, &key);
     let config = format!(
@@ -24,10 +34,7 @@ fn start(pki: &Path, ca: &TestCa, peer_ca: &Path) -> Cpmd {
         key.display().to_string(),
         peer_ca.display().to_string(),
     );
-    Cpmd::start_with_config(
-        Some(&config),
-        &["--udp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
-    )
+    Cpmd::start_with_config(Some(&config), listeners)
 }
 
 fn tls_addr(cpmd: &Cpmd) -> std::net::SocketAddr {
@@ -98,8 +105,11 @@ fn a_call_and_a_message_over_sip_tls() {
 
     let ca_arg = ca_file.to_str().unwrap();
     let out = client(&["call", "--server", &tls.to_string(), "--cafile", ca_arg]);
-    assert!(out.contains("BYE relayed over TLS"), "{out}");
-    assert!(out.contains("pager MESSAGE delivered over TLS"), "{out}");
+    assert!(out.contains("BYE relayed and answered"), "{out}");
+    assert!(
+        out.contains("pager MESSAGE delivered and answered"),
+        "{out}"
+    );
     cpmd.stop();
     let history = cpmd.history();
     assert!(
@@ -168,5 +178,51 @@ fn a_terminal_whose_tls_connection_is_gone_is_reached_over_verified_tls() {
         cpmd.log().contains("outbound tls handshake failed"),
         "{}",
         cpmd.log()
+    );
+}
+
+/// TLS-12: one session with a TLS leg and a TCP leg on SIP. Alice registers and calls
+/// over TLS, bob over plain TCP: every request cpmd sends bob says `SIP/2.0/TCP`
+/// with no `transport=tls`, alice's answers keep `transport=tls`; INVITE, ACK, a pager
+/// MESSAGE and BYE cross between the two transports.
+#[test]
+fn a_call_between_a_tls_leg_and_a_tcp_leg() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let mut cpmd = start_with(
+        pki.path(),
+        &ca,
+        &ca_file,
+        &["--tcp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
+    );
+    let tls = tls_addr(&cpmd).to_string();
+    let tcp = cpmd.addr(cpmd_tests::Transport::Tcp).to_string();
+    let out = client(&[
+        "call",
+        "--server",
+        &tls,
+        "--cafile",
+        ca_file.to_str().unwrap(),
+        "--bob-tcp",
+        &tcp,
+    ]);
+    assert!(out.contains("bob registered over TCP"), "{out}");
+    assert!(out.contains("alice registered over TLS"), "{out}");
+    assert!(out.contains("BYE relayed and answered"), "{out}");
+    assert!(
+        out.contains("pager MESSAGE delivered and answered"),
+        "{out}"
+    );
+    cpmd.stop();
+    assert!(
+        cpmd.history()
+            .iter()
+            .any(|l| l["kind"] == "standalone" && l["message_id"] == "tls-pm-1"),
+        "the pager MESSAGE is stored"
     );
 }
