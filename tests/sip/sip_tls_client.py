@@ -28,6 +28,11 @@ Scenarios (the first argument):
              step it prints {"ok": ...} and, with `--steps`, waits for a line on stdin
              before going on (the test sends MSRP messages in between).
 
+`call --sips`: alice and bob use `sips:` URIs (Request-URI, From, To, Contact) over
+TLS; every Contact cpmd sends them must then be `sips:` without `transport=`.
+`sips-refused --tcp IP:PORT`: a `sips:` REGISTER and INVITE over plain TCP must be
+answered 480 with `Warning: 381`.
+
 `call --bob-tcp IP:PORT`: bob registers and is reached over plain TCP (his requests
 from cpmd must then say `SIP/2.0/TCP` and no `transport=tls`) while alice stays on TLS.
 
@@ -113,6 +118,22 @@ def check_tls_request(msg):
         fail(f"Contact without transport=tls: {contact!r}")
 
 
+def check_sips_request(msg):
+    """A request cpmd sent in a sips: dialog: Via TLS, sips: Request-URI and Contact."""
+    via = headers(msg, "Via")
+    if not via or not via[0].upper().startswith("SIP/2.0/TLS "):
+        fail(f"top Via is not SIP/2.0/TLS: {via!r}")
+    if not msg.startswith(msg.split(" ", 1)[0] + " sips:"):
+        fail(f"Request-URI is not sips: {msg.splitlines()[0]!r}")
+    contact = header(msg, "Contact")
+    if contact is not None and not sips_contact(contact):
+        fail(f"Contact is not a plain sips: URI: {contact!r}")
+
+
+def sips_contact(contact):
+    return contact.lstrip().startswith("<sips:") and "transport=" not in contact.lower()
+
+
 def check_tcp_request(msg):
     """A request cpmd sent over plain TCP: Via SIP/2.0/TCP; no transport=tls."""
     via = headers(msg, "Via")
@@ -155,17 +176,23 @@ class Terminal:
         self.tag = secrets.token_hex(4)
         self.cseq = 0
 
+    scheme = "sip"
+
     def aor(self):
-        return f"sip:{self.name}@{self.domain}"
+        return f"{self.scheme}:{self.name}@{self.domain}"
 
     def contact(self):
+        if self.scheme == "sips":
+            return f"<sips:{self.name}@{self.local[0]}:{self.local[1]}>"
         if not self.tls:
             return f"<sip:{self.name}@{self.local[0]}:{self.local[1]};transport=tcp>"
         return f"<sip:{self.name}@{self.local[0]}:{self.local[1]};transport=tls>"
 
     def check(self, msg):
         """A request cpmd sent to this terminal names its transport."""
-        if self.tls:
+        if self.scheme == "sips":
+            check_sips_request(msg)
+        elif self.tls:
             check_tls_request(msg)
         else:
             check_tcp_request(msg)
@@ -191,7 +218,7 @@ class Terminal:
 
     def register(self):
         self.stream.send(
-            self.request("REGISTER", f"sip:{self.domain}", self.aor(), f"reg-{self.name}-{secrets.token_hex(4)}",
+            self.request("REGISTER", f"{self.scheme}:{self.domain}", self.aor(), f"reg-{self.name}-{secrets.token_hex(4)}",
                          extra="Expires: 300\r\n")
         )
         self.stream.expect("SIP/2.0 200")
@@ -222,7 +249,7 @@ CPIM = (
 def pager(alice, bob_stream, conv, expect_delivery=True, check=check_tls_request):
     """alice MESSAGEs bob; bob (on `bob_stream`) answers 200; alice gets the 200."""
     call_id = f"pm-{secrets.token_hex(4)}"
-    bob_aor = f"sip:bob@{alice.domain}"
+    bob_aor = f"{alice.scheme}:bob@{alice.domain}"
     alice.stream.send(alice.request(
         "MESSAGE", bob_aor, bob_aor, call_id,
         extra=f"Conversation-ID: {conv}\r\nContent-Type: message/cpim\r\n", body=CPIM))
@@ -248,11 +275,13 @@ def scenario_call(args, ctx):
         bob = Terminal("bob", (host, int(port)), None, args.domain)
     else:
         bob = Terminal("bob", args.server, ctx, args.domain)
+    if args.sips:
+        alice.scheme = bob.scheme = "sips"
     alice.register()
     bob.register()
 
     call_id = f"call-{secrets.token_hex(4)}"
-    bob_aor = f"sip:bob@{args.domain}"
+    bob_aor = f"{bob.scheme}:bob@{args.domain}"
     extra = (
         f"Conversation-ID: conv-tls-{call_id}\r\nContribution-ID: contrib-{call_id}\r\n"
         'Accept-Contact: *;+g.3gpp.icsi-ref="urn%3Aurn-7%3A3gpp-service.ims.icsi.oma.cpm.session"\r\n'
@@ -268,7 +297,11 @@ def scenario_call(args, ctx):
                            body=sdp(9, "b1", "active")))
     ok = alice.stream.expect("SIP/2.0 200", skip=("SIP/2.0 100", "SIP/2.0 180", "SIP/2.0 183"))
     server_contact = header(ok, "Contact")
-    if server_contact is None or "transport=tls" not in server_contact.lower():
+    if args.sips:
+        if server_contact is None or not sips_contact(server_contact):
+            fail(f"200 to alice: Contact is not a plain sips: URI: {server_contact!r}")
+        log(ok="sips: call answered with a sips: Contact")
+    elif server_contact is None or "transport=tls" not in server_contact.lower():
         fail(f"200 to alice: Contact without transport=tls: {server_contact!r}")
     target = re.search(r"<([^>]+)>", server_contact).group(1)
     to_tag = re.search(r";tag=([^;>\s]+)", header(ok, "To")).group(1)
@@ -521,9 +554,26 @@ def scenario_claim(args, ctx):
     step(args, "group torn down: alice, bob and carol left")
 
 
+def scenario_sips_refused(args, ctx):
+    host, port = args.tcp.rsplit(":", 1)
+    alice = Terminal("alice", (host, int(port)), None, args.domain)
+    alice.scheme = "sips"
+    reg = alice.request("REGISTER", f"sips:{args.domain}", alice.aor(), f"reg-{secrets.token_hex(4)}",
+                        extra="Expires: 300\r\n")
+    for what, req in (("REGISTER", reg),
+                      ("INVITE", alice.request("INVITE", f"sips:bob@{args.domain}", f"sips:bob@{args.domain}",
+                                               f"inv-{secrets.token_hex(4)}"))):
+        alice.stream.send(req)
+        resp = alice.stream.expect("SIP/2.0 ")
+        warning = header(resp, "Warning") or ""
+        if not resp.startswith("SIP/2.0 480") or not warning.startswith("381 "):
+            fail(f"sips: {what} over TCP: {resp.splitlines()[0]!r}, Warning {warning!r}")
+        log(ok=f"sips: {what} over TCP refused: 480, Warning {warning}")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["call", "reconnect", "claim"])
+    p.add_argument("scenario", choices=["call", "reconnect", "claim", "sips-refused"])
     p.add_argument("--server", required=True, help="cpmd's SIP TLS listener, ip:port")
     p.add_argument("--cafile", required=True, help="CA that cpmd's certificate chains to")
     p.add_argument("--domain", default="example.com")
@@ -531,6 +581,8 @@ def main():
     p.add_argument("--bob-key")
     p.add_argument("--expect-delivery", choices=["yes", "no"], default="yes")
     p.add_argument("--bob-tcp", help="call: bob uses cpmd's plain TCP listener, ip:port")
+    p.add_argument("--sips", action="store_true", help="call: sips: URIs throughout")
+    p.add_argument("--tcp", help="sips-refused: cpmd's plain TCP listener, ip:port")
     p.add_argument("--steps", action="store_true", help="claim: wait for a stdin line after each step")
     for leg in ("a1", "a2", "b1", "b2", "c"):
         p.add_argument(f"--{leg}-path", help="claim: that leg's MSRP client a=path")
@@ -542,7 +594,8 @@ def main():
     args.server = (host, int(port))
     ctx = ssl.create_default_context(cafile=args.cafile)
     try:
-        {"call": scenario_call, "reconnect": scenario_reconnect, "claim": scenario_claim}[args.scenario](args, ctx)
+        {"call": scenario_call, "reconnect": scenario_reconnect, "claim": scenario_claim,
+         "sips-refused": scenario_sips_refused}[args.scenario](args, ctx)
     except (OSError, ssl.SSLError) as e:
         fail(f"{type(e).__name__}: {e}")
     log(ok="done")

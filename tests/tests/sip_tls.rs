@@ -226,3 +226,61 @@ fn a_call_between_a_tls_leg_and_a_tcp_leg() {
         "the pager MESSAGE is stored"
     );
 }
+
+/// TLS-13: `sips:` URIs. Over TLS, alice and bob register, call, message and hang up
+/// with `sips:` Request-URI, From, To and Contact, and every Contact cpmd sends them
+/// is `sips:` (no `transport=`); over plain TCP a `sips:` REGISTER and INVITE get 480
+/// with `Warning: 381`.
+#[test]
+fn sips_uris_over_tls_and_refused_over_tcp() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let mut cpmd = start_with(
+        pki.path(),
+        &ca,
+        &ca_file,
+        &["--tcp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
+    );
+    let tls = tls_addr(&cpmd).to_string();
+    let tcp = cpmd.addr(cpmd_tests::Transport::Tcp).to_string();
+    let ca_arg = ca_file.to_str().unwrap();
+    let out = client(&["call", "--sips", "--server", &tls, "--cafile", ca_arg]);
+    assert!(
+        out.contains("sips: call answered with a sips: Contact"),
+        "{out}"
+    );
+    assert!(out.contains("BYE relayed and answered"), "{out}");
+    let out = client(&[
+        "sips-refused",
+        "--server",
+        &tls,
+        "--cafile",
+        ca_arg,
+        "--tcp",
+        &tcp,
+    ]);
+    assert!(
+        out.contains("sips: REGISTER over TCP refused: 480"),
+        "{out}"
+    );
+    assert!(out.contains("sips: INVITE over TCP refused: 480"), "{out}");
+    cpmd.stop();
+    // The sips: pager MESSAGE is alice's to bob, stored like a sip: one.
+    let stored: Vec<_> = cpmd
+        .history()
+        .into_iter()
+        .filter(|l| l["kind"] == "standalone" && l["message_id"] == "tls-pm-1")
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["sender"], "sip:alice@example.com", "{stored:?}");
+    assert_eq!(
+        stored[0]["recipients"],
+        serde_json::json!(["sip:bob@example.com"]),
+        "{stored:?}"
+    );
+}

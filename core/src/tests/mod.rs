@@ -11,6 +11,7 @@ mod msrp;
 mod pager;
 mod prop_machine;
 mod registration;
+mod sips;
 mod tls;
 mod trust;
 mod util;
