@@ -284,3 +284,52 @@ fn sips_uris_over_tls_and_refused_over_tcp() {
         "{stored:?}"
     );
 }
+
+/// TLS-14: SIGHUP rereads `[tls] peer_ca`. Bob's certificate comes from a CA that
+/// `peer_ca` does not name: cpmd refuses the TLS connection it opens to him. The
+/// operator puts that CA in the file and sends SIGHUP: the next connection to bob is
+/// verified and carries the MESSAGE.
+#[test]
+fn a_sighup_rereads_peer_ca() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let peer_ca = pki.path().join("peer-ca.crt");
+    ca.write(&peer_ca);
+    let cpmd = start(pki.path(), &ca, &peer_ca);
+    let tls = tls_addr(&cpmd).to_string();
+    let ca_arg = ca_file.to_str().unwrap();
+    let other = TestCa::new();
+    let (bob_cert, bob_key) = (pki.path().join("bob.crt"), pki.path().join("bob.key"));
+    other.issue(&["127.0.0.1"], &bob_cert, &bob_key);
+    let bob = [
+        "--bob-cert",
+        bob_cert.to_str().unwrap(),
+        "--bob-key",
+        bob_key.to_str().unwrap(),
+    ];
+    let mut args = vec!["reconnect", "--server", &tls, "--cafile", ca_arg];
+    args.extend(bob);
+    args.extend(["--expect-delivery", "no"]);
+    let out = client(&args);
+    assert!(out.contains("no delivery to an unverified bob"), "{out}");
+
+    other.write(&peer_ca);
+    cpmd.hangup();
+    assert!(
+        cpmd.wait_log(
+            "SIGHUP: peer CA reloaded",
+            std::time::Duration::from_secs(10)
+        ),
+        "{}",
+        cpmd.log()
+    );
+    let mut args = vec!["reconnect", "--server", &tls, "--cafile", ca_arg];
+    args.extend(bob);
+    let out = client(&args);
+    assert!(out.contains("cpmd opened a TLS connection to bob"), "{out}");
+}

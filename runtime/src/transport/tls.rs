@@ -17,8 +17,9 @@ use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 /// in force).
 pub type ServerTls = crate::tls::Tls;
 
-/// The client configuration for outbound TLS (peer verification per `[tls]`).
-pub type ClientTls = Arc<rustls::ClientConfig>;
+/// The client configuration for outbound TLS (peer verification per `[tls]`,
+/// reloaded on SIGHUP: each handshake takes the one in force).
+pub type ClientTls = Arc<crate::tls::peer::PeerTls>;
 
 /// How long a handshake may take, inbound or outbound (specs/tls.md, Timers).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +51,7 @@ pub async fn connect(
     peer: SocketAddr,
 ) -> Result<client::TlsStream<TcpStream>, String> {
     let name = ServerName::IpAddress(peer.ip().into());
-    let connector = TlsConnector::from(Arc::clone(tls));
+    let connector = TlsConnector::from(tls.config());
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => {
