@@ -242,7 +242,7 @@ impl Server {
         // SEC-6: a callee's terminal address is where its binding's REGISTER came
         // from (behind a trusted proxy: the proxy).
         let terminal = flow.peer.ip();
-        let flow = self.reach(flow, super::connections::socket_of(&contact.uri), terminal);
+        let flow = self.reach(flow, Some(&contact.uri), terminal);
         let mut to = NameAddr::new(contact.uri.clone());
         if let Some(aor) = user.as_str().strip_prefix("sip:") {
             to = NameAddr::new(

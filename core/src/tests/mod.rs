@@ -13,5 +13,6 @@ mod prop_machine;
 mod registration;
 mod sips;
 mod tls;
+mod tls_names;
 mod trust;
 mod util;
