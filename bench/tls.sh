@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# bench/tls.sh: the TLS handshake cost on cpmd's SIP listeners: full TLS handshakes/s
-# on the SIP TLS listener against plain TCP connects/s on the SIP TCP listener, in the
-# same run, against the same release cpmd.
+# bench/tls.sh: the TLS handshake cost on cpmd's SIP listeners: connections/s each
+# answered one SIP OPTIONS, on the SIP TLS listener (full handshake first) against the
+# SIP TCP listener (plain), in the same run, against the same release cpmd.
 #
 # The load generator is `tls_bench` (tests/src/bin/tls_bench.rs): it makes a CA and a
 # certificate for 127.0.0.1 (ECDSA P-256, rcgen), starts cpmd with them, then opens
-# COUNT connections to each listener from THREADS threads: TCP connect + close, then
-# TCP connect + full TLS handshake (rustls client, verified, resumption off) +
-# close_notify + close. Client and server share the machine's cores.
+# COUNT connections to each listener from THREADS threads: TCP connect + OPTIONS +
+# its 200 + close, then TCP connect + full TLS handshake (rustls client, verified,
+# resumption off) + OPTIONS + its 200 + close_notify + close. Client and server share
+# the machine's cores.
 #
 # Environment: COUNT (connections per listener, default 5000), THREADS (default 4),
 # CPMD_BIN / BENCH_BIN (default: cargo build --release), RUST_LOG (cpmd's log filter,

@@ -357,7 +357,8 @@ impl EventLoop {
                 conn,
                 peer,
                 transport,
-            } => self.connect(conn, peer, transport),
+                server_name,
+            } => self.connect(conn, peer, transport, server_name),
             Command::Close { conn } => {
                 // Dropping the writer ends the connection task, which reports Closed.
                 self.tcp.remove(&conn);
@@ -368,7 +369,7 @@ impl EventLoop {
                 tracing::debug!(%conn, %peer, tls, "msrp connect");
                 self.msrp.insert(conn);
                 let transport = if tls { Transport::Tls } else { Transport::Tcp };
-                self.connect(conn, peer, transport);
+                self.connect(conn, peer, transport, None);
             }
             Command::MsrpSend { conn, bytes } => {
                 tracing::trace!(%conn, text = %String::from_utf8_lossy(&bytes), "msrp send");
@@ -434,9 +435,10 @@ impl EventLoop {
                 };
                 // The connection is gone (the terminal closed it, e.g. after
                 // registering). RFC 3261 §18: open a new one to the flow's address,
-                // under the same number so the core's flow stays valid.
+                // under the same number so the core's flow stays valid. Only the
+                // address is known here: a TLS peer is verified by its IP address.
                 tracing::info!(conn = %flow.conn, peer = %flow.peer, "connection gone; reconnecting");
-                self.connect(flow.conn, flow.peer, flow.transport);
+                self.connect(flow.conn, flow.peer, flow.transport, None);
                 if let Some(c) = self.tcp.get(&flow.conn) {
                     let _ = c.writer.send(bytes);
                 }
@@ -468,11 +470,18 @@ impl EventLoop {
     }
 
     /// Opens connection `conn` to `peer`, with TLS when `transport` is `Tls` (the
-    /// peer's certificate verified per `[tls]`, specs/tls.md TLS-9).
-    fn connect(&mut self, conn: ConnId, peer: SocketAddr, transport: Transport) {
+    /// peer's certificate verified per `[tls]`, specs/tls.md TLS-9, for
+    /// `server_name` when the core gave one, TLS-15).
+    fn connect(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        transport: Transport,
+        server_name: Option<String>,
+    ) {
         let tls = match transport {
             Transport::Tls => match &self.client_tls {
-                Some(tls) => Some(Arc::clone(tls)),
+                Some(tls) => Some((Arc::clone(tls), server_name)),
                 None => {
                     // Cannot happen: TLS flows exist only with a TLS listener, which
                     // needs `[tls]`. Never fall back to plaintext.

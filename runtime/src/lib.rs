@@ -243,13 +243,7 @@ pub async fn serve(
             Some(server_tls),
         );
     }
-    let client_tls = match &tls {
-        Some(_) => Some(tls::client::client_config(
-            file.tls.verify_peers,
-            file.tls.peer_ca.as_deref(),
-        )?),
-        None => None,
-    };
+    let client_tls = tls.as_ref().and_then(tls::Tls::peer);
     // The MSRP listeners are bound before the core exists, so the port the OS
     // picked (port 0) is what every SDP advertises.
     let mut msrp_advertised = None;

@@ -15,6 +15,16 @@ use cpmd_tests::{tool_available, workspace_root, Cpmd};
 /// A cpmd with `[tls]` (certificate for 127.0.0.1 from `ca`), its peer CA `peer_ca`,
 /// SIP over UDP and TLS; short timers so an undeliverable request ends soon.
 fn start(pki: &Path, ca: &TestCa, peer_ca: &Path) -> Cpmd {
+    start_with(
+        pki,
+        ca,
+        peer_ca,
+        &["--udp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
+    )
+}
+
+/// [`start`] with other listener flags.
+fn start_with(pki: &Path, ca: &TestCa, peer_ca: &Path, listeners: &[&str]) -> Cpmd {
     let (cert, key) = server_files(pki);
     ca.issue(&["127.0.0.1"], &cert, &key);
     let config = format!(
@@ -24,10 +34,7 @@ fn start(pki: &Path, ca: &TestCa, peer_ca: &Path) -> Cpmd {
         key.display().to_string(),
         peer_ca.display().to_string(),
     );
-    Cpmd::start_with_config(
-        Some(&config),
-        &["--udp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
-    )
+    Cpmd::start_with_config(Some(&config), listeners)
 }
 
 fn tls_addr(cpmd: &Cpmd) -> std::net::SocketAddr {
@@ -98,8 +105,11 @@ fn a_call_and_a_message_over_sip_tls() {
 
     let ca_arg = ca_file.to_str().unwrap();
     let out = client(&["call", "--server", &tls.to_string(), "--cafile", ca_arg]);
-    assert!(out.contains("BYE relayed over TLS"), "{out}");
-    assert!(out.contains("pager MESSAGE delivered over TLS"), "{out}");
+    assert!(out.contains("BYE relayed and answered"), "{out}");
+    assert!(
+        out.contains("pager MESSAGE delivered and answered"),
+        "{out}"
+    );
     cpmd.stop();
     let history = cpmd.history();
     assert!(
@@ -169,4 +179,157 @@ fn a_terminal_whose_tls_connection_is_gone_is_reached_over_verified_tls() {
         "{}",
         cpmd.log()
     );
+}
+
+/// TLS-12: one session with a TLS leg and a TCP leg on SIP. Alice registers and calls
+/// over TLS, bob over plain TCP: every request cpmd sends bob says `SIP/2.0/TCP`
+/// with no `transport=tls`, alice's answers keep `transport=tls`; INVITE, ACK, a pager
+/// MESSAGE and BYE cross between the two transports.
+#[test]
+fn a_call_between_a_tls_leg_and_a_tcp_leg() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let mut cpmd = start_with(
+        pki.path(),
+        &ca,
+        &ca_file,
+        &["--tcp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
+    );
+    let tls = tls_addr(&cpmd).to_string();
+    let tcp = cpmd.addr(cpmd_tests::Transport::Tcp).to_string();
+    let out = client(&[
+        "call",
+        "--server",
+        &tls,
+        "--cafile",
+        ca_file.to_str().unwrap(),
+        "--bob-tcp",
+        &tcp,
+    ]);
+    assert!(out.contains("bob registered over TCP"), "{out}");
+    assert!(out.contains("alice registered over TLS"), "{out}");
+    assert!(out.contains("BYE relayed and answered"), "{out}");
+    assert!(
+        out.contains("pager MESSAGE delivered and answered"),
+        "{out}"
+    );
+    cpmd.stop();
+    assert!(
+        cpmd.history()
+            .iter()
+            .any(|l| l["kind"] == "standalone" && l["message_id"] == "tls-pm-1"),
+        "the pager MESSAGE is stored"
+    );
+}
+
+/// TLS-13: `sips:` URIs. Over TLS, alice and bob register, call, message and hang up
+/// with `sips:` Request-URI, From, To and Contact, and every Contact cpmd sends them
+/// is `sips:` (no `transport=`); over plain TCP a `sips:` REGISTER and INVITE get 480
+/// with `Warning: 381`.
+#[test]
+fn sips_uris_over_tls_and_refused_over_tcp() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let mut cpmd = start_with(
+        pki.path(),
+        &ca,
+        &ca_file,
+        &["--tcp", "127.0.0.1:0", "--tls", "127.0.0.1:0"],
+    );
+    let tls = tls_addr(&cpmd).to_string();
+    let tcp = cpmd.addr(cpmd_tests::Transport::Tcp).to_string();
+    let ca_arg = ca_file.to_str().unwrap();
+    let out = client(&["call", "--sips", "--server", &tls, "--cafile", ca_arg]);
+    assert!(
+        out.contains("sips: call answered with a sips: Contact"),
+        "{out}"
+    );
+    assert!(out.contains("BYE relayed and answered"), "{out}");
+    let out = client(&[
+        "sips-refused",
+        "--server",
+        &tls,
+        "--cafile",
+        ca_arg,
+        "--tcp",
+        &tcp,
+    ]);
+    assert!(
+        out.contains("sips: REGISTER over TCP refused: 480"),
+        "{out}"
+    );
+    assert!(out.contains("sips: INVITE over TCP refused: 480"), "{out}");
+    cpmd.stop();
+    // The sips: pager MESSAGE is alice's to bob, stored like a sip: one.
+    let stored: Vec<_> = cpmd
+        .history()
+        .into_iter()
+        .filter(|l| l["kind"] == "standalone" && l["message_id"] == "tls-pm-1")
+        .collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["sender"], "sip:alice@example.com", "{stored:?}");
+    assert_eq!(
+        stored[0]["recipients"],
+        serde_json::json!(["sip:bob@example.com"]),
+        "{stored:?}"
+    );
+}
+
+/// TLS-14: SIGHUP rereads `[tls] peer_ca`. Bob's certificate comes from a CA that
+/// `peer_ca` does not name: cpmd refuses the TLS connection it opens to him. The
+/// operator puts that CA in the file and sends SIGHUP: the next connection to bob is
+/// verified and carries the MESSAGE.
+#[test]
+fn a_sighup_rereads_peer_ca() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let peer_ca = pki.path().join("peer-ca.crt");
+    ca.write(&peer_ca);
+    let cpmd = start(pki.path(), &ca, &peer_ca);
+    let tls = tls_addr(&cpmd).to_string();
+    let ca_arg = ca_file.to_str().unwrap();
+    let other = TestCa::new();
+    let (bob_cert, bob_key) = (pki.path().join("bob.crt"), pki.path().join("bob.key"));
+    other.issue(&["127.0.0.1"], &bob_cert, &bob_key);
+    let bob = [
+        "--bob-cert",
+        bob_cert.to_str().unwrap(),
+        "--bob-key",
+        bob_key.to_str().unwrap(),
+    ];
+    let mut args = vec!["reconnect", "--server", &tls, "--cafile", ca_arg];
+    args.extend(bob);
+    args.extend(["--expect-delivery", "no"]);
+    let out = client(&args);
+    assert!(out.contains("no delivery to an unverified bob"), "{out}");
+
+    other.write(&peer_ca);
+    cpmd.hangup();
+    assert!(
+        cpmd.wait_log(
+            "SIGHUP: peer CA reloaded",
+            std::time::Duration::from_secs(10)
+        ),
+        "{}",
+        cpmd.log()
+    );
+    let mut args = vec!["reconnect", "--server", &tls, "--cafile", ca_arg];
+    args.extend(bob);
+    let out = client(&args);
+    assert!(out.contains("cpmd opened a TLS connection to bob"), "{out}");
 }

@@ -21,20 +21,19 @@ impl Server {
     }
 
     /// `flow` if it can carry a message now; otherwise a new outbound TCP connection to
-    /// `target` (or the flow's peer), announced with `Command::Connect`. Bindings that
-    /// used the dead flow move to the new one. SEC-6: `target` (a Contact, a remote
-    /// target: the terminal's word) is used only when it is on the `terminal`'s own
-    /// address or in `[trust] connect_allow`; otherwise the flow's peer, where the
-    /// terminal (or its trusted proxy) signalled from.
-    pub(crate) fn reach(
-        &mut self,
-        flow: Flow,
-        target: Option<SocketAddr>,
-        terminal: IpAddr,
-    ) -> Flow {
+    /// `contact`'s address (or the flow's peer), announced with `Command::Connect`.
+    /// Bindings that used the dead flow move to the new one. SEC-6: the contact's
+    /// address (a Contact, a remote target: the terminal's word) is used only when it
+    /// is on the `terminal`'s own address or in `[trust] connect_allow`; otherwise the
+    /// flow's peer, where the terminal (or its trusted proxy) signalled from. TLS-15:
+    /// when the contact's host is a DNS name, the runtime verifies that name in the
+    /// peer's certificate (RFC 5922 §7.2), else the address connected to.
+    pub(crate) fn reach(&mut self, flow: Flow, contact: Option<&Uri>, terminal: IpAddr) -> Flow {
         if !flow.transport.is_reliable() || self.live_tcp.contains(&flow.conn) {
             return flow;
         }
+        let target = contact.and_then(socket_of);
+        let server_name = contact.and_then(dns_name_of);
         let conn = ConnId::new(CORE_CONN_BASE + self.ids.next_number());
         let allowed = target.filter(|t| self.config.trust.may_connect(terminal, t.ip()));
         if let (Some(refused), None) = (target, allowed) {
@@ -51,6 +50,7 @@ impl Server {
             conn,
             peer,
             transport,
+            server_name,
         });
         self.live_tcp.insert(conn);
         let new = Flow {
@@ -66,13 +66,22 @@ impl Server {
     pub(crate) fn leg_flow(&mut self, key: &LegKey) -> Option<Flow> {
         let (flow, target, terminal) = {
             let leg = self.legs.get(key)?;
-            (leg.flow, socket_of(&leg.remote_target), leg.terminal)
+            (leg.flow, leg.remote_target.clone(), leg.terminal)
         };
-        let flow = self.reach(flow, target, terminal);
+        let flow = self.reach(flow, Some(&target), terminal);
         if let Some(leg) = self.legs.get_mut(key) {
             leg.flow = flow;
         }
         Some(flow)
+    }
+}
+
+/// The host of a `sip:`/`sips:` URI when it is a DNS name (lower-cased, without a
+/// trailing dot): the name a TLS peer's certificate must carry (RFC 5922 §7.2).
+pub(crate) fn dns_name_of(uri: &Uri) -> Option<String> {
+    match &uri.as_sip()?.host {
+        Host::Name(name) => Some(name.trim_end_matches('.').to_ascii_lowercase()),
+        Host::V4(_) | Host::V6(_) => None,
     }
 }
 

@@ -47,11 +47,9 @@ impl Server {
         };
         let a_leg = self.new_uas_leg(gid, &creating.a_invite, flow, creating.requester.clone());
         let mut ok_resp = a_leg.response(&creating.a_invite, StatusCode::OK);
-        ok_resp.headers.contact = vec![cpm_contact(server_contact(
-            &self.config,
-            &focus_user,
-            flow,
-            true,
+        ok_resp.headers.contact = vec![cpm_contact(super::sips::contact(
+            server_contact(&self.config, &focus_user, flow, true),
+            super::sips::secure(&creating.a_invite.uri, flow),
         ))];
         ok_resp.headers.conversation_id = Some(conversation);
         ok_resp.headers.contribution_id = Some(contribution);
@@ -125,11 +123,9 @@ impl Server {
         let mut invite = leg.request(Method::Invite, &self.config, &mut self.ids);
         let h = &mut invite.headers;
         // GRP-9: the focus's Contact (isfocus) carries the CPM feature tags too.
-        h.contact = vec![cpm_contact(server_contact(
-            &self.config,
-            &focus_user,
-            leg.flow,
-            true,
+        h.contact = vec![cpm_contact(super::sips::contact(
+            server_contact(&self.config, &focus_user, leg.flow, true),
+            super::sips::secure(&leg.remote_target, leg.flow),
         ))];
         h.conversation_id = Some(conversation);
         h.contribution_id = Some(contribution);

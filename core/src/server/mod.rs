@@ -50,6 +50,7 @@ mod registration_caps;
 mod response_origin;
 mod sender_identity;
 mod session;
+mod sips;
 mod termination;
 mod tickets;
 mod timer;
@@ -307,6 +308,9 @@ impl Server {
     fn on_new_request(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
         if let Err(refusal) = validate::check(&req, &self.config) {
             return self.refuse_request(now, &key, &req, refusal);
+        }
+        if sips::insecure_hop(&req.uri, &flow) {
+            return self.refuse_request(now, &key, &req, Refusal::SipsOverInsecureHop);
         }
         if req.headers.to.tag().is_some() && req.method != Method::Cancel {
             return self.on_in_dialog(now, flow, key, req);

@@ -242,7 +242,7 @@ impl Server {
         // SEC-6: a callee's terminal address is where its binding's REGISTER came
         // from (behind a trusted proxy: the proxy).
         let terminal = flow.peer.ip();
-        let flow = self.reach(flow, super::connections::socket_of(&contact.uri), terminal);
+        let flow = self.reach(flow, Some(&contact.uri), terminal);
         let mut to = NameAddr::new(contact.uri.clone());
         if let Some(aor) = user.as_str().strip_prefix("sip:") {
             to = NameAddr::new(
@@ -279,11 +279,10 @@ impl Server {
         let mut invite = b_leg.request(Method::Invite, &self.config, &mut self.ids);
         let h = &mut invite.headers;
         let a = &a_invite.headers;
-        h.contact = vec![cpm_contact(server_contact(
-            &self.config,
-            "cpmd",
-            b_leg.flow,
-            false,
+        let secure = super::sips::secure(&b_leg.remote_target, b_leg.flow);
+        h.contact = vec![cpm_contact(super::sips::contact(
+            server_contact(&self.config, "cpmd", b_leg.flow, false),
+            secure,
         ))];
         h.conversation_id = Some(info.key.conversation_id.clone());
         h.contribution_id = Some(info.key.contribution_id.clone());
@@ -317,11 +316,10 @@ impl Server {
         out.reason = resp.reason.clone();
         // The answer's Contact is A's remote target for the session: the same CPM
         // feature tags as the INVITE to B.
-        out.headers.contact = vec![cpm_contact(server_contact(
-            &self.config,
-            "cpmd",
-            leg.flow,
-            false,
+        let secure = super::sips::secure(&c.a_invite.uri, leg.flow);
+        out.headers.contact = vec![cpm_contact(super::sips::contact(
+            server_contact(&self.config, "cpmd", leg.flow, false),
+            secure,
         ))];
         out.headers.conversation_id = c.a_invite.headers.conversation_id.clone();
         out.headers.contribution_id = c.a_invite.headers.contribution_id.clone();
@@ -532,7 +530,10 @@ impl Server {
         };
         let mut relayed = leg.request(req.method.clone(), &self.config, &mut self.ids);
         relayed.headers.content_type = req.headers.content_type.clone();
-        relayed.headers.contact = vec![server_contact(&self.config, "cpmd", leg.flow, false)];
+        relayed.headers.contact = vec![super::sips::contact(
+            server_contact(&self.config, "cpmd", leg.flow, false),
+            super::sips::secure(&leg.remote_target, leg.flow),
+        )];
         relayed.headers.other = copyable(&req.headers.other);
         relayed.body = req.body.clone();
         let flow = leg.flow;

@@ -126,6 +126,10 @@ pub enum Command {
         peer: std::net::SocketAddr,
         /// `Tcp` or `Tls`: the transport of the flow being reopened.
         transport: Transport,
+        /// For `Tls`: the DNS name the peer's certificate must carry, when the
+        /// terminal's Contact names its host so (RFC 5922 §7.2); `None`: its IP
+        /// address (an IP literal Contact).
+        server_name: Option<String>,
     },
     /// Open an outbound TCP connection numbered `conn` to `peer` for MSRP (the server
     /// is the active party, RFC 4145/6135). Bytes read from it go to

@@ -202,11 +202,7 @@ impl Server {
         }
         // The connection is reached only now: one that closed while the store worked
         // is reopened, and none is opened for a MESSAGE that is not relayed.
-        let out_flow = self.reach(
-            flow,
-            super::connections::socket_of(&contact),
-            flow.peer.ip(),
-        );
+        let out_flow = self.reach(flow, Some(&contact), flow.peer.ip());
         let relay = self.pager_relay(&request, out_flow, &contact, conversation_id);
         let timers = self.config.timers;
         self.tx.send_request(

@@ -22,6 +22,9 @@ pub enum Refusal {
     TooManyHops,
     /// RFC 3261 §8.2.2.1 (CONF-4): a Request-URI scheme other than sip, sips, tel.
     UnsupportedUriScheme,
+    /// RFC 5630, RFC 3261 §26.2.2 (TLS-13): a `sips:` Request-URI over TCP or UDP
+    /// (answered with `Warning: 381`).
+    SipsOverInsecureHop,
     /// RFC 3261 §8.2.2.3 (CONF-6): an option tag in `Require` cpmd does not support
     /// (answered with `Unsupported`).
     BadExtension,
@@ -162,7 +165,9 @@ impl Refusal {
             Refusal::CSeqOutOfOrder | Refusal::StoreFailed => StatusCode::SERVER_INTERNAL_ERROR,
             Refusal::SessionNotEstablished => StatusCode::REQUEST_PENDING,
             Refusal::UnknownUser => StatusCode::NOT_FOUND,
-            Refusal::NotRegistered => StatusCode::TEMPORARILY_UNAVAILABLE,
+            Refusal::NotRegistered | Refusal::SipsOverInsecureHop => {
+                StatusCode::TEMPORARILY_UNAVAILABLE
+            }
             Refusal::NoUsableOffer | Refusal::MsrpTlsUnsupported => StatusCode::NOT_ACCEPTABLE_HERE,
             Refusal::ReplacedEnding => StatusCode::DECLINE,
             Refusal::ReplacedNotEarly => StatusCode::BUSY_HERE,
@@ -175,6 +180,7 @@ impl Refusal {
         match self {
             Refusal::TooManyHops => Some("Too Many Hops"),
             Refusal::UnsupportedUriScheme => Some("Unsupported URI Scheme in Request-URI"),
+            Refusal::SipsOverInsecureHop => Some("SIPS Required"),
             Refusal::BadExtension => Some("Bad Extension in Require"),
             Refusal::UnsupportedBody => Some("Unsupported Media Type in Content-Type"),
             Refusal::NotAcceptable => Some("Not Acceptable: Accept excludes application/sdp"),
@@ -223,6 +229,7 @@ impl Refusal {
         match self {
             Refusal::TooManyHops => "Max-Forwards is 0",
             Refusal::UnsupportedUriScheme => "Request-URI scheme not supported",
+            Refusal::SipsOverInsecureHop => "sips: Request-URI not over TLS",
             Refusal::BadExtension => "Require names an unsupported option",
             Refusal::UnsupportedBody => "INVITE body type not supported",
             Refusal::NotAcceptable => "Accept excludes application/sdp",

@@ -143,6 +143,11 @@ pub(crate) fn refusal_headers(why: Refusal, req: &Request) -> Vec<(String, Strin
         vec![("Unsupported".to_owned(), unsupported(req).join(", "))]
     } else if why == Refusal::UnsupportedBody {
         vec![("Accept".to_owned(), INVITE_BODIES.to_owned())]
+    } else if why == Refusal::SipsOverInsecureHop {
+        vec![(
+            "Warning".to_owned(),
+            super::sips::SIPS_REQUIRED_WARNING.to_owned(),
+        )]
     } else {
         Vec::new()
     }

@@ -11,6 +11,8 @@ mod msrp;
 mod pager;
 mod prop_machine;
 mod registration;
+mod sips;
 mod tls;
+mod tls_names;
 mod trust;
 mod util;

@@ -153,6 +153,8 @@ pub(crate) struct Harness {
     pub(crate) connects: Vec<(ConnId, SocketAddr)>,
     /// The transport of each `Connect`, in order.
     pub(crate) connect_transports: Vec<Transport>,
+    /// The certificate name of each `Connect` (TLS-15), in order.
+    pub(crate) connect_names: Vec<Option<String>>,
     /// The flow of every message the server sent, in order.
     pub(crate) sent_flows: Vec<crate::server::Flow>,
     /// MSRP connections the server opened (`MsrpConnect`).
@@ -196,6 +198,7 @@ impl Harness {
             raw: Vec::new(),
             connects: Vec::new(),
             connect_transports: Vec::new(),
+            connect_names: Vec::new(),
             sent_flows: Vec::new(),
             msrp_connects: Vec::new(),
             msrp_connect_tls: Vec::new(),
@@ -326,10 +329,12 @@ impl Harness {
                 conn,
                 peer,
                 transport,
+                server_name,
             } => {
                 self.log.push(format!("connect {conn} {peer}"));
                 self.connects.push((conn, peer));
                 self.connect_transports.push(transport);
+                self.connect_names.push(server_name);
             }
             Command::Close { conn } => {
                 self.log.push(format!("close {conn}"));

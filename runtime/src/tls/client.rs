@@ -3,8 +3,9 @@
 //! gone, RFC 3261 §18.1.1, or for an MSRP leg where cpmd is the active party).
 //!
 //! The peer is verified (RFC 5922 §7.2) against `[tls] peer_ca` or, without it, the
-//! system's CA bundle, unless `[tls] verify_peers = false`. cpmd knows terminals by
-//! address, so the name checked is the peer's IP address (an IP SAN).
+//! system's CA bundle, unless `[tls] verify_peers = false`. The name checked is the
+//! DNS name of the terminal's Contact host when it has one (a DNS SAN), else the
+//! peer's IP address (an IP SAN); see `transport::tls::connect` (TLS-15).
 //!
 //! Not here: the server configuration (`mod.rs`), the handshake (`transport::tls`).
 

@@ -3,6 +3,9 @@
 //! files, optional client CA for mutual TLS, TLS 1.2 at least, the `ring` provider)
 //! and its reload on SIGHUP.
 //!
+//! SIGHUP also rebuilds the client configuration of outbound TLS ([`peer::PeerTls`],
+//! `verify_peers`/`peer_ca`, TLS-14).
+//!
 //! A reload swaps the configuration used for *new* handshakes only: a connection
 //! already established keeps the `Arc<ServerConfig>` it was accepted with, so nothing
 //! is dropped (specs/tls.md, TLS-2). A reload that fails (unreadable file, key not
@@ -15,6 +18,9 @@
 pub mod client;
 #[cfg(test)]
 mod client_tests;
+pub mod peer;
+#[cfg(test)]
+mod peer_tests;
 #[cfg(test)]
 pub(crate) mod test_pki;
 #[cfg(test)]
@@ -184,7 +190,11 @@ pub fn load(file: &crate::config::FileConfig) -> Result<Option<Tls>, TlsError> {
     let Some(files) = file.tls.files()? else {
         return Ok(None);
     };
-    let tls = Tls::load(files)?;
+    let mut tls = Tls::load(files)?;
+    tls.peer = Some(Arc::new(peer::PeerTls::load(
+        file.tls.verify_peers,
+        file.tls.peer_ca.clone(),
+    )?));
     tls.spawn_reload_on_sighup().map_err(TlsError::SigHup)?;
     tracing::info!(certificate = %tls.files.certificate.display(), mutual = tls.files.client_ca.is_some(), "TLS configured");
     Ok(Some(tls))
@@ -196,6 +206,8 @@ pub fn load(file: &crate::config::FileConfig) -> Result<Option<Tls>, TlsError> {
 pub struct Tls {
     files: Arc<TlsFiles>,
     current: Arc<RwLock<Arc<ServerConfig>>>,
+    /// Outbound TLS, reloaded with the certificate ([`load`] sets it).
+    peer: Option<Arc<peer::PeerTls>>,
 }
 
 impl std::fmt::Debug for Tls {
@@ -211,7 +223,13 @@ impl Tls {
         Ok(Self {
             files: Arc::new(files),
             current: Arc::new(RwLock::new(config)),
+            peer: None,
         })
+    }
+
+    /// The client configuration of outbound TLS (`None` before [`load`] set it).
+    pub fn peer(&self) -> Option<Arc<peer::PeerTls>> {
+        self.peer.clone()
     }
 
     /// An acceptor for one new connection, with the configuration in force now.
@@ -253,6 +271,16 @@ impl Tls {
                         tracing::error!(error = %e, "SIGHUP: TLS reload failed, keeping the certificate in force")
                     }
                     Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload task failed"),
+                }
+                let Some(peer) = tls.peer.clone() else {
+                    continue;
+                };
+                match tokio::task::spawn_blocking(move || peer.reload()).await {
+                    Ok(Ok(())) => tracing::info!("SIGHUP: peer CA reloaded"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "SIGHUP: peer CA reload failed, keeping the one in force")
+                    }
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: peer CA reload task failed"),
                 }
             }
         });

@@ -5,6 +5,8 @@
 pub mod per_ip;
 pub mod tcp;
 pub mod tls;
+#[cfg(test)]
+mod tls_name_tests;
 pub mod udp;
 pub mod writer;
 

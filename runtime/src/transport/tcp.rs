@@ -174,7 +174,7 @@ pub fn spawn_connect(
     peer: SocketAddr,
     settings: &TcpSettings,
     events: mpsc::Sender<NetEvent>,
-    tls: Option<ClientTls>,
+    tls: Option<(ClientTls, Option<String>)>,
 ) -> Writer {
     let (writer, queue) = writer::bounded(settings.write_queue_bytes);
     let slot = (Slot::take(&settings.open), None);
@@ -203,7 +203,7 @@ pub fn spawn_connect(
         };
         match tls {
             None => task.run(stream, queue, events, slot).await,
-            Some(tls) => match super::tls::connect(&tls, stream, peer).await {
+            Some((tls, name)) => match super::tls::connect(&tls, stream, peer, name).await {
                 Ok(stream) => task.run_tls(stream, queue, events, slot).await,
                 Err(reason) => report_closed(&events, conn, serial, reason).await,
             },

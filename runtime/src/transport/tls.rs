@@ -17,8 +17,9 @@ use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 /// in force).
 pub type ServerTls = crate::tls::Tls;
 
-/// The client configuration for outbound TLS (peer verification per `[tls]`).
-pub type ClientTls = Arc<rustls::ClientConfig>;
+/// The client configuration for outbound TLS (peer verification per `[tls]`,
+/// reloaded on SIGHUP: each handshake takes the one in force).
+pub type ClientTls = Arc<crate::tls::peer::PeerTls>;
 
 /// How long a handshake may take, inbound or outbound (specs/tls.md, Timers).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,15 +43,26 @@ pub async fn accept(
     }
 }
 
-/// The client side of the handshake with `peer`, whose certificate must name its IP
-/// address (the core knows terminals by address) when verification is on.
+/// The client side of the handshake with `peer`. When verification is on, its
+/// certificate must carry `server_name` (a DNS name: the host of the terminal's
+/// Contact, RFC 5922 §7.2, TLS-15) or, without one, `peer`'s IP address.
 pub async fn connect(
     tls: &ClientTls,
     stream: TcpStream,
     peer: SocketAddr,
+    server_name: Option<String>,
 ) -> Result<client::TlsStream<TcpStream>, String> {
-    let name = ServerName::IpAddress(peer.ip().into());
-    let connector = TlsConnector::from(Arc::clone(tls));
+    let name = match server_name {
+        Some(dns) => match ServerName::try_from(dns) {
+            Ok(name) => name,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "outbound tls: unusable server name");
+                return Err(format!("tls server name: {e}"));
+            }
+        },
+        None => ServerName::IpAddress(peer.ip().into()),
+    };
+    let connector = TlsConnector::from(tls.config());
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => {

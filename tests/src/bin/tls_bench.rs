@@ -1,15 +1,16 @@
 //! `tls_bench`: the load generator of `bench/tls.sh`. Starts cpmd (`CPMD_BIN`) with
 //! a certificate from a CA made here, then, in the same run, opens connections to
-//! its plain SIP TCP listener (connect, close) and to its SIP TLS listener (connect,
-//! a full TLS handshake verified against that CA, close; session resumption off so
-//! every handshake is a full one), from `--threads` threads, `--count` connections
-//! per listener. Uses rustls (the `ring` provider) as the client, not cpmd's code.
+//! its plain SIP TCP listener and to its SIP TLS listener, and on each sends one SIP
+//! OPTIONS, reads cpmd's 200 and closes: the same request on both, so the ratio is
+//! what the TLS handshake adds to it (a full handshake, verified against that CA,
+//! session resumption off). `--threads` threads, `--count` connections per listener.
+//! Uses rustls (the `ring` provider) as the client, not cpmd's code.
 //!
 //! Output: one JSON line per listener `{"mode":"tcp"|"tls","count","threads",
-//! "conn_per_s"}` and a last one with `"ratio"` (TCP connects/s over TLS
-//! handshakes/s).
+//! "conn_per_s"}` (connections each answered one OPTIONS, per second) and a last one
+//! with `"ratio"` (plain TCP over TLS).
 
-use std::io::Write as _;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,32 +47,70 @@ fn parse_args() -> Args {
     args
 }
 
-/// Runs `count` connections to `addr` from `threads` threads; `tls` makes each one
-/// complete a full handshake. Returns connections per second.
+/// One OPTIONS over `stream` (plain or TLS), from `local`: waits for the whole 200.
+fn options(stream: &mut impl ReadWrite, local: SocketAddr, transport: &str, n: u64) {
+    let request = format!(
+        "OPTIONS sip:cpmd@example.com SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} {local};branch=z9hG4bK-bench-{n};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:bench@example.com>;tag=b{n}\r\n\
+         To: <sip:cpmd@example.com>\r\nCall-ID: bench-{n}@{local}\r\n\
+         CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("send OPTIONS");
+    stream.flush().expect("flush OPTIONS");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The answer has no body (Content-Length: 0): the end of its head is its end.
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).expect("read the answer");
+        assert!(n > 0, "cpmd closed before answering");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// Runs `count` connections to `addr` from `threads` threads, one OPTIONS answered
+/// on each; `tls` makes each one complete a full handshake first. Returns
+/// connections per second.
 fn run(addr: SocketAddr, tls: Option<Arc<ClientConfig>>, args: &Args) -> f64 {
     let left = Arc::new(AtomicU64::new(args.count));
+    let sent = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let workers: Vec<_> = (0..args.threads)
         .map(|_| {
             let left = Arc::clone(&left);
+            let sent = Arc::clone(&sent);
             let tls = tls.clone();
             std::thread::spawn(move || {
                 while left
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                     .is_ok()
                 {
+                    let n = sent.fetch_add(1, Ordering::Relaxed);
                     let mut sock = TcpStream::connect(addr).expect("connect");
-                    if let Some(config) = &tls {
-                        let name = ServerName::IpAddress(addr.ip().into());
-                        let mut conn =
-                            ClientConnection::new(Arc::clone(config), name).expect("client");
-                        while conn.is_handshaking() {
-                            conn.complete_io(&mut sock).expect("tls handshake");
+                    let local = sock.local_addr().expect("local address");
+                    match &tls {
+                        Some(config) => {
+                            let name = ServerName::IpAddress(addr.ip().into());
+                            let mut conn =
+                                ClientConnection::new(Arc::clone(config), name).expect("client");
+                            while conn.is_handshaking() {
+                                conn.complete_io(&mut sock).expect("tls handshake");
+                            }
+                            let mut stream = rustls::Stream::new(&mut conn, &mut sock);
+                            options(&mut stream, local, "TLS", n);
+                            conn.send_close_notify();
+                            let _ = conn.complete_io(&mut sock);
                         }
-                        conn.send_close_notify();
-                        let _ = conn.complete_io(&mut sock);
+                        None => options(&mut sock, local, "TCP", n),
                     }
-                    let _ = sock.flush();
                 }
             })
         })
