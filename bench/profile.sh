@@ -58,11 +58,13 @@ wait "$perf" 2>/dev/null || true
 
 echo "== profile: RATE=$RATE COUNT=$COUNT, $CPMD_BIN"
 echo "== samples by thread"
-perf report -i "$work/perf.data" --no-children --sort comm --stdio 2>/dev/null |
+perf report -i "$work/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null |
   grep -v '^#' | grep -v '^$' | head -10
 echo "== flat: self time by symbol, all threads (top $TOP)"
 perf report -i "$work/perf.data" --no-children --sort comm,dso,symbol --stdio -g none \
   --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP"
-echo "== inclusive time by symbol, event-loop thread (cpmd), top $TOP"
-perf report -i "$work/perf.data" --children --comm cpmd --sort symbol --stdio -g none \
+# The event-loop thread carries the process's name (15 characters at most).
+comm=$(basename "$CPMD_BIN" | cut -c1-15)
+echo "== inclusive time by symbol, event-loop thread ($comm), top $TOP"
+perf report -i "$work/perf.data" --children --comm "$comm" --sort symbol --stdio -g none \
   --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP"
