@@ -298,16 +298,13 @@ impl Transactions {
         let status = resp.status;
         let reliable = tx.flow.transport.is_reliable();
         let invite = tx.is_invite();
-        let message = SipMessage::Response(resp);
         if status.is_provisional() {
-            out.transmit(tx.flow, message.clone());
-            let SipMessage::Response(resp) = message else {
-                unreachable!("built as a response above")
-            };
+            out.transmit(tx.flow, SipMessage::Response(resp.clone()));
             tx.last_response = Some(Box::new(resp));
             tx.state = State::Proceeding;
             return;
         }
+        let message = SipMessage::Response(resp);
         // A finished transaction only absorbs retransmissions for a while (64·T1 on
         // UDP): it keeps the encoded response, never the request again. Accepted
         // repeats nothing itself (the dialog repeats its 2xx); over TCP nothing is
