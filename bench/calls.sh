@@ -126,7 +126,7 @@ echo "bench: DURATION=${DURATION}s RATES=\"$RATES\" on $(nproc) cores, $(uname -
 echo "bench: cpmd $CPMD_BIN, work directory $work"
 
 # --- through cpmd -----------------------------------------------------------------
-"$CPMD_BIN" --udp "$ip:$cpmd_port" --data-dir "$work/data" --ready-file "$work/ready" \
+"$CPMD_BIN" --udp "$ip:$cpmd_port" --msrp "$ip:0" --imap "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
   </dev/null >/dev/null 2>"$work/cpmd.log" &
 cpmd_pid=$!
 pids+=("$cpmd_pid")
@@ -152,6 +152,12 @@ for rate in $(rates); do
 done
 hwm=$(hwm_kb "$cpmd_pid")
 sealed=$(sqlite3 "$work/data/cpmd.db" "SELECT count(*) FROM sessions WHERE state = 'sealed'" 2>/dev/null || echo "?")
+# cpmd logs its lingering transactions (count, bytes) at shutdown (LIM-16): stop it
+# now, with the last series' transactions still lingering, so the baselines run alone.
+kill -TERM "$cpmd_pid" 2>/dev/null || true
+wait "$cpmd_pid" 2>/dev/null || true
+linger=$(grep 'transactions at shutdown' "$work/cpmd.log" | tail -1 |
+  sed -n 's/.*lingering=\([0-9]*\) lingering_bytes=\([0-9]*\) bytes_each=\([0-9]*\).*/\1 finished transactions lingering, \2 bytes, \3 bytes each/p')
 
 # --- baseline: caller -> callee directly ---------------------------------------------
 start_uas "$direct_uas_port" "$ip:$direct_uac_port"
@@ -211,3 +217,4 @@ echo "  cpmd CPU        : $cpu_us us per session (at $best_cpmd/s)"
 echo "  kamailio CPU    : $kam_cpu_us us per call (at $best_kam/s, all processes)"
 echo "  cpmd RSS        : $rss kB after the run at $best_cpmd/s, peak $hwm kB"
 echo "  sealed          : $sealed sessions sealed in cpmd.db"
+echo "  lingering       : ${linger:-?} (at shutdown, after the last cpmd run)"

@@ -552,6 +552,16 @@ impl EventLoop {
     /// (and send the responses that depended on it), then close the store.
     async fn finish(mut self) {
         tracing::info!(pending = self.store_pending, "shutting down");
+        // What finished transactions keep while they linger (LIM-16; read by
+        // bench/calls.sh).
+        let txs = self.server.transaction_stats();
+        tracing::info!(
+            lingering = txs.lingering,
+            lingering_bytes = txs.bytes,
+            bytes_each = txs.bytes.checked_div(txs.lingering).unwrap_or(0),
+            pending = txs.pending,
+            "transactions at shutdown"
+        );
         let give_up = tokio::time::Instant::now() + SHUTDOWN_STORE_GRACE;
         while self.store_pending > 0 {
             let Ok(Some(done)) = tokio::time::timeout_at(give_up, self.store_rx.recv()).await
@@ -578,7 +588,9 @@ fn log_event(ev: &Event) {
         Event::Dropped { flow, reason } => {
             tracing::info!(peer = %flow.peer, %reason, "dropped input")
         }
-        Event::SessionEstablished(s) => tracing::info!(session = %s, "session established"),
+        // Debug: a session's one info line is `session ended` (which names how it
+        // went); a second per session cost a write per session at full rate.
+        Event::SessionEstablished(s) => tracing::debug!(session = %s, "session established"),
         Event::GroupCreated { group, replaces } => {
             tracing::info!(%group, ?replaces, "group created")
         }

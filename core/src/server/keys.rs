@@ -3,28 +3,67 @@
 //! timers, transactions, legs and sessions all name, so they sit below all of them.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::ids::{CallId, Tag};
 use crate::sip::{Method, Request};
 
 /// Identifies a transaction: RFC 3261 §17.1.3 / §17.2.3 matching (branch, sent-by for
 /// server transactions, and method, with ACK matching INVITE).
+///
+/// Every transaction's timers name it, so it is cloned and compared on every arm,
+/// disarm and lookup, in tables holding tens of thousands (each finished transaction
+/// lingers 64·T1). So it is shared (a clone is a reference count) and leads with a
+/// digest of its parts: two keys almost always differ in the first word compared,
+/// instead of after the long common prefix every branch has (`z9hG4bK`). The digest
+/// is a function of the parts, so equality, hashing and determinism are those of the
+/// parts; only the order of keys in a map is the digest's (any fixed order will do).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TxKey {
-    pub(crate) server: bool,
-    branch: String,
-    sent_by: String,
-    method: String,
+pub struct TxKey(Arc<TxParts>);
+
+/// What a [`TxKey`] is made of; field order is comparison order.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct TxParts {
+    digest: u64,
+    server: bool,
+    branch: Box<str>,
+    sent_by: Box<str>,
+    method: Method,
 }
 
 impl fmt::Display for TxKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let side = if self.server { "uas" } else { "uac" };
-        write!(f, "{side}:{}:{}", self.method, self.branch)
+        let side = if self.0.server { "uas" } else { "uac" };
+        write!(f, "{side}:{}:{}", self.0.method, self.0.branch)
     }
 }
 
 impl TxKey {
+    fn new(server: bool, branch: Box<str>, sent_by: Box<str>, method: Method) -> Self {
+        let digest = digest(server, &branch, &sent_by, &method);
+        Self(Arc::new(TxParts {
+            digest,
+            server,
+            branch,
+            sent_by,
+            method,
+        }))
+    }
+
+    /// Bytes the key keeps on the heap (its shared parts; clones share them).
+    pub(crate) fn retained_bytes(&self) -> usize {
+        // Two reference counts lead an `Arc`'s allocation.
+        2 * std::mem::size_of::<usize>()
+            + std::mem::size_of::<TxParts>()
+            + self.0.branch.len()
+            + self.0.sent_by.len()
+    }
+
+    /// Whether this is a server transaction (one the server answers).
+    pub(crate) fn is_server(&self) -> bool {
+        self.0.server
+    }
+
     /// Server-transaction key of a received request (ACK and CANCEL are matched by the
     /// caller against INVITE where needed).
     pub(crate) fn for_server(req: &Request) -> Self {
@@ -32,41 +71,52 @@ impl TxKey {
         let branch = via.and_then(|v| v.branch()).unwrap_or_default();
         // RFC 2543 clients send no magic-cookie branch; fall back to the Call-ID and
         // CSeq number so their retransmissions are still recognised.
-        let branch = if branch.starts_with("z9hG4bK") {
-            branch.to_owned()
+        let branch: Box<str> = if branch.starts_with("z9hG4bK") {
+            branch.into()
         } else {
-            format!("{branch}|{}|{}", req.headers.call_id, req.headers.cseq.seq)
+            format!("{branch}|{}|{}", req.headers.call_id, req.headers.cseq.seq).into()
         };
-        let sent_by = via
+        let sent_by: Box<str> = via
             .map(|v| format!("{}:{}", v.host, v.port.unwrap_or(5060)))
-            .unwrap_or_default();
-        let method = ack_as_invite(&req.method);
-        Self {
-            server: true,
-            branch,
-            sent_by,
-            method: method.as_str().to_owned(),
-        }
+            .unwrap_or_default()
+            .into();
+        Self::new(true, branch, sent_by, ack_as_invite(&req.method))
     }
 
     pub(crate) fn for_client(branch: &str, method: &Method) -> Self {
-        let method = ack_as_invite(method);
-        Self {
-            server: false,
-            branch: branch.to_owned(),
-            sent_by: String::new(),
-            method: method.as_str().to_owned(),
-        }
+        Self::new(false, branch.into(), "".into(), ack_as_invite(method))
     }
 
     /// The key of the INVITE server transaction a CANCEL refers to (same branch and
     /// sent-by, RFC 3261 §9.2).
     pub(crate) fn invite_of_cancel(&self) -> Self {
-        Self {
-            method: "INVITE".into(),
-            ..self.clone()
-        }
+        Self::new(
+            self.0.server,
+            self.0.branch.clone(),
+            self.0.sent_by.clone(),
+            Method::Invite,
+        )
     }
+}
+
+/// FNV-1a over the parts of a key: fixed (no per-process seed), so the order of
+/// keys is the same in every run and in the model.
+fn digest(server: bool, branch: &str, sent_by: &str, method: &Method) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // A separator, so ("ab", "c") and ("a", "bc") differ.
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    eat(&[u8::from(server)]);
+    eat(branch.as_bytes());
+    eat(sent_by.as_bytes());
+    eat(method.as_str().as_bytes());
+    h
 }
 
 /// The server's end of one dialog (one leg of a session): Call-ID and the server's

@@ -78,6 +78,7 @@ pub use crate::record::{
 pub use keys::{LegKey, TxKey};
 pub use refusal::{MsrpRefusal, Refusal};
 pub use timer::Timer;
+pub use transaction::LingerStats as TransactionStats;
 
 use std::collections::BTreeMap;
 
@@ -539,6 +540,12 @@ impl Server {
     /// Number of live sessions (1-to-1 and group).
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// The transaction table: finished transactions lingering (and the bytes they
+    /// keep) and unfinished ones (LIM-16).
+    pub fn transaction_stats(&self) -> TransactionStats {
+        self.tx.linger_stats()
     }
 
     /// Number of live legs (dialogs).

@@ -28,6 +28,7 @@ use crate::ids::SessionId;
 use crate::sip::{CSeq, Headers, Method, Request, Response, SipMessage};
 use crate::time::Time;
 use crate::uri::UserUri;
+use crate::wire::{self, Limits};
 
 /// Who is waiting for a client transaction's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,9 +82,22 @@ enum State {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Transaction {
     flow: Flow,
-    request: Request,
+    invite: bool,
+    /// The request, while the transaction is unfinished: a client one retransmits and
+    /// CANCELs it, the TU answers a server one from it. Dropped at the final response.
+    /// Boxed, as is the response: the table's B-tree moves its values around on
+    /// every insert, and a parsed message is large.
+    request: Option<Box<Request>>,
     state: State,
-    last_response: Option<Response>,
+    /// The provisional response of an unfinished server transaction, repeated for a
+    /// retransmitted request.
+    last_response: Option<Box<Response>>,
+    /// What a finished transaction repeats, encoded: the final response of a server
+    /// transaction (not after a 2xx to an INVITE: the dialog repeats that), the ACK of
+    /// an INVITE client transaction's non-2xx. A busy server holds tens of thousands
+    /// of finished transactions lingering 64·T1, so they keep these bytes and the key,
+    /// not the parsed messages (specs/limits.md, LIM-16).
+    repeat: Option<Box<[u8]>>,
     retransmit_ms: u64,
     owner: Owner,
     /// The server CANCELled this INVITE (Timer C); its owner was already told.
@@ -91,9 +105,67 @@ struct Transaction {
 }
 
 impl Transaction {
-    fn is_invite(&self) -> bool {
-        self.request.method == Method::Invite
+    fn new(flow: Flow, request: Request, state: State, timers: &Timers, owner: Owner) -> Self {
+        Self {
+            flow,
+            invite: request.method == Method::Invite,
+            request: Some(Box::new(request)),
+            state,
+            last_response: None,
+            repeat: None,
+            retransmit_ms: timers.t1_ms,
+            owner,
+            cancelled: false,
+        }
     }
+
+    fn is_invite(&self) -> bool {
+        self.invite
+    }
+
+    /// Finished: keeps `repeat` (encoded) for retransmissions, forgets the rest.
+    fn finish(&mut self, repeat: Option<&SipMessage>) {
+        self.request = None;
+        self.last_response = None;
+        self.repeat = repeat.map(|m| wire::encode_message(m).into_boxed_slice());
+    }
+
+    /// What the transaction repeats: decoded again from its own encoding, which only
+    /// happens when a peer retransmits or Timer G fires (rare, unlike lingering).
+    fn repeated(&self) -> Option<SipMessage> {
+        let bytes = self.repeat.as_deref()?;
+        wire::decode_datagram(bytes, &Limits::default()).ok()
+    }
+
+    /// Bytes this transaction keeps on the heap (B-tree node slack aside): its table
+    /// entry and key, its request while unfinished (roughly: the encoded size), its
+    /// repeat, and the two entries of the one timer a finished transaction has armed.
+    fn retained_bytes(&self, key: &TxKey) -> usize {
+        let request = self.request.as_ref().map_or(0, |r| {
+            wire::encode_message(&SipMessage::Request((**r).clone())).len()
+        });
+        let response = self.last_response.as_ref().map_or(0, |r| {
+            wire::encode_message(&SipMessage::Response((**r).clone())).len()
+        });
+        std::mem::size_of::<Self>()
+            + std::mem::size_of::<TxKey>()
+            + 2 * (std::mem::size_of::<Timer>() + std::mem::size_of::<Time>())
+            + request
+            + response
+            + self.repeat.as_ref().map_or(0, |r| r.len())
+            + key.retained_bytes()
+    }
+}
+
+/// How many transactions are finished and lingering, and what they keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LingerStats {
+    /// Finished transactions still in the table (absorbing retransmissions).
+    pub lingering: usize,
+    /// Bytes they keep: each one's table entry, key and encoded repeat.
+    pub bytes: usize,
+    /// Unfinished transactions.
+    pub pending: usize,
 }
 
 /// Every live transaction, client and server.
@@ -130,29 +202,30 @@ impl Transactions {
             }
             // A retransmitted request: repeat the last response, if any (RFC 6026
             // Accepted: the 2xx is repeated by the dialog's own timer, not here).
-            if tx.state != State::Accepted {
-                if let Some(resp) = &tx.last_response {
-                    out.transmit(tx.flow, SipMessage::Response(resp.clone()));
+            match tx.state {
+                State::Initial | State::Proceeding => {
+                    if let Some(resp) = &tx.last_response {
+                        out.transmit(tx.flow, SipMessage::Response((**resp).clone()));
+                    }
                 }
+                State::Completed | State::Confirmed => {
+                    if let Some(message) = tx.repeated() {
+                        out.transmit(tx.flow, message);
+                    }
+                }
+                State::Accepted => {}
             }
             return ServerRx::Absorbed;
         }
         if req.method == Method::Ack {
             return ServerRx::AckFor2xx;
         }
-        let tx = Transaction {
-            flow,
-            request: req.clone(),
-            state: if req.method == Method::Invite {
-                State::Proceeding
-            } else {
-                State::Initial
-            },
-            last_response: None,
-            retransmit_ms: timers.t1_ms,
-            owner: Owner::Nobody,
-            cancelled: false,
+        let state = if req.method == Method::Invite {
+            State::Proceeding
+        } else {
+            State::Initial
         };
+        let tx = Transaction::new(flow, req.clone(), state, timers, Owner::Nobody);
         self.txs.insert(key.clone(), tx);
         if req.method == Method::Invite {
             // §17.2.1: answer 100 at once so the client stops retransmitting.
@@ -176,7 +249,29 @@ impl Transactions {
 
     /// The request that created a transaction.
     pub(crate) fn request(&self, key: &TxKey) -> Option<&Request> {
-        self.txs.get(key).map(|tx| &tx.request)
+        self.txs.get(key).and_then(|tx| tx.request.as_deref())
+    }
+
+    /// Whether the table holds `key` (finished or not).
+    #[cfg(test)]
+    fn contains(&self, key: &TxKey) -> bool {
+        self.txs.contains_key(key)
+    }
+
+    /// The finished transactions lingering and the bytes they keep, and how many are
+    /// unfinished (the figure `bench/calls.sh` reports, LIM-16).
+    pub(crate) fn linger_stats(&self) -> LingerStats {
+        let mut stats = LingerStats::default();
+        for (key, tx) in &self.txs {
+            match tx.state {
+                State::Initial | State::Proceeding => stats.pending += 1,
+                State::Completed | State::Confirmed | State::Accepted => {
+                    stats.lingering += 1;
+                    stats.bytes += tx.retained_bytes(key);
+                }
+            }
+        }
+        stats
     }
 
     /// The flow of a transaction.
@@ -200,22 +295,28 @@ impl Transactions {
         if !matches!(tx.state, State::Initial | State::Proceeding) {
             return;
         }
-        out.transmit(tx.flow, SipMessage::Response(resp.clone()));
         let status = resp.status;
         let reliable = tx.flow.transport.is_reliable();
         let invite = tx.is_invite();
-        tx.last_response = Some(resp);
         if status.is_provisional() {
+            out.transmit(tx.flow, SipMessage::Response(resp.clone()));
+            tx.last_response = Some(Box::new(resp));
             tx.state = State::Proceeding;
             return;
         }
+        let message = SipMessage::Response(resp);
         // A finished transaction only absorbs retransmissions for a while (64·T1 on
-        // UDP): it needs the headers, never the body again. A busy server holds tens
-        // of thousands of these, so the bodies go now.
-        tx.request.body = Vec::new();
+        // UDP): it keeps the encoded response, never the request again. Accepted
+        // repeats nothing itself (the dialog repeats its 2xx); over TCP nothing is
+        // repeated.
+        let keep = if invite {
+            !status.is_success()
+        } else {
+            !reliable
+        };
+        tx.finish(keep.then_some(&message));
+        out.transmit(tx.flow, message);
         if invite && status.is_success() {
-            // Accepted repeats nothing itself (the dialog repeats its 2xx).
-            tx.last_response = None;
             tx.state = State::Accepted;
             out.arm(Timer::Linger(key.clone()), now.plus_ms(timers.t64_ms()));
         } else if invite {
@@ -257,15 +358,7 @@ impl Transactions {
             out.arm(Timer::Retransmit(key.clone()), now.plus_ms(timers.t1_ms));
         }
         out.arm(Timer::Timeout(key.clone()), now.plus_ms(timers.t64_ms()));
-        let tx = Transaction {
-            flow,
-            request: req,
-            state: State::Initial,
-            last_response: None,
-            retransmit_ms: timers.t1_ms,
-            owner,
-            cancelled: false,
-        };
+        let tx = Transaction::new(flow, req, State::Initial, timers, owner);
         self.txs.insert(key.clone(), tx);
         key
     }
@@ -299,8 +392,9 @@ impl Transactions {
             }
             State::Completed if tx.is_invite() && !status.is_success() => {
                 // A retransmitted non-2xx final: repeat our ACK.
-                let ack = ack_for_non2xx(&tx.request, resp);
-                out.transmit(tx.flow, SipMessage::Request(ack));
+                if let Some(ack) = tx.repeated() {
+                    out.transmit(tx.flow, ack);
+                }
                 return None;
             }
             State::Accepted | State::Completed | State::Confirmed => return None,
@@ -317,17 +411,24 @@ impl Transactions {
         }
         out.disarm(&Timer::Retransmit(key.clone()));
         out.disarm(&Timer::Timeout(key.clone()));
-        // Finished: only headers are needed (for the ACK of a repeated non-2xx).
-        tx.request.body = Vec::new();
+        // Finished: only the ACK of a non-2xx is kept (encoded), for a repeated non-2xx.
         if tx.is_invite() && status.is_success() {
+            tx.finish(None);
             tx.state = State::Accepted;
             out.arm(Timer::Linger(key.clone()), now.plus_ms(timers.t64_ms()));
         } else if tx.is_invite() {
             tx.state = State::Completed;
-            let ack = ack_for_non2xx(&tx.request, resp);
-            out.transmit(tx.flow, SipMessage::Request(ack));
+            let ack = tx
+                .request
+                .as_ref()
+                .map(|invite| SipMessage::Request(ack_for_non2xx(invite, resp)));
+            tx.finish(ack.as_ref().filter(|_| !reliable));
+            if let Some(ack) = ack {
+                out.transmit(tx.flow, ack);
+            }
             self.linger_or_drop(now, key, reliable, timers.t64_ms() / 2, out);
         } else {
+            tx.finish(None);
             tx.state = State::Completed;
             self.linger_or_drop(now, key, reliable, timers.t4_ms, out);
         }
@@ -367,7 +468,7 @@ impl Transactions {
                 }
                 out.disarm(&Timer::Retransmit(key.clone()));
                 let client_waiting =
-                    !key.server && matches!(tx.state, State::Initial | State::Proceeding);
+                    !key.is_server() && matches!(tx.state, State::Initial | State::Proceeding);
                 client_waiting.then_some((tx.owner, ClientRx::TimedOut))
             }
             Timer::Linger(key) => {
@@ -388,7 +489,7 @@ impl Transactions {
         let Some(tx) = self.txs.get_mut(key) else {
             return false;
         };
-        if key.server || !tx.is_invite() || tx.state != State::Proceeding || tx.cancelled {
+        if key.is_server() || !tx.is_invite() || tx.state != State::Proceeding || tx.cancelled {
             return false;
         }
         tx.cancelled = true;
@@ -401,10 +502,10 @@ impl Transactions {
     /// Sends a CANCEL for a pending INVITE client transaction (RFC 3261 §9.1: the
     /// INVITE's Request-URI, Call-ID, From, To, CSeq number and top Via).
     pub(crate) fn cancel(&mut self, now: Time, invite: &TxKey, timers: &Timers, out: &mut Outbox) {
-        let Some(tx) = self.txs.get(invite) else {
+        let Some(req) = self.txs.get(invite).and_then(|tx| tx.request.as_deref()) else {
             return;
         };
-        let req = &tx.request;
+        let flow = self.txs[invite].flow;
         let mut headers = Headers::new(
             req.headers.from.clone(),
             req.headers.to.clone(),
@@ -423,7 +524,6 @@ impl Transactions {
             headers,
             body: Vec::new(),
         };
-        let flow = tx.flow;
         self.send_request(now, flow, cancel, Owner::Nobody, timers, out);
     }
 
@@ -431,23 +531,26 @@ impl Transactions {
         let Some(tx) = self.txs.get_mut(key) else {
             return;
         };
-        let message = if key.server {
+        let message = if key.is_server() {
             // Timer G: only a Completed INVITE server transaction retransmits.
-            match (&tx.state, &tx.last_response) {
-                (State::Completed, Some(resp)) => SipMessage::Response(resp.clone()),
+            match (tx.state, tx.repeated()) {
+                (State::Completed, Some(resp)) => resp,
                 _ => return,
             }
         } else if matches!(tx.state, State::Initial)
             || (!tx.is_invite() && tx.state == State::Proceeding)
         {
-            SipMessage::Request(tx.request.clone())
+            match &tx.request {
+                Some(req) => SipMessage::Request((**req).clone()),
+                None => return,
+            }
         } else {
             return;
         };
         out.transmit(tx.flow, message);
         // Timer A doubles without bound; E and G are capped at T2 (§17.1.2.2, §17.2.1).
         let doubled = tx.retransmit_ms.saturating_mul(2);
-        tx.retransmit_ms = if tx.is_invite() && !key.server {
+        tx.retransmit_ms = if tx.is_invite() && !key.is_server() {
             doubled
         } else {
             doubled.min(timers.t2_ms)
@@ -658,6 +761,30 @@ mod tests {
         assert_eq!(statuses(&mut out), [200]);
     }
 
+    /// LIM-16: the lingering transaction keeps the encoded 200, not the BYE; a
+    /// retransmitted BYE still gets exactly that 200.
+    #[test]
+    fn lim_16_a_finished_transaction_keeps_only_its_encoded_response() {
+        let t = Timers::default();
+        let (mut txs, mut out, req, _key) = answered(Method::Bye, Transport::Udp, StatusCode::OK);
+        let first = sent(&mut out);
+        let stats = txs.linger_stats();
+        assert_eq!((stats.lingering, stats.pending), (1, 0));
+        assert!(
+            stats.bytes <= 1024,
+            "a lingering BYE transaction keeps {} bytes",
+            stats.bytes
+        );
+        let again =
+            txs.receive_request(Time::from_ms(900), flow(Transport::Udp), &req, &t, &mut out);
+        assert_eq!(again, ServerRx::Absorbed);
+        assert_eq!(
+            sent(&mut out),
+            first,
+            "the same 200, decoded from its bytes"
+        );
+    }
+
     #[test]
     fn a_second_final_response_is_swallowed() {
         let (mut txs, mut out, req, key) =
@@ -680,7 +807,7 @@ mod tests {
             "no Timer G for non-INVITE"
         );
         fire(&mut txs, &mut out, &Timer::Linger(key.clone()));
-        assert_eq!(txs.request(&key), None, "Timer J removes the transaction");
+        assert!(!txs.contains(&key), "Timer J removes the transaction");
         let t = Timers::default();
         let rx = txs.receive_request(
             Time::from_ms(40_000),
@@ -699,7 +826,7 @@ mod tests {
     #[test]
     fn non_invite_server_over_tcp_is_forgotten_at_once() {
         let (txs, out, _req, key) = answered(Method::Message, Transport::Tcp, StatusCode::OK);
-        assert_eq!(txs.request(&key), None, "Timer J is zero over TCP");
+        assert!(!txs.contains(&key), "Timer J is zero over TCP");
         assert_eq!(out.armed().count(), 0, "no timer over a reliable transport");
     }
 
@@ -733,7 +860,7 @@ mod tests {
             (32_000, None),
             "a server transaction tells no owner"
         );
-        assert_eq!(txs.request(&key), None, "Timer H removes the transaction");
+        assert!(!txs.contains(&key), "Timer H removes the transaction");
         assert_eq!(deadline(&out, &retransmit), None, "and stops Timer G");
     }
 
@@ -780,7 +907,7 @@ mod tests {
         );
         assert_eq!(statuses(&mut out), [486]);
         fire(&mut txs, &mut out, &Timer::Linger(key.clone()));
-        assert_eq!(txs.request(&key), None);
+        assert!(!txs.contains(&key));
     }
 
     #[test]
@@ -817,9 +944,8 @@ mod tests {
         own.headers.via = vec![testing::via(Transport::Udp, PEER, "ack-own")];
         let rx = txs.receive_request(Time::from_ms(600), flow(Transport::Udp), &own, &t, &mut out);
         assert_eq!(rx, ServerRx::AckFor2xx);
-        assert_eq!(
-            txs.request(&TxKey::for_server(&own)),
-            None,
+        assert!(
+            !txs.contains(&TxKey::for_server(&own)),
             "an ACK starts no transaction"
         );
     }
@@ -855,7 +981,7 @@ mod tests {
         assert_eq!(fired_at, [500, 1_500, 3_500, 7_500, 15_500]);
         let (_, told) = fire(&mut txs, &mut out, &Timer::Timeout(key.clone()));
         assert_eq!(told, Some((owner, ClientRx::TimedOut)));
-        assert_eq!(txs.request(&key), None);
+        assert!(!txs.contains(&key));
         assert_eq!(deadline(&out, &Timer::Retransmit(key)), None);
     }
 
@@ -947,14 +1073,14 @@ mod tests {
             "RFC 3261 §9.1: the INVITE's top Via"
         );
         // The INVITE stays to ACK the 487, at most 64·T1 more; its owner is not told twice.
-        assert!(txs.request(&key).is_some());
+        assert!(txs.contains(&key));
         assert_eq!(
             deadline(&out, &Timer::Timeout(key.clone())),
             Some(at + 32_000)
         );
         let (_, told) = fire(&mut txs, &mut out, &Timer::Timeout(key.clone()));
         assert_eq!(told, None);
-        assert_eq!(txs.request(&key), None);
+        assert!(!txs.contains(&key));
     }
 
     #[test]
