@@ -17,6 +17,8 @@ Scenarios (the first argument):
              itself (and verifies, when configured). `--expect-delivery no`: the
              delivery must not happen (cpmd refuses bob's certificate); alice's
              MESSAGE then gets a final failure response or none.
+             `--bob-contact-host NAME`: bob's Contact names its host NAME (a DNS
+             name) instead of his address; cpmd must verify NAME (RFC 5922 §7.2).
 
   claim      alice, bob and carol register over TLS (or plain TCP with `--plain`) (MSRP over TLS: the a=path of
              each leg is given, `--a1-path` ...); alice calls bob (the 1-to-1), then
@@ -175,6 +177,8 @@ class Terminal:
         self.stream = Stream(self.sock)
         self.tag = secrets.token_hex(4)
         self.cseq = 0
+        # The host of its Contact: its address unless a DNS name is set.
+        self.contact_host = None
 
     scheme = "sip"
 
@@ -182,11 +186,12 @@ class Terminal:
         return f"{self.scheme}:{self.name}@{self.domain}"
 
     def contact(self):
+        host = self.contact_host or self.local[0]
         if self.scheme == "sips":
-            return f"<sips:{self.name}@{self.local[0]}:{self.local[1]}>"
+            return f"<sips:{self.name}@{host}:{self.local[1]}>"
         if not self.tls:
-            return f"<sip:{self.name}@{self.local[0]}:{self.local[1]};transport=tcp>"
-        return f"<sip:{self.name}@{self.local[0]}:{self.local[1]};transport=tls>"
+            return f"<sip:{self.name}@{host}:{self.local[1]};transport=tcp>"
+        return f"<sip:{self.name}@{host}:{self.local[1]};transport=tls>"
 
     def check(self, msg):
         """A request cpmd sent to this terminal names its transport."""
@@ -325,6 +330,7 @@ def scenario_reconnect(args, ctx):
     alice.register()
     bob = Terminal("bob", args.server, ctx, args.domain)
     port = bob.local[1]
+    bob.contact_host = args.bob_contact_host
     bob.register()
     # Bob's connection goes away; he listens for TLS on the same port.
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -583,6 +589,7 @@ def main():
     p.add_argument("--bob-cert")
     p.add_argument("--bob-key")
     p.add_argument("--expect-delivery", choices=["yes", "no"], default="yes")
+    p.add_argument("--bob-contact-host", help="reconnect: a DNS name as the host of bob's Contact")
     p.add_argument("--bob-tcp", help="call: bob uses cpmd's plain TCP listener, ip:port")
     p.add_argument("--sips", action="store_true", help="call: sips: URIs throughout")
     p.add_argument("--tcp", help="sips-refused: cpmd's plain TCP listener, ip:port")

@@ -333,3 +333,52 @@ fn a_sighup_rereads_peer_ca() {
     let out = client(&args);
     assert!(out.contains("cpmd opened a TLS connection to bob"), "{out}");
 }
+
+/// TLS-15 (RFC 5922 §7.2) end to end: bob registers over TLS with a Contact whose host
+/// is the DNS name `bob.test`, then his connection goes. cpmd reopens it to where he
+/// registered from and verifies `bob.test`: a certificate for that name is accepted,
+/// one for his IP address only is refused (nothing delivered).
+#[test]
+fn a_dns_name_contact_is_verified_by_that_name_end_to_end() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = pki.path().join("ca.crt");
+    ca.write(&ca_file);
+    let ca_arg = ca_file.to_str().unwrap().to_owned();
+    for (names, delivered) in [(["bob.test"], true), (["127.0.0.1"], false)] {
+        let cpmd = start(pki.path(), &ca, &ca_file);
+        let tls = tls_addr(&cpmd).to_string();
+        let (cert, key) = (pki.path().join("bob.crt"), pki.path().join("bob.key"));
+        ca.issue(&names, &cert, &key);
+        let mut args = vec![
+            "reconnect",
+            "--server",
+            &tls,
+            "--cafile",
+            &ca_arg,
+            "--bob-contact-host",
+            "bob.test",
+            "--bob-cert",
+            cert.to_str().unwrap(),
+            "--bob-key",
+            key.to_str().unwrap(),
+        ];
+        if !delivered {
+            args.extend(["--expect-delivery", "no"]);
+        }
+        let out = client(&args);
+        if delivered {
+            assert!(out.contains("cpmd opened a TLS connection to bob"), "{out}");
+        } else {
+            assert!(out.contains("no delivery to an unverified bob"), "{out}");
+            assert!(
+                cpmd.log().contains("outbound tls handshake failed"),
+                "{}",
+                cpmd.log()
+            );
+        }
+    }
+}
