@@ -107,6 +107,7 @@ impl Server {
             chat: Default::default(),
             participants: Default::default(),
             held_bye: None,
+            subscriptions: Default::default(),
             state: GroupState::Creating(Box::new(Creating {
                 ticket,
                 a_tx: key,

@@ -24,6 +24,7 @@ mod caps;
 mod caps_config;
 mod chat;
 mod chat_log;
+mod conference_events;
 mod config;
 mod connect_policy;
 mod connections;
@@ -308,7 +309,9 @@ impl Server {
         if let Err(refusal) = validate::check(&req, &self.config) {
             return self.refuse_request(now, &key, &req, refusal);
         }
-        if req.headers.to.tag().is_some() && req.method != Method::Cancel {
+        // GRP-10/11: SUBSCRIBE (in and out of its dialog) is the focus's own.
+        let own_dialog = matches!(req.method, Method::Cancel | Method::Subscribe);
+        if req.headers.to.tag().is_some() && !own_dialog {
             return self.on_in_dialog(now, flow, key, req);
         }
         match req.method {
@@ -320,7 +323,8 @@ impl Server {
                 self.refuse_request(now, &key, &req, Refusal::NoDialog)
             }
             Method::Message => self.on_message(now, flow, key, req),
-            Method::Subscribe | Method::Notify | Method::Refer | Method::Publish => {
+            Method::Subscribe => self.on_subscribe(now, flow, key, req),
+            Method::Notify | Method::Refer | Method::Publish => {
                 self.refuse_request(now, &key, &req, Refusal::MethodNotAllowed)
             }
             Method::Other(_) => self.refuse_request(now, &key, &req, Refusal::UnknownMethod),
@@ -500,6 +504,7 @@ impl Server {
             Timer::ReplacedBye(sid) => self.on_replaced_bye_missing(now, *sid),
             Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
             Timer::HeldAnswer(key) => self.release_held(now, key),
+            Timer::SubscriptionExpiry(dialog) => self.on_subscription_expired(now, dialog),
         }
     }
 

@@ -121,6 +121,14 @@ pub enum Refusal {
     Overloaded,
     /// LIM-14: the sender of a MESSAGE has used up its stored-bytes quota.
     OverQuota,
+    /// GRP-10 (RFC 4579 §5): a request for a focus URI that names no live group.
+    NoSuchFocus,
+    /// GRP-10 (RFC 6665 §4.2.1.2): a SUBSCRIBE for an event package other than
+    /// `conference` (answered with `Allow-Events`).
+    BadEvent,
+    /// GRP-10: a SUBSCRIBE to a group from someone who is not one of its joined
+    /// participants.
+    NotAGroupParticipant,
 }
 
 impl Refusal {
@@ -158,7 +166,10 @@ impl Refusal {
             Refusal::RegisterForeignUser
             | Refusal::NotAuthenticated
             | Refusal::NotTheLegsFlow
-            | Refusal::NotAParty => StatusCode::FORBIDDEN,
+            | Refusal::NotAParty
+            | Refusal::NotAGroupParticipant => StatusCode::FORBIDDEN,
+            Refusal::NoSuchFocus => StatusCode::NOT_FOUND,
+            Refusal::BadEvent => StatusCode::BAD_EVENT,
             Refusal::CSeqOutOfOrder | Refusal::StoreFailed => StatusCode::SERVER_INTERNAL_ERROR,
             Refusal::SessionNotEstablished => StatusCode::REQUEST_PENDING,
             Refusal::UnknownUser => StatusCode::NOT_FOUND,
@@ -214,7 +225,10 @@ impl Refusal {
             | Refusal::ReplacedEnding
             | Refusal::ReplacedNotEarly
             | Refusal::UnreadableMessage
-            | Refusal::StoreFailed => None,
+            | Refusal::StoreFailed
+            | Refusal::NoSuchFocus
+            | Refusal::BadEvent
+            | Refusal::NotAGroupParticipant => None,
         }
     }
 
@@ -263,6 +277,9 @@ impl Refusal {
             Refusal::StoreFailed => "store failed",
             Refusal::Overloaded => "transaction or session table full",
             Refusal::OverQuota => "sender over its stored-bytes quota",
+            Refusal::NoSuchFocus => "no live group at this focus URI",
+            Refusal::BadEvent => "event package not supported",
+            Refusal::NotAGroupParticipant => "subscriber not a participant of the group",
         }
     }
 }

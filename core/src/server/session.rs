@@ -185,7 +185,20 @@ pub(crate) struct Group {
     pub(crate) participants: BTreeMap<UserUri, Participant>,
     /// The last participant's BYE, answered once the group is sealed (HIST-5).
     pub(crate) held_bye: Option<TxKey>,
+    /// Conference-event subscriptions to the focus, by dialog (GRP-10..GRP-13).
+    pub(crate) subscriptions: BTreeMap<LegKey, Subscription>,
     pub(crate) state: GroupState,
+}
+
+/// One subscriber's subscription to a group's conference state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Subscription {
+    /// The subscription's dialog (the focus is its UAS).
+    pub(crate) dialog: super::leg::Leg,
+    /// RFC 4575 §4.1: the version of the last document sent on it.
+    pub(crate) version: u32,
+    /// When it ends unless refreshed.
+    pub(crate) expires_at: crate::time::Time,
 }
 
 /// One participant of a group.
