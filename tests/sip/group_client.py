@@ -20,6 +20,13 @@ Scenario `conference` (specs/group.md, GRP-10..GRP-13):
   then `terminated;reason=noresource`, then the 200 to her BYE.
   Versions count 1, 2, 3... per subscription, with no gap.
 
+Scenario `refer` (GRP-14, GRP-15): alice creates a group with bob and carol and
+  subscribes; erin (outside the group) REFERs dave: 403; bob REFERs dave in his group
+  dialog: 202, sipfrag `100` then `200`, dave invited and joined, alice sees dave
+  pending then connected; bob (not the chairman) REFERs carol with `method=BYE`: 403;
+  alice (the chairman) does, outside any dialog: 202, carol gets a BYE, alice sees
+  carol `booted` and the sipfrag `200`. Then everyone leaves.
+
 Output: one JSON object per line on stdout ({"ok": ...} steps, {"error": ...} on
 failure); exit status 0 only when the scenario completed.
 """
@@ -171,20 +178,19 @@ class Term:
                 continue
             if m.is_request("NOTIFY"):
                 self.take_notify(m)
-                if pred(m):
-                    return m
-                continue
             if pred(m):
                 return m
             self.pending.append(m)
 
     def take_notify(self, m):
         self.respond(m, 200, "OK")
+        self.notifies.append(m)
+        if m.h("event") != "conference":
+            return
         NOTIFY_COUNT[0] += 1
         path = os.path.join(self.out, f"notify-{NOTIFY_COUNT[0]:02}-{self.name}.xml")
         with open(path, "wb") as f:
             f.write(m.body)
-        self.notifies.append(m)
 
     def expect_status(self, what, method, code):
         m = self.next(what, lambda m: m.status() is not None and m.status() >= 200
@@ -280,8 +286,7 @@ def subscribe(term, focus, expires=None):
 
 def notify(term, what):
     """The next NOTIFY to `term`: (Subscription-State, version, document state, body)."""
-    m = term.next(what, lambda m: m.is_request("NOTIFY"))
-    check(m.h("event") == "conference", f"{term.name} {what}: Event {m.h('event')}")
+    m = term.next(what, lambda m: m.is_request("NOTIFY") and m.h("event") == "conference")
     check((m.h("content-type") or "").startswith("application/conference-info+xml"),
           f"{term.name} {what}: Content-Type {m.h('content-type')}")
     body = m.body.decode()
@@ -381,15 +386,88 @@ def conference(args):
     log(ok="group ended: terminated NOTIFY", notifies=NOTIFY_COUNT[0])
 
 
+def sipfrag(term, what):
+    """The next `Event: refer` NOTIFY to `term`: (Subscription-State, status line)."""
+    m = term.next(what, lambda m: m.is_request("NOTIFY") and m.h("event") == "refer")
+    check((m.h("content-type") or "").startswith("message/sipfrag"),
+          f"{term.name} {what}: Content-Type {m.h('content-type')}")
+    return m.h("subscription-state"), m.body.decode().split("\r\n")[0]
+
+
+def refer(args):
+    server = (args.host, args.port)
+    alice, bob, carol, dave, erin = (
+        Term(n, server, args.out) for n in ("alice", "bob", "carol", "dave", "erin"))
+    for t in (alice, bob, carol, dave, erin):
+        t.register()
+    call_id, a_tag = alice.request(
+        "INVITE", f"sip:conf-factory@{DOMAIN}", f"<sip:conf-factory@{DOMAIN}>",
+        [("Require", "recipient-list-invite"), ("Subject", args.subject),
+         ("Conversation-ID", secrets.token_hex(16)), ("Contribution-ID", secrets.token_hex(16)),
+         ("Content-Type", "multipart/mixed;boundary=b1")],
+        group_invite_body(alice, ["bob", "carol"]))
+    ok = alice.expect_status("group INVITE", "INVITE", 200)
+    focus = uri_of(ok.h("contact"))
+    a_group = Dialog(call_id, f"<{alice.aor}>;tag={a_tag}", ok.h("to"), focus)
+    alice.send(f"ACK {focus} SIP/2.0",
+               [("Via", alice.via()), ("Max-Forwards", "70"), ("From", a_group.local),
+                ("To", a_group.remote), ("Call-ID", call_id),
+                ("CSeq", f"{ok.h('cseq').split()[0]} ACK")])
+    b_group = join(bob, "b1")
+    c_group = join(carol, "c1")
+    subscribe(alice, focus)
+    alice.expect_status("SUBSCRIBE", "SUBSCRIBE", 200)
+    notify(alice, "full state")
+    log(ok="group created, alice subscribed")
+
+    erin.request("REFER", focus, f"<{focus}>", [("Refer-To", f"<sip:dave@{DOMAIN}>")])
+    erin.expect_status("REFER from outside the group", "REFER", 403)
+    b_group.request(bob, "REFER", [("Refer-To", f"<sip:dave@{DOMAIN}>")])
+    bob.expect_status("REFER adding dave", "REFER", 202)
+    state, line = sipfrag(bob, "first sipfrag")
+    check(state.startswith("active") and line.startswith("SIP/2.0 100"), f"{state} {line}")
+    d_group = join(dave, "d1")
+    state, line = sipfrag(bob, "final sipfrag")
+    check(state.startswith("terminated") and line.startswith("SIP/2.0 200"), f"{state} {line}")
+    _, _, _, doc = notify(alice, "dave pending")
+    check(user_status(doc, "dave") == ("pending", None), f"dave pending in {doc}")
+    _, _, _, doc = notify(alice, "dave connected")
+    check(user_status(doc, "dave") == ("connected", None), f"dave connected in {doc}")
+    log(ok="bob added dave by REFER")
+
+    b_group.request(bob, "REFER", [("Refer-To", f"<sip:carol@{DOMAIN};method=BYE>")])
+    bob.expect_status("REFER removing carol by a non-chairman", "REFER", 403)
+    alice.request("REFER", focus, f"<{focus}>",
+                  [("Refer-To", f"<sip:carol@{DOMAIN};method=BYE>")])
+    alice.expect_status("REFER removing carol by the chairman", "REFER", 202)
+    bye = carol.next("BYE", lambda m: m.is_request("BYE"))
+    carol.respond(bye, 200, "OK")
+    _, _, _, doc = notify(alice, "carol removed")
+    check(user_status(doc, "carol") == ("disconnected", "booted"), f"carol booted in {doc}")
+    state, line = sipfrag(alice, "removal sipfrag")
+    check(state.startswith("terminated") and line.startswith("SIP/2.0 200"), f"{state} {line}")
+    log(ok="alice removed carol")
+
+    for term, dialog in ((bob, b_group), (dave, d_group), (alice, a_group)):
+        dialog.request(term, "BYE")
+        term.expect_status("BYE", "BYE", 200)
+    for _ in range(4):
+        state, _, _, _ = notify(alice, "the group's end")
+        if state.startswith("terminated"):
+            break
+    check(state == "terminated;reason=noresource", f"alice's last NOTIFY: {state}")
+    log(ok="group ended", notifies=NOTIFY_COUNT[0])
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["conference"])
+    p.add_argument("scenario", choices=["conference", "refer"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--subject", default="Weekend plans")
     args = p.parse_args()
-    {"conference": conference}[args.scenario](args)
+    {"conference": conference, "refer": refer}[args.scenario](args)
 
 
 if __name__ == "__main__":

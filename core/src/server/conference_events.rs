@@ -254,7 +254,7 @@ impl Server {
     }
 
     /// The live group whose focus URI is the request's target.
-    fn group_of_focus(&self, req: &Request) -> Option<SessionId> {
+    pub(crate) fn group_of_focus(&self, req: &Request) -> Option<SessionId> {
         let user = req.uri.as_sip().and_then(|u| u.user.as_deref())?;
         self.sessions.values().find_map(|s| match s {
             Session::Group(g) if g.focus_user == user && g.state == GroupState::Active => {
@@ -266,7 +266,7 @@ impl Server {
 
     /// Whether the Request-URI has the form of a focus URI (`conf-…`, not the
     /// factory), live or not.
-    fn names_a_focus(&self, req: &Request) -> bool {
+    pub(crate) fn names_a_focus(&self, req: &Request) -> bool {
         req.uri
             .as_sip()
             .and_then(|u| u.user.as_deref())
@@ -334,6 +334,10 @@ fn conference_doc(g: &Group, entity: String, changed: Option<&[UserUri]>) -> Con
                 ParticipantStatus::Left => (
                     EndpointStatus::Disconnected,
                     Some(DisconnectionMethod::Departed),
+                ),
+                ParticipantStatus::Removed => (
+                    EndpointStatus::Disconnected,
+                    Some(DisconnectionMethod::Booted),
                 ),
             };
             ConferenceUser {

@@ -108,6 +108,7 @@ impl Server {
             participants: Default::default(),
             held_bye: None,
             subscriptions: Default::default(),
+            refers: Vec::new(),
             state: GroupState::Creating(Box::new(Creating {
                 ticket,
                 a_tx: key,

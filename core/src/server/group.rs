@@ -90,7 +90,7 @@ impl Server {
     }
 
     /// EXT-6: the focus's INVITE to one invitee.
-    fn invite_participant(
+    pub(crate) fn invite_participant(
         &mut self,
         now: Time,
         gid: SessionId,
@@ -219,13 +219,17 @@ impl Server {
                     ParticipantStatus::Joined
                     | ParticipantStatus::Declined
                     | ParticipantStatus::NoAnswer
-                    | ParticipantStatus::Left => p.status,
+                    | ParticipantStatus::Left
+                    | ParticipantStatus::Removed => p.status,
                 },
+                // GRP-15: a removed participant's leg ending is not a departure.
+                ParticipantStatus::Left if p.status == ParticipantStatus::Removed => p.status,
                 ParticipantStatus::Invited
                 | ParticipantStatus::Joined
                 | ParticipantStatus::Declined
                 | ParticipantStatus::NoAnswer
-                | ParticipantStatus::Left => status,
+                | ParticipantStatus::Left
+                | ParticipantStatus::Removed => status,
             };
             if leg.is_some() {
                 p.leg = leg;
@@ -234,7 +238,13 @@ impl Server {
         }
         if changed {
             self.announce(now, gid, std::slice::from_ref(user));
+            self.report_refers(now, gid, user);
         }
+    }
+
+    /// GRP-15: the chairman removed `user` (its BYE is on its way).
+    pub(crate) fn remove_participant(&mut self, now: Time, gid: SessionId, user: &UserUri) {
+        self.set_participant(now, gid, user, None, ParticipantStatus::Removed);
     }
 
     /// An invitee answered (GRP-1): join on 2xx, decline otherwise; B's join starts the

@@ -33,6 +33,7 @@ mod failure_answers;
 mod failures;
 mod fork;
 mod group;
+mod group_refer;
 mod id_gen;
 mod is_composing;
 mod keys;
@@ -324,7 +325,8 @@ impl Server {
             }
             Method::Message => self.on_message(now, flow, key, req),
             Method::Subscribe => self.on_subscribe(now, flow, key, req),
-            Method::Notify | Method::Refer | Method::Publish => {
+            Method::Refer => self.on_refer(now, flow, key, req),
+            Method::Notify | Method::Publish => {
                 self.refuse_request(now, &key, &req, Refusal::MethodNotAllowed)
             }
             Method::Other(_) => self.refuse_request(now, &key, &req, Refusal::UnknownMethod),

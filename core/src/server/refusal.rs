@@ -129,6 +129,12 @@ pub enum Refusal {
     /// GRP-10: a SUBSCRIBE to a group from someone who is not one of its joined
     /// participants.
     NotAGroupParticipant,
+    /// GRP-14 (RFC 3515 §2.4.1): a REFER to the focus without a usable `Refer-To`
+    /// (absent, or not a user's address).
+    BadReferTo,
+    /// GRP-15 (RCC.07): a REFER removing a participant from someone other than the
+    /// chairman (the group's creator).
+    NotTheChairman,
 }
 
 impl Refusal {
@@ -167,7 +173,9 @@ impl Refusal {
             | Refusal::NotAuthenticated
             | Refusal::NotTheLegsFlow
             | Refusal::NotAParty
-            | Refusal::NotAGroupParticipant => StatusCode::FORBIDDEN,
+            | Refusal::NotAGroupParticipant
+            | Refusal::NotTheChairman => StatusCode::FORBIDDEN,
+            Refusal::BadReferTo => StatusCode::BAD_REQUEST,
             Refusal::NoSuchFocus => StatusCode::NOT_FOUND,
             Refusal::BadEvent => StatusCode::BAD_EVENT,
             Refusal::CSeqOutOfOrder | Refusal::StoreFailed => StatusCode::SERVER_INTERNAL_ERROR,
@@ -228,7 +236,9 @@ impl Refusal {
             | Refusal::StoreFailed
             | Refusal::NoSuchFocus
             | Refusal::BadEvent
-            | Refusal::NotAGroupParticipant => None,
+            | Refusal::NotAGroupParticipant
+            | Refusal::BadReferTo
+            | Refusal::NotTheChairman => None,
         }
     }
 
@@ -279,7 +289,9 @@ impl Refusal {
             Refusal::OverQuota => "sender over its stored-bytes quota",
             Refusal::NoSuchFocus => "no live group at this focus URI",
             Refusal::BadEvent => "event package not supported",
-            Refusal::NotAGroupParticipant => "subscriber not a participant of the group",
+            Refusal::NotAGroupParticipant => "not a participant of the group",
+            Refusal::BadReferTo => "Refer-To missing or not a user",
+            Refusal::NotTheChairman => "only the chairman removes participants",
         }
     }
 }

@@ -198,3 +198,137 @@ fn participants_subscribe_and_see_every_change_in_order() {
     w.h.send(&w.a, late);
     w.h.expect_response(&w.a, StatusCode::NOT_FOUND);
 }
+
+/// The next NOTIFY to `ua` of package `event`, answered 200: (state, body).
+fn next_event(w: &mut World, ua: &Ua, event: &str) -> (String, String) {
+    let n = w.h.expect_request(ua, Method::Notify);
+    assert_eq!(n.headers.other("Event"), Some(event), "{n:?}");
+    let tag = n.headers.to.tag().expect("the subscriber's tag");
+    w.h.send(ua, ua.response(&n, StatusCode::OK, &tag));
+    (
+        n.headers
+            .other("Subscription-State")
+            .unwrap_or("")
+            .to_owned(),
+        String::from_utf8(n.body.clone()).expect("utf-8"),
+    )
+}
+
+fn refer_to(req: &mut Request, target: &str) {
+    req.headers.other.push(("Refer-To".into(), target.into()));
+}
+
+/// GRP-14: a participant's REFER adds a user (202, sipfrag NOTIFYs, the invitation,
+/// subscribers told, the new participant gets the group's next messages). GRP-15:
+/// only the chairman removes (others 403); the removed one gets a BYE and nothing
+/// more.
+#[test]
+fn refer_adds_a_participant_and_the_chairman_removes_one() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let focus = focus(&ext);
+    let b_tag = Tag::new("bg");
+    w.h.send(
+        &w.b,
+        w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag),
+    );
+    w.h.expect_request(&w.b, Method::Ack);
+    let c_tag = Tag::new("cg");
+    w.h.send(
+        &w.c,
+        w.c.response(&ext.c_group_invite, StatusCode::OK, &c_tag),
+    );
+    w.h.expect_request(&w.c, Method::Ack);
+    let mut dave = Ua::new("dave", 4, w.a.transport);
+    w.h.register(&mut dave);
+    let mut erin = Ua::new("erin", 5, w.a.transport);
+    w.h.register(&mut erin);
+    let sub = subscribe(&mut w.a, &focus, "conference", None);
+    w.h.send(&w.a, sub);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let a = w.a.clone();
+    next_event(&mut w, &a, "conference");
+
+    // GRP-14: someone outside the group cannot add; B (a participant) can, in its
+    // group dialog.
+    let mut req = erin.request(Method::Refer, focus.clone(), focus.clone());
+    refer_to(&mut req, "<sip:dave@example.com>");
+    w.h.send(&erin, req);
+    w.h.expect_response(&erin, StatusCode::FORBIDDEN);
+    let mut b_group = UaDialog::callee(&ext.b_group_invite, &b_tag);
+    let mut refer = w.b.in_dialog(&mut b_group, Method::Refer);
+    refer_to(&mut refer, "<sip:dave@example.com>");
+    w.h.send(&w.b, refer);
+    w.h.expect_response(&w.b, StatusCode::ACCEPTED);
+    let b = w.b.clone();
+    let (state, frag) = next_event(&mut w, &b, "refer");
+    assert!(
+        state.starts_with("active") && frag.starts_with("SIP/2.0 100"),
+        "{frag}"
+    );
+    let (_, doc) = next_event(&mut w, &a, "conference");
+    assert!(
+        user_block(&doc, "dave").is_some_and(|d| d.contains("pending")),
+        "{doc}"
+    );
+    let d_invite = w.h.expect_request(&dave, Method::Invite);
+    assert!(d_invite
+        .headers
+        .referred_by
+        .as_ref()
+        .is_some_and(|r| r.uri == w.b.uri()));
+    let d_tag = Tag::new("dg");
+    w.h.send(&dave, dave.response(&d_invite, StatusCode::OK, &d_tag));
+    w.h.expect_request(&dave, Method::Ack);
+    let (_, doc) = next_event(&mut w, &a, "conference");
+    assert!(
+        user_block(&doc, "dave").is_some_and(|d| d.contains("connected")),
+        "{doc}"
+    );
+    let (state, frag) = next_event(&mut w, &b, "refer");
+    assert_eq!(state, "terminated;reason=noresource");
+    assert!(frag.starts_with("SIP/2.0 200"), "{frag}");
+    let group = crate::ids::ContributionId::new(GROUP_CONTRIBUTION);
+    w.h.chat(&w.a, &group, "g1", "welcome dave");
+    assert!(w.h.delivered[&dave.user()]
+        .iter()
+        .any(|m| m.message_id.as_str() == "g1"));
+
+    // GRP-15: B is not the chairman; A is.
+    let mut refer = w.b.in_dialog(&mut b_group, Method::Refer);
+    refer_to(&mut refer, "<sip:carol@example.com;method=BYE>");
+    w.h.send(&w.b, refer);
+    w.h.expect_response(&w.b, StatusCode::FORBIDDEN);
+    let mut refer = w.a.request(Method::Refer, focus.clone(), focus.clone());
+    refer_to(&mut refer, "<sip:carol@example.com;method=BYE>");
+    w.h.send(&w.a, refer);
+    let accepted = w.h.expect_response(&w.a, StatusCode::ACCEPTED);
+    assert!(
+        accepted.headers.to.tag().is_some(),
+        "the REFER's own dialog"
+    );
+    let (_, doc) = next_event(&mut w, &a, "conference");
+    let carol = user_block(&doc, "carol").expect("carol");
+    assert!(
+        carol.contains("disconnected") && carol.contains("booted"),
+        "{carol}"
+    );
+    let (state, frag) = next_event(&mut w, &a, "refer");
+    assert_eq!(state, "terminated;reason=noresource");
+    assert!(frag.starts_with("SIP/2.0 200"), "{frag}");
+    let bye = w.h.expect_request(&w.c, Method::Bye);
+    w.h.send(&w.c, w.c.response(&bye, StatusCode::OK, &c_tag));
+    let carol_had = w.h.delivered.get(&w.c.user()).map_or(0, Vec::len);
+    w.h.chat(&w.a, &group, "g2", "carol is gone");
+    assert_eq!(
+        w.h.delivered.get(&w.c.user()).map_or(0, Vec::len),
+        carol_had,
+        "the removed participant gets nothing more"
+    );
+    assert!(w.h.delivered[&dave.user()]
+        .iter()
+        .any(|m| m.message_id.as_str() == "g2"));
+    assert!(w.h.delivered[&w.b.user()]
+        .iter()
+        .any(|m| m.message_id.as_str() == "g2"));
+}
