@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
+pub mod conference;
 pub mod cpim;
 pub mod ids;
 pub mod msrp;

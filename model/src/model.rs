@@ -961,7 +961,8 @@ impl CpmModel {
                 Timer::Timeout(_)
                 | Timer::Linger(_)
                 | Timer::BindingExpiry(..)
-                | Timer::HeldAnswer(_) => false,
+                | Timer::HeldAnswer(_)
+                | Timer::SubscriptionExpiry(_) => false,
             };
             if offer {
                 out.push(Action::Fire(timer.clone()));
@@ -1054,7 +1055,8 @@ impl CpmModel {
                     Timer::Timeout(_)
                     | Timer::Linger(_)
                     | Timer::BindingExpiry(..)
-                    | Timer::HeldAnswer(_) => {}
+                    | Timer::HeldAnswer(_)
+                    | Timer::SubscriptionExpiry(_) => {}
                 }
                 note_server(log, format!("timer {timer}"));
                 st.server.expire(NOW, timer);

@@ -107,6 +107,8 @@ impl Server {
             chat: Default::default(),
             participants: Default::default(),
             held_bye: None,
+            subscriptions: Default::default(),
+            refers: Vec::new(),
             state: GroupState::Creating(Box::new(Creating {
                 ticket,
                 a_tx: key,

@@ -67,6 +67,7 @@ impl Server {
         };
         self.legs.insert(a_key.clone(), a_leg);
         self.set_participant(
+            now,
             gid,
             &creating.requester,
             Some(a_key.clone()),
@@ -87,7 +88,7 @@ impl Server {
     }
 
     /// EXT-6: the focus's INVITE to one invitee.
-    fn invite_participant(
+    pub(crate) fn invite_participant(
         &mut self,
         now: Time,
         gid: SessionId,
@@ -108,7 +109,7 @@ impl Server {
                     .map(|b| (b.contact.clone(), b.flow))
             });
         let Some((contact, device_flow)) = device else {
-            return self.set_participant(gid, user, None, ParticipantStatus::NoAnswer);
+            return self.set_participant(now, gid, user, None, ParticipantStatus::NoAnswer);
         };
         let focus = NameAddr::new(domain_uri(&self.config, &group.focus_user));
         let (conversation, contribution) = (
@@ -144,7 +145,7 @@ impl Server {
             .and_then(|s| PeerMedia::of_body(s.info().sdp.as_bytes()));
         invite.body = self.msrp_offer(&key, media.as_ref());
         self.legs.insert(key.clone(), leg);
-        self.set_participant(gid, user, Some(key), ParticipantStatus::Invited);
+        self.set_participant(now, gid, user, Some(key), ParticipantStatus::Invited);
         let timers = self.config.timers;
         self.tx.send_request(
             now,
@@ -183,14 +184,19 @@ impl Server {
         Some((NameAddr::new(leg.remote_target.clone()), leg.flow))
     }
 
+    /// Records a participant's new status; a change is announced to the group's
+    /// subscribers (GRP-12).
     fn set_participant(
         &mut self,
+        now: Time,
         gid: SessionId,
         user: &UserUri,
         leg: Option<LegKey>,
         status: ParticipantStatus,
     ) {
+        let mut changed = false;
         if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
+            let before = g.participants.get(user).map(|p| p.status);
             let p = g
                 .participants
                 .entry(user.clone())
@@ -209,18 +215,32 @@ impl Server {
                     ParticipantStatus::Joined
                     | ParticipantStatus::Declined
                     | ParticipantStatus::NoAnswer
-                    | ParticipantStatus::Left => p.status,
+                    | ParticipantStatus::Left
+                    | ParticipantStatus::Removed => p.status,
                 },
+                // GRP-15: a removed participant's leg ending is not a departure.
+                ParticipantStatus::Left if p.status == ParticipantStatus::Removed => p.status,
                 ParticipantStatus::Invited
                 | ParticipantStatus::Joined
                 | ParticipantStatus::Declined
                 | ParticipantStatus::NoAnswer
-                | ParticipantStatus::Left => status,
+                | ParticipantStatus::Left
+                | ParticipantStatus::Removed => status,
             };
             if leg.is_some() {
                 p.leg = leg;
             }
+            changed = before != Some(p.status);
         }
+        if changed {
+            self.announce(now, gid, std::slice::from_ref(user));
+            self.report_refers(now, gid, user);
+        }
+    }
+
+    /// GRP-15: the chairman removed `user` (its BYE is on its way).
+    pub(crate) fn remove_participant(&mut self, now: Time, gid: SessionId, user: &UserUri) {
+        self.set_participant(now, gid, user, None, ParticipantStatus::Removed);
     }
 
     /// An invitee answered (GRP-1): join on 2xx, decline otherwise; B's join starts the
@@ -246,7 +266,7 @@ impl Server {
                 if let Some(answer) = PeerMedia::of_body(&r.body) {
                     self.msrp_offer_answered(&leg, &answer);
                 }
-                self.set_participant(gid, user, None, ParticipantStatus::Joined);
+                self.set_participant(now, gid, user, None, ParticipantStatus::Joined);
                 self.arm_replaced_bye(now, gid, user);
             }
             ClientRx::Retransmitted2xx(_) => self.repeat_ack(&leg),
@@ -263,7 +283,7 @@ impl Server {
                         ParticipantStatus::NoAnswer
                     }
                 };
-                self.set_participant(gid, user, None, status);
+                self.set_participant(now, gid, user, None, status);
                 self.maybe_end_group(now, gid);
             }
         }
@@ -293,7 +313,7 @@ impl Server {
     ) {
         let user = self.legs.get(leg).map(|l| l.user.clone());
         if let Some(user) = user {
-            self.set_participant(gid, &user, None, ParticipantStatus::Left);
+            self.set_participant(now, gid, &user, None, ParticipantStatus::Left);
         }
         let Some(Session::Group(g)) = self.sessions.get_mut(&gid) else {
             return self.reply(now, &key, &req, StatusCode::OK);
@@ -313,8 +333,8 @@ impl Server {
     }
 
     /// Marks a participant as gone (its leg is closing or closed).
-    pub(crate) fn leave_group(&mut self, gid: SessionId, user: &UserUri) {
-        self.set_participant(gid, user, None, ParticipantStatus::Left);
+    pub(crate) fn leave_group(&mut self, now: Time, gid: SessionId, user: &UserUri) {
+        self.set_participant(now, gid, user, None, ParticipantStatus::Left);
     }
 
     /// In-dialog requests on a group leg are answered by the focus itself.
@@ -343,7 +363,7 @@ impl Server {
 
     /// GRP-4: the group is sealed once nobody is in it or invited to it, and no
     /// message waits for the store.
-    pub(crate) fn maybe_end_group(&mut self, _now: Time, gid: SessionId) {
+    pub(crate) fn maybe_end_group(&mut self, now: Time, gid: SessionId) {
         let Some(Session::Group(g)) = self.sessions.get(&gid) else {
             return;
         };
@@ -369,6 +389,8 @@ impl Server {
                 .collect(),
             focus: Some(print_uri(&domain_uri(&self.config, &g.focus_user))),
         };
+        // GRP-13: the subscribers learn the group ended (their last NOTIFY).
+        self.end_all_subscriptions(now, gid);
         let ticket = self.ticket(TicketUse::Seal(gid));
         self.out.command(Command::SealSession { ticket, history });
         if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {

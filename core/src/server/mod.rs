@@ -24,6 +24,7 @@ mod caps;
 mod caps_config;
 mod chat;
 mod chat_log;
+mod conference_events;
 mod config;
 mod connect_policy;
 mod connections;
@@ -32,6 +33,7 @@ mod failure_answers;
 mod failures;
 mod fork;
 mod group;
+mod group_refer;
 mod id_gen;
 mod is_composing;
 mod keys;
@@ -313,7 +315,9 @@ impl Server {
         if sips::insecure_hop(&req.uri, &flow) {
             return self.refuse_request(now, &key, &req, Refusal::SipsOverInsecureHop);
         }
-        if req.headers.to.tag().is_some() && req.method != Method::Cancel {
+        // GRP-10/11: SUBSCRIBE (in and out of its dialog) is the focus's own.
+        let own_dialog = matches!(req.method, Method::Cancel | Method::Subscribe);
+        if req.headers.to.tag().is_some() && !own_dialog {
             return self.on_in_dialog(now, flow, key, req);
         }
         match req.method {
@@ -325,7 +329,9 @@ impl Server {
                 self.refuse_request(now, &key, &req, Refusal::NoDialog)
             }
             Method::Message => self.on_message(now, flow, key, req),
-            Method::Subscribe | Method::Notify | Method::Refer | Method::Publish => {
+            Method::Subscribe => self.on_subscribe(now, flow, key, req),
+            Method::Refer => self.on_refer(now, flow, key, req),
+            Method::Notify | Method::Publish => {
                 self.refuse_request(now, &key, &req, Refusal::MethodNotAllowed)
             }
             Method::Other(_) => self.refuse_request(now, &key, &req, Refusal::UnknownMethod),
@@ -505,6 +511,7 @@ impl Server {
             Timer::ReplacedBye(sid) => self.on_replaced_bye_missing(now, *sid),
             Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
             Timer::HeldAnswer(key) => self.release_held(now, key),
+            Timer::SubscriptionExpiry(dialog) => self.on_subscription_expired(now, dialog),
         }
     }
 

@@ -480,6 +480,10 @@ impl Server {
                 self.relay_in_dialog(now, sid, &leg_key, key, req)
             }
             Method::Options => self.reply(now, &key, &req, StatusCode::OK),
+            Method::Refer if matches!(self.sessions.get(&sid), Some(Session::Group(_))) => {
+                // GRP-14/15: a participant's REFER to the focus in its group dialog.
+                self.on_group_refer_in_dialog(now, sid, &leg_key, key, req)
+            }
             Method::Ack | Method::Cancel => {}
             Method::Register
             | Method::Message

@@ -124,6 +124,20 @@ pub enum Refusal {
     Overloaded,
     /// LIM-14: the sender of a MESSAGE has used up its stored-bytes quota.
     OverQuota,
+    /// GRP-10 (RFC 4579 §5): a request for a focus URI that names no live group.
+    NoSuchFocus,
+    /// GRP-10 (RFC 6665 §4.2.1.2): a SUBSCRIBE for an event package other than
+    /// `conference` (answered with `Allow-Events`).
+    BadEvent,
+    /// GRP-10: a SUBSCRIBE to a group from someone who is not one of its joined
+    /// participants.
+    NotAGroupParticipant,
+    /// GRP-14 (RFC 3515 §2.4.1): a REFER to the focus without a usable `Refer-To`
+    /// (absent, or not a user's address).
+    BadReferTo,
+    /// GRP-15 (RCC.07): a REFER removing a participant from someone other than the
+    /// chairman (the group's creator).
+    NotTheChairman,
 }
 
 impl Refusal {
@@ -161,7 +175,12 @@ impl Refusal {
             Refusal::RegisterForeignUser
             | Refusal::NotAuthenticated
             | Refusal::NotTheLegsFlow
-            | Refusal::NotAParty => StatusCode::FORBIDDEN,
+            | Refusal::NotAParty
+            | Refusal::NotAGroupParticipant
+            | Refusal::NotTheChairman => StatusCode::FORBIDDEN,
+            Refusal::BadReferTo => StatusCode::BAD_REQUEST,
+            Refusal::NoSuchFocus => StatusCode::NOT_FOUND,
+            Refusal::BadEvent => StatusCode::BAD_EVENT,
             Refusal::CSeqOutOfOrder | Refusal::StoreFailed => StatusCode::SERVER_INTERNAL_ERROR,
             Refusal::SessionNotEstablished => StatusCode::REQUEST_PENDING,
             Refusal::UnknownUser => StatusCode::NOT_FOUND,
@@ -220,7 +239,12 @@ impl Refusal {
             | Refusal::ReplacedEnding
             | Refusal::ReplacedNotEarly
             | Refusal::UnreadableMessage
-            | Refusal::StoreFailed => None,
+            | Refusal::StoreFailed
+            | Refusal::NoSuchFocus
+            | Refusal::BadEvent
+            | Refusal::NotAGroupParticipant
+            | Refusal::BadReferTo
+            | Refusal::NotTheChairman => None,
         }
     }
 
@@ -270,6 +294,11 @@ impl Refusal {
             Refusal::StoreFailed => "store failed",
             Refusal::Overloaded => "transaction or session table full",
             Refusal::OverQuota => "sender over its stored-bytes quota",
+            Refusal::NoSuchFocus => "no live group at this focus URI",
+            Refusal::BadEvent => "event package not supported",
+            Refusal::NotAGroupParticipant => "not a participant of the group",
+            Refusal::BadReferTo => "Refer-To missing or not a user",
+            Refusal::NotTheChairman => "only the chairman removes participants",
         }
     }
 }

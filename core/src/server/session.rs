@@ -185,7 +185,38 @@ pub(crate) struct Group {
     pub(crate) participants: BTreeMap<UserUri, Participant>,
     /// The last participant's BYE, answered once the group is sealed (HIST-5).
     pub(crate) held_bye: Option<TxKey>,
+    /// Conference-event subscriptions to the focus, by dialog (GRP-10..GRP-13).
+    pub(crate) subscriptions: BTreeMap<LegKey, Subscription>,
+    /// REFERs to add someone, waiting for that invitee's answer (GRP-14).
+    pub(crate) refers: Vec<ReferWatch>,
     pub(crate) state: GroupState,
+}
+
+/// One subscriber's subscription to a group's conference state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Subscription {
+    /// The subscription's dialog (the focus is its UAS).
+    pub(crate) dialog: super::leg::Leg,
+    /// RFC 4575 §4.1: the version of the last document sent on it.
+    pub(crate) version: u32,
+    /// When it ends unless refreshed.
+    pub(crate) expires_at: crate::time::Time,
+}
+
+/// A REFER's implicit subscription (RFC 3515): where its sipfrag NOTIFYs go, and
+/// whose invitation it waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ReferWatch {
+    pub(crate) dialog: NotifyDialog,
+    pub(crate) invitee: UserUri,
+}
+
+/// The dialog of a REFER's NOTIFYs: the referrer's group leg (a REFER in that
+/// dialog) or a dialog of its own (a REFER outside any dialog).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum NotifyDialog {
+    Leg(LegKey),
+    Own(Box<super::leg::Leg>),
 }
 
 /// One participant of a group.
@@ -203,6 +234,8 @@ pub(crate) enum ParticipantStatus {
     /// Invited but never answered (no device, timeout, 408/480/487): not a refusal.
     NoAnswer,
     Left,
+    /// Removed by the chairman (GRP-15).
+    Removed,
 }
 
 impl ParticipantStatus {
@@ -213,6 +246,7 @@ impl ParticipantStatus {
             ParticipantStatus::Declined => "declined",
             ParticipantStatus::NoAnswer => "no-answer",
             ParticipantStatus::Left => "left",
+            ParticipantStatus::Removed => "removed",
         }
     }
 }

@@ -173,7 +173,7 @@ impl Server {
                 self.send_bye(now, sid, leg);
                 let user = self.legs.get(leg).map(|l| l.user.clone());
                 if let Some(user) = user {
-                    self.leave_group(sid, &user);
+                    self.leave_group(now, sid, &user);
                 }
             }
             None => {}

@@ -479,7 +479,8 @@ impl Transactions {
             | Timer::ByeWait(_)
             | Timer::ReplacedBye(_)
             | Timer::BindingExpiry(..)
-            | Timer::HeldAnswer(_) => None,
+            | Timer::HeldAnswer(_)
+            | Timer::SubscriptionExpiry(_) => None,
         }
     }
 

@@ -141,6 +141,8 @@ fn unsupported(req: &Request) -> Vec<&str> {
 pub(crate) fn refusal_headers(why: Refusal, req: &Request) -> Vec<(String, String)> {
     if why == Refusal::BadExtension {
         vec![("Unsupported".to_owned(), unsupported(req).join(", "))]
+    } else if why == Refusal::BadEvent {
+        vec![("Allow-Events".to_owned(), "conference".to_owned())]
     } else if why == Refusal::UnsupportedBody {
         vec![("Accept".to_owned(), INVITE_BODIES.to_owned())]
     } else if why == Refusal::SipsOverInsecureHop {

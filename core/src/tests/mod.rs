@@ -3,6 +3,7 @@
 
 mod caps;
 mod claim;
+mod conference;
 mod connect_policy;
 mod edge;
 mod failures;

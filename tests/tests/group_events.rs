@@ -1,0 +1,157 @@
+//! The conference event package end to end (specs/group.md, GRP-10..GRP-13): the
+//! independent Python SIP client (`tests/sip/group_client.py`) creates a group over
+//! TCP with four terminals, subscribes to the focus (a non-participant is refused),
+//! sees every join and departure in order, refreshes, unsubscribes, and receives the
+//! terminated NOTIFY when the group ends. Every NOTIFY body is then validated with
+//! `xmllint --nonet` against RFC 4575's schema (`tests/schemas/conference-info.xsd`,
+//! its `xml.xsd` import resolved offline by `tests/schemas/catalog.xml`).
+//!
+//! Peers: python3, xmllint (Debian `libxml2-utils`); missing ones fail under CI=true.
+
+use std::path::Path;
+use std::process::Command;
+
+use cpmd_tests::{tool_available, workspace_root, Cpmd, Transport};
+
+/// `xmllint --nonet --schema` on one document: `Ok` or the tool's complaint.
+fn validate(doc: &Path) -> Result<(), String> {
+    let schemas = workspace_root().join("tests/schemas");
+    let out = Command::new("xmllint")
+        .env("XML_CATALOG_FILES", schemas.join("catalog.xml"))
+        .args(["--nonet", "--noout", "--schema"])
+        .arg(schemas.join("conference-info.xsd"))
+        .arg(doc)
+        .output()
+        .expect("xmllint runs");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn tools() -> bool {
+    tool_available("python3", &["--version"], "python3")
+        && tool_available("xmllint", &["--version"], "libxml2-utils")
+}
+
+/// The schema check itself can fail: a document with an endpoint status RFC 4575
+/// does not define is refused (so a passing validation below means something).
+#[test]
+fn the_schema_refuses_a_wrong_document() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("bad.xml");
+    std::fs::write(
+        &doc,
+        "<?xml version=\"1.0\"?>\n<conference-info xmlns=\"urn:ietf:params:xml:ns:conference-info\" \
+         entity=\"sip:conf-1@example.com\" state=\"full\" version=\"1\"><users><user \
+         entity=\"sip:a@example.com\"><endpoint><status>here</status></endpoint></user>\
+         </users></conference-info>\n",
+    )
+    .unwrap();
+    let err = validate(&doc).expect_err("an unknown status fails validation");
+    assert!(err.contains("status"), "{err}");
+}
+
+/// Runs `group_client.py <scenario>` against a fresh cpmd over TCP; checks that it
+/// completed, that it wrote `notifies` conference documents and that each validates
+/// against RFC 4575; returns cpmd (stopped) for the history checks.
+fn run_scenario(scenario: &str, notifies: usize) -> Cpmd {
+    let mut cpmd = Cpmd::start(&["--tcp", "127.0.0.1:0"]);
+    let server = cpmd.addr(Transport::Tcp);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new("python3")
+        .arg(workspace_root().join("tests/sip/group_client.py"))
+        .arg(scenario)
+        .args(["--host", &server.ip().to_string()])
+        .args(["--port", &server.port().to_string()])
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "group client failed\nstdout:\n{stdout}\nstderr:\n{}\ncpmd:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        cpmd.log()
+    );
+    assert!(stdout.contains("group ended"), "{stdout}");
+    let mut docs: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    docs.sort();
+    assert_eq!(docs.len(), notifies, "{docs:?}\n{stdout}");
+    for doc in &docs {
+        if let Err(err) = validate(doc) {
+            panic!(
+                "{} does not validate against RFC 4575:\n{err}\n{}",
+                doc.display(),
+                std::fs::read_to_string(doc).unwrap_or_default()
+            );
+        }
+    }
+    let status = cpmd.stop();
+    assert!(status.success(), "cpmd exit: {status:?}\n{}", cpmd.log());
+    cpmd
+}
+
+/// The group was sealed once (GRP-4); its participants' final states.
+fn sealed_group(cpmd: &Cpmd) -> serde_json::Value {
+    let sealed: Vec<_> = cpmd
+        .history()
+        .into_iter()
+        .filter(|l| l["kind"] == "history" && l["info"]["session_type"] == "Ad-Hoc")
+        .collect();
+    assert_eq!(sealed.len(), 1, "{sealed:#?}");
+    sealed[0].clone()
+}
+
+/// GRP-10..GRP-13 with real sockets; every NOTIFY validates against RFC 4575.
+/// alice: full, bob left, full (refresh), terminated; carol: full, bob left, alice
+/// left, carol left, terminated.
+#[test]
+fn subscribers_see_the_group_change_and_end() {
+    if !tools() {
+        return;
+    }
+    let cpmd = run_scenario("conference", 9);
+    sealed_group(&cpmd);
+}
+
+/// GRP-14, GRP-15 with real sockets: bob adds dave by REFER in his group dialog,
+/// erin (outside) and bob (not the chairman) are refused what they may not do, alice
+/// removes carol by REFER outside any dialog; alice's subscription sees each change
+/// (full, dave pending, dave connected, carol booted, bob, dave and alice departed,
+/// terminated), every document valid.
+#[test]
+fn refer_adds_a_participant_and_the_chairman_removes_one() {
+    if !tools() {
+        return;
+    }
+    let cpmd = run_scenario("refer", 8);
+    let group = sealed_group(&cpmd);
+    let states: Vec<(String, String)> = group["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|p| {
+            (
+                p["user"].as_str().unwrap_or("").to_owned(),
+                p["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        states.contains(&("sip:dave@example.com".into(), "left".into())),
+        "dave joined (then left): {states:?}"
+    );
+    assert!(
+        states.contains(&("sip:carol@example.com".into(), "removed".into())),
+        "carol was removed: {states:?}"
+    );
+}
