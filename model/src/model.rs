@@ -549,8 +549,14 @@ impl CpmModel {
                 | Command::MsrpSend { .. } => {}
                 Command::Persist { ticket, record } => {
                     let req = match record {
-                        // The modelled terminals send neither pager messages nor IMDNs.
-                        Record::Standalone(_) | Record::Disposition(_) => continue,
+                        // The modelled terminals send neither pager messages nor IMDNs,
+                        // and register only in the fixed prefix (specs/deferred.md is
+                        // not modelled).
+                        Record::Standalone(_)
+                        | Record::Disposition(_)
+                        | Record::Deferred(_)
+                        | Record::DeferredDone(_)
+                        | Record::KnownUser(_) => continue,
                         Record::Message(m) => {
                             let Some(msg) = Msg::parse(&m.message_id) else {
                                 continue;
@@ -961,7 +967,8 @@ impl CpmModel {
                 Timer::Timeout(_)
                 | Timer::Linger(_)
                 | Timer::BindingExpiry(..)
-                | Timer::HeldAnswer(_) => false,
+                | Timer::HeldAnswer(_)
+                | Timer::DeferredExpiry(..) => false,
             };
             if offer {
                 out.push(Action::Fire(timer.clone()));
@@ -1054,7 +1061,8 @@ impl CpmModel {
                     Timer::Timeout(_)
                     | Timer::Linger(_)
                     | Timer::BindingExpiry(..)
-                    | Timer::HeldAnswer(_) => {}
+                    | Timer::HeldAnswer(_)
+                    | Timer::DeferredExpiry(..) => {}
                 }
                 note_server(log, format!("timer {timer}"));
                 st.server.expire(NOW, timer);

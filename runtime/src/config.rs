@@ -104,6 +104,10 @@ pub struct FileConfig {
     pub trust: crate::trust_config::TrustFileConfig,
     /// Logging (`format`: text or json).
     pub log: crate::logging::LogFileConfig,
+    /// Deferred messaging (specs/deferred.md).
+    pub deferred: crate::deferred_config::DeferredFileConfig,
+    /// The push hook announcing deferred messages.
+    pub push: crate::deferred_config::PushFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -265,6 +269,8 @@ impl Default for FileConfig {
             tls: Default::default(),
             trust: Default::default(),
             log: Default::default(),
+            deferred: Default::default(),
+            push: Default::default(),
         }
     }
 }
@@ -524,6 +530,7 @@ impl FileConfig {
         c.auth = self.auth.core(&c.domain)?;
         c.trust = self.trust.core()?;
         c.login_failures = self.trust.failures();
+        c.deferred = self.deferred.core();
         Ok(c)
     }
 }

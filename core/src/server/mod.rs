@@ -27,6 +27,10 @@ mod chat_log;
 mod config;
 mod connect_policy;
 mod connections;
+mod deferred;
+mod deferred_config;
+mod deferred_imdn;
+mod deferred_queue;
 mod extension;
 mod failure_answers;
 mod failures;
@@ -64,6 +68,7 @@ pub use config::{
     Timers,
 };
 pub use connect_policy::{Cidr, CidrError, TrustConfig};
+pub use deferred_config::DeferredConfig;
 pub use failures::{FailurePolicy, Failures, LoginVerdict};
 pub use id_gen::CORE_CONN_BASE;
 pub use output::{
@@ -71,8 +76,9 @@ pub use output::{
 };
 // The records moved to `crate::record`; their `server::` paths stay valid.
 pub use crate::record::{
-    Disposition, DispositionRecord, HistoryObject, ParticipantRecord, Record, SessionInfo,
-    SessionKey, SessionType, StandaloneMessage, StoredMessage,
+    DeferredDone, DeferredEnd, DeferredMessage, DeferredRecord, Disposition, DispositionRecord,
+    HistoryObject, ParticipantRecord, Record, SessionInfo, SessionKey, SessionType,
+    StandaloneMessage, StoredMessage,
 };
 pub use keys::{LegKey, TxKey};
 pub use refusal::{MsrpRefusal, Refusal};
@@ -151,6 +157,8 @@ pub struct Server {
     held: BTreeMap<TxKey, Response>,
     /// The server's MSRP endpoints, one per leg with MSRP media (specs/msrp.md).
     msrp: msrp_media::MsrpState,
+    /// Deferred pager messages per recipient, and who may get any (specs/deferred.md).
+    deferred: deferred_queue::DeferredQueues,
     wall_clock: WallClock,
     counters: Counters,
 }
@@ -174,6 +182,7 @@ impl Server {
             failures: Default::default(),
             held: BTreeMap::new(),
             msrp: Default::default(),
+            deferred: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
         }
@@ -342,6 +351,7 @@ impl Server {
             Owner::Relay(server_tx) => self.on_relay_answer(now, &server_tx, rx),
             Owner::GroupInvite(gid, user) => self.on_group_invite_answer(now, gid, &user, rx),
             Owner::Pager(server_tx) => self.on_pager_answer(now, &server_tx, rx),
+            Owner::Deferred(user, id) => self.on_deferred_answer(now, &user, &id, rx),
             Owner::Nobody => {}
         }
     }
@@ -368,10 +378,15 @@ impl Server {
                 self.refuse_request(now, &key, &req, Refusal::RegisterInvalid)
             }
             RegisterOutcome::Bindings(bindings) => {
+                let bound = !bindings.is_empty();
                 let mut resp = Response::to_request(&req, StatusCode::OK);
                 self.add_to_tag(&mut resp);
                 resp.headers.contact = bindings.into_iter().map(|(c, _)| c).collect();
                 self.tx.respond(now, &key, resp, &timers, &mut self.out);
+                if bound {
+                    // DEF-3: after the 200, what waits for the user goes out.
+                    self.on_device_registered(now, &aor);
+                }
             }
         }
     }
@@ -398,7 +413,7 @@ impl Server {
 
     /// Sends `resp` through the server transaction `key`: a To-tag on every answer but
     /// 100, `Allow` where RFC 3261 §20.5 wants it.
-    fn send_reply(&mut self, now: Time, key: &TxKey, mut resp: Response) {
+    pub(crate) fn send_reply(&mut self, now: Time, key: &TxKey, mut resp: Response) {
         let status = resp.status;
         if status != StatusCode::TRYING {
             self.add_to_tag(&mut resp);
@@ -463,7 +478,15 @@ impl Server {
                 };
                 self.on_pager_stored(now, *pending, answer)
             }
-            TicketUse::Disposition => {}
+            TicketUse::Deferred(pending) => {
+                let answer = match (ok, over_quota) {
+                    (true, _) => Ok(()),
+                    (false, true) => Err(Refusal::OverQuota),
+                    (false, false) => Err(Refusal::StoreFailed),
+                };
+                self.on_deferred_stored(now, *pending, answer)
+            }
+            TicketUse::Disposition | TicketUse::Bookkeeping => {}
         }
     }
 
@@ -500,6 +523,7 @@ impl Server {
             Timer::ReplacedBye(sid) => self.on_replaced_bye_missing(now, *sid),
             Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
             Timer::HeldAnswer(key) => self.release_held(now, key),
+            Timer::DeferredExpiry(user, id) => self.on_deferred_expired(now, user, id),
         }
     }
 

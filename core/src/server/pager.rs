@@ -13,8 +13,9 @@
 //!
 //! Not store-and-forward: the sender's final answer is still the recipient's (or 408
 //! when it never answered), so a stored standalone message means "accepted from its
-//! sender", not "delivered". A recipient that is not registered gets nothing stored
-//! (480 at once). The binding is chosen when the MESSAGE arrives, so a binding that
+//! sender", not "delivered". A recipient with no registered device is the business
+//! of deferred messaging (`deferred.rs`, specs/deferred.md): kept and answered 202,
+//! or 480 at once when deferral is not open to them. The binding is chosen when the MESSAGE arrives, so a binding that
 //! expires while the store works does not lose the relay; its TCP connection is
 //! (re)opened only once the record is durable.
 
@@ -47,9 +48,7 @@ impl Server {
         let Some(target) = target else {
             return self.refuse_request(now, &key, &req, Refusal::UnknownUser);
         };
-        let Some(binding) = self.registrar.lookup(&target).cloned() else {
-            return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
-        };
+        let binding = self.registrar.lookup(&target).cloned();
         let conversation_id = req
             .headers
             .conversation_id
@@ -57,7 +56,11 @@ impl Server {
             .unwrap_or_else(|| self.ids.conversation_id());
         let ct = req.headers.content_type.as_ref().map(print_media_type);
         if super::is_composing::is_composing(ct.as_deref().unwrap_or_default(), &req.body) {
-            // An is-composing indication is relayed, never stored (PAGER-5).
+            // An is-composing indication is relayed, never stored (PAGER-5) nor
+            // deferred (DEF-1).
+            let Some(binding) = binding else {
+                return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
+            };
             let pending = PendingPager {
                 server_tx: key,
                 flow: binding.flow,
@@ -67,9 +70,23 @@ impl Server {
             };
             return self.on_pager_stored(now, pending, Ok(()));
         }
-        let Some(record) = self.pager_record(&req, &conversation_id, sender, target) else {
+        let Some(record) =
+            self.pager_record(&req, &conversation_id, sender.clone(), target.clone())
+        else {
             // PAGER-3: a body we cannot read is neither stored nor relayed.
             return self.refuse_request(now, &key, &req, Refusal::UnreadableMessage);
+        };
+        let Some(binding) = binding else {
+            // No device: kept for later, or 480 (specs/deferred.md).
+            let incoming = super::deferred::Incoming {
+                key,
+                req,
+                sender,
+                target,
+                conversation_id,
+                history: record,
+            };
+            return self.defer_message(now, incoming);
         };
         let ticket = self.ticket(TicketUse::Pager(Box::new(PendingPager {
             server_tx: key,
@@ -147,7 +164,7 @@ impl Server {
     /// The MESSAGE the server sends the recipient: a new transaction of its own, the
     /// body and CPM headers copied (Conversation-ID as stored, so a fresh one reaches
     /// the recipient too).
-    fn pager_relay(
+    pub(crate) fn pager_relay(
         &mut self,
         req: &Request,
         out_flow: Flow,

@@ -25,6 +25,21 @@ pub(crate) enum TicketUse {
     Pager(Box<PendingPager>),
     /// An IMDN's disposition record: nothing waits for it.
     Disposition,
+    /// A deferred pager MESSAGE and its history, answered 202 once durable (DEF-2).
+    Deferred(Box<PendingDeferred>),
+    /// A deferred queue's bookkeeping (an entry removed, a user known): nothing
+    /// waits for it.
+    Bookkeeping,
+}
+
+/// A deferred MESSAGE whose record the store has not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PendingDeferred {
+    /// The sender's server transaction.
+    pub(crate) server_tx: TxKey,
+    /// The recipient and the queue entry's id.
+    pub(crate) recipient: crate::uri::UserUri,
+    pub(crate) id: String,
 }
 
 /// A pager MESSAGE whose record the store has not confirmed yet: what to relay, and

@@ -13,6 +13,7 @@
 //! | `ReplacedBye(session)` | CPM (TERM-3) | B joined the group that replaces the 1-to-1 | end the 1-to-1 from the server |
 //! | `BindingExpiry(user, contact)` | §10 | a binding is registered or refreshed | remove the binding |
 //! | `HeldAnswer(tx)` | SEC-4f | a wrong password's answer is delayed | send the held answer |
+//! | `DeferredExpiry(user, id)` | DEF-7 | a deferred message is durable (or restored) | drop it, `failed` to its sender |
 
 use std::fmt;
 
@@ -39,6 +40,8 @@ pub enum Timer {
     BindingExpiry(UserUri, String),
     /// A failing authentication answer held back (SEC-4f).
     HeldAnswer(TxKey),
+    /// A deferred message's expiry (recipient, queue id; DEF-7).
+    DeferredExpiry(UserUri, String),
 }
 
 impl fmt::Display for Timer {
@@ -52,6 +55,7 @@ impl fmt::Display for Timer {
             Timer::ReplacedBye(s) => write!(f, "replaced-bye({s})"),
             Timer::BindingExpiry(u, c) => write!(f, "binding-expiry({u}, {c})"),
             Timer::HeldAnswer(k) => write!(f, "held-answer({k})"),
+            Timer::DeferredExpiry(u, id) => write!(f, "deferred-expiry({u}, {id})"),
         }
     }
 }

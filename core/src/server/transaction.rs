@@ -40,6 +40,8 @@ pub(crate) enum Owner {
     Relay(TxKey),
     /// A pager-mode MESSAGE relayed for the sender's server transaction.
     Pager(TxKey),
+    /// A deferred message (recipient, queue id) delivered to one device.
+    Deferred(UserUri, String),
     /// A group INVITE to one participant.
     GroupInvite(SessionId, UserUri),
     /// A request whose answer nobody needs (CANCEL).
@@ -378,7 +380,8 @@ impl Transactions {
             | Timer::ByeWait(_)
             | Timer::ReplacedBye(_)
             | Timer::BindingExpiry(..)
-            | Timer::HeldAnswer(_) => None,
+            | Timer::HeldAnswer(_)
+            | Timer::DeferredExpiry(..) => None,
         }
     }
 

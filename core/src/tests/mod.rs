@@ -4,6 +4,7 @@
 mod caps;
 mod claim;
 mod connect_policy;
+mod deferred;
 mod edge;
 mod failures;
 mod flows;
