@@ -157,6 +157,9 @@ pub struct Server {
     held: BTreeMap<TxKey, Response>,
     /// The server's MSRP endpoints, one per leg with MSRP media (specs/msrp.md).
     msrp: msrp_media::MsrpState,
+    /// Pager MESSAGEs relayed to several devices, by the sender's transaction
+    /// (PAGER-6).
+    pager_forks: BTreeMap<TxKey, tickets::PagerFork>,
     /// Deferred pager messages per recipient, and who may get any (specs/deferred.md).
     deferred: deferred_queue::DeferredQueues,
     wall_clock: WallClock,
@@ -182,6 +185,7 @@ impl Server {
             failures: Default::default(),
             held: BTreeMap::new(),
             msrp: Default::default(),
+            pager_forks: BTreeMap::new(),
             deferred: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
