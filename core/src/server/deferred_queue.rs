@@ -22,6 +22,8 @@ pub(crate) struct DeferredQueues {
     pub(crate) flights: BTreeMap<UserUri, Flight>,
     /// The next queue position (global, so it also orders restored entries).
     pub(crate) next_seq: u64,
+    /// Bookkeeping tickets issued (`deferred.rs`).
+    pub(crate) bookkeeping_tickets: u64,
 }
 
 /// One waiting message.
