@@ -156,4 +156,59 @@ pub enum Record {
     Standalone(StandaloneMessage),
     /// An IMDN applied to a stored message.
     Disposition(DispositionRecord),
+    /// A pager MESSAGE kept for a recipient with no registered device, with its
+    /// history record, in one write (DEF-2: durable before the `202 Accepted`).
+    Deferred(DeferredRecord),
+    /// A deferred message left the queue (delivered or expired): its queue entry
+    /// is removed (its history record stays).
+    DeferredDone(DeferredDone),
+    /// A user registered for the first time: deferral to them is possible from now
+    /// on, also after a restart (DEF-1).
+    KnownUser(UserUri),
+}
+
+/// A pager MESSAGE waiting in a recipient's deferred queue (specs/deferred.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeferredMessage {
+    /// The server's id of the queue entry (unique across restarts).
+    pub id: String,
+    /// The user it waits for.
+    pub recipient: UserUri,
+    /// The authenticated sender.
+    pub sender: UserUri,
+    /// Position in the recipient's queue: deliveries follow it (DEF-4).
+    pub seq: u64,
+    /// When it expires, in seconds since the Unix epoch (wall clock: it outlives
+    /// the process).
+    pub expires_at_unix_s: u64,
+    /// The sender's MESSAGE as received, encoded (the delivery is rebuilt from it).
+    pub request: Vec<u8>,
+}
+
+/// A deferred message and the history record it is filed under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeferredRecord {
+    /// The queue entry.
+    pub message: DeferredMessage,
+    /// The standalone message (or disposition) stored for it, as for any pager
+    /// MESSAGE (DEF-8: filed once, when accepted).
+    pub history: Box<Record>,
+}
+
+/// Why a deferred message left its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeferredEnd {
+    /// A device of the recipient answered 2xx.
+    Delivered,
+    /// Its expiry passed first.
+    Expired,
+}
+
+/// The removal of a deferred message from its queue.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeferredDone {
+    /// [`DeferredMessage::id`].
+    pub id: String,
+    /// Why.
+    pub end: DeferredEnd,
 }

@@ -72,6 +72,19 @@ impl WallClock {
             secs_of_day % 60
         )
     }
+
+    /// RFC 3339 form (CPIM `DateTime`, RFC 3862), always UTC:
+    /// `2026-11-26T12:00:00Z`.
+    pub fn to_rfc3339(self) -> String {
+        let (year, month, day) = civil_from_days(self.0 / 86_400);
+        let secs_of_day = self.0 % 86_400;
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            secs_of_day / 3600,
+            secs_of_day / 60 % 60,
+            secs_of_day % 60
+        )
+    }
 }
 
 /// Days since the epoch to (year, month 1..=12, day 1..=31): Howard Hinnant's
@@ -92,6 +105,14 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_matches_a_known_instant() {
+        assert_eq!(
+            WallClock::from_unix_secs(1_795_694_400).to_rfc3339(),
+            "2026-11-26T12:00:00Z"
+        );
+    }
 
     #[test]
     fn http_date_matches_known_instants() {

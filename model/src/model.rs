@@ -549,8 +549,14 @@ impl CpmModel {
                 | Command::MsrpSend { .. } => {}
                 Command::Persist { ticket, record } => {
                     let req = match record {
-                        // The modelled terminals send neither pager messages nor IMDNs.
-                        Record::Standalone(_) | Record::Disposition(_) => continue,
+                        // The modelled terminals send neither pager messages nor IMDNs,
+                        // and register only in the fixed prefix (specs/deferred.md is
+                        // not modelled).
+                        Record::Standalone(_)
+                        | Record::Disposition(_)
+                        | Record::Deferred(_)
+                        | Record::DeferredDone(_)
+                        | Record::KnownUser(_) => continue,
                         Record::Message(m) => {
                             let Some(msg) = Msg::parse(&m.message_id) else {
                                 continue;
@@ -963,6 +969,7 @@ impl CpmModel {
                 | Timer::BindingExpiry(..)
                 | Timer::HeldAnswer(_)
                 | Timer::SubscriptionExpiry(_) => false,
+                Timer::DeferredExpiry(..) => false,
             };
             if offer {
                 out.push(Action::Fire(timer.clone()));
@@ -1057,6 +1064,7 @@ impl CpmModel {
                     | Timer::BindingExpiry(..)
                     | Timer::HeldAnswer(_)
                     | Timer::SubscriptionExpiry(_) => {}
+                    Timer::DeferredExpiry(..) => {}
                 }
                 note_server(log, format!("timer {timer}"));
                 st.server.expire(NOW, timer);

@@ -641,6 +641,14 @@ impl ReplayOutcome {
                         Record::Disposition(d) => {
                             format!("persist {:?} of {}", d.disposition, d.message_id)
                         }
+                        Record::Deferred(d) => format!(
+                            "persist deferred {} for {}",
+                            d.message.id, d.message.recipient
+                        ),
+                        Record::DeferredDone(d) => {
+                            format!("persist deferred {} {:?}", d.id, d.end)
+                        }
+                        Record::KnownUser(u) => format!("persist known user {u}"),
                     };
                     (server, store, format!("{:>6} ms  {what}", at.as_ms()))
                 }

@@ -48,7 +48,12 @@ fn replay_claim_trace() {
         .into_iter()
         .filter_map(|r| match r {
             Record::SessionInfo(i) => (i.session_type == SessionType::AdHoc).then_some(i),
-            Record::Message(_) | Record::Standalone(_) | Record::Disposition(_) => None,
+            Record::Message(_)
+            | Record::Standalone(_)
+            | Record::Disposition(_)
+            | Record::Deferred(_)
+            | Record::DeferredDone(_)
+            | Record::KnownUser(_) => None,
         })
         .collect();
     assert_eq!(group_infos.len(), 1, "{chart}");

@@ -1,8 +1,8 @@
 //! `cpmd --check-config`: everything [`crate::serve`] checks before it serves,
 //! without binding a socket or opening the store, so an operator (or a package's
 //! pre-start hook) learns of a bad file before a restart: the TLS files load, the
-//! listeners that need `[tls]` have it, the store URL parses, and the core accepts
-//! its configuration (`cpmd_core::Config::validate`).
+//! listeners that need `[tls]` have it, the store URL and `[push] url` parse, and
+//! the core accepts its configuration (`cpmd_core::Config::validate`).
 //!
 //! What it is *not*: a connectivity check. Whether the addresses can be bound or the
 //! database reached is only known by starting.
@@ -42,5 +42,8 @@ pub fn check_config(
     core.msrp.advertised_tls = file.listen.msrps.first().copied();
     core.validate().map_err(ServeError::InvalidConfig)?;
     file.store_url()?;
+    if let Some(url) = &file.push.url {
+        crate::push::Target::parse(url)?;
+    }
     Ok(())
 }

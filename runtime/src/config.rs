@@ -106,6 +106,10 @@ pub struct FileConfig {
     pub log: crate::logging::LogFileConfig,
     /// The metrics listener (`/metrics`, `/health`, `/ready`).
     pub metrics: crate::metrics::MetricsFileConfig,
+    /// Deferred messaging (specs/deferred.md).
+    pub deferred: crate::deferred_config::DeferredFileConfig,
+    /// The push hook announcing deferred messages.
+    pub push: crate::deferred_config::PushFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -268,6 +272,8 @@ impl Default for FileConfig {
             trust: Default::default(),
             log: Default::default(),
             metrics: Default::default(),
+            deferred: Default::default(),
+            push: Default::default(),
         }
     }
 }
@@ -527,6 +533,7 @@ impl FileConfig {
         c.auth = self.auth.core(&c.domain)?;
         c.trust = self.trust.core()?;
         c.login_failures = self.trust.failures();
+        c.deferred = self.deferred.core();
         Ok(c)
     }
 }

@@ -80,6 +80,8 @@ pub struct EventLoop {
     store_pending: usize,
     /// The input trace, when enabled.
     trace: Option<InputTrace>,
+    /// The push hook announcing deferred messages (specs/deferred.md), if set.
+    push: Option<crate::push::PushHook>,
     /// The metrics, when the metrics listener is on.
     metrics: Option<Observed>,
 }
@@ -153,7 +155,14 @@ impl EventLoop {
                 imap_open: parts.imap_open,
                 next_gauges: origin,
             }),
+            push: None,
         }
+    }
+
+    /// Announces deferred messages through `push` (DEF-11).
+    pub fn with_push(mut self, push: Option<crate::push::PushHook>) -> Self {
+        self.push = push;
+        self
     }
 
     /// Runs until `shutdown` resolves, then lets the store finish what is in flight
@@ -334,6 +343,25 @@ impl EventLoop {
                 o.metrics.event(&ev);
             }
             log_event(&ev);
+            if let (
+                Some(push),
+                Event::MessageDeferred {
+                    recipient,
+                    sender,
+                    conversation_id,
+                    content_type,
+                    body,
+                },
+            ) = (&self.push, &ev)
+            {
+                push.announce(&crate::push::Deferral {
+                    recipient: recipient.as_str(),
+                    sender: sender.as_str(),
+                    conversation_id: conversation_id.as_ref().map(|c| c.as_str()),
+                    content_type,
+                    body,
+                });
+            }
         }
     }
 
@@ -603,6 +631,12 @@ fn log_event(ev: &Event) {
         }
         Event::ConnectRefused { target, terminal } => {
             tracing::warn!(%target, %terminal, "not connecting to a host the terminal named (SEC-6)")
+        }
+        Event::MessageDeferred {
+            recipient, sender, ..
+        } => tracing::info!(%recipient, %sender, "message deferred"),
+        Event::DeferredDropped { id } => {
+            tracing::warn!(%id, "stored deferred message unreadable: dropped")
         }
     }
 }

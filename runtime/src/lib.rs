@@ -20,12 +20,14 @@
 
 pub mod check_config;
 pub mod config;
+pub mod deferred_config;
 pub mod event_loop;
 pub mod files;
 pub mod imap;
 pub mod logging;
 pub mod mailstore;
 pub mod metrics;
+pub mod push;
 pub mod ready;
 pub mod store;
 pub mod tls;
@@ -140,6 +142,9 @@ pub enum ServeError {
     /// The ready line cannot be announced.
     #[error(transparent)]
     Announce(#[from] AnnounceError),
+    /// `[push] url` does not parse.
+    #[error(transparent)]
+    Push(#[from] push::PushUrlError),
     /// The store task ended abnormally.
     #[error("store task")]
     StoreTask(#[source] tokio::task::JoinError),
@@ -409,8 +414,28 @@ pub async fn serve(
     let (store_tx, store_jobs) = mpsc::unbounded_channel();
     let (store_done, store_rx) = mpsc::unbounded_channel();
     let store_task = store::spawn_store_task(store, store_jobs, store_done);
+    // Deferred messaging (specs/deferred.md): what the store still holds, as inputs
+    // before any network input, and the push hook.
+    let mut server = cpmd_core::Server::new(core);
+    server.set_wall_clock(cpmd_core::WallClock::from_unix_secs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    ));
+    let restored = opened.deferred;
+    if !restored.messages.is_empty() {
+        tracing::info!(
+            messages = restored.messages.len(),
+            "deferred messages restored"
+        );
+    }
+    server.add_known_users(restored.known_users);
+    let since_origin = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+    server.restore_deferred(cpmd_core::Time::from_ms(since_origin), restored.messages);
+    let push = push::PushHook::start(&file.push).map_err(ServeError::Push)?;
     let parts = Parts {
-        server: cpmd_core::Server::new(core),
+        server,
         udp,
         ids,
         tcp_settings,
@@ -426,7 +451,10 @@ pub async fn serve(
     if let Some(m) = &metrics {
         m.set_ready(true);
     }
-    EventLoop::new(parts, origin).run(shutdown_signal()).await;
+    EventLoop::new(parts, origin)
+        .with_push(push)
+        .run(shutdown_signal())
+        .await;
     store_task.await.map_err(ServeError::StoreTask)?;
     tracing::info!("stopped");
     Ok(())

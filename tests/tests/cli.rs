@@ -317,6 +317,7 @@ fn check_config_validates_without_starting() {
             "needs a [tls] certificate",
         ),
         ("[msrp]\nchunk_size = 0\n", "chunk_size"),
+        ("[push]\nurl = \"https://gw.example/p\"\n", "[push] url"),
     ] {
         let bad = check(config);
         let err = String::from_utf8_lossy(&bad.stderr);

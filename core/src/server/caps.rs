@@ -60,6 +60,12 @@ impl Server {
                 "Retry-After".to_owned(),
                 self.config.caps.retry_after_s.to_string(),
             )]
+        } else if why == Refusal::DeferredQueueFull {
+            // DEF-6: the recipient's queue is full; never a silent loss.
+            vec![(
+                "Retry-After".to_owned(),
+                self.config.deferred.retry_after_s.to_string(),
+            )]
         } else {
             Vec::new()
         }

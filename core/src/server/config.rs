@@ -242,6 +242,8 @@ pub struct Config {
     pub trust: super::connect_policy::TrustConfig,
     /// Caps on the core's tables (specs/limits.md, LIM-11..LIM-13).
     pub caps: super::caps_config::CoreCaps,
+    /// Deferred messaging (specs/deferred.md).
+    pub deferred: super::deferred_config::DeferredConfig,
     /// ID seed.
     pub seed: Seed,
     /// Test-only broken variants (see [`Mutation`]).
@@ -306,6 +308,7 @@ impl Config {
             login_failures: Default::default(),
             trust: Default::default(),
             caps: super::caps_config::CoreCaps::default(),
+            deferred: super::deferred_config::DeferredConfig::default(),
             seed: Seed::default(),
             mutation: Mutation::None,
         }

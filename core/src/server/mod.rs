@@ -28,6 +28,10 @@ mod conference_events;
 mod config;
 mod connect_policy;
 mod connections;
+mod deferred;
+mod deferred_config;
+mod deferred_imdn;
+mod deferred_queue;
 mod extension;
 mod failure_answers;
 mod failures;
@@ -67,6 +71,7 @@ pub use config::{
     Timers,
 };
 pub use connect_policy::{Cidr, CidrError, TrustConfig};
+pub use deferred_config::DeferredConfig;
 pub use failures::{FailurePolicy, Failures, LoginVerdict};
 pub use id_gen::CORE_CONN_BASE;
 pub use output::{
@@ -74,8 +79,9 @@ pub use output::{
 };
 // The records moved to `crate::record`; their `server::` paths stay valid.
 pub use crate::record::{
-    Disposition, DispositionRecord, HistoryObject, ParticipantRecord, Record, SessionInfo,
-    SessionKey, SessionType, StandaloneMessage, StoredMessage,
+    DeferredDone, DeferredEnd, DeferredMessage, DeferredRecord, Disposition, DispositionRecord,
+    HistoryObject, ParticipantRecord, Record, SessionInfo, SessionKey, SessionType,
+    StandaloneMessage, StoredMessage,
 };
 pub use keys::{LegKey, TxKey};
 pub use refusal::{MsrpRefusal, Refusal};
@@ -155,6 +161,11 @@ pub struct Server {
     held: BTreeMap<TxKey, Response>,
     /// The server's MSRP endpoints, one per leg with MSRP media (specs/msrp.md).
     msrp: msrp_media::MsrpState,
+    /// Pager MESSAGEs relayed to several devices, by the sender's transaction
+    /// (PAGER-6).
+    pager_forks: BTreeMap<TxKey, tickets::PagerFork>,
+    /// Deferred pager messages per recipient, and who may get any (specs/deferred.md).
+    deferred: deferred_queue::DeferredQueues,
     wall_clock: WallClock,
     counters: Counters,
 }
@@ -178,6 +189,8 @@ impl Server {
             failures: Default::default(),
             held: BTreeMap::new(),
             msrp: Default::default(),
+            pager_forks: BTreeMap::new(),
+            deferred: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
         }
@@ -353,6 +366,7 @@ impl Server {
             Owner::Relay(server_tx) => self.on_relay_answer(now, &server_tx, rx),
             Owner::GroupInvite(gid, user) => self.on_group_invite_answer(now, gid, &user, rx),
             Owner::Pager(server_tx) => self.on_pager_answer(now, &server_tx, rx),
+            Owner::Deferred(user, id) => self.on_deferred_answer(now, &user, &id, rx),
             Owner::Nobody => {}
         }
     }
@@ -379,10 +393,15 @@ impl Server {
                 self.refuse_request(now, &key, &req, Refusal::RegisterInvalid)
             }
             RegisterOutcome::Bindings(bindings) => {
+                let bound = !bindings.is_empty();
                 let mut resp = Response::to_request(&req, StatusCode::OK);
                 self.add_to_tag(&mut resp);
                 resp.headers.contact = bindings.into_iter().map(|(c, _)| c).collect();
                 self.tx.respond(now, &key, resp, &timers, &mut self.out);
+                if bound {
+                    // DEF-3: after the 200, what waits for the user goes out.
+                    self.on_device_registered(now, &aor);
+                }
             }
         }
     }
@@ -409,7 +428,7 @@ impl Server {
 
     /// Sends `resp` through the server transaction `key`: a To-tag on every answer but
     /// 100, `Allow` where RFC 3261 §20.5 wants it.
-    fn send_reply(&mut self, now: Time, key: &TxKey, mut resp: Response) {
+    pub(crate) fn send_reply(&mut self, now: Time, key: &TxKey, mut resp: Response) {
         let status = resp.status;
         if status != StatusCode::TRYING {
             self.add_to_tag(&mut resp);
@@ -474,7 +493,15 @@ impl Server {
                 };
                 self.on_pager_stored(now, *pending, answer)
             }
-            TicketUse::Disposition => {}
+            TicketUse::Deferred(pending) => {
+                let answer = match (ok, over_quota) {
+                    (true, _) => Ok(()),
+                    (false, true) => Err(Refusal::OverQuota),
+                    (false, false) => Err(Refusal::StoreFailed),
+                };
+                self.on_deferred_stored(now, *pending, answer)
+            }
+            TicketUse::Disposition | TicketUse::Bookkeeping => {}
         }
     }
 
@@ -512,6 +539,7 @@ impl Server {
             Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
             Timer::HeldAnswer(key) => self.release_held(now, key),
             Timer::SubscriptionExpiry(dialog) => self.on_subscription_expired(now, dialog),
+            Timer::DeferredExpiry(user, id) => self.on_deferred_expired(now, user, id),
         }
     }
 

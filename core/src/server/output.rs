@@ -274,6 +274,25 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A pager MESSAGE was deferred durably (DEF-2): the runtime's push hook may
+    /// wake the recipient's device.
+    MessageDeferred {
+        /// Who it waits for.
+        recipient: UserUri,
+        /// Its authenticated sender.
+        sender: UserUri,
+        /// Its Conversation-ID.
+        conversation_id: Option<crate::ids::ConversationId>,
+        /// Its Content-Type.
+        content_type: String,
+        /// Its body (the push hook sends it only when configured to).
+        body: Vec<u8>,
+    },
+    /// A restored deferred message whose stored request no longer decodes: dropped.
+    DeferredDropped {
+        /// Its queue id.
+        id: String,
+    },
     /// SEC-6: a Contact or remote target names a host other than the terminal's
     /// signalling address and not in `[trust] connect_allow`: the server connected
     /// to the flow's peer instead.

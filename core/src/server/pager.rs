@@ -1,6 +1,7 @@
 //! Pager-mode messaging (RFC 3428): an out-of-dialog MESSAGE from an authenticated
-//! user is captured as history, then routed to the recipient's newest device, and the
-//! recipient's answer relayed back (specs/one-to-one.md, "Pager mode", PAGER-1..4).
+//! user is captured as history, then routed to every device of the recipient (a
+//! parallel fork), and the first 2xx or the best failure relayed back
+//! (specs/one-to-one.md, "Pager mode", PAGER-1..6).
 //!
 //! Capture: every MESSAGE the server accepts is `Persist`ed before it is relayed
 //! (PAGER-1). A `message/cpim` body carrying an IMDN (`message/imdn+xml`) becomes a
@@ -13,16 +14,18 @@
 //!
 //! Not store-and-forward: the sender's final answer is still the recipient's (or 408
 //! when it never answered), so a stored standalone message means "accepted from its
-//! sender", not "delivered". A recipient that is not registered gets nothing stored
-//! (480 at once). The binding is chosen when the MESSAGE arrives, so a binding that
-//! expires while the store works does not lose the relay; its TCP connection is
-//! (re)opened only once the record is durable.
+//! sender", not "delivered". A recipient with no registered device is the business
+//! of deferred messaging (`deferred.rs`, specs/deferred.md): kept and answered 202,
+//! or 480 at once when deferral is not open to them. The bindings are chosen when
+//! the MESSAGE arrives, so a binding that expires while the store works does not
+//! lose the relay; their TCP connections are (re)opened only once the record is
+//! durable.
 
 use super::leg::server_via;
 use super::one_to_one::copyable;
 use super::output::Flow;
 use super::refusal::Refusal;
-use super::tickets::PendingPager;
+use super::tickets::{PagerFork, PendingPager};
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
 use crate::cpim::CpimMessage;
@@ -47,9 +50,13 @@ impl Server {
         let Some(target) = target else {
             return self.refuse_request(now, &key, &req, Refusal::UnknownUser);
         };
-        let Some(binding) = self.registrar.lookup(&target).cloned() else {
-            return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
-        };
+        // PAGER-6: every device of the recipient, newest first.
+        let devices: Vec<(Flow, Uri)> = self
+            .registrar
+            .lookup_all(&target)
+            .into_iter()
+            .map(|b| (b.flow, b.contact.uri))
+            .collect();
         let conversation_id = req
             .headers
             .conversation_id
@@ -57,24 +64,40 @@ impl Server {
             .unwrap_or_else(|| self.ids.conversation_id());
         let ct = req.headers.content_type.as_ref().map(print_media_type);
         if super::is_composing::is_composing(ct.as_deref().unwrap_or_default(), &req.body) {
-            // An is-composing indication is relayed, never stored (PAGER-5).
+            // An is-composing indication is relayed, never stored (PAGER-5) nor
+            // deferred (DEF-1).
+            if devices.is_empty() {
+                return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
+            }
             let pending = PendingPager {
                 server_tx: key,
-                flow: binding.flow,
-                contact: binding.contact.uri,
+                devices,
                 conversation_id,
                 request: req,
             };
             return self.on_pager_stored(now, pending, Ok(()));
         }
-        let Some(record) = self.pager_record(&req, &conversation_id, sender, target) else {
+        let Some(record) =
+            self.pager_record(&req, &conversation_id, sender.clone(), target.clone())
+        else {
             // PAGER-3: a body we cannot read is neither stored nor relayed.
             return self.refuse_request(now, &key, &req, Refusal::UnreadableMessage);
         };
+        if devices.is_empty() {
+            // No device: kept for later, or 480 (specs/deferred.md).
+            let incoming = super::deferred::Incoming {
+                key,
+                req,
+                sender,
+                target,
+                conversation_id,
+                history: record,
+            };
+            return self.defer_message(now, incoming);
+        }
         let ticket = self.ticket(TicketUse::Pager(Box::new(PendingPager {
             server_tx: key,
-            flow: binding.flow,
-            contact: binding.contact.uri,
+            devices,
             conversation_id,
             request: req,
         })));
@@ -147,7 +170,7 @@ impl Server {
     /// The MESSAGE the server sends the recipient: a new transaction of its own, the
     /// body and CPM headers copied (Conversation-ID as stored, so a fresh one reaches
     /// the recipient too).
-    fn pager_relay(
+    pub(crate) fn pager_relay(
         &mut self,
         req: &Request,
         out_flow: Flow,
@@ -191,8 +214,7 @@ impl Server {
     ) {
         let PendingPager {
             server_tx,
-            flow,
-            contact,
+            devices,
             conversation_id,
             request,
         } = pending;
@@ -200,26 +222,36 @@ impl Server {
             // PAGER-2 (the store failed, 500) or LIM-14 (the sender is over quota, 403).
             return self.refuse_request(now, &server_tx, &request, why);
         }
-        // The connection is reached only now: one that closed while the store worked
-        // is reopened, and none is opened for a MESSAGE that is not relayed.
-        let out_flow = self.reach(flow, Some(&contact), flow.peer.ip());
-        let relay = self.pager_relay(&request, out_flow, &contact, conversation_id);
         let timers = self.config.timers;
-        self.tx.send_request(
-            now,
-            out_flow,
-            relay,
-            Owner::Pager(server_tx),
-            &timers,
-            &mut self.out,
+        for (flow, contact) in &devices {
+            // The connection is reached only now: one that closed while the store
+            // worked is reopened, and none is opened for a MESSAGE that is not
+            // relayed.
+            let out_flow = self.reach(*flow, Some(contact), flow.peer.ip());
+            let relay = self.pager_relay(&request, out_flow, contact, conversation_id.clone());
+            self.tx.send_request(
+                now,
+                out_flow,
+                relay,
+                Owner::Pager(server_tx.clone()),
+                &timers,
+                &mut self.out,
+            );
+        }
+        self.pager_forks.insert(
+            server_tx,
+            PagerFork {
+                outstanding: devices.len(),
+                best_failure: None,
+            },
         );
     }
 
-    /// The recipient answered (or not): the sender gets the same final answer.
+    /// A device answered (or not), PAGER-6: the first 2xx is the sender's answer;
+    /// when every device failed, the best failure (a 6xx, else the lowest 4xx, else
+    /// the lowest 5xx; 408 for a device that never answered). Answers after the
+    /// sender's are dropped.
     pub(crate) fn on_pager_answer(&mut self, now: Time, server_tx: &TxKey, rx: ClientRx) {
-        let Some(orig) = self.tx.request(server_tx).cloned() else {
-            return;
-        };
         let status = match rx {
             ClientRx::Response(r) | ClientRx::Retransmitted2xx(r) if r.status.is_provisional() => {
                 return
@@ -227,10 +259,43 @@ impl Server {
             ClientRx::Response(r) | ClientRx::Retransmitted2xx(r) => r.status,
             ClientRx::TimedOut => StatusCode::REQUEST_TIMEOUT,
         };
-        let mut resp = Response::to_request(&orig, status);
+        let Some(fork) = self.pager_forks.get_mut(server_tx) else {
+            return;
+        };
+        fork.outstanding = fork.outstanding.saturating_sub(1);
+        let answer = if status.is_success() {
+            status
+        } else {
+            let best = match fork.best_failure {
+                Some(b) if failure_rank(b) <= failure_rank(status) => b,
+                Some(_) | None => status,
+            };
+            fork.best_failure = Some(best);
+            if fork.outstanding > 0 {
+                return;
+            }
+            best
+        };
+        self.pager_forks.remove(server_tx);
+        let Some(orig) = self.tx.request(server_tx).cloned() else {
+            return;
+        };
+        let mut resp = Response::to_request(&orig, answer);
         resp.headers.to.set_tag(&self.ids.tag());
         let timers = self.config.timers;
         self.tx
             .respond(now, server_tx, resp, &timers, &mut self.out);
     }
+}
+
+/// How good a failure is for the sender (RFC 3261 §16.7 item 6, simplified): a 6xx
+/// first, then 4xx, then 5xx, each lowest code first.
+fn failure_rank(status: StatusCode) -> (u8, u16) {
+    let code = status.get();
+    let class = match code {
+        600..=699 => 0,
+        400..=499 => 1,
+        _ => 2,
+    };
+    (class, code)
 }

@@ -80,6 +80,9 @@ pub enum Refusal {
     /// RFC 3261 §21.4.18 (specs/one-to-one.md, "Bad input"): the target has no
     /// registered binding.
     NotRegistered,
+    /// DEF-6: the target has no device and its deferred queue is full (480 with
+    /// `Retry-After`).
+    DeferredQueueFull,
     /// ONE-8 (RFC 5621, RFC 4826): a multipart container, resource list or
     /// Content-Type that does not parse.
     MalformedBody,
@@ -184,7 +187,7 @@ impl Refusal {
             Refusal::CSeqOutOfOrder | Refusal::StoreFailed => StatusCode::SERVER_INTERNAL_ERROR,
             Refusal::SessionNotEstablished => StatusCode::REQUEST_PENDING,
             Refusal::UnknownUser => StatusCode::NOT_FOUND,
-            Refusal::NotRegistered | Refusal::SipsOverInsecureHop => {
+            Refusal::NotRegistered | Refusal::SipsOverInsecureHop | Refusal::DeferredQueueFull => {
                 StatusCode::TEMPORARILY_UNAVAILABLE
             }
             Refusal::NoUsableOffer | Refusal::MsrpTlsUnsupported => StatusCode::NOT_ACCEPTABLE_HERE,
@@ -209,6 +212,7 @@ impl Refusal {
             Refusal::TooManyFailures => Some("Too many failed attempts"),
             Refusal::Overloaded => Some("Server overloaded"),
             Refusal::OverQuota => Some("Quota exceeded"),
+            Refusal::DeferredQueueFull => Some("Deferred queue full"),
             Refusal::NotTheSender => Some("CPIM From is not the sender"),
             Refusal::ImdnNotFromRecipient => Some("IMDN not from a recipient"),
             Refusal::NoDialog
@@ -276,6 +280,7 @@ impl Refusal {
             Refusal::SessionNotEstablished => "session not established",
             Refusal::UnknownUser => "no such user",
             Refusal::NotRegistered => "user not registered",
+            Refusal::DeferredQueueFull => "recipient's deferred queue full",
             Refusal::MalformedBody => "malformed body",
             Refusal::NoUsableOffer => "no usable MSRP offer",
             Refusal::MsrpTlsUnsupported => "MSRP over TLS not configured",

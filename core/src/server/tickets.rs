@@ -25,6 +25,21 @@ pub(crate) enum TicketUse {
     Pager(Box<PendingPager>),
     /// An IMDN's disposition record: nothing waits for it.
     Disposition,
+    /// A deferred pager MESSAGE and its history, answered 202 once durable (DEF-2).
+    Deferred(Box<PendingDeferred>),
+    /// A deferred queue's bookkeeping (an entry removed, a user known): nothing
+    /// waits for it.
+    Bookkeeping,
+}
+
+/// A deferred MESSAGE whose record the store has not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PendingDeferred {
+    /// The sender's server transaction.
+    pub(crate) server_tx: TxKey,
+    /// The recipient and the queue entry's id.
+    pub(crate) recipient: crate::uri::UserUri,
+    pub(crate) id: String,
 }
 
 /// A pager MESSAGE whose record the store has not confirmed yet: what to relay, and
@@ -33,11 +48,19 @@ pub(crate) enum TicketUse {
 pub(crate) struct PendingPager {
     /// The sender's server transaction.
     pub(crate) server_tx: TxKey,
-    /// The recipient's binding, chosen when the MESSAGE arrived: its flow and Contact.
-    pub(crate) flow: Flow,
-    pub(crate) contact: Uri,
+    /// The recipient's bindings, chosen when the MESSAGE arrived (newest first): the
+    /// flow and Contact of each device (PAGER-6).
+    pub(crate) devices: Vec<(Flow, Uri)>,
     /// The Conversation-ID as stored (the server's own when the MESSAGE had none).
     pub(crate) conversation_id: ConversationId,
     /// The sender's MESSAGE.
     pub(crate) request: Request,
+}
+
+/// A pager MESSAGE relayed to several devices (PAGER-6): how many have not given a
+/// final answer, and the best failure so far. Gone once the sender is answered.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PagerFork {
+    pub(crate) outstanding: usize,
+    pub(crate) best_failure: Option<crate::sip::StatusCode>,
 }

@@ -14,6 +14,7 @@
 //! | `BindingExpiry(user, contact)` | §10 | a binding is registered or refreshed | remove the binding |
 //! | `HeldAnswer(tx)` | SEC-4f | a wrong password's answer is delayed | send the held answer |
 //! | `SubscriptionExpiry(dialog)` | RFC 6665 §4.2.2 (GRP-11) | a conference subscription is made or refreshed | terminated NOTIFY (`reason=timeout`), the subscription ends |
+//! | `DeferredExpiry(user, id)` | DEF-7 | a deferred message is durable (or restored) | drop it, `failed` to its sender |
 
 use std::fmt;
 
@@ -42,6 +43,8 @@ pub enum Timer {
     HeldAnswer(TxKey),
     /// A conference-event subscription's expiry (GRP-11), by its dialog.
     SubscriptionExpiry(LegKey),
+    /// A deferred message's expiry (recipient, queue id; DEF-7).
+    DeferredExpiry(UserUri, String),
 }
 
 impl fmt::Display for Timer {
@@ -56,6 +59,7 @@ impl fmt::Display for Timer {
             Timer::BindingExpiry(u, c) => write!(f, "binding-expiry({u}, {c})"),
             Timer::HeldAnswer(k) => write!(f, "held-answer({k})"),
             Timer::SubscriptionExpiry(l) => write!(f, "subscription-expiry({l})"),
+            Timer::DeferredExpiry(u, id) => write!(f, "deferred-expiry({u}, {id})"),
         }
     }
 }

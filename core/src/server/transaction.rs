@@ -41,6 +41,8 @@ pub(crate) enum Owner {
     Relay(TxKey),
     /// A pager-mode MESSAGE relayed for the sender's server transaction.
     Pager(TxKey),
+    /// A deferred message (recipient, queue id) delivered to one device.
+    Deferred(UserUri, String),
     /// A group INVITE to one participant.
     GroupInvite(SessionId, UserUri),
     /// A request whose answer nobody needs (CANCEL).
@@ -481,6 +483,7 @@ impl Transactions {
             | Timer::BindingExpiry(..)
             | Timer::HeldAnswer(_)
             | Timer::SubscriptionExpiry(_) => None,
+            Timer::DeferredExpiry(..) => None,
         }
     }
 

@@ -28,7 +28,12 @@ fn stored_group_info(run: &ClaimRun) -> SessionInfo {
         .iter()
         .find_map(|r| match r {
             Record::SessionInfo(i) => Some(i.clone()),
-            Record::Message(_) | Record::Standalone(_) | Record::Disposition(_) => None,
+            Record::Message(_)
+            | Record::Standalone(_)
+            | Record::Disposition(_)
+            | Record::Deferred(_)
+            | Record::DeferredDone(_)
+            | Record::KnownUser(_) => None,
         })
         .expect("the group's info was stored")
 }

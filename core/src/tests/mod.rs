@@ -5,6 +5,7 @@ mod caps;
 mod claim;
 mod conference;
 mod connect_policy;
+mod deferred;
 mod edge;
 mod failures;
 mod flows;

@@ -246,7 +246,12 @@ fn stored_bodies(w: &World) -> Vec<Vec<u8>> {
         .iter()
         .filter_map(|r| match r {
             Record::Message(m) => Some(inner(&m.body)),
-            Record::SessionInfo(_) | Record::Standalone(_) | Record::Disposition(_) => None,
+            Record::SessionInfo(_)
+            | Record::Standalone(_)
+            | Record::Disposition(_)
+            | Record::Deferred(_)
+            | Record::DeferredDone(_)
+            | Record::KnownUser(_) => None,
         })
         .collect()
 }
@@ -632,7 +637,12 @@ fn msrp_group_imdn_goes_to_the_original_sender_and_is_recorded() {
             .iter()
             .find_map(|r| match r {
                 Record::Disposition(d) => Some(d.clone()),
-                Record::Message(_) | Record::SessionInfo(_) | Record::Standalone(_) => None,
+                Record::Message(_)
+                | Record::SessionInfo(_)
+                | Record::Standalone(_)
+                | Record::Deferred(_)
+                | Record::DeferredDone(_)
+                | Record::KnownUser(_) => None,
             })
             .expect("a disposition record");
     assert_eq!(disposition.message_id.as_str(), "cpim-g1");
@@ -695,7 +705,10 @@ fn msrp_10_switch_window_messages_delivered_and_in_one_to_one_history() {
                 Record::Message(_)
                 | Record::SessionInfo(_)
                 | Record::Standalone(_)
-                | Record::Disposition(_) => None,
+                | Record::Disposition(_)
+                | Record::Deferred(_)
+                | Record::DeferredDone(_)
+                | Record::KnownUser(_) => None,
             })
             .unwrap();
     assert_eq!(history.messages, vec![seq]);

@@ -318,3 +318,52 @@ fn pager_is_composing_is_relayed_not_stored() {
     }
     assert!(w.h.stored.is_empty(), "{:?}", w.h.stored);
 }
+
+/// PAGER-6: a MESSAGE goes to every device of the recipient; the sender gets the
+/// first 2xx (a later answer changes nothing), or, when every device failed, the
+/// best failure (a 6xx before a 4xx).
+#[test]
+fn pager_message_forks_to_every_device() {
+    let mut w = World::new();
+    let mut tablet = Ua::new("bob", 12, crate::server::Transport::Udp);
+    w.h.register(&mut tablet);
+    let msg = pager(&mut w.a, &w.b, ("message", "cpim"), CPIM_TEXT);
+    w.h.send(&w.a, msg);
+    let at_b = w.h.expect_request(&w.b, Method::Message);
+    let at_tablet = w.h.expect_request(&tablet, Method::Message);
+    assert_eq!(at_b.body, at_tablet.body);
+    w.h.send(
+        &tablet,
+        tablet.response(&at_tablet, StatusCode::BUSY_HERE, &Tag::new("t")),
+    );
+    w.h.expect_nothing(&w.a);
+    w.h.send(&w.b, w.b.response(&at_b, StatusCode::OK, &Tag::new("b")));
+    w.h.expect_response(&w.a, StatusCode::OK);
+    w.h.expect_nothing(&w.a);
+
+    let msg = pager(&mut w.a, &w.b, ("message", "cpim"), CPIM_TEXT);
+    w.h.send(&w.a, msg);
+    let at_b = w.h.expect_request(&w.b, Method::Message);
+    let at_tablet = w.h.expect_request(&tablet, Method::Message);
+    w.h.send(&w.b, w.b.response(&at_b, StatusCode::OK, &Tag::new("b")));
+    w.h.expect_response(&w.a, StatusCode::OK);
+    w.h.send(
+        &tablet,
+        tablet.response(&at_tablet, StatusCode::BUSY_HERE, &Tag::new("t")),
+    );
+    w.h.expect_nothing(&w.a);
+
+    let msg = pager(&mut w.a, &w.b, ("message", "cpim"), CPIM_TEXT);
+    w.h.send(&w.a, msg);
+    let at_b = w.h.expect_request(&w.b, Method::Message);
+    let at_tablet = w.h.expect_request(&tablet, Method::Message);
+    w.h.send(
+        &w.b,
+        w.b.response(&at_b, StatusCode::BUSY_HERE, &Tag::new("b")),
+    );
+    w.h.send(
+        &tablet,
+        tablet.response(&at_tablet, StatusCode::DECLINE, &Tag::new("t")),
+    );
+    w.h.expect_response(&w.a, StatusCode::DECLINE);
+}

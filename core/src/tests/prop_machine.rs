@@ -996,7 +996,10 @@ fn check(sut: &Sut, m: &Model) {
             Record::Message(_)
             | Record::SessionInfo(_)
             | Record::Standalone(_)
-            | Record::Disposition(_) => None,
+            | Record::Disposition(_)
+            | Record::Deferred(_)
+            | Record::DeferredDone(_)
+            | Record::KnownUser(_) => None,
         });
         match stored_at {
             Some(at) if at <= i => {}

@@ -76,7 +76,13 @@ pub struct ReasonLabel {
 }
 
 /// The `reason` labels of `cpmd_refusals_total`.
-const REFUSALS: [&str; 4] = ["dropped", "msrp", "connect_policy", "store_overloaded"];
+const REFUSALS: [&str; 5] = [
+    "dropped",
+    "msrp",
+    "connect_policy",
+    "store_overloaded",
+    "deferred_undecodable",
+];
 
 /// Every metric cpmd exports, and the readiness flag.
 pub struct Metrics {
@@ -90,6 +96,7 @@ pub struct Metrics {
     extensions: Counter,
     sessions_ended: Family<EndLabel, Counter>,
     msrp_sends: Counter,
+    deferred: Counter,
     store_answers: Family<StoreLabel, Counter>,
     store_latency: Histogram,
     store_queue: Gauge,
@@ -120,6 +127,7 @@ impl Metrics {
             extensions: Counter::default(),
             sessions_ended: Family::default(),
             msrp_sends: Counter::default(),
+            deferred: Counter::default(),
             store_answers: Family::default(),
             // 100 µs .. ~3.3 s: a group commit is a few ms; beyond seconds the store
             // is failing its peers anyway.
@@ -173,6 +181,11 @@ impl Metrics {
             "msrp_sends",
             "MSRP SEND requests cpmd sent (message chunks relayed, binds included)",
             m.msrp_sends.clone(),
+        );
+        registry.register(
+            "messages_deferred",
+            "Pager messages stored for a recipient with no device (specs/deferred.md)",
+            m.deferred.clone(),
         );
         registry.register(
             "store_answers",
@@ -300,6 +313,10 @@ impl Metrics {
             Event::SessionEnded(end) => self.session_ended(end),
             Event::MsrpRefused { .. } => self.refused("msrp"),
             Event::ConnectRefused { .. } => self.refused("connect_policy"),
+            Event::MessageDeferred { .. } => {
+                self.deferred.inc();
+            }
+            Event::DeferredDropped { .. } => self.refused("deferred_undecodable"),
         }
     }
 

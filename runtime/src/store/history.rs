@@ -28,7 +28,7 @@ use crate::store::layout::{self, Direction, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
 use crate::store::sql::{in_tx, Conn, DbError, Val};
 use crate::store::HistoryStore;
-use crate::store::{quota, recovery};
+use crate::store::{deferred, quota, recovery};
 
 /// The history writer over one connection.
 pub struct HistoryWriter<C: Conn> {
@@ -151,6 +151,27 @@ impl<C: Conn> HistoryWriter<C> {
     }
 }
 
+/// One record's writes (a deferred message: its history record, then its queue
+/// row, in the same savepoint).
+fn write_record<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    instance: i64,
+    record: &Record,
+) -> Result<(), DbError> {
+    match record {
+        Record::Message(m) => persist_message(ops, instance, m),
+        Record::SessionInfo(info) => persist_info(ops, instance, info),
+        Record::Standalone(s) => persist_standalone(ops, s),
+        Record::Disposition(d) => persist_disposition(ops, d),
+        Record::Deferred(d) => {
+            write_record(ops, instance, &d.history)?;
+            deferred::insert(ops.conn, instance, &d.message)
+        }
+        Record::DeferredDone(d) => deferred::remove(ops.conn, &d.id),
+        Record::KnownUser(u) => deferred::remember(ops.conn, u.as_str()),
+    }
+}
+
 fn store_error(e: DbError) -> StoreError {
     StoreError::Failed { reason: e.0 }
 }
@@ -161,7 +182,11 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
         let sender = match record {
             Record::Message(m) => Some(m.sender.as_str()),
             Record::Standalone(s) => Some(s.sender.as_str()),
-            Record::SessionInfo(_) | Record::Disposition(_) => None,
+            Record::Deferred(d) => Some(d.message.sender.as_str()),
+            Record::SessionInfo(_)
+            | Record::Disposition(_)
+            | Record::DeferredDone(_)
+            | Record::KnownUser(_) => None,
         };
         if let Some(sender) = sender {
             if !self.broken {
@@ -172,12 +197,7 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
                 }
             }
         }
-        self.record(|ops, instance| match record {
-            Record::Message(m) => persist_message(ops, instance, m),
-            Record::SessionInfo(info) => persist_info(ops, instance, info),
-            Record::Standalone(s) => persist_standalone(ops, s),
-            Record::Disposition(d) => persist_disposition(ops, d),
-        })
+        self.record(|ops, instance| write_record(ops, instance, record))
     }
 
     fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError> {

@@ -13,6 +13,9 @@
 //! durability costs one commit (one fsync) per batch rather than one per record; no
 //! job is answered before that commit.
 
+pub mod deferred;
+#[cfg(test)]
+mod deferred_tests;
 pub mod history;
 pub mod inspect;
 pub mod layout;
@@ -196,6 +199,8 @@ pub struct OpenStore {
     pub mail: Arc<dyn MailStore>,
     /// Contribution-IDs of the sessions a crash had left open, now sealed.
     pub recovered: Vec<String>,
+    /// The deferred messages and known users to feed the core (specs/deferred.md).
+    pub deferred: deferred::Restored,
 }
 
 /// Capacity of the change feed: an IDLE client that lags further behind gets a
@@ -251,10 +256,13 @@ fn open_with<C: Conn>(
     let mut history =
         HistoryWriter::new(writer, instance, feed.clone()).with_user_quota(user_quota_bytes);
     let recovered = history.recover()?;
-    let mail = MailView::new(reader()?, feed);
+    let mut reader = reader()?;
+    let deferred = deferred::load(&mut reader, instance)?;
+    let mail = MailView::new(reader, feed);
     Ok(OpenStore {
         history: Box::new(history),
         mail: Arc::new(mail),
         recovered,
+        deferred,
     })
 }

@@ -24,6 +24,7 @@ use crate::store::sql::{Conn, DbError, Row, Val};
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema/postgres/0001_init.sql")),
     (2, include_str!("schema/postgres/0002_user_quota.sql")),
+    (4, include_str!("schema/postgres/0004_deferred.sql")),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for

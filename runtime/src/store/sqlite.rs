@@ -17,6 +17,7 @@ use crate::store::sql::{Conn, DbError, Row, Val};
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema/sqlite/0001_init.sql")),
     (2, include_str!("schema/sqlite/0002_user_quota.sql")),
+    (4, include_str!("schema/sqlite/0004_deferred.sql")),
 ];
 
 /// A SQLite connection.

@@ -1,0 +1,175 @@
+//! The notifications (RFC 5438) the server itself sends about a deferred message
+//! (specs/deferred.md, DEF-10): a processing notification `stored` when it defers a
+//! message whose sender asked for `processing`, and a delivery notification `failed`
+//! when one whose sender asked for `negative-delivery` expires (also recorded as the
+//! recipient's `Failed` disposition). The recipient's own `delivered` needs nothing
+//! here: it is a pager MESSAGE to the sender like any other.
+//!
+//! Each goes, as a MESSAGE in the name of the recipient (SIP and CPIM `From`), to
+//! every device of the sender registered at that moment; a sender with none gets
+//! nothing (the notification is not deferred itself; specs/deferred.md says so).
+//!
+//! What it is *not*: the IMDN decoder and encoder (`wire::imdn`).
+
+use super::leg::server_via;
+use super::transaction::Owner;
+use super::{Server, TicketUse};
+use crate::cpim::{CpimHeader, CpimMessage};
+use crate::ids::{ConversationId, MessageId};
+use crate::record::{Disposition, DispositionRecord, Record};
+use crate::sip::{CSeq, Headers, MediaType, Method, NameAddr, Request};
+use crate::time::Time;
+use crate::uri::{Uri, UserUri};
+use crate::wire::{cpim_codec, imdn};
+
+/// What a deferred MESSAGE's sender asked to hear, and about which message.
+struct Asked {
+    message_id: String,
+    wants: Vec<String>,
+}
+
+impl Server {
+    /// The CPIM `imdn.Message-ID` and `Disposition-Notification` of `req`, if any.
+    fn asked(&self, req: &Request) -> Option<Asked> {
+        let ct = req.headers.content_type.as_ref()?;
+        if !ct.is("message", "cpim") {
+            return None;
+        }
+        let m = cpim_codec::decode_with(&req.body, &self.config.limits).ok()?;
+        if m.is_imdn() {
+            return None;
+        }
+        Some(Asked {
+            message_id: m.imdn_message_id()?.to_owned(),
+            wants: m
+                .disposition_notification()
+                .iter()
+                .map(|w| w.trim().to_ascii_lowercase())
+                .collect(),
+        })
+    }
+
+    /// DEF-10: `stored`, when the sender asked for `processing`.
+    pub(crate) fn notify_stored(
+        &mut self,
+        now: Time,
+        sender: &UserUri,
+        recipient: &UserUri,
+        req: &Request,
+    ) {
+        let Some(asked) = self
+            .asked(req)
+            .filter(|a| a.wants.iter().any(|w| w == "processing"))
+        else {
+            return;
+        };
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<imdn xmlns=\"{}\">\r\n\
+             <message-id>{}</message-id>\r\n<original-recipient-uri>{}</original-recipient-uri>\r\n\
+             <processing-notification><status><stored/></status></processing-notification>\r\n</imdn>\r\n",
+            imdn::NAMESPACE,
+            xml_escape(&asked.message_id),
+            xml_escape(recipient.as_str()),
+        );
+        self.send_notification(now, sender, recipient, req, xml);
+    }
+
+    /// DEF-10: `failed`, when the sender asked for `negative-delivery`; the failure
+    /// is recorded against the stored message either way.
+    pub(crate) fn notify_expired(
+        &mut self,
+        now: Time,
+        sender: &UserUri,
+        recipient: &UserUri,
+        req: &Request,
+    ) {
+        let Some(asked) = self.asked(req) else {
+            return;
+        };
+        let conversation_id = req
+            .headers
+            .conversation_id
+            .clone()
+            .unwrap_or_else(|| ConversationId::new(""));
+        let ticket = self.ticket(TicketUse::Disposition);
+        self.out.command(super::Command::Persist {
+            ticket,
+            record: Record::Disposition(DispositionRecord {
+                conversation_id,
+                contribution_id: None,
+                message_id: MessageId::new(asked.message_id.clone()),
+                recipient: recipient.clone(),
+                disposition: Disposition::Failed,
+            }),
+        });
+        if !asked.wants.iter().any(|w| w == "negative-delivery") {
+            return;
+        }
+        let xml = imdn::encode(&imdn::Imdn {
+            message_id: asked.message_id,
+            datetime: None,
+            recipient_uri: None,
+            original_recipient_uri: Some(recipient.as_str().to_owned()),
+            disposition: Disposition::Failed,
+        });
+        self.send_notification(now, sender, recipient, req, xml);
+    }
+
+    /// Sends `xml` wrapped in CPIM from `recipient` to every device of `sender`.
+    fn send_notification(
+        &mut self,
+        now: Time,
+        sender: &UserUri,
+        recipient: &UserUri,
+        original: &Request,
+        xml: String,
+    ) {
+        let cpim = CpimMessage {
+            headers: vec![
+                CpimHeader::new("From", format!("<{}>", recipient.as_str())),
+                CpimHeader::new("To", format!("<{}>", sender.as_str())),
+                CpimHeader::new("NS", "imdn <urn:ietf:params:imdn>"),
+                CpimHeader::new("imdn.Message-ID", self.ids.uuid()),
+                CpimHeader::new("DateTime", self.wall_clock.to_rfc3339()),
+            ],
+            content_type: "message/imdn+xml".into(),
+            content_headers: vec![("Content-Disposition".into(), "notification".into())],
+            body: xml.into_bytes(),
+        };
+        let body = cpim_codec::encode(&cpim);
+        let timers = self.config.timers;
+        for b in self.registrar.lookup_all(sender) {
+            let out_flow = self.reach(b.flow, Some(&b.contact.uri), b.flow.peer.ip());
+            let mut from = NameAddr::new(original.headers.to.uri.clone());
+            from.set_tag(&self.ids.tag());
+            let mut headers = Headers::new(
+                from,
+                NameAddr::new(original.headers.from.uri.clone()),
+                self.ids.call_id(&self.config.domain),
+                CSeq {
+                    seq: 1,
+                    method: Method::Message,
+                },
+            );
+            headers.via = vec![server_via(&self.config, out_flow, &mut self.ids)];
+            headers.max_forwards = Some(70);
+            headers.content_type = Some(MediaType::new("message", "cpim"));
+            headers.conversation_id = original.headers.conversation_id.clone();
+            let uri: Uri = b.contact.uri.to_request_uri();
+            let req = Request {
+                method: Method::Message,
+                uri,
+                headers,
+                body: body.clone(),
+            };
+            self.tx
+                .send_request(now, out_flow, req, Owner::Nobody, &timers, &mut self.out);
+        }
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
