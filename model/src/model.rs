@@ -15,6 +15,7 @@
 //! clock keeps deadlines (part of the server's state) from splitting equal states.
 
 use cpmd_core::server::{ChatOutcome, ChatSend, Command, Mutation, Record, StoreError, Transport};
+use cpmd_core::shared::Shared;
 use cpmd_core::sip::{Method, Request, Response, SipMessage, StatusCode};
 use cpmd_core::{
     CallId, ContributionId, MessageId, Server, StoreTicket, Tag, Time, Timer, WallClock,
@@ -176,8 +177,9 @@ pub struct Packet {
     pub dst: Node,
     /// Sender.
     pub src: Node,
-    /// The message.
-    pub msg: SipMessage,
+    /// The message (shared: delivered, duplicated and kept for retransmission, and
+    /// cloned with every state).
+    pub msg: Shared<SipMessage>,
 }
 
 /// What the store was asked to make durable.
@@ -348,8 +350,8 @@ impl Ghost {
 pub struct State {
     /// The real server.
     pub server: Server,
-    /// Terminals A, B, C, M.
-    pub terms: [TermState; 4],
+    /// Terminals A, B, C, M (shared: one step changes at most one or two).
+    pub terms: [Shared<TermState>; 4],
     /// Messages in flight: sorted (a multiset) over UDP, in send order over TCP.
     pub net: Vec<Packet>,
     /// The store's unanswered requests.
@@ -357,7 +359,7 @@ pub struct State {
     /// Faults left.
     pub budget: Budget,
     /// The observer.
-    pub ghost: Ghost,
+    pub ghost: Shared<Ghost>,
 }
 
 impl State {
@@ -367,7 +369,7 @@ impl State {
     }
 
     fn term_mut(&mut self, t: Term) -> &mut TermState {
-        &mut self.terms[t.index()]
+        Shared::make_mut(&mut self.terms[t.index()])
     }
 }
 
@@ -442,7 +444,7 @@ impl CpmModel {
                 retransmits: s.retransmits,
                 store_fails: s.store_fails,
             },
-            ghost: Ghost::default(),
+            ghost: Default::default(),
         };
         for t in Term::ALL {
             let flow = t.flow(self.transport());
@@ -487,7 +489,7 @@ impl CpmModel {
             Packet {
                 dst: Node::Server,
                 src: Node::T(t),
-                msg: SipMessage::Request(req),
+                msg: SipMessage::Request(req).into(),
             },
         );
     }
@@ -503,7 +505,7 @@ impl CpmModel {
             Packet {
                 dst: Node::Server,
                 src: Node::T(t),
-                msg,
+                msg: msg.into(),
             },
         );
     }
@@ -536,7 +538,7 @@ impl CpmModel {
                         Packet {
                             dst: Node::T(t),
                             src: Node::Server,
-                            msg: message,
+                            msg: message.into(),
                         },
                     );
                 }
@@ -937,7 +939,7 @@ impl CpmModel {
             if s.silent_a
                 && p.dst == Node::T(Term::A)
                 && !st.term(Term::A).silent
-                && matches!(&p.msg, SipMessage::Request(r) if r.method == Method::Bye)
+                && matches!(&*p.msg, SipMessage::Request(r) if r.method == Method::Bye)
             {
                 out.push(Action::IgnoreBye(i));
             }
@@ -1017,8 +1019,12 @@ impl CpmModel {
             Action::Deliver(i) => {
                 let p = st.net.remove(*i);
                 match (p.src, p.dst) {
-                    (Node::T(t), Node::Server) => self.server_receives(&mut st, t, p.msg, log),
-                    (Node::Server, Node::T(t)) => self.terminal_receives(&mut st, t, p.msg, log),
+                    (Node::T(t), Node::Server) => {
+                        self.server_receives(&mut st, t, Shared::unwrap_or_clone(p.msg), log)
+                    }
+                    (Node::Server, Node::T(t)) => {
+                        self.terminal_receives(&mut st, t, Shared::unwrap_or_clone(p.msg), log)
+                    }
                     _ => {}
                 }
             }
@@ -1031,7 +1037,7 @@ impl CpmModel {
                 let p = st.net.remove(*i);
                 st.budget.drops -= 1;
                 if p.src == Node::T(Term::B)
-                    && matches!(&p.msg, SipMessage::Request(r) if r.method == Method::Bye)
+                    && matches!(&*p.msg, SipMessage::Request(r) if r.method == Method::Bye)
                 {
                     st.ghost.b_bye_lost = true;
                 }

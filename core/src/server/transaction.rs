@@ -25,6 +25,7 @@ use super::outbox::Outbox;
 use super::output::Flow;
 use super::timer::Timer;
 use crate::ids::SessionId;
+use crate::shared::Shared;
 use crate::sip::{CSeq, Headers, Method, Request, Response, SipMessage};
 use crate::time::Time;
 use crate::uri::UserUri;
@@ -81,9 +82,11 @@ enum State {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Transaction {
     flow: Flow,
-    request: Request,
+    /// The request and the last response, shared: they rarely change once the
+    /// transaction exists, and the model checker clones the table per state.
+    request: Shared<Request>,
     state: State,
-    last_response: Option<Response>,
+    last_response: Option<Shared<Response>>,
     retransmit_ms: u64,
     owner: Owner,
     /// The server CANCELled this INVITE (Timer C); its owner was already told.
@@ -132,7 +135,7 @@ impl Transactions {
             // Accepted: the 2xx is repeated by the dialog's own timer, not here).
             if tx.state != State::Accepted {
                 if let Some(resp) = &tx.last_response {
-                    out.transmit(tx.flow, SipMessage::Response(resp.clone()));
+                    out.transmit(tx.flow, SipMessage::Response((**resp).clone()));
                 }
             }
             return ServerRx::Absorbed;
@@ -142,7 +145,7 @@ impl Transactions {
         }
         let tx = Transaction {
             flow,
-            request: req.clone(),
+            request: Shared::new(req.clone()),
             state: if req.method == Method::Invite {
                 State::Proceeding
             } else {
@@ -176,7 +179,7 @@ impl Transactions {
 
     /// The request that created a transaction.
     pub(crate) fn request(&self, key: &TxKey) -> Option<&Request> {
-        self.txs.get(key).map(|tx| &tx.request)
+        self.txs.get(key).map(|tx| &*tx.request)
     }
 
     /// The flow of a transaction.
@@ -204,7 +207,7 @@ impl Transactions {
         let status = resp.status;
         let reliable = tx.flow.transport.is_reliable();
         let invite = tx.is_invite();
-        tx.last_response = Some(resp);
+        tx.last_response = Some(Shared::new(resp));
         if status.is_provisional() {
             tx.state = State::Proceeding;
             return;
@@ -212,7 +215,9 @@ impl Transactions {
         // A finished transaction only absorbs retransmissions for a while (64·T1 on
         // UDP): it needs the headers, never the body again. A busy server holds tens
         // of thousands of these, so the bodies go now.
-        tx.request.body = Vec::new();
+        if !tx.request.body.is_empty() {
+            tx.request.body = Vec::new();
+        }
         if invite && status.is_success() {
             // Accepted repeats nothing itself (the dialog repeats its 2xx).
             tx.last_response = None;
@@ -259,7 +264,7 @@ impl Transactions {
         out.arm(Timer::Timeout(key.clone()), now.plus_ms(timers.t64_ms()));
         let tx = Transaction {
             flow,
-            request: req,
+            request: Shared::new(req),
             state: State::Initial,
             last_response: None,
             retransmit_ms: timers.t1_ms,
@@ -318,7 +323,9 @@ impl Transactions {
         out.disarm(&Timer::Retransmit(key.clone()));
         out.disarm(&Timer::Timeout(key.clone()));
         // Finished: only headers are needed (for the ACK of a repeated non-2xx).
-        tx.request.body = Vec::new();
+        if !tx.request.body.is_empty() {
+            tx.request.body = Vec::new();
+        }
         if tx.is_invite() && status.is_success() {
             tx.state = State::Accepted;
             out.arm(Timer::Linger(key.clone()), now.plus_ms(timers.t64_ms()));
@@ -434,13 +441,13 @@ impl Transactions {
         let message = if key.server {
             // Timer G: only a Completed INVITE server transaction retransmits.
             match (&tx.state, &tx.last_response) {
-                (State::Completed, Some(resp)) => SipMessage::Response(resp.clone()),
+                (State::Completed, Some(resp)) => SipMessage::Response((**resp).clone()),
                 _ => return,
             }
         } else if matches!(tx.state, State::Initial)
             || (!tx.is_invite() && tx.state == State::Proceeding)
         {
-            SipMessage::Request(tx.request.clone())
+            SipMessage::Request((*tx.request).clone())
         } else {
             return;
         };
