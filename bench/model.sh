@@ -8,9 +8,10 @@
 # scratch directory under target/, built with its own target directory, kept and reused
 # on the next run) and the working tree. Then, for each configuration of CONFIGS
 # (default "ci extension"), runs `cpmd-model check bfs --config X --threads THREADS`
-# with the old binary, then the new one, ROUNDS times alternately (default 1), and
-# prints unique states, states/s and time to exhaust of each, and the ratios new/old
-# (states/s and time). The unique-state counts of the two must agree (the speed-ups
+# with the old binary, then the new one, ROUNDS times alternately (default 1), then
+# `check dfs` with the new one (what `cargo test -p cpmd-model` runs), and prints unique
+# states, states/s and time to exhaust of each, and the ratios new/old (states/s and
+# time of BFS; time to exhaust of old BFS over new DFS). The unique-state counts of the two must agree (the speed-ups
 # must not change what is explored); the script says so when they do not.
 #
 # Environment: CONFIGS, THREADS (default 2), ROUNDS (default 1), SETS (extra
@@ -45,11 +46,11 @@ if [ -z "${NEW_BIN:-}" ]; then
   NEW_BIN=$target/release/cpmd-model
 fi
 
-# run BIN CONFIG: prints "UNIQUE SECONDS STATES_PER_S" of one exhaustive BFS.
+# run BIN CONFIG [bfs|dfs]: prints "UNIQUE SECONDS STATES_PER_S" of one exhaustive search.
 run() {
   local out
   # shellcheck disable=SC2086
-  out=$("$1" check bfs --config "$2" --threads "$THREADS" $SETS)
+  out=$("$1" check "${3:-bfs}" --config "$2" --threads "$THREADS" $SETS)
   out=$(echo "$out" | head -1)
   # "config ci, mutation None: 84725 unique states, 250000 states, depth 40, 2.9 s, 86000 states/s"
   echo "$out" | sed -E 's/.*: ([0-9]+) unique states, [0-9]+ states, depth [0-9]+, ([0-9.]+) s, ([0-9]+) states\/s.*/\1 \2 \3/'
@@ -65,6 +66,12 @@ for config in $CONFIGS; do
     if [ "$ou" != "$nu" ]; then
       echo "  unique states differ: old $ou, new $nu (the state space changed)"
     fi
-    python3 -c "print('  %s round %s: states/s new/old %.1fx, time old/new %.1fx' % ('$config', $round, $nr / max($or, 1), $os / max($ns, 0.05)))"
+    python3 -c "print('  %s round %s: bfs: states/s new/old %.1fx, time old/new %.1fx' % ('$config', $round, $nr / max($or, 1), $os / max($ns, 0.05)))"
+    read -r du ds dr < <(run "$NEW_BIN" "$config" dfs)
+    printf '%-12s %-4s %10s %9s %12s\n' "$config" "new dfs" "$du" "$ds" "$dr"
+    if [ "$ou" != "$du" ]; then
+      echo "  unique states differ: old $ou, new dfs $du (the state space changed)"
+    fi
+    python3 -c "print('  %s round %s: time to exhaust, old bfs / new dfs: %.1fx' % ('$config', $round, $os / max($ds, 0.05)))"
   done
 done

@@ -142,7 +142,7 @@ pub struct Server {
     out: Outbox,
     tx: Shared<Transactions>,
     registrar: Shared<Registrar>,
-    legs: Shared<BTreeMap<LegKey, Leg>>,
+    legs: Shared<BTreeMap<LegKey, Shared<Leg>>>,
     sessions: Shared<BTreeMap<SessionId, Session>>,
     by_contribution: Shared<BTreeMap<ContributionId, SessionId>>,
     tickets: Shared<BTreeMap<StoreTicket, TicketUse>>,

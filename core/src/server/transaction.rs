@@ -102,7 +102,9 @@ impl Transaction {
 /// Every live transaction, client and server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub(crate) struct Transactions {
-    txs: BTreeMap<TxKey, Transaction>,
+    /// Each transaction shared: the model checker clones the table per state, and a
+    /// step changes one transaction at most.
+    txs: BTreeMap<TxKey, Shared<Transaction>>,
 }
 
 impl Transactions {
@@ -156,7 +158,7 @@ impl Transactions {
             owner: Owner::Nobody,
             cancelled: false,
         };
-        self.txs.insert(key.clone(), tx);
+        self.txs.insert(key.clone(), Shared::new(tx));
         if req.method == Method::Invite {
             // §17.2.1: answer 100 at once so the client stops retransmitting.
             let trying = Response::to_request(req, crate::sip::StatusCode::TRYING);
@@ -271,7 +273,7 @@ impl Transactions {
             owner,
             cancelled: false,
         };
-        self.txs.insert(key.clone(), tx);
+        self.txs.insert(key.clone(), Shared::new(tx));
         key
     }
 
@@ -368,7 +370,7 @@ impl Transactions {
                     let owner = self.txs.get(key).map(|tx| tx.owner.clone())?;
                     return Some((owner, ClientRx::TimedOut));
                 }
-                let tx = self.txs.remove(key)?;
+                let tx = Shared::unwrap_or_clone(self.txs.remove(key)?);
                 if tx.cancelled {
                     return None;
                 }
