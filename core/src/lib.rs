@@ -40,7 +40,7 @@
 //!          sip_encode, framing, uri, sdp, msrp, msrp_uri, cpim_codec, imdn,
 //!          multipart, resource_lists, digest, limits
 //!   |
-//! values    sip, msrp (reassembly), cpim, sdp, uri, ids, time, body, record
+//! values    sip, msrp (reassembly), cpim, sdp, uri, ids, time, body, record, shared
 //! ```
 
 #![warn(missing_docs)]
@@ -53,6 +53,7 @@ pub mod ids;
 pub mod msrp;
 pub mod record;
 pub mod sdp;
+pub mod shared;
 pub mod sip;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -5,10 +5,19 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 6] = ["base", "glare", "extension", "lossy", "attack", "ci"];
+pub const NAMES: [&str; 8] = [
+    "base",
+    "glare",
+    "extension",
+    "lossy",
+    "attack",
+    "group",
+    "group-end",
+    "ci",
+];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 12] = [
+pub const MUTATIONS: [(&str, Mutation); 16] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -21,6 +30,10 @@ pub const MUTATIONS: [(&str, Mutation); 12] = [
     ("silent-drop-on-closed-leg", Mutation::SilentDropOnClosedLeg),
     ("no-retransmission-absorb", Mutation::NoRetransmissionAbsorb),
     ("unanswered-glare-bye", Mutation::UnansweredGlareBye),
+    ("group-echo-to-sender", Mutation::GroupEchoToSender),
+    ("one-to-one-into-group", Mutation::OneToOneIntoGroup),
+    ("seal-group-on-first-leave", Mutation::SealGroupOnFirstLeave),
+    ("group-bye-removes-all", Mutation::GroupByeRemovesAll),
 ];
 
 /// A mutation by name.
@@ -36,6 +49,8 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "extension" => extension(),
         "lossy" => lossy(),
         "attack" => attack(),
+        "group" => group(),
+        "group-end" => group_end(),
         "ci" => ci(),
         _ => return None,
     })
@@ -81,6 +96,28 @@ pub fn lossy() -> Setup {
     }
 }
 
+/// Group chat after the extension: C joins, each participant sends one group message,
+/// C may leave, B's BYE on the replaced 1-to-1 comes after it joined and races the
+/// group messages.
+pub fn group() -> Setup {
+    Setup {
+        group_msgs: 1,
+        leavers: 1,
+        missing_bye: false,
+        ..extension()
+    }
+}
+
+/// The group's end: no messages, every participant may leave; the last one out seals
+/// it (GRP-4).
+pub fn group_end() -> Setup {
+    Setup {
+        leavers: 3,
+        missing_bye: false,
+        ..extension()
+    }
+}
+
 /// The largest single pinned configuration: the 1-to-1 with two messages per
 /// sender, glare, silent A and a store failure.
 pub fn ci() -> Setup {
@@ -94,6 +131,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
     let done = match field {
         "msgs" => num().map(|v| setup.msgs = v),
         "group_msgs" => num().map(|v| setup.group_msgs = v),
+        "leavers" => num().map(|v| setup.leavers = v),
         "drops" => num().map(|v| setup.drops = v),
         "dups" => num().map(|v| setup.dups = v),
         "retransmits" => num().map(|v| setup.retransmits = v),

@@ -19,3 +19,8 @@ pub use model::{CpmModel, Setup};
 
 #[cfg(test)]
 mod tests;
+
+/// The unit tests run the pinned checks: the same allocator as the binary.
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -9,6 +9,12 @@
 
 use std::time::Instant;
 
+/// mimalloc instead of glibc's malloc: the checker allocates and frees a state per
+/// transition, and glibc's malloc (with its consolidation of a fragmented heap) was
+/// most of the profile (model/README.md, "Throughput").
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cpmd_core::server::Mutation;
 use cpmd_model::configs;
 use stateright::{Checker, Model, UniformChooser};

@@ -14,7 +14,10 @@
 //! how an untimed model explores every order of timeouts and messages, and a constant
 //! clock keeps deadlines (part of the server's state) from splitting equal states.
 
-use cpmd_core::server::{ChatOutcome, ChatSend, Command, Mutation, Record, StoreError, Transport};
+use cpmd_core::server::{
+    ChatFailure, ChatOutcome, ChatSend, Command, Mutation, Record, StoreError, Transport,
+};
+use cpmd_core::shared::Shared;
 use cpmd_core::sip::{Method, Request, Response, SipMessage, StatusCode};
 use cpmd_core::{
     CallId, ContributionId, MessageId, Server, StoreTicket, Tag, Time, Timer, WallClock,
@@ -33,8 +36,11 @@ pub struct Setup {
     pub transport: Transport,
     /// Chat messages A and B each send on the 1-to-1.
     pub msgs: u8,
-    /// Chat messages A sends in the group.
+    /// Chat messages each participant (A, B, C) sends in the group.
     pub group_msgs: u8,
+    /// How many participants may leave the group (BYE on their group dialog), taken
+    /// in the order C, B, A; the last one out ends it (GRP-4, GRP-5).
+    pub leavers: u8,
     /// A extends the 1-to-1 to a group with B and C.
     pub extend: bool,
     /// A may send its own BYE on the 1-to-1 (BYE glare with B's).
@@ -67,6 +73,7 @@ impl Setup {
             transport: Transport::Tcp,
             msgs,
             group_msgs: 0,
+            leavers: 0,
             extend: false,
             glare: false,
             b_bye_early: true,
@@ -176,8 +183,9 @@ pub struct Packet {
     pub dst: Node,
     /// Sender.
     pub src: Node,
-    /// The message.
-    pub msg: SipMessage,
+    /// The message (shared: delivered, duplicated and kept for retransmission, and
+    /// cloned with every state).
+    pub msg: Shared<SipMessage>,
 }
 
 /// What the store was asked to make durable.
@@ -218,6 +226,8 @@ pub struct TermState {
     pub silent: bool,
     /// A: sent the extension; M: sent the attack.
     pub extended: bool,
+    /// Sent its BYE on the group dialog.
+    pub left_group: bool,
 }
 
 /// Fault budgets left on this path.
@@ -256,6 +266,15 @@ pub enum Flaw {
     SecondDialog,
     /// The server answered with raw bytes (the model never sends undecodable input).
     RawAnswer,
+    /// GRP-2: a group message delivered to its own sender, or persisted twice.
+    GroupEchoOrTwice,
+    /// GRP-3: a 1-to-1 message delivered to C, or stored in the group.
+    OneInGroup,
+    /// GRP-4: the group sealed before its last participant left, or twice.
+    GroupSealEarly,
+    /// GRP-5: a participant's message refused although it had joined and not left,
+    /// or a delivery to a participant after its BYE.
+    OthersRemoved,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -279,6 +298,12 @@ pub enum Reached {
     GroupJoined,
     /// The attacker's INVITE was answered.
     AttackRefused,
+    /// B's BYE on the replaced 1-to-1 arrived while a group message waited for the store.
+    ByeRacesGroupMessage,
+    /// A group message was delivered after a participant left.
+    GroupGoesOnAfterLeave,
+    /// The group's seal was emitted.
+    GroupSealed,
 }
 
 /// What the server did, as far as the properties need to look back.
@@ -321,6 +346,13 @@ pub struct Ghost {
     pub b_bye_resent: bool,
     /// `replaced_bye_timeout` fired.
     pub replaced_bye_fired: bool,
+    /// Messages persisted (each once, GRP-2), sorted.
+    pub persisted: Vec<Msg>,
+    /// Per terminal: the server took it into the group (its 200 to A's extension, its
+    /// ACK of B's or C's 200).
+    pub group_joined: [bool; 4],
+    /// Per terminal: its BYE on the group dialog reached the server.
+    pub group_left: [bool; 4],
     /// Safety verdicts.
     pub flaws: Vec<Flaw>,
     /// Reached races.
@@ -348,8 +380,8 @@ impl Ghost {
 pub struct State {
     /// The real server.
     pub server: Server,
-    /// Terminals A, B, C, M.
-    pub terms: [TermState; 4],
+    /// Terminals A, B, C, M (shared: one step changes at most one or two).
+    pub terms: [Shared<TermState>; 4],
     /// Messages in flight: sorted (a multiset) over UDP, in send order over TCP.
     pub net: Vec<Packet>,
     /// The store's unanswered requests.
@@ -357,7 +389,7 @@ pub struct State {
     /// Faults left.
     pub budget: Budget,
     /// The observer.
-    pub ghost: Ghost,
+    pub ghost: Shared<Ghost>,
 }
 
 impl State {
@@ -367,7 +399,7 @@ impl State {
     }
 
     fn term_mut(&mut self, t: Term) -> &mut TermState {
-        &mut self.terms[t.index()]
+        Shared::make_mut(&mut self.terms[t.index()])
     }
 }
 
@@ -399,6 +431,8 @@ pub enum Action {
     Retransmit(Term),
     /// The attacker sends its extension INVITE.
     Attack,
+    /// A participant sends BYE on its group dialog.
+    Leave(Term),
 }
 
 /// The model.
@@ -442,7 +476,7 @@ impl CpmModel {
                 retransmits: s.retransmits,
                 store_fails: s.store_fails,
             },
-            ghost: Ghost::default(),
+            ghost: Default::default(),
         };
         for t in Term::ALL {
             let flow = t.flow(self.transport());
@@ -487,7 +521,7 @@ impl CpmModel {
             Packet {
                 dst: Node::Server,
                 src: Node::T(t),
-                msg: SipMessage::Request(req),
+                msg: SipMessage::Request(req).into(),
             },
         );
     }
@@ -503,7 +537,7 @@ impl CpmModel {
             Packet {
                 dst: Node::Server,
                 src: Node::T(t),
-                msg,
+                msg: msg.into(),
             },
         );
     }
@@ -536,7 +570,7 @@ impl CpmModel {
                         Packet {
                             dst: Node::T(t),
                             src: Node::Server,
-                            msg: message,
+                            msg: message.into(),
                         },
                     );
                 }
@@ -562,6 +596,17 @@ impl CpmModel {
                                 continue;
                             };
                             note_store(log, format!("Persist {} (seq {})", m.message_id, m.seq));
+                            let g = &mut st.ghost;
+                            // GRP-2: stored once; GRP-3: a 1-to-1 message never in the group.
+                            match g.persisted.binary_search(&msg) {
+                                Ok(_) => g.flaw(Flaw::GroupEchoOrTwice),
+                                Err(at) => g.persisted.insert(at, msg),
+                            }
+                            if msg.sess == Sess::One
+                                && Sess::of(&m.key.contribution_id) != Sess::One
+                            {
+                                g.flaw(Flaw::OneInGroup);
+                            }
                             StoreReq::Msg(msg)
                         }
                         Record::SessionInfo(info) => {
@@ -614,6 +659,15 @@ impl CpmModel {
                             g.reach(Reached::MissingByeSealed);
                         }
                     }
+                    if sess == Sess::Group {
+                        // GRP-4: once, and only when every participant left.
+                        let g = &mut st.ghost;
+                        let someone_in = (0..3).any(|i| g.group_joined[i] && !g.group_left[i]);
+                        if someone_in || g.seals.contains(&Sess::Group) {
+                            g.flaw(Flaw::GroupSealEarly);
+                        }
+                        g.reach(Reached::GroupSealed);
+                    }
                     st.ghost.seals.push(sess);
                     st.store.push((ticket, StoreReq::Seal(sess)));
                 }
@@ -634,6 +688,23 @@ impl CpmModel {
                         st.ghost.flaw(Flaw::AddedAfterSeal);
                     }
                     let g = &mut st.ghost;
+                    match msg.sess {
+                        // GRP-2: never back to its sender; GRP-5: never to one who left.
+                        Sess::Group => {
+                            if to == msg.sender {
+                                g.flaw(Flaw::GroupEchoOrTwice);
+                            }
+                            if g.group_left[to.index()] {
+                                g.flaw(Flaw::OthersRemoved);
+                            }
+                            if g.group_left.iter().any(|l| *l) {
+                                g.reach(Reached::GroupGoesOnAfterLeave);
+                            }
+                        }
+                        // GRP-3: C (and Mallory) never see the 1-to-1.
+                        Sess::One if matches!(to, Term::C | Term::M) => g.flaw(Flaw::OneInGroup),
+                        Sess::One | Sess::Other => {}
+                    }
                     // MSG-2 needs, per recipient, sender and session, only the last
                     // delivered number: a later delivery must carry a larger one.
                     match g
@@ -668,8 +739,18 @@ impl CpmModel {
                         );
                         // Order of results is irrelevant to the properties: keep them
                         // sorted so that interleavings differing only there merge.
-                        let at = st.ghost.results.partition_point(|r| *r <= (msg, outcome));
-                        st.ghost.results.insert(at, (msg, outcome));
+                        let g = &mut st.ghost;
+                        // GRP-5: another's BYE never removes a participant that joined and
+                        // has not left.
+                        if msg.sess == Sess::Group
+                            && outcome == ChatOutcome::Failed(ChatFailure::NotAParty)
+                            && g.group_joined[msg.sender.index()]
+                            && !g.group_left[msg.sender.index()]
+                        {
+                            g.flaw(Flaw::OthersRemoved);
+                        }
+                        let at = g.results.partition_point(|r| *r <= (msg, outcome));
+                        g.results.insert(at, (msg, outcome));
                     }
                 }
             }
@@ -682,7 +763,24 @@ impl CpmModel {
         let Some(t) = Term::from_addr(peer) else {
             return;
         };
+        let on_group = st
+            .term(t)
+            .group
+            .as_ref()
+            .is_some_and(|d| d.call_id == msg.headers().call_id)
+            || (t == Term::A && msg.headers().call_id.as_str() == terminal::A_EXT_CALL);
         let g = &mut st.ghost;
+        // The server took `t` into the group: its 200 to A's extension, its ACK of B's
+        // or C's 200 on the group dialog.
+        let joins = match msg {
+            SipMessage::Request(r) => r.method == Method::Ack && t != Term::A,
+            SipMessage::Response(r) => {
+                t == Term::A && r.headers.cseq.method == Method::Invite && r.status.is_success()
+            }
+        };
+        if on_group && joins && t != Term::M {
+            g.group_joined[t.index()] = true;
+        }
         match msg {
             SipMessage::Request(r) => {
                 if r.method == Method::Invite
@@ -755,6 +853,19 @@ impl CpmModel {
             .store
             .iter()
             .any(|(_, r)| matches!(r, StoreReq::Msg(m) if m.sess == Sess::One));
+        let group_pending = st
+            .store
+            .iter()
+            .any(|(_, r)| matches!(r, StoreReq::Msg(m) if m.sess == Sess::Group));
+        if let SipMessage::Request(r) = &msg {
+            let group_call = st.term(from).group.as_ref().map(|d| d.call_id.clone());
+            if r.method == Method::Bye && group_call.as_ref() == Some(&r.headers.call_id) {
+                st.ghost.group_left[from.index()] = true;
+            }
+            if r.method == Method::Bye && on_one && from == Term::B && group_pending {
+                st.ghost.reach(Reached::ByeRacesGroupMessage);
+            }
+        }
         match &msg {
             SipMessage::Request(r) if r.method == Method::Bye && on_one => {
                 let g = &mut st.ghost;
@@ -943,7 +1054,7 @@ impl CpmModel {
             if s.silent_a
                 && p.dst == Node::T(Term::A)
                 && !st.term(Term::A).silent
-                && matches!(&p.msg, SipMessage::Request(r) if r.method == Method::Bye)
+                && matches!(&*p.msg, SipMessage::Request(r) if r.method == Method::Bye)
             {
                 out.push(Action::IgnoreBye(i));
             }
@@ -991,8 +1102,29 @@ impl CpmModel {
         if b.one.is_some() && b.sent_one < s.msgs && !b.bye_sent && !b.bye_received {
             out.push(Action::Chat(Term::B, Sess::One));
         }
-        if a.group.is_some() && a.sent_group < s.group_msgs {
-            out.push(Action::Chat(Term::A, Sess::Group));
+        for t in [Term::A, Term::B, Term::C] {
+            let ts = st.term(t);
+            if ts.group.is_some() && !ts.left_group && ts.sent_group < s.group_msgs {
+                out.push(Action::Chat(t, Sess::Group));
+            }
+            let may_leave = match t {
+                Term::C => s.leavers >= 1,
+                Term::B => s.leavers >= 2,
+                Term::A | Term::M => s.leavers >= 3,
+            };
+            // A participant leaves after its own group messages and its part of the
+            // 1-to-1's end (the races of interest are B's BYE on the 1-to-1 against the
+            // group messages, and the others' messages against a leave; leaving earlier
+            // multiplies the states without a new race).
+            let one_done = match t {
+                Term::A => ts.bye_received || ts.bye_sent,
+                Term::B => ts.bye_sent && ts.outstanding.is_empty(),
+                Term::C | Term::M => true,
+            };
+            let ready = ts.sent_group == s.group_msgs && one_done;
+            if may_leave && ready && ts.group.is_some() && !ts.left_group {
+                out.push(Action::Leave(t));
+            }
         }
         let a_may_extend = a.one.is_some() && !a.bye_sent && !a.bye_received && !a.extended;
         if s.extend && a_may_extend {
@@ -1025,8 +1157,12 @@ impl CpmModel {
             Action::Deliver(i) => {
                 let p = st.net.remove(*i);
                 match (p.src, p.dst) {
-                    (Node::T(t), Node::Server) => self.server_receives(&mut st, t, p.msg, log),
-                    (Node::Server, Node::T(t)) => self.terminal_receives(&mut st, t, p.msg, log),
+                    (Node::T(t), Node::Server) => {
+                        self.server_receives(&mut st, t, Shared::unwrap_or_clone(p.msg), log)
+                    }
+                    (Node::Server, Node::T(t)) => {
+                        self.terminal_receives(&mut st, t, Shared::unwrap_or_clone(p.msg), log)
+                    }
                     _ => {}
                 }
             }
@@ -1039,7 +1175,7 @@ impl CpmModel {
                 let p = st.net.remove(*i);
                 st.budget.drops -= 1;
                 if p.src == Node::T(Term::B)
-                    && matches!(&p.msg, SipMessage::Request(r) if r.method == Method::Bye)
+                    && matches!(&*p.msg, SipMessage::Request(r) if r.method == Method::Bye)
                 {
                     st.ghost.b_bye_lost = true;
                 }
@@ -1152,6 +1288,16 @@ impl CpmModel {
                 let ts = st.term_mut(*t);
                 ts.bye_sent = true;
                 let Some(d) = ts.one.as_mut() else {
+                    return st;
+                };
+                let req = terminal::in_dialog(*t, self.transport(), d, Method::Bye, &branch);
+                self.send(&mut st, *t, req, true, log);
+            }
+            Action::Leave(t) => {
+                let branch = Self::branch(&mut st, *t, "leave");
+                let ts = st.term_mut(*t);
+                ts.left_group = true;
+                let Some(d) = ts.group.as_mut() else {
                     return st;
                 };
                 let req = terminal::in_dialog(*t, self.transport(), d, Method::Bye, &branch);

@@ -37,8 +37,22 @@ pub mod names {
     pub const EXT_3: &str = "EXT-3 same conversation, new contribution";
     /// ONE-7.
     pub const ONE_7: &str = "ONE-7 no second transaction or dialog";
+    /// GRP-2.
+    pub const GRP_2: &str = "GRP-2 group message stored once, never back to its sender";
+    /// GRP-3.
+    pub const GRP_3: &str = "GRP-3 no 1-to-1 message in the group";
+    /// GRP-4.
+    pub const GRP_4: &str = "GRP-4 group sealed once, when the last participant left";
+    /// GRP-5.
+    pub const GRP_5: &str = "GRP-5 a participant's BYE removes only that participant";
     /// End states.
     pub const END: &str = "no bad end state";
+    /// Sometimes: B's BYE on the replaced 1-to-1 races a group message.
+    pub const S_BYE_GROUP_MSG: &str = "sometimes B's 1-to-1 BYE races a group message";
+    /// Sometimes: the group goes on after a participant left.
+    pub const S_GROUP_ON: &str = "sometimes the group goes on after a participant left";
+    /// Sometimes: the group sealed.
+    pub const S_GROUP_SEALED: &str = "sometimes the group is sealed";
     /// Sometimes: glare.
     pub const S_GLARE: &str = "sometimes BYE glare";
     /// Sometimes: BYE races a message.
@@ -132,6 +146,28 @@ fn one_7(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::SecondDialog)
 }
 
+fn grp_2(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::GroupEchoOrTwice)
+}
+
+fn grp_3(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::OneInGroup)
+}
+
+fn grp_4(model: &CpmModel, st: &State) -> bool {
+    if !flawless(st, Flaw::GroupSealEarly) {
+        return false;
+    }
+    // In an end state where everyone who joined left, the group was sealed.
+    let g = &st.ghost;
+    let all_left = (0..3).all(|i| g.group_joined[i] == g.group_left[i]) && g.group_joined[0];
+    !(all_left && model.is_end(st)) || g.seals.contains(&Sess::Group)
+}
+
+fn grp_5(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::OthersRemoved)
+}
+
 fn end(model: &CpmModel, st: &State) -> bool {
     if !flawless(st, Flaw::RawAnswer) {
         return false;
@@ -197,6 +233,10 @@ impl Model for CpmModel {
             Property::always(EXT_2, ext_2),
             Property::always(EXT_3, ext_3),
             Property::always(ONE_7, one_7),
+            Property::always(GRP_2, grp_2),
+            Property::always(GRP_3, grp_3),
+            Property::always(GRP_4, grp_4),
+            Property::always(GRP_5, grp_5),
             Property::always(END, end),
             Property::sometimes(S_SEALED, |_, s| reached(s, Reached::Sealed)),
         ];
@@ -220,6 +260,21 @@ impl Model for CpmModel {
                     reached(s, Reached::ExtensionRacesMessage)
                 }));
             }
+        }
+        if s.extend && s.group_msgs > 0 && !s.b_bye_early {
+            p.push(Property::sometimes(S_BYE_GROUP_MSG, |_, s| {
+                reached(s, Reached::ByeRacesGroupMessage)
+            }));
+        }
+        if s.extend && s.leavers >= 3 {
+            p.push(Property::sometimes(S_GROUP_SEALED, |_, s| {
+                reached(s, Reached::GroupSealed)
+            }));
+        }
+        if s.extend && s.leavers > 0 && s.group_msgs > 0 {
+            p.push(Property::sometimes(S_GROUP_ON, |_, s| {
+                reached(s, Reached::GroupGoesOnAfterLeave)
+            }));
         }
         if s.drops > 0 && s.retransmits > 0 {
             p.push(Property::sometimes(S_BYE_LOST, |_, s| {
@@ -261,5 +316,9 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::SilentDropOnClosedLeg => Some(EXT_8),
         Mutation::NoRetransmissionAbsorb => Some(ONE_7),
         Mutation::UnansweredGlareBye => Some(END),
+        Mutation::GroupEchoToSender => Some(GRP_2),
+        Mutation::OneToOneIntoGroup => Some(GRP_3),
+        Mutation::SealGroupOnFirstLeave => Some(GRP_4),
+        Mutation::GroupByeRemovesAll => Some(GRP_5),
     }
 }

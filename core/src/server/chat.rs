@@ -49,10 +49,17 @@ impl Server {
         if super::is_composing::is_composing(&chat.content_type, &chat.body) {
             return self.relay_unstored(sid, &chat, recipients, &origin);
         }
+        let into_group = match self.sessions.get(&sid) {
+            Some(Session::One(one)) if self.config.mutation == Mutation::OneToOneIntoGroup => one
+                .replaced_by
+                .and_then(|gid| self.sessions.get(&gid))
+                .map(|g| g.info().key.clone()),
+            Some(_) | None => None,
+        };
         let Some(session) = self.sessions.get_mut(&sid) else {
             return self.chat_result(&chat, &origin, ChatOutcome::Failed(ChatFailure::NoSession));
         };
-        let key = session.info().key.clone();
+        let key = into_group.unwrap_or_else(|| session.info().key.clone());
         let log = session.chat_mut();
         if let Some(outcome) = log.repeat(&chat) {
             // MSG-6: a repeat is stored and delivered at most once.
@@ -134,7 +141,10 @@ impl Server {
                 Ok(group
                     .participants
                     .iter()
-                    .filter(|(u, p)| *u != sender && p.status == ParticipantStatus::Joined)
+                    .filter(|(u, p)| {
+                        let echo = self.config.mutation == Mutation::GroupEchoToSender;
+                        (*u != sender || echo) && p.status == ParticipantStatus::Joined
+                    })
                     .map(|(u, _)| u.clone())
                     .collect())
             }

@@ -120,6 +120,14 @@ pub enum Mutation {
     NoRetransmissionAbsorb,
     /// Leave the second BYE of a glare unanswered (a bad end state).
     UnansweredGlareBye,
+    /// Deliver a group message to its sender too (breaks GRP-2).
+    GroupEchoToSender,
+    /// Store a 1-to-1 message under the group that replaced it (breaks GRP-3).
+    OneToOneIntoGroup,
+    /// Seal the group when its first participant leaves (breaks GRP-4).
+    SealGroupOnFirstLeave,
+    /// A participant's BYE removes every participant (breaks GRP-5).
+    GroupByeRemovesAll,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

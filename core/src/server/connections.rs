@@ -17,7 +17,10 @@ use crate::uri::{Host, Uri};
 impl Server {
     /// Notes that bytes arrived on a TCP connection: it is up.
     pub(crate) fn tcp_alive(&mut self, conn: ConnId) {
-        self.live_tcp.insert(conn);
+        // Read first: writing a shared set copies it.
+        if !self.live_tcp.contains(&conn) {
+            self.live_tcp.insert(conn);
+        }
     }
 
     /// `flow` if it can carry a message now; otherwise a new outbound TCP connection to

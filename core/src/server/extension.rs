@@ -101,7 +101,7 @@ impl Server {
             .insert(info.key.contribution_id.clone(), gid);
         let group = Group {
             id: gid,
-            info,
+            info: info.into(),
             focus_user,
             replaces: replaced,
             chat: Default::default(),

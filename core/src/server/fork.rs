@@ -45,7 +45,7 @@ impl Server {
                 .tx
                 .send_request(now, leg.flow, invite, owner, &timers, &mut self.out);
             forks.insert(leg.key.clone(), tx);
-            self.legs.insert(leg.key.clone(), leg);
+            self.legs.insert(leg.key.clone(), leg.into());
         }
         forks
     }

@@ -3,6 +3,7 @@
 //! declines, BYEs, and the group's own history object (specs/group.md, GRP-1..GRP-5;
 //! EXT-5, EXT-6).
 
+use super::config::Mutation;
 use super::keys::LegKey;
 use super::leg::{cpm_contact, domain_uri, server_contact};
 use super::msrp_media::PeerMedia;
@@ -65,7 +66,7 @@ impl Server {
             Some(offer) => self.msrp_answer_offer(&a_key, offer, None),
             None => self.msrp_offer(&a_key, None),
         };
-        self.legs.insert(a_key.clone(), a_leg);
+        self.legs.insert(a_key.clone(), a_leg.into());
         self.set_participant(
             now,
             gid,
@@ -144,7 +145,7 @@ impl Server {
             .get(&gid)
             .and_then(|s| PeerMedia::of_body(s.info().sdp.as_bytes()));
         invite.body = self.msrp_offer(&key, media.as_ref());
-        self.legs.insert(key.clone(), leg);
+        self.legs.insert(key.clone(), leg.into());
         self.set_participant(now, gid, user, Some(key), ParticipantStatus::Invited);
         let timers = self.config.timers;
         self.tx.send_request(
@@ -315,6 +316,13 @@ impl Server {
         if let Some(user) = user {
             self.set_participant(now, gid, &user, None, ParticipantStatus::Left);
         }
+        if self.config.mutation == Mutation::GroupByeRemovesAll {
+            if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
+                for p in g.participants.values_mut() {
+                    p.status = ParticipantStatus::Left;
+                }
+            }
+        }
         let Some(Session::Group(g)) = self.sessions.get_mut(&gid) else {
             return self.reply(now, &key, &req, StatusCode::OK);
         };
@@ -324,7 +332,8 @@ impl Server {
                 ParticipantStatus::Joined | ParticipantStatus::Invited
             )
         });
-        if anyone_left || g.state != GroupState::Active {
+        let early = self.config.mutation == Mutation::SealGroupOnFirstLeave;
+        if (anyone_left && !early) || g.state != GroupState::Active {
             return self.reply(now, &key, &req, StatusCode::OK);
         }
         // The last one out: its 200 waits for the group's seal (HIST-5).
@@ -373,11 +382,12 @@ impl Server {
                 ParticipantStatus::Joined | ParticipantStatus::Invited
             )
         });
-        if g.state != GroupState::Active || active || g.chat.has_pending() {
+        let early = self.config.mutation == Mutation::SealGroupOnFirstLeave;
+        if g.state != GroupState::Active || (active && !early) || g.chat.has_pending() {
             return;
         }
         let history = HistoryObject {
-            info: g.info.clone(),
+            info: (*g.info).clone(),
             messages: g.chat.delivered.clone(),
             participants: g
                 .participants

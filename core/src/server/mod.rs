@@ -98,6 +98,7 @@ use self::session::Session;
 use self::tickets::TicketUse;
 use self::transaction::{ServerRx, Transactions};
 use crate::ids::{ConnId, ContributionId, SessionId, StoreTicket};
+use crate::shared::Shared;
 use crate::sip::{Method, Request, Response, SipMessage, StatusCode};
 use crate::time::{Time, WallClock};
 use crate::uri::UserUri;
@@ -141,26 +142,30 @@ pub struct Counters {
 
 /// The cpmd protocol core. See the module documentation for the call order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// The model checker clones and hashes this value once per explored state, so what
+/// rarely changes sits behind [`Shared`] (copied on write, hashed once): a clone of an
+/// unchanged part is a reference-count increment (model/README.md, "Throughput").
 pub struct Server {
-    config: Config,
+    config: Shared<Config>,
     ids: IdGen,
     out: Outbox,
-    tx: Transactions,
-    registrar: Registrar,
-    legs: BTreeMap<LegKey, Leg>,
-    sessions: BTreeMap<SessionId, Session>,
-    by_contribution: BTreeMap<ContributionId, SessionId>,
-    tickets: BTreeMap<StoreTicket, TicketUse>,
-    decoders: BTreeMap<ConnId, StreamDecoder>,
+    tx: Shared<Transactions>,
+    registrar: Shared<Registrar>,
+    legs: Shared<BTreeMap<LegKey, Shared<Leg>>>,
+    sessions: Shared<BTreeMap<SessionId, Session>>,
+    by_contribution: Shared<BTreeMap<ContributionId, SessionId>>,
+    tickets: Shared<BTreeMap<StoreTicket, TicketUse>>,
+    decoders: Shared<BTreeMap<ConnId, StreamDecoder>>,
     /// TCP connections known to be up (bytes arrived, or the core opened them).
-    live_tcp: std::collections::BTreeSet<ConnId>,
-    nonces: nonces::Nonces,
+    live_tcp: Shared<std::collections::BTreeSet<ConnId>>,
+    nonces: Shared<nonces::Nonces>,
     /// Password failures per (user, source), source and user (SEC-4f).
-    failures: failures::Failures,
+    failures: Shared<failures::Failures>,
     /// Failing answers held until their delay passed (SEC-4f), by transaction.
-    held: BTreeMap<TxKey, Response>,
+    held: Shared<BTreeMap<TxKey, Response>>,
     /// The server's MSRP endpoints, one per leg with MSRP media (specs/msrp.md).
-    msrp: msrp_media::MsrpState,
+    msrp: Shared<msrp_media::MsrpState>,
     /// Pager MESSAGEs relayed to several devices, by the sender's transaction
     /// (PAGER-6).
     pager_forks: BTreeMap<TxKey, tickets::PagerFork>,
@@ -175,19 +180,19 @@ impl Server {
     pub fn new(config: Config) -> Self {
         Self {
             ids: IdGen::new(config.seed),
-            config,
+            config: Shared::new(config),
             out: Outbox::default(),
-            tx: Transactions::default(),
-            registrar: Registrar::default(),
-            legs: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            by_contribution: BTreeMap::new(),
-            tickets: BTreeMap::new(),
-            decoders: BTreeMap::new(),
+            tx: Default::default(),
+            registrar: Default::default(),
+            legs: Default::default(),
+            sessions: Default::default(),
+            by_contribution: Default::default(),
+            tickets: Default::default(),
+            decoders: Default::default(),
             live_tcp: Default::default(),
             nonces: Default::default(),
             failures: Default::default(),
-            held: BTreeMap::new(),
+            held: Default::default(),
             msrp: Default::default(),
             pager_forks: BTreeMap::new(),
             deferred: Default::default(),

@@ -262,23 +262,19 @@ impl Server {
 
     /// Binds `conn` to `leg` and flushes what was queued for it.
     pub(crate) fn msrp_bind(&mut self, leg: &LegKey, conn: ConnId) {
-        let Some(m) = self.msrp.legs.get_mut(leg) else {
+        let msrp = &mut *self.msrp;
+        let Some(m) = msrp.legs.get_mut(leg) else {
             return;
         };
         if let Some(old) = m.conn.replace(conn) {
             if old != conn {
-                if let Some(c) = self.msrp.conns.get_mut(&old) {
+                if let Some(c) = msrp.conns.get_mut(&old) {
                     c.legs.remove(leg);
                 }
             }
         }
         let queued: Vec<Vec<u8>> = m.queue.drain(..).collect();
-        self.msrp
-            .conns
-            .entry(conn)
-            .or_default()
-            .legs
-            .insert(leg.clone());
+        msrp.conns.entry(conn).or_default().legs.insert(leg.clone());
         for bytes in queued {
             self.out.command(Command::MsrpSend { conn, bytes });
         }

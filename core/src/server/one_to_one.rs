@@ -94,7 +94,7 @@ impl Server {
             .expect("one fork per binding, at least one");
         let one = OneToOne {
             id: sid,
-            info,
+            info: info.into(),
             caller,
             callee,
             a_leg: a_leg.key.clone(),
@@ -109,7 +109,7 @@ impl Server {
                 best_failure: None,
             })),
         };
-        self.legs.insert(a_leg.key.clone(), a_leg);
+        self.legs.insert(a_leg.key.clone(), a_leg.into());
         self.by_contribution
             .insert(one.info.key.contribution_id.clone(), sid);
         self.sessions.insert(sid, Session::One(one));

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::output::{Command, Event, Flow};
 use super::timer::Timer;
+use crate::shared::Shared;
 use crate::sip::SipMessage;
 use crate::time::Time;
 
@@ -12,12 +13,13 @@ use crate::time::Time;
 pub(crate) struct Outbox {
     pub(crate) commands: VecDeque<Command>,
     pub(crate) events: VecDeque<Event>,
-    /// Each armed timer's deadline.
-    timers: BTreeMap<Timer, Time>,
+    /// Each armed timer's deadline. Both tables are [`Shared`]: the model checker
+    /// clones the server per state, and most steps arm or disarm nothing.
+    timers: Shared<BTreeMap<Timer, Time>>,
     /// The same timers ordered by deadline, so the next one is found in O(log n): a
     /// busy server has tens of thousands armed (every finished transaction lingers
     /// 64·T1), and the runtime asks for the next deadline on every wake-up.
-    by_deadline: BTreeSet<(Time, Timer)>,
+    by_deadline: Shared<BTreeSet<(Time, Timer)>>,
 }
 
 impl Outbox {

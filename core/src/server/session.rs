@@ -23,6 +23,7 @@ use super::keys::LegKey;
 use super::keys::TxKey;
 use crate::ids::{SessionId, StoreTicket};
 use crate::record::SessionInfo;
+use crate::shared::Shared;
 use crate::sip::{Request, StatusCode};
 use crate::uri::UserUri;
 
@@ -53,7 +54,8 @@ impl Session {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct OneToOne {
     pub(crate) id: SessionId,
-    pub(crate) info: SessionInfo,
+    /// Shared: set at creation, cloned with every model state.
+    pub(crate) info: Shared<SessionInfo>,
     pub(crate) caller: UserUri,
     pub(crate) callee: UserUri,
     /// The caller's leg (server is UAS).
@@ -177,7 +179,8 @@ pub(crate) struct Sealing {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Group {
     pub(crate) id: SessionId,
-    pub(crate) info: SessionInfo,
+    /// Shared: set at creation, cloned with every model state.
+    pub(crate) info: Shared<SessionInfo>,
     /// The focus's user part (its Contact and From for invitations).
     pub(crate) focus_user: String,
     pub(crate) replaces: Option<SessionId>,

@@ -236,7 +236,7 @@ impl Server {
             return;
         };
         let history = HistoryObject {
-            info: one.info.clone(),
+            info: (*one.info).clone(),
             messages: one.chat.delivered.clone(),
             participants: Vec::<ParticipantRecord>::new(),
             focus: None,
