@@ -244,6 +244,11 @@ pub struct Config {
     pub caps: super::caps_config::CoreCaps,
     /// ID seed.
     pub seed: Seed,
+    /// Whether chat message bodies go to the store (`store_messages`, default on).
+    /// Off: a message's `Persist` record carries its metadata and an empty body;
+    /// the body is still relayed, and the 200 still waits for the record's commit
+    /// (MSG-1; BODIES-1 in specs/store.md).
+    pub store_messages: bool,
     /// Test-only broken variants (see [`Mutation`]).
     pub mutation: Mutation,
 }
@@ -307,6 +312,7 @@ impl Config {
             trust: Default::default(),
             caps: super::caps_config::CoreCaps::default(),
             seed: Seed::default(),
+            store_messages: true,
             mutation: Mutation::None,
         }
     }
