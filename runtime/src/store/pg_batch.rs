@@ -23,7 +23,7 @@
 //! again through the shared path, which answers each record on its own. A record
 //! is acknowledged only after the commit that holds it (MSG-1), on both paths.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cpmd_core::server::{
     HistoryObject, Record, SessionKey, SessionType, StoreError, StoredMessage,
@@ -155,6 +155,8 @@ struct Plan<'a> {
     facts: HashMap<Key, SessionFacts>,
     messages: HashMap<Key, Vec<StoredRef>>,
     usage: HashMap<String, i64>,
+    /// Bytes charged per user in this batch, not yet written.
+    charged: BTreeMap<String, i64>,
     statements: Vec<Piped>,
     /// Indices of statements that must return exactly one row.
     one_row: Vec<usize>,
@@ -262,9 +264,19 @@ impl Plan<'_> {
         })
     }
 
+    /// Counts `size` against the user now (later records of the batch see it);
+    /// written once per user at the end of the batch ([`Plan::charges`]).
     fn charge(&mut self, uri: &str, size: i64) {
-        self.push(CHARGE, vec![uri.into(), size.into()]);
         *self.usage.entry(uri.to_owned()).or_insert(0) += size;
+        *self.charged.entry(uri.to_owned()).or_insert(0) += size;
+    }
+
+    /// One `user_usage` update per user charged in the batch: the sum of its
+    /// charges, the same total as one update per object.
+    fn charges(&mut self) {
+        for (uri, size) in std::mem::take(&mut self.charged) {
+            self.push(CHARGE, vec![uri.as_str().into(), size.into()]);
+        }
     }
 
     fn message(&mut self, m: &StoredMessage) -> Result<(), NotHere> {
@@ -396,7 +408,10 @@ impl Plan<'_> {
         if !stored.is_empty() {
             self.push(IN_HISTORY, k());
         }
-        self.push(NO_PARTICIPANTS, k());
+        if self.facts.contains_key(&key) {
+            // A session made in this batch has no participant rows yet.
+            self.push(NO_PARTICIPANTS, k());
+        }
         for (i, p) in h.participants.iter().enumerate() {
             let mut params = k();
             params.extend([
@@ -469,15 +484,23 @@ pub struct PgBatchWriter {
     shared: HistoryWriter<PgConn>,
     feed: broadcast::Sender<MailChange>,
     known: Known,
+    /// Batches written the pipelined way (tests check which path ran).
+    pipelined: u64,
 }
 
 impl PgBatchWriter {
+    /// How many batches went the pipelined way.
+    pub fn pipelined_batches(&self) -> u64 {
+        self.pipelined
+    }
+
     /// Wraps the shared writer; `feed` is the change feed it announces on.
     pub fn new(shared: HistoryWriter<PgConn>, feed: broadcast::Sender<MailChange>) -> Self {
         Self {
             shared,
             feed,
             known: Known::default(),
+            pipelined: 0,
         }
     }
 
@@ -526,8 +549,12 @@ impl PgBatchWriter {
         let conn = self.shared.conn_mut();
         let facts = conn.pipeline(&facts_query);
         let facts = facts.and_then(|rows| read_facts(&rows));
-        let Ok((facts, messages, usage)) = facts else {
-            return Err(self.abandon());
+        let (facts, messages, usage) = match facts {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(error = %e, "pipelined batch: facts failed");
+                return Err(self.abandon());
+            }
         };
         let now = unix_now();
         let mut plan = Plan {
@@ -540,6 +567,7 @@ impl PgBatchWriter {
             facts,
             messages,
             usage,
+            charged: BTreeMap::new(),
             statements: Vec::new(),
             one_row: Vec::new(),
             answers: Vec::new(),
@@ -561,6 +589,7 @@ impl PgBatchWriter {
                 return Err(self.abandon());
             }
         }
+        plan.charges();
         plan.push(COMMIT, vec![]);
         let Plan {
             statements,
@@ -603,6 +632,7 @@ impl PgBatchWriter {
         for change in changes {
             let _ = self.feed.send(change);
         }
+        self.pipelined += 1;
         Ok(answers)
     }
 

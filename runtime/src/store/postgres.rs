@@ -207,29 +207,26 @@ impl PgConn {
     }
 }
 
-/// Polls every future, always in the order given, until all are done: a
-/// tokio-postgres request goes out on its future's first poll, so the statements
-/// reach the server in this order (a `join_all` does not promise an order).
+/// Polls every future once, in the order given (a tokio-postgres request goes out
+/// on its future's first poll, so the statements reach the server in this order; a
+/// `join_all` promises no order), then awaits each in turn: the answers arrive in
+/// that order anyway, so nothing is polled in vain.
 async fn in_order<T>(calls: &mut [Pin<Box<dyn Future<Output = T> + '_>>]) -> Vec<T> {
     let mut done: Vec<Option<T>> = calls.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
-        let mut pending = false;
         for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
-            if slot.is_some() {
-                continue;
-            }
-            match call.as_mut().poll(cx) {
-                Poll::Ready(v) => *slot = Some(v),
-                Poll::Pending => pending = true,
+            if let Poll::Ready(v) = call.as_mut().poll(cx) {
+                *slot = Some(v);
             }
         }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
+        Poll::Ready(())
     })
     .await;
+    for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
+        if slot.is_none() {
+            *slot = Some(call.as_mut().await);
+        }
+    }
     done.into_iter().flatten().collect()
 }
 

@@ -1125,3 +1125,46 @@ fn a_batch_answers_each_record_alone(place: Place) {
     assert_eq!(k3.len(), 2, "{k3:#?}");
     assert!(k3[0].contains("imdn-1"));
 }
+
+/// STORE-11: on PostgreSQL a batch of chat messages and seals is written the
+/// pipelined way (`pg_batch.rs`), not record by record; a batch with a session info
+/// record is not.
+#[test]
+fn store_11_messages_and_seals_take_the_pipelined_path() {
+    let Some(place) = postgres_place("pipelined") else {
+        return;
+    };
+    let StoreUrl::Postgres(url) = place.url() else {
+        unreachable!("a PostgreSQL place")
+    };
+    drop(place.open());
+    let (feed, _) = broadcast::channel(8);
+    let shared = HistoryWriter::new(postgres::PgConn::connect(&url).unwrap(), 0, feed.clone());
+    let mut writer = pg_batch::PgBatchWriter::new(shared, feed);
+    let jobs = [
+        StoreJob::Persist(
+            StoreTicket::new(1),
+            message(key(1, K1), 1, alice(), &[bob()]),
+        ),
+        StoreJob::Persist(
+            StoreTicket::new(2),
+            message(key(1, K1), 2, bob(), &[alice()]),
+        ),
+        StoreJob::Seal(
+            StoreTicket::new(3),
+            seal_of(one_to_one_info(), vec![1, 2], vec![]),
+        ),
+    ];
+    for answer in writer.write_batch(&jobs) {
+        answer.unwrap();
+    }
+    assert_eq!(writer.pipelined_batches(), 1);
+    let info = [StoreJob::Persist(
+        StoreTicket::new(4),
+        Record::SessionInfo(group_info()),
+    )];
+    writer.write_batch(&info)[0].clone().unwrap();
+    assert_eq!(writer.pipelined_batches(), 1, "the record-by-record path");
+    let s = place.open();
+    assert_eq!(raw_text(&s, &bob(), &k1_box()).len(), 3);
+}
