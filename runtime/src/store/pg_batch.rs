@@ -7,12 +7,15 @@
 //!    each session it touches (open, sealed, whose, with filed info objects), the
 //!    stored messages of each session it seals, and the stored bytes of each user
 //!    it files for (LIM-14).
-//! 2. Every statement of every record, then `COMMIT`, in one round trip. No
+//! 2. Every statement of every record, then `COMMIT`, in one round trip: first the
+//!    rows the batch creates (users, mailboxes, conversations, sessions), then one
+//!    update per mailbox and per user reserving the UIDs and MODSEQs the batch
+//!    files, then the records in order, then one `user_usage` update per user. No
 //!    statement needs an earlier one's answer: rows are named by their natural keys
 //!    (user URI, mailbox name, Conversation-ID and Contribution-ID), a message's
-//!    entries refer to it by `currval` of its sequence, and UIDs and MODSEQs are
-//!    taken inside the statement that files the entry, so they are the same as the
-//!    shared path's.
+//!    entries refer to it by `currval` of its sequence, and each entry's UID and
+//!    MODSEQ is its place below the reserved top, so they are the same as the
+//!    shared path's one increment per entry.
 //!
 //! What it writes is exactly what the shared path (`history.rs`) writes for the
 //! same records (the store tests run both, on every backend: specs/store.md). It
@@ -77,23 +80,27 @@ const NEW_SESSION: &str = "INSERT INTO sessions (conversation, contribution_id, 
 const NEW_MESSAGE: &str = "INSERT INTO messages (session, seq, message_id, sender, recipients, content_type, body, date, received_at) \
      VALUES ((SELECT s.id FROM sessions s JOIN conversations cv ON s.conversation = cv.id \
      WHERE cv.conversation_id = $1 AND s.contribution_id = $2), $3, $4, $5, $6, $7, $8, $9, $10)";
-/// Files an entry: the mailbox's next UID and the user's next MODSEQ are taken in
-/// the statement (row locks held to the commit, as the shared path's `UPDATE …
-/// RETURNING`); `RETURNING 1` proves the row was written.
-const MESSAGE_ENTRY: &str = "WITH mb AS (UPDATE mailboxes SET uid_next = uid_next + 1 \
-     WHERE user_id = (SELECT id FROM users WHERE uri = $1) AND name = $2 RETURNING id, uid_next - 1 AS uid), \
-     us AS (UPDATE users SET modseq = modseq + 1 WHERE uri = $1 RETURNING modseq) \
-     INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged) \
-     SELECT mb.id, mb.uid, us.modseq, $3::bigint, $4::bigint, 'message', currval('messages_id_seq'), $5::bigint, $6::bytea, 0 FROM mb, us \
-     RETURNING 1";
-const SESSION_ENTRY: &str = "WITH mb AS (UPDATE mailboxes SET uid_next = uid_next + 1 \
-     WHERE user_id = (SELECT id FROM users WHERE uri = $3) AND name = $4 RETURNING id, uid_next - 1 AS uid), \
-     us AS (UPDATE users SET modseq = modseq + 1 WHERE uri = $3 RETURNING modseq) \
-     INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged) \
-     SELECT mb.id, mb.uid, us.modseq, 0, $5::bigint, $6::text, \
+/// Files an entry under a UID and a MODSEQ reserved for the batch ([`RESERVE_UIDS`],
+/// [`RESERVE_MODSEQS`]): `$3` and `$4` are how far below the reserved tops this
+/// entry's values are, so each entry gets the value the record-by-record path's
+/// increments would give it. `RETURNING 1` proves the row was written.
+const MESSAGE_ENTRY: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged) \
+     SELECT mb.id, mb.uid_next - $3::bigint, u.modseq - $4::bigint, $5::bigint, $6::bigint, 'message', \
+     currval('messages_id_seq'), $7::bigint, $8::bytea, 0 \
+     FROM users u JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = $2 WHERE u.uri = $1 RETURNING 1";
+const SESSION_ENTRY: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged) \
+     SELECT mb.id, mb.uid_next - $3::bigint, u.modseq - $4::bigint, $5::bigint, $6::bigint, $9::text, \
      (SELECT s.id FROM sessions s JOIN conversations cv ON s.conversation = cv.id \
-     WHERE cv.conversation_id = $1 AND s.contribution_id = $2), $7::bigint, $8::bytea, 0 FROM mb, us \
-     RETURNING 1";
+     WHERE cv.conversation_id = $10 AND s.contribution_id = $11), $7::bigint, $8::bytea, 0 \
+     FROM users u JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = $2 WHERE u.uri = $1 RETURNING 1";
+/// Takes a mailbox's next `$3` UIDs for the batch: one update of the row per batch
+/// rather than one per entry (PostgreSQL keeps every version of a row updated again
+/// and again in one transaction, and each update walks them all). The row stays
+/// locked to the commit, as with one update per entry.
+const RESERVE_UIDS: &str = "UPDATE mailboxes SET uid_next = uid_next + $3 \
+     WHERE user_id = (SELECT id FROM users WHERE uri = $1) AND name = $2 RETURNING 1";
+/// Takes a user's next `$2` MODSEQs for the batch (as [`RESERVE_UIDS`]).
+const RESERVE_MODSEQS: &str = "UPDATE users SET modseq = modseq + $2 WHERE uri = $1 RETURNING 1";
 const CHARGE: &str = "INSERT INTO user_usage (user_id, stored_bytes) SELECT id, $2::bigint FROM users WHERE uri = $1 \
      ON CONFLICT (user_id) DO UPDATE SET stored_bytes = user_usage.stored_bytes + excluded.stored_bytes";
 const SKIP: &str = "INSERT INTO quota_skips (user_id, kind, ref_id, size, at) \
@@ -157,9 +164,21 @@ struct Plan<'a> {
     usage: HashMap<String, i64>,
     /// Bytes charged per user in this batch, not yet written.
     charged: BTreeMap<String, i64>,
+    /// Rows the batch creates (users, mailboxes, conversations, sessions): they go
+    /// first, before the reservations.
+    head: Vec<Piped>,
     statements: Vec<Piped>,
-    /// Indices of statements that must return exactly one row.
+    /// Indices of statements that must return exactly one row (in `head` and in
+    /// `statements`).
+    head_one_row: Vec<usize>,
     one_row: Vec<usize>,
+    /// Entries filed per mailbox and per user so far: the next entry's place in
+    /// its mailbox's UIDs and its user's MODSEQs.
+    uids: BTreeMap<(String, String), i64>,
+    modseqs: BTreeMap<String, i64>,
+    /// Each entry statement: (index, user, mailbox, place among the mailbox's
+    /// UIDs, place among the user's MODSEQs), its offsets filled in at the end.
+    entries: Vec<(usize, String, String, i64, i64)>,
     answers: Vec<Result<(), StoreError>>,
     created: Known,
     opened: HashSet<Key>,
@@ -180,11 +199,74 @@ impl Plan<'_> {
         self.push(sql, params);
     }
 
+    fn create(&mut self, sql: &'static str, params: Vec<Val>) {
+        self.head.push((sql, params));
+    }
+
+    fn create_one_row(&mut self, sql: &'static str, params: Vec<Val>) {
+        self.head_one_row.push(self.head.len());
+        self.create(sql, params);
+    }
+
+    /// An entry statement for `uri`'s `mailbox`: the UID and MODSEQ offsets
+    /// (parameters `$3`, `$4`) are placeholders until [`Plan::finish`].
+    fn entry(&mut self, sql: &'static str, uri: &str, mailbox: &str, params: Vec<Val>) {
+        let k = self
+            .uids
+            .entry((uri.to_owned(), mailbox.to_owned()))
+            .or_insert(0);
+        let place_uid = *k;
+        *k += 1;
+        let j = self.modseqs.entry(uri.to_owned()).or_insert(0);
+        let place_modseq = *j;
+        *j += 1;
+        self.entries.push((
+            self.statements.len(),
+            uri.to_owned(),
+            mailbox.to_owned(),
+            place_uid,
+            place_modseq,
+        ));
+        self.push_one_row(sql, params);
+    }
+
+    /// The whole pipeline: creations, reservations, the records' statements with
+    /// their offsets, the charges, `COMMIT`; and the indices that must return one
+    /// row.
+    fn finish(&mut self) -> (Vec<Piped>, Vec<usize>) {
+        for (i, uri, mailbox, place_uid, place_modseq) in std::mem::take(&mut self.entries) {
+            let n = self.uids[&(uri.clone(), mailbox)];
+            let m = self.modseqs[&uri];
+            let params = &mut self.statements[i].1;
+            params[2] = Val::Int(n - place_uid);
+            params[3] = Val::Int(m - 1 - place_modseq);
+        }
+        self.charges();
+        self.push(COMMIT, vec![]);
+        let mut all = std::mem::take(&mut self.head);
+        let mut one_row = std::mem::take(&mut self.head_one_row);
+        for ((uri, mailbox), n) in &self.uids {
+            one_row.push(all.len());
+            all.push((
+                RESERVE_UIDS,
+                vec![uri.as_str().into(), mailbox.as_str().into(), (*n).into()],
+            ));
+        }
+        for (uri, m) in &self.modseqs {
+            one_row.push(all.len());
+            all.push((RESERVE_MODSEQS, vec![uri.as_str().into(), (*m).into()]));
+        }
+        let offset = all.len();
+        one_row.extend(self.one_row.iter().map(|i| i + offset));
+        all.append(&mut self.statements);
+        (all, one_row)
+    }
+
     fn user(&mut self, uri: &str) {
         if self.known.users.contains(uri) || self.created.users.contains(uri) {
             return;
         }
-        self.push(NEW_USER, vec![uri.into()]);
+        self.create(NEW_USER, vec![uri.into()]);
         for name in [INBOX, ROOT] {
             self.mailbox(uri, name);
         }
@@ -197,7 +279,7 @@ impl Plan<'_> {
             return;
         }
         let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
-        self.push(
+        self.create(
             NEW_MAILBOX,
             vec![uri.into(), name.into(), uid_validity.into()],
         );
@@ -239,11 +321,11 @@ impl Plan<'_> {
                 if !self.known.conversations.contains(&key.0)
                     && !self.created.conversations.contains(&key.0)
                 {
-                    self.push(NEW_CONVERSATION, vec![key.0.as_str().into()]);
+                    self.create(NEW_CONVERSATION, vec![key.0.as_str().into()]);
                     self.created.conversations.insert(key.0.clone());
                 }
                 let core_session = i64::try_from(k.session.get()).map_err(|_| NotHere)?;
-                self.push_one_row(
+                self.create_one_row(
                     NEW_SESSION,
                     vec![
                         key.0.as_str().into(),
@@ -351,17 +433,17 @@ impl Plan<'_> {
     fn file_message(&mut self, uri: &str, mailbox: &str, flags: i64, raw: Vec<u8>) {
         self.folder(uri, mailbox);
         let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
-        self.push_one_row(
-            MESSAGE_ENTRY,
-            vec![
-                uri.into(),
-                mailbox.into(),
-                flags.into(),
-                self.now.into(),
-                size.into(),
-                Val::Bytes(raw),
-            ],
-        );
+        let params = vec![
+            uri.into(),
+            mailbox.into(),
+            Val::Int(0),
+            Val::Int(0),
+            flags.into(),
+            self.now.into(),
+            size.into(),
+            Val::Bytes(raw),
+        ];
+        self.entry(MESSAGE_ENTRY, uri, mailbox, params);
         self.charge(uri, size);
     }
 
@@ -462,19 +544,20 @@ impl Plan<'_> {
     fn session_entry(&mut self, key: &Key, uri: &str, mailbox: &str, kind: &str, raw: &[u8]) {
         self.folder(uri, mailbox);
         let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
-        self.push_one_row(
-            SESSION_ENTRY,
-            vec![
-                key.0.as_str().into(),
-                key.1.as_str().into(),
-                uri.into(),
-                mailbox.into(),
-                self.now.into(),
-                kind.into(),
-                size.into(),
-                Val::Bytes(raw.to_vec()),
-            ],
-        );
+        let params = vec![
+            uri.into(),
+            mailbox.into(),
+            Val::Int(0),
+            Val::Int(0),
+            Val::Int(0),
+            self.now.into(),
+            size.into(),
+            Val::Bytes(raw.to_vec()),
+            kind.into(),
+            key.0.as_str().into(),
+            key.1.as_str().into(),
+        ];
+        self.entry(SESSION_ENTRY, uri, mailbox, params);
     }
 }
 
@@ -568,8 +651,13 @@ impl PgBatchWriter {
             messages,
             usage,
             charged: BTreeMap::new(),
+            head: Vec::new(),
             statements: Vec::new(),
+            head_one_row: Vec::new(),
             one_row: Vec::new(),
+            uids: BTreeMap::new(),
+            modseqs: BTreeMap::new(),
+            entries: Vec::new(),
             answers: Vec::new(),
             created: Known::default(),
             opened: HashSet::new(),
@@ -589,11 +677,8 @@ impl PgBatchWriter {
                 return Err(self.abandon());
             }
         }
-        plan.charges();
-        plan.push(COMMIT, vec![]);
+        let (statements, one_row) = plan.finish();
         let Plan {
-            statements,
-            one_row,
             answers,
             created,
             opened,
