@@ -79,7 +79,7 @@ through_cpmd() {
 
   local a_port b_port
   a_port=$(free_port) b_port=$(free_port)
-  local keys=(-key conv bench-conv -key contrib1 "bench-$tag-$size" -key callee bob)
+  local keys=(-key conv bench-conv -key contrib1 "bench-$tag-$size" -key callee bob -key msrp_proto TCP/MSRP)
   sipp "$sip" -sf "$root/tests/sipp/register.xml" -i $ip -p "$b_port" -t u1 -s bob -m 1 \
     -timeout 10s -nostdin >"$run/register.out" 2>&1
   sipp "$sip" -sf "$root/tests/sipp/msrp_answer.xml" -i $ip -p "$b_port" -t u1 -s bob -m 1 \
