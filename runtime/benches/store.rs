@@ -167,18 +167,25 @@ fn main() {
         .map(|i| StoreJob::Seal(StoreTicket::new(i), seal(1_000_000 + i)))
         .collect();
     let seal_s = through_store_task(&StoreUrl::Sqlite(dir.path().join("seals.db")), jobs);
+    let seal_rate = seals as f64 / seal_s;
     println!(
-        "store task, group commit: {seals} 1-to-1 sessions sealed in {seal_s:.2} s = {:.0} sessions/s",
-        seals as f64 / seal_s
+        "store task, group commit: {seals} 1-to-1 sessions sealed in {seal_s:.2} s = {seal_rate:.0} sessions/s"
     );
 
     if let Ok(admin) = std::env::var("CPMD_TEST_PG") {
-        postgres_runs(&admin, messages, seals);
+        let (pg_messages, pg_seals) = postgres_runs(&admin, messages, seals);
+        println!(
+            "PostgreSQL / SQLite, same run: messages {:.2}, seals {:.2}",
+            pg_messages / store_rate,
+            pg_seals / seal_rate
+        );
     }
 }
 
-/// The store-task runs on PostgreSQL, each in a fresh database.
-fn postgres_runs(admin: &str, messages: u64, seals: u64) {
+/// The store-task runs on PostgreSQL, each in a fresh database: messages/s and
+/// seals/s.
+fn postgres_runs(admin: &str, messages: u64, seals: u64) -> (f64, f64) {
+    let mut rates = Vec::new();
     let mut client = postgres::Client::connect(admin, postgres::NoTls).expect("CPMD_TEST_PG");
     let base = admin.split('?').next().unwrap_or(admin);
     let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
@@ -198,6 +205,7 @@ fn postgres_runs(admin: &str, messages: u64, seals: u64) {
             })
             .collect();
         let secs = through_store_task(&url, jobs);
+        rates.push(n as f64 / secs);
         println!(
             "PostgreSQL, store task, group commit: {n} {what} in {secs:.2} s = {:.0}/s",
             n as f64 / secs
@@ -206,4 +214,5 @@ fn postgres_runs(admin: &str, messages: u64, seals: u64) {
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .expect("drop");
     }
+    (rates[0], rates[1])
 }

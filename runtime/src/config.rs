@@ -75,6 +75,10 @@ pub struct FileConfig {
     /// The message store: `sqlite:PATH` (relative to the working directory) or
     /// `postgres://USER:PASSWORD@HOST/DB`; unset: `sqlite:<data_dir>/cpmd.db`.
     pub store: Option<String>,
+    /// Whether chat message bodies are stored (default true). False: messages'
+    /// metadata and the session history objects are kept, bodies are not
+    /// (specs/store.md, BODIES-1).
+    pub store_messages: bool,
     /// Removed: replaced by `[listen] msrp`; a file that still sets it is refused
     /// with a message saying so.
     pub msrp_port: Option<u16>,
@@ -258,6 +262,7 @@ impl Default for FileConfig {
             instance: 0,
             data_dir: PathBuf::from("./data"),
             store: None,
+            store_messages: true,
             msrp_port: None,
             users: Vec::new(),
             trace_input: false,
@@ -490,6 +495,7 @@ impl FileConfig {
     ) -> Result<cpmd_core::Config, FileConfigError> {
         let mut c = cpmd_core::Config::new(&self.domain);
         c.conference_factory_user = self.conference_factory_user.clone();
+        c.store_messages = self.store_messages;
         // Unbracketed: the core brackets an IPv6 address where the syntax needs it.
         c.advertised_host = advertised.ip().to_string();
         c.advertised_port = advertised.port();

@@ -907,3 +907,46 @@ fn a_full_session_refuses_the_next_message_with_413() {
         ],
     );
 }
+
+/// BODIES-1 (specs/store.md): with `store_messages = false` every message is still
+/// relayed with its body and answered 200, and cpmd records each one (sender,
+/// IMDN Message-ID, content type, order) without its body.
+#[test]
+fn store_messages_off_relays_bodies_and_records_metadata_only() {
+    if !sipp_available() || !python_available() {
+        return;
+    }
+    let cpmd = Cpmd::start_with_config(
+        Some("store_messages = false\n"),
+        &["--udp", "127.0.0.1:0", "--msrp", "127.0.0.1:0"],
+    );
+    let sip = cpmd.addr(Transport::Udp);
+    let bed = Bed { cpmd, sip };
+    let mut alice = bed.client("alice");
+    let mut bob = bed.client("bob");
+    one_to_one(&bed, &mut alice, &mut bob, "passive");
+    say(&mut alice, "nb-a1", "kept out of the store", ALICE, BOB);
+    say(&mut bob, "nb-b1", "this one too", BOB, ALICE);
+    expect_messages(&mut bob, &[("nb-a1", "kept out of the store")]);
+    expect_messages(&mut alice, &[("nb-b1", "this one too")]);
+    expect_no_more(&mut [&mut alice, &mut bob]);
+    let got = bed.cpmd.wait_recorded(ONE_TO_ONE, 2, WAIT);
+    let ids: Vec<(&str, &str)> = got
+        .iter()
+        .map(|m| (m.message_id.as_str(), m.sender.as_str()))
+        .collect();
+    assert_eq!(ids, [("nb-a1", ALICE), ("nb-b1", BOB)]);
+    for m in &got {
+        assert!(
+            m.body.is_empty(),
+            "body of {} stored: {:?}",
+            m.message_id,
+            m.body
+        );
+        assert!(
+            m.content_type.eq_ignore_ascii_case("message/cpim"),
+            "{}",
+            m.content_type
+        );
+    }
+}

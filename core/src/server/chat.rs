@@ -94,9 +94,19 @@ impl Server {
         log.seen
             .insert((chat.sender.clone(), chat.message_id.clone()), seq);
         let ticket = self.ticket(TicketUse::Message(sid, seq));
+        // BODIES-1: with bodies off the record keeps the metadata only; the pending
+        // copy above keeps the body for delivery.
+        let record = if self.config.store_messages {
+            message
+        } else {
+            StoredMessage {
+                body: Vec::new(),
+                ..message
+            }
+        };
         self.out.command(Command::Persist {
             ticket,
-            record: Record::Message(message),
+            record: Record::Message(record),
         });
         if self.config.mutation == Mutation::AckBeforeStore {
             self.chat_result(&chat, &origin, ChatOutcome::Accepted);

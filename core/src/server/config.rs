@@ -254,6 +254,11 @@ pub struct Config {
     pub deferred: super::deferred_config::DeferredConfig,
     /// ID seed.
     pub seed: Seed,
+    /// Whether chat message bodies go to the store (`store_messages`, default on).
+    /// Off: a message's `Persist` record carries its metadata and an empty body;
+    /// the body is still relayed, and the 200 still waits for the record's commit
+    /// (MSG-1; BODIES-1 in specs/store.md).
+    pub store_messages: bool,
     /// Test-only broken variants (see [`Mutation`]).
     pub mutation: Mutation,
 }
@@ -318,6 +323,7 @@ impl Config {
             caps: super::caps_config::CoreCaps::default(),
             deferred: super::deferred_config::DeferredConfig::default(),
             seed: Seed::default(),
+            store_messages: true,
             mutation: Mutation::None,
         }
     }

@@ -12,7 +12,7 @@ use super::util::*;
 use crate::ids::{ConnId, TransactionId};
 use crate::msrp::reassembly::{split, Reassembler, Reassembly};
 use crate::msrp::{FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse};
-use crate::server::{Config, Record, Transport};
+use crate::server::{Config, Record, StoredMessage, Transport};
 use crate::sip::{MediaType, Method, StatusCode};
 use crate::wire;
 
@@ -978,4 +978,43 @@ fn msg_7_is_composing_over_msrp_is_relayed_not_stored() {
     assert_eq!(got.len(), 1, "relayed");
     assert!(String::from_utf8_lossy(&got[0].1).contains("isComposing"));
     assert_eq!(w.h.stored.len(), records, "not stored: {:?}", w.h.stored);
+}
+
+/// BODIES-1 (`store_messages = false`): the message is relayed with its body, but
+/// the `Persist` record carries only its metadata; the 200 still waits for that
+/// record's commit (MSG-1).
+#[test]
+fn bodies_1_store_messages_off_keeps_metadata_not_bodies() {
+    let mut config = Config::new(super::util::DOMAIN);
+    config.store_messages = false;
+    let mut w = World::with(Harness::with_config(config), Transport::Udp);
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    w.h.store_mode = StoreMode::Manual;
+    let send = a.send(&a_srv, "nb", b"not kept");
+    w.h.msrp_in(&a, MsrpMessage::Request(send));
+    assert!(w.h.msrp_take(a.conn).is_empty(), "no 200 before the commit");
+    assert!(
+        w.h.msrp_take(b.conn).is_empty(),
+        "nothing relayed before it"
+    );
+    w.h.store_answer(true);
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    let got = received(&mut w, &b, &b_srv);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, b"not kept", "relayed with its body");
+    let stored: Vec<&StoredMessage> =
+        w.h.stored
+            .iter()
+            .filter_map(|r| match r {
+                Record::Message(m) => Some(m),
+                Record::SessionInfo(_) | Record::Standalone(_) | Record::Disposition(_) => None,
+            })
+            .collect();
+    assert_eq!(stored.len(), 1, "{:#?}", w.h.stored);
+    assert!(stored[0].body.is_empty(), "the body is not stored");
+    assert_eq!(stored[0].message_id.as_str(), "cpim-nb");
+    assert_eq!(stored[0].content_type, CPIM);
+    assert_eq!(stored[0].recipients.len(), 1);
 }

@@ -66,6 +66,28 @@ impl<C: Conn> HistoryWriter<C> {
         self
     }
 
+    /// The connection, for a backend's own batch path (`pg_batch.rs`), used only
+    /// between batches (no transaction of this writer is open then).
+    pub(crate) fn conn_mut(&mut self) -> &mut C {
+        &mut self.conn
+    }
+
+    /// The cpmd instance this writer writes for.
+    pub(crate) fn instance(&self) -> i64 {
+        self.instance
+    }
+
+    /// The quota on each user's stored message bytes, if any (LIM-14).
+    pub(crate) fn user_quota(&self) -> Option<u64> {
+        self.cache.user_quota_bytes
+    }
+
+    /// Forgets the cached row ids, open sessions among them: another write path
+    /// sealed sessions this cache may still hold open (HIST-2).
+    pub(crate) fn forget_cached_rows(&mut self) {
+        self.cache.clear();
+    }
+
     /// Seals, as ended by crash, every session of this instance still open in the
     /// store (the process died before their seal): the history object holds what
     /// was stored. Returns the Contribution-IDs sealed.

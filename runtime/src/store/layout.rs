@@ -198,7 +198,9 @@ pub fn message_object(m: &MessageParts<'_>, direction: Direction) -> Vec<u8> {
     headers.push(("IMDN-Message-ID", header_value(m.message_id)));
     headers.push(("Message-Direction", direction.token().into()));
     headers.push(("Content-Type", "Message/CPIM".into()));
-    if m.content_type.trim().eq_ignore_ascii_case("message/cpim") {
+    // An empty body is one not stored (`store_messages = false`, BODIES-1): the
+    // wrapper below still carries the metadata.
+    if m.content_type.trim().eq_ignore_ascii_case("message/cpim") && !m.body.is_empty() {
         return object(&headers, m.body);
     }
     let mut cpim = format!(
@@ -405,6 +407,34 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("imdn.Message-ID: m-1\r\nDateTime: 2026-11-26T12:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\nhello"), "{body}");
+    }
+
+    /// BODIES-1: a message whose body was not stored still shows its metadata, in
+    /// a CPIM part without content.
+    #[test]
+    fn bodies_1_an_unstored_body_leaves_the_metadata() {
+        let to = vec!["sip:bob@example.com".to_owned()];
+        let text = String::from_utf8(message_object(
+            &parts(&to, "message/cpim", b""),
+            Direction::Received,
+        ))
+        .unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.contains(
+                "IMDN-Message-ID: m-1\r\nMessage-Direction: received\r\nContent-Type: Message/CPIM"
+            ),
+            "{head}"
+        );
+        assert!(
+            body.starts_with("From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n"),
+            "{body}"
+        );
+        assert!(body.contains("imdn.Message-ID: m-1\r\n"), "{body}");
+        assert!(
+            body.ends_with("Content-Type: message/cpim\r\n\r\n"),
+            "{body}"
+        );
     }
 
     #[test]

@@ -6,16 +6,23 @@
 //!
 //! TLS (`sslmode`, `sslrootcert` in the URL) is `pg_tls.rs`'s rustls connector.
 //!
-//! Uses the synchronous `postgres` client, which drives its own small tokio
-//! runtime: it must never be called from a thread that runs async tasks. The store
-//! task and the IMAP server's store calls run on blocking threads
-//! (`spawn_blocking`), and a client dropped inside a runtime is handed to a plain
-//! thread to close (dropping its runtime there would panic).
+//! Uses the async `tokio-postgres` client on a small current-thread tokio runtime
+//! of its own (as the synchronous `postgres` crate does), so the calls block: it
+//! must never be called from a thread that runs async tasks. The store task and the
+//! IMAP server's store calls run on blocking threads (`spawn_blocking`), and a
+//! connection dropped inside a runtime is handed to a plain thread to close
+//! (dropping its runtime there would panic). Owning the async client is what lets
+//! [`PgConn::pipeline`] send a whole batch of statements in one round trip
+//! (`pg_batch.rs`); everything else is one statement per round trip.
 
 use std::collections::HashMap;
 
-use postgres::types::{ToSql, Type};
-use postgres::{Client, Statement};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Statement};
 
 use crate::store::pg_tls::PgTarget;
 use crate::store::sql::{Conn, DbError, Row, Val};
@@ -48,11 +55,16 @@ const STATEMENT_CACHE: usize = 256;
 
 /// A PostgreSQL connection.
 pub struct PgConn {
-    client: Option<Client>,
+    /// The client and the runtime that drives its connection task; taken only in
+    /// drop.
+    client: Option<(Client, tokio::runtime::Runtime)>,
     statements: HashMap<String, Statement>,
 }
 
-fn db(e: postgres::Error) -> DbError {
+/// One statement of a [`PgConn::pipeline`]: its text and parameters.
+pub type Piped = (&'static str, Vec<Val>);
+
+fn db(e: tokio_postgres::Error) -> DbError {
     // `Display` of a server error is only "db error"; the detail is in `source`.
     match e.as_db_error() {
         Some(d) => DbError(format!("postgres: {}: {}", d.code().code(), d.message())),
@@ -69,24 +81,43 @@ impl PgConn {
     /// `sslrootcert` ask (`pg_tls.rs`).
     pub fn connect(url: &str) -> Result<Self, DbError> {
         let target = PgTarget::parse(url)?;
-        let client = Client::connect(&target.client_url, target.connector()?).map_err(db)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DbError(format!("postgres: runtime: {e}")))?;
+        let config: tokio_postgres::Config = target.client_url.parse().map_err(db)?;
+        let connector = target.connector()?;
+        let (client, connection) = runtime.block_on(config.connect(connector)).map_err(db)?;
+        // Driven whenever a call blocks on the runtime; ends when the client goes.
+        runtime.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!(error = %e, "postgres connection ended");
+            }
+        });
         Ok(Self {
-            client: Some(client),
+            client: Some((client, runtime)),
             statements: HashMap::new(),
         })
     }
 
-    fn client(&mut self) -> &mut Client {
-        self.client
-            .as_mut()
-            .expect("the client is only taken in drop")
+    /// The client and the runtime to block on its calls with.
+    fn parts(&self) -> (&Client, &tokio::runtime::Runtime) {
+        let (client, runtime) = self
+            .client
+            .as_ref()
+            .expect("the client is only taken in drop");
+        (client, runtime)
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement, DbError> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client().prepare(sql).map_err(db)?;
+        let s = {
+            let (c, rt) = self.parts();
+            rt.block_on(c.prepare(sql))
+        }
+        .map_err(db)?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
@@ -103,12 +134,16 @@ impl PgConn {
     pub fn hold_instance(&mut self, instance: i64) -> Result<(), DbError> {
         let (class, object) = instance_lock_key(instance);
         let wait = INSTANCE_LOCK_WAIT.as_millis();
-        let held = self.client().batch_execute(&format!(
+        let sql = format!(
             "SET lock_timeout = {wait}; SELECT pg_advisory_lock({class}, {object}); SET lock_timeout = 0"
-        ));
+        );
+        let held = {
+            let (c, rt) = self.parts();
+            rt.block_on(c.batch_execute(&sql))
+        };
         match held {
             Ok(()) => Ok(()),
-            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
                 Err(DbError(format!(
                     "another cpmd with instance {instance} is connected to this database: \
                      every instance sharing a store needs its own `instance` number"
@@ -121,10 +156,79 @@ impl PgConn {
     /// Makes every later write on this connection fail (tests of the failure path).
     #[cfg(test)]
     pub fn fill_disk(&mut self) {
-        self.client()
-            .batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            .unwrap();
+        {
+            let (c, rt) = self.parts();
+            rt.block_on(c.batch_execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"))
+        }
+        .unwrap();
     }
+}
+
+fn row(r: &tokio_postgres::Row) -> Result<Row, DbError> {
+    (0..r.len())
+        .map(|i| column(r, i))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Row)
+}
+
+impl PgConn {
+    /// Runs `statements` in order in one round trip (tokio-postgres pipelining: every
+    /// request is sent before the first answer is read) and returns each one's rows,
+    /// or the first error. Statements after a failing one fail too inside a
+    /// transaction (PostgreSQL aborts it), so the caller rolls back on an error.
+    /// A statement not yet prepared on this connection costs one round trip first.
+    pub fn pipeline(&mut self, statements: &[Piped]) -> Result<Vec<Vec<Row>>, DbError> {
+        let mut bound = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            bound.push(self.bind(sql, params)?);
+        }
+        let (client, runtime) = self.parts();
+        let mut calls: Vec<Pin<Box<dyn Future<Output = _> + '_>>> = bound
+            .iter()
+            .map(|(stmt, values)| {
+                let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+                Box::pin(async move { client.query(stmt, &refs).await })
+                    as Pin<Box<dyn Future<Output = _>>>
+            })
+            .collect();
+        let results: Vec<Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>> =
+            runtime.block_on(in_order(&mut calls));
+        drop(calls);
+        let mut out = Vec::with_capacity(results.len());
+        for result in results {
+            out.push(
+                result
+                    .map_err(db)?
+                    .iter()
+                    .map(row)
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Polls every future once, in the order given (a tokio-postgres request goes out
+/// on its future's first poll, so the statements reach the server in this order; a
+/// `join_all` promises no order), then awaits each in turn: the answers arrive in
+/// that order anyway, so nothing is polled in vain.
+async fn in_order<T>(calls: &mut [Pin<Box<dyn Future<Output = T> + '_>>]) -> Vec<T> {
+    let mut done: Vec<Option<T>> = calls.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
+            if let Poll::Ready(v) = call.as_mut().poll(cx) {
+                *slot = Some(v);
+            }
+        }
+        Poll::Ready(())
+    })
+    .await;
+    for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
+        if slot.is_none() {
+            *slot = Some(call.as_mut().await);
+        }
+    }
+    done.into_iter().flatten().collect()
 }
 
 impl Drop for PgConn {
@@ -155,7 +259,7 @@ fn param(v: &Val, ty: &Type) -> Result<Box<dyn ToSql + Sync>, DbError> {
     })
 }
 
-fn column(row: &postgres::Row, i: usize) -> Result<Val, DbError> {
+fn column(row: &tokio_postgres::Row, i: usize) -> Result<Val, DbError> {
     let ty = row.columns()[i].type_().clone();
     let v = if ty == Type::INT8 {
         row.try_get::<_, Option<i64>>(i).map_err(db)?.map(Val::Int)
@@ -203,27 +307,32 @@ impl Conn for PgConn {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
-        self.client().batch_execute(sql).map_err(db)
+        {
+            let (c, rt) = self.parts();
+            rt.block_on(c.batch_execute(sql))
+        }
+        .map_err(db)
     }
 
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError> {
         let (stmt, values) = self.bind(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
-        self.client().execute(&stmt, &refs).map_err(db)
+        {
+            let (c, rt) = self.parts();
+            rt.block_on(c.execute(&stmt, &refs))
+        }
+        .map_err(db)
     }
 
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {
         let (stmt, values) = self.bind(sql, params)?;
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
-        let rows = self.client().query(&stmt, &refs).map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                (0..r.len())
-                    .map(|i| column(r, i))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Row)
-            })
-            .collect()
+        let rows = {
+            let (c, rt) = self.parts();
+            rt.block_on(c.query(&stmt, &refs))
+        }
+        .map_err(db)?;
+        rows.iter().map(row).collect()
     }
 
     fn migration_lock(&self) -> &'static str {
