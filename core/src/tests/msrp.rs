@@ -1009,7 +1009,12 @@ fn bodies_1_store_messages_off_keeps_metadata_not_bodies() {
             .iter()
             .filter_map(|r| match r {
                 Record::Message(m) => Some(m),
-                Record::SessionInfo(_) | Record::Standalone(_) | Record::Disposition(_) => None,
+                Record::SessionInfo(_)
+                | Record::Standalone(_)
+                | Record::Disposition(_)
+                | Record::Deferred(_)
+                | Record::DeferredDone(_)
+                | Record::KnownUser(_) => None,
             })
             .collect();
     assert_eq!(stored.len(), 1, "{:#?}", w.h.stored);
