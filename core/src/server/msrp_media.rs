@@ -124,8 +124,16 @@ impl PeerMedia {
             .iter()
             .find(|a| a.name.eq_ignore_ascii_case("setup"))
             .and_then(|a| a.value.clone());
+        // A path with a URI that is not an MSRP URI is no path: nothing is relayed
+        // to it (offers with one are refused with 488 before, `offer_of`).
+        let path = m.msrp_path();
+        let path = if wire::msrp_uri::is_msrp_path(&path) {
+            path.into_iter().map(str::to_owned).collect()
+        } else {
+            Vec::new()
+        };
         Some(Self {
-            path: m.msrp_path().into_iter().map(str::to_owned).collect(),
+            path,
             tls: m.is_msrp_tls(),
             setup: m
                 .attribute("setup")

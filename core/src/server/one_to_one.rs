@@ -135,7 +135,12 @@ impl Server {
         if self.config.msrp.advertised_tls.is_none() && sdp.media.iter().any(|m| m.is_msrp_tls()) {
             return Err(Refusal::MsrpTlsUnsupported);
         }
-        if sdp.message_media().is_none() {
+        let Some(media) = sdp.message_media() else {
+            return Err(Refusal::NoUsableOffer);
+        };
+        // An `a=path` that is present must be MSRP URIs only (LIM-10).
+        let path = media.msrp_path();
+        if !path.is_empty() && !wire::msrp_uri::is_msrp_path(&path) {
             return Err(Refusal::NoUsableOffer);
         }
         Ok(body)

@@ -64,6 +64,14 @@ pub(crate) fn parse_msrp_uri(uri: &str) -> Option<MsrpUri> {
     })
 }
 
+/// Whether every URI of an SDP `a=path` is an MSRP URI, so that the path can be
+/// printed as a `To-Path` the MSRP decoder reads back (LIM-10; found by the `server`
+/// fuzz target: `a=path:msrp://h:1/x up:active` was relayed into a To-Path no peer
+/// could parse).
+pub(crate) fn is_msrp_path(uris: &[&str]) -> bool {
+    !uris.is_empty() && uris.iter().all(|u| parse_msrp_uri(u).is_some())
+}
+
 /// The session-id of an MSRP URI (`None` when it does not parse).
 pub(crate) fn session_of(uri: &str) -> Option<String> {
     parse_msrp_uri(uri).map(|u| u.session_id)
