@@ -66,7 +66,16 @@ impl Method {
 
     /// The token as printed on the wire.
     pub fn as_str(&self) -> &str {
-        match self {
+        if let Method::Other(s) = self {
+            return s;
+        }
+        self.known_token().unwrap_or_default()
+    }
+
+    /// The token of a method the server knows (`None` for [`Method::Other`]): a
+    /// `'static` name, e.g. for metric labels that a peer must not multiply.
+    pub fn known_token(&self) -> Option<&'static str> {
+        Some(match self {
             Method::Invite => "INVITE",
             Method::Ack => "ACK",
             Method::Bye => "BYE",
@@ -81,8 +90,8 @@ impl Method {
             Method::Notify => "NOTIFY",
             Method::Refer => "REFER",
             Method::Publish => "PUBLISH",
-            Method::Other(s) => s,
-        }
+            Method::Other(_) => return None,
+        })
     }
 }
 

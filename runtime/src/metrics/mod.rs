@@ -401,23 +401,7 @@ fn kind_label(kind: SessionType) -> &'static str {
 
 /// A method's label: its token for the methods cpmd knows, `other` for the rest.
 fn method_label(method: &Method) -> &'static str {
-    match method {
-        Method::Invite => "INVITE",
-        Method::Ack => "ACK",
-        Method::Bye => "BYE",
-        Method::Cancel => "CANCEL",
-        Method::Register => "REGISTER",
-        Method::Options => "OPTIONS",
-        Method::Message => "MESSAGE",
-        Method::Update => "UPDATE",
-        Method::Info => "INFO",
-        Method::Prack => "PRACK",
-        Method::Subscribe => "SUBSCRIBE",
-        Method::Notify => "NOTIFY",
-        Method::Refer => "REFER",
-        Method::Publish => "PUBLISH",
-        Method::Other(_) => "other",
-    }
+    method.known_token().unwrap_or("other")
 }
 
 #[cfg(test)]
