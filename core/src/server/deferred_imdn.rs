@@ -11,15 +11,14 @@
 //!
 //! What it is *not*: the IMDN decoder and encoder (`wire::imdn`).
 
-use super::leg::server_via;
 use super::transaction::Owner;
 use super::{Server, TicketUse};
 use crate::cpim::{CpimHeader, CpimMessage};
 use crate::ids::{ConversationId, MessageId};
 use crate::record::{Disposition, DispositionRecord, Record};
-use crate::sip::{CSeq, Headers, MediaType, Method, NameAddr, Request};
+use crate::sip::{MediaType, NameAddr, Request};
 use crate::time::Time;
-use crate::uri::{Uri, UserUri};
+use crate::uri::UserUri;
 use crate::wire::{cpim_codec, imdn};
 
 /// What a deferred MESSAGE's sender asked to hear, and about which message.
@@ -140,28 +139,15 @@ impl Server {
         let timers = self.config.timers;
         for b in self.registrar.lookup_all(sender) {
             let out_flow = self.reach(b.flow, Some(&b.contact.uri), b.flow.peer.ip());
-            let mut from = NameAddr::new(original.headers.to.uri.clone());
-            from.set_tag(&self.ids.tag());
-            let mut headers = Headers::new(
-                from,
+            let mut req = self.server_message(
+                NameAddr::new(original.headers.to.uri.clone()),
                 NameAddr::new(original.headers.from.uri.clone()),
-                self.ids.call_id(&self.config.domain),
-                CSeq {
-                    seq: 1,
-                    method: Method::Message,
-                },
+                out_flow,
+                &b.contact.uri,
+                body.clone(),
             );
-            headers.via = vec![server_via(&self.config, out_flow, &mut self.ids)];
-            headers.max_forwards = Some(70);
-            headers.content_type = Some(MediaType::new("message", "cpim"));
-            headers.conversation_id = original.headers.conversation_id.clone();
-            let uri: Uri = b.contact.uri.to_request_uri();
-            let req = Request {
-                method: Method::Message,
-                uri,
-                headers,
-                body: body.clone(),
-            };
+            req.headers.content_type = Some(MediaType::new("message", "cpim"));
+            req.headers.conversation_id = original.headers.conversation_id.clone();
             self.tx
                 .send_request(now, out_flow, req, Owner::Nobody, &timers, &mut self.out);
         }

@@ -177,11 +177,39 @@ impl Server {
         contact: &Uri,
         conversation_id: ConversationId,
     ) -> Request {
-        let mut from = req.headers.from.clone();
+        let mut relay = self.server_message(
+            req.headers.from.clone(),
+            NameAddr::new(req.headers.to.uri.clone()),
+            out_flow,
+            contact,
+            req.body.clone(),
+        );
+        let headers = &mut relay.headers;
+        headers.content_type = req.headers.content_type.clone();
+        headers.conversation_id = Some(conversation_id);
+        headers.contribution_id = req.headers.contribution_id.clone();
+        headers.in_reply_to_contribution_id = req.headers.in_reply_to_contribution_id.clone();
+        headers.accept_contact = req.headers.accept_contact.clone();
+        headers.other = copyable(&req.headers.other);
+        relay
+    }
+
+    /// A new out-of-dialog MESSAGE the server sends to `contact` on `out_flow` (a
+    /// relayed pager message, or a notification of its own): `from` with a fresh tag,
+    /// a fresh Call-ID, CSeq 1, the server's Via, Max-Forwards 70; the caller adds
+    /// the content headers.
+    pub(crate) fn server_message(
+        &mut self,
+        mut from: NameAddr,
+        to: NameAddr,
+        out_flow: Flow,
+        contact: &Uri,
+        body: Vec<u8>,
+    ) -> Request {
         from.set_tag(&self.ids.tag());
         let mut headers = Headers::new(
             from,
-            NameAddr::new(req.headers.to.uri.clone()),
+            to,
             self.ids.call_id(&self.config.domain),
             CSeq {
                 seq: 1,
@@ -190,17 +218,11 @@ impl Server {
         );
         headers.via = vec![server_via(&self.config, out_flow, &mut self.ids)];
         headers.max_forwards = Some(70);
-        headers.content_type = req.headers.content_type.clone();
-        headers.conversation_id = Some(conversation_id);
-        headers.contribution_id = req.headers.contribution_id.clone();
-        headers.in_reply_to_contribution_id = req.headers.in_reply_to_contribution_id.clone();
-        headers.accept_contact = req.headers.accept_contact.clone();
-        headers.other = copyable(&req.headers.other);
         Request {
             method: Method::Message,
             uri: contact.to_request_uri(),
             headers,
-            body: req.body.clone(),
+            body,
         }
     }
 
