@@ -8,7 +8,7 @@
 
 use super::fields::{parse_cseq, parse_media_type, parse_name_addr, parse_via};
 use super::head::RawHeader;
-use super::syntax::{is_token, parse_content_length, parse_digits, split_top, trim_lws};
+use super::syntax::{excerpt, is_token, parse_content_length, parse_digits, split_top, trim_lws};
 use super::DecodeError;
 use crate::ids::{CallId, ContributionId, ConversationId};
 use crate::sip::{CSeq, Headers, Method, NameAddr};
@@ -157,6 +157,25 @@ fn bad(name: &'static str) -> impl Fn(String) -> DecodeError {
     move |reason| DecodeError::BadHeader { name, reason }
 }
 
+/// A From or To value. Its `tag` must be an RFC 3261 `token`: the server copies
+/// tags into other headers (the `Replaces` of a group INVITE, RFC 3891's `to-tag` and
+/// `from-tag` are tokens), so a quoted or odd-character tag accepted here would be
+/// printed where it no longer parses (fuzz finding a8adee2cb158).
+fn from_to(name: &'static str, value: &str) -> Result<NameAddr, DecodeError> {
+    let addr = parse_name_addr(value).map_err(bad(name))?;
+    for p in addr
+        .params
+        .iter()
+        .filter(|p| p.name.eq_ignore_ascii_case("tag"))
+    {
+        let tag = p.value.as_deref().unwrap_or("");
+        if !is_token(tag) {
+            return Err(bad(name)(format!("tag {} is not a token", excerpt(tag))));
+        }
+    }
+    Ok(addr)
+}
+
 /// The non-empty, trimmed pieces of a comma-separated list.
 fn list_items(value: &str, angles: bool) -> Vec<&str> {
     split_top(value, ',', angles)
@@ -175,16 +194,8 @@ impl Builder {
                     h.via.push(parse_via(item).map_err(bad(name))?);
                 }
             }
-            Kind::From => once(
-                &mut self.from,
-                name,
-                parse_name_addr(value).map_err(bad(name))?,
-            )?,
-            Kind::To => once(
-                &mut self.to,
-                name,
-                parse_name_addr(value).map_err(bad(name))?,
-            )?,
+            Kind::From => once(&mut self.from, name, from_to(name, value)?)?,
+            Kind::To => once(&mut self.to, name, from_to(name, value)?)?,
             Kind::CallId => once(&mut self.call_id, name, CallId::new(word(name, value)?))?,
             Kind::CSeq => once(&mut self.cseq, name, parse_cseq(value).map_err(bad(name))?)?,
             Kind::MaxForwards => once(&mut h.max_forwards, name, number(name, value)?)?,
@@ -404,6 +415,31 @@ mod tests {
                 ("X-Unknown".to_owned(), "v".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn a_from_or_to_tag_must_be_a_token() {
+        let tags = |from: &'static str, to: &'static str| {
+            build(raw(&[
+                ("v", "SIP/2.0/UDP h"),
+                ("f", from),
+                ("t", to),
+                ("i", "x"),
+                ("CSeq", "1 OPTIONS"),
+            ]))
+            .map(|(h, _)| h)
+        };
+        assert!(tags("<sip:a@b>;tag=a.b-c!%*_+`'~9", "<sip:c@d>;tag=x").is_ok());
+        for (from, to) in [
+            ("<sip:a@b>;tag=1", "<sip:c@d>;tag=bob-le}-tag"),
+            ("<sip:a@b>;tag=\"quoted\"", "<sip:c@d>"),
+            ("<sip:a@b>;tag", "<sip:c@d>"),
+        ] {
+            assert!(
+                matches!(tags(from, to), Err(DecodeError::BadHeader { .. })),
+                "{from} {to}"
+            );
+        }
     }
 
     #[test]
