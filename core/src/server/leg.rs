@@ -63,10 +63,25 @@ pub(crate) struct Leg {
     pub(crate) session: SessionId,
     /// The authenticated user at the other end of this leg.
     pub(crate) user: UserUri,
-    /// The 2xx the server sent on this (UAS) leg, until the ACK arrives.
-    pub(crate) unacked_2xx: Option<(Response, u64, crate::time::Time)>,
-    /// The ACK the server sent for the 2xx of this (UAC) leg, repeated when the 2xx is.
-    pub(crate) last_ack: Option<Request>,
+    /// The 2xx the server sent on this (UAS) leg, until the ACK arrives. Boxed: a
+    /// parsed response is about 1 KiB inline, and every established leg would carry
+    /// that room for nothing once the ACK came.
+    pub(crate) unacked_2xx: Option<Box<Unacked2xx>>,
+    /// The ACK the server sent for the 2xx of this (UAC) leg, repeated when the 2xx
+    /// is: kept encoded (a few hundred bytes, not a parsed request of over 1 KiB
+    /// inline plus its strings) because it lives as long as the dialog, and is
+    /// decoded again only on the rare repeated 2xx.
+    pub(crate) last_ack: Option<Box<[u8]>>,
+}
+
+/// A 2xx sent on a UAS leg over UDP and not yet ACKed (RFC 3261 §13.3.1.4).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Unacked2xx {
+    pub(crate) response: Response,
+    /// The next retransmission interval (T1 doubling up to T2).
+    pub(crate) interval_ms: u64,
+    /// 64·T1 after the first send: then the dialog is ended with BYE.
+    pub(crate) give_up_at: crate::time::Time,
 }
 
 impl Leg {

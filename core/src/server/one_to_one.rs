@@ -3,7 +3,7 @@
 //! requests relayed between the legs (specs/one-to-one.md, ONE-1..ONE-8).
 
 use super::keys::LegKey;
-use super::leg::{cpm_contact, server_contact, Leg, LegState, Role};
+use super::leg::{cpm_contact, server_contact, Leg, LegState, Role, Unacked2xx};
 use super::msrp_media::PeerMedia;
 use super::output::{Event, Flow, SessionEnd, SessionOutcome};
 use super::refusal::Refusal;
@@ -353,7 +353,11 @@ impl Server {
         leg.confirm();
         if !leg.flow.transport.is_reliable() {
             let give_up_at = now.plus_ms(timers.t64_ms());
-            leg.unacked_2xx = Some((resp, timers.t1_ms, give_up_at));
+            leg.unacked_2xx = Some(Box::new(Unacked2xx {
+                response: resp,
+                interval_ms: timers.t1_ms,
+                give_up_at,
+            }));
             self.out.arm(
                 Timer::Retransmit2xx(leg_key.clone()),
                 now.plus_ms(timers.t1_ms),
@@ -366,18 +370,19 @@ impl Server {
         let Some(leg) = self.legs.get_mut(leg_key) else {
             return;
         };
-        let Some((resp, interval, give_up_at)) = leg.unacked_2xx.take() else {
+        let Some(mut unacked) = leg.unacked_2xx.take() else {
             return;
         };
-        if now >= give_up_at {
+        if now >= unacked.give_up_at {
             // No ACK within 64·T1: §13.3.1.4 says the dialog must be ended with BYE.
             let sid = leg.session;
             return self.end_unacknowledged(now, sid, leg_key);
         }
         self.out
-            .transmit(leg.flow, SipMessage::Response(resp.clone()));
-        let next = interval.saturating_mul(2).min(t2);
-        leg.unacked_2xx = Some((resp, next, give_up_at));
+            .transmit(leg.flow, SipMessage::Response(unacked.response.clone()));
+        let next = unacked.interval_ms.saturating_mul(2).min(t2);
+        unacked.interval_ms = next;
+        leg.unacked_2xx = Some(unacked);
         self.out
             .arm(Timer::Retransmit2xx(leg_key.clone()), now.plus_ms(next));
     }
@@ -394,15 +399,19 @@ impl Server {
         }
         leg.confirm();
         let ack = leg.ack(resp.headers.cseq.seq, &self.config, &mut self.ids);
-        leg.last_ack = Some(ack.clone());
-        self.out.transmit(leg.flow, SipMessage::Request(ack));
+        let ack = SipMessage::Request(ack);
+        leg.last_ack = Some(crate::wire::encode_message(&ack).into_boxed_slice());
+        self.out.transmit(leg.flow, ack);
     }
 
     pub(crate) fn repeat_ack(&mut self, leg_key: &LegKey) {
         if let Some(leg) = self.legs.get(leg_key) {
-            if let Some(ack) = &leg.last_ack {
-                self.out
-                    .transmit(leg.flow, SipMessage::Request(ack.clone()));
+            // Decoded again from its own encoding: only when B repeats its 2xx.
+            let ack = leg.last_ack.as_deref().and_then(|bytes| {
+                crate::wire::decode_datagram(bytes, &crate::wire::Limits::default()).ok()
+            });
+            if let Some(ack) = ack {
+                self.out.transmit(leg.flow, ack);
             }
         }
     }

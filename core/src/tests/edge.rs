@@ -1093,3 +1093,31 @@ fn unanswered_invitee_is_no_answer_not_declined_nor_left() {
     assert!(focus_user.starts_with("conf-"), "{focus_user}");
     assert_eq!(g.focus, Some(format!("sip:{focus_user}@example.com")));
 }
+
+/// RFC 3261 §13.2.2.4: B repeats its 2xx (its copy of our ACK was lost): the server
+/// sends the same ACK again, seconds later (the leg keeps that ACK encoded for the
+/// dialog's life, not as a parsed request).
+#[test]
+fn a_repeated_2xx_of_the_callee_gets_the_same_ack_again() {
+    let mut w = World::new();
+    let a_invite = invite_to(&mut w, "bob", "conv-ack", "contrib-ack");
+    w.h.send(&w.a, a_invite.clone());
+    let b_invite = w.h.expect_request(&w.b, Method::Invite);
+    let b_tag = Tag::new("bob-ack-tag");
+    let mut ok = w.b.response(&b_invite, StatusCode::OK, &b_tag);
+    ok.headers.content_type = Some(crate::sip::MediaType::new("application", "sdp"));
+    ok.body = msrp_sdp("10.0.0.2", 7002, "b1").into_bytes();
+    w.h.send(&w.b, ok.clone());
+    let first = w.h.expect_request(&w.b, Method::Ack);
+    let a_ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let a_dialog = UaDialog::caller(&a_invite, &a_ok);
+    let ack = w.a.ack(&a_dialog, a_invite.headers.cseq.seq);
+    w.h.send(&w.a, ack);
+    // Within the 64·T1 the client transaction accepts a repeated 2xx (RFC 6026).
+    w.h.advance(8_000);
+    w.h.inboxes.clear();
+    w.h.send(&w.b, ok);
+    let again = w.h.expect_request(&w.b, Method::Ack);
+    assert_eq!(again, first);
+    w.h.expect_nothing(&w.b);
+}
