@@ -234,9 +234,30 @@ impl Server {
             changed = before != Some(p.status);
         }
         if changed {
+            // GRP-20: each change is a new version of the group state object.
+            self.record_group_state(gid);
             self.announce(now, gid, std::slice::from_ref(user));
             self.report_refers(now, gid, user);
         }
+    }
+
+    /// GRP-21: `user` is joined again, on its new leg `leg` (its old one, if still
+    /// there, is closed: the terminal has lost it).
+    pub(crate) fn rejoin_participant(
+        &mut self,
+        now: Time,
+        gid: SessionId,
+        user: &UserUri,
+        leg: LegKey,
+    ) {
+        let old = match self.sessions.get(&gid) {
+            Some(Session::Group(g)) => g.participants.get(user).and_then(|p| p.leg.clone()),
+            Some(Session::One(_)) | None => None,
+        };
+        if let Some(l) = old.and_then(|old| self.legs.get_mut(&old)) {
+            l.close();
+        }
+        self.set_participant(now, gid, user, Some(leg), ParticipantStatus::Joined);
     }
 
     /// GRP-15: the chairman removed `user` (its BYE is on its way).
