@@ -241,8 +241,9 @@ impl Server {
         }
     }
 
-    /// GRP-21: `user` is joined again, on its new leg `leg` (its old one, if still
-    /// there, is closed: the terminal has lost it).
+    /// GRP-21: `user` is joined again, on its new leg `leg`. Its old leg (ended by
+    /// its BYE, or lost by its device) is forgotten with its MSRP endpoint: the group
+    /// holds one leg per participant, and the group's end removes only those.
     pub(crate) fn rejoin_participant(
         &mut self,
         now: Time,
@@ -254,8 +255,10 @@ impl Server {
             Some(Session::Group(g)) => g.participants.get(user).and_then(|p| p.leg.clone()),
             Some(Session::One(_)) | None => None,
         };
-        if let Some(l) = old.and_then(|old| self.legs.get_mut(&old)) {
-            l.close();
+        if let Some(old) = old.filter(|old| *old != leg) {
+            self.out.disarm(&Timer::Retransmit2xx(old.clone()));
+            self.legs.remove(&old);
+            self.forget_msrp_leg(&old);
         }
         self.set_participant(now, gid, user, Some(leg), ParticipantStatus::Joined);
     }

@@ -2,7 +2,8 @@
 //! (or whose device lost the group's dialog) INVITEs the group's focus URI with the
 //! group's Contribution-ID; the focus answers it as it answered the creator (its
 //! Contact with `isfocus`, its own MSRP path), the participant is joined again on
-//! the new leg, subscribers are told and the group state object gets a version.
+//! the new leg (its old leg forgotten), subscribers are told and the group state
+//! object gets a version.
 //!
 //! What it is *not*: restarting a group that ended (its focus URI answers 404 here;
 //! the restart goes to the conference factory), nor a re-INVITE in an existing

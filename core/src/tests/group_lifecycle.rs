@@ -136,6 +136,7 @@ fn a_participant_who_left_rejoins_the_live_group() {
     // subscribers see him connected, the state object gets a version, and the
     // others' next message reaches him.
     let versions = w.h.group_states.len();
+    let legs = w.h.server.leg_count();
     let invite = rejoin_invite(&mut w.b, &focus, GROUP_CONTRIBUTION);
     w.h.send(&w.b, invite.clone());
     let ok = w.h.expect_response(&w.b, StatusCode::OK);
@@ -157,6 +158,11 @@ fn a_participant_who_left_rejoins_the_live_group() {
         "{doc}"
     );
     assert_eq!(w.h.group_states.len(), versions + 1);
+    assert_eq!(
+        w.h.server.leg_count(),
+        legs,
+        "the new leg replaces bob's old one (nothing left behind at the group's end)"
+    );
     assert_eq!(
         states(w.h.group_states.last().expect("a version")),
         ["sip:alice=joined", "sip:bob=joined", "sip:carol=joined"]
