@@ -98,6 +98,22 @@ pub struct HistoryObject {
     pub focus: Option<String>,
 }
 
+/// One version of a live group's state object (CPM Message Storage; specs/group.md,
+/// GRP-20): written on every change of a participant's status (and of the subject),
+/// each version a new object in the group's session folder. The store answers it,
+/// but nothing waits for the answer: the seal's object stays the final one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupStateRecord {
+    /// The group's session info (its key, the creator as `from`: the chairman).
+    pub info: SessionInfo,
+    /// The subject now (the creating INVITE's until it is changed).
+    pub subject: Option<String>,
+    /// The focus URI (`lastfocussessionid`, GRP-8).
+    pub focus: String,
+    /// Every participant with its status now, in URI order.
+    pub participants: Vec<ParticipantRecord>,
+}
+
 /// A pager-mode message (RFC 3428 MESSAGE): a standalone message object of its
 /// conversation, stored before the sender gets its 200.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,6 +181,8 @@ pub enum Record {
     /// A user registered for the first time: deferral to them is possible from now
     /// on, also after a restart (DEF-1).
     KnownUser(UserUri),
+    /// A new version of a live group's state object (GRP-20).
+    GroupState(GroupStateRecord),
 }
 
 /// A pager MESSAGE waiting in a recipient's deferred queue (specs/deferred.md).

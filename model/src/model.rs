@@ -590,7 +590,9 @@ impl CpmModel {
                         | Record::Disposition(_)
                         | Record::Deferred(_)
                         | Record::DeferredDone(_)
-                        | Record::KnownUser(_) => continue,
+                        | Record::KnownUser(_)
+                        // Group state versions (GRP-20) carry an unawaited ticket.
+                        | Record::GroupState(_) => continue,
                         Record::Message(m) => {
                             let Some(msg) = Msg::parse(&m.message_id) else {
                                 continue;

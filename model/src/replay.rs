@@ -649,6 +649,9 @@ impl ReplayOutcome {
                             format!("persist deferred {} {:?}", d.id, d.end)
                         }
                         Record::KnownUser(u) => format!("persist known user {u}"),
+                        Record::GroupState(g) => {
+                            format!("persist group state of {}", g.info.key.contribution_id)
+                        }
                     };
                     (server, store, format!("{:>6} ms  {what}", at.as_ms()))
                 }

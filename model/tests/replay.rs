@@ -53,7 +53,8 @@ fn replay_claim_trace() {
             | Record::Disposition(_)
             | Record::Deferred(_)
             | Record::DeferredDone(_)
-            | Record::KnownUser(_) => None,
+            | Record::KnownUser(_)
+            | Record::GroupState(_) => None,
         })
         .collect();
     assert_eq!(group_infos.len(), 1, "{chart}");

@@ -27,6 +27,14 @@ Scenario `refer` (GRP-14, GRP-15): alice creates a group with bob and carol and
   alice (the chairman) does, outside any dialog: 202, carol gets a BYE, alice sees
   carol `booted` and the sipfrag `200`. Then everyone leaves.
 
+Scenario `rejoin` (GRP-21, GRP-22), with real MSRP (one `tests/msrp/msrp_client.py`
+  per leg, listening: cpmd dials each): alice creates a group with bob and carol and
+  subscribes; a message of alice's reaches bob and carol; bob leaves (alice sees him
+  `departed`); bob INVITEs the focus URI with the group's Contribution-ID from a new
+  MSRP leg: 200 (isfocus, the focus's MSRP path), alice sees him `connected`, and
+  carol's next message reaches both alice and bob's new leg (the first message it
+  gets), bob's reaches alice and carol; dave (never in the group) is refused 403. Everyone leaves; bob's INVITE to the ended group's focus: 404.
+
 Output: one JSON object per line on stdout ({"ok": ...} steps, {"error": ...} on
 failure); exit status 0 only when the scenario completed.
 """
@@ -37,7 +45,10 @@ import os
 import re
 import secrets
 import socket
+import subprocess
 import sys
+import threading
+import time
 
 TIMEOUT_S = 10
 DOMAIN = "example.com"
@@ -243,6 +254,81 @@ class Dialog:
         term.send(f"{method} {self.target} SIP/2.0", headers + list(extra), body)
 
 
+MSRP_CLIENT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "msrp", "msrp_client.py")
+
+
+class Msrp:
+    """One MSRP leg of one terminal: the independent MSRP client, listening (cpmd
+    dials it: the SDP offers `a=setup:passive`)."""
+
+    def __init__(self, owner):
+        self.owner = owner
+        self.proc = subprocess.Popen(
+            [sys.executable, MSRP_CLIENT, "--listen", "127.0.0.1:0"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.events = []
+        self.cond = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.path = self.expect("ready", lambda e: e.get("ev") == "ready")["path"]
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            with self.cond:
+                self.events.append(ev)
+                self.cond.notify_all()
+
+    def expect(self, what, pred):
+        deadline = time.monotonic() + TIMEOUT_S
+        with self.cond:
+            while True:
+                for i, ev in enumerate(self.events):
+                    if pred(ev):
+                        return self.events.pop(i)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    fail(f"{self.owner} MSRP: no {what} within {TIMEOUT_S} s")
+                self.cond.wait(left)
+
+    def command(self, cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+
+    def send(self, text):
+        self.command({"cmd": "wait_bound"})
+        self.expect("bind", lambda e: e.get("ev") == "bound")
+        mid = secrets.token_hex(6)
+        self.command({"cmd": "send", "text": text, "message_id": mid,
+                      "from": f"sip:{self.owner}@{DOMAIN}", "to": f"sip:{self.owner}@{DOMAIN}"})
+        r = self.expect(f"answer to {text!r}",
+                        lambda e: e.get("ev") == "response" and e.get("message_id") == mid)
+        check(r["code"] == 200, f"{self.owner}'s message {text!r}: MSRP {r['code']}")
+
+    def receive(self, what):
+        ev = self.expect(what, lambda e: e.get("ev") == "message")
+        return ev["cpim"]["content"]
+
+    def close(self):
+        try:
+            self.command({"cmd": "quit"})
+        except OSError:
+            pass
+        self.proc.terminate()
+
+
+def msrp_sdp(path):
+    return (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        "m=message 9 TCP/MSRP *\r\na=accept-types:message/cpim\r\n"
+        "a=accept-wrapped-types:text/plain message/imdn+xml\r\n"
+        f"a=path:{path}\r\na=setup:passive\r\na=sendrecv\r\n"
+    ).encode()
+
+
 def sdp(term, session):
     return (
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -252,10 +338,10 @@ def sdp(term, session):
     ).encode()
 
 
-def group_invite_body(alice, invitees):
+def group_invite_body(alice, invitees, offer=None):
     entries = "".join(f'<entry uri="sip:{u}@{DOMAIN}"/>' for u in invitees)
     return (
-        b"--b1\r\nContent-Type: application/sdp\r\n\r\n" + sdp(alice, "a1") +
+        b"--b1\r\nContent-Type: application/sdp\r\n\r\n" + (offer or sdp(alice, "a1")) +
         b"\r\n--b1\r\nContent-Type: application/resource-lists+xml\r\n"
         b"Content-Disposition: recipient-list\r\n\r\n"
         b'<?xml version="1.0" encoding="UTF-8"?>\r\n'
@@ -264,13 +350,13 @@ def group_invite_body(alice, invitees):
     )
 
 
-def join(term, session):
+def join(term, session, answer=None):
     """An invitee answers the focus's INVITE with 200 and waits for the ACK."""
     inv = term.next("group INVITE", lambda m: m.is_request("INVITE"))
     check("isfocus" in (inv.h("contact") or ""), f"{term.name}: the INVITE's Contact is the focus")
     tag = secrets.token_hex(4)
-    term.respond(inv, 200, "OK", [("Content-Type", "application/sdp")], sdp(term, session),
-                 to_tag=tag)
+    term.respond(inv, 200, "OK", [("Content-Type", "application/sdp")],
+                 answer or sdp(term, session), to_tag=tag)
     term.next("ACK", lambda m: m.is_request("ACK"))
     return Dialog(inv.h("call-id"), f"{inv.h('to')};tag={tag}", inv.h("from"),
                   uri_of(inv.h("contact")))
@@ -459,15 +545,107 @@ def refer(args):
     log(ok="group ended", notifies=NOTIFY_COUNT[0])
 
 
+def create_group(alice, args, invitees, offer):
+    """alice's INVITE to the conference factory; returns (her group dialog, focus,
+    the group's Contribution-ID) once she ACKed the focus's 200."""
+    contribution = secrets.token_hex(16)
+    call_id, a_tag = alice.request(
+        "INVITE", f"sip:conf-factory@{DOMAIN}", f"<sip:conf-factory@{DOMAIN}>",
+        [("Require", "recipient-list-invite"), ("Subject", args.subject),
+         ("Conversation-ID", secrets.token_hex(16)), ("Contribution-ID", contribution),
+         ("Content-Type", "multipart/mixed;boundary=b1")],
+        group_invite_body(alice, invitees, offer))
+    ok = alice.expect_status("group INVITE", "INVITE", 200)
+    focus = uri_of(ok.h("contact"))
+    a_group = Dialog(call_id, f"<{alice.aor}>;tag={a_tag}", ok.h("to"), focus)
+    alice.send(f"ACK {focus} SIP/2.0",
+               [("Via", alice.via()), ("Max-Forwards", "70"), ("From", a_group.local),
+                ("To", a_group.remote), ("Call-ID", call_id),
+                ("CSeq", f"{ok.h('cseq').split()[0]} ACK")])
+    return a_group, focus, contribution
+
+
+def invite_focus(term, focus, contribution, offer):
+    """An INVITE outside any dialog to the focus URI (a rejoin); returns its call."""
+    call_id, tag = term.request(
+        "INVITE", focus, f"<{focus}>",
+        [("Contribution-ID", contribution), ("Content-Type", "application/sdp")], offer)
+    return call_id, tag
+
+
+def rejoin(args):
+    server = (args.host, args.port)
+    alice, bob, carol, dave = (Term(n, server, args.out) for n in ("alice", "bob", "carol", "dave"))
+    for t in (alice, bob, carol, dave):
+        t.register()
+    a_msrp, b_msrp, c_msrp = Msrp("alice"), Msrp("bob"), Msrp("carol")
+    legs = [a_msrp, b_msrp, c_msrp]
+    try:
+        a_group, focus, contribution = create_group(
+            alice, args, ["bob", "carol"], msrp_sdp(a_msrp.path))
+        b_group = join(bob, "b1", msrp_sdp(b_msrp.path))
+        c_group = join(carol, "c1", msrp_sdp(c_msrp.path))
+        subscribe(alice, focus)
+        alice.expect_status("SUBSCRIBE", "SUBSCRIBE", 200)
+        notify(alice, "full state")
+        a_msrp.send("hello all")
+        check(b_msrp.receive("alice's first") == "hello all", "bob gets alice's message")
+        check(c_msrp.receive("alice's first") == "hello all", "carol gets alice's message")
+        log(ok="group up, messages flow")
+
+        b_group.request(bob, "BYE")
+        bob.expect_status("bob's BYE", "BYE", 200)
+        _, _, _, doc = notify(alice, "bob departed")
+        check(user_status(doc, "bob") == ("disconnected", "departed"), f"bob in {doc}")
+        a_msrp.send("while bob is away")
+        check(c_msrp.receive("alice's second") == "while bob is away", "carol gets it")
+        log(ok="bob left")
+
+        invite_focus(dave, focus, contribution, msrp_sdp("msrp://127.0.0.1:9/d1;tcp"))
+        dave.expect_status("INVITE to the focus from outside", "INVITE", 403)
+        b2_msrp = Msrp("bob")
+        legs.append(b2_msrp)
+        call_id, b_tag = invite_focus(bob, focus, contribution, msrp_sdp(b2_msrp.path))
+        ok = bob.expect_status("rejoin INVITE", "INVITE", 200)
+        check("isfocus" in (ok.h("contact") or ""), "the rejoin's 200 names the focus")
+        check(ok.h("contribution-id") == contribution, "the group's Contribution-ID")
+        check(b"a=path:msrp://" in ok.body, "the focus's MSRP path")
+        b_again = Dialog(call_id, f"<{bob.aor}>;tag={b_tag}", ok.h("to"), uri_of(ok.h("contact")))
+        bob.send(f"ACK {b_again.target} SIP/2.0",
+                 [("Via", bob.via()), ("Max-Forwards", "70"), ("From", b_again.local),
+                  ("To", b_again.remote), ("Call-ID", call_id),
+                  ("CSeq", f"{ok.h('cseq').split()[0]} ACK")])
+        _, _, _, doc = notify(alice, "bob connected again")
+        check(user_status(doc, "bob") == ("connected", None), f"bob back in {doc}")
+        c_msrp.send("welcome back")
+        check(a_msrp.receive("carol's") == "welcome back", "alice gets carol's message")
+        check(b2_msrp.receive("carol's") == "welcome back",
+              "bob's new leg: carol's message is the first it gets")
+        b2_msrp.send("glad to be back")
+        check(a_msrp.receive("bob's") == "glad to be back", "alice gets bob's message")
+        check(c_msrp.receive("bob's") == "glad to be back", "carol gets bob's message")
+        log(ok="bob rejoined")
+
+        for term, dialog in ((bob, b_again), (carol, c_group), (alice, a_group)):
+            dialog.request(term, "BYE")
+            term.expect_status("BYE", "BYE", 200)
+        invite_focus(bob, focus, contribution, msrp_sdp(b2_msrp.path))
+        bob.expect_status("INVITE to the ended group's focus", "INVITE", 404)
+        log(ok="group ended: focus 404", notifies=NOTIFY_COUNT[0])
+    finally:
+        for leg in legs:
+            leg.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["conference", "refer"])
+    p.add_argument("scenario", choices=["conference", "refer", "rejoin"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--subject", default="Weekend plans")
     args = p.parse_args()
-    {"conference": conference, "refer": refer}[args.scenario](args)
+    {"conference": conference, "refer": refer, "rejoin": rejoin}[args.scenario](args)
 
 
 if __name__ == "__main__":

@@ -234,9 +234,33 @@ impl Server {
             changed = before != Some(p.status);
         }
         if changed {
+            // GRP-20: each change is a new version of the group state object.
+            self.record_group_state(gid);
             self.announce(now, gid, std::slice::from_ref(user));
             self.report_refers(now, gid, user);
         }
+    }
+
+    /// GRP-21: `user` is joined again, on its new leg `leg`. Its old leg (ended by
+    /// its BYE, or lost by its device) is forgotten with its MSRP endpoint: the group
+    /// holds one leg per participant, and the group's end removes only those.
+    pub(crate) fn rejoin_participant(
+        &mut self,
+        now: Time,
+        gid: SessionId,
+        user: &UserUri,
+        leg: LegKey,
+    ) {
+        let old = match self.sessions.get(&gid) {
+            Some(Session::Group(g)) => g.participants.get(user).and_then(|p| p.leg.clone()),
+            Some(Session::One(_)) | None => None,
+        };
+        if let Some(old) = old.filter(|old| *old != leg) {
+            self.out.disarm(&Timer::Retransmit2xx(old.clone()));
+            self.legs.remove(&old);
+            self.forget_msrp_leg(&old);
+        }
+        self.set_participant(now, gid, user, Some(leg), ParticipantStatus::Joined);
     }
 
     /// GRP-15: the chairman removed `user` (its BYE is on its way).

@@ -38,6 +38,8 @@ mod failures;
 mod fork;
 mod group;
 mod group_refer;
+mod group_rejoin;
+mod group_state;
 mod id_gen;
 mod is_composing;
 mod keys;
@@ -80,8 +82,8 @@ pub use output::{
 // The records moved to `crate::record`; their `server::` paths stay valid.
 pub use crate::record::{
     DeferredDone, DeferredEnd, DeferredMessage, DeferredRecord, Disposition, DispositionRecord,
-    HistoryObject, ParticipantRecord, Record, SessionInfo, SessionKey, SessionType,
-    StandaloneMessage, StoredMessage,
+    GroupStateRecord, HistoryObject, ParticipantRecord, Record, SessionInfo, SessionKey,
+    SessionType, StandaloneMessage, StoredMessage,
 };
 pub use keys::{LegKey, TxKey};
 pub use refusal::{MsrpRefusal, Refusal};

@@ -38,6 +38,10 @@ impl Server {
     /// An out-of-dialog INVITE: to the conference factory (a group / the claim's
     /// extension), or to a user (a 1-to-1 session).
     pub(crate) fn on_invite(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+        if self.names_a_focus(&req) {
+            // GRP-21, GRP-22: a rejoin adds no session (the group is there, or gone).
+            return self.on_focus_invite(now, flow, key, req);
+        }
         if self.session_table_full() {
             // LIM-12: a new session (1-to-1 or group) needs room in the table.
             return self.refuse_request(now, &key, &req, Refusal::Overloaded);

@@ -141,6 +141,10 @@ pub enum Refusal {
     /// GRP-15 (RCC.07): a REFER removing a participant from someone other than the
     /// chairman (the group's creator).
     NotTheChairman,
+    /// GRP-21 (RCC.07): an INVITE to a live group's focus from someone who may not
+    /// rejoin it (not a former participant, removed, still in it, or naming another
+    /// Contribution-ID).
+    NotRejoinable,
 }
 
 impl Refusal {
@@ -180,7 +184,8 @@ impl Refusal {
             | Refusal::NotTheLegsFlow
             | Refusal::NotAParty
             | Refusal::NotAGroupParticipant
-            | Refusal::NotTheChairman => StatusCode::FORBIDDEN,
+            | Refusal::NotTheChairman
+            | Refusal::NotRejoinable => StatusCode::FORBIDDEN,
             Refusal::BadReferTo => StatusCode::BAD_REQUEST,
             Refusal::NoSuchFocus => StatusCode::NOT_FOUND,
             Refusal::BadEvent => StatusCode::BAD_EVENT,
@@ -248,7 +253,8 @@ impl Refusal {
             | Refusal::BadEvent
             | Refusal::NotAGroupParticipant
             | Refusal::BadReferTo
-            | Refusal::NotTheChairman => None,
+            | Refusal::NotTheChairman
+            | Refusal::NotRejoinable => None,
         }
     }
 
@@ -304,6 +310,7 @@ impl Refusal {
             Refusal::NotAGroupParticipant => "not a participant of the group",
             Refusal::BadReferTo => "Refer-To missing or not a user",
             Refusal::NotTheChairman => "only the chairman removes participants",
+            Refusal::NotRejoinable => "may not rejoin this group",
         }
     }
 }

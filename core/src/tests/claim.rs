@@ -33,7 +33,8 @@ fn stored_group_info(run: &ClaimRun) -> SessionInfo {
             | Record::Disposition(_)
             | Record::Deferred(_)
             | Record::DeferredDone(_)
-            | Record::KnownUser(_) => None,
+            | Record::KnownUser(_)
+            | Record::GroupState(_) => None,
         })
         .expect("the group's info was stored")
 }

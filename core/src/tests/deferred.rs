@@ -75,7 +75,8 @@ fn done(h: &Harness) -> Vec<DeferredEnd> {
             | Record::SessionInfo(_)
             | Record::Standalone(_)
             | Record::Disposition(_)
-            | Record::Deferred(_)) => panic!("not bookkeeping: {other:?}"),
+            | Record::Deferred(_)
+            | Record::GroupState(_)) => panic!("not bookkeeping: {other:?}"),
         })
         .collect()
 }

@@ -1030,7 +1030,8 @@ fn list_with_only_the_new_party_still_invites_b_and_to_is_the_factory_uri() {
                 | crate::server::Record::Disposition(_)
                 | crate::server::Record::Deferred(_)
                 | crate::server::Record::DeferredDone(_)
-                | crate::server::Record::KnownUser(_) => None,
+                | crate::server::Record::KnownUser(_)
+                | crate::server::Record::GroupState(_) => None,
             })
             .expect("the group's info");
     assert_eq!(info.to, "sip:conf-factory@example.com");

@@ -251,7 +251,8 @@ fn stored_bodies(w: &World) -> Vec<Vec<u8>> {
             | Record::Disposition(_)
             | Record::Deferred(_)
             | Record::DeferredDone(_)
-            | Record::KnownUser(_) => None,
+            | Record::KnownUser(_)
+            | Record::GroupState(_) => None,
         })
         .collect()
 }
@@ -642,7 +643,8 @@ fn msrp_group_imdn_goes_to_the_original_sender_and_is_recorded() {
                 | Record::Standalone(_)
                 | Record::Deferred(_)
                 | Record::DeferredDone(_)
-                | Record::KnownUser(_) => None,
+                | Record::KnownUser(_)
+                | Record::GroupState(_) => None,
             })
             .expect("a disposition record");
     assert_eq!(disposition.message_id.as_str(), "cpim-g1");
@@ -708,7 +710,8 @@ fn msrp_10_switch_window_messages_delivered_and_in_one_to_one_history() {
                 | Record::Disposition(_)
                 | Record::Deferred(_)
                 | Record::DeferredDone(_)
-                | Record::KnownUser(_) => None,
+                | Record::KnownUser(_)
+                | Record::GroupState(_) => None,
             })
             .unwrap();
     assert_eq!(history.messages, vec![seq]);
@@ -1014,7 +1017,8 @@ fn bodies_1_store_messages_off_keeps_metadata_not_bodies() {
                 | Record::Disposition(_)
                 | Record::Deferred(_)
                 | Record::DeferredDone(_)
-                | Record::KnownUser(_) => None,
+                | Record::KnownUser(_)
+                | Record::GroupState(_) => None,
             })
             .collect();
     assert_eq!(stored.len(), 1, "{:#?}", w.h.stored);

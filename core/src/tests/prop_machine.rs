@@ -999,7 +999,8 @@ fn check(sut: &Sut, m: &Model) {
             | Record::Disposition(_)
             | Record::Deferred(_)
             | Record::DeferredDone(_)
-            | Record::KnownUser(_) => None,
+            | Record::KnownUser(_)
+            | Record::GroupState(_) => None,
         });
         match stored_at {
             Some(at) if at <= i => {}

@@ -169,6 +169,9 @@ pub(crate) struct Harness {
     pub(crate) ended: Vec<crate::server::SessionEnd>,
     /// `KnownUser` and `DeferredDone` records, in order (answered ok at once).
     pub(crate) bookkeeping: Vec<Record>,
+    /// Every group state version (GRP-20), in order (its ticket is unawaited:
+    /// answered ok at once, which the core ignores).
+    pub(crate) group_states: Vec<crate::server::GroupStateRecord>,
     /// Every `Event::MessageDeferred`'s (recipient, sender), in order.
     pub(crate) deferred_events: Vec<(UserUri, UserUri)>,
     pending_records: BTreeMap<StoreTicket, PendingRecord>,
@@ -210,6 +213,7 @@ impl Harness {
             closed: Vec::new(),
             ended: Vec::new(),
             bookkeeping: Vec::new(),
+            group_states: Vec::new(),
             deferred_events: Vec::new(),
             pending_records: BTreeMap::new(),
         }
@@ -379,6 +383,13 @@ impl Harness {
                 // about the records they name.
                 self.log.push(format!("bookkeep {ticket}"));
                 self.bookkeeping.push(record);
+                self.server.handle_store_result(self.now, ticket, Ok(()));
+            }
+            Command::Persist {
+                ticket,
+                record: Record::GroupState(g),
+            } => {
+                self.group_states.push(g);
                 self.server.handle_store_result(self.now, ticket, Ok(()));
             }
             Command::Persist { ticket, record } => {

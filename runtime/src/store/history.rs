@@ -28,7 +28,7 @@ use crate::store::layout::{self, Direction, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
 use crate::store::sql::{in_tx, Conn, DbError, Val};
 use crate::store::HistoryStore;
-use crate::store::{deferred, quota, recovery};
+use crate::store::{deferred, group_state, quota, recovery};
 
 /// The history writer over one connection.
 pub struct HistoryWriter<C: Conn> {
@@ -191,6 +191,7 @@ fn write_record<C: Conn + ?Sized>(
         }
         Record::DeferredDone(d) => deferred::remove(ops.conn, &d.id),
         Record::KnownUser(u) => deferred::remember(ops.conn, u.as_str()),
+        Record::GroupState(g) => group_state::persist(ops, instance, g),
     }
 }
 
@@ -208,7 +209,8 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             Record::SessionInfo(_)
             | Record::Disposition(_)
             | Record::DeferredDone(_)
-            | Record::KnownUser(_) => None,
+            | Record::KnownUser(_)
+            | Record::GroupState(_) => None,
         };
         if let Some(sender) = sender {
             if !self.broken {
@@ -260,7 +262,7 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
 /// to that session, nor seal it (which would expunge its messages). Every write of
 /// a record and every seal goes through here first, so the refusal comes before
 /// anything of the session is touched.
-fn open_session<C: Conn + ?Sized>(
+pub(crate) fn open_session<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
     instance: i64,
     key: &SessionKey,
@@ -428,7 +430,7 @@ fn persist_info<C: Conn + ?Sized>(
     file_info(ops, session, info, &parties, false)
 }
 
-fn add_parties<'a>(parties: &mut Vec<String>, more: impl IntoIterator<Item = &'a str>) {
+pub(crate) fn add_parties<'a>(parties: &mut Vec<String>, more: impl IntoIterator<Item = &'a str>) {
     for p in more {
         if !parties.iter().any(|q| q == p) {
             parties.push(p.to_owned());

@@ -225,10 +225,28 @@ pub fn group_state_object(
     date: &str,
     date_time: &str,
 ) -> Vec<u8> {
-    let headers = [
+    group_state_with_subject(info, None, participants, focus, date, date_time)
+}
+
+/// A group state object that also names the group's subject now (a `Subject`
+/// header): the per-change versions of GRP-20.
+pub fn group_state_with_subject(
+    info: &SessionInfo,
+    subject: Option<&str>,
+    participants: &[ParticipantRecord],
+    focus: &str,
+    date: &str,
+    date_time: &str,
+) -> Vec<u8> {
+    let mut headers = vec![
         ("From", address(info.from.as_str())),
         ("To", address(&info.to)),
         ("Date", header_value(date)),
+    ];
+    if let Some(s) = subject {
+        headers.push(("Subject", header_value(s)));
+    }
+    headers.extend([
         (
             "Conversation-ID",
             header_value(info.key.conversation_id.as_str()),
@@ -238,7 +256,7 @@ pub fn group_state_object(
             header_value(info.key.contribution_id.as_str()),
         ),
         ("Content-Type", "application/group-state-object+xml".into()),
-    ];
+    ]);
     let mut body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<groupstate timestamp=\"{}\" lastfocussessionid=\"{}\" group-type=\"closed\">\n",
         xml_escape(date_time),

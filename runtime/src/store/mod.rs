@@ -18,6 +18,7 @@
 pub mod deferred;
 #[cfg(test)]
 mod deferred_tests;
+pub mod group_state;
 pub mod history;
 pub mod inspect;
 pub mod layout;

@@ -614,7 +614,8 @@ impl PgBatchWriter {
                     | Record::Disposition(_)
                     | Record::Deferred(_)
                     | Record::DeferredDone(_)
-                    | Record::KnownUser(_),
+                    | Record::KnownUser(_)
+                    | Record::GroupState(_),
                 ) => return Err(NotHere),
             }
         }
@@ -680,7 +681,8 @@ impl PgBatchWriter {
                     | Record::Disposition(_)
                     | Record::Deferred(_)
                     | Record::DeferredDone(_)
-                    | Record::KnownUser(_),
+                    | Record::KnownUser(_)
+                    | Record::GroupState(_),
                 ) => Err(NotHere),
             };
             if planned.is_err() {

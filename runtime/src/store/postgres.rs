@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema/postgres/0001_init.sql")),
     (2, include_str!("schema/postgres/0002_user_quota.sql")),
     (4, include_str!("schema/postgres/0004_deferred.sql")),
+    (5, include_str!("schema/postgres/0005_group_states.sql")),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for

@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema/sqlite/0001_init.sql")),
     (2, include_str!("schema/sqlite/0002_user_quota.sql")),
     (4, include_str!("schema/sqlite/0004_deferred.sql")),
+    (5, include_str!("schema/sqlite/0005_group_states.sql")),
 ];
 
 /// A SQLite connection.

@@ -1,0 +1,90 @@
+//! Rejoining a live group (RCC.07; specs/group.md, GRP-21): a participant who left
+//! (or whose device lost the group's dialog) INVITEs the group's focus URI with the
+//! group's Contribution-ID; the focus answers it as it answered the creator (its
+//! Contact with `isfocus`, its own MSRP path), the participant is joined again on
+//! the new leg (its old leg forgotten), subscribers are told and the group state
+//! object gets a version.
+//!
+//! What it is *not*: restarting a group that ended (its focus URI answers 404 here;
+//! the restart goes to the conference factory), nor a re-INVITE in an existing
+//! group dialog (`answer_group_in_dialog`).
+
+use super::leg::{cpm_contact, server_contact};
+use super::msrp_media::PeerMedia;
+use super::output::Flow;
+use super::refusal::Refusal;
+use super::session::{ParticipantStatus, Session};
+use super::{Server, TxKey};
+use crate::sip::{MediaType, Request, StatusCode};
+use crate::time::Time;
+
+impl Server {
+    /// An INVITE outside any dialog to a focus URI (`conf-…`).
+    pub(crate) fn on_focus_invite(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+        // REG-2: act only on the identity the server authenticated.
+        let Some(requester) = self.identify(now, &key, &req, &flow) else {
+            return;
+        };
+        // GRP-22: the focus of a group that ended (or never was) is gone.
+        let Some(gid) = self.group_of_focus(&req) else {
+            return self.refuse_request(now, &key, &req, Refusal::NoSuchFocus);
+        };
+        let Some(Session::Group(g)) = self.sessions.get(&gid) else {
+            return self.refuse_request(now, &key, &req, Refusal::NoSuchFocus);
+        };
+        let (conversation, contribution) = (
+            g.info.key.conversation_id.clone(),
+            g.info.key.contribution_id.clone(),
+        );
+        // GRP-21: the INVITE names this group by its Contribution-ID, and comes from
+        // one of its participants who is not in it now: one who left, declined or
+        // did not answer, or one whose own leg is gone. The removed stay out (GRP-15);
+        // one with a pending invitation answers that one.
+        let leg_gone = |leg: &Option<super::keys::LegKey>| {
+            leg.as_ref()
+                .and_then(|l| self.legs.get(l))
+                .is_none_or(|l| !l.is_open())
+        };
+        let may_rejoin = req.headers.contribution_id.as_ref() == Some(&contribution)
+            && g.participants
+                .get(&requester)
+                .is_some_and(|p| match p.status {
+                    ParticipantStatus::Left
+                    | ParticipantStatus::Declined
+                    | ParticipantStatus::NoAnswer => true,
+                    ParticipantStatus::Joined => leg_gone(&p.leg),
+                    ParticipantStatus::Invited | ParticipantStatus::Removed => false,
+                });
+        if !may_rejoin {
+            return self.refuse_request(now, &key, &req, Refusal::NotRejoinable);
+        }
+        let offer = match self.offer_of(&req) {
+            Ok(body) => body.sdp.as_ref().and_then(PeerMedia::of),
+            Err(why) => return self.refuse_request(now, &key, &req, why),
+        };
+        let focus_user = g.focus_user.clone();
+        let leg = self.new_uas_leg(gid, &req, flow, requester.clone());
+        let mut ok = leg.response(&req, StatusCode::OK);
+        // GRP-9: the focus's Contact, as in its 200 to the creator.
+        ok.headers.contact = vec![cpm_contact(super::sips::contact(
+            server_contact(&self.config, &focus_user, flow, true),
+            super::sips::secure(&req.uri, flow),
+        ))];
+        ok.headers.conversation_id = Some(conversation);
+        ok.headers.contribution_id = Some(contribution);
+        ok.headers.content_type = Some(MediaType::new("application", "sdp"));
+        let leg_key = leg.key.clone();
+        // MSRP-1: the focus answers with its own path on the new leg: the
+        // participant is back on the group's relay.
+        ok.body = match &offer {
+            Some(offer) => self.msrp_answer_offer(&leg_key, offer, None),
+            None => self.msrp_offer(&leg_key, None),
+        };
+        self.legs.insert(leg_key.clone(), leg.into());
+        self.rejoin_participant(now, gid, &requester, leg_key.clone());
+        self.send_2xx(now, &leg_key, ok.clone());
+        let timers = self.config.timers;
+        self.tx.respond(now, &key, ok, &timers, &mut self.out);
+        self.msrp_start(&leg_key);
+    }
+}
