@@ -237,6 +237,7 @@ impl EventLoop {
                             Ok(()) => "ok",
                             Err(StoreError::Failed { .. }) => "failed",
                             Err(StoreError::OverQuota { .. }) => "over_quota",
+                            Err(StoreError::NotAParty { .. }) => "not_a_party",
                         };
                         o.metrics.store_answered(seal, word, sent.elapsed());
                     }

@@ -545,17 +545,21 @@ def refer(args):
     log(ok="group ended", notifies=NOTIFY_COUNT[0])
 
 
-def create_group(alice, args, invitees, offer):
+def create_group(alice, args, invitees, offer, ids=None):
     """alice's INVITE to the conference factory; returns (her group dialog, focus,
-    the group's Contribution-ID) once she ACKed the focus's 200."""
-    contribution = secrets.token_hex(16)
+    the group's Contribution-ID) once she ACKed the focus's 200. `ids`
+    (Conversation-ID, Contribution-ID): an ended group's, to restart it."""
+    conversation, contribution = ids or (secrets.token_hex(16), secrets.token_hex(16))
     call_id, a_tag = alice.request(
         "INVITE", f"sip:conf-factory@{DOMAIN}", f"<sip:conf-factory@{DOMAIN}>",
         [("Require", "recipient-list-invite"), ("Subject", args.subject),
-         ("Conversation-ID", secrets.token_hex(16)), ("Contribution-ID", contribution),
+         ("Conversation-ID", conversation), ("Contribution-ID", contribution),
          ("Content-Type", "multipart/mixed;boundary=b1")],
         group_invite_body(alice, invitees, offer))
     ok = alice.expect_status("group INVITE", "INVITE", 200)
+    check(ok.h("contribution-id") == contribution, "the 200 names the group's Contribution-ID")
+    check(ok.h("conversation-id") == conversation, "the 200 names the group's Conversation-ID")
+    args.conversation = conversation
     focus = uri_of(ok.h("contact"))
     a_group = Dialog(call_id, f"<{alice.aor}>;tag={a_tag}", ok.h("to"), focus)
     alice.send(f"ACK {focus} SIP/2.0",
@@ -637,15 +641,68 @@ def rejoin(args):
             leg.close()
 
 
+def restart(args):
+    server = (args.host, args.port)
+    alice, bob, carol = (Term(n, server, args.out) for n in ("alice", "bob", "carol"))
+    for t in (alice, bob, carol):
+        t.register()
+    legs = [Msrp("alice"), Msrp("bob"), Msrp("carol")]
+    a_msrp, b_msrp, c_msrp = legs
+    try:
+        a_group, focus, contribution = create_group(
+            alice, args, ["bob", "carol"], msrp_sdp(a_msrp.path))
+        conversation = args.conversation
+        b_group = join(bob, "b1", msrp_sdp(b_msrp.path))
+        c_group = join(carol, "c1", msrp_sdp(c_msrp.path))
+        a_msrp.send("before the end")
+        check(b_msrp.receive("alice's first") == "before the end", "bob gets alice's message")
+        check(c_msrp.receive("alice's first") == "before the end", "carol gets alice's message")
+        for term, dialog in ((bob, b_group), (carol, c_group), (alice, a_group)):
+            dialog.request(term, "BYE")
+            term.expect_status("BYE", "BYE", 200)
+        invite_focus(bob, focus, contribution, msrp_sdp(b_msrp.path))
+        bob.expect_status("INVITE to the ended group's focus", "INVITE", 404)
+        log(ok="group ended: focus 404")
+
+        # GRP-23: alice restarts it through the conference factory with its ids.
+        a2, b2, c2 = Msrp("alice"), Msrp("bob"), Msrp("carol")
+        legs += [a2, b2, c2]
+        a_again, focus2, _ = create_group(
+            alice, args, ["bob", "carol"], msrp_sdp(a2.path), (conversation, contribution))
+        check(focus2 != focus, "the restarted group has a new focus URI")
+        for term in (bob, carol):
+            inv = term.next("restart INVITE", lambda m: m.is_request("INVITE"))
+            check(inv.h("contribution-id") == contribution, f"{term.name}: same Contribution-ID")
+            check(inv.h("conversation-id") == conversation, f"{term.name}: same Conversation-ID")
+            term.pending.insert(0, inv)
+        b_again = join(bob, "b2", msrp_sdp(b2.path))
+        c_again = join(carol, "c2", msrp_sdp(c2.path))
+        a2.send("after the restart")
+        check(b2.receive("alice's after the restart") == "after the restart",
+              "bob gets alice's message in the restarted group")
+        check(c2.receive("alice's after the restart") == "after the restart",
+              "carol gets alice's message in the restarted group")
+        log(ok="group restarted, messages flow")
+        # The last 200 (alice's) comes once the seal is durable.
+        for term, dialog in ((bob, b_again), (carol, c_again), (alice, a_again)):
+            dialog.request(term, "BYE")
+            term.expect_status("BYE", "BYE", 200)
+        log(ok="restarted group ended")
+    finally:
+        for leg in legs:
+            leg.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["conference", "refer", "rejoin"])
+    p.add_argument("scenario", choices=["conference", "refer", "rejoin", "restart"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--subject", default="Weekend plans")
     args = p.parse_args()
-    {"conference": conference, "refer": refer, "rejoin": rejoin}[args.scenario](args)
+    {"conference": conference, "refer": refer, "rejoin": rejoin,
+     "restart": restart}[args.scenario](args)
 
 
 if __name__ == "__main__":

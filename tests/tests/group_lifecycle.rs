@@ -197,3 +197,64 @@ fn a_participant_who_left_rejoins_and_receives_the_next_messages() {
     let status = cpmd.stop();
     assert!(status.success(), "cpmd exit: {status:?}\n{}", cpmd.log());
 }
+
+/// GRP-23 with real sockets and real MSRP: alice's group with bob and carol ends
+/// (its focus answers 404); alice restarts it with an INVITE to the conference
+/// factory carrying the group's Conversation-ID and Contribution-ID and the list;
+/// bob and carol are invited with the same ids, answer, and alice's next message
+/// reaches both over MSRP. Over IMAP each party's one session folder of the
+/// conversation holds both runs' messages: nothing of the first run was lost.
+#[test]
+fn an_ended_group_is_restarted_with_its_ids_and_keeps_its_history() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let mut cpmd = Cpmd::start_with_config(Some(CONFIG), &["--tcp", "127.0.0.1:0"]);
+    // The client's last step waits for the 200 to alice's BYE, the last one: it is
+    // sent once the restarted run's seal is durable.
+    let stdout = run_client(&cpmd, "restart");
+    assert!(stdout.contains("group ended: focus 404"), "{stdout}");
+    assert!(
+        stdout.contains("group restarted, messages flow"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("restarted group ended"), "{stdout}");
+    for (user, pass) in [("alice", "a-pass"), ("bob", "b-pass"), ("carol", "c-pass")] {
+        let dump = imap_dump(&cpmd, user, pass);
+        let folders = dump["folders"].as_object().expect("folders");
+        let with = |text: &str| -> Vec<&String> {
+            folders
+                .iter()
+                .filter(|(_, f)| {
+                    f["objects"].as_array().is_some_and(|o| {
+                        o.iter()
+                            .any(|x| x["raw"].as_str().is_some_and(|r| r.contains(text)))
+                    })
+                })
+                .map(|(name, _)| name)
+                .collect()
+        };
+        let first = with("before the end");
+        let second = with("after the restart");
+        assert_eq!(
+            first.len(),
+            1,
+            "{user}: the first run's message: {folders:#?}"
+        );
+        assert_eq!(
+            first, second,
+            "{user}: both runs in the group's one session folder"
+        );
+        // The restarted run's group state objects follow the first run's.
+        let states = group_states(&dump);
+        let joined_runs = states
+            .iter()
+            .filter(|(p, _)| p.as_slice() == ["alice=joined"])
+            .count();
+        assert_eq!(joined_runs, 2, "{user}: two creations: {states:#?}");
+        let (last, _) = states.last().expect("objects");
+        assert_eq!(last, &["alice=left", "bob=left", "carol=left"], "{user}");
+    }
+    let status = cpmd.stop();
+    assert!(status.success(), "cpmd exit: {status:?}\n{}", cpmd.log());
+}

@@ -81,6 +81,16 @@ impl Server {
                 info.key.contribution_id = one.info.key.contribution_id.clone();
             }
         }
+        if let (None, Some(Session::Group(_))) = (
+            replaced,
+            self.by_contribution
+                .get(&info.key.contribution_id)
+                .and_then(|id| self.sessions.get(id)),
+        ) {
+            // GRP-25: a restart of a group that is still live; it is rejoined at
+            // its focus URI (GRP-21).
+            return self.refuse_request(now, &key, &req, Refusal::GroupStillLive);
+        }
         if self.by_contribution.contains_key(&info.key.contribution_id)
             && self.config.mutation != Mutation::ReuseContributionId
         {

@@ -23,7 +23,12 @@ use crate::wire::uri::{parse_uri, print_uri};
 impl Server {
     /// The store answered the group's info `Persist` (EXT-4): create the group and
     /// answer A (EXT-5), then invite the others (EXT-6).
-    pub(crate) fn on_group_info_stored(&mut self, now: Time, gid: SessionId, ok: bool) {
+    pub(crate) fn on_group_info_stored(
+        &mut self,
+        now: Time,
+        gid: SessionId,
+        stored: Result<(), Refusal>,
+    ) {
         let Some(Session::Group(group)) = self.sessions.get_mut(&gid) else {
             return;
         };
@@ -35,10 +40,10 @@ impl Server {
             group.info.key.conversation_id.clone(),
             group.info.key.contribution_id.clone(),
         );
-        if !ok {
+        if let Err(why) = stored {
             self.release_replaced(replaces);
             let req = creating.a_invite.clone();
-            self.refuse_request(now, &creating.a_tx, &req, Refusal::StoreFailed);
+            self.refuse_request(now, &creating.a_tx, &req, why);
             return self.drop_session(gid, SessionOutcome::Failed);
         }
         let Some(flow) = self.tx.flow(&creating.a_tx) else {

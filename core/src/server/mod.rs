@@ -123,6 +123,14 @@ pub enum StoreError {
         /// The sender.
         user: String,
     },
+    /// A group restart (the session info of an ended group: specs/group.md,
+    /// GRP-24) by a user who was not in that group: nothing was written; the
+    /// restarting INVITE gets 403.
+    #[error("not a party of the ended group: {user}")]
+    NotAParty {
+        /// The requester.
+        user: String,
+    },
 }
 
 impl StoreError {
@@ -486,11 +494,23 @@ impl Server {
                 let answer = match result {
                     Ok(()) => Ok(()),
                     Err(StoreError::OverQuota { .. }) => Err(ChatFailure::OverQuota),
-                    Err(StoreError::Failed { .. }) => Err(ChatFailure::StoreFailed),
+                    Err(StoreError::Failed { .. } | StoreError::NotAParty { .. }) => {
+                        Err(ChatFailure::StoreFailed)
+                    }
                 };
                 self.on_message_stored(now, sid, seq, answer)
             }
-            TicketUse::GroupInfo(gid) => self.on_group_info_stored(now, gid, ok),
+            TicketUse::GroupInfo(gid) => {
+                // GRP-24: a restart by one who was not in the ended group.
+                let answer = match result {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::NotAParty { .. }) => Err(Refusal::NotAParty),
+                    Err(StoreError::OverQuota { .. } | StoreError::Failed { .. }) => {
+                        Err(Refusal::StoreFailed)
+                    }
+                };
+                self.on_group_info_stored(now, gid, answer)
+            }
             TicketUse::Seal(sid) => self.on_sealed(now, sid, ok),
             TicketUse::Pager(pending) => {
                 let answer = match (ok, over_quota) {

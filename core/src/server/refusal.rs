@@ -145,6 +145,9 @@ pub enum Refusal {
     /// rejoin it (not a former participant, removed, still in it, or naming another
     /// Contribution-ID).
     NotRejoinable,
+    /// A restart INVITE to the conference factory names a group that is still live
+    /// (specs/group.md, GRP-25): it is rejoined at its focus URI instead.
+    GroupStillLive,
 }
 
 impl Refusal {
@@ -185,7 +188,8 @@ impl Refusal {
             | Refusal::NotAParty
             | Refusal::NotAGroupParticipant
             | Refusal::NotTheChairman
-            | Refusal::NotRejoinable => StatusCode::FORBIDDEN,
+            | Refusal::NotRejoinable
+            | Refusal::GroupStillLive => StatusCode::FORBIDDEN,
             Refusal::BadReferTo => StatusCode::BAD_REQUEST,
             Refusal::NoSuchFocus => StatusCode::NOT_FOUND,
             Refusal::BadEvent => StatusCode::BAD_EVENT,
@@ -254,7 +258,8 @@ impl Refusal {
             | Refusal::NotAGroupParticipant
             | Refusal::BadReferTo
             | Refusal::NotTheChairman
-            | Refusal::NotRejoinable => None,
+            | Refusal::NotRejoinable
+            | Refusal::GroupStillLive => None,
         }
     }
 
@@ -311,6 +316,7 @@ impl Refusal {
             Refusal::BadReferTo => "Refer-To missing or not a user",
             Refusal::NotTheChairman => "only the chairman removes participants",
             Refusal::NotRejoinable => "may not rejoin this group",
+            Refusal::GroupStillLive => "the group is live: rejoin it at its focus URI",
         }
     }
 }

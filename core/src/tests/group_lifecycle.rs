@@ -197,3 +197,129 @@ fn a_participant_who_left_rejoins_the_live_group() {
     w.h.send(&w.b, req);
     w.h.expect_response(&w.b, StatusCode::NOT_FOUND);
 }
+
+/// A restart INVITE from alice to the conference factory: the ended group's
+/// Conversation-ID and Contribution-ID and a resource list, no Replaces.
+fn restart_invite(w: &mut World, conversation: &str) -> crate::sip::Request {
+    let list = crate::body::ResourceList {
+        entries: vec![
+            crate::testing::list_entry(sip_uri("bob", DOMAIN)),
+            crate::testing::list_entry(sip_uri("carol", DOMAIN)),
+        ],
+    };
+    let sdp = msrp_sdp("10.0.0.1", 7005, "a5");
+    let ext = crate::testing::Extension {
+        factory: sip_uri("conf-factory", DOMAIN),
+        conversation,
+        contribution: GROUP_CONTRIBUTION,
+        session_replaces: None,
+        replaces: Vec::new(),
+        list,
+        sdp: &sdp,
+        boundary: "cpmd-boundary",
+    };
+    crate::testing::extension(ext, w.a.sender())
+}
+
+#[test]
+fn an_ended_group_is_restarted_through_the_factory_with_its_ids() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let (mut b_group, mut c_group) = join_group(&mut w, &ext);
+    let conversation = ext.call.conversation.clone();
+    let mut a_group = ext.a_group.clone();
+    for (ua, dialog) in [
+        (&mut w.a, &mut a_group),
+        (&mut w.b, &mut b_group),
+        (&mut w.c, &mut c_group),
+    ] {
+        let bye = ua.in_dialog(dialog, Method::Bye);
+        w.h.send(ua, bye);
+        w.h.expect_response(ua, StatusCode::OK);
+    }
+    assert_eq!(w.h.sealed.len(), 1, "the group ended");
+    let infos_before = w.h.stored.len();
+
+    // GRP-23: alice restarts it: the store gets the session info under the same
+    // Conversation-ID and Contribution-ID before anything is answered, then the
+    // focus answers her (a new focus URI) and invites the listed others with the
+    // group's ids.
+    let invite = restart_invite(&mut w, &conversation);
+    w.h.send(&w.a, invite.clone());
+    let ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let info = w.h.stored[infos_before..]
+        .iter()
+        .find_map(|r| match r {
+            crate::server::Record::SessionInfo(i) => Some(i.clone()),
+            crate::server::Record::Message(_)
+            | crate::server::Record::Standalone(_)
+            | crate::server::Record::Disposition(_)
+            | crate::server::Record::Deferred(_)
+            | crate::server::Record::DeferredDone(_)
+            | crate::server::Record::KnownUser(_)
+            | crate::server::Record::GroupState(_) => None,
+        })
+        .expect("the restarted group's info was stored");
+    assert_eq!(info.key.conversation_id.as_str(), conversation);
+    assert_eq!(info.key.contribution_id.as_str(), GROUP_CONTRIBUTION);
+    assert_eq!(
+        ok.headers.contribution_id.as_ref().map(|c| c.as_str()),
+        Some(GROUP_CONTRIBUTION)
+    );
+    assert_eq!(
+        ok.headers.conversation_id.as_ref().map(|c| c.as_str()),
+        Some(conversation.as_str())
+    );
+    assert_ne!(
+        ok.headers.contact[0].uri, ext.a_ok.headers.contact[0].uri,
+        "a new focus URI: the ended one stays gone (GRP-22)"
+    );
+    let a_restarted = UaDialog::caller(&invite, &ok);
+    let ack = w.a.ack(&a_restarted, invite.headers.cseq.seq);
+    w.h.send(&w.a, ack);
+    for ua in [&w.b, &w.c] {
+        let inv = w.h.expect_request(ua, Method::Invite);
+        assert_eq!(
+            inv.headers.contribution_id.as_ref().map(|c| c.as_str()),
+            Some(GROUP_CONTRIBUTION)
+        );
+        assert_eq!(
+            inv.headers.conversation_id.as_ref().map(|c| c.as_str()),
+            Some(conversation.as_str())
+        );
+        assert!(inv.headers.replaces.is_empty() && inv.headers.session_replaces.is_none());
+    }
+
+    // GRP-25: while the restarted group lives, a second restart naming it is
+    // refused (the live group is rejoined at its focus URI, GRP-21), never a 500.
+    let again = restart_invite(&mut w, &conversation);
+    w.h.send(&w.a, again);
+    w.h.expect_response(&w.a, StatusCode::FORBIDDEN);
+}
+
+/// GRP-24: the store refuses the restart of one who was not in the ended group
+/// (`StoreError::NotAParty`): the INVITE gets 403 (never 500) and nobody is invited.
+#[test]
+fn a_restart_by_one_not_in_the_group_is_refused() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let conversation = ext.call.conversation.clone();
+    w.h.store_mode = StoreMode::Manual;
+    let invite = restart_invite(&mut w, &conversation);
+    // The live group holds this Contribution-ID (GRP-25): use another one, as a
+    // client naming an ended group the core no longer knows would.
+    let mut invite = invite;
+    invite.headers.contribution_id = Some(crate::ids::ContributionId::new("ended-group"));
+    w.h.send(&w.a, invite);
+    let (ticket, _) = w.h.store_queue.pop_front().expect("the info's Persist");
+    w.h.server.handle_store_result(
+        w.h.now,
+        ticket,
+        Err(crate::server::StoreError::NotAParty {
+            user: "sip:alice@example.com".into(),
+        }),
+    );
+    w.h.drain();
+    w.h.expect_response(&w.a, StatusCode::FORBIDDEN);
+    w.h.expect_nothing(&w.b);
+}

@@ -218,7 +218,7 @@ impl Metrics {
             let _ = m.refusals.get_or_create(&ReasonLabel { reason });
         }
         for job in ["record", "seal"] {
-            for result in ["ok", "failed", "over_quota"] {
+            for result in ["ok", "failed", "over_quota", "not_a_party"] {
                 let _ = m.store_answers.get_or_create(&StoreLabel { job, result });
             }
         }

@@ -28,7 +28,7 @@ use crate::store::layout::{self, Direction, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
 use crate::store::sql::{in_tx, Conn, DbError, Val};
 use crate::store::HistoryStore;
-use crate::store::{deferred, group_state, quota, recovery};
+use crate::store::{deferred, group_state, quota, recovery, restart};
 
 /// The history writer over one connection.
 pub struct HistoryWriter<C: Conn> {
@@ -212,6 +212,14 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             | Record::KnownUser(_)
             | Record::GroupState(_) => None,
         };
+        if let (Record::SessionInfo(info), false) = (record, self.broken) {
+            // GRP-24: only one who was in an ended group restarts it.
+            if let Some(refused) =
+                restart::refusal(&mut self.conn, self.instance, info).map_err(store_error)?
+            {
+                return Err(refused);
+            }
+        }
         if let Some(sender) = sender {
             if !self.broken {
                 if let Some(refused) =
@@ -315,7 +323,9 @@ fn persist_message<C: Conn + ?Sized>(
     let session = open_session(ops, instance, &m.key)?;
     let date = layout::rfc5322_date(ops.now);
     let recipients: Vec<String> = m.recipients.iter().map(|r| r.as_str().to_owned()).collect();
-    let seq = i64::try_from(m.seq).map_err(DbError::data)?;
+    // GRP-23: a restarted group's run is numbered after the earlier runs'.
+    let base = restart::base(ops, session)?.unwrap_or(0);
+    let seq = i64::try_from(m.seq).map_err(DbError::data)? + base;
     let id = ops
         .conn
         .query_one(
@@ -423,6 +433,8 @@ fn persist_info<C: Conn + ?Sized>(
     instance: i64,
     info: &SessionInfo,
 ) -> Result<(), DbError> {
+    // GRP-23: the info of a restarted group reopens its ended session.
+    restart::reopen(ops, instance, info)?;
     let session = open_session(ops, instance, &info.key)?;
     write_info(ops, session, info)?;
     let mut parties = vec![info.from.as_str().to_owned()];
@@ -474,14 +486,20 @@ fn seal<C: Conn + ?Sized>(
     crashed: bool,
 ) -> Result<(), DbError> {
     let session = open_session(ops, instance, &h.info.key)?;
+    // GRP-23: a restarted group seals only its restarted run's messages (numbered
+    // after `base`); the earlier runs' stay as their seals left them.
+    let base = restart::base(ops, session)?;
     ops.cache.open_sessions.retain(|_, id| *id != session);
+    ops.cache.session_bases.remove(&session);
     write_info(ops, session, &h.info)?;
+    let from = base.unwrap_or(0);
     let watermark = h
         .messages
         .last()
-        .map(|s| i64::try_from(*s))
+        .map(|s| i64::try_from(*s).map(|s| s + from))
         .transpose()
-        .map_err(DbError::data)?;
+        .map_err(DbError::data)?
+        .or(base);
     ops.conn.exec(
         "UPDATE sessions SET state = $1, watermark = $2, sealed_at = $3 WHERE id = $4",
         &[
@@ -492,19 +510,19 @@ fn seal<C: Conn + ?Sized>(
         ],
     )?;
     ops.conn.exec(
-        "UPDATE messages SET in_history = 0 WHERE session = $1",
-        &[session.into()],
+        "UPDATE messages SET in_history = 0 WHERE session = $1 AND seq > $2",
+        &[session.into(), from.into()],
     )?;
     for seq in &h.messages {
-        let seq = i64::try_from(*seq).map_err(DbError::data)?;
+        let seq = i64::try_from(*seq).map_err(DbError::data)? + from;
         ops.conn.exec(
             "UPDATE messages SET in_history = 1 WHERE session = $1 AND seq = $2",
             &[session.into(), seq.into()],
         )?;
     }
     let dropped = ops.conn.query(
-        "SELECT id FROM messages WHERE session = $1 AND in_history = 0",
-        &[session.into()],
+        "SELECT id FROM messages WHERE session = $1 AND in_history = 0 AND seq > $2",
+        &[session.into(), from.into()],
     )?;
     for row in dropped {
         for e in ops.entries_of("message", row.int(0)?)? {

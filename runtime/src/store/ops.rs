@@ -41,6 +41,9 @@ pub struct Cache {
     /// Contribution-ID). Only the history writer changes a session's state, and it
     /// forgets a session when it seals it.
     pub open_sessions: HashMap<(i64, String), i64>,
+    /// The sequence-number base of open sessions, by row id (`None`: first run;
+    /// a restarted group's: `restart::base`, GRP-23). Forgotten with the session.
+    pub session_bases: HashMap<i64, Option<i64>>,
     /// Not a cached row id but the writer's setting the filing code reads: each
     /// user's quota on stored message bytes (`quota.rs`, LIM-14); `None`: none.
     /// [`Cache::clear`] keeps it.
@@ -59,6 +62,7 @@ impl Cache {
             + self.conversations.len()
             + self.mailboxes.len()
             + self.open_sessions.len()
+            + self.session_bases.len()
     }
 
     /// Whether the cache holds no row id.
@@ -81,6 +85,7 @@ impl Cache {
         self.conversations.clear();
         self.mailboxes.clear();
         self.open_sessions.clear();
+        self.session_bases.clear();
     }
 }
 

@@ -54,7 +54,10 @@ fn key_of(k: &SessionKey) -> Key {
 
 const BEGIN: &str = "BEGIN";
 const COMMIT: &str = "COMMIT";
-const SESSIONS: &str = "SELECT cv.conversation_id, s.contribution_id, s.state, s.instance, \
+// A restarted group's reopened session (GRP-23: open with a sequence-number base)
+// reads as `reopened`: the shared path numbers and seals it.
+const SESSIONS: &str = "SELECT cv.conversation_id, s.contribution_id, \
+     CASE WHEN s.state = 'open' AND s.watermark IS NOT NULL THEN 'reopened' ELSE s.state END, s.instance, \
      EXISTS (SELECT 1 FROM entries e WHERE e.kind IN ('info', 'group_state') AND e.ref_id = s.id AND e.expunged = 0)::int \
      FROM json_to_recordset($1::text::json) AS k(conv text, contrib text) \
      JOIN conversations cv ON cv.conversation_id = k.conv \

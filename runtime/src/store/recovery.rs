@@ -28,15 +28,18 @@ pub fn stored_history<C: Conn + ?Sized>(
         conversation_id: ConversationId::new(s.text(0)?),
         contribution_id: ContributionId::new(s.text(1)?),
     };
+    // GRP-23: a restarted group's run is its messages after the base, numbered
+    // as the core numbered them (the seal adds the base back).
+    let base = crate::store::restart::base(ops, session)?.unwrap_or(0);
     let messages = ops.conn.query(
-        "SELECT seq, sender, recipients, date FROM messages WHERE session = $1 ORDER BY seq",
-        &[session.into()],
+        "SELECT seq, sender, recipients, date FROM messages WHERE session = $1 AND seq > $2 ORDER BY seq",
+        &[session.into(), base.into()],
     )?;
     let seqs = messages
         .iter()
         .map(|m| {
             m.int(0)
-                .and_then(|v| u64::try_from(v).map_err(DbError::data))
+                .and_then(|v| u64::try_from(v - base).map_err(DbError::data))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let info = match s.opt_text(3)? {

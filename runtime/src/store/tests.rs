@@ -189,6 +189,9 @@ mod instances;
 /// GRP-20: the group state object per change.
 mod group_states;
 
+/// GRP-23, GRP-24: restarting an ended group.
+mod restart;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,

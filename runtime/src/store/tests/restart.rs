@@ -1,0 +1,99 @@
+//! GRP-23, GRP-24 on the store: the session info of an ended group (same
+//! Conversation-ID and Contribution-ID) reopens its sealed session for a
+//! participant; the restarted run's messages are numbered after the first run's,
+//! and its seal leaves the first run's history as it was. A user who was not in
+//! the group (or was removed from it) is refused and nothing is written.
+
+use cpmd_core::server::StoreError;
+
+use super::*;
+
+both_backends!(a_restart_reopens_the_ended_group_and_keeps_its_history);
+
+fn left(users: &[(&UserUri, &str)]) -> Vec<ParticipantRecord> {
+    users
+        .iter()
+        .map(|(u, s)| ParticipantRecord {
+            user: (*u).clone(),
+            state: (*s).into(),
+        })
+        .collect()
+}
+
+/// The message objects of `user`'s group folder, by their text.
+fn texts(store: &OpenStore, user: &UserUri) -> Vec<String> {
+    raw_text(store, user, &k2_box())
+        .into_iter()
+        .filter(|r| r.contains("imdn.Message-ID"))
+        .map(|r| r.rsplit("\r\n\r\n").next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn a_restart_reopens_the_ended_group_and_keeps_its_history(place: Place) {
+    let mut s = place.open();
+    let (a, b, c) = (alice(), bob(), carol());
+    let run1 = key(2, K2);
+    write(
+        &mut s,
+        &[
+            Record::SessionInfo(group_info()),
+            message(run1.clone(), 1, a.clone(), &[b.clone(), c.clone()]),
+            message(run1.clone(), 2, b.clone(), &[a.clone(), c.clone()]),
+            // Accepted but never delivered: dropped at the seal (HIST-3).
+            message(run1.clone(), 3, a.clone(), &[b.clone(), c.clone()]),
+        ],
+    );
+    seal_one(
+        &mut s,
+        seal_of(
+            group_info(),
+            vec![1, 2],
+            left(&[(&a, "left"), (&b, "left"), (&c, "removed")]),
+        ),
+    );
+    assert_eq!(texts(&s, &b), ["message 1", "message 2"]);
+
+    // GRP-24: carol was removed: her restart is refused, nothing written.
+    let mut by_carol = group_info();
+    by_carol.key.session = SessionId::new(5);
+    by_carol.from = c.clone();
+    by_carol.invited = vec![a.clone(), b.clone()];
+    let job = [StoreJob::Persist(
+        StoreTicket::new(1),
+        Record::SessionInfo(by_carol),
+    )];
+    let answer = s.history.write_batch(&job).remove(0);
+    assert!(
+        matches!(answer, Err(StoreError::NotAParty { .. })),
+        "{answer:?}"
+    );
+
+    // GRP-23: bob restarts it: the same folder, the run's messages after the first's.
+    let mut by_bob = group_info();
+    by_bob.key.session = SessionId::new(6);
+    by_bob.from = b.clone();
+    by_bob.invited = vec![a.clone(), c.clone()];
+    let run2 = by_bob.key.clone();
+    write(
+        &mut s,
+        &[
+            Record::SessionInfo(by_bob.clone()),
+            message(run2.clone(), 1, b.clone(), std::slice::from_ref(&a)),
+            message(run2.clone(), 2, a.clone(), std::slice::from_ref(&b)),
+        ],
+    );
+    seal_one(
+        &mut s,
+        seal_of(by_bob.clone(), vec![1], left(&[(&a, "left"), (&b, "left")])),
+    );
+    // The first run's two, then the restarted run's delivered one (its seq 2 was
+    // never delivered and leaves at the seal); the first run's stay.
+    assert_eq!(texts(&s, &b), ["message 1", "message 2", "message 1"]);
+    assert_eq!(texts(&s, &a), ["message 1", "message 2", "message 1"]);
+    // Sealed again: nothing more is added (HIST-2).
+    let late = [StoreJob::Persist(
+        StoreTicket::new(2),
+        message(run2, 3, a.clone(), std::slice::from_ref(&b)),
+    )];
+    assert!(s.history.write_batch(&late)[0].is_err());
+}
