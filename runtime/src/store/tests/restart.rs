@@ -8,7 +8,10 @@ use cpmd_core::server::StoreError;
 
 use super::*;
 
-both_backends!(a_restart_reopens_the_ended_group_and_keeps_its_history);
+both_backends!(
+    a_restart_reopens_the_ended_group_and_keeps_its_history,
+    a_crash_during_the_restarted_run_keeps_both_runs
+);
 
 fn left(users: &[(&UserUri, &str)]) -> Vec<ParticipantRecord> {
     users
@@ -96,4 +99,39 @@ fn a_restart_reopens_the_ended_group_and_keeps_its_history(place: Place) {
         message(run2, 3, a.clone(), std::slice::from_ref(&b)),
     )];
     assert!(s.history.write_batch(&late)[0].is_err());
+}
+
+/// GRP-23 and crash recovery: the process dies during the restarted run; the
+/// start-up seal keeps the first run's messages and the restarted run's stored
+/// ones (numbered after the base), expunging none of either.
+fn a_crash_during_the_restarted_run_keeps_both_runs(place: Place) {
+    let mut s = place.open();
+    let (a, b, c) = (alice(), bob(), carol());
+    write(
+        &mut s,
+        &[
+            Record::SessionInfo(group_info()),
+            message(key(2, K2), 1, a.clone(), &[b.clone(), c.clone()]),
+        ],
+    );
+    seal_one(
+        &mut s,
+        seal_of(group_info(), vec![1], left(&[(&a, "left"), (&b, "left")])),
+    );
+    let mut by_alice = group_info();
+    by_alice.key.session = SessionId::new(8);
+    let run2 = by_alice.key.clone();
+    write(
+        &mut s,
+        &[
+            Record::SessionInfo(by_alice),
+            message(run2.clone(), 1, a.clone(), &[b.clone(), c.clone()]),
+            message(run2, 2, b.clone(), &[a.clone(), c.clone()]),
+        ],
+    );
+    // The process dies: no seal arrives.
+    drop(s);
+    let s = place.open();
+    assert_eq!(s.recovered, vec![K2.to_owned()]);
+    assert_eq!(texts(&s, &c), ["message 1", "message 1", "message 2"]);
 }
