@@ -35,6 +35,14 @@ Scenario `rejoin` (GRP-21, GRP-22), with real MSRP (one `tests/msrp/msrp_client.
   carol's next message reaches both alice and bob's new leg (the first message it
   gets), bob's reaches alice and carol; dave (never in the group) is refused 403. Everyone leaves; bob's INVITE to the ended group's focus: 404.
 
+Scenario `restart` (GRP-23), with real MSRP: alice creates a group with bob and
+  carol; alice's message reaches both; everyone leaves (bob's INVITE to the ended
+  focus: 404); alice restarts the group with an INVITE to the conference factory
+  carrying its Conversation-ID and Contribution-ID and the list (new MSRP legs):
+  200 with both ids and a new focus URI, bob and carol invited with the same ids
+  and joining; alice's next message reaches both; everyone leaves, the last 200
+  after the seal.
+
 Output: one JSON object per line on stdout ({"ok": ...} steps, {"error": ...} on
 failure); exit status 0 only when the scenario completed.
 """

@@ -56,7 +56,7 @@ pub struct EndLabel {
 }
 
 /// A store answer: the job (`record` or `seal`) and its result (`ok`, `failed`,
-/// `over_quota`).
+/// `over_quota`, `not_a_party`: a group restart refused, GRP-24).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct StoreLabel {
     job: &'static str,
