@@ -124,7 +124,7 @@ impl Term {
         let host = format!("10.0.0.{}", self.octet());
         format!(
             "v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n\
-             m=message 7000 TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
+             m=message 7000 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\n\
              a=path:msrp://{host}:7000/{}-s;tcp\r\na=setup:active\r\na=sendrecv\r\n",
             self.name()
         )
