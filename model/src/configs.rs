@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "base",
     "glare",
     "extension",
@@ -16,10 +16,11 @@ pub const NAMES: [&str; 10] = [
     "ci",
     "msrp",
     "msrp-switch",
+    "group-refer",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 21] = [
+pub const MUTATIONS: [(&str, Mutation); 23] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -47,6 +48,8 @@ pub const MUTATIONS: [(&str, Mutation); 21] = [
     ),
     ("msrp-abort-completes", Mutation::MsrpAbortCompletes),
     ("msrp-silent-failure", Mutation::MsrpSilentFailure),
+    ("refer-from-anyone", Mutation::ReferFromAnyone),
+    ("anyone-removes", Mutation::AnyoneRemoves),
 ];
 
 /// A mutation by name.
@@ -67,6 +70,7 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "ci" => ci(),
         "msrp" => msrp(),
         "msrp-switch" => msrp_switch(),
+        "group-refer" => group_refer(),
         _ => return None,
     })
 }
@@ -163,6 +167,18 @@ pub fn msrp_switch() -> Setup {
     }
 }
 
+/// Group REFERs after the extension (GRP-14, GRP-15): the chairman A may remove C,
+/// B may try to, Mallory may try to add herself, once the replaced 1-to-1 is sealed
+/// (`--set leavers=1` adds C's own leave racing its removal: 649,472 states).
+pub fn group_refer() -> Setup {
+    Setup {
+        refers: true,
+        leavers: 0,
+        missing_bye: false,
+        ..extension()
+    }
+}
+
 /// Sets one field of `setup` from the command line (`msgs=2`, `glare=false`, ...).
 pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
     let num = || value.parse::<u8>().ok();
@@ -182,6 +198,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "silent_a" => flag().map(|v| setup.silent_a = v),
         "attacker" => flag().map(|v| setup.attacker = v),
         "msrp" => flag().map(|v| setup.msrp = v),
+        "refers" => flag().map(|v| setup.refers = v),
         "chunks" => num().map(|v| setup.chunks = v),
         "aborts" => num().map(|v| setup.aborts = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),

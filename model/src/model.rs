@@ -56,6 +56,9 @@ pub struct Setup {
     pub silent_a: bool,
     /// The attacker tries to replace the 1-to-1.
     pub attacker: bool,
+    /// Group REFERs (specs/group.md GRP-14, GRP-15): A, the chairman, may remove C;
+    /// B may try to; Mallory, no participant, may try to add herself.
+    pub refers: bool,
     /// UDP: messages the network may lose.
     pub drops: u8,
     /// UDP: messages the network may duplicate.
@@ -90,6 +93,7 @@ impl Setup {
             missing_bye: false,
             silent_a: false,
             attacker: false,
+            refers: false,
             drops: 0,
             dups: 0,
             retransmits: 0,
@@ -249,6 +253,8 @@ pub struct TermState {
     pub bound: [bool; 2],
     /// MSRP: the message whose first chunk went out and whose last has not.
     pub sending: Option<Msg>,
+    /// Sent its group REFER.
+    pub referred: bool,
 }
 
 /// Fault budgets left on this path.
@@ -305,6 +311,11 @@ pub enum Flaw {
     MsrpResponseAnswered,
     /// MSRP-7: a relayed SEND with the sender's Message-ID or wrong paths.
     MsrpRelay,
+    /// GRP-14: a REFER from someone not in the group accepted, or its user invited.
+    OutsiderAdds,
+    /// GRP-15: a participant removed without the chairman's REFER, or a delivery to
+    /// one removed.
+    RemovedWrongly,
     /// MSRP-8: a delivery not whole (a chunk out of its range, a body that is not
     /// the message), or an aborted message stored or delivered.
     MsrpNotWhole,
@@ -339,6 +350,10 @@ pub enum Reached {
     GroupSealed,
     /// An MSRP message was aborted after its first chunk.
     MsrpAborted,
+    /// The chairman's REFER removed C.
+    ChairRemoved,
+    /// A non-chairman's REFER to remove was refused.
+    NonChairRefused,
     /// A 1-to-1 message over MSRP was delivered after the extension INVITE arrived
     /// (the switch window, MSRP-10).
     MsrpSwitchWindow,
@@ -402,6 +417,10 @@ pub struct Ghost {
     pub rx: Vec<(Term, usize, String, Vec<u8>)>,
     /// The extension INVITE reached the server.
     pub extension_arrived: bool,
+    /// The chairman's REFER removing C reached the server.
+    pub chair_refer_arrived: bool,
+    /// Per terminal: the focus ended its group leg (a removal).
+    pub removed: [bool; 4],
     /// Safety verdicts.
     pub flaws: Vec<Flaw>,
     /// Reached races.
@@ -486,6 +505,8 @@ pub enum Action {
     ChunkEnd(Term),
     /// MSRP: the terminal aborts the message it is sending (`#`).
     Abort(Term),
+    /// A group REFER: A or B asks the focus to remove C, Mallory to add herself.
+    Refer(Term),
 }
 
 /// The model.
@@ -796,6 +817,9 @@ impl CpmModel {
         if g.aborted.contains(&msg) {
             g.flaw(Flaw::MsrpNotWhole);
         }
+        if msg.sess == Sess::Group && g.removed[to.index()] {
+            g.flaw(Flaw::RemovedWrongly);
+        }
         if msg.sess == Sess::One && g.extension_arrived && self.setup.msrp {
             g.reach(Reached::MsrpSwitchWindow);
         }
@@ -855,6 +879,7 @@ impl CpmModel {
             && outcome == ChatOutcome::Failed(ChatFailure::NotAParty)
             && g.group_joined[msg.sender.index()]
             && !g.group_left[msg.sender.index()]
+            && !g.removed[msg.sender.index()]
         {
             g.flaw(Flaw::OthersRemoved);
         }
@@ -897,6 +922,22 @@ impl CpmModel {
                         g.flaw(Flaw::SecondDialog);
                     }
                 }
+                if r.method == Method::Bye && on_group && t != Term::A {
+                    // GRP-15: the focus ends a participant's leg only on the
+                    // chairman's REFER.
+                    if !g.chair_refer_arrived {
+                        g.flaw(Flaw::RemovedWrongly);
+                    }
+                    g.removed[t.index()] = true;
+                    g.group_left[t.index()] = true;
+                    g.reach(Reached::ChairRemoved);
+                }
+                if r.method == Method::Invite
+                    && t == Term::M
+                    && r.headers.session_replaces.is_none()
+                {
+                    g.flaw(Flaw::OutsiderAdds);
+                }
                 if r.method == Method::Bye {
                     let branch = r
                         .headers
@@ -927,6 +968,14 @@ impl CpmModel {
                                 None => g.a_ok_tags.push((call.clone(), tag)),
                             }
                         }
+                    }
+                }
+                if r.headers.cseq.method == Method::Refer && r.status.is_final() {
+                    match t {
+                        Term::M if r.status.is_success() => g.flaw(Flaw::OutsiderAdds),
+                        Term::B if r.status.is_success() => g.flaw(Flaw::RemovedWrongly),
+                        Term::B => g.reach(Reached::NonChairRefused),
+                        Term::A | Term::C | Term::M => {}
                     }
                 }
                 if r.headers.cseq.method == Method::Invite && t == Term::M && r.status.is_final() {
@@ -965,6 +1014,9 @@ impl CpmModel {
             let group_call = st.term(from).group.as_ref().map(|d| d.call_id.clone());
             if r.method == Method::Bye && group_call.as_ref() == Some(&r.headers.call_id) {
                 st.ghost.group_left[from.index()] = true;
+            }
+            if r.method == Method::Refer && from == Term::A {
+                st.ghost.chair_refer_arrived = true;
             }
             if r.method == Method::Bye && on_one && from == Term::B && group_pending {
                 st.ghost.reach(Reached::ByeRacesGroupMessage);
@@ -1095,6 +1147,15 @@ impl CpmModel {
                         .is_some_and(|d| d.call_id == req.headers.call_id)
                 {
                     st.term_mut(t).bye_received = true;
+                }
+                if is_bye
+                    && st
+                        .term(t)
+                        .group
+                        .as_ref()
+                        .is_some_and(|d| d.call_id == req.headers.call_id)
+                {
+                    st.term_mut(t).left_group = true;
                 }
                 let tag = Tag::new(format!("{}-x", t.name()));
                 let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
@@ -1304,6 +1365,20 @@ impl CpmModel {
         if b_ready && (!s.extend || s.b_bye_early || b.group.is_some()) {
             out.push(Action::Bye(Term::B));
         }
+        // The REFERs come once the replaced 1-to-1 is sealed: their races are with
+        // each other, C's leave and the group's traffic, not with the switch.
+        if s.refers && st.ghost.seal_durable {
+            let c_in = st.term(Term::C).group.is_some() && !st.term(Term::C).left_group;
+            for t in [Term::A, Term::B] {
+                let ts = st.term(t);
+                if !ts.referred && ts.group.is_some() && !ts.left_group && c_in {
+                    out.push(Action::Refer(t));
+                }
+            }
+            if !st.term(Term::M).referred && a.group.is_some() {
+                out.push(Action::Refer(Term::M));
+            }
+        }
         if s.attacker && !st.term(Term::M).extended && a.one.is_some() {
             out.push(Action::Attack);
         }
@@ -1483,6 +1558,7 @@ impl CpmModel {
                 self.send(&mut st, *t, req, false, log);
             }
             Action::ChunkEnd(t) => self.msrp_finish(&mut st, *t, false, log),
+            Action::Refer(t) => self.refer(&mut st, *t, log),
             Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
             Action::Attack => {
                 st.term_mut(Term::M).extended = true;
@@ -1504,6 +1580,53 @@ impl CpmModel {
         }
         self.drain(&mut st, log);
         st
+    }
+
+    /// A group REFER (RFC 4579 §5.5): A and B in their group dialog name C with
+    /// `method=BYE`; Mallory, who learnt the focus URI, sends one outside any dialog
+    /// naming herself.
+    fn refer(&self, st: &mut State, t: Term, log: &mut Log) {
+        let branch = Self::branch(st, t, "refer");
+        st.term_mut(t).referred = true;
+        let req = match t {
+            Term::A | Term::B | Term::C => {
+                let ts = st.term_mut(t);
+                let Some(d) = ts.group.as_mut() else {
+                    return;
+                };
+                let mut req = terminal::in_dialog(t, self.transport(), d, Method::Refer, &branch);
+                req.headers.other.push((
+                    "Refer-To".into(),
+                    format!("<sip:{}@{};method=BYE>", Term::C.name(), terminal::DOMAIN),
+                ));
+                req
+            }
+            Term::M => {
+                let Some(focus) = st
+                    .term(Term::A)
+                    .group
+                    .as_ref()
+                    .map(|d| d.remote_target.clone())
+                else {
+                    return;
+                };
+                let mut req = terminal::request(
+                    t,
+                    self.transport(),
+                    Method::Refer,
+                    focus.clone(),
+                    focus,
+                    terminal::M_REFER_CALL,
+                    &branch,
+                );
+                req.headers.other.push((
+                    "Refer-To".into(),
+                    format!("<sip:{}@{}>", Term::M.name(), terminal::DOMAIN),
+                ));
+                req
+            }
+        };
+        self.send(st, t, req, true, log);
     }
 
     /// Whether no action is enabled (an end state).

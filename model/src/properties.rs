@@ -46,6 +46,14 @@ pub mod names {
     pub const GRP_4: &str = "GRP-4 group sealed once, when the last participant left";
     /// GRP-5.
     pub const GRP_5: &str = "GRP-5 a participant's BYE removes only that participant";
+    /// GRP-14.
+    pub const GRP_14: &str = "GRP-14 only a participant adds by REFER";
+    /// GRP-15.
+    pub const GRP_15: &str = "GRP-15 only the chairman removes, the removed get nothing more";
+    /// Sometimes: the chairman removed C.
+    pub const S_REMOVED: &str = "sometimes the chairman removes C";
+    /// Sometimes: a non-chairman's removal refused.
+    pub const S_NON_CHAIR: &str = "sometimes B's removal is refused";
     /// MSRP-4.
     pub const MSRP_4: &str = "MSRP-4 answered as Failure-Report asks, 200 and REPORT after durable";
     /// MSRP-6.
@@ -148,6 +156,14 @@ fn ext_8(model: &CpmModel, st: &State) -> bool {
             .filter(|m| m.sess == Sess::One)
             .filter(|m| outcome(model, st, m) == Some(ChatOutcome::Accepted))
             .all(|m| g.delivered.contains(m))
+}
+
+fn grp_14(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::OutsiderAdds)
+}
+
+fn grp_15(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::RemovedWrongly)
 }
 
 fn msrp_4(_: &CpmModel, st: &State) -> bool {
@@ -315,6 +331,8 @@ impl Model for CpmModel {
             Property::always(GRP_3, grp_3),
             Property::always(GRP_4, grp_4),
             Property::always(GRP_5, grp_5),
+            Property::always(GRP_14, grp_14),
+            Property::always(GRP_15, grp_15),
             Property::always(MSRP_4, msrp_4),
             Property::always(MSRP_6, msrp_6),
             Property::always(MSRP_7, msrp_7),
@@ -374,6 +392,14 @@ impl Model for CpmModel {
                 reached(s, Reached::MissingByeSealed)
             }));
         }
+        if s.refers {
+            p.push(Property::sometimes(S_REMOVED, |_, s| {
+                reached(s, Reached::ChairRemoved)
+            }));
+            p.push(Property::sometimes(S_NON_CHAIR, |_, s| {
+                reached(s, Reached::NonChairRefused)
+            }));
+        }
         if s.msrp && s.aborts > 0 && s.chunks >= 2 {
             p.push(Property::sometimes(S_ABORTED, |_, s| {
                 reached(s, Reached::MsrpAborted)
@@ -418,5 +444,7 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::MsrpRelaySenderMessageId => Some(MSRP_7),
         Mutation::MsrpAbortCompletes => Some(MSRP_8),
         Mutation::MsrpSilentFailure => Some(MSRP_10),
+        Mutation::ReferFromAnyone => Some(GRP_14),
+        Mutation::AnyoneRemoves => Some(GRP_15),
     }
 }

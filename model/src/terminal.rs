@@ -31,6 +31,8 @@ pub const A_ONE_CALL: &str = "alice-call-one";
 pub const A_EXT_CALL: &str = "alice-call-ext";
 /// Call-ID of the attacker's extension INVITE.
 pub const M_CALL: &str = "mallory-call-ext";
+/// Call-ID of the attacker's REFER to the focus.
+pub const M_REFER_CALL: &str = "mallory-call-refer";
 
 /// A terminal of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

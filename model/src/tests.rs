@@ -132,6 +132,14 @@ fn pinned_msrp_switch() {
     assert_clean(configs::msrp_switch(), PINNED_MSRP_SWITCH);
 }
 
+/// Group REFERs once the replaced 1-to-1 is sealed: the chairman removes C, B tries
+/// to, Mallory tries to add herself (GRP-14, GRP-15).
+#[test]
+fn pinned_group_refer() {
+    assert_clean(configs::group_refer(), PINNED_GROUP_REFER);
+}
+
+const PINNED_GROUP_REFER: usize = 107_160;
 const PINNED_MSRP: usize = 9_943;
 const PINNED_MSRP_SWITCH: usize = 111_684;
 const PINNED_GROUP_END: usize = 19_171;
@@ -279,4 +287,14 @@ fn mutant_msrp_abort_completes_breaks_msrp_8() {
 #[test]
 fn mutant_msrp_silent_failure_breaks_msrp_10() {
     assert_breaks(configs::msrp(), Mutation::MsrpSilentFailure);
+}
+
+#[test]
+fn mutant_refer_from_anyone_breaks_grp_14() {
+    assert_breaks(configs::group_refer(), Mutation::ReferFromAnyone);
+}
+
+#[test]
+fn mutant_anyone_removes_breaks_grp_15() {
+    assert_breaks(configs::group_refer(), Mutation::AnyoneRemoves);
 }

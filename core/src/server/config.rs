@@ -138,6 +138,10 @@ pub enum Mutation {
     MsrpAbortCompletes,
     /// Give no MSRP answer for a message that failed (breaks MSRP-10).
     MsrpSilentFailure,
+    /// Take a group REFER from someone who is not a joined participant (breaks GRP-14).
+    ReferFromAnyone,
+    /// Let any participant remove another by REFER (breaks GRP-15).
+    AnyoneRemoves,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
