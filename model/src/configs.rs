@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "base",
     "glare",
     "extension",
@@ -17,6 +17,7 @@ pub const NAMES: [&str; 11] = [
     "msrp",
     "msrp-switch",
     "group-refer",
+    "faults",
 ];
 
 /// Mutation names for the command line.
@@ -71,6 +72,7 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "msrp" => msrp(),
         "msrp-switch" => msrp_switch(),
         "group-refer" => group_refer(),
+        "faults" => faults(),
         _ => return None,
     })
 }
@@ -176,6 +178,35 @@ pub fn group_refer() -> Setup {
         leavers: 0,
         missing_bye: false,
         ..extension()
+    }
+}
+
+/// Everything at once with random faults, for `check sim` (too large to exhaust):
+/// SIP over UDP with losses, duplicates (and so reordering) and retransmissions,
+/// store failures, the extension with group messages from all three and every
+/// participant leaving, the group REFERs, glare, a silent A, a missing BYE, the
+/// attacker, and chat over MSRP in two chunks with an abort.
+pub fn faults() -> Setup {
+    Setup {
+        transport: Transport::Udp,
+        msgs: 2,
+        group_msgs: 1,
+        leavers: 3,
+        extend: true,
+        glare: true,
+        b_bye_early: false,
+        missing_bye: true,
+        silent_a: true,
+        attacker: true,
+        refers: true,
+        drops: 2,
+        dups: 2,
+        retransmits: 3,
+        store_fails: 2,
+        msrp: true,
+        chunks: 2,
+        aborts: 1,
+        mutation: Mutation::None,
     }
 }
 

@@ -421,6 +421,9 @@ pub struct Ghost {
     pub chair_refer_arrived: bool,
     /// Per terminal: the focus ended its group leg (a removal).
     pub removed: [bool; 4],
+    /// The messages persisted when the focus removed C: only those may still reach
+    /// it (GRP-15: nothing accepted after the removal).
+    pub before_removal: Vec<Msg>,
     /// Safety verdicts.
     pub flaws: Vec<Flaw>,
     /// Reached races.
@@ -776,7 +779,8 @@ impl CpmModel {
                     if sess == Sess::Group {
                         // GRP-4: once, and only when every participant left.
                         let g = &mut st.ghost;
-                        let someone_in = (0..3).any(|i| g.group_joined[i] && !g.group_left[i]);
+                        let someone_in =
+                            (0..3).any(|i| g.group_joined[i] && !g.group_left[i] && !g.removed[i]);
                         if someone_in || g.seals.contains(&Sess::Group) {
                             g.flaw(Flaw::GroupSealEarly);
                         }
@@ -817,7 +821,7 @@ impl CpmModel {
         if g.aborted.contains(&msg) {
             g.flaw(Flaw::MsrpNotWhole);
         }
-        if msg.sess == Sess::Group && g.removed[to.index()] {
+        if msg.sess == Sess::Group && g.removed[to.index()] && !g.before_removal.contains(&msg) {
             g.flaw(Flaw::RemovedWrongly);
         }
         if msg.sess == Sess::One && g.extension_arrived && self.setup.msrp {
@@ -928,8 +932,10 @@ impl CpmModel {
                     if !g.chair_refer_arrived {
                         g.flaw(Flaw::RemovedWrongly);
                     }
+                    if !g.removed[t.index()] {
+                        g.before_removal = g.persisted.clone();
+                    }
                     g.removed[t.index()] = true;
-                    g.group_left[t.index()] = true;
                     g.reach(Reached::ChairRemoved);
                 }
                 if r.method == Method::Invite

@@ -254,7 +254,10 @@ fn grp_4(model: &CpmModel, st: &State) -> bool {
     }
     // In an end state where everyone who joined left, the group was sealed.
     let g = &st.ghost;
-    let all_left = (0..3).all(|i| g.group_joined[i] == g.group_left[i]) && g.group_joined[0];
+    // One the focus removed is out as one who left.
+    let all_left = (0..3)
+        .all(|i| g.group_joined[i] == g.group_left[i] || (g.group_joined[i] && g.removed[i]))
+        && g.group_joined[0];
     !(all_left && model.is_end(st)) || g.seals.contains(&Sess::Group)
 }
 
