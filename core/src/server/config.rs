@@ -128,6 +128,20 @@ pub enum Mutation {
     SealGroupOnFirstLeave,
     /// A participant's BYE removes every participant (breaks GRP-5).
     GroupByeRemovesAll,
+    /// Answer every MSRP SEND whatever its `Failure-Report` asks (breaks MSRP-4).
+    MsrpIgnoreFailureReport,
+    /// Answer a response to one of the server's own MSRP SENDs (breaks MSRP-6).
+    MsrpAnswerResponses,
+    /// Relay a message under its sender's Message-ID (breaks MSRP-7).
+    MsrpRelaySenderMessageId,
+    /// Take an aborted chunk (`#`) as the message's last one (breaks MSRP-8).
+    MsrpAbortCompletes,
+    /// Give no MSRP answer for a message that failed (breaks MSRP-10).
+    MsrpSilentFailure,
+    /// Take a group REFER from someone who is not a joined participant (breaks GRP-14).
+    ReferFromAnyone,
+    /// Let any participant remove another by REFER (breaks GRP-15).
+    AnyoneRemoves,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

@@ -7,6 +7,7 @@
 //! What it is not: the invitation itself (group.rs `invite_participant`) nor the
 //! conference event package (conference_events.rs), which reports the changes.
 
+use super::config::Mutation;
 use super::keys::LegKey;
 use super::leg::{server_contact, Leg, LegState};
 use super::output::Flow;
@@ -81,7 +82,7 @@ impl Server {
                 .get(u)
                 .is_some_and(|p| p.status == ParticipantStatus::Joined)
         };
-        if !joined(&referrer) {
+        if !joined(&referrer) && self.config.mutation != Mutation::ReferFromAnyone {
             return self.refuse_request(now, &key, &req, Refusal::NotAGroupParticipant);
         }
         let Some(ask) = refer_target(&req) else {
@@ -89,7 +90,7 @@ impl Server {
         };
         if let Ask::Remove(target) = &ask {
             // GRP-15: only the chairman removes, and only someone in the group.
-            if referrer != g.info.from {
+            if referrer != g.info.from && self.config.mutation != Mutation::AnyoneRemoves {
                 return self.refuse_request(now, &key, &req, Refusal::NotTheChairman);
             }
             if !joined(target) || *target == referrer {

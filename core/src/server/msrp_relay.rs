@@ -31,12 +31,15 @@
 use std::net::SocketAddr;
 
 use super::chat_log::{ChatSend, MsrpReply, Origin};
+use super::config::Mutation;
 use super::output::{ChatFailure, ChatOutcome, Command, Event};
 use super::refusal::MsrpRefusal;
 use super::Server;
 use crate::ids::{ConnId, MessageId, SessionId, TransactionId};
 use crate::msrp::reassembly::{split, Reassembly, ReassemblyError};
-use crate::msrp::{ByteRange, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse};
+use crate::msrp::{
+    ByteRange, Continuation, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse,
+};
 use crate::record::StoredMessage;
 use crate::time::Time;
 use crate::uri::UserUri;
@@ -90,6 +93,10 @@ impl Server {
             // Responses to the server's own SENDs: nothing more to do (MSRP-6).
             MsrpMessage::Response(resp) => {
                 self.msrp.outgoing.retain(|t| *t != resp.transaction_id);
+                if self.config.mutation == Mutation::MsrpAnswerResponses {
+                    let bytes = wire::msrp::encode(&MsrpMessage::Response(resp));
+                    self.out.command(Command::MsrpSend { conn, bytes });
+                }
             }
             MsrpMessage::Request(req) => match req.method {
                 // MSRP-5: a REPORT is never answered.
@@ -102,7 +109,12 @@ impl Server {
         }
     }
 
-    fn on_msrp_send(&mut self, now: Time, conn: ConnId, req: MsrpRequest) {
+    fn on_msrp_send(&mut self, now: Time, conn: ConnId, mut req: MsrpRequest) {
+        if self.config.mutation == Mutation::MsrpAbortCompletes
+            && req.continuation == Continuation::Aborted
+        {
+            req.continuation = Continuation::Complete;
+        }
         // MSRP-3: the session-id of the last To-Path URI selects the leg.
         let own = req.to_path.last().cloned().unwrap_or_default();
         let Some(leg) = session_of(&own).and_then(|s| self.msrp.by_session.get(&s).cloned()) else {
@@ -240,11 +252,12 @@ impl Server {
     /// Answers a request per its `Failure-Report` (MSRP-4): `no` → nothing,
     /// `partial` → negative responses only, `yes` → every response.
     fn msrp_respond(&mut self, conn: ConnId, req: &MsrpRequest, status: u16, comment: &str) {
-        let wanted = match req.failure_report {
-            FailureReport::Yes => true,
-            FailureReport::Partial => status != MSRP_OK,
-            FailureReport::No => false,
-        };
+        let wanted = self.config.mutation == Mutation::MsrpIgnoreFailureReport
+            || match req.failure_report {
+                FailureReport::Yes => true,
+                FailureReport::Partial => status != MSRP_OK,
+                FailureReport::No => false,
+            };
         let (Some(to), Some(from)) = (req.from_path.first(), req.to_path.last()) else {
             return;
         };
@@ -270,6 +283,9 @@ impl Server {
     pub(crate) fn msrp_answer(&mut self, reply: &MsrpReply, outcome: ChatOutcome) {
         let (status, comment) = match outcome {
             ChatOutcome::Accepted => (MSRP_OK, "OK"),
+            ChatOutcome::Failed(_) if self.config.mutation == Mutation::MsrpSilentFailure => {
+                return;
+            }
             ChatOutcome::Failed(f) => {
                 let why = failure_refusal(f);
                 (why.status(), why.comment())
@@ -375,7 +391,11 @@ impl Server {
                 reason: "recipient's msrp path is unknown".into(),
             });
         }
-        let message_id = self.ids.msrp_token();
+        let message_id = if self.config.mutation == Mutation::MsrpRelaySenderMessageId {
+            message.message_id.as_str().to_owned()
+        } else {
+            self.ids.msrp_token()
+        };
         let mut encoded = Vec::new();
         for (range, flag, data) in split(&message.body, self.config.msrp.chunk_size) {
             let tid = TransactionId::new(self.ids.msrp_token());
