@@ -15,6 +15,7 @@
 //! round trips rather than about ten per record ([`HistoryStore::write_batch`],
 //! `pg_batch.rs`).
 
+pub mod cluster;
 pub mod deferred;
 #[cfg(test)]
 mod deferred_tests;
