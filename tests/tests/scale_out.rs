@@ -1,0 +1,138 @@
+//! Scale-out end to end (specs/scale-out.md): real `cpmd` nodes with `[cluster]`
+//! on one PostgreSQL database (a throw-away database in the server named by
+//! `CPMD_TEST_PG`; missing: a failure under `CI=true`, a loud skip otherwise).
+//!
+//! `kill_9_of_a_node_mid_session_and_the_other_seals_it` (SCALE-2): node 1 runs
+//! the claim flow and its group stays open; node 1 is killed with SIGKILL; node 2,
+//! which never saw the session, notices node 1's lease ran out and its connection
+//! is gone, and seals the group as crashed; what users see of it, read from node 2's
+//! IMAP listener, says so.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use cpmd::store::inspect::read_contents;
+use cpmd::store::StoreUrl;
+use cpmd_tests::imap_raw::Imap;
+use cpmd_tests::pg_db::TestDb;
+use cpmd_tests::{free_port, sipp_available, sipp_keys, Cpmd, Sipp, SippRun, Transport};
+
+const CONVERSATION: &str = "2a4c6e80-1b3d-4f5a-8c7e-9d0b1a2c3e4f";
+const ONE_TO_ONE: &str = "3b5d7f91-2c4e-4a6b-9d8f-0e1c2b3d4f5a";
+const GROUP: &str = "4c6e8a02-3d5f-4b7c-8e9a-1f2d3c4e5a6b";
+
+/// A node's configuration: the cluster on, with a short lease so the test does
+/// not wait long; carol may log in to IMAP.
+fn node_config() -> &'static str {
+    "[cluster]\nenabled = true\nlease_s = 1\n\n[auth.passwords]\ncarol = \"carol-pw\"\n"
+}
+
+fn start_node(db: &TestDb, instance: &str) -> Cpmd {
+    Cpmd::start_with_config(
+        Some(node_config()),
+        &[
+            "--udp",
+            "127.0.0.1:0",
+            "--store",
+            &db.url,
+            "--instance",
+            instance,
+        ],
+    )
+}
+
+/// The state of the session `contribution` in the store.
+fn state_of(url: &StoreUrl, contribution: &str) -> Option<String> {
+    read_contents(url)
+        .expect("read the store")
+        .sessions
+        .into_iter()
+        .find(|s| s.contribution_id == contribution)
+        .map(|s| s.state)
+}
+
+#[test]
+fn kill_9_of_a_node_mid_session_and_the_other_seals_it() {
+    if !sipp_available() {
+        return;
+    }
+    let Some(db) = TestDb::create("scale_kill") else {
+        return;
+    };
+    let url = StoreUrl::parse(&db.url).expect("store URL");
+    let mut one = start_node(&db, "1");
+    let two = start_node(&db, "2");
+    let ip = one.addr(Transport::Udp).ip();
+    let at = || SocketAddr::new(ip, free_port(ip));
+    let dir = one.dir.path().to_path_buf();
+    let run = |local, extra: &[&str]| SippRun {
+        server: one.addr(Transport::Udp),
+        transport: Transport::Udp,
+        local,
+        args: extra
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(sipp_keys(&[
+                ("conv", CONVERSATION),
+                ("contrib1", ONE_TO_ONE),
+                ("contrib2", GROUP),
+            ]))
+            .collect(),
+    };
+    // Node 1: the claim; the group stays open.
+    let (a, b, c) = (at(), at(), at());
+    Sipp::spawn("register.xml", &run(b, &["-s", "bob", "-m", "1"]), &dir).assert_success();
+    Sipp::spawn("register.xml", &run(c, &["-s", "carol", "-m", "1"]), &dir).assert_success();
+    let b_uas = Sipp::spawn("b_claim.xml", &run(b, &["-m", "2"]), &dir);
+    let c_uas = Sipp::spawn("c_claim.xml", &run(c, &["-m", "1"]), &dir);
+    std::thread::sleep(Duration::from_millis(300));
+    Sipp::spawn("a_claim_session_replaces.xml", &run(a, &["-m", "1"]), &dir).assert_success();
+    b_uas.assert_success();
+    c_uas.assert_success();
+    assert_eq!(state_of(&url, GROUP).as_deref(), Some("open"));
+    // Node 2 is alive and node 1 is too: nothing is taken over (their leases are
+    // renewed every third of a second; a few beats pass).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        state_of(&url, GROUP).as_deref(),
+        Some("open"),
+        "{}",
+        two.log()
+    );
+
+    one.kill();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while state_of(&url, GROUP).as_deref() == Some("open") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        state_of(&url, GROUP).as_deref(),
+        Some("crashed"),
+        "node 2 sealed node 1's group\n{}",
+        two.log()
+    );
+    assert!(two.log().contains("took over a dead node"), "{}", two.log());
+    assert_eq!(
+        state_of(&url, ONE_TO_ONE).as_deref(),
+        Some("sealed"),
+        "the 1-to-1 was sealed by its BYE before"
+    );
+
+    // Carol reads the group's history from node 2: its info ends by crash.
+    let imap = two
+        .bound
+        .iter()
+        .find(|(t, _)| t == "imap")
+        .map(|(_, a)| *a)
+        .expect("node 2's IMAP listener");
+    let mut client = Imap::login(imap, Duration::from_secs(10), "carol", "carol-pw");
+    let folder = cpmd::store::layout::session_mailbox(CONVERSATION, GROUP);
+    let selected = client.command(&format!("SELECT \"{folder}\""));
+    assert!(selected.status.starts_with("OK"), "{selected:?}");
+    let fetched = client.command("FETCH 1:* BODY.PEEK[]");
+    let text = String::from_utf8_lossy(&fetched.untagged);
+    assert!(
+        text.contains("<ended-by>crash</ended-by>"),
+        "carol sees the group ended by crash:\n{text}"
+    );
+}
