@@ -315,6 +315,7 @@ pub async fn serve(
     let mut core = file.core_config(advertised, msrp_advertised, config::token_key()?)?;
     core.advertised_tls_port = tls_port;
     core.msrp.advertised_tls = msrps_advertised;
+    core.share_locations = file.cluster.enabled;
     core.validate().map_err(ServeError::InvalidConfig)?;
     if core.auth.is_none() {
         // SEC-5: one loud line, so nobody runs this in production by accident.
@@ -352,7 +353,8 @@ pub async fn serve(
     for contribution_id in &opened.recovered {
         tracing::warn!(%contribution_id, "session left open by a crash sealed as crashed");
     }
-    // specs/scale-out.md: this node's lease, and taking over dead nodes.
+    // specs/scale-out.md: this node's lease, taking over dead nodes, location rows.
+    let mut locations = None;
     let _heartbeat = match cluster_url {
         Some(url) => {
             let node = cluster::NodeSettings {
@@ -362,10 +364,18 @@ pub async fn serve(
                 lease: Duration::from_secs(file.cluster.lease_s.max(1)),
             };
             let feed = opened.feed.clone();
-            let beat = tokio::task::spawn_blocking(move || cluster::Heartbeat::start(node, feed))
-                .await
-                .map_err(ServeError::StoreOpenTask)?
-                .map_err(ServeError::Cluster)?;
+            let (tx, changes) = std::sync::mpsc::channel();
+            locations = Some(tx);
+            let links = cluster::LocationLinks {
+                changes,
+                net: net_tx.clone(),
+                udp: udp.first().map(|u| u.conn),
+            };
+            let beat =
+                tokio::task::spawn_blocking(move || cluster::Heartbeat::start(node, feed, links))
+                    .await
+                    .map_err(ServeError::StoreOpenTask)?
+                    .map_err(ServeError::Cluster)?;
             tracing::info!(instance, "cluster lease written");
             Some(beat)
         }
@@ -485,6 +495,7 @@ pub async fn serve(
     }
     EventLoop::new(parts, origin)
         .with_push(push)
+        .with_locations(locations)
         .run(shutdown_signal())
         .await;
     store_task.await.map_err(ServeError::StoreTask)?;

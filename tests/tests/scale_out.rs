@@ -2,6 +2,11 @@
 //! on one PostgreSQL database (a throw-away database in the server named by
 //! `CPMD_TEST_PG`; missing: a failure under `CI=true`, a loud skip otherwise).
 //!
+//! `a_call_to_a_user_registered_through_another_node` (SCALE-4, SCALE-5): bob
+//! registers through node 2, alice through node 1; node 2 writes bob's location
+//! row, node 1 reads it, and alice's call to bob through node 1 reaches bob: the
+//! session is node 1's (its row names instance 1) and it is sealed by bob's BYE.
+//!
 //! `kill_9_of_a_node_mid_session_and_the_other_seals_it` (SCALE-2): node 1 runs
 //! the claim flow and its group stays open; node 1 is killed with SIGKILL; node 2,
 //! which never saw the session, notices node 1's lease ran out and its connection
@@ -49,6 +54,94 @@ fn state_of(url: &StoreUrl, contribution: &str) -> Option<String> {
         .into_iter()
         .find(|s| s.contribution_id == contribution)
         .map(|s| s.state)
+}
+
+/// One row's first column of a query on the test database, as text.
+fn query_text(db: &TestDb, sql: &str) -> Vec<String> {
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
+    c.query(sql, &[])
+        .expect("query")
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+#[test]
+fn a_call_to_a_user_registered_through_another_node() {
+    if !sipp_available() {
+        return;
+    }
+    let Some(db) = TestDb::create("scale_route") else {
+        return;
+    };
+    let one = start_node(&db, "1");
+    let two = start_node(&db, "2");
+    let ip = one.addr(Transport::Udp).ip();
+    let at = || SocketAddr::new(ip, free_port(ip));
+    let run = |node: &Cpmd, local, extra: &[&str]| SippRun {
+        server: node.addr(Transport::Udp),
+        transport: Transport::Udp,
+        local,
+        args: extra
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(sipp_keys(&[
+                ("conv", CONVERSATION),
+                ("contrib1", ONE_TO_ONE),
+            ]))
+            .collect(),
+    };
+    let (a, b) = (at(), at());
+    let (dir1, dir2) = (one.dir.path().to_path_buf(), two.dir.path().to_path_buf());
+    Sipp::spawn(
+        "register.xml",
+        &run(&two, b, &["-s", "bob", "-m", "1"]),
+        &dir2,
+    )
+    .assert_success();
+    Sipp::spawn(
+        "register.xml",
+        &run(&one, a, &["-s", "alice", "-m", "1"]),
+        &dir1,
+    )
+    .assert_success();
+    // SCALE-4: node 2 wrote bob's row; SCALE-5: node 1 read it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while query_text(
+        &db,
+        "SELECT instance::text FROM locations WHERE aor = 'sip:bob@example.com'",
+    ) != ["2"]
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        one.wait_log(
+            "location row of another node aor=sip:bob@example.com",
+            Duration::from_secs(20)
+        ),
+        "node 1 learned bob's binding\n{}",
+        one.log()
+    );
+    // Bob answers node 1's INVITE and sends his BYE to it (its Contact, the
+    // session's node).
+    let b_uas = Sipp::spawn("b_call_bye_any.xml", &run(&one, b, &["-m", "1"]), &dir2);
+    std::thread::sleep(Duration::from_millis(200));
+    Sipp::spawn("a_call.xml", &run(&one, a, &["-m", "1"]), &dir1).assert_success();
+    b_uas.assert_success();
+    // Bob's BYE got its 200 only after the seal was durable (HIST-5): no wait.
+    assert_eq!(
+        query_text(
+            &db,
+            &format!(
+                "SELECT instance::text || ' ' || state FROM sessions \
+                 WHERE contribution_id = '{ONE_TO_ONE}'"
+            )
+        ),
+        ["1 sealed"],
+        "the session is node 1's\n{}",
+        one.log()
+    );
 }
 
 #[test]

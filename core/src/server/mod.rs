@@ -42,6 +42,7 @@ mod id_gen;
 mod is_composing;
 mod keys;
 mod leg;
+mod location;
 mod msrp_leg;
 mod msrp_media;
 mod msrp_relay;
@@ -84,6 +85,7 @@ pub use crate::record::{
     StandaloneMessage, StoredMessage,
 };
 pub use keys::{LegKey, TxKey};
+pub use location::{RemoteBinding, SharedBinding};
 pub use refusal::{MsrpRefusal, Refusal};
 pub use timer::Timer;
 pub use transaction::LingerStats as TransactionStats;
@@ -171,6 +173,8 @@ pub struct Server {
     pager_forks: BTreeMap<TxKey, tickets::PagerFork>,
     /// Deferred pager messages per recipient, and who may get any (specs/deferred.md).
     deferred: deferred_queue::DeferredQueues,
+    /// Other nodes' bindings (specs/scale-out.md, SCALE-5).
+    remote: Shared<location::RemoteLocations>,
     wall_clock: WallClock,
     counters: Counters,
 }
@@ -196,6 +200,7 @@ impl Server {
             msrp: Default::default(),
             pager_forks: BTreeMap::new(),
             deferred: Default::default(),
+            remote: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
         }
@@ -398,6 +403,7 @@ impl Server {
                 self.refuse_request(now, &key, &req, Refusal::RegisterInvalid)
             }
             RegisterOutcome::Bindings(bindings) => {
+                self.share_bindings(now, &aor);
                 let bound = !bindings.is_empty();
                 let mut resp = Response::to_request(&req, StatusCode::OK);
                 self.add_to_tag(&mut resp);
@@ -541,7 +547,10 @@ impl Server {
             Timer::Retransmit2xx(leg) => self.retransmit_2xx(now, leg),
             Timer::ByeWait(sid) => self.on_bye_wait_expired(now, *sid),
             Timer::ReplacedBye(sid) => self.on_replaced_bye_missing(now, *sid),
-            Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
+            Timer::BindingExpiry(aor, contact) => {
+                self.registrar.expire(aor, contact);
+                self.share_bindings(now, aor);
+            }
             Timer::HeldAnswer(key) => self.release_held(now, key),
             Timer::SubscriptionExpiry(dialog) => self.on_subscription_expired(now, dialog),
             Timer::DeferredExpiry(user, id) => self.on_deferred_expired(now, user, id),

@@ -293,6 +293,15 @@ pub enum Event {
         /// Its queue id.
         id: String,
     },
+    /// SCALE-4 (specs/scale-out.md, with `share_locations` on): the bindings this
+    /// node holds for `aor` changed (a REGISTER or an expiry); all of them now, for
+    /// the location rows the other nodes read. Empty: none left.
+    BindingsChanged {
+        /// The address-of-record.
+        aor: UserUri,
+        /// Its bindings on this node.
+        bindings: Vec<super::location::SharedBinding>,
+    },
     /// SEC-6: a Contact or remote target names a host other than the terminal's
     /// signalling address and not in `[trust] connect_allow`: the server connected
     /// to the flow's peer instead.

@@ -171,6 +171,8 @@ pub(crate) struct Harness {
     pub(crate) bookkeeping: Vec<Record>,
     /// Every `Event::MessageDeferred`'s (recipient, sender), in order.
     pub(crate) deferred_events: Vec<(UserUri, UserUri)>,
+    /// Every `Event::BindingsChanged` (SCALE-4), in order.
+    pub(crate) bindings_changed: Vec<(UserUri, Vec<crate::server::SharedBinding>)>,
     pending_records: BTreeMap<StoreTicket, PendingRecord>,
 }
 
@@ -211,6 +213,7 @@ impl Harness {
             ended: Vec::new(),
             bookkeeping: Vec::new(),
             deferred_events: Vec::new(),
+            bindings_changed: Vec::new(),
             pending_records: BTreeMap::new(),
         }
     }
@@ -309,6 +312,9 @@ impl Harness {
                 crate::server::Event::MessageDeferred {
                     recipient, sender, ..
                 } => self.deferred_events.push((recipient, sender)),
+                crate::server::Event::BindingsChanged { aor, bindings } => {
+                    self.bindings_changed.push((aor, bindings))
+                }
                 crate::server::Event::Dropped { .. }
                 | crate::server::Event::SessionEstablished(_)
                 | crate::server::Event::GroupCreated { .. }

@@ -36,8 +36,27 @@ pub struct LocationRow {
     pub instance: i64,
     /// Where that node's SIP is reached.
     pub node_address: String,
+    /// The transport of the flow the REGISTER came over (`udp`, `tcp`, `tls`).
+    pub transport: String,
+    /// The address that REGISTER came from.
+    pub flow_peer: String,
     /// The row's change counter.
     pub version: i64,
+}
+
+/// One of this node's bindings to write (SCALE-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindingRow<'a> {
+    /// The printed contact URI: the binding's key.
+    pub contact_key: &'a str,
+    /// The Contact as registered.
+    pub contact: &'a str,
+    /// Milliseconds it has left.
+    pub expires_ms: u64,
+    /// `udp`, `tcp` or `tls`: the transport of the flow it was registered over.
+    pub transport: &'a str,
+    /// The address it was registered from.
+    pub flow_peer: &'a str,
 }
 
 /// A node that was taken over (SCALE-2).
@@ -180,34 +199,68 @@ impl Cluster {
     }
 
     /// SCALE-3: writes this node's binding of `aor` at `contact_key`, good for
-    /// `expires_ms` from now.
-    pub fn put_binding(
-        &mut self,
-        aor: &str,
-        contact_key: &str,
-        contact: &str,
-        expires_ms: u64,
-    ) -> Result<(), DbError> {
-        let expires = i64::try_from(expires_ms).map_err(DbError::data)?;
+    /// `expires_ms` from now, reached over `transport` at `flow_peer`.
+    pub fn put_binding(&mut self, aor: &str, b: &BindingRow<'_>) -> Result<(), DbError> {
+        let expires = i64::try_from(b.expires_ms).map_err(DbError::data)?;
         let sql = format!(
-            "INSERT INTO locations (aor, contact_key, contact, expires_at, instance, node_address, version) \
-             VALUES ($1, $2, $3, {DB_NOW_MS} + $4, $5, $6, nextval('locations_version')) \
+            "INSERT INTO locations (aor, contact_key, contact, expires_at, instance, node_address, \
+             transport, flow_peer, version) \
+             VALUES ($1, $2, $3, {DB_NOW_MS} + $4, $5, $6, $7, $8, nextval('locations_version')) \
              ON CONFLICT (aor, contact_key) DO UPDATE SET contact = EXCLUDED.contact, \
              expires_at = EXCLUDED.expires_at, instance = EXCLUDED.instance, \
-             node_address = EXCLUDED.node_address, version = EXCLUDED.version"
+             node_address = EXCLUDED.node_address, transport = EXCLUDED.transport, \
+             flow_peer = EXCLUDED.flow_peer, version = EXCLUDED.version"
         );
         self.conn.exec(
             &sql,
             &[
                 Val::Text(aor.to_owned()),
-                Val::Text(contact_key.to_owned()),
-                Val::Text(contact.to_owned()),
+                Val::Text(b.contact_key.to_owned()),
+                Val::Text(b.contact.to_owned()),
                 expires.into(),
                 self.instance.into(),
                 Val::Text(self.sip_address.clone()),
+                Val::Text(b.transport.to_owned()),
+                Val::Text(b.flow_peer.to_owned()),
             ],
         )?;
         Ok(())
+    }
+
+    /// SCALE-3: makes this node's rows of `aor` say `bindings` and nothing else
+    /// (the others of this node are marked gone), in one transaction.
+    pub fn replace_bindings(
+        &mut self,
+        aor: &str,
+        bindings: &[BindingRow<'_>],
+    ) -> Result<(), DbError> {
+        self.conn.begin()?;
+        let result = (|| {
+            let sql = format!(
+                "SELECT contact_key FROM locations WHERE aor = $1 AND instance = $2 \
+                 AND expires_at > {DB_NOW_MS}"
+            );
+            let held = self
+                .conn
+                .query(&sql, &[Val::Text(aor.to_owned()), self.instance.into()])?;
+            for row in held {
+                let key = row.text(0)?;
+                if !bindings.iter().any(|b| b.contact_key == key) {
+                    self.remove_binding(aor, &key)?;
+                }
+            }
+            for b in bindings {
+                self.put_binding(aor, b)?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.conn.commit(),
+            Err(e) => {
+                let _ = self.conn.rollback();
+                Err(e)
+            }
+        }
     }
 
     /// SCALE-3: marks a binding gone (expired now, with a new version, so the other
@@ -233,7 +286,8 @@ impl Cluster {
     pub fn changed_since(&mut self, version: i64) -> Result<Vec<LocationRow>, DbError> {
         let sql = format!(
             "SELECT aor, contact_key, contact, GREATEST(expires_at - {DB_NOW_MS}, 0), instance, \
-             node_address, version FROM locations WHERE version > $1 ORDER BY version"
+             node_address, transport, flow_peer, version FROM locations WHERE version > $1 \
+             ORDER BY version"
         );
         self.conn
             .query(&sql, &[version.into()])?
@@ -246,7 +300,9 @@ impl Cluster {
                     left_ms: u64::try_from(r.int(3)?).map_err(DbError::data)?,
                     instance: r.int(4)?,
                     node_address: r.text(5)?,
-                    version: r.int(6)?,
+                    transport: r.text(6)?,
+                    flow_peer: r.text(7)?,
+                    version: r.int(8)?,
                 })
             })
             .collect()

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::store::cluster::Cluster;
+use crate::store::cluster::{BindingRow, Cluster};
 
 /// Runs each listed test body on PostgreSQL.
 macro_rules! on_postgres {
@@ -35,6 +35,17 @@ fn url(place: &Place) -> String {
 fn node(place: &Place, instance: i64, address: &str) -> Cluster {
     drop(place.open_as(99));
     Cluster::connect(&url(place), instance, address).expect("cluster connects")
+}
+
+/// A binding registered over UDP from 10.0.0.9:5060.
+fn row<'a>(contact_key: &'a str, contact: &'a str, expires_ms: u64) -> BindingRow<'a> {
+    BindingRow {
+        contact_key,
+        contact,
+        expires_ms,
+        transport: "udp",
+        flow_peer: "10.0.0.9:5060",
+    }
 }
 
 fn scale_1_a_lease_is_live_until_it_runs_out(place: Place) {
@@ -76,9 +87,7 @@ fn scale_2_a_dead_node_is_taken_over_once_and_never_while_connected(place: Place
     let mut one = node(&place, 1, "127.0.0.1:5071");
     one.put_binding(
         "sip:alice@example.com",
-        "sip:alice@10.0.0.1",
-        "<sip:alice@10.0.0.1>",
-        60_000,
+        &row("sip:alice@10.0.0.1", "<sip:alice@10.0.0.1>", 60_000),
     )
     .unwrap();
     // Node 2 runs a session of its own.
@@ -145,16 +154,16 @@ fn scale_3_location_rows_are_written_read_by_version_and_removed(place: Place) {
     let mut two = node(&place, 2, "127.0.0.1:5072");
     one.put_binding(
         "sip:alice@example.com",
-        "sip:alice@10.0.0.1",
-        "<sip:alice@10.0.0.1>",
-        60_000,
+        &row("sip:alice@10.0.0.1", "<sip:alice@10.0.0.1>", 60_000),
     )
     .unwrap();
     two.put_binding(
         "sip:bob@example.com",
-        "sip:bob@10.0.0.2",
-        "<sip:bob@10.0.0.2>;+sip.instance=\"<urn:x>\"",
-        60_000,
+        &row(
+            "sip:bob@10.0.0.2",
+            "<sip:bob@10.0.0.2>;+sip.instance=\"<urn:x>\"",
+            60_000,
+        ),
     )
     .unwrap();
     let all = one.changed_since(0).unwrap();
@@ -181,9 +190,7 @@ fn scale_3_location_rows_are_written_read_by_version_and_removed(place: Place) {
     // Bob re-registers through node 1: the row moves to node 1, a new version.
     one.put_binding(
         "sip:bob@example.com",
-        "sip:bob@10.0.0.2",
-        "<sip:bob@10.0.0.2>",
-        30_000,
+        &row("sip:bob@10.0.0.2", "<sip:bob@10.0.0.2>", 30_000),
     )
     .unwrap();
     let moved = two.changed_since(last).unwrap();
@@ -205,4 +212,23 @@ fn scale_3_location_rows_are_written_read_by_version_and_removed(place: Place) {
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(one.purge_gone(1).unwrap(), 1);
     assert_eq!(one.changed_since(0).unwrap().len(), 1, "alice's stays");
+    // Replacing alice's bindings with a new set marks the old one gone.
+    let before = one.changed_since(0).unwrap()[0].version;
+    one.replace_bindings(
+        "sip:alice@example.com",
+        &[row("sip:alice@10.0.0.3", "<sip:alice@10.0.0.3>", 60_000)],
+    )
+    .unwrap();
+    let changed = two.changed_since(before).unwrap();
+    let keys: Vec<(&str, bool, &str)> = changed
+        .iter()
+        .map(|r| (r.contact_key.as_str(), r.left_ms > 0, r.flow_peer.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("sip:alice@10.0.0.1", false, "10.0.0.9:5060"),
+            ("sip:alice@10.0.0.3", true, "10.0.0.9:5060")
+        ]
+    );
 }

@@ -24,6 +24,10 @@ CREATE TABLE locations (
     expires_at BIGINT NOT NULL,
     instance BIGINT NOT NULL,
     node_address TEXT NOT NULL,
+    -- Where requests to the binding go: the transport (udp, tcp, tls) and the
+    -- address the REGISTER came from (the terminal, or the balancer in front).
+    transport TEXT NOT NULL,
+    flow_peer TEXT NOT NULL,
     -- A counter of the table, so other nodes read only what changed.
     version BIGINT NOT NULL,
     PRIMARY KEY (aor, contact_key)
