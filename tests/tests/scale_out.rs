@@ -7,6 +7,14 @@
 //! row, node 1 reads it, and alice's call to bob through node 1 reaches bob: the
 //! session is node 1's (its row names instance 1) and it is sealed by bob's BYE.
 //!
+//! `a_call_through_kamailio_dispatcher_across_two_nodes` (SCALE-5, SCALE-6): the
+//! same behind Kamailio (Debian package, `dispatcher` module, configuration written
+//! by the test on loopback ports): terminals talk only to Kamailio, which sends
+//! alice's initial requests to node 1 and everyone else's to node 2, and relays
+//! requests to terminals and in-dialog requests by their Request-URI. Identity is
+//! digest authentication (every terminal's flow is Kamailio's). Bob's row names
+//! Kamailio as where he is reached; alice's call reaches him through it.
+//!
 //! `kill_9_of_a_node_mid_session_and_the_other_seals_it` (SCALE-2): node 1 runs
 //! the claim flow and its group stays open; node 1 is killed with SIGKILL; node 2,
 //! which never saw the session, notices node 1's lease ran out and its connection
@@ -20,7 +28,9 @@ use cpmd::store::inspect::read_contents;
 use cpmd::store::StoreUrl;
 use cpmd_tests::imap_raw::Imap;
 use cpmd_tests::pg_db::TestDb;
-use cpmd_tests::{free_port, sipp_available, sipp_keys, Cpmd, Sipp, SippRun, Transport};
+use cpmd_tests::{
+    free_port, sipp_available, sipp_keys, tool_available, Cpmd, Sipp, SippRun, Transport,
+};
 
 const CONVERSATION: &str = "2a4c6e80-1b3d-4f5a-8c7e-9d0b1a2c3e4f";
 const ONE_TO_ONE: &str = "3b5d7f91-2c4e-4a6b-9d8f-0e1c2b3d4f5a";
@@ -141,6 +151,248 @@ fn a_call_to_a_user_registered_through_another_node() {
         ["1 sealed"],
         "the session is node 1's\n{}",
         one.log()
+    );
+}
+
+/// The balancer's configuration: UDP on `port`; initial requests to the domain
+/// go to dispatcher set 1 (node 1) when from alice, else set 2 (node 2); the rest
+/// (requests to terminals, in-dialog requests, ACKs of 2xx) by Request-URI.
+const KAMAILIO_CFG: &str = r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+fork=yes
+children=2
+auto_aliases=no
+listen=udp:127.0.0.1:@PORT@
+
+loadmodule "kex.so"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "pv.so"
+loadmodule "xlog.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "dispatcher.so"
+
+modparam("dispatcher", "list_file", "@LIST@")
+
+request_route {
+    if (!mf_process_maxfwd_header("10")) {
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }
+    if (is_method("CANCEL")) {
+        if (t_check_trans()) {
+            t_relay();
+        }
+        exit;
+    }
+    if (is_method("ACK")) {
+        if (t_check_trans()) {
+            t_relay();
+            exit;
+        }
+        if (has_totag()) {
+            t_relay();
+        }
+        exit;
+    }
+    t_check_trans();
+    if (!has_totag() && $rd == "example.com") {
+        if ($fU == "alice") {
+            $var(set) = 1;
+        } else {
+            $var(set) = 2;
+        }
+        if (!ds_select_dst("$var(set)", "4")) {
+            sl_send_reply("503", "No Node");
+            exit;
+        }
+        xlog("L_INFO", "dispatch $rm from $fU to $du
+");
+    }
+    if (!t_relay()) {
+        sl_reply_error();
+    }
+    exit;
+}
+"#;
+
+/// Kamailio as the SIP load balancer in front of `nodes`; killed when dropped.
+struct Balancer {
+    child: std::process::Child,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Balancer {
+    fn start(dir: &std::path::Path, nodes: [SocketAddr; 2]) -> Self {
+        let ip = nodes[0].ip();
+        let addr = SocketAddr::new(ip, free_port(ip));
+        let run = dir.join("kamailio");
+        std::fs::create_dir_all(&run).expect("kamailio dir");
+        let list = run.join("dispatcher.list");
+        std::fs::write(&list, format!("1 sip:{}\n2 sip:{}\n", nodes[0], nodes[1]))
+            .expect("dispatcher.list");
+        let cfg = KAMAILIO_CFG
+            .replace("@PORT@", &addr.port().to_string())
+            .replace("@LIST@", list.to_str().expect("utf-8 path"));
+        let cfg_path = run.join("kamailio.cfg");
+        std::fs::write(&cfg_path, cfg).expect("kamailio.cfg");
+        let log = run.join("kamailio.log");
+        let out = std::fs::File::create(&log).expect("kamailio log");
+        let child = std::process::Command::new("kamailio")
+            .arg("-f")
+            .arg(&cfg_path)
+            .args(["-DD", "-E", "-m", "32", "-M", "4"])
+            .arg("-Y")
+            .arg(&run)
+            .arg("-P")
+            .arg(run.join("kamailio.pid"))
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn kamailio");
+        Self { child, addr, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_call_through_kamailio_dispatcher_across_two_nodes() {
+    if !sipp_available() || !tool_available("kamailio", &["-v"], "kamailio") {
+        return;
+    }
+    let Some(db) = TestDb::create("scale_kamailio") else {
+        return;
+    };
+    let config = format!(
+        "{}[auth]\nenabled = true\nalgorithms = [\"MD5\"]\n\
+         [auth.passwords]\nalice = \"alice-secret\"\nbob = \"bob-secret\"\n",
+        "[cluster]\nenabled = true\nlease_s = 1\n\n"
+    );
+    let node = |instance: &str| {
+        Cpmd::start_with_config(
+            Some(&config),
+            &[
+                "--udp",
+                "127.0.0.1:0",
+                "--store",
+                &db.url,
+                "--instance",
+                instance,
+            ],
+        )
+    };
+    let (one, two) = (node("1"), node("2"));
+    let dir = one.dir.path().to_path_buf();
+    let balancer = Balancer::start(&dir, [one.addr(Transport::Udp), two.addr(Transport::Udp)]);
+    let ip = balancer.addr.ip();
+    let (a, b) = (
+        SocketAddr::new(ip, free_port(ip)),
+        SocketAddr::new(ip, free_port(ip)),
+    );
+    let run = |local, extra: &[&str]| SippRun {
+        server: balancer.addr,
+        transport: Transport::Udp,
+        local,
+        args: extra
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(sipp_keys(&[
+                ("conv", CONVERSATION),
+                ("contrib1", ONE_TO_ONE),
+            ]))
+            .collect(),
+    };
+    for (user, password, at) in [("bob", "bob-secret", b), ("alice", "alice-secret", a)] {
+        let args = [
+            "-s",
+            user,
+            "-ap",
+            password,
+            "-auth_uri",
+            "example.com",
+            "-m",
+            "1",
+        ];
+        let reg = Sipp::spawn("register_auth.xml", &run(at, &args), &dir);
+        assert!(
+            reg.wait().is_some_and(|s| s.success()),
+            "{user} registers\n{}",
+            balancer.log()
+        );
+    }
+    // Bob's binding is node 2's, reached through Kamailio; node 1 learned it.
+    let bob_row = || {
+        query_text(
+            &db,
+            "SELECT instance::text || ' ' || flow_peer FROM locations \
+             WHERE aor = 'sip:bob@example.com'",
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bob_row().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        bob_row(),
+        [format!("2 {}", balancer.addr)],
+        "{}",
+        balancer.log()
+    );
+    assert!(
+        one.wait_log(
+            "location row of another node aor=sip:bob@example.com",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        one.log()
+    );
+    let b_uas = Sipp::spawn("b_answer_bye.xml", &run(b, &["-m", "1"]), &dir);
+    std::thread::sleep(Duration::from_millis(200));
+    let args = [
+        "-s",
+        "alice",
+        "-ap",
+        "alice-secret",
+        "-auth_uri",
+        "bob@example.com",
+        "-m",
+        "1",
+    ];
+    let call = Sipp::spawn("a_auth_call.xml", &run(a, &args), &dir);
+    assert!(
+        call.wait().is_some_and(|s| s.success()),
+        "alice's call\n{}\n--- node 1\n{}\n--- node 2\n{}",
+        balancer.log(),
+        one.log(),
+        two.log()
+    );
+    b_uas.assert_success();
+    // A's BYE got its 200 only after the seal was durable (HIST-5).
+    assert_eq!(
+        query_text(
+            &db,
+            &format!(
+                "SELECT instance::text || ' ' || state FROM sessions \
+                 WHERE contribution_id = '{ONE_TO_ONE}'"
+            )
+        ),
+        ["1 sealed"],
+        "the session is node 1's"
     );
 }
 
