@@ -127,6 +127,9 @@ fn beat_once(
         return Ok(());
     };
     cluster.heartbeat(lease_ms)?;
+    // Rows gone for a minute (or a lease, if longer) were seen go by every node
+    // that polls (every `LOCATION_POLL`); a node that starts reads all there are.
+    cluster.purge_gone(lease_ms.max(60_000))?;
     for taken in cluster.take_over_expired(feed)? {
         tracing::warn!(
             node = taken.instance,

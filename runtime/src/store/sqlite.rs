@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema/sqlite/0001_init.sql")),
     (2, include_str!("schema/sqlite/0002_user_quota.sql")),
     (4, include_str!("schema/sqlite/0004_deferred.sql")),
+    (6, include_str!("schema/sqlite/0006_cluster.sql")),
 ];
 
 /// A SQLite connection.
