@@ -11,9 +11,7 @@
 //! binding never says who a request is from (REG-2 stays on this node's own
 //! bindings; behind a balancer identity comes from digest authentication, SCALE-6).
 
-use std::collections::BTreeMap;
-
-use super::output::{Event, Flow};
+use super::output::{Event, RemoteBinding, SharedBinding};
 use super::registrar::Binding;
 use super::Server;
 use crate::sip::NameAddr;
@@ -21,40 +19,6 @@ use crate::time::Time;
 use crate::uri::UserUri;
 use crate::wire::print_name_addr;
 use crate::wire::uri::{parse_uri, print_uri};
-
-/// One of this node's bindings, as the location rows hold it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SharedBinding {
-    /// The printed contact URI: the binding's key.
-    pub contact_key: String,
-    /// The Contact as registered (without `expires`).
-    pub contact: String,
-    /// The flow the REGISTER came over: where requests to the binding go.
-    pub flow: Flow,
-    /// Milliseconds the binding has left.
-    pub expires_in_ms: u64,
-}
-
-/// Another node's binding (or a change of it), read from the location rows.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RemoteBinding {
-    /// The address-of-record.
-    pub aor: UserUri,
-    /// The printed contact URI (the request's target).
-    pub contact_key: String,
-    /// How this node reaches it: UDP from one of its own sockets to the address the
-    /// binding was registered from.
-    pub flow: Flow,
-    /// Milliseconds it has left; 0: gone.
-    pub left_ms: u64,
-}
-
-/// Other nodes' bindings, per address-of-record and contact key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct RemoteLocations {
-    bindings: BTreeMap<UserUri, BTreeMap<String, Binding>>,
-    order: u64,
-}
 
 impl Server {
     /// SCALE-5: another node's binding changed (`left_ms` 0: it is gone). A

@@ -54,6 +54,7 @@ mod pager;
 mod refusal;
 mod registrar;
 mod registration_caps;
+mod remote_locations;
 mod response_origin;
 mod sender_identity;
 mod session;
@@ -76,7 +77,8 @@ pub use deferred_config::DeferredConfig;
 pub use failures::{FailurePolicy, Failures, LoginVerdict};
 pub use id_gen::CORE_CONN_BASE;
 pub use output::{
-    ChatFailure, ChatOutcome, Command, Event, Flow, SessionEnd, SessionOutcome, Transport,
+    ChatFailure, ChatOutcome, Command, Event, Flow, RemoteBinding, SessionEnd, SessionOutcome,
+    SharedBinding, Transport,
 };
 // The records moved to `crate::record`; their `server::` paths stay valid.
 pub use crate::record::{
@@ -85,7 +87,6 @@ pub use crate::record::{
     StandaloneMessage, StoredMessage,
 };
 pub use keys::{LegKey, TxKey};
-pub use location::{RemoteBinding, SharedBinding};
 pub use refusal::{MsrpRefusal, Refusal};
 pub use timer::Timer;
 pub use transaction::LingerStats as TransactionStats;
@@ -174,7 +175,7 @@ pub struct Server {
     /// Deferred pager messages per recipient, and who may get any (specs/deferred.md).
     deferred: deferred_queue::DeferredQueues,
     /// Other nodes' bindings (specs/scale-out.md, SCALE-5).
-    remote: Shared<location::RemoteLocations>,
+    remote: Shared<remote_locations::RemoteLocations>,
     wall_clock: WallClock,
     counters: Counters,
 }
