@@ -275,6 +275,10 @@ pub struct Config {
     pub store_messages: bool,
     /// Test-only broken variants (see [`Mutation`]).
     pub mutation: Mutation,
+    /// Several nodes share one location service (specs/scale-out.md): the core
+    /// reports every change of a user's bindings (`Event::BindingsChanged`). Off
+    /// (the default): one node, no such events.
+    pub share_locations: bool,
 }
 
 /// A configuration the core refuses to run with.
@@ -339,6 +343,7 @@ impl Config {
             seed: Seed::default(),
             store_messages: true,
             mutation: Mutation::None,
+            share_locations: false,
         }
     }
 }

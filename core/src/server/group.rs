@@ -108,6 +108,13 @@ impl Server {
                 self.registrar
                     .lookup(user)
                     .map(|b| (b.contact.clone(), b.flow))
+            })
+            // SCALE-5: a user registered through another node.
+            .or_else(|| {
+                self.reachable_bindings(now, user)
+                    .into_iter()
+                    .next()
+                    .map(|b| (b.contact, b.flow))
             });
         let Some((contact, device_flow)) = device else {
             return self.set_participant(now, gid, user, None, ParticipantStatus::NoAnswer);

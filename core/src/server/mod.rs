@@ -44,6 +44,7 @@ mod id_gen;
 mod is_composing;
 mod keys;
 mod leg;
+mod location;
 mod msrp_leg;
 mod msrp_media;
 mod msrp_relay;
@@ -55,6 +56,7 @@ mod pager;
 mod refusal;
 mod registrar;
 mod registration_caps;
+mod remote_locations;
 mod response_origin;
 mod sender_identity;
 mod session;
@@ -77,7 +79,8 @@ pub use deferred_config::DeferredConfig;
 pub use failures::{FailurePolicy, Failures, LoginVerdict};
 pub use id_gen::CORE_CONN_BASE;
 pub use output::{
-    ChatFailure, ChatOutcome, Command, Event, Flow, SessionEnd, SessionOutcome, Transport,
+    ChatFailure, ChatOutcome, Command, Event, Flow, RemoteBinding, SessionEnd, SessionOutcome,
+    SharedBinding, Transport,
 };
 // The records moved to `crate::record`; their `server::` paths stay valid.
 pub use crate::record::{
@@ -173,6 +176,8 @@ pub struct Server {
     pager_forks: BTreeMap<TxKey, tickets::PagerFork>,
     /// Deferred pager messages per recipient, and who may get any (specs/deferred.md).
     deferred: deferred_queue::DeferredQueues,
+    /// Other nodes' bindings (specs/scale-out.md, SCALE-5).
+    remote: Shared<remote_locations::RemoteLocations>,
     wall_clock: WallClock,
     counters: Counters,
 }
@@ -198,6 +203,7 @@ impl Server {
             msrp: Default::default(),
             pager_forks: BTreeMap::new(),
             deferred: Default::default(),
+            remote: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
         }
@@ -400,6 +406,7 @@ impl Server {
                 self.refuse_request(now, &key, &req, Refusal::RegisterInvalid)
             }
             RegisterOutcome::Bindings(bindings) => {
+                self.share_bindings(now, &aor);
                 let bound = !bindings.is_empty();
                 let mut resp = Response::to_request(&req, StatusCode::OK);
                 self.add_to_tag(&mut resp);
@@ -543,7 +550,10 @@ impl Server {
             Timer::Retransmit2xx(leg) => self.retransmit_2xx(now, leg),
             Timer::ByeWait(sid) => self.on_bye_wait_expired(now, *sid),
             Timer::ReplacedBye(sid) => self.on_replaced_bye_missing(now, *sid),
-            Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
+            Timer::BindingExpiry(aor, contact) => {
+                self.registrar.expire(aor, contact);
+                self.share_bindings(now, aor);
+            }
             Timer::HeldAnswer(key) => self.release_held(now, key),
             Timer::SubscriptionExpiry(dialog) => self.on_subscription_expired(now, dialog),
             Timer::DeferredExpiry(user, id) => self.on_deferred_expired(now, user, id),

@@ -68,7 +68,7 @@ impl Server {
         if !self.is_local_user(&callee) {
             return self.refuse_request(now, &key, &req, Refusal::UnknownUser);
         }
-        let bindings = self.registrar.lookup_all(&callee);
+        let bindings = self.reachable_bindings(now, &callee);
         if bindings.is_empty() {
             return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
         }

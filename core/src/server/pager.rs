@@ -52,8 +52,7 @@ impl Server {
         };
         // PAGER-6: every device of the recipient, newest first.
         let devices: Vec<(Flow, Uri)> = self
-            .registrar
-            .lookup_all(&target)
+            .reachable_bindings(now, &target)
             .into_iter()
             .map(|b| (b.flow, b.contact.uri))
             .collect();

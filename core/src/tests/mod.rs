@@ -14,6 +14,7 @@ mod msrp;
 mod pager;
 mod prop_machine;
 mod registration;
+mod scale_out;
 mod sips;
 mod tls;
 mod tls_names;

@@ -188,6 +188,8 @@ mod instances;
 
 /// GRP-20: the group state object per change.
 mod group_states;
+/// SCALE-1..3: node leases, take-over and location rows (PostgreSQL only).
+mod cluster;
 
 both_backends!(
     migrations_from_empty_and_idempotent,
