@@ -11,6 +11,7 @@
 //!
 //! What it is *not*: the IMDN decoder and encoder (`wire::imdn`).
 
+use super::keys::LegKey;
 use super::transaction::Owner;
 use super::{Server, TicketUse};
 use crate::cpim::{CpimHeader, CpimMessage};
@@ -48,13 +49,16 @@ impl Server {
         })
     }
 
-    /// DEF-10: `stored`, when the sender asked for `processing`.
+    /// DEF-10: `stored`, when the sender asked for `processing`; for a message of a
+    /// store-and-forward session (`in_session`, the caller's leg) over MSRP in that
+    /// session while it is up (DEF-12).
     pub(crate) fn notify_stored(
         &mut self,
         now: Time,
         sender: &UserUri,
         recipient: &UserUri,
         req: &Request,
+        in_session: Option<&LegKey>,
     ) {
         let Some(asked) = self
             .asked(req)
@@ -70,7 +74,7 @@ impl Server {
             xml_escape(&asked.message_id),
             xml_escape(recipient.as_str()),
         );
-        self.send_notification(now, sender, recipient, req, xml);
+        self.send_notification(now, sender, recipient, req, xml, in_session);
     }
 
     /// DEF-10: `failed`, when the sender asked for `negative-delivery`; the failure
@@ -111,10 +115,11 @@ impl Server {
             original_recipient_uri: Some(recipient.as_str().to_owned()),
             disposition: Disposition::Failed,
         });
-        self.send_notification(now, sender, recipient, req, xml);
+        self.send_notification(now, sender, recipient, req, xml, None);
     }
 
-    /// Sends `xml` wrapped in CPIM from `recipient` to every device of `sender`.
+    /// Sends `xml` wrapped in CPIM from `recipient` over MSRP on the stand-in
+    /// session `in_session` while it is up, else to every device of `sender`.
     fn send_notification(
         &mut self,
         now: Time,
@@ -122,6 +127,7 @@ impl Server {
         recipient: &UserUri,
         original: &Request,
         xml: String,
+        in_session: Option<&LegKey>,
     ) {
         let cpim = CpimMessage {
             headers: vec![
@@ -136,6 +142,9 @@ impl Server {
             body: xml.into_bytes(),
         };
         let body = cpim_codec::encode(&cpim);
+        if let Some(leg) = in_session.filter(|l| self.is_stand_in(l)) {
+            return self.msrp_send_on(leg, "message/cpim", &body);
+        }
         let timers = self.config.timers;
         for b in self.registrar.lookup_all(sender) {
             let out_flow = self.reach(b.flow, Some(&b.contact.uri), b.flow.peer.ip());

@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::deferred_session::StandIn;
+use super::keys::LegKey;
 use crate::record::DeferredMessage;
 use crate::sip::Request;
 use crate::time::Time;
@@ -24,6 +26,8 @@ pub(crate) struct DeferredQueues {
     pub(crate) next_seq: u64,
     /// Bookkeeping tickets issued (`deferred.rs`).
     pub(crate) bookkeeping_tickets: u64,
+    /// Store-and-forward sessions, by the caller's leg (`deferred_session.rs`).
+    pub(crate) stand_ins: BTreeMap<LegKey, StandIn>,
 }
 
 /// One waiting message.

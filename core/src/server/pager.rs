@@ -86,7 +86,7 @@ impl Server {
         if devices.is_empty() {
             // No device: kept for later, or 480 (specs/deferred.md).
             let incoming = super::deferred::Incoming {
-                key,
+                answer: super::tickets::DeferredAnswer::Sip(key),
                 req,
                 sender,
                 target,
@@ -106,7 +106,7 @@ impl Server {
 
     /// What a MESSAGE stores: a disposition for an IMDN, else a standalone message;
     /// `None` when a CPIM or IMDN body does not decode.
-    fn pager_record(
+    pub(crate) fn pager_record(
         &self,
         req: &Request,
         conversation_id: &ConversationId,
