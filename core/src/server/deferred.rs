@@ -50,8 +50,9 @@ pub(crate) struct Incoming {
     pub(crate) target: UserUri,
     /// The Conversation-ID it is filed under.
     pub(crate) conversation_id: ConversationId,
-    /// Its history record (standalone message or disposition).
-    pub(crate) history: Record,
+    /// Its history record (standalone message or disposition); `None` for a
+    /// notification of the server's own (DEF-13).
+    pub(crate) history: Option<Record>,
 }
 
 impl Server {
@@ -135,7 +136,7 @@ impl Server {
             ticket,
             record: Record::Deferred(DeferredRecord {
                 message,
-                history: Box::new(history),
+                history: history.map(Box::new),
             }),
         });
     }
@@ -185,6 +186,7 @@ impl Server {
                 self.msrp_answer(reply, ChatOutcome::Accepted);
                 Some(reply.leg.clone())
             }
+            DeferredAnswer::Nobody => None,
         };
         self.out.event(Event::MessageDeferred {
             recipient: recipient.clone(),
@@ -220,6 +222,7 @@ impl Server {
                 };
                 self.msrp_answer_refusal(reply, refusal);
             }
+            DeferredAnswer::Nobody => {}
         }
     }
 

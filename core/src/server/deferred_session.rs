@@ -1,6 +1,6 @@
 //! Store-and-forward chat sessions (specs/deferred.md, "Sessions to an offline
 //! user", DEF-12): a chat INVITE to a known user with no registered device is
-//! answered by the server itself, standing in for the recipient ([`StandIn`]).
+//! answered by the server itself, standing in for the recipient (a `StandIn`, kept in `deferred_queue.rs`).
 //! Each complete MSRP message the caller sends becomes the pager MESSAGE it will be
 //! delivered as (the CPIM body as sent, the session's Conversation-ID,
 //! Contribution-ID and InReplyTo-Contribution-ID) and joins the recipient's
@@ -14,6 +14,7 @@
 //! user (that is `one_to_one.rs`). A stand-in session lives until the caller's
 //! BYE, or until the caller never ACKs its 200.
 
+use super::deferred_queue::{StandIn, StandInSend};
 use super::keys::{LegKey, TxKey};
 use super::leg::{cpm_contact, server_contact};
 use super::msrp_media::PeerMedia;
@@ -24,38 +25,11 @@ use super::sender_identity::{check_from, check_imdn_recipient};
 use super::tickets::DeferredAnswer;
 use super::{chat_log::MsrpReply, Server, Timer};
 use crate::body::InviteBody;
-use crate::ids::{ConnId, ContributionId, ConversationId, SessionId};
-use crate::msrp::MsrpRequest;
+use crate::ids::{ContributionId, SessionId};
 use crate::sip::{MediaType, Method, NameAddr, Request, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;
 use crate::wire;
-
-/// The server standing in for an offline recipient on one caller's session.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct StandIn {
-    /// The caller (authenticated) and the offline recipient.
-    pub(crate) caller: UserUri,
-    pub(crate) callee: UserUri,
-    /// The session's IDs, as the INVITE carried them (or minted).
-    pub(crate) conversation_id: ConversationId,
-    pub(crate) contribution_id: ContributionId,
-    pub(crate) in_reply_to: Option<ContributionId>,
-}
-
-/// A complete MSRP message on a stand-in leg, as `msrp_relay.rs` hands it over
-/// after its path, chunk and type checks.
-pub(crate) struct StandInSend {
-    pub(crate) conn: ConnId,
-    pub(crate) leg: LegKey,
-    /// The server's URI as the sender addressed it.
-    pub(crate) own: String,
-    /// The (last chunk's) SEND.
-    pub(crate) req: MsrpRequest,
-    pub(crate) content_type: String,
-    /// The reassembled body.
-    pub(crate) body: Vec<u8>,
-}
 
 impl Server {
     /// Whether `leg` is the caller's leg of a store-and-forward session.
@@ -204,7 +178,7 @@ impl Server {
             sender: stand_in.caller,
             target: stand_in.callee,
             conversation_id: stand_in.conversation_id,
-            history,
+            history: Some(history),
         };
         self.defer_message(now, incoming);
     }

@@ -170,7 +170,7 @@ impl Server {
         };
         if self.is_stand_in(&leg) {
             // A store-and-forward session to an offline user (deferred_session.rs).
-            let message = super::deferred_session::StandInSend {
+            let message = super::deferred_queue::StandInSend {
                 conn,
                 leg,
                 own,

@@ -91,7 +91,7 @@ impl Server {
                 sender,
                 target,
                 conversation_id,
-                history: record,
+                history: Some(record),
             };
             return self.defer_message(now, incoming);
         }

@@ -50,6 +50,9 @@ pub(crate) enum DeferredAnswer {
     /// A message of a store-and-forward session: its MSRP response
     /// (specs/deferred.md, "Sessions to an offline user").
     Msrp(Box<super::chat_log::MsrpReply>),
+    /// A notification of the server's own to an offline sender (DEF-13): nobody
+    /// waits for it.
+    Nobody,
 }
 
 /// A pager MESSAGE whose record the store has not confirmed yet: what to relay, and

@@ -168,7 +168,7 @@ fn a_session_to_an_offline_user_is_stored_and_delivered_as_pager_messages_def_12
                 .iter()
                 .find_map(|r| {
                     let Record::Deferred(d) = r else { return None };
-                    let Record::Standalone(s) = d.history.as_ref() else {
+                    let Some(Record::Standalone(s)) = d.history.as_deref() else {
                         return None;
                     };
                     (s.message_id.as_str() == id).then(|| s.clone())
@@ -246,4 +246,19 @@ fn stand_in_sessions_keep_the_deferral_rules_def_12() {
     let full =
         w.h.expect_response(&w.a, StatusCode::TEMPORARILY_UNAVAILABLE);
     assert!(full.headers.other("Retry-After").is_some());
+
+    // The bytes cap counts session messages the same way.
+    let mut config = Config::new(DOMAIN);
+    config.deferred.max_bytes_per_user = 400;
+    let mut w = offline_bob(config);
+    let mut alice = Peer::alice();
+    let (path, _) = stand_in(&mut w, &mut alice);
+    let m1 = alice.send(&path, "s1", "positive-delivery");
+    assert!(m1.body.len() <= 400 && 2 * m1.body.len() > 400);
+    msrp_in(&mut w.h, &alice, m1);
+    assert_eq!(written(&mut w.h, &alice).0, [200]);
+    let m2 = alice.send(&path, "s2", "positive-delivery");
+    msrp_in(&mut w.h, &alice, m2);
+    assert_eq!(written(&mut w.h, &alice).0, [413]);
+    assert_eq!(w.h.server.deferred_for(&w.b.user()).len(), 1);
 }

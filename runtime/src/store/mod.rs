@@ -16,8 +16,6 @@
 //! `pg_batch.rs`).
 
 pub mod deferred;
-#[cfg(test)]
-mod deferred_tests;
 pub mod history;
 pub mod inspect;
 pub mod layout;

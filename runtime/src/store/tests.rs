@@ -186,6 +186,9 @@ macro_rules! both_backends {
 /// SEC-7: sessions of several instances on one database.
 mod instances;
 
+/// specs/deferred.md: the deferred queue's rows.
+mod deferred;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,
