@@ -12,9 +12,10 @@
 //! timer per message ([`Timer::DeferredExpiry`]), so no sweep ever runs on the
 //! loop.
 //!
-//! What it is *not*: chat sessions to an offline user (still 480, specs/deferred.md
-//! "Sessions"), the IMDN bodies the server writes (`deferred_imdn.rs`), the push
-//! hook (the runtime's, on [`Event::MessageDeferred`]).
+//! What it is *not*: the store-and-forward session that feeds it the messages of a
+//! chat session to an offline user (`deferred_session.rs`), the IMDN bodies the
+//! server writes (`deferred_imdn.rs`), the push hook (the runtime's, on
+//! [`Event::MessageDeferred`]).
 
 use std::collections::BTreeSet;
 
