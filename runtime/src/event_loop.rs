@@ -377,6 +377,7 @@ impl EventLoop {
                     conversation_id,
                     content_type,
                     body,
+                    in_session,
                 },
             ) = (&self.push, &ev)
             {
@@ -386,6 +387,7 @@ impl EventLoop {
                     conversation_id: conversation_id.as_ref().map(|c| c.as_str()),
                     content_type,
                     body,
+                    kind: if *in_session { "session" } else { "pager" },
                 });
             }
         }

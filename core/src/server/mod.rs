@@ -32,6 +32,7 @@ mod deferred;
 mod deferred_config;
 mod deferred_imdn;
 mod deferred_queue;
+mod deferred_session;
 mod extension;
 mod failure_answers;
 mod failures;

@@ -70,7 +70,8 @@ impl Server {
         }
         let bindings = self.reachable_bindings(now, &callee);
         if bindings.is_empty() {
-            return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
+            // Kept for later, or 480 (specs/deferred.md, DEF-12).
+            return self.stand_in_for(now, flow, key, req, caller, callee, &body);
         }
         let info = self.session_info(
             &req,
@@ -492,6 +493,9 @@ impl Server {
         }
         leg.remote_cseq = Some(req.headers.cseq.seq);
         let sid = leg.session;
+        if self.is_stand_in(&leg_key) {
+            return self.stand_in_in_dialog(now, &leg_key, key, req);
+        }
         match req.method {
             Method::Bye => self.on_bye(now, sid, &leg_key, key, req),
             Method::Invite | Method::Update | Method::Info => {

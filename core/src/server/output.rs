@@ -287,6 +287,9 @@ pub enum Event {
         content_type: String,
         /// Its body (the push hook sends it only when configured to).
         body: Vec<u8>,
+        /// Whether it came in a store-and-forward session (DEF-12), not as a pager
+        /// MESSAGE.
+        in_session: bool,
     },
     /// A restored deferred message whose stored request no longer decodes: dropped.
     DeferredDropped {

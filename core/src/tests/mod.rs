@@ -6,6 +6,7 @@ mod claim;
 mod conference;
 mod connect_policy;
 mod deferred;
+mod deferred_session;
 mod edge;
 mod failures;
 mod flows;

@@ -17,8 +17,6 @@
 
 pub mod cluster;
 pub mod deferred;
-#[cfg(test)]
-mod deferred_tests;
 pub mod group_state;
 pub mod history;
 pub mod inspect;

@@ -190,6 +190,8 @@ mod instances;
 mod group_states;
 /// SCALE-1..3: node leases, take-over and location rows (PostgreSQL only).
 mod cluster;
+/// specs/deferred.md: the deferred queue's rows.
+mod deferred;
 
 both_backends!(
     migrations_from_empty_and_idempotent,
