@@ -402,13 +402,25 @@ impl Server {
                 message: message.clone(),
             });
         }
-        self.msrp_send_on(&leg, &message.content_type, &message.body);
+        self.msrp_send_on(
+            &leg,
+            &message.content_type,
+            &message.body,
+            Some(message.message_id.as_str()),
+        );
     }
 
     /// Sends `body` on `leg`'s MSRP endpoint as a new SEND of the server's (own
     /// Message-ID and transaction ids, chunked by `chunk_size`), queued while its
-    /// connection is not bound (MSRP-7).
-    pub(crate) fn msrp_send_on(&mut self, leg: &LegKey, content_type: &str, body: &[u8]) {
+    /// connection is not bound (MSRP-7). `relayed_id`: the Message-ID of the
+    /// sender's SEND this relays, if any; only the model's MSRP-7 mutant reuses it.
+    pub(crate) fn msrp_send_on(
+        &mut self,
+        leg: &LegKey,
+        content_type: &str,
+        body: &[u8],
+        relayed_id: Option<&str>,
+    ) {
         let Some((to_path, own)) = self
             .msrp
             .legs
@@ -423,10 +435,9 @@ impl Server {
                 reason: "recipient's msrp path is unknown".into(),
             });
         }
-        let message_id = if self.config.mutation == Mutation::MsrpRelaySenderMessageId {
-            message.message_id.as_str().to_owned()
-        } else {
-            self.ids.msrp_token()
+        let message_id = match relayed_id {
+            Some(id) if self.config.mutation == Mutation::MsrpRelaySenderMessageId => id.to_owned(),
+            Some(_) | None => self.ids.msrp_token(),
         };
         let mut encoded = Vec::new();
         for (range, flag, data) in split(body, self.config.msrp.chunk_size) {

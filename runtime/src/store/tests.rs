@@ -186,12 +186,12 @@ macro_rules! both_backends {
 /// SEC-7: sessions of several instances on one database.
 mod instances;
 
-/// GRP-20: the group state object per change.
-mod group_states;
 /// SCALE-1..3: node leases, take-over and location rows (PostgreSQL only).
 mod cluster;
 /// specs/deferred.md: the deferred queue's rows.
 mod deferred;
+/// GRP-20: the group state object per change.
+mod group_states;
 
 both_backends!(
     migrations_from_empty_and_idempotent,
