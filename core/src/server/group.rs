@@ -55,6 +55,11 @@ impl Server {
         ok_resp.headers.conversation_id = Some(conversation);
         ok_resp.headers.contribution_id = Some(contribution);
         ok_resp.headers.content_type = Some(MediaType::new("application", "sdp"));
+        // GRP-30: the focus says it takes SUBSCRIBE and REFER.
+        ok_resp
+            .headers
+            .other
+            .push(("Allow".into(), crate::sip::ALLOW.into()));
         let a_key = a_leg.key.clone();
         // MSRP-1: the focus answers A's offer with its own path on A's group leg.
         let offer = self
@@ -132,6 +137,7 @@ impl Server {
         h.conversation_id = Some(conversation);
         h.contribution_id = Some(contribution);
         h.referred_by = Some(NameAddr::new(identity_uri(requester)));
+        h.other.push(("Allow".into(), crate::sip::ALLOW.into()));
         h.content_type = Some(MediaType::new("application", "sdp"));
         if let Some((session_replaces, replaces)) = replaced {
             h.session_replaces = Some(session_replaces);

@@ -438,10 +438,10 @@ impl Server {
         if status != StatusCode::TRYING {
             self.add_to_tag(&mut resp);
         }
-        if status == StatusCode::METHOD_NOT_ALLOWED
-            || status == StatusCode::OK
-            || status == StatusCode::NOT_IMPLEMENTED
-        {
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            let allow = crate::sip::allow_without(&resp.headers.cseq.method);
+            resp.headers.other.push(("Allow".into(), allow));
+        } else if status == StatusCode::OK || status == StatusCode::NOT_IMPLEMENTED {
             resp.headers
                 .other
                 .push(("Allow".into(), crate::sip::ALLOW.into()));

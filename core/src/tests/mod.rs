@@ -9,6 +9,7 @@ mod deferred;
 mod edge;
 mod failures;
 mod flows;
+mod group_features;
 mod msrp;
 mod pager;
 mod prop_machine;
