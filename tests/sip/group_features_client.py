@@ -11,6 +11,13 @@ Scenario `allow` (GRP-30): alice's OPTIONS to cpmd is answered 200 with an `Allo
   and its INVITE to bob carry the same; a SUBSCRIBE to bob (not a focus) gets 405 whose
   `Allow` does not name SUBSCRIBE. Then both leave.
 
+Scenario `devices` (GRP-31): bob is registered on two devices, dave on two. alice
+  creates a group with bob and carol: both of bob's devices ring (two dialogs); the
+  second answers 200 and the first gets a CANCEL (200 to it, 487 to the INVITE, ACK).
+  alice subscribes: bob is one user, connected. alice REFERs dave: both of dave's
+  devices ring; one answers 486, the other 200: dave joined (sipfrag 200, alice sees
+  dave connected). Everyone leaves; the group ends.
+
 Output: one JSON object per line on stdout ({"ok": ...} steps, {"error": ...} on
 failure); exit status 0 only when the scenario completed.
 """
@@ -23,7 +30,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from group_client import (  # noqa: E402
-    DOMAIN, NOTIFY_COUNT, Dialog, Term, check, group_invite_body, join, log, uri_of,
+    DOMAIN, NOTIFY_COUNT, Dialog, Term, check, group_invite_body, join, log, notify, sdp,
+    sipfrag, subscribe, uri_of, user_status,
 )
 
 
@@ -83,15 +91,84 @@ def allow(args):
     log(ok="group ended", notifies=NOTIFY_COUNT[0])
 
 
+def answer_invite(term, inv, session):
+    """`term` answers a group INVITE it holds with 200 and waits for the ACK."""
+    tag = secrets.token_hex(4)
+    term.respond(inv, 200, "OK", [("Content-Type", "application/sdp")], sdp(term, session),
+                 to_tag=tag)
+    term.next("ACK", lambda m: m.is_request("ACK") and m.h("call-id") == inv.h("call-id"))
+    return Dialog(inv.h("call-id"), f"{inv.h('to')};tag={tag}", inv.h("from"),
+                  uri_of(inv.h("contact")))
+
+
+def cancelled(term, inv):
+    """`term` gets the CANCEL of the INVITE it holds: 200 to it, 487 to the INVITE."""
+    cancel = term.next("CANCEL", lambda m: m.is_request("CANCEL"))
+    check(cancel.h("call-id") == inv.h("call-id"), f"{term.name}: CANCEL of its INVITE")
+    tag = secrets.token_hex(4)
+    term.respond(cancel, 200, "OK", to_tag=tag)
+    term.respond(inv, 487, "Request Terminated", to_tag=tag)
+    term.next("ACK of 487", lambda m: m.is_request("ACK"))
+
+
+def ring_both(first, second, what):
+    inv1 = first.next(what, lambda m: m.is_request("INVITE"))
+    inv2 = second.next(what, lambda m: m.is_request("INVITE"))
+    check(inv1.h("call-id") != inv2.h("call-id"), f"{what}: one dialog per device")
+    return inv1, inv2
+
+
+def devices(args):
+    server = (args.host, args.port)
+    alice, bob1, bob2, carol, dave1, dave2 = (
+        Term(n, server, args.out) for n in ("alice", "bob", "bob", "carol", "dave", "dave"))
+    for t in (alice, bob1, bob2, carol, dave1, dave2):
+        t.register()
+    a_group, focus, _ = create_group(alice, ["bob", "carol"], args.subject)
+    inv1, inv2 = ring_both(bob1, bob2, "bob's group INVITE")
+    b_group = answer_invite(bob2, inv2, "b2")
+    cancelled(bob1, inv1)
+    c_group = join(carol, "c1")
+    log(ok="bob's two devices rang; the second joined, the first was cancelled")
+
+    subscribe(alice, focus)
+    alice.expect_status("SUBSCRIBE", "SUBSCRIBE", 200)
+    _, v, state, doc = notify(alice, "full state")
+    check(doc.count(f'<user entity="sip:bob@{DOMAIN}"') == 1, f"bob is one user: {doc}")
+    check(user_status(doc, "bob") == ("connected", None), f"bob connected in {doc}")
+
+    alice.request("REFER", focus, f"<{focus}>", [("Refer-To", f"<sip:dave@{DOMAIN}>")])
+    alice.expect_status("REFER adding dave", "REFER", 202)
+    state, line = sipfrag(alice, "first sipfrag")
+    check(line.startswith("SIP/2.0 100"), f"{state} {line}")
+    inv1, inv2 = ring_both(dave1, dave2, "dave's group INVITE")
+    dave1.respond(inv1, 486, "Busy Here", to_tag=secrets.token_hex(4))
+    dave1.next("ACK of 486", lambda m: m.is_request("ACK"))
+    d_group = answer_invite(dave2, inv2, "d2")
+    state, line = sipfrag(alice, "final sipfrag")
+    check(state.startswith("terminated") and line.startswith("SIP/2.0 200"), f"{state} {line}")
+    statuses = []
+    while ("connected", None) not in statuses:
+        _, _, _, doc = notify(alice, "dave's progress")
+        statuses.append(user_status(doc, "dave"))
+    check(statuses == [("pending", None), ("connected", None)], f"dave: {statuses}")
+    log(ok="dave's busy device did not decline him; the other joined")
+
+    for term, dialog in ((bob2, b_group), (carol, c_group), (dave2, d_group)):
+        leave(term, dialog)
+    leave(alice, a_group)
+    log(ok="group ended", notifies=NOTIFY_COUNT[0])
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["allow"])
+    p.add_argument("scenario", choices=["allow", "devices"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--subject", default="Weekend plans")
     args = p.parse_args()
-    {"allow": allow}[args.scenario](args)
+    {"allow": allow, "devices": devices}[args.scenario](args)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,46 @@ fn allow_names_the_focus_methods() {
     assert!(run.stdout.contains("group ended"), "{}", run.stdout);
     stop(&mut cpmd);
 }
+
+/// The sealed group whose participants the test checks (GRP-4: sealed once).
+fn sealed_group(cpmd: &Cpmd) -> Vec<(String, String)> {
+    let sealed: Vec<_> = cpmd
+        .history()
+        .into_iter()
+        .filter(|l| l["kind"] == "history" && l["info"]["session_type"] == "Ad-Hoc")
+        .collect();
+    assert_eq!(sealed.len(), 1, "{sealed:#?}");
+    sealed[0]["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|p| {
+            (
+                p["user"].as_str().unwrap_or("").to_owned(),
+                p["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// GRP-31 with real sockets: bob's two devices ring, the second answers and joins,
+/// the first is CANCELled; dave (added by REFER) has two devices, one busy, the
+/// other joins; each is one user in the conference state, which validates.
+#[test]
+fn group_invites_ring_every_device_of_a_user() {
+    if !tools() {
+        return;
+    }
+    let mut cpmd = Cpmd::start(&["--tcp", "127.0.0.1:0"]);
+    let run = run_python_scenario(&cpmd, SCRIPT, "devices");
+    assert!(run.stdout.contains("group ended"), "{}", run.stdout);
+    assert!(!run.docs.is_empty(), "alice's NOTIFYs were recorded");
+    stop(&mut cpmd);
+    let states = sealed_group(&cpmd);
+    for user in ["bob", "carol", "dave"] {
+        assert!(
+            states.contains(&(format!("sip:{user}@example.com"), "left".into())),
+            "{user} joined then left: {states:?}"
+        );
+    }
+}

@@ -37,6 +37,7 @@ mod failure_answers;
 mod failures;
 mod fork;
 mod group;
+mod group_fork;
 mod group_refer;
 mod id_gen;
 mod is_composing;
@@ -369,7 +370,9 @@ impl Server {
             Owner::CalleeInvite(sid, fork) => self.on_callee_answer(now, sid, &fork, rx),
             Owner::Bye(sid, leg) => self.on_bye_answer(now, sid, &leg, rx),
             Owner::Relay(server_tx) => self.on_relay_answer(now, &server_tx, rx),
-            Owner::GroupInvite(gid, user) => self.on_group_invite_answer(now, gid, &user, rx),
+            Owner::GroupInvite(gid, user, fork) => {
+                self.on_group_invite_answer(now, gid, &user, &fork, rx)
+            }
             Owner::Pager(server_tx) => self.on_pager_answer(now, &server_tx, rx),
             Owner::Deferred(user, id) => self.on_deferred_answer(now, &user, &id, rx),
             Owner::Nobody => {}

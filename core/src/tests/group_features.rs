@@ -3,7 +3,11 @@
 //! REFERs and the subject change.
 
 use super::flows::*;
-use crate::sip::{Method, StatusCode};
+use super::util::*;
+use crate::ids::Tag;
+use crate::server::Transport;
+use crate::sip::{Method, Request, StatusCode};
+use crate::uri::UserUri;
 
 fn allow_of(headers: &crate::sip::Headers) -> Vec<String> {
     headers
@@ -45,4 +49,116 @@ fn allow_lists_subscribe_notify_and_refer() {
             "{allow:?}"
         );
     }
+}
+
+/// B ends the replaced 1-to-1, then A and B leave the group: the sealed group's
+/// participants and their final states.
+fn end_group(w: &mut World, ext: Extended, b_tag: &Tag) -> Vec<(UserUri, String)> {
+    let mut call = ext.call;
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    let a_bye = w.h.expect_request(&w.a, Method::Bye);
+    w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
+    w.h.expect_response(&w.b, StatusCode::OK);
+    let mut a_group = ext.a_group;
+    let mut b_group = UaDialog::callee(&ext.b_group_invite, b_tag);
+    let bye = w.a.in_dialog(&mut a_group, Method::Bye);
+    w.h.send(&w.a, bye);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let bye = w.b.in_dialog(&mut b_group, Method::Bye);
+    w.h.send(&w.b, bye);
+    w.h.expect_response(&w.b, StatusCode::OK);
+    let g = w.h.sealed.last().expect("the group sealed");
+    g.participants
+        .iter()
+        .map(|p| (p.user.clone(), p.state.clone()))
+        .collect()
+}
+
+/// A group with carol registered on two devices; B joined. Returns the extension,
+/// B's tag, carol's second device and the INVITE it got.
+fn group_with_two_carols(w: &mut World) -> (Extended, Tag, Ua, Request) {
+    let mut c2 = Ua::new("carol", 13, Transport::Udp);
+    w.h.register(&mut c2);
+    let ext = extend(w, ReplaceForm::SessionReplaces);
+    let at_c2 = w.h.expect_request(&c2, Method::Invite);
+    assert_ne!(
+        ext.c_group_invite.headers.call_id, at_c2.headers.call_id,
+        "one leg per device"
+    );
+    assert_eq!(
+        ext.c_group_invite.headers.contribution_id, at_c2.headers.contribution_id,
+        "both devices are invited to the same group"
+    );
+    let b_tag = Tag::new("bg");
+    w.h.send(
+        &w.b,
+        w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag),
+    );
+    w.h.expect_request(&w.b, Method::Ack);
+    (ext, b_tag, c2, at_c2)
+}
+
+/// GRP-31: the group INVITE rings every device of carol; the first 2xx joins her on
+/// that device and the other is CANCELled; its 2xx crossing the CANCEL is ACKed and
+/// ended with BYE; the group's messages reach carol once, on the winning device.
+#[test]
+fn group_invite_forks_to_every_device_and_the_first_answer_joins() {
+    let mut w = World::new();
+    let (ext, b_tag, c2, at_c2) = group_with_two_carols(&mut w);
+    w.h.send(&c2, c2.response(&at_c2, StatusCode::OK, &Tag::new("c2")));
+    w.h.expect_request(&c2, Method::Ack);
+    let cancel = w.h.expect_request(&w.c, Method::Cancel);
+    assert_eq!(cancel.headers.call_id, ext.c_group_invite.headers.call_id);
+    w.h.send(&w.c, answer(&w.c, &cancel, StatusCode::OK));
+    // Carol's first device answered 200 before it saw the CANCEL.
+    w.h.send(
+        &w.c,
+        w.c.response(&ext.c_group_invite, StatusCode::OK, &Tag::new("c1")),
+    );
+    w.h.expect_request(&w.c, Method::Ack);
+    w.h.expect_request(&w.c, Method::Bye);
+
+    let contribution = ext.ext_invite.headers.contribution_id.clone().unwrap();
+    w.h.chat(&w.a, &contribution, "m1", "hello group");
+    let to_carol = w.h.delivered.get(&w.c.user()).map_or(0, Vec::len);
+    assert_eq!(to_carol, 1, "carol gets the message once");
+    // Carol's leg is the winning device's: her BYE from there is her departure.
+    let mut c_group = UaDialog::callee(&at_c2, &Tag::new("c2"));
+    let bye = c2.clone().in_dialog(&mut c_group, Method::Bye);
+    w.h.send(&c2, bye);
+    w.h.expect_response(&c2, StatusCode::OK);
+    let states = end_group(&mut w, ext, &b_tag);
+    assert!(states.contains(&(w.c.user(), "left".into())), "{states:?}");
+}
+
+/// GRP-31, GRP-7: carol is `declined` only when every device failed and one
+/// refused; a device's failure alone changes nothing.
+#[test]
+fn every_device_failing_declines_the_invitation() {
+    let mut w = World::new();
+    let (ext, b_tag, c2, at_c2) = group_with_two_carols(&mut w);
+    w.h.send(
+        &w.c,
+        w.c.response(&ext.c_group_invite, StatusCode::DECLINE, &Tag::new("c1")),
+    );
+    w.h.expect_request(&w.c, Method::Ack);
+    w.h.expect_nothing(&c2);
+    w.h.send(
+        &c2,
+        c2.response(&at_c2, StatusCode::TEMPORARILY_UNAVAILABLE, &Tag::new("c2")),
+    );
+    w.h.expect_request(&c2, Method::Ack);
+    let states = end_group(&mut w, ext, &b_tag);
+    assert!(
+        states.contains(&(w.c.user(), "declined".into())),
+        "{states:?}"
+    );
+}
+
+/// A terminal's answer to a request it received (To as received: the server's tag).
+fn answer(ua: &Ua, req: &Request, status: StatusCode) -> crate::sip::Response {
+    let mut resp = ua.response(req, status, &Tag::new("x"));
+    resp.headers.to = req.headers.to.clone();
+    resp
 }
