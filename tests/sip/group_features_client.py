@@ -18,6 +18,13 @@ Scenario `devices` (GRP-31): bob is registered on two devices, dave on two. alic
   devices ring; one answers 486, the other 200: dave joined (sipfrag 200, alice sees
   dave connected). Everyone leaves; the group ends.
 
+Scenario `list` (GRP-32): alice creates a group with bob and subscribes; she REFERs
+  the focus with `Refer-To: <cid:…>` and a multipart/mixed body whose resource-list
+  part (that Content-ID) names bob, carol and dave: 202, sipfrag 100; carol and dave
+  are invited (bob, already in, is not); carol joins, dave declines: one final
+  sipfrag 200; alice's conference NOTIFYs show carol and dave pending, then carol
+  connected and dave disconnected (busy). Everyone leaves.
+
 Output: one JSON object per line on stdout ({"ok": ...} steps, {"error": ...} on
 failure); exit status 0 only when the scenario completed.
 """
@@ -160,15 +167,69 @@ def devices(args):
     log(ok="group ended", notifies=NOTIFY_COUNT[0])
 
 
+def list_body(users, cid):
+    entries = "".join(f'<entry uri="sip:{u}@{DOMAIN}"/>' for u in users)
+    return (
+        b"--rl\r\nContent-Type: application/resource-lists+xml\r\n"
+        b"Content-Disposition: recipient-list\r\n" + f"Content-ID: <{cid}>".encode() +
+        b"\r\n\r\n"
+        b'<?xml version="1.0" encoding="UTF-8"?>\r\n'
+        b'<resource-lists xmlns="urn:ietf:params:xml:ns:resource-lists"><list>' +
+        entries.encode() + b"</list></resource-lists>\r\n--rl--\r\n"
+    )
+
+
+def resource_list(args):
+    server = (args.host, args.port)
+    alice, bob, carol, dave = (Term(n, server, args.out) for n in ("alice", "bob", "carol", "dave"))
+    for t in (alice, bob, carol, dave):
+        t.register()
+    a_group, focus, _ = create_group(alice, ["bob"], args.subject)
+    b_group = join(bob, "b1")
+    subscribe(alice, focus)
+    alice.expect_status("SUBSCRIBE", "SUBSCRIBE", 200)
+    notify(alice, "full state")
+    cid = f"{secrets.token_hex(6)}@{DOMAIN}"
+    alice.request("REFER", focus, f"<{focus}>",
+                  [("Refer-To", f"<cid:{cid}>"), ("Require", "multiple-refer"),
+                   ("Content-Type", "multipart/mixed;boundary=rl")],
+                  list_body(["bob", "carol", "dave"], cid))
+    alice.expect_status("resource-list REFER", "REFER", 202)
+    state, line = sipfrag(alice, "first sipfrag")
+    check(state.startswith("active") and line.startswith("SIP/2.0 100"), f"{state} {line}")
+    c_group = join(carol, "c1")
+    inv = dave.next("dave's INVITE", lambda m: m.is_request("INVITE"))
+    check(f"sip:{alice.name}@" in (inv.h("referred-by") or ""), f"Referred-By {inv.h('referred-by')}")
+    dave.respond(inv, 603, "Decline", to_tag=secrets.token_hex(4))
+    dave.next("ACK of 603", lambda m: m.is_request("ACK"))
+    state, line = sipfrag(alice, "final sipfrag")
+    check(state.startswith("terminated") and line.startswith("SIP/2.0 200"), f"{state} {line}")
+    seen = {"carol": [], "dave": []}
+    while seen["carol"][-1:] != [("connected", None)] or \
+            seen["dave"][-1:] != [("disconnected", "busy")]:
+        _, _, _, doc = notify(alice, "the listed users' progress")
+        for u in seen:
+            if user_status(doc, u):
+                seen[u].append(user_status(doc, u))
+    check(seen["carol"] == [("pending", None), ("connected", None)], f"carol: {seen}")
+    check(seen["dave"] == [("pending", None), ("disconnected", "busy")], f"dave: {seen}")
+    check(user_status(doc, "bob") is None, f"bob not invited again: {doc}")
+    log(ok="the list's users were invited; one final sipfrag")
+    for term, dialog in ((bob, b_group), (carol, c_group)):
+        leave(term, dialog)
+    leave(alice, a_group)
+    log(ok="group ended", notifies=NOTIFY_COUNT[0])
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["allow", "devices"])
+    p.add_argument("scenario", choices=["allow", "devices", "list"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--subject", default="Weekend plans")
     args = p.parse_args()
-    {"allow": allow, "devices": devices}[args.scenario](args)
+    {"allow": allow, "devices": devices, "list": resource_list}[args.scenario](args)
 
 
 if __name__ == "__main__":

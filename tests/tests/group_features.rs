@@ -73,3 +73,26 @@ fn group_invites_ring_every_device_of_a_user() {
         );
     }
 }
+
+/// GRP-32 with real sockets: a REFER whose `cid:` Refer-To names a resource-list part
+/// invites each listed user not in the group; one final sipfrag; subscribers see each
+/// outcome; the history has carol (joined, then left) and dave (declined).
+#[test]
+fn resource_list_refer_invites_each_user() {
+    if !tools() {
+        return;
+    }
+    let mut cpmd = Cpmd::start(&["--tcp", "127.0.0.1:0"]);
+    let run = run_python_scenario(&cpmd, SCRIPT, "list");
+    assert!(run.stdout.contains("group ended"), "{}", run.stdout);
+    stop(&mut cpmd);
+    let states = sealed_group(&cpmd);
+    assert!(
+        states.contains(&("sip:carol@example.com".into(), "left".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("sip:dave@example.com".into(), "declined".into())),
+        "{states:?}"
+    );
+}

@@ -51,6 +51,7 @@ mod one_to_one;
 mod outbox;
 mod output;
 mod pager;
+mod refer_list;
 mod refusal;
 mod registrar;
 mod registration_caps;

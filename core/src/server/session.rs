@@ -211,7 +211,17 @@ pub(crate) struct Subscription {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ReferWatch {
     pub(crate) dialog: NotifyDialog,
-    pub(crate) invitee: UserUri,
+    pub(crate) awaits: ReferAwaits,
+}
+
+/// What a REFER's final sipfrag waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum ReferAwaits {
+    /// One user (RFC 4579 §5.5): its outcome is the final sipfrag (GRP-14).
+    One(UserUri),
+    /// A resource list (RFC 5368): `200 OK` once each of these users' invitation has
+    /// an outcome; each outcome is in the conference state (GRP-32).
+    List(BTreeSet<UserUri>),
 }
 
 /// The dialog of a REFER's NOTIFYs: the referrer's group leg (a REFER in that

@@ -162,3 +162,126 @@ fn answer(ua: &Ua, req: &Request, status: StatusCode) -> crate::sip::Response {
     resp.headers.to = req.headers.to.clone();
     resp
 }
+
+/// The next NOTIFY to `ua` of `event`, answered 200: (Subscription-State, body).
+fn next_event(w: &mut World, ua: &Ua, event: &str) -> (String, String) {
+    let n = w.h.expect_request(ua, Method::Notify);
+    assert_eq!(n.headers.other("Event"), Some(event), "{n:?}");
+    let tag = n.headers.to.tag().expect("the subscriber's tag");
+    w.h.send(ua, ua.response(&n, StatusCode::OK, &tag));
+    (
+        n.headers
+            .other("Subscription-State")
+            .unwrap_or("")
+            .to_owned(),
+        String::from_utf8(n.body.clone()).expect("utf-8"),
+    )
+}
+
+fn list_xml(users: &[&str]) -> String {
+    let entries: String = users
+        .iter()
+        .map(|u| format!("<entry uri=\"sip:{u}@example.com\"/>"))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<resource-lists \
+         xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>{entries}</list></resource-lists>\r\n"
+    )
+}
+
+/// A REFER to the focus whose Refer-To is `cid:` naming a multipart part with
+/// Content-ID `part_cid` holding a resource list of `users` (RFC 5368).
+fn list_refer(
+    ua: &mut Ua,
+    focus: &crate::uri::Uri,
+    refer_cid: &str,
+    part_cid: &str,
+    users: &[&str],
+) -> Request {
+    let mut req = ua.request(Method::Refer, focus.clone(), focus.clone());
+    let h = &mut req.headers;
+    h.other
+        .push(("Refer-To".into(), format!("<cid:{refer_cid}>")));
+    h.require.push("multiple-refer".into());
+    let mut ct = crate::sip::MediaType::new("multipart", "mixed");
+    ct.params
+        .push(crate::uri::Param::new("boundary", Some("rl1")));
+    h.content_type = Some(ct);
+    req.body = format!(
+        "--rl1\r\nContent-Type: application/resource-lists+xml\r\n\
+         Content-Disposition: recipient-list\r\nContent-ID: <{part_cid}>\r\n\r\n{}\r\n--rl1--\r\n",
+        list_xml(users)
+    )
+    .into_bytes();
+    req
+}
+
+/// GRP-32: a REFER naming a resource list invites each listed user not in the group
+/// (bob, already joined, is not invited again); the referrer gets `100`, then one
+/// final `200` once each has an outcome (dave joined, erin declined); subscribers
+/// see each. A `cid:` naming no part is a 400.
+#[test]
+fn resource_list_refer_invites_each_listed_user() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let focus = ext.a_ok.headers.contact[0].uri.clone();
+    let b_tag = Tag::new("bg");
+    w.h.send(
+        &w.b,
+        w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag),
+    );
+    w.h.expect_request(&w.b, Method::Ack);
+    let mut dave = Ua::new("dave", 4, w.a.transport);
+    w.h.register(&mut dave);
+    let mut erin = Ua::new("erin", 5, w.a.transport);
+    w.h.register(&mut erin);
+
+    let req = list_refer(&mut w.a, &focus, "list1@a", "other@a", &["dave", "erin"]);
+    w.h.send(&w.a, req);
+    w.h.expect_response(&w.a, StatusCode::BAD_REQUEST);
+    w.h.expect_nothing(&dave);
+
+    let req = list_refer(
+        &mut w.a,
+        &focus,
+        "list1@a",
+        "list1@a",
+        &["bob", "dave", "erin"],
+    );
+    w.h.send(&w.a, req);
+    w.h.expect_response(&w.a, StatusCode::ACCEPTED);
+    let a = w.a.clone();
+    let (state, frag) = next_event(&mut w, &a, "refer");
+    assert!(
+        state.starts_with("active") && frag.starts_with("SIP/2.0 100"),
+        "{frag}"
+    );
+    w.h.expect_nothing(&w.b);
+    let d_invite = w.h.expect_request(&dave, Method::Invite);
+    let e_invite = w.h.expect_request(&erin, Method::Invite);
+    assert!(d_invite
+        .headers
+        .referred_by
+        .as_ref()
+        .is_some_and(|r| r.uri == w.a.uri()));
+    w.h.send(
+        &dave,
+        dave.response(&d_invite, StatusCode::OK, &Tag::new("dg")),
+    );
+    w.h.expect_request(&dave, Method::Ack);
+    w.h.expect_nothing(&w.a);
+    w.h.send(
+        &erin,
+        erin.response(&e_invite, StatusCode::DECLINE, &Tag::new("eg")),
+    );
+    w.h.expect_request(&erin, Method::Ack);
+    let (state, frag) = next_event(&mut w, &a, "refer");
+    assert_eq!(state, "terminated;reason=noresource");
+    assert!(frag.starts_with("SIP/2.0 200"), "{frag}");
+    let group = ext.ext_invite.headers.contribution_id.clone().unwrap();
+    w.h.chat(&w.a, &group, "g1", "welcome dave");
+    assert!(w.h.delivered[&dave.user()]
+        .iter()
+        .any(|m| m.message_id.as_str() == "g1"));
+    assert!(!w.h.delivered.contains_key(&erin.user()));
+}
