@@ -25,6 +25,12 @@ Scenario `list` (GRP-32): alice creates a group with bob and subscribes; she REF
   sipfrag 200; alice's conference NOTIFYs show carol and dave pending, then carol
   connected and dave disconnected (busy). Everyone leaves.
 
+Scenario `subject` (GRP-33): alice creates a group with bob (Subject "Weekend
+  plans") and subscribes: the full state carries that subject. bob sends an UPDATE in
+  his group dialog with `Subject: Dinner & <drinks>`: 200; alice gets a partial NOTIFY
+  with only the new subject. The same subject again: 200 and no NOTIFY. Everyone
+  leaves.
+
 Output: one JSON object per line on stdout ({"ok": ...} steps, {"error": ...} on
 failure); exit status 0 only when the scenario completed.
 """
@@ -221,15 +227,43 @@ def resource_list(args):
     log(ok="group ended", notifies=NOTIFY_COUNT[0])
 
 
+def subject(args):
+    server = (args.host, args.port)
+    alice, bob = (Term(n, server, args.out) for n in ("alice", "bob"))
+    for t in (alice, bob):
+        t.register()
+    a_group, focus, _ = create_group(alice, ["bob"], args.subject)
+    b_group = join(bob, "b1")
+    subscribe(alice, focus)
+    alice.expect_status("SUBSCRIBE", "SUBSCRIBE", 200)
+    _, _, _, doc = notify(alice, "full state")
+    check(f"<subject>{args.subject}</subject>" in doc, f"first subject in {doc}")
+    for _ in range(2):
+        b_group.request(bob, "UPDATE", [("Subject", "Dinner & <drinks>")])
+        bob.expect_status("UPDATE with a Subject", "UPDATE", 200)
+    _, v, state, doc = notify(alice, "the new subject")
+    check(state == "partial" and v == 2, f"version {v} state {state}")
+    check("<subject>Dinner &amp; &lt;drinks&gt;</subject>" in doc, f"new subject in {doc}")
+    check("<user " not in doc, f"a subject change names no user: {doc}")
+    log(ok="bob changed the subject; alice was told once")
+    leave(bob, b_group)
+    _, v, _, doc = notify(alice, "bob's departure")
+    check(v == 3 and user_status(doc, "bob") == ("disconnected", "departed"),
+          f"the same subject again sent nothing: version {v} {doc}")
+    leave(alice, a_group)
+    log(ok="group ended", notifies=NOTIFY_COUNT[0])
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["allow", "devices", "list"])
+    p.add_argument("scenario", choices=["allow", "devices", "list", "subject"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--subject", default="Weekend plans")
     args = p.parse_args()
-    {"allow": allow, "devices": devices, "list": resource_list}[args.scenario](args)
+    {"allow": allow, "devices": devices, "list": resource_list,
+     "subject": subject}[args.scenario](args)
 
 
 if __name__ == "__main__":

@@ -96,3 +96,28 @@ fn resource_list_refer_invites_each_user() {
         "{states:?}"
     );
 }
+
+/// GRP-33 with real sockets: bob's UPDATE with a new Subject is announced to alice's
+/// subscription (a partial document that validates against RFC 4575), once; the
+/// sealed group's info carries the new subject.
+#[test]
+fn a_participant_changes_the_subject() {
+    if !tools() {
+        return;
+    }
+    let mut cpmd = Cpmd::start(&["--tcp", "127.0.0.1:0"]);
+    let run = run_python_scenario(&cpmd, SCRIPT, "subject");
+    assert!(run.stdout.contains("group ended"), "{}", run.stdout);
+    stop(&mut cpmd);
+    let sealed: Vec<_> = cpmd
+        .history()
+        .into_iter()
+        .filter(|l| l["kind"] == "history" && l["info"]["session_type"] == "Ad-Hoc")
+        .collect();
+    assert_eq!(sealed.len(), 1, "{sealed:#?}");
+    assert_eq!(
+        sealed[0]["info"]["subject"], "Dinner & <drinks>",
+        "{:#?}",
+        sealed[0]["info"]
+    );
+}

@@ -361,6 +361,8 @@ impl Server {
         }
         let timers = self.config.timers;
         self.tx.respond(now, &key, resp, &timers, &mut self.out);
+        // GRP-33: an UPDATE or re-INVITE with a new Subject changes the group's.
+        self.subject_in_dialog(now, leg, &req);
     }
 
     /// GRP-4: the group is sealed once nobody is in it or invited to it, and no

@@ -39,6 +39,7 @@ mod fork;
 mod group;
 mod group_fork;
 mod group_refer;
+mod group_subject;
 mod id_gen;
 mod is_composing;
 mod keys;

@@ -6,7 +6,7 @@ use super::flows::*;
 use super::util::*;
 use crate::ids::Tag;
 use crate::server::Transport;
-use crate::sip::{Method, Request, StatusCode};
+use crate::sip::{Method, Request, SipMessage, StatusCode};
 use crate::uri::UserUri;
 
 fn allow_of(headers: &crate::sip::Headers) -> Vec<String> {
@@ -53,7 +53,7 @@ fn allow_lists_subscribe_notify_and_refer() {
 
 /// B ends the replaced 1-to-1, then A and B leave the group: the sealed group's
 /// participants and their final states.
-fn end_group(w: &mut World, ext: Extended, b_tag: &Tag) -> Vec<(UserUri, String)> {
+fn end_group(w: &mut World, ext: Extended, b_group: &mut UaDialog) -> Vec<(UserUri, String)> {
     let mut call = ext.call;
     let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
     w.h.send(&w.b, bye);
@@ -61,11 +61,20 @@ fn end_group(w: &mut World, ext: Extended, b_tag: &Tag) -> Vec<(UserUri, String)
     w.h.send(&w.a, answer(&w.a, &a_bye, StatusCode::OK));
     w.h.expect_response(&w.b, StatusCode::OK);
     let mut a_group = ext.a_group;
-    let mut b_group = UaDialog::callee(&ext.b_group_invite, b_tag);
     let bye = w.a.in_dialog(&mut a_group, Method::Bye);
     w.h.send(&w.a, bye);
-    w.h.expect_response(&w.a, StatusCode::OK);
-    let bye = w.b.in_dialog(&mut b_group, Method::Bye);
+    // A may be a subscriber: its NOTIFYs (answered) come before or after the 200.
+    loop {
+        match w.h.next(&w.a) {
+            Some(SipMessage::Request(n)) if n.method == Method::Notify => {
+                let tag = n.headers.to.tag().expect("the subscriber's tag");
+                w.h.send(&w.a, w.a.response(&n, StatusCode::OK, &tag));
+            }
+            Some(SipMessage::Response(r)) if r.status == StatusCode::OK => break,
+            other => panic!("A expected the 200 to its BYE, got {other:?}"),
+        }
+    }
+    let bye = w.b.in_dialog(b_group, Method::Bye);
     w.h.send(&w.b, bye);
     w.h.expect_response(&w.b, StatusCode::OK);
     let g = w.h.sealed.last().expect("the group sealed");
@@ -128,7 +137,8 @@ fn group_invite_forks_to_every_device_and_the_first_answer_joins() {
     let bye = c2.clone().in_dialog(&mut c_group, Method::Bye);
     w.h.send(&c2, bye);
     w.h.expect_response(&c2, StatusCode::OK);
-    let states = end_group(&mut w, ext, &b_tag);
+    let mut b_group = UaDialog::callee(&ext.b_group_invite, &b_tag);
+    let states = end_group(&mut w, ext, &mut b_group);
     assert!(states.contains(&(w.c.user(), "left".into())), "{states:?}");
 }
 
@@ -149,7 +159,8 @@ fn every_device_failing_declines_the_invitation() {
         c2.response(&at_c2, StatusCode::TEMPORARILY_UNAVAILABLE, &Tag::new("c2")),
     );
     w.h.expect_request(&c2, Method::Ack);
-    let states = end_group(&mut w, ext, &b_tag);
+    let mut b_group = UaDialog::callee(&ext.b_group_invite, &b_tag);
+    let states = end_group(&mut w, ext, &mut b_group);
     assert!(
         states.contains(&(w.c.user(), "declined".into())),
         "{states:?}"
@@ -284,4 +295,59 @@ fn resource_list_refer_invites_each_listed_user() {
         .iter()
         .any(|m| m.message_id.as_str() == "g1"));
     assert!(!w.h.delivered.contains_key(&erin.user()));
+}
+
+/// GRP-33: B's UPDATE in its group dialog with a new `Subject` is answered 200, the
+/// subscribers get a partial NOTIFY carrying only the new subject, the same subject
+/// again changes nothing, and the group's history keeps the new subject.
+#[test]
+fn a_participant_changes_the_subject() {
+    let mut w = World::new();
+    let ext = extend(&mut w, ReplaceForm::SessionReplaces);
+    let focus = ext.a_ok.headers.contact[0].uri.clone();
+    let b_tag = Tag::new("bg");
+    w.h.send(
+        &w.b,
+        w.b.response(&ext.b_group_invite, StatusCode::OK, &b_tag),
+    );
+    w.h.expect_request(&w.b, Method::Ack);
+    w.h.send(
+        &w.c,
+        w.c.response(&ext.c_group_invite, StatusCode::DECLINE, &Tag::new("cg")),
+    );
+    w.h.expect_request(&w.c, Method::Ack);
+    let mut sub = w.a.request(Method::Subscribe, focus.clone(), focus);
+    sub.headers
+        .other
+        .push(("Event".into(), "conference".into()));
+    w.h.send(&w.a, sub);
+    w.h.expect_response(&w.a, StatusCode::OK);
+    let a = w.a.clone();
+    next_event(&mut w, &a, "conference");
+
+    let mut b_group = UaDialog::callee(&ext.b_group_invite, &b_tag);
+    for _ in 0..2 {
+        let mut update = w.b.in_dialog(&mut b_group, Method::Update);
+        update
+            .headers
+            .other
+            .push(("Subject".into(), "Weekend & <plans>".into()));
+        w.h.send(&w.b, update);
+        w.h.expect_response(&w.b, StatusCode::OK);
+    }
+    let (_, doc) = next_event(&mut w, &a, "conference");
+    assert!(doc.contains("state=\"partial\""), "{doc}");
+    assert!(
+        doc.contains("<subject>Weekend &amp; &lt;plans&gt;</subject>"),
+        "{doc}"
+    );
+    assert!(
+        !doc.contains("<user "),
+        "a subject change names no user: {doc}"
+    );
+    w.h.expect_nothing(&w.a);
+    let states = end_group(&mut w, ext, &mut b_group);
+    assert!(states.contains(&(w.b.user(), "left".into())), "{states:?}");
+    let g = w.h.sealed.last().expect("sealed");
+    assert_eq!(g.info.subject.as_deref(), Some("Weekend & <plans>"));
 }
