@@ -38,9 +38,11 @@ mod failure_answers;
 mod failures;
 mod fork;
 mod group;
+mod group_fork;
 mod group_refer;
 mod group_rejoin;
 mod group_state;
+mod group_subject;
 mod id_gen;
 mod is_composing;
 mod keys;
@@ -54,6 +56,7 @@ mod one_to_one;
 mod outbox;
 mod output;
 mod pager;
+mod refer_list;
 mod refusal;
 mod registrar;
 mod registration_caps;
@@ -378,7 +381,9 @@ impl Server {
             Owner::CalleeInvite(sid, fork) => self.on_callee_answer(now, sid, &fork, rx),
             Owner::Bye(sid, leg) => self.on_bye_answer(now, sid, &leg, rx),
             Owner::Relay(server_tx) => self.on_relay_answer(now, &server_tx, rx),
-            Owner::GroupInvite(gid, user) => self.on_group_invite_answer(now, gid, &user, rx),
+            Owner::GroupInvite(gid, user, fork) => {
+                self.on_group_invite_answer(now, gid, &user, &fork, rx)
+            }
             Owner::Pager(server_tx) => self.on_pager_answer(now, &server_tx, rx),
             Owner::Deferred(user, id) => self.on_deferred_answer(now, &user, &id, rx),
             Owner::Nobody => {}
@@ -448,10 +453,10 @@ impl Server {
         if status != StatusCode::TRYING {
             self.add_to_tag(&mut resp);
         }
-        if status == StatusCode::METHOD_NOT_ALLOWED
-            || status == StatusCode::OK
-            || status == StatusCode::NOT_IMPLEMENTED
-        {
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            let allow = crate::sip::allow_without(&resp.headers.cseq.method);
+            resp.headers.other.push(("Allow".into(), allow));
+        } else if status == StatusCode::OK || status == StatusCode::NOT_IMPLEMENTED {
             resp.headers
                 .other
                 .push(("Allow".into(), crate::sip::ALLOW.into()));

@@ -651,7 +651,8 @@ impl Server {
             Session::Group(g) => g
                 .participants
                 .values()
-                .filter_map(|p| p.leg.clone())
+                .flat_map(|p| p.leg.iter().chain(p.invitation.forks.keys()))
+                .cloned()
                 .collect(),
         };
         for leg in legs {

@@ -11,6 +11,7 @@ mod edge;
 mod failures;
 mod flows;
 mod group_lifecycle;
+mod group_features;
 mod msrp;
 mod pager;
 mod prop_machine;
