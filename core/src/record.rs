@@ -209,8 +209,9 @@ pub struct DeferredRecord {
     /// The queue entry.
     pub message: DeferredMessage,
     /// The standalone message (or disposition) stored for it, as for any pager
-    /// MESSAGE (DEF-8: filed once, when accepted).
-    pub history: Box<Record>,
+    /// MESSAGE (DEF-8: filed once, when accepted); `None` for a notification of the
+    /// server's own (DEF-13), which files nothing.
+    pub history: Option<Box<Record>>,
 }
 
 /// Why a deferred message left its queue.

@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 12] = [
     "base",
     "glare",
     "extension",
@@ -14,10 +14,14 @@ pub const NAMES: [&str; 8] = [
     "group",
     "group-end",
     "ci",
+    "msrp",
+    "msrp-switch",
+    "group-refer",
+    "faults",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 16] = [
+pub const MUTATIONS: [(&str, Mutation); 23] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -34,6 +38,19 @@ pub const MUTATIONS: [(&str, Mutation); 16] = [
     ("one-to-one-into-group", Mutation::OneToOneIntoGroup),
     ("seal-group-on-first-leave", Mutation::SealGroupOnFirstLeave),
     ("group-bye-removes-all", Mutation::GroupByeRemovesAll),
+    (
+        "msrp-ignore-failure-report",
+        Mutation::MsrpIgnoreFailureReport,
+    ),
+    ("msrp-answer-responses", Mutation::MsrpAnswerResponses),
+    (
+        "msrp-relay-sender-message-id",
+        Mutation::MsrpRelaySenderMessageId,
+    ),
+    ("msrp-abort-completes", Mutation::MsrpAbortCompletes),
+    ("msrp-silent-failure", Mutation::MsrpSilentFailure),
+    ("refer-from-anyone", Mutation::ReferFromAnyone),
+    ("anyone-removes", Mutation::AnyoneRemoves),
 ];
 
 /// A mutation by name.
@@ -52,6 +69,10 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "group" => group(),
         "group-end" => group_end(),
         "ci" => ci(),
+        "msrp" => msrp(),
+        "msrp-switch" => msrp_switch(),
+        "group-refer" => group_refer(),
+        "faults" => faults(),
         _ => return None,
     })
 }
@@ -124,6 +145,71 @@ pub fn ci() -> Setup {
     glare()
 }
 
+/// The 1-to-1 over MSRP (specs/msrp.md): one message each way in two chunks, one
+/// of them possibly aborted, BYE glare, one store failure.
+pub fn msrp() -> Setup {
+    Setup {
+        msrp: true,
+        chunks: 2,
+        aborts: 1,
+        glare: true,
+        store_fails: 1,
+        ..Setup::base(1)
+    }
+}
+
+/// The switch window over MSRP: the extension with one 1-to-1 message each way
+/// on the MSRP legs racing it (specs/extension.md, MSRP-10).
+pub fn msrp_switch() -> Setup {
+    Setup {
+        msrp: true,
+        msgs: 1,
+        missing_bye: false,
+        ..extension()
+    }
+}
+
+/// Group REFERs after the extension (GRP-14, GRP-15): the chairman A may remove C,
+/// B may try to, Mallory may try to add herself, once the replaced 1-to-1 is sealed
+/// (`--set leavers=1` adds C's own leave racing its removal: 649,472 states).
+pub fn group_refer() -> Setup {
+    Setup {
+        refers: true,
+        leavers: 0,
+        missing_bye: false,
+        ..extension()
+    }
+}
+
+/// Everything at once with random faults, for `check sim` (too large to exhaust):
+/// SIP over UDP with losses, duplicates (and so reordering) and retransmissions,
+/// store failures, the extension with group messages from all three and every
+/// participant leaving, the group REFERs, glare, a silent A, a missing BYE, the
+/// attacker, and chat over MSRP in two chunks with an abort.
+pub fn faults() -> Setup {
+    Setup {
+        transport: Transport::Udp,
+        msgs: 2,
+        group_msgs: 1,
+        leavers: 3,
+        extend: true,
+        glare: true,
+        b_bye_early: false,
+        missing_bye: true,
+        silent_a: true,
+        attacker: true,
+        refers: true,
+        drops: 2,
+        dups: 2,
+        retransmits: 3,
+        store_fails: 2,
+        msrp: true,
+        chunks: 2,
+        aborts: 1,
+        mutation: Mutation::None,
+    }
+}
+
 /// Sets one field of `setup` from the command line (`msgs=2`, `glare=false`, ...).
 pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
     let num = || value.parse::<u8>().ok();
@@ -142,6 +228,10 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "missing_bye" => flag().map(|v| setup.missing_bye = v),
         "silent_a" => flag().map(|v| setup.silent_a = v),
         "attacker" => flag().map(|v| setup.attacker = v),
+        "msrp" => flag().map(|v| setup.msrp = v),
+        "refers" => flag().map(|v| setup.refers = v),
+        "chunks" => num().map(|v| setup.chunks = v),
+        "aborts" => num().map(|v| setup.aborts = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

@@ -11,6 +11,7 @@
 pub mod configs;
 pub mod model;
 pub mod msc;
+pub mod msrp;
 pub mod properties;
 pub mod replay;
 pub mod terminal;

@@ -25,6 +25,8 @@ use cpmd_core::{
 
 use crate::terminal::{self, Dialog, Term};
 
+mod msrp_io;
+
 /// The model's one clock value.
 pub const NOW: Time = Time::from_ms(1_000);
 
@@ -54,6 +56,9 @@ pub struct Setup {
     pub silent_a: bool,
     /// The attacker tries to replace the 1-to-1.
     pub attacker: bool,
+    /// Group REFERs (specs/group.md GRP-14, GRP-15): A, the chairman, may remove C;
+    /// B may try to; Mallory, no participant, may try to add herself.
+    pub refers: bool,
     /// UDP: messages the network may lose.
     pub drops: u8,
     /// UDP: messages the network may duplicate.
@@ -62,6 +67,14 @@ pub struct Setup {
     pub retransmits: u8,
     /// `Persist`s the store may fail.
     pub store_fails: u8,
+    /// Chat travels over MSRP on each terminal's leg (specs/msrp.md) instead of as
+    /// typed `handle_chat` inputs.
+    pub msrp: bool,
+    /// MSRP: SENDs per message a terminal sends (1 or 2); the server's deliveries are
+    /// cut at [`crate::msrp::CHUNK`] bytes (two chunks per message).
+    pub chunks: u8,
+    /// MSRP: messages a terminal may abort after the first chunk (`#`).
+    pub aborts: u8,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -80,10 +93,14 @@ impl Setup {
             missing_bye: false,
             silent_a: false,
             attacker: false,
+            refers: false,
             drops: 0,
             dups: 0,
             retransmits: 0,
             store_fails: 0,
+            msrp: false,
+            chunks: 1,
+            aborts: 0,
             mutation: Mutation::None,
         }
     }
@@ -144,7 +161,8 @@ pub struct Msg {
 }
 
 impl Msg {
-    fn id(self) -> MessageId {
+    /// The Message-ID the sender gives it (and, over MSRP, its body).
+    pub fn id(self) -> MessageId {
         MessageId::new(format!(
             "{}-{}-{}",
             self.sender.name(),
@@ -153,7 +171,8 @@ impl Msg {
         ))
     }
 
-    fn parse(id: &MessageId) -> Option<Msg> {
+    /// The message a Message-ID of [`Msg::id`] names.
+    pub fn parse(id: &MessageId) -> Option<Msg> {
         let mut parts = id.as_str().split('-');
         let name = parts.next()?;
         let sender = Term::ALL.into_iter().find(|t| t.name() == name)?;
@@ -228,6 +247,14 @@ pub struct TermState {
     pub extended: bool,
     /// Sent its BYE on the group dialog.
     pub left_group: bool,
+    /// MSRP: the server's `a=path` URI on the terminal's 1-to-1 and group legs.
+    pub paths: [Option<String>; 2],
+    /// MSRP: the terminal's connection for that leg is open and bound.
+    pub bound: [bool; 2],
+    /// MSRP: the message whose first chunk went out and whose last has not.
+    pub sending: Option<Msg>,
+    /// Sent its group REFER.
+    pub referred: bool,
 }
 
 /// Fault budgets left on this path.
@@ -241,6 +268,8 @@ pub struct Budget {
     pub retransmits: u8,
     /// Store failures.
     pub store_fails: u8,
+    /// Aborted MSRP messages.
+    pub aborts: u8,
 }
 
 /// Verdicts of the safety observers, recorded at the moment the server acted.
@@ -275,6 +304,21 @@ pub enum Flaw {
     /// GRP-5: a participant's message refused although it had joined and not left,
     /// or a delivery to a participant after its BYE.
     OthersRemoved,
+    /// MSRP-4: a response its sender's `Failure-Report` forbids, or a final 200 or a
+    /// success REPORT before the store confirmed the message (or not asked for).
+    MsrpAnswer,
+    /// MSRP-6: the server answered a response to one of its own SENDs.
+    MsrpResponseAnswered,
+    /// MSRP-7: a relayed SEND with the sender's Message-ID or wrong paths.
+    MsrpRelay,
+    /// GRP-14: a REFER from someone not in the group accepted, or its user invited.
+    OutsiderAdds,
+    /// GRP-15: a participant removed without the chairman's REFER, or a delivery to
+    /// one removed.
+    RemovedWrongly,
+    /// MSRP-8: a delivery not whole (a chunk out of its range, a body that is not
+    /// the message), or an aborted message stored or delivered.
+    MsrpNotWhole,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -304,6 +348,15 @@ pub enum Reached {
     GroupGoesOnAfterLeave,
     /// The group's seal was emitted.
     GroupSealed,
+    /// An MSRP message was aborted after its first chunk.
+    MsrpAborted,
+    /// The chairman's REFER removed C.
+    ChairRemoved,
+    /// A non-chairman's REFER to remove was refused.
+    NonChairRefused,
+    /// A 1-to-1 message over MSRP was delivered after the extension INVITE arrived
+    /// (the switch window, MSRP-10).
+    MsrpSwitchWindow,
 }
 
 /// What the server did, as far as the properties need to look back.
@@ -353,6 +406,24 @@ pub struct Ghost {
     pub group_joined: [bool; 4],
     /// Per terminal: its BYE on the group dialog reached the server.
     pub group_left: [bool; 4],
+    /// MSRP: messages whose last chunk was sent (or that went whole).
+    pub completed: Vec<Msg>,
+    /// MSRP: messages aborted after their first chunk.
+    pub aborted: Vec<Msg>,
+    /// MSRP: the sequence number each persisted message got (HIST-3 over MSRP).
+    pub seqs: Vec<(Msg, u64)>,
+    /// MSRP: chunks received per (recipient, leg): the server's Message-ID and the
+    /// bytes so far; empty once each message is whole (MSRP-8).
+    pub rx: Vec<(Term, usize, String, Vec<u8>)>,
+    /// The extension INVITE reached the server.
+    pub extension_arrived: bool,
+    /// The chairman's REFER removing C reached the server.
+    pub chair_refer_arrived: bool,
+    /// Per terminal: the focus ended its group leg (a removal).
+    pub removed: [bool; 4],
+    /// The messages persisted when the focus removed C: only those may still reach
+    /// it (GRP-15: nothing accepted after the removal).
+    pub before_removal: Vec<Msg>,
     /// Safety verdicts.
     pub flaws: Vec<Flaw>,
     /// Reached races.
@@ -433,6 +504,12 @@ pub enum Action {
     Attack,
     /// A participant sends BYE on its group dialog.
     Leave(Term),
+    /// MSRP: the terminal sends the last chunk of the message it is sending.
+    ChunkEnd(Term),
+    /// MSRP: the terminal aborts the message it is sending (`#`).
+    Abort(Term),
+    /// A group REFER: A or B asks the focus to remove C, Mallory to add herself.
+    Refer(Term),
 }
 
 /// The model.
@@ -462,6 +539,7 @@ impl CpmModel {
     pub fn initial(&self) -> State {
         let mut config = cpmd_core::Config::new(terminal::DOMAIN);
         config.mutation = self.setup.mutation;
+        config.msrp.chunk_size = crate::msrp::CHUNK;
         let mut server = Server::new(config);
         server.set_wall_clock(WallClock::from_unix_secs(1_795_694_400));
         let s = &self.setup;
@@ -475,6 +553,7 @@ impl CpmModel {
                 dups: s.dups,
                 retransmits: s.retransmits,
                 store_fails: s.store_fails,
+                aborts: s.aborts,
             },
             ghost: Default::default(),
         };
@@ -548,9 +627,39 @@ impl CpmModel {
         format!("{}-{what}-{}", t.name(), ts.counter)
     }
 
-    /// Carries out the server's commands, exactly in order, and records them.
+    /// Carries out the server's commands, exactly in order, and records them. The
+    /// terminals answer the server's MSRP SENDs at once (their legs are FIFO and
+    /// lossless); those answers go back in after the commands are drained, and must
+    /// produce no output (MSRP-6).
     fn drain(&self, st: &mut State, log: &mut Log) {
+        let mut answers: Vec<(Term, usize, Vec<u8>)> = Vec::new();
+        let mut after_answers = false;
+        loop {
+            self.drain_once(st, &mut answers, after_answers, log);
+            if answers.is_empty() {
+                break;
+            }
+            for (t, leg, bytes) in answers.drain(..) {
+                note(log, Node::T(t), Node::Server, "MSRP 200".into());
+                st.server
+                    .handle_msrp_bytes(NOW, crate::msrp::conn(t, leg), t.addr(), &bytes);
+            }
+            after_answers = true;
+        }
+        while st.server.poll_event().is_some() {}
+    }
+
+    fn drain_once(
+        &self,
+        st: &mut State,
+        answers: &mut Vec<(Term, usize, Vec<u8>)>,
+        after_answers: bool,
+        log: &mut Log,
+    ) {
         while let Some(cmd) = st.server.poll_command() {
+            if after_answers {
+                st.ghost.flaw(Flaw::MsrpResponseAnswered);
+            }
             match cmd {
                 Command::Transmit { flow, message } => {
                     self.observe_transmit(st, flow.peer, &message);
@@ -575,12 +684,13 @@ impl CpmModel {
                     );
                 }
                 Command::TransmitRaw { .. } => st.ghost.flaw(Flaw::RawAnswer),
-                // The modelled terminals exchange chat messages as typed inputs, not
-                // over MSRP: the server's MSRP connections and bytes are not modelled.
-                Command::Connect { .. }
-                | Command::Close { .. }
-                | Command::MsrpConnect { .. }
-                | Command::MsrpSend { .. } => {}
+                // The terminals are the active MSRP party (their SDP says
+                // `a=setup:active`) and SIP runs on their own connections.
+                Command::Connect { .. } | Command::MsrpConnect { .. } => {}
+                Command::Close { conn } => self.msrp_closed(st, conn, log),
+                Command::MsrpSend { conn, bytes } => {
+                    self.msrp_received(st, conn, &bytes, answers, log)
+                }
                 Command::Persist { ticket, record } => {
                     let req = match record {
                         // The modelled terminals send neither pager messages nor IMDNs,
@@ -599,6 +709,13 @@ impl CpmModel {
                             };
                             note_store(log, format!("Persist {} (seq {})", m.message_id, m.seq));
                             let g = &mut st.ghost;
+                            if g.aborted.contains(&msg) {
+                                g.flaw(Flaw::MsrpNotWhole);
+                            }
+                            if self.setup.msrp {
+                                g.seqs.push((msg, m.seq));
+                                g.seqs.sort();
+                            }
                             // GRP-2: stored once; GRP-3: a 1-to-1 message never in the group.
                             match g.persisted.binary_search(&msg) {
                                 Ok(_) => g.flaw(Flaw::GroupEchoOrTwice),
@@ -664,7 +781,8 @@ impl CpmModel {
                     if sess == Sess::Group {
                         // GRP-4: once, and only when every participant left.
                         let g = &mut st.ghost;
-                        let someone_in = (0..3).any(|i| g.group_joined[i] && !g.group_left[i]);
+                        let someone_in =
+                            (0..3).any(|i| g.group_joined[i] && !g.group_left[i] && !g.removed[i]);
                         if someone_in || g.seals.contains(&Sess::Group) {
                             g.flaw(Flaw::GroupSealEarly);
                         }
@@ -680,52 +798,7 @@ impl CpmModel {
                     ) else {
                         continue;
                     };
-                    note_chat(
-                        log,
-                        msg.sender,
-                        to,
-                        format!("deliver {}", message.message_id),
-                    );
-                    if msg.sess == Sess::One && st.ghost.seals.contains(&Sess::One) {
-                        st.ghost.flaw(Flaw::AddedAfterSeal);
-                    }
-                    let g = &mut st.ghost;
-                    match msg.sess {
-                        // GRP-2: never back to its sender; GRP-5: never to one who left.
-                        Sess::Group => {
-                            if to == msg.sender {
-                                g.flaw(Flaw::GroupEchoOrTwice);
-                            }
-                            if g.group_left[to.index()] {
-                                g.flaw(Flaw::OthersRemoved);
-                            }
-                            if g.group_left.iter().any(|l| *l) {
-                                g.reach(Reached::GroupGoesOnAfterLeave);
-                            }
-                        }
-                        // GRP-3: C (and Mallory) never see the 1-to-1.
-                        Sess::One if matches!(to, Term::C | Term::M) => g.flaw(Flaw::OneInGroup),
-                        Sess::One | Sess::Other => {}
-                    }
-                    // MSG-2 needs, per recipient, sender and session, only the last
-                    // delivered number: a later delivery must carry a larger one.
-                    match g
-                        .watermarks
-                        .iter_mut()
-                        .find(|(t, s, f, _)| *t == to && *s == msg.sess && *f == msg.sender)
-                    {
-                        Some(w) if w.3 >= msg.n => g.flaw(Flaw::Reordered),
-                        Some(w) => w.3 = msg.n,
-                        None => {
-                            g.watermarks.push((to, msg.sess, msg.sender, msg.n));
-                            g.watermarks.sort();
-                        }
-                    }
-                    if msg.sess == Sess::One {
-                        g.one_delivered.push(message.seq);
-                    }
-                    let at = g.delivered.partition_point(|x| *x <= msg);
-                    g.delivered.insert(at, msg);
+                    self.delivered(st, to, msg, message.seq, log);
                 }
                 Command::ChatResult {
                     message_id,
@@ -733,31 +806,91 @@ impl CpmModel {
                     ..
                 } => {
                     if let Some(msg) = Msg::parse(&message_id) {
-                        note_chat(
-                            log,
-                            msg.sender,
-                            msg.sender,
-                            format!("result {message_id} {outcome:?}"),
-                        );
-                        // Order of results is irrelevant to the properties: keep them
-                        // sorted so that interleavings differing only there merge.
-                        let g = &mut st.ghost;
-                        // GRP-5: another's BYE never removes a participant that joined and
-                        // has not left.
-                        if msg.sess == Sess::Group
-                            && outcome == ChatOutcome::Failed(ChatFailure::NotAParty)
-                            && g.group_joined[msg.sender.index()]
-                            && !g.group_left[msg.sender.index()]
-                        {
-                            g.flaw(Flaw::OthersRemoved);
-                        }
-                        let at = g.results.partition_point(|r| *r <= (msg, outcome));
-                        g.results.insert(at, (msg, outcome));
+                        self.result(st, msg, outcome, log);
                     }
                 }
             }
         }
-        while st.server.poll_event().is_some() {}
+    }
+
+    /// A chat message reached its recipient `to` (typed, or whole over MSRP).
+    fn delivered(&self, st: &mut State, to: Term, msg: Msg, seq: u64, log: &mut Log) {
+        note_chat(log, msg.sender, to, format!("deliver {}", msg.id()));
+        if msg.sess == Sess::One && st.ghost.seals.contains(&Sess::One) {
+            st.ghost.flaw(Flaw::AddedAfterSeal);
+        }
+        let g = &mut st.ghost;
+        if g.aborted.contains(&msg) {
+            g.flaw(Flaw::MsrpNotWhole);
+        }
+        if msg.sess == Sess::Group && g.removed[to.index()] && !g.before_removal.contains(&msg) {
+            g.flaw(Flaw::RemovedWrongly);
+        }
+        if msg.sess == Sess::One && g.extension_arrived && self.setup.msrp {
+            g.reach(Reached::MsrpSwitchWindow);
+        }
+        match msg.sess {
+            // GRP-2: never back to its sender; GRP-5: never to one who left.
+            Sess::Group => {
+                if to == msg.sender {
+                    g.flaw(Flaw::GroupEchoOrTwice);
+                }
+                if g.group_left[to.index()] {
+                    g.flaw(Flaw::OthersRemoved);
+                }
+                if g.group_left.iter().any(|l| *l) {
+                    g.reach(Reached::GroupGoesOnAfterLeave);
+                }
+            }
+            // GRP-3: C (and Mallory) never see the 1-to-1.
+            Sess::One if matches!(to, Term::C | Term::M) => g.flaw(Flaw::OneInGroup),
+            Sess::One | Sess::Other => {}
+        }
+        // MSG-2 needs, per recipient, sender and session, only the last
+        // delivered number: a later delivery must carry a larger one.
+        match g
+            .watermarks
+            .iter_mut()
+            .find(|(t, s, f, _)| *t == to && *s == msg.sess && *f == msg.sender)
+        {
+            Some(w) if w.3 >= msg.n => g.flaw(Flaw::Reordered),
+            Some(w) => w.3 = msg.n,
+            None => {
+                g.watermarks.push((to, msg.sess, msg.sender, msg.n));
+                g.watermarks.sort();
+            }
+        }
+        if msg.sess == Sess::One {
+            g.one_delivered.push(seq);
+        }
+        let at = g.delivered.partition_point(|x| *x <= msg);
+        g.delivered.insert(at, msg);
+    }
+
+    /// The sender learnt its message's outcome (typed result, or the MSRP response
+    /// to its last chunk).
+    fn result(&self, st: &mut State, msg: Msg, outcome: ChatOutcome, log: &mut Log) {
+        note_chat(
+            log,
+            msg.sender,
+            msg.sender,
+            format!("result {} {outcome:?}", msg.id()),
+        );
+        // Order of results is irrelevant to the properties: keep them sorted so that
+        // interleavings differing only there merge.
+        let g = &mut st.ghost;
+        // GRP-5: another's BYE never removes a participant that joined and has not
+        // left.
+        if msg.sess == Sess::Group
+            && outcome == ChatOutcome::Failed(ChatFailure::NotAParty)
+            && g.group_joined[msg.sender.index()]
+            && !g.group_left[msg.sender.index()]
+            && !g.removed[msg.sender.index()]
+        {
+            g.flaw(Flaw::OthersRemoved);
+        }
+        let at = g.results.partition_point(|r| *r <= (msg, outcome));
+        g.results.insert(at, (msg, outcome));
     }
 
     /// The observers of what the server transmits (ONE-7, EXT-2, HIST-5, TERM-1).
@@ -795,6 +928,24 @@ impl CpmModel {
                         g.flaw(Flaw::SecondDialog);
                     }
                 }
+                if r.method == Method::Bye && on_group && t != Term::A {
+                    // GRP-15: the focus ends a participant's leg only on the
+                    // chairman's REFER.
+                    if !g.chair_refer_arrived {
+                        g.flaw(Flaw::RemovedWrongly);
+                    }
+                    if !g.removed[t.index()] {
+                        g.before_removal = g.persisted.clone();
+                    }
+                    g.removed[t.index()] = true;
+                    g.reach(Reached::ChairRemoved);
+                }
+                if r.method == Method::Invite
+                    && t == Term::M
+                    && r.headers.session_replaces.is_none()
+                {
+                    g.flaw(Flaw::OutsiderAdds);
+                }
                 if r.method == Method::Bye {
                     let branch = r
                         .headers
@@ -825,6 +976,14 @@ impl CpmModel {
                                 None => g.a_ok_tags.push((call.clone(), tag)),
                             }
                         }
+                    }
+                }
+                if r.headers.cseq.method == Method::Refer && r.status.is_final() {
+                    match t {
+                        Term::M if r.status.is_success() => g.flaw(Flaw::OutsiderAdds),
+                        Term::B if r.status.is_success() => g.flaw(Flaw::RemovedWrongly),
+                        Term::B => g.reach(Reached::NonChairRefused),
+                        Term::A | Term::C | Term::M => {}
                     }
                 }
                 if r.headers.cseq.method == Method::Invite && t == Term::M && r.status.is_final() {
@@ -864,6 +1023,9 @@ impl CpmModel {
             if r.method == Method::Bye && group_call.as_ref() == Some(&r.headers.call_id) {
                 st.ghost.group_left[from.index()] = true;
             }
+            if r.method == Method::Refer && from == Term::A {
+                st.ghost.chair_refer_arrived = true;
+            }
             if r.method == Method::Bye && on_one && from == Term::B && group_pending {
                 st.ghost.reach(Reached::ByeRacesGroupMessage);
             }
@@ -899,6 +1061,15 @@ impl CpmModel {
             }
             SipMessage::Request(_) | SipMessage::Response(_) => {}
         }
+        if let SipMessage::Request(r) = &msg {
+            if r.method == Method::Invite
+                && from == Term::A
+                && r.headers.call_id.as_str() == terminal::A_EXT_CALL
+                && self.setup.msrp
+            {
+                st.ghost.extension_arrived = true;
+            }
+        }
         let _ = log;
         st.server
             .handle_message(NOW, from.flow(self.transport()), msg);
@@ -914,13 +1085,14 @@ impl CpmModel {
 
     fn terminal_request(&self, st: &mut State, t: Term, req: Request, log: &mut Log) {
         if req.method == Method::Ack {
-            if st
-                .term(t)
-                .one
-                .as_ref()
-                .is_some_and(|d| d.call_id == req.headers.call_id)
-            {
+            let on =
+                |d: &Option<Dialog>| d.as_ref().is_some_and(|d| d.call_id == req.headers.call_id);
+            if on(&st.term(t).one) {
                 st.term_mut(t).one_confirmed = true;
+                self.msrp_bind(st, t, 0, log);
+            }
+            if on(&st.term(t).group) {
+                self.msrp_bind(st, t, 1, log);
             }
             return;
         }
@@ -946,6 +1118,7 @@ impl CpmModel {
                 ));
                 let dialog = Dialog::callee(&req, &tag);
                 let ts = st.term_mut(t);
+                let leg = usize::from(group);
                 if group {
                     ts.group = Some(dialog);
                     if st.terms[1].group.is_some() && st.terms[2].group.is_some() {
@@ -954,6 +1127,7 @@ impl CpmModel {
                 } else {
                     ts.one = Some(dialog);
                 }
+                self.msrp_learn_path(st, t, leg, &req.body);
                 let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
                 self.reply(st, t, resp, log);
             }
@@ -981,6 +1155,15 @@ impl CpmModel {
                         .is_some_and(|d| d.call_id == req.headers.call_id)
                 {
                     st.term_mut(t).bye_received = true;
+                }
+                if is_bye
+                    && st
+                        .term(t)
+                        .group
+                        .as_ref()
+                        .is_some_and(|d| d.call_id == req.headers.call_id)
+                {
+                    st.term_mut(t).left_group = true;
                 }
                 let tag = Tag::new(format!("{}-x", t.name()));
                 let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
@@ -1012,11 +1195,21 @@ impl CpmModel {
         if resp.status.is_success() {
             let d = Dialog::caller(&req, &resp);
             let ts = st.term_mut(t);
-            match req.headers.call_id.as_str() {
-                terminal::A_ONE_CALL => ts.one = Some(d),
-                _ => ts.group = Some(d),
-            }
+            let leg = match req.headers.call_id.as_str() {
+                terminal::A_ONE_CALL => {
+                    ts.one = Some(d);
+                    0
+                }
+                _ => {
+                    ts.group = Some(d);
+                    1
+                }
+            };
             self.ack_2xx(st, t, &resp, log);
+            if t != Term::M {
+                self.msrp_learn_path(st, t, leg, &resp.body);
+                self.msrp_bind(st, t, leg, log);
+            }
         } else {
             let ack = terminal::ack_non_2xx(&req, &resp);
             self.send(st, t, ack, false, log);
@@ -1067,14 +1260,27 @@ impl CpmModel {
                 out.push(Action::Duplicate(i));
             }
         }
-        // The server's timers.
+        // The server's timers. Over MSRP a terminal connects its leg within moments
+        // of the answer (a 200 to A, the server's ACK to B or C): the timers of
+        // seconds wait until no such answer is still on its way.
+        let connect_due = s.msrp
+            && st.net.iter().any(|p| {
+                p.src == Node::Server && {
+                    match &*p.msg {
+                        SipMessage::Request(r) => r.method == Method::Ack,
+                        SipMessage::Response(r) => {
+                            r.headers.cseq.method == Method::Invite && r.status.is_success()
+                        }
+                    }
+                }
+            });
         for (timer, _) in st.server.armed_timers() {
             let offer = match timer {
                 Timer::Retransmit(_) | Timer::Retransmit2xx(_) => {
                     self.udp() && st.budget.retransmits > 0
                 }
-                Timer::ByeWait(_) => true,
-                Timer::ReplacedBye(_) => s.missing_bye,
+                Timer::ByeWait(_) => !connect_due,
+                Timer::ReplacedBye(_) => s.missing_bye && !connect_due,
                 // Transaction timeouts and lingering (32 s) outlast bye_wait (8 s), and
                 // registrations (1 h) outlast everything: not part of this model.
                 Timer::Timeout(_)
@@ -1098,16 +1304,43 @@ impl CpmModel {
         // Terminals.
         let a = st.term(Term::A);
         let b = st.term(Term::B);
-        if a.one.is_some() && a.sent_one < s.msgs && !a.bye_sent && !a.bye_received {
+        // Over MSRP a terminal chats on a bound leg, one message at a time.
+        let may_chat =
+            |ts: &TermState, leg: usize| !s.msrp || (ts.bound[leg] && ts.sending.is_none());
+        if a.one.is_some()
+            && a.sent_one < s.msgs
+            && !a.bye_sent
+            && !a.bye_received
+            && may_chat(a, 0)
+        {
             out.push(Action::Chat(Term::A, Sess::One));
         }
-        if b.one.is_some() && b.sent_one < s.msgs && !b.bye_sent && !b.bye_received {
+        if b.one.is_some()
+            && b.sent_one < s.msgs
+            && !b.bye_sent
+            && !b.bye_received
+            && may_chat(b, 0)
+        {
             out.push(Action::Chat(Term::B, Sess::One));
         }
         for t in [Term::A, Term::B, Term::C] {
             let ts = st.term(t);
-            if ts.group.is_some() && !ts.left_group && ts.sent_group < s.group_msgs {
+            if ts.group.is_some()
+                && !ts.left_group
+                && ts.sent_group < s.group_msgs
+                && may_chat(ts, 1)
+            {
                 out.push(Action::Chat(t, Sess::Group));
+            }
+            // A message under way is finished (or aborted) whatever else happened.
+            if let Some(m) = ts.sending {
+                let bound = crate::msrp::leg_index(m.sess).is_some_and(|l| ts.bound[l]);
+                if bound {
+                    out.push(Action::ChunkEnd(t));
+                    if st.budget.aborts > 0 {
+                        out.push(Action::Abort(t));
+                    }
+                }
             }
             let may_leave = match t {
                 Term::C => s.leavers >= 1,
@@ -1123,7 +1356,7 @@ impl CpmModel {
                 Term::B => ts.bye_sent && ts.outstanding.is_empty(),
                 Term::C | Term::M => true,
             };
-            let ready = ts.sent_group == s.group_msgs && one_done;
+            let ready = ts.sent_group == s.group_msgs && one_done && ts.sending.is_none();
             if may_leave && ready && ts.group.is_some() && !ts.left_group {
                 out.push(Action::Leave(t));
             }
@@ -1139,6 +1372,20 @@ impl CpmModel {
         let b_ready = b.one_confirmed && !b.bye_sent && !b.bye_received;
         if b_ready && (!s.extend || s.b_bye_early || b.group.is_some()) {
             out.push(Action::Bye(Term::B));
+        }
+        // The REFERs come once the replaced 1-to-1 is sealed: their races are with
+        // each other, C's leave and the group's traffic, not with the switch.
+        if s.refers && st.ghost.seal_durable {
+            let c_in = st.term(Term::C).group.is_some() && !st.term(Term::C).left_group;
+            for t in [Term::A, Term::B] {
+                let ts = st.term(t);
+                if !ts.referred && ts.group.is_some() && !ts.left_group && c_in {
+                    out.push(Action::Refer(t));
+                }
+            }
+            if !st.term(Term::M).referred && a.group.is_some() {
+                out.push(Action::Refer(Term::M));
+            }
         }
         if s.attacker && !st.term(Term::M).extended && a.one.is_some() {
             out.push(Action::Attack);
@@ -1262,6 +1509,11 @@ impl CpmModel {
                 };
                 let at = st.ghost.sent.partition_point(|x| *x <= msg);
                 st.ghost.sent.insert(at, msg);
+                if self.setup.msrp {
+                    self.msrp_chat(&mut st, msg, log);
+                    self.drain(&mut st, log);
+                    return st;
+                }
                 note(log, Node::T(*t), Node::Server, format!("chat {}", msg.id()));
                 st.server.handle_chat(
                     NOW,
@@ -1313,6 +1565,9 @@ impl CpmModel {
                 }
                 self.send(&mut st, *t, req, false, log);
             }
+            Action::ChunkEnd(t) => self.msrp_finish(&mut st, *t, false, log),
+            Action::Refer(t) => self.refer(&mut st, *t, log),
+            Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
             Action::Attack => {
                 st.term_mut(Term::M).extended = true;
                 // Mallory learnt K1 and A's Call-ID and both tags (e.g. by sniffing).
@@ -1333,6 +1588,53 @@ impl CpmModel {
         }
         self.drain(&mut st, log);
         st
+    }
+
+    /// A group REFER (RFC 4579 §5.5): A and B in their group dialog name C with
+    /// `method=BYE`; Mallory, who learnt the focus URI, sends one outside any dialog
+    /// naming herself.
+    fn refer(&self, st: &mut State, t: Term, log: &mut Log) {
+        let branch = Self::branch(st, t, "refer");
+        st.term_mut(t).referred = true;
+        let req = match t {
+            Term::A | Term::B | Term::C => {
+                let ts = st.term_mut(t);
+                let Some(d) = ts.group.as_mut() else {
+                    return;
+                };
+                let mut req = terminal::in_dialog(t, self.transport(), d, Method::Refer, &branch);
+                req.headers.other.push((
+                    "Refer-To".into(),
+                    format!("<sip:{}@{};method=BYE>", Term::C.name(), terminal::DOMAIN),
+                ));
+                req
+            }
+            Term::M => {
+                let Some(focus) = st
+                    .term(Term::A)
+                    .group
+                    .as_ref()
+                    .map(|d| d.remote_target.clone())
+                else {
+                    return;
+                };
+                let mut req = terminal::request(
+                    t,
+                    self.transport(),
+                    Method::Refer,
+                    focus.clone(),
+                    focus,
+                    terminal::M_REFER_CALL,
+                    &branch,
+                );
+                req.headers.other.push((
+                    "Refer-To".into(),
+                    format!("<sip:{}@{}>", Term::M.name(), terminal::DOMAIN),
+                ));
+                req
+            }
+        };
+        self.send(st, t, req, true, log);
     }
 
     /// Whether no action is enabled (an end state).

@@ -7,6 +7,7 @@
 //! logs directly. End-state properties are `always` properties that hold trivially
 //! outside end states (stateright's `eventually` ignores paths ending in cycles).
 
+use cpmd_core::msrp::FailureReport;
 use cpmd_core::server::{ChatOutcome, Mutation};
 use stateright::{Model, Property};
 
@@ -45,8 +46,30 @@ pub mod names {
     pub const GRP_4: &str = "GRP-4 group sealed once, when the last participant left";
     /// GRP-5.
     pub const GRP_5: &str = "GRP-5 a participant's BYE removes only that participant";
+    /// GRP-14.
+    pub const GRP_14: &str = "GRP-14 only a participant adds by REFER";
+    /// GRP-15.
+    pub const GRP_15: &str = "GRP-15 only the chairman removes, the removed get nothing more";
+    /// Sometimes: the chairman removed C.
+    pub const S_REMOVED: &str = "sometimes the chairman removes C";
+    /// Sometimes: a non-chairman's removal refused.
+    pub const S_NON_CHAIR: &str = "sometimes B's removal is refused";
+    /// MSRP-4.
+    pub const MSRP_4: &str = "MSRP-4 answered as Failure-Report asks, 200 and REPORT after durable";
+    /// MSRP-6.
+    pub const MSRP_6: &str = "MSRP-6 responses to the server's SENDs produce no output";
+    /// MSRP-7.
+    pub const MSRP_7: &str = "MSRP-7 relayed as the server's own SEND on the recipient's path";
+    /// MSRP-8.
+    pub const MSRP_8: &str = "MSRP-8 chunked message delivered whole, aborted one never";
+    /// MSRP-10.
+    pub const MSRP_10: &str = "MSRP-10 a finished message is answered, never silence";
     /// End states.
     pub const END: &str = "no bad end state";
+    /// Sometimes: an MSRP message aborted.
+    pub const S_ABORTED: &str = "sometimes an MSRP message is aborted";
+    /// Sometimes: the switch window over MSRP.
+    pub const S_SWITCH: &str = "sometimes a 1-to-1 MSRP message is delivered after the extension";
     /// Sometimes: B's BYE on the replaced 1-to-1 races a group message.
     pub const S_BYE_GROUP_MSG: &str = "sometimes B's 1-to-1 BYE races a group message";
     /// Sometimes: the group goes on after a participant left.
@@ -89,6 +112,27 @@ fn msg_2(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::Reordered)
 }
 
+/// Whether the model can tell `m`'s outcome: a typed message always; over MSRP
+/// one whose sender asked for every response (`Failure-Report: yes`) and that it
+/// did not abort.
+fn answer_expected(model: &CpmModel, st: &State, m: &crate::model::Msg) -> bool {
+    !model.setup.msrp
+        || (crate::msrp::reports(*m).0 == FailureReport::Yes && !st.ghost.aborted.contains(m))
+}
+
+/// The outcome of `m` as far as its sender knows: its result, or over MSRP with
+/// `Failure-Report: partial`, acceptance when a finished message got no failure.
+fn outcome(model: &CpmModel, st: &State, m: &crate::model::Msg) -> Option<ChatOutcome> {
+    let g = &st.ghost;
+    if let Some((_, o)) = g.results.iter().find(|(r, _)| r == m) {
+        return Some(*o);
+    }
+    let silent_ok = model.setup.msrp
+        && crate::msrp::reports(*m).0 == FailureReport::Partial
+        && g.completed.contains(m);
+    silent_ok.then_some(ChatOutcome::Accepted)
+}
+
 fn ext_8(model: &CpmModel, st: &State) -> bool {
     let g = &st.ghost;
     let at_most_once = g
@@ -103,11 +147,61 @@ fn ext_8(model: &CpmModel, st: &State) -> bool {
     }
     // In an end state every message has its answer, and every acknowledged 1-to-1
     // message reached its recipient.
-    g.sent.iter().all(|m| g.results.iter().any(|(r, _)| r == m))
-        && g.results
+    g.sent
+        .iter()
+        .filter(|m| answer_expected(model, st, m))
+        .all(|m| g.results.iter().any(|(r, _)| r == m))
+        && g.sent
             .iter()
-            .filter(|(m, o)| *o == ChatOutcome::Accepted && m.sess == Sess::One)
-            .all(|(m, _)| g.delivered.contains(m))
+            .filter(|m| m.sess == Sess::One)
+            .filter(|m| outcome(model, st, m) == Some(ChatOutcome::Accepted))
+            .all(|m| g.delivered.contains(m))
+}
+
+fn grp_14(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::OutsiderAdds)
+}
+
+fn grp_15(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::RemovedWrongly)
+}
+
+fn msrp_4(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpAnswer)
+}
+
+fn msrp_6(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpResponseAnswered)
+}
+
+fn msrp_7(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpRelay)
+}
+
+fn msrp_8(model: &CpmModel, st: &State) -> bool {
+    if !flawless(st, Flaw::MsrpNotWhole) {
+        return false;
+    }
+    // In an end state no relayed message is left in part on a leg still bound.
+    !model.is_end(st)
+        || st
+            .ghost
+            .rx
+            .iter()
+            .all(|(t, leg, _, _)| !st.term(*t).bound[*leg])
+}
+
+fn msrp_10(model: &CpmModel, st: &State) -> bool {
+    if !model.setup.msrp || !model.is_end(st) {
+        return true;
+    }
+    // Every message whose sender finished it and asked for every response got its
+    // final answer.
+    let g = &st.ghost;
+    g.completed
+        .iter()
+        .filter(|m| answer_expected(model, st, m))
+        .all(|m| g.results.iter().any(|(r, _)| r == m))
 }
 
 fn hist_1(model: &CpmModel, st: &State) -> bool {
@@ -160,7 +254,10 @@ fn grp_4(model: &CpmModel, st: &State) -> bool {
     }
     // In an end state where everyone who joined left, the group was sealed.
     let g = &st.ghost;
-    let all_left = (0..3).all(|i| g.group_joined[i] == g.group_left[i]) && g.group_joined[0];
+    // One the focus removed is out as one who left.
+    let all_left = (0..3)
+        .all(|i| g.group_joined[i] == g.group_left[i] || (g.group_joined[i] && g.removed[i]))
+        && g.group_joined[0];
     !(all_left && model.is_end(st)) || g.seals.contains(&Sess::Group)
 }
 
@@ -237,6 +334,13 @@ impl Model for CpmModel {
             Property::always(GRP_3, grp_3),
             Property::always(GRP_4, grp_4),
             Property::always(GRP_5, grp_5),
+            Property::always(GRP_14, grp_14),
+            Property::always(GRP_15, grp_15),
+            Property::always(MSRP_4, msrp_4),
+            Property::always(MSRP_6, msrp_6),
+            Property::always(MSRP_7, msrp_7),
+            Property::always(MSRP_8, msrp_8),
+            Property::always(MSRP_10, msrp_10),
             Property::always(END, end),
             Property::sometimes(S_SEALED, |_, s| reached(s, Reached::Sealed)),
         ];
@@ -291,6 +395,24 @@ impl Model for CpmModel {
                 reached(s, Reached::MissingByeSealed)
             }));
         }
+        if s.refers {
+            p.push(Property::sometimes(S_REMOVED, |_, s| {
+                reached(s, Reached::ChairRemoved)
+            }));
+            p.push(Property::sometimes(S_NON_CHAIR, |_, s| {
+                reached(s, Reached::NonChairRefused)
+            }));
+        }
+        if s.msrp && s.aborts > 0 && s.chunks >= 2 {
+            p.push(Property::sometimes(S_ABORTED, |_, s| {
+                reached(s, Reached::MsrpAborted)
+            }));
+        }
+        if s.msrp && s.extend && s.msgs > 0 {
+            p.push(Property::sometimes(S_SWITCH, |_, s| {
+                reached(s, Reached::MsrpSwitchWindow)
+            }));
+        }
         if s.attacker {
             p.push(Property::sometimes(S_ATTACK, |_, s| {
                 reached(s, Reached::AttackRefused)
@@ -320,5 +442,12 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::OneToOneIntoGroup => Some(GRP_3),
         Mutation::SealGroupOnFirstLeave => Some(GRP_4),
         Mutation::GroupByeRemovesAll => Some(GRP_5),
+        Mutation::MsrpIgnoreFailureReport => Some(MSRP_4),
+        Mutation::MsrpAnswerResponses => Some(MSRP_6),
+        Mutation::MsrpRelaySenderMessageId => Some(MSRP_7),
+        Mutation::MsrpAbortCompletes => Some(MSRP_8),
+        Mutation::MsrpSilentFailure => Some(MSRP_10),
+        Mutation::ReferFromAnyone => Some(GRP_14),
+        Mutation::AnyoneRemoves => Some(GRP_15),
     }
 }

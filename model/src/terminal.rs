@@ -31,6 +31,8 @@ pub const A_ONE_CALL: &str = "alice-call-one";
 pub const A_EXT_CALL: &str = "alice-call-ext";
 /// Call-ID of the attacker's extension INVITE.
 pub const M_CALL: &str = "mallory-call-ext";
+/// Call-ID of the attacker's REFER to the focus.
+pub const M_REFER_CALL: &str = "mallory-call-refer";
 
 /// A terminal of the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,7 +126,7 @@ impl Term {
         let host = format!("10.0.0.{}", self.octet());
         format!(
             "v=0\r\no=- 1 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n\
-             m=message 7000 TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
+             m=message 7000 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\n\
              a=path:msrp://{host}:7000/{}-s;tcp\r\na=setup:active\r\na=sendrecv\r\n",
             self.name()
         )

@@ -116,6 +116,32 @@ fn pinned_group_messages() {
     assert_clean(setup, PINNED_GROUP_MESSAGES);
 }
 
+/// The 1-to-1 over MSRP: one message each way in two chunks (one possibly aborted),
+/// glare, a store failure; A asks for every response and a success REPORT, B for
+/// failures only (MSRP-4, MSRP-6..8, MSRP-10).
+#[test]
+fn pinned_msrp() {
+    assert_clean(configs::msrp(), PINNED_MSRP);
+}
+
+/// The switch window over MSRP: the extension with one 1-to-1 message each way on
+/// the MSRP legs (MSRP-10: delivered, in the 1-to-1's history, or failed, never
+/// silence).
+#[test]
+fn pinned_msrp_switch() {
+    assert_clean(configs::msrp_switch(), PINNED_MSRP_SWITCH);
+}
+
+/// Group REFERs once the replaced 1-to-1 is sealed: the chairman removes C, B tries
+/// to, Mallory tries to add herself (GRP-14, GRP-15).
+#[test]
+fn pinned_group_refer() {
+    assert_clean(configs::group_refer(), PINNED_GROUP_REFER);
+}
+
+const PINNED_GROUP_REFER: usize = 107_160;
+const PINNED_MSRP: usize = 9_943;
+const PINNED_MSRP_SWITCH: usize = 111_684;
 const PINNED_GROUP_END: usize = 19_171;
 const PINNED_GROUP_MESSAGES: usize = 503_045;
 const PINNED_ONE_TO_ONE: usize = 84_725;
@@ -236,4 +262,39 @@ fn mutant_seal_group_on_first_leave_breaks_grp_4() {
 #[test]
 fn mutant_group_bye_removes_all_breaks_grp_5() {
     assert_breaks(group_chat(1, 1), Mutation::GroupByeRemovesAll);
+}
+
+#[test]
+fn mutant_msrp_ignore_failure_report_breaks_msrp_4() {
+    assert_breaks(configs::msrp(), Mutation::MsrpIgnoreFailureReport);
+}
+
+#[test]
+fn mutant_msrp_answer_responses_breaks_msrp_6() {
+    assert_breaks(configs::msrp(), Mutation::MsrpAnswerResponses);
+}
+
+#[test]
+fn mutant_msrp_relay_sender_message_id_breaks_msrp_7() {
+    assert_breaks(configs::msrp(), Mutation::MsrpRelaySenderMessageId);
+}
+
+#[test]
+fn mutant_msrp_abort_completes_breaks_msrp_8() {
+    assert_breaks(configs::msrp(), Mutation::MsrpAbortCompletes);
+}
+
+#[test]
+fn mutant_msrp_silent_failure_breaks_msrp_10() {
+    assert_breaks(configs::msrp(), Mutation::MsrpSilentFailure);
+}
+
+#[test]
+fn mutant_refer_from_anyone_breaks_grp_14() {
+    assert_breaks(configs::group_refer(), Mutation::ReferFromAnyone);
+}
+
+#[test]
+fn mutant_anyone_removes_breaks_grp_15() {
+    assert_breaks(configs::group_refer(), Mutation::AnyoneRemoves);
 }

@@ -114,6 +114,8 @@ pub struct FileConfig {
     pub deferred: crate::deferred_config::DeferredFileConfig,
     /// The push hook announcing deferred messages.
     pub push: crate::deferred_config::PushFileConfig,
+    /// Several nodes on one PostgreSQL store (specs/scale-out.md).
+    pub cluster: crate::cluster_config::ClusterFileConfig,
 }
 
 /// `[msrp]`: how the server checks and chunks MSRP (specs/msrp.md).
@@ -279,6 +281,7 @@ impl Default for FileConfig {
             metrics: Default::default(),
             deferred: Default::default(),
             push: Default::default(),
+            cluster: Default::default(),
         }
     }
 }

@@ -82,6 +82,9 @@ pub struct EventLoop {
     trace: Option<InputTrace>,
     /// The push hook announcing deferred messages (specs/deferred.md), if set.
     push: Option<crate::push::PushHook>,
+    /// Where this node's binding changes go to be written as location rows
+    /// (`[cluster]`, specs/scale-out.md).
+    locations: Option<std::sync::mpsc::Sender<crate::cluster::LocationChange>>,
     /// The metrics, when the metrics listener is on.
     metrics: Option<Observed>,
 }
@@ -156,12 +159,22 @@ impl EventLoop {
                 next_gauges: origin,
             }),
             push: None,
+            locations: None,
         }
     }
 
     /// Announces deferred messages through `push` (DEF-11).
     pub fn with_push(mut self, push: Option<crate::push::PushHook>) -> Self {
         self.push = push;
+        self
+    }
+
+    /// Sends this node's binding changes to the cluster thread (SCALE-4).
+    pub fn with_locations(
+        mut self,
+        locations: Option<std::sync::mpsc::Sender<crate::cluster::LocationChange>>,
+    ) -> Self {
+        self.locations = locations;
         self
     }
 
@@ -295,6 +308,10 @@ impl EventLoop {
                 self.record(|t| t.bytes(now, transport, conn, peer, &bytes));
                 self.server.handle_bytes(now, flow, &bytes);
             }
+            NetEvent::RemoteBinding(b) => {
+                tracing::debug!(aor = %b.aor, contact = %b.contact_key, left_ms = b.left_ms, "location row of another node");
+                self.server.handle_remote_binding(now, b);
+            }
             NetEvent::Login(q) => {
                 // SEC-4f: IMAP attempts count in the core's table, with SIP's.
                 self.record(|t| t.login(now, &q.user, q.source, q.password_ok));
@@ -344,6 +361,15 @@ impl EventLoop {
                 o.metrics.event(&ev);
             }
             log_event(&ev);
+            if let (Some(tx), Event::BindingsChanged { aor, bindings }) = (&self.locations, &ev) {
+                let change = crate::cluster::LocationChange {
+                    aor: aor.as_str().to_owned(),
+                    bindings: bindings.clone(),
+                };
+                if tx.send(change).is_err() {
+                    tracing::warn!("cluster thread gone; location change dropped");
+                }
+            }
             if let (
                 Some(push),
                 Event::MessageDeferred {
@@ -352,6 +378,7 @@ impl EventLoop {
                     conversation_id,
                     content_type,
                     body,
+                    in_session,
                 },
             ) = (&self.push, &ev)
             {
@@ -361,6 +388,7 @@ impl EventLoop {
                     conversation_id: conversation_id.as_ref().map(|c| c.as_str()),
                     content_type,
                     body,
+                    kind: if *in_session { "session" } else { "pager" },
                 });
             }
         }
@@ -636,6 +664,9 @@ fn log_event(ev: &Event) {
         Event::MessageDeferred {
             recipient, sender, ..
         } => tracing::info!(%recipient, %sender, "message deferred"),
+        Event::BindingsChanged { aor, bindings } => {
+            tracing::debug!(%aor, bindings = bindings.len(), "bindings changed")
+        }
         Event::DeferredDropped { id } => {
             tracing::warn!(%id, "stored deferred message unreadable: dropped")
         }

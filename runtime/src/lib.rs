@@ -19,6 +19,8 @@
 //! Not here: the protocol logic (all of it is in `cpmd-core`), metrics.
 
 pub mod check_config;
+pub mod cluster;
+pub mod cluster_config;
 pub mod config;
 pub mod deferred_config;
 pub mod event_loop;
@@ -145,6 +147,12 @@ pub enum ServeError {
     /// `[push] url` does not parse.
     #[error(transparent)]
     Push(#[from] push::PushUrlError),
+    /// `[cluster] enabled` with a store that is not PostgreSQL.
+    #[error("[cluster] enabled needs a PostgreSQL store (store = \"postgres://…\")")]
+    ClusterNeedsPostgres,
+    /// The cluster lease cannot be written (specs/scale-out.md).
+    #[error("starting the cluster heartbeat")]
+    Cluster(#[source] DbError),
     /// The store task ended abnormally.
     #[error("store task")]
     StoreTask(#[source] tokio::task::JoinError),
@@ -307,6 +315,7 @@ pub async fn serve(
     let mut core = file.core_config(advertised, msrp_advertised, config::token_key()?)?;
     core.advertised_tls_port = tls_port;
     core.msrp.advertised_tls = msrps_advertised;
+    core.share_locations = file.cluster.enabled;
     core.validate().map_err(ServeError::InvalidConfig)?;
     if core.auth.is_none() {
         // SEC-5: one loud line, so nobody runs this in production by accident.
@@ -323,6 +332,11 @@ pub async fn serve(
         source,
     })?;
     let url = file.store_url()?;
+    let cluster_url = match (&url, file.cluster.enabled) {
+        (store::StoreUrl::Postgres(u), true) => Some(u.clone()),
+        (store::StoreUrl::Sqlite(_), true) => return Err(ServeError::ClusterNeedsPostgres),
+        (_, false) => None,
+    };
     let instance = file.instance;
     let store_at = url.clone();
     let quota = file.limits.user_quota_bytes;
@@ -339,6 +353,34 @@ pub async fn serve(
     for contribution_id in &opened.recovered {
         tracing::warn!(%contribution_id, "session left open by a crash sealed as crashed");
     }
+    // specs/scale-out.md: this node's lease, taking over dead nodes, location rows.
+    let mut locations = None;
+    let _heartbeat = match cluster_url {
+        Some(url) => {
+            let node = cluster::NodeSettings {
+                url,
+                instance: i64::try_from(instance).unwrap_or(i64::MAX),
+                sip_address: file.cluster.node_address.unwrap_or(advertised).to_string(),
+                lease: Duration::from_secs(file.cluster.lease_s.max(1)),
+            };
+            let feed = opened.feed.clone();
+            let (tx, changes) = std::sync::mpsc::channel();
+            locations = Some(tx);
+            let links = cluster::LocationLinks {
+                changes,
+                net: net_tx.clone(),
+                udp: udp.first().map(|u| u.conn),
+            };
+            let beat =
+                tokio::task::spawn_blocking(move || cluster::Heartbeat::start(node, feed, links))
+                    .await
+                    .map_err(ServeError::StoreOpenTask)?
+                    .map_err(ServeError::Cluster)?;
+            tracing::info!(instance, "cluster lease written");
+            Some(beat)
+        }
+        None => None,
+    };
     // The mailbox view, read by the IMAP server's connections.
     let imap = ImapListener::bind(file.imap.listen)
         .await
@@ -453,6 +495,7 @@ pub async fn serve(
     }
     EventLoop::new(parts, origin)
         .with_push(push)
+        .with_locations(locations)
         .run(shutdown_signal())
         .await;
     store_task.await.map_err(ServeError::StoreTask)?;

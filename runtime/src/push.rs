@@ -113,6 +113,9 @@ pub struct Deferral<'a> {
     pub content_type: &'a str,
     /// Its body.
     pub body: &'a [u8],
+    /// `pager` (a pager MESSAGE) or `session` (a message of a store-and-forward
+    /// session, specs/deferred.md).
+    pub kind: &'a str,
 }
 
 impl PushHook {
@@ -136,7 +139,7 @@ impl PushHook {
         let mut doc = serde_json::json!({
             "recipient": d.recipient,
             "sender": d.sender,
-            "kind": "pager",
+            "kind": d.kind,
             "conversation_id": d.conversation_id,
         });
         if self.include_body {

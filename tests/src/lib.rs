@@ -12,6 +12,7 @@
 //! without it is skipped with a message. [`msrp`] drives the independent Python MSRP
 //! client and the Kamailio MSRP relay.
 
+pub mod conference_schema;
 pub mod imap_raw;
 pub mod liveness;
 pub mod msrp;

@@ -252,3 +252,77 @@ fn the_checker_finds_an_uncited_invariant_and_a_dangling_citation() {
     );
     assert_eq!(spec.dangling, ["tests::nowhere::no_such_test_anywhere"]);
 }
+
+/// The rows of specs/README.md's "Where every invariant is checked" table: (ID, the
+/// spec file its second cell links to).
+fn index_rows(readme: &str) -> Vec<(String, String)> {
+    let Some(start) = readme.find("## Where every invariant is checked") else {
+        return Vec::new();
+    };
+    let section = &readme[start..];
+    let section = section[2..]
+        .find("\n## ")
+        .map_or(section, |end| &section[..end + 2]);
+    section
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix('|')?.split('|');
+            let id = id_at(cells.next()?.trim())?.to_owned();
+            let file = cells.next()?.trim();
+            let file = file.split_once("](").map_or(file, |(_, rest)| rest);
+            Some((id, file.trim_end_matches(')').to_owned()))
+        })
+        .collect()
+}
+
+/// specs/README.md's index lists every invariant of every spec once, under the spec
+/// that defines it, and nothing else: a new invariant cannot be left out of it.
+#[test]
+fn the_index_in_specs_readme_lists_every_invariant_once() {
+    let names = names();
+    let mut defined = BTreeSet::new();
+    for path in specs() {
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if file == "README.md" {
+            continue;
+        }
+        for id in read_spec(&path, &names).defined {
+            defined.insert((id, file.clone()));
+        }
+    }
+    let readme =
+        std::fs::read_to_string(workspace_root().join("specs/README.md")).expect("specs/README.md");
+    let rows = index_rows(&readme);
+    let listed: BTreeSet<(String, String)> = rows.iter().cloned().collect();
+    assert_eq!(listed.len(), rows.len(), "an invariant is listed twice");
+    let missing: Vec<_> = defined.difference(&listed).collect();
+    let stray: Vec<_> = listed.difference(&defined).collect();
+    assert!(
+        missing.is_empty() && stray.is_empty(),
+        "not in the index: {missing:?}\nin the index but defined nowhere (or under another spec): {stray:?}"
+    );
+    assert!(
+        defined.len() > 100,
+        "only {} invariants found",
+        defined.len()
+    );
+}
+
+/// The index reader finds rows and ignores other tables.
+#[test]
+fn the_index_reader_reads_rows_of_its_section_only() {
+    let text = "| ZZ-9 | [x.md](x.md) | |\n## Where every invariant is checked\n\n\
+                | invariant | spec |\n|---|---|\n| AB-1 | [a.md](a.md) | yes |\n\
+                | AB-2a | [a.md](a.md) | |\n\n## Next\n| CD-1 | [c.md](c.md) |\n";
+    assert_eq!(
+        index_rows(text),
+        [
+            ("AB-1".to_owned(), "a.md".to_owned()),
+            ("AB-2a".to_owned(), "a.md".to_owned())
+        ]
+    );
+}

@@ -371,7 +371,12 @@ fn conference_doc(g: &Group, entity: String, changed: Option<&[UserUri]>) -> Con
         } else {
             DocState::Partial
         },
-        subject: if full { g.info.subject.clone() } else { None },
+        // A partial naming nobody announces a new subject (GRP-33).
+        subject: if full || changed.is_some_and(<[UserUri]>::is_empty) {
+            g.info.subject.clone()
+        } else {
+            None
+        },
         user_count: full.then(|| u32::try_from(joined).unwrap_or(u32::MAX)),
         users,
     }

@@ -128,6 +128,20 @@ pub enum Mutation {
     SealGroupOnFirstLeave,
     /// A participant's BYE removes every participant (breaks GRP-5).
     GroupByeRemovesAll,
+    /// Answer every MSRP SEND whatever its `Failure-Report` asks (breaks MSRP-4).
+    MsrpIgnoreFailureReport,
+    /// Answer a response to one of the server's own MSRP SENDs (breaks MSRP-6).
+    MsrpAnswerResponses,
+    /// Relay a message under its sender's Message-ID (breaks MSRP-7).
+    MsrpRelaySenderMessageId,
+    /// Take an aborted chunk (`#`) as the message's last one (breaks MSRP-8).
+    MsrpAbortCompletes,
+    /// Give no MSRP answer for a message that failed (breaks MSRP-10).
+    MsrpSilentFailure,
+    /// Take a group REFER from someone who is not a joined participant (breaks GRP-14).
+    ReferFromAnyone,
+    /// Let any participant remove another by REFER (breaks GRP-15).
+    AnyoneRemoves,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
@@ -261,6 +275,10 @@ pub struct Config {
     pub store_messages: bool,
     /// Test-only broken variants (see [`Mutation`]).
     pub mutation: Mutation,
+    /// Several nodes share one location service (specs/scale-out.md): the core
+    /// reports every change of a user's bindings (`Event::BindingsChanged`). Off
+    /// (the default): one node, no such events.
+    pub share_locations: bool,
 }
 
 /// A configuration the core refuses to run with.
@@ -325,6 +343,7 @@ impl Config {
             seed: Seed::default(),
             store_messages: true,
             mutation: Mutation::None,
+            share_locations: false,
         }
     }
 }

@@ -12,16 +12,17 @@
 //! timer per message ([`Timer::DeferredExpiry`]), so no sweep ever runs on the
 //! loop.
 //!
-//! What it is *not*: chat sessions to an offline user (still 480, specs/deferred.md
-//! "Sessions"), the IMDN bodies the server writes (`deferred_imdn.rs`), the push
-//! hook (the runtime's, on [`Event::MessageDeferred`]).
+//! What it is *not*: the store-and-forward session that feeds it the messages of a
+//! chat session to an offline user (`deferred_session.rs`), the IMDN bodies the
+//! server writes (`deferred_imdn.rs`), the push hook (the runtime's, on
+//! [`Event::MessageDeferred`]).
 
 use std::collections::BTreeSet;
 
 use super::deferred_queue::{Flight, Waiting};
-use super::keys::TxKey;
-use super::refusal::Refusal;
-use super::tickets::PendingDeferred;
+use super::output::ChatOutcome;
+use super::refusal::{MsrpRefusal, Refusal};
+use super::tickets::{DeferredAnswer, PendingDeferred};
 use super::transaction::{ClientRx, Owner};
 use super::{Command, Event, Server, TicketUse, Timer};
 use crate::ids::{ConversationId, StoreTicket};
@@ -36,10 +37,13 @@ use crate::uri::UserUri;
 use crate::wire;
 use crate::wire::uri::print_uri;
 
-/// A pager MESSAGE to a user with no device, as `pager.rs` hands it over.
+/// A message to a user with no device, as `pager.rs` (a pager MESSAGE) or
+/// `deferred_session.rs` (a message of a store-and-forward session, as the pager
+/// MESSAGE it will be delivered as) hands it over.
 pub(crate) struct Incoming {
-    /// The sender's server transaction.
-    pub(crate) key: TxKey,
+    /// Who hears the store's answer (the pager MESSAGE's transaction, the MSRP
+    /// sender).
+    pub(crate) answer: DeferredAnswer,
     /// The MESSAGE.
     pub(crate) req: Request,
     /// Its authenticated sender and its recipient.
@@ -47,8 +51,9 @@ pub(crate) struct Incoming {
     pub(crate) target: UserUri,
     /// The Conversation-ID it is filed under.
     pub(crate) conversation_id: ConversationId,
-    /// Its history record (standalone message or disposition).
-    pub(crate) history: Record,
+    /// Its history record (standalone message or disposition); `None` for a
+    /// notification of the server's own (DEF-13).
+    pub(crate) history: Option<Record>,
 }
 
 impl Server {
@@ -69,7 +74,7 @@ impl Server {
     }
 
     /// DEF-6: the refusal a new message of `size` bytes to `user` gets, if any.
-    fn deferral_admission(&self, user: &UserUri, size: usize) -> Option<Refusal> {
+    pub(crate) fn deferral_admission(&self, user: &UserUri, size: usize) -> Option<Refusal> {
         let caps = &self.config.deferred;
         let (count, bytes) = self
             .deferred
@@ -84,20 +89,22 @@ impl Server {
     /// A pager MESSAGE to a local user with no binding: deferred (stored, then 202)
     /// or refused with 480 (DEF-1, DEF-2, DEF-6).
     pub(crate) fn defer_message(&mut self, now: Time, incoming: Incoming) {
+        let refusal = if !self.deferral_open_to(&incoming.target) {
+            Some(Refusal::NotRegistered)
+        } else {
+            self.deferral_admission(&incoming.target, incoming.req.body.len())
+        };
+        if let Some(why) = refusal {
+            return self.refuse_deferral(now, &incoming.answer, &incoming.req, why);
+        }
         let Incoming {
-            key,
+            answer,
             mut req,
             sender,
             target,
             conversation_id,
             history,
         } = incoming;
-        if !self.deferral_open_to(&target) {
-            return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
-        }
-        if let Some(why) = self.deferral_admission(&target, req.body.len()) {
-            return self.refuse_request(now, &key, &req, why);
-        }
         // The delivery carries the Conversation-ID the history is filed under.
         req.headers.conversation_id = Some(conversation_id);
         let expiry_s = self.config.deferred.expiry_s;
@@ -122,7 +129,7 @@ impl Server {
                 durable: false,
             });
         let ticket = self.ticket(TicketUse::Deferred(Box::new(PendingDeferred {
-            server_tx: key,
+            answer,
             recipient: target,
             id,
         })));
@@ -130,7 +137,7 @@ impl Server {
             ticket,
             record: Record::Deferred(DeferredRecord {
                 message,
-                history: Box::new(history),
+                history: history.map(Box::new),
             }),
         });
     }
@@ -144,13 +151,13 @@ impl Server {
         answer: Result<(), Refusal>,
     ) {
         let PendingDeferred {
-            server_tx,
+            answer: to,
             recipient,
             id,
         } = pending;
         if let Err(why) = answer {
             if let Some(gone) = self.deferred.remove(&recipient, &id) {
-                self.refuse_request(now, &server_tx, &gone.request, why);
+                self.refuse_deferral(now, &to, &gone.request, why);
             }
             return;
         }
@@ -170,8 +177,18 @@ impl Server {
         );
         self.out
             .arm(Timer::DeferredExpiry(recipient.clone(), id), deadline);
-        let accepted = Response::to_request(&request, StatusCode::ACCEPTED);
-        self.send_reply(now, &server_tx, accepted);
+        let in_session = match &to {
+            DeferredAnswer::Sip(server_tx) => {
+                let accepted = Response::to_request(&request, StatusCode::ACCEPTED);
+                self.send_reply(now, server_tx, accepted);
+                None
+            }
+            DeferredAnswer::Msrp(reply) => {
+                self.msrp_answer(reply, ChatOutcome::Accepted);
+                Some(reply.leg.clone())
+            }
+            DeferredAnswer::Nobody => None,
+        };
         self.out.event(Event::MessageDeferred {
             recipient: recipient.clone(),
             sender: sender.clone(),
@@ -183,9 +200,31 @@ impl Server {
                 .map(wire::multipart::print_media_type)
                 .unwrap_or_default(),
             body: request.body.clone(),
+            in_session: in_session.is_some(),
         });
-        self.notify_stored(now, &sender, &recipient, &request);
+        self.notify_stored(now, &sender, &recipient, &request, in_session.as_ref());
         self.deliver_deferred(now, &recipient);
+    }
+
+    /// A deferral refused (DEF-1, DEF-6) or not made durable (DEF-2): the pager
+    /// sender's final answer, or the MSRP sender's failure response.
+    fn refuse_deferral(&mut self, now: Time, to: &DeferredAnswer, req: &Request, why: Refusal) {
+        match to {
+            DeferredAnswer::Sip(server_tx) => self.refuse_request(now, server_tx, req, why),
+            DeferredAnswer::Msrp(reply) => {
+                // The store's failures keep their MSRP codes (MSG-3, LIM-14); a full
+                // queue is 413, RFC 4975's "stop sending" (DEF-6).
+                let refusal = if why == Refusal::OverQuota {
+                    MsrpRefusal::OverQuota
+                } else if why == Refusal::StoreFailed {
+                    MsrpRefusal::StoreFailed
+                } else {
+                    MsrpRefusal::DeferredQueueFull
+                };
+                self.msrp_answer_refusal(reply, refusal);
+            }
+            DeferredAnswer::Nobody => {}
+        }
     }
 
     /// DEF-3, DEF-4: if `user` has a device and a durable message waits, the oldest

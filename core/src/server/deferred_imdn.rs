@@ -6,20 +6,28 @@
 //! here: it is a pager MESSAGE to the sender like any other.
 //!
 //! Each goes, as a MESSAGE in the name of the recipient (SIP and CPIM `From`), to
-//! every device of the sender registered at that moment; a sender with none gets
-//! nothing (the notification is not deferred itself; specs/deferred.md says so).
+//! every device of the sender registered at that moment (or, for a message of a
+//! store-and-forward session, over MSRP in that session while it is up); for a
+//! sender with no device it is deferred itself, like any message to them (DEF-13).
 //!
 //! What it is *not*: the IMDN decoder and encoder (`wire::imdn`).
 
+use std::net::SocketAddr;
+
+use super::keys::LegKey;
+use super::output::Flow;
+use super::tickets::DeferredAnswer;
 use super::transaction::Owner;
 use super::{Server, TicketUse};
 use crate::cpim::{CpimHeader, CpimMessage};
+use crate::ids::ConnId;
 use crate::ids::{ConversationId, MessageId};
 use crate::record::{Disposition, DispositionRecord, Record};
 use crate::sip::{MediaType, NameAddr, Request};
 use crate::time::Time;
 use crate::uri::UserUri;
-use crate::wire::{cpim_codec, imdn};
+use crate::wire::{self, cpim_codec, imdn};
+use crate::Transport;
 
 /// What a deferred MESSAGE's sender asked to hear, and about which message.
 struct Asked {
@@ -48,13 +56,16 @@ impl Server {
         })
     }
 
-    /// DEF-10: `stored`, when the sender asked for `processing`.
+    /// DEF-10: `stored`, when the sender asked for `processing`; for a message of a
+    /// store-and-forward session (`in_session`, the caller's leg) over MSRP in that
+    /// session while it is up (DEF-12).
     pub(crate) fn notify_stored(
         &mut self,
         now: Time,
         sender: &UserUri,
         recipient: &UserUri,
         req: &Request,
+        in_session: Option<&LegKey>,
     ) {
         let Some(asked) = self
             .asked(req)
@@ -70,7 +81,7 @@ impl Server {
             xml_escape(&asked.message_id),
             xml_escape(recipient.as_str()),
         );
-        self.send_notification(now, sender, recipient, req, xml);
+        self.send_notification(now, sender, recipient, req, xml, in_session);
     }
 
     /// DEF-10: `failed`, when the sender asked for `negative-delivery`; the failure
@@ -111,10 +122,11 @@ impl Server {
             original_recipient_uri: Some(recipient.as_str().to_owned()),
             disposition: Disposition::Failed,
         });
-        self.send_notification(now, sender, recipient, req, xml);
+        self.send_notification(now, sender, recipient, req, xml, None);
     }
 
-    /// Sends `xml` wrapped in CPIM from `recipient` to every device of `sender`.
+    /// Sends `xml` wrapped in CPIM from `recipient` over MSRP on the stand-in
+    /// session `in_session` while it is up, else to every device of `sender`.
     fn send_notification(
         &mut self,
         now: Time,
@@ -122,6 +134,7 @@ impl Server {
         recipient: &UserUri,
         original: &Request,
         xml: String,
+        in_session: Option<&LegKey>,
     ) {
         let cpim = CpimMessage {
             headers: vec![
@@ -136,8 +149,15 @@ impl Server {
             body: xml.into_bytes(),
         };
         let body = cpim_codec::encode(&cpim);
+        if let Some(leg) = in_session.filter(|l| self.is_stand_in(l)) {
+            return self.msrp_send_on(leg, "message/cpim", &body, None);
+        }
+        let devices = self.registrar.lookup_all(sender);
+        if devices.is_empty() {
+            return self.defer_notification(now, sender, recipient, original, body);
+        }
         let timers = self.config.timers;
-        for b in self.registrar.lookup_all(sender) {
+        for b in devices {
             let out_flow = self.reach(b.flow, Some(&b.contact.uri), b.flow.peer.ip());
             let mut req = self.server_message(
                 NameAddr::new(original.headers.to.uri.clone()),
@@ -151,6 +171,57 @@ impl Server {
             self.tx
                 .send_request(now, out_flow, req, Owner::Nobody, &timers, &mut self.out);
         }
+    }
+}
+
+impl Server {
+    /// DEF-13: a notification for a sender with no device now is deferred like any
+    /// message to them (their queue, caps, expiry, restarts), with no history of its
+    /// own and nobody to answer; a full queue or a sender deferral is not open to
+    /// drops it (the store keeps the disposition it reports, if any).
+    fn defer_notification(
+        &mut self,
+        now: Time,
+        sender: &UserUri,
+        recipient: &UserUri,
+        original: &Request,
+        body: Vec<u8>,
+    ) {
+        let (Ok(from), Ok(to)) = (
+            wire::parse_uri(recipient.as_str()),
+            wire::parse_uri(sender.as_str()),
+        ) else {
+            return;
+        };
+        // The Via of a stored request is never used: delivery builds a new MESSAGE
+        // for each device (`pager_relay`), so any flow does to print it.
+        let unsent = Flow {
+            transport: Transport::Udp,
+            conn: ConnId::new(0),
+            peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        let mut req = self.server_message(
+            NameAddr::new(from),
+            NameAddr::new(to.clone()),
+            unsent,
+            &to,
+            body,
+        );
+        let conversation_id = match original.headers.conversation_id.clone() {
+            Some(c) => c,
+            None => self.ids.conversation_id(),
+        };
+        req.headers.content_type = Some(MediaType::new("message", "cpim"));
+        req.headers.conversation_id = Some(conversation_id.clone());
+        let incoming = super::deferred::Incoming {
+            answer: DeferredAnswer::Nobody,
+            req,
+            sender: recipient.clone(),
+            target: sender.clone(),
+            conversation_id,
+            history: None,
+        };
+        self.defer_message(now, incoming);
     }
 }
 

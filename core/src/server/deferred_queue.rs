@@ -1,10 +1,14 @@
 //! The deferred queues as state ([`DeferredQueues`]): per recipient the waiting
-//! messages in order, the users deferral is open to, and the message in flight.
+//! messages in order, the users deferral is open to, the message in flight, and
+//! the store-and-forward sessions up now ([`StandIn`]).
 //! Plain data with small lookups; what happens to it is `deferred.rs`
 //! (specs/deferred.md).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::keys::LegKey;
+use crate::ids::{ConnId, ContributionId, ConversationId};
+use crate::msrp::MsrpRequest;
 use crate::record::DeferredMessage;
 use crate::sip::Request;
 use crate::time::Time;
@@ -24,6 +28,8 @@ pub(crate) struct DeferredQueues {
     pub(crate) next_seq: u64,
     /// Bookkeeping tickets issued (`deferred.rs`).
     pub(crate) bookkeeping_tickets: u64,
+    /// Store-and-forward sessions, by the caller's leg (`deferred_session.rs`).
+    pub(crate) stand_ins: BTreeMap<LegKey, StandIn>,
 }
 
 /// One waiting message.
@@ -45,6 +51,32 @@ pub(crate) struct Flight {
     pub(crate) sent_to: BTreeSet<String>,
     /// Forks not answered yet.
     pub(crate) outstanding: usize,
+}
+
+/// The server standing in for an offline recipient on one caller's session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct StandIn {
+    /// The caller (authenticated) and the offline recipient.
+    pub(crate) caller: UserUri,
+    pub(crate) callee: UserUri,
+    /// The session's IDs, as the INVITE carried them (or minted).
+    pub(crate) conversation_id: ConversationId,
+    pub(crate) contribution_id: ContributionId,
+    pub(crate) in_reply_to: Option<ContributionId>,
+}
+
+/// A complete MSRP message on a stand-in leg, as `msrp_relay.rs` hands it to `deferred_session.rs`
+/// after its path, chunk and type checks.
+pub(crate) struct StandInSend {
+    pub(crate) conn: ConnId,
+    pub(crate) leg: LegKey,
+    /// The server's URI as the sender addressed it.
+    pub(crate) own: String,
+    /// The (last chunk's) SEND.
+    pub(crate) req: MsrpRequest,
+    pub(crate) content_type: String,
+    /// The reassembled body.
+    pub(crate) body: Vec<u8>,
 }
 
 impl DeferredQueues {

@@ -11,7 +11,7 @@ use super::output::{Command, Event, Flow, SessionOutcome};
 use super::refusal::Refusal;
 use super::session::{GroupState, OneState, Participant, ParticipantStatus, Session};
 use super::timer::Timer;
-use super::transaction::{ClientRx, Owner};
+use super::transaction::Owner;
 use super::{Server, TicketUse, TxKey};
 use crate::ids::SessionId;
 use crate::record::{HistoryObject, ParticipantRecord};
@@ -60,6 +60,11 @@ impl Server {
         ok_resp.headers.conversation_id = Some(conversation);
         ok_resp.headers.contribution_id = Some(contribution);
         ok_resp.headers.content_type = Some(MediaType::new("application", "sdp"));
+        // GRP-30: the focus says it takes SUBSCRIBE and REFER.
+        ok_resp
+            .headers
+            .other
+            .push(("Allow".into(), crate::sip::ALLOW.into()));
         let a_key = a_leg.key.clone();
         // MSRP-1: the focus answers A's offer with its own path on A's group leg.
         let offer = self
@@ -93,7 +98,7 @@ impl Server {
         }
     }
 
-    /// EXT-6: the focus's INVITE to one invitee.
+    /// EXT-6: the focus's INVITE to one invitee, on every device (GRP-31).
     pub(crate) fn invite_participant(
         &mut self,
         now: Time,
@@ -105,17 +110,60 @@ impl Server {
             return;
         };
         // The other party of the replaced 1-to-1 is invited on the device that holds
-        // that session (the one that can replace it); anyone else on its newest binding.
-        let device = group
-            .replaces
-            .and_then(|one| self.device_of(one, user))
-            .or_else(|| {
-                self.registrar
-                    .lookup(user)
-                    .map(|b| (b.contact.clone(), b.flow))
-            });
-        let Some((contact, device_flow)) = device else {
+        // that session (the one that can replace it); anyone else on every device.
+        let devices: Vec<(NameAddr, Flow)> =
+            match group.replaces.and_then(|one| self.device_of(one, user)) {
+                Some(device) => vec![device],
+                None => {
+                    let local: Vec<(NameAddr, Flow)> = self
+                        .registrar
+                        .lookup_all(user)
+                        .into_iter()
+                        .map(|b| (b.contact, b.flow))
+                        .collect();
+                    if local.is_empty() {
+                        // SCALE-5: a user registered through another node.
+                        self.reachable_bindings(now, user)
+                            .into_iter()
+                            .map(|b| (b.contact, b.flow))
+                            .collect()
+                    } else {
+                        local
+                    }
+                }
+            };
+        if devices.is_empty() {
             return self.set_participant(now, gid, user, None, ParticipantStatus::NoAnswer);
+        }
+        let mut forks = std::collections::BTreeMap::new();
+        for (contact, device_flow) in devices {
+            if let Some((leg, tx)) =
+                self.invite_device(now, gid, user, requester, &contact, device_flow)
+            {
+                forks.insert(leg, tx);
+            }
+        }
+        self.set_participant(now, gid, user, None, ParticipantStatus::Invited);
+        if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
+            if let Some(p) = g.participants.get_mut(user) {
+                p.invitation.forks.extend(forks);
+                p.invitation.refused = false;
+            }
+        }
+    }
+
+    /// The focus's INVITE to one device of `user`: its leg and client transaction.
+    fn invite_device(
+        &mut self,
+        now: Time,
+        gid: SessionId,
+        user: &UserUri,
+        requester: &UserUri,
+        contact: &NameAddr,
+        device_flow: Flow,
+    ) -> Option<(LegKey, TxKey)> {
+        let Some(Session::Group(group)) = self.sessions.get(&gid) else {
+            return None;
         };
         let focus = NameAddr::new(domain_uri(&self.config, &group.focus_user));
         let (conversation, contribution) = (
@@ -126,7 +174,7 @@ impl Server {
         let replaced = group
             .replaces
             .and_then(|one| self.replaced_names(one, user));
-        let mut leg = self.new_uac_leg(gid, user.clone(), &contact, device_flow, focus);
+        let mut leg = self.new_uac_leg(gid, user.clone(), contact, device_flow, focus);
         let mut invite = leg.request(Method::Invite, &self.config, &mut self.ids);
         let h = &mut invite.headers;
         // GRP-9: the focus's Contact (isfocus) carries the CPM feature tags too.
@@ -137,6 +185,7 @@ impl Server {
         h.conversation_id = Some(conversation);
         h.contribution_id = Some(contribution);
         h.referred_by = Some(NameAddr::new(identity_uri(requester)));
+        h.other.push(("Allow".into(), crate::sip::ALLOW.into()));
         h.content_type = Some(MediaType::new("application", "sdp"));
         if let Some((session_replaces, replaces)) = replaced {
             h.session_replaces = Some(session_replaces);
@@ -151,16 +200,16 @@ impl Server {
             .and_then(|s| PeerMedia::of_body(s.info().sdp.as_bytes()));
         invite.body = self.msrp_offer(&key, media.as_ref());
         self.legs.insert(key.clone(), leg.into());
-        self.set_participant(now, gid, user, Some(key), ParticipantStatus::Invited);
         let timers = self.config.timers;
-        self.tx.send_request(
+        let tx = self.tx.send_request(
             now,
             flow,
             invite,
-            Owner::GroupInvite(gid, user.clone()),
+            Owner::GroupInvite(gid, user.clone(), key.clone()),
             &timers,
             &mut self.out,
         );
+        Some((key, tx))
     }
 
     /// For the other party of the replaced 1-to-1: the Session-Replaces value and the
@@ -192,7 +241,7 @@ impl Server {
 
     /// Records a participant's new status; a change is announced to the group's
     /// subscribers (GRP-12).
-    fn set_participant(
+    pub(crate) fn set_participant(
         &mut self,
         now: Time,
         gid: SessionId,
@@ -203,10 +252,11 @@ impl Server {
         let mut changed = false;
         if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
             let before = g.participants.get(user).map(|p| p.status);
-            let p = g
-                .participants
-                .entry(user.clone())
-                .or_insert(Participant { leg: None, status });
+            let p = g.participants.entry(user.clone()).or_insert(Participant {
+                leg: None,
+                status,
+                invitation: Default::default(),
+            });
             // GRP-7: only someone who joined can leave; an invitee whose invitation
             // ends unanswered did not answer.
             let never_joined = matches!(
@@ -273,53 +323,7 @@ impl Server {
         self.set_participant(now, gid, user, None, ParticipantStatus::Removed);
     }
 
-    /// An invitee answered (GRP-1): join on 2xx, decline otherwise; B's join starts the
-    /// wait for its BYE on the replaced 1-to-1 (TERM-3).
-    pub(crate) fn on_group_invite_answer(
-        &mut self,
-        now: Time,
-        gid: SessionId,
-        user: &UserUri,
-        rx: ClientRx,
-    ) {
-        let leg = match self.sessions.get(&gid) {
-            Some(Session::Group(g)) => g.participants.get(user).and_then(|p| p.leg.clone()),
-            Some(Session::One(_)) | None => None,
-        };
-        let Some(leg) = leg else {
-            return;
-        };
-        match rx {
-            ClientRx::Response(r) if r.status.is_provisional() => {}
-            ClientRx::Response(r) if r.status.is_success() => {
-                self.ack_callee(&leg, &r);
-                if let Some(answer) = PeerMedia::of_body(&r.body) {
-                    self.msrp_offer_answered(&leg, &answer);
-                }
-                self.set_participant(now, gid, user, None, ParticipantStatus::Joined);
-                self.arm_replaced_bye(now, gid, user);
-            }
-            ClientRx::Retransmitted2xx(_) => self.repeat_ack(&leg),
-            ClientRx::Response(_) | ClientRx::TimedOut => {
-                if let Some(l) = self.legs.get_mut(&leg) {
-                    l.close();
-                }
-                // GRP-7: only an answer that refuses is a decline.
-                let status = match &rx {
-                    ClientRx::Response(r) if ![408, 480, 487].contains(&r.status.get()) => {
-                        ParticipantStatus::Declined
-                    }
-                    ClientRx::Response(_) | ClientRx::TimedOut | ClientRx::Retransmitted2xx(_) => {
-                        ParticipantStatus::NoAnswer
-                    }
-                };
-                self.set_participant(now, gid, user, None, status);
-                self.maybe_end_group(now, gid);
-            }
-        }
-    }
-
-    fn arm_replaced_bye(&mut self, now: Time, gid: SessionId, user: &UserUri) {
+    pub(crate) fn arm_replaced_bye(&mut self, now: Time, gid: SessionId, user: &UserUri) {
         let Some(Session::Group(g)) = self.sessions.get(&gid) else {
             return;
         };
@@ -397,6 +401,8 @@ impl Server {
         }
         let timers = self.config.timers;
         self.tx.respond(now, &key, resp, &timers, &mut self.out);
+        // GRP-33: an UPDATE or re-INVITE with a new Subject changes the group's.
+        self.subject_in_dialog(now, leg, &req);
     }
 
     /// GRP-4: the group is sealed once nobody is in it or invited to it, and no

@@ -7,11 +7,15 @@
 //! What it is not: the invitation itself (group.rs `invite_participant`) nor the
 //! conference event package (conference_events.rs), which reports the changes.
 
+use super::config::Mutation;
+use std::collections::BTreeSet;
+
 use super::keys::LegKey;
 use super::leg::{server_contact, Leg, LegState};
 use super::output::Flow;
+use super::refer_list::{refer_list, ListAsk};
 use super::refusal::Refusal;
-use super::session::{NotifyDialog, ParticipantStatus, ReferWatch, Session};
+use super::session::{NotifyDialog, ParticipantStatus, ReferAwaits, ReferWatch, Session};
 use super::transaction::Owner;
 use super::{Server, TxKey};
 use crate::ids::SessionId;
@@ -24,6 +28,8 @@ use crate::wire::uri::parse_uri;
 enum Ask {
     /// Invite this user (RFC 4579 §5.5).
     Add(UserUri),
+    /// Invite each of these users (a resource list, RFC 5368: GRP-32).
+    AddList(Vec<UserUri>),
     /// End this participant's leg (`method=BYE` in the Refer-To URI).
     Remove(UserUri),
 }
@@ -81,15 +87,20 @@ impl Server {
                 .get(u)
                 .is_some_and(|p| p.status == ParticipantStatus::Joined)
         };
-        if !joined(&referrer) {
+        if !joined(&referrer) && self.config.mutation != Mutation::ReferFromAnyone {
             return self.refuse_request(now, &key, &req, Refusal::NotAGroupParticipant);
         }
-        let Some(ask) = refer_target(&req) else {
+        let ask = match refer_list(&req, &self.config.limits) {
+            ListAsk::Users(users) => Some(Ask::AddList(users)),
+            ListAsk::Unusable => None,
+            ListAsk::NotAList => refer_target(&req),
+        };
+        let Some(ask) = ask else {
             return self.refuse_request(now, &key, &req, Refusal::BadReferTo);
         };
         if let Ask::Remove(target) = &ask {
             // GRP-15: only the chairman removes, and only someone in the group.
-            if referrer != g.info.from {
+            if referrer != g.info.from && self.config.mutation != Mutation::AnyoneRemoves {
                 return self.refuse_request(now, &key, &req, Refusal::NotTheChairman);
             }
             if !joined(target) || *target == referrer {
@@ -118,11 +129,13 @@ impl Server {
         self.tx.respond(now, &key, resp, &timers, &mut self.out);
         let mut watch = ReferWatch {
             dialog,
-            invitee: match &ask {
-                Ask::Add(u) | Ask::Remove(u) => u.clone(),
+            awaits: match &ask {
+                Ask::Add(u) | Ask::Remove(u) => ReferAwaits::One(u.clone()),
+                Ask::AddList(_) => ReferAwaits::List(BTreeSet::new()),
             },
         };
         match ask {
+            Ask::AddList(users) => self.add_list(now, gid, &referrer, watch, users),
             Ask::Add(user) => {
                 let status = match self.sessions.get(&gid) {
                     Some(Session::Group(g)) => g.participants.get(&user).map(|p| p.status),
@@ -158,16 +171,97 @@ impl Server {
         }
     }
 
-    /// GRP-14: a referred invitee's outcome reaches its referrers, as the final
-    /// sipfrag of their implicit subscription.
+    /// GRP-32: a resource list's users not in the group yet are invited, each on
+    /// every device; the final sipfrag waits until each has an outcome.
+    fn add_list(
+        &mut self,
+        now: Time,
+        gid: SessionId,
+        referrer: &UserUri,
+        mut watch: ReferWatch,
+        users: Vec<UserUri>,
+    ) {
+        let status = |s: &Self, u: &UserUri| match s.sessions.get(&gid) {
+            Some(Session::Group(g)) => g.participants.get(u).map(|p| p.status),
+            Some(Session::One(_)) | None => None,
+        };
+        let mut awaited = BTreeSet::new();
+        let mut to_invite = Vec::new();
+        for user in users {
+            match status(self, &user) {
+                Some(ParticipantStatus::Joined) => {}
+                Some(ParticipantStatus::Invited) => {
+                    awaited.insert(user);
+                }
+                Some(
+                    ParticipantStatus::Declined
+                    | ParticipantStatus::NoAnswer
+                    | ParticipantStatus::Left
+                    | ParticipantStatus::Removed,
+                )
+                | None => {
+                    awaited.insert(user.clone());
+                    to_invite.push(user);
+                }
+            }
+        }
+        if awaited.is_empty() {
+            return self.sipfrag(now, gid, &mut watch, "SIP/2.0 200 OK", true);
+        }
+        self.sipfrag(now, gid, &mut watch, "SIP/2.0 100 Trying", false);
+        watch.awaits = ReferAwaits::List(awaited);
+        if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
+            g.refers.push(watch);
+        }
+        for user in &to_invite {
+            self.invite_participant(now, gid, user, referrer);
+        }
+    }
+
+    /// GRP-14, GRP-32: a referred invitee's outcome reaches its referrers, as the
+    /// final sipfrag of their implicit subscription (for a list: once every listed
+    /// user has an outcome).
     pub(crate) fn report_refers(&mut self, now: Time, gid: SessionId, user: &UserUri) {
-        let (status, watches) = match self.sessions.get_mut(&gid) {
+        let status = match self.sessions.get(&gid) {
+            Some(Session::Group(g)) => g.participants.get(user).map(|p| p.status),
+            Some(Session::One(_)) | None => return,
+        };
+        let settled = matches!(
+            status,
+            Some(
+                ParticipantStatus::Joined
+                    | ParticipantStatus::Declined
+                    | ParticipantStatus::NoAnswer
+            )
+        );
+        let watches = match self.sessions.get_mut(&gid) {
             Some(Session::Group(g)) => {
-                let status = g.participants.get(user).map(|p| p.status);
-                let (mine, rest): (Vec<_>, Vec<_>) =
-                    g.refers.drain(..).partition(|w| w.invitee == *user);
+                let (mut mine, rest): (Vec<_>, Vec<_>) =
+                    g.refers.drain(..).partition(|w| match &w.awaits {
+                        ReferAwaits::One(u) => u == user,
+                        ReferAwaits::List(users) => users.contains(user),
+                    });
                 g.refers = rest;
-                (status, mine)
+                // A list is done when its last user settled.
+                let mut done_lists = Vec::new();
+                mine.retain_mut(|w| match &mut w.awaits {
+                    ReferAwaits::One(_) => true,
+                    ReferAwaits::List(users) => {
+                        if settled {
+                            users.remove(user);
+                        }
+                        if users.is_empty() {
+                            done_lists.push(w.clone());
+                        } else {
+                            g.refers.push(w.clone());
+                        }
+                        false
+                    }
+                });
+                for mut w in done_lists {
+                    self.sipfrag(now, gid, &mut w, "SIP/2.0 200 OK", true);
+                }
+                mine
             }
             Some(Session::One(_)) | None => return,
         };

@@ -32,18 +32,22 @@ mod deferred;
 mod deferred_config;
 mod deferred_imdn;
 mod deferred_queue;
+mod deferred_session;
 mod extension;
 mod failure_answers;
 mod failures;
 mod fork;
 mod group;
+mod group_fork;
 mod group_refer;
 mod group_rejoin;
 mod group_state;
+mod group_subject;
 mod id_gen;
 mod is_composing;
 mod keys;
 mod leg;
+mod location;
 mod msrp_leg;
 mod msrp_media;
 mod msrp_relay;
@@ -52,9 +56,11 @@ mod one_to_one;
 mod outbox;
 mod output;
 mod pager;
+mod refer_list;
 mod refusal;
 mod registrar;
 mod registration_caps;
+mod remote_locations;
 mod response_origin;
 mod sender_identity;
 mod session;
@@ -77,7 +83,8 @@ pub use deferred_config::DeferredConfig;
 pub use failures::{FailurePolicy, Failures, LoginVerdict};
 pub use id_gen::CORE_CONN_BASE;
 pub use output::{
-    ChatFailure, ChatOutcome, Command, Event, Flow, SessionEnd, SessionOutcome, Transport,
+    ChatFailure, ChatOutcome, Command, Event, Flow, RemoteBinding, SessionEnd, SessionOutcome,
+    SharedBinding, Transport,
 };
 // The records moved to `crate::record`; their `server::` paths stay valid.
 pub use crate::record::{
@@ -181,6 +188,8 @@ pub struct Server {
     pager_forks: BTreeMap<TxKey, tickets::PagerFork>,
     /// Deferred pager messages per recipient, and who may get any (specs/deferred.md).
     deferred: deferred_queue::DeferredQueues,
+    /// Other nodes' bindings (specs/scale-out.md, SCALE-5).
+    remote: Shared<remote_locations::RemoteLocations>,
     wall_clock: WallClock,
     counters: Counters,
 }
@@ -206,6 +215,7 @@ impl Server {
             msrp: Default::default(),
             pager_forks: BTreeMap::new(),
             deferred: Default::default(),
+            remote: Default::default(),
             wall_clock: WallClock::default(),
             counters: Counters::default(),
         }
@@ -379,7 +389,9 @@ impl Server {
             Owner::CalleeInvite(sid, fork) => self.on_callee_answer(now, sid, &fork, rx),
             Owner::Bye(sid, leg) => self.on_bye_answer(now, sid, &leg, rx),
             Owner::Relay(server_tx) => self.on_relay_answer(now, &server_tx, rx),
-            Owner::GroupInvite(gid, user) => self.on_group_invite_answer(now, gid, &user, rx),
+            Owner::GroupInvite(gid, user, fork) => {
+                self.on_group_invite_answer(now, gid, &user, &fork, rx)
+            }
             Owner::Pager(server_tx) => self.on_pager_answer(now, &server_tx, rx),
             Owner::Deferred(user, id) => self.on_deferred_answer(now, &user, &id, rx),
             Owner::Nobody => {}
@@ -408,6 +420,7 @@ impl Server {
                 self.refuse_request(now, &key, &req, Refusal::RegisterInvalid)
             }
             RegisterOutcome::Bindings(bindings) => {
+                self.share_bindings(now, &aor);
                 let bound = !bindings.is_empty();
                 let mut resp = Response::to_request(&req, StatusCode::OK);
                 self.add_to_tag(&mut resp);
@@ -448,10 +461,10 @@ impl Server {
         if status != StatusCode::TRYING {
             self.add_to_tag(&mut resp);
         }
-        if status == StatusCode::METHOD_NOT_ALLOWED
-            || status == StatusCode::OK
-            || status == StatusCode::NOT_IMPLEMENTED
-        {
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            let allow = crate::sip::allow_without(&resp.headers.cseq.method);
+            resp.headers.other.push(("Allow".into(), allow));
+        } else if status == StatusCode::OK || status == StatusCode::NOT_IMPLEMENTED {
             resp.headers
                 .other
                 .push(("Allow".into(), crate::sip::ALLOW.into()));
@@ -563,7 +576,10 @@ impl Server {
             Timer::Retransmit2xx(leg) => self.retransmit_2xx(now, leg),
             Timer::ByeWait(sid) => self.on_bye_wait_expired(now, *sid),
             Timer::ReplacedBye(sid) => self.on_replaced_bye_missing(now, *sid),
-            Timer::BindingExpiry(aor, contact) => self.registrar.expire(aor, contact),
+            Timer::BindingExpiry(aor, contact) => {
+                self.registrar.expire(aor, contact);
+                self.share_bindings(now, aor);
+            }
             Timer::HeldAnswer(key) => self.release_held(now, key),
             Timer::SubscriptionExpiry(dialog) => self.on_subscription_expired(now, dialog),
             Timer::DeferredExpiry(user, id) => self.on_deferred_expired(now, user, id),

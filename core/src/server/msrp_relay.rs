@@ -31,12 +31,16 @@
 use std::net::SocketAddr;
 
 use super::chat_log::{ChatSend, MsrpReply, Origin};
+use super::config::Mutation;
+use super::keys::LegKey;
 use super::output::{ChatFailure, ChatOutcome, Command, Event};
 use super::refusal::MsrpRefusal;
 use super::Server;
 use crate::ids::{ConnId, MessageId, SessionId, TransactionId};
 use crate::msrp::reassembly::{split, Reassembly, ReassemblyError};
-use crate::msrp::{ByteRange, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse};
+use crate::msrp::{
+    ByteRange, Continuation, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse,
+};
 use crate::record::StoredMessage;
 use crate::time::Time;
 use crate::uri::UserUri;
@@ -90,6 +94,10 @@ impl Server {
             // Responses to the server's own SENDs: nothing more to do (MSRP-6).
             MsrpMessage::Response(resp) => {
                 self.msrp.outgoing.retain(|t| *t != resp.transaction_id);
+                if self.config.mutation == Mutation::MsrpAnswerResponses {
+                    let bytes = wire::msrp::encode(&MsrpMessage::Response(resp));
+                    self.out.command(Command::MsrpSend { conn, bytes });
+                }
             }
             MsrpMessage::Request(req) => match req.method {
                 // MSRP-5: a REPORT is never answered.
@@ -102,7 +110,12 @@ impl Server {
         }
     }
 
-    fn on_msrp_send(&mut self, now: Time, conn: ConnId, req: MsrpRequest) {
+    fn on_msrp_send(&mut self, now: Time, conn: ConnId, mut req: MsrpRequest) {
+        if self.config.mutation == Mutation::MsrpAbortCompletes
+            && req.continuation == Continuation::Aborted
+        {
+            req.continuation = Continuation::Complete;
+        }
         // MSRP-3: the session-id of the last To-Path URI selects the leg.
         let own = req.to_path.last().cloned().unwrap_or_default();
         let Some(leg) = session_of(&own).and_then(|s| self.msrp.by_session.get(&s).cloned()) else {
@@ -167,6 +180,18 @@ impl Server {
         let Some((sender, sid)) = self.legs.get(&leg).map(|l| (l.user.clone(), l.session)) else {
             return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
+        if self.is_stand_in(&leg) {
+            // A store-and-forward session to an offline user (deferred_session.rs).
+            let message = super::deferred_queue::StandInSend {
+                conn,
+                leg,
+                own,
+                req,
+                content_type,
+                body,
+            };
+            return self.on_stand_in_send(now, message);
+        }
         let Some(contribution_id) = self
             .sessions
             .get(&sid)
@@ -226,7 +251,7 @@ impl Server {
 
     /// Refuses a request for `why`: a debug event names the rule, the response (if
     /// the sender wants one) carries its status and comment.
-    fn msrp_refuse(&mut self, conn: ConnId, req: &MsrpRequest, why: MsrpRefusal) {
+    pub(crate) fn msrp_refuse(&mut self, conn: ConnId, req: &MsrpRequest, why: MsrpRefusal) {
         tracing::debug!(
             %conn,
             transaction = %req.transaction_id,
@@ -239,12 +264,19 @@ impl Server {
 
     /// Answers a request per its `Failure-Report` (MSRP-4): `no` → nothing,
     /// `partial` → negative responses only, `yes` → every response.
-    fn msrp_respond(&mut self, conn: ConnId, req: &MsrpRequest, status: u16, comment: &str) {
-        let wanted = match req.failure_report {
-            FailureReport::Yes => true,
-            FailureReport::Partial => status != MSRP_OK,
-            FailureReport::No => false,
-        };
+    pub(crate) fn msrp_respond(
+        &mut self,
+        conn: ConnId,
+        req: &MsrpRequest,
+        status: u16,
+        comment: &str,
+    ) {
+        let wanted = self.config.mutation == Mutation::MsrpIgnoreFailureReport
+            || match req.failure_report {
+                FailureReport::Yes => true,
+                FailureReport::Partial => status != MSRP_OK,
+                FailureReport::No => false,
+            };
         let (Some(to), Some(from)) = (req.from_path.first(), req.to_path.last()) else {
             return;
         };
@@ -268,13 +300,19 @@ impl Server {
     /// The chat layer's outcome for a message that came over MSRP, as the response
     /// and REPORT its sender asked for (MSRP-4).
     pub(crate) fn msrp_answer(&mut self, reply: &MsrpReply, outcome: ChatOutcome) {
-        let (status, comment) = match outcome {
-            ChatOutcome::Accepted => (MSRP_OK, "OK"),
-            ChatOutcome::Failed(f) => {
-                let why = failure_refusal(f);
-                (why.status(), why.comment())
-            }
-        };
+        match outcome {
+            ChatOutcome::Accepted => self.msrp_answer_status(reply, MSRP_OK, "OK"),
+            ChatOutcome::Failed(_) if self.config.mutation == Mutation::MsrpSilentFailure => {}
+            ChatOutcome::Failed(f) => self.msrp_answer_refusal(reply, failure_refusal(f)),
+        }
+    }
+
+    /// A message refused after it was complete, answered as its sender asked.
+    pub(crate) fn msrp_answer_refusal(&mut self, reply: &MsrpReply, why: MsrpRefusal) {
+        self.msrp_answer_status(reply, why.status(), why.comment());
+    }
+
+    fn msrp_answer_status(&mut self, reply: &MsrpReply, status: u16, comment: &str) {
         let conn = self.reply_conn(reply);
         let Some(conn) = conn else {
             return self.out.event(Event::MsrpRefused {
@@ -357,17 +395,39 @@ impl Server {
         let Some(leg) = self.leg_in(sid, recipient) else {
             return;
         };
-        let Some((to_path, own)) = self
-            .msrp
-            .legs
-            .get(&leg)
-            .map(|m| (m.peer_path.clone(), m.local_path.clone()))
-        else {
+        if !self.msrp.legs.contains_key(&leg) {
             // A leg without MSRP media: hand the message to the runtime typed.
             return self.out.command(Command::ChatDeliver {
                 recipient: recipient.clone(),
                 message: message.clone(),
             });
+        }
+        self.msrp_send_on(
+            &leg,
+            &message.content_type,
+            &message.body,
+            Some(message.message_id.as_str()),
+        );
+    }
+
+    /// Sends `body` on `leg`'s MSRP endpoint as a new SEND of the server's (own
+    /// Message-ID and transaction ids, chunked by `chunk_size`), queued while its
+    /// connection is not bound (MSRP-7). `relayed_id`: the Message-ID of the
+    /// sender's SEND this relays, if any; only the model's MSRP-7 mutant reuses it.
+    pub(crate) fn msrp_send_on(
+        &mut self,
+        leg: &LegKey,
+        content_type: &str,
+        body: &[u8],
+        relayed_id: Option<&str>,
+    ) {
+        let Some((to_path, own)) = self
+            .msrp
+            .legs
+            .get(leg)
+            .map(|m| (m.peer_path.clone(), m.local_path.clone()))
+        else {
+            return;
         };
         if to_path.is_empty() {
             return self.out.event(Event::MsrpRefused {
@@ -375,9 +435,12 @@ impl Server {
                 reason: "recipient's msrp path is unknown".into(),
             });
         }
-        let message_id = self.ids.msrp_token();
+        let message_id = match relayed_id {
+            Some(id) if self.config.mutation == Mutation::MsrpRelaySenderMessageId => id.to_owned(),
+            Some(_) | None => self.ids.msrp_token(),
+        };
         let mut encoded = Vec::new();
-        for (range, flag, data) in split(&message.body, self.config.msrp.chunk_size) {
+        for (range, flag, data) in split(body, self.config.msrp.chunk_size) {
             let tid = TransactionId::new(self.ids.msrp_token());
             let mut req = MsrpRequest::new(
                 tid.clone(),
@@ -388,14 +451,14 @@ impl Server {
             req.message_id = Some(message_id.clone());
             req.byte_range = Some(range);
             if !data.is_empty() {
-                req.content_type = Some(message.content_type.clone());
+                req.content_type = Some(content_type.to_owned());
             }
             req.body = data.to_vec();
             req.continuation = flag;
             encoded.push(wire::msrp::encode(&MsrpMessage::Request(req)));
             self.note_outgoing(tid);
         }
-        let Some(m) = self.msrp.legs.get_mut(&leg) else {
+        let Some(m) = self.msrp.legs.get_mut(leg) else {
             return;
         };
         match m.conn {
@@ -410,19 +473,19 @@ impl Server {
 }
 
 /// What the server captures from a message body besides the bytes.
-struct Capture {
+pub(crate) struct Capture {
     /// CPIM `imdn.Message-ID`.
-    message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
     /// The first CPIM `To`, as an identity.
-    to: Option<UserUri>,
+    pub(crate) to: Option<UserUri>,
     /// The CPIM `From` value (SEC-3).
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// The notification, when the CPIM content is `message/imdn+xml`.
-    imdn: Option<crate::wire::imdn::Imdn>,
+    pub(crate) imdn: Option<crate::wire::imdn::Imdn>,
 }
 
 /// Parses a `message/cpim` body (other types are captured as they are).
-fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRefusal> {
+pub(crate) fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRefusal> {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("message/cpim") {
         return Ok(Capture {

@@ -68,9 +68,10 @@ impl Server {
         if !self.is_local_user(&callee) {
             return self.refuse_request(now, &key, &req, Refusal::UnknownUser);
         }
-        let bindings = self.registrar.lookup_all(&callee);
+        let bindings = self.reachable_bindings(now, &callee);
         if bindings.is_empty() {
-            return self.refuse_request(now, &key, &req, Refusal::NotRegistered);
+            // Kept for later, or 480 (specs/deferred.md, DEF-12).
+            return self.stand_in_for(now, flow, key, req, caller, callee, &body);
         }
         let info = self.session_info(
             &req,
@@ -492,6 +493,9 @@ impl Server {
         }
         leg.remote_cseq = Some(req.headers.cseq.seq);
         let sid = leg.session;
+        if self.is_stand_in(&leg_key) {
+            return self.stand_in_in_dialog(now, &leg_key, key, req);
+        }
         match req.method {
             Method::Bye => self.on_bye(now, sid, &leg_key, key, req),
             Method::Invite | Method::Update | Method::Info => {
@@ -647,7 +651,8 @@ impl Server {
             Session::Group(g) => g
                 .participants
                 .values()
-                .filter_map(|p| p.leg.clone())
+                .flat_map(|p| p.leg.iter().chain(p.invitation.forks.keys()))
+                .cloned()
                 .collect(),
         };
         for leg in legs {

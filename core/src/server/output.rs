@@ -287,11 +287,23 @@ pub enum Event {
         content_type: String,
         /// Its body (the push hook sends it only when configured to).
         body: Vec<u8>,
+        /// Whether it came in a store-and-forward session (DEF-12), not as a pager
+        /// MESSAGE.
+        in_session: bool,
     },
     /// A restored deferred message whose stored request no longer decodes: dropped.
     DeferredDropped {
         /// Its queue id.
         id: String,
+    },
+    /// SCALE-4 (specs/scale-out.md, with `share_locations` on): the bindings this
+    /// node holds for `aor` changed (a REGISTER or an expiry); all of them now, for
+    /// the location rows the other nodes read. Empty: none left.
+    BindingsChanged {
+        /// The address-of-record.
+        aor: UserUri,
+        /// Its bindings on this node.
+        bindings: Vec<SharedBinding>,
     },
     /// SEC-6: a Contact or remote target names a host other than the terminal's
     /// signalling address and not in `[trust] connect_allow`: the server connected
@@ -302,4 +314,33 @@ pub enum Event {
         /// The terminal's address.
         terminal: std::net::IpAddr,
     },
+}
+
+/// One of this node's bindings, as the location rows hold it (SCALE-4,
+/// specs/scale-out.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SharedBinding {
+    /// The printed contact URI: the binding's key.
+    pub contact_key: String,
+    /// The Contact as registered (without `expires`).
+    pub contact: String,
+    /// The flow the REGISTER came over: where requests to the binding go.
+    pub flow: Flow,
+    /// Milliseconds the binding has left.
+    pub expires_in_ms: u64,
+}
+
+/// Another node's binding (or a change of it), read from the location rows: an
+/// input (`Server::handle_remote_binding`, SCALE-5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RemoteBinding {
+    /// The address-of-record.
+    pub aor: UserUri,
+    /// The printed contact URI (the request's target).
+    pub contact_key: String,
+    /// How this node reaches it: UDP from one of its own sockets to the address the
+    /// binding was registered from.
+    pub flow: Flow,
+    /// Milliseconds it has left; 0: gone.
+    pub left_ms: u64,
 }

@@ -52,8 +52,7 @@ impl Server {
         };
         // PAGER-6: every device of the recipient, newest first.
         let devices: Vec<(Flow, Uri)> = self
-            .registrar
-            .lookup_all(&target)
+            .reachable_bindings(now, &target)
             .into_iter()
             .map(|b| (b.flow, b.contact.uri))
             .collect();
@@ -86,12 +85,12 @@ impl Server {
         if devices.is_empty() {
             // No device: kept for later, or 480 (specs/deferred.md).
             let incoming = super::deferred::Incoming {
-                key,
+                answer: super::tickets::DeferredAnswer::Sip(key),
                 req,
                 sender,
                 target,
                 conversation_id,
-                history: record,
+                history: Some(record),
             };
             return self.defer_message(now, incoming);
         }
@@ -106,7 +105,7 @@ impl Server {
 
     /// What a MESSAGE stores: a disposition for an IMDN, else a standalone message;
     /// `None` when a CPIM or IMDN body does not decode.
-    fn pager_record(
+    pub(crate) fn pager_record(
         &self,
         req: &Request,
         conversation_id: &ConversationId,

@@ -359,6 +359,9 @@ pub enum MsrpRefusal {
     SessionFull,
     /// LIM-14: the sender has used up its stored-bytes quota.
     OverQuota,
+    /// DEF-6: the offline recipient's deferred queue is full (a store-and-forward
+    /// session, specs/deferred.md).
+    DeferredQueueFull,
 }
 
 impl MsrpRefusal {
@@ -373,7 +376,8 @@ impl MsrpRefusal {
             MsrpRefusal::TooLarge
             | MsrpRefusal::SessionBusy
             | MsrpRefusal::SessionFull
-            | MsrpRefusal::OverQuota => 413,
+            | MsrpRefusal::OverQuota
+            | MsrpRefusal::DeferredQueueFull => 413,
             MsrpRefusal::UnsupportedType => 415,
             MsrpRefusal::NoSession | MsrpRefusal::RecipientGone => 481,
             MsrpRefusal::StoreFailed => 500,
@@ -398,6 +402,7 @@ impl MsrpRefusal {
             MsrpRefusal::SessionBusy => "Too many messages waiting",
             MsrpRefusal::SessionFull => "Session message limit reached",
             MsrpRefusal::OverQuota => "Quota exceeded",
+            MsrpRefusal::DeferredQueueFull => "Recipient's deferred queue full",
             MsrpRefusal::NotTheSender => "CPIM From is not the sender",
             MsrpRefusal::ImdnNotFromRecipient => "IMDN not from a recipient",
         }

@@ -211,7 +211,17 @@ pub(crate) struct Subscription {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ReferWatch {
     pub(crate) dialog: NotifyDialog,
-    pub(crate) invitee: UserUri,
+    pub(crate) awaits: ReferAwaits,
+}
+
+/// What a REFER's final sipfrag waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum ReferAwaits {
+    /// One user (RFC 4579 §5.5): its outcome is the final sipfrag (GRP-14).
+    One(UserUri),
+    /// A resource list (RFC 5368): `200 OK` once each of these users' invitation has
+    /// an outcome; each outcome is in the conference state (GRP-32).
+    List(BTreeSet<UserUri>),
 }
 
 /// The dialog of a REFER's NOTIFYs: the referrer's group leg (a REFER in that
@@ -227,6 +237,20 @@ pub(crate) enum NotifyDialog {
 pub(crate) struct Participant {
     pub(crate) leg: Option<LegKey>,
     pub(crate) status: ParticipantStatus,
+    /// The focus's INVITEs to this user's devices still awaiting an answer (GRP-31).
+    pub(crate) invitation: Invitation,
+}
+
+/// A group INVITE forked to every registered device of one user (GRP-31): the
+/// first 2xx joins the user on that device, the other forks are CANCELled (a late
+/// 2xx of theirs is ACKed and ended with BYE).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Invitation {
+    /// Each fork's leg and its INVITE client transaction, until its final answer.
+    pub(crate) forks: BTreeMap<LegKey, TxKey>,
+    /// Whether a device refused (a final non-2xx other than 408/480/487): when every
+    /// fork failed the user declined, else it did not answer (GRP-7).
+    pub(crate) refused: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

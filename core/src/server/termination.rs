@@ -176,7 +176,7 @@ impl Server {
                     self.leave_group(now, sid, &user);
                 }
             }
-            None => {}
+            None => self.stand_in_unacknowledged(now, sid, leg),
         }
     }
 

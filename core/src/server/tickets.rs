@@ -32,14 +32,27 @@ pub(crate) enum TicketUse {
     Bookkeeping,
 }
 
-/// A deferred MESSAGE whose record the store has not confirmed yet.
+/// A deferred message whose record the store has not confirmed yet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PendingDeferred {
-    /// The sender's server transaction.
-    pub(crate) server_tx: TxKey,
+    /// Who is told once it is durable (or not).
+    pub(crate) answer: DeferredAnswer,
     /// The recipient and the queue entry's id.
     pub(crate) recipient: crate::uri::UserUri,
     pub(crate) id: String,
+}
+
+/// Whom the store's answer to a deferral goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum DeferredAnswer {
+    /// A pager MESSAGE: its server transaction (202, or the failure).
+    Sip(TxKey),
+    /// A message of a store-and-forward session: its MSRP response
+    /// (specs/deferred.md, "Sessions to an offline user").
+    Msrp(Box<super::chat_log::MsrpReply>),
+    /// A notification of the server's own to an offline sender (DEF-13): nobody
+    /// waits for it.
+    Nobody,
 }
 
 /// A pager MESSAGE whose record the store has not confirmed yet: what to relay, and

@@ -43,8 +43,8 @@ pub(crate) enum Owner {
     Pager(TxKey),
     /// A deferred message (recipient, queue id) delivered to one device.
     Deferred(UserUri, String),
-    /// A group INVITE to one participant.
-    GroupInvite(SessionId, UserUri),
+    /// A group INVITE to one device (fork) of one participant (GRP-31).
+    GroupInvite(SessionId, UserUri, LegKey),
     /// A request whose answer nobody needs (CANCEL).
     Nobody,
 }

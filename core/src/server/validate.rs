@@ -15,11 +15,13 @@ use crate::sip::{Method, Request, Response};
 use crate::uri::Uri;
 
 /// Option tags cpmd supports (RFC 5366 and RFC 5365 recipient lists, RFC 3891
-/// Replaces); any other tag in `Require` is refused with 420.
+/// Replaces, RFC 5368 resource-list REFERs to the focus: GRP-32); any other tag in
+/// `Require` is refused with 420.
 pub(crate) const SUPPORTED: &[&str] = &[
     "recipient-list-invite",
     "recipient-list-message",
     "replaces",
+    "multiple-refer",
 ];
 
 /// Body types an INVITE may carry (the offer, or a multipart with the offer and the

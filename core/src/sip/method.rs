@@ -2,9 +2,22 @@
 
 use std::fmt;
 
-/// The methods the server implements, for the `Allow` header of its 200 to OPTIONS
-/// and its 405 and 501 answers (RFC 3261 §8.2.1, §11.2).
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE";
+/// The methods the server implements, for the `Allow` header of its 200 to OPTIONS,
+/// its 405 and 501 answers (RFC 3261 §8.2.1, §11.2) and the focus's INVITE and 200:
+/// SUBSCRIBE, NOTIFY and REFER are the focus's conference event package and
+/// participant management (RFC 4575, RFC 3515; specs/group.md, GRP-30).
+pub const ALLOW: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER";
+
+/// [`ALLOW`] without `refused`: the `Allow` of a 405 lists what the addressed
+/// resource does accept, so never the method it refused (RFC 3261 §21.4.6).
+pub fn allow_without(refused: &Method) -> String {
+    ALLOW
+        .split(", ")
+        .filter(|m| *m != refused.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A SIP method (RFC 3261 §7.1 and extensions). Unknown methods are kept, so that
 /// the server can answer them with 501 / 405 instead of failing to parse.

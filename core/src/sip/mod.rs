@@ -12,5 +12,5 @@ mod status;
 
 pub use headers::{CSeq, Headers, MediaType, NameAddr, Replaces, Via};
 pub use message::{Request, Response, SipMessage};
-pub use method::{Method, ALLOW};
+pub use method::{allow_without, Method, ALLOW};
 pub use status::StatusCode;

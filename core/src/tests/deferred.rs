@@ -149,7 +149,7 @@ fn the_202_comes_only_after_the_store_made_it_durable_def_2() {
     };
     assert_eq!(d.message.recipient, b.user());
     assert_eq!(d.message.sender, a.user());
-    let Record::Standalone(s) = d.history.as_ref() else {
+    let Some(Record::Standalone(s)) = d.history.as_deref() else {
         panic!("history is the standalone message");
     };
     assert_eq!(
@@ -456,5 +456,65 @@ proptest! {
         let delivered = done(&h).iter().filter(|e| **e == DeferredEnd::Delivered).count();
         let taken: usize = took.iter().map(Vec::len).sum();
         prop_assert!(delivered <= taken, "a delivery needs a device's 2xx");
+    }
+}
+
+/// DEF-13: the server's own notifications to a sender with no device are deferred
+/// like any message to them: `stored` (alice left before the store answered) and
+/// `failed` (at expiry) wait in alice's queue, with no history of their own, and
+/// reach her next device in order, in bob's name.
+#[test]
+fn the_servers_notifications_to_an_offline_sender_are_deferred_def_13() {
+    let mut config = Config::new(DOMAIN);
+    config.deferred.expiry_s = 60;
+    let (mut h, mut a, b) = offline_bob_with(config);
+    h.store_mode = StoreMode::Manual;
+    send(
+        &mut h,
+        &mut a,
+        &b,
+        "m1",
+        "positive-delivery, negative-delivery, processing",
+    );
+    unregister(&mut h, &mut a);
+    h.store_answer(true);
+    h.expect_response(&a, StatusCode::ACCEPTED);
+    h.expect_nothing(&a);
+    // The notification's own write: a queue row, no history (nothing new filed).
+    assert_eq!(h.store_queue.len(), 1);
+    h.store_answer(true);
+    let Some(Record::Deferred(note)) = h.stored.last() else {
+        panic!("the notification is deferred: {:?}", h.stored);
+    };
+    assert!(note.history.is_none());
+    assert_eq!(
+        (note.message.recipient.clone(), note.message.sender.clone()),
+        (a.user(), b.user())
+    );
+    h.store_mode = StoreMode::Auto;
+    assert_eq!(h.server.deferred_for(&a.user()).len(), 1);
+
+    // alice's next device gets `stored`; she leaves again; at m1's expiry `failed`
+    // waits for her in turn.
+    let mut want = vec!["<stored/>"];
+    for round in 0..2 {
+        h.register(&mut a);
+        for w in want.drain(..) {
+            let note = h.expect_request(&a, Method::Message);
+            let note_text = text(&note);
+            assert!(note_text.contains(w), "{w}: {note_text}");
+            assert!(note_text.contains("<message-id>m1</message-id>"));
+            assert_eq!(note.headers.from.uri, b.uri(), "in the recipient's name");
+            h.expect_nothing(&a);
+            h.send(&a, a.response(&note, StatusCode::OK, &Tag::new("a")));
+        }
+        assert!(h.server.deferred_for(&a.user()).is_empty());
+        if round == 0 {
+            unregister(&mut h, &mut a);
+            h.advance(60_000);
+            assert!(h.server.deferred_for(&b.user()).is_empty());
+            assert_eq!(h.server.deferred_for(&a.user()).len(), 1);
+            want.push("<failed/>");
+        }
     }
 }

@@ -174,6 +174,8 @@ pub(crate) struct Harness {
     pub(crate) group_states: Vec<crate::server::GroupStateRecord>,
     /// Every `Event::MessageDeferred`'s (recipient, sender), in order.
     pub(crate) deferred_events: Vec<(UserUri, UserUri)>,
+    /// Every `Event::BindingsChanged` (SCALE-4), in order.
+    pub(crate) bindings_changed: Vec<(UserUri, Vec<crate::server::SharedBinding>)>,
     pending_records: BTreeMap<StoreTicket, PendingRecord>,
 }
 
@@ -215,6 +217,7 @@ impl Harness {
             bookkeeping: Vec::new(),
             group_states: Vec::new(),
             deferred_events: Vec::new(),
+            bindings_changed: Vec::new(),
             pending_records: BTreeMap::new(),
         }
     }
@@ -313,6 +316,9 @@ impl Harness {
                 crate::server::Event::MessageDeferred {
                     recipient, sender, ..
                 } => self.deferred_events.push((recipient, sender)),
+                crate::server::Event::BindingsChanged { aor, bindings } => {
+                    self.bindings_changed.push((aor, bindings))
+                }
                 crate::server::Event::Dropped { .. }
                 | crate::server::Event::SessionEstablished(_)
                 | crate::server::Event::GroupCreated { .. }

@@ -29,6 +29,7 @@ pub mod uri;
 pub use framing::{FrameError, StreamDecoder};
 pub use limits::Limits;
 pub use sip_decode::{decode_datagram, decode_message, BadMessage, DecodeError, ReplyContext};
+pub(crate) use sip_encode::print_name_addr;
 pub use sip_encode::{encode_error_reply, encode_message};
 
 /// What is needed to answer a request that could not be decoded or framed (its

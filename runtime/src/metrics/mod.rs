@@ -317,6 +317,7 @@ impl Metrics {
                 self.deferred.inc();
             }
             Event::DeferredDropped { .. } => self.refused("deferred_undecodable"),
+            Event::BindingsChanged { .. } => {}
         }
     }
 

@@ -186,7 +186,9 @@ fn write_record<C: Conn + ?Sized>(
         Record::Standalone(s) => persist_standalone(ops, s),
         Record::Disposition(d) => persist_disposition(ops, d),
         Record::Deferred(d) => {
-            write_record(ops, instance, &d.history)?;
+            if let Some(history) = &d.history {
+                write_record(ops, instance, history)?;
+            }
             deferred::insert(ops.conn, instance, &d.message)
         }
         Record::DeferredDone(d) => deferred::remove(ops.conn, &d.id),
@@ -205,7 +207,8 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
         let sender = match record {
             Record::Message(m) => Some(m.sender.as_str()),
             Record::Standalone(s) => Some(s.sender.as_str()),
-            Record::Deferred(d) => Some(d.message.sender.as_str()),
+            // A notification of the server's own (no history) is charged to nobody.
+            Record::Deferred(d) => d.history.as_ref().map(|_| d.message.sender.as_str()),
             Record::SessionInfo(_)
             | Record::Disposition(_)
             | Record::DeferredDone(_)

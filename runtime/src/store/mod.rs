@@ -15,9 +15,8 @@
 //! round trips rather than about ten per record ([`HistoryStore::write_batch`],
 //! `pg_batch.rs`).
 
+pub mod cluster;
 pub mod deferred;
-#[cfg(test)]
-mod deferred_tests;
 pub mod group_state;
 pub mod history;
 pub mod inspect;
@@ -228,6 +227,8 @@ pub struct OpenStore {
     pub recovered: Vec<String>,
     /// The deferred messages and known users to feed the core (specs/deferred.md).
     pub deferred: deferred::Restored,
+    /// The mailbox change feed (for writers besides `history`: a cluster take-over).
+    pub feed: broadcast::Sender<MailChange>,
 }
 
 /// Capacity of the change feed: an IDLE client that lags further behind gets a
@@ -290,6 +291,7 @@ fn open_with<C: Conn>(
     let deferred = deferred::load(&mut reader, instance)?;
     let mail = MailView::new(reader, feed.clone());
     Ok(OpenStore {
+        feed: feed.clone(),
         history: wrap(history, feed),
         mail: Arc::new(mail),
         recovered,

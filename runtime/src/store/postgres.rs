@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("schema/postgres/0002_user_quota.sql")),
     (4, include_str!("schema/postgres/0004_deferred.sql")),
     (5, include_str!("schema/postgres/0005_group_states.sql")),
+    (6, include_str!("schema/postgres/0006_cluster.sql")),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for
@@ -152,6 +153,18 @@ impl PgConn {
             }
             Err(e) => Err(db(e)),
         }
+    }
+
+    /// Takes the advisory lock of instance `instance` if it is free, without
+    /// waiting: `false` when another connection holds it (that instance's node is
+    /// connected). Held until this connection closes (SCALE-2).
+    pub fn try_hold_instance(&mut self, instance: i64) -> Result<bool, DbError> {
+        let (class, object) = instance_lock_key(instance);
+        let row = self.query_one(
+            "SELECT pg_try_advisory_lock($1::int4, $2::int4)::int4",
+            &[i64::from(class).into(), i64::from(object).into()],
+        )?;
+        Ok(row.int(0)? == 1)
     }
 
     /// Makes every later write on this connection fail (tests of the failure path).

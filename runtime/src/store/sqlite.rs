@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("schema/sqlite/0002_user_quota.sql")),
     (4, include_str!("schema/sqlite/0004_deferred.sql")),
     (5, include_str!("schema/sqlite/0005_group_states.sql")),
+    (6, include_str!("schema/sqlite/0006_cluster.sql")),
 ];
 
 /// A SQLite connection.

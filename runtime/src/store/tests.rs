@@ -186,6 +186,10 @@ macro_rules! both_backends {
 /// SEC-7: sessions of several instances on one database.
 mod instances;
 
+/// SCALE-1..3: node leases, take-over and location rows (PostgreSQL only).
+mod cluster;
+/// specs/deferred.md: the deferred queue's rows.
+mod deferred;
 /// GRP-20: the group state object per change.
 mod group_states;
 

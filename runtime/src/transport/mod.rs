@@ -95,4 +95,6 @@ pub enum NetEvent {
     },
     /// An IMAP login attempt for the core's password-failure table (SEC-4f).
     Login(crate::imap::login_limit::LoginQuery),
+    /// Another node's binding, read from the location rows (specs/scale-out.md).
+    RemoteBinding(cpmd_core::server::RemoteBinding),
 }

@@ -1,0 +1,4 @@
+-- cpmd message store, schema version 6 (SQLite): nothing. The cluster tables
+-- (../postgres/0006_cluster.sql, specs/scale-out.md) are PostgreSQL only: a SQLite
+-- store is one node's, and [cluster] refuses it. The number is kept in step so both
+-- backends are at the same schema version.
