@@ -8,32 +8,8 @@
 //!
 //! Peers: python3, xmllint (Debian `libxml2-utils`); missing ones fail under CI=true.
 
-use std::path::Path;
-use std::process::Command;
-
-use cpmd_tests::{tool_available, workspace_root, Cpmd, Transport};
-
-/// `xmllint --nonet --schema` on one document: `Ok` or the tool's complaint.
-fn validate(doc: &Path) -> Result<(), String> {
-    let schemas = workspace_root().join("tests/schemas");
-    let out = Command::new("xmllint")
-        .env("XML_CATALOG_FILES", schemas.join("catalog.xml"))
-        .args(["--nonet", "--noout", "--schema"])
-        .arg(schemas.join("conference-info.xsd"))
-        .arg(doc)
-        .output()
-        .expect("xmllint runs");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-fn tools() -> bool {
-    tool_available("python3", &["--version"], "python3")
-        && tool_available("xmllint", &["--version"], "libxml2-utils")
-}
+use cpmd_tests::conference_schema::{run_python_scenario, tools, validate};
+use cpmd_tests::Cpmd;
 
 /// The schema check itself can fail: a document with an endpoint status RFC 4575
 /// does not define is refused (so a passing validation below means something).
@@ -61,40 +37,9 @@ fn the_schema_refuses_a_wrong_document() {
 /// against RFC 4575; returns cpmd (stopped) for the history checks.
 fn run_scenario(scenario: &str, notifies: usize) -> Cpmd {
     let mut cpmd = Cpmd::start(&["--tcp", "127.0.0.1:0"]);
-    let server = cpmd.addr(Transport::Tcp);
-    let out_dir = tempfile::tempdir().unwrap();
-    let out = Command::new("python3")
-        .arg(workspace_root().join("tests/sip/group_client.py"))
-        .arg(scenario)
-        .args(["--host", &server.ip().to_string()])
-        .args(["--port", &server.port().to_string()])
-        .arg("--out")
-        .arg(out_dir.path())
-        .output()
-        .expect("python3 runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "group client failed\nstdout:\n{stdout}\nstderr:\n{}\ncpmd:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        cpmd.log()
-    );
-    assert!(stdout.contains("group ended"), "{stdout}");
-    let mut docs: Vec<_> = std::fs::read_dir(out_dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    docs.sort();
-    assert_eq!(docs.len(), notifies, "{docs:?}\n{stdout}");
-    for doc in &docs {
-        if let Err(err) = validate(doc) {
-            panic!(
-                "{} does not validate against RFC 4575:\n{err}\n{}",
-                doc.display(),
-                std::fs::read_to_string(doc).unwrap_or_default()
-            );
-        }
-    }
+    let run = run_python_scenario(&cpmd, "group_client.py", scenario);
+    assert!(run.stdout.contains("group ended"), "{}", run.stdout);
+    assert_eq!(run.docs.len(), notifies, "{:?}\n{}", run.docs, run.stdout);
     let status = cpmd.stop();
     assert!(status.success(), "cpmd exit: {status:?}\n{}", cpmd.log());
     cpmd
