@@ -683,3 +683,25 @@ impl Drop for Sipp {
         }
     }
 }
+
+/// The claim played by sipp terminals at `a`, `b` and `c`: B and C register, B
+/// answers the 1-to-1 and then the group, C the group, A runs
+/// `a_claim_session_replaces.xml` (the 1-to-1, the extension and B's BYE handshake);
+/// asserts that every terminal's scenario succeeded. `run` builds each sipp run from
+/// its local address and extra arguments (the caller adds its IDs as keys); the
+/// group is left open.
+pub fn sipp_claim(
+    run: impl Fn(SocketAddr, &[&str]) -> SippRun,
+    [a, b, c]: [SocketAddr; 3],
+    dir: &Path,
+) {
+    Sipp::spawn("register.xml", &run(b, &["-s", "bob", "-m", "1"]), dir).assert_success();
+    Sipp::spawn("register.xml", &run(c, &["-s", "carol", "-m", "1"]), dir).assert_success();
+    let b_uas = Sipp::spawn("b_claim.xml", &run(b, &["-m", "2"]), dir);
+    let c_uas = Sipp::spawn("c_claim.xml", &run(c, &["-m", "1"]), dir);
+    // The terminals' sipp must be listening before A's INVITE reaches them.
+    std::thread::sleep(Duration::from_millis(300));
+    Sipp::spawn("a_claim_session_replaces.xml", &run(a, &["-m", "1"]), dir).assert_success();
+    b_uas.assert_success();
+    c_uas.assert_success();
+}

@@ -16,7 +16,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use cpmd_tests::{free_port, sipp_available, workspace_root, Cpmd, Sipp, SippRun, Transport};
+use cpmd_tests::{
+    free_port, sipp_available, sipp_claim, workspace_root, Cpmd, Sipp, SippRun, Transport,
+};
 use serde_json::Value;
 
 const CONVERSATION: &str = "7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10";
@@ -145,14 +147,7 @@ fn kill_9_mid_load_loses_nothing_acknowledged_and_seals_open_sessions() {
 
     // The claim: the 1-to-1 sealed, the group created and left open.
     let (a, b, c) = (at(free_port(ip)), at(free_port(ip)), at(free_port(ip)));
-    Sipp::spawn("register.xml", &run(b, &["-s", "bob", "-m", "1"]), &dir).assert_success();
-    Sipp::spawn("register.xml", &run(c, &["-s", "carol", "-m", "1"]), &dir).assert_success();
-    let b_uas = Sipp::spawn("b_claim.xml", &run(b, &["-m", "2"]), &dir);
-    let c_uas = Sipp::spawn("c_claim.xml", &run(c, &["-m", "1"]), &dir);
-    std::thread::sleep(Duration::from_millis(300));
-    Sipp::spawn("a_claim_session_replaces.xml", &run(a, &["-m", "1"]), &dir).assert_success();
-    b_uas.assert_success();
-    c_uas.assert_success();
+    sipp_claim(run, [a, b, c], &dir);
 
     // The stream of 1-to-1 sessions, bob answering on a new socket.
     let (uac, uas) = (at(free_port(ip)), at(free_port(ip)));

@@ -29,7 +29,8 @@ use cpmd::store::StoreUrl;
 use cpmd_tests::imap_raw::Imap;
 use cpmd_tests::pg_db::TestDb;
 use cpmd_tests::{
-    free_port, sipp_available, sipp_keys, tool_available, Cpmd, Sipp, SippRun, Transport,
+    free_port, sipp_available, sipp_claim, sipp_keys, tool_available, Cpmd, Sipp, SippRun,
+    Transport,
 };
 
 const CONVERSATION: &str = "2a4c6e80-1b3d-4f5a-8c7e-9d0b1a2c3e4f";
@@ -426,14 +427,7 @@ fn kill_9_of_a_node_mid_session_and_the_other_seals_it() {
     };
     // Node 1: the claim; the group stays open.
     let (a, b, c) = (at(), at(), at());
-    Sipp::spawn("register.xml", &run(b, &["-s", "bob", "-m", "1"]), &dir).assert_success();
-    Sipp::spawn("register.xml", &run(c, &["-s", "carol", "-m", "1"]), &dir).assert_success();
-    let b_uas = Sipp::spawn("b_claim.xml", &run(b, &["-m", "2"]), &dir);
-    let c_uas = Sipp::spawn("c_claim.xml", &run(c, &["-m", "1"]), &dir);
-    std::thread::sleep(Duration::from_millis(300));
-    Sipp::spawn("a_claim_session_replaces.xml", &run(a, &["-m", "1"]), &dir).assert_success();
-    b_uas.assert_success();
-    c_uas.assert_success();
+    sipp_claim(run, [a, b, c], &dir);
     assert_eq!(state_of(&url, GROUP).as_deref(), Some("open"));
     // Node 2 is alive and node 1 is too: nothing is taken over (their leases are
     // renewed every third of a second; a few beats pass).

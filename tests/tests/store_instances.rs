@@ -20,7 +20,9 @@ use cpmd::store::inspect::{open_mail_view, read_contents, StoreContents};
 use cpmd::store::StoreUrl;
 use cpmd_core::UserUri;
 use cpmd_tests::pg_db::TestDb;
-use cpmd_tests::{free_port, sipp_available, sipp_keys, Cpmd, Sipp, SippRun, Transport};
+use cpmd_tests::{
+    free_port, sipp_available, sipp_claim, sipp_keys, Cpmd, Sipp, SippRun, Transport,
+};
 
 const CONVERSATION: &str = "4e6a8c0d-2b4f-4a6c-8e0a-1c3e5a7b9d2f";
 const ONE_TO_ONE: &str = "7b9d1f3a-5c7e-4b9d-a1c3-e5f7091b3d5f";
@@ -108,14 +110,7 @@ fn sec_7_another_instance_cannot_write_into_a_session() {
     let dir = one.dir.path().to_path_buf();
     let run = |local, extra: &[&str]| sipp_run(&one, local, extra, ONE_TO_ONE);
     let (a, b, c) = (at(), at(), at());
-    Sipp::spawn("register.xml", &run(b, &["-s", "bob", "-m", "1"]), &dir).assert_success();
-    Sipp::spawn("register.xml", &run(c, &["-s", "carol", "-m", "1"]), &dir).assert_success();
-    let b_uas = Sipp::spawn("b_claim.xml", &run(b, &["-m", "2"]), &dir);
-    let c_uas = Sipp::spawn("c_claim.xml", &run(c, &["-m", "1"]), &dir);
-    std::thread::sleep(Duration::from_millis(300));
-    Sipp::spawn("a_claim_session_replaces.xml", &run(a, &["-m", "1"]), &dir).assert_success();
-    b_uas.assert_success();
-    c_uas.assert_success();
+    sipp_claim(run, [a, b, c], &dir);
     let before = of_instance_one(&url);
     let states: Vec<(&str, &str)> = before
         .sessions

@@ -13,7 +13,7 @@ use cpmd::store::inspect::{open_mail_view, read_contents};
 use cpmd::store::StoreUrl;
 use cpmd_core::UserUri;
 use cpmd_tests::pg_db::TestDb;
-use cpmd_tests::{free_port, sipp_available, sipp_keys, Cpmd, Sipp, SippRun, Transport};
+use cpmd_tests::{free_port, sipp_available, sipp_claim, sipp_keys, Cpmd, SippRun, Transport};
 
 const CONVERSATION: &str = "2b7c9d1e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
 const ONE_TO_ONE: &str = "6e8f0a2b-3c4d-4e5f-9a6b-7c8d9e0f1a2b";
@@ -47,14 +47,7 @@ fn postgres_store_claim_crash_and_views() {
             .collect(),
     };
     let (a, b, c) = (at(), at(), at());
-    Sipp::spawn("register.xml", &run(b, &["-s", "bob", "-m", "1"]), &dir).assert_success();
-    Sipp::spawn("register.xml", &run(c, &["-s", "carol", "-m", "1"]), &dir).assert_success();
-    let b_uas = Sipp::spawn("b_claim.xml", &run(b, &["-m", "2"]), &dir);
-    let c_uas = Sipp::spawn("c_claim.xml", &run(c, &["-m", "1"]), &dir);
-    std::thread::sleep(Duration::from_millis(300));
-    Sipp::spawn("a_claim_session_replaces.xml", &run(a, &["-m", "1"]), &dir).assert_success();
-    b_uas.assert_success();
-    c_uas.assert_success();
+    sipp_claim(run, [a, b, c], &dir);
 
     cpmd.kill();
     cpmd.restart();
