@@ -13,6 +13,7 @@
 //! client and the Kamailio MSRP relay.
 
 pub mod conference_schema;
+pub mod dispatcher;
 pub mod imap_raw;
 pub mod liveness;
 pub mod msrp;

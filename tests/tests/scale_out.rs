@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use cpmd::store::inspect::read_contents;
 use cpmd::store::StoreUrl;
+use cpmd_tests::dispatcher::Balancer;
 use cpmd_tests::imap_raw::Imap;
 use cpmd_tests::pg_db::TestDb;
 use cpmd_tests::{
@@ -153,122 +154,6 @@ fn a_call_to_a_user_registered_through_another_node() {
         "the session is node 1's\n{}",
         one.log()
     );
-}
-
-/// The balancer's configuration: UDP on `port`; initial requests to the domain
-/// go to dispatcher set 1 (node 1) when from alice, else set 2 (node 2); the rest
-/// (requests to terminals, in-dialog requests, ACKs of 2xx) by Request-URI.
-const KAMAILIO_CFG: &str = r#"#!KAMAILIO
-debug=2
-log_stderror=yes
-fork=yes
-children=2
-auto_aliases=no
-listen=udp:127.0.0.1:@PORT@
-
-loadmodule "kex.so"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "pv.so"
-loadmodule "xlog.so"
-loadmodule "maxfwd.so"
-loadmodule "siputils.so"
-loadmodule "textops.so"
-loadmodule "dispatcher.so"
-
-modparam("dispatcher", "list_file", "@LIST@")
-
-request_route {
-    if (!mf_process_maxfwd_header("10")) {
-        sl_send_reply("483", "Too Many Hops");
-        exit;
-    }
-    if (is_method("CANCEL")) {
-        if (t_check_trans()) {
-            t_relay();
-        }
-        exit;
-    }
-    if (is_method("ACK")) {
-        if (t_check_trans()) {
-            t_relay();
-            exit;
-        }
-        if (has_totag()) {
-            t_relay();
-        }
-        exit;
-    }
-    t_check_trans();
-    if (!has_totag() && $rd == "example.com") {
-        if ($fU == "alice") {
-            $var(set) = 1;
-        } else {
-            $var(set) = 2;
-        }
-        if (!ds_select_dst("$var(set)", "4")) {
-            sl_send_reply("503", "No Node");
-            exit;
-        }
-        xlog("L_INFO", "dispatch $rm from $fU to $du
-");
-    }
-    if (!t_relay()) {
-        sl_reply_error();
-    }
-    exit;
-}
-"#;
-
-/// Kamailio as the SIP load balancer in front of `nodes`; killed when dropped.
-struct Balancer {
-    child: std::process::Child,
-    addr: SocketAddr,
-    log: std::path::PathBuf,
-}
-
-impl Balancer {
-    fn start(dir: &std::path::Path, nodes: [SocketAddr; 2]) -> Self {
-        let ip = nodes[0].ip();
-        let addr = SocketAddr::new(ip, free_port(ip));
-        let run = dir.join("kamailio");
-        std::fs::create_dir_all(&run).expect("kamailio dir");
-        let list = run.join("dispatcher.list");
-        std::fs::write(&list, format!("1 sip:{}\n2 sip:{}\n", nodes[0], nodes[1]))
-            .expect("dispatcher.list");
-        let cfg = KAMAILIO_CFG
-            .replace("@PORT@", &addr.port().to_string())
-            .replace("@LIST@", list.to_str().expect("utf-8 path"));
-        let cfg_path = run.join("kamailio.cfg");
-        std::fs::write(&cfg_path, cfg).expect("kamailio.cfg");
-        let log = run.join("kamailio.log");
-        let out = std::fs::File::create(&log).expect("kamailio log");
-        let child = std::process::Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg_path)
-            .args(["-DD", "-E", "-m", "32", "-M", "4"])
-            .arg("-Y")
-            .arg(&run)
-            .arg("-P")
-            .arg(run.join("kamailio.pid"))
-            .stdin(std::process::Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn kamailio");
-        Self { child, addr, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Balancer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
