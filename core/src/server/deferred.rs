@@ -227,8 +227,9 @@ impl Server {
         }
     }
 
-    /// DEF-3, DEF-4: if `user` has a device and a durable message waits, the oldest
-    /// one goes to every device registered now; while it is in flight, a device
+    /// DEF-3, DEF-4: if `user` has a device (here, else through another node:
+    /// SCALE-7) and a durable message waits, the oldest one goes to every device
+    /// registered now; while it is in flight, a device
     /// that registers later gets it too (each device once per flight).
     pub(crate) fn deliver_deferred(&mut self, now: Time, user: &UserUri) {
         let Some(head) = self.deferred.waiting(user).next().filter(|w| w.durable) else {
@@ -254,7 +255,9 @@ impl Server {
             .clone()
             .unwrap_or_else(|| self.ids.conversation_id());
         let timers = self.config.timers;
-        for b in self.registrar.lookup_all(user) {
+        // SCALE-7: with no device here, the devices registered through another
+        // node (over UDP from this node, as any request to them, SCALE-5).
+        for b in self.reachable_bindings(now, user) {
             if !flight.sent_to.insert(print_uri(&b.contact.uri)) {
                 continue;
             }

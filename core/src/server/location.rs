@@ -5,7 +5,8 @@
 //! changed). A request for a user with no binding here goes to a remote binding:
 //! over UDP from this node to the address that binding was registered from (the
 //! terminal, or the balancer in front of the nodes), so the session lives on this
-//! node and so does its media.
+//! node and so does its media; so do the messages this node deferred for that
+//! user (SCALE-7), sent when the other node's row arrives.
 //!
 //! What it is *not*: REGISTER handling (`registrar.rs`), nor identity: a remote
 //! binding never says who a request is from (REG-2 stays on this node's own
@@ -51,9 +52,14 @@ impl Server {
         };
         remote
             .bindings
-            .entry(update.aor)
+            .entry(update.aor.clone())
             .or_default()
             .insert(update.contact_key, binding);
+        // SCALE-7: a device registered through another node is a device of the
+        // user's: the user is known (DEF-1; that node stored it) and what this node
+        // deferred for them goes out now, as after a REGISTER here (DEF-3).
+        self.deferred.known.insert(update.aor.clone());
+        self.deliver_deferred(now, &update.aor);
     }
 
     /// The bindings a request to `user` goes to, newest first: this node's own,

@@ -80,7 +80,11 @@ fn scale_4_binding_changes_are_reported_for_the_location_rows() {
 /// registered for node 1 either.
 #[test]
 fn scale_5_a_user_registered_through_another_node_is_reached_from_this_one() {
-    let mut h = Harness::with_config(shared());
+    // Deferral off: a known user with no device gets 480, not a stand-in session
+    // (DEF-12; a row makes bob known, SCALE-7).
+    let mut config = shared();
+    config.deferred.expiry_s = 0;
+    let mut h = Harness::with_config(config);
     let mut a = Ua::new("alice", 1, Transport::Udp);
     h.register(&mut a);
     let b = Ua::new("bob", 2, Transport::Udp);
@@ -137,4 +141,61 @@ fn scale_6_another_nodes_binding_is_no_identity() {
         panic!("a response, got {refused:?}");
     };
     assert!(r.status.get() >= 400, "refused: {r:?}");
+}
+
+/// A CPIM pager MESSAGE from `from` to `to` with imdn.Message-ID `id`.
+fn pager(from: &mut Ua, to: &Ua, id: &str) -> crate::sip::Request {
+    let mut msg = from.request(Method::Message, to.uri(), to.uri());
+    msg.headers.content_type = Some(crate::sip::MediaType::new("message", "cpim"));
+    msg.body = format!(
+        "From: <sip:anonymous@anonymous.invalid>\r\nTo: <sip:anonymous@anonymous.invalid>\r\n\
+         NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: {id}\r\n\
+         DateTime: 2024-05-06T07:08:09Z\r\n\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\n\r\n{id}"
+    )
+    .into_bytes();
+    msg
+}
+
+/// Node 2's row for `ua` reaches node 1, which runs what follows from it.
+fn row(h: &mut Harness, ua: &Ua, left_ms: u64) {
+    h.server
+        .handle_remote_binding(h.now, remote_of(ua, left_ms));
+    h.drain();
+}
+
+/// SCALE-7: bob, unknown to node 1, is registered through node 2 (a row) and
+/// leaves: he is known now, so alice's MESSAGE to him through node 1 is deferred
+/// (202, DEF-1). When node 2's next row says bob is back, node 1 delivers it to
+/// where that row says he is, and bob's 200 takes it out of node 1's queue.
+#[test]
+fn scale_7_a_deferred_message_goes_to_a_device_registered_through_another_node() {
+    let mut h = Harness::with_config(shared());
+    let mut a = Ua::new("alice", 1, Transport::Udp);
+    h.register(&mut a);
+    let b = Ua::new("bob", 2, Transport::Udp);
+    // Never seen by node 1: not known, nothing kept.
+    let msg = pager(&mut a, &b, "s7-unknown");
+    h.send(&a, msg);
+    h.expect_response(&a, StatusCode::TEMPORARILY_UNAVAILABLE);
+    assert!(h.server.deferred_for(&b.user()).is_empty());
+    // Registered through node 2, then gone: known, offline.
+    row(&mut h, &b, 600_000);
+    row(&mut h, &b, 0);
+    h.expect_nothing(&b);
+    let msg = pager(&mut a, &b, "s7-m1");
+    h.send(&a, msg);
+    h.expect_response(&a, StatusCode::ACCEPTED);
+    assert_eq!(h.server.deferred_for(&b.user()).len(), 1);
+    // Back through node 2: node 1 sends it to bob's address, once.
+    row(&mut h, &b, 600_000);
+    let at_b = h.expect_request(&b, Method::Message);
+    assert!(String::from_utf8_lossy(&at_b.body).ends_with("s7-m1"));
+    assert_eq!(at_b.uri, b.contact().uri, "to bob's contact");
+    row(&mut h, &b, 600_000);
+    h.expect_nothing(&b);
+    h.send(&b, b.response(&at_b, StatusCode::OK, &Tag::new("b-s7")));
+    assert!(h.server.deferred_for(&b.user()).is_empty());
+    row(&mut h, &b, 600_000);
+    h.expect_nothing(&b);
 }
