@@ -455,7 +455,12 @@ pub async fn serve(
     };
     let (store_tx, store_jobs) = mpsc::unbounded_channel();
     let (store_done, store_rx) = mpsc::unbounded_channel();
-    let store_task = store::spawn_store_task(store, store_jobs, store_done);
+    let batches = metrics.clone();
+    let store_task = store::spawn_store_task_observed(store, store_jobs, store_done, move |n| {
+        if let Some(m) = &batches {
+            m.store_batch(n);
+        }
+    });
     // Deferred messaging (specs/deferred.md): what the store still holds, as inputs
     // before any network input, and the push hook.
     let mut server = cpmd_core::Server::new(core);

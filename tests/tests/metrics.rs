@@ -151,6 +151,9 @@ fn a_scrape_after_the_claim_flow_shows_what_happened() {
         1.0
     );
     at_least("cpmd_store_latency_seconds_count", 2.0);
+    // Every record and seal went through a commit of one batch or more.
+    at_least("cpmd_store_batch_size_count", 1.0);
+    at_least("cpmd_store_batch_size_sum", 2.0);
     assert_eq!(
         s["cpmd_store_answers_total{job=\"record\",result=\"failed\"}"],
         0.0

@@ -181,6 +181,20 @@ fn query_text(db: &TestDb, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// The value of the sample `name` on `node`'s metrics listener (0 when absent).
+fn metric(node: &Cpmd, name: &str) -> f64 {
+    use std::io::{Read as _, Write as _};
+    let addr = listener(node, "metrics");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
+    s.set_read_timeout(Some(WAIT)).expect("timeout");
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read the answer");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// What `user` sees over IMAP on `imap`: the mailbox list, then each session
 /// folder's objects (`FETCH 1:* (UID BODY.PEEK[])`), as text.
 fn imap_view(imap: SocketAddr, user: &str) -> (String, Vec<(String, String)>) {
@@ -428,6 +442,10 @@ fn the_claim_with_msrp_across_two_nodes_behind_kamailio() {
     assert_eq!(received(&mut alice2, 2), pairs(&[gb, gc]));
     assert_eq!(received(&mut bob2, 2), pairs(&[ga, gc]));
     assert_eq!(received(&mut carol, 2), pairs(&[ga, gb]));
+    // Node 1 relayed every MSRP message (and bound every leg); node 2 sent none.
+    let sends = metric(&one, "cpmd_msrp_sends_total");
+    assert!(sends >= 12.0, "node 1's MSRP SENDs: {sends}");
+    assert_eq!(metric(&two, "cpmd_msrp_sends_total"), 0.0, "node 2's");
     // Each message was answered after it was stored: the store has them all.
     assert_eq!(
         stored(&url, ONE_TO_ONE),

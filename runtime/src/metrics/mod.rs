@@ -7,8 +7,8 @@
 //! reports (the messages it transmits, its events, the store answers) and from the
 //! core's tables once a second; nothing is counted inside the core, whose whole state
 //! the model hashes. Not here: per-user or per-session series (unbounded label
-//! cardinality), and the store writer's batch sizes (the store task reports answers,
-//! not batches).
+//! cardinality). The store writer's batch sizes are reported by the store task
+//! itself ([`Metrics::store_batch`]).
 
 pub mod config;
 pub mod http;
@@ -99,6 +99,7 @@ pub struct Metrics {
     deferred: Counter,
     store_answers: Family<StoreLabel, Counter>,
     store_latency: Histogram,
+    store_batch_size: Histogram,
     store_queue: Gauge,
     connections: Family<ProtocolLabel, Gauge>,
     refusals: Family<ReasonLabel, Counter>,
@@ -132,6 +133,8 @@ impl Metrics {
             // 100 µs .. ~3.3 s: a group commit is a few ms; beyond seconds the store
             // is failing its peers anyway.
             store_latency: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            // 1 .. 256 (`store::MAX_BATCH`): jobs one commit covers.
+            store_batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 9)),
             store_queue: Gauge::default(),
             connections: Family::default(),
             refusals: Family::default(),
@@ -196,6 +199,11 @@ impl Metrics {
             "store_latency_seconds",
             "Time from handing a record or seal to the store to its durable answer",
             m.store_latency.clone(),
+        );
+        registry.register(
+            "store_batch_size",
+            "Records and seals written by one store commit (group commit)",
+            m.store_batch_size.clone(),
         );
         registry.register(
             "store_queue",
@@ -349,6 +357,13 @@ impl Metrics {
         self.store_latency.observe(took.as_secs_f64());
     }
 
+    /// The store task is about to commit a batch of `jobs` records and seals.
+    pub fn store_batch(&self, jobs: usize) {
+        // Precision: a batch holds at most `store::MAX_BATCH` (256) jobs.
+        #[allow(clippy::cast_precision_loss)]
+        self.store_batch_size.observe(jobs as f64);
+    }
+
     /// The gauges, from the core's tables and the runtime's connection maps.
     pub fn publish(&self, gauges: Gauges) {
         self.registrations.set(as_i64(gauges.bindings));
@@ -418,6 +433,7 @@ mod tests {
         m.msrp_sent(b"MSRP a1b2 200 OK\r\nTo-Path: msrp://x\r\n");
         m.refused("store_overloaded");
         m.store_answered(false, "ok", Duration::from_millis(3));
+        m.store_batch(3);
         m.publish(Gauges {
             bindings: 2,
             one_to_one: 1,
@@ -430,6 +446,8 @@ mod tests {
             "cpmd_refusals_total{reason=\"store_overloaded\"} 1",
             "cpmd_store_answers_total{job=\"record\",result=\"ok\"} 1",
             "cpmd_store_latency_seconds_count 1",
+            "cpmd_store_batch_size_count 1",
+            "cpmd_store_batch_size_sum 3.0",
             "cpmd_registrations 2",
             "cpmd_sessions{kind=\"1-to-1\"} 1",
             "cpmd_sessions{kind=\"group\"} 0",

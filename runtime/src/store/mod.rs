@@ -126,9 +126,20 @@ pub type StoreDone = (StoreTicket, Result<(), StoreError>);
 /// Runs `store` on a blocking thread: jobs in, answers out, in order. The thread
 /// ends when the job channel closes (shutdown), after finishing every queued job.
 pub fn spawn_store_task(
+    store: impl HistoryStore,
+    jobs: mpsc::UnboundedReceiver<StoreJob>,
+    done: mpsc::UnboundedSender<StoreDone>,
+) -> tokio::task::JoinHandle<()> {
+    spawn_store_task_observed(store, jobs, done, |_| {})
+}
+
+/// [`spawn_store_task`], telling `on_batch` the size of each batch before it is
+/// written (the metrics' batch-size histogram).
+pub fn spawn_store_task_observed(
     mut store: impl HistoryStore,
     mut jobs: mpsc::UnboundedReceiver<StoreJob>,
     done: mpsc::UnboundedSender<StoreDone>,
+    on_batch: impl Fn(usize) + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
         while let Some(first) = jobs.blocking_recv() {
@@ -139,6 +150,7 @@ pub fn spawn_store_task(
                     Err(_) => break,
                 }
             }
+            on_batch(batch.len());
             let results = store.write_batch(&batch);
             let tickets = batch.iter().map(|job| match job {
                 StoreJob::Persist(ticket, _) | StoreJob::Seal(ticket, _) => *ticket,
