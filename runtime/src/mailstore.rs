@@ -123,12 +123,81 @@ pub struct MailChange {
     pub mailbox: String,
 }
 
+/// A mailbox as LIST shows it: its name and whether it has children.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxListing {
+    /// Full name.
+    pub name: String,
+    /// Whether the mailbox has child mailboxes (LIST `\HasChildren`).
+    pub has_children: bool,
+}
+
+/// Where a page of a listing starts and which names it keeps
+/// ([`MailStore::list_page`]).
+pub struct ListQuery<'q> {
+    /// Only names starting with this (LIST's pattern up to its first wildcard);
+    /// the store narrows its read to them.
+    pub prefix: &'q str,
+    /// Only names after this one (the previous page's [`ListPage::next`]).
+    pub after: Option<&'q str>,
+    /// Rows read at most (the page size).
+    pub limit: usize,
+    /// Which names of the page are answered (LIST's pattern), applied to each
+    /// row read.
+    pub keep: &'q dyn Fn(&str) -> bool,
+}
+
+/// One page of a user's mailboxes in byte order of their names.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListPage {
+    /// The mailboxes of the page that [`ListQuery::keep`] accepted.
+    pub mailboxes: Vec<MailboxListing>,
+    /// The last name read, where the next page starts; `None`: the listing is
+    /// complete.
+    pub next: Option<String>,
+    /// Rows read for this page (at most [`ListQuery::limit`]).
+    pub read: usize,
+}
+
+/// Rows one page of a listing reads (specs/limits.md, LIM-17): LIST streams a
+/// user's mailboxes this many at a time, however many there are.
+pub const LIST_PAGE: usize = 512;
+
 /// The mailbox view of the store. Implemented by each backend.
 pub trait MailStore: Send + Sync + 'static {
-    /// Every mailbox of `user` (including `INBOX` and `Default`), by name.
-    fn mailboxes(&self, user: &UserUri) -> MailResult<Vec<MailboxStatus>>;
+    /// One page of `user`'s mailboxes (including `INBOX` and `Default`) in byte
+    /// order of their names: at most `query.limit` rows read, from an index, so a
+    /// page costs the same however many mailboxes the user has (LIM-17).
+    fn list_page(&self, user: &UserUri, query: &ListQuery<'_>) -> MailResult<ListPage>;
 
-    /// One mailbox's counters.
+    /// Every mailbox of `user` with its counters, by name. Reads them all: for
+    /// tests and tools; the IMAP server pages through [`MailStore::list_page`]
+    /// instead (LIM-17).
+    fn mailboxes(&self, user: &UserUri) -> MailResult<Vec<MailboxStatus>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.list_page(
+                user,
+                &ListQuery {
+                    prefix: "",
+                    after: after.as_deref(),
+                    limit: LIST_PAGE,
+                    keep: &|_| true,
+                },
+            )?;
+            for m in &page.mailboxes {
+                out.push(self.status(user, &m.name)?);
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// One mailbox's counters, looked up by name (an index; never the list of the
+    /// user's mailboxes, LIM-17).
     fn status(&self, user: &UserUri, mailbox: &str) -> MailResult<MailboxStatus>;
 
     /// Metadata of every object in the mailbox in UID order; with `changed_since`,

@@ -161,6 +161,74 @@ fn search_text_does_not_stall_the_server() {
     );
 }
 
+/// Mailboxes alice gets in [`a_user_with_many_mailboxes_is_listed_in_pages`].
+const MAILBOXES: usize = 50_000;
+
+/// `Default/c1` … `Default/c{n}` for `user`, straight into cpmd's SQLite store
+/// (as thousands of chats would make them, a conversation folder each).
+fn seed_mailboxes(cpmd: &Cpmd, user: &str, n: usize) {
+    use cpmd::store::sql::Conn as _;
+    let mut db = cpmd::store::sqlite::SqliteConn::open(&cpmd.db_path()).expect("open the store");
+    db.batch(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
+         SELECT u.id, 'Default/c' || i, 1, 1 FROM n, users u WHERE u.uri = '{user}'"
+    ))
+    .expect("seed mailboxes");
+}
+
+/// LIM-17: a user whose mailboxes grow without end (a conversation folder per
+/// chat) LISTs them all, a narrow pattern, SELECTs and STATUSes one, while SIP
+/// keeps being answered. LIST streams from the store a page at a time, SELECT and
+/// STATUS look the mailbox up by name. Before LIM-17 every LIST computed each
+/// mailbox's counters and children over the whole list (quadratic: 16 s for
+/// 20,000 mailboxes in a debug build) and built the answer whole: this LIST had
+/// not answered when the client gave up after 60 s.
+#[test]
+fn a_user_with_many_mailboxes_is_listed_in_pages() {
+    let cpmd = Cpmd::start_with_config(Some(CONFIG), &["--udp", "127.0.0.1:0"]);
+    let imap = imap_addr(&cpmd);
+    let mut c = Imap::login(imap, Duration::from_secs(60), "alice", "a-pass");
+    // First sight creates alice (INBOX, Default); then her chats' folders.
+    let first = c.command("LIST \"\" INBOX");
+    assert!(first.status.starts_with("OK"), "{first:?}");
+    seed_mailboxes(&cpmd, "sip:alice@example.com", MAILBOXES);
+    let (answers, during) = answers_during(cpmd.addr(Transport::Udp), move || {
+        let all = c.command("LIST \"\" \"*\"");
+        let some = c.command("LIST \"\" \"Default/c4242*\"");
+        let top = c.command("LSUB \"\" %");
+        let sel = c.command("EXAMINE \"Default/c4242\"");
+        let st = c.command("STATUS \"Default\" (MESSAGES UIDNEXT)");
+        [all, some, top, sel, st]
+    });
+    assert!(during >= 1, "the attack ended before any probe");
+    for a in &answers {
+        assert!(a.status.starts_with("OK"), "{:?}", a.status);
+    }
+    let lines = |a: &cpmd_tests::imap_raw::Answer| -> Vec<String> {
+        String::from_utf8_lossy(&a.untagged)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let all = lines(&answers[0]);
+    assert_eq!(all.len(), MAILBOXES + 2, "INBOX, Default and every chat's");
+    assert!(all.iter().all(|l| l.starts_with("* LIST (")));
+    assert!(all.contains(&"* LIST (\\HasChildren) \"/\" Default".to_owned()));
+    assert!(all.contains(&format!(
+        "* LIST (\\HasNoChildren) \"/\" Default/c{MAILBOXES}"
+    )));
+    // c4242 and c42420 … c42429.
+    assert_eq!(lines(&answers[1]).len(), 11, "{:?}", lines(&answers[1]));
+    assert_eq!(lines(&answers[2]).len(), 2, "INBOX and Default");
+    assert!(lines(&answers[3]).contains(&"* 0 EXISTS".to_owned()));
+    assert!(
+        lines(&answers[4])[0].contains("MESSAGES 0"),
+        "{:?}",
+        lines(&answers[4])
+    );
+}
+
 /// LIM-6: bob registers over TCP and never reads; alice sends him pager MESSAGEs
 /// (60 KB each) over UDP. cpmd queues what the socket does not take up to
 /// `tcp_write_queue_bytes` (1 MiB here), then closes bob's connection instead of

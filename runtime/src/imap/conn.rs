@@ -11,7 +11,7 @@ use std::time::Duration;
 use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_next::imap_types::core::Tag;
 use imap_next::imap_types::response::{CommandContinuationRequest, Greeting, GreetingKind, Status};
-use imap_next::server::{Error as ServerError, Event, Options, Server};
+use imap_next::server::{Error as ServerError, Event, Options, ResponseHandle, Server};
 use imap_next::{Interrupt, Io, State as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufWriter};
 use tokio::net::TcpStream;
@@ -28,17 +28,16 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Consecutive malformed commands after which the connection is closed.
 const MAX_BAD: u32 = 20;
 
-fn enqueue(server: &mut Server, out: Vec<Out>) {
+/// Queues the responses; returns the handle of the last one.
+fn enqueue(server: &mut Server, out: Vec<Out>) -> Option<ResponseHandle> {
+    let mut last = None;
     for o in out {
-        match o {
-            Out::Data(d) => {
-                server.enqueue_data(d);
-            }
-            Out::Status(s) => {
-                server.enqueue_status(s);
-            }
-        }
+        last = Some(match o {
+            Out::Data(d) => server.enqueue_data(d),
+            Out::Status(s) => server.enqueue_status(s),
+        });
     }
+    last
 }
 
 fn bye(text: &'static str) -> Out {
@@ -99,7 +98,16 @@ where
     let mut closing = false;
     let mut bad_in_a_row = 0u32;
     let mut buf = vec![0u8; 16 * 1024];
+    // The last response of a streamed page (LIM-17) not yet written out.
+    let mut page_end: Option<ResponseHandle> = None;
     loop {
+        // A streamed answer (LIST) gets its next page only once the previous one
+        // is written, and before any further command is read: one page in memory.
+        if page_end.is_none() && session.streaming() {
+            let out = session.more().await;
+            page_end = enqueue(&mut server, out);
+            continue;
+        }
         match server.next() {
             Ok(event) => {
                 if upgrade
@@ -115,11 +123,20 @@ where
                     return Some(rd.unsplit(wr.into_inner()));
                 }
                 let flow = match event {
-                    Event::GreetingSent { .. } | Event::ResponseSent { .. } => Flow::Continue,
+                    Event::GreetingSent { .. } => Flow::Continue,
+                    Event::ResponseSent { handle, .. } => {
+                        if page_end == Some(handle) {
+                            page_end = None;
+                        }
+                        Flow::Continue
+                    }
                     Event::CommandReceived { command } => {
                         bad_in_a_row = 0;
                         let (out, flow) = session.command(command).await;
-                        enqueue(&mut server, out);
+                        let last = enqueue(&mut server, out);
+                        if session.streaming() {
+                            page_end = last;
+                        }
                         flow
                     }
                     Event::CommandAuthenticateReceived {

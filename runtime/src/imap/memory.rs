@@ -11,8 +11,8 @@ use cpmd_core::UserUri;
 use tokio::sync::broadcast;
 
 use crate::mailstore::{
-    FlagChange, FlagOutcome, MailChange, MailError, MailFlag, MailObject, MailResult, MailStore,
-    MailSummary, MailboxStatus,
+    FlagChange, FlagOutcome, ListPage, ListQuery, MailChange, MailError, MailFlag, MailObject,
+    MailResult, MailStore, MailSummary, MailboxListing, MailboxStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -122,7 +122,6 @@ impl MemoryStore {
 }
 
 fn status_of(name: &str, f: &Folder, all: &BTreeMap<String, Folder>) -> MailboxStatus {
-    let child = format!("{name}/");
     MailboxStatus {
         name: name.to_owned(),
         uid_validity: f.uid_validity,
@@ -142,22 +141,49 @@ fn status_of(name: &str, f: &Folder, all: &BTreeMap<String, Folder>) -> MailboxS
             .max()
             .unwrap_or(1)
             .max(1),
-        has_children: all.keys().any(|k| k.starts_with(&child)),
+        has_children: has_children(name, all),
     }
 }
 
+/// Whether a folder is named `name/…`: the first name from `name/` on tells.
+fn has_children(name: &str, all: &BTreeMap<String, Folder>) -> bool {
+    let child = format!("{name}/");
+    all.range(child.clone()..)
+        .next()
+        .is_some_and(|(k, _)| k.starts_with(&child))
+}
+
 impl MailStore for MemoryStore {
-    fn mailboxes(&self, user: &UserUri) -> MailResult<Vec<MailboxStatus>> {
+    fn list_page(&self, user: &UserUri, query: &ListQuery<'_>) -> MailResult<ListPage> {
         let users = self.users.lock().unwrap();
-        Ok(users
-            .get(user)
-            .map(|b| {
-                b.folders
-                    .iter()
-                    .map(|(n, f)| status_of(n, f, &b.folders))
-                    .collect()
-            })
-            .unwrap_or_default())
+        let Some(boxes) = users.get(user) else {
+            return Ok(ListPage::default());
+        };
+        let from = match query.after {
+            Some(a) if a >= query.prefix => std::ops::Bound::Excluded(a.to_owned()),
+            Some(_) | None => std::ops::Bound::Included(query.prefix.to_owned()),
+        };
+        let rows: Vec<&String> = boxes
+            .folders
+            .range((from, std::ops::Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(query.prefix))
+            .take(query.limit.max(1))
+            .collect();
+        Ok(ListPage {
+            mailboxes: rows
+                .iter()
+                .filter(|k| (query.keep)(k))
+                .map(|k| MailboxListing {
+                    name: (*k).clone(),
+                    has_children: has_children(k, &boxes.folders),
+                })
+                .collect(),
+            next: (rows.len() >= query.limit.max(1))
+                .then(|| rows.last().map(|k| (*k).clone()))
+                .flatten(),
+            read: rows.len(),
+        })
     }
 
     fn status(&self, user: &UserUri, mailbox: &str) -> MailResult<MailboxStatus> {

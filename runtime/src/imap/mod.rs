@@ -19,6 +19,9 @@ mod bench;
 mod client_tests;
 mod conn;
 mod fetch;
+mod list;
+#[cfg(test)]
+mod list_tests;
 pub mod login_limit;
 #[cfg(test)]
 pub mod memory;

@@ -31,9 +31,10 @@ use imap_next::imap_types::status::{StatusDataItem, StatusDataItemName};
 
 use super::auth::Users;
 use super::fetch;
+use super::list::{self, Listing};
 use super::login_limit::{gate_login, Login};
 use super::message::Parsed;
-use super::pattern::{list_matches, resolve, DELIMITER, MAX_LIST_PATTERN};
+use super::pattern::{resolve, DELIMITER, MAX_LIST_PATTERN};
 use super::search::{self, Candidate, Largest};
 use super::tls::Security;
 use crate::mailstore::{
@@ -169,6 +170,8 @@ pub struct Session {
     security: Security,
     /// The client's address (SEC-4f).
     source: std::net::IpAddr,
+    /// A LIST or LSUB whose answer is still being streamed (LIM-17).
+    listing: Option<Listing>,
 }
 
 /// Text for a status line: no control characters, never empty.
@@ -274,7 +277,8 @@ fn mailbox_name(m: &Mailbox<'_>) -> String {
     }
 }
 
-fn to_mailbox(name: &str) -> Mailbox<'static> {
+/// A mailbox name as the codec sends it.
+pub(super) fn to_mailbox(name: &str) -> Mailbox<'static> {
     Mailbox::from(AString::try_from(name.to_owned()).unwrap_or_else(|_| {
         AString::from(imap_next::imap_types::core::Atom::unvalidated("INVALID"))
     }))
@@ -338,6 +342,7 @@ impl Session {
             condstore: false,
             security,
             source: std::net::IpAddr::from([0, 0, 0, 0]),
+            listing: None,
         }
     }
 
@@ -496,15 +501,13 @@ impl Session {
                 reference,
                 mailbox_wildcard,
             } => {
-                self.list(tag, &reference, &mailbox_wildcard, false, &mut out)
-                    .await;
+                self.list(tag, &reference, &mailbox_wildcard, false, &mut out);
             }
             CommandBody::Lsub {
                 reference,
                 mailbox_wildcard,
             } => {
-                self.list(tag, &reference, &mailbox_wildcard, true, &mut out)
-                    .await;
+                self.list(tag, &reference, &mailbox_wildcard, true, &mut out);
             }
             CommandBody::Status {
                 mailbox,
@@ -614,7 +617,7 @@ impl Session {
         out.push(ok(tag, "CLOSE completed"));
     }
 
-    async fn list(
+    fn list(
         &mut self,
         tag: Tag<'static>,
         reference: &Mailbox<'static>,
@@ -642,50 +645,35 @@ impl Session {
         if full.chars().count() > MAX_LIST_PATTERN {
             return out.push(limit(tag, "pattern too long"));
         }
-        // Matching runs with the store read, off the event loop thread (IMAP-7).
-        let matched = self.call(move |s, u| {
-            let boxes = s.mailboxes(u)?;
-            Ok(boxes
-                .into_iter()
-                .filter(|b| list_matches(&full, &b.name))
-                .collect::<Vec<_>>())
-        });
-        let boxes = match matched.await {
-            Ok(b) => b,
-            Err(e) => return out.push(store_failed(tag, &e)),
+        // The answer is streamed a page at a time (LIM-17): `conn.rs` asks for
+        // each page through `more` once the previous one is sent.
+        self.listing = Some(Listing::new(tag, full, lsub));
+    }
+
+    /// Whether a streamed answer (LIST, LSUB) has pages still to send: the
+    /// connection sends what it has, then calls [`Session::more`] before it reads
+    /// the next command.
+    pub fn streaming(&self) -> bool {
+        self.listing.is_some()
+    }
+
+    /// The next page of the streamed answer (its last ends with the tagged
+    /// status). Matching and the store read run on a blocking thread (LIM-4).
+    pub async fn more(&mut self) -> Vec<Out> {
+        let Some(mut listing) = self.listing.take() else {
+            return Vec::new();
         };
-        for b in &boxes {
-            let child = if b.has_children {
-                "HasChildren"
-            } else {
-                "HasNoChildren"
-            };
-            let items = vec![FlagNameAttribute::from(
-                imap_next::imap_types::core::Atom::unvalidated(child),
-            )];
-            let mailbox = to_mailbox(&b.name);
-            out.push(Out::Data(if lsub {
-                Data::Lsub {
-                    items,
-                    delimiter,
-                    mailbox,
+        let query = listing.query();
+        let mut out = Vec::new();
+        match self.call(move |s, u| list::next_page(s, u, &query)).await {
+            Ok(page) => {
+                if !listing.answer(page, &mut out) {
+                    self.listing = Some(listing);
                 }
-            } else {
-                Data::List {
-                    items,
-                    delimiter,
-                    mailbox,
-                }
-            }));
+            }
+            Err(e) => out.push(store_failed(listing.tag(), &e)),
         }
-        out.push(ok(
-            tag,
-            if lsub {
-                "LSUB completed"
-            } else {
-                "LIST completed"
-            },
-        ));
+        out
     }
 
     async fn status(

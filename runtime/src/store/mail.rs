@@ -17,10 +17,11 @@ use cpmd_core::UserUri;
 use tokio::sync::broadcast;
 
 use crate::mailstore::{
-    FlagChange, FlagOutcome, MailChange, MailError, MailFlag, MailObject, MailResult, MailStore,
-    MailSummary, MailboxStatus,
+    FlagChange, FlagOutcome, ListPage, ListQuery, MailChange, MailError, MailFlag, MailObject,
+    MailResult, MailStore, MailSummary, MailboxStatus,
 };
 use crate::store::history::record_disposition;
+use crate::store::mail_list;
 use crate::store::ops::{bits, unix_now, Cache, EntryRef, Ops};
 use crate::store::sql::{in_read_tx, in_tx, Conn, DbError, Row, Val};
 
@@ -185,9 +186,9 @@ fn locate<C: Conn + ?Sized>(
 
 fn status_of<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
+    user_id: i64,
     mailbox_id: i64,
     name: &str,
-    all_names: &[String],
 ) -> Result<MailboxStatus, DbError> {
     let r = ops.conn.query_one(
         "SELECT m.uid_validity, m.uid_next, \
@@ -197,7 +198,6 @@ fn status_of<C: Conn + ?Sized>(
          FROM mailboxes m WHERE m.id = $1",
         &[mailbox_id.into()],
     )?;
-    let prefix = format!("{name}{}", crate::store::layout::DELIMITER);
     Ok(MailboxStatus {
         name: name.to_owned(),
         uid_validity: u32_of(r.int(0)?),
@@ -205,22 +205,9 @@ fn status_of<C: Conn + ?Sized>(
         messages: u32_of(r.int(2)?),
         unseen: u32_of(r.int(3)?),
         highest_modseq: u64::try_from(r.int(4)?).unwrap_or(1).max(1),
-        has_children: all_names.iter().any(|n| n.starts_with(&prefix)),
+        // One index probe, never the list of the user's mailboxes (LIM-17).
+        has_children: mail_list::has_children(&mut *ops.conn, user_id, name)?,
     })
-}
-
-fn mailbox_names<C: Conn + ?Sized>(
-    ops: &mut Ops<'_, C>,
-    user_id: i64,
-) -> Result<Vec<(i64, String)>, DbError> {
-    ops.conn
-        .query(
-            "SELECT id, name FROM mailboxes WHERE user_id = $1 ORDER BY name",
-            &[user_id.into()],
-        )?
-        .iter()
-        .map(|r| Ok((r.int(0)?, r.text(1)?)))
-        .collect()
 }
 
 /// One live entry found by UID, with what a flag change needs.
@@ -286,27 +273,17 @@ fn received_by<C: Conn + ?Sized>(
 }
 
 impl<C: Conn> MailStore for MailView<C> {
-    fn mailboxes(&self, user: &UserUri) -> MailResult<Vec<MailboxStatus>> {
+    fn list_page(&self, user: &UserUri, query: &ListQuery<'_>) -> MailResult<ListPage> {
         self.read(user, |ops| {
             let user_id = ops.user(user.as_str()).map_err(backend)?;
-            let boxes = mailbox_names(ops, user_id).map_err(backend)?;
-            let names: Vec<String> = boxes.iter().map(|b| b.1.clone()).collect();
-            boxes
-                .iter()
-                .map(|(id, name)| status_of(ops, *id, name, &names).map_err(backend))
-                .collect()
+            mail_list::page(&mut *ops.conn, user_id, query).map_err(backend)
         })
     }
 
     fn status(&self, user: &UserUri, mailbox: &str) -> MailResult<MailboxStatus> {
         self.read(user, |ops| {
             let (user_id, mailbox_id) = locate(ops, user, mailbox)?;
-            let names: Vec<String> = mailbox_names(ops, user_id)
-                .map_err(backend)?
-                .into_iter()
-                .map(|b| b.1)
-                .collect();
-            status_of(ops, mailbox_id, mailbox, &names).map_err(backend)
+            status_of(ops, user_id, mailbox_id, mailbox).map_err(backend)
         })
     }
 

@@ -22,6 +22,7 @@ pub mod history;
 pub mod inspect;
 pub mod layout;
 pub mod mail;
+pub mod mail_list;
 pub mod ops;
 pub mod pg_batch;
 pub mod pg_tls;

@@ -145,6 +145,15 @@ pub trait Conn: Send + 'static {
         ""
     }
 
+    /// The collation clause that orders text by its bytes (UTF-8: by code point),
+    /// appended to a text column where a query compares or orders names by range:
+    /// SQLite's default collation (BINARY) already does; PostgreSQL's database
+    /// collation may not, so it gets ` COLLATE "C"`, served by its own index
+    /// (migration 9, specs/limits.md LIM-17).
+    fn byte_order(&self) -> &'static str {
+        ""
+    }
+
     /// The first row of a query, if any.
     fn query_opt(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, DbError> {
         Ok(self.query(sql, params)?.into_iter().next())

@@ -196,6 +196,9 @@ mod group_states;
 /// GRP-23, GRP-24: restarting an ended group.
 mod restart;
 
+/// LIM-17: mailboxes listed a page at a time, looked up by name.
+mod mail_list;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,
