@@ -918,9 +918,18 @@ impl CpmModel {
         }
         match msg {
             SipMessage::Request(r) => {
+                // B's 1-to-1 leg: the INVITE of the 1-to-1's Contribution-ID (the
+                // group's INVITE to B carries no Session-Replaces once the 1-to-1
+                // ended before the group was created).
+                let one_contribution = r
+                    .headers
+                    .contribution_id
+                    .as_ref()
+                    .is_some_and(|c| c.as_str() == terminal::ONE_CONTRIBUTION);
                 if r.method == Method::Invite
                     && t == Term::B
                     && r.headers.session_replaces.is_none()
+                    && one_contribution
                     && !g.b_one_calls.contains(&r.headers.call_id)
                 {
                     g.b_one_calls.push(r.headers.call_id.clone());

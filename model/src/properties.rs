@@ -142,7 +142,7 @@ fn ext_8(model: &CpmModel, st: &State) -> bool {
     if !at_most_once {
         return false;
     }
-    if !model.is_end(st) {
+    if !judged_end(model, st) {
         return true;
     }
     // In an end state every message has its answer, and every acknowledged 1-to-1
@@ -183,7 +183,7 @@ fn msrp_8(model: &CpmModel, st: &State) -> bool {
         return false;
     }
     // In an end state no relayed message is left in part on a leg still bound.
-    !model.is_end(st)
+    !judged_end(model, st)
         || st
             .ghost
             .rx
@@ -192,7 +192,7 @@ fn msrp_8(model: &CpmModel, st: &State) -> bool {
 }
 
 fn msrp_10(model: &CpmModel, st: &State) -> bool {
-    if !model.setup.msrp || !model.is_end(st) {
+    if !model.setup.msrp || !judged_end(model, st) {
         return true;
     }
     // Every message whose sender finished it and asked for every response got its
@@ -209,7 +209,7 @@ fn hist_1(model: &CpmModel, st: &State) -> bool {
     if seals > 1 {
         return false;
     }
-    !(model.is_end(st) && st.ghost.one_ended && seals != 1)
+    !(judged_end(model, st) && st.ghost.one_ended && seals != 1)
 }
 
 fn hist_2(_: &CpmModel, st: &State) -> bool {
@@ -258,7 +258,18 @@ fn grp_4(model: &CpmModel, st: &State) -> bool {
     let all_left = (0..3)
         .all(|i| g.group_joined[i] == g.group_left[i] || (g.group_joined[i] && g.removed[i]))
         && g.group_joined[0];
-    !(all_left && model.is_end(st)) || g.seals.contains(&Sess::Group)
+    !(all_left && judged_end(model, st)) || g.seals.contains(&Sess::Group)
+}
+
+/// An end state the server is judged on: not one where a message was lost and no
+/// retransmission is left (the server then waits for a transaction timeout the model
+/// does not fire, e.g. an invitee's lost INVITE keeps the group open).
+fn judged_end(model: &CpmModel, st: &State) -> bool {
+    model.is_end(st) && !lossy_end(model, st)
+}
+
+fn lossy_end(model: &CpmModel, st: &State) -> bool {
+    st.budget.retransmits == 0 && st.budget.drops < model.setup.drops
 }
 
 fn grp_5(_: &CpmModel, st: &State) -> bool {
@@ -274,8 +285,7 @@ fn end(model: &CpmModel, st: &State) -> bool {
     }
     // A lost message with no retransmission left is the budget's end, not the
     // server's: such end states are not judged.
-    let lossy_end = st.budget.retransmits == 0 && st.budget.drops < model.setup.drops;
-    if lossy_end {
+    if lossy_end(model, st) {
         return true;
     }
     // Every request a terminal sent got its final response, and the store has

@@ -141,7 +141,7 @@ fn pinned_group_refer() {
 
 const PINNED_GROUP_REFER: usize = 107_160;
 const PINNED_MSRP: usize = 9_943;
-const PINNED_MSRP_SWITCH: usize = 111_684;
+const PINNED_MSRP_SWITCH: usize = 122_688;
 const PINNED_GROUP_END: usize = 19_171;
 const PINNED_GROUP_MESSAGES: usize = 503_045;
 const PINNED_ONE_TO_ONE: usize = 84_725;

@@ -9,8 +9,9 @@
 //! the typed `ChatDeliver`/`ChatResult` commands; an MSRP one with MSRP SENDs to the
 //! recipients' legs and an MSRP response/REPORT to its sender.
 
-use super::chat_log::{ChatSend, Origin, Pending};
+use super::chat_log::{ChatSend, HeldMessage, Origin, Pending};
 use super::config::Mutation;
+use super::keys::LegKey;
 use super::output::{ChatFailure, ChatOutcome, Command};
 use super::session::{ParticipantStatus, Session};
 use super::{Server, TicketUse};
@@ -56,6 +57,9 @@ impl Server {
                 .map(|g| g.info().key.clone()),
             Some(_) | None => None,
         };
+        if self.held_repeat(sid, &chat, &origin) {
+            return;
+        }
         let Some(session) = self.sessions.get_mut(&sid) else {
             return self.chat_result(&chat, &origin, ChatOutcome::Failed(ChatFailure::NoSession));
         };
@@ -214,8 +218,21 @@ impl Server {
             ..
         } = pending;
         let by_msrp = matches!(origins.first(), Some(Origin::Msrp(_)));
-        let Some(outcome) = self.deliver(sid, &message, answer, by_msrp) else {
-            return; // the SilentDropOnClosedLeg mutant answers nothing
+        let outcome = match self.deliver(sid, &message, answer, by_msrp) {
+            Delivery::Answer(outcome) => outcome,
+            Delivery::Silent => return, // the SilentDropOnClosedLeg mutant answers nothing
+            Delivery::Held(leg) => {
+                // Answered when the recipient's leg is bound, or failed (msrp_held).
+                let held = HeldMessage {
+                    sid,
+                    seq: message.seq,
+                    contribution_id,
+                    sender: message.sender,
+                    message_id: message.message_id,
+                    origins,
+                };
+                return self.hold_for_bind(&leg, held);
+            }
         };
         if outcome == ChatOutcome::Accepted && self.config.mutation == Mutation::AckBeforeStore {
             return; // the mutant already acknowledged it
@@ -233,18 +250,17 @@ impl Server {
     }
 
     /// Delivers a message whose store answer is in, to every recipient whose leg is
-    /// still open (MSG-4), and says how its sender is answered (`None` only for the
-    /// `SilentDropOnClosedLeg` mutant).
+    /// still open (MSG-4), and says how its sender is answered.
     fn deliver(
         &mut self,
         sid: SessionId,
         message: &StoredMessage,
         answer: Result<(), ChatFailure>,
         by_msrp: bool,
-    ) -> Option<ChatOutcome> {
+    ) -> Delivery {
         if let Err(failure) = answer {
             // MSG-3 (the store failed) or LIM-14 (the sender is over its quota).
-            return Some(ChatOutcome::Failed(failure));
+            return Delivery::Answer(ChatOutcome::Failed(failure));
         }
         let open: Vec<UserUri> = message
             .recipients
@@ -257,13 +273,18 @@ impl Server {
         let group = matches!(self.sessions.get(&sid), Some(Session::Group(_)));
         if open.is_empty() && !message.recipients.is_empty() && !group {
             if self.config.mutation == Mutation::SilentDropOnClosedLeg {
-                return None;
+                return Delivery::Silent;
             }
-            return Some(ChatOutcome::Failed(ChatFailure::RecipientGone));
+            return Delivery::Answer(ChatOutcome::Failed(ChatFailure::RecipientGone));
         }
+        let mut held = None;
         for recipient in open {
             if by_msrp {
-                self.msrp_deliver(sid, &recipient, message);
+                let queued = self.msrp_deliver(sid, &recipient, message);
+                // A 1-to-1 message is delivered when it is written out (msrp_held).
+                if !group {
+                    held = held.or(queued);
+                }
             } else {
                 self.out.command(Command::ChatDeliver {
                     recipient,
@@ -271,12 +292,15 @@ impl Server {
                 });
             }
         }
+        if let Some(leg) = held {
+            return Delivery::Held(leg);
+        }
         if let Some(s) = self.sessions.get_mut(&sid) {
             if self.config.mutation != Mutation::HistoryInStoreOrder {
                 s.chat_mut().delivered.push(message.seq);
             }
         }
-        Some(ChatOutcome::Accepted)
+        Delivery::Answer(ChatOutcome::Accepted)
     }
 
     /// The leg of `user` in session `sid`.
@@ -351,4 +375,14 @@ impl Server {
         self.tickets.insert(ticket, usage);
         ticket
     }
+}
+
+/// What became of a message whose store answer is in.
+enum Delivery {
+    /// Its sender is answered now.
+    Answer(ChatOutcome),
+    /// Queued on the recipient's unbound MSRP leg: answered at the bind (msrp_held).
+    Held(LegKey),
+    /// No answer at all (only the `SilentDropOnClosedLeg` mutant).
+    Silent,
 }

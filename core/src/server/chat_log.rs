@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::keys::LegKey;
 use super::output::ChatOutcome;
-use crate::ids::{ConnId, ContributionId, MessageId, TransactionId};
+use crate::ids::{ConnId, ContributionId, MessageId, SessionId, TransactionId};
 use crate::msrp::FailureReport;
 use crate::record::StoredMessage;
 use crate::uri::UserUri;
@@ -48,6 +48,18 @@ pub(crate) enum Origin {
     Typed,
     /// An MSRP SEND: MSRP SENDs to the recipients, an MSRP response/REPORT back.
     Msrp(MsrpReply),
+}
+
+/// (`msrp_held`) A stored 1-to-1 message queued on its recipient's unbound MSRP leg.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct HeldMessage {
+    pub(crate) sid: SessionId,
+    pub(crate) seq: u64,
+    pub(crate) contribution_id: ContributionId,
+    pub(crate) sender: UserUri,
+    pub(crate) message_id: MessageId,
+    /// The original and each repeat received while it waited (MSG-6).
+    pub(crate) origins: Vec<Origin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -150,7 +150,8 @@ impl Server {
         };
         let body = cpim_codec::encode(&cpim);
         if let Some(leg) = in_session.filter(|l| self.is_stand_in(l)) {
-            return self.msrp_send_on(leg, "message/cpim", &body, None);
+            self.msrp_send_on(leg, "message/cpim", &body, None);
+            return;
         }
         let devices = self.registrar.lookup_all(sender);
         if devices.is_empty() {

@@ -57,7 +57,10 @@ impl Server {
                 continue;
             }
             match origin {
-                Origin::Msrp(_) => self.msrp_deliver(sid, &recipient, &message),
+                // An indication is not a message: nothing waits for its bind.
+                Origin::Msrp(_) => {
+                    self.msrp_deliver(sid, &recipient, &message);
+                }
                 Origin::Typed => self.out.command(Command::ChatDeliver {
                     recipient,
                     message: message.clone(),

@@ -48,6 +48,7 @@ mod is_composing;
 mod keys;
 mod leg;
 mod location;
+mod msrp_held;
 mod msrp_leg;
 mod msrp_media;
 mod msrp_relay;

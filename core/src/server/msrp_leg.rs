@@ -41,6 +41,7 @@ impl Server {
             tls,
             conn: None,
             queue: VecDeque::new(),
+            held: Vec::new(),
             accept_types: media
                 .and_then(|m| m.accept_types.clone())
                 .unwrap_or_else(|| DEFAULT_ACCEPT.to_owned()),
@@ -278,6 +279,7 @@ impl Server {
         for bytes in queued {
             self.out.command(Command::MsrpSend { conn, bytes });
         }
+        self.held_sent(leg);
     }
 
     pub(crate) fn note_outgoing(&mut self, tid: TransactionId) {
@@ -290,6 +292,8 @@ impl Server {
     /// Forgets the MSRP endpoint of a leg that is gone; a connection no leg uses any
     /// more is closed.
     pub(crate) fn forget_msrp_leg(&mut self, leg: &LegKey) {
+        // A message still waiting for this leg's bind never went out (MSG-4).
+        self.fail_held_on(leg);
         let Some(m) = self.msrp.legs.remove(leg) else {
             return;
         };

@@ -52,6 +52,9 @@ pub(crate) struct MsrpLeg {
     pub(crate) conn: Option<ConnId>,
     /// Encoded requests waiting for the connection to be bound (bounded: MSRP-9).
     pub(crate) queue: VecDeque<Vec<u8>>,
+    /// The 1-to-1 messages in `queue`, delivered only when it is written out
+    /// (`msrp_held`).
+    pub(crate) held: Vec<super::chat_log::HeldMessage>,
     /// `a=accept-types` / `a=accept-wrapped-types` the server advertises on this leg.
     pub(crate) accept_types: String,
     pub(crate) accept_wrapped: Option<String>,

@@ -385,55 +385,58 @@ impl Server {
 
     /// Delivers a stored message to `recipient` over MSRP: a new SEND of the
     /// server's (own Message-ID and transaction ids, chunked by `chunk_size`) on the
-    /// recipient's leg, queued while its connection is not bound (MSRP-7).
+    /// recipient's leg, queued while its connection is not bound (MSRP-7). Returns
+    /// the leg when the message was queued rather than written out (`msrp_held`).
     pub(crate) fn msrp_deliver(
         &mut self,
         sid: SessionId,
         recipient: &UserUri,
         message: &StoredMessage,
-    ) {
-        let Some(leg) = self.leg_in(sid, recipient) else {
-            return;
-        };
+    ) -> Option<LegKey> {
+        let leg = self.leg_in(sid, recipient)?;
         if !self.msrp.legs.contains_key(&leg) {
             // A leg without MSRP media: hand the message to the runtime typed.
-            return self.out.command(Command::ChatDeliver {
+            self.out.command(Command::ChatDeliver {
                 recipient: recipient.clone(),
                 message: message.clone(),
             });
+            return None;
         }
-        self.msrp_send_on(
+        let queued = self.msrp_send_on(
             &leg,
             &message.content_type,
             &message.body,
             Some(message.message_id.as_str()),
         );
+        queued.then_some(leg)
     }
 
     /// Sends `body` on `leg`'s MSRP endpoint as a new SEND of the server's (own
     /// Message-ID and transaction ids, chunked by `chunk_size`), queued while its
     /// connection is not bound (MSRP-7). `relayed_id`: the Message-ID of the
     /// sender's SEND this relays, if any; only the model's MSRP-7 mutant reuses it.
+    /// Returns whether it was queued (the connection is not bound).
     pub(crate) fn msrp_send_on(
         &mut self,
         leg: &LegKey,
         content_type: &str,
         body: &[u8],
         relayed_id: Option<&str>,
-    ) {
+    ) -> bool {
         let Some((to_path, own)) = self
             .msrp
             .legs
             .get(leg)
             .map(|m| (m.peer_path.clone(), m.local_path.clone()))
         else {
-            return;
+            return false;
         };
         if to_path.is_empty() {
-            return self.out.event(Event::MsrpRefused {
+            self.out.event(Event::MsrpRefused {
                 conn: None,
                 reason: "recipient's msrp path is unknown".into(),
             });
+            return false;
         }
         let message_id = match relayed_id {
             Some(id) if self.config.mutation == Mutation::MsrpRelaySenderMessageId => id.to_owned(),
@@ -459,15 +462,19 @@ impl Server {
             self.note_outgoing(tid);
         }
         let Some(m) = self.msrp.legs.get_mut(leg) else {
-            return;
+            return false;
         };
         match m.conn {
             Some(conn) => {
                 for bytes in encoded {
                     self.out.command(Command::MsrpSend { conn, bytes });
                 }
+                false
             }
-            None => m.queue.extend(encoded),
+            None => {
+                m.queue.extend(encoded);
+                true
+            }
         }
     }
 }

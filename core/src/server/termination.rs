@@ -229,6 +229,9 @@ impl Server {
     /// Emits the session history object of a 1-to-1 (HIST-1: once; the state moves to
     /// Sealing, which never seals again).
     fn seal_one(&mut self, now: Time, sid: SessionId) {
+        // What still waits for a leg's bind never reached its recipient: it fails
+        // and stays out of the history; nothing goes out after the seal (HIST-2/3).
+        self.fail_held_of(sid);
         let Some(Session::One(one)) = self.sessions.get(&sid) else {
             return;
         };

@@ -265,22 +265,24 @@ fn msrp_7_one_to_one_relay_both_ways_terminals_active() {
     let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
     assert!(w.h.msrp_connects.is_empty(), "both terminals connect");
     let (mut a, mut b) = peers();
-    // A sends before B bound: the message waits in B's queue.
+    // A sends before B bound: the message waits in B's queue, and A's 200 waits
+    // until it went out (msrp_held).
     let bind = a.bind(&a_srv);
     w.h.msrp_in(&a, MsrpMessage::Request(bind));
     w.h.msrp_take(a.conn);
     let send = a.send(&a_srv, "m1", b"hello bob");
     let tid = send.transaction_id.clone();
     w.h.msrp_in(&a, MsrpMessage::Request(send));
+    assert!(w.h.msrp_take(a.conn).is_empty(), "{:#?}", w.h.log);
+    assert_eq!(stored_bodies(&w), vec![b"hello bob".to_vec()]);
+    let bind = b.bind(&b_srv);
+    w.h.msrp_in(&b, MsrpMessage::Request(bind));
     let answers = w.h.msrp_take(a.conn);
     assert_eq!(answers.len(), 1, "{:#?}", w.h.log);
     let ok = response(answers[0].clone());
     assert_eq!((ok.transaction_id, ok.status), (tid, 200));
     assert_eq!(ok.to_path, vec![a.path.clone()]);
     assert_eq!(ok.from_path, vec![a_srv.clone()]);
-    assert_eq!(stored_bodies(&w), vec![b"hello bob".to_vec()]);
-    let bind = b.bind(&b_srv);
-    w.h.msrp_in(&b, MsrpMessage::Request(bind));
     let got = w.h.msrp_take(b.conn);
     assert_eq!(response(got[0].clone()).status, 200);
     let relayed = request(got[1].clone());
@@ -717,6 +719,49 @@ fn msrp_10_switch_window_messages_delivered_and_in_one_to_one_history() {
     assert_eq!(history.messages, vec![seq]);
 }
 
+/// HIST-2, HIST-3, MSG-4 (the model's `check sim --config faults` found it): a
+/// message queued for B's MSRP leg, which B never binds, is not delivered: A gets no
+/// 200 while it waits; when the 1-to-1 is sealed it fails back to A (481) and is
+/// not in the sealed set; B's bind arriving after the seal gets nothing of it.
+#[test]
+fn msrp_held_message_never_bound_fails_at_seal_and_stays_out_of_history() {
+    let mut w = World::new();
+    let (mut call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
+    let (mut a, mut b) = peers();
+    let bind = a.bind(&a_srv);
+    w.h.msrp_in(&a, MsrpMessage::Request(bind));
+    w.h.msrp_take(a.conn);
+    let req = a.send(&a_srv, "h1", b"held");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(stored_bodies(&w), vec![b"held".to_vec()], "stored (MSG-1)");
+    assert!(w.h.msrp_take(a.conn).is_empty(), "no 200 before delivery");
+    // B ends the 1-to-1 without ever binding its MSRP leg.
+    let bye = w.b.in_dialog(&mut call.b_dialog, Method::Bye);
+    w.h.send(&w.b, bye);
+    let relayed = w.h.expect_request(&w.a, Method::Bye);
+    let mut ok =
+        w.a.response(&relayed, StatusCode::OK, &call.a_dialog.local_tag());
+    ok.headers.to = relayed.headers.to.clone();
+    w.h.send(&w.a, ok);
+    let history =
+        w.h.sealed
+            .iter()
+            .find(|h| h.info.key.contribution_id == call.contribution)
+            .expect("the 1-to-1 is sealed");
+    assert!(
+        history.messages.is_empty(),
+        "HIST-3: {:?}",
+        history.messages
+    );
+    let answer = response(w.h.msrp_take(a.conn).remove(0));
+    assert_eq!(answer.status, 481, "MSG-4: the sender learns it failed");
+    // B's connection arrives after the seal: nothing is delivered (HIST-2).
+    let bind = b.bind(&b_srv);
+    w.h.msrp_in(&b, MsrpMessage::Request(bind));
+    assert!(received(&mut w, &b, &b_srv).is_empty());
+    w.h.expect_response(&w.b, StatusCode::OK);
+}
+
 /// A message that is not in the leg's accept-types → 415, not stored.
 #[test]
 fn msrp_unsupported_type_is_415() {
@@ -741,14 +786,19 @@ fn msrp_9_closed_and_broken_connections() {
         w.h.server.handle_closed(w.h.now, conn);
         w.h.drain();
     }
-    // A reconnects itself and sends: B's message waits for B's leg to bind again.
+    // A reconnects itself and sends: B's message waits for B's leg to bind again,
+    // and A's 200 with it (a queued message is not yet delivered: msrp_held).
     let (mut a, mut b) = peers();
     let req = a.send(&a_srv, "q", b"queued");
     w.h.msrp_in(&a, MsrpMessage::Request(req));
-    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    assert!(
+        w.h.msrp_take(a.conn).is_empty(),
+        "no answer before B's bind"
+    );
     let bind = b.bind(&b_srv);
     w.h.msrp_in(&b, MsrpMessage::Request(bind));
     assert_eq!(received(&mut w, &b, &b_srv)[0].1, b"queued");
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
     w.h.msrp_bytes(&a, b"garbage\r\n\r\n");
     assert!(w.h.closed.contains(&a.conn));
     let bye = w.a.in_dialog(&mut call.a_dialog, Method::Bye);
