@@ -92,7 +92,7 @@ fn through_store_task(url: &StoreUrl, jobs: Vec<StoreJob>) -> f64 {
             tx.send(j).expect("store task alive");
         }
         for _ in 0..n {
-            let (_, result) = done.recv().await.expect("answer");
+            let (_, result, _) = done.recv().await.expect("answer");
             result.expect("stored");
         }
         let secs = start.elapsed().as_secs_f64();

@@ -242,7 +242,7 @@ impl EventLoop {
     fn feed(&mut self, now: Time, input: Input) {
         match input {
             Input::Net(ev) => self.on_net(now, ev),
-            Input::Store((ticket, result)) => {
+            Input::Store((ticket, result, restored)) => {
                 self.store_pending = self.store_pending.saturating_sub(1);
                 if let Some(o) = self.metrics.as_mut() {
                     if let Some((sent, seal)) = o.store_sent.remove(&ticket) {
@@ -251,9 +251,14 @@ impl EventLoop {
                             Err(StoreError::Failed { .. }) => "failed",
                             Err(StoreError::OverQuota { .. }) => "over_quota",
                             Err(StoreError::NotAParty { .. }) => "not_a_party",
+                            Err(StoreError::NoEndedGroup { .. }) => "no_ended_group",
                         };
                         o.metrics.store_answered(seal, word, sent.elapsed());
                     }
+                }
+                if let Some(members) = restored {
+                    // GRP-40: whom the restart invites, before its answer.
+                    self.server.handle_group_restored(ticket, members);
                 }
                 self.server.handle_store_result(now, ticket, result);
             }

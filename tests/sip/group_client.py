@@ -43,6 +43,13 @@ Scenario `restart` (GRP-23), with real MSRP: alice creates a group with bob and
   and joining; alice's next message reaches both; everyone leaves, the last 200
   after the seal.
 
+Scenario `restart-stored` (GRP-40), with real MSRP: alice creates a group with bob,
+  carol and dave; alice (the chairman) removes dave; everyone else leaves; alice
+  restarts the group with an INVITE to the conference factory carrying its ids and
+  no list (the SDP offer alone): bob and carol, the members of the group's last
+  stored state, are invited and join, alice's next message reaches both; dave,
+  removed, is not invited.
+
 Output: one JSON object per line on stdout ({"ok": ...} steps, {"error": ...} on
 failure); exit status 0 only when the scenario completed.
 """
@@ -558,12 +565,16 @@ def create_group(alice, args, invitees, offer, ids=None):
     the group's Contribution-ID) once she ACKed the focus's 200. `ids`
     (Conversation-ID, Contribution-ID): an ended group's, to restart it."""
     conversation, contribution = ids or (secrets.token_hex(16), secrets.token_hex(16))
+    ids_headers = [("Conversation-ID", conversation), ("Contribution-ID", contribution)]
+    if invitees is None:
+        # GRP-40: a restart naming no one: the SDP offer alone, no list.
+        headers, body = ids_headers + [("Content-Type", "application/sdp")], offer
+    else:
+        headers = [("Require", "recipient-list-invite"), ("Subject", args.subject)]
+        headers += ids_headers + [("Content-Type", "multipart/mixed;boundary=b1")]
+        body = group_invite_body(alice, invitees, offer)
     call_id, a_tag = alice.request(
-        "INVITE", f"sip:conf-factory@{DOMAIN}", f"<sip:conf-factory@{DOMAIN}>",
-        [("Require", "recipient-list-invite"), ("Subject", args.subject),
-         ("Conversation-ID", conversation), ("Contribution-ID", contribution),
-         ("Content-Type", "multipart/mixed;boundary=b1")],
-        group_invite_body(alice, invitees, offer))
+        "INVITE", f"sip:conf-factory@{DOMAIN}", f"<sip:conf-factory@{DOMAIN}>", headers, body)
     ok = alice.expect_status("group INVITE", "INVITE", 200)
     check(ok.h("contribution-id") == contribution, "the 200 names the group's Contribution-ID")
     check(ok.h("conversation-id") == conversation, "the 200 names the group's Conversation-ID")
@@ -701,16 +712,88 @@ def restart(args):
             leg.close()
 
 
+def restart_stored(args):
+    server = (args.host, args.port)
+    alice, bob, carol, dave = (Term(n, server, args.out) for n in ("alice", "bob", "carol", "dave"))
+    for t in (alice, bob, carol, dave):
+        t.register()
+    legs = [Msrp("alice"), Msrp("bob"), Msrp("carol")]
+    a_msrp, b_msrp, c_msrp = legs
+    try:
+        a_group, focus, contribution = create_group(
+            alice, args, ["bob", "carol", "dave"], msrp_sdp(a_msrp.path))
+        conversation = args.conversation
+        b_group = join(bob, "b1", msrp_sdp(b_msrp.path))
+        c_group = join(carol, "c1", msrp_sdp(c_msrp.path))
+        join(dave, "d1")
+        # GRP-15: the chairman removes dave: he is out for good.
+        alice.request("REFER", focus, f"<{focus}>",
+                      [("Refer-To", f"<sip:dave@{DOMAIN};method=BYE>")])
+        alice.expect_status("REFER removing dave", "REFER", 202)
+        bye = dave.next("BYE", lambda m: m.is_request("BYE"))
+        dave.respond(bye, 200, "OK")
+        a_msrp.send("before the end")
+        check(b_msrp.receive("alice's first") == "before the end", "bob gets alice's message")
+        check(c_msrp.receive("alice's first") == "before the end", "carol gets alice's message")
+        for term, dialog in ((bob, b_group), (carol, c_group), (alice, a_group)):
+            dialog.request(term, "BYE")
+            term.expect_status("BYE", "BYE", 200)
+        log(ok="group ended, dave removed")
+
+        # GRP-40: alice restarts it naming no one: the stored state says who.
+        a2, b2, c2 = Msrp("alice"), Msrp("bob"), Msrp("carol")
+        legs += [a2, b2, c2]
+        a_again, focus2, _ = create_group(
+            alice, args, None, msrp_sdp(a2.path), (conversation, contribution))
+        check(focus2 != focus, "the restarted group has a new focus URI")
+        for term in (bob, carol):
+            inv = term.next("restart INVITE", lambda m: m.is_request("INVITE"))
+            check(inv.h("contribution-id") == contribution, f"{term.name}: same Contribution-ID")
+            check(inv.h("conversation-id") == conversation, f"{term.name}: same Conversation-ID")
+            term.pending.insert(0, inv)
+        b_again = join(bob, "b2", msrp_sdp(b2.path))
+        c_again = join(carol, "c2", msrp_sdp(c2.path))
+        a2.send("after the restart")
+        check(b2.receive("alice's after the restart") == "after the restart",
+              "bob gets alice's message in the restarted group")
+        check(c2.receive("alice's after the restart") == "after the restart",
+              "carol gets alice's message in the restarted group")
+        log(ok="group restarted from its stored state, messages flow")
+        for term, dialog in ((bob, b_again), (carol, c_again), (alice, a_again)):
+            dialog.request(term, "BYE")
+            term.expect_status("BYE", "BYE", 200)
+        # The focus invited bob and carol in the same step as it would have
+        # invited dave; their sessions have come and gone since: whatever the
+        # focus sent dave is in his socket by now.
+        dave.sock.setblocking(False)
+        try:
+            while True:
+                chunk = dave.sock.recv(65536)
+                if not chunk:
+                    break
+                dave.buf += chunk
+        except BlockingIOError:
+            pass
+        check(b"INVITE sip:" not in dave.buf and
+              not any(m.is_request("INVITE") for m in dave.pending),
+              f"dave (removed) was not invited: {dave.buf[:200]!r}")
+        log(ok="restarted group ended, dave not invited")
+    finally:
+        for leg in legs:
+            leg.close()
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("scenario", choices=["conference", "refer", "rejoin", "restart"])
+    p.add_argument("scenario",
+                   choices=["conference", "refer", "rejoin", "restart", "restart-stored"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--subject", default="Weekend plans")
     args = p.parse_args()
     {"conference": conference, "refer": refer, "rejoin": rejoin,
-     "restart": restart}[args.scenario](args)
+     "restart": restart, "restart-stored": restart_stored}[args.scenario](args)
 
 
 if __name__ == "__main__":

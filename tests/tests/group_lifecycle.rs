@@ -258,3 +258,50 @@ fn an_ended_group_is_restarted_with_its_ids_and_keeps_its_history() {
     let status = cpmd.stop();
     assert!(status.success(), "cpmd exit: {status:?}\n{}", cpmd.log());
 }
+
+/// GRP-40: alice restarts an ended group through the conference factory with its
+/// ids and no list: bob and carol, members of the group's last stored state, are
+/// invited and get her next message over MSRP; dave, whom the chairman removed,
+/// is not invited. Over IMAP the restarted run's last group state names alice,
+/// bob and carol (the stored members) and not dave, and bob's one session folder
+/// holds both runs' messages.
+#[test]
+fn an_ended_group_is_restarted_from_its_stored_state() {
+    if !tool_available("python3", &["--version"], "python3") {
+        return;
+    }
+    let mut cpmd = Cpmd::start_with_config(Some(CONFIG), &["--tcp", "127.0.0.1:0"]);
+    // The client's last step waits for the 200 to alice's BYE, the last one: it is
+    // sent once the restarted run's seal is durable.
+    let stdout = run_client(&cpmd, "restart-stored");
+    assert!(stdout.contains("group ended, dave removed"), "{stdout}");
+    assert!(
+        stdout.contains("group restarted from its stored state, messages flow"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("restarted group ended, dave not invited"),
+        "{stdout}"
+    );
+    let dump = imap_dump(&cpmd, "bob", "b-pass");
+    let states = group_states(&dump);
+    let (last, _) = states.last().expect("group state objects");
+    assert_eq!(
+        last,
+        &["alice=left", "bob=left", "carol=left"],
+        "the restarted run's members: {states:#?}"
+    );
+    let folders = dump["folders"].as_object().expect("folders");
+    let both = folders.values().any(|f| {
+        let raws: Vec<&str> = f["objects"]
+            .as_array()
+            .map(|o| o.iter().filter_map(|x| x["raw"].as_str()).collect())
+            .unwrap_or_default();
+        ["before the end", "after the restart"]
+            .iter()
+            .all(|t| raws.iter().any(|r| r.contains(t)))
+    });
+    assert!(both, "bob's session folder holds both runs: {folders:#?}");
+    let status = cpmd.stop();
+    assert!(status.success(), "cpmd exit: {status:?}\n{}", cpmd.log());
+}

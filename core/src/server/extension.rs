@@ -37,8 +37,12 @@ impl Server {
             Ok(body) => body,
             Err(why) => return self.refuse_request(now, &key, &req, why),
         };
-        let Some(list) = body.recipients.clone() else {
-            return self.refuse_request(now, &key, &req, Refusal::NoResourceList);
+        // GRP-40: a restart may name no one (the store's last group state does).
+        let may_restart = restart_candidate(&req);
+        let list = match body.recipients.clone() {
+            Some(list) => list,
+            None if may_restart => Default::default(),
+            None => return self.refuse_request(now, &key, &req, Refusal::NoResourceList),
         };
         let replaced = match self.find_replaced(&req, &list) {
             Ok(r) => r,
@@ -60,7 +64,7 @@ impl Server {
                 invitees.insert(0, other.clone());
             }
         }
-        if invitees.is_empty() {
+        if invitees.is_empty() && (replaced.is_some() || !may_restart) {
             return self.refuse_request(now, &key, &req, Refusal::NoInvitees);
         }
         // HIST-8: the group's To is the configured conference-factory URI, whatever
@@ -259,4 +263,16 @@ fn invitees(list: &ResourceList, requester: &UserUri) -> Vec<UserUri> {
         }
     }
     out
+}
+
+/// GRP-40: a factory INVITE that may restart an ended group from its stored state:
+/// no session to replace, and the ended group's Conversation-ID and
+/// Contribution-ID. Whether it names an ended group only the store knows (the
+/// core keeps no memory of ended groups); its answer to the group's info says so.
+fn restart_candidate(req: &Request) -> bool {
+    let h = &req.headers;
+    h.replaces.is_empty()
+        && h.session_replaces.is_none()
+        && h.conversation_id.is_some()
+        && h.contribution_id.is_some()
 }

@@ -132,6 +132,9 @@ impl Server {
                     }
                 }
             };
+        // GRP-43: a participant invited again (after declining, not answering or
+        // leaving) had a closed leg: it is forgotten now, as nobody else holds it.
+        self.forget_closed_leg(gid, user);
         if devices.is_empty() {
             return self.set_participant(now, gid, user, None, ParticipantStatus::NoAnswer);
         }
@@ -150,6 +153,32 @@ impl Server {
                 p.invitation.refused = false;
             }
         }
+    }
+
+    /// GRP-43: forgets `user`'s leg in `gid` if it is closed (the participant's
+    /// last dialog ended: a decline, no answer, a BYE), MSRP endpoint and all.
+    fn forget_closed_leg(&mut self, gid: SessionId, user: &UserUri) {
+        let Some(Session::Group(g)) = self.sessions.get(&gid) else {
+            return;
+        };
+        let Some(leg) = g.participants.get(user).and_then(|p| p.leg.clone()) else {
+            return;
+        };
+        let closed = self
+            .legs
+            .get(&leg)
+            .is_none_or(|l| l.state == super::leg::LegState::Closed);
+        if !closed {
+            return;
+        }
+        if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
+            if let Some(p) = g.participants.get_mut(user) {
+                p.leg = None;
+            }
+        }
+        self.out.disarm(&Timer::Retransmit2xx(leg.clone()));
+        self.legs.remove(&leg);
+        self.forget_msrp_leg(&leg);
     }
 
     /// The focus's INVITE to one device of `user`: its leg and client transaction.

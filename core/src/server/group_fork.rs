@@ -27,10 +27,11 @@ impl Server {
         rx: ClientRx,
     ) {
         let Some(Session::Group(g)) = self.sessions.get(&gid) else {
-            return;
+            // GRP-42: the group ended meanwhile.
+            return self.on_orphan_group_answer(now, gid, user, fork, rx);
         };
         let Some(p) = g.participants.get(user) else {
-            return;
+            return self.on_orphan_group_answer(now, gid, user, fork, rx);
         };
         // Only an awaited fork of a user still being invited can join the user.
         let can_join =

@@ -125,6 +125,14 @@ impl Server {
             NotifyDialog::Own(own) => own.response(&req, StatusCode::ACCEPTED),
         };
         resp.headers.contact = vec![server_contact(&self.config, &focus_user, flow, true)];
+        // GRP-44 (RFC 4488 §4): the referrer asked for no implicit subscription;
+        // the 202 says it is honoured and no sipfrag NOTIFY follows.
+        let notify = !refer_sub_false(&req);
+        if !notify {
+            resp.headers
+                .other
+                .push(("Refer-Sub".into(), "false".into()));
+        }
         let timers = self.config.timers;
         self.tx.respond(now, &key, resp, &timers, &mut self.out);
         let mut watch = ReferWatch {
@@ -133,6 +141,7 @@ impl Server {
                 Ask::Add(u) | Ask::Remove(u) => ReferAwaits::One(u.clone()),
                 Ask::AddList(_) => ReferAwaits::List(BTreeSet::new()),
             },
+            notify,
         };
         match ask {
             Ask::AddList(users) => self.add_list(now, gid, &referrer, watch, users),
@@ -287,6 +296,10 @@ impl Server {
 
     /// One NOTIFY of the REFER's implicit subscription (RFC 3515 §2.4.4).
     fn sipfrag(&mut self, now: Time, gid: SessionId, w: &mut ReferWatch, line: &str, last: bool) {
+        if !w.notify {
+            // GRP-44: `Refer-Sub: false`, no subscription to notify.
+            return;
+        }
         let focus_user = match self.sessions.get(&gid) {
             Some(Session::Group(g)) => g.focus_user.clone(),
             Some(Session::One(_)) | None => return,
@@ -323,6 +336,14 @@ impl Server {
         self.tx
             .send_request(now, flow, notify, Owner::Nobody, &timers, &mut self.out);
     }
+}
+
+/// RFC 4488: whether the REFER asks for no implicit subscription (`Refer-Sub:
+/// false`, any case, surrounding space ignored).
+fn refer_sub_false(req: &Request) -> bool {
+    req.headers
+        .other("Refer-Sub")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("false"))
 }
 
 /// The Refer-To of `req` as an ask: a user to add, or (`method=BYE`) to remove.

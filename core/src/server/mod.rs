@@ -39,8 +39,10 @@ mod failures;
 mod fork;
 mod group;
 mod group_fork;
+mod group_late_answer;
 mod group_refer;
 mod group_rejoin;
+mod group_restart;
 mod group_state;
 mod group_subject;
 mod id_gen;
@@ -138,6 +140,15 @@ pub enum StoreError {
     NotAParty {
         /// The requester.
         user: String,
+    },
+    /// A group info whose ids name no ended group of this instance to restart
+    /// (specs/group.md): it names no one and no ended group has these ids
+    /// (GRP-40), or the ids are those of an ended session that is no group, a
+    /// sealed 1-to-1's (GRP-41). Nothing was written; the INVITE gets 404.
+    #[error("no ended group to restart: {contribution_id}")]
+    NoEndedGroup {
+        /// The INVITE's Contribution-ID.
+        contribution_id: String,
     },
 }
 
@@ -508,9 +519,11 @@ impl Server {
                 let answer = match result {
                     Ok(()) => Ok(()),
                     Err(StoreError::OverQuota { .. }) => Err(ChatFailure::OverQuota),
-                    Err(StoreError::Failed { .. } | StoreError::NotAParty { .. }) => {
-                        Err(ChatFailure::StoreFailed)
-                    }
+                    Err(
+                        StoreError::Failed { .. }
+                        | StoreError::NotAParty { .. }
+                        | StoreError::NoEndedGroup { .. },
+                    ) => Err(ChatFailure::StoreFailed),
                 };
                 self.on_message_stored(now, sid, seq, answer)
             }
@@ -519,6 +532,8 @@ impl Server {
                 let answer = match result {
                     Ok(()) => Ok(()),
                     Err(StoreError::NotAParty { .. }) => Err(Refusal::NotAParty),
+                    // GRP-40, GRP-41: no ended group under these ids to restart.
+                    Err(StoreError::NoEndedGroup { .. }) => Err(Refusal::NoEndedGroup),
                     Err(StoreError::OverQuota { .. } | StoreError::Failed { .. }) => {
                         Err(Refusal::StoreFailed)
                     }

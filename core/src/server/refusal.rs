@@ -148,6 +148,10 @@ pub enum Refusal {
     /// A restart INVITE to the conference factory names a group that is still live
     /// (specs/group.md, GRP-25): it is rejoined at its focus URI instead.
     GroupStillLive,
+    /// A factory INVITE whose ids name no ended group to restart (GRP-40, GRP-41):
+    /// it names no one and no ended group has these ids, or they are the ids of a
+    /// session that ended and is no group (a sealed 1-to-1's).
+    NoEndedGroup,
 }
 
 impl Refusal {
@@ -191,7 +195,7 @@ impl Refusal {
             | Refusal::NotRejoinable
             | Refusal::GroupStillLive => StatusCode::FORBIDDEN,
             Refusal::BadReferTo => StatusCode::BAD_REQUEST,
-            Refusal::NoSuchFocus => StatusCode::NOT_FOUND,
+            Refusal::NoSuchFocus | Refusal::NoEndedGroup => StatusCode::NOT_FOUND,
             Refusal::BadEvent => StatusCode::BAD_EVENT,
             Refusal::CSeqOutOfOrder | Refusal::StoreFailed => StatusCode::SERVER_INTERNAL_ERROR,
             Refusal::SessionNotEstablished => StatusCode::REQUEST_PENDING,
@@ -259,7 +263,8 @@ impl Refusal {
             | Refusal::BadReferTo
             | Refusal::NotTheChairman
             | Refusal::NotRejoinable
-            | Refusal::GroupStillLive => None,
+            | Refusal::GroupStillLive
+            | Refusal::NoEndedGroup => None,
         }
     }
 
@@ -317,6 +322,7 @@ impl Refusal {
             Refusal::NotTheChairman => "only the chairman removes participants",
             Refusal::NotRejoinable => "may not rejoin this group",
             Refusal::GroupStillLive => "the group is live: rejoin it at its focus URI",
+            Refusal::NoEndedGroup => "no ended group under these ids",
         }
     }
 }

@@ -212,6 +212,9 @@ pub(crate) struct Subscription {
 pub(crate) struct ReferWatch {
     pub(crate) dialog: NotifyDialog,
     pub(crate) awaits: ReferAwaits,
+    /// Whether the referrer gets the sipfrag NOTIFYs: not after `Refer-Sub: false`
+    /// (RFC 4488, GRP-44: no implicit subscription).
+    pub(crate) notify: bool,
 }
 
 /// What a REFER's final sipfrag waits for.

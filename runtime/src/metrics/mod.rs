@@ -56,7 +56,8 @@ pub struct EndLabel {
 }
 
 /// A store answer: the job (`record` or `seal`) and its result (`ok`, `failed`,
-/// `over_quota`, `not_a_party`: a group restart refused, GRP-24).
+/// `over_quota`, `not_a_party`: a group restart refused, GRP-24; `no_ended_group`:
+/// a restart naming no one whose ids name no ended group, GRP-40).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct StoreLabel {
     job: &'static str,
@@ -226,7 +227,13 @@ impl Metrics {
             let _ = m.refusals.get_or_create(&ReasonLabel { reason });
         }
         for job in ["record", "seal"] {
-            for result in ["ok", "failed", "over_quota", "not_a_party"] {
+            for result in [
+                "ok",
+                "failed",
+                "over_quota",
+                "not_a_party",
+                "no_ended_group",
+            ] {
                 let _ = m.store_answers.get_or_create(&StoreLabel { job, result });
             }
         }

@@ -21,6 +21,8 @@ use cpmd_core::server::{
     StandaloneMessage, StoreError, StoredMessage,
 };
 use cpmd_core::{ContributionId, UserUri};
+use std::collections::BTreeMap;
+
 use tokio::sync::broadcast;
 
 use crate::mailstore::MailChange;
@@ -43,6 +45,9 @@ pub struct HistoryWriter<C: Conn> {
     cache: Cache,
     changes: Vec<MailChange>,
     feed: broadcast::Sender<MailChange>,
+    /// GRP-40: the members each restart of this batch invites, by the restarted
+    /// group's key, until the store task takes them with the answer.
+    restored: BTreeMap<SessionKey, Vec<UserUri>>,
 }
 
 impl<C: Conn> HistoryWriter<C> {
@@ -57,6 +62,7 @@ impl<C: Conn> HistoryWriter<C> {
             cache: Cache::default(),
             changes: Vec::new(),
             feed,
+            restored: BTreeMap::new(),
         }
     }
 
@@ -215,6 +221,7 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             | Record::KnownUser(_)
             | Record::GroupState(_) => None,
         };
+        let mut restored = None;
         if let (Record::SessionInfo(info), false) = (record, self.broken) {
             // GRP-24: only one who was in an ended group restarts it.
             if let Some(refused) =
@@ -222,6 +229,10 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             {
                 return Err(refused);
             }
+            // GRP-40: whom the restart invites, read before the row is reopened.
+            restored = restart::members(&mut self.conn, self.instance, info)
+                .map_err(store_error)?
+                .map(|members| (info.key.clone(), members));
         }
         if let Some(sender) = sender {
             if !self.broken {
@@ -232,7 +243,15 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
                 }
             }
         }
-        self.record(|ops, instance| write_record(ops, instance, record))
+        self.record(|ops, instance| write_record(ops, instance, record))?;
+        if let Some((key, members)) = restored {
+            self.restored.insert(key, members);
+        }
+        Ok(())
+    }
+
+    fn take_restored(&mut self, key: &SessionKey) -> Option<Vec<UserUri>> {
+        self.restored.remove(key)
     }
 
     fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError> {
@@ -253,6 +272,7 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             let _ = self.conn.rollback();
             self.changes.clear();
             self.cache.clear();
+            self.restored.clear();
             return Err(store_error(e));
         }
         for change in self.changes.drain(..) {

@@ -40,8 +40,9 @@ mod tests;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cpmd_core::server::{HistoryObject, Record};
+use cpmd_core::server::{HistoryObject, Record, SessionKey};
 use cpmd_core::StoreTicket;
+use cpmd_core::UserUri;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::mailstore::{MailChange, MailStore};
@@ -63,6 +64,13 @@ pub trait HistoryStore: Send + 'static {
     fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError>;
     /// Makes everything written so far durable.
     fn sync(&mut self) -> Result<(), StoreError>;
+    /// GRP-40: the members of the ended group a session info just written
+    /// restarted (its last stored group state), once, for the core's
+    /// `handle_group_restored`; `None` for any other info.
+    fn take_restored(&mut self, key: &SessionKey) -> Option<Vec<UserUri>> {
+        let _ = key;
+        None
+    }
     /// Writes a group commit's jobs and makes them durable: one answer per job, in
     /// order, none `Ok` unless durable. The default writes each job, then syncs once;
     /// a backend may do the same work in fewer round trips (PostgreSQL:
@@ -104,6 +112,9 @@ impl HistoryStore for Box<dyn HistoryStore> {
     fn sync(&mut self) -> Result<(), StoreError> {
         (**self).sync()
     }
+    fn take_restored(&mut self, key: &SessionKey) -> Option<Vec<UserUri>> {
+        (**self).take_restored(key)
+    }
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
         (**self).write_batch(batch)
     }
@@ -121,8 +132,10 @@ pub enum StoreJob {
     Seal(StoreTicket, HistoryObject),
 }
 
-/// The store's answer, fed back with `handle_store_result`.
-pub type StoreDone = (StoreTicket, Result<(), StoreError>);
+/// The store's answer, fed back with `handle_store_result`; for a restart's
+/// session info also the members it invites (GRP-40: `handle_group_restored`
+/// first).
+pub type StoreDone = (StoreTicket, Result<(), StoreError>, Option<Vec<UserUri>>);
 
 /// Runs `store` on a blocking thread: jobs in, answers out, in order. The thread
 /// ends when the job channel closes (shutdown), after finishing every queued job.
@@ -153,14 +166,21 @@ pub fn spawn_store_task_observed(
             }
             on_batch(batch.len());
             let results = store.write_batch(&batch);
-            let tickets = batch.iter().map(|job| match job {
-                StoreJob::Persist(ticket, _) | StoreJob::Seal(ticket, _) => *ticket,
-            });
-            for answer in tickets.zip(results) {
-                if let Err(e) = &answer.1 {
-                    tracing::error!(ticket = %answer.0, error = %e, "store write failed");
+            for (job, result) in batch.iter().zip(results) {
+                let (ticket, restored) = match job {
+                    StoreJob::Persist(ticket, Record::SessionInfo(info)) => (
+                        *ticket,
+                        result
+                            .is_ok()
+                            .then(|| store.take_restored(&info.key))
+                            .flatten(),
+                    ),
+                    StoreJob::Persist(ticket, _) | StoreJob::Seal(ticket, _) => (*ticket, None),
+                };
+                if let Err(e) = &result {
+                    tracing::error!(%ticket, error = %e, "store write failed");
                 }
-                if done.send(answer).is_err() {
+                if done.send((ticket, result, restored)).is_err() {
                     tracing::warn!("event loop gone; store answer dropped");
                 }
             }

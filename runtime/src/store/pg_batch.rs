@@ -795,6 +795,11 @@ impl HistoryStore for PgBatchWriter {
         self.shared.sync()
     }
 
+    fn take_restored(&mut self, key: &SessionKey) -> Option<Vec<UserUri>> {
+        // Session infos go through the shared path, which read the members.
+        self.shared.take_restored(key)
+    }
+
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
         if let Ok(answers) = self.pipelined(batch) {
             return answers;

@@ -13,6 +13,7 @@
 //! writing itself (`history.rs`).
 
 use cpmd_core::server::{SessionInfo, SessionType, StoreError};
+use cpmd_core::UserUri;
 
 use crate::store::layout;
 use crate::store::ops::Ops;
@@ -56,7 +57,10 @@ fn ended_group<C: Conn + ?Sized>(
 }
 
 /// GRP-24: a restart by someone who was not in the ended group is refused before
-/// anything is written.
+/// anything is written. GRP-40: so is a group info that invites nobody (a restart
+/// naming no one) when its ids name no ended group: there is no stored state to
+/// take the participants from. GRP-41: so is a group info under the ids of an
+/// ended 1-to-1.
 pub fn refusal<C: Conn + ?Sized>(
     conn: &mut C,
     instance: i64,
@@ -66,8 +70,84 @@ pub fn refusal<C: Conn + ?Sized>(
         Some((_, false)) => Some(StoreError::NotAParty {
             user: info.from.as_str().to_owned(),
         }),
-        Some((_, true)) | None => None,
+        Some((_, true)) => None,
+        None if info.session_type == SessionType::AdHoc
+            && (info.invited.is_empty() || ended_session(conn, instance, info)?) =>
+        {
+            Some(StoreError::NoEndedGroup {
+                contribution_id: info.key.contribution_id.as_str().to_owned(),
+            })
+        }
+        None => None,
     })
+}
+
+/// GRP-41: whether the info's ids name a session of ours that ended and is no
+/// group to restart (a sealed 1-to-1's): a group info under them is refused with
+/// `NoEndedGroup` (404) rather than failing as a write to a sealed session (500).
+fn ended_session<C: Conn + ?Sized>(
+    conn: &mut C,
+    instance: i64,
+    info: &SessionInfo,
+) -> Result<bool, DbError> {
+    Ok(conn
+        .query_opt(
+            "SELECT 1 FROM sessions s JOIN conversations cv ON s.conversation = cv.id \
+             WHERE cv.conversation_id = $1 AND s.contribution_id = $2 AND s.instance = $3 \
+             AND s.state IN ('sealed', 'crashed')",
+            &[
+                info.key.conversation_id.as_str().into(),
+                info.key.contribution_id.as_str().into(),
+                instance.into(),
+            ],
+        )?
+        .is_some())
+}
+
+/// The statuses of a stored group state whose users a restart invites again
+/// (GRP-40): the members (joined at some time: `joined`, `left`) and the ones
+/// still being invited. Not `removed` (GRP-15: out for good), nor `declined`,
+/// `no-answer` or `failed` (never members of the group).
+const RESTARTED: [&str; 3] = ["joined", "left", "invited"];
+
+/// GRP-40: the users of the ended group the info names that its restart invites,
+/// from the group's last stored group state object (the seal's participants; for
+/// a group a crash sealed, its last per-change version, GRP-20), in its order;
+/// `None` when the info restarts no ended group of ours or its requester may not.
+pub fn members<C: Conn + ?Sized>(
+    conn: &mut C,
+    instance: i64,
+    info: &SessionInfo,
+) -> Result<Option<Vec<UserUri>>, DbError> {
+    let Some((id, true)) = ended_group(conn, instance, info)? else {
+        return Ok(None);
+    };
+    let mut states: Vec<(String, String)> = Vec::new();
+    for row in conn.query(
+        "SELECT state, uri FROM participants WHERE session = $1 ORDER BY position",
+        &[id.into()],
+    )? {
+        states.push((row.text(0)?, row.text(1)?));
+    }
+    if states.is_empty() {
+        if let Some(row) = conn.query_opt(
+            "SELECT participants FROM group_states WHERE session = $1 ORDER BY version DESC LIMIT 1",
+            &[id.into()],
+        )? {
+            for line in row.text(0)?.lines() {
+                if let Some((state, uri)) = line.split_once(' ') {
+                    states.push((state.to_owned(), uri.to_owned()));
+                }
+            }
+        }
+    }
+    Ok(Some(
+        states
+            .into_iter()
+            .filter(|(state, _)| RESTARTED.contains(&state.as_str()))
+            .map(|(_, uri)| UserUri::new_canonical(uri))
+            .collect(),
+    ))
 }
 
 /// GRP-23: reopens the ended group the info names (if any) for the restarted run:

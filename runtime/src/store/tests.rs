@@ -741,7 +741,7 @@ fn store_failure_is_reported_and_nothing_answered_ok(place: Place) {
         answers
     });
     assert_eq!(answers.len(), 2);
-    for (ticket, result) in &answers {
+    for (ticket, result, _) in &answers {
         assert!(result.is_err(), "ticket {ticket} answered {result:?}");
     }
     assert!(

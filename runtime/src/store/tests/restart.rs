@@ -3,6 +3,8 @@
 //! participant; the restarted run's messages are numbered after the first run's,
 //! and its seal leaves the first run's history as it was. A user who was not in
 //! the group (or was removed from it) is refused and nothing is written.
+//! GRP-40: a restart naming no one gets the members of the ended group's last
+//! stored state (not the removed ones, nor those who never joined).
 
 use cpmd_core::server::StoreError;
 
@@ -10,7 +12,9 @@ use super::*;
 
 both_backends!(
     a_restart_reopens_the_ended_group_and_keeps_its_history,
-    a_crash_during_the_restarted_run_keeps_both_runs
+    a_crash_during_the_restarted_run_keeps_both_runs,
+    a_restart_naming_no_one_gets_the_stored_members,
+    a_group_info_under_an_ended_one_to_ones_ids_is_refused
 );
 
 fn left(users: &[(&UserUri, &str)]) -> Vec<ParticipantRecord> {
@@ -134,4 +138,81 @@ fn a_crash_during_the_restarted_run_keeps_both_runs(place: Place) {
     let s = place.open();
     assert_eq!(s.recovered, vec![K2.to_owned()]);
     assert_eq!(texts(&s, &c), ["message 1", "message 1", "message 2"]);
+}
+
+/// GRP-40: bob's restart names no one: the store reopens the group and hands back
+/// its members from the seal's group state (alice and bob, who left; not carol,
+/// removed, nor dave, who declined), in its order, once. The same info with ids
+/// naming no ended group is refused (`NoEndedGroup`) and writes nothing.
+fn a_restart_naming_no_one_gets_the_stored_members(place: Place) {
+    let mut s = place.open();
+    let (a, b, c) = (alice(), bob(), carol());
+    let d = UserUri::new_canonical("sip:dave@example.com");
+    write(&mut s, &[Record::SessionInfo(group_info())]);
+    seal_one(
+        &mut s,
+        seal_of(
+            group_info(),
+            vec![],
+            left(&[
+                (&a, "left"),
+                (&b, "left"),
+                (&c, "removed"),
+                (&d, "declined"),
+            ]),
+        ),
+    );
+    let mut unknown = group_info();
+    unknown.key.session = SessionId::new(5);
+    unknown.key.contribution_id = ContributionId::new("never-a-group");
+    unknown.invited = Vec::new();
+    let job = [StoreJob::Persist(
+        StoreTicket::new(1),
+        Record::SessionInfo(unknown.clone()),
+    )];
+    let answer = s.history.write_batch(&job).remove(0);
+    assert!(
+        matches!(answer, Err(StoreError::NoEndedGroup { .. })),
+        "{answer:?}"
+    );
+    assert_eq!(s.history.take_restored(&unknown.key), None);
+
+    let mut by_bob = group_info();
+    by_bob.key.session = SessionId::new(6);
+    by_bob.from = b.clone();
+    by_bob.invited = Vec::new();
+    let job = [StoreJob::Persist(
+        StoreTicket::new(2),
+        Record::SessionInfo(by_bob.clone()),
+    )];
+    s.history.write_batch(&job).remove(0).expect("the restart");
+    assert_eq!(s.history.take_restored(&by_bob.key), Some(vec![a, b]));
+    assert_eq!(
+        s.history.take_restored(&by_bob.key),
+        None,
+        "handed over once"
+    );
+}
+
+/// GRP-41: a group info under the Conversation-ID and Contribution-ID of a sealed
+/// 1-to-1 is refused as naming no ended group (`NoEndedGroup`, 404 to the INVITE)
+/// rather than failing as a write to a sealed session (500); nothing is written.
+fn a_group_info_under_an_ended_one_to_ones_ids_is_refused(place: Place) {
+    let mut s = place.open();
+    let one = one_to_one_info();
+    write(&mut s, &[Record::SessionInfo(one.clone())]);
+    seal_one(&mut s, seal_of(one.clone(), vec![], vec![]));
+    let mut group = group_info();
+    group.key = one.key.clone();
+    group.key.session = SessionId::new(9);
+    let job = [StoreJob::Persist(
+        StoreTicket::new(1),
+        Record::SessionInfo(group.clone()),
+    )];
+    let answer = s.history.write_batch(&job).remove(0);
+    assert!(
+        matches!(answer, Err(StoreError::NoEndedGroup { .. })),
+        "{answer:?}"
+    );
+    assert_eq!(s.history.take_restored(&group.key), None);
 }
