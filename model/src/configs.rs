@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 16] = [
     "base",
     "glare",
     "extension",
@@ -18,10 +18,14 @@ pub const NAMES: [&str; 12] = [
     "msrp-switch",
     "group-refer",
     "faults",
+    "group-rejoin",
+    "group-remove-rejoin",
+    "group-devices",
+    "group-subject",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 23] = [
+pub const MUTATIONS: [(&str, Mutation); 27] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -51,6 +55,10 @@ pub const MUTATIONS: [(&str, Mutation); 23] = [
     ("msrp-silent-failure", Mutation::MsrpSilentFailure),
     ("refer-from-anyone", Mutation::ReferFromAnyone),
     ("anyone-removes", Mutation::AnyoneRemoves),
+    ("removed-rejoins", Mutation::RemovedRejoins),
+    ("rejoin-while-sealing", Mutation::RejoinWhileSealing),
+    ("second-device-joins", Mutation::SecondDeviceJoins),
+    ("subject-not-announced", Mutation::SubjectNotAnnounced),
 ];
 
 /// A mutation by name.
@@ -73,6 +81,10 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "msrp-switch" => msrp_switch(),
         "group-refer" => group_refer(),
         "faults" => faults(),
+        "group-rejoin" => crate::group_races::rejoin(),
+        "group-remove-rejoin" => crate::group_races::remove_rejoin(),
+        "group-devices" => crate::group_races::devices(),
+        "group-subject" => crate::group_races::subject(),
         _ => return None,
     })
 }
@@ -206,6 +218,7 @@ pub fn faults() -> Setup {
         msrp: true,
         chunks: 2,
         aborts: 1,
+        races: crate::model::Races::default(),
         mutation: Mutation::None,
     }
 }
@@ -232,6 +245,10 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "refers" => flag().map(|v| setup.refers = v),
         "chunks" => num().map(|v| setup.chunks = v),
         "aborts" => num().map(|v| setup.aborts = v),
+        "rejoin" => flag().map(|v| setup.races.rejoin = v),
+        "remove" => flag().map(|v| setup.races.remove = v),
+        "devices" => flag().map(|v| setup.races.devices = v),
+        "subject" => flag().map(|v| setup.races.subject = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

@@ -25,7 +25,10 @@ use cpmd_core::{
 
 use crate::terminal::{self, Dialog, Term};
 
+mod group_races;
 mod msrp_io;
+
+pub use group_races::{props as race_props, RaceAction, RaceState, Races};
 
 /// The model's one clock value.
 pub const NOW: Time = Time::from_ms(1_000);
@@ -75,6 +78,9 @@ pub struct Setup {
     pub chunks: u8,
     /// MSRP: messages a terminal may abort after the first chunk (`#`).
     pub aborts: u8,
+    /// The group's membership races (`group_races.rs`: rejoin, removal, two
+    /// devices, subject).
+    pub races: Races,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -101,6 +107,12 @@ impl Setup {
             msrp: false,
             chunks: 1,
             aborts: 0,
+            races: Races {
+                rejoin: false,
+                remove: false,
+                devices: false,
+                subject: false,
+            },
             mutation: Mutation::None,
         }
     }
@@ -461,6 +473,8 @@ pub struct State {
     pub budget: Budget,
     /// The observer.
     pub ghost: Shared<Ghost>,
+    /// The group races' actors and observers (`group_races.rs`).
+    pub races: Shared<RaceState>,
 }
 
 impl State {
@@ -510,6 +524,8 @@ pub enum Action {
     Abort(Term),
     /// A group REFER: A or B asks the focus to remove C, Mallory to add herself.
     Refer(Term),
+    /// A move of a group race (`group_races.rs`).
+    Race(RaceAction),
 }
 
 /// The model.
@@ -556,6 +572,7 @@ impl CpmModel {
                 aborts: s.aborts,
             },
             ghost: Default::default(),
+            races: Default::default(),
         };
         for t in Term::ALL {
             let flow = t.flow(self.transport());
@@ -568,6 +585,7 @@ impl CpmModel {
             while st.server.poll_command().is_some() {}
             while st.server.poll_event().is_some() {}
         }
+        self.races_init(&mut st);
         let invite = terminal::invite_one(self.transport());
         self.send(&mut st, Term::A, invite, true, &mut None);
         st
@@ -663,6 +681,9 @@ impl CpmModel {
             match cmd {
                 Command::Transmit { flow, message } => {
                     self.observe_transmit(st, flow.peer, &message);
+                    if self.race_consumes(flow.peer, &message) {
+                        continue;
+                    }
                     // Terminals ignore provisional responses: they are not put on the
                     // network at all, which keeps 100 Trying from multiplying states.
                     if let SipMessage::Response(r) = &message {
@@ -671,6 +692,7 @@ impl CpmModel {
                         }
                     }
                     let Some(t) = Term::from_addr(flow.peer) else {
+                        self.device_transmit(st, flow.peer, message, log);
                         continue;
                     };
                     note(log, Node::Server, Node::T(t), describe(&message));
@@ -898,12 +920,14 @@ impl CpmModel {
         let Some(t) = Term::from_addr(peer) else {
             return;
         };
+        self.race_transmit(st, t, msg);
         let on_group = st
             .term(t)
             .group
             .as_ref()
             .is_some_and(|d| d.call_id == msg.headers().call_id)
-            || (t == Term::A && msg.headers().call_id.as_str() == terminal::A_EXT_CALL);
+            || (t == Term::A && msg.headers().call_id.as_str() == terminal::A_EXT_CALL)
+            || group_races::rejoin_call(t, &msg.headers().call_id);
         let g = &mut st.ghost;
         // The server took `t` into the group: its 200 to A's extension, its ACK of B's
         // or C's 200 on the group dialog.
@@ -1017,6 +1041,7 @@ impl CpmModel {
 
     /// The server receives a packet from a terminal.
     fn server_receives(&self, st: &mut State, from: Term, msg: SipMessage, log: &mut Log) {
+        self.race_receives(st, from, &msg);
         let one_call = one_call_of(st, from);
         let on_one = one_call.as_ref() == Some(&msg.headers().call_id);
         let one_pending = st
@@ -1399,6 +1424,7 @@ impl CpmModel {
         if s.attacker && !st.term(Term::M).extended && a.one.is_some() {
             out.push(Action::Attack);
         }
+        self.race_actions(st, out);
         if st.budget.retransmits > 0 {
             for t in Term::ALL {
                 if !st.term(t).outstanding.is_empty() {
@@ -1576,6 +1602,7 @@ impl CpmModel {
             }
             Action::ChunkEnd(t) => self.msrp_finish(&mut st, *t, false, log),
             Action::Refer(t) => self.refer(&mut st, *t, log),
+            Action::Race(a) => self.race_step(&mut st, *a, log),
             Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
             Action::Attack => {
                 st.term_mut(Term::M).extended = true;

@@ -11,7 +11,7 @@ use cpmd_core::msrp::FailureReport;
 use cpmd_core::server::{ChatOutcome, Mutation};
 use stateright::{Model, Property};
 
-use crate::model::{Action, CpmModel, Flaw, Reached, Sess, State};
+use crate::model::{race_props, Action, CpmModel, Flaw, Reached, Sess, State};
 use crate::terminal::Term;
 
 /// Property names, as the checker reports them.
@@ -428,6 +428,7 @@ impl Model for CpmModel {
                 reached(s, Reached::AttackRefused)
             }));
         }
+        p.extend(race_props::of(self));
         p
     }
 }
@@ -459,5 +460,9 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::MsrpSilentFailure => Some(MSRP_10),
         Mutation::ReferFromAnyone => Some(GRP_14),
         Mutation::AnyoneRemoves => Some(GRP_15),
+        Mutation::RemovedRejoins => Some(race_props::GRP_21),
+        Mutation::RejoinWhileSealing => Some(race_props::GRP_22),
+        Mutation::SecondDeviceJoins => Some(race_props::GRP_31),
+        Mutation::SubjectNotAnnounced => Some(race_props::GRP_33),
     }
 }

@@ -33,7 +33,7 @@ fn exhaust(setup: Setup) -> (usize, Vec<&'static str>, Vec<&'static str>) {
     (c.unique_state_count(), violated, unreached)
 }
 
-fn assert_clean(setup: Setup, pinned: usize) {
+pub(crate) fn assert_clean(setup: Setup, pinned: usize) {
     let (n, violated, unreached) = exhaust(setup);
     assert!(violated.is_empty(), "violated: {violated:?}");
     assert!(unreached.is_empty(), "not reached: {unreached:?}");
@@ -43,7 +43,7 @@ fn assert_clean(setup: Setup, pinned: usize) {
 /// The mutant breaks the property it targets. The search stops at the first
 /// violation of that property (or exhausts the space and fails the test), so a mutant
 /// test costs what finding its counterexample costs.
-fn assert_breaks(setup: Setup, mutation: Mutation) {
+pub(crate) fn assert_breaks(setup: Setup, mutation: Mutation) {
     let expected = expected_violation(mutation).expect("a mutant");
     let model = CpmModel::new(setup.with_mutation(mutation));
     let c = model

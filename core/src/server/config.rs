@@ -142,6 +142,14 @@ pub enum Mutation {
     ReferFromAnyone,
     /// Let any participant remove another by REFER (breaks GRP-15).
     AnyoneRemoves,
+    /// Let a removed participant rejoin at the focus URI (breaks GRP-21).
+    RemovedRejoins,
+    /// Take a rejoin into a group whose seal is under way (breaks GRP-22).
+    RejoinWhileSealing,
+    /// Let a second device's 2xx to a group INVITE join the user again (breaks GRP-31).
+    SecondDeviceJoins,
+    /// Store a new subject without announcing it to the subscribers (breaks GRP-33).
+    SubjectNotAnnounced,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

@@ -6,6 +6,7 @@
 //! What it is not: building and sending the INVITEs (group.rs `invite_participant`)
 //! nor the 1-to-1's forking (fork.rs), whose rules this mirrors for the focus.
 
+use super::config::Mutation;
 use super::keys::LegKey;
 use super::msrp_media::PeerMedia;
 use super::session::{ParticipantStatus, Session};
@@ -34,8 +35,10 @@ impl Server {
             return self.on_orphan_group_answer(now, gid, user, fork, rx);
         };
         // Only an awaited fork of a user still being invited can join the user.
-        let can_join =
-            p.status == ParticipantStatus::Invited && p.invitation.forks.contains_key(fork);
+        let invited = p.status == ParticipantStatus::Invited
+            || (self.config.mutation == Mutation::SecondDeviceJoins
+                && p.status == ParticipantStatus::Joined);
+        let can_join = invited && p.invitation.forks.contains_key(fork);
         match rx {
             ClientRx::Response(r) if r.status.is_provisional() => {}
             ClientRx::Retransmitted2xx(_) => self.repeat_ack(fork),

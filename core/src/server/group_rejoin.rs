@@ -9,6 +9,7 @@
 //! the restart goes to the conference factory), nor a re-INVITE in an existing
 //! group dialog (`answer_group_in_dialog`).
 
+use super::config::Mutation;
 use super::leg::{cpm_contact, server_contact};
 use super::msrp_media::PeerMedia;
 use super::output::Flow;
@@ -26,7 +27,12 @@ impl Server {
             return;
         };
         // GRP-22: the focus of a group that ended (or never was) is gone.
-        let Some(gid) = self.group_of_focus(&req) else {
+        let gid = if self.config.mutation == Mutation::RejoinWhileSealing {
+            self.any_group_of_focus(&req)
+        } else {
+            self.group_of_focus(&req)
+        };
+        let Some(gid) = gid else {
             return self.refuse_request(now, &key, &req, Refusal::NoSuchFocus);
         };
         let Some(Session::Group(g)) = self.sessions.get(&gid) else {
@@ -53,7 +59,8 @@ impl Server {
                     | ParticipantStatus::Declined
                     | ParticipantStatus::NoAnswer => true,
                     ParticipantStatus::Joined => leg_gone(&p.leg),
-                    ParticipantStatus::Invited | ParticipantStatus::Removed => false,
+                    ParticipantStatus::Removed => self.config.mutation == Mutation::RemovedRejoins,
+                    ParticipantStatus::Invited => false,
                 });
         if !may_rejoin {
             return self.refuse_request(now, &key, &req, Refusal::NotRejoinable);
@@ -86,5 +93,15 @@ impl Server {
         let timers = self.config.timers;
         self.tx.respond(now, &key, ok, &timers, &mut self.out);
         self.msrp_start(&leg_key);
+    }
+
+    /// The group whose focus URI the Request-URI names, live or being sealed (only
+    /// for `Mutation::RejoinWhileSealing`).
+    fn any_group_of_focus(&self, req: &Request) -> Option<crate::ids::SessionId> {
+        let user = req.uri.as_sip().and_then(|u| u.user.as_deref())?;
+        self.sessions.values().find_map(|s| match s {
+            Session::Group(g) if g.focus_user == user => Some(g.id),
+            Session::Group(_) | Session::One(_) => None,
+        })
     }
 }

@@ -7,6 +7,7 @@
 //! What it is not: answering the request (group.rs `answer_group_in_dialog`) nor the
 //! document's bytes (`wire::conference_info`).
 
+use super::config::Mutation;
 use super::keys::LegKey;
 use super::session::{ParticipantStatus, Session};
 use super::Server;
@@ -62,6 +63,9 @@ impl Server {
         }
         Shared::make_mut(&mut g.info).subject = Some(subject);
         tracing::debug!(group = %gid, by = %by, "group subject changed");
+        if self.config.mutation == Mutation::SubjectNotAnnounced {
+            return;
+        }
         self.announce(now, gid, &[]);
     }
 }
