@@ -50,7 +50,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use cpmd_core::server::{
-    Command, Config, Event, Flow, HistoryObject, Record, Seed, Server, Timers, Transport,
+    Command, Config, Event, Flow, HistoryObject, Record, RemoteBinding, Seed, Server, Timers,
+    Transport,
 };
 use cpmd_core::wire::Limits;
 use cpmd_core::{ConnId, Time, UserUri};
@@ -71,6 +72,8 @@ pub enum Input {
         /// The connection.
         conn: ConnId,
     },
+    /// Another node's location row (a cluster node's trace, SCALE-5).
+    RemoteBinding(RemoteBinding),
 }
 
 /// One trace line: an input and the core time it was fed at.
@@ -99,6 +102,8 @@ pub struct Start {
     pub auth: bool,
     /// The MSRP port, when recorded.
     pub msrp_port: Option<u16>,
+    /// Whether the core reported its bindings for location rows (`[cluster]`).
+    pub share_locations: bool,
     /// The timers, when recorded.
     pub timers: Option<Timers>,
     /// The input limits, when recorded.
@@ -130,6 +135,7 @@ impl Start {
             c.limits = limits.clone();
         }
         c.seed = self.seed;
+        c.share_locations = self.share_locations;
         c.auth = None;
         c
     }
@@ -171,6 +177,8 @@ enum Line {
         #[serde(default)]
         auth: bool,
         msrp_port: Option<u16>,
+        #[serde(default)]
+        share_locations: bool,
         timers: Option<TimersLine>,
         limits: Option<LimitsLine>,
     },
@@ -185,6 +193,17 @@ enum Line {
     Closed {
         t_ms: u64,
         conn: u64,
+    },
+    /// Another node's location row, as fed to the core.
+    #[serde(rename = "remote_binding")]
+    RemoteBinding {
+        t_ms: u64,
+        aor: String,
+        contact_key: String,
+        transport: String,
+        conn: u64,
+        peer: String,
+        left_ms: u64,
     },
     /// An IMAP login attempt (SEC-4f). Skipped: a replay runs with authentication
     /// off, where the password-failure table is never consulted.
@@ -285,6 +304,7 @@ impl Trace {
                     users,
                     auth,
                     msrp_port,
+                    share_locations,
                     timers,
                     limits,
                 } => {
@@ -307,6 +327,7 @@ impl Trace {
                         users,
                         auth,
                         msrp_port,
+                        share_locations,
                         timers: timers.map(TimersLine::timers),
                         limits: limits.map(LimitsLine::limits),
                     });
@@ -342,6 +363,30 @@ impl Trace {
                         },
                     }
                 }
+                Line::RemoteBinding {
+                    t_ms,
+                    aor,
+                    contact_key,
+                    transport: t,
+                    conn,
+                    peer,
+                    left_ms,
+                } => Entry {
+                    at: Time::from_ms(t_ms),
+                    input: Input::RemoteBinding(RemoteBinding {
+                        aor: UserUri::new_canonical(aor),
+                        contact_key,
+                        flow: Flow {
+                            transport: transport(&t)
+                                .ok_or_else(|| err(format!("unknown transport {t:?}")))?,
+                            conn: ConnId::new(conn),
+                            peer: peer
+                                .parse()
+                                .map_err(|e| err(format!("peer {peer:?}: {e}")))?,
+                        },
+                        left_ms,
+                    }),
+                },
                 Line::Login {} => continue,
                 Line::Closed { t_ms, conn } => Entry {
                     at: Time::from_ms(t_ms),
@@ -617,6 +662,17 @@ impl ReplayOutcome {
                         server,
                         format!("{:>6} ms  connection {conn} closed", at.as_ms()),
                     ),
+                    Input::RemoteBinding(b) => (
+                        store,
+                        server,
+                        format!(
+                            "{:>6} ms  location row {} {} ({} ms left)",
+                            at.as_ms(),
+                            b.aor,
+                            b.contact_key,
+                            b.left_ms
+                        ),
+                    ),
                 },
                 Step::Transmit { at, flow, text } => {
                     let cseq = header(text, &["CSeq"]).unwrap_or("");
@@ -702,6 +758,7 @@ pub fn replay(config: Config, trace: &Trace) -> ReplayOutcome {
         match &entry.input {
             Input::Bytes { flow, bytes } => server.handle_bytes(at, *flow, bytes),
             Input::Closed { conn } => server.handle_closed(at, *conn),
+            Input::RemoteBinding(b) => server.handle_remote_binding(at, b.clone()),
         }
         drain(&mut server, at, &mut out.steps);
         out.consumed = index + 1;
@@ -847,6 +904,66 @@ mod tests {
         assert!(
             Trace::parse(&minimal.replace(&"05".repeat(32), "05")).is_err(),
             "a key that is not 64 hex digits"
+        );
+    }
+
+    /// A cluster node's trace (specs/scale-out.md): the `remote_binding` line is fed
+    /// to the core as the runtime fed it, so the replay reaches bob, registered
+    /// through another node, where the row says (SCALE-5), and `share_locations`
+    /// comes back from the start line.
+    #[test]
+    fn a_cluster_nodes_location_rows_replay() {
+        let key = "05".repeat(32);
+        let register = "REGISTER sip:example.com SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-r1;rport\r\nMax-Forwards: 70\r\n\
+            From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:alice@example.com>\r\n\
+            Call-ID: reg-1\r\nCSeq: 1 REGISTER\r\n\
+            Contact: <sip:alice@127.0.0.1:5062>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+        let message = "MESSAGE sip:bob@example.com SIP/2.0\r\n\
+            Via: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-m1;rport\r\nMax-Forwards: 70\r\n\
+            From: <sip:alice@example.com>;tag=a2\r\nTo: <sip:bob@example.com>\r\n\
+            Call-ID: msg-1\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n\
+            Content-Length: 2\r\n\r\nhi";
+        let lines = [
+            serde_json::json!({"kind": "start", "instance": 1, "key": key,
+                "domain": "example.com", "advertised": "127.0.0.1:5060",
+                "conference_factory_user": "conf-factory", "users": [], "auth": false,
+                "share_locations": true}),
+            serde_json::json!({"t_ms": 5, "kind": "bytes", "transport": "udp", "conn": 1,
+                "peer": "127.0.0.1:5062", "text": register}),
+            serde_json::json!({"t_ms": 6, "kind": "remote_binding",
+                "aor": "sip:bob@example.com", "contact_key": "sip:bob@127.0.0.1:5064",
+                "transport": "udp", "conn": 1, "peer": "127.0.0.1:5064",
+                "left_ms": 600_000}),
+            serde_json::json!({"t_ms": 7, "kind": "bytes", "transport": "udp", "conn": 1,
+                "peer": "127.0.0.1:5062", "text": message}),
+        ];
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let t = Trace::parse(&text).unwrap();
+        let config = t.config().expect("config");
+        assert!(config.share_locations);
+        let Input::RemoteBinding(b) = &t.entries[1].input else {
+            panic!("{:?}", t.entries[1]);
+        };
+        assert_eq!((b.flow.peer.port(), b.left_ms), (5064, 600_000));
+        let out = replay(config, &t);
+        assert_eq!(out.consumed, 3);
+        let to_bob: Vec<&str> = out
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let Step::Transmit { flow, text, .. } = s else {
+                    return None;
+                };
+                (flow.peer.port() == 5064)
+                    .then(|| text.split("\r\n").next())
+                    .flatten()
+            })
+            .collect();
+        assert_eq!(
+            to_bob,
+            ["MESSAGE sip:bob@127.0.0.1:5064 SIP/2.0"],
+            "{out:#?}"
         );
     }
 

@@ -79,7 +79,7 @@ fn replay_claim_trace() {
         .iter()
         .find_map(|e| match &e.input {
             Input::Bytes { flow, bytes } => bytes.starts_with(b"BYE ").then_some(*flow),
-            Input::Closed { .. } => None,
+            Input::Closed { .. } | Input::RemoteBinding(_) => None,
         })
         .expect("B's BYE in the trace");
     assert_eq!(b_flow.transport, Transport::Udp);

@@ -315,6 +315,7 @@ impl EventLoop {
             }
             NetEvent::RemoteBinding(b) => {
                 tracing::debug!(aor = %b.aor, contact = %b.contact_key, left_ms = b.left_ms, "location row of another node");
+                self.record(|t| t.remote_binding(now, &b));
                 self.server.handle_remote_binding(now, b);
             }
             NetEvent::Login(q) => {

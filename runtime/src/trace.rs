@@ -8,7 +8,12 @@
 //! {"t_ms":1234,"kind":"bytes","transport":"udp","conn":1,"peer":"127.0.0.1:5062","text":"REGISTER ..."}
 //! {"t_ms":2345,"kind":"closed","transport":"tcp","conn":7}
 //! {"t_ms":3456,"kind":"login","user":"alice","source":"127.0.0.1","ok":false}
+//! {"t_ms":4567,"kind":"remote_binding","aor":"sip:bob@example.com","contact_key":"sip:bob@127.0.0.1:5064","transport":"udp","conn":1,"peer":"127.0.0.1:5064","left_ms":3600000}
 //! ```
+//!
+//! A `remote_binding` line is another node's location row as the cluster thread fed
+//! it to the core (specs/scale-out.md, SCALE-5); `share_locations` on the start line
+//! says whether the core reported its own bindings for the rows (`[cluster]` on).
 //!
 //! The first line a boot writes, `kind: "start"`, is the core configuration the server
 //! runs with, all a replay needs to rebuild it: the seed (`instance` and the per-boot
@@ -109,6 +114,25 @@ impl InputTrace {
         }))
     }
 
+    /// Records another node's location row as fed to the core (SCALE-5): the
+    /// binding, the flow this node reaches it over, the time it has left.
+    pub fn remote_binding(
+        &mut self,
+        now: Time,
+        b: &cpmd_core::server::RemoteBinding,
+    ) -> std::io::Result<()> {
+        self.line(&json!({
+            "t_ms": now.as_ms(),
+            "kind": "remote_binding",
+            "aor": b.aor.as_str(),
+            "contact_key": b.contact_key,
+            "transport": transport_name(b.flow.transport),
+            "conn": b.flow.conn.get(),
+            "peer": b.flow.peer.to_string(),
+            "left_ms": b.left_ms,
+        }))
+    }
+
     /// Records the end of a TCP connection.
     pub fn closed(&mut self, now: Time, conn: ConnId) -> std::io::Result<()> {
         self.line(&json!({
@@ -149,6 +173,7 @@ fn start_line(config: &cpmd_core::Config) -> Value {
         "users": config.users.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "auth": config.auth.is_some(),
         "msrp_port": config.msrp.advertised.port(),
+        "share_locations": config.share_locations,
         "timers": {
             "t1_ms": t.t1_ms,
             "t2_ms": t.t2_ms,

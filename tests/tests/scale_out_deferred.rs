@@ -7,7 +7,8 @@
 //! alice's pager MESSAGE to bob (listed, never registered) is accepted by node 1
 //! (202; the queue row is node 1's). Bob registers through node 2, which has
 //! nothing for him; node 2's location row reaches node 1, which sends the MESSAGE
-//! to where bob registered from; bob's 200 removes the row.
+//! to where bob registered from; bob's 200 removes the row. Node 1's input trace
+//! holds that row (a `remote_binding` line) so the trace replays.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -15,17 +16,22 @@ use std::time::{Duration, Instant};
 use cpmd_tests::pg_db::TestDb;
 use cpmd_tests::{free_port, sipp_available, Cpmd, Sipp, SippRun, Transport};
 
+/// A node; node 1 records its input trace (`--trace-input`).
 fn start_node(db: &TestDb, instance: &str) -> Cpmd {
+    let mut args = vec![
+        "--udp",
+        "127.0.0.1:0",
+        "--store",
+        &db.url,
+        "--instance",
+        instance,
+    ];
+    if instance == "1" {
+        args.push("--trace-input");
+    }
     Cpmd::start_with_config(
         Some("users = [\"alice\", \"bob\"]\n\n[cluster]\nenabled = true\nlease_s = 1\n"),
-        &[
-            "--udp",
-            "127.0.0.1:0",
-            "--store",
-            &db.url,
-            "--instance",
-            instance,
-        ],
+        &args,
     )
 }
 
@@ -102,5 +108,17 @@ fn a_message_deferred_on_node_1_is_delivered_when_bob_registers_through_node_2()
         "node 1 learned bob's binding from node 2's row\n{}",
         one.log()
     );
+    // Node 1's input trace holds the row it was fed, so it replays (the model's
+    // `replay` feeds `remote_binding` lines to the core as the runtime did).
+    let trace = std::fs::read_to_string(one.dir.path().join("data/input-trace.jsonl"))
+        .expect("node 1's input trace");
+    let row = trace
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["kind"] == "remote_binding" && v["aor"] == "sip:bob@example.com")
+        .unwrap_or_else(|| panic!("no remote_binding line for bob:\n{trace}"));
+    assert_eq!(row["peer"], format!("127.0.0.1:{b}"), "{row}");
+    assert!(row["left_ms"].as_u64() > Some(0), "{row}");
+    assert!(trace.contains("\"share_locations\":true"), "the start line");
     drop(two);
 }
