@@ -25,7 +25,11 @@ Scenario `refer` (GRP-14, GRP-15): alice creates a group with bob and carol and
   dialog: 202, sipfrag `100` then `200`, dave invited and joined, alice sees dave
   pending then connected; bob (not the chairman) REFERs carol with `method=BYE`: 403;
   alice (the chairman) does, outside any dialog: 202, carol gets a BYE, alice sees
-  carol `booted` and the sipfrag `200`. Then everyone leaves.
+  carol `booted` and the sipfrag `200`. Then everyone leaves. With real MSRP for
+  alice, carol and dave: alice's message after dave joined reaches dave (and
+  carol); her message after carol's removal reaches dave and never carol. bob
+  REFERs erin with `Refer-Sub: false` (RFC 4488): 202 with `Refer-Sub: false`, no
+  sipfrag NOTIFY, erin invited and joined (alice sees her pending, connected).
 
 Scenario `rejoin` (GRP-21, GRP-22), with real MSRP (one `tests/msrp/msrp_client.py`
   per leg, listening: cpmd dials each): alice creates a group with bob and carol and
@@ -501,12 +505,23 @@ def refer(args):
         Term(n, server, args.out) for n in ("alice", "bob", "carol", "dave", "erin"))
     for t in (alice, bob, carol, dave, erin):
         t.register()
+    legs = [Msrp("alice"), Msrp("carol"), Msrp("dave")]
+    try:
+        refer_with_msrp(args, (alice, bob, carol, dave, erin), legs)
+    finally:
+        for leg in legs:
+            leg.close()
+
+
+def refer_with_msrp(args, terms, legs):
+    alice, bob, carol, dave, erin = terms
+    a_msrp, c_msrp, d_msrp = legs
     call_id, a_tag = alice.request(
         "INVITE", f"sip:conf-factory@{DOMAIN}", f"<sip:conf-factory@{DOMAIN}>",
         [("Require", "recipient-list-invite"), ("Subject", args.subject),
          ("Conversation-ID", secrets.token_hex(16)), ("Contribution-ID", secrets.token_hex(16)),
          ("Content-Type", "multipart/mixed;boundary=b1")],
-        group_invite_body(alice, ["bob", "carol"]))
+        group_invite_body(alice, ["bob", "carol"], msrp_sdp(a_msrp.path)))
     ok = alice.expect_status("group INVITE", "INVITE", 200)
     focus = uri_of(ok.h("contact"))
     a_group = Dialog(call_id, f"<{alice.aor}>;tag={a_tag}", ok.h("to"), focus)
@@ -515,7 +530,7 @@ def refer(args):
                 ("To", a_group.remote), ("Call-ID", call_id),
                 ("CSeq", f"{ok.h('cseq').split()[0]} ACK")])
     b_group = join(bob, "b1")
-    c_group = join(carol, "c1")
+    join(carol, "c1", msrp_sdp(c_msrp.path))
     subscribe(alice, focus)
     alice.expect_status("SUBSCRIBE", "SUBSCRIBE", 200)
     notify(alice, "full state")
@@ -527,14 +542,18 @@ def refer(args):
     bob.expect_status("REFER adding dave", "REFER", 202)
     state, line = sipfrag(bob, "first sipfrag")
     check(state.startswith("active") and line.startswith("SIP/2.0 100"), f"{state} {line}")
-    d_group = join(dave, "d1")
+    d_group = join(dave, "d1", msrp_sdp(d_msrp.path))
     state, line = sipfrag(bob, "final sipfrag")
     check(state.startswith("terminated") and line.startswith("SIP/2.0 200"), f"{state} {line}")
     _, _, _, doc = notify(alice, "dave pending")
     check(user_status(doc, "dave") == ("pending", None), f"dave pending in {doc}")
     _, _, _, doc = notify(alice, "dave connected")
     check(user_status(doc, "dave") == ("connected", None), f"dave connected in {doc}")
-    log(ok="bob added dave by REFER")
+    # GRP-14: dave, added by REFER, gets the group's next message over MSRP.
+    a_msrp.send("welcome dave")
+    check(d_msrp.receive("alice's welcome") == "welcome dave", "dave gets alice's message")
+    check(c_msrp.receive("alice's welcome") == "welcome dave", "carol gets alice's message")
+    log(ok="bob added dave by REFER, dave receives")
 
     b_group.request(bob, "REFER", [("Refer-To", f"<sip:carol@{DOMAIN};method=BYE>")])
     bob.expect_status("REFER removing carol by a non-chairman", "REFER", 403)
@@ -547,16 +566,44 @@ def refer(args):
     check(user_status(doc, "carol") == ("disconnected", "booted"), f"carol booted in {doc}")
     state, line = sipfrag(alice, "removal sipfrag")
     check(state.startswith("terminated") and line.startswith("SIP/2.0 200"), f"{state} {line}")
+    # GRP-15: a message after the removal reaches dave, never carol.
+    a_msrp.send("carol is gone")
+    check(d_msrp.receive("alice's after the removal") == "carol is gone",
+          "dave gets alice's message after the removal")
     log(ok="alice removed carol")
 
-    for term, dialog in ((bob, b_group), (dave, d_group), (alice, a_group)):
+    # GRP-44 (RFC 4488): bob adds erin asking for no subscription: the 202 says
+    # `Refer-Sub: false` and bob gets no sipfrag NOTIFY; erin is invited all the same.
+    refer_notifies = len(bob.notifies)
+    b_group.request(bob, "REFER", [("Refer-To", f"<sip:erin@{DOMAIN}>"),
+                                   ("Refer-Sub", "false")])
+    accepted = bob.expect_status("REFER adding erin, no subscription", "REFER", 202)
+    check((accepted.h("refer-sub") or "").lower() == "false",
+          f"the 202 honours Refer-Sub: false: {accepted.headers}")
+    e_group = join(erin, "e1")
+    _, _, _, doc = notify(alice, "erin pending")
+    check(user_status(doc, "erin") == ("pending", None), f"erin pending in {doc}")
+    _, _, _, doc = notify(alice, "erin connected")
+    check(user_status(doc, "erin") == ("connected", None), f"erin connected in {doc}")
+    log(ok="bob added erin without a subscription")
+
+    for term, dialog in ((bob, b_group), (erin, e_group), (dave, d_group), (alice, a_group)):
         dialog.request(term, "BYE")
         term.expect_status("BYE", "BYE", 200)
-    for _ in range(4):
+    # Every NOTIFY on bob's connection came before his BYE's 200: none was a sipfrag
+    # of the REFER without a subscription.
+    check(len(bob.notifies) == refer_notifies,
+          f"bob got no NOTIFY for erin's REFER: {[n.body for n in bob.notifies]}")
+    for _ in range(5):
         state, _, _, _ = notify(alice, "the group's end")
         if state.startswith("terminated"):
             break
     check(state == "terminated;reason=noresource", f"alice's last NOTIFY: {state}")
+    # The removal's message was fanned out with dave's copy, and the group has
+    # ended since: a copy for carol would be in her MSRP client's events by now.
+    with c_msrp.cond:
+        late = [e for e in c_msrp.events if e.get("ev") == "message"]
+    check(not late, f"carol (removed) got nothing more: {late}")
     log(ok="group ended", notifies=NOTIFY_COUNT[0])
 
 

@@ -71,14 +71,17 @@ fn subscribers_see_the_group_change_and_end() {
 /// GRP-14, GRP-15 with real sockets: bob adds dave by REFER in his group dialog,
 /// erin (outside) and bob (not the chairman) are refused what they may not do, alice
 /// removes carol by REFER outside any dialog; alice's subscription sees each change
-/// (full, dave pending, dave connected, carol booted, bob, dave and alice departed,
-/// terminated), every document valid.
+/// (full, dave pending, dave connected, carol booted, erin pending, erin connected,
+/// bob, erin, dave and alice departed, terminated), every document valid. Over MSRP
+/// dave, once added, gets alice's next messages and carol, once removed, none.
+/// GRP-44: bob's REFER of erin with `Refer-Sub: false` gets a 202 saying so and no
+/// sipfrag NOTIFY.
 #[test]
 fn refer_adds_a_participant_and_the_chairman_removes_one() {
     if !tools() {
         return;
     }
-    let cpmd = run_scenario("refer", 8);
+    let cpmd = run_scenario("refer", 11);
     let group = sealed_group(&cpmd);
     let states: Vec<(String, String)> = group["participants"]
         .as_array()

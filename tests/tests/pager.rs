@@ -2,7 +2,8 @@
 //! minimal raw UDP SIP client (no sipp needed): A's MESSAGE with a CPIM body reaches
 //! B, B's 200 reaches A, and the message store holds the standalone message with the
 //! authenticated sender and the NS-resolved IMDN Message-ID; B's IMDN by pager is
-//! recorded as a disposition; a broken CPIM body gets 400 and is not recorded.
+//! recorded as a disposition; a broken CPIM body gets 400 and is not recorded. A
+//! MESSAGE to a user registered from two devices reaches both (PAGER-6).
 
 use cpmd_tests::udp_ua::{header, Ua};
 use cpmd_tests::{Cpmd, Transport};
@@ -77,4 +78,36 @@ fn pager_message_and_imdn_are_recorded_and_relayed() {
     assert_eq!(d["message_id"], "pm-e2e-1");
     assert_eq!(d["recipient"], "sip:bob@example.com");
     assert_eq!(d["disposition"], "Delivered");
+}
+
+/// PAGER-6 (issue 17's multi-device bullet, for pager mode): bob is registered from
+/// two devices; alice's MESSAGE reaches both, the first 200 is relayed to her, and
+/// the message is stored once.
+#[test]
+fn a_pager_message_reaches_every_device_of_the_recipient() {
+    let mut cpmd = Cpmd::start(&["--udp", "127.0.0.1:0"]);
+    let server = cpmd.addr(Transport::Udp);
+    let (a, phone, laptop) = (
+        Ua::new("alice", server),
+        Ua::new("bob", server),
+        Ua::new("bob", server),
+    );
+    a.register();
+    phone.register();
+    // The second device registers in a REGISTER dialog of its own.
+    laptop.send(&laptop.request("REGISTER", "bob", "reg-bob-laptop", "Expires: 300\r\n", ""));
+    laptop.expect("SIP/2.0 200");
+    let cpm = "Conversation-ID: conv-devices\r\nContent-Type: message/cpim\r\n";
+    a.send(&a.request("MESSAGE", "bob", "pm-devices-1", cpm, CPIM));
+    let at_laptop = laptop.expect("MESSAGE ");
+    let at_phone = phone.expect("MESSAGE ");
+    assert_eq!(body(&at_laptop), CPIM);
+    assert_eq!(body(&at_phone), CPIM);
+    laptop.answer(&at_laptop, "200 OK");
+    a.expect("SIP/2.0 200");
+    phone.answer(&at_phone, "200 OK");
+    cpmd.stop();
+    let history = cpmd.history();
+    let standalone = history.iter().filter(|l| l["kind"] == "standalone").count();
+    assert_eq!(standalone, 1, "stored once: {history:?}");
 }

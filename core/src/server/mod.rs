@@ -8,8 +8,10 @@
 //! 1. feed one input: [`Server::handle_bytes`] / [`Server::handle_message`] (SIP),
 //!    [`Server::handle_chat`] (a typed chat message), [`Server::handle_msrp_bytes`]
 //!    (bytes read from an MSRP connection), [`Server::handle_store_result`] (the
-//!    store's answer to a `Persist`/`SealSession`), [`Server::handle_timeout`] (time
-//!    passed) or [`Server::expire`] (fire one named timer: the model's way),
+//!    store's answer to a `Persist`/`SealSession`; for a group restart's info
+//!    first [`Server::handle_group_restored`], the members the store read),
+//!    [`Server::handle_timeout`] (time passed) or [`Server::expire`] (fire one
+//!    named timer: the model's way),
 //!    [`Server::handle_closed`] (a connection went away);
 //! 2. drain [`Server::poll_command`] until `None` and carry out each command in order;
 //!    optionally drain [`Server::poll_event`];
