@@ -1,9 +1,9 @@
-//! The group's membership races (specs/group.md, issue 17's "add/remove/leave/rejoin
-//! races"): C's rejoin at the focus URI racing its own BYE, the chairman's removal
-//! and the group's end (GRP-21, GRP-22); two devices of one invitee answering the
-//! focus's INVITE (GRP-31); a subject change racing a SUBSCRIBE and a leave (GRP-33,
-//! with GRP-12's order and versions). Each race is an option of [`Races`] in the
-//! [`Setup`]; the actors' moves and the observers that judge the server are here.
+//! The group's membership races (specs/group.md): C's rejoin at the focus URI racing
+//! its own BYE, the chairman's removal and the group's end (GRP-21, GRP-22); two
+//! devices of one invitee answering the focus's INVITE (GRP-31); a subject change
+//! racing a SUBSCRIBE and a leave (GRP-33, with GRP-12's order and versions). Each
+//! race is an option of [`Races`] in the [`super::Setup`]; the actors' moves and the
+//! observers that judge the server are here.
 //!
 //! What it is *not*: the group's ordinary traffic (joins, messages, leaves, the
 //! REFERs of GRP-14/15: `model.rs`), and no second focus: every answer judged here is

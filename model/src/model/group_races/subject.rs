@@ -137,7 +137,7 @@ impl CpmModel {
         let mut flawed = version != Some(v.version + 1);
         v.version = version.unwrap_or(v.version + 1);
         let subject = body.contains(&format!("<subject>{NEW_SUBJECT}</subject>"));
-        let departed = body.contains("<disconnection-method>departed");
+        let departed = carol_departed(&body);
         let mut reached = Vec::new();
         if attr(&body, "state") == Some("full") {
             // The full state shows exactly the changes made so far.
@@ -191,6 +191,16 @@ impl CpmModel {
             races.reach(r);
         }
     }
+}
+
+/// Whether the document's `user` element for carol says she departed.
+fn carol_departed(body: &str) -> bool {
+    let user = format!("<user entity=\"{}\"", Term::C.user().as_str());
+    body.find(&user).is_some_and(|at| {
+        let rest = &body[at..];
+        let end = rest.find("</user>").unwrap_or(rest.len());
+        rest[..end].contains("<disconnection-method>departed")
+    })
 }
 
 /// The value of the document element's attribute `name` (its first occurrence).
