@@ -305,19 +305,20 @@ pub(crate) fn open_session<C: Conn + ?Sized>(
         return Ok(*id);
     }
     let core_session = i64::try_from(key.session.get()).map_err(DbError::data)?;
-    ops.conn.exec(
+    // One statement: an upsert whose no-op update (the key set to itself) makes
+    // `RETURNING` answer for an existing row too; its state and owner are checked
+    // below before anything else of the session is written.
+    let row = ops.conn.query_one(
         "INSERT INTO sessions (conversation, contribution_id, instance, core_session, state) \
-         VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (conversation, contribution_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (conversation, contribution_id) \
+         DO UPDATE SET contribution_id = excluded.contribution_id \
+         RETURNING id, state, instance, watermark",
         &[
             conversation.into(),
             contribution.into(),
             instance.into(),
             core_session.into(),
         ],
-    )?;
-    let row = ops.conn.query_one(
-        "SELECT id, state, instance FROM sessions WHERE conversation = $1 AND contribution_id = $2",
-        &[conversation.into(), contribution.into()],
     )?;
     let owner = row.int(2)?;
     if owner != instance {
@@ -334,6 +335,13 @@ pub(crate) fn open_session<C: Conn + ?Sized>(
         )));
     }
     let id = row.int(0)?;
+    // An open session's watermark is its sequence-number base (GRP-23), NULL in
+    // its first run: what `restart::base` would read, known here for free.
+    let base = match row.0.get(3) {
+        Some(Val::Null) | None => None,
+        Some(_) => Some(row.int(3)?),
+    };
+    ops.cache.session_bases.insert(id, base);
     ops.cache.open_sessions.insert(cache_key, id);
     Ok(id)
 }
@@ -425,28 +433,45 @@ fn file_message<C: Conn + ?Sized>(
     Ok(())
 }
 
+/// The session info columns' values, in the order of `info_columns!`.
+fn info_values(info: &SessionInfo) -> Vec<Val> {
+    let invited: Vec<&str> = info.invited.iter().map(UserUri::as_str).collect();
+    vec![
+        layout::session_type_token(info.session_type).into(),
+        info.from.as_str().into(),
+        info.to.as_str().into(),
+        info.date.as_str().into(),
+        info.subject.clone().into(),
+        info.in_reply_to
+            .as_ref()
+            .map(|c| c.as_str().to_owned())
+            .into(),
+        info.sdp.as_str().into(),
+        join_list(&info.media_attributes).into(),
+        join_list(&invited).into(),
+    ]
+}
+
+/// The session info columns, set from `$1`..`$9` ([`info_values`]); a macro so
+/// the statements stay `&'static str`.
+macro_rules! info_columns {
+    () => {
+        "session_type = $1, from_uri = $2, to_uri = $3, date = $4, subject = $5, \
+         in_reply_to = $6, sdp = $7, media_attributes = $8, invited = $9"
+    };
+}
+
 /// Stores the session info columns.
 fn write_info<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
     session: i64,
     info: &SessionInfo,
 ) -> Result<(), DbError> {
-    let invited: Vec<&str> = info.invited.iter().map(UserUri::as_str).collect();
+    let mut values = info_values(info);
+    values.push(session.into());
     ops.conn.exec(
-        "UPDATE sessions SET session_type = $1, from_uri = $2, to_uri = $3, date = $4, subject = $5, \
-         in_reply_to = $6, sdp = $7, media_attributes = $8, invited = $9 WHERE id = $10",
-        &[
-            layout::session_type_token(info.session_type).into(),
-            info.from.as_str().into(),
-            info.to.as_str().into(),
-            info.date.as_str().into(),
-            info.subject.clone().into(),
-            info.in_reply_to.as_ref().map(|c| c.as_str().to_owned()).into(),
-            info.sdp.as_str().into(),
-            join_list(&info.media_attributes).into(),
-            join_list(&invited).into(),
-            session.into(),
-        ],
+        concat!("UPDATE sessions SET ", info_columns!(), " WHERE id = $10"),
+        &values,
     )?;
     Ok(())
 }
@@ -486,16 +511,13 @@ fn file_info<C: Conn + ?Sized>(
         info.key.conversation_id.as_str(),
         info.key.contribution_id.as_str(),
     );
-    for p in parties {
-        let entry = NewEntry {
-            kind: "info",
-            ref_id: session,
-            flags: 0,
-            raw: &raw,
-        };
-        ops.replace_entry(p, &mailbox, entry)?;
-    }
-    Ok(())
+    let entry = NewEntry {
+        kind: "info",
+        ref_id: session,
+        flags: 0,
+        raw: &raw,
+    };
+    ops.replace_entries(parties, &mailbox, entry)
 }
 
 /// Seals a session: its info, state, watermark and final message set, the
@@ -514,7 +536,6 @@ fn seal<C: Conn + ?Sized>(
     let base = restart::base(ops, session)?;
     ops.cache.open_sessions.retain(|_, id| *id != session);
     ops.cache.session_bases.remove(&session);
-    write_info(ops, session, &h.info)?;
     let from = base.unwrap_or(0);
     let watermark = h
         .messages
@@ -523,39 +544,31 @@ fn seal<C: Conn + ?Sized>(
         .transpose()
         .map_err(DbError::data)?
         .or(base);
+    // The info and the state in one statement.
+    let mut values = info_values(&h.info);
+    values.extend([
+        if crashed { "crashed" } else { "sealed" }.into(),
+        watermark.into(),
+        ops.now.into(),
+        session.into(),
+    ]);
     ops.conn.exec(
-        "UPDATE sessions SET state = $1, watermark = $2, sealed_at = $3 WHERE id = $4",
-        &[
-            if crashed { "crashed" } else { "sealed" }.into(),
-            watermark.into(),
-            ops.now.into(),
-            session.into(),
-        ],
+        concat!(
+            "UPDATE sessions SET ",
+            info_columns!(),
+            ", state = $10, watermark = $11, sealed_at = $12 WHERE id = $13"
+        ),
+        &values,
     )?;
-    ops.conn.exec(
-        "UPDATE messages SET in_history = 0 WHERE session = $1 AND seq > $2",
-        &[session.into(), from.into()],
-    )?;
-    for seq in &h.messages {
-        let seq = i64::try_from(*seq).map_err(DbError::data)? + from;
+    let parties = seal_messages(ops, session, from, h)?;
+    // Participants are recorded only by a seal: a session in its first run (no
+    // base) has none to replace.
+    if base.is_some() {
         ops.conn.exec(
-            "UPDATE messages SET in_history = 1 WHERE session = $1 AND seq = $2",
-            &[session.into(), seq.into()],
+            "DELETE FROM participants WHERE session = $1",
+            &[session.into()],
         )?;
     }
-    let dropped = ops.conn.query(
-        "SELECT id FROM messages WHERE session = $1 AND in_history = 0 AND seq > $2",
-        &[session.into(), from.into()],
-    )?;
-    for row in dropped {
-        for e in ops.entries_of("message", row.int(0)?)? {
-            ops.expunge(&e)?;
-        }
-    }
-    ops.conn.exec(
-        "DELETE FROM participants WHERE session = $1",
-        &[session.into()],
-    )?;
     for (i, p) in h.participants.iter().enumerate() {
         let position = i64::try_from(i).map_err(DbError::data)?;
         ops.conn.exec(
@@ -568,7 +581,6 @@ fn seal<C: Conn + ?Sized>(
             ],
         )?;
     }
-    let parties = seal_parties(ops, session, h)?;
     file_info(ops, session, &h.info, &parties, crashed)?;
     if h.info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
         let raw = layout::group_state_object(
@@ -582,38 +594,102 @@ fn seal<C: Conn + ?Sized>(
             h.info.key.conversation_id.as_str(),
             h.info.key.contribution_id.as_str(),
         );
-        for p in &parties {
-            let entry = NewEntry {
-                kind: "group_state",
-                ref_id: session,
-                flags: 0,
-                raw: &raw,
-            };
-            ops.replace_entry(p, &mailbox, entry)?;
-        }
+        let entry = NewEntry {
+            kind: "group_state",
+            ref_id: session,
+            flags: 0,
+            raw: &raw,
+        };
+        ops.replace_entries(&parties, &mailbox, entry)?;
     }
     Ok(())
 }
 
-/// Everyone who gets the session's info object: the initiator, the invited, the
-/// group's participants and every sender and recipient of its final messages.
-fn seal_parties<C: Conn + ?Sized>(
+/// Marks the final message set of the seal's run (the messages numbered after
+/// `from`): in the history (`in_history = 1`) or not (0, and their filed objects
+/// expunged: HIST-3). Returns everyone who gets the session's info object: the
+/// initiator, the invited, the group's participants and every sender and
+/// recipient of the session's final messages (earlier runs' included).
+///
+/// One read of the session's messages, then a write only for those whose mark
+/// changes (all of the run's in one statement when all are in the final set, the
+/// usual case): a seal of a session without messages reads once and writes none.
+fn seal_messages<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
     session: i64,
+    from: i64,
     h: &HistoryObject,
 ) -> Result<Vec<String>, DbError> {
+    let final_set = h
+        .messages
+        .iter()
+        .map(|s| i64::try_from(*s).map(|s| s + from))
+        .collect::<Result<std::collections::BTreeSet<i64>, _>>()
+        .map_err(DbError::data)?;
+    let rows = ops.conn.query(
+        "SELECT id, seq, in_history, sender, recipients FROM messages WHERE session = $1 ORDER BY seq",
+        &[session.into()],
+    )?;
+    /// A stored message as the seal marks it.
+    struct Mark {
+        id: i64,
+        /// Of the seal's run (numbered after `from`).
+        in_run: bool,
+        /// In the history after the seal.
+        in_history: bool,
+        /// Its `in_history` column changes.
+        changed: bool,
+    }
+    let mut marks = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let seq = r.int(1)?;
+        let now_in = match r.0.get(2) {
+            Some(Val::Null) | None => None,
+            Some(_) => Some(r.int(2)? == 1),
+        };
+        let in_run = seq > from;
+        let in_history = if in_run {
+            final_set.contains(&seq)
+        } else {
+            now_in == Some(true)
+        };
+        marks.push(Mark {
+            id: r.int(0)?,
+            in_run,
+            in_history,
+            changed: in_run && now_in != Some(in_history),
+        });
+    }
+    if marks.iter().any(|m| m.changed) {
+        if marks.iter().all(|m| !m.in_run || m.in_history) {
+            ops.conn.exec(
+                "UPDATE messages SET in_history = 1 WHERE session = $1 AND seq > $2",
+                &[session.into(), from.into()],
+            )?;
+        } else {
+            for m in marks.iter().filter(|m| m.changed) {
+                ops.conn.exec(
+                    "UPDATE messages SET in_history = $1 WHERE id = $2",
+                    &[i64::from(m.in_history).into(), m.id.into()],
+                )?;
+            }
+        }
+    }
+    for m in marks.iter().filter(|m| m.in_run && !m.in_history) {
+        for e in ops.entries_of("message", m.id)? {
+            ops.expunge(&e)?;
+        }
+    }
     let mut parties = vec![h.info.from.as_str().to_owned()];
     add_parties(&mut parties, h.info.invited.iter().map(UserUri::as_str));
     add_parties(&mut parties, h.participants.iter().map(|p| p.user.as_str()));
-    let rows = ops.conn.query(
-        "SELECT sender, recipients FROM messages WHERE session = $1 AND in_history = 1 ORDER BY seq",
-        &[session.into()],
-    )?;
-    for r in rows {
-        let sender = r.text(0)?;
-        let recipients = split_list(&r.text(1)?);
-        add_parties(&mut parties, [sender.as_str()]);
-        add_parties(&mut parties, recipients.iter().map(String::as_str));
+    for (r, m) in rows.iter().zip(&marks) {
+        if m.in_history {
+            let sender = r.text(3)?;
+            let recipients = split_list(&r.text(4)?);
+            add_parties(&mut parties, [sender.as_str()]);
+            add_parties(&mut parties, recipients.iter().map(String::as_str));
+        }
     }
     Ok(parties)
 }

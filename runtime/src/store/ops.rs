@@ -103,17 +103,20 @@ pub struct Ops<'a, C: Conn + ?Sized> {
 
 impl<C: Conn + ?Sized> Ops<'_, C> {
     /// The user's row id, creating the user (with `INBOX` and `Default`) when new.
+    /// One statement when the user is not cached: an upsert whose no-op update
+    /// (the conflicting key set to itself) makes `RETURNING` answer for an existing
+    /// row too, on both backends.
     pub fn user(&mut self, uri: &str) -> Result<i64, DbError> {
         if let Some(id) = self.cache.users.get(uri) {
             return Ok(*id);
         }
-        self.conn.exec(
-            "INSERT INTO users (uri, modseq) VALUES ($1, 1) ON CONFLICT (uri) DO NOTHING",
-            &[uri.into()],
-        )?;
         let id = self
             .conn
-            .query_one("SELECT id FROM users WHERE uri = $1", &[uri.into()])?
+            .query_one(
+                "INSERT INTO users (uri, modseq) VALUES ($1, 1) \
+                 ON CONFLICT (uri) DO UPDATE SET uri = excluded.uri RETURNING id",
+                &[uri.into()],
+            )?
             .int(0)?;
         self.mailbox(id, INBOX)?;
         self.mailbox(id, ROOT)?;
@@ -121,19 +124,17 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         Ok(id)
     }
 
-    /// The conversation's row id, created when new.
+    /// The conversation's row id, created when new (one upsert, as [`Ops::user`]).
     pub fn conversation(&mut self, conversation_id: &str) -> Result<i64, DbError> {
         if let Some(id) = self.cache.conversations.get(conversation_id) {
             return Ok(*id);
         }
-        self.conn.exec(
-            "INSERT INTO conversations (conversation_id) VALUES ($1) ON CONFLICT (conversation_id) DO NOTHING",
-            &[conversation_id.into()],
-        )?;
         let id = self
             .conn
             .query_one(
-                "SELECT id FROM conversations WHERE conversation_id = $1",
+                "INSERT INTO conversations (conversation_id) VALUES ($1) \
+                 ON CONFLICT (conversation_id) DO UPDATE SET conversation_id = excluded.conversation_id \
+                 RETURNING id",
                 &[conversation_id.into()],
             )?
             .int(0)?;
@@ -144,27 +145,51 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     }
 
     /// The mailbox's row id, created when new with a UIDVALIDITY of the creation
-    /// time (stable from then on: it is stored, never recomputed).
+    /// time (stable from then on: it is stored, never recomputed). One upsert, as
+    /// [`Ops::user`].
     pub fn mailbox(&mut self, user_id: i64, name: &str) -> Result<i64, DbError> {
         let key = (user_id, name.to_owned());
         if let Some(id) = self.cache.mailboxes.get(&key) {
             return Ok(*id);
         }
         let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
-        self.conn.exec(
-            "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 1) \
-             ON CONFLICT (user_id, name) DO NOTHING",
-            &[user_id.into(), name.into(), uid_validity.into()],
-        )?;
         let id = self
             .conn
             .query_one(
-                "SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2",
-                &[user_id.into(), name.into()],
+                "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 1) \
+                 ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name RETURNING id",
+                &[user_id.into(), name.into(), uid_validity.into()],
             )?
             .int(0)?;
         self.cache.mailboxes.insert(key, id);
         Ok(id)
+    }
+
+    /// The mailbox's row id and the next UID in it, taken (the mailbox created when
+    /// new, as by [`Ops::mailbox`]): one statement, cached or not, where looking
+    /// the mailbox up and then taking its UID were two for a new mailbox. A new
+    /// mailbox starts at `uid_next = 2` having given UID 1, as creating it at 1 and
+    /// taking one would.
+    fn take_uid(&mut self, user_id: i64, name: &str) -> Result<(i64, i64), DbError> {
+        let key = (user_id, name.to_owned());
+        let row = match self.cache.mailboxes.get(&key) {
+            Some(id) => self.conn.query_one(
+                "UPDATE mailboxes SET uid_next = uid_next + 1 WHERE id = $1 RETURNING id, uid_next",
+                &[(*id).into()],
+            )?,
+            None => {
+                let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
+                self.conn.query_one(
+                    "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 2) \
+                     ON CONFLICT (user_id, name) DO UPDATE SET uid_next = mailboxes.uid_next + 1 \
+                     RETURNING id, uid_next",
+                    &[user_id.into(), name.into(), uid_validity.into()],
+                )?
+            }
+        };
+        let id = row.int(0)?;
+        self.cache.mailboxes.insert(key, id);
+        Ok((id, row.int(1)? - 1))
     }
 
     /// The mailbox's row id if it exists.
@@ -216,15 +241,7 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
                 self.mailbox(user_id, parent)?;
             }
         }
-        let mailbox_id = self.mailbox(user_id, mailbox)?;
-        let uid = self
-            .conn
-            .query_one(
-                "UPDATE mailboxes SET uid_next = uid_next + 1 WHERE id = $1 RETURNING uid_next",
-                &[mailbox_id.into()],
-            )?
-            .int(0)?
-            - 1;
+        let (mailbox_id, uid) = self.take_uid(user_id, mailbox)?;
         let modseq = self.next_modseq(user_id)?;
         let size = i64::try_from(entry.raw.len()).map_err(DbError::data)?;
         self.conn.exec(
@@ -281,30 +298,36 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         Ok(())
     }
 
-    /// Files `raw` as `user`'s one live object of `kind`/`ref_id` in `mailbox`:
-    /// nothing happens when an identical one is there; a different one is
-    /// expunged and the new one added (an object never changes under its UID).
-    pub fn replace_entry(
+    /// Files `raw` as each of `users`' one live object of `kind`/`ref_id` in
+    /// `mailbox`: nothing happens for a user who has an identical one there; a
+    /// different one is expunged and the new one added (an object never changes
+    /// under its UID). The live entries are read once for all users: each user's
+    /// changes touch only that user's entries.
+    pub fn replace_entries<S: AsRef<str>>(
         &mut self,
-        user: &str,
+        users: &[S],
         mailbox: &str,
         entry: NewEntry<'_>,
     ) -> Result<(), DbError> {
-        let mut same = false;
-        for e in self.entries_of(entry.kind, entry.ref_id)? {
-            if e.user != user || e.mailbox != mailbox {
-                continue;
+        let live = self.entries_of(entry.kind, entry.ref_id)?;
+        for user in users {
+            let user = user.as_ref();
+            let mut same = false;
+            for e in &live {
+                if e.user != user || e.mailbox != mailbox {
+                    continue;
+                }
+                if e.raw == entry.raw && !same {
+                    same = true;
+                } else {
+                    self.expunge(e)?;
+                }
             }
-            if e.raw == entry.raw && !same {
-                same = true;
-            } else {
-                self.expunge(&e)?;
+            if !same {
+                self.add_entry(user, mailbox, entry)?;
             }
         }
-        if same {
-            return Ok(());
-        }
-        self.add_entry(user, mailbox, entry)
+        Ok(())
     }
 }
 
