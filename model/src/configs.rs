@@ -21,7 +21,7 @@ pub const NAMES: [&str; 12] = [
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 23] = [
+pub const MUTATIONS: [(&str, Mutation); 25] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -51,6 +51,8 @@ pub const MUTATIONS: [(&str, Mutation); 23] = [
     ("msrp-silent-failure", Mutation::MsrpSilentFailure),
     ("refer-from-anyone", Mutation::ReferFromAnyone),
     ("anyone-removes", Mutation::AnyoneRemoves),
+    ("msrp-path-pass-through", Mutation::MsrpPathPassThrough),
+    ("msrp-answer-reports", Mutation::MsrpAnswerReports),
 ];
 
 /// A mutation by name.

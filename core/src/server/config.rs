@@ -142,6 +142,11 @@ pub enum Mutation {
     ReferFromAnyone,
     /// Let any participant remove another by REFER (breaks GRP-15).
     AnyoneRemoves,
+    /// Put the relayed offer's `a=path` into the server's offer on the other leg, a
+    /// pass-through B2BUA (breaks MSRP-1).
+    MsrpPathPassThrough,
+    /// Answer a terminal's REPORT with 200 (breaks MSRP-5).
+    MsrpAnswerReports,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
