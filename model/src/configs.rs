@@ -25,7 +25,7 @@ pub const NAMES: [&str; 16] = [
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 27] = [
+pub const MUTATIONS: [(&str, Mutation); 29] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -59,6 +59,8 @@ pub const MUTATIONS: [(&str, Mutation); 27] = [
     ("rejoin-while-sealing", Mutation::RejoinWhileSealing),
     ("second-device-joins", Mutation::SecondDeviceJoins),
     ("subject-not-announced", Mutation::SubjectNotAnnounced),
+    ("msrp-path-pass-through", Mutation::MsrpPathPassThrough),
+    ("msrp-answer-reports", Mutation::MsrpAnswerReports),
 ];
 
 /// A mutation by name.

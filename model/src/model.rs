@@ -198,6 +198,15 @@ impl Msg {
     }
 }
 
+/// What a terminal writes back on its MSRP leg after a step's commands were
+/// drained: a 200 to one of the server's SENDs, or a REPORT on a relayed message.
+pub(crate) struct MsrpAnswer {
+    pub(crate) t: Term,
+    pub(crate) leg: usize,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) report: bool,
+}
+
 /// A node of the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Node {
@@ -331,6 +340,11 @@ pub enum Flaw {
     /// MSRP-8: a delivery not whole (a chunk out of its range, a body that is not
     /// the message), or an aborted message stored or delivered.
     MsrpNotWhole,
+    /// MSRP-1: the server's SDP on a leg carries a terminal's path, a path already on
+    /// another leg, or the wrong setup role.
+    MsrpPath,
+    /// MSRP-5: the server answered a REPORT.
+    MsrpReportAnswered,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -650,19 +664,39 @@ impl CpmModel {
     /// lossless); those answers go back in after the commands are drained, and must
     /// produce no output (MSRP-6).
     fn drain(&self, st: &mut State, log: &mut Log) {
-        let mut answers: Vec<(Term, usize, Vec<u8>)> = Vec::new();
+        let mut answers: Vec<MsrpAnswer> = Vec::new();
+        let mut reports: Vec<MsrpAnswer> = Vec::new();
         let mut after_answers = false;
         loop {
             self.drain_once(st, &mut answers, after_answers, log);
             if answers.is_empty() {
                 break;
             }
-            for (t, leg, bytes) in answers.drain(..) {
-                note(log, Node::T(t), Node::Server, "MSRP 200".into());
-                st.server
-                    .handle_msrp_bytes(NOW, crate::msrp::conn(t, leg), t.addr(), &bytes);
+            for a in answers.drain(..) {
+                if a.report {
+                    reports.push(a);
+                    continue;
+                }
+                note(log, Node::T(a.t), Node::Server, "MSRP 200".into());
+                st.server.handle_msrp_bytes(
+                    NOW,
+                    crate::msrp::conn(a.t, a.leg),
+                    a.t.addr(),
+                    &a.bytes,
+                );
             }
             after_answers = true;
+        }
+        // MSRP-5: a REPORT is never answered; whatever comes out is the flaw, and
+        // goes nowhere.
+        for a in reports {
+            note(log, Node::T(a.t), Node::Server, "MSRP REPORT".into());
+            st.server
+                .handle_msrp_bytes(NOW, crate::msrp::conn(a.t, a.leg), a.t.addr(), &a.bytes);
+            if st.server.poll_command().is_some() {
+                st.ghost.flaw(Flaw::MsrpReportAnswered);
+                while st.server.poll_command().is_some() {}
+            }
         }
         while st.server.poll_event().is_some() {}
     }
@@ -670,7 +704,7 @@ impl CpmModel {
     fn drain_once(
         &self,
         st: &mut State,
-        answers: &mut Vec<(Term, usize, Vec<u8>)>,
+        answers: &mut Vec<MsrpAnswer>,
         after_answers: bool,
         log: &mut Log,
     ) {
@@ -928,6 +962,14 @@ impl CpmModel {
             .is_some_and(|d| d.call_id == msg.headers().call_id)
             || (t == Term::A && msg.headers().call_id.as_str() == terminal::A_EXT_CALL)
             || group_races::rejoin_call(t, &msg.headers().call_id);
+        if self.setup.msrp {
+            let group_contribution = msg
+                .headers()
+                .contribution_id
+                .as_ref()
+                .is_some_and(|c| c.as_str() == terminal::GROUP_CONTRIBUTION);
+            self.msrp_observe_sdp(st, t, usize::from(on_group || group_contribution), msg);
+        }
         let g = &mut st.ghost;
         // The server took `t` into the group: its 200 to A's extension, its ACK of B's
         // or C's 200 on the group dialog.

@@ -175,6 +175,35 @@ pub fn ok(t: Term, req: &MsrpRequest) -> Vec<u8> {
     wire::msrp::encode(&MsrpMessage::Response(resp))
 }
 
+/// A terminal's success REPORT on a message the server relayed to it (`req`, its
+/// last chunk; `total` the message's size): MSRP-5 says the server never answers it.
+pub fn report(t: Term, req: &MsrpRequest, total: u64) -> Vec<u8> {
+    let mut rep = MsrpRequest::new(
+        // RFC 4975 §9: a transaction id is at most 32 characters.
+        TransactionId::new(format!("{}-report", t.name())),
+        MsrpMethod::Report,
+        req.from_path.first().cloned().into_iter().collect(),
+        vec![own_path(t)],
+    );
+    rep.message_id = req.message_id.clone();
+    rep.byte_range = Some(ByteRange {
+        start: 1,
+        end: Some(total),
+        total: Some(total),
+    });
+    rep.status = Some((200, Some("OK".into())));
+    wire::msrp::encode(&MsrpMessage::Request(rep))
+}
+
+/// The `a=setup` role of an SDP body.
+pub fn setup_of(sdp: &[u8]) -> Option<String> {
+    std::str::from_utf8(sdp)
+        .ok()?
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("a=setup:"))
+        .map(str::to_owned)
+}
+
 /// The MSRP messages in what the server wrote (whole messages only).
 pub fn decode_all(bytes: &[u8]) -> Vec<MsrpMessage> {
     let limits = Limits::default();

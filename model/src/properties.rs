@@ -54,6 +54,10 @@ pub mod names {
     pub const S_REMOVED: &str = "sometimes the chairman removes C";
     /// Sometimes: a non-chairman's removal refused.
     pub const S_NON_CHAIR: &str = "sometimes B's removal is refused";
+    /// MSRP-1.
+    pub const MSRP_1: &str = "MSRP-1 the server's own fresh path per leg, the right setup role";
+    /// MSRP-5.
+    pub const MSRP_5: &str = "MSRP-5 a REPORT is never answered";
     /// MSRP-4.
     pub const MSRP_4: &str = "MSRP-4 answered as Failure-Report asks, 200 and REPORT after durable";
     /// MSRP-6.
@@ -164,6 +168,14 @@ fn grp_14(_: &CpmModel, st: &State) -> bool {
 
 fn grp_15(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::RemovedWrongly)
+}
+
+fn msrp_1(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpPath)
+}
+
+fn msrp_5(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpReportAnswered)
 }
 
 fn msrp_4(_: &CpmModel, st: &State) -> bool {
@@ -346,7 +358,9 @@ impl Model for CpmModel {
             Property::always(GRP_5, grp_5),
             Property::always(GRP_14, grp_14),
             Property::always(GRP_15, grp_15),
+            Property::always(MSRP_1, msrp_1),
             Property::always(MSRP_4, msrp_4),
+            Property::always(MSRP_5, msrp_5),
             Property::always(MSRP_6, msrp_6),
             Property::always(MSRP_7, msrp_7),
             Property::always(MSRP_8, msrp_8),
@@ -464,5 +478,7 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::RejoinWhileSealing => Some(race_props::GRP_22),
         Mutation::SecondDeviceJoins => Some(race_props::GRP_31),
         Mutation::SubjectNotAnnounced => Some(race_props::GRP_33),
+        Mutation::MsrpPathPassThrough => Some(MSRP_1),
+        Mutation::MsrpAnswerReports => Some(MSRP_5),
     }
 }

@@ -290,6 +290,16 @@ fn mutant_msrp_silent_failure_breaks_msrp_10() {
 }
 
 #[test]
+fn mutant_msrp_path_pass_through_breaks_msrp_1() {
+    assert_breaks(configs::msrp(), Mutation::MsrpPathPassThrough);
+}
+
+#[test]
+fn mutant_msrp_answer_reports_breaks_msrp_5() {
+    assert_breaks(configs::msrp(), Mutation::MsrpAnswerReports);
+}
+
+#[test]
 fn mutant_refer_from_anyone_breaks_grp_14() {
     assert_breaks(configs::group_refer(), Mutation::ReferFromAnyone);
 }

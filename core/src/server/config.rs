@@ -150,6 +150,11 @@ pub enum Mutation {
     SecondDeviceJoins,
     /// Store a new subject without announcing it to the subscribers (breaks GRP-33).
     SubjectNotAnnounced,
+    /// Put the relayed offer's `a=path` into the server's offer on the other leg, a
+    /// pass-through B2BUA (breaks MSRP-1).
+    MsrpPathPassThrough,
+    /// Answer a terminal's REPORT with 200 (breaks MSRP-5).
+    MsrpAnswerReports,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 
+use super::config::Mutation;
 use super::id_gen::CORE_CONN_BASE;
 use super::keys::LegKey;
 use super::msrp_media::{MsrpLeg, PeerMedia, Setup, MAX_OUTGOING, MSRP_CONN_OFFSET};
@@ -86,6 +87,12 @@ impl Server {
     pub(crate) fn msrp_offer(&mut self, leg: &LegKey, relayed: Option<&PeerMedia>) -> Vec<u8> {
         let tls = relayed.is_some_and(|m| m.tls);
         self.new_msrp_leg(leg, relayed, Setup::Offered, tls);
+        if self.config.mutation == Mutation::MsrpPathPassThrough {
+            let theirs = relayed.and_then(|r| r.path.first().cloned());
+            if let (Some(m), Some(path)) = (self.msrp.legs.get_mut(leg), theirs) {
+                m.local_path = path;
+            }
+        }
         self.msrp_sdp(leg)
     }
 

@@ -101,7 +101,11 @@ impl Server {
             }
             MsrpMessage::Request(req) => match req.method {
                 // MSRP-5: a REPORT is never answered.
-                MsrpMethod::Report => {}
+                MsrpMethod::Report => {
+                    if self.config.mutation == Mutation::MsrpAnswerReports {
+                        self.msrp_respond(conn, &req, MSRP_OK, "OK");
+                    }
+                }
                 MsrpMethod::Send => self.on_msrp_send(now, conn, req),
                 MsrpMethod::Auth | MsrpMethod::Other(_) => {
                     self.msrp_refuse(conn, &req, MsrpRefusal::UnknownMethod)

@@ -92,7 +92,7 @@ impl CpmModel {
         st: &mut State,
         conn: ConnId,
         bytes: &[u8],
-        answers: &mut Vec<(Term, usize, Vec<u8>)>,
+        answers: &mut Vec<super::MsrpAnswer>,
         log: &mut Log,
     ) {
         let Some((t, leg)) = msrp::leg_of_conn(conn) else {
@@ -107,7 +107,23 @@ impl CpmModel {
                 cpmd_core::msrp::MsrpMessage::Request(r) => {
                     self.msrp_chunk(st, t, leg, &r, log);
                     if r.failure_report == FailureReport::Yes {
-                        answers.push((t, leg, msrp::ok(t, &r)));
+                        answers.push(super::MsrpAnswer {
+                            t,
+                            leg,
+                            bytes: msrp::ok(t, &r),
+                            report: false,
+                        });
+                    }
+                    // MSRP-5: the recipient reports on each message it got whole.
+                    if r.continuation == Continuation::Complete {
+                        if let Some(total) = r.byte_range.and_then(|b| b.total) {
+                            answers.push(super::MsrpAnswer {
+                                t,
+                                leg,
+                                bytes: msrp::report(t, &r, total),
+                                report: true,
+                            });
+                        }
                     }
                 }
             }
@@ -243,6 +259,35 @@ impl CpmModel {
                     Some(_) | None => g.flaw(Flaw::MsrpNotWhole),
                 }
             }
+        }
+    }
+
+    /// MSRP-1: the server's SDP on `t`'s leg `leg` names the server's own path, fresh
+    /// for that leg (never a terminal's, never one already on another leg), and the
+    /// setup role: `actpass` in its offers, `passive` in its answers (the terminals
+    /// offer `active`).
+    pub(super) fn msrp_observe_sdp(
+        &self,
+        st: &mut State,
+        t: Term,
+        leg: usize,
+        msg: &cpmd_core::sip::SipMessage,
+    ) {
+        let (body, offer) = match msg {
+            cpmd_core::sip::SipMessage::Request(r) => (&r.body, true),
+            cpmd_core::sip::SipMessage::Response(r) => (&r.body, false),
+        };
+        let Some(path) = msrp::path_of(body) else {
+            return;
+        };
+        let foreign = Term::ALL.into_iter().any(|u| msrp::own_path(u) == path);
+        let reused = Term::ALL
+            .into_iter()
+            .flat_map(|u| [(u, 0), (u, 1)])
+            .any(|(u, l)| (u, l) != (t, leg) && st.term(u).paths[l].as_deref() == Some(&path));
+        let role = if offer { "actpass" } else { "passive" };
+        if foreign || reused || msrp::setup_of(body).as_deref() != Some(role) {
+            st.ghost.flaw(Flaw::MsrpPath);
         }
     }
 
