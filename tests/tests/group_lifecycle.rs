@@ -140,9 +140,49 @@ fn every_change_of_the_group_is_a_group_state_object_over_imap() {
         vec!["alice=joined", "bob=joined", "carol=joined", "dave=invited"],
         vec!["alice=joined", "bob=joined", "carol=joined", "dave=joined"],
         vec!["alice=joined", "bob=joined", "carol=removed", "dave=joined"],
-        vec!["alice=joined", "bob=left", "carol=removed", "dave=joined"],
-        vec!["alice=joined", "bob=left", "carol=removed", "dave=left"],
-        vec!["alice=left", "bob=left", "carol=removed", "dave=left"],
+        // bob's REFER of erin with `Refer-Sub: false` (GRP-44).
+        vec![
+            "alice=joined",
+            "bob=joined",
+            "carol=removed",
+            "dave=joined",
+            "erin=invited",
+        ],
+        vec![
+            "alice=joined",
+            "bob=joined",
+            "carol=removed",
+            "dave=joined",
+            "erin=joined",
+        ],
+        vec![
+            "alice=joined",
+            "bob=left",
+            "carol=removed",
+            "dave=joined",
+            "erin=joined",
+        ],
+        vec![
+            "alice=joined",
+            "bob=left",
+            "carol=removed",
+            "dave=joined",
+            "erin=left",
+        ],
+        vec![
+            "alice=joined",
+            "bob=left",
+            "carol=removed",
+            "dave=left",
+            "erin=left",
+        ],
+        vec![
+            "alice=left",
+            "bob=left",
+            "carol=removed",
+            "dave=left",
+            "erin=left",
+        ],
     ];
     assert_eq!(versions, want, "{states:#?}");
     // The seal's object (no Subject header) comes last and names the final set.
