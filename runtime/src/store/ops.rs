@@ -48,6 +48,9 @@ pub struct Cache {
     /// user's quota on stored message bytes (`quota.rs`, LIM-14); `None`: none.
     /// [`Cache::clear`] keeps it.
     pub user_quota_bytes: Option<u64>,
+    /// The counters of a group commit written without savepoints (`reserve.rs`);
+    /// `None`: every UID and MODSEQ is taken with its own statement.
+    pub reserved: Option<crate::store::reserve::Reserved>,
 }
 
 impl Cache {
@@ -81,6 +84,10 @@ impl Cache {
 
     /// Forgets everything (after a rollback).
     pub fn clear(&mut self) {
+        // Counted in a transaction that is gone.
+        if self.reserved.is_some() {
+            self.reserved = Some(Default::default());
+        }
         self.users.clear();
         self.conversations.clear();
         self.mailboxes.clear();
@@ -181,6 +188,9 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
 
     /// The user's next MODSEQ.
     pub fn next_modseq(&mut self, user_id: i64) -> Result<i64, DbError> {
+        if let Some(r) = self.cache.reserved.as_mut() {
+            return r.modseq(self.conn, user_id);
+        }
         self.conn
             .query_one(
                 "UPDATE users SET modseq = modseq + 1 WHERE id = $1 RETURNING modseq",
@@ -217,14 +227,17 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             }
         }
         let mailbox_id = self.mailbox(user_id, mailbox)?;
-        let uid = self
-            .conn
-            .query_one(
-                "UPDATE mailboxes SET uid_next = uid_next + 1 WHERE id = $1 RETURNING uid_next",
-                &[mailbox_id.into()],
-            )?
-            .int(0)?
-            - 1;
+        let uid = match self.cache.reserved.as_mut() {
+            Some(r) => r.uid(self.conn, mailbox_id)?,
+            None => self
+                .conn
+                .query_one(
+                    "UPDATE mailboxes SET uid_next = uid_next + 1 WHERE id = $1 RETURNING uid_next",
+                    &[mailbox_id.into()],
+                )?
+                .int(0)?
+                - 1,
+        };
         let modseq = self.next_modseq(user_id)?;
         let size = i64::try_from(entry.raw.len()).map_err(DbError::data)?;
         self.conn.exec(

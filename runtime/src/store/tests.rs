@@ -196,6 +196,9 @@ mod group_states;
 /// GRP-23, GRP-24: restarting an ended group.
 mod restart;
 
+/// MSG-1: group commits without per-record savepoints, and the retry with them.
+mod group_commit;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,
