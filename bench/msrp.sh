@@ -19,13 +19,17 @@
 #
 # Environment: COUNT (messages per run, default 20000), SIZES (default "100 4096"),
 # CPMD_BIN / BENCH_BIN (default: cargo build --release), RUST_LOG (cpmd's log filter,
-# default warn; the log goes to a file), KEEP=1 keeps the work directory.
+# default warn; the log goes to a file), KEEP=1 keeps the work directory, PROFILE=1
+# records a `perf record -g` profile of each cpmd run (kept as <work>/<store>-<size>/
+# perf.data, with KEEP=1; build with frame pointers, see bench/README.md), STORES
+# (default "bodies-off durable").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 COUNT=${COUNT:-20000}
 SIZES=${SIZES:-"100 4096"}
+STORES=${STORES:-"bodies-off durable"}
 export RUST_LOG=${RUST_LOG:-warn}
 
 command -v sipp >/dev/null || { echo "bench: sipp not found (apt-get install sip-tester)" >&2; exit 1; }
@@ -93,10 +97,19 @@ through_cpmd() {
     { echo "bench: SIP setup failed (see $run)" >&2; KEEP=1; exit 1; }
   wait "$b_sipp" || { echo "bench: B's SIP side failed (see $run)" >&2; KEEP=1; exit 1; }
 
-  local c0 c1
+  local c0 c1 perf_pid=
+  if [ "${PROFILE:-}" = 1 ]; then
+    perf record -F 999 -g -p "$cpmd_pid" -o "$run/perf.data" >"$run/perf.out" 2>&1 &
+    perf_pid=$!
+    pids+=("$perf_pid")
+  fi
   c0=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$cpmd_pid/stat")
   wait "$bench_pid" || { echo "bench: msrp_bench failed (see $run)" >&2; cat "$run/bench.err" >&2; KEEP=1; exit 1; }
   c1=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$cpmd_pid/stat")
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   kill "$cpmd_pid"
   wait "$cpmd_pid" 2>/dev/null || true
   local per
@@ -114,7 +127,7 @@ for size in $SIZES; do
   base=$("$BENCH_BIN" forwarder --size "$size" --count "$COUNT")
   base_rate=$(field "$base" msg_per_s)
   printf '%-6s %-10s %10s %9s %9s %8s\n' "$size" forwarder "$base_rate" "$(field "$base" mb_per_s)" 1.00 -
-  for store in bodies-off durable; do
+  for store in $STORES; do
     data="$work/data-$size-$store"
     through_cpmd "$size" "$data" "$store"
     rate=$(field "$line" msg_per_s)

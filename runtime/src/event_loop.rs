@@ -87,6 +87,10 @@ pub struct EventLoop {
     locations: Option<std::sync::mpsc::Sender<crate::cluster::LocationChange>>,
     /// The metrics, when the metrics listener is on.
     metrics: Option<Observed>,
+    /// MSRP bytes of this drain not yet handed to their connection's writer, one
+    /// buffer per connection in first-use order: a drain that answers and relays
+    /// many messages queues one write per connection, not one per message.
+    msrp_out: Vec<(ConnId, Vec<u8>)>,
 }
 
 /// What the metrics need beyond the core: when each store job left, and the IMAP
@@ -160,6 +164,7 @@ impl EventLoop {
             }),
             push: None,
             locations: None,
+            msrp_out: Vec::new(),
         }
     }
 
@@ -362,6 +367,7 @@ impl EventLoop {
         while let Some(cmd) = self.server.poll_command() {
             self.execute(now, cmd);
         }
+        self.flush_msrp();
         while let Some(ev) = self.server.poll_event() {
             if let Some(o) = &self.metrics {
                 o.metrics.event(&ev);
@@ -423,6 +429,9 @@ impl EventLoop {
                 server_name,
             } => self.connect(conn, peer, transport, server_name),
             Command::Close { conn } => {
+                // What this drain queued for it goes out first, as it would have
+                // without the batching.
+                self.flush_msrp();
                 // Dropping the writer ends the connection task, which reports Closed.
                 self.tcp.remove(&conn);
                 self.msrp.remove(&conn);
@@ -430,6 +439,7 @@ impl EventLoop {
             }
             Command::MsrpConnect { conn, peer, tls } => {
                 tracing::debug!(%conn, %peer, tls, "msrp connect");
+                self.flush_msrp();
                 self.msrp.insert(conn);
                 let transport = if tls { Transport::Tls } else { Transport::Tcp };
                 self.connect(conn, peer, transport, None);
@@ -439,17 +449,9 @@ impl EventLoop {
                 if let Some(o) = &self.metrics {
                     o.metrics.msrp_sent(&bytes);
                 }
-                // An MSRP connection is never reopened by the runtime: the core
-                // heard (or will hear) `handle_closed` and queues for the leg.
-                match self.tcp.get(&conn).map(|c| c.writer.send(bytes)) {
-                    Some(Ok(())) => {}
-                    // LIM-6: the connection closes; the core hears `Closed` from its task.
-                    Some(Err(Refused::Full)) => {
-                        tracing::warn!(%conn, "msrp write queue full; closing the connection")
-                    }
-                    Some(Err(Refused::Closed(_))) | None => {
-                        tracing::debug!(%conn, "msrp send on a closed connection; dropped")
-                    }
+                match self.msrp_out.iter_mut().find(|(c, _)| *c == conn) {
+                    Some((_, out)) => out.extend_from_slice(&bytes),
+                    None => self.msrp_out.push((conn, bytes)),
                 }
             }
             Command::Persist { ticket, record } => {
@@ -470,6 +472,24 @@ impl EventLoop {
             } => {
                 tracing::info!(%contribution_id, %sender, %message_id, ?outcome,
                     "chat result of a typed message");
+            }
+        }
+    }
+
+    /// Hands what this drain queued for MSRP connections to their writers.
+    fn flush_msrp(&mut self) {
+        for (conn, bytes) in std::mem::take(&mut self.msrp_out) {
+            // An MSRP connection is never reopened by the runtime: the core heard
+            // (or will hear) `handle_closed` and queues for the leg.
+            match self.tcp.get(&conn).map(|c| c.writer.send(bytes)) {
+                Some(Ok(())) => {}
+                // LIM-6: the connection closes; the core hears `Closed` from its task.
+                Some(Err(Refused::Full)) => {
+                    tracing::warn!(%conn, "msrp write queue full; closing the connection")
+                }
+                Some(Err(Refused::Closed(_))) | None => {
+                    tracing::debug!(%conn, "msrp send on a closed connection; dropped")
+                }
             }
         }
     }

@@ -93,7 +93,16 @@ impl Server {
         match msg {
             // Responses to the server's own SENDs: nothing more to do (MSRP-6).
             MsrpMessage::Response(resp) => {
-                self.msrp.outgoing.retain(|t| *t != resp.transaction_id);
+                // Responses come in the order of the SENDs: the one answered is
+                // near the front, so this stops early (ids are unique tokens).
+                if let Some(i) = self
+                    .msrp
+                    .outgoing
+                    .iter()
+                    .position(|t| *t == resp.transaction_id)
+                {
+                    self.msrp.outgoing.remove(i);
+                }
                 if self.config.mutation == Mutation::MsrpAnswerResponses {
                     let bytes = wire::msrp::encode(&MsrpMessage::Response(resp));
                     self.out.command(Command::MsrpSend { conn, bytes });

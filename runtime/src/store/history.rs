@@ -29,8 +29,8 @@ use crate::mailstore::MailChange;
 use crate::store::layout::{self, Direction, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
 use crate::store::sql::{in_tx, Conn, DbError, Val};
-use crate::store::HistoryStore;
 use crate::store::{deferred, group_state, quota, recovery, restart};
+use crate::store::{write_each, HistoryStore, StoreJob};
 
 /// The history writer over one connection.
 pub struct HistoryWriter<C: Conn> {
@@ -42,6 +42,15 @@ pub struct HistoryWriter<C: Conn> {
     /// record of the batch fails without writing, and so does the commit, so
     /// nothing runs outside the transaction and nothing is answered "ok".
     broken: bool,
+    /// Each record runs in its own savepoint (so a failing one is undone alone).
+    /// Off for the first attempt at a group commit ([`HistoryWriter::write_batch`]):
+    /// a savepoint costs SQLite a copy of every page the record touches.
+    savepoints: bool,
+    /// A record failed while `savepoints` was off: the batch transaction is rolled
+    /// back and the whole batch written again, record by record in savepoints.
+    lost_record: bool,
+    /// Group commits written twice because a record failed (for the tests).
+    retried_batches: u64,
     cache: Cache,
     changes: Vec<MailChange>,
     feed: broadcast::Sender<MailChange>,
@@ -59,6 +68,9 @@ impl<C: Conn> HistoryWriter<C> {
             instance,
             in_batch: false,
             broken: false,
+            savepoints: true,
+            lost_record: false,
+            retried_batches: 0,
             cache: Cache::default(),
             changes: Vec::new(),
             feed,
@@ -86,6 +98,12 @@ impl<C: Conn> HistoryWriter<C> {
     /// The quota on each user's stored message bytes, if any (LIM-14).
     pub(crate) fn user_quota(&self) -> Option<u64> {
         self.cache.user_quota_bytes
+    }
+
+    /// Group commits written a second time, in savepoints, because one of their
+    /// records failed.
+    pub fn retried_batches(&self) -> u64 {
+        self.retried_batches
     }
 
     /// Forgets the cached row ids, open sessions among them: another write path
@@ -144,6 +162,25 @@ impl<C: Conn> HistoryWriter<C> {
         if !self.in_batch {
             self.conn.begin().map_err(store_error)?;
             self.in_batch = true;
+        }
+        if !self.savepoints {
+            if self.lost_record {
+                return Err(StoreError::Failed {
+                    reason: "written again record by record".into(),
+                });
+            }
+            let mut ops = Ops {
+                conn: &mut self.conn,
+                cache: &mut self.cache,
+                changes: &mut self.changes,
+                now: unix_now(),
+            };
+            // A failure leaves the transaction with part of this record: the batch
+            // is rolled back at `sync` and written again with savepoints.
+            return f(&mut ops, self.instance).map_err(|e| {
+                self.lost_record = true;
+                store_error(e)
+            });
         }
         if let Err(e) = self.conn.batch("SAVEPOINT rec") {
             self.broken = true;
@@ -258,15 +295,47 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
         self.record(|ops, instance| seal(ops, instance, history, false))
     }
 
+    /// A group commit: first without a savepoint per record (the common case: every
+    /// record is fine); if one fails, everything is rolled back and the batch is
+    /// written again the old way, each record in its savepoint, so each is answered
+    /// on its own (MSG-1: only committed records are answered `Ok`).
+    fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
+        self.savepoints = false;
+        if self.conn.exclusive_writes() {
+            self.cache.reserved = Some(Default::default());
+        }
+        let answers = write_each(self, batch);
+        self.cache.reserved = None;
+        self.savepoints = true;
+        if !std::mem::take(&mut self.lost_record) {
+            return answers;
+        }
+        self.retried_batches += 1;
+        write_each(self, batch)
+    }
+
     fn sync(&mut self) -> Result<(), StoreError> {
         if !self.in_batch {
             return Ok(());
         }
         self.in_batch = false;
+        if self.lost_record {
+            // Never commit a batch with part of a failed record in it.
+            let _ = self.conn.rollback();
+            self.broken = false;
+            self.changes.clear();
+            self.cache.clear();
+            return Err(StoreError::Failed {
+                reason: "written again record by record".into(),
+            });
+        }
+        let reserved = self.cache.reserved.take();
         let committed = if std::mem::take(&mut self.broken) {
             Err(DbError("the batch transaction was lost".into()))
         } else {
-            self.conn.commit()
+            // The batch's UIDs and MODSEQs, written once each before the commit.
+            let flushed = reserved.map_or(Ok(()), |r| r.flush(&mut self.conn));
+            flushed.and_then(|()| self.conn.commit())
         };
         if let Err(e) = committed {
             let _ = self.conn.rollback();

@@ -31,6 +31,7 @@ pub mod quota;
 #[cfg(test)]
 mod quota_tests;
 pub mod recovery;
+pub mod reserve;
 pub mod restart;
 pub mod sql;
 pub mod sqlite;

@@ -48,6 +48,9 @@ pub struct Cache {
     /// user's quota on stored message bytes (`quota.rs`, LIM-14); `None`: none.
     /// [`Cache::clear`] keeps it.
     pub user_quota_bytes: Option<u64>,
+    /// The counters of a group commit written without savepoints (`reserve.rs`);
+    /// `None`: every UID and MODSEQ is taken with its own statement.
+    pub reserved: Option<crate::store::reserve::Reserved>,
 }
 
 impl Cache {
@@ -81,6 +84,10 @@ impl Cache {
 
     /// Forgets everything (after a rollback).
     pub fn clear(&mut self) {
+        // Counted in a transaction that is gone.
+        if self.reserved.is_some() {
+            self.reserved = Some(Default::default());
+        }
         self.users.clear();
         self.conversations.clear();
         self.mailboxes.clear();
@@ -171,6 +178,14 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     /// mailbox starts at `uid_next = 2` having given UID 1, as creating it at 1 and
     /// taking one would.
     fn take_uid(&mut self, user_id: i64, name: &str) -> Result<(i64, i64), DbError> {
+        // Within a batch that counts UIDs in memory (`reserve.rs`) the counter row is
+        // written once at its end: taking a UID in SQL here too would be overwritten.
+        if self.cache.reserved.is_some() {
+            let id = self.mailbox(user_id, name)?;
+            if let Some(r) = self.cache.reserved.as_mut() {
+                return Ok((id, r.uid(self.conn, id)?));
+            }
+        }
         let key = (user_id, name.to_owned());
         let row = match self.cache.mailboxes.get(&key) {
             Some(id) => self.conn.query_one(
@@ -206,6 +221,9 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
 
     /// The user's next MODSEQ.
     pub fn next_modseq(&mut self, user_id: i64) -> Result<i64, DbError> {
+        if let Some(r) = self.cache.reserved.as_mut() {
+            return r.modseq(self.conn, user_id);
+        }
         self.conn
             .query_one(
                 "UPDATE users SET modseq = modseq + 1 WHERE id = $1 RETURNING modseq",

@@ -154,6 +154,14 @@ pub trait Conn: Send + 'static {
         ""
     }
 
+    /// Whether a write transaction excludes every other writer until it ends
+    /// (SQLite's `BEGIN IMMEDIATE`), so a batch may count UIDs and MODSEQs in
+    /// memory and write them once (`reserve.rs`). PostgreSQL: no (another
+    /// connection may move a counter meanwhile).
+    fn exclusive_writes(&self) -> bool {
+        false
+    }
+
     /// The first row of a query, if any.
     fn query_opt(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, DbError> {
         Ok(self.query(sql, params)?.into_iter().next())

@@ -55,8 +55,14 @@ impl SqliteConn {
                 "sqlite: WAL mode refused (journal_mode={mode})"
             )));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(db)?;
+        // temp_store=MEMORY: the statement journal of each record's savepoint
+        // (`history.rs`) lives in memory; as a temporary file it cost a write per
+        // page changed, the largest item of the message path's profile
+        // (bench/README.md). Nothing durable is in it: the WAL is.
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+        )
+        .map_err(db)?;
         conn.set_prepared_statement_cache_capacity(128);
         Ok(Self { conn })
     }
@@ -96,11 +102,24 @@ impl Conn for SqliteConn {
         self.batch("BEGIN IMMEDIATE")
     }
 
+    fn exclusive_writes(&self) -> bool {
+        // `begin` is `BEGIN IMMEDIATE`: the write lock is held until the commit.
+        true
+    }
+
     fn begin_read(&mut self) -> Result<(), DbError> {
         self.batch("BEGIN DEFERRED")
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), DbError> {
+        // The transaction statements run several times per record (a savepoint
+        // each): prepared once, not parsed again every time.
+        let control = ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"];
+        if !sql.contains(';') && control.iter().any(|c| sql.starts_with(c)) {
+            let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+            stmt.execute([]).map_err(db)?;
+            return Ok(());
+        }
         self.conn.execute_batch(sql).map_err(db)
     }
 

@@ -199,6 +199,9 @@ mod restart;
 /// LIM-17: mailboxes listed a page at a time, looked up by name.
 mod mail_list;
 
+/// MSG-1: group commits without per-record savepoints, and the retry with them.
+mod group_commit;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,

@@ -23,6 +23,9 @@ use super::{ConnIds, NetEvent};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Size of one read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Most bytes gathered from the write queue into one write (a burst of queued
+/// messages goes out in one syscall; a single larger message is written whole).
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// Shared TCP settings: the connection budget, the idle timeout and the write
 /// limits.
@@ -292,7 +295,7 @@ impl Connection {
                     }
                     Ok(Err(e)) => break format!("read: {e}"),
                 },
-                bytes = queue.recv() => match bytes {
+                bytes = queue.recv_batch(WRITE_BATCH_BYTES) => match bytes {
                     // The event loop dropped the sender: a `Close` command or shutdown.
                     None => {
                         let _ = wr.shutdown().await;

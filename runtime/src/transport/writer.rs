@@ -94,6 +94,26 @@ impl Queue {
         Some(bytes)
     }
 
+    /// The next bytes to write, with every further chunk already queued appended
+    /// (up to about `max` bytes in all), so a burst of small MSRP or SIP messages
+    /// for one connection costs one write, not one per message; `None` when the
+    /// loop dropped the writer. Order is kept: chunks come out as they were queued.
+    pub async fn recv_batch(&mut self, max: usize) -> Option<Vec<u8>> {
+        let mut bytes = self.rx.recv().await?;
+        let mut taken = bytes.len();
+        while bytes.len() < max {
+            match self.rx.try_recv() {
+                Ok(more) => {
+                    taken += more.len();
+                    bytes.extend_from_slice(&more);
+                }
+                Err(_) => break,
+            }
+        }
+        self.shared.queued.fetch_sub(taken, Ordering::SeqCst);
+        Some(bytes)
+    }
+
     /// A handle that tells when the cap was hit (usable while `recv` is pending).
     pub fn overflow(&self) -> Overflow {
         Overflow(Arc::clone(&self.shared))
@@ -135,6 +155,17 @@ mod tests {
         assert_eq!(w.send(vec![0; 1]), Err(Refused::Full));
         q.overflow().wait().await;
         drop(q);
+        // A batch takes every queued chunk (in order) and gives their bytes back.
+        let (w, mut q) = bounded(100);
+        for b in [b"ab".to_vec(), b"cd".to_vec(), b"e".to_vec()] {
+            assert_eq!(w.send(b), Ok(()));
+        }
+        assert_eq!(q.recv_batch(3).await, Some(b"abcd".to_vec()));
+        assert_eq!(w.queued(), 1);
+        assert_eq!(q.recv_batch(3).await, Some(b"e".to_vec()));
+        assert_eq!(w.queued(), 0);
+        drop(w);
+        assert_eq!(q.recv_batch(3).await, None);
         let (w, q) = bounded(10);
         drop(q);
         assert_eq!(w.send(vec![1]), Err(Refused::Closed(vec![1])));

@@ -1,0 +1,63 @@
+//! Group commits on SQLite (`history.rs`): a batch is written first without a
+//! savepoint per record; when one of its records fails, the transaction is rolled
+//! back and the batch written again with a savepoint per record, so every record
+//! is still answered on its own and only committed ones `Ok` (MSG-1, HIST-2,
+//! STORE-2).
+
+use super::*;
+
+fn writer(place: &Place) -> history::HistoryWriter<sqlite::SqliteConn> {
+    drop(place.open()); // migrates the schema
+    let StoreUrl::Sqlite(path) = place.url() else {
+        unreachable!("an SQLite place")
+    };
+    let (feed, _) = broadcast::channel(8);
+    history::HistoryWriter::new(sqlite::SqliteConn::open(&path).expect("opens"), 0, feed)
+}
+
+#[test]
+fn a_failing_record_has_its_batch_written_again_in_savepoints() {
+    let place = sqlite_place();
+    let mut w = writer(&place);
+    let p = |n: u64, r: Record| StoreJob::Persist(StoreTicket::new(n), r);
+    let s = |n: u64, h: HistoryObject| StoreJob::Seal(StoreTicket::new(n), h);
+    let ok = |answers: Vec<Result<(), StoreError>>| -> Vec<bool> {
+        answers.iter().map(Result::is_ok).collect()
+    };
+
+    // Every record fine: one pass.
+    let clean = w.write_batch(&[
+        p(1, message(key(1, K1), 1, alice(), &[bob()])),
+        p(2, message(key(1, K1), 2, bob(), &[alice()])),
+    ]);
+    assert_eq!(ok(clean), [true, true]);
+    assert_eq!(w.retried_batches(), 0);
+
+    // A second seal of the session and a message for it after its seal fail
+    // (HIST-2) between records that succeed: the batch is written again and
+    // each record answered alone.
+    let mixed = w.write_batch(&[
+        s(3, seal_of(one_to_one_info(), vec![1, 2], vec![])),
+        s(4, seal_of(one_to_one_info(), vec![1, 2], vec![])),
+        p(5, message(key(1, K1), 3, alice(), &[bob()])),
+        p(6, message(key(3, "k3"), 1, alice(), &[bob()])),
+    ]);
+    assert_eq!(ok(mixed), [true, false, false, true]);
+    assert_eq!(w.retried_batches(), 1);
+
+    // And the next clean batch is one pass again.
+    let clean = w.write_batch(&[p(7, message(key(3, "k3"), 2, bob(), &[alice()]))]);
+    assert_eq!(ok(clean), [true]);
+    assert_eq!(w.retried_batches(), 1);
+    drop(w);
+
+    // What is stored is what the answers said: the sealed 1-to-1 with its info
+    // and two messages (not the third), both messages of k3.
+    let store = place.open();
+    let k1 = raw_text(&store, &bob(), &k1_box());
+    assert_eq!(k1.len(), 3, "{k1:#?}");
+    assert!(!k1.iter().any(|t| t.contains("message 3")), "{k1:#?}");
+    let k3 = raw_text(&store, &bob(), &layout::session_mailbox(CONV, "k3"));
+    assert!(k3.iter().any(|t| t.contains("imdn-1")), "{k3:#?}");
+    assert!(k3.iter().any(|t| t.contains("imdn-2")), "{k3:#?}");
+}
