@@ -34,7 +34,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("schema/postgres/0004_deferred.sql")),
     (5, include_str!("schema/postgres/0005_group_states.sql")),
     (6, include_str!("schema/postgres/0006_cluster.sql")),
-    (9, include_str!("schema/postgres/0009_mailbox_names.sql")),
+    (7, include_str!("schema/postgres/0007_mailbox_names.sql")),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for
@@ -351,7 +351,7 @@ impl Conn for PgConn {
     }
 
     fn byte_order(&self) -> &'static str {
-        // Served by the index of migration 9 (LIM-17).
+        // Served by the index of migration 7 (LIM-17).
         " COLLATE \"C\""
     }
 

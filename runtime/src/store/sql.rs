@@ -149,7 +149,7 @@ pub trait Conn: Send + 'static {
     /// appended to a text column where a query compares or orders names by range:
     /// SQLite's default collation (BINARY) already does; PostgreSQL's database
     /// collation may not, so it gets ` COLLATE "C"`, served by its own index
-    /// (migration 9, specs/limits.md LIM-17).
+    /// (migration 7, specs/limits.md LIM-17).
     fn byte_order(&self) -> &'static str {
         ""
     }

@@ -20,7 +20,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("schema/sqlite/0004_deferred.sql")),
     (5, include_str!("schema/sqlite/0005_group_states.sql")),
     (6, include_str!("schema/sqlite/0006_cluster.sql")),
-    (9, include_str!("schema/sqlite/0009_mailbox_names.sql")),
+    (7, include_str!("schema/sqlite/0007_mailbox_names.sql")),
 ];
 
 /// A SQLite connection.

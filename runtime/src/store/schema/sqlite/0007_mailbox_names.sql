@@ -1,4 +1,4 @@
 -- cpmd message store, schema version 9 (SQLite): nothing. PostgreSQL gets an index
--- on mailbox names in byte order (../postgres/0009_mailbox_names.sql, LIM-17); in
+-- on mailbox names in byte order (../postgres/0007_mailbox_names.sql, LIM-17); in
 -- SQLite the UNIQUE (user_id, name) index already is one (BINARY collation). The
 -- number is kept in step so both backends are at the same schema version.
