@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use crate::free_port;
 
@@ -100,23 +100,7 @@ impl Balancer {
         let cfg = KAMAILIO_CFG
             .replace("@PORT@", &addr.port().to_string())
             .replace("@LIST@", list.to_str().expect("utf-8 path"));
-        let cfg_path = run.join("kamailio.cfg");
-        std::fs::write(&cfg_path, cfg).expect("kamailio.cfg");
-        let log = run.join("kamailio.log");
-        let out = std::fs::File::create(&log).expect("kamailio log");
-        let child = Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg_path)
-            .args(["-DD", "-E", "-m", "32", "-M", "4"])
-            .arg("-Y")
-            .arg(&run)
-            .arg("-P")
-            .arg(run.join("kamailio.pid"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn kamailio");
+        let (child, log) = crate::kamailio::spawn(&run, &cfg);
         Self { child, addr, log }
     }
 

@@ -15,6 +15,7 @@
 pub mod conference_schema;
 pub mod dispatcher;
 pub mod imap_raw;
+pub mod kamailio;
 pub mod liveness;
 pub mod msrp;
 pub mod pg_db;

@@ -255,23 +255,7 @@ impl Kamailio {
             .replace("@PASSWORD@", &password);
         let run = dir.join("kamailio");
         std::fs::create_dir_all(&run).expect("kamailio run dir");
-        let cfg_path = run.join("kamailio.cfg");
-        std::fs::write(&cfg_path, cfg).expect("write kamailio.cfg");
-        let log = run.join("kamailio.log");
-        let out = std::fs::File::create(&log).expect("kamailio log");
-        let child = Command::new("kamailio")
-            .arg("-f")
-            .arg(&cfg_path)
-            .args(["-DD", "-E", "-m", "32", "-M", "4"])
-            .arg("-Y")
-            .arg(&run)
-            .arg("-P")
-            .arg(run.join("kamailio.pid"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn kamailio");
+        let (child, log) = crate::kamailio::spawn(&run, &cfg);
         let me = Self {
             child: Some(child),
             port,

@@ -39,6 +39,28 @@ impl TestDb {
         let url = format!("{base}/{name}{query}");
         Some(Self { admin, name, url })
     }
+
+    /// The first column of every row `sql` returns on this database, as text.
+    pub fn query_text(&self, sql: &str) -> Vec<String> {
+        let mut c = postgres::Client::connect(&self.url, postgres::NoTls).expect("connect");
+        c.query(sql, &[])
+            .expect("query")
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect()
+    }
+
+    /// The state (`open`, `sealed`, …) of the session `contribution` in the cpmd
+    /// store on this database, read as cpmd's own inspection reads it.
+    pub fn session_state(&self, contribution: &str) -> Option<String> {
+        let url = cpmd::store::StoreUrl::parse(&self.url).expect("store URL");
+        cpmd::store::inspect::read_contents(&url)
+            .expect("read the store")
+            .sessions
+            .into_iter()
+            .find(|s| s.contribution_id == contribution)
+            .map(|s| s.state)
+    }
 }
 
 impl Drop for TestDb {

@@ -24,8 +24,6 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cpmd::store::inspect::read_contents;
-use cpmd::store::StoreUrl;
 use cpmd_tests::dispatcher::Balancer;
 use cpmd_tests::imap_raw::Imap;
 use cpmd_tests::pg_db::TestDb;
@@ -56,26 +54,6 @@ fn start_node(db: &TestDb, instance: &str) -> Cpmd {
             instance,
         ],
     )
-}
-
-/// The state of the session `contribution` in the store.
-fn state_of(url: &StoreUrl, contribution: &str) -> Option<String> {
-    read_contents(url)
-        .expect("read the store")
-        .sessions
-        .into_iter()
-        .find(|s| s.contribution_id == contribution)
-        .map(|s| s.state)
-}
-
-/// One row's first column of a query on the test database, as text.
-fn query_text(db: &TestDb, sql: &str) -> Vec<String> {
-    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
-    c.query(sql, &[])
-        .expect("query")
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect()
 }
 
 #[test]
@@ -119,10 +97,8 @@ fn a_call_to_a_user_registered_through_another_node() {
     .assert_success();
     // SCALE-4: node 2 wrote bob's row; SCALE-5: node 1 read it.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while query_text(
-        &db,
-        "SELECT instance::text FROM locations WHERE aor = 'sip:bob@example.com'",
-    ) != ["2"]
+    while db.query_text("SELECT instance::text FROM locations WHERE aor = 'sip:bob@example.com'")
+        != ["2"]
         && Instant::now() < deadline
     {
         std::thread::sleep(Duration::from_millis(50));
@@ -143,13 +119,10 @@ fn a_call_to_a_user_registered_through_another_node() {
     b_uas.assert_success();
     // Bob's BYE got its 200 only after the seal was durable (HIST-5): no wait.
     assert_eq!(
-        query_text(
-            &db,
-            &format!(
-                "SELECT instance::text || ' ' || state FROM sessions \
+        db.query_text(&format!(
+            "SELECT instance::text || ' ' || state FROM sessions \
                  WHERE contribution_id = '{ONE_TO_ONE}'"
-            )
-        ),
+        )),
         ["1 sealed"],
         "the session is node 1's\n{}",
         one.log()
@@ -223,8 +196,7 @@ fn a_call_through_kamailio_dispatcher_across_two_nodes() {
     }
     // Bob's binding is node 2's, reached through Kamailio; node 1 learned it.
     let bob_row = || {
-        query_text(
-            &db,
+        db.query_text(
             "SELECT instance::text || ' ' || flow_peer FROM locations \
              WHERE aor = 'sip:bob@example.com'",
         )
@@ -270,13 +242,10 @@ fn a_call_through_kamailio_dispatcher_across_two_nodes() {
     b_uas.assert_success();
     // A's BYE got its 200 only after the seal was durable (HIST-5).
     assert_eq!(
-        query_text(
-            &db,
-            &format!(
-                "SELECT instance::text || ' ' || state FROM sessions \
+        db.query_text(&format!(
+            "SELECT instance::text || ' ' || state FROM sessions \
                  WHERE contribution_id = '{ONE_TO_ONE}'"
-            )
-        ),
+        )),
         ["1 sealed"],
         "the session is node 1's"
     );
@@ -290,7 +259,6 @@ fn kill_9_of_a_node_mid_session_and_the_other_seals_it() {
     let Some(db) = TestDb::create("scale_kill") else {
         return;
     };
-    let url = StoreUrl::parse(&db.url).expect("store URL");
     let mut one = start_node(&db, "1");
     let two = start_node(&db, "2");
     let ip = one.addr(Transport::Udp).ip();
@@ -313,12 +281,12 @@ fn kill_9_of_a_node_mid_session_and_the_other_seals_it() {
     // Node 1: the claim; the group stays open.
     let (a, b, c) = (at(), at(), at());
     sipp_claim(run, [a, b, c], &dir);
-    assert_eq!(state_of(&url, GROUP).as_deref(), Some("open"));
+    assert_eq!(db.session_state(GROUP).as_deref(), Some("open"));
     // Node 2 is alive and node 1 is too: nothing is taken over (their leases are
     // renewed every third of a second; a few beats pass).
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        state_of(&url, GROUP).as_deref(),
+        db.session_state(GROUP).as_deref(),
         Some("open"),
         "{}",
         two.log()
@@ -326,18 +294,18 @@ fn kill_9_of_a_node_mid_session_and_the_other_seals_it() {
 
     one.kill();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while state_of(&url, GROUP).as_deref() == Some("open") && Instant::now() < deadline {
+    while db.session_state(GROUP).as_deref() == Some("open") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(
-        state_of(&url, GROUP).as_deref(),
+        db.session_state(GROUP).as_deref(),
         Some("crashed"),
         "node 2 sealed node 1's group\n{}",
         two.log()
     );
     assert!(two.log().contains("took over a dead node"), "{}", two.log());
     assert_eq!(
-        state_of(&url, ONE_TO_ONE).as_deref(),
+        db.session_state(ONE_TO_ONE).as_deref(),
         Some("sealed"),
         "the 1-to-1 was sealed by its BYE before"
     );

@@ -162,25 +162,6 @@ fn stored(url: &StoreUrl, contribution: &str) -> Vec<(String, String)> {
     out
 }
 
-fn state_of(url: &StoreUrl, contribution: &str) -> Option<String> {
-    read_contents(url)
-        .expect("read the store")
-        .sessions
-        .into_iter()
-        .find(|s| s.contribution_id == contribution)
-        .map(|s| s.state)
-}
-
-/// One query's first column on the test database, as text.
-fn query_text(db: &TestDb, sql: &str) -> Vec<String> {
-    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
-    c.query(sql, &[])
-        .expect("query")
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect()
-}
-
 /// The value of the sample `name` on `node`'s metrics listener (0 when absent).
 fn metric(node: &Cpmd, name: &str) -> f64 {
     use std::io::{Read as _, Write as _};
@@ -294,12 +275,8 @@ fn the_claim_with_msrp_across_two_nodes_behind_kamailio() {
             balancer.log()
         );
     }
-    let owners = || {
-        query_text(
-            &db,
-            "SELECT aor || ' ' || instance::text FROM locations ORDER BY aor",
-        )
-    };
+    let owners =
+        || db.query_text("SELECT aor || ' ' || instance::text FROM locations ORDER BY aor");
     let want_owners = [
         format!("{ALICE} 1"),
         format!("{BOB} 2"),
@@ -428,7 +405,7 @@ fn the_claim_with_msrp_across_two_nodes_behind_kamailio() {
     // after the seal (HIST-5).
     b_uas.assert_success();
     a_call.assert_success();
-    assert_eq!(state_of(&url, ONE_TO_ONE).as_deref(), Some("sealed"));
+    assert_eq!(db.session_state(ONE_TO_ONE).as_deref(), Some("sealed"));
 
     // The group talks.
     say(&mut alice2, "grp-a0", "hello group", ALICE, FACTORY);
@@ -465,14 +442,11 @@ fn the_claim_with_msrp_across_two_nodes_behind_kamailio() {
     }
     assert_eq!(stored(&url, GROUP), want_group);
     assert_eq!(
-        query_text(
-            &db,
-            &format!(
-                "SELECT contribution_id || ' ' || instance::text FROM sessions \
+        db.query_text(&format!(
+            "SELECT contribution_id || ' ' || instance::text FROM sessions \
                  WHERE contribution_id IN ('{ONE_TO_ONE}', '{GROUP}') \
                  ORDER BY contribution_id"
-            )
-        ),
+        )),
         [format!("{ONE_TO_ONE} 1"), format!("{GROUP} 1")],
         "both sessions are node 1's"
     );
@@ -496,14 +470,14 @@ fn the_claim_with_msrp_across_two_nodes_behind_kamailio() {
     }
 
     // Node 1 dies mid-session: node 2 seals its group as crashed (SCALE-2).
-    assert_eq!(state_of(&url, GROUP).as_deref(), Some("open"));
+    assert_eq!(db.session_state(GROUP).as_deref(), Some("open"));
     one.kill();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while state_of(&url, GROUP).as_deref() == Some("open") && Instant::now() < deadline {
+    while db.session_state(GROUP).as_deref() == Some("open") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(
-        state_of(&url, GROUP).as_deref(),
+        db.session_state(GROUP).as_deref(),
         Some("crashed"),
         "{}",
         two.log()

@@ -35,16 +35,6 @@ fn start_node(db: &TestDb, instance: &str) -> Cpmd {
     )
 }
 
-/// One query's first column on the test database, as text.
-fn query_text(db: &TestDb, sql: &str) -> Vec<String> {
-    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).expect("connect");
-    c.query(sql, &[])
-        .expect("query")
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect()
-}
-
 #[test]
 fn a_message_deferred_on_node_1_is_delivered_when_bob_registers_through_node_2() {
     if !sipp_available() {
@@ -70,12 +60,7 @@ fn a_message_deferred_on_node_1_is_delivered_when_bob_registers_through_node_2()
     // Alice, through node 1: bob has no device anywhere, so node 1 keeps it (202
     // only once the row is durable, DEF-2).
     Sipp::spawn("a_pager_deferred.xml", &run(&one, free_port(ip), &[]), &dir).assert_success();
-    let queue = || {
-        query_text(
-            &db,
-            "SELECT instance::text || ' ' || recipient FROM deferred",
-        )
-    };
+    let queue = || db.query_text("SELECT instance::text || ' ' || recipient FROM deferred");
     assert_eq!(queue(), ["1 sip:bob@example.com"], "node 1's queue row");
 
     // Bob registers through node 2 and listens on the same socket; node 1 sends
@@ -95,10 +80,7 @@ fn a_message_deferred_on_node_1_is_delivered_when_bob_registers_through_node_2()
         one.log()
     );
     assert_eq!(
-        query_text(
-            &db,
-            "SELECT instance::text FROM locations WHERE aor = 'sip:bob@example.com'"
-        ),
+        db.query_text("SELECT instance::text FROM locations WHERE aor = 'sip:bob@example.com'"),
         ["2"],
         "bob's binding is node 2's"
     );

@@ -45,6 +45,43 @@ fn ad_hoc_group(w: &mut World, conversation: &str, contribution: &str) -> Reques
     crate::testing::extension(ext, w.a.sender())
 }
 
+/// alice's group (`ad_hoc_group`) in which bob joins and carol declines: alice's
+/// and bob's group dialogs.
+fn group_carol_declined(
+    w: &mut World,
+    conversation: &str,
+    contribution: &str,
+) -> (UaDialog, UaDialog) {
+    let invite = ad_hoc_group(w, conversation, contribution);
+    w.h.send(&w.a, invite.clone());
+    let ok = w.h.expect_response(&w.a, StatusCode::OK);
+    let a_group = UaDialog::caller(&invite, &ok);
+    let ack = w.a.ack(&a_group, invite.headers.cseq.seq);
+    w.h.send(&w.a, ack);
+    let b_inv = w.h.expect_request(&w.b, Method::Invite);
+    let c_inv = w.h.expect_request(&w.c, Method::Invite);
+    let b_tag = Tag::new(format!("bob-{contribution}"));
+    w.h.send(&w.b, w.b.response(&b_inv, StatusCode::OK, &b_tag));
+    w.h.expect_request(&w.b, Method::Ack);
+    let b_group = UaDialog::callee(&b_inv, &b_tag);
+    w.h.send(
+        &w.c,
+        w.c.response(&c_inv, StatusCode::DECLINE, &Tag::new("carol-no")),
+    );
+    w.h.expect_request(&w.c, Method::Ack);
+    (a_group, b_group)
+}
+
+/// bob's REFER in his group dialog inviting carol (again).
+fn refer_carol(w: &mut World, b_group: &mut UaDialog) -> Request {
+    let mut refer = w.b.in_dialog(b_group, Method::Refer);
+    refer
+        .headers
+        .other
+        .push(("Refer-To".into(), "<sip:carol@example.com>".into()));
+    refer
+}
+
 /// GRP-41: a factory INVITE naming an ended 1-to-1 is refused with a 4xx, never a
 /// 500: by `Session-Replaces` or `Replaces` 481 (RFC 3891 §3: no such dialog), by
 /// its Conversation-ID and Contribution-ID (no session to replace) 404, the store
@@ -140,29 +177,8 @@ fn a_2xx_after_the_group_ended_is_acked_and_ended_with_bye() {
 #[test]
 fn a_participant_invited_again_after_declining_leaves_no_leg_behind() {
     let mut w = World::new();
-    let invite = ad_hoc_group(&mut w, "conv-again", "group-again");
-    w.h.send(&w.a, invite.clone());
-    let ok = w.h.expect_response(&w.a, StatusCode::OK);
-    let mut a_group = UaDialog::caller(&invite, &ok);
-    let ack = w.a.ack(&a_group, invite.headers.cseq.seq);
-    w.h.send(&w.a, ack);
-    let b_inv = w.h.expect_request(&w.b, Method::Invite);
-    let c_inv = w.h.expect_request(&w.c, Method::Invite);
-    let b_tag = Tag::new("bob-again");
-    w.h.send(&w.b, w.b.response(&b_inv, StatusCode::OK, &b_tag));
-    w.h.expect_request(&w.b, Method::Ack);
-    let mut b_group = UaDialog::callee(&b_inv, &b_tag);
-    w.h.send(
-        &w.c,
-        w.c.response(&c_inv, StatusCode::DECLINE, &Tag::new("carol-no")),
-    );
-    w.h.expect_request(&w.c, Method::Ack);
-
-    let mut refer = w.b.in_dialog(&mut b_group, Method::Refer);
-    refer
-        .headers
-        .other
-        .push(("Refer-To".into(), "<sip:carol@example.com>".into()));
+    let (mut a_group, mut b_group) = group_carol_declined(&mut w, "conv-again", "group-again");
+    let refer = refer_carol(&mut w, &mut b_group);
     w.h.send(&w.b, refer);
     w.h.expect_response(&w.b, StatusCode::ACCEPTED);
     w.h.expect_request(&w.b, Method::Notify);
@@ -195,29 +211,8 @@ fn a_participant_invited_again_after_declining_leaves_no_leg_behind() {
 #[test]
 fn a_refer_with_refer_sub_false_gets_no_notify() {
     let mut w = World::new();
-    let invite = ad_hoc_group(&mut w, "conv-nosub", "group-nosub");
-    w.h.send(&w.a, invite.clone());
-    let ok = w.h.expect_response(&w.a, StatusCode::OK);
-    let a_group = UaDialog::caller(&invite, &ok);
-    let ack = w.a.ack(&a_group, invite.headers.cseq.seq);
-    w.h.send(&w.a, ack);
-    let b_inv = w.h.expect_request(&w.b, Method::Invite);
-    let c_inv = w.h.expect_request(&w.c, Method::Invite);
-    let b_tag = Tag::new("bob-nosub");
-    w.h.send(&w.b, w.b.response(&b_inv, StatusCode::OK, &b_tag));
-    w.h.expect_request(&w.b, Method::Ack);
-    let mut b_group = UaDialog::callee(&b_inv, &b_tag);
-    w.h.send(
-        &w.c,
-        w.c.response(&c_inv, StatusCode::DECLINE, &Tag::new("carol-no")),
-    );
-    w.h.expect_request(&w.c, Method::Ack);
-
-    let mut refer = w.b.in_dialog(&mut b_group, Method::Refer);
-    refer
-        .headers
-        .other
-        .push(("Refer-To".into(), "<sip:carol@example.com>".into()));
+    let (_, mut b_group) = group_carol_declined(&mut w, "conv-nosub", "group-nosub");
+    let mut refer = refer_carol(&mut w, &mut b_group);
     refer
         .headers
         .other
