@@ -238,6 +238,23 @@ fn a_participant_who_left_rejoins_and_receives_the_next_messages() {
     assert!(status.success(), "cpmd exit: {status:?}\n{}", cpmd.log());
 }
 
+/// The names of the folders in an `imap_dump` holding an object whose raw text
+/// contains `text`.
+fn folders_with<'a>(dump: &'a Value, text: &str) -> Vec<&'a String> {
+    dump["folders"]
+        .as_object()
+        .expect("folders")
+        .iter()
+        .filter(|(_, f)| {
+            f["objects"].as_array().is_some_and(|o| {
+                o.iter()
+                    .any(|x| x["raw"].as_str().is_some_and(|r| r.contains(text)))
+            })
+        })
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// GRP-23 with real sockets and real MSRP: alice's group with bob and carol ends
 /// (its focus answers 404); alice restarts it with an INVITE to the conference
 /// factory carrying the group's Conversation-ID and Contribution-ID and the list;
@@ -261,21 +278,9 @@ fn an_ended_group_is_restarted_with_its_ids_and_keeps_its_history() {
     assert!(stdout.contains("restarted group ended"), "{stdout}");
     for (user, pass) in [("alice", "a-pass"), ("bob", "b-pass"), ("carol", "c-pass")] {
         let dump = imap_dump(&cpmd, user, pass);
-        let folders = dump["folders"].as_object().expect("folders");
-        let with = |text: &str| -> Vec<&String> {
-            folders
-                .iter()
-                .filter(|(_, f)| {
-                    f["objects"].as_array().is_some_and(|o| {
-                        o.iter()
-                            .any(|x| x["raw"].as_str().is_some_and(|r| r.contains(text)))
-                    })
-                })
-                .map(|(name, _)| name)
-                .collect()
-        };
-        let first = with("before the end");
-        let second = with("after the restart");
+        let folders = &dump["folders"];
+        let first = folders_with(&dump, "before the end");
+        let second = folders_with(&dump, "after the restart");
         assert_eq!(
             first.len(),
             1,
@@ -331,17 +336,15 @@ fn an_ended_group_is_restarted_from_its_stored_state() {
         &["alice=left", "bob=left", "carol=left"],
         "the restarted run's members: {states:#?}"
     );
-    let folders = dump["folders"].as_object().expect("folders");
-    let both = folders.values().any(|f| {
-        let raws: Vec<&str> = f["objects"]
-            .as_array()
-            .map(|o| o.iter().filter_map(|x| x["raw"].as_str()).collect())
-            .unwrap_or_default();
-        ["before the end", "after the restart"]
-            .iter()
-            .all(|t| raws.iter().any(|r| r.contains(t)))
-    });
-    assert!(both, "bob's session folder holds both runs: {folders:#?}");
+    let after = folders_with(&dump, "after the restart");
+    let both = folders_with(&dump, "before the end")
+        .iter()
+        .any(|name| after.contains(name));
+    assert!(
+        both,
+        "bob's session folder holds both runs: {:#?}",
+        dump["folders"]
+    );
     let status = cpmd.stop();
     assert!(status.success(), "cpmd exit: {status:?}\n{}", cpmd.log());
 }
