@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 16] = [
+pub const NAMES: [&str; 18] = [
     "base",
     "glare",
     "extension",
@@ -22,6 +22,8 @@ pub const NAMES: [&str; 16] = [
     "group-remove-rejoin",
     "group-devices",
     "group-subject",
+    "combined",
+    "msrp-restart",
 ];
 
 /// Mutation names for the command line.
@@ -87,6 +89,8 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "group-remove-rejoin" => crate::group_races::remove_rejoin(),
         "group-devices" => crate::group_races::devices(),
         "group-subject" => crate::group_races::subject(),
+        "combined" => combined(),
+        "msrp-restart" => msrp_restart(),
         _ => return None,
     })
 }
@@ -199,7 +203,7 @@ pub fn group_refer() -> Setup {
 /// SIP over UDP with losses, duplicates (and so reordering) and retransmissions,
 /// store failures, the extension with group messages from all three and every
 /// participant leaving, the group REFERs, glare, a silent A, a missing BYE, the
-/// attacker, and chat over MSRP in two chunks with an abort.
+/// attacker, chat over MSRP in two chunks with an abort, and a terminal's restart.
 pub fn faults() -> Setup {
     Setup {
         transport: Transport::Udp,
@@ -220,8 +224,41 @@ pub fn faults() -> Setup {
         msrp: true,
         chunks: 2,
         aborts: 1,
+        restarts: 1,
         races: crate::model::Races::default(),
         mutation: Mutation::None,
+    }
+}
+
+/// A terminal's restart on the 1-to-1 over MSRP (`model/src/model/restart.rs`):
+/// one whole message each way; A or B may lose its dialog and its connection and
+/// register again at any moment. What the server holds for the vanished leg
+/// waits, and what it sealed must be what was delivered (HIST-3, MSRP-9).
+pub fn msrp_restart() -> Setup {
+    Setup {
+        msrp: true,
+        restarts: 1,
+        ..Setup::base(1)
+    }
+}
+
+/// Everything of the 1-to-1 and its extension at once (issue 16's combined
+/// configuration): the extension with C, two messages per sender on the 1-to-1,
+/// SIP over UDP with one loss and one retransmission, BYE glare, a silent A, B's
+/// missing BYE and the attacker. Exhaustive (`pinned_combined`, `#[ignore]`d).
+pub fn combined() -> Setup {
+    Setup {
+        transport: Transport::Udp,
+        msgs: 2,
+        extend: true,
+        glare: true,
+        b_bye_early: false,
+        missing_bye: true,
+        silent_a: true,
+        attacker: true,
+        drops: 1,
+        retransmits: 1,
+        ..Setup::base(2)
     }
 }
 
@@ -247,6 +284,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "refers" => flag().map(|v| setup.refers = v),
         "chunks" => num().map(|v| setup.chunks = v),
         "aborts" => num().map(|v| setup.aborts = v),
+        "restarts" => num().map(|v| setup.restarts = v),
         "rejoin" => flag().map(|v| setup.races.rejoin = v),
         "remove" => flag().map(|v| setup.races.remove = v),
         "devices" => flag().map(|v| setup.races.devices = v),

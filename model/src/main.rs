@@ -21,7 +21,7 @@ use stateright::{Checker, Model, UniformChooser};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]...\n\
+        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]... [--progress]\n\
          \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
          \x20      cpmd-model list\n\
          \x20      cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--key HEX]\n\
@@ -43,6 +43,7 @@ fn main() {
     let mut threads = 2usize;
     let mut port = 3000u16;
     let mut seconds = 60u64;
+    let mut progress = false;
     let mut positional = Vec::new();
     let mut tweaks: Vec<(String, String)> = Vec::new();
     let mut it = args.iter();
@@ -57,6 +58,7 @@ fn main() {
             "--threads" => threads = value().parse().unwrap_or_else(|_| usage()),
             "--port" => port = value().parse().unwrap_or_else(|_| usage()),
             "--seconds" => seconds = value().parse().unwrap_or_else(|_| usage()),
+            "--progress" => progress = true,
             "--set" => {
                 let v = value();
                 let (k, x) = v.split_once('=').unwrap_or_else(|| usage());
@@ -94,8 +96,8 @@ fn main() {
             let start = Instant::now();
             let builder = model.clone().checker().threads(threads);
             let (unique, total, depth, discoveries) = match *how {
-                "bfs" => summary(&model, builder.spawn_bfs().join()),
-                "dfs" => summary(&model, builder.spawn_dfs().join()),
+                "bfs" => summary(&model, watch(builder.spawn_bfs(), progress).join()),
+                "dfs" => summary(&model, watch(builder.spawn_dfs(), progress).join()),
                 "sim" => summary(
                     &model,
                     builder
@@ -226,6 +228,45 @@ fn replay(args: &[String]) {
         out.sealed().len(),
         out.events().len()
     );
+}
+
+/// With `--progress`, prints the checker's counts to stderr every 10 s until it is
+/// done (long exhaustive runs, e.g. `--config combined`).
+fn watch<C: Checker<cpmd_model::CpmModel>>(c: C, progress: bool) -> C {
+    if progress {
+        c.report(&mut Progress(Instant::now()))
+    } else {
+        c
+    }
+}
+
+struct Progress(Instant);
+
+impl stateright::report::Reporter<cpmd_model::CpmModel> for Progress {
+    fn report_checking(&mut self, data: stateright::report::ReportData) {
+        let secs = self.0.elapsed().as_secs_f64();
+        eprintln!(
+            "progress: {} unique states, {} states, depth {}, {secs:.0} s, {:.0} states/s",
+            data.unique_states,
+            data.total_states,
+            data.max_depth,
+            data.total_states as f64 / secs.max(1e-9)
+        );
+    }
+
+    fn report_discoveries(
+        &mut self,
+        _: &cpmd_model::CpmModel,
+        _: std::collections::BTreeMap<
+            &'static str,
+            stateright::report::ReportDiscovery<cpmd_model::CpmModel>,
+        >,
+    ) {
+    }
+
+    fn delay(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(10)
+    }
 }
 
 type Found = Vec<(&'static str, String, bool)>;

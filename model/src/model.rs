@@ -27,6 +27,7 @@ use crate::terminal::{self, Dialog, Term};
 
 mod group_races;
 mod msrp_io;
+mod restart;
 
 pub use group_races::{props as race_props, RaceAction, RaceState, Races};
 
@@ -78,6 +79,9 @@ pub struct Setup {
     pub chunks: u8,
     /// MSRP: messages a terminal may abort after the first chunk (`#`).
     pub aborts: u8,
+    /// Restarts of a terminal (`restart.rs`): A, B or C loses its dialogs and
+    /// connections and registers again.
+    pub restarts: u8,
     /// The group's membership races (`group_races.rs`: rejoin, removal, two
     /// devices, subject).
     pub races: Races,
@@ -107,6 +111,7 @@ impl Setup {
             msrp: false,
             chunks: 1,
             aborts: 0,
+            restarts: 0,
             races: Races {
                 rejoin: false,
                 remove: false,
@@ -276,6 +281,11 @@ pub struct TermState {
     pub sending: Option<Msg>,
     /// Sent its group REFER.
     pub referred: bool,
+    /// Restarted (`restart.rs`): lost its dialogs and connections.
+    pub restarted: bool,
+    /// The Call-IDs of the 1-to-1 and group dialogs it had before its restart (the
+    /// observers still tell the server's traffic on them apart).
+    pub lost_calls: [Option<CallId>; 2],
 }
 
 /// Fault budgets left on this path.
@@ -291,6 +301,8 @@ pub struct Budget {
     pub store_fails: u8,
     /// Aborted MSRP messages.
     pub aborts: u8,
+    /// Terminal restarts.
+    pub restarts: u8,
 }
 
 /// Verdicts of the safety observers, recorded at the moment the server acted.
@@ -383,6 +395,10 @@ pub enum Reached {
     /// A 1-to-1 message over MSRP was delivered after the extension INVITE arrived
     /// (the switch window, MSRP-10).
     MsrpSwitchWindow,
+    /// A terminal restarted (`restart.rs`).
+    Restarted,
+    /// A session was sealed after a terminal restarted.
+    SealedAfterRestart,
 }
 
 /// What the server did, as far as the properties need to look back.
@@ -540,6 +556,8 @@ pub enum Action {
     Refer(Term),
     /// A move of a group race (`group_races.rs`).
     Race(RaceAction),
+    /// A terminal restarts (`restart.rs`).
+    Restart(Term),
 }
 
 /// The model.
@@ -584,6 +602,7 @@ impl CpmModel {
                 retransmits: s.retransmits,
                 store_fails: s.store_fails,
                 aborts: s.aborts,
+                restarts: s.restarts,
             },
             ghost: Default::default(),
             races: Default::default(),
@@ -844,6 +863,9 @@ impl CpmModel {
                         }
                         g.reach(Reached::GroupSealed);
                     }
+                    if st.ghost.reached.contains(&Reached::Restarted) {
+                        st.ghost.reach(Reached::SealedAfterRestart);
+                    }
                     st.ghost.seals.push(sess);
                     st.store.push((ticket, StoreReq::Seal(sess)));
                 }
@@ -955,11 +977,7 @@ impl CpmModel {
             return;
         };
         self.race_transmit(st, t, msg);
-        let on_group = st
-            .term(t)
-            .group
-            .as_ref()
-            .is_some_and(|d| d.call_id == msg.headers().call_id)
+        let on_group = group_call_of(st, t, &msg.headers().call_id)
             || (t == Term::A && msg.headers().call_id.as_str() == terminal::A_EXT_CALL)
             || group_races::rejoin_call(t, &msg.headers().call_id);
         if self.setup.msrp {
@@ -1095,8 +1113,7 @@ impl CpmModel {
             .iter()
             .any(|(_, r)| matches!(r, StoreReq::Msg(m) if m.sess == Sess::Group));
         if let SipMessage::Request(r) = &msg {
-            let group_call = st.term(from).group.as_ref().map(|d| d.call_id.clone());
-            if r.method == Method::Bye && group_call.as_ref() == Some(&r.headers.call_id) {
+            if r.method == Method::Bye && group_call_of(st, from, &r.headers.call_id) {
                 st.ghost.group_left[from.index()] = true;
             }
             if r.method == Method::Refer && from == Term::A {
@@ -1182,11 +1199,24 @@ impl CpmModel {
         if req.method == Method::Bye && st.term(t).silent {
             return;
         }
+        if self.lost_dialog(st, t, &req) {
+            return self.reply_481(st, t, &req, log);
+        }
         match req.method {
             Method::Invite => {
                 let ts = st.term(t);
-                let group =
-                    t != Term::B || ts.one.is_some() || req.headers.session_replaces.is_some();
+                // B's only INVITE of the 1-to-1 carries K1; after a restart B no longer
+                // knows the 1-to-1, and the group's INVITE (without Session-Replaces
+                // once the 1-to-1 was sealed) must still be taken for the group's.
+                let one_contribution = req
+                    .headers
+                    .contribution_id
+                    .as_ref()
+                    .is_some_and(|c| c.as_str() == terminal::ONE_CONTRIBUTION);
+                let group = t != Term::B
+                    || ts.one.is_some()
+                    || req.headers.session_replaces.is_some()
+                    || !one_contribution;
                 let tag = Tag::new(format!(
                     "{}-{}",
                     t.name(),
@@ -1467,6 +1497,11 @@ impl CpmModel {
             out.push(Action::Attack);
         }
         self.race_actions(st, out);
+        for t in [Term::A, Term::B, Term::C] {
+            if self.may_restart(st, t) {
+                out.push(Action::Restart(t));
+            }
+        }
         if st.budget.retransmits > 0 {
             for t in Term::ALL {
                 if !st.term(t).outstanding.is_empty() {
@@ -1645,6 +1680,7 @@ impl CpmModel {
             Action::ChunkEnd(t) => self.msrp_finish(&mut st, *t, false, log),
             Action::Refer(t) => self.refer(&mut st, *t, log),
             Action::Race(a) => self.race_step(&mut st, *a, log),
+            Action::Restart(t) => self.restart(&mut st, *t, log),
             Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
             Action::Attack => {
                 st.term_mut(Term::M).extended = true;
@@ -1727,9 +1763,21 @@ impl CpmModel {
 fn one_call_of(st: &State, t: Term) -> Option<CallId> {
     match t {
         Term::A => Some(CallId::new(terminal::A_ONE_CALL)),
-        Term::B => st.term(Term::B).one.as_ref().map(|d| d.call_id.clone()),
+        Term::B => {
+            let b = st.term(Term::B);
+            b.one
+                .as_ref()
+                .map(|d| d.call_id.clone())
+                .or_else(|| b.lost_calls[0].clone())
+        }
         Term::C | Term::M => None,
     }
+}
+
+/// Whether `call` is `t`'s group dialog, or the one it had before a restart.
+fn group_call_of(st: &State, t: Term, call: &CallId) -> bool {
+    let ts = st.term(t);
+    ts.group.as_ref().is_some_and(|d| d.call_id == *call) || ts.lost_calls[1].as_ref() == Some(call)
 }
 
 fn leg_index(t: Term) -> usize {

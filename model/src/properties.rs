@@ -96,6 +96,11 @@ pub mod names {
     pub const S_SEALED: &str = "sometimes the 1-to-1 is sealed";
     /// Sometimes: group joined.
     pub const S_JOINED: &str = "sometimes B and C join the group";
+    /// Sometimes: a terminal restarted.
+    pub const S_RESTART: &str = "sometimes a terminal restarts";
+    /// Sometimes: a seal after a terminal's restart.
+    pub const S_SEALED_AFTER_RESTART: &str =
+        "sometimes a session is sealed after a terminal restarted";
     /// Sometimes: attacker answered.
     pub const S_ATTACK: &str = "sometimes the attacker is answered";
 }
@@ -281,7 +286,14 @@ fn judged_end(model: &CpmModel, st: &State) -> bool {
 }
 
 fn lossy_end(model: &CpmModel, st: &State) -> bool {
-    st.budget.retransmits == 0 && st.budget.drops < model.setup.drops
+    st.budget.retransmits == 0 && st.budget.drops < model.setup.drops || unjudged_end(model, st)
+}
+
+/// An end state after a terminal's restart: the sessions of the terminal that
+/// vanished end by timers the model does not fire (transaction timeouts, session
+/// expiry, `model/src/model/restart.rs`), so only the safety properties judge it.
+fn unjudged_end(model: &CpmModel, st: &State) -> bool {
+    st.budget.restarts < model.setup.restarts
 }
 
 fn grp_5(_: &CpmModel, st: &State) -> bool {
@@ -435,6 +447,14 @@ impl Model for CpmModel {
         if s.msrp && s.extend && s.msgs > 0 {
             p.push(Property::sometimes(S_SWITCH, |_, s| {
                 reached(s, Reached::MsrpSwitchWindow)
+            }));
+        }
+        if s.restarts > 0 {
+            p.push(Property::sometimes(S_RESTART, |_, s| {
+                reached(s, Reached::Restarted)
+            }));
+            p.push(Property::sometimes(S_SEALED_AFTER_RESTART, |_, s| {
+                reached(s, Reached::SealedAfterRestart)
             }));
         }
         if s.attacker {

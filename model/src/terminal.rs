@@ -171,6 +171,19 @@ pub fn register(term: Term, transport: Transport) -> Request {
     )
 }
 
+/// The REGISTER of `term` after its restart: a new Call-ID and branch (it forgot
+/// the old ones), the same Contact.
+pub fn register_again(term: Term, transport: Transport) -> Request {
+    let call = format!("{}-call-reg-again", term.name());
+    let branch = format!("{}-reg-again", term.name());
+    testing::register(
+        DOMAIN,
+        term.uri(),
+        3600,
+        sender(term, transport, &call, &branch),
+    )
+}
+
 /// A's INVITE to B with the CPM headers and an MSRP offer.
 pub fn invite_one(transport: Transport) -> Request {
     testing::invite(

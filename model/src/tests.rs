@@ -139,6 +139,15 @@ fn pinned_group_refer() {
     assert_clean(configs::group_refer(), PINNED_GROUP_REFER);
 }
 
+/// A terminal's restart on the 1-to-1 over MSRP: A or B loses its dialog and its
+/// connection at any moment and registers again; every safety property holds
+/// (end states after the restart are not judged: restart.rs).
+#[test]
+fn pinned_msrp_restart() {
+    assert_clean(configs::msrp_restart(), PINNED_MSRP_RESTART);
+}
+
+const PINNED_MSRP_RESTART: usize = 9_995;
 const PINNED_GROUP_REFER: usize = 107_160;
 const PINNED_MSRP: usize = 9_943;
 const PINNED_MSRP_SWITCH: usize = 122_688;

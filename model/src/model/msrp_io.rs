@@ -98,6 +98,10 @@ impl CpmModel {
         let Some((t, leg)) = msrp::leg_of_conn(conn) else {
             return;
         };
+        if self.msrp_conn_dead(st, t, leg) {
+            note_local(log, t, format!("lost: MSRP on the closed leg {leg}"));
+            return;
+        }
         for m in msrp::decode_all(bytes) {
             match m {
                 cpmd_core::msrp::MsrpMessage::Response(r) => self.msrp_response(st, t, &r, log),
