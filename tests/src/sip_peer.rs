@@ -187,7 +187,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 }
 
 /// Cuts one whole message off the front of `pending` (CRLF keep-alives skipped).
-fn cut_frame(pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+pub fn cut_frame(pending: &mut Vec<u8>) -> Option<Vec<u8>> {
     let skip = pending
         .iter()
         .position(|b| *b != b'\r' && *b != b'\n')
