@@ -59,6 +59,11 @@ impl Cache {
         self.users.contains_key(uri)
     }
 
+    /// The user's row id, if cached.
+    pub fn user_id(&self, uri: &str) -> Option<i64> {
+        self.users.get(uri).copied()
+    }
+
     /// Row ids the cache holds.
     pub fn len(&self) -> usize {
         self.users.len()
