@@ -486,6 +486,7 @@ fn file_message<C: Conn + ?Sized>(
             ref_id: id,
             flags: bits::SEEN,
             raw: &sent,
+            body_elsewhere: parts.body.len(),
         },
     )?;
     let received = layout::message_object(parts, Direction::Received);
@@ -505,6 +506,7 @@ fn file_message<C: Conn + ?Sized>(
                 ref_id: id,
                 flags: 0,
                 raw: &received,
+                body_elsewhere: parts.body.len(),
             },
         )?;
     }
@@ -594,6 +596,7 @@ fn file_info<C: Conn + ?Sized>(
         ref_id: session,
         flags: 0,
         raw: &raw,
+        body_elsewhere: 0,
     };
     ops.replace_entries(parties, &mailbox, entry)
 }
@@ -677,6 +680,7 @@ fn seal<C: Conn + ?Sized>(
             ref_id: session,
             flags: 0,
             raw: &raw,
+            body_elsewhere: 0,
         };
         ops.replace_entries(&parties, &mailbox, entry)?;
     }

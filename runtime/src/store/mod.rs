@@ -15,6 +15,8 @@
 //! round trips rather than about ten per record ([`HistoryStore::write_batch`],
 //! `pg_batch.rs`).
 
+#[cfg(test)]
+mod body_once_tests;
 pub mod cluster;
 pub mod deferred;
 pub mod group_state;

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("schema/sqlite/0005_group_states.sql")),
     (6, include_str!("schema/sqlite/0006_cluster.sql")),
     (7, include_str!("schema/sqlite/0007_mailbox_names.sql")),
+    (8, include_str!("schema/sqlite/0008_entry_bodies.sql")),
 ];
 
 /// A SQLite connection.
