@@ -76,6 +76,7 @@ pub fn persist<C: Conn + ?Sized>(
             ref_id: id,
             flags: 0,
             raw: &raw,
+            body_elsewhere: 0,
         };
         ops.add_entry(p, &mailbox, entry)?;
     }

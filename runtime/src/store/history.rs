@@ -274,7 +274,7 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
         if let Some(sender) = sender {
             if !self.broken {
                 if let Some(refused) =
-                    quota::refusal(&mut self.conn, &self.cache, sender).map_err(store_error)?
+                    quota::refusal(&mut self.conn, &mut self.cache, sender).map_err(store_error)?
                 {
                     return Err(refused);
                 }
@@ -289,6 +289,15 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
 
     fn take_restored(&mut self, key: &SessionKey) -> Option<Vec<UserUri>> {
         self.restored.remove(key)
+    }
+
+    fn detach_sync(&mut self) -> Option<Box<dyn crate::store::pipeline::CommitSync>> {
+        // A backend that cannot detach keeps its durable commits (None).
+        self.conn
+            .detach_sync()
+            .map_err(|e| tracing::warn!(error = %e, "store: commits stay synchronous"))
+            .ok()
+            .flatten()
     }
 
     fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError> {
@@ -477,6 +486,7 @@ fn file_message<C: Conn + ?Sized>(
             ref_id: id,
             flags: bits::SEEN,
             raw: &sent,
+            body_elsewhere: parts.body.len(),
         },
     )?;
     let received = layout::message_object(parts, Direction::Received);
@@ -496,6 +506,7 @@ fn file_message<C: Conn + ?Sized>(
                 ref_id: id,
                 flags: 0,
                 raw: &received,
+                body_elsewhere: parts.body.len(),
             },
         )?;
     }
@@ -585,6 +596,7 @@ fn file_info<C: Conn + ?Sized>(
         ref_id: session,
         flags: 0,
         raw: &raw,
+        body_elsewhere: 0,
     };
     ops.replace_entries(parties, &mailbox, entry)
 }
@@ -668,6 +680,7 @@ fn seal<C: Conn + ?Sized>(
             ref_id: session,
             flags: 0,
             raw: &raw,
+            body_elsewhere: 0,
         };
         ops.replace_entries(&parties, &mailbox, entry)?;
     }

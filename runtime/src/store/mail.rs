@@ -324,7 +324,12 @@ impl<C: Conn> MailStore for MailView<C> {
                     .conn
                     .query(
                         &format!(
-                            "SELECT {SUMMARY_COLS}, e.raw FROM entries e WHERE e.mailbox = $1 \
+                            // A message object's body is stored once, in its
+                            // row (`body_elsewhere`, migration 8): appended here.
+                            "SELECT {SUMMARY_COLS}, e.raw, COALESCE(m.body, st.body) FROM entries e \
+                             LEFT JOIN messages m ON e.body_elsewhere = 1 AND e.kind = 'message' AND m.id = e.ref_id \
+                             LEFT JOIN standalone st ON e.body_elsewhere = 1 AND e.kind = 'standalone' AND st.id = e.ref_id \
+                             WHERE e.mailbox = $1 \
                              AND e.expunged = 0 AND e.uid IN ({}) ORDER BY e.uid",
                             list.join(", ")
                         ),
@@ -332,9 +337,13 @@ impl<C: Conn> MailStore for MailView<C> {
                     )
                     .map_err(backend)?;
                 for r in rows {
+                    let mut raw = r.bytes(5).map_err(backend)?;
+                    if let Some(Val::Bytes(body)) = r.0.get(6) {
+                        raw.extend_from_slice(body);
+                    }
                     out.push(MailObject {
                         summary: summary(&r).map_err(backend)?,
-                        raw: r.bytes(5).map_err(backend)?,
+                        raw,
                     });
                 }
             }

@@ -15,6 +15,8 @@
 //! round trips rather than about ten per record ([`HistoryStore::write_batch`],
 //! `pg_batch.rs`).
 
+#[cfg(test)]
+mod body_once_tests;
 pub mod cluster;
 pub mod deferred;
 pub mod group_state;
@@ -26,6 +28,7 @@ pub mod mail_list;
 pub mod ops;
 pub mod pg_batch;
 pub mod pg_tls;
+pub mod pipeline;
 pub mod postgres;
 pub mod quota;
 #[cfg(test)]
@@ -37,6 +40,7 @@ pub mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod wal_sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +83,12 @@ pub trait HistoryStore: Send + 'static {
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
         write_each(self, batch)
     }
+    /// Switches the backend's commits to return before the disk flush and returns
+    /// what flushes them from another thread (`pipeline.rs`, STORE-12); `None`
+    /// (the default): a commit is durable when it returns.
+    fn detach_sync(&mut self) -> Option<Box<dyn pipeline::CommitSync>> {
+        None
+    }
 }
 
 /// [`HistoryStore::write_batch`] one job after the other, then one sync.
@@ -119,6 +129,9 @@ impl HistoryStore for Box<dyn HistoryStore> {
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
         (**self).write_batch(batch)
     }
+    fn detach_sync(&mut self) -> Option<Box<dyn pipeline::CommitSync>> {
+        (**self).detach_sync()
+    }
 }
 
 /// Most jobs one fsync covers.
@@ -157,6 +170,8 @@ pub fn spawn_store_task_observed(
     on_batch: impl Fn(usize) + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
+        // STORE-12: the flush of one batch overlaps the writing of the next.
+        let mut answering = pipeline::Answering::start(store.detach_sync(), done);
         while let Some(first) = jobs.blocking_recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
@@ -167,25 +182,25 @@ pub fn spawn_store_task_observed(
             }
             on_batch(batch.len());
             let results = store.write_batch(&batch);
-            for (job, result) in batch.iter().zip(results) {
-                let (ticket, restored) = match job {
-                    StoreJob::Persist(ticket, Record::SessionInfo(info)) => (
-                        *ticket,
-                        result
+            let answers: Vec<StoreDone> = batch
+                .iter()
+                .zip(results)
+                .map(|(job, result)| match job {
+                    StoreJob::Persist(ticket, Record::SessionInfo(info)) => {
+                        let restored = result
                             .is_ok()
                             .then(|| store.take_restored(&info.key))
-                            .flatten(),
-                    ),
-                    StoreJob::Persist(ticket, _) | StoreJob::Seal(ticket, _) => (*ticket, None),
-                };
-                if let Err(e) = &result {
-                    tracing::error!(%ticket, error = %e, "store write failed");
-                }
-                if done.send((ticket, result, restored)).is_err() {
-                    tracing::warn!("event loop gone; store answer dropped");
-                }
-            }
+                            .flatten();
+                        (*ticket, result, restored)
+                    }
+                    StoreJob::Persist(ticket, _) | StoreJob::Seal(ticket, _) => {
+                        (*ticket, result, None)
+                    }
+                })
+                .collect();
+            answering.committed(answers);
         }
+        answering.finish();
     })
 }
 

@@ -59,6 +59,11 @@ impl Cache {
         self.users.contains_key(uri)
     }
 
+    /// The user's row id, if cached.
+    pub fn user_id(&self, uri: &str) -> Option<i64> {
+        self.users.get(uri).copied()
+    }
+
     /// Row ids the cache holds.
     pub fn len(&self) -> usize {
         self.users.len()
@@ -262,9 +267,14 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         let (mailbox_id, uid) = self.take_uid(user_id, mailbox)?;
         let modseq = self.next_modseq(user_id)?;
         let size = i64::try_from(entry.raw.len()).map_err(DbError::data)?;
+        let stored = entry
+            .raw
+            .len()
+            .checked_sub(entry.body_elsewhere)
+            .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?;
         self.conn.exec(
-            "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)",
+            "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged, body_elsewhere) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
             &[
                 mailbox_id.into(),
                 uid.into(),
@@ -274,7 +284,8 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
                 entry.kind.into(),
                 entry.ref_id.into(),
                 size.into(),
-                Val::Bytes(entry.raw.to_vec()),
+                Val::Bytes(entry.raw[..stored].to_vec()),
+                i64::from(entry.body_elsewhere > 0).into(),
             ],
         )?;
         self.changed(user, mailbox);
@@ -360,6 +371,11 @@ pub struct NewEntry<'a> {
     pub flags: i64,
     /// The RFC 5322 object.
     pub raw: &'a [u8],
+    /// How many of `raw`'s last bytes are the body of the row it renders (a
+    /// message's or standalone message's, kind `message` or `standalone`), stored
+    /// there and not again here: the IMAP view appends them (`mail.rs`,
+    /// `body_elsewhere`, migration 8). 0: the whole object is stored.
+    pub body_elsewhere: usize,
 }
 
 /// An existing entry and its owner.

@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("schema/postgres/0005_group_states.sql")),
     (6, include_str!("schema/postgres/0006_cluster.sql")),
     (7, include_str!("schema/postgres/0007_mailbox_names.sql")),
+    (8, include_str!("schema/postgres/0008_entry_bodies.sql")),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for

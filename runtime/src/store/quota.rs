@@ -39,22 +39,29 @@ pub fn sender_over<C: Conn + ?Sized>(
 }
 
 /// The refusal of a record whose `sender` is over the writer's quota, if any.
+/// In a batch that counts in memory (`reserve.rs`) a known sender's bytes are read
+/// once per batch.
 pub fn refusal<C: Conn + ?Sized>(
     conn: &mut C,
-    cache: &Cache,
+    cache: &mut Cache,
     sender: &str,
 ) -> Result<Option<StoreError>, DbError> {
     let Some(quota) = cache.user_quota_bytes else {
         return Ok(None);
     };
-    Ok(
-        sender_over(conn, sender, quota)?.then(|| StoreError::OverQuota {
-            user: sender.to_owned(),
-        }),
-    )
+    let over = match (cache.user_id(sender), cache.reserved.as_mut()) {
+        (Some(id), Some(r)) => u64::try_from(r.used(conn, id)?).unwrap_or(0) >= quota,
+        (_, _) => sender_over(conn, sender, quota)?,
+    };
+    Ok(over.then(|| StoreError::OverQuota {
+        user: sender.to_owned(),
+    }))
 }
 
 fn used<C: Conn + ?Sized>(ops: &mut Ops<'_, C>, user_id: i64) -> Result<i64, DbError> {
+    if let Some(r) = ops.cache.reserved.as_mut() {
+        return r.used(ops.conn, user_id);
+    }
     Ok(ops
         .conn
         .query_opt(
@@ -67,7 +74,20 @@ fn used<C: Conn + ?Sized>(ops: &mut Ops<'_, C>, user_id: i64) -> Result<i64, DbE
 }
 
 fn charge<C: Conn + ?Sized>(ops: &mut Ops<'_, C>, user_id: i64, bytes: i64) -> Result<(), DbError> {
-    ops.conn.exec(
+    if let Some(r) = ops.cache.reserved.as_mut() {
+        r.charge(user_id, bytes);
+        return Ok(());
+    }
+    add_usage(ops.conn, user_id, bytes)
+}
+
+/// Adds `bytes` to the user's stored bytes.
+pub(crate) fn add_usage<C: Conn + ?Sized>(
+    conn: &mut C,
+    user_id: i64,
+    bytes: i64,
+) -> Result<(), DbError> {
+    conn.exec(
         "INSERT INTO user_usage (user_id, stored_bytes) VALUES ($1, $2) \
          ON CONFLICT (user_id) DO UPDATE SET stored_bytes = user_usage.stored_bytes + excluded.stored_bytes",
         &[user_id.into(), bytes.into()],

@@ -103,3 +103,76 @@ fn lim_14_sender_refused_recipient_copy_skipped() {
         .unwrap();
     assert_eq!(refused_rows, 0);
 }
+
+/// The users' stored bytes and skipped copies, by user.
+fn usage_and_skips(path: &std::path::Path) -> (Vec<(String, i64)>, Vec<String>) {
+    let db = rusqlite::Connection::open(path).expect("open the database");
+    let usage = db
+        .prepare(
+            "SELECT u.uri, q.stored_bytes FROM user_usage q JOIN users u ON q.user_id = u.id \
+             ORDER BY u.uri",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let skips = db
+        .prepare("SELECT u.uri FROM quota_skips q JOIN users u ON q.user_id = u.id ORDER BY q.id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    (usage, skips)
+}
+
+/// LIM-14 in one group commit (stored bytes read and charged once per user and
+/// batch, `reserve.rs`): the same answers, stored bytes and skipped copies as record
+/// by record, with the batch's own charges counted (alice's first message takes her
+/// over, so her second one in the same batch is refused).
+#[test]
+fn lim_14_a_batch_counts_its_own_charges() {
+    let records = [
+        message(1, "alice", &["bob"]),
+        message(2, "carol", &["alice", "bob"]),
+        message(3, "alice", &["carol"]),
+        message(4, "dave", &["erin"]),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one_by_one = dir.path().join("one.db");
+    let mut store = open_limited(&StoreUrl::Sqlite(one_by_one.clone()), 0, 1).expect("open");
+    let mut answers_one = Vec::new();
+    for r in &records {
+        answers_one.push(store.history.persist(r));
+        store.history.sync().expect("sync");
+    }
+    drop(store);
+
+    let batched = dir.path().join("batch.db");
+    let mut store = open_limited(&StoreUrl::Sqlite(batched.clone()), 0, 1).expect("open");
+    let jobs: Vec<StoreJob> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| StoreJob::Persist(cpmd_core::StoreTicket::new(i as u64), r.clone()))
+        .collect();
+    let answers_batch = store.history.write_batch(&jobs);
+    drop(store);
+
+    assert_eq!(answers_batch, answers_one);
+    assert_eq!(
+        answers_batch[2],
+        Err(StoreError::OverQuota {
+            user: user("alice").as_str().to_owned()
+        })
+    );
+    assert!(answers_batch[3].is_ok());
+    let (usage, skips) = usage_and_skips(&batched);
+    assert_eq!((usage.clone(), skips.clone()), usage_and_skips(&one_by_one));
+    assert_eq!(skips, ["sip:alice@example.com", "sip:bob@example.com"]);
+    assert_eq!(
+        usage.len(),
+        5,
+        "everyone but the refused message charged: {usage:?}"
+    );
+}

@@ -182,6 +182,16 @@ pub trait Conn: Send + 'static {
     fn rollback(&mut self) -> Result<(), DbError> {
         self.batch("ROLLBACK")
     }
+
+    /// Makes this connection's commits return before the disk flush and returns
+    /// what flushes them, from another thread (the store task's sync stage,
+    /// `pipeline.rs`, STORE-12); `None` (the default): commits stay durable when
+    /// they return. SQLite: `synchronous=NORMAL` and an fsync of the WAL.
+    fn detach_sync(
+        &mut self,
+    ) -> Result<Option<Box<dyn crate::store::pipeline::CommitSync>>, DbError> {
+        Ok(None)
+    }
 }
 
 /// Runs `f` in a write transaction: committed when it returns `Ok`, rolled back

@@ -11,7 +11,9 @@ use std::path::Path;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 
+use crate::store::pipeline::CommitSync;
 use crate::store::sql::{Conn, DbError, Row, Val};
+use crate::store::wal_sync::WalSync;
 
 /// The migrations, in order (schema_version lists those applied).
 pub const MIGRATIONS: &[(i64, &str)] = &[
@@ -21,6 +23,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("schema/sqlite/0005_group_states.sql")),
     (6, include_str!("schema/sqlite/0006_cluster.sql")),
     (7, include_str!("schema/sqlite/0007_mailbox_names.sql")),
+    (8, include_str!("schema/sqlite/0008_entry_bodies.sql")),
 ];
 
 /// A SQLite connection.
@@ -129,6 +132,21 @@ impl Conn for SqliteConn {
             .execute(rusqlite::params_from_iter(params.iter()))
             .map_err(db)?;
         Ok(n as u64)
+    }
+
+    fn detach_sync(&mut self) -> Result<Option<Box<dyn CommitSync>>, DbError> {
+        // The name SQLite gives the WAL: the database's full path and `-wal`.
+        let Some(db_path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let sync = WalSync::new(std::path::PathBuf::from(db_path));
+        // In WAL mode NORMAL keeps the database consistent and only skips the fsync
+        // at commit; `WalSync` does it, before any answer (STORE-12). The WAL is
+        // still fsync'd before each checkpoint and the database file after it.
+        self.conn
+            .execute_batch("PRAGMA synchronous=NORMAL")
+            .map_err(db)?;
+        Ok(Some(Box::new(sync)))
     }
 
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError> {

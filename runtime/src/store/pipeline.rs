@@ -1,0 +1,294 @@
+//! The store task's second stage: a backend whose commit returns before the data is
+//! on disk ([`HistoryStore::detach_sync`]: SQLite with `synchronous=NORMAL`) hands
+//! each committed batch's answers to a sync thread, which makes every commit so far
+//! durable with one flush ([`CommitSync`]: an fsync of SQLite's WAL) and only then
+//! sends the answers, in order. Meanwhile the writer already writes and commits the
+//! next batch: the store's throughput is bound by its CPU, not by the fsync's
+//! latency, and one flush covers every batch committed while the previous flush ran.
+//!
+//! What it is not: a weaker durability. An answer is sent only after a flush that
+//! *started after its batch's commit returned* (the writer passes the answers on only
+//! then), so an acknowledged record is on disk as with `synchronous=FULL` (STORE-1,
+//! STORE-12). A failed flush fails its answers and every later one (fail-stop: after
+//! a failed fsync the kernel may have dropped the pages, and later WAL frames chain on
+//! them).
+//!
+//! A backend without a detached sync (PostgreSQL; any `HistoryStore` by default) is
+//! answered straight after its `write_batch`, as before.
+
+use std::sync::mpsc;
+use std::thread;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::store::sql::DbError;
+use crate::store::{StoreDone, StoreError};
+
+/// Makes every commit its connection returned so far durable; runs on the sync
+/// thread, concurrently with the writer's next batch.
+pub trait CommitSync: Send + 'static {
+    /// Flushes everything committed before this call started.
+    fn sync_committed(&mut self) -> Result<(), DbError>;
+}
+
+/// Sends one batch's answers to the event loop (logging the failed ones).
+pub(crate) fn send_answers(done: &UnboundedSender<StoreDone>, answers: Vec<StoreDone>) {
+    for (ticket, result, restored) in answers {
+        if let Err(e) = &result {
+            tracing::error!(%ticket, error = %e, "store write failed");
+        }
+        if done.send((ticket, result, restored)).is_err() {
+            tracing::warn!("event loop gone; store answer dropped");
+        }
+    }
+}
+
+/// Flushes and answers committed batches, and keeps the fail-stop state.
+pub(crate) struct Flusher {
+    sync: Box<dyn CommitSync>,
+    failed: Option<StoreError>,
+    done: UnboundedSender<StoreDone>,
+}
+
+impl Flusher {
+    /// One flush for `pending` (every batch committed before it started), then
+    /// their answers, in order.
+    fn flush_and_answer(&mut self, pending: Vec<Vec<StoreDone>>) {
+        let any_ok = pending.iter().flatten().any(|(_, r, _)| r.is_ok());
+        if any_ok && self.failed.is_none() {
+            if let Err(e) = self.sync.sync_committed() {
+                tracing::error!(error = %e, "store: flushing committed batches failed; no further write is acknowledged");
+                self.failed = Some(StoreError::Failed {
+                    reason: format!("flushing the commit failed: {e}"),
+                });
+            }
+        }
+        for answers in pending {
+            let answers = answers
+                .into_iter()
+                .map(|(ticket, result, restored)| match (&self.failed, result) {
+                    (Some(e), Ok(())) => (ticket, Err(e.clone()), None),
+                    (_, result) => (ticket, result, restored),
+                })
+                .collect();
+            send_answers(&self.done, answers);
+        }
+    }
+}
+
+/// How the store task answers a batch once `write_batch` returned.
+pub(crate) enum Answering {
+    /// The commit was durable when it returned: answer at once.
+    Direct(UnboundedSender<StoreDone>),
+    /// Through the sync thread (the channel feeding it, and the thread).
+    Pipelined(mpsc::Sender<Vec<StoreDone>>, thread::JoinHandle<()>),
+    /// The sync thread could not be started: flush on the writer's thread.
+    Inline(Box<Flusher>),
+}
+
+impl Answering {
+    /// The answering stage for a backend that detached its sync (`sync`) or not.
+    pub(crate) fn start(
+        sync: Option<Box<dyn CommitSync>>,
+        done: UnboundedSender<StoreDone>,
+    ) -> Self {
+        let Some(sync) = sync else {
+            return Answering::Direct(done);
+        };
+        let flusher = Flusher {
+            sync,
+            failed: None,
+            done,
+        };
+        // The flusher reaches the thread only once it runs: if it cannot be started,
+        // the writer keeps the flusher and flushes inline.
+        let (hand_over, handed) = mpsc::channel::<Flusher>();
+        let (batches, committed) = mpsc::channel::<Vec<StoreDone>>();
+        let started = thread::Builder::new()
+            .name("cpmd-store-sync".into())
+            .spawn(move || {
+                let Ok(mut flusher) = handed.recv() else {
+                    return;
+                };
+                while let Ok(first) = committed.recv() {
+                    // Every batch committed by now: one flush covers them all.
+                    let mut pending = vec![first];
+                    pending.extend(committed.try_iter());
+                    flusher.flush_and_answer(pending);
+                }
+            });
+        match started {
+            Ok(thread) => match hand_over.send(flusher) {
+                Ok(()) => Answering::Pipelined(batches, thread),
+                Err(mpsc::SendError(flusher)) => Answering::Inline(Box::new(flusher)),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "store: no sync thread; flushing on the writer's");
+                Answering::Inline(Box::new(flusher))
+            }
+        }
+    }
+
+    /// Answers a committed batch (after a flush covering it, if detached).
+    pub(crate) fn committed(&mut self, answers: Vec<StoreDone>) {
+        match self {
+            Answering::Direct(done) => send_answers(done, answers),
+            Answering::Pipelined(batches, _) => {
+                if batches.send(answers).is_err() {
+                    tracing::warn!("store sync thread gone; answers dropped");
+                }
+            }
+            Answering::Inline(flusher) => flusher.flush_and_answer(vec![answers]),
+        }
+    }
+
+    /// Waits until every batch handed on is flushed and answered.
+    pub(crate) fn finish(self) {
+        if let Answering::Pipelined(batches, thread) = self {
+            drop(batches);
+            if thread.join().is_err() {
+                tracing::error!("store sync thread panicked");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use cpmd_core::server::{HistoryObject, Record};
+    use cpmd_core::StoreTicket;
+    use tokio::sync::mpsc;
+
+    use super::CommitSync;
+    use crate::store::sql::DbError;
+    use crate::store::{spawn_store_task, HistoryStore, StoreError, StoreJob};
+
+    /// Batches committed and batches flushed, shared by the fake store, its sync and
+    /// the test.
+    #[derive(Default)]
+    struct Disk {
+        committed: AtomicU64,
+        flushed: AtomicU64,
+        /// The batch number each ticket was committed in.
+        batch_of: Mutex<Vec<(u64, u64)>>,
+        fail_flush: std::sync::atomic::AtomicBool,
+    }
+
+    struct FakeStore(Arc<Disk>);
+    struct FakeSync(Arc<Disk>);
+
+    impl CommitSync for FakeSync {
+        fn sync_committed(&mut self) -> Result<(), DbError> {
+            // What is committed when the flush starts is what it covers.
+            let covered = self.0.committed.load(Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            if self.0.fail_flush.load(Ordering::SeqCst) {
+                return Err(DbError("disk gone".into()));
+            }
+            self.0.flushed.fetch_max(covered, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    impl HistoryStore for FakeStore {
+        fn persist(&mut self, _: &Record) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn seal(&mut self, _: &HistoryObject) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn sync(&mut self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
+            let n = self.0.committed.load(Ordering::SeqCst) + 1;
+            let mut of = self.0.batch_of.lock().unwrap();
+            for job in batch {
+                let (StoreJob::Persist(t, _) | StoreJob::Seal(t, _)) = job;
+                of.push((t.get(), n));
+            }
+            self.0.committed.store(n, Ordering::SeqCst);
+            vec![Ok(()); batch.len()]
+        }
+        fn detach_sync(&mut self) -> Option<Box<dyn CommitSync>> {
+            Some(Box::new(FakeSync(Arc::clone(&self.0))))
+        }
+    }
+
+    fn record() -> Record {
+        Record::KnownUser(cpmd_core::UserUri::new_canonical("sip:a@example.com"))
+    }
+
+    /// Runs `count` jobs through the store task, sent in bursts; for each answer,
+    /// whether a flush covering its batch had finished before it was received.
+    fn run(disk: &Arc<Disk>, count: u64) -> Vec<(u64, bool, bool)> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let disk = Arc::clone(disk);
+        runtime.block_on(async move {
+            let (jobs_tx, jobs) = mpsc::unbounded_channel();
+            let (done, mut done_rx) = mpsc::unbounded_channel();
+            let task = spawn_store_task(FakeStore(Arc::clone(&disk)), jobs, done);
+            let mut seen = Vec::new();
+            for t in 1..=count {
+                jobs_tx
+                    .send(StoreJob::Persist(StoreTicket::new(t), record()))
+                    .unwrap();
+                if t % 7 == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+            drop(jobs_tx);
+            while let Some((ticket, result, _)) = done_rx.recv().await {
+                let flushed = disk.flushed.load(Ordering::SeqCst);
+                let batch = disk
+                    .batch_of
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(t, _)| *t == ticket.get())
+                    .map(|(_, b)| *b)
+                    .unwrap();
+                seen.push((ticket.get(), result.is_ok(), flushed >= batch));
+            }
+            task.await.unwrap();
+            seen
+        })
+    }
+
+    /// STORE-12: with a detached sync, no record is answered `Ok` before a flush
+    /// that started after its batch's commit finished; answers keep their order.
+    #[test]
+    fn store_12_answers_wait_for_a_flush_after_their_commit() {
+        let disk = Arc::new(Disk::default());
+        let seen = run(&disk, 300);
+        assert_eq!(seen.len(), 300);
+        let tickets: Vec<u64> = seen.iter().map(|s| s.0).collect();
+        assert_eq!(tickets, (1..=300).collect::<Vec<_>>(), "in order");
+        for (ticket, ok, covered) in &seen {
+            assert!(*ok, "ticket {ticket} failed");
+            assert!(covered, "ticket {ticket} answered before its flush");
+        }
+        assert!(
+            disk.committed.load(Ordering::SeqCst) > 1,
+            "several batches, so the pipeline ran"
+        );
+    }
+
+    /// STORE-12: a failed flush fails its records and every later one (fail-stop).
+    #[test]
+    fn store_12_a_failed_flush_fails_everything_after_it() {
+        let disk = Arc::new(Disk::default());
+        disk.fail_flush.store(true, Ordering::SeqCst);
+        let seen = run(&disk, 50);
+        assert_eq!(seen.len(), 50);
+        for (ticket, ok, _) in &seen {
+            assert!(!ok, "ticket {ticket} acknowledged without a flush");
+        }
+    }
+}
