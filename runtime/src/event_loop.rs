@@ -25,6 +25,8 @@ use crate::transport::udp::UdpListener;
 use crate::transport::writer::{Refused, Writer};
 use crate::transport::{ConnIds, NetEvent};
 
+mod tables;
+
 /// Most queued inputs handled in one wake-up before commands are drained and the
 /// timer checked again, so a flood on one socket cannot starve the rest.
 const INPUT_BUDGET: usize = 64;
@@ -91,6 +93,8 @@ pub struct EventLoop {
     /// buffer per connection in first-use order: a drain that answers and relays
     /// many messages queues one write per connection, not one per message.
     msrp_out: Vec<(ConnId, Vec<u8>)>,
+    /// When the table sizes are logged next (`tables.rs`).
+    tables_at: Instant,
 }
 
 /// What the metrics need beyond the core: when each store job left, and the IMAP
@@ -165,6 +169,7 @@ impl EventLoop {
             push: None,
             locations: None,
             msrp_out: Vec::new(),
+            tables_at: origin,
         }
     }
 
@@ -229,6 +234,7 @@ impl EventLoop {
             self.flush_trace();
             self.drain(now);
             self.publish_gauges();
+            self.log_tables(Instant::now());
         }
         self.finish().await;
     }

@@ -15,6 +15,8 @@ use cpmd::config::FileConfig;
 use cpmd::logging::{self, LogFormat};
 use cpmd::{serve, Listen};
 
+mod c_arenas;
+
 /// mimalloc instead of glibc's malloc: the event loop allocates and frees many small
 /// short-lived values per SIP message (decoded headers, encoded responses, timer
 /// keys); under glibc that was about a fifth of the loop thread's CPU in a profile of
@@ -129,6 +131,7 @@ fn listeners(matches: &clap::ArgMatches, cli: &Cli, file: &FileConfig) -> Vec<Li
 }
 
 fn main() -> anyhow::Result<()> {
+    c_arenas::one_arena();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).context("reading the command line")?;
     if cli.check_config {
