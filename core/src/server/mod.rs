@@ -38,6 +38,10 @@ mod deferred_session;
 mod extension;
 mod failure_answers;
 mod failures;
+#[cfg(test)]
+mod footprint;
+#[cfg(test)]
+pub(crate) use footprint::inline_sizes;
 mod fork;
 mod group;
 mod group_fork;
