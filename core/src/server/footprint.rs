@@ -7,22 +7,21 @@
 //! got back when that part was dropped (strings, vectors, boxes, tree nodes, with
 //! their slack), so the parts add up to the whole.
 
+use super::keys::LegKey;
+use super::packed::Packed;
 use super::session::Session;
 use super::Server;
 use crate::ids::{CallId, Tag};
 use crate::sip::NameAddr;
 use crate::uri::Uri;
 
-/// A `NameAddr` that owns no heap.
-fn empty_name_addr() -> NameAddr {
-    NameAddr::new(Uri::Other(String::new()))
-}
-
 impl Server {
     /// Frees the server's state part by part; returns each part's name and the bytes
     /// of live heap (`live()`) its dropping gave back.
     pub(crate) fn dismantle(&mut self, live: &dyn Fn() -> usize) -> Vec<(&'static str, i64)> {
         let mut parts = Vec::new();
+        // One key that owns nothing to speak of, put where a leg's was.
+        let no_leg = LegKey::new(CallId::new(String::new()), Tag::new(String::new()));
         let mut last = live();
         let mut note = |name: &'static str, parts: &mut Vec<(&'static str, i64)>| {
             let now = live();
@@ -56,10 +55,8 @@ impl Server {
             if let Session::One(one) = session {
                 one.caller = crate::uri::UserUri::new_canonical(String::new());
                 one.callee = crate::uri::UserUri::new_canonical(String::new());
-                for leg in [&mut one.a_leg, &mut one.b_leg] {
-                    leg.call_id = CallId::new(String::new());
-                    leg.local_tag = Tag::new(String::new());
-                }
+                one.a_leg = no_leg.clone();
+                one.b_leg = no_leg.clone();
                 drop(std::mem::take(&mut one.losers));
                 drop(std::mem::take(&mut one.chat));
             }
@@ -75,19 +72,18 @@ impl Server {
         // Legs, field by field.
         for leg in self.legs.values_mut() {
             let leg = crate::shared::Shared::make_mut(leg);
-            leg.local = empty_name_addr();
-            leg.remote = empty_name_addr();
+            leg.local = Packed::Text("".into());
+            leg.remote = Packed::Text("".into());
         }
         note("legs: local and remote addresses (From/To)", &mut parts);
         for leg in self.legs.values_mut() {
             let leg = crate::shared::Shared::make_mut(leg);
-            leg.remote_target = Uri::Other(String::new());
+            leg.remote_target = Packed::Text("".into());
         }
         note("legs: remote target (Contact)", &mut parts);
         for leg in self.legs.values_mut() {
             let leg = crate::shared::Shared::make_mut(leg);
-            leg.key.call_id = CallId::new(String::new());
-            leg.key.local_tag = Tag::new(String::new());
+            leg.key = no_leg.clone();
             leg.remote_tag = None;
             leg.user = crate::uri::UserUri::new_canonical(String::new());
         }

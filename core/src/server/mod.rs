@@ -64,6 +64,7 @@ mod nonces;
 mod one_to_one;
 mod outbox;
 mod output;
+mod packed;
 mod pager;
 mod refer_list;
 mod refusal;

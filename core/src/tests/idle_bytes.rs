@@ -4,11 +4,12 @@
 //! SDP `a=setup:active`, so no MSRP connection), every message sent to the server
 //! as bytes (decoded as the runtime's are), lets virtual time pass until the
 //! setups' transactions stop lingering (64·T1), and prints the growth of the live
-//! heap (`counting_alloc.rs`) per session. Run it alone, so no other test allocates
-//! meanwhile:
+//! heap (`counting_alloc.rs`) per session, then where it goes: the server's state
+//! dropped part by part (`Server::dismantle`), each part's bytes per session held.
+//! Run it alone, so no other test allocates meanwhile:
 //!
 //! ```sh
-//! cargo test -p cpmd-core --release idle_bytes -- --ignored --nocapture
+//! cargo test -p cpmd-core --lib idle_bytes -- --ignored --nocapture
 //! ```
 
 use super::counting_alloc::live_bytes;
