@@ -276,10 +276,7 @@ impl Server {
     /// The subscription dialog an in-dialog SUBSCRIBE names (Call-ID, our tag, and the
     /// subscriber's tag).
     fn subscription_of(&self, req: &Request) -> Option<LegKey> {
-        let key = LegKey {
-            call_id: req.headers.call_id.clone(),
-            local_tag: req.headers.to.tag()?,
-        };
+        let key = LegKey::new(req.headers.call_id.clone(), req.headers.to.tag()?);
         let (_, sub) = self.subscription(&key)?;
         (sub.dialog.remote_tag == req.headers.from.tag()).then_some(key)
     }

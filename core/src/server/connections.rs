@@ -69,7 +69,7 @@ impl Server {
     pub(crate) fn leg_flow(&mut self, key: &LegKey) -> Option<Flow> {
         let (flow, target, terminal) = {
             let leg = self.legs.get(key)?;
-            (leg.flow, leg.remote_target.clone(), leg.terminal)
+            (leg.flow, leg.remote_target.get(), leg.terminal)
         };
         let flow = self.reach(flow, Some(&target), terminal);
         if let Some(leg) = self.legs.get_mut(key) {

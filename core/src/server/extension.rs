@@ -167,10 +167,7 @@ impl Server {
     /// RFC 3891 §3 matching: Call-ID, the server's tag as `to-tag`, the terminal's as
     /// `from-tag`; EXT-7 error codes.
     fn session_by_replaces(&self, r: &Replaces) -> Result<SessionId, Refusal> {
-        let key = LegKey {
-            call_id: r.call_id.clone(),
-            local_tag: r.to_tag.clone(),
-        };
+        let key = LegKey::new(r.call_id.clone(), r.to_tag.clone());
         let leg = self.legs.get(&key).ok_or(Refusal::ReplacedUnknown)?;
         if leg.remote_tag.as_ref() != Some(&r.from_tag) {
             return Err(Refusal::ReplacedUnknown);

@@ -209,7 +209,7 @@ impl Server {
         // GRP-9: the focus's Contact (isfocus) carries the CPM feature tags too.
         h.contact = vec![cpm_contact(super::sips::contact(
             server_contact(&self.config, &focus_user, leg.flow, true),
-            super::sips::secure(&leg.remote_target, leg.flow),
+            super::sips::secure(&leg.remote_target.get(), leg.flow),
         ))];
         h.conversation_id = Some(conversation);
         h.contribution_id = Some(contribution);
@@ -254,9 +254,9 @@ impl Server {
         Some((
             one.info.key.contribution_id.clone(),
             Replaces {
-                call_id: leg.key.call_id.clone(),
+                call_id: leg.key.call_id().clone(),
                 to_tag: leg.remote_tag.clone()?,
-                from_tag: leg.key.local_tag.clone(),
+                from_tag: leg.key.local_tag().clone(),
                 early_only: false,
             },
         ))
@@ -265,7 +265,7 @@ impl Server {
     /// The device (contact and flow) on which `user` holds its leg of the 1-to-1 `one`.
     fn device_of(&self, one: SessionId, user: &UserUri) -> Option<(NameAddr, Flow)> {
         let leg = self.legs.get(self.one(one)?.leg_of(user)?)?;
-        Some((NameAddr::new(leg.remote_target.clone()), leg.flow))
+        Some((NameAddr::new(leg.remote_target.get()), leg.flow))
     }
 
     /// Records a participant's new status; a change is announced to the group's

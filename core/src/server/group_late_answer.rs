@@ -10,6 +10,7 @@
 
 use super::keys::LegKey;
 use super::leg::{Leg, LegState, Role};
+use super::packed::Packed;
 use super::transaction::{ClientRx, Owner};
 use super::Server;
 use crate::ids::SessionId;
@@ -72,15 +73,12 @@ impl Server {
             .map(|c| c.uri.clone())
             .unwrap_or_else(|| r.headers.to.uri.clone());
         Some(Leg {
-            key: LegKey {
-                call_id: r.headers.call_id.clone(),
-                local_tag,
-            },
+            key: LegKey::new(r.headers.call_id.clone(), local_tag),
             remote_tag: Some(remote_tag),
             role: Role::Uac,
-            local: r.headers.from.clone(),
-            remote: r.headers.to.clone(),
-            remote_target,
+            local: Packed::new(r.headers.from.clone()),
+            remote: Packed::new(r.headers.to.clone()),
+            remote_target: Packed::new(remote_target),
             flow,
             terminal: flow.peer.ip(),
             local_cseq: r.headers.cseq.seq,

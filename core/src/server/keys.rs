@@ -121,15 +121,51 @@ fn digest(server: bool, branch: &str, sent_by: &str, method: &Method) -> u64 {
 
 /// The server's end of one dialog (one leg of a session): Call-ID and the server's
 /// own tag, which the server chose and which is therefore unique per leg.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LegKey {
-    pub(crate) call_id: CallId,
-    pub(crate) local_tag: Tag,
+///
+/// Every table that files something per leg names it (the legs, their sessions, the
+/// MSRP endpoints and the index of their session-ids, the connections they are bound
+/// to), so it is shared: a clone is a reference count, and an idle session keeps one
+/// copy of each leg's Call-ID and tag instead of one per table. Equality, hashing and
+/// order are those of the parts (Call-ID, then tag), as before it was shared.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegKey(Arc<LegParts>);
+
+/// What a [`LegKey`] is made of; field order is comparison order.
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct LegParts {
+    call_id: CallId,
+    local_tag: Tag,
+}
+
+impl LegKey {
+    /// The key of the dialog with this Call-ID and server's tag.
+    pub(crate) fn new(call_id: CallId, local_tag: Tag) -> Self {
+        Self(Arc::new(LegParts { call_id, local_tag }))
+    }
+
+    /// The dialog's Call-ID.
+    pub(crate) fn call_id(&self) -> &CallId {
+        &self.0.call_id
+    }
+
+    /// The server's tag on the dialog.
+    pub(crate) fn local_tag(&self) -> &Tag {
+        &self.0.local_tag
+    }
+}
+
+impl fmt::Debug for LegKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LegKey")
+            .field("call_id", &self.0.call_id)
+            .field("local_tag", &self.0.local_tag)
+            .finish()
+    }
 }
 
 impl fmt::Display for LegKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{};tag={}", self.call_id, self.local_tag)
+        write!(f, "{};tag={}", self.0.call_id, self.0.local_tag)
     }
 }
 

@@ -15,6 +15,7 @@ use super::config::Config;
 use super::id_gen::IdGen;
 use super::keys::LegKey;
 use super::output::Flow;
+use super::packed::Packed;
 use crate::ids::{SessionId, Tag};
 use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode, Via};
 use crate::uri::{Host, Param, SipUri, Uri, UserUri};
@@ -47,12 +48,13 @@ pub(crate) struct Leg {
     pub(crate) key: LegKey,
     pub(crate) remote_tag: Option<Tag>,
     pub(crate) role: Role,
-    /// The server's address on this dialog (with its tag).
-    pub(crate) local: NameAddr,
+    /// The server's address on this dialog (with its tag). Packed, as are the next
+    /// two: an idle leg keeps them as text (`packed`).
+    pub(crate) local: Packed<NameAddr>,
     /// The terminal's address (with its tag once known).
-    pub(crate) remote: NameAddr,
+    pub(crate) remote: Packed<NameAddr>,
     /// The terminal's Contact: Request-URI of in-dialog requests.
-    pub(crate) remote_target: Uri,
+    pub(crate) remote_target: Packed<Uri>,
     pub(crate) flow: Flow,
     /// The terminal's signalling address (SEC-6): the only host the server connects
     /// to for this leg, besides `[trust] connect_allow`.
@@ -112,9 +114,9 @@ impl Leg {
     pub(crate) fn request(&mut self, method: Method, cfg: &Config, ids: &mut IdGen) -> Request {
         self.local_cseq += 1;
         let mut headers = Headers::new(
-            self.local.clone(),
-            self.remote.clone(),
-            self.key.call_id.clone(),
+            self.local.get(),
+            self.remote.get(),
+            self.key.call_id().clone(),
             CSeq {
                 seq: self.local_cseq,
                 method: method.clone(),
@@ -124,7 +126,7 @@ impl Leg {
         headers.max_forwards = Some(70);
         Request {
             method,
-            uri: self.remote_target.to_request_uri(),
+            uri: self.remote_target.get().to_request_uri(),
             headers,
             body: Vec::new(),
         }
@@ -134,9 +136,9 @@ impl Leg {
     /// transaction, same CSeq number).
     pub(crate) fn ack(&self, invite_cseq: u32, cfg: &Config, ids: &mut IdGen) -> Request {
         let mut headers = Headers::new(
-            self.local.clone(),
-            self.remote.clone(),
-            self.key.call_id.clone(),
+            self.local.get(),
+            self.remote.get(),
+            self.key.call_id().clone(),
             CSeq {
                 seq: invite_cseq,
                 method: Method::Ack,
@@ -146,7 +148,7 @@ impl Leg {
         headers.max_forwards = Some(70);
         Request {
             method: Method::Ack,
-            uri: self.remote_target.to_request_uri(),
+            uri: self.remote_target.get().to_request_uri(),
             headers,
             body: Vec::new(),
         }
@@ -155,7 +157,7 @@ impl Leg {
     /// A response on this (UAS) leg to `req`, carrying the server's tag.
     pub(crate) fn response(&self, req: &Request, status: StatusCode) -> Response {
         let mut resp = Response::to_request(req, status);
-        resp.headers.to.set_tag(&self.key.local_tag);
+        resp.headers.to.set_tag(self.key.local_tag());
         resp
     }
 }

@@ -38,6 +38,10 @@ mod deferred_session;
 mod extension;
 mod failure_answers;
 mod failures;
+#[cfg(test)]
+mod footprint;
+#[cfg(test)]
+pub(crate) use footprint::inline_sizes;
 mod fork;
 mod group;
 mod group_fork;
@@ -60,6 +64,7 @@ mod nonces;
 mod one_to_one;
 mod outbox;
 mod output;
+mod packed;
 mod pager;
 mod refer_list;
 mod refusal;

@@ -31,7 +31,7 @@ impl Server {
     /// on its TLS listener when `tls` and one is configured), the accept-types of
     /// `media` (the terminal's or the relayed SDP).
     fn new_msrp_leg(&mut self, leg: &LegKey, media: Option<&PeerMedia>, setup: Setup, tls: bool) {
-        let session_id = self.ids.msrp_token();
+        let session_id: std::sync::Arc<str> = self.ids.msrp_token().into();
         let tls = tls && self.config.msrp.advertised_tls.is_some();
         let local_path = own_uri(self.msrp_addr(tls), &session_id, tls);
         let msrp = MsrpLeg {
@@ -53,7 +53,7 @@ impl Server {
             offer_lines: Vec::new(),
         };
         self.msrp.by_session.insert(session_id, leg.clone());
-        self.msrp.legs.insert(leg.clone(), msrp);
+        self.msrp.legs.insert(leg.clone(), Box::new(msrp));
     }
 
     /// The server answers a terminal's offer on `leg` (MSRP-1): the terminal's path is

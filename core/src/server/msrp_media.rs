@@ -7,6 +7,7 @@
 //! binding; `msrp_relay`: MSRP requests) or MSRP URI parsing (`wire::msrp_uri`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use super::keys::LegKey;
 use crate::ids::{ConnId, TransactionId};
@@ -38,8 +39,9 @@ impl Setup {
 /// The server's MSRP endpoint on one leg.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct MsrpLeg {
-    /// The server's session-id on this leg (fresh per leg).
-    pub(crate) session_id: String,
+    /// The server's session-id on this leg (fresh per leg); shared with its entry
+    /// in [`MsrpState::by_session`].
+    pub(crate) session_id: Arc<str>,
     /// The server's own URI on this leg (its `a=path`).
     pub(crate) local_path: String,
     /// The terminal's `a=path` (empty until its SDP is known).
@@ -74,9 +76,11 @@ pub(crate) struct MsrpConn {
 /// Every MSRP endpoint of the server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub(crate) struct MsrpState {
-    pub(crate) legs: BTreeMap<LegKey, MsrpLeg>,
+    /// Boxed: an endpoint is some 250 bytes, and a B-tree node holds room for
+    /// eleven values whether it holds them or not.
+    pub(crate) legs: BTreeMap<LegKey, Box<MsrpLeg>>,
     /// Session-id (of the server's URI) → leg.
-    pub(crate) by_session: BTreeMap<String, LegKey>,
+    pub(crate) by_session: BTreeMap<Arc<str>, LegKey>,
     pub(crate) conns: BTreeMap<ConnId, MsrpConn>,
     /// Transaction ids of the server's own outgoing SENDs whose response is due
     /// (consumed when it arrives; bounded, oldest forgotten first).

@@ -131,7 +131,9 @@ impl Server {
         }
         // MSRP-3: the session-id of the last To-Path URI selects the leg.
         let own = req.to_path.last().cloned().unwrap_or_default();
-        let Some(leg) = session_of(&own).and_then(|s| self.msrp.by_session.get(&s).cloned()) else {
+        let Some(leg) =
+            session_of(&own).and_then(|s| self.msrp.by_session.get(s.as_str()).cloned())
+        else {
             return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
         let relaxed = self.config.msrp.relaxed_path_matching;

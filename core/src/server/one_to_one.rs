@@ -6,6 +6,7 @@ use super::keys::LegKey;
 use super::leg::{cpm_contact, server_contact, Leg, LegState, Role, Unacked2xx};
 use super::msrp_media::PeerMedia;
 use super::output::{Event, Flow, SessionEnd, SessionOutcome};
+use super::packed::Packed;
 use super::refusal::Refusal;
 use super::session::{Calling, OneState, OneToOne, Session};
 use super::timer::Timer;
@@ -191,7 +192,12 @@ impl Server {
                 .map(str::to_owned),
             in_reply_to: h.in_reply_to_contribution_id.clone(),
             sdp: sdp.map(|s| s.raw.clone()).unwrap_or_default(),
-            media_attributes: sdp.map(|s| s.media_attribute_lines()).unwrap_or_default(),
+            // A 1-to-1's info is stored only when it is sealed: its media attributes
+            // are derived from the SDP then (`seal_one`), not kept while it lasts.
+            media_attributes: match session_type {
+                SessionType::OneToOne => Vec::new(),
+                SessionType::AdHoc => sdp.map(|s| s.media_attribute_lines()).unwrap_or_default(),
+            },
             invited,
         }
     }
@@ -204,24 +210,22 @@ impl Server {
         flow: Flow,
         user: UserUri,
     ) -> Leg {
-        let key = LegKey {
-            call_id: req.headers.call_id.clone(),
-            local_tag: self.ids.tag(),
-        };
+        let key = LegKey::new(req.headers.call_id.clone(), self.ids.tag());
         let mut local = req.headers.to.clone();
-        local.set_tag(&key.local_tag);
+        local.set_tag(key.local_tag());
         let terminal = self.config.trust.terminal_ip(&flow, req);
         Leg {
             remote_tag: req.headers.from.tag(),
             role: Role::Uas,
-            local,
-            remote: req.headers.from.clone(),
-            remote_target: req
-                .headers
-                .contact
-                .first()
-                .map(|c| c.uri.clone())
-                .unwrap_or_else(|| req.headers.from.uri.clone()),
+            local: Packed::new(local),
+            remote: Packed::new(req.headers.from.clone()),
+            remote_target: Packed::new(
+                req.headers
+                    .contact
+                    .first()
+                    .map(|c| c.uri.clone())
+                    .unwrap_or_else(|| req.headers.from.uri.clone()),
+            ),
             flow,
             terminal,
             local_cseq: 0,
@@ -244,11 +248,8 @@ impl Server {
         flow: Flow,
         mut from: NameAddr,
     ) -> Leg {
-        let key = LegKey {
-            call_id: self.ids.call_id(&self.config.domain),
-            local_tag: self.ids.tag(),
-        };
-        from.set_tag(&key.local_tag);
+        let key = LegKey::new(self.ids.call_id(&self.config.domain), self.ids.tag());
+        from.set_tag(key.local_tag());
         // SEC-6: a callee's terminal address is where its binding's REGISTER came
         // from (behind a trusted proxy: the proxy).
         let terminal = flow.peer.ip();
@@ -263,9 +264,9 @@ impl Server {
             key,
             remote_tag: None,
             role: Role::Uac,
-            local: from,
-            remote: to,
-            remote_target: contact.uri.clone(),
+            local: Packed::new(from),
+            remote: Packed::new(to),
+            remote_target: Packed::new(contact.uri.clone()),
             flow,
             terminal,
             local_cseq: 0,
@@ -289,7 +290,7 @@ impl Server {
         let mut invite = b_leg.request(Method::Invite, &self.config, &mut self.ids);
         let h = &mut invite.headers;
         let a = &a_invite.headers;
-        let secure = super::sips::secure(&b_leg.remote_target, b_leg.flow);
+        let secure = super::sips::secure(&b_leg.remote_target.get(), b_leg.flow);
         h.contact = vec![cpm_contact(super::sips::contact(
             server_contact(&self.config, "cpmd", b_leg.flow, false),
             secure,
@@ -398,9 +399,9 @@ impl Server {
             return;
         };
         leg.remote_tag = resp.headers.to.tag();
-        leg.remote = resp.headers.to.clone();
+        leg.remote = Packed::new(resp.headers.to.clone());
         if let Some(contact) = resp.headers.contact.first() {
-            leg.remote_target = contact.uri.clone();
+            leg.remote_target = Packed::new(contact.uri.clone());
         }
         leg.confirm();
         let ack = leg.ack(resp.headers.cseq.seq, &self.config, &mut self.ids);
@@ -427,10 +428,7 @@ impl Server {
         let Some(tag) = req.headers.to.tag() else {
             return;
         };
-        let key = LegKey {
-            call_id: req.headers.call_id.clone(),
-            local_tag: tag,
-        };
+        let key = LegKey::new(req.headers.call_id.clone(), tag);
         if let Some(leg) = self.legs.get_mut(&key) {
             leg.unacked_2xx = None;
             self.out.disarm(&Timer::Retransmit2xx(key));
@@ -521,10 +519,7 @@ impl Server {
     /// The leg an in-dialog request belongs to: Call-ID and To tag name the server's
     /// end, the From tag must be the terminal's.
     fn leg_of_request(&self, req: &Request) -> Option<LegKey> {
-        let key = LegKey {
-            call_id: req.headers.call_id.clone(),
-            local_tag: req.headers.to.tag()?,
-        };
+        let key = LegKey::new(req.headers.call_id.clone(), req.headers.to.tag()?);
         let leg = self.legs.get(&key)?;
         let from_tag = req.headers.from.tag();
         (leg.remote_tag.is_none() || leg.remote_tag == from_tag).then_some(key)
@@ -558,7 +553,7 @@ impl Server {
         relayed.headers.content_type = req.headers.content_type.clone();
         relayed.headers.contact = vec![super::sips::contact(
             server_contact(&self.config, "cpmd", leg.flow, false),
-            super::sips::secure(&leg.remote_target, leg.flow),
+            super::sips::secure(&leg.remote_target.get(), leg.flow),
         )];
         relayed.headers.other = copyable(&req.headers.other);
         relayed.body = req.body.clone();
@@ -607,10 +602,7 @@ impl Server {
         out.reason = resp.reason.clone();
         out.headers.content_type = resp.headers.content_type.clone();
         out.body = resp.body.clone();
-        let a_leg = LegKey {
-            call_id: orig.headers.call_id.clone(),
-            local_tag: tag,
-        };
+        let a_leg = LegKey::new(orig.headers.call_id.clone(), tag);
         if let Some(answer) = PeerMedia::of_body(&resp.body) {
             self.msrp_learn(&other, &answer);
             out.body = self.msrp_sdp(&a_leg);
@@ -624,10 +616,7 @@ impl Server {
 
     /// The leg a response to one of the server's in-dialog requests came on.
     fn leg_answering(&self, resp: &Response) -> Option<LegKey> {
-        let key = LegKey {
-            call_id: resp.headers.call_id.clone(),
-            local_tag: resp.headers.from.tag()?,
-        };
+        let key = LegKey::new(resp.headers.call_id.clone(), resp.headers.from.tag()?);
         self.legs.contains_key(&key).then_some(key)
     }
 

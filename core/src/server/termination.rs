@@ -238,8 +238,14 @@ impl Server {
         let OneState::Terminating(t) = &one.state else {
             return;
         };
+        let mut info = (*one.info).clone();
+        // Derived from the SDP now rather than kept for the session's life
+        // (`session_info`); the SDP is the offer as received, which decoded then.
+        info.media_attributes = crate::wire::sdp::decode(info.sdp.as_bytes())
+            .map(|sdp| sdp.media_attribute_lines())
+            .unwrap_or_default();
         let history = HistoryObject {
-            info: (*one.info).clone(),
+            info,
             messages: one.chat.delivered.clone(),
             participants: Vec::<ParticipantRecord>::new(),
             focus: None,

@@ -13,8 +13,8 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// Bytes allocated and not yet freed, over all threads of the test binary.
 pub(crate) fn live_bytes() -> usize {
     let s = GLOBAL.stats();
-    // `bytes_reallocated` is the net growth through `realloc` (negative: shrunk).
-    let live =
-        s.bytes_allocated as i128 - s.bytes_deallocated as i128 + s.bytes_reallocated as i128;
-    usize::try_from(live).unwrap_or(0)
+    // `stats_alloc` already counts a `realloc`'s growth in `bytes_allocated` and its
+    // shrinking in `bytes_deallocated`; `bytes_reallocated` is the same net change
+    // again, so adding it would count every growth by `realloc` twice, forever.
+    s.bytes_allocated.saturating_sub(s.bytes_deallocated)
 }

@@ -4,11 +4,12 @@
 //! SDP `a=setup:active`, so no MSRP connection), every message sent to the server
 //! as bytes (decoded as the runtime's are), lets virtual time pass until the
 //! setups' transactions stop lingering (64·T1), and prints the growth of the live
-//! heap (`counting_alloc.rs`) per session. Run it alone, so no other test allocates
-//! meanwhile:
+//! heap (`counting_alloc.rs`) per session, then where it goes: the server's state
+//! dropped part by part (`Server::dismantle`), each part's bytes per session held.
+//! Run it alone, so no other test allocates meanwhile:
 //!
 //! ```sh
-//! cargo test -p cpmd-core --release idle_bytes -- --ignored --nocapture
+//! cargo test -p cpmd-core --lib idle_bytes -- --ignored --nocapture
 //! ```
 
 use super::counting_alloc::live_bytes;
@@ -94,4 +95,29 @@ fn idle_bytes_per_established_one_to_one() {
          (live heap {before} -> {after})"
     );
     assert!(after > before, "the sessions are held");
+    // Where it goes: every part of the server's state dropped in turn, over all
+    // 2 × SESSIONS sessions it holds (the warm-up ones are idle too).
+    let held = (2 * SESSIONS) as f64;
+    let parts = h.server.dismantle(&live_bytes);
+    for (part, bytes) in &parts {
+        println!("idle_bytes:   {:>7.0} B  {part}", *bytes as f64 / held);
+    }
+    let total: i64 = parts.iter().map(|(_, b)| b).sum();
+    println!(
+        "idle_bytes:   {:>7.0} B  all parts (per session held)",
+        total as f64 / held
+    );
+    println!(
+        "idle_bytes: inline sizes: {}",
+        crate::server::inline_sizes()
+    );
+    let left = live_bytes();
+    drop(h);
+    let harness = live_bytes();
+    drop((a, b));
+    println!(
+        "idle_bytes: then the rest of the harness {:.0} B, the test's UAs {:.0} B per session",
+        (left as f64 - harness as f64) / held,
+        (harness as f64 - live_bytes() as f64) / held
+    );
 }

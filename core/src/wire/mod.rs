@@ -31,6 +31,8 @@ pub use limits::Limits;
 pub use sip_decode::{decode_datagram, decode_message, BadMessage, DecodeError, ReplyContext};
 pub(crate) use sip_encode::print_name_addr;
 pub use sip_encode::{encode_error_reply, encode_message};
+// A leg keeps its dialog addresses as text (`server::packed`).
+pub(crate) use sip_decode::parse_name_addr;
 
 /// What is needed to answer a request that could not be decoded or framed (its
 /// Via, From, To, Call-ID and CSeq as received), if its start line looks like a

@@ -167,6 +167,12 @@ fn select_body<'a>(
     })
 }
 
+/// One `name-addr` / `addr-spec` header value, as the From, To and Contact
+/// headers are parsed (the server re-reads a leg's packed addresses with it).
+pub(crate) fn parse_name_addr(value: &str) -> Result<crate::sip::NameAddr, String> {
+    fields::parse_name_addr(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
