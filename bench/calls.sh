@@ -21,7 +21,8 @@
 # MAX_RATE (default 64000), CPMD_BIN (default: cargo build --release -p cpmd),
 # BASE_PORT (default random), RUST_LOG (cpmd's log filter, default info; the log
 # goes to a file), KAMAILIO=0 skips the Kamailio series, KEEP=1 keeps the work
-# directory.
+# directory. STORE_PG (else CPMD_TEST_PG), a PostgreSQL URL of a role that may
+# create databases: one more cpmd series with `--store` a fresh database there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -159,6 +160,48 @@ wait "$cpmd_pid" 2>/dev/null || true
 linger=$(grep 'transactions at shutdown' "$work/cpmd.log" | tail -1 |
   sed -n 's/.*lingering=\([0-9]*\) lingering_bytes=\([0-9]*\) bytes_each=\([0-9]*\).*/\1 finished transactions lingering, \2 bytes, \3 bytes each/p')
 
+# --- through cpmd on PostgreSQL (STORE_PG, else CPMD_TEST_PG) ------------------------
+# The same series with `--store` a fresh database on that server (made and dropped
+# here; the URL's role may create databases), so the scale-out store's cost per
+# session shows next to SQLite's.
+best_pg=- pg_cpu_us=- pg_sealed=-
+pg_admin=${STORE_PG:-${CPMD_TEST_PG:-}}
+if [ -n "$pg_admin" ]; then
+  command -v psql >/dev/null || { echo "bench: psql not found (apt-get install postgresql-client)" >&2; exit 1; }
+  pg_db=cpmd_calls_$$
+  pg_url="${pg_admin%/*}/$pg_db"
+  psql "$pg_admin" -qc "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $pg_db" \
+    -c "CREATE DATABASE $pg_db" >/dev/null
+  drop_pg() { psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; }
+  trap 'drop_pg; cleanup' EXIT
+  pg_port=$((BASE_PORT + 8)) pg_uas_port=$((BASE_PORT + 9)) pg_uac_port=$((BASE_PORT + 10))
+  cpmd_port=$pg_port # register() sends to $cpmd_port
+  "$CPMD_BIN" --udp "$ip:$pg_port" --msrp "$ip:0" --imap "$ip:0" --data-dir "$work/data-pg" \
+    --store "$pg_url" --ready-file "$work/ready-pg" </dev/null >/dev/null 2>"$work/cpmd-pg.log" &
+  pg_pid=$!
+  pids+=("$pg_pid")
+  for _ in $(seq 200); do [ -s "$work/ready-pg" ] && break; sleep 0.05; done
+  [ -s "$work/ready-pg" ] || { echo "bench: cpmd on PostgreSQL did not start" >&2; cat "$work/cpmd-pg.log" >&2; exit 1; }
+  register bob "$pg_uas_port"
+  start_uas "$pg_uas_port" "$ip:$pg_port"
+  sleep 0.2
+  best_pg=0
+  for rate in $(rates); do
+    register alice "$pg_uac_port"
+    c0=$(cpu_ticks "$pg_pid")
+    run_calls cpmd-pg "$rate" "$ip:$pg_port" "sip:bob@example.com" "$pg_uac_port"
+    c1=$(cpu_ticks "$pg_pid")
+    per=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$ok" \
+      'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / t / n; else print "-" }')
+    printf '%-8s %8s %8s %8s %8s %10s %10s\n' cpmd-pg "$rate" "$ok" "$failed" "$secs" "$per" "$(rss_kb "$pg_pid")"
+    if passes; then best_pg=$rate pg_cpu_us=$per; else break; fi
+  done
+  kill -TERM "$pg_pid" 2>/dev/null || true
+  wait "$pg_pid" 2>/dev/null || true
+  pg_sealed=$(psql "$pg_url" -Atc "SELECT count(*) FROM sessions WHERE state = 'sealed'" 2>/dev/null || echo "?")
+  drop_pg
+fi
+
 # --- baseline: caller -> callee directly ---------------------------------------------
 start_uas "$direct_uas_port" "$ip:$direct_uac_port"
 sleep 0.2
@@ -212,6 +255,9 @@ echo "  through cpmd    : $best_cpmd sessions/s"
 echo "  through kamailio: $best_kam sessions/s"
 echo "  direct (sipp)   : $best_direct sessions/s"
 echo "  cpmd/direct     : $(ratio "$best_cpmd")"
+if [ "$best_pg" != - ]; then
+  echo "  cpmd, PostgreSQL: $best_pg sessions/s ($(ratio "$best_pg") of direct, $pg_cpu_us us cpmd CPU per session, $pg_sealed sealed)"
+fi
 echo "  kamailio/direct : $(ratio "$best_kam")"
 echo "  cpmd CPU        : $cpu_us us per session (at $best_cpmd/s)"
 echo "  kamailio CPU    : $kam_cpu_us us per call (at $best_kam/s, all processes)"

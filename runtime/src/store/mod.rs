@@ -27,6 +27,7 @@ pub mod mail;
 pub mod mail_list;
 pub mod ops;
 pub mod pg_batch;
+mod pg_batch_sql;
 pub mod pg_tls;
 pub mod pipeline;
 pub mod postgres;

@@ -1,30 +1,40 @@
-//! The PostgreSQL store's group commit in two round trips: [`PgBatchWriter`]
-//! writes a batch of chat messages and seals as one transaction whose statements
-//! are pipelined (`PgConn::pipeline`), instead of one round trip per statement
-//! (about 10 per message and 30 per seal through the shared write path).
+//! The PostgreSQL store's group commit in two round trips of a handful of
+//! statements each: [`PgBatchWriter`] writes a batch of chat messages and seals as
+//! one transaction whose statements are pipelined (`PgConn::pipeline`), and each
+//! kind of row the batch writes goes in one multi-row statement (`unnest` of
+//! arrays), instead of one round trip per statement (about 10 per message and 30
+//! per seal through the shared write path).
 //!
-//! 1. `BEGIN` and the facts the batch depends on, in one round trip: the state of
-//!    each session it touches (open, sealed, whose, with filed info objects), the
-//!    stored messages of each session it seals, and the stored bytes of each user
-//!    it files for (LIM-14).
-//! 2. Every statement of every record, then `COMMIT`, in one round trip: first the
-//!    rows the batch creates (users, mailboxes, conversations, sessions), then one
-//!    update per mailbox and per user reserving the UIDs and MODSEQs the batch
-//!    files, then the records in order, then one `user_usage` update per user. No
-//!    statement needs an earlier one's answer: rows are named by their natural keys
-//!    (user URI, mailbox name, Conversation-ID and Contribution-ID), a message's
-//!    entries refer to it by `currval` of its sequence, and each entry's UID and
-//!    MODSEQ is its place below the reserved top, so they are the same as the
-//!    shared path's one increment per entry.
+//! 1. `BEGIN` and the facts the batch depends on, in one round trip: the state and
+//!    row id of each session it touches (open, sealed, whose, with filed info
+//!    objects), the stored messages of each session it seals, the stored bytes of
+//!    each user it files for (LIM-14), and row ids taken from the `messages` and
+//!    `sessions` sequences for the rows it may create (ids from a sequence are
+//!    unique across the nodes sharing the database; one not used is a gap).
+//! 2. Every row of every record, then `COMMIT`, in one round trip: one statement
+//!    per kind, in this order: users, mailboxes, conversations, sessions it
+//!    creates; one update of the mailboxes and one of the users reserving the UIDs
+//!    and MODSEQs the batch files; messages; mailbox entries; quota skips; seals,
+//!    their messages marked and their participants; one `user_usage` update for
+//!    every user charged. So a batch costs about a dozen statements whatever its
+//!    size. A row is written once where it can be: a session the batch creates
+//!    and seals is made sealed, and the folders of the sessions it creates are made
+//!    with their UIDs reserved (neither can exist before its session does; a row
+//!    per session and per folder proves it). No statement needs an earlier one's answer: users and mailboxes are
+//!    named by their natural keys (user URI, mailbox name), messages and sessions
+//!    by the ids taken in step 1, and each entry's UID and MODSEQ is its place
+//!    below the reserved top, so they are the same as the shared path's one
+//!    increment per entry.
 //!
 //! What it writes is exactly what the shared path (`history.rs`) writes for the
 //! same records (the store tests run both, on every backend: specs/store.md). It
 //! does not handle the rarer cases: a batch with a session info, standalone or
 //! disposition record, a seal that must expunge (HIST-3) or replace filed objects,
 //! a record for a session that is sealed or another instance's (HIST-2, SEC-7), or
-//! any error. Such a batch is rolled back (nothing of it was committed) and written
-//! again through the shared path, which answers each record on its own. A record
-//! is acknowledged only after the commit that holds it (MSG-1), on both paths.
+//! any error (a deadlock with another node's batch among them). Such a batch is
+//! rolled back (nothing of it was committed) and written again through the shared
+//! path, which answers each record on its own. A record is acknowledged only after
+//! the commit that holds it (MSG-1), on both paths.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -38,8 +48,9 @@ use crate::mailstore::MailChange;
 use crate::store::history::HistoryWriter;
 use crate::store::layout::{self, Direction, MessageParts, INBOX, ROOT};
 use crate::store::ops::{bits, join_list, split_list, unix_now, MAX_CACHE_ENTRIES};
-use crate::store::postgres::{PgConn, Piped};
-use crate::store::sql::{DbError, Row, Val};
+use crate::store::pg_batch_sql::*;
+use crate::store::postgres::{PgArg, Piped};
+use crate::store::sql::{DbError, Row};
 use crate::store::{write_each, HistoryStore, StoreJob};
 
 /// The sessions a batch touches: `(Conversation-ID, Contribution-ID)`.
@@ -52,80 +63,10 @@ fn key_of(k: &SessionKey) -> Key {
     )
 }
 
-const BEGIN: &str = "BEGIN";
-const COMMIT: &str = "COMMIT";
-// A restarted group's reopened session (GRP-23: open with a sequence-number base)
-// reads as `reopened`: the shared path numbers and seals it.
-const SESSIONS: &str = "SELECT cv.conversation_id, s.contribution_id, \
-     CASE WHEN s.state = 'open' AND s.watermark IS NOT NULL THEN 'reopened' ELSE s.state END, s.instance, \
-     EXISTS (SELECT 1 FROM entries e WHERE e.kind IN ('info', 'group_state') AND e.ref_id = s.id AND e.expunged = 0)::int \
-     FROM json_to_recordset($1::text::json) AS k(conv text, contrib text) \
-     JOIN conversations cv ON cv.conversation_id = k.conv \
-     JOIN sessions s ON s.conversation = cv.id AND s.contribution_id = k.contrib";
-const MESSAGES: &str =
-    "SELECT cv.conversation_id, s.contribution_id, m.seq, m.sender, m.recipients \
-     FROM json_to_recordset($1::text::json) AS k(conv text, contrib text) \
-     JOIN conversations cv ON cv.conversation_id = k.conv \
-     JOIN sessions s ON s.conversation = cv.id AND s.contribution_id = k.contrib \
-     JOIN messages m ON m.session = s.id ORDER BY m.seq";
-const USAGE: &str =
-    "SELECT u.uri, q.stored_bytes FROM json_array_elements_text($1::text::json) AS k(uri) \
-     JOIN users u ON u.uri = k.uri JOIN user_usage q ON q.user_id = u.id";
-const NEW_USER: &str =
-    "INSERT INTO users (uri, modseq) VALUES ($1, 1) ON CONFLICT (uri) DO NOTHING";
-const NEW_MAILBOX: &str = "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
-     SELECT id, $2::text, $3::bigint, 1 FROM users WHERE uri = $1 ON CONFLICT (user_id, name) DO NOTHING";
-const NEW_CONVERSATION: &str = "INSERT INTO conversations (conversation_id) VALUES ($1) \
-     ON CONFLICT (conversation_id) DO NOTHING";
-const NEW_SESSION: &str = "INSERT INTO sessions (conversation, contribution_id, instance, core_session, state) \
-     SELECT id, $2::text, $3::bigint, $4::bigint, 'open' FROM conversations WHERE conversation_id = $1 \
-     ON CONFLICT (conversation, contribution_id) DO NOTHING RETURNING 1";
-const NEW_MESSAGE: &str = "INSERT INTO messages (session, seq, message_id, sender, recipients, content_type, body, date, received_at) \
-     VALUES ((SELECT s.id FROM sessions s JOIN conversations cv ON s.conversation = cv.id \
-     WHERE cv.conversation_id = $1 AND s.contribution_id = $2), $3, $4, $5, $6, $7, $8, $9, $10)";
-/// Files an entry under a UID and a MODSEQ reserved for the batch ([`RESERVE_UIDS`],
-/// [`RESERVE_MODSEQS`]): `$3` and `$4` are how far below the reserved tops this
-/// entry's values are, so each entry gets the value the record-by-record path's
-/// increments would give it. `RETURNING 1` proves the row was written.
-const MESSAGE_ENTRY: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged) \
-     SELECT mb.id, mb.uid_next - $3::bigint, u.modseq - $4::bigint, $5::bigint, $6::bigint, 'message', \
-     currval('messages_id_seq'), $7::bigint, $8::bytea, 0 \
-     FROM users u JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = $2 WHERE u.uri = $1 RETURNING 1";
-const SESSION_ENTRY: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged) \
-     SELECT mb.id, mb.uid_next - $3::bigint, u.modseq - $4::bigint, $5::bigint, $6::bigint, $9::text, \
-     (SELECT s.id FROM sessions s JOIN conversations cv ON s.conversation = cv.id \
-     WHERE cv.conversation_id = $10 AND s.contribution_id = $11), $7::bigint, $8::bytea, 0 \
-     FROM users u JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = $2 WHERE u.uri = $1 RETURNING 1";
-/// Takes a mailbox's next `$3` UIDs for the batch: one update of the row per batch
-/// rather than one per entry (PostgreSQL keeps every version of a row updated again
-/// and again in one transaction, and each update walks them all). The row stays
-/// locked to the commit, as with one update per entry.
-const RESERVE_UIDS: &str = "UPDATE mailboxes SET uid_next = uid_next + $3 \
-     WHERE user_id = (SELECT id FROM users WHERE uri = $1) AND name = $2 RETURNING 1";
-/// Takes a user's next `$2` MODSEQs for the batch (as [`RESERVE_UIDS`]).
-const RESERVE_MODSEQS: &str = "UPDATE users SET modseq = modseq + $2 WHERE uri = $1 RETURNING 1";
-const CHARGE: &str = "INSERT INTO user_usage (user_id, stored_bytes) SELECT id, $2::bigint FROM users WHERE uri = $1 \
-     ON CONFLICT (user_id) DO UPDATE SET stored_bytes = user_usage.stored_bytes + excluded.stored_bytes";
-const SKIP: &str = "INSERT INTO quota_skips (user_id, kind, ref_id, size, at) \
-     SELECT id, 'message', currval('messages_id_seq'), $2::bigint, $3::bigint FROM users WHERE uri = $1";
-const SEAL: &str = "UPDATE sessions SET session_type = $3, from_uri = $4, to_uri = $5, date = $6, subject = $7, \
-     in_reply_to = $8, sdp = $9, media_attributes = $10, invited = $11, state = 'sealed', watermark = $12, \
-     sealed_at = $13 \
-     WHERE conversation = (SELECT id FROM conversations WHERE conversation_id = $1) \
-     AND contribution_id = $2 AND state = 'open' AND instance = $14 RETURNING 1";
-const IN_HISTORY: &str = "UPDATE messages SET in_history = 1 WHERE session = \
-     (SELECT s.id FROM sessions s JOIN conversations cv ON s.conversation = cv.id \
-     WHERE cv.conversation_id = $1 AND s.contribution_id = $2)";
-const NO_PARTICIPANTS: &str = "DELETE FROM participants WHERE session = \
-     (SELECT s.id FROM sessions s JOIN conversations cv ON s.conversation = cv.id \
-     WHERE cv.conversation_id = $1 AND s.contribution_id = $2)";
-const PARTICIPANT: &str = "INSERT INTO participants (session, position, uri, state) VALUES (\
-     (SELECT s.id FROM sessions s JOIN conversations cv ON s.conversation = cv.id \
-     WHERE cv.conversation_id = $1 AND s.contribution_id = $2), $3, $4, $5)";
-
 /// Rows known to exist in the database (committed): created by an earlier batch of
 /// this writer or found by one. Rows are never deleted, so they stay known; the
-/// sessions in `open` are this instance's and open until this writer seals them.
+/// sessions in `open` (with their row ids) are this instance's and open until this
+/// writer seals them.
 #[derive(Debug, Default)]
 struct Known {
     /// Users with their `INBOX` and `Default` mailboxes.
@@ -133,7 +74,7 @@ struct Known {
     /// `(user URI, mailbox name)`.
     mailboxes: HashSet<(String, String)>,
     conversations: HashSet<String>,
-    open: HashSet<Key>,
+    open: HashMap<Key, i64>,
 }
 
 impl Known {
@@ -149,12 +90,96 @@ struct SessionFacts {
     instance: i64,
     /// Live info or group state objects are filed (a seal would replace them).
     has_objects: bool,
+    id: i64,
 }
 
 /// A stored message of a session being sealed: `(seq, sender, recipients)`.
 type StoredRef = (u64, String, Vec<String>);
 
-/// The statements of one batch, built record by record.
+/// One mailbox entry to file: its owner and folder, its place among the batch's
+/// entries of that folder (UID) and of that user (MODSEQ), and its object.
+struct EntryRow {
+    uri: String,
+    mailbox: String,
+    place_uid: i64,
+    place_modseq: i64,
+    flags: i64,
+    kind: &'static str,
+    ref_id: i64,
+    raw: Vec<u8>,
+}
+
+/// The columns of the batch's new `messages` rows.
+#[derive(Default)]
+struct MessageRows {
+    id: Vec<i64>,
+    session: Vec<i64>,
+    seq: Vec<i64>,
+    message_id: Vec<String>,
+    sender: Vec<String>,
+    recipients: Vec<String>,
+    content_type: Vec<String>,
+    body: Vec<Vec<u8>>,
+}
+
+/// A seal: the session's row id and its new info.
+struct SealRow {
+    id: i64,
+    session_type: String,
+    from: String,
+    to: String,
+    date: String,
+    subject: Option<String>,
+    in_reply_to: Option<String>,
+    sdp: String,
+    media: String,
+    invited: String,
+    watermark: Option<i64>,
+}
+
+/// The info columns of `rows` (type to watermark), in the order [`SEALS`] and
+/// [`NEW_SEALED_SESSIONS`] take them.
+fn info_columns(rows: Vec<SealRow>) -> Vec<PgArg> {
+    let n = rows.len();
+    let mut c = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for r in rows {
+        c.0.push(r.session_type);
+        c.1.push(r.from);
+        c.2.push(r.to);
+        c.3.push(r.date);
+        c.4.push(r.subject);
+        c.5.push(r.in_reply_to);
+        c.6.push(r.sdp);
+        c.7.push(r.media);
+        c.8.push(r.invited);
+        c.9.push(r.watermark);
+    }
+    vec![
+        PgArg::Texts(c.0),
+        PgArg::Texts(c.1),
+        PgArg::Texts(c.2),
+        PgArg::Texts(c.3),
+        PgArg::OptTexts(c.4),
+        PgArg::OptTexts(c.5),
+        PgArg::Texts(c.6),
+        PgArg::Texts(c.7),
+        PgArg::Texts(c.8),
+        PgArg::OptInts(c.9),
+    ]
+}
+
+/// The rows of one batch, gathered record by record, then written kind by kind.
 struct Plan<'a> {
     known: &'a Known,
     instance: i64,
@@ -165,26 +190,37 @@ struct Plan<'a> {
     facts: HashMap<Key, SessionFacts>,
     messages: HashMap<Key, Vec<StoredRef>>,
     usage: HashMap<String, i64>,
+    /// Ids taken from the sequences in round 1, for new messages and sessions.
+    message_ids: std::vec::IntoIter<i64>,
+    session_ids: std::vec::IntoIter<i64>,
     /// Bytes charged per user in this batch, not yet written.
     charged: BTreeMap<String, i64>,
-    /// Rows the batch creates (users, mailboxes, conversations, sessions): they go
-    /// first, before the reservations.
-    head: Vec<Piped>,
-    statements: Vec<Piped>,
-    /// Indices of statements that must return exactly one row (in `head` and in
-    /// `statements`).
-    head_one_row: Vec<usize>,
-    one_row: Vec<usize>,
+    new_users: Vec<String>,
+    new_mailboxes: Vec<(String, String)>,
+    new_conversations: Vec<String>,
+    /// `(id, Conversation-ID, Contribution-ID, core session number)`.
+    new_sessions: Vec<(i64, String, String, i64)>,
+    /// Sessions the batch creates, and the session folders it creates for them:
+    /// such a folder cannot exist yet (its session did not), so it is made with
+    /// its UIDs already reserved rather than made, then updated.
+    fresh: HashSet<Key>,
+    fresh_folders: HashSet<(String, String)>,
+    new_messages: MessageRows,
+    entries: Vec<EntryRow>,
+    /// `(user, message id, size)` of copies skipped over quota.
+    skips: Vec<(String, i64, i64)>,
+    seals: Vec<SealRow>,
+    in_history: Vec<i64>,
+    no_participants: Vec<i64>,
+    /// `(session id, position, user, state)`.
+    participants: Vec<(i64, i64, String, String)>,
     /// Entries filed per mailbox and per user so far: the next entry's place in
     /// its mailbox's UIDs and its user's MODSEQs.
     uids: BTreeMap<(String, String), i64>,
     modseqs: BTreeMap<String, i64>,
-    /// Each entry statement: (index, user, mailbox, place among the mailbox's
-    /// UIDs, place among the user's MODSEQs), its offsets filled in at the end.
-    entries: Vec<(usize, String, String, i64, i64)>,
     answers: Vec<Result<(), StoreError>>,
     created: Known,
-    opened: HashSet<Key>,
+    opened: HashMap<Key, i64>,
     sealed: HashSet<Key>,
     changes: Vec<MailChange>,
 }
@@ -192,28 +228,21 @@ struct Plan<'a> {
 /// A batch the pipelined path leaves to the shared one.
 struct NotHere;
 
+/// A pipelined statement and how many rows it must return (`None`: any).
+type Checked = (Piped, Option<usize>);
+
 impl Plan<'_> {
-    fn push(&mut self, sql: &'static str, params: Vec<Val>) {
-        self.statements.push((sql, params));
-    }
-
-    fn push_one_row(&mut self, sql: &'static str, params: Vec<Val>) {
-        self.one_row.push(self.statements.len());
-        self.push(sql, params);
-    }
-
-    fn create(&mut self, sql: &'static str, params: Vec<Val>) {
-        self.head.push((sql, params));
-    }
-
-    fn create_one_row(&mut self, sql: &'static str, params: Vec<Val>) {
-        self.head_one_row.push(self.head.len());
-        self.create(sql, params);
-    }
-
-    /// An entry statement for `uri`'s `mailbox`: the UID and MODSEQ offsets
-    /// (parameters `$3`, `$4`) are placeholders until [`Plan::finish`].
-    fn entry(&mut self, sql: &'static str, uri: &str, mailbox: &str, params: Vec<Val>) {
+    /// An entry for `uri`'s `mailbox`: its places among the batch's UIDs of the
+    /// mailbox and MODSEQs of the user.
+    fn entry(
+        &mut self,
+        uri: &str,
+        mailbox: &str,
+        flags: i64,
+        kind: &'static str,
+        ref_id: i64,
+        raw: Vec<u8>,
+    ) {
         let k = self
             .uids
             .entry((uri.to_owned(), mailbox.to_owned()))
@@ -223,81 +252,312 @@ impl Plan<'_> {
         let j = self.modseqs.entry(uri.to_owned()).or_insert(0);
         let place_modseq = *j;
         *j += 1;
-        self.entries.push((
-            self.statements.len(),
-            uri.to_owned(),
-            mailbox.to_owned(),
+        self.entries.push(EntryRow {
+            uri: uri.to_owned(),
+            mailbox: mailbox.to_owned(),
             place_uid,
             place_modseq,
-        ));
-        self.push_one_row(sql, params);
+            flags,
+            kind,
+            ref_id,
+            raw,
+        });
     }
 
-    /// The whole pipeline: creations, reservations, the records' statements with
-    /// their offsets, the charges, `COMMIT`; and the indices that must return one
-    /// row.
-    fn finish(&mut self) -> (Vec<Piped>, Vec<usize>) {
-        for (i, uri, mailbox, place_uid, place_modseq) in std::mem::take(&mut self.entries) {
-            let n = self.uids[&(uri.clone(), mailbox)];
-            let m = self.modseqs[&uri];
-            let params = &mut self.statements[i].1;
-            params[2] = Val::Int(n - place_uid);
-            params[3] = Val::Int(m - 1 - place_modseq);
+    /// The whole second round trip: one statement per kind of row (none for a kind
+    /// without rows), then `COMMIT`; each with the rows it must return.
+    fn finish(&mut self) -> Vec<Checked> {
+        let mut out: Vec<Checked> = Vec::new();
+        let texts = |v: Vec<String>| PgArg::Texts(v);
+        if !self.new_users.is_empty() {
+            let users = std::mem::take(&mut self.new_users);
+            out.push(((NEW_USERS, vec![texts(users)]), None));
         }
-        self.charges();
-        self.push(COMMIT, vec![]);
-        let mut all = std::mem::take(&mut self.head);
-        let mut one_row = std::mem::take(&mut self.head_one_row);
-        for ((uri, mailbox), n) in &self.uids {
-            one_row.push(all.len());
-            all.push((
-                RESERVE_UIDS,
-                vec![uri.as_str().into(), mailbox.as_str().into(), (*n).into()],
+        let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
+        let (filed, plain): (Vec<_>, Vec<_>) = std::mem::take(&mut self.new_mailboxes)
+            .into_iter()
+            .partition(|k| self.fresh_folders.contains(k));
+        if !plain.is_empty() {
+            let (uris, names): (Vec<String>, Vec<String>) = plain.into_iter().unzip();
+            out.push((
+                (
+                    NEW_MAILBOXES,
+                    vec![texts(uris), texts(names), PgArg::one(uid_validity)],
+                ),
+                None,
             ));
         }
-        for (uri, m) in &self.modseqs {
-            one_row.push(all.len());
-            all.push((RESERVE_MODSEQS, vec![uri.as_str().into(), (*m).into()]));
+        if !filed.is_empty() {
+            let n = filed.len();
+            let counts: Vec<i64> = filed.iter().map(|k| self.uids[k]).collect();
+            let (uris, names): (Vec<String>, Vec<String>) = filed.into_iter().unzip();
+            out.push((
+                (
+                    NEW_FILED_MAILBOXES,
+                    vec![
+                        texts(uris),
+                        texts(names),
+                        PgArg::Ints(counts),
+                        PgArg::one(uid_validity),
+                    ],
+                ),
+                Some(n),
+            ));
         }
-        let offset = all.len();
-        one_row.extend(self.one_row.iter().map(|i| i + offset));
-        all.append(&mut self.statements);
-        (all, one_row)
+        if !self.new_conversations.is_empty() {
+            let conversations = std::mem::take(&mut self.new_conversations);
+            out.push(((NEW_CONVERSATIONS, vec![texts(conversations)]), None));
+        }
+        // A session made and sealed in this batch is made sealed, with its info.
+        let new_ids: HashSet<i64> = self.new_sessions.iter().map(|s| s.0).collect();
+        let (born_sealed, seals): (Vec<SealRow>, Vec<SealRow>) = std::mem::take(&mut self.seals)
+            .into_iter()
+            .partition(|s| new_ids.contains(&s.id));
+        let mut sealed_info: HashMap<i64, SealRow> =
+            born_sealed.into_iter().map(|s| (s.id, s)).collect();
+        let mut open = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut sealed = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, conv, contrib, core) in std::mem::take(&mut self.new_sessions) {
+            if let Some(info) = sealed_info.remove(&id) {
+                sealed.0.push(id);
+                sealed.1.push(conv);
+                sealed.2.push(contrib);
+                sealed.3.push(core);
+                sealed.4.push(info);
+            } else {
+                open.0.push(id);
+                open.1.push(conv);
+                open.2.push(contrib);
+                open.3.push(core);
+            }
+        }
+        if !open.0.is_empty() {
+            let n = open.0.len();
+            out.push((
+                (
+                    NEW_SESSIONS,
+                    vec![
+                        PgArg::Ints(open.0),
+                        texts(open.1),
+                        texts(open.2),
+                        PgArg::Ints(open.3),
+                        PgArg::one(self.instance),
+                    ],
+                ),
+                Some(n),
+            ));
+        }
+        if !sealed.0.is_empty() {
+            let n = sealed.0.len();
+            let mut params = vec![
+                PgArg::Ints(sealed.0),
+                texts(sealed.1),
+                texts(sealed.2),
+                PgArg::Ints(sealed.3),
+            ];
+            params.extend(info_columns(sealed.4));
+            params.extend([PgArg::one(self.instance), PgArg::one(self.now)]);
+            out.push(((NEW_SEALED_SESSIONS, params), Some(n)));
+        }
+        // The reservations: every mailbox and user an entry goes to, in key order.
+        if !self.uids.is_empty() {
+            let mut cols = (Vec::new(), Vec::new(), Vec::new());
+            for ((uri, mailbox), n) in &self.uids {
+                if self.fresh_folders.contains(&(uri.clone(), mailbox.clone())) {
+                    continue; // reserved as it was made
+                }
+                cols.0.push(uri.clone());
+                cols.1.push(mailbox.clone());
+                cols.2.push(*n);
+            }
+            let n = cols.0.len();
+            if n > 0 {
+                out.push((
+                    (
+                        RESERVE_UIDS,
+                        vec![texts(cols.0), texts(cols.1), PgArg::Ints(cols.2)],
+                    ),
+                    Some(n),
+                ));
+            }
+            let (uris, counts): (Vec<String>, Vec<i64>) =
+                self.modseqs.iter().map(|(u, m)| (u.clone(), *m)).unzip();
+            let n = uris.len();
+            out.push((
+                (RESERVE_MODSEQS, vec![texts(uris), PgArg::Ints(counts)]),
+                Some(n),
+            ));
+        }
+        if !self.new_messages.id.is_empty() {
+            let m = std::mem::take(&mut self.new_messages);
+            out.push((
+                (
+                    NEW_MESSAGES,
+                    vec![
+                        PgArg::Ints(m.id),
+                        PgArg::Ints(m.session),
+                        PgArg::Ints(m.seq),
+                        texts(m.message_id),
+                        texts(m.sender),
+                        texts(m.recipients),
+                        texts(m.content_type),
+                        PgArg::Blobs(m.body),
+                        PgArg::one(self.date.as_str()),
+                        PgArg::one(self.now),
+                    ],
+                ),
+                None,
+            ));
+        }
+        if !self.entries.is_empty() {
+            let rows = std::mem::take(&mut self.entries);
+            let n = rows.len();
+            let mut uri = Vec::with_capacity(n);
+            let mut mailbox = Vec::with_capacity(n);
+            let mut uoff = Vec::with_capacity(n);
+            let mut moff = Vec::with_capacity(n);
+            let mut flags = Vec::with_capacity(n);
+            let mut kind = Vec::with_capacity(n);
+            let mut ref_id = Vec::with_capacity(n);
+            let mut size = Vec::with_capacity(n);
+            let mut raw = Vec::with_capacity(n);
+            for e in rows {
+                // How far below the reserved tops this entry's values are: the
+                // mailbox's UID counter ends `count` higher, so the entry at
+                // `place` gets the old `uid_next + place`; the user's MODSEQ
+                // counter ends `count` higher and the entry at `place` gets
+                // `old + place + 1`.
+                let uids = self.uids[&(e.uri.clone(), e.mailbox.clone())];
+                let modseqs = self.modseqs[&e.uri];
+                uoff.push(uids - e.place_uid);
+                moff.push(modseqs - 1 - e.place_modseq);
+                size.push(i64::try_from(e.raw.len()).unwrap_or(i64::MAX));
+                uri.push(e.uri);
+                mailbox.push(e.mailbox);
+                flags.push(e.flags);
+                kind.push(e.kind.to_owned());
+                ref_id.push(e.ref_id);
+                raw.push(e.raw);
+            }
+            out.push((
+                (
+                    NEW_ENTRIES,
+                    vec![
+                        texts(uri),
+                        texts(mailbox),
+                        PgArg::Ints(uoff),
+                        PgArg::Ints(moff),
+                        PgArg::Ints(flags),
+                        texts(kind),
+                        PgArg::Ints(ref_id),
+                        PgArg::Ints(size),
+                        PgArg::Blobs(raw),
+                        PgArg::one(self.now),
+                    ],
+                ),
+                Some(n),
+            ));
+        }
+        if !self.skips.is_empty() {
+            let mut cols = (Vec::new(), Vec::new(), Vec::new());
+            for (uri, id, size) in std::mem::take(&mut self.skips) {
+                cols.0.push(uri);
+                cols.1.push(id);
+                cols.2.push(size);
+            }
+            out.push((
+                (
+                    NEW_SKIPS,
+                    vec![
+                        texts(cols.0),
+                        PgArg::Ints(cols.1),
+                        PgArg::Ints(cols.2),
+                        PgArg::one(self.now),
+                    ],
+                ),
+                None,
+            ));
+        }
+        if !seals.is_empty() {
+            let n = seals.len();
+            let mut params = vec![PgArg::Ints(seals.iter().map(|s| s.id).collect())];
+            params.extend(info_columns(seals));
+            params.extend([PgArg::one(self.now), PgArg::one(self.instance)]);
+            out.push(((SEALS, params), Some(n)));
+        }
+        if !self.in_history.is_empty() {
+            let ids = std::mem::take(&mut self.in_history);
+            out.push(((IN_HISTORY, vec![PgArg::Ints(ids)]), None));
+        }
+        if !self.no_participants.is_empty() {
+            let ids = std::mem::take(&mut self.no_participants);
+            out.push(((NO_PARTICIPANTS, vec![PgArg::Ints(ids)]), None));
+        }
+        if !self.participants.is_empty() {
+            let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (session, position, uri, state) in std::mem::take(&mut self.participants) {
+                cols.0.push(session);
+                cols.1.push(position);
+                cols.2.push(uri);
+                cols.3.push(state);
+            }
+            out.push((
+                (
+                    NEW_PARTICIPANTS,
+                    vec![
+                        PgArg::Ints(cols.0),
+                        PgArg::Ints(cols.1),
+                        texts(cols.2),
+                        texts(cols.3),
+                    ],
+                ),
+                None,
+            ));
+        }
+        if !self.charged.is_empty() {
+            let (uris, sizes): (Vec<String>, Vec<i64>) =
+                std::mem::take(&mut self.charged).into_iter().unzip();
+            out.push(((CHARGES, vec![texts(uris), PgArg::Ints(sizes)]), None));
+        }
+        out.push(((COMMIT, vec![]), None));
+        out
     }
 
     fn user(&mut self, uri: &str) {
         if self.known.users.contains(uri) || self.created.users.contains(uri) {
             return;
         }
-        self.create(NEW_USER, vec![uri.into()]);
+        self.new_users.push(uri.to_owned());
         for name in [INBOX, ROOT] {
             self.mailbox(uri, name);
         }
         self.created.users.insert(uri.to_owned());
     }
 
-    fn mailbox(&mut self, uri: &str, name: &str) {
+    /// Makes the mailbox unless it is known; `true` when this call made it.
+    fn mailbox(&mut self, uri: &str, name: &str) -> bool {
         let key = (uri.to_owned(), name.to_owned());
         if self.known.mailboxes.contains(&key) || self.created.mailboxes.contains(&key) {
-            return;
+            return false;
         }
-        let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
-        self.create(
-            NEW_MAILBOX,
-            vec![uri.into(), name.into(), uid_validity.into()],
-        );
+        self.new_mailboxes.push(key.clone());
         self.created.mailboxes.insert(key);
+        true
     }
 
-    /// The user and the session folder with its parent (as `Ops::add_entry`).
-    fn folder(&mut self, uri: &str, mailbox: &str) {
+    /// The user and the folder of session `key` with its parent (as
+    /// `Ops::add_entry`).
+    fn folder(&mut self, uri: &str, mailbox: &str, key: &Key) {
         self.user(uri);
         if let Some((parent, _)) = mailbox.rsplit_once(layout::DELIMITER) {
             if parent != ROOT {
                 self.mailbox(uri, parent);
             }
         }
-        self.mailbox(uri, mailbox);
+        if self.mailbox(uri, mailbox) && self.fresh.contains(key) {
+            self.fresh_folders
+                .insert((uri.to_owned(), mailbox.to_owned()));
+        }
         let change = MailChange {
             user: UserUri::new_canonical(uri),
             mailbox: mailbox.to_owned(),
@@ -307,40 +567,37 @@ impl Plan<'_> {
         }
     }
 
-    /// Makes sure the session is open and this instance's (creating it when new);
-    /// a sealed or foreign one is the shared path's to refuse.
-    fn session(&mut self, k: &SessionKey) -> Result<(), NotHere> {
+    /// Makes sure the session is open and this instance's (creating it when new)
+    /// and returns its row id; a sealed or foreign one is the shared path's to
+    /// refuse.
+    fn session(&mut self, k: &SessionKey) -> Result<i64, NotHere> {
         let key = key_of(k);
         if self.sealed.contains(&key) {
             return Err(NotHere);
         }
-        if self.known.open.contains(&key) || self.opened.contains(&key) {
-            return Ok(());
+        if let Some(id) = self.known.open.get(&key).or(self.opened.get(&key)) {
+            return Ok(*id);
         }
-        match self.facts.get(&key) {
-            Some(f) if f.state == "open" && f.instance == self.instance => {}
+        let id = match self.facts.get(&key) {
+            Some(f) if f.state == "open" && f.instance == self.instance => f.id,
             Some(_) => return Err(NotHere),
             None => {
                 if !self.known.conversations.contains(&key.0)
                     && !self.created.conversations.contains(&key.0)
                 {
-                    self.create(NEW_CONVERSATION, vec![key.0.as_str().into()]);
+                    self.new_conversations.push(key.0.clone());
                     self.created.conversations.insert(key.0.clone());
                 }
                 let core_session = i64::try_from(k.session.get()).map_err(|_| NotHere)?;
-                self.create_one_row(
-                    NEW_SESSION,
-                    vec![
-                        key.0.as_str().into(),
-                        key.1.as_str().into(),
-                        self.instance.into(),
-                        core_session.into(),
-                    ],
-                );
+                let id = self.session_ids.next().ok_or(NotHere)?;
+                self.new_sessions
+                    .push((id, key.0.clone(), key.1.clone(), core_session));
+                self.fresh.insert(key.clone());
+                id
             }
-        }
-        self.opened.insert(key);
-        Ok(())
+        };
+        self.opened.insert(key, id);
+        Ok(id)
     }
 
     fn over_quota(&self, uri: &str) -> bool {
@@ -350,22 +607,14 @@ impl Plan<'_> {
     }
 
     /// Counts `size` against the user now (later records of the batch see it);
-    /// written once per user at the end of the batch ([`Plan::charges`]).
+    /// written once per user at the end of the batch (`CHARGES`).
     fn charge(&mut self, uri: &str, size: i64) {
         *self.usage.entry(uri.to_owned()).or_insert(0) += size;
         *self.charged.entry(uri.to_owned()).or_insert(0) += size;
     }
 
-    /// One `user_usage` update per user charged in the batch: the sum of its
-    /// charges, the same total as one update per object.
-    fn charges(&mut self) {
-        for (uri, size) in std::mem::take(&mut self.charged) {
-            self.push(CHARGE, vec![uri.as_str().into(), size.into()]);
-        }
-    }
-
     fn message(&mut self, m: &StoredMessage) -> Result<(), NotHere> {
-        self.session(&m.key)?;
+        let session = self.session(&m.key)?;
         // LIM-14: a sender over quota is refused before anything is written.
         if self.over_quota(m.sender.as_str()) {
             self.answers.push(Err(StoreError::OverQuota {
@@ -376,21 +625,16 @@ impl Plan<'_> {
         let key = key_of(&m.key);
         let recipients: Vec<String> = m.recipients.iter().map(|r| r.as_str().to_owned()).collect();
         let seq = i64::try_from(m.seq).map_err(|_| NotHere)?;
-        self.push(
-            NEW_MESSAGE,
-            vec![
-                key.0.as_str().into(),
-                key.1.as_str().into(),
-                seq.into(),
-                m.message_id.as_str().into(),
-                m.sender.as_str().into(),
-                join_list(&recipients).into(),
-                m.content_type.as_str().into(),
-                Val::Bytes(m.body.clone()),
-                self.date.as_str().into(),
-                self.now.into(),
-            ],
-        );
+        let id = self.message_ids.next().ok_or(NotHere)?;
+        let rows = &mut self.new_messages;
+        rows.id.push(id);
+        rows.session.push(session);
+        rows.seq.push(seq);
+        rows.message_id.push(m.message_id.as_str().to_owned());
+        rows.sender.push(m.sender.as_str().to_owned());
+        rows.recipients.push(join_list(&recipients));
+        rows.content_type.push(m.content_type.clone());
+        rows.body.push(m.body.clone());
         let date = self.date.clone();
         let date_time = self.date_time.clone();
         let parts = MessageParts {
@@ -406,7 +650,7 @@ impl Plan<'_> {
         };
         let mailbox = layout::session_mailbox(&key.0, &key.1);
         let sent = layout::message_object(&parts, Direction::Sent);
-        self.file_message(m.sender.as_str(), &mailbox, bits::SEEN, sent);
+        self.file_message(&key, m.sender.as_str(), &mailbox, bits::SEEN, id, sent);
         let received = layout::message_object(&parts, Direction::Received);
         let mut done = vec![m.sender.as_str()];
         for r in &recipients {
@@ -419,10 +663,10 @@ impl Plan<'_> {
                 tracing::info!(user = %r, size = received.len(), "recipient over quota: copy skipped");
                 self.user(r);
                 let size = i64::try_from(received.len()).map_err(|_| NotHere)?;
-                self.push(SKIP, vec![r.as_str().into(), size.into(), self.now.into()]);
+                self.skips.push((r.clone(), id, size));
                 continue;
             }
-            self.file_message(r, &mailbox, 0, received.clone());
+            self.file_message(&key, r, &mailbox, 0, id, received.clone());
         }
         self.messages.entry(key).or_default().push((
             m.seq,
@@ -433,20 +677,18 @@ impl Plan<'_> {
         Ok(())
     }
 
-    fn file_message(&mut self, uri: &str, mailbox: &str, flags: i64, raw: Vec<u8>) {
-        self.folder(uri, mailbox);
+    fn file_message(
+        &mut self,
+        key: &Key,
+        uri: &str,
+        mailbox: &str,
+        flags: i64,
+        id: i64,
+        raw: Vec<u8>,
+    ) {
+        self.folder(uri, mailbox, key);
         let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
-        let params = vec![
-            uri.into(),
-            mailbox.into(),
-            Val::Int(0),
-            Val::Int(0),
-            flags.into(),
-            self.now.into(),
-            size.into(),
-            Val::Bytes(raw),
-        ];
-        self.entry(MESSAGE_ENTRY, uri, mailbox, params);
+        self.entry(uri, mailbox, flags, "message", id, raw);
         self.charge(uri, size);
     }
 
@@ -455,7 +697,7 @@ impl Plan<'_> {
         if self.facts.get(&key).is_some_and(|f| f.has_objects) {
             return Err(NotHere);
         }
-        self.session(&h.info.key)?;
+        let id = self.session(&h.info.key)?;
         let stored = self.messages.remove(&key).unwrap_or_default();
         // HIST-3: a stored message outside the final set is expunged at the seal,
         // which is the shared path's work.
@@ -470,41 +712,34 @@ impl Plan<'_> {
             .map(|s| i64::try_from(*s))
             .transpose()
             .map_err(|_| NotHere)?;
-        let k = || -> Vec<Val> { vec![key.0.as_str().into(), key.1.as_str().into()] };
-        let mut params = k();
-        params.extend([
-            layout::session_type_token(info.session_type).into(),
-            info.from.as_str().into(),
-            info.to.as_str().into(),
-            info.date.as_str().into(),
-            info.subject.clone().into(),
-            info.in_reply_to
-                .as_ref()
-                .map(|c| c.as_str().to_owned())
-                .into(),
-            info.sdp.as_str().into(),
-            join_list(&info.media_attributes).into(),
-            join_list(&invited).into(),
-            watermark.into(),
-            self.now.into(),
-            self.instance.into(),
-        ]);
-        self.push_one_row(SEAL, params);
+        self.seals.push(SealRow {
+            id,
+            session_type: layout::session_type_token(info.session_type).to_owned(),
+            from: info.from.as_str().to_owned(),
+            to: info.to.clone(),
+            date: info.date.clone(),
+            subject: info.subject.clone(),
+            in_reply_to: info.in_reply_to.as_ref().map(|c| c.as_str().to_owned()),
+            sdp: info.sdp.clone(),
+            media: join_list(&info.media_attributes),
+            invited: join_list(&invited),
+            watermark,
+        });
         if !stored.is_empty() {
-            self.push(IN_HISTORY, k());
+            self.in_history.push(id);
         }
         if self.facts.contains_key(&key) {
             // A session made in this batch has no participant rows yet.
-            self.push(NO_PARTICIPANTS, k());
+            self.no_participants.push(id);
         }
         for (i, p) in h.participants.iter().enumerate() {
-            let mut params = k();
-            params.extend([
-                i64::try_from(i).map_err(|_| NotHere)?.into(),
-                p.user.as_str().into(),
-                p.state.as_str().into(),
-            ]);
-            self.push(PARTICIPANT, params);
+            let position = i64::try_from(i).map_err(|_| NotHere)?;
+            self.participants.push((
+                id,
+                position,
+                p.user.as_str().to_owned(),
+                p.state.as_str().to_owned(),
+            ));
         }
         // The parties, in the shared path's order (`seal_parties`).
         let mut parties: Vec<String> = vec![info.from.as_str().to_owned()];
@@ -524,7 +759,8 @@ impl Plan<'_> {
         let mailbox = layout::session_mailbox(&key.0, &key.1);
         let raw = layout::session_info_object(info, false);
         for p in &parties {
-            self.session_entry(&key, p, &mailbox, "info", &raw);
+            self.folder(p, &mailbox, &key);
+            self.entry(p, &mailbox, 0, "info", id, raw.clone());
         }
         if info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
             let raw = layout::group_state_object(
@@ -535,7 +771,8 @@ impl Plan<'_> {
                 &self.date_time,
             );
             for p in &parties {
-                self.session_entry(&key, p, &mailbox, "group_state", &raw);
+                self.folder(p, &mailbox, &key);
+                self.entry(p, &mailbox, 0, "group_state", id, raw.clone());
             }
         }
         self.opened.remove(&key);
@@ -543,31 +780,12 @@ impl Plan<'_> {
         self.answers.push(Ok(()));
         Ok(())
     }
-
-    fn session_entry(&mut self, key: &Key, uri: &str, mailbox: &str, kind: &str, raw: &[u8]) {
-        self.folder(uri, mailbox);
-        let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
-        let params = vec![
-            uri.into(),
-            mailbox.into(),
-            Val::Int(0),
-            Val::Int(0),
-            Val::Int(0),
-            self.now.into(),
-            size.into(),
-            Val::Bytes(raw.to_vec()),
-            kind.into(),
-            key.0.as_str().into(),
-            key.1.as_str().into(),
-        ];
-        self.entry(SESSION_ENTRY, uri, mailbox, params);
-    }
 }
 
 /// The PostgreSQL write path: the pipelined batch, or the shared path when the
 /// batch is not one it handles.
 pub struct PgBatchWriter {
-    shared: HistoryWriter<PgConn>,
+    shared: HistoryWriter<crate::store::postgres::PgConn>,
     feed: broadcast::Sender<MailChange>,
     known: Known,
     /// Batches written the pipelined way (tests check which path ran).
@@ -581,7 +799,10 @@ impl PgBatchWriter {
     }
 
     /// Wraps the shared writer; `feed` is the change feed it announces on.
-    pub fn new(shared: HistoryWriter<PgConn>, feed: broadcast::Sender<MailChange>) -> Self {
+    pub fn new(
+        shared: HistoryWriter<crate::store::postgres::PgConn>,
+        feed: broadcast::Sender<MailChange>,
+    ) -> Self {
         Self {
             shared,
             feed,
@@ -596,15 +817,17 @@ impl PgBatchWriter {
         let mut keys: Vec<Key> = Vec::new();
         let mut sealed_keys: Vec<Key> = Vec::new();
         let mut users: Vec<&str> = Vec::new();
+        let mut n_messages: i64 = 0;
         for job in batch {
             match job {
                 StoreJob::Persist(_, Record::Message(m)) => {
                     let key = key_of(&m.key);
-                    if !self.known.open.contains(&key) {
+                    if !self.known.open.contains_key(&key) {
                         keys.push(key);
                     }
                     users.push(m.sender.as_str());
                     users.extend(m.recipients.iter().map(UserUri::as_str));
+                    n_messages += 1;
                 }
                 StoreJob::Seal(_, h) => {
                     keys.push(key_of(&h.info.key));
@@ -622,26 +845,31 @@ impl PgBatchWriter {
                 ) => return Err(NotHere),
             }
         }
+        keys.sort_unstable();
+        keys.dedup();
+        sealed_keys.sort_unstable();
+        sealed_keys.dedup();
         let quota = self.shared.user_quota();
-        let pairs = |keys: &[Key]| -> Val {
-            let list: Vec<serde_json::Value> = keys
-                .iter()
-                .map(|(c, k)| serde_json::json!({ "conv": c, "contrib": k }))
-                .collect();
-            serde_json::Value::Array(list).to_string().into()
+        let pairs = |keys: &[Key]| -> Vec<PgArg> {
+            let (convs, contribs): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+            vec![PgArg::Texts(convs), PgArg::Texts(contribs)]
         };
-        let mut facts_query: Vec<Piped> = vec![(BEGIN, vec![])];
-        facts_query.push((SESSIONS, vec![pairs(&keys)]));
-        facts_query.push((MESSAGES, vec![pairs(&sealed_keys)]));
+        let n_sessions = i64::try_from(keys.len()).map_err(|_| NotHere)?;
+        let mut facts_query: Vec<Piped> = vec![(BEGIN, vec![]), (CUSTOM_PLANS, vec![])];
+        facts_query.push((SESSIONS, pairs(&keys)));
+        facts_query.push((MESSAGES, pairs(&sealed_keys)));
+        facts_query.push((MESSAGE_IDS, vec![PgArg::one(n_messages)]));
+        facts_query.push((SESSION_IDS, vec![PgArg::one(n_sessions)]));
         if quota.is_some() {
             users.sort_unstable();
             users.dedup();
-            facts_query.push((USAGE, vec![serde_json::json!(users).to_string().into()]));
+            let users = users.iter().map(|u| (*u).to_owned()).collect();
+            facts_query.push((USAGE, vec![PgArg::Texts(users)]));
         }
         let conn = self.shared.conn_mut();
-        let facts = conn.pipeline(&facts_query);
+        let facts = conn.pipeline(facts_query);
         let facts = facts.and_then(|rows| read_facts(&rows));
-        let (facts, messages, usage) = match facts {
+        let facts = match facts {
             Ok(f) => f,
             Err(e) => {
                 tracing::debug!(error = %e, "pipelined batch: facts failed");
@@ -656,20 +884,30 @@ impl PgBatchWriter {
             now,
             date: layout::rfc5322_date(now),
             date_time: layout::iso8601(now),
-            facts,
-            messages,
-            usage,
+            facts: facts.sessions,
+            messages: facts.messages,
+            usage: facts.usage,
+            message_ids: facts.message_ids.into_iter(),
+            session_ids: facts.session_ids.into_iter(),
             charged: BTreeMap::new(),
-            head: Vec::new(),
-            statements: Vec::new(),
-            head_one_row: Vec::new(),
-            one_row: Vec::new(),
+            new_users: Vec::new(),
+            new_mailboxes: Vec::new(),
+            new_conversations: Vec::new(),
+            new_sessions: Vec::new(),
+            fresh: HashSet::new(),
+            fresh_folders: HashSet::new(),
+            new_messages: MessageRows::default(),
+            entries: Vec::new(),
+            skips: Vec::new(),
+            seals: Vec::new(),
+            in_history: Vec::new(),
+            no_participants: Vec::new(),
+            participants: Vec::new(),
             uids: BTreeMap::new(),
             modseqs: BTreeMap::new(),
-            entries: Vec::new(),
             answers: Vec::new(),
             created: Known::default(),
-            opened: HashSet::new(),
+            opened: HashMap::new(),
             sealed: HashSet::new(),
             changes: Vec::new(),
         };
@@ -692,7 +930,7 @@ impl PgBatchWriter {
                 return Err(self.abandon());
             }
         }
-        let (statements, one_row) = plan.finish();
+        let checked = plan.finish();
         let Plan {
             answers,
             created,
@@ -701,11 +939,14 @@ impl PgBatchWriter {
             changes,
             ..
         } = plan;
-        let written = self.shared.conn_mut().pipeline(&statements);
+        let (statements, expected): (Vec<Piped>, Vec<Option<usize>>) = checked.into_iter().unzip();
+        let written = self.shared.conn_mut().pipeline(statements);
         let proved = written.as_ref().is_ok_and(|rows| {
-            one_row
-                .iter()
-                .all(|i| rows.get(*i).is_some_and(|r| r.len() == 1))
+            rows.len() == expected.len()
+                && rows
+                    .iter()
+                    .zip(&expected)
+                    .all(|(r, n)| n.is_none_or(|n| r.len() == n))
         });
         if !proved {
             if let Err(e) = written {
@@ -745,29 +986,37 @@ impl PgBatchWriter {
     }
 }
 
-/// The facts the batch's first round trip read: sessions, stored messages of the
-/// sessions it seals, users' stored bytes.
-type Facts = (
-    HashMap<Key, SessionFacts>,
-    HashMap<Key, Vec<StoredRef>>,
-    HashMap<String, i64>,
-);
+/// The facts the batch's first round trip read.
+struct Facts {
+    sessions: HashMap<Key, SessionFacts>,
+    /// Stored messages of the sessions it seals.
+    messages: HashMap<Key, Vec<StoredRef>>,
+    /// Users' stored bytes.
+    usage: HashMap<String, i64>,
+    /// Ids for new rows.
+    message_ids: Vec<i64>,
+    session_ids: Vec<i64>,
+}
 
+/// Reads the answers of round 1: `BEGIN`, `SET LOCAL`, sessions, messages,
+/// message ids, session ids, and the usage if it was asked.
 fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
-    let mut facts = HashMap::new();
-    for r in rows.get(1).into_iter().flatten() {
+    let rows = rows.get(2..).unwrap_or_default();
+    let mut sessions = HashMap::new();
+    for r in rows.first().into_iter().flatten() {
         let has_objects = r.int(4)? != 0;
-        facts.insert(
+        sessions.insert(
             (r.text(0)?, r.text(1)?),
             SessionFacts {
                 state: r.text(2)?,
                 instance: r.int(3)?,
                 has_objects,
+                id: r.int(5)?,
             },
         );
     }
     let mut messages: HashMap<Key, Vec<StoredRef>> = HashMap::new();
-    for r in rows.get(2).into_iter().flatten() {
+    for r in rows.get(1).into_iter().flatten() {
         let seq = u64::try_from(r.int(2)?).map_err(DbError::data)?;
         messages.entry((r.text(0)?, r.text(1)?)).or_default().push((
             seq,
@@ -775,11 +1024,26 @@ fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
             split_list(&r.text(4)?),
         ));
     }
+    let ids = |i: usize| -> Result<Vec<i64>, DbError> {
+        rows.get(i)
+            .into_iter()
+            .flatten()
+            .map(|r| r.int(0))
+            .collect()
+    };
+    let message_ids = ids(2)?;
+    let session_ids = ids(3)?;
     let mut usage = HashMap::new();
-    for r in rows.get(3).into_iter().flatten() {
+    for r in rows.get(4).into_iter().flatten() {
         usage.insert(r.text(0)?, r.int(1)?);
     }
-    Ok((facts, messages, usage))
+    Ok(Facts {
+        sessions,
+        messages,
+        usage,
+        message_ids,
+        session_ids,
+    })
 }
 
 impl HistoryStore for PgBatchWriter {

@@ -66,7 +66,33 @@ pub struct PgConn {
 }
 
 /// One statement of a [`PgConn::pipeline`]: its text and parameters.
-pub type Piped = (&'static str, Vec<Val>);
+pub type Piped = (&'static str, Vec<PgArg>);
+
+/// A parameter of a pipelined statement: one value, or a column of values that the
+/// statement spreads into rows with `unnest` (one statement for many rows:
+/// `pg_batch.rs`). Bound as a PostgreSQL array (`bigint[]`, `text[]`, `bytea[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgArg {
+    /// One value.
+    One(Val),
+    /// `bigint[]`.
+    Ints(Vec<i64>),
+    /// `bigint[]` with NULLs.
+    OptInts(Vec<Option<i64>>),
+    /// `text[]`.
+    Texts(Vec<String>),
+    /// `text[]` with NULLs.
+    OptTexts(Vec<Option<String>>),
+    /// `bytea[]`.
+    Blobs(Vec<Vec<u8>>),
+}
+
+impl PgArg {
+    /// One value.
+    pub fn one(v: impl Into<Val>) -> Self {
+        PgArg::One(v.into())
+    }
+}
 
 fn db(e: tokio_postgres::Error) -> DbError {
     // `Display` of a server error is only "db error"; the detail is in `source`.
@@ -193,10 +219,16 @@ impl PgConn {
     /// or the first error. Statements after a failing one fail too inside a
     /// transaction (PostgreSQL aborts it), so the caller rolls back on an error.
     /// A statement not yet prepared on this connection costs one round trip first.
-    pub fn pipeline(&mut self, statements: &[Piped]) -> Result<Vec<Vec<Row>>, DbError> {
+    pub fn pipeline(&mut self, statements: Vec<Piped>) -> Result<Vec<Vec<Row>>, DbError> {
         let mut bound = Vec::with_capacity(statements.len());
         for (sql, params) in statements {
-            bound.push(self.bind(sql, params)?);
+            let stmt = self.statement(sql)?;
+            let values = params
+                .into_iter()
+                .zip(stmt.params())
+                .map(|(v, ty)| arg(v, ty))
+                .collect::<Result<Vec<_>, _>>()?;
+            bound.push((stmt, values));
         }
         let (client, runtime) = self.parts();
         let mut calls: Vec<Pin<Box<dyn Future<Output = _> + '_>>> = bound
@@ -272,6 +304,23 @@ fn param(v: &Val, ty: &Type) -> Result<Box<dyn ToSql + Sync>, DbError> {
         (Val::Text(s), _) => Box::new(s.clone()),
         (Val::Bytes(b), t) if *t == Type::BYTEA => Box::new(b.clone()),
         _ => return Err(mismatch()),
+    })
+}
+
+/// A pipelined parameter typed as the statement expects it; a column moves into
+/// its array (the batch's bodies are not copied again).
+fn arg(v: PgArg, ty: &Type) -> Result<Box<dyn ToSql + Sync>, DbError> {
+    let mismatch = |what: &str| DbError(format!("postgres: cannot bind {what} as {ty}"));
+    Ok(match v {
+        PgArg::One(v) => param(&v, ty)?,
+        PgArg::Ints(v) if *ty == Type::INT8_ARRAY => Box::new(v),
+        PgArg::OptInts(v) if *ty == Type::INT8_ARRAY => Box::new(v),
+        PgArg::Texts(v) if *ty == Type::TEXT_ARRAY => Box::new(v),
+        PgArg::OptTexts(v) if *ty == Type::TEXT_ARRAY => Box::new(v),
+        PgArg::Blobs(v) if *ty == Type::BYTEA_ARRAY => Box::new(v),
+        PgArg::Ints(_) | PgArg::OptInts(_) => return Err(mismatch("bigint[]")),
+        PgArg::Texts(_) | PgArg::OptTexts(_) => return Err(mismatch("text[]")),
+        PgArg::Blobs(_) => return Err(mismatch("bytea[]")),
     })
 }
 

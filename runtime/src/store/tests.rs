@@ -202,6 +202,9 @@ mod mail_list;
 /// MSG-1: group commits without per-record savepoints, and the retry with them.
 mod group_commit;
 
+/// STORE-11: PostgreSQL's pipelined group commit against the shared path, at size.
+mod pg_batch_many;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,

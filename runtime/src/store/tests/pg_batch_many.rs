@@ -1,0 +1,133 @@
+//! STORE-11 on PostgreSQL, at size: the pipelined group commit (`pg_batch.rs`, one
+//! multi-row statement per kind of row) against the shared record-by-record path
+//! (`history.rs`) over a dozen batches of many sessions, users, messages and seals
+//! (1-to-1 and group, sealed in the batch that opened them or in a later one): the
+//! same objects, UIDs, MODSEQs and flags for every user (HIST-1, STORE-2).
+
+use super::*;
+
+fn session(n: u64) -> SessionKey {
+    SessionKey {
+        session: SessionId::new(n),
+        // Three conversations: sessions share conversation rows and folders.
+        conversation_id: ConversationId::new(format!("conv-{}", n % 3)),
+        contribution_id: ContributionId::new(format!("contrib-{n}")),
+    }
+}
+
+/// The seal of session `n` with its messages `1..=messages`: a group with its
+/// participants every third session, else a 1-to-1.
+fn seal_for(n: u64, messages: u64) -> HistoryObject {
+    let mut info = if n % 3 == 0 {
+        group_info()
+    } else {
+        one_to_one_info()
+    };
+    info.key = session(n);
+    let participants = if n % 3 == 0 {
+        vec![
+            ParticipantRecord {
+                user: bob(),
+                state: "joined".into(),
+            },
+            ParticipantRecord {
+                user: carol(),
+                state: "departed".into(),
+            },
+        ]
+    } else {
+        vec![]
+    };
+    seal_of(info, (1..=messages).collect(), participants)
+}
+
+/// Twelve batches (more than the five runs after which PostgreSQL may plan a
+/// prepared statement generically): each opens six sessions with three messages
+/// each between the three users, seals three of them and the three left open by
+/// the batch before.
+fn many_batches() -> Vec<Vec<StoreJob>> {
+    let users = [alice(), bob(), carol()];
+    let mut ticket = 0;
+    let mut next = || {
+        ticket += 1;
+        StoreTicket::new(ticket)
+    };
+    let mut out = Vec::new();
+    for round in 0..12u64 {
+        let mut jobs = Vec::new();
+        for i in 0..6u64 {
+            let n = round * 6 + i + 1;
+            for seq in 1..=3u64 {
+                let from = users[usize::try_from((n + seq) % 3).unwrap()].clone();
+                let to: Vec<UserUri> = users.iter().filter(|u| **u != from).cloned().collect();
+                jobs.push(StoreJob::Persist(
+                    next(),
+                    message(session(n), seq, from, &to),
+                ));
+            }
+        }
+        for i in 0..3u64 {
+            let n = round * 6 + i + 1;
+            jobs.push(StoreJob::Seal(next(), seal_for(n, 3)));
+            if round > 0 {
+                let left = (round - 1) * 6 + i + 4;
+                jobs.push(StoreJob::Seal(next(), seal_for(left, 3)));
+            }
+        }
+        out.push(jobs);
+    }
+    out
+}
+
+/// [`view`] without the group state objects' write time.
+fn timeless(store: &OpenStore) -> Vec<String> {
+    view(store)
+        .into_iter()
+        .map(|line| match line.split_once("timestamp=\"") {
+            Some((head, rest)) => {
+                let tail = rest.split_once('"').map_or("", |(_, t)| t);
+                format!("{head}timestamp=\"\"{tail}")
+            }
+            None => line,
+        })
+        .collect()
+}
+
+#[test]
+fn store_11_many_pipelined_batches_write_what_the_shared_path_writes() {
+    let (Some(piped), Some(plain)) = (
+        postgres_place("pipelined_many"),
+        postgres_place("shared_many"),
+    ) else {
+        return;
+    };
+    let url = |p: &Place| match p.url() {
+        StoreUrl::Postgres(u) => u,
+        StoreUrl::Sqlite(_) => unreachable!("a PostgreSQL place"),
+    };
+    drop(piped.open());
+    drop(plain.open());
+    let (feed, _) = broadcast::channel(1024);
+    let conn = |p: &Place| postgres::PgConn::connect(&url(p)).expect("connects");
+    let mut batched = pg_batch::PgBatchWriter::new(
+        HistoryWriter::new(conn(&piped), 0, feed.clone()),
+        feed.clone(),
+    );
+    let mut shared = HistoryWriter::new(conn(&plain), 0, feed);
+    let batches = many_batches();
+    for batch in &batches {
+        for (a, b) in batched
+            .write_batch(batch)
+            .into_iter()
+            .zip(write_each(&mut shared, batch))
+        {
+            a.expect("pipelined");
+            b.expect("record by record");
+        }
+    }
+    assert_eq!(batched.pipelined_batches(), 12, "every batch pipelined");
+    let (a, b) = (timeless(&piped.open()), timeless(&plain.open()));
+    assert_eq!(a, b);
+    // 72 sessions, 216 messages: each user's copies, info and group state objects.
+    assert!(a.len() > 500, "{}", a.len());
+}
