@@ -21,8 +21,9 @@
 # MAX_RATE (default 64000), CPMD_BIN (default: cargo build --release -p cpmd),
 # BASE_PORT (default random), RUST_LOG (cpmd's log filter, default info; the log
 # goes to a file), KAMAILIO=0 skips the Kamailio series, KEEP=1 keeps the work
-# directory. STORE_PG (else CPMD_TEST_PG), a PostgreSQL URL of a role that may
-# create databases: one more cpmd series with `--store` a fresh database there.
+# directory, RSS_EVERY (s, default 5) how often cpmd's RSS is sampled during its runs.
+# STORE_PG (else CPMD_TEST_PG), a PostgreSQL URL of a role that may create
+# databases: one more cpmd series with `--store` a fresh database there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,6 +31,7 @@ root=$(pwd)
 DURATION=${DURATION:-30}
 RATES=${RATES:-"200 400 800 1600"}
 MAX_RATE=${MAX_RATE:-64000}
+RSS_EVERY=${RSS_EVERY:-5}
 KAMAILIO=${KAMAILIO:-1}
 BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
 export RUST_LOG=${RUST_LOG:-info}
@@ -138,18 +140,53 @@ register bob "$uas_port"
 start_uas "$uas_port" "$ip:$cpmd_port"
 sleep 0.2
 
-best_cpmd=0 cpu_us=- rss=-
+# sample_rss FILE: cpmd's VmRSS every RSS_EVERY seconds ("seconds kB" lines) until
+# killed; the RSS over a run, to see whether it stays flat once the lingering
+# transactions of the first 64·T1 = 32 s are replaced as fast as they are made.
+sample_rss() {
+  local t=0
+  while kill -0 "$cpmd_pid" 2>/dev/null; do
+    echo "$t $(rss_kb "$cpmd_pid")"
+    sleep "$RSS_EVERY"
+    t=$((t + RSS_EVERY))
+  done >"$1"
+}
+
+# rss_flat FILE: the samples, and the growth from the first sample at or after 40 s
+# (past the 32 s of lingering) to the last one.
+rss_flat() {
+  awk -v every="$RSS_EVERY" '
+    { t[NR] = $1; r[NR] = $2; line = line " " $2 }
+    $1 >= 40 && !from { from = NR }
+    END {
+      printf "  rss every %ss (kB):%s\n", every, line
+      if (from && from < NR)
+        printf "  rss from %ds to %ds: %d -> %d kB (%+.1f%%)\n", t[from], t[NR], r[from], r[NR], (r[NR] - r[from]) * 100 / r[from]
+      else
+        print "  rss: run too short to judge flatness (needs samples past 40 s)"
+    }' "$1"
+}
+
+best_cpmd=0 cpu_us=- rss=- rss_series=
 printf '%-8s %8s %8s %8s %8s %10s %10s\n' mode rate ok failed secs "cpu_us/call" "rss_kB"
 for rate in $(rates); do
   register alice "$uac_port"
   c0=$(cpu_ticks "$cpmd_pid")
+  sample_rss "$work/rss-$rate.txt" &
+  sampler=$!
   run_calls cpmd "$rate" "$ip:$cpmd_port" "sip:bob@example.com" "$uac_port"
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
   c1=$(cpu_ticks "$cpmd_pid")
   per=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$ok" \
     'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / t / n; else print "-" }')
   r=$(rss_kb "$cpmd_pid")
   printf '%-8s %8s %8s %8s %8s %10s %10s\n' cpmd "$rate" "$ok" "$failed" "$secs" "$per" "$r"
-  if passes; then best_cpmd=$rate cpu_us=$per rss=$r; else break; fi
+  if passes; then
+    best_cpmd=$rate cpu_us=$per rss=$r rss_series="$work/rss-$rate.txt"
+  else
+    break
+  fi
 done
 hwm=$(hwm_kb "$cpmd_pid")
 sealed=$(sqlite3 "$work/data/cpmd.db" "SELECT count(*) FROM sessions WHERE state = 'sealed'" 2>/dev/null || echo "?")
@@ -264,3 +301,7 @@ echo "  kamailio CPU    : $kam_cpu_us us per call (at $best_kam/s, all processes
 echo "  cpmd RSS        : $rss kB after the run at $best_cpmd/s, peak $hwm kB"
 echo "  sealed          : $sealed sessions sealed in cpmd.db"
 echo "  lingering       : ${linger:-?} (at shutdown, after the last cpmd run)"
+if [ -n "$rss_series" ]; then
+  echo "  cpmd RSS over the run at $best_cpmd/s:"
+  rss_flat "$rss_series"
+fi

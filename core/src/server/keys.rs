@@ -3,6 +3,7 @@
 //! timers, transactions, legs and sessions all name, so they sit below all of them.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::ids::{CallId, Tag};
@@ -76,8 +77,15 @@ impl TxKey {
         } else {
             format!("{branch}|{}|{}", req.headers.call_id, req.headers.cseq.seq).into()
         };
+        // `host:port`, written into one buffer: this runs for every request received.
         let sent_by: Box<str> = via
-            .map(|v| format!("{}:{}", v.host, v.port.unwrap_or(5060)))
+            .map(|v| {
+                let mut s = String::with_capacity(32);
+                crate::wire::uri::write_host(&mut s, &v.host);
+                // Writing to a String cannot fail.
+                let _ = write!(s, ":{}", v.port.unwrap_or(5060));
+                s
+            })
             .unwrap_or_default()
             .into();
         Self::new(true, branch, sent_by, ack_as_invite(&req.method))

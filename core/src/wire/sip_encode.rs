@@ -12,33 +12,48 @@
 //! that came from the decoder are already safe to print (no CR/LF).
 
 use super::sip_decode::syntax::{is_token, quote};
-use super::uri::print_uri;
+use super::uri::{write_host, write_uri};
 use super::ReplyContext;
 use crate::sip::{Headers, MediaType, NameAddr, SipMessage, StatusCode, Via};
 use crate::uri::Param;
 
-/// Prints a message with a computed `Content-Length`.
+/// Prints a message with a computed `Content-Length`. Everything is written into
+/// one buffer (no intermediate string per header or URI): this runs for every
+/// message the server sends.
 pub fn encode_message(msg: &SipMessage) -> Vec<u8> {
-    let (start, headers, body) = match msg {
-        SipMessage::Request(r) => (
-            format!("{} {} SIP/2.0", r.method, print_uri(&r.uri)),
-            &r.headers,
-            &r.body,
-        ),
-        SipMessage::Response(r) => (
-            format!("SIP/2.0 {} {}", r.status, r.reason),
-            &r.headers,
-            &r.body,
-        ),
+    let (headers, body) = match msg {
+        SipMessage::Request(r) => (&r.headers, &r.body),
+        SipMessage::Response(r) => (&r.headers, &r.body),
     };
-    let mut out = String::with_capacity(512);
-    line(&mut out, &start);
+    let mut out = String::with_capacity(768 + body.len());
+    match msg {
+        SipMessage::Request(r) => {
+            out.push_str(r.method.as_str());
+            out.push(' ');
+            write_uri(&mut out, &r.uri);
+            out.push_str(" SIP/2.0\r\n");
+        }
+        SipMessage::Response(r) => {
+            out.push_str("SIP/2.0 ");
+            push_num(&mut out, r.status);
+            out.push(' ');
+            line(&mut out, &r.reason);
+        }
+    }
     print_headers(&mut out, headers);
-    header(&mut out, "Content-Length", &body.len().to_string());
-    out.push_str("\r\n");
+    out.push_str("Content-Length: ");
+    push_num(&mut out, body.len());
+    out.push_str("\r\n\r\n");
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
     bytes
+}
+
+/// Appends a number in decimal without a temporary string.
+fn push_num(out: &mut String, n: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{n}");
 }
 
 fn line(out: &mut String, text: &str) {
@@ -52,16 +67,28 @@ fn header(out: &mut String, name: &str, value: &str) {
     line(out, value);
 }
 
+/// `name: ` then what `value` writes, then CRLF.
+fn header_with(out: &mut String, name: &str, value: impl FnOnce(&mut String)) {
+    out.push_str(name);
+    out.push_str(": ");
+    value(out);
+    out.push_str("\r\n");
+}
+
 fn print_headers(out: &mut String, h: &Headers) {
     for via in &h.via {
-        header(out, "Via", &print_via(via));
+        header_with(out, "Via", |o| write_via(o, via));
     }
-    header(out, "From", &print_name_addr(&h.from));
-    header(out, "To", &print_name_addr(&h.to));
+    header_with(out, "From", |o| write_name_addr(o, &h.from));
+    header_with(out, "To", |o| write_name_addr(o, &h.to));
     header(out, "Call-ID", h.call_id.as_str());
-    header(out, "CSeq", &format!("{} {}", h.cseq.seq, h.cseq.method));
+    header_with(out, "CSeq", |o| {
+        push_num(o, h.cseq.seq);
+        o.push(' ');
+        o.push_str(h.cseq.method.as_str());
+    });
     if let Some(n) = h.max_forwards {
-        header(out, "Max-Forwards", &n.to_string());
+        header_with(out, "Max-Forwards", |o| push_num(o, n));
     }
     if h.contact_wildcard {
         header(out, "Contact", "*");
@@ -73,16 +100,23 @@ fn print_headers(out: &mut String, h: &Headers) {
     ];
     for (name, list) in addr_lists {
         for addr in list {
-            header(out, name, &print_name_addr(addr));
+            header_with(out, name, |o| write_name_addr(o, addr));
         }
     }
     for (name, tags) in [("Require", &h.require), ("Supported", &h.supported)] {
         if !tags.is_empty() {
-            header(out, name, &tags.join(", "));
+            header_with(out, name, |o| {
+                for (i, tag) in tags.iter().enumerate() {
+                    if i > 0 {
+                        o.push_str(", ");
+                    }
+                    o.push_str(tag);
+                }
+            });
         }
     }
     if let Some(ct) = &h.content_type {
-        header(out, "Content-Type", &print_media_type(ct));
+        header_with(out, "Content-Type", |o| write_media_type(o, ct));
     }
     print_more_headers(out, h);
 }
@@ -93,7 +127,7 @@ fn print_more_headers(out: &mut String, h: &Headers) {
         header(out, "Date", date);
     }
     if let Some(n) = h.expires {
-        header(out, "Expires", &n.to_string());
+        header_with(out, "Expires", |o| push_num(o, n));
     }
     let ids = [
         (
@@ -119,15 +153,19 @@ fn print_more_headers(out: &mut String, h: &Headers) {
         }
     }
     for r in &h.replaces {
-        let early = if r.early_only { ";early-only" } else { "" };
-        let value = format!(
-            "{};to-tag={};from-tag={}{early}",
-            r.call_id, r.to_tag, r.from_tag
-        );
-        header(out, "Replaces", &value);
+        header_with(out, "Replaces", |o| {
+            o.push_str(r.call_id.as_str());
+            o.push_str(";to-tag=");
+            o.push_str(r.to_tag.as_str());
+            o.push_str(";from-tag=");
+            o.push_str(r.from_tag.as_str());
+            if r.early_only {
+                o.push_str(";early-only");
+            }
+        });
     }
     if let Some(rb) = &h.referred_by {
-        header(out, "Referred-By", &print_name_addr(rb));
+        header_with(out, "Referred-By", |o| write_name_addr(o, rb));
     }
     for ac in &h.accept_contact {
         header(out, "Accept-Contact", ac);
@@ -153,31 +191,40 @@ fn push_params(out: &mut String, params: &[Param]) {
 /// brackets are always used so that URI parameters and header parameters stay apart.
 pub(crate) fn print_name_addr(addr: &NameAddr) -> String {
     let mut out = String::new();
+    write_name_addr(&mut out, addr);
+    out
+}
+
+/// [`print_name_addr`] into `out`.
+fn write_name_addr(out: &mut String, addr: &NameAddr) {
     if let Some(d) = &addr.display {
         out.push_str(&quote(d));
         out.push(' ');
     }
     out.push('<');
-    out.push_str(&print_uri(&addr.uri));
+    write_uri(out, &addr.uri);
     out.push('>');
-    push_params(&mut out, &addr.params);
-    out
+    push_params(out, &addr.params);
 }
 
-/// `SIP/2.0/TRANSPORT host[:port];params`.
-pub(crate) fn print_via(via: &Via) -> String {
-    let mut out = format!("SIP/2.0/{} {}", via.transport, via.host);
+/// `SIP/2.0/TRANSPORT host[:port];params`, into `out`.
+fn write_via(out: &mut String, via: &Via) {
+    out.push_str("SIP/2.0/");
+    out.push_str(&via.transport);
+    out.push(' ');
+    write_host(out, &via.host);
     if let Some(port) = via.port {
         out.push(':');
-        out.push_str(&port.to_string());
+        push_num(out, port);
     }
-    push_params(&mut out, &via.params);
-    out
+    push_params(out, &via.params);
 }
 
-/// `type/subtype;name=value`, quoting values that are not tokens.
-pub(crate) fn print_media_type(mt: &MediaType) -> String {
-    let mut out = format!("{}/{}", mt.kind, mt.subtype);
+/// `type/subtype;name=value`, quoting values that are not tokens, into `out`.
+fn write_media_type(out: &mut String, mt: &MediaType) {
+    out.push_str(&mt.kind);
+    out.push('/');
+    out.push_str(&mt.subtype);
     for p in &mt.params {
         out.push(';');
         out.push_str(&p.name);
@@ -190,7 +237,6 @@ pub(crate) fn print_media_type(mt: &MediaType) -> String {
             }
         }
     }
-    out
 }
 
 /// Prints a body-less response to a request that failed to decode, echoing the raw
@@ -203,7 +249,10 @@ pub fn encode_error_reply(ctx: &ReplyContext, status: StatusCode, detail: &str) 
         && detail.bytes().all(|b| (0x20..=0x7e).contains(&b));
     let reason = if safe { detail } else { status.reason() };
     let mut out = String::with_capacity(256);
-    line(&mut out, &format!("SIP/2.0 {status} {reason}"));
+    out.push_str("SIP/2.0 ");
+    push_num(&mut out, status);
+    out.push(' ');
+    line(&mut out, reason);
     for via in &ctx.via {
         header(&mut out, "Via", via);
     }

@@ -212,19 +212,41 @@ fn parse_port(text: &str) -> Result<u16, UriError> {
 /// Prints a URI canonically: scheme lower-cased, parameters and headers in order.
 /// For every URI [`parse_uri`] returns, parsing the printed text gives it back.
 pub fn print_uri(uri: &Uri) -> String {
+    let mut out = String::new();
+    write_uri(&mut out, uri);
+    out
+}
+
+/// [`print_uri`] into `out` (the encoder writes a message into one buffer).
+pub(crate) fn write_uri(out: &mut String, uri: &Uri) {
     match uri {
-        Uri::Sip(sip) => print_sip(sip),
+        Uri::Sip(sip) => write_sip(out, sip),
         Uri::Tel(tel) => {
-            let mut out = format!("tel:{}", tel.number);
-            push_uri_params(&mut out, &tel.params);
-            out
+            out.push_str("tel:");
+            out.push_str(&tel.number);
+            push_uri_params(out, &tel.params);
         }
-        Uri::Other(s) => s.clone(),
+        Uri::Other(s) => out.push_str(s),
     }
 }
 
-fn print_sip(sip: &SipUri) -> String {
-    let mut out = String::from(if sip.secure { "sips:" } else { "sip:" });
+/// A host as [`Host`]'s `Display` prints it, into `out`.
+pub(crate) fn write_host(out: &mut String, host: &Host) {
+    use std::fmt::Write as _;
+    match host {
+        Host::Name(n) => out.push_str(n),
+        // Writing to a String cannot fail.
+        Host::V4(a) => {
+            let _ = write!(out, "{a}");
+        }
+        Host::V6(a) => {
+            let _ = write!(out, "[{a}]");
+        }
+    }
+}
+
+fn write_sip(out: &mut String, sip: &SipUri) {
+    out.push_str(if sip.secure { "sips:" } else { "sip:" });
     if let Some(user) = &sip.user {
         out.push_str(user);
         if let Some(pw) = &sip.password {
@@ -233,19 +255,19 @@ fn print_sip(sip: &SipUri) -> String {
         }
         out.push('@');
     }
-    out.push_str(&sip.host.to_string());
+    write_host(out, &sip.host);
     if let Some(port) = sip.port {
+        use std::fmt::Write as _;
         out.push(':');
-        out.push_str(&port.to_string());
+        let _ = write!(out, "{port}");
     }
-    push_uri_params(&mut out, &sip.params);
+    push_uri_params(out, &sip.params);
     for (i, (name, value)) in sip.headers.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(name);
         out.push('=');
         out.push_str(value);
     }
-    out
 }
 
 fn push_uri_params(out: &mut String, params: &[Param]) {

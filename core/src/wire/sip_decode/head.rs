@@ -4,6 +4,8 @@
 //!
 //! What it is *not*: no interpretation of header values (see `headers` and `fields`).
 
+use std::borrow::Cow;
+
 use super::syntax::{excerpt, is_token, split_top, trim_lws};
 use super::{DecodeError, ReplyContext};
 use crate::sip::{Method, StatusCode};
@@ -16,8 +18,10 @@ use crate::wire::Limits;
 pub(super) struct RawHeader<'a> {
     /// Name as received (whitespace before the colon removed).
     pub name: &'a str,
-    /// Value, continuation lines joined with one space, SP/HT trimmed.
-    pub value: String,
+    /// Value, continuation lines joined with one space, SP/HT trimmed. Borrowed
+    /// from the input unless folding joined lines (most headers are typed without
+    /// ever copying their raw text).
+    pub value: Cow<'a, str>,
 }
 
 /// A parsed start line.
@@ -112,10 +116,11 @@ pub(super) fn split_head<'a>(
 fn fold_into(header: &mut RawHeader<'_>, line: &str) {
     let more = trim_lws(line);
     if !more.is_empty() {
-        if !header.value.is_empty() {
-            header.value.push(' ');
+        let value = header.value.to_mut();
+        if !value.is_empty() {
+            value.push(' ');
         }
-        header.value.push_str(more);
+        value.push_str(more);
     }
 }
 
@@ -136,7 +141,7 @@ fn header_line(line: &str) -> Result<RawHeader<'_>, DecodeError> {
     }
     Ok(RawHeader {
         name,
-        value: trim_lws(value).to_owned(),
+        value: Cow::Borrowed(trim_lws(value)),
     })
 }
 
@@ -266,7 +271,7 @@ fn collect_reply_value(ctx: &mut ReplyContext, h: RawHeader<'_>) {
         return;
     };
     if slot.is_none() {
-        *slot = Some(h.value);
+        *slot = Some(h.value.into_owned());
     }
 }
 
@@ -290,10 +295,10 @@ mod tests {
         assert_eq!(start, "OPTIONS sip:a SIP/2.0");
         assert_eq!(headers.len(), 2);
         assert_eq!(
-            (headers[0].name, headers[0].value.as_str()),
+            (headers[0].name, &*headers[0].value),
             ("Subject", "one two three")
         );
-        assert_eq!((headers[1].name, headers[1].value.as_str()), ("X", ""));
+        assert_eq!((headers[1].name, &*headers[1].value), ("X", ""));
     }
 
     #[test]

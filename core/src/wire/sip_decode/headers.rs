@@ -136,9 +136,14 @@ pub(super) fn build(raw: Vec<RawHeader<'_>>) -> Result<(Headers, Option<usize>),
     };
     for header in raw {
         match classify(header.name) {
-            Some((long, Kind::OtherCompact)) => b.h.other.push((long.to_owned(), header.value)),
+            Some((long, Kind::OtherCompact)) => {
+                b.h.other.push((long.to_owned(), header.value.into_owned()))
+            }
             Some((long, kind)) => b.typed(long, kind, &header.value)?,
-            None => b.h.other.push((header.name.to_owned(), header.value)),
+            None => {
+                b.h.other
+                    .push((header.name.to_owned(), header.value.into_owned()))
+            }
         }
     }
     b.finish()
@@ -382,7 +387,7 @@ mod tests {
             .iter()
             .map(|(name, value)| RawHeader {
                 name,
-                value: (*value).to_owned(),
+                value: (*value).to_owned().into(),
             })
             .collect()
     }
