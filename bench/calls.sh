@@ -37,19 +37,10 @@ BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
 export RUST_LOG=${RUST_LOG:-info}
 
 command -v sipp >/dev/null || { echo "bench: sipp not found (apt-get install sip-tester)" >&2; exit 1; }
-if [ -z "${CPMD_BIN:-}" ]; then
-  cargo build --release -p cpmd >&2
-  CPMD_BIN=${CARGO_TARGET_DIR:-$root/target}/release/cpmd
-fi
+. "$root/bench/lib.sh"
+need_cpmd
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP:-}" = 1 ]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+start_work
 
 ip=127.0.0.1
 cpmd_port=$BASE_PORT
@@ -62,9 +53,6 @@ kam_uas_port=$((BASE_PORT + 6))
 kam_uac_port=$((BASE_PORT + 7))
 clk_tck=$(getconf CLK_TCK)
 
-# cpu_ticks PID: utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat,
-# counted after the parenthesised command name).
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 

@@ -40,26 +40,12 @@ THREADS=${THREADS:-1}
 export RUST_LOG=${RUST_LOG:-warn}
 
 command -v sqlite3 >/dev/null || { echo "bench: sqlite3 not found (apt-get install sqlite3)" >&2; exit 1; }
-target=${CARGO_TARGET_DIR:-$root/target}
-if [ -z "${CPMD_BIN:-}" ]; then
-  cargo build --release -p cpmd >&2
-  CPMD_BIN=$target/release/cpmd
-fi
-if [ -z "${BENCH_BIN:-}" ]; then
-  cargo build --release -p cpmd-tests --bin claim_bench >&2
-  BENCH_BIN=$target/release/claim_bench
-fi
+. "$root/bench/lib.sh"
+need_cpmd
+need_bench claim_bench
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP:-}" = 1 ]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+start_work
 
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 clk_tck=$(getconf CLK_TCK)
 

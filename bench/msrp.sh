@@ -33,24 +33,11 @@ STORES=${STORES:-"bodies-off durable"}
 export RUST_LOG=${RUST_LOG:-warn}
 
 command -v sipp >/dev/null || { echo "bench: sipp not found (apt-get install sip-tester)" >&2; exit 1; }
-target=${CARGO_TARGET_DIR:-$root/target}
-if [ -z "${CPMD_BIN:-}" ]; then
-  cargo build --release -p cpmd >&2
-  CPMD_BIN=$target/release/cpmd
-fi
-if [ -z "${BENCH_BIN:-}" ]; then
-  cargo build --release -p cpmd-tests --bin msrp_bench >&2
-  BENCH_BIN=$target/release/msrp_bench
-fi
+. "$root/bench/lib.sh"
+need_cpmd
+need_bench msrp_bench
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP:-}" = 1 ]; then echo "bench: work directory kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+start_work
 
 ip=127.0.0.1
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

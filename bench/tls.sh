@@ -21,14 +21,8 @@ COUNT=${COUNT:-5000}
 THREADS=${THREADS:-4}
 export RUST_LOG=${RUST_LOG:-warn}
 
-target=${CARGO_TARGET_DIR:-$root/target}
-if [ -z "${CPMD_BIN:-}" ]; then
-  cargo build --release -p cpmd >&2
-  CPMD_BIN=$target/release/cpmd
-fi
-if [ -z "${BENCH_BIN:-}" ]; then
-  cargo build --release -p cpmd-tests --bin tls_bench >&2
-  BENCH_BIN=$target/release/tls_bench
-fi
+. "$root/bench/lib.sh"
+need_cpmd
+need_bench tls_bench
 export CPMD_BIN
 "$BENCH_BIN" --count "$COUNT" --threads "$THREADS"
