@@ -75,7 +75,7 @@ mod response_origin;
 mod sender_identity;
 mod session;
 mod sips;
-mod table_sizes;
+pub mod table_sizes;
 mod termination;
 mod tickets;
 mod timer;
@@ -105,7 +105,6 @@ pub use crate::record::{
 };
 pub use keys::{LegKey, TxKey};
 pub use refusal::{MsrpRefusal, Refusal};
-pub use table_sizes::TableSizes;
 pub use timer::Timer;
 pub use transaction::LingerStats as TransactionStats;
 
