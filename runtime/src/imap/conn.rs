@@ -40,6 +40,30 @@ fn enqueue(server: &mut Server, out: Vec<Out>) -> Option<ResponseHandle> {
     last
 }
 
+/// Whether a write (or flush) finished within [`WRITE_TIMEOUT`]; if not, says why the
+/// connection is about to close: a client that stops reading a long response is
+/// dropped (the write path is bounded, specs/limits.md), and an operator should see it.
+fn write_went_through(
+    peer: Option<std::net::SocketAddr>,
+    result: Result<std::io::Result<()>, tokio::time::error::Elapsed>,
+) -> bool {
+    match result {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!(?peer, error = %e, "imap: write failed; connection closed");
+            false
+        }
+        Err(_) => {
+            tracing::info!(
+                ?peer,
+                seconds = WRITE_TIMEOUT.as_secs(),
+                "imap: client read nothing within the write timeout; connection closed"
+            );
+            false
+        }
+    }
+}
+
 fn bye(text: &'static str) -> Out {
     Out::Status(Status::bye(None, text).expect("valid text"))
 }
@@ -214,20 +238,15 @@ where
                 }
             }
             Err(Interrupt::Io(Io::Output(bytes))) => {
-                if !matches!(
-                    tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&bytes)).await,
-                    Ok(Ok(()))
-                ) {
+                let written = tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&bytes)).await;
+                if !write_went_through(peer, written) {
                     break;
                 }
             }
             Err(Interrupt::Io(Io::NeedMoreInput)) => {
                 // Everything queued has been handed over: send it before waiting.
-                if !matches!(
-                    tokio::time::timeout(WRITE_TIMEOUT, wr.flush()).await,
-                    Ok(Ok(()))
-                ) || closing
-                {
+                let flushed = tokio::time::timeout(WRITE_TIMEOUT, wr.flush()).await;
+                if !write_went_through(peer, flushed) || closing {
                     break;
                 }
                 if upgrade {
