@@ -102,13 +102,20 @@ pub fn decode(xml: &[u8]) -> Result<Imdn, ImdnError> {
     let message_id = child_text(root, "message-id")
         .filter(|s| !s.is_empty())
         .ok_or(ImdnError::MissingMessageId)?;
-    Ok(Imdn {
+    let imdn = Imdn {
         message_id,
         datetime: child_text(root, "datetime"),
         recipient_uri: child_text(root, "recipient-uri"),
         original_recipient_uri: child_text(root, "original-recipient-uri"),
         disposition: disposition(root)?,
-    })
+    };
+    // What is accepted must print to a document that is accepted again (LIM-10), and
+    // printing can be longer than the input: text may hold a raw `>` (printed `&gt;`)
+    // or CDATA. Found by the `imdn` fuzz target (core/fuzz/regressions/imdn/).
+    if encode(&imdn).len() > MAX_IMDN_BYTES {
+        return Err(ImdnError::TooLarge);
+    }
+    Ok(imdn)
 }
 
 /// Prints an IMDN document. `Delivered` and `Failed` become delivery notifications
@@ -299,5 +306,26 @@ mod tests {
             decode(&vec![b' '; MAX_IMDN_BYTES + 1]),
             Err(ImdnError::TooLarge)
         );
+    }
+
+    /// LIM-10: a document under the limit whose text would print longer than the
+    /// limit (a raw `>` prints as `&gt;`) is refused, so everything accepted prints
+    /// to a document that decodes to the same report.
+    #[test]
+    fn lim_10_text_that_would_print_past_the_limit_is_refused() {
+        let notification =
+            "<delivery-notification><status><delivered/></status></delivery-notification>";
+        let big = doc(&format!(
+            "<message-id>m</message-id><datetime>{}</datetime>{notification}",
+            ">".repeat(MAX_IMDN_BYTES / 2)
+        ));
+        assert!(big.len() <= MAX_IMDN_BYTES);
+        assert_eq!(decode(big.as_bytes()), Err(ImdnError::TooLarge));
+        let small = doc(&format!(
+            "<message-id>m</message-id><datetime>{}</datetime>{notification}",
+            ">".repeat(100)
+        ));
+        let report = decode(small.as_bytes()).expect("accepted");
+        assert_eq!(decode(encode(&report).as_bytes()), Ok(report));
     }
 }
