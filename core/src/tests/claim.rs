@@ -3,7 +3,7 @@
 
 use super::flows::*;
 use crate::ids::Tag;
-use crate::server::{ChatOutcome, Record, SessionInfo, SessionType};
+use crate::server::{ChatOutcome, SessionInfo, SessionType};
 use crate::sip::{Method, StatusCode};
 use crate::uri::UserUri;
 
@@ -26,16 +26,7 @@ fn stored_group_info(run: &ClaimRun) -> SessionInfo {
         .h
         .stored
         .iter()
-        .find_map(|r| match r {
-            Record::SessionInfo(i) => Some(i.clone()),
-            Record::Message(_)
-            | Record::Standalone(_)
-            | Record::Disposition(_)
-            | Record::Deferred(_)
-            | Record::DeferredDone(_)
-            | Record::KnownUser(_)
-            | Record::GroupState(_) => None,
-        })
+        .find_map(crate::tests::util::stored_info)
         .expect("the group's info was stored")
 }
 

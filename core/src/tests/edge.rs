@@ -1023,16 +1023,7 @@ fn list_with_only_the_new_party_still_invites_b_and_to_is_the_factory_uri() {
     let info =
         w.h.stored
             .iter()
-            .find_map(|r| match r {
-                crate::server::Record::SessionInfo(i) => Some(i.clone()),
-                crate::server::Record::Message(_)
-                | crate::server::Record::Standalone(_)
-                | crate::server::Record::Disposition(_)
-                | crate::server::Record::Deferred(_)
-                | crate::server::Record::DeferredDone(_)
-                | crate::server::Record::KnownUser(_)
-                | crate::server::Record::GroupState(_) => None,
-            })
+            .find_map(crate::tests::util::stored_info)
             .expect("the group's info");
     assert_eq!(info.to, "sip:conf-factory@example.com");
     assert_eq!(info.invited, vec![w.b.user(), w.c.user()]);

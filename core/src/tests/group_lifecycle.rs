@@ -249,16 +249,7 @@ fn an_ended_group_is_restarted_through_the_factory_with_its_ids() {
     let ok = w.h.expect_response(&w.a, StatusCode::OK);
     let info = w.h.stored[infos_before..]
         .iter()
-        .find_map(|r| match r {
-            crate::server::Record::SessionInfo(i) => Some(i.clone()),
-            crate::server::Record::Message(_)
-            | crate::server::Record::Standalone(_)
-            | crate::server::Record::Disposition(_)
-            | crate::server::Record::Deferred(_)
-            | crate::server::Record::DeferredDone(_)
-            | crate::server::Record::KnownUser(_)
-            | crate::server::Record::GroupState(_) => None,
-        })
+        .find_map(crate::tests::util::stored_info)
         .expect("the restarted group's info was stored");
     assert_eq!(info.key.conversation_id.as_str(), conversation);
     assert_eq!(info.key.contribution_id.as_str(), GROUP_CONTRIBUTION);

@@ -6,7 +6,6 @@
 use super::flows::*;
 use super::util::*;
 use crate::ids::{ContributionId, ConversationId};
-use crate::record::Record;
 use crate::server::StoreError;
 use crate::sip::{Method, Request, StatusCode};
 use crate::uri::UserUri;
@@ -66,16 +65,7 @@ fn restarted_info(w: &World) -> crate::record::SessionInfo {
     w.h.stored
         .iter()
         .rev()
-        .find_map(|r| match r {
-            Record::SessionInfo(i) => Some(i.clone()),
-            Record::Message(_)
-            | Record::Standalone(_)
-            | Record::Disposition(_)
-            | Record::Deferred(_)
-            | Record::DeferredDone(_)
-            | Record::KnownUser(_)
-            | Record::GroupState(_) => None,
-        })
+        .find_map(crate::tests::util::stored_info)
         .expect("an info was stored")
 }
 
