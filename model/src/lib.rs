@@ -15,12 +15,16 @@ pub mod msc;
 pub mod msrp;
 pub mod properties;
 pub mod replay;
+pub mod shape;
 pub mod terminal;
 
 pub use model::{CpmModel, Setup};
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod eager_ack_tests;
 
 /// The unit tests run the pinned checks: the same allocator as the binary.
 #[cfg(test)]

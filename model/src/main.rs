@@ -4,6 +4,7 @@
 //! cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N]
 //! cpmd-model explore [--config NAME] [--mutation NAME] [--port P]   (web UI on 127.0.0.1)
 //! cpmd-model list
+//! cpmd-model shape [--config NAME] [--states N]      (what multiplies the space)
 //! cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--key HEX]
 //! ```
 
@@ -24,6 +25,7 @@ fn usage() -> ! {
         "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]... [--progress]\n\
          \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
          \x20      cpmd-model list\n\
+         \x20      cpmd-model shape [--config NAME] [--states N] [--set FIELD=VALUE]...\n\
          \x20      cpmd-model replay PATH [--domain D] [--server ADDR] [--instance N] [--key HEX]\n\
          configs: {}\nmutations: {}",
         configs::NAMES.join(", "),
@@ -43,6 +45,7 @@ fn main() {
     let mut threads = 2usize;
     let mut port = 3000u16;
     let mut seconds = 60u64;
+    let mut states = 200_000u64;
     let mut progress = false;
     let mut positional = Vec::new();
     let mut tweaks: Vec<(String, String)> = Vec::new();
@@ -58,6 +61,7 @@ fn main() {
             "--threads" => threads = value().parse().unwrap_or_else(|_| usage()),
             "--port" => port = value().parse().unwrap_or_else(|_| usage()),
             "--seconds" => seconds = value().parse().unwrap_or_else(|_| usage()),
+            "--states" => states = value().parse().unwrap_or_else(|_| usage()),
             "--progress" => progress = true,
             "--set" => {
                 let v = value();
@@ -87,6 +91,7 @@ fn main() {
                 println!("{name}: {:?}", configs::by_name(name));
             }
         }
+        ["shape"] => shape(&model, &config, states),
         ["explore"] => {
             let addr = format!("127.0.0.1:{port}");
             println!("exploring {config} on http://{addr}");
@@ -228,6 +233,29 @@ fn replay(args: &[String]) {
         out.sealed().len(),
         out.events().len()
     );
+}
+
+/// `cpmd-model shape`: per kind of action, the transitions and new states of the
+/// first `states` unique states, and the distinct values of each part of the state
+/// (model/README.md, "The combined configuration").
+fn shape(model: &cpmd_model::CpmModel, config: &str, states: u64) {
+    let start = Instant::now();
+    let s = cpmd_model::shape::walk(model, states);
+    println!(
+        "config {config}: {} unique states{} in {:.1} s",
+        s.unique,
+        if s.exhausted { " (exhausted)" } else { "" },
+        start.elapsed().as_secs_f64()
+    );
+    for (part, n) in &s.distinct {
+        println!("distinct {part}: {n}");
+    }
+    let mut kinds: Vec<_> = s.by_kind.iter().collect();
+    kinds.sort_by_key(|(_, t)| std::cmp::Reverse(t.new));
+    println!("{:>9} {:>9}  action", "new", "taken");
+    for (k, t) in kinds {
+        println!("{:>9} {:>9}  {k}", t.new, t.taken);
+    }
 }
 
 /// With `--progress`, prints the checker's counts to stderr every 10 s until it is
