@@ -246,8 +246,8 @@ pub fn msrp_restart() -> Setup {
 /// Everything of the 1-to-1 and its extension at once (issue 16's combined
 /// configuration): the extension with C, two messages per sender on the 1-to-1,
 /// SIP over UDP with one loss and one retransmission, BYE glare, a silent A, B's
-/// missing BYE and the attacker; once the retransmission is spent, ACKs of 2xx go
-/// in at once (`eager_acks`, a sound reduction). Not exhausted yet
+/// missing BYE and the attacker; once the retransmission is spent, ACKs go in at
+/// once (`eager_acks`, a sound reduction). Not exhausted yet
 /// (model/README.md, "The combined configuration"): no pinned count.
 pub fn combined() -> Setup {
     Setup {

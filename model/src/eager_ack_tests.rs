@@ -22,7 +22,7 @@ fn pinned_lossy_with_eager_acks() {
     assert_clean(setup, PINNED_LOSSY_EAGER_ACKS);
 }
 
-/// SIP over UDP without faults, ACKs of 2xx delivered at once from the start.
+/// SIP over UDP without faults, ACKs delivered at once from the start.
 fn eager(msgs: u8) -> Setup {
     Setup {
         transport: Transport::Udp,

@@ -86,7 +86,7 @@ pub struct Setup {
     /// The group's membership races (`group_races.rs`: rejoin, removal, two
     /// devices, subject).
     pub races: Races,
-    /// UDP: once no retransmission is left, deliver every ACK of a 2xx to the
+    /// UDP: once no retransmission is left, deliver every terminal's ACK to the
     /// server in the step that put it on the network (`eager_ack.rs`): a sound
     /// reduction, model/README.md "The combined configuration".
     pub eager_acks: bool,
