@@ -63,22 +63,23 @@ pub(crate) const NEW_CONVERSATIONS: &str = "INSERT INTO conversations (conversat
      SELECT k.conv FROM unnest($1::text[]) WITH ORDINALITY AS k(conv, n) ORDER BY k.n \
      ON CONFLICT (conversation_id) DO NOTHING";
 /// `$1` ids (taken in round 1), `$2` Conversation-IDs, `$3` Contribution-IDs, `$4`
-/// the core's session numbers, `$5` this instance. A row per session proves that
-/// no other node created one of them meanwhile.
+/// the core's session numbers, `$5` this instance. A plain insert, not an upsert
+/// (whose speculative insertion costs a check and a confirmation per row): a
+/// session another node made meanwhile is a unique violation, which rolls the
+/// batch back (STORE-14) as a short count would.
 pub(crate) const NEW_SESSIONS: &str =
     "INSERT INTO sessions (id, conversation, contribution_id, instance, core_session, state) \
      SELECT k.id, cv.id, k.contrib, $5::bigint, k.core, 'open' \
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k(id, conv, contrib, core, n) \
-     JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n \
-     ON CONFLICT (conversation, contribution_id) DO NOTHING";
+     JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n";
 /// Session folders of sessions the batch creates, with their `$3` UIDs reserved
-/// as they are made (`uid_next` 1 + `$3`): no other writer can have made them, and
-/// a row per folder proves it.
+/// as they are made (`uid_next` 1 + `$3`): no other writer can have made them (a
+/// plain insert, as [`NEW_SESSIONS`]; a row per folder proves each was made).
 pub(crate) const NEW_FILED_MAILBOXES: &str =
     "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
      SELECT u.id, k.name, $4::bigint, 1 + k.n FROM unnest($1::text[], $2::text[], $3::bigint[]) \
      WITH ORDINALITY AS k(uri, name, n, ord) \
-     JOIN users u ON u.uri = k.uri ORDER BY k.ord ON CONFLICT (user_id, name) DO NOTHING";
+     JOIN users u ON u.uri = k.uri ORDER BY k.ord";
 /// Sessions the batch creates and seals: made sealed with their info (as
 /// [`NEW_SESSIONS`] then [`SEALS`]). `$1`..`$4` as [`NEW_SESSIONS`], `$5`..`$14`
 /// the info as [`SEALS`], `$15` this instance, `$16` the time.
@@ -92,8 +93,7 @@ pub(crate) const NEW_SEALED_SESSIONS: &str =
      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[]) \
      WITH ORDINALITY AS k(id, conv, contrib, core, stype, from_uri, to_uri, sdate, subject, reply, sdp, \
      media, invited, watermark, n) \
-     JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n \
-     ON CONFLICT (conversation, contribution_id) DO NOTHING";
+     JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n";
 /// Takes each mailbox's next `$3` UIDs for the batch: one update of each row per
 /// batch rather than one per entry (PostgreSQL keeps every version of a row updated
 /// again and again in one transaction, and each update walks them all). The rows
