@@ -1,5 +1,5 @@
-//! The PostgreSQL store's group commit in two round trips of a handful of
-//! statements each: [`PgBatchWriter`] writes a batch of chat messages and seals as
+//! The PostgreSQL store's group commit in three round trips (two of a handful of
+//! statements each, then `COMMIT`): [`PgBatchWriter`] writes a batch of chat messages and seals as
 //! one transaction whose statements are pipelined (`PgConn::pipeline`), and each
 //! kind of row the batch writes goes in one multi-row statement (`unnest` of
 //! arrays), instead of one round trip per statement (about 10 per message and 30
@@ -11,7 +11,7 @@
 //!    each user it files for (LIM-14), and row ids taken from the `messages` and
 //!    `sessions` sequences for the rows it may create (ids from a sequence are
 //!    unique across the nodes sharing the database; one not used is a gap).
-//! 2. Every row of every record, then `COMMIT`, in one round trip: one statement
+//! 2. Every row of every record, in one round trip: one statement
 //!    per kind, in this order: users, mailboxes, conversations, sessions it
 //!    creates; one update of the mailboxes and one of the users reserving the UIDs
 //!    and MODSEQs the batch files; messages; mailbox entries; quota skips; seals,
@@ -20,7 +20,11 @@
 //!    size. A row is written once where it can be: a session the batch creates
 //!    and seals is made sealed, and the folders of the sessions it creates are made
 //!    with their UIDs reserved (neither can exist before its session does; a row
-//!    per session and per folder proves it). No statement needs an earlier one's answer: users and mailboxes are
+//!    per session and per folder proves it). Each statement's count of rows
+//!    written is checked, and only then is `COMMIT` sent (3.), so a batch that
+//!    wrote less than it must is rolled back whole (STORE-14: the tables it
+//!    writes have no foreign keys on PostgreSQL, migration 10; these counts keep
+//!    every row's parent real). No statement needs an earlier one's answer: users and mailboxes are
 //!    named by their natural keys (user URI, mailbox name), messages and sessions
 //!    by the ids taken in step 1, and each entry's UID and MODSEQ is its place
 //!    below the reserved top, so they are the same as the shared path's one
@@ -265,7 +269,8 @@ impl Plan<'_> {
     }
 
     /// The whole second round trip: one statement per kind of row (none for a kind
-    /// without rows), then `COMMIT`; each with the rows it must return.
+    /// without rows); each with the rows it must write (`COMMIT` follows once
+    /// they did).
     fn finish(&mut self) -> Vec<Checked> {
         let mut out: Vec<Checked> = Vec::new();
         let texts = |v: Vec<String>| PgArg::Texts(v);
@@ -519,7 +524,6 @@ impl Plan<'_> {
                 std::mem::take(&mut self.charged).into_iter().unzip();
             out.push(((CHARGES, vec![texts(uris), PgArg::Ints(sizes)]), None));
         }
-        out.push(((COMMIT, vec![]), None));
         out
     }
 
@@ -940,18 +944,29 @@ impl PgBatchWriter {
             ..
         } = plan;
         let (statements, expected): (Vec<Piped>, Vec<Option<usize>>) = checked.into_iter().unzip();
-        let written = self.shared.conn_mut().pipeline(statements);
-        let proved = written.as_ref().is_ok_and(|rows| {
-            rows.len() == expected.len()
-                && rows
+        let conn = self.shared.conn_mut();
+        let written = conn.pipeline_counts(statements);
+        // The proof comes before the commit (STORE-14): a statement that wrote
+        // fewer rows than it must (a parent another node made first, a folder not
+        // found) rolls the whole batch back. With no foreign keys on these tables
+        // (migration 10), this is what keeps every row's parent real.
+        let proved = written.as_ref().is_ok_and(|counts| {
+            counts.len() == expected.len()
+                && counts
                     .iter()
                     .zip(&expected)
-                    .all(|(r, n)| n.is_none_or(|n| r.len() == n))
+                    .all(|(c, n)| n.is_none_or(|n| usize::try_from(*c).is_ok_and(|c| c == n)))
         });
-        if !proved {
-            if let Err(e) = written {
-                tracing::debug!(error = %e, "pipelined batch failed; writing it record by record");
-            }
+        let committed = if proved {
+            crate::store::sql::Conn::batch(conn, COMMIT)
+        } else {
+            Err(match written {
+                Err(e) => e,
+                Ok(counts) => DbError(format!("rows written {counts:?}, expected {expected:?}")),
+            })
+        };
+        if let Err(e) = committed {
+            tracing::debug!(error = %e, "pipelined batch failed; writing it record by record");
             return Err(self.abandon());
         }
         // Committed: durable. Now (never before) the rows are known and the change

@@ -16,6 +16,7 @@ pub(crate) const BEGIN: &str = "BEGIN";
 /// 40 ms planned for the 500). A plan costs about a millisecond per statement, a
 /// dozen per batch.
 pub(crate) const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
+/// Sent on its own once every statement wrote the rows it must.
 pub(crate) const COMMIT: &str = "COMMIT";
 
 // Round 1: the facts.
@@ -62,22 +63,23 @@ pub(crate) const NEW_CONVERSATIONS: &str = "INSERT INTO conversations (conversat
      SELECT k.conv FROM unnest($1::text[]) WITH ORDINALITY AS k(conv, n) ORDER BY k.n \
      ON CONFLICT (conversation_id) DO NOTHING";
 /// `$1` ids (taken in round 1), `$2` Conversation-IDs, `$3` Contribution-IDs, `$4`
-/// the core's session numbers, `$5` this instance. A row per session proves that
-/// no other node created one of them meanwhile.
+/// the core's session numbers, `$5` this instance. A plain insert, not an upsert
+/// (whose speculative insertion costs a check and a confirmation per row): a
+/// session another node made meanwhile is a unique violation, which rolls the
+/// batch back (STORE-14) as a short count would.
 pub(crate) const NEW_SESSIONS: &str =
     "INSERT INTO sessions (id, conversation, contribution_id, instance, core_session, state) \
      SELECT k.id, cv.id, k.contrib, $5::bigint, k.core, 'open' \
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k(id, conv, contrib, core, n) \
-     JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n \
-     ON CONFLICT (conversation, contribution_id) DO NOTHING RETURNING 1";
+     JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n";
 /// Session folders of sessions the batch creates, with their `$3` UIDs reserved
-/// as they are made (`uid_next` 1 + `$3`): no other writer can have made them, and
-/// a row per folder proves it.
+/// as they are made (`uid_next` 1 + `$3`): no other writer can have made them (a
+/// plain insert, as [`NEW_SESSIONS`]; a row per folder proves each was made).
 pub(crate) const NEW_FILED_MAILBOXES: &str =
     "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
      SELECT u.id, k.name, $4::bigint, 1 + k.n FROM unnest($1::text[], $2::text[], $3::bigint[]) \
      WITH ORDINALITY AS k(uri, name, n, ord) \
-     JOIN users u ON u.uri = k.uri ORDER BY k.ord ON CONFLICT (user_id, name) DO NOTHING RETURNING 1";
+     JOIN users u ON u.uri = k.uri ORDER BY k.ord";
 /// Sessions the batch creates and seals: made sealed with their info (as
 /// [`NEW_SESSIONS`] then [`SEALS`]). `$1`..`$4` as [`NEW_SESSIONS`], `$5`..`$14`
 /// the info as [`SEALS`], `$15` this instance, `$16` the time.
@@ -91,18 +93,17 @@ pub(crate) const NEW_SEALED_SESSIONS: &str =
      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[]) \
      WITH ORDINALITY AS k(id, conv, contrib, core, stype, from_uri, to_uri, sdate, subject, reply, sdp, \
      media, invited, watermark, n) \
-     JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n \
-     ON CONFLICT (conversation, contribution_id) DO NOTHING RETURNING 1";
+     JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n";
 /// Takes each mailbox's next `$3` UIDs for the batch: one update of each row per
 /// batch rather than one per entry (PostgreSQL keeps every version of a row updated
 /// again and again in one transaction, and each update walks them all). The rows
 /// stay locked to the commit, as with one update per entry.
 pub(crate) const RESERVE_UIDS: &str = "UPDATE mailboxes mb SET uid_next = mb.uid_next + k.n \
      FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(uri, name, n) \
-     JOIN users u ON u.uri = k.uri WHERE mb.user_id = u.id AND mb.name = k.name RETURNING 1";
+     JOIN users u ON u.uri = k.uri WHERE mb.user_id = u.id AND mb.name = k.name";
 /// Takes each user's next `$2` MODSEQs for the batch (as [`RESERVE_UIDS`]).
 pub(crate) const RESERVE_MODSEQS: &str = "UPDATE users u SET modseq = u.modseq + k.n \
-     FROM unnest($1::text[], $2::bigint[]) AS k(uri, n) WHERE u.uri = k.uri RETURNING 1";
+     FROM unnest($1::text[], $2::bigint[]) AS k(uri, n) WHERE u.uri = k.uri";
 /// `$1`..`$8` the rows (ids taken in round 1), `$9` the date, `$10` the time.
 pub(crate) const NEW_MESSAGES: &str = "INSERT INTO messages (id, session, seq, message_id, sender, \
      recipients, content_type, body, date, received_at) \
@@ -120,7 +121,7 @@ pub(crate) const NEW_ENTRIES: &str = "INSERT INTO entries (mailbox, uid, modseq,
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], \
      $8::bigint[], $9::bytea[]) WITH ORDINALITY AS k(uri, name, uoff, moff, flags, kind, ref, size, raw, n) \
      JOIN users u ON u.uri = k.uri JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = k.name \
-     ORDER BY k.n RETURNING 1";
+     ORDER BY k.n";
 /// Copies not filed because their owner was over quota (LIM-14).
 pub(crate) const NEW_SKIPS: &str = "INSERT INTO quota_skips (user_id, kind, ref_id, size, at) \
      SELECT u.id, 'message', k.ref, k.size, $4::bigint \
@@ -135,7 +136,7 @@ pub(crate) const SEALS: &str = "UPDATE sessions s SET session_type = k.stype, fr
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
      $8::text[], $9::text[], $10::text[], $11::bigint[]) \
      AS k(id, stype, from_uri, to_uri, sdate, subject, reply, sdp, media, invited, watermark) \
-     WHERE s.id = k.id AND s.state = 'open' AND s.instance = $13::bigint RETURNING 1";
+     WHERE s.id = k.id AND s.state = 'open' AND s.instance = $13::bigint";
 pub(crate) const IN_HISTORY: &str =
     "UPDATE messages SET in_history = 1 WHERE session = ANY($1::bigint[])";
 pub(crate) const NO_PARTICIPANTS: &str =

@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("schema/postgres/0006_cluster.sql")),
     (7, include_str!("schema/postgres/0007_mailbox_names.sql")),
     (8, include_str!("schema/postgres/0008_entry_bodies.sql")),
+    (10, include_str!("schema/postgres/0010_proved_parents.sql")),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for
@@ -220,16 +221,7 @@ impl PgConn {
     /// transaction (PostgreSQL aborts it), so the caller rolls back on an error.
     /// A statement not yet prepared on this connection costs one round trip first.
     pub fn pipeline(&mut self, statements: Vec<Piped>) -> Result<Vec<Vec<Row>>, DbError> {
-        let mut bound = Vec::with_capacity(statements.len());
-        for (sql, params) in statements {
-            let stmt = self.statement(sql)?;
-            let values = params
-                .into_iter()
-                .zip(stmt.params())
-                .map(|(v, ty)| arg(v, ty))
-                .collect::<Result<Vec<_>, _>>()?;
-            bound.push((stmt, values));
-        }
+        let bound = self.bind_all(statements)?;
         let (client, runtime) = self.parts();
         let mut calls: Vec<Pin<Box<dyn Future<Output = _> + '_>>> = bound
             .iter()
@@ -253,6 +245,44 @@ impl PgConn {
             );
         }
         Ok(out)
+    }
+
+    /// [`PgConn::pipeline`] for statements whose rows are not wanted: each one's
+    /// count of rows written (inserted, updated, deleted), or the first error.
+    pub fn pipeline_counts(&mut self, statements: Vec<Piped>) -> Result<Vec<u64>, DbError> {
+        let bound = self.bind_all(statements)?;
+        let (client, runtime) = self.parts();
+        let mut calls: Vec<Pin<Box<dyn Future<Output = _> + '_>>> = bound
+            .iter()
+            .map(|(stmt, values)| {
+                let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
+                Box::pin(async move { client.execute(stmt, &refs).await })
+                    as Pin<Box<dyn Future<Output = _>>>
+            })
+            .collect();
+        let results: Vec<Result<u64, tokio_postgres::Error>> =
+            runtime.block_on(in_order(&mut calls));
+        drop(calls);
+        results.into_iter().map(|r| r.map_err(db)).collect()
+    }
+
+    /// Prepares (or finds) each statement and types its parameters.
+    #[allow(clippy::type_complexity)]
+    fn bind_all(
+        &mut self,
+        statements: Vec<Piped>,
+    ) -> Result<Vec<(Statement, Vec<Box<dyn ToSql + Sync>>)>, DbError> {
+        let mut bound = Vec::with_capacity(statements.len());
+        for (sql, params) in statements {
+            let stmt = self.statement(sql)?;
+            let values = params
+                .into_iter()
+                .zip(stmt.params())
+                .map(|(v, ty)| arg(v, ty))
+                .collect::<Result<Vec<_>, _>>()?;
+            bound.push((stmt, values));
+        }
+        Ok(bound)
     }
 }
 

@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("schema/sqlite/0006_cluster.sql")),
     (7, include_str!("schema/sqlite/0007_mailbox_names.sql")),
     (8, include_str!("schema/sqlite/0008_entry_bodies.sql")),
+    (10, include_str!("schema/sqlite/0010_proved_parents.sql")),
 ];
 
 /// A SQLite connection.

@@ -79,20 +79,6 @@ fn many_batches() -> Vec<Vec<StoreJob>> {
     out
 }
 
-/// [`view`] without the group state objects' write time.
-fn timeless(store: &OpenStore) -> Vec<String> {
-    view(store)
-        .into_iter()
-        .map(|line| match line.split_once("timestamp=\"") {
-            Some((head, rest)) => {
-                let tail = rest.split_once('"').map_or("", |(_, t)| t);
-                format!("{head}timestamp=\"\"{tail}")
-            }
-            None => line,
-        })
-        .collect()
-}
-
 #[test]
 fn store_11_many_pipelined_batches_write_what_the_shared_path_writes() {
     let (Some(piped), Some(plain)) = (
@@ -130,4 +116,59 @@ fn store_11_many_pipelined_batches_write_what_the_shared_path_writes() {
     assert_eq!(a, b);
     // 72 sessions, 216 messages: each user's copies, info and group state objects.
     assert!(a.len() > 500, "{}", a.len());
+}
+
+/// STORE-14: the pipelined batch checks every statement's count of rows written
+/// before it commits. Here a trigger drops the recipients' copies of messages, so
+/// the entries statement writes fewer rows than it must: the batch is rolled back
+/// whole (not committed half) and written record by record, which stores each
+/// message once (its `(session, seq)` is unique: rows of a committed half would
+/// make these writes fail).
+#[test]
+fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
+    let Some(place) = postgres_place("short_batch") else {
+        return;
+    };
+    let StoreUrl::Postgres(url) = place.url() else {
+        unreachable!("a PostgreSQL place")
+    };
+    drop(place.open());
+    let mut admin = postgres::PgConn::connect(&url).expect("connects");
+    crate::store::sql::Conn::batch(
+        &mut admin,
+        "CREATE FUNCTION skip_copies() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.kind = 'message' AND NEW.flags = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER skip_copies BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION skip_copies()",
+    )
+    .expect("trigger");
+    let (feed, _) = broadcast::channel(8);
+    let shared = HistoryWriter::new(postgres::PgConn::connect(&url).unwrap(), 0, feed.clone());
+    let mut writer = pg_batch::PgBatchWriter::new(shared, feed);
+    let jobs: Vec<StoreJob> = (1..=4u64)
+        .map(|seq| {
+            StoreJob::Persist(
+                StoreTicket::new(seq),
+                message(key(1, K1), seq, alice(), &[bob()]),
+            )
+        })
+        .collect();
+    for answer in writer.write_batch(&jobs) {
+        answer.expect("written record by record");
+    }
+    assert_eq!(
+        writer.pipelined_batches(),
+        0,
+        "the short batch was not kept"
+    );
+    let mut count = |sql: &str| {
+        crate::store::sql::Conn::query(&mut admin, sql, &[]).unwrap()[0]
+            .int(0)
+            .unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM messages"), 4);
+    assert_eq!(
+        count("SELECT count(*) FROM entries WHERE kind = 'message'"),
+        4,
+        "the senders' copies only"
+    );
 }
