@@ -113,6 +113,25 @@ fn idle_bytes_per_established_one_to_one() {
         "idle_bytes: inline sizes: {}",
         crate::server::inline_sizes()
     );
+    // The same parts again on a second server, counted in live allocations (each
+    // allocation costs the allocator's rounding on top of its bytes).
+    let mut h2 = Harness::new();
+    let mut a2 = Ua::new("alice", 1, Transport::Udp);
+    let mut b2 = Ua::new("bob", 2, Transport::Udp);
+    h2.register(&mut a2);
+    h2.register(&mut b2);
+    for n in 0..2 * SESSIONS {
+        establish_idle(&mut h2, &mut a2, &b2, n);
+    }
+    h2.advance(40_000);
+    forget_observations(&mut h2);
+    for (part, allocations) in h2.server.dismantle(&live_allocations) {
+        println!(
+            "idle_bytes:   {:>7.2} allocations  {part}",
+            allocations as f64 / held
+        );
+    }
+    drop((h2, a2, b2));
     let left = live_bytes();
     drop(h);
     let harness = live_bytes();
