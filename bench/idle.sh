@@ -57,7 +57,7 @@ register() {
   </dev/null >/dev/null 2>"$work/cpmd.log" &
 cpmd=$!
 pids+=("$cpmd")
-for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.05; done
+for _ in $(seq 400); do [ -s "$work/ready" ] && break; sleep 0.05; done
 [ -s "$work/ready" ] || { echo "idle: cpmd did not start" >&2; cat "$work/cpmd.log" >&2; exit 1; }
 register bob "$uas_port"
 register alice "$uac_port"
