@@ -126,8 +126,12 @@ impl Uri {
 /// (specs/registration.md): `tel:+15551234567` and `sip:+15551234567@example.com;user=phone`
 /// are the same user; `sip:` and `sips:` name the same user; host names compare
 /// case-insensitively; user parts compare exactly (after percent-decoding).
+///
+/// The text is shared (`Arc<str>`): a user's identity is copied into every leg,
+/// session and record that names them, and a copy is a count, not a string (issue
+/// 15's bytes per idle session). Order, equality and hash are the text's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserUri(String);
+pub struct UserUri(std::sync::Arc<str>);
 
 impl UserUri {
     /// Normalises a URI into an identity; `None` for a URI that names no user (no
@@ -140,14 +144,14 @@ impl UserUri {
                     .is_some_and(|v| v.eq_ignore_ascii_case("phone"));
                 if phone && user.starts_with('+') {
                     if let Some(number) = global_number(&user) {
-                        return Some(Self(format!("tel:{number}")));
+                        return Some(Self(format!("tel:{number}").into()));
                     }
                 }
-                Some(Self(format!("sip:{user}@{}", sip.host)))
+                Some(Self(format!("sip:{user}@{}", sip.host).into()))
             }
             Uri::Tel(tel) => {
                 let number = global_number(&tel.number).unwrap_or_else(|| tel.number.clone());
-                Some(Self(format!("tel:{number}")))
+                Some(Self(format!("tel:{number}").into()))
             }
             Uri::Other(_) => None,
         }
@@ -160,7 +164,7 @@ impl UserUri {
 
     /// Builds an identity from its canonical text (tests, configuration).
     pub fn new_canonical(text: impl Into<String>) -> Self {
-        Self(text.into())
+        Self(text.into().into())
     }
 
     /// The user name: the part before `@` of a SIP identity, or the number of a tel:

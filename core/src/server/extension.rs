@@ -131,7 +131,7 @@ impl Server {
                 invitees,
             })),
         };
-        self.sessions.insert(gid, Session::Group(group));
+        self.sessions.insert(gid, Session::Group(Box::new(group)));
     }
 
     /// EXT-1: the 1-to-1 the INVITE names, by any of the three forms; all forms

@@ -91,9 +91,9 @@ impl Server {
         for leg in self.legs.values_mut() {
             let leg = crate::shared::Shared::make_mut(leg);
             drop(leg.unacked_2xx.take());
-            drop(leg.last_ack.take());
+            leg.last_ack = None;
         }
-        note("legs: unACKed 2xx, last ACK (encoded)", &mut parts);
+        note("legs: unACKed 2xx, last ACK", &mut parts);
         drop(std::mem::take(&mut *self.legs));
         note("leg table (keys, Leg inline, Arc)", &mut parts);
         // MSRP endpoints.

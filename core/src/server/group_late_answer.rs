@@ -46,7 +46,7 @@ impl Server {
         let Some(mut leg) = self.leg_of_late_2xx(gid, user, &r) else {
             return;
         };
-        let ack = leg.ack(r.headers.cseq.seq, &self.config, &mut self.ids);
+        let (ack, _) = leg.ack(r.headers.cseq.seq, &self.config, &mut self.ids);
         self.out.transmit(leg.flow, SipMessage::Request(ack));
         if !first {
             return;

@@ -70,10 +70,20 @@ pub(crate) struct Leg {
     /// that room for nothing once the ACK came.
     pub(crate) unacked_2xx: Option<Box<Unacked2xx>>,
     /// The ACK the server sent for the 2xx of this (UAC) leg, repeated when the 2xx
-    /// is: kept encoded (a few hundred bytes, not a parsed request of over 1 KiB
-    /// inline plus its strings) because it lives as long as the dialog, and is
-    /// decoded again only on the rare repeated 2xx.
-    pub(crate) last_ack: Option<Box<[u8]>>,
+    /// is: kept as what it was made of besides the leg (16 bytes, not the few
+    /// hundred of its encoding, for as long as the dialog lives), and made again
+    /// byte for byte only on the rare repeated 2xx ([`Leg::ack_again`]).
+    pub(crate) last_ack: Option<SentAck>,
+}
+
+/// What an ACK for a 2xx was made of besides its leg: the INVITE's CSeq number and
+/// the counter value its branch came from. The leg's addresses, target and
+/// transport do not change after the 2xx that confirmed it (`ack_callee` sets them
+/// before the ACK), so the ACK made again is the one sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SentAck {
+    seq: u32,
+    branch: u64,
 }
 
 /// A 2xx sent on a UAS leg over UDP and not yet ACKed (RFC 3261 §13.3.1.4).
@@ -134,7 +144,26 @@ impl Leg {
 
     /// The ACK for a 2xx to the server's INVITE on this leg (§13.2.2.4: a new
     /// transaction, same CSeq number).
-    pub(crate) fn ack(&self, invite_cseq: u32, cfg: &Config, ids: &mut IdGen) -> Request {
+    pub(crate) fn ack(
+        &self,
+        invite_cseq: u32,
+        cfg: &Config,
+        ids: &mut IdGen,
+    ) -> (Request, SentAck) {
+        let (branch, number) = ids.numbered_branch();
+        let sent = SentAck {
+            seq: invite_cseq,
+            branch: number,
+        };
+        (self.ack_with(invite_cseq, cfg, branch), sent)
+    }
+
+    /// The ACK [`Leg::ack`] sent as `sent`, made again (the callee repeated its 2xx).
+    pub(crate) fn ack_again(&self, sent: SentAck, cfg: &Config, ids: &IdGen) -> Request {
+        self.ack_with(sent.seq, cfg, ids.branch_at(sent.branch))
+    }
+
+    fn ack_with(&self, invite_cseq: u32, cfg: &Config, branch: crate::ids::Branch) -> Request {
         let mut headers = Headers::new(
             self.local.get(),
             self.remote.get(),
@@ -144,7 +173,7 @@ impl Leg {
                 method: Method::Ack,
             },
         );
-        headers.via = vec![server_via(cfg, self.flow, ids)];
+        headers.via = vec![server_via_with(cfg, self.flow, &branch)];
         headers.max_forwards = Some(70);
         Request {
             method: Method::Ack,
@@ -164,12 +193,17 @@ impl Leg {
 
 /// The server's own Via for a request it originates over `flow`.
 pub(crate) fn server_via(cfg: &Config, flow: Flow, ids: &mut IdGen) -> Via {
+    server_via_with(cfg, flow, &ids.branch())
+}
+
+/// The server's own Via over `flow` with a given branch.
+fn server_via_with(cfg: &Config, flow: Flow, branch: &crate::ids::Branch) -> Via {
     Via {
         transport: flow.transport.via_token().to_owned(),
         host: host_of(&cfg.advertised_host),
         port: Some(cfg.port_for(flow.transport)),
         params: vec![
-            Param::new("branch", Some(ids.branch().as_str())),
+            Param::new("branch", Some(branch.as_str())),
             Param::new("rport", None::<String>),
         ],
     }

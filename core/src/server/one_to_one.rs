@@ -118,7 +118,7 @@ impl Server {
         self.legs.insert(a_leg.key.clone(), a_leg.into());
         self.by_contribution
             .insert(one.info.key.contribution_id.clone(), sid);
-        self.sessions.insert(sid, Session::One(one));
+        self.sessions.insert(sid, Session::One(Box::new(one)));
     }
 
     /// The INVITE's body as the server needs it, or the status to refuse it with:
@@ -404,20 +404,17 @@ impl Server {
             leg.remote_target = Packed::new(contact.uri.clone());
         }
         leg.confirm();
-        let ack = leg.ack(resp.headers.cseq.seq, &self.config, &mut self.ids);
-        let ack = SipMessage::Request(ack);
-        leg.last_ack = Some(crate::wire::encode_message(&ack).into_boxed_slice());
-        self.out.transmit(leg.flow, ack);
+        let (ack, sent) = leg.ack(resp.headers.cseq.seq, &self.config, &mut self.ids);
+        leg.last_ack = Some(sent);
+        self.out.transmit(leg.flow, SipMessage::Request(ack));
     }
 
     pub(crate) fn repeat_ack(&mut self, leg_key: &LegKey) {
         if let Some(leg) = self.legs.get(leg_key) {
-            // Decoded again from its own encoding: only when B repeats its 2xx.
-            let ack = leg.last_ack.as_deref().and_then(|bytes| {
-                crate::wire::decode_datagram(bytes, &crate::wire::Limits::default()).ok()
-            });
-            if let Some(ack) = ack {
-                self.out.transmit(leg.flow, ack);
+            // Made again from the leg: only when B repeats its 2xx.
+            if let Some(sent) = leg.last_ack {
+                let ack = leg.ack_again(sent, &self.config, &self.ids);
+                self.out.transmit(leg.flow, SipMessage::Request(ack));
             }
         }
     }
@@ -442,12 +439,12 @@ impl Server {
             return self.refuse_request(now, &key, &req, Refusal::NoTransactionToCancel);
         }
         self.reply(now, &key, &req, StatusCode::OK);
-        let found = self.sessions.iter().find_map(|(sid, s)| match s {
-            Session::One(OneToOne {
-                state: OneState::Calling(c),
-                ..
-            }) if c.a_tx == invite_key => Some((*sid, c.clone())),
-            Session::One(_) | Session::Group(_) => None,
+        let found = self.sessions.iter().find_map(|(sid, s)| {
+            let Session::One(one) = s else { return None };
+            let OneState::Calling(c) = &one.state else {
+                return None;
+            };
+            (c.a_tx == invite_key).then(|| (*sid, c.clone()))
         });
         if let Some(invite) = self.tx.request(&invite_key).cloned() {
             self.reply(now, &invite_key, &invite, StatusCode::REQUEST_TERMINATED);

@@ -18,3 +18,9 @@ pub(crate) fn live_bytes() -> usize {
     // again, so adding it would count every growth by `realloc` twice, forever.
     s.bytes_allocated.saturating_sub(s.bytes_deallocated)
 }
+
+/// Allocations made and not yet freed (a `realloc` is neither), over all threads.
+pub(crate) fn live_allocations() -> usize {
+    let s = GLOBAL.stats();
+    s.allocations.saturating_sub(s.deallocations)
+}

@@ -12,7 +12,7 @@
 //! cargo test -p cpmd-core --lib idle_bytes -- --ignored --nocapture
 //! ```
 
-use super::counting_alloc::live_bytes;
+use super::counting_alloc::{live_allocations, live_bytes};
 use super::util::*;
 use crate::ids::{ContributionId, ConversationId, Tag};
 use crate::server::Transport;
@@ -83,16 +83,18 @@ fn idle_bytes_per_established_one_to_one() {
     h.advance(40_000);
     forget_observations(&mut h);
     let before = live_bytes();
+    let allocations_before = live_allocations();
     for n in SESSIONS..2 * SESSIONS {
         establish_idle(&mut h, &mut a, &b, n);
     }
     h.advance(40_000);
     forget_observations(&mut h);
     let after = live_bytes();
+    let allocations = (live_allocations() as f64 - allocations_before as f64) / SESSIONS as f64;
     let per_session = (after as f64 - before as f64) / SESSIONS as f64;
     println!(
         "idle_bytes: {SESSIONS} established idle 1-to-1 sessions: {per_session:.0} bytes each \
-         (live heap {before} -> {after})"
+         in {allocations:.1} live allocations (live heap {before} -> {after})"
     );
     assert!(after > before, "the sessions are held");
     // Where it goes: every part of the server's state dropped in turn, over all
@@ -111,6 +113,25 @@ fn idle_bytes_per_established_one_to_one() {
         "idle_bytes: inline sizes: {}",
         crate::server::inline_sizes()
     );
+    // The same parts again on a second server, counted in live allocations (each
+    // allocation costs the allocator's rounding on top of its bytes).
+    let mut h2 = Harness::new();
+    let mut a2 = Ua::new("alice", 1, Transport::Udp);
+    let mut b2 = Ua::new("bob", 2, Transport::Udp);
+    h2.register(&mut a2);
+    h2.register(&mut b2);
+    for n in 0..2 * SESSIONS {
+        establish_idle(&mut h2, &mut a2, &b2, n);
+    }
+    h2.advance(40_000);
+    forget_observations(&mut h2);
+    for (part, allocations) in h2.server.dismantle(&live_allocations) {
+        println!(
+            "idle_bytes:   {:>7.2} allocations  {part}",
+            allocations as f64 / held
+        );
+    }
+    drop((h2, a2, b2));
     let left = live_bytes();
     drop(h);
     let harness = live_bytes();
