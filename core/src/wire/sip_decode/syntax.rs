@@ -61,11 +61,8 @@ fn top_level_positions(s: &str, sep: char, angles: bool, mut each: impl FnMut(us
             b'"' => in_quote = true,
             b'<' if angles => in_angle = true,
             b'>' if angles => in_angle = false,
-            _ if b == sep && !in_angle => {
-                if !each(i) {
-                    return;
-                }
-            }
+            // `each` says whether to go on.
+            _ if b == sep && !in_angle && !each(i) => return,
             _ => {}
         }
     }
