@@ -19,7 +19,9 @@ use crate::time::Time;
 use crate::uri::UserUri;
 
 impl Server {
-    /// Sends A's INVITE on a new leg to each binding of the callee.
+    /// Sends A's INVITE on a new leg to each binding of the callee; `offer` is the
+    /// MSRP media of A's offer (read once by the caller).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fork_invites(
         &mut self,
         now: Time,
@@ -28,6 +30,7 @@ impl Server {
         info: &SessionInfo,
         callee: &UserUri,
         bindings: Vec<Binding>,
+        offer: Option<&PeerMedia>,
     ) -> BTreeMap<LegKey, TxKey> {
         let timers = self.config.timers;
         let mut forks = BTreeMap::new();
@@ -39,7 +42,7 @@ impl Server {
                 binding.flow,
                 a_invite.headers.from.clone(),
             );
-            let invite = self.callee_invite(a_invite, &mut leg, info);
+            let invite = self.callee_invite(a_invite, &mut leg, info, offer);
             let owner = Owner::CalleeInvite(sid, leg.key.clone());
             let tx = self
                 .tx
@@ -99,7 +102,8 @@ impl Server {
         };
         if resp.status.is_provisional() {
             if resp.status != StatusCode::TRYING {
-                self.relay_answer(now, &c, &a_leg, &resp);
+                let answer = PeerMedia::of_body(&resp.body);
+                self.relay_answer(now, &c, &a_leg, &resp, answer.as_ref());
             }
         } else if resp.status.is_success() {
             self.fork_won(now, sid, fork, &c, &a_leg, &resp);
@@ -124,10 +128,12 @@ impl Server {
                 self.send_cancel(now, tx);
             }
         }
-        self.relay_answer(now, c, a_leg, resp);
+        // The answer's MSRP media, read once for A's answer and for B's leg.
+        let answer = PeerMedia::of_body(&resp.body);
+        self.relay_answer(now, c, a_leg, resp, answer.as_ref());
         // MSRP-2: whichever side is active connects now that both SDPs are known.
-        if let Some(answer) = PeerMedia::of_body(&resp.body) {
-            self.msrp_offer_answered(fork, &answer);
+        if let Some(answer) = &answer {
+            self.msrp_offer_answered(fork, answer);
         }
         self.msrp_start(a_leg);
         if let Some(Session::One(one)) = self.sessions.get_mut(&sid) {

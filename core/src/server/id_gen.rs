@@ -57,7 +57,11 @@ impl IdGen {
     }
 
     pub(crate) fn branch(&mut self) -> Branch {
-        Branch::new(format!("z9hG4bK{}", self.token()))
+        self.counter += 1;
+        let mut branch = String::with_capacity(39);
+        branch.push_str("z9hG4bK");
+        token::push_hex(&mut branch, &self.seed, Stream::Sip, self.counter);
+        Branch::new(branch)
     }
 
     /// A fresh branch and the counter value it was made from, so that the same
@@ -76,7 +80,12 @@ impl IdGen {
     }
 
     pub(crate) fn call_id(&mut self, domain: &str) -> CallId {
-        CallId::new(format!("{}@{domain}", self.token()))
+        self.counter += 1;
+        let mut call_id = String::with_capacity(33 + domain.len());
+        token::push_hex(&mut call_id, &self.seed, Stream::Sip, self.counter);
+        call_id.push('@');
+        call_id.push_str(domain);
+        CallId::new(call_id)
     }
 
     /// An RFC 4122 version-4-shaped UUID (for Conversation-IDs synthesised for

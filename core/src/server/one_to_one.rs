@@ -88,11 +88,13 @@ impl Server {
         }
         let sid = info.key.session;
         let a_leg = self.new_uas_leg(sid, &req, flow, caller.clone());
-        if let Some(offer) = body.sdp.as_ref().and_then(PeerMedia::of) {
+        // The offer's MSRP media, read once for A's answer and for B's offer.
+        let offer = body.sdp.as_ref().and_then(PeerMedia::of);
+        if let Some(offer) = &offer {
             // MSRP-1: the server answers A's offer itself, with its own path.
-            self.msrp_answer_offer(&a_leg.key, &offer, None);
+            self.msrp_answer_offer(&a_leg.key, offer, None);
         }
-        let forks = self.fork_invites(now, sid, &req, &info, &callee, bindings);
+        let forks = self.fork_invites(now, sid, &req, &info, &callee, bindings, offer.as_ref());
         let first = forks
             .keys()
             .next()
@@ -286,6 +288,7 @@ impl Server {
         a_invite: &Request,
         b_leg: &mut Leg,
         info: &SessionInfo,
+        relayed: Option<&PeerMedia>,
     ) -> Request {
         let mut invite = b_leg.request(Method::Invite, &self.config, &mut self.ids);
         let h = &mut invite.headers;
@@ -307,19 +310,23 @@ impl Server {
         // ONE-2 step 3: the trusted server asserts the identity it authenticated.
         h.other
             .push(("P-Asserted-Identity".into(), format!("<{}>", info.from)));
-        // MSRP-1: B gets the server's own offer (actpass), not A's path.
-        let relayed = self
-            .offer_of(a_invite)
-            .ok()
-            .and_then(|b| b.sdp)
-            .and_then(|sdp| PeerMedia::of(&sdp));
+        // MSRP-1: B gets the server's own offer (actpass), not A's path; `relayed` is
+        // A's offer's MSRP media (`offer_of` of `a_invite`, read once by the caller).
         invite.headers.content_type = Some(crate::sip::MediaType::new("application", "sdp"));
-        invite.body = self.msrp_offer(&b_leg.key, relayed.as_ref());
+        invite.body = self.msrp_offer(&b_leg.key, relayed);
         invite
     }
 
-    /// Relays B's provisional or 2xx answer to A on A's leg (ONE-3).
-    pub(crate) fn relay_answer(&mut self, now: Time, c: &Calling, a_leg: &LegKey, resp: &Response) {
+    /// Relays B's provisional or 2xx answer to A on A's leg (ONE-3); `answer` is the
+    /// MSRP media of its body (`PeerMedia::of_body`, read once by the caller).
+    pub(crate) fn relay_answer(
+        &mut self,
+        now: Time,
+        c: &Calling,
+        a_leg: &LegKey,
+        resp: &Response,
+        answer: Option<&PeerMedia>,
+    ) {
         let Some(leg) = self.legs.get(a_leg) else {
             return;
         };
@@ -336,9 +343,9 @@ impl Server {
         out.headers.contribution_id = c.a_invite.headers.contribution_id.clone();
         out.headers.content_type = resp.headers.content_type.clone();
         out.body = resp.body.clone();
-        if let Some(answer) = PeerMedia::of_body(&resp.body) {
+        if let Some(answer) = answer {
             // MSRP-1: A gets the server's answer on A's leg, with B's accept-types.
-            self.msrp_accept_types(a_leg, &answer);
+            self.msrp_accept_types(a_leg, answer);
             out.body = self.msrp_sdp(a_leg);
         }
         if resp.status.is_success() {

@@ -44,7 +44,21 @@ pub(crate) fn prf(seed: &Seed, stream: Stream, n: u64) -> u128 {
 
 /// 32 lowercase hex digits of token number `n` of `stream`.
 pub(crate) fn hex(seed: &Seed, stream: Stream, n: u64) -> String {
-    format!("{:032x}", prf(seed, stream, n))
+    let mut out = String::with_capacity(32);
+    push_hex(&mut out, seed, stream, n);
+    out
+}
+
+/// Appends the 32 lowercase hex digits of token number `n` of `stream` (what
+/// `format!("{:032x}")` prints, without the formatting machinery: tokens are minted
+/// several times per session).
+pub(crate) fn push_hex(out: &mut String, seed: &Seed, stream: Stream, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let bits = prf(seed, stream, n);
+    for shift in (0..32).rev() {
+        let digit = (bits >> (4 * shift)) & 0xf;
+        out.push(char::from(DIGITS[digit as usize]));
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +85,8 @@ mod tests {
             prf(&other_instance, Stream::Sip, 5)
         );
         assert_eq!(hex(&a, Stream::Uuid, 0).len(), 32);
+        let bits = prf(&a, Stream::Msrp, 9);
+        assert_eq!(hex(&a, Stream::Msrp, 9), format!("{bits:032x}"));
     }
 
     /// The generator is ChaCha20 and not something like it: RFC 8439 A.1 test vector

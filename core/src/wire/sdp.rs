@@ -97,58 +97,61 @@ fn media(m: sdp_types::Media) -> SdpMedia {
 /// Prints a fresh SDP from the typed value: `v=0`, `o=- 0 0 IN IP4|IP6 <origin>`,
 /// `s=-`, the session `c=` (if any), `t=0 0`, session attributes, then each `m=`
 /// section with its `c=` and attributes. Lines end with CRLF. [`Sdp::raw`] is not
-/// used; decoding the output gives back every other field.
+/// used; decoding the output gives back every other field. Written into one buffer
+/// (no string per line): the server prints an SDP for every leg it sets up.
 pub fn encode(sdp: &Sdp) -> String {
-    let mut out = String::new();
-    out.push_str("v=0\r\n");
-    line(
-        &mut out,
-        'o',
-        &format!(
-            "- 0 0 IN {} {}",
-            addr_type(&sdp.origin_address),
-            sdp.origin_address
-        ),
-    );
-    out.push_str("s=-\r\n");
+    let mut out = String::with_capacity(256);
+    out.push_str("v=0\r\no=- 0 0 IN ");
+    out.push_str(addr_type(&sdp.origin_address));
+    out.push(' ');
+    out.push_str(&sdp.origin_address);
+    out.push_str("\r\ns=-\r\n");
     connection(&mut out, sdp.connection_address.as_deref());
     out.push_str("t=0 0\r\n");
     attributes(&mut out, &sdp.attributes);
     for m in &sdp.media {
-        let formats = if m.formats.is_empty() {
+        out.push_str("m=");
+        out.push_str(&m.media);
+        // Writing to a String cannot fail.
+        let _ = write!(out, " {} ", m.port);
+        out.push_str(&m.proto);
+        out.push(' ');
+        if m.formats.is_empty() {
             // `m=` needs at least one format; `*` is what MSRP uses.
-            "*".to_owned()
-        } else {
-            m.formats.join(" ")
-        };
-        line(
-            &mut out,
-            'm',
-            &format!("{} {} {} {formats}", m.media, m.port, m.proto),
-        );
+            out.push('*');
+        }
+        for (i, format) in m.formats.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(format);
+        }
+        out.push_str("\r\n");
         connection(&mut out, m.connection_address.as_deref());
         attributes(&mut out, &m.attributes);
     }
     out
 }
 
-fn line(out: &mut String, key: char, value: &str) {
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{key}={value}\r\n");
-}
-
 fn connection(out: &mut String, address: Option<&str>) {
     if let Some(a) = address {
-        line(out, 'c', &format!("IN {} {a}", addr_type(a)));
+        out.push_str("c=IN ");
+        out.push_str(addr_type(a));
+        out.push(' ');
+        out.push_str(a);
+        out.push_str("\r\n");
     }
 }
 
 fn attributes(out: &mut String, attrs: &[SdpAttribute]) {
     for a in attrs {
-        match &a.value {
-            Some(v) => line(out, 'a', &format!("{}:{v}", a.name)),
-            None => line(out, 'a', &a.name),
+        out.push_str("a=");
+        out.push_str(&a.name);
+        if let Some(v) = &a.value {
+            out.push(':');
+            out.push_str(v);
         }
+        out.push_str("\r\n");
     }
 }
 

@@ -71,6 +71,10 @@ fn physical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// §25.1; RFC 4475 §3.1.1.2 puts NUL, BEL and DEL in a display name).
 fn line_text(line: &[u8]) -> Result<&str, DecodeError> {
     let text = std::str::from_utf8(line).map_err(|_| DecodeError::NotUtf8)?;
+    // Most lines are printable ASCII (and HT): no control character to look for.
+    if line.iter().all(|&b| matches!(b, b' '..=b'~' | b'\t')) {
+        return Ok(text);
+    }
     let mut escaped = false;
     for c in text.chars() {
         let quoted = escaped && c != '\r' && c != '\n';

@@ -11,7 +11,13 @@ use crate::uri::Param;
 /// Trims SIP linear whitespace (SP and HT) only: `str::trim` would also eat Unicode
 /// spaces, which are content in SIP.
 pub(crate) fn trim_lws(s: &str) -> &str {
-    s.trim_matches([' ', '\t'])
+    // Bytes, not characters: SP and HT are ASCII, so a cut next to one is always on
+    // a character boundary (this runs for every header value and parameter).
+    let lws = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|b| !lws(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !lws(b)).map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or("")
 }
 
 /// RFC 3261 `token` characters: `alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" /
@@ -29,35 +35,47 @@ pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.chars().all(is_token_char)
 }
 
-/// Byte offsets of every top-level occurrence of `sep` in `s`: outside quoted strings
-/// (honouring `\` escapes inside them) and, when `angles` is set, outside `<...>`.
-fn top_level_positions(s: &str, sep: char, angles: bool) -> Vec<usize> {
-    let mut out = Vec::new();
+/// Calls `each` with the byte offset of every top-level occurrence of `sep` in `s`
+/// (outside quoted strings, honouring `\` escapes inside them, and, when `angles` is
+/// set, outside `<...>`) until it returns `false`. The separators, quotes and angle
+/// brackets are ASCII and no byte of a multi-byte UTF-8 character is, so scanning
+/// bytes finds the same offsets as scanning characters; no list is built (this runs
+/// for most header values of every message received).
+fn top_level_positions(s: &str, sep: char, angles: bool, mut each: impl FnMut(usize) -> bool) {
+    let Ok(sep) = u8::try_from(sep) else {
+        // Not ASCII: never a separator of the SIP grammar (no caller passes one).
+        return;
+    };
     let (mut in_quote, mut escaped, mut in_angle) = (false, false, false);
-    for (i, c) in s.char_indices() {
+    for (i, &b) in s.as_bytes().iter().enumerate() {
         if in_quote {
-            match (escaped, c) {
+            match (escaped, b) {
                 (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_quote = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_quote = false,
                 (false, _) => {}
             }
             continue;
         }
-        match c {
-            '"' => in_quote = true,
-            '<' if angles => in_angle = true,
-            '>' if angles => in_angle = false,
-            _ if c == sep && !in_angle => out.push(i),
+        match b {
+            b'"' => in_quote = true,
+            b'<' if angles => in_angle = true,
+            b'>' if angles => in_angle = false,
+            // `each` says whether to go on.
+            _ if b == sep && !in_angle && !each(i) => return,
             _ => {}
         }
     }
-    out
 }
 
 /// The first top-level `ch` (outside quoted strings).
 pub(crate) fn find_top(s: &str, ch: char) -> Option<usize> {
-    top_level_positions(s, ch, false).first().copied()
+    let mut first = None;
+    top_level_positions(s, ch, false, |i| {
+        first = Some(i);
+        false
+    });
+    first
 }
 
 /// Splits on top-level `sep` (outside quotes and, if `angles`, outside `<...>`).
@@ -65,10 +83,11 @@ pub(crate) fn find_top(s: &str, ch: char) -> Option<usize> {
 pub(crate) fn split_top(s: &str, sep: char, angles: bool) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut start = 0;
-    for pos in top_level_positions(s, sep, angles) {
+    top_level_positions(s, sep, angles, |pos| {
         parts.push(s.get(start..pos).unwrap_or(""));
-        start = pos + sep.len_utf8();
-    }
+        start = pos + 1;
+        true
+    });
     parts.push(s.get(start..).unwrap_or(""));
     parts
 }
