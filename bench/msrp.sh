@@ -3,31 +3,39 @@
 # plain TCP loopback forwarder in the same run (the baseline), for 100-byte and 4 KiB
 # messages.
 #
-# The load generator is `msrp_bench` (tests/src/bin/msrp_bench.rs): a sender and a
-# receiver terminal, one SEND per message (CPIM around SIZE bytes of text), at most 128
-# SENDs unanswered, the receiver answering every SEND with 200. Through cpmd both
-# terminals are a=setup:passive: sipp sets up the 1-to-1 (tests/sipp/msrp_a_call.xml,
-# msrp_answer.xml) with their a=path, cpmd connects to both and binds, then the sender
-# pumps COUNT messages; cpmd stores each one and answers 200 once it is durable, and
-# relays it to the receiver. Baseline: the same two terminals with `msrp_bench
-# forwarder` (a thread pair copying bytes) in place of cpmd.
+# The load generator is `msrp_bench` (tests/src/bin/msrp_bench.rs): SESSIONS concurrent
+# 1-to-1 sessions, each a sender and a receiver terminal, one SEND per message (CPIM
+# around SIZE bytes of text), at most WINDOW SENDs unanswered per sender, the receiver
+# answering every SEND with 200. Through cpmd all terminals are a=setup:passive: sipp
+# sets up each 1-to-1 (tests/sipp/msrp_a_call.xml from alice, msrp_answer.xml as bobN)
+# with their a=path, cpmd connects to both and binds, then every sender pumps its share
+# of COUNT messages at once; cpmd stores each one and answers 200 once it is durable,
+# and relays it to the receiver. Baseline: the same terminals with `msrp_bench
+# forwarder` (a thread pair copying bytes per session) in place of cpmd.
 #
 # Each size runs against two stores, both on disk (fsync'd, group commit):
 #   durable:    the default, every message stored with its body;
 #   bodies-off: `store_messages = false`, each message's metadata stored, not its body
 #               (specs/store.md, BODIES-1); still answered 200 only once durable.
 #
-# Environment: COUNT (messages per run, default 20000), SIZES (default "100 4096"),
+# Environment: COUNT (messages per run, over all sessions, default 20000), SESSIONS
+# (concurrent 1-to-1 sessions, default 16; SESSIONS=1 is the single session of the
+# runs before session 8), WINDOW (SENDs in flight per sender, default 128), SIZES
+# (default "100 4096"),
 # CPMD_BIN / BENCH_BIN (default: cargo build --release), RUST_LOG (cpmd's log filter,
 # default warn; the log goes to a file), KEEP=1 keeps the work directory, PROFILE=1
 # records a `perf record -g` profile of each cpmd run (kept as <work>/<store>-<size>/
 # perf.data, with KEEP=1; build with frame pointers, see bench/README.md), STORES
-# (default "bodies-off durable").
+# (default "bodies-off durable"), INSTR=1 runs each cpmd under valgrind's callgrind
+# and prints cpmd's instructions per message over the load (load-independent; the
+# rates of such a run mean nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 COUNT=${COUNT:-20000}
+SESSIONS=${SESSIONS:-16}
+WINDOW=${WINDOW:-128}
 SIZES=${SIZES:-"100 4096"}
 STORES=${STORES:-"bodies-off durable"}
 export RUST_LOG=${RUST_LOG:-warn}
@@ -49,40 +57,54 @@ through_cpmd() {
   local run="$work/$tag-$size"
   mkdir -p "$run"
   if [ "$tag" = bodies-off ]; then echo "store_messages = false" >"$run/cpmd.toml"; else : >"$run/cpmd.toml"; fi
-  "$CPMD_BIN" --config "$run/cpmd.toml" --udp "$ip:0" --msrp "$ip:0" --data-dir "$data" --ready-file "$run/ready" \
-    </dev/null >/dev/null 2>"$run/cpmd.log" &
+  local under=()
+  # INSTR=1: under callgrind, counters zeroed when the load starts and dumped when it
+  # ends, so the instructions per message leave out start-up and the SIP set-ups.
+  # MALLOC_ARENA_MAX set: cpmd would otherwise re-execute itself to set it
+  # (runtime/src/c_arenas.rs), out from under valgrind.
+  [ "${INSTR:-}" = 1 ] &&
+    under=(env MALLOC_ARENA_MAX=1 valgrind --tool=callgrind --callgrind-out-file="$run/callgrind.out")
+  "${under[@]}" "$CPMD_BIN" --config "$run/cpmd.toml" --udp "$ip:0" --msrp "$ip:0" --data-dir "$data" \
+    --ready-file "$run/ready" </dev/null >/dev/null 2>"$run/cpmd.log" &
   local cpmd_pid=$!
   pids+=("$cpmd_pid")
-  for _ in $(seq 200); do [ -s "$run/ready" ] && break; sleep 0.05; done
+  for _ in $(seq 1200); do [ -s "$run/ready" ] && break; sleep 0.05; done
   [ -s "$run/ready" ] || { echo "bench: cpmd did not start" >&2; cat "$run/cpmd.log" >&2; exit 1; }
   local sip
   sip=$(sed -n 's/.* udp=\([^ ]*\).*/\1/p' "$run/ready")
 
-  "$BENCH_BIN" cpmd --size "$size" --count "$COUNT" --paths "$run/paths" \
-    >"$run/result" 2>"$run/bench.err" &
+  "$BENCH_BIN" cpmd --size "$size" --count "$COUNT" --sessions "$SESSIONS" --window "$WINDOW" \
+    --paths "$run/paths" >"$run/result" 2>"$run/bench.err" &
   local bench_pid=$!
   pids+=("$bench_pid")
   for _ in $(seq 100); do [ -s "$run/paths" ] && break; sleep 0.05; done
-  local a_path b_path
-  a_path=$(sed -n 1p "$run/paths")
-  b_path=$(sed -n 2p "$run/paths")
+  [ -s "$run/paths" ] || { echo "bench: msrp_bench wrote no paths" >&2; cat "$run/bench.err" >&2; exit 1; }
   port_of() { echo "$1" | sed 's|msrp://[^:]*:\([0-9]*\)/.*|\1|'; }
 
-  local a_port b_port
-  a_port=$(free_port) b_port=$(free_port)
-  local keys=(-key conv bench-conv -key contrib1 "bench-$tag-$size" -key callee bob -key msrp_proto TCP/MSRP)
-  sipp "$sip" -sf "$root/tests/sipp/register.xml" -i $ip -p "$b_port" -t u1 -s bob -m 1 \
-    -timeout 10s -nostdin >"$run/register.out" 2>&1
-  sipp "$sip" -sf "$root/tests/sipp/msrp_answer.xml" -i $ip -p "$b_port" -t u1 -s bob -m 1 \
-    "${keys[@]}" -key msrp_path "$b_path" -key msrp_port "$(port_of "$b_path")" \
-    -key msrp_setup passive -timeout 20s -nostdin >"$run/b.out" 2>&1 &
-  local b_sipp=$!
-  sleep 0.2
-  sipp "$sip" -sf "$root/tests/sipp/msrp_a_call.xml" -i $ip -p "$a_port" -t u1 -m 1 \
-    "${keys[@]}" -key msrp_path "$a_path" -key msrp_port "$(port_of "$a_path")" \
-    -key msrp_setup passive -timeout 20s -nostdin >"$run/a.out" 2>&1 ||
-    { echo "bench: SIP setup failed (see $run)" >&2; KEEP=1; exit 1; }
-  wait "$b_sipp" || { echo "bench: B's SIP side failed (see $run)" >&2; KEEP=1; exit 1; }
+  # One 1-to-1 per session, set up one after the other: alice (always from the same
+  # SIP port, so one binding) calls bobN, each callee registered from its own port.
+  local a_port i
+  a_port=$(free_port)
+  for i in $(seq "$SESSIONS"); do
+    local a_path b_path b_port b_sipp
+    a_path=$(sed -n "$((2 * i - 1))p" "$run/paths")
+    b_path=$(sed -n "$((2 * i))p" "$run/paths")
+    b_port=$(free_port)
+    local keys=(-key conv "bench-conv-$i" -key contrib1 "bench-$tag-$size-$i" -key callee "bob$i"
+      -key msrp_proto TCP/MSRP)
+    sipp "$sip" -sf "$root/tests/sipp/register.xml" -i $ip -p "$b_port" -t u1 -s "bob$i" -m 1 \
+      -timeout 10s -nostdin >"$run/register-$i.out" 2>&1
+    sipp "$sip" -sf "$root/tests/sipp/msrp_answer.xml" -i $ip -p "$b_port" -t u1 -s "bob$i" -m 1 \
+      "${keys[@]}" -key msrp_path "$b_path" -key msrp_port "$(port_of "$b_path")" \
+      -key msrp_setup passive -timeout 20s -nostdin >"$run/b-$i.out" 2>&1 &
+    b_sipp=$!
+    sleep 0.2
+    sipp "$sip" -sf "$root/tests/sipp/msrp_a_call.xml" -i $ip -p "$a_port" -t u1 -m 1 \
+      "${keys[@]}" -key msrp_path "$a_path" -key msrp_port "$(port_of "$a_path")" \
+      -key msrp_setup passive -timeout 20s -nostdin >"$run/a-$i.out" 2>&1 ||
+      { echo "bench: SIP setup $i failed (see $run)" >&2; KEEP=1; exit 1; }
+    wait "$b_sipp" || { echo "bench: B's SIP side $i failed (see $run)" >&2; KEEP=1; exit 1; }
+  done
 
   local c0 c1 perf_pid=
   if [ "${PROFILE:-}" = 1 ]; then
@@ -90,9 +112,15 @@ through_cpmd() {
     perf_pid=$!
     pids+=("$perf_pid")
   fi
-  c0=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$cpmd_pid/stat")
+  [ "${INSTR:-}" = 1 ] && callgrind_control -z "$cpmd_pid" >/dev/null 2>&1
+  c0=$(cpu_ticks "$cpmd_pid")
   wait "$bench_pid" || { echo "bench: msrp_bench failed (see $run)" >&2; cat "$run/bench.err" >&2; KEEP=1; exit 1; }
-  c1=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$cpmd_pid/stat")
+  c1=$(cpu_ticks "$cpmd_pid")
+  local instr=
+  if [ "${INSTR:-}" = 1 ]; then
+    callgrind_control -d "$cpmd_pid" >/dev/null 2>&1
+    instr=$(cat "$run"/callgrind.out.* | awk -v n="$COUNT" '/^(summary|totals):/ { s = $2 } END { printf "%.0f", s / n }')
+  fi
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
     wait "$perf_pid" 2>/dev/null || true
@@ -101,26 +129,27 @@ through_cpmd() {
   wait "$cpmd_pid" 2>/dev/null || true
   local per
   per=$(awk -v d=$((c1 - c0)) -v t="$(getconf CLK_TCK)" -v n="$COUNT" 'BEGIN { printf "%.1f", d * 1e6 / t / n }')
-  sed "s/}\$/,\"store\":\"$tag\",\"cpmd_cpu_us_per_msg\":$per}/" "$run/result" >"$run/line"
+  sed "s/}\$/,\"store\":\"$tag\",\"cpmd_cpu_us_per_msg\":$per${instr:+,\"cpmd_instr_per_msg\":$instr}}/" \
+    "$run/result" >"$run/line"
   line=$(cat "$run/line")
 }
 
 field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 
-echo "bench: COUNT=$COUNT SIZES=\"$SIZES\" on $(nproc) cores, $(uname -sr)"
+echo "bench: COUNT=$COUNT SESSIONS=$SESSIONS WINDOW=$WINDOW SIZES=\"$SIZES\" on $(nproc) cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "bench: cpmd $CPMD_BIN, work directory $work ($(df -T "$work" | awk 'NR == 2 { print $2 }'))"
-printf '%-6s %-10s %10s %9s %9s %8s\n' size run msg/s MB/s ratio cpu_us
+printf '%-6s %-10s %10s %9s %9s %8s %10s\n' size run msg/s MB/s ratio cpu_us instr
 for size in $SIZES; do
-  base=$("$BENCH_BIN" forwarder --size "$size" --count "$COUNT")
+  base=$("$BENCH_BIN" forwarder --size "$size" --count "$COUNT" --sessions "$SESSIONS" --window "$WINDOW")
   base_rate=$(field "$base" msg_per_s)
-  printf '%-6s %-10s %10s %9s %9s %8s\n' "$size" forwarder "$base_rate" "$(field "$base" mb_per_s)" 1.00 -
+  printf '%-6s %-10s %10s %9s %9s %8s %10s\n' "$size" forwarder "$base_rate" "$(field "$base" mb_per_s)" 1.00 - -
   for store in $STORES; do
     data="$work/data-$size-$store"
     through_cpmd "$size" "$data" "$store"
     rate=$(field "$line" msg_per_s)
     ratio=$(awk -v a="$rate" -v b="$base_rate" 'BEGIN { printf "%.2f", a / b }')
-    printf '%-6s %-10s %10s %9s %9s %8s\n' "$size" "cpmd-$store" "$rate" "$(field "$line" mb_per_s)" "$ratio" \
-      "$(field "$line" cpmd_cpu_us_per_msg)"
+    printf '%-6s %-10s %10s %9s %9s %8s %10s\n' "$size" "cpmd-$store" "$rate" "$(field "$line" mb_per_s)" "$ratio" \
+      "$(field "$line" cpmd_cpu_us_per_msg)" "$(field "$line" cpmd_instr_per_msg)"
   done
 done
 echo "floor: cpmd-durable >= 0.5 of the forwarder; goal: cpmd-bodies-off >= 0.8"

@@ -28,6 +28,20 @@ impl Server {
 
     /// A chat message from a party, typed or from MSRP.
     pub(crate) fn take_chat(&mut self, now: Time, chat: ChatSend, origin: Origin) {
+        let composing = super::is_composing::is_composing(&chat.content_type, &chat.body);
+        self.take_classified_chat(now, chat, origin, composing);
+    }
+
+    /// [`Server::take_chat`] for a message already known to be an is-composing
+    /// indication or not (`composing`, MSG-7): the MSRP path decodes its CPIM once
+    /// and says it (`msrp_relay::capture`).
+    pub(crate) fn take_classified_chat(
+        &mut self,
+        now: Time,
+        mut chat: ChatSend,
+        origin: Origin,
+        composing: bool,
+    ) {
         let _ = now;
         let Some(&sid) = self.by_contribution.get(&chat.contribution_id) else {
             return self.chat_result(&chat, &origin, ChatOutcome::Failed(ChatFailure::NoSession));
@@ -47,7 +61,7 @@ impl Server {
             let failure = ChatOutcome::Failed(ChatFailure::RecipientGone);
             return self.chat_result(&chat, &origin, failure);
         }
-        if super::is_composing::is_composing(&chat.content_type, &chat.body) {
+        if composing {
             return self.relay_unstored(sid, &chat, recipients, &origin);
         }
         let into_group = match self.sessions.get(&sid) {
@@ -84,7 +98,8 @@ impl Server {
             recipients,
             message_id: chat.message_id.clone(),
             content_type: chat.content_type.clone(),
-            body: chat.body.clone(),
+            // Moved, not copied: what follows reads only the sender and the ids.
+            body: std::mem::take(&mut chat.body),
         };
         log.pending.insert(
             seq,

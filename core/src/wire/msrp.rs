@@ -624,14 +624,58 @@ fn request_from_headers(
     Ok(req)
 }
 
-fn star_or(n: Option<u64>) -> String {
-    n.map_or_else(|| "*".to_owned(), |n| n.to_string())
+/// Appends a number, or `*` for `None`.
+fn push_star_or(out: &mut Vec<u8>, n: Option<u64>) {
+    match n {
+        Some(n) => push_number(out, n),
+        None => out.push(b'*'),
+    }
+}
+
+/// Appends a number in decimal (no `format!`: the relay prints one per SEND).
+fn push_number(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends a status code zero-padded to three digits (as `{:03}` would).
+fn push_status(out: &mut Vec<u8>, code: u16) {
+    if code > 999 {
+        return push_number(out, u64::from(code));
+    }
+    out.extend_from_slice(&[
+        b'0' + (code / 100) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+    ]);
 }
 
 fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A path header: the URIs separated by one space.
+fn push_path(out: &mut Vec<u8>, name: &str, uris: &[String]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    for (i, uri) in uris.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        out.extend_from_slice(uri.as_bytes());
+    }
     out.extend_from_slice(b"\r\n");
 }
 
@@ -655,63 +699,159 @@ pub fn encode(msg: &MsrpMessage) -> Vec<u8> {
         MsrpMessage::Response(_) => 0,
     };
     let mut out = Vec::with_capacity(body + 512);
+    encode_into(msg, &mut out);
+    out
+}
+
+/// [`encode`], appending to `out` (every field written straight into it: no
+/// intermediate string per header).
+pub fn encode_into(msg: &MsrpMessage, out: &mut Vec<u8>) {
     match msg {
         MsrpMessage::Request(r) => {
-            let tid = r.transaction_id.as_str();
-            out.extend_from_slice(format!("MSRP {tid} {}\r\n", r.method.as_str()).as_bytes());
-            push_header(&mut out, "To-Path", &r.to_path.join(" "));
-            push_header(&mut out, "From-Path", &r.from_path.join(" "));
+            out.extend_from_slice(b"MSRP ");
+            out.extend_from_slice(r.transaction_id.as_str().as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(r.method.as_str().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            push_path(out, "To-Path", &r.to_path);
+            push_path(out, "From-Path", &r.from_path);
             if let Some(id) = &r.message_id {
-                push_header(&mut out, "Message-ID", id);
+                push_header(out, "Message-ID", id);
             }
             if let Some(br) = &r.byte_range {
-                let value = format!("{}-{}/{}", br.start, star_or(br.end), star_or(br.total));
-                push_header(&mut out, "Byte-Range", &value);
+                out.extend_from_slice(b"Byte-Range: ");
+                push_number(out, br.start);
+                out.push(b'-');
+                push_star_or(out, br.end);
+                out.push(b'/');
+                push_star_or(out, br.total);
+                out.extend_from_slice(b"\r\n");
             }
             if let Some(yes) = r.success_report {
-                push_header(&mut out, "Success-Report", if yes { "yes" } else { "no" });
+                push_header(out, "Success-Report", if yes { "yes" } else { "no" });
             }
             match r.failure_report {
                 FailureReport::Yes => {}
-                FailureReport::No => push_header(&mut out, "Failure-Report", "no"),
-                FailureReport::Partial => push_header(&mut out, "Failure-Report", "partial"),
+                FailureReport::No => push_header(out, "Failure-Report", "no"),
+                FailureReport::Partial => push_header(out, "Failure-Report", "partial"),
             }
             if let Some((code, comment)) = &r.status {
-                let value = match comment {
-                    Some(c) => format!("000 {code:03} {c}"),
-                    None => format!("000 {code:03}"),
-                };
-                push_header(&mut out, "Status", &value);
+                out.extend_from_slice(b"Status: 000 ");
+                push_status(out, *code);
+                if let Some(c) = comment {
+                    out.push(b' ');
+                    out.extend_from_slice(c.as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
             }
             for (name, value) in &r.other {
-                push_header(&mut out, name, value);
+                push_header(out, name, value);
             }
             if let Some(ct) = &r.content_type {
-                push_header(&mut out, "Content-Type", ct);
+                push_header(out, "Content-Type", ct);
             }
             if r.content_type.is_some() || !r.body.is_empty() {
                 out.extend_from_slice(b"\r\n");
                 out.extend_from_slice(&r.body);
                 out.extend_from_slice(b"\r\n");
             }
-            push_end_line(&mut out, &r.transaction_id, r.continuation);
+            push_end_line(out, &r.transaction_id, r.continuation);
         }
         MsrpMessage::Response(r) => {
-            let tid = r.transaction_id.as_str();
-            let line = match &r.comment {
-                Some(c) => format!("MSRP {tid} {:03} {c}\r\n", r.status),
-                None => format!("MSRP {tid} {:03}\r\n", r.status),
-            };
-            out.extend_from_slice(line.as_bytes());
-            push_header(&mut out, "To-Path", &r.to_path.join(" "));
-            push_header(&mut out, "From-Path", &r.from_path.join(" "));
-            for (name, value) in &r.other {
-                push_header(&mut out, name, value);
+            out.extend_from_slice(b"MSRP ");
+            out.extend_from_slice(r.transaction_id.as_str().as_bytes());
+            out.push(b' ');
+            push_status(out, r.status);
+            if let Some(c) = &r.comment {
+                out.push(b' ');
+                out.extend_from_slice(c.as_bytes());
             }
-            push_end_line(&mut out, &r.transaction_id, Continuation::Complete);
+            out.extend_from_slice(b"\r\n");
+            push_path(out, "To-Path", &r.to_path);
+            push_path(out, "From-Path", &r.from_path);
+            for (name, value) in &r.other {
+                push_header(out, name, value);
+            }
+            push_end_line(out, &r.transaction_id, Continuation::Complete);
         }
     }
+}
+
+/// Prints the response to transaction `tid` with `status` and `comment`, to the
+/// single `to` URI from the single `from` URI: the bytes [`encode`] prints for that
+/// [`MsrpResponse`], without building it (the relay answers every SEND).
+pub fn encode_response(
+    tid: &TransactionId,
+    status: u16,
+    comment: &str,
+    to: &str,
+    from: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + tid.as_str().len() * 2 + to.len() + from.len());
+    out.extend_from_slice(b"MSRP ");
+    out.extend_from_slice(tid.as_str().as_bytes());
+    out.push(b' ');
+    push_status(&mut out, status);
+    out.push(b' ');
+    out.extend_from_slice(comment.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    push_header(&mut out, "To-Path", to);
+    push_header(&mut out, "From-Path", from);
+    push_end_line(&mut out, tid, Continuation::Complete);
     out
+}
+
+/// One SEND chunk of the server's, by its parts: what [`encode`] prints for the
+/// [`MsrpRequest`] with these fields (one `From-Path` URI; `Content-Type` only with
+/// a non-empty chunk; no other header), without building it: the relay prints one
+/// per message it delivers.
+pub struct SendChunk<'a> {
+    /// The transaction id.
+    pub tid: &'a str,
+    /// `To-Path` URIs.
+    pub to_path: &'a [String],
+    /// The single `From-Path` URI.
+    pub from: &'a str,
+    /// `Message-ID`.
+    pub message_id: &'a str,
+    /// `Byte-Range` of this chunk.
+    pub range: ByteRange,
+    /// `Content-Type` of the whole message.
+    pub content_type: &'a str,
+    /// The chunk's bytes.
+    pub data: &'a [u8],
+    /// The end-line flag.
+    pub flag: Continuation,
+}
+
+impl SendChunk<'_> {
+    /// Appends the chunk's bytes to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(160 + self.data.len() + 2 * self.tid.len() + self.from.len());
+        out.extend_from_slice(b"MSRP ");
+        out.extend_from_slice(self.tid.as_bytes());
+        out.extend_from_slice(b" SEND\r\n");
+        push_path(out, "To-Path", self.to_path);
+        push_header(out, "From-Path", self.from);
+        push_header(out, "Message-ID", self.message_id);
+        out.extend_from_slice(b"Byte-Range: ");
+        push_number(out, self.range.start);
+        out.push(b'-');
+        push_star_or(out, self.range.end);
+        out.push(b'/');
+        push_star_or(out, self.range.total);
+        out.extend_from_slice(b"\r\n");
+        if !self.data.is_empty() {
+            push_header(out, "Content-Type", self.content_type);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(self.data);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(DASHES);
+        out.extend_from_slice(self.tid.as_bytes());
+        out.push(self.flag.flag());
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 #[cfg(test)]
@@ -911,5 +1051,96 @@ mod tests {
         assert_eq!(r.content_type.as_deref(), Some("text/plain"));
         let m = MsrpMessage::Request(r);
         assert_eq!(decode(&encode(&m), &Limits::default()), Some(Ok(m)));
+    }
+
+    /// The direct printers print what `encode` prints for the same message.
+    #[test]
+    fn direct_printers_match_encode() {
+        let tid = TransactionId::new("t1x");
+        let to = vec![
+            "msrp://a.example.com:1/s1;tcp".to_owned(),
+            "msrp://b:2/s2;tcp".to_owned(),
+        ];
+        for (data, flag, range) in [
+            (
+                &b"hello"[..],
+                Continuation::Complete,
+                ByteRange {
+                    start: 1,
+                    end: Some(5),
+                    total: Some(5),
+                },
+            ),
+            (
+                &b"he"[..],
+                Continuation::More,
+                ByteRange {
+                    start: 1,
+                    end: Some(2),
+                    total: Some(12),
+                },
+            ),
+            (
+                &b""[..],
+                Continuation::Complete,
+                ByteRange {
+                    start: 1,
+                    end: Some(0),
+                    total: Some(0),
+                },
+            ),
+        ] {
+            let mut req = MsrpRequest::new(
+                tid.clone(),
+                MsrpMethod::Send,
+                to.clone(),
+                vec!["msrp://me:3/s3;tcp".to_owned()],
+            );
+            req.message_id = Some("m1".into());
+            req.byte_range = Some(range);
+            if !data.is_empty() {
+                req.content_type = Some("message/cpim".into());
+            }
+            req.body = data.to_vec();
+            req.continuation = flag;
+            let mut direct = Vec::new();
+            SendChunk {
+                tid: tid.as_str(),
+                to_path: &to,
+                from: "msrp://me:3/s3;tcp",
+                message_id: "m1",
+                range,
+                content_type: "message/cpim",
+                data,
+                flag,
+            }
+            .encode_into(&mut direct);
+            assert_eq!(direct, encode(&MsrpMessage::Request(req)));
+        }
+        for (status, comment) in [
+            (200, "OK"),
+            (481, "Session does not exist"),
+            (7, "x"),
+            (1234, "y"),
+        ] {
+            let resp = MsrpResponse {
+                transaction_id: tid.clone(),
+                status,
+                comment: Some(comment.into()),
+                to_path: vec!["msrp://a:1/s;tcp".into()],
+                from_path: vec!["msrp://b:2/t;tcp".into()],
+                other: Vec::new(),
+            };
+            assert_eq!(
+                encode_response(
+                    &tid,
+                    status,
+                    comment,
+                    "msrp://a:1/s;tcp",
+                    "msrp://b:2/t;tcp"
+                ),
+                encode(&MsrpMessage::Response(resp))
+            );
+        }
     }
 }

@@ -120,3 +120,52 @@ fn store_13_a_body_is_stored_once_and_served_whole() {
     assert!(alices[0].raw.ends_with(b"\r\n\r\npager \x00 body"));
     assert_eq!(alices[0].summary.size as usize, alices[0].raw.len());
 }
+
+/// STORE-13: a body whose bare LFs the object writes as CRLF (a multi-line text
+/// message from a terminal that ends its lines with LF) does not end the object
+/// byte for byte: the entry keeps its whole object, and IMAP serves exactly what
+/// `layout.rs` built, not the object's head followed by the row's body.
+#[test]
+fn store_13_a_body_with_bare_lf_is_served_as_built() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("lf.db");
+    let mut store = open(&StoreUrl::Sqlite(path.clone()), 0).expect("open");
+    let body = b"Content-Type: text/plain\r\n\r\nline one\nline two\n".to_vec();
+    let key = SessionKey {
+        session: SessionId::new(1),
+        conversation_id: ConversationId::new(CONV),
+        contribution_id: ContributionId::new("lf-1"),
+    };
+    let message = StoredMessage {
+        key,
+        seq: 1,
+        sender: user("alice"),
+        recipients: vec![user("bob")],
+        message_id: MessageId::new("lf-m1"),
+        content_type: "message/cpim".into(),
+        body: body.clone(),
+    };
+    let jobs = [StoreJob::Persist(
+        cpmd_core::StoreTicket::new(1),
+        Record::Message(message),
+    )];
+    for answer in store.history.write_batch(&jobs) {
+        answer.expect("stored");
+    }
+    for (kind, raw, size, elsewhere) in stored(&path) {
+        assert_eq!(elsewhere, 0, "{kind}: the whole object kept");
+        assert_eq!(usize::try_from(size).unwrap(), raw.len(), "{kind}");
+    }
+    let mailbox = layout::session_mailbox(CONV, "lf-1");
+    let bobs = store
+        .mail
+        .fetch(&user("bob"), &mailbox, &[1])
+        .expect("fetch");
+    assert_eq!(bobs.len(), 1);
+    assert!(
+        bobs[0].raw.ends_with(b"line one\r\nline two\r\n"),
+        "{}",
+        String::from_utf8_lossy(&bobs[0].raw)
+    );
+    assert_eq!(bobs[0].summary.size as usize, bobs[0].raw.len());
+}

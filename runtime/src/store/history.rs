@@ -149,6 +149,26 @@ impl<C: Conn> HistoryWriter<C> {
         sealed
     }
 
+    /// Writes the chat message rows the batch kept (`row_batch.rs`), if any. A
+    /// failure loses the batch's first attempt (it is rolled back and written again
+    /// record by record): returns whether it failed.
+    fn flush_rows(&mut self) -> bool {
+        let Some(rows) = self.cache.rows.as_mut() else {
+            return false;
+        };
+        if self.broken || self.lost_record {
+            return false;
+        }
+        match rows.flush(&mut self.conn) {
+            Ok(()) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "store: the batch's message rows failed; written again record by record");
+                self.lost_record = true;
+                true
+            }
+        }
+    }
+
     /// Runs one record's writes inside the batch transaction, in a savepoint.
     fn record(
         &mut self,
@@ -240,6 +260,14 @@ fn write_record<C: Conn + ?Sized>(
     }
 }
 
+/// The answer of a record whose batch lost its first attempt before the record
+/// was written (it is written again, record by record).
+fn lost_batch() -> StoreError {
+    StoreError::Failed {
+        reason: "written again record by record".into(),
+    }
+}
+
 fn store_error(e: DbError) -> StoreError {
     StoreError::Failed { reason: e.0 }
 }
@@ -258,6 +286,12 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             | Record::KnownUser(_)
             | Record::GroupState(_) => None,
         };
+        // Anything but a chat message may read the batch's message rows (a
+        // disposition, a standalone message filed beside them, a restart's checks):
+        // they are written first.
+        if !matches!(record, Record::Message(_)) && self.flush_rows() {
+            return Err(lost_batch());
+        }
         let mut restored = None;
         if let (Record::SessionInfo(info), false) = (record, self.broken) {
             // GRP-24: only one who was in an ended group restarts it.
@@ -301,6 +335,10 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
     }
 
     fn seal(&mut self, history: &HistoryObject) -> Result<(), StoreError> {
+        // The seal reads the session's messages: the batch's rows are written first.
+        if self.flush_rows() {
+            return Err(lost_batch());
+        }
         self.record(|ops, instance| seal(ops, instance, history, false))
     }
 
@@ -312,9 +350,11 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
         self.savepoints = false;
         if self.conn.exclusive_writes() {
             self.cache.reserved = Some(Default::default());
+            self.cache.rows = Some(Default::default());
         }
         let answers = write_each(self, batch);
         self.cache.reserved = None;
+        self.cache.rows = None;
         self.savepoints = true;
         if !std::mem::take(&mut self.lost_record) {
             return answers;
@@ -328,6 +368,8 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             return Ok(());
         }
         self.in_batch = false;
+        // The batch's chat message rows, before its counters and its commit.
+        self.flush_rows();
         if self.lost_record {
             // Never commit a batch with part of a failed record in it.
             let _ = self.conn.rollback();
@@ -435,24 +477,35 @@ fn persist_message<C: Conn + ?Sized>(
     // GRP-23: a restarted group's run is numbered after the earlier runs'.
     let base = restart::base(ops, session)?.unwrap_or(0);
     let seq = i64::try_from(m.seq).map_err(DbError::data)? + base;
-    let id = ops
-        .conn
-        .query_one(
-            "INSERT INTO messages (session, seq, message_id, sender, recipients, content_type, body, date, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-            &[
-                session.into(),
-                seq.into(),
-                m.message_id.as_str().into(),
-                m.sender.as_str().into(),
-                join_list(&recipients).into(),
-                m.content_type.as_str().into(),
-                Val::Bytes(m.body.clone()),
-                date.as_str().into(),
-                ops.now.into(),
-            ],
-        )?
-        .int(0)?;
+    let columns = [
+        session.into(),
+        seq.into(),
+        m.message_id.as_str().into(),
+        m.sender.as_str().into(),
+        join_list(&recipients).into(),
+        m.content_type.as_str().into(),
+        Val::Bytes(m.body.clone()),
+        date.as_str().into(),
+        ops.now.into(),
+    ];
+    let id = match ops.cache.rows.as_mut() {
+        // In a batch that writes its rows together (`row_batch.rs`): the id is
+        // counted here, the row written with the others.
+        Some(rows) => {
+            let id = rows.message_id(ops.conn)?;
+            let [a, b, c, d, e, f, g, h, i] = columns;
+            rows.push_message([id.into(), a, b, c, d, e, f, g, h, i]);
+            id
+        }
+        None => ops
+            .conn
+            .query_one(
+                "INSERT INTO messages (session, seq, message_id, sender, recipients, content_type, body, date, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                &columns,
+            )?
+            .int(0)?,
+    };
     let parts = MessageParts {
         conversation_id: m.key.conversation_id.as_str(),
         contribution_id: Some(m.key.contribution_id.as_str()),
@@ -477,6 +530,16 @@ fn file_message<C: Conn + ?Sized>(
     id: i64,
 ) -> Result<(), DbError> {
     let sent = layout::message_object(parts, Direction::Sent);
+    // STORE-13: the body is left out of the entry only where the object ends with
+    // it byte for byte; the object writes a bare LF of the body as CRLF, and then
+    // the whole object is kept (the view appends the row's body as it is).
+    let elsewhere = |object: &[u8]| {
+        if object.ends_with(parts.body) {
+            parts.body.len()
+        } else {
+            0
+        }
+    };
     quota::file_charged(
         ops,
         parts.sender,
@@ -486,7 +549,7 @@ fn file_message<C: Conn + ?Sized>(
             ref_id: id,
             flags: bits::SEEN,
             raw: &sent,
-            body_elsewhere: parts.body.len(),
+            body_elsewhere: elsewhere(&sent),
         },
     )?;
     let received = layout::message_object(parts, Direction::Received);
@@ -506,7 +569,7 @@ fn file_message<C: Conn + ?Sized>(
                 ref_id: id,
                 flags: 0,
                 raw: &received,
-                body_elsewhere: parts.body.len(),
+                body_elsewhere: elsewhere(&received),
             },
         )?;
     }

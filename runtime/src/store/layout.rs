@@ -105,14 +105,21 @@ fn object(headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
+    // Bare LFs become CRLF; the runs between LFs are copied whole (a 4 KiB body
+    // was pushed byte by byte, twice per message).
+    let mut rest = body;
     let mut prev = 0u8;
-    for &b in body {
-        if b == b'\n' && prev != b'\r' {
+    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        let before = if i > 0 { rest[i - 1] } else { prev };
+        out.extend_from_slice(&rest[..i]);
+        if before != b'\r' {
             out.push(b'\r');
         }
-        out.push(b);
-        prev = b;
+        out.push(b'\n');
+        prev = b'\n';
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out
 }
 
@@ -494,5 +501,42 @@ mod tests {
         assert_eq!(iso8601(t), "2026-11-26T12:00:00Z");
         assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
         assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    /// The object's body: bare LFs become CRLF, everything else byte for byte (the
+    /// run-copying loop against the byte-by-byte rule it replaced).
+    #[test]
+    fn object_bodies_get_crlf_for_bare_lf_only() {
+        fn byte_by_byte(body: &[u8]) -> Vec<u8> {
+            let mut out = Vec::new();
+            let mut prev = 0u8;
+            for &b in body {
+                if b == b'\n' && prev != b'\r' {
+                    out.push(b'\r');
+                }
+                out.push(b);
+                prev = b;
+            }
+            out
+        }
+        let bodies: [&[u8]; 9] = [
+            b"",
+            b"\n",
+            b"\r\n",
+            b"\n\n",
+            b"a\nb\r\nc\n",
+            b"\r\r\n\n\rx",
+            b"no line end",
+            b"\xff\n\x00\r\n",
+            b"end\r",
+        ];
+        for body in bodies {
+            let whole = object(&[("A", "b".to_owned())], body);
+            assert_eq!(
+                whole,
+                [&b"A: b\r\n\r\n"[..], &byte_by_byte(body)].concat(),
+                "{body:?}"
+            );
+        }
     }
 }

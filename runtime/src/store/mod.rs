@@ -37,6 +37,7 @@ mod quota_tests;
 pub mod recovery;
 pub mod reserve;
 pub mod restart;
+pub mod row_batch;
 pub mod sql;
 pub mod sqlite;
 #[cfg(test)]

@@ -51,6 +51,9 @@ pub struct Cache {
     /// The counters of a group commit written without savepoints (`reserve.rs`);
     /// `None`: every UID and MODSEQ is taken with its own statement.
     pub reserved: Option<crate::store::reserve::Reserved>,
+    /// The chat message rows of such a group commit, written together
+    /// (`row_batch.rs`); `None`: each row is inserted as it is made.
+    pub rows: Option<crate::store::row_batch::RowBatch>,
 }
 
 impl Cache {
@@ -92,6 +95,10 @@ impl Cache {
         // Counted in a transaction that is gone.
         if self.reserved.is_some() {
             self.reserved = Some(Default::default());
+        }
+        // Kept for a transaction that is gone.
+        if self.rows.is_some() {
+            self.rows = Some(Default::default());
         }
         self.users.clear();
         self.conversations.clear();
@@ -272,22 +279,31 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             .len()
             .checked_sub(entry.body_elsewhere)
             .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?;
-        self.conn.exec(
-            "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged, body_elsewhere) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10)",
-            &[
-                mailbox_id.into(),
-                uid.into(),
-                modseq.into(),
-                entry.flags.into(),
-                self.now.into(),
-                entry.kind.into(),
-                entry.ref_id.into(),
-                size.into(),
-                Val::Bytes(entry.raw[..stored].to_vec()),
-                i64::from(entry.body_elsewhere > 0).into(),
-            ],
-        )?;
+        let row = [
+            mailbox_id.into(),
+            uid.into(),
+            modseq.into(),
+            entry.flags.into(),
+            self.now.into(),
+            entry.kind.into(),
+            entry.ref_id.into(),
+            size.into(),
+            Val::Bytes(entry.raw[..stored].to_vec()),
+            i64::from(entry.body_elsewhere > 0).into(),
+        ];
+        // A chat message's entries wait for the batch's multi-row insert
+        // (`row_batch.rs`), as its `messages` row does; every other entry is
+        // inserted now (what files it may read it back).
+        match self.cache.rows.as_mut().filter(|_| entry.kind == "message") {
+            Some(rows) => rows.push_entry(row),
+            None => {
+                self.conn.exec(
+                    "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, body_elsewhere, expunged) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)",
+                    &row,
+                )?;
+            }
+        }
         self.changed(user, mailbox);
         Ok(())
     }

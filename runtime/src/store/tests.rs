@@ -1086,6 +1086,30 @@ fn batches() -> Vec<Vec<StoreJob>> {
             p(10, message(key(5, "k5"), 2, carol(), &[alice()])),
             p(11, message(key(5, "k5"), 3, bob(), &[carol()])),
         ]),
+        // Messages, a disposition on one of them and the session's seal in one
+        // group commit: on SQLite the message rows are written together
+        // (`row_batch.rs`), before anything that reads them. (Bob sends: Alice is
+        // over her quota by now, her copies are skipped.)
+        jobs(vec![
+            p(12, message(key(6, "k6"), 1, bob(), &[alice()])),
+            p(13, message(key(6, "k6"), 2, bob(), &[alice()])),
+            p(
+                14,
+                Record::Disposition(DispositionRecord {
+                    conversation_id: ConversationId::new(CONV),
+                    contribution_id: Some(ContributionId::new("k6")),
+                    message_id: MessageId::new("imdn-1"),
+                    recipient: alice(),
+                    disposition: Disposition::Displayed,
+                }),
+            ),
+            p(15, message(key(6, "k6"), 3, bob(), &[alice()])),
+            s(16, {
+                let mut info = one_to_one_info();
+                info.key = key(6, "k6");
+                seal_of(info, vec![1, 3], vec![])
+            }),
+        ]),
     ]
 }
 
@@ -1118,7 +1142,10 @@ fn batched_and_one_by_one_write_the_same(place: Place) {
     // and Bob's to her is stored without her copy.
     assert_eq!(
         batched_answers,
-        [true, true, true, true, true, true, true, true, true, false, true]
+        [
+            true, true, true, true, true, true, true, true, true, false, true, true, true, true,
+            true, true
+        ]
     );
     // The group's state objects carry their write time (to the second), which
     // differs between the two stores when a second turns between their writes.

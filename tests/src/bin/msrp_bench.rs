@@ -1,31 +1,37 @@
-//! `msrp_bench`: the load generator of `bench/msrp.sh`. Two MSRP terminals (a sender
-//! and a receiver) pump CPIM messages one way and measure messages/s and MB/s, either
-//! through cpmd or through a plain TCP forwarder this binary runs itself (the
-//! baseline: the same bytes and the same 200s, with nothing but byte copying between).
+//! `msrp_bench`: the load generator of `bench/msrp.sh`. Pairs of MSRP terminals (a
+//! sender and a receiver each: one 1-to-1 session) pump CPIM messages one way and
+//! measure messages/s and MB/s over all sessions, either through cpmd or through a
+//! plain TCP forwarder this binary runs itself (the baseline: the same bytes and the
+//! same 200s on the same number of connection pairs, with nothing but byte copying
+//! between).
 //!
 //! Like the Python test client it writes and reads MSRP on its own (RFC 4975 framing:
 //! start line, headers, body, `-------tid$`), never with `cpmd_core::msrp`. Only what a
 //! benchmark needs: one SEND per message (the server may re-chunk; the receiver counts
 //! a message at its `$` chunk), a 200 for every SEND that asks for one, a window of
-//! outstanding SENDs at the sender.
+//! outstanding SENDs at each sender (its own window per session).
 //!
 //! ```text
-//! msrp_bench forwarder --size 100 --count 20000
-//!     the baseline: receiver <- forwarder <- sender, all in this process
-//! msrp_bench cpmd --size 100 --count 20000 --paths FILE
-//!     two passive terminals: writes `a=path` of sender and receiver to FILE (two
-//!     lines), waits for cpmd to connect to both and bind (empty SEND), then pumps
+//! msrp_bench forwarder --size 100 --count 20000 [--sessions 16] [--window 128]
+//!     the baseline: receiver <- forwarder <- sender, per session, all in this process
+//! msrp_bench cpmd --size 100 --count 20000 --paths FILE [--sessions 16]
+//!     passive terminals: writes `a=path` of each session's sender and receiver to
+//!     FILE (two lines per session, in session order), waits for cpmd to connect to
+//!     all of them and bind (empty SEND), then pumps every session at once
 //! ```
-//! Output: one JSON line `{"mode","size","count","seconds","msg_per_s","mb_per_s"}`;
-//! MB/s counts the message text only (10^6 bytes).
+//! `--count` is the total over all sessions (split evenly); the clock runs from the
+//! moment every session is bound to the last message at the last receiver.
+//! Output: one JSON line `{"mode","size","count","sessions","seconds","msg_per_s",
+//! "mb_per_s"}`; MB/s counts the message text only (10^6 bytes).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Most SENDs the sender has outstanding (unanswered) at once.
+/// Most SENDs a sender has outstanding (unanswered) at once, by default.
 const WINDOW: u64 = 128;
 
 struct Args {
@@ -33,6 +39,18 @@ struct Args {
     size: usize,
     count: u64,
     paths: Option<String>,
+    /// Concurrent 1-to-1 sessions (sender/receiver pairs).
+    sessions: u64,
+    /// Most SENDs outstanding per sender.
+    window: u64,
+}
+
+impl Args {
+    /// The messages session `i` sends: `count` split evenly, the remainder to the
+    /// first sessions.
+    fn count_of(&self, i: u64) -> u64 {
+        self.count / self.sessions + u64::from(i < self.count % self.sessions)
+    }
 }
 
 fn parse_args() -> Args {
@@ -43,6 +61,8 @@ fn parse_args() -> Args {
         size: 100,
         count: 10_000,
         paths: None,
+        sessions: 1,
+        window: WINDOW,
     };
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| usage());
@@ -50,14 +70,22 @@ fn parse_args() -> Args {
             "--size" => args.size = value.parse().unwrap_or_else(|_| usage()),
             "--count" => args.count = value.parse().unwrap_or_else(|_| usage()),
             "--paths" => args.paths = Some(value),
+            "--sessions" => args.sessions = value.parse().unwrap_or_else(|_| usage()),
+            "--window" => args.window = value.parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
+    }
+    if args.sessions == 0 || args.window == 0 || args.count < args.sessions {
+        usage();
     }
     args
 }
 
 fn usage() -> ! {
-    eprintln!("usage: msrp_bench (forwarder|cpmd) [--size BYTES] [--count N] [--paths FILE]");
+    eprintln!(
+        "usage: msrp_bench (forwarder|cpmd) [--size BYTES] [--count N] [--paths FILE] \
+         [--sessions N] [--window N] (count >= sessions >= 1)"
+    );
     std::process::exit(2)
 }
 
@@ -266,9 +294,19 @@ impl Gate {
     }
 }
 
-/// The sender: `count` SENDs of a `size`-byte text to `to`, at most WINDOW
-/// unanswered; returns when all are written and answered.
-fn pump(stream: TcpStream, to: &str, own: &str, size: usize, count: u64) {
+/// What one sender sends: `count` SENDs of a `size`-byte text, at most `window`
+/// unanswered; `session` keeps transaction and message ids apart between sessions.
+struct Load {
+    session: u64,
+    size: usize,
+    count: u64,
+    window: u64,
+}
+
+/// The sender: the SENDs of `load` to `to`; returns when all are written and
+/// answered.
+fn pump(stream: TcpStream, to: &str, own: &str, load: &Load) {
+    let count = load.count;
     let answered = Arc::new((AtomicU64::new(0), Mutex::new(()), Condvar::new()));
     let reader_stream = stream.try_clone().expect("clone stream");
     let seen = Arc::clone(&answered);
@@ -287,23 +325,24 @@ fn pump(stream: TcpStream, to: &str, own: &str, size: usize, count: u64) {
             }
         }
     });
-    let text: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    let text: Vec<u8> = (0..load.size).map(|i| b'a' + (i % 26) as u8).collect();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stream);
+    let s = load.session;
     for i in 0..count {
         let (done, lock, cv) = &*answered;
-        if i - done.load(Ordering::Acquire).min(i) >= WINDOW {
+        if i - done.load(Ordering::Acquire).min(i) >= load.window {
             out.flush().expect("flush");
             let mut guard = lock.lock().expect("lock");
-            while i - done.load(Ordering::Acquire).min(i) >= WINDOW {
+            while i - done.load(Ordering::Acquire).min(i) >= load.window {
                 guard = cv
                     .wait_timeout(guard, Duration::from_millis(50))
                     .expect("wait")
                     .0;
             }
         }
-        let id = format!("msg{i:08}");
+        let id = format!("msg{s:03}x{i:08}");
         let body = cpim(&id, &text);
-        out.write_all(&send(&format!("tx{i:08}"), to, own, &id, &body))
+        out.write_all(&send(&format!("tx{s:03}x{i:08}"), to, own, &id, &body))
             .expect("write SEND");
     }
     out.flush().expect("flush");
@@ -342,55 +381,98 @@ fn report(mode: &str, args: &Args, started: Instant, ended: Instant) {
     let rate = args.count as f64 / secs;
     let mb = rate * args.size as f64 / 1e6;
     println!(
-        "{{\"mode\":\"{mode}\",\"size\":{},\"count\":{},\"seconds\":{secs:.3},\"msg_per_s\":{rate:.0},\"mb_per_s\":{mb:.2}}}",
-        args.size, args.count
+        "{{\"mode\":\"{mode}\",\"size\":{},\"count\":{},\"sessions\":{},\"seconds\":{secs:.3},\"msg_per_s\":{rate:.0},\"mb_per_s\":{mb:.2}}}",
+        args.size, args.count, args.sessions
     );
 }
 
-fn main() {
-    let args = parse_args();
-    let (rx_listener, rx_path) = listen();
-    let gate = Gate::new();
-    match args.mode.as_str() {
-        "forwarder" => {
-            let (fwd_listener, fwd_path) = listen();
-            let receiver_addr = rx_listener.local_addr().expect("addr");
-            std::thread::spawn(move || {
-                let (inbound, _) = fwd_listener.accept().expect("forwarder accept");
-                let upstream = TcpStream::connect(receiver_addr).expect("forwarder connect");
-                let _ = inbound.set_nodelay(true);
-                let _ = upstream.set_nodelay(true);
-                forward(inbound, upstream);
-            });
-            let (count, g) = (args.count, Arc::clone(&gate));
-            let own_rx = rx_path.clone();
-            let receiver = std::thread::spawn(move || {
-                let (s, _) = rx_listener.accept().expect("receiver accept");
-                let _ = s.set_nodelay(true);
-                receive(s, own_rx, count, g)
-            });
-            let mut tx = TcpStream::connect(fwd_listener_addr(&fwd_path)).expect("connect");
-            let _ = tx.set_nodelay(true);
-            let tx_path = "msrp://127.0.0.1:9/benchsender;tcp".to_owned();
-            let to = format!("{fwd_path} {rx_path}");
-            bind(&mut tx, &to, &tx_path);
-            gate.wait();
-            let started = Instant::now();
-            pump(tx, &to, &tx_path, args.size, args.count);
-            let ended = receiver.join().expect("receiver");
-            report("forwarder", &args, started, ended);
-        }
-        "cpmd" => {
-            let (tx_listener, tx_path) = listen();
-            let file = args.paths.clone().unwrap_or_else(|| usage());
-            std::fs::write(&file, format!("{tx_path}\n{rx_path}\n")).expect("write paths");
-            let (count, g) = (args.count, Arc::clone(&gate));
-            let own_rx = rx_path.clone();
-            let receiver = std::thread::spawn(move || {
-                let (s, _) = rx_listener.accept().expect("receiver accept");
-                let _ = s.set_nodelay(true);
-                receive(s, own_rx, count, g)
-            });
+/// Each session's receiver, started: it returns when the session's last message
+/// arrived.
+type Receivers = Vec<JoinHandle<Instant>>;
+
+/// Starts the receiver of session `i` on `listener` (its bind opens `gate`).
+fn spawn_receiver(
+    listener: TcpListener,
+    own: String,
+    count: u64,
+    gate: Arc<Gate>,
+) -> JoinHandle<Instant> {
+    std::thread::spawn(move || {
+        let (s, _) = listener.accept().expect("receiver accept");
+        let _ = s.set_nodelay(true);
+        receive(s, own, count, gate)
+    })
+}
+
+/// The baseline: per session a forwarder (a thread pair copying bytes) between the
+/// sender and the receiver; every sender bound before the clock starts.
+fn run_forwarder(args: &Args, start: &Arc<Barrier>) -> (Receivers, Vec<JoinHandle<()>>) {
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for i in 0..args.sessions {
+        let (rx_listener, rx_path) = listen();
+        let (fwd_listener, fwd_path) = listen();
+        let receiver_addr = rx_listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let (inbound, _) = fwd_listener.accept().expect("forwarder accept");
+            let upstream = TcpStream::connect(receiver_addr).expect("forwarder connect");
+            let _ = inbound.set_nodelay(true);
+            let _ = upstream.set_nodelay(true);
+            forward(inbound, upstream);
+        });
+        let gate = Gate::new();
+        receivers.push(spawn_receiver(
+            rx_listener,
+            rx_path.clone(),
+            args.count_of(i),
+            Arc::clone(&gate),
+        ));
+        let mut tx = TcpStream::connect(fwd_listener_addr(&fwd_path)).expect("connect");
+        let _ = tx.set_nodelay(true);
+        let tx_path = format!("msrp://127.0.0.1:9/benchsender{i};tcp");
+        let to = format!("{fwd_path} {rx_path}");
+        bind(&mut tx, &to, &tx_path);
+        gate.wait();
+        let load = Load {
+            session: i,
+            size: args.size,
+            count: args.count_of(i),
+            window: args.window,
+        };
+        let start = Arc::clone(start);
+        senders.push(std::thread::spawn(move || {
+            start.wait();
+            pump(tx, &to, &tx_path, &load);
+        }));
+    }
+    (receivers, senders)
+}
+
+/// Through cpmd: passive terminals whose paths go to `--paths`; each session's
+/// sender waits for cpmd's bind on both of its connections, then for the start.
+fn run_cpmd(args: &Args, start: &Arc<Barrier>) -> (Receivers, Vec<JoinHandle<()>>) {
+    let mut lines = String::new();
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for i in 0..args.sessions {
+        let (rx_listener, rx_path) = listen();
+        let (tx_listener, tx_path) = listen();
+        lines.push_str(&format!("{tx_path}\n{rx_path}\n"));
+        let gate = Gate::new();
+        receivers.push(spawn_receiver(
+            rx_listener,
+            rx_path,
+            args.count_of(i),
+            Arc::clone(&gate),
+        ));
+        let load = Load {
+            session: i,
+            size: args.size,
+            count: args.count_of(i),
+            window: args.window,
+        };
+        let start = Arc::clone(start);
+        senders.push(std::thread::spawn(move || {
             // cpmd connects to the sender too and binds; its From-Path is where the
             // sender's SENDs go.
             let (tx, _) = tx_listener.accept().expect("sender accept");
@@ -404,13 +486,39 @@ fn main() {
             let to = frame.from_path.clone();
             gate.wait();
             drop(reader);
-            let started = Instant::now();
-            pump(tx, &to, &tx_path, args.size, args.count);
-            let ended = receiver.join().expect("receiver");
-            report("cpmd", &args, started, ended);
-        }
-        _ => usage(),
+            start.wait();
+            pump(tx, &to, &tx_path, &load);
+        }));
     }
+    // Written whole and then renamed: the script reads it as soon as it exists.
+    let file = args.paths.clone().unwrap_or_else(|| usage());
+    let partial = format!("{file}.partial");
+    std::fs::write(&partial, lines).expect("write paths");
+    std::fs::rename(&partial, &file).expect("rename paths");
+    (receivers, senders)
+}
+
+fn main() {
+    let args = parse_args();
+    let sessions = usize::try_from(args.sessions).unwrap_or_else(|_| usage());
+    // Every sender and this thread: the clock starts when all are bound.
+    let start = Arc::new(Barrier::new(sessions + 1));
+    let (receivers, senders) = match args.mode.as_str() {
+        "forwarder" => run_forwarder(&args, &start),
+        "cpmd" => run_cpmd(&args, &start),
+        _ => usage(),
+    };
+    start.wait();
+    let started = Instant::now();
+    let ended = receivers
+        .into_iter()
+        .map(|r| r.join().expect("receiver"))
+        .max()
+        .expect("at least one session");
+    for s in senders {
+        s.join().expect("sender");
+    }
+    report(&args.mode, &args, started, ended);
 }
 
 fn fwd_listener_addr(path: &str) -> String {

@@ -61,3 +61,46 @@ fn a_failing_record_has_its_batch_written_again_in_savepoints() {
     assert!(k3.iter().any(|t| t.contains("imdn-1")), "{k3:#?}");
     assert!(k3.iter().any(|t| t.contains("imdn-2")), "{k3:#?}");
 }
+
+/// A group commit's chat message rows are written together (`row_batch.rs`), yet a
+/// disposition and a seal later in the same batch see them: the batch passes in one
+/// go, the displayed message is `\Seen` in Bob's copy and the seal keeps exactly
+/// its final set (STORE-2, HIST-3).
+#[test]
+fn message_rows_written_together_are_seen_by_later_records_of_the_batch() {
+    let place = sqlite_place();
+    let mut w = writer(&place);
+    let p = |n: u64, r: Record| StoreJob::Persist(StoreTicket::new(n), r);
+    let displayed = Record::Disposition(DispositionRecord {
+        conversation_id: ConversationId::new(CONV),
+        contribution_id: Some(ContributionId::new(K1)),
+        message_id: MessageId::new("imdn-1"),
+        recipient: bob(),
+        disposition: Disposition::Displayed,
+    });
+    let answers = w.write_batch(&[
+        p(1, message(key(1, K1), 1, alice(), &[bob()])),
+        p(2, message(key(1, K1), 2, bob(), &[alice()])),
+        p(3, displayed),
+        p(4, message(key(1, K1), 3, alice(), &[bob()])),
+        StoreJob::Seal(
+            StoreTicket::new(5),
+            seal_of(one_to_one_info(), vec![1, 3], vec![]),
+        ),
+    ]);
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(w.retried_batches(), 0, "one pass");
+    drop(w);
+
+    let store = place.open();
+    let bobs = store.mail.summaries(&bob(), &k1_box(), None).unwrap();
+    let k1 = raw_text(&store, &bob(), &k1_box());
+    assert!(k1.iter().any(|t| t.contains("message 1")), "{k1:#?}");
+    assert!(k1.iter().any(|t| t.contains("message 3")), "{k1:#?}");
+    assert!(!k1.iter().any(|t| t.contains("message 2")), "{k1:#?}");
+    assert!(
+        bobs.iter()
+            .any(|s| s.flags.contains(&crate::mailstore::MailFlag::Seen)),
+        "{bobs:#?}"
+    );
+}

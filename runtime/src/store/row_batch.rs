@@ -1,0 +1,168 @@
+//! A group commit's chat message rows written as multi-row `INSERT`s (SQLite's batch
+//! without savepoints, `history.rs`): each message's `messages` row and its
+//! sender's and recipients' `entries` rows are kept here as they are made and
+//! written together, a few statements per table and batch, where each row cost a
+//! statement of its own (three per 1-to-1 message).
+//!
+//! Safe for the same reason as `reserve.rs`: the batch holds SQLite's write lock from
+//! `BEGIN IMMEDIATE` to its commit, so the message ids handed out here (the highest
+//! `messages.id` read once, then counted) are the ones the rows get, and nobody else
+//! reads the table before the commit. Within the batch, a record that might read
+//! these rows (anything but a chat message: a seal, a disposition, a session info, a
+//! standalone message) has them written first ([`RowBatch::flush`]), and so does the
+//! commit. A flush that fails loses the batch's first attempt: it is rolled back and
+//! written again record by record, each in its savepoint, without this (STORE-2).
+//!
+//! Not used with savepoints, nor on PostgreSQL (its batch path, `pg_batch.rs`, has
+//! its own multi-row statements).
+
+use crate::store::sql::{Conn, DbError, Val};
+
+/// Values per `messages` row, in the order of [`MESSAGE_INSERT`].
+pub const MESSAGE_COLUMNS: usize = 10;
+/// Values per `entries` row, in the order of [`ENTRY_INSERT`] (`expunged` is 0).
+pub const ENTRY_COLUMNS: usize = 10;
+
+const MESSAGE_INSERT: &str = "INSERT INTO messages (id, session, seq, message_id, sender, \
+     recipients, content_type, body, date, received_at) VALUES ";
+const ENTRY_INSERT: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, \
+     kind, ref_id, size, raw, body_elsewhere, expunged) VALUES ";
+
+/// Rows per statement, largest first: a batch's rows go out in as few statements
+/// as these sizes allow, and only these few statement texts are prepared (and kept
+/// in the connection's statement cache).
+const CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
+/// The batch's rows not written yet, and the next message id.
+#[derive(Debug, Default)]
+pub struct RowBatch {
+    /// The id the next message row gets (read on first use).
+    next_message: Option<i64>,
+    /// [`MESSAGE_COLUMNS`] values per row.
+    messages: Vec<Val>,
+    /// [`ENTRY_COLUMNS`] values per row.
+    entries: Vec<Val>,
+}
+
+impl RowBatch {
+    /// The id of a new message row (the highest id so far read once per batch).
+    pub fn message_id<C: Conn + ?Sized>(&mut self, conn: &mut C) -> Result<i64, DbError> {
+        let id = match self.next_message {
+            Some(id) => id,
+            None => conn
+                .query_one("SELECT COALESCE(max(id), 0) + 1 FROM messages", &[])?
+                .int(0)?,
+        };
+        self.next_message = Some(id + 1);
+        Ok(id)
+    }
+
+    /// Keeps a `messages` row (its id from [`RowBatch::message_id`]).
+    pub fn push_message(&mut self, row: [Val; MESSAGE_COLUMNS]) {
+        self.messages.extend(row);
+    }
+
+    /// Keeps an `entries` row.
+    pub fn push_entry(&mut self, row: [Val; ENTRY_COLUMNS]) {
+        self.entries.extend(row);
+    }
+
+    /// Writes every row kept so far (messages first: entries refer to them) and
+    /// forgets them.
+    pub fn flush<C: Conn + ?Sized>(&mut self, conn: &mut C) -> Result<(), DbError> {
+        let messages = std::mem::take(&mut self.messages);
+        let entries = std::mem::take(&mut self.entries);
+        insert_rows(conn, MESSAGE_INSERT, MESSAGE_COLUMNS, "", &messages)?;
+        insert_rows(conn, ENTRY_INSERT, ENTRY_COLUMNS, ", 0", &entries)
+    }
+}
+
+/// Inserts `values` (`columns` per row) with `head` in statements of [`CHUNKS`]
+/// rows; `tail` closes each row's value list (constants after the parameters).
+fn insert_rows<C: Conn + ?Sized>(
+    conn: &mut C,
+    head: &str,
+    columns: usize,
+    tail: &str,
+    values: &[Val],
+) -> Result<(), DbError> {
+    let mut rest = values;
+    for rows in CHUNKS {
+        let len = rows * columns;
+        if rest.len() < len {
+            continue;
+        }
+        let sql = statement(head, columns, rows, tail);
+        while rest.len() >= len {
+            let (chunk, more) = rest.split_at(len);
+            conn.exec(&sql, chunk)?;
+            rest = more;
+        }
+    }
+    Ok(())
+}
+
+/// `head` followed by `rows` parenthesised lists of `columns` numbered parameters.
+fn statement(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(head.len() + rows * columns * 6);
+    sql.push_str(head);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            let _ = write!(sql, "${}", r * columns + c + 1);
+        }
+        sql.push_str(tail);
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteConn;
+
+    #[test]
+    fn statements_number_their_parameters_row_by_row() {
+        assert_eq!(
+            statement("INSERT INTO t (a, b, c) VALUES ", 2, 2, ", 0"),
+            "INSERT INTO t (a, b, c) VALUES ($1, $2, 0), ($3, $4, 0)"
+        );
+    }
+
+    /// Every row is written whatever the count (chunks of 64, 16, 4 and 1), in order.
+    #[test]
+    fn any_number_of_rows_goes_out_whole_and_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = SqliteConn::open(&dir.path().join("rows.db")).expect("open");
+        conn.batch("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, z INTEGER)")
+            .unwrap();
+        for n in [0usize, 1, 3, 4, 5, 63, 64, 85, 200] {
+            conn.batch("DELETE FROM t").unwrap();
+            let values: Vec<Val> = (0..n)
+                .flat_map(|i| [Val::Int(i as i64), Val::Text(format!("r{i}"))])
+                .collect();
+            insert_rows(
+                &mut conn,
+                "INSERT INTO t (a, b, z) VALUES ",
+                2,
+                ", 7",
+                &values,
+            )
+            .unwrap();
+            let rows = conn
+                .query("SELECT a, b, z FROM t ORDER BY id", &[])
+                .unwrap();
+            assert_eq!(rows.len(), n);
+            for (i, r) in rows.iter().enumerate() {
+                assert_eq!(r.int(0).unwrap(), i as i64);
+                assert_eq!(r.text(1).unwrap(), format!("r{i}"));
+                assert_eq!(r.int(2).unwrap(), 7);
+            }
+        }
+    }
+}
