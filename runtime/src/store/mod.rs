@@ -26,6 +26,7 @@ pub mod layout;
 pub mod mail;
 pub mod mail_list;
 pub mod ops;
+mod ops_many;
 pub mod pg_batch;
 mod pg_batch_sql;
 pub mod pg_tls;
@@ -37,6 +38,7 @@ mod quota_tests;
 pub mod recovery;
 pub mod reserve;
 pub mod restart;
+pub(crate) mod seal_new;
 pub mod sql;
 pub mod sqlite;
 #[cfg(test)]
