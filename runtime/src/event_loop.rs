@@ -235,42 +235,53 @@ impl EventLoop {
             let now = self.wake();
             // The budget counts inputs: a datagram is one, as a channel's item is.
             let mut budget = INPUT_BUDGET;
-            // Sockets found empty in this wake-up (bit i: socket i; a read that
-            // stopped short of its budget emptied its socket), not read again.
+            // Sockets found empty in this wake-up (bit i: socket i), not read again.
             let mut emptied = 0u64;
             if let Input::Udp(i) = input {
-                let read = self.read_udp(now, i, budget);
-                budget -= read;
-                if read < INPUT_BUDGET {
+                if self.read_udp(now, i, 1) == 0 {
                     emptied |= bit(i);
                 }
             } else {
                 self.feed(now, input);
-                budget -= 1;
             }
-            // Then what is already queued, store answers first; each socket with
-            // datagrams queued is read until it is empty or the budget is spent.
+            budget -= 1;
+            // Then what is already queued, in turns: a store answer, a socket task's
+            // event, a datagram (the UDP sockets in turn), so a flood on one kind
+            // cannot hold the others back for the whole budget.
             let mut sock = 0;
             while budget > 0 {
+                let mut took = false;
                 if let Ok(done) = self.store_rx.try_recv() {
                     self.feed(now, Input::Store(done));
                     budget -= 1;
-                } else if let Ok(ev) = self.net_rx.try_recv() {
-                    self.feed(now, Input::Net(ev));
-                    budget -= 1;
-                } else if sock < self.udp.len() {
-                    if emptied & bit(sock) == 0 {
-                        let room = budget;
-                        let read = self.read_udp(now, sock, room);
-                        budget -= read;
-                        if read < room {
-                            emptied |= bit(sock);
-                        }
+                    took = true;
+                }
+                if budget > 0 {
+                    if let Ok(ev) = self.net_rx.try_recv() {
+                        self.feed(now, Input::Net(ev));
+                        budget -= 1;
+                        took = true;
                     }
-                    if emptied & bit(sock) != 0 {
-                        sock += 1;
+                }
+                let n = self.udp.len();
+                for _ in 0..n {
+                    if budget == 0 {
+                        break;
                     }
-                } else {
+                    let i = sock % n;
+                    sock = sock.wrapping_add(1);
+                    if emptied & bit(i) != 0 {
+                        continue;
+                    }
+                    if self.read_udp(now, i, 1) == 0 {
+                        emptied |= bit(i);
+                    } else {
+                        budget -= 1;
+                        took = true;
+                        break;
+                    }
+                }
+                if !took {
                     break;
                 }
             }
@@ -327,23 +338,24 @@ impl EventLoop {
     /// Hands the core up to `budget` datagrams queued on UDP socket `i`, each read
     /// into the loop's one buffer; returns how many (0: none queued).
     fn read_udp(&mut self, now: Time, i: usize, budget: usize) -> usize {
-        let Some(sock) = self.udp.get(i).cloned() else {
-            return 0;
-        };
         let mut buf = std::mem::take(&mut self.udp_buf);
         let mut read = 0;
         while read < budget {
-            let Some((n, peer)) = sock.try_recv(&mut buf) else {
+            let got = self
+                .udp
+                .get(i)
+                .and_then(|s| s.try_recv(&mut buf).map(|(n, peer)| (s.conn, n, peer)));
+            let Some((conn, n, peer)) = got else {
                 break;
             };
             read += 1;
             let bytes = &buf[..n];
             let flow = Flow {
                 transport: Transport::Udp,
-                conn: sock.conn,
+                conn,
                 peer,
             };
-            self.record(|t| t.bytes(now, Transport::Udp, sock.conn, peer, bytes));
+            self.record(|t| t.bytes(now, Transport::Udp, conn, peer, bytes));
             self.server.handle_bytes(now, flow, bytes);
         }
         self.udp_buf = buf;
