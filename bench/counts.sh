@@ -40,11 +40,11 @@ export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-1}
 case $MODE in
 callgrind)
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$work/cg.out.%p" \
-    "$CPMD_BIN" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --data-dir "$work/data" \
+    "$CPMD_BIN" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data" \
     --ready-file "$work/ready" </dev/null >/dev/null 2>"$work/cpmd.log" &
   ;;
 strace)
-  "$CPMD_BIN" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --data-dir "$work/data" \
+  "$CPMD_BIN" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data" \
     --ready-file "$work/ready" </dev/null >/dev/null 2>"$work/cpmd.log" &
   ;;
 *) echo "counts: MODE is strace or callgrind" >&2; exit 2 ;;
