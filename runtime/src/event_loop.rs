@@ -3,8 +3,9 @@
 //! Each wake-up reads the clock once, feeds one input (plus a bounded batch of
 //! inputs already queued), drains every command and event, and re-arms the single
 //! timer from `poll_timeout`. Priorities, highest first (`biased` select): shutdown,
-//! store answers (they release responses the peers wait for), network input, the
-//! timer.
+//! store answers (they release responses the peers wait for), network input (the
+//! socket tasks' events, then UDP datagrams, which the loop reads from its sockets
+//! itself: `transport::udp`), the timer.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, TcpSettings};
 use crate::transport::tls::ClientTls;
-use crate::transport::udp::UdpListener;
+use crate::transport::udp::{self, UdpListener};
 use crate::transport::writer::{Refused, Writer};
 use crate::transport::{ConnIds, NetEvent};
 
@@ -62,7 +63,10 @@ struct TcpConn {
 pub struct EventLoop {
     server: Server,
     origin: Instant,
-    udp: HashMap<ConnId, UdpListener>,
+    /// The UDP sockets, read by the loop itself.
+    udp: Vec<UdpListener>,
+    /// The one buffer every datagram is read into (handed to the core as a slice).
+    udp_buf: Vec<u8>,
     tcp: HashMap<ConnId, TcpConn>,
     /// The TCP connections that carry MSRP (accepted on an MSRP listener, or opened
     /// by `MsrpConnect`); every other one carries SIP.
@@ -107,9 +111,11 @@ struct Observed {
     next_gauges: Instant,
 }
 
-/// One input, as taken from a channel.
+/// One input, as taken from a channel or a socket.
 enum Input {
     Net(NetEvent),
+    /// A datagram is queued on the UDP socket of this index.
+    Udp(usize),
     Store(StoreDone),
     Timer,
     Shutdown,
@@ -119,7 +125,7 @@ enum Input {
 pub struct Parts {
     /// The core.
     pub server: Server,
-    /// UDP sockets (their receive tasks already started with `net_tx`).
+    /// UDP sockets (the loop reads them).
     pub udp: Vec<UdpListener>,
     /// Connection numbering shared with the TCP acceptors.
     pub ids: ConnIds,
@@ -147,7 +153,8 @@ impl EventLoop {
         Self {
             server: parts.server,
             origin,
-            udp: parts.udp.into_iter().map(|u| (u.conn, u)).collect(),
+            udp: parts.udp,
+            udp_buf: vec![0; crate::transport::udp::MAX_DATAGRAM_BYTES],
             tcp: HashMap::new(),
             msrp: HashSet::new(),
             tls: HashSet::new(),
@@ -192,6 +199,11 @@ impl EventLoop {
     /// (answering the peers that wait for it) and returns.
     pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // One timer, moved only when the deadline moves (a new one per wake-up cost
+        // an insertion into tokio's timer wheel and a removal).
+        let sleep =
+            tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_secs(3600));
+        tokio::pin!(sleep);
         loop {
             let core = self
                 .server
@@ -204,32 +216,74 @@ impl EventLoop {
                 (Some(c), Some(g)) => Some(c.min(g)),
                 (c, g) => c.or(g),
             };
-            let sleep = tokio::time::sleep_until(
-                deadline
-                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
-                    .into(),
-            );
+            if let Some(d) = deadline.map(tokio::time::Instant::from_std) {
+                if sleep.deadline() != d {
+                    sleep.as_mut().reset(d);
+                }
+            }
             let input = tokio::select! {
                 biased;
                 () = &mut shutdown => Input::Shutdown,
                 Some(done) = self.store_rx.recv() => Input::Store(done),
                 Some(ev) = self.net_rx.recv() => Input::Net(ev),
-                () = sleep, if deadline.is_some() => Input::Timer,
+                i = udp::ready(&self.udp) => Input::Udp(i),
+                () = &mut sleep, if deadline.is_some() => Input::Timer,
             };
             if matches!(input, Input::Shutdown) {
                 break;
             }
             let now = self.wake();
-            self.feed(now, input);
-            for _ in 1..INPUT_BUDGET {
-                let more = match self.store_rx.try_recv() {
-                    Ok(done) => Input::Store(done),
-                    Err(_) => match self.net_rx.try_recv() {
-                        Ok(ev) => Input::Net(ev),
-                        Err(_) => break,
-                    },
-                };
-                self.feed(now, more);
+            // The budget counts inputs: a datagram is one, as a channel's item is.
+            let mut budget = INPUT_BUDGET;
+            // Sockets found empty in this wake-up (bit i: socket i), not read again.
+            let mut emptied = 0u64;
+            if let Input::Udp(i) = input {
+                if self.read_udp(now, i, 1) == 0 {
+                    emptied |= bit(i);
+                }
+            } else {
+                self.feed(now, input);
+            }
+            budget -= 1;
+            // Then what is already queued, in turns: a store answer, a socket task's
+            // event, a datagram (the UDP sockets in turn), so a flood on one kind
+            // cannot hold the others back for the whole budget.
+            let mut sock = 0;
+            while budget > 0 {
+                let mut took = false;
+                if let Ok(done) = self.store_rx.try_recv() {
+                    self.feed(now, Input::Store(done));
+                    budget -= 1;
+                    took = true;
+                }
+                if budget > 0 {
+                    if let Ok(ev) = self.net_rx.try_recv() {
+                        self.feed(now, Input::Net(ev));
+                        budget -= 1;
+                        took = true;
+                    }
+                }
+                let n = self.udp.len();
+                for _ in 0..n {
+                    if budget == 0 {
+                        break;
+                    }
+                    let i = sock % n;
+                    sock = sock.wrapping_add(1);
+                    if emptied & bit(i) != 0 {
+                        continue;
+                    }
+                    if self.read_udp(now, i, 1) == 0 {
+                        emptied |= bit(i);
+                    } else {
+                        budget -= 1;
+                        took = true;
+                        break;
+                    }
+                }
+                if !took {
+                    break;
+                }
             }
             self.flush_trace();
             self.drain(now);
@@ -273,22 +327,43 @@ impl EventLoop {
                 }
                 self.server.handle_store_result(now, ticket, result);
             }
+            Input::Udp(i) => {
+                self.read_udp(now, i, 1);
+            }
             Input::Timer => self.server.handle_timeout(now),
             Input::Shutdown => {}
         }
     }
 
+    /// Hands the core up to `budget` datagrams queued on UDP socket `i`, each read
+    /// into the loop's one buffer; returns how many (0: none queued).
+    fn read_udp(&mut self, now: Time, i: usize, budget: usize) -> usize {
+        let mut buf = std::mem::take(&mut self.udp_buf);
+        let mut read = 0;
+        while read < budget {
+            let got = self
+                .udp
+                .get(i)
+                .and_then(|s| s.try_recv(&mut buf).map(|(n, peer)| (s.conn, n, peer)));
+            let Some((conn, n, peer)) = got else {
+                break;
+            };
+            read += 1;
+            let bytes = &buf[..n];
+            let flow = Flow {
+                transport: Transport::Udp,
+                conn,
+                peer,
+            };
+            self.record(|t| t.bytes(now, Transport::Udp, conn, peer, bytes));
+            self.server.handle_bytes(now, flow, bytes);
+        }
+        self.udp_buf = buf;
+        read
+    }
+
     fn on_net(&mut self, now: Time, ev: NetEvent) {
         match ev {
-            NetEvent::Datagram { conn, peer, bytes } => {
-                let flow = Flow {
-                    transport: Transport::Udp,
-                    conn,
-                    peer,
-                };
-                self.record(|t| t.bytes(now, Transport::Udp, conn, peer, &bytes));
-                self.server.handle_bytes(now, flow, &bytes);
-            }
             NetEvent::Accepted {
                 conn,
                 serial,
@@ -502,7 +577,7 @@ impl EventLoop {
 
     fn send(&mut self, flow: Flow, bytes: Vec<u8>) {
         match flow.transport {
-            Transport::Udp => match self.udp.get(&flow.conn) {
+            Transport::Udp => match self.udp.iter().find(|u| u.conn == flow.conn) {
                 Some(sock) => sock.send(flow.peer, &bytes),
                 None => {
                     tracing::warn!(conn = %flow.conn, "transmit on an unknown udp socket; dropped")
@@ -670,6 +745,13 @@ impl EventLoop {
         // Give connection tasks a moment to flush what the last drain queued.
         tokio::task::yield_now().await;
     }
+}
+
+/// Socket `i`'s bit in a wake-up's set of emptied sockets (sockets past the 64th
+/// share the last bit: they may wait for the next wake-up, as their readiness
+/// stays set).
+fn bit(i: usize) -> u64 {
+    1 << i.min(63)
 }
 
 fn log_event(ev: &Event) {

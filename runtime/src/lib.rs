@@ -199,7 +199,6 @@ pub async fn serve(
                         addr,
                         source,
                     })?;
-                sock.spawn_receiver(net_tx.clone());
                 bound.push(Bound::Udp(sock.local));
                 udp.push(sock);
             }

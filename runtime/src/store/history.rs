@@ -29,7 +29,7 @@ use crate::mailstore::MailChange;
 use crate::store::layout::{self, Direction, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
 use crate::store::sql::{in_tx, Conn, DbError, Val};
-use crate::store::{deferred, group_state, quota, recovery, restart};
+use crate::store::{deferred, group_state, quota, recovery, restart, seal_new};
 use crate::store::{write_each, HistoryStore, StoreJob};
 
 /// The history writer over one connection.
@@ -577,7 +577,7 @@ fn file_message<C: Conn + ?Sized>(
 }
 
 /// The session info columns' values, in the order of `info_columns!`.
-fn info_values(info: &SessionInfo) -> Vec<Val> {
+pub(crate) fn info_values(info: &SessionInfo) -> Vec<Val> {
     let invited: Vec<&str> = info.invited.iter().map(UserUri::as_str).collect();
     vec![
         layout::session_type_token(info.session_type).into(),
@@ -633,6 +633,16 @@ fn persist_info<C: Conn + ?Sized>(
     file_info(ops, session, info, &parties, false)
 }
 
+/// Everyone who gets a session's info object when the store holds none of its
+/// messages: the initiator, the invited and the group's participants (the senders
+/// and recipients of stored messages join them in `seal_messages`).
+pub(crate) fn info_parties(h: &HistoryObject) -> Vec<String> {
+    let mut parties = vec![h.info.from.as_str().to_owned()];
+    add_parties(&mut parties, h.info.invited.iter().map(UserUri::as_str));
+    add_parties(&mut parties, h.participants.iter().map(|p| p.user.as_str()));
+    parties
+}
+
 pub(crate) fn add_parties<'a>(parties: &mut Vec<String>, more: impl IntoIterator<Item = &'a str>) {
     for p in more {
         if !parties.iter().any(|q| q == p) {
@@ -649,19 +659,96 @@ fn file_info<C: Conn + ?Sized>(
     parties: &[String],
     crashed: bool,
 ) -> Result<(), DbError> {
-    let raw = layout::session_info_object(info, crashed);
+    file_object(ops, session, info, parties, Filed::Replace, "info", &|_| {
+        layout::session_info_object(info, crashed)
+    })
+}
+
+/// Whether a session may already have objects filed (they are replaced), or is
+/// known to have none (a row made by this seal: nothing to read first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Filed {
+    Replace,
+    None,
+}
+
+/// Files one object of the session (`kind`, made by `raw` from the time of the
+/// write) in its folder for every party.
+pub(crate) fn file_object<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    session: i64,
+    info: &SessionInfo,
+    parties: &[String],
+    filed: Filed,
+    kind: &str,
+    raw: &dyn Fn(i64) -> Vec<u8>,
+) -> Result<(), DbError> {
+    let raw = raw(ops.now);
     let mailbox = layout::session_mailbox(
         info.key.conversation_id.as_str(),
         info.key.contribution_id.as_str(),
     );
     let entry = NewEntry {
-        kind: "info",
+        kind,
         ref_id: session,
         flags: 0,
         raw: &raw,
         body_elsewhere: 0,
     };
-    ops.replace_entries(parties, &mailbox, entry)
+    match filed {
+        Filed::Replace => ops.replace_entries(parties, &mailbox, entry),
+        Filed::None => {
+            let parties: Vec<&str> = parties.iter().map(String::as_str).collect();
+            ops.add_entries(&parties, &mailbox, entry)
+        }
+    }
+}
+
+/// What a seal writes after the session row: its participants, the session info
+/// object and, for a group, the group state object, for every party.
+pub(crate) fn file_sealed<C: Conn + ?Sized>(
+    ops: &mut Ops<'_, C>,
+    session: i64,
+    h: &HistoryObject,
+    parties: &[String],
+    crashed: bool,
+    filed: Filed,
+) -> Result<(), DbError> {
+    for (i, p) in h.participants.iter().enumerate() {
+        let position = i64::try_from(i).map_err(DbError::data)?;
+        ops.conn.exec(
+            "INSERT INTO participants (session, position, uri, state) VALUES ($1, $2, $3, $4)",
+            &[
+                session.into(),
+                position.into(),
+                p.user.as_str().into(),
+                p.state.as_str().into(),
+            ],
+        )?;
+    }
+    file_object(ops, session, &h.info, parties, filed, "info", &|_| {
+        layout::session_info_object(&h.info, crashed)
+    })?;
+    if h.info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
+        file_object(
+            ops,
+            session,
+            &h.info,
+            parties,
+            filed,
+            "group_state",
+            &|now| {
+                layout::group_state_object(
+                    &h.info,
+                    &h.participants,
+                    h.focus.as_deref().unwrap_or(&h.info.to),
+                    &layout::rfc5322_date(now),
+                    &layout::iso8601(now),
+                )
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// Seals a session: its info, state, watermark and final message set, the
@@ -674,6 +761,11 @@ fn seal<C: Conn + ?Sized>(
     h: &HistoryObject,
     crashed: bool,
 ) -> Result<(), DbError> {
+    // A crash's seal is of a row that exists; any other may be of a session the
+    // store holds nothing of yet (the usual 1-to-1).
+    if !crashed && seal_new::seal_unstored(ops, instance, h)? {
+        return Ok(());
+    }
     let session = open_session(ops, instance, &h.info.key)?;
     // GRP-23: a restarted group seals only its restarted run's messages (numbered
     // after `base`); the earlier runs' stay as their seals left them.
@@ -713,41 +805,7 @@ fn seal<C: Conn + ?Sized>(
             &[session.into()],
         )?;
     }
-    for (i, p) in h.participants.iter().enumerate() {
-        let position = i64::try_from(i).map_err(DbError::data)?;
-        ops.conn.exec(
-            "INSERT INTO participants (session, position, uri, state) VALUES ($1, $2, $3, $4)",
-            &[
-                session.into(),
-                position.into(),
-                p.user.as_str().into(),
-                p.state.as_str().into(),
-            ],
-        )?;
-    }
-    file_info(ops, session, &h.info, &parties, crashed)?;
-    if h.info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
-        let raw = layout::group_state_object(
-            &h.info,
-            &h.participants,
-            h.focus.as_deref().unwrap_or(&h.info.to),
-            &layout::rfc5322_date(ops.now),
-            &layout::iso8601(ops.now),
-        );
-        let mailbox = layout::session_mailbox(
-            h.info.key.conversation_id.as_str(),
-            h.info.key.contribution_id.as_str(),
-        );
-        let entry = NewEntry {
-            kind: "group_state",
-            ref_id: session,
-            flags: 0,
-            raw: &raw,
-            body_elsewhere: 0,
-        };
-        ops.replace_entries(&parties, &mailbox, entry)?;
-    }
-    Ok(())
+    file_sealed(ops, session, h, &parties, crashed, Filed::Replace)
 }
 
 /// Marks the final message set of the seal's run (the messages numbered after
@@ -825,9 +883,7 @@ fn seal_messages<C: Conn + ?Sized>(
             ops.expunge(&e)?;
         }
     }
-    let mut parties = vec![h.info.from.as_str().to_owned()];
-    add_parties(&mut parties, h.info.invited.iter().map(UserUri::as_str));
-    add_parties(&mut parties, h.participants.iter().map(|p| p.user.as_str()));
+    let mut parties = info_parties(h);
     for (r, m) in rows.iter().zip(&marks) {
         if m.in_history {
             let sender = r.text(3)?;

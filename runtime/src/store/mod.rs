@@ -26,6 +26,7 @@ pub mod layout;
 pub mod mail;
 pub mod mail_list;
 pub mod ops;
+mod ops_many;
 pub mod pg_batch;
 mod pg_batch_sql;
 pub mod pg_tls;
@@ -38,6 +39,7 @@ pub mod recovery;
 pub mod reserve;
 pub mod restart;
 pub mod row_batch;
+pub(crate) mod seal_new;
 pub mod sql;
 pub mod sqlite;
 #[cfg(test)]

@@ -67,6 +67,17 @@ impl Cache {
         self.users.get(uri).copied()
     }
 
+    /// The mailbox's row id, if cached.
+    pub(crate) fn mailbox_id(&self, user_id: i64, name: &str) -> Option<i64> {
+        // The key owns its name: a lookup builds one (as `Ops::mailbox` does).
+        self.mailboxes.get(&(user_id, name.to_owned())).copied()
+    }
+
+    /// Caches a mailbox's row id (`ops_many.rs`).
+    pub(crate) fn remember_mailbox(&mut self, user_id: i64, name: String, id: i64) {
+        self.mailboxes.insert((user_id, name), id);
+    }
+
     /// Row ids the cache holds.
     pub fn len(&self) -> usize {
         self.users.len()
@@ -355,6 +366,7 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         entry: NewEntry<'_>,
     ) -> Result<(), DbError> {
         let live = self.entries_of(entry.kind, entry.ref_id)?;
+        let mut new = Vec::with_capacity(users.len());
         for user in users {
             let user = user.as_ref();
             let mut same = false;
@@ -369,10 +381,10 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
                 }
             }
             if !same {
-                self.add_entry(user, mailbox, entry)?;
+                new.push(user);
             }
         }
-        Ok(())
+        self.add_entries(&new, mailbox, entry)
     }
 }
 

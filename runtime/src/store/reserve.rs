@@ -50,6 +50,12 @@ impl Reserved {
         Ok(next)
     }
 
+    /// Starts the mailbox's UID counter at `uid_next` as just read with its row
+    /// (`ops_many.rs`), unless the batch already counts it.
+    pub fn start_uid(&mut self, mailbox: i64, uid_next: i64) {
+        self.uids.entry(mailbox).or_insert(uid_next);
+    }
+
     /// The user's next MODSEQ (reads `modseq` on first use).
     pub fn modseq<C: Conn + ?Sized>(&mut self, conn: &mut C, user: i64) -> Result<i64, DbError> {
         let last = match self.modseqs.get(&user) {

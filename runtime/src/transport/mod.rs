@@ -47,18 +47,9 @@ impl Default for ConnIds {
     }
 }
 
-/// What the socket tasks tell the event loop.
+/// What the socket tasks tell the event loop (UDP datagrams it reads itself).
 #[derive(Debug)]
 pub enum NetEvent {
-    /// One UDP datagram.
-    Datagram {
-        /// The socket it arrived on.
-        conn: ConnId,
-        /// Its source.
-        peer: SocketAddr,
-        /// Its payload.
-        bytes: Vec<u8>,
-    },
     /// An inbound TCP connection was accepted; bytes for it go to `writer`.
     Accepted {
         /// Its number.

@@ -1,25 +1,38 @@
-//! SIP over UDP: one receive task per socket forwards each datagram, with its
-//! source address, to the event loop. Sending happens in the loop itself
-//! (`try_send_to`, never blocking it).
+//! SIP over UDP: the bound sockets. The event loop reads them itself (it waits for
+//! any of them to turn readable, [`ready`], then takes what is queued with
+//! [`UdpListener::try_recv`] into one buffer of its own) and sends on them without
+//! waiting ([`UdpListener::send`]).
+//!
+//! Why the loop reads, not a task per socket: a receive task copied every datagram
+//! into a fresh `Vec`, queued it on a channel and woke the loop's task, two task
+//! switches and an allocation per datagram on the one thread that runs the core.
+//! What the channel held (up to 4,096 datagrams while the loop was busy) the
+//! socket's receive buffer now holds: cpmd asks for [`RECV_BUFFER_BYTES`] (the
+//! kernel caps it at `net.core.rmem_max`).
 
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use cpmd_core::ConnId;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
-use super::NetEvent;
+/// The largest datagram we accept (the IPv4 UDP payload limit): the size of the
+/// loop's receive buffer.
+pub const MAX_DATAGRAM_BYTES: usize = 65_535;
 
-/// The largest datagram we accept (the IPv4 UDP payload limit).
-const MAX_DATAGRAM_BYTES: usize = 65_535;
+/// The receive buffer cpmd asks the kernel for on each UDP socket: room for a few
+/// thousand SIP datagrams while the loop is busy with a batch.
+const RECV_BUFFER_BYTES: usize = 4 << 20;
 
 /// A bound UDP socket.
 #[derive(Debug, Clone)]
 pub struct UdpListener {
     /// The connection number the core sees for this socket.
     pub conn: ConnId,
-    /// The socket, shared by the receive task and the event loop.
+    /// The socket.
     pub socket: Arc<UdpSocket>,
     /// The bound address (port 0 resolved).
     pub local: SocketAddr,
@@ -27,8 +40,13 @@ pub struct UdpListener {
 
 impl UdpListener {
     /// Binds `addr`.
-    pub async fn bind(addr: SocketAddr, conn: ConnId) -> std::io::Result<Self> {
+    pub async fn bind(addr: SocketAddr, conn: ConnId) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr).await?;
+        // Best effort: a smaller buffer only drops more datagrams under a burst,
+        // which SIP over UDP retransmits.
+        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER_BYTES) {
+            tracing::debug!(%addr, error = %e, "udp receive buffer not enlarged");
+        }
         let local = socket.local_addr()?;
         Ok(Self {
             conn,
@@ -37,27 +55,23 @@ impl UdpListener {
         })
     }
 
-    /// Starts the receive task.
-    pub fn spawn_receiver(&self, events: mpsc::Sender<NetEvent>) {
-        let socket = Arc::clone(&self.socket);
-        let conn = self.conn;
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; MAX_DATAGRAM_BYTES];
-            loop {
-                match socket.recv_from(&mut buf).await {
-                    Ok((n, peer)) => {
-                        let bytes = buf[..n].to_vec();
-                        let event = NetEvent::Datagram { conn, peer, bytes };
-                        if events.send(event).await.is_err() {
-                            return; // The event loop ended.
-                        }
-                    }
-                    // ICMP port-unreachable from an earlier send surfaces here on
-                    // some systems: not fatal for the socket.
-                    Err(e) => tracing::debug!(%conn, error = %e, "udp receive error"),
+    /// Takes one queued datagram into `buf` without waiting: its length and source,
+    /// or `None` once nothing is queued (the socket's readiness is then cleared, so
+    /// [`ready`] waits for the next one).
+    pub fn try_recv(&self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        loop {
+            match self.socket.try_recv_from(buf) {
+                Ok(got) => return Some(got),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP port-unreachable from an earlier send surfaces here on some
+                // systems: not fatal for the socket, and nothing was read.
+                Err(e) => {
+                    tracing::debug!(conn = %self.conn, error = %e, "udp receive error");
+                    return None;
                 }
             }
-        });
+        }
     }
 
     /// Sends one datagram without waiting; a full socket buffer drops it (the SIP
@@ -68,4 +82,17 @@ impl UdpListener {
             Err(e) => tracing::warn!(conn = %self.conn, %peer, error = %e, "udp send failed"),
         }
     }
+}
+
+/// Resolves with the index in `socks` of a socket that has a datagram queued (or
+/// an error to report); pending forever when `socks` is empty.
+pub fn ready(socks: &[UdpListener]) -> impl Future<Output = usize> + '_ {
+    std::future::poll_fn(move |cx| {
+        for (i, s) in socks.iter().enumerate() {
+            if s.socket.poll_recv_ready(cx).is_ready() {
+                return Poll::Ready(i);
+            }
+        }
+        Poll::Pending
+    })
 }
