@@ -284,24 +284,7 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         }
         let (mailbox_id, uid) = self.take_uid(user_id, mailbox)?;
         let modseq = self.next_modseq(user_id)?;
-        let size = i64::try_from(entry.raw.len()).map_err(DbError::data)?;
-        let stored = entry
-            .raw
-            .len()
-            .checked_sub(entry.body_elsewhere)
-            .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?;
-        let row = [
-            mailbox_id.into(),
-            uid.into(),
-            modseq.into(),
-            entry.flags.into(),
-            self.now.into(),
-            entry.kind.into(),
-            entry.ref_id.into(),
-            size.into(),
-            Val::Bytes(entry.raw[..stored].to_vec()),
-            i64::from(entry.body_elsewhere > 0).into(),
-        ];
+        let row = entry.row(mailbox_id, uid, modseq, self.now)?;
         // A chat message's entries wait for the batch's multi-row insert
         // (`row_batch.rs`), as its `messages` row does; every other entry is
         // inserted now (what files it may read it back).
@@ -404,6 +387,38 @@ pub struct NewEntry<'a> {
     /// there and not again here: the IMAP view appends them (`mail.rs`,
     /// `body_elsewhere`, migration 8). 0: the whole object is stored.
     pub body_elsewhere: usize,
+}
+
+impl NewEntry<'_> {
+    /// Its row in `entries` column order (mailbox, uid, modseq, flags,
+    /// internal_date, kind, ref_id, size, raw, body_elsewhere): `raw` without the
+    /// body stored elsewhere, `size` the whole object's.
+    pub fn row(
+        &self,
+        mailbox_id: i64,
+        uid: i64,
+        modseq: i64,
+        now: i64,
+    ) -> Result<[Val; 10], DbError> {
+        let size = i64::try_from(self.raw.len()).map_err(DbError::data)?;
+        let stored = self
+            .raw
+            .len()
+            .checked_sub(self.body_elsewhere)
+            .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?;
+        Ok([
+            mailbox_id.into(),
+            uid.into(),
+            modseq.into(),
+            self.flags.into(),
+            now.into(),
+            self.kind.into(),
+            self.ref_id.into(),
+            size.into(),
+            Val::Bytes(self.raw[..stored].to_vec()),
+            i64::from(self.body_elsewhere > 0).into(),
+        ])
+    }
 }
 
 /// An existing entry and its owner.

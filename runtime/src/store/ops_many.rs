@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use crate::store::layout::{self, ROOT};
 use crate::store::ops::{NewEntry, Ops};
-use crate::store::sql::{Conn, DbError, Val};
+use crate::store::sql::{Conn, DbError};
 
 /// The columns of one entry row, in the order of [`entry_values`].
 const ENTRY_COLUMNS: usize = 10;
@@ -58,12 +58,6 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             wanted.push((id, mailbox, true));
         }
         self.make_mailboxes(&wanted)?;
-        let size = i64::try_from(entry.raw.len()).map_err(DbError::data)?;
-        let stored = entry
-            .raw
-            .len()
-            .checked_sub(entry.body_elsewhere)
-            .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?;
         let mut values = Vec::with_capacity(users.len() * ENTRY_COLUMNS);
         for (user, &user_id) in users.iter().zip(&user_ids) {
             let mailbox_id = self.mailbox(user_id, mailbox)?;
@@ -72,18 +66,7 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
                 None => return Err(DbError("the batch's counters are gone".into())),
             };
             let modseq = self.next_modseq(user_id)?;
-            values.extend([
-                mailbox_id.into(),
-                uid.into(),
-                modseq.into(),
-                entry.flags.into(),
-                self.now.into(),
-                entry.kind.into(),
-                entry.ref_id.into(),
-                size.into(),
-                Val::Bytes(entry.raw[..stored].to_vec()),
-                i64::from(entry.body_elsewhere > 0).into(),
-            ]);
+            values.extend(entry.row(mailbox_id, uid, modseq, self.now)?);
             self.changed(user, mailbox);
         }
         let mut sql = String::from(
