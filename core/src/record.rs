@@ -185,6 +185,36 @@ pub enum Record {
     GroupState(GroupStateRecord),
 }
 
+impl Record {
+    /// The session info, if this record is one.
+    pub fn session_info(&self) -> Option<&SessionInfo> {
+        match self {
+            Record::SessionInfo(i) => Some(i),
+            Record::Message(_)
+            | Record::Standalone(_)
+            | Record::Disposition(_)
+            | Record::Deferred(_)
+            | Record::DeferredDone(_)
+            | Record::KnownUser(_)
+            | Record::GroupState(_) => None,
+        }
+    }
+
+    /// The disposition, if this record is one.
+    pub fn disposition(&self) -> Option<&DispositionRecord> {
+        match self {
+            Record::Disposition(d) => Some(d),
+            Record::Message(_)
+            | Record::SessionInfo(_)
+            | Record::Standalone(_)
+            | Record::Deferred(_)
+            | Record::DeferredDone(_)
+            | Record::KnownUser(_)
+            | Record::GroupState(_) => None,
+        }
+    }
+}
+
 /// A pager MESSAGE waiting in a recipient's deferred queue (specs/deferred.md).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeferredMessage {

@@ -6,7 +6,7 @@
 //! B and C join, B sends BYE on the 1-to-1, cpmd relays it to A and seals. Its
 //! `start` line holds the recorded configuration, the seed (token key) included.
 
-use cpmd_core::server::{Config, Event, Record, SessionType, Transport};
+use cpmd_core::server::{Config, Event, SessionType, Transport};
 use cpmd_model::replay::{replay, Input, ReplayOutcome, Trace};
 
 const CONVERSATION: &str = "7f3c2a64-1d2e-4c1b-9a51-0d7b2e9c8f10";
@@ -46,16 +46,8 @@ fn replay_claim_trace() {
     let group_infos: Vec<_> = out
         .persisted()
         .into_iter()
-        .filter_map(|r| match r {
-            Record::SessionInfo(i) => (i.session_type == SessionType::AdHoc).then_some(i),
-            Record::Message(_)
-            | Record::Standalone(_)
-            | Record::Disposition(_)
-            | Record::Deferred(_)
-            | Record::DeferredDone(_)
-            | Record::KnownUser(_)
-            | Record::GroupState(_) => None,
-        })
+        .filter_map(|r| r.session_info())
+        .filter(|i| i.session_type == SessionType::AdHoc)
         .collect();
     assert_eq!(group_infos.len(), 1, "{chart}");
     let info = group_infos[0];

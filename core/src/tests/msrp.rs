@@ -638,16 +638,7 @@ fn msrp_group_imdn_goes_to_the_original_sender_and_is_recorded() {
     let disposition =
         w.h.stored
             .iter()
-            .find_map(|r| match r {
-                Record::Disposition(d) => Some(d.clone()),
-                Record::Message(_)
-                | Record::SessionInfo(_)
-                | Record::Standalone(_)
-                | Record::Deferred(_)
-                | Record::DeferredDone(_)
-                | Record::KnownUser(_)
-                | Record::GroupState(_) => None,
-            })
+            .find_map(|r| r.disposition().cloned())
             .expect("a disposition record");
     assert_eq!(disposition.message_id.as_str(), "cpim-g1");
     assert_eq!(disposition.recipient, w.b.user());

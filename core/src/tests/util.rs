@@ -517,17 +517,7 @@ impl Harness {
 /// The session info a stored record carries, if it is one (`find_map` over
 /// `Harness::stored`).
 pub(crate) fn stored_info(record: &crate::server::Record) -> Option<crate::record::SessionInfo> {
-    use crate::server::Record;
-    match record {
-        Record::SessionInfo(i) => Some(i.clone()),
-        Record::Message(_)
-        | Record::Standalone(_)
-        | Record::Disposition(_)
-        | Record::Deferred(_)
-        | Record::DeferredDone(_)
-        | Record::KnownUser(_)
-        | Record::GroupState(_) => None,
-    }
+    record.session_info().cloned()
 }
 
 pub(crate) fn sip_uri_host(host: &str) -> Uri {

@@ -51,6 +51,16 @@ impl Args {
     fn count_of(&self, i: u64) -> u64 {
         self.count / self.sessions + u64::from(i < self.count % self.sessions)
     }
+
+    /// What session `i`'s sender sends.
+    fn load_of(&self, i: u64) -> Load {
+        Load {
+            session: i,
+            size: self.size,
+            count: self.count_of(i),
+            window: self.window,
+        }
+    }
 }
 
 fn parse_args() -> Args {
@@ -433,12 +443,7 @@ fn run_forwarder(args: &Args, start: &Arc<Barrier>) -> (Receivers, Vec<JoinHandl
         let to = format!("{fwd_path} {rx_path}");
         bind(&mut tx, &to, &tx_path);
         gate.wait();
-        let load = Load {
-            session: i,
-            size: args.size,
-            count: args.count_of(i),
-            window: args.window,
-        };
+        let load = args.load_of(i);
         let start = Arc::clone(start);
         senders.push(std::thread::spawn(move || {
             start.wait();
@@ -465,12 +470,7 @@ fn run_cpmd(args: &Args, start: &Arc<Barrier>) -> (Receivers, Vec<JoinHandle<()>
             args.count_of(i),
             Arc::clone(&gate),
         ));
-        let load = Load {
-            session: i,
-            size: args.size,
-            count: args.count_of(i),
-            window: args.window,
-        };
+        let load = args.load_of(i);
         let start = Arc::clone(start);
         senders.push(std::thread::spawn(move || {
             // cpmd connects to the sender too and binds; its From-Path is where the
