@@ -117,7 +117,7 @@ echo "bench: DURATION=${DURATION}s RATES=\"$RATES\" on $(nproc) cores, $(uname -
 echo "bench: cpmd $CPMD_BIN, work directory $work"
 
 # --- through cpmd -----------------------------------------------------------------
-"$CPMD_BIN" --udp "$ip:$cpmd_port" --msrp "$ip:0" --imap "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
+"$CPMD_BIN" --udp "$ip:$cpmd_port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
   </dev/null >/dev/null 2>"$work/cpmd.log" &
 cpmd_pid=$!
 pids+=("$cpmd_pid")
@@ -201,7 +201,7 @@ if [ -n "$pg_admin" ]; then
   trap 'drop_pg; cleanup' EXIT
   pg_port=$((BASE_PORT + 8)) pg_uas_port=$((BASE_PORT + 9)) pg_uac_port=$((BASE_PORT + 10))
   cpmd_port=$pg_port # register() sends to $cpmd_port
-  "$CPMD_BIN" --udp "$ip:$pg_port" --msrp "$ip:0" --imap "$ip:0" --data-dir "$work/data-pg" \
+  "$CPMD_BIN" --udp "$ip:$pg_port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data-pg" \
     --store "$pg_url" --ready-file "$work/ready-pg" </dev/null >/dev/null 2>"$work/cpmd-pg.log" &
   pg_pid=$!
   pids+=("$pg_pid")

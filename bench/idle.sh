@@ -53,7 +53,7 @@ register() {
     { echo "idle: REGISTER $1 failed" >&2; cat "$work/register-$1.out" >&2; exit 1; }
 }
 
-"$CPMD_BIN" --udp "$ip:$cpmd_port" --msrp "$ip:0" --imap "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
+"$CPMD_BIN" --udp "$ip:$cpmd_port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
   </dev/null >/dev/null 2>"$work/cpmd.log" &
 cpmd=$!
 pids+=("$cpmd")
