@@ -9,6 +9,15 @@
 //! What the channel held (up to 4,096 datagrams while the loop was busy) the
 //! socket's receive buffer now holds: cpmd asks for [`RECV_BUFFER_BYTES`] (the
 //! kernel caps it at `net.core.rmem_max`).
+//!
+//! Why a socket is registered for read readiness only (not as a tokio `UdpSocket`,
+//! which always asks for both): with write interest, epoll reports the socket
+//! writable again each time the kernel frees a sent datagram, i.e. when the peer
+//! reads it, so every wake-up that sent something was followed by a second one
+//! with nothing to do (an `epoll_wait` and a context switch; five per 1-to-1
+//! session at low rates, bench/README.md "session 9"). The loop never waits to
+//! send: a datagram the socket buffer has no room for is dropped (SIP over UDP
+//! retransmits), as before.
 
 use std::future::Future;
 use std::io;
@@ -17,7 +26,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use cpmd_core::ConnId;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// The largest datagram we accept (the IPv4 UDP payload limit): the size of the
 /// loop's receive buffer.
@@ -32,22 +42,29 @@ const RECV_BUFFER_BYTES: usize = 4 << 20;
 pub struct UdpListener {
     /// The connection number the core sees for this socket.
     pub conn: ConnId,
-    /// The socket.
-    pub socket: Arc<UdpSocket>,
+    /// The socket (non-blocking), registered with the runtime for read readiness
+    /// only. Never replaced: its descriptor stays the one registered.
+    socket: Arc<AsyncFd<std::net::UdpSocket>>,
     /// The bound address (port 0 resolved).
     pub local: SocketAddr,
 }
 
 impl UdpListener {
-    /// Binds `addr`.
+    /// Binds `addr` (inside a tokio runtime).
     pub async fn bind(addr: SocketAddr, conn: ConnId) -> io::Result<Self> {
-        let socket = UdpSocket::bind(addr).await?;
+        let socket = std::net::UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
         // Best effort: a smaller buffer only drops more datagrams under a burst,
         // which SIP over UDP retransmits.
         if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER_BYTES) {
             tracing::debug!(%addr, error = %e, "udp receive buffer not enlarged");
         }
         let local = socket.local_addr()?;
+        // The safe constructor tokio deprecates because a caller could swap the
+        // descriptor under the registration (`get_mut`): this module never does,
+        // and the socket owns its descriptor until the listener is dropped.
+        #[allow(deprecated)]
+        let socket = AsyncFd::with_interest(socket, Interest::READABLE)?;
         Ok(Self {
             conn,
             socket: Arc::new(socket),
@@ -60,7 +77,10 @@ impl UdpListener {
     /// [`ready`] waits for the next one).
     pub fn try_recv(&self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
         loop {
-            match self.socket.try_recv_from(buf) {
+            match self
+                .socket
+                .try_io(Interest::READABLE, |s| s.recv_from(&mut *buf))
+            {
                 Ok(got) => return Some(got),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -77,7 +97,7 @@ impl UdpListener {
     /// Sends one datagram without waiting; a full socket buffer drops it (the SIP
     /// transaction layer retransmits over UDP).
     pub fn send(&self, peer: SocketAddr, bytes: &[u8]) {
-        match self.socket.try_send_to(bytes, peer) {
+        match self.socket.get_ref().send_to(bytes, peer) {
             Ok(_) => {}
             Err(e) => tracing::warn!(conn = %self.conn, %peer, error = %e, "udp send failed"),
         }
@@ -89,7 +109,9 @@ impl UdpListener {
 pub fn ready(socks: &[UdpListener]) -> impl Future<Output = usize> + '_ {
     std::future::poll_fn(move |cx| {
         for (i, s) in socks.iter().enumerate() {
-            if s.socket.poll_recv_ready(cx).is_ready() {
+            // The guard is dropped without clearing: readiness stays set until a
+            // read finds the socket empty.
+            if s.socket.poll_read_ready(cx).is_ready() {
                 return Poll::Ready(i);
             }
         }
