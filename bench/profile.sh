@@ -33,7 +33,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$CPMD_BIN" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
+"$CPMD_BIN" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
   </dev/null >/dev/null 2>"$work/cpmd.log" &
 cpmd=$!
 pids+=("$cpmd")
