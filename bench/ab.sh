@@ -33,7 +33,8 @@ cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 run() {
   local bin=$1 tag=$2 port=$((BASE_PORT + 10 * $3)) dir="$work/$2-$3"
   mkdir -p "$dir"
-  "$bin" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$dir/data" --ready-file "$dir/ready" \
+  "$bin" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$dir/data" \
+    --ready-file "$dir/ready" \
     </dev/null >/dev/null 2>"$dir/cpmd.log" &
   local cpmd=$!
   pids+=("$cpmd")

@@ -126,8 +126,9 @@ callgrind)
     # Thread 01 is the main thread, the event loop's.
     case $f in
     *-01) what=loop ;;
-    *) if grep -q 'flush_and_answer' "$f"; then what=sync
-      elif grep -q 'write_batch' "$f"; then what=store
+    # The writer also flushes when idle (pipeline.rs): look for it first.
+    *) if grep -q 'write_batch' "$f"; then what=store
+      elif grep -q 'flush_and_answer' "$f"; then what=sync
       else what=other; fi ;;
     esac
     printf '  %-6s %12.0f instructions per session (%s)\n' "$what" "$(echo "$ir / $ok" | bc -l)" "$(basename "$f")"

@@ -32,6 +32,9 @@ mod tables;
 /// timer checked again, so a flood on one socket cannot starve the rest.
 const INPUT_BUDGET: usize = 64;
 
+/// Most datagrams one UDP socket's turn takes (one `recvmmsg`).
+const UDP_TURN: usize = crate::transport::udp::RECV_BATCH;
+
 /// Most store jobs waiting for the store task. A `Persist` beyond it is failed at
 /// once (the core answers the peer with its store-failure response) instead of
 /// queueing without bound while the store is slow (specs/limits.md, LIM-8). Seals
@@ -63,10 +66,9 @@ struct TcpConn {
 pub struct EventLoop {
     server: Server,
     origin: Instant,
-    /// The UDP sockets, read by the loop itself.
+    /// The UDP sockets, read by the loop itself (each with its own receive
+    /// buffers and send queue, flushed at the end of every drain).
     udp: Vec<UdpListener>,
-    /// The one buffer every datagram is read into (handed to the core as a slice).
-    udp_buf: Vec<u8>,
     tcp: HashMap<ConnId, TcpConn>,
     /// The TCP connections that carry MSRP (accepted on an MSRP listener, or opened
     /// by `MsrpConnect`); every other one carries SIP.
@@ -154,7 +156,6 @@ impl EventLoop {
             server: parts.server,
             origin,
             udp: parts.udp,
-            udp_buf: vec![0; crate::transport::udp::MAX_DATAGRAM_BYTES],
             tcp: HashMap::new(),
             msrp: HashSet::new(),
             tls: HashSet::new(),
@@ -197,8 +198,17 @@ impl EventLoop {
 
     /// Runs until `shutdown` resolves, then lets the store finish what is in flight
     /// (answering the peers that wait for it) and returns.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+        // The shutdown future waits in a task of its own and the loop polls only
+        // its oneshot: polled in the loop's `select!`, the signal streams' own
+        // polls cost about 900 instructions per wake-up (7k per session at low
+        // rates, bench/README.md "session 9").
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(());
+        });
+        let mut shutdown = stopped;
         // One timer, moved only when the deadline moves (a new one per wake-up cost
         // an insertion into tokio's timer wheel and a removal).
         let sleep =
@@ -223,7 +233,8 @@ impl EventLoop {
             }
             let input = tokio::select! {
                 biased;
-                () = &mut shutdown => Input::Shutdown,
+                // A dropped sender (cannot happen: the task holds it) stops too.
+                _ = &mut shutdown => Input::Shutdown,
                 Some(done) = self.store_rx.recv() => Input::Store(done),
                 Some(ev) = self.net_rx.recv() => Input::Net(ev),
                 i = udp::ready(&self.udp) => Input::Udp(i),
@@ -238,16 +249,19 @@ impl EventLoop {
             // Sockets found empty in this wake-up (bit i: socket i), not read again.
             let mut emptied = 0u64;
             if let Input::Udp(i) = input {
-                if self.read_udp(now, i, 1) == 0 {
+                let (read, empty) = self.read_udp(now, i, UDP_TURN);
+                if empty {
                     emptied |= bit(i);
                 }
+                budget -= read.clamp(1, budget);
             } else {
                 self.feed(now, input);
+                budget -= 1;
             }
-            budget -= 1;
             // Then what is already queued, in turns: a store answer, a socket task's
-            // event, a datagram (the UDP sockets in turn), so a flood on one kind
-            // cannot hold the others back for the whole budget.
+            // event, a batch of datagrams (the UDP sockets in turn, up to UDP_TURN
+            // each), so a flood on one kind cannot hold the others back for the
+            // whole budget.
             let mut sock = 0;
             while budget > 0 {
                 let mut took = false;
@@ -273,10 +287,12 @@ impl EventLoop {
                     if emptied & bit(i) != 0 {
                         continue;
                     }
-                    if self.read_udp(now, i, 1) == 0 {
+                    let (read, empty) = self.read_udp(now, i, budget.min(UDP_TURN));
+                    if empty {
                         emptied |= bit(i);
-                    } else {
-                        budget -= 1;
+                    }
+                    if read > 0 {
+                        budget -= read.min(budget);
                         took = true;
                         break;
                     }
@@ -328,38 +344,36 @@ impl EventLoop {
                 self.server.handle_store_result(now, ticket, result);
             }
             Input::Udp(i) => {
-                self.read_udp(now, i, 1);
+                self.read_udp(now, i, UDP_TURN);
             }
             Input::Timer => self.server.handle_timeout(now),
             Input::Shutdown => {}
         }
     }
 
-    /// Hands the core up to `budget` datagrams queued on UDP socket `i`, each read
-    /// into the loop's one buffer; returns how many (0: none queued).
-    fn read_udp(&mut self, now: Time, i: usize, budget: usize) -> usize {
-        let mut buf = std::mem::take(&mut self.udp_buf);
-        let mut read = 0;
-        while read < budget {
-            let got = self
-                .udp
-                .get(i)
-                .and_then(|s| s.try_recv(&mut buf).map(|(n, peer)| (s.conn, n, peer)));
-            let Some((conn, n, peer)) = got else {
-                break;
-            };
-            read += 1;
-            let bytes = &buf[..n];
+    /// Hands the core up to `budget` datagrams queued on UDP socket `i`, read in
+    /// one call; returns how many, and whether the socket was found empty.
+    fn read_udp(&mut self, now: Time, i: usize, budget: usize) -> (usize, bool) {
+        let Some(sock) = self.udp.get_mut(i) else {
+            return (0, true);
+        };
+        let (read, empty) = sock.recv_batch(budget);
+        let conn = sock.conn;
+        for (bytes, peer) in sock.datagrams() {
             let flow = Flow {
                 transport: Transport::Udp,
                 conn,
                 peer,
             };
-            self.record(|t| t.bytes(now, Transport::Udp, conn, peer, bytes));
+            if let Some(trace) = self.trace.as_mut() {
+                if let Err(e) = trace.bytes(now, Transport::Udp, conn, peer, bytes) {
+                    tracing::error!(path = %trace.path().display(), error = %e, "input trace write failed; trace stopped");
+                    self.trace = None;
+                }
+            }
             self.server.handle_bytes(now, flow, bytes);
         }
-        self.udp_buf = buf;
-        read
+        (read, empty)
     }
 
     fn on_net(&mut self, now: Time, ev: NetEvent) {
@@ -449,6 +463,9 @@ impl EventLoop {
             self.execute(now, cmd);
         }
         self.flush_msrp();
+        for sock in &mut self.udp {
+            sock.flush();
+        }
         while let Some(ev) = self.server.poll_event() {
             if let Some(o) = &self.metrics {
                 o.metrics.event(&ev);
@@ -577,8 +594,9 @@ impl EventLoop {
 
     fn send(&mut self, flow: Flow, bytes: Vec<u8>) {
         match flow.transport {
-            Transport::Udp => match self.udp.iter().find(|u| u.conn == flow.conn) {
-                Some(sock) => sock.send(flow.peer, &bytes),
+            // Sent at the end of this drain, with the rest of its datagrams.
+            Transport::Udp => match self.udp.iter_mut().find(|u| u.conn == flow.conn) {
+                Some(sock) => sock.queue(flow.peer, bytes),
                 None => {
                     tracing::warn!(conn = %flow.conn, "transmit on an unknown udp socket; dropped")
                 }

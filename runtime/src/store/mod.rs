@@ -202,7 +202,7 @@ pub fn spawn_store_task_observed(
                     }
                 })
                 .collect();
-            answering.committed(answers);
+            answering.committed(answers, !jobs.is_empty());
         }
         answering.finish();
     })

@@ -15,8 +15,16 @@
 //!
 //! A backend without a detached sync (PostgreSQL; any `HistoryStore` by default) is
 //! answered straight after its `write_batch`, as before.
+//!
+//! When the writer has nothing else queued and no earlier batch is still waiting
+//! for the sync thread, it flushes its batch itself: there is nothing to overlap
+//! the flush with, and the hand-over only added a thread wake-up per batch (the
+//! sync thread's, at every seal at low rates: bench/README.md, "session 9"). The
+//! flush and the answers are the same ones, in the same order (the sync thread
+//! has answered everything before), under the same fail-stop state.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -76,14 +84,36 @@ impl Flusher {
     }
 }
 
+/// The flusher, shared by the writer and the sync thread (one flush at a time).
+type SharedFlusher = Arc<Mutex<Flusher>>;
+
+/// Locks the flusher; a panic elsewhere does not stop the answers (the state it
+/// keeps, the fail-stop error, is only ever set whole).
+fn lock(flusher: &SharedFlusher) -> MutexGuard<'_, Flusher> {
+    flusher
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The sync thread and what the writer shares with it.
+pub(crate) struct Pipeline {
+    /// Committed batches for the sync thread.
+    batches: mpsc::Sender<Vec<StoreDone>>,
+    thread: thread::JoinHandle<()>,
+    flusher: SharedFlusher,
+    /// Batches handed to the sync thread and not yet answered (decremented only
+    /// after their answers are sent).
+    in_flight: Arc<AtomicUsize>,
+}
+
 /// How the store task answers a batch once `write_batch` returned.
 pub(crate) enum Answering {
     /// The commit was durable when it returned: answer at once.
     Direct(UnboundedSender<StoreDone>),
-    /// Through the sync thread (the channel feeding it, and the thread).
-    Pipelined(mpsc::Sender<Vec<StoreDone>>, thread::JoinHandle<()>),
+    /// Through the sync thread, or the writer's own flush when it is idle.
+    Pipelined(Pipeline),
     /// The sync thread could not be started: flush on the writer's thread.
-    Inline(Box<Flusher>),
+    Inline(SharedFlusher),
 }
 
 impl Answering {
@@ -95,58 +125,65 @@ impl Answering {
         let Some(sync) = sync else {
             return Answering::Direct(done);
         };
-        let flusher = Flusher {
+        let flusher = Arc::new(Mutex::new(Flusher {
             sync,
             failed: None,
             done,
-        };
-        // The flusher reaches the thread only once it runs: if it cannot be started,
-        // the writer keeps the flusher and flushes inline.
-        let (hand_over, handed) = mpsc::channel::<Flusher>();
+        }));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let (batches, committed) = mpsc::channel::<Vec<StoreDone>>();
+        let (shared, counted) = (Arc::clone(&flusher), Arc::clone(&in_flight));
         let started = thread::Builder::new()
             .name("cpmd-store-sync".into())
             .spawn(move || {
-                let Ok(mut flusher) = handed.recv() else {
-                    return;
-                };
                 while let Ok(first) = committed.recv() {
                     // Every batch committed by now: one flush covers them all.
                     let mut pending = vec![first];
                     pending.extend(committed.try_iter());
-                    flusher.flush_and_answer(pending);
+                    let n = pending.len();
+                    lock(&shared).flush_and_answer(pending);
+                    counted.fetch_sub(n, Ordering::AcqRel);
                 }
             });
         match started {
-            Ok(thread) => match hand_over.send(flusher) {
-                Ok(()) => Answering::Pipelined(batches, thread),
-                Err(mpsc::SendError(flusher)) => Answering::Inline(Box::new(flusher)),
-            },
+            Ok(thread) => Answering::Pipelined(Pipeline {
+                batches,
+                thread,
+                flusher,
+                in_flight,
+            }),
             Err(e) => {
                 tracing::error!(error = %e, "store: no sync thread; flushing on the writer's");
-                Answering::Inline(Box::new(flusher))
+                Answering::Inline(flusher)
             }
         }
     }
 
-    /// Answers a committed batch (after a flush covering it, if detached).
-    pub(crate) fn committed(&mut self, answers: Vec<StoreDone>) {
+    /// Answers a committed batch (after a flush covering it, if detached);
+    /// `more_queued`: the writer has further jobs waiting.
+    pub(crate) fn committed(&mut self, answers: Vec<StoreDone>, more_queued: bool) {
         match self {
             Answering::Direct(done) => send_answers(done, answers),
-            Answering::Pipelined(batches, _) => {
-                if batches.send(answers).is_err() {
+            // Idle, and every earlier batch answered: the writer's own flush.
+            Answering::Pipelined(p) if !more_queued && p.in_flight.load(Ordering::Acquire) == 0 => {
+                lock(&p.flusher).flush_and_answer(vec![answers])
+            }
+            Answering::Pipelined(p) => {
+                p.in_flight.fetch_add(1, Ordering::AcqRel);
+                if p.batches.send(answers).is_err() {
+                    p.in_flight.fetch_sub(1, Ordering::AcqRel);
                     tracing::warn!("store sync thread gone; answers dropped");
                 }
             }
-            Answering::Inline(flusher) => flusher.flush_and_answer(vec![answers]),
+            Answering::Inline(flusher) => lock(flusher).flush_and_answer(vec![answers]),
         }
     }
 
     /// Waits until every batch handed on is flushed and answered.
     pub(crate) fn finish(self) {
-        if let Answering::Pipelined(batches, thread) = self {
-            drop(batches);
-            if thread.join().is_err() {
+        if let Answering::Pipelined(p) = self {
+            drop(p.batches);
+            if p.thread.join().is_err() {
                 tracing::error!("store sync thread panicked");
             }
         }
@@ -175,6 +212,8 @@ mod tests {
         /// The batch number each ticket was committed in.
         batch_of: Mutex<Vec<(u64, u64)>>,
         fail_flush: std::sync::atomic::AtomicBool,
+        /// The name of the thread each flush ran on.
+        flushed_on: Mutex<Vec<String>>,
     }
 
     struct FakeStore(Arc<Disk>);
@@ -184,6 +223,8 @@ mod tests {
         fn sync_committed(&mut self) -> Result<(), DbError> {
             // What is committed when the flush starts is what it covers.
             let covered = self.0.committed.load(Ordering::SeqCst);
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            self.0.flushed_on.lock().unwrap().push(name);
             std::thread::sleep(std::time::Duration::from_millis(2));
             if self.0.fail_flush.load(Ordering::SeqCst) {
                 return Err(DbError("disk gone".into()));
@@ -277,6 +318,47 @@ mod tests {
         assert!(
             disk.committed.load(Ordering::SeqCst) > 1,
             "several batches, so the pipeline ran"
+        );
+    }
+
+    /// An idle writer (nothing queued, nothing in flight) flushes its batch itself,
+    /// with the same guarantee: each answer only after a flush covering its commit.
+    #[test]
+    fn store_12_an_idle_writer_flushes_its_own_batch() {
+        let disk = Arc::new(Disk::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let seen = runtime.block_on({
+            let disk = Arc::clone(&disk);
+            async move {
+                let (jobs_tx, jobs) = mpsc::unbounded_channel();
+                let (done, mut done_rx) = mpsc::unbounded_channel();
+                let task = spawn_store_task(FakeStore(Arc::clone(&disk)), jobs, done);
+                let mut seen = Vec::new();
+                // One job at a time, each answered before the next is sent.
+                for t in 1..=5 {
+                    jobs_tx
+                        .send(StoreJob::Persist(StoreTicket::new(t), record()))
+                        .unwrap();
+                    let (ticket, result, _) = done_rx.recv().await.unwrap();
+                    let flushed = disk.flushed.load(Ordering::SeqCst);
+                    seen.push((ticket.get(), result.is_ok(), flushed >= t));
+                }
+                drop(jobs_tx);
+                task.await.unwrap();
+                seen
+            }
+        });
+        for (ticket, ok, covered) in &seen {
+            assert!(*ok && *covered, "ticket {ticket}: {ok} {covered}");
+        }
+        let on = disk.flushed_on.lock().unwrap();
+        assert_eq!(on.len(), 5, "one flush per batch");
+        assert!(
+            on.iter().all(|name| name != "cpmd-store-sync"),
+            "flushed on the writer's thread, not handed over: {on:?}"
         );
     }
 

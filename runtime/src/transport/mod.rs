@@ -8,6 +8,8 @@ pub mod tls;
 #[cfg(test)]
 mod tls_name_tests;
 pub mod udp;
+#[cfg(test)]
+mod udp_tests;
 pub mod writer;
 
 use std::net::SocketAddr;

@@ -1,7 +1,10 @@
-//! SIP over UDP: the bound sockets. The event loop reads them itself (it waits for
-//! any of them to turn readable, [`ready`], then takes what is queued with
-//! [`UdpListener::try_recv`] into one buffer of its own) and sends on them without
-//! waiting ([`UdpListener::send`]).
+//! SIP over UDP: the bound sockets. The event loop reads them itself: it waits for
+//! any of them to turn readable ([`ready`]), then takes what is queued with
+//! [`UdpListener::recv_batch`] (up to [`RECV_BATCH`] datagrams in one `recvmmsg`,
+//! into buffers the listener owns), and queues what it sends
+//! ([`UdpListener::queue`]) until the end of its wake-up, when
+//! [`UdpListener::flush`] hands it all to the kernel in one `sendmmsg` (per
+//! [`SEND_BATCH`] datagrams). It never waits to send.
 //!
 //! Why the loop reads, not a task per socket: a receive task copied every datagram
 //! into a fresh `Vec`, queued it on a channel and woke the loop's task, two task
@@ -9,79 +12,233 @@
 //! What the channel held (up to 4,096 datagrams while the loop was busy) the
 //! socket's receive buffer now holds: cpmd asks for [`RECV_BUFFER_BYTES`] (the
 //! kernel caps it at `net.core.rmem_max`).
+//!
+//! Why batches: one `recvfrom` per datagram plus one more to find the socket empty,
+//! and one `sendto` per datagram, were most of the loop thread's system calls. A
+//! `recvmmsg` that returns fewer datagrams than it had room for has found the
+//! socket empty, so no extra call is needed to learn it; the datagrams a wake-up
+//! sends (a 100 and the relayed INVITE, an ACK and the 200) leave in one call.
+//! The syscalls come from `nix` (the workspace forbids `unsafe`).
+//!
+//! Why a socket is registered for read readiness only (not as a tokio `UdpSocket`,
+//! which always asks for both): with write interest, epoll reports the socket
+//! writable again each time the kernel frees a sent datagram, i.e. when the peer
+//! reads it, so every wake-up that sent something was followed by a second one
+//! with nothing to do (an `epoll_wait` and a context switch; five per 1-to-1
+//! session at low rates, bench/README.md "session 9"). A datagram the socket
+//! buffer has no room for is dropped (SIP over UDP retransmits), as before.
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
 use std::task::Poll;
 
 use cpmd_core::ConnId;
-use tokio::net::UdpSocket;
+use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
-/// The largest datagram we accept (the IPv4 UDP payload limit): the size of the
-/// loop's receive buffer.
+/// The largest datagram we accept (the IPv4 UDP payload limit): the size of each
+/// receive buffer.
 pub const MAX_DATAGRAM_BYTES: usize = 65_535;
+
+/// Most datagrams one `recvmmsg` takes (each into a buffer of its own).
+pub const RECV_BATCH: usize = 16;
+
+/// Most datagrams one `sendmmsg` hands over.
+pub const SEND_BATCH: usize = 32;
 
 /// The receive buffer cpmd asks the kernel for on each UDP socket: room for a few
 /// thousand SIP datagrams while the loop is busy with a batch.
 const RECV_BUFFER_BYTES: usize = 4 << 20;
 
-/// A bound UDP socket.
-#[derive(Debug, Clone)]
+/// A bound UDP socket, with its receive buffers and its queue of datagrams to send.
 pub struct UdpListener {
     /// The connection number the core sees for this socket.
     pub conn: ConnId,
-    /// The socket.
-    pub socket: Arc<UdpSocket>,
+    /// The socket (non-blocking), registered with the runtime for read readiness
+    /// only. Never replaced: its descriptor stays the one registered.
+    socket: AsyncFd<std::net::UdpSocket>,
     /// The bound address (port 0 resolved).
     pub local: SocketAddr,
+    /// What the last [`UdpListener::recv_batch`] read: one buffer per datagram.
+    bufs: [Vec<u8>; RECV_BATCH],
+    /// The headers `recvmmsg` fills. This socket's own: the kernel leaves each
+    /// source address's length in them, which is the same for every datagram of
+    /// one socket (its address family).
+    recv_headers: MultiHeaders<SockaddrStorage>,
+    /// Length and source of each datagram the last receive kept, by buffer.
+    got: Vec<(usize, usize, SocketAddr)>,
+    /// Datagrams queued for the next [`UdpListener::flush`], in order.
+    out: Vec<(SocketAddr, Vec<u8>)>,
+    send_headers: MultiHeaders<SockaddrStorage>,
+}
+
+impl std::fmt::Debug for UdpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpListener")
+            .field("conn", &self.conn)
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UdpListener {
-    /// Binds `addr`.
+    /// Binds `addr` (inside a tokio runtime).
     pub async fn bind(addr: SocketAddr, conn: ConnId) -> io::Result<Self> {
-        let socket = UdpSocket::bind(addr).await?;
+        let socket = std::net::UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
         // Best effort: a smaller buffer only drops more datagrams under a burst,
         // which SIP over UDP retransmits.
         if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER_BYTES) {
             tracing::debug!(%addr, error = %e, "udp receive buffer not enlarged");
         }
         let local = socket.local_addr()?;
+        // The safe constructor tokio deprecates because a caller could swap the
+        // descriptor under the registration (`get_mut`): this module never does,
+        // and the socket owns its descriptor until the listener is dropped.
+        #[allow(deprecated)]
+        let socket = AsyncFd::with_interest(socket, Interest::READABLE)?;
         Ok(Self {
             conn,
-            socket: Arc::new(socket),
+            socket,
             local,
+            // Only the pages a datagram is written to are ever touched.
+            bufs: std::array::from_fn(|_| vec![0; MAX_DATAGRAM_BYTES]),
+            recv_headers: MultiHeaders::preallocate(RECV_BATCH, None),
+            got: Vec::with_capacity(RECV_BATCH),
+            out: Vec::new(),
+            send_headers: MultiHeaders::preallocate(SEND_BATCH, None),
         })
     }
 
-    /// Takes one queued datagram into `buf` without waiting: its length and source,
-    /// or `None` once nothing is queued (the socket's readiness is then cleared, so
-    /// [`ready`] waits for the next one).
-    pub fn try_recv(&self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+    /// Takes up to `max` (at most [`RECV_BATCH`]) queued datagrams without waiting;
+    /// read them with [`UdpListener::datagrams`]. Returns how many were taken and
+    /// whether the socket was found empty (fewer than `max` queued; its readiness
+    /// is then cleared, so [`ready`] waits for the next datagram).
+    pub fn recv_batch(&mut self, max: usize) -> (usize, bool) {
+        let max = max.min(RECV_BATCH);
+        self.got.clear();
+        if max == 0 {
+            return (0, false);
+        }
+        let Self {
+            socket,
+            bufs,
+            recv_headers,
+            got,
+            conn,
+            ..
+        } = self;
+        let mut taken = 0;
         loop {
-            match self.socket.try_recv_from(buf) {
-                Ok(got) => return Some(got),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // ICMP port-unreachable from an earlier send surfaces here on some
-                // systems: not fatal for the socket, and nothing was read.
-                Err(e) => {
-                    tracing::debug!(conn = %self.conn, error = %e, "udp receive error");
-                    return None;
+            let read = socket.try_io(Interest::READABLE, |s| {
+                let mut iovs = bufs.each_mut().map(|b| [IoSliceMut::new(b.as_mut_slice())]);
+                let results = recvmmsg(
+                    s.as_raw_fd(),
+                    recv_headers,
+                    iovs[..max].iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                )?;
+                taken = 0;
+                for (k, msg) in results.enumerate() {
+                    taken += 1;
+                    let peer = msg.address.as_ref().and_then(std_addr);
+                    match peer {
+                        // Larger than any UDP payload: cannot happen; never
+                        // handed on cut short.
+                        Some(_) if msg.flags.contains(MsgFlags::MSG_TRUNC) => {}
+                        Some(peer) => got.push((k, msg.bytes, peer)),
+                        None => {}
+                    }
                 }
-            }
+                if taken < max {
+                    // Found empty: a `WouldBlock` clears the readiness. A datagram
+                    // arriving after this call raises a new edge, so none waits
+                    // unseen.
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            });
+            return match read {
+                Ok(()) => (taken, false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (taken, true),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP errors of earlier sends are not reported on an unconnected
+                // socket; anything else is not fatal for the socket, and nothing
+                // was read. Readiness stays: the next wake-up reads again.
+                Err(e) => {
+                    tracing::debug!(conn = %conn, error = %e, "udp receive error");
+                    (0, true)
+                }
+            };
         }
     }
 
-    /// Sends one datagram without waiting; a full socket buffer drops it (the SIP
-    /// transaction layer retransmits over UDP).
-    pub fn send(&self, peer: SocketAddr, bytes: &[u8]) {
-        match self.socket.try_send_to(bytes, peer) {
-            Ok(_) => {}
-            Err(e) => tracing::warn!(conn = %self.conn, %peer, error = %e, "udp send failed"),
-        }
+    /// The datagrams the last [`UdpListener::recv_batch`] took, in arrival order:
+    /// bytes and source.
+    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> + '_ {
+        self.got
+            .iter()
+            .filter_map(|&(k, n, peer)| Some((self.bufs.get(k)?.get(..n)?, peer)))
     }
+
+    /// Queues one datagram for the next [`UdpListener::flush`].
+    pub fn queue(&mut self, peer: SocketAddr, bytes: Vec<u8>) {
+        self.out.push((peer, bytes));
+    }
+
+    /// Sends every queued datagram, in order, without waiting: one `sendmmsg` per
+    /// [`SEND_BATCH`]. One the kernel refuses (no room in the socket buffer, no
+    /// route) is dropped, as a `sendto` of it would be; the rest still go.
+    pub fn flush(&mut self) {
+        let fd = self.socket.get_ref().as_raw_fd();
+        let mut next = 0;
+        while next < self.out.len() {
+            let chunk = &self.out[next..self.out.len().min(next + SEND_BATCH)];
+            let slices: Vec<[IoSlice<'_>; 1]> =
+                chunk.iter().map(|(_, b)| [IoSlice::new(b)]).collect();
+            let addrs: Vec<Option<SockaddrStorage>> = chunk
+                .iter()
+                .map(|(peer, _)| Some(SockaddrStorage::from(*peer)))
+                .collect();
+            let sent = sendmmsg(
+                fd,
+                &mut self.send_headers,
+                &slices,
+                &addrs,
+                [],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            )
+            .map(|results| results.count());
+            match sent {
+                Ok(n) if n > 0 => next += n,
+                Ok(_) => next += 1,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    // The first of the chunk failed (a later failure shows as a
+                    // short count, and is reported by the retry from there).
+                    if let Some((peer, _)) = chunk.first() {
+                        tracing::warn!(conn = %self.conn, %peer, error = %e, "udp send failed");
+                    }
+                    next += 1;
+                }
+            }
+        }
+        self.out.clear();
+    }
+}
+
+/// A source address as std's type (IPv4 or IPv6; `None` for any other family).
+fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
+    }
+    a.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
 }
 
 /// Resolves with the index in `socks` of a socket that has a datagram queued (or
@@ -89,7 +246,9 @@ impl UdpListener {
 pub fn ready(socks: &[UdpListener]) -> impl Future<Output = usize> + '_ {
     std::future::poll_fn(move |cx| {
         for (i, s) in socks.iter().enumerate() {
-            if s.socket.poll_recv_ready(cx).is_ready() {
+            // The guard is dropped without clearing: readiness stays set until a
+            // read finds the socket empty.
+            if s.socket.poll_read_ready(cx).is_ready() {
                 return Poll::Ready(i);
             }
         }
