@@ -227,6 +227,8 @@ pub fn faults() -> Setup {
         restarts: 1,
         races: crate::model::Races::default(),
         eager_acks: false,
+        por: false,
+        por_check: false,
         mutation: Mutation::None,
     }
 }
@@ -262,6 +264,7 @@ pub fn combined() -> Setup {
         drops: 1,
         retransmits: 1,
         eager_acks: true,
+        por: true,
         ..Setup::base(2)
     }
 }
@@ -294,6 +297,8 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "devices" => flag().map(|v| setup.races.devices = v),
         "subject" => flag().map(|v| setup.races.subject = v),
         "eager_acks" => flag().map(|v| setup.eager_acks = v),
+        "por" => flag().map(|v| setup.por = v),
+        "por_check" => flag().map(|v| setup.por_check = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };
