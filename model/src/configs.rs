@@ -249,8 +249,9 @@ pub fn msrp_restart() -> Setup {
 /// configuration): the extension with C, two messages per sender on the 1-to-1,
 /// SIP over UDP with one loss and one retransmission, BYE glare, a silent A, B's
 /// missing BYE and the attacker; once the retransmission is spent, ACKs go in at
-/// once (`eager_acks`, a sound reduction). Not exhausted yet
-/// (model/README.md, "The combined configuration"): no pinned count.
+/// once (`eager_acks`, a sound reduction), and a terminal's safe receipts are
+/// explored alone (`por`, the partial-order reduction of `model/por.rs`). Not
+/// exhausted yet (model/README.md, "The combined configuration"): no pinned count.
 pub fn combined() -> Setup {
     Setup {
         transport: Transport::Udp,
