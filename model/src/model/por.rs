@@ -12,8 +12,9 @@
 //! order within each (only the head of a connection is ever delivered).
 //!
 //! **Safe receipt.** The delivery of packet `p` from the server to terminal `t` when
-//! `p` is not a BYE, and, if `p` is a final response to one of `t`'s unanswered
-//! requests, no retransmission is left. Only where the setup has no MSRP, no
+//! `p` is not a BYE, is not (over UDP) the 2xx that creates a caller's dialog, and,
+//! if `p` is a final response to one of `t`'s unanswered requests, no
+//! retransmission is left. Only where the setup has no MSRP, no
 //! restart, no group race and no REFER (there a receipt calls back into the server:
 //! an MSRP bind, a 481 of a lost dialog; or the focus's BYE and the REFERs read the
 //! terminals' dialogs): elsewhere the reduction is off whatever the setting.
@@ -44,9 +45,15 @@
 //!     never grows back, so that stays true on every path from `s`);
 //!   - *other receipts at `t`*, of packets in flight or that the server sends later
 //!     (UDP reorders them): two receipts at `t` touch different dialogs or
-//!     transactions and commute once the remembered answers are kept sorted; a BYE
-//!     (which commutes too, but whose `IgnoreBye` alternative sets A's `silent`) is
-//!     itself never reduced. Over TCP a later packet to `t` queues behind `p`.
+//!     transactions and commute once the remembered answers are kept sorted,
+//!     except a BYE and the response that creates its dialog: a BYE arriving before
+//!     the caller's 2xx (the server relays B's BYE while its 2xx to A is still in
+//!     flight) finds no dialog, so A answers it without taking the 1-to-1 as ended.
+//!     Hence that 2xx is not reduced over UDP (`por_check` found it). A callee's
+//!     dialog is created by the INVITE's first copy, before it answered, so before
+//!     the server can send anything in it. A BYE is itself never reduced (it
+//!     disables the terminal's own chat, BYE and extension, and A may ignore it).
+//!     Over TCP a later packet to `t` queues behind `p`.
 //!   - Loss and duplication of other packets spend budgets `p`'s delivery does not
 //!     read; its own loss or duplication are in `A(s)`.
 //! * C2, invisibility: a safe receipt changes nothing the `always` properties read
