@@ -16,7 +16,8 @@
 #
 # Environment: CONFIGS, THREADS (default 2), ROUNDS (default 1), SETS (extra
 # `--set field=value` arguments for both, e.g. "--set msgs=1"), OLD_BIN / NEW_BIN
-# (skip the builds). It is a script, not a test: the figures depend on the machine's
+# (skip the builds), POR (non-empty: also `check dfs --set por=true` with the new
+# binary, the partial-order reduction, whose state count is smaller by design). It is a script, not a test: the figures depend on the machine's
 # load; the ratio of two binaries in one run is what to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,5 +74,13 @@ for config in $CONFIGS; do
       echo "  unique states differ: old $ou, new dfs $du (the state space changed)"
     fi
     python3 -c "print('  %s round %s: time to exhaust, old bfs / new dfs: %.1fx' % ('$config', $round, $os / max($ds, 0.05)))"
+    if [ -n "${POR:-}" ]; then
+      # The partial-order reduction (model/src/model/por.rs): fewer states by
+      # design, so only its time is compared, against the new binary's own DFS.
+      # shellcheck disable=SC2086
+      read -r pu ps pr < <(SETS="$SETS --set por=true" run "$NEW_BIN" "$config" dfs)
+      printf '%-12s %-4s %10s %9s %12s\n' "$config" "new dfs por" "$pu" "$ps" "$pr"
+      python3 -c "print('  %s round %s: por: states %d -> %d, time new dfs / new dfs por: %.1fx' % ('$config', $round, $du, $pu, $ds / max($ps, 0.05)))"
+    fi
   done
 done

@@ -227,6 +227,8 @@ pub fn faults() -> Setup {
         restarts: 1,
         races: crate::model::Races::default(),
         eager_acks: false,
+        por: false,
+        por_check: false,
         mutation: Mutation::None,
     }
 }
@@ -247,8 +249,9 @@ pub fn msrp_restart() -> Setup {
 /// configuration): the extension with C, two messages per sender on the 1-to-1,
 /// SIP over UDP with one loss and one retransmission, BYE glare, a silent A, B's
 /// missing BYE and the attacker; once the retransmission is spent, ACKs go in at
-/// once (`eager_acks`, a sound reduction). Not exhausted yet
-/// (model/README.md, "The combined configuration"): no pinned count.
+/// once (`eager_acks`, a sound reduction), and a terminal's safe receipts are
+/// explored alone (`por`, the partial-order reduction of `model/por.rs`). Not
+/// exhausted yet (model/README.md, "The combined configuration"): no pinned count.
 pub fn combined() -> Setup {
     Setup {
         transport: Transport::Udp,
@@ -262,6 +265,7 @@ pub fn combined() -> Setup {
         drops: 1,
         retransmits: 1,
         eager_acks: true,
+        por: true,
         ..Setup::base(2)
     }
 }
@@ -294,6 +298,8 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "devices" => flag().map(|v| setup.races.devices = v),
         "subject" => flag().map(|v| setup.races.subject = v),
         "eager_acks" => flag().map(|v| setup.eager_acks = v),
+        "por" => flag().map(|v| setup.por = v),
+        "por_check" => flag().map(|v| setup.por_check = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

@@ -26,6 +26,9 @@ mod tests;
 #[cfg(test)]
 mod eager_ack_tests;
 
+#[cfg(test)]
+mod por_tests;
+
 /// The unit tests run the pinned checks: the same allocator as the binary.
 #[cfg(test)]
 #[global_allocator]

@@ -28,6 +28,7 @@ use crate::terminal::{self, Dialog, Term};
 mod eager_ack;
 mod group_races;
 mod msrp_io;
+mod por;
 mod restart;
 
 pub use group_races::{props as race_props, RaceAction, RaceState, Races};
@@ -90,6 +91,12 @@ pub struct Setup {
     /// server in the step that put it on the network (`eager_ack.rs`): a sound
     /// reduction, model/README.md "The combined configuration".
     pub eager_acks: bool,
+    /// A partial-order reduction (`por.rs`): where a packet's receipt by a terminal
+    /// commutes with everything else, explore only that packet's fate.
+    pub por: bool,
+    /// Adds the property that checks the reduction's conditions at every state
+    /// (`por.rs`; for tests over the unreduced graph).
+    pub por_check: bool,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -124,6 +131,8 @@ impl Setup {
                 subject: false,
             },
             eager_acks: false,
+            por: false,
+            por_check: false,
             mutation: Mutation::None,
         }
     }
@@ -638,7 +647,8 @@ impl CpmModel {
             let at = st.net.partition_point(|q| q <= &p);
             st.net.insert(at, p);
         } else {
-            st.net.push(p);
+            let at = self.tcp_at(&st.net, &p);
+            st.net.insert(at, p);
         }
     }
 
@@ -665,7 +675,8 @@ impl CpmModel {
 
     fn reply(&self, st: &mut State, t: Term, resp: Response, log: &mut Log) {
         if resp.status.is_final() {
-            st.term_mut(t).answered.push(resp.clone());
+            let at = self.answered_at(&st.term(t).answered, &resp);
+            st.term_mut(t).answered.insert(at, resp.clone());
         }
         let msg = SipMessage::Response(resp);
         note(log, Node::T(t), Node::Server, describe(&msg));

@@ -101,6 +101,8 @@ pub mod names {
     /// Sometimes: a seal after a terminal's restart.
     pub const S_SEALED_AFTER_RESTART: &str =
         "sometimes a session is sealed after a terminal restarted";
+    /// The reduction's conditions (`model/src/model/por.rs`), with `por_check`.
+    pub const POR: &str = "POR safe receipts commute, are invisible, end no cycle";
     /// Sometimes: attacker answered.
     pub const S_ATTACK: &str = "sometimes the attacker is answered";
 }
@@ -334,6 +336,7 @@ impl Model for CpmModel {
 
     fn actions(&self, state: &State, actions: &mut Vec<Action>) {
         self.enabled(state, actions);
+        self.reduce(state, actions);
     }
 
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
@@ -463,6 +466,9 @@ impl Model for CpmModel {
             }));
         }
         p.extend(race_props::of(self));
+        if s.por_check {
+            p.push(Property::always(POR, |m, s| m.por_sound_at(s)));
+        }
         p
     }
 }

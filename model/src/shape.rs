@@ -14,6 +14,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash};
 use cpmd_core::sip::SipMessage;
 use cpmd_core::Timer;
 
+use stateright::Model;
+
 use crate::model::{Action, CpmModel, Node, State};
 
 /// Per kind of action: transitions taken and new unique states reached.
@@ -125,7 +127,8 @@ pub fn walk(model: &CpmModel, limit: u64) -> Shape {
         if shape.unique >= limit {
             break;
         }
-        model.enabled(&st, &mut actions);
+        // What the checker explores: with `por`, the reduced set.
+        model.actions(&st, &mut actions);
         for a in actions.drain(..) {
             let k = kind(&st, &a);
             let next = model.step(&st, &a, &mut None);

@@ -14,7 +14,7 @@ use crate::properties::{expected_violation, names};
 /// breadth-first search holds is most of its memory traffic (model/README.md,
 /// "Throughput"); its counterexamples are not the shortest (`cpmd-model check bfs`
 /// gives those).
-fn exhaust(setup: Setup) -> (usize, Vec<&'static str>, Vec<&'static str>) {
+pub(crate) fn exhaust(setup: Setup) -> (usize, Vec<&'static str>, Vec<&'static str>) {
     let model = CpmModel::new(setup);
     let c = model.clone().checker().threads(2).spawn_dfs().join();
     let mut violated = Vec::new();

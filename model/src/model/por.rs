@@ -1,0 +1,321 @@
+//! A sound partial-order reduction (`Setup::por`, `--set por=true`): in a state where
+//! a packet is on its way to a terminal and its receipt is a *safe receipt* (below),
+//! the checker explores only that packet's fate (its delivery, and over UDP its loss
+//! or duplication while a budget is left) instead of every enabled action. Every
+//! other order of the other actions with that receipt reaches the same states.
+//!
+//! What it is not: a change of the server or of what the terminals do. It changes
+//! which actions `Model::actions` offers, and (with `por` or `por_check`) keeps two
+//! parts of the state in a canonical order so that orders that commute give equal
+//! states: a terminal's remembered answers (`TermState::answered`, searched only)
+//! are kept sorted, and over TCP the network is kept sorted by connection, in send
+//! order within each (only the head of a connection is ever delivered).
+//!
+//! **Safe receipt.** The delivery of packet `p` from the server to terminal `t` when
+//! `p` is not a BYE, is not (over UDP) the 2xx that creates a caller's dialog, and,
+//! if `p` is a final response to one of `t`'s unanswered requests, no
+//! retransmission is left. Only where the setup has no MSRP, no
+//! restart, no group race and no REFER (there a receipt calls back into the server:
+//! an MSRP bind, a 481 of a lost dialog; or the focus's BYE and the REFERs read the
+//! terminals' dialogs): elsewhere the reduction is off whatever the setting.
+//!
+//! **Why the reduced graph loses no violation and no `sometimes`.** The standard
+//! ample-set conditions (Peled; Godefroid's persistent sets), for `A(s)` = the
+//! actions on `p` (Deliver, Drop, Duplicate):
+//!
+//! * C0: `A(s)` is not empty (the delivery is enabled).
+//! * C1, persistence: on any path from `s` that does not touch `p`, every action is
+//!   independent of the delivery of `p` (neither disables the other and both orders
+//!   give the same state). A terminal's receipt reads and writes only that
+//!   terminal's state (`terminal_request` / `terminal_response`), takes `p` off the
+//!   network and puts at most one answer or ACK on it towards the server. So:
+//!   - *server inputs* (deliveries to the server, timers, the store's answers, chat
+//!     sends' `handle_chat`) do not read the terminal's state, except the model's
+//!     observers, which read a terminal's dialogs' Call-IDs (set once, at the
+//!     INVITE or 2xx that creates the dialog, before the terminal sends anything on
+//!     it or the server sends anything in it but that INVITE's retransmissions) and
+//!     A's `silent` (set only by `IgnoreBye`, a BYE's fate: not reduced);
+//!   - *other terminals' actions* do not read `t`'s state (the attacker's INVITE
+//!     reads A's 1-to-1 dialog, which only the first 2xx sets);
+//!   - *`t`'s own actions* (chat, BYE, extension, leave) are disabled only by a
+//!     BYE's receipt (`bye_received`, `left_group`), which is never safe, and read
+//!     nothing a safe receipt writes but the dialog it creates (then they were not
+//!     enabled before). `t`'s retransmission reads its oldest unanswered request,
+//!     which a final response removes: hence "no retransmission left" (the budget
+//!     never grows back, so that stays true on every path from `s`);
+//!   - *other receipts at `t`*, of packets in flight or that the server sends later
+//!     (UDP reorders them): two receipts at `t` touch different dialogs or
+//!     transactions and commute once the remembered answers are kept sorted,
+//!     except a BYE and the response that creates its dialog: a BYE arriving before
+//!     the caller's 2xx (the server relays B's BYE while its 2xx to A is still in
+//!     flight) finds no dialog, so A answers it without taking the 1-to-1 as ended.
+//!     Hence that 2xx is not reduced over UDP (`por_check` found it). A callee's
+//!     dialog is created by the INVITE's first copy, before it answered, so before
+//!     the server can send anything in it. A BYE is itself never reduced (it
+//!     disables the terminal's own chat, BYE and extension, and A may ignore it).
+//!     Over TCP a later packet to `t` queues behind `p`.
+//!   - Loss and duplication of other packets spend budgets `p`'s delivery does not
+//!     read; its own loss or duplication are in `A(s)`.
+//! * C2, invisibility: a safe receipt changes nothing the `always` properties read
+//!   (they read the ghost's logs and verdicts, and, in end states only, the
+//!   terminals' unanswered requests and the budgets): it only ever adds a `Reached`
+//!   flag (B and C joined; B's lost BYE answered), which no `always` property reads
+//!   and every `sometimes` property only gains from. End states are reached exactly
+//!   (persistent sets preserve them: a path to an end state must take an action of
+//!   `A(s)`, which commutes to the front); a non-end state's `always` verdicts are
+//!   the ghost's, which a safe receipt leaves as they were, and a `sometimes` flag a
+//!   full path sets stays set on the reduced path that carries it forward.
+//! * C3, cycles: every reduced step lowers (duplications left, packets on their way
+//!   to a terminal) lexicographically (a receipt removes one and sends only towards
+//!   the server; a loss removes one; a duplication spends its budget), so no cycle of
+//!   the reduced graph is made of reduced states only: the proviso holds.
+//!
+//! **Tested, not assumed** (`por_tests.rs`): `por_check` adds a property that, at
+//! every state of the *unreduced* (canonical) graph, takes every safe receipt `a`
+//! and every other enabled action `b` and asserts that `a` does not disable `b`,
+//! `b` does not disable `a`, both orders reach the same state, `a` changes no ghost
+//! field but adds `Reached` flags, and `a` lowers the C3 measure. Over an exhausted
+//! graph that covers every pair C1 needs: on a path from `s` the packet stays in
+//! flight and its receipt stays safe (the class depends only on the packet, the
+//! budget, which only falls, and the unanswered request, which only the response
+//! removes), so each action on the path meets it in a checked state.
+
+use cpmd_core::sip::{Method, Response, SipMessage};
+
+use super::{Action, CpmModel, Ghost, Node, Packet, State};
+
+impl CpmModel {
+    /// Whether the setup is one the reduction is argued for (see the module docs).
+    fn por_setup(&self) -> bool {
+        let s = &self.setup;
+        !s.msrp && s.restarts == 0 && !s.refers && s.races == super::Races::default()
+    }
+
+    /// Whether the state is kept in the canonical order the reduction needs.
+    pub(super) fn canonical(&self) -> bool {
+        (self.setup.por || self.setup.por_check) && self.por_setup()
+    }
+
+    /// Whether delivering packet `i` is a safe receipt (module docs).
+    pub(crate) fn safe_receipt(&self, st: &State, i: usize) -> bool {
+        if !self.por_setup() {
+            return false;
+        }
+        let Some(p) = st.net.get(i) else {
+            return false;
+        };
+        let Node::T(t) = p.dst else {
+            return false;
+        };
+        // Over UDP the server's BYE may overtake the 2xx that creates the caller's
+        // dialog, and is answered differently then: that receipt is not reduced. A
+        // callee's dialog is created by the INVITE's first copy, before it answered,
+        // so before the server can send anything in that dialog.
+        let udp = self.udp();
+        match &*p.msg {
+            SipMessage::Request(r) => r.method != Method::Bye,
+            SipMessage::Response(r) => {
+                let awaited = st.term(t).outstanding.iter().any(|q| {
+                    q.headers.call_id == r.headers.call_id && q.headers.cseq == r.headers.cseq
+                });
+                let creates =
+                    awaited && r.headers.cseq.method == Method::Invite && r.status.is_success();
+                !awaited || (st.budget.retransmits == 0 && !(udp && creates))
+            }
+        }
+    }
+
+    /// Narrows `actions` (every enabled action of `st`) to the fate of the first
+    /// packet whose receipt is safe, when the setup asks for the reduction.
+    pub(crate) fn reduce(&self, st: &State, actions: &mut Vec<Action>) {
+        if !self.setup.por {
+            return;
+        }
+        let Some(i) = actions.iter().find_map(|a| {
+            let Action::Deliver(i) = a else { return None };
+            self.safe_receipt(st, *i).then_some(*i)
+        }) else {
+            return;
+        };
+        actions.retain(|a| on_packet(a) == Some(i));
+    }
+
+    /// Where a terminal remembers a final answer: sorted by transaction when the
+    /// state is canonical (the list is only searched), else appended.
+    pub(super) fn answered_at(&self, answered: &[Response], resp: &Response) -> usize {
+        if !self.canonical() {
+            return answered.len();
+        }
+        let key = |r: &Response| {
+            (
+                r.headers.call_id.as_str().to_owned(),
+                r.headers.cseq.seq,
+                r.headers.cseq.method.to_string(),
+                r.status.get(),
+            )
+        };
+        let k = key(resp);
+        answered.partition_point(|r| key(r) <= k)
+    }
+
+    /// Where a packet goes on a TCP network: sorted by connection (stable, so FIFO
+    /// within each) when the state is canonical, else in global send order.
+    pub(super) fn tcp_at(&self, net: &[Packet], p: &Packet) -> usize {
+        if !self.canonical() {
+            return net.len();
+        }
+        net.partition_point(|q| (q.src, q.dst) <= (p.src, p.dst))
+    }
+
+    /// The `por_check` property: at `st`, every safe receipt commutes with every
+    /// other enabled action, is invisible to the `always` properties and lowers the
+    /// C3 measure (module docs). The first failure is printed.
+    pub fn por_sound_at(&self, st: &State) -> bool {
+        match self.por_failure(st) {
+            None => true,
+            Some(why) => {
+                eprintln!("por_check: {why}");
+                false
+            }
+        }
+    }
+
+    fn por_failure(&self, st: &State) -> Option<String> {
+        self.por_failure_of(st, &|st, i| self.safe_receipt(st, i))
+    }
+
+    /// The first of the reduction's conditions that the deliveries `safe` picks
+    /// break at `st` (a parameter so that a test can show the check fails on a
+    /// classification that is wrong).
+    pub(crate) fn por_failure_of(
+        &self,
+        st: &State,
+        safe: &dyn Fn(&State, usize) -> bool,
+    ) -> Option<String> {
+        let mut all = Vec::new();
+        self.enabled(st, &mut all);
+        for a in &all {
+            let Action::Deliver(i) = a else { continue };
+            if !safe(st, *i) {
+                continue;
+            }
+            let after_a = self.step(st, a, &mut None);
+            let what = super::describe(&st.net[*i].msg);
+            if !invisible(&st.ghost, &after_a.ghost) {
+                return Some(format!("receipt of {what} changes the ghost"));
+            }
+            if measure(&after_a) >= measure(st) {
+                return Some(format!("receipt of {what} does not lower the C3 measure"));
+            }
+            for b in &all {
+                if on_packet(b) == Some(*i) {
+                    continue;
+                }
+                let Some(b2) = self.translate(st, b, &after_a) else {
+                    return Some(format!("receipt of {what} disables {b:?}"));
+                };
+                let after_b = self.step(st, b, &mut None);
+                let Some(a2) = self.translate(st, a, &after_b) else {
+                    return Some(format!("{b:?} disables the receipt of {what}"));
+                };
+                let ab = self.step(&after_a, &b2, &mut None);
+                let ba = self.step(&after_b, &a2, &mut None);
+                if ab != ba {
+                    let other = on_packet(b).map(|j| super::describe(&st.net[j].msg));
+                    return Some(format!(
+                        "receipt of {what} and {b:?} ({other:?}) do not commute: {}",
+                        first_difference(&ab, &ba)
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// `action` of `from`, as the same action in `to` (a packet's index moves), if
+    /// it is enabled there.
+    fn translate(&self, from: &State, action: &Action, to: &State) -> Option<Action> {
+        let moved = |i: usize| to.net.iter().position(|q| *q == from.net[i]);
+        let a = match action {
+            Action::Deliver(i) => Action::Deliver(moved(*i)?),
+            Action::Drop(i) => Action::Drop(moved(*i)?),
+            Action::Duplicate(i) => Action::Duplicate(moved(*i)?),
+            Action::IgnoreBye(i) => Action::IgnoreBye(moved(*i)?),
+            other @ (Action::Fire(_)
+            | Action::StoreOk(_)
+            | Action::StoreFail(_)
+            | Action::Chat(..)
+            | Action::Extend
+            | Action::Bye(_)
+            | Action::Retransmit(_)
+            | Action::Attack
+            | Action::Leave(_)
+            | Action::ChunkEnd(_)
+            | Action::Abort(_)
+            | Action::Refer(_)
+            | Action::Race(_)
+            | Action::Restart(_)) => other.clone(),
+        };
+        let mut enabled = Vec::new();
+        self.enabled(to, &mut enabled);
+        enabled.contains(&a).then_some(a)
+    }
+}
+
+/// The packet an action is the fate of.
+fn on_packet(a: &Action) -> Option<usize> {
+    match a {
+        Action::Deliver(i) | Action::Drop(i) | Action::Duplicate(i) | Action::IgnoreBye(i) => {
+            Some(*i)
+        }
+        Action::Fire(_)
+        | Action::StoreOk(_)
+        | Action::StoreFail(_)
+        | Action::Chat(..)
+        | Action::Extend
+        | Action::Bye(_)
+        | Action::Retransmit(_)
+        | Action::Attack
+        | Action::Leave(_)
+        | Action::ChunkEnd(_)
+        | Action::Abort(_)
+        | Action::Refer(_)
+        | Action::Race(_)
+        | Action::Restart(_) => None,
+    }
+}
+
+/// Whether `after` differs from `before` in nothing but added `Reached` flags.
+fn invisible(before: &Ghost, after: &Ghost) -> bool {
+    if !before.reached.iter().all(|r| after.reached.contains(r)) {
+        return false;
+    }
+    let mut b = before.clone();
+    let mut a = after.clone();
+    b.reached.clear();
+    a.reached.clear();
+    a == b
+}
+
+/// C3's measure: duplications left, then packets on their way to a terminal.
+fn measure(st: &State) -> (u8, usize) {
+    let to_terminals = st.net.iter().filter(|p| p.dst != Node::Server).count();
+    (st.budget.dups, to_terminals)
+}
+
+/// The first part in which two states differ, for the check's message.
+fn first_difference(x: &State, y: &State) -> String {
+    if x.server != y.server {
+        return "server".into();
+    }
+    if x.net != y.net {
+        return format!("network {:?} / {:?}", x.net, y.net);
+    }
+    if x.terms != y.terms {
+        return format!("terminals {:?} / {:?}", x.terms, y.terms);
+    }
+    if x.ghost != y.ghost {
+        return format!("ghost {:?} / {:?}", x.ghost, y.ghost);
+    }
+    "store, budget or races".into()
+}
