@@ -38,7 +38,9 @@
 //! any error (a deadlock with another node's batch among them). Such a batch is
 //! rolled back (nothing of it was committed) and written again through the shared
 //! path, which answers each record on its own. A record is acknowledged only after
-//! the commit that holds it (MSG-1), on both paths.
+//! the commit that holds it (MSG-1), on both paths, and after a WAL flush that
+//! covers that commit (the `COMMIT` itself does not wait for it: `pg_flush.rs`,
+//! STORE-12).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -1077,6 +1079,12 @@ impl HistoryStore for PgBatchWriter {
     fn take_restored(&mut self, key: &SessionKey) -> Option<Vec<UserUri>> {
         // Session infos go through the shared path, which read the members.
         self.shared.take_restored(key)
+    }
+
+    fn detach_sync(&mut self) -> Option<Box<dyn crate::store::pipeline::CommitSync>> {
+        // STORE-12: the batch's `COMMIT` no longer waits for the WAL flush, which
+        // `pg_flush.rs` does on the sync thread while the next batch is written.
+        self.shared.detach_sync()
     }
 
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {

@@ -186,7 +186,9 @@ pub trait Conn: Send + 'static {
     /// Makes this connection's commits return before the disk flush and returns
     /// what flushes them, from another thread (the store task's sync stage,
     /// `pipeline.rs`, STORE-12); `None` (the default): commits stay durable when
-    /// they return. SQLite: `synchronous=NORMAL` and an fsync of the WAL.
+    /// they return. SQLite: `synchronous=NORMAL` and an fsync of the WAL;
+    /// PostgreSQL: `synchronous_commit = off` and a synchronous commit on another
+    /// connection (`pg_flush.rs`).
     fn detach_sync(
         &mut self,
     ) -> Result<Option<Box<dyn crate::store::pipeline::CommitSync>>, DbError> {
