@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("schema/postgres/0007_mailbox_names.sql")),
     (8, include_str!("schema/postgres/0008_entry_bodies.sql")),
     (10, include_str!("schema/postgres/0010_proved_parents.sql")),
+    (
+        11,
+        include_str!("schema/postgres/0011_mailbox_names_bytes.sql"),
+    ),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for
@@ -438,7 +442,8 @@ impl Conn for PgConn {
     }
 
     fn byte_order(&self) -> &'static str {
-        // Served by the index of migration 7 (LIM-17).
+        // The column's own collation since migration 11 (LIM-17): its unique index
+        // serves the ranges.
         " COLLATE \"C\""
     }
 

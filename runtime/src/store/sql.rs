@@ -148,8 +148,8 @@ pub trait Conn: Send + 'static {
     /// The collation clause that orders text by its bytes (UTF-8: by code point),
     /// appended to a text column where a query compares or orders names by range:
     /// SQLite's default collation (BINARY) already does; PostgreSQL's database
-    /// collation may not, so it gets ` COLLATE "C"`, served by its own index
-    /// (migration 7, specs/limits.md LIM-17).
+    /// collation may not, so it gets ` COLLATE "C"`, the name column's own
+    /// collation there (migration 11, specs/limits.md LIM-17).
     fn byte_order(&self) -> &'static str {
         ""
     }
