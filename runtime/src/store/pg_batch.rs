@@ -113,6 +113,9 @@ struct EntryRow {
     kind: &'static str,
     ref_id: i64,
     raw: Vec<u8>,
+    /// How many of `raw`'s last bytes are the body its `messages` row holds
+    /// (STORE-13: not stored again; 0: the whole object is kept).
+    elsewhere: usize,
 }
 
 /// The columns of the batch's new `messages` rows.
@@ -248,6 +251,7 @@ impl Plan<'_> {
         kind: &'static str,
         ref_id: i64,
         raw: Vec<u8>,
+        elsewhere: usize,
     ) {
         let k = self
             .uids
@@ -267,6 +271,7 @@ impl Plan<'_> {
             kind,
             ref_id,
             raw,
+            elsewhere,
         });
     }
 
@@ -428,6 +433,7 @@ impl Plan<'_> {
             let mut ref_id = Vec::with_capacity(n);
             let mut size = Vec::with_capacity(n);
             let mut raw = Vec::with_capacity(n);
+            let mut elsewhere = Vec::with_capacity(n);
             for e in rows {
                 // How far below the reserved tops this entry's values are: the
                 // mailbox's UID counter ends `count` higher, so the entry at
@@ -438,13 +444,18 @@ impl Plan<'_> {
                 let modseqs = self.modseqs[&e.uri];
                 uoff.push(uids - e.place_uid);
                 moff.push(modseqs - 1 - e.place_modseq);
+                // The size is the whole object's; the row keeps it without the
+                // body its message row holds (STORE-13, as `history.rs` files it).
                 size.push(i64::try_from(e.raw.len()).unwrap_or(i64::MAX));
+                elsewhere.push(i64::from(e.elsewhere > 0));
+                let mut object = e.raw;
+                object.truncate(object.len().saturating_sub(e.elsewhere));
                 uri.push(e.uri);
                 mailbox.push(e.mailbox);
                 flags.push(e.flags);
                 kind.push(e.kind.to_owned());
                 ref_id.push(e.ref_id);
-                raw.push(e.raw);
+                raw.push(object);
             }
             out.push((
                 (
@@ -459,6 +470,7 @@ impl Plan<'_> {
                         PgArg::Ints(ref_id),
                         PgArg::Ints(size),
                         PgArg::Blobs(raw),
+                        PgArg::Ints(elsewhere),
                         PgArg::one(self.now),
                     ],
                 ),
@@ -656,7 +668,15 @@ impl Plan<'_> {
         };
         let mailbox = layout::session_mailbox(&key.0, &key.1);
         let sent = layout::message_object(&parts, Direction::Sent);
-        self.file_message(&key, m.sender.as_str(), &mailbox, bits::SEEN, id, sent);
+        self.file_message(
+            &key,
+            m.sender.as_str(),
+            &mailbox,
+            bits::SEEN,
+            id,
+            sent,
+            &m.body,
+        );
         let received = layout::message_object(&parts, Direction::Received);
         let mut done = vec![m.sender.as_str()];
         for r in &recipients {
@@ -672,7 +692,7 @@ impl Plan<'_> {
                 self.skips.push((r.clone(), id, size));
                 continue;
             }
-            self.file_message(&key, r, &mailbox, 0, id, received.clone());
+            self.file_message(&key, r, &mailbox, 0, id, received.clone(), &m.body);
         }
         self.messages.entry(key).or_default().push((
             m.seq,
@@ -691,10 +711,14 @@ impl Plan<'_> {
         flags: i64,
         id: i64,
         raw: Vec<u8>,
+        body: &[u8],
     ) {
         self.folder(uri, mailbox, key);
         let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
-        self.entry(uri, mailbox, flags, "message", id, raw);
+        // STORE-13: the body is left out only where the object ends with it byte
+        // for byte (as `history.rs` decides).
+        let elsewhere = if raw.ends_with(body) { body.len() } else { 0 };
+        self.entry(uri, mailbox, flags, "message", id, raw, elsewhere);
         self.charge(uri, size);
     }
 
@@ -766,7 +790,7 @@ impl Plan<'_> {
         let raw = layout::session_info_object(info, false);
         for p in &parties {
             self.folder(p, &mailbox, &key);
-            self.entry(p, &mailbox, 0, "info", id, raw.clone());
+            self.entry(p, &mailbox, 0, "info", id, raw.clone(), 0);
         }
         if info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
             let raw = layout::group_state_object(
@@ -778,7 +802,7 @@ impl Plan<'_> {
             );
             for p in &parties {
                 self.folder(p, &mailbox, &key);
-                self.entry(p, &mailbox, 0, "group_state", id, raw.clone());
+                self.entry(p, &mailbox, 0, "group_state", id, raw.clone(), 0);
             }
         }
         self.opened.remove(&key);

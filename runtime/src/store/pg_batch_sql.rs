@@ -114,13 +114,16 @@ pub(crate) const NEW_MESSAGES: &str = "INSERT INTO messages (id, session, seq, m
 /// Files entries under the UIDs and MODSEQs reserved for the batch
 /// ([`RESERVE_UIDS`], [`RESERVE_MODSEQS`]): `$3` and `$4` are how far below the
 /// reserved tops each entry's values are, so each gets the value the
-/// record-by-record path's increments would give it. A row per entry proves each
-/// was written.
+/// record-by-record path's increments would give it. `$9` the objects without the
+/// bodies their message rows hold, `$10` 1 where one was left out (STORE-13;
+/// `$8` the whole object's size). A row per entry proves each was written.
 pub(crate) const NEW_ENTRIES: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, \
-     kind, ref_id, size, raw, expunged) \
-     SELECT mb.id, mb.uid_next - k.uoff, u.modseq - k.moff, k.flags, $10::bigint, k.kind, k.ref, k.size, k.raw, 0 \
+     kind, ref_id, size, raw, body_elsewhere, expunged) \
+     SELECT mb.id, mb.uid_next - k.uoff, u.modseq - k.moff, k.flags, $11::bigint, k.kind, k.ref, k.size, k.raw, \
+     k.elsewhere, 0 \
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], \
-     $8::bigint[], $9::bytea[]) WITH ORDINALITY AS k(uri, name, uoff, moff, flags, kind, ref, size, raw, n) \
+     $8::bigint[], $9::bytea[], $10::bigint[]) \
+     WITH ORDINALITY AS k(uri, name, uoff, moff, flags, kind, ref, size, raw, elsewhere, n) \
      JOIN users u ON u.uri = k.uri JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = k.name \
      ORDER BY k.n";
 /// Copies not filed because their owner was over quota (LIM-14).
