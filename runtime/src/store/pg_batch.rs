@@ -8,9 +8,11 @@
 //! 1. `BEGIN` and the facts the batch depends on, in one round trip: the state and
 //!    row id of each session it touches (open, sealed, whose, with filed info
 //!    objects), the stored messages of each session it seals, the stored bytes of
-//!    each user it files for (LIM-14), and row ids taken from the `messages` and
-//!    `sessions` sequences for the rows it may create (ids from a sequence are
-//!    unique across the nodes sharing the database; one not used is a gap).
+//!    each user it files for (LIM-14), which of its conversations exist (the
+//!    others, and their folders, are made by plain inserts), and row ids taken
+//!    from the `messages` and `sessions` sequences for the rows it may create
+//!    (ids from a sequence are unique across the nodes sharing the database; one
+//!    not used is a gap).
 //! 2. Every row of every record, in one round trip: one statement
 //!    per kind, in this order: users, mailboxes, conversations, sessions it
 //!    creates; one update of the mailboxes and one of the users reserving the UIDs
@@ -214,6 +216,14 @@ struct Plan<'a> {
     /// its UIDs already reserved rather than made, then updated.
     fresh: HashSet<Key>,
     fresh_folders: HashSet<(String, String)>,
+    /// Conversations that existed when the batch began (round 1), and those it
+    /// makes: a conversation that did not exist has no folders yet either, so it
+    /// and its users' conversation folders are made by plain inserts (no
+    /// `ON CONFLICT`: its speculative insertion costs a check and a confirmation
+    /// per row). Another writer making one meanwhile is a unique violation, which
+    /// rolls the batch back to the record-by-record path (STORE-14).
+    existing_conversations: HashSet<String>,
+    fresh_conversations: HashSet<String>,
     new_messages: MessageRows,
     entries: Vec<EntryRow>,
     /// `(user, message id, size)` of copies skipped over quota.
@@ -240,19 +250,44 @@ struct NotHere;
 /// A pipelined statement and how many rows it must return (`None`: any).
 type Checked = (Piped, Option<usize>);
 
+/// An object to file: its kind, the row it renders, its bytes, and how many of
+/// their last bytes are a body its `messages` row holds (STORE-13: not stored
+/// again; 0: the whole object is kept).
+struct Filed {
+    kind: &'static str,
+    ref_id: i64,
+    raw: Vec<u8>,
+    elsewhere: usize,
+}
+
+impl Filed {
+    /// A chat message's copy: the body is left out only where the object ends
+    /// with it byte for byte (as `history.rs` decides).
+    fn message(id: i64, raw: Vec<u8>, body: &[u8]) -> Self {
+        let elsewhere = if raw.ends_with(body) { body.len() } else { 0 };
+        Filed {
+            kind: "message",
+            ref_id: id,
+            raw,
+            elsewhere,
+        }
+    }
+
+    /// A session info or group state object (kept whole).
+    fn whole(kind: &'static str, ref_id: i64, raw: Vec<u8>) -> Self {
+        Filed {
+            kind,
+            ref_id,
+            raw,
+            elsewhere: 0,
+        }
+    }
+}
+
 impl Plan<'_> {
     /// An entry for `uri`'s `mailbox`: its places among the batch's UIDs of the
     /// mailbox and MODSEQs of the user.
-    fn entry(
-        &mut self,
-        uri: &str,
-        mailbox: &str,
-        flags: i64,
-        kind: &'static str,
-        ref_id: i64,
-        raw: Vec<u8>,
-        elsewhere: usize,
-    ) {
+    fn entry(&mut self, uri: &str, mailbox: &str, flags: i64, object: Filed) {
         let k = self
             .uids
             .entry((uri.to_owned(), mailbox.to_owned()))
@@ -268,10 +303,10 @@ impl Plan<'_> {
             place_uid,
             place_modseq,
             flags,
-            kind,
-            ref_id,
-            raw,
-            elsewhere,
+            kind: object.kind,
+            ref_id: object.ref_id,
+            raw: object.raw,
+            elsewhere: object.elsewhere,
         });
     }
 
@@ -301,7 +336,11 @@ impl Plan<'_> {
         }
         if !filed.is_empty() {
             let n = filed.len();
-            let counts: Vec<i64> = filed.iter().map(|k| self.uids[k]).collect();
+            // A conversation folder gets no entries: none reserved.
+            let counts: Vec<i64> = filed
+                .iter()
+                .map(|k| self.uids.get(k).copied().unwrap_or(0))
+                .collect();
             let (uris, names): (Vec<String>, Vec<String>) = filed.into_iter().unzip();
             out.push((
                 (
@@ -318,7 +357,8 @@ impl Plan<'_> {
         }
         if !self.new_conversations.is_empty() {
             let conversations = std::mem::take(&mut self.new_conversations);
-            out.push(((NEW_CONVERSATIONS, vec![texts(conversations)]), None));
+            let n = conversations.len();
+            out.push(((NEW_CONVERSATIONS, vec![texts(conversations)]), Some(n)));
         }
         // A session made and sealed in this batch is made sealed, with its info.
         let new_ids: HashSet<i64> = self.new_sessions.iter().map(|s| s.0).collect();
@@ -568,8 +608,12 @@ impl Plan<'_> {
     fn folder(&mut self, uri: &str, mailbox: &str, key: &Key) {
         self.user(uri);
         if let Some((parent, _)) = mailbox.rsplit_once(layout::DELIMITER) {
-            if parent != ROOT {
-                self.mailbox(uri, parent);
+            if parent != ROOT
+                && self.mailbox(uri, parent)
+                && self.fresh_conversations.contains(&key.0)
+            {
+                self.fresh_folders
+                    .insert((uri.to_owned(), parent.to_owned()));
             }
         }
         if self.mailbox(uri, mailbox) && self.fresh.contains(key) {
@@ -603,7 +647,10 @@ impl Plan<'_> {
                 if !self.known.conversations.contains(&key.0)
                     && !self.created.conversations.contains(&key.0)
                 {
-                    self.new_conversations.push(key.0.clone());
+                    if !self.existing_conversations.contains(&key.0) {
+                        self.new_conversations.push(key.0.clone());
+                        self.fresh_conversations.insert(key.0.clone());
+                    }
                     self.created.conversations.insert(key.0.clone());
                 }
                 let core_session = i64::try_from(k.session.get()).map_err(|_| NotHere)?;
@@ -668,15 +715,8 @@ impl Plan<'_> {
         };
         let mailbox = layout::session_mailbox(&key.0, &key.1);
         let sent = layout::message_object(&parts, Direction::Sent);
-        self.file_message(
-            &key,
-            m.sender.as_str(),
-            &mailbox,
-            bits::SEEN,
-            id,
-            sent,
-            &m.body,
-        );
+        let sent = Filed::message(id, sent, &m.body);
+        self.file_message(&key, m.sender.as_str(), &mailbox, bits::SEEN, sent);
         let received = layout::message_object(&parts, Direction::Received);
         let mut done = vec![m.sender.as_str()];
         for r in &recipients {
@@ -692,7 +732,8 @@ impl Plan<'_> {
                 self.skips.push((r.clone(), id, size));
                 continue;
             }
-            self.file_message(&key, r, &mailbox, 0, id, received.clone(), &m.body);
+            let copy = Filed::message(id, received.clone(), &m.body);
+            self.file_message(&key, r, &mailbox, 0, copy);
         }
         self.messages.entry(key).or_default().push((
             m.seq,
@@ -703,22 +744,10 @@ impl Plan<'_> {
         Ok(())
     }
 
-    fn file_message(
-        &mut self,
-        key: &Key,
-        uri: &str,
-        mailbox: &str,
-        flags: i64,
-        id: i64,
-        raw: Vec<u8>,
-        body: &[u8],
-    ) {
+    fn file_message(&mut self, key: &Key, uri: &str, mailbox: &str, flags: i64, object: Filed) {
         self.folder(uri, mailbox, key);
-        let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
-        // STORE-13: the body is left out only where the object ends with it byte
-        // for byte (as `history.rs` decides).
-        let elsewhere = if raw.ends_with(body) { body.len() } else { 0 };
-        self.entry(uri, mailbox, flags, "message", id, raw, elsewhere);
+        let size = i64::try_from(object.raw.len()).unwrap_or(i64::MAX);
+        self.entry(uri, mailbox, flags, object);
         self.charge(uri, size);
     }
 
@@ -790,7 +819,7 @@ impl Plan<'_> {
         let raw = layout::session_info_object(info, false);
         for p in &parties {
             self.folder(p, &mailbox, &key);
-            self.entry(p, &mailbox, 0, "info", id, raw.clone(), 0);
+            self.entry(p, &mailbox, 0, Filed::whole("info", id, raw.clone()));
         }
         if info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
             let raw = layout::group_state_object(
@@ -802,7 +831,7 @@ impl Plan<'_> {
             );
             for p in &parties {
                 self.folder(p, &mailbox, &key);
-                self.entry(p, &mailbox, 0, "group_state", id, raw.clone(), 0);
+                self.entry(p, &mailbox, 0, Filed::whole("group_state", id, raw.clone()));
             }
         }
         self.opened.remove(&key);
@@ -890,6 +919,9 @@ impl PgBatchWriter {
         facts_query.push((MESSAGES, pairs(&sealed_keys)));
         facts_query.push((MESSAGE_IDS, vec![PgArg::one(n_messages)]));
         facts_query.push((SESSION_IDS, vec![PgArg::one(n_sessions)]));
+        let mut conversations: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        conversations.dedup();
+        facts_query.push((CONVERSATIONS, vec![PgArg::Texts(conversations)]));
         if quota.is_some() {
             users.sort_unstable();
             users.dedup();
@@ -926,6 +958,8 @@ impl PgBatchWriter {
             new_sessions: Vec::new(),
             fresh: HashSet::new(),
             fresh_folders: HashSet::new(),
+            existing_conversations: facts.conversations,
+            fresh_conversations: HashSet::new(),
             new_messages: MessageRows::default(),
             entries: Vec::new(),
             skips: Vec::new(),
@@ -1037,10 +1071,12 @@ struct Facts {
     /// Ids for new rows.
     message_ids: Vec<i64>,
     session_ids: Vec<i64>,
+    /// The conversations of the sessions it touches that exist.
+    conversations: HashSet<String>,
 }
 
 /// Reads the answers of round 1: `BEGIN`, `SET LOCAL`, sessions, messages,
-/// message ids, session ids, and the usage if it was asked.
+/// message ids, session ids, conversations, and the usage if it was asked.
 fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
     let rows = rows.get(2..).unwrap_or_default();
     let mut sessions = HashMap::new();
@@ -1074,8 +1110,14 @@ fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
     };
     let message_ids = ids(2)?;
     let session_ids = ids(3)?;
+    let conversations = rows
+        .get(4)
+        .into_iter()
+        .flatten()
+        .map(|r| r.text(0))
+        .collect::<Result<_, _>>()?;
     let mut usage = HashMap::new();
-    for r in rows.get(4).into_iter().flatten() {
+    for r in rows.get(5).into_iter().flatten() {
         usage.insert(r.text(0)?, r.int(1)?);
     }
     Ok(Facts {
@@ -1084,6 +1126,7 @@ fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
         usage,
         message_ids,
         session_ids,
+        conversations,
     })
 }
 

@@ -50,6 +50,11 @@ pub(crate) const MESSAGE_IDS: &str =
 pub(crate) const SESSION_IDS: &str =
     "SELECT nextval('sessions_id_seq') FROM generate_series(1, $1::bigint)";
 
+/// Which of `$1` (Conversation-IDs) exist: the others, and their folders, are
+/// made by plain inserts (`pg_batch.rs`).
+pub(crate) const CONVERSATIONS: &str =
+    "SELECT conversation_id FROM conversations WHERE conversation_id = ANY($1::text[])";
+
 // Round 2: the rows, kind by kind, in this order.
 
 pub(crate) const NEW_USERS: &str = "INSERT INTO users (uri, modseq) \
@@ -60,9 +65,10 @@ pub(crate) const NEW_MAILBOXES: &str =
     "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
      SELECT u.id, k.name, $3::bigint, 1 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(uri, name, n) \
      JOIN users u ON u.uri = k.uri ORDER BY k.n ON CONFLICT (user_id, name) DO NOTHING";
+/// Conversations that did not exist in round 1: a plain insert (as
+/// [`NEW_SESSIONS`]); one made meanwhile by another writer is a unique violation.
 pub(crate) const NEW_CONVERSATIONS: &str = "INSERT INTO conversations (conversation_id) \
-     SELECT k.conv FROM unnest($1::text[]) WITH ORDINALITY AS k(conv, n) ORDER BY k.n \
-     ON CONFLICT (conversation_id) DO NOTHING";
+     SELECT k.conv FROM unnest($1::text[]) WITH ORDINALITY AS k(conv, n) ORDER BY k.n";
 /// `$1` ids (taken in round 1), `$2` Conversation-IDs, `$3` Contribution-IDs, `$4`
 /// the core's session numbers, `$5` this instance. A plain insert, not an upsert
 /// (whose speculative insertion costs a check and a confirmation per row): a
@@ -74,7 +80,8 @@ pub(crate) const NEW_SESSIONS: &str =
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k(id, conv, contrib, core, n) \
      JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n";
 /// Session folders of sessions the batch creates, with their `$3` UIDs reserved
-/// as they are made (`uid_next` 1 + `$3`): no other writer can have made them (a
+/// as they are made (`uid_next` 1 + `$3`), and conversation folders of
+/// conversations it creates (`$3` 0): no other writer can have made them (a
 /// plain insert, as [`NEW_SESSIONS`]; a row per folder proves each was made).
 pub(crate) const NEW_FILED_MAILBOXES: &str =
     "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \

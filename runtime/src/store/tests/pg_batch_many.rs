@@ -240,3 +240,76 @@ fn store_13_the_pipelined_batch_stores_a_body_once() {
         assert_eq!(got[0].summary.size as usize, got[0].raw.len());
     }
 }
+
+/// A conversation is made by a plain insert only when it did not exist when the
+/// batch began: one another writer made is found (round 1) and not made again;
+/// a conversation folder someone made before its conversation (an IMAP CREATE)
+/// makes the plain insert of the folder fail, and the batch is rolled back and
+/// written record by record, every message answered and stored once (STORE-14).
+#[test]
+fn conversations_are_found_or_made_by_plain_inserts() {
+    let Some(place) = postgres_place("plain_conversations") else {
+        return;
+    };
+    let StoreUrl::Postgres(url) = place.url() else {
+        unreachable!("a PostgreSQL place")
+    };
+    drop(place.open());
+    let (feed, _) = broadcast::channel(8);
+    let conn = || postgres::PgConn::connect(&url).unwrap();
+    // Another writer (the record-by-record path) made the conversation.
+    let mut other = HistoryWriter::new(conn(), 0, feed.clone());
+    other
+        .persist(&message(key(1, K1), 1, alice(), &[bob()]))
+        .expect("stored");
+    other.sync().expect("committed");
+    let mut writer =
+        pg_batch::PgBatchWriter::new(HistoryWriter::new(conn(), 0, feed.clone()), feed);
+    let in_conversation = |conversation: &str, contribution: &str| SessionKey {
+        session: SessionId::new(7),
+        conversation_id: ConversationId::new(conversation),
+        contribution_id: ContributionId::new(contribution),
+    };
+    let batch = |k: SessionKey, first: u64| -> Vec<StoreJob> {
+        (first..first + 3)
+            .map(|t| {
+                StoreJob::Persist(
+                    StoreTicket::new(t),
+                    message(k.clone(), t - first + 1, alice(), &[bob()]),
+                )
+            })
+            .collect()
+    };
+    for answer in writer.write_batch(&batch(in_conversation(CONV, "k-second"), 10)) {
+        answer.expect("stored");
+    }
+    assert_eq!(writer.pipelined_batches(), 1, "found, not made again");
+    // Alice made the folder of a conversation that does not exist yet.
+    let mut admin = conn();
+    crate::store::sql::Conn::exec(
+        &mut admin,
+        "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
+         SELECT id, $1, 1, 1 FROM users WHERE uri = $2",
+        &[
+            layout::conversation_mailbox("conv-new").into(),
+            alice().as_str().into(),
+        ],
+    )
+    .unwrap();
+    for answer in writer.write_batch(&batch(in_conversation("conv-new", "k-new"), 20)) {
+        answer.expect("stored record by record");
+    }
+    assert_eq!(writer.pipelined_batches(), 1, "the plain insert failed");
+    let mut count = |sql: &str| {
+        crate::store::sql::Conn::query(&mut admin, sql, &[]).unwrap()[0]
+            .int(0)
+            .unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM conversations"), 2);
+    assert_eq!(count("SELECT count(*) FROM messages"), 7);
+    assert_eq!(
+        count("SELECT count(*) FROM entries WHERE kind = 'message'"),
+        14,
+        "each message's two copies, once"
+    );
+}
