@@ -29,6 +29,7 @@ pub mod ops;
 mod ops_many;
 pub mod pg_batch;
 mod pg_batch_sql;
+pub mod pg_flush;
 pub mod pg_tls;
 pub mod pipeline;
 pub mod postgres;

@@ -8,9 +8,11 @@
 //! 1. `BEGIN` and the facts the batch depends on, in one round trip: the state and
 //!    row id of each session it touches (open, sealed, whose, with filed info
 //!    objects), the stored messages of each session it seals, the stored bytes of
-//!    each user it files for (LIM-14), and row ids taken from the `messages` and
-//!    `sessions` sequences for the rows it may create (ids from a sequence are
-//!    unique across the nodes sharing the database; one not used is a gap).
+//!    each user it files for (LIM-14), which of its conversations exist (the
+//!    others, and their folders, are made by plain inserts), and row ids taken
+//!    from the `messages` and `sessions` sequences for the rows it may create
+//!    (ids from a sequence are unique across the nodes sharing the database; one
+//!    not used is a gap).
 //! 2. Every row of every record, in one round trip: one statement
 //!    per kind, in this order: users, mailboxes, conversations, sessions it
 //!    creates; one update of the mailboxes and one of the users reserving the UIDs
@@ -38,7 +40,9 @@
 //! any error (a deadlock with another node's batch among them). Such a batch is
 //! rolled back (nothing of it was committed) and written again through the shared
 //! path, which answers each record on its own. A record is acknowledged only after
-//! the commit that holds it (MSG-1), on both paths.
+//! the commit that holds it (MSG-1), on both paths, and after a WAL flush that
+//! covers that commit (the `COMMIT` itself does not wait for it: `pg_flush.rs`,
+//! STORE-12).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -111,6 +115,9 @@ struct EntryRow {
     kind: &'static str,
     ref_id: i64,
     raw: Vec<u8>,
+    /// How many of `raw`'s last bytes are the body its `messages` row holds
+    /// (STORE-13: not stored again; 0: the whole object is kept).
+    elsewhere: usize,
 }
 
 /// The columns of the batch's new `messages` rows.
@@ -209,6 +216,14 @@ struct Plan<'a> {
     /// its UIDs already reserved rather than made, then updated.
     fresh: HashSet<Key>,
     fresh_folders: HashSet<(String, String)>,
+    /// Conversations that existed when the batch began (round 1), and those it
+    /// makes: a conversation that did not exist has no folders yet either, so it
+    /// and its users' conversation folders are made by plain inserts (no
+    /// `ON CONFLICT`: its speculative insertion costs a check and a confirmation
+    /// per row). Another writer making one meanwhile is a unique violation, which
+    /// rolls the batch back to the record-by-record path (STORE-14).
+    existing_conversations: HashSet<String>,
+    fresh_conversations: HashSet<String>,
     new_messages: MessageRows,
     entries: Vec<EntryRow>,
     /// `(user, message id, size)` of copies skipped over quota.
@@ -235,18 +250,44 @@ struct NotHere;
 /// A pipelined statement and how many rows it must return (`None`: any).
 type Checked = (Piped, Option<usize>);
 
+/// An object to file: its kind, the row it renders, its bytes, and how many of
+/// their last bytes are a body its `messages` row holds (STORE-13: not stored
+/// again; 0: the whole object is kept).
+struct Filed {
+    kind: &'static str,
+    ref_id: i64,
+    raw: Vec<u8>,
+    elsewhere: usize,
+}
+
+impl Filed {
+    /// A chat message's copy: the body is left out only where the object ends
+    /// with it byte for byte (as `history.rs` decides).
+    fn message(id: i64, raw: Vec<u8>, body: &[u8]) -> Self {
+        let elsewhere = if raw.ends_with(body) { body.len() } else { 0 };
+        Filed {
+            kind: "message",
+            ref_id: id,
+            raw,
+            elsewhere,
+        }
+    }
+
+    /// A session info or group state object (kept whole).
+    fn whole(kind: &'static str, ref_id: i64, raw: Vec<u8>) -> Self {
+        Filed {
+            kind,
+            ref_id,
+            raw,
+            elsewhere: 0,
+        }
+    }
+}
+
 impl Plan<'_> {
     /// An entry for `uri`'s `mailbox`: its places among the batch's UIDs of the
     /// mailbox and MODSEQs of the user.
-    fn entry(
-        &mut self,
-        uri: &str,
-        mailbox: &str,
-        flags: i64,
-        kind: &'static str,
-        ref_id: i64,
-        raw: Vec<u8>,
-    ) {
+    fn entry(&mut self, uri: &str, mailbox: &str, flags: i64, object: Filed) {
         let k = self
             .uids
             .entry((uri.to_owned(), mailbox.to_owned()))
@@ -262,9 +303,10 @@ impl Plan<'_> {
             place_uid,
             place_modseq,
             flags,
-            kind,
-            ref_id,
-            raw,
+            kind: object.kind,
+            ref_id: object.ref_id,
+            raw: object.raw,
+            elsewhere: object.elsewhere,
         });
     }
 
@@ -294,7 +336,11 @@ impl Plan<'_> {
         }
         if !filed.is_empty() {
             let n = filed.len();
-            let counts: Vec<i64> = filed.iter().map(|k| self.uids[k]).collect();
+            // A conversation folder gets no entries: none reserved.
+            let counts: Vec<i64> = filed
+                .iter()
+                .map(|k| self.uids.get(k).copied().unwrap_or(0))
+                .collect();
             let (uris, names): (Vec<String>, Vec<String>) = filed.into_iter().unzip();
             out.push((
                 (
@@ -311,7 +357,8 @@ impl Plan<'_> {
         }
         if !self.new_conversations.is_empty() {
             let conversations = std::mem::take(&mut self.new_conversations);
-            out.push(((NEW_CONVERSATIONS, vec![texts(conversations)]), None));
+            let n = conversations.len();
+            out.push(((NEW_CONVERSATIONS, vec![texts(conversations)]), Some(n)));
         }
         // A session made and sealed in this batch is made sealed, with its info.
         let new_ids: HashSet<i64> = self.new_sessions.iter().map(|s| s.0).collect();
@@ -426,6 +473,7 @@ impl Plan<'_> {
             let mut ref_id = Vec::with_capacity(n);
             let mut size = Vec::with_capacity(n);
             let mut raw = Vec::with_capacity(n);
+            let mut elsewhere = Vec::with_capacity(n);
             for e in rows {
                 // How far below the reserved tops this entry's values are: the
                 // mailbox's UID counter ends `count` higher, so the entry at
@@ -436,13 +484,18 @@ impl Plan<'_> {
                 let modseqs = self.modseqs[&e.uri];
                 uoff.push(uids - e.place_uid);
                 moff.push(modseqs - 1 - e.place_modseq);
+                // The size is the whole object's; the row keeps it without the
+                // body its message row holds (STORE-13, as `history.rs` files it).
                 size.push(i64::try_from(e.raw.len()).unwrap_or(i64::MAX));
+                elsewhere.push(i64::from(e.elsewhere > 0));
+                let mut object = e.raw;
+                object.truncate(object.len().saturating_sub(e.elsewhere));
                 uri.push(e.uri);
                 mailbox.push(e.mailbox);
                 flags.push(e.flags);
                 kind.push(e.kind.to_owned());
                 ref_id.push(e.ref_id);
-                raw.push(e.raw);
+                raw.push(object);
             }
             out.push((
                 (
@@ -457,6 +510,7 @@ impl Plan<'_> {
                         PgArg::Ints(ref_id),
                         PgArg::Ints(size),
                         PgArg::Blobs(raw),
+                        PgArg::Ints(elsewhere),
                         PgArg::one(self.now),
                     ],
                 ),
@@ -554,8 +608,12 @@ impl Plan<'_> {
     fn folder(&mut self, uri: &str, mailbox: &str, key: &Key) {
         self.user(uri);
         if let Some((parent, _)) = mailbox.rsplit_once(layout::DELIMITER) {
-            if parent != ROOT {
-                self.mailbox(uri, parent);
+            if parent != ROOT
+                && self.mailbox(uri, parent)
+                && self.fresh_conversations.contains(&key.0)
+            {
+                self.fresh_folders
+                    .insert((uri.to_owned(), parent.to_owned()));
             }
         }
         if self.mailbox(uri, mailbox) && self.fresh.contains(key) {
@@ -589,7 +647,10 @@ impl Plan<'_> {
                 if !self.known.conversations.contains(&key.0)
                     && !self.created.conversations.contains(&key.0)
                 {
-                    self.new_conversations.push(key.0.clone());
+                    if !self.existing_conversations.contains(&key.0) {
+                        self.new_conversations.push(key.0.clone());
+                        self.fresh_conversations.insert(key.0.clone());
+                    }
                     self.created.conversations.insert(key.0.clone());
                 }
                 let core_session = i64::try_from(k.session.get()).map_err(|_| NotHere)?;
@@ -654,7 +715,8 @@ impl Plan<'_> {
         };
         let mailbox = layout::session_mailbox(&key.0, &key.1);
         let sent = layout::message_object(&parts, Direction::Sent);
-        self.file_message(&key, m.sender.as_str(), &mailbox, bits::SEEN, id, sent);
+        let sent = Filed::message(id, sent, &m.body);
+        self.file_message(&key, m.sender.as_str(), &mailbox, bits::SEEN, sent);
         let received = layout::message_object(&parts, Direction::Received);
         let mut done = vec![m.sender.as_str()];
         for r in &recipients {
@@ -670,7 +732,8 @@ impl Plan<'_> {
                 self.skips.push((r.clone(), id, size));
                 continue;
             }
-            self.file_message(&key, r, &mailbox, 0, id, received.clone());
+            let copy = Filed::message(id, received.clone(), &m.body);
+            self.file_message(&key, r, &mailbox, 0, copy);
         }
         self.messages.entry(key).or_default().push((
             m.seq,
@@ -681,18 +744,10 @@ impl Plan<'_> {
         Ok(())
     }
 
-    fn file_message(
-        &mut self,
-        key: &Key,
-        uri: &str,
-        mailbox: &str,
-        flags: i64,
-        id: i64,
-        raw: Vec<u8>,
-    ) {
+    fn file_message(&mut self, key: &Key, uri: &str, mailbox: &str, flags: i64, object: Filed) {
         self.folder(uri, mailbox, key);
-        let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
-        self.entry(uri, mailbox, flags, "message", id, raw);
+        let size = i64::try_from(object.raw.len()).unwrap_or(i64::MAX);
+        self.entry(uri, mailbox, flags, object);
         self.charge(uri, size);
     }
 
@@ -764,7 +819,7 @@ impl Plan<'_> {
         let raw = layout::session_info_object(info, false);
         for p in &parties {
             self.folder(p, &mailbox, &key);
-            self.entry(p, &mailbox, 0, "info", id, raw.clone());
+            self.entry(p, &mailbox, 0, Filed::whole("info", id, raw.clone()));
         }
         if info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
             let raw = layout::group_state_object(
@@ -776,7 +831,7 @@ impl Plan<'_> {
             );
             for p in &parties {
                 self.folder(p, &mailbox, &key);
-                self.entry(p, &mailbox, 0, "group_state", id, raw.clone());
+                self.entry(p, &mailbox, 0, Filed::whole("group_state", id, raw.clone()));
             }
         }
         self.opened.remove(&key);
@@ -864,6 +919,9 @@ impl PgBatchWriter {
         facts_query.push((MESSAGES, pairs(&sealed_keys)));
         facts_query.push((MESSAGE_IDS, vec![PgArg::one(n_messages)]));
         facts_query.push((SESSION_IDS, vec![PgArg::one(n_sessions)]));
+        let mut conversations: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        conversations.dedup();
+        facts_query.push((CONVERSATIONS, vec![PgArg::Texts(conversations)]));
         if quota.is_some() {
             users.sort_unstable();
             users.dedup();
@@ -900,6 +958,8 @@ impl PgBatchWriter {
             new_sessions: Vec::new(),
             fresh: HashSet::new(),
             fresh_folders: HashSet::new(),
+            existing_conversations: facts.conversations,
+            fresh_conversations: HashSet::new(),
             new_messages: MessageRows::default(),
             entries: Vec::new(),
             skips: Vec::new(),
@@ -1011,10 +1071,12 @@ struct Facts {
     /// Ids for new rows.
     message_ids: Vec<i64>,
     session_ids: Vec<i64>,
+    /// The conversations of the sessions it touches that exist.
+    conversations: HashSet<String>,
 }
 
 /// Reads the answers of round 1: `BEGIN`, `SET LOCAL`, sessions, messages,
-/// message ids, session ids, and the usage if it was asked.
+/// message ids, session ids, conversations, and the usage if it was asked.
 fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
     let rows = rows.get(2..).unwrap_or_default();
     let mut sessions = HashMap::new();
@@ -1048,8 +1110,14 @@ fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
     };
     let message_ids = ids(2)?;
     let session_ids = ids(3)?;
+    let conversations = rows
+        .get(4)
+        .into_iter()
+        .flatten()
+        .map(|r| r.text(0))
+        .collect::<Result<_, _>>()?;
     let mut usage = HashMap::new();
-    for r in rows.get(4).into_iter().flatten() {
+    for r in rows.get(5).into_iter().flatten() {
         usage.insert(r.text(0)?, r.int(1)?);
     }
     Ok(Facts {
@@ -1058,6 +1126,7 @@ fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
         usage,
         message_ids,
         session_ids,
+        conversations,
     })
 }
 
@@ -1077,6 +1146,12 @@ impl HistoryStore for PgBatchWriter {
     fn take_restored(&mut self, key: &SessionKey) -> Option<Vec<UserUri>> {
         // Session infos go through the shared path, which read the members.
         self.shared.take_restored(key)
+    }
+
+    fn detach_sync(&mut self) -> Option<Box<dyn crate::store::pipeline::CommitSync>> {
+        // STORE-12: the batch's `COMMIT` no longer waits for the WAL flush, which
+        // `pg_flush.rs` does on the sync thread while the next batch is written.
+        self.shared.detach_sync()
     }
 
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {

@@ -14,7 +14,8 @@ pub(crate) const BEGIN: &str = "BEGIN";
 /// COLLATE "C")` (migration 7), which serves the user but not the name: every row
 /// then walks all its user's mailboxes (measured: 0.7 s for 500 entries, against
 /// 40 ms planned for the 500). A plan costs about a millisecond per statement, a
-/// dozen per batch.
+/// dozen per batch. (Migration 11 dropped that index: the names are collated "C"
+/// and the unique index serves both.)
 pub(crate) const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
 /// Sent on its own once every statement wrote the rows it must.
 pub(crate) const COMMIT: &str = "COMMIT";
@@ -49,6 +50,11 @@ pub(crate) const MESSAGE_IDS: &str =
 pub(crate) const SESSION_IDS: &str =
     "SELECT nextval('sessions_id_seq') FROM generate_series(1, $1::bigint)";
 
+/// Which of `$1` (Conversation-IDs) exist: the others, and their folders, are
+/// made by plain inserts (`pg_batch.rs`).
+pub(crate) const CONVERSATIONS: &str =
+    "SELECT conversation_id FROM conversations WHERE conversation_id = ANY($1::text[])";
+
 // Round 2: the rows, kind by kind, in this order.
 
 pub(crate) const NEW_USERS: &str = "INSERT INTO users (uri, modseq) \
@@ -59,9 +65,10 @@ pub(crate) const NEW_MAILBOXES: &str =
     "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
      SELECT u.id, k.name, $3::bigint, 1 FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(uri, name, n) \
      JOIN users u ON u.uri = k.uri ORDER BY k.n ON CONFLICT (user_id, name) DO NOTHING";
+/// Conversations that did not exist in round 1: a plain insert (as
+/// [`NEW_SESSIONS`]); one made meanwhile by another writer is a unique violation.
 pub(crate) const NEW_CONVERSATIONS: &str = "INSERT INTO conversations (conversation_id) \
-     SELECT k.conv FROM unnest($1::text[]) WITH ORDINALITY AS k(conv, n) ORDER BY k.n \
-     ON CONFLICT (conversation_id) DO NOTHING";
+     SELECT k.conv FROM unnest($1::text[]) WITH ORDINALITY AS k(conv, n) ORDER BY k.n";
 /// `$1` ids (taken in round 1), `$2` Conversation-IDs, `$3` Contribution-IDs, `$4`
 /// the core's session numbers, `$5` this instance. A plain insert, not an upsert
 /// (whose speculative insertion costs a check and a confirmation per row): a
@@ -73,7 +80,8 @@ pub(crate) const NEW_SESSIONS: &str =
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k(id, conv, contrib, core, n) \
      JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n";
 /// Session folders of sessions the batch creates, with their `$3` UIDs reserved
-/// as they are made (`uid_next` 1 + `$3`): no other writer can have made them (a
+/// as they are made (`uid_next` 1 + `$3`), and conversation folders of
+/// conversations it creates (`$3` 0): no other writer can have made them (a
 /// plain insert, as [`NEW_SESSIONS`]; a row per folder proves each was made).
 pub(crate) const NEW_FILED_MAILBOXES: &str =
     "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
@@ -113,13 +121,16 @@ pub(crate) const NEW_MESSAGES: &str = "INSERT INTO messages (id, session, seq, m
 /// Files entries under the UIDs and MODSEQs reserved for the batch
 /// ([`RESERVE_UIDS`], [`RESERVE_MODSEQS`]): `$3` and `$4` are how far below the
 /// reserved tops each entry's values are, so each gets the value the
-/// record-by-record path's increments would give it. A row per entry proves each
-/// was written.
+/// record-by-record path's increments would give it. `$9` the objects without the
+/// bodies their message rows hold, `$10` 1 where one was left out (STORE-13;
+/// `$8` the whole object's size). A row per entry proves each was written.
 pub(crate) const NEW_ENTRIES: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, \
-     kind, ref_id, size, raw, expunged) \
-     SELECT mb.id, mb.uid_next - k.uoff, u.modseq - k.moff, k.flags, $10::bigint, k.kind, k.ref, k.size, k.raw, 0 \
+     kind, ref_id, size, raw, body_elsewhere, expunged) \
+     SELECT mb.id, mb.uid_next - k.uoff, u.modseq - k.moff, k.flags, $11::bigint, k.kind, k.ref, k.size, k.raw, \
+     k.elsewhere, 0 \
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], \
-     $8::bigint[], $9::bytea[]) WITH ORDINALITY AS k(uri, name, uoff, moff, flags, kind, ref, size, raw, n) \
+     $8::bigint[], $9::bytea[], $10::bigint[]) \
+     WITH ORDINALITY AS k(uri, name, uoff, moff, flags, kind, ref, size, raw, elsewhere, n) \
      JOIN users u ON u.uri = k.uri JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = k.name \
      ORDER BY k.n";
 /// Copies not filed because their owner was over quota (LIM-14).

@@ -13,8 +13,10 @@
 //! a failed fsync the kernel may have dropped the pages, and later WAL frames chain on
 //! them).
 //!
-//! A backend without a detached sync (PostgreSQL; any `HistoryStore` by default) is
-//! answered straight after its `write_batch`, as before.
+//! PostgreSQL detaches too: its writer commits with `synchronous_commit = off` and
+//! the flush is a synchronous commit on a connection of its own (`pg_flush.rs`). A
+//! backend without a detached sync (any `HistoryStore` by default) is answered
+//! straight after its `write_batch`, as before.
 //!
 //! When the writer has nothing else queued and no earlier batch is still waiting
 //! for the sync thread, it flushes its batch itself: there is nothing to overlap

@@ -2,7 +2,10 @@
 //! (behind a SIP load balancer). Row ids are database sequences, so they are
 //! unique across instances; each session row names the instance that runs it, and
 //! crash recovery seals only its own. A commit returns after the WAL flush (the
-//! server's default `synchronous_commit=on`), so committed means durable.
+//! server's default `synchronous_commit=on`), so committed means durable; except
+//! on the store task's writer, whose commits return before it and whose answers
+//! wait for a flush on a connection of its own ([`Conn::detach_sync`],
+//! `pg_flush.rs`, STORE-12).
 //!
 //! TLS (`sslmode`, `sslrootcert` in the URL) is `pg_tls.rs`'s rustls connector.
 //!
@@ -37,6 +40,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("schema/postgres/0007_mailbox_names.sql")),
     (8, include_str!("schema/postgres/0008_entry_bodies.sql")),
     (10, include_str!("schema/postgres/0010_proved_parents.sql")),
+    (
+        11,
+        include_str!("schema/postgres/0011_mailbox_names_bytes.sql"),
+    ),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for
@@ -64,6 +71,9 @@ pub struct PgConn {
     /// drop.
     client: Option<(Client, tokio::runtime::Runtime)>,
     statements: HashMap<String, Statement>,
+    /// Where it connected: the flush connection of [`Conn::detach_sync`] goes there
+    /// too.
+    url: String,
 }
 
 /// One statement of a [`PgConn::pipeline`]: its text and parameters.
@@ -128,6 +138,7 @@ impl PgConn {
         Ok(Self {
             client: Some((client, runtime)),
             statements: HashMap::new(),
+            url: url.to_owned(),
         })
     }
 
@@ -431,12 +442,24 @@ impl Conn for PgConn {
     }
 
     fn byte_order(&self) -> &'static str {
-        // Served by the index of migration 7 (LIM-17).
+        // The column's own collation since migration 11 (LIM-17): its unique index
+        // serves the ranges.
         " COLLATE \"C\""
     }
 
     fn migration_lock(&self) -> &'static str {
         // Any constant: instances starting together migrate one after the other.
         "SELECT pg_advisory_xact_lock(62026112)"
+    }
+
+    fn detach_sync(
+        &mut self,
+    ) -> Result<Option<Box<dyn crate::store::pipeline::CommitSync>>, DbError> {
+        // The flush connection first: if it cannot be had, commits stay durable.
+        let flush = crate::store::pg_flush::PgFlush::connect(&self.url)?;
+        // This connection's commits now return once their WAL is written, before
+        // it is flushed; `PgFlush` flushes it before any answer (STORE-12).
+        self.batch("SET synchronous_commit = off")?;
+        Ok(Some(Box::new(flush)))
     }
 }

@@ -148,8 +148,8 @@ pub trait Conn: Send + 'static {
     /// The collation clause that orders text by its bytes (UTF-8: by code point),
     /// appended to a text column where a query compares or orders names by range:
     /// SQLite's default collation (BINARY) already does; PostgreSQL's database
-    /// collation may not, so it gets ` COLLATE "C"`, served by its own index
-    /// (migration 7, specs/limits.md LIM-17).
+    /// collation may not, so it gets ` COLLATE "C"`, the name column's own
+    /// collation there (migration 11, specs/limits.md LIM-17).
     fn byte_order(&self) -> &'static str {
         ""
     }
@@ -186,7 +186,9 @@ pub trait Conn: Send + 'static {
     /// Makes this connection's commits return before the disk flush and returns
     /// what flushes them, from another thread (the store task's sync stage,
     /// `pipeline.rs`, STORE-12); `None` (the default): commits stay durable when
-    /// they return. SQLite: `synchronous=NORMAL` and an fsync of the WAL.
+    /// they return. SQLite: `synchronous=NORMAL` and an fsync of the WAL;
+    /// PostgreSQL: `synchronous_commit = off` and a synchronous commit on another
+    /// connection (`pg_flush.rs`).
     fn detach_sync(
         &mut self,
     ) -> Result<Option<Box<dyn crate::store::pipeline::CommitSync>>, DbError> {

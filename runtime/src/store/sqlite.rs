@@ -25,6 +25,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("schema/sqlite/0007_mailbox_names.sql")),
     (8, include_str!("schema/sqlite/0008_entry_bodies.sql")),
     (10, include_str!("schema/sqlite/0010_proved_parents.sql")),
+    (
+        11,
+        include_str!("schema/sqlite/0011_mailbox_names_bytes.sql"),
+    ),
 ];
 
 /// A SQLite connection.

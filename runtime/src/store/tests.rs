@@ -205,6 +205,9 @@ mod group_commit;
 /// STORE-11: PostgreSQL's pipelined group commit against the shared path, at size.
 mod pg_batch_many;
 
+/// STORE-12 on PostgreSQL: commits that return before their WAL flush.
+mod pg_flush;
+
 /// HIST-1, HIST-2: the one-statement seal of a session the store holds nothing of.
 mod seal_new;
 

@@ -172,3 +172,144 @@ fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
         "the senders' copies only"
     );
 }
+
+/// STORE-13 on the pipelined path: each copy's entry keeps its object without
+/// the body its message row holds (`body_elsewhere`), its size the whole
+/// object's, and the view serves the whole object; a body the object does not end
+/// with byte for byte (a bare LF written as CRLF) is kept whole.
+#[test]
+fn store_13_the_pipelined_batch_stores_a_body_once() {
+    let Some(place) = postgres_place("body_once_batch") else {
+        return;
+    };
+    let StoreUrl::Postgres(url) = place.url() else {
+        unreachable!("a PostgreSQL place")
+    };
+    drop(place.open());
+    let (feed, _) = broadcast::channel(8);
+    let shared = HistoryWriter::new(postgres::PgConn::connect(&url).unwrap(), 0, feed.clone());
+    let mut writer = pg_batch::PgBatchWriter::new(shared, feed);
+    let bodies: [&[u8]; 2] = [
+        b"Content-Type: text/plain\r\n\r\nhi \xff\xfe bob",
+        b"Content-Type: text/plain\r\n\r\nline one\nline two",
+    ];
+    let jobs: Vec<StoreJob> = bodies
+        .iter()
+        .zip(1u64..)
+        .map(|(body, seq)| {
+            let mut m = message(key(1, K1), seq, alice(), &[bob()]);
+            if let Record::Message(m) = &mut m {
+                m.body = body.to_vec();
+            }
+            StoreJob::Persist(StoreTicket::new(seq), m)
+        })
+        .collect();
+    for answer in writer.write_batch(&jobs) {
+        answer.expect("stored");
+    }
+    assert_eq!(writer.pipelined_batches(), 1, "the pipelined path wrote it");
+    let mut conn = postgres::PgConn::connect(&url).unwrap();
+    let rows = crate::store::sql::Conn::query(
+        &mut conn,
+        "SELECT m.seq, e.raw, e.size, e.body_elsewhere FROM entries e \
+         JOIN messages m ON m.id = e.ref_id WHERE e.kind = 'message' ORDER BY m.seq, e.id",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(rows.len(), 4, "sender's and recipient's copy of each");
+    for r in &rows {
+        let seq = r.int(0).unwrap();
+        let raw = r.bytes(1).unwrap();
+        let (size, elsewhere) = (r.int(2).unwrap(), r.int(3).unwrap());
+        let body = bodies[usize::try_from(seq - 1).unwrap()];
+        if seq == 1 {
+            assert_eq!(elsewhere, 1, "the body is in its message row");
+            assert!(!raw.ends_with(body), "not stored again");
+            assert_eq!(usize::try_from(size).unwrap(), raw.len() + body.len());
+        } else {
+            assert_eq!(elsewhere, 0, "a bare LF: the whole object kept");
+            assert_eq!(usize::try_from(size).unwrap(), raw.len());
+        }
+    }
+    let mail = place.open().mail;
+    let mailbox = layout::session_mailbox(CONV, K1);
+    let tails: [&[u8]; 2] = [bodies[0], b"line two"];
+    for (uid, tail) in (1u32..).zip(tails) {
+        let got = mail.fetch(&bob(), &mailbox, &[uid]).expect("fetch");
+        assert!(got[0].raw.ends_with(tail), "served whole");
+        assert_eq!(got[0].summary.size as usize, got[0].raw.len());
+    }
+}
+
+/// A conversation is made by a plain insert only when it did not exist when the
+/// batch began: one another writer made is found (round 1) and not made again;
+/// a conversation folder someone made before its conversation (an IMAP CREATE)
+/// makes the plain insert of the folder fail, and the batch is rolled back and
+/// written record by record, every message answered and stored once (STORE-14).
+#[test]
+fn conversations_are_found_or_made_by_plain_inserts() {
+    let Some(place) = postgres_place("plain_conversations") else {
+        return;
+    };
+    let StoreUrl::Postgres(url) = place.url() else {
+        unreachable!("a PostgreSQL place")
+    };
+    drop(place.open());
+    let (feed, _) = broadcast::channel(8);
+    let conn = || postgres::PgConn::connect(&url).unwrap();
+    // Another writer (the record-by-record path) made the conversation.
+    let mut other = HistoryWriter::new(conn(), 0, feed.clone());
+    other
+        .persist(&message(key(1, K1), 1, alice(), &[bob()]))
+        .expect("stored");
+    other.sync().expect("committed");
+    let mut writer =
+        pg_batch::PgBatchWriter::new(HistoryWriter::new(conn(), 0, feed.clone()), feed);
+    let in_conversation = |conversation: &str, contribution: &str| SessionKey {
+        session: SessionId::new(7),
+        conversation_id: ConversationId::new(conversation),
+        contribution_id: ContributionId::new(contribution),
+    };
+    let batch = |k: SessionKey, first: u64| -> Vec<StoreJob> {
+        (first..first + 3)
+            .map(|t| {
+                StoreJob::Persist(
+                    StoreTicket::new(t),
+                    message(k.clone(), t - first + 1, alice(), &[bob()]),
+                )
+            })
+            .collect()
+    };
+    for answer in writer.write_batch(&batch(in_conversation(CONV, "k-second"), 10)) {
+        answer.expect("stored");
+    }
+    assert_eq!(writer.pipelined_batches(), 1, "found, not made again");
+    // Alice made the folder of a conversation that does not exist yet.
+    let mut admin = conn();
+    crate::store::sql::Conn::exec(
+        &mut admin,
+        "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
+         SELECT id, $1, 1, 1 FROM users WHERE uri = $2",
+        &[
+            layout::conversation_mailbox("conv-new").into(),
+            alice().as_str().into(),
+        ],
+    )
+    .unwrap();
+    for answer in writer.write_batch(&batch(in_conversation("conv-new", "k-new"), 20)) {
+        answer.expect("stored record by record");
+    }
+    assert_eq!(writer.pipelined_batches(), 1, "the plain insert failed");
+    let mut count = |sql: &str| {
+        crate::store::sql::Conn::query(&mut admin, sql, &[]).unwrap()[0]
+            .int(0)
+            .unwrap()
+    };
+    assert_eq!(count("SELECT count(*) FROM conversations"), 2);
+    assert_eq!(count("SELECT count(*) FROM messages"), 7);
+    assert_eq!(
+        count("SELECT count(*) FROM entries WHERE kind = 'message'"),
+        14,
+        "each message's two copies, once"
+    );
+}

@@ -1,0 +1,5 @@
+-- cpmd message store, schema version 11 (SQLite): nothing. PostgreSQL collates
+-- mailbox names "C" and drops their second index
+-- (../postgres/0011_mailbox_names_bytes.sql); SQLite's default collation (BINARY)
+-- already orders them by their bytes with the one unique index. The number is kept
+-- in step so both backends are at the same schema version.
