@@ -305,6 +305,7 @@ impl Server {
             return;
         };
         self.msrp.by_session.remove(&m.session_id);
+        self.msrp.pending_legs.remove(leg);
         if let Some(conn) = m.conn {
             let unused = self.msrp.conns.get_mut(&conn).is_some_and(|c| {
                 c.legs.remove(leg);

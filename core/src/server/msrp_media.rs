@@ -82,6 +82,10 @@ pub(crate) struct MsrpState {
     /// Session-id (of the server's URI) → leg.
     pub(crate) by_session: BTreeMap<Arc<str>, LegKey>,
     pub(crate) conns: BTreeMap<ConnId, MsrpConn>,
+    /// The bytes of partial messages each leg's reassembler holds, for the legs
+    /// holding any (LIM-5's all-legs cap; updated whenever a leg takes a chunk,
+    /// the only time its reassembler changes, and dropped with the leg).
+    pub(crate) pending_legs: BTreeMap<LegKey, u64>,
     /// Transaction ids of the server's own outgoing SENDs whose response is due
     /// (consumed when it arrives; bounded, oldest forgotten first).
     pub(crate) outgoing: VecDeque<TransactionId>,

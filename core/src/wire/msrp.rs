@@ -214,7 +214,7 @@ impl MsrpDecoder {
         loop {
             let from = self.scan_from.max(self.line_start);
             let rest = self.buf.get(from..).unwrap_or_default();
-            let Some(i) = rest.iter().position(|b| *b == b'\n') else {
+            let Some(i) = find_byte(rest, b'\n') else {
                 self.scan_from = self.buf.len();
                 // Every buffered byte belongs to the head: it can only grow.
                 if self.buf.len() - self.pos > limits.max_msrp_header_bytes {
@@ -314,13 +314,35 @@ fn find_delimiter(hay: &[u8], delimiter: &[u8]) -> Option<usize> {
     let (&first, _) = delimiter.split_first()?;
     let mut from = 0;
     while hay.len().saturating_sub(from) >= delimiter.len() {
-        let i = from + hay.get(from..)?.iter().position(|&b| b == first)?;
+        let i = from + find_byte(hay.get(from..)?, first)?;
         if hay.get(i..)?.starts_with(delimiter) {
             return Some(i);
         }
         from = i + 1;
     }
     None
+}
+
+/// Where `needle` first occurs in `hay`: eight bytes tested per step (a word at a
+/// time, without `unsafe`), then the matching word byte by byte. The decoder's
+/// searches for line ends and end-lines ran a comparison per byte.
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut at = 0;
+    for chunk in hay.chunks_exact(8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ pattern;
+        // Some byte of `word` is zero (a byte of the chunk is `needle`).
+        if word.wrapping_sub(LO) & !word & HI != 0 {
+            break;
+        }
+        at += 8;
+    }
+    hay.get(at..)?
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| at + i)
 }
 
 /// Decodes exactly one message from `bytes` (trailing bytes are ignored); `None`
@@ -362,7 +384,9 @@ fn parse_head(
     let start = strip_crlf(lines.next().unwrap_or_default())?;
     let start = std::str::from_utf8(start).map_err(|_| MsrpError::BadStartLine)?;
     let (tid, kind) = parse_start_line(start)?;
-    let mut headers = Vec::new();
+    // Borrowed from the head: only the values a message keeps are copied (a
+    // `String` per name and value cost the loop ~3,000 instructions per message).
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(8);
     for line in lines {
         if headers.len() >= limits.max_header_count {
             return Err(MsrpError::TooManyHeaders {
@@ -385,7 +409,7 @@ fn parse_head(
     };
     let msg = match kind {
         StartKind::Request(method) => {
-            let mut req = request_from_headers(tid, method, headers)?;
+            let mut req = request_from_headers(tid, method, &headers)?;
             if has_body && req.content_type.is_none() {
                 return Err(MsrpError::MissingContentType);
             }
@@ -399,13 +423,13 @@ fn parse_head(
             let mut to_path = None;
             let mut from_path = None;
             let mut other = Vec::new();
-            for (name, value) in headers {
+            for &(name, value) in &headers {
                 if name.eq_ignore_ascii_case("To-Path") {
-                    set_once(&mut to_path, parse_path(&name, &value)?, &name)?;
+                    set_once(&mut to_path, parse_path(name, value)?, name)?;
                 } else if name.eq_ignore_ascii_case("From-Path") {
-                    set_once(&mut from_path, parse_path(&name, &value)?, &name)?;
+                    set_once(&mut from_path, parse_path(name, value)?, name)?;
                 } else {
-                    other.push((name, value));
+                    other.push((name.to_owned(), value.to_owned()));
                 }
             }
             MsrpMessage::Response(MsrpResponse {
@@ -461,7 +485,7 @@ fn parse_code_and_comment(s: &str) -> Option<(u16, Option<String>)> {
     Some((code, Some(rest.strip_prefix(' ')?.to_owned())))
 }
 
-fn parse_header_line(line: &[u8]) -> Result<(String, String), MsrpError> {
+fn parse_header_line(line: &[u8]) -> Result<(&str, &str), MsrpError> {
     let line = std::str::from_utf8(line).map_err(|_| MsrpError::BadHeader)?;
     let (name, value) = line.split_once(':').ok_or(MsrpError::BadHeader)?;
     let valid_name = name.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
@@ -469,7 +493,7 @@ fn parse_header_line(line: &[u8]) -> Result<(String, String), MsrpError> {
     if !valid_name {
         return Err(MsrpError::BadHeader);
     }
-    Ok((name.to_owned(), value.trim_matches([' ', '\t']).to_owned()))
+    Ok((name, value.trim_matches([' ', '\t'])))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), MsrpError> {
@@ -490,11 +514,14 @@ fn parse_path(name: &str, value: &str) -> Result<Vec<String>, MsrpError> {
         .filter(|u| !u.is_empty())
         .map(str::to_owned)
         .collect();
+    // The scheme compared in place, case-insensitively (no lower-case copy).
     let is_msrp_uri = |u: &String| {
-        let lower = u.to_ascii_lowercase();
-        ["msrp://", "msrps://"]
-            .iter()
-            .any(|s| lower.len() > s.len() && lower.starts_with(s))
+        ["msrp://", "msrps://"].iter().any(|s| {
+            u.len() > s.len()
+                && u.as_bytes()
+                    .get(..s.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(s.as_bytes()))
+        })
     };
     if uris.is_empty() || !uris.iter().all(is_msrp_uri) {
         return Err(bad_value(name));
@@ -563,7 +590,7 @@ fn parse_failure_report(s: &str) -> Option<FailureReport> {
 fn request_from_headers(
     tid: TransactionId,
     method: MsrpMethod,
-    headers: Vec<(String, String)>,
+    headers: &[(&str, &str)],
 ) -> Result<MsrpRequest, MsrpError> {
     let mut to_path = None;
     let mut from_path = None;
@@ -574,38 +601,38 @@ fn request_from_headers(
     let mut content_type = None;
     let mut status = None;
     let mut other = Vec::new();
-    for (name, value) in headers {
+    for &(name, value) in headers {
         let is = |known: &str| name.eq_ignore_ascii_case(known);
-        let n = name.as_str();
+        let n = name;
         if is("To-Path") {
-            set_once(&mut to_path, parse_path(n, &value)?, n)?;
+            set_once(&mut to_path, parse_path(n, value)?, n)?;
         } else if is("From-Path") {
-            set_once(&mut from_path, parse_path(n, &value)?, n)?;
+            set_once(&mut from_path, parse_path(n, value)?, n)?;
         } else if is("Message-ID") {
-            if !is_ident(&value) {
+            if !is_ident(value) {
                 return Err(bad_value(n));
             }
-            set_once(&mut message_id, value, n)?;
+            set_once(&mut message_id, value.to_owned(), n)?;
         } else if is("Byte-Range") {
-            let range = parse_byte_range(&value).ok_or_else(|| bad_value(n))?;
+            let range = parse_byte_range(value).ok_or_else(|| bad_value(n))?;
             set_once(&mut byte_range, range, n)?;
         } else if is("Success-Report") {
-            let v = parse_yes_no(&value).ok_or_else(|| bad_value(n))?;
+            let v = parse_yes_no(value).ok_or_else(|| bad_value(n))?;
             set_once(&mut success_report, v, n)?;
         } else if is("Failure-Report") {
-            let v = parse_failure_report(&value).ok_or_else(|| bad_value(n))?;
+            let v = parse_failure_report(value).ok_or_else(|| bad_value(n))?;
             set_once(&mut failure_report, v, n)?;
         } else if is("Status") {
-            let v = parse_status(&value).ok_or_else(|| bad_value(n))?;
+            let v = parse_status(value).ok_or_else(|| bad_value(n))?;
             set_once(&mut status, v, n)?;
         } else if is("Content-Type") {
             let (kind, subtype) = value.split_once('/').ok_or_else(|| bad_value(n))?;
             if kind.is_empty() || subtype.is_empty() {
                 return Err(bad_value(n));
             }
-            set_once(&mut content_type, value, n)?;
+            set_once(&mut content_type, value.to_owned(), n)?;
         } else {
-            other.push((name, value));
+            other.push((name.to_owned(), value.to_owned()));
         }
     }
     let mut req = MsrpRequest::new(
@@ -857,6 +884,41 @@ impl SendChunk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-at-a-time search finds what a byte-by-byte one finds: every length
+    /// up to three words, the needle at every place or nowhere, among bytes that
+    /// differ from it by one bit, by the high bit, or are 0x00 / 0xFF (where a
+    /// carry could fake a match).
+    #[test]
+    fn find_byte_finds_the_first_occurrence() {
+        for needle in [b'\n', b'\r', 0x00, 0x80, 0xFF] {
+            let fillers = [
+                needle ^ 1,
+                needle ^ 0x80,
+                0x00,
+                0xFF,
+                needle.wrapping_sub(1),
+            ];
+            for filler in fillers.into_iter().filter(|f| *f != needle) {
+                for len in 0..24 {
+                    let hay = vec![filler; len];
+                    assert_eq!(find_byte(&hay, needle), None);
+                    for at in 0..len {
+                        let mut hay = hay.clone();
+                        hay[at] = needle;
+                        if at + 3 < len {
+                            hay[at + 3] = needle;
+                        }
+                        assert_eq!(
+                            find_byte(&hay, needle),
+                            Some(at),
+                            "{needle} {filler} {len} {at}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     const SEND: &[u8] = b"MSRP a786hjs2 SEND\r\n\
         To-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n\
