@@ -366,10 +366,55 @@ pub fn is_ident(s: &str) -> bool {
 /// Splits a line off its CRLF; refuses stray CR/LF.
 fn strip_crlf(line: &[u8]) -> Result<&[u8], MsrpError> {
     let content = line.strip_suffix(b"\r\n").ok_or(MsrpError::BadLineEnding)?;
-    if content.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+    if has_cr_or_lf(content) {
         return Err(MsrpError::BadLineEnding);
     }
     Ok(content)
+}
+
+/// Whether `bytes` holds a CR or an LF: a word at a time, as [`find_byte`].
+fn has_cr_or_lf(bytes: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
+        if zero_byte(word ^ (LO * u64::from(b'\r'))) || zero_byte(word ^ (LO * u64::from(b'\n'))) {
+            return true;
+        }
+    }
+    tail.iter().any(|b| matches!(b, b'\r' | b'\n'))
+}
+
+/// The lines of `head`, each with its LF (what `split_inclusive` on LF yields),
+/// found a word at a time.
+fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = head;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = find_byte(rest, b'\n').map_or(rest.len(), |i| i + 1);
+        let (line, more) = rest.split_at(end);
+        rest = more;
+        Some(line)
+    })
+}
+
+/// `s` without leading and trailing SP and HT.
+fn trim_sp_ht(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t'))
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !matches!(c, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
+    s.get(start..end.max(start)).unwrap_or_default()
 }
 
 /// Parses a head (start line and header lines) and the line that closed it (an
@@ -380,7 +425,7 @@ fn parse_head(
     terminator: &[u8],
     limits: &Limits,
 ) -> Result<(MsrpMessage, bool), MsrpError> {
-    let mut lines = head.split_inclusive(|b| *b == b'\n');
+    let mut lines = lines(head);
     let start = strip_crlf(lines.next().unwrap_or_default())?;
     let start = std::str::from_utf8(start).map_err(|_| MsrpError::BadStartLine)?;
     let (tid, kind) = parse_start_line(start)?;
@@ -486,14 +531,19 @@ fn parse_code_and_comment(s: &str) -> Option<(u16, Option<String>)> {
 }
 
 fn parse_header_line(line: &[u8]) -> Result<(&str, &str), MsrpError> {
+    let colon = find_byte(line, b':').ok_or(MsrpError::BadHeader)?;
     let line = std::str::from_utf8(line).map_err(|_| MsrpError::BadHeader)?;
-    let (name, value) = line.split_once(':').ok_or(MsrpError::BadHeader)?;
+    // The colon is ASCII: both sides are whole characters.
+    let (name, value) = (
+        line.get(..colon).unwrap_or_default(),
+        line.get(colon + 1..).unwrap_or_default(),
+    );
     let valid_name = name.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
         && name.bytes().all(|b| b.is_ascii_graphic());
     if !valid_name {
         return Err(MsrpError::BadHeader);
     }
-    Ok((name, value.trim_matches([' ', '\t'])))
+    Ok((name, trim_sp_ht(value)))
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, name: &str) -> Result<(), MsrpError> {
@@ -509,11 +559,24 @@ fn bad_value(name: &str) -> MsrpError {
 
 /// `MSRP-URI *(SP MSRP-URI)`: at least one `msrp://` or `msrps://` URI.
 fn parse_path(name: &str, value: &str) -> Result<Vec<String>, MsrpError> {
-    let uris: Vec<String> = value
-        .split([' ', '\t'])
-        .filter(|u| !u.is_empty())
-        .map(str::to_owned)
-        .collect();
+    // Split at SP and HT over the bytes (a `char` pattern decoded every character
+    // of four paths per message): both are ASCII, so every piece is whole text.
+    let mut uris: Vec<String> = Vec::with_capacity(1);
+    let bytes = value.as_bytes();
+    if !value.is_empty() && find_byte(bytes, b' ').is_none() && find_byte(bytes, b'\t').is_none() {
+        // One URI (the usual path of a terminal not behind a relay).
+        uris.push(value.to_owned());
+    } else {
+        let mut start = 0;
+        for (i, b) in bytes.iter().copied().chain([b' ']).enumerate() {
+            if matches!(b, b' ' | b'\t') {
+                if i > start {
+                    uris.push(value.get(start..i).unwrap_or_default().to_owned());
+                }
+                start = i + 1;
+            }
+        }
+    }
     // The scheme compared in place, case-insensitively (no lower-case copy).
     let is_msrp_uri = |u: &String| {
         ["msrp://", "msrps://"].iter().any(|s| {
@@ -884,6 +947,30 @@ impl SendChunk<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The head's helpers agree with the byte-by-byte forms they replace:
+    /// `has_cr_or_lf` with `any`, `lines` with `split_inclusive`, `trim_sp_ht`
+    /// with `trim_matches`.
+    #[test]
+    fn head_helpers_match_the_plain_forms() {
+        let samples: [&[u8]; 7] = [
+            b"",
+            b"\n",
+            b"abcdefgh\r",
+            b"abcdefghijklmnop\nq",
+            b"x\r\ny\r\n\r\n",
+            b"\t  To-Path:\t msrp://a:1/b;tcp \t",
+            b"0123456789abcdef0123456789abcdef\x0d",
+        ];
+        for s in samples {
+            let plain = s.iter().any(|b| matches!(b, b'\r' | b'\n'));
+            assert_eq!(has_cr_or_lf(s), plain, "{s:?}");
+            let split: Vec<&[u8]> = s.split_inclusive(|b| *b == b'\n').collect();
+            assert_eq!(lines(s).collect::<Vec<_>>(), split, "{s:?}");
+            let text = std::str::from_utf8(s).unwrap();
+            assert_eq!(trim_sp_ht(text), text.trim_matches([' ', '\t']), "{s:?}");
+        }
+    }
 
     /// The word-at-a-time search finds what a byte-by-byte one finds: every length
     /// up to three words, the needle at every place or nowhere, among bytes that

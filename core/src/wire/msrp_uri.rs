@@ -43,7 +43,11 @@ impl Eq for MsrpUri<'_> {}
 
 /// Parses `msrp[s]://[userinfo@]host[:port][/session-id];transport`.
 pub(crate) fn parse_msrp_uri(uri: &str) -> Option<MsrpUri<'_>> {
-    let (scheme, rest) = uri.split_once("://")?;
+    // The first `:` must open `://` (were it further on, the scheme would hold a
+    // `:` and be no MSRP scheme): a byte search, not a substring searcher.
+    let colon = uri.find(':')?;
+    let scheme = uri.get(..colon)?;
+    let rest = uri.get(colon..)?.strip_prefix("://")?;
     if !scheme.eq_ignore_ascii_case("msrp") && !scheme.eq_ignore_ascii_case("msrps") {
         return None;
     }
