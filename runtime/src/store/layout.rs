@@ -223,10 +223,9 @@ pub fn message_objects(m: &MessageParts<'_>) -> (Vec<u8>, Vec<u8>) {
 /// [`message_object`], and where in it the `Message-Direction` token starts.
 /// Printed straight into one buffer: no `String` per header value.
 fn message_object_at(m: &MessageParts<'_>, direction: Direction) -> (Vec<u8>, usize) {
-    let wrapped = !(m.content_type.trim().eq_ignore_ascii_case("message/cpim")
-        // An empty body is one not stored (`store_messages = false`, BODIES-1):
-        // the wrapper below still carries the metadata.
-        && !m.body.is_empty());
+    // Not CPIM, or an empty body: one not stored (`store_messages = false`,
+    // BODIES-1), whose metadata the wrapper below still carries.
+    let wrapped = !m.content_type.trim().eq_ignore_ascii_case("message/cpim") || m.body.is_empty();
     let mut out = Vec::with_capacity(m.body.len() + 512 + if wrapped { 256 } else { 0 });
     push_header_with(&mut out, "From", |out| push_address(out, m.sender));
     push_header_with(&mut out, "To", |out| {
