@@ -25,6 +25,7 @@
 //!
 //! What it is *not*: no timers of its own, no reports.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::{ByteRange, Continuation, MsrpRequest};
@@ -189,8 +190,9 @@ impl Partial {
         (end - start) - overlap
     }
 
-    /// Stores `data` at `start`; a retransmitted range overwrites what was there.
-    fn put(&mut self, start: u64, data: &[u8]) {
+    /// Stores `data` at `start` (moved in when owned); a retransmitted range
+    /// overwrites what was there.
+    fn put(&mut self, start: u64, data: Cow<'_, [u8]>) {
         let end = start + data.len() as u64;
         if start == end {
             return;
@@ -221,7 +223,7 @@ impl Partial {
             }
         }
         self.held += data.len() as u64;
-        self.segments.insert(start, data.to_vec());
+        self.segments.insert(start, data.into_owned());
     }
 
     fn is_complete(&self) -> bool {
@@ -231,7 +233,15 @@ impl Partial {
     }
 
     /// The body, laid out once complete.
-    fn into_body(self) -> Vec<u8> {
+    fn into_body(mut self) -> Vec<u8> {
+        // Complete with one segment: it is the whole body (segments lie within the
+        // total and add up to it), moved out rather than copied. The usual case: a
+        // message sent in one chunk with its `Byte-Range`.
+        if self.segments.len() == 1 {
+            if let Some((_, whole)) = self.segments.pop_first() {
+                return whole;
+            }
+        }
         let mut body = Vec::with_capacity(usize::try_from(self.held).unwrap_or(0));
         for (_, d) in self.segments {
             body.extend_from_slice(&d);
@@ -301,6 +311,37 @@ impl Reassembler {
         now: Time,
         elsewhere: u64,
     ) -> Result<Reassembly, ReassemblyError> {
+        self.accept_body_at(
+            request,
+            Cow::Borrowed(&request.body),
+            limits,
+            now,
+            elsewhere,
+        )
+    }
+
+    /// [`Reassembler::accept_request_at`] with the request's body handed over
+    /// (`body`; the request's own `body` field is not read): a message whose one
+    /// chunk completes it comes back as those very bytes, not a copy.
+    pub fn accept_request_body_at(
+        &mut self,
+        request: &MsrpRequest,
+        body: Vec<u8>,
+        limits: impl Into<ReassemblyLimits>,
+        now: Time,
+        elsewhere: u64,
+    ) -> Result<Reassembly, ReassemblyError> {
+        self.accept_body_at(request, Cow::Owned(body), limits, now, elsewhere)
+    }
+
+    fn accept_body_at(
+        &mut self,
+        request: &MsrpRequest,
+        body: Cow<'_, [u8]>,
+        limits: impl Into<ReassemblyLimits>,
+        now: Time,
+        elsewhere: u64,
+    ) -> Result<Reassembly, ReassemblyError> {
         let limits: ReassemblyLimits = limits.into();
         if request.continuation == Continuation::Aborted {
             if let Some(id) = &request.message_id {
@@ -310,12 +351,12 @@ impl Reassembler {
         }
         let range = match (request.byte_range, request.continuation) {
             (None, Continuation::Complete) if !self.is_pending(request) => {
-                if request.body.len() > limits.max_message_bytes {
+                if body.len() > limits.max_message_bytes {
                     return Err(ReassemblyError::TooLarge {
                         limit: limits.max_message_bytes,
                     });
                 }
-                return Ok(Reassembly::Complete(request.body.clone()));
+                return Ok(Reassembly::Complete(body.into_owned()));
             }
             (Some(range), _) => range,
             (None, _) => ByteRange {
@@ -327,11 +368,11 @@ impl Reassembler {
         let Some(id) = &request.message_id else {
             return Err(ReassemblyError::MissingMessageId);
         };
-        self.accept_at(
+        self.accept_chunk(
             id,
             range,
             request.continuation,
-            &request.body,
+            body,
             limits,
             now,
             elsewhere,
@@ -372,7 +413,30 @@ impl Reassembler {
         now: Time,
         elsewhere: u64,
     ) -> Result<Reassembly, ReassemblyError> {
-        let limits: ReassemblyLimits = limits.into();
+        self.accept_chunk(
+            message_id,
+            range,
+            flag,
+            Cow::Borrowed(data),
+            limits.into(),
+            now,
+            elsewhere,
+        )
+    }
+
+    /// [`Reassembler::accept_at`] for bytes that may be owned (moved into the
+    /// message rather than copied).
+    #[allow(clippy::too_many_arguments)]
+    fn accept_chunk(
+        &mut self,
+        message_id: &str,
+        range: ByteRange,
+        flag: Continuation,
+        data: Cow<'_, [u8]>,
+        limits: ReassemblyLimits,
+        now: Time,
+        elsewhere: u64,
+    ) -> Result<Reassembly, ReassemblyError> {
         self.expire(now, limits);
         if flag == Continuation::Aborted {
             self.pending.remove(message_id);
@@ -424,7 +488,7 @@ fn add_chunk(
     partial: &mut Partial,
     range: ByteRange,
     flag: Continuation,
-    data: &[u8],
+    data: Cow<'_, [u8]>,
     limits: ReassemblyLimits,
     room: Room,
 ) -> Result<(), ReassemblyError> {

@@ -71,7 +71,16 @@ impl Server {
                 .map(|g| g.info().key.clone()),
             Some(_) | None => None,
         };
-        if self.held_repeat(sid, &chat, &origin) {
+        // MSG-6: whether this (sender, message id) was taken on before, looked up
+        // once; a new message (the usual case) skips the three repeat checks, each
+        // of which cloned the key for its own lookup.
+        let seen_key = (chat.sender.clone(), chat.message_id.clone());
+        let seen_before = match self.sessions.get(&sid) {
+            Some(Session::One(one)) => one.chat.seen.contains_key(&seen_key),
+            Some(Session::Group(group)) => group.chat.seen.contains_key(&seen_key),
+            None => false,
+        };
+        if seen_before && self.held_repeat(sid, &chat, &origin) {
             return;
         }
         let Some(session) = self.sessions.get_mut(&sid) else {
@@ -79,12 +88,14 @@ impl Server {
         };
         let key = into_group.unwrap_or_else(|| session.info().key.clone());
         let log = session.chat_mut();
-        if let Some(outcome) = log.repeat(&chat) {
-            // MSG-6: a repeat is stored and delivered at most once.
-            return self.chat_result(&chat, &origin, outcome);
-        }
-        if log.pending_repeat(&chat, &origin) {
-            return;
+        if seen_before {
+            if let Some(outcome) = log.repeat(&chat) {
+                // MSG-6: a repeat is stored and delivered at most once.
+                return self.chat_result(&chat, &origin, outcome);
+            }
+            if log.pending_repeat(&chat, &origin) {
+                return;
+            }
         }
         if let Some(failure) = super::caps::chat_admission(log, &self.config.caps) {
             return self.chat_result(&chat, &origin, ChatOutcome::Failed(failure));
@@ -101,17 +112,19 @@ impl Server {
             // Moved, not copied: what follows reads only the sender and the ids.
             body: std::mem::take(&mut chat.body),
         };
+        // The origin is moved into the pending message; only the mutant that
+        // acknowledges before the store needs it again below.
+        let ack_now = (self.config.mutation == Mutation::AckBeforeStore).then(|| origin.clone());
         log.pending.insert(
             seq,
             Pending {
                 message: message.clone(),
                 contribution_id: chat.contribution_id.clone(),
                 stored: None,
-                origins: vec![origin.clone()],
+                origins: vec![origin],
             },
         );
-        log.seen
-            .insert((chat.sender.clone(), chat.message_id.clone()), seq);
+        log.seen.insert(seen_key, seq);
         let ticket = self.ticket(TicketUse::Message(sid, seq));
         // BODIES-1: with bodies off the record keeps the metadata only; the pending
         // copy above keeps the body for delivery.
@@ -127,7 +140,7 @@ impl Server {
             ticket,
             record: Record::Message(record),
         });
-        if self.config.mutation == Mutation::AckBeforeStore {
+        if let Some(origin) = ack_now {
             self.chat_result(&chat, &origin, ChatOutcome::Accepted);
         }
     }

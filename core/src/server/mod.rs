@@ -58,7 +58,7 @@ mod leg;
 mod location;
 mod msrp_held;
 mod msrp_leg;
-mod msrp_media;
+pub(crate) mod msrp_media;
 mod msrp_relay;
 mod nonces;
 mod one_to_one;

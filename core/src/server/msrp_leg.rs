@@ -290,10 +290,27 @@ impl Server {
     }
 
     pub(crate) fn note_outgoing(&mut self, tid: TransactionId) {
-        if self.msrp.outgoing.len() >= MAX_OUTGOING {
-            self.msrp.outgoing.pop_front();
+        let msrp = &mut *self.msrp;
+        if msrp.outgoing.len() >= MAX_OUTGOING {
+            if let Some((_, oldest)) = msrp.outgoing_order.pop_first() {
+                msrp.outgoing.remove(&oldest);
+            }
         }
-        self.msrp.outgoing.push_back(tid);
+        let n = msrp.outgoing_next;
+        msrp.outgoing_next += 1;
+        if let Some(old) = msrp.outgoing.insert(tid.clone(), n) {
+            // The same id again (ids are unique tokens; kept exact regardless).
+            msrp.outgoing_order.remove(&old);
+        }
+        msrp.outgoing_order.insert(n, tid);
+    }
+
+    /// A response to the server's own SEND `tid` arrived: it is no longer due.
+    pub(crate) fn answered_outgoing(&mut self, tid: &TransactionId) {
+        let msrp = &mut *self.msrp;
+        if let Some(n) = msrp.outgoing.remove(tid) {
+            msrp.outgoing_order.remove(&n);
+        }
     }
 
     /// Forgets the MSRP endpoint of a leg that is gone; a connection no leg uses any
@@ -305,6 +322,7 @@ impl Server {
             return;
         };
         self.msrp.by_session.remove(&m.session_id);
+        self.msrp.pending_legs.remove(leg);
         if let Some(conn) = m.conn {
             let unused = self.msrp.conns.get_mut(&conn).is_some_and(|c| {
                 c.legs.remove(leg);

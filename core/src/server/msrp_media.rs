@@ -82,9 +82,21 @@ pub(crate) struct MsrpState {
     /// Session-id (of the server's URI) → leg.
     pub(crate) by_session: BTreeMap<Arc<str>, LegKey>,
     pub(crate) conns: BTreeMap<ConnId, MsrpConn>,
-    /// Transaction ids of the server's own outgoing SENDs whose response is due
-    /// (consumed when it arrives; bounded, oldest forgotten first).
-    pub(crate) outgoing: VecDeque<TransactionId>,
+    /// The bytes of partial messages each leg's reassembler holds, for the legs
+    /// holding any (LIM-5's all-legs cap; updated whenever a leg takes a chunk,
+    /// the only time its reassembler changes, and dropped with the leg).
+    pub(crate) pending_legs: BTreeMap<LegKey, u64>,
+    /// The server's own outgoing SENDs whose response is due, by transaction id
+    /// (consumed when it arrives; bounded, oldest forgotten first): each with its
+    /// number in sending order, and [`MsrpState::outgoing_order`] the other way.
+    /// Two maps, not one queue: a response found its SEND by a scan of up to
+    /// 1,024 ids, the whole queue for a response to one already forgotten (with
+    /// 16 sessions of 128 SENDs in flight, most of them).
+    pub(crate) outgoing: BTreeMap<TransactionId, u64>,
+    /// Sending number → transaction id of [`MsrpState::outgoing`].
+    pub(crate) outgoing_order: BTreeMap<u64, TransactionId>,
+    /// The next sending number.
+    pub(crate) outgoing_next: u64,
 }
 
 /// Offset of the connection numbers of `MsrpConnect` above [`crate::server::CORE_CONN_BASE`].

@@ -91,28 +91,7 @@ impl Server {
         match msg {
             // Responses to the server's own SENDs: nothing more to do (MSRP-6).
             MsrpMessage::Response(resp) => {
-                // Responses come in the order of the SENDs on each connection, but
-                // the SENDs of every connection share this queue: with many
-                // sessions the one answered lies hundreds of entries in. Ids are
-                // random tokens, so comparing a word of each first skips the
-                // others without a call to `memcmp` (`memcmp` took 5% of cpmd's
-                // samples with 16 sessions, bench/README.md).
-                let wanted = resp.transaction_id.as_str();
-                let head = |t: &str| {
-                    t.as_bytes()
-                        .get(..8)
-                        .and_then(|h| <[u8; 8]>::try_from(h).ok())
-                        .map(u64::from_ne_bytes)
-                };
-                let wanted_head = head(wanted);
-                if let Some(i) = self
-                    .msrp
-                    .outgoing
-                    .iter()
-                    .position(|t| head(t.as_str()) == wanted_head && t.as_str() == wanted)
-                {
-                    self.msrp.outgoing.remove(i);
-                }
+                self.answered_outgoing(&resp.transaction_id);
                 if self.config.mutation == Mutation::MsrpAnswerResponses {
                     let bytes = wire::msrp::encode(&MsrpMessage::Response(resp));
                     self.out.command(Command::MsrpSend { conn, bytes });
@@ -141,9 +120,7 @@ impl Server {
         }
         // MSRP-3: the session-id of the last To-Path URI selects the leg.
         let own = req.to_path.last().cloned().unwrap_or_default();
-        let Some(leg) =
-            session_of(&own).and_then(|s| self.msrp.by_session.get(s.as_str()).cloned())
-        else {
+        let Some(leg) = session_of(&own).and_then(|s| self.msrp.by_session.get(s).cloned()) else {
             return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
         let relaxed = self.config.msrp.relaxed_path_matching;
@@ -170,21 +147,32 @@ impl Server {
             self.msrp_bind(&leg, conn);
         }
         let limits = self.config.limits.clone();
-        // LIM-5: what the other legs hold counts against the all-legs cap.
+        // LIM-5: what the other legs hold counts against the all-legs cap. Only
+        // legs holding partial messages are listed (summing every leg's
+        // reassembler made each SEND cost O(legs)).
         let elsewhere: u64 = self
             .msrp
-            .legs
+            .pending_legs
             .iter()
             .filter(|(k, _)| **k != leg)
-            .map(|(_, m)| m.reassembler.pending_bytes())
+            .map(|(_, held)| *held)
             .sum();
         let Some(m) = self.msrp.legs.get_mut(&leg) else {
             return;
         };
-        let body = match m
+        // The chunk's bytes are handed over: a message in one chunk becomes the
+        // stored body without a copy.
+        let chunk = std::mem::take(&mut req.body);
+        let accepted = m
             .reassembler
-            .accept_request_at(&req, &limits, now, elsewhere)
-        {
+            .accept_request_body_at(&req, chunk, &limits, now, elsewhere);
+        let held = m.reassembler.pending_bytes();
+        if held > 0 {
+            self.msrp.pending_legs.insert(leg.clone(), held);
+        } else if !self.msrp.pending_legs.is_empty() {
+            self.msrp.pending_legs.remove(&leg);
+        }
+        let body = match accepted {
             Ok(Reassembly::Incomplete) | Ok(Reassembly::Aborted) => {
                 // A chunk: acknowledged at once; the message's last chunk is answered
                 // once the message is durable (MSRP-4).
@@ -538,9 +526,12 @@ pub(crate) fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRe
             composing: super::is_composing::is_composing(content_type, body),
         });
     }
-    let cpim = wire::cpim_codec::decode(body).map_err(|_| MsrpRefusal::BadCpim)?;
+    // The headers only: the content is read here only for an IMDN, and the body
+    // is relayed and stored as it came (no copy of the content).
+    let (cpim, content) = wire::cpim_codec::decode_headers_with(body, &wire::Limits::default())
+        .map_err(|_| MsrpRefusal::BadCpim)?;
     let imdn = if cpim.is_imdn() {
-        Some(wire::imdn::decode(&cpim.body).map_err(|_| MsrpRefusal::BadImdn)?)
+        Some(wire::imdn::decode(content).map_err(|_| MsrpRefusal::BadImdn)?)
     } else {
         None
     };

@@ -1068,3 +1068,59 @@ fn bodies_1_store_messages_off_keeps_metadata_not_bodies() {
     assert_eq!(stored[0].content_type, CPIM);
     assert_eq!(stored[0].recipients.len(), 1);
 }
+
+/// MSRP-6 bookkeeping: each of the server's own SENDs is due until its response
+/// arrives (in any order, then consumed: nothing goes out), and at most
+/// `MAX_OUTGOING` are remembered, the oldest forgotten first; a response to one
+/// forgotten is consumed too, and changes nothing.
+#[test]
+fn msrp_6_own_sends_are_due_until_answered_in_any_order_and_bounded() {
+    use crate::server::msrp_media::MAX_OUTGOING;
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let due = |w: &World| w.h.server.table_sizes().msrp_outgoing;
+    let base = due(&w);
+    let send = |w: &mut World, a: &mut Peer, tag: &str, n: usize| -> Vec<MsrpRequest> {
+        let mut relayed = Vec::new();
+        for i in 0..n {
+            let req = a.send(&a_srv, &format!("{tag}{i}"), b"x");
+            w.h.msrp_in(a, MsrpMessage::Request(req));
+            w.h.msrp_take(a.conn);
+            relayed.extend(w.h.msrp_take(b.conn).into_iter().map(request));
+        }
+        relayed
+    };
+    let ok = |w: &mut World, b: &Peer, r: &MsrpRequest| {
+        let resp = MsrpResponse {
+            transaction_id: r.transaction_id.clone(),
+            status: 200,
+            comment: Some("OK".into()),
+            to_path: vec![b_srv.clone()],
+            from_path: vec![b.path.clone()],
+            other: vec![],
+        };
+        w.h.msrp_in(b, MsrpMessage::Response(resp));
+        assert!(w.h.msrp_take(b.conn).is_empty(), "MSRP-6: consumed");
+    };
+    let three = send(&mut w, &mut a, "t", 3);
+    assert_eq!(three.len(), 3);
+    assert_eq!(due(&w), base + 3);
+    ok(&mut w, &b, &three[1]);
+    assert_eq!(due(&w), base + 2, "answered out of order");
+    ok(&mut w, &b, &three[2]);
+    ok(&mut w, &b, &three[0]);
+    ok(&mut w, &b, &three[0]);
+    assert_eq!(
+        due(&w),
+        base,
+        "all answered; a repeated answer changes nothing"
+    );
+    let many = send(&mut w, &mut a, "m", MAX_OUTGOING + 5);
+    assert_eq!(due(&w), MAX_OUTGOING, "bounded");
+    ok(&mut w, &b, &many[0]);
+    assert_eq!(due(&w), MAX_OUTGOING, "the oldest were forgotten");
+    ok(&mut w, &b, many.last().unwrap());
+    assert_eq!(due(&w), MAX_OUTGOING - 1, "the newest are still due");
+}

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use tokio::sync::broadcast;
 
 use crate::mailstore::MailChange;
-use crate::store::layout::{self, Direction, MessageParts};
+use crate::store::layout::{self, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
 use crate::store::sql::{in_tx, Conn, DbError, Val};
 use crate::store::{deferred, group_state, quota, recovery, restart, seal_new};
@@ -472,7 +472,7 @@ fn persist_message<C: Conn + ?Sized>(
     m: &StoredMessage,
 ) -> Result<(), DbError> {
     let session = open_session(ops, instance, &m.key)?;
-    let date = layout::rfc5322_date(ops.now);
+    let (date, date_time) = ops.cache.dates(ops.now);
     let recipients: Vec<String> = m.recipients.iter().map(|r| r.as_str().to_owned()).collect();
     // GRP-23: a restarted group's run is numbered after the earlier runs'.
     let base = restart::base(ops, session)?.unwrap_or(0);
@@ -515,7 +515,7 @@ fn persist_message<C: Conn + ?Sized>(
         content_type: &m.content_type,
         body: &m.body,
         date: &date,
-        date_time: &layout::iso8601(ops.now),
+        date_time: &date_time,
     };
     let mailbox = layout::session_mailbox(parts.conversation_id, m.key.contribution_id.as_str());
     file_message(ops, &parts, &mailbox, "message", id)
@@ -529,7 +529,8 @@ fn file_message<C: Conn + ?Sized>(
     kind: &str,
     id: i64,
 ) -> Result<(), DbError> {
-    let sent = layout::message_object(parts, Direction::Sent);
+    // Both objects at once: they differ only in their `Message-Direction`.
+    let (sent, received) = layout::message_objects(parts);
     // STORE-13: the body is left out of the entry only where the object ends with
     // it byte for byte; the object writes a bare LF of the body as CRLF, and then
     // the whole object is kept (the view appends the row's body as it is).
@@ -552,7 +553,6 @@ fn file_message<C: Conn + ?Sized>(
             body_elsewhere: elsewhere(&sent),
         },
     )?;
-    let received = layout::message_object(parts, Direction::Received);
     let mut done = vec![parts.sender];
     for r in parts.recipients {
         if done.contains(&r.as_str()) {
