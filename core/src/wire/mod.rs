@@ -13,6 +13,7 @@
 
 pub mod conference_info;
 pub mod cpim_codec;
+pub(crate) mod decimal;
 pub mod digest;
 pub mod framing;
 pub mod imdn;
