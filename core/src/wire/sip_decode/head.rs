@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::syntax::{excerpt, is_token, split_top, trim_lws};
+use super::syntax::{cut, excerpt, is_token, split_top, trim_lws};
 use super::{DecodeError, ReplyContext};
 use crate::sip::{Method, StatusCode};
 use crate::uri::Uri;
@@ -130,7 +130,7 @@ fn fold_into(header: &mut RawHeader<'_>, line: &str) {
 
 /// `name [LWS] ":" [LWS] value`.
 fn header_line(line: &str) -> Result<RawHeader<'_>, DecodeError> {
-    let Some((name, value)) = line.split_once(':') else {
+    let Some((name, value)) = cut(line, b':') else {
         return Err(DecodeError::BadHeaderLine(format!(
             "no colon in {}",
             excerpt(line)
