@@ -398,7 +398,7 @@ impl Server {
 
     fn on_response(&mut self, now: Time, resp: Response) {
         let timers = self.config.timers;
-        if let Some((owner, rx)) = self.tx.receive_response(now, &resp, &timers, &mut self.out) {
+        if let Some((owner, rx)) = self.tx.receive_response(now, resp, &timers, &mut self.out) {
             self.on_client_rx(now, owner, rx);
         }
     }
