@@ -474,6 +474,18 @@ impl Server {
         self.send_reply(now, key, Response::to_request(req, status));
     }
 
+    /// [`Self::reply`] to the request the server transaction `key` holds, built from
+    /// it where it lies (no copy of the whole request); nothing when it holds none.
+    pub(crate) fn reply_to_tx(&mut self, now: Time, key: &TxKey, status: StatusCode) {
+        if let Some(resp) = self
+            .tx
+            .request(key)
+            .map(|req| Response::to_request(req, status))
+        {
+            self.send_reply(now, key, resp);
+        }
+    }
+
     /// Sends `resp` through the server transaction `key`: a To-tag on every answer but
     /// 100, `Allow` where RFC 3261 §20.5 wants it.
     pub(crate) fn send_reply(&mut self, now: Time, key: &TxKey, mut resp: Response) {
