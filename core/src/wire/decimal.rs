@@ -27,8 +27,9 @@ pub(crate) fn push_decimal(out: &mut String, n: u64) {
             break;
         }
     }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
+    // ASCII digits: always UTF-8, pushed as one piece rather than a char at a time.
+    if let Ok(text) = std::str::from_utf8(digits.get(at..).unwrap_or_default()) {
+        out.push_str(text);
     }
 }
 
