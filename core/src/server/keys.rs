@@ -3,7 +3,6 @@
 //! timers, transactions, legs and sessions all name, so they sit below all of them.
 
 use std::fmt;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::ids::{CallId, Tag};
@@ -82,8 +81,8 @@ impl TxKey {
             .map(|v| {
                 let mut s = String::with_capacity(32);
                 crate::wire::uri::write_host(&mut s, &v.host);
-                // Writing to a String cannot fail.
-                let _ = write!(s, ":{}", v.port.unwrap_or(5060));
+                s.push(':');
+                crate::wire::decimal::push_decimal(&mut s, u64::from(v.port.unwrap_or(5060)));
                 s
             })
             .unwrap_or_default()

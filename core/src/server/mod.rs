@@ -398,7 +398,7 @@ impl Server {
 
     fn on_response(&mut self, now: Time, resp: Response) {
         let timers = self.config.timers;
-        if let Some((owner, rx)) = self.tx.receive_response(now, &resp, &timers, &mut self.out) {
+        if let Some((owner, rx)) = self.tx.receive_response(now, resp, &timers, &mut self.out) {
             self.on_client_rx(now, owner, rx);
         }
     }
@@ -472,6 +472,18 @@ impl Server {
     /// requests get a To tag so the ACK of a failure matches.
     pub(crate) fn reply(&mut self, now: Time, key: &TxKey, req: &Request, status: StatusCode) {
         self.send_reply(now, key, Response::to_request(req, status));
+    }
+
+    /// [`Self::reply`] to the request the server transaction `key` holds, built from
+    /// it where it lies (no copy of the whole request); nothing when it holds none.
+    pub(crate) fn reply_to_tx(&mut self, now: Time, key: &TxKey, status: StatusCode) {
+        if let Some(resp) = self
+            .tx
+            .request(key)
+            .map(|req| Response::to_request(req, status))
+        {
+            self.send_reply(now, key, resp);
+        }
     }
 
     /// Sends `resp` through the server transaction `key`: a To-tag on every answer but

@@ -15,6 +15,7 @@ use super::{Server, TxKey};
 use crate::body::InviteBody;
 use crate::ids::{ContributionId, SessionId};
 use crate::record::{SessionInfo, SessionKey, SessionType};
+use crate::shared::Shared;
 use crate::sip::{Method, NameAddr, Request, Response, SipMessage, StatusCode};
 use crate::time::Time;
 use crate::uri::UserUri;
@@ -112,7 +113,7 @@ impl Server {
             losers: Default::default(),
             state: OneState::Calling(Box::new(Calling {
                 a_tx: key,
-                a_invite: req,
+                a_invite: Shared::new(req),
                 forks,
                 best_failure: None,
             })),
@@ -453,9 +454,7 @@ impl Server {
             };
             (c.a_tx == invite_key).then(|| (*sid, c.clone()))
         });
-        if let Some(invite) = self.tx.request(&invite_key).cloned() {
-            self.reply(now, &invite_key, &invite, StatusCode::REQUEST_TERMINATED);
-        }
+        self.reply_to_tx(now, &invite_key, StatusCode::REQUEST_TERMINATED);
         let Some((sid, calling)) = found else {
             return;
         };

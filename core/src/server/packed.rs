@@ -9,7 +9,8 @@
 //! bytes. The text of one is a single allocation of its length.
 //!
 //! What it is *not*: a cache of the parsed value, nor lossy. A value is kept as text
-//! only when its text parses back to the very same value (checked when it is
+//! only when its text parses back to the very same value (known from its parts for
+//! the plain shapes, `wire::prints_back`, else checked by parsing it back when it is
 //! packed); any other is kept whole. So equality and hashing are those of the value:
 //! equal values pack to the same variant and text, and different values to different
 //! ones.
@@ -24,6 +25,9 @@ pub(crate) trait WireText: Sized {
     fn print(&self) -> String;
     /// The value of a wire text; `None` when it does not parse.
     fn parse(text: &str) -> Option<Self>;
+    /// Whether the value's text surely parses back to it, judged from its parts
+    /// (`false`: not known without parsing).
+    fn surely_prints_back(&self) -> bool;
 }
 
 impl WireText for NameAddr {
@@ -33,6 +37,9 @@ impl WireText for NameAddr {
     fn parse(text: &str) -> Option<Self> {
         wire::parse_name_addr(text).ok()
     }
+    fn surely_prints_back(&self) -> bool {
+        wire::prints_back_name_addr(self)
+    }
 }
 
 impl WireText for Uri {
@@ -41,6 +48,9 @@ impl WireText for Uri {
     }
     fn parse(text: &str) -> Option<Self> {
         wire::parse_uri(text).ok()
+    }
+    fn surely_prints_back(&self) -> bool {
+        wire::prints_back_uri(self)
     }
 }
 
@@ -57,7 +67,10 @@ impl<T: WireText + PartialEq + Clone> Packed<T> {
     /// Packs `value`.
     pub(crate) fn new(value: T) -> Self {
         let text = value.print();
-        if T::parse(&text).as_ref() == Some(&value) {
+        // The plain shapes (every address of an ordinary call) are known to read
+        // back from their parts; only the others are parsed back to find out. The
+        // outcome is the same either way (`wire::prints_back`'s property tests).
+        if value.surely_prints_back() || T::parse(&text).as_ref() == Some(&value) {
             Packed::Text(text.into_boxed_str())
         } else {
             Packed::Whole(Box::new(value))

@@ -154,8 +154,9 @@ pub(crate) enum OneState {
 pub(crate) struct Calling {
     /// A's INVITE server transaction.
     pub(crate) a_tx: TxKey,
-    /// A's INVITE (answered when B answers).
-    pub(crate) a_invite: Request,
+    /// A's INVITE (answered when B answers). Shared: every answer of B's works on a
+    /// copy of the `Calling` state, and a copy of the request is a count.
+    pub(crate) a_invite: Shared<Request>,
     /// Parallel forking: our INVITE to each registered device of B, by leg.
     pub(crate) forks: BTreeMap<LegKey, TxKey>,
     /// The best failure so far, answered to A if every fork fails.

@@ -253,9 +253,7 @@ impl Server {
         let mut reply_to = t.initiator.clone();
         if self.config.mutation == Mutation::OkBeforeDurableSeal {
             if let Some(key) = reply_to.take() {
-                if let Some(req) = self.tx.request(&key).cloned() {
-                    self.reply(now, &key, &req, StatusCode::OK);
-                }
+                self.reply_to_tx(now, &key, StatusCode::OK);
             }
         }
         self.out.disarm(&Timer::ByeWait(sid));
@@ -289,13 +287,11 @@ impl Server {
             Event::SealFailed(sid)
         });
         if let Some(key) = reply_to {
-            if let Some(req) = self.tx.request(&key).cloned() {
-                if ok {
-                    self.reply(now, &key, &req, StatusCode::OK);
-                } else {
-                    // TERM-5: the BYE sender learns the session was not sealed.
-                    self.refuse_request(now, &key, &req, Refusal::StoreFailed);
-                }
+            if ok {
+                self.reply_to_tx(now, &key, StatusCode::OK);
+            } else if let Some(req) = self.tx.request(&key).cloned() {
+                // TERM-5: the BYE sender learns the session was not sealed.
+                self.refuse_request(now, &key, &req, Refusal::StoreFailed);
             }
         }
         let outcome = if ok {

@@ -374,11 +374,12 @@ impl Transactions {
     }
 
     /// Matches a response to its client transaction (RFC 3261 §17.1.3). Returns the
-    /// owner and what it must see; `None` for a stray or absorbed response.
+    /// owner and what it must see; `None` for a stray or absorbed response. Takes
+    /// the response: the owner gets it as it is, not a copy.
     pub(crate) fn receive_response(
         &mut self,
         now: Time,
-        resp: &Response,
+        resp: Response,
         timers: &Timers,
         out: &mut Outbox,
     ) -> Option<(Owner, ClientRx)> {
@@ -390,7 +391,7 @@ impl Transactions {
         match tx.state {
             State::Initial | State::Proceeding => {}
             State::Accepted if status.is_success() => {
-                return Some((tx.owner.clone(), ClientRx::Retransmitted2xx(resp.clone())));
+                return Some((tx.owner.clone(), ClientRx::Retransmitted2xx(resp)));
             }
             State::Completed if tx.is_invite() && !status.is_success() => {
                 // A retransmitted non-2xx final: repeat our ACK.
@@ -409,7 +410,7 @@ impl Transactions {
                 out.disarm(&Timer::Retransmit(key.clone()));
                 out.arm(Timer::Timeout(key.clone()), now.plus_ms(timers.timer_c_ms));
             }
-            return Some((owner, ClientRx::Response(resp.clone())));
+            return Some((owner, ClientRx::Response(resp)));
         }
         out.disarm(&Timer::Retransmit(key.clone()));
         out.disarm(&Timer::Timeout(key.clone()));
@@ -423,7 +424,7 @@ impl Transactions {
             let ack = tx
                 .request
                 .as_ref()
-                .map(|invite| SipMessage::Request(ack_for_non2xx(invite, resp)));
+                .map(|invite| SipMessage::Request(ack_for_non2xx(invite, &resp)));
             tx.finish(ack.as_ref().filter(|_| !reliable));
             if let Some(ack) = ack {
                 out.transmit(tx.flow, ack);
@@ -434,7 +435,7 @@ impl Transactions {
             tx.state = State::Completed;
             self.linger_or_drop(now, key, reliable, timers.t4_ms, out);
         }
-        Some((owner, ClientRx::Response(resp.clone())))
+        Some((owner, ClientRx::Response(resp)))
     }
 
     fn linger_or_drop(&mut self, now: Time, key: TxKey, reliable: bool, ms: u64, out: &mut Outbox) {
@@ -1050,7 +1051,7 @@ mod tests {
         );
         out.commands.clear();
         let ringing = Response::to_request(&req, StatusCode::RINGING);
-        let told = txs.receive_response(Time::from_ms(100), &ringing, &t, &mut out);
+        let told = txs.receive_response(Time::from_ms(100), ringing.clone(), &t, &mut out);
         assert_eq!(told, Some((owner.clone(), ClientRx::Response(ringing))));
         assert_eq!(
             deadline(&out, &Timer::Retransmit(key.clone())),
@@ -1104,7 +1105,7 @@ mod tests {
         out.commands.clear();
         let mut busy = Response::to_request(&req, StatusCode::BUSY_HERE);
         busy.headers.to.set_tag(&Tag::new("b-tag"));
-        let told = txs.receive_response(Time::from_ms(100), &busy, &t, &mut out);
+        let told = txs.receive_response(Time::from_ms(100), busy.clone(), &t, &mut out);
         assert_eq!(
             told,
             Some((Owner::Nobody, ClientRx::Response(busy.clone())))
@@ -1139,13 +1140,13 @@ mod tests {
         );
         // The retransmitted final is ACKed again and not passed up.
         assert_eq!(
-            txs.receive_response(Time::from_ms(200), &busy, &t, &mut out),
+            txs.receive_response(Time::from_ms(200), busy.clone(), &t, &mut out),
             None
         );
         assert_eq!(sent(&mut out), [expected_ack]);
         fire(&mut txs, &mut out, &Timer::Linger(key));
         assert_eq!(
-            txs.receive_response(Time::from_ms(20_000), &busy, &t, &mut out),
+            txs.receive_response(Time::from_ms(20_000), busy.clone(), &t, &mut out),
             None
         );
         assert!(
@@ -1170,13 +1171,13 @@ mod tests {
         );
         out.commands.clear();
         let ok = Response::to_request(&req, StatusCode::OK);
-        let first = txs.receive_response(Time::from_ms(100), &ok, &t, &mut out);
+        let first = txs.receive_response(Time::from_ms(100), ok.clone(), &t, &mut out);
         assert_eq!(first, Some((Owner::Nobody, ClientRx::Response(ok.clone()))));
         assert!(
             sent(&mut out).is_empty(),
             "the ACK of a 2xx is the owner's (a dialog request)"
         );
-        let again = txs.receive_response(Time::from_ms(600), &ok, &t, &mut out);
+        let again = txs.receive_response(Time::from_ms(600), ok.clone(), &t, &mut out);
         assert_eq!(again, Some((Owner::Nobody, ClientRx::Retransmitted2xx(ok))));
         assert_eq!(
             deadline(&out, &Timer::Linger(key)),
@@ -1201,10 +1202,10 @@ mod tests {
         );
         let ok = Response::to_request(&req, StatusCode::OK);
         assert!(txs
-            .receive_response(Time::from_ms(100), &ok, &t, &mut out)
+            .receive_response(Time::from_ms(100), ok.clone(), &t, &mut out)
             .is_some());
         assert_eq!(
-            txs.receive_response(Time::from_ms(200), &ok, &t, &mut out),
+            txs.receive_response(Time::from_ms(200), ok.clone(), &t, &mut out),
             None
         );
         assert_eq!(
@@ -1232,21 +1233,21 @@ mod tests {
         let mut other_branch = Response::to_request(&req, StatusCode::OK);
         other_branch.headers.via = vec![testing::via(Transport::Tcp, PEER, "c2")];
         assert_eq!(
-            txs.receive_response(Time::ZERO, &other_branch, &t, &mut out),
+            txs.receive_response(Time::ZERO, other_branch.clone(), &t, &mut out),
             None
         );
         let mut other_method = Response::to_request(&req, StatusCode::OK);
         other_method.headers.cseq.method = Method::Options;
         assert_eq!(
-            txs.receive_response(Time::ZERO, &other_method, &t, &mut out),
+            txs.receive_response(Time::ZERO, other_method.clone(), &t, &mut out),
             None
         );
         let ok = Response::to_request(&req, StatusCode::OK);
         assert!(txs
-            .receive_response(Time::ZERO, &ok, &t, &mut out)
+            .receive_response(Time::ZERO, ok.clone(), &t, &mut out)
             .is_some());
         assert_eq!(
-            txs.receive_response(Time::ZERO, &ok, &t, &mut out),
+            txs.receive_response(Time::ZERO, ok.clone(), &t, &mut out),
             None,
             "gone at once over TCP (Timer K = 0)"
         );

@@ -13,6 +13,7 @@
 
 pub mod conference_info;
 pub mod cpim_codec;
+pub(crate) mod decimal;
 pub mod digest;
 pub mod framing;
 pub mod imdn;
@@ -20,6 +21,7 @@ pub mod limits;
 pub mod msrp;
 pub mod msrp_uri;
 pub mod multipart;
+mod prints_back;
 pub mod resource_lists;
 pub mod sdp;
 mod sip_decode;
@@ -32,6 +34,7 @@ pub use sip_decode::{decode_datagram, decode_message, BadMessage, DecodeError, R
 pub(crate) use sip_encode::print_name_addr;
 pub use sip_encode::{encode_error_reply, encode_message};
 // A leg keeps its dialog addresses as text (`server::packed`).
+pub(crate) use prints_back::{prints_back_name_addr, prints_back_uri};
 pub(crate) use sip_decode::parse_name_addr;
 
 /// What is needed to answer a request that could not be decoded or framed (its

@@ -35,14 +35,14 @@ pub fn encode_message(msg: &SipMessage) -> Vec<u8> {
         }
         SipMessage::Response(r) => {
             out.push_str("SIP/2.0 ");
-            push_num(&mut out, r.status);
+            push_num(&mut out, r.status.get());
             out.push(' ');
             line(&mut out, &r.reason);
         }
     }
     print_headers(&mut out, headers);
     out.push_str("Content-Length: ");
-    push_num(&mut out, body.len());
+    push_num(&mut out, body.len() as u64);
     out.push_str("\r\n\r\n");
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
@@ -50,10 +50,8 @@ pub fn encode_message(msg: &SipMessage) -> Vec<u8> {
 }
 
 /// Appends a number in decimal without a temporary string.
-fn push_num(out: &mut String, n: impl std::fmt::Display) {
-    use std::fmt::Write as _;
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{n}");
+fn push_num(out: &mut String, n: impl Into<u64>) {
+    super::decimal::push_decimal(out, n.into());
 }
 
 fn line(out: &mut String, text: &str) {
@@ -250,7 +248,7 @@ pub fn encode_error_reply(ctx: &ReplyContext, status: StatusCode, detail: &str) 
     let reason = if safe { detail } else { status.reason() };
     let mut out = String::with_capacity(256);
     out.push_str("SIP/2.0 ");
-    push_num(&mut out, status);
+    push_num(&mut out, status.get());
     out.push(' ');
     line(&mut out, reason);
     for via in &ctx.via {

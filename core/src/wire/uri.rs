@@ -14,6 +14,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::sip_decode::syntax::{cut, pieces};
 use crate::ids::{CallId, Tag};
 use crate::sip::Replaces;
 use crate::uri::{Host, Param, SipUri, TelUri, Uri};
@@ -47,7 +48,7 @@ pub fn parse_uri(text: &str) -> Result<Uri, UriError> {
     if text.is_empty() || !text.chars().all(is_uri_char) {
         return Err(UriError::Character);
     }
-    let (scheme, rest) = text.split_once(':').ok_or(UriError::Scheme)?;
+    let (scheme, rest) = cut(text, b':').ok_or(UriError::Scheme)?;
     if !is_scheme(scheme) {
         return Err(UriError::Scheme);
     }
@@ -81,13 +82,13 @@ fn is_scheme(s: &str) -> bool {
 fn parse_sip(rest: &str, secure: bool) -> Result<SipUri, UriError> {
     // The user part may itself contain `;` and `?` (RFC 3261 `user-unreserved`), so
     // the first `@` is what ends it; a host never contains `@`.
-    let (userinfo, after) = match rest.split_once('@') {
+    let (userinfo, after) = match cut(rest, b'@') {
         Some((u, a)) => (Some(u), a),
         None => (None, rest),
     };
     let (user, password) = match userinfo {
         Some(u) => {
-            let (user, password) = match u.split_once(':') {
+            let (user, password) = match cut(u, b':') {
                 Some((user, pw)) => (user, Some(pw.to_owned())),
                 None => (u, None),
             };
@@ -98,11 +99,11 @@ fn parse_sip(rest: &str, secure: bool) -> Result<SipUri, UriError> {
         }
         None => (None, None),
     };
-    let (before_headers, headers) = match after.split_once('?') {
+    let (before_headers, headers) = match cut(after, b'?') {
         Some((b, h)) => (b, parse_uri_headers(h)?),
         None => (after, Vec::new()),
     };
-    let (hostport, params) = match before_headers.split_once(';') {
+    let (hostport, params) = match cut(before_headers, b';') {
         Some((hp, p)) => (hp, parse_uri_params(p)?),
         None => (before_headers, Vec::new()),
     };
@@ -120,7 +121,7 @@ fn parse_sip(rest: &str, secure: bool) -> Result<SipUri, UriError> {
 
 /// `number[;params]` after `tel:`.
 fn parse_tel(rest: &str) -> Result<TelUri, UriError> {
-    let (number, params) = match rest.split_once(';') {
+    let (number, params) = match cut(rest, b';') {
         Some((n, p)) => (n, parse_uri_params(p)?),
         None => (rest, Vec::new()),
     };
@@ -135,9 +136,9 @@ fn parse_tel(rest: &str) -> Result<TelUri, UriError> {
 
 /// `name[=value](;name[=value])*` of a URI (no quoting exists in URI parameters).
 fn parse_uri_params(text: &str) -> Result<Vec<Param>, UriError> {
-    text.split(';')
+    pieces(text, b';')
         .map(|p| {
-            let (name, value) = match p.split_once('=') {
+            let (name, value) = match cut(p, b'=') {
                 Some((n, v)) => (n, Some(v.to_owned())),
                 None => (p, None),
             };
@@ -155,9 +156,9 @@ fn parse_uri_params(text: &str) -> Result<Vec<Param>, UriError> {
 /// `hname=hvalue(&hname=hvalue)*`, kept percent-encoded; a missing `=` means an
 /// empty value (printed back as `name=`).
 fn parse_uri_headers(text: &str) -> Result<Vec<(String, String)>, UriError> {
-    text.split('&')
+    pieces(text, b'&')
         .map(|h| {
-            let (name, value) = h.split_once('=').unwrap_or((h, ""));
+            let (name, value) = cut(h, b'=').unwrap_or((h, ""));
             if name.is_empty() {
                 return Err(UriError::Empty("header name"));
             }
@@ -170,11 +171,11 @@ fn parse_uri_headers(text: &str) -> Result<Vec<(String, String)>, UriError> {
 /// Shared with the Via `sent-by` parser. Names are lower-cased.
 pub(crate) fn parse_host_port(text: &str) -> Result<(Host, Option<u16>), UriError> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
-        let (addr, after) = rest.split_once(']').ok_or(UriError::Host)?;
+        let (addr, after) = cut(rest, b']').ok_or(UriError::Host)?;
         let addr: Ipv6Addr = addr.parse().map_err(|_| UriError::Host)?;
         (Host::V6(addr), after)
     } else {
-        let end = text.find(':').unwrap_or(text.len());
+        let end = text.bytes().position(|b| b == b':').unwrap_or(text.len());
         let (name, after) = text.split_at(end);
         (parse_host_name(name)?, after)
     };
@@ -235,10 +236,8 @@ pub(crate) fn write_host(out: &mut String, host: &Host) {
     use std::fmt::Write as _;
     match host {
         Host::Name(n) => out.push_str(n),
+        Host::V4(a) => super::decimal::push_ipv4(out, *a),
         // Writing to a String cannot fail.
-        Host::V4(a) => {
-            let _ = write!(out, "{a}");
-        }
         Host::V6(a) => {
             let _ = write!(out, "[{a}]");
         }
@@ -257,9 +256,8 @@ fn write_sip(out: &mut String, sip: &SipUri) {
     }
     write_host(out, &sip.host);
     if let Some(port) = sip.port {
-        use std::fmt::Write as _;
         out.push(':');
-        let _ = write!(out, "{port}");
+        super::decimal::push_decimal(out, u64::from(port));
     }
     push_uri_params(out, &sip.params);
     for (i, (name, value)) in sip.headers.iter().enumerate() {

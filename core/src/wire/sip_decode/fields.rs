@@ -6,8 +6,8 @@
 //! splitting and no duplicate checks (see `headers`).
 
 use super::syntax::{
-    excerpt, find_top, is_token, is_token_char, parse_digits, parse_header_params, take_quoted,
-    trim_lws,
+    cut, excerpt, find_top, is_token, is_token_char, parse_digits, parse_header_params,
+    take_quoted, trim_lws,
 };
 use crate::sip::{CSeq, MediaType, Method, NameAddr, Via};
 use crate::uri::Param;
@@ -32,7 +32,7 @@ pub(super) fn parse_name_addr(value: &str) -> Result<NameAddr, String> {
         return parse_addr_spec(value);
     };
     let inner = after_display.strip_prefix('<').ok_or("missing <")?;
-    let (uri, params) = inner.split_once('>').ok_or("missing >")?;
+    let (uri, params) = cut(inner, b'>').ok_or("missing >")?;
     if trim_lws(uri) != uri {
         // RFC 4475 §3.1.2.14: an addr-spec has no spaces, not even next to < and >.
         return Err("spaces inside <>".into());
@@ -62,7 +62,7 @@ fn token_display(text: &str) -> Result<Option<String>, String> {
 }
 
 fn parse_addr_spec(value: &str) -> Result<NameAddr, String> {
-    let (uri, params) = match value.find(';') {
+    let (uri, params) = match value.bytes().position(|b| b == b';') {
         Some(i) => value.split_at(i),
         None => (value, ""),
     };

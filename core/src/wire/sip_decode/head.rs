@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use super::syntax::{excerpt, is_token, split_top, trim_lws};
+use super::syntax::{cut, excerpt, is_token, split_top, trim_lws};
 use super::{DecodeError, ReplyContext};
 use crate::sip::{Method, StatusCode};
 use crate::uri::Uri;
@@ -66,13 +66,49 @@ fn physical_lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
+/// Physical lines of a head already known to be UTF-8, as [`physical_lines`] cuts
+/// them (LF is ASCII, so every cut is on a character boundary).
+fn physical_text_lines(head: &str) -> impl Iterator<Item = &str> {
+    let head = head.strip_suffix('\n').unwrap_or(head);
+    head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l))
+}
+
 /// A line as text, refusing non-UTF-8 and control characters other than HT, except
 /// after a backslash: a quoted-pair may escape any character but CR and LF (RFC 3261
 /// §25.1; RFC 4475 §3.1.1.2 puts NUL, BEL and DEL in a display name).
 fn line_text(line: &[u8]) -> Result<&str, DecodeError> {
     let text = std::str::from_utf8(line).map_err(|_| DecodeError::NotUtf8)?;
+    checked_text(text)
+}
+
+/// Whether every byte is printable ASCII or HT. Eight bytes at a time: a word with
+/// no byte below SP and none above `~` is printable as a whole (the two tests are
+/// exact, Bit Twiddling Hacks' `hasless`/`hasmore`); only a word with one (most
+/// often an HT) is looked at byte by byte. This runs over every byte of every
+/// header line received.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let one = |b: &u8| matches!(b, b' '..=b'~' | b'\t');
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        let x = u64::from_le_bytes(le);
+        // A byte below 0x20: `hasless(x, 0x20)`; above 0x7e: `hasmore(x, 0x7e)`.
+        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let above = (x.wrapping_add(ONES) | x) & HIGH;
+        if (below | above) != 0 && !word.iter().all(one) {
+            return false;
+        }
+    }
+    words.remainder().iter().all(one)
+}
+
+/// [`line_text`] of a line already known to be UTF-8: the control-character rule.
+fn checked_text(text: &str) -> Result<&str, DecodeError> {
     // Most lines are printable ASCII (and HT): no control character to look for.
-    if line.iter().all(|&b| matches!(b, b' '..=b'~' | b'\t')) {
+    if printable_ascii(text.as_bytes()) {
         return Ok(text);
     }
     let mut escaped = false;
@@ -92,8 +128,22 @@ pub(super) fn split_head<'a>(
     head: &'a [u8],
     limits: &Limits,
 ) -> Result<(&'a str, Vec<RawHeader<'a>>), DecodeError> {
-    let mut lines = physical_lines(head);
-    let start = line_text(lines.next().unwrap_or_default())?;
+    // The whole head checked as UTF-8 once (the usual case) rather than line by
+    // line; a head that is not takes the line-by-line way, so the first bad line
+    // still decides the error, as it always did.
+    match std::str::from_utf8(head) {
+        Ok(text) => logical_lines(physical_text_lines(text), checked_text, limits),
+        Err(_) => logical_lines(physical_lines(head), line_text, limits),
+    }
+}
+
+/// [`split_head`] over physical lines `lines`, each made text by `text_of`.
+fn logical_lines<'a, L: Default>(
+    mut lines: impl Iterator<Item = L>,
+    text_of: impl Fn(L) -> Result<&'a str, DecodeError>,
+    limits: &Limits,
+) -> Result<(&'a str, Vec<RawHeader<'a>>), DecodeError> {
+    let start = text_of(lines.next().unwrap_or_default())?;
     let mut headers = Vec::new();
     for (count, line) in lines.enumerate() {
         if count >= limits.max_header_count {
@@ -101,7 +151,7 @@ pub(super) fn split_head<'a>(
                 limit: limits.max_header_count,
             });
         }
-        let line = line_text(line)?;
+        let line = text_of(line)?;
         if line.starts_with([' ', '\t']) {
             let Some(last) = headers.last_mut() else {
                 return Err(DecodeError::BadHeaderLine(
@@ -130,7 +180,7 @@ fn fold_into(header: &mut RawHeader<'_>, line: &str) {
 
 /// `name [LWS] ":" [LWS] value`.
 fn header_line(line: &str) -> Result<RawHeader<'_>, DecodeError> {
-    let Some((name, value)) = line.split_once(':') else {
+    let Some((name, value)) = cut(line, b':') else {
         return Err(DecodeError::BadHeaderLine(format!(
             "no colon in {}",
             excerpt(line)
@@ -282,6 +332,44 @@ fn collect_reply_value(ctx: &mut ReplyContext, h: RawHeader<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The word-at-a-time test says what the byte-by-byte one says.
+        #[test]
+        fn printable_words_agree_with_bytes(
+            bytes in proptest::collection::vec(
+                prop_oneof![
+                    any::<u8>(),
+                    prop::sample::select(vec![0x00, 0x08, 0x09, 0x0a, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xff]),
+                    b' '..=b'~',
+                ],
+                0..40,
+            ),
+        ) {
+            let simple = bytes.iter().all(|b| matches!(b, b' '..=b'~' | b'\t'));
+            prop_assert_eq!(printable_ascii(&bytes), simple);
+        }
+
+        /// A head checked as UTF-8 in one piece splits exactly as line by line (the
+        /// way every head took before, and the one a non-UTF-8 head still takes):
+        /// the same lines, or the same first error.
+        #[test]
+        fn whole_head_and_line_by_line_agree(
+            head in proptest::collection::vec(
+                prop::sample::select(vec![
+                    b'a', b'Z', b'1', b':', b' ', b'\t', b'\r', b'\n', b'\\', b'"', 0x00, 0x07,
+                    0x7f, 0xc3, 0xa9, 0xff,
+                ]),
+                0..40,
+            ),
+            max in 0usize..4,
+        ) {
+            let limits = Limits { max_header_count: max, ..Limits::default() };
+            let lines = logical_lines(physical_lines(&head), line_text, &limits);
+            prop_assert_eq!(split_head(&head, &limits), lines);
+        }
+    }
 
     #[test]
     fn head_end_with_crlf_lf_and_mixed_endings() {
