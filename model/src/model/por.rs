@@ -236,25 +236,9 @@ impl CpmModel {
     /// it is enabled there.
     fn translate(&self, from: &State, action: &Action, to: &State) -> Option<Action> {
         let moved = |i: usize| to.net.iter().position(|q| *q == from.net[i]);
-        let a = match action {
-            Action::Deliver(i) => Action::Deliver(moved(*i)?),
-            Action::Drop(i) => Action::Drop(moved(*i)?),
-            Action::Duplicate(i) => Action::Duplicate(moved(*i)?),
-            Action::IgnoreBye(i) => Action::IgnoreBye(moved(*i)?),
-            other @ (Action::Fire(_)
-            | Action::StoreOk(_)
-            | Action::StoreFail(_)
-            | Action::Chat(..)
-            | Action::Extend
-            | Action::Bye(_)
-            | Action::Retransmit(_)
-            | Action::Attack
-            | Action::Leave(_)
-            | Action::ChunkEnd(_)
-            | Action::Abort(_)
-            | Action::Refer(_)
-            | Action::Race(_)
-            | Action::Restart(_)) => other.clone(),
+        let a = match packet_of(action) {
+            Some((i, on)) => on(moved(i)?),
+            None => action.clone(),
         };
         let mut enabled = Vec::new();
         self.enabled(to, &mut enabled);
@@ -264,10 +248,20 @@ impl CpmModel {
 
 /// The packet an action is the fate of.
 fn on_packet(a: &Action) -> Option<usize> {
+    packet_of(a).map(|(i, _)| i)
+}
+
+/// Makes an action of one kind on packet `i`.
+type OnPacket = fn(usize) -> Action;
+
+/// The packet an action is the fate of, and the same kind of action on another
+/// packet. Exhaustive, so a new action on a packet cannot be missed.
+fn packet_of(a: &Action) -> Option<(usize, OnPacket)> {
     match a {
-        Action::Deliver(i) | Action::Drop(i) | Action::Duplicate(i) | Action::IgnoreBye(i) => {
-            Some(*i)
-        }
+        Action::Deliver(i) => Some((*i, Action::Deliver)),
+        Action::Drop(i) => Some((*i, Action::Drop)),
+        Action::Duplicate(i) => Some((*i, Action::Duplicate)),
+        Action::IgnoreBye(i) => Some((*i, Action::IgnoreBye)),
         Action::Fire(_)
         | Action::StoreOk(_)
         | Action::StoreFail(_)

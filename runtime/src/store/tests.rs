@@ -140,6 +140,13 @@ fn pg_url_for(admin: &str, db: &str) -> String {
     format!("{base}/{db}{query}")
 }
 
+/// The pipelined batch writer (`pg_batch.rs`) on a new connection to `url`.
+fn pg_batch_writer(url: &str) -> pg_batch::PgBatchWriter {
+    let (feed, _) = broadcast::channel(8);
+    let shared = HistoryWriter::new(postgres::PgConn::connect(url).unwrap(), 0, feed.clone());
+    pg_batch::PgBatchWriter::new(shared, feed)
+}
+
 fn sqlite_place() -> Place {
     Place::Sqlite(tempfile::tempdir().expect("temp dir"))
 }
@@ -1206,9 +1213,7 @@ fn store_11_messages_and_seals_take_the_pipelined_path() {
         unreachable!("a PostgreSQL place")
     };
     drop(place.open());
-    let (feed, _) = broadcast::channel(8);
-    let shared = HistoryWriter::new(postgres::PgConn::connect(&url).unwrap(), 0, feed.clone());
-    let mut writer = pg_batch::PgBatchWriter::new(shared, feed);
+    let mut writer = pg_batch_writer(&url);
     let jobs = [
         StoreJob::Persist(
             StoreTicket::new(1),

@@ -141,9 +141,7 @@ fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
          CREATE TRIGGER skip_copies BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION skip_copies()",
     )
     .expect("trigger");
-    let (feed, _) = broadcast::channel(8);
-    let shared = HistoryWriter::new(postgres::PgConn::connect(&url).unwrap(), 0, feed.clone());
-    let mut writer = pg_batch::PgBatchWriter::new(shared, feed);
+    let mut writer = pg_batch_writer(&url);
     let jobs: Vec<StoreJob> = (1..=4u64)
         .map(|seq| {
             StoreJob::Persist(
@@ -186,9 +184,7 @@ fn store_13_the_pipelined_batch_stores_a_body_once() {
         unreachable!("a PostgreSQL place")
     };
     drop(place.open());
-    let (feed, _) = broadcast::channel(8);
-    let shared = HistoryWriter::new(postgres::PgConn::connect(&url).unwrap(), 0, feed.clone());
-    let mut writer = pg_batch::PgBatchWriter::new(shared, feed);
+    let mut writer = pg_batch_writer(&url);
     let bodies: [&[u8]; 2] = [
         b"Content-Type: text/plain\r\n\r\nhi \xff\xfe bob",
         b"Content-Type: text/plain\r\n\r\nline one\nline two",
