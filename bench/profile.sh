@@ -56,15 +56,17 @@ sipp "$ip:$port" -sf "$root/bench/uac.xml" -i "$ip" -p $((port + 2)) -t u1 -nost
 kill -INT "$perf"
 wait "$perf" 2>/dev/null || true
 
+# `head` ends a report early: perf then dies of SIGPIPE, which pipefail would make
+# the script's exit status (the `|| true`s below).
 echo "== profile: RATE=$RATE COUNT=$COUNT, $CPMD_BIN"
 echo "== samples by thread"
 perf report -i "$work/perf.data" --no-children --sort comm --stdio -g none 2>/dev/null |
-  grep -v '^#' | grep -v '^$' | head -10
+  grep -v '^#' | grep -v '^$' | head -10 || true
 echo "== flat: self time by symbol, all threads (top $TOP)"
 perf report -i "$work/perf.data" --no-children --sort comm,dso,symbol --stdio -g none \
-  --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP"
+  --percent-limit 0.3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP" || true
 # The event-loop thread carries the process's name (15 characters at most).
 comm=$(basename "$CPMD_BIN" | cut -c1-15)
 echo "== inclusive time by symbol, event-loop thread ($comm), top $TOP"
 perf report -i "$work/perf.data" --children --comm "$comm" --sort symbol --stdio -g none \
-  --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP"
+  --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$TOP" || true
