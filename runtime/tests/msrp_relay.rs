@@ -36,6 +36,9 @@ fn start(dir: &std::path::Path) -> (Cpmd, SocketAddr, SocketAddr) {
             "127.0.0.1:0",
             "--msrp",
             "127.0.0.1:0",
+            // Not the default 1143: another cpmd on the machine may hold it.
+            "--imap",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(dir)
