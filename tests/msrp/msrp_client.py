@@ -300,19 +300,44 @@ class Connection:
         self.sock = sock
         self.peer = "%s:%d" % sock.getpeername()[:2]
         self.lock = threading.Lock()
+        # OpenSSL's SSL object must not read and write at once from two threads, and
+        # Python's SSLSocket does not serialize them: a write racing the reader's
+        # blocked read (TLS 1.3 handles the server's session tickets there) could
+        # leave the write unsent. Over TLS every read and write holds `io`, and the
+        # reader holds it only for short receive timeouts.
+        self.tls = isinstance(sock, ssl.SSLSocket)
+        self.io = threading.Lock()
         self.closed = False
         self.waiters = {}  # tid -> [Event, Frame]
         threading.Thread(target=self.read_loop, daemon=True).start()
 
     def write(self, data):
         with self.lock:
-            self.sock.sendall(data)
+            if not self.tls:
+                self.sock.sendall(data)
+                return
+            with self.io:
+                self.sock.settimeout(10)
+                self.sock.sendall(data)
+
+    def recv(self):
+        if not self.tls:
+            return self.sock.recv(65536)
+        while True:
+            with self.io:
+                self.sock.settimeout(0.02)
+                try:
+                    return self.sock.recv(65536)
+                except (socket.timeout, ssl.SSLWantReadError):
+                    pass
+            # Let a waiting writer take `io` before the next read.
+            time.sleep(0.001)
 
     def read_loop(self):
         buf = b""
         try:
             while True:
-                data = self.sock.recv(65536)
+                data = self.recv()
                 if not data:
                     break
                 buf += data

@@ -111,8 +111,8 @@ impl Balancer {
 }
 
 impl Drop for Balancer {
+    /// SIGTERM first (`kamailio::stop`): a SIGKILL left the workers running.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::kamailio::stop(&mut self.child);
     }
 }

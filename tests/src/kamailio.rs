@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// Writes `cfg` to `run/kamailio.cfg` and starts Kamailio on it (foreground, 4
 /// MiB private and 32 MiB shared memory, runtime files in `run`), its output to
@@ -28,4 +29,19 @@ pub fn spawn(run: &Path, cfg: &str) -> (Child, PathBuf) {
         .spawn()
         .expect("spawn kamailio");
     (child, log)
+}
+
+/// Stops a Kamailio [`spawn`] started: SIGTERM, so its main process stops the
+/// workers it forked before it exits (a SIGKILL of the main process leaves them
+/// running, holding their ports, after the test is gone), then SIGKILL if it is
+/// still there after 5 s.
+pub fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    if crate::wait_for(child, Duration::from_secs(5)).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

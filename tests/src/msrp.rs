@@ -297,14 +297,7 @@ impl Drop for Kamailio {
     /// SIGTERM: kamailio's main process stops its children before it exits.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            if wait_for(&mut child, Duration::from_secs(5)).is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            crate::kamailio::stop(&mut child);
         }
         if std::thread::panicking() {
             eprintln!("---- kamailio log ----\n{}", self.log());
