@@ -186,6 +186,20 @@ pub enum Record {
 }
 
 impl Record {
+    /// The chat message, if this record is one.
+    pub fn message(&self) -> Option<&StoredMessage> {
+        match self {
+            Record::Message(m) => Some(m),
+            Record::SessionInfo(_)
+            | Record::Standalone(_)
+            | Record::Disposition(_)
+            | Record::Deferred(_)
+            | Record::DeferredDone(_)
+            | Record::KnownUser(_)
+            | Record::GroupState(_) => None,
+        }
+    }
+
     /// The session info, if this record is one.
     pub fn session_info(&self) -> Option<&SessionInfo> {
         match self {

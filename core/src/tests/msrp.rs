@@ -244,16 +244,7 @@ fn received(w: &mut World, peer: &Peer, srv: &str) -> Vec<(String, Vec<u8>)> {
 fn stored_bodies(w: &World) -> Vec<Vec<u8>> {
     w.h.stored
         .iter()
-        .filter_map(|r| match r {
-            Record::Message(m) => Some(inner(&m.body)),
-            Record::SessionInfo(_)
-            | Record::Standalone(_)
-            | Record::Disposition(_)
-            | Record::Deferred(_)
-            | Record::DeferredDone(_)
-            | Record::KnownUser(_)
-            | Record::GroupState(_) => None,
-        })
+        .filter_map(|r| r.message().map(|m| inner(&m.body)))
         .collect()
 }
 
@@ -1048,20 +1039,7 @@ fn bodies_1_store_messages_off_keeps_metadata_not_bodies() {
     let got = received(&mut w, &b, &b_srv);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1, b"not kept", "relayed with its body");
-    let stored: Vec<&StoredMessage> =
-        w.h.stored
-            .iter()
-            .filter_map(|r| match r {
-                Record::Message(m) => Some(m),
-                Record::SessionInfo(_)
-                | Record::Standalone(_)
-                | Record::Disposition(_)
-                | Record::Deferred(_)
-                | Record::DeferredDone(_)
-                | Record::KnownUser(_)
-                | Record::GroupState(_) => None,
-            })
-            .collect();
+    let stored: Vec<&StoredMessage> = w.h.stored.iter().filter_map(Record::message).collect();
     assert_eq!(stored.len(), 1, "{:#?}", w.h.stored);
     assert!(stored[0].body.is_empty(), "the body is not stored");
     assert_eq!(stored[0].message_id.as_str(), "cpim-nb");

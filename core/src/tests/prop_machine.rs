@@ -991,16 +991,10 @@ fn check(sut: &Sut, m: &Model) {
         if words.next() != Some("Accepted") {
             continue;
         }
-        let stored_at = h.stored_log.iter().find_map(|(at, r)| match r {
-            Record::Message(msg) if msg.message_id.as_str() == id => Some(*at),
-            Record::Message(_)
-            | Record::SessionInfo(_)
-            | Record::Standalone(_)
-            | Record::Disposition(_)
-            | Record::Deferred(_)
-            | Record::DeferredDone(_)
-            | Record::KnownUser(_)
-            | Record::GroupState(_) => None,
+        let stored_at = h.stored_log.iter().find_map(|(at, r)| {
+            r.message()
+                .filter(|msg| msg.message_id.as_str() == id)
+                .map(|_| *at)
         });
         match stored_at {
             Some(at) if at <= i => {}
