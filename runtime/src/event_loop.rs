@@ -101,6 +101,9 @@ pub struct EventLoop {
     msrp_out: Vec<(ConnId, Vec<u8>)>,
     /// When the table sizes are logged next (`tables.rs`).
     tables_at: Instant,
+    /// Connections whose connect the kernel refused at once in this drain: the
+    /// core hears `handle_closed` for each once the drain's commands are done.
+    refused: Vec<ConnId>,
 }
 
 /// What the metrics need beyond the core: when each store job left, and the IMAP
@@ -178,6 +181,7 @@ impl EventLoop {
             locations: None,
             msrp_out: Vec::new(),
             tables_at: origin,
+            refused: Vec::new(),
         }
     }
 
@@ -459,8 +463,18 @@ impl EventLoop {
 
     /// Drains commands and events until the core has nothing more to say.
     fn drain(&mut self, now: Time) {
-        while let Some(cmd) = self.server.poll_command() {
-            self.execute(now, cmd);
+        loop {
+            while let Some(cmd) = self.server.poll_command() {
+                self.execute(now, cmd);
+            }
+            if self.refused.is_empty() {
+                break;
+            }
+            // Connects refused at once: the input a failed connect task reported.
+            for conn in std::mem::take(&mut self.refused) {
+                self.record(|t| t.closed(now, conn));
+                self.server.handle_closed(now, conn);
+            }
         }
         self.flush_msrp();
         for sock in &mut self.udp {
@@ -674,20 +688,33 @@ impl EventLoop {
             Transport::Udp | Transport::Tcp => None,
         };
         let serial = self.ids.next();
-        if tls.is_some() {
-            self.tls.insert(conn);
-        } else {
-            self.tls.remove(&conn);
-        }
-        let writer = spawn_connect(
+        let with_tls = tls.is_some();
+        match spawn_connect(
             conn,
             serial,
             peer,
             &self.tcp_settings,
             self.net_tx.clone(),
             tls,
-        );
-        self.tcp.insert(conn, TcpConn { serial, writer });
+        ) {
+            Ok(writer) => {
+                if with_tls {
+                    self.tls.insert(conn);
+                } else {
+                    self.tls.remove(&conn);
+                }
+                self.tcp.insert(conn, TcpConn { serial, writer });
+            }
+            Err(e) => {
+                // Refused at once (no task was started): the core hears `Closed`
+                // at the end of this drain, as it would have from the task.
+                tracing::debug!(%conn, %peer, error = %e, "connect refused");
+                self.tcp.remove(&conn);
+                self.msrp.remove(&conn);
+                self.tls.remove(&conn);
+                self.refused.push(conn);
+            }
+        }
     }
 
     fn store(&mut self, now: Time, job: StoreJob) {

@@ -4,6 +4,8 @@
 
 pub mod per_ip;
 pub mod tcp;
+#[cfg(test)]
+mod tcp_tests;
 pub mod tls;
 #[cfg(test)]
 mod tls_name_tests;

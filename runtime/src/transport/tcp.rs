@@ -167,10 +167,21 @@ impl TcpSipListener {
     }
 }
 
-/// Opens an outbound connection numbered `conn` to `peer` in the background (with
-/// TLS on top when `tls` is given: the peer's certificate is checked, see
-/// [`super::tls`]); bytes queued on the returned sender go out once it is up. A
-/// failed connect or handshake reports `Closed`.
+/// Opens an outbound connection numbered `conn` to `peer` (with TLS on top when
+/// `tls` is given: the peer's certificate is checked, see [`super::tls`]); bytes
+/// queued on the returned sender go out once it is up. The connect starts here,
+/// on the caller's thread (a non-blocking `connect`, which never waits), and a
+/// connect the kernel refuses at once is returned as `Err` without a task: on
+/// loopback, and to a host that answers at once, the refusal (RST) is already
+/// known when `connect` returns. Otherwise a task waits for the connection; a
+/// connect that fails or times out later, or a failed handshake, reports `Closed`.
+///
+/// Why not `TcpStream::connect` in the task, as before: each session with a
+/// passive terminal whose MSRP port refuses (every `bench/calls.sh` session)
+/// paid a task, a timer, the socket's epoll registration and removal and a
+/// `Closed` event through the channel, 6 syscalls and about 10k instructions on
+/// the loop's thread; a refusal now costs `socket`, `connect`, `getsockopt` and
+/// `close` (bench/README.md "Session 10: the loop").
 pub fn spawn_connect(
     conn: ConnId,
     serial: u64,
@@ -178,13 +189,14 @@ pub fn spawn_connect(
     settings: &TcpSettings,
     events: mpsc::Sender<NetEvent>,
     tls: Option<(ClientTls, Option<String>)>,
-) -> Writer {
+) -> std::io::Result<Writer> {
+    let socket = start_connect(peer)?;
     let (writer, queue) = writer::bounded(settings.write_queue_bytes);
     let slot = (Slot::take(&settings.open), None);
     let idle = settings.idle_timeout;
     let write_timeout = settings.write_timeout;
     tokio::spawn(async move {
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer)).await {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connected(socket)).await {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
                 stream
@@ -212,7 +224,39 @@ pub fn spawn_connect(
             },
         }
     });
-    writer
+    Ok(writer)
+}
+
+/// A non-blocking socket with its connect to `peer` started: `Err` when the
+/// kernel refused it already (its pending error read with `SO_ERROR`, as a
+/// later readiness check would).
+fn start_connect(peer: SocketAddr) -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(peer),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    match socket.connect(&peer.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    match socket.take_error()? {
+        Some(e) => Err(e),
+        None => Ok(socket),
+    }
+}
+
+/// Waits until the connect `start_connect` began is done (the socket turns
+/// writable) and returns the stream, or the connect's error.
+async fn connected(socket: socket2::Socket) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::from_std(socket.into())?;
+    stream.writable().await?;
+    match stream.take_error()? {
+        Some(e) => Err(e),
+        None => Ok(stream),
+    }
 }
 
 async fn report_closed(events: &mpsc::Sender<NetEvent>, conn: ConnId, serial: u64, reason: String) {
