@@ -247,6 +247,9 @@ impl EventLoop {
             if matches!(input, Input::Shutdown) {
                 break;
             }
+            // What this wake-up logs leaves in one write when it ends (the
+            // `session ended` lines of the sessions it ends; `logging::held`).
+            let _held = crate::logging::hold();
             let now = self.wake();
             // The budget counts inputs: a datagram is one, as a channel's item is.
             let mut budget = INPUT_BUDGET;

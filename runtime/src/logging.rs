@@ -7,10 +7,21 @@
 //! {"timestamp":"2026-12-06T18:00:00.000000Z","level":"INFO","fields":{"message":"session ended","conversation_id":"…","contribution_id":"…","kind":"1-to-1","outcome":"sealed","messages":2},"target":"cpmd::event_loop"}
 //! ```
 //!
+//! The one `session ended` line per session is on the loop's hot path, so the
+//! pieces around tracing's formatter are cheap ones printing the same text:
+//! the timestamp ([`time`]), the text format's fields ([`fields`]), and stderr
+//! writes held per wake-up of the loop ([`held`], [`hold`]).
+//!
 //! What it is *not*: what is logged (each module logs its own events; the one line
 //! per session end is `event_loop::log_event`).
 
+mod fields;
+mod held;
+mod time;
+
 use serde::Deserialize;
+
+pub use held::{hold, Held};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -38,10 +49,12 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(held::Stderr)
+        .with_timer(time::UtcMicros);
     match format {
         LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .fmt_fields(fields::PlainFields)
             .init(),
         // No ANSI escapes inside JSON strings, terminal or not.
         LogFormat::Json => builder.json().with_ansi(false).init(),
