@@ -7,7 +7,7 @@
 //! socket tasks' events, then UDP datagrams, which the loop reads from its sockets
 //! itself: `transport::udp`), the timer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use cpmd_core::server::{Event, SessionEnd, SessionOutcome, SessionType};
 use cpmd_core::{Command, ConnId, Flow, Server, Time, Transport, WallClock};
 use tokio::sync::mpsc;
 
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::{Gauges, LoopCounters, Metrics};
 use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, TcpSettings};
@@ -110,8 +110,11 @@ pub struct EventLoop {
 /// listeners' connection counts.
 struct Observed {
     metrics: Arc<Metrics>,
-    /// Store jobs in flight: when each was handed over, and whether it is a seal.
-    store_sent: HashMap<cpmd_core::StoreTicket, (Instant, bool)>,
+    /// The loop's handles on the counters it bumps per message and per session.
+    counters: LoopCounters,
+    /// Store jobs in flight, in the order they were handed over (the store
+    /// answers in that order): ticket, when, and whether it is a seal.
+    store_sent: VecDeque<(cpmd_core::StoreTicket, Instant, bool)>,
     imap_open: Vec<Arc<AtomicUsize>>,
     next_gauges: Instant,
 }
@@ -172,8 +175,9 @@ impl EventLoop {
             store_pending: 0,
             trace: parts.trace,
             metrics: parts.metrics.map(|metrics| Observed {
+                counters: LoopCounters::new(&metrics),
                 metrics,
-                store_sent: HashMap::new(),
+                store_sent: VecDeque::new(),
                 imap_open: parts.imap_open,
                 next_gauges: origin,
             }),
@@ -333,7 +337,7 @@ impl EventLoop {
             Input::Store((ticket, result, restored)) => {
                 self.store_pending = self.store_pending.saturating_sub(1);
                 if let Some(o) = self.metrics.as_mut() {
-                    if let Some((sent, seal)) = o.store_sent.remove(&ticket) {
+                    if let Some((sent, seal)) = take_sent(&mut o.store_sent, ticket) {
                         let word = match &result {
                             Ok(()) => "ok",
                             Err(StoreError::Failed { .. }) => "failed",
@@ -341,7 +345,8 @@ impl EventLoop {
                             Err(StoreError::NotAParty { .. }) => "not_a_party",
                             Err(StoreError::NoEndedGroup { .. }) => "no_ended_group",
                         };
-                        o.metrics.store_answered(seal, word, sent.elapsed());
+                        o.counters
+                            .store_answered(&o.metrics, seal, word, sent.elapsed());
                     }
                 }
                 if let Some(members) = restored {
@@ -484,8 +489,8 @@ impl EventLoop {
             sock.flush();
         }
         while let Some(ev) = self.server.poll_event() {
-            if let Some(o) = &self.metrics {
-                o.metrics.event(&ev);
+            if let Some(o) = self.metrics.as_mut() {
+                o.counters.event(&o.metrics, &ev);
             }
             log_event(&ev);
             if let (Some(tx), Event::BindingsChanged { aor, bindings }) = (&self.locations, &ev) {
@@ -524,8 +529,8 @@ impl EventLoop {
     fn execute(&mut self, now: Time, cmd: Command) {
         match cmd {
             Command::Transmit { flow, message } => {
-                if let Some(o) = &self.metrics {
-                    o.metrics.transmitted(&message);
+                if let Some(o) = self.metrics.as_mut() {
+                    o.counters.transmitted(&message);
                 }
                 let bytes = cpmd_core::wire::encode_message(&message);
                 tracing::trace!(%flow.peer, text = %String::from_utf8_lossy(&bytes), "send");
@@ -744,7 +749,7 @@ impl EventLoop {
         if sent {
             self.store_pending += 1;
             if let Some(o) = self.metrics.as_mut() {
-                o.store_sent.insert(ticket, (Instant::now(), seal));
+                o.store_sent.push_back((ticket, Instant::now(), seal));
             }
         } else {
             if let Some(o) = &self.metrics {
@@ -793,6 +798,20 @@ impl EventLoop {
         // Give connection tasks a moment to flush what the last drain queued.
         tokio::task::yield_now().await;
     }
+}
+
+/// Takes the store job `ticket` from the jobs in flight: when it was handed over
+/// and whether it is a seal. Answers come in the order the jobs went (the front),
+/// unless the store answered out of order (then it is searched for).
+fn take_sent(
+    sent: &mut VecDeque<(cpmd_core::StoreTicket, Instant, bool)>,
+    ticket: cpmd_core::StoreTicket,
+) -> Option<(Instant, bool)> {
+    let at = match sent.front() {
+        Some((t, ..)) if *t == ticket => 0,
+        _ => sent.iter().position(|(t, ..)| *t == ticket)?,
+    };
+    sent.remove(at).map(|(_, when, seal)| (when, seal))
 }
 
 /// Socket `i`'s bit in a wake-up's set of emptied sockets (sockets past the 64th
@@ -871,6 +890,21 @@ mod tests {
     use cpmd_core::{ContributionId, ConversationId, SessionId, StoreTicket, UserUri};
 
     use super::*;
+
+    #[test]
+    fn a_store_answer_finds_its_job_in_order_or_out_of_it() {
+        let t = StoreTicket::new;
+        let now = Instant::now();
+        let mut sent: VecDeque<_> = [(t(1), now, false), (t(2), now, true), (t(3), now, false)]
+            .into_iter()
+            .collect();
+        assert_eq!(take_sent(&mut sent, t(1)), Some((now, false)));
+        assert_eq!(take_sent(&mut sent, t(3)), Some((now, false)));
+        assert_eq!(take_sent(&mut sent, t(3)), None);
+        assert_eq!(take_sent(&mut sent, t(9)), None);
+        assert_eq!(take_sent(&mut sent, t(2)), Some((now, true)));
+        assert!(sent.is_empty());
+    }
 
     /// LIM-8: a record beyond the cap is refused; seals always get in.
     #[test]

@@ -4,6 +4,8 @@
 //! tracing's formatter spent about 2,400 instructions per line on the calendar
 //! arithmetic and its `write!`s, the loop's one `session ended` line per session
 //! included (bench/README.md "Session 10: the loop").
+//!
+//! Not here: the core's clock (`event_loop` reads its own) or any other format.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};

@@ -11,6 +11,7 @@
 //! itself ([`Metrics::store_batch`]).
 
 pub mod config;
+mod handles;
 pub mod http;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,45 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 pub use config::MetricsFileConfig;
+pub use handles::LoopCounters;
+
+/// A transmitted message's label.
+enum Sent {
+    Request(MethodLabel),
+    Response(ResponseLabel),
+}
+
+fn sent_label(message: &SipMessage) -> Sent {
+    match message {
+        SipMessage::Request(req) => Sent::Request(MethodLabel {
+            method: method_label(&req.method),
+        }),
+        SipMessage::Response(resp) => Sent::Response(ResponseLabel {
+            method: method_label(&resp.headers.cseq.method),
+            code: resp.status.get(),
+        }),
+    }
+}
+
+fn end_label(end: &SessionEnd) -> EndLabel {
+    let outcome = match end.outcome {
+        SessionOutcome::Failed => "failed",
+        SessionOutcome::Cancelled => "cancelled",
+        SessionOutcome::Sealed => "sealed",
+        SessionOutcome::SealFailed => "seal_failed",
+    };
+    EndLabel {
+        kind: kind_label(end.kind),
+        outcome,
+    }
+}
+
+impl StoreLabel {
+    fn new(seal: bool, result: &'static str) -> Self {
+        let job = if seal { "seal" } else { "record" };
+        Self { job, result }
+    }
+}
 
 /// A request method as a label (`other` for extension methods, so that a peer cannot
 /// create series at will).
@@ -263,20 +303,14 @@ impl Metrics {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
-    /// A SIP message cpmd transmits.
+    /// A SIP message cpmd transmits (the event loop counts through its
+    /// [`LoopCounters`]).
     pub fn transmitted(&self, message: &SipMessage) {
-        match message {
-            SipMessage::Request(req) => {
-                let method = method_label(&req.method);
-                self.sip_requests_sent
-                    .get_or_create(&MethodLabel { method })
-                    .inc();
+        match sent_label(message) {
+            Sent::Request(label) => {
+                self.sip_requests_sent.get_or_create(&label).inc();
             }
-            SipMessage::Response(resp) => {
-                let label = ResponseLabel {
-                    method: method_label(&resp.headers.cseq.method),
-                    code: resp.status.get(),
-                };
+            Sent::Response(label) => {
                 self.sip_responses_sent.get_or_create(&label).inc();
             }
         }
@@ -337,17 +371,7 @@ impl Metrics {
     }
 
     fn session_ended(&self, end: &SessionEnd) {
-        let outcome = match end.outcome {
-            SessionOutcome::Failed => "failed",
-            SessionOutcome::Cancelled => "cancelled",
-            SessionOutcome::Sealed => "sealed",
-            SessionOutcome::SealFailed => "seal_failed",
-        };
-        let label = EndLabel {
-            kind: kind_label(end.kind),
-            outcome,
-        };
-        self.sessions_ended.get_or_create(&label).inc();
+        self.sessions_ended.get_or_create(&end_label(end)).inc();
     }
 
     /// Input refused for `reason` (a fixed word).
@@ -357,9 +381,8 @@ impl Metrics {
 
     /// A store answer: `seal` or a record, its result, and how long it took.
     pub fn store_answered(&self, seal: bool, result: &'static str, took: Duration) {
-        let job = if seal { "seal" } else { "record" };
         self.store_answers
-            .get_or_create(&StoreLabel { job, result })
+            .get_or_create(&StoreLabel::new(seal, result))
             .inc();
         self.store_latency.observe(took.as_secs_f64());
     }

@@ -52,6 +52,8 @@ async fn a_connect_that_succeeds_carries_the_queued_bytes() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let peer = listener.local_addr().unwrap();
     let writer = spawn_connect(ConnId::new(8), 2, peer, &s, tx, None).expect("the connect starts");
+    // Counted from the start (until its task ends).
+    assert_eq!(s.open.load(Ordering::Relaxed), 1);
     // Queued before the connection is up: sent once it is.
     writer.send(b"MSRP a SEND\r\n".to_vec()).unwrap();
     let (mut accepted, _) = tokio::task::spawn_blocking(move || listener.accept())
@@ -67,5 +69,4 @@ async fn a_connect_that_succeeds_carries_the_queued_bytes() {
         .unwrap()
         .map(|b| assert_eq!(&b, b"MSRP a SEND\r\n"))
         .unwrap();
-    assert_eq!(s.open.load(Ordering::Relaxed), 1);
 }

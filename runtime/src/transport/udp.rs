@@ -199,17 +199,21 @@ impl UdpListener {
         let mut next = 0;
         while next < self.out.len() {
             let chunk = &self.out[next..self.out.len().min(next + SEND_BATCH)];
-            let slices: Vec<[IoSlice<'_>; 1]> =
-                chunk.iter().map(|(_, b)| [IoSlice::new(b)]).collect();
-            let addrs: Vec<Option<SockaddrStorage>> = chunk
-                .iter()
-                .map(|(peer, _)| Some(SockaddrStorage::from(*peer)))
-                .collect();
+            // On the stack: two `Vec`s per flush were an allocation and a free
+            // each, per wake-up that sends.
+            let mut slices: [[IoSlice<'_>; 1]; SEND_BATCH] =
+                std::array::from_fn(|_| [IoSlice::new(&[])]);
+            let mut addrs: [Option<SockaddrStorage>; SEND_BATCH] = [None; SEND_BATCH];
+            for ((slice, addr), (peer, bytes)) in slices.iter_mut().zip(&mut addrs).zip(chunk) {
+                *slice = [IoSlice::new(bytes)];
+                *addr = Some(SockaddrStorage::from(*peer));
+            }
+            let n = chunk.len();
             let sent = sendmmsg(
                 fd,
                 &mut self.send_headers,
-                &slices,
-                &addrs,
+                &slices[..n],
+                &addrs[..n],
                 [],
                 MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
             )
