@@ -108,9 +108,12 @@ impl Drop for Held {
             return;
         }
         HELD.with(|h| {
-            let mut h = h.borrow_mut();
-            h.0 = false;
-            write_out(&mut h.1, &mut std::io::stderr());
+            // Borrowed only if a panic unwound out of `keep` itself: then the
+            // lines stay held rather than a second panic aborting.
+            if let Ok(mut h) = h.try_borrow_mut() {
+                h.0 = false;
+                write_out(&mut h.1, &mut std::io::stderr());
+            }
         });
     }
 }
