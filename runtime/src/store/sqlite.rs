@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("schema/sqlite/0011_mailbox_names_bytes.sql"),
     ),
+    (12, include_str!("schema/sqlite/0012_open_sessions.sql")),
 ];
 
 /// A SQLite connection.
