@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("schema/sqlite/0011_mailbox_names_bytes.sql"),
     ),
     (12, include_str!("schema/sqlite/0012_open_sessions.sql")),
+    (13, include_str!("schema/sqlite/0013_entries_modseq.sql")),
 ];
 
 /// A SQLite connection.

@@ -229,6 +229,7 @@ both_backends!(
     seen_is_displayed_both_ways,
     crash_recovery_seals_open_sessions,
     open_sessions_index_holds_only_open_ones,
+    entries_are_not_indexed_by_modseq,
     store_failure_is_reported_and_nothing_answered_ok,
     standalone_in_conversation_folder,
     undelivered_messages_leave_the_session_at_seal,
@@ -737,6 +738,56 @@ fn open_sessions_index_holds_only_open_ones(place: Place) {
                 def.contains("(instance) WHERE (state = 'open'::text)"),
                 "{def}"
             );
+        }
+    }
+}
+
+/// Migration 13: no (mailbox, modseq) index on entries; STATUS and CHANGEDSINCE
+/// read a mailbox's entries through its (mailbox, uid) index (their answers:
+/// `condstore_modseq_and_changed_since`), in UID order without a sort.
+fn entries_are_not_indexed_by_modseq(place: Place) {
+    drop(place.open());
+    let changed_since = "SELECT e.uid FROM entries e \
+         WHERE e.mailbox = 1 AND e.expunged = 0 AND e.modseq > 3 ORDER BY e.uid";
+    match place.url() {
+        StoreUrl::Sqlite(p) => {
+            let c = rusqlite::Connection::open(p).unwrap();
+            let indexes: Vec<String> = c
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'",
+                )
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                !indexes.iter().any(|i| i == "entries_modseq"),
+                "{indexes:?}"
+            );
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {changed_since}"))
+                .unwrap()
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("sqlite_autoindex_entries"))
+                    && !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+                "{plan:?}"
+            );
+        }
+        StoreUrl::Postgres(u) => {
+            let mut c = ::postgres::Client::connect(&u, ::postgres::NoTls).unwrap();
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'entries_modseq'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 0);
         }
     }
 }
