@@ -2,9 +2,9 @@
 //! with a session's info object (one copy per party), in a group commit that
 //! counts UIDs and MODSEQs in memory (`reserve.rs`). A 1-to-1's seal files its
 //! info in two mailboxes per party (the conversation folder and the session
-//! folder): the missing ones are made first, each by a plain insert whose new
-//! mailbox's UID counter is known without reading it (1), then each entry is
-//! inserted.
+//! folder): the missing ones are made first, each by a plain insert (a session
+//! folder made with its first UID taken, so its counter is neither read nor
+//! written again), then each entry is inserted.
 //!
 //! Every statement here writes one row: on SQLite a statement that may write
 //! several (a multi-row `INSERT`, or one with `RETURNING`, a trigger to SQLite)
@@ -18,7 +18,7 @@
 //! (`reserve.rs`) it is [`Ops::add_entry`] for each user.
 
 use crate::store::layout::{self, ROOT};
-use crate::store::ops::{NewEntry, Ops, ENTRY_INSERT, MAILBOX};
+use crate::store::ops::{NewEntry, Ops, ENTRY_INSERT};
 use crate::store::sql::{Conn, DbError};
 
 impl<C: Conn + ?Sized> Ops<'_, C> {
@@ -74,31 +74,48 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     /// Makes sure the mailboxes `(user row, name, counted)` exist and their row
     /// ids are cached: the ones not cached are found or created (as by
     /// [`Ops::mailbox`]), in the order given; for the `counted` ones the batch's
-    /// UID counter starts from their `uid_next` (1 for one made here: no read).
+    /// UID counter starts from their `uid_next`, and one made here is made with
+    /// its first UID reserved (no read, no write of its counter at the flush).
     fn make_mailboxes(&mut self, wanted: &[(i64, &str, bool)]) -> Result<(), DbError> {
         let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
         for &(user_id, name, counted) in wanted {
             if self.cache.mailbox_id(user_id, name).is_some() {
                 continue;
             }
-            let params = [user_id.into(), name.into(), uid_validity.into()];
-            let (id, uid_next) = match self.conn.insert_id(MAILBOX.insert, &params)? {
-                Some(id) => (id, 1),
+            // A counted folder made here gets one entry now (UID 1): its row is
+            // made with `uid_next` 2 and the batch need not write it again.
+            let counted = counted && self.cache.reserved.is_some();
+            let uid_next = if counted { 2 } else { 1 };
+            let params = [
+                user_id.into(),
+                name.into(),
+                uid_validity.into(),
+                uid_next.into(),
+            ];
+            match self.conn.insert_id(MADE_MAILBOX, &params)? {
+                Some(id) => {
+                    if let (true, Some(r)) = (counted, self.cache.reserved.as_mut()) {
+                        r.start_uid_written(id, uid_next);
+                    }
+                    self.cache.remember_mailbox(user_id, name.to_owned(), id);
+                }
                 None => {
                     let row = self.conn.query_one(
                         "SELECT id, uid_next FROM mailboxes WHERE user_id = $1 AND name = $2",
                         &params[..2],
                     )?;
-                    (row.int(0)?, row.int(1)?)
-                }
-            };
-            if counted {
-                if let Some(r) = self.cache.reserved.as_mut() {
-                    r.start_uid(id, uid_next);
+                    let id = row.int(0)?;
+                    if let (true, Some(r)) = (counted, self.cache.reserved.as_mut()) {
+                        r.start_uid(id, row.int(1)?);
+                    }
+                    self.cache.remember_mailbox(user_id, name.to_owned(), id);
                 }
             }
-            self.cache.remember_mailbox(user_id, name.to_owned(), id);
         }
         Ok(())
     }
 }
+
+/// A mailbox made with `uid_next` `$4` (else as `ops::MAILBOX`).
+const MADE_MAILBOX: &str = "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, name) DO NOTHING";
