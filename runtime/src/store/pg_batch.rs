@@ -12,7 +12,9 @@
 //!    others, and their folders, are made by plain inserts), and row ids taken
 //!    from the `messages` and `sessions` sequences for the rows it may create
 //!    (ids from a sequence are unique across the nodes sharing the database; one
-//!    not used is a gap).
+//!    not used is a gap). Only the facts a batch can use are asked for (none of
+//!    the sessions' for messages of sessions known open, no message ids or
+//!    usage for seals): every statement costs the server a plan and a run.
 //! 2. Every row of every record, in one round trip: one statement
 //!    per kind, in this order: users, mailboxes, conversations, sessions it
 //!    creates; one update of the mailboxes and one of the users reserving the UIDs
