@@ -42,9 +42,9 @@ pub fn persist<C: Conn + ?Sized>(
         .collect();
     let id = ops
         .conn
-        .query_one(
+        .insert_id(
             "INSERT INTO group_states (session, version, focus, subject, participants, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6)",
             &[
                 session.into(),
                 version.into(),
@@ -54,7 +54,7 @@ pub fn persist<C: Conn + ?Sized>(
                 ops.now.into(),
             ],
         )?
-        .int(0)?;
+        .ok_or_else(|| DbError("a group state row was not inserted".into()))?;
     let raw = layout::group_state_with_subject(
         &g.info,
         g.subject.as_deref(),

@@ -28,7 +28,7 @@ use tokio::sync::broadcast;
 use crate::mailstore::MailChange;
 use crate::store::layout::{self, MessageParts};
 use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
-use crate::store::sql::{in_tx, Conn, DbError, Val};
+use crate::store::sql::{in_tx, Conn, DbError, Row, Val};
 use crate::store::{deferred, group_state, quota, recovery, restart, seal_new};
 use crate::store::{write_each, HistoryStore, StoreJob};
 
@@ -425,21 +425,39 @@ pub(crate) fn open_session<C: Conn + ?Sized>(
         return Ok(*id);
     }
     let core_session = i64::try_from(key.session.get()).map_err(DbError::data)?;
-    // One statement: an upsert whose no-op update (the key set to itself) makes
-    // `RETURNING` answer for an existing row too; its state and owner are checked
-    // below before anything else of the session is written.
-    let row = ops.conn.query_one(
-        "INSERT INTO sessions (conversation, contribution_id, instance, core_session, state) \
-         VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (conversation, contribution_id) \
-         DO UPDATE SET contribution_id = excluded.contribution_id \
-         RETURNING id, state, instance, watermark",
-        &[
-            conversation.into(),
-            contribution.into(),
-            instance.into(),
-            core_session.into(),
-        ],
-    )?;
+    let params = [
+        conversation.into(),
+        contribution.into(),
+        instance.into(),
+        core_session.into(),
+    ];
+    // The row's id, state, owner and watermark, checked below before anything else
+    // of the session is written.
+    let row = if ops.conn.returning_is_costly() {
+        // SQLite: a plain insert; an existing row is read.
+        match ops.conn.insert_id(
+            "INSERT INTO sessions (conversation, contribution_id, instance, core_session, state) \
+             VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (conversation, contribution_id) DO NOTHING",
+            &params,
+        )? {
+            Some(id) => Row(vec![id.into(), "open".into(), instance.into(), Val::Null]),
+            None => ops.conn.query_one(
+                "SELECT id, state, instance, watermark FROM sessions \
+                 WHERE conversation = $1 AND contribution_id = $2",
+                &params[..2],
+            )?,
+        }
+    } else {
+        // One statement: an upsert whose no-op update (the key set to itself)
+        // makes `RETURNING` answer for an existing row too.
+        ops.conn.query_one(
+            "INSERT INTO sessions (conversation, contribution_id, instance, core_session, state) \
+             VALUES ($1, $2, $3, $4, 'open') ON CONFLICT (conversation, contribution_id) \
+             DO UPDATE SET contribution_id = excluded.contribution_id \
+             RETURNING id, state, instance, watermark",
+            &params,
+        )?
+    };
     let owner = row.int(2)?;
     if owner != instance {
         return Err(DbError(format!(
@@ -499,12 +517,12 @@ fn persist_message<C: Conn + ?Sized>(
         }
         None => ops
             .conn
-            .query_one(
+            .insert_id(
                 "INSERT INTO messages (session, seq, message_id, sender, recipients, content_type, body, date, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &columns,
             )?
-            .int(0)?,
+            .ok_or_else(|| DbError("a message row was not inserted".into()))?,
     };
     let parts = MessageParts {
         conversation_id: m.key.conversation_id.as_str(),
@@ -904,9 +922,9 @@ fn persist_standalone<C: Conn + ?Sized>(
     let recipients: Vec<String> = s.recipients.iter().map(|r| r.as_str().to_owned()).collect();
     let id = ops
         .conn
-        .query_one(
+        .insert_id(
             "INSERT INTO standalone (conversation, contribution_id, message_id, sender, recipients, content_type, body, date, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 conversation.into(),
                 s.contribution_id.as_ref().map(|c| c.as_str().to_owned()).into(),
@@ -919,7 +937,7 @@ fn persist_standalone<C: Conn + ?Sized>(
                 ops.now.into(),
             ],
         )?
-        .int(0)?;
+        .ok_or_else(|| DbError("a standalone row was not inserted".into()))?;
     let parts = MessageParts {
         conversation_id: s.conversation_id.as_str(),
         contribution_id: s.contribution_id.as_ref().map(ContributionId::as_str),

@@ -135,42 +135,71 @@ fn push_crlf_body(out: &mut Vec<u8>, body: &[u8]) {
 /// crash, from what had been stored (an `<ended-by>crash</ended-by>` element says
 /// so).
 pub fn session_info_object(info: &SessionInfo, crashed: bool) -> Vec<u8> {
-    let mut headers = vec![
-        ("From", address(info.from.as_str())),
-        ("To", address(&info.to)),
-        ("Date", header_value(&info.date)),
-    ];
+    // Printed straight into one buffer (a `String` per header value and per
+    // escaped text cost the store thread about 15,000 instructions per seal).
+    let mut out = Vec::with_capacity(512 + info.sdp.len());
+    push_header_with(&mut out, "From", |out| {
+        push_address(out, info.from.as_str())
+    });
+    push_header_with(&mut out, "To", |out| push_address(out, &info.to));
+    push_header(&mut out, "Date", &info.date);
     if let Some(s) = &info.subject {
-        headers.push(("Subject", header_value(s)));
+        push_header(&mut out, "Subject", s);
     }
-    headers.push((
+    push_header(
+        &mut out,
         "Conversation-ID",
-        header_value(info.key.conversation_id.as_str()),
-    ));
-    headers.push((
-        "Contribution-ID",
-        header_value(info.key.contribution_id.as_str()),
-    ));
-    if let Some(r) = &info.in_reply_to {
-        headers.push(("InReplyTo-Contribution-ID", header_value(r.as_str())));
-    }
-    headers.push(("Content-Type", "Application/X-CPM-Session".into()));
-    let invited: Vec<String> = info
-        .invited
-        .iter()
-        .map(|u| xml_escape(u.as_str()))
-        .collect();
-    let mut body = format!(
-        "<session>\n  <session-type>{}</session-type>\n  <sdp>{}</sdp>\n  <invited-participants>{}</invited-participants>\n",
-        session_type_token(info.session_type),
-        xml_escape(info.sdp.trim_end()),
-        invited.join(" "),
+        info.key.conversation_id.as_str(),
     );
-    if crashed {
-        body.push_str("  <ended-by>crash</ended-by>\n");
+    push_header(
+        &mut out,
+        "Contribution-ID",
+        info.key.contribution_id.as_str(),
+    );
+    if let Some(r) = &info.in_reply_to {
+        push_header(&mut out, "InReplyTo-Contribution-ID", r.as_str());
     }
-    body.push_str("</session>\n");
-    object(&headers, body.as_bytes())
+    out.extend_from_slice(
+        b"Content-Type: Application/X-CPM-Session\r\n\r\n<session>\r\n  <session-type>",
+    );
+    out.extend_from_slice(session_type_token(info.session_type).as_bytes());
+    out.extend_from_slice(b"</session-type>\r\n  <sdp>");
+    push_xml_body(&mut out, info.sdp.trim_end());
+    out.extend_from_slice(b"</sdp>\r\n  <invited-participants>");
+    for (i, u) in info.invited.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        push_xml_body(&mut out, u.as_str());
+    }
+    out.extend_from_slice(b"</invited-participants>\r\n");
+    if crashed {
+        out.extend_from_slice(b"  <ended-by>crash</ended-by>\r\n");
+    }
+    out.extend_from_slice(b"</session>\r\n");
+    out
+}
+
+/// `v` XML-escaped (as [`xml_escape`]) into an object's body, its bare LFs as
+/// CRLF (as [`push_crlf_body`]: escaping never makes or removes a CR, so the
+/// byte before an LF is the output's last).
+fn push_xml_body(out: &mut Vec<u8>, v: &str) {
+    for &b in v.as_bytes() {
+        match b {
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'"' => out.extend_from_slice(b"&quot;"),
+            b'\'' => out.extend_from_slice(b"&apos;"),
+            b'\n' => {
+                if out.last() != Some(&b'\r') {
+                    out.push(b'\r');
+                }
+                out.push(b'\n');
+            }
+            b => out.push(b),
+        }
+    }
 }
 
 /// The parts of a message object that do not come from the session info.
@@ -461,6 +490,85 @@ mod tests {
         assert!(!body.contains("ended-by"));
         let crashed = String::from_utf8(session_info_object(&info(), true)).unwrap();
         assert!(crashed.contains("<ended-by>crash</ended-by>"));
+    }
+
+    /// The session info object as it was built before it was printed into one
+    /// buffer: from a `String` per header value, the XML body with LF line ends
+    /// and `object`'s CRLF conversion.
+    fn session_info_object_of_strings(info: &SessionInfo, crashed: bool) -> Vec<u8> {
+        let mut headers = vec![
+            ("From", address(info.from.as_str())),
+            ("To", address(&info.to)),
+            ("Date", header_value(&info.date)),
+        ];
+        if let Some(s) = &info.subject {
+            headers.push(("Subject", header_value(s)));
+        }
+        headers.push((
+            "Conversation-ID",
+            header_value(info.key.conversation_id.as_str()),
+        ));
+        headers.push((
+            "Contribution-ID",
+            header_value(info.key.contribution_id.as_str()),
+        ));
+        if let Some(r) = &info.in_reply_to {
+            headers.push(("InReplyTo-Contribution-ID", header_value(r.as_str())));
+        }
+        headers.push(("Content-Type", "Application/X-CPM-Session".into()));
+        let invited: Vec<String> = info
+            .invited
+            .iter()
+            .map(|u| xml_escape(u.as_str()))
+            .collect();
+        let mut body = format!(
+            "<session>\n  <session-type>{}</session-type>\n  <sdp>{}</sdp>\n  <invited-participants>{}</invited-participants>\n",
+            session_type_token(info.session_type),
+            xml_escape(info.sdp.trim_end()),
+            invited.join(" "),
+        );
+        if crashed {
+            body.push_str("  <ended-by>crash</ended-by>\n");
+        }
+        body.push_str("</session>\n");
+        object(&headers, body.as_bytes())
+    }
+
+    /// The one-buffer session info object is byte for byte the one built from
+    /// strings: bare LFs, lone CRs and quotes in the SDP, several invited users
+    /// with XML specials, addresses already in brackets, optional headers absent.
+    #[test]
+    fn session_info_object_in_one_buffer_is_the_same_bytes() {
+        let sdps = [
+            "m=message 2855 TCP/MSRP *\r\na=x:<&>\r\n",
+            "v=0\nm=message 1 TCP/MSRP *\n\na=\"q\" 'a'\r\r\n  \n",
+            "\nstarts with LF\rlone CR\r\nend",
+            "",
+        ];
+        for (i, sdp) in sdps.iter().enumerate() {
+            for crashed in [false, true] {
+                let mut v = info();
+                v.sdp = (*sdp).into();
+                if i % 2 == 1 {
+                    v.subject = None;
+                    v.in_reply_to = None;
+                    v.to = " <sip:bob@example.com>;tag=x\r\n".into();
+                    v.session_type = SessionType::AdHoc;
+                    v.invited = vec![
+                        UserUri::new_canonical("sip:b&b@example.com"),
+                        UserUri::new_canonical("sip:c<c>@example.com"),
+                    ];
+                }
+                if i == 3 {
+                    v.invited = vec![];
+                }
+                assert_eq!(
+                    String::from_utf8_lossy(&session_info_object(&v, crashed)),
+                    String::from_utf8_lossy(&session_info_object_of_strings(&v, crashed)),
+                    "sdp {i}, crashed {crashed}"
+                );
+            }
+        }
     }
 
     fn parts<'a>(

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use crate::mailstore::MailChange;
 use crate::store::layout::{self, INBOX, ROOT};
-use crate::store::sql::{Conn, DbError, Row, Val};
+use crate::store::sql::{find_or_make, Conn, DbError, FindOrMake, Row, Val};
 use cpmd_core::UserUri;
 
 /// Flag bits of `entries.flags`.
@@ -137,6 +137,42 @@ impl Cache {
     }
 }
 
+/// A user by URI (`$1`), made with MODSEQ 1.
+pub(crate) const USER: FindOrMake = FindOrMake {
+    upsert: "INSERT INTO users (uri, modseq) VALUES ($1, 1) \
+             ON CONFLICT (uri) DO UPDATE SET uri = excluded.uri RETURNING id",
+    insert: "INSERT INTO users (uri, modseq) VALUES ($1, 1) ON CONFLICT (uri) DO NOTHING",
+    find: "SELECT id FROM users WHERE uri = $1",
+    key: 1,
+};
+
+/// A conversation by Conversation-ID (`$1`).
+pub(crate) const CONVERSATION: FindOrMake = FindOrMake {
+    upsert: "INSERT INTO conversations (conversation_id) VALUES ($1) \
+             ON CONFLICT (conversation_id) DO UPDATE SET conversation_id = excluded.conversation_id \
+             RETURNING id",
+    insert: "INSERT INTO conversations (conversation_id) VALUES ($1) \
+             ON CONFLICT (conversation_id) DO NOTHING",
+    find: "SELECT id FROM conversations WHERE conversation_id = $1",
+    key: 1,
+};
+
+/// A mailbox by user row (`$1`) and name (`$2`), made with UIDVALIDITY `$3` and
+/// `uid_next` 1.
+pub(crate) const MAILBOX: FindOrMake = FindOrMake {
+    upsert: "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name RETURNING id",
+    insert: "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 1) \
+             ON CONFLICT (user_id, name) DO NOTHING",
+    find: "SELECT id FROM mailboxes WHERE user_id = $1 AND name = $2",
+    key: 2,
+};
+
+/// One entry, from [`NewEntry::row`]'s values.
+pub(crate) const ENTRY_INSERT: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, \
+     internal_date, kind, ref_id, size, raw, body_elsewhere, expunged) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)";
+
 /// The operations, on one connection inside one transaction.
 pub struct Ops<'a, C: Conn + ?Sized> {
     /// The connection.
@@ -150,42 +186,26 @@ pub struct Ops<'a, C: Conn + ?Sized> {
 }
 
 impl<C: Conn + ?Sized> Ops<'_, C> {
-    /// The user's row id, creating the user (with `INBOX` and `Default`) when new.
-    /// One statement when the user is not cached: an upsert whose no-op update
-    /// (the conflicting key set to itself) makes `RETURNING` answer for an existing
-    /// row too, on both backends.
+    /// The user's row id, creating the user (with `INBOX` and `Default`) when new
+    /// ([`USER`]: one upsert on PostgreSQL, an insert and, for an existing user, a
+    /// read on SQLite).
     pub fn user(&mut self, uri: &str) -> Result<i64, DbError> {
         if let Some(id) = self.cache.users.get(uri) {
             return Ok(*id);
         }
-        let id = self
-            .conn
-            .query_one(
-                "INSERT INTO users (uri, modseq) VALUES ($1, 1) \
-                 ON CONFLICT (uri) DO UPDATE SET uri = excluded.uri RETURNING id",
-                &[uri.into()],
-            )?
-            .int(0)?;
+        let id = find_or_make(self.conn, &USER, &[uri.into()])?;
         self.mailbox(id, INBOX)?;
         self.mailbox(id, ROOT)?;
         self.cache.users.insert(uri.to_owned(), id);
         Ok(id)
     }
 
-    /// The conversation's row id, created when new (one upsert, as [`Ops::user`]).
+    /// The conversation's row id, created when new (as [`Ops::user`]).
     pub fn conversation(&mut self, conversation_id: &str) -> Result<i64, DbError> {
         if let Some(id) = self.cache.conversations.get(conversation_id) {
             return Ok(*id);
         }
-        let id = self
-            .conn
-            .query_one(
-                "INSERT INTO conversations (conversation_id) VALUES ($1) \
-                 ON CONFLICT (conversation_id) DO UPDATE SET conversation_id = excluded.conversation_id \
-                 RETURNING id",
-                &[conversation_id.into()],
-            )?
-            .int(0)?;
+        let id = find_or_make(self.conn, &CONVERSATION, &[conversation_id.into()])?;
         self.cache
             .conversations
             .insert(conversation_id.to_owned(), id);
@@ -193,7 +213,7 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     }
 
     /// The mailbox's row id, created when new with a UIDVALIDITY of the creation
-    /// time (stable from then on: it is stored, never recomputed). One upsert, as
+    /// time (stable from then on: it is stored, never recomputed); as
     /// [`Ops::user`].
     pub fn mailbox(&mut self, user_id: i64, name: &str) -> Result<i64, DbError> {
         let key = (user_id, name.to_owned());
@@ -201,14 +221,11 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             return Ok(*id);
         }
         let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
-        let id = self
-            .conn
-            .query_one(
-                "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 1) \
-                 ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name RETURNING id",
-                &[user_id.into(), name.into(), uid_validity.into()],
-            )?
-            .int(0)?;
+        let id = find_or_make(
+            self.conn,
+            &MAILBOX,
+            &[user_id.into(), name.into(), uid_validity.into()],
+        )?;
         self.cache.mailboxes.insert(key, id);
         Ok(id)
     }
@@ -309,11 +326,7 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         match self.cache.rows.as_mut().filter(|_| entry.kind == "message") {
             Some(rows) => rows.push_entry(row),
             None => {
-                self.conn.exec(
-                    "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, body_elsewhere, expunged) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)",
-                    &row,
-                )?;
+                self.conn.exec(ENTRY_INSERT, &row)?;
             }
         }
         self.changed(user, mailbox);

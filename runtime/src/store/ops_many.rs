@@ -1,26 +1,25 @@
-//! Filing one object for several users in few statements ([`Ops::add_entries`]):
-//! what a seal does with a session's info object (one copy per party). Each
-//! statement costs SQLite far more than the rows it writes (a prepared statement's
-//! run, an ephemeral table for `RETURNING`, a statement journal in the batch's
-//! transaction): a 1-to-1's seal filed its info in two mailboxes per party (the
-//! conversation folder and the session folder), each created by its own upsert,
-//! each UID counter read by its own `SELECT`, each entry by its own `INSERT`.
-//! Here the missing mailboxes of all parties are made in one upsert (which also
-//! returns their UID counters) and the entries are written by one `INSERT`.
+//! Filing one object for several users ([`Ops::add_entries`]): what a seal does
+//! with a session's info object (one copy per party), in a group commit that
+//! counts UIDs and MODSEQs in memory (`reserve.rs`). A 1-to-1's seal files its
+//! info in two mailboxes per party (the conversation folder and the session
+//! folder): the missing ones are made first, each by a plain insert (a session
+//! folder made with its first UID taken, so its counter is neither read nor
+//! written again), then each entry is inserted.
+//!
+//! Every statement here writes one row: on SQLite a statement that may write
+//! several (a multi-row `INSERT`, or one with `RETURNING`, a trigger to SQLite)
+//! runs under a statement journal, a copy of every page it changes, which for
+//! the few rows of a seal cost more than the statements it saved (and
+//! `RETURNING` an ephemeral table besides).
 //!
 //! What it is not: other values. The rows, UIDs and MODSEQs are those
 //! [`Ops::add_entry`] gives, user after user (same order of mailbox creation,
 //! UIDs per mailbox, MODSEQs per user); without a group commit's counters
 //! (`reserve.rs`) it is [`Ops::add_entry`] for each user.
 
-use std::fmt::Write as _;
-
 use crate::store::layout::{self, ROOT};
-use crate::store::ops::{NewEntry, Ops};
+use crate::store::ops::{NewEntry, Ops, ENTRY_INSERT};
 use crate::store::sql::{Conn, DbError};
-
-/// The columns of one entry row, in the order of [`entry_values`].
-const ENTRY_COLUMNS: usize = 10;
 
 impl<C: Conn + ?Sized> Ops<'_, C> {
     /// Files a new object in `mailbox` of each of `users` (distinct), as
@@ -58,7 +57,6 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             wanted.push((id, mailbox, true));
         }
         self.make_mailboxes(&wanted)?;
-        let mut values = Vec::with_capacity(users.len() * ENTRY_COLUMNS);
         for (user, &user_id) in users.iter().zip(&user_ids) {
             let mailbox_id = self.mailbox(user_id, mailbox)?;
             let uid = match self.cache.reserved.as_mut() {
@@ -66,88 +64,58 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
                 None => return Err(DbError("the batch's counters are gone".into())),
             };
             let modseq = self.next_modseq(user_id)?;
-            values.extend(entry.row(mailbox_id, uid, modseq, self.now)?);
+            let row = entry.row(mailbox_id, uid, modseq, self.now)?;
+            self.conn.exec(ENTRY_INSERT, &row)?;
             self.changed(user, mailbox);
         }
-        let mut sql = String::from(
-            "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, kind, ref_id, size, raw, expunged, body_elsewhere) VALUES ",
-        );
-        for row in 0..users.len() {
-            let n = row * ENTRY_COLUMNS;
-            let _ = write!(
-                sql,
-                "{}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${})",
-                if row == 0 { "" } else { ", " },
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8,
-                n + 9,
-                n + 10
-            );
-        }
-        self.conn.exec(&sql, &values)?;
         Ok(())
     }
 
     /// Makes sure the mailboxes `(user row, name, counted)` exist and their row
     /// ids are cached: the ones not cached are found or created (as by
-    /// [`Ops::mailbox`]) in one upsert, in the order given; for the `counted` ones
-    /// the batch's UID counter starts from the `uid_next` that statement returns
-    /// (instead of a read of its own).
+    /// [`Ops::mailbox`]), in the order given; for the `counted` ones the batch's
+    /// UID counter starts from their `uid_next`, and one made here is made with
+    /// its first UID reserved (no read, no write of its counter at the flush).
     fn make_mailboxes(&mut self, wanted: &[(i64, &str, bool)]) -> Result<(), DbError> {
-        let mut missing: Vec<(i64, &str, bool)> = Vec::with_capacity(wanted.len());
-        for &(user_id, name, counted) in wanted {
-            let cached = self.cache.mailbox_id(user_id, name).is_some();
-            if !cached && !missing.iter().any(|m| m.0 == user_id && m.1 == name) {
-                missing.push((user_id, name, counted));
-            }
-        }
-        if missing.is_empty() {
-            return Ok(());
-        }
         let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
-        let mut sql =
-            String::from("INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ");
-        let mut values = Vec::with_capacity(missing.len() * 2 + 1);
-        values.push(uid_validity.into());
-        for (row, &(user_id, name, _)) in missing.iter().enumerate() {
-            let n = 2 + row * 2;
-            let _ = write!(
-                sql,
-                "{}(${n}, ${}, $1, 1)",
-                if row == 0 { "" } else { ", " },
-                n + 1
-            );
-            values.push(user_id.into());
-            values.push(name.into());
-        }
-        sql.push_str(
-            " ON CONFLICT (user_id, name) DO UPDATE SET name = excluded.name \
-             RETURNING id, user_id, name, uid_next",
-        );
-        for row in self.conn.query(&sql, &values)? {
-            let (id, user_id, name, uid_next) =
-                (row.int(0)?, row.int(1)?, row.text(2)?, row.int(3)?);
-            let counted = missing.iter().any(|m| m.2 && m.0 == user_id && m.1 == name);
-            if counted {
-                if let Some(r) = self.cache.reserved.as_mut() {
-                    r.start_uid(id, uid_next);
-                }
+        for &(user_id, name, counted) in wanted {
+            if self.cache.mailbox_id(user_id, name).is_some() {
+                continue;
             }
-            self.cache.remember_mailbox(user_id, name, id);
-        }
-        for &(user_id, name, _) in &missing {
-            if self.cache.mailbox_id(user_id, name).is_none() {
-                return Err(DbError(format!(
-                    "mailbox {name} of user row {user_id} neither made nor found"
-                )));
+            // A counted folder made here gets one entry now (UID 1): its row is
+            // made with `uid_next` 2 and the batch need not write it again.
+            let counted = counted && self.cache.reserved.is_some();
+            let uid_next = if counted { 2 } else { 1 };
+            let params = [
+                user_id.into(),
+                name.into(),
+                uid_validity.into(),
+                uid_next.into(),
+            ];
+            match self.conn.insert_id(MADE_MAILBOX, &params)? {
+                Some(id) => {
+                    if let (true, Some(r)) = (counted, self.cache.reserved.as_mut()) {
+                        r.start_uid_written(id, uid_next);
+                    }
+                    self.cache.remember_mailbox(user_id, name.to_owned(), id);
+                }
+                None => {
+                    let row = self.conn.query_one(
+                        "SELECT id, uid_next FROM mailboxes WHERE user_id = $1 AND name = $2",
+                        &params[..2],
+                    )?;
+                    let id = row.int(0)?;
+                    if let (true, Some(r)) = (counted, self.cache.reserved.as_mut()) {
+                        r.start_uid(id, row.int(1)?);
+                    }
+                    self.cache.remember_mailbox(user_id, name.to_owned(), id);
+                }
             }
         }
         Ok(())
     }
 }
+
+/// A mailbox made with `uid_next` `$4` (else as `ops::MAILBOX`).
+const MADE_MAILBOX: &str = "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, name) DO NOTHING";

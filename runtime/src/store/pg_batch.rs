@@ -12,7 +12,9 @@
 //!    others, and their folders, are made by plain inserts), and row ids taken
 //!    from the `messages` and `sessions` sequences for the rows it may create
 //!    (ids from a sequence are unique across the nodes sharing the database; one
-//!    not used is a gap).
+//!    not used is a gap). Only the facts a batch can use are asked for (none of
+//!    the sessions' for messages of sessions known open, no message ids or
+//!    usage for seals): every statement costs the server a plan and a run.
 //! 2. Every row of every record, in one round trip: one statement
 //!    per kind, in this order: users, mailboxes, conversations, sessions it
 //!    creates; one update of the mailboxes and one of the users reserving the UIDs
@@ -914,23 +916,47 @@ impl PgBatchWriter {
             vec![PgArg::Texts(convs), PgArg::Texts(contribs)]
         };
         let n_sessions = i64::try_from(keys.len()).map_err(|_| NotHere)?;
+        // Only the facts the batch can use are asked for: each statement costs
+        // the server a plan (`CUSTOM_PLANS`) and a run even when its answer is
+        // empty. A batch of messages of known open sessions asks for none of the
+        // sessions' facts; a batch of seals for no message ids nor usage.
         let mut facts_query: Vec<Piped> = vec![(BEGIN, vec![]), (CUSTOM_PLANS, vec![])];
-        facts_query.push((SESSIONS, pairs(&keys)));
-        facts_query.push((MESSAGES, pairs(&sealed_keys)));
-        facts_query.push((MESSAGE_IDS, vec![PgArg::one(n_messages)]));
-        facts_query.push((SESSION_IDS, vec![PgArg::one(n_sessions)]));
-        let mut conversations: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        conversations.dedup();
-        facts_query.push((CONVERSATIONS, vec![PgArg::Texts(conversations)]));
-        if quota.is_some() {
+        let mut asked = Asked::default();
+        let mut ask = |asked: &mut Option<usize>, statement: Piped| {
+            *asked = Some(facts_query.len());
+            facts_query.push(statement);
+        };
+        if !keys.is_empty() {
+            ask(&mut asked.sessions, (SESSIONS, pairs(&keys)));
+            ask(
+                &mut asked.session_ids,
+                (SESSION_IDS, vec![PgArg::one(n_sessions)]),
+            );
+            let mut conversations: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+            conversations.dedup();
+            ask(
+                &mut asked.conversations,
+                (CONVERSATIONS, vec![PgArg::Texts(conversations)]),
+            );
+        }
+        if !sealed_keys.is_empty() {
+            ask(&mut asked.messages, (MESSAGES, pairs(&sealed_keys)));
+        }
+        if n_messages > 0 {
+            ask(
+                &mut asked.message_ids,
+                (MESSAGE_IDS, vec![PgArg::one(n_messages)]),
+            );
+        }
+        if quota.is_some() && !users.is_empty() {
             users.sort_unstable();
             users.dedup();
             let users = users.iter().map(|u| (*u).to_owned()).collect();
-            facts_query.push((USAGE, vec![PgArg::Texts(users)]));
+            ask(&mut asked.usage, (USAGE, vec![PgArg::Texts(users)]));
         }
         let conn = self.shared.conn_mut();
         let facts = conn.pipeline(facts_query);
-        let facts = facts.and_then(|rows| read_facts(&rows));
+        let facts = facts.and_then(|rows| read_facts(&rows, &asked));
         let facts = match facts {
             Ok(f) => f,
             Err(e) => {
@@ -1075,12 +1101,25 @@ struct Facts {
     conversations: HashSet<String>,
 }
 
-/// Reads the answers of round 1: `BEGIN`, `SET LOCAL`, sessions, messages,
-/// message ids, session ids, conversations, and the usage if it was asked.
-fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
-    let rows = rows.get(2..).unwrap_or_default();
+/// Where each fact's answer is among round 1's results; `None`: not asked (its
+/// answer would have been empty).
+#[derive(Debug, Default, Clone, Copy)]
+struct Asked {
+    sessions: Option<usize>,
+    messages: Option<usize>,
+    message_ids: Option<usize>,
+    session_ids: Option<usize>,
+    conversations: Option<usize>,
+    usage: Option<usize>,
+}
+
+/// Reads the answers of round 1 (`BEGIN`, `SET LOCAL`, then the facts asked, at
+/// the places `asked` gives); a fact not asked reads as no rows.
+fn read_facts(all: &[Vec<Row>], asked: &Asked) -> Result<Facts, DbError> {
+    let rows =
+        |at: Option<usize>| -> &[Row] { at.and_then(|i| all.get(i)).map_or(&[], Vec::as_slice) };
     let mut sessions = HashMap::new();
-    for r in rows.first().into_iter().flatten() {
+    for r in rows(asked.sessions) {
         let has_objects = r.int(4)? != 0;
         sessions.insert(
             (r.text(0)?, r.text(1)?),
@@ -1093,7 +1132,7 @@ fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
         );
     }
     let mut messages: HashMap<Key, Vec<StoredRef>> = HashMap::new();
-    for r in rows.get(1).into_iter().flatten() {
+    for r in rows(asked.messages) {
         let seq = u64::try_from(r.int(2)?).map_err(DbError::data)?;
         messages.entry((r.text(0)?, r.text(1)?)).or_default().push((
             seq,
@@ -1101,23 +1140,17 @@ fn read_facts(rows: &[Vec<Row>]) -> Result<Facts, DbError> {
             split_list(&r.text(4)?),
         ));
     }
-    let ids = |i: usize| -> Result<Vec<i64>, DbError> {
-        rows.get(i)
-            .into_iter()
-            .flatten()
-            .map(|r| r.int(0))
-            .collect()
+    let ids = |at: Option<usize>| -> Result<Vec<i64>, DbError> {
+        rows(at).iter().map(|r| r.int(0)).collect()
     };
-    let message_ids = ids(2)?;
-    let session_ids = ids(3)?;
-    let conversations = rows
-        .get(4)
-        .into_iter()
-        .flatten()
+    let message_ids = ids(asked.message_ids)?;
+    let session_ids = ids(asked.session_ids)?;
+    let conversations = rows(asked.conversations)
+        .iter()
         .map(|r| r.text(0))
         .collect::<Result<_, _>>()?;
     let mut usage = HashMap::new();
-    for r in rows.get(5).into_iter().flatten() {
+    for r in rows(asked.usage) {
         usage.insert(r.text(0)?, r.int(1)?);
     }
     Ok(Facts {
@@ -1161,5 +1194,58 @@ impl HistoryStore for PgBatchWriter {
         // The shared path may seal sessions the pipelined one knows open.
         self.known.open.clear();
         write_each(&mut self.shared, batch)
+    }
+}
+
+#[cfg(test)]
+mod facts_tests {
+    use super::{read_facts, Asked};
+    use crate::store::sql::{Row, Val};
+
+    /// Round 1 asks only for the facts a batch can use: each answer is read from
+    /// where it was asked, and a fact not asked reads as none.
+    #[test]
+    fn facts_are_read_where_they_were_asked() {
+        let ids = |v: &[i64]| {
+            v.iter()
+                .map(|i| Row(vec![Val::Int(*i)]))
+                .collect::<Vec<_>>()
+        };
+        // BEGIN, SET LOCAL, then message ids and usage only (messages of known
+        // open sessions).
+        let all = vec![
+            vec![],
+            vec![],
+            ids(&[41, 42]),
+            vec![Row(vec![Val::Text("sip:a@x".into()), Val::Int(7)])],
+        ];
+        let asked = Asked {
+            message_ids: Some(2),
+            usage: Some(3),
+            ..Asked::default()
+        };
+        let facts = read_facts(&all, &asked).unwrap();
+        assert_eq!(facts.message_ids, vec![41, 42]);
+        assert!(facts.session_ids.is_empty() && facts.sessions.is_empty());
+        assert!(facts.messages.is_empty() && facts.conversations.is_empty());
+        assert_eq!(facts.usage.get("sip:a@x"), Some(&7));
+        // Seals only: sessions, their ids and conversations, no message ids.
+        let all = vec![
+            vec![],
+            vec![],
+            vec![],
+            ids(&[9]),
+            vec![Row(vec![Val::Text("c1".into())])],
+        ];
+        let asked = Asked {
+            sessions: Some(2),
+            session_ids: Some(3),
+            conversations: Some(4),
+            ..Asked::default()
+        };
+        let facts = read_facts(&all, &asked).unwrap();
+        assert_eq!(facts.session_ids, vec![9]);
+        assert!(facts.message_ids.is_empty() && facts.usage.is_empty());
+        assert!(facts.conversations.contains("c1"));
     }
 }

@@ -44,6 +44,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("schema/postgres/0011_mailbox_names_bytes.sql"),
     ),
+    (12, include_str!("schema/postgres/0012_open_sessions.sql")),
+    (13, include_str!("schema/postgres/0013_entries_modseq.sql")),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for

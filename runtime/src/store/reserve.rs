@@ -22,9 +22,19 @@ use crate::store::sql::{Conn, DbError};
 /// bytes per user row.
 #[derive(Debug, Default)]
 pub struct Reserved {
-    uids: HashMap<i64, i64>,
+    uids: HashMap<i64, Uids>,
     modseqs: HashMap<i64, i64>,
     usage: HashMap<i64, Usage>,
+}
+
+/// A mailbox's UID counter in the batch: the next UID to give, and the
+/// `uid_next` its row already holds when the batch wrote the row with it (a
+/// folder the batch made for one entry: `ops_many.rs`), so an unchanged counter
+/// is not written again.
+#[derive(Debug, Clone, Copy)]
+struct Uids {
+    next: i64,
+    written: Option<i64>,
 }
 
 /// A user's stored bytes in the batch: as committed (read on first use) and added.
@@ -37,23 +47,48 @@ struct Usage {
 impl Reserved {
     /// Takes the mailbox's next UID (reads `uid_next` on first use).
     pub fn uid<C: Conn + ?Sized>(&mut self, conn: &mut C, mailbox: i64) -> Result<i64, DbError> {
-        let next = match self.uids.get(&mailbox) {
-            Some(n) => *n,
-            None => conn
-                .query_one(
-                    "SELECT uid_next FROM mailboxes WHERE id = $1",
-                    &[mailbox.into()],
-                )?
-                .int(0)?,
+        let counter = match self.uids.get(&mailbox) {
+            Some(c) => *c,
+            None => Uids {
+                next: conn
+                    .query_one(
+                        "SELECT uid_next FROM mailboxes WHERE id = $1",
+                        &[mailbox.into()],
+                    )?
+                    .int(0)?,
+                written: None,
+            },
         };
-        self.uids.insert(mailbox, next + 1);
-        Ok(next)
+        self.uids.insert(
+            mailbox,
+            Uids {
+                next: counter.next + 1,
+                ..counter
+            },
+        );
+        Ok(counter.next)
     }
 
     /// Starts the mailbox's UID counter at `uid_next` as just read with its row
     /// (`ops_many.rs`), unless the batch already counts it.
     pub fn start_uid(&mut self, mailbox: i64, uid_next: i64) {
-        self.uids.entry(mailbox).or_insert(uid_next);
+        self.uids.entry(mailbox).or_insert(Uids {
+            next: uid_next,
+            written: None,
+        });
+    }
+
+    /// Starts the counter of a mailbox the batch has just made with `uid_next`
+    /// `written` (its first UIDs reserved in the row): the batch gives from 1 and
+    /// writes the counter again only if it gives more than the row reserved.
+    pub fn start_uid_written(&mut self, mailbox: i64, written: i64) {
+        self.uids.insert(
+            mailbox,
+            Uids {
+                next: 1,
+                written: Some(written),
+            },
+        );
     }
 
     /// The user's next MODSEQ (reads `modseq` on first use).
@@ -98,7 +133,11 @@ impl Reserved {
     /// Writes every counter the batch moved (inside its transaction, before the
     /// commit).
     pub fn flush<C: Conn + ?Sized>(self, conn: &mut C) -> Result<(), DbError> {
-        for (mailbox, next) in self.uids {
+        for (mailbox, counter) in self.uids {
+            if counter.written == Some(counter.next) {
+                continue;
+            }
+            let next = counter.next;
             conn.exec(
                 "UPDATE mailboxes SET uid_next = $1 WHERE id = $2",
                 &[next.into(), mailbox.into()],
@@ -116,5 +155,61 @@ impl Reserved {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reserved;
+    use crate::store::sql::{Conn, Val};
+    use crate::store::sqlite::SqliteConn;
+
+    fn uid_next(conn: &mut SqliteConn) -> i64 {
+        conn.query_one("SELECT uid_next FROM mailboxes WHERE id = 1", &[])
+            .unwrap()
+            .int(0)
+            .unwrap()
+    }
+
+    /// A counter started from the `uid_next` the batch wrote into a row it made
+    /// is written again only if the batch gave more UIDs than that row reserved.
+    #[test]
+    fn a_counter_the_row_already_holds_is_not_written_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = SqliteConn::open(&dir.path().join("r.db")).expect("open");
+        conn.batch("CREATE TABLE mailboxes (id INTEGER PRIMARY KEY, uid_next INTEGER NOT NULL)")
+            .unwrap();
+        // A value no flush would write: it shows whether the flush wrote.
+        conn.exec("INSERT INTO mailboxes (id, uid_next) VALUES (1, 99)", &[])
+            .unwrap();
+        let mut r = Reserved::default();
+        r.start_uid_written(1, 2);
+        assert_eq!(r.uid(&mut conn, 1).unwrap(), 1);
+        r.flush(&mut conn).unwrap();
+        assert_eq!(uid_next(&mut conn), 99, "the row's counter was left alone");
+        let mut r = Reserved::default();
+        r.start_uid_written(1, 2);
+        assert_eq!(r.uid(&mut conn, 1).unwrap(), 1);
+        assert_eq!(r.uid(&mut conn, 1).unwrap(), 2);
+        r.flush(&mut conn).unwrap();
+        assert_eq!(
+            uid_next(&mut conn),
+            3,
+            "one more UID than reserved: written"
+        );
+        let mut r = Reserved::default();
+        r.start_uid(1, 5);
+        r.flush(&mut conn).unwrap();
+        assert_eq!(
+            uid_next(&mut conn),
+            5,
+            "a counter read from its row: written"
+        );
+        conn.exec("UPDATE mailboxes SET uid_next = $1", &[Val::Int(7)])
+            .unwrap();
+        let mut r2 = Reserved::default();
+        assert_eq!(r2.uid(&mut conn, 1).unwrap(), 7, "read when not started");
+        r2.flush(&mut conn).unwrap();
+        assert_eq!(uid_next(&mut conn), 8);
     }
 }

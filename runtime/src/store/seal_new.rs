@@ -52,18 +52,17 @@ pub(crate) fn seal_unstored<C: Conn + ?Sized>(
         watermark.into(),
         ops.now.into(),
     ]);
-    let made = ops.conn.query_opt(
+    let made = ops.conn.insert_id(
         "INSERT INTO sessions (session_type, from_uri, to_uri, date, subject, in_reply_to, sdp, \
          media_attributes, invited, conversation, contribution_id, instance, core_session, state, \
          watermark, sealed_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'sealed', $14, $15) \
-         ON CONFLICT (conversation, contribution_id) DO NOTHING RETURNING id",
+         ON CONFLICT (conversation, contribution_id) DO NOTHING",
         &values,
     )?;
-    let Some(row) = made else {
+    let Some(session) = made else {
         return Ok(false);
     };
-    let session = row.int(0)?;
     let parties = info_parties(h);
     file_sealed(ops, session, h, &parties, false, Filed::None)?;
     Ok(true)

@@ -162,6 +162,25 @@ pub trait Conn: Send + 'static {
         false
     }
 
+    /// Whether a statement with `RETURNING` costs more than a second statement
+    /// would: SQLite runs one into an ephemeral table and, `RETURNING` being a
+    /// trigger to it, under a statement journal (a copy of every page the
+    /// statement changes); PostgreSQL answers in the same round trip, where a
+    /// second statement is a second round trip.
+    fn returning_is_costly(&self) -> bool {
+        false
+    }
+
+    /// Runs an `INSERT` written without `RETURNING` (with `ON CONFLICT DO
+    /// NOTHING` it may insert nothing) and returns the row id of the row it made,
+    /// if it made one. The default asks with `RETURNING id`; SQLite reads the
+    /// connection's last inserted row id instead ([`Conn::returning_is_costly`]).
+    fn insert_id(&mut self, sql: &str, params: &[Val]) -> Result<Option<i64>, DbError> {
+        self.query_opt(&format!("{sql} RETURNING id"), params)?
+            .map(|r| r.int(0))
+            .transpose()
+    }
+
     /// The first row of a query, if any.
     fn query_opt(&mut self, sql: &str, params: &[Val]) -> Result<Option<Row>, DbError> {
         Ok(self.query(sql, params)?.into_iter().next())
@@ -194,6 +213,41 @@ pub trait Conn: Send + 'static {
     ) -> Result<Option<Box<dyn crate::store::pipeline::CommitSync>>, DbError> {
         Ok(None)
     }
+}
+
+/// How a row found by its unique key, or made when missing, gives its row id
+/// ([`find_or_make`]): one upsert with `RETURNING` where that is cheap
+/// (PostgreSQL: one round trip), else a plain insert and, when it made nothing, a
+/// read (SQLite: [`Conn::returning_is_costly`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FindOrMake {
+    /// `INSERT … ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING id`:
+    /// the no-op update makes `RETURNING` answer for an existing row too.
+    pub upsert: &'static str,
+    /// The same `INSERT … ON CONFLICT (key) DO NOTHING`, without `RETURNING`.
+    pub insert: &'static str,
+    /// `SELECT id … WHERE` the key, from the first [`FindOrMake::key`] parameters.
+    pub find: &'static str,
+    /// How many of the parameters (the first ones) are the key.
+    pub key: usize,
+}
+
+/// The row id of the row `q` names, made from `params` when missing.
+pub fn find_or_make<C: Conn + ?Sized>(
+    conn: &mut C,
+    q: &FindOrMake,
+    params: &[Val],
+) -> Result<i64, DbError> {
+    if !conn.returning_is_costly() {
+        return conn.query_one(q.upsert, params)?.int(0);
+    }
+    if let Some(id) = conn.insert_id(q.insert, params)? {
+        return Ok(id);
+    }
+    let key = params
+        .get(..q.key)
+        .ok_or_else(|| DbError(format!("fewer parameters than the key of: {}", q.find)))?;
+    conn.query_one(q.find, key)?.int(0)
 }
 
 /// Runs `f` in a write transaction: committed when it returns `Ok`, rolled back

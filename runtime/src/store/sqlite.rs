@@ -29,6 +29,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("schema/sqlite/0011_mailbox_names_bytes.sql"),
     ),
+    (12, include_str!("schema/sqlite/0012_open_sessions.sql")),
+    (13, include_str!("schema/sqlite/0013_entries_modseq.sql")),
 ];
 
 /// A SQLite connection.
@@ -139,6 +141,21 @@ impl Conn for SqliteConn {
         Ok(n as u64)
     }
 
+    fn returning_is_costly(&self) -> bool {
+        true
+    }
+
+    fn insert_id(&mut self, sql: &str, params: &[Val]) -> Result<Option<i64>, DbError> {
+        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(db)?;
+        let made = stmt
+            .execute(rusqlite::params_from_iter(params.iter()))
+            .map_err(db)?;
+        drop(stmt);
+        // One row made: its row id is the connection's last inserted one (none
+        // made, as by `ON CONFLICT DO NOTHING`: that id is an earlier row's).
+        Ok((made == 1).then(|| self.conn.last_insert_rowid()))
+    }
+
     fn detach_sync(&mut self) -> Result<Option<Box<dyn CommitSync>>, DbError> {
         // The name SQLite gives the WAL: the database's full path and `-wal`.
         let Some(db_path) = self.conn.path().filter(|p| !p.is_empty()) else {
@@ -175,5 +192,55 @@ impl Conn for SqliteConn {
             out.push(Row(vals));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteConn;
+    use crate::store::sql::{find_or_make, Conn, FindOrMake, Val};
+
+    const THING: FindOrMake = FindOrMake {
+        upsert: "INSERT INTO t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET k = excluded.k RETURNING id",
+        insert: "INSERT INTO t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING",
+        find: "SELECT id FROM t WHERE k = $1",
+        key: 1,
+    };
+
+    /// Without `RETURNING`: the id of the row an insert made, none for an insert
+    /// that made nothing (not the id of the last row made before it), and
+    /// `find_or_make` finds an existing row by its key.
+    #[test]
+    fn insert_id_names_the_row_made_and_only_that() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = SqliteConn::open(&dir.path().join("ids.db")).expect("open");
+        conn.batch("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, v INTEGER)")
+            .unwrap();
+        let a = conn
+            .insert_id(THING.insert, &["a".into(), Val::Int(1)])
+            .unwrap();
+        let b = conn
+            .insert_id(THING.insert, &["b".into(), Val::Int(2)])
+            .unwrap();
+        assert!(a.is_some() && b.is_some() && a != b);
+        assert_eq!(
+            conn.insert_id(THING.insert, &["a".into(), Val::Int(3)])
+                .unwrap(),
+            None,
+            "a conflict makes nothing"
+        );
+        assert_eq!(
+            find_or_make(&mut conn, &THING, &["a".into(), Val::Int(4)]).unwrap(),
+            a.unwrap()
+        );
+        let c = find_or_make(&mut conn, &THING, &["c".into(), Val::Int(5)]).unwrap();
+        let row = conn
+            .query_one("SELECT k, v FROM t WHERE id = $1", &[Val::Int(c)])
+            .unwrap();
+        assert_eq!((row.text(0).unwrap(), row.int(1).unwrap()), ("c".into(), 5));
+        let row = conn
+            .query_one("SELECT v FROM t WHERE k = 'a'", &[])
+            .unwrap();
+        assert_eq!(row.int(0).unwrap(), 1, "the existing row is left as it was");
     }
 }

@@ -228,6 +228,8 @@ both_backends!(
     expunge_removes_only_own_copy,
     seen_is_displayed_both_ways,
     crash_recovery_seals_open_sessions,
+    open_sessions_index_holds_only_open_ones,
+    entries_are_not_indexed_by_modseq,
     store_failure_is_reported_and_nothing_answered_ok,
     standalone_in_conversation_folder,
     undelivered_messages_leave_the_session_at_seal,
@@ -692,6 +694,102 @@ fn crash_recovery_seals_open_sessions(place: Place) {
     s.history.sync().unwrap();
     let s7 = place.open_as(7);
     assert_eq!(s7.recovered, vec!["other".to_owned()]);
+}
+
+/// Migration 12: the index crash recovery reads holds open sessions only (a
+/// seal's row, usually inserted sealed, costs it nothing), and recovery's query
+/// can use it.
+fn open_sessions_index_holds_only_open_ones(place: Place) {
+    drop(place.open());
+    let recovery = "SELECT id FROM sessions WHERE instance = 0 AND state = 'open' ORDER BY id";
+    match place.url() {
+        StoreUrl::Sqlite(p) => {
+            let c = rusqlite::Connection::open(p).unwrap();
+            let sql: String = c
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'sessions_open'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(sql.ends_with("WHERE state = 'open'"), "{sql}");
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {recovery}"))
+                .unwrap()
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("INDEX sessions_open")),
+                "{plan:?}"
+            );
+        }
+        StoreUrl::Postgres(u) => {
+            let mut c = ::postgres::Client::connect(&u, ::postgres::NoTls).unwrap();
+            let def: String = c
+                .query_one(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'sessions_open'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            assert!(
+                def.contains("(instance) WHERE (state = 'open'::text)"),
+                "{def}"
+            );
+        }
+    }
+}
+
+/// Migration 13: no (mailbox, modseq) index on entries; STATUS and CHANGEDSINCE
+/// read a mailbox's entries through its (mailbox, uid) index (their answers:
+/// `condstore_modseq_and_changed_since`), in UID order without a sort.
+fn entries_are_not_indexed_by_modseq(place: Place) {
+    drop(place.open());
+    let changed_since = "SELECT e.uid FROM entries e \
+         WHERE e.mailbox = 1 AND e.expunged = 0 AND e.modseq > 3 ORDER BY e.uid";
+    match place.url() {
+        StoreUrl::Sqlite(p) => {
+            let c = rusqlite::Connection::open(p).unwrap();
+            let indexes: Vec<String> = c
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'",
+                )
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                !indexes.iter().any(|i| i == "entries_modseq"),
+                "{indexes:?}"
+            );
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {changed_since}"))
+                .unwrap()
+                .query_map([], |r| r.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("sqlite_autoindex_entries"))
+                    && !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+                "{plan:?}"
+            );
+        }
+        StoreUrl::Postgres(u) => {
+            let mut c = ::postgres::Client::connect(&u, ::postgres::NoTls).unwrap();
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'entries_modseq'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 0);
+        }
+    }
 }
 
 fn store_failure_is_reported_and_nothing_answered_ok(place: Place) {

@@ -1,0 +1,9 @@
+-- cpmd message store, schema version 13 (PostgreSQL): no index on entries by
+-- (mailbox, modseq). Its readers, the IMAP view's STATUS (HIGHESTMODSEQ: the
+-- largest MODSEQ of a mailbox) and its CHANGEDSINCE listing (`mail.rs`), read one
+-- mailbox's entries, which the UNIQUE (mailbox, uid) index finds as well: STATUS
+-- already counts that mailbox's entries twice through it, and the listing is
+-- wanted in UID order. The index cost every filed object (two per chat message,
+-- one per party of a seal) an index insert. Keep in step with
+-- ../sqlite/0013_entries_modseq.sql.
+DROP INDEX entries_modseq;
