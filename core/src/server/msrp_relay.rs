@@ -216,14 +216,12 @@ impl Server {
             Ok(c) => c,
             Err(why) => return self.msrp_refuse(conn, &req, why),
         };
-        if let Err(fault) =
-            self.check_sender(sid, &sender, capture.from.as_deref(), capture.imdn.as_ref())
-        {
+        if let Err(fault) = self.check_sender(sid, &sender, capture.from, capture.imdn.as_ref()) {
             return self.msrp_refuse(conn, &req, fault.msrp());
         }
         let message_id = capture
             .message_id
-            .clone()
+            .map(str::to_owned)
             .or_else(|| req.message_id.clone())
             .unwrap_or_else(|| req.transaction_id.as_str().to_owned());
         let group = matches!(
@@ -235,6 +233,7 @@ impl Server {
             .as_ref()
             .and(capture.to.clone())
             .filter(|_| group);
+        let composing = capture.composing;
         let own_leg_open = self.legs.get(&leg).is_some_and(|l| l.is_open());
         if let Some(imdn) = capture.imdn.as_ref().filter(|_| own_leg_open) {
             self.persist_disposition(sid, &sender, imdn);
@@ -260,7 +259,7 @@ impl Server {
             body,
         };
         // The CPIM was decoded once, above: whether it is an indication is known.
-        self.take_classified_chat(now, chat, Origin::Msrp(reply), capture.composing);
+        self.take_classified_chat(now, chat, Origin::Msrp(reply), composing);
     }
 
     /// Refuses a request for `why`: a debug event names the rule, the response (if
@@ -497,15 +496,16 @@ impl Server {
 }
 
 /// What the server captures from a message body besides the bytes: everything the
-/// relay needs of its CPIM, from one decode (the body is decoded once per message).
-pub(crate) struct Capture {
+/// relay needs of its CPIM, from one decode (the body is decoded once per message),
+/// borrowed from the body.
+pub(crate) struct Capture<'a> {
     /// CPIM `imdn.Message-ID`.
-    pub(crate) message_id: Option<String>,
+    pub(crate) message_id: Option<&'a str>,
     /// The first CPIM `To`, as an identity; read only for an IMDN (the group
     /// notification goes to the original sender alone).
     pub(crate) to: Option<UserUri>,
     /// The CPIM `From` value (SEC-3).
-    pub(crate) from: Option<String>,
+    pub(crate) from: Option<&'a str>,
     /// The notification, when the CPIM content is `message/imdn+xml`.
     pub(crate) imdn: Option<crate::wire::imdn::Imdn>,
     /// The body is an is-composing indication, bare or as the CPIM content
@@ -514,7 +514,7 @@ pub(crate) struct Capture {
 }
 
 /// Parses a `message/cpim` body (other types are captured as they are).
-pub(crate) fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRefusal> {
+pub(crate) fn capture<'a>(content_type: &str, body: &'a [u8]) -> Result<Capture<'a>, MsrpRefusal> {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("message/cpim") {
         return Ok(Capture {
@@ -526,24 +526,24 @@ pub(crate) fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRe
             composing: super::is_composing::is_composing(content_type, body),
         });
     }
-    // The headers only: the content is read here only for an IMDN, and the body
-    // is relayed and stored as it came (no copy of the content).
-    let (cpim, content) = wire::cpim_codec::decode_headers_with(body, &wire::Limits::default())
+    // The headers only, borrowed: the content is read here only for an IMDN, and
+    // the body is relayed and stored as it came (no copy of the content).
+    let cpim = wire::cpim_codec::decode_head(body, &wire::Limits::default())
         .map_err(|_| MsrpRefusal::BadCpim)?;
     let imdn = if cpim.is_imdn() {
-        Some(wire::imdn::decode(content).map_err(|_| MsrpRefusal::BadImdn)?)
+        Some(wire::imdn::decode(cpim.content).map_err(|_| MsrpRefusal::BadImdn)?)
     } else {
         None
     };
     let to = imdn.as_ref().and_then(|_| {
-        let first = *cpim.to().first()?;
+        let first = cpim.to().next()?;
         let uri = wire::parse_uri(crate::cpim::addr_uri(first)).ok()?;
         UserUri::from_uri(&uri)
     });
     Ok(Capture {
-        message_id: cpim.imdn_message_id().map(str::to_owned),
+        message_id: cpim.imdn_message_id(),
         to,
-        from: cpim.from().map(str::to_owned),
+        from: cpim.from(),
         imdn,
         // The inner type, as `is_composing` reads it out of a CPIM body; an empty
         // body stands for the content, which an inner type alone decides.

@@ -326,7 +326,7 @@ fn find_delimiter(hay: &[u8], delimiter: &[u8]) -> Option<usize> {
 /// Where `needle` first occurs in `hay`: eight bytes tested per step (a word at a
 /// time, without `unsafe`), then the matching word byte by byte. The decoder's
 /// searches for line ends and end-lines ran a comparison per byte.
-fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let pattern = LO * u64::from(needle);
