@@ -216,8 +216,16 @@ impl Server {
             Ok(c) => c,
             Err(why) => return self.msrp_refuse(conn, &req, why),
         };
-        if let Err(fault) = self.check_sender(sid, &sender, capture.from, capture.imdn.as_ref()) {
+        // SEC-3: a `From` this leg's check passed before passes again unparsed.
+        let from_known = self.msrp.legs.get(&leg).is_some_and(|m| {
+            m.from_ok.0.as_deref().is_some() && m.from_ok.0.as_deref() == capture.from
+        });
+        let from = capture.from.filter(|_| !from_known);
+        if let Err(fault) = self.check_sender(sid, &sender, from, capture.imdn.as_ref()) {
             return self.msrp_refuse(conn, &req, fault.msrp());
+        }
+        if let (Some(from), Some(m)) = (from, self.msrp.legs.get_mut(&leg)) {
+            m.from_ok.0 = Some(from.into());
         }
         let message_id = capture
             .message_id
