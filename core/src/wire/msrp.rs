@@ -917,7 +917,17 @@ pub struct SendChunk<'a> {
 impl SendChunk<'_> {
     /// Appends the chunk's bytes to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.reserve(160 + self.data.len() + 2 * self.tid.len() + self.from.len());
+        // Room for the whole chunk at once (growing the buffer as it was printed
+        // copied it up to twice).
+        let paths: usize = self.to_path.iter().map(|u| u.len() + 1).sum();
+        out.reserve(
+            200 + self.data.len()
+                + 2 * self.tid.len()
+                + self.from.len()
+                + paths
+                + self.message_id.len()
+                + self.content_type.len(),
+        );
         out.extend_from_slice(b"MSRP ");
         out.extend_from_slice(self.tid.as_bytes());
         out.extend_from_slice(b" SEND\r\n");
