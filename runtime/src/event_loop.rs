@@ -397,7 +397,7 @@ impl EventLoop {
             }
             NetEvent::Data { conn, peer, bytes } if self.msrp.contains(&conn) => {
                 // MSRP input is not in the input trace (its replay feeds SIP only).
-                self.server.handle_msrp_bytes(now, conn, peer, &bytes);
+                self.server.handle_msrp_read(now, conn, peer, bytes);
             }
             NetEvent::Data { conn, peer, bytes } => {
                 let transport = if self.tls.contains(&conn) {

@@ -51,6 +51,24 @@ impl Server {
     pub fn handle_msrp_bytes(&mut self, now: Time, conn: ConnId, peer: SocketAddr, bytes: &[u8]) {
         let _ = peer;
         self.msrp.conns.entry(conn).or_default().decoder.push(bytes);
+        self.decode_msrp(now, conn);
+    }
+
+    /// [`Server::handle_msrp_bytes`] of a read the caller hands over: decoded in
+    /// place when the connection's buffer holds no partial message (no copy).
+    pub fn handle_msrp_read(&mut self, now: Time, conn: ConnId, peer: SocketAddr, bytes: Vec<u8>) {
+        let _ = peer;
+        self.msrp
+            .conns
+            .entry(conn)
+            .or_default()
+            .decoder
+            .push_owned(bytes);
+        self.decode_msrp(now, conn);
+    }
+
+    /// Handles every complete message buffered on `conn`.
+    fn decode_msrp(&mut self, now: Time, conn: ConnId) {
         loop {
             let Some(c) = self.msrp.conns.get_mut(&conn) else {
                 return;

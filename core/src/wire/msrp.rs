@@ -157,6 +157,23 @@ impl MsrpDecoder {
         }
     }
 
+    /// [`MsrpDecoder::push`] of bytes the caller owns: when nothing is buffered
+    /// (the last read ended at a message boundary, the usual case for small
+    /// messages) they become the buffer without a copy.
+    pub fn push_owned(&mut self, bytes: Vec<u8>) {
+        if self.failed {
+            return;
+        }
+        if matches!(self.state, State::Head) && self.pos == self.buf.len() {
+            self.buf = bytes;
+            self.pos = 0;
+            self.line_start = 0;
+            self.scan_from = 0;
+        } else {
+            self.buf.extend_from_slice(&bytes);
+        }
+    }
+
     /// Whether an error was reported (the connection should be closed).
     pub fn is_failed(&self) -> bool {
         self.failed
@@ -1083,6 +1100,29 @@ mod tests {
             out.extend(all(&mut dec, &limits));
         }
         assert_eq!(out, expected);
+    }
+
+    /// Reads handed over with `push_owned`, cut at every pair of points (so some
+    /// end at a message boundary and become the buffer, others mid-message and are
+    /// appended), decode to what one push of the whole stream gives.
+    #[test]
+    fn owned_reads_decode_as_pushed_bytes() {
+        let stream = [SEND, OK, SEND].concat();
+        let limits = Limits::default();
+        let mut whole = MsrpDecoder::default();
+        whole.push(&stream);
+        let expected = all(&mut whole, &limits);
+        for i in 0..=stream.len() {
+            for j in i..=stream.len() {
+                let mut dec = MsrpDecoder::default();
+                let mut out = Vec::new();
+                for part in [&stream[..i], &stream[i..j], &stream[j..]] {
+                    dec.push_owned(part.to_vec());
+                    out.extend(all(&mut dec, &limits));
+                }
+                assert_eq!(out, expected, "cut at {i} and {j}");
+            }
+        }
     }
 
     #[test]
