@@ -49,6 +49,13 @@ fn store_admits(job: &StoreJob, pending: usize, max: usize) -> bool {
     }
 }
 
+/// MSRP messages up to this size are appended to the buffer of the messages
+/// queued before them for the same connection; larger ones are queued as they are.
+const MSRP_GATHER_BYTES: usize = 1024;
+
+/// A gathering buffer takes no more once it holds this much.
+const MSRP_GATHER_LIMIT: usize = 16 * 1024;
+
 /// How often the metrics gauges are read from the core's tables (a walk of the
 /// session table: not per input).
 const GAUGE_PERIOD: Duration = Duration::from_secs(1);
@@ -95,10 +102,12 @@ pub struct EventLoop {
     locations: Option<std::sync::mpsc::Sender<crate::cluster::LocationChange>>,
     /// The metrics, when the metrics listener is on.
     metrics: Option<Observed>,
-    /// MSRP bytes of this drain not yet handed to their connection's writer, one
-    /// buffer per connection in first-use order: a drain that answers and relays
-    /// many messages queues one write per connection, not one per message.
-    msrp_out: Vec<(ConnId, Vec<u8>)>,
+    /// MSRP bytes of this drain not yet handed to their connection's writer, per
+    /// connection in first-use order: small messages (responses, short SENDs)
+    /// gathered into one buffer, large ones kept as they were printed (copying a
+    /// relayed 4 KiB SEND into a growing buffer cost more than queueing it); the
+    /// connection task writes them all with one vectored write.
+    msrp_out: Vec<(ConnId, Vec<Vec<u8>>)>,
     /// When the table sizes are logged next (`tables.rs`).
     tables_at: Instant,
 }
@@ -548,8 +557,16 @@ impl EventLoop {
                     o.metrics.msrp_sent(&bytes);
                 }
                 match self.msrp_out.iter_mut().find(|(c, _)| *c == conn) {
-                    Some((_, out)) => out.extend_from_slice(&bytes),
-                    None => self.msrp_out.push((conn, bytes)),
+                    Some((_, out)) => match out.last_mut() {
+                        Some(last)
+                            if bytes.len() <= MSRP_GATHER_BYTES
+                                && last.len() < MSRP_GATHER_LIMIT =>
+                        {
+                            last.extend_from_slice(&bytes)
+                        }
+                        _ => out.push(bytes),
+                    },
+                    None => self.msrp_out.push((conn, vec![bytes])),
                 }
             }
             Command::Persist { ticket, record } => {
@@ -576,10 +593,15 @@ impl EventLoop {
 
     /// Hands what this drain queued for MSRP connections to their writers.
     fn flush_msrp(&mut self) {
-        for (conn, bytes) in std::mem::take(&mut self.msrp_out) {
+        for (conn, chunks) in std::mem::take(&mut self.msrp_out) {
             // An MSRP connection is never reopened by the runtime: the core heard
             // (or will hear) `handle_closed` and queues for the leg.
-            match self.tcp.get(&conn).map(|c| c.writer.send(bytes)) {
+            let sent = self.tcp.get(&conn).map(|c| {
+                chunks
+                    .into_iter()
+                    .try_for_each(|bytes| c.writer.send(bytes))
+            });
+            match sent {
                 Some(Ok(())) => {}
                 // LIM-6: the connection closes; the core hears `Closed` from its task.
                 Some(Err(Refused::Full)) => {
