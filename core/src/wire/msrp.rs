@@ -332,7 +332,11 @@ fn find_delimiter(hay: &[u8], delimiter: &[u8]) -> Option<usize> {
     let mut from = 0;
     while hay.len().saturating_sub(from) >= delimiter.len() {
         let i = from + find_byte(hay.get(from..)?, first)?;
-        if hay.get(i..)?.starts_with(delimiter) {
+        // The byte after `CRLF` first: in a CPIM body every header line's CR is
+        // followed by a letter, not a dash (a slice comparison per CR was a
+        // `memcmp` call each).
+        let dash = hay.get(i + 2) == delimiter.get(2);
+        if dash && hay.get(i..)?.starts_with(delimiter) {
             return Some(i);
         }
         from = i + 1;
@@ -442,9 +446,20 @@ fn parse_head(
     terminator: &[u8],
     limits: &Limits,
 ) -> Result<(MsrpMessage, bool), MsrpError> {
+    // The head checked as UTF-8 once (the usual head is), its lines then cut out
+    // of that text at their CRLFs (ASCII, so whole characters) instead of checked
+    // one by one (nine checks per SEND and 200, ~1,000 instructions); a head that is
+    // not UTF-8 is checked line by line, for the error of the first bad line.
+    let text = std::str::from_utf8(head).ok();
+    let text_of = |at: usize, line: &[u8]| text.and_then(|t| t.get(at..at + line.len()));
     let mut lines = lines(head);
-    let start = strip_crlf(lines.next().unwrap_or_default())?;
-    let start = std::str::from_utf8(start).map_err(|_| MsrpError::BadStartLine)?;
+    let first = lines.next().unwrap_or_default();
+    let mut at = first.len();
+    let start = strip_crlf(first)?;
+    let start = match text_of(0, start) {
+        Some(start) => start,
+        None => std::str::from_utf8(start).map_err(|_| MsrpError::BadStartLine)?,
+    };
     let (tid, kind) = parse_start_line(start)?;
     // Borrowed from the head: only the values a message keeps are copied (a
     // `String` per name and value cost the loop ~3,000 instructions per message).
@@ -455,7 +470,9 @@ fn parse_head(
                 limit: limits.max_header_count,
             });
         }
-        headers.push(parse_header_line(strip_crlf(line)?)?);
+        let content = strip_crlf(line)?;
+        headers.push(parse_header_line(content, text_of(at, content))?);
+        at += line.len();
     }
     let term = strip_crlf(terminator)?;
     let has_body = term.is_empty();
@@ -547,9 +564,16 @@ fn parse_code_and_comment(s: &str) -> Option<(u16, Option<String>)> {
     Some((code, Some(rest.strip_prefix(' ')?.to_owned())))
 }
 
-fn parse_header_line(line: &[u8]) -> Result<(&str, &str), MsrpError> {
+/// A header line; `text`: the same line as text, when the head is known to be UTF-8.
+fn parse_header_line<'a>(
+    line: &'a [u8],
+    text: Option<&'a str>,
+) -> Result<(&'a str, &'a str), MsrpError> {
     let colon = find_byte(line, b':').ok_or(MsrpError::BadHeader)?;
-    let line = std::str::from_utf8(line).map_err(|_| MsrpError::BadHeader)?;
+    let line = match text {
+        Some(line) => line,
+        None => std::str::from_utf8(line).map_err(|_| MsrpError::BadHeader)?,
+    };
     // The colon is ASCII: both sides are whole characters.
     let (name, value) = (
         line.get(..colon).unwrap_or_default(),
@@ -1136,6 +1160,42 @@ mod tests {
             b"x\r\n-------abcd!\r\n-------abcdX$\r\n-------abcd$ no"
         );
         assert_eq!(r.continuation, Continuation::More);
+    }
+
+    /// Heads that are not UTF-8 fail at their first bad line as before the head
+    /// was checked whole; a UTF-8 head with non-ASCII text decodes, its values cut
+    /// at the right places.
+    #[test]
+    fn heads_checked_as_text_once() {
+        let paths = b"To-Path: msrp://a/1;tcp\r\nFrom-Path: msrp://b/2;tcp\r\n";
+        let head = |start: &[u8], extra: &[u8]| {
+            [start, b"\r\n", paths, extra, b"-------abcd$\r\n"].concat()
+        };
+        let bad_start = head(b"MSRP abcd SEN\xff", b"");
+        assert_eq!(
+            decode(&bad_start, &Limits::default()),
+            Some(Err(MsrpError::BadStartLine))
+        );
+        let bad_header = head(b"MSRP abcd SEND", b"X-Note: \xff\r\n");
+        assert_eq!(
+            decode(&bad_header, &Limits::default()),
+            Some(Err(MsrpError::BadHeader))
+        );
+        let text = head(
+            b"MSRP abcd SEND",
+            "X-Note: caf\u{e9} \u{2713}\r\nY: z\r\n".as_bytes(),
+        );
+        let Some(Ok(MsrpMessage::Request(req))) = decode(&text, &Limits::default()) else {
+            panic!("a UTF-8 head decodes");
+        };
+        assert_eq!(req.to_path, ["msrp://a/1;tcp"]);
+        assert_eq!(
+            req.other,
+            [
+                ("X-Note".to_owned(), "caf\u{e9} \u{2713}".to_owned()),
+                ("Y".to_owned(), "z".to_owned())
+            ]
+        );
     }
 
     #[test]
