@@ -56,6 +56,36 @@ const MSRP_GATHER_BYTES: usize = 1024;
 /// A gathering buffer takes no more once it holds this much.
 const MSRP_GATHER_LIMIT: usize = 16 * 1024;
 
+/// One connection's MSRP bytes of a drain: large messages as they were printed,
+/// runs of small ones gathered into buffers of up to [`MSRP_GATHER_LIMIT`].
+#[derive(Debug, Default)]
+struct Gathered {
+    chunks: Vec<Vec<u8>>,
+    /// The last chunk is small messages (may take more), not a large one.
+    last_small: bool,
+}
+
+impl Gathered {
+    /// Queues one message. A large one is never copied; a small one joins the
+    /// small ones before it, whose buffer grows at most once, to the gathering
+    /// size, when a second message joins the first.
+    fn push(&mut self, bytes: Vec<u8>) {
+        let small = bytes.len() <= MSRP_GATHER_BYTES;
+        match self.chunks.last_mut() {
+            Some(last) if small && self.last_small && last.len() < MSRP_GATHER_LIMIT => {
+                if last.capacity() - last.len() < bytes.len() {
+                    last.reserve_exact(MSRP_GATHER_LIMIT + MSRP_GATHER_BYTES - last.len());
+                }
+                last.extend_from_slice(&bytes);
+            }
+            _ => {
+                self.chunks.push(bytes);
+                self.last_small = small;
+            }
+        }
+    }
+}
+
 /// How often the metrics gauges are read from the core's tables (a walk of the
 /// session table: not per input).
 const GAUGE_PERIOD: Duration = Duration::from_secs(1);
@@ -107,7 +137,7 @@ pub struct EventLoop {
     /// gathered into one buffer, large ones kept as they were printed (copying a
     /// relayed 4 KiB SEND into a growing buffer cost more than queueing it); the
     /// connection task writes them all with one vectored write.
-    msrp_out: Vec<(ConnId, Vec<Vec<u8>>)>,
+    msrp_out: Vec<(ConnId, Gathered)>,
     /// When the table sizes are logged next (`tables.rs`).
     tables_at: Instant,
 }
@@ -557,16 +587,12 @@ impl EventLoop {
                     o.metrics.msrp_sent(&bytes);
                 }
                 match self.msrp_out.iter_mut().find(|(c, _)| *c == conn) {
-                    Some((_, out)) => match out.last_mut() {
-                        Some(last)
-                            if bytes.len() <= MSRP_GATHER_BYTES
-                                && last.len() < MSRP_GATHER_LIMIT =>
-                        {
-                            last.extend_from_slice(&bytes)
-                        }
-                        _ => out.push(bytes),
-                    },
-                    None => self.msrp_out.push((conn, vec![bytes])),
+                    Some((_, out)) => out.push(bytes),
+                    None => {
+                        let mut out = Gathered::default();
+                        out.push(bytes);
+                        self.msrp_out.push((conn, out));
+                    }
                 }
             }
             Command::Persist { ticket, record } => {
@@ -593,7 +619,7 @@ impl EventLoop {
 
     /// Hands what this drain queued for MSRP connections to their writers.
     fn flush_msrp(&mut self) {
-        for (conn, chunks) in std::mem::take(&mut self.msrp_out) {
+        for (conn, Gathered { chunks, .. }) in std::mem::take(&mut self.msrp_out) {
             // An MSRP connection is never reopened by the runtime: the core heard
             // (or will hear) `handle_closed` and queues for the leg.
             let sent = self.tcp.get(&conn).map(|c| {
@@ -863,6 +889,33 @@ mod tests {
     use cpmd_core::{ContributionId, ConversationId, SessionId, StoreTicket, UserUri};
 
     use super::*;
+
+    /// A drain's MSRP bytes for one connection: the same bytes in the same order;
+    /// a large message stays its own chunk (never copied), runs of small ones
+    /// share one up to the gathering size.
+    #[test]
+    fn msrp_out_gathers_small_messages_and_keeps_large_ones() {
+        let small = |b: u8| vec![b; 200];
+        let large = vec![b'L'; MSRP_GATHER_BYTES + 1];
+        let mut out = Gathered::default();
+        let mut sent = Vec::new();
+        let mut push = |out: &mut Gathered, bytes: Vec<u8>| {
+            sent.extend_from_slice(&bytes);
+            out.push(bytes);
+        };
+        push(&mut out, small(b'a'));
+        push(&mut out, small(b'b'));
+        push(&mut out, large.clone());
+        push(&mut out, small(b'c'));
+        for _ in 0..100 {
+            push(&mut out, small(b'd'));
+        }
+        let lens: Vec<usize> = out.chunks.iter().map(Vec::len).collect();
+        assert_eq!(lens[..2], [400, large.len()]);
+        assert!(lens[2..].iter().all(|&n| n <= MSRP_GATHER_LIMIT + 200));
+        assert!(lens.len() > 3, "gathering stops at the limit: {lens:?}");
+        assert_eq!(out.chunks.concat(), sent);
+    }
 
     /// LIM-8: a record beyond the cap is refused; seals always get in.
     #[test]
