@@ -14,6 +14,8 @@
 //! is whatever the terminal wrote (RCS often writes `<sip:anonymous@anonymous.invalid>`);
 //! the server's notion of the sender is the authenticated SIP identity.
 
+use std::borrow::Cow;
+
 /// The namespace URN of the IMDN CPIM headers (RFC 5438 §6.2), declared with
 /// `NS: imdn <urn:ietf:params:imdn>`.
 pub const IMDN_NAMESPACE: &str = "urn:ietf:params:imdn";
@@ -56,10 +58,7 @@ impl CpimMessage {
     /// The values of every message header with an unprefixed `name` (names compare
     /// ASCII case-insensitively: some terminals write `Datetime`).
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+        values(&self.headers, name)
     }
 
     /// The `From` value as written (`Alice <sip:alice@example.com>`); see [`addr_uri`].
@@ -80,11 +79,7 @@ impl CpimMessage {
     /// The prefixes `NS` headers declare for the namespace `urn` (e.g. `imdn` for
     /// [`IMDN_NAMESPACE`]), in order.
     pub fn prefixes_of<'a>(&'a self, urn: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.header_values("NS")
-            .filter_map(move |v| match parse_ns(v) {
-                Some((Some(prefix), u)) if u == urn => Some(prefix),
-                _ => None,
-            })
+        prefixes_of(&self.headers, urn)
     }
 
     /// The values of the headers named `name` in the namespace `urn`, whatever prefix
@@ -93,41 +88,19 @@ impl CpimMessage {
     /// when the message declares no prefix for it and does not bind `imdn` to some
     /// other namespace (terminals that forget the `NS` header exist).
     pub fn ns_header_values<'a>(&'a self, urn: &'a str, name: &'a str) -> Vec<&'a str> {
-        let mut prefixes: Vec<&str> = self.prefixes_of(urn).collect();
-        if prefixes.is_empty() && urn == IMDN_NAMESPACE && !self.binds_prefix("imdn") {
-            prefixes.push("imdn");
-        }
-        self.headers
-            .iter()
-            .filter(|h| {
-                h.name.split_once('.').is_some_and(|(p, n)| {
-                    n.eq_ignore_ascii_case(name)
-                        && prefixes.iter().any(|q| q.eq_ignore_ascii_case(p))
-                })
-            })
-            .map(|h| h.value.as_str())
-            .collect()
-    }
-
-    fn binds_prefix(&self, prefix: &str) -> bool {
-        self.header_values("NS").any(|v| {
-            parse_ns(v).is_some_and(|(p, _)| p.is_some_and(|p| p.eq_ignore_ascii_case(prefix)))
-        })
+        ns_values(&self.headers, urn, name).collect()
     }
 
     /// The IMDN `Message-ID` (RFC 5438 §6.3), under whatever prefix `NS` declared for
     /// `urn:ietf:params:imdn`.
     pub fn imdn_message_id(&self) -> Option<&str> {
-        self.ns_header_values(IMDN_NAMESPACE, "Message-ID")
-            .into_iter()
-            .next()
+        ns_values(&self.headers, IMDN_NAMESPACE, "Message-ID").next()
     }
 
     /// The notifications the sender asked for (`positive-delivery`, `display`, ...),
     /// from every IMDN `Disposition-Notification` header, split at commas.
     pub fn disposition_notification(&self) -> Vec<&str> {
-        self.ns_header_values(IMDN_NAMESPACE, "Disposition-Notification")
-            .into_iter()
+        ns_values(&self.headers, IMDN_NAMESPACE, "Disposition-Notification")
             .flat_map(|v| v.split(','))
             .map(str::trim)
             .filter(|t| !t.is_empty())
@@ -136,9 +109,138 @@ impl CpimMessage {
 
     /// Whether the content is an IMDN (`message/imdn+xml`).
     pub fn is_imdn(&self) -> bool {
-        let essence = self.content_type.split(';').next().unwrap_or("").trim();
-        essence.eq_ignore_ascii_case("message/imdn+xml")
+        is_imdn_type(&self.content_type)
     }
+}
+
+/// A `message/cpim` body's header blocks borrowed from the body, and its content as
+/// a slice of it: what the MSRP relay reads of every chat message without copying
+/// a header ([`crate::wire::cpim_codec::decode_head`]). The accessors are
+/// [`CpimMessage`]'s, over the same rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpimHead<'a> {
+    /// The message headers `(name, value)`, in order, values trimmed.
+    pub headers: Vec<(&'a str, &'a str)>,
+    /// The inner content's `Content-Type` value (owned only when it was folded).
+    pub content_type: Cow<'a, str>,
+    /// The other content headers, in order (a folded value is owned).
+    pub content_headers: Vec<(&'a str, Cow<'a, str>)>,
+    /// The inner content, byte for byte.
+    pub content: &'a [u8],
+}
+
+impl<'a> CpimHead<'a> {
+    /// The `From` value as written; see [`CpimMessage::from`].
+    pub fn from(&self) -> Option<&'a str> {
+        values(&self.headers, "From").next()
+    }
+
+    /// The `To` values as written, in order.
+    pub fn to(&self) -> impl Iterator<Item = &'a str> + '_ {
+        values(&self.headers, "To")
+    }
+
+    /// The IMDN `Message-ID`; see [`CpimMessage::imdn_message_id`].
+    pub fn imdn_message_id(&self) -> Option<&'a str> {
+        ns_values(&self.headers, IMDN_NAMESPACE, "Message-ID").next()
+    }
+
+    /// Whether the content is an IMDN (`message/imdn+xml`).
+    pub fn is_imdn(&self) -> bool {
+        is_imdn_type(&self.content_type)
+    }
+}
+
+/// A message header as the accessors read it: owned ([`CpimHeader`]) or borrowed
+/// from the body (`(&str, &str)`, [`CpimHead`]).
+trait Header<'a> {
+    fn name(&self) -> &'a str;
+    fn value(&self) -> &'a str;
+}
+
+impl<'a> Header<'a> for &'a CpimHeader {
+    fn name(&self) -> &'a str {
+        &self.name
+    }
+    fn value(&self) -> &'a str {
+        &self.value
+    }
+}
+
+impl<'a> Header<'a> for &(&'a str, &'a str) {
+    fn name(&self) -> &'a str {
+        self.0
+    }
+    fn value(&self) -> &'a str {
+        self.1
+    }
+}
+
+/// The values of the headers named `name` (ASCII case-insensitively).
+fn values<'a, 'h, H>(headers: &'h [H], name: &'h str) -> impl Iterator<Item = &'a str> + 'h
+where
+    &'h H: Header<'a>,
+{
+    headers
+        .iter()
+        .filter(move |h| h.name().eq_ignore_ascii_case(name))
+        .map(|h| h.value())
+}
+
+/// The prefixes `NS` headers declare for `urn`, in order.
+fn prefixes_of<'a, 'h, H>(headers: &'h [H], urn: &'h str) -> impl Iterator<Item = &'a str> + 'h
+where
+    &'h H: Header<'a>,
+{
+    values(headers, "NS").filter_map(move |v| match parse_ns(v) {
+        Some((Some(prefix), u)) if u == urn => Some(prefix),
+        _ => None,
+    })
+}
+
+/// Whether some `NS` header binds `prefix` (to any namespace).
+fn binds_prefix<'a, 'h, H>(headers: &'h [H], prefix: &str) -> bool
+where
+    &'h H: Header<'a>,
+{
+    values(headers, "NS").any(|v| {
+        parse_ns(v).is_some_and(|(p, _)| p.is_some_and(|p| p.eq_ignore_ascii_case(prefix)))
+    })
+}
+
+/// The values of the headers named `name` in the namespace `urn`; the rules of
+/// [`CpimMessage::ns_header_values`]. The declared prefixes are looked up again for
+/// each prefixed header rather than collected (no allocation per message: a CPIM
+/// body has a handful of headers).
+fn ns_values<'a, 'h, H>(
+    headers: &'h [H],
+    urn: &'h str,
+    name: &'h str,
+) -> impl Iterator<Item = &'a str> + 'h
+where
+    &'h H: Header<'a>,
+{
+    let declared = prefixes_of(headers, urn).next().is_some();
+    let implicit_imdn = !declared && urn == IMDN_NAMESPACE && !binds_prefix(headers, "imdn");
+    headers
+        .iter()
+        .filter(move |h| {
+            h.name().split_once('.').is_some_and(|(p, n)| {
+                n.eq_ignore_ascii_case(name)
+                    && if declared {
+                        prefixes_of(headers, urn).any(|q| q.eq_ignore_ascii_case(p))
+                    } else {
+                        implicit_imdn && p.eq_ignore_ascii_case("imdn")
+                    }
+            })
+        })
+        .map(|h| h.value())
+}
+
+/// Whether a content type's essence is `message/imdn+xml`.
+fn is_imdn_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("message/imdn+xml")
 }
 
 /// Splits an `NS` value `[prefix SP] "<" URN ">"` into its prefix and URN.

@@ -49,6 +49,43 @@ fn store_admits(job: &StoreJob, pending: usize, max: usize) -> bool {
     }
 }
 
+/// MSRP messages up to this size are appended to the buffer of the messages
+/// queued before them for the same connection; larger ones are queued as they are.
+const MSRP_GATHER_BYTES: usize = 1024;
+
+/// A gathering buffer takes no more once it holds this much.
+const MSRP_GATHER_LIMIT: usize = 16 * 1024;
+
+/// One connection's MSRP bytes of a drain: large messages as they were printed,
+/// runs of small ones gathered into buffers of up to [`MSRP_GATHER_LIMIT`].
+#[derive(Debug, Default)]
+struct Gathered {
+    chunks: Vec<Vec<u8>>,
+    /// The last chunk is small messages (may take more), not a large one.
+    last_small: bool,
+}
+
+impl Gathered {
+    /// Queues one message. A large one is never copied; a small one joins the
+    /// small ones before it, whose buffer grows at most once, to the gathering
+    /// size, when a second message joins the first.
+    fn push(&mut self, bytes: Vec<u8>) {
+        let small = bytes.len() <= MSRP_GATHER_BYTES;
+        match self.chunks.last_mut() {
+            Some(last) if small && self.last_small && last.len() < MSRP_GATHER_LIMIT => {
+                if last.capacity() - last.len() < bytes.len() {
+                    last.reserve_exact(MSRP_GATHER_LIMIT + MSRP_GATHER_BYTES - last.len());
+                }
+                last.extend_from_slice(&bytes);
+            }
+            _ => {
+                self.chunks.push(bytes);
+                self.last_small = small;
+            }
+        }
+    }
+}
+
 /// How often the metrics gauges are read from the core's tables (a walk of the
 /// session table: not per input).
 const GAUGE_PERIOD: Duration = Duration::from_secs(1);
@@ -95,10 +132,12 @@ pub struct EventLoop {
     locations: Option<std::sync::mpsc::Sender<crate::cluster::LocationChange>>,
     /// The metrics, when the metrics listener is on.
     metrics: Option<Observed>,
-    /// MSRP bytes of this drain not yet handed to their connection's writer, one
-    /// buffer per connection in first-use order: a drain that answers and relays
-    /// many messages queues one write per connection, not one per message.
-    msrp_out: Vec<(ConnId, Vec<u8>)>,
+    /// MSRP bytes of this drain not yet handed to their connection's writer, per
+    /// connection in first-use order: small messages (responses, short SENDs)
+    /// gathered into one buffer, large ones kept as they were printed (copying a
+    /// relayed 4 KiB SEND into a growing buffer cost more than queueing it); the
+    /// connection task writes them all with one vectored write.
+    msrp_out: Vec<(ConnId, Gathered)>,
     /// When the table sizes are logged next (`tables.rs`).
     tables_at: Instant,
     /// Connections whose connect the kernel refused at once in this drain: the
@@ -409,7 +448,7 @@ impl EventLoop {
             }
             NetEvent::Data { conn, peer, bytes } if self.msrp.contains(&conn) => {
                 // MSRP input is not in the input trace (its replay feeds SIP only).
-                self.server.handle_msrp_bytes(now, conn, peer, &bytes);
+                self.server.handle_msrp_read(now, conn, peer, bytes);
             }
             NetEvent::Data { conn, peer, bytes } => {
                 let transport = if self.tls.contains(&conn) {
@@ -570,8 +609,12 @@ impl EventLoop {
                     o.metrics.msrp_sent(&bytes);
                 }
                 match self.msrp_out.iter_mut().find(|(c, _)| *c == conn) {
-                    Some((_, out)) => out.extend_from_slice(&bytes),
-                    None => self.msrp_out.push((conn, bytes)),
+                    Some((_, out)) => out.push(bytes),
+                    None => {
+                        let mut out = Gathered::default();
+                        out.push(bytes);
+                        self.msrp_out.push((conn, out));
+                    }
                 }
             }
             Command::Persist { ticket, record } => {
@@ -598,10 +641,15 @@ impl EventLoop {
 
     /// Hands what this drain queued for MSRP connections to their writers.
     fn flush_msrp(&mut self) {
-        for (conn, bytes) in std::mem::take(&mut self.msrp_out) {
+        for (conn, Gathered { chunks, .. }) in std::mem::take(&mut self.msrp_out) {
             // An MSRP connection is never reopened by the runtime: the core heard
             // (or will hear) `handle_closed` and queues for the leg.
-            match self.tcp.get(&conn).map(|c| c.writer.send(bytes)) {
+            let sent = self.tcp.get(&conn).map(|c| {
+                chunks
+                    .into_iter()
+                    .try_for_each(|bytes| c.writer.send(bytes))
+            });
+            match sent {
                 Some(Ok(())) => {}
                 // LIM-6: the connection closes; the core hears `Closed` from its task.
                 Some(Err(Refused::Full)) => {
@@ -904,6 +952,33 @@ mod tests {
         assert_eq!(take_sent(&mut sent, t(9)), None);
         assert_eq!(take_sent(&mut sent, t(2)), Some((now, true)));
         assert!(sent.is_empty());
+    }
+
+    /// A drain's MSRP bytes for one connection: the same bytes in the same order;
+    /// a large message stays its own chunk (never copied), runs of small ones
+    /// share one up to the gathering size.
+    #[test]
+    fn msrp_out_gathers_small_messages_and_keeps_large_ones() {
+        let small = |b: u8| vec![b; 200];
+        let large = vec![b'L'; MSRP_GATHER_BYTES + 1];
+        let mut out = Gathered::default();
+        let mut sent = Vec::new();
+        let mut push = |out: &mut Gathered, bytes: Vec<u8>| {
+            sent.extend_from_slice(&bytes);
+            out.push(bytes);
+        };
+        push(&mut out, small(b'a'));
+        push(&mut out, small(b'b'));
+        push(&mut out, large.clone());
+        push(&mut out, small(b'c'));
+        for _ in 0..100 {
+            push(&mut out, small(b'd'));
+        }
+        let lens: Vec<usize> = out.chunks.iter().map(Vec::len).collect();
+        assert_eq!(lens[..2], [400, large.len()]);
+        assert!(lens[2..].iter().all(|&n| n <= MSRP_GATHER_LIMIT + 200));
+        assert!(lens.len() > 3, "gathering stops at the limit: {lens:?}");
+        assert_eq!(out.chunks.concat(), sent);
     }
 
     /// LIM-8: a record beyond the cap is refused; seals always get in.

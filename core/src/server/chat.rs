@@ -115,10 +115,26 @@ impl Server {
         // The origin is moved into the pending message; only the mutant that
         // acknowledges before the store needs it again below.
         let ack_now = (self.config.mutation == Mutation::AckBeforeStore).then(|| origin.clone());
+        // BODIES-1: with bodies off the record keeps the metadata only (made
+        // without copying the body, which only the pending message, for delivery,
+        // keeps).
+        let record = if self.config.store_messages {
+            message.clone()
+        } else {
+            StoredMessage {
+                key: message.key.clone(),
+                seq: message.seq,
+                sender: message.sender.clone(),
+                recipients: message.recipients.clone(),
+                message_id: message.message_id.clone(),
+                content_type: message.content_type.clone(),
+                body: Vec::new(),
+            }
+        };
         log.pending.insert(
             seq,
             Pending {
-                message: message.clone(),
+                message,
                 contribution_id: chat.contribution_id.clone(),
                 stored: None,
                 origins: vec![origin],
@@ -126,16 +142,6 @@ impl Server {
         );
         log.seen.insert(seen_key, seq);
         let ticket = self.ticket(TicketUse::Message(sid, seq));
-        // BODIES-1: with bodies off the record keeps the metadata only; the pending
-        // copy above keeps the body for delivery.
-        let record = if self.config.store_messages {
-            message
-        } else {
-            StoredMessage {
-                body: Vec::new(),
-                ..message
-            }
-        };
         self.out.command(Command::Persist {
             ticket,
             record: Record::Message(record),

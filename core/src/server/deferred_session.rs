@@ -120,7 +120,7 @@ impl Server {
             Ok(c) => c,
             Err(why) => return self.msrp_refuse(m.conn, &m.req, why),
         };
-        let identity = check_from(captured.from.as_deref(), &stand_in.caller).and_then(|()| {
+        let identity = check_from(captured.from, &stand_in.caller).and_then(|()| {
             captured
                 .imdn
                 .as_ref()

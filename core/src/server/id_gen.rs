@@ -5,6 +5,7 @@
 //! wire.
 
 use super::config::Seed;
+use super::memo::Memo;
 use super::token::{self, Stream};
 use crate::ids::{Branch, CallId, ConversationId, Tag};
 
@@ -20,6 +21,9 @@ pub(crate) struct IdGen {
     /// MSRP ids count separately, so the SIP ids a session mints do not depend on
     /// its MSRP media (recorded traces replay with the same tags and Call-IDs).
     msrp_counter: u64,
+    /// The MSRP stream's generator, left at the next token (two or more MSRP
+    /// tokens are minted per relayed message, one after the other).
+    msrp_rng: Memo<Option<token::Sequential>>,
 }
 
 impl IdGen {
@@ -28,6 +32,7 @@ impl IdGen {
             seed,
             counter: 0,
             msrp_counter: 0,
+            msrp_rng: Memo(None),
         }
     }
 
@@ -43,7 +48,15 @@ impl IdGen {
     /// PRF.
     pub(crate) fn msrp_token(&mut self) -> String {
         self.msrp_counter += 1;
-        token::hex(&self.seed, Stream::Msrp, self.msrp_counter)
+        let bits = token::Sequential::prf(
+            &mut self.msrp_rng.0,
+            &self.seed,
+            Stream::Msrp,
+            self.msrp_counter,
+        );
+        let mut out = String::with_capacity(32);
+        token::push_hex_bits(&mut out, bits);
+        out
     }
 
     /// A fresh number from the MSRP counter (connection numbers of `MsrpConnect`).

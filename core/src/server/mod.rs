@@ -56,6 +56,7 @@ mod is_composing;
 mod keys;
 mod leg;
 mod location;
+mod memo;
 mod msrp_held;
 mod msrp_leg;
 pub(crate) mod msrp_media;

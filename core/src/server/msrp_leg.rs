@@ -50,6 +50,7 @@ impl Server {
                 .and_then(|m| m.accept_wrapped.clone())
                 .or_else(|| Some(DEFAULT_WRAPPED.to_owned())),
             reassembler: Reassembler::new(),
+            from_ok: Default::default(),
             offer_lines: Vec::new(),
         };
         self.msrp.by_session.insert(session_id, leg.clone());

@@ -51,6 +51,24 @@ impl Server {
     pub fn handle_msrp_bytes(&mut self, now: Time, conn: ConnId, peer: SocketAddr, bytes: &[u8]) {
         let _ = peer;
         self.msrp.conns.entry(conn).or_default().decoder.push(bytes);
+        self.decode_msrp(now, conn);
+    }
+
+    /// [`Server::handle_msrp_bytes`] of a read the caller hands over: decoded in
+    /// place when the connection's buffer holds no partial message (no copy).
+    pub fn handle_msrp_read(&mut self, now: Time, conn: ConnId, peer: SocketAddr, bytes: Vec<u8>) {
+        let _ = peer;
+        self.msrp
+            .conns
+            .entry(conn)
+            .or_default()
+            .decoder
+            .push_owned(bytes);
+        self.decode_msrp(now, conn);
+    }
+
+    /// Handles every complete message buffered on `conn`.
+    fn decode_msrp(&mut self, now: Time, conn: ConnId) {
         loop {
             let Some(c) = self.msrp.conns.get_mut(&conn) else {
                 return;
@@ -216,14 +234,20 @@ impl Server {
             Ok(c) => c,
             Err(why) => return self.msrp_refuse(conn, &req, why),
         };
-        if let Err(fault) =
-            self.check_sender(sid, &sender, capture.from.as_deref(), capture.imdn.as_ref())
-        {
+        // SEC-3: a `From` this leg's check passed before passes again unparsed.
+        let from_known = self.msrp.legs.get(&leg).is_some_and(|m| {
+            m.from_ok.0.as_deref().is_some() && m.from_ok.0.as_deref() == capture.from
+        });
+        let from = capture.from.filter(|_| !from_known);
+        if let Err(fault) = self.check_sender(sid, &sender, from, capture.imdn.as_ref()) {
             return self.msrp_refuse(conn, &req, fault.msrp());
+        }
+        if let (Some(from), Some(m)) = (from, self.msrp.legs.get_mut(&leg)) {
+            m.from_ok.0 = Some(from.into());
         }
         let message_id = capture
             .message_id
-            .clone()
+            .map(str::to_owned)
             .or_else(|| req.message_id.clone())
             .unwrap_or_else(|| req.transaction_id.as_str().to_owned());
         let group = matches!(
@@ -235,6 +259,7 @@ impl Server {
             .as_ref()
             .and(capture.to.clone())
             .filter(|_| group);
+        let composing = capture.composing;
         let own_leg_open = self.legs.get(&leg).is_some_and(|l| l.is_open());
         if let Some(imdn) = capture.imdn.as_ref().filter(|_| own_leg_open) {
             self.persist_disposition(sid, &sender, imdn);
@@ -260,7 +285,7 @@ impl Server {
             body,
         };
         // The CPIM was decoded once, above: whether it is an indication is known.
-        self.take_classified_chat(now, chat, Origin::Msrp(reply), capture.composing);
+        self.take_classified_chat(now, chat, Origin::Msrp(reply), composing);
     }
 
     /// Refuses a request for `why`: a debug event names the rule, the response (if
@@ -497,15 +522,16 @@ impl Server {
 }
 
 /// What the server captures from a message body besides the bytes: everything the
-/// relay needs of its CPIM, from one decode (the body is decoded once per message).
-pub(crate) struct Capture {
+/// relay needs of its CPIM, from one decode (the body is decoded once per message),
+/// borrowed from the body.
+pub(crate) struct Capture<'a> {
     /// CPIM `imdn.Message-ID`.
-    pub(crate) message_id: Option<String>,
+    pub(crate) message_id: Option<&'a str>,
     /// The first CPIM `To`, as an identity; read only for an IMDN (the group
     /// notification goes to the original sender alone).
     pub(crate) to: Option<UserUri>,
     /// The CPIM `From` value (SEC-3).
-    pub(crate) from: Option<String>,
+    pub(crate) from: Option<&'a str>,
     /// The notification, when the CPIM content is `message/imdn+xml`.
     pub(crate) imdn: Option<crate::wire::imdn::Imdn>,
     /// The body is an is-composing indication, bare or as the CPIM content
@@ -514,7 +540,7 @@ pub(crate) struct Capture {
 }
 
 /// Parses a `message/cpim` body (other types are captured as they are).
-pub(crate) fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRefusal> {
+pub(crate) fn capture<'a>(content_type: &str, body: &'a [u8]) -> Result<Capture<'a>, MsrpRefusal> {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
     if !essence.eq_ignore_ascii_case("message/cpim") {
         return Ok(Capture {
@@ -526,24 +552,24 @@ pub(crate) fn capture(content_type: &str, body: &[u8]) -> Result<Capture, MsrpRe
             composing: super::is_composing::is_composing(content_type, body),
         });
     }
-    // The headers only: the content is read here only for an IMDN, and the body
-    // is relayed and stored as it came (no copy of the content).
-    let (cpim, content) = wire::cpim_codec::decode_headers_with(body, &wire::Limits::default())
+    // The headers only, borrowed: the content is read here only for an IMDN, and
+    // the body is relayed and stored as it came (no copy of the content).
+    let cpim = wire::cpim_codec::decode_head(body, &wire::Limits::default())
         .map_err(|_| MsrpRefusal::BadCpim)?;
     let imdn = if cpim.is_imdn() {
-        Some(wire::imdn::decode(content).map_err(|_| MsrpRefusal::BadImdn)?)
+        Some(wire::imdn::decode(cpim.content).map_err(|_| MsrpRefusal::BadImdn)?)
     } else {
         None
     };
     let to = imdn.as_ref().and_then(|_| {
-        let first = *cpim.to().first()?;
+        let first = cpim.to().next()?;
         let uri = wire::parse_uri(crate::cpim::addr_uri(first)).ok()?;
         UserUri::from_uri(&uri)
     });
     Ok(Capture {
-        message_id: cpim.imdn_message_id().map(str::to_owned),
+        message_id: cpim.imdn_message_id(),
         to,
-        from: cpim.from().map(str::to_owned),
+        from: cpim.from(),
         imdn,
         // The inner type, as `is_composing` reads it out of a CPIM body; an empty
         // body stands for the content, which an inner type alone decides.

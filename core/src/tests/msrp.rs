@@ -908,6 +908,18 @@ fn sec_3_msrp_cpim_from_and_imdn_sender_must_be_the_leg_user() {
     w.h.msrp_in(&a, MsrpMessage::Request(req));
     assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
     assert_eq!(received(&mut w, &b, &b_srv).len(), 1);
+    // The leg remembers the From that passed (a memo): the same value passes
+    // again, another one is still checked and refused.
+    let again = own.replacen("cpim-p2", "cpim-p3", 1);
+    let req = a.send_raw(&a_srv, "p3", again.as_bytes());
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+    assert_eq!(received(&mut w, &b, &b_srv).len(), 1);
+    let posing = posing.replacen("cpim-p1", "cpim-p4", 1);
+    let req = a.send_raw(&a_srv, "p4", posing.as_bytes());
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 403);
+    assert!(received(&mut w, &b, &b_srv).is_empty());
 
     // B sends a message of its own, then "reports" on it, and on A's message with
     // carol as the reporting recipient.

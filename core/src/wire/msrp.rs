@@ -157,6 +157,23 @@ impl MsrpDecoder {
         }
     }
 
+    /// [`MsrpDecoder::push`] of bytes the caller owns: when nothing is buffered
+    /// (the last read ended at a message boundary, the usual case for small
+    /// messages) they become the buffer without a copy.
+    pub fn push_owned(&mut self, bytes: Vec<u8>) {
+        if self.failed {
+            return;
+        }
+        if matches!(self.state, State::Head) && self.pos == self.buf.len() {
+            self.buf = bytes;
+            self.pos = 0;
+            self.line_start = 0;
+            self.scan_from = 0;
+        } else {
+            self.buf.extend_from_slice(&bytes);
+        }
+    }
+
     /// Whether an error was reported (the connection should be closed).
     pub fn is_failed(&self) -> bool {
         self.failed
@@ -315,7 +332,11 @@ fn find_delimiter(hay: &[u8], delimiter: &[u8]) -> Option<usize> {
     let mut from = 0;
     while hay.len().saturating_sub(from) >= delimiter.len() {
         let i = from + find_byte(hay.get(from..)?, first)?;
-        if hay.get(i..)?.starts_with(delimiter) {
+        // The byte after `CRLF` first: in a CPIM body every header line's CR is
+        // followed by a letter, not a dash (a slice comparison per CR was a
+        // `memcmp` call each).
+        let dash = hay.get(i + 2) == delimiter.get(2);
+        if dash && hay.get(i..)?.starts_with(delimiter) {
             return Some(i);
         }
         from = i + 1;
@@ -326,7 +347,7 @@ fn find_delimiter(hay: &[u8], delimiter: &[u8]) -> Option<usize> {
 /// Where `needle` first occurs in `hay`: eight bytes tested per step (a word at a
 /// time, without `unsafe`), then the matching word byte by byte. The decoder's
 /// searches for line ends and end-lines ran a comparison per byte.
-fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let pattern = LO * u64::from(needle);
@@ -425,9 +446,20 @@ fn parse_head(
     terminator: &[u8],
     limits: &Limits,
 ) -> Result<(MsrpMessage, bool), MsrpError> {
+    // The head checked as UTF-8 once (the usual head is), its lines then cut out
+    // of that text at their CRLFs (ASCII, so whole characters) instead of checked
+    // one by one (nine checks per SEND and 200, ~1,000 instructions); a head that is
+    // not UTF-8 is checked line by line, for the error of the first bad line.
+    let text = std::str::from_utf8(head).ok();
+    let text_of = |at: usize, line: &[u8]| text.and_then(|t| t.get(at..at + line.len()));
     let mut lines = lines(head);
-    let start = strip_crlf(lines.next().unwrap_or_default())?;
-    let start = std::str::from_utf8(start).map_err(|_| MsrpError::BadStartLine)?;
+    let first = lines.next().unwrap_or_default();
+    let mut at = first.len();
+    let start = strip_crlf(first)?;
+    let start = match text_of(0, start) {
+        Some(start) => start,
+        None => std::str::from_utf8(start).map_err(|_| MsrpError::BadStartLine)?,
+    };
     let (tid, kind) = parse_start_line(start)?;
     // Borrowed from the head: only the values a message keeps are copied (a
     // `String` per name and value cost the loop ~3,000 instructions per message).
@@ -438,7 +470,9 @@ fn parse_head(
                 limit: limits.max_header_count,
             });
         }
-        headers.push(parse_header_line(strip_crlf(line)?)?);
+        let content = strip_crlf(line)?;
+        headers.push(parse_header_line(content, text_of(at, content))?);
+        at += line.len();
     }
     let term = strip_crlf(terminator)?;
     let has_body = term.is_empty();
@@ -530,9 +564,16 @@ fn parse_code_and_comment(s: &str) -> Option<(u16, Option<String>)> {
     Some((code, Some(rest.strip_prefix(' ')?.to_owned())))
 }
 
-fn parse_header_line(line: &[u8]) -> Result<(&str, &str), MsrpError> {
+/// A header line; `text`: the same line as text, when the head is known to be UTF-8.
+fn parse_header_line<'a>(
+    line: &'a [u8],
+    text: Option<&'a str>,
+) -> Result<(&'a str, &'a str), MsrpError> {
     let colon = find_byte(line, b':').ok_or(MsrpError::BadHeader)?;
-    let line = std::str::from_utf8(line).map_err(|_| MsrpError::BadHeader)?;
+    let line = match text {
+        Some(line) => line,
+        None => std::str::from_utf8(line).map_err(|_| MsrpError::BadHeader)?,
+    };
     // The colon is ASCII: both sides are whole characters.
     let (name, value) = (
         line.get(..colon).unwrap_or_default(),
@@ -917,7 +958,17 @@ pub struct SendChunk<'a> {
 impl SendChunk<'_> {
     /// Appends the chunk's bytes to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        out.reserve(160 + self.data.len() + 2 * self.tid.len() + self.from.len());
+        // Room for the whole chunk at once (growing the buffer as it was printed
+        // copied it up to twice).
+        let paths: usize = self.to_path.iter().map(|u| u.len() + 1).sum();
+        out.reserve(
+            200 + self.data.len()
+                + 2 * self.tid.len()
+                + self.from.len()
+                + paths
+                + self.message_id.len()
+                + self.content_type.len(),
+        );
         out.extend_from_slice(b"MSRP ");
         out.extend_from_slice(self.tid.as_bytes());
         out.extend_from_slice(b" SEND\r\n");
@@ -1075,6 +1126,29 @@ mod tests {
         assert_eq!(out, expected);
     }
 
+    /// Reads handed over with `push_owned`, cut at every pair of points (so some
+    /// end at a message boundary and become the buffer, others mid-message and are
+    /// appended), decode to what one push of the whole stream gives.
+    #[test]
+    fn owned_reads_decode_as_pushed_bytes() {
+        let stream = [SEND, OK, SEND].concat();
+        let limits = Limits::default();
+        let mut whole = MsrpDecoder::default();
+        whole.push(&stream);
+        let expected = all(&mut whole, &limits);
+        for i in 0..=stream.len() {
+            for j in i..=stream.len() {
+                let mut dec = MsrpDecoder::default();
+                let mut out = Vec::new();
+                for part in [&stream[..i], &stream[i..j], &stream[j..]] {
+                    dec.push_owned(part.to_vec());
+                    out.extend(all(&mut dec, &limits));
+                }
+                assert_eq!(out, expected, "cut at {i} and {j}");
+            }
+        }
+    }
+
     #[test]
     fn body_may_contain_near_end_lines() {
         let msg = b"MSRP abcd SEND\r\nTo-Path: msrp://a/1;tcp\r\nFrom-Path: msrp://b/2;tcp\r\n\
@@ -1086,6 +1160,42 @@ mod tests {
             b"x\r\n-------abcd!\r\n-------abcdX$\r\n-------abcd$ no"
         );
         assert_eq!(r.continuation, Continuation::More);
+    }
+
+    /// Heads that are not UTF-8 fail at their first bad line as before the head
+    /// was checked whole; a UTF-8 head with non-ASCII text decodes, its values cut
+    /// at the right places.
+    #[test]
+    fn heads_checked_as_text_once() {
+        let paths = b"To-Path: msrp://a/1;tcp\r\nFrom-Path: msrp://b/2;tcp\r\n";
+        let head = |start: &[u8], extra: &[u8]| {
+            [start, b"\r\n", paths, extra, b"-------abcd$\r\n"].concat()
+        };
+        let bad_start = head(b"MSRP abcd SEN\xff", b"");
+        assert_eq!(
+            decode(&bad_start, &Limits::default()),
+            Some(Err(MsrpError::BadStartLine))
+        );
+        let bad_header = head(b"MSRP abcd SEND", b"X-Note: \xff\r\n");
+        assert_eq!(
+            decode(&bad_header, &Limits::default()),
+            Some(Err(MsrpError::BadHeader))
+        );
+        let text = head(
+            b"MSRP abcd SEND",
+            "X-Note: caf\u{e9} \u{2713}\r\nY: z\r\n".as_bytes(),
+        );
+        let Some(Ok(MsrpMessage::Request(req))) = decode(&text, &Limits::default()) else {
+            panic!("a UTF-8 head decodes");
+        };
+        assert_eq!(req.to_path, ["msrp://a/1;tcp"]);
+        assert_eq!(
+            req.other,
+            [
+                ("X-Note".to_owned(), "caf\u{e9} \u{2713}".to_owned()),
+                ("Y".to_owned(), "z".to_owned())
+            ]
+        );
     }
 
     #[test]

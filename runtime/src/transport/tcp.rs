@@ -4,6 +4,7 @@
 //! or an outbound connection may put TLS under the pump (the handshake is in
 //! [`super::tls`]); the pump itself only sees plaintext.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -259,6 +260,43 @@ async fn connected(socket: socket2::Socket) -> std::io::Result<TcpStream> {
     }
 }
 
+/// Writes every chunk, in order, with as few vectored writes as the socket takes
+/// (a partial write resumes where it stopped).
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    chunks: &[Vec<u8>],
+) -> std::io::Result<()> {
+    /// Slices per write (Linux takes up to 1,024).
+    const MAX_SLICES: usize = 64;
+    let (mut at, mut offset) = (0, 0);
+    while at < chunks.len() {
+        let first = chunks
+            .get(at)
+            .and_then(|c| c.get(offset..))
+            .unwrap_or_default();
+        let slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(first))
+            .chain(chunks.iter().skip(at + 1).map(|c| IoSlice::new(c)))
+            .take(MAX_SLICES)
+            .collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 && slices.iter().any(|s| !s.is_empty()) {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        // Past the chunks the write took whole, into the one it took part of.
+        while let Some(chunk) = chunks.get(at) {
+            let left = chunk.len() - offset;
+            if n < left {
+                offset += n;
+                break;
+            }
+            n -= left;
+            at += 1;
+            offset = 0;
+        }
+    }
+    Ok(())
+}
+
 async fn report_closed(events: &mpsc::Sender<NetEvent>, conn: ConnId, serial: u64, reason: String) {
     let _ = events
         .send(NetEvent::Closed {
@@ -345,10 +383,10 @@ impl Connection {
                         let _ = wr.shutdown().await;
                         break "closed by server".to_owned();
                     }
-                    Some(bytes) => {
+                    Some(chunks) => {
                         // LIM-6: a peer that does not read is not waited for forever.
                         let write = tokio::select! {
-                            w = tokio::time::timeout(self.write_timeout, wr.write_all(&bytes)) => w,
+                            w = tokio::time::timeout(self.write_timeout, write_all_vectored(&mut wr, &chunks)) => w,
                             () = overflow.wait() => break "write queue full".to_owned(),
                         };
                         match write {
@@ -363,5 +401,33 @@ impl Connection {
         };
         tracing::debug!(conn = %self.conn, peer = %self.peer, %reason, "tcp connection ended");
         report_closed(&events, self.conn, self.serial, reason).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chunks written through a pipe that takes a few bytes per write arrive
+    /// whole and in order (partial writes resume inside a chunk; empty chunks are
+    /// skipped).
+    #[tokio::test]
+    async fn vectored_writes_resume_after_partial_ones() {
+        let chunks = vec![
+            b"abc".to_vec(),
+            Vec::new(),
+            b"defghij".to_vec(),
+            vec![b'k'; 20],
+            b"z".to_vec(),
+        ];
+        let expected = chunks.concat();
+        let (mut wr, mut rd) = tokio::io::duplex(5);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            rd.read_to_end(&mut got).await.map(|_| got)
+        });
+        write_all_vectored(&mut wr, &chunks).await.unwrap();
+        drop(wr);
+        assert_eq!(reader.await.unwrap().unwrap(), expected);
     }
 }
