@@ -6,15 +6,20 @@
 
 use std::fmt;
 
+// Identifiers are held inline up to 24 bytes (a sipp Call-ID, a tag): a message's
+// identifiers are decoded, copied into keys and records, and compared, and each of
+// those was a heap allocation when they were `String`s (bench/core_ir.sh).
+use compact_str::CompactString;
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             /// Wraps a value; the wire layer has already checked its syntax.
-            pub fn new(value: impl Into<String>) -> Self {
+            pub fn new(value: impl Into<CompactString>) -> Self {
                 Self(value.into())
             }
 

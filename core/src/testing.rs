@@ -27,9 +27,9 @@ pub const EXTENSION_DATE: &str = "Thu, 26 Nov 2026 12:30:00 GMT";
 pub fn sip_uri(user: &str, host: &str) -> Uri {
     Uri::Sip(SipUri {
         secure: false,
-        user: Some(user.to_owned()),
+        user: Some(user.into()),
         password: None,
-        host: Host::Name(host.to_owned()),
+        host: Host::Name(host.into()),
         port: None,
         params: Vec::new(),
         headers: Vec::new(),
@@ -42,7 +42,7 @@ pub fn host_uri(host: &str) -> Uri {
         secure: false,
         user: None,
         password: None,
-        host: Host::Name(host.to_owned()),
+        host: Host::Name(host.into()),
         port: None,
         params: Vec::new(),
         headers: Vec::new(),
@@ -53,7 +53,7 @@ pub fn host_uri(host: &str) -> Uri {
 pub fn contact(user: &str, addr: SocketAddrV4) -> NameAddr {
     NameAddr::new(Uri::Sip(SipUri {
         secure: false,
-        user: Some(user.to_owned()),
+        user: Some(user.into()),
         password: None,
         host: Host::V4(*addr.ip()),
         port: Some(addr.port()),

@@ -7,18 +7,25 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use compact_str::CompactString;
+
 /// One `;name[=value]` parameter of a URI or header.
+///
+/// Names and values are [`CompactString`]s: held inline up to 24 bytes (a tag, a
+/// branch, `transport=tcp`, `lr`), so decoding a message or copying one allocates
+/// nothing for them; a longer value goes to the heap as a `String` would. They read
+/// as `&str` (`Deref`), so code that only looks at them is as with `String`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Param {
     /// Parameter name, as received (compared case-insensitively).
-    pub name: String,
+    pub name: CompactString,
     /// Value, if any, as received (quotes kept for quoted-string values).
-    pub value: Option<String>,
+    pub value: Option<CompactString>,
 }
 
 impl Param {
     /// A `name=value` parameter.
-    pub fn new(name: impl Into<String>, value: Option<impl Into<String>>) -> Self {
+    pub fn new(name: impl Into<CompactString>, value: Option<impl Into<CompactString>>) -> Self {
         Self {
             name: name.into(),
             value: value.map(Into::into),
@@ -39,8 +46,9 @@ pub fn param_value<'a>(params: &'a [Param], name: &str) -> Option<&'a str> {
 /// Host part of a SIP URI or Via sent-by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Host {
-    /// A DNS name, lower-cased (host names compare case-insensitively).
-    Name(String),
+    /// A DNS name, lower-cased (host names compare case-insensitively); inline up to
+    /// 24 bytes, as [`Param`]'s parts.
+    Name(CompactString),
     /// An IPv4 literal.
     V4(Ipv4Addr),
     /// An IPv6 reference (printed in brackets).
@@ -62,8 +70,9 @@ impl fmt::Display for Host {
 pub struct SipUri {
     /// `sips:` rather than `sip:`.
     pub secure: bool,
-    /// User part, still percent-encoded as received (`alice.smith`, `+15551234567`).
-    pub user: Option<String>,
+    /// User part, still percent-encoded as received (`alice.smith`, `+15551234567`);
+    /// inline up to 24 bytes, as [`Param`]'s parts.
+    pub user: Option<CompactString>,
     /// Password part (deprecated by RFC 3261, accepted and kept).
     pub password: Option<String>,
     /// Host.
@@ -293,9 +302,9 @@ mod normalisation_props {
     fn sip_user(user: &str, host: &str, secure: bool, phone: bool) -> Uri {
         Uri::Sip(SipUri {
             secure,
-            user: Some(user.to_owned()),
+            user: Some(user.into()),
             password: None,
-            host: Host::Name(host.to_ascii_lowercase()),
+            host: Host::Name(crate::wire::uri::lower_case(host)),
             port: None,
             params: if phone {
                 vec![Param::new("user", Some("phone"))]

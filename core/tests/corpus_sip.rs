@@ -53,7 +53,7 @@ fn sip(uri: &Uri) -> &SipUri {
 }
 
 fn name(n: &str) -> Host {
-    Host::Name(n.to_owned())
+    Host::Name(n.into())
 }
 
 fn p(name: &str, value: Option<&str>) -> Param {

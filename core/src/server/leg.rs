@@ -199,7 +199,7 @@ pub(crate) fn server_via(cfg: &Config, flow: Flow, ids: &mut IdGen) -> Via {
 /// The server's own Via over `flow` with a given branch.
 fn server_via_with(cfg: &Config, flow: Flow, branch: &crate::ids::Branch) -> Via {
     Via {
-        transport: flow.transport.via_token().to_owned(),
+        transport: flow.transport.via_token().into(),
         host: host_of(&cfg.advertised_host),
         port: Some(cfg.port_for(flow.transport)),
         params: vec![
@@ -217,7 +217,7 @@ pub(crate) fn server_contact(cfg: &Config, user: &str, flow: Flow, focus: bool) 
     }
     let mut contact = NameAddr::new(Uri::Sip(SipUri {
         secure: false,
-        user: Some(user.to_owned()),
+        user: Some(user.into()),
         password: None,
         host: host_of(&cfg.advertised_host),
         port: Some(cfg.port_for(flow.transport)),
@@ -234,7 +234,7 @@ pub(crate) fn server_contact(cfg: &Config, user: &str, flow: Flow, focus: bool) 
 pub(crate) fn domain_uri(cfg: &Config, user: &str) -> Uri {
     Uri::Sip(SipUri {
         secure: false,
-        user: Some(user.to_owned()),
+        user: Some(user.into()),
         password: None,
         host: host_of(&cfg.domain),
         port: None,
@@ -250,7 +250,7 @@ fn host_of(text: &str) -> Host {
     } else if let Ok(v6) = trimmed.parse() {
         Host::V6(v6)
     } else {
-        Host::Name(text.to_ascii_lowercase())
+        Host::Name(crate::wire::uri::lower_case(text))
     }
 }
 

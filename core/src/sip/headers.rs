@@ -1,5 +1,7 @@
 //! Typed header values and the [`Headers`] block of a message.
 
+use compact_str::CompactString;
+
 use crate::ids::{CallId, ContributionId, ConversationId, Tag};
 use crate::sip::Method;
 use crate::uri::{find_param, param_value, Host, Param, Uri};
@@ -7,8 +9,9 @@ use crate::uri::{find_param, param_value, Host, Param, Uri};
 /// One `Via` header field value (RFC 3261 §20.42).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Via {
-    /// Transport token after `SIP/2.0/` (`UDP`, `TCP`, `TLS`, `WS`, ...), upper-cased.
-    pub transport: String,
+    /// Transport token after `SIP/2.0/` (`UDP`, `TCP`, `TLS`, `WS`, ...), upper-cased
+    /// (inline, as [`Param`]'s parts).
+    pub transport: CompactString,
     /// sent-by host.
     pub host: Host,
     /// sent-by port.
@@ -30,6 +33,7 @@ impl Via {
 
     /// Sets (or replaces) a parameter, keeping the others in order.
     pub fn set_param(&mut self, name: &str, value: Option<String>) {
+        let value = value.map(CompactString::from);
         match self
             .params
             .iter_mut()
@@ -37,7 +41,7 @@ impl Via {
         {
             Some(p) => p.value = value,
             None => self.params.push(Param {
-                name: name.to_owned(),
+                name: name.into(),
                 value,
             }),
         }
@@ -76,7 +80,7 @@ impl NameAddr {
         self.params.retain(|p| !p.name.eq_ignore_ascii_case("tag"));
         self.params.push(Param {
             name: "tag".into(),
-            value: Some(tag.as_str().to_owned()),
+            value: Some(tag.as_str().into()),
         });
     }
 

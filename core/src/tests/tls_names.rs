@@ -22,7 +22,7 @@ fn world(host: Option<&str>) -> World {
     if let Some(name) = host {
         for c in &mut reg.headers.contact {
             if let Uri::Sip(s) = &mut c.uri {
-                s.host = Host::Name(name.to_owned());
+                s.host = Host::Name(name.into());
             }
         }
     }

@@ -147,17 +147,17 @@ mod tests {
             text(),
             option::of(prop_oneof![text(), text().prop_map(|t| format!("\"{t}\""))]),
         )
-            .prop_map(|(name, value)| Param { name, value })
+            .prop_map(|(name, value)| Param::new(name, value))
     }
 
     fn host() -> impl Strategy<Value = Host> {
         prop_oneof![
-            text().prop_map(Host::Name),
+            text().prop_map(|t| Host::Name(t.into())),
             any::<[u8; 4]>().prop_map(|o| Host::V4(o.into())),
             any::<[u16; 8]>().prop_map(|s| Host::V6(s.into())),
             // Names that are digits and dots, or plain: the IPv4 and the kept case.
-            "[0-9.]{1,9}".prop_map(Host::Name),
-            "[a-z][a-z0-9.-]{0,8}".prop_map(Host::Name),
+            "[0-9.]{1,9}".prop_map(|t| Host::Name(t.into())),
+            "[a-z][a-z0-9.-]{0,8}".prop_map(|t| Host::Name(t.into())),
         ]
     }
 
@@ -174,7 +174,7 @@ mod tests {
             .prop_map(|(secure, user, password, host, port, params, headers)| {
                 Uri::Sip(SipUri {
                     secure,
-                    user,
+                    user: user.map(Into::into),
                     password,
                     host,
                     port,
@@ -214,6 +214,32 @@ mod tests {
                 let text = print_name_addr(&addr);
                 prop_assert_eq!(parse_name_addr(&text), Ok(addr), "{}", text);
             }
+        }
+    }
+
+    proptest! {
+        /// The parts held inline (up to 24 bytes) or on the heap (longer) read and
+        /// print the same: a name-addr whose user, host, parameter names and values
+        /// and tag run from 1 to 40 characters, across the inline limit, decodes to
+        /// exactly those parts and prints back to the text it came from.
+        #[test]
+        fn parts_across_the_inline_limit_decode_and_print_back(
+            user in "[a-z0-9.+_-]{1,40}",
+            host in "[a-z][a-z0-9-]{0,39}",
+            name in "[a-z][a-z0-9-]{0,39}",
+            value in "[a-z0-9.+_-]{1,40}",
+            tag in "[A-Za-z0-9]{1,40}",
+        ) {
+            let text = format!("<sip:{user}@{host};{name}={value}>;tag={tag}");
+            let addr = parse_name_addr(&text).expect("a name-addr");
+            let sip = addr.uri.as_sip().expect("a sip uri");
+            prop_assert_eq!(sip.user.as_deref(), Some(user.as_str()));
+            prop_assert_eq!(&sip.host, &Host::Name(host.as_str().into()));
+            prop_assert_eq!(sip.params.len(), 1);
+            prop_assert_eq!(sip.params[0].name.as_str(), name.as_str());
+            prop_assert_eq!(sip.params[0].value.as_deref(), Some(value.as_str()));
+            prop_assert_eq!(addr.tag().map(|t| t.as_str().to_owned()), Some(tag.clone()));
+            prop_assert_eq!(print_name_addr(&addr), text);
         }
     }
 

@@ -95,7 +95,7 @@ fn parse_sip(rest: &str, secure: bool) -> Result<SipUri, UriError> {
             if user.is_empty() {
                 return Err(UriError::Empty("user"));
             }
-            (Some(user.to_owned()), password)
+            (Some(user.into()), password)
         }
         None => (None, None),
     };
@@ -139,14 +139,14 @@ fn parse_uri_params(text: &str) -> Result<Vec<Param>, UriError> {
     pieces(text, b';')
         .map(|p| {
             let (name, value) = match cut(p, b'=') {
-                Some((n, v)) => (n, Some(v.to_owned())),
+                Some((n, v)) => (n, Some(v.into())),
                 None => (p, None),
             };
             if name.is_empty() {
                 return Err(UriError::Empty("parameter name"));
             }
             Ok(Param {
-                name: name.to_owned(),
+                name: name.into(),
                 value,
             })
         })
@@ -199,7 +199,14 @@ fn parse_host_name(name: &str) -> Result<Host, UriError> {
     if let Ok(v4) = name.parse::<Ipv4Addr>() {
         return Ok(Host::V4(v4));
     }
-    Ok(Host::Name(name.to_ascii_lowercase()))
+    Ok(Host::Name(lower_case(name)))
+}
+
+/// `text` lower-cased, inline when short (no `String` made on the way).
+pub(crate) fn lower_case(text: &str) -> compact_str::CompactString {
+    let mut out = compact_str::CompactString::from(text);
+    out.make_ascii_lowercase();
+    out
 }
 
 /// A decimal port; digits only (no sign), at most 5 of them.

@@ -98,7 +98,11 @@ pub(super) fn parse_via(value: &str) -> Result<Via, String> {
     }
     let (host, port) = parse_host_port(trim_lws(sent_by)).map_err(|e| e.to_string())?;
     Ok(Via {
-        transport: transport.to_ascii_uppercase(),
+        transport: {
+            let mut t = compact_str::CompactString::from(transport);
+            t.make_ascii_uppercase();
+            t
+        },
         host,
         port,
         params: parse_header_params(params)?,
@@ -137,7 +141,7 @@ pub(super) fn parse_media_type(value: &str) -> Result<MediaType, String> {
         .into_iter()
         .map(|p| Param {
             value: p.value.map(|v| match take_quoted(&v) {
-                Some((inner, _)) => inner,
+                Some((inner, _)) => inner.into(),
                 None => v,
             }),
             name: p.name,

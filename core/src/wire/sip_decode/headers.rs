@@ -182,31 +182,25 @@ fn from_to(name: &'static str, value: &str) -> Result<NameAddr, DecodeError> {
 }
 
 /// The non-empty, trimmed pieces of a comma-separated list.
-fn list_items(value: &str, angles: bool) -> Vec<&str> {
+fn list_items(value: &str, angles: bool) -> impl Iterator<Item = &str> {
     split_top(value, ',', angles)
-        .into_iter()
         .map(trim_lws)
         .filter(|s| !s.is_empty())
-        .collect()
 }
 
 impl Builder {
     fn typed(&mut self, name: &'static str, kind: Kind, value: &str) -> Result<(), DecodeError> {
         let h = &mut self.h;
         match kind {
-            Kind::Via => {
-                for item in nonempty_list(name, value, false)? {
-                    h.via.push(parse_via(item).map_err(bad(name))?);
-                }
-            }
+            Kind::Via => each_nonempty(name, value, false, parse_via, |v| h.via.push(v))?,
             Kind::From => once(&mut self.from, name, from_to(name, value)?)?,
             Kind::To => once(&mut self.to, name, from_to(name, value)?)?,
             Kind::CallId => once(&mut self.call_id, name, CallId::new(word(name, value)?))?,
             Kind::CSeq => once(&mut self.cseq, name, parse_cseq(value).map_err(bad(name))?)?,
             Kind::MaxForwards => once(&mut h.max_forwards, name, number(name, value)?)?,
             Kind::Contact => self.contact(name, value)?,
-            Kind::Route => h.route.extend(name_addrs(name, value)?),
-            Kind::RecordRoute => h.record_route.extend(name_addrs(name, value)?),
+            Kind::Route => name_addrs(name, value, &mut h.route)?,
+            Kind::RecordRoute => name_addrs(name, value, &mut h.record_route)?,
             Kind::Require => h.require.extend(tokens(name, value)?),
             Kind::Supported => h.supported.extend(tokens(name, value)?),
             Kind::ContentType => {
@@ -269,7 +263,7 @@ impl Builder {
             }
             Ext::AcceptContact => {
                 h.accept_contact
-                    .extend(list_items(value, false).into_iter().map(str::to_owned));
+                    .extend(list_items(value, false).map(str::to_owned));
                 Ok(())
             }
         }
@@ -288,8 +282,7 @@ impl Builder {
         if h.contact_wildcard {
             return Err(bad(name)("* with other contacts".into()));
         }
-        h.contact.extend(name_addrs(name, value)?);
-        Ok(())
+        name_addrs(name, value, &mut h.contact)
     }
 
     fn finish(self) -> Result<(Headers, Option<usize>), DecodeError> {
@@ -305,33 +298,45 @@ impl Builder {
     }
 }
 
-/// A list whose every element must be present (`a, , b` and an empty value refused).
-fn nonempty_list<'a>(
+/// Parses each element of a list whose every element must be present (`a, , b` and
+/// an empty value refused) and hands it to `keep`, without building the list: the
+/// error is the empty element's if there is one, else the first element's that
+/// failed to parse (as when the list was checked whole before any element was
+/// parsed).
+fn each_nonempty<T>(
     name: &'static str,
-    value: &'a str,
+    value: &str,
     angles: bool,
-) -> Result<Vec<&'a str>, DecodeError> {
-    let items: Vec<&str> = split_top(value, ',', angles)
-        .into_iter()
-        .map(trim_lws)
-        .collect();
-    if items.iter().any(|i| i.is_empty()) {
-        return Err(bad(name)("empty list element".into()));
+    parse: impl Fn(&str) -> Result<T, String>,
+    mut keep: impl FnMut(T),
+) -> Result<(), DecodeError> {
+    let mut failed = None;
+    for item in split_top(value, ',', angles).map(trim_lws) {
+        if item.is_empty() {
+            return Err(bad(name)("empty list element".into()));
+        }
+        if failed.is_none() {
+            match parse(item) {
+                Ok(v) => keep(v),
+                Err(reason) => failed = Some(reason),
+            }
+        }
     }
-    Ok(items)
+    failed.map_or(Ok(()), |reason| Err(bad(name)(reason)))
 }
 
-fn name_addrs(name: &'static str, value: &str) -> Result<Vec<NameAddr>, DecodeError> {
-    nonempty_list(name, value, true)?
-        .into_iter()
-        .map(|item| parse_name_addr(item).map_err(bad(name)))
-        .collect()
+/// The addresses of a Contact, Route or Record-Route value, appended to `into`.
+fn name_addrs(
+    name: &'static str,
+    value: &str,
+    into: &mut Vec<NameAddr>,
+) -> Result<(), DecodeError> {
+    each_nonempty(name, value, true, parse_name_addr, |a| into.push(a))
 }
 
 /// A comma-separated list of option tags (empty elements ignored).
 fn tokens(name: &'static str, value: &str) -> Result<Vec<String>, DecodeError> {
     list_items(value, false)
-        .into_iter()
         .map(|t| {
             if is_token(t) {
                 Ok(t.to_owned())
