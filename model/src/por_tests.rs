@@ -60,6 +60,15 @@ fn extension_with_message() -> Setup {
     }
 }
 
+fn lossy_silent() -> Setup {
+    Setup {
+        silent_a: true,
+        ..configs::lossy()
+    }
+}
+
+const LOSSY_SILENT: (usize, usize, usize) = (34_052, 27_056, 25_545);
+
 fn lossy_eager() -> Setup {
     Setup {
         eager_acks: true,
@@ -77,6 +86,15 @@ fn cases() -> Vec<(&'static str, Setup, usize, usize, usize)> {
         ("glare", configs::glare(), 69_511, 53_863, 52_785),
         ("lossy", configs::lossy(), 24_243, 18_915, 17_429),
         ("lossy eager_acks", lossy_eager(), 13_368, 10_868, 10_028),
+        // A may ignore a retransmitted copy of the server's BYE after answering the
+        // first: the case `may_turn_silent` excludes.
+        (
+            "lossy silent_a",
+            lossy_silent(),
+            LOSSY_SILENT.0,
+            LOSSY_SILENT.1,
+            LOSSY_SILENT.2,
+        ),
         ("extension", configs::extension(), 2_883, 935, 900),
         (
             "extension udp",

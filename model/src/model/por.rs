@@ -70,15 +70,47 @@
 //!   the server; a loss removes one; a duplication spends its budget), so no cycle of
 //!   the reduced graph is made of reduced states only: the proviso holds.
 //!
+//! **Server-side receipts** (`Setup::por_server`, on in `combined` only). The
+//! server's receipt of a terminal's final answer (200, 481, …) to the server's own
+//! BYE is safe too when no retransmission of that BYE can come (TCP, or none left)
+//! and no other input may still make the server mint (`may_mint`: the extension or
+//! the attack still to be sent, group messages or leaves configured, an INVITE on
+//! its way to either side, a 2xx to an INVITE on its way to the server, a group's
+//! info waiting for the store, `replaced_bye_timeout` armed), nor may A still
+//! ignore a BYE on its way (a retransmitted copy: the seal's observer reads A's
+//! silence). Why, from the core
+//! (`core/src/server/termination.rs`, `on_bye_answer`; `transaction.rs`): the
+//! answer ends the BYE's client transaction (its `Retransmit` timer, hence the
+//! retransmission clause), closes the leg and takes it off the handshake's
+//! awaited set, and if it was the last one awaited and no message waits for the
+//! store, seals (`SealSession`, whose store ticket is the next number of the
+//! server's one counter). Everything else it touches is that session's: so it
+//! commutes with every input that mints nothing, and two orders of it and another
+//! minting input would give the two numbers the other way round (states that differ:
+//! the renaming of session 8 merges none), hence `may_mint`, whose clauses only ever
+//! turn false along a path (the extension and the attack are sent once; what is
+//! under way is delivered; a retransmission needs the budget). Against `bye_wait`
+//! firing (which seals the same way the answer would) the receipt disables the
+//! timer, but the timer then the receipt reach the state the receipt alone does:
+//! the timer is *absorbed*, and a path through it loses nothing the receipt's path
+//! does not reach (the check accepts exactly that). The answer also writes the
+//! observer's records (the leg's side of the handshake is done; the seal's own
+//! checks), so its invisibility (C2) is judged on what the properties read: every
+//! `always` verdict stays, no `sometimes` is lost. C3: it lowers the packets on
+//! their way to the server and sends none to a terminal (the measure is now
+//! (duplications, packets to terminals, packets to the server)).
+//!
 //! **Tested, not assumed** (`por_tests.rs`): `por_check` adds a property that, at
 //! every state of the *unreduced* (canonical) graph, takes every safe receipt `a`
-//! and every other enabled action `b` and asserts that `a` does not disable `b`,
-//! `b` does not disable `a`, both orders reach the same state, `a` changes no ghost
-//! field but adds `Reached` flags, and `a` lowers the C3 measure. Over an exhausted
-//! graph that covers every pair C1 needs: on a path from `s` the packet stays in
-//! flight and its receipt stays safe (the class depends only on the packet, the
-//! budget, which only falls, and the unanswered request, which only the response
-//! removes), so each action on the path meets it in a checked state.
+//! (with `por_server`, the server's too) and every other enabled action `b` and
+//! asserts that `b` does not disable `a` and leaves it safe (so the class is stable
+//! on every path that leaves the packet in flight), that `a` does not disable `b`
+//! unless `b` then `a` reach the state `a` does (absorbed), that both orders reach
+//! the same state, that `a` changes no ghost field but adds `Reached` flags (a
+//! server receipt: no property's verdict), and that `a` lowers the C3 measure. Over
+//! an exhausted graph that covers every pair C1 needs: on a path from `s` the
+//! packet stays in flight and its receipt stays safe (asserted at each step), so
+//! each action on the path meets it in a checked state.
 
 use cpmd_core::sip::{Method, Response, SipMessage};
 use cpmd_core::Timer;
@@ -141,6 +173,20 @@ impl CpmModel {
             && r.status.is_final()
             && (!self.udp() || st.budget.retransmits == 0)
             && !self.may_mint(st)
+            && !self.may_turn_silent(st)
+    }
+
+    /// Whether A may still decide to be silent: a BYE (a retransmitted copy, once A
+    /// answered the first) is on its way to A, who may ignore it. The seal's observer
+    /// reads that decision (`Reached::SilentASealed`), so an answer that seals does
+    /// not commute with it (the check found it over random walks of `combined`).
+    fn may_turn_silent(&self, st: &State) -> bool {
+        self.setup.silent_a
+            && !st.term(Term::A).silent
+            && st.net.iter().any(|q| {
+                q.dst == Node::T(Term::A)
+                    && matches!(&*q.msg, SipMessage::Request(r) if r.method == Method::Bye)
+            })
     }
 
     /// Whether another input may still make the server mint (a tag, branch,
