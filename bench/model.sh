@@ -17,7 +17,12 @@
 # Environment: CONFIGS, THREADS (default 2), ROUNDS (default 1), SETS (extra
 # `--set field=value` arguments for both, e.g. "--set msgs=1"), OLD_BIN / NEW_BIN
 # (skip the builds), POR (non-empty: also `check dfs --set por=true` with the new
-# binary, the partial-order reduction, whose state count is smaller by design). It is a script, not a test: the figures depend on the machine's
+# binary, the partial-order reduction, whose state count is smaller by design),
+# TIMED (e.g. "combined:60": `check dfs --config combined --progress` with the old
+# binary, then the new one, each stopped after 60 s, ROUNDS times; prints the states,
+# unique states and states/s of each at its last progress line, and the ratio of
+# states/s: for a configuration too large to exhaust, whose counts after a fixed time
+# are what can be compared). It is a script, not a test: the figures depend on the machine's
 # load; the ratio of two binaries in one run is what to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,5 +87,28 @@ for config in $CONFIGS; do
       printf '%-12s %-4s %10s %9s %12s\n' "$config" "new dfs por" "$pu" "$ps" "$pr"
       python3 -c "print('  %s round %s: por: states %d -> %d, time new dfs / new dfs por: %.1fx' % ('$config', $round, $du, $pu, $ds / max($ps, 0.05)))"
     fi
+  done
+done
+
+# timed BIN CONFIG SECONDS: "UNIQUE STATES STATES_PER_S" at the last progress line of
+# a DFS stopped after SECONDS.
+timed() {
+  local line
+  # shellcheck disable=SC2086
+  line=$(timeout "$(($3 + 3))" "$1" check dfs --config "$2" --threads "$THREADS" --progress $SETS 2>&1 >/dev/null |
+    grep '^progress:' | tail -1 || true)
+  # "progress: 288381 unique states, 559754 states, depth 40, 10 s, 55931 states/s"
+  echo "$line" | sed -E 's/progress: ([0-9]+) unique states, ([0-9]+) states, depth [0-9]+, ([0-9]+) s, ([0-9]+) states\/s.*/\1 \2 \4/'
+}
+
+for spec in ${TIMED:-}; do
+  config=${spec%%:*}
+  secs=${spec##*:}
+  for round in $(seq "$ROUNDS"); do
+    read -r ou os or < <(timed "$OLD_BIN" "$config" "$secs")
+    printf '%-12s %-4s %10s unique %10s states %9s states/s (%s s)\n' "$config" old "$ou" "$os" "$or" "$secs"
+    read -r nu ns nr < <(timed "$NEW_BIN" "$config" "$secs")
+    printf '%-12s %-4s %10s unique %10s states %9s states/s (%s s)\n' "$config" new "$nu" "$ns" "$nr" "$secs"
+    python3 -c "print('  %s round %s: %s s of dfs: states/s new/old %.2fx, unique states new/old %.2fx' % ('$config', $round, $secs, $nr / max($or, 1), $nu / max($ou, 1)))"
   done
 done

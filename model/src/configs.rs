@@ -228,6 +228,7 @@ pub fn faults() -> Setup {
         races: crate::model::Races::default(),
         eager_acks: false,
         por: false,
+        por_server: false,
         por_check: false,
         mutation: Mutation::None,
     }
@@ -250,8 +251,10 @@ pub fn msrp_restart() -> Setup {
 /// SIP over UDP with one loss and one retransmission, BYE glare, a silent A, B's
 /// missing BYE and the attacker; once the retransmission is spent, ACKs go in at
 /// once (`eager_acks`, a sound reduction), and a terminal's safe receipts are
-/// explored alone (`por`, the partial-order reduction of `model/por.rs`). Not
-/// exhausted yet (model/README.md, "The combined configuration"): no pinned count.
+/// explored alone (`por`, the partial-order reduction of `model/por.rs`), as are
+/// the terminals' answers to the server's BYE once nothing else may mint
+/// (`por_server`). Not exhausted yet (model/README.md, "The combined
+/// configuration"): no pinned count.
 pub fn combined() -> Setup {
     Setup {
         transport: Transport::Udp,
@@ -266,6 +269,7 @@ pub fn combined() -> Setup {
         retransmits: 1,
         eager_acks: true,
         por: true,
+        por_server: true,
         ..Setup::base(2)
     }
 }
@@ -300,6 +304,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "eager_acks" => flag().map(|v| setup.eager_acks = v),
         "por" => flag().map(|v| setup.por = v),
         "por_check" => flag().map(|v| setup.por_check = v),
+        "por_server" => flag().map(|v| setup.por_server = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

@@ -94,6 +94,11 @@ pub struct Setup {
     /// A partial-order reduction (`por.rs`): where a packet's receipt by a terminal
     /// commutes with everything else, explore only that packet's fate.
     pub por: bool,
+    /// Widens the reduction's safe receipts to one kind of the server's inputs: a
+    /// terminal's final answer to the server's BYE once no retransmission can follow
+    /// (`por.rs`, "Server-side receipts"). With `por` (the reduction) or `por_check`
+    /// (its check); off by default, so the counts pinned without it stay.
+    pub por_server: bool,
     /// Adds the property that checks the reduction's conditions at every state
     /// (`por.rs`; for tests over the unreduced graph).
     pub por_check: bool,
@@ -132,6 +137,7 @@ impl Setup {
             },
             eager_acks: false,
             por: false,
+            por_server: false,
             por_check: false,
             mutation: Mutation::None,
         }

@@ -70,19 +70,53 @@
 //!   the server; a loss removes one; a duplication spends its budget), so no cycle of
 //!   the reduced graph is made of reduced states only: the proviso holds.
 //!
+//! **Server-side receipts** (`Setup::por_server`, on in `combined` only). The
+//! server's receipt of a terminal's final answer (200, 481, …) to the server's own
+//! BYE is safe too when no retransmission of that BYE can come (TCP, or none left)
+//! and no other input may still make the server mint (`may_mint`: the extension or
+//! the attack still to be sent, group messages or leaves configured, an INVITE on
+//! its way to either side, a 2xx to an INVITE on its way to the server, a group's
+//! info waiting for the store, `replaced_bye_timeout` armed), nor may A still
+//! ignore a BYE on its way (a retransmitted copy: the seal's observer reads A's
+//! silence). Why, from the core
+//! (`core/src/server/termination.rs`, `on_bye_answer`; `transaction.rs`): the
+//! answer ends the BYE's client transaction (its `Retransmit` timer, hence the
+//! retransmission clause), closes the leg and takes it off the handshake's
+//! awaited set, and if it was the last one awaited and no message waits for the
+//! store, seals (`SealSession`, whose store ticket is the next number of the
+//! server's one counter). Everything else it touches is that session's: so it
+//! commutes with every input that mints nothing, and two orders of it and another
+//! minting input would give the two numbers the other way round (states that differ:
+//! the renaming of session 8 merges none), hence `may_mint`, whose clauses only ever
+//! turn false along a path (the extension and the attack are sent once; what is
+//! under way is delivered; a retransmission needs the budget). Against `bye_wait`
+//! firing (which seals the same way the answer would) the receipt disables the
+//! timer, but the timer then the receipt reach the state the receipt alone does:
+//! the timer is *absorbed*, and a path through it loses nothing the receipt's path
+//! does not reach (the check accepts exactly that). The answer also writes the
+//! observer's records (the leg's side of the handshake is done; the seal's own
+//! checks), so its invisibility (C2) is judged on what the properties read: every
+//! `always` verdict stays, no `sometimes` is lost. C3: it lowers the packets on
+//! their way to the server and sends none to a terminal (the measure is now
+//! (duplications, packets to terminals, packets to the server)).
+//!
 //! **Tested, not assumed** (`por_tests.rs`): `por_check` adds a property that, at
 //! every state of the *unreduced* (canonical) graph, takes every safe receipt `a`
-//! and every other enabled action `b` and asserts that `a` does not disable `b`,
-//! `b` does not disable `a`, both orders reach the same state, `a` changes no ghost
-//! field but adds `Reached` flags, and `a` lowers the C3 measure. Over an exhausted
-//! graph that covers every pair C1 needs: on a path from `s` the packet stays in
-//! flight and its receipt stays safe (the class depends only on the packet, the
-//! budget, which only falls, and the unanswered request, which only the response
-//! removes), so each action on the path meets it in a checked state.
+//! (with `por_server`, the server's too) and every other enabled action `b` and
+//! asserts that `b` does not disable `a` and leaves it safe (so the class is stable
+//! on every path that leaves the packet in flight), that `a` does not disable `b`
+//! unless `b` then `a` reach the state `a` does (absorbed), that both orders reach
+//! the same state, that `a` changes no ghost field but adds `Reached` flags (a
+//! server receipt: no property's verdict), and that `a` lowers the C3 measure. Over
+//! an exhausted graph that covers every pair C1 needs: on a path from `s` the
+//! packet stays in flight and its receipt stays safe (asserted at each step), so
+//! each action on the path meets it in a checked state.
 
 use cpmd_core::sip::{Method, Response, SipMessage};
+use cpmd_core::Timer;
 
-use super::{Action, CpmModel, Ghost, Node, Packet, State};
+use super::{Action, CpmModel, Ghost, Node, Packet, State, StoreReq};
+use crate::terminal::Term;
 
 impl CpmModel {
     /// Whether the setup is one the reduction is argued for (see the module docs).
@@ -105,7 +139,7 @@ impl CpmModel {
             return false;
         };
         let Node::T(t) = p.dst else {
-            return false;
+            return self.setup.por_server && self.safe_at_server(st, p);
         };
         // Over UDP the server's BYE may overtake the 2xx that creates the caller's
         // dialog, and is answered differently then: that receipt is not reduced. A
@@ -123,6 +157,72 @@ impl CpmModel {
                 !awaited || (st.budget.retransmits == 0 && !(udp && creates))
             }
         }
+    }
+
+    /// Whether the server's receipt of `p` is a safe one (module docs, "Server-side
+    /// receipts"): a terminal's final answer to the server's BYE, when no
+    /// retransmission of that BYE can come (TCP, or none left).
+    fn safe_at_server(&self, st: &State, p: &Packet) -> bool {
+        let Node::T(_) = p.src else {
+            return false;
+        };
+        let SipMessage::Response(r) = &*p.msg else {
+            return false;
+        };
+        r.headers.cseq.method == Method::Bye
+            && r.status.is_final()
+            && (!self.udp() || st.budget.retransmits == 0)
+            && !self.may_mint(st)
+            && !self.may_turn_silent(st)
+    }
+
+    /// Whether A may still decide to be silent: a BYE (a retransmitted copy, once A
+    /// answered the first) is on its way to A, who may ignore it. The seal's observer
+    /// reads that decision (`Reached::SilentASealed`), so an answer that seals does
+    /// not commute with it (the check found it over random walks of `combined`).
+    fn may_turn_silent(&self, st: &State) -> bool {
+        self.setup.silent_a
+            && !st.term(Term::A).silent
+            && st.net.iter().any(|q| {
+                q.dst == Node::T(Term::A)
+                    && matches!(&*q.msg, SipMessage::Request(r) if r.method == Method::Bye)
+            })
+    }
+
+    /// Whether another input may still make the server mint (a tag, branch,
+    /// Call-ID or store ticket from its one counter) before a safe answer is taken:
+    /// the answer may seal (a ticket), and two inputs that both mint do not commute
+    /// (module docs, "Server-side receipts"). Each clause only ever turns false on a
+    /// path (checked: `por_check` asserts the answer stays safe).
+    fn may_mint(&self, st: &State) -> bool {
+        let s = &self.setup;
+        let a = st.term(Term::A);
+        let m = st.term(Term::M);
+        // Inputs still to come from the terminals' own moves: the extension, the
+        // attack, group messages (a `Persist` each) and leaves (a group's seal).
+        let moves = (s.extend && !a.extended)
+            || (s.attacker && !m.extended)
+            || s.group_msgs > 0
+            || s.leavers > 0;
+        // Inputs under way: an INVITE to the server (its answer's tag, a group's
+        // INVITEs), an INVITE to a terminal (the 2xx that the server ACKs with a new
+        // branch), a 2xx to an INVITE on its way to the server, a group's info
+        // waiting for the store (the focus's INVITEs follow its confirmation).
+        let under_way = st.net.iter().any(|q| match &*q.msg {
+            SipMessage::Request(r) => r.method == Method::Invite,
+            SipMessage::Response(r) => {
+                q.dst == Node::Server
+                    && r.headers.cseq.method == Method::Invite
+                    && r.status.is_success()
+            }
+        }) || st.store.iter().any(|(_, r)| *r == StoreReq::Info);
+        // The server's own: `replaced_bye_timeout` ends the 1-to-1 with new BYEs.
+        let timer = s.missing_bye
+            && st
+                .server
+                .armed_timers()
+                .any(|(t, _)| matches!(t, Timer::ReplacedBye(_)));
+        moves || under_way || timer
     }
 
     /// Narrows `actions` (every enabled action of `st`) to the fate of the first
@@ -201,7 +301,13 @@ impl CpmModel {
             }
             let after_a = self.step(st, a, &mut None);
             let what = super::describe(&st.net[*i].msg);
-            if !invisible(&st.ghost, &after_a.ghost) {
+            if st.net[*i].dst == Node::Server {
+                // A server input writes the observer's own records (a leg's answer,
+                // a seal); what must not change is any property's verdict.
+                if let Some(name) = self.verdict_changed(st, &after_a) {
+                    return Some(format!("receipt of {what} changes the verdict of {name}"));
+                }
+            } else if !invisible(&st.ghost, &after_a.ghost) {
                 return Some(format!("receipt of {what} changes the ghost"));
             }
             if measure(&after_a) >= measure(st) {
@@ -211,15 +317,34 @@ impl CpmModel {
                 if on_packet(b) == Some(*i) {
                     continue;
                 }
-                let Some(b2) = self.translate(st, b, &after_a) else {
-                    return Some(format!("receipt of {what} disables {b:?}"));
-                };
+                let b2 = self.translate(st, b, &after_a);
                 let after_b = self.step(st, b, &mut None);
                 let Some(a2) = self.translate(st, a, &after_b) else {
                     return Some(format!("{b:?} disables the receipt of {what}"));
                 };
-                let ab = self.step(&after_a, &b2, &mut None);
+                // Stability: the receipt stays safe on every path that leaves it in
+                // flight, so each action on such a path meets it in a checked state.
+                let Some(j) = on_packet(&a2) else {
+                    return Some(format!("{b:?} moves the receipt of {what} off its packet"));
+                };
+                if !safe(&after_b, j) {
+                    return Some(format!("{b:?} makes the receipt of {what} unsafe"));
+                }
                 let ba = self.step(&after_b, &a2, &mut None);
+                let Some(b2) = b2 else {
+                    // The receipt disables `b`: allowed only when `b` then the
+                    // receipt reach the state the receipt alone does (`b` is absorbed:
+                    // the server's answer that seals, against `bye_wait` firing, which
+                    // would have sealed the same way).
+                    if ba == after_a {
+                        continue;
+                    }
+                    return Some(format!(
+                        "receipt of {what} disables {b:?}, which it does not absorb: {}",
+                        first_difference(&after_a, &ba)
+                    ));
+                };
+                let ab = self.step(&after_a, &b2, &mut None);
                 if ab != ba {
                     let other = on_packet(b).map(|j| super::describe(&st.net[j].msg));
                     return Some(format!(
@@ -230,6 +355,28 @@ impl CpmModel {
             }
         }
         None
+    }
+
+    /// The first property (but the check's own) whose verdict `after` changes:
+    /// an `always` property's either way, a `sometimes` property's from reached to
+    /// not reached. Not judged when `after` is an end state (end states are
+    /// reached exactly, and judged there).
+    fn verdict_changed(&self, before: &State, after: &State) -> Option<&'static str> {
+        use stateright::{Expectation, Model};
+        if self.is_end(after) {
+            return None;
+        }
+        self.properties().into_iter().find_map(|p| {
+            if p.name == crate::properties::names::POR {
+                return None;
+            }
+            let (was, is) = ((p.condition)(self, before), (p.condition)(self, after));
+            let changed = match p.expectation {
+                Expectation::Always | Expectation::Eventually => was != is,
+                Expectation::Sometimes => was && !is,
+            };
+            changed.then_some(p.name)
+        })
     }
 
     /// `action` of `from`, as the same action in `to` (a packet's index moves), if
@@ -291,10 +438,11 @@ fn invisible(before: &Ghost, after: &Ghost) -> bool {
     a == b
 }
 
-/// C3's measure: duplications left, then packets on their way to a terminal.
-fn measure(st: &State) -> (u8, usize) {
+/// C3's measure: duplications left, then packets on their way to a terminal, then
+/// packets on their way to the server.
+fn measure(st: &State) -> (u8, usize, usize) {
     let to_terminals = st.net.iter().filter(|p| p.dst != Node::Server).count();
-    (st.budget.dups, to_terminals)
+    (st.budget.dups, to_terminals, st.net.len() - to_terminals)
 }
 
 /// The first part in which two states differ, for the check's message.
