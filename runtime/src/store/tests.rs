@@ -696,6 +696,16 @@ fn crash_recovery_seals_open_sessions(place: Place) {
     assert_eq!(s7.recovered, vec!["other".to_owned()]);
 }
 
+/// Column `col` of every row `sql` returns, as text (index names, query plans).
+fn sqlite_column(c: &rusqlite::Connection, sql: &str, col: usize) -> Vec<String> {
+    c.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(col))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 /// Migration 12: the index crash recovery reads holds open sessions only (a
 /// seal's row, usually inserted sealed, costs it nothing), and recovery's query
 /// can use it.
@@ -713,13 +723,7 @@ fn open_sessions_index_holds_only_open_ones(place: Place) {
                 )
                 .unwrap();
             assert!(sql.ends_with("WHERE state = 'open'"), "{sql}");
-            let plan: Vec<String> = c
-                .prepare(&format!("EXPLAIN QUERY PLAN {recovery}"))
-                .unwrap()
-                .query_map([], |r| r.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let plan = sqlite_column(&c, &format!("EXPLAIN QUERY PLAN {recovery}"), 3);
             assert!(
                 plan.iter().any(|p| p.contains("INDEX sessions_open")),
                 "{plan:?}"
@@ -752,26 +756,16 @@ fn entries_are_not_indexed_by_modseq(place: Place) {
     match place.url() {
         StoreUrl::Sqlite(p) => {
             let c = rusqlite::Connection::open(p).unwrap();
-            let indexes: Vec<String> = c
-                .prepare(
-                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'",
-                )
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let indexes = sqlite_column(
+                &c,
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'",
+                0,
+            );
             assert!(
                 !indexes.iter().any(|i| i == "entries_modseq"),
                 "{indexes:?}"
             );
-            let plan: Vec<String> = c
-                .prepare(&format!("EXPLAIN QUERY PLAN {changed_since}"))
-                .unwrap()
-                .query_map([], |r| r.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let plan = sqlite_column(&c, &format!("EXPLAIN QUERY PLAN {changed_since}"), 3);
             assert!(
                 plan.iter().any(|p| p.contains("sqlite_autoindex_entries"))
                     && !plan.iter().any(|p| p.contains("TEMP B-TREE")),

@@ -76,25 +76,45 @@ fn top_level_positions(s: &str, sep: char, angles: bool, mut each: impl FnMut(us
         // Not ASCII: never a separator of the SIP grammar (no caller passes one).
         return;
     };
-    let (mut in_quote, mut escaped, mut in_angle) = (false, false, false);
+    let (mut quotes, mut in_angle) = (QuoteScan::default(), false);
     for (i, &b) in s.as_bytes().iter().enumerate() {
-        if in_quote {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_quote = false,
-                (false, _) => {}
-            }
+        if quotes.quoted(b) {
             continue;
         }
         match b {
-            b'"' => in_quote = true,
             b'<' if angles => in_angle = true,
             b'>' if angles => in_angle = false,
             // `each` says whether to go on.
             _ if b == sep && !in_angle && !each(i) => return,
             _ => {}
         }
+    }
+}
+
+/// Where a byte scan stands with respect to quoted strings (RFC 3261 §25.1: a
+/// quoted-string with quoted-pairs), shared by the two top-level scans here so they
+/// cannot disagree on what is quoted.
+#[derive(Debug, Clone, Copy, Default)]
+struct QuoteScan {
+    in_quote: bool,
+    escaped: bool,
+}
+
+impl QuoteScan {
+    /// Takes the next byte `b`: true when it belongs to a quoted string (its quotes
+    /// included), so it is neither a separator nor an angle bracket.
+    fn quoted(&mut self, b: u8) -> bool {
+        if self.in_quote {
+            match (self.escaped, b) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => self.in_quote = false,
+                (false, _) => {}
+            }
+            return true;
+        }
+        self.in_quote = b == b'"';
+        self.in_quote
     }
 }
 
@@ -141,19 +161,12 @@ impl<'a> Iterator for TopSplit<'a> {
         let s = self.rest?;
         // Quotes never span a separator, so each piece starts outside one; angle
         // brackets are tracked across pieces as `top_level_positions` does.
-        let (mut in_quote, mut escaped) = (false, false);
+        let mut quotes = QuoteScan::default();
         for (i, &b) in s.as_bytes().iter().enumerate() {
-            if in_quote {
-                match (escaped, b) {
-                    (true, _) => escaped = false,
-                    (false, b'\\') => escaped = true,
-                    (false, b'"') => in_quote = false,
-                    (false, _) => {}
-                }
+            if quotes.quoted(b) {
                 continue;
             }
             match b {
-                b'"' => in_quote = true,
                 b'<' if self.angles => self.in_angle = true,
                 b'>' if self.angles => self.in_angle = false,
                 _ if Some(b) == self.sep && !self.in_angle => {
