@@ -686,17 +686,9 @@ fn msrp_10_switch_window_messages_delivered_and_in_one_to_one_history() {
     let seq =
         w.h.stored
             .iter()
-            .find_map(|r| match r {
-                Record::Message(m) if inner(&m.body) == b"in the switch window" => Some(m.seq),
-                Record::Message(_)
-                | Record::SessionInfo(_)
-                | Record::Standalone(_)
-                | Record::Disposition(_)
-                | Record::Deferred(_)
-                | Record::DeferredDone(_)
-                | Record::KnownUser(_)
-                | Record::GroupState(_) => None,
-            })
+            .filter_map(Record::message)
+            .find(|m| inner(&m.body) == b"in the switch window")
+            .map(|m| m.seq)
             .unwrap();
     assert_eq!(history.messages, vec![seq]);
 }

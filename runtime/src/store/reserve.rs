@@ -175,10 +175,9 @@ mod tests {
     /// is written again only if the batch gave more UIDs than that row reserved.
     #[test]
     fn a_counter_the_row_already_holds_is_not_written_again() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = SqliteConn::open(&dir.path().join("r.db")).expect("open");
-        conn.batch("CREATE TABLE mailboxes (id INTEGER PRIMARY KEY, uid_next INTEGER NOT NULL)")
-            .unwrap();
+        let (_dir, mut conn) = SqliteConn::scratch(
+            "CREATE TABLE mailboxes (id INTEGER PRIMARY KEY, uid_next INTEGER NOT NULL)",
+        );
         // A value no flush would write: it shows whether the flush wrote.
         conn.exec("INSERT INTO mailboxes (id, uid_next) VALUES (1, 99)", &[])
             .unwrap();

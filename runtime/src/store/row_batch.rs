@@ -175,10 +175,9 @@ mod tests {
     /// Every row is written whatever the count (chunks of 64, 16, 4 and 1), in order.
     #[test]
     fn any_number_of_rows_goes_out_whole_and_in_order() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = SqliteConn::open(&dir.path().join("rows.db")).expect("open");
-        conn.batch("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, z INTEGER)")
-            .unwrap();
+        let (_dir, mut conn) = SqliteConn::scratch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b TEXT, z INTEGER)",
+        );
         let table = Statements::new("INSERT INTO t (a, b, z) VALUES ", 2, ", 7");
         for n in [0usize, 1, 3, 4, 5, 63, 64, 85, 200] {
             conn.batch("DELETE FROM t").unwrap();

@@ -77,6 +77,17 @@ impl SqliteConn {
         Ok(Self { conn })
     }
 
+    /// A connection to a fresh database in a temporary directory (kept alive by the
+    /// returned guard) holding the tables `schema` creates (unit tests of one
+    /// statement shape).
+    #[cfg(test)]
+    pub fn scratch(schema: &str) -> (tempfile::TempDir, Self) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = Self::open(&dir.path().join("scratch.db")).expect("open");
+        conn.batch(schema).expect("schema");
+        (dir, conn)
+    }
+
     /// Caps the database at its current size, so the next write that needs a new
     /// page fails as on a full disk (tests of the failure path).
     #[cfg(test)]
@@ -212,10 +223,9 @@ mod tests {
     /// `find_or_make` finds an existing row by its key.
     #[test]
     fn insert_id_names_the_row_made_and_only_that() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = SqliteConn::open(&dir.path().join("ids.db")).expect("open");
-        conn.batch("CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, v INTEGER)")
-            .unwrap();
+        let (_dir, mut conn) = SqliteConn::scratch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, v INTEGER)",
+        );
         let a = conn
             .insert_id(THING.insert, &["a".into(), Val::Int(1)])
             .unwrap();
