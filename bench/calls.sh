@@ -10,33 +10,58 @@
 # default configuration (history on). Both terminals REGISTER from the sockets they
 # then use (cpmd authenticates an out-of-dialog INVITE by its source address).
 #
-# Each series finds its own ceiling: it runs the rates of RATES (ascending) for
-# DURATION seconds each, then keeps raising the rate by half (up to MAX_RATE) until a
-# run fails (>= 0.1% failed calls, or sipp could not hold the rate: the run took
-# longer than 1.25 x DURATION + 3 s). Printed: each highest passing rate, the ratios
-# to the direct baseline, CPU time per session (utime+stime from /proc/PID/stat) of
-# cpmd and of Kamailio (all its processes), and cpmd's RSS.
+# A probe is one bounded sipp run at one rate: RATE x DURATION calls, sipp's global
+# timeout DURATION + 15 s. It passes when < 0.1% of the calls failed (calls that never
+# ended count as failed), sipp held the rate (its last call started within
+# 1.05 x DURATION + 0.3 s of its start, read from its statistics dumped every 200 ms),
+# and, through cpmd, every successful call's session was sealed in the store (the
+# sealed rows grew by at least the successful calls).
 #
-# Environment: DURATION (s, default 30), RATES (calls/s, default "200 400 800 1600"),
-# MAX_RATE (default 64000), CPMD_BIN (default: cargo build --release -p cpmd),
-# BASE_PORT (default random), RUST_LOG (cpmd's log filter, default info; the log
-# goes to a file), KAMAILIO=0 skips the Kamailio series, KEEP=1 keeps the work
-# directory, RSS_EVERY (s, default 5) how often cpmd's RSS is sampled during its runs.
-# STORE_PG (else CPMD_TEST_PG), a PostgreSQL URL of a role that may create
-# databases: one more cpmd series with `--store` a fresh database there.
+# Each series (cpmd, cpmd on PostgreSQL when asked, direct, Kamailio) finds its own
+# ceiling. By default it searches: a doubling phase from START_RATE (1000) until a
+# probe fails, then a bisection between the highest pass and the lowest failure until
+# they are at most RESOLUTION percent (default 5) of the pass apart; probes of
+# DURATION = 5 s. With RATES set it runs those rates (ascending, DURATION default 30 s)
+# and keeps raising the rate by half (up to MAX_RATE) until a run fails, as it always
+# did. Printed: every probe, each ceiling with the lowest failed rate above it and the
+# resolution, the ratios to the direct baseline (with the bounds the resolution
+# leaves), CPU time per session (utime+stime from /proc/PID/stat) of cpmd and of
+# Kamailio (all its processes) at each ceiling, and cpmd's RSS.
+#
+# Environment: DURATION (s, per probe: 5 searching, 30 with RATES), RATES (calls/s:
+# fixed-rate runs instead of the search), START_RATE (default 1000), RESOLUTION
+# (percent, default 5), MAX_RATE (default 64000), CPMD_BIN (default: cargo build
+# --release -p cpmd), BASE_PORT (default random), RUST_LOG (cpmd's log filter, default
+# info; the log goes to a file), KAMAILIO=0 skips the Kamailio series, KEEP=1 keeps the
+# work directory, RSS_EVERY (s, default 5) how often cpmd's RSS is sampled during its
+# runs, SIPP_BUFF (bytes of socket buffer for every sipp, default 4 MiB; 0: sipp's
+# own default). STORE_PG (else CPMD_TEST_PG), a PostgreSQL URL of a role that may
+# create databases: one more cpmd series with `--store` a fresh database there.
+# Each probe's row also shows the datagrams the kernel dropped in it at the
+# server's socket and at the callee's (sipp) socket, for want of buffer room.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-DURATION=${DURATION:-30}
-RATES=${RATES:-"200 400 800 1600"}
+RATES=${RATES:-}
+if [ -n "$RATES" ]; then DURATION=${DURATION:-30}; else DURATION=${DURATION:-5}; fi
+START_RATE=${START_RATE:-1000}
+RESOLUTION=${RESOLUTION:-5}
 MAX_RATE=${MAX_RATE:-64000}
 RSS_EVERY=${RSS_EVERY:-5}
 KAMAILIO=${KAMAILIO:-1}
 BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
+SIPP_BUFF=${SIPP_BUFF:-4194304}
+# sipp's sockets get SIPP_BUFF bytes of send and receive buffer (the kernel caps it
+# at net.core.[rw]mem_max): with sipp's default (64 KiB) the callee's socket
+# overflowed whenever a server sent a burst (cpmd's `sendmmsg` of a wake-up's
+# answers), so the load generator, not the server, set the ceiling.
+sipp_buff=()
+[ "$SIPP_BUFF" = 0 ] || sipp_buff=(-buff_size "$SIPP_BUFF")
 export RUST_LOG=${RUST_LOG:-info}
 
 command -v sipp >/dev/null || { echo "bench: sipp not found (apt-get install sip-tester)" >&2; exit 1; }
+command -v sqlite3 >/dev/null || { echo "bench: sqlite3 not found (apt-get install sqlite3)" >&2; exit 1; }
 . "$root/bench/lib.sh"
 need_cpmd
 
@@ -51,6 +76,9 @@ direct_uac_port=$((BASE_PORT + 4))
 kam_port=$((BASE_PORT + 5))
 kam_uas_port=$((BASE_PORT + 6))
 kam_uac_port=$((BASE_PORT + 7))
+pg_port=$((BASE_PORT + 8))
+pg_uas_port=$((BASE_PORT + 9))
+pg_uac_port=$((BASE_PORT + 10))
 clk_tck=$(getconf CLK_TCK)
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -62,34 +90,52 @@ stat_col() {
     { v = $c } END { print v + 0 }' "$1"
 }
 
-# register USER PORT: one REGISTER from ip:PORT through cpmd.
+# started_at FILE TOTAL: seconds from sipp's start to the first statistics dump that
+# counts all TOTAL calls created ("-" if none does). StartTime and CurrentTime are
+# "date<TAB>time<TAB>epoch".
+started_at() {
+  awk -F';' -v total="$2" '
+    NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "OutgoingCall(C)") c = i
+                                          if ($i == "CurrentTime") now = i
+                                          if ($i == "StartTime") st = i }
+              next }
+    $c + 0 >= total + 0 { split($st, a, "\t"); split($now, b, "\t")
+                          printf "%.2f", b[3] - a[3]; found = 1; exit }
+    END { if (!found) print "-" }' "$1"
+}
+
+# register USER PORT TARGET_PORT: one REGISTER from ip:PORT through the cpmd on TARGET_PORT.
 register() {
-  sipp "$ip:$cpmd_port" -sf "$root/tests/sipp/register.xml" -i "$ip" -p "$2" -t u1 \
-    -s "$1" -m 1 -timeout 10s -timeout_error -nostdin >"$work/register-$1.out" 2>&1 ||
-    { echo "bench: REGISTER $1 failed" >&2; cat "$work/register-$1.out" >&2; exit 1; }
+  sipp "$ip:$3" -sf "$root/tests/sipp/register.xml" -i "$ip" -p "$2" -t u1 \
+    -s "$1" -m 1 -timeout 10s -timeout_error -nostdin >"$work/register-$1-$3.out" 2>&1 ||
+    { echo "bench: REGISTER $1 failed" >&2; cat "$work/register-$1-$3.out" >&2; exit 1; }
 }
 
 # start_uas PORT TARGET: the callee, answering every call until killed.
 start_uas() {
-  sipp "$2" -sf "$root/bench/uas.xml" -i "$ip" -p "$1" -t u1 -nostdin \
+  sipp "$2" -sf "$root/bench/uas.xml" -i "$ip" -p "$1" -t u1 -nostdin "${sipp_buff[@]}" \
     >"$work/uas-$1.out" 2>&1 &
   pids+=($!)
 }
 
-# run_calls MODE RATE TARGET RURI PORT: one load run; sets ok, failed, secs.
+# run_calls MODE RATE TARGET RURI PORT: one bounded load run (RATE x DURATION calls,
+# sipp's global timeout DURATION + 15 s); sets ok, failed, secs (wall time) and
+# started (seconds until the last call was created, "-" if it never was).
 run_calls() {
   local mode=$1 rate=$2 target=$3 ruri=$4 port=$5
   local total=$((rate * DURATION)) stat="$work/$mode-$rate.csv" t0 t1
+  rm -f "$stat"
   t0=$(date +%s.%N)
-  sipp "$target" -sf "$root/bench/uac.xml" -i "$ip" -p "$port" -t u1 -nostdin \
-    -key ruri "$ruri" -r "$rate" -m "$total" -recv_timeout 10000 \
-    -timeout $((DURATION * 3 + 30))s -trace_stat -stf "$stat" -fd 1 \
+  sipp "$target" -sf "$root/bench/uac.xml" -i "$ip" -p "$port" -t u1 -nostdin "${sipp_buff[@]}" \
+    -key ruri "$ruri" -r "$rate" -m "$total" -recv_timeout 5000 \
+    -timeout $((DURATION + 15))s -trace_stat -stf "$stat" -fd 100ms \
     >"$work/uac-$mode-$rate.out" 2>&1 || true
   t1=$(date +%s.%N)
-  ok=0 failed=0
+  ok=0 failed=0 started=-
   if [ -s "$stat" ]; then
     ok=$(stat_col "$stat" "SuccessfulCall(C)")
     failed=$(stat_col "$stat" "FailedCall(C)")
+    started=$(started_at "$stat" "$total")
   fi
   # Calls that never ended (sipp stopped by its global timeout) count as failed.
   if [ $((total - ok - failed)) -gt 0 ]; then failed=$((total - ok)); fi
@@ -107,26 +153,73 @@ rates() {
   done
 }
 
-# passes RATE: < 0.1% failures and the rate was held.
+# passes: < 0.1% failures, and the rate was held: the last call was created within
+# 3% (+ 0.15 s: the 100 ms between sipp's statistics dumps) of DURATION.
 passes() {
-  awk -v ok="$ok" -v f="$failed" -v s="$secs" -v d="$DURATION" \
-    'BEGIN { exit !((f * 1000 < ok + f) && ok > 0 && s <= d * 1.25 + 3) }'
+  awk -v ok="$ok" -v f="$failed" -v s="$started" -v d="$DURATION" \
+    'BEGIN { exit !((f * 1000 < ok + f) && ok > 0 && s != "-" && s + 0 <= d * 1.03 + 0.15) }'
 }
 
-echo "bench: DURATION=${DURATION}s RATES=\"$RATES\" on $(nproc) cores, $(uname -sr)"
-echo "bench: cpmd $CPMD_BIN, work directory $work"
+# udp_drops PORT: datagrams the kernel dropped on the IPv4 UDP socket bound to
+# 127.0.0.1:PORT for want of room in its receive buffer (/proc/net/udp's last
+# column); "-" without a port.
+udp_drops() {
+  [ -n "$1" ] || { echo -; return; }
+  awk -v a="$(printf '0100007F:%04X' "$1")" '$2 == a { d = $NF } END { print d + 0 }' /proc/net/udp
+}
 
-# --- through cpmd -----------------------------------------------------------------
-"$CPMD_BIN" --udp "$ip:$cpmd_port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
-  </dev/null >/dev/null 2>"$work/cpmd.log" &
-cpmd_pid=$!
-pids+=("$cpmd_pid")
-for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.05; done
-[ -s "$work/ready" ] || { echo "bench: cpmd did not start" >&2; cat "$work/cpmd.log" >&2; exit 1; }
+# The series: what each probes, whose CPU it reads, where its seals are counted.
+series_target() {
+  case $1 in
+  cpmd) target="$ip:$cpmd_port" ruri="sip:bob@example.com" port=$uac_port srv=$cpmd_port uas=$uas_port ;;
+  cpmd-pg) target="$ip:$pg_port" ruri="sip:bob@example.com" port=$pg_uac_port srv=$pg_port uas=$pg_uas_port ;;
+  direct) target="$ip:$direct_uas_port" ruri="sip:bob@$ip:$direct_uas_port" port=$direct_uac_port srv= uas=$direct_uas_port ;;
+  kamailio) target="$ip:$kam_port" ruri="sip:bob@$ip:$kam_uas_port" port=$kam_uac_port srv=$kam_port uas=$kam_uas_port ;;
+  esac
+}
 
-register bob "$uas_port"
-start_uas "$uas_port" "$ip:$cpmd_port"
-sleep 0.2
+# Kamailio forks workers: its CPU is the sum over the process group of the main one.
+kam_ticks() {
+  local t=0 p
+  for p in $(pgrep -g "$(ps -o pgid= "$kam_main" | tr -d ' ')" -x kamailio); do
+    t=$((t + $(cpu_ticks "$p")))
+  done
+  echo "$t"
+}
+
+cpu_of() {
+  case $1 in
+  cpmd) cpu_ticks "$cpmd_pid" ;;
+  cpmd-pg) cpu_ticks "$pg_pid" ;;
+  kamailio) kam_ticks ;;
+  *) echo 0 ;;
+  esac
+}
+
+# sealed_of SERIES: the sessions sealed in that cpmd's store so far ("-" for the
+# baselines). Through cpmd the seal is committed before the BYE's 200 (STORE-12), so
+# every successful call's session is sealed when sipp ends.
+sealed_of() {
+  case $1 in
+  cpmd) sqlite3 -cmd ".timeout 5000" "$work/data/cpmd.db" "SELECT count(*) FROM sessions WHERE state = 'sealed'" 2>/dev/null || echo "?" ;;
+  cpmd-pg) psql "$pg_url" -Atc "SELECT count(*) FROM sessions WHERE state = 'sealed'" 2>/dev/null || echo "?" ;;
+  *) echo - ;;
+  esac
+}
+
+# settle SERIES: after a probe, wait (at most 15 s) until the process under test
+# spends under 10% of a core, so the next probe does not start on the last one's
+# backlog (failed calls' retransmissions, a queue of seals).
+settle() {
+  local a b
+  [ "$1" != direct ] || { sleep 1; return; }
+  for _ in $(seq 30); do
+    a=$(cpu_of "$1")
+    sleep 0.5
+    b=$(cpu_of "$1")
+    [ $((b - a)) -gt $((clk_tck / 20)) ] || return 0
+  done
+}
 
 # sample_rss FILE: cpmd's VmRSS every RSS_EVERY seconds ("seconds kB" lines) until
 # killed; the RSS over a run, to see whether it stays flat once the lingering
@@ -155,29 +248,122 @@ rss_flat() {
     }' "$1"
 }
 
-best_cpmd=0 cpu_us=- rss=- rss_series=
-printf '%-8s %8s %8s %8s %8s %10s %10s\n' mode rate ok failed secs "cpu_us/call" "rss_kB"
-for rate in $(rates); do
-  register alice "$uac_port"
-  c0=$(cpu_ticks "$cpmd_pid")
-  sample_rss "$work/rss-$rate.txt" &
-  sampler=$!
-  run_calls cpmd "$rate" "$ip:$cpmd_port" "sip:bob@example.com" "$uac_port"
-  kill "$sampler" 2>/dev/null || true
-  wait "$sampler" 2>/dev/null || true
-  c1=$(cpu_ticks "$cpmd_pid")
-  per=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$ok" \
-    'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / t / n; else print "-" }')
-  r=$(rss_kb "$cpmd_pid")
-  printf '%-8s %8s %8s %8s %8s %10s %10s\n' cpmd "$rate" "$ok" "$failed" "$secs" "$per" "$r"
-  if passes; then
-    best_cpmd=$rate cpu_us=$per rss=$r rss_series="$work/rss-$rate.txt"
-  else
-    break
+# probe SERIES RATE: one bounded run, its row printed; succeeds when it passes. Sets
+# per (CPU µs per successful session, "-" for direct) and rss (cpmd's, kB).
+probe() {
+  local s=$1 rate=$2 c0 c1 s0 s1 d0 u0 drops sealed=- sampler= verdict=pass
+  series_target "$s"
+  case $s in
+  cpmd) register alice "$uac_port" "$cpmd_port" ;;
+  cpmd-pg) register alice "$pg_uac_port" "$pg_port" ;;
+  esac
+  c0=$(cpu_of "$s")
+  s0=$(sealed_of "$s")
+  d0=$(udp_drops "$srv") u0=$(udp_drops "$uas")
+  if [ "$s" = cpmd ]; then
+    sample_rss "$work/rss-$rate.txt" &
+    sampler=$!
   fi
-done
+  run_calls "$s" "$rate" "$target" "$ruri" "$port"
+  if [ -n "$sampler" ]; then
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+  fi
+  c1=$(cpu_of "$s")
+  s1=$(sealed_of "$s")
+  drops="$(udp_drops "$uas")"
+  drops="$([ "$d0" = - ] && echo - || echo $(($(udp_drops "$srv") - d0)))/$((drops - u0))"
+  per=-
+  [ "$s" = direct ] || per=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$ok" \
+    'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / t / n; else print "-" }')
+  rss=-
+  case $s in cpmd) rss=$(rss_kb "$cpmd_pid") ;; cpmd-pg) rss=$(rss_kb "$pg_pid") ;; esac
+  passes || verdict=FAIL
+  if [ "$s0" != - ]; then
+    if [ "$s0" = "?" ] || [ "$s1" = "?" ]; then
+      sealed="?" verdict=FAIL
+    else
+      sealed=$((s1 - s0))
+      [ "$sealed" -ge "$ok" ] || verdict=FAIL
+    fi
+  fi
+  printf '%-8s %7s %7s %6s %6s %7s %8s %7s %9s %13s  %s\n' "$s" "$rate" "$ok" "$failed" "$secs" \
+    "$started" "$per" "$sealed" "$rss" "$drops" "$verdict"
+  settle "$s"
+  [ "$verdict" = pass ]
+}
+
+# ceiling SERIES: finds the series' highest passing rate. Sets best (0: none passed),
+# above (the lowest failed rate above it; 0: none failed, MAX_RATE reached),
+# best_cpu (CPU µs per session in the probe at best) and best_rss (RSS after it).
+#   RATES set: those rates, then half as high again each, until one fails.
+#   Otherwise: START_RATE doubled until a probe fails (the last step capped at
+#   MAX_RATE), then bisected until the failure is within RESOLUTION% of the pass.
+ceiling() {
+  local s=$1 r lo=0 hi=0 lo_cpu=- lo_rss=-
+  if [ -n "$RATES" ]; then
+    for r in $(rates); do
+      if probe "$s" "$r"; then lo=$r lo_cpu=$per lo_rss=$rss; else hi=$r; break; fi
+    done
+  else
+    r=$START_RATE
+    while :; do
+      if probe "$s" "$r"; then lo=$r lo_cpu=$per lo_rss=$rss; else hi=$r; break; fi
+      [ "$r" -lt "$MAX_RATE" ] || break
+      r=$((r * 2))
+      [ "$r" -le "$MAX_RATE" ] || r=$MAX_RATE
+    done
+    # A series that fails far below START_RATE is broken, not slow: stop at 1/16.
+    while [ "$hi" -gt 0 ] && [ $((hi - lo)) -gt 1 ] &&
+      [ $(((hi - lo) * 100)) -gt $((RESOLUTION * lo)) ] &&
+      { [ "$lo" -gt 0 ] || [ "$hi" -gt $((START_RATE / 16)) ]; }; do
+      r=$(((lo + hi) / 2))
+      if probe "$s" "$r"; then lo=$r lo_cpu=$per lo_rss=$rss; else hi=$r; fi
+    done
+  fi
+  best=$lo above=$hi best_cpu=$lo_cpu best_rss=$lo_rss
+}
+
+# bound BEST ABOVE: "BEST/s (ABOVE/s failed, X% above)" for the summary.
+bound() {
+  if [ "$2" -gt 0 ]; then
+    awk -v b="$1" -v a="$2" 'BEGIN { if (b > 0) printf "%d/s (%d/s failed: resolution %.1f%%)", b, a, (a - b) * 100 / b
+      else printf "0/s (%d/s failed)", a }'
+  else
+    echo "at least $1/s (no probe failed up to MAX_RATE=$MAX_RATE)"
+  fi
+}
+
+if [ -n "$RATES" ]; then
+  echo "bench: fixed rates RATES=\"$RATES\" (then half as high again each), DURATION=${DURATION}s each"
+else
+  echo "bench: ceiling search from START_RATE=$START_RATE (doubling, then bisection to RESOLUTION=$RESOLUTION%), probes of DURATION=${DURATION}s"
+fi
+echo "bench: on $(nproc) cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench: cpmd $CPMD_BIN, work directory $work"
+echo "bench: sipp sockets' buffers: ${SIPP_BUFF/#0/sipp default} bytes"
+echo "bench: a probe passes with < 0.1% failed calls, its last call created within ${DURATION}s x 1.03 + 0.15 s, and (cpmd) sealed >= ok"
+
+# --- through cpmd -----------------------------------------------------------------
+"$CPMD_BIN" --udp "$ip:$cpmd_port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
+  </dev/null >/dev/null 2>"$work/cpmd.log" &
+cpmd_pid=$!
+pids+=("$cpmd_pid")
+for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.05; done
+[ -s "$work/ready" ] || { echo "bench: cpmd did not start" >&2; cat "$work/cpmd.log" >&2; exit 1; }
+
+register bob "$uas_port" "$cpmd_port"
+start_uas "$uas_port" "$ip:$cpmd_port"
+sleep 0.2
+
+printf '%-8s %7s %7s %6s %6s %7s %8s %7s %9s %13s  %s\n' series rate ok failed secs started \
+  "cpu_us" sealed rss_kB "drops srv/uas" verdict
+ceiling cpmd
+best_cpmd=$best above_cpmd=$above cpu_us=$best_cpu
+cpmd_rss=$best_rss rss_series=
+[ "$best_cpmd" -eq 0 ] || rss_series="$work/rss-$best_cpmd.txt"
 hwm=$(hwm_kb "$cpmd_pid")
-sealed=$(sqlite3 "$work/data/cpmd.db" "SELECT count(*) FROM sessions WHERE state = 'sealed'" 2>/dev/null || echo "?")
+sealed=$(sealed_of cpmd)
 # cpmd logs its lingering transactions (count, bytes) at shutdown (LIM-16): stop it
 # now, with the last series' transactions still lingering, so the baselines run alone.
 kill -TERM "$cpmd_pid" 2>/dev/null || true
@@ -189,7 +375,7 @@ linger=$(grep 'transactions at shutdown' "$work/cpmd.log" | tail -1 |
 # The same series with `--store` a fresh database on that server (made and dropped
 # here; the URL's role may create databases), so the scale-out store's cost per
 # session shows next to SQLite's.
-best_pg=- pg_cpu_us=- pg_sealed=-
+best_pg=- above_pg=0 pg_cpu_us=- pg_sealed=-
 pg_admin=${STORE_PG:-${CPMD_TEST_PG:-}}
 if [ -n "$pg_admin" ]; then
   command -v psql >/dev/null || { echo "bench: psql not found (apt-get install postgresql-client)" >&2; exit 1; }
@@ -199,46 +385,31 @@ if [ -n "$pg_admin" ]; then
     -c "CREATE DATABASE $pg_db" >/dev/null
   drop_pg() { psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; }
   trap 'drop_pg; cleanup' EXIT
-  pg_port=$((BASE_PORT + 8)) pg_uas_port=$((BASE_PORT + 9)) pg_uac_port=$((BASE_PORT + 10))
-  cpmd_port=$pg_port # register() sends to $cpmd_port
   "$CPMD_BIN" --udp "$ip:$pg_port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data-pg" \
     --store "$pg_url" --ready-file "$work/ready-pg" </dev/null >/dev/null 2>"$work/cpmd-pg.log" &
   pg_pid=$!
   pids+=("$pg_pid")
   for _ in $(seq 200); do [ -s "$work/ready-pg" ] && break; sleep 0.05; done
   [ -s "$work/ready-pg" ] || { echo "bench: cpmd on PostgreSQL did not start" >&2; cat "$work/cpmd-pg.log" >&2; exit 1; }
-  register bob "$pg_uas_port"
+  register bob "$pg_uas_port" "$pg_port"
   start_uas "$pg_uas_port" "$ip:$pg_port"
   sleep 0.2
-  best_pg=0
-  for rate in $(rates); do
-    register alice "$pg_uac_port"
-    c0=$(cpu_ticks "$pg_pid")
-    run_calls cpmd-pg "$rate" "$ip:$pg_port" "sip:bob@example.com" "$pg_uac_port"
-    c1=$(cpu_ticks "$pg_pid")
-    per=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$ok" \
-      'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / t / n; else print "-" }')
-    printf '%-8s %8s %8s %8s %8s %10s %10s\n' cpmd-pg "$rate" "$ok" "$failed" "$secs" "$per" "$(rss_kb "$pg_pid")"
-    if passes; then best_pg=$rate pg_cpu_us=$per; else break; fi
-  done
+  ceiling cpmd-pg
+  best_pg=$best above_pg=$above pg_cpu_us=$best_cpu
+  pg_sealed=$(sealed_of cpmd-pg)
   kill -TERM "$pg_pid" 2>/dev/null || true
   wait "$pg_pid" 2>/dev/null || true
-  pg_sealed=$(psql "$pg_url" -Atc "SELECT count(*) FROM sessions WHERE state = 'sealed'" 2>/dev/null || echo "?")
   drop_pg
 fi
 
 # --- baseline: caller -> callee directly ---------------------------------------------
 start_uas "$direct_uas_port" "$ip:$direct_uac_port"
 sleep 0.2
-best_direct=0
-for rate in $(rates); do
-  run_calls direct "$rate" "$ip:$direct_uas_port" "sip:bob@$ip:$direct_uas_port" "$direct_uac_port"
-  printf '%-8s %8s %8s %8s %8s %10s %10s\n' direct "$rate" "$ok" "$failed" "$secs" - -
-  if passes; then best_direct=$rate; else break; fi
-done
+ceiling direct
+best_direct=$best above_direct=$above
 
 # --- anchor: caller -> Kamailio (stateful proxy) -> callee ----------------------------
-best_kam=0 kam_cpu_us=-
+best_kam=0 above_kam=0 kam_cpu_us=-
 if [ "$KAMAILIO" = 1 ]; then
   command -v kamailio >/dev/null || { echo "bench: kamailio not found (apt-get install kamailio)" >&2; exit 1; }
   sed -e "s/@IP@/$ip/g" -e "s/@PORT@/$kam_port/g" -e "s/@UAS_PORT@/$kam_uas_port/g" \
@@ -252,44 +423,52 @@ if [ "$KAMAILIO" = 1 ]; then
   pids+=("$kam_main")
   sleep 1
   kill -0 "$kam_main" 2>/dev/null || { echo "bench: kamailio did not start" >&2; cat "$work/kamailio.log" >&2; exit 1; }
-  # Kamailio forks workers: its CPU is the sum over the process group of the main one.
-  kam_ticks() {
-    local t=0 p
-    for p in $(pgrep -g "$(ps -o pgid= "$kam_main" | tr -d ' ')" -x kamailio); do
-      t=$((t + $(cpu_ticks "$p")))
-    done
-    echo "$t"
-  }
   start_uas "$kam_uas_port" "$ip:$kam_port"
   sleep 0.2
-  for rate in $(rates); do
-    c0=$(kam_ticks)
-    run_calls kamailio "$rate" "$ip:$kam_port" "sip:bob@$ip:$kam_uas_port" "$kam_uac_port"
-    c1=$(kam_ticks)
-    per=$(awk -v d=$((c1 - c0)) -v t="$clk_tck" -v n="$ok" \
-      'BEGIN { if (n > 0) printf "%.0f", d * 1e6 / t / n; else print "-" }')
-    printf '%-8s %8s %8s %8s %8s %10s %10s\n' kamailio "$rate" "$ok" "$failed" "$secs" "$per" -
-    if passes; then best_kam=$rate kam_cpu_us=$per; else break; fi
-  done
+  ceiling kamailio
+  best_kam=$best above_kam=$above kam_cpu_us=$best_cpu
 fi
 
-ratio() { awk -v a="$1" -v b="$best_direct" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# ratio A A_ABOVE: A / direct, and the bounds the two searches leave: each ceiling
+# lies between its highest pass and its lowest failure (no failure: open above).
+ratio() {
+  awk -v a="$1" -v ah="$2" -v d="$best_direct" -v dh="$above_direct" 'BEGIN {
+    if (d <= 0) { print "-"; exit }
+    lo = (dh > 0) ? a / dh : 0
+    printf "%.2f", a / d
+    if (ah > 0 && dh > 0) printf " (the ceilings allow %.2f to %.2f)", lo, ah / d
+    else if (dh > 0) printf " (the ceilings allow %.2f and up)", lo
+    else if (ah > 0) printf " (the ceilings allow up to %.2f: direct never failed)", ah / d }'
+}
 echo
-echo "highest rate with < 0.1% failures over ${DURATION}s (each series up to its own ceiling, MAX_RATE=$MAX_RATE):"
-echo "  through cpmd    : $best_cpmd sessions/s"
-echo "  through kamailio: $best_kam sessions/s"
-echo "  direct (sipp)   : $best_direct sessions/s"
-echo "  cpmd/direct     : $(ratio "$best_cpmd")"
-if [ "$best_pg" != - ]; then
-  echo "  cpmd, PostgreSQL: $best_pg sessions/s ($(ratio "$best_pg") of direct, $pg_cpu_us us cpmd CPU per session, $pg_sealed sealed)"
+if [ -n "$RATES" ]; then
+  echo "highest rate with < 0.1% failures over ${DURATION}s (fixed rates, then half as high again, MAX_RATE=$MAX_RATE):"
+else
+  echo "ceilings, probes of ${DURATION}s, searched to RESOLUTION=$RESOLUTION% (doubling from $START_RATE/s, then bisection):"
 fi
-echo "  kamailio/direct : $(ratio "$best_kam")"
+echo "  through cpmd    : $(bound "$best_cpmd" "$above_cpmd")"
+if [ "$best_pg" != - ]; then
+  echo "  cpmd, PostgreSQL: $(bound "$best_pg" "$above_pg")"
+fi
+[ "$KAMAILIO" != 1 ] || echo "  through kamailio: $(bound "$best_kam" "$above_kam")"
+echo "  direct (sipp)   : $(bound "$best_direct" "$above_direct")"
+echo "  cpmd/direct     : $(ratio "$best_cpmd" "$above_cpmd")"
+[ "$best_pg" = - ] || echo "  cpmd-pg/direct  : $(ratio "$best_pg" "$above_pg")"
+if [ "$KAMAILIO" = 1 ]; then
+  echo "  kamailio/direct : $(ratio "$best_kam" "$above_kam")"
+  awk -v c="$best_cpmd" -v k="$best_kam" -v d="$best_direct" 'BEGIN {
+    if (d <= 0) exit
+    printf "  floor           : cpmd/direct >= kamailio/direct and >= 0.56: %s\n",
+      (c >= k && c / d >= 0.56) ? "holds" : "does not hold" }'
+fi
 echo "  cpmd CPU        : $cpu_us us per session (at $best_cpmd/s)"
-echo "  kamailio CPU    : $kam_cpu_us us per call (at $best_kam/s, all processes)"
-echo "  cpmd RSS        : $rss kB after the run at $best_cpmd/s, peak $hwm kB"
-echo "  sealed          : $sealed sessions sealed in cpmd.db"
-echo "  lingering       : ${linger:-?} (at shutdown, after the last cpmd run)"
+[ "$best_pg" = - ] || echo "  cpmd-pg CPU     : $pg_cpu_us us per session (at $best_pg/s, $pg_sealed sessions sealed in all)"
+[ "$KAMAILIO" != 1 ] || echo "  kamailio CPU    : $kam_cpu_us us per call (at $best_kam/s, all processes)"
+echo "  cpmd RSS        : $cpmd_rss kB after the run at $best_cpmd/s, peak $hwm kB"
+echo "  sealed          : $sealed sessions sealed in cpmd.db (all probes)"
+echo "  lingering       : ${linger:-?} (at shutdown, after the last cpmd probe)"
 if [ -n "$rss_series" ]; then
   echo "  cpmd RSS over the run at $best_cpmd/s:"
   rss_flat "$rss_series"
 fi
+echo "  whole run       : ${SECONDS}s"

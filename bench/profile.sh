@@ -11,7 +11,8 @@
 #     cargo build --release -p cpmd
 #
 # Environment: CPMD_BIN (default target/release/cpmd), RATE (default 300), COUNT
-# (default 6000), FREQ (samples/s, default 999), TOP (lines, default 40), BASE_PORT.
+# (default 6000), FREQ (samples/s, default 999), TOP (lines, default 40), BASE_PORT,
+# WARM (seconds into the run before sampling starts, default 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,6 +21,7 @@ RATE=${RATE:-300}
 COUNT=${COUNT:-6000}
 FREQ=${FREQ:-999}
 TOP=${TOP:-40}
+WARM=${WARM:-0}
 BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
 ip=127.0.0.1
 port=$BASE_PORT
@@ -47,12 +49,24 @@ sipp "$ip:$port" -sf "$root/bench/uas.xml" -i "$ip" -p $((port + 1)) -t u1 -nost
   >/dev/null 2>&1 &
 pids+=($!)
 sleep 0.2
-perf record -F "$FREQ" -g -p "$cpmd" -o "$work/perf.data" >"$work/perf.out" 2>&1 &
-perf=$!
-sleep 0.5
+start_perf() {
+  perf record -F "$FREQ" -g -p "$cpmd" -o "$work/perf.data" >"$work/perf.out" 2>&1 &
+  perf=$!
+  sleep 0.5
+}
+[ "$WARM" -gt 0 ] || start_perf
 sipp "$ip:$port" -sf "$root/bench/uac.xml" -i "$ip" -p $((port + 2)) -t u1 -nostdin \
   -key ruri "sip:bob@example.com" -r "$RATE" -m "$COUNT" -recv_timeout 10000 \
-  -timeout 120s >/dev/null 2>&1 || true
+  -timeout $((COUNT / RATE + 120))s >/dev/null 2>&1 &
+uac=$!
+pids+=("$uac")
+# WARM: sampled from WARM seconds into the run on (steady state: past the first
+# 32 s, while finished transactions pile up before the first of them expires).
+if [ "$WARM" -gt 0 ]; then
+  sleep "$WARM"
+  start_perf
+fi
+wait "$uac" || true
 kill -INT "$perf"
 wait "$perf" 2>/dev/null || true
 
