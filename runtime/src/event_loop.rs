@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::metrics::{Gauges, LoopCounters, Metrics};
 use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::trace::InputTrace;
-use crate::transport::tcp::{spawn_connect, TcpSettings};
+use crate::transport::tcp::{spawn_connect, Spare, TcpSettings};
 use crate::transport::tls::ClientTls;
 use crate::transport::udp::{self, UdpListener};
 use crate::transport::writer::{Refused, Writer};
@@ -143,6 +143,8 @@ pub struct EventLoop {
     /// Connections whose connect the kernel refused at once in this drain: the
     /// core hears `handle_closed` for each once the drain's commands are done.
     refused: Vec<ConnId>,
+    /// A refused connect's socket, kept for the next connect (`transport::tcp`).
+    spare: Spare,
 }
 
 /// What the metrics need beyond the core: when each store job left, and the IMAP
@@ -225,6 +227,7 @@ impl EventLoop {
             msrp_out: Vec::new(),
             tables_at: origin,
             refused: Vec::new(),
+            spare: Spare::default(),
         }
     }
 
@@ -752,6 +755,7 @@ impl EventLoop {
             &self.tcp_settings,
             self.net_tx.clone(),
             tls,
+            &mut self.spare,
         ) {
             Ok(writer) => {
                 if with_tls {

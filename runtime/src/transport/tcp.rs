@@ -190,8 +190,9 @@ pub fn spawn_connect(
     settings: &TcpSettings,
     events: mpsc::Sender<NetEvent>,
     tls: Option<(ClientTls, Option<String>)>,
+    spare: &mut Spare,
 ) -> std::io::Result<Writer> {
-    let socket = start_connect(peer)?;
+    let socket = start_connect(peer, spare)?;
     let (writer, queue) = writer::bounded(settings.write_queue_bytes);
     let slot = (Slot::take(&settings.open), None);
     let idle = settings.idle_timeout;
@@ -230,22 +231,80 @@ pub fn spawn_connect(
 
 /// A non-blocking socket with its connect to `peer` started: `Err` when the
 /// kernel refused it already (its pending error read with `SO_ERROR`, as a
-/// later readiness check would).
-fn start_connect(peer: SocketAddr) -> std::io::Result<socket2::Socket> {
+/// later readiness check would). The socket is `spare`'s when it holds one of
+/// `peer`'s family; a socket refused here goes back to `spare`.
+fn start_connect(peer: SocketAddr, spare: &mut Spare) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(
-        Domain::for_address(peer),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )?;
+    let socket = match spare.take(peer) {
+        Some(socket) => socket,
+        None => Socket::new(
+            Domain::for_address(peer),
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )?,
+    };
     match socket.connect(&peer.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
         Err(e) => return Err(e),
     }
     match socket.take_error()? {
-        Some(e) => Err(e),
+        Some(e) => {
+            spare.keep(peer, socket);
+            Err(e)
+        }
         None => Ok(socket),
+    }
+}
+
+/// A TCP socket per address family whose connect the kernel refused at once,
+/// kept for the next outbound connect instead of closing it and making a new
+/// one. A 1-to-1 session whose callee offers a passive MSRP endpoint nobody
+/// listens on (MSRP-2: the server connects to it) costs one refused connect;
+/// `socket` and `close` were two of its four system calls and, in the kernel,
+/// a socket's allocation and release: about 2% of the loop thread's time at
+/// 2,000 sessions/s (bench/README.md, "Session 11: the loop").
+///
+/// Why it is sound (Linux): a non-blocking connect the peer refused leaves the
+/// socket closed at the TCP level, unbound (no local port), but still
+/// "connecting" to the socket layer; one more `connect` then fails with
+/// `ECONNABORTED` and marks it unconnected, after which it connects like a new
+/// socket (its next connect binds a fresh ephemeral port). [`Spare::keep`]
+/// makes that call at once and keeps the socket only when it answered
+/// `ECONNABORTED`; anything else closes it, as before.
+#[derive(Debug, Default)]
+pub struct Spare {
+    v4: Option<socket2::Socket>,
+    v6: Option<socket2::Socket>,
+}
+
+impl Spare {
+    fn slot(&mut self, peer: SocketAddr) -> &mut Option<socket2::Socket> {
+        match peer {
+            SocketAddr::V4(_) => &mut self.v4,
+            SocketAddr::V6(_) => &mut self.v6,
+        }
+    }
+
+    fn take(&mut self, peer: SocketAddr) -> Option<socket2::Socket> {
+        self.slot(peer).take()
+    }
+
+    /// Keeps `socket`, whose connect to `peer` was just refused, if it can
+    /// connect again (see the type's doc); otherwise it is closed.
+    fn keep(&mut self, peer: SocketAddr, socket: socket2::Socket) {
+        let reset = socket.connect(&peer.into());
+        if matches!(&reset, Err(e) if e.raw_os_error() == Some(nix::libc::ECONNABORTED)) {
+            *self.slot(peer) = Some(socket);
+        }
+    }
+
+    /// Whether a socket of `peer`'s family is kept.
+    pub fn holds(&self, peer: SocketAddr) -> bool {
+        match peer {
+            SocketAddr::V4(_) => self.v4.is_some(),
+            SocketAddr::V6(_) => self.v6.is_some(),
+        }
     }
 }
 
