@@ -230,30 +230,58 @@ pub fn spawn_connect(
 }
 
 /// A non-blocking socket with its connect to `peer` started: `Err` when the
-/// kernel refused it already (its pending error read with `SO_ERROR`, as a
-/// later readiness check would). The socket is `spare`'s when it holds one of
-/// `peer`'s family; a socket refused here goes back to `spare`.
+/// kernel refused it already. The socket is `spare`'s when it holds one of
+/// `peer`'s family (a fresh one if that one cannot start the connect); a socket
+/// refused here goes back to `spare`.
 fn start_connect(peer: SocketAddr, spare: &mut Spare) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let socket = match spare.take(peer) {
-        Some(socket) => socket,
-        None => Socket::new(
-            Domain::for_address(peer),
-            Type::STREAM.nonblocking().cloexec(),
-            Some(Protocol::TCP),
-        )?,
-    };
-    match socket.connect(&peer.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(nix::libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    match socket.take_error()? {
-        Some(e) => {
-            spare.keep(peer, socket);
-            Err(e)
+    if let Some(socket) = spare.take(peer) {
+        if let Some(started) = connect_now(socket, peer, spare, true) {
+            return started;
         }
-        None => Ok(socket),
+    }
+    let socket = Socket::new(
+        Domain::for_address(peer),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    connect_now(socket, peer, spare, false).unwrap_or_else(|| Err(std::io::ErrorKind::Other.into()))
+}
+
+/// Starts `socket`'s connect to `peer` and learns at once whether the kernel
+/// refused it (on loopback the RST of a closed port is processed before
+/// `connect` returns). `None` (the socket closed) when the first `connect` of a
+/// `reused` socket failed: the caller tries a fresh one, which reports the
+/// error if it was the peer's.
+///
+/// The second `connect` is the check (Linux): on a socket still connecting it
+/// fails with `EALREADY`, on a connected one it succeeds (or `EISCONN`), and on
+/// one whose connect failed it returns that failure (`ECONNREFUSED`, as
+/// `SO_ERROR` would have) and leaves the socket unconnected, ready for another
+/// connect: kept in `spare`.
+fn connect_now(
+    socket: socket2::Socket,
+    peer: SocketAddr,
+    spare: &mut Spare,
+    reused: bool,
+) -> Option<std::io::Result<socket2::Socket>> {
+    use nix::libc::{EALREADY, EINPROGRESS, EISCONN};
+    let addr = peer.into();
+    match socket.connect(&addr) {
+        Ok(()) => return Some(Ok(socket)),
+        Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {}
+        Err(_) if reused => return None,
+        Err(e) => return Some(Err(e)),
+    }
+    match socket.connect(&addr) {
+        Ok(()) => Some(Ok(socket)),
+        Err(e) if matches!(e.raw_os_error(), Some(EALREADY | EINPROGRESS | EISCONN)) => {
+            Some(Ok(socket))
+        }
+        Err(e) => {
+            spare.keep(peer, socket);
+            Some(Err(e))
+        }
     }
 }
 
@@ -261,17 +289,16 @@ fn start_connect(peer: SocketAddr, spare: &mut Spare) -> std::io::Result<socket2
 /// kept for the next outbound connect instead of closing it and making a new
 /// one. A 1-to-1 session whose callee offers a passive MSRP endpoint nobody
 /// listens on (MSRP-2: the server connects to it) costs one refused connect;
-/// `socket` and `close` were two of its four system calls and, in the kernel,
-/// a socket's allocation and release: about 2% of the loop thread's time at
-/// 2,000 sessions/s (bench/README.md, "Session 11: the loop").
+/// `socket` and `close` were two of its four system calls (with
+/// `connect_now`'s check, two are left) and, in the kernel, a socket's
+/// allocation and release: about 2% of the loop thread's time at 2,000
+/// sessions/s (bench/README.md, "Session 11: the loop").
 ///
-/// Why it is sound (Linux): a non-blocking connect the peer refused leaves the
-/// socket closed at the TCP level, unbound (no local port), but still
-/// "connecting" to the socket layer; one more `connect` then fails with
-/// `ECONNABORTED` and marks it unconnected, after which it connects like a new
-/// socket (its next connect binds a fresh ephemeral port). [`Spare::keep`]
-/// makes that call at once and keeps the socket only when it answered
-/// `ECONNABORTED`; anything else closes it, as before.
+/// Why it is sound (Linux): the `connect` that reports a refusal
+/// (`connect_now`'s second) also marks the socket unconnected; closed at the
+/// TCP level and unbound, it then connects like a new socket (its next connect
+/// binds a fresh ephemeral port). A kept socket that cannot start a connect is
+/// closed and replaced by a fresh one.
 #[derive(Debug, Default)]
 pub struct Spare {
     v4: Option<socket2::Socket>,
@@ -290,13 +317,9 @@ impl Spare {
         self.slot(peer).take()
     }
 
-    /// Keeps `socket`, whose connect to `peer` was just refused, if it can
-    /// connect again (see the type's doc); otherwise it is closed.
+    /// Keeps `socket`, whose connect to `peer` was just refused.
     fn keep(&mut self, peer: SocketAddr, socket: socket2::Socket) {
-        let reset = socket.connect(&peer.into());
-        if matches!(&reset, Err(e) if e.raw_os_error() == Some(nix::libc::ECONNABORTED)) {
-            *self.slot(peer) = Some(socket);
-        }
+        *self.slot(peer) = Some(socket);
     }
 
     /// Whether a socket of `peer`'s family is kept.
