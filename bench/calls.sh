@@ -111,11 +111,60 @@ register() {
     { echo "bench: REGISTER $1 failed" >&2; cat "$work/register-$1-$3.out" >&2; exit 1; }
 }
 
-# start_uas PORT TARGET: the callee, answering every call until killed.
+# start_uas PORT TARGET: the callee, answering every call until killed; its pid
+# in uas_pid.
 start_uas() {
   sipp "$2" -sf "$root/bench/uas.xml" -i "$ip" -p "$1" -t u1 -nostdin "${sipp_buff[@]}" \
-    >"$work/uas-$1.out" 2>&1 &
-  pids+=($!)
+    >>"$work/uas-$1.out" 2>&1 &
+  uas_pid=$!
+  pids+=("$uas_pid")
+}
+
+# start_cpmd SERIES: starts that series' cpmd (cpmd: SQLite in $work/data;
+# cpmd-pg: --store $pg_url), registers bob and starts his callee. Its pid in
+# cpmd_pid or pg_pid, the callee's in cpmd_uas or pg_uas. The data directory and
+# the log carry over a restart.
+start_cpmd() {
+  local port dir ready log store=() pid
+  case $1 in
+  cpmd) port=$cpmd_port dir="$work/data" ready="$work/ready" log="$work/cpmd.log" ;;
+  cpmd-pg) port=$pg_port dir="$work/data-pg" ready="$work/ready-pg" log="$work/cpmd-pg.log"
+    store=(--store "$pg_url") ;;
+  esac
+  rm -f "$ready"
+  "$CPMD_BIN" --udp "$ip:$port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$dir" \
+    "${store[@]}" --ready-file "$ready" </dev/null >/dev/null 2>>"$log" &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 200); do [ -s "$ready" ] && break; sleep 0.05; done
+  [ -s "$ready" ] || { echo "bench: $1 did not start" >&2; cat "$log" >&2; exit 1; }
+  case $1 in
+  cpmd)
+    cpmd_pid=$pid
+    register bob "$uas_port" "$port"
+    start_uas "$uas_port" "$ip:$port"
+    cpmd_uas=$uas_pid
+    ;;
+  cpmd-pg)
+    pg_pid=$pid
+    register bob "$pg_uas_port" "$port"
+    start_uas "$pg_uas_port" "$ip:$port"
+    pg_uas=$uas_pid
+    ;;
+  esac
+  sleep 0.2
+}
+
+# stop_cpmd SERIES: stops that series' cpmd (SIGTERM: it logs its lingering
+# transactions) and its callee.
+stop_cpmd() {
+  local pid uas
+  case $1 in
+  cpmd) pid=$cpmd_pid uas=$cpmd_uas ;;
+  cpmd-pg) pid=$pg_pid uas=$pg_uas ;;
+  esac
+  kill -TERM "$pid" "$uas" 2>/dev/null || true
+  wait "$pid" "$uas" 2>/dev/null || true
 }
 
 # run_calls MODE RATE TARGET RURI PORT: one bounded load run (RATE x DURATION calls,
@@ -289,7 +338,15 @@ probe() {
   fi
   printf '%-8s %7s %7s %6s %6s %7s %8s %7s %9s %13s  %s\n' "$s" "$rate" "$ok" "$failed" "$secs" \
     "$started" "$per" "$sealed" "$rss" "$drops" "$verdict"
-  settle "$s"
+  # A cpmd that just failed a probe holds the failed calls' transactions and
+  # dialogs (and their retransmissions) for 32 s and more: the next probe gets a
+  # fresh one (same store), so it does not measure the last one's wreckage.
+  if [ "$verdict" = FAIL ] && [ "$s" != direct ] && [ "$s" != kamailio ]; then
+    stop_cpmd "$s"
+    start_cpmd "$s"
+  else
+    settle "$s"
+  fi
   [ "$verdict" = pass ]
 }
 
@@ -345,16 +402,7 @@ echo "bench: sipp sockets' buffers: ${SIPP_BUFF/#0/sipp default} bytes"
 echo "bench: a probe passes with < 0.1% failed calls, its last call created within ${DURATION}s x 1.03 + 0.15 s, and (cpmd) sealed >= ok"
 
 # --- through cpmd -----------------------------------------------------------------
-"$CPMD_BIN" --udp "$ip:$cpmd_port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data" --ready-file "$work/ready" \
-  </dev/null >/dev/null 2>"$work/cpmd.log" &
-cpmd_pid=$!
-pids+=("$cpmd_pid")
-for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.05; done
-[ -s "$work/ready" ] || { echo "bench: cpmd did not start" >&2; cat "$work/cpmd.log" >&2; exit 1; }
-
-register bob "$uas_port" "$cpmd_port"
-start_uas "$uas_port" "$ip:$cpmd_port"
-sleep 0.2
+start_cpmd cpmd
 
 printf '%-8s %7s %7s %6s %6s %7s %8s %7s %9s %13s  %s\n' series rate ok failed secs started \
   "cpu_us" sealed rss_kB "drops srv/uas" verdict
@@ -366,8 +414,7 @@ hwm=$(hwm_kb "$cpmd_pid")
 sealed=$(sealed_of cpmd)
 # cpmd logs its lingering transactions (count, bytes) at shutdown (LIM-16): stop it
 # now, with the last series' transactions still lingering, so the baselines run alone.
-kill -TERM "$cpmd_pid" 2>/dev/null || true
-wait "$cpmd_pid" 2>/dev/null || true
+stop_cpmd cpmd
 linger=$(grep 'transactions at shutdown' "$work/cpmd.log" | tail -1 |
   sed -n 's/.*lingering=\([0-9]*\) lingering_bytes=\([0-9]*\) bytes_each=\([0-9]*\).*/\1 finished transactions lingering, \2 bytes, \3 bytes each/p')
 
@@ -385,20 +432,11 @@ if [ -n "$pg_admin" ]; then
     -c "CREATE DATABASE $pg_db" >/dev/null
   drop_pg() { psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true; }
   trap 'drop_pg; cleanup' EXIT
-  "$CPMD_BIN" --udp "$ip:$pg_port" --msrp "$ip:0" --imap "$ip:0" --metrics "$ip:0" --data-dir "$work/data-pg" \
-    --store "$pg_url" --ready-file "$work/ready-pg" </dev/null >/dev/null 2>"$work/cpmd-pg.log" &
-  pg_pid=$!
-  pids+=("$pg_pid")
-  for _ in $(seq 200); do [ -s "$work/ready-pg" ] && break; sleep 0.05; done
-  [ -s "$work/ready-pg" ] || { echo "bench: cpmd on PostgreSQL did not start" >&2; cat "$work/cpmd-pg.log" >&2; exit 1; }
-  register bob "$pg_uas_port" "$pg_port"
-  start_uas "$pg_uas_port" "$ip:$pg_port"
-  sleep 0.2
+  start_cpmd cpmd-pg
   ceiling cpmd-pg
   best_pg=$best above_pg=$above pg_cpu_us=$best_cpu
   pg_sealed=$(sealed_of cpmd-pg)
-  kill -TERM "$pg_pid" 2>/dev/null || true
-  wait "$pg_pid" 2>/dev/null || true
+  stop_cpmd cpmd-pg
   drop_pg
 fi
 
@@ -464,7 +502,7 @@ fi
 echo "  cpmd CPU        : $cpu_us us per session (at $best_cpmd/s)"
 [ "$best_pg" = - ] || echo "  cpmd-pg CPU     : $pg_cpu_us us per session (at $best_pg/s, $pg_sealed sessions sealed in all)"
 [ "$KAMAILIO" != 1 ] || echo "  kamailio CPU    : $kam_cpu_us us per call (at $best_kam/s, all processes)"
-echo "  cpmd RSS        : $cpmd_rss kB after the run at $best_cpmd/s, peak $hwm kB"
+echo "  cpmd RSS        : $cpmd_rss kB after the run at $best_cpmd/s, peak $hwm kB (its last start)"
 echo "  sealed          : $sealed sessions sealed in cpmd.db (all probes)"
 echo "  lingering       : ${linger:-?} (at shutdown, after the last cpmd probe)"
 if [ -n "$rss_series" ]; then
