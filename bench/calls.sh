@@ -15,7 +15,8 @@
 # ended count as failed), sipp held the rate (its last call started within
 # 1.05 x DURATION + 0.3 s of its start, read from its statistics dumped every 200 ms),
 # and, through cpmd, every successful call's session was sealed in the store (the
-# sealed rows grew by at least the successful calls).
+# sealed rows grew by at least the successful calls). After a probe the script waits
+# for the server to go idle; a cpmd that failed one is restarted (same store).
 #
 # Each series (cpmd, cpmd on PostgreSQL when asked, direct, Kamailio) finds its own
 # ceiling. By default it searches: a doubling phase from START_RATE (1000) until a
