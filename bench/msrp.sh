@@ -26,9 +26,12 @@
 # default warn; the log goes to a file), KEEP=1 keeps the work directory, PROFILE=1
 # records a `perf record -g` profile of each cpmd run (kept as <work>/<store>-<size>/
 # perf.data, with KEEP=1; build with frame pointers, see bench/README.md), STORES
-# (default "bodies-off durable"), INSTR=1 runs each cpmd under valgrind's callgrind
+# (default "bodies-off durable"), CHUNK (cpmd's `[msrp] chunk_size`, default 2048),
+# INSTR=1 runs each cpmd under valgrind's callgrind
 # and prints cpmd's instructions per message over the load (load-independent; the
-# rates of such a run mean nothing).
+# rates of such a run mean nothing), THREADS=1 prints the CPU of each thread (by name)
+# of cpmd and of msrp_bench per message and as a share of the run (bench/threads.py):
+# which thread saturates first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -57,15 +60,23 @@ through_cpmd() {
   local run="$work/$tag-$size"
   mkdir -p "$run"
   if [ "$tag" = bodies-off ]; then echo "store_messages = false" >"$run/cpmd.toml"; else : >"$run/cpmd.toml"; fi
+  # CHUNK: cpmd's relayed chunk size (`[msrp] chunk_size`, default 2048: a 4 KiB
+  # message reaches the receiver as three SENDs, each answered, where the
+  # forwarder passes the sender's one).
+  [ -n "${CHUNK:-}" ] && printf '[msrp]\nchunk_size = %s\n' "$CHUNK" >>"$run/cpmd.toml"
   local under=()
   # INSTR=1: under callgrind, counters zeroed when the load starts and dumped when it
   # ends, so the instructions per message leave out start-up and the SIP set-ups.
   # MALLOC_ARENA_MAX set: cpmd would otherwise re-execute itself to set it
   # (runtime/src/c_arenas.rs), out from under valgrind.
   [ "${INSTR:-}" = 1 ] &&
-    under=(env MALLOC_ARENA_MAX=1 valgrind --tool=callgrind --callgrind-out-file="$run/callgrind.out")
+    under=(env MALLOC_ARENA_MAX=1 valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$run/callgrind.out")
+  # THREADS=1 also reads the store's batch sizes from /metrics (metrics off otherwise:
+  # they cost a little per message).
+  local metrics=()
+  [ "${THREADS:-}" = 1 ] && metrics=(--metrics "$ip:0")
   "${under[@]}" "$CPMD_BIN" --config "$run/cpmd.toml" --udp "$ip:0" --msrp "$ip:0" --data-dir "$data" \
-    --ready-file "$run/ready" </dev/null >/dev/null 2>"$run/cpmd.log" &
+    "${metrics[@]}" --ready-file "$run/ready" </dev/null >/dev/null 2>"$run/cpmd.log" &
   local cpmd_pid=$!
   pids+=("$cpmd_pid")
   for _ in $(seq 1200); do [ -s "$run/ready" ] && break; sleep 0.05; done
@@ -114,12 +125,22 @@ through_cpmd() {
   fi
   [ "${INSTR:-}" = 1 ] && callgrind_control -z "$cpmd_pid" >/dev/null 2>&1
   c0=$(cpu_ticks "$cpmd_pid")
+  start_threads "$run" "$cpmd_pid" "$bench_pid"
   wait "$bench_pid" || { echo "bench: msrp_bench failed (see $run)" >&2; cat "$run/bench.err" >&2; KEEP=1; exit 1; }
   c1=$(cpu_ticks "$cpmd_pid")
+  stop_threads
+  if [ "${THREADS:-}" = 1 ]; then
+    python3 -c 'import sys, urllib.request; print(urllib.request.urlopen("http://" + sys.argv[1] + "/metrics").read().decode())' \
+      "$(sed -n 's/.* metrics=\([^ ]*\).*/\1/p' "$run/ready")" >"$run/metrics" 2>/dev/null || true
+  fi
   local instr=
   if [ "${INSTR:-}" = 1 ]; then
     callgrind_control -d "$cpmd_pid" >/dev/null 2>&1
-    instr=$(cat "$run"/callgrind.out.* | awk -v n="$COUNT" '/^(summary|totals):/ { s = $2 } END { printf "%.0f", s / n }')
+    # One file per thread (--separate-threads): thread 1 is the event loop, 2 the
+    # store's writer, 3 its sync thread; each file's last summary/totals is its count.
+    awk -v n="$COUNT" 'FNR == 1 && s { printf "t%d %.0f\n", t, s / n } /^thread:/ { t = $2 }
+      /^(summary|totals):/ { s = $2 } END { printf "t%d %.0f\n", t, s / n }' "$run"/callgrind.out.* >"$run/instr"
+    instr=$(awk '{ s += $2 } END { print s }' "$run/instr")
   fi
   if [ -n "$perf_pid" ]; then
     kill -INT "$perf_pid"
@@ -134,15 +155,50 @@ through_cpmd() {
   line=$(cat "$run/line")
 }
 
+# THREADS=1: CPU per thread name of cpmd and msrp_bench over the load (bench/threads.py
+# samples /proc/PID/task), printed under each run as µs per message and share of the
+# run's wall time (100% = one core busy throughout).
+threads_pid=
+start_threads() {
+  [ "${THREADS:-}" = 1 ] || return 0
+  local run=$1
+  shift
+  python3 "$root/bench/threads.py" "$run/threads" "$@" &
+  threads_pid=$!
+  pids+=("$threads_pid")
+  # Its signal handler is set once the file exists (a TERM before would lose it).
+  for _ in $(seq 100); do [ -e "$run/threads" ] && break; sleep 0.05; done
+}
+stop_threads() {
+  [ -n "$threads_pid" ] || return 0
+  kill -TERM "$threads_pid"
+  wait "$threads_pid" 2>/dev/null || true
+  threads_pid=
+}
+print_threads() {
+  [ "${THREADS:-}" = 1 ] && [ -s "$1/threads" ] || return 0
+  awk -v n="$COUNT" -v secs="$2" -v t="$(getconf CLK_TCK)" '$3 > 0 {
+    printf "         %-11s %-16s %7.2f us/msg %5.0f%%\n", $1, $2, $3 * 1e6 / t / n, $3 * 100 / t / secs }' "$1/threads"
+}
+
 field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 
 echo "bench: COUNT=$COUNT SESSIONS=$SESSIONS WINDOW=$WINDOW SIZES=\"$SIZES\" on $(nproc) cores, $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "bench: cpmd $CPMD_BIN, work directory $work ($(df -T "$work" | awk 'NR == 2 { print $2 }'))"
 printf '%-6s %-10s %10s %9s %9s %8s %10s\n' size run msg/s MB/s ratio cpu_us instr
 for size in $SIZES; do
-  base=$("$BENCH_BIN" forwarder --size "$size" --count "$COUNT" --sessions "$SESSIONS" --window "$WINDOW")
+  fwd="$work/forwarder-$size"
+  mkdir -p "$fwd"
+  "$BENCH_BIN" forwarder --size "$size" --count "$COUNT" --sessions "$SESSIONS" --window "$WINDOW" >"$fwd/result" &
+  fwd_pid=$!
+  pids+=("$fwd_pid")
+  start_threads "$fwd" "$fwd_pid"
+  wait "$fwd_pid"
+  stop_threads
+  base=$(cat "$fwd/result")
   base_rate=$(field "$base" msg_per_s)
   printf '%-6s %-10s %10s %9s %9s %8s %10s\n' "$size" forwarder "$base_rate" "$(field "$base" mb_per_s)" 1.00 - -
+  print_threads "$fwd" "$(field "$base" seconds)"
   for store in $STORES; do
     data="$work/data-$size-$store"
     through_cpmd "$size" "$data" "$store"
@@ -150,6 +206,10 @@ for size in $SIZES; do
     ratio=$(awk -v a="$rate" -v b="$base_rate" 'BEGIN { printf "%.2f", a / b }')
     printf '%-6s %-10s %10s %9s %9s %8s %10s\n' "$size" "cpmd-$store" "$rate" "$(field "$line" mb_per_s)" "$ratio" \
       "$(field "$line" cpmd_cpu_us_per_msg)" "$(field "$line" cpmd_instr_per_msg)"
+    print_threads "$work/$store-$size" "$(field "$line" seconds)"
+    [ "${THREADS:-}" = 1 ] && awk '/^cpmd_store_batch_size_sum/ { s = $2 } /^cpmd_store_batch_size_count/ { c = $2 }
+      END { if (c) printf "         store batches: %d, %.1f jobs each\n", c, s / c }' "$work/$store-$size/metrics"
+    [ "${INSTR:-}" = 1 ] && printf '         instructions per message by thread: %s\n' "$(tr '\n' ' ' <"$work/$store-$size/instr")"
   done
 done
 echo "floor: cpmd-durable >= 0.5 of the forwarder; goal: cpmd-bodies-off >= 0.8"

@@ -291,6 +291,11 @@ impl Server {
     }
 
     pub(crate) fn note_outgoing(&mut self, tid: TransactionId) {
+        // Every id the server sends is one of its tokens; anything else could not
+        // be matched exactly by its bits, and no response to it is awaited.
+        let Some(key) = super::msrp_media::own_tid_bits(tid.as_str()) else {
+            return;
+        };
         let msrp = &mut *self.msrp;
         if msrp.outgoing.len() >= MAX_OUTGOING {
             if let Some((_, oldest)) = msrp.outgoing_order.pop_first() {
@@ -299,17 +304,20 @@ impl Server {
         }
         let n = msrp.outgoing_next;
         msrp.outgoing_next += 1;
-        if let Some(old) = msrp.outgoing.insert(tid.clone(), n) {
+        if let Some(old) = msrp.outgoing.insert(key, n) {
             // The same id again (ids are unique tokens; kept exact regardless).
             msrp.outgoing_order.remove(&old);
         }
-        msrp.outgoing_order.insert(n, tid);
+        msrp.outgoing_order.insert(n, key);
     }
 
     /// A response to the server's own SEND `tid` arrived: it is no longer due.
     pub(crate) fn answered_outgoing(&mut self, tid: &TransactionId) {
+        let Some(key) = super::msrp_media::own_tid_bits(tid.as_str()) else {
+            return;
+        };
         let msrp = &mut *self.msrp;
-        if let Some(n) = msrp.outgoing.remove(tid) {
+        if let Some(n) = msrp.outgoing.remove(&key) {
             msrp.outgoing_order.remove(&n);
         }
     }

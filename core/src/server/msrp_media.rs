@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::keys::LegKey;
 use super::memo::Memo;
-use crate::ids::{ConnId, TransactionId};
+use crate::ids::ConnId;
 use crate::msrp::reassembly::Reassembler;
 use crate::sdp::Sdp;
 use crate::wire::{self, msrp::MsrpDecoder};
@@ -98,9 +98,12 @@ pub(crate) struct MsrpState {
     /// Two maps, not one queue: a response found its SEND by a scan of up to
     /// 1,024 ids, the whole queue for a response to one already forgotten (with
     /// 16 sessions of 128 SENDs in flight, most of them).
-    pub(crate) outgoing: BTreeMap<TransactionId, u64>,
-    /// Sending number → transaction id of [`MsrpState::outgoing`].
-    pub(crate) outgoing_order: BTreeMap<u64, TransactionId>,
+    /// Keyed by the id's bits ([`own_tid_bits`]: the server's ids are 32 hex
+    /// digits), not the id's text: a string comparison per B-tree step was ~1,000
+    /// instructions per insert into a full map.
+    pub(crate) outgoing: BTreeMap<u128, u64>,
+    /// Sending number → transaction id (bits) of [`MsrpState::outgoing`].
+    pub(crate) outgoing_order: BTreeMap<u64, u128>,
     /// The next sending number.
     pub(crate) outgoing_next: u64,
 }
@@ -178,4 +181,27 @@ impl PeerMedia {
         }
         wire::sdp::decode(body).ok().as_ref().and_then(Self::of)
     }
+}
+
+/// The 128 bits a transaction id of the server's own prints as 32 lowercase hex
+/// digits (`IdGen::msrp_token`), or `None` for any other id. One-to-one between
+/// such ids and their bits, so matching by the bits is matching by the id; a B-tree
+/// of `u128`s compares two integers per step, where one of `TransactionId`s called
+/// a string comparison (the due SENDs are up to 1,024, and every relayed message
+/// adds one and its response removes one).
+pub(crate) fn own_tid_bits(tid: &str) -> Option<u128> {
+    let digits = tid.as_bytes();
+    if digits.len() != 32 {
+        return None;
+    }
+    let mut bits: u128 = 0;
+    for &c in digits {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        bits = (bits << 4) | u128::from(d);
+    }
+    Some(bits)
 }

@@ -1106,3 +1106,56 @@ fn msrp_6_own_sends_are_due_until_answered_in_any_order_and_bounded() {
     ok(&mut w, &b, many.last().unwrap());
     assert_eq!(due(&w), MAX_OUTGOING - 1, "the newest are still due");
 }
+
+/// MSRP-6 bookkeeping by the ids' bits: a response matches a due SEND only by its
+/// exact id (the same digits in upper case, one digit more or less, are other ids
+/// and change nothing).
+#[test]
+fn msrp_6_own_sends_are_matched_by_their_exact_id() {
+    use crate::server::msrp_media::own_tid_bits;
+    assert_eq!(own_tid_bits(&"0".repeat(32)), Some(0));
+    assert_eq!(own_tid_bits(&"f".repeat(32)), Some(u128::MAX));
+    assert_eq!(
+        own_tid_bits("0123456789abcdef0123456789abcdef"),
+        Some(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)
+    );
+    for other in [
+        "F".repeat(32),
+        "f".repeat(31),
+        "f".repeat(33),
+        "g".repeat(32),
+    ] {
+        assert_eq!(own_tid_bits(&other), None, "{other}");
+    }
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let due = |w: &World| w.h.server.table_sizes().msrp_outgoing;
+    let base = due(&w);
+    let req = a.send(&a_srv, "x1", b"x");
+    w.h.msrp_in(&a, MsrpMessage::Request(req));
+    w.h.msrp_take(a.conn);
+    let relayed: Vec<MsrpRequest> = w.h.msrp_take(b.conn).into_iter().map(request).collect();
+    assert_eq!(relayed.len(), 1);
+    assert_eq!(due(&w), base + 1);
+    let tid = relayed[0].transaction_id.as_str().to_owned();
+    let answer = |w: &mut World, tid: &str| {
+        let resp = MsrpResponse {
+            transaction_id: TransactionId::new(tid),
+            status: 200,
+            comment: Some("OK".into()),
+            to_path: vec![b_srv.clone()],
+            from_path: vec![b.path.clone()],
+            other: vec![],
+        };
+        w.h.msrp_in(&b, MsrpMessage::Response(resp));
+        assert!(w.h.msrp_take(b.conn).is_empty(), "MSRP-6: consumed");
+    };
+    for other in [tid.to_uppercase(), format!("{tid}0"), tid[1..].to_owned()] {
+        answer(&mut w, &other);
+        assert_eq!(due(&w), base + 1, "{other} is not {tid}");
+    }
+    answer(&mut w, &tid);
+    assert_eq!(due(&w), base, "answered by its own id");
+}

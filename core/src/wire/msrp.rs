@@ -153,7 +153,7 @@ impl MsrpDecoder {
     /// Appends bytes read from the connection (ignored once the stream has failed).
     pub fn push(&mut self, bytes: &[u8]) {
         if !self.failed {
-            self.buf.extend_from_slice(bytes);
+            self.append(bytes);
         }
     }
 
@@ -170,7 +170,34 @@ impl MsrpDecoder {
             self.line_start = 0;
             self.scan_from = 0;
         } else {
-            self.buf.extend_from_slice(&bytes);
+            self.append(&bytes);
+        }
+    }
+
+    /// Appends `bytes` behind what is not decoded yet. When the buffer has to grow
+    /// and its front holds decoded bytes, it grows into a fresh buffer holding only
+    /// the rest (copied once): a reallocation copied the decoded bytes along, and
+    /// `finish` had moved the rest to the front before (when a read ends inside a
+    /// message, the usual case at 4 KiB and at high rates, each read's tail was
+    /// copied twice more). The buffer never holds more than what is undecoded and
+    /// the bytes of the latest push, or what one message needs.
+    fn append(&mut self, bytes: &[u8]) {
+        let spare = self.buf.capacity() - self.buf.len();
+        if self.pos == 0 || spare >= bytes.len() {
+            return self.buf.extend_from_slice(bytes);
+        }
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let mut fresh = Vec::with_capacity(rest.len() + bytes.len());
+        fresh.extend_from_slice(rest);
+        fresh.extend_from_slice(bytes);
+        let shift = self.pos;
+        self.buf = fresh;
+        self.pos = 0;
+        // Every other position is at or past the message's start.
+        self.line_start = self.line_start.saturating_sub(shift);
+        self.scan_from = self.scan_from.saturating_sub(shift);
+        if let State::Body { body_start, .. } = &mut self.state {
+            *body_start = body_start.saturating_sub(shift);
         }
     }
 
@@ -315,8 +342,11 @@ impl MsrpDecoder {
         self.pos = end;
         self.line_start = end;
         self.scan_from = end;
-        if self.pos > 0 && self.pos * 2 >= self.buf.len() {
-            self.buf.drain(..self.pos);
+        // Decoded bytes left in front are dropped when the buffer next has to grow
+        // ([`MsrpDecoder::append`]), not moved here: a buffer decoded to its end is
+        // only emptied.
+        if self.pos == self.buf.len() {
+            self.buf.clear();
             self.pos = 0;
             self.line_start = 0;
             self.scan_from = 0;
@@ -1146,6 +1176,26 @@ mod tests {
                 }
                 assert_eq!(out, expected, "cut at {i} and {j}");
             }
+        }
+    }
+
+    /// A push that needs room drops the decoded bytes in front (the buffer holds
+    /// what is not decoded yet and nothing else), in the head and in the body of
+    /// the message being read.
+    #[test]
+    fn a_growing_buffer_keeps_only_what_is_not_decoded() {
+        let limits = Limits::default();
+        for cut in [5, SEND.len() - 5] {
+            let mut dec = MsrpDecoder::default();
+            dec.push_owned([OK, &SEND[..cut]].concat());
+            assert_eq!(all(&mut dec, &limits).len(), 1, "the response");
+            dec.push_owned(SEND[cut..].to_vec());
+            assert_eq!(dec.buf.len(), SEND.len(), "cut at {cut}");
+            assert_eq!(
+                all(&mut dec, &limits),
+                [Ok(MsrpMessage::Request(request(SEND)))]
+            );
+            assert!(dec.buf.is_empty(), "decoded to its end: emptied");
         }
     }
 

@@ -379,6 +379,22 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// The bytes of a read (`buf` holds just them), for the loop: a large read is handed
+/// over as it is and `buf` starts afresh (the MSRP decoder takes it as its buffer:
+/// a relayed 4 KiB message's bytes were copied here once more); a small one is
+/// copied out at its size, so a queued event does not hold a 16 KiB buffer for a
+/// few hundred bytes, and `buf` is kept.
+fn handed_over(buf: &mut Vec<u8>, n: usize) -> Vec<u8> {
+    debug_assert_eq!(buf.len(), n);
+    if n >= READ_CHUNK_BYTES / 4 {
+        std::mem::replace(buf, Vec::with_capacity(READ_CHUNK_BYTES))
+    } else {
+        let bytes = buf.clone();
+        buf.clear();
+        bytes
+    }
+}
+
 async fn report_closed(events: &mpsc::Sender<NetEvent>, conn: ConnId, serial: u64, reason: String) {
     let _ = events
         .send(NetEvent::Closed {
@@ -437,7 +453,7 @@ impl Connection {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
-        let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        let mut buf = Vec::with_capacity(READ_CHUNK_BYTES);
         let overflow = queue.overflow();
         let mut silent_so_far = self.first_bytes.is_some();
         let reason = loop {
@@ -446,13 +462,13 @@ impl Connection {
                 Some(_) | None => self.idle,
             };
             tokio::select! {
-                read = tokio::time::timeout(wait, rd.read(&mut buf)) => match read {
+                read = tokio::time::timeout(wait, rd.read_buf(&mut buf)) => match read {
                     Err(_) if silent_so_far => break "nothing sent after connecting".to_owned(),
                     Err(_) => break "idle timeout".to_owned(),
                     Ok(Ok(0)) => break "closed by peer".to_owned(),
                     Ok(Ok(n)) => {
                         silent_so_far = false;
-                        let event = NetEvent::Data { conn: self.conn, peer: self.peer, bytes: buf[..n].to_vec() };
+                        let event = NetEvent::Data { conn: self.conn, peer: self.peer, bytes: handed_over(&mut buf, n) };
                         if events.send(event).await.is_err() {
                             return;
                         }
@@ -489,6 +505,20 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read's bytes reach the loop whole, small or large, and the next read
+    /// starts with an empty buffer of the full read size.
+    #[test]
+    fn reads_are_handed_over_whole_and_the_buffer_starts_afresh() {
+        for n in [0, 1, 300, READ_CHUNK_BYTES / 4, READ_CHUNK_BYTES] {
+            let mut buf = Vec::with_capacity(READ_CHUNK_BYTES);
+            let bytes: Vec<u8> = (0..n).map(|i| i as u8).collect();
+            buf.extend_from_slice(&bytes);
+            assert_eq!(handed_over(&mut buf, n), bytes, "{n}");
+            assert!(buf.is_empty(), "{n}");
+            assert!(buf.capacity() >= READ_CHUNK_BYTES, "{n}");
+        }
+    }
 
     /// Chunks written through a pipe that takes a few bytes per write arrive
     /// whole and in order (partial writes resume inside a chunk; empty chunks are

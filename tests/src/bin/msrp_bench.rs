@@ -320,7 +320,7 @@ fn pump(stream: TcpStream, to: &str, own: &str, load: &Load) {
     let answered = Arc::new((AtomicU64::new(0), Mutex::new(()), Condvar::new()));
     let reader_stream = stream.try_clone().expect("clone stream");
     let seen = Arc::clone(&answered);
-    let reader = std::thread::spawn(move || {
+    let reader = named("acks", move || {
         let mut reader = Reader::new(reader_stream);
         while let Some(frame) = reader.next() {
             // SENDs are not ours to count, nor the 200 of the forwarder run's bind.
@@ -371,7 +371,7 @@ fn bind(stream: &mut TcpStream, to: &str, own: &str) {
 fn forward(a: TcpStream, b: TcpStream) {
     let (mut a2, mut b2) = (a.try_clone().expect("clone"), b.try_clone().expect("clone"));
     let (mut a, mut b) = (a, b);
-    let up = std::thread::spawn(move || {
+    let up = named("forwarder", move || {
         let _ = std::io::copy(&mut a, &mut b2);
         let _ = b2.shutdown(Shutdown::Write);
     });
@@ -407,7 +407,7 @@ fn spawn_receiver(
     count: u64,
     gate: Arc<Gate>,
 ) -> JoinHandle<Instant> {
-    std::thread::spawn(move || {
+    named("receiver", move || {
         let (s, _) = listener.accept().expect("receiver accept");
         let _ = s.set_nodelay(true);
         receive(s, own, count, gate)
@@ -423,7 +423,7 @@ fn run_forwarder(args: &Args, start: &Arc<Barrier>) -> (Receivers, Vec<JoinHandl
         let (rx_listener, rx_path) = listen();
         let (fwd_listener, fwd_path) = listen();
         let receiver_addr = rx_listener.local_addr().expect("addr");
-        std::thread::spawn(move || {
+        named("forwarder", move || {
             let (inbound, _) = fwd_listener.accept().expect("forwarder accept");
             let upstream = TcpStream::connect(receiver_addr).expect("forwarder connect");
             let _ = inbound.set_nodelay(true);
@@ -445,7 +445,7 @@ fn run_forwarder(args: &Args, start: &Arc<Barrier>) -> (Receivers, Vec<JoinHandl
         gate.wait();
         let load = args.load_of(i);
         let start = Arc::clone(start);
-        senders.push(std::thread::spawn(move || {
+        senders.push(named("sender", move || {
             start.wait();
             pump(tx, &to, &tx_path, &load);
         }));
@@ -472,7 +472,7 @@ fn run_cpmd(args: &Args, start: &Arc<Barrier>) -> (Receivers, Vec<JoinHandle<()>
         ));
         let load = args.load_of(i);
         let start = Arc::clone(start);
-        senders.push(std::thread::spawn(move || {
+        senders.push(named("sender", move || {
             // cpmd connects to the sender too and binds; its From-Path is where the
             // sender's SENDs go.
             let (tx, _) = tx_listener.accept().expect("sender accept");
@@ -519,6 +519,15 @@ fn main() {
         s.join().expect("sender");
     }
     report(&args.mode, &args, started, ended);
+}
+
+/// A thread named for its part (sender, acks, receiver, forwarder): `bench/msrp.sh
+/// THREADS=1` sums the CPU of each part by this name.
+fn named<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .expect("spawn thread")
 }
 
 fn fwd_listener_addr(path: &str) -> String {
