@@ -61,6 +61,10 @@ pub(super) enum Input {
 
 /// A command the server emitted, transmits with their message already shared
 /// (a cached transmit is put on the network without a copy, its hash remembered).
+// `Other` is as large as `Command` (whose own large variant the core allows): the
+// commands sit once in a cached step's slice, and boxing would add an allocation
+// per command.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(super) enum Out {
     /// `Command::Transmit`.
@@ -73,7 +77,15 @@ impl From<Command> for Out {
     fn from(cmd: Command) -> Self {
         match cmd {
             Command::Transmit { flow, message } => Out::Transmit(flow, message.into()),
-            other => Out::Other(other),
+            other @ (Command::TransmitRaw { .. }
+            | Command::Connect { .. }
+            | Command::MsrpConnect { .. }
+            | Command::MsrpSend { .. }
+            | Command::Close { .. }
+            | Command::Persist { .. }
+            | Command::SealSession { .. }
+            | Command::ChatDeliver { .. }
+            | Command::ChatResult { .. }) => Out::Other(other),
         }
     }
 }
