@@ -1,7 +1,8 @@
 //! The model: the real `cpmd_core::Server` plus nondeterministic terminals, a network
 //! and a store, as a custom [`stateright::Model`].
 //!
-//! A state is the `Server` value itself (it is `Clone + Eq + Hash`), the terminals'
+//! A state is the `Server` value itself (it is `Clone + Eq + Hash`; kept behind
+//! `Shared`, and its steps memoised, `memo.rs`), the terminals'
 //! small views, the messages in flight, the store's unanswered requests, the
 //! remaining fault budgets and a [`Ghost`] observer that records what the server did
 //! (what the properties need to look back at). An action is one input to one actor:
