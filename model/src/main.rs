@@ -22,7 +22,7 @@ use stateright::{Checker, Model, UniformChooser};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]... [--progress]\n\
+        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]... [--progress] [--no-memo]\n\
          \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
          \x20      cpmd-model list\n\
          \x20      cpmd-model shape [--config NAME] [--states N] [--set FIELD=VALUE]...\n\
@@ -47,6 +47,7 @@ fn main() {
     let mut seconds = 60u64;
     let mut states = 200_000u64;
     let mut progress = false;
+    let mut memo = true;
     let mut positional = Vec::new();
     let mut tweaks: Vec<(String, String)> = Vec::new();
     let mut it = args.iter();
@@ -63,6 +64,8 @@ fn main() {
             "--seconds" => seconds = value().parse().unwrap_or_else(|_| usage()),
             "--states" => states = value().parse().unwrap_or_else(|_| usage()),
             "--progress" => progress = true,
+            // The server steps computed every time, not looked up (model/src/model/memo.rs).
+            "--no-memo" => memo = false,
             "--set" => {
                 let v = value();
                 let (k, x) = v.split_once('=').unwrap_or_else(|| usage());
@@ -79,7 +82,12 @@ fn main() {
             usage()
         }
     }
-    let model = cpmd_model::CpmModel::new(setup.with_mutation(mutation));
+    let setup = setup.with_mutation(mutation);
+    let model = if memo {
+        cpmd_model::CpmModel::new(setup)
+    } else {
+        cpmd_model::CpmModel::without_memo(setup)
+    };
     match positional
         .iter()
         .map(String::as_str)

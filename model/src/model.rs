@@ -1,7 +1,8 @@
 //! The model: the real `cpmd_core::Server` plus nondeterministic terminals, a network
 //! and a store, as a custom [`stateright::Model`].
 //!
-//! A state is the `Server` value itself (it is `Clone + Eq + Hash`), the terminals'
+//! A state is the `Server` value itself (it is `Clone + Eq + Hash`; kept behind
+//! `Shared`, and its steps memoised, `memo.rs`), the terminals'
 //! small views, the messages in flight, the store's unanswered requests, the
 //! remaining fault budgets and a [`Ghost`] observer that records what the server did
 //! (what the properties need to look back at). An action is one input to one actor:
@@ -14,9 +15,7 @@
 //! how an untimed model explores every order of timeouts and messages, and a constant
 //! clock keeps deadlines (part of the server's state) from splitting equal states.
 
-use cpmd_core::server::{
-    ChatFailure, ChatOutcome, ChatSend, Command, Mutation, Record, StoreError, Transport,
-};
+use cpmd_core::server::{ChatFailure, ChatOutcome, Command, Mutation, Record, Transport};
 use cpmd_core::shared::Shared;
 use cpmd_core::sip::{Method, Request, Response, SipMessage, StatusCode};
 use cpmd_core::{
@@ -27,6 +26,7 @@ use crate::terminal::{self, Dialog, Term};
 
 mod eager_ack;
 mod group_races;
+mod memo;
 mod msrp_io;
 mod por;
 mod restart;
@@ -512,8 +512,9 @@ impl Ghost {
 /// A model state.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct State {
-    /// The real server.
-    pub server: Server,
+    /// The real server (shared: a step that does not feed it copies nothing, and
+    /// its hash is computed once per value; the step cache keys on it, `memo.rs`).
+    pub server: Shared<Server>,
     /// Terminals A, B, C, M (shared: one step changes at most one or two).
     pub terms: [Shared<TermState>; 4],
     /// Messages in flight: sorted (a multiset) over UDP, in send order over TCP.
@@ -586,12 +587,21 @@ pub enum Action {
 pub struct CpmModel {
     /// The configuration.
     pub setup: Setup,
+    /// Server steps are looked up in the per-thread step cache (`memo.rs`): the same
+    /// states and verdicts, computed once per (server, input).
+    memo: bool,
 }
 
 impl CpmModel {
     /// A model of `setup`.
     pub fn new(setup: Setup) -> Self {
-        Self { setup }
+        Self { setup, memo: true }
+    }
+
+    /// The same model without the step cache (`memo.rs`): every server step
+    /// computed, as before the cache existed (`--no-memo`).
+    pub fn without_memo(setup: Setup) -> Self {
+        Self { setup, memo: false }
     }
 
     fn transport(&self) -> Transport {
@@ -613,7 +623,7 @@ impl CpmModel {
         server.set_wall_clock(WallClock::from_unix_secs(1_795_694_400));
         let s = &self.setup;
         let mut st = State {
-            server,
+            server: Shared::new(server),
             terms: Default::default(),
             net: Vec::new(),
             store: Vec::new(),
@@ -707,9 +717,18 @@ impl CpmModel {
     /// lossless); those answers go back in after the commands are drained, and must
     /// produce no output (MSRP-6).
     fn drain(&self, st: &mut State, log: &mut Log) {
+        self.drain_from(st, &[], log);
+    }
+
+    /// `drain`, carrying out `first` (the commands of a cached step, `memo.rs`)
+    /// before any the server still holds.
+    fn drain_from(&self, st: &mut State, first: &[memo::Out], log: &mut Log) {
         let mut answers: Vec<MsrpAnswer> = Vec::new();
         let mut reports: Vec<MsrpAnswer> = Vec::new();
         let mut after_answers = false;
+        for out in first {
+            self.command(st, out.clone(), &mut answers, after_answers, log);
+        }
         loop {
             self.drain_once(st, &mut answers, after_answers, log);
             if answers.is_empty() {
@@ -741,7 +760,11 @@ impl CpmModel {
                 while st.server.poll_command().is_some() {}
             }
         }
-        while st.server.poll_event().is_some() {}
+        // Asked first: polling through `Shared` copies a server shared with the
+        // last state, and a cached step left nothing to poll.
+        if st.server.has_output() {
+            while st.server.poll_event().is_some() {}
+        }
     }
 
     fn drain_once(
@@ -751,36 +774,62 @@ impl CpmModel {
         after_answers: bool,
         log: &mut Log,
     ) {
-        while let Some(cmd) = st.server.poll_command() {
-            if after_answers {
-                st.ghost.flaw(Flaw::MsrpResponseAnswered);
+        while st.server.has_output() {
+            let Some(cmd) = st.server.poll_command() else {
+                break;
+            };
+            self.command(st, cmd.into(), answers, after_answers, log);
+        }
+    }
+
+    /// Carries out one command of the server's.
+    fn command(
+        &self,
+        st: &mut State,
+        out: memo::Out,
+        answers: &mut Vec<MsrpAnswer>,
+        after_answers: bool,
+        log: &mut Log,
+    ) {
+        if after_answers {
+            st.ghost.flaw(Flaw::MsrpResponseAnswered);
+        }
+        let cmd = match out {
+            memo::Out::Transmit(flow, message) => {
+                self.observe_transmit(st, flow.peer, &message);
+                if self.race_consumes(flow.peer, &message) {
+                    return;
+                }
+                // Terminals ignore provisional responses: they are not put on the
+                // network at all, which keeps 100 Trying from multiplying states.
+                if let SipMessage::Response(r) = &*message {
+                    if r.status.is_provisional() {
+                        return;
+                    }
+                }
+                let Some(t) = Term::from_addr(flow.peer) else {
+                    self.device_transmit(st, flow.peer, Shared::unwrap_or_clone(message), log);
+                    return;
+                };
+                note(log, Node::Server, Node::T(t), describe(&message));
+                self.push(
+                    st,
+                    Packet {
+                        dst: Node::T(t),
+                        src: Node::Server,
+                        msg: message,
+                    },
+                );
+                return;
             }
+            memo::Out::Other(cmd) => cmd,
+        };
+        {
             match cmd {
+                // `memo::Out::from` takes every transmit.
                 Command::Transmit { flow, message } => {
-                    self.observe_transmit(st, flow.peer, &message);
-                    if self.race_consumes(flow.peer, &message) {
-                        continue;
-                    }
-                    // Terminals ignore provisional responses: they are not put on the
-                    // network at all, which keeps 100 Trying from multiplying states.
-                    if let SipMessage::Response(r) = &message {
-                        if r.status.is_provisional() {
-                            continue;
-                        }
-                    }
-                    let Some(t) = Term::from_addr(flow.peer) else {
-                        self.device_transmit(st, flow.peer, message, log);
-                        continue;
-                    };
-                    note(log, Node::Server, Node::T(t), describe(&message));
-                    self.push(
-                        st,
-                        Packet {
-                            dst: Node::T(t),
-                            src: Node::Server,
-                            msg: message.into(),
-                        },
-                    );
+                    let out = memo::Out::Transmit(flow, message.into());
+                    self.command(st, out, answers, false, log);
                 }
                 Command::TransmitRaw { .. } => st.ghost.flaw(Flaw::RawAnswer),
                 // The terminals are the active MSRP party (their SDP says
@@ -801,10 +850,10 @@ impl CpmModel {
                         | Record::DeferredDone(_)
                         | Record::KnownUser(_)
                         // Group state versions (GRP-20) carry an unawaited ticket.
-                        | Record::GroupState(_) => continue,
+                        | Record::GroupState(_) => return,
                         Record::Message(m) => {
                             let Some(msg) = Msg::parse(&m.message_id) else {
-                                continue;
+                                return;
                             };
                             note_store(log, format!("Persist {} (seq {})", m.message_id, m.seq));
                             let g = &mut st.ghost;
@@ -898,7 +947,7 @@ impl CpmModel {
                         Term::ALL.into_iter().find(|t| t.user() == recipient),
                         Msg::parse(&message.message_id),
                     ) else {
-                        continue;
+                        return;
                     };
                     self.delivered(st, to, msg, message.seq, log);
                 }
@@ -1124,7 +1173,14 @@ impl CpmModel {
     }
 
     /// The server receives a packet from a terminal.
-    fn server_receives(&self, st: &mut State, from: Term, msg: SipMessage, log: &mut Log) {
+    /// Returns the commands of a cached step (`memo.rs`), for `drain_from`.
+    fn server_receives(
+        &self,
+        st: &mut State,
+        from: Term,
+        msg: Shared<SipMessage>,
+        log: &mut Log,
+    ) -> memo::Outs {
         self.race_receives(st, from, &msg);
         let one_call = one_call_of(st, from);
         let on_one = one_call.as_ref() == Some(&msg.headers().call_id);
@@ -1136,7 +1192,7 @@ impl CpmModel {
             .store
             .iter()
             .any(|(_, r)| matches!(r, StoreReq::Msg(m) if m.sess == Sess::Group));
-        if let SipMessage::Request(r) = &msg {
+        if let SipMessage::Request(r) = &*msg {
             if r.method == Method::Bye && group_call_of(st, from, &r.headers.call_id) {
                 st.ghost.group_left[from.index()] = true;
             }
@@ -1147,7 +1203,7 @@ impl CpmModel {
                 st.ghost.reach(Reached::ByeRacesGroupMessage);
             }
         }
-        match &msg {
+        match &*msg {
             SipMessage::Request(r) if r.method == Method::Bye && on_one => {
                 let g = &mut st.ghost;
                 if g.initiator.is_none() && !g.one_ended {
@@ -1178,7 +1234,7 @@ impl CpmModel {
             }
             SipMessage::Request(_) | SipMessage::Response(_) => {}
         }
-        if let SipMessage::Request(r) = &msg {
+        if let SipMessage::Request(r) = &*msg {
             if r.method == Method::Invite
                 && from == Term::A
                 && r.headers.call_id.as_str() == terminal::A_EXT_CALL
@@ -1188,8 +1244,8 @@ impl CpmModel {
             }
         }
         let _ = log;
-        st.server
-            .handle_message(NOW, from.flow(self.transport()), msg);
+        let flow = from.flow(self.transport());
+        self.server_input(st, memo::Input::Message(flow, msg))
     }
 
     /// A terminal receives a packet from the server.
@@ -1545,12 +1601,14 @@ impl CpmModel {
     /// The step of `action` itself, before `eager_acks`.
     fn step_alone(&self, last: &State, action: &Action, log: &mut Log) -> State {
         let mut st = last.clone();
+        // The commands of a cached server step (`memo.rs`), carried out first.
+        let mut first: memo::Outs = std::rc::Rc::from([]);
         match action {
             Action::Deliver(i) => {
                 let p = st.net.remove(*i);
                 match (p.src, p.dst) {
                     (Node::T(t), Node::Server) => {
-                        self.server_receives(&mut st, t, Shared::unwrap_or_clone(p.msg), log)
+                        first = self.server_receives(&mut st, t, p.msg, log);
                     }
                     (Node::Server, Node::T(t)) => {
                         self.terminal_receives(&mut st, t, Shared::unwrap_or_clone(p.msg), log)
@@ -1595,7 +1653,7 @@ impl CpmModel {
                     Timer::DeferredExpiry(..) => {}
                 }
                 note_server(log, format!("timer {timer}"));
-                st.server.expire(NOW, timer);
+                first = self.server_input(&mut st, memo::Input::Fire(timer.clone()));
             }
             Action::StoreOk(ticket) | Action::StoreFail(ticket) => {
                 let ok = matches!(action, Action::StoreOk(_));
@@ -1624,14 +1682,7 @@ impl CpmModel {
                     log,
                     format!("{ticket} {}", if ok { "ok" } else { "failed" }),
                 );
-                let result = if ok {
-                    Ok(())
-                } else {
-                    Err(StoreError::Failed {
-                        reason: "disk full".into(),
-                    })
-                };
-                st.server.handle_store_result(NOW, *ticket, result);
+                first = self.server_input(&mut st, memo::Input::Store(*ticket, ok));
             }
             Action::Chat(t, sess) => {
                 let ts = st.term_mut(*t);
@@ -1658,16 +1709,7 @@ impl CpmModel {
                     return st;
                 }
                 note(log, Node::T(*t), Node::Server, format!("chat {}", msg.id()));
-                st.server.handle_chat(
-                    NOW,
-                    ChatSend {
-                        contribution_id: sess.contribution(),
-                        sender: t.user(),
-                        message_id: msg.id(),
-                        content_type: "text/plain".into(),
-                        body: Vec::new(),
-                    },
-                );
+                first = self.server_input(&mut st, memo::Input::Chat(msg));
             }
             Action::Extend => {
                 st.term_mut(Term::A).extended = true;
@@ -1731,7 +1773,7 @@ impl CpmModel {
                 self.send(&mut st, Term::M, req, true, log);
             }
         }
-        self.drain(&mut st, log);
+        self.drain_from(&mut st, &first, log);
         st
     }
 

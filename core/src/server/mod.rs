@@ -646,6 +646,14 @@ impl Server {
         self.out.events.pop_front()
     }
 
+    /// Whether a command or an event waits to be polled. Read-only: the model
+    /// checker (which keeps the server behind a copy-on-write `Shared`) asks before
+    /// polling, so that draining an empty outbox does not copy the server.
+    #[must_use]
+    pub fn has_output(&self) -> bool {
+        !self.out.commands.is_empty() || !self.out.events.is_empty()
+    }
+
     /// Output: when the next timer is due.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Time> {

@@ -58,13 +58,8 @@ impl CpmModel {
             let p = st.net.remove(i);
             let Node::T(from) = p.src else { continue };
             note_server(log, format!("at once: {}", describe(&p.msg)));
-            self.server_receives(
-                st,
-                from,
-                cpmd_core::shared::Shared::unwrap_or_clone(p.msg),
-                log,
-            );
-            self.drain(st, log);
+            let first = self.server_receives(st, from, p.msg, log);
+            self.drain_from(st, &first, log);
         }
     }
 }
