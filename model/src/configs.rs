@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 18] = [
+pub const NAMES: [&str; 19] = [
     "base",
     "glare",
     "extension",
@@ -24,10 +24,11 @@ pub const NAMES: [&str; 18] = [
     "group-subject",
     "combined",
     "msrp-restart",
+    "cancel",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 29] = [
+pub const MUTATIONS: [(&str, Mutation); 36] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -63,6 +64,13 @@ pub const MUTATIONS: [(&str, Mutation); 29] = [
     ("subject-not-announced", Mutation::SubjectNotAnnounced),
     ("msrp-path-pass-through", Mutation::MsrpPathPassThrough),
     ("msrp-answer-reports", Mutation::MsrpAnswerReports),
+    ("group-info-without-media", Mutation::GroupInfoWithoutMedia),
+    ("group-on-failed-info", Mutation::GroupOnFailedInfo),
+    ("focus-named-factory", Mutation::FocusNamedFactory),
+    ("focus-contact-plain", Mutation::FocusContactPlain),
+    ("no-ack-of-answer", Mutation::NoAckOfAnswer),
+    ("crossed-answer-not-ended", Mutation::CrossedAnswerNotEnded),
+    ("cancel-without-487", Mutation::CancelWithout487),
 ];
 
 /// A mutation by name.
@@ -91,6 +99,7 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "group-subject" => crate::group_races::subject(),
         "combined" => combined(),
         "msrp-restart" => msrp_restart(),
+        "cancel" => cancel(),
         _ => return None,
     })
 }
@@ -230,6 +239,8 @@ pub fn faults() -> Setup {
         por: false,
         por_server: false,
         por_check: false,
+        cancel: false,
+        info_fails: false,
         mutation: Mutation::None,
     }
 }
@@ -242,6 +253,17 @@ pub fn msrp_restart() -> Setup {
     Setup {
         msrp: true,
         restarts: 1,
+        ..Setup::base(1)
+    }
+}
+
+/// A's CANCEL of its 1-to-1 INVITE racing B's 200 (ONE-4, ONE-9): A may CANCEL
+/// while its INVITE is unanswered; B answers 200 at once, so the server's CANCEL
+/// always finds B's 200 on its way (it crosses), or the CANCEL comes after A's 200.
+/// One message each way when the call is set up; B may BYE at any moment.
+pub fn cancel() -> Setup {
+    Setup {
+        cancel: true,
         ..Setup::base(1)
     }
 }
@@ -305,6 +327,8 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "por" => flag().map(|v| setup.por = v),
         "por_check" => flag().map(|v| setup.por_check = v),
         "por_server" => flag().map(|v| setup.por_server = v),
+        "cancel" => flag().map(|v| setup.cancel = v),
+        "info_fails" => flag().map(|v| setup.info_fails = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

@@ -25,6 +25,7 @@ use cpmd_core::{
 
 use crate::terminal::{self, Dialog, Term};
 
+mod call_checks;
 mod eager_ack;
 mod group_races;
 mod msrp_io;
@@ -102,6 +103,11 @@ pub struct Setup {
     /// Adds the property that checks the reduction's conditions at every state
     /// (`por.rs`; for tests over the unreduced graph).
     pub por_check: bool,
+    /// A may CANCEL its 1-to-1 INVITE while it is unanswered (ONE-4, ONE-9;
+    /// `call_checks.rs`).
+    pub cancel: bool,
+    /// The store may fail the group's info `Persist` too (with `store_fails`; EXT-5).
+    pub info_fails: bool,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -139,6 +145,8 @@ impl Setup {
             por: false,
             por_server: false,
             por_check: false,
+            cancel: false,
+            info_fails: false,
             mutation: Mutation::None,
         }
     }
@@ -307,6 +315,8 @@ pub struct TermState {
     /// The Call-IDs of the 1-to-1 and group dialogs it had before its restart (the
     /// observers still tell the server's traffic on them apart).
     pub lost_calls: [Option<CallId>; 2],
+    /// A: sent its CANCEL (`Setup::cancel`).
+    pub cancelled: bool,
 }
 
 /// Fault budgets left on this path.
@@ -378,6 +388,22 @@ pub enum Flaw {
     MsrpPath,
     /// MSRP-5: the server answered a REPORT.
     MsrpReportAnswered,
+    /// ONE-3: A's 200 before B's 200 reached the server.
+    CallerOkEarly,
+    /// ONE-4: A's INVITE, CANCELled before any final answer, answered other than 487.
+    CancelAnswer,
+    /// ONE-9: A's INVITE got two different final responses.
+    SecondFinal,
+    /// EXT-4: the group's session info stored with a wrong field.
+    GroupInfo,
+    /// EXT-5: A's 200 to the extension before the group's info was durable.
+    GroupOkEarly,
+    /// GRP-8: a group state object names no focus URI, or another than the
+    /// terminals talk to.
+    FocusUri,
+    /// GRP-9: a Contact of the focus without the focus URI, `isfocus` or the CPM
+    /// feature tags.
+    FocusContact,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -487,6 +513,14 @@ pub struct Ghost {
     /// The messages persisted when the focus removed C: only those may still reach
     /// it (GRP-15: nothing accepted after the removal).
     pub before_removal: Vec<Msg>,
+    /// ONE-3: B's 200 to the 1-to-1's INVITE reached the server.
+    pub b_ok_arrived: bool,
+    /// ONE-9: the status of the first final response to A's 1-to-1 INVITE.
+    pub a_final: Option<u16>,
+    /// ONE-4: A's CANCEL reached the server before any final answer to its INVITE.
+    pub cancel_first: bool,
+    /// EXT-5: the store confirmed the group's info.
+    pub info_stored: bool,
     /// Safety verdicts.
     pub flaws: Vec<Flaw>,
     /// Reached races.
@@ -579,6 +613,8 @@ pub enum Action {
     Race(RaceAction),
     /// A terminal restarts (`restart.rs`).
     Restart(Term),
+    /// A CANCELs its 1-to-1 INVITE (`call_checks.rs`).
+    Cancel,
 }
 
 /// The model.
@@ -799,9 +835,13 @@ impl CpmModel {
                         | Record::Disposition(_)
                         | Record::Deferred(_)
                         | Record::DeferredDone(_)
-                        | Record::KnownUser(_)
-                        // Group state versions (GRP-20) carry an unawaited ticket.
-                        | Record::GroupState(_) => continue,
+                        | Record::KnownUser(_) => continue,
+                        // Group state versions (GRP-20) carry an unawaited ticket;
+                        // GRP-8 reads the focus they name.
+                        Record::GroupState(g) => {
+                            self.check_focus_record(st, Some(&g.focus));
+                            continue;
+                        }
                         Record::Message(m) => {
                             let Some(msg) = Msg::parse(&m.message_id) else {
                                 continue;
@@ -843,6 +883,7 @@ impl CpmModel {
                             if info.from == Term::M.user() {
                                 st.ghost.flaw(Flaw::AttackerReplaced);
                             } else {
+                                self.check_group_info(st, &info);
                                 st.ghost.group_infos += 1;
                                 if st.ghost.group_infos > 1 {
                                     st.ghost.flaw(Flaw::SecondDialog);
@@ -878,6 +919,7 @@ impl CpmModel {
                         }
                     }
                     if sess == Sess::Group {
+                        self.check_focus_record(st, history.focus.as_deref());
                         // GRP-4: once, and only when every participant left.
                         let g = &mut st.ghost;
                         let someone_in =
@@ -1001,6 +1043,7 @@ impl CpmModel {
             return;
         };
         self.race_transmit(st, t, msg);
+        self.check_transmit(st, t, msg);
         let on_group = group_call_of(st, t, &msg.headers().call_id)
             || (t == Term::A && msg.headers().call_id.as_str() == terminal::A_EXT_CALL)
             || group_races::rejoin_call(t, &msg.headers().call_id);
@@ -1126,6 +1169,7 @@ impl CpmModel {
     /// The server receives a packet from a terminal.
     fn server_receives(&self, st: &mut State, from: Term, msg: SipMessage, log: &mut Log) {
         self.race_receives(st, from, &msg);
+        self.check_receive(st, from, &msg);
         let one_call = one_call_of(st, from);
         let on_one = one_call.as_ref() == Some(&msg.headers().call_id);
         let one_pending = st
@@ -1148,7 +1192,10 @@ impl CpmModel {
             }
         }
         match &msg {
-            SipMessage::Request(r) if r.method == Method::Bye && on_one => {
+            // A BYE on a 1-to-1 that A's CANCEL ended starts no handshake (ONE-4).
+            SipMessage::Request(r)
+                if r.method == Method::Bye && on_one && !st.ghost.cancel_first =>
+            {
                 let g = &mut st.ghost;
                 if g.initiator.is_none() && !g.one_ended {
                     // The first BYE starts the handshake, unless the server already
@@ -1427,7 +1474,12 @@ impl CpmModel {
         // The store.
         for (ticket, req) in &st.store {
             out.push(Action::StoreOk(*ticket));
-            if st.budget.store_fails > 0 && matches!(req, StoreReq::Msg(_)) {
+            let fallible = match req {
+                StoreReq::Msg(_) => true,
+                StoreReq::Info => s.info_fails,
+                StoreReq::Seal(_) => false,
+            };
+            if st.budget.store_fails > 0 && fallible {
                 out.push(Action::StoreFail(*ticket));
             }
         }
@@ -1521,6 +1573,9 @@ impl CpmModel {
             out.push(Action::Attack);
         }
         self.race_actions(st, out);
+        if self.may_cancel(st) {
+            out.push(Action::Cancel);
+        }
         for t in [Term::A, Term::B, Term::C] {
             if self.may_restart(st, t) {
                 out.push(Action::Restart(t));
@@ -1615,7 +1670,8 @@ impl CpmModel {
                             st.ghost.seal_durable = true;
                             st.ghost.reach(Reached::Sealed);
                         }
-                        StoreReq::Seal(_) | StoreReq::Info => {}
+                        StoreReq::Info => st.ghost.info_stored = true,
+                        StoreReq::Seal(_) => {}
                     }
                 } else {
                     st.budget.store_fails -= 1;
@@ -1713,6 +1769,7 @@ impl CpmModel {
             Action::Race(a) => self.race_step(&mut st, *a, log),
             Action::Restart(t) => self.restart(&mut st, *t, log),
             Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
+            Action::Cancel => self.cancel(&mut st, log),
             Action::Attack => {
                 st.term_mut(Term::M).extended = true;
                 // Mallory learnt K1 and A's Call-ID and both tags (e.g. by sniffing).

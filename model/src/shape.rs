@@ -92,6 +92,7 @@ pub fn kind(st: &State, action: &Action) -> String {
         Action::Refer(t) => format!("{} REFER", t.name()),
         Action::Race(a) => format!("race {a:?}"),
         Action::Restart(t) => format!("{} restarts", t.name()),
+        Action::Cancel => "A CANCELs".into(),
     }
 }
 

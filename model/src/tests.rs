@@ -147,6 +147,31 @@ fn pinned_msrp_restart() {
     assert_clean(configs::msrp_restart(), PINNED_MSRP_RESTART);
 }
 
+/// A's CANCEL racing B's 200 (ONE-4, ONE-9): the CANCEL crosses B's 200 (the
+/// server ACKs it and ends B's leg, A gets 487) or comes after A's 200 (the call
+/// goes on); one message each way once the call is up.
+#[test]
+fn pinned_cancel() {
+    assert_clean(configs::cancel(), PINNED_CANCEL);
+}
+
+/// The extension where the store may fail the group's info (EXT-5): A is refused,
+/// nobody is invited, or the group is created once the info is durable.
+#[test]
+fn pinned_extension_info_failure() {
+    assert_clean(info_failure(), PINNED_EXTENSION_INFO_FAILURE);
+}
+
+fn info_failure() -> Setup {
+    Setup {
+        store_fails: 1,
+        info_fails: true,
+        ..configs::extension()
+    }
+}
+
+const PINNED_CANCEL: usize = 4_877;
+const PINNED_EXTENSION_INFO_FAILURE: usize = 12_686;
 const PINNED_MSRP_RESTART: usize = 9_995;
 const PINNED_GROUP_REFER: usize = 107_160;
 const PINNED_MSRP: usize = 9_943;
@@ -316,4 +341,39 @@ fn mutant_refer_from_anyone_breaks_grp_14() {
 #[test]
 fn mutant_anyone_removes_breaks_grp_15() {
     assert_breaks(configs::group_refer(), Mutation::AnyoneRemoves);
+}
+
+#[test]
+fn mutant_group_info_without_media_breaks_ext_4() {
+    assert_breaks(configs::extension(), Mutation::GroupInfoWithoutMedia);
+}
+
+#[test]
+fn mutant_group_on_failed_info_breaks_ext_5() {
+    assert_breaks(info_failure(), Mutation::GroupOnFailedInfo);
+}
+
+#[test]
+fn mutant_focus_named_factory_breaks_grp_8() {
+    assert_breaks(configs::group_end(), Mutation::FocusNamedFactory);
+}
+
+#[test]
+fn mutant_focus_contact_plain_breaks_grp_9() {
+    assert_breaks(configs::extension(), Mutation::FocusContactPlain);
+}
+
+#[test]
+fn mutant_no_ack_of_answer_breaks_one_3() {
+    assert_breaks(small(0), Mutation::NoAckOfAnswer);
+}
+
+#[test]
+fn mutant_crossed_answer_not_ended_breaks_one_4() {
+    assert_breaks(configs::cancel(), Mutation::CrossedAnswerNotEnded);
+}
+
+#[test]
+fn mutant_cancel_without_487_breaks_one_9() {
+    assert_breaks(configs::cancel(), Mutation::CancelWithout487);
 }

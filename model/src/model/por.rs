@@ -422,7 +422,8 @@ fn packet_of(a: &Action) -> Option<(usize, OnPacket)> {
         | Action::Abort(_)
         | Action::Refer(_)
         | Action::Race(_)
-        | Action::Restart(_) => None,
+        | Action::Restart(_)
+        | Action::Cancel => None,
     }
 }
 
