@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 19] = [
+pub const NAMES: [&str; 20] = [
     "base",
     "glare",
     "extension",
@@ -25,10 +25,11 @@ pub const NAMES: [&str; 19] = [
     "combined",
     "msrp-restart",
     "cancel",
+    "group-decline",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 36] = [
+pub const MUTATIONS: [(&str, Mutation); 38] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -71,6 +72,8 @@ pub const MUTATIONS: [(&str, Mutation); 36] = [
     ("no-ack-of-answer", Mutation::NoAckOfAnswer),
     ("crossed-answer-not-ended", Mutation::CrossedAnswerNotEnded),
     ("cancel-without-487", Mutation::CancelWithout487),
+    ("all-failures-declined", Mutation::AllFailuresDeclined),
+    ("decline-ends-group", Mutation::DeclineEndsGroup),
 ];
 
 /// A mutation by name.
@@ -100,6 +103,7 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "combined" => combined(),
         "msrp-restart" => msrp_restart(),
         "cancel" => cancel(),
+        "group-decline" => group_decline(),
         _ => return None,
     })
 }
@@ -241,6 +245,7 @@ pub fn faults() -> Setup {
         por_check: false,
         cancel: false,
         info_fails: false,
+        declines: false,
         mutation: Mutation::None,
     }
 }
@@ -265,6 +270,16 @@ pub fn cancel() -> Setup {
     Setup {
         cancel: true,
         ..Setup::base(1)
+    }
+}
+
+/// The group's end where C may decline the group's INVITE (603) or not answer it
+/// (480) (GRP-1, GRP-7): the group goes on for A and B, its history records C's
+/// outcome.
+pub fn group_decline() -> Setup {
+    Setup {
+        declines: true,
+        ..group_end()
     }
 }
 
@@ -329,6 +344,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "por_server" => flag().map(|v| setup.por_server = v),
         "cancel" => flag().map(|v| setup.cancel = v),
         "info_fails" => flag().map(|v| setup.info_fails = v),
+        "declines" => flag().map(|v| setup.declines = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

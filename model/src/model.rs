@@ -28,11 +28,13 @@ use crate::terminal::{self, Dialog, Term};
 mod call_checks;
 mod eager_ack;
 mod group_races;
+mod invitee_answers;
 mod msrp_io;
 mod por;
 mod restart;
 
 pub use group_races::{props as race_props, RaceAction, RaceState, Races};
+pub use invitee_answers::refused_then_sealed;
 
 /// The model's one clock value.
 pub const NOW: Time = Time::from_ms(1_000);
@@ -108,6 +110,9 @@ pub struct Setup {
     pub cancel: bool,
     /// The store may fail the group's info `Persist` too (with `store_fails`; EXT-5).
     pub info_fails: bool,
+    /// C may decline the group's INVITE (603) or not answer it (480) (GRP-1,
+    /// GRP-7; `invitee_answers.rs`).
+    pub declines: bool,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -147,6 +152,7 @@ impl Setup {
             por_check: false,
             cancel: false,
             info_fails: false,
+            declines: false,
             mutation: Mutation::None,
         }
     }
@@ -404,6 +410,11 @@ pub enum Flaw {
     /// GRP-9: a Contact of the focus without the focus URI, `isfocus` or the CPM
     /// feature tags.
     FocusContact,
+    /// GRP-1: a participant still in recorded otherwise, or an invitee without its
+    /// outcome at the group's seal.
+    GroupEndedForOthers,
+    /// GRP-7: declined without a refusal, no-answer after one, left without joining.
+    OutcomeWrong,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -615,6 +626,10 @@ pub enum Action {
     Restart(Term),
     /// A CANCELs its 1-to-1 INVITE (`call_checks.rs`).
     Cancel,
+    /// C declines the group's INVITE (packet `i`) with 603 (`invitee_answers.rs`).
+    Decline(usize),
+    /// C answers the group's INVITE (packet `i`) 480: it does not answer.
+    NoAnswer(usize),
 }
 
 /// The model.
@@ -840,6 +855,7 @@ impl CpmModel {
                         // GRP-8 reads the focus they name.
                         Record::GroupState(g) => {
                             self.check_focus_record(st, Some(&g.focus));
+                            self.check_outcomes(st, &g.participants, false);
                             continue;
                         }
                         Record::Message(m) => {
@@ -920,6 +936,7 @@ impl CpmModel {
                     }
                     if sess == Sess::Group {
                         self.check_focus_record(st, history.focus.as_deref());
+                        self.check_outcomes(st, &history.participants, true);
                         // GRP-4: once, and only when every participant left.
                         let g = &mut st.ghost;
                         let someone_in =
@@ -1430,6 +1447,13 @@ impl CpmModel {
             {
                 out.push(Action::IgnoreBye(i));
             }
+            if s.declines
+                && p.dst == Node::T(Term::C)
+                && invitee_answers::unanswered_group_invite(st, &p.msg)
+            {
+                out.push(Action::Decline(i));
+                out.push(Action::NoAnswer(i));
+            }
             if self.udp() && st.budget.drops > 0 {
                 out.push(Action::Drop(i));
             }
@@ -1770,6 +1794,10 @@ impl CpmModel {
             Action::Restart(t) => self.restart(&mut st, *t, log),
             Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
             Action::Cancel => self.cancel(&mut st, log),
+            Action::Decline(i) => self.refuse_invite(&mut st, *i, StatusCode::DECLINE, log),
+            Action::NoAnswer(i) => {
+                self.refuse_invite(&mut st, *i, StatusCode::TEMPORARILY_UNAVAILABLE, log)
+            }
             Action::Attack => {
                 st.term_mut(Term::M).extended = true;
                 // Mallory learnt K1 and A's Call-ID and both tags (e.g. by sniffing).

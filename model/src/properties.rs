@@ -82,6 +82,16 @@ pub mod names {
     pub const GRP_8: &str = "GRP-8 the group state names the focus URI";
     /// GRP-9.
     pub const GRP_9: &str = "GRP-9 every focus Contact is the focus URI with isfocus and CPM tags";
+    /// GRP-1.
+    pub const GRP_1: &str =
+        "GRP-1 every invitee's outcome recorded, a refusal ends nothing for the others";
+    /// GRP-7.
+    pub const GRP_7: &str =
+        "GRP-7 declined after a refusal, no-answer without one, left after joining";
+    /// Sometimes: C declined and the group went on to its seal.
+    pub const S_DECLINED: &str = "sometimes C declines and the group goes on to its end";
+    /// Sometimes: C did not answer and the group went on to its seal.
+    pub const S_NO_ANSWER: &str = "sometimes C does not answer and the group goes on to its end";
     /// Sometimes: A's CANCEL crossed B's 200 (B's leg ACKed and ended by BYE).
     pub const S_CANCEL_CROSSED: &str = "sometimes A's CANCEL crosses B's 200";
     /// Sometimes: A's CANCEL came after its 200 (the INVITE stays answered 200).
@@ -365,6 +375,14 @@ fn grp_9(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::FocusContact)
 }
 
+fn grp_1(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::GroupEndedForOthers)
+}
+
+fn grp_7(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::OutcomeWrong)
+}
+
 fn end(model: &CpmModel, st: &State) -> bool {
     if !flawless(st, Flaw::RawAnswer) {
         return false;
@@ -450,6 +468,8 @@ impl Model for CpmModel {
             Property::always(EXT_5, ext_5),
             Property::always(GRP_8, grp_8),
             Property::always(GRP_9, grp_9),
+            Property::always(GRP_1, grp_1),
+            Property::always(GRP_7, grp_7),
             Property::always(END, end),
             Property::sometimes(S_SEALED, |_, s| reached(s, Reached::Sealed)),
         ];
@@ -530,6 +550,14 @@ impl Model for CpmModel {
                 reached(s, Reached::SealedAfterRestart)
             }));
         }
+        if s.declines {
+            p.push(Property::sometimes(S_DECLINED, |_, s: &State| {
+                crate::model::refused_then_sealed(s, 603)
+            }));
+            p.push(Property::sometimes(S_NO_ANSWER, |_, s: &State| {
+                crate::model::refused_then_sealed(s, 480)
+            }));
+        }
         if s.cancel {
             p.push(Property::sometimes(S_CANCEL_CROSSED, |_, s: &State| {
                 s.ghost.cancel_first && s.term(Term::B).bye_received
@@ -602,5 +630,7 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::NoAckOfAnswer => Some(ONE_3),
         Mutation::CrossedAnswerNotEnded => Some(ONE_4),
         Mutation::CancelWithout487 => Some(ONE_9),
+        Mutation::AllFailuresDeclined => Some(GRP_7),
+        Mutation::DeclineEndsGroup => Some(GRP_1),
     }
 }

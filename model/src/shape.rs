@@ -93,6 +93,8 @@ pub fn kind(st: &State, action: &Action) -> String {
         Action::Race(a) => format!("race {a:?}"),
         Action::Restart(t) => format!("{} restarts", t.name()),
         Action::Cancel => "A CANCELs".into(),
+        Action::Decline(i) => format!("C declines {}", packet(i)),
+        Action::NoAnswer(i) => format!("C does not answer {}", packet(i)),
     }
 }
 

@@ -170,6 +170,15 @@ fn info_failure() -> Setup {
     }
 }
 
+/// The group's end where C declines (603) or does not answer (480) the group's
+/// INVITE, or joins (GRP-1, GRP-7): the group goes on for A and B, and every
+/// version of its state and its history record C's outcome.
+#[test]
+fn pinned_group_decline() {
+    assert_clean(configs::group_decline(), PINNED_GROUP_DECLINE);
+}
+
+const PINNED_GROUP_DECLINE: usize = 22_379;
 const PINNED_CANCEL: usize = 4_877;
 const PINNED_EXTENSION_INFO_FAILURE: usize = 12_686;
 const PINNED_MSRP_RESTART: usize = 9_995;
@@ -376,4 +385,14 @@ fn mutant_crossed_answer_not_ended_breaks_one_4() {
 #[test]
 fn mutant_cancel_without_487_breaks_one_9() {
     assert_breaks(configs::cancel(), Mutation::CancelWithout487);
+}
+
+#[test]
+fn mutant_all_failures_declined_breaks_grp_7() {
+    assert_breaks(configs::group_decline(), Mutation::AllFailuresDeclined);
+}
+
+#[test]
+fn mutant_decline_ends_group_breaks_grp_1() {
+    assert_breaks(configs::group_decline(), Mutation::DeclineEndsGroup);
 }

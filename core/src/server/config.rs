@@ -173,6 +173,11 @@ pub enum Mutation {
     CrossedAnswerNotEnded,
     /// Answer A's CANCEL but never its INVITE (breaks ONE-9).
     CancelWithout487,
+    /// Record every failed invitation as declined, a 408/480/487 too (breaks GRP-7).
+    AllFailuresDeclined,
+    /// End the group for everyone when an invitee declines or does not answer
+    /// (breaks GRP-1).
+    DeclineEndsGroup,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
