@@ -29,7 +29,7 @@ pub const NAMES: [&str; 20] = [
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 38] = [
+pub const MUTATIONS: [(&str, Mutation); 39] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -74,6 +74,10 @@ pub const MUTATIONS: [(&str, Mutation); 38] = [
     ("cancel-without-487", Mutation::CancelWithout487),
     ("all-failures-declined", Mutation::AllFailuresDeclined),
     ("decline-ends-group", Mutation::DeclineEndsGroup),
+    (
+        "replaced-bye-leaves-group",
+        Mutation::ReplacedByeLeavesGroup,
+    ),
 ];
 
 /// A mutation by name.

@@ -27,6 +27,7 @@ use crate::terminal::{self, Dialog, Term};
 
 mod call_checks;
 mod eager_ack;
+mod group_isolation;
 mod group_races;
 mod invitee_answers;
 mod msrp_io;
@@ -415,6 +416,8 @@ pub enum Flaw {
     GroupEndedForOthers,
     /// GRP-7: declined without a refusal, no-answer after one, left without joining.
     OutcomeWrong,
+    /// GRP-6: the group changed in a step of the replaced 1-to-1's handshake.
+    GroupTouchedByOne,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -532,6 +535,9 @@ pub struct Ghost {
     pub cancel_first: bool,
     /// EXT-5: the store confirmed the group's info.
     pub info_stored: bool,
+    /// GRP-6: the step being drained handed the server an input of the replaced
+    /// 1-to-1's handshake (cleared once drained: never set in a stored state).
+    pub in_handshake: bool,
     /// Safety verdicts.
     pub flaws: Vec<Flaw>,
     /// Reached races.
@@ -793,6 +799,7 @@ impl CpmModel {
             }
         }
         while st.server.poll_event().is_some() {}
+        self.handshake_drained(st);
     }
 
     fn drain_once(
@@ -854,6 +861,7 @@ impl CpmModel {
                         // Group state versions (GRP-20) carry an unawaited ticket;
                         // GRP-8 reads the focus they name.
                         Record::GroupState(g) => {
+                            self.group_touched(st);
                             self.check_focus_record(st, Some(&g.focus));
                             self.check_outcomes(st, &g.participants, false);
                             continue;
@@ -863,6 +871,9 @@ impl CpmModel {
                                 continue;
                             };
                             note_store(log, format!("Persist {} (seq {})", m.message_id, m.seq));
+                            if msg.sess == Sess::Group {
+                                self.group_touched(st);
+                            }
                             let g = &mut st.ghost;
                             if g.aborted.contains(&msg) {
                                 g.flaw(Flaw::MsrpNotWhole);
@@ -935,6 +946,7 @@ impl CpmModel {
                         }
                     }
                     if sess == Sess::Group {
+                        self.group_touched(st);
                         self.check_focus_record(st, history.focus.as_deref());
                         self.check_outcomes(st, &history.participants, true);
                         // GRP-4: once, and only when every participant left.
@@ -959,6 +971,9 @@ impl CpmModel {
                     ) else {
                         continue;
                     };
+                    if msg.sess == Sess::Group {
+                        self.group_touched(st);
+                    }
                     self.delivered(st, to, msg, message.seq, log);
                 }
                 Command::ChatResult {
@@ -967,6 +982,9 @@ impl CpmModel {
                     ..
                 } => {
                     if let Some(msg) = Msg::parse(&message_id) {
+                        if msg.sess == Sess::Group {
+                            self.group_touched(st);
+                        }
                         self.result(st, msg, outcome, log);
                     }
                 }
@@ -1105,6 +1123,10 @@ impl CpmModel {
                         g.flaw(Flaw::SecondDialog);
                     }
                 }
+                if r.method == Method::Bye && on_group {
+                    self.group_touched(st);
+                }
+                let g = &mut st.ghost;
                 if r.method == Method::Bye && on_group && t != Term::A {
                     // GRP-15: the focus ends a participant's leg only on the
                     // chairman's REFER.
@@ -1187,6 +1209,7 @@ impl CpmModel {
     fn server_receives(&self, st: &mut State, from: Term, msg: SipMessage, log: &mut Log) {
         self.race_receives(st, from, &msg);
         self.check_receive(st, from, &msg);
+        self.mark_handshake_input(st, from, &msg);
         let one_call = one_call_of(st, from);
         let on_one = one_call.as_ref() == Some(&msg.headers().call_id);
         let one_pending = st
@@ -1661,8 +1684,12 @@ impl CpmModel {
             Action::Fire(timer) => {
                 match timer {
                     Timer::Retransmit(_) | Timer::Retransmit2xx(_) => st.budget.retransmits -= 1,
-                    Timer::ByeWait(_) => st.ghost.leg_done = [true, true],
+                    Timer::ByeWait(_) => {
+                        st.ghost.leg_done = [true, true];
+                        self.mark_handshake(&mut st);
+                    }
                     Timer::ReplacedBye(_) => {
+                        self.mark_handshake(&mut st);
                         st.ghost.replaced_bye_fired = true;
                         st.ghost.one_ended = true;
                     }
@@ -1684,6 +1711,9 @@ impl CpmModel {
                     .position(|(t, _)| t == ticket)
                     .expect("pending");
                 let (_, req) = st.store.remove(pos);
+                if req == StoreReq::Seal(Sess::One) {
+                    self.mark_handshake(&mut st);
+                }
                 if ok {
                     match req {
                         StoreReq::Msg(m) => {

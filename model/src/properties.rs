@@ -85,6 +85,8 @@ pub mod names {
     /// GRP-1.
     pub const GRP_1: &str =
         "GRP-1 every invitee's outcome recorded, a refusal ends nothing for the others";
+    /// GRP-6.
+    pub const GRP_6: &str = "GRP-6 the replaced 1-to-1's handshake never changes the group";
     /// GRP-7.
     pub const GRP_7: &str =
         "GRP-7 declined after a refusal, no-answer without one, left after joining";
@@ -379,6 +381,10 @@ fn grp_1(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::GroupEndedForOthers)
 }
 
+fn grp_6(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::GroupTouchedByOne)
+}
+
 fn grp_7(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::OutcomeWrong)
 }
@@ -469,6 +475,7 @@ impl Model for CpmModel {
             Property::always(GRP_8, grp_8),
             Property::always(GRP_9, grp_9),
             Property::always(GRP_1, grp_1),
+            Property::always(GRP_6, grp_6),
             Property::always(GRP_7, grp_7),
             Property::always(END, end),
             Property::sometimes(S_SEALED, |_, s| reached(s, Reached::Sealed)),
@@ -632,5 +639,6 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::CancelWithout487 => Some(ONE_9),
         Mutation::AllFailuresDeclined => Some(GRP_7),
         Mutation::DeclineEndsGroup => Some(GRP_1),
+        Mutation::ReplacedByeLeavesGroup => Some(GRP_6),
     }
 }

@@ -396,3 +396,8 @@ fn mutant_all_failures_declined_breaks_grp_7() {
 fn mutant_decline_ends_group_breaks_grp_1() {
     assert_breaks(configs::group_decline(), Mutation::DeclineEndsGroup);
 }
+
+#[test]
+fn mutant_replaced_bye_leaves_group_breaks_grp_6() {
+    assert_breaks(configs::extension(), Mutation::ReplacedByeLeavesGroup);
+}

@@ -178,6 +178,9 @@ pub enum Mutation {
     /// End the group for everyone when an invitee declines or does not answer
     /// (breaks GRP-1).
     DeclineEndsGroup,
+    /// Take a BYE on the replaced 1-to-1 as its sender's leaving of the group that
+    /// replaced it (breaks GRP-6).
+    ReplacedByeLeavesGroup,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
