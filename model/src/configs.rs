@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 20] = [
+pub const NAMES: [&str; 21] = [
     "base",
     "glare",
     "extension",
@@ -26,10 +26,11 @@ pub const NAMES: [&str; 20] = [
     "msrp-restart",
     "cancel",
     "group-decline",
+    "msrp-wrong-path",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 39] = [
+pub const MUTATIONS: [(&str, Mutation); 40] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -78,6 +79,7 @@ pub const MUTATIONS: [(&str, Mutation); 39] = [
         "replaced-bye-leaves-group",
         Mutation::ReplacedByeLeavesGroup,
     ),
+    ("msrp-from-path-unchecked", Mutation::MsrpFromPathUnchecked),
 ];
 
 /// A mutation by name.
@@ -108,6 +110,7 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "msrp-restart" => msrp_restart(),
         "cancel" => cancel(),
         "group-decline" => group_decline(),
+        "msrp-wrong-path" => msrp_wrong_path(),
         _ => return None,
     })
 }
@@ -250,6 +253,7 @@ pub fn faults() -> Setup {
         cancel: false,
         info_fails: false,
         declines: false,
+        wrong_paths: false,
         mutation: Mutation::None,
     }
 }
@@ -284,6 +288,17 @@ pub fn group_decline() -> Setup {
     Setup {
         declines: true,
         ..group_end()
+    }
+}
+
+/// The 1-to-1 over MSRP where A also sends a SEND to an unknown session-id (481)
+/// and one with another's From-Path (403) on its leg (MSRP-3), racing one whole
+/// message each way and the BYE.
+pub fn msrp_wrong_path() -> Setup {
+    Setup {
+        msrp: true,
+        wrong_paths: true,
+        ..Setup::base(1)
     }
 }
 
@@ -349,6 +364,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "cancel" => flag().map(|v| setup.cancel = v),
         "info_fails" => flag().map(|v| setup.info_fails = v),
         "declines" => flag().map(|v| setup.declines = v),
+        "wrong_paths" => flag().map(|v| setup.wrong_paths = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

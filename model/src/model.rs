@@ -33,6 +33,7 @@ mod invitee_answers;
 mod msrp_io;
 mod por;
 mod restart;
+mod wrong_path;
 
 pub use group_races::{props as race_props, RaceAction, RaceState, Races};
 pub use invitee_answers::refused_then_sealed;
@@ -114,6 +115,9 @@ pub struct Setup {
     /// C may decline the group's INVITE (603) or not answer it (480) (GRP-1,
     /// GRP-7; `invitee_answers.rs`).
     pub declines: bool,
+    /// MSRP: A may send a SEND with a wrong To-Path and one with a wrong From-Path
+    /// on its 1-to-1 leg (MSRP-3; `wrong_path.rs`).
+    pub wrong_paths: bool,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -154,6 +158,7 @@ impl Setup {
             cancel: false,
             info_fails: false,
             declines: false,
+            wrong_paths: false,
             mutation: Mutation::None,
         }
     }
@@ -324,6 +329,8 @@ pub struct TermState {
     pub lost_calls: [Option<CallId>; 2],
     /// A: sent its CANCEL (`Setup::cancel`).
     pub cancelled: bool,
+    /// A: the wrong-path SENDs it sent (`wrong_path::KINDS` bits).
+    pub wrong_sent: u8,
 }
 
 /// Fault budgets left on this path.
@@ -418,6 +425,9 @@ pub enum Flaw {
     OutcomeWrong,
     /// GRP-6: the group changed in a step of the replaced 1-to-1's handshake.
     GroupTouchedByOne,
+    /// MSRP-3: a wrong-path SEND answered otherwise than 481 / 403, unanswered, or
+    /// taken on (persisted).
+    MsrpWrongPath,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -538,6 +548,9 @@ pub struct Ghost {
     /// GRP-6: the step being drained handed the server an input of the replaced
     /// 1-to-1's handshake (cleared once drained: never set in a stored state).
     pub in_handshake: bool,
+    /// MSRP-3: the status due to the wrong-path SEND of the step being drained
+    /// (cleared once drained: never set in a stored state).
+    pub wrong_due: Option<u16>,
     /// Safety verdicts.
     pub flaws: Vec<Flaw>,
     /// Reached races.
@@ -636,6 +649,8 @@ pub enum Action {
     Decline(usize),
     /// C answers the group's INVITE (packet `i`) 480: it does not answer.
     NoAnswer(usize),
+    /// A sends a SEND with a wrong path, due this status (`wrong_path.rs`).
+    WrongPath(u16),
 }
 
 /// The model.
@@ -800,6 +815,7 @@ impl CpmModel {
         }
         while st.server.poll_event().is_some() {}
         self.handshake_drained(st);
+        self.wrong_path_drained(st);
     }
 
     fn drain_once(
@@ -867,6 +883,9 @@ impl CpmModel {
                             continue;
                         }
                         Record::Message(m) => {
+                            if wrong_path::is_wrong(m.message_id.as_str()) {
+                                st.ghost.flaw(Flaw::MsrpWrongPath);
+                            }
                             let Some(msg) = Msg::parse(&m.message_id) else {
                                 continue;
                             };
@@ -1623,6 +1642,7 @@ impl CpmModel {
         if self.may_cancel(st) {
             out.push(Action::Cancel);
         }
+        out.extend(self.wrong_paths_enabled(st).map(Action::WrongPath));
         for t in [Term::A, Term::B, Term::C] {
             if self.may_restart(st, t) {
                 out.push(Action::Restart(t));
@@ -1824,6 +1844,7 @@ impl CpmModel {
             Action::Restart(t) => self.restart(&mut st, *t, log),
             Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
             Action::Cancel => self.cancel(&mut st, log),
+            Action::WrongPath(status) => self.wrong_path(&mut st, *status, log),
             Action::Decline(i) => self.refuse_invite(&mut st, *i, StatusCode::DECLINE, log),
             Action::NoAnswer(i) => {
                 self.refuse_invite(&mut st, *i, StatusCode::TEMPORARILY_UNAVAILABLE, log)

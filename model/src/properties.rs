@@ -56,6 +56,10 @@ pub mod names {
     pub const S_NON_CHAIR: &str = "sometimes B's removal is refused";
     /// MSRP-1.
     pub const MSRP_1: &str = "MSRP-1 the server's own fresh path per leg, the right setup role";
+    /// MSRP-3.
+    pub const MSRP_3: &str = "MSRP-3 a SEND on a wrong path gets 481 / 403 and is taken on nowhere";
+    /// Sometimes: both of A's wrong-path SENDs went out (and were answered).
+    pub const S_WRONG_PATHS: &str = "sometimes A sent both wrong-path SENDs";
     /// MSRP-5.
     pub const MSRP_5: &str = "MSRP-5 a REPORT is never answered";
     /// MSRP-4.
@@ -211,6 +215,10 @@ fn grp_15(_: &CpmModel, st: &State) -> bool {
 
 fn msrp_1(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::MsrpPath)
+}
+
+fn msrp_3(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpWrongPath)
 }
 
 fn msrp_5(_: &CpmModel, st: &State) -> bool {
@@ -461,6 +469,7 @@ impl Model for CpmModel {
             Property::always(GRP_14, grp_14),
             Property::always(GRP_15, grp_15),
             Property::always(MSRP_1, msrp_1),
+            Property::always(MSRP_3, msrp_3),
             Property::always(MSRP_4, msrp_4),
             Property::always(MSRP_5, msrp_5),
             Property::always(MSRP_6, msrp_6),
@@ -565,6 +574,11 @@ impl Model for CpmModel {
                 crate::model::refused_then_sealed(s, 480)
             }));
         }
+        if s.msrp && s.wrong_paths {
+            p.push(Property::sometimes(S_WRONG_PATHS, |_, s: &State| {
+                s.term(Term::A).wrong_sent == 3
+            }));
+        }
         if s.cancel {
             p.push(Property::sometimes(S_CANCEL_CROSSED, |_, s: &State| {
                 s.ghost.cancel_first && s.term(Term::B).bye_received
@@ -640,5 +654,6 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::AllFailuresDeclined => Some(GRP_7),
         Mutation::DeclineEndsGroup => Some(GRP_1),
         Mutation::ReplacedByeLeavesGroup => Some(GRP_6),
+        Mutation::MsrpFromPathUnchecked => Some(MSRP_3),
     }
 }

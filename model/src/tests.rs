@@ -179,6 +179,15 @@ fn pinned_group_decline() {
 }
 
 const PINNED_GROUP_DECLINE: usize = 22_379;
+
+/// A's SENDs on a wrong path (MSRP-3) racing the 1-to-1 over MSRP: an unknown
+/// session-id gets 481, another's From-Path 403, and neither is stored.
+#[test]
+fn pinned_msrp_wrong_path() {
+    assert_clean(configs::msrp_wrong_path(), PINNED_MSRP_WRONG_PATH);
+}
+
+const PINNED_MSRP_WRONG_PATH: usize = 1_550;
 const PINNED_CANCEL: usize = 4_877;
 const PINNED_EXTENSION_INFO_FAILURE: usize = 12_686;
 const PINNED_MSRP_RESTART: usize = 9_995;
@@ -400,4 +409,9 @@ fn mutant_decline_ends_group_breaks_grp_1() {
 #[test]
 fn mutant_replaced_bye_leaves_group_breaks_grp_6() {
     assert_breaks(configs::extension(), Mutation::ReplacedByeLeavesGroup);
+}
+
+#[test]
+fn mutant_msrp_from_path_unchecked_breaks_msrp_3() {
+    assert_breaks(configs::msrp_wrong_path(), Mutation::MsrpFromPathUnchecked);
 }

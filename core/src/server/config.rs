@@ -181,6 +181,8 @@ pub enum Mutation {
     /// Take a BYE on the replaced 1-to-1 as its sender's leaving of the group that
     /// replaced it (breaks GRP-6).
     ReplacedByeLeavesGroup,
+    /// Take on a SEND whose From-Path is not the leg's (breaks MSRP-3).
+    MsrpFromPathUnchecked,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

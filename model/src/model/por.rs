@@ -425,7 +425,8 @@ fn packet_of(a: &Action) -> Option<(usize, OnPacket)> {
         | Action::Refer(_)
         | Action::Race(_)
         | Action::Restart(_)
-        | Action::Cancel => None,
+        | Action::Cancel
+        | Action::WrongPath(_) => None,
     }
 }
 
