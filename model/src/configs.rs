@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 21] = [
+pub const NAMES: [&str; 22] = [
     "base",
     "glare",
     "extension",
@@ -27,10 +27,11 @@ pub const NAMES: [&str; 21] = [
     "cancel",
     "group-decline",
     "msrp-wrong-path",
+    "second-mline",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 40] = [
+pub const MUTATIONS: [(&str, Mutation); 41] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -80,6 +81,7 @@ pub const MUTATIONS: [(&str, Mutation); 40] = [
         Mutation::ReplacedByeLeavesGroup,
     ),
     ("msrp-from-path-unchecked", Mutation::MsrpFromPathUnchecked),
+    ("answer-only-msrp-line", Mutation::AnswerOnlyMsrpLine),
 ];
 
 /// A mutation by name.
@@ -111,6 +113,7 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "cancel" => cancel(),
         "group-decline" => group_decline(),
         "msrp-wrong-path" => msrp_wrong_path(),
+        "second-mline" => second_mline(),
         _ => return None,
     })
 }
@@ -254,6 +257,7 @@ pub fn faults() -> Setup {
         info_fails: false,
         declines: false,
         wrong_paths: false,
+        second_mline: false,
         mutation: Mutation::None,
     }
 }
@@ -298,6 +302,17 @@ pub fn msrp_wrong_path() -> Setup {
     Setup {
         msrp: true,
         wrong_paths: true,
+        ..Setup::base(1)
+    }
+}
+
+/// The 1-to-1 over MSRP where A's INVITE offers an audio stream before the MSRP
+/// one (MSRP-11: the server's answer declines it with port 0, in its place), one
+/// whole message each way.
+pub fn second_mline() -> Setup {
+    Setup {
+        msrp: true,
+        second_mline: true,
         ..Setup::base(1)
     }
 }
@@ -365,6 +380,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "info_fails" => flag().map(|v| setup.info_fails = v),
         "declines" => flag().map(|v| setup.declines = v),
         "wrong_paths" => flag().map(|v| setup.wrong_paths = v),
+        "second_mline" => flag().map(|v| setup.second_mline = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

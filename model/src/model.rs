@@ -118,6 +118,8 @@ pub struct Setup {
     /// MSRP: A may send a SEND with a wrong To-Path and one with a wrong From-Path
     /// on its 1-to-1 leg (MSRP-3; `wrong_path.rs`).
     pub wrong_paths: bool,
+    /// A's 1-to-1 INVITE offers an audio stream before the MSRP one (MSRP-11).
+    pub second_mline: bool,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -159,6 +161,7 @@ impl Setup {
             info_fails: false,
             declines: false,
             wrong_paths: false,
+            second_mline: false,
             mutation: Mutation::None,
         }
     }
@@ -428,6 +431,8 @@ pub enum Flaw {
     /// MSRP-3: a wrong-path SEND answered otherwise than 481 / 403, unanswered, or
     /// taken on (persisted).
     MsrpWrongPath,
+    /// MSRP-11: an SDP answer to A whose m-lines do not mirror A's offer.
+    MsrpMlines,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -712,7 +717,7 @@ impl CpmModel {
             while st.server.poll_event().is_some() {}
         }
         self.races_init(&mut st);
-        let invite = terminal::invite_one(self.transport());
+        let invite = terminal::invite_one(self.transport(), self.setup.second_mline);
         self.send(&mut st, Term::A, invite, true, &mut None);
         self.eager_acks(&mut st, &mut None);
         st

@@ -60,6 +60,8 @@ pub mod names {
     pub const MSRP_3: &str = "MSRP-3 a SEND on a wrong path gets 481 / 403 and is taken on nowhere";
     /// Sometimes: both of A's wrong-path SENDs went out (and were answered).
     pub const S_WRONG_PATHS: &str = "sometimes A sent both wrong-path SENDs";
+    /// MSRP-11.
+    pub const MSRP_11: &str = "MSRP-11 an SDP answer mirrors the offer's m-lines, others port 0";
     /// MSRP-5.
     pub const MSRP_5: &str = "MSRP-5 a REPORT is never answered";
     /// MSRP-4.
@@ -219,6 +221,10 @@ fn msrp_1(_: &CpmModel, st: &State) -> bool {
 
 fn msrp_3(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::MsrpWrongPath)
+}
+
+fn msrp_11(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpMlines)
 }
 
 fn msrp_5(_: &CpmModel, st: &State) -> bool {
@@ -476,6 +482,7 @@ impl Model for CpmModel {
             Property::always(MSRP_7, msrp_7),
             Property::always(MSRP_8, msrp_8),
             Property::always(MSRP_10, msrp_10),
+            Property::always(MSRP_11, msrp_11),
             Property::always(ONE_3, one_3),
             Property::always(ONE_4, one_4),
             Property::always(ONE_9, one_9),
@@ -655,5 +662,6 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::DeclineEndsGroup => Some(GRP_1),
         Mutation::ReplacedByeLeavesGroup => Some(GRP_6),
         Mutation::MsrpFromPathUnchecked => Some(MSRP_3),
+        Mutation::AnswerOnlyMsrpLine => Some(MSRP_11),
     }
 }

@@ -188,6 +188,15 @@ fn pinned_msrp_wrong_path() {
 }
 
 const PINNED_MSRP_WRONG_PATH: usize = 1_550;
+
+/// A's 1-to-1 offer with an audio stream before the MSRP one (MSRP-11): every
+/// answer to A mirrors it, the audio stream declined with port 0 in its place.
+#[test]
+fn pinned_second_mline() {
+    assert_clean(configs::second_mline(), PINNED_SECOND_MLINE);
+}
+
+const PINNED_SECOND_MLINE: usize = 398;
 const PINNED_CANCEL: usize = 4_877;
 const PINNED_EXTENSION_INFO_FAILURE: usize = 12_686;
 const PINNED_MSRP_RESTART: usize = 9_995;
@@ -414,4 +423,9 @@ fn mutant_replaced_bye_leaves_group_breaks_grp_6() {
 #[test]
 fn mutant_msrp_from_path_unchecked_breaks_msrp_3() {
     assert_breaks(configs::msrp_wrong_path(), Mutation::MsrpFromPathUnchecked);
+}
+
+#[test]
+fn mutant_answer_only_msrp_line_breaks_msrp_11() {
+    assert_breaks(configs::second_mline(), Mutation::AnswerOnlyMsrpLine);
 }

@@ -183,6 +183,9 @@ pub enum Mutation {
     ReplacedByeLeavesGroup,
     /// Take on a SEND whose From-Path is not the leg's (breaks MSRP-3).
     MsrpFromPathUnchecked,
+    /// Answer an offer with the MSRP m-line only, dropping the others (breaks
+    /// MSRP-11).
+    AnswerOnlyMsrpLine,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

@@ -1,5 +1,6 @@
 //! Observers of how calls are answered and of the group's identity (ONE-3, ONE-4,
-//! ONE-9, EXT-4, EXT-5, GRP-8, GRP-9), and A's CANCEL of its 1-to-1 INVITE
+//! ONE-9, EXT-4, EXT-5, GRP-8, GRP-9, and MSRP-11's m-lines of the answers to A),
+//! and A's CANCEL of its 1-to-1 INVITE
 //! (`Setup::cancel`, ONE-4's race with B's 200).
 //!
 //! The observers record a [`Flaw`] at the moment the server acts; the facts they
@@ -48,6 +49,32 @@ fn media_attributes_of_a() -> Vec<String> {
         .collect()
 }
 
+/// `(media, port)` of each m-line of an SDP text, in order.
+fn mlines(sdp: &str) -> Vec<(String, String)> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("m="))
+        .map(|m| {
+            let mut parts = m.split_whitespace();
+            let media = parts.next().unwrap_or_default().to_owned();
+            (media, parts.next().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+/// MSRP-11: one m-line of `answer` per m-line of `offer`, in order, the same
+/// media; the MSRP stream taken (a port), every other one declined (port 0).
+fn mirrors(offer: &str, answer: &[u8]) -> bool {
+    let Ok(answer) = std::str::from_utf8(answer) else {
+        return false;
+    };
+    let (offered, answered) = (mlines(offer), mlines(answer));
+    offered.len() == answered.len()
+        && offered
+            .iter()
+            .zip(&answered)
+            .all(|((om, _), (am, port))| om == am && ((om == "message") == (port != "0")))
+}
+
 impl CpmModel {
     /// A server input from `from`, before the server handles it.
     pub(super) fn check_receive(&self, st: &mut State, from: Term, msg: &SipMessage) {
@@ -89,6 +116,17 @@ impl CpmModel {
                 let call = r.headers.call_id.as_str();
                 if t == Term::A && call == terminal::A_ONE_CALL && r.status.is_final() {
                     self.check_a_final(st, r.status);
+                }
+                if t == Term::A && r.status.is_success() && !r.body.is_empty() {
+                    // MSRP-11: the answer mirrors the offer's m-lines.
+                    let offer = if call == terminal::A_ONE_CALL {
+                        terminal::one_offer(self.setup.second_mline)
+                    } else {
+                        Term::A.sdp()
+                    };
+                    if !mirrors(&offer, &r.body) {
+                        st.ghost.flaw(Flaw::MsrpMlines);
+                    }
                 }
                 if t == Term::A && call == terminal::A_EXT_CALL && r.status.is_success() {
                     // EXT-5: A's 200 only once the group exists (its info durable).
