@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 18] = [
+pub const NAMES: [&str; 22] = [
     "base",
     "glare",
     "extension",
@@ -24,10 +24,14 @@ pub const NAMES: [&str; 18] = [
     "group-subject",
     "combined",
     "msrp-restart",
+    "cancel",
+    "group-decline",
+    "msrp-wrong-path",
+    "second-mline",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 29] = [
+pub const MUTATIONS: [(&str, Mutation); 41] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -63,6 +67,21 @@ pub const MUTATIONS: [(&str, Mutation); 29] = [
     ("subject-not-announced", Mutation::SubjectNotAnnounced),
     ("msrp-path-pass-through", Mutation::MsrpPathPassThrough),
     ("msrp-answer-reports", Mutation::MsrpAnswerReports),
+    ("group-info-without-media", Mutation::GroupInfoWithoutMedia),
+    ("group-on-failed-info", Mutation::GroupOnFailedInfo),
+    ("focus-named-factory", Mutation::FocusNamedFactory),
+    ("focus-contact-plain", Mutation::FocusContactPlain),
+    ("no-ack-of-answer", Mutation::NoAckOfAnswer),
+    ("crossed-answer-not-ended", Mutation::CrossedAnswerNotEnded),
+    ("cancel-without-487", Mutation::CancelWithout487),
+    ("all-failures-declined", Mutation::AllFailuresDeclined),
+    ("decline-ends-group", Mutation::DeclineEndsGroup),
+    (
+        "replaced-bye-leaves-group",
+        Mutation::ReplacedByeLeavesGroup,
+    ),
+    ("msrp-from-path-unchecked", Mutation::MsrpFromPathUnchecked),
+    ("answer-only-msrp-line", Mutation::AnswerOnlyMsrpLine),
 ];
 
 /// A mutation by name.
@@ -91,6 +110,10 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "group-subject" => crate::group_races::subject(),
         "combined" => combined(),
         "msrp-restart" => msrp_restart(),
+        "cancel" => cancel(),
+        "group-decline" => group_decline(),
+        "msrp-wrong-path" => msrp_wrong_path(),
+        "second-mline" => second_mline(),
         _ => return None,
     })
 }
@@ -230,6 +253,11 @@ pub fn faults() -> Setup {
         por: false,
         por_server: false,
         por_check: false,
+        cancel: false,
+        info_fails: false,
+        declines: false,
+        wrong_paths: false,
+        second_mline: false,
         mutation: Mutation::None,
     }
 }
@@ -242,6 +270,49 @@ pub fn msrp_restart() -> Setup {
     Setup {
         msrp: true,
         restarts: 1,
+        ..Setup::base(1)
+    }
+}
+
+/// A's CANCEL of its 1-to-1 INVITE racing B's 200 (ONE-4, ONE-9): A may CANCEL
+/// while its INVITE is unanswered; B answers 200 at once, so the server's CANCEL
+/// always finds B's 200 on its way (it crosses), or the CANCEL comes after A's 200.
+/// One message each way when the call is set up; B may BYE at any moment.
+pub fn cancel() -> Setup {
+    Setup {
+        cancel: true,
+        ..Setup::base(1)
+    }
+}
+
+/// The group's end where C may decline the group's INVITE (603) or not answer it
+/// (480) (GRP-1, GRP-7): the group goes on for A and B, its history records C's
+/// outcome.
+pub fn group_decline() -> Setup {
+    Setup {
+        declines: true,
+        ..group_end()
+    }
+}
+
+/// The 1-to-1 over MSRP where A also sends a SEND to an unknown session-id (481)
+/// and one with another's From-Path (403) on its leg (MSRP-3), racing one whole
+/// message each way and the BYE.
+pub fn msrp_wrong_path() -> Setup {
+    Setup {
+        msrp: true,
+        wrong_paths: true,
+        ..Setup::base(1)
+    }
+}
+
+/// The 1-to-1 over MSRP where A's INVITE offers an audio stream before the MSRP
+/// one (MSRP-11: the server's answer declines it with port 0, in its place), one
+/// whole message each way.
+pub fn second_mline() -> Setup {
+    Setup {
+        msrp: true,
+        second_mline: true,
         ..Setup::base(1)
     }
 }
@@ -305,6 +376,11 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "por" => flag().map(|v| setup.por = v),
         "por_check" => flag().map(|v| setup.por_check = v),
         "por_server" => flag().map(|v| setup.por_server = v),
+        "cancel" => flag().map(|v| setup.cancel = v),
+        "info_fails" => flag().map(|v| setup.info_fails = v),
+        "declines" => flag().map(|v| setup.declines = v),
+        "wrong_paths" => flag().map(|v| setup.wrong_paths = v),
+        "second_mline" => flag().map(|v| setup.second_mline = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

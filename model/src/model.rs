@@ -24,14 +24,19 @@ use cpmd_core::{
 
 use crate::terminal::{self, Dialog, Term};
 
+mod call_checks;
 mod eager_ack;
+mod group_isolation;
 mod group_races;
+mod invitee_answers;
 mod memo;
 mod msrp_io;
 mod por;
 mod restart;
+mod wrong_path;
 
 pub use group_races::{props as race_props, RaceAction, RaceState, Races};
+pub use invitee_answers::refused_then_sealed;
 
 /// The model's one clock value.
 pub const NOW: Time = Time::from_ms(1_000);
@@ -102,6 +107,19 @@ pub struct Setup {
     /// Adds the property that checks the reduction's conditions at every state
     /// (`por.rs`; for tests over the unreduced graph).
     pub por_check: bool,
+    /// A may CANCEL its 1-to-1 INVITE while it is unanswered (ONE-4, ONE-9;
+    /// `call_checks.rs`).
+    pub cancel: bool,
+    /// The store may fail the group's info `Persist` too (with `store_fails`; EXT-5).
+    pub info_fails: bool,
+    /// C may decline the group's INVITE (603) or not answer it (480) (GRP-1,
+    /// GRP-7; `invitee_answers.rs`).
+    pub declines: bool,
+    /// MSRP: A may send a SEND with a wrong To-Path and one with a wrong From-Path
+    /// on its 1-to-1 leg (MSRP-3; `wrong_path.rs`).
+    pub wrong_paths: bool,
+    /// A's 1-to-1 INVITE offers an audio stream before the MSRP one (MSRP-11).
+    pub second_mline: bool,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -139,6 +157,11 @@ impl Setup {
             por: false,
             por_server: false,
             por_check: false,
+            cancel: false,
+            info_fails: false,
+            declines: false,
+            wrong_paths: false,
+            second_mline: false,
             mutation: Mutation::None,
         }
     }
@@ -307,6 +330,10 @@ pub struct TermState {
     /// The Call-IDs of the 1-to-1 and group dialogs it had before its restart (the
     /// observers still tell the server's traffic on them apart).
     pub lost_calls: [Option<CallId>; 2],
+    /// A: sent its CANCEL (`Setup::cancel`).
+    pub cancelled: bool,
+    /// A: the wrong-path SENDs it sent (`wrong_path::KINDS` bits).
+    pub wrong_sent: u8,
 }
 
 /// Fault budgets left on this path.
@@ -378,6 +405,34 @@ pub enum Flaw {
     MsrpPath,
     /// MSRP-5: the server answered a REPORT.
     MsrpReportAnswered,
+    /// ONE-3: A's 200 before B's 200 reached the server.
+    CallerOkEarly,
+    /// ONE-4: A's INVITE, CANCELled before any final answer, answered other than 487.
+    CancelAnswer,
+    /// ONE-9: A's INVITE got two different final responses.
+    SecondFinal,
+    /// EXT-4: the group's session info stored with a wrong field.
+    GroupInfo,
+    /// EXT-5: A's 200 to the extension before the group's info was durable.
+    GroupOkEarly,
+    /// GRP-8: a group state object names no focus URI, or another than the
+    /// terminals talk to.
+    FocusUri,
+    /// GRP-9: a Contact of the focus without the focus URI, `isfocus` or the CPM
+    /// feature tags.
+    FocusContact,
+    /// GRP-1: a participant still in recorded otherwise, or an invitee without its
+    /// outcome at the group's seal.
+    GroupEndedForOthers,
+    /// GRP-7: declined without a refusal, no-answer after one, left without joining.
+    OutcomeWrong,
+    /// GRP-6: the group changed in a step of the replaced 1-to-1's handshake.
+    GroupTouchedByOne,
+    /// MSRP-3: a wrong-path SEND answered otherwise than 481 / 403, unanswered, or
+    /// taken on (persisted).
+    MsrpWrongPath,
+    /// MSRP-11: an SDP answer to A whose m-lines do not mirror A's offer.
+    MsrpMlines,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -487,6 +542,20 @@ pub struct Ghost {
     /// The messages persisted when the focus removed C: only those may still reach
     /// it (GRP-15: nothing accepted after the removal).
     pub before_removal: Vec<Msg>,
+    /// ONE-3: B's 200 to the 1-to-1's INVITE reached the server.
+    pub b_ok_arrived: bool,
+    /// ONE-9: the status of the first final response to A's 1-to-1 INVITE.
+    pub a_final: Option<u16>,
+    /// ONE-4: A's CANCEL reached the server before any final answer to its INVITE.
+    pub cancel_first: bool,
+    /// EXT-5: the store confirmed the group's info.
+    pub info_stored: bool,
+    /// GRP-6: the step being drained handed the server an input of the replaced
+    /// 1-to-1's handshake (cleared once drained: never set in a stored state).
+    pub in_handshake: bool,
+    /// MSRP-3: the status due to the wrong-path SEND of the step being drained
+    /// (cleared once drained: never set in a stored state).
+    pub wrong_due: Option<u16>,
     /// Safety verdicts.
     pub flaws: Vec<Flaw>,
     /// Reached races.
@@ -580,6 +649,14 @@ pub enum Action {
     Race(RaceAction),
     /// A terminal restarts (`restart.rs`).
     Restart(Term),
+    /// A CANCELs its 1-to-1 INVITE (`call_checks.rs`).
+    Cancel,
+    /// C declines the group's INVITE (packet `i`) with 603 (`invitee_answers.rs`).
+    Decline(usize),
+    /// C answers the group's INVITE (packet `i`) 480: it does not answer.
+    NoAnswer(usize),
+    /// A sends a SEND with a wrong path, due this status (`wrong_path.rs`).
+    WrongPath(u16),
 }
 
 /// The model.
@@ -650,7 +727,7 @@ impl CpmModel {
             while st.server.poll_event().is_some() {}
         }
         self.races_init(&mut st);
-        let invite = terminal::invite_one(self.transport());
+        let invite = terminal::invite_one(self.transport(), self.setup.second_mline);
         self.send(&mut st, Term::A, invite, true, &mut None);
         self.eager_acks(&mut st, &mut None);
         st
@@ -765,6 +842,8 @@ impl CpmModel {
         if st.server.has_output() {
             while st.server.poll_event().is_some() {}
         }
+        self.handshake_drained(st);
+        self.wrong_path_drained(st);
     }
 
     fn drain_once(
@@ -848,14 +927,26 @@ impl CpmModel {
                         | Record::Disposition(_)
                         | Record::Deferred(_)
                         | Record::DeferredDone(_)
-                        | Record::KnownUser(_)
-                        // Group state versions (GRP-20) carry an unawaited ticket.
-                        | Record::GroupState(_) => return,
+                        | Record::KnownUser(_) => return,
+                        // Group state versions (GRP-20) carry an unawaited ticket;
+                        // GRP-8 reads the focus they name.
+                        Record::GroupState(g) => {
+                            self.group_touched(st);
+                            self.check_focus_record(st, Some(&g.focus));
+                            self.check_outcomes(st, &g.participants, false);
+                            return;
+                        }
                         Record::Message(m) => {
+                            if wrong_path::is_wrong(m.message_id.as_str()) {
+                                st.ghost.flaw(Flaw::MsrpWrongPath);
+                            }
                             let Some(msg) = Msg::parse(&m.message_id) else {
                                 return;
                             };
                             note_store(log, format!("Persist {} (seq {})", m.message_id, m.seq));
+                            if msg.sess == Sess::Group {
+                                self.group_touched(st);
+                            }
                             let g = &mut st.ghost;
                             if g.aborted.contains(&msg) {
                                 g.flaw(Flaw::MsrpNotWhole);
@@ -892,6 +983,7 @@ impl CpmModel {
                             if info.from == Term::M.user() {
                                 st.ghost.flaw(Flaw::AttackerReplaced);
                             } else {
+                                self.check_group_info(st, &info);
                                 st.ghost.group_infos += 1;
                                 if st.ghost.group_infos > 1 {
                                     st.ghost.flaw(Flaw::SecondDialog);
@@ -927,6 +1019,9 @@ impl CpmModel {
                         }
                     }
                     if sess == Sess::Group {
+                        self.group_touched(st);
+                        self.check_focus_record(st, history.focus.as_deref());
+                        self.check_outcomes(st, &history.participants, true);
                         // GRP-4: once, and only when every participant left.
                         let g = &mut st.ghost;
                         let someone_in =
@@ -949,6 +1044,9 @@ impl CpmModel {
                     ) else {
                         return;
                     };
+                    if msg.sess == Sess::Group {
+                        self.group_touched(st);
+                    }
                     self.delivered(st, to, msg, message.seq, log);
                 }
                 Command::ChatResult {
@@ -957,6 +1055,9 @@ impl CpmModel {
                     ..
                 } => {
                     if let Some(msg) = Msg::parse(&message_id) {
+                        if msg.sess == Sess::Group {
+                            self.group_touched(st);
+                        }
                         self.result(st, msg, outcome, log);
                     }
                 }
@@ -1050,6 +1151,7 @@ impl CpmModel {
             return;
         };
         self.race_transmit(st, t, msg);
+        self.check_transmit(st, t, msg);
         let on_group = group_call_of(st, t, &msg.headers().call_id)
             || (t == Term::A && msg.headers().call_id.as_str() == terminal::A_EXT_CALL)
             || group_races::rejoin_call(t, &msg.headers().call_id);
@@ -1094,6 +1196,10 @@ impl CpmModel {
                         g.flaw(Flaw::SecondDialog);
                     }
                 }
+                if r.method == Method::Bye && on_group {
+                    self.group_touched(st);
+                }
+                let g = &mut st.ghost;
                 if r.method == Method::Bye && on_group && t != Term::A {
                     // GRP-15: the focus ends a participant's leg only on the
                     // chairman's REFER.
@@ -1182,6 +1288,8 @@ impl CpmModel {
         log: &mut Log,
     ) -> memo::Outs {
         self.race_receives(st, from, &msg);
+        self.check_receive(st, from, &msg);
+        self.mark_handshake_input(st, from, &msg);
         let one_call = one_call_of(st, from);
         let on_one = one_call.as_ref() == Some(&msg.headers().call_id);
         let one_pending = st
@@ -1204,7 +1312,10 @@ impl CpmModel {
             }
         }
         match &*msg {
-            SipMessage::Request(r) if r.method == Method::Bye && on_one => {
+            // A BYE on a 1-to-1 that A's CANCEL ended starts no handshake (ONE-4).
+            SipMessage::Request(r)
+                if r.method == Method::Bye && on_one && !st.ghost.cancel_first =>
+            {
                 let g = &mut st.ghost;
                 if g.initiator.is_none() && !g.one_ended {
                     // The first BYE starts the handshake, unless the server already
@@ -1439,6 +1550,13 @@ impl CpmModel {
             {
                 out.push(Action::IgnoreBye(i));
             }
+            if s.declines
+                && p.dst == Node::T(Term::C)
+                && invitee_answers::unanswered_group_invite(st, &p.msg)
+            {
+                out.push(Action::Decline(i));
+                out.push(Action::NoAnswer(i));
+            }
             if self.udp() && st.budget.drops > 0 {
                 out.push(Action::Drop(i));
             }
@@ -1483,7 +1601,12 @@ impl CpmModel {
         // The store.
         for (ticket, req) in &st.store {
             out.push(Action::StoreOk(*ticket));
-            if st.budget.store_fails > 0 && matches!(req, StoreReq::Msg(_)) {
+            let fallible = match req {
+                StoreReq::Msg(_) => true,
+                StoreReq::Info => s.info_fails,
+                StoreReq::Seal(_) => false,
+            };
+            if st.budget.store_fails > 0 && fallible {
                 out.push(Action::StoreFail(*ticket));
             }
         }
@@ -1577,6 +1700,10 @@ impl CpmModel {
             out.push(Action::Attack);
         }
         self.race_actions(st, out);
+        if self.may_cancel(st) {
+            out.push(Action::Cancel);
+        }
+        out.extend(self.wrong_paths_enabled(st).map(Action::WrongPath));
         for t in [Term::A, Term::B, Term::C] {
             if self.may_restart(st, t) {
                 out.push(Action::Restart(t));
@@ -1640,8 +1767,12 @@ impl CpmModel {
             Action::Fire(timer) => {
                 match timer {
                     Timer::Retransmit(_) | Timer::Retransmit2xx(_) => st.budget.retransmits -= 1,
-                    Timer::ByeWait(_) => st.ghost.leg_done = [true, true],
+                    Timer::ByeWait(_) => {
+                        st.ghost.leg_done = [true, true];
+                        self.mark_handshake(&mut st);
+                    }
                     Timer::ReplacedBye(_) => {
+                        self.mark_handshake(&mut st);
                         st.ghost.replaced_bye_fired = true;
                         st.ghost.one_ended = true;
                     }
@@ -1663,6 +1794,9 @@ impl CpmModel {
                     .position(|(t, _)| t == ticket)
                     .expect("pending");
                 let (_, req) = st.store.remove(pos);
+                if req == StoreReq::Seal(Sess::One) {
+                    self.mark_handshake(&mut st);
+                }
                 if ok {
                     match req {
                         StoreReq::Msg(m) => {
@@ -1673,7 +1807,8 @@ impl CpmModel {
                             st.ghost.seal_durable = true;
                             st.ghost.reach(Reached::Sealed);
                         }
-                        StoreReq::Seal(_) | StoreReq::Info => {}
+                        StoreReq::Info => st.ghost.info_stored = true,
+                        StoreReq::Seal(_) => {}
                     }
                 } else {
                     st.budget.store_fails -= 1;
@@ -1755,6 +1890,12 @@ impl CpmModel {
             Action::Race(a) => self.race_step(&mut st, *a, log),
             Action::Restart(t) => self.restart(&mut st, *t, log),
             Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
+            Action::Cancel => self.cancel(&mut st, log),
+            Action::WrongPath(status) => self.wrong_path(&mut st, *status, log),
+            Action::Decline(i) => self.refuse_invite(&mut st, *i, StatusCode::DECLINE, log),
+            Action::NoAnswer(i) => {
+                self.refuse_invite(&mut st, *i, StatusCode::TEMPORARILY_UNAVAILABLE, log)
+            }
             Action::Attack => {
                 st.term_mut(Term::M).extended = true;
                 // Mallory learnt K1 and A's Call-ID and both tags (e.g. by sniffing).

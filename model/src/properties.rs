@@ -56,6 +56,12 @@ pub mod names {
     pub const S_NON_CHAIR: &str = "sometimes B's removal is refused";
     /// MSRP-1.
     pub const MSRP_1: &str = "MSRP-1 the server's own fresh path per leg, the right setup role";
+    /// MSRP-3.
+    pub const MSRP_3: &str = "MSRP-3 a SEND on a wrong path gets 481 / 403 and is taken on nowhere";
+    /// Sometimes: both of A's wrong-path SENDs went out (and were answered).
+    pub const S_WRONG_PATHS: &str = "sometimes A sent both wrong-path SENDs";
+    /// MSRP-11.
+    pub const MSRP_11: &str = "MSRP-11 an SDP answer mirrors the offer's m-lines, others port 0";
     /// MSRP-5.
     pub const MSRP_5: &str = "MSRP-5 a REPORT is never answered";
     /// MSRP-4.
@@ -68,6 +74,38 @@ pub mod names {
     pub const MSRP_8: &str = "MSRP-8 chunked message delivered whole, aborted one never";
     /// MSRP-10.
     pub const MSRP_10: &str = "MSRP-10 a finished message is answered, never silence";
+    /// ONE-3.
+    pub const ONE_3: &str = "ONE-3 A's 200 after B's 200, every 2xx ACKed or its leg ended";
+    /// ONE-4.
+    pub const ONE_4: &str = "ONE-4 a CANCELled INVITE gets 487, a crossing 2xx is ended";
+    /// ONE-9.
+    pub const ONE_9: &str = "ONE-9 A's INVITE gets exactly one final response";
+    /// EXT-4.
+    pub const EXT_4: &str = "EXT-4 the group's info stored with From, To, ids and media";
+    /// EXT-5.
+    pub const EXT_5: &str = "EXT-5 A's 200 only once the group exists";
+    /// GRP-8.
+    pub const GRP_8: &str = "GRP-8 the group state names the focus URI";
+    /// GRP-9.
+    pub const GRP_9: &str = "GRP-9 every focus Contact is the focus URI with isfocus and CPM tags";
+    /// GRP-1.
+    pub const GRP_1: &str =
+        "GRP-1 every invitee's outcome recorded, a refusal ends nothing for the others";
+    /// GRP-6.
+    pub const GRP_6: &str = "GRP-6 the replaced 1-to-1's handshake never changes the group";
+    /// GRP-7.
+    pub const GRP_7: &str =
+        "GRP-7 declined after a refusal, no-answer without one, left after joining";
+    /// Sometimes: C declined and the group went on to its seal.
+    pub const S_DECLINED: &str = "sometimes C declines and the group goes on to its end";
+    /// Sometimes: C did not answer and the group went on to its seal.
+    pub const S_NO_ANSWER: &str = "sometimes C does not answer and the group goes on to its end";
+    /// Sometimes: A's CANCEL crossed B's 200 (B's leg ACKed and ended by BYE).
+    pub const S_CANCEL_CROSSED: &str = "sometimes A's CANCEL crosses B's 200";
+    /// Sometimes: A's CANCEL came after its 200 (the INVITE stays answered 200).
+    pub const S_CANCEL_LATE: &str = "sometimes A's CANCEL comes after its 200";
+    /// Sometimes: the store failed the group's info, A got a failure, no group.
+    pub const S_INFO_FAILED: &str = "sometimes the group's info fails and A is refused";
     /// End states.
     pub const END: &str = "no bad end state";
     /// Sometimes: an MSRP message aborted.
@@ -179,6 +217,14 @@ fn grp_15(_: &CpmModel, st: &State) -> bool {
 
 fn msrp_1(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::MsrpPath)
+}
+
+fn msrp_3(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpWrongPath)
+}
+
+fn msrp_11(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpMlines)
 }
 
 fn msrp_5(_: &CpmModel, st: &State) -> bool {
@@ -302,6 +348,61 @@ fn grp_5(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::OthersRemoved)
 }
 
+fn one_3(model: &CpmModel, st: &State) -> bool {
+    if !flawless(st, Flaw::CallerOkEarly) {
+        return false;
+    }
+    // In an end state B's 2xx was ACKed by the server, or the server ended B's leg.
+    // Not after a loss: B does not repeat its 2xx by itself (model/README.md "Not
+    // done"), so a lost ACK is the model's, not the server's.
+    if !judged_end(model, st) || st.budget.drops < model.setup.drops {
+        return true;
+    }
+    let b = st.term(Term::B);
+    b.one.is_none() || b.one_confirmed || b.bye_received
+}
+
+fn one_4(model: &CpmModel, st: &State) -> bool {
+    if !flawless(st, Flaw::CancelAnswer) {
+        return false;
+    }
+    // B's INVITE was cancelled, or its 2xx that crossed the CANCEL was ended.
+    let b = st.term(Term::B);
+    !(st.ghost.cancel_first && judged_end(model, st)) || b.one.is_none() || b.bye_received
+}
+
+fn one_9(model: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::SecondFinal) && (!judged_end(model, st) || st.ghost.a_final.is_some())
+}
+
+fn ext_4(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::GroupInfo)
+}
+
+fn ext_5(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::GroupOkEarly)
+}
+
+fn grp_8(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::FocusUri)
+}
+
+fn grp_9(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::FocusContact)
+}
+
+fn grp_1(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::GroupEndedForOthers)
+}
+
+fn grp_6(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::GroupTouchedByOne)
+}
+
+fn grp_7(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::OutcomeWrong)
+}
+
 fn end(model: &CpmModel, st: &State) -> bool {
     if !flawless(st, Flaw::RawAnswer) {
         return false;
@@ -374,12 +475,24 @@ impl Model for CpmModel {
             Property::always(GRP_14, grp_14),
             Property::always(GRP_15, grp_15),
             Property::always(MSRP_1, msrp_1),
+            Property::always(MSRP_3, msrp_3),
             Property::always(MSRP_4, msrp_4),
             Property::always(MSRP_5, msrp_5),
             Property::always(MSRP_6, msrp_6),
             Property::always(MSRP_7, msrp_7),
             Property::always(MSRP_8, msrp_8),
             Property::always(MSRP_10, msrp_10),
+            Property::always(MSRP_11, msrp_11),
+            Property::always(ONE_3, one_3),
+            Property::always(ONE_4, one_4),
+            Property::always(ONE_9, one_9),
+            Property::always(EXT_4, ext_4),
+            Property::always(EXT_5, ext_5),
+            Property::always(GRP_8, grp_8),
+            Property::always(GRP_9, grp_9),
+            Property::always(GRP_1, grp_1),
+            Property::always(GRP_6, grp_6),
+            Property::always(GRP_7, grp_7),
             Property::always(END, end),
             Property::sometimes(S_SEALED, |_, s| reached(s, Reached::Sealed)),
         ];
@@ -460,6 +573,38 @@ impl Model for CpmModel {
                 reached(s, Reached::SealedAfterRestart)
             }));
         }
+        if s.declines {
+            p.push(Property::sometimes(S_DECLINED, |_, s: &State| {
+                crate::model::refused_then_sealed(s, 603)
+            }));
+            p.push(Property::sometimes(S_NO_ANSWER, |_, s: &State| {
+                crate::model::refused_then_sealed(s, 480)
+            }));
+        }
+        if s.msrp && s.wrong_paths {
+            p.push(Property::sometimes(S_WRONG_PATHS, |_, s: &State| {
+                s.term(Term::A).wrong_sent == 3
+            }));
+        }
+        if s.cancel {
+            p.push(Property::sometimes(S_CANCEL_CROSSED, |_, s: &State| {
+                s.ghost.cancel_first && s.term(Term::B).bye_received
+            }));
+            p.push(Property::sometimes(S_CANCEL_LATE, |_, s: &State| {
+                s.term(Term::A).cancelled && s.ghost.a_final == Some(200)
+            }));
+        }
+        if s.extend && s.info_fails && s.store_fails > 0 {
+            p.push(Property::sometimes(S_INFO_FAILED, |_, s: &State| {
+                let a = s.term(Term::A);
+                a.extended
+                    && a.group.is_none()
+                    && !a
+                        .outstanding
+                        .iter()
+                        .any(|r| r.headers.call_id.as_str() == crate::terminal::A_EXT_CALL)
+            }));
+        }
         if s.attacker {
             p.push(Property::sometimes(S_ATTACK, |_, s| {
                 reached(s, Reached::AttackRefused)
@@ -506,5 +651,17 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::SubjectNotAnnounced => Some(race_props::GRP_33),
         Mutation::MsrpPathPassThrough => Some(MSRP_1),
         Mutation::MsrpAnswerReports => Some(MSRP_5),
+        Mutation::GroupInfoWithoutMedia => Some(EXT_4),
+        Mutation::GroupOnFailedInfo => Some(EXT_5),
+        Mutation::FocusNamedFactory => Some(GRP_8),
+        Mutation::FocusContactPlain => Some(GRP_9),
+        Mutation::NoAckOfAnswer => Some(ONE_3),
+        Mutation::CrossedAnswerNotEnded => Some(ONE_4),
+        Mutation::CancelWithout487 => Some(ONE_9),
+        Mutation::AllFailuresDeclined => Some(GRP_7),
+        Mutation::DeclineEndsGroup => Some(GRP_1),
+        Mutation::ReplacedByeLeavesGroup => Some(GRP_6),
+        Mutation::MsrpFromPathUnchecked => Some(MSRP_3),
+        Mutation::AnswerOnlyMsrpLine => Some(MSRP_11),
     }
 }

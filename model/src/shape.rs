@@ -92,6 +92,10 @@ pub fn kind(st: &State, action: &Action) -> String {
         Action::Refer(t) => format!("{} REFER", t.name()),
         Action::Race(a) => format!("race {a:?}"),
         Action::Restart(t) => format!("{} restarts", t.name()),
+        Action::Cancel => "A CANCELs".into(),
+        Action::WrongPath(s) => format!("A sends on a wrong path (due {s})"),
+        Action::Decline(i) => format!("C declines {}", packet(i)),
+        Action::NoAnswer(i) => format!("C does not answer {}", packet(i)),
     }
 }
 

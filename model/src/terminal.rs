@@ -184,15 +184,30 @@ pub fn register_again(term: Term, transport: Transport) -> Request {
     )
 }
 
-/// A's INVITE to B with the CPM headers and an MSRP offer.
-pub fn invite_one(transport: Transport) -> Request {
+/// A's INVITE to B with the CPM headers and an MSRP offer; with `audio`, an audio
+/// stream is offered before the MSRP one (MSRP-11: the answer declines it with port
+/// 0, in its place).
+pub fn invite_one(transport: Transport, audio: bool) -> Request {
     testing::invite(
         Term::B.uri(),
         CONVERSATION,
         ONE_CONTRIBUTION,
-        &Term::A.sdp(),
+        &one_offer(audio),
         sender(Term::A, transport, A_ONE_CALL, "alice-inv"),
     )
+}
+
+/// The SDP of A's 1-to-1 INVITE: A's MSRP offer, with `audio` an audio m-line
+/// before it.
+pub fn one_offer(audio: bool) -> String {
+    let sdp = Term::A.sdp();
+    if !audio {
+        return sdp;
+    }
+    match sdp.split_once("m=message") {
+        Some((head, rest)) => format!("{head}m=audio 49170 RTP/AVP 0\r\nm=message{rest}"),
+        None => sdp,
+    }
 }
 
 /// An extension INVITE from `term` to the conference factory, naming K1 with

@@ -147,6 +147,58 @@ fn pinned_msrp_restart() {
     assert_clean(configs::msrp_restart(), PINNED_MSRP_RESTART);
 }
 
+/// A's CANCEL racing B's 200 (ONE-4, ONE-9): the CANCEL crosses B's 200 (the
+/// server ACKs it and ends B's leg, A gets 487) or comes after A's 200 (the call
+/// goes on); one message each way once the call is up.
+#[test]
+fn pinned_cancel() {
+    assert_clean(configs::cancel(), PINNED_CANCEL);
+}
+
+/// The extension where the store may fail the group's info (EXT-5): A is refused,
+/// nobody is invited, or the group is created once the info is durable.
+#[test]
+fn pinned_extension_info_failure() {
+    assert_clean(info_failure(), PINNED_EXTENSION_INFO_FAILURE);
+}
+
+fn info_failure() -> Setup {
+    Setup {
+        store_fails: 1,
+        info_fails: true,
+        ..configs::extension()
+    }
+}
+
+/// The group's end where C declines (603) or does not answer (480) the group's
+/// INVITE, or joins (GRP-1, GRP-7): the group goes on for A and B, and every
+/// version of its state and its history record C's outcome.
+#[test]
+fn pinned_group_decline() {
+    assert_clean(configs::group_decline(), PINNED_GROUP_DECLINE);
+}
+
+const PINNED_GROUP_DECLINE: usize = 22_379;
+
+/// A's SENDs on a wrong path (MSRP-3) racing the 1-to-1 over MSRP: an unknown
+/// session-id gets 481, another's From-Path 403, and neither is stored.
+#[test]
+fn pinned_msrp_wrong_path() {
+    assert_clean(configs::msrp_wrong_path(), PINNED_MSRP_WRONG_PATH);
+}
+
+const PINNED_MSRP_WRONG_PATH: usize = 1_550;
+
+/// A's 1-to-1 offer with an audio stream before the MSRP one (MSRP-11): every
+/// answer to A mirrors it, the audio stream declined with port 0 in its place.
+#[test]
+fn pinned_second_mline() {
+    assert_clean(configs::second_mline(), PINNED_SECOND_MLINE);
+}
+
+const PINNED_SECOND_MLINE: usize = 398;
+const PINNED_CANCEL: usize = 4_877;
+const PINNED_EXTENSION_INFO_FAILURE: usize = 12_686;
 const PINNED_MSRP_RESTART: usize = 9_995;
 const PINNED_GROUP_REFER: usize = 107_160;
 const PINNED_MSRP: usize = 9_943;
@@ -316,4 +368,64 @@ fn mutant_refer_from_anyone_breaks_grp_14() {
 #[test]
 fn mutant_anyone_removes_breaks_grp_15() {
     assert_breaks(configs::group_refer(), Mutation::AnyoneRemoves);
+}
+
+#[test]
+fn mutant_group_info_without_media_breaks_ext_4() {
+    assert_breaks(configs::extension(), Mutation::GroupInfoWithoutMedia);
+}
+
+#[test]
+fn mutant_group_on_failed_info_breaks_ext_5() {
+    assert_breaks(info_failure(), Mutation::GroupOnFailedInfo);
+}
+
+#[test]
+fn mutant_focus_named_factory_breaks_grp_8() {
+    assert_breaks(configs::group_end(), Mutation::FocusNamedFactory);
+}
+
+#[test]
+fn mutant_focus_contact_plain_breaks_grp_9() {
+    assert_breaks(configs::extension(), Mutation::FocusContactPlain);
+}
+
+#[test]
+fn mutant_no_ack_of_answer_breaks_one_3() {
+    assert_breaks(small(0), Mutation::NoAckOfAnswer);
+}
+
+#[test]
+fn mutant_crossed_answer_not_ended_breaks_one_4() {
+    assert_breaks(configs::cancel(), Mutation::CrossedAnswerNotEnded);
+}
+
+#[test]
+fn mutant_cancel_without_487_breaks_one_9() {
+    assert_breaks(configs::cancel(), Mutation::CancelWithout487);
+}
+
+#[test]
+fn mutant_all_failures_declined_breaks_grp_7() {
+    assert_breaks(configs::group_decline(), Mutation::AllFailuresDeclined);
+}
+
+#[test]
+fn mutant_decline_ends_group_breaks_grp_1() {
+    assert_breaks(configs::group_decline(), Mutation::DeclineEndsGroup);
+}
+
+#[test]
+fn mutant_replaced_bye_leaves_group_breaks_grp_6() {
+    assert_breaks(configs::extension(), Mutation::ReplacedByeLeavesGroup);
+}
+
+#[test]
+fn mutant_msrp_from_path_unchecked_breaks_msrp_3() {
+    assert_breaks(configs::msrp_wrong_path(), Mutation::MsrpFromPathUnchecked);
+}
+
+#[test]
+fn mutant_answer_only_msrp_line_breaks_msrp_11() {
+    assert_breaks(configs::second_mline(), Mutation::AnswerOnlyMsrpLine);
 }

@@ -155,6 +155,37 @@ pub enum Mutation {
     MsrpPathPassThrough,
     /// Answer a terminal's REPORT with 200 (breaks MSRP-5).
     MsrpAnswerReports,
+    /// Store the group's session info without the SDP media attributes (breaks EXT-4).
+    GroupInfoWithoutMedia,
+    /// Create the group and answer A 200 although the store failed its info (breaks
+    /// EXT-5).
+    GroupOnFailedInfo,
+    /// Name the conference-factory URI, not the focus URI, as the group state
+    /// object's `lastfocussessionid` (breaks GRP-8).
+    FocusNamedFactory,
+    /// Send the focus's INVITEs to the participants with a plain Contact: no
+    /// `isfocus`, no CPM feature tags (breaks GRP-9).
+    FocusContactPlain,
+    /// Never send the ACK of a callee's 2xx (breaks ONE-3).
+    NoAckOfAnswer,
+    /// Leave the callee's 2xx that crossed A's CANCEL ACKed but not ended (breaks
+    /// ONE-4).
+    CrossedAnswerNotEnded,
+    /// Answer A's CANCEL but never its INVITE (breaks ONE-9).
+    CancelWithout487,
+    /// Record every failed invitation as declined, a 408/480/487 too (breaks GRP-7).
+    AllFailuresDeclined,
+    /// End the group for everyone when an invitee declines or does not answer
+    /// (breaks GRP-1).
+    DeclineEndsGroup,
+    /// Take a BYE on the replaced 1-to-1 as its sender's leaving of the group that
+    /// replaced it (breaks GRP-6).
+    ReplacedByeLeavesGroup,
+    /// Take on a SEND whose From-Path is not the leg's (breaks MSRP-3).
+    MsrpFromPathUnchecked,
+    /// Answer an offer with the MSRP m-line only, dropping the others (breaks
+    /// MSRP-11).
+    AnswerOnlyMsrpLine,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use super::config::Mutation;
 use super::keys::LegKey;
 use super::msrp_media::PeerMedia;
 use super::output::{Event, SessionOutcome};
@@ -181,7 +182,9 @@ impl Server {
         };
         if let Some(r) = resp.filter(|r| r.status.is_success()) {
             self.ack_callee(fork, &r);
-            self.send_bye(now, sid, fork);
+            if self.config.mutation != Mutation::CrossedAnswerNotEnded {
+                self.send_bye(now, sid, fork);
+            }
         }
         let Some(Session::One(one)) = self.sessions.get_mut(&sid) else {
             return;

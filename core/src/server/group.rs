@@ -40,6 +40,10 @@ impl Server {
             group.info.key.conversation_id.clone(),
             group.info.key.contribution_id.clone(),
         );
+        let stored = match stored {
+            Err(_) if self.config.mutation == Mutation::GroupOnFailedInfo => Ok(()),
+            stored => stored,
+        };
         if let Err(why) = stored {
             self.release_replaced(replaces);
             let req = creating.a_invite.clone();
@@ -211,6 +215,9 @@ impl Server {
             server_contact(&self.config, &focus_user, leg.flow, true),
             super::sips::secure(&leg.remote_target.get(), leg.flow),
         ))];
+        if self.config.mutation == Mutation::FocusContactPlain {
+            h.contact = vec![server_contact(&self.config, &focus_user, leg.flow, false)];
+        }
         h.conversation_id = Some(conversation);
         h.contribution_id = Some(contribution);
         h.referred_by = Some(NameAddr::new(identity_uri(requester)));
@@ -461,7 +468,7 @@ impl Server {
                     state: p.status.as_str().to_owned(),
                 })
                 .collect(),
-            focus: Some(print_uri(&domain_uri(&self.config, &g.focus_user))),
+            focus: Some(self.focus_record_uri(&g.focus_user)),
         };
         // GRP-13: the subscribers learn the group ended (their last NOTIFY).
         self.end_all_subscriptions(now, gid);
@@ -476,4 +483,17 @@ impl Server {
 /// A URI for an identity (for Referred-By).
 fn identity_uri(user: &UserUri) -> Uri {
     parse_uri(user.as_str()).unwrap_or_else(|_| Uri::Other(user.as_str().to_owned()))
+}
+
+impl Server {
+    /// The focus URI as the group state object names it (`lastfocussessionid`,
+    /// GRP-8): `sip:<focus user>@<domain>`.
+    pub(crate) fn focus_record_uri(&self, focus_user: &str) -> String {
+        let user = if self.config.mutation == Mutation::FocusNamedFactory {
+            self.config.conference_factory_user.as_str()
+        } else {
+            focus_user
+        };
+        print_uri(&domain_uri(&self.config, user))
+    }
 }

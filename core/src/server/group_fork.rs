@@ -58,7 +58,7 @@ impl Server {
                 let refused = match &rx {
                     ClientRx::Response(r) => ![408, 480, 487].contains(&r.status.get()),
                     ClientRx::TimedOut | ClientRx::Retransmitted2xx(_) => false,
-                };
+                } || self.config.mutation == Mutation::AllFailuresDeclined;
                 let (left, any_refused) = self.fork_settled(gid, user, fork, refused);
                 if !(can_join && left == 0) {
                     return self.drop_fork_leg(fork);
@@ -74,6 +74,9 @@ impl Server {
                     ParticipantStatus::NoAnswer
                 };
                 self.set_participant(now, gid, user, Some(fork.clone()), status);
+                if self.config.mutation == Mutation::DeclineEndsGroup {
+                    self.everyone_leaves(now, gid);
+                }
                 self.maybe_end_group(now, gid);
             }
         }
@@ -139,5 +142,18 @@ impl Server {
     fn drop_fork_leg(&mut self, fork: &LegKey) {
         self.legs.remove(fork);
         self.forget_msrp_leg(fork);
+    }
+}
+
+impl Server {
+    /// `Mutation::DeclineEndsGroup`: every participant counted as gone.
+    fn everyone_leaves(&mut self, now: Time, gid: SessionId) {
+        let users: Vec<UserUri> = match self.sessions.get(&gid) {
+            Some(Session::Group(g)) => g.participants.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        for u in &users {
+            self.set_participant(now, gid, u, None, ParticipantStatus::Left);
+        }
     }
 }

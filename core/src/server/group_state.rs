@@ -10,13 +10,11 @@
 //! answer is ignored and the core's state (ticket numbering included) is the same
 //! as without them.
 
-use super::leg::domain_uri;
 use super::output::Command;
 use super::session::{Group, GroupState, Session};
 use super::Server;
 use crate::ids::{SessionId, StoreTicket};
 use crate::record::{GroupStateRecord, ParticipantRecord, Record};
-use crate::wire::uri::print_uri;
 
 /// The ticket of a write nothing waits for: never handed out by the ticket counter
 /// (it starts at 1), so `handle_store_result` finds no use for it and ignores it.
@@ -44,7 +42,7 @@ impl Server {
         let record = GroupStateRecord {
             info: (*g.info).clone(),
             subject: group_subject(g),
-            focus: print_uri(&domain_uri(&self.config, &g.focus_user)),
+            focus: self.focus_record_uri(&g.focus_user),
             participants: g
                 .participants
                 .iter()

@@ -171,24 +171,25 @@ impl Server {
         };
         // An answer has one m-line per offered one, in order; those the server does
         // not take get port 0 (RFC 3264 §6, MSRP-11).
-        let media = if m.offer_lines.is_empty() {
-            vec![ours]
-        } else {
-            m.offer_lines
-                .iter()
-                .map(|line| match line {
-                    None => ours.clone(),
-                    Some((media, proto, formats)) => SdpMedia {
-                        media: media.clone(),
-                        port: 0,
-                        proto: proto.clone(),
-                        formats: formats.clone(),
-                        connection_address: None,
-                        attributes: Vec::new(),
-                    },
-                })
-                .collect()
-        };
+        let media =
+            if m.offer_lines.is_empty() || self.config.mutation == Mutation::AnswerOnlyMsrpLine {
+                vec![ours]
+            } else {
+                m.offer_lines
+                    .iter()
+                    .map(|line| match line {
+                        None => ours.clone(),
+                        Some((media, proto, formats)) => SdpMedia {
+                            media: media.clone(),
+                            port: 0,
+                            proto: proto.clone(),
+                            formats: formats.clone(),
+                            connection_address: None,
+                            attributes: Vec::new(),
+                        },
+                    })
+                    .collect()
+            };
         let sdp = Sdp {
             raw: String::new(),
             origin_address: ip.clone(),

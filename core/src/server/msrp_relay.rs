@@ -145,7 +145,9 @@ impl Server {
         let Some(m) = self.msrp.legs.get(&leg) else {
             return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
-        if !paths_match(&req.from_path, &m.peer_path, relaxed) {
+        if !paths_match(&req.from_path, &m.peer_path, relaxed)
+            && self.config.mutation != Mutation::MsrpFromPathUnchecked
+        {
             return self.msrp_refuse(conn, &req, MsrpRefusal::FromPathMismatch);
         }
         let accept = m.accept_types.clone();

@@ -2,6 +2,7 @@
 //! answers relayed back, CANCEL, the 2xx/ACK exchange on each leg, and in-dialog
 //! requests relayed between the legs (specs/one-to-one.md, ONE-1..ONE-8).
 
+use super::config::Mutation;
 use super::keys::LegKey;
 use super::leg::{cpm_contact, server_contact, Leg, LegState, Role, Unacked2xx};
 use super::msrp_media::PeerMedia;
@@ -199,6 +200,9 @@ impl Server {
             // are derived from the SDP then (`seal_one`), not kept while it lasts.
             media_attributes: match session_type {
                 SessionType::OneToOne => Vec::new(),
+                SessionType::AdHoc if self.config.mutation == Mutation::GroupInfoWithoutMedia => {
+                    Vec::new()
+                }
                 SessionType::AdHoc => sdp.map(|s| s.media_attribute_lines()).unwrap_or_default(),
             },
             invited,
@@ -414,6 +418,9 @@ impl Server {
         leg.confirm();
         let (ack, sent) = leg.ack(resp.headers.cseq.seq, &self.config, &mut self.ids);
         leg.last_ack = Some(sent);
+        if self.config.mutation == Mutation::NoAckOfAnswer {
+            return;
+        }
         self.out.transmit(leg.flow, SipMessage::Request(ack));
     }
 
@@ -454,7 +461,9 @@ impl Server {
             };
             (c.a_tx == invite_key).then(|| (*sid, c.clone()))
         });
-        self.reply_to_tx(now, &invite_key, StatusCode::REQUEST_TERMINATED);
+        if self.config.mutation != Mutation::CancelWithout487 {
+            self.reply_to_tx(now, &invite_key, StatusCode::REQUEST_TERMINATED);
+        }
         let Some((sid, calling)) = found else {
             return;
         };

@@ -15,7 +15,7 @@ use super::keys::LegKey;
 use super::leg::LegState;
 use super::output::{Command, Event, SessionOutcome};
 use super::refusal::Refusal;
-use super::session::{GroupState, OneState, Sealing, Session};
+use super::session::{GroupState, OneState, ParticipantStatus, Sealing, Session};
 use super::timer::Timer;
 use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
@@ -39,6 +39,9 @@ impl Server {
             l.unacked_2xx = None;
         }
         self.out.disarm(&Timer::Retransmit2xx(leg.clone()));
+        if self.config.mutation == Mutation::ReplacedByeLeavesGroup {
+            self.replaced_bye_leaves_group(now, sid, leg);
+        }
         let one = match self.sessions.get_mut(&sid) {
             Some(Session::One(one)) => one,
             Some(Session::Group(_)) => return self.on_group_bye(now, sid, leg, key, req),
@@ -300,5 +303,22 @@ impl Server {
             SessionOutcome::SealFailed
         };
         self.drop_session(sid, outcome);
+    }
+}
+
+impl Server {
+    /// `Mutation::ReplacedByeLeavesGroup`: a BYE on an established 1-to-1 that a
+    /// group replaced takes its sender out of the group.
+    fn replaced_bye_leaves_group(&mut self, now: Time, sid: SessionId, leg: &LegKey) {
+        let Some(Session::One(one)) = self.sessions.get(&sid) else {
+            return;
+        };
+        let (OneState::Established, Some(gid), Some(l)) =
+            (&one.state, one.replaced_by, self.legs.get(leg))
+        else {
+            return;
+        };
+        let user = l.user.clone();
+        self.set_participant(now, gid, &user, None, ParticipantStatus::Left);
     }
 }

@@ -104,7 +104,11 @@ impl CpmModel {
         }
         for m in msrp::decode_all(bytes) {
             match m {
-                cpmd_core::msrp::MsrpMessage::Response(r) => self.msrp_response(st, t, &r, log),
+                cpmd_core::msrp::MsrpMessage::Response(r) => {
+                    if !self.wrong_path_answered(st, &r) {
+                        self.msrp_response(st, t, &r, log)
+                    }
+                }
                 cpmd_core::msrp::MsrpMessage::Request(r) if r.method == MsrpMethod::Report => {
                     self.msrp_report(st, t, &r, log)
                 }

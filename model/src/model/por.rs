@@ -409,6 +409,8 @@ fn packet_of(a: &Action) -> Option<(usize, OnPacket)> {
         Action::Drop(i) => Some((*i, Action::Drop)),
         Action::Duplicate(i) => Some((*i, Action::Duplicate)),
         Action::IgnoreBye(i) => Some((*i, Action::IgnoreBye)),
+        Action::Decline(i) => Some((*i, Action::Decline)),
+        Action::NoAnswer(i) => Some((*i, Action::NoAnswer)),
         Action::Fire(_)
         | Action::StoreOk(_)
         | Action::StoreFail(_)
@@ -422,7 +424,9 @@ fn packet_of(a: &Action) -> Option<(usize, OnPacket)> {
         | Action::Abort(_)
         | Action::Refer(_)
         | Action::Race(_)
-        | Action::Restart(_) => None,
+        | Action::Restart(_)
+        | Action::Cancel
+        | Action::WrongPath(_) => None,
     }
 }
 
