@@ -204,7 +204,7 @@ impl Server {
         // SEC-4a: signed, not stored: challenges cost no state and cannot push a
         // genuine nonce out of anything.
         let expiry = now.plus_ms(auth.nonce_ttl_ms);
-        let nonce = nonces::mint(&self.config.seed, expiry, self.ids.tag().as_str());
+        let nonce = nonces::mint(&self.config.seed, expiry, &self.ids.hex_token());
         let header = if status == StatusCode::UNAUTHORIZED {
             "WWW-Authenticate"
         } else {

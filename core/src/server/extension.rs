@@ -110,7 +110,7 @@ impl Server {
             ticket,
             record: Record::SessionInfo(info.clone()),
         });
-        let focus_user = format!("conf-{}", self.ids.tag());
+        let focus_user = format!("conf-{}", self.ids.hex_token());
         self.by_contribution
             .insert(info.key.contribution_id.clone(), gid);
         let group = Group {

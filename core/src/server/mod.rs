@@ -80,7 +80,7 @@ pub mod table_sizes;
 mod termination;
 mod tickets;
 mod timer;
-mod token;
+pub(crate) mod token;
 mod transaction;
 mod validate;
 

@@ -17,7 +17,6 @@ use super::Server;
 use crate::ids::{ConnId, TransactionId};
 use crate::msrp::reassembly::Reassembler;
 use crate::msrp::{MsrpMessage, MsrpMethod, MsrpRequest};
-use crate::sdp::{Sdp, SdpAttribute, SdpMedia};
 use crate::wire;
 use crate::wire::msrp_uri::{own_uri, uri_socket};
 
@@ -152,52 +151,24 @@ impl Server {
         let Some(m) = self.msrp.legs.get(leg) else {
             return Vec::new();
         };
-        let addr = self.msrp_addr(m.tls);
-        let ip = addr.ip().to_string();
-        let mut attributes = vec![attr("accept-types", Some(&m.accept_types))];
-        if let Some(w) = &m.accept_wrapped {
-            attributes.push(attr("accept-wrapped-types", Some(w)));
-        }
-        attributes.push(attr("path", Some(&m.local_path)));
-        attributes.push(attr("setup", Some(m.setup.token())));
-        attributes.push(attr("sendrecv", None));
-        let ours = SdpMedia {
-            media: "message".into(),
-            port: addr.port(),
-            proto: if m.tls { "TCP/TLS/MSRP" } else { "TCP/MSRP" }.into(),
-            formats: vec!["*".into()],
-            connection_address: None,
-            attributes,
+        // Printed from the leg's parts; an answer has one m-line per offered one,
+        // in order, those the server does not take with port 0 (RFC 3264 §6,
+        // MSRP-11).
+        let lines: &[_] = if self.config.mutation == Mutation::AnswerOnlyMsrpLine {
+            &[]
+        } else {
+            &m.offer_lines
         };
-        // An answer has one m-line per offered one, in order; those the server does
-        // not take get port 0 (RFC 3264 §6, MSRP-11).
-        let media =
-            if m.offer_lines.is_empty() || self.config.mutation == Mutation::AnswerOnlyMsrpLine {
-                vec![ours]
-            } else {
-                m.offer_lines
-                    .iter()
-                    .map(|line| match line {
-                        None => ours.clone(),
-                        Some((media, proto, formats)) => SdpMedia {
-                            media: media.clone(),
-                            port: 0,
-                            proto: proto.clone(),
-                            formats: formats.clone(),
-                            connection_address: None,
-                            attributes: Vec::new(),
-                        },
-                    })
-                    .collect()
-            };
-        let sdp = Sdp {
-            raw: String::new(),
-            origin_address: ip.clone(),
-            connection_address: Some(ip),
-            attributes: Vec::new(),
-            media,
-        };
-        wire::sdp::encode(&sdp).into_bytes()
+        wire::sdp::encode_msrp(&wire::sdp::MsrpSdp {
+            listener: self.msrp_addr(m.tls),
+            tls: m.tls,
+            accept_types: &m.accept_types,
+            accept_wrapped: m.accept_wrapped.as_deref(),
+            path: &m.local_path,
+            setup: m.setup.token(),
+            lines,
+        })
+        .into_bytes()
     }
 
     /// Once the SDP exchange of `leg` is complete: if the server is the active
@@ -361,12 +332,5 @@ impl Server {
             .legs
             .get(leg)
             .is_none_or(|m| m.conn.is_some() || m.queue.len() < self.config.msrp.max_queued)
-    }
-}
-
-fn attr(name: &str, value: Option<&str>) -> SdpAttribute {
-    SdpAttribute {
-        name: name.to_owned(),
-        value: value.map(str::to_owned),
     }
 }

@@ -255,7 +255,7 @@ impl Server {
         flow: Flow,
         mut from: NameAddr,
     ) -> Leg {
-        let key = LegKey::new(self.ids.call_id(&self.config.domain), self.ids.tag());
+        let key = LegKey::new(self.ids.call_id(), self.ids.tag());
         from.set_tag(key.local_tag());
         // SEC-6: a callee's terminal address is where its binding's REGISTER came
         // from (behind a trusted proxy: the proxy).

@@ -209,7 +209,7 @@ impl Server {
         let mut headers = Headers::new(
             from,
             to,
-            self.ids.call_id(&self.config.domain),
+            self.ids.call_id(),
             CSeq {
                 seq: 1,
                 method: Method::Message,

@@ -243,10 +243,9 @@ impl Server {
         };
         let mut info = (*one.info).clone();
         // Derived from the SDP now rather than kept for the session's life
-        // (`session_info`); the SDP is the offer as received, which decoded then.
-        info.media_attributes = crate::wire::sdp::decode(info.sdp.as_bytes())
-            .map(|sdp| sdp.media_attribute_lines())
-            .unwrap_or_default();
+        // (`session_info`); the SDP is the offer as received, which decoded then,
+        // so its lines are read without decoding it again.
+        info.media_attributes = crate::wire::sdp::media_attribute_lines(&info.sdp);
         let history = HistoryObject {
             info,
             messages: one.chat.delivered.clone(),

@@ -10,6 +10,12 @@
 //! model, a replay of a recorded trace) the tokens are reproduced exactly, so the core
 //! stays deterministic for a given seed.
 //!
+//! SIP tokens (tags, branches after the magic cookie, Call-IDs) are printed as the
+//! 22 base64url digits (RFC 4648 §5, no padding) of their 128 bits, so that a tag or
+//! a Call-ID fits a `CompactString`'s 24 inline bytes and a message's copies of it
+//! cost no allocation; the characters are SIP `token` and `word` characters and
+//! URI-unreserved. Nonces, focus user names and MSRP ids keep 32 hex digits.
+//!
 //! This module is not a source of entropy: the runtime draws the key from the OS.
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -52,22 +58,38 @@ pub(crate) struct Sequential {
 
 impl Sequential {
     /// [`prf`]`(seed, stream, n)`, from `slot`'s generator when it stands at token
-    /// `n` of `stream`, else from a new one left in `slot`.
+    /// `n` of `stream` or a few tokens before it (read on past the ones between:
+    /// the SIP counter also numbers sessions and tickets, so its tokens skip a
+    /// few numbers), else from a new one left in `slot`.
     pub(crate) fn prf(slot: &mut Option<Self>, seed: &Seed, stream: Stream, n: u64) -> u128 {
         let s = match slot {
-            Some(s) if s.next == Some(n) && s.stream == stream => s,
+            Some(s)
+                if s.stream == stream
+                    && s.next.is_some_and(|next| n >= next && n - next <= MAX_SKIP) =>
+            {
+                s
+            }
             _ => slot.insert(Self {
                 rng: generator(seed, stream, n),
                 stream,
                 next: Some(n),
             }),
         };
+        for _ in s.next.unwrap_or(n)..n {
+            s.rng.next_u64();
+            s.rng.next_u64();
+        }
         s.next = n.checked_add(1);
         let hi = s.rng.next_u64();
         let lo = s.rng.next_u64();
         (u128::from(hi) << 64) | u128::from(lo)
     }
 }
+
+/// Most tokens [`Sequential::prf`] reads past rather than set up a new generator:
+/// 16 tokens are 64 keystream words, the 4 blocks the generator computes at once,
+/// so a longer skip would compute as much as a fresh start.
+const MAX_SKIP: u64 = 16;
 
 /// The generator of `stream` under `seed`, at token `n`.
 fn generator(seed: &Seed, stream: Stream, n: u64) -> ChaCha20Rng {
@@ -93,18 +115,57 @@ pub(crate) fn push_hex_bits(out: &mut String, bits: u128) {
     out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
 }
 
-/// 32 lowercase hex digits of token number `n` of `stream`.
+/// Characters of a SIP token: 128 bits in base64url digits.
+pub(crate) const SIP_TOKEN_LEN: usize = 22;
+
+/// The base64url digits (RFC 4648 §5, without padding) of `bits` taken as 16
+/// big-endian bytes: six bits a digit, the last digit holding the two lowest bits
+/// and four zero bits, as any base64url decoder reads it.
+pub(crate) fn b64url_digits(bits: u128) -> [u8; SIP_TOKEN_LEN] {
+    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut digits = [0u8; SIP_TOKEN_LEN];
+    for (i, d) in digits[..SIP_TOKEN_LEN - 1].iter_mut().enumerate() {
+        let shift = 122 - 6 * i;
+        *d = DIGITS[((bits >> shift) & 0x3f) as usize];
+    }
+    digits[SIP_TOKEN_LEN - 1] = DIGITS[((bits & 0x3) << 4) as usize];
+    digits
+}
+
+/// The base64url digits of `bits` as text (see [`b64url_digits`]).
+pub(crate) fn push_b64url(out: &mut String, bits: u128) {
+    out.push_str(std::str::from_utf8(&b64url_digits(bits)).unwrap_or_default());
+}
+
+/// (tests only) 32 lowercase hex digits of token number `n` of `stream`.
+#[cfg(test)]
 pub(crate) fn hex(seed: &Seed, stream: Stream, n: u64) -> String {
     let mut out = String::with_capacity(32);
-    push_hex(&mut out, seed, stream, n);
+    push_hex_bits(&mut out, prf(seed, stream, n));
     out
 }
 
-/// Appends the 32 lowercase hex digits of token number `n` of `stream` (what
-/// `format!("{:032x}")` prints, without the formatting machinery: tokens are minted
-/// several times per session).
-pub(crate) fn push_hex(out: &mut String, seed: &Seed, stream: Stream, n: u64) {
-    push_hex_bits(out, prf(seed, stream, n));
+/// (tests only) The 128 bits of a SIP token, by a plain base64url decoder (the RFC
+/// 4648 §5 alphabet by position, eight bits at a time): `None` for anything that is
+/// not 22 digits with zero padding bits.
+#[cfg(test)]
+pub(crate) fn b64url_bits(text: &str) -> Option<u128> {
+    const DIGITS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut held_bits = 0u32;
+    let mut held = 0;
+    let mut bytes = Vec::new();
+    for c in text.chars() {
+        held_bits = (held_bits << 6) | DIGITS.find(c)? as u32;
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            bytes.push((held_bits >> held) as u8);
+            held_bits &= (1 << held) - 1;
+        }
+    }
+    // What is left over must be the zero padding bits.
+    let bytes: [u8; 16] = bytes.try_into().ok()?;
+    (held_bits == 0 && text.len() == SIP_TOKEN_LEN).then(|| u128::from_be_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -165,6 +226,61 @@ mod tests {
             Sequential::prf(&mut slot, &a, Stream::Msrp, 0),
             prf(&a, Stream::Msrp, 0)
         );
+    }
+
+    /// Reading on past skipped tokens gives `prf`'s tokens, up to and beyond the
+    /// longest skip (then a new generator).
+    #[test]
+    fn skipping_sequential_tokens_are_prf_tokens() {
+        let a = Seed {
+            instance: 1,
+            key: [9; 32],
+        };
+        let mut slot = None;
+        let mut n = 1;
+        for skip in (0..=MAX_SKIP + 2).chain([0, 1, 3, MAX_SKIP, 100, 2]) {
+            n += skip;
+            assert_eq!(
+                Sequential::prf(&mut slot, &a, Stream::Sip, n),
+                prf(&a, Stream::Sip, n),
+                "token {n} after a skip of {skip}"
+            );
+            n += 1;
+        }
+    }
+
+    /// The SIP token digits are base64url of the 16 big-endian bytes (RFC 4648 §10
+    /// test vector, and a reference decoder over PRF outputs and edge values), SIP
+    /// `token` characters only.
+    #[test]
+    fn sip_tokens_are_base64url_of_the_bits() {
+        // RFC 4648 §10: BASE64("foobar") = "Zm9vYmFy"; 16 bytes "foobarfoobarfoob".
+        let bits = u128::from_be_bytes(*b"foobarfoobarfoob");
+        let mut text = String::new();
+        push_b64url(&mut text, bits);
+        assert_eq!(text, "Zm9vYmFyZm9vYmFyZm9vYg");
+        let a = seed(4);
+        let edge = [
+            0,
+            1,
+            2,
+            3,
+            4,
+            u128::MAX,
+            u128::MAX - 3,
+            1 << 127,
+            0x3f << 122,
+        ];
+        let prfs = (0..200).map(|n| prf(&a, Stream::Sip, n));
+        for bits in edge.into_iter().chain(prfs) {
+            let mut text = String::new();
+            push_b64url(&mut text, bits);
+            assert_eq!(text.len(), SIP_TOKEN_LEN);
+            assert!(text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert_eq!(b64url_bits(&text), Some(bits), "{text}");
+        }
     }
 
     /// The generator is ChaCha20 and not something like it: RFC 8439 A.1 test vector

@@ -35,20 +35,17 @@ fn options_tags(h: &mut Harness, n: usize) -> Vec<String> {
 }
 
 /// SEC-1: tokens carry no counter or other structure. From 256 To-tags the server
-/// handed out to unauthenticated OPTIONS: each is 128 bits in 32 hex digits, no two
-/// share more than 6 leading or trailing digits (a
-/// 1 in 16^7 chance per pair), and consecutive tags differ in about
-/// half their bits (a counter, or a weak mix of one, would not).
+/// handed out to unauthenticated OPTIONS: each is 128 bits in 22 base64url digits, no
+/// two share more than 5 leading or trailing digits (a 1 in 64^5 chance per pair;
+/// the last digit holds only 2 bits), and consecutive tags differ in about half
+/// their bits (a counter, or a weak mix of one, would not).
 #[test]
 fn tokens_show_no_counter_or_structure() {
     let mut h = keyed_harness();
     let tags = options_tags(&mut h, 256);
     let bits: Vec<u128> = tags
         .iter()
-        .map(|t| {
-            assert_eq!(t.len(), 32, "128 bits in hex: {t}");
-            u128::from_str_radix(t, 16).expect("hex")
-        })
+        .map(|t| crate::server::token::b64url_bits(t).unwrap_or_else(|| panic!("128 bits: {t}")))
         .collect();
     for (i, a) in tags.iter().enumerate() {
         for b in &tags[i + 1..] {
@@ -59,7 +56,7 @@ fn tokens_show_no_counter_or_structure() {
                 .zip(b.bytes().rev())
                 .take_while(|(x, y)| x == y)
                 .count();
-            assert!(prefix <= 6 && suffix <= 6, "{a} and {b} share structure");
+            assert!(prefix <= 5 && suffix <= 5, "{a} and {b} share structure");
         }
     }
     let distances: Vec<u32> = bits
@@ -102,22 +99,25 @@ fn seed_inversion_attack_fails() {
     let mut h = keyed_harness();
     let tags = options_tags(&mut h, 64);
     let mut votes = std::collections::BTreeMap::<u64, usize>::new();
-    for t in tags.iter().filter(|t| (17..=32).contains(&t.len())) {
-        let (prefix, counter) = t.split_at(16);
-        if let (Ok(p), Ok(n)) = (
-            u64::from_str_radix(prefix, 16),
-            u64::from_str_radix(counter, 16),
-        ) {
-            *votes.entry(unmix(p) ^ mix(0) ^ n).or_default() += 1;
-        }
+    for t in &tags {
+        // The old layout: the mixed word in the high 64 bits, the counter below.
+        let bits = crate::server::token::b64url_bits(t).expect("a token");
+        let (p, n) = ((bits >> 64) as u64, bits as u64);
+        *votes.entry(unmix(p) ^ mix(0) ^ n).or_default() += 1;
     }
+    assert_eq!(
+        votes.values().sum::<usize>(),
+        tags.len(),
+        "every tag was read"
+    );
     let best = votes.values().max().copied().unwrap_or(0);
     assert!(best < 2, "two tags agree on a recovered seed");
     // And a guess built from the recovered seed does not hit the next tag.
     let next = options_tags(&mut h, 1).remove(0);
     for boot in votes.keys() {
         for n in 1..=200u64 {
-            let guess = format!("{:016x}{n:x}", mix(boot ^ mix(0) ^ n));
+            let guess = (u128::from(mix(boot ^ mix(0) ^ n)) << 64) | u128::from(n);
+            let next = crate::server::token::b64url_bits(&next).expect("a token");
             assert_ne!(guess, next, "predicted the next tag");
         }
     }
