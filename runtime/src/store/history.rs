@@ -569,6 +569,7 @@ fn file_message<C: Conn + ?Sized>(
             flags: bits::SEEN,
             raw: &sent,
             body_elsewhere: elsewhere(&sent),
+            from_session_row: false,
         },
     )?;
     let mut done = vec![parts.sender];
@@ -588,6 +589,7 @@ fn file_message<C: Conn + ?Sized>(
                 flags: 0,
                 raw: &received,
                 body_elsewhere: elsewhere(&received),
+                from_session_row: false,
             },
         )?;
     }
@@ -611,6 +613,24 @@ pub(crate) fn info_values(info: &SessionInfo) -> Vec<Val> {
         join_list(&info.media_attributes).into(),
         join_list(&invited).into(),
     ]
+}
+
+/// A sealed session's info object as IMAP will print it from the row written
+/// from `info` ([`info_values`]: the same strings, the invited joined).
+pub(crate) fn sealed_info_object(info: &SessionInfo) -> Vec<u8> {
+    let invited: Vec<&str> = info.invited.iter().map(UserUri::as_str).collect();
+    let row = layout::InfoRow {
+        session_type: layout::session_type_token(info.session_type),
+        from: info.from.as_str(),
+        to: &info.to,
+        date: &info.date,
+        subject: info.subject.as_deref(),
+        in_reply_to: info.in_reply_to.as_ref().map(|c| c.as_str()),
+        sdp: &info.sdp,
+        conversation_id: info.key.conversation_id.as_str(),
+        contribution_id: info.key.contribution_id.as_str(),
+    };
+    layout::info_object_of_row(&row, &join_list(&invited))
 }
 
 /// The session info columns, set from `$1`..`$9` ([`info_values`]); a macro so
@@ -677,9 +697,16 @@ fn file_info<C: Conn + ?Sized>(
     parties: &[String],
     crashed: bool,
 ) -> Result<(), DbError> {
-    file_object(ops, session, info, parties, Filed::Replace, "info", &|_| {
-        layout::session_info_object(info, crashed)
-    })
+    file_object(
+        ops,
+        session,
+        info,
+        parties,
+        Filed::Replace,
+        "info",
+        &|_| layout::session_info_object(info, crashed),
+        false,
+    )
 }
 
 /// Whether a session may already have objects filed (they are replaced), or is
@@ -700,6 +727,7 @@ pub(crate) fn file_object<C: Conn + ?Sized>(
     filed: Filed,
     kind: &str,
     raw: &dyn Fn(i64) -> Vec<u8>,
+    from_session_row: bool,
 ) -> Result<(), DbError> {
     let raw = raw(ops.now);
     let mailbox = layout::session_mailbox(
@@ -712,6 +740,7 @@ pub(crate) fn file_object<C: Conn + ?Sized>(
         flags: 0,
         raw: &raw,
         body_elsewhere: 0,
+        from_session_row,
     };
     match filed {
         Filed::Replace => ops.replace_entries(parties, &mailbox, entry),
@@ -744,9 +773,27 @@ pub(crate) fn file_sealed<C: Conn + ?Sized>(
             ],
         )?;
     }
-    file_object(ops, session, &h.info, parties, filed, "info", &|_| {
-        layout::session_info_object(&h.info, crashed)
-    })?;
+    // A sealed 1-to-1's info object is printed from its row when read
+    // (STORE-13): the row is never written again (HIST-2), so it is not stored
+    // per party. A crash's seal, and a group's (GRP-23 may reopen and rewrite
+    // its row), keep the whole object.
+    let from_row = h.info.session_type == SessionType::OneToOne && !crashed;
+    file_object(
+        ops,
+        session,
+        &h.info,
+        parties,
+        filed,
+        "info",
+        &|_| {
+            if from_row {
+                sealed_info_object(&h.info)
+            } else {
+                layout::session_info_object(&h.info, crashed)
+            }
+        },
+        from_row,
+    )?;
     if h.info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
         file_object(
             ops,
@@ -764,6 +811,7 @@ pub(crate) fn file_sealed<C: Conn + ?Sized>(
                     &layout::iso8601(now),
                 )
             },
+            false,
         )?;
     }
     Ok(())

@@ -418,7 +418,18 @@ pub struct NewEntry<'a> {
     /// there and not again here: the IMAP view appends them (`mail.rs`,
     /// `body_elsewhere`, migration 8). 0: the whole object is stored.
     pub body_elsewhere: usize,
+    /// The object is a sealed 1-to-1's info object, printed from its `sessions`
+    /// row (`layout::info_object_of_row`) when read: none of it is stored here
+    /// (`body_elsewhere` [`FROM_SESSION_ROW`]). Such a row never changes once
+    /// sealed (HIST-2; GRP-23 reopens groups only), so the object read is the one
+    /// filed.
+    pub from_session_row: bool,
 }
+
+/// `entries.body_elsewhere` of an object printed from its session's row when read
+/// (a sealed 1-to-1's info object: [`NewEntry::from_session_row`]); 1 is a
+/// message body kept in its message row, 0 the whole object stored.
+pub const FROM_SESSION_ROW: i64 = 2;
 
 impl NewEntry<'_> {
     /// Its row in `entries` column order (mailbox, uid, modseq, flags,
@@ -432,11 +443,19 @@ impl NewEntry<'_> {
         now: i64,
     ) -> Result<[Val; 10], DbError> {
         let size = i64::try_from(self.raw.len()).map_err(DbError::data)?;
-        let stored = self
-            .raw
-            .len()
-            .checked_sub(self.body_elsewhere)
-            .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?;
+        let stored = if self.from_session_row {
+            0
+        } else {
+            self.raw
+                .len()
+                .checked_sub(self.body_elsewhere)
+                .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?
+        };
+        let elsewhere = if self.from_session_row {
+            FROM_SESSION_ROW
+        } else {
+            i64::from(self.body_elsewhere > 0)
+        };
         Ok([
             mailbox_id.into(),
             uid.into(),
@@ -447,7 +466,7 @@ impl NewEntry<'_> {
             self.ref_id.into(),
             size.into(),
             Val::Bytes(self.raw[..stored].to_vec()),
-            i64::from(self.body_elsewhere > 0).into(),
+            elsewhere.into(),
         ])
     }
 }

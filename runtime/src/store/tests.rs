@@ -218,6 +218,9 @@ mod pg_flush;
 /// HIST-1, HIST-2: the one-statement seal of a session the store holds nothing of.
 mod seal_new;
 
+/// STORE-13: a sealed 1-to-1's info object printed from its session row.
+mod info_once;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,
