@@ -260,26 +260,27 @@ fn entry_by_uid<C: Conn + ?Sized>(
     uid: u32,
 ) -> Result<Option<Found>, DbError> {
     let row = ops.conn.query_opt(
-        "SELECT e.id, e.flags, e.kind, e.ref_id, e.modseq, e.internal_date, e.size FROM entries e \
+        "SELECT e.flags, e.kind, e.ref_id, e.modseq, e.internal_date, e.size FROM entries e \
          WHERE e.mailbox = $1 AND e.uid = $2 AND e.expunged = 0",
         &[mailbox_id.into(), i64::from(uid).into()],
     )?;
     let Some(r) = row else { return Ok(None) };
     let entry = EntryRef {
-        id: r.int(0)?,
+        mailbox_id,
+        uid: i64::from(uid),
         user: user.as_str().to_owned(),
         user_id,
         mailbox: mailbox.to_owned(),
-        flags: r.int(1)?,
+        flags: r.int(0)?,
         raw: Vec::new(),
     };
     Ok(Some(Found {
         entry,
-        kind: r.text(2)?,
-        ref_id: r.int(3)?,
-        modseq: r.int(4)?,
-        internal_date: r.int(5)?,
-        size: r.int(6)?,
+        kind: r.text(1)?,
+        ref_id: r.int(2)?,
+        modseq: r.int(3)?,
+        internal_date: r.int(4)?,
+        size: r.int(5)?,
     }))
 }
 
@@ -454,19 +455,20 @@ impl<C: Conn> MailStore for MailView<C> {
             let rows = ops
                 .conn
                 .query(
-                    "SELECT e.id, e.uid FROM entries e WHERE e.mailbox = $1 AND e.expunged = 0 \
+                    "SELECT e.uid FROM entries e WHERE e.mailbox = $1 AND e.expunged = 0 \
                      AND (e.flags & 2) <> 0 ORDER BY e.uid",
                     &[mailbox_id.into()],
                 )
                 .map_err(backend)?;
             let mut removed = Vec::new();
             for r in rows {
-                let uid = u32_of(r.int(1).map_err(backend)?);
+                let uid = u32_of(r.int(0).map_err(backend)?);
                 if uids.is_some_and(|only| !only.contains(&uid)) {
                     continue;
                 }
                 let entry = EntryRef {
-                    id: r.int(0).map_err(backend)?,
+                    mailbox_id,
+                    uid: i64::from(uid),
                     user: user.as_str().to_owned(),
                     user_id,
                     mailbox: mailbox.to_owned(),
