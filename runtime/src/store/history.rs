@@ -697,16 +697,9 @@ fn file_info<C: Conn + ?Sized>(
     parties: &[String],
     crashed: bool,
 ) -> Result<(), DbError> {
-    file_object(
-        ops,
-        session,
-        info,
-        parties,
-        Filed::Replace,
-        "info",
-        &|_| layout::session_info_object(info, crashed),
-        false,
-    )
+    file_object(ops, session, info, parties, Filed::Replace, "info", &|_| {
+        (layout::session_info_object(info, crashed), false)
+    })
 }
 
 /// Whether a session may already have objects filed (they are replaced), or is
@@ -718,7 +711,8 @@ pub(crate) enum Filed {
 }
 
 /// Files one object of the session (`kind`, made by `raw` from the time of the
-/// write) in its folder for every party.
+/// write, with whether IMAP prints it from the session's row: then only its size
+/// is stored, `NewEntry::from_session_row`) in its folder for every party.
 pub(crate) fn file_object<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
     session: i64,
@@ -726,10 +720,9 @@ pub(crate) fn file_object<C: Conn + ?Sized>(
     parties: &[String],
     filed: Filed,
     kind: &str,
-    raw: &dyn Fn(i64) -> Vec<u8>,
-    from_session_row: bool,
+    raw: &dyn Fn(i64) -> (Vec<u8>, bool),
 ) -> Result<(), DbError> {
-    let raw = raw(ops.now);
+    let (raw, from_session_row) = raw(ops.now);
     let mailbox = layout::session_mailbox(
         info.key.conversation_id.as_str(),
         info.key.contribution_id.as_str(),
@@ -778,22 +771,13 @@ pub(crate) fn file_sealed<C: Conn + ?Sized>(
     // per party. A crash's seal, and a group's (GRP-23 may reopen and rewrite
     // its row), keep the whole object.
     let from_row = h.info.session_type == SessionType::OneToOne && !crashed;
-    file_object(
-        ops,
-        session,
-        &h.info,
-        parties,
-        filed,
-        "info",
-        &|_| {
-            if from_row {
-                sealed_info_object(&h.info)
-            } else {
-                layout::session_info_object(&h.info, crashed)
-            }
-        },
-        from_row,
-    )?;
+    file_object(ops, session, &h.info, parties, filed, "info", &|_| {
+        if from_row {
+            (sealed_info_object(&h.info), true)
+        } else {
+            (layout::session_info_object(&h.info, crashed), false)
+        }
+    })?;
     if h.info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
         file_object(
             ops,
@@ -803,15 +787,15 @@ pub(crate) fn file_sealed<C: Conn + ?Sized>(
             filed,
             "group_state",
             &|now| {
-                layout::group_state_object(
+                let raw = layout::group_state_object(
                     &h.info,
                     &h.participants,
                     h.focus.as_deref().unwrap_or(&h.info.to),
                     &layout::rfc5322_date(now),
                     &layout::iso8601(now),
-                )
+                );
+                (raw, false)
             },
-            false,
         )?;
     }
     Ok(())
