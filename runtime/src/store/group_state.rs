@@ -77,6 +77,7 @@ pub fn persist<C: Conn + ?Sized>(
             flags: 0,
             raw: &raw,
             body_elsewhere: 0,
+            from_session_row: false,
         };
         ops.add_entry(p, &mailbox, entry)?;
     }

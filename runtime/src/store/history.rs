@@ -569,6 +569,7 @@ fn file_message<C: Conn + ?Sized>(
             flags: bits::SEEN,
             raw: &sent,
             body_elsewhere: elsewhere(&sent),
+            from_session_row: false,
         },
     )?;
     let mut done = vec![parts.sender];
@@ -588,6 +589,7 @@ fn file_message<C: Conn + ?Sized>(
                 flags: 0,
                 raw: &received,
                 body_elsewhere: elsewhere(&received),
+                from_session_row: false,
             },
         )?;
     }
@@ -611,6 +613,24 @@ pub(crate) fn info_values(info: &SessionInfo) -> Vec<Val> {
         join_list(&info.media_attributes).into(),
         join_list(&invited).into(),
     ]
+}
+
+/// A sealed session's info object as IMAP will print it from the row written
+/// from `info` ([`info_values`]: the same strings, the invited joined).
+pub(crate) fn sealed_info_object(info: &SessionInfo) -> Vec<u8> {
+    let invited: Vec<&str> = info.invited.iter().map(UserUri::as_str).collect();
+    let row = layout::InfoRow {
+        session_type: layout::session_type_token(info.session_type),
+        from: info.from.as_str(),
+        to: &info.to,
+        date: &info.date,
+        subject: info.subject.as_deref(),
+        in_reply_to: info.in_reply_to.as_ref().map(|c| c.as_str()),
+        sdp: &info.sdp,
+        conversation_id: info.key.conversation_id.as_str(),
+        contribution_id: info.key.contribution_id.as_str(),
+    };
+    layout::info_object_of_row(&row, &join_list(&invited))
 }
 
 /// The session info columns, set from `$1`..`$9` ([`info_values`]); a macro so
@@ -678,7 +698,7 @@ fn file_info<C: Conn + ?Sized>(
     crashed: bool,
 ) -> Result<(), DbError> {
     file_object(ops, session, info, parties, Filed::Replace, "info", &|_| {
-        layout::session_info_object(info, crashed)
+        (layout::session_info_object(info, crashed), false)
     })
 }
 
@@ -691,7 +711,8 @@ pub(crate) enum Filed {
 }
 
 /// Files one object of the session (`kind`, made by `raw` from the time of the
-/// write) in its folder for every party.
+/// write, with whether IMAP prints it from the session's row: then only its size
+/// is stored, `NewEntry::from_session_row`) in its folder for every party.
 pub(crate) fn file_object<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
     session: i64,
@@ -699,9 +720,9 @@ pub(crate) fn file_object<C: Conn + ?Sized>(
     parties: &[String],
     filed: Filed,
     kind: &str,
-    raw: &dyn Fn(i64) -> Vec<u8>,
+    raw: &dyn Fn(i64) -> (Vec<u8>, bool),
 ) -> Result<(), DbError> {
-    let raw = raw(ops.now);
+    let (raw, from_session_row) = raw(ops.now);
     let mailbox = layout::session_mailbox(
         info.key.conversation_id.as_str(),
         info.key.contribution_id.as_str(),
@@ -712,6 +733,7 @@ pub(crate) fn file_object<C: Conn + ?Sized>(
         flags: 0,
         raw: &raw,
         body_elsewhere: 0,
+        from_session_row,
     };
     match filed {
         Filed::Replace => ops.replace_entries(parties, &mailbox, entry),
@@ -744,8 +766,17 @@ pub(crate) fn file_sealed<C: Conn + ?Sized>(
             ],
         )?;
     }
+    // A sealed 1-to-1's info object is printed from its row when read
+    // (STORE-13): the row is never written again (HIST-2), so it is not stored
+    // per party. A crash's seal, and a group's (GRP-23 may reopen and rewrite
+    // its row), keep the whole object.
+    let from_row = h.info.session_type == SessionType::OneToOne && !crashed;
     file_object(ops, session, &h.info, parties, filed, "info", &|_| {
-        layout::session_info_object(&h.info, crashed)
+        if from_row {
+            (sealed_info_object(&h.info), true)
+        } else {
+            (layout::session_info_object(&h.info, crashed), false)
+        }
     })?;
     if h.info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
         file_object(
@@ -756,13 +787,14 @@ pub(crate) fn file_sealed<C: Conn + ?Sized>(
             filed,
             "group_state",
             &|now| {
-                layout::group_state_object(
+                let raw = layout::group_state_object(
                     &h.info,
                     &h.participants,
                     h.focus.as_deref().unwrap_or(&h.info.to),
                     &layout::rfc5322_date(now),
                     &layout::iso8601(now),
-                )
+                );
+                (raw, false)
             },
         )?;
     }

@@ -10,6 +10,7 @@
 //! for whom (the store logic in `write.rs`).
 
 use cpmd_core::server::{ParticipantRecord, SessionInfo, SessionType};
+use cpmd_core::UserUri;
 
 /// IMAP hierarchy delimiter of the mailbox names.
 pub const DELIMITER: char = '/';
@@ -135,42 +136,77 @@ fn push_crlf_body(out: &mut Vec<u8>, body: &[u8]) {
 /// crash, from what had been stored (an `<ended-by>crash</ended-by>` element says
 /// so).
 pub fn session_info_object(info: &SessionInfo, crashed: bool) -> Vec<u8> {
+    let in_reply_to = info.in_reply_to.as_ref().map(|c| c.as_str());
+    let row = InfoRow {
+        session_type: session_type_token(info.session_type),
+        from: info.from.as_str(),
+        to: &info.to,
+        date: &info.date,
+        subject: info.subject.as_deref(),
+        in_reply_to,
+        sdp: &info.sdp,
+        conversation_id: info.key.conversation_id.as_str(),
+        contribution_id: info.key.contribution_id.as_str(),
+    };
+    print_info(&row, info.invited.iter().map(UserUri::as_str), crashed)
+}
+
+/// A session's info as its `sessions` row holds it (the session type as its
+/// token, the invited as the newline-separated `invited` column), with the
+/// session's Conversation-ID and Contribution-ID: what a sealed 1-to-1's info
+/// object is printed from, both when it is filed and when IMAP reads it (the
+/// object is not stored per party: `entries.body_elsewhere` 2, STORE-13).
+#[derive(Debug, Clone, Copy)]
+pub struct InfoRow<'a> {
+    pub session_type: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub date: &'a str,
+    pub subject: Option<&'a str>,
+    pub in_reply_to: Option<&'a str>,
+    pub sdp: &'a str,
+    pub conversation_id: &'a str,
+    pub contribution_id: &'a str,
+}
+
+/// The info object of a sealed (not crashed) session from its row; `invited` is
+/// the `invited` column. The same bytes as [`session_info_object`] for the info
+/// the row was written from (`join_list` keeps each URI, which holds no LF).
+pub fn info_object_of_row(row: &InfoRow<'_>, invited: &str) -> Vec<u8> {
+    print_info(row, invited.split('\n').filter(|s| !s.is_empty()), false)
+}
+
+fn print_info<'a>(
+    info: &InfoRow<'_>,
+    invited: impl Iterator<Item = &'a str>,
+    crashed: bool,
+) -> Vec<u8> {
     // Printed straight into one buffer (a `String` per header value and per
     // escaped text cost the store thread about 15,000 instructions per seal).
     let mut out = Vec::with_capacity(512 + info.sdp.len());
-    push_header_with(&mut out, "From", |out| {
-        push_address(out, info.from.as_str())
-    });
-    push_header_with(&mut out, "To", |out| push_address(out, &info.to));
-    push_header(&mut out, "Date", &info.date);
-    if let Some(s) = &info.subject {
+    push_header_with(&mut out, "From", |out| push_address(out, info.from));
+    push_header_with(&mut out, "To", |out| push_address(out, info.to));
+    push_header(&mut out, "Date", info.date);
+    if let Some(s) = info.subject {
         push_header(&mut out, "Subject", s);
     }
-    push_header(
-        &mut out,
-        "Conversation-ID",
-        info.key.conversation_id.as_str(),
-    );
-    push_header(
-        &mut out,
-        "Contribution-ID",
-        info.key.contribution_id.as_str(),
-    );
-    if let Some(r) = &info.in_reply_to {
-        push_header(&mut out, "InReplyTo-Contribution-ID", r.as_str());
+    push_header(&mut out, "Conversation-ID", info.conversation_id);
+    push_header(&mut out, "Contribution-ID", info.contribution_id);
+    if let Some(r) = info.in_reply_to {
+        push_header(&mut out, "InReplyTo-Contribution-ID", r);
     }
     out.extend_from_slice(
         b"Content-Type: Application/X-CPM-Session\r\n\r\n<session>\r\n  <session-type>",
     );
-    out.extend_from_slice(session_type_token(info.session_type).as_bytes());
+    out.extend_from_slice(info.session_type.as_bytes());
     out.extend_from_slice(b"</session-type>\r\n  <sdp>");
     push_xml_body(&mut out, info.sdp.trim_end());
     out.extend_from_slice(b"</sdp>\r\n  <invited-participants>");
-    for (i, u) in info.invited.iter().enumerate() {
+    for (i, u) in invited.enumerate() {
         if i > 0 {
             out.push(b' ');
         }
-        push_xml_body(&mut out, u.as_str());
+        push_xml_body(&mut out, u);
     }
     out.extend_from_slice(b"</invited-participants>\r\n");
     if crashed {

@@ -21,6 +21,7 @@ use crate::mailstore::{
     MailResult, MailStore, MailSummary, MailboxStatus,
 };
 use crate::store::history::record_disposition;
+use crate::store::layout;
 use crate::store::mail_list;
 use crate::store::ops::{bits, unix_now, Cache, EntryRef, Ops};
 use crate::store::sql::{in_read_tx, in_tx, Conn, DbError, Row, Val};
@@ -160,6 +161,35 @@ fn bits_of(flags: &BTreeSet<MailFlag>) -> i64 {
 /// Columns of a summary, in this order, for `SELECT … FROM entries e`.
 const SUMMARY_COLS: &str = "e.uid, e.modseq, e.flags, e.internal_date, e.size";
 
+/// The `sessions` and `conversations` columns a sealed 1-to-1's info object is
+/// printed from (`layout::InfoRow`), NULL for any other entry.
+const INFO_ROW_COLS: &str = "s.session_type, s.from_uri, s.to_uri, s.date, s.subject, \
+     s.in_reply_to, s.sdp, s.invited, cv.conversation_id, s.contribution_id";
+
+/// The info object printed from [`INFO_ROW_COLS`] at `at`; `None` when the entry
+/// is not one printed from its session's row.
+fn info_of_row(r: &Row, at: usize) -> Result<Option<Vec<u8>>, DbError> {
+    let Some(session_type) = r.opt_text(at)? else {
+        return Ok(None);
+    };
+    let text = |i: usize| r.text(at + i);
+    let (from, to, date, sdp, invited) = (text(1)?, text(2)?, text(3)?, text(6)?, text(7)?);
+    let (subject, in_reply_to) = (r.opt_text(at + 4)?, r.opt_text(at + 5)?);
+    let (conversation_id, contribution_id) = (text(8)?, text(9)?);
+    let row = layout::InfoRow {
+        session_type: &session_type,
+        from: &from,
+        to: &to,
+        date: &date,
+        subject: subject.as_deref(),
+        in_reply_to: in_reply_to.as_deref(),
+        sdp: &sdp,
+        conversation_id: &conversation_id,
+        contribution_id: &contribution_id,
+    };
+    Ok(Some(layout::info_object_of_row(&row, &invited)))
+}
+
 fn summary(r: &Row) -> Result<MailSummary, DbError> {
     Ok(MailSummary {
         uid: u32_of(r.int(0)?),
@@ -230,26 +260,27 @@ fn entry_by_uid<C: Conn + ?Sized>(
     uid: u32,
 ) -> Result<Option<Found>, DbError> {
     let row = ops.conn.query_opt(
-        "SELECT e.id, e.flags, e.kind, e.ref_id, e.modseq, e.internal_date, e.size FROM entries e \
+        "SELECT e.flags, e.kind, e.ref_id, e.modseq, e.internal_date, e.size FROM entries e \
          WHERE e.mailbox = $1 AND e.uid = $2 AND e.expunged = 0",
         &[mailbox_id.into(), i64::from(uid).into()],
     )?;
     let Some(r) = row else { return Ok(None) };
     let entry = EntryRef {
-        id: r.int(0)?,
+        mailbox_id,
+        uid: i64::from(uid),
         user: user.as_str().to_owned(),
         user_id,
         mailbox: mailbox.to_owned(),
-        flags: r.int(1)?,
+        flags: r.int(0)?,
         raw: Vec::new(),
     };
     Ok(Some(Found {
         entry,
-        kind: r.text(2)?,
-        ref_id: r.int(3)?,
-        modseq: r.int(4)?,
-        internal_date: r.int(5)?,
-        size: r.int(6)?,
+        kind: r.text(1)?,
+        ref_id: r.int(2)?,
+        modseq: r.int(3)?,
+        internal_date: r.int(4)?,
+        size: r.int(5)?,
     }))
 }
 
@@ -326,9 +357,13 @@ impl<C: Conn> MailStore for MailView<C> {
                         &format!(
                             // A message object's body is stored once, in its
                             // row (`body_elsewhere`, migration 8): appended here.
-                            "SELECT {SUMMARY_COLS}, e.raw, COALESCE(m.body, st.body) FROM entries e \
+                            // A sealed 1-to-1's info object is printed from
+                            // its session's row (`body_elsewhere` 2).
+                            "SELECT {SUMMARY_COLS}, e.raw, COALESCE(m.body, st.body), {INFO_ROW_COLS} FROM entries e \
                              LEFT JOIN messages m ON e.body_elsewhere = 1 AND e.kind = 'message' AND m.id = e.ref_id \
                              LEFT JOIN standalone st ON e.body_elsewhere = 1 AND e.kind = 'standalone' AND st.id = e.ref_id \
+                             LEFT JOIN sessions s ON e.body_elsewhere = 2 AND e.kind = 'info' AND s.id = e.ref_id \
+                             LEFT JOIN conversations cv ON cv.id = s.conversation \
                              WHERE e.mailbox = $1 \
                              AND e.expunged = 0 AND e.uid IN ({}) ORDER BY e.uid",
                             list.join(", ")
@@ -340,6 +375,9 @@ impl<C: Conn> MailStore for MailView<C> {
                     let mut raw = r.bytes(5).map_err(backend)?;
                     if let Some(Val::Bytes(body)) = r.0.get(6) {
                         raw.extend_from_slice(body);
+                    }
+                    if let Some(object) = info_of_row(&r, 7).map_err(backend)? {
+                        raw = object;
                     }
                     out.push(MailObject {
                         summary: summary(&r).map_err(backend)?,
@@ -417,19 +455,20 @@ impl<C: Conn> MailStore for MailView<C> {
             let rows = ops
                 .conn
                 .query(
-                    "SELECT e.id, e.uid FROM entries e WHERE e.mailbox = $1 AND e.expunged = 0 \
+                    "SELECT e.uid FROM entries e WHERE e.mailbox = $1 AND e.expunged = 0 \
                      AND (e.flags & 2) <> 0 ORDER BY e.uid",
                     &[mailbox_id.into()],
                 )
                 .map_err(backend)?;
             let mut removed = Vec::new();
             for r in rows {
-                let uid = u32_of(r.int(1).map_err(backend)?);
+                let uid = u32_of(r.int(0).map_err(backend)?);
                 if uids.is_some_and(|only| !only.contains(&uid)) {
                     continue;
                 }
                 let entry = EntryRef {
-                    id: r.int(0).map_err(backend)?,
+                    mailbox_id,
+                    uid: i64::from(uid),
                     user: user.as_str().to_owned(),
                     user_id,
                     mailbox: mailbox.to_owned(),

@@ -334,12 +334,13 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     }
 
     /// Live (not expunged) entries of `kind`/`ref_id`, with their owner:
-    /// `(entry id, owner uri, owner id, mailbox name, flags, raw)`.
+    /// `(mailbox id, UID, owner uri, owner id, mailbox name, flags, raw)`, in
+    /// the order they were filed (UIDs ascend within a mailbox).
     pub fn entries_of(&mut self, kind: &str, ref_id: i64) -> Result<Vec<EntryRef>, DbError> {
         let rows = self.conn.query(
-            "SELECT e.id, u.uri, u.id, mb.name, e.flags, e.raw FROM entries e \
+            "SELECT e.mailbox, e.uid, u.uri, u.id, mb.name, e.flags, e.raw FROM entries e \
              JOIN mailboxes mb ON e.mailbox = mb.id JOIN users u ON mb.user_id = u.id \
-             WHERE e.kind = $1 AND e.ref_id = $2 AND e.expunged = 0 ORDER BY e.id",
+             WHERE e.kind = $1 AND e.ref_id = $2 AND e.expunged = 0 ORDER BY e.mailbox, e.uid",
             &[kind.into(), ref_id.into()],
         )?;
         rows.iter().map(EntryRef::from_row).collect()
@@ -349,8 +350,13 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     pub fn set_flags(&mut self, e: &EntryRef, flags: i64) -> Result<i64, DbError> {
         let modseq = self.next_modseq(e.user_id)?;
         self.conn.exec(
-            "UPDATE entries SET flags = $1, modseq = $2 WHERE id = $3",
-            &[flags.into(), modseq.into(), e.id.into()],
+            "UPDATE entries SET flags = $1, modseq = $2 WHERE mailbox = $3 AND uid = $4",
+            &[
+                flags.into(),
+                modseq.into(),
+                e.mailbox_id.into(),
+                e.uid.into(),
+            ],
         )?;
         self.changed(&e.user, &e.mailbox);
         Ok(modseq)
@@ -361,8 +367,13 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     pub fn expunge(&mut self, e: &EntryRef) -> Result<(), DbError> {
         let modseq = self.next_modseq(e.user_id)?;
         self.conn.exec(
-            "UPDATE entries SET expunged = 1, modseq = $1, raw = $2 WHERE id = $3",
-            &[modseq.into(), Val::Bytes(Vec::new()), e.id.into()],
+            "UPDATE entries SET expunged = 1, modseq = $1, raw = $2 WHERE mailbox = $3 AND uid = $4",
+            &[
+                modseq.into(),
+                Val::Bytes(Vec::new()),
+                e.mailbox_id.into(),
+                e.uid.into(),
+            ],
         )?;
         self.changed(&e.user, &e.mailbox);
         Ok(())
@@ -418,7 +429,18 @@ pub struct NewEntry<'a> {
     /// there and not again here: the IMAP view appends them (`mail.rs`,
     /// `body_elsewhere`, migration 8). 0: the whole object is stored.
     pub body_elsewhere: usize,
+    /// The object is a sealed 1-to-1's info object, printed from its `sessions`
+    /// row (`layout::info_object_of_row`) when read: none of it is stored here
+    /// (`body_elsewhere` [`FROM_SESSION_ROW`]). Such a row never changes once
+    /// sealed (HIST-2; GRP-23 reopens groups only), so the object read is the one
+    /// filed.
+    pub from_session_row: bool,
 }
+
+/// `entries.body_elsewhere` of an object printed from its session's row when read
+/// (a sealed 1-to-1's info object: [`NewEntry::from_session_row`]); 1 is a
+/// message body kept in its message row, 0 the whole object stored.
+pub const FROM_SESSION_ROW: i64 = 2;
 
 impl NewEntry<'_> {
     /// Its row in `entries` column order (mailbox, uid, modseq, flags,
@@ -432,11 +454,19 @@ impl NewEntry<'_> {
         now: i64,
     ) -> Result<[Val; 10], DbError> {
         let size = i64::try_from(self.raw.len()).map_err(DbError::data)?;
-        let stored = self
-            .raw
-            .len()
-            .checked_sub(self.body_elsewhere)
-            .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?;
+        let stored = if self.from_session_row {
+            0
+        } else {
+            self.raw
+                .len()
+                .checked_sub(self.body_elsewhere)
+                .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?
+        };
+        let elsewhere = if self.from_session_row {
+            FROM_SESSION_ROW
+        } else {
+            i64::from(self.body_elsewhere > 0)
+        };
         Ok([
             mailbox_id.into(),
             uid.into(),
@@ -447,7 +477,7 @@ impl NewEntry<'_> {
             self.ref_id.into(),
             size.into(),
             Val::Bytes(self.raw[..stored].to_vec()),
-            i64::from(self.body_elsewhere > 0).into(),
+            elsewhere.into(),
         ])
     }
 }
@@ -455,8 +485,10 @@ impl NewEntry<'_> {
 /// An existing entry and its owner.
 #[derive(Debug, Clone)]
 pub struct EntryRef {
-    /// `entries.id`.
-    pub id: i64,
+    /// Its mailbox's row id and its UID there: the entry's key (entries have
+    /// no row id of their own on PostgreSQL, migration 14).
+    pub mailbox_id: i64,
+    pub uid: i64,
     /// Owner URI.
     pub user: String,
     /// Owner row id.
@@ -472,12 +504,13 @@ pub struct EntryRef {
 impl EntryRef {
     fn from_row(r: &Row) -> Result<Self, DbError> {
         Ok(Self {
-            id: r.int(0)?,
-            user: r.text(1)?,
-            user_id: r.int(2)?,
-            mailbox: r.text(3)?,
-            flags: r.int(4)?,
-            raw: r.bytes(5)?,
+            mailbox_id: r.int(0)?,
+            uid: r.int(1)?,
+            user: r.text(2)?,
+            user_id: r.int(3)?,
+            mailbox: r.text(4)?,
+            flags: r.int(5)?,
+            raw: r.bytes(6)?,
         })
     }
 }

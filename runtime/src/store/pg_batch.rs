@@ -55,9 +55,11 @@ use cpmd_core::UserUri;
 use tokio::sync::broadcast;
 
 use crate::mailstore::MailChange;
-use crate::store::history::HistoryWriter;
+use crate::store::history::{sealed_info_object, HistoryWriter};
 use crate::store::layout::{self, Direction, MessageParts, INBOX, ROOT};
-use crate::store::ops::{bits, join_list, split_list, unix_now, MAX_CACHE_ENTRIES};
+use crate::store::ops::{
+    bits, join_list, split_list, unix_now, FROM_SESSION_ROW, MAX_CACHE_ENTRIES,
+};
 use crate::store::pg_batch_sql::*;
 use crate::store::postgres::{PgArg, Piped};
 use crate::store::sql::{DbError, Row};
@@ -120,6 +122,9 @@ struct EntryRow {
     /// How many of `raw`'s last bytes are the body its `messages` row holds
     /// (STORE-13: not stored again; 0: the whole object is kept).
     elsewhere: usize,
+    /// A sealed 1-to-1's info object of this size, printed from its session's
+    /// row when read (`raw` empty: `ops::FROM_SESSION_ROW`).
+    from_row: Option<usize>,
 }
 
 /// The columns of the batch's new `messages` rows.
@@ -265,6 +270,7 @@ struct Filed {
     ref_id: i64,
     raw: Vec<u8>,
     elsewhere: usize,
+    from_row: Option<usize>,
 }
 
 impl Filed {
@@ -277,6 +283,7 @@ impl Filed {
             ref_id: id,
             raw,
             elsewhere,
+            from_row: None,
         }
     }
 
@@ -287,6 +294,19 @@ impl Filed {
             ref_id,
             raw,
             elsewhere: 0,
+            from_row: None,
+        }
+    }
+
+    /// A sealed 1-to-1's info object of `size` bytes: none of it stored, IMAP
+    /// prints it from the session's row (`ops::FROM_SESSION_ROW`).
+    fn from_session_row(ref_id: i64, size: usize) -> Self {
+        Filed {
+            kind: "info",
+            ref_id,
+            raw: Vec::new(),
+            elsewhere: 0,
+            from_row: Some(size),
         }
     }
 }
@@ -314,6 +334,7 @@ impl Plan<'_> {
             ref_id: object.ref_id,
             raw: object.raw,
             elsewhere: object.elsewhere,
+            from_row: object.from_row,
         });
     }
 
@@ -493,8 +514,13 @@ impl Plan<'_> {
                 moff.push(modseqs - 1 - e.place_modseq);
                 // The size is the whole object's; the row keeps it without the
                 // body its message row holds (STORE-13, as `history.rs` files it).
-                size.push(i64::try_from(e.raw.len()).unwrap_or(i64::MAX));
-                elsewhere.push(i64::from(e.elsewhere > 0));
+                let whole = e.from_row.unwrap_or(e.raw.len());
+                size.push(i64::try_from(whole).unwrap_or(i64::MAX));
+                elsewhere.push(if e.from_row.is_some() {
+                    FROM_SESSION_ROW
+                } else {
+                    i64::from(e.elsewhere > 0)
+                });
                 let mut object = e.raw;
                 object.truncate(object.len().saturating_sub(e.elsewhere));
                 uri.push(e.uri);
@@ -822,10 +848,22 @@ impl Plan<'_> {
             recipients.iter().for_each(|r| add(r));
         }
         let mailbox = layout::session_mailbox(&key.0, &key.1);
-        let raw = layout::session_info_object(info, false);
+        // A sealed 1-to-1's info object is printed from its row when read
+        // (STORE-13, as `history.rs` files it): only its size is written here.
+        let one_to_one = info.session_type == SessionType::OneToOne;
+        let raw = if one_to_one {
+            sealed_info_object(info)
+        } else {
+            layout::session_info_object(info, false)
+        };
         for p in &parties {
             self.folder(p, &mailbox, &key);
-            self.entry(p, &mailbox, 0, Filed::whole("info", id, raw.clone()));
+            let object = if one_to_one {
+                Filed::from_session_row(id, raw.len())
+            } else {
+                Filed::whole("info", id, raw.clone())
+            };
+            self.entry(p, &mailbox, 0, object);
         }
         if info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
             let raw = layout::group_state_object(

@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("schema/postgres/0012_open_sessions.sql")),
     (13, include_str!("schema/postgres/0013_entries_modseq.sql")),
+    (14, include_str!("schema/postgres/0014_entries_by_uid.sql")),
 ];
 
 /// How long [`PgConn::hold_instance`] waits for the instance's lock: long enough for

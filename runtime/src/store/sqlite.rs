@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("schema/sqlite/0012_open_sessions.sql")),
     (13, include_str!("schema/sqlite/0013_entries_modseq.sql")),
+    (14, include_str!("schema/sqlite/0014_entries_by_uid.sql")),
 ];
 
 /// A SQLite connection.

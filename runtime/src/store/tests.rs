@@ -218,6 +218,9 @@ mod pg_flush;
 /// HIST-1, HIST-2: the one-statement seal of a session the store holds nothing of.
 mod seal_new;
 
+/// STORE-13: a sealed 1-to-1's info object printed from its session row.
+mod info_once;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,
@@ -230,6 +233,7 @@ both_backends!(
     crash_recovery_seals_open_sessions,
     open_sessions_index_holds_only_open_ones,
     entries_are_not_indexed_by_modseq,
+    entries_are_keyed_by_mailbox_and_uid,
     store_failure_is_reported_and_nothing_answered_ok,
     standalone_in_conversation_folder,
     undelivered_messages_leave_the_session_at_seal,
@@ -782,6 +786,64 @@ fn entries_are_not_indexed_by_modseq(place: Place) {
                 .unwrap()
                 .get(0);
             assert_eq!(n, 0);
+        }
+    }
+}
+
+/// Migration 14: an entry is addressed by its mailbox and UID. PostgreSQL's
+/// entries have no row id (no sequence value, no primary-key index insert per
+/// filed object); SQLite's `id` is its rowid, no index. The flag and expunge
+/// updates address entries by `(mailbox, uid)` on both (`store_flags_*`,
+/// `expunge_*` exercise them).
+fn entries_are_keyed_by_mailbox_and_uid(place: Place) {
+    let mut store = place.open();
+    write(&mut store, &[message(key(1, K1), 1, alice(), &[bob()])]);
+    let flags: BTreeSet<MailFlag> = [MailFlag::Deleted].into_iter().collect();
+    store
+        .mail
+        .store_flags(&bob(), &k1_box(), &[1], FlagChange::Add, &flags, None)
+        .unwrap();
+    assert_eq!(
+        store.mail.expunge(&bob(), &k1_box(), None).unwrap(),
+        vec![1]
+    );
+    assert_eq!(
+        store.mail.fetch(&alice(), &k1_box(), &[1]).unwrap().len(),
+        1
+    );
+    match place.url() {
+        StoreUrl::Sqlite(p) => {
+            let c = rusqlite::Connection::open(p).unwrap();
+            let mut indexes = sqlite_column(
+                &c,
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries'",
+                0,
+            );
+            indexes.sort();
+            assert_eq!(indexes, ["entries_ref", "sqlite_autoindex_entries_1"]);
+        }
+        StoreUrl::Postgres(u) => {
+            let mut c = ::postgres::Client::connect(&u, ::postgres::NoTls).unwrap();
+            let ids: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM information_schema.columns \
+                     WHERE table_name = 'entries' AND column_name = 'id'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            assert_eq!(ids, 0, "no row id");
+            let mut indexes: Vec<String> = c
+                .query(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'entries'",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            indexes.sort();
+            assert_eq!(indexes, ["entries_mailbox_uid_key", "entries_ref"]);
         }
     }
 }

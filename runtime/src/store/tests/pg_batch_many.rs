@@ -208,7 +208,7 @@ fn store_13_the_pipelined_batch_stores_a_body_once() {
     let rows = crate::store::sql::Conn::query(
         &mut conn,
         "SELECT m.seq, e.raw, e.size, e.body_elsewhere FROM entries e \
-         JOIN messages m ON m.id = e.ref_id WHERE e.kind = 'message' ORDER BY m.seq, e.id",
+         JOIN messages m ON m.id = e.ref_id WHERE e.kind = 'message' ORDER BY m.seq, e.mailbox, e.uid",
         &[],
     )
     .unwrap();

@@ -1,0 +1,5 @@
+-- cpmd message store, schema version 14 (SQLite): nothing. PostgreSQL's entries
+-- lose their row id (../postgres/0014_entries_by_uid.sql: an index insert per
+-- filed object); SQLite's `id` is the table's rowid, no index of its own, and no
+-- statement reads it any more (entries are addressed by mailbox and UID). The
+-- number is kept in step so both backends are at the same schema version.
