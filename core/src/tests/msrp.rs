@@ -62,6 +62,19 @@ impl Peer {
         req
     }
 
+    /// This terminal's 200 to the server's SEND `tid` (`srv`: the server's path on
+    /// this leg).
+    fn ok(&self, tid: TransactionId, srv: &str) -> MsrpMessage {
+        MsrpMessage::Response(MsrpResponse {
+            transaction_id: tid,
+            status: 200,
+            comment: Some("OK".into()),
+            to_path: vec![srv.to_owned()],
+            from_path: vec![self.path.clone()],
+            other: vec![],
+        })
+    }
+
     fn bind(&mut self, to: &str) -> MsrpRequest {
         MsrpRequest::new(
             self.tid(),
@@ -292,15 +305,7 @@ fn msrp_7_one_to_one_relay_both_ways_terminals_active() {
         "the server's own id"
     );
     // B answers the server's SEND: consumed, nothing goes out.
-    let resp = MsrpResponse {
-        transaction_id: relayed.transaction_id.clone(),
-        status: 200,
-        comment: Some("OK".into()),
-        to_path: vec![b_srv.clone()],
-        from_path: vec![b.path.clone()],
-        other: vec![],
-    };
-    w.h.msrp_in(&b, MsrpMessage::Response(resp));
+    w.h.msrp_in(&b, b.ok(relayed.transaction_id.clone(), &b_srv));
     assert!(w.h.msrp_take(b.conn).is_empty());
     // And back.
     let send = b.send(&b_srv, "m2", b"hi alice");
@@ -1075,15 +1080,7 @@ fn msrp_6_own_sends_are_due_until_answered_in_any_order_and_bounded() {
         relayed
     };
     let ok = |w: &mut World, b: &Peer, r: &MsrpRequest| {
-        let resp = MsrpResponse {
-            transaction_id: r.transaction_id.clone(),
-            status: 200,
-            comment: Some("OK".into()),
-            to_path: vec![b_srv.clone()],
-            from_path: vec![b.path.clone()],
-            other: vec![],
-        };
-        w.h.msrp_in(b, MsrpMessage::Response(resp));
+        w.h.msrp_in(b, b.ok(r.transaction_id.clone(), &b_srv));
         assert!(w.h.msrp_take(b.conn).is_empty(), "MSRP-6: consumed");
     };
     let three = send(&mut w, &mut a, "t", 3);
@@ -1141,15 +1138,7 @@ fn msrp_6_own_sends_are_matched_by_their_exact_id() {
     assert_eq!(due(&w), base + 1);
     let tid = relayed[0].transaction_id.as_str().to_owned();
     let answer = |w: &mut World, tid: &str| {
-        let resp = MsrpResponse {
-            transaction_id: TransactionId::new(tid),
-            status: 200,
-            comment: Some("OK".into()),
-            to_path: vec![b_srv.clone()],
-            from_path: vec![b.path.clone()],
-            other: vec![],
-        };
-        w.h.msrp_in(&b, MsrpMessage::Response(resp));
+        w.h.msrp_in(&b, b.ok(TransactionId::new(tid), &b_srv));
         assert!(w.h.msrp_take(b.conn).is_empty(), "MSRP-6: consumed");
     };
     for other in [tid.to_uppercase(), format!("{tid}0"), tid[1..].to_owned()] {
