@@ -232,6 +232,16 @@ fn bind_both(w: &mut World, a: &mut Peer, b: &mut Peer, a_srv: &str, b_srv: &str
     assert_eq!(response(w.h.msrp_take(b.conn).remove(0)).status, 200);
 }
 
+/// A 1-to-1 over MSRP whose terminals are both active and bound: the world, the
+/// server's paths on A's and B's legs, and the two terminals.
+fn bound_pair() -> (World, String, String, Peer, Peer) {
+    let mut w = World::new();
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    (w, a_srv, b_srv, a, b)
+}
+
 /// The messages relayed to a terminal: (message id, body), reassembled.
 fn received(w: &mut World, peer: &Peer, srv: &str) -> Vec<(String, Vec<u8>)> {
     let mut r = Reassembler::new();
@@ -871,10 +881,7 @@ fn lim_5_partial_messages_are_capped_and_time_out() {
 /// `<recipient-uri>` is someone else, is refused 403 and not recorded.
 #[test]
 fn sec_3_msrp_cpim_from_and_imdn_sender_must_be_the_leg_user() {
-    let mut w = World::new();
-    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
-    let (mut a, mut b) = peers();
-    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let (mut w, a_srv, b_srv, mut a, mut b) = bound_pair();
 
     let posing = String::from_utf8(cpim("p1", b"I am bob"))
         .unwrap()
@@ -1004,10 +1011,7 @@ fn msg_4_recipient_without_msrp_path_fails_the_message() {
 /// answered 200, but not stored and not a message of the session.
 #[test]
 fn msg_7_is_composing_over_msrp_is_relayed_not_stored() {
-    let mut w = World::new();
-    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
-    let (mut a, mut b) = peers();
-    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let (mut w, a_srv, b_srv, mut a, mut b) = bound_pair();
     let body = "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n\
         DateTime: 2026-11-26T12:00:00Z\r\n\r\n\
         Content-Type: application/im-iscomposing+xml\r\n\r\n\
@@ -1063,10 +1067,7 @@ fn bodies_1_store_messages_off_keeps_metadata_not_bodies() {
 #[test]
 fn msrp_6_own_sends_are_due_until_answered_in_any_order_and_bounded() {
     use crate::server::msrp_media::MAX_OUTGOING;
-    let mut w = World::new();
-    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
-    let (mut a, mut b) = peers();
-    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let (mut w, a_srv, b_srv, mut a, mut b) = bound_pair();
     let due = |w: &World| w.h.server.table_sizes().msrp_outgoing;
     let base = due(&w);
     let send = |w: &mut World, a: &mut Peer, tag: &str, n: usize| -> Vec<MsrpRequest> {
@@ -1124,10 +1125,7 @@ fn msrp_6_own_sends_are_matched_by_their_exact_id() {
     ] {
         assert_eq!(own_tid_bits(&other), None, "{other}");
     }
-    let mut w = World::new();
-    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
-    let (mut a, mut b) = peers();
-    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    let (mut w, a_srv, b_srv, mut a, mut b) = bound_pair();
     let due = |w: &World| w.h.server.table_sizes().msrp_outgoing;
     let base = due(&w);
     let req = a.send(&a_srv, "x1", b"x");
