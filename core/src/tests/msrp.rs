@@ -1011,7 +1011,7 @@ fn msg_4_recipient_without_msrp_path_fails_the_message() {
 /// answered 200, but not stored and not a message of the session.
 #[test]
 fn msg_7_is_composing_over_msrp_is_relayed_not_stored() {
-    let (mut w, a_srv, b_srv, mut a, mut b) = bound_pair();
+    let (mut w, a_srv, b_srv, mut a, b) = bound_pair();
     let body = "From: <sip:alice@example.com>\r\nTo: <sip:bob@example.com>\r\n\
         DateTime: 2026-11-26T12:00:00Z\r\n\r\n\
         Content-Type: application/im-iscomposing+xml\r\n\r\n\
@@ -1067,7 +1067,7 @@ fn bodies_1_store_messages_off_keeps_metadata_not_bodies() {
 #[test]
 fn msrp_6_own_sends_are_due_until_answered_in_any_order_and_bounded() {
     use crate::server::msrp_media::MAX_OUTGOING;
-    let (mut w, a_srv, b_srv, mut a, mut b) = bound_pair();
+    let (mut w, a_srv, b_srv, mut a, b) = bound_pair();
     let due = |w: &World| w.h.server.table_sizes().msrp_outgoing;
     let base = due(&w);
     let send = |w: &mut World, a: &mut Peer, tag: &str, n: usize| -> Vec<MsrpRequest> {
@@ -1125,7 +1125,7 @@ fn msrp_6_own_sends_are_matched_by_their_exact_id() {
     ] {
         assert_eq!(own_tid_bits(&other), None, "{other}");
     }
-    let (mut w, a_srv, b_srv, mut a, mut b) = bound_pair();
+    let (mut w, a_srv, b_srv, mut a, b) = bound_pair();
     let due = |w: &World| w.h.server.table_sizes().msrp_outgoing;
     let base = due(&w);
     let req = a.send(&a_srv, "x1", b"x");
