@@ -963,6 +963,7 @@ impl PgBatchWriter {
         // empty. A batch of messages of known open sessions asks for none of the
         // sessions' facts; a batch of seals for no message ids nor usage.
         let mut facts_query: Vec<Piped> = vec![(BEGIN, vec![]), (CUSTOM_PLANS, vec![])];
+        facts_query.push((INDEX_PAGES_CACHED, vec![]));
         let mut asked = Asked::default();
         let mut ask = |asked: &mut Option<usize>, statement: Piped| {
             *asked = Some(facts_query.len());
@@ -1156,7 +1157,7 @@ struct Asked {
     usage: Option<usize>,
 }
 
-/// Reads the answers of round 1 (`BEGIN`, `SET LOCAL`, then the facts asked, at
+/// Reads the answers of round 1 (`BEGIN`, the `SET LOCAL`s, then the facts asked, at
 /// the places `asked` gives); a fact not asked reads as no rows.
 fn read_facts(all: &[Vec<Row>], asked: &Asked) -> Result<Facts, DbError> {
     let rows =

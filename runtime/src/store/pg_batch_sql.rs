@@ -17,6 +17,21 @@ pub(crate) const BEGIN: &str = "BEGIN";
 /// dozen per batch. (Migration 11 dropped that index: the names are collated "C"
 /// and the unique index serves both.)
 pub(crate) const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
+/// The batch's statements cost a page read from an index as one from a table
+/// (`random_page_cost` 1.1, for this transaction only; the server's default 4
+/// prices a random read as a disk seek): the rows a batch reads and joins were
+/// written by the batches just before it and are in the server's buffers. So
+/// the planner finds the batch's few hundred keys in a large table by index
+/// probes (each join and lookup of the batch is on a unique key or an indexed
+/// prefix) and still hashes a small one (the bench's two users). With the
+/// default it hashed whole tables, each batch: at 10,240 conversations round 1's
+/// reads of a batch of 256 seals took 2.5 + 1.8 + 0.7 ms with statistics (7.7 +
+/// 3.2 + 1.1 without, a fresh database, as autovacuum analyzes a table only
+/// after a minute), 0.3 + 0.3 + 0.2 ms by probes: a cost that grew with the
+/// store while the batch's own work did not (bench/README.md, "Session 12").
+/// Turning hash joins and sequential scans off instead made every join a probe,
+/// also of two-row tables, and cost more than it saved.
+pub(crate) const INDEX_PAGES_CACHED: &str = "SET LOCAL random_page_cost = 1.1";
 /// Sent on its own once every statement wrote the rows it must.
 pub(crate) const COMMIT: &str = "COMMIT";
 

@@ -2,7 +2,8 @@
 //! multi-row statement per kind of row) against the shared record-by-record path
 //! (`history.rs`) over a dozen batches of many sessions, users, messages and seals
 //! (1-to-1 and group, sealed in the batch that opened them or in a later one): the
-//! same objects, UIDs, MODSEQs and flags for every user (HIST-1, STORE-2).
+//! same objects, UIDs, MODSEQs and flags for every user (HIST-1, STORE-2); and how
+//! the batch's reads are planned (`pg_batch_sql::INDEX_PAGES_CACHED`).
 
 use super::*;
 
@@ -308,4 +309,73 @@ fn conversations_are_found_or_made_by_plain_inserts() {
         14,
         "each message's two copies, once"
     );
+}
+
+/// The pipelined batch prices an index page as a table page
+/// (`pg_batch_sql::INDEX_PAGES_CACHED`), so it finds its keys in large tables by
+/// index probes rather than hashing whole tables: its statements run with
+/// `random_page_cost` 1.1, and only they (`SET LOCAL`). A trigger on `entries`
+/// notes the setting each filed copy was inserted under.
+#[test]
+fn the_pipelined_batch_prices_index_pages_as_cached() {
+    let Some(place) = postgres_place("index_pages") else {
+        return;
+    };
+    let StoreUrl::Postgres(url) = place.url() else {
+        unreachable!("a PostgreSQL place")
+    };
+    drop(place.open());
+    let mut admin = postgres::PgConn::connect(&url).expect("connects");
+    crate::store::sql::Conn::batch(
+        &mut admin,
+        "CREATE TABLE seen_costs (cost TEXT); \
+         CREATE FUNCTION note_costs() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO seen_costs VALUES (current_setting('random_page_cost')); \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER note_costs BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION note_costs()",
+    )
+    .expect("trigger");
+    let mut writer = pg_batch_writer(&url);
+    let jobs = |first: u64| -> Vec<StoreJob> {
+        (first..first + 3)
+            .map(|seq| {
+                StoreJob::Persist(
+                    StoreTicket::new(seq),
+                    message(key(1, K1), seq, alice(), &[bob()]),
+                )
+            })
+            .collect()
+    };
+    for answer in writer.write_batch(&jobs(1)) {
+        answer.expect("stored");
+    }
+    assert_eq!(writer.pipelined_batches(), 1, "written the pipelined way");
+    // Through the shared path on the same connection (a record the pipelined
+    // one leaves to it first): the server's own setting again.
+    let mut batch = jobs(4);
+    batch.insert(
+        0,
+        StoreJob::Persist(StoreTicket::new(9), Record::KnownUser(carol())),
+    );
+    for answer in writer.write_batch(&batch) {
+        answer.expect("stored");
+    }
+    assert_eq!(writer.pipelined_batches(), 1, "written record by record");
+    let seen = crate::store::sql::Conn::query(
+        &mut admin,
+        "SELECT cost, count(*) FROM seen_costs GROUP BY cost ORDER BY cost",
+        &[],
+    )
+    .unwrap();
+    let seen: Vec<(String, i64)> = seen
+        .iter()
+        .map(|r| (r.text(0).unwrap(), r.int(1).unwrap()))
+        .collect();
+    let server = crate::store::sql::Conn::query(&mut admin, "SHOW random_page_cost", &[]).unwrap()
+        [0]
+    .text(0)
+    .unwrap();
+    let mut expected = vec![("1.1".to_owned(), 6), (server, 6)];
+    expected.sort();
+    assert_eq!(seen, expected, "the batch's 1.1, the server's own after it");
 }
