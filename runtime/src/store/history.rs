@@ -547,16 +547,28 @@ fn file_message<C: Conn + ?Sized>(
     kind: &str,
     id: i64,
 ) -> Result<(), DbError> {
-    // Both objects at once: they differ only in their `Message-Direction`.
-    let (sent, received) = layout::message_objects(parts);
     // STORE-13: the body is left out of the entry only where the object ends with
     // it byte for byte; the object writes a bare LF of the body as CRLF, and then
-    // the whole object is kept (the view appends the row's body as it is).
-    let elsewhere = |object: &[u8]| {
-        if object.ends_with(parts.body) {
-            parts.body.len()
-        } else {
-            0
+    // the whole object is kept (the view appends the row's body as it is). The
+    // usual CPIM body is the object's end as it is: only the heads are printed.
+    // Both objects at once: they differ only in their `Message-Direction`.
+    let (sent, received, elsewhere) = match layout::message_heads(parts) {
+        Some((sent, received)) => (sent, received, [parts.body.len(); 2]),
+        None => {
+            let (sent, received) = layout::message_objects(parts);
+            let elsewhere = |object: &[u8]| {
+                if object.ends_with(parts.body) {
+                    parts.body.len()
+                } else {
+                    0
+                }
+            };
+            let cut = [elsewhere(&sent), elsewhere(&received)];
+            let head = |mut object: Vec<u8>, cut: usize| {
+                object.truncate(object.len() - cut);
+                object
+            };
+            (head(sent, cut[0]), head(received, cut[1]), cut)
         }
     };
     quota::file_charged(
@@ -568,7 +580,7 @@ fn file_message<C: Conn + ?Sized>(
             ref_id: id,
             flags: bits::SEEN,
             raw: &sent,
-            body_elsewhere: elsewhere(&sent),
+            body_elsewhere: elsewhere[0],
             from_session_row: false,
         },
     )?;
@@ -588,7 +600,7 @@ fn file_message<C: Conn + ?Sized>(
                 ref_id: id,
                 flags: 0,
                 raw: &received,
-                body_elsewhere: elsewhere(&received),
+                body_elsewhere: elsewhere[1],
                 from_session_row: false,
             },
         )?;

@@ -422,12 +422,15 @@ pub struct NewEntry<'a> {
     pub ref_id: i64,
     /// Initial flag bits.
     pub flags: i64,
-    /// The RFC 5322 object.
+    /// The RFC 5322 object, without the [`NewEntry::body_elsewhere`] bytes that
+    /// end it (what the entry stores, unless [`NewEntry::from_session_row`]).
     pub raw: &'a [u8],
-    /// How many of `raw`'s last bytes are the body of the row it renders (a
-    /// message's or standalone message's, kind `message` or `standalone`), stored
-    /// there and not again here: the IMAP view appends them (`mail.rs`,
-    /// `body_elsewhere`, migration 8). 0: the whole object is stored.
+    /// How many bytes follow `raw` in the object: the body of the row it renders
+    /// (a message's or standalone message's, kind `message` or `standalone`),
+    /// stored there and not again here: the IMAP view appends them (`mail.rs`,
+    /// `body_elsewhere`, migration 8). 0: `raw` is the whole object. Kept apart
+    /// so a chat message's object is never printed with its body only for the
+    /// body to be cut off (`layout::message_heads`).
     pub body_elsewhere: usize,
     /// The object is a sealed 1-to-1's info object, printed from its `sessions`
     /// row (`layout::info_object_of_row`) when read: none of it is stored here
@@ -443,9 +446,18 @@ pub struct NewEntry<'a> {
 pub const FROM_SESSION_ROW: i64 = 2;
 
 impl NewEntry<'_> {
+    /// The whole object's size in bytes (`RFC822.SIZE`).
+    pub fn size(&self) -> Result<i64, DbError> {
+        self.raw
+            .len()
+            .checked_add(self.body_elsewhere)
+            .and_then(|n| i64::try_from(n).ok())
+            .ok_or_else(|| DbError("an entry's object is too long".into()))
+    }
+
     /// Its row in `entries` column order (mailbox, uid, modseq, flags,
-    /// internal_date, kind, ref_id, size, raw, body_elsewhere): `raw` without the
-    /// body stored elsewhere, `size` the whole object's.
+    /// internal_date, kind, ref_id, size, raw, body_elsewhere): `raw` (without the
+    /// body stored elsewhere), `size` the whole object's.
     pub fn row(
         &self,
         mailbox_id: i64,
@@ -453,14 +465,11 @@ impl NewEntry<'_> {
         modseq: i64,
         now: i64,
     ) -> Result<[Val; 10], DbError> {
-        let size = i64::try_from(self.raw.len()).map_err(DbError::data)?;
+        let size = self.size()?;
         let stored = if self.from_session_row {
             0
         } else {
-            self.raw
-                .len()
-                .checked_sub(self.body_elsewhere)
-                .ok_or_else(|| DbError("an entry's body is longer than its object".into()))?
+            self.raw.len()
         };
         let elsewhere = if self.from_session_row {
             FROM_SESSION_ROW
