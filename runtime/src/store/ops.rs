@@ -323,8 +323,9 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         // A chat message's entries wait for the batch's multi-row insert
         // (`row_batch.rs`), as its `messages` row does; every other entry is
         // inserted now (what files it may read it back).
-        match self.cache.rows.as_mut().filter(|_| entry.kind == "message") {
-            Some(rows) => rows.push_entry(row),
+        let kept = crate::store::row_batch::MESSAGE_KIND;
+        match self.cache.rows.as_mut().filter(|_| entry.kind == kept) {
+            Some(rows) => rows.push_entry(row)?,
             None => {
                 self.conn.exec(ENTRY_INSERT, &row)?;
             }

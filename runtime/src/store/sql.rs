@@ -138,6 +138,16 @@ pub trait Conn: Send + 'static {
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError>;
     /// Runs one query; returns its rows.
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError>;
+    /// Runs one statement once for each `params.len() / columns` consecutive
+    /// runs of `columns` values (a multiple of `columns` long). The default runs
+    /// [`Conn::exec`] for each; SQLite prepares the statement once for all
+    /// (looking a statement up in rusqlite's cache hashes and copies its text).
+    fn exec_many(&mut self, sql: &str, columns: usize, params: &[Val]) -> Result<(), DbError> {
+        for chunk in params.chunks(columns.max(1)) {
+            self.exec(sql, chunk)?;
+        }
+        Ok(())
+    }
     /// Statements that must run inside the migration transaction before the version
     /// is read (PostgreSQL: an advisory lock, so two instances starting together do
     /// not both migrate).

@@ -153,6 +153,15 @@ impl Conn for SqliteConn {
         Ok(n as u64)
     }
 
+    fn exec_many(&mut self, sql: &str, columns: usize, params: &[Val]) -> Result<(), DbError> {
+        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(db)?;
+        for chunk in params.chunks(columns.max(1)) {
+            stmt.execute(rusqlite::params_from_iter(chunk.iter()))
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
     fn returning_is_costly(&self) -> bool {
         true
     }
