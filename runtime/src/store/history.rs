@@ -27,7 +27,9 @@ use tokio::sync::broadcast;
 
 use crate::mailstore::MailChange;
 use crate::store::layout::{self, MessageParts};
-use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
+use crate::store::ops::{
+    bits, join_list, split_list, unique_changes, unix_now, Cache, NewEntry, Ops,
+};
 use crate::store::sql::{in_tx, Conn, DbError, Row, Val};
 use crate::store::{deferred, group_state, quota, recovery, restart, seal_new};
 use crate::store::{write_each, HistoryStore, StoreJob};
@@ -143,7 +145,7 @@ impl<C: Conn> HistoryWriter<C> {
             self.cache.clear();
             return sealed;
         }
-        for c in changes {
+        for c in unique_changes(changes) {
             let _ = self.feed.send(c);
         }
         sealed
@@ -395,7 +397,7 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             self.restored.clear();
             return Err(store_error(e));
         }
-        for change in self.changes.drain(..) {
+        for change in unique_changes(std::mem::take(&mut self.changes)) {
             // No receiver (no IMAP client idling) is not an error.
             let _ = self.feed.send(change);
         }
@@ -535,7 +537,11 @@ fn persist_message<C: Conn + ?Sized>(
         date: &date,
         date_time: &date_time,
     };
-    let mailbox = layout::session_mailbox(parts.conversation_id, m.key.contribution_id.as_str());
+    let mailbox = ops.cache.session_folder(
+        session,
+        parts.conversation_id,
+        m.key.contribution_id.as_str(),
+    );
     file_message(ops, &parts, &mailbox, "message", id)
 }
 
@@ -833,7 +839,7 @@ fn seal<C: Conn + ?Sized>(
     // after `base`); the earlier runs' stay as their seals left them.
     let base = restart::base(ops, session)?;
     ops.cache.open_sessions.retain(|_, id| *id != session);
-    ops.cache.session_bases.remove(&session);
+    ops.cache.forget_session(session);
     let from = base.unwrap_or(0);
     let watermark = h
         .messages
