@@ -93,7 +93,12 @@ impl Cache {
 
     /// The name of session row `session`'s folder (`layout::session_mailbox` of
     /// its Conversation-ID and Contribution-ID), printed on first use.
-    pub fn session_folder(&mut self, session: i64, conversation_id: &str, contribution_id: &str) -> String {
+    pub fn session_folder(
+        &mut self,
+        session: i64,
+        conversation_id: &str,
+        contribution_id: &str,
+    ) -> String {
         self.session_folders
             .entry(session)
             .or_insert_with(|| layout::session_mailbox(conversation_id, contribution_id))
