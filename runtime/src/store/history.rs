@@ -64,7 +64,11 @@ pub struct HistoryWriter<C: Conn> {
 impl<C: Conn> HistoryWriter<C> {
     /// A writer for the cpmd instance `instance` (sessions it creates are its own;
     /// crash recovery seals only its own).
-    pub fn new(conn: C, instance: i64, feed: broadcast::Sender<MailChange>) -> Self {
+    pub fn new(mut conn: C, instance: i64, feed: broadcast::Sender<MailChange>) -> Self {
+        // A check that cannot fail is not run per row (`Conn::trust_parents`).
+        if let Err(e) = conn.trust_parents() {
+            tracing::warn!(error = %e, "store: the writer checks foreign keys");
+        }
         Self {
             conn,
             instance,

@@ -172,6 +172,19 @@ pub trait Conn: Send + 'static {
         false
     }
 
+    /// Stops checking foreign keys on this connection (the history writer's):
+    /// every row it writes names a parent it made or found in the same
+    /// transaction, or one cached from a committed transaction (the cache is
+    /// forgotten at every rollback), and no parent row is ever deleted, so the
+    /// checks never fail (STORE-14). SQLite: `PRAGMA foreign_keys=OFF`, for
+    /// the writer only; the default (PostgreSQL, whose batch tables have no
+    /// foreign keys, migration 10) does nothing. Why: with the checks, SQLite
+    /// probes each parent per row and runs every multi-row `INSERT` under a
+    /// statement journal (a foreign key may abort it midway).
+    fn trust_parents(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
     /// Whether a statement with `RETURNING` costs more than a second statement
     /// would: SQLite runs one into an ephemeral table and, `RETURNING` being a
     /// trigger to it, under a statement journal (a copy of every page the
