@@ -76,7 +76,7 @@ through_cpmd() {
   local metrics=()
   [ "${THREADS:-}" = 1 ] && metrics=(--metrics "$ip:0")
   "${under[@]}" "$CPMD_BIN" --config "$run/cpmd.toml" --udp "$ip:0" --msrp "$ip:0" --data-dir "$data" \
-    "${metrics[@]}" --ready-file "$run/ready" </dev/null >/dev/null 2>"$run/cpmd.log" &
+    --imap "$ip:0" "${metrics[@]}" --ready-file "$run/ready" </dev/null >/dev/null 2>"$run/cpmd.log" &
   local cpmd_pid=$!
   pids+=("$cpmd_pid")
   for _ in $(seq 1200); do [ -s "$run/ready" ] && break; sleep 0.05; done

@@ -27,7 +27,9 @@ use tokio::sync::broadcast;
 
 use crate::mailstore::MailChange;
 use crate::store::layout::{self, MessageParts};
-use crate::store::ops::{bits, join_list, split_list, unix_now, Cache, NewEntry, Ops};
+use crate::store::ops::{
+    bits, join_list, split_list, unique_changes, unix_now, Cache, NewEntry, Ops,
+};
 use crate::store::sql::{in_tx, Conn, DbError, Row, Val};
 use crate::store::{deferred, group_state, quota, recovery, restart, seal_new};
 use crate::store::{write_each, HistoryStore, StoreJob};
@@ -62,7 +64,11 @@ pub struct HistoryWriter<C: Conn> {
 impl<C: Conn> HistoryWriter<C> {
     /// A writer for the cpmd instance `instance` (sessions it creates are its own;
     /// crash recovery seals only its own).
-    pub fn new(conn: C, instance: i64, feed: broadcast::Sender<MailChange>) -> Self {
+    pub fn new(mut conn: C, instance: i64, feed: broadcast::Sender<MailChange>) -> Self {
+        // A check that cannot fail is not run per row (`Conn::trust_parents`).
+        if let Err(e) = conn.trust_parents() {
+            tracing::warn!(error = %e, "store: the writer checks foreign keys");
+        }
         Self {
             conn,
             instance,
@@ -143,7 +149,7 @@ impl<C: Conn> HistoryWriter<C> {
             self.cache.clear();
             return sealed;
         }
-        for c in changes {
+        for c in unique_changes(changes) {
             let _ = self.feed.send(c);
         }
         sealed
@@ -395,7 +401,7 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
             self.restored.clear();
             return Err(store_error(e));
         }
-        for change in self.changes.drain(..) {
+        for change in unique_changes(std::mem::take(&mut self.changes)) {
             // No receiver (no IMAP client idling) is not an error.
             let _ = self.feed.send(change);
         }
@@ -535,7 +541,11 @@ fn persist_message<C: Conn + ?Sized>(
         date: &date,
         date_time: &date_time,
     };
-    let mailbox = layout::session_mailbox(parts.conversation_id, m.key.contribution_id.as_str());
+    let mailbox = ops.cache.session_folder(
+        session,
+        parts.conversation_id,
+        m.key.contribution_id.as_str(),
+    );
     file_message(ops, &parts, &mailbox, "message", id)
 }
 
@@ -547,16 +557,28 @@ fn file_message<C: Conn + ?Sized>(
     kind: &str,
     id: i64,
 ) -> Result<(), DbError> {
-    // Both objects at once: they differ only in their `Message-Direction`.
-    let (sent, received) = layout::message_objects(parts);
     // STORE-13: the body is left out of the entry only where the object ends with
     // it byte for byte; the object writes a bare LF of the body as CRLF, and then
-    // the whole object is kept (the view appends the row's body as it is).
-    let elsewhere = |object: &[u8]| {
-        if object.ends_with(parts.body) {
-            parts.body.len()
-        } else {
-            0
+    // the whole object is kept (the view appends the row's body as it is). The
+    // usual CPIM body is the object's end as it is: only the heads are printed.
+    // Both objects at once: they differ only in their `Message-Direction`.
+    let (sent, received, elsewhere) = match layout::message_heads(parts) {
+        Some((sent, received)) => (sent, received, [parts.body.len(); 2]),
+        None => {
+            let (sent, received) = layout::message_objects(parts);
+            let elsewhere = |object: &[u8]| {
+                if object.ends_with(parts.body) {
+                    parts.body.len()
+                } else {
+                    0
+                }
+            };
+            let cut = [elsewhere(&sent), elsewhere(&received)];
+            let head = |mut object: Vec<u8>, cut: usize| {
+                object.truncate(object.len() - cut);
+                object
+            };
+            (head(sent, cut[0]), head(received, cut[1]), cut)
         }
     };
     quota::file_charged(
@@ -568,7 +590,7 @@ fn file_message<C: Conn + ?Sized>(
             ref_id: id,
             flags: bits::SEEN,
             raw: &sent,
-            body_elsewhere: elsewhere(&sent),
+            body_elsewhere: elsewhere[0],
             from_session_row: false,
         },
     )?;
@@ -588,7 +610,7 @@ fn file_message<C: Conn + ?Sized>(
                 ref_id: id,
                 flags: 0,
                 raw: &received,
-                body_elsewhere: elsewhere(&received),
+                body_elsewhere: elsewhere[1],
                 from_session_row: false,
             },
         )?;
@@ -821,7 +843,7 @@ fn seal<C: Conn + ?Sized>(
     // after `base`); the earlier runs' stay as their seals left them.
     let base = restart::base(ops, session)?;
     ops.cache.open_sessions.retain(|_, id| *id != session);
-    ops.cache.session_bases.remove(&session);
+    ops.cache.forget_session(session);
     let from = base.unwrap_or(0);
     let watermark = h
         .messages

@@ -23,7 +23,7 @@ use crate::mailstore::{
 use crate::store::history::record_disposition;
 use crate::store::layout;
 use crate::store::mail_list;
-use crate::store::ops::{bits, unix_now, Cache, EntryRef, Ops};
+use crate::store::ops::{bits, unique_changes, unix_now, Cache, EntryRef, Ops};
 use crate::store::sql::{in_read_tx, in_tx, Conn, DbError, Row, Val};
 
 /// Most UIDs bound in one `IN (…)` list (both backends allow far more).
@@ -66,7 +66,7 @@ impl<C: Conn> MailView<C> {
         });
         match result {
             Ok(v) => {
-                for c in changes {
+                for c in unique_changes(changes) {
                     let _ = self.feed.send(c);
                 }
                 Ok(v)

@@ -103,7 +103,7 @@ pub fn file_charged<C: Conn + ?Sized>(
     mailbox: &str,
     entry: NewEntry<'_>,
 ) -> Result<(), DbError> {
-    let size = i64::try_from(entry.raw.len()).map_err(DbError::data)?;
+    let size = entry.size()?;
     let user_id = ops.user(user)?;
     ops.add_entry(user, mailbox, entry)?;
     charge(ops, user_id, size)
@@ -118,7 +118,7 @@ pub fn file_within_quota<C: Conn + ?Sized>(
     mailbox: &str,
     entry: NewEntry<'_>,
 ) -> Result<bool, DbError> {
-    let size = i64::try_from(entry.raw.len()).map_err(DbError::data)?;
+    let size = entry.size()?;
     let user_id = ops.user(user)?;
     if let Some(quota) = ops.cache.user_quota_bytes {
         if u64::try_from(used(ops, user_id)?).unwrap_or(0) >= quota {

@@ -138,6 +138,16 @@ pub trait Conn: Send + 'static {
     fn exec(&mut self, sql: &str, params: &[Val]) -> Result<u64, DbError>;
     /// Runs one query; returns its rows.
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>, DbError>;
+    /// Runs one statement once for each `params.len() / columns` consecutive
+    /// runs of `columns` values (a multiple of `columns` long). The default runs
+    /// [`Conn::exec`] for each; SQLite prepares the statement once for all
+    /// (looking a statement up in rusqlite's cache hashes and copies its text).
+    fn exec_many(&mut self, sql: &str, columns: usize, params: &[Val]) -> Result<(), DbError> {
+        for chunk in params.chunks(columns.max(1)) {
+            self.exec(sql, chunk)?;
+        }
+        Ok(())
+    }
     /// Statements that must run inside the migration transaction before the version
     /// is read (PostgreSQL: an advisory lock, so two instances starting together do
     /// not both migrate).
@@ -160,6 +170,19 @@ pub trait Conn: Send + 'static {
     /// connection may move a counter meanwhile).
     fn exclusive_writes(&self) -> bool {
         false
+    }
+
+    /// Stops checking foreign keys on this connection (the history writer's):
+    /// every row it writes names a parent it made or found in the same
+    /// transaction, or one cached from a committed transaction (the cache is
+    /// forgotten at every rollback), and no parent row is ever deleted, so the
+    /// checks never fail (STORE-14). SQLite: `PRAGMA foreign_keys=OFF`, for
+    /// the writer only; the default (PostgreSQL, whose batch tables have no
+    /// foreign keys, migration 10) does nothing. Why: with the checks, SQLite
+    /// probes each parent per row and runs every multi-row `INSERT` under a
+    /// statement journal (a foreign key may abort it midway).
+    fn trust_parents(&mut self) -> Result<(), DbError> {
+        Ok(())
     }
 
     /// Whether a statement with `RETURNING` costs more than a second statement

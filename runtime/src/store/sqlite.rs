@@ -4,7 +4,8 @@
 //!
 //! Two connections to the file: the history writer's and the mailbox view's;
 //! WAL lets the view read while the writer writes, and a 5 s busy timeout
-//! serialises their writes (flag changes).
+//! serialises their writes (flag changes). Both check foreign keys, but for the
+//! history writer's, which cannot break them (`Conn::trust_parents`, STORE-14).
 
 use std::path::Path;
 
@@ -153,8 +154,23 @@ impl Conn for SqliteConn {
         Ok(n as u64)
     }
 
+    fn exec_many(&mut self, sql: &str, columns: usize, params: &[Val]) -> Result<(), DbError> {
+        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(db)?;
+        for chunk in params.chunks(columns.max(1)) {
+            stmt.execute(rusqlite::params_from_iter(chunk.iter()))
+                .map_err(db)?;
+        }
+        Ok(())
+    }
+
     fn returning_is_costly(&self) -> bool {
         true
+    }
+
+    fn trust_parents(&mut self) -> Result<(), DbError> {
+        self.conn
+            .execute_batch("PRAGMA foreign_keys=OFF")
+            .map_err(db)
     }
 
     fn insert_id(&mut self, sql: &str, params: &[Val]) -> Result<Option<i64>, DbError> {

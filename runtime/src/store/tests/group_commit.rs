@@ -104,3 +104,51 @@ fn message_rows_written_together_are_seen_by_later_records_of_the_batch() {
         "{bobs:#?}"
     );
 }
+
+/// A conflict among the batch's chat message rows, written together at its end
+/// (`row_batch.rs`, `INSERT OR ROLLBACK`: the conflict ends the whole
+/// transaction), has the batch written again record by record: of two messages
+/// with the same number the first is stored and the second refused, the rest
+/// of the batch stored, nothing written outside a transaction meanwhile
+/// (STORE-2).
+#[test]
+fn a_conflict_among_the_batchs_message_rows_has_it_written_again() {
+    let place = sqlite_place();
+    let mut w = writer(&place);
+    let p = |n: u64, r: Record| StoreJob::Persist(StoreTicket::new(n), r);
+    let answers = w.write_batch(&[
+        p(1, message(key(1, K1), 1, alice(), &[bob()])),
+        p(2, message(key(1, K1), 1, bob(), &[alice()])),
+        p(3, message(key(1, K1), 2, alice(), &[bob()])),
+        p(4, message(key(3, "k3"), 1, alice(), &[bob()])),
+    ]);
+    let ok: Vec<bool> = answers.iter().map(Result::is_ok).collect();
+    assert_eq!(ok, [true, false, true, true]);
+    assert_eq!(w.retried_batches(), 1);
+    let clean = w.write_batch(&[p(5, message(key(3, "k3"), 2, bob(), &[alice()]))]);
+    assert!(clean.iter().all(Result::is_ok), "{clean:?}");
+    assert_eq!(w.retried_batches(), 1, "the next batch in one pass");
+    drop(w);
+
+    // Reopened, the store seals the open sessions as after a crash (an info
+    // object each): the message objects are counted.
+    let store = place.open();
+    let messages = |texts: Vec<String>| -> Vec<String> {
+        texts
+            .into_iter()
+            .filter(|t| t.contains("IMDN-Message-ID"))
+            .collect()
+    };
+    let k1 = messages(raw_text(&store, &bob(), &k1_box()));
+    assert_eq!(k1.len(), 2, "{k1:#?}");
+    assert!(
+        k1.iter().all(|t| t.contains("Message-Direction: received")),
+        "{k1:#?}"
+    );
+    let k3 = messages(raw_text(
+        &store,
+        &alice(),
+        &layout::session_mailbox(CONV, "k3"),
+    ));
+    assert_eq!(k3.len(), 2, "{k3:#?}");
+}
