@@ -31,7 +31,7 @@ pub const NAMES: [&str; 22] = [
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 41] = [
+pub const MUTATIONS: [(&str, Mutation); 42] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -82,6 +82,7 @@ pub const MUTATIONS: [(&str, Mutation); 41] = [
     ),
     ("msrp-from-path-unchecked", Mutation::MsrpFromPathUnchecked),
     ("answer-only-msrp-line", Mutation::AnswerOnlyMsrpLine),
+    ("caller-ok-before-answer", Mutation::CallerOkBeforeAnswer),
 ];
 
 /// A mutation by name.

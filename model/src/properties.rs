@@ -663,5 +663,6 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::ReplacedByeLeavesGroup => Some(GRP_6),
         Mutation::MsrpFromPathUnchecked => Some(MSRP_3),
         Mutation::AnswerOnlyMsrpLine => Some(MSRP_11),
+        Mutation::CallerOkBeforeAnswer => Some(ONE_3),
     }
 }

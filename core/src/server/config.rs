@@ -186,6 +186,9 @@ pub enum Mutation {
     /// Answer an offer with the MSRP m-line only, dropping the others (breaks
     /// MSRP-11).
     AnswerOnlyMsrpLine,
+    /// Answer A's INVITE 200 as soon as it is forked to B, before B answered
+    /// (breaks ONE-3's first half).
+    CallerOkBeforeAnswer,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
