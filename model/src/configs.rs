@@ -31,7 +31,7 @@ pub const NAMES: [&str; 22] = [
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 42] = [
+pub const MUTATIONS: [(&str, Mutation); 43] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -83,6 +83,10 @@ pub const MUTATIONS: [(&str, Mutation); 42] = [
     ("msrp-from-path-unchecked", Mutation::MsrpFromPathUnchecked),
     ("answer-only-msrp-line", Mutation::AnswerOnlyMsrpLine),
     ("caller-ok-before-answer", Mutation::CallerOkBeforeAnswer),
+    (
+        "bye-wait-at-transaction-timeout",
+        Mutation::ByeWaitAtTransactionTimeout,
+    ),
 ];
 
 /// A mutation by name.

@@ -74,6 +74,8 @@ pub mod names {
     pub const MSRP_8: &str = "MSRP-8 chunked message delivered whole, aborted one never";
     /// MSRP-10.
     pub const MSRP_10: &str = "MSRP-10 a finished message is answered, never silence";
+    /// TERM-2, timed.
+    pub const TERM_2: &str = "TERM-2 bye_wait armed for at most bye_wait, below 64*T1";
     /// ONE-3.
     pub const ONE_3: &str = "ONE-3 A's 200 after B's 200, every 2xx ACKed or its leg ended";
     /// ONE-4.
@@ -293,6 +295,23 @@ fn term_1(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::OkBeforeAnswer)
 }
 
+/// TERM-2's timed half: every `ByeWait` the server armed runs out at most
+/// `bye_wait` after it was armed, and `bye_wait` is below 64·T1, so a silent A's
+/// peer gets its answer (seal plus the store's latency) before its BYE transaction
+/// times out. The model's clock is the constant [`crate::model::NOW`], so a
+/// deadline minus `NOW` is the wait the server chose. Read off the server's own
+/// armed timers: no ghost field, no pinned count moves. That the timer, once fired,
+/// seals (and B gets its 200) is HIST-1's and TERM-1's.
+fn term_2(_: &CpmModel, st: &State) -> bool {
+    let timers = st.server.config().timers;
+    let now = crate::model::NOW.as_ms();
+    timers.bye_wait_ms < timers.t64_ms()
+        && st.server.armed_timers().all(|(t, at)| {
+            !matches!(t, cpmd_core::Timer::ByeWait(_))
+                || at.as_ms().saturating_sub(now) <= timers.bye_wait_ms
+        })
+}
+
 fn ext_2(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::AttackerReplaced)
 }
@@ -465,6 +484,7 @@ impl Model for CpmModel {
             Property::always(HIST_3, hist_3),
             Property::always(HIST_5, hist_5),
             Property::always(TERM_1, term_1),
+            Property::always(TERM_2, term_2),
             Property::always(EXT_2, ext_2),
             Property::always(EXT_3, ext_3),
             Property::always(ONE_7, one_7),
@@ -664,5 +684,6 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::MsrpFromPathUnchecked => Some(MSRP_3),
         Mutation::AnswerOnlyMsrpLine => Some(MSRP_11),
         Mutation::CallerOkBeforeAnswer => Some(ONE_3),
+        Mutation::ByeWaitAtTransactionTimeout => Some(TERM_2),
     }
 }

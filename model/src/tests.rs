@@ -240,6 +240,16 @@ fn mutant_ignore_bye_wait_breaks_hist_1() {
     assert_breaks(setup, Mutation::IgnoreByeWait);
 }
 
+/// TERM-2's timed half: a silent A's peer waits 64·T1, not `bye_wait`.
+#[test]
+fn mutant_bye_wait_at_transaction_timeout_breaks_term_2() {
+    let setup = Setup {
+        silent_a: true,
+        ..small(0)
+    };
+    assert_breaks(setup, Mutation::ByeWaitAtTransactionTimeout);
+}
+
 #[test]
 fn mutant_seal_on_bye_arrival_breaks_hist_2_and_term_1() {
     assert_breaks(small(1), Mutation::SealOnByeArrival);

@@ -189,6 +189,9 @@ pub enum Mutation {
     /// Answer A's INVITE 200 as soon as it is forked to B, before B answered
     /// (breaks ONE-3's first half).
     CallerOkBeforeAnswer,
+    /// Wait 64·T1, not `bye_wait`, for the answer to a relayed BYE: the BYE's
+    /// sender times out first (breaks TERM-2).
+    ByeWaitAtTransactionTimeout,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
