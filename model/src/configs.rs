@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 22] = [
+pub const NAMES: [&str; 24] = [
     "base",
     "glare",
     "extension",
@@ -28,10 +28,12 @@ pub const NAMES: [&str; 22] = [
     "group-decline",
     "msrp-wrong-path",
     "second-mline",
+    "group-subscribe",
+    "group-resubscribe",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 43] = [
+pub const MUTATIONS: [(&str, Mutation); 46] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -87,6 +89,12 @@ pub const MUTATIONS: [(&str, Mutation); 43] = [
         "bye-wait-at-transaction-timeout",
         Mutation::ByeWaitAtTransactionTimeout,
     ),
+    ("subscribe-from-anyone", Mutation::SubscribeFromAnyone),
+    ("refresh-without-state", Mutation::RefreshWithoutState),
+    (
+        "subscriptions-end-after-seal",
+        Mutation::SubscriptionsEndAfterSeal,
+    ),
 ];
 
 /// A mutation by name.
@@ -113,6 +121,8 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "group-remove-rejoin" => crate::group_races::remove_rejoin(),
         "group-devices" => crate::group_races::devices(),
         "group-subject" => crate::group_races::subject(),
+        "group-subscribe" => crate::group_races::subscribe(),
+        "group-resubscribe" => crate::group_races::resubscribe(),
         "combined" => combined(),
         "msrp-restart" => msrp_restart(),
         "cancel" => cancel(),
@@ -377,6 +387,8 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "remove" => flag().map(|v| setup.races.remove = v),
         "devices" => flag().map(|v| setup.races.devices = v),
         "subject" => flag().map(|v| setup.races.subject = v),
+        "subscriptions" => flag().map(|v| setup.races.subscriptions = v),
+        "resubscribe" => flag().map(|v| setup.races.resubscribe = v),
         "eager_acks" => flag().map(|v| setup.eager_acks = v),
         "por" => flag().map(|v| setup.por = v),
         "por_check" => flag().map(|v| setup.por_check = v),

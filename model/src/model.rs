@@ -152,6 +152,8 @@ impl Setup {
                 remove: false,
                 devices: false,
                 subject: false,
+                subscriptions: false,
+                resubscribe: false,
             },
             eager_acks: false,
             por: false,
@@ -1590,8 +1592,9 @@ impl CpmModel {
                 Timer::Timeout(_)
                 | Timer::Linger(_)
                 | Timer::BindingExpiry(..)
-                | Timer::HeldAnswer(_)
-                | Timer::SubscriptionExpiry(_) => false,
+                | Timer::HeldAnswer(_) => false,
+                // A subscription's 600 s: only where the subscriptions' race asks.
+                Timer::SubscriptionExpiry(_) => self.fires_subscription_expiry(),
                 Timer::DeferredExpiry(..) => false,
             };
             if offer {
@@ -1779,8 +1782,8 @@ impl CpmModel {
                     Timer::Timeout(_)
                     | Timer::Linger(_)
                     | Timer::BindingExpiry(..)
-                    | Timer::HeldAnswer(_)
-                    | Timer::SubscriptionExpiry(_) => {}
+                    | Timer::HeldAnswer(_) => {}
+                    Timer::SubscriptionExpiry(_) => self.subscription_timer(&mut st, timer),
                     Timer::DeferredExpiry(..) => {}
                 }
                 note_server(log, format!("timer {timer}"));

@@ -685,5 +685,8 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::AnswerOnlyMsrpLine => Some(MSRP_11),
         Mutation::CallerOkBeforeAnswer => Some(ONE_3),
         Mutation::ByeWaitAtTransactionTimeout => Some(TERM_2),
+        Mutation::SubscribeFromAnyone => Some(race_props::GRP_10),
+        Mutation::RefreshWithoutState => Some(race_props::GRP_11),
+        Mutation::SubscriptionsEndAfterSeal => Some(race_props::GRP_13),
     }
 }

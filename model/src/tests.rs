@@ -411,7 +411,11 @@ fn mutant_no_ack_of_answer_breaks_one_3() {
 #[test]
 fn mutant_caller_ok_before_answer_breaks_one_3() {
     let st = assert_breaks(small(0), Mutation::CallerOkBeforeAnswer);
-    assert!(st.ghost.flaws.contains(&Flaw::CallerOkEarly), "{:?}", st.ghost.flaws);
+    assert!(
+        st.ghost.flaws.contains(&Flaw::CallerOkEarly),
+        "{:?}",
+        st.ghost.flaws
+    );
 }
 
 #[test]

@@ -192,6 +192,14 @@ pub enum Mutation {
     /// Wait 64·T1, not `bye_wait`, for the answer to a relayed BYE: the BYE's
     /// sender times out first (breaks TERM-2).
     ByeWaitAtTransactionTimeout,
+    /// Take a conference SUBSCRIBE from anyone, not only a joined participant
+    /// (breaks GRP-10).
+    SubscribeFromAnyone,
+    /// Answer a subscription's refresh without the full state (breaks GRP-11).
+    RefreshWithoutState,
+    /// Terminate the subscriptions of an ended group after its seal was asked for,
+    /// not before (breaks GRP-13).
+    SubscriptionsEndAfterSeal,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
