@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 24] = [
+pub const NAMES: [&str; 25] = [
     "base",
     "glare",
     "extension",
@@ -30,10 +30,11 @@ pub const NAMES: [&str; 24] = [
     "second-mline",
     "group-subscribe",
     "group-resubscribe",
+    "msrp-reconnect",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 46] = [
+pub const MUTATIONS: [(&str, Mutation); 47] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -95,6 +96,7 @@ pub const MUTATIONS: [(&str, Mutation); 46] = [
         "subscriptions-end-after-seal",
         Mutation::SubscriptionsEndAfterSeal,
     ),
+    ("closed-conn-stays-bound", Mutation::ClosedConnStaysBound),
 ];
 
 /// A mutation by name.
@@ -123,6 +125,7 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "group-subject" => crate::group_races::subject(),
         "group-subscribe" => crate::group_races::subscribe(),
         "group-resubscribe" => crate::group_races::resubscribe(),
+        "msrp-reconnect" => msrp_reconnect(),
         "combined" => combined(),
         "msrp-restart" => msrp_restart(),
         "cancel" => cancel(),
@@ -273,6 +276,7 @@ pub fn faults() -> Setup {
         declines: false,
         wrong_paths: false,
         second_mline: false,
+        msrp_reconnect: false,
         mutation: Mutation::None,
     }
 }
@@ -317,6 +321,16 @@ pub fn msrp_wrong_path() -> Setup {
     Setup {
         msrp: true,
         wrong_paths: true,
+        ..Setup::base(1)
+    }
+}
+
+/// The 1-to-1 over MSRP, one whole message each way, where B's MSRP connection
+/// may break once and B connect again (MSRP-9).
+pub fn msrp_reconnect() -> Setup {
+    Setup {
+        msrp: true,
+        msrp_reconnect: true,
         ..Setup::base(1)
     }
 }
@@ -398,6 +412,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "declines" => flag().map(|v| setup.declines = v),
         "wrong_paths" => flag().map(|v| setup.wrong_paths = v),
         "second_mline" => flag().map(|v| setup.second_mline = v),
+        "msrp_reconnect" => flag().map(|v| setup.msrp_reconnect = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

@@ -72,6 +72,12 @@ pub mod names {
     pub const MSRP_7: &str = "MSRP-7 relayed as the server's own SEND on the recipient's path";
     /// MSRP-8.
     pub const MSRP_8: &str = "MSRP-8 chunked message delivered whole, aborted one never";
+    /// MSRP-9.
+    pub const MSRP_9: &str =
+        "MSRP-9 nothing written on a closed connection, held for the next bind";
+    /// Sometimes: a message waited for B's new connection.
+    pub const S_HELD_DELIVERED: &str =
+        "sometimes a message waits for B's new MSRP connection and goes out at its bind";
     /// MSRP-10.
     pub const MSRP_10: &str = "MSRP-10 a finished message is answered, never silence";
     /// TERM-2, timed.
@@ -256,6 +262,13 @@ fn msrp_8(model: &CpmModel, st: &State) -> bool {
             .rx
             .iter()
             .all(|(t, leg, _, _)| !st.term(*t).bound[*leg])
+}
+
+/// MSRP-9: the server never wrote on a connection after it was told it closed
+/// (`msrp_reconnect.rs`); that the messages held meanwhile reach B or fail back is
+/// EXT-8's and MSRP-10's.
+fn msrp_9(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpLost)
 }
 
 fn msrp_10(model: &CpmModel, st: &State) -> bool {
@@ -501,6 +514,7 @@ impl Model for CpmModel {
             Property::always(MSRP_6, msrp_6),
             Property::always(MSRP_7, msrp_7),
             Property::always(MSRP_8, msrp_8),
+            Property::always(MSRP_9, msrp_9),
             Property::always(MSRP_10, msrp_10),
             Property::always(MSRP_11, msrp_11),
             Property::always(ONE_3, one_3),
@@ -583,6 +597,11 @@ impl Model for CpmModel {
         if s.msrp && s.extend && s.msgs > 0 {
             p.push(Property::sometimes(S_SWITCH, |_, s| {
                 reached(s, Reached::MsrpSwitchWindow)
+            }));
+        }
+        if s.msrp && s.msrp_reconnect && s.msgs > 0 {
+            p.push(Property::sometimes(S_HELD_DELIVERED, |_, s| {
+                reached(s, Reached::MsrpHeldDelivered)
             }));
         }
         if s.restarts > 0 {
@@ -688,5 +707,9 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::SubscribeFromAnyone => Some(race_props::GRP_10),
         Mutation::RefreshWithoutState => Some(race_props::GRP_11),
         Mutation::SubscriptionsEndAfterSeal => Some(race_props::GRP_13),
+        Mutation::ClosedConnStaysBound => Some(MSRP_9),
+        // MSRP-9's bound is the core scenario test's
+        // (`msrp_9_a_full_queue_fails_the_message`), not a model property.
+        Mutation::UnboundedMsrpQueue => None,
     }
 }

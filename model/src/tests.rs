@@ -448,6 +448,19 @@ fn mutant_msrp_from_path_unchecked_breaks_msrp_3() {
     assert_breaks(configs::msrp_wrong_path(), Mutation::MsrpFromPathUnchecked);
 }
 
+/// B's MSRP connection breaks and B connects again (MSRP-9).
+#[test]
+fn pinned_msrp_reconnect() {
+    assert_clean(configs::msrp_reconnect(), PINNED_MSRP_RECONNECT);
+}
+
+const PINNED_MSRP_RECONNECT: usize = 1_405;
+
+#[test]
+fn mutant_closed_conn_stays_bound_breaks_msrp_9() {
+    assert_breaks(configs::msrp_reconnect(), Mutation::ClosedConnStaysBound);
+}
+
 #[test]
 fn mutant_answer_only_msrp_line_breaks_msrp_11() {
     assert_breaks(configs::second_mline(), Mutation::AnswerOnlyMsrpLine);

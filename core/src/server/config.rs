@@ -200,6 +200,12 @@ pub enum Mutation {
     /// Terminate the subscriptions of an ended group after its seal was asked for,
     /// not before (breaks GRP-13).
     SubscriptionsEndAfterSeal,
+    /// Keep a leg bound to its MSRP connection after the connection closed: what
+    /// is relayed to it is written on the dead connection (breaks MSRP-9).
+    ClosedConnStaysBound,
+    /// Queue messages for an unbound MSRP leg without the `max_queued` bound
+    /// (breaks MSRP-9's bound: a full queue fails the message).
+    UnboundedMsrpQueue,
 }
 
 /// A digest algorithm the server offers (RFC 8760).
