@@ -463,7 +463,7 @@ pub(super) fn grp_11(_: &CpmModel, st: &State) -> bool {
 
 /// GRP-13: no flaw, and no live subscription once the group's seal was asked for.
 pub(super) fn grp_13(_: &CpmModel, st: &State) -> bool {
-    !st.races.flaws.contains(&RaceFlaw::SubscriptionEnd)
-        && !(st.ghost.seals.contains(&Sess::Group)
-            && matches!(st.races.subs.phase, Phase::Active { .. }))
+    let live = matches!(st.races.subs.phase, Phase::Active { .. });
+    let sealing = st.ghost.seals.contains(&Sess::Group);
+    !st.races.flaws.contains(&RaceFlaw::SubscriptionEnd) && (!sealing || !live)
 }
