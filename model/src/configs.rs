@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use crate::model::Setup;
 
 /// Every configuration name.
-pub const NAMES: [&str; 22] = [
+pub const NAMES: [&str; 25] = [
     "base",
     "glare",
     "extension",
@@ -28,10 +28,13 @@ pub const NAMES: [&str; 22] = [
     "group-decline",
     "msrp-wrong-path",
     "second-mline",
+    "group-subscribe",
+    "group-resubscribe",
+    "msrp-reconnect",
 ];
 
 /// Mutation names for the command line.
-pub const MUTATIONS: [(&str, Mutation); 41] = [
+pub const MUTATIONS: [(&str, Mutation); 47] = [
     ("none", Mutation::None),
     ("ack-before-store", Mutation::AckBeforeStore),
     ("seal-on-bye-arrival", Mutation::SealOnByeArrival),
@@ -82,6 +85,18 @@ pub const MUTATIONS: [(&str, Mutation); 41] = [
     ),
     ("msrp-from-path-unchecked", Mutation::MsrpFromPathUnchecked),
     ("answer-only-msrp-line", Mutation::AnswerOnlyMsrpLine),
+    ("caller-ok-before-answer", Mutation::CallerOkBeforeAnswer),
+    (
+        "bye-wait-at-transaction-timeout",
+        Mutation::ByeWaitAtTransactionTimeout,
+    ),
+    ("subscribe-from-anyone", Mutation::SubscribeFromAnyone),
+    ("refresh-without-state", Mutation::RefreshWithoutState),
+    (
+        "subscriptions-end-after-seal",
+        Mutation::SubscriptionsEndAfterSeal,
+    ),
+    ("closed-conn-stays-bound", Mutation::ClosedConnStaysBound),
 ];
 
 /// A mutation by name.
@@ -108,6 +123,9 @@ pub fn by_name(name: &str) -> Option<Setup> {
         "group-remove-rejoin" => crate::group_races::remove_rejoin(),
         "group-devices" => crate::group_races::devices(),
         "group-subject" => crate::group_races::subject(),
+        "group-subscribe" => crate::group_races::subscribe(),
+        "group-resubscribe" => crate::group_races::resubscribe(),
+        "msrp-reconnect" => msrp_reconnect(),
         "combined" => combined(),
         "msrp-restart" => msrp_restart(),
         "cancel" => cancel(),
@@ -258,6 +276,7 @@ pub fn faults() -> Setup {
         declines: false,
         wrong_paths: false,
         second_mline: false,
+        msrp_reconnect: false,
         mutation: Mutation::None,
     }
 }
@@ -302,6 +321,16 @@ pub fn msrp_wrong_path() -> Setup {
     Setup {
         msrp: true,
         wrong_paths: true,
+        ..Setup::base(1)
+    }
+}
+
+/// The 1-to-1 over MSRP, one whole message each way, where B's MSRP connection
+/// may break once and B connect again (MSRP-9).
+pub fn msrp_reconnect() -> Setup {
+    Setup {
+        msrp: true,
+        msrp_reconnect: true,
         ..Setup::base(1)
     }
 }
@@ -372,6 +401,8 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "remove" => flag().map(|v| setup.races.remove = v),
         "devices" => flag().map(|v| setup.races.devices = v),
         "subject" => flag().map(|v| setup.races.subject = v),
+        "subscriptions" => flag().map(|v| setup.races.subscriptions = v),
+        "resubscribe" => flag().map(|v| setup.races.resubscribe = v),
         "eager_acks" => flag().map(|v| setup.eager_acks = v),
         "por" => flag().map(|v| setup.por = v),
         "por_check" => flag().map(|v| setup.por_check = v),
@@ -381,6 +412,7 @@ pub fn tweak(setup: &mut Setup, field: &str, value: &str) -> bool {
         "declines" => flag().map(|v| setup.declines = v),
         "wrong_paths" => flag().map(|v| setup.wrong_paths = v),
         "second_mline" => flag().map(|v| setup.second_mline = v),
+        "msrp_reconnect" => flag().map(|v| setup.msrp_reconnect = v),
         "udp" => flag().map(|v| setup.transport = if v { Transport::Udp } else { Transport::Tcp }),
         _ => None,
     };

@@ -1,4 +1,5 @@
-//! The group races' configurations (specs/group.md GRP-21, GRP-22, GRP-31, GRP-33):
+//! The group races' configurations (specs/group.md GRP-21, GRP-22, GRP-31, GRP-33,
+//! and the subscriptions' GRP-10, GRP-11, GRP-13):
 //! the actors and observers are in `model/group_races.rs`, the pinned counts and
 //! mutant tests in `group_races/tests.rs`.
 //!
@@ -52,6 +53,32 @@ pub fn subject() -> Setup {
         missing_bye: false,
         races: Races {
             subject: true,
+            ..Races::default()
+        },
+        ..configs::extension()
+    }
+}
+
+/// The group's end (C, B and A leave) with A's subscription and Mallory's
+/// SUBSCRIBE racing it (GRP-10, GRP-13).
+pub fn subscribe() -> Setup {
+    Setup {
+        races: Races {
+            subscriptions: true,
+            ..Races::default()
+        },
+        ..configs::group_end()
+    }
+}
+
+/// A's subscription refreshed, ended with `Expires: 0` or run out, racing C's
+/// leave (GRP-11).
+pub fn resubscribe() -> Setup {
+    Setup {
+        leavers: 1,
+        missing_bye: false,
+        races: Races {
+            resubscribe: true,
             ..Races::default()
         },
         ..configs::extension()

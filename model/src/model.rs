@@ -31,6 +31,7 @@ mod group_races;
 mod invitee_answers;
 mod memo;
 mod msrp_io;
+mod msrp_reconnect;
 mod por;
 mod restart;
 mod wrong_path;
@@ -120,6 +121,9 @@ pub struct Setup {
     pub wrong_paths: bool,
     /// A's 1-to-1 INVITE offers an audio stream before the MSRP one (MSRP-11).
     pub second_mline: bool,
+    /// MSRP: B's connection of its 1-to-1 leg may break once, and B may connect
+    /// again (MSRP-9; `msrp_reconnect.rs`).
+    pub msrp_reconnect: bool,
     /// The core's mutation (`Mutation::None`: the real server).
     pub mutation: Mutation,
 }
@@ -152,6 +156,8 @@ impl Setup {
                 remove: false,
                 devices: false,
                 subject: false,
+                subscriptions: false,
+                resubscribe: false,
             },
             eager_acks: false,
             por: false,
@@ -162,6 +168,7 @@ impl Setup {
             declines: false,
             wrong_paths: false,
             second_mline: false,
+            msrp_reconnect: false,
             mutation: Mutation::None,
         }
     }
@@ -334,6 +341,9 @@ pub struct TermState {
     pub cancelled: bool,
     /// A: the wrong-path SENDs it sent (`wrong_path::KINDS` bits).
     pub wrong_sent: u8,
+    /// MSRP: its 1-to-1 leg's connection broke (1) and it bound again (2)
+    /// (`msrp_reconnect.rs`).
+    pub msrp_lost: u8,
 }
 
 /// Fault budgets left on this path.
@@ -433,6 +443,8 @@ pub enum Flaw {
     MsrpWrongPath,
     /// MSRP-11: an SDP answer to A whose m-lines do not mirror A's offer.
     MsrpMlines,
+    /// MSRP-9: the server wrote on a connection it had been told closed.
+    MsrpLost,
 }
 
 /// Races and paths the `sometimes` properties prove reachable.
@@ -475,6 +487,8 @@ pub enum Reached {
     Restarted,
     /// A session was sealed after a terminal restarted.
     SealedAfterRestart,
+    /// A message that waited for B's new connection was written out at its bind.
+    MsrpHeldDelivered,
 }
 
 /// What the server did, as far as the properties need to look back.
@@ -657,6 +671,10 @@ pub enum Action {
     NoAnswer(usize),
     /// A sends a SEND with a wrong path, due this status (`wrong_path.rs`).
     WrongPath(u16),
+    /// MSRP: the terminal's 1-to-1 connection breaks (`msrp_reconnect.rs`).
+    MsrpBreak(Term),
+    /// MSRP: the terminal connects again and binds its 1-to-1 leg.
+    MsrpRebind(Term),
 }
 
 /// The model.
@@ -1590,8 +1608,9 @@ impl CpmModel {
                 Timer::Timeout(_)
                 | Timer::Linger(_)
                 | Timer::BindingExpiry(..)
-                | Timer::HeldAnswer(_)
-                | Timer::SubscriptionExpiry(_) => false,
+                | Timer::HeldAnswer(_) => false,
+                // A subscription's 600 s: only where the subscriptions' race asks.
+                Timer::SubscriptionExpiry(_) => self.fires_subscription_expiry(),
                 Timer::DeferredExpiry(..) => false,
             };
             if offer {
@@ -1704,6 +1723,7 @@ impl CpmModel {
             out.push(Action::Cancel);
         }
         out.extend(self.wrong_paths_enabled(st).map(Action::WrongPath));
+        self.msrp_reconnect_enabled(st, out);
         for t in [Term::A, Term::B, Term::C] {
             if self.may_restart(st, t) {
                 out.push(Action::Restart(t));
@@ -1779,8 +1799,8 @@ impl CpmModel {
                     Timer::Timeout(_)
                     | Timer::Linger(_)
                     | Timer::BindingExpiry(..)
-                    | Timer::HeldAnswer(_)
-                    | Timer::SubscriptionExpiry(_) => {}
+                    | Timer::HeldAnswer(_) => {}
+                    Timer::SubscriptionExpiry(_) => self.subscription_timer(&mut st, timer),
                     Timer::DeferredExpiry(..) => {}
                 }
                 note_server(log, format!("timer {timer}"));
@@ -1892,6 +1912,8 @@ impl CpmModel {
             Action::Abort(t) => self.msrp_finish(&mut st, *t, true, log),
             Action::Cancel => self.cancel(&mut st, log),
             Action::WrongPath(status) => self.wrong_path(&mut st, *status, log),
+            Action::MsrpBreak(t) => self.msrp_break(&mut st, *t, log),
+            Action::MsrpRebind(t) => self.msrp_rebind(&mut st, *t, log),
             Action::Decline(i) => self.refuse_invite(&mut st, *i, StatusCode::DECLINE, log),
             Action::NoAnswer(i) => {
                 self.refuse_invite(&mut st, *i, StatusCode::TEMPORARILY_UNAVAILABLE, log)

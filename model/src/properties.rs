@@ -72,8 +72,16 @@ pub mod names {
     pub const MSRP_7: &str = "MSRP-7 relayed as the server's own SEND on the recipient's path";
     /// MSRP-8.
     pub const MSRP_8: &str = "MSRP-8 chunked message delivered whole, aborted one never";
+    /// MSRP-9.
+    pub const MSRP_9: &str =
+        "MSRP-9 nothing written on a closed connection, held for the next bind";
+    /// Sometimes: a message waited for B's new connection.
+    pub const S_HELD_DELIVERED: &str =
+        "sometimes a message waits for B's new MSRP connection and goes out at its bind";
     /// MSRP-10.
     pub const MSRP_10: &str = "MSRP-10 a finished message is answered, never silence";
+    /// TERM-2, timed.
+    pub const TERM_2: &str = "TERM-2 bye_wait armed for at most bye_wait, below 64*T1";
     /// ONE-3.
     pub const ONE_3: &str = "ONE-3 A's 200 after B's 200, every 2xx ACKed or its leg ended";
     /// ONE-4.
@@ -256,6 +264,13 @@ fn msrp_8(model: &CpmModel, st: &State) -> bool {
             .all(|(t, leg, _, _)| !st.term(*t).bound[*leg])
 }
 
+/// MSRP-9: the server never wrote on a connection after it was told it closed
+/// (`msrp_reconnect.rs`); that the messages held meanwhile reach B or fail back is
+/// EXT-8's and MSRP-10's.
+fn msrp_9(_: &CpmModel, st: &State) -> bool {
+    flawless(st, Flaw::MsrpLost)
+}
+
 fn msrp_10(model: &CpmModel, st: &State) -> bool {
     if !model.setup.msrp || !judged_end(model, st) {
         return true;
@@ -291,6 +306,23 @@ fn hist_5(_: &CpmModel, st: &State) -> bool {
 
 fn term_1(_: &CpmModel, st: &State) -> bool {
     flawless(st, Flaw::OkBeforeAnswer)
+}
+
+/// TERM-2's timed half: every `ByeWait` the server armed runs out at most
+/// `bye_wait` after it was armed, and `bye_wait` is below 64·T1, so a silent A's
+/// peer gets its answer (seal plus the store's latency) before its BYE transaction
+/// times out. The model's clock is the constant [`crate::model::NOW`], so a
+/// deadline minus `NOW` is the wait the server chose. Read off the server's own
+/// armed timers: no ghost field, no pinned count moves. That the timer, once fired,
+/// seals (and B gets its 200) is HIST-1's and TERM-1's.
+fn term_2(_: &CpmModel, st: &State) -> bool {
+    let timers = st.server.config().timers;
+    let now = crate::model::NOW.as_ms();
+    timers.bye_wait_ms < timers.t64_ms()
+        && st.server.armed_timers().all(|(t, at)| {
+            !matches!(t, cpmd_core::Timer::ByeWait(_))
+                || at.as_ms().saturating_sub(now) <= timers.bye_wait_ms
+        })
 }
 
 fn ext_2(_: &CpmModel, st: &State) -> bool {
@@ -465,6 +497,7 @@ impl Model for CpmModel {
             Property::always(HIST_3, hist_3),
             Property::always(HIST_5, hist_5),
             Property::always(TERM_1, term_1),
+            Property::always(TERM_2, term_2),
             Property::always(EXT_2, ext_2),
             Property::always(EXT_3, ext_3),
             Property::always(ONE_7, one_7),
@@ -481,6 +514,7 @@ impl Model for CpmModel {
             Property::always(MSRP_6, msrp_6),
             Property::always(MSRP_7, msrp_7),
             Property::always(MSRP_8, msrp_8),
+            Property::always(MSRP_9, msrp_9),
             Property::always(MSRP_10, msrp_10),
             Property::always(MSRP_11, msrp_11),
             Property::always(ONE_3, one_3),
@@ -563,6 +597,11 @@ impl Model for CpmModel {
         if s.msrp && s.extend && s.msgs > 0 {
             p.push(Property::sometimes(S_SWITCH, |_, s| {
                 reached(s, Reached::MsrpSwitchWindow)
+            }));
+        }
+        if s.msrp && s.msrp_reconnect && s.msgs > 0 {
+            p.push(Property::sometimes(S_HELD_DELIVERED, |_, s| {
+                reached(s, Reached::MsrpHeldDelivered)
             }));
         }
         if s.restarts > 0 {
@@ -663,5 +702,14 @@ pub fn expected_violation(mutation: Mutation) -> Option<&'static str> {
         Mutation::ReplacedByeLeavesGroup => Some(GRP_6),
         Mutation::MsrpFromPathUnchecked => Some(MSRP_3),
         Mutation::AnswerOnlyMsrpLine => Some(MSRP_11),
+        Mutation::CallerOkBeforeAnswer => Some(ONE_3),
+        Mutation::ByeWaitAtTransactionTimeout => Some(TERM_2),
+        Mutation::SubscribeFromAnyone => Some(race_props::GRP_10),
+        Mutation::RefreshWithoutState => Some(race_props::GRP_11),
+        Mutation::SubscriptionsEndAfterSeal => Some(race_props::GRP_13),
+        Mutation::ClosedConnStaysBound => Some(MSRP_9),
+        // MSRP-9's bound is the core scenario test's
+        // (`msrp_9_a_full_queue_fails_the_message`), not a model property.
+        Mutation::UnboundedMsrpQueue => None,
     }
 }

@@ -96,6 +96,8 @@ pub fn kind(st: &State, action: &Action) -> String {
         Action::WrongPath(s) => format!("A sends on a wrong path (due {s})"),
         Action::Decline(i) => format!("C declines {}", packet(i)),
         Action::NoAnswer(i) => format!("C does not answer {}", packet(i)),
+        Action::MsrpBreak(t) => format!("{}'s MSRP connection breaks", t.name()),
+        Action::MsrpRebind(t) => format!("{} binds again", t.name()),
     }
 }
 

@@ -5,7 +5,7 @@ use cpmd_core::server::{Mutation, Transport};
 use stateright::{Checker, HasDiscoveries, Model};
 
 use crate::configs;
-use crate::model::{CpmModel, Setup};
+use crate::model::{CpmModel, Flaw, Setup, State};
 use crate::properties::{expected_violation, names};
 
 /// Runs an exhaustive search; returns the unique state count, the violated properties
@@ -43,7 +43,8 @@ pub(crate) fn assert_clean(setup: Setup, pinned: usize) {
 /// The mutant breaks the property it targets. The search stops at the first
 /// violation of that property (or exhausts the space and fails the test), so a mutant
 /// test costs what finding its counterexample costs.
-pub(crate) fn assert_breaks(setup: Setup, mutation: Mutation) {
+/// Returns the violating path's last state (to tell which half of a property broke).
+pub(crate) fn assert_breaks(setup: Setup, mutation: Mutation) -> State {
     let expected = expected_violation(mutation).expect("a mutant");
     let model = CpmModel::new(setup.with_mutation(mutation));
     let c = model
@@ -59,9 +60,9 @@ pub(crate) fn assert_breaks(setup: Setup, mutation: Mutation) {
         "{mutation:?} should break {expected} ({} states explored)",
         c.unique_state_count()
     );
-    if let Some(path) = path {
-        eprintln!("== {expected}\n{}", crate::msc::chart(&model, &path));
-    }
+    let path = path.expect("a violation");
+    eprintln!("== {expected}\n{}", crate::msc::chart(&model, &path));
+    path.last_state().clone()
 }
 
 #[test]
@@ -239,6 +240,16 @@ fn mutant_ignore_bye_wait_breaks_hist_1() {
     assert_breaks(setup, Mutation::IgnoreByeWait);
 }
 
+/// TERM-2's timed half: a silent A's peer waits 64·T1, not `bye_wait`.
+#[test]
+fn mutant_bye_wait_at_transaction_timeout_breaks_term_2() {
+    let setup = Setup {
+        silent_a: true,
+        ..small(0)
+    };
+    assert_breaks(setup, Mutation::ByeWaitAtTransactionTimeout);
+}
+
 #[test]
 fn mutant_seal_on_bye_arrival_breaks_hist_2_and_term_1() {
     assert_breaks(small(1), Mutation::SealOnByeArrival);
@@ -395,6 +406,18 @@ fn mutant_no_ack_of_answer_breaks_one_3() {
     assert_breaks(small(0), Mutation::NoAckOfAnswer);
 }
 
+/// ONE-3's first half on its own: A's 200 before B's 200 reached the server
+/// (`NoAckOfAnswer` above breaks the ACK half).
+#[test]
+fn mutant_caller_ok_before_answer_breaks_one_3() {
+    let st = assert_breaks(small(0), Mutation::CallerOkBeforeAnswer);
+    assert!(
+        st.ghost.flaws.contains(&Flaw::CallerOkEarly),
+        "{:?}",
+        st.ghost.flaws
+    );
+}
+
 #[test]
 fn mutant_crossed_answer_not_ended_breaks_one_4() {
     assert_breaks(configs::cancel(), Mutation::CrossedAnswerNotEnded);
@@ -423,6 +446,19 @@ fn mutant_replaced_bye_leaves_group_breaks_grp_6() {
 #[test]
 fn mutant_msrp_from_path_unchecked_breaks_msrp_3() {
     assert_breaks(configs::msrp_wrong_path(), Mutation::MsrpFromPathUnchecked);
+}
+
+/// B's MSRP connection breaks and B connects again (MSRP-9).
+#[test]
+fn pinned_msrp_reconnect() {
+    assert_clean(configs::msrp_reconnect(), PINNED_MSRP_RECONNECT);
+}
+
+const PINNED_MSRP_RECONNECT: usize = 1_405;
+
+#[test]
+fn mutant_closed_conn_stays_bound_breaks_msrp_9() {
+    assert_breaks(configs::msrp_reconnect(), Mutation::ClosedConnStaysBound);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! What it is not: the group's own life (group.rs decides who is in the group; this
 //! file only reports it) nor the document's bytes (`wire::conference_info`).
 
+use super::config::Mutation;
 use super::keys::LegKey;
 use super::leg::{domain_uri, server_contact, LegState};
 use super::output::Flow;
@@ -78,7 +79,7 @@ impl Server {
                 .is_some_and(|p| p.status == ParticipantStatus::Joined),
             Some(Session::One(_)) | None => false,
         };
-        if !joined {
+        if !joined && self.config.mutation != Mutation::SubscribeFromAnyone {
             return self.refuse_request(now, &key, &req, Refusal::NotAGroupParticipant);
         }
         let mut dialog = self.new_uas_leg(gid, &req, flow, user);
@@ -129,6 +130,9 @@ impl Server {
             return self.end_subscription(now, gid, &dialog_key, Ending::Timeout);
         }
         self.arm_expiry(&dialog_key, now, expires);
+        if self.config.mutation == Mutation::RefreshWithoutState {
+            return;
+        }
         self.notify_full(now, gid, &dialog_key);
     }
 

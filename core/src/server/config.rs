@@ -186,6 +186,26 @@ pub enum Mutation {
     /// Answer an offer with the MSRP m-line only, dropping the others (breaks
     /// MSRP-11).
     AnswerOnlyMsrpLine,
+    /// Answer A's INVITE 200 as soon as it is forked to B, before B answered
+    /// (breaks ONE-3's first half).
+    CallerOkBeforeAnswer,
+    /// Wait 64·T1, not `bye_wait`, for the answer to a relayed BYE: the BYE's
+    /// sender times out first (breaks TERM-2).
+    ByeWaitAtTransactionTimeout,
+    /// Take a conference SUBSCRIBE from anyone, not only a joined participant
+    /// (breaks GRP-10).
+    SubscribeFromAnyone,
+    /// Answer a subscription's refresh without the full state (breaks GRP-11).
+    RefreshWithoutState,
+    /// Terminate the subscriptions of an ended group after its seal was asked for,
+    /// not before (breaks GRP-13).
+    SubscriptionsEndAfterSeal,
+    /// Keep a leg bound to its MSRP connection after the connection closed: what
+    /// is relayed to it is written on the dead connection (breaks MSRP-9).
+    ClosedConnStaysBound,
+    /// Queue messages for an unbound MSRP leg without the `max_queued` bound
+    /// (breaks MSRP-9's bound: a full queue fails the message).
+    UnboundedMsrpQueue,
 }
 
 /// A digest algorithm the server offers (RFC 8760).

@@ -471,11 +471,17 @@ impl Server {
             focus: Some(self.focus_record_uri(&g.focus_user)),
         };
         // GRP-13: the subscribers learn the group ended (their last NOTIFY).
-        self.end_all_subscriptions(now, gid);
+        let late = self.config.mutation == Mutation::SubscriptionsEndAfterSeal;
+        if !late {
+            self.end_all_subscriptions(now, gid);
+        }
         let ticket = self.ticket(TicketUse::Seal(gid));
         self.out.command(Command::SealSession { ticket, history });
         if let Some(Session::Group(g)) = self.sessions.get_mut(&gid) {
             g.seal(ticket);
+        }
+        if late {
+            self.end_all_subscriptions(now, gid);
         }
     }
 }

@@ -328,9 +328,10 @@ impl Server {
     }
 
     pub(crate) fn msrp_has_room(&self, leg: &LegKey) -> bool {
-        self.msrp
-            .legs
-            .get(leg)
-            .is_none_or(|m| m.conn.is_some() || m.queue.len() < self.config.msrp.max_queued)
+        self.msrp.legs.get(leg).is_none_or(|m| {
+            m.conn.is_some()
+                || m.queue.len() < self.config.msrp.max_queued
+                || self.config.mutation == Mutation::UnboundedMsrpQueue
+        })
     }
 }

@@ -98,7 +98,7 @@ impl Server {
         };
         for leg in c.legs {
             if let Some(m) = self.msrp.legs.get_mut(&leg) {
-                if m.conn == Some(conn) {
+                if m.conn == Some(conn) && self.config.mutation != Mutation::ClosedConnStaysBound {
                     m.conn = None;
                 }
             }

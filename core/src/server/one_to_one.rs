@@ -90,6 +90,11 @@ impl Server {
         }
         let sid = info.key.session;
         let a_leg = self.new_uas_leg(sid, &req, flow, caller.clone());
+        if self.config.mutation == Mutation::CallerOkBeforeAnswer {
+            // A hears 200 for a session B has not accepted (ONE-3's first half).
+            let early = a_leg.response(&req, StatusCode::OK);
+            self.out.transmit(a_leg.flow, SipMessage::Response(early));
+        }
         // The offer's MSRP media, read once for A's answer and for B's offer.
         let offer = body.sdp.as_ref().and_then(PeerMedia::of);
         if let Some(offer) = &offer {

@@ -95,7 +95,11 @@ impl Server {
         for leg in &targets {
             self.send_bye(now, sid, leg);
         }
-        let wait = self.config.timers.bye_wait_ms;
+        let wait = if self.config.mutation == Mutation::ByeWaitAtTransactionTimeout {
+            self.config.timers.t64_ms()
+        } else {
+            self.config.timers.bye_wait_ms
+        };
         self.out.arm(Timer::ByeWait(sid), now.plus_ms(wait));
         self.maybe_seal(now, sid);
     }

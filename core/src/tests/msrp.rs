@@ -795,6 +795,55 @@ fn msrp_9_closed_and_broken_connections() {
     w.h.expect_request(&w.b, Method::Bye);
 }
 
+/// MSRP-9's bound: while B's leg has no connection its queue holds `max_queued`
+/// requests; a message beyond fails back to its sender at once and never reaches B,
+/// while the one queued is written out at B's new bind. Under
+/// `Mutation::UnboundedMsrpQueue` the second message waits too: the check can fail.
+#[test]
+fn msrp_9_a_full_queue_fails_the_message() {
+    assert!(second_message_refused(crate::server::Mutation::None));
+    assert!(!second_message_refused(
+        crate::server::Mutation::UnboundedMsrpQueue
+    ));
+}
+
+/// Whether A's second message to B's unbound leg (queue bound 1) is refused.
+fn second_message_refused(mutation: crate::server::Mutation) -> bool {
+    let mut config = Config::new(DOMAIN);
+    config.msrp.max_queued = 1;
+    config.mutation = mutation;
+    let mut w = World::with(Harness::with_config(config), Transport::Udp);
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, Some("active"), Some("active"));
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    // B's connection closes: its leg is unbound until B binds again.
+    w.h.server.handle_closed(w.h.now, b.conn);
+    w.h.drain();
+    let first = a.send(&a_srv, "q1", b"one");
+    w.h.msrp_in(&a, MsrpMessage::Request(first));
+    assert!(
+        w.h.msrp_take(a.conn).is_empty(),
+        "the first waits for B's bind"
+    );
+    let second = a.send(&a_srv, "q2", b"two");
+    w.h.msrp_in(&a, MsrpMessage::Request(second));
+    let refused =
+        w.h.msrp_take(a.conn)
+            .into_iter()
+            .any(|m| matches!(m, MsrpMessage::Response(r) if r.status >= 400));
+    let bind = b.bind(&b_srv);
+    w.h.msrp_in(&b, MsrpMessage::Request(bind));
+    let got: Vec<Vec<u8>> = received(&mut w, &b, &b_srv)
+        .into_iter()
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(got.first().map(Vec::as_slice), Some(&b"one"[..]));
+    if refused {
+        assert_eq!(got.len(), 1, "the refused message never reaches B");
+    }
+    refused
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -55,6 +55,36 @@ const PINNED_GROUP_DEVICES: usize = 17_895;
 const PINNED_GROUP_SUBJECT: usize = 9_824;
 const PINNED_GROUP_SUBJECT_LEAVE: usize = 83_224;
 
+/// The group's end with A's subscription and Mallory's SUBSCRIBE (GRP-10, GRP-13).
+#[test]
+fn pinned_group_subscribe() {
+    assert_clean(super::subscribe(), PINNED_GROUP_SUBSCRIBE);
+}
+
+/// A's subscription refreshed, ended or run out, racing C's leave (GRP-11).
+#[test]
+fn pinned_group_resubscribe() {
+    assert_clean(super::resubscribe(), PINNED_GROUP_RESUBSCRIBE);
+}
+
+const PINNED_GROUP_SUBSCRIBE: usize = 72_368;
+const PINNED_GROUP_RESUBSCRIBE: usize = 14_042;
+
+#[test]
+fn mutant_subscribe_from_anyone_breaks_grp_10() {
+    assert_breaks(super::subscribe(), Mutation::SubscribeFromAnyone);
+}
+
+#[test]
+fn mutant_refresh_without_state_breaks_grp_11() {
+    assert_breaks(super::resubscribe(), Mutation::RefreshWithoutState);
+}
+
+#[test]
+fn mutant_subscriptions_end_after_seal_breaks_grp_13() {
+    assert_breaks(super::subscribe(), Mutation::SubscriptionsEndAfterSeal);
+}
+
 #[test]
 fn mutant_removed_rejoins_breaks_grp_21() {
     assert_breaks(super::remove_rejoin(), Mutation::RemovedRejoins);

@@ -1,7 +1,9 @@
 //! The group's membership races (specs/group.md): C's rejoin at the focus URI racing
 //! its own BYE, the chairman's removal and the group's end (GRP-21, GRP-22); two
 //! devices of one invitee answering the focus's INVITE (GRP-31); a subject change
-//! racing a SUBSCRIBE and a leave (GRP-33, with GRP-12's order and versions). Each
+//! racing a SUBSCRIBE and a leave (GRP-33, with GRP-12's order and versions); the
+//! conference subscriptions: who may subscribe, refresh, unsubscribe, expiry and the
+//! group's end (GRP-10, GRP-11, GRP-13). Each
 //! race is an option of [`Races`] in the [`super::Setup`]; the actors' moves and the
 //! observers that judge the server are here.
 //!
@@ -17,9 +19,11 @@ use crate::terminal::{self, Term};
 
 mod devices;
 mod subject;
+mod subscription;
 
 pub use devices::Device;
 pub use subject::SubjectView;
+pub use subscription::SubsView;
 
 /// Call-ID of C's rejoin INVITE to the focus URI.
 pub const C_REJOIN_CALL: &str = "carol-call-rejoin";
@@ -39,6 +43,12 @@ pub struct Races {
     /// A may subscribe to the conference state, B may change the subject (GRP-33,
     /// GRP-12).
     pub subject: bool,
+    /// A subscribes to the conference state, Mallory (no participant) tries to
+    /// (GRP-10, GRP-13).
+    pub subscriptions: bool,
+    /// A subscribes, may refresh, may end its subscription with `Expires: 0`, and
+    /// the server's `SubscriptionExpiry` may fire (GRP-11).
+    pub resubscribe: bool,
 }
 
 /// What the server must answer C's rejoin INVITE, decided from what it had received
@@ -63,6 +73,16 @@ pub enum RaceFlaw {
     /// GRP-33: the subject change reached a subscriber twice, never, or out of order
     /// with the participants' changes (or a document's version skipped, GRP-12).
     Subject,
+    /// GRP-10: a SUBSCRIBE answered otherwise than the subscriber's status asks, or
+    /// a first NOTIFY that is not the full state.
+    Subscribe,
+    /// GRP-11: a refresh without the full state, an unsubscribe or expiry without
+    /// `terminated;reason=timeout`, or a NOTIFY after it.
+    Resubscribe,
+    /// GRP-13: no `terminated;reason=noresource` before the group's seal, one before
+    /// a departure was reported, a NOTIFY after it, or a SUBSCRIBE to the ended group
+    /// answered other than 404.
+    SubscriptionEnd,
 }
 
 /// A race the `sometimes` properties prove reachable.
@@ -86,6 +106,16 @@ pub enum RaceReached {
     LeaveBeforeSubject,
     /// A saw the subject change before C's departure.
     SubjectBeforeLeave,
+    /// Mallory's SUBSCRIBE was refused (403).
+    OutsiderRefused,
+    /// A SUBSCRIBE found the group ended (404).
+    SubscribeGone,
+    /// A's refresh got the full state again.
+    Refreshed,
+    /// A's subscription ended by `Expires: 0` or its expiry.
+    SubscriptionTimedOut,
+    /// A's subscription ended with the group.
+    SubscriptionNoResource,
 }
 
 /// The races' state: what their actors did and what their observers saw.
@@ -101,6 +131,8 @@ pub struct RaceState {
     pub devices: [Device; 2],
     /// A's subscription and B's subject change.
     pub subject: SubjectView,
+    /// The conference subscriptions.
+    pub subs: SubsView,
     /// Verdicts, sorted.
     pub flaws: Vec<RaceFlaw>,
     /// Reached races, sorted.
@@ -136,6 +168,10 @@ pub enum RaceAction {
     Subscribe,
     /// B changes the group's subject (UPDATE with `Subject` in its group dialog).
     ChangeSubject,
+    /// A or Mallory subscribes to the conference state at the focus URI.
+    ConferenceSubscribe(Term),
+    /// A refreshes its subscription with this `Expires` (0: ends it).
+    Resubscribe(u32),
 }
 
 /// Whether `call` is C's rejoin dialog (the group dialog it is getting).
@@ -177,6 +213,9 @@ impl CpmModel {
         if r.subject {
             self.subject_actions(st, out);
         }
+        if r.subscriptions || r.resubscribe {
+            self.subscription_actions(st, out);
+        }
     }
 
     /// Carries out one race move.
@@ -191,6 +230,8 @@ impl CpmModel {
             RaceAction::DeviceAnswers(i) => self.device_answers(st, i, log),
             RaceAction::Subscribe => self.subscribe(st, log),
             RaceAction::ChangeSubject => self.change_subject(st, log),
+            RaceAction::ConferenceSubscribe(t) => self.conference_subscribe(st, t, log),
+            RaceAction::Resubscribe(expires) => self.resubscribe(st, expires, log),
         }
     }
 
@@ -247,10 +288,16 @@ impl CpmModel {
         if self.setup.races.subject {
             self.subject_receives(st, from, r);
         }
+        if self.setup.races.subscriptions || self.setup.races.resubscribe {
+            self.subscription_receives(st, from, r);
+        }
     }
 
     /// The races' look at what the server sends terminal `t`.
     pub(super) fn race_transmit(&self, st: &mut State, t: Term, msg: &SipMessage) {
+        if self.setup.races.subscriptions || self.setup.races.resubscribe {
+            self.subscription_transmit(st, t, msg);
+        }
         match msg {
             SipMessage::Response(r)
                 if r.headers.cseq.method == Method::Invite
@@ -270,11 +317,16 @@ impl CpmModel {
 
     /// Whether what the server sends is read at once, off the network: A's
     /// conference NOTIFYs (observed as sent; the focus awaits no answer, so A's 200s
-    /// and their interleavings would only multiply the states).
+    /// and their interleavings would only multiply the states); with the
+    /// subscriptions' races also Mallory's (a mutant's) and the final answers to A's
+    /// and Mallory's SUBSCRIBEs (read as sent: `subscription.rs`).
     pub(super) fn race_consumes(&self, peer: std::net::SocketAddr, msg: &SipMessage) -> bool {
-        self.setup.races.subject
-            && peer == Term::A.addr()
-            && matches!(msg, SipMessage::Request(r) if r.method == Method::Notify)
+        let r = self.setup.races;
+        let notify = matches!(msg, SipMessage::Request(r) if r.method == Method::Notify);
+        let subscribers = r.subscriptions || r.resubscribe;
+        let to_subscriber = peer == Term::A.addr() || peer == Term::M.addr();
+        (notify && r.subject && peer == Term::A.addr())
+            || (subscribers && to_subscriber && (notify || subscription::answer(msg)))
     }
 
     fn rejoin_answered(&self, st: &mut State, status: StatusCode) {
@@ -319,6 +371,15 @@ pub mod props {
     pub const GRP_31: &str = "GRP-31 exactly one of a user's devices joins";
     /// GRP-33.
     pub const GRP_33: &str = "GRP-33 every subscriber sees the subject change once, in order";
+    /// GRP-10.
+    pub const GRP_10: &str =
+        "GRP-10 only a joined participant subscribes, its first NOTIFY the full state";
+    /// GRP-11.
+    pub const GRP_11: &str =
+        "GRP-11 a refresh resends the full state, Expires 0 or the expiry end it (timeout)";
+    /// GRP-13.
+    pub const GRP_13: &str =
+        "GRP-13 the group's end terminates every subscription before its seal, then 404";
 
     fn flawless(st: &State, f: RaceFlaw) -> bool {
         !st.races.flaws.contains(&f)
@@ -376,6 +437,37 @@ pub mod props {
             p.push(Property::sometimes(
                 "sometimes the subject comes in the full state",
                 |_, s| reached(s, RaceReached::SubjectInFullState),
+            ));
+        }
+        if r.subscriptions || r.resubscribe {
+            p.push(Property::always(GRP_10, super::subscription::grp_10));
+            p.push(Property::always(GRP_11, super::subscription::grp_11));
+            p.push(Property::always(GRP_13, super::subscription::grp_13));
+        }
+        if r.subscriptions {
+            p.push(Property::sometimes(
+                "sometimes Mallory's SUBSCRIBE is refused (403)",
+                |_, s| reached(s, RaceReached::OutsiderRefused),
+            ));
+        }
+        if r.subscriptions && model.setup.leavers >= 3 {
+            p.push(Property::sometimes(
+                "sometimes A's subscription ends with the group (noresource)",
+                |_, s| reached(s, RaceReached::SubscriptionNoResource),
+            ));
+            p.push(Property::sometimes(
+                "sometimes a SUBSCRIBE finds the group ended (404)",
+                |_, s| reached(s, RaceReached::SubscribeGone),
+            ));
+        }
+        if r.resubscribe {
+            p.push(Property::sometimes(
+                "sometimes A's refresh gets the full state again",
+                |_, s| reached(s, RaceReached::Refreshed),
+            ));
+            p.push(Property::sometimes(
+                "sometimes A's subscription times out (Expires 0 or expiry)",
+                |_, s| reached(s, RaceReached::SubscriptionTimedOut),
             ));
         }
         if r.subject && model.setup.leavers >= 1 {

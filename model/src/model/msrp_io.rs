@@ -98,6 +98,14 @@ impl CpmModel {
         let Some((t, leg)) = msrp::leg_of_conn(conn) else {
             return;
         };
+        if self.msrp_written_to_broken(st, t, leg) {
+            note_local(
+                log,
+                t,
+                format!("lost: MSRP on the broken connection of leg {leg}"),
+            );
+            return;
+        }
         if self.msrp_conn_dead(st, t, leg) {
             note_local(log, t, format!("lost: MSRP on the closed leg {leg}"));
             return;

@@ -426,7 +426,9 @@ fn packet_of(a: &Action) -> Option<(usize, OnPacket)> {
         | Action::Race(_)
         | Action::Restart(_)
         | Action::Cancel
-        | Action::WrongPath(_) => None,
+        | Action::WrongPath(_)
+        | Action::MsrpBreak(_)
+        | Action::MsrpRebind(_) => None,
     }
 }
 
