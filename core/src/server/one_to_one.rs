@@ -262,10 +262,9 @@ impl Server {
         let terminal = flow.peer.ip();
         let flow = self.reach(flow, Some(&contact.uri), terminal);
         let mut to = NameAddr::new(contact.uri.clone());
-        if let Some(aor) = user.as_str().strip_prefix("sip:") {
-            to = NameAddr::new(
-                wire::uri::parse_uri(&format!("sip:{aor}")).unwrap_or(contact.uri.clone()),
-            );
+        if user.as_str().starts_with("sip:") {
+            // The identity's text is already the `sip:` URI (no copy through `format!`).
+            to = NameAddr::new(wire::uri::parse_uri(user.as_str()).unwrap_or(contact.uri.clone()));
         }
         Leg {
             key,
@@ -313,8 +312,12 @@ impl Server {
         h.date = a.date.clone();
         h.other = copyable(&a.other);
         // ONE-2 step 3: the trusted server asserts the identity it authenticated.
-        h.other
-            .push(("P-Asserted-Identity".into(), format!("<{}>", info.from)));
+        let from = info.from.as_str();
+        let mut asserted = String::with_capacity(from.len() + 2);
+        asserted.push('<');
+        asserted.push_str(from);
+        asserted.push('>');
+        h.other.push(("P-Asserted-Identity".into(), asserted));
         // MSRP-1: B gets the server's own offer (actpass), not A's path; `relayed` is
         // A's offer's MSRP media (`offer_of` of `a_invite`, read once by the caller).
         invite.headers.content_type = Some(crate::sip::MediaType::new("application", "sdp"));

@@ -10,10 +10,53 @@
 //! What it is *not*: a general formatter (no width, sign or radix); IPv6 addresses
 //! keep `Display`, whose zero-run compression is not worth repeating here.
 
-use std::net::Ipv4Addr;
+use std::fmt::Write;
+use std::net::{IpAddr, Ipv4Addr};
+
+use compact_str::CompactString;
+
+/// Text a number is appended to: a `String`, or a `CompactString` where the
+/// result is a short part of a message (a Via's `rport` and `received`), so the
+/// number is printed into its inline bytes with no allocation.
+pub(crate) trait Text: Write {
+    /// Appends one ASCII character.
+    fn push_ascii(&mut self, c: char);
+    /// Room for `n` more bytes.
+    fn reserve_bytes(&mut self, n: usize);
+}
+
+impl Text for String {
+    fn push_ascii(&mut self, c: char) {
+        self.push(c);
+    }
+    fn reserve_bytes(&mut self, n: usize) {
+        self.reserve(n);
+    }
+}
+
+impl Text for CompactString {
+    fn push_ascii(&mut self, c: char) {
+        self.push(c);
+    }
+    fn reserve_bytes(&mut self, n: usize) {
+        self.reserve(n);
+    }
+}
 
 /// Appends `n` in decimal, as `Display` prints it.
-pub(crate) fn push_decimal(out: &mut String, n: u64) {
+///
+/// Most numbers the server prints are short (an IPv4 octet, a status code, a CSeq
+/// number, a Content-Length), so up to three digits are pushed straight as ASCII
+/// characters; longer ones are cut into a buffer first. ASCII digits are pushed one
+/// `char` at a time: a `push_str` of a two-byte slice was a `memcpy` call and a
+/// `from_utf8` check per number (`bench/core_ir.sh`, session 12: ~130 instructions
+/// per octet).
+pub(crate) fn push_decimal<T: Text>(out: &mut T, n: u64) {
+    if n < 1000 {
+        // Below 1000, so the casts cannot truncate.
+        push_small(out, n as u16);
+        return;
+    }
     // u64::MAX has 20 digits.
     let mut digits = [0u8; 20];
     let mut at = digits.len();
@@ -27,19 +70,47 @@ pub(crate) fn push_decimal(out: &mut String, n: u64) {
             break;
         }
     }
-    // ASCII digits: always UTF-8, pushed as one piece rather than a char at a time.
-    if let Ok(text) = std::str::from_utf8(digits.get(at..).unwrap_or_default()) {
-        out.push_str(text);
+    let digits = digits.get(at..).unwrap_or_default();
+    out.reserve_bytes(digits.len());
+    for d in digits {
+        out.push_ascii(char::from(*d));
     }
 }
 
+/// Appends `n` (below 1000) in decimal.
+fn push_small<T: Text>(out: &mut T, n: u16) {
+    // `d % 10` is below 10, so the cast cannot truncate.
+    let digit = |d: u16| char::from(b'0' + (d % 10) as u8);
+    if n >= 100 {
+        out.push_ascii(digit(n / 100));
+    }
+    if n >= 10 {
+        out.push_ascii(digit(n / 10));
+    }
+    out.push_ascii(digit(n));
+}
+
 /// Appends an IPv4 address in dotted decimal, as `Display` prints it.
-pub(crate) fn push_ipv4(out: &mut String, addr: Ipv4Addr) {
+pub(crate) fn push_ipv4<T: Text>(out: &mut T, addr: Ipv4Addr) {
+    // "255.255.255.255" is 15 bytes: one growth check for the whole address.
+    out.reserve_bytes(15);
     for (i, octet) in addr.octets().into_iter().enumerate() {
         if i > 0 {
-            out.push('.');
+            out.push_ascii('.');
         }
-        push_decimal(out, u64::from(octet));
+        push_small(out, u16::from(octet));
+    }
+}
+
+/// `addr` as `Display` prints it: dotted decimal for IPv4 (by hand), `Display`'s
+/// text for IPv6.
+pub(crate) fn push_ip<T: Text>(out: &mut T, addr: IpAddr) {
+    match addr {
+        IpAddr::V4(v4) => push_ipv4(out, v4),
+        // Writing to a String or CompactString cannot fail.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 
@@ -63,6 +134,24 @@ mod tests {
             push_ipv4(&mut out, addr);
             prop_assert_eq!(out, addr.to_string());
         }
+
+        #[test]
+        fn ip_addresses_print_as_display_does_inline_too(
+            v4 in any::<u32>(), v6 in any::<u128>(), n in any::<u64>(), six in any::<bool>(),
+        ) {
+            let addr = if six {
+                IpAddr::from(std::net::Ipv6Addr::from(v6))
+            } else {
+                IpAddr::from(Ipv4Addr::from(v4))
+            };
+            let mut text = String::new();
+            push_ip(&mut text, addr);
+            prop_assert_eq!(&text, &addr.to_string());
+            let mut inline = CompactString::default();
+            push_ip(&mut inline, addr);
+            push_decimal(&mut inline, n);
+            prop_assert_eq!(inline.as_str(), format!("{addr}{n}"));
+        }
     }
 
     #[test]
@@ -71,6 +160,10 @@ mod tests {
             (0, "0"),
             (9, "9"),
             (10, "10"),
+            (99, "99"),
+            (100, "100"),
+            (999, "999"),
+            (1000, "1000"),
             (u64::MAX, "18446744073709551615"),
         ] {
             let mut out = String::new();
