@@ -13,6 +13,7 @@ use crate::server::{
     StoredMessage, Transport,
 };
 use crate::sip::{Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
+use crate::shared::Shared;
 use crate::testing;
 use crate::time::{Time, WallClock};
 use crate::uri::{Uri, UserUri};
@@ -340,7 +341,7 @@ impl Harness {
                 self.inboxes
                     .entry(flow.peer)
                     .or_default()
-                    .push_back(message);
+                    .push_back(Shared::unwrap_or_clone(message));
             }
             Command::TransmitRaw { flow, bytes } => {
                 let text = String::from_utf8_lossy(&bytes)
