@@ -73,7 +73,7 @@ impl WallClock {
         out.push(' ');
         out.push_str(MONTHS[(month - 1) as usize]);
         out.push(' ');
-        crate::wire::decimal::push_decimal(&mut out, year);
+        crate::decimal::push_decimal(&mut out, year);
         out.push(' ');
         push_two_digits(&mut out, secs_of_day / 3600);
         out.push(':');
@@ -105,7 +105,7 @@ fn push_two_digits(out: &mut String, n: u64) {
     if n < 10 {
         out.push('0');
     }
-    crate::wire::decimal::push_decimal(out, n);
+    crate::decimal::push_decimal(out, n);
 }
 
 fn civil_from_days(days: u64) -> (u64, u64, u64) {

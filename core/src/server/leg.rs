@@ -18,9 +18,7 @@ use super::output::Flow;
 use super::packed::Packed;
 use crate::ids::{SessionId, Tag};
 use crate::shared::Shared;
-use crate::sip::{
-    CSeq, Headers, Method, NameAddr, Request, Response, SipMessage, StatusCode, Via,
-};
+use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
 use crate::uri::{Host, Param, SipUri, Uri, UserUri};
 
 /// Who initiated the dialog.

@@ -731,12 +731,12 @@ fn stamp_via(req: &mut Request, flow: &Flow) {
     // machinery and heap (`IpAddr`'s `Display` was ~1,300 instructions a call).
     let received = || {
         let mut text = compact_str::CompactString::default();
-        wire::decimal::push_ip(&mut text, ip);
+        crate::decimal::push_ip(&mut text, ip);
         text
     };
     if via.has_rport() {
         let mut port = compact_str::CompactString::default();
-        wire::decimal::push_decimal(&mut port, u64::from(flow.peer.port()));
+        crate::decimal::push_decimal(&mut port, u64::from(flow.peer.port()));
         via.set_param("rport", Some(port));
         via.set_param("received", Some(received()));
     } else if !host_is_source {

@@ -313,7 +313,13 @@ impl Transactions {
         timers: &Timers,
         out: &mut Outbox,
     ) {
-        self.respond_shared(now, key, Shared::new(SipMessage::Response(resp)), timers, out);
+        self.respond_shared(
+            now,
+            key,
+            Shared::new(SipMessage::Response(resp)),
+            timers,
+            out,
+        );
     }
 
     /// [`Self::respond`] with a response the caller keeps too (a 2xx to an INVITE,

@@ -12,8 +12,8 @@ use crate::server::{
     ChatOutcome, ChatSend, Command, Config, Flow, HistoryObject, Record, Server, StoreError,
     StoredMessage, Transport,
 };
-use crate::sip::{Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
 use crate::shared::Shared;
+use crate::sip::{Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
 use crate::testing;
 use crate::time::{Time, WallClock};
 use crate::uri::{Uri, UserUri};

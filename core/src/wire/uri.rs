@@ -281,7 +281,7 @@ pub(crate) fn write_host(out: &mut String, host: &Host) {
     use std::fmt::Write as _;
     match host {
         Host::Name(n) => out.push_str(n),
-        Host::V4(a) => super::decimal::push_ipv4(out, *a),
+        Host::V4(a) => crate::decimal::push_ipv4(out, *a),
         // Writing to a String cannot fail.
         Host::V6(a) => {
             let _ = write!(out, "[{a}]");
@@ -302,7 +302,7 @@ fn write_sip(out: &mut String, sip: &SipUri) {
     write_host(out, &sip.host);
     if let Some(port) = sip.port {
         out.push(':');
-        super::decimal::push_decimal(out, u64::from(port));
+        crate::decimal::push_decimal(out, u64::from(port));
     }
     push_uri_params(out, &sip.params);
     for (i, (name, value)) in sip.headers.iter().enumerate() {

@@ -7,6 +7,9 @@
 //! Request-URI), and the formatting machinery cost more than the rest of printing
 //! them (`bench/core_ir.sh`: `Ipv4Addr::fmt` alone ~15k instructions per session).
 //!
+//! A value-layer module (it names nothing else of the crate), so the values (`time`,
+//! `uri`) print with it as well as `wire` and `server`.
+//!
 //! What it is *not*: a general formatter (no width, sign or radix); IPv6 addresses
 //! keep `Display`, whose zero-run compression is not worth repeating here.
 
