@@ -40,7 +40,8 @@
 //!          sip_encode, framing, uri, sdp, msrp, msrp_uri, cpim_codec, imdn,
 //!          multipart, resource_lists, digest, limits
 //!   |
-//! values    sip, msrp (reassembly), cpim, sdp, uri, ids, time, body, record, shared
+//! values    sip, msrp (reassembly), cpim, sdp, uri, ids, time, body, record, shared,
+//!          decimal (numbers and IP addresses printed by hand)
 //! ```
 
 #![warn(missing_docs)]
@@ -49,6 +50,7 @@
 pub mod body;
 pub mod conference;
 pub mod cpim;
+pub(crate) mod decimal;
 pub mod ids;
 pub mod msrp;
 pub mod record;

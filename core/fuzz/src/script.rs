@@ -423,7 +423,7 @@ fn check(cmd: &Command) {
             let again = wire::decode_message(&printed, &generous());
             assert_eq!(
                 again.as_ref().ok(),
-                Some(message),
+                Some(&**message),
                 "the server sent {:?}",
                 String::from_utf8_lossy(&printed)
             );

@@ -210,7 +210,7 @@ fn sent_to(out: &[Output], t: &Term) -> Vec<SipMessage> {
     out.iter()
         .filter_map(|o| match o {
             Output::Command(Command::Transmit { flow, message }) if t.is(flow) => {
-                Some(message.clone())
+                Some((**message).clone())
             }
             Output::Command(_) | Output::Event(_) => None,
         })

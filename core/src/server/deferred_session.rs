@@ -102,9 +102,7 @@ impl Server {
                 in_reply_to,
             },
         );
-        self.send_2xx(now, &leg_key, ok.clone());
-        let timers = self.config.timers;
-        self.tx.respond(now, &key, ok, &timers, &mut self.out);
+        self.respond_2xx(now, &leg_key, &key, ok);
         self.msrp_start(&leg_key);
     }
 

@@ -88,10 +88,7 @@ impl Server {
             Some(a_key.clone()),
             ParticipantStatus::Joined,
         );
-        self.send_2xx(now, &a_key, ok_resp.clone());
-        let timers = self.config.timers;
-        self.tx
-            .respond(now, &creating.a_tx, ok_resp, &timers, &mut self.out);
+        self.respond_2xx(now, &a_key, &creating.a_tx, ok_resp);
         self.msrp_start(&a_key);
         self.out.event(Event::GroupCreated {
             group: gid,
@@ -433,10 +430,11 @@ impl Server {
             }
             resp.headers.content_type = Some(MediaType::new("application", "sdp"));
             resp.body = self.msrp_sdp(leg);
-            self.send_2xx(now, leg, resp.clone());
+            self.respond_2xx(now, leg, &key, resp);
+        } else {
+            let timers = self.config.timers;
+            self.tx.respond(now, &key, resp, &timers, &mut self.out);
         }
-        let timers = self.config.timers;
-        self.tx.respond(now, &key, resp, &timers, &mut self.out);
         // GRP-33: an UPDATE or re-INVITE with a new Subject changes the group's.
         self.subject_in_dialog(now, leg, &req);
     }

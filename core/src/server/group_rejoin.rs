@@ -89,9 +89,7 @@ impl Server {
         };
         self.legs.insert(leg_key.clone(), leg.into());
         self.rejoin_participant(now, gid, &requester, leg_key.clone());
-        self.send_2xx(now, &leg_key, ok.clone());
-        let timers = self.config.timers;
-        self.tx.respond(now, &key, ok, &timers, &mut self.out);
+        self.respond_2xx(now, &leg_key, &key, ok);
         self.msrp_start(&leg_key);
     }
 

@@ -91,7 +91,7 @@ impl TxKey {
                 let mut s = String::with_capacity(32);
                 crate::wire::uri::write_host(&mut s, &v.host);
                 s.push(':');
-                crate::wire::decimal::push_decimal(&mut s, u64::from(v.port.unwrap_or(5060)));
+                crate::decimal::push_decimal(&mut s, u64::from(v.port.unwrap_or(5060)));
                 s
             })
             .unwrap_or_default()

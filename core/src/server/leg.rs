@@ -17,7 +17,8 @@ use super::keys::LegKey;
 use super::output::Flow;
 use super::packed::Packed;
 use crate::ids::{SessionId, Tag};
-use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, StatusCode, Via};
+use crate::shared::Shared;
+use crate::sip::{CSeq, Headers, Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
 use crate::uri::{Host, Param, SipUri, Uri, UserUri};
 
 /// Who initiated the dialog.
@@ -89,7 +90,8 @@ pub(crate) struct SentAck {
 /// A 2xx sent on a UAS leg over UDP and not yet ACKed (RFC 3261 §13.3.1.4).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Unacked2xx {
-    pub(crate) response: Response,
+    /// The 2xx, shared with the transmit that sent it (`Command::Transmit`).
+    pub(crate) response: Shared<SipMessage>,
     /// The next retransmission interval (T1 doubling up to T2).
     pub(crate) interval_ms: u64,
     /// 64·T1 after the first send: then the dialog is ended with BYE.

@@ -727,10 +727,19 @@ fn stamp_via(req: &mut Request, flow: &Flow) {
         crate::uri::Host::V6(a) => std::net::IpAddr::V6(*a) == ip,
         crate::uri::Host::Name(_) => false,
     };
+    // Printed inline (`CompactString`), not through `to_string`'s formatting
+    // machinery and heap (`IpAddr`'s `Display` was ~1,300 instructions a call).
+    let received = || {
+        let mut text = compact_str::CompactString::default();
+        crate::decimal::push_ip(&mut text, ip);
+        text
+    };
     if via.has_rport() {
-        via.set_param("rport", Some(flow.peer.port().to_string()));
-        via.set_param("received", Some(ip.to_string()));
+        let mut port = compact_str::CompactString::default();
+        crate::decimal::push_decimal(&mut port, u64::from(flow.peer.port()));
+        via.set_param("rport", Some(port));
+        via.set_param("received", Some(received()));
     } else if !host_is_source {
-        via.set_param("received", Some(ip.to_string()));
+        via.set_param("received", Some(received()));
     }
 }

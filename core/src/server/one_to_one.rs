@@ -267,10 +267,9 @@ impl Server {
         let terminal = flow.peer.ip();
         let flow = self.reach(flow, Some(&contact.uri), terminal);
         let mut to = NameAddr::new(contact.uri.clone());
-        if let Some(aor) = user.as_str().strip_prefix("sip:") {
-            to = NameAddr::new(
-                wire::uri::parse_uri(&format!("sip:{aor}")).unwrap_or(contact.uri.clone()),
-            );
+        if user.as_str().starts_with("sip:") {
+            // The identity's text is already the `sip:` URI (no copy through `format!`).
+            to = NameAddr::new(wire::uri::parse_uri(user.as_str()).unwrap_or(contact.uri.clone()));
         }
         Leg {
             key,
@@ -318,8 +317,12 @@ impl Server {
         h.date = a.date.clone();
         h.other = copyable(&a.other);
         // ONE-2 step 3: the trusted server asserts the identity it authenticated.
-        h.other
-            .push(("P-Asserted-Identity".into(), format!("<{}>", info.from)));
+        let from = info.from.as_str();
+        let mut asserted = String::with_capacity(from.len() + 2);
+        asserted.push('<');
+        asserted.push_str(from);
+        asserted.push('>');
+        h.other.push(("P-Asserted-Identity".into(), asserted));
         // MSRP-1: B gets the server's own offer (actpass), not A's path; `relayed` is
         // A's offer's MSRP media (`offer_of` of `a_invite`, read once by the caller).
         invite.headers.content_type = Some(crate::sip::MediaType::new("application", "sdp"));
@@ -359,16 +362,27 @@ impl Server {
             out.body = self.msrp_sdp(a_leg);
         }
         if resp.status.is_success() {
-            self.send_2xx(now, a_leg, out.clone());
+            return self.respond_2xx(now, a_leg, &c.a_tx, out);
         }
         let timers = self.config.timers;
         self.tx.respond(now, &c.a_tx, out, &timers, &mut self.out);
     }
 
+    /// Answers the server transaction `tx` with a 2xx to an INVITE and keeps it on
+    /// the UAS leg for retransmission ([`Self::send_2xx`]): one shared message for
+    /// the transmit and the leg, not a copy for each.
+    pub(crate) fn respond_2xx(&mut self, now: Time, leg_key: &LegKey, tx: &TxKey, resp: Response) {
+        let message = Shared::new(SipMessage::Response(resp));
+        self.send_2xx(now, leg_key, message.clone());
+        let timers = self.config.timers;
+        self.tx
+            .respond_shared(now, tx, message, &timers, &mut self.out);
+    }
+
     /// Records a 2xx sent on a UAS leg and arms its retransmission over UDP
     /// (RFC 3261 §13.3.1.4: the UAS core repeats the 2xx, T1 doubling up to T2, until
     /// the ACK arrives or 64·T1 passed).
-    pub(crate) fn send_2xx(&mut self, now: Time, leg_key: &LegKey, resp: Response) {
+    pub(crate) fn send_2xx(&mut self, now: Time, leg_key: &LegKey, resp: Shared<SipMessage>) {
         let timers = &self.config.timers;
         let Some(leg) = self.legs.get_mut(leg_key) else {
             return;
@@ -401,8 +415,7 @@ impl Server {
             let sid = leg.session;
             return self.end_unacknowledged(now, sid, leg_key);
         }
-        self.out
-            .transmit(leg.flow, SipMessage::Response(unacked.response.clone()));
+        self.out.transmit_shared(leg.flow, unacked.response.clone());
         let next = unacked.interval_ms.saturating_mul(2).min(t2);
         unacked.interval_ms = next;
         leg.unacked_2xx = Some(unacked);
@@ -625,7 +638,7 @@ impl Server {
             out.body = self.msrp_sdp(&a_leg);
         }
         if orig.method == Method::Invite && resp.status.is_success() {
-            self.send_2xx(now, &a_leg, out.clone());
+            return self.respond_2xx(now, &a_leg, server_tx, out);
         }
         let timers = self.config.timers;
         self.tx.respond(now, server_tx, out, &timers, &mut self.out);

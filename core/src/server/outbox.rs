@@ -24,6 +24,11 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     pub(crate) fn transmit(&mut self, flow: Flow, message: SipMessage) {
+        self.transmit_shared(flow, Shared::new(message));
+    }
+
+    /// Transmits a message the caller also keeps (one copy for both).
+    pub(crate) fn transmit_shared(&mut self, flow: Flow, message: Shared<SipMessage>) {
         self.commands.push_back(Command::Transmit { flow, message });
     }
 
@@ -127,7 +132,7 @@ mod tests {
         out.transmit(flow(1), options());
         out.command(Command::Transmit {
             flow: flow(2),
-            message: options(),
+            message: Shared::new(options()),
         });
         out.transmit(flow(3), options());
         let conns: Vec<u64> = out

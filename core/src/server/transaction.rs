@@ -25,6 +25,7 @@ use super::outbox::Outbox;
 use super::output::Flow;
 use super::timer::Timer;
 use crate::ids::SessionId;
+use crate::shared::Shared;
 use crate::sip::{CSeq, Headers, Method, Request, Response, SipMessage};
 use crate::time::Time;
 use crate::uri::UserUri;
@@ -85,15 +86,17 @@ enum State {
 struct Transaction {
     flow: Flow,
     invite: bool,
-    /// The request, while the transaction is unfinished: a client one retransmits and
-    /// CANCELs it, the TU answers a server one from it. Dropped at the final response.
-    /// Boxed, as is the response: the table's B-tree moves its values around on
-    /// every insert, and a parsed message is large.
-    request: Option<Box<Request>>,
+    /// The request (always a [`SipMessage::Request`]), while the transaction is
+    /// unfinished: a client one retransmits and CANCELs it, the TU answers a server
+    /// one from it. Dropped at the final response. Shared, as is the response: a
+    /// client transaction's is the message it transmitted (not a copy), and the
+    /// table's B-tree moves its values around on every insert, where a parsed
+    /// message inline would be large.
+    request: Option<Shared<SipMessage>>,
     state: State,
     /// The provisional response of an unfinished server transaction, repeated for a
-    /// retransmitted request.
-    last_response: Option<Box<Response>>,
+    /// retransmitted request (the message transmitted).
+    last_response: Option<Shared<SipMessage>>,
     /// What a finished transaction repeats, encoded: the final response of a server
     /// transaction (not after a 2xx to an INVITE: the dialog repeats that), the ACK of
     /// an INVITE client transaction's non-2xx. A busy server holds tens of thousands
@@ -107,11 +110,19 @@ struct Transaction {
 }
 
 impl Transaction {
-    fn new(flow: Flow, request: Request, state: State, timers: &Timers, owner: Owner) -> Self {
+    /// `request` must be a [`SipMessage::Request`].
+    fn new(
+        flow: Flow,
+        request: Shared<SipMessage>,
+        state: State,
+        timers: &Timers,
+        owner: Owner,
+    ) -> Self {
+        let invite = matches!(&*request, SipMessage::Request(r) if r.method == Method::Invite);
         Self {
             flow,
-            invite: request.method == Method::Invite,
-            request: Some(Box::new(request)),
+            invite,
+            request: Some(request),
             state,
             last_response: None,
             repeat: None,
@@ -123,6 +134,14 @@ impl Transaction {
 
     fn is_invite(&self) -> bool {
         self.invite
+    }
+
+    /// The request, while the transaction keeps it.
+    fn request(&self) -> Option<&Request> {
+        match self.request.as_deref()? {
+            SipMessage::Request(r) => Some(r),
+            SipMessage::Response(_) => None,
+        }
     }
 
     /// Finished: keeps `repeat` (encoded) for retransmissions, forgets the rest.
@@ -143,12 +162,14 @@ impl Transaction {
     /// entry and key, its request while unfinished (roughly: the encoded size), its
     /// repeat, and the two entries of the one timer a finished transaction has armed.
     fn retained_bytes(&self, key: &TxKey) -> usize {
-        let request = self.request.as_ref().map_or(0, |r| {
-            wire::encode_message(&SipMessage::Request((**r).clone())).len()
-        });
-        let response = self.last_response.as_ref().map_or(0, |r| {
-            wire::encode_message(&SipMessage::Response((**r).clone())).len()
-        });
+        let request = self
+            .request
+            .as_ref()
+            .map_or(0, |r| wire::encode_message(r).len());
+        let response = self
+            .last_response
+            .as_ref()
+            .map_or(0, |r| wire::encode_message(r).len());
         std::mem::size_of::<Self>()
             + std::mem::size_of::<TxKey>()
             + 2 * (std::mem::size_of::<Timer>() + std::mem::size_of::<Time>())
@@ -207,7 +228,7 @@ impl Transactions {
             match tx.state {
                 State::Initial | State::Proceeding => {
                     if let Some(resp) = &tx.last_response {
-                        out.transmit(tx.flow, SipMessage::Response((**resp).clone()));
+                        out.transmit_shared(tx.flow, resp.clone());
                     }
                 }
                 State::Completed | State::Confirmed => {
@@ -227,7 +248,8 @@ impl Transactions {
         } else {
             State::Initial
         };
-        let tx = Transaction::new(flow, req.clone(), state, timers, Owner::Nobody);
+        let request = Shared::new(SipMessage::Request(req.clone()));
+        let tx = Transaction::new(flow, request, state, timers, Owner::Nobody);
         self.txs.insert(key.clone(), tx);
         if req.method == Method::Invite {
             // §17.2.1: answer 100 at once so the client stops retransmitting.
@@ -251,7 +273,7 @@ impl Transactions {
 
     /// The request that created a transaction.
     pub(crate) fn request(&self, key: &TxKey) -> Option<&Request> {
-        self.txs.get(key).and_then(|tx| tx.request.as_deref())
+        self.txs.get(key).and_then(Transaction::request)
     }
 
     /// Whether the table holds `key` (finished or not).
@@ -291,22 +313,43 @@ impl Transactions {
         timers: &Timers,
         out: &mut Outbox,
     ) {
+        self.respond_shared(
+            now,
+            key,
+            Shared::new(SipMessage::Response(resp)),
+            timers,
+            out,
+        );
+    }
+
+    /// [`Self::respond`] with a response the caller keeps too (a 2xx to an INVITE,
+    /// which the dialog repeats). A request in `message` is ignored.
+    pub(crate) fn respond_shared(
+        &mut self,
+        now: Time,
+        key: &TxKey,
+        message: Shared<SipMessage>,
+        timers: &Timers,
+        out: &mut Outbox,
+    ) {
+        let SipMessage::Response(resp) = &*message else {
+            return;
+        };
+        let status = resp.status;
         let Some(tx) = self.txs.get_mut(key) else {
             return;
         };
         if !matches!(tx.state, State::Initial | State::Proceeding) {
             return;
         }
-        let status = resp.status;
         let reliable = tx.flow.transport.is_reliable();
         let invite = tx.is_invite();
         if status.is_provisional() {
-            out.transmit(tx.flow, SipMessage::Response(resp.clone()));
-            tx.last_response = Some(Box::new(resp));
+            out.transmit_shared(tx.flow, message.clone());
+            tx.last_response = Some(message);
             tx.state = State::Proceeding;
             return;
         }
-        let message = SipMessage::Response(resp);
         // A finished transaction only absorbs retransmissions for a while (64·T1 on
         // UDP): it keeps the encoded response, never the request again. Accepted
         // repeats nothing itself (the dialog repeats its 2xx); over TCP nothing is
@@ -316,8 +359,8 @@ impl Transactions {
         } else {
             !reliable
         };
-        tx.finish(keep.then_some(&message));
-        out.transmit(tx.flow, message);
+        tx.finish(keep.then_some(&*message));
+        out.transmit_shared(tx.flow, message);
         if invite && status.is_success() {
             tx.state = State::Accepted;
             out.arm(Timer::Linger(key.clone()), now.plus_ms(timers.t64_ms()));
@@ -355,12 +398,13 @@ impl Transactions {
             .expect("the server puts a Via with a branch on every request it sends")
             .to_owned();
         let key = TxKey::for_client(&branch, &req.method);
-        out.transmit(flow, SipMessage::Request(req.clone()));
+        let message = Shared::new(SipMessage::Request(req));
+        out.transmit_shared(flow, message.clone());
         if !flow.transport.is_reliable() {
             out.arm(Timer::Retransmit(key.clone()), now.plus_ms(timers.t1_ms));
         }
         out.arm(Timer::Timeout(key.clone()), now.plus_ms(timers.t64_ms()));
-        let tx = Transaction::new(flow, req, State::Initial, timers, owner);
+        let tx = Transaction::new(flow, message, State::Initial, timers, owner);
         self.txs.insert(key.clone(), tx);
         key
     }
@@ -422,8 +466,7 @@ impl Transactions {
         } else if tx.is_invite() {
             tx.state = State::Completed;
             let ack = tx
-                .request
-                .as_ref()
+                .request()
                 .map(|invite| SipMessage::Request(ack_for_non2xx(invite, &resp)));
             tx.finish(ack.as_ref().filter(|_| !reliable));
             if let Some(ack) = ack {
@@ -507,7 +550,7 @@ impl Transactions {
     /// Sends a CANCEL for a pending INVITE client transaction (RFC 3261 §9.1: the
     /// INVITE's Request-URI, Call-ID, From, To, CSeq number and top Via).
     pub(crate) fn cancel(&mut self, now: Time, invite: &TxKey, timers: &Timers, out: &mut Outbox) {
-        let Some(req) = self.txs.get(invite).and_then(|tx| tx.request.as_deref()) else {
+        let Some(req) = self.txs.get(invite).and_then(Transaction::request) else {
             return;
         };
         let flow = self.txs[invite].flow;
@@ -539,20 +582,20 @@ impl Transactions {
         let message = if key.is_server() {
             // Timer G: only a Completed INVITE server transaction retransmits.
             match (tx.state, tx.repeated()) {
-                (State::Completed, Some(resp)) => resp,
+                (State::Completed, Some(resp)) => Shared::new(resp),
                 _ => return,
             }
         } else if matches!(tx.state, State::Initial)
             || (!tx.is_invite() && tx.state == State::Proceeding)
         {
             match &tx.request {
-                Some(req) => SipMessage::Request((**req).clone()),
+                Some(req) => req.clone(),
                 None => return,
             }
         } else {
             return;
         };
-        out.transmit(tx.flow, message);
+        out.transmit_shared(tx.flow, message);
         // Timer A doubles without bound; E and G are capped at T2 (§17.1.2.2, §17.2.1).
         let doubled = tx.retransmit_ms.saturating_mul(2);
         tx.retransmit_ms = if tx.is_invite() && !key.is_server() {
@@ -660,7 +703,7 @@ mod tests {
             .drain(..)
             .filter_map(|c| {
                 if let Command::Transmit { message, .. } = c {
-                    Some(message)
+                    Some(Shared::unwrap_or_clone(message))
                 } else {
                     None
                 }

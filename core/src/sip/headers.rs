@@ -32,8 +32,7 @@ impl Via {
     }
 
     /// Sets (or replaces) a parameter, keeping the others in order.
-    pub fn set_param(&mut self, name: &str, value: Option<String>) {
-        let value = value.map(CompactString::from);
+    pub fn set_param(&mut self, name: &str, value: Option<CompactString>) {
         match self
             .params
             .iter_mut()

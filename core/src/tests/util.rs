@@ -12,6 +12,7 @@ use crate::server::{
     ChatOutcome, ChatSend, Command, Config, Flow, HistoryObject, Record, Server, StoreError,
     StoredMessage, Transport,
 };
+use crate::shared::Shared;
 use crate::sip::{Method, NameAddr, Request, Response, SipMessage, StatusCode, Via};
 use crate::testing;
 use crate::time::{Time, WallClock};
@@ -340,7 +341,7 @@ impl Harness {
                 self.inboxes
                     .entry(flow.peer)
                     .or_default()
-                    .push_back(message);
+                    .push_back(Shared::unwrap_or_clone(message));
             }
             Command::TransmitRaw { flow, bytes } => {
                 let text = String::from_utf8_lossy(&bytes)

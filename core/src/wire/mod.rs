@@ -13,7 +13,6 @@
 
 pub mod conference_info;
 pub mod cpim_codec;
-pub(crate) mod decimal;
 pub mod digest;
 pub mod framing;
 pub mod imdn;

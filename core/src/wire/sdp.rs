@@ -11,7 +11,7 @@
 //! The printer writes a minimal, fresh SDP from the typed value; it does not try to
 //! reproduce the received text (that is [`Sdp::raw`]).
 
-use super::decimal::{push_decimal, push_ipv4};
+use crate::decimal::{push_decimal, push_ipv4};
 use crate::sdp::{Sdp, SdpAttribute, SdpMedia};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};

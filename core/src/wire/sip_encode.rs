@@ -51,7 +51,7 @@ pub fn encode_message(msg: &SipMessage) -> Vec<u8> {
 
 /// Appends a number in decimal without a temporary string.
 fn push_num(out: &mut String, n: impl Into<u64>) {
-    super::decimal::push_decimal(out, n.into());
+    crate::decimal::push_decimal(out, n.into());
 }
 
 fn line(out: &mut String, text: &str) {
