@@ -26,7 +26,7 @@
 # default warn; the log goes to a file), KEEP=1 keeps the work directory, PROFILE=1
 # records a `perf record -g` profile of each cpmd run (kept as <work>/<store>-<size>/
 # perf.data, with KEEP=1; build with frame pointers, see bench/README.md), STORES
-# (default "bodies-off durable"), CHUNK (cpmd's `[msrp] chunk_size`, default 2048),
+# (default "bodies-off durable"), CHUNK (cpmd's `[msrp] chunk_size`, default 8192),
 # INSTR=1 runs each cpmd under valgrind's callgrind
 # and prints cpmd's instructions per message over the load (load-independent; the
 # rates of such a run mean nothing), THREADS=1 prints the CPU of each thread (by name)
@@ -60,9 +60,9 @@ through_cpmd() {
   local run="$work/$tag-$size"
   mkdir -p "$run"
   if [ "$tag" = bodies-off ]; then echo "store_messages = false" >"$run/cpmd.toml"; else : >"$run/cpmd.toml"; fi
-  # CHUNK: cpmd's relayed chunk size (`[msrp] chunk_size`, default 2048: a 4 KiB
-  # message reaches the receiver as three SENDs, each answered, where the
-  # forwarder passes the sender's one).
+  # CHUNK: cpmd's relayed chunk size (`[msrp] chunk_size`, default 8192: a 4 KiB
+  # message reaches the receiver as one SEND, as through the forwarder; 2048, the
+  # default before session 12, makes it three, each answered).
   [ -n "${CHUNK:-}" ] && printf '[msrp]\nchunk_size = %s\n' "$CHUNK" >>"$run/cpmd.toml"
   local under=()
   # INSTR=1: under callgrind, counters zeroed when the load starts and dumped when it

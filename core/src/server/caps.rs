@@ -75,7 +75,7 @@ impl Server {
 /// LIM-13: the refusal a new chat message gets from a session's log under the caps,
 /// if any.
 pub(crate) fn chat_admission(log: &ChatLog, caps: &CoreCaps) -> Option<ChatFailure> {
-    if log.seen.len() >= caps.max_messages_per_session {
+    if log.seen_count() >= caps.max_messages_per_session {
         return Some(ChatFailure::SessionFull);
     }
     if log.pending.len() >= caps.max_pending_per_session {

@@ -72,12 +72,10 @@ impl Server {
             Some(_) | None => None,
         };
         // MSG-6: whether this (sender, message id) was taken on before, looked up
-        // once; a new message (the usual case) skips the three repeat checks, each
-        // of which cloned the key for its own lookup.
-        let seen_key = (chat.sender.clone(), chat.message_id.clone());
+        // once; a new message (the usual case) skips the three repeat checks.
         let seen_before = match self.sessions.get(&sid) {
-            Some(Session::One(one)) => one.chat.seen.contains_key(&seen_key),
-            Some(Session::Group(group)) => group.chat.seen.contains_key(&seen_key),
+            Some(Session::One(one)) => one.chat.sent(&chat.sender, &chat.message_id),
+            Some(Session::Group(group)) => group.chat.sent(&chat.sender, &chat.message_id),
             None => false,
         };
         if seen_before && self.held_repeat(sid, &chat, &origin) {
@@ -140,7 +138,7 @@ impl Server {
                 origins: vec![origin],
             },
         );
-        log.seen.insert(seen_key, seq);
+        log.note_seen(&chat.sender, &chat.message_id, seq);
         let ticket = self.ticket(TicketUse::Message(sid, seq));
         self.out.command(Command::Persist {
             ticket,

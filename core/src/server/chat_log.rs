@@ -37,8 +37,12 @@ pub(crate) struct ChatLog {
     pub(crate) pending: BTreeMap<u64, Pending>,
     /// Sequence numbers delivered, in delivery order (the sealed message set, HIST-3).
     pub(crate) delivered: Vec<u64>,
-    /// Every (sender, message id) taken on, with its sequence number (MSG-6).
-    pub(crate) seen: BTreeMap<(UserUri, MessageId), u64>,
+    /// Every (sender, message id) taken on, with its sequence number (MSG-6), by
+    /// sender and then by id: a lookup compares the sender once per level of a map
+    /// with one entry per sender (a few), then ids. Keyed by the pair, every step
+    /// of a lookup in a map growing with the session compared the same sender URI
+    /// before the ids, and each lookup cloned both into a key.
+    pub(crate) seen: BTreeMap<UserUri, BTreeMap<MessageId, u64>>,
 }
 
 /// Where a chat message came from, which says how it is delivered and answered.
@@ -77,28 +81,48 @@ impl ChatLog {
     /// Whether `sender` sent a message with id `id` in this session (SEC-3: it may
     /// not report a disposition on it).
     pub(crate) fn sent(&self, sender: &UserUri, id: &MessageId) -> bool {
-        self.seen.contains_key(&(sender.clone(), id.clone()))
+        self.seen_seq(sender, id).is_some()
+    }
+
+    /// The sequence number `sender`'s message `id` was taken on with (MSG-6).
+    pub(crate) fn seen_seq(&self, sender: &UserUri, id: &MessageId) -> Option<u64> {
+        self.seen.get(sender)?.get(id).copied()
+    }
+
+    /// Notes that `sender`'s message `id` was taken on as `seq`.
+    pub(crate) fn note_seen(&mut self, sender: &UserUri, id: &MessageId, seq: u64) {
+        match self.seen.get_mut(sender) {
+            Some(ids) => {
+                ids.insert(id.clone(), seq);
+            }
+            None => {
+                self.seen
+                    .insert(sender.clone(), BTreeMap::from([(id.clone(), seq)]));
+            }
+        }
+    }
+
+    /// How many messages were taken on (LIM-14's count per session).
+    pub(crate) fn seen_count(&self) -> usize {
+        self.seen.values().map(BTreeMap::len).sum()
     }
 
     /// The answer to a repeat of a message already delivered (MSG-6); `None` when the
     /// message is new, still waiting, or failed before (a failed one may be retried).
     pub(crate) fn repeat(&self, chat: &ChatSend) -> Option<ChatOutcome> {
-        let seq = self
-            .seen
-            .get(&(chat.sender.clone(), chat.message_id.clone()))?;
+        let seq = self.seen_seq(&chat.sender, &chat.message_id)?;
         self.delivered
-            .contains(seq)
+            .contains(&seq)
             .then_some(ChatOutcome::Accepted)
     }
 
     /// Counts a repeat of a message still waiting for the store; it gets its answer
     /// when the original does.
     pub(crate) fn pending_repeat(&mut self, chat: &ChatSend, origin: &Origin) -> bool {
-        let key = (chat.sender.clone(), chat.message_id.clone());
-        let Some(seq) = self.seen.get(&key) else {
+        let Some(seq) = self.seen_seq(&chat.sender, &chat.message_id) else {
             return false;
         };
-        match self.pending.get_mut(seq) {
+        match self.pending.get_mut(&seq) {
             Some(p) => {
                 p.origins.push(origin.clone());
                 true

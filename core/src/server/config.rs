@@ -276,7 +276,9 @@ pub struct MsrpConfig {
     /// RFC 6714 relaxed matching: a `From-Path` is checked by the session-id of its
     /// last URI only (the terminal's own), not URI by URI (RFC 4975 §7.3).
     pub relaxed_path_matching: bool,
-    /// Bytes per outgoing chunk: larger messages are split with `Byte-Range`.
+    /// Bytes per outgoing chunk: larger messages are split with `Byte-Range`
+    /// (default 8192: a chat message of a few KiB is one SEND; specs/msrp.md,
+    /// "Chunk size").
     pub chunk_size: usize,
     /// Most encoded requests queued for one leg while its connection is not bound
     /// yet; beyond it a message to that leg fails (MSRP-9).
@@ -289,7 +291,7 @@ impl Default for MsrpConfig {
             advertised: std::net::SocketAddr::from(([127, 0, 0, 1], 2855)),
             advertised_tls: None,
             relaxed_path_matching: false,
-            chunk_size: 2048,
+            chunk_size: 8192,
             max_queued: 256,
         }
     }

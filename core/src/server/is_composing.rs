@@ -7,16 +7,13 @@
 use super::chat_log::{ChatSend, Origin};
 use super::output::{ChatOutcome, Command};
 use super::Server;
+use crate::cpim::essence;
 use crate::ids::SessionId;
 use crate::record::StoredMessage;
 use crate::uri::UserUri;
 use crate::wire;
 
 const IS_COMPOSING: &str = "application/im-iscomposing+xml";
-
-fn essence(content_type: &str) -> &str {
-    content_type.split(';').next().unwrap_or_default().trim()
-}
 
 /// Whether a body of `content_type` is an is-composing indication, bare or in CPIM.
 pub(crate) fn is_composing(content_type: &str, body: &[u8]) -> bool {

@@ -75,10 +75,7 @@ impl Server {
             Some(Session::One(one)) => &one.chat,
             Some(Session::Group(_)) | None => return false,
         };
-        let Some(&seq) = log
-            .seen
-            .get(&(chat.sender.clone(), chat.message_id.clone()))
-        else {
+        let Some(seq) = log.seen_seq(&chat.sender, &chat.message_id) else {
             return false;
         };
         let found = self

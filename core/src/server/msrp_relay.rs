@@ -543,8 +543,7 @@ pub(crate) struct Capture<'a> {
 
 /// Parses a `message/cpim` body (other types are captured as they are).
 pub(crate) fn capture<'a>(content_type: &str, body: &'a [u8]) -> Result<Capture<'a>, MsrpRefusal> {
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    if !essence.eq_ignore_ascii_case("message/cpim") {
+    if !crate::cpim::essence(content_type).eq_ignore_ascii_case("message/cpim") {
         return Ok(Capture {
             message_id: None,
             to: None,
@@ -606,18 +605,68 @@ fn failure_refusal(f: ChatFailure) -> MsrpRefusal {
 const MSRP_OK: u16 = 200;
 
 /// Whether `content_type` (parameters ignored) is in the `accept-types` list (`*`
-/// accepts anything).
+/// accepts anything). Compared case-insensitively in place (a lower-case copy of
+/// the type, and of each `major/*`, was made per message).
 fn accepted_type(accept: &str, content_type: &str) -> bool {
-    let ty = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let ty = crate::cpim::essence(content_type);
+    let major = ty
+        .bytes()
+        .position(|b| b == b'/')
+        .and_then(|i| ty.get(..i))
+        .unwrap_or(ty);
     accept.split_ascii_whitespace().any(|a| {
         a == "*"
-            || a.eq_ignore_ascii_case(&ty)
+            || a.eq_ignore_ascii_case(ty)
             || a.strip_suffix("/*")
-                .is_some_and(|major| ty.split('/').next() == Some(&major.to_ascii_lowercase()))
+                .is_some_and(|m| m.eq_ignore_ascii_case(major))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_type;
+
+    /// What `accepted_type` answered when it compared lower-case copies.
+    fn with_copies(accept: &str, content_type: &str) -> bool {
+        let ty = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        accept.split_ascii_whitespace().any(|a| {
+            a == "*"
+                || a.eq_ignore_ascii_case(&ty)
+                || a.strip_suffix("/*")
+                    .is_some_and(|major| ty.split('/').next() == Some(&major.to_ascii_lowercase()))
+        })
+    }
+
+    #[test]
+    fn accepted_type_compares_in_place_as_with_copies() {
+        let accepts = [
+            "",
+            "*",
+            "message/cpim",
+            "Message/CPIM text/*",
+            "text/* application/im-iscomposing+xml",
+            "TEXT/*",
+            "x/y/*",
+        ];
+        let types = [
+            "",
+            "message/cpim",
+            "MESSAGE/Cpim; charset=utf-8",
+            "text/plain",
+            " Text/HTML ;x",
+            "text",
+            "x/y/z",
+            "caf\u{e9}/x",
+        ];
+        for a in accepts {
+            for t in types {
+                assert_eq!(accepted_type(a, t), with_copies(a, t), "{a:?} {t:?}");
+            }
+        }
+    }
 }

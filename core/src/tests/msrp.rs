@@ -400,6 +400,36 @@ fn msrp_8_chunked_message_is_reassembled_and_rechunked() {
     assert_eq!(got[0].1, text);
 }
 
+/// The default `chunk_size` (specs/msrp.md, "Chunk size"): a 4 KiB chat message
+/// (with its CPIM head) goes out as one SEND, not three as at 2048; a message
+/// beyond the chunk size is still cut, in chunks of that size.
+#[test]
+fn default_chunk_size_relays_a_4k_message_in_one_send() {
+    let mut w = World::new();
+    assert_eq!(w.h.server.config().msrp.chunk_size, 8192);
+    let (_call, a_srv, b_srv) = establish_msrp(&mut w, None, None);
+    let (mut a, mut b) = peers();
+    bind_both(&mut w, &mut a, &mut b, &a_srv, &b_srv);
+    for (id, len, sends) in [("k4", 4096, 1), ("k12", 12 * 1024, 2)] {
+        let text = vec![b'x'; len];
+        let send = a.send(&a_srv, id, &text);
+        w.h.msrp_in(&a, MsrpMessage::Request(send));
+        assert_eq!(response(w.h.msrp_take(a.conn).remove(0)).status, 200);
+        let out: Vec<_> =
+            w.h.msrp_take(b.conn)
+                .into_iter()
+                .filter_map(|m| match m {
+                    MsrpMessage::Request(r) if !r.body.is_empty() => Some(r),
+                    MsrpMessage::Request(_) | MsrpMessage::Response(_) => None,
+                })
+                .collect();
+        assert_eq!(out.len(), sends, "{id}");
+        assert!(out.iter().all(|r| r.body.len() <= 8192), "{id}");
+        let whole: Vec<u8> = out.iter().flat_map(|r| r.body.iter().copied()).collect();
+        assert_eq!(inner(&whole), text, "{id}");
+    }
+}
+
 /// MSRP-4: Failure-Report `no` → no response at all; `partial` → only the negative
 /// one; `yes` → the 200 (MSG-1: only once durable).
 #[test]
