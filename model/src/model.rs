@@ -925,7 +925,7 @@ impl CpmModel {
             match cmd {
                 // `memo::Out::from` takes every transmit.
                 Command::Transmit { flow, message } => {
-                    let out = memo::Out::Transmit(flow, message.into());
+                    let out = memo::Out::Transmit(flow, message);
                     self.command(st, out, answers, false, log);
                 }
                 Command::TransmitRaw { .. } => st.ghost.flaw(Flaw::RawAnswer),

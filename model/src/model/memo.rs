@@ -76,7 +76,7 @@ pub(super) enum Out {
 impl From<Command> for Out {
     fn from(cmd: Command) -> Self {
         match cmd {
-            Command::Transmit { flow, message } => Out::Transmit(flow, message.into()),
+            Command::Transmit { flow, message } => Out::Transmit(flow, message),
             other @ (Command::TransmitRaw { .. }
             | Command::Connect { .. }
             | Command::MsrpConnect { .. }
