@@ -95,18 +95,18 @@ fn cases() -> Vec<(&'static str, Setup, usize, usize, usize)> {
             LOSSY_SILENT.1,
             LOSSY_SILENT.2,
         ),
-        ("extension", configs::extension(), 2_883, 935, 900),
+        ("extension", configs::extension(), 1_275, 498, 493),
         (
             "extension udp",
             udp(configs::extension()),
-            20_897,
-            5_253,
-            4_701,
+            7_985,
+            2_385,
+            2_235,
         ),
-        ("attack", configs::attack(), 6_927, 4_651, 4_509),
-        ("attack udp", udp(configs::attack()), 9_325, 6_279, 5_741),
+        ("attack", configs::attack(), 4_113, 2_933, 2_869),
+        ("attack udp", udp(configs::attack()), 5_725, 4_083, 3_763),
         // Leaves may seal the group (a ticket): the server's side never applies.
-        ("group-end", configs::group_end(), 3_467, 1_241, 1_241),
+        ("group-end", configs::group_end(), 1_295, 546, 546),
     ]
 }
 
@@ -120,7 +120,7 @@ fn conditions_hold_at_every_state() {
 
 #[test]
 fn conditions_hold_with_a_message_in_the_extension() {
-    assert_clean(checked(extension_with_message()), 65_294);
+    assert_clean(checked(extension_with_message()), 9_234);
 }
 
 #[test]
@@ -131,15 +131,16 @@ fn reduced_configurations_hold_and_reach_everything() {
         assert_clean(reduced(setup), pinned);
         assert_clean(server_side(setup), wider);
     }
-    assert_clean(reduced(extension_with_message()), 17_270);
-    assert_clean(server_side(extension_with_message()), 16_848);
+    assert_clean(reduced(extension_with_message()), 3_071);
+    assert_clean(server_side(extension_with_message()), 3_043);
 }
 
 /// UDP loss *with* the extension, which no configuration without the reduction
 /// exhausts in the test budget: `combined` without the messages, glare, silent A
 /// and the attacker (the extension with C over UDP, one loss, one retransmission,
-/// B's missing BYE). 1 017 718 states without the reduction (80 s, release);
-/// 186 144 with the server's side too (`combined`'s own setting).
+/// B's missing BYE). 1 017 718 states without the reduction (80 s, release, before
+/// the dialogs' own id streams); 90 670 with the server's side too (`combined`'s
+/// own setting; 186 144 before the id streams, model/README.md "Session 12").
 #[test]
 fn pinned_lossy_extension_with_the_reduction() {
     let setup = Setup {
@@ -151,13 +152,13 @@ fn pinned_lossy_extension_with_the_reduction() {
     };
     assert!(setup.por && setup.drops == 1 && setup.retransmits == 1 && setup.extend);
     assert!(setup.por_server);
-    assert_clean(setup, 186_144);
+    assert_clean(setup, 90_670);
     assert_clean(
         Setup {
             por_server: false,
             ..setup
         },
-        195_483,
+        93_704,
     );
 }
 
@@ -208,13 +209,19 @@ fn first_por_failure(
 }
 
 /// The same for the server's side: every answer to the server's BYE taken as safe
-/// while another input may still mint (no `may_mint`), in `attack`, where the
-/// answer's seal and Mallory's INVITE each take the next number of the server's
-/// counter, so the two orders differ.
+/// whatever else holds (no retransmission clause, no `may_mint`), in `lossy`, where
+/// the answer ends the BYE's client transaction and so disables that BYE's
+/// retransmission timer, which it does not absorb (the retransmitted BYE is a
+/// step of its own). Before the dialogs' own id streams (model/README.md,
+/// "Session 12") `attack` failed here too, on the minting clause (the answer's
+/// seal and Mallory's INVITE took the one counter's numbers in either order); now
+/// the seal's ticket and the INVITE's tags come from different counters, the two
+/// commute, and no exhaustible configuration shows the minting clause needed
+/// (it stays: it only narrows the reduction).
 #[test]
 fn the_check_fails_on_a_wrong_server_classification() {
     use cpmd_core::sip::{Method, SipMessage};
-    let model = CpmModel::new(checked(configs::attack()));
+    let model = CpmModel::new(checked(configs::lossy()));
     let every = |st: &crate::model::State, i: usize| {
         st.net[i].dst == Node::Server
             && matches!(&*st.net[i].msg, SipMessage::Response(r)
@@ -223,7 +230,7 @@ fn the_check_fails_on_a_wrong_server_classification() {
     // The narrower classification holds at every state (the check passes).
     let why = first_por_failure(&model, &every, |st| assert!(model.por_sound_at(st)))
         .expect("a wrong classification is caught");
-    assert!(why.contains("do not commute"), "{why}");
+    assert!(why.contains("does not absorb"), "{why}");
     eprintln!("{why}");
 }
 

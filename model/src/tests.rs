@@ -179,7 +179,7 @@ fn pinned_group_decline() {
     assert_clean(configs::group_decline(), PINNED_GROUP_DECLINE);
 }
 
-const PINNED_GROUP_DECLINE: usize = 22_379;
+const PINNED_GROUP_DECLINE: usize = 13_253;
 
 /// A's SENDs on a wrong path (MSRP-3) racing the 1-to-1 over MSRP: an unknown
 /// session-id gets 481, another's From-Path 403, and neither is stored.
@@ -198,19 +198,19 @@ fn pinned_second_mline() {
 }
 
 const PINNED_SECOND_MLINE: usize = 398;
-const PINNED_CANCEL: usize = 4_877;
-const PINNED_EXTENSION_INFO_FAILURE: usize = 12_686;
-const PINNED_MSRP_RESTART: usize = 9_995;
-const PINNED_GROUP_REFER: usize = 107_160;
+const PINNED_CANCEL: usize = 3_503;
+const PINNED_EXTENSION_INFO_FAILURE: usize = 8_191;
+const PINNED_MSRP_RESTART: usize = 8_421;
+const PINNED_GROUP_REFER: usize = 50_850;
 const PINNED_MSRP: usize = 9_943;
-const PINNED_MSRP_SWITCH: usize = 122_688;
-const PINNED_GROUP_END: usize = 19_171;
-const PINNED_GROUP_MESSAGES: usize = 503_045;
+const PINNED_MSRP_SWITCH: usize = 31_379;
+const PINNED_GROUP_END: usize = 10_045;
+const PINNED_GROUP_MESSAGES: usize = 230_936;
 const PINNED_ONE_TO_ONE: usize = 84_725;
 const PINNED_LOSSY: usize = 24_243;
-const PINNED_EXTENSION: usize = 12_680;
-const PINNED_ATTACK: usize = 10_791;
-const PINNED_EXTENSION_WITH_MESSAGE: usize = 141_440;
+const PINNED_EXTENSION: usize = 8_185;
+const PINNED_ATTACK: usize = 6_665;
+const PINNED_EXTENSION_WITH_MESSAGE: usize = 27_492;
 
 fn small(msgs: u8) -> Setup {
     Setup::base(msgs)

@@ -403,7 +403,7 @@ impl Server {
 
     /// A fresh store ticket remembered for `usage`.
     pub(crate) fn ticket(&mut self, usage: TicketUse) -> StoreTicket {
-        let ticket = StoreTicket::new(self.ids.next_number());
+        let ticket = StoreTicket::new(self.ids.next_ticket());
         self.tickets.insert(ticket, usage);
         ticket
     }

@@ -209,9 +209,7 @@ impl Server {
             }
         };
         let flow = sub.dialog.flow;
-        let mut notify = sub
-            .dialog
-            .request(Method::Notify, &self.config, &mut self.ids);
+        let mut notify = sub.dialog.request(Method::Notify, &self.config, &self.ids);
         let h = &mut notify.headers;
         h.contact = vec![server_contact(&self.config, &focus_user, flow, true)];
         h.other.push(("Event".into(), "conference".into()));

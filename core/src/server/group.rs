@@ -205,7 +205,7 @@ impl Server {
             .replaces
             .and_then(|one| self.replaced_names(one, user));
         let mut leg = self.new_uac_leg(gid, user.clone(), contact, device_flow, focus);
-        let mut invite = leg.request(Method::Invite, &self.config, &mut self.ids);
+        let mut invite = leg.request(Method::Invite, &self.config, &self.ids);
         let h = &mut invite.headers;
         // GRP-9: the focus's Contact (isfocus) carries the CPM feature tags too.
         h.contact = vec![cpm_contact(super::sips::contact(

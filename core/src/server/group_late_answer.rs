@@ -46,13 +46,13 @@ impl Server {
         let Some(mut leg) = self.leg_of_late_2xx(gid, user, &r) else {
             return;
         };
-        let (ack, _) = leg.ack(r.headers.cseq.seq, &self.config, &mut self.ids);
+        let (ack, _) = leg.ack(r.headers.cseq.seq, &self.config, &self.ids);
         self.out.transmit(leg.flow, SipMessage::Request(ack));
         if !first {
             return;
         }
         tracing::debug!(group = %gid, leg = %leg.key, "2xx after the group ended: ACK and BYE");
-        let bye = leg.request(Method::Bye, &self.config, &mut self.ids);
+        let bye = leg.request(Method::Bye, &self.config, &self.ids);
         let timers = self.config.timers;
         self.tx
             .send_request(now, leg.flow, bye, Owner::Nobody, &timers, &mut self.out);
@@ -62,7 +62,7 @@ impl Server {
     /// 2xx alone (its From is the focus's address with the focus's tag, its To the
     /// device's with its tag, its Contact the device's target); sent over the flow
     /// of the INVITE's transaction. `None` without that transaction or tags.
-    fn leg_of_late_2xx(&self, gid: SessionId, user: &UserUri, r: &Response) -> Option<Leg> {
+    fn leg_of_late_2xx(&mut self, gid: SessionId, user: &UserUri, r: &Response) -> Option<Leg> {
         let flow = self.tx.request_flow(r)?;
         let local_tag = r.headers.from.tag()?;
         let remote_tag = r.headers.to.tag()?;
@@ -88,6 +88,9 @@ impl Server {
             user: user.clone(),
             unacked_2xx: None,
             last_ack: None,
+            // A leg of its own: a new stream, though the 2xx names the dialog of
+            // a fork that may have had one (its branches never repeat).
+            branches: self.ids.leg_stream(),
         })
     }
 }

@@ -306,14 +306,13 @@ impl Server {
         };
         let (mut notify, flow) = match &mut w.dialog {
             NotifyDialog::Leg(key) => match self.legs.get_mut(key) {
-                Some(l) if l.state == LegState::Confirmed => (
-                    l.request(Method::Notify, &self.config, &mut self.ids),
-                    l.flow,
-                ),
+                Some(l) if l.state == LegState::Confirmed => {
+                    (l.request(Method::Notify, &self.config, &self.ids), l.flow)
+                }
                 Some(_) | None => return,
             },
             NotifyDialog::Own(leg) => (
-                leg.request(Method::Notify, &self.config, &mut self.ids),
+                leg.request(Method::Notify, &self.config, &self.ids),
                 leg.flow,
             ),
         };

@@ -35,6 +35,29 @@ pub(crate) struct IdGen {
     /// The MSRP stream's generator, left at the next token (two or more MSRP
     /// tokens are minted per relayed message, one after the other).
     msrp_rng: Memo<Option<token::Sequential>>,
+    /// Store tickets' own counter.
+    tickets: u64,
+    /// The key of the dialogs' branch streams, a function of the seed (hence a
+    /// memo: equal and hashed as nothing, like the generators above).
+    leg_key: Memo<LegKey>,
+}
+
+/// The dialogs' branch key ([`token::leg_key`]); its `Debug` does not print it.
+#[derive(Clone)]
+struct LegKey([u8; 32]);
+
+impl std::fmt::Debug for LegKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LegKey(..)")
+    }
+}
+
+/// A dialog's branch stream: the number the server gave the leg when it made it,
+/// and how many branches it has minted on it. Part of the leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct LegStream {
+    number: u64,
+    minted: u64,
 }
 
 impl IdGen {
@@ -46,7 +69,40 @@ impl IdGen {
             msrp_rng: Memo(None),
             sip_rng: Memo(None),
             uuid_rng: Memo(None),
+            tickets: 0,
+            leg_key: Memo(LegKey(token::leg_key(&seed))),
         }
+    }
+
+    /// A new leg's branch stream, numbered from the server-wide counter.
+    pub(crate) fn leg_stream(&mut self) -> LegStream {
+        LegStream {
+            number: self.next_number(),
+            minted: 0,
+        }
+    }
+
+    /// The next branch of a leg's stream.
+    pub(crate) fn leg_branch(&self, stream: &mut LegStream) -> Branch {
+        self.numbered_leg_branch(stream).0
+    }
+
+    /// The next branch of a leg's stream and its place in it, so that the same
+    /// branch can be made again later ([`Self::leg_branch_at`]) without keeping it.
+    pub(crate) fn numbered_leg_branch(&self, stream: &mut LegStream) -> (Branch, u64) {
+        stream.minted += 1;
+        (self.leg_branch_at(stream, stream.minted), stream.minted)
+    }
+
+    /// The branch [`Self::numbered_leg_branch`] made at place `n` of `stream`.
+    pub(crate) fn leg_branch_at(&self, stream: &LegStream, n: u64) -> Branch {
+        branch_of(token::leg_prf(&self.leg_key.0 .0, stream.number, n))
+    }
+
+    /// A fresh store ticket number (its own counter).
+    pub(crate) fn next_ticket(&mut self) -> u64 {
+        self.tickets += 1;
+        self.tickets
     }
 
     /// 128 bits of the SIP stream at the next counter value.
@@ -97,21 +153,11 @@ impl IdGen {
         Tag::new(self.token())
     }
 
+    /// A branch outside any dialog (a pager MESSAGE's); in a dialog, the leg's own
+    /// stream ([`Self::leg_branch`]).
     pub(crate) fn branch(&mut self) -> Branch {
         let bits = self.sip_bits();
         branch_of(bits)
-    }
-
-    /// A fresh branch and the counter value it was made from, so that the same
-    /// branch can be made again later ([`Self::branch_at`]) without keeping it.
-    pub(crate) fn numbered_branch(&mut self) -> (Branch, u64) {
-        let bits = self.sip_bits();
-        (branch_of(bits), self.counter)
-    }
-
-    /// The branch [`Self::numbered_branch`] made at counter value `number`.
-    pub(crate) fn branch_at(&self, number: u64) -> Branch {
-        branch_of(token::prf(&self.seed, Stream::Sip, number))
     }
 
     pub(crate) fn call_id(&mut self) -> CallId {
@@ -163,20 +209,75 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
-    fn a_numbered_branch_is_made_again_from_its_number() {
+    fn a_numbered_leg_branch_is_made_again_from_its_number() {
         let seed = Seed {
             instance: 7,
             key: [3; 32],
         };
-        let mut plain = IdGen::new(seed);
-        let mut numbered = IdGen::new(seed);
+        let mut g = IdGen::new(seed);
+        let mut plain = g.leg_stream();
+        let mut numbered = plain;
         for _ in 0..5 {
-            let (branch, number) = numbered.numbered_branch();
-            // The same counter values as `branch`, so minted ids do not move.
-            assert_eq!(branch, plain.branch());
-            assert_eq!(numbered.branch_at(number), branch);
+            let (branch, n) = g.numbered_leg_branch(&mut numbered);
+            // The same places as `leg_branch`, so minted ids do not move.
+            assert_eq!(branch, g.leg_branch(&mut plain));
+            assert_eq!(g.leg_branch_at(&numbered, n), branch);
         }
-        assert_eq!(numbered.tag(), plain.tag());
+    }
+
+    /// A leg's branches depend on the leg's number and place alone: not on what the
+    /// server-wide counter or other legs minted in between (the point of the
+    /// streams), and not on the order legs mint in.
+    #[test]
+    fn leg_branches_do_not_depend_on_other_mints() {
+        let seed = Seed {
+            instance: 4,
+            key: [8; 32],
+        };
+        let mut g = IdGen::new(seed);
+        let (mut a, mut b) = (g.leg_stream(), g.leg_stream());
+        let (a0, b0) = (a, b);
+        let a1 = g.leg_branch(&mut a);
+        g.tag();
+        g.next_ticket();
+        let b1 = g.leg_branch(&mut b);
+        let a2 = g.leg_branch(&mut a);
+        // The other order, on a second generator with the same seed.
+        let h = IdGen::new(seed);
+        let (mut a, mut b) = (a0, b0);
+        assert_eq!(h.leg_branch(&mut b), b1);
+        assert_eq!(h.leg_branch(&mut a), a1);
+        assert_eq!(h.leg_branch(&mut a), a2);
+        assert_eq!(
+            g.counter, 3,
+            "two leg numbers and a tag; tickets count apart"
+        );
+    }
+
+    /// No branch repeats across legs, places, keys or instances, and none equals a
+    /// token of the server-wide stream (each is a distinct PRF input, and the leg
+    /// key is not the seed's key).
+    #[test]
+    fn branches_are_unique_per_leg_number() {
+        let mut seen = BTreeSet::new();
+        for (instance, byte) in [(0, 1), (1, 1), (0, 2)] {
+            let mut g = IdGen::new(Seed {
+                instance,
+                key: [byte; 32],
+            });
+            for _ in 0..40 {
+                let mut leg = g.leg_stream();
+                for _ in 0..25 {
+                    let branch = g.leg_branch(&mut leg);
+                    let digits = branch.as_str().trim_start_matches("z9hG4bK").to_owned();
+                    assert!(seen.insert(digits), "{branch} repeated");
+                }
+                let plain = g.branch();
+                let digits = plain.as_str().trim_start_matches("z9hG4bK").to_owned();
+                assert!(seen.insert(digits), "{plain} repeated");
+            }
+        }
+        assert!(format!("{:?}", IdGen::new(Seed::default())).contains("LegKey(..)"));
     }
 
     /// Tags and Call-IDs are held inline (the point of their form), branches are
@@ -203,6 +304,13 @@ mod tests {
         assert_eq!(branch.as_str(), format!("z9hG4bK{}", digits(session + 1)));
         let hex = g.hex_token();
         assert_eq!(hex, token::hex(&seed, Stream::Sip, session + 2));
+        // A leg's branch: the leg key's keystream at (leg number, place).
+        let mut leg = g.leg_stream();
+        let number = session + 3;
+        let in_leg = g.leg_branch(&mut leg);
+        let mut text = String::from("z9hG4bK");
+        token::push_b64url(&mut text, token::leg_prf(&token::leg_key(&seed), number, 1));
+        assert_eq!(in_leg.as_str(), text);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! ```
 
 use super::config::Config;
-use super::id_gen::IdGen;
+use super::id_gen::{IdGen, LegStream};
 use super::keys::LegKey;
 use super::output::Flow;
 use super::packed::Packed;
@@ -75,10 +75,14 @@ pub(crate) struct Leg {
     /// hundred of its encoding, for as long as the dialog lives), and made again
     /// byte for byte only on the rare repeated 2xx ([`Leg::ack_again`]).
     pub(crate) last_ack: Option<SentAck>,
+    /// The branches of the requests and ACKs the server sends on this dialog: a
+    /// stream of the leg's own (`id_gen`), so what a step on one dialog mints
+    /// does not depend on steps on others.
+    pub(crate) branches: LegStream,
 }
 
 /// What an ACK for a 2xx was made of besides its leg: the INVITE's CSeq number and
-/// the counter value its branch came from. The leg's addresses, target and
+/// the place of its branch in the leg's stream. The leg's addresses, target and
 /// transport do not change after the 2xx that confirmed it (`ack_callee` sets them
 /// before the ACK), so the ACK made again is the one sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,7 +127,7 @@ impl Leg {
     }
 
     /// A new in-dialog request from the server (RFC 3261 §12.2.1.1).
-    pub(crate) fn request(&mut self, method: Method, cfg: &Config, ids: &mut IdGen) -> Request {
+    pub(crate) fn request(&mut self, method: Method, cfg: &Config, ids: &IdGen) -> Request {
         self.local_cseq += 1;
         let mut headers = Headers::new(
             self.local.get(),
@@ -134,7 +138,8 @@ impl Leg {
                 method: method.clone(),
             },
         );
-        headers.via = vec![server_via(cfg, self.flow, ids)];
+        let branch = ids.leg_branch(&mut self.branches);
+        headers.via = vec![server_via_with(cfg, self.flow, &branch)];
         headers.max_forwards = Some(70);
         Request {
             method,
@@ -147,12 +152,12 @@ impl Leg {
     /// The ACK for a 2xx to the server's INVITE on this leg (§13.2.2.4: a new
     /// transaction, same CSeq number).
     pub(crate) fn ack(
-        &self,
+        &mut self,
         invite_cseq: u32,
         cfg: &Config,
-        ids: &mut IdGen,
+        ids: &IdGen,
     ) -> (Request, SentAck) {
-        let (branch, number) = ids.numbered_branch();
+        let (branch, number) = ids.numbered_leg_branch(&mut self.branches);
         let sent = SentAck {
             seq: invite_cseq,
             branch: number,
@@ -162,7 +167,11 @@ impl Leg {
 
     /// The ACK [`Leg::ack`] sent as `sent`, made again (the callee repeated its 2xx).
     pub(crate) fn ack_again(&self, sent: SentAck, cfg: &Config, ids: &IdGen) -> Request {
-        self.ack_with(sent.seq, cfg, ids.branch_at(sent.branch))
+        self.ack_with(
+            sent.seq,
+            cfg,
+            ids.leg_branch_at(&self.branches, sent.branch),
+        )
     }
 
     fn ack_with(&self, invite_cseq: u32, cfg: &Config, branch: crate::ids::Branch) -> Request {

@@ -247,6 +247,7 @@ impl Server {
             user,
             unacked_2xx: None,
             last_ack: None,
+            branches: self.ids.leg_stream(),
             key,
         }
     }
@@ -287,6 +288,7 @@ impl Server {
             user,
             unacked_2xx: None,
             last_ack: None,
+            branches: self.ids.leg_stream(),
         }
     }
 
@@ -299,7 +301,7 @@ impl Server {
         info: &SessionInfo,
         relayed: Option<&PeerMedia>,
     ) -> Request {
-        let mut invite = b_leg.request(Method::Invite, &self.config, &mut self.ids);
+        let mut invite = b_leg.request(Method::Invite, &self.config, &self.ids);
         let h = &mut invite.headers;
         let a = &a_invite.headers;
         let secure = super::sips::secure(&b_leg.remote_target.get(), b_leg.flow);
@@ -434,7 +436,7 @@ impl Server {
             leg.remote_target = Packed::new(contact.uri.clone());
         }
         leg.confirm();
-        let (ack, sent) = leg.ack(resp.headers.cseq.seq, &self.config, &mut self.ids);
+        let (ack, sent) = leg.ack(resp.headers.cseq.seq, &self.config, &self.ids);
         leg.last_ack = Some(sent);
         if self.config.mutation == Mutation::NoAckOfAnswer {
             return;
@@ -579,7 +581,7 @@ impl Server {
         let Some(leg) = self.legs.get_mut(&other) else {
             return self.refuse_request(now, &key, &req, Refusal::NoDialog);
         };
-        let mut relayed = leg.request(req.method.clone(), &self.config, &mut self.ids);
+        let mut relayed = leg.request(req.method.clone(), &self.config, &self.ids);
         relayed.headers.content_type = req.headers.content_type.clone();
         relayed.headers.contact = vec![super::sips::contact(
             server_contact(&self.config, "cpmd", leg.flow, false),

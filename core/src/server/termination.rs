@@ -117,7 +117,7 @@ impl Server {
             return;
         }
         leg.start_closing();
-        let bye = leg.request(Method::Bye, &self.config, &mut self.ids);
+        let bye = leg.request(Method::Bye, &self.config, &self.ids);
         let flow = leg.flow;
         let timers = self.config.timers;
         self.tx.send_request(

@@ -33,9 +33,13 @@ pub(crate) enum Stream {
     Msrp = 2,
     /// UUIDs (Conversation-IDs, Contribution-IDs).
     Uuid = 3,
+    /// The key of the dialogs' branch streams ([`leg_key`]), read once per server.
+    LegKey = 4,
 }
 
-/// 128 pseudorandom bits for token number `n` of `stream` under `seed`.
+/// 128 pseudorandom bits for token number `n` of `stream` under `seed` (tests: what
+/// [`Sequential::prf`] reads on to).
+#[cfg(test)]
 pub(crate) fn prf(seed: &Seed, stream: Stream, n: u64) -> u128 {
     let mut rng = generator(seed, stream, n);
     let hi = rng.next_u64();
@@ -100,6 +104,31 @@ fn generator(seed: &Seed, stream: Stream, n: u64) -> ChaCha20Rng {
     // Four 32-bit words per token: token `n` is words 4n..4n+4 of the stream.
     rng.set_word_pos(u128::from(n) * 4);
     rng
+}
+
+/// The 256-bit key of the dialogs' branch streams: the first two tokens of the
+/// [`Stream::LegKey`] keystream under the seed's key and instance. A key of its
+/// own (not the seed's key with the leg number as the ChaCha20 stream id) because
+/// the stream id already holds the instance and the purpose, and a leg number
+/// needs all 64 bits. As secret as the seed's key: without it, a branch says
+/// nothing about another (the tokens are ChaCha20's keystream under it).
+pub(crate) fn leg_key(seed: &Seed) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    let mut rng = generator(seed, Stream::LegKey, 0);
+    rng.fill_bytes(&mut key);
+    key
+}
+
+/// 128 pseudorandom bits for branch `n` of the dialog the server numbered `leg`:
+/// ChaCha20's keystream under [`leg_key`], in stream `leg`, at token `n`. Each
+/// (leg, n) is a distinct keystream position, so no two are the same PRF input.
+pub(crate) fn leg_prf(leg_key: &[u8; 32], leg: u64, n: u64) -> u128 {
+    let mut rng = ChaCha20Rng::from_seed(*leg_key);
+    rng.set_stream(leg);
+    rng.set_word_pos(u128::from(n) * 4);
+    let hi = rng.next_u64();
+    let lo = rng.next_u64();
+    (u128::from(hi) << 64) | u128::from(lo)
 }
 
 /// The 32 lowercase hex digits of `bits`, appended.

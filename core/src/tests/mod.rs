@@ -15,6 +15,7 @@ mod group_answers;
 mod group_features;
 mod group_lifecycle;
 mod group_restart;
+mod id_streams;
 mod idle_bytes;
 mod msrp;
 mod pager;

@@ -49,11 +49,11 @@ fn pinned_group_subject_leave() {
     assert_clean(super::subject(), PINNED_GROUP_SUBJECT_LEAVE);
 }
 
-const PINNED_GROUP_REJOIN: usize = 104_284;
-const PINNED_GROUP_REMOVE_REJOIN: usize = 59_822;
-const PINNED_GROUP_DEVICES: usize = 17_895;
-const PINNED_GROUP_SUBJECT: usize = 9_824;
-const PINNED_GROUP_SUBJECT_LEAVE: usize = 83_224;
+const PINNED_GROUP_REJOIN: usize = 45_926;
+const PINNED_GROUP_REMOVE_REJOIN: usize = 28_229;
+const PINNED_GROUP_DEVICES: usize = 6_487;
+const PINNED_GROUP_SUBJECT: usize = 6_675;
+const PINNED_GROUP_SUBJECT_LEAVE: usize = 47_406;
 
 /// The group's end with A's subscription and Mallory's SUBSCRIBE (GRP-10, GRP-13).
 #[test]

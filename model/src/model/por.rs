@@ -84,10 +84,16 @@
 //! retransmission clause), closes the leg and takes it off the handshake's
 //! awaited set, and if it was the last one awaited and no message waits for the
 //! store, seals (`SealSession`, whose store ticket is the next number of the
-//! server's one counter). Everything else it touches is that session's: so it
-//! commutes with every input that mints nothing, and two orders of it and another
-//! minting input would give the two numbers the other way round (states that differ:
-//! the renaming of session 8 merges none), hence `may_mint`, whose clauses only ever
+//! server's ticket counter). Everything else it touches is that session's: so it
+//! commutes with every input that mints no ticket, and two orders of it and another
+//! input that takes a ticket would give the two numbers the other way round (states
+//! that differ: the renaming of session 8 merges none). Until session 12 the core
+//! minted tickets, tags, branches and Call-IDs from one counter, so any minting input
+//! conflicted; now a dialog's branches come from its own stream and tickets from
+//! their own counter (`core/src/server/id_gen.rs`), and `may_mint`, written for the
+//! one counter, is wider than needed (taking every answer as safe, `glare`, `attack`, `extension`,
+//! the extension with a message and `group-end` all pass the check now; narrowing it to the inputs that take a ticket is the next step, to be
+//! checked by `por_check` as it was). It stays sound: a narrower reduction is. Its clauses only ever
 //! turn false along a path (the extension and the attack are sent once; what is
 //! under way is delivered; a retransmission needs the budget). Against `bye_wait`
 //! firing (which seals the same way the answer would) the receipt disables the
@@ -189,10 +195,11 @@ impl CpmModel {
             })
     }
 
-    /// Whether another input may still make the server mint (a tag, branch,
-    /// Call-ID or store ticket from its one counter) before a safe answer is taken:
-    /// the answer may seal (a ticket), and two inputs that both mint do not commute
-    /// (module docs, "Server-side receipts"). Each clause only ever turns false on a
+    /// Whether another input may still make the server mint (a tag, Call-ID,
+    /// branch or store ticket) before a safe answer is taken: the answer may seal (a
+    /// ticket), and two inputs that both take a ticket do not commute (module docs,
+    /// "Server-side receipts"; written when every id came from one counter, so wider
+    /// than the ticket counter now needs). Each clause only ever turns false on a
     /// path (checked: `por_check` asserts the answer stays safe).
     fn may_mint(&self, st: &State) -> bool {
         let s = &self.setup;
