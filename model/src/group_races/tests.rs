@@ -67,8 +67,8 @@ fn pinned_group_resubscribe() {
     assert_clean(super::resubscribe(), PINNED_GROUP_RESUBSCRIBE);
 }
 
-const PINNED_GROUP_SUBSCRIBE: usize = 72_368;
-const PINNED_GROUP_RESUBSCRIBE: usize = 14_042;
+const PINNED_GROUP_SUBSCRIBE: usize = 30_463;
+const PINNED_GROUP_RESUBSCRIBE: usize = 8_391;
 
 #[test]
 fn mutant_subscribe_from_anyone_breaks_grp_10() {
