@@ -621,6 +621,12 @@ impl State {
     fn term_mut(&mut self, t: Term) -> &mut TermState {
         Shared::make_mut(&mut self.terms[t.index()])
     }
+
+    /// The remote target of a terminal's group dialog (the focus URI its rejoin,
+    /// the group's SUBSCRIBEs and outsiders' requests go to), once it holds one.
+    pub(crate) fn group_focus(&self, t: Term) -> Option<cpmd_core::uri::Uri> {
+        self.term(t).group.as_ref().map(|d| d.remote_target.clone())
+    }
 }
 
 /// One step of one actor.
@@ -1960,12 +1966,7 @@ impl CpmModel {
                 req
             }
             Term::M => {
-                let Some(focus) = st
-                    .term(Term::A)
-                    .group
-                    .as_ref()
-                    .map(|d| d.remote_target.clone())
-                else {
+                let Some(focus) = st.group_focus(Term::A) else {
                     return;
                 };
                 let mut req = terminal::request(

@@ -239,12 +239,7 @@ impl CpmModel {
     /// from the focus's INVITE, naming the group's Contribution-ID, with an offer.
     fn rejoin(&self, st: &mut State, log: &mut Log) {
         st.races.rejoin_sent = true;
-        let Some(focus) = st
-            .term(Term::C)
-            .group
-            .as_ref()
-            .map(|d| d.remote_target.clone())
-        else {
+        let Some(focus) = st.group_focus(Term::C) else {
             return;
         };
         let branch = Self::branch(st, Term::C, "rejoin");

@@ -65,12 +65,7 @@ impl CpmModel {
     /// A subscribes at the focus URI (outside any dialog, RFC 6665).
     pub(super) fn subscribe(&self, st: &mut State, log: &mut Log) {
         st.races.subject.subscribed = true;
-        let Some(focus) = st
-            .term(Term::A)
-            .group
-            .as_ref()
-            .map(|d| d.remote_target.clone())
-        else {
+        let Some(focus) = st.group_focus(Term::A) else {
             return;
         };
         let branch = Self::branch(st, Term::A, "subscribe");

@@ -172,12 +172,7 @@ impl CpmModel {
             st.races.subs.m_sent = true;
             M_SUB_CALL
         };
-        let Some(focus) = st
-            .term(Term::A)
-            .group
-            .as_ref()
-            .map(|d| d.remote_target.clone())
-        else {
+        let Some(focus) = st.group_focus(Term::A) else {
             return;
         };
         let branch = Self::branch(st, t, "conference");

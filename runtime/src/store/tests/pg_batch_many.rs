@@ -7,6 +7,18 @@
 
 use super::*;
 
+/// A fresh PostgreSQL bench place with the store's schema in it (opened once) and
+/// its URL; `None` where `postgres_place` gives none. The place is returned to be
+/// held: its database lives as long as it does.
+fn opened_postgres_place(name: &str) -> Option<(Place, String)> {
+    let place = postgres_place(name)?;
+    let StoreUrl::Postgres(url) = place.url() else {
+        unreachable!("a PostgreSQL place")
+    };
+    drop(place.open());
+    Some((place, url))
+}
+
 fn session(n: u64) -> SessionKey {
     SessionKey {
         session: SessionId::new(n),
@@ -127,13 +139,9 @@ fn store_11_many_pipelined_batches_write_what_the_shared_path_writes() {
 /// make these writes fail).
 #[test]
 fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
-    let Some(place) = postgres_place("short_batch") else {
+    let Some((_place, url)) = opened_postgres_place("short_batch") else {
         return;
     };
-    let StoreUrl::Postgres(url) = place.url() else {
-        unreachable!("a PostgreSQL place")
-    };
-    drop(place.open());
     let mut admin = postgres::PgConn::connect(&url).expect("connects");
     crate::store::sql::Conn::batch(
         &mut admin,
@@ -178,13 +186,9 @@ fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
 /// with byte for byte (a bare LF written as CRLF) is kept whole.
 #[test]
 fn store_13_the_pipelined_batch_stores_a_body_once() {
-    let Some(place) = postgres_place("body_once_batch") else {
+    let Some((place, url)) = opened_postgres_place("body_once_batch") else {
         return;
     };
-    let StoreUrl::Postgres(url) = place.url() else {
-        unreachable!("a PostgreSQL place")
-    };
-    drop(place.open());
     let mut writer = pg_batch_writer(&url);
     let bodies: [&[u8]; 2] = [
         b"Content-Type: text/plain\r\n\r\nhi \xff\xfe bob",
@@ -245,13 +249,9 @@ fn store_13_the_pipelined_batch_stores_a_body_once() {
 /// written record by record, every message answered and stored once (STORE-14).
 #[test]
 fn conversations_are_found_or_made_by_plain_inserts() {
-    let Some(place) = postgres_place("plain_conversations") else {
+    let Some((_place, url)) = opened_postgres_place("plain_conversations") else {
         return;
     };
-    let StoreUrl::Postgres(url) = place.url() else {
-        unreachable!("a PostgreSQL place")
-    };
-    drop(place.open());
     let (feed, _) = broadcast::channel(8);
     let conn = || postgres::PgConn::connect(&url).unwrap();
     // Another writer (the record-by-record path) made the conversation.
@@ -318,13 +318,9 @@ fn conversations_are_found_or_made_by_plain_inserts() {
 /// notes the setting each filed copy was inserted under.
 #[test]
 fn the_pipelined_batch_prices_index_pages_as_cached() {
-    let Some(place) = postgres_place("index_pages") else {
+    let Some((_place, url)) = opened_postgres_place("index_pages") else {
         return;
     };
-    let StoreUrl::Postgres(url) = place.url() else {
-        unreachable!("a PostgreSQL place")
-    };
-    drop(place.open());
     let mut admin = postgres::PgConn::connect(&url).expect("connects");
     crate::store::sql::Conn::batch(
         &mut admin,
