@@ -60,20 +60,8 @@ pub(crate) fn push_decimal<T: Text>(out: &mut T, n: u64) {
         push_small(out, n as u16);
         return;
     }
-    // u64::MAX has 20 digits.
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        // `rest % 10` is below 10, so the cast cannot truncate.
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    let digits = digits.get(at..).unwrap_or_default();
+    let mut buf = [0u8; 20];
+    let digits = decimal_digits(n, &mut buf);
     out.reserve_bytes(digits.len());
     for d in digits {
         out.push_ascii(char::from(*d));
@@ -91,6 +79,24 @@ fn push_small<T: Text>(out: &mut T, n: u16) {
         out.push_ascii(digit(n / 10));
     }
     out.push_ascii(digit(n));
+}
+
+/// The ASCII decimal digits of `n`, written at the end of `buf` (u64::MAX has 20
+/// digits): the one digit loop of the core's printers, for text (`push_decimal`)
+/// and for byte buffers (the MSRP printer).
+pub(crate) fn decimal_digits(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // `rest % 10` is below 10, so the cast cannot truncate.
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    buf.get(at..).unwrap_or_default()
 }
 
 /// Appends an IPv4 address in dotted decimal, as `Display` prints it.

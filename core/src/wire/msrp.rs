@@ -794,18 +794,9 @@ fn push_star_or(out: &mut Vec<u8>, n: Option<u64>) {
 }
 
 /// Appends a number in decimal (no `format!`: the relay prints one per SEND).
-fn push_number(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+fn push_number(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(crate::decimal::decimal_digits(n, &mut buf));
 }
 
 /// Appends a status code zero-padded to three digits (as `{:03}` would).
