@@ -1,5 +1,6 @@
 //! The PostgreSQL store's group commit in three round trips (two of a handful of
-//! statements each, then `COMMIT`; two once batches overlap, below): [`PgBatchWriter`] writes a batch of chat messages and seals as
+//! statements each, then `COMMIT`; two once batches overlap, below):
+//! [`PgBatchWriter`] writes a batch of chat messages and seals as
 //! one transaction whose statements are pipelined (`PgConn::pipeline`), and each
 //! kind of row the batch writes goes in one multi-row statement (`unnest` of
 //! arrays), instead of one round trip per statement (about 10 per message and 30
