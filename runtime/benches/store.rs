@@ -10,7 +10,12 @@
 //!
 //! With `CPMD_TEST_PG` set (a PostgreSQL URL of a role that may create databases,
 //! as `scripts/test` sets up), 1 and 3 also run on PostgreSQL, in a throw-away
-//! database.
+//! database, with the server's CPU for the records (its backends' user + system
+//! time from `/proc` between the clock's start and the last answer, where the
+//! server runs on this machine).
+//!
+//! Every store is opened (connections, migrations, and on PostgreSQL the store
+//! task's flush connection) before its clock starts.
 //!
 //! It drives the `cpmd` library's store ([`cpmd::store`]) as the server does.
 //! Sizes: `BENCH_MESSAGES` (default 20000), `BENCH_RAW` (default 2000),
@@ -76,30 +81,141 @@ fn seal(n: u64) -> HistoryObject {
 }
 
 /// Runs `jobs` through the store task; returns the seconds until the last answer.
-fn through_store_task(url: &StoreUrl, jobs: Vec<StoreJob>) -> f64 {
+/// The store is opened (connections made, migrations run) before the clock starts;
+/// `server` (PostgreSQL) waits for the store task's flush connection, then
+/// samples the server's CPU at the start and at the last answer.
+fn through_store_task(url: &StoreUrl, jobs: Vec<StoreJob>, server: Option<&mut ServerCpu>) -> f64 {
     let opened = store::open(url, 0).expect("open store");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(async move {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (done_tx, mut done) = mpsc::unbounded_channel();
-        let task = spawn_store_task(opened.history, rx, done_tx);
-        let n = jobs.len();
-        let start = Instant::now();
-        for j in jobs {
-            tx.send(j).expect("store task alive");
-        }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (done_tx, mut done) = mpsc::unbounded_channel();
+    // The store task runs on the runtime's blocking pool, which needs no
+    // `block_on`; the server's CPU is read outside the runtime (the synchronous
+    // `postgres` client runs one of its own).
+    let task = {
+        let _entered = runtime.enter();
+        spawn_store_task(opened.history, rx, done_tx)
+    };
+    let mut server = server;
+    if let Some(s) = server.as_deref_mut() {
+        s.start();
+    }
+    let n = jobs.len();
+    let start = Instant::now();
+    for j in jobs {
+        tx.send(j).expect("store task alive");
+    }
+    runtime.block_on(async {
         for _ in 0..n {
             let (_, result, _) = done.recv().await.expect("answer");
             result.expect("stored");
         }
-        let secs = start.elapsed().as_secs_f64();
-        drop(tx);
-        task.await.expect("store task");
-        secs
-    })
+    });
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(s) = server {
+        s.stop();
+    }
+    drop(tx);
+    runtime.block_on(task).expect("store task");
+    secs
+}
+
+/// The CPU time (user + system, from `/proc`) of a bench database's server
+/// processes between [`ServerCpu::start`] and [`ServerCpu::stop`]: the server's
+/// work for the records alone, without the store's opening (its connections and
+/// migrations), which session 12 found to be ~0.1 s per database. Only where the
+/// server runs on this machine and its `/proc` entries are readable; `None`
+/// otherwise.
+struct ServerCpu {
+    admin: postgres::Client,
+    database: String,
+    started: Vec<(i32, u64)>,
+    seconds: Option<f64>,
+    /// This process's ticks at the start, and its CPU seconds to the stop (the
+    /// store's writer, its connection's I/O thread, the flush thread).
+    client_started: u64,
+    client_seconds: Option<f64>,
+}
+
+/// Clock ticks per second of `/proc/PID/stat` (`USER_HZ`, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl ServerCpu {
+    /// The backends of the database and their ticks so far; waits (up to 5 s)
+    /// for the store task's flush connection, so its start is not measured.
+    fn backends(&mut self, wait_for_flush: bool) -> Vec<(i32, u64)> {
+        for _ in 0..500 {
+            let rows = self
+                .admin
+                .query(
+                    "SELECT pid, application_name FROM pg_stat_activity WHERE datname::text = $1",
+                    &[&self.database],
+                )
+                .unwrap_or_default();
+            let flush = rows
+                .iter()
+                .any(|r| r.get::<_, String>(1) == cpmd::store::pg_flush::APPLICATION_NAME);
+            if flush || !wait_for_flush {
+                return rows
+                    .iter()
+                    .filter_map(|r| {
+                        let pid: i32 = r.get(0);
+                        Some((pid, ticks(pid)?))
+                    })
+                    .collect();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Vec::new()
+    }
+
+    fn start(&mut self) {
+        self.started = self.backends(true);
+        self.client_started = own_ticks().unwrap_or(0);
+    }
+
+    fn stop(&mut self) {
+        self.client_seconds =
+            own_ticks().map(|t| t.saturating_sub(self.client_started) as f64 / TICKS_PER_SECOND);
+        let now = self.backends(false);
+        if self.started.is_empty() {
+            return;
+        }
+        let used: u64 = now
+            .iter()
+            .map(|(pid, t)| {
+                let before = self
+                    .started
+                    .iter()
+                    .find(|(p, _)| p == pid)
+                    .map_or(0, |(_, b)| *b);
+                t.saturating_sub(before)
+            })
+            .sum();
+        self.seconds = Some(used as f64 / TICKS_PER_SECOND);
+    }
+}
+
+/// utime + stime of this process, in clock ticks.
+fn own_ticks() -> Option<u64> {
+    ticks_of(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// utime + stime of process `pid`, in clock ticks.
+fn ticks(pid: i32) -> Option<u64> {
+    ticks_of(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn ticks_of(stat: &str) -> Option<u64> {
+    // The fields after the command (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some(user + system)
 }
 
 /// The baseline: the rows one message makes, one transaction each.
@@ -154,7 +270,11 @@ fn main() {
     let jobs = (0..messages)
         .map(|i| StoreJob::Persist(StoreTicket::new(i), message(i % 100, i / 100 + 1)))
         .collect();
-    let store_s = through_store_task(&StoreUrl::Sqlite(dir.path().join("messages.db")), jobs);
+    let store_s = through_store_task(
+        &StoreUrl::Sqlite(dir.path().join("messages.db")),
+        jobs,
+        None,
+    );
     let store_rate = messages as f64 / store_s;
     println!("store task, group commit: {messages} messages committed in {store_s:.2} s = {store_rate:.0} messages/s");
 
@@ -166,7 +286,7 @@ fn main() {
     let jobs = (0..seals)
         .map(|i| StoreJob::Seal(StoreTicket::new(i), seal(1_000_000 + i)))
         .collect();
-    let seal_s = through_store_task(&StoreUrl::Sqlite(dir.path().join("seals.db")), jobs);
+    let seal_s = through_store_task(&StoreUrl::Sqlite(dir.path().join("seals.db")), jobs, None);
     let seal_rate = seals as f64 / seal_s;
     println!(
         "store task, group commit: {seals} 1-to-1 sessions sealed in {seal_s:.2} s = {seal_rate:.0} sessions/s"
@@ -204,10 +324,29 @@ fn postgres_runs(admin: &str, messages: u64, seals: u64) -> (f64, f64) {
                 _ => StoreJob::Seal(StoreTicket::new(i), seal(1_000_000 + i)),
             })
             .collect();
-        let secs = through_store_task(&url, jobs);
+        let mut server = postgres::Client::connect(admin, postgres::NoTls)
+            .ok()
+            .map(|admin| ServerCpu {
+                admin,
+                database: name.clone(),
+                started: Vec::new(),
+                seconds: None,
+                client_started: 0,
+                client_seconds: None,
+            });
+        let secs = through_store_task(&url, jobs, server.as_mut());
         rates.push(n as f64 / secs);
+        let cpu = server.map_or(String::new(), |s| {
+            let server = s
+                .seconds
+                .map_or(String::new(), |c| format!(", server CPU {c:.2} s"));
+            let client = s
+                .client_seconds
+                .map_or(String::new(), |c| format!(", client CPU {c:.2} s"));
+            format!("{server}{client}")
+        });
         println!(
-            "PostgreSQL, store task, group commit: {n} {what} in {secs:.2} s = {:.0}/s",
+            "PostgreSQL, store task, group commit: {n} {what} in {secs:.2} s = {:.0}/s{cpu}",
             n as f64 / secs
         );
         drop_database(&mut client, &name);

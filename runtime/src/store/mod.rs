@@ -88,6 +88,20 @@ pub trait HistoryStore: Send + 'static {
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
         write_each(self, batch)
     }
+    /// [`HistoryStore::write_batch`], free to take the next batch early with
+    /// `ahead` (once at most; it returns the jobs queued by then, maybe none) and
+    /// prepare it while this one is written: returns this batch's answers and the
+    /// jobs taken ahead, which the caller writes next, as they are (PostgreSQL
+    /// plans the next batch while the server writes this one: `pg_batch.rs`). The
+    /// default takes nothing ahead.
+    fn write_batch_ahead(
+        &mut self,
+        batch: &[StoreJob],
+        ahead: &mut dyn FnMut() -> Vec<StoreJob>,
+    ) -> (Vec<Result<(), StoreError>>, Vec<StoreJob>) {
+        let _ = ahead;
+        (self.write_batch(batch), Vec::new())
+    }
     /// Switches the backend's commits to return before the disk flush and returns
     /// what flushes them from another thread (`pipeline.rs`, STORE-12); `None`
     /// (the default): a commit is durable when it returns.
@@ -134,6 +148,13 @@ impl HistoryStore for Box<dyn HistoryStore> {
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
         (**self).write_batch(batch)
     }
+    fn write_batch_ahead(
+        &mut self,
+        batch: &[StoreJob],
+        ahead: &mut dyn FnMut() -> Vec<StoreJob>,
+    ) -> (Vec<Result<(), StoreError>>, Vec<StoreJob>) {
+        (**self).write_batch_ahead(batch, ahead)
+    }
     fn detach_sync(&mut self) -> Option<Box<dyn pipeline::CommitSync>> {
         (**self).detach_sync()
     }
@@ -177,16 +198,35 @@ pub fn spawn_store_task_observed(
     tokio::task::spawn_blocking(move || {
         // STORE-12: the flush of one batch overlaps the writing of the next.
         let mut answering = pipeline::Answering::start(store.detach_sync(), done);
-        while let Some(first) = jobs.blocking_recv() {
-            let mut batch = vec![first];
+        let more = |jobs: &mut mpsc::UnboundedReceiver<StoreJob>, batch: &mut Vec<StoreJob>| {
             while batch.len() < MAX_BATCH {
                 match jobs.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
+        };
+        // Jobs the store took ahead with the last batch: the next batch, as taken
+        // (the store may have prepared it).
+        let mut next: Vec<StoreJob> = Vec::new();
+        loop {
+            let batch = if next.is_empty() {
+                let Some(first) = jobs.blocking_recv() else {
+                    break;
+                };
+                let mut batch = vec![first];
+                more(&mut jobs, &mut batch);
+                batch
+            } else {
+                std::mem::take(&mut next)
+            };
             on_batch(batch.len());
-            let results = store.write_batch(&batch);
+            let (results, ahead) = store.write_batch_ahead(&batch, &mut || {
+                let mut taken = Vec::new();
+                more(&mut jobs, &mut taken);
+                taken
+            });
+            next = ahead;
             let answers: Vec<StoreDone> = batch
                 .iter()
                 .zip(results)
@@ -203,7 +243,7 @@ pub fn spawn_store_task_observed(
                     }
                 })
                 .collect();
-            answering.committed(answers, !jobs.is_empty());
+            answering.committed(answers, !next.is_empty() || !jobs.is_empty());
         }
         answering.finish();
     })
@@ -315,7 +355,9 @@ pub fn open_limited(
         ),
         StoreUrl::Postgres(u) => open_with(
             {
-                let mut writer = postgres::PgConn::connect(u)?;
+                // Its I/O on a thread of its own: the batch writer plans the next
+                // batch while the server writes the last (`pg_batch.rs`).
+                let mut writer = postgres::PgConn::connect_driven(u)?;
                 writer.hold_instance(instance)?;
                 writer
             },

@@ -1,5 +1,6 @@
 //! The PostgreSQL store's group commit in three round trips (two of a handful of
-//! statements each, then `COMMIT`): [`PgBatchWriter`] writes a batch of chat messages and seals as
+//! statements each, then `COMMIT`; two once batches overlap, below):
+//! [`PgBatchWriter`] writes a batch of chat messages and seals as
 //! one transaction whose statements are pipelined (`PgConn::pipeline`), and each
 //! kind of row the batch writes goes in one multi-row statement (`unnest` of
 //! arrays), instead of one round trip per statement (about 10 per message and 30
@@ -33,6 +34,23 @@
 //!    by the ids taken in step 1, and each entry's UID and MODSEQ is its place
 //!    below the reserved top, so they are the same as the shared path's one
 //!    increment per entry.
+//!
+//! Batches overlap (`write_batch_ahead`): when batch N's rows go out (2.), the
+//! writer takes the jobs queued by then as batch N+1 and sends N+1's facts in
+//! front of N's rows, in N's transaction; while the server writes N's rows, the
+//! writer plans N+1 on those facts and on what N makes (its users, folders,
+//! conversations and open sessions taken as known, its quota charges added:
+//! `Plan::prior`). Once N committed, N+1's rows go out with `BEGIN` and N+2's
+//! facts, so a batch costs two round trips (rows, `COMMIT`) rather than three, and
+//! the client's planning no longer waits on the server's writing. N+1 is planned
+//! ahead only where round 1 read after N's rows would say nothing else
+//! (`PgBatchWriter::may_plan_after`: no record for a session N seals, no seal of
+//! a session N has a record for); otherwise, and whenever N fails, N+1 gets its
+//! own round 1 after N. Its UIDs and MODSEQs are still reserved by its own
+//! statements after N's commit, so they follow the commit order per mailbox and
+//! user; its answers wait for its own commit and flush. The writer's connection
+//! runs its I/O on a thread of its own (`PgConn::connect_driven`), so N's rows go
+//! out while the writer plans.
 //!
 //! What it writes is exactly what the shared path (`history.rs`) writes for the
 //! same records (the store tests run both, on every backend: specs/store.md). It
@@ -200,6 +218,10 @@ fn info_columns(rows: Vec<SealRow>) -> Vec<PgArg> {
 /// The rows of one batch, gathered record by record, then written kind by kind.
 struct Plan<'a> {
     known: &'a Known,
+    /// What the batch before this one makes, when this one is planned before that
+    /// one commits (its `created`, its sessions in `open`): as good as known, since
+    /// this batch commits only after it (`PgBatchWriter::pipelined`).
+    prior: &'a Known,
     instance: i64,
     quota: Option<u64>,
     now: i64,
@@ -615,7 +637,10 @@ impl Plan<'_> {
     }
 
     fn user(&mut self, uri: &str) {
-        if self.known.users.contains(uri) || self.created.users.contains(uri) {
+        if self.known.users.contains(uri)
+            || self.prior.users.contains(uri)
+            || self.created.users.contains(uri)
+        {
             return;
         }
         self.new_users.push(uri.to_owned());
@@ -628,7 +653,10 @@ impl Plan<'_> {
     /// Makes the mailbox unless it is known; `true` when this call made it.
     fn mailbox(&mut self, uri: &str, name: &str) -> bool {
         let key = (uri.to_owned(), name.to_owned());
-        if self.known.mailboxes.contains(&key) || self.created.mailboxes.contains(&key) {
+        if self.known.mailboxes.contains(&key)
+            || self.prior.mailboxes.contains(&key)
+            || self.created.mailboxes.contains(&key)
+        {
             return false;
         }
         self.new_mailboxes.push(key.clone());
@@ -669,7 +697,13 @@ impl Plan<'_> {
         if self.sealed.contains(&key) {
             return Err(NotHere);
         }
-        if let Some(id) = self.known.open.get(&key).or(self.opened.get(&key)) {
+        if let Some(id) = self
+            .known
+            .open
+            .get(&key)
+            .or(self.prior.open.get(&key))
+            .or(self.opened.get(&key))
+        {
             return Ok(*id);
         }
         let id = match self.facts.get(&key) {
@@ -677,6 +711,7 @@ impl Plan<'_> {
             Some(_) => return Err(NotHere),
             None => {
                 if !self.known.conversations.contains(&key.0)
+                    && !self.prior.conversations.contains(&key.0)
                     && !self.created.conversations.contains(&key.0)
                 {
                     if !self.existing_conversations.contains(&key.0) {
@@ -891,14 +926,65 @@ pub struct PgBatchWriter {
     shared: HistoryWriter<crate::store::postgres::PgConn>,
     feed: broadcast::Sender<MailChange>,
     known: Known,
+    /// The next batch, planned while the last one was written (its facts read in
+    /// the last one's transaction, before its rows): written as planned when it
+    /// is the next batch given, dropped otherwise.
+    ahead: Option<Prepared>,
     /// Batches written the pipelined way (tests check which path ran).
     pipelined: u64,
+    /// Of those, batches planned ahead, while the one before was written.
+    planned_ahead: u64,
 }
+
+/// A batch planned and not yet written: its second round trip, and what it makes
+/// known once committed.
+struct Prepared {
+    /// Its jobs' tickets: a prepared batch is written only for the same jobs.
+    tickets: Vec<u64>,
+    statements: Vec<Checked>,
+    answers: Vec<Result<(), StoreError>>,
+    /// Rows it makes, and in `open` the sessions it opens or finds open.
+    created: Known,
+    sealed: HashSet<Key>,
+    /// Every session it has a record for.
+    touched: HashSet<Key>,
+    /// Bytes it charges per user (`CHARGES`), for the next batch's quota checks.
+    charged: BTreeMap<String, i64>,
+    changes: Vec<MailChange>,
+}
+
+/// A batch's answers, one per job.
+type Answers = Vec<Result<(), StoreError>>;
+
+/// What round 1 asks for a batch, gathered from its records.
+struct Gathered {
+    keys: Vec<Key>,
+    sealed_keys: Vec<Key>,
+    users: Vec<String>,
+    n_messages: i64,
+}
+
+fn tickets(batch: &[StoreJob]) -> Vec<u64> {
+    batch
+        .iter()
+        .map(|job| match job {
+            StoreJob::Persist(t, _) | StoreJob::Seal(t, _) => t.get(),
+        })
+        .collect()
+}
+
+/// The statements before round 1's facts (a batch's transaction and its settings).
+const OPENING: [&str; 3] = [BEGIN, CUSTOM_PLANS, INDEX_PAGES_CACHED];
 
 impl PgBatchWriter {
     /// How many batches went the pipelined way.
     pub fn pipelined_batches(&self) -> u64 {
         self.pipelined
+    }
+
+    /// How many of those were planned while the batch before was written.
+    pub fn planned_ahead_batches(&self) -> u64 {
+        self.planned_ahead
     }
 
     /// Wraps the shared writer; `feed` is the change feed it announces on.
@@ -910,13 +996,16 @@ impl PgBatchWriter {
             shared,
             feed,
             known: Known::default(),
+            ahead: None,
             pipelined: 0,
+            planned_ahead: 0,
         }
     }
 
-    /// Writes `batch` pipelined; `Err(NotHere)` after rolling back when it is the
-    /// shared path's (or failed).
-    fn pipelined(&mut self, batch: &[StoreJob]) -> Result<Vec<Result<(), StoreError>>, NotHere> {
+    /// What round 1 must ask for `batch`, given the rows known (`known`, and
+    /// `prior`: the batch before's, when planned ahead); `NotHere` for a record
+    /// the pipelined path does not write.
+    fn gather(&self, batch: &[StoreJob], prior: &Known) -> Result<Gathered, NotHere> {
         let mut keys: Vec<Key> = Vec::new();
         let mut sealed_keys: Vec<Key> = Vec::new();
         let mut users: Vec<&str> = Vec::new();
@@ -925,7 +1014,7 @@ impl PgBatchWriter {
             match job {
                 StoreJob::Persist(_, Record::Message(m)) => {
                     let key = key_of(&m.key);
-                    if !self.known.open.contains_key(&key) {
+                    if !self.known.open.contains_key(&key) && !prior.open.contains_key(&key) {
                         keys.push(key);
                     }
                     users.push(m.sender.as_str());
@@ -952,64 +1041,81 @@ impl PgBatchWriter {
         keys.dedup();
         sealed_keys.sort_unstable();
         sealed_keys.dedup();
-        let quota = self.shared.user_quota();
+        users.sort_unstable();
+        users.dedup();
+        Ok(Gathered {
+            keys,
+            sealed_keys,
+            users: users.into_iter().map(str::to_owned).collect(),
+            n_messages,
+        })
+    }
+
+    /// Round 1's fact queries for `g`, appended to `out`, and where each is.
+    /// Only the facts the batch can use are asked for: each statement costs the
+    /// server a plan (`CUSTOM_PLANS`) and a run even when its answer is empty. A
+    /// batch of messages of known open sessions asks for none of the sessions'
+    /// facts; a batch of seals for no message ids nor usage.
+    fn ask_facts(&self, g: Gathered, out: &mut Vec<Piped>) -> Result<Asked, NotHere> {
         let pairs = |keys: &[Key]| -> Vec<PgArg> {
             let (convs, contribs): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
             vec![PgArg::Texts(convs), PgArg::Texts(contribs)]
         };
-        let n_sessions = i64::try_from(keys.len()).map_err(|_| NotHere)?;
-        // Only the facts the batch can use are asked for: each statement costs
-        // the server a plan (`CUSTOM_PLANS`) and a run even when its answer is
-        // empty. A batch of messages of known open sessions asks for none of the
-        // sessions' facts; a batch of seals for no message ids nor usage.
-        let mut facts_query: Vec<Piped> = vec![(BEGIN, vec![]), (CUSTOM_PLANS, vec![])];
-        facts_query.push((INDEX_PAGES_CACHED, vec![]));
+        let n_sessions = i64::try_from(g.keys.len()).map_err(|_| NotHere)?;
         let mut asked = Asked::default();
         let mut ask = |asked: &mut Option<usize>, statement: Piped| {
-            *asked = Some(facts_query.len());
-            facts_query.push(statement);
+            *asked = Some(out.len());
+            out.push(statement);
         };
-        if !keys.is_empty() {
-            ask(&mut asked.sessions, (SESSIONS, pairs(&keys)));
+        if !g.keys.is_empty() {
+            ask(&mut asked.sessions, (SESSIONS, pairs(&g.keys)));
             ask(
                 &mut asked.session_ids,
                 (SESSION_IDS, vec![PgArg::one(n_sessions)]),
             );
-            let mut conversations: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+            let mut conversations: Vec<String> = g.keys.iter().map(|k| k.0.clone()).collect();
             conversations.dedup();
             ask(
                 &mut asked.conversations,
                 (CONVERSATIONS, vec![PgArg::Texts(conversations)]),
             );
         }
-        if !sealed_keys.is_empty() {
-            ask(&mut asked.messages, (MESSAGES, pairs(&sealed_keys)));
+        if !g.sealed_keys.is_empty() {
+            ask(&mut asked.messages, (MESSAGES, pairs(&g.sealed_keys)));
         }
-        if n_messages > 0 {
+        if g.n_messages > 0 {
             ask(
                 &mut asked.message_ids,
-                (MESSAGE_IDS, vec![PgArg::one(n_messages)]),
+                (MESSAGE_IDS, vec![PgArg::one(g.n_messages)]),
             );
         }
-        if quota.is_some() && !users.is_empty() {
-            users.sort_unstable();
-            users.dedup();
-            let users = users.iter().map(|u| (*u).to_owned()).collect();
-            ask(&mut asked.usage, (USAGE, vec![PgArg::Texts(users)]));
+        if self.shared.user_quota().is_some() && !g.users.is_empty() {
+            ask(&mut asked.usage, (USAGE, vec![PgArg::Texts(g.users)]));
         }
-        let conn = self.shared.conn_mut();
-        let facts = conn.pipeline(facts_query);
-        let facts = facts.and_then(|rows| read_facts(&rows, &asked));
-        let facts = match facts {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::debug!(error = %e, "pipelined batch: facts failed");
-                return Err(self.abandon());
+        Ok(asked)
+    }
+
+    /// Plans `batch` from round 1's `facts`; `prior`: the batch before it when
+    /// that one is not committed yet (its rows as good as known, its charges
+    /// added to the users' stored bytes).
+    fn plan(
+        &self,
+        batch: &[StoreJob],
+        mut facts: Facts,
+        prior: Option<&Prepared>,
+    ) -> Result<Prepared, NotHere> {
+        let quota = self.shared.user_quota();
+        if let (Some(_), Some(p)) = (quota, prior) {
+            // Round 1 read the users' bytes before the batch before charged them.
+            for (uri, size) in &p.charged {
+                *facts.usage.entry(uri.clone()).or_insert(0) += size;
             }
-        };
+        }
+        let nothing = Known::default();
         let now = unix_now();
         let mut plan = Plan {
             known: &self.known,
+            prior: prior.map_or(&nothing, |p| &p.created),
             instance: self.shared.instance(),
             quota,
             now,
@@ -1045,10 +1151,17 @@ impl PgBatchWriter {
             changes: Vec::new(),
             changed: HashSet::new(),
         };
+        let mut touched = HashSet::new();
         for job in batch {
             let planned = match job {
-                StoreJob::Persist(_, Record::Message(m)) => plan.message(m),
-                StoreJob::Seal(_, h) => plan.seal(h),
+                StoreJob::Persist(_, Record::Message(m)) => {
+                    touched.insert(key_of(&m.key));
+                    plan.message(m)
+                }
+                StoreJob::Seal(_, h) => {
+                    touched.insert(key_of(&h.info.key));
+                    plan.seal(h)
+                }
                 StoreJob::Persist(
                     _,
                     Record::SessionInfo(_)
@@ -1060,22 +1173,154 @@ impl PgBatchWriter {
                     | Record::GroupState(_),
                 ) => Err(NotHere),
             };
-            if planned.is_err() {
-                return Err(self.abandon());
-            }
+            planned?;
         }
-        let checked = plan.finish();
+        let charged = plan.charged.clone();
+        let statements = plan.finish();
         let Plan {
             answers,
-            created,
+            mut created,
             opened,
             sealed,
             changes,
             ..
         } = plan;
-        let (statements, expected): (Vec<Piped>, Vec<Option<usize>>) = checked.into_iter().unzip();
-        let conn = self.shared.conn_mut();
-        let written = conn.pipeline_counts(statements);
+        created.open = opened;
+        Ok(Prepared {
+            tickets: tickets(batch),
+            statements,
+            answers,
+            created,
+            sealed,
+            touched,
+            charged,
+            changes,
+        })
+    }
+
+    /// Whether `next` may be planned before `prior` commits: it has no record for
+    /// a session `prior` seals, and seals none `prior` has a record for (whose
+    /// state or stored messages round 1 would read from before `prior`).
+    fn may_plan_after(prior: &Prepared, next: &[StoreJob]) -> bool {
+        !next.is_empty()
+            && next.iter().all(|job| match job {
+                StoreJob::Persist(_, Record::Message(m)) => !prior.sealed.contains(&key_of(&m.key)),
+                StoreJob::Seal(_, h) => !prior.touched.contains(&key_of(&h.info.key)),
+                StoreJob::Persist(_, _) => false,
+            })
+    }
+
+    /// Writes `batch` pipelined, and takes the next batch with `ahead`, asks for
+    /// its facts in this batch's transaction before this batch's rows and plans it
+    /// while the server writes them (the client's work and the server's overlap).
+    /// Returns this batch's answers, or `Err(NotHere)` after rolling back when it
+    /// is the shared path's (or failed); and the jobs taken ahead.
+    ///
+    /// The next batch's plan counts on this one: its facts are read before this
+    /// batch's rows are written, and what this batch makes is taken as known
+    /// (`Plan::prior`). So it is planned ahead only when it does not depend on what
+    /// round 1 would read differently after this batch ([`Self::may_plan_after`]),
+    /// and written as planned only after this batch committed; if this batch
+    /// fails, the plan is dropped and the next batch planned again. The next
+    /// batch's UIDs and MODSEQs are reserved when its rows are written, after this
+    /// commit: in commit order (STORE-*), as before.
+    fn pipelined(
+        &mut self,
+        batch: &[StoreJob],
+        ahead: &mut dyn FnMut() -> Vec<StoreJob>,
+    ) -> (Result<Answers, NotHere>, Vec<StoreJob>) {
+        let planned = match self.ahead.take() {
+            Some(p) if p.tickets == tickets(batch) => Some(p),
+            _ => None,
+        };
+        let in_transaction = planned.is_none();
+        let mut prepared = match planned {
+            Some(p) => {
+                self.planned_ahead += 1;
+                p
+            }
+            None => match self.round_one(batch) {
+                Ok(p) => p,
+                Err(NotHere) => return (Err(NotHere), Vec::new()),
+            },
+        };
+        // The next batch's facts, asked in this transaction before this batch's
+        // rows (so they cannot see them: `Plan::prior` stands for them).
+        let next = ahead();
+        let mut queries: Vec<Piped> = Vec::new();
+        if !in_transaction {
+            queries.extend(OPENING.iter().map(|s| (*s, vec![])));
+        }
+        let next_asked = if Self::may_plan_after(&prepared, &next) {
+            self.gather(&next, &prepared.created)
+                .and_then(|g| self.ask_facts(g, &mut queries))
+                .ok()
+        } else {
+            None
+        };
+        let (statements, expected): (Vec<Piped>, Vec<Option<usize>>) =
+            std::mem::take(&mut prepared.statements).into_iter().unzip();
+        let sent = self.shared.conn_mut().send(queries, statements);
+        let mut flight = match sent {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(error = %e, "pipelined batch: sending failed");
+                return (Err(self.abandon()), next);
+            }
+        };
+        // While the server writes this batch: the next one's plan.
+        let next_plan = next_asked.and_then(|asked| {
+            let facts = self
+                .shared
+                .conn_mut()
+                .rows(&mut flight)
+                .and_then(|rows| read_facts(&rows, &asked))
+                .ok()?;
+            self.plan(&next, facts, Some(&prepared)).ok()
+        });
+        let written = self.shared.conn_mut().counts(flight);
+        match self.commit(written, &expected, prepared) {
+            Ok(answers) => {
+                self.ahead = next_plan;
+                (Ok(answers), next)
+            }
+            Err(NotHere) => (Err(NotHere), next),
+        }
+    }
+
+    /// Round 1 for a batch not planned ahead: `BEGIN` and its facts, then its
+    /// plan (the transaction stays open); `NotHere` after rolling back.
+    fn round_one(&mut self, batch: &[StoreJob]) -> Result<Prepared, NotHere> {
+        let nothing = Known::default();
+        let g = self.gather(batch, &nothing)?;
+        let mut query: Vec<Piped> = OPENING.iter().map(|s| (*s, vec![])).collect();
+        let asked = self.ask_facts(g, &mut query)?;
+        let facts = self
+            .shared
+            .conn_mut()
+            .pipeline(query)
+            .and_then(|rows| read_facts(&rows, &asked));
+        let facts = match facts {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(error = %e, "pipelined batch: facts failed");
+                return Err(self.abandon());
+            }
+        };
+        match self.plan(batch, facts, None) {
+            Ok(p) => Ok(p),
+            Err(NotHere) => Err(self.abandon()),
+        }
+    }
+
+    /// Checks the counts of the rows `prepared` wrote and commits; then (never
+    /// before) its rows are known and the change feed hears of them.
+    fn commit(
+        &mut self,
+        written: Result<Vec<u64>, DbError>,
+        expected: &[Option<usize>],
+        prepared: Prepared,
+    ) -> Result<Vec<Result<(), StoreError>>, NotHere> {
         // The proof comes before the commit (STORE-14): a statement that wrote
         // fewer rows than it must (a parent another node made first, a folder not
         // found) rolls the whole batch back. With no foreign keys on these tables
@@ -1084,11 +1329,11 @@ impl PgBatchWriter {
             counts.len() == expected.len()
                 && counts
                     .iter()
-                    .zip(&expected)
+                    .zip(expected)
                     .all(|(c, n)| n.is_none_or(|n| usize::try_from(*c).is_ok_and(|c| c == n)))
         });
         let committed = if proved {
-            crate::store::sql::Conn::batch(conn, COMMIT)
+            crate::store::sql::Conn::batch(self.shared.conn_mut(), COMMIT)
         } else {
             Err(match written {
                 Err(e) => e,
@@ -1099,12 +1344,18 @@ impl PgBatchWriter {
             tracing::debug!(error = %e, "pipelined batch failed; writing it record by record");
             return Err(self.abandon());
         }
-        // Committed: durable. Now (never before) the rows are known and the change
-        // feed hears of them.
+        // Committed: durable once flushed (STORE-12).
+        let Prepared {
+            answers,
+            created,
+            sealed,
+            changes,
+            ..
+        } = prepared;
         self.known.users.extend(created.users);
         self.known.mailboxes.extend(created.mailboxes);
         self.known.conversations.extend(created.conversations);
-        self.known.open.extend(opened);
+        self.known.open.extend(created.open);
         for key in &sealed {
             self.known.open.remove(key);
         }
@@ -1122,8 +1373,10 @@ impl PgBatchWriter {
         Ok(answers)
     }
 
-    /// Rolls the batch's transaction back and forgets what it may have made.
+    /// Rolls the batch's transaction back and forgets what it may have made
+    /// (and the batch planned after it).
     fn abandon(&mut self) -> NotHere {
+        self.ahead = None;
         if let Err(e) = crate::store::sql::Conn::rollback(self.shared.conn_mut()) {
             tracing::warn!(error = %e, "rollback of a pipelined batch failed");
         }
@@ -1232,12 +1485,22 @@ impl HistoryStore for PgBatchWriter {
     }
 
     fn write_batch(&mut self, batch: &[StoreJob]) -> Vec<Result<(), StoreError>> {
-        if let Ok(answers) = self.pipelined(batch) {
-            return answers;
+        self.write_batch_ahead(batch, &mut Vec::new).0
+    }
+
+    fn write_batch_ahead(
+        &mut self,
+        batch: &[StoreJob],
+        ahead: &mut dyn FnMut() -> Vec<StoreJob>,
+    ) -> (Vec<Result<(), StoreError>>, Vec<StoreJob>) {
+        let (written, next) = self.pipelined(batch, ahead);
+        if let Ok(answers) = written {
+            return (answers, next);
         }
         // The shared path may seal sessions the pipelined one knows open.
         self.known.open.clear();
-        write_each(&mut self.shared, batch)
+        self.ahead = None;
+        (write_each(&mut self.shared, batch), next)
     }
 }
 

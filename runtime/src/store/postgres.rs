@@ -22,6 +22,7 @@ use std::collections::HashMap;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 
 use tokio_postgres::types::{ToSql, Type};
@@ -72,7 +73,7 @@ const STATEMENT_CACHE: usize = 256;
 pub struct PgConn {
     /// The client and the runtime that drives its connection task; taken only in
     /// drop.
-    client: Option<(Client, tokio::runtime::Runtime)>,
+    client: Option<(Arc<Client>, tokio::runtime::Runtime)>,
     statements: HashMap<String, Statement>,
     /// Where it connected: the flush connection of [`Conn::detach_sync`] goes there
     /// too.
@@ -139,14 +140,67 @@ impl PgConn {
             }
         });
         Ok(Self {
-            client: Some((client, runtime)),
+            client: Some((Arc::new(client), runtime)),
+            statements: HashMap::new(),
+            url: url.to_owned(),
+        })
+    }
+
+    /// [`PgConn::connect`], with the connection's I/O on a thread of its own
+    /// (`cpmd-pg-io`): requests go out and answers come in while the caller does
+    /// other work, which [`PgConn::send`] needs to overlap the caller's work with
+    /// the server's (the store task's writer: `pg_batch.rs`). Each answer then
+    /// wakes the caller from that thread. The thread ends when the connection
+    /// closes (this `PgConn` dropped).
+    pub fn connect_driven(url: &str) -> Result<Self, DbError> {
+        let target = PgTarget::parse(url)?;
+        let config: tokio_postgres::Config = target.client_url.parse().map_err(db)?;
+        let connector = target.connector()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("cpmd-pg-io".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(DbError(format!("postgres: runtime: {e}"))));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match config.connect(connector).await {
+                        Ok((client, connection)) => {
+                            let _ = tx.send(Ok(client));
+                            if let Err(e) = connection.await {
+                                tracing::warn!(error = %e, "postgres connection ended");
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(db(e)));
+                        }
+                    }
+                });
+            })
+            .map_err(|e| DbError(format!("postgres: I/O thread: {e}")))?;
+        let client = rx
+            .recv()
+            .map_err(|_| DbError("postgres: the I/O thread ended".into()))??;
+        // Only awaits the client's answers, which the I/O thread delivers.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| DbError(format!("postgres: runtime: {e}")))?;
+        Ok(Self {
+            client: Some((Arc::new(client), runtime)),
             statements: HashMap::new(),
             url: url.to_owned(),
         })
     }
 
     /// The client and the runtime to block on its calls with.
-    fn parts(&self) -> (&Client, &tokio::runtime::Runtime) {
+    fn parts(&self) -> (&Arc<Client>, &tokio::runtime::Runtime) {
         let (client, runtime) = self
             .client
             .as_ref()
@@ -235,49 +289,122 @@ impl PgConn {
     /// transaction (PostgreSQL aborts it), so the caller rolls back on an error.
     /// A statement not yet prepared on this connection costs one round trip first.
     pub fn pipeline(&mut self, statements: Vec<Piped>) -> Result<Vec<Vec<Row>>, DbError> {
-        let bound = self.bind_all(statements)?;
-        let (client, runtime) = self.parts();
-        let mut calls: Vec<Pin<Box<dyn Future<Output = _> + '_>>> = bound
-            .iter()
-            .map(|(stmt, values)| {
-                let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
-                Box::pin(async move { client.query(stmt, &refs).await })
-                    as Pin<Box<dyn Future<Output = _>>>
-            })
-            .collect();
-        let results: Vec<Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>> =
-            runtime.block_on(in_order(&mut calls));
-        drop(calls);
-        let mut out = Vec::with_capacity(results.len());
-        for result in results {
-            out.push(
-                result
-                    .map_err(db)?
-                    .iter()
-                    .map(row)
-                    .collect::<Result<_, _>>()?,
-            );
-        }
-        Ok(out)
+        let mut flight = self.send(statements, Vec::new())?;
+        self.rows(&mut flight)
     }
 
     /// [`PgConn::pipeline`] for statements whose rows are not wanted: each one's
     /// count of rows written (inserted, updated, deleted), or the first error.
     pub fn pipeline_counts(&mut self, statements: Vec<Piped>) -> Result<Vec<u64>, DbError> {
-        let bound = self.bind_all(statements)?;
+        let flight = self.send(Vec::new(), statements)?;
+        self.counts(flight)
+    }
+
+    /// Sends `queries` and then `counted` in one pipeline and returns without
+    /// waiting for any answer: [`PgConn::rows`] waits for the queries' rows,
+    /// [`PgConn::counts`] for the rest's counts. Between the two the caller may
+    /// work while the server runs the statements: the pipelined batch plans the
+    /// next batch while this one's rows are written (`pg_batch.rs`). That only
+    /// overlaps on a connection whose I/O runs on a thread of its own
+    /// ([`PgConn::connect_driven`]); on another, the requests not yet written when
+    /// the caller stops waiting go out when it waits again.
+    pub fn send(&mut self, queries: Vec<Piped>, counted: Vec<Piped>) -> Result<InFlight, DbError> {
+        let n_queries = queries.len();
+        let mut bound = self.bind_all(queries)?;
+        bound.extend(self.bind_all(counted)?);
         let (client, runtime) = self.parts();
-        let mut calls: Vec<Pin<Box<dyn Future<Output = _> + '_>>> = bound
-            .iter()
-            .map(|(stmt, values)| {
-                let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|b| b.as_ref()).collect();
-                Box::pin(async move { client.execute(stmt, &refs).await })
-                    as Pin<Box<dyn Future<Output = _>>>
+        let mut calls: Vec<Call> = bound
+            .into_iter()
+            .enumerate()
+            .map(|(i, (stmt, values))| {
+                let client = Arc::clone(client);
+                Box::pin(async move {
+                    let refs: Vec<&(dyn ToSql + Sync)> =
+                        values.iter().map(|b| b.as_ref() as _).collect();
+                    if i < n_queries {
+                        client.query(&stmt, &refs).await.map(Answer::Rows)
+                    } else {
+                        client.execute(&stmt, &refs).await.map(Answer::Count)
+                    }
+                }) as Call
             })
             .collect();
-        let results: Vec<Result<u64, tokio_postgres::Error>> =
-            runtime.block_on(in_order(&mut calls));
-        drop(calls);
-        results.into_iter().map(|r| r.map_err(db)).collect()
+        // Each request goes out on its future's first poll, so the statements
+        // reach the server in this order (a `join_all` promises no order).
+        let mut done: Vec<Option<Result<Answer, tokio_postgres::Error>>> =
+            calls.iter().map(|_| None).collect();
+        runtime.block_on(std::future::poll_fn(|cx| {
+            for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
+                if let Poll::Ready(v) = call.as_mut().poll(cx) {
+                    *slot = Some(v);
+                }
+            }
+            Poll::Ready(())
+        }));
+        Ok(InFlight {
+            calls,
+            done,
+            n_queries,
+            rows_read: false,
+        })
+    }
+
+    /// Waits for the rows of the queries `flight` sent first, or the first error.
+    pub fn rows(&mut self, flight: &mut InFlight) -> Result<Vec<Vec<Row>>, DbError> {
+        let n = flight.n_queries;
+        if flight.rows_read {
+            return Err(DbError("postgres: a query's rows read twice".into()));
+        }
+        self.wait(flight, 0..n);
+        flight.rows_read = true;
+        let mut out = Vec::with_capacity(n);
+        for slot in &mut flight.done[..n] {
+            match slot.take() {
+                Some(Ok(Answer::Rows(rows))) => {
+                    out.push(rows.iter().map(row).collect::<Result<_, _>>()?)
+                }
+                Some(Err(e)) => return Err(db(e)),
+                _ => return Err(DbError("postgres: a query's rows read twice".into())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits for the counts of the statements `flight` sent after its queries
+    /// (every statement's answer is read, so the connection is ready for the next
+    /// call), or the first error.
+    pub fn counts(&mut self, mut flight: InFlight) -> Result<Vec<u64>, DbError> {
+        let n = flight.calls.len();
+        // A query whose rows were read is done (its future must not be polled
+        // again); the others are awaited, so every answer is read.
+        let from = if flight.rows_read {
+            flight.n_queries
+        } else {
+            0
+        };
+        self.wait(&mut flight, from..n);
+        flight.done[flight.n_queries..]
+            .iter_mut()
+            .map(|slot| match slot.take() {
+                Some(Ok(Answer::Count(c))) => Ok(c),
+                Some(Err(e)) => Err(db(e)),
+                _ => Err(DbError("postgres: a statement's count read twice".into())),
+            })
+            .collect()
+    }
+
+    /// Awaits each of `flight`'s calls in `range` in turn: the answers arrive in
+    /// that order anyway, so nothing is polled in vain.
+    fn wait(&mut self, flight: &mut InFlight, range: std::ops::Range<usize>) {
+        let (_, runtime) = self.parts();
+        runtime.block_on(async {
+            for i in range {
+                if flight.done[i].is_none() {
+                    let v = flight.calls[i].as_mut().await;
+                    flight.done[i] = Some(v);
+                }
+            }
+        });
     }
 
     /// Prepares (or finds) each statement and types its parameters.
@@ -300,27 +427,23 @@ impl PgConn {
     }
 }
 
-/// Polls every future once, in the order given (a tokio-postgres request goes out
-/// on its future's first poll, so the statements reach the server in this order; a
-/// `join_all` promises no order), then awaits each in turn: the answers arrive in
-/// that order anyway, so nothing is polled in vain.
-async fn in_order<T>(calls: &mut [Pin<Box<dyn Future<Output = T> + '_>>]) -> Vec<T> {
-    let mut done: Vec<Option<T>> = calls.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
-            if let Poll::Ready(v) = call.as_mut().poll(cx) {
-                *slot = Some(v);
-            }
-        }
-        Poll::Ready(())
-    })
-    .await;
-    for (call, slot) in calls.iter_mut().zip(done.iter_mut()) {
-        if slot.is_none() {
-            *slot = Some(call.as_mut().await);
-        }
-    }
-    done.into_iter().flatten().collect()
+/// What a pipelined statement answered.
+enum Answer {
+    Rows(Vec<tokio_postgres::Row>),
+    Count(u64),
+}
+
+/// One pipelined statement's future; it owns what it sends.
+type Call = Pin<Box<dyn Future<Output = Result<Answer, tokio_postgres::Error>>>>;
+
+/// Statements sent by [`PgConn::send`] whose answers are not all read yet. Every
+/// one must be read ([`PgConn::counts`]) before the connection's next call.
+pub struct InFlight {
+    calls: Vec<Call>,
+    done: Vec<Option<Result<Answer, tokio_postgres::Error>>>,
+    n_queries: usize,
+    /// [`PgConn::rows`] took the queries' answers.
+    rows_read: bool,
 }
 
 impl Drop for PgConn {

@@ -212,6 +212,9 @@ mod group_commit;
 /// STORE-11: PostgreSQL's pipelined group commit against the shared path, at size.
 mod pg_batch_many;
 
+/// STORE-11 on PostgreSQL: batches planned while the one before is written.
+mod pg_batch_ahead;
+
 /// STORE-12 on PostgreSQL: commits that return before their WAL flush.
 mod pg_flush;
 
