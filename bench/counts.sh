@@ -224,7 +224,6 @@ callgrind)
     *) if grep -q 'write_batch' "$f"; then what=store
       elif grep -q 'flush_and_answer' "$f"; then what=sync
       elif grep -q 'udp_send::run' "$f"; then what=send
-      elif grep -q 'udp_recv::run' "$f"; then what=recv
       else what=other; fi ;;
     esac
     printf '  %-6s %12.0f instructions per session (%s)\n' "$what" "$(echo "$ir / $ok" | bc -l)" "$(basename "$f")"

@@ -4,9 +4,8 @@
 //! inputs already queued), drains every command and event, and re-arms the single
 //! timer from `poll_timeout`. Priorities, highest first (`biased` select): shutdown,
 //! store answers (they release responses the peers wait for), network input (the
-//! socket tasks' events, then UDP datagrams, read and decoded by each socket's
-//! receive thread and handed over in batches: `transport::udp`), the timer. What
-//! the core transmits over UDP leaves through each socket's send thread.
+//! socket tasks' events, then UDP datagrams, which the loop reads from its sockets
+//! itself: `transport::udp`), the timer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -23,8 +22,7 @@ use crate::store::{StoreDone, StoreError, StoreJob};
 use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, Spare, TcpSettings};
 use crate::transport::tls::ClientTls;
-use crate::transport::udp::UdpListener;
-use crate::transport::udp_recv::{Received, UdpBatch};
+use crate::transport::udp::{self, UdpListener};
 use crate::transport::udp_send::Payload;
 use crate::transport::writer::{Refused, Writer};
 use crate::transport::{ConnIds, NetEvent};
@@ -34,6 +32,9 @@ mod tables;
 /// Most queued inputs handled in one wake-up before commands are drained and the
 /// timer checked again, so a flood on one socket cannot starve the rest.
 const INPUT_BUDGET: usize = 64;
+
+/// Most datagrams one UDP socket's turn takes (one `recvmmsg`).
+const UDP_TURN: usize = crate::transport::udp::RECV_BATCH;
 
 /// Most store jobs waiting for the store task. A `Persist` beyond it is failed at
 /// once (the core answers the peer with its store-failure response) instead of
@@ -103,11 +104,8 @@ struct TcpConn {
 pub struct EventLoop {
     server: Server,
     origin: Instant,
-    /// The UDP sockets' receive threads' batches. Declared (so dropped) before the
-    /// sockets: a receive thread waiting for room in it ends once it is gone.
-    udp_rx: mpsc::Receiver<UdpBatch>,
-    /// The UDP sockets (each with its send queue, handed to its send thread at the
-    /// end of every drain).
+    /// The UDP sockets, read by the loop itself (each with its own receive
+    /// buffers and send queue, flushed at the end of every drain).
     udp: Vec<UdpListener>,
     tcp: HashMap<ConnId, TcpConn>,
     /// The TCP connections that carry MSRP (accepted on an MSRP listener, or opened
@@ -166,8 +164,8 @@ struct Observed {
 /// One input, as taken from a channel or a socket.
 enum Input {
     Net(NetEvent),
-    /// What one socket's receive thread took in one `recvmmsg`.
-    Udp(UdpBatch),
+    /// A datagram is queued on the UDP socket of this index.
+    Udp(usize),
     Store(StoreDone),
     Timer,
     Shutdown,
@@ -177,10 +175,8 @@ enum Input {
 pub struct Parts {
     /// The core.
     pub server: Server,
-    /// UDP sockets (their receive threads started, feeding `udp_rx`).
+    /// UDP sockets (the loop reads them).
     pub udp: Vec<UdpListener>,
-    /// The UDP receive threads' batches.
-    pub udp_rx: mpsc::Receiver<UdpBatch>,
     /// Connection numbering shared with the TCP acceptors.
     pub ids: ConnIds,
     /// TCP budget and idle timeout.
@@ -207,7 +203,6 @@ impl EventLoop {
         Self {
             server: parts.server,
             origin,
-            udp_rx: parts.udp_rx,
             udp: parts.udp,
             tcp: HashMap::new(),
             msrp: HashSet::new(),
@@ -293,7 +288,7 @@ impl EventLoop {
                 _ = &mut shutdown => Input::Shutdown,
                 Some(done) = self.store_rx.recv() => Input::Store(done),
                 Some(ev) = self.net_rx.recv() => Input::Net(ev),
-                Some(batch) = self.udp_rx.recv() => Input::Udp(batch),
+                i = udp::ready(&self.udp) => Input::Udp(i),
                 () = &mut sleep, if deadline.is_some() => Input::Timer,
             };
             if matches!(input, Input::Shutdown) {
@@ -305,11 +300,23 @@ impl EventLoop {
             let now = self.wake();
             // The budget counts inputs: a datagram is one, as a channel's item is.
             let mut budget = INPUT_BUDGET;
-            budget -= cost(&input).min(budget);
-            self.feed(now, input);
+            // Sockets found empty in this wake-up (bit i: socket i), not read again.
+            let mut emptied = 0u64;
+            if let Input::Udp(i) = input {
+                let (read, empty) = self.read_udp(now, i, UDP_TURN);
+                if empty {
+                    emptied |= bit(i);
+                }
+                budget -= read.clamp(1, budget);
+            } else {
+                self.feed(now, input);
+                budget -= 1;
+            }
             // Then what is already queued, in turns: a store answer, a socket task's
-            // event, a batch of datagrams (one receive thread's `recvmmsg`), so a
-            // flood on one kind cannot hold the others back for the whole budget.
+            // event, a batch of datagrams (the UDP sockets in turn, up to UDP_TURN
+            // each), so a flood on one kind cannot hold the others back for the
+            // whole budget.
+            let mut sock = 0;
             while budget > 0 {
                 let mut took = false;
                 if let Ok(done) = self.store_rx.try_recv() {
@@ -324,12 +331,24 @@ impl EventLoop {
                         took = true;
                     }
                 }
-                if budget > 0 {
-                    if let Ok(batch) = self.udp_rx.try_recv() {
-                        let input = Input::Udp(batch);
-                        budget -= cost(&input).min(budget);
-                        self.feed(now, input);
+                let n = self.udp.len();
+                for _ in 0..n {
+                    if budget == 0 {
+                        break;
+                    }
+                    let i = sock % n;
+                    sock = sock.wrapping_add(1);
+                    if emptied & bit(i) != 0 {
+                        continue;
+                    }
+                    let (read, empty) = self.read_udp(now, i, budget.min(UDP_TURN));
+                    if empty {
+                        emptied |= bit(i);
+                    }
+                    if read > 0 {
+                        budget -= read.min(budget);
                         took = true;
+                        break;
                     }
                 }
                 if !took {
@@ -379,30 +398,37 @@ impl EventLoop {
                 }
                 self.server.handle_store_result(now, ticket, result);
             }
-            Input::Udp(batch) => self.on_udp(now, batch),
+            Input::Udp(i) => {
+                self.read_udp(now, i, UDP_TURN);
+            }
             Input::Timer => self.server.handle_timeout(now),
             Input::Shutdown => {}
         }
     }
 
-    /// Hands the core what one receive thread took, in arrival order: decoded
-    /// messages (or the decoder's refusals), or bytes when the input trace is on.
-    fn on_udp(&mut self, now: Time, batch: UdpBatch) {
-        let conn = batch.conn;
-        for (peer, received) in batch.datagrams {
+    /// Hands the core up to `budget` datagrams queued on UDP socket `i`, read in
+    /// one call; returns how many, and whether the socket was found empty.
+    fn read_udp(&mut self, now: Time, i: usize, budget: usize) -> (usize, bool) {
+        let Some(sock) = self.udp.get_mut(i) else {
+            return (0, true);
+        };
+        let (read, empty) = sock.recv_batch(budget);
+        let conn = sock.conn;
+        for (bytes, peer) in sock.datagrams() {
             let flow = Flow {
                 transport: Transport::Udp,
                 conn,
                 peer,
             };
-            match received {
-                Received::Decoded(decoded) => self.server.handle_datagram(now, flow, decoded),
-                Received::Bytes(bytes) => {
-                    self.record(|t| t.bytes(now, Transport::Udp, conn, peer, &bytes));
-                    self.server.handle_bytes(now, flow, &bytes);
+            if let Some(trace) = self.trace.as_mut() {
+                if let Err(e) = trace.bytes(now, Transport::Udp, conn, peer, bytes) {
+                    tracing::error!(path = %trace.path().display(), error = %e, "input trace write failed; trace stopped");
+                    self.trace = None;
                 }
             }
+            self.server.handle_bytes(now, flow, bytes);
         }
+        (read, empty)
     }
 
     fn on_net(&mut self, now: Time, ev: NetEvent) {
@@ -803,12 +829,6 @@ impl EventLoop {
     /// (and send the responses that depended on it), then close the store.
     async fn finish(mut self) {
         tracing::info!(pending = self.store_pending, "shutting down");
-        // No more UDP input: the receive threads end (one waiting for room in the
-        // closed channel at once).
-        self.udp_rx.close();
-        for sock in &mut self.udp {
-            sock.stop_receiving();
-        }
         // What finished transactions keep while they linger (LIM-16; read by
         // bench/calls.sh).
         let txs = self.server.transaction_stats();
@@ -858,13 +878,11 @@ fn take_sent(
     sent.remove(at).map(|(_, when, seal)| (when, seal))
 }
 
-/// How much of a wake-up's input budget an input takes: a datagram is one input,
-/// as a channel's item is.
-fn cost(input: &Input) -> usize {
-    match input {
-        Input::Udp(batch) => batch.datagrams.len().max(1),
-        Input::Net(_) | Input::Store(_) | Input::Timer | Input::Shutdown => 1,
-    }
+/// Socket `i`'s bit in a wake-up's set of emptied sockets (sockets past the 64th
+/// share the last bit: they may wait for the next wake-up, as their readiness
+/// stays set).
+fn bit(i: usize) -> u64 {
+    1 << i.min(63)
 }
 
 fn log_event(ev: &Event) {

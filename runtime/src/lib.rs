@@ -90,9 +90,6 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
-    /// A UDP socket's receive thread could not be started.
-    #[error("starting a udp receive thread")]
-    UdpThread(#[source] std::io::Error),
     /// No SIP listener was given (the first is the advertised address).
     #[error("no sip listener configured")]
     NoSipListener,
@@ -195,8 +192,9 @@ pub async fn serve(
     for l in order {
         match l {
             Listen::Udp(addr) => {
-                let sock =
-                    UdpListener::bind(addr, ids.conn()).map_err(|source| ServeError::Bind {
+                let sock = UdpListener::bind(addr, ids.conn())
+                    .await
+                    .map_err(|source| ServeError::Bind {
                         what: "udp",
                         addr,
                         source,
@@ -482,19 +480,9 @@ pub async fn serve(
     let since_origin = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
     server.restore_deferred(cpmd_core::Time::from_ms(since_origin), restored.messages);
     let push = push::PushHook::start(&file.push).map_err(ServeError::Push)?;
-    // Each UDP socket's receive thread decodes with the core's limits, or hands on
-    // bytes when the input trace records them (`transport::udp_recv`).
-    let (udp_tx, udp_rx) = mpsc::channel(transport::udp_recv::QUEUE_BATCHES);
-    let limits = trace.is_none().then(|| server.config().limits.clone());
-    for sock in &mut udp {
-        sock.start_receiving(limits.clone(), udp_tx.clone())
-            .map_err(ServeError::UdpThread)?;
-    }
-    drop(udp_tx);
     let parts = Parts {
         server,
         udp,
-        udp_rx,
         ids,
         tcp_settings,
         net: (net_tx, net_rx),

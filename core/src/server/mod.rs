@@ -263,27 +263,11 @@ impl Server {
     /// decode buffer per connection.
     pub fn handle_bytes(&mut self, now: Time, flow: Flow, bytes: &[u8]) {
         match flow.transport {
-            Transport::Udp => {
-                let decoded = wire::decode_datagram(bytes, &self.config.limits);
-                self.handle_datagram(now, flow, decoded)
-            }
+            Transport::Udp => match wire::decode_datagram(bytes, &self.config.limits) {
+                Ok(msg) => self.handle_message(now, flow, msg),
+                Err(bad) => self.refuse(flow, bad),
+            },
             Transport::Tcp | Transport::Tls => self.handle_stream(now, flow, bytes),
-        }
-    }
-
-    /// Input: a datagram received on `flow` that the runtime decoded itself (off
-    /// the thread that owns the server) with [`wire::decode_datagram`] and this
-    /// server's `config().limits`: the same as [`Server::handle_bytes`] with its
-    /// bytes.
-    pub fn handle_datagram(
-        &mut self,
-        now: Time,
-        flow: Flow,
-        decoded: Result<SipMessage, wire::BadMessage>,
-    ) {
-        match decoded {
-            Ok(msg) => self.handle_message(now, flow, msg),
-            Err(bad) => self.refuse(flow, bad),
         }
     }
 

@@ -10,7 +10,6 @@ pub mod tls;
 #[cfg(test)]
 mod tls_name_tests;
 pub mod udp;
-pub mod udp_recv;
 pub mod udp_send;
 #[cfg(test)]
 mod udp_tests;

@@ -1,58 +1,79 @@
-//! SIP over UDP: the bound sockets, each with two threads of its own. The socket's
-//! receive thread (`transport::udp_recv`) waits in `recvmmsg`, decodes what it took
-//! and hands the event loop one batch per call on a bounded channel; the loop feeds
-//! the core and queues what the core transmits ([`UdpListener::queue`]) until the
-//! end of its wake-up, when [`UdpListener::flush`] hands it all to the socket's send
-//! thread (`transport::udp_send`) in one batch; that thread encodes the messages and
-//! calls `sendmmsg`. The loop thread makes no UDP system call.
+//! SIP over UDP: the bound sockets. The event loop reads them itself: it waits for
+//! any of them to turn readable ([`ready`]), then takes what is queued with
+//! [`UdpListener::recv_batch`] (up to [`RECV_BATCH`] datagrams in one `recvmmsg`,
+//! into buffers the listener owns), and queues what it sends
+//! ([`UdpListener::queue`]) until the end of its wake-up, when
+//! [`UdpListener::flush`] hands it all to the socket's send thread
+//! (`transport::udp_send`) in one batch; that thread encodes the messages and calls
+//! `sendmmsg`. The loop never waits to send.
 //!
-//! Why threads: the one loop thread ran the core and, for every datagram, the
-//! kernel's receive and send paths, the decode and the encode, and set cpmd's
-//! ceiling while the machine had a second core (bench/README.md, "Session 13: the
-//! loop's second thread").
+//! Why the loop reads, not a task per socket: a receive task copied every datagram
+//! into a fresh `Vec`, queued it on a channel and woke the loop's task, two task
+//! switches and an allocation per datagram on the one thread that runs the core.
+//! What the channel held (up to 4,096 datagrams while the loop was busy) the
+//! socket's receive buffer now holds: cpmd asks for [`RECV_BUFFER_BYTES`] (the
+//! kernel caps it at `net.core.rmem_max`).
 //!
 //! Why batches: one `recvfrom` per datagram plus one more to find the socket empty,
-//! and one `sendto` per datagram, were most of the loop thread's system calls
-//! before (bench/README.md, "session 9"). A `recvmmsg` with `MSG_WAITFORONE` waits
-//! for the first datagram and takes what else is queued; the datagrams a wake-up of
-//! the loop sends leave in one call, and one channel operation each way per batch
-//! keeps the hand-offs cheap. The syscalls come from `nix` (the workspace forbids
-//! `unsafe`).
+//! and one `sendto` per datagram, were most of the loop thread's system calls. A
+//! `recvmmsg` that returns fewer datagrams than it had room for has found the
+//! socket empty, so no extra call is needed to learn it; the datagrams a wake-up
+//! sends (a 100 and the relayed INVITE, an ACK and the 200) leave in one call.
+//! The syscalls come from `nix` (the workspace forbids `unsafe`).
 //!
-//! While the loop is busy, datagrams wait in the socket's receive buffer (cpmd asks
-//! for [`RECV_BUFFER_BYTES`]; the kernel caps it at `net.core.rmem_max`) once the
-//! receive thread's queue is full. A datagram the socket buffer has no room for is
-//! dropped (SIP over UDP retransmits), as before.
+//! Why a socket is registered for read readiness only (not as a tokio `UdpSocket`,
+//! which always asks for both): with write interest, epoll reports the socket
+//! writable again each time the kernel frees a sent datagram, i.e. when the peer
+//! reads it, so every wake-up that sent something was followed by a second one
+//! with nothing to do (an `epoll_wait` and a context switch; five per 1-to-1
+//! session at low rates, bench/README.md "session 9"). A datagram the socket
+//! buffer has no room for is dropped (SIP over UDP retransmits), as before.
 
-use std::io;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::io::{self, IoSliceMut};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
+use std::task::Poll;
 
-use cpmd_core::wire::Limits;
 use cpmd_core::ConnId;
-use tokio::sync::mpsc;
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
-use super::udp_recv::{UdpBatch, UdpReceiver};
 use super::udp_send::{Datagram, Payload, UdpSender, SEND_BATCH};
+
+/// The largest datagram we accept (the IPv4 UDP payload limit): the size of each
+/// receive buffer.
+pub const MAX_DATAGRAM_BYTES: usize = 65_535;
+
+/// Most datagrams one `recvmmsg` takes (each into a buffer of its own).
+pub const RECV_BATCH: usize = 16;
 
 /// The receive buffer cpmd asks the kernel for on each UDP socket: room for a few
 /// thousand SIP datagrams while the loop is busy with a batch.
 const RECV_BUFFER_BYTES: usize = 4 << 20;
 
-/// A bound UDP socket, with its queue of datagrams to send and its two threads.
+/// A bound UDP socket, with its receive buffers and its queue of datagrams to send.
 pub struct UdpListener {
     /// The connection number the core sees for this socket.
     pub conn: ConnId,
+    /// The socket (non-blocking), registered with the runtime for read readiness
+    /// only. Never replaced: its descriptor stays the one registered.
+    socket: AsyncFd<std::net::UdpSocket>,
     /// The bound address (port 0 resolved).
     pub local: SocketAddr,
-    /// The socket (blocking: only its threads use it, and sends pass
-    /// `MSG_DONTWAIT`).
-    socket: std::net::UdpSocket,
+    /// What the last [`UdpListener::recv_batch`] read: one buffer per datagram.
+    bufs: [Vec<u8>; RECV_BATCH],
+    /// The headers `recvmmsg` fills. This socket's own: the kernel leaves each
+    /// source address's length in them, which is the same for every datagram of
+    /// one socket (its address family).
+    recv_headers: MultiHeaders<SockaddrStorage>,
+    /// Length and source of each datagram the last receive kept, by buffer.
+    got: Vec<(usize, usize, SocketAddr)>,
     /// Datagrams queued for the next [`UdpListener::flush`], in order.
     out: Vec<Datagram>,
     /// The socket's send thread.
     sender: UdpSender,
-    /// The socket's receive thread, once started.
-    receiver: Option<UdpReceiver>,
 }
 
 impl std::fmt::Debug for UdpListener {
@@ -65,38 +86,108 @@ impl std::fmt::Debug for UdpListener {
 }
 
 impl UdpListener {
-    /// Binds `addr` and starts the socket's send thread.
-    pub fn bind(addr: SocketAddr, conn: ConnId) -> io::Result<Self> {
+    /// Binds `addr` (inside a tokio runtime).
+    pub async fn bind(addr: SocketAddr, conn: ConnId) -> io::Result<Self> {
         let socket = std::net::UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
         // Best effort: a smaller buffer only drops more datagrams under a burst,
         // which SIP over UDP retransmits.
         if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER_BYTES) {
             tracing::debug!(%addr, error = %e, "udp receive buffer not enlarged");
         }
         let local = socket.local_addr()?;
+        // The send thread's descriptor of the same socket (sends need no
+        // registration: they never wait).
         let sender = UdpSender::start(socket.try_clone()?, conn)?;
+        // The safe constructor tokio deprecates because a caller could swap the
+        // descriptor under the registration (`get_mut`): this module never does,
+        // and the socket owns its descriptor until the listener is dropped.
+        #[allow(deprecated)]
+        let socket = AsyncFd::with_interest(socket, Interest::READABLE)?;
         Ok(Self {
             conn,
-            local,
             socket,
+            local,
+            // Only the pages a datagram is written to are ever touched.
+            bufs: std::array::from_fn(|_| vec![0; MAX_DATAGRAM_BYTES]),
+            recv_headers: MultiHeaders::preallocate(RECV_BATCH, None),
+            got: Vec::with_capacity(RECV_BATCH),
             out: Vec::new(),
             sender,
-            receiver: None,
         })
     }
 
-    /// Starts the receive thread: datagrams go to `tx` decoded with `limits`, or as
-    /// bytes when `limits` is `None` (the input trace records bytes).
-    pub fn start_receiving(
-        &mut self,
-        limits: Option<Limits>,
-        tx: mpsc::Sender<UdpBatch>,
-    ) -> io::Result<()> {
-        if self.receiver.is_none() {
-            let socket = self.socket.try_clone()?;
-            self.receiver = Some(UdpReceiver::start(socket, self.conn, limits, tx)?);
+    /// Takes up to `max` (at most [`RECV_BATCH`]) queued datagrams without waiting;
+    /// read them with [`UdpListener::datagrams`]. Returns how many were taken and
+    /// whether the socket was found empty (fewer than `max` queued; its readiness
+    /// is then cleared, so [`ready`] waits for the next datagram).
+    pub fn recv_batch(&mut self, max: usize) -> (usize, bool) {
+        let max = max.min(RECV_BATCH);
+        self.got.clear();
+        if max == 0 {
+            return (0, false);
         }
-        Ok(())
+        let Self {
+            socket,
+            bufs,
+            recv_headers,
+            got,
+            conn,
+            ..
+        } = self;
+        let mut taken = 0;
+        loop {
+            let read = socket.try_io(Interest::READABLE, |s| {
+                let mut iovs = bufs.each_mut().map(|b| [IoSliceMut::new(b.as_mut_slice())]);
+                let results = recvmmsg(
+                    s.as_raw_fd(),
+                    recv_headers,
+                    iovs[..max].iter_mut(),
+                    MsgFlags::MSG_DONTWAIT,
+                    None,
+                )?;
+                taken = 0;
+                for (k, msg) in results.enumerate() {
+                    taken += 1;
+                    let peer = msg.address.as_ref().and_then(std_addr);
+                    match peer {
+                        // Larger than any UDP payload: cannot happen; never
+                        // handed on cut short.
+                        Some(_) if msg.flags.contains(MsgFlags::MSG_TRUNC) => {}
+                        Some(peer) => got.push((k, msg.bytes, peer)),
+                        None => {}
+                    }
+                }
+                if taken < max {
+                    // Found empty: a `WouldBlock` clears the readiness. A datagram
+                    // arriving after this call raises a new edge, so none waits
+                    // unseen.
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
+                }
+            });
+            return match read {
+                Ok(()) => (taken, false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (taken, true),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP errors of earlier sends are not reported on an unconnected
+                // socket; anything else is not fatal for the socket, and nothing
+                // was read. Readiness stays: the next wake-up reads again.
+                Err(e) => {
+                    tracing::debug!(conn = %conn, error = %e, "udp receive error");
+                    (0, true)
+                }
+            };
+        }
+    }
+
+    /// The datagrams the last [`UdpListener::recv_batch`] took, in arrival order:
+    /// bytes and source.
+    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> + '_ {
+        self.got
+            .iter()
+            .filter_map(|&(k, n, peer)| Some((self.bufs.get(k)?.get(..n)?, peer)))
     }
 
     /// Queues one datagram for the next [`UdpListener::flush`].
@@ -116,18 +207,34 @@ impl UdpListener {
         let _ = self.sender.send(batch);
     }
 
-    /// Stops the receive thread (shutdown). Close the channel's receiving end
-    /// first: a thread waiting for room in it ends only then.
-    pub fn stop_receiving(&mut self) {
-        if let Some(mut receiver) = self.receiver.take() {
-            receiver.stop();
-        }
-    }
-
     /// Sends what is queued, closes the send thread's queue and waits until it has
     /// sent everything (shutdown).
     pub fn stop_sending(&mut self) {
         self.flush();
         self.sender.stop();
     }
+}
+
+/// A source address as std's type (IPv4 or IPv6; `None` for any other family).
+fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
+    }
+    a.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
+}
+
+/// Resolves with the index in `socks` of a socket that has a datagram queued (or
+/// an error to report); pending forever when `socks` is empty.
+pub fn ready(socks: &[UdpListener]) -> impl Future<Output = usize> + '_ {
+    std::future::poll_fn(move |cx| {
+        for (i, s) in socks.iter().enumerate() {
+            // The guard is dropped without clearing: readiness stays set until a
+            // read finds the socket empty.
+            if s.socket.poll_read_ready(cx).is_ready() {
+                return Poll::Ready(i);
+            }
+        }
+        Poll::Pending
+    })
 }

@@ -1,23 +1,20 @@
-//! The UDP sockets' threads on real loopback sockets: the receive thread hands on
-//! datagrams in arrival order, decoded (or as bytes for the input trace), and ends
-//! at stop whether it waits in `recvmmsg` or for room in the loop's queue; the send
-//! thread keeps the order (also across many batches), survives a datagram the
-//! kernel refuses, and at stop sends everything queued before it.
+//! The UDP listener's batches on real loopback sockets: what one `recvmmsg` takes
+//! and when it clears the socket's readiness, and a flush through the send thread
+//! that keeps the order (also across many batches), survives a datagram the kernel
+//! refuses, and at stop sends everything queued before it.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cpmd_core::sip::SipMessage;
-use cpmd_core::wire::Limits;
 use cpmd_core::ConnId;
-use tokio::sync::mpsc;
 
-use super::udp::UdpListener;
-use super::udp_recv::{Received, UdpBatch};
+use super::udp::{ready, UdpListener, RECV_BATCH};
 use super::udp_send::{Payload, UdpSender};
 
-fn listener() -> UdpListener {
-    UdpListener::bind("127.0.0.1:0".parse().unwrap(), ConnId::new(1)).unwrap()
+async fn listener() -> UdpListener {
+    UdpListener::bind("127.0.0.1:0".parse().unwrap(), ConnId::new(1))
+        .await
+        .unwrap()
 }
 
 fn peer() -> UdpSocket {
@@ -26,142 +23,65 @@ fn peer() -> UdpSocket {
     s
 }
 
-const OPTIONS: &[u8] = b"OPTIONS sip:cpmd@example.com SIP/2.0\r\n\
-Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:alice@example.com>;tag=a1\r\n\
-To: <sip:cpmd@example.com>\r\n\
-Call-ID: c1\r\n\
-CSeq: 1 OPTIONS\r\n\
-Content-Length: 0\r\n\r\n";
-
-/// The next `n` datagrams the loop would get, as (source, what), batch by batch.
-fn take(rx: &mut mpsc::Receiver<UdpBatch>, n: usize) -> Vec<(SocketAddr, Received)> {
-    let mut got = Vec::new();
-    while got.len() < n {
-        let batch = rx.blocking_recv().expect("the thread is running");
-        assert_eq!(batch.conn, ConnId::new(1));
-        assert!(!batch.datagrams.is_empty(), "no empty batches");
-        got.extend(batch.datagrams);
-    }
-    assert_eq!(got.len(), n, "nothing more than sent");
-    got
+/// Waits (bounded) until the listener reports a datagram queued.
+async fn wait_ready(l: &UdpListener) {
+    tokio::time::timeout(Duration::from_secs(5), ready(std::slice::from_ref(l)))
+        .await
+        .expect("the socket turned readable");
 }
 
-/// Decoded on the thread: a request, a refusal (with what the core needs to answer
-/// it), each with its source, in arrival order.
-#[test]
-fn datagrams_arrive_decoded_in_order_with_their_sources() {
-    let mut l = listener();
-    let (tx, mut rx) = mpsc::channel(8);
-    l.start_receiving(Some(Limits::default()), tx).unwrap();
-    let (a, b) = (peer(), peer());
-    a.send_to(OPTIONS, l.local).unwrap();
-    b.send_to(b"NOT SIP AT ALL\r\n\r\n", l.local).unwrap();
-    a.send_to(OPTIONS, l.local).unwrap();
-    let got = take(&mut rx, 3);
-    assert_eq!(got[0].0, a.local_addr().unwrap());
-    assert_eq!(got[1].0, b.local_addr().unwrap());
-    assert_eq!(got[2].0, a.local_addr().unwrap());
-    for k in [0, 2] {
-        assert!(
-            matches!(got[k].1, Received::Decoded(Ok(SipMessage::Request(_)))),
-            "a decoded request: {:?}",
-            got[k].1
-        );
+fn taken(l: &UdpListener) -> Vec<(Vec<u8>, SocketAddr)> {
+    l.datagrams().map(|(b, p)| (b.to_vec(), p)).collect()
+}
+
+#[tokio::test]
+async fn a_batch_takes_what_is_queued_and_a_short_one_finds_the_socket_empty() {
+    let mut l = listener().await;
+    let a = peer();
+    let b = peer();
+    a.send_to(b"one", l.local).unwrap();
+    b.send_to(&[7u8; 3000], l.local).unwrap();
+    a.send_to(b"three", l.local).unwrap();
+    wait_ready(&l).await;
+    assert_eq!(l.recv_batch(RECV_BATCH), (3, true));
+    let got = taken(&l);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0], (b"one".to_vec(), a.local_addr().unwrap()));
+    assert_eq!(got[1], (vec![7u8; 3000], b.local_addr().unwrap()));
+    assert_eq!(got[2], (b"three".to_vec(), a.local_addr().unwrap()));
+    // Cleared: nothing more to take, and a new datagram makes it ready again.
+    assert_eq!(l.recv_batch(RECV_BATCH), (0, true));
+    assert!(taken(&l).is_empty());
+    a.send_to(b"four", l.local).unwrap();
+    wait_ready(&l).await;
+    assert_eq!(l.recv_batch(RECV_BATCH), (1, true));
+    assert_eq!(taken(&l)[0].0, b"four");
+}
+
+#[tokio::test]
+async fn a_full_batch_leaves_the_rest_queued_and_the_socket_ready() {
+    let mut l = listener().await;
+    let a = peer();
+    for n in 0..RECV_BATCH + 2 {
+        a.send_to(n.to_string().as_bytes(), l.local).unwrap();
     }
-    assert!(
-        matches!(got[1].1, Received::Decoded(Err(_))),
-        "{:?}",
-        got[1].1
+    wait_ready(&l).await;
+    assert_eq!(l.recv_batch(2), (2, false), "bounded by the caller");
+    assert_eq!(l.recv_batch(usize::MAX), (RECV_BATCH, false));
+    let first: Vec<Vec<u8>> = taken(&l).into_iter().map(|(b, _)| b).collect();
+    assert_eq!(first[0], b"2");
+    assert_eq!(
+        first[RECV_BATCH - 1],
+        (RECV_BATCH + 1).to_string().into_bytes()
     );
-    l.stop_receiving();
+    // Still ready without a new datagram: the batch was full.
+    wait_ready(&l).await;
+    assert_eq!(l.recv_batch(RECV_BATCH), (0, true));
 }
 
-/// Oversized input is refused by the decoder's limits on the thread, as the core
-/// refuses it from bytes.
-#[test]
-fn a_datagram_over_the_limits_arrives_refused() {
-    let mut l = listener();
-    let (tx, mut rx) = mpsc::channel(8);
-    let limits = Limits {
-        max_header_bytes: 100,
-        ..Limits::default()
-    };
-    l.start_receiving(Some(limits.clone()), tx).unwrap();
-    let a = peer();
-    a.send_to(OPTIONS, l.local).unwrap();
-    let got = take(&mut rx, 1);
-    let Received::Decoded(Err(bad)) = &got[0].1 else {
-        panic!("refused: {:?}", got[0].1);
-    };
-    let from_bytes = cpmd_core::wire::decode_datagram(OPTIONS, &limits).unwrap_err();
-    assert_eq!(*bad, from_bytes, "the same refusal as from bytes");
-    l.stop_receiving();
-}
-
-/// With the input trace on the loop gets the bytes (it records them), in order,
-/// also when they span many `recvmmsg` calls.
-#[test]
-fn without_limits_the_bytes_arrive_in_order() {
-    let mut l = listener();
-    let (tx, mut rx) = mpsc::channel(4);
-    l.start_receiving(None, tx).unwrap();
-    let a = peer();
-    for k in 0..300u32 {
-        a.send_to(&k.to_be_bytes(), l.local).unwrap();
-    }
-    let got = take(&mut rx, 300);
-    for (k, (from, what)) in got.iter().enumerate() {
-        assert_eq!(*from, a.local_addr().unwrap());
-        let Received::Bytes(bytes) = what else {
-            panic!("bytes: {what:?}");
-        };
-        assert_eq!(bytes[..], u32::try_from(k).unwrap().to_be_bytes());
-    }
-    l.stop_receiving();
-}
-
-/// Stop ends a thread waiting in `recvmmsg` with nothing to read, and one waiting
-/// for room in the loop's full queue once the loop closed it; sending still works
-/// after the read side is shut.
-#[test]
-fn stop_ends_the_receive_thread_waiting_to_read_or_for_room() {
-    let mut idle = listener();
-    let (tx, _rx) = mpsc::channel(1);
-    idle.start_receiving(Some(Limits::default()), tx).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
-    let started = Instant::now();
-    idle.stop_receiving();
-    assert!(started.elapsed() < Duration::from_secs(2));
-    let a = peer();
-    idle.queue(a.local_addr().unwrap(), raw(b"still sends"));
-    idle.stop_sending();
-    let mut buf = [0u8; 32];
-    let (n, _) = a.recv_from(&mut buf).unwrap();
-    assert_eq!(&buf[..n], b"still sends");
-
-    let mut full = listener();
-    let (tx, mut rx) = mpsc::channel(1);
-    full.start_receiving(None, tx).unwrap();
-    for k in 0..50u32 {
-        a.send_to(&k.to_be_bytes(), full.local).unwrap();
-    }
-    // One batch fits; the thread then waits for room with the rest.
-    std::thread::sleep(Duration::from_millis(100));
-    rx.close();
-    let started = Instant::now();
-    full.stop_receiving();
-    assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(
-        rx.blocking_recv().is_some(),
-        "what was queued stays readable"
-    );
-}
-
-#[test]
-fn a_flush_sends_in_order_and_a_refused_datagram_does_not_stop_the_rest() {
-    let mut l = listener();
+#[tokio::test]
+async fn a_flush_sends_in_order_and_a_refused_datagram_does_not_stop_the_rest() {
+    let mut l = listener().await;
     let a = peer();
     let b = peer();
     let (pa, pb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
@@ -199,9 +119,9 @@ fn roomy_peer() -> UdpSocket {
 
 /// Many wake-ups' batches, of many sizes, to two destinations: each destination
 /// gets its datagrams in the order they were queued, none lost or repeated.
-#[test]
-fn batches_to_one_destination_arrive_in_the_order_queued() {
-    let mut l = listener();
+#[tokio::test]
+async fn batches_to_one_destination_arrive_in_the_order_queued() {
+    let mut l = listener().await;
     let (a, b) = (roomy_peer(), roomy_peer());
     let (pa, pb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
     let mut n = 0u32;
@@ -226,9 +146,9 @@ fn batches_to_one_destination_arrive_in_the_order_queued() {
 
 /// Shutdown: what was queued and flushed, or only queued, before `stop_sending`
 /// is all on the wire when it returns; the thread is gone after it.
-#[test]
-fn stop_sends_everything_queued_before_it() {
-    let mut l = listener();
+#[tokio::test]
+async fn stop_sends_everything_queued_before_it() {
+    let mut l = listener().await;
     let a = roomy_peer();
     let pa = a.local_addr().unwrap();
     for k in 0..500u32 {
