@@ -223,6 +223,7 @@ callgrind)
     # The writer also flushes when idle (pipeline.rs): look for it first.
     *) if grep -q 'write_batch' "$f"; then what=store
       elif grep -q 'flush_and_answer' "$f"; then what=sync
+      elif grep -q 'udp_send::run' "$f"; then what=send
       else what=other; fi ;;
     esac
     printf '  %-6s %12.0f instructions per session (%s)\n' "$what" "$(echo "$ir / $ok" | bc -l)" "$(basename "$f")"

@@ -23,6 +23,7 @@ use crate::trace::InputTrace;
 use crate::transport::tcp::{spawn_connect, Spare, TcpSettings};
 use crate::transport::tls::ClientTls;
 use crate::transport::udp::{self, UdpListener};
+use crate::transport::udp_send::Payload;
 use crate::transport::writer::{Refused, Writer};
 use crate::transport::{ConnIds, NetEvent};
 
@@ -574,15 +575,13 @@ impl EventLoop {
                 if let Some(o) = self.metrics.as_mut() {
                     o.counters.transmitted(&message);
                 }
-                let bytes = cpmd_core::wire::encode_message(&message);
-                tracing::trace!(%flow.peer, text = %String::from_utf8_lossy(&bytes), "send");
-                self.send(flow, bytes);
+                self.send(flow, Payload::Message(message));
             }
             Command::TransmitRaw { flow, bytes } => {
                 if let Some(o) = &self.metrics {
                     o.metrics.transmitted_raw(&bytes);
                 }
-                self.send(flow, bytes)
+                self.send(flow, Payload::Raw(bytes))
             }
             Command::Connect {
                 conn,
@@ -665,16 +664,25 @@ impl EventLoop {
         }
     }
 
-    fn send(&mut self, flow: Flow, bytes: Vec<u8>) {
+    fn send(&mut self, flow: Flow, payload: Payload) {
         match flow.transport {
-            // Sent at the end of this drain, with the rest of its datagrams.
+            // Handed to the socket's send thread at the end of this drain, with the
+            // rest of its datagrams; encoded there.
             Transport::Udp => match self.udp.iter_mut().find(|u| u.conn == flow.conn) {
-                Some(sock) => sock.queue(flow.peer, bytes),
+                Some(sock) => sock.queue(flow.peer, payload),
                 None => {
                     tracing::warn!(conn = %flow.conn, "transmit on an unknown udp socket; dropped")
                 }
             },
             Transport::Tcp | Transport::Tls => {
+                let bytes = match payload {
+                    Payload::Message(message) => {
+                        let bytes = cpmd_core::wire::encode_message(&message);
+                        tracing::trace!(%flow.peer, text = %String::from_utf8_lossy(&bytes), "send");
+                        bytes
+                    }
+                    Payload::Raw(bytes) => bytes,
+                };
                 let bytes = match self.tcp.get(&flow.conn) {
                     Some(c) => match c.writer.send(bytes) {
                         Ok(()) => return,
@@ -847,6 +855,10 @@ impl EventLoop {
         }
         self.store_tx = None;
         self.flush_trace();
+        // What the last drains queued on UDP leaves before the process ends.
+        for sock in &mut self.udp {
+            sock.stop_sending();
+        }
         // Give connection tasks a moment to flush what the last drain queued.
         tokio::task::yield_now().await;
     }

@@ -10,6 +10,7 @@ pub mod tls;
 #[cfg(test)]
 mod tls_name_tests;
 pub mod udp;
+pub mod udp_send;
 #[cfg(test)]
 mod udp_tests;
 pub mod writer;

@@ -3,8 +3,9 @@
 //! [`UdpListener::recv_batch`] (up to [`RECV_BATCH`] datagrams in one `recvmmsg`,
 //! into buffers the listener owns), and queues what it sends
 //! ([`UdpListener::queue`]) until the end of its wake-up, when
-//! [`UdpListener::flush`] hands it all to the kernel in one `sendmmsg` (per
-//! [`SEND_BATCH`] datagrams). It never waits to send.
+//! [`UdpListener::flush`] hands it all to the socket's send thread
+//! (`transport::udp_send`) in one batch; that thread encodes the messages and calls
+//! `sendmmsg`. The loop never waits to send.
 //!
 //! Why the loop reads, not a task per socket: a receive task copied every datagram
 //! into a fresh `Vec`, queued it on a channel and woke the loop's task, two task
@@ -29,15 +30,17 @@
 //! buffer has no room for is dropped (SIP over UDP retransmits), as before.
 
 use std::future::Future;
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::task::Poll;
 
 use cpmd_core::ConnId;
-use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+
+use super::udp_send::{Datagram, Payload, UdpSender, SEND_BATCH};
 
 /// The largest datagram we accept (the IPv4 UDP payload limit): the size of each
 /// receive buffer.
@@ -45,9 +48,6 @@ pub const MAX_DATAGRAM_BYTES: usize = 65_535;
 
 /// Most datagrams one `recvmmsg` takes (each into a buffer of its own).
 pub const RECV_BATCH: usize = 16;
-
-/// Most datagrams one `sendmmsg` hands over.
-pub const SEND_BATCH: usize = 32;
 
 /// The receive buffer cpmd asks the kernel for on each UDP socket: room for a few
 /// thousand SIP datagrams while the loop is busy with a batch.
@@ -71,8 +71,9 @@ pub struct UdpListener {
     /// Length and source of each datagram the last receive kept, by buffer.
     got: Vec<(usize, usize, SocketAddr)>,
     /// Datagrams queued for the next [`UdpListener::flush`], in order.
-    out: Vec<(SocketAddr, Vec<u8>)>,
-    send_headers: MultiHeaders<SockaddrStorage>,
+    out: Vec<Datagram>,
+    /// The socket's send thread.
+    sender: UdpSender,
 }
 
 impl std::fmt::Debug for UdpListener {
@@ -95,6 +96,9 @@ impl UdpListener {
             tracing::debug!(%addr, error = %e, "udp receive buffer not enlarged");
         }
         let local = socket.local_addr()?;
+        // The send thread's descriptor of the same socket (sends need no
+        // registration: they never wait).
+        let sender = UdpSender::start(socket.try_clone()?, conn)?;
         // The safe constructor tokio deprecates because a caller could swap the
         // descriptor under the registration (`get_mut`): this module never does,
         // and the socket owns its descriptor until the listener is dropped.
@@ -109,7 +113,7 @@ impl UdpListener {
             recv_headers: MultiHeaders::preallocate(RECV_BATCH, None),
             got: Vec::with_capacity(RECV_BATCH),
             out: Vec::new(),
-            send_headers: MultiHeaders::preallocate(SEND_BATCH, None),
+            sender,
         })
     }
 
@@ -187,52 +191,27 @@ impl UdpListener {
     }
 
     /// Queues one datagram for the next [`UdpListener::flush`].
-    pub fn queue(&mut self, peer: SocketAddr, bytes: Vec<u8>) {
-        self.out.push((peer, bytes));
+    pub fn queue(&mut self, peer: SocketAddr, payload: Payload) {
+        self.out.push((peer, payload));
     }
 
-    /// Sends every queued datagram, in order, without waiting: one `sendmmsg` per
-    /// [`SEND_BATCH`]. One the kernel refuses (no room in the socket buffer, no
-    /// route) is dropped, as a `sendto` of it would be; the rest still go.
+    /// Hands every queued datagram, in order, to the send thread (one channel
+    /// operation); it encodes and sends them (`transport::udp_send`).
     pub fn flush(&mut self) {
-        let fd = self.socket.get_ref().as_raw_fd();
-        let mut next = 0;
-        while next < self.out.len() {
-            let chunk = &self.out[next..self.out.len().min(next + SEND_BATCH)];
-            // On the stack: two `Vec`s per flush were an allocation and a free
-            // each, per wake-up that sends.
-            let mut slices: [[IoSlice<'_>; 1]; SEND_BATCH] =
-                std::array::from_fn(|_| [IoSlice::new(&[])]);
-            let mut addrs: [Option<SockaddrStorage>; SEND_BATCH] = [None; SEND_BATCH];
-            for ((slice, addr), (peer, bytes)) in slices.iter_mut().zip(&mut addrs).zip(chunk) {
-                *slice = [IoSlice::new(bytes)];
-                *addr = Some(SockaddrStorage::from(*peer));
-            }
-            let n = chunk.len();
-            let sent = sendmmsg(
-                fd,
-                &mut self.send_headers,
-                &slices[..n],
-                &addrs[..n],
-                [],
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-            )
-            .map(|results| results.count());
-            match sent {
-                Ok(n) if n > 0 => next += n,
-                Ok(_) => next += 1,
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => {
-                    // The first of the chunk failed (a later failure shows as a
-                    // short count, and is reported by the retry from there).
-                    if let Some((peer, _)) = chunk.first() {
-                        tracing::warn!(conn = %self.conn, %peer, error = %e, "udp send failed");
-                    }
-                    next += 1;
-                }
-            }
+        if self.out.is_empty() {
+            return;
         }
-        self.out.clear();
+        let batch = std::mem::replace(&mut self.out, Vec::with_capacity(SEND_BATCH));
+        // A full queue drops the batch (logged by the sender), as a full socket
+        // buffer drops datagrams.
+        let _ = self.sender.send(batch);
+    }
+
+    /// Sends what is queued, closes the send thread's queue and waits until it has
+    /// sent everything (shutdown).
+    pub fn stop_sending(&mut self) {
+        self.flush();
+        self.sender.stop();
     }
 }
 

@@ -1,6 +1,7 @@
 //! The UDP listener's batches on real loopback sockets: what one `recvmmsg` takes
-//! and when it clears the socket's readiness, and a `sendmmsg` flush that keeps the
-//! order and survives a datagram the kernel refuses.
+//! and when it clears the socket's readiness, and a flush through the send thread
+//! that keeps the order (also across many batches), survives a datagram the kernel
+//! refuses, and at stop sends everything queued before it.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use cpmd_core::ConnId;
 
 use super::udp::{ready, UdpListener, RECV_BATCH};
+use super::udp_send::{Payload, UdpSender};
 
 async fn listener() -> UdpListener {
     UdpListener::bind("127.0.0.1:0".parse().unwrap(), ConnId::new(1))
@@ -83,11 +85,11 @@ async fn a_flush_sends_in_order_and_a_refused_datagram_does_not_stop_the_rest() 
     let a = peer();
     let b = peer();
     let (pa, pb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-    l.queue(pa, b"a1".to_vec());
+    l.queue(pa, raw(b"a1"));
     // An IPv6 destination on an IPv4 socket: refused by the kernel at once.
-    l.queue("[::1]:9".parse().unwrap(), b"nowhere".to_vec());
-    l.queue(pb, b"b1".to_vec());
-    l.queue(pa, b"a2".to_vec());
+    l.queue("[::1]:9".parse().unwrap(), raw(b"nowhere"));
+    l.queue(pb, raw(b"b1"));
+    l.queue(pa, raw(b"a2"));
     l.flush();
     let mut buf = [0u8; 64];
     for (sock, want) in [(&a, &b"a1"[..]), (&a, b"a2"), (&b, b"b1")] {
@@ -100,4 +102,104 @@ async fn a_flush_sends_in_order_and_a_refused_datagram_does_not_stop_the_rest() 
     a.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     assert!(a.recv_from(&mut buf).is_err());
+}
+
+fn raw(bytes: &[u8]) -> Payload {
+    Payload::Raw(bytes.to_vec())
+}
+
+/// A receiving peer with room for everything a test sends before reading.
+fn roomy_peer() -> UdpSocket {
+    let s = peer();
+    socket2::SockRef::from(&s)
+        .set_recv_buffer_size(4 << 20)
+        .unwrap();
+    s
+}
+
+/// Many wake-ups' batches, of many sizes, to two destinations: each destination
+/// gets its datagrams in the order they were queued, none lost or repeated.
+#[tokio::test]
+async fn batches_to_one_destination_arrive_in_the_order_queued() {
+    let mut l = listener().await;
+    let (a, b) = (roomy_peer(), roomy_peer());
+    let (pa, pb) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+    let mut n = 0u32;
+    for wake in 0..200u32 {
+        // 1 to 70 datagrams per wake-up: some batches span several `sendmmsg`s.
+        for _ in 0..(wake * 7) % 70 + 1 {
+            let to = if n % 3 == 0 { pb } else { pa };
+            l.queue(to, raw(&n.to_be_bytes()));
+            n += 1;
+        }
+        l.flush();
+    }
+    let mut buf = [0u8; 16];
+    for (sock, every) in [(&a, false), (&b, true)] {
+        let want: Vec<u32> = (0..n).filter(|k| (k % 3 == 0) == every).collect();
+        for w in want {
+            let (len, _) = sock.recv_from(&mut buf).unwrap();
+            assert_eq!(buf[..len], w.to_be_bytes(), "in order, none lost");
+        }
+    }
+}
+
+/// Shutdown: what was queued and flushed, or only queued, before `stop_sending`
+/// is all on the wire when it returns; the thread is gone after it.
+#[tokio::test]
+async fn stop_sends_everything_queued_before_it() {
+    let mut l = listener().await;
+    let a = roomy_peer();
+    let pa = a.local_addr().unwrap();
+    for k in 0..500u32 {
+        l.queue(pa, raw(&k.to_be_bytes()));
+        if k % 50 == 49 {
+            l.flush();
+        }
+    }
+    // The last ones are queued on the listener, not yet flushed.
+    l.queue(pa, raw(b"last"));
+    l.stop_sending();
+    a.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    for k in 0..500u32 {
+        let (len, _) = a.recv_from(&mut buf).expect("sent before stop returned");
+        assert_eq!(buf[..len], k.to_be_bytes());
+    }
+    let (len, _) = a.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"last");
+    // Stopped: later datagrams go nowhere (and do not panic).
+    l.queue(pa, raw(b"late"));
+    l.flush();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(a.recv_from(&mut buf).is_err());
+}
+
+/// The loop never waits for the thread: with the queue full (the thread behind),
+/// a batch is dropped and the call returns at once; what was queued before it
+/// still leaves, in order.
+#[test]
+fn a_full_queue_drops_a_batch_instead_of_waiting() {
+    let a = roomy_peer();
+    let pa = a.local_addr().unwrap();
+    let (mut sender, rx) = UdpSender::unstarted(ConnId::new(1), 2);
+    assert!(sender.send(vec![(pa, raw(b"1")), (pa, raw(b"2"))]));
+    assert!(sender.send(vec![(pa, raw(b"3"))]));
+    assert!(
+        !sender.send(vec![(pa, raw(b"dropped"))]),
+        "full: not queued"
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.spawn(sock, rx).unwrap();
+    sender.stop();
+    a.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 16];
+    for want in [b"1", b"2", b"3"] {
+        let (len, _) = a.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], want);
+    }
+    assert!(
+        a.recv_from(&mut buf).is_err(),
+        "the dropped batch never leaves"
+    );
 }

@@ -1,0 +1,212 @@
+//! The UDP send thread: one per UDP socket, named `cpmd-udp-send`. The event loop
+//! hands it, once per wake-up, the datagrams the core transmitted on that socket
+//! (messages still as the core's shared values, or bytes the core printed itself);
+//! the thread encodes them and hands them to the kernel with `sendmmsg`.
+//!
+//! Why a thread: the loop thread set cpmd's ceiling, and a third of its time went to
+//! sending: the encoding of each message and, in `sendmmsg`, the kernel's whole path
+//! per datagram (UDP and IP output, the loopback delivery, waking the receiver;
+//! bench/README.md, "profile.sh" and "Session 13: the loop's second thread"). The
+//! machine has more than one core; this work needs nothing of the core's state.
+//!
+//! What it keeps:
+//! - Order: one FIFO queue per socket and one thread draining it, so datagrams to
+//!   one destination leave in the order the core emitted them.
+//! - Cheap hand-offs: one channel operation per wake-up of the loop (a batch), and
+//!   a futex wake only when the thread sleeps on an empty queue; while it works it
+//!   takes what was queued meanwhile into the same `sendmmsg`.
+//! - Bounded memory: at most [`QUEUE_BATCHES`] batches wait. Past that the loop
+//!   drops the batch, as the kernel drops a datagram its socket buffer has no room
+//!   for (SIP over UDP retransmits); the loop never waits for this thread.
+//! - Shutdown: [`UdpSender::stop`] closes the queue and joins the thread, which sends
+//!   everything queued before it ends, so nothing the core sent is lost at stop.
+//!
+//! What it is not: a reader. The loop still reads the socket (`transport::udp`).
+//! TCP and TLS are written by their connection tasks as before.
+
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+
+use cpmd_core::shared::Shared;
+use cpmd_core::sip::SipMessage;
+use cpmd_core::ConnId;
+use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+
+/// Most datagrams one `sendmmsg` hands over.
+pub const SEND_BATCH: usize = 32;
+
+/// Most batches (wake-ups of the loop) waiting for the thread.
+pub const QUEUE_BATCHES: usize = 4096;
+
+/// What the core transmitted: a message to encode, or bytes it printed itself.
+#[derive(Debug)]
+pub enum Payload {
+    /// Encoded on the send thread.
+    Message(Shared<SipMessage>),
+    /// Sent as they are.
+    Raw(Vec<u8>),
+}
+
+/// One datagram to send: destination and payload.
+pub type Datagram = (SocketAddr, Payload);
+
+/// The loop's handle on one socket's send thread.
+#[derive(Debug)]
+pub struct UdpSender {
+    conn: ConnId,
+    tx: Option<SyncSender<Vec<Datagram>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UdpSender {
+    /// Starts the thread sending on `socket` (a descriptor of the listener's own
+    /// socket; sends never wait: `MSG_DONTWAIT`).
+    pub fn start(socket: std::net::UdpSocket, conn: ConnId) -> io::Result<Self> {
+        let (mut sender, rx) = Self::unstarted(conn, QUEUE_BATCHES);
+        sender.spawn(socket, rx)?;
+        Ok(sender)
+    }
+
+    /// The queue without its thread yet (tests fill it first).
+    pub(crate) fn unstarted(conn: ConnId, batches: usize) -> (Self, Receiver<Vec<Datagram>>) {
+        let (tx, rx) = mpsc::sync_channel(batches);
+        let sender = Self {
+            conn,
+            tx: Some(tx),
+            thread: None,
+        };
+        (sender, rx)
+    }
+
+    /// Starts the thread draining `rx` onto `socket`.
+    pub(crate) fn spawn(
+        &mut self,
+        socket: std::net::UdpSocket,
+        rx: Receiver<Vec<Datagram>>,
+    ) -> io::Result<()> {
+        let conn = self.conn;
+        let thread = std::thread::Builder::new()
+            .name("cpmd-udp-send".to_owned())
+            .spawn(move || run(&socket, conn, &rx))?;
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Queues one wake-up's datagrams, in order. Never waits: with the queue full
+    /// (the thread far behind) the batch is dropped, as datagrams the socket buffer
+    /// has no room for are. Returns whether the batch was queued.
+    pub fn send(&self, batch: Vec<Datagram>) -> bool {
+        let Some(tx) = &self.tx else {
+            return false;
+        };
+        match tx.try_send(batch) {
+            Ok(()) => true,
+            Err(TrySendError::Full(batch)) => {
+                tracing::warn!(conn = %self.conn, datagrams = batch.len(), "udp send queue full; dropped");
+                false
+            }
+            Err(TrySendError::Disconnected(batch)) => {
+                tracing::error!(conn = %self.conn, datagrams = batch.len(), "udp send thread gone; dropped");
+                false
+            }
+        }
+    }
+
+    /// Closes the queue and waits until the thread has sent everything queued.
+    pub fn stop(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!(conn = %self.conn, "udp send thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for UdpSender {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The thread: waits for a batch, takes what else is queued up to a `sendmmsg`'s
+/// worth, encodes and sends; ends when the queue is closed and empty.
+fn run(socket: &std::net::UdpSocket, conn: ConnId, rx: &Receiver<Vec<Datagram>>) {
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(SEND_BATCH, None);
+    let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(SEND_BATCH);
+    while let Ok(batch) = rx.recv() {
+        encode(batch, &mut out);
+        while out.len() < SEND_BATCH {
+            match rx.try_recv() {
+                Ok(batch) => encode(batch, &mut out),
+                Err(_) => break,
+            }
+        }
+        send_all(socket, conn, &mut headers, &out);
+        out.clear();
+    }
+}
+
+fn encode(batch: Vec<Datagram>, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    for (peer, payload) in batch {
+        let bytes = match payload {
+            Payload::Message(message) => {
+                let bytes = cpmd_core::wire::encode_message(&message);
+                tracing::trace!(%peer, text = %String::from_utf8_lossy(&bytes), "send");
+                bytes
+            }
+            Payload::Raw(bytes) => bytes,
+        };
+        out.push((peer, bytes));
+    }
+}
+
+/// Sends `out`, in order, without waiting: one `sendmmsg` per [`SEND_BATCH`]. One
+/// the kernel refuses (no room in the socket buffer, no route) is dropped, as a
+/// `sendto` of it would be; the rest still go.
+fn send_all(
+    socket: &std::net::UdpSocket,
+    conn: ConnId,
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    out: &[(SocketAddr, Vec<u8>)],
+) {
+    let fd = socket.as_raw_fd();
+    let mut next = 0;
+    while next < out.len() {
+        let chunk = &out[next..out.len().min(next + SEND_BATCH)];
+        // On the stack: two `Vec`s per flush were an allocation and a free each.
+        let mut slices: [[IoSlice<'_>; 1]; SEND_BATCH] =
+            std::array::from_fn(|_| [IoSlice::new(&[])]);
+        let mut addrs: [Option<SockaddrStorage>; SEND_BATCH] = [None; SEND_BATCH];
+        for ((slice, addr), (peer, bytes)) in slices.iter_mut().zip(&mut addrs).zip(chunk) {
+            *slice = [IoSlice::new(bytes)];
+            *addr = Some(SockaddrStorage::from(*peer));
+        }
+        let n = chunk.len();
+        let sent = sendmmsg(
+            fd,
+            headers,
+            &slices[..n],
+            &addrs[..n],
+            [],
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        )
+        .map(|results| results.count());
+        match sent {
+            Ok(n) if n > 0 => next += n,
+            Ok(_) => next += 1,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                // The first of the chunk failed (a later failure shows as a short
+                // count, and is reported by the retry from there).
+                if let Some((peer, _)) = chunk.first() {
+                    tracing::warn!(conn = %conn, %peer, error = %e, "udp send failed");
+                }
+                next += 1;
+            }
+        }
+    }
+}
