@@ -193,8 +193,9 @@ impl CpmModel {
     }
 
     /// Whether the server's receipt of `p` is a safe one (module docs, "Server-side
-    /// receipts"): a terminal's final answer to the server's BYE, when no
-    /// retransmission of that BYE can come (TCP, or none left).
+    /// receipts", "The 2xx to the server's INVITEs"): a terminal's final answer to
+    /// the server's BYE or its first 2xx to the server's INVITE, when no
+    /// retransmission can come (TCP, or none left).
     fn safe_at_server(&self, st: &State, p: &Packet) -> bool {
         let Node::T(from) = p.src else {
             return false;
