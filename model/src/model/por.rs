@@ -103,8 +103,35 @@
 //! observer's records (the leg's side of the handshake is done; the seal's own
 //! checks), so its invisibility (C2) is judged on what the properties read: every
 //! `always` verdict stays, no `sometimes` is lost. C3: it lowers the packets on
-//! their way to the server and sends none to a terminal (the measure is now
-//! (duplications, packets to terminals, packets to the server)).
+//! their way to the server and sends none to a terminal.
+//!
+//! **The 2xx to the server's INVITEs** (`por_server` too, session 13): the server's
+//! receipt of a terminal's 2xx to one of its INVITEs (B's to the 1-to-1's, B's and
+//! C's to the focus's) is safe when it is the *first* final answer to that client
+//! transaction (its timeout is still armed: `first_answer`), no retransmission can
+//! come (TCP, or none left), and the answering terminal may send no chat message on
+//! that dialog any more (`may_chat_on`). Why, from the core: `receive_response`
+//! (`transaction.rs`) disarms the transaction's `Retransmit` and `Timeout`, arms its
+//! `Linger` (neither offered once the budget is spent) and marks it accepted; then
+//! the owner's answer: the 1-to-1's `fork_won` (`fork.rs`) ACKs on B's leg (a branch
+//! of that leg's own stream, `id_gen.rs`), CANCELs other forks (one device here) and
+//! relays the 200 to A on A's leg (its tag minted when the leg was made) and arms
+//! that leg's `Retransmit2xx`; the focus's `group_fork_won` (`group_fork.rs`) ACKs,
+//! sets the participant joined and arms `replaced_bye_timeout` while the 1-to-1
+//! is established. None of it takes a number of the server-wide counter or a store
+//! ticket, and it reads and writes that dialog's leg, transaction and session only,
+//! so it commutes with every other input but three, each excluded: a retransmission
+//! of the INVITE (a timer the receipt disarms: the budget clause); a later copy of
+//! the 2xx (answering a retransmitted INVITE: the server repeats its ACK while the
+//! session lasts and not after, so the copy does not commute with the seal's
+//! confirmation: `first_answer`, which `por_check` found in `lossy`); and the
+//! answering terminal's own chat on that dialog, which the server takes differently
+//! before and after the 2xx (`may_chat_on`; found in `glare`). It enables actions
+//! (the ACK's and the 200's deliveries, `Retransmit2xx`) and disables none but the
+//! disarmed timers. C3: the measure is now (duplications, the packets' weight
+//! summed), a packet weighing more than the packets its receipt may send (`weight`:
+//! an INVITE to a terminal more than its 2xx, the 2xx to the server more than the
+//! 200 and the ACK it sends on).
 //!
 //! **Tested, not assumed** (`por_tests.rs`): `por_check` adds a property that, at
 //! every state of the *unreduced* (canonical) graph, takes every safe receipt `a`
@@ -121,7 +148,7 @@
 use cpmd_core::sip::{Method, Response, SipMessage};
 use cpmd_core::Timer;
 
-use super::{Action, CpmModel, Ghost, Node, Packet, State, StoreReq};
+use super::{Action, CpmModel, Ghost, Node, Packet, State};
 use crate::terminal::Term;
 
 impl CpmModel {
@@ -166,20 +193,38 @@ impl CpmModel {
     }
 
     /// Whether the server's receipt of `p` is a safe one (module docs, "Server-side
-    /// receipts"): a terminal's final answer to the server's BYE, when no
-    /// retransmission of that BYE can come (TCP, or none left).
+    /// receipts", "The 2xx to the server's INVITEs"): a terminal's final answer to
+    /// the server's BYE or its first 2xx to the server's INVITE, when no
+    /// retransmission can come (TCP, or none left).
     fn safe_at_server(&self, st: &State, p: &Packet) -> bool {
-        let Node::T(_) = p.src else {
+        let Node::T(from) = p.src else {
             return false;
         };
         let SipMessage::Response(r) = &*p.msg else {
             return false;
         };
+        let spent = !self.udp() || st.budget.retransmits == 0;
+        if r.headers.cseq.method == Method::Invite && r.status.is_success() {
+            return spent && !self.may_chat_on(st, from, &r.headers.call_id) && first_answer(st, r);
+        }
         r.headers.cseq.method == Method::Bye
             && r.status.is_final()
-            && (!self.udp() || st.budget.retransmits == 0)
+            && spent
             && !self.may_mint(st)
             && !self.may_turn_silent(st)
+    }
+
+    /// Whether `t` may still send a chat message on the dialog `call` (its 1-to-1 or
+    /// its group dialog): the server takes a message differently before and after it
+    /// has the 2xx that answers `t`'s INVITE on that dialog.
+    fn may_chat_on(&self, st: &State, t: Term, call: &cpmd_core::CallId) -> bool {
+        let s = &self.setup;
+        let ts = st.term(t);
+        let on =
+            |d: &Option<crate::terminal::Dialog>| d.as_ref().is_none_or(|d| d.call_id == *call);
+        let one = s.msgs > ts.sent_one && !ts.bye_sent && !ts.bye_received && on(&ts.one);
+        let group = s.group_msgs > ts.sent_group && !ts.left_group && on(&ts.group);
+        one || group
     }
 
     /// Whether A may still decide to be silent: a BYE (a retransmitted copy, once A
@@ -195,35 +240,31 @@ impl CpmModel {
             })
     }
 
-    /// Whether another input may still make the server mint (a tag, Call-ID,
-    /// branch or store ticket) before a safe answer is taken: the answer may seal (a
-    /// ticket), and two inputs that both take a ticket do not commute (module docs,
-    /// "Server-side receipts"; written when every id came from one counter, so wider
-    /// than the ticket counter now needs). Each clause only ever turns false on a
-    /// path (checked: `por_check` asserts the answer stays safe).
+    /// Whether another input may still make the server take a store ticket before a
+    /// safe answer to its BYE is taken: the answer may seal (a ticket), and two inputs
+    /// that both take one do not commute (module docs, "Server-side receipts"). The
+    /// inputs that take a ticket: a chat message (`handle_chat`'s `Persist`), the
+    /// extension's INVITE (the group's info), a group message or a leave (a group's
+    /// seal); and `replaced_bye_timeout`, which ends the 1-to-1 with new BYEs (so
+    /// changes which answer seals). Each clause only ever turns false on a path
+    /// (checked: `por_check` asserts the answer stays safe).
     fn may_mint(&self, st: &State) -> bool {
         let s = &self.setup;
         let a = st.term(Term::A);
-        let m = st.term(Term::M);
-        // Inputs still to come from the terminals' own moves: the extension, the
-        // attack, group messages (a `Persist` each) and leaves (a group's seal).
+        let chats = |t: &super::TermState| t.sent_one < s.msgs && !t.bye_sent && !t.bye_received;
+        // Inputs still to come from the terminals' own moves.
         let moves = (s.extend && !a.extended)
-            || (s.attacker && !m.extended)
+            || chats(a)
+            || chats(st.term(Term::B))
             || s.group_msgs > 0
             || s.leavers > 0;
-        // Inputs under way: an INVITE to the server (its answer's tag, a group's
-        // INVITEs), an INVITE to a terminal (the 2xx that the server ACKs with a new
-        // branch), a 2xx to an INVITE on its way to the server, a group's info
-        // waiting for the store (the focus's INVITEs follow its confirmation).
-        let under_way = st.net.iter().any(|q| match &*q.msg {
-            SipMessage::Request(r) => r.method == Method::Invite,
-            SipMessage::Response(r) => {
-                q.dst == Node::Server
-                    && r.headers.cseq.method == Method::Invite
-                    && r.status.is_success()
-            }
-        }) || st.store.iter().any(|(_, r)| *r == StoreReq::Info);
-        // The server's own: `replaced_bye_timeout` ends the 1-to-1 with new BYEs.
+        // The extension's INVITE under way (its group info takes a ticket).
+        let under_way = st.net.iter().any(|q| {
+            q.dst == Node::Server
+                && matches!(&*q.msg, SipMessage::Request(r)
+                    if r.method == Method::Invite
+                        && r.headers.call_id.as_str() == crate::terminal::A_EXT_CALL)
+        });
         let timer = s.missing_bye
             && st
                 .server
@@ -400,6 +441,54 @@ impl CpmModel {
     }
 }
 
+/// Whether `r` (a 2xx to one of the server's INVITEs) is the first final answer to
+/// its client transaction: the transaction's timeout (Timer B, then C) is armed until
+/// one comes (`transaction.rs`, `receive_response`); a later copy (the answer to a
+/// retransmitted INVITE) is taken differently while the session lasts and after.
+fn first_answer(st: &State, r: &Response) -> bool {
+    let Some(branch) = r.headers.via.first().and_then(|v| v.branch()) else {
+        return false;
+    };
+    st.server.armed_timers().any(|(t, _)| {
+        let Timer::Timeout(k) = t else { return false };
+        let mut m = Matches(Some("uac:INVITE:"), branch);
+        std::fmt::write(&mut m, format_args!("{k}")).is_ok() && m.done()
+    })
+}
+
+/// A `fmt::Write` that compares what is written with a prefix and then `.1`, without
+/// allocating (the check runs for every 2xx on its way at every state).
+struct Matches<'a>(Option<&'static str>, &'a str);
+
+impl Matches<'_> {
+    fn done(&self) -> bool {
+        self.0.is_none() && self.1.is_empty()
+    }
+}
+
+impl std::fmt::Write for Matches<'_> {
+    fn write_str(&mut self, mut s: &str) -> std::fmt::Result {
+        if let Some(prefix) = self.0 {
+            let n = prefix.len().min(s.len());
+            if prefix.as_bytes()[..n] != s.as_bytes()[..n] {
+                return Err(std::fmt::Error);
+            }
+            self.0 = Some(&prefix[n..]).filter(|p| !p.is_empty());
+            s = &s[n..];
+            if self.0.is_some() {
+                return Ok(());
+            }
+        }
+        match self.1.strip_prefix(s) {
+            Some(rest) => {
+                self.1 = rest;
+                Ok(())
+            }
+            None => Err(std::fmt::Error),
+        }
+    }
+}
+
 /// The packet an action is the fate of.
 fn on_packet(a: &Action) -> Option<usize> {
     packet_of(a).map(|(i, _)| i)
@@ -453,9 +542,27 @@ fn invisible(before: &Ghost, after: &Ghost) -> bool {
 
 /// C3's measure: duplications left, then packets on their way to a terminal, then
 /// packets on their way to the server.
-fn measure(st: &State) -> (u8, usize, usize) {
-    let to_terminals = st.net.iter().filter(|p| p.dst != Node::Server).count();
-    (st.budget.dups, to_terminals, st.net.len() - to_terminals)
+fn measure(st: &State) -> (u8, usize) {
+    (st.budget.dups, st.net.iter().map(weight).sum())
+}
+
+/// A packet's weight in C3's measure: more than the weights of the packets its
+/// receipt may send, when that receipt is one the reduction takes.
+fn weight(p: &Packet) -> usize {
+    let invite = |m: &Method| *m == Method::Invite;
+    match (&*p.msg, p.dst) {
+        (SipMessage::Request(r), Node::T(_)) if invite(&r.method) => 9,
+        (SipMessage::Request(r), _) if r.method == Method::Ack => 1,
+        (SipMessage::Request(_), Node::T(_)) => 2,
+        (SipMessage::Request(_), Node::Server) => 9,
+        (SipMessage::Response(r), Node::Server)
+            if invite(&r.headers.cseq.method) && r.status.is_success() =>
+        {
+            8
+        }
+        (SipMessage::Response(_), Node::T(_)) => 2,
+        (SipMessage::Response(_), Node::Server) => 1,
+    }
 }
 
 /// The first part in which two states differ, for the check's message.
