@@ -43,7 +43,7 @@ pub struct Cache {
     pub open_sessions: HashMap<(i64, String), i64>,
     /// The sequence-number base of open sessions, by row id (`None`: first run;
     /// a restarted group's: `restart::base`, GRP-23). Forgotten with the session.
-    pub session_bases: HashMap<i64, Option<i64>>,
+    pub session_bases: crate::store::row_id_hash::RowIdMap<Option<i64>>,
     /// Not a cached row id but the writer's setting the filing code reads: each
     /// user's quota on stored message bytes (`quota.rs`, LIM-14); `None`: none.
     /// [`Cache::clear`] keeps it.
@@ -62,7 +62,7 @@ pub struct Cache {
     filed: HashMap<String, Vec<(String, i64, i64)>>,
     /// The session folder's name by session row ([`Cache::session_folder`]):
     /// printed once per session, not per chat message (~2,200 instructions).
-    session_folders: HashMap<i64, String>,
+    session_folders: crate::store::row_id_hash::RowIdMap<String>,
     /// The RFC 5322 and ISO 8601 forms of the last second a message was filed at
     /// ([`Cache::dates`]): a batch's messages share their second, and printing
     /// both cost the store thread some 5,000 instructions per chat message.
