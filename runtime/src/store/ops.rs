@@ -374,13 +374,15 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     }
 
     /// Files a new object in `user`'s `mailbox` (created with its parents when
-    /// missing) under the next UID and the user's next MODSEQ.
+    /// missing) under the next UID and the user's next MODSEQ. Returns the user's
+    /// row id (found on the way: a caller that charges the user needs no lookup
+    /// of its own, a SipHash of the URI each).
     pub fn add_entry(
         &mut self,
         user: &str,
         mailbox: &str,
         entry: NewEntry<'_>,
-    ) -> Result<(), DbError> {
+    ) -> Result<i64, DbError> {
         let (user_id, mailbox_id, uid) = if self.cache.reserved.is_some() {
             // A group commit counting UIDs in memory: the ids as below, cached.
             let (user_id, mailbox_id) = self.filing_ids(user, mailbox)?;
@@ -414,7 +416,7 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             }
         }
         self.changed(user, mailbox);
-        Ok(())
+        Ok(user_id)
     }
 
     /// Live (not expunged) entries of `kind`/`ref_id`, with their owner:

@@ -244,7 +244,8 @@ mod tests {
     /// row, and the next message id is read again.
     #[test]
     fn a_recycled_batch_starts_empty_with_its_room() {
-        let (_dir, mut conn) = SqliteConn::scratch("CREATE TABLE messages (id INTEGER PRIMARY KEY)");
+        let (_dir, mut conn) =
+            SqliteConn::scratch("CREATE TABLE messages (id INTEGER PRIMARY KEY)");
         conn.batch("INSERT INTO messages (id) VALUES (7)").unwrap();
         let mut rows = RowBatch::default();
         assert_eq!(rows.message_id(&mut conn).unwrap(), 8);
@@ -255,7 +256,11 @@ mod tests {
         assert!(rows.messages.is_empty() && rows.entries.is_empty());
         assert!(rows.messages.capacity() >= room);
         let mut rows = rows;
-        assert_eq!(rows.message_id(&mut conn).unwrap(), 21, "the id is read again");
+        assert_eq!(
+            rows.message_id(&mut conn).unwrap(),
+            21,
+            "the id is read again"
+        );
     }
 
     /// Every row is written whatever the count (chunks of 64, 16, 4 and 1), in order.
