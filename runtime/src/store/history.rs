@@ -599,7 +599,8 @@ fn file_message<C: Conn + ?Sized>(
             from_session_row: false,
         },
     )?;
-    let mut done = vec![parts.sender];
+    let mut done = Vec::with_capacity(1 + parts.recipients.len());
+    done.push(parts.sender);
     for r in parts.recipients {
         if done.contains(&r.as_str()) {
             continue;

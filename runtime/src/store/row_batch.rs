@@ -122,16 +122,13 @@ impl RowBatch {
         self.messages.extend(row);
     }
 
-    /// Keeps a chat message's `entries` row (`NewEntry::row`'s values; its kind
-    /// must be `message`).
-    pub fn push_entry(&mut self, row: [Val; 10]) -> Result<(), DbError> {
-        let [mailbox, uid, modseq, flags, date, kind, ref_id, size, raw, elsewhere] = row;
-        if !matches!(&kind, Val::Text(k) if k == MESSAGE_KIND) {
+    /// Keeps a chat message's `entries` row (`NewEntry::values`: every column
+    /// but the kind, which must be `message`).
+    pub fn push_entry(&mut self, kind: &str, row: [Val; ENTRY_COLUMNS]) -> Result<(), DbError> {
+        if kind != MESSAGE_KIND {
             return Err(DbError(format!("not a chat message's entry: {kind:?}")));
         }
-        self.entries.extend([
-            mailbox, uid, modseq, flags, date, ref_id, size, raw, elsewhere,
-        ]);
+        self.entries.extend(row);
         Ok(())
     }
 
@@ -218,24 +215,23 @@ mod tests {
     /// is refused, not filed as a chat message's.
     #[test]
     fn only_a_chat_messages_entry_is_kept() {
-        let row = |kind: &str| -> [Val; 10] {
-            [1, 2, 3, 0, 5]
-                .map(Val::Int)
-                .into_iter()
-                .chain([
-                    kind.into(),
-                    Val::Int(7),
-                    Val::Int(9),
-                    Val::Bytes(b"hd".to_vec()),
-                    Val::Int(1),
-                ])
-                .collect::<Vec<_>>()
-                .try_into()
-                .unwrap()
+        let row = || -> [Val; ENTRY_COLUMNS] {
+            [
+                Val::Int(1),
+                Val::Int(2),
+                Val::Int(3),
+                Val::Int(0),
+                Val::Int(5),
+                Val::Int(7),
+                Val::Int(9),
+                Val::Bytes(b"hd".to_vec()),
+                Val::Int(1),
+            ]
         };
         let mut rows = RowBatch::default();
-        assert!(rows.push_entry(row("info")).is_err());
-        rows.push_entry(row(MESSAGE_KIND)).unwrap();
+        assert!(rows.push_entry("info", row()).is_err());
+        assert!(rows.entries.is_empty());
+        rows.push_entry(MESSAGE_KIND, row()).unwrap();
         assert_eq!(rows.entries.len(), ENTRY_COLUMNS);
         assert!(!rows.entries.contains(&Val::Text(MESSAGE_KIND.into())));
     }
