@@ -30,6 +30,7 @@ use crate::store::layout::{self, MessageParts};
 use crate::store::ops::{
     bits, join_list, split_list, unique_changes, unix_now, Cache, NewEntry, Ops,
 };
+use crate::store::row_batch::RowBatch;
 use crate::store::sql::{in_tx, Conn, DbError, Row, Val};
 use crate::store::{deferred, group_state, quota, recovery, restart, seal_new};
 use crate::store::{write_each, HistoryStore, StoreJob};
@@ -59,6 +60,9 @@ pub struct HistoryWriter<C: Conn> {
     /// GRP-40: the members each restart of this batch invites, by the restarted
     /// group's key, until the store task takes them with the answer.
     restored: BTreeMap<SessionKey, Vec<UserUri>>,
+    /// The last group commit's row buffers, emptied, for the next one
+    /// ([`RowBatch::recycled`]): each batch grew its own from nothing.
+    spare_rows: Option<RowBatch>,
 }
 
 impl<C: Conn> HistoryWriter<C> {
@@ -81,6 +85,7 @@ impl<C: Conn> HistoryWriter<C> {
             changes: Vec::new(),
             feed,
             restored: BTreeMap::new(),
+            spare_rows: None,
         }
     }
 
@@ -356,11 +361,11 @@ impl<C: Conn> HistoryStore for HistoryWriter<C> {
         self.savepoints = false;
         if self.conn.exclusive_writes() {
             self.cache.reserved = Some(Default::default());
-            self.cache.rows = Some(Default::default());
+            self.cache.rows = Some(self.spare_rows.take().unwrap_or_default());
         }
         let answers = write_each(self, batch);
         self.cache.reserved = None;
-        self.cache.rows = None;
+        self.spare_rows = self.cache.rows.take().map(RowBatch::recycled);
         self.savepoints = true;
         if !std::mem::take(&mut self.lost_record) {
             return answers;
@@ -594,7 +599,8 @@ fn file_message<C: Conn + ?Sized>(
             from_session_row: false,
         },
     )?;
-    let mut done = vec![parts.sender];
+    let mut done = Vec::with_capacity(1 + parts.recipients.len());
+    done.push(parts.sender);
     for r in parts.recipients {
         if done.contains(&r.as_str()) {
             continue;

@@ -296,7 +296,8 @@ pub fn message_heads(m: &MessageParts<'_>) -> Option<(Vec<u8>, Vec<u8>)> {
     }
     let mut sent = Vec::with_capacity(512);
     let at = push_message_head(&mut sent, m, Direction::Sent);
-    Some((sent.clone(), with_direction(&sent, at, Direction::Received)))
+    let received = with_direction(&sent, at, Direction::Received);
+    Some((sent, received))
 }
 
 /// Whether `body` holds an LF not preceded by CR (one at its start included:

@@ -40,6 +40,7 @@ pub mod recovery;
 pub mod reserve;
 pub mod restart;
 pub mod row_batch;
+pub mod row_id_hash;
 pub(crate) mod seal_new;
 pub mod sql;
 pub mod sqlite;

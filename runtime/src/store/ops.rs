@@ -43,7 +43,7 @@ pub struct Cache {
     pub open_sessions: HashMap<(i64, String), i64>,
     /// The sequence-number base of open sessions, by row id (`None`: first run;
     /// a restarted group's: `restart::base`, GRP-23). Forgotten with the session.
-    pub session_bases: HashMap<i64, Option<i64>>,
+    pub session_bases: crate::store::row_id_hash::RowIdMap<Option<i64>>,
     /// Not a cached row id but the writer's setting the filing code reads: each
     /// user's quota on stored message bytes (`quota.rs`, LIM-14); `None`: none.
     /// [`Cache::clear`] keeps it.
@@ -62,7 +62,7 @@ pub struct Cache {
     filed: HashMap<String, Vec<(String, i64, i64)>>,
     /// The session folder's name by session row ([`Cache::session_folder`]):
     /// printed once per session, not per chat message (~2,200 instructions).
-    session_folders: HashMap<i64, String>,
+    session_folders: crate::store::row_id_hash::RowIdMap<String>,
     /// The RFC 5322 and ISO 8601 forms of the last second a message was filed at
     /// ([`Cache::dates`]): a batch's messages share their second, and printing
     /// both cost the store thread some 5,000 instructions per chat message.
@@ -374,13 +374,15 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     }
 
     /// Files a new object in `user`'s `mailbox` (created with its parents when
-    /// missing) under the next UID and the user's next MODSEQ.
+    /// missing) under the next UID and the user's next MODSEQ. Returns the user's
+    /// row id (found on the way: a caller that charges the user needs no lookup
+    /// of its own, a SipHash of the URI each).
     pub fn add_entry(
         &mut self,
         user: &str,
         mailbox: &str,
         entry: NewEntry<'_>,
-    ) -> Result<(), DbError> {
+    ) -> Result<i64, DbError> {
         let (user_id, mailbox_id, uid) = if self.cache.reserved.is_some() {
             // A group commit counting UIDs in memory: the ids as below, cached.
             let (user_id, mailbox_id) = self.filing_ids(user, mailbox)?;
@@ -402,19 +404,21 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             (user_id, mailbox_id, uid)
         };
         let modseq = self.next_modseq(user_id)?;
-        let row = entry.row(mailbox_id, uid, modseq, self.now)?;
         // A chat message's entries wait for the batch's multi-row insert
         // (`row_batch.rs`), as its `messages` row does; every other entry is
         // inserted now (what files it may read it back).
         let kept = crate::store::row_batch::MESSAGE_KIND;
         match self.cache.rows.as_mut().filter(|_| entry.kind == kept) {
-            Some(rows) => rows.push_entry(row)?,
+            Some(rows) => {
+                rows.push_entry(entry.kind, entry.values(mailbox_id, uid, modseq, self.now)?)?
+            }
             None => {
+                let row = entry.row(mailbox_id, uid, modseq, self.now)?;
                 self.conn.exec(ENTRY_INSERT, &row)?;
             }
         }
         self.changed(user, mailbox);
-        Ok(())
+        Ok(user_id)
     }
 
     /// Live (not expunged) entries of `kind`/`ref_id`, with their owner:
@@ -573,6 +577,31 @@ impl NewEntry<'_> {
         modseq: i64,
         now: i64,
     ) -> Result<[Val; 10], DbError> {
+        let [mailbox, uid, modseq, flags, date, ref_id, size, raw, elsewhere] =
+            self.values(mailbox_id, uid, modseq, now)?;
+        Ok([
+            mailbox,
+            uid,
+            modseq,
+            flags,
+            date,
+            self.kind.into(),
+            ref_id,
+            size,
+            raw,
+            elsewhere,
+        ])
+    }
+
+    /// [`NewEntry::row`] without its kind (the row batch's statement writes a
+    /// chat message's kind itself, `row_batch.rs`: no text made per entry).
+    pub fn values(
+        &self,
+        mailbox_id: i64,
+        uid: i64,
+        modseq: i64,
+        now: i64,
+    ) -> Result<[Val; 9], DbError> {
         let size = self.size()?;
         let stored = if self.from_session_row {
             0
@@ -590,7 +619,6 @@ impl NewEntry<'_> {
             modseq.into(),
             self.flags.into(),
             now.into(),
-            self.kind.into(),
             self.ref_id.into(),
             size.into(),
             Val::Bytes(self.raw[..stored].to_vec()),
@@ -634,11 +662,23 @@ impl EntryRef {
 
 /// Joins a list for a newline-separated text column.
 pub fn join_list<S: AsRef<str>>(items: &[S]) -> String {
-    items
-        .iter()
-        .map(|s| s.as_ref().replace('\n', " "))
-        .collect::<Vec<_>>()
-        .join("\n")
+    // One buffer (a `String` per item, a `Vec` of them and the join cost the
+    // writer ~500 instructions per chat message for its one recipient).
+    let len = items.iter().map(|s| s.as_ref().len() + 1).sum::<usize>();
+    let mut out = String::with_capacity(len);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut rest = item.as_ref();
+        while let Some(at) = rest.find('\n') {
+            out.push_str(rest.get(..at).unwrap_or_default());
+            out.push(' ');
+            rest = rest.get(at + 1..).unwrap_or_default();
+        }
+        out.push_str(rest);
+    }
+    out
 }
 
 /// Splits a newline-separated text column.
@@ -693,6 +733,40 @@ mod cache_tests {
             );
             assert_eq!(cache.dates(now), expected);
         }
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::{join_list, split_list};
+
+    /// What `join_list` made with a `String` per item and a join.
+    fn with_copies(items: &[&str]) -> String {
+        items
+            .iter()
+            .map(|s| s.replace('\n', " "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The list is joined as before, LFs inside items made spaces, and split
+    /// back where no item was empty or held an LF.
+    #[test]
+    fn join_list_in_one_buffer_is_the_join_of_copies() {
+        let lists: [&[&str]; 7] = [
+            &[],
+            &[""],
+            &["sip:b@example.com"],
+            &["sip:b@example.com", "sip:c@example.com"],
+            &["a\nb", "\n", "c\n\nd\n"],
+            &["", "x", ""],
+            &["caf\u{e9}\n\u{1f600}", "\u{e9}"],
+        ];
+        for items in lists {
+            assert_eq!(join_list(items), with_copies(items), "{items:?}");
+        }
+        let plain = ["sip:b@example.com", "sip:c@example.com"];
+        assert_eq!(split_list(&join_list(&plain)), plain);
     }
 }
 

@@ -104,8 +104,9 @@ pub fn file_charged<C: Conn + ?Sized>(
     entry: NewEntry<'_>,
 ) -> Result<(), DbError> {
     let size = entry.size()?;
-    let user_id = ops.user(user)?;
-    ops.add_entry(user, mailbox, entry)?;
+    // The user (made first when new, with its folders) and its row id come from
+    // filing the entry.
+    let user_id = ops.add_entry(user, mailbox, entry)?;
     charge(ops, user_id, size)
 }
 
@@ -119,8 +120,8 @@ pub fn file_within_quota<C: Conn + ?Sized>(
     entry: NewEntry<'_>,
 ) -> Result<bool, DbError> {
     let size = entry.size()?;
-    let user_id = ops.user(user)?;
     if let Some(quota) = ops.cache.user_quota_bytes {
+        let user_id = ops.user(user)?;
         if u64::try_from(used(ops, user_id)?).unwrap_or(0) >= quota {
             tracing::info!(user, size, "recipient over quota: copy skipped");
             ops.conn.exec(
@@ -136,7 +137,7 @@ pub fn file_within_quota<C: Conn + ?Sized>(
             return Ok(false);
         }
     }
-    ops.add_entry(user, mailbox, entry)?;
+    let user_id = ops.add_entry(user, mailbox, entry)?;
     charge(ops, user_id, size)?;
     Ok(true)
 }

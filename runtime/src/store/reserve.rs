@@ -14,17 +14,16 @@
 //! rolled back alone would leave its counts behind) nor on PostgreSQL (its batch
 //! path, `pg_batch.rs`, reserves per batch in SQL).
 
-use std::collections::HashMap;
-
+use crate::store::row_id_hash::RowIdMap;
 use crate::store::sql::{Conn, DbError};
 
 /// The batch's counters: next UID per mailbox row, last MODSEQ per user row, stored
 /// bytes per user row.
 #[derive(Debug, Default)]
 pub struct Reserved {
-    uids: HashMap<i64, Uids>,
-    modseqs: HashMap<i64, i64>,
-    usage: HashMap<i64, Usage>,
+    uids: RowIdMap<Uids>,
+    modseqs: RowIdMap<i64>,
+    usage: RowIdMap<Usage>,
 }
 
 /// A mailbox's UID counter in the batch: the next UID to give, and the
@@ -47,9 +46,10 @@ struct Usage {
 impl Reserved {
     /// Takes the mailbox's next UID (reads `uid_next` on first use).
     pub fn uid<C: Conn + ?Sized>(&mut self, conn: &mut C, mailbox: i64) -> Result<i64, DbError> {
-        let counter = match self.uids.get(&mailbox) {
-            Some(c) => *c,
-            None => Uids {
+        // One lookup: the counter is read from the database only when missing.
+        let counter = match self.uids.entry(mailbox) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(Uids {
                 next: conn
                     .query_one(
                         "SELECT uid_next FROM mailboxes WHERE id = $1",
@@ -57,16 +57,11 @@ impl Reserved {
                     )?
                     .int(0)?,
                 written: None,
-            },
+            }),
         };
-        self.uids.insert(
-            mailbox,
-            Uids {
-                next: counter.next + 1,
-                ..counter
-            },
-        );
-        Ok(counter.next)
+        let uid = counter.next;
+        counter.next += 1;
+        Ok(uid)
     }
 
     /// Starts the mailbox's UID counter at `uid_next` as just read with its row
@@ -93,14 +88,15 @@ impl Reserved {
 
     /// The user's next MODSEQ (reads `modseq` on first use).
     pub fn modseq<C: Conn + ?Sized>(&mut self, conn: &mut C, user: i64) -> Result<i64, DbError> {
-        let last = match self.modseqs.get(&user) {
-            Some(m) => *m,
-            None => conn
-                .query_one("SELECT modseq FROM users WHERE id = $1", &[user.into()])?
-                .int(0)?,
+        let last = match self.modseqs.entry(user) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                conn.query_one("SELECT modseq FROM users WHERE id = $1", &[user.into()])?
+                    .int(0)?,
+            ),
         };
-        self.modseqs.insert(user, last + 1);
-        Ok(last + 1)
+        *last += 1;
+        Ok(*last)
     }
 
     /// The user's stored bytes, the batch's charges included (reads
