@@ -67,7 +67,7 @@ fn parse_addr_spec(value: &str) -> Result<NameAddr, String> {
         None => (value, ""),
     };
     let uri = parse_uri(trim_lws(uri)).map_err(|e| e.to_string())?;
-    if uri.as_sip().is_some_and(|u| !u.headers.is_empty()) {
+    if uri.as_sip().is_some_and(|u| !u.headers().is_empty()) {
         // RFC 3261 §20.10: a URI with headers (or `,` or `;`) must be in <> (RFC 4475
         // §3.1.2.13).
         return Err("a URI with headers must be enclosed in <>".into());
