@@ -11,6 +11,7 @@
 //! The printer writes a minimal, fresh SDP from the typed value; it does not try to
 //! reproduce the received text (that is [`Sdp::raw`]).
 
+use super::sip_decode::syntax::{cut, pieces};
 use crate::decimal::{push_decimal, push_ipv4};
 use crate::sdp::{Sdp, SdpAttribute, SdpMedia};
 use std::fmt::Write as _;
@@ -90,13 +91,13 @@ fn decode_full(text: &str) -> Result<Sdp, SdpError> {
 pub fn media_attribute_lines(text: &str) -> Vec<String> {
     let mut lines = Vec::new();
     let mut in_media = false;
-    for line in text.split('\n') {
+    for line in pieces(text, b'\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
         match line.as_bytes().first() {
             Some(b'm') => in_media = true,
             Some(b'a') if in_media => {
                 let value = line.get(2..).unwrap_or_default();
-                lines.push(match value.split_once(':') {
+                lines.push(match cut(value, b':') {
                     Some((name, value)) => {
                         let (name, value) = (name.trim(), value.trim());
                         let mut line = String::with_capacity(name.len() + 1 + value.len());

@@ -15,6 +15,9 @@
 //! or session `c=`, a field the crate would refuse) gives `None`, and the caller
 //! takes the full decoder, which accepts or refuses it and says why.
 
+// Cuts at an ASCII byte by a plain scan, not `str::split`'s `CharSearcher` (a
+// `memchr` set-up per call, more than the short SDP lines and fields it cuts).
+use super::sip_decode::syntax::{cut, pieces};
 use crate::sdp::{Sdp, SdpAttribute, SdpMedia};
 
 /// The plain-shaped SDP `text` decoded, or `None` to take the full decoder.
@@ -26,8 +29,7 @@ pub(super) fn read(text: &str) -> Option<Sdp> {
     if text.ends_with('\r') {
         return None;
     }
-    let mut lines = text
-        .split('\n')
+    let mut lines = pieces(text, b'\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .filter(|l| !l.is_empty());
     if lines.next()? != "v=0" {
@@ -107,7 +109,7 @@ fn split_line(line: &str) -> Option<(u8, &str)> {
 
 /// Exactly `N` fields separated by runs of spaces.
 fn fields<const N: usize>(value: &str) -> Option<[&str; N]> {
-    let mut parts = value.split(' ').filter(|p| !p.is_empty());
+    let mut parts = pieces(value, b' ').filter(|p| !p.is_empty());
     let mut out = [""; N];
     for slot in &mut out {
         *slot = parts.next()?;
@@ -130,8 +132,10 @@ fn connection_address(value: &str) -> Option<String> {
 
 /// `<media> <port> <proto> <fmt> ...` with one space between the first four.
 fn m_line(value: &str) -> Option<SdpMedia> {
-    let mut parts = value.splitn(4, ' ');
-    let (media, port, proto, fmt) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    // `splitn(4, ' ')`: the format list is the rest of the line.
+    let (media, rest) = cut(value, b' ')?;
+    let (port, rest) = cut(rest, b' ')?;
+    let (proto, fmt) = cut(rest, b' ')?;
     let port_ok = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
     if media.is_empty() || !port_ok || proto.trim().is_empty() || fmt.trim().is_empty() {
         return None;
@@ -151,7 +155,7 @@ fn attribute(value: &str) -> Option<SdpAttribute> {
     if value.is_empty() {
         return None;
     }
-    Some(match value.split_once(':') {
+    Some(match cut(value, b':') {
         Some((name, value)) => SdpAttribute {
             name: name.trim().to_owned(),
             value: Some(value.trim().to_owned()),
