@@ -4,7 +4,9 @@
 //! last line without a line end, host names as well as IP literals in `o=`/`c=`, and
 //! fields in a lax order. Its types stay in this file. On top of it we keep the body
 //! text as received (the history stores it) and reduce the session to what the
-//! server acts on.
+//! server acts on. A body of the plain shape terminals send is read directly to the
+//! same value (`wire::sdp_plain`, a fraction of the crate's cost); every other body
+//! takes the crate.
 //!
 //! What this is *not*: SDP offer/answer logic, or any judgement on the media
 //! offered (an SDP without `m=` decodes fine; the server decides what to refuse).
