@@ -28,11 +28,10 @@ pub fn sip_uri(user: &str, host: &str) -> Uri {
     Uri::Sip(SipUri {
         secure: false,
         user: Some(user.into()),
-        password: None,
         host: Host::Name(host.into()),
         port: None,
         params: Vec::new(),
-        headers: Vec::new(),
+        extra: None,
     })
 }
 
@@ -41,11 +40,10 @@ pub fn host_uri(host: &str) -> Uri {
     Uri::Sip(SipUri {
         secure: false,
         user: None,
-        password: None,
         host: Host::Name(host.into()),
         port: None,
         params: Vec::new(),
-        headers: Vec::new(),
+        extra: None,
     })
 }
 
@@ -54,11 +52,10 @@ pub fn contact(user: &str, addr: SocketAddrV4) -> NameAddr {
     NameAddr::new(Uri::Sip(SipUri {
         secure: false,
         user: Some(user.into()),
-        password: None,
         host: Host::V4(*addr.ip()),
         port: Some(addr.port()),
         params: Vec::new(),
-        headers: Vec::new(),
+        extra: None,
     }))
 }
 
@@ -304,11 +301,10 @@ fn domain_of(uri: &Uri) -> Uri {
         Uri::Sip(s) => Uri::Sip(SipUri {
             secure: s.secure,
             user: None,
-            password: None,
             host: s.host.clone(),
             port: None,
             params: Vec::new(),
-            headers: Vec::new(),
+            extra: None,
         }),
         Uri::Tel(_) | Uri::Other(_) => uri.clone(),
     }

@@ -73,16 +73,46 @@ pub struct SipUri {
     /// User part, still percent-encoded as received (`alice.smith`, `+15551234567`);
     /// inline up to 24 bytes, as [`Param`]'s parts.
     pub user: Option<CompactString>,
-    /// Password part (deprecated by RFC 3261, accepted and kept).
-    pub password: Option<String>,
     /// Host.
     pub host: Host,
     /// Port, when given.
     pub port: Option<u16>,
     /// URI parameters in order (`transport`, `user`, `gr`, `method`, ...).
     pub params: Vec<Param>,
+    /// The parts a URI seldom has (a password, `?headers`), boxed: `None` when it has
+    /// neither (never `Some` of empty parts, so equal URIs have equal fields; build it
+    /// with [`SipUriExtra::boxed`]). Inline they were 48 of a URI's 128 bytes, and a
+    /// message holds three URIs (Request-URI, From, To) that it moves and copies
+    /// whole (issue 15, `bench/core_ir.sh`).
+    pub extra: Option<Box<SipUriExtra>>,
+}
+
+/// The rare parts of a [`SipUri`], behind one box.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SipUriExtra {
+    /// Password part (deprecated by RFC 3261, accepted and kept).
+    pub password: Option<String>,
     /// URI headers (`?Session-Replaces=...`), names and values still percent-encoded.
     pub headers: Vec<(String, String)>,
+}
+
+impl SipUriExtra {
+    /// The boxed parts, or `None` when there are none (the one form of "none").
+    pub fn boxed(password: Option<String>, headers: Vec<(String, String)>) -> Option<Box<Self>> {
+        (password.is_some() || !headers.is_empty()).then(|| Box::new(Self { password, headers }))
+    }
+}
+
+impl SipUri {
+    /// The password part, if any.
+    pub fn password(&self) -> Option<&str> {
+        self.extra.as_ref()?.password.as_deref()
+    }
+
+    /// The URI headers (`?name=value&...`), in order; empty when there are none.
+    pub fn headers(&self) -> &[(String, String)] {
+        self.extra.as_ref().map_or(&[], |e| &e.headers)
+    }
 }
 
 /// A `tel:` URI (RFC 3966).
@@ -122,9 +152,12 @@ impl Uri {
     /// became the Request-URI of the server's ACK).
     pub fn to_request_uri(&self) -> Uri {
         match self {
-            Uri::Sip(s) if !s.headers.is_empty() => Uri::Sip(SipUri {
-                headers: Vec::new(),
-                ..s.clone()
+            Uri::Sip(s) if !s.headers().is_empty() => Uri::Sip(SipUri {
+                extra: SipUriExtra::boxed(s.password().map(str::to_owned), Vec::new()),
+                user: s.user.clone(),
+                host: s.host.clone(),
+                params: s.params.clone(),
+                ..*s
             }),
             Uri::Sip(_) | Uri::Tel(_) | Uri::Other(_) => self.clone(),
         }
@@ -253,14 +286,13 @@ mod tests {
         Uri::Sip(SipUri {
             secure: false,
             user: Some(user.into()),
-            password: None,
             host: Host::Name(host.into()),
             port: None,
             params: params
                 .iter()
                 .map(|(n, v)| Param::new(*n, v.map(str::to_owned)))
                 .collect(),
-            headers: vec![],
+            extra: None,
         })
     }
 
@@ -307,7 +339,7 @@ mod tests {
     fn a_request_uri_has_no_headers() {
         let mut with = sip("bob", "10.0.0.2", &[("transport", Some("tcp"))]);
         if let Uri::Sip(s) = &mut with {
-            s.headers.push(("5060".into(), String::new()));
+            s.extra = SipUriExtra::boxed(None, vec![("5060".into(), String::new())]);
         }
         let target = with.to_request_uri();
         assert_eq!(
@@ -336,7 +368,6 @@ mod normalisation_props {
         Uri::Sip(SipUri {
             secure,
             user: Some(user.into()),
-            password: None,
             host: Host::Name(crate::wire::uri::lower_case(host)),
             port: None,
             params: if phone {
@@ -344,7 +375,7 @@ mod normalisation_props {
             } else {
                 Vec::new()
             },
-            headers: Vec::new(),
+            extra: None,
         })
     }
 

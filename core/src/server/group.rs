@@ -217,7 +217,7 @@ impl Server {
         }
         h.conversation_id = Some(conversation);
         h.contribution_id = Some(contribution);
-        h.referred_by = Some(NameAddr::new(identity_uri(requester)));
+        h.referred_by = Some(Box::new(NameAddr::new(identity_uri(requester))));
         h.other.push(("Allow".into(), crate::sip::ALLOW.into()));
         h.content_type = Some(MediaType::new("application", "sdp"));
         if let Some((session_replaces, replaces)) = replaced {

@@ -22,7 +22,11 @@ use crate::sip::{Method, Request};
 /// of the parts, so equality, hashing and determinism are those of the parts; only
 /// the order of keys in a map is the digest's (any fixed order will do), the same
 /// order as when the digest led the shared parts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// `Ord` and `PartialEq` are written out (the derived ones' results: digest, then
+/// the parts) so that they inline into the tables' searches, and two clones of one
+/// key (one shared allocation) are equal without comparing their strings.
+#[derive(Debug, Clone)]
 pub struct TxKey {
     /// Field order is comparison order: the digest first.
     digest: u64,
@@ -159,7 +163,9 @@ fn fnv(parts: &[&[u8]]) -> u64 {
 /// comparisons were ~13% of the relay's loop instructions per MSRP message,
 /// `bench/README.md`, session 11). Equality and hashing are those of the parts; the
 /// order of keys in a map is the digest's, then the parts'.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// `Ord` and `PartialEq` are written out as for [`TxKey`].
+#[derive(Clone)]
 pub struct LegKey {
     /// Field order is comparison order: the digest first.
     digest: u64,
@@ -208,6 +214,54 @@ impl fmt::Display for LegKey {
     }
 }
 
+/// The orders and equalities of the two keys: the digest, then (only when the
+/// digests are equal) the parts, unless both keys share one allocation of parts. The
+/// same results as `derive` gave (`Arc`'s comparisons are its value's), and the
+/// same hash (the fields in order).
+macro_rules! digest_first_order {
+    ($key:ty) => {
+        impl std::hash::Hash for $key {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.digest.hash(state);
+                self.parts.hash(state);
+            }
+        }
+
+        impl PartialEq for $key {
+            #[inline]
+            fn eq(&self, other: &Self) -> bool {
+                self.digest == other.digest
+                    && (Arc::ptr_eq(&self.parts, &other.parts) || self.parts == other.parts)
+            }
+        }
+
+        impl Eq for $key {}
+
+        impl Ord for $key {
+            #[inline]
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                match self.digest.cmp(&other.digest) {
+                    std::cmp::Ordering::Equal if Arc::ptr_eq(&self.parts, &other.parts) => {
+                        std::cmp::Ordering::Equal
+                    }
+                    std::cmp::Ordering::Equal => self.parts.cmp(&other.parts),
+                    unequal => unequal,
+                }
+            }
+        }
+
+        impl PartialOrd for $key {
+            #[inline]
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+    };
+}
+
+digest_first_order!(TxKey);
+digest_first_order!(LegKey);
+
 /// ACK belongs to the INVITE transaction (RFC 3261 §17.2.3); every other method is
 /// its own.
 pub(crate) fn ack_as_invite(method: &Method) -> Method {
@@ -241,6 +295,31 @@ mod tests {
             prop_assert_eq!(x.cmp(&y), y.cmp(&x).reverse());
             prop_assert_eq!(x.call_id().as_str(), a.as_str());
             prop_assert_eq!(x.local_tag().as_str(), b.as_str());
+            // The written-out order and equality are the derived ones: the digest,
+            // then the parts; a clone (the same allocation) is equal.
+            let derived = (x.digest, &*x.parts).cmp(&(y.digest, &*y.parts));
+            prop_assert_eq!(x.cmp(&y), derived);
+            prop_assert_eq!(x.partial_cmp(&y), Some(derived));
+            prop_assert_eq!(x.clone().cmp(&x), Ordering::Equal);
+            prop_assert!(x.clone() == x);
+        }
+
+        /// Transaction keys too: order and equality are the digest's, then the
+        /// parts' (server side, branch, sent-by, method), as derived.
+        #[test]
+        fn tx_keys_order_as_digest_then_parts(
+            a in "[a-c]{0,3}", b in "[a-c]{0,3}", c in "[a-c]{0,3}", d in "[a-c]{0,3}",
+            server in any::<bool>(), other_server in any::<bool>(), invite in any::<bool>(),
+        ) {
+            let method = if invite { Method::Invite } else { Method::Bye };
+            let x = TxKey::new(server, a.as_str().into(), b.as_str().into(), method.clone());
+            let y = TxKey::new(other_server, c.as_str().into(), d.as_str().into(), Method::Invite);
+            let derived = (x.digest, &*x.parts).cmp(&(y.digest, &*y.parts));
+            prop_assert_eq!(x.cmp(&y), derived);
+            prop_assert_eq!(y.cmp(&x), derived.reverse());
+            prop_assert_eq!(x == y, server == other_server && a == c && b == d && invite);
+            prop_assert_eq!(x == y, derived == Ordering::Equal);
+            prop_assert_eq!(x.clone().cmp(&x), Ordering::Equal);
         }
     }
 }

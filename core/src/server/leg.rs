@@ -229,11 +229,10 @@ pub(crate) fn server_contact(cfg: &Config, user: &str, flow: Flow, focus: bool) 
     let mut contact = NameAddr::new(Uri::Sip(SipUri {
         secure: false,
         user: Some(user.into()),
-        password: None,
         host: host_of(&cfg.advertised_host),
         port: Some(cfg.port_for(flow.transport)),
         params,
-        headers: Vec::new(),
+        extra: None,
     }));
     if focus {
         contact.params.push(Param::new("isfocus", None::<String>));
@@ -246,11 +245,10 @@ pub(crate) fn domain_uri(cfg: &Config, user: &str) -> Uri {
     Uri::Sip(SipUri {
         secure: false,
         user: Some(user.into()),
-        password: None,
         host: host_of(&cfg.domain),
         port: None,
         params: Vec::new(),
-        headers: Vec::new(),
+        extra: None,
     })
 }
 

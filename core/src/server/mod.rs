@@ -67,6 +67,7 @@ mod outbox;
 mod output;
 mod packed;
 mod pager;
+mod received;
 mod refer_list;
 mod refusal;
 mod registrar;
@@ -114,6 +115,7 @@ use std::collections::BTreeMap;
 use self::id_gen::IdGen;
 use self::leg::Leg;
 use self::outbox::Outbox;
+use self::received::Received;
 use self::registrar::{RegisterOutcome, Registrar};
 use self::session::Session;
 use self::tickets::TicketUse;
@@ -357,6 +359,8 @@ impl Server {
         if self.config.mutation == Mutation::NoRetransmissionAbsorb && req.method != Method::Ack {
             self.tx.forget_server(&req);
         }
+        // One shared request for the transaction and the handler (no copy each).
+        let req = Received::new(req);
         match self
             .tx
             .receive_request(now, flow, &req, &self.config.timers, &mut self.out)
@@ -367,7 +371,7 @@ impl Server {
         }
     }
 
-    fn on_new_request(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+    fn on_new_request(&mut self, now: Time, flow: Flow, key: TxKey, req: Received) {
         if let Err(refusal) = validate::check(&req, &self.config) {
             return self.refuse_request(now, &key, &req, refusal);
         }
@@ -380,16 +384,16 @@ impl Server {
             return self.on_in_dialog(now, flow, key, req);
         }
         match req.method {
-            Method::Register => self.on_register(now, flow, key, req),
+            Method::Register => self.on_register(now, flow, key, req.into_request()),
             Method::Invite => self.on_invite(now, flow, key, req),
-            Method::Cancel => self.on_cancel(now, key, req),
+            Method::Cancel => self.on_cancel(now, key, req.into_request()),
             Method::Options => self.reply(now, &key, &req, StatusCode::OK),
             Method::Bye | Method::Update | Method::Info | Method::Prack | Method::Ack => {
                 self.refuse_request(now, &key, &req, Refusal::NoDialog)
             }
-            Method::Message => self.on_message(now, flow, key, req),
-            Method::Subscribe => self.on_subscribe(now, flow, key, req),
-            Method::Refer => self.on_refer(now, flow, key, req),
+            Method::Message => self.on_message(now, flow, key, req.into_request()),
+            Method::Subscribe => self.on_subscribe(now, flow, key, req.into_request()),
+            Method::Refer => self.on_refer(now, flow, key, req.into_request()),
             Method::Notify | Method::Publish => {
                 self.refuse_request(now, &key, &req, Refusal::MethodNotAllowed)
             }

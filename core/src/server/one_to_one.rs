@@ -8,6 +8,7 @@ use super::leg::{cpm_contact, server_contact, Leg, LegState, Role, Unacked2xx};
 use super::msrp_media::PeerMedia;
 use super::output::{Event, Flow, SessionEnd, SessionOutcome};
 use super::packed::Packed;
+use super::received::Received;
 use super::refusal::Refusal;
 use super::session::{Calling, OneState, OneToOne, Session};
 use super::timer::Timer;
@@ -40,10 +41,10 @@ const HOP_BY_HOP: &[&str] = &[
 impl Server {
     /// An out-of-dialog INVITE: to the conference factory (a group / the claim's
     /// extension), or to a user (a 1-to-1 session).
-    pub(crate) fn on_invite(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+    pub(crate) fn on_invite(&mut self, now: Time, flow: Flow, key: TxKey, req: Received) {
         if self.names_a_focus(&req) {
             // GRP-21, GRP-22: a rejoin adds no session (the group is there, or gone).
-            return self.on_focus_invite(now, flow, key, req);
+            return self.on_focus_invite(now, flow, key, req.into_request());
         }
         if self.session_table_full() {
             // LIM-12: a new session (1-to-1 or group) needs room in the table.
@@ -55,7 +56,7 @@ impl Server {
             .and_then(|u| u.user.as_deref())
             .is_some_and(|u| u == self.config.conference_factory_user);
         if factory {
-            return self.on_factory_invite(now, flow, key, req);
+            return self.on_factory_invite(now, flow, key, req.into_request());
         }
         // REG-2: act only on the identity the server authenticated.
         let Some(caller) = self.identify(now, &key, &req, &flow) else {
@@ -74,7 +75,7 @@ impl Server {
         let bindings = self.reachable_bindings(now, &callee);
         if bindings.is_empty() {
             // Kept for later, or 480 (specs/deferred.md, DEF-12).
-            return self.stand_in_for(now, flow, key, req, caller, callee, &body);
+            return self.stand_in_for(now, flow, key, req.into_request(), caller, callee, &body);
         }
         let info = self.session_info(
             &req,
@@ -119,7 +120,7 @@ impl Server {
             losers: Default::default(),
             state: OneState::Calling(Box::new(Calling {
                 a_tx: key,
-                a_invite: Shared::new(req),
+                a_invite: req,
                 forks,
                 best_failure: None,
             })),
@@ -504,7 +505,7 @@ impl Server {
     /// A request inside a dialog: BYE runs the termination handshake; re-INVITE,
     /// UPDATE and INFO are relayed to the other leg (ONE-5); unknown dialog → 481
     /// (ONE-6).
-    pub(crate) fn on_in_dialog(&mut self, now: Time, flow: Flow, key: TxKey, req: Request) {
+    pub(crate) fn on_in_dialog(&mut self, now: Time, flow: Flow, key: TxKey, req: Received) {
         let Some(leg_key) = self.leg_of_request(&req) else {
             return self.refuse_request(now, &key, &req, Refusal::NoDialog);
         };
@@ -524,17 +525,17 @@ impl Server {
         leg.remote_cseq = Some(req.headers.cseq.seq);
         let sid = leg.session;
         if self.is_stand_in(&leg_key) {
-            return self.stand_in_in_dialog(now, &leg_key, key, req);
+            return self.stand_in_in_dialog(now, &leg_key, key, req.into_request());
         }
         match req.method {
             Method::Bye => self.on_bye(now, sid, &leg_key, key, req),
             Method::Invite | Method::Update | Method::Info => {
-                self.relay_in_dialog(now, sid, &leg_key, key, req)
+                self.relay_in_dialog(now, sid, &leg_key, key, req.into_request())
             }
             Method::Options => self.reply(now, &key, &req, StatusCode::OK),
             Method::Refer if matches!(self.sessions.get(&sid), Some(Session::Group(_))) => {
                 // GRP-14/15: a participant's REFER to the focus in its group dialog.
-                self.on_group_refer_in_dialog(now, sid, &leg_key, key, req)
+                self.on_group_refer_in_dialog(now, sid, &leg_key, key, req.into_request())
             }
             Method::Ack | Method::Cancel => {}
             Method::Register

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::chat_log::ChatLog;
 use super::keys::LegKey;
 use super::keys::TxKey;
+use super::received::Received;
 use crate::ids::{SessionId, StoreTicket};
 use crate::record::SessionInfo;
 use crate::shared::Shared;
@@ -155,8 +156,9 @@ pub(crate) struct Calling {
     /// A's INVITE server transaction.
     pub(crate) a_tx: TxKey,
     /// A's INVITE (answered when B answers). Shared: every answer of B's works on a
-    /// copy of the `Calling` state, and a copy of the request is a count.
-    pub(crate) a_invite: Shared<Request>,
+    /// copy of the `Calling` state, and a copy of the request is a count; it is the
+    /// very request A's server transaction holds.
+    pub(crate) a_invite: Received,
     /// Parallel forking: our INVITE to each registered device of B, by leg.
     pub(crate) forks: BTreeMap<LegKey, TxKey>,
     /// The best failure so far, answered to A if every fork fails.

@@ -14,6 +14,7 @@ use super::config::Mutation;
 use super::keys::LegKey;
 use super::leg::LegState;
 use super::output::{Command, Event, SessionOutcome};
+use super::received::Received;
 use super::refusal::Refusal;
 use super::session::{GroupState, OneState, ParticipantStatus, Sealing, Session};
 use super::timer::Timer;
@@ -21,7 +22,7 @@ use super::transaction::{ClientRx, Owner};
 use super::{Server, TicketUse, TxKey};
 use crate::ids::SessionId;
 use crate::record::{HistoryObject, ParticipantRecord};
-use crate::sip::{Method, Request, StatusCode};
+use crate::sip::{Method, StatusCode};
 use crate::time::Time;
 
 impl Server {
@@ -32,7 +33,7 @@ impl Server {
         sid: SessionId,
         leg: &LegKey,
         key: TxKey,
-        req: Request,
+        req: Received,
     ) {
         if let Some(l) = self.legs.get_mut(leg) {
             l.close();
@@ -44,7 +45,9 @@ impl Server {
         }
         let one = match self.sessions.get_mut(&sid) {
             Some(Session::One(one)) => one,
-            Some(Session::Group(_)) => return self.on_group_bye(now, sid, leg, key, req),
+            Some(Session::Group(_)) => {
+                return self.on_group_bye(now, sid, leg, key, req.into_request())
+            }
             None => return self.refuse_request(now, &key, &req, Refusal::NoDialog),
         };
         match &mut one.state {

@@ -23,6 +23,7 @@ use super::config::Timers;
 use super::keys::{LegKey, TxKey};
 use super::outbox::Outbox;
 use super::output::Flow;
+use super::received::Received;
 use super::timer::Timer;
 use crate::ids::SessionId;
 use crate::shared::Shared;
@@ -214,7 +215,7 @@ impl Transactions {
         &mut self,
         now: Time,
         flow: Flow,
-        req: &Request,
+        req: &Received,
         timers: &Timers,
         out: &mut Outbox,
     ) -> ServerRx {
@@ -248,8 +249,8 @@ impl Transactions {
         } else {
             State::Initial
         };
-        let request = Shared::new(SipMessage::Request(req.clone()));
-        let tx = Transaction::new(flow, request, state, timers, Owner::Nobody);
+        // The very request the handler gets (shared), not a copy of it.
+        let tx = Transaction::new(flow, req.message().clone(), state, timers, Owner::Nobody);
         self.txs.insert(key.clone(), tx);
         if req.method == Method::Invite {
             // §17.2.1: answer 100 at once so the client stops retransmitting.
@@ -673,6 +674,18 @@ mod tests {
     use crate::server::output::Command;
     use crate::sip::StatusCode;
     use crate::testing;
+
+    /// `receive_request` of a request as the server hands it over (shared).
+    fn receive(
+        txs: &mut Transactions,
+        now: Time,
+        flow: Flow,
+        req: &Request,
+        timers: &Timers,
+        out: &mut Outbox,
+    ) -> ServerRx {
+        txs.receive_request(now, flow, &Received::new(req.clone()), timers, out)
+    }
     use crate::Transport;
 
     const PEER: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5060);
@@ -749,8 +762,7 @@ mod tests {
         let mut out = Outbox::default();
         let req = request(method, transport, "s1");
         let t = Timers::default();
-        let ServerRx::New(key) =
-            txs.receive_request(Time::ZERO, flow(transport), &req, &t, &mut out)
+        let ServerRx::New(key) = receive(&mut txs, Time::ZERO, flow(transport), &req, &t, &mut out)
         else {
             panic!("a first request starts a transaction");
         };
@@ -759,12 +771,49 @@ mod tests {
         (txs, out, req, key)
     }
 
+    /// The server transaction keeps the very request the handler gets (shared, not
+    /// a copy of it).
+    #[test]
+    fn a_server_transaction_shares_the_received_request() {
+        let mut txs = Transactions::default();
+        let mut out = Outbox::default();
+        let req = Received::new(request(Method::Invite, Transport::Udp, "s1"));
+        let rx = txs.receive_request(
+            Time::ZERO,
+            flow(Transport::Udp),
+            &req,
+            &Timers::default(),
+            &mut out,
+        );
+        let ServerRx::New(key) = rx else {
+            panic!("expected a new transaction, got {rx:?}");
+        };
+        let kept = txs
+            .request(&key)
+            .expect("an unfinished transaction keeps it");
+        assert!(std::ptr::eq(kept, &*req), "one request, not a copy");
+    }
+
+    /// A handler's own copy of a shared request leaves the transaction's as it was;
+    /// a request nothing else holds is moved out, not copied.
+    #[test]
+    fn a_received_request_is_copied_only_while_shared() {
+        let original = request(Method::Bye, Transport::Udp, "s1");
+        assert_eq!(Received::new(original.clone()).into_request(), original);
+        let shared = Received::new(original.clone());
+        let kept = shared.clone();
+        let mut copy = shared.into_request();
+        copy.method = Method::Info;
+        assert_eq!(*kept, original, "the holder's request is untouched");
+    }
+
     #[test]
     fn invite_server_transaction_answers_100_at_once() {
         let mut txs = Transactions::default();
         let mut out = Outbox::default();
         let req = request(Method::Invite, Transport::Udp, "s1");
-        let rx = txs.receive_request(
+        let rx = receive(
+            &mut txs,
             Time::ZERO,
             flow(Transport::Udp),
             &req,
@@ -788,11 +837,11 @@ mod tests {
         let mut out = Outbox::default();
         let req = request(Method::Message, Transport::Udp, "s1");
         let f = flow(Transport::Udp);
-        let ServerRx::New(key) = txs.receive_request(Time::ZERO, f, &req, &t, &mut out) else {
+        let ServerRx::New(key) = receive(&mut txs, Time::ZERO, f, &req, &t, &mut out) else {
             panic!("new transaction");
         };
         // Before any response: absorbed, nothing to repeat.
-        let again = txs.receive_request(Time::from_ms(500), f, &req, &t, &mut out);
+        let again = receive(&mut txs, Time::from_ms(500), f, &req, &t, &mut out);
         assert_eq!(again, ServerRx::Absorbed);
         assert!(sent(&mut out).is_empty());
         txs.respond(
@@ -804,7 +853,7 @@ mod tests {
         );
         assert_eq!(statuses(&mut out), [200]);
         // After it: the same response again, and the TU never sees the request.
-        let again = txs.receive_request(Time::from_ms(1000), f, &req, &t, &mut out);
+        let again = receive(&mut txs, Time::from_ms(1000), f, &req, &t, &mut out);
         assert_eq!(again, ServerRx::Absorbed);
         assert_eq!(statuses(&mut out), [200]);
     }
@@ -823,8 +872,14 @@ mod tests {
             "a lingering BYE transaction keeps {} bytes",
             stats.bytes
         );
-        let again =
-            txs.receive_request(Time::from_ms(900), flow(Transport::Udp), &req, &t, &mut out);
+        let again = receive(
+            &mut txs,
+            Time::from_ms(900),
+            flow(Transport::Udp),
+            &req,
+            &t,
+            &mut out,
+        );
         assert_eq!(again, ServerRx::Absorbed);
         assert_eq!(
             sent(&mut out),
@@ -857,7 +912,8 @@ mod tests {
         fire(&mut txs, &mut out, &Timer::Linger(key.clone()));
         assert!(!txs.contains(&key), "Timer J removes the transaction");
         let t = Timers::default();
-        let rx = txs.receive_request(
+        let rx = receive(
+            &mut txs,
             Time::from_ms(40_000),
             flow(Transport::Udp),
             &req,
@@ -921,7 +977,7 @@ mod tests {
         let resp = Response::to_request(&req, StatusCode::BUSY_HERE);
         let ack = testing::ack_non_2xx(&req, &resp);
         let now = Time::from_ms(700);
-        let rx = txs.receive_request(now, flow(Transport::Udp), &ack, &t, &mut out);
+        let rx = receive(&mut txs, now, flow(Transport::Udp), &ack, &t, &mut out);
         assert_eq!(
             rx,
             ServerRx::Absorbed,
@@ -945,12 +1001,12 @@ mod tests {
         // Confirmed: a repeated ACK is absorbed silently; a late INVITE retransmission
         // still gets the final response, never the TU.
         assert_eq!(
-            txs.receive_request(now, flow(Transport::Udp), &ack, &t, &mut out),
+            receive(&mut txs, now, flow(Transport::Udp), &ack, &t, &mut out),
             ServerRx::Absorbed
         );
         assert!(sent(&mut out).is_empty());
         assert_eq!(
-            txs.receive_request(now, flow(Transport::Udp), &req, &t, &mut out),
+            receive(&mut txs, now, flow(Transport::Udp), &req, &t, &mut out),
             ServerRx::Absorbed
         );
         assert_eq!(statuses(&mut out), [486]);
@@ -974,13 +1030,21 @@ mod tests {
             "the dialog repeats 2xx"
         );
         // RFC 6026: a retransmitted INVITE is absorbed and never starts a second call.
-        let rx = txs.receive_request(Time::from_ms(500), flow(Transport::Udp), &req, &t, &mut out);
+        let rx = receive(
+            &mut txs,
+            Time::from_ms(500),
+            flow(Transport::Udp),
+            &req,
+            &t,
+            &mut out,
+        );
         assert_eq!(rx, ServerRx::Absorbed);
         assert!(sent(&mut out).is_empty(), "Accepted repeats nothing itself");
         // The ACK of a 2xx belongs to the dialog, whether or not it reuses the branch.
         let resp = Response::to_request(&req, StatusCode::OK);
         let same_branch = testing::ack_non_2xx(&req, &resp);
-        let rx = txs.receive_request(
+        let rx = receive(
+            &mut txs,
             Time::from_ms(600),
             flow(Transport::Udp),
             &same_branch,
@@ -990,7 +1054,14 @@ mod tests {
         assert_eq!(rx, ServerRx::AckFor2xx);
         let mut own = same_branch.clone();
         own.headers.via = vec![testing::via(Transport::Udp, PEER, "ack-own")];
-        let rx = txs.receive_request(Time::from_ms(600), flow(Transport::Udp), &own, &t, &mut out);
+        let rx = receive(
+            &mut txs,
+            Time::from_ms(600),
+            flow(Transport::Udp),
+            &own,
+            &t,
+            &mut out,
+        );
         assert_eq!(rx, ServerRx::AckFor2xx);
         assert!(
             !txs.contains(&TxKey::for_server(&own)),

@@ -119,10 +119,13 @@ pub struct Replaces {
 /// A MIME media type such as `multipart/mixed;boundary=xyz`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MediaType {
-    /// Top-level type, lower-cased.
-    pub kind: String,
-    /// Subtype, lower-cased.
-    pub subtype: String,
+    /// Top-level type, lower-cased; inline up to 24 bytes (`application`,
+    /// `message`), as [`Param`]'s parts: a message's type is decoded and copied
+    /// without an allocation.
+    pub kind: CompactString,
+    /// Subtype, lower-cased; inline up to 24 bytes (`sdp`, `cpim`,
+    /// `resource-lists+xml`).
+    pub subtype: CompactString,
     /// Parameters in order, quotes removed from values.
     pub params: Vec<Param>,
 }
@@ -131,8 +134,8 @@ impl MediaType {
     /// A type without parameters (`application/sdp`).
     pub fn new(kind: &str, subtype: &str) -> Self {
         Self {
-            kind: kind.to_ascii_lowercase(),
-            subtype: subtype.to_ascii_lowercase(),
+            kind: lower_case(kind),
+            subtype: lower_case(subtype),
             params: Vec::new(),
         }
     }
@@ -146,6 +149,13 @@ impl MediaType {
     pub fn param(&self, name: &str) -> Option<&str> {
         param_value(&self.params, name)
     }
+}
+
+/// `text` in ASCII lower case, inline when it fits.
+fn lower_case(text: &str) -> CompactString {
+    let mut out = CompactString::from(text);
+    out.make_ascii_lowercase();
+    out
 }
 
 /// The header block of a SIP message. Headers the server acts on are typed; the rest
@@ -193,8 +203,10 @@ pub struct Headers {
     pub session_replaces: Option<ContributionId>,
     /// RFC 3891 Replaces values; more than one is an error the server answers with 400.
     pub replaces: Vec<Replaces>,
-    /// RFC 3892 Referred-By.
-    pub referred_by: Option<NameAddr>,
+    /// RFC 3892 Referred-By; boxed, as it is rare (only a group's REFER and its
+    /// INVITEs carry it) and a name-addr inline is 176 of the block's bytes, which
+    /// every message moves and copies whole (issue 15, `bench/core_ir.sh`).
+    pub referred_by: Option<Box<NameAddr>>,
     /// Accept-Contact values, verbatim.
     pub accept_contact: Vec<String>,
     /// Every other header, `(name as received, value)`, in arrival order.

@@ -23,6 +23,7 @@ pub mod multipart;
 mod prints_back;
 pub mod resource_lists;
 pub mod sdp;
+mod sdp_plain;
 mod sip_decode;
 mod sip_encode;
 pub mod uri;

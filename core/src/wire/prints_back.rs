@@ -52,14 +52,14 @@ fn plain_host_name(name: &str) -> bool {
 }
 
 fn sip_uri(s: &SipUri) -> bool {
-    let userinfo = match (&s.user, &s.password) {
+    let userinfo = match (&s.user, s.password()) {
         (None, None) => true,
         // A password is printed only after a user.
         (None, Some(_)) => false,
         (Some(user), password) => {
             plain_part(user, &[])
                 // The first `:` of the userinfo ends the user; the password may hold more.
-                && password.as_deref().is_none_or(|p| p.is_empty() || plain_part(p, b":"))
+                && password.is_none_or(|p| p.is_empty() || plain_part(p, b":"))
         }
     };
     let host = match &s.host {
@@ -69,7 +69,7 @@ fn sip_uri(s: &SipUri) -> bool {
     userinfo
         && host
         && uri_params(&s.params)
-        && s.headers.iter().all(|(name, value)| {
+        && s.headers().iter().all(|(name, value)| {
             plain_part(name, &[]) && (value.is_empty() || plain_part(value, b"="))
         })
 }
@@ -117,6 +117,7 @@ pub(crate) fn prints_back_name_addr(addr: &NameAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::uri::SipUriExtra;
     use crate::wire::{parse_name_addr, parse_uri, print_name_addr, print_uri};
     use proptest::collection::vec;
     use proptest::option;
@@ -175,11 +176,10 @@ mod tests {
                 Uri::Sip(SipUri {
                     secure,
                     user: user.map(Into::into),
-                    password,
                     host,
                     port,
                     params,
-                    headers,
+                    extra: SipUriExtra::boxed(password, headers),
                 })
             });
         prop_oneof![
@@ -297,11 +297,10 @@ mod tests {
             !prints_back_uri(&Uri::Sip(SipUri {
                 secure: false,
                 user: None,
-                password: None,
                 host: Host::Name("10.0.0.1".into()),
                 port: None,
                 params: Vec::new(),
-                headers: Vec::new(),
+                extra: None,
             })),
             "comes back as an IPv4 literal"
         );

@@ -4,13 +4,16 @@
 //! last line without a line end, host names as well as IP literals in `o=`/`c=`, and
 //! fields in a lax order. Its types stay in this file. On top of it we keep the body
 //! text as received (the history stores it) and reduce the session to what the
-//! server acts on.
+//! server acts on. A body of the plain shape terminals send is read directly to the
+//! same value (`wire::sdp_plain`, a fraction of the crate's cost); every other body
+//! takes the crate.
 //!
 //! What this is *not*: SDP offer/answer logic, or any judgement on the media
 //! offered (an SDP without `m=` decodes fine; the server decides what to refuse).
 //! The printer writes a minimal, fresh SDP from the typed value; it does not try to
 //! reproduce the received text (that is [`Sdp::raw`]).
 
+use super::sip_decode::syntax::{cut, pieces};
 use crate::decimal::{push_decimal, push_ipv4};
 use crate::sdp::{Sdp, SdpAttribute, SdpMedia};
 use std::fmt::Write as _;
@@ -45,9 +48,19 @@ pub fn decode(body: &[u8]) -> Result<Sdp, SdpError> {
     if text.trim().is_empty() {
         return Err(SdpError::Empty);
     }
+    // The plain shape terminals send is read directly, to the same value
+    // (`wire::sdp_plain`); anything else takes the crate's parser.
+    match super::sdp_plain::read(text) {
+        Some(sdp) => Ok(sdp),
+        None => decode_full(text),
+    }
+}
+
+/// [`decode`] through `sdp-types`, for a non-empty UTF-8 text.
+fn decode_full(text: &str) -> Result<Sdp, SdpError> {
     // `sdp-types` already takes the last line without a line end (it splits with
     // `bstr::lines`), so the text goes in unchanged.
-    let session = sdp_types::Session::parse(body)
+    let session = sdp_types::Session::parse(text.as_bytes())
         .map_err(|e| SdpError::Parse(e.to_string().to_ascii_lowercase()))?;
     if !text.lines().any(|l| l.starts_with("o=")) {
         return Err(SdpError::MissingOrigin);
@@ -80,13 +93,13 @@ pub fn decode(body: &[u8]) -> Result<Sdp, SdpError> {
 pub fn media_attribute_lines(text: &str) -> Vec<String> {
     let mut lines = Vec::new();
     let mut in_media = false;
-    for line in text.split('\n') {
+    for line in pieces(text, b'\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
         match line.as_bytes().first() {
             Some(b'm') => in_media = true,
             Some(b'a') if in_media => {
                 let value = line.get(2..).unwrap_or_default();
-                lines.push(match value.split_once(':') {
+                lines.push(match cut(value, b':') {
                     Some((name, value)) => {
                         let (name, value) = (name.trim(), value.trim());
                         let mut line = String::with_capacity(name.len() + 1 + value.len());
@@ -502,6 +515,193 @@ mod tests {
             proptest::prop_assert_eq!(&printed, &encode(&value));
             let again = decode(printed.as_bytes());
             proptest::prop_assert_eq!(again, Ok(Sdp { raw: printed, ..value }));
+        }
+    }
+
+    /// A plain SDP as lines: `v=0`, `o=`, `s=`, maybe a session `c=`, `t=`,
+    /// session attributes, then `m=` sections with maybe a `c=` and attributes.
+    fn plain_sdp_lines() -> impl proptest::strategy::Strategy<Value = Vec<String>> {
+        use proptest::prelude::*;
+        let attr = (
+            "[a-z-]{1,8}",
+            proptest::option::of("[ a-zA-Z0-9/:;*.-]{0,12}"),
+        )
+            .prop_map(|(n, v)| match v {
+                Some(v) => format!("a={n}:{v}"),
+                None => format!("a={n}"),
+            });
+        let conn = proptest::option::of("[a-z0-9.]{1,9}".prop_map(|a| format!("c=IN IP4 {a}")));
+        let section = (
+            "(message|audio)",
+            any::<u16>(),
+            "(TCP/MSRP|TCP/TLS/MSRP|RTP/AVP)",
+            "(\\*|0 8|31)",
+            conn.clone(),
+            proptest::collection::vec(attr.clone(), 0..4),
+        )
+            .prop_map(|(m, port, proto, fmt, c, attrs)| {
+                let mut lines = vec![format!("m={m} {port} {proto} {fmt}")];
+                lines.extend(c);
+                lines.extend(attrs);
+                lines
+            });
+        (
+            "(-|alice)",
+            "[0-9]{1,6}",
+            "[0-9]{1,6}",
+            "[a-z0-9.]{1,9}",
+            "[a-z-]{1,4}",
+            conn,
+            proptest::collection::vec(attr, 0..3),
+            proptest::collection::vec(section, 0..3),
+        )
+            .prop_map(|(user, id, version, addr, name, c, attrs, sections)| {
+                let mut lines = vec![
+                    "v=0".to_owned(),
+                    format!("o={user} {id} {version} IN IP4 {addr}"),
+                    format!("s={name}"),
+                ];
+                lines.extend(c);
+                lines.push("t=0 0".to_owned());
+                lines.extend(attrs);
+                lines.extend(sections.into_iter().flatten());
+                lines
+            })
+    }
+
+    /// A line near the plain shape: signs, long numbers, tabs, double spaces,
+    /// extra or missing fields, port ranges, other keys, non-ASCII.
+    fn near_miss_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("o=- 1 +1 IN IP4 127.0.0.1".to_owned()),
+            Just("o=- 1 12345678901234567890 IN IP4 h".to_owned()),
+            Just("o=-  1  1  IN IP4 h".to_owned()),
+            Just("o=- 1 1 IN IP4 127.0.0.1 extra".to_owned()),
+            Just("o=- 1 1 I\"N IP4 127.0.0.1".to_owned()),
+            Just("o=-\t1 1 IN IP4 h".to_owned()),
+            Just("c=IN IP4".to_owned()),
+            Just("c=IN  IP4  h".to_owned()),
+            Just("c=IN IP4 h/127".to_owned()),
+            Just("t=0".to_owned()),
+            Just("t=+0 0".to_owned()),
+            Just("a=".to_owned()),
+            Just("a=:x".to_owned()),
+            Just("a= setup : active ".to_owned()),
+            Just("m=message 7000/2 TCP/MSRP *".to_owned()),
+            Just("m=message 99999 TCP/MSRP *".to_owned()),
+            Just("m=message  7000 TCP/MSRP *".to_owned()),
+            Just("m=message 7000 TCP/MSRP".to_owned()),
+            Just("m=message 7000 TCP/MSRP  ".to_owned()),
+            Just("m= 7000 TCP/MSRP *".to_owned()),
+            Just("m=message +7000 TCP/MSRP *".to_owned()),
+            Just("v=0".to_owned()),
+            Just("s=".to_owned()),
+            Just("novalue".to_owned()),
+            Just("=x".to_owned()),
+            Just("xy=z".to_owned()),
+            Just("é=x".to_owned()),
+            Just("a=caf\u{e9}".to_owned()),
+            "[bikeuzrptxX]=[a-z0-9 :]{0,6}",
+        ]
+    }
+
+    /// A generated SDP text: a plain SDP, mostly left as it is, else with one line
+    /// replaced by a near miss, one inserted, two swapped or one repeated; then
+    /// CRLF, LF, blank lines, a stray CR or no last line end.
+    fn sdp_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let end =
+            prop_oneof![8 => Just("\r\n"), 4 => Just("\n"), 1 => Just("\n\n"), 1 => Just("\r")];
+        (
+            plain_sdp_lines(),
+            0..5u8,
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+            near_miss_line(),
+            proptest::collection::vec(end, 40),
+            any::<bool>(),
+        )
+            .prop_map(|(mut lines, change, i, j, miss, ends, last_end)| {
+                let (i, j) = (i.index(lines.len()), j.index(lines.len()));
+                match change {
+                    1 => lines[i] = miss,
+                    2 => lines.insert(i, miss),
+                    3 => lines.swap(i, j),
+                    4 => lines.insert(i, lines[j].clone()),
+                    _ => {}
+                }
+                let mut text = String::new();
+                for (k, line) in lines.iter().enumerate() {
+                    text.push_str(line);
+                    if k + 1 < lines.len() || last_end {
+                        text.push_str(ends[k % ends.len()]);
+                    }
+                }
+                text
+            })
+    }
+
+    /// The generator gives the property below both answers: texts the plain reader
+    /// reads and texts it leaves to the full decoder (among them some the full
+    /// decoder accepts and some it refuses).
+    #[test]
+    fn sdp_texts_exercise_both_readers() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let (mut plain, mut full_ok, mut full_err) = (0, 0, 0);
+        for _ in 0..2000 {
+            let text = sdp_text().new_tree(&mut runner).expect("a text").current();
+            match (super::super::sdp_plain::read(&text), decode_full(&text)) {
+                (Some(_), _) => plain += 1,
+                (None, Ok(_)) => full_ok += 1,
+                (None, Err(_)) => full_err += 1,
+            }
+        }
+        assert!(
+            plain >= 100 && full_ok >= 100 && full_err >= 100,
+            "{plain} read plainly, {full_ok} decoded in full, {full_err} refused"
+        );
+    }
+
+    proptest::proptest! {
+        /// The plain-shape reader agrees with the full decoder on every text it
+        /// reads (its `Some` is the full decoder's `Ok`), over generated SDPs of
+        /// plain lines and their near misses in any order.
+        #[test]
+        fn the_plain_reader_reads_what_the_full_decoder_decodes(text in sdp_text()) {
+            if let Some(plain) = super::super::sdp_plain::read(&text) {
+                proptest::prop_assert_eq!(Ok(plain), decode_full(&text), "{:?}", text);
+            }
+        }
+
+        /// The plain shapes terminals send are read directly: an offer or answer
+        /// of the usual lines, in either line end.
+        #[test]
+        fn plain_offers_are_read_directly(
+            port in 1u16..,
+            path in "[a-z0-9]{1,10}",
+            crlf in proptest::bool::ANY,
+            setup in "(active|passive|actpass)",
+        ) {
+            let end = if crlf { "\r\n" } else { "\n" };
+            let text = [
+                "v=0".to_owned(),
+                "o=- 1 1 IN IP4 127.0.0.1".to_owned(),
+                "s=-".to_owned(),
+                "c=IN IP4 127.0.0.1".to_owned(),
+                "t=0 0".to_owned(),
+                format!("m=message {port} TCP/MSRP *"),
+                "a=accept-types:message/cpim".to_owned(),
+                format!("a=path:msrp://127.0.0.1:{port}/{path};tcp"),
+                format!("a=setup:{setup}"),
+                "a=sendrecv".to_owned(),
+            ]
+            .join(end)
+                + end;
+            let plain = super::super::sdp_plain::read(&text);
+            proptest::prop_assert!(plain.is_some(), "{:?}", text);
+            proptest::prop_assert_eq!(plain.map(Ok), Some(decode_full(&text)));
         }
     }
 

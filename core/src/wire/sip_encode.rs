@@ -330,7 +330,7 @@ mod tests {
             from_tag: Tag::new("f"),
             early_only: true,
         });
-        h.referred_by = Some(addr("sip:bob@b.example", None, None));
+        h.referred_by = Some(Box::new(addr("sip:bob@b.example", None, None)));
         h.accept_contact.push("*;+g.oma.sip-im".into());
         h.other.push(("P-Custom".into(), "x, y".into()));
         Request {

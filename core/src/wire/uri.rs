@@ -17,7 +17,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use super::sip_decode::syntax::{cut, pieces};
 use crate::ids::{CallId, Tag};
 use crate::sip::Replaces;
-use crate::uri::{Host, Param, SipUri, TelUri, Uri};
+use crate::uri::{Host, Param, SipUri, SipUriExtra, TelUri, Uri};
 
 /// Why a URI (or a `Replaces` value) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
@@ -111,11 +111,10 @@ fn parse_sip(rest: &str, secure: bool) -> Result<SipUri, UriError> {
     Ok(SipUri {
         secure,
         user,
-        password,
         host,
         port,
         params,
-        headers,
+        extra: SipUriExtra::boxed(password, headers),
     })
 }
 
@@ -293,7 +292,7 @@ fn write_sip(out: &mut String, sip: &SipUri) {
     out.push_str(if sip.secure { "sips:" } else { "sip:" });
     if let Some(user) = &sip.user {
         out.push_str(user);
-        if let Some(pw) = &sip.password {
+        if let Some(pw) = sip.password() {
             out.push(':');
             out.push_str(pw);
         }
@@ -305,7 +304,7 @@ fn write_sip(out: &mut String, sip: &SipUri) {
         crate::decimal::push_decimal(out, u64::from(port));
     }
     push_uri_params(out, &sip.params);
-    for (i, (name, value)) in sip.headers.iter().enumerate() {
+    for (i, (name, value)) in sip.headers().iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(name);
         out.push('=');
@@ -396,6 +395,47 @@ mod tests {
                 proptest::prop_assert_eq!(parse_ipv4(text), text.parse::<Ipv4Addr>().ok(), "{}", text);
             }
         }
+
+        /// The boxed rare parts (`SipUri::extra`): a URI with neither a password nor
+        /// `?headers` decodes with no box (the one form of "none", so equal URIs have
+        /// equal fields), one with either keeps exactly what the text held, and the
+        /// printed URI reads back to the same value.
+        #[test]
+        fn rare_parts_decode_boxed_only_when_present_and_print_back(
+            password in proptest::option::of("[a-z0-9]{0,6}"),
+            headers in proptest::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,8}", "[a-z0-9%]{0,6}"), 0..3),
+            params in proptest::collection::vec("[a-z]{1,5}", 0..3),
+        ) {
+            let mut text = String::from("sip:alice");
+            if let Some(pw) = &password {
+                text.push(':');
+                text.push_str(pw);
+            }
+            text.push_str("@example.com");
+            for p in &params {
+                text.push(';');
+                text.push_str(p);
+            }
+            for (i, (name, value)) in headers.iter().enumerate() {
+                text.push(if i == 0 { '?' } else { '&' });
+                text.push_str(name);
+                text.push('=');
+                text.push_str(value);
+            }
+            let uri = parse_uri(&text).expect("a valid URI");
+            let Uri::Sip(sip) = &uri else { panic!("{text}: not sip") };
+            proptest::prop_assert_eq!(sip.extra.is_some(), password.is_some() || !headers.is_empty());
+            proptest::prop_assert_eq!(sip.password(), password.as_deref());
+            proptest::prop_assert_eq!(sip.headers(), headers.as_slice());
+            proptest::prop_assert_eq!(sip.params.len(), params.len());
+            proptest::prop_assert_eq!(print_uri(&uri), text.clone());
+            proptest::prop_assert_eq!(parse_uri(&print_uri(&uri)), Ok(uri.clone()));
+            // The Request-URI form drops the headers and keeps the password.
+            let Uri::Sip(target) = uri.to_request_uri() else { panic!("not sip") };
+            proptest::prop_assert!(target.headers().is_empty());
+            proptest::prop_assert_eq!(target.password(), password.as_deref());
+            proptest::prop_assert_eq!(target.extra.is_some(), password.is_some());
+        }
     }
 
     fn sip(text: &str) -> SipUri {
@@ -416,14 +456,14 @@ mod tests {
         let u = sip("sip:alice.smith@Example.COM");
         assert_eq!(u.user.as_deref(), Some("alice.smith"));
         assert_eq!(u.host, Host::Name("example.com".into()));
-        assert!(!u.secure && u.port.is_none() && u.password.is_none());
+        assert!(!u.secure && u.port.is_none() && u.password().is_none());
     }
 
     #[test]
     fn ipv6_reference_with_port_and_password() {
         let u = sip("sips:bob:secret@[2001:db8::1]:5061");
         assert!(u.secure);
-        assert_eq!(u.password.as_deref(), Some("secret"));
+        assert_eq!(u.password(), Some("secret"));
         assert_eq!(u.host, Host::V6("2001:db8::1".parse().unwrap()));
         assert_eq!(u.port, Some(5061));
     }
@@ -439,7 +479,7 @@ mod tests {
         );
         assert_eq!(u.params[3].value, None);
         assert_eq!(
-            u.headers,
+            u.headers(),
             [
                 ("Replaces".to_owned(), "a%40b%3Bto-tag%3D1".to_owned()),
                 ("x".to_owned(), String::new())

@@ -67,7 +67,7 @@ fn parse_addr_spec(value: &str) -> Result<NameAddr, String> {
         None => (value, ""),
     };
     let uri = parse_uri(trim_lws(uri)).map_err(|e| e.to_string())?;
-    if uri.as_sip().is_some_and(|u| !u.headers.is_empty()) {
+    if uri.as_sip().is_some_and(|u| !u.headers().is_empty()) {
         // RFC 3261 §20.10: a URI with headers (or `,` or `;`) must be in <> (RFC 4475
         // §3.1.2.13).
         return Err("a URI with headers must be enclosed in <>".into());
@@ -85,10 +85,14 @@ pub(super) fn parse_via(value: &str) -> Result<Via, String> {
         Some(i) => value.split_at(i),
         None => (value, ""),
     };
-    let mut parts = proto.splitn(3, '/').map(trim_lws);
-    let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+    // `splitn(3, '/')` by byte scans (see `syntax::cut`).
+    let Some((name, rest)) = cut(proto, b'/') else {
         return Err("expected SIP/2.0/transport".into());
     };
+    let Some((version, rest)) = cut(rest, b'/') else {
+        return Err("expected SIP/2.0/transport".into());
+    };
+    let (name, version, rest) = (trim_lws(name), trim_lws(version), trim_lws(rest));
     if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
         return Err("expected SIP/2.0".into());
     }
@@ -111,8 +115,9 @@ pub(super) fn parse_via(value: &str) -> Result<Via, String> {
 
 /// `CSeq: number method`.
 pub(super) fn parse_cseq(value: &str) -> Result<CSeq, String> {
-    let parts: Vec<&str> = value.split([' ', '\t']).filter(|p| !p.is_empty()).collect();
-    let [seq, method] = parts.as_slice() else {
+    // Exactly two words, read without collecting them.
+    let mut parts = value.split([' ', '\t']).filter(|p| !p.is_empty());
+    let (Some(seq), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err("expected number and method".into());
     };
     let seq = parse_digits::<u32>(seq).ok_or("bad sequence number")?;
@@ -132,7 +137,7 @@ pub(super) fn parse_media_type(value: &str) -> Result<MediaType, String> {
         Some(i) => value.split_at(i),
         None => (value, ""),
     };
-    let (kind, subtype) = mt.split_once('/').ok_or("expected type/subtype")?;
+    let (kind, subtype) = cut(mt, b'/').ok_or("expected type/subtype")?;
     let (kind, subtype) = (trim_lws(kind), trim_lws(subtype));
     if !is_token(kind) || !is_token(subtype) {
         return Err("bad type/subtype".into());

@@ -266,7 +266,7 @@ pub(super) fn parse_start_line(line: &str) -> Result<StartLine, DecodeError> {
         return Err(bad("unsupported version"));
     }
     let parsed = parse_uri(uri).map_err(|e| bad(&format!("request-uri: {e}")))?;
-    if parsed.as_sip().is_some_and(|u| !u.headers.is_empty()) {
+    if parsed.as_sip().is_some_and(|u| !u.headers().is_empty()) {
         // RFC 3261 §19.1.5: headers belong in a URI used to build a request, never
         // in a Request-URI (RFC 4475 §3.1.2.11).
         return Err(bad("request-uri: escaped headers in a request-uri"));

@@ -272,7 +272,7 @@ impl Builder {
             }
             Ext::ReferredBy => {
                 let addr = parse_name_addr(value).map_err(bad(name))?;
-                once(&mut h.referred_by, name, addr)
+                once(&mut h.referred_by, name, Box::new(addr))
             }
             Ext::AcceptContact => {
                 h.accept_contact
