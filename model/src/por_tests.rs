@@ -257,6 +257,19 @@ fn the_check_fails_on_a_wrong_2xx_classification() {
     eprintln!("{why}");
 }
 
+/// The companion is needed (model/README.md "Session 13b"): the real
+/// classification with every safe receipt alone, no retransmission beside it,
+/// breaks the check in `lossy` with `eager_acks`: a final answer to the oldest
+/// request ends a retransmission that is still enabled, which it does not absorb.
+#[test]
+fn the_check_fails_without_the_companion() {
+    let model = CpmModel::new(checked(lossy_eager()));
+    let safe = |st: &crate::model::State, i: usize| model.safe_receipt(st, i);
+    let why = first_por_failure(&model, &safe, |_| {}).expect("a missing companion is caught");
+    assert!(why.contains("Retransmit"), "{why}");
+    eprintln!("{why}");
+}
+
 /// Each mutant of a configuration the reduction applies to, as `tests.rs` runs it,
 /// with the reduction on, over TCP (as pinned) and over UDP.
 #[test]
