@@ -12,9 +12,10 @@
 //! order within each (only the head of a connection is ever delivered).
 //!
 //! **Safe receipt.** The delivery of packet `p` from the server to terminal `t` when
-//! `p` is not a BYE, is not (over UDP) the 2xx that creates a caller's dialog, and,
-//! if `p` is a final response to one of `t`'s unanswered requests, no
-//! retransmission is left. Only where the setup has no MSRP, no
+//! `p` is not a BYE and is not (over UDP) the 2xx that creates a caller's dialog. If
+//! `p` is a final response to `t`'s oldest unanswered request and a retransmission
+//! is left, `t`'s retransmission is in the ample set beside `p`'s fate (its
+//! *companion*, below). Only where the setup has no MSRP, no
 //! restart, no group race and no REFER (there a receipt calls back into the server:
 //! an MSRP bind, a 481 of a lost dialog; or the focus's BYE and the REFERs read the
 //! terminals' dialogs): elsewhere the reduction is off whatever the setting.
@@ -41,8 +42,7 @@
 //!     BYE's receipt (`bye_received`, `left_group`), which is never safe, and read
 //!     nothing a safe receipt writes but the dialog it creates (then they were not
 //!     enabled before). `t`'s retransmission reads its oldest unanswered request,
-//!     which a final response removes: hence "no retransmission left" (the budget
-//!     never grows back, so that stays true on every path from `s`);
+//!     which a final response to it removes: hence the companion (below);
 //!   - *other receipts at `t`*, of packets in flight or that the server sends later
 //!     (UDP reorders them): two receipts at `t` touch different dialogs or
 //!     transactions and commute once the remembered answers are kept sorted,
@@ -65,15 +65,15 @@
 //!   `A(s)`, which commutes to the front); a non-end state's `always` verdicts are
 //!   the ghost's, which a safe receipt leaves as they were, and a `sometimes` flag a
 //!   full path sets stays set on the reduced path that carries it forward.
-//! * C3, cycles: every reduced step lowers (duplications left, packets on their way
-//!   to a terminal) lexicographically (a receipt removes one and sends only towards
+//! * C3, cycles: every reduced step lowers (retransmissions left, duplications
+//!   left, packets on their way weighted) lexicographically (a receipt removes one and sends only towards
 //!   the server; a loss removes one; a duplication spends its budget), so no cycle of
 //!   the reduced graph is made of reduced states only: the proviso holds.
 //!
 //! **Server-side receipts** (`Setup::por_server`, on in `combined` only). The
 //! server's receipt of a terminal's final answer (200, 481, …) to the server's own
-//! BYE is safe too when no retransmission of that BYE can come (TCP, or none left)
-//! and no other input may still make the server mint (`may_mint`: the extension or
+//! BYE is safe too (over UDP with that BYE's retransmission as its companion)
+//! when no other input may still make the server mint (`may_mint`: the extension or
 //! the attack still to be sent, group messages or leaves configured, an INVITE on
 //! its way to either side, a 2xx to an INVITE on its way to the server, a group's
 //! info waiting for the store, `replaced_bye_timeout` armed), nor may A still
@@ -108,8 +108,8 @@
 //! **The 2xx to the server's INVITEs** (`por_server` too, session 13): the server's
 //! receipt of a terminal's 2xx to one of its INVITEs (B's to the 1-to-1's, B's and
 //! C's to the focus's) is safe when it is the *first* final answer to that client
-//! transaction (its timeout is still armed: `first_answer`), no retransmission can
-//! come (TCP, or none left), and the answering terminal may send no chat message on
+//! transaction (its timeout is still armed: `first_answer`; over UDP the INVITE's
+//! retransmission is its companion), and the answering terminal may send no chat message on
 //! that dialog any more (`may_chat_on`). Why, from the core: `receive_response`
 //! (`transaction.rs`) disarms the transaction's `Retransmit` and `Timeout`, arms its
 //! `Linger` (neither offered once the budget is spent) and marks it accepted; then
@@ -132,6 +132,49 @@
 //! summed), a packet weighing more than the packets its receipt may send (`weight`:
 //! an INVITE to a terminal more than its 2xx, the 2xx to the server more than the
 //! 200 and the ACK it sends on).
+//!
+//! **Companions** (session 13b). Every receipt above ends a retransmission when it
+//! is the final answer to what is retransmitted: a terminal's answer to `t`'s oldest
+//! request (`t`'s `Retransmit`), the server's receipt of a 2xx or of an answer to its
+//! BYE (that client transaction's `Fire(Retransmit)`). Until session 13 such a
+//! receipt waited for the budget to be spent; now, while one is left, the ample set
+//! is the packet's fate *and* that retransmission `c` (`companion`). What `c` must
+//! meet, against every action `b` outside the set: `b` does not disable `c` unless it
+//! spent the budget (then `c` never comes back on that path, so the first action of
+//! the set on the path, if any, is the receipt, which commutes as above); `c` and `b`
+//! commute, or `c` absorbs `b` (`b` then `c` is `c`: an ACK delivered that `c` would
+//! deliver at once), or `c` *simulates* `b` (next paragraph); `c` changes no
+//! property's verdict and lowers the C3 measure (it spends the retransmission,
+//! first in the measure). `b` leaves `c` the receipt's companion while `c` is
+//! enabled (so each action on a path from `s` meets `c` in a checked state).
+//!
+//! **With `eager_acks`** (`eager_ack.rs`, on in `combined`): spending the last
+//! retransmission delivers every ACK in flight to the server at once, so `c`
+//! disables the loss and the duplication of such an ACK, and `b` (losing it) then
+//! `c` is not `c`: the ACK never reaches the server and the loss is spent. Session
+//! 13's attempt excluded every state where an ACK was, or could still be, on its way
+//! before the budget was spent, which left 0.4–9 % of gains. The joint argument: `b`
+//! then `c` reaches `x`, `c` alone reaches `y`, and `y` is `x` with that ACK
+//! delivered and the fault budget `b` spent given back (for a duplicate: delivered
+//! once instead of twice); `ack_fate_undone` rebuilds `y` from `x` that way and the
+//! check asserts the equality. From there on no retransmission is left in either,
+//! and that is exactly the situation `eager_acks` itself rests on: once the budget
+//! is spent, an ACK delivered, delivered twice or never leaves states that differ
+//! only in what nothing reads (`core/src/server/transaction.rs`, `ack_in_server_tx`:
+//! the INVITE server transaction's Completed or Confirmed and its `Retransmit`,
+//! `Timeout` and `Linger`; `one_to_one.rs`, `on_ack`: the leg's unacknowledged 2xx
+//! and `Retransmit2xx`; the model fires no `Timeout`/`Linger` and no retransmission
+//! with the budget spent), and a state with more fault budget can take every step
+//! the one with less takes. So every path from `x` is a path from `y`, step for step,
+//! through states with the same ghost and network, hence the same `always` verdicts
+//! and `Reached` flags; end states coincide (the network and the enabled actions are
+//! the same once the path has used up what `x` has), and `x`'s are judged less, not
+//! more: a loss with no retransmission left is a `lossy_end`, which only the ghost's
+//! flaws judge. The completeness proof of persistent sets goes through with "reaches
+//! a state that simulates" in place of "reaches the same state": moving `c` to the
+//! front of `b1 … bk c ρ` gives `c b1' … bk' ρ'` (the `bi` that were such losses or
+//! duplications dropped), whose end simulates the original's, by induction from the
+//! last swap, since the relation is preserved by every step taken from both sides.
 //!
 //! **Tested, not assumed** (`por_tests.rs`): `por_check` adds a property that, at
 //! every state of the *unreduced* (canonical) graph, takes every safe receipt `a`
@@ -187,15 +230,52 @@ impl CpmModel {
                 });
                 let creates =
                     awaited && r.headers.cseq.method == Method::Invite && r.status.is_success();
-                !awaited || (st.budget.retransmits == 0 && !(udp && creates))
+                // An answer to `t`'s oldest request ends what `t`'s retransmission
+                // resends: that retransmission is the receipt's companion.
+                !(udp && creates)
+            }
+        }
+    }
+
+    /// The retransmission that the receipt of packet `i` would disable, if it is
+    /// enabled (module docs, "Companions"): `t`'s own when the packet is the final
+    /// answer to `t`'s oldest unanswered request, the server's timer of the
+    /// transaction a 2xx or an answer to its BYE answers. The reduced state keeps it
+    /// beside the packet's fate.
+    pub(crate) fn companion(&self, st: &State, i: usize) -> Option<Action> {
+        let p = st.net.get(i)?;
+        if !self.udp() || st.budget.retransmits == 0 {
+            return None;
+        }
+        let SipMessage::Response(r) = &*p.msg else {
+            return None;
+        };
+        if !r.status.is_final() {
+            return None;
+        }
+        match p.dst {
+            Node::T(t) => {
+                let q = st.term(t).outstanding.first()?;
+                (q.headers.call_id == r.headers.call_id && q.headers.cseq == r.headers.cseq)
+                    .then_some(Action::Retransmit(t))
+            }
+            Node::Server => {
+                let branch = r.headers.via.first().and_then(|v| v.branch())?;
+                let method = &r.headers.cseq.method;
+                st.server.armed_timers().find_map(|(timer, _)| {
+                    let Timer::Retransmit(k) = timer else {
+                        return None;
+                    };
+                    names(k, method, branch).then(|| Action::Fire(timer.clone()))
+                })
             }
         }
     }
 
     /// Whether the server's receipt of `p` is a safe one (module docs, "Server-side
     /// receipts", "The 2xx to the server's INVITEs"): a terminal's final answer to
-    /// the server's BYE or its first 2xx to the server's INVITE, when no
-    /// retransmission can come (TCP, or none left).
+    /// the server's BYE or its first 2xx to the server's INVITE (while a
+    /// retransmission is left, its companion is in the ample set: `companion`).
     fn safe_at_server(&self, st: &State, p: &Packet) -> bool {
         let Node::T(from) = p.src else {
             return false;
@@ -203,13 +283,11 @@ impl CpmModel {
         let SipMessage::Response(r) = &*p.msg else {
             return false;
         };
-        let spent = !self.udp() || st.budget.retransmits == 0;
         if r.headers.cseq.method == Method::Invite && r.status.is_success() {
-            return spent && !self.may_chat_on(st, from, &r.headers.call_id) && first_answer(st, r);
+            return !self.may_chat_on(st, from, &r.headers.call_id) && first_answer(st, r);
         }
         r.headers.cseq.method == Method::Bye
             && r.status.is_final()
-            && spent
             && !self.may_mint(st)
             && !self.may_turn_silent(st)
     }
@@ -285,7 +363,8 @@ impl CpmModel {
         }) else {
             return;
         };
-        actions.retain(|a| on_packet(a) == Some(i));
+        let companion = self.companion(st, i);
+        actions.retain(|a| on_packet(a) == Some(i) || Some(a) == companion.as_ref());
     }
 
     /// Where a terminal remembers a final answer: sorted by transaction when the
@@ -329,7 +408,9 @@ impl CpmModel {
     }
 
     fn por_failure(&self, st: &State) -> Option<String> {
-        self.por_failure_of(st, &|st, i| self.safe_receipt(st, i))
+        self.por_failure_of(st, &|st, i| self.safe_receipt(st, i), &|st, i| {
+            self.companion(st, i)
+        })
     }
 
     /// The first of the reduction's conditions that the deliveries `safe` picks
@@ -339,6 +420,7 @@ impl CpmModel {
         &self,
         st: &State,
         safe: &dyn Fn(&State, usize) -> bool,
+        companion: &dyn Fn(&State, usize) -> Option<Action>,
     ) -> Option<String> {
         let mut all = Vec::new();
         self.enabled(st, &mut all);
@@ -361,10 +443,14 @@ impl CpmModel {
             if measure(&after_a) >= measure(st) {
                 return Some(format!("receipt of {what} does not lower the C3 measure"));
             }
-            for b in &all {
-                if on_packet(b) == Some(*i) {
-                    continue;
+            let c = companion(st, *i).filter(|c| all.contains(c));
+            let outside = |b: &&Action| on_packet(b) != Some(*i) && Some(*b) != c.as_ref();
+            if let Some(c) = &c {
+                if let Some(why) = self.companion_failure(st, c, &all, &outside) {
+                    return Some(format!("{why} (the companion of the receipt of {what})"));
                 }
+            }
+            for b in all.iter().filter(outside) {
                 let b2 = self.translate(st, b, &after_a);
                 let after_b = self.step(st, b, &mut None);
                 let Some(a2) = self.translate(st, a, &after_b) else {
@@ -377,6 +463,16 @@ impl CpmModel {
                 };
                 if !safe(&after_b, j) {
                     return Some(format!("{b:?} makes the receipt of {what} unsafe"));
+                }
+                // The companion too: while it is enabled it stays the receipt's, so
+                // each action on the path meets it in a checked state.
+                if let Some(c) = &c {
+                    let kept = self.translate(st, c, &after_b);
+                    if kept.is_some() && companion(&after_b, j) != kept {
+                        return Some(format!(
+                            "{b:?} changes the companion of the receipt of {what}"
+                        ));
+                    }
                 }
                 let ba = self.step(&after_b, &a2, &mut None);
                 let Some(b2) = b2 else {
@@ -403,6 +499,87 @@ impl CpmModel {
             }
         }
         None
+    }
+
+    /// The conditions for a companion `c` (a retransmission kept beside a receipt):
+    /// it changes no property's verdict and lowers the C3 measure, and against each
+    /// action `b` outside the reduced set: if `b` disables `c`, then for good (it
+    /// spent the budget, which never grows back: no path of such actions ends with
+    /// `c`); else `c` does not disable `b` unless `b` then `c` is `c` alone
+    /// (absorbed), and both orders reach the same state.
+    fn companion_failure(
+        &self,
+        st: &State,
+        c: &Action,
+        all: &[Action],
+        outside: &dyn Fn(&&Action) -> bool,
+    ) -> Option<String> {
+        let after_c = self.step(st, c, &mut None);
+        if let Some(name) = self.verdict_changed(st, &after_c) {
+            return Some(format!("{c:?} changes the verdict of {name}"));
+        }
+        if measure(&after_c) >= measure(st) {
+            return Some(format!("{c:?} does not lower the C3 measure"));
+        }
+        for b in all.iter().filter(outside) {
+            let after_b = self.step(st, b, &mut None);
+            let Some(c2) = self.translate(st, c, &after_b) else {
+                if after_b.budget.retransmits == 0 {
+                    continue;
+                }
+                return Some(format!("{b:?} disables {c:?} while the budget lasts"));
+            };
+            let bc = self.step(&after_b, &c2, &mut None);
+            let Some(b2) = self.translate(st, b, &after_c) else {
+                // Absorbed: with `eager_acks` spending the budget delivers the ACKs
+                // in flight, so `b`, an ACK's delivery, then `c` is `c` alone.
+                if bc == after_c {
+                    continue;
+                }
+                // Simulated: `b` loses or duplicates an ACK that `c` would deliver
+                // at once; `b` then `c` is `c` but for that ACK's delivery and the
+                // fault budget `b` spent (module docs, "With `eager_acks`").
+                if self.ack_fate_undone(st, b, &bc).as_ref() == Some(&after_c) {
+                    continue;
+                }
+                return Some(format!(
+                    "{c:?} disables {b:?}, which it neither absorbs nor simulates: {}",
+                    first_difference(&after_c, &bc)
+                ));
+            };
+            let cb = self.step(&after_c, &b2, &mut None);
+            if bc != cb {
+                return Some(format!(
+                    "{c:?} and {b:?} do not commute: {}",
+                    first_difference(&cb, &bc)
+                ));
+            }
+        }
+        None
+    }
+
+    /// `bc`, the state after `b` then a companion that spent the last retransmission,
+    /// with `b` undone when `b` is the loss or the duplication of an ACK on its way to
+    /// the server under `eager_acks`: its fault budget given back and a lost ACK
+    /// delivered (as the companion alone delivers it). `None` for any other `b`.
+    fn ack_fate_undone(&self, st: &State, b: &Action, bc: &State) -> Option<State> {
+        let (Action::Drop(i) | Action::Duplicate(i)) = b else {
+            return None;
+        };
+        let p = st.net.get(*i)?;
+        let ack = matches!(&*p.msg, SipMessage::Request(r) if r.method == Method::Ack);
+        if !self.setup.eager_acks || !ack || p.dst != Node::Server || bc.budget.retransmits > 0 {
+            return None;
+        }
+        let mut z = bc.clone();
+        if matches!(b, Action::Drop(_)) {
+            z.budget.drops += 1;
+            self.push(&mut z, p.clone());
+            self.eager_acks(&mut z, &mut None);
+        } else {
+            z.budget.dups += 1;
+        }
+        Some(z)
     }
 
     /// The first property (but the check's own) whose verdict `after` changes:
@@ -451,41 +628,46 @@ fn first_answer(st: &State, r: &Response) -> bool {
     };
     st.server.armed_timers().any(|(t, _)| {
         let Timer::Timeout(k) = t else { return false };
-        let mut m = Matches(Some("uac:INVITE:"), branch);
-        std::fmt::write(&mut m, format_args!("{k}")).is_ok() && m.done()
+        names(k, &Method::Invite, branch)
     })
 }
 
-/// A `fmt::Write` that compares what is written with a prefix and then `.1`, without
-/// allocating (the check runs for every 2xx on its way at every state).
-struct Matches<'a>(Option<&'static str>, &'a str);
+/// Whether `k` is the key of the server's client transaction of `method` on
+/// `branch`: its `Display` is `uac:METHOD:branch` (compared without allocating).
+fn names(k: &cpmd_core::server::TxKey, method: &Method, branch: &str) -> bool {
+    let mut m = Matches(["uac:", method.as_str(), ":", branch], 0);
+    std::fmt::write(&mut m, format_args!("{k}")).is_ok() && m.done()
+}
+
+/// A `fmt::Write` that compares what is written with the concatenation of its
+/// parts (what is left of them), without allocating: the check runs for every 2xx
+/// and answer on its way at every state.
+struct Matches<'a>([&'a str; 4], usize);
 
 impl Matches<'_> {
     fn done(&self) -> bool {
-        self.0.is_none() && self.1.is_empty()
+        self.0[self.1..].iter().all(|p| p.is_empty())
     }
 }
 
 impl std::fmt::Write for Matches<'_> {
     fn write_str(&mut self, mut s: &str) -> std::fmt::Result {
-        if let Some(prefix) = self.0 {
-            let n = prefix.len().min(s.len());
-            if prefix.as_bytes()[..n] != s.as_bytes()[..n] {
+        while !s.is_empty() {
+            let part = self.0.get_mut(self.1).ok_or(std::fmt::Error)?;
+            let n = part.len().min(s.len());
+            let (Some(head), Some(rest)) = (s.get(..n), s.get(n..)) else {
                 return Err(std::fmt::Error);
-            }
-            self.0 = Some(&prefix[n..]).filter(|p| !p.is_empty());
-            s = &s[n..];
-            if self.0.is_some() {
-                return Ok(());
+            };
+            let Some(left) = part.strip_prefix(head) else {
+                return Err(std::fmt::Error);
+            };
+            *part = left;
+            s = rest;
+            if part.is_empty() {
+                self.1 += 1;
             }
         }
-        match self.1.strip_prefix(s) {
-            Some(rest) => {
-                self.1 = rest;
-                Ok(())
-            }
-            None => Err(std::fmt::Error),
-        }
+        Ok(())
     }
 }
 
@@ -540,10 +722,14 @@ fn invisible(before: &Ghost, after: &Ghost) -> bool {
     a == b
 }
 
-/// C3's measure: duplications left, then packets on their way to a terminal, then
-/// packets on their way to the server.
-fn measure(st: &State) -> (u8, usize) {
-    (st.budget.dups, st.net.iter().map(weight).sum())
+/// C3's measure: retransmissions left (a companion spends one), duplications left,
+/// then the packets on their way, weighted.
+fn measure(st: &State) -> (u8, u8, usize) {
+    (
+        st.budget.retransmits,
+        st.budget.dups,
+        st.net.iter().map(weight).sum(),
+    )
 }
 
 /// A packet's weight in C3's measure: more than the weights of the packets its
