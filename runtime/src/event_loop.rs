@@ -666,8 +666,9 @@ impl EventLoop {
 
     fn send(&mut self, flow: Flow, payload: Payload) {
         match flow.transport {
-            // Handed to the socket's send thread at the end of this drain, with the
-            // rest of its datagrams; encoded there.
+            // Sent at the end of this drain with the rest of its datagrams: on the
+            // loop when few and the socket's send thread is idle, else by that
+            // thread (`UdpListener::flush`).
             Transport::Udp => match self.udp.iter_mut().find(|u| u.conn == flow.conn) {
                 Some(sock) => sock.queue(flow.peer, payload),
                 None => {

@@ -3,9 +3,11 @@
 //! [`UdpListener::recv_batch`] (up to [`RECV_BATCH`] datagrams in one `recvmmsg`,
 //! into buffers the listener owns), and queues what it sends
 //! ([`UdpListener::queue`]) until the end of its wake-up, when
-//! [`UdpListener::flush`] hands it all to the socket's send thread
-//! (`transport::udp_send`) in one batch; that thread encodes the messages and calls
-//! `sendmmsg`. The loop never waits to send.
+//! [`UdpListener::flush`] sends it: a small batch while the socket's send thread
+//! holds nothing is encoded and sent with `sendmmsg` on the loop; anything else goes
+//! to that thread in one batch, which encodes the messages and calls `sendmmsg`
+//! (`transport::udp_send`: why, and how the order is kept). The loop never waits to
+//! send.
 //!
 //! Why the loop reads, not a task per socket: a receive task copied every datagram
 //! into a fresh `Vec`, queued it on a channel and woke the loop's task, two task
@@ -40,7 +42,7 @@ use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::udp_send::{Datagram, Payload, UdpSender, SEND_BATCH};
+use super::udp_send::{self, Datagram, Payload, UdpSender, QUEUE_BATCHES, SEND_BATCH};
 
 /// The largest datagram we accept (the IPv4 UDP payload limit): the size of each
 /// receive buffer.
@@ -74,6 +76,12 @@ pub struct UdpListener {
     out: Vec<Datagram>,
     /// The socket's send thread.
     sender: UdpSender,
+    /// Most datagrams a flush sends on the loop (while the thread is idle).
+    inline_max: usize,
+    /// The headers `sendmmsg` fills when the loop sends itself.
+    send_headers: MultiHeaders<SockaddrStorage>,
+    /// What the loop encoded to send itself (emptied by each flush).
+    encoded: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for UdpListener {
@@ -86,8 +94,20 @@ impl std::fmt::Debug for UdpListener {
 }
 
 impl UdpListener {
-    /// Binds `addr` (inside a tokio runtime).
+    /// Binds `addr` (inside a tokio runtime) and starts its send thread.
     pub async fn bind(addr: SocketAddr, conn: ConnId) -> io::Result<Self> {
+        let (mut listener, rx) = Self::bind_unstarted(addr, conn, QUEUE_BATCHES)?;
+        listener.start_sender(rx)?;
+        Ok(listener)
+    }
+
+    /// Binds `addr` with the send thread's queue (room for `batches`) but not the
+    /// thread yet (tests hold batches in it first).
+    pub(crate) fn bind_unstarted(
+        addr: SocketAddr,
+        conn: ConnId,
+        batches: usize,
+    ) -> io::Result<(Self, std::sync::mpsc::Receiver<Vec<Datagram>>)> {
         let socket = std::net::UdpSocket::bind(addr)?;
         socket.set_nonblocking(true)?;
         // Best effort: a smaller buffer only drops more datagrams under a burst,
@@ -96,15 +116,13 @@ impl UdpListener {
             tracing::debug!(%addr, error = %e, "udp receive buffer not enlarged");
         }
         let local = socket.local_addr()?;
-        // The send thread's descriptor of the same socket (sends need no
-        // registration: they never wait).
-        let sender = UdpSender::start(socket.try_clone()?, conn)?;
+        let (sender, rx) = UdpSender::unstarted(conn, batches);
         // The safe constructor tokio deprecates because a caller could swap the
         // descriptor under the registration (`get_mut`): this module never does,
         // and the socket owns its descriptor until the listener is dropped.
         #[allow(deprecated)]
         let socket = AsyncFd::with_interest(socket, Interest::READABLE)?;
-        Ok(Self {
+        let listener = Self {
             conn,
             socket,
             local,
@@ -114,7 +132,33 @@ impl UdpListener {
             got: Vec::with_capacity(RECV_BATCH),
             out: Vec::new(),
             sender,
-        })
+            inline_max: udp_send::inline_max(),
+            send_headers: MultiHeaders::preallocate(SEND_BATCH, None),
+            encoded: Vec::with_capacity(SEND_BATCH),
+        };
+        Ok((listener, rx))
+    }
+
+    /// Starts the send thread on `rx`, with a descriptor of its own of the same
+    /// socket (sends need no registration: they never wait).
+    pub(crate) fn start_sender(
+        &mut self,
+        rx: std::sync::mpsc::Receiver<Vec<Datagram>>,
+    ) -> io::Result<()> {
+        let socket = self.socket.get_ref().try_clone()?;
+        self.sender.spawn(socket, rx)
+    }
+
+    /// Whether the send thread holds nothing (tests).
+    #[cfg(test)]
+    pub(crate) fn send_thread_idle(&self) -> bool {
+        self.sender.idle()
+    }
+
+    /// Sets the most datagrams a flush sends on the loop (tests).
+    #[cfg(test)]
+    pub(crate) fn set_inline_max(&mut self, n: usize) {
+        self.inline_max = n;
     }
 
     /// Takes up to `max` (at most [`RECV_BATCH`]) queued datagrams without waiting;
@@ -195,10 +239,22 @@ impl UdpListener {
         self.out.push((peer, payload));
     }
 
-    /// Hands every queued datagram, in order, to the send thread (one channel
-    /// operation); it encodes and sends them (`transport::udp_send`).
+    /// Sends every queued datagram, in order: on the loop when there are at most
+    /// `inline_max` and the send thread holds nothing (so none can overtake what it
+    /// still has to send), else handed to the thread in one channel operation.
     pub fn flush(&mut self) {
         if self.out.is_empty() {
+            return;
+        }
+        if self.out.len() <= self.inline_max && self.sender.idle() {
+            udp_send::encode(self.out.drain(..), &mut self.encoded);
+            udp_send::send_all(
+                self.socket.get_ref(),
+                self.conn,
+                &mut self.send_headers,
+                &self.encoded,
+            );
+            self.encoded.clear();
             return;
         }
         let batch = std::mem::replace(&mut self.out, Vec::with_capacity(SEND_BATCH));

@@ -1,7 +1,9 @@
 //! The UDP send thread: one per UDP socket, named `cpmd-udp-send`. The event loop
 //! hands it, once per wake-up, the datagrams the core transmitted on that socket
 //! (messages still as the core's shared values, or bytes the core printed itself);
-//! the thread encodes them and hands them to the kernel with `sendmmsg`.
+//! the thread encodes them and hands them to the kernel with `sendmmsg`. Unless the
+//! batch is small and the thread idle: then the loop encodes and sends it itself
+//! (`UdpListener::flush`, with this module's [`encode`] and [`send_all`]).
 //!
 //! Why a thread: the loop thread set cpmd's ceiling, and a third of its time went to
 //! sending: the encoding of each message and, in `sendmmsg`, the kernel's whole path
@@ -9,9 +11,23 @@
 //! bench/README.md, "profile.sh" and "Session 13: the loop's second thread"). The
 //! machine has more than one core; this work needs nothing of the core's state.
 //!
+//! Why not always: each hand-off to a sleeping thread is a futex wake, a context
+//! switch and the batch's memory crossing cores; at moderate rates, where a wake-up
+//! of the loop sends one to three datagrams, that cost more CPU in all than the
+//! sending it moved (bench/README.md, "Session 13"). So a batch of at most
+//! [`INLINE_MAX`] datagrams is sent on the loop when the thread holds nothing
+//! ([`UdpSender::idle`]); larger batches, and every batch while the thread holds
+//! one, are handed over. At high rates the batches grow and the thread is busy, so
+//! the sending leaves the loop where the loop is what limits.
+//!
 //! What it keeps:
 //! - Order: one FIFO queue per socket and one thread draining it, so datagrams to
-//!   one destination leave in the order the core emitted them.
+//!   one destination leave in the order the core emitted them. The loop sends
+//!   inline only when the count of batches handed over and not yet sent
+//!   ([`UdpSender::idle`]) is zero: the thread lowers it after its `sendmmsg` has
+//!   returned, and only the loop hands over, so nothing can be queued between the
+//!   loop's check and its own `sendmmsg`; the kernel has taken everything handed
+//!   over before anything sent inline.
 //! - Cheap hand-offs: one channel operation per wake-up of the loop (a batch), and
 //!   a futex wake only when the thread sleeps on an empty queue; while it works it
 //!   takes what was queued meanwhile into the same `sendmmsg`.
@@ -27,7 +43,9 @@
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use cpmd_core::shared::Shared;
@@ -40,6 +58,24 @@ pub const SEND_BATCH: usize = 32;
 
 /// Most batches (wake-ups of the loop) waiting for the thread.
 pub const QUEUE_BATCHES: usize = 4096;
+
+/// Most datagrams of a wake-up the loop sends itself while the thread is idle
+/// (a wake-up sends 2–3 at moderate rates; bench/README.md, "Session 13", step
+/// C, says what is still to measure). `CPMD_UDP_INLINE_MAX` in the
+/// environment overrides it when cpmd starts, to measure another (0: every batch to
+/// the thread, as in session 13's first step).
+pub const INLINE_MAX: usize = 4;
+
+/// The variable that overrides [`INLINE_MAX`].
+pub const INLINE_MAX_VAR: &str = "CPMD_UDP_INLINE_MAX";
+
+/// [`INLINE_MAX`], or the environment's number.
+pub fn inline_max() -> usize {
+    std::env::var(INLINE_MAX_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(INLINE_MAX)
+}
 
 /// What the core transmitted: a message to encode, or bytes it printed itself.
 #[derive(Debug)]
@@ -59,38 +95,38 @@ pub struct UdpSender {
     conn: ConnId,
     tx: Option<SyncSender<Vec<Datagram>>>,
     thread: Option<JoinHandle<()>>,
+    /// Batches handed over whose `sendmmsg` has not returned yet (queued, or taken
+    /// by the thread and being sent). Raised by the loop before it queues a batch,
+    /// lowered by the thread after sending.
+    held: Arc<AtomicUsize>,
 }
 
 impl UdpSender {
-    /// Starts the thread sending on `socket` (a descriptor of the listener's own
-    /// socket; sends never wait: `MSG_DONTWAIT`).
-    pub fn start(socket: std::net::UdpSocket, conn: ConnId) -> io::Result<Self> {
-        let (mut sender, rx) = Self::unstarted(conn, QUEUE_BATCHES);
-        sender.spawn(socket, rx)?;
-        Ok(sender)
-    }
-
-    /// The queue without its thread yet (tests fill it first).
+    /// The queue (room for `batches`) without its thread yet: [`UdpSender::spawn`]
+    /// starts it (tests fill the queue first).
     pub(crate) fn unstarted(conn: ConnId, batches: usize) -> (Self, Receiver<Vec<Datagram>>) {
         let (tx, rx) = mpsc::sync_channel(batches);
         let sender = Self {
             conn,
             tx: Some(tx),
             thread: None,
+            held: Arc::new(AtomicUsize::new(0)),
         };
         (sender, rx)
     }
 
-    /// Starts the thread draining `rx` onto `socket`.
+    /// Starts the thread draining `rx` onto `socket` (a descriptor of the listener's
+    /// own socket; sends never wait: `MSG_DONTWAIT`).
     pub(crate) fn spawn(
         &mut self,
         socket: std::net::UdpSocket,
         rx: Receiver<Vec<Datagram>>,
     ) -> io::Result<()> {
         let conn = self.conn;
+        let held = Arc::clone(&self.held);
         let thread = std::thread::Builder::new()
             .name("cpmd-udp-send".to_owned())
-            .spawn(move || run(&socket, conn, &rx))?;
+            .spawn(move || run(&socket, conn, &rx, &held))?;
         self.thread = Some(thread);
         Ok(())
     }
@@ -102,17 +138,39 @@ impl UdpSender {
         let Some(tx) = &self.tx else {
             return false;
         };
-        match tx.try_send(batch) {
-            Ok(()) => true,
-            Err(TrySendError::Full(batch)) => {
+        // Raised first: the thread may send the batch and lower the count before
+        // `try_send` returns here.
+        self.held.fetch_add(1, Ordering::Relaxed);
+        let refused = match tx.try_send(batch) {
+            Ok(()) => return true,
+            Err(e) => e,
+        };
+        // Never queued: the thread will not lower the count for it.
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        match refused {
+            TrySendError::Full(batch) => {
                 tracing::warn!(conn = %self.conn, datagrams = batch.len(), "udp send queue full; dropped");
-                false
             }
-            Err(TrySendError::Disconnected(batch)) => {
+            TrySendError::Disconnected(batch) => {
                 tracing::error!(conn = %self.conn, datagrams = batch.len(), "udp send thread gone; dropped");
-                false
             }
         }
+        false
+    }
+
+    /// Whether the loop may send on the socket itself without overtaking the
+    /// thread: the queue is open and every batch handed over has left in a
+    /// `sendmmsg` that returned. Only the loop hands over, so the answer stays true
+    /// until its next [`UdpSender::send`].
+    pub fn idle(&self) -> bool {
+        // Acquire: pairs with the thread's release after its `sendmmsg` returned.
+        self.tx.is_some() && self.held.load(Ordering::Acquire) == 0
+    }
+
+    /// Batches handed over and not yet sent (tests).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
     }
 
     /// Closes the queue and waits until the thread has sent everything queued.
@@ -134,23 +192,40 @@ impl Drop for UdpSender {
 
 /// The thread: waits for a batch, takes what else is queued up to a `sendmmsg`'s
 /// worth, encodes and sends; ends when the queue is closed and empty.
-fn run(socket: &std::net::UdpSocket, conn: ConnId, rx: &Receiver<Vec<Datagram>>) {
+/// After each `sendmmsg` round it lowers `held` by the batches it took.
+fn run(
+    socket: &std::net::UdpSocket,
+    conn: ConnId,
+    rx: &Receiver<Vec<Datagram>>,
+    held: &AtomicUsize,
+) {
     let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(SEND_BATCH, None);
     let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(SEND_BATCH);
     while let Ok(batch) = rx.recv() {
         encode(batch, &mut out);
+        let mut taken = 1;
         while out.len() < SEND_BATCH {
             match rx.try_recv() {
-                Ok(batch) => encode(batch, &mut out),
+                Ok(batch) => {
+                    encode(batch, &mut out);
+                    taken += 1;
+                }
                 Err(_) => break,
             }
         }
         send_all(socket, conn, &mut headers, &out);
         out.clear();
+        // Release: the loop that reads zero sends after these `sendmmsg`s returned.
+        held.fetch_sub(taken, Ordering::Release);
     }
 }
 
-fn encode(batch: Vec<Datagram>, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+/// Encodes `batch` onto `out`, in order (a message with the core's encoder, raw
+/// bytes as they are).
+pub(crate) fn encode(
+    batch: impl IntoIterator<Item = Datagram>,
+    out: &mut Vec<(SocketAddr, Vec<u8>)>,
+) {
     for (peer, payload) in batch {
         let bytes = match payload {
             Payload::Message(message) => {
@@ -167,7 +242,7 @@ fn encode(batch: Vec<Datagram>, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
 /// Sends `out`, in order, without waiting: one `sendmmsg` per [`SEND_BATCH`]. One
 /// the kernel refuses (no room in the socket buffer, no route) is dropped, as a
 /// `sendto` of it would be; the rest still go.
-fn send_all(
+pub(crate) fn send_all(
     socket: &std::net::UdpSocket,
     conn: ConnId,
     headers: &mut MultiHeaders<SockaddrStorage>,

@@ -1,7 +1,8 @@
 //! The UDP listener's batches on real loopback sockets: what one `recvmmsg` takes
-//! and when it clears the socket's readiness, and a flush through the send thread
-//! that keeps the order (also across many batches), survives a datagram the kernel
-//! refuses, and at stop sends everything queued before it.
+//! and when it clears the socket's readiness, and a flush, on the loop or through
+//! the send thread, that keeps the order (also across many batches, and when a
+//! small batch could overtake what the thread still holds), survives a datagram the
+//! kernel refuses, and at stop sends everything queued before it.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -189,17 +190,82 @@ fn a_full_queue_drops_a_batch_instead_of_waiting() {
         !sender.send(vec![(pa, raw(b"dropped"))]),
         "full: not queued"
     );
+    assert_eq!(sender.held(), 2, "a dropped batch is not waited for");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sender.spawn(sock, rx).unwrap();
-    sender.stop();
-    a.set_nonblocking(true).unwrap();
     let mut buf = [0u8; 16];
     for want in [b"1", b"2", b"3"] {
         let (len, _) = a.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..len], want);
     }
+    // Everything queued is sent: the thread is idle again (the loop may send).
+    wait_until(|| sender.idle());
+    assert_eq!(sender.held(), 0);
+    sender.stop();
+    assert!(!sender.idle(), "stopped: nothing is sent any more");
+    a.set_nonblocking(true).unwrap();
     assert!(
         a.recv_from(&mut buf).is_err(),
         "the dropped batch never leaves"
     );
+}
+
+/// Polls `cond` until it holds (bounded: 5 s).
+fn wait_until(mut cond: impl FnMut() -> bool) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(5);
+    while !cond() {
+        assert!(std::time::Instant::now() < give_up, "condition never held");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A small batch is sent on the loop while the send thread holds nothing, and
+/// handed to the thread while it holds a batch, so it never overtakes what the
+/// thread still has to send to the same destination. The thread is started late:
+/// until then, what reaches the peer went out on the loop.
+#[tokio::test]
+async fn a_small_batch_is_sent_on_the_loop_only_while_the_thread_holds_nothing() {
+    let (mut l, rx) =
+        UdpListener::bind_unstarted("127.0.0.1:0".parse().unwrap(), ConnId::new(1), 16).unwrap();
+    l.set_inline_max(2);
+    let a = roomy_peer();
+    let pa = a.local_addr().unwrap();
+    let mut buf = [0u8; 16];
+    let mut next = |sock: &UdpSocket| {
+        let (len, _) = sock.recv_from(&mut buf).expect("sent");
+        buf[..len].to_vec()
+    };
+    // Idle and small: on the loop (no thread runs yet).
+    l.queue(pa, raw(b"1"));
+    l.queue(pa, raw(b"2"));
+    l.flush();
+    assert_eq!(next(&a), b"1");
+    assert_eq!(next(&a), b"2");
+    assert!(l.send_thread_idle());
+    // Larger than the limit: to the thread, which holds it.
+    for k in [b"3", b"4", b"5"] {
+        l.queue(pa, raw(k));
+    }
+    l.flush();
+    assert!(!l.send_thread_idle());
+    // Small, but the thread holds a batch: queued behind it, not sent now.
+    l.queue(pa, raw(b"6"));
+    l.flush();
+    a.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        a.recv_from(&mut [0u8; 16]).is_err(),
+        "nothing overtakes the held batch"
+    );
+    a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    l.start_sender(rx).unwrap();
+    for want in [b"3", b"4", b"5", b"6"] {
+        assert_eq!(next(&a), want, "in the order queued");
+    }
+    // Sent: idle again, and a small batch goes on the loop once more.
+    wait_until(|| l.send_thread_idle());
+    l.queue(pa, raw(b"7"));
+    l.flush();
+    assert_eq!(next(&a), b"7");
+    l.stop_sending();
 }
