@@ -4,8 +4,9 @@
 //!   arbitrary bytes, half files of `tests/corpus/msrp/` concatenated and mutated:
 //!   byte flips, insertions of random bytes or MSRP-significant tokens, deletions,
 //!   truncations), each fed to an [`MsrpDecoder`] in random read sizes: no panic, the
-//!   same messages as when fed whole, and every decoded message prints back to
-//!   itself;
+//!   same messages as when fed whole, every decoded message prints back to
+//!   itself, and `next_frame` (responses as their start line) gives the same
+//!   results and errors as `next_message`;
 //! * `generated_messages_round_trip`: 10,000 generated requests and responses,
 //!   `decode(encode(m)) == m`, also when the printed bytes arrive in random reads;
 //! * `reassembly_of_shuffled_chunks`: 5,000 random bodies split with a random chunk
@@ -18,7 +19,8 @@ use std::sync::OnceLock;
 
 use cpmd_core::msrp::reassembly::{split, Reassembler, Reassembly};
 use cpmd_core::msrp::{
-    ByteRange, Continuation, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse,
+    ByteRange, Continuation, FailureReport, MsrpFrame, MsrpMessage, MsrpMethod, MsrpRequest,
+    MsrpResponse,
 };
 use cpmd_core::wire::msrp::{encode, MsrpDecoder, MsrpError};
 use cpmd_core::wire::Limits;
@@ -119,6 +121,26 @@ fn decode_chunked(
         dec.push(chunk);
         rest = tail;
         out.extend(std::iter::from_fn(|| dec.next_message(limits)));
+    }
+    out
+}
+
+/// [`decode_chunked`] with `next_frame`: responses as their start line.
+fn frames_chunked(
+    bytes: &[u8],
+    sizes: &[usize],
+    limits: &Limits,
+) -> Vec<Result<MsrpFrame, MsrpError>> {
+    let mut dec = MsrpDecoder::default();
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let mut sizes = sizes.iter().cycle();
+    while !rest.is_empty() {
+        let n = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        dec.push(chunk);
+        rest = tail;
+        out.extend(std::iter::from_fn(|| dec.next_frame(limits)));
     }
     out
 }
@@ -271,6 +293,10 @@ proptest! {
         let whole = decode_chunked(&input, &[usize::MAX], &limits);
         prop_assert_eq!(&chunked, &whole);
         prop_assert!(chunked.iter().filter(|m| m.is_err()).count() <= 1);
+        // The lazy form checks what the full one does: same frames, same error.
+        let frames = frames_chunked(&input, &sizes, &limits);
+        let expected: Vec<_> = chunked.iter().cloned().map(|m| m.map(MsrpFrame::from)).collect();
+        prop_assert_eq!(frames, expected);
         for msg in chunked.iter().flatten() {
             let again = decode_chunked(&encode(msg), &[usize::MAX], &generous());
             prop_assert_eq!(again, vec![Ok(msg.clone())]);

@@ -284,8 +284,8 @@ impl Server {
     }
 
     /// A response to the server's own SEND `tid` arrived: it is no longer due.
-    pub(crate) fn answered_outgoing(&mut self, tid: &TransactionId) {
-        let Some(key) = super::msrp_media::own_tid_bits(tid.as_str()) else {
+    pub(crate) fn answered_outgoing(&mut self, tid: &str) {
+        let Some(key) = super::msrp_media::own_tid_bits(tid) else {
             return;
         };
         let msrp = &mut *self.msrp;

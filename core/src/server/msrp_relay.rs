@@ -38,7 +38,9 @@ use super::refusal::MsrpRefusal;
 use super::Server;
 use crate::ids::{ConnId, MessageId, SessionId, TransactionId};
 use crate::msrp::reassembly::{split, Reassembly, ReassemblyError};
-use crate::msrp::{ByteRange, Continuation, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest};
+use crate::msrp::{
+    ByteRange, Continuation, FailureReport, MsrpFrame, MsrpMessage, MsrpMethod, MsrpRequest,
+};
 use crate::record::StoredMessage;
 use crate::time::Time;
 use crate::uri::UserUri;
@@ -73,7 +75,7 @@ impl Server {
             let Some(c) = self.msrp.conns.get_mut(&conn) else {
                 return;
             };
-            match c.decoder.next_message(&self.config.limits) {
+            match c.decoder.next_frame(&self.config.limits) {
                 None => return,
                 Some(Ok(msg)) => self.on_msrp(now, conn, msg),
                 Some(Err(error)) => {
@@ -105,17 +107,33 @@ impl Server {
         }
     }
 
-    fn on_msrp(&mut self, now: Time, conn: ConnId, msg: MsrpMessage) {
+    fn on_msrp(&mut self, now: Time, conn: ConnId, msg: MsrpFrame) {
         match msg {
             // Responses to the server's own SENDs: nothing more to do (MSRP-6).
-            MsrpMessage::Response(resp) => {
-                self.answered_outgoing(&resp.transaction_id);
+            // Only the transaction id is read, so the decoder hands out no more
+            // ([`MsrpFrame`]); it has checked the paths all the same.
+            MsrpFrame::Response(resp) => {
+                self.answered_outgoing(resp.transaction_id());
                 if self.config.mutation == Mutation::MsrpAnswerResponses {
-                    let bytes = wire::msrp::encode(&MsrpMessage::Response(resp));
+                    // The mutant answers the response, on the paths of a leg the
+                    // connection is bound to.
+                    let (to, from) = self
+                        .msrp
+                        .conns
+                        .get(&conn)
+                        .and_then(|c| c.legs.first())
+                        .and_then(|leg| self.msrp.legs.get(leg))
+                        .map(|m| {
+                            let to = m.peer_path.first().cloned().unwrap_or_default();
+                            (to, m.local_path.clone())
+                        })
+                        .unwrap_or_default();
+                    let tid = TransactionId::new(resp.transaction_id());
+                    let bytes = wire::msrp::encode_response(&tid, resp.status(), "OK", &to, &from);
                     self.out.command(Command::MsrpSend { conn, bytes });
                 }
             }
-            MsrpMessage::Request(req) => match req.method {
+            MsrpFrame::Request(req) => match req.method {
                 // MSRP-5: a REPORT is never answered.
                 MsrpMethod::Report => {
                     if self.config.mutation == Mutation::MsrpAnswerReports {

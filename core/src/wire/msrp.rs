@@ -11,7 +11,10 @@
 //! are required in every message (in any position; they are printed first).
 //!
 //! [`MsrpDecoder`] is incremental: a message split at any byte boundary comes out the
-//! same, and several messages in one push come out one by one. Errors are fatal for
+//! same, and several messages in one push come out one by one. It hands out
+//! [`MsrpMessage`]s (`next_message`), or [`MsrpFrame`]s (`next_frame`: a response
+//! as its transaction id and status only, checked alike; the server's loop reads
+//! no more of the receivers' 200s). Errors are fatal for
 //! the connection (the stream can no longer be cut reliably): a header block beyond
 //! [`Limits::max_msrp_header_bytes`], a body beyond [`Limits::max_msrp_chunk_bytes`],
 //! a malformed start line, header or end-line, a missing path, a body without
@@ -28,7 +31,8 @@
 use super::Limits;
 use crate::ids::TransactionId;
 use crate::msrp::{
-    ByteRange, Continuation, FailureReport, MsrpMessage, MsrpMethod, MsrpRequest, MsrpResponse,
+    ByteRange, Continuation, FailureReport, MsrpFrame, MsrpMessage, MsrpMethod, MsrpRequest,
+    MsrpResponse, MsrpResponseLine,
 };
 
 /// Why an MSRP stream can no longer be decoded; the connection must be closed.
@@ -121,8 +125,8 @@ enum State {
     Head,
     /// Headers parsed; reading the body up to the end-line.
     Body {
-        /// The message so far (body empty).
-        message: Box<MsrpMessage>,
+        /// The request so far (body empty; responses have none).
+        message: Box<MsrpRequest>,
         /// `CRLF -------<tid>`, the body delimiter.
         delimiter: Vec<u8>,
         /// Absolute start of the body in the buffer.
@@ -209,6 +213,24 @@ impl MsrpDecoder {
     /// The next complete message, if one is buffered; `Some(Err)` once when the
     /// stream cannot be decoded, then `None` forever.
     pub fn next_message(&mut self, limits: &Limits) -> Option<Result<MsrpMessage, MsrpError>> {
+        Some(self.next::<MsrpResponse>(limits)?.map(|d| match d {
+            Decoded::Request(r) => MsrpMessage::Request(r),
+            Decoded::Response(r) => MsrpMessage::Response(r),
+        }))
+    }
+
+    /// [`MsrpDecoder::next_message`] with a response handed out as its
+    /// [`MsrpResponseLine`] only: checked the same (the same errors on the same
+    /// bytes), its paths and comment not copied out. For a reader that only
+    /// matches responses to its own requests.
+    pub fn next_frame(&mut self, limits: &Limits) -> Option<Result<MsrpFrame, MsrpError>> {
+        Some(self.next::<MsrpResponseLine>(limits)?.map(|d| match d {
+            Decoded::Request(r) => MsrpFrame::Request(r),
+            Decoded::Response(r) => MsrpFrame::Response(r),
+        }))
+    }
+
+    fn next<R: ResponseForm>(&mut self, limits: &Limits) -> Option<Result<Decoded<R>, MsrpError>> {
         if self.failed {
             return None;
         }
@@ -224,29 +246,36 @@ impl MsrpDecoder {
         }
     }
 
-    fn step(&mut self, limits: &Limits) -> Result<Option<MsrpMessage>, MsrpError> {
+    fn step<R: ResponseForm>(&mut self, limits: &Limits) -> Result<Option<Decoded<R>>, MsrpError> {
         if matches!(self.state, State::Head) {
             let Some((terminator, line_end)) = self.find_head_end(limits)? else {
                 return Ok(None);
             };
             let head = self.buf.get(self.pos..terminator).unwrap_or_default();
             let term = self.buf.get(terminator..line_end).unwrap_or_default();
-            let (msg, has_body) = parse_head(head, term, limits)?;
+            let (req, has_body) = match parse_head::<R>(head, term, limits)? {
+                (Decoded::Request(req), has_body) => (req, has_body),
+                // A response has no body (`parse_head` refuses one).
+                (response, _) => {
+                    self.finish(line_end);
+                    return Ok(Some(response));
+                }
+            };
             if !has_body {
                 self.finish(line_end);
-                return Ok(Some(msg));
+                return Ok(Some(Decoded::Request(req)));
             }
             let mut delimiter = b"\r\n".to_vec();
             delimiter.extend_from_slice(DASHES);
-            delimiter.extend_from_slice(msg.transaction_id().as_str().as_bytes());
+            delimiter.extend_from_slice(req.transaction_id.as_str().as_bytes());
             self.scan_from = line_end;
             self.state = State::Body {
-                message: Box::new(msg),
+                message: Box::new(req),
                 delimiter,
                 body_start: line_end,
             };
         }
-        self.find_body_end(limits)
+        Ok(self.find_body_end(limits)?.map(Decoded::Request))
     }
 
     /// Looks for the line that ends the head (an empty line or an end-line); returns
@@ -280,8 +309,8 @@ impl MsrpDecoder {
         }
     }
 
-    /// Looks for the end-line after the body; returns the finished message.
-    fn find_body_end(&mut self, limits: &Limits) -> Result<Option<MsrpMessage>, MsrpError> {
+    /// Looks for the end-line after the body; returns the finished request.
+    fn find_body_end(&mut self, limits: &Limits) -> Result<Option<MsrpRequest>, MsrpError> {
         let State::Body {
             delimiter,
             body_start,
@@ -324,12 +353,10 @@ impl MsrpDecoder {
                     let State::Body { message, .. } = state else {
                         return Ok(None);
                     };
-                    let mut message = *message;
-                    if let MsrpMessage::Request(r) = &mut message {
-                        r.body = body;
-                        r.continuation = flag;
-                    }
-                    return Ok(Some(message));
+                    let mut request = *message;
+                    request.body = body;
+                    request.continuation = flag;
+                    return Ok(Some(request));
                 }
                 _ => self.scan_from = at + 1,
             }
@@ -468,14 +495,91 @@ fn trim_sp_ht(s: &str) -> &str {
     s.get(start..end.max(start)).unwrap_or_default()
 }
 
+/// A decoded request, or a response in the form `R` the reader asked for.
+// Handed out and taken apart at once: boxing the request would cost an
+// allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Decoded<R> {
+    Request(MsrpRequest),
+    Response(R),
+}
+
+/// How a response is handed out: in full ([`MsrpResponse`], [`MsrpDecoder::next_message`])
+/// or as its start line ([`MsrpResponseLine`], [`MsrpDecoder::next_frame`]). Both
+/// check the headers alike: the same bytes give the same error.
+trait ResponseForm: Sized {
+    /// The response with transaction id `tid` (an `ident`), `status` and
+    /// `comment`, from its header lines.
+    fn from_head(
+        tid: &str,
+        status: u16,
+        comment: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, MsrpError>;
+}
+
+impl ResponseForm for MsrpResponse {
+    fn from_head(
+        tid: &str,
+        status: u16,
+        comment: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, MsrpError> {
+        let mut to_path = None;
+        let mut from_path = None;
+        let mut other = Vec::new();
+        for &(name, value) in headers {
+            if name.eq_ignore_ascii_case("To-Path") {
+                set_once(&mut to_path, parse_path(name, value)?, name)?;
+            } else if name.eq_ignore_ascii_case("From-Path") {
+                set_once(&mut from_path, parse_path(name, value)?, name)?;
+            } else {
+                other.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        Ok(MsrpResponse {
+            transaction_id: TransactionId::new(tid),
+            status,
+            comment: comment.map(str::to_owned),
+            to_path: to_path.ok_or(MsrpError::MissingToPath)?,
+            from_path: from_path.ok_or(MsrpError::MissingFromPath)?,
+            other,
+        })
+    }
+}
+
+impl ResponseForm for MsrpResponseLine {
+    fn from_head(
+        tid: &str,
+        status: u16,
+        _comment: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, MsrpError> {
+        // The checks of `MsrpResponse::from_head` in its order, on the borrowed
+        // values: each path a list of MSRP URIs, present once.
+        let (mut to_path, mut from_path) = (None, None);
+        for &(name, value) in headers {
+            if name.eq_ignore_ascii_case("To-Path") {
+                set_once(&mut to_path, check_path(name, value)?, name)?;
+            } else if name.eq_ignore_ascii_case("From-Path") {
+                set_once(&mut from_path, check_path(name, value)?, name)?;
+            }
+        }
+        to_path.ok_or(MsrpError::MissingToPath)?;
+        from_path.ok_or(MsrpError::MissingFromPath)?;
+        // An `ident` (checked by the start line) is at most 32 bytes.
+        MsrpResponseLine::new(tid, status).ok_or(MsrpError::BadStartLine)
+    }
+}
+
 /// Parses a head (start line and header lines) and the line that closed it (an
 /// empty line: a body follows; or the end-line). Returns the message (body empty)
 /// and whether a body follows.
-fn parse_head(
+fn parse_head<R: ResponseForm>(
     head: &[u8],
     terminator: &[u8],
     limits: &Limits,
-) -> Result<(MsrpMessage, bool), MsrpError> {
+) -> Result<(Decoded<R>, bool), MsrpError> {
     // The head checked as UTF-8 once (the usual head is), its lines then cut out
     // of that text at their CRLFs (ASCII, so whole characters) instead of checked
     // one by one (nine checks per SEND and 200, ~1,000 instructions); a head that is
@@ -511,62 +615,44 @@ fn parse_head(
     } else {
         let rest = term.strip_prefix(DASHES).ok_or(MsrpError::BadEndLine)?;
         let (flag, id) = rest.split_last().ok_or(MsrpError::BadEndLine)?;
-        if id != tid.as_str().as_bytes() {
+        if id != tid.as_bytes() {
             return Err(MsrpError::BadEndLine);
         }
         Continuation::from_flag(*flag).ok_or(MsrpError::BadEndLine)?
     };
     let msg = match kind {
         StartKind::Request(method) => {
-            let mut req = request_from_headers(tid, method, &headers)?;
+            let mut req = request_from_headers(TransactionId::new(tid), method, &headers)?;
             if has_body && req.content_type.is_none() {
                 return Err(MsrpError::MissingContentType);
             }
             req.continuation = continuation;
-            MsrpMessage::Request(req)
+            Decoded::Request(req)
         }
         StartKind::Response(status, comment) => {
             if has_body {
                 return Err(MsrpError::ResponseWithBody);
             }
-            let mut to_path = None;
-            let mut from_path = None;
-            let mut other = Vec::new();
-            for &(name, value) in &headers {
-                if name.eq_ignore_ascii_case("To-Path") {
-                    set_once(&mut to_path, parse_path(name, value)?, name)?;
-                } else if name.eq_ignore_ascii_case("From-Path") {
-                    set_once(&mut from_path, parse_path(name, value)?, name)?;
-                } else {
-                    other.push((name.to_owned(), value.to_owned()));
-                }
-            }
-            MsrpMessage::Response(MsrpResponse {
-                transaction_id: tid,
-                status,
-                comment,
-                to_path: to_path.ok_or(MsrpError::MissingToPath)?,
-                from_path: from_path.ok_or(MsrpError::MissingFromPath)?,
-                other,
-            })
+            Decoded::Response(R::from_head(tid, status, comment, &headers)?)
         }
     };
     Ok((msg, has_body))
 }
 
-enum StartKind {
+enum StartKind<'a> {
     Request(MsrpMethod),
-    Response(u16, Option<String>),
+    Response(u16, Option<&'a str>),
 }
 
-fn parse_start_line(line: &str) -> Result<(TransactionId, StartKind), MsrpError> {
+/// The start line: the transaction id (an `ident`, borrowed: a response's is
+/// copied only by the form it is handed out in) and what follows it.
+fn parse_start_line(line: &str) -> Result<(&str, StartKind<'_>), MsrpError> {
     let bad = || MsrpError::BadStartLine;
     let rest = line.strip_prefix("MSRP ").ok_or_else(bad)?;
     let (tid, rest) = rest.split_once(' ').ok_or_else(bad)?;
     if !is_ident(tid) {
         return Err(bad());
     }
-    let tid = TransactionId::new(tid);
     if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_uppercase()) {
         let method = match rest {
             "SEND" => MsrpMethod::Send,
@@ -581,7 +667,7 @@ fn parse_start_line(line: &str) -> Result<(TransactionId, StartKind), MsrpError>
 }
 
 /// `3DIGIT [SP comment]`.
-fn parse_code_and_comment(s: &str) -> Option<(u16, Option<String>)> {
+fn parse_code_and_comment(s: &str) -> Option<(u16, Option<&str>)> {
     let code = s.get(..3)?;
     if !code.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -591,7 +677,7 @@ fn parse_code_and_comment(s: &str) -> Option<(u16, Option<String>)> {
     if rest.is_empty() {
         return Some((code, None));
     }
-    Some((code, Some(rest.strip_prefix(' ')?.to_owned())))
+    Some((code, Some(rest.strip_prefix(' ')?)))
 }
 
 /// A header line; `text`: the same line as text, when the head is known to be UTF-8.
@@ -663,6 +749,32 @@ fn parse_path(name: &str, value: &str) -> Result<Vec<String>, MsrpError> {
     Ok(uris)
 }
 
+/// What [`parse_path`] accepts, checked without copying a URI out: at least one
+/// URI, each `msrp://` or `msrps://` and more (case-insensitive scheme), between
+/// SP and HT.
+fn check_path(name: &str, value: &str) -> Result<(), MsrpError> {
+    let mut any = false;
+    for uri in value.as_bytes().split(|b| matches!(b, b' ' | b'\t')) {
+        if uri.is_empty() {
+            continue;
+        }
+        let msrp_uri = [&b"msrp://"[..], b"msrps://"].iter().any(|s| {
+            uri.len() > s.len()
+                && uri
+                    .get(..s.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(s))
+        });
+        if !msrp_uri {
+            return Err(bad_value(name));
+        }
+        any = true;
+    }
+    if !any {
+        return Err(bad_value(name));
+    }
+    Ok(())
+}
+
 fn parse_number(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -698,7 +810,8 @@ fn parse_byte_range(s: &str) -> Option<ByteRange> {
 
 /// `000 SP status-code [SP comment]`.
 fn parse_status(s: &str) -> Option<(u16, Option<String>)> {
-    parse_code_and_comment(s.strip_prefix("000 ")?)
+    let (code, comment) = parse_code_and_comment(s.strip_prefix("000 ")?)?;
+    Some((code, comment.map(str::to_owned)))
 }
 
 fn parse_yes_no(s: &str) -> Option<bool> {
@@ -1341,6 +1454,53 @@ mod tests {
             all(&mut dec, &limits),
             [Err(MsrpError::ChunkTooLarge { limit: 10 })]
         );
+    }
+
+    /// A response handed out as its line (`next_frame`) is checked as one
+    /// decoded in full: the same id and status, or the same error, for the usual
+    /// 200, a path of several URIs, and each way a response's paths can be wrong.
+    #[test]
+    fn response_lines_are_checked_as_full_responses() {
+        let tid32 = "0123456789abcdef0123456789abcdef";
+        let to = "To-Path: msrp://a.example:1/x;tcp\r\n";
+        let from = "From-Path: msrp://b.example:2/y;tcp\r\n";
+        let cases: Vec<String> = vec![
+            String::from_utf8(OK.to_vec()).unwrap(),
+            format!("MSRP {tid32} 200 OK\r\n{to}{from}-------{tid32}$\r\n"),
+            format!("MSRP abcd 481\r\n{to}{from}X-Y: z\r\n-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\nTo-Path:\tmsrp://r/1;tcp  MSRPS://c/2;tcp \r\n{from}-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\n{from}-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\n{to}-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\n{to}{to}{from}-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\n{to}{from}{from}-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\nTo-Path: \r\n{from}-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\nTo-Path: msrp://\r\n{from}-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\nTo-Path: msrp://a/1 sip:b\r\n{from}-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\n{to}From-Path: http://b/2\r\n-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\n{to}{from}\r\nbody\r\n-------abcd$\r\n"),
+            format!("MSRP abcd 200 OK\r\n{to}{from}-------abce$\r\n"),
+        ];
+        let limits = Limits::default();
+        let mut lines = 0;
+        for case in &cases {
+            let mut full = MsrpDecoder::default();
+            full.push(case.as_bytes());
+            let mut lazy = MsrpDecoder::default();
+            lazy.push(case.as_bytes());
+            let expected = full.next_message(&limits).map(|r| r.map(MsrpFrame::from));
+            let got = lazy.next_frame(&limits);
+            assert_eq!(got, expected, "{case}");
+            if let Some(Ok(MsrpFrame::Response(line))) = got {
+                assert!(case.starts_with(&format!(
+                    "MSRP {} {}",
+                    line.transaction_id(),
+                    line.status()
+                )));
+                lines += 1;
+            }
+        }
+        // The first four are valid; the rest each fail in their own way.
+        assert_eq!(lines, 4);
     }
 
     #[test]
