@@ -362,7 +362,8 @@ fn tokens(name: &'static str, value: &str) -> Result<Vec<String>, DecodeError> {
 
 /// A single identifier (Call-ID, OMA IDs): non-empty printable ASCII, no spaces.
 fn word<'a>(name: &'static str, value: &'a str) -> Result<&'a str, DecodeError> {
-    if value.is_empty() || !value.chars().all(|c| c.is_ascii_graphic()) {
+    // Bytes, not characters: no byte of a multi-byte character is ASCII graphic.
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad(name)("expected one word".into()));
     }
     Ok(value)

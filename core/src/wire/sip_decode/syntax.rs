@@ -70,17 +70,26 @@ pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| TOKEN_BYTES[usize::from(b)])
 }
 
+/// A `[bool; 256]` answering the `const fn(char) -> bool` test `$test` for each byte
+/// value, `false` from 128 up: every character these tests accept is ASCII and no
+/// byte of a multi-byte UTF-8 character is, so `s.bytes().all(|b| table[b])` is
+/// `s.chars().all(test)` without decoding characters.
+macro_rules! ascii_table {
+    ($test:path) => {{
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 128 {
+            // `b` is below 128, so the casts are exact.
+            table[b] = $test(b as u8 as char);
+            b += 1;
+        }
+        table
+    }};
+}
+pub(crate) use ascii_table;
+
 /// [`is_token_char`] for each byte value (`false` from 128 up).
-static TOKEN_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 128 {
-        // `b` is below 128, so the casts are exact.
-        table[b] = is_token_char(b as u8 as char);
-        b += 1;
-    }
-    table
-};
+static TOKEN_BYTES: [bool; 256] = ascii_table!(is_token_char);
 
 /// Calls `each` with the byte offset of every top-level occurrence of `sep` in `s`
 /// (outside quoted strings, honouring `\` escapes inside them, and, when `angles` is
@@ -249,9 +258,13 @@ pub(crate) fn quote(s: &str) -> String {
 
 /// Characters allowed in an unquoted header parameter value: RFC 3261 `token`,
 /// `host` and `gen-value` material, minus anything that would be a separator.
-fn is_plain_value_char(c: char) -> bool {
+const fn is_plain_value_char(c: char) -> bool {
     c.is_ascii_graphic() && !matches!(c, '"' | '<' | '>' | ',' | ';')
 }
+
+/// [`is_plain_value_char`] for each byte value: every branch, tag and parameter
+/// value received is checked, and `chars().all` decoded each character first.
+static PLAIN_VALUE_BYTES: [bool; 256] = ascii_table!(is_plain_value_char);
 
 /// Parses header parameters `*( SEMI name [EQUAL value] )`, where `s` is the text
 /// after the element they belong to (it must be empty or start with `;`, allowing
@@ -288,7 +301,7 @@ fn parse_one_param(seg: &str) -> Result<Param, String> {
         let ok = if v.starts_with('"') {
             take_quoted(v).is_some_and(|(_, after)| after.is_empty())
         } else {
-            v.chars().all(is_plain_value_char)
+            v.bytes().all(|b| PLAIN_VALUE_BYTES[usize::from(b)])
         };
         if !ok {
             return Err(format!("bad value of parameter {name}"));
@@ -366,6 +379,16 @@ mod tests {
         fn token_table_is_the_character_test(any in ".{0,12}", tokenish in "[a-zA-Z0-9.!%*_+`'~ é\"-]{0,12}") {
             for s in [&any, &tokenish] {
                 proptest::prop_assert_eq!(is_token(s), !s.is_empty() && s.chars().all(is_token_char));
+            }
+        }
+
+        /// The plain-value byte table answers as the character test, over any text
+        /// and over text made of the characters near the test's edges.
+        #[test]
+        fn plain_value_table_is_the_character_test(any in ".{0,12}", near in "[a-z0-9 \t\"<>,;=!~\x7f\x00é]{0,12}") {
+            for s in [&any, &near] {
+                let by_bytes = s.bytes().all(|b| PLAIN_VALUE_BYTES[usize::from(b)]);
+                proptest::prop_assert_eq!(by_bytes, s.chars().all(is_plain_value_char));
             }
         }
 
