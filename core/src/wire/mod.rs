@@ -11,6 +11,7 @@
 //! What is *not* here: deciding what to do with a bad message (the state machine
 //! answers 400/413/488/513 with [`encode_error_reply`] or a typed response).
 
+mod ascii;
 pub mod conference_info;
 pub mod cpim_codec;
 pub mod digest;

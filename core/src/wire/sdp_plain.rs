@@ -17,6 +17,7 @@
 
 // Cuts at an ASCII byte by a plain scan, not `str::split`'s `CharSearcher` (a
 // `memchr` set-up per call, more than the short SDP lines and fields it cuts).
+use super::ascii::printable;
 use super::sip_decode::syntax::{cut, pieces};
 use crate::sdp::{Sdp, SdpAttribute, SdpMedia};
 
@@ -75,27 +76,6 @@ pub(super) fn read(text: &str) -> Option<Sdp> {
         attributes,
         media,
     })
-}
-
-/// Whether every byte is printable ASCII (SP to `~`), eight bytes at a time: a
-/// word has no byte below SP and none above `~` exactly when Bit Twiddling Hacks'
-/// `hasless(x, 0x20)` and `hasmore(x, 0x7e)` are both zero (as the header-line
-/// check of `sip_decode::head`, without its HT).
-fn printable(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        let x = u64::from_le_bytes(le);
-        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let above = (x.wrapping_add(ONES) | x) & HIGH;
-        if (below | above) != 0 {
-            return false;
-        }
-    }
-    words.remainder().iter().all(|b| matches!(b, b' '..=b'~'))
 }
 
 /// `k=value` with a one-character key other than `=`.
@@ -180,21 +160,4 @@ fn is_token(s: &str) -> bool {
             0x21 | 0x23..=0x27 | 0x2a..=0x2b | 0x2d..=0x2e | 0x30..=0x39 | 0x41..=0x5a | 0x5e..=0x7e
         )
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    proptest::proptest! {
-        /// The word-wise test is the byte-wise one, over any bytes (lengths across
-        /// the 8-byte words, every byte value).
-        #[test]
-        fn printable_is_the_bytewise_test(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
-            proptest::prop_assert_eq!(
-                printable(&bytes),
-                bytes.iter().all(|b| (0x20..=0x7e).contains(b))
-            );
-        }
-    }
 }

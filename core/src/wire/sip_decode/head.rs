@@ -10,6 +10,7 @@ use super::syntax::{cut, excerpt, is_token, split_top, trim_lws};
 use super::{DecodeError, ReplyContext};
 use crate::sip::{Method, StatusCode};
 use crate::uri::Uri;
+use crate::wire::ascii::printable_or_tab;
 use crate::wire::uri::parse_uri;
 use crate::wire::Limits;
 
@@ -126,34 +127,10 @@ fn line_text(line: &[u8]) -> Result<&str, DecodeError> {
     checked_text(text)
 }
 
-/// Whether every byte is printable ASCII or HT. Eight bytes at a time: a word with
-/// no byte below SP and none above `~` is printable as a whole (the two tests are
-/// exact, Bit Twiddling Hacks' `hasless`/`hasmore`); only a word with one (most
-/// often an HT) is looked at byte by byte. This runs over every byte of every
-/// header line received.
-fn printable_ascii(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let one = |b: &u8| matches!(b, b' '..=b'~' | b'\t');
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        let x = u64::from_le_bytes(le);
-        // A byte below 0x20: `hasless(x, 0x20)`; above 0x7e: `hasmore(x, 0x7e)`.
-        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let above = (x.wrapping_add(ONES) | x) & HIGH;
-        if (below | above) != 0 && !word.iter().all(one) {
-            return false;
-        }
-    }
-    words.remainder().iter().all(one)
-}
-
 /// [`line_text`] of a line already known to be UTF-8: the control-character rule.
 fn checked_text(text: &str) -> Result<&str, DecodeError> {
     // Most lines are printable ASCII (and HT): no control character to look for.
-    if printable_ascii(text.as_bytes()) {
+    if printable_or_tab(text.as_bytes()) {
         return Ok(text);
     }
     let mut escaped = false;
@@ -380,22 +357,6 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The word-at-a-time test says what the byte-by-byte one says.
-        #[test]
-        fn printable_words_agree_with_bytes(
-            bytes in proptest::collection::vec(
-                prop_oneof![
-                    any::<u8>(),
-                    prop::sample::select(vec![0x00, 0x08, 0x09, 0x0a, 0x1f, 0x20, 0x21, 0x7e, 0x7f, 0x80, 0xff]),
-                    b' '..=b'~',
-                ],
-                0..40,
-            ),
-        ) {
-            let simple = bytes.iter().all(|b| matches!(b, b' '..=b'~' | b'\t'));
-            prop_assert_eq!(printable_ascii(&bytes), simple);
-        }
-
         /// The word-at-a-time LF search finds the first LF, as a byte scan does,
         /// wherever it falls in or after the eight-byte words.
         #[test]
