@@ -105,44 +105,43 @@ fn generous() -> Limits {
     }
 }
 
-/// Feeds `bytes` to a decoder in reads of the given sizes (cycled).
+/// Feeds `bytes` to a decoder in reads of the given sizes (cycled), taking out
+/// after each read whatever `next` gives.
+fn feed_chunked<T>(
+    bytes: &[u8],
+    sizes: &[usize],
+    mut next: impl FnMut(&mut MsrpDecoder) -> Option<T>,
+) -> Vec<T> {
+    let mut dec = MsrpDecoder::default();
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let mut sizes = sizes.iter().cycle();
+    while !rest.is_empty() {
+        let n = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        dec.push(chunk);
+        rest = tail;
+        out.extend(std::iter::from_fn(|| next(&mut dec)));
+    }
+    out
+}
+
+/// [`feed_chunked`] with `next_message`.
 fn decode_chunked(
     bytes: &[u8],
     sizes: &[usize],
     limits: &Limits,
 ) -> Vec<Result<MsrpMessage, MsrpError>> {
-    let mut dec = MsrpDecoder::default();
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    let mut sizes = sizes.iter().cycle();
-    while !rest.is_empty() {
-        let n = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
-        let (chunk, tail) = rest.split_at(n);
-        dec.push(chunk);
-        rest = tail;
-        out.extend(std::iter::from_fn(|| dec.next_message(limits)));
-    }
-    out
+    feed_chunked(bytes, sizes, |dec| dec.next_message(limits))
 }
 
-/// [`decode_chunked`] with `next_frame`: responses as their start line.
+/// [`feed_chunked`] with `next_frame`: responses as their start line.
 fn frames_chunked(
     bytes: &[u8],
     sizes: &[usize],
     limits: &Limits,
 ) -> Vec<Result<MsrpFrame, MsrpError>> {
-    let mut dec = MsrpDecoder::default();
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    let mut sizes = sizes.iter().cycle();
-    while !rest.is_empty() {
-        let n = (*sizes.next().unwrap_or(&1)).clamp(1, rest.len());
-        let (chunk, tail) = rest.split_at(n);
-        dec.push(chunk);
-        rest = tail;
-        out.extend(std::iter::from_fn(|| dec.next_frame(limits)));
-    }
-    out
+    feed_chunked(bytes, sizes, |dec| dec.next_frame(limits))
 }
 
 fn ident() -> impl Strategy<Value = String> {
