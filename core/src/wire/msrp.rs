@@ -734,16 +734,7 @@ fn parse_path(name: &str, value: &str) -> Result<Vec<String>, MsrpError> {
             }
         }
     }
-    // The scheme compared in place, case-insensitively (no lower-case copy).
-    let is_msrp_uri = |u: &String| {
-        ["msrp://", "msrps://"].iter().any(|s| {
-            u.len() > s.len()
-                && u.as_bytes()
-                    .get(..s.len())
-                    .is_some_and(|p| p.eq_ignore_ascii_case(s.as_bytes()))
-        })
-    };
-    if uris.is_empty() || !uris.iter().all(is_msrp_uri) {
+    if uris.is_empty() || !uris.iter().all(|u| is_msrp_uri(u.as_bytes())) {
         return Err(bad_value(name));
     }
     Ok(uris)
@@ -758,13 +749,7 @@ fn check_path(name: &str, value: &str) -> Result<(), MsrpError> {
         if uri.is_empty() {
             continue;
         }
-        let msrp_uri = [&b"msrp://"[..], b"msrps://"].iter().any(|s| {
-            uri.len() > s.len()
-                && uri
-                    .get(..s.len())
-                    .is_some_and(|p| p.eq_ignore_ascii_case(s))
-        });
-        if !msrp_uri {
+        if !is_msrp_uri(uri) {
             return Err(bad_value(name));
         }
         any = true;
@@ -773,6 +758,17 @@ fn check_path(name: &str, value: &str) -> Result<(), MsrpError> {
         return Err(bad_value(name));
     }
     Ok(())
+}
+
+/// Whether `uri` is `msrp://` or `msrps://` and more: the scheme compared in place,
+/// case-insensitively (no lower-case copy).
+fn is_msrp_uri(uri: &[u8]) -> bool {
+    [&b"msrp://"[..], b"msrps://"].iter().any(|s| {
+        uri.len() > s.len()
+            && uri
+                .get(..s.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    })
 }
 
 fn parse_number(s: &str) -> Option<u64> {
