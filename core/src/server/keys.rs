@@ -72,6 +72,13 @@ impl TxKey {
             + self.parts.sent_by.len()
     }
 
+    /// Whether this is the server's client transaction of `method` on `branch` (the
+    /// one a response with that top Via branch answers). Read-only, for checkers
+    /// outside the core (the model's partial-order reduction).
+    pub fn is_client_of(&self, method: &Method, branch: &str) -> bool {
+        !self.parts.server && self.parts.method == *method && &*self.parts.branch == branch
+    }
+
     /// Whether this is a server transaction (one the server answers).
     pub(crate) fn is_server(&self) -> bool {
         self.parts.server

@@ -266,7 +266,8 @@ impl CpmModel {
                     let Timer::Retransmit(k) = timer else {
                         return None;
                     };
-                    names(k, method, branch).then(|| Action::Fire(timer.clone()))
+                    k.is_client_of(method, branch)
+                        .then(|| Action::Fire(timer.clone()))
                 })
             }
         }
@@ -628,47 +629,8 @@ fn first_answer(st: &State, r: &Response) -> bool {
     };
     st.server.armed_timers().any(|(t, _)| {
         let Timer::Timeout(k) = t else { return false };
-        names(k, &Method::Invite, branch)
+        k.is_client_of(&Method::Invite, branch)
     })
-}
-
-/// Whether `k` is the key of the server's client transaction of `method` on
-/// `branch`: its `Display` is `uac:METHOD:branch` (compared without allocating).
-fn names(k: &cpmd_core::server::TxKey, method: &Method, branch: &str) -> bool {
-    let mut m = Matches(["uac:", method.as_str(), ":", branch], 0);
-    std::fmt::write(&mut m, format_args!("{k}")).is_ok() && m.done()
-}
-
-/// A `fmt::Write` that compares what is written with the concatenation of its
-/// parts (what is left of them), without allocating: the check runs for every 2xx
-/// and answer on its way at every state.
-struct Matches<'a>([&'a str; 4], usize);
-
-impl Matches<'_> {
-    fn done(&self) -> bool {
-        self.0[self.1..].iter().all(|p| p.is_empty())
-    }
-}
-
-impl std::fmt::Write for Matches<'_> {
-    fn write_str(&mut self, mut s: &str) -> std::fmt::Result {
-        while !s.is_empty() {
-            let part = self.0.get_mut(self.1).ok_or(std::fmt::Error)?;
-            let n = part.len().min(s.len());
-            let (Some(head), Some(rest)) = (s.get(..n), s.get(n..)) else {
-                return Err(std::fmt::Error);
-            };
-            let Some(left) = part.strip_prefix(head) else {
-                return Err(std::fmt::Error);
-            };
-            *part = left;
-            s = rest;
-            if part.is_empty() {
-                self.1 += 1;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The packet an action is the fate of.
