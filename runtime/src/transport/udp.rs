@@ -132,7 +132,7 @@ impl UdpListener {
             got: Vec::with_capacity(RECV_BATCH),
             out: Vec::new(),
             sender,
-            inline_max: udp_send::inline_max(),
+            inline_max: udp_send::INLINE_MAX,
             send_headers: MultiHeaders::preallocate(SEND_BATCH, None),
             encoded: Vec::with_capacity(SEND_BATCH),
         };

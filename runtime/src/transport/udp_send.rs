@@ -60,22 +60,11 @@ pub const SEND_BATCH: usize = 32;
 pub const QUEUE_BATCHES: usize = 4096;
 
 /// Most datagrams of a wake-up the loop sends itself while the thread is idle
-/// (a wake-up sends 2–3 at moderate rates; bench/README.md, "Session 13", step
-/// C, says what is still to measure). `CPMD_UDP_INLINE_MAX` in the
-/// environment overrides it when cpmd starts, to measure another (0: every batch to
-/// the thread, as in session 13's first step).
+/// (a wake-up sends 2–3 at moderate rates). Settled on the idle machine
+/// (bench/README.md, "Session 13", step C): 0, 2, 4 and 8 cost the same CPU per
+/// session at 3,000/s within the runs' noise, and 4 made the fewest syscalls and
+/// context switches of the three that send inline at all.
 pub const INLINE_MAX: usize = 4;
-
-/// The variable that overrides [`INLINE_MAX`].
-pub const INLINE_MAX_VAR: &str = "CPMD_UDP_INLINE_MAX";
-
-/// [`INLINE_MAX`], or the environment's number.
-pub fn inline_max() -> usize {
-    std::env::var(INLINE_MAX_VAR)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(INLINE_MAX)
-}
 
 /// What the core transmitted: a message to encode, or bytes it printed itself.
 #[derive(Debug)]
