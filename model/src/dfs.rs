@@ -14,8 +14,9 @@
 //! was new, the depth of the deepest state popped), the verdicts (every `always`
 //! and `sometimes` property evaluated at every state popped; a discovery's path is
 //! the last one found, as stateright overwrites it), the stop (after each block of
-//! 1 500 states, once every property was discovered) and the end of a block at a
-//! state where every property is discovered there. The fingerprint is a 64-bit
+//! 1 500 states, once every property was discovered) and the early end of a block,
+//! without the state's successors, at a state where no property awaits a discovery
+//! (every `always` violated there, every `sometimes` holding). The fingerprint is a 64-bit
 //! hash of the state like stateright's (foldhash here, aHash there: the same set of
 //! states unless two of tens of millions collide in 64 bits, which either checker
 //! risks alike). The test `the_search_is_stateright_s` compares the two.
