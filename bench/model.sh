@@ -9,9 +9,10 @@
 # on the next run) and the working tree. Then, for each configuration of CONFIGS
 # (default "ci extension"), runs `cpmd-model check bfs --config X --threads THREADS`
 # with the old binary, then the new one, ROUNDS times alternately (default 1), then
-# `check dfs` with the new one (what `cargo test -p cpmd-model` runs), and prints unique
+# `check dfs` with the new one (what `cargo test -p cpmd-model` runs) and the old one
+# (with THREADS=1 the new binary's DFS is the model's own, model/src/dfs.rs), and prints unique
 # states, states/s and time to exhaust of each, and the ratios new/old (states/s and
-# time of BFS; time to exhaust of old BFS over new DFS). The unique-state counts of the two must agree (the speed-ups
+# time of BFS and of DFS; time to exhaust of old BFS over new DFS). The unique-state counts of the two must agree (the speed-ups
 # must not change what is explored); the script says so when they do not.
 #
 # Environment: CONFIGS, THREADS (default 2), ROUNDS (default 1), SETS (extra
@@ -79,6 +80,14 @@ for config in $CONFIGS; do
       echo "  unique states differ: old $ou, new dfs $du (the state space changed)"
     fi
     python3 -c "print('  %s round %s: time to exhaust, old bfs / new dfs: %.1fx' % ('$config', $round, $os / max($ds, 0.05)))"
+    # The old binary's DFS too: with THREADS=1 the new one runs the model's own
+    # search (model/src/dfs.rs) and the old one stateright's (or its own, if it has it).
+    read -r eu es er < <(run "$OLD_BIN" "$config" dfs)
+    printf '%-12s %-4s %10s %9s %12s\n' "$config" "old dfs" "$eu" "$es" "$er"
+    if [ "$eu" != "$du" ]; then
+      echo "  unique states differ: old dfs $eu, new dfs $du (the state space changed)"
+    fi
+    python3 -c "print('  %s round %s: dfs: states/s new/old %.2fx, time old/new %.2fx' % ('$config', $round, $dr / max($er, 1), $es / max($ds, 0.05)))"
     if [ -n "${POR:-}" ]; then
       # The partial-order reduction (model/src/model/por.rs): fewer states by
       # design, so only its time is compared, against the new binary's own DFS.

@@ -9,6 +9,7 @@
 //! runtime (`--trace-input`) through a fresh core as a regression test.
 
 pub mod configs;
+pub mod dfs;
 pub mod group_races;
 pub mod model;
 pub mod msc;

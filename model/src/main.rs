@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N]
+//!     [--stateright-dfs]   (with one thread, stateright's DFS instead of `src/dfs.rs`)
 //! cpmd-model explore [--config NAME] [--mutation NAME] [--port P]   (web UI on 127.0.0.1)
 //! cpmd-model list
 //! cpmd-model shape [--config NAME] [--states N]      (what multiplies the space)
@@ -22,7 +23,7 @@ use stateright::{Checker, Model, UniformChooser};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]... [--progress] [--no-memo]\n\
+        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]... [--progress] [--no-memo] [--stateright-dfs]\n\
          \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
          \x20      cpmd-model list\n\
          \x20      cpmd-model shape [--config NAME] [--states N] [--set FIELD=VALUE]...\n\
@@ -48,6 +49,7 @@ fn main() {
     let mut states = 200_000u64;
     let mut progress = false;
     let mut memo = true;
+    let mut own_dfs = true;
     let mut positional = Vec::new();
     let mut tweaks: Vec<(String, String)> = Vec::new();
     let mut it = args.iter();
@@ -66,6 +68,7 @@ fn main() {
             "--progress" => progress = true,
             // The server steps computed every time, not looked up (model/src/model/memo.rs).
             "--no-memo" => memo = false,
+            "--stateright-dfs" => own_dfs = false,
             "--set" => {
                 let v = value();
                 let (k, x) = v.split_once('=').unwrap_or_else(|| usage());
@@ -108,10 +111,28 @@ fn main() {
         ["check", how] => {
             let start = Instant::now();
             let builder = model.clone().checker().threads(threads);
-            let (unique, total, depth, discoveries) = match *how {
-                "bfs" => summary(&model, watch(builder.spawn_bfs(), progress).join()),
-                "dfs" => summary(&model, watch(builder.spawn_dfs(), progress).join()),
-                "sim" => summary(
+            // One thread: the model's own depth-first search, stateright's order and
+            // counts without its per-state lookups (`src/dfs.rs`).
+            let own = (*how == "dfs" && threads == 1 && own_dfs)
+                .then(|| {
+                    let mut report = |unique: usize, total: usize, depth: usize| {
+                        let secs = start.elapsed().as_secs_f64();
+                        eprintln!(
+                            "progress: {unique} unique states, {total} states, depth {depth}, \
+                             {secs:.0} s, {:.0} states/s",
+                            total as f64 / secs.max(1e-9)
+                        );
+                    };
+                    let every = progress
+                        .then_some((&mut report as &mut dyn FnMut(usize, usize, usize), 10.0));
+                    cpmd_model::dfs::dfs(&model, every)
+                })
+                .flatten();
+            let (unique, total, depth, discoveries) = match (*how, own) {
+                ("dfs", Some(found)) => own_summary(&model, found),
+                ("bfs", _) => summary(&model, watch(builder.spawn_bfs(), progress).join()),
+                ("dfs", None) => summary(&model, watch(builder.spawn_dfs(), progress).join()),
+                ("sim", _) => summary(
                     &model,
                     builder
                         .timeout(std::time::Duration::from_secs(seconds))
@@ -311,10 +332,39 @@ fn summary(
     model: &cpmd_model::CpmModel,
     c: impl Checker<cpmd_model::CpmModel>,
 ) -> (usize, usize, usize, Found) {
+    let found = charts(model, |name| c.discovery(name));
+    (
+        c.unique_state_count(),
+        c.state_count(),
+        c.max_depth(),
+        found,
+    )
+}
+
+/// `summary` of the model's own depth-first search (`src/dfs.rs`).
+fn own_summary(
+    model: &cpmd_model::CpmModel,
+    mut f: cpmd_model::dfs::Found,
+) -> (usize, usize, usize, Found) {
+    let found = charts(model, |name| {
+        let at = f.discoveries.iter().position(|(n, _)| *n == name)?;
+        Some(f.discoveries.swap_remove(at).1)
+    });
+    (f.unique, f.states, f.max_depth, found)
+}
+
+type Path = stateright::Path<cpmd_model::model::State, cpmd_model::model::Action>;
+
+/// Each property's discovery as a chart, in the properties' order; "not reached"
+/// printed for each `sometimes` never reached.
+fn charts(
+    model: &cpmd_model::CpmModel,
+    mut discovery: impl FnMut(&'static str) -> Option<Path>,
+) -> Found {
     let props = model.properties();
     let mut found: Found = Vec::new();
     for p in &props {
-        match c.discovery(p.name) {
+        match discovery(p.name) {
             Some(path) => found.push((
                 p.name,
                 cpmd_model::msc::chart(model, &path),
@@ -328,10 +378,5 @@ fn summary(
         }
     }
     found.retain(|(_, chart, failure)| *failure || chart != "NOT REACHED");
-    (
-        c.unique_state_count(),
-        c.state_count(),
-        c.max_depth(),
-        found,
-    )
+    found
 }

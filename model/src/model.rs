@@ -307,9 +307,12 @@ pub struct TermState {
     /// The group dialog.
     pub group: Option<Dialog>,
     /// Client requests without a final response (retransmitted on demand).
-    pub outstanding: Vec<Request>,
-    /// Final responses sent, repeated when the request is retransmitted.
-    pub answered: Vec<Response>,
+    /// Shared: a step that writes another field of the terminal copies a pointer,
+    /// not the messages (their deep copies were a tenth of a `combined` step).
+    pub outstanding: Shared<Vec<Request>>,
+    /// Final responses sent, repeated when the request is retransmitted (shared,
+    /// as `outstanding`).
+    pub answered: Shared<Vec<Response>>,
     /// Chat messages sent on the 1-to-1 / in the group.
     pub sent_one: u8,
     /// Chat messages sent in the group.
@@ -774,18 +777,17 @@ impl CpmModel {
         if track {
             st.term_mut(t).outstanding.push(req.clone());
         }
-        note(
-            log,
-            Node::T(t),
-            Node::Server,
-            describe(&SipMessage::Request(req.clone())),
-        );
+        let msg = SipMessage::Request(req);
+        // The chart's line only when a chart is drawn: the checker passes no log.
+        if log.is_some() {
+            note(log, Node::T(t), Node::Server, describe(&msg));
+        }
         self.push(
             st,
             Packet {
                 dst: Node::Server,
                 src: Node::T(t),
-                msg: SipMessage::Request(req).into(),
+                msg: msg.into(),
             },
         );
     }
@@ -796,7 +798,9 @@ impl CpmModel {
             st.term_mut(t).answered.insert(at, resp.clone());
         }
         let msg = SipMessage::Response(resp);
-        note(log, Node::T(t), Node::Server, describe(&msg));
+        if log.is_some() {
+            note(log, Node::T(t), Node::Server, describe(&msg));
+        }
         self.push(
             st,
             Packet {
@@ -914,7 +918,9 @@ impl CpmModel {
                     self.device_transmit(st, flow.peer, Shared::unwrap_or_clone(message), log);
                     return;
                 };
-                note(log, Node::Server, Node::T(t), describe(&message));
+                if log.is_some() {
+                    note(log, Node::Server, Node::T(t), describe(&message));
+                }
                 self.push(
                     st,
                     Packet {
@@ -1384,14 +1390,16 @@ impl CpmModel {
     }
 
     /// A terminal receives a packet from the server.
-    fn terminal_receives(&self, st: &mut State, t: Term, msg: SipMessage, log: &mut Log) {
+    /// Read by reference: the packet is shared with the state before the step, so
+    /// taking it by value copied the whole message once per delivery.
+    fn terminal_receives(&self, st: &mut State, t: Term, msg: &SipMessage, log: &mut Log) {
         match msg {
             SipMessage::Request(req) => self.terminal_request(st, t, req, log),
             SipMessage::Response(resp) => self.terminal_response(st, t, resp, log),
         }
     }
 
-    fn terminal_request(&self, st: &mut State, t: Term, req: Request, log: &mut Log) {
+    fn terminal_request(&self, st: &mut State, t: Term, req: &Request, log: &mut Log) {
         if req.method == Method::Ack {
             let on =
                 |d: &Option<Dialog>| d.as_ref().is_some_and(|d| d.call_id == req.headers.call_id);
@@ -1414,8 +1422,8 @@ impl CpmModel {
         if req.method == Method::Bye && st.term(t).silent {
             return;
         }
-        if self.lost_dialog(st, t, &req) {
-            return self.reply_481(st, t, &req, log);
+        if self.lost_dialog(st, t, req) {
+            return self.reply_481(st, t, req, log);
         }
         match req.method {
             Method::Invite => {
@@ -1437,7 +1445,7 @@ impl CpmModel {
                     t.name(),
                     if group { "group" } else { "one" }
                 ));
-                let dialog = Dialog::callee(&req, &tag);
+                let dialog = Dialog::callee(req, &tag);
                 let ts = st.term_mut(t);
                 let leg = usize::from(group);
                 if group {
@@ -1449,7 +1457,7 @@ impl CpmModel {
                     ts.one = Some(dialog);
                 }
                 self.msrp_learn_path(st, t, leg, &req.body);
-                let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
+                let resp = terminal::answer(t, req, StatusCode::OK, &tag);
                 self.reply(st, t, resp, log);
             }
             // BYE and anything else in a dialog: a plain 200.
@@ -1487,19 +1495,19 @@ impl CpmModel {
                     st.term_mut(t).left_group = true;
                 }
                 let tag = Tag::new(format!("{}-x", t.name()));
-                let resp = terminal::answer(t, &req, StatusCode::OK, &tag);
+                let resp = terminal::answer(t, req, StatusCode::OK, &tag);
                 self.reply(st, t, resp, log);
             }
         }
     }
 
-    fn terminal_response(&self, st: &mut State, t: Term, resp: Response, log: &mut Log) {
+    fn terminal_response(&self, st: &mut State, t: Term, resp: &Response, log: &mut Log) {
         let Some(pos) = st.term(t).outstanding.iter().position(|r| {
             r.headers.call_id == resp.headers.call_id && r.headers.cseq == resp.headers.cseq
         }) else {
             // A retransmitted 2xx to an INVITE whose transaction is over: re-ACK.
             if resp.headers.cseq.method == Method::Invite && resp.status.is_success() {
-                self.ack_2xx(st, t, &resp, log);
+                self.ack_2xx(st, t, resp, log);
             }
             return;
         };
@@ -1514,7 +1522,7 @@ impl CpmModel {
             return;
         }
         if resp.status.is_success() {
-            let d = Dialog::caller(&req, &resp);
+            let d = Dialog::caller(&req, resp);
             let ts = st.term_mut(t);
             let leg = match req.headers.call_id.as_str() {
                 terminal::A_ONE_CALL => {
@@ -1526,13 +1534,13 @@ impl CpmModel {
                     1
                 }
             };
-            self.ack_2xx(st, t, &resp, log);
+            self.ack_2xx(st, t, resp, log);
             if t != Term::M {
                 self.msrp_learn_path(st, t, leg, &resp.body);
                 self.msrp_bind(st, t, leg, log);
             }
         } else {
-            let ack = terminal::ack_non_2xx(&req, &resp);
+            let ack = terminal::ack_non_2xx(&req, resp);
             self.send(st, t, ack, false, log);
         }
     }
@@ -1763,9 +1771,7 @@ impl CpmModel {
                     (Node::T(t), Node::Server) => {
                         first = self.server_receives(&mut st, t, p.msg, log);
                     }
-                    (Node::Server, Node::T(t)) => {
-                        self.terminal_receives(&mut st, t, Shared::unwrap_or_clone(p.msg), log)
-                    }
+                    (Node::Server, Node::T(t)) => self.terminal_receives(&mut st, t, &p.msg, log),
                     _ => {}
                 }
             }
@@ -1782,12 +1788,16 @@ impl CpmModel {
                 {
                     st.ghost.b_bye_lost = true;
                 }
-                note_net(log, format!("network loses {}", describe(&p.msg)));
+                if log.is_some() {
+                    note_net(log, format!("network loses {}", describe(&p.msg)));
+                }
             }
             Action::Duplicate(i) => {
                 let p = st.net[*i].clone();
                 st.budget.dups -= 1;
-                note_net(log, format!("network duplicates {}", describe(&p.msg)));
+                if log.is_some() {
+                    note_net(log, format!("network duplicates {}", describe(&p.msg)));
+                }
                 self.push(&mut st, p);
             }
             Action::Fire(timer) => {
@@ -1809,7 +1819,9 @@ impl CpmModel {
                     Timer::SubscriptionExpiry(_) => self.subscription_timer(&mut st, timer),
                     Timer::DeferredExpiry(..) => {}
                 }
-                note_server(log, format!("timer {timer}"));
+                if log.is_some() {
+                    note_server(log, format!("timer {timer}"));
+                }
                 first = self.server_input(&mut st, memo::Input::Fire(timer.clone()));
             }
             Action::StoreOk(ticket) | Action::StoreFail(ticket) => {
@@ -1839,10 +1851,12 @@ impl CpmModel {
                 } else {
                     st.budget.store_fails -= 1;
                 }
-                note_store_answer(
-                    log,
-                    format!("{ticket} {}", if ok { "ok" } else { "failed" }),
-                );
+                if log.is_some() {
+                    note_store_answer(
+                        log,
+                        format!("{ticket} {}", if ok { "ok" } else { "failed" }),
+                    );
+                }
                 first = self.server_input(&mut st, memo::Input::Store(*ticket, ok));
             }
             Action::Chat(t, sess) => {
@@ -1869,7 +1883,9 @@ impl CpmModel {
                     self.drain(&mut st, log);
                     return st;
                 }
-                note(log, Node::T(*t), Node::Server, format!("chat {}", msg.id()));
+                if log.is_some() {
+                    note(log, Node::T(*t), Node::Server, format!("chat {}", msg.id()));
+                }
                 first = self.server_input(&mut st, memo::Input::Chat(msg));
             }
             Action::Extend => {
