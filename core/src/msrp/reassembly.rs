@@ -449,16 +449,21 @@ impl Reassembler {
             });
         }
         let held_here = self.pending_bytes();
-        let mut partial = self
-            .pending
-            .remove(message_id)
-            .unwrap_or_else(|| Partial::new(now));
         let room = Room {
             here: limits.max_pending_bytes,
             total: limits.max_pending_bytes_total,
             held_here,
             elsewhere,
         };
+        if is_new {
+            if let Some(whole) = whole_in_one(range, flag, data.len(), limits, &room) {
+                return whole.map(|()| Reassembly::Complete(data.into_owned()));
+            }
+        }
+        let mut partial = self
+            .pending
+            .remove(message_id)
+            .unwrap_or_else(|| Partial::new(now));
         match add_chunk(&mut partial, range, flag, data, limits, room) {
             Err(e) => Err(e),
             Ok(()) if partial.is_complete() => Ok(Reassembly::Complete(partial.into_body())),
@@ -481,6 +486,41 @@ struct Room {
     held_here: u64,
     /// What the other legs hold.
     elsewhere: u64,
+}
+
+/// A new message sent whole in one chunk (`1-N/N`, `$`, N bytes: the usual
+/// message): what [`add_chunk`] answers for it on a fresh [`Partial`], decided
+/// without making one (a B-tree of one segment, built and taken apart again per
+/// message). `None` for any other chunk.
+fn whole_in_one(
+    range: ByteRange,
+    flag: Continuation,
+    len: usize,
+    limits: ReassemblyLimits,
+    room: &Room,
+) -> Option<Result<(), ReassemblyError>> {
+    let len = len as u64;
+    let whole = flag == Continuation::Complete
+        && range.start == 1
+        && range.end == Some(len)
+        && range.total == Some(len);
+    if !whole {
+        return None;
+    }
+    // `add_chunk`'s checks in its order, for offset 0, end and total `len` and
+    // nothing held for this message.
+    let limit = limits.max_message_bytes;
+    if len > limit as u64 {
+        return Some(Err(ReassemblyError::TooLarge { limit }));
+    }
+    let here = room.held_here.saturating_add(len);
+    if here > room.here {
+        return Some(Err(ReassemblyError::PendingBytes { limit: room.here }));
+    }
+    if here.saturating_add(room.elsewhere) > room.total {
+        return Some(Err(ReassemblyError::PendingBytes { limit: room.total }));
+    }
+    Some(Ok(()))
 }
 
 /// Adds one chunk's bytes (checks first, then copies).
@@ -546,6 +586,112 @@ fn add_chunk(
 mod tests {
     use super::*;
     use crate::wire::Limits;
+
+    /// `whole_in_one` answers what `add_chunk` answers on a fresh partial (and the
+    /// partial is then complete with those bytes) for every whole-message chunk,
+    /// at and around each limit; other chunks it leaves to `add_chunk`.
+    #[test]
+    fn whole_in_one_answers_as_add_chunk() {
+        let ranges = |n: u64| {
+            [
+                (
+                    ByteRange {
+                        start: 1,
+                        end: Some(n),
+                        total: Some(n),
+                    },
+                    Continuation::Complete,
+                ),
+                (
+                    ByteRange {
+                        start: 1,
+                        end: Some(n),
+                        total: Some(n),
+                    },
+                    Continuation::More,
+                ),
+                (
+                    ByteRange {
+                        start: 1,
+                        end: None,
+                        total: Some(n),
+                    },
+                    Continuation::Complete,
+                ),
+                (
+                    ByteRange {
+                        start: 1,
+                        end: Some(n),
+                        total: None,
+                    },
+                    Continuation::Complete,
+                ),
+                (
+                    ByteRange {
+                        start: 2,
+                        end: Some(n + 1),
+                        total: Some(n + 1),
+                    },
+                    Continuation::Complete,
+                ),
+            ]
+        };
+        for len in [0usize, 1, 5, 10, 11] {
+            let data = vec![b'x'; len];
+            for (max_message, here, total, held, elsewhere) in [
+                (10, 100, 1000, 0, 0),
+                (100, 10, 1000, 0, 0),
+                (100, 10, 1000, 5, 0),
+                (100, 100, 10, 0, 0),
+                (100, 100, 10, 0, 5),
+                (100, 100, 1000, 95, 900),
+                (100, u64::MAX, u64::MAX, u64::MAX, u64::MAX),
+            ] {
+                let limits = ReassemblyLimits {
+                    max_message_bytes: max_message,
+                    max_pending_messages: 4,
+                    max_pending_bytes: here,
+                    max_pending_bytes_total: total,
+                    partial_timeout_ms: 1000,
+                };
+                let room = || Room {
+                    here,
+                    total,
+                    held_here: held,
+                    elsewhere,
+                };
+                for (range, flag) in ranges(len as u64) {
+                    let fast = whole_in_one(range, flag, len, limits, &room());
+                    let mut partial = Partial::new(Time::ZERO);
+                    let slow = add_chunk(
+                        &mut partial,
+                        range,
+                        flag,
+                        Cow::Borrowed(&data),
+                        limits,
+                        room(),
+                    );
+                    let case = format!("{len} {range:?} {flag:?} {limits:?} {held} {elsewhere}");
+                    match fast {
+                        None => assert!(
+                            flag != Continuation::Complete
+                                || range.start != 1
+                                || range.end != range.total
+                                || range.total.is_none(),
+                            "{case}"
+                        ),
+                        Some(fast) => {
+                            assert_eq!(fast, slow, "{case}");
+                            if fast.is_ok() {
+                                assert!(partial.is_complete(), "{case}");
+                                assert_eq!(partial.into_body(), data, "{case}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     fn limits() -> Limits {
         Limits::default()

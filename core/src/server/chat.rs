@@ -106,8 +106,8 @@ impl Server {
             sender: chat.sender.clone(),
             recipients,
             message_id: chat.message_id.clone(),
-            content_type: chat.content_type.clone(),
             // Moved, not copied: what follows reads only the sender and the ids.
+            content_type: std::mem::take(&mut chat.content_type),
             body: std::mem::take(&mut chat.body),
         };
         // The origin is moved into the pending message; only the mutant that
@@ -209,14 +209,14 @@ impl Server {
         let Some(session) = self.sessions.get_mut(&sid) else {
             return;
         };
-        if let Some(p) = session.chat_mut().pending.get_mut(&seq) {
+        if let Some(p) = session.chat_mut().pending.get_mut(seq) {
             p.stored = Some(answer);
         }
         if answer.is_ok() && self.config.mutation == Mutation::HistoryInStoreOrder {
             session.chat_mut().delivered.push(seq);
         }
         if self.config.mutation == Mutation::DeliverOnStore {
-            if let Some(pending) = session.chat_mut().pending.remove(&seq) {
+            if let Some(pending) = session.chat_mut().pending.remove(seq) {
                 self.finish_message(sid, pending, answer);
             }
         }
@@ -224,14 +224,9 @@ impl Server {
             let Some(session) = self.sessions.get_mut(&sid) else {
                 return;
             };
-            let log = session.chat_mut();
-            let Some(entry) = log.pending.first_entry() else {
+            let Some((pending, answer)) = session.chat_mut().pending.pop_answered() else {
                 break;
             };
-            let Some(answer) = entry.get().stored else {
-                break;
-            };
-            let pending = entry.remove();
             self.finish_message(sid, pending, answer);
         }
         self.after_chat_progress(now, sid);

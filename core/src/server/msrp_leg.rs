@@ -229,7 +229,7 @@ impl Server {
             conn,
             bytes: wire::msrp::encode(&MsrpMessage::Request(bind)),
         });
-        self.note_outgoing(tid);
+        self.note_outgoing(tid.as_str());
         self.msrp_bind(leg, conn);
     }
 
@@ -262,10 +262,10 @@ impl Server {
         self.held_sent(leg);
     }
 
-    pub(crate) fn note_outgoing(&mut self, tid: TransactionId) {
+    pub(crate) fn note_outgoing(&mut self, tid: &str) {
         // Every id the server sends is one of its tokens; anything else could not
         // be matched exactly by its bits, and no response to it is awaited.
-        let Some(key) = super::msrp_media::own_tid_bits(tid.as_str()) else {
+        let Some(key) = super::msrp_media::own_tid_bits(tid) else {
             return;
         };
         let msrp = &mut *self.msrp;

@@ -196,12 +196,25 @@ pub(crate) fn own_tid_bits(tid: &str) -> Option<u128> {
     }
     let mut bits: u128 = 0;
     for &c in digits {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => return None,
-        };
+        // A table, not a `match` of two ranges per digit: every relayed message
+        // reads two ids (its SEND's and the 200's).
+        let d = HEX_DIGIT[usize::from(c)];
+        if d > 0xf {
+            return None;
+        }
         bits = (bits << 4) | u128::from(d);
     }
     Some(bits)
 }
+
+/// The value of each lowercase hex digit, `0xff` for every other byte.
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        let c = if i < 10 { b'0' + i } else { b'a' + i - 10 };
+        table[c as usize] = i;
+        i += 1;
+    }
+    table
+};

@@ -154,21 +154,31 @@ impl Server {
         {
             req.continuation = Continuation::Complete;
         }
-        // MSRP-3: the session-id of the last To-Path URI selects the leg.
-        let own = req.to_path.last().cloned().unwrap_or_default();
-        let Some(leg) = session_of(&own).and_then(|s| self.msrp.by_session.get(s).cloned()) else {
+        // MSRP-3: the session-id of the last To-Path URI selects the leg. That URI
+        // (the server's own, as the sender addressed it) is moved into the reply
+        // at the end, not cloned here: the request is dropped once answered.
+        let leg = req
+            .to_path
+            .last()
+            .and_then(|own| session_of(own))
+            .and_then(|s| self.msrp.by_session.get(s).cloned());
+        let Some(leg) = leg else {
             return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
         let relaxed = self.config.msrp.relaxed_path_matching;
         let Some(m) = self.msrp.legs.get(&leg) else {
             return self.msrp_refuse(conn, &req, MsrpRefusal::NoSession);
         };
-        if !paths_match(&req.from_path, &m.peer_path, relaxed)
+        // A From-Path written as the leg's `a=path` is (the usual case) matches it
+        // in either mode without parsing its URIs again: every URI of a leg's path
+        // parses (`PeerMedia::of` keeps no other path).
+        let same_text = !req.from_path.is_empty() && req.from_path == m.peer_path;
+        if !same_text
+            && !paths_match(&req.from_path, &m.peer_path, relaxed)
             && self.config.mutation != Mutation::MsrpFromPathUnchecked
         {
             return self.msrp_refuse(conn, &req, MsrpRefusal::FromPathMismatch);
         }
-        let accept = m.accept_types.clone();
         let bound = m.conn == Some(conn);
         let empty_range = req.byte_range.is_none_or(|r| r.total == Some(0));
         if req.body.is_empty() && req.content_type.is_none() && empty_range {
@@ -224,8 +234,15 @@ impl Server {
             ) => return self.msrp_refuse(conn, &req, MsrpRefusal::TooLarge),
             Err(_) => return self.msrp_refuse(conn, &req, MsrpRefusal::BadChunk),
         };
-        let content_type = req.content_type.clone().unwrap_or_default();
-        if !accepted_type(&accept, &content_type) {
+        // Taken, not cloned: a refusal from here on reads the request's paths,
+        // id and `Failure-Report` only.
+        let content_type = req.content_type.take().unwrap_or_default();
+        let type_ok = self
+            .msrp
+            .legs
+            .get(&leg)
+            .is_some_and(|m| accepted_type(&m.accept_types, &content_type));
+        if !type_ok {
             return self.msrp_refuse(conn, &req, MsrpRefusal::UnsupportedType);
         }
         let Some((sender, sid)) = self.legs.get(&leg).map(|l| (l.user.clone(), l.session)) else {
@@ -236,7 +253,7 @@ impl Server {
             let message = super::deferred_queue::StandInSend {
                 conn,
                 leg,
-                own,
+                own: req.to_path.last().cloned().unwrap_or_default(),
                 req,
                 content_type,
                 body,
@@ -265,32 +282,33 @@ impl Server {
         if let (Some(from), Some(m)) = (from, self.msrp.legs.get_mut(&leg)) {
             m.from_ok.0 = Some(from.into());
         }
-        let message_id = capture
-            .message_id
-            .map(str::to_owned)
-            .or_else(|| req.message_id.clone())
-            .unwrap_or_else(|| req.transaction_id.as_str().to_owned());
+        // Made from the borrowed text (an owned `String` first was one more
+        // allocation per message).
+        let message_id = MessageId::new(
+            capture
+                .message_id
+                .or(req.message_id.as_deref())
+                .unwrap_or(req.transaction_id.as_str()),
+        );
         let group = matches!(
             self.sessions.get(&sid),
             Some(super::session::Session::Group(_))
         );
-        let only_to = capture
-            .imdn
-            .as_ref()
-            .and(capture.to.clone())
-            .filter(|_| group);
+        let only_to = capture.imdn.as_ref().and(capture.to).filter(|_| group);
         let composing = capture.composing;
         let own_leg_open = self.legs.get(&leg).is_some_and(|l| l.is_open());
         if let Some(imdn) = capture.imdn.as_ref().filter(|_| own_leg_open) {
             self.persist_disposition(sid, &sender, imdn);
         }
+        // The request's parts are moved into the reply (it is not read again):
+        // five clones per message before.
         let reply = MsrpReply {
             conn,
             leg,
-            tid: req.transaction_id.clone(),
-            from_path: req.from_path.clone(),
-            own,
-            message_id: req.message_id.clone(),
+            own: req.to_path.pop().unwrap_or_default(),
+            tid: req.transaction_id,
+            from_path: req.from_path,
+            message_id: req.message_id,
             failure_report: req.failure_report,
             success_report: req.success_report == Some(true),
             total: body.len() as u64,
@@ -300,7 +318,7 @@ impl Server {
             contribution_id,
             // The authenticated identity of the leg, never a header of the message.
             sender,
-            message_id: MessageId::new(message_id),
+            message_id,
             content_type,
             body,
         };
@@ -498,17 +516,53 @@ impl Server {
             Some(id) if self.config.mutation == Mutation::MsrpRelaySenderMessageId => id.to_owned(),
             Some(_) | None => self.ids.msrp_token(),
         };
-        let chunks = split(body, self.config.msrp.chunk_size);
-        let tids: Vec<TransactionId> = chunks
-            .iter()
-            .map(|_| TransactionId::new(self.ids.msrp_token()))
-            .collect();
+        let chunk_size = self.config.msrp.chunk_size;
+        if body.len() <= chunk_size.max(1) {
+            // One chunk (the usual message): what `split` makes of it, printed
+            // without the lists of chunks, ids and printed chunks (three
+            // allocations per relayed message). The ids are drawn in the same
+            // order: the Message-ID, then the chunk's transaction id.
+            let tid = self.ids.msrp_token();
+            let total = body.len() as u64;
+            let mut bytes = Vec::new();
+            wire::msrp::SendChunk {
+                tid: &tid,
+                to_path: &m.peer_path,
+                from: &m.local_path,
+                message_id: &message_id,
+                range: ByteRange {
+                    start: 1,
+                    end: Some(total),
+                    total: Some(total),
+                },
+                content_type,
+                data: body,
+                flag: Continuation::Complete,
+            }
+            .encode_into(&mut bytes);
+            self.note_outgoing(&tid);
+            let Some(m) = self.msrp.legs.get_mut(leg) else {
+                return false;
+            };
+            return match m.conn {
+                Some(conn) => {
+                    self.out.command(Command::MsrpSend { conn, bytes });
+                    false
+                }
+                None => {
+                    m.queue.push_back(bytes);
+                    true
+                }
+            };
+        }
+        let chunks = split(body, chunk_size);
+        let tids: Vec<String> = chunks.iter().map(|_| self.ids.msrp_token()).collect();
         // Printed straight from the leg's paths (no request value built per chunk).
         let mut encoded = Vec::with_capacity(chunks.len());
         for ((range, flag, data), tid) in chunks.into_iter().zip(&tids) {
             let mut bytes = Vec::new();
             wire::msrp::SendChunk {
-                tid: tid.as_str(),
+                tid,
                 to_path: &m.peer_path,
                 from: &m.local_path,
                 message_id: &message_id,
@@ -520,7 +574,7 @@ impl Server {
             .encode_into(&mut bytes);
             encoded.push(bytes);
         }
-        for tid in tids {
+        for tid in &tids {
             self.note_outgoing(tid);
         }
         let Some(m) = self.msrp.legs.get_mut(leg) else {

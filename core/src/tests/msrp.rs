@@ -1204,6 +1204,19 @@ fn msrp_6_own_sends_are_matched_by_their_exact_id() {
     ] {
         assert_eq!(own_tid_bits(&other), None, "{other}");
     }
+    // Every byte as the eighth digit: a value for lowercase hex digits only.
+    for c in 0..=u8::MAX {
+        let mut id = vec![b'0'; 32];
+        id[7] = c;
+        let expected = match c {
+            b'0'..=b'9' => Some(u128::from(c - b'0') << 96),
+            b'a'..=b'f' => Some(u128::from(c - b'a' + 10) << 96),
+            _ => None,
+        };
+        if let Ok(id) = std::str::from_utf8(&id) {
+            assert_eq!(own_tid_bits(id), expected, "{c:#x}");
+        }
+    }
     let (mut w, a_srv, b_srv, mut a, b) = bound_pair();
     let due = |w: &World| w.h.server.table_sizes().msrp_outgoing;
     let base = due(&w);

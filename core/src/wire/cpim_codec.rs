@@ -128,11 +128,11 @@ pub fn decode_head<'a>(body: &'a [u8], limits: &Limits) -> Result<CpimHead<'a>, 
         count: 0,
         limits,
     };
-    let mut first = r.block(Block::Message)?;
-    if is_outer_wrapper(first.iter().map(|(n, v)| (*n, v.as_ref()))) {
+    let mut first: Vec<(&str, &str)> = r.block(Block::Message)?;
+    if is_outer_wrapper(first.iter().copied()) {
         first = r.block(Block::Message)?;
     }
-    let mut content_headers = r.block(Block::Content)?;
+    let mut content_headers: Vec<(&str, Cow<'_, str>)> = r.block(Block::Content)?;
     let mut content_type = None;
     let mut duplicate = false;
     content_headers.retain_mut(|(name, value)| {
@@ -147,14 +147,8 @@ pub fn decode_head<'a>(body: &'a [u8], limits: &Limits) -> Result<CpimHead<'a>, 
     }
     Ok(CpimHead {
         // Message headers never fold (a folded line is refused): every value is
-        // a slice of the body.
-        headers: first
-            .into_iter()
-            .map(|(name, value)| match value {
-                Cow::Borrowed(v) => (name, v),
-                Cow::Owned(_) => (name, ""),
-            })
-            .collect(),
+        // a slice of the body, read as one (no second list made of the first).
+        headers: first,
         content_type: content_type.ok_or(CpimError::MissingContentType)?,
         content_headers,
         content: body.get(r.pos..).unwrap_or_default(),
@@ -207,11 +201,45 @@ struct Reader<'a, 'l> {
     limits: &'l Limits,
 }
 
+/// A header value as a block holds it: `&str` for the message headers (a folded
+/// line is refused there, so every value is a slice of the body), `Cow` for the
+/// content headers (a folded value is joined into an owned one).
+trait BlockValue<'a>: Sized {
+    fn borrowed(value: &'a str) -> Self;
+    /// Appends a folded line's text, after a space. Only called for content
+    /// headers: a message header block refuses a folded line before.
+    fn unfold(&mut self, more: &str);
+}
+
+impl<'a> BlockValue<'a> for &'a str {
+    fn borrowed(value: &'a str) -> Self {
+        value
+    }
+
+    fn unfold(&mut self, _more: &str) {}
+}
+
+impl<'a> BlockValue<'a> for Cow<'a, str> {
+    fn borrowed(value: &'a str) -> Self {
+        Cow::Borrowed(value)
+    }
+
+    fn unfold(&mut self, more: &str) {
+        if !more.is_empty() {
+            let value = self.to_mut();
+            if !value.is_empty() {
+                value.push(' ');
+            }
+            value.push_str(more);
+        }
+    }
+}
+
 impl<'a> Reader<'a, '_> {
     /// Reads one header block up to and including its empty line; values are
     /// slices of the body, but a folded content header's (joined, owned).
-    fn block(&mut self, block: Block) -> Result<Vec<(&'a str, Cow<'a, str>)>, CpimError> {
-        let mut headers: Vec<(&'a str, Cow<'a, str>)> = Vec::with_capacity(6);
+    fn block<V: BlockValue<'a>>(&mut self, block: Block) -> Result<Vec<(&'a str, V)>, CpimError> {
+        let mut headers: Vec<(&'a str, V)> = Vec::with_capacity(6);
         loop {
             let line = self.line(block)?;
             if line.is_empty() {
@@ -222,14 +250,7 @@ impl<'a> Reader<'a, '_> {
                 else {
                     return Err(CpimError::BadHeader("folded line".into()));
                 };
-                let more = text(line)?.trim();
-                if !more.is_empty() {
-                    let value = value.to_mut();
-                    if !value.is_empty() {
-                        value.push(' ');
-                    }
-                    value.push_str(more);
-                }
+                value.unfold(text(line)?.trim());
                 continue;
             }
             self.count += 1;
@@ -239,7 +260,7 @@ impl<'a> Reader<'a, '_> {
                 });
             }
             let (name, value) = header(line)?;
-            headers.push((name, Cow::Borrowed(value)));
+            headers.push((name, V::borrowed(value)));
         }
     }
 
@@ -296,7 +317,7 @@ fn header(line: &[u8]) -> Result<(&str, &str), CpimError> {
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(CpimError::BadHeader("bad header name".into()));
     }
-    Ok((name, value.trim()))
+    Ok((name, crate::cpim::trim(value)))
 }
 
 /// RFC 2045 token characters: what a header name (prefix, dot and all) may hold.
