@@ -180,12 +180,13 @@ fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
     );
 }
 
-/// STORE-14 for the folders a batch makes (`pg_batch_sql::NEW_FILED_MAILBOXES`):
-/// a new conversation's folder gets no entry, so only that statement's count of
-/// rows made can see one missing (the entries' count cannot). A trigger drops
-/// the conversation folders the pipelined batch inserts (its statements run
-/// with `random_page_cost` 1.1, the shared path's with the server's): the batch
-/// must be rolled back and written record by record, which makes them.
+/// STORE-14 for the folders a batch makes (`pg_batch_sql::NEW_FOLDERS_AND_ENTRIES`,
+/// with the entries filed into them): a new conversation's folder gets no
+/// entry, so only the statement's own count of folders made can see one
+/// missing (the entries' count alone cannot). A trigger drops the conversation
+/// folders the pipelined batch inserts (its statements run with
+/// `random_page_cost` 1.1, the shared path's with the server's): the batch must
+/// be rolled back and written record by record, which makes them.
 #[test]
 fn store_14_a_batch_that_made_too_few_folders_is_rolled_back_before_its_commit() {
     let Some((_place, url)) = opened_postgres_place("short_folders") else {
