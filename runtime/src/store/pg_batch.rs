@@ -17,9 +17,12 @@
 //!    the sessions' for messages of sessions known open, no message ids or
 //!    usage for seals): every statement costs the server a plan and a run.
 //! 2. Every row of every record, in one round trip: one statement
-//!    per kind, in this order: users, mailboxes, conversations, sessions it
-//!    creates; one update of the mailboxes and one of the users reserving the UIDs
-//!    and MODSEQs the batch files; messages; mailbox entries; quota skips; seals,
+//!    per kind, in this order: users, existing users' new mailboxes,
+//!    conversations, sessions it creates; one update of the mailboxes and one of
+//!    the users reserving the UIDs and MODSEQs the batch files; messages; the
+//!    folders it makes with the entries filed into them (one statement: each
+//!    entry finds its folder among the rows the insert returns, not by a join on
+//!    the `mailboxes` table); the other mailbox entries; quota skips; seals,
 //!    their messages marked and their participants; one `user_usage` update for
 //!    every user charged. So a batch costs about a dozen statements whatever its
 //!    size. A row is written once where it can be: a session the batch creates
@@ -384,27 +387,6 @@ impl Plan<'_> {
                 None,
             ));
         }
-        if !filed.is_empty() {
-            let n = filed.len();
-            // A conversation folder gets no entries: none reserved.
-            let counts: Vec<i64> = filed
-                .iter()
-                .map(|k| self.uids.get(k).copied().unwrap_or(0))
-                .collect();
-            let (uris, names): (Vec<String>, Vec<String>) = filed.into_iter().unzip();
-            out.push((
-                (
-                    NEW_FILED_MAILBOXES,
-                    vec![
-                        texts(uris),
-                        texts(names),
-                        PgArg::Ints(counts),
-                        PgArg::one(uid_validity),
-                    ],
-                ),
-                Some(n),
-            ));
-        }
         if !self.new_conversations.is_empty() {
             let conversations = std::mem::take(&mut self.new_conversations);
             let n = conversations.len();
@@ -511,66 +493,32 @@ impl Plan<'_> {
                 None,
             ));
         }
-        if !self.entries.is_empty() {
-            let rows = std::mem::take(&mut self.entries);
-            let n = rows.len();
-            let mut uri = Vec::with_capacity(n);
-            let mut mailbox = Vec::with_capacity(n);
-            let mut uoff = Vec::with_capacity(n);
-            let mut moff = Vec::with_capacity(n);
-            let mut flags = Vec::with_capacity(n);
-            let mut kind = Vec::with_capacity(n);
-            let mut ref_id = Vec::with_capacity(n);
-            let mut size = Vec::with_capacity(n);
-            let mut raw = Vec::with_capacity(n);
-            let mut elsewhere = Vec::with_capacity(n);
-            for e in rows {
-                // How far below the reserved tops this entry's values are: the
-                // mailbox's UID counter ends `count` higher, so the entry at
-                // `place` gets the old `uid_next + place`; the user's MODSEQ
-                // counter ends `count` higher and the entry at `place` gets
-                // `old + place + 1`.
-                let uids = self.uids[&(e.uri.clone(), e.mailbox.clone())];
-                let modseqs = self.modseqs[&e.uri];
-                uoff.push(uids - e.place_uid);
-                moff.push(modseqs - 1 - e.place_modseq);
-                // The size is the whole object's; the row keeps it without the
-                // body its message row holds (STORE-13, as `history.rs` files it).
-                let whole = e.from_row.unwrap_or(e.raw.len());
-                size.push(i64::try_from(whole).unwrap_or(i64::MAX));
-                elsewhere.push(if e.from_row.is_some() {
-                    FROM_SESSION_ROW
-                } else {
-                    i64::from(e.elsewhere > 0)
-                });
-                let mut object = e.raw;
-                object.truncate(object.len().saturating_sub(e.elsewhere));
-                uri.push(e.uri);
-                mailbox.push(e.mailbox);
-                flags.push(e.flags);
-                kind.push(e.kind.to_owned());
-                ref_id.push(e.ref_id);
-                raw.push(object);
+        // The entries of the folders the batch makes go with those folders, in
+        // one statement; the others (existing folders, UIDs reserved above) in
+        // their own.
+        let (fresh, rows): (Vec<EntryRow>, Vec<EntryRow>) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| {
+                self.fresh_folders
+                    .contains(&(e.uri.clone(), e.mailbox.clone()))
+            });
+        if fresh.is_empty() {
+            if !filed.is_empty() {
+                out.push(self.filed_folders(filed, uid_validity));
             }
-            out.push((
-                (
-                    NEW_ENTRIES,
-                    vec![
-                        texts(uri),
-                        texts(mailbox),
-                        PgArg::Ints(uoff),
-                        PgArg::Ints(moff),
-                        PgArg::Ints(flags),
-                        texts(kind),
-                        PgArg::Ints(ref_id),
-                        PgArg::Ints(size),
-                        PgArg::Blobs(raw),
-                        PgArg::Ints(elsewhere),
-                        PgArg::one(self.now),
-                    ],
-                ),
-                Some(n),
-            ));
+        } else {
+            let n = fresh.len();
+            let made = i64::try_from(filed.len()).unwrap_or(i64::MAX);
+            let mut params = self.entry_columns(fresh);
+            let ((_, folders), _) = self.filed_folders(filed, uid_validity);
+            params.extend(folders);
+            params.push(PgArg::one(made));
+            out.push(((NEW_FOLDERS_AND_ENTRIES, params), Some(n)));
+        }
+        if !rows.is_empty() {
+            let n = rows.len();
+            let params = self.entry_columns(rows);
+            out.push(((NEW_ENTRIES, params), Some(n)));
         }
         if !self.skips.is_empty() {
             let mut cols = (Vec::new(), Vec::new(), Vec::new());
@@ -634,6 +582,86 @@ impl Plan<'_> {
             out.push(((CHARGES, vec![texts(uris), PgArg::Ints(sizes)]), None));
         }
         out
+    }
+
+    /// The columns of [`NEW_ENTRIES`] (`$1`..`$11`) for `rows`.
+    fn entry_columns(&self, rows: Vec<EntryRow>) -> Vec<PgArg> {
+        let n = rows.len();
+        let mut uri = Vec::with_capacity(n);
+        let mut mailbox = Vec::with_capacity(n);
+        let mut uoff = Vec::with_capacity(n);
+        let mut moff = Vec::with_capacity(n);
+        let mut flags = Vec::with_capacity(n);
+        let mut kind = Vec::with_capacity(n);
+        let mut ref_id = Vec::with_capacity(n);
+        let mut size = Vec::with_capacity(n);
+        let mut raw = Vec::with_capacity(n);
+        let mut elsewhere = Vec::with_capacity(n);
+        for e in rows {
+            // How far below the reserved tops this entry's values are: the
+            // mailbox's UID counter ends `count` higher, so the entry at
+            // `place` gets the old `uid_next + place`; the user's MODSEQ
+            // counter ends `count` higher and the entry at `place` gets
+            // `old + place + 1`.
+            let uids = self.uids[&(e.uri.clone(), e.mailbox.clone())];
+            let modseqs = self.modseqs[&e.uri];
+            uoff.push(uids - e.place_uid);
+            moff.push(modseqs - 1 - e.place_modseq);
+            // The size is the whole object's; the row keeps it without the
+            // body its message row holds (STORE-13, as `history.rs` files it).
+            let whole = e.from_row.unwrap_or(e.raw.len());
+            size.push(i64::try_from(whole).unwrap_or(i64::MAX));
+            elsewhere.push(if e.from_row.is_some() {
+                FROM_SESSION_ROW
+            } else {
+                i64::from(e.elsewhere > 0)
+            });
+            let mut object = e.raw;
+            object.truncate(object.len().saturating_sub(e.elsewhere));
+            uri.push(e.uri);
+            mailbox.push(e.mailbox);
+            flags.push(e.flags);
+            kind.push(e.kind.to_owned());
+            ref_id.push(e.ref_id);
+            raw.push(object);
+        }
+        vec![
+            PgArg::Texts(uri),
+            PgArg::Texts(mailbox),
+            PgArg::Ints(uoff),
+            PgArg::Ints(moff),
+            PgArg::Ints(flags),
+            PgArg::Texts(kind),
+            PgArg::Ints(ref_id),
+            PgArg::Ints(size),
+            PgArg::Blobs(raw),
+            PgArg::Ints(elsewhere),
+            PgArg::one(self.now),
+        ]
+    }
+
+    /// [`NEW_FILED_MAILBOXES`] for the folders `filed`, each made with the UIDs
+    /// the batch files into it reserved (none for a conversation folder).
+    fn filed_folders(&self, filed: Vec<(String, String)>, uid_validity: i64) -> Checked {
+        let n = filed.len();
+        // A conversation folder gets no entries: none reserved.
+        let counts: Vec<i64> = filed
+            .iter()
+            .map(|k| self.uids.get(k).copied().unwrap_or(0))
+            .collect();
+        let (uris, names): (Vec<String>, Vec<String>) = filed.into_iter().unzip();
+        (
+            (
+                NEW_FILED_MAILBOXES,
+                vec![
+                    PgArg::Texts(uris),
+                    PgArg::Texts(names),
+                    PgArg::Ints(counts),
+                    PgArg::one(uid_validity),
+                ],
+            ),
+            Some(n),
+        )
     }
 
     fn user(&mut self, uri: &str) {

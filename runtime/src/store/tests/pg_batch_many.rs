@@ -180,6 +180,57 @@ fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
     );
 }
 
+/// STORE-14 for the folders a batch makes (`pg_batch_sql::NEW_FOLDERS_AND_ENTRIES`,
+/// with the entries filed into them): a new conversation's folder gets no
+/// entry, so only the statement's own count of folders made can see one
+/// missing (the entries' count alone cannot). A trigger drops the conversation
+/// folders the pipelined batch inserts (its statements run with
+/// `random_page_cost` 1.1, the shared path's with the server's): the batch must
+/// be rolled back and written record by record, which makes them.
+#[test]
+fn store_14_a_batch_that_made_too_few_folders_is_rolled_back_before_its_commit() {
+    let Some((_place, url)) = opened_postgres_place("short_folders") else {
+        return;
+    };
+    let mut admin = postgres::PgConn::connect(&url).expect("connects");
+    crate::store::sql::Conn::batch(
+        &mut admin,
+        "CREATE FUNCTION skip_folders() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF current_setting('random_page_cost') = '1.1' AND NEW.name LIKE 'Default/%' \
+         AND NEW.name NOT LIKE 'Default/%/%' THEN RETURN NULL; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER skip_folders BEFORE INSERT ON mailboxes FOR EACH ROW EXECUTE FUNCTION skip_folders()",
+    )
+    .expect("trigger");
+    let mut writer = pg_batch_writer(&url);
+    let jobs: Vec<StoreJob> = (1..=2u64)
+        .map(|seq| {
+            StoreJob::Persist(
+                StoreTicket::new(seq),
+                message(key(1, K1), seq, alice(), &[bob()]),
+            )
+        })
+        .collect();
+    for answer in writer.write_batch(&jobs) {
+        answer.expect("written record by record");
+    }
+    assert_eq!(
+        writer.pipelined_batches(),
+        0,
+        "the batch short of folders was not kept"
+    );
+    let mut count = |sql: &str| {
+        crate::store::sql::Conn::query(&mut admin, sql, &[]).unwrap()[0]
+            .int(0)
+            .unwrap()
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM mailboxes WHERE name LIKE 'Default/%' AND name NOT LIKE 'Default/%/%'"),
+        2,
+        "both parties' conversation folders"
+    );
+    assert_eq!(count("SELECT count(*) FROM entries"), 4);
+}
+
 /// STORE-13 on the pipelined path: each copy's entry keeps its object without
 /// the body its message row holds (`body_elsewhere`), its size the whole
 /// object's, and the view serves the whole object; a body the object does not end
