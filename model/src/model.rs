@@ -34,6 +34,7 @@ mod msrp_io;
 mod msrp_reconnect;
 mod por;
 mod restart;
+mod spent_attack;
 mod wrong_path;
 
 pub use group_races::{props as race_props, RaceAction, RaceState, Races};
@@ -1756,6 +1757,7 @@ impl CpmModel {
     pub fn step(&self, last: &State, action: &Action, log: &mut Log) -> State {
         let mut st = self.step_alone(last, action, log);
         self.eager_acks(&mut st, log);
+        self.forget_spent_attack(&mut st, log);
         st
     }
 

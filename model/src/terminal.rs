@@ -236,8 +236,13 @@ pub fn extension(
         sdp: &sdp,
         boundary: "cpmd-model-boundary",
     };
-    let branch = format!("{}-ext", term.name());
-    testing::extension(ext, sender(term, transport, call_id, &branch))
+    testing::extension(ext, sender(term, transport, call_id, &ext_branch(term)))
+}
+
+/// The top Via branch of `term`'s extension INVITE, without the magic cookie that
+/// `testing::via` puts before it.
+pub fn ext_branch(term: Term) -> String {
+    format!("{}-ext", term.name())
 }
 
 /// An in-dialog request on `d` (the CSeq is advanced).

@@ -4,6 +4,9 @@
 //! unique across boots and instances (the key differs). The counters never reach the
 //! wire.
 //!
+//! The server's own non-2xx answers outside any dialog take a tag of the request
+//! itself ([`IdGen::answer_tag`]): a keyed PRF of its identity, from no counter.
+//!
 //! Tags, branches (after `z9hG4bK`) and Call-IDs are 22 base64url digits of 128 PRF
 //! bits ([`token::b64url_digits`]): a tag or Call-ID is held inline (24 bytes) in
 //! every copy a message, key or record makes. Call-IDs carry no `@host` (RFC 3261
@@ -13,6 +16,7 @@ use super::config::Seed;
 use super::memo::Memo;
 use super::token::{self, Stream};
 use crate::ids::{Branch, CallId, ConversationId, Tag};
+use crate::sip::Response;
 use compact_str::CompactString;
 
 /// First connection number the core hands out for its own `Connect`s (a range far
@@ -39,16 +43,20 @@ pub(crate) struct IdGen {
     tickets: u64,
     /// The key of the dialogs' branch streams, a function of the seed (hence a
     /// memo: equal and hashed as nothing, like the generators above).
-    leg_key: Memo<LegKey>,
+    leg_key: Memo<SecretKey>,
+    /// The key of the tags of the server's own non-2xx answers ([`token::answer_key`],
+    /// a function of the seed: a memo like `leg_key`).
+    answer_key: Memo<SecretKey>,
 }
 
-/// The dialogs' branch key ([`token::leg_key`]); its `Debug` does not print it.
+/// A key derived from the seed (the dialogs' branch key, [`token::leg_key`]; the
+/// answers' tag key, [`token::answer_key`]); its `Debug` does not print it.
 #[derive(Clone)]
-struct LegKey([u8; 32]);
+struct SecretKey([u8; 32]);
 
-impl std::fmt::Debug for LegKey {
+impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LegKey(..)")
+        f.write_str("SecretKey(..)")
     }
 }
 
@@ -70,7 +78,8 @@ impl IdGen {
             sip_rng: Memo(None),
             uuid_rng: Memo(None),
             tickets: 0,
-            leg_key: Memo(LegKey(token::leg_key(&seed))),
+            leg_key: Memo(SecretKey(token::leg_key(&seed))),
+            answer_key: Memo(SecretKey(token::answer_key(&seed))),
         }
     }
 
@@ -151,6 +160,33 @@ impl IdGen {
 
     pub(crate) fn tag(&mut self) -> Tag {
         Tag::new(self.token())
+    }
+
+    /// The To-tag of the server's own non-2xx answer `resp` to a request outside any
+    /// dialog: the keyed PRF ([`token::answer_prf`]) of the request's Call-ID,
+    /// From-tag, top Via branch and CSeq, which the answer carries over from it.
+    /// Unpredictable without the key and different across boots like every token,
+    /// the same for every answer to one request (RFC 3261 §8.2.6.2: a retransmitted
+    /// request is answered from its transaction anyway), and minted from no counter:
+    /// such an answer changes nothing here, so it commutes with every other mint.
+    /// Not for a 2xx, whose tag may make a dialog: a repeated request would make the
+    /// same one.
+    pub(crate) fn answer_tag(&self, resp: &Response) -> Tag {
+        let h = &resp.headers;
+        let from_tag = h.from.tag();
+        let branch = h.via.first().and_then(|v| v.branch()).unwrap_or_default();
+        let bits = token::answer_prf(
+            &self.answer_key.0 .0,
+            &[
+                h.call_id.as_str().as_bytes(),
+                from_tag.as_ref().map_or("", |t| t.as_str()).as_bytes(),
+                branch.as_bytes(),
+                &h.cseq.seq.to_be_bytes(),
+                h.cseq.method.as_str().as_bytes(),
+            ],
+        );
+        let digits = token::b64url_digits(bits);
+        Tag::new(std::str::from_utf8(&digits).unwrap_or_default())
     }
 
     /// A branch outside any dialog (a pager MESSAGE's); in a dialog, the leg's own
@@ -277,7 +313,8 @@ mod tests {
                 assert!(seen.insert(digits), "{plain} repeated");
             }
         }
-        assert!(format!("{:?}", IdGen::new(Seed::default())).contains("LegKey(..)"));
+        let shown = format!("{:?}", IdGen::new(Seed::default()));
+        assert_eq!(shown.matches("SecretKey(..)").count(), 2, "{shown}");
     }
 
     /// Tags and Call-IDs are held inline (the point of their form), branches are

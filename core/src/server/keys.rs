@@ -79,6 +79,13 @@ impl TxKey {
         !self.parts.server && self.parts.method == *method && &*self.parts.branch == branch
     }
 
+    /// Whether this is the server transaction that a request of `method` with top
+    /// Via `branch` (magic cookie included) opened. Read-only, for checkers outside
+    /// the core (the model's forgetting of a transaction nothing can reach).
+    pub fn is_server_of(&self, method: &Method, branch: &str) -> bool {
+        self.parts.server && self.parts.method == *method && &*self.parts.branch == branch
+    }
+
     /// Whether this is a server transaction (one the server answers).
     pub(crate) fn is_server(&self) -> bool {
         self.parts.server

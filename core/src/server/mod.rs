@@ -519,9 +519,16 @@ impl Server {
         self.send_reply(now, key, resp);
     }
 
+    /// The To-tag of an answer to a request outside any dialog: a fresh one for a
+    /// 2xx (which may make a dialog), else the request's own keyed tag
+    /// ([`IdGen::answer_tag`]), which takes no number of the server-wide counter.
     fn add_to_tag(&mut self, resp: &mut Response) {
         if resp.headers.to.tag().is_none() {
-            let tag = self.ids.tag();
+            let tag = if resp.status.is_success() {
+                self.ids.tag()
+            } else {
+                self.ids.answer_tag(resp)
+            };
             resp.headers.to.set_tag(&tag);
         }
     }

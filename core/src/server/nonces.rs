@@ -128,7 +128,7 @@ fn tag(seed: &Seed, body: &str) -> String {
 /// RFC 2104 HMAC with SHA-256 and a 32-byte key (shorter than the 64-byte block).
 /// Written out (a dozen lines) rather than adding the `hmac` crate: the tree's
 /// `hmac` is built for another `sha2` major version than the core's.
-fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
     let mut ipad = [0x36u8; 64];
     let mut opad = [0x5cu8; 64];
     for (i, k) in key.iter().enumerate() {

@@ -16,6 +16,15 @@
 //! cost no allocation; the characters are SIP `token` and `word` characters and
 //! URI-unreserved. Nonces, focus user names and MSRP ids keep 32 hex digits.
 //!
+//! The server's own non-2xx answers to requests outside any dialog take their To-tag
+//! from [`answer_prf`] instead: HMAC-SHA256 (RFC 2104) under a key derived from the
+//! seed ([`answer_key`]) of the request's own identity (Call-ID, From-tag, branch,
+//! CSeq). Still unpredictable without the key and different across boots, but minted
+//! from no counter: answering such a request changes nothing in the server's id state,
+//! so the answer commutes with every other mint (what the model's reduction of an
+//! outsider's refused INVITE rests on), and every answer to one request carries one
+//! tag (RFC 3261 §8.2.6.2) by construction.
+//!
 //! This module is not a source of entropy: the runtime draws the key from the OS.
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -35,6 +44,8 @@ pub(crate) enum Stream {
     Uuid = 3,
     /// The key of the dialogs' branch streams ([`leg_key`]), read once per server.
     LegKey = 4,
+    /// The key of the answers' tags ([`answer_key`]), read once per server.
+    AnswerKey = 5,
 }
 
 /// 128 pseudorandom bits for token number `n` of `stream` under `seed` (tests: what
@@ -117,6 +128,33 @@ pub(crate) fn leg_key(seed: &Seed) -> [u8; 32] {
     let mut rng = generator(seed, Stream::LegKey, 0);
     rng.fill_bytes(&mut key);
     key
+}
+
+/// The 256-bit key of the tags of the server's own non-2xx answers ([`answer_prf`]):
+/// the first two tokens of the [`Stream::AnswerKey`] keystream, as secret as the
+/// seed's key and apart from every other key and token.
+pub(crate) fn answer_key(seed: &Seed) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    let mut rng = generator(seed, Stream::AnswerKey, 0);
+    rng.fill_bytes(&mut key);
+    key
+}
+
+/// 128 pseudorandom bits of `fields` under `key`: the first half of HMAC-SHA256
+/// (RFC 2104, `nonces::hmac_sha256`) of the fields, each preceded by its length
+/// (so that no two lists of fields are one input). A PRF of variable-length input
+/// (the ChaCha20 keystream takes a 128-bit position): a request's identity, which
+/// no counter numbers.
+pub(crate) fn answer_prf(key: &[u8; 32], fields: &[&[u8]]) -> u128 {
+    let mut message = Vec::with_capacity(fields.iter().map(|f| 8 + f.len()).sum());
+    for field in fields {
+        message.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        message.extend_from_slice(field);
+    }
+    let mac = super::nonces::hmac_sha256(key, &message);
+    let mut bits = [0u8; 16];
+    bits.copy_from_slice(&mac[..16]);
+    u128::from_be_bytes(bits)
 }
 
 /// 128 pseudorandom bits for branch `n` of the dialog the server numbered `leg`:
@@ -254,6 +292,30 @@ mod tests {
         assert_eq!(
             Sequential::prf(&mut slot, &a, Stream::Msrp, 0),
             prf(&a, Stream::Msrp, 0)
+        );
+    }
+
+    /// The answers' PRF is HMAC-SHA256 of the length-prefixed fields, truncated
+    /// to 128 bits (the expected value is Python's `hmac.new(key, msg, sha256)` of
+    /// the same bytes), and no two lists of fields are one input.
+    #[test]
+    fn answer_prf_is_truncated_hmac_sha256_of_the_fields() {
+        let key = [0x0b; 32];
+        assert_eq!(
+            answer_prf(&key, &[b"Hi There", b""]),
+            0xd52685f5960e0abd6f8ff465ce30d35c
+        );
+        // The length prefixes keep ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(
+            answer_prf(&key, &[b"ab", b"c"]),
+            answer_prf(&key, &[b"a", b"bc"])
+        );
+        let a = seed(1);
+        assert_ne!(answer_key(&a), answer_key(&seed(2)));
+        assert_ne!(answer_key(&a), leg_key(&a));
+        assert_ne!(
+            answer_prf(&answer_key(&a), &[b"x"]),
+            answer_prf(&answer_key(&seed(2)), &[b"x"])
         );
     }
 

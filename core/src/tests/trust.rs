@@ -74,6 +74,72 @@ fn tokens_show_no_counter_or_structure() {
     );
 }
 
+/// The To-tags of the server's 481s to `n` BYEs outside any dialog from `ua` (the
+/// server's own refusals of requests outside any dialog), with the requests.
+fn refusal_tags(h: &mut Harness, ua: &mut Ua, n: usize) -> Vec<(crate::sip::Request, String)> {
+    (0..n)
+        .map(|_| {
+            let req = ua.request(Method::Bye, sip_uri_host(DOMAIN), sip_uri_host(DOMAIN));
+            h.send(ua, req.clone());
+            let no = h.expect_response(ua, StatusCode::CALL_DOES_NOT_EXIST);
+            (
+                req,
+                no.headers.to.tag().expect("a To-tag").as_str().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// SEC-1 for the tags of the server's own refusals outside any dialog, which come
+/// from a keyed PRF of the request (`IdGen::answer_tag`), not the counter: each is
+/// 128 bits in base64url digits, no two of 256 share structure, the same request
+/// is answered with the same tag by a server under the same key and with another
+/// under another key (another boot), and the refusals take no number of the
+/// counter (the next OPTIONS' tag is the one a server that refused nothing gives:
+/// the model's reduction of an outsider's refused INVITE rests on that).
+#[test]
+fn refusal_tags_are_keyed_by_the_request_and_mint_nothing() {
+    let mut h = keyed_harness();
+    let mut eve = Ua::new("eve", 67, Transport::Udp);
+    let refused = refusal_tags(&mut h, &mut eve, 256);
+    let tags: Vec<String> = refused.iter().map(|(_, t)| t.clone()).collect();
+    let bits: Vec<u128> = tags
+        .iter()
+        .map(|t| crate::server::token::b64url_bits(t).unwrap_or_else(|| panic!("128 bits: {t}")))
+        .collect();
+    let distinct: std::collections::BTreeSet<_> = bits.iter().collect();
+    assert_eq!(distinct.len(), bits.len(), "a refusal tag repeated");
+    for (i, a) in tags.iter().enumerate() {
+        for b in &tags[i + 1..] {
+            let prefix = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+            assert!(prefix <= 5, "{a} and {b} share structure");
+        }
+    }
+    let mean = f64::from(
+        bits.windows(2)
+            .map(|w| (w[0] ^ w[1]).count_ones())
+            .sum::<u32>(),
+    ) / (bits.len() - 1) as f64;
+    assert!(
+        (60.0..=68.0).contains(&mean),
+        "mean Hamming distance {mean}"
+    );
+    // The refusals minted nothing: the next 200's tag is a fresh server's first.
+    let after = options_tags(&mut h, 1);
+    assert_eq!(after, options_tags(&mut keyed_harness(), 1));
+    // The same request, to another server under the same key: the same tag; under
+    // another key (another boot): another.
+    let (req, tag) = refused[7].clone();
+    let mut again = keyed_harness();
+    again.send(&eve, req.clone());
+    let same = again.expect_response(&eve, StatusCode::CALL_DOES_NOT_EXIST);
+    assert_eq!(same.headers.to.tag().expect("a To-tag").as_str(), tag);
+    let mut other = Harness::new();
+    other.send(&eve, req);
+    let moved = other.expect_response(&eve, StatusCode::CALL_DOES_NOT_EXIST);
+    assert_ne!(moved.headers.to.tag().expect("a To-tag").as_str(), tag);
+}
+
 /// The SplitMix64 finaliser the server once minted tokens with, and its inverse:
 /// the attack of SEC-1.
 fn mix(mut z: u64) -> u64 {

@@ -67,7 +67,9 @@ fn pinned_group_resubscribe() {
     assert_clean(super::resubscribe(), PINNED_GROUP_RESUBSCRIBE);
 }
 
-const PINNED_GROUP_SUBSCRIBE: usize = 30_463;
+/// 30 463 before the server's own refusals (Mallory's 403) took a tag of the
+/// request instead of a counter value (session 14, model/README.md).
+const PINNED_GROUP_SUBSCRIBE: usize = 26_016;
 const PINNED_GROUP_RESUBSCRIBE: usize = 8_391;
 
 #[test]

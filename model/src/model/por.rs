@@ -176,10 +176,58 @@
 //! duplications dropped), whose end simulates the original's, by induction from the
 //! last swap, since the relation is preserved by every step taken from both sides.
 //!
+//! **The outsider's INVITE** (session 14). Mallory's attack (an extension INVITE
+//! naming A's 1-to-1, `Action::Attack`) is answered by the server itself: 403 while
+//! the 1-to-1 is established, 603 once it is replaced or ending, 481 once it is
+//! forgotten (`extension.rs`, `find_replaced`, `check_replacement`). Until session
+//! 14 that answer's To-tag was the next number of the server-wide counter, which
+//! also numbers the legs the extension makes, so Mallory's INVITE and every input
+//! that makes a leg gave two numberings in their two orders. Now the server's own
+//! non-2xx answers outside a dialog take a tag of the request itself, a keyed PRF
+//! (`core/src/server/id_gen.rs`, `answer_tag`): the receipt mints nothing, and what
+//! it writes is the INVITE server transaction under Mallory's branch and its timers
+//! and the answer on its way to Mallory. Two steps use that:
+//!
+//! * *The attack itself*, taken alone wherever it is enabled (`attack_alone`, with
+//!   `por`): it reads A's 1-to-1 dialog (the Replaces it names), which only A's
+//!   first 2xx sets and nothing changes after (restarts are outside the reduction),
+//!   and writes only Mallory's state and one packet towards the server. So every
+//!   other action commutes with it and none disables it (nothing sets Mallory's
+//!   `extended` but the attack); no ghost field changes. C3: the measure has
+//!   "the attack still to be sent" before the packets' weights.
+//! * *The server's receipt of that INVITE once the answer can no longer change*
+//!   (`refused_for_good`, with `por_server`): after the store confirmed the seal of
+//!   the 1-to-1 (`seal_durable`), the server has forgotten the session and its legs
+//!   (`on_sealed`, `drop_session`) and answers 481 from then on: no leg is ever made
+//!   again under A's Call-ID and the server's tag. Before that, a BYE's receipt, the
+//!   extension's or the seal's answer changes 403 into 603 into 481, so the receipt
+//!   commutes with none of them (`the_check_fails_on_an_early_attack_receipt`).
+//!   Once fixed, the receipt reads nothing another input writes (the transaction
+//!   table is keyed by branch), enables the answer's delivery and, over UDP, the
+//!   answer's retransmission timer, and disables nothing. Its answer's receipt by
+//!   Mallory is a terminal's safe receipt as above. C3: the INVITE weighs more
+//!   than the answers it sends.
+//! * *The server's receipt of Mallory's ACK of that answer* (`acks_refusal`, with
+//!   `por_server`), while the INVITE's transaction is Completed or Confirmed: it
+//!   moves the transaction to Confirmed, disarms its `Retransmit` and `Timeout` and
+//!   arms `Linger` (`transaction.rs`, `ack_in_server_tx`; a copy in Confirmed is
+//!   absorbed), which nothing else reads but the answer's repeat: the transaction's
+//!   `Retransmit`, its companion while a retransmission is left. With `eager_acks`
+//!   any action that spends the last retransmission delivers the ACK itself, so it
+//!   disables the receipt by *absorbing* it: the receipt then that action reach the
+//!   state the action alone does, and on such a path the receipt moves to the front
+//!   with the action unchanged after it (the check accepts exactly that; it found
+//!   the case: `Retransmit2xx` and `Retransmit(B)` take the ACK in with them).
+//!
+//! Once the ACK is in and nothing of Mallory's is on its way, the server forgets
+//! her transaction at once (`spent_attack.rs`): the answer it kept was the last
+//! trace of when the INVITE came, so the states after a 403, a 603 and a 481 merge.
+//!
 //! **Tested, not assumed** (`por_tests.rs`): `por_check` adds a property that, at
 //! every state of the *unreduced* (canonical) graph, takes every safe receipt `a`
-//! (with `por_server`, the server's too) and every other enabled action `b` and
-//! asserts that `b` does not disable `a` and leaves it safe (so the class is stable
+//! (with `por_server`, the server's too; with `por`, Mallory's attack) and every
+//! other enabled action `b` and asserts that `b` does not disable `a` (unless `b`
+//! absorbs it: `a` then `b` is `b`) and leaves it safe (so the class is stable
 //! on every path that leaves the packet in flight), that `a` does not disable `b`
 //! unless `b` then `a` reach the state `a` does (absorbed), that both orders reach
 //! the same state, that `a` changes no ghost field but adds `Reached` flags (a
@@ -196,7 +244,7 @@ use crate::terminal::Term;
 
 impl CpmModel {
     /// Whether the setup is one the reduction is argued for (see the module docs).
-    fn por_setup(&self) -> bool {
+    pub(super) fn por_setup(&self) -> bool {
         let s = &self.setup;
         !s.msrp && s.restarts == 0 && !s.refers && s.races == super::Races::default()
     }
@@ -247,8 +295,20 @@ impl CpmModel {
         if !self.udp() || st.budget.retransmits == 0 {
             return None;
         }
-        let SipMessage::Response(r) = &*p.msg else {
-            return None;
+        let r = match &*p.msg {
+            SipMessage::Response(r) => r,
+            // Mallory's ACK ends the repeats of the answer it acknowledges.
+            SipMessage::Request(r) if r.method == Method::Ack && p.dst == Node::Server => {
+                let branch = r.headers.via.first().and_then(|v| v.branch())?;
+                return st.server.armed_timers().find_map(|(timer, _)| {
+                    let Timer::Retransmit(k) = timer else {
+                        return None;
+                    };
+                    k.is_server_of(&Method::Invite, branch)
+                        .then(|| Action::Fire(timer.clone()))
+                });
+            }
+            SipMessage::Request(_) => return None,
         };
         if !r.status.is_final() {
             return None;
@@ -282,7 +342,7 @@ impl CpmModel {
             return false;
         };
         let SipMessage::Response(r) = &*p.msg else {
-            return false;
+            return from == Term::M && (refused_for_good(st, p) || acks_refusal(st, p));
         };
         if r.headers.cseq.method == Method::Invite && r.status.is_success() {
             return !self.may_chat_on(st, from, &r.headers.call_id) && first_answer(st, r);
@@ -291,6 +351,17 @@ impl CpmModel {
             && r.status.is_final()
             && !self.may_mint(st)
             && !self.may_turn_silent(st)
+    }
+
+    /// Whether Mallory's attack (her INVITE's send) is taken alone where it is
+    /// enabled (module docs, "The outsider's INVITE"): it reads A's 1-to-1 dialog,
+    /// which nothing changes once A has it, and writes only Mallory's state and a
+    /// packet towards the server.
+    pub(crate) fn attack_alone(&self, st: &State) -> bool {
+        self.por_setup()
+            && self.setup.attacker
+            && !st.term(Term::M).extended
+            && st.term(Term::A).one.is_some()
     }
 
     /// Whether `t` may still send a chat message on the dialog `call` (its 1-to-1 or
@@ -362,6 +433,9 @@ impl CpmModel {
             let Action::Deliver(i) = a else { return None };
             self.safe_receipt(st, *i).then_some(*i)
         }) else {
+            if self.attack_alone(st) && actions.contains(&Action::Attack) {
+                actions.retain(|a| *a == Action::Attack);
+            }
             return;
         };
         let companion = self.companion(st, i);
@@ -426,77 +500,118 @@ impl CpmModel {
         let mut all = Vec::new();
         self.enabled(st, &mut all);
         for a in &all {
-            let Action::Deliver(i) = a else { continue };
-            if !safe(st, *i) {
+            let i = if let Action::Deliver(i) = a {
+                if !safe(st, *i) {
+                    continue;
+                }
+                Some(*i)
+            } else if *a == Action::Attack && self.attack_alone(st) {
+                None
+            } else {
                 continue;
+            };
+            if let Some(why) = self.alone_failure(st, a, i, &all, safe, companion) {
+                return Some(why);
             }
-            let after_a = self.step(st, a, &mut None);
-            let what = super::describe(&st.net[*i].msg);
-            if st.net[*i].dst == Node::Server {
-                // A server input writes the observer's own records (a leg's answer,
-                // a seal); what must not change is any property's verdict.
-                if let Some(name) = self.verdict_changed(st, &after_a) {
-                    return Some(format!("receipt of {what} changes the verdict of {name}"));
-                }
-            } else if !invisible(&st.ghost, &after_a.ghost) {
-                return Some(format!("receipt of {what} changes the ghost"));
+        }
+        None
+    }
+
+    /// The first condition that taking `a` alone breaks at `st`: `a` the receipt of
+    /// packet `i` (with its companion, if any), or with `i` `None` the attack.
+    fn alone_failure(
+        &self,
+        st: &State,
+        a: &Action,
+        i: Option<usize>,
+        all: &[Action],
+        safe: &dyn Fn(&State, usize) -> bool,
+        companion: &dyn Fn(&State, usize) -> Option<Action>,
+    ) -> Option<String> {
+        let after_a = self.step(st, a, &mut None);
+        let what = i.map_or("Mallory's attack".to_owned(), |i| {
+            super::describe(&st.net[i].msg)
+        });
+        if i.is_some_and(|i| st.net[i].dst == Node::Server) {
+            // A server input writes the observer's own records (a leg's answer,
+            // a seal); what must not change is any property's verdict.
+            if let Some(name) = self.verdict_changed(st, &after_a) {
+                return Some(format!("receipt of {what} changes the verdict of {name}"));
             }
-            if measure(&after_a) >= measure(st) {
-                return Some(format!("receipt of {what} does not lower the C3 measure"));
+        } else if !invisible(&st.ghost, &after_a.ghost) {
+            return Some(format!("receipt of {what} changes the ghost"));
+        }
+        if measure(&after_a) >= measure(st) {
+            return Some(format!("receipt of {what} does not lower the C3 measure"));
+        }
+        let c = i.and_then(|i| companion(st, i)).filter(|c| all.contains(c));
+        let outside =
+            |b: &&Action| *b != a && (i.is_none() || on_packet(b) != i) && Some(*b) != c.as_ref();
+        if let Some(c) = &c {
+            if let Some(why) = self.companion_failure(st, c, all, &outside) {
+                return Some(format!("{why} (the companion of the receipt of {what})"));
             }
-            let c = companion(st, *i).filter(|c| all.contains(c));
-            let outside = |b: &&Action| on_packet(b) != Some(*i) && Some(*b) != c.as_ref();
-            if let Some(c) = &c {
-                if let Some(why) = self.companion_failure(st, c, &all, &outside) {
-                    return Some(format!("{why} (the companion of the receipt of {what})"));
+        }
+        for b in all.iter().filter(outside) {
+            let b2 = self.translate(st, b, &after_a);
+            let after_b = self.step(st, b, &mut None);
+            let Some(a2) = self.translate(st, a, &after_b) else {
+                // `b` disables the receipt by taking it in itself: with `eager_acks`
+                // an action that spends the last retransmission delivers every ACK
+                // in flight (Mallory's too). Allowed when the receipt then `b` reach
+                // the state `b` alone does (`b` *absorbs* it: on such a path the
+                // receipt moves to the front and `b` stays where it was).
+                let absorbed = b2
+                    .as_ref()
+                    .is_some_and(|b2| self.step(&after_a, b2, &mut None) == after_b);
+                if absorbed {
+                    continue;
                 }
+                return Some(format!("{b:?} disables the receipt of {what}"));
+            };
+            // Stability: the receipt stays safe on every path that leaves it in
+            // flight (the attack stays taken alone while it is not sent), so each
+            // action on such a path meets it in a checked state.
+            let j = on_packet(&a2);
+            let still = match (i, j) {
+                (Some(_), Some(j)) => safe(&after_b, j),
+                (None, None) => a2 == *a && self.attack_alone(&after_b),
+                _ => false,
+            };
+            if !still {
+                return Some(format!("{b:?} makes the step of {what} unsafe"));
             }
-            for b in all.iter().filter(outside) {
-                let b2 = self.translate(st, b, &after_a);
-                let after_b = self.step(st, b, &mut None);
-                let Some(a2) = self.translate(st, a, &after_b) else {
-                    return Some(format!("{b:?} disables the receipt of {what}"));
-                };
-                // Stability: the receipt stays safe on every path that leaves it in
-                // flight, so each action on such a path meets it in a checked state.
-                let Some(j) = on_packet(&a2) else {
-                    return Some(format!("{b:?} moves the receipt of {what} off its packet"));
-                };
-                if !safe(&after_b, j) {
-                    return Some(format!("{b:?} makes the receipt of {what} unsafe"));
-                }
-                // The companion too: while it is enabled it stays the receipt's, so
-                // each action on the path meets it in a checked state.
-                if let Some(c) = &c {
-                    let kept = self.translate(st, c, &after_b);
-                    if kept.is_some() && companion(&after_b, j) != kept {
-                        return Some(format!(
-                            "{b:?} changes the companion of the receipt of {what}"
-                        ));
-                    }
-                }
-                let ba = self.step(&after_b, &a2, &mut None);
-                let Some(b2) = b2 else {
-                    // The receipt disables `b`: allowed only when `b` then the
-                    // receipt reach the state the receipt alone does (`b` is absorbed:
-                    // the server's answer that seals, against `bye_wait` firing, which
-                    // would have sealed the same way).
-                    if ba == after_a {
-                        continue;
-                    }
+            // The companion too: while it is enabled it stays the receipt's, so
+            // each action on the path meets it in a checked state.
+            if let (Some(c), Some(j)) = (&c, j) {
+                let kept = self.translate(st, c, &after_b);
+                if kept.is_some() && companion(&after_b, j) != kept {
                     return Some(format!(
-                        "receipt of {what} disables {b:?}, which it does not absorb: {}",
-                        first_difference(&after_a, &ba)
-                    ));
-                };
-                let ab = self.step(&after_a, &b2, &mut None);
-                if ab != ba {
-                    let other = on_packet(b).map(|j| super::describe(&st.net[j].msg));
-                    return Some(format!(
-                        "receipt of {what} and {b:?} ({other:?}) do not commute: {}",
-                        first_difference(&ab, &ba)
+                        "{b:?} changes the companion of the receipt of {what}"
                     ));
                 }
+            }
+            let ba = self.step(&after_b, &a2, &mut None);
+            let Some(b2) = b2 else {
+                // The receipt disables `b`: allowed only when `b` then the
+                // receipt reach the state the receipt alone does (`b` is absorbed:
+                // the server's answer that seals, against `bye_wait` firing, which
+                // would have sealed the same way).
+                if ba == after_a {
+                    continue;
+                }
+                return Some(format!(
+                    "receipt of {what} disables {b:?}, which it does not absorb: {}",
+                    first_difference(&after_a, &ba)
+                ));
+            };
+            let ab = self.step(&after_a, &b2, &mut None);
+            if ab != ba {
+                let other = on_packet(b).map(|j| super::describe(&st.net[j].msg));
+                return Some(format!(
+                    "receipt of {what} and {b:?} ({other:?}) do not commute: {}",
+                    first_difference(&ab, &ba)
+                ));
             }
         }
         None
@@ -577,6 +692,7 @@ impl CpmModel {
             z.budget.drops += 1;
             self.push(&mut z, p.clone());
             self.eager_acks(&mut z, &mut None);
+            self.forget_spent_attack(&mut z, &mut None);
         } else {
             z.budget.dups += 1;
         }
@@ -633,6 +749,36 @@ fn first_answer(st: &State, r: &Response) -> bool {
     })
 }
 
+/// Whether `p` is an ACK of the server's refusal of an INVITE (Mallory's, the only
+/// INVITE the server refuses itself here; module docs, "The outsider's INVITE"):
+/// that INVITE's server transaction is Completed (its `Timeout` armed) or Confirmed
+/// (its `Linger` armed).
+fn acks_refusal(st: &State, p: &Packet) -> bool {
+    let SipMessage::Request(r) = &*p.msg else {
+        return false;
+    };
+    let Some(branch) = r.headers.via.first().and_then(|v| v.branch()) else {
+        return false;
+    };
+    r.method == Method::Ack
+        && st.server.armed_timers().any(|(t, _)| {
+            matches!(t, Timer::Timeout(k) | Timer::Linger(k)
+                if k.is_server_of(&Method::Invite, branch))
+        })
+}
+
+/// Whether `p` is Mallory's INVITE and the server's answer to it can no longer
+/// change (module docs, "The outsider's INVITE"): the store confirmed the seal of the
+/// 1-to-1 it names, so the server has forgotten that session and its legs
+/// (`termination.rs`, `on_sealed`; `one_to_one.rs`, `drop_session`) and answers 481
+/// from then on (`extension.rs`, `session_by_replaces`: no leg under A's Call-ID
+/// and the server's tag, which no later leg takes again).
+fn refused_for_good(st: &State, p: &Packet) -> bool {
+    p.src == Node::T(Term::M)
+        && matches!(&*p.msg, SipMessage::Request(r) if r.method == Method::Invite)
+        && st.ghost.seal_durable
+}
+
 /// The packet an action is the fate of.
 fn on_packet(a: &Action) -> Option<usize> {
     packet_of(a).map(|(i, _)| i)
@@ -685,11 +831,13 @@ fn invisible(before: &Ghost, after: &Ghost) -> bool {
 }
 
 /// C3's measure: retransmissions left (a companion spends one), duplications left,
+/// whether Mallory's attack is still to be sent (the attack taken alone sends it),
 /// then the packets on their way, weighted.
-fn measure(st: &State) -> (u8, u8, usize) {
+fn measure(st: &State) -> (u8, u8, bool, usize) {
     (
         st.budget.retransmits,
         st.budget.dups,
+        !st.term(Term::M).extended,
         st.net.iter().map(weight).sum(),
     )
 }
