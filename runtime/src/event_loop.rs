@@ -297,7 +297,7 @@ impl EventLoop {
             // What this wake-up logs leaves in one write when it ends (the
             // `session ended` lines of the sessions it ends; `logging::held`).
             let _held = crate::logging::hold();
-            let now = self.wake();
+            let (now, at) = self.wake();
             // The budget counts inputs: a datagram is one, as a channel's item is.
             let mut budget = INPUT_BUDGET;
             // Sockets found empty in this wake-up (bit i: socket i), not read again.
@@ -357,21 +357,26 @@ impl EventLoop {
             }
             self.flush_trace();
             self.drain(now);
-            self.publish_gauges();
-            self.log_tables(Instant::now());
+            // The wake-up's clock reading, not a new one per check (each cost a
+            // clock read per wake-up; they are due at most once a second).
+            self.publish_gauges(at);
+            self.log_tables(at);
         }
         self.finish().await;
     }
 
-    /// Reads the clocks once for this wake-up.
-    fn wake(&mut self) -> Time {
-        let ms = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+    /// Reads the clocks once for this wake-up: the core's time, and the same
+    /// instant for the loop's own periodic checks (gauges, table sizes).
+    fn wake(&mut self) -> (Time, Instant) {
+        let at = Instant::now();
+        let elapsed = at.saturating_duration_since(self.origin);
+        let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let unix = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         self.server.set_wall_clock(WallClock::from_unix_secs(unix));
-        Time::from_ms(ms)
+        (Time::from_ms(ms), at)
     }
 
     fn feed(&mut self, now: Time, input: Input) {
@@ -643,7 +648,13 @@ impl EventLoop {
 
     /// Hands what this drain queued for MSRP connections to their writers.
     fn flush_msrp(&mut self) {
-        for (conn, Gathered { chunks, .. }) in std::mem::take(&mut self.msrp_out) {
+        // Called at the end of every drain; most have sent no MSRP.
+        if self.msrp_out.is_empty() {
+            return;
+        }
+        // `drain`, not `take`: the list keeps its allocation for the next drain's
+        // sends (taking it freed it, and the next `MsrpSend` allocated it again).
+        for (conn, Gathered { chunks, .. }) in self.msrp_out.drain(..) {
             // An MSRP connection is never reopened by the runtime: the core heard
             // (or will hear) `handle_closed` and queues for the leg.
             let sent = self.tcp.get(&conn).map(|c| {
@@ -711,12 +722,11 @@ impl EventLoop {
     }
 
     /// Reads the gauges from the core and the connection maps, at most once per
-    /// [`GAUGE_PERIOD`].
-    fn publish_gauges(&mut self) {
+    /// [`GAUGE_PERIOD`] (`now`: the wake-up's instant).
+    fn publish_gauges(&mut self, now: Instant) {
         let Some(o) = self.metrics.as_mut() else {
             return;
         };
-        let now = Instant::now();
         if now < o.next_gauges {
             return;
         }
@@ -850,7 +860,7 @@ impl EventLoop {
                 );
                 break;
             };
-            let now = self.wake();
+            let (now, _) = self.wake();
             self.feed(now, Input::Store(done));
             self.drain(now);
         }
