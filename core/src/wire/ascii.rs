@@ -1,8 +1,11 @@
-//! Printable-ASCII tests eight bytes at a time, for the decoders that run them over
-//! every byte they read: the SIP head's lines, CPIM header lines, plain SDP lines.
+//! Byte scans eight bytes at a time, for the decoders that run them over every byte
+//! they read: printable-ASCII tests (the SIP head's lines, CPIM header lines, plain
+//! SDP lines) and the search for the first of a few bytes ([`first_of`]: line ends,
+//! separators, quotes, in SIP, MSRP and CPIM).
 //!
 //! What it is not: a character classifier. It answers only "is every byte SP to
-//! `~`" (optionally HT too); the callers decide what a refusal means.
+//! `~`" (optionally HT too) and "where is the first of these bytes"; the callers
+//! decide what a refusal means.
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -35,6 +38,36 @@ pub(crate) fn printable_or_tab(bytes: &[u8]) -> bool {
         .by_ref()
         .all(|w| word_printable(w) || w.iter().all(one))
         && words.remainder().iter().all(one)
+}
+
+/// The offset of the first byte of `bytes` that is one of `set`, eight bytes at a
+/// time: a word XORed with a byte repeated eight times has a zero byte where that
+/// byte was, and `(x - 0x01..) & !x & 0x80..` (Bit Twiddling Hacks' `haszero`) sets
+/// the high bit of its first zero byte exactly (a borrow can only mark bytes above
+/// it); OR-ed over the set, the lowest bit set is the first byte of any of them.
+pub(crate) fn first_of<const N: usize>(bytes: &[u8], set: [u8; N]) -> Option<usize> {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        let w = u64::from_le_bytes(le);
+        let mut hit = 0;
+        for b in set {
+            let x = w ^ (ONES * u64::from(b));
+            hit |= x.wrapping_sub(ONES) & !x & HIGH;
+        }
+        if hit != 0 {
+            // At most 63 / 8: the cast cannot truncate.
+            return Some(at + (hit.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|b| set.contains(b))
+        .map(|i| at + i)
 }
 
 #[cfg(test)]

@@ -438,26 +438,11 @@ fn find_delimiter(hay: &[u8], delimiter: &[u8]) -> Option<usize> {
     None
 }
 
-/// Where `needle` first occurs in `hay`: eight bytes tested per step (a word at a
-/// time, without `unsafe`), then the matching word byte by byte. The decoder's
-/// searches for line ends and end-lines ran a comparison per byte.
+/// Where `needle` first occurs in `hay`, eight bytes at a time
+/// ([`super::ascii::first_of`]). The decoder's searches for line ends and
+/// end-lines ran a comparison per byte.
 pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * u64::from(needle);
-    let mut at = 0;
-    for chunk in hay.chunks_exact(8) {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default()) ^ pattern;
-        // Some byte of `word` is zero (a byte of the chunk is `needle`).
-        if word.wrapping_sub(LO) & !word & HI != 0 {
-            break;
-        }
-        at += 8;
-    }
-    hay.get(at..)?
-        .iter()
-        .position(|&b| b == needle)
-        .map(|i| at + i)
+    super::ascii::first_of(hay, [needle])
 }
 
 /// Decodes exactly one message from `bytes` (trailing bytes are ignored); `None`
@@ -489,18 +474,7 @@ fn strip_crlf(line: &[u8]) -> Result<&[u8], MsrpError> {
 
 /// Whether `bytes` holds a CR or an LF: a word at a time, as [`find_byte`].
 fn has_cr_or_lf(bytes: &[u8]) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |w: u64| w.wrapping_sub(LO) & !w & HI != 0;
-    let chunks = bytes.chunks_exact(8);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
-        if zero_byte(word ^ (LO * u64::from(b'\r'))) || zero_byte(word ^ (LO * u64::from(b'\n'))) {
-            return true;
-        }
-    }
-    tail.iter().any(|b| matches!(b, b'\r' | b'\n'))
+    super::ascii::first_of(bytes, [b'\r', b'\n']).is_some()
 }
 
 /// The lines of `head`, each with its LF (what `split_inclusive` on LF yields),

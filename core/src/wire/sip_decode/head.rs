@@ -94,32 +94,10 @@ fn physical_text_lines(head: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// The offset of the first LF in `bytes`, eight bytes at a time: a word XORed with
-/// eight LFs has a zero byte where an LF was, and `(x - 0x01..) & !x & 0x80..`
-/// (Bit Twiddling Hacks' `haszero`) sets the high bit of the first zero byte
-/// exactly (a borrow can only mark bytes above it), so its trailing zeros count
-/// the bytes before it.
+/// The offset of the first LF in `bytes`, eight bytes at a time
+/// ([`crate::wire::ascii::first_of`]).
 fn find_lf(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        let x = u64::from_le_bytes(le) ^ (ONES * u64::from(b'\n'));
-        let zero = x.wrapping_sub(ONES) & !x & HIGH;
-        if zero != 0 {
-            // At most 63 / 8: the cast cannot truncate.
-            return Some(at + (zero.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|b| *b == b'\n')
-        .map(|i| at + i)
+    crate::wire::ascii::first_of(bytes, [b'\n'])
 }
 
 /// A line as text, refusing non-UTF-8 and control characters other than HT, except

@@ -7,6 +7,7 @@
 //! slicing can land inside a multi-byte character.
 
 use crate::uri::Param;
+use crate::wire::ascii::first_of;
 
 /// Trims SIP linear whitespace (SP and HT) only: `str::trim` would also eat Unicode
 /// spaces, which are content in SIP.
@@ -187,38 +188,6 @@ fn closing_quote(bytes: &[u8], from: usize) -> Option<usize> {
             _ => i += 1,
         }
     }
-}
-
-/// The offset of the first byte of `bytes` that is one of `set`, eight bytes at a
-/// time: a word XORed with a byte repeated eight times has a zero byte where that
-/// byte was, and `(x - 0x01..) & !x & 0x80..` (Bit Twiddling Hacks' `haszero`) sets
-/// the high bit of its first zero byte exactly (a borrow can only mark bytes above
-/// it); OR-ed over the set, the lowest bit set is the first byte of any of them.
-fn first_of<const N: usize>(bytes: &[u8], set: [u8; N]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        let w = u64::from_le_bytes(le);
-        let mut hit = 0;
-        for b in set {
-            let x = w ^ (ONES * u64::from(b));
-            hit |= x.wrapping_sub(ONES) & !x & HIGH;
-        }
-        if hit != 0 {
-            // At most 63 / 8: the cast cannot truncate.
-            return Some(at + (hit.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|b| set.contains(b))
-        .map(|i| at + i)
 }
 
 /// Reads a quoted string at the start of `s` (which must begin with `"`): returns

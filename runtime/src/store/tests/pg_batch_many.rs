@@ -137,21 +137,22 @@ fn store_11_many_pipelined_batches_write_what_the_shared_path_writes() {
 /// whole (not committed half) and written record by record, which stores each
 /// message once (its `(session, seq)` is unique: rows of a committed half would
 /// make these writes fail).
-#[test]
-fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
-    let Some((_place, url)) = opened_postgres_place("short_batch") else {
-        return;
-    };
+/// A STORE-14 case: `trigger` (SQL run on a fresh PostgreSQL place) makes the
+/// pipelined batch of `messages` messages of one session short of rows; the batch
+/// must be rolled back and written record by record (every answer `Ok`, no batch
+/// kept). Returns the place (held: its database lives as long as it does) and a
+/// count of `SELECT count(*)…` on an admin connection. `None` where there is no
+/// PostgreSQL.
+fn rolled_back_past(
+    name: &str,
+    trigger: &str,
+    messages: u64,
+) -> Option<(Place, impl FnMut(&str) -> i64)> {
+    let (place, url) = opened_postgres_place(name)?;
     let mut admin = postgres::PgConn::connect(&url).expect("connects");
-    crate::store::sql::Conn::batch(
-        &mut admin,
-        "CREATE FUNCTION skip_copies() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN IF NEW.kind = 'message' AND NEW.flags = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$; \
-         CREATE TRIGGER skip_copies BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION skip_copies()",
-    )
-    .expect("trigger");
+    crate::store::sql::Conn::batch(&mut admin, trigger).expect("trigger");
     let mut writer = pg_batch_writer(&url);
-    let jobs: Vec<StoreJob> = (1..=4u64)
+    let jobs: Vec<StoreJob> = (1..=messages)
         .map(|seq| {
             StoreJob::Persist(
                 StoreTicket::new(seq),
@@ -165,12 +166,26 @@ fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
     assert_eq!(
         writer.pipelined_batches(),
         0,
-        "the short batch was not kept"
+        "the batch short of rows was not kept"
     );
-    let mut count = |sql: &str| {
+    let count = move |sql: &str| {
         crate::store::sql::Conn::query(&mut admin, sql, &[]).unwrap()[0]
             .int(0)
             .unwrap()
+    };
+    Some((place, count))
+}
+
+#[test]
+fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
+    let Some((_place, mut count)) = rolled_back_past(
+        "short_batch",
+        "CREATE FUNCTION skip_copies() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.kind = 'message' AND NEW.flags = 0 THEN RETURN NULL; END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER skip_copies BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION skip_copies()",
+        4,
+    ) else {
+        return;
     };
     assert_eq!(count("SELECT count(*) FROM messages"), 4);
     assert_eq!(
@@ -189,39 +204,15 @@ fn store_14_a_batch_that_wrote_too_few_rows_is_rolled_back_before_its_commit() {
 /// be rolled back and written record by record, which makes them.
 #[test]
 fn store_14_a_batch_that_made_too_few_folders_is_rolled_back_before_its_commit() {
-    let Some((_place, url)) = opened_postgres_place("short_folders") else {
-        return;
-    };
-    let mut admin = postgres::PgConn::connect(&url).expect("connects");
-    crate::store::sql::Conn::batch(
-        &mut admin,
+    let Some((_place, mut count)) = rolled_back_past(
+        "short_folders",
         "CREATE FUNCTION skip_folders() RETURNS trigger LANGUAGE plpgsql AS $$ \
          BEGIN IF current_setting('random_page_cost') = '1.1' AND NEW.name LIKE 'Default/%' \
          AND NEW.name NOT LIKE 'Default/%/%' THEN RETURN NULL; END IF; RETURN NEW; END $$; \
          CREATE TRIGGER skip_folders BEFORE INSERT ON mailboxes FOR EACH ROW EXECUTE FUNCTION skip_folders()",
-    )
-    .expect("trigger");
-    let mut writer = pg_batch_writer(&url);
-    let jobs: Vec<StoreJob> = (1..=2u64)
-        .map(|seq| {
-            StoreJob::Persist(
-                StoreTicket::new(seq),
-                message(key(1, K1), seq, alice(), &[bob()]),
-            )
-        })
-        .collect();
-    for answer in writer.write_batch(&jobs) {
-        answer.expect("written record by record");
-    }
-    assert_eq!(
-        writer.pipelined_batches(),
-        0,
-        "the batch short of folders was not kept"
-    );
-    let mut count = |sql: &str| {
-        crate::store::sql::Conn::query(&mut admin, sql, &[]).unwrap()[0]
-            .int(0)
-            .unwrap()
+        2,
+    ) else {
+        return;
     };
     assert_eq!(
         count("SELECT count(*) FROM mailboxes WHERE name LIKE 'Default/%' AND name NOT LIKE 'Default/%/%'"),
