@@ -135,21 +135,32 @@ pub(crate) const NEW_MESSAGES: &str = "INSERT INTO messages (id, session, seq, m
      SELECT k.id, k.session, k.seq, k.message_id, k.sender, k.recipients, k.content_type, k.body, $9::text, $10::bigint \
      FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) \
      AS k(id, session, seq, message_id, sender, recipients, content_type, body)";
-/// Files entries under the UIDs and MODSEQs reserved for the batch
-/// ([`RESERVE_UIDS`], [`RESERVE_MODSEQS`]): `$3` and `$4` are how far below the
-/// reserved tops each entry's values are, so each gets the value the
-/// record-by-record path's increments would give it. `$9` the objects without the
-/// bodies their message rows hold, `$10` 1 where one was left out (STORE-13;
-/// `$8` the whole object's size). A row per entry proves each was written.
-pub(crate) const NEW_ENTRIES: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, \
+/// The entries' insert from the batch's arrays, up to the join that finds each
+/// entry's folder (as `mb`): shared by [`NEW_ENTRIES`] (the folders exist) and
+/// [`NEW_FOLDERS_AND_ENTRIES`] (the folders the same statement makes).
+macro_rules! entries_insert {
+    () => {
+        "INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, \
      kind, ref_id, size, raw, body_elsewhere, expunged) \
      SELECT mb.id, mb.uid_next - k.uoff, u.modseq - k.moff, k.flags, $11::bigint, k.kind, k.ref, k.size, k.raw, \
      k.elsewhere, 0 \
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], \
      $8::bigint[], $9::bytea[], $10::bigint[]) \
      WITH ORDINALITY AS k(uri, name, uoff, moff, flags, kind, ref, size, raw, elsewhere, n) \
-     JOIN users u ON u.uri = k.uri JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = k.name \
-     ORDER BY k.n";
+     JOIN users u ON u.uri = k.uri "
+    };
+}
+
+/// Files entries under the UIDs and MODSEQs reserved for the batch
+/// ([`RESERVE_UIDS`], [`RESERVE_MODSEQS`]): `$3` and `$4` are how far below the
+/// reserved tops each entry's values are, so each gets the value the
+/// record-by-record path's increments would give it. `$9` the objects without the
+/// bodies their message rows hold, `$10` 1 where one was left out (STORE-13;
+/// `$8` the whole object's size). A row per entry proves each was written.
+pub(crate) const NEW_ENTRIES: &str = concat!(
+    entries_insert!(),
+    "JOIN mailboxes mb ON mb.user_id = u.id AND mb.name = k.name ORDER BY k.n"
+);
 /// Entries filed into the folders the batch makes (a new session's, so every
 /// seal of a new 1-to-1 and every first message of a session), and those
 /// folders: `$1`..`$11` as [`NEW_ENTRIES`], `$12`..`$15` the folders as
@@ -161,20 +172,16 @@ pub(crate) const NEW_ENTRIES: &str = "INSERT INTO entries (mailbox, uid, modseq,
 /// fewer were made, no entry is written, so the entries' count fails the batch
 /// (STORE-14), as the folders' own count did (a conversation folder gets no
 /// entry).
-pub(crate) const NEW_FOLDERS_AND_ENTRIES: &str = "WITH made AS (\
+pub(crate) const NEW_FOLDERS_AND_ENTRIES: &str = concat!(
+    "WITH made AS (\
      INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
      SELECT u.id, f.name, $15::bigint, 1 + f.n FROM unnest($12::text[], $13::text[], $14::bigint[]) \
      WITH ORDINALITY AS f(uri, name, n, ord) JOIN users u ON u.uri = f.uri ORDER BY f.ord \
-     RETURNING id, user_id, name, uid_next) \
-     INSERT INTO entries (mailbox, uid, modseq, flags, internal_date, \
-     kind, ref_id, size, raw, body_elsewhere, expunged) \
-     SELECT b.id, b.uid_next - k.uoff, u.modseq - k.moff, k.flags, $11::bigint, k.kind, k.ref, k.size, k.raw, \
-     k.elsewhere, 0 \
-     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], \
-     $8::bigint[], $9::bytea[], $10::bigint[]) \
-     WITH ORDINALITY AS k(uri, name, uoff, moff, flags, kind, ref, size, raw, elsewhere, n) \
-     JOIN users u ON u.uri = k.uri JOIN made b ON b.user_id = u.id AND b.name = k.name \
-     WHERE (SELECT count(*) FROM made) = $16::bigint ORDER BY k.n";
+     RETURNING id, user_id, name, uid_next) ",
+    entries_insert!(),
+    "JOIN made mb ON mb.user_id = u.id AND mb.name = k.name \
+     WHERE (SELECT count(*) FROM made) = $16::bigint ORDER BY k.n"
+);
 /// Copies not filed because their owner was over quota (LIM-14).
 pub(crate) const NEW_SKIPS: &str = "INSERT INTO quota_skips (user_id, kind, ref_id, size, at) \
      SELECT u.id, 'message', k.ref, k.size, $4::bigint \
