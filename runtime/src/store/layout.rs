@@ -51,6 +51,24 @@ pub fn conversation_mailbox(conversation_id: &str) -> String {
     format!("{ROOT}{DELIMITER}{}", component(conversation_id))
 }
 
+/// Whether `name` is a conversation history folder's (`Default/<component>`).
+/// Such a folder has no `mailboxes` row until an object is filed in it (a
+/// standalone message): as the parent of session folders it is implicit, listed
+/// and selected from them (`store/mail.rs`, specs/store.md STORE-15).
+pub fn is_conversation_mailbox(name: &str) -> bool {
+    name.strip_prefix(ROOT)
+        .and_then(|rest| rest.strip_prefix(DELIMITER))
+        .is_some_and(|id| !id.is_empty() && !id.contains(DELIMITER))
+}
+
+/// The conversation folder `name` lies under, when it is a folder below one
+/// (`Default/<c>/…` gives `Default/<c>`).
+pub fn parent_conversation_mailbox(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix(ROOT)?.strip_prefix(DELIMITER)?;
+    let end = rest.find(DELIMITER)?;
+    (end > 0).then(|| &name[..ROOT.len() + DELIMITER.len_utf8() + end])
+}
+
 /// `Default/<Conversation-ID>/<Contribution-ID>`: a session history folder.
 pub fn session_mailbox(conversation_id: &str, contribution_id: &str) -> String {
     format!(
@@ -848,6 +866,21 @@ mod tests {
     fn mailbox_names_escape_the_delimiter() {
         assert_eq!(session_mailbox("c/1", "k%2"), "Default/c%2F1/k%252");
         assert_eq!(conversation_mailbox("c"), "Default/c");
+        assert!(is_conversation_mailbox("Default/c%2F1"));
+        for name in ["Default", "Default/", "Default/c/k", "INBOX", "Defaultx/c"] {
+            assert!(!is_conversation_mailbox(name), "{name}");
+        }
+        assert_eq!(
+            parent_conversation_mailbox("Default/c%2F1/k%252"),
+            Some("Default/c%2F1")
+        );
+        assert_eq!(
+            parent_conversation_mailbox("Default/c/k/x"),
+            Some("Default/c")
+        );
+        for name in ["Default/c", "Default//k", "INBOX/a/b", "Default"] {
+            assert_eq!(parent_conversation_mailbox(name), None, "{name}");
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@ use crate::mailstore::{
 use crate::store::history::record_disposition;
 use crate::store::layout;
 use crate::store::mail_list;
-use crate::store::ops::{bits, unique_changes, unix_now, Cache, EntryRef, Ops};
+use crate::store::ops::{
+    bits, implicit_uid_validity, unique_changes, unix_now, Cache, EntryRef, Ops,
+};
 use crate::store::sql::{in_read_tx, in_tx, Conn, DbError, Row, Val};
 
 /// Most UIDs bound in one `IN (…)` list (both backends allow far more).
@@ -200,26 +202,48 @@ fn summary(r: &Row) -> Result<MailSummary, DbError> {
     })
 }
 
-/// The user's id and the mailbox's id, or `NoMailbox`.
+/// The user's id and the mailbox's id (`None`: a conversation folder without a
+/// row, which holds no entry: STORE-15), or `NoMailbox`.
 fn locate<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
     user: &UserUri,
     mailbox: &str,
-) -> MailResult<(i64, i64)> {
+) -> MailResult<(i64, Option<i64>)> {
     let user_id = ops.user(user.as_str()).map_err(backend)?;
-    let mailbox_id = ops
-        .existing_mailbox(user_id, mailbox)
-        .map_err(backend)?
-        .ok_or_else(|| MailError::NoMailbox(mailbox.to_owned()))?;
-    Ok((user_id, mailbox_id))
+    if let Some(id) = ops.existing_mailbox(user_id, mailbox).map_err(backend)? {
+        return Ok((user_id, Some(id)));
+    }
+    // The parent of the user's session folders exists as they do (one probe of
+    // the `(user_id, name)` index).
+    if layout::is_conversation_mailbox(mailbox)
+        && mail_list::has_children(&mut *ops.conn, user_id, mailbox).map_err(backend)?
+    {
+        return Ok((user_id, None));
+    }
+    Err(MailError::NoMailbox(mailbox.to_owned()))
 }
 
 fn status_of<C: Conn + ?Sized>(
     ops: &mut Ops<'_, C>,
     user_id: i64,
-    mailbox_id: i64,
+    mailbox_id: Option<i64>,
     name: &str,
 ) -> Result<MailboxStatus, DbError> {
+    let Some(mailbox_id) = mailbox_id else {
+        // A conversation folder without a row: empty, its children's parent, its
+        // UIDVALIDITY the one its row is made with if an object is ever filed
+        // in it (`Ops::uid_validity`).
+        let uid_validity = implicit_uid_validity(&mut *ops.conn, user_id)?.unwrap_or(1);
+        return Ok(MailboxStatus {
+            name: name.to_owned(),
+            uid_validity: u32_of(uid_validity),
+            uid_next: 1,
+            messages: 0,
+            unseen: 0,
+            highest_modseq: 1,
+            has_children: true,
+        });
+    };
     let r = ops.conn.query_one(
         "SELECT m.uid_validity, m.uid_next, \
          (SELECT count(*) FROM entries e WHERE e.mailbox = m.id AND e.expunged = 0), \
@@ -325,7 +349,9 @@ impl<C: Conn> MailStore for MailView<C> {
         changed_since: Option<u64>,
     ) -> MailResult<Vec<MailSummary>> {
         self.read(user, |ops| {
-            let (_, mailbox_id) = locate(ops, user, mailbox)?;
+            let (_, Some(mailbox_id)) = locate(ops, user, mailbox)? else {
+                return Ok(Vec::new());
+            };
             let since = i64::try_from(changed_since.unwrap_or(0)).unwrap_or(i64::MAX);
             let rows = ops
                 .conn
@@ -343,7 +369,9 @@ impl<C: Conn> MailStore for MailView<C> {
 
     fn fetch(&self, user: &UserUri, mailbox: &str, uids: &[u32]) -> MailResult<Vec<MailObject>> {
         self.read(user, |ops| {
-            let (_, mailbox_id) = locate(ops, user, mailbox)?;
+            let (_, Some(mailbox_id)) = locate(ops, user, mailbox)? else {
+                return Ok(Vec::new());
+            };
             let wanted: BTreeSet<u32> = uids.iter().copied().collect();
             let wanted: Vec<u32> = wanted.into_iter().collect();
             let mut out = Vec::with_capacity(wanted.len());
@@ -400,7 +428,9 @@ impl<C: Conn> MailStore for MailView<C> {
     ) -> MailResult<FlagOutcome> {
         let given = bits_of(flags);
         self.with(|ops| {
-            let (user_id, mailbox_id) = locate(ops, user, mailbox)?;
+            let (user_id, Some(mailbox_id)) = locate(ops, user, mailbox)? else {
+                return Ok(FlagOutcome::default());
+            };
             let mut outcome = FlagOutcome::default();
             let unique: BTreeSet<u32> = uids.iter().copied().collect();
             for uid in unique {
@@ -451,7 +481,9 @@ impl<C: Conn> MailStore for MailView<C> {
 
     fn expunge(&self, user: &UserUri, mailbox: &str, uids: Option<&[u32]>) -> MailResult<Vec<u32>> {
         self.with(|ops| {
-            let (user_id, mailbox_id) = locate(ops, user, mailbox)?;
+            let (user_id, Some(mailbox_id)) = locate(ops, user, mailbox)? else {
+                return Ok(Vec::new());
+            };
             let rows = ops
                 .conn
                 .query(

@@ -4,12 +4,14 @@
 //! number of mailboxes a user has (one conversation folder per chat, without end).
 //!
 //! Keyset pagination: a page is the names after the last one the previous page
-//! read, `LIMIT` rows; a LIST prefix narrows the range the index is read over. Not
+//! read, `LIMIT` rows; a LIST prefix narrows the range the index is read over. A
+//! conversation folder without a row (STORE-15) is listed from its session
+//! folders, as the parent of the first one a page reads. Not
 //! here: matching LIST patterns (`imap/pattern.rs`; its function comes in as
 //! [`ListQuery::keep`]) and building the answer (`imap/list.rs`).
 
 use crate::mailstore::{ListPage, ListQuery, MailboxListing};
-use crate::store::layout::DELIMITER;
+use crate::store::layout::{self, DELIMITER};
 use crate::store::sql::{Conn, DbError, Val};
 
 /// The smallest string above every string that starts with `prefix`, in byte
@@ -61,7 +63,7 @@ pub fn page<C: Conn + ?Sized>(
         read: rows.len(),
         ..ListPage::default()
     };
-    let mut last = None;
+    let mut names = Vec::with_capacity(rows.len());
     for r in &rows {
         let name = r.text(0)?;
         if (query.keep)(&name) {
@@ -70,12 +72,83 @@ pub fn page<C: Conn + ?Sized>(
                 has_children: r.int(1)? != 0,
             });
         }
-        last = Some(name);
+        names.push(name);
     }
+    for name in implicit_parents(conn, user_id, query, &names)? {
+        if (query.keep)(&name) {
+            out.mailboxes.push(MailboxListing {
+                name,
+                has_children: true,
+            });
+        }
+    }
+    out.mailboxes.sort_by(|a, b| a.name.cmp(&b.name));
     if rows.len() as i64 >= limit {
-        out.next = last;
+        out.next = names.pop();
     }
     Ok(out)
+}
+
+/// The conversation folders without a row (STORE-15) that this page lists: the
+/// parent of the first child of each, in byte order (a folder's children are
+/// contiguous in that order, so the first is the one whose predecessor, the
+/// previous row or the previous page's last, is not one of them). A parent in
+/// the page's range is a row of the page if it has one; one at or before the
+/// previous page's last name (it sorts before its first child, and names such as
+/// `<parent>-x` may lie between them) is looked up, in one query. Such a parent
+/// is answered in this page, after the previous page's names (rare: it needs a
+/// Conversation-ID that another extends with a character below `/`); every
+/// other name keeps its byte order.
+fn implicit_parents<C: Conn + ?Sized>(
+    conn: &mut C,
+    user_id: i64,
+    query: &ListQuery<'_>,
+    names: &[String],
+) -> Result<Vec<String>, DbError> {
+    let mut found = Vec::new();
+    let mut look_up = Vec::new();
+    let mut rows = std::collections::HashSet::new();
+    let mut prev = query.after;
+    for name in names {
+        if layout::is_conversation_mailbox(name) {
+            rows.insert(name.as_str());
+        }
+        let parent = layout::parent_conversation_mailbox(name);
+        if let Some(p) = parent.filter(|p| *p >= query.prefix) {
+            let first = prev.and_then(layout::parent_conversation_mailbox) != Some(p);
+            if first {
+                if query.after.is_some_and(|after| p <= after) {
+                    look_up.push(p);
+                } else if !rows.contains(p) {
+                    found.push(p.to_owned());
+                }
+            }
+        }
+        prev = Some(name);
+    }
+    if !look_up.is_empty() {
+        let list: Vec<String> = (0..look_up.len()).map(|i| format!("${}", i + 2)).collect();
+        let mut params: Vec<Val> = vec![user_id.into()];
+        params.extend(look_up.iter().map(|p| Val::from(*p)));
+        let existing = conn.query(
+            &format!(
+                "SELECT name FROM mailboxes WHERE user_id = $1 AND name IN ({})",
+                list.join(", ")
+            ),
+            &params,
+        )?;
+        let existing: Vec<String> = existing
+            .iter()
+            .map(|r| r.text(0))
+            .collect::<Result<_, _>>()?;
+        found.extend(
+            look_up
+                .into_iter()
+                .filter(|p| !existing.iter().any(|e| e == p))
+                .map(str::to_owned),
+        );
+    }
+    Ok(found)
 }
 
 /// The character after [`DELIMITER`] (`/` + 1): `name/…` sorts below `name0`.

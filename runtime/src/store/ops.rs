@@ -56,7 +56,7 @@ pub struct Cache {
     pub rows: Option<crate::store::row_batch::RowBatch>,
     /// Row ids of the users and mailboxes objects were filed for in a group
     /// commit (`reserve.rs`), by mailbox name and then user URI: (user row,
-    /// mailbox row), the mailbox's parent made ([`Ops::filing_ids`]). One lookup
+    /// mailbox row) ([`Ops::filing_ids`]). One lookup
     /// where filing a chat message's object looked up the user and two
     /// mailboxes by name, each key a new `String` (~800 instructions per copy).
     filed: HashMap<String, Vec<(String, i64, i64)>>,
@@ -201,6 +201,21 @@ pub(crate) const MAILBOX: FindOrMake = FindOrMake {
     key: 2,
 };
 
+/// The UIDVALIDITY of the user's (`user_id`) conversation folders that have no
+/// row (STORE-15): their `Default`'s, made with the user and never changed, so
+/// it is stable and, like a creation time, new when a store is made again.
+pub(crate) fn implicit_uid_validity<C: Conn + ?Sized>(
+    conn: &mut C,
+    user_id: i64,
+) -> Result<Option<i64>, DbError> {
+    conn.query_opt(
+        "SELECT uid_validity FROM mailboxes WHERE user_id = $1 AND name = $2",
+        &[user_id.into(), ROOT.into()],
+    )?
+    .map(|r| r.int(0))
+    .transpose()
+}
+
 /// One entry, from [`NewEntry::row`]'s values.
 pub(crate) const ENTRY_INSERT: &str = "INSERT INTO entries (mailbox, uid, modseq, flags, \
      internal_date, kind, ref_id, size, raw, body_elsewhere, expunged) \
@@ -246,14 +261,15 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     }
 
     /// The mailbox's row id, created when new with a UIDVALIDITY of the creation
-    /// time (stable from then on: it is stored, never recomputed); as
-    /// [`Ops::user`].
+    /// time (stable from then on: it is stored, never recomputed), a
+    /// conversation folder's that of the user's `Default` ([`Ops::uid_validity`]);
+    /// as [`Ops::user`].
     pub fn mailbox(&mut self, user_id: i64, name: &str) -> Result<i64, DbError> {
         let key = (user_id, name.to_owned());
         if let Some(id) = self.cache.mailboxes.get(&key) {
             return Ok(*id);
         }
-        let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
+        let uid_validity = self.uid_validity(user_id, name)?;
         let id = find_or_make(
             self.conn,
             &MAILBOX,
@@ -284,7 +300,7 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
                 &[(*id).into()],
             )?,
             None => {
-                let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
+                let uid_validity = self.uid_validity(user_id, name)?;
                 self.conn.query_one(
                     "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) VALUES ($1, $2, $3, 2) \
                      ON CONFLICT (user_id, name) DO UPDATE SET uid_next = mailboxes.uid_next + 1 \
@@ -296,6 +312,20 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         let id = row.int(0)?;
         self.cache.mailboxes.insert(key, id);
         Ok((id, row.int(1)? - 1))
+    }
+
+    /// The UIDVALIDITY a new mailbox `name` of the user is made with: the time,
+    /// but for a conversation folder, which IMAP may have listed and selected
+    /// before it had a row (the implicit parent of its session folders,
+    /// STORE-15): that of the user's `Default`, which the implicit folder
+    /// showed ([`implicit_uid_validity`]), so making the row changes nothing a
+    /// client saw.
+    pub(crate) fn uid_validity(&mut self, user_id: i64, name: &str) -> Result<i64, DbError> {
+        let now = self.now.clamp(1, i64::from(u32::MAX));
+        if !layout::is_conversation_mailbox(name) {
+            return Ok(now);
+        }
+        Ok(implicit_uid_validity(&mut *self.conn, user_id)?.unwrap_or(now))
     }
 
     /// The mailbox's row id if it exists.
@@ -345,10 +375,9 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
         }
     }
 
-    /// `user`'s row id and its `mailbox`'s, both made when missing, with the
-    /// mailbox's parent folder (as [`Ops::add_entry`] makes them: the user, then
-    /// the parent, then the mailbox); cached by mailbox name and user
-    /// (`Cache::filed`).
+    /// `user`'s row id and its `mailbox`'s, both made when missing (as
+    /// [`Ops::add_entry`] makes them: the user, then the mailbox; not its parent,
+    /// STORE-15); cached by mailbox name and user (`Cache::filed`).
     fn filing_ids(&mut self, user: &str, mailbox: &str) -> Result<(i64, i64), DbError> {
         let known = self
             .cache
@@ -359,11 +388,6 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             return Ok((user_id, mailbox_id));
         }
         let user_id = self.user(user)?;
-        if let Some((parent, _)) = mailbox.rsplit_once(layout::DELIMITER) {
-            if parent != ROOT {
-                self.mailbox(user_id, parent)?;
-            }
-        }
         let mailbox_id = self.mailbox(user_id, mailbox)?;
         let users = match self.cache.filed.get_mut(mailbox) {
             Some(users) => users,
@@ -393,13 +417,8 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             (user_id, mailbox_id, uid)
         } else {
             let user_id = self.user(user)?;
-            // A session folder's parent (the conversation folder) exists too, so
-            // LIST shows the hierarchy.
-            if let Some((parent, _)) = mailbox.rsplit_once(layout::DELIMITER) {
-                if parent != ROOT {
-                    self.mailbox(user_id, parent)?;
-                }
-            }
+            // A session folder's parent (the conversation folder) is not made:
+            // the IMAP view lists it from its children (STORE-15).
             let (mailbox_id, uid) = self.take_uid(user_id, mailbox)?;
             (user_id, mailbox_id, uid)
         };

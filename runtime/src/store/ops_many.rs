@@ -1,10 +1,10 @@
 //! Filing one object for several users ([`Ops::add_entries`]): what a seal does
 //! with a session's info object (one copy per party), in a group commit that
 //! counts UIDs and MODSEQs in memory (`reserve.rs`). A 1-to-1's seal files its
-//! info in two mailboxes per party (the conversation folder and the session
-//! folder): the missing ones are made first, each by a plain insert (a session
-//! folder made with its first UID taken, so its counter is neither read nor
-//! written again), then each entry is inserted.
+//! info in each party's session folder (its parent, the conversation folder, has
+//! no row: STORE-15): the missing ones are made first, each by a plain insert
+//! (made with its first UID taken, so its counter is neither read nor written
+//! again), then each entry is inserted.
 //!
 //! Every statement here writes one row: on SQLite a statement that may write
 //! several (a multi-row `INSERT`, or one with `RETURNING`, a trigger to SQLite)
@@ -17,7 +17,6 @@
 //! UIDs per mailbox, MODSEQs per user); without a group commit's counters
 //! (`reserve.rs`) it is [`Ops::add_entry`] for each user.
 
-use crate::store::layout::{self, ROOT};
 use crate::store::ops::{NewEntry, Ops, ENTRY_INSERT};
 use crate::store::sql::{Conn, DbError};
 
@@ -39,23 +38,14 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
             }
             return Ok(());
         }
-        let parent = mailbox
-            .rsplit_once(layout::DELIMITER)
-            .map(|(parent, _)| parent)
-            .filter(|parent| *parent != ROOT);
         let mut user_ids = Vec::with_capacity(users.len());
         for user in users {
             user_ids.push(self.user(user)?);
         }
         // The mailboxes in the order `add_entry` would make them: each user's
-        // parent folder, then the folder itself.
-        let mut wanted = Vec::with_capacity(users.len() * 2);
-        for &id in &user_ids {
-            if let Some(parent) = parent {
-                wanted.push((id, parent, false));
-            }
-            wanted.push((id, mailbox, true));
-        }
+        // folder (a session folder's parent is implicit, STORE-15).
+        let wanted: Vec<(i64, &str, bool)> =
+            user_ids.iter().map(|&id| (id, mailbox, true)).collect();
         self.make_mailboxes(&wanted)?;
         for (user, &user_id) in users.iter().zip(&user_ids) {
             let mailbox_id = self.mailbox(user_id, mailbox)?;
@@ -77,11 +67,11 @@ impl<C: Conn + ?Sized> Ops<'_, C> {
     /// UID counter starts from their `uid_next`, and one made here is made with
     /// its first UID reserved (no read, no write of its counter at the flush).
     fn make_mailboxes(&mut self, wanted: &[(i64, &str, bool)]) -> Result<(), DbError> {
-        let uid_validity = self.now.clamp(1, i64::from(u32::MAX));
         for &(user_id, name, counted) in wanted {
             if self.cache.mailbox_id(user_id, name).is_some() {
                 continue;
             }
+            let uid_validity = self.uid_validity(user_id, name)?;
             // A counted folder made here gets one entry now (UID 1): its row is
             // made with `uid_next` 2 and the batch need not write it again.
             let counted = counted && self.cache.reserved.is_some();

@@ -10,7 +10,8 @@
 //!    row id of each session it touches (open, sealed, whose, with filed info
 //!    objects), the stored messages of each session it seals, the stored bytes of
 //!    each user it files for (LIM-14), which of its conversations exist (the
-//!    others, and their folders, are made by plain inserts), and row ids taken
+//!    others are made by plain inserts; a conversation folder has no row,
+//!    STORE-15), and row ids taken
 //!    from the `messages` and `sessions` sequences for the rows it may create
 //!    (ids from a sequence are unique across the nodes sharing the database; one
 //!    not used is a gap). Only the facts a batch can use are asked for (none of
@@ -248,14 +249,12 @@ struct Plan<'a> {
     /// its UIDs already reserved rather than made, then updated.
     fresh: HashSet<Key>,
     fresh_folders: HashSet<(String, String)>,
-    /// Conversations that existed when the batch began (round 1), and those it
-    /// makes: a conversation that did not exist has no folders yet either, so it
-    /// and its users' conversation folders are made by plain inserts (no
-    /// `ON CONFLICT`: its speculative insertion costs a check and a confirmation
-    /// per row). Another writer making one meanwhile is a unique violation, which
-    /// rolls the batch back to the record-by-record path (STORE-14).
+    /// Conversations that existed when the batch began (round 1): one that did
+    /// not is made by a plain insert (no `ON CONFLICT`: its speculative insertion
+    /// costs a check and a confirmation per row). Another writer making one
+    /// meanwhile is a unique violation, which rolls the batch back to the
+    /// record-by-record path (STORE-14). Its folders have no row (STORE-15).
     existing_conversations: HashSet<String>,
-    fresh_conversations: HashSet<String>,
     new_messages: MessageRows,
     entries: Vec<EntryRow>,
     /// `(user, message id, size)` of copies skipped over quota.
@@ -641,10 +640,9 @@ impl Plan<'_> {
     }
 
     /// [`NEW_FILED_MAILBOXES`] for the folders `filed`, each made with the UIDs
-    /// the batch files into it reserved (none for a conversation folder).
+    /// the batch files into it reserved.
     fn filed_folders(&self, filed: Vec<(String, String)>, uid_validity: i64) -> Checked {
         let n = filed.len();
-        // A conversation folder gets no entries: none reserved.
         let counts: Vec<i64> = filed
             .iter()
             .map(|k| self.uids.get(k).copied().unwrap_or(0))
@@ -692,19 +690,10 @@ impl Plan<'_> {
         true
     }
 
-    /// The user and the folder of session `key` with its parent (as
-    /// `Ops::add_entry`).
+    /// The user and the folder of session `key` (as `Ops::add_entry`: not its
+    /// parent, the conversation folder, which has no row: STORE-15).
     fn folder(&mut self, uri: &str, mailbox: &str, key: &Key) {
         self.user(uri);
-        if let Some((parent, _)) = mailbox.rsplit_once(layout::DELIMITER) {
-            if parent != ROOT
-                && self.mailbox(uri, parent)
-                && self.fresh_conversations.contains(&key.0)
-            {
-                self.fresh_folders
-                    .insert((uri.to_owned(), parent.to_owned()));
-            }
-        }
         if self.mailbox(uri, mailbox) && self.fresh.contains(key) {
             self.fresh_folders
                 .insert((uri.to_owned(), mailbox.to_owned()));
@@ -744,7 +733,6 @@ impl Plan<'_> {
                 {
                     if !self.existing_conversations.contains(&key.0) {
                         self.new_conversations.push(key.0.clone());
-                        self.fresh_conversations.insert(key.0.clone());
                     }
                     self.created.conversations.insert(key.0.clone());
                 }
@@ -1162,7 +1150,6 @@ impl PgBatchWriter {
             fresh: HashSet::new(),
             fresh_folders: HashSet::new(),
             existing_conversations: facts.conversations,
-            fresh_conversations: HashSet::new(),
             new_messages: MessageRows::default(),
             entries: Vec::new(),
             skips: Vec::new(),

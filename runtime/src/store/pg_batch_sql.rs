@@ -95,9 +95,9 @@ pub(crate) const NEW_SESSIONS: &str =
      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k(id, conv, contrib, core, n) \
      JOIN conversations cv ON cv.conversation_id = k.conv ORDER BY k.n";
 /// Session folders of sessions the batch creates, with their `$3` UIDs reserved
-/// as they are made (`uid_next` 1 + `$3`), and conversation folders of
-/// conversations it creates (`$3` 0): no other writer can have made them (a
+/// as they are made (`uid_next` 1 + `$3`): no other writer can have made them (a
 /// plain insert, as [`NEW_SESSIONS`]; a row per folder proves each was made).
+/// Their parents, the conversation folders, have no row (STORE-15).
 /// Only when the batch files no entry into them; otherwise
 /// [`NEW_FOLDERS_AND_ENTRIES`] makes them with their entries.
 pub(crate) const NEW_FILED_MAILBOXES: &str =
@@ -170,8 +170,7 @@ pub(crate) const NEW_ENTRIES: &str = concat!(
 /// planned as a hash of the whole table in 30 of 48 batches of 256 seals
 /// (bench/README.md, "Session 14"). `$16` is how many folders it must make: if
 /// fewer were made, no entry is written, so the entries' count fails the batch
-/// (STORE-14), as the folders' own count did (a conversation folder gets no
-/// entry).
+/// (STORE-14), as the folders' own count did.
 pub(crate) const NEW_FOLDERS_AND_ENTRIES: &str = concat!(
     "WITH made AS (\
      INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \

@@ -224,6 +224,9 @@ mod seal_new;
 /// STORE-13: a sealed 1-to-1's info object printed from its session row.
 mod info_once;
 
+/// STORE-15: conversation folders without rows, listed and selected as before.
+mod implicit_folders;
+
 both_backends!(
     migrations_from_empty_and_idempotent,
     persist_seal_round_trip,

@@ -228,8 +228,9 @@ fn a_batch_planned_on_one_that_failed_is_planned_again() {
         return;
     };
     let mut admin = postgres::PgConn::connect(&url).unwrap();
-    // The conversation's folder exists before its conversation (an IMAP CREATE):
-    // the first batch's plain insert of it fails (STORE-14).
+    // The session's folder exists before its session (made by hand): the first
+    // batch's plain insert of it fails (STORE-14). (A conversation folder, as
+    // here before STORE-15, is no longer made with its conversation.)
     crate::store::sql::Conn::batch(
         &mut admin,
         "INSERT INTO users (uri, modseq) VALUES ('sip:alice@example.com', 1)",
@@ -240,7 +241,7 @@ fn a_batch_planned_on_one_that_failed_is_planned_again() {
         "INSERT INTO mailboxes (user_id, name, uid_validity, uid_next) \
          SELECT id, $1, 1, 1 FROM users WHERE uri = $2",
         &[
-            layout::conversation_mailbox(CONV).into(),
+            layout::session_mailbox(CONV, K1).into(),
             alice().as_str().into(),
         ],
     )
