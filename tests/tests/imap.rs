@@ -294,6 +294,12 @@ fn read_claim_history(store: &[&str]) {
         serde_json::json!(["\\HasChildren"])
     );
     assert_eq!(entry("Default")["delimiter"], "/");
+    // The conversation folder has no row until a standalone message is filed in
+    // it (STORE-15): listed as before, from its session folders.
+    assert_eq!(
+        entry(&format!("Default/{CONVERSATION}"))["flags"],
+        serde_json::json!(["\\HasChildren"])
+    );
     let mut infos = Vec::new();
     for (folder, contribution) in [(&one, ONE_TO_ONE), (&group, GROUP)] {
         let objects = alice["folders"][folder.as_str()]["objects"]
