@@ -35,16 +35,22 @@ use std::thread;
 use crate::store::pipeline::CommitSync;
 use crate::store::sql::DbError;
 
-/// Records made durable between two wake-ups of the checkpointer. At a high rate
-/// (~0.4 WAL pages per chat message in batches of ~230) about SQLite's default
-/// checkpoint of 1,000 pages; at low rates (a record per batch, several pages
-/// each) the writer's backstop comes first, and it has the time.
-pub const CHECKPOINT_RECORDS: usize = 2_048;
+/// Records made durable between two wake-ups of the checkpointer: ~460 WAL pages
+/// at a high rate with 100 B chat messages (~0.45 pages each in batches of ~230),
+/// ~1,750 with 4 KiB ones (~1.7 each: the body overflows its page). Each cycle of
+/// the WAL ends with the writer's backstop copying what the checkpointer has not
+/// (the frames since its last wake-up), so a wake-up covers a small part of
+/// [`WRITER_CHECKPOINT_PAGES`]: with 2,048 records and a backstop of 4,000 pages
+/// the writer still copied ~40% of the pages at 4 KiB. At low rates (a record
+/// per batch, several pages each) the backstop comes first, and the writer has
+/// the time.
+pub const CHECKPOINT_RECORDS: usize = 1_024;
 
 /// The writer's automatic checkpoint, in WAL pages (SQLite's default 1,000): the
-/// backstop that lets the WAL start over under a writer that never pauses, and
-/// bounds it (~16 MB of 4 KiB pages) if the checkpointer falls behind.
-pub const WRITER_CHECKPOINT_PAGES: u32 = 4_000;
+/// backstop that lets the WAL start over under a writer that never pauses (a
+/// passive checkpoint beside it never catches up with the last frame), and that
+/// bounds the WAL (~40 MB of 4 KiB pages) if the checkpointer falls behind.
+pub const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// Fsyncs `<database>-wal`, and wakes the checkpointer.
 pub struct WalSync {
