@@ -31,7 +31,8 @@
 # and prints cpmd's instructions per message over the load (load-independent; the
 # rates of such a run mean nothing), THREADS=1 prints the CPU of each thread (by name)
 # of cpmd and of msrp_bench per message and as a share of the run (bench/threads.py):
-# which thread saturates first.
+# which thread saturates first, how much of it is the kernel's (sys), and its read- and
+# write-like system calls and bytes written per message (/proc/PID/task/TID/io).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -177,8 +178,11 @@ stop_threads() {
 }
 print_threads() {
   [ "${THREADS:-}" = 1 ] && [ -s "$1/threads" ] || return 0
+  # Per message: CPU (of it the kernel's), read- and write-like system calls, bytes
+  # written (files and sockets); share of the run's wall time.
   awk -v n="$COUNT" -v secs="$2" -v t="$(getconf CLK_TCK)" '$3 > 0 {
-    printf "         %-11s %-16s %7.2f us/msg %5.0f%%\n", $1, $2, $3 * 1e6 / t / n, $3 * 100 / t / secs }' "$1/threads"
+    printf "         %-11s %-16s %7.2f us/msg (sys %5.2f) %6.2f rd %6.2f wr %7.0f B/msg %5.0f%%\n", $1, $2,
+      $3 * 1e6 / t / n, $5 * 1e6 / t / n, $6 / n, $7 / n, $8 / n, $3 * 100 / t / secs }' "$1/threads"
 }
 
 field() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }

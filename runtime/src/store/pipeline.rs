@@ -39,6 +39,13 @@ use crate::store::{StoreDone, StoreError};
 pub trait CommitSync: Send + 'static {
     /// Flushes everything committed before this call started.
     fn sync_committed(&mut self) -> Result<(), DbError>;
+
+    /// After a flush and its answers: `records` more were made durable. For work
+    /// that may follow a flush but must not delay its answers (SQLite's WAL
+    /// checkpoints, `wal_sync.rs`); nothing by default.
+    fn answered(&mut self, records: usize) {
+        let _ = records;
+    }
 }
 
 /// Sends one batch's answers to the event loop (logging the failed ones).
@@ -73,15 +80,20 @@ impl Flusher {
                 });
             }
         }
+        let mut durable = 0;
         for answers in pending {
-            let answers = answers
+            let answers: Vec<StoreDone> = answers
                 .into_iter()
                 .map(|(ticket, result, restored)| match (&self.failed, result) {
                     (Some(e), Ok(())) => (ticket, Err(e.clone()), None),
                     (_, result) => (ticket, result, restored),
                 })
                 .collect();
+            durable += answers.iter().filter(|(_, r, _)| r.is_ok()).count();
             send_answers(&self.done, answers);
+        }
+        if durable > 0 {
+            self.sync.answered(durable);
         }
     }
 }
@@ -216,6 +228,8 @@ mod tests {
         fail_flush: std::sync::atomic::AtomicBool,
         /// The name of the thread each flush ran on.
         flushed_on: Mutex<Vec<String>>,
+        /// The records each `answered` call reported, in order.
+        answered: Mutex<Vec<usize>>,
     }
 
     struct FakeStore(Arc<Disk>);
@@ -233,6 +247,10 @@ mod tests {
             }
             self.0.flushed.fetch_max(covered, Ordering::SeqCst);
             Ok(())
+        }
+
+        fn answered(&mut self, records: usize) {
+            self.0.answered.lock().unwrap().push(records);
         }
     }
 
@@ -321,6 +339,11 @@ mod tests {
             disk.committed.load(Ordering::SeqCst) > 1,
             "several batches, so the pipeline ran"
         );
+        // After each flush's answers, the records it made durable (the WAL
+        // checkpoints' trigger, `wal_sync.rs`): every record once.
+        let answered = disk.answered.lock().unwrap();
+        assert_eq!(answered.iter().sum::<usize>(), 300, "{answered:?}");
+        assert!(answered.iter().all(|n| *n > 0), "{answered:?}");
     }
 
     /// An idle writer (nothing queued, nothing in flight) flushes its batch itself,
@@ -374,5 +397,9 @@ mod tests {
         for (ticket, ok, _) in &seen {
             assert!(!ok, "ticket {ticket} acknowledged without a flush");
         }
+        assert!(
+            disk.answered.lock().unwrap().is_empty(),
+            "nothing made durable, nothing reported"
+        );
     }
 }

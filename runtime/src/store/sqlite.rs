@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 use crate::store::pipeline::CommitSync;
 use crate::store::sql::{Conn, DbError, Row, Val};
-use crate::store::wal_sync::WalSync;
+use crate::store::wal_sync::{WalSync, WRITER_CHECKPOINT_PAGES};
 
 /// The migrations, in order (schema_version lists those applied).
 pub const MIGRATIONS: &[(i64, &str)] = &[
@@ -193,8 +193,12 @@ impl Conn for SqliteConn {
         // In WAL mode NORMAL keeps the database consistent and only skips the fsync
         // at commit; `WalSync` does it, before any answer (STORE-12). The WAL is
         // still fsync'd before each checkpoint and the database file after it.
+        // Checkpoints move to `WalSync`'s checkpointer (off the writer's thread);
+        // the writer's own stays as the backstop (`WRITER_CHECKPOINT_PAGES`).
         self.conn
-            .execute_batch("PRAGMA synchronous=NORMAL")
+            .execute_batch(&format!(
+                "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}"
+            ))
             .map_err(db)?;
         Ok(Some(Box::new(sync)))
     }
