@@ -21,8 +21,9 @@
 //! states unless two of tens of millions collide in 64 bits, which either checker
 //! risks alike). The test `the_search_is_stateright_s` compares the two.
 //!
-//! **Sleep sets** (Godefroid; on by default, `--no-sleep` turns them off, and
-//! then the search above is exactly stateright's). A transition `b` explored from a
+//! **Sleep sets** (Godefroid; `dfs(model, true, ..)`; the binary turns them on
+//! where the ample sets are off, `--no-sleep` and `--sleep` override it; without
+//! them the search above is exactly stateright's). A transition `b` explored from a
 //! state `s` before `a` (or asleep at `s`), and independent of `a` there
 //! (`sleep.rs`: disjoint footprints, so `s·a·b = s·b·a` and neither disables the
 //! other), need not be explored from `s·a`: its target is `s·b·a`, which the
@@ -53,15 +54,19 @@
 //! set of states visited, and every property and mutant verdict is the one without
 //! sleep sets (`mutants_still_break_their_properties_with_sleep_sets`). The gain is
 //! small there (1–3 % of transitions in the tests' configurations, 9 % in `glare`
-//! over TCP): the ample sets already took most of the terminals' independent
-//! receipts, and what remains is mostly pairs of server inputs, which the footprints
-//! count as dependent.
+//! over TCP) and costs more than it saves (the successors' actions computed for
+//! the check, revisits included: +8 % instructions for −0.5 % transitions on the
+//! pinned lossy extension, model/README.md "Session 15"): the ample sets already
+//! took most of the terminals' independent receipts, and what remains is mostly
+//! pairs of server inputs, which the footprints count as dependent. Hence off by
+//! default there.
 //!
 //! What it is not: a parallel checker, or one for `eventually` properties (the model
 //! has none; [`dfs`] returns `None` and the caller uses stateright). Breadth-first
 //! search, simulation and more than one thread stay stateright's, as do the tests'
 //! pinned counts.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::time::Instant;
@@ -180,6 +185,7 @@ pub fn dfs(model: &CpmModel, sleep: bool, progress: Option<Progress<'_>>) -> Opt
     // Per explored action of the state being expanded (ample sets only): its
     // successor and that successor's actions, to check a later action stays offered.
     let mut after: Vec<(usize, State, Vec<Action>)> = Vec::new();
+    let mut scratch: Vec<Action> = Vec::new();
     'blocks: loop {
         for _ in 0..BLOCK {
             let Some(job) = pending.pop() else {
@@ -217,16 +223,29 @@ pub fn dfs(model: &CpmModel, sleep: bool, progress: Option<Progress<'_>>) -> Opt
                     break;
                 }
             }
-            let actions = actions.unwrap_or_else(|| {
-                let mut v = Vec::new();
-                model.actions(&state, &mut v);
-                v
-            });
+            // Computed at the push (with sleep sets), else into the reused buffer.
+            let carried;
+            let actions: &[Action] = match actions {
+                Some(v) => {
+                    carried = v;
+                    &carried
+                }
+                None => {
+                    scratch.clear();
+                    model.actions(&state, &mut scratch);
+                    &scratch
+                }
+            };
             // The sleep set as it stands now (narrowed by the arrivals since the push).
-            let stored = visited.get_mut(&fp).map_or(0, |m| {
-                *m &= !PENDING;
-                *m
-            });
+            // (Without sleep sets every mask is empty: no lookup.)
+            let stored = if sleep {
+                visited.get_mut(&fp).map_or(0, |m| {
+                    *m &= !PENDING;
+                    *m
+                })
+            } else {
+                0
+            };
             let valid = if actions.len() >= MASKED {
                 !PENDING
             } else {
@@ -234,7 +253,7 @@ pub fn dfs(model: &CpmModel, sleep: bool, progress: Option<Progress<'_>>) -> Opt
             };
             let explore = redo.unwrap_or(!stored) & valid;
             let feet = if sleep {
-                sleep::footprints(model, &state, &actions)
+                sleep::footprints(model, &state, actions)
             } else {
                 Vec::new()
             };
@@ -252,9 +271,9 @@ pub fn dfs(model: &CpmModel, sleep: bool, progress: Option<Progress<'_>>) -> Opt
                 if !take {
                     continue;
                 }
-                let Some(next) = model.next_state(&state, action.clone()) else {
-                    continue;
-                };
+                // `next_state` is `Some(step)` (`properties.rs`): stepped by reference,
+                // the action not cloned.
+                let next = model.step(&state, action, &mut None);
                 if !model.within_boundary(&next) {
                     continue;
                 }
@@ -279,7 +298,11 @@ pub fn dfs(model: &CpmModel, sleep: bool, progress: Option<Progress<'_>>) -> Opt
                     bits(rest).any(|j| sleep::independent(&feet[index], &feet[j]))
                 };
                 let next_fp = fingerprint(&next);
-                let old = visited.get(&next_fp).copied();
+                let entry = visited.entry(next_fp);
+                let old = match &entry {
+                    Entry::Occupied(e) => Some(*e.get()),
+                    Entry::Vacant(_) => None,
+                };
                 let need = candidates != 0 || later || old.is_some_and(|m| m & !PENDING != 0);
                 let next_actions = need.then(|| {
                     let mut v = Vec::new();
@@ -303,9 +326,9 @@ pub fn dfs(model: &CpmModel, sleep: bool, progress: Option<Progress<'_>>) -> Opt
                     p.push(index);
                     p
                 };
-                match old {
-                    None => {
-                        visited.insert(next_fp, mask | PENDING);
+                match entry {
+                    Entry::Vacant(e) => {
+                        e.insert(mask | PENDING);
                         pending.push(Job {
                             state: next,
                             fingerprint: next_fp,
@@ -315,15 +338,16 @@ pub fn dfs(model: &CpmModel, sleep: bool, progress: Option<Progress<'_>>) -> Opt
                             redo: None,
                         });
                     }
-                    Some(m) if m & PENDING != 0 => {
-                        // Not explored yet: it will be, with the narrower set.
-                        visited.insert(next_fp, (m & mask) | PENDING);
-                    }
-                    Some(m) => {
-                        // Explored: what slept then and does not now is explored now.
+                    Entry::Occupied(_) if !sleep => {}
+                    Entry::Occupied(mut e) => {
+                        let m = *e.get();
                         let woken = m & !mask;
-                        if woken != 0 {
-                            visited.insert(next_fp, m & mask);
+                        if m & PENDING != 0 {
+                            // Not explored yet: it will be, with the narrower set.
+                            e.insert((m & mask) | PENDING);
+                        } else if woken != 0 {
+                            // Explored: what slept then and does not now is explored now.
+                            e.insert(m & mask);
                             pending.push(Job {
                                 state: next,
                                 fingerprint: next_fp,
