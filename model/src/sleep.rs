@@ -300,16 +300,22 @@ mod tests {
 
     use stateright::Model;
 
-    use super::{find, footprints, independent};
+    use super::{find, footprints, independent, Footprint};
     use crate::model::{CpmModel, Setup, State};
 
     fn fingerprint(st: &State) -> u64 {
         foldhash::quality::FixedState::with_seed(0).hash_one(st)
     }
 
-    /// Every reachable state of `model` (its `actions`, so the reduced graph when
-    /// the ample sets are on), and at each the number of independent pairs checked.
+    /// Checks the relation at every reachable state of `model` (its `actions`, so
+    /// the reduced graph when the ample sets are on); the number of independent
+    /// pairs checked.
     fn check(model: &CpmModel) -> usize {
+        check_with(model, &independent)
+    }
+
+    /// `check` with another relation (to show the check catches a wrong one).
+    fn check_with(model: &CpmModel, independent: &dyn Fn(&Footprint, &Footprint) -> bool) -> usize {
         let mut seen = HashSet::new();
         let mut stack: Vec<State> = model.init_states();
         let mut pairs = 0;
@@ -366,5 +372,14 @@ mod tests {
                 assert_eq!(pairs > 0, super::covered(&model), "{name}");
             }
         }
+    }
+
+    /// The check is not vacuous: a relation that ignores the footprints (any two
+    /// actions on different packets, or on none, independent) fails it in `lossy`.
+    #[test]
+    #[should_panic(expected = "do not commute")]
+    fn the_check_fails_on_a_wrong_relation() {
+        let model = CpmModel::new(crate::configs::lossy());
+        check_with(&model, &|a, b| a.packet.is_none() || a.packet != b.packet);
     }
 }
