@@ -1,6 +1,6 @@
 //! The checker's single-threaded depth-first search (`cpmd-model check dfs --threads
 //! 1`): stateright's `spawn_dfs` with one thread, step for step, without its
-//! per-state bookkeeping.
+//! per-state bookkeeping, and with sleep sets (below).
 //!
 //! Why. At every state stateright's DFS looks each property's name up in its map of
 //! discoveries (a `DashMap<&str, _>` with SipHash) before evaluating it: with the
@@ -21,18 +21,60 @@
 //! states unless two of tens of millions collide in 64 bits, which either checker
 //! risks alike). The test `the_search_is_stateright_s` compares the two.
 //!
+//! **Sleep sets** (Godefroid; `dfs(model, true, ..)`; the binary turns them on
+//! where the ample sets are off, `--no-sleep` and `--sleep` override it; without
+//! them the search above is exactly stateright's). A transition `b` explored from a
+//! state `s` before `a` (or asleep at `s`), and independent of `a` there
+//! (`sleep.rs`: disjoint footprints, so `s·a·b = s·b·a` and neither disables the
+//! other), need not be explored from `s·a`: its target is `s·b·a`, which the
+//! exploration of `s·b` reaches. With state caching (Godefroid's thesis, ch. 5):
+//! each visited state keeps the sleep set it was explored with (a mask over the
+//! indices of its actions, which are deterministic per state; actions past the 63rd
+//! never sleep), narrowed at each later arrival to the intersection with the
+//! arrival's; the transitions that slept and no longer do are explored then (a
+//! *revisit*, `Job::redo`), with the narrowed set. A state still waiting on the
+//! stack just has its set narrowed. So the sleep sets prune transitions, never
+//! states: the unique states, and so every property's verdict, are those of the
+//! search without them (`sleep_sets_visit_every_state`); `states` counts the
+//! transitions explored, fewer.
+//!
+//! **With the ample sets** (`por`, `model/por.rs`) the graph searched is the reduced
+//! one, whose transitions at `s` are the ample set `A(s)`. The argument above
+//! needs the diamond *in that graph*: `a` must be in `A(s·b)`, and over the reduced
+//! graph it need not be (`s·b` may offer only a packet's fate). Then `s·b·a` is not
+//! a transition of the search and `s·a·b` may be reached by nothing else: letting the
+//! sleep sets pass down the path anyway lost 366 of `lossy`'s 18 687 reduced states.
+//! So with `por` the sleep sets go one level only: at `s·a` sleep only the siblings
+//! `b` explored before `a` from `s` whose successor `s·b` still offers `a` (its
+//! actions are computed then, which also serve its own expansion), and nothing is
+//! inherited from `s`'s own sleep set (a subset of a sleep set is a sleep set). Then
+//! every pruned `s·a·b` is `s·b·a`, an edge of the reduced graph, and the search
+//! visits exactly the reduced graph's states: the ample sets' argument (C0–C3, its
+//! static cycle measure, which no search order can defeat) applies unchanged to the
+//! set of states visited, and every property and mutant verdict is the one without
+//! sleep sets (`mutants_still_break_their_properties_with_sleep_sets`). The gain is
+//! small there (1–3 % of transitions in the tests' configurations, 9 % in `glare`
+//! over TCP) and costs more than it saves (the successors' actions computed for
+//! the check, revisits included: +8.6 % instructions for −0.5 % transitions on the
+//! pinned lossy extension, model/README.md "Session 15"): the ample sets already
+//! took most of the terminals' independent receipts, and what remains is mostly
+//! pairs of server inputs, which the footprints count as dependent. Hence off by
+//! default there.
+//!
 //! What it is not: a parallel checker, or one for `eventually` properties (the model
 //! has none; [`dfs`] returns `None` and the caller uses stateright). Breadth-first
 //! search, simulation and more than one thread stay stateright's, as do the tests'
 //! pinned counts.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 use stateright::{Expectation, Model, Path};
 
 use crate::model::{Action, CpmModel, State};
+use crate::sleep;
 
 /// States popped between two checks of the stop condition, as stateright's blocks.
 const BLOCK: usize = 1500;
@@ -72,16 +114,37 @@ fn fingerprint(st: &State) -> u64 {
     foldhash::quality::FixedState::with_seed(0).hash_one(st)
 }
 
-/// A pending state: the state, the action indices of its path, its depth.
-type Job = (State, Vec<usize>, usize);
+/// The visited set's value for a state: its sleep set, as a mask over the indices of
+/// its actions (which are deterministic per state); `PENDING` while the state waits
+/// on the stack to be explored.
+const PENDING: u64 = 1 << 63;
+
+/// Actions beyond this index of a state never sleep (the mask has 63 bits).
+const MASKED: usize = 63;
+
+/// A pending state.
+struct Job {
+    state: State,
+    fingerprint: u64,
+    /// The action indices of its path.
+    path: Vec<usize>,
+    depth: usize,
+    /// Its actions, when already computed (at its sleep set's translation).
+    actions: Option<Vec<Action>>,
+    /// `None`: a first visit (properties evaluated, every action not sleeping
+    /// explored); `Some(mask)`: a revisit exploring only the actions of `mask`
+    /// (they slept at the first visit and no longer do).
+    redo: Option<u64>,
+}
 
 /// Called with (unique states, states, depth), and how many seconds apart.
 pub type Progress<'a> = (&'a mut dyn FnMut(usize, usize, usize), f64);
 
-/// Searches `model` depth first on this thread. `progress` is called with (unique
-/// states, states, depth) about every `every` seconds. `None` when a property is an
-/// `eventually` one (not supported here).
-pub fn dfs(model: &CpmModel, progress: Option<Progress<'_>>) -> Option<Found> {
+/// Searches `model` depth first on this thread, with sleep sets when `sleep` (module
+/// docs). `progress` is called with (unique states, states, depth) about every
+/// `every` seconds. `None` when a property is an `eventually` one (not supported
+/// here).
+pub fn dfs(model: &CpmModel, sleep: bool, progress: Option<Progress<'_>>) -> Option<Found> {
     let properties = model.properties();
     if properties
         .iter()
@@ -89,9 +152,13 @@ pub fn dfs(model: &CpmModel, progress: Option<Progress<'_>>) -> Option<Found> {
     {
         return None;
     }
+    // Sleep sets need an independence relation with something in it.
+    let sleep = sleep && sleep::covered(model);
+    // Over the ample sets' reduced graph only one level (module docs).
+    let inherit = !model.setup.por;
     let mut progress = progress;
     let mut last_report = Instant::now();
-    let mut visited: HashSet<u64, BuildHasherDefault<Identity>> = HashSet::default();
+    let mut visited: HashMap<u64, u64, BuildHasherDefault<Identity>> = HashMap::default();
     let mut pending: Vec<Job> = Vec::new();
     let init: Vec<State> = model
         .init_states()
@@ -100,57 +167,198 @@ pub fn dfs(model: &CpmModel, progress: Option<Progress<'_>>) -> Option<Found> {
         .collect();
     let mut states = init.len();
     for (i, s) in init.into_iter().enumerate() {
-        visited.insert(fingerprint(&s));
-        pending.push((s, vec![i], 1));
+        let fp = fingerprint(&s);
+        visited.insert(fp, PENDING);
+        pending.push(Job {
+            state: s,
+            fingerprint: fp,
+            path: vec![i],
+            depth: 1,
+            actions: None,
+            redo: None,
+        });
     }
     // stateright's initial pending queue is popped from the back too.
     let mut found: Vec<Option<Vec<usize>>> = vec![None; properties.len()];
     let mut discovered = 0usize;
     let mut max_depth = 0usize;
-    let mut actions = Vec::new();
+    // Per explored action of the state being expanded (ample sets only): its
+    // successor and that successor's actions, to check a later action stays offered.
+    let mut after: Vec<(usize, State, Vec<Action>)> = Vec::new();
+    let mut scratch: Vec<Action> = Vec::new();
     'blocks: loop {
         for _ in 0..BLOCK {
-            let Some((state, path, depth)) = pending.pop() else {
+            let Some(job) = pending.pop() else {
                 break 'blocks;
             };
+            let Job {
+                state,
+                fingerprint: fp,
+                path,
+                depth,
+                actions,
+                redo,
+            } = job;
             max_depth = max_depth.max(depth);
-            let mut awaiting = false;
-            for (i, p) in properties.iter().enumerate() {
-                let holds = (p.condition)(model, &state);
-                let discovery = match p.expectation {
-                    Expectation::Always => !holds,
-                    Expectation::Sometimes => holds,
-                    Expectation::Eventually => unreachable!("refused above"),
-                };
-                if discovery {
-                    if found[i].is_none() {
-                        discovered += 1;
+            if redo.is_none() {
+                let mut awaiting = false;
+                for (i, p) in properties.iter().enumerate() {
+                    let holds = (p.condition)(model, &state);
+                    let discovery = match p.expectation {
+                        Expectation::Always => !holds,
+                        Expectation::Sometimes => holds,
+                        Expectation::Eventually => unreachable!("refused above"),
+                    };
+                    if discovery {
+                        if found[i].is_none() {
+                            discovered += 1;
+                        }
+                        found[i] = Some(path.clone());
+                    } else {
+                        awaiting = true;
                     }
-                    found[i] = Some(path.clone());
-                } else {
-                    awaiting = true;
+                }
+                if !awaiting {
+                    // stateright ends the block here, without this state's successors.
+                    break;
                 }
             }
-            if !awaiting {
-                // stateright ends the block here, without this state's successors.
-                break;
-            }
-            model.actions(&state, &mut actions);
-            for (index, action) in actions.drain(..).enumerate() {
-                let Some(next) = model.next_state(&state, action) else {
-                    continue;
+            // Computed at the push (with sleep sets), else into the reused buffer.
+            let carried;
+            let actions: &[Action] = match actions {
+                Some(v) => {
+                    carried = v;
+                    &carried
+                }
+                None => {
+                    scratch.clear();
+                    model.actions(&state, &mut scratch);
+                    &scratch
+                }
+            };
+            // The sleep set as it stands now (narrowed by the arrivals since the push).
+            // (Without sleep sets every mask is empty: no lookup.)
+            let stored = if sleep {
+                visited.get_mut(&fp).map_or(0, |m| {
+                    *m &= !PENDING;
+                    *m
+                })
+            } else {
+                0
+            };
+            let valid = if actions.len() >= MASKED {
+                !PENDING
+            } else {
+                (1u64 << actions.len()) - 1
+            };
+            let explore = redo.unwrap_or(!stored) & valid;
+            let feet = if sleep {
+                sleep::footprints(model, &state, actions)
+            } else {
+                Vec::new()
+            };
+            // Sleeping here and passed on, and explored in this loop so far.
+            let asleep = if inherit { stored } else { 0 };
+            let mut explored = 0u64;
+            after.clear();
+            for (index, action) in actions.iter().enumerate() {
+                let bit = if index < MASKED { 1u64 << index } else { 0 };
+                let take = if bit == 0 {
+                    redo.is_none()
+                } else {
+                    explore & bit != 0
                 };
+                if !take {
+                    continue;
+                }
+                // `next_state` is `Some(step)` (`properties.rs`): stepped by reference,
+                // the action not cloned.
+                let next = model.step(&state, action, &mut None);
                 if !model.within_boundary(&next) {
                     continue;
                 }
                 states += 1;
-                if !visited.insert(fingerprint(&next)) {
-                    continue;
+                // The actions that sleep in `next`: those asleep here or explored
+                // before this one, independent of it (and, over the reduced graph,
+                // still offered after it was taken first).
+                let mut candidates = 0u64;
+                if sleep {
+                    for b in bits(asleep | explored) {
+                        if !sleep::independent(&feet[b], &feet[index]) {
+                            continue;
+                        }
+                        if !inherit && !offered_after(&after, b, &state, action) {
+                            continue;
+                        }
+                        candidates |= 1 << b;
+                    }
                 }
-                let mut next_path = Vec::with_capacity(path.len() + 1);
-                next_path.extend_from_slice(&path);
-                next_path.push(index);
-                pending.push((next, next_path, depth + 1));
+                let later = sleep && !inherit && bit != 0 && {
+                    let rest = explore & !(bit | (bit - 1));
+                    bits(rest).any(|j| sleep::independent(&feet[index], &feet[j]))
+                };
+                let next_fp = fingerprint(&next);
+                let entry = visited.entry(next_fp);
+                let old = match &entry {
+                    Entry::Occupied(e) => Some(*e.get()),
+                    Entry::Vacant(_) => None,
+                };
+                let need = candidates != 0 || later || old.is_some_and(|m| m & !PENDING != 0);
+                let next_actions = need.then(|| {
+                    let mut v = Vec::new();
+                    model.actions(&next, &mut v);
+                    v
+                });
+                let mask = match &next_actions {
+                    Some(acts) if candidates != 0 => bits(candidates)
+                        .filter_map(|b| sleep::find(&state, &actions[b], &next, acts))
+                        .filter(|&j| j < MASKED)
+                        .fold(0u64, |m, j| m | 1 << j),
+                    _ => 0,
+                };
+                if let (true, Some(acts)) = (later, &next_actions) {
+                    after.push((index, next.clone(), acts.clone()));
+                }
+                explored |= bit;
+                let next_path = || {
+                    let mut p = Vec::with_capacity(path.len() + 1);
+                    p.extend_from_slice(&path);
+                    p.push(index);
+                    p
+                };
+                match entry {
+                    Entry::Vacant(e) => {
+                        e.insert(mask | PENDING);
+                        pending.push(Job {
+                            state: next,
+                            fingerprint: next_fp,
+                            path: next_path(),
+                            depth: depth + 1,
+                            actions: next_actions,
+                            redo: None,
+                        });
+                    }
+                    Entry::Occupied(_) if !sleep => {}
+                    Entry::Occupied(mut e) => {
+                        let m = *e.get();
+                        let woken = m & !mask;
+                        if m & PENDING != 0 {
+                            // Not explored yet: it will be, with the narrower set.
+                            e.insert((m & mask) | PENDING);
+                        } else if woken != 0 {
+                            // Explored: what slept then and does not now is explored now.
+                            e.insert(m & mask);
+                            pending.push(Job {
+                                state: next,
+                                fingerprint: next_fp,
+                                path: next_path(),
+                                depth: depth + 1,
+                                actions: next_actions,
+                                redo: Some(woken),
+                            });
+                        }
+                    }
+                }
             }
         }
         if discovered == properties.len() {
@@ -174,6 +382,33 @@ pub fn dfs(model: &CpmModel, progress: Option<Progress<'_>>) -> Option<Found> {
         max_depth,
         discoveries,
     })
+}
+
+/// The indices of the set bits of `mask`.
+fn bits(mask: u64) -> impl Iterator<Item = usize> {
+    let mut m = mask;
+    std::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            i
+        })
+    })
+}
+
+/// Over the reduced graph: whether `action` of `state` is still offered after the
+/// action of index `b` was taken (its successor's actions are in `after` when they
+/// were computed; when not, the answer is no).
+fn offered_after(
+    after: &[(usize, State, Vec<Action>)],
+    b: usize,
+    state: &State,
+    action: &Action,
+) -> bool {
+    after
+        .iter()
+        .find(|(i, _, _)| *i == b)
+        .is_some_and(|(_, next, acts)| sleep::find(state, action, next, acts).is_some())
 }
 
 /// The path of `indices` (the initial state's, then each action's in `actions`
@@ -216,7 +451,7 @@ mod tests {
     }
 
     fn ours(model: &CpmModel) -> (usize, usize, usize, Vec<(&'static str, String)>) {
-        let f = super::dfs(model, None).expect("no eventually property");
+        let f = super::dfs(model, false, None).expect("no eventually property");
         let mut d: Vec<_> = f
             .discoveries
             .iter()
@@ -255,6 +490,144 @@ mod tests {
                 "some discovery to compare in {setup:?}"
             );
             assert_eq!(ours(&model), theirs, "{setup:?}");
+        }
+    }
+
+    fn run(setup: Setup, sleep: bool) -> (usize, usize, Vec<&'static str>) {
+        let f = super::dfs(&CpmModel::new(setup), sleep, None).expect("no eventually property");
+        let mut names: Vec<_> = f.discoveries.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        (f.unique, f.states, names)
+    }
+
+    /// Sleep sets prune transitions, not states: the same unique states and the same
+    /// discoveries (every `sometimes` reached, no violation) as the search without
+    /// them, with and without the ample sets, and fewer transitions where the
+    /// relation has independent pairs (not over TCP in send order).
+    #[test]
+    fn sleep_sets_visit_every_state() {
+        let mut fewer = 0;
+        for (name, setup) in crate::sleep::test_setups() {
+            for (por, por_server) in [(false, false), (true, false), (true, true)] {
+                let setup = Setup {
+                    por,
+                    por_server,
+                    ..setup
+                };
+                let (unique, states, found) = run(setup, false);
+                let (unique_s, states_s, found_s) = run(setup, true);
+                eprintln!("{name} por={por} por_server={por_server}: {unique} unique, {states} -> {states_s} states");
+                assert_eq!(unique_s, unique, "{name} {setup:?}");
+                assert_eq!(found_s, found, "{name} {setup:?}");
+                assert!(states_s <= states, "{name} {setup:?}");
+                if states_s < states {
+                    fewer += 1;
+                }
+            }
+        }
+        assert!(
+            fewer >= 8,
+            "sleep sets pruned in only {fewer} configurations"
+        );
+    }
+
+    /// The pinned lossy extension (`por_tests.rs`, with the ample sets): the same
+    /// unique states with sleep sets. (Without the ample sets, 408 811 unique states
+    /// both ways, 2 279 810 → 2 156 439 transitions: too long for the tests;
+    /// model/README.md, "Session 15".)
+    #[test]
+    fn sleep_sets_keep_the_pinned_lossy_extension() {
+        let mut setup = configs::by_name("combined").expect("combined");
+        for (k, v) in [
+            ("msgs", "0"),
+            ("glare", "false"),
+            ("silent_a", "false"),
+            ("attacker", "false"),
+        ] {
+            assert!(configs::tweak(&mut setup, k, v));
+        }
+        let (unique, states, found) = run(setup, false);
+        let (unique_s, states_s, found_s) = run(setup, true);
+        assert_eq!((unique_s, unique), (27_767, 27_767));
+        assert_eq!(found_s, found);
+        assert!(states_s < states, "{states_s} < {states}");
+    }
+
+    /// Each mutant of `por_tests.rs`'s list over UDP still breaks its property with
+    /// sleep sets, with and without the ample sets.
+    #[test]
+    fn mutants_still_break_their_properties_with_sleep_sets() {
+        use cpmd_core::server::Transport;
+        let small = |msgs| Setup {
+            transport: Transport::Udp,
+            ..Setup::base(msgs)
+        };
+        let cases: Vec<(Setup, Mutation)> = vec![
+            (small(1), Mutation::AckBeforeStore),
+            (small(2), Mutation::DeliverOnStore),
+            (small(1), Mutation::SilentDropOnClosedLeg),
+            (small(1), Mutation::SealOnByeArrival),
+            (small(2), Mutation::HistoryInStoreOrder),
+            (small(0), Mutation::OkBeforeDurableSeal),
+            (
+                Setup {
+                    silent_a: true,
+                    ..small(0)
+                },
+                Mutation::IgnoreByeWait,
+            ),
+            (
+                Setup {
+                    attacker: true,
+                    ..small(0)
+                },
+                Mutation::ReplaceWithoutAuth,
+            ),
+            (
+                Setup {
+                    extend: true,
+                    ..small(0)
+                },
+                Mutation::ReuseContributionId,
+            ),
+            (
+                Setup {
+                    glare: true,
+                    ..small(0)
+                },
+                Mutation::UnansweredGlareBye,
+            ),
+            (
+                Setup {
+                    dups: 1,
+                    ..small(0)
+                },
+                Mutation::NoRetransmissionAbsorb,
+            ),
+            (
+                Setup {
+                    drops: 1,
+                    retransmits: 1,
+                    eager_acks: true,
+                    ..small(1)
+                },
+                Mutation::AckBeforeStore,
+            ),
+        ];
+        for (setup, mutation) in cases {
+            let expected = crate::properties::expected_violation(mutation).expect("a mutant");
+            for (por, por_server) in [(false, false), (true, false), (true, true)] {
+                let setup = Setup {
+                    por,
+                    por_server,
+                    ..setup.with_mutation(mutation)
+                };
+                let (_, _, found) = run(setup, true);
+                assert!(
+                    found.contains(&expected),
+                    "{mutation:?} {setup:?}: {found:?}"
+                );
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod msrp;
 pub mod properties;
 pub mod replay;
 pub mod shape;
+pub mod sleep;
 pub mod terminal;
 
 pub use model::{CpmModel, Setup};

@@ -3,6 +3,9 @@
 //! ```text
 //! cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N]
 //!     [--stateright-dfs]   (with one thread, stateright's DFS instead of `src/dfs.rs`)
+//!     [--no-sleep|--sleep] (`src/dfs.rs` without its sleep sets, stateright's order and counts;
+//!                          or with them over the ample sets too; default: with them
+//!                          where `por` is off)
 //! cpmd-model explore [--config NAME] [--mutation NAME] [--port P]   (web UI on 127.0.0.1)
 //! cpmd-model list
 //! cpmd-model shape [--config NAME] [--states N]      (what multiplies the space)
@@ -23,7 +26,7 @@ use stateright::{Checker, Model, UniformChooser};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]... [--progress] [--no-memo] [--stateright-dfs]\n\
+        "usage: cpmd-model check bfs|dfs|sim [--config NAME] [--mutation NAME] [--threads N] [--seconds S] [--set FIELD=VALUE]... [--progress] [--no-memo] [--stateright-dfs] [--no-sleep|--sleep]\n\
          \x20      cpmd-model explore [--config NAME] [--mutation NAME] [--port P]\n\
          \x20      cpmd-model list\n\
          \x20      cpmd-model shape [--config NAME] [--states N] [--set FIELD=VALUE]...\n\
@@ -50,6 +53,7 @@ fn main() {
     let mut progress = false;
     let mut memo = true;
     let mut own_dfs = true;
+    let mut sleep: Option<bool> = None;
     let mut positional = Vec::new();
     let mut tweaks: Vec<(String, String)> = Vec::new();
     let mut it = args.iter();
@@ -69,6 +73,11 @@ fn main() {
             // The server steps computed every time, not looked up (model/src/model/memo.rs).
             "--no-memo" => memo = false,
             "--stateright-dfs" => own_dfs = false,
+            // The own DFS without its sleep sets (`src/dfs.rs`): stateright's search;
+            // or with them over the ample sets too, where they cost more than they
+            // save (model/README.md, "Session 15").
+            "--no-sleep" => sleep = Some(false),
+            "--sleep" => sleep = Some(true),
             "--set" => {
                 let v = value();
                 let (k, x) = v.split_once('=').unwrap_or_else(|| usage());
@@ -125,7 +134,7 @@ fn main() {
                     };
                     let every = progress
                         .then_some((&mut report as &mut dyn FnMut(usize, usize, usize), 10.0));
-                    cpmd_model::dfs::dfs(&model, every)
+                    cpmd_model::dfs::dfs(&model, sleep.unwrap_or(!model.setup.por), every)
                 })
                 .flatten();
             let (unique, total, depth, discoveries) = match (*how, own) {
