@@ -274,6 +274,29 @@
 //!   the results recorded both ways, and shows that recording acceptance as failure
 //!   too would change MSG-1's verdict.
 //!
+//! * *A BYE that disables nothing* (`bye_disables_nothing`). A BYE's receipt was
+//!   never safe: it disables the terminal's chat, BYE and extension, and A may
+//!   ignore it. Two cases disable nothing and leave no choice: A decided to be
+//!   silent (the receipt then only takes the packet off the network, or repeats
+//!   a remembered answer), and a BYE on the 1-to-1 dialog that `t` already has
+//!   (so it cannot overtake the 2xx that creates it) after `t` sent its own BYE
+//!   on it (its chat and BYE are no longer enabled, nor A's extension, which
+//!   comes before A's BYE) and got its final answer, when `t` may not ignore it
+//!   (not A with `silent_a`). The answer is needed for the mutants, not for the
+//!   real server: with `t`'s glare BYE still on its way, taking the receipt first
+//!   puts `t`'s 200 on the network before the server has `t`'s BYE, and with
+//!   `por_server` that 200 is then taken first; the real server answers the BYE
+//!   alike in either order (the check holds), but `UnansweredGlareBye`'s does
+//!   not, and the reduced graph lost its bad end state (found by
+//!   `mutants_still_break_their_properties_with_the_reduction`).
+//!   The receipt then writes `bye_received` and answers 200 (or 481 for a lost
+//!   dialog): no ghost field; `bye_received` is read only by `enabled` for the
+//!   moves already over and by `may_mint`/`may_chat_on`, which it only turns
+//!   false. `bye_sent` and `silent` are never cleared, so the class is stable.
+//!   C3: a request to a terminal weighs more than the answer it sends. Taking
+//!   a BYE that still disables a move fails the check
+//!   (`the_check_fails_on_a_bye_that_disables_a_move`).
+//!
 //! **Tested, not assumed** (`por_tests.rs`): `por_check` adds a property that, at
 //! every state of the *unreduced* (canonical) graph, takes every safe receipt `a`
 //! (with `por_server`, the server's too; with `por`, Mallory's attack) and every
@@ -323,7 +346,9 @@ impl CpmModel {
         // so before the server can send anything in that dialog.
         let udp = self.udp();
         match &*p.msg {
-            SipMessage::Request(r) => r.method != Method::Bye,
+            SipMessage::Request(r) => {
+                r.method != Method::Bye || self.bye_disables_nothing(st, t, r)
+            }
             SipMessage::Response(r) => {
                 let awaited = st.term(t).outstanding.iter().any(|q| {
                     q.headers.call_id == r.headers.call_id && q.headers.cseq == r.headers.cseq
@@ -403,6 +428,31 @@ impl CpmModel {
             && r.status.is_final()
             && !self.may_mint(st)
             && !self.may_turn_silent(st)
+    }
+
+    /// Whether `t`'s receipt of the BYE `r` is safe (module docs, "Session 15"): A
+    /// decided to be silent (the receipt changes nothing at A but the packet), or
+    /// `r` is on the 1-to-1 dialog `t` already has, `t` sent its own BYE on it (its
+    /// chat, BYE and extension are over) and `t` has no choice to ignore it.
+    fn bye_disables_nothing(&self, st: &State, t: Term, r: &cpmd_core::sip::Request) -> bool {
+        let ts = st.term(t);
+        if !matches!(t, Term::A | Term::B) {
+            return false;
+        }
+        if t == Term::A && ts.silent {
+            return true;
+        }
+        let on_one = ts
+            .one
+            .as_ref()
+            .is_some_and(|d| d.call_id == r.headers.call_id);
+        let may_ignore = self.setup.silent_a && t == Term::A;
+        // `t`'s own BYE answered: the server took it, so the receipt cannot cross
+        // it there (a glare BYE still on its way is the race of
+        // `UnansweredGlareBye`, whose mutant answers differently before and after
+        // the server has `t`'s answer: kept apart).
+        let own_answered = !ts.outstanding.iter().any(|q| q.method == Method::Bye);
+        on_one && ts.bye_sent && own_answered && !may_ignore
     }
 
     /// Whether the server may send a BYE in the dialog the 2xx `r` creates at its
