@@ -39,6 +39,8 @@ mod wrong_path;
 
 pub use group_races::{props as race_props, RaceAction, RaceState, Races};
 pub use invitee_answers::refused_then_sealed;
+#[cfg(test)]
+pub(crate) use por::canonical_outcome;
 
 /// The model's one clock value.
 pub const NOW: Time = Time::from_ms(1_000);
@@ -1172,6 +1174,7 @@ impl CpmModel {
         {
             g.flaw(Flaw::OthersRemoved);
         }
+        let outcome = self.recorded_outcome(msg, outcome);
         let at = g.results.partition_point(|r| *r <= (msg, outcome));
         g.results.insert(at, (msg, outcome));
     }

@@ -223,6 +223,80 @@
 //! her transaction at once (`spent_attack.rs`): the answer it kept was the last
 //! trace of when the INVITE came, so the states after a 403, a 603 and a 481 merge.
 //!
+//! **Session 15: the chat messages' multiplier.** One chat message each way
+//! multiplied `combined` by 44 (642 150 unique states without, 28.4 million with).
+//! The messages themselves are not what the reduction cannot take: `Chat` commutes
+//! with almost every other action (it writes the sender's count, the ghost, and in
+//! the server the session's chat log, a ticket and a `Persist`). They multiplied
+//! the space because three clauses above, written for them, kept classes out of
+//! the ample sets wherever a message could still come, and because two ways a
+//! late message fails kept states apart that nothing tells apart:
+//!
+//! * *Only the 1-to-1's parties chat on it* (`may_chat_on`). C's and Mallory's
+//!   `one` stays empty, which the clause read as "on any dialog": C's 2xx to the
+//!   focus's INVITE was never taken while a 1-to-1 message was still to come. Now
+//!   the 1-to-1 clause is A's and B's only (`enabled` offers 1-to-1 chats to no
+//!   one else). A narrower exclusion is not a wider class: the 2xx of the party
+//!   that may still chat on that dialog stays out
+//!   (`the_check_fails_on_a_wrong_2xx_classification`).
+//! * *A chat after the 1-to-1 ended takes no ticket* (`may_mint`). Once a BYE on the
+//!   1-to-1 reached the server, or the server ended it itself (`one_ended`), a leg
+//!   of the 1-to-1 is closed and the server refuses a chat on it at once
+//!   (`chat.rs`, `chat_recipients`: `RecipientGone` or `NotAParty`; `NoSession`
+//!   once it is forgotten), with no ticket and no `Persist`; so the chat clause of
+//!   `may_mint` ends there. Every answer to the server's BYE on the 1-to-1 comes
+//!   after that end, so while A or B still had a message to send no answer to the
+//!   server's BYE was taken before. The clause still only turns false along a path
+//!   (`one_ended` is never cleared), as the stability check asserts.
+//! * *The caller's 2xx that creates its group dialog* (over UDP). A BYE arriving
+//!   before the 2xx that creates its dialog finds no dialog (above), so that 2xx was
+//!   never taken over UDP. The focus sends a BYE on A's group dialog only when the
+//!   group ends or removes A: a leave, a decline that ends it, a REFER or a race.
+//!   With no leavers and no declines (the others are outside the reduction) no BYE
+//!   can overtake A's 2xx to its extension INVITE, and that receipt is an ordinary
+//!   safe receipt (it creates a dialog nothing else at A reads and sends the ACK;
+//!   C3: a response to a terminal weighs more than the ACK). The 1-to-1's 2xx
+//!   stays out (`bye_may_overtake`; `the_check_fails_when_the_one_to_ones_2xx_is_taken`).
+//! * *One recorded value for a 1-to-1 message's failure* (`canonical_outcome`, with
+//!   the canonical state: `por` or `por_check`). A chat after the 1-to-1 ended fails
+//!   `RecipientGone` until the store confirms the seal and `NoSession` after; a
+//!   store failure fails it `StoreFailed`. The observer recorded the reason, so each
+//!   order of a late chat and the seal's confirmation gave two states with equal
+//!   servers, networks and terminals, and no property reads the reason: MSG-1 and
+//!   EXT-8 read acceptance and that a result came, GRP-5 reads `NotAParty` of a
+//!   *group* message, when the result is given (its flaw is recorded then, from the
+//!   real outcome). Recording every failure of a 1-to-1 message as one value merges
+//!   exactly such states: a quotient by a relation that every property respects and
+//!   every step preserves (the rest of the state is equal, so the same actions
+//!   lead to states related again), so it loses no violation, end state or
+//!   `sometimes`. Checked, not assumed: `no_property_reads_why_a_one_to_one_message_failed`
+//!   evaluates every property at every state of three unreduced configurations with
+//!   the results recorded both ways, and shows that recording acceptance as failure
+//!   too would change MSG-1's verdict.
+//!
+//! * *A BYE that disables nothing* (`bye_disables_nothing`). A BYE's receipt was
+//!   never safe: it disables the terminal's chat, BYE and extension, and A may
+//!   ignore it. Two cases disable nothing and leave no choice: A decided to be
+//!   silent (the receipt then only takes the packet off the network, or repeats
+//!   a remembered answer), and a BYE on the 1-to-1 dialog that `t` already has
+//!   (so it cannot overtake the 2xx that creates it) after `t` sent its own BYE
+//!   on it (its chat and BYE are no longer enabled, nor A's extension, which
+//!   comes before A's BYE) and got its final answer, when `t` may not ignore it
+//!   (not A with `silent_a`). The answer is needed for the mutants, not for the
+//!   real server: with `t`'s glare BYE still on its way, taking the receipt first
+//!   puts `t`'s 200 on the network before the server has `t`'s BYE, and with
+//!   `por_server` that 200 is then taken first; the real server answers the BYE
+//!   alike in either order (the check holds), but `UnansweredGlareBye`'s does
+//!   not, and the reduced graph lost its bad end state (found by
+//!   `mutants_still_break_their_properties_with_the_reduction`).
+//!   The receipt then writes `bye_received` and answers 200 (or 481 for a lost
+//!   dialog): no ghost field; `bye_received` is read only by `enabled` for the
+//!   moves already over and by `may_mint`/`may_chat_on`, which it only turns
+//!   false. `bye_sent` and `silent` are never cleared, so the class is stable.
+//!   C3: a request to a terminal weighs more than the answer it sends. Taking
+//!   a BYE that still disables a move fails the check
+//!   (`the_check_fails_on_a_bye_that_disables_a_move`).
+//!
 //! **Tested, not assumed** (`por_tests.rs`): `por_check` adds a property that, at
 //! every state of the *unreduced* (canonical) graph, takes every safe receipt `a`
 //! (with `por_server`, the server's too; with `por`, Mallory's attack) and every
@@ -236,6 +310,7 @@
 //! packet stays in flight and its receipt stays safe (asserted at each step), so
 //! each action on the path meets it in a checked state.
 
+use cpmd_core::server::{ChatFailure, ChatOutcome};
 use cpmd_core::sip::{Method, Response, SipMessage};
 use cpmd_core::Timer;
 
@@ -271,7 +346,9 @@ impl CpmModel {
         // so before the server can send anything in that dialog.
         let udp = self.udp();
         match &*p.msg {
-            SipMessage::Request(r) => r.method != Method::Bye,
+            SipMessage::Request(r) => {
+                r.method != Method::Bye || self.bye_disables_nothing(st, t, r)
+            }
             SipMessage::Response(r) => {
                 let awaited = st.term(t).outstanding.iter().any(|q| {
                     q.headers.call_id == r.headers.call_id && q.headers.cseq == r.headers.cseq
@@ -280,7 +357,7 @@ impl CpmModel {
                     awaited && r.headers.cseq.method == Method::Invite && r.status.is_success();
                 // An answer to `t`'s oldest request ends what `t`'s retransmission
                 // resends: that retransmission is the receipt's companion.
-                !(udp && creates)
+                !(udp && creates && self.bye_may_overtake(r))
             }
         }
     }
@@ -353,6 +430,38 @@ impl CpmModel {
             && !self.may_turn_silent(st)
     }
 
+    /// Whether `t`'s receipt of the BYE `r` is safe (module docs, "Session 15"): A
+    /// decided to be silent (the receipt changes nothing at A but the packet), or
+    /// `r` is on the 1-to-1 dialog `t` already has, `t` sent its own BYE on it (its
+    /// chat, BYE and extension are over) and `t` has no choice to ignore it.
+    fn bye_disables_nothing(&self, st: &State, t: Term, r: &cpmd_core::sip::Request) -> bool {
+        let ts = st.term(t);
+        if !matches!(t, Term::A | Term::B) {
+            return false;
+        }
+        if t == Term::A && ts.silent {
+            return true;
+        }
+        let on_one = ts
+            .one
+            .as_ref()
+            .is_some_and(|d| d.call_id == r.headers.call_id);
+        let may_ignore = self.setup.silent_a && t == Term::A;
+        // `t`'s own BYE answered: the server took it, so the receipt cannot cross
+        // it there (a glare BYE still on its way is the race of
+        // `UnansweredGlareBye`, whose mutant answers differently before and after
+        // the server has `t`'s answer: kept apart).
+        let own_answered = !ts.outstanding.iter().any(|q| q.method == Method::Bye);
+        on_one && ts.bye_sent && own_answered && !may_ignore
+    }
+
+    /// Whether the server may send a BYE in the dialog the 2xx `r` creates at its
+    /// caller before that 2xx arrives.
+    fn bye_may_overtake(&self, r: &Response) -> bool {
+        let s = &self.setup;
+        r.headers.call_id.as_str() != crate::terminal::A_EXT_CALL || s.leavers > 0 || s.declines
+    }
+
     /// Whether Mallory's attack (her INVITE's send) is taken alone where it is
     /// enabled (module docs, "The outsider's INVITE"): it reads A's 1-to-1 dialog,
     /// which nothing changes once A has it, and writes only Mallory's state and a
@@ -372,7 +481,9 @@ impl CpmModel {
         let ts = st.term(t);
         let on =
             |d: &Option<crate::terminal::Dialog>| d.as_ref().is_none_or(|d| d.call_id == *call);
-        let one = s.msgs > ts.sent_one && !ts.bye_sent && !ts.bye_received && on(&ts.one);
+        // Only the 1-to-1's parties chat on it: C's and Mallory's `one` stays empty.
+        let party = matches!(t, Term::A | Term::B);
+        let one = party && s.msgs > ts.sent_one && !ts.bye_sent && !ts.bye_received && on(&ts.one);
         let group = s.group_msgs > ts.sent_group && !ts.left_group && on(&ts.group);
         one || group
     }
@@ -401,7 +512,12 @@ impl CpmModel {
     fn may_mint(&self, st: &State) -> bool {
         let s = &self.setup;
         let a = st.term(Term::A);
-        let chats = |t: &super::TermState| t.sent_one < s.msgs && !t.bye_sent && !t.bye_received;
+        // Once the 1-to-1 ended at the server (a BYE arrived or it ended it itself)
+        // a chat on it is refused without a ticket (`chat_recipients`: a leg is
+        // closed), so it no longer mints.
+        let ended = st.ghost.one_ended;
+        let chats =
+            |t: &super::TermState| t.sent_one < s.msgs && !t.bye_sent && !t.bye_received && !ended;
         // Inputs still to come from the terminals' own moves.
         let moves = (s.extend && !a.extended)
             || chats(a)
@@ -440,6 +556,20 @@ impl CpmModel {
         };
         let companion = self.companion(st, i);
         actions.retain(|a| on_packet(a) == Some(i) || Some(a) == companion.as_ref());
+    }
+
+    /// The outcome the observer records for `msg`: as the server gave it, except
+    /// that with the canonical state a 1-to-1 message's failure is recorded as one
+    /// value (module docs, "Session 15"): no property reads why a 1-to-1 message
+    /// failed, and a chat after the 1-to-1 ended fails `RecipientGone` before the
+    /// store confirms the seal and `NoSession` after, which kept two states apart
+    /// for every order of a late chat and that confirmation.
+    pub(super) fn recorded_outcome(&self, msg: super::Msg, outcome: ChatOutcome) -> ChatOutcome {
+        if self.canonical() {
+            canonical_outcome(msg, outcome)
+        } else {
+            outcome
+        }
     }
 
     /// Where a terminal remembers a final answer: sorted by transaction when the
@@ -732,6 +862,19 @@ impl CpmModel {
         let mut enabled = Vec::new();
         self.enabled(to, &mut enabled);
         enabled.contains(&a).then_some(a)
+    }
+}
+
+/// A message's outcome as the canonical state records it: a 1-to-1 message's
+/// failure, whatever its reason, as one value (`CpmModel::recorded_outcome`).
+/// Acceptance and a group message's reasons stay as they are (MSG-1 and EXT-8
+/// read acceptance; GRP-5 reads `NotAParty` of a group message, when it is given).
+pub(crate) fn canonical_outcome(msg: super::Msg, outcome: ChatOutcome) -> ChatOutcome {
+    match outcome {
+        ChatOutcome::Failed(_) if msg.sess != super::Sess::Group => {
+            ChatOutcome::Failed(ChatFailure::RecipientGone)
+        }
+        o @ (ChatOutcome::Accepted | ChatOutcome::Failed(_)) => o,
     }
 }
 
