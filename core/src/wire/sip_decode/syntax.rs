@@ -89,6 +89,14 @@ macro_rules! ascii_table {
 }
 pub(crate) use ascii_table;
 
+/// The length of the run of token characters at the start of `bytes`.
+pub(crate) fn token_prefix(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|b| !TOKEN_BYTES[usize::from(*b)])
+        .unwrap_or(bytes.len())
+}
+
 /// [`is_token_char`] for each byte value (`false` from 128 up).
 static TOKEN_BYTES: [bool; 256] = ascii_table!(is_token_char);
 
@@ -261,7 +269,9 @@ pub(crate) fn parse_header_params(s: &str) -> Result<Vec<Param>, String> {
     let Some(rest) = s.strip_prefix(';') else {
         return Err(format!("unexpected text {}", excerpt(s)));
     };
-    let mut params = Vec::new();
+    // The first push would allocate room for four (the smallest a `Vec` of them
+    // grows to) through `grow_one`; asked for at once, the same room costs less.
+    let mut params = Vec::with_capacity(4);
     for seg in split_top(rest, ';', false) {
         let seg = trim_lws(seg);
         if seg.is_empty() {
