@@ -239,47 +239,85 @@ static COMPACT: [u8; 256] = {
 
 /// Accumulates headers; the four mandatory single values are kept apart until the
 /// end because [`Headers`] cannot exist without them.
-struct Builder {
+pub(super) struct Builder {
     from: Option<NameAddr>,
     to: Option<NameAddr>,
     call_id: Option<CallId>,
     cseq: Option<CSeq>,
-    content_length: Option<usize>,
-    h: Headers,
+    /// Content-Length, which is not stored in the block.
+    pub(super) content_length: Option<usize>,
+    /// The block; its mandatory fields are placeholders until [`Builder::finish`].
+    pub(super) h: Headers,
+}
+
+impl Builder {
+    /// No headers yet.
+    pub(super) fn new() -> Self {
+        let placeholder = || NameAddr::new(Uri::Other(String::new()));
+        Builder {
+            from: None,
+            to: None,
+            call_id: None,
+            cseq: None,
+            content_length: None,
+            h: Headers::new(
+                placeholder(),
+                placeholder(),
+                CallId::new(""),
+                CSeq {
+                    seq: 0,
+                    method: Method::Other(String::new()),
+                },
+            ),
+        }
+    }
+
+    /// Adds one logical header line.
+    pub(super) fn add(&mut self, header: RawHeader<'_>) -> Result<(), DecodeError> {
+        match classify(header.name) {
+            Some((long, Kind::OtherCompact)) => self
+                .h
+                .other
+                .push((long.to_owned(), header.value.into_owned())),
+            Some((long, kind)) => self.typed(long, kind, &header.value)?,
+            None => self
+                .h
+                .other
+                .push((header.name.to_owned(), header.value.into_owned())),
+        }
+        Ok(())
+    }
+
+    /// Checks that the mandatory headers are there and puts them in the block, in
+    /// place (the block is moved once, by the caller, into its message).
+    pub(super) fn finish(&mut self) -> Result<(), DecodeError> {
+        if self.h.via.is_empty() {
+            return Err(DecodeError::MissingHeader("Via"));
+        }
+        let from = self.from.take().ok_or(DecodeError::MissingHeader("From"))?;
+        let to = self.to.take().ok_or(DecodeError::MissingHeader("To"))?;
+        let call_id = self
+            .call_id
+            .take()
+            .ok_or(DecodeError::MissingHeader("Call-ID"))?;
+        let cseq = self.cseq.take().ok_or(DecodeError::MissingHeader("CSeq"))?;
+        self.h.from = from;
+        self.h.to = to;
+        self.h.call_id = call_id;
+        self.h.cseq = cseq;
+        Ok(())
+    }
 }
 
 /// Builds the typed header block; also returns Content-Length, which is not stored.
-pub(super) fn build(raw: Vec<RawHeader<'_>>) -> Result<(Headers, Option<usize>), DecodeError> {
-    let placeholder = || NameAddr::new(Uri::Other(String::new()));
-    let mut b = Builder {
-        from: None,
-        to: None,
-        call_id: None,
-        cseq: None,
-        content_length: None,
-        h: Headers::new(
-            placeholder(),
-            placeholder(),
-            CallId::new(""),
-            CSeq {
-                seq: 0,
-                method: Method::Other(String::new()),
-            },
-        ),
-    };
+#[cfg(test)]
+fn build(raw: Vec<RawHeader<'_>>) -> Result<(Headers, Option<usize>), DecodeError> {
+    let mut b = Builder::new();
     for header in raw {
-        match classify(header.name) {
-            Some((long, Kind::OtherCompact)) => {
-                b.h.other.push((long.to_owned(), header.value.into_owned()))
-            }
-            Some((long, kind)) => b.typed(long, kind, &header.value)?,
-            None => {
-                b.h.other
-                    .push((header.name.to_owned(), header.value.into_owned()))
-            }
-        }
+        b.add(header)?;
     }
-    b.finish()
+    b.finish()?;
+    Ok((b.h, b.content_length))
 }
 
 /// Stores `value` in an empty single-valued slot; a second value is an error.
@@ -416,18 +454,6 @@ impl Builder {
             return Err(bad(name)("* with other contacts".into()));
         }
         name_addrs(name, value, &mut h.contact)
-    }
-
-    fn finish(self) -> Result<(Headers, Option<usize>), DecodeError> {
-        let mut h = self.h;
-        if h.via.is_empty() {
-            return Err(DecodeError::MissingHeader("Via"));
-        }
-        h.from = self.from.ok_or(DecodeError::MissingHeader("From"))?;
-        h.to = self.to.ok_or(DecodeError::MissingHeader("To"))?;
-        h.call_id = self.call_id.ok_or(DecodeError::MissingHeader("Call-ID"))?;
-        h.cseq = self.cseq.ok_or(DecodeError::MissingHeader("CSeq"))?;
-        Ok((h, self.content_length))
     }
 }
 
