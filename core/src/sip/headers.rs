@@ -154,7 +154,11 @@ impl MediaType {
 /// `text` in ASCII lower case, inline when it fits.
 fn lower_case(text: &str) -> CompactString {
     let mut out = CompactString::from(text);
-    out.make_ascii_lowercase();
+    // Media types usually arrive in lower case: then the copy is the answer, without
+    // the mutable access and the second pass (every typed body decoded).
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        out.make_ascii_lowercase();
+    }
     out
 }
 

@@ -103,13 +103,33 @@ fn parse_sip(rest: &str, secure: bool) -> Result<SipUri, UriError> {
         }
         None => (None, None),
     };
-    let (before_headers, headers) = match cut(after, b'?') {
-        Some((b, h)) => (b, parse_uri_headers(h)?),
-        None => (after, Vec::new()),
+    // Cut at the first `?` (headers), then the part before it at its first `;`
+    // (parameters): one scan to the first of the two, where two cuts scanned the
+    // host twice (`core/examples/decode_cost.rs`, session 15). The parts are parsed in
+    // the same order as ever (headers, parameters, host), so the error is the same.
+    let (hostport, params_text, headers_text) =
+        match after.bytes().position(|b| b == b';' || b == b'?') {
+            None => (after, None, None),
+            Some(i) => {
+                let hostport = after.get(..i).unwrap_or_default();
+                let rest = after.get(i + 1..).unwrap_or_default();
+                if after.as_bytes().get(i) == Some(&b'?') {
+                    (hostport, None, Some(rest))
+                } else {
+                    match cut(rest, b'?') {
+                        Some((p, h)) => (hostport, Some(p), Some(h)),
+                        None => (hostport, Some(rest), None),
+                    }
+                }
+            }
+        };
+    let headers = match headers_text {
+        Some(h) => parse_uri_headers(h)?,
+        None => Vec::new(),
     };
-    let (hostport, params) = match cut(before_headers, b';') {
-        Some((hp, p)) => (hp, parse_uri_params(p)?),
-        None => (before_headers, Vec::new()),
+    let params = match params_text {
+        Some(p) => parse_uri_params(p)?,
+        None => Vec::new(),
     };
     let (host, port) = parse_host_port(hostport)?;
     Ok(SipUri {
@@ -250,7 +270,12 @@ pub(crate) fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
 /// `text` lower-cased, inline when short (no `String` made on the way).
 pub(crate) fn lower_case(text: &str) -> compact_str::CompactString {
     let mut out = compact_str::CompactString::from(text);
-    out.make_ascii_lowercase();
+    // Host names usually arrive in lower case: then the copy is the answer, without
+    // the mutable access and the second pass (~50 instructions per name,
+    // `core/examples/decode_cost.rs`, session 15).
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        out.make_ascii_lowercase();
+    }
     out
 }
 

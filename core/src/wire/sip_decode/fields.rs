@@ -104,7 +104,10 @@ pub(super) fn parse_via(value: &str) -> Result<Via, String> {
     Ok(Via {
         transport: {
             let mut t = compact_str::CompactString::from(transport);
-            t.make_ascii_uppercase();
+            // Usually already upper case (`UDP`): then no second pass.
+            if transport.bytes().any(|b| b.is_ascii_lowercase()) {
+                t.make_ascii_uppercase();
+            }
             t
         },
         host,

@@ -96,70 +96,228 @@ const TABLE: &[(&str, Option<&str>, Kind)] = &[
 
 /// The table entry for a header name (case-insensitive, long or compact).
 ///
-/// Every header line of every message is classified, so the scan compares lengths
-/// before letters: a one-byte name is looked up among the compact forms by its
-/// lower-cased byte, a longer one is compared only with the long names of its
-/// length (two string comparisons per entry of the whole table were ~15% of the
-/// decoder's own instructions, `bench/core_ir.sh`, session 12). Same answer as the
-/// plain scan (`classify_finds_what_the_plain_scan_finds`): the table has no two
-/// entries with the same name.
+/// Every header line of every message is classified, so this is table look-ups, not
+/// a scan: a one-byte name is looked up among the compact forms by its lower-cased
+/// byte ([`COMPACT`]), a longer one is compared only with the long names of its
+/// length ([`BY_LENGTH`]), eight bytes at a time ([`Folded`]). Comparing byte by
+/// byte with `eq_ignore_ascii_case` after a scan of the whole table for the length
+/// was ~100 instructions per header line, 860 per message received
+/// (`bench/core_ir.sh` and `core/examples/decode_cost.rs`, session 15). Same answer
+/// as the plain scan (`classify_finds_what_the_plain_scan_finds`): the table has no
+/// two entries with the same name.
 fn classify(name: &str) -> Option<(&'static str, Kind)> {
-    if let [byte] = name.as_bytes() {
-        let byte = byte.to_ascii_lowercase();
-        return TABLE
+    let bytes = name.as_bytes();
+    let entry = if let [byte] = bytes {
+        let index = COMPACT.get(usize::from(*byte))?;
+        usize::from(index.checked_sub(1)?)
+    } else {
+        let words = Folded::words(bytes)?;
+        let candidates = BY_LENGTH.get(bytes.len())?;
+        let found = candidates
             .iter()
-            .find(|(_, short, _)| short.is_some_and(|s| s.as_bytes() == [byte]))
-            .map(|(long, _, kind)| (*long, *kind));
-    }
-    TABLE
-        .iter()
-        .find(|(long, _, _)| long.len() == name.len() && long.eq_ignore_ascii_case(name))
-        .map(|(long, _, kind)| (*long, *kind))
+            .take_while(|i| usize::from(**i) < TABLE.len())
+            .find(|i| {
+                FOLDED
+                    .get(usize::from(**i))
+                    .is_some_and(|f| f.matches(&words))
+            })?;
+        usize::from(*found)
+    };
+    TABLE.get(entry).map(|(long, _, kind)| (*long, *kind))
 }
+
+/// Long names are at most this long (`In-Reply-To-Contribution-ID` is 27 bytes).
+const MAX_LONG: usize = 32;
+
+/// A long name of [`TABLE`] in 8-byte words, for a case-insensitive compare a word at
+/// a time: a received name matches when, word by word, `(received | letters) ==
+/// lower`. `letters` has 0x20 in the bytes where the name has a letter (so either case
+/// of that letter, and only that letter, matches) and 0 elsewhere (so `-` matches only
+/// `-`: a plain fold of every byte with 0x20 would also match `-` with a CR).
+#[derive(Clone, Copy)]
+struct Folded {
+    lower: [u64; MAX_LONG / 8],
+    letters: [u64; MAX_LONG / 8],
+}
+
+impl Folded {
+    /// The words of a table name.
+    const fn of(name: &str) -> Self {
+        let bytes = name.as_bytes();
+        let mut f = Folded {
+            lower: [0; MAX_LONG / 8],
+            letters: [0; MAX_LONG / 8],
+        };
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            let shift = (i % 8) * 8;
+            f.lower[i / 8] |= (b.to_ascii_lowercase() as u64) << shift;
+            if b.is_ascii_alphabetic() {
+                f.letters[i / 8] |= 0x20 << shift;
+            }
+            i += 1;
+        }
+        f
+    }
+
+    /// A received name in words (little-endian, zero after its end); `None` when it
+    /// is longer than any long name.
+    fn words(bytes: &[u8]) -> Option<[u64; MAX_LONG / 8]> {
+        if bytes.len() > MAX_LONG {
+            return None;
+        }
+        let mut words = [0u64; MAX_LONG / 8];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+            *word = match <[u8; 8]>::try_from(chunk) {
+                Ok(full) => u64::from_le_bytes(full),
+                Err(_) => chunk.iter().rev().fold(0, |w, b| (w << 8) | u64::from(*b)),
+            };
+        }
+        Some(words)
+    }
+
+    /// Whether received `words` (of a name as long as this one) are this name in
+    /// any case.
+    fn matches(&self, words: &[u64; MAX_LONG / 8]) -> bool {
+        words
+            .iter()
+            .zip(self.letters.iter().zip(&self.lower))
+            .all(|(w, (letters, lower))| (w | letters) == *lower)
+    }
+}
+
+/// [`Folded`] of each long name of [`TABLE`], by index.
+static FOLDED: [Folded; TABLE.len()] = {
+    let mut out = [Folded {
+        lower: [0; MAX_LONG / 8],
+        letters: [0; MAX_LONG / 8],
+    }; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        out[i] = Folded::of(TABLE[i].0);
+        i += 1;
+    }
+    out
+};
+
+/// The most long names of one length (five of 7 bytes).
+const SAME_LENGTH: usize = 6;
+
+/// For each length, the [`TABLE`] indexes of the long names of that length, in table
+/// order, then `u8::MAX`.
+static BY_LENGTH: [[u8; SAME_LENGTH]; MAX_LONG + 1] = {
+    let mut out = [[u8::MAX; SAME_LENGTH]; MAX_LONG + 1];
+    let mut i = 0;
+    while i < TABLE.len() {
+        let len = TABLE[i].0.len();
+        let mut slot = 0;
+        while out[len][slot] != u8::MAX {
+            slot += 1;
+        }
+        out[len][slot] = i as u8;
+        i += 1;
+    }
+    out
+};
+
+/// For each byte value, 1 + the [`TABLE`] index of the entry whose compact form it is
+/// (either case), or 0.
+static COMPACT: [u8; 256] = {
+    let mut out = [0u8; 256];
+    let mut i = 0;
+    while i < TABLE.len() {
+        if let Some(short) = TABLE[i].1 {
+            let b = short.as_bytes()[0];
+            out[b.to_ascii_lowercase() as usize] = i as u8 + 1;
+            out[b.to_ascii_uppercase() as usize] = i as u8 + 1;
+        }
+        i += 1;
+    }
+    out
+};
 
 /// Accumulates headers; the four mandatory single values are kept apart until the
 /// end because [`Headers`] cannot exist without them.
-struct Builder {
+pub(super) struct Builder {
     from: Option<NameAddr>,
     to: Option<NameAddr>,
     call_id: Option<CallId>,
     cseq: Option<CSeq>,
-    content_length: Option<usize>,
-    h: Headers,
+    /// Content-Length, which is not stored in the block.
+    pub(super) content_length: Option<usize>,
+    /// The block; its mandatory fields are placeholders until [`Builder::finish`].
+    pub(super) h: Headers,
+}
+
+impl Builder {
+    /// No headers yet.
+    pub(super) fn new() -> Self {
+        let placeholder = || NameAddr::new(Uri::Other(String::new()));
+        Builder {
+            from: None,
+            to: None,
+            call_id: None,
+            cseq: None,
+            content_length: None,
+            h: Headers::new(
+                placeholder(),
+                placeholder(),
+                CallId::new(""),
+                CSeq {
+                    seq: 0,
+                    method: Method::Other(String::new()),
+                },
+            ),
+        }
+    }
+
+    /// Adds one logical header line.
+    pub(super) fn add(&mut self, header: RawHeader<'_>) -> Result<(), DecodeError> {
+        match classify(header.name) {
+            Some((long, Kind::OtherCompact)) => self
+                .h
+                .other
+                .push((long.to_owned(), header.value.into_owned())),
+            Some((long, kind)) => self.typed(long, kind, &header.value)?,
+            None => self
+                .h
+                .other
+                .push((header.name.to_owned(), header.value.into_owned())),
+        }
+        Ok(())
+    }
+
+    /// Checks that the mandatory headers are there and puts them in the block, in
+    /// place (the block is moved once, by the caller, into its message).
+    pub(super) fn finish(&mut self) -> Result<(), DecodeError> {
+        if self.h.via.is_empty() {
+            return Err(DecodeError::MissingHeader("Via"));
+        }
+        let from = self.from.take().ok_or(DecodeError::MissingHeader("From"))?;
+        let to = self.to.take().ok_or(DecodeError::MissingHeader("To"))?;
+        let call_id = self
+            .call_id
+            .take()
+            .ok_or(DecodeError::MissingHeader("Call-ID"))?;
+        let cseq = self.cseq.take().ok_or(DecodeError::MissingHeader("CSeq"))?;
+        self.h.from = from;
+        self.h.to = to;
+        self.h.call_id = call_id;
+        self.h.cseq = cseq;
+        Ok(())
+    }
 }
 
 /// Builds the typed header block; also returns Content-Length, which is not stored.
-pub(super) fn build(raw: Vec<RawHeader<'_>>) -> Result<(Headers, Option<usize>), DecodeError> {
-    let placeholder = || NameAddr::new(Uri::Other(String::new()));
-    let mut b = Builder {
-        from: None,
-        to: None,
-        call_id: None,
-        cseq: None,
-        content_length: None,
-        h: Headers::new(
-            placeholder(),
-            placeholder(),
-            CallId::new(""),
-            CSeq {
-                seq: 0,
-                method: Method::Other(String::new()),
-            },
-        ),
-    };
+#[cfg(test)]
+fn build(raw: Vec<RawHeader<'_>>) -> Result<(Headers, Option<usize>), DecodeError> {
+    let mut b = Builder::new();
     for header in raw {
-        match classify(header.name) {
-            Some((long, Kind::OtherCompact)) => {
-                b.h.other.push((long.to_owned(), header.value.into_owned()))
-            }
-            Some((long, kind)) => b.typed(long, kind, &header.value)?,
-            None => {
-                b.h.other
-                    .push((header.name.to_owned(), header.value.into_owned()))
-            }
-        }
+        b.add(header)?;
     }
-    b.finish()
+    b.finish()?;
+    Ok((b.h, b.content_length))
 }
 
 /// Stores `value` in an empty single-valued slot; a second value is an error.
@@ -296,18 +454,6 @@ impl Builder {
             return Err(bad(name)("* with other contacts".into()));
         }
         name_addrs(name, value, &mut h.contact)
-    }
-
-    fn finish(self) -> Result<(Headers, Option<usize>), DecodeError> {
-        let mut h = self.h;
-        if h.via.is_empty() {
-            return Err(DecodeError::MissingHeader("Via"));
-        }
-        h.from = self.from.ok_or(DecodeError::MissingHeader("From"))?;
-        h.to = self.to.ok_or(DecodeError::MissingHeader("To"))?;
-        h.call_id = self.call_id.ok_or(DecodeError::MissingHeader("Call-ID"))?;
-        h.cseq = self.cseq.ok_or(DecodeError::MissingHeader("CSeq"))?;
-        Ok((h, self.content_length))
     }
 }
 
