@@ -211,7 +211,7 @@ fn run(
 
 /// Most bytes an [`Encoded`] keeps between rounds: a round that encoded more (large
 /// MESSAGE bodies, many datagrams) gives the rest back.
-const KEPT_BYTES: usize = 256 << 10;
+pub(crate) const KEPT_BYTES: usize = 256 << 10;
 
 /// Datagrams encoded for one round of `sendmmsg`, in order, all in one buffer that
 /// is kept from round to round: the core's encoder appends each message to it
@@ -253,6 +253,12 @@ impl Encoded {
         self.ends.len()
     }
 
+    /// The room the byte buffer keeps (tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
     /// Forgets the datagrams, keeping the buffers (up to [`KEPT_BYTES`]).
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
@@ -261,7 +267,10 @@ impl Encoded {
     }
 
     /// The datagrams from the `from`th on: destination and bytes.
-    fn datagrams_from(&self, from: usize) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+    pub(crate) fn datagrams_from(
+        &self,
+        from: usize,
+    ) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
         let start = |i: usize| match i.checked_sub(1) {
             Some(before) => self.ends.get(before).map_or(0, |&(_, end)| end),
             None => 0,
