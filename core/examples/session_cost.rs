@@ -1,7 +1,8 @@
 //! The core's cost per 1-to-1 session, measured without the machine's load: a
 //! driver that pushes complete sessions through [`cpmd_core::Server`] the way the
 //! runtime does (bytes in through `handle_bytes`, every `Transmit` encoded with
-//! `wire::encode_message`, the store's answer to the seal fed back), with the bytes
+//! `wire::encode_message_into` into one buffer kept from step to step, as the
+//! runtime's UDP sending does, the store's answer to the seal fed back), with the bytes
 //! sipp sends in `bench/calls.sh` (`bench/uac.xml` as alice, `bench/uas.xml` as
 //! bob, both registered first). `bench/core_ir.sh` runs it under valgrind and turns
 //! instruction counts into instructions per session; run alone it prints the heap
@@ -20,7 +21,7 @@ use std::alloc::System;
 use std::net::SocketAddr;
 
 use cpmd_core::server::Seed;
-use cpmd_core::wire::encode_message;
+use cpmd_core::wire::encode_message_into;
 use cpmd_core::{Command, Config, ConnId, Flow, Server, Time, Transport, WallClock};
 use stats_alloc::{Region, Stats, StatsAlloc, INSTRUMENTED_SYSTEM};
 
@@ -41,8 +42,11 @@ struct Driver {
     /// Encoded messages sent to each terminal, not yet read by it.
     to_alice: Vec<String>,
     to_bob: Vec<String>,
-    /// What the last core step sent, encoded: (peer, bytes).
-    outputs: Vec<(SocketAddr, Vec<u8>)>,
+    /// What the last core step sent, encoded one after the other (the buffer is
+    /// kept, as the runtime keeps its own).
+    wire: Vec<u8>,
+    /// Each message of `wire`: (peer, where its bytes end).
+    outputs: Vec<(SocketAddr, usize)>,
     /// Messages the server sent (encoded), in all.
     sent: u64,
     /// Whether the core steps' allocations are being counted, and their sum.
@@ -69,6 +73,7 @@ impl Driver {
             bob: "127.0.0.1:5061".parse().expect("address"),
             to_alice: Vec::new(),
             to_bob: Vec::new(),
+            wire: Vec::new(),
             outputs: Vec::new(),
             sent: 0,
             counting: false,
@@ -142,10 +147,13 @@ impl Driver {
             while let Some(cmd) = self.server.poll_command() {
                 match cmd {
                     Command::Transmit { flow, message } => {
-                        let bytes = encode_message(&message);
-                        self.outputs.push((flow.peer, bytes));
+                        encode_message_into(&message, &mut self.wire);
+                        self.outputs.push((flow.peer, self.wire.len()));
                     }
-                    Command::TransmitRaw { flow, bytes } => self.outputs.push((flow.peer, bytes)),
+                    Command::TransmitRaw { flow, bytes } => {
+                        self.wire.extend_from_slice(&bytes);
+                        self.outputs.push((flow.peer, self.wire.len()));
+                    }
                     Command::Persist { ticket, .. } | Command::SealSession { ticket, .. } => {
                         stored.push(ticket)
                     }
@@ -172,9 +180,12 @@ impl Driver {
 
     /// Hands what the server sent to the terminals' inboxes.
     fn deliver(&mut self) {
-        for (peer, bytes) in std::mem::take(&mut self.outputs) {
+        let mut start = 0;
+        for (peer, end) in self.outputs.drain(..) {
             self.sent += 1;
-            let text = String::from_utf8(bytes).expect("the server sends text here");
+            let bytes = self.wire.get(start..end).expect("a message's bytes");
+            start = end;
+            let text = String::from_utf8(bytes.to_vec()).expect("the server sends text here");
             if peer == self.alice {
                 self.to_alice.push(text);
             } else if peer == self.bob {
@@ -183,6 +194,7 @@ impl Driver {
                 panic!("sent to {peer}: {text}");
             }
         }
+        self.wire.clear();
     }
 
     /// REGISTERs `user` from `peer` (`tests/sipp/register.xml`).

@@ -25,6 +25,7 @@ mod prints_back;
 pub mod resource_lists;
 pub mod sdp;
 mod sdp_plain;
+mod sink;
 mod sip_decode;
 mod sip_encode;
 pub mod uri;
@@ -33,7 +34,7 @@ pub use framing::{FrameError, StreamDecoder};
 pub use limits::Limits;
 pub use sip_decode::{decode_datagram, decode_message, BadMessage, DecodeError, ReplyContext};
 pub(crate) use sip_encode::print_name_addr;
-pub use sip_encode::{encode_error_reply, encode_message};
+pub use sip_encode::{encode_error_reply, encode_message, encode_message_into};
 // A leg keeps its dialog addresses as text (`server::packed`).
 pub(crate) use prints_back::{prints_back_name_addr, prints_back_uri};
 pub(crate) use sip_decode::parse_name_addr;

@@ -8,230 +8,247 @@
 //! computed Content-Length), addresses always in `<...>`. For every message the
 //! decoder produces, decoding the encoding gives the same message back.
 //!
+//! Messages are written as bytes straight into the caller's buffer
+//! ([`encode_message_into`]; [`encode_message`] makes one): header names with
+//! their `": "` as literal pieces, numbers and IPv4 addresses cut on the stack
+//! (`wire::sink`), no string per message, header, URI or number.
+//!
 //! What it is *not*: no validation. Values built by the server are trusted; values
 //! that came from the decoder are already safe to print (no CR/LF).
 
+use super::sink::{Measure, Sink};
 use super::sip_decode::syntax::{is_token, quote};
 use super::uri::{write_host, write_uri};
 use super::ReplyContext;
 use crate::sip::{Headers, MediaType, NameAddr, SipMessage, StatusCode, Via};
 use crate::uri::Param;
 
-/// Prints a message with a computed `Content-Length`. Everything is written into
-/// one buffer (no intermediate string per header or URI): this runs for every
-/// message the server sends.
+/// Room for a message's start line and headers: most of the server's messages fit,
+/// so their buffer grows once at most (for the body).
+const HEAD_ROOM: usize = 768;
+
+/// Prints a message with a computed `Content-Length` into a new buffer
+/// ([`encode_message_into`]).
 pub fn encode_message(msg: &SipMessage) -> Vec<u8> {
+    let body = match msg {
+        SipMessage::Request(r) => r.body.len(),
+        SipMessage::Response(r) => r.body.len(),
+    };
+    let mut out = Vec::with_capacity(HEAD_ROOM + body);
+    encode_message_into(msg, &mut out);
+    out
+}
+
+/// Appends a message, with a computed `Content-Length`, to `out`. Everything is
+/// written straight into `out` (no intermediate string per header, URI or number):
+/// this runs for every message the server sends, and a caller that sends many
+/// (the event loop, the UDP send thread) reuses one buffer for all of them.
+pub fn encode_message_into(msg: &SipMessage, out: &mut Vec<u8>) {
     let (headers, body) = match msg {
         SipMessage::Request(r) => (&r.headers, &r.body),
         SipMessage::Response(r) => (&r.headers, &r.body),
     };
-    let mut out = String::with_capacity(768 + body.len());
+    out.reserve(HEAD_ROOM + body.len());
     match msg {
         SipMessage::Request(r) => {
-            out.push_str(r.method.as_str());
-            out.push(' ');
-            write_uri(&mut out, &r.uri);
-            out.push_str(" SIP/2.0\r\n");
+            out.text(r.method.as_str());
+            out.push(b' ');
+            write_uri(out, &r.uri);
+            out.extend_from_slice(b" SIP/2.0\r\n");
         }
         SipMessage::Response(r) => {
-            out.push_str("SIP/2.0 ");
-            push_num(&mut out, r.status.get());
-            out.push(' ');
-            line(&mut out, &r.reason);
+            out.extend_from_slice(b"SIP/2.0 ");
+            out.decimal(u64::from(r.status.get()));
+            out.push(b' ');
+            line(out, &r.reason);
         }
     }
-    print_headers(&mut out, headers);
-    out.push_str("Content-Length: ");
-    push_num(&mut out, body.len() as u64);
-    out.push_str("\r\n\r\n");
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
+    print_headers(out, headers);
+    out.extend_from_slice(b"Content-Length: ");
+    out.decimal(body.len() as u64);
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
 }
 
-/// Appends a number in decimal without a temporary string.
-fn push_num(out: &mut String, n: impl Into<u64>) {
-    crate::decimal::push_decimal(out, n.into());
+fn line(out: &mut Vec<u8>, text: &str) {
+    out.text(text);
+    out.extend_from_slice(b"\r\n");
 }
 
-fn line(out: &mut String, text: &str) {
-    out.push_str(text);
-    out.push_str("\r\n");
-}
-
-fn header(out: &mut String, name: &str, value: &str) {
-    out.push_str(name);
-    out.push_str(": ");
+/// `name` (with its `": "`, a literal: copied as a constant-length piece), `value`
+/// and CRLF.
+#[inline]
+fn header(out: &mut Vec<u8>, name: &[u8], value: &str) {
+    out.extend_from_slice(name);
     line(out, value);
 }
 
-/// `name: ` then what `value` writes, then CRLF.
-fn header_with(out: &mut String, name: &str, value: impl FnOnce(&mut String)) {
-    out.push_str(name);
-    out.push_str(": ");
+/// `name` (as for [`header`]), then what `value` writes, then CRLF.
+#[inline]
+fn header_with(out: &mut Vec<u8>, name: &[u8], value: impl FnOnce(&mut Vec<u8>)) {
+    out.extend_from_slice(name);
     value(out);
-    out.push_str("\r\n");
+    out.extend_from_slice(b"\r\n");
 }
 
-fn print_headers(out: &mut String, h: &Headers) {
+fn print_headers(out: &mut Vec<u8>, h: &Headers) {
     for via in &h.via {
-        header_with(out, "Via", |o| write_via(o, via));
+        header_with(out, b"Via: ", |o| write_via(o, via));
     }
-    header_with(out, "From", |o| write_name_addr(o, &h.from));
-    header_with(out, "To", |o| write_name_addr(o, &h.to));
-    header(out, "Call-ID", h.call_id.as_str());
-    header_with(out, "CSeq", |o| {
-        push_num(o, h.cseq.seq);
-        o.push(' ');
-        o.push_str(h.cseq.method.as_str());
+    header_with(out, b"From: ", |o| write_name_addr(o, &h.from));
+    header_with(out, b"To: ", |o| write_name_addr(o, &h.to));
+    header(out, b"Call-ID: ", h.call_id.as_str());
+    header_with(out, b"CSeq: ", |o| {
+        o.decimal(u64::from(h.cseq.seq));
+        o.push(b' ');
+        o.text(h.cseq.method.as_str());
     });
     if let Some(n) = h.max_forwards {
-        header_with(out, "Max-Forwards", |o| push_num(o, n));
+        header_with(out, b"Max-Forwards: ", |o| o.decimal(u64::from(n)));
     }
     if h.contact_wildcard {
-        header(out, "Contact", "*");
+        out.extend_from_slice(b"Contact: *\r\n");
     }
-    let addr_lists = [
-        ("Contact", &h.contact),
-        ("Route", &h.route),
-        ("Record-Route", &h.record_route),
-    ];
-    for (name, list) in addr_lists {
-        for addr in list {
-            header_with(out, name, |o| write_name_addr(o, addr));
-        }
+    for addr in &h.contact {
+        header_with(out, b"Contact: ", |o| write_name_addr(o, addr));
     }
-    for (name, tags) in [("Require", &h.require), ("Supported", &h.supported)] {
-        if !tags.is_empty() {
-            header_with(out, name, |o| {
-                for (i, tag) in tags.iter().enumerate() {
-                    if i > 0 {
-                        o.push_str(", ");
-                    }
-                    o.push_str(tag);
-                }
-            });
-        }
+    for addr in &h.route {
+        header_with(out, b"Route: ", |o| write_name_addr(o, addr));
+    }
+    for addr in &h.record_route {
+        header_with(out, b"Record-Route: ", |o| write_name_addr(o, addr));
+    }
+    if !h.require.is_empty() {
+        header_with(out, b"Require: ", |o| write_tags(o, &h.require));
+    }
+    if !h.supported.is_empty() {
+        header_with(out, b"Supported: ", |o| write_tags(o, &h.supported));
     }
     if let Some(ct) = &h.content_type {
-        header_with(out, "Content-Type", |o| write_media_type(o, ct));
+        header_with(out, b"Content-Type: ", |o| write_media_type(o, ct));
     }
     print_more_headers(out, h);
 }
 
+/// An option-tag list, `a, b`.
+fn write_tags<T: AsRef<str>>(out: &mut Vec<u8>, tags: &[T]) {
+    for (i, tag) in tags.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.text(tag.as_ref());
+    }
+}
+
 /// The headers after Content-Type, in their canonical order.
-fn print_more_headers(out: &mut String, h: &Headers) {
+fn print_more_headers(out: &mut Vec<u8>, h: &Headers) {
     if let Some(date) = &h.date {
-        header(out, "Date", date);
+        header(out, b"Date: ", date);
     }
     if let Some(n) = h.expires {
-        header_with(out, "Expires", |o| push_num(o, n));
+        header_with(out, b"Expires: ", |o| o.decimal(u64::from(n)));
     }
-    let ids = [
-        (
-            "Conversation-ID",
-            h.conversation_id.as_ref().map(|i| i.as_str()),
-        ),
-        (
-            "Contribution-ID",
-            h.contribution_id.as_ref().map(|i| i.as_str()),
-        ),
-        (
-            "InReplyTo-Contribution-ID",
-            h.in_reply_to_contribution_id.as_ref().map(|i| i.as_str()),
-        ),
-        (
-            "Session-Replaces",
-            h.session_replaces.as_ref().map(|i| i.as_str()),
-        ),
-    ];
-    for (name, value) in ids {
-        if let Some(v) = value {
-            header(out, name, v);
-        }
+    if let Some(id) = &h.conversation_id {
+        header(out, b"Conversation-ID: ", id.as_str());
+    }
+    if let Some(id) = &h.contribution_id {
+        header(out, b"Contribution-ID: ", id.as_str());
+    }
+    if let Some(id) = &h.in_reply_to_contribution_id {
+        header(out, b"InReplyTo-Contribution-ID: ", id.as_str());
+    }
+    if let Some(id) = &h.session_replaces {
+        header(out, b"Session-Replaces: ", id.as_str());
     }
     for r in &h.replaces {
-        header_with(out, "Replaces", |o| {
-            o.push_str(r.call_id.as_str());
-            o.push_str(";to-tag=");
-            o.push_str(r.to_tag.as_str());
-            o.push_str(";from-tag=");
-            o.push_str(r.from_tag.as_str());
+        header_with(out, b"Replaces: ", |o| {
+            o.text(r.call_id.as_str());
+            o.extend_from_slice(b";to-tag=");
+            o.text(r.to_tag.as_str());
+            o.extend_from_slice(b";from-tag=");
+            o.text(r.from_tag.as_str());
             if r.early_only {
-                o.push_str(";early-only");
+                o.extend_from_slice(b";early-only");
             }
         });
     }
     if let Some(rb) = &h.referred_by {
-        header_with(out, "Referred-By", |o| write_name_addr(o, rb));
+        header_with(out, b"Referred-By: ", |o| write_name_addr(o, rb));
     }
     for ac in &h.accept_contact {
-        header(out, "Accept-Contact", ac);
+        header(out, b"Accept-Contact: ", ac);
     }
     for (name, value) in &h.other {
-        header(out, name, value);
+        out.text(name);
+        out.extend_from_slice(b": ");
+        line(out, value);
     }
 }
 
 /// `;name[=value]` for each header parameter (values printed as stored, quotes kept).
-fn push_params(out: &mut String, params: &[Param]) {
+fn push_params<S: Sink>(out: &mut S, params: &[Param]) {
     for p in params {
-        out.push(';');
-        out.push_str(&p.name);
+        out.ascii(b';');
+        out.text(&p.name);
         if let Some(v) = &p.value {
-            out.push('=');
-            out.push_str(v);
+            out.ascii(b'=');
+            out.text(v);
         }
     }
 }
 
 /// `"Display" <uri>;params`, or `<uri>;params` without a display name. Angle
 /// brackets are always used so that URI parameters and header parameters stay apart.
+/// Sized exactly (measured first): the text is usually kept as a `Box<str>`
+/// (`server::packed`), so it neither grows on the way nor shrinks at the end.
 pub(crate) fn print_name_addr(addr: &NameAddr) -> String {
-    let mut out = String::new();
+    let mut size = Measure::default();
+    write_name_addr(&mut size, addr);
+    let mut out = String::with_capacity(size.0);
     write_name_addr(&mut out, addr);
     out
 }
 
 /// [`print_name_addr`] into `out`.
-fn write_name_addr(out: &mut String, addr: &NameAddr) {
+fn write_name_addr<S: Sink>(out: &mut S, addr: &NameAddr) {
     if let Some(d) = &addr.display {
-        out.push_str(&quote(d));
-        out.push(' ');
+        // Rare (the server's own addresses have none): `quote`'s string is fine.
+        out.text(&quote(d));
+        out.ascii(b' ');
     }
-    out.push('<');
+    out.ascii(b'<');
     write_uri(out, &addr.uri);
-    out.push('>');
+    out.ascii(b'>');
     push_params(out, &addr.params);
 }
 
 /// `SIP/2.0/TRANSPORT host[:port];params`, into `out`.
-fn write_via(out: &mut String, via: &Via) {
-    out.push_str("SIP/2.0/");
-    out.push_str(&via.transport);
-    out.push(' ');
+fn write_via(out: &mut Vec<u8>, via: &Via) {
+    out.extend_from_slice(b"SIP/2.0/");
+    out.text(&via.transport);
+    out.push(b' ');
     write_host(out, &via.host);
     if let Some(port) = via.port {
-        out.push(':');
-        push_num(out, port);
+        out.push(b':');
+        out.decimal(u64::from(port));
     }
     push_params(out, &via.params);
 }
 
 /// `type/subtype;name=value`, quoting values that are not tokens, into `out`.
-fn write_media_type(out: &mut String, mt: &MediaType) {
-    out.push_str(&mt.kind);
-    out.push('/');
-    out.push_str(&mt.subtype);
+fn write_media_type(out: &mut Vec<u8>, mt: &MediaType) {
+    out.text(&mt.kind);
+    out.push(b'/');
+    out.text(&mt.subtype);
     for p in &mt.params {
-        out.push(';');
-        out.push_str(&p.name);
+        out.push(b';');
+        out.text(&p.name);
         if let Some(v) = &p.value {
-            out.push('=');
+            out.push(b'=');
             if is_token(v) {
-                out.push_str(v);
+                out.text(v);
             } else {
-                out.push_str(&quote(v));
+                out.text(&quote(v));
             }
         }
     }
@@ -246,19 +263,19 @@ pub fn encode_error_reply(ctx: &ReplyContext, status: StatusCode, detail: &str) 
         && detail.len() <= 128
         && detail.bytes().all(|b| (0x20..=0x7e).contains(&b));
     let reason = if safe { detail } else { status.reason() };
-    let mut out = String::with_capacity(256);
-    out.push_str("SIP/2.0 ");
-    push_num(&mut out, status.get());
-    out.push(' ');
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"SIP/2.0 ");
+    out.decimal(u64::from(status.get()));
+    out.push(b' ');
     line(&mut out, reason);
     for via in &ctx.via {
-        header(&mut out, "Via", via);
+        header(&mut out, b"Via: ", via);
     }
-    let singles = [
-        ("From", &ctx.from),
-        ("To", &ctx.to),
-        ("Call-ID", &ctx.call_id),
-        ("CSeq", &ctx.cseq),
+    let singles: [(&[u8], _); 4] = [
+        (b"From: ", &ctx.from),
+        (b"To: ", &ctx.to),
+        (b"Call-ID: ", &ctx.call_id),
+        (b"CSeq: ", &ctx.cseq),
     ];
     for (name, value) in singles {
         if let Some(v) = value {
@@ -267,11 +284,10 @@ pub fn encode_error_reply(ctx: &ReplyContext, status: StatusCode, detail: &str) 
     }
     if status == StatusCode::NOT_IMPLEMENTED {
         // RFC 3261 §8.2.1: say what is implemented.
-        header(&mut out, "Allow", crate::sip::ALLOW);
+        header(&mut out, b"Allow: ", crate::sip::ALLOW);
     }
-    header(&mut out, "Content-Length", "0");
-    out.push_str("\r\n");
-    out.into_bytes()
+    out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    out
 }
 
 #[cfg(test)]
@@ -362,6 +378,22 @@ mod tests {
         let bytes = encode_message(&msg);
         assert!(bytes.starts_with(b"SIP/2.0 200 OK\r\n"));
         assert_eq!(decode_message(&bytes, &Limits::default()).unwrap(), msg);
+    }
+
+    #[test]
+    fn messages_appended_to_a_buffer_are_the_messages_encoded_alone() {
+        let request = SipMessage::Request(sample());
+        let response = SipMessage::Response(Response::to_request(&sample(), StatusCode::OK));
+        let mut out = b"left as it was".to_vec();
+        encode_message_into(&request, &mut out);
+        encode_message_into(&response, &mut out);
+        let expected = [
+            b"left as it was".to_vec(),
+            encode_message(&request),
+            encode_message(&response),
+        ]
+        .concat();
+        assert_eq!(out, expected);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::sink::{Measure, Sink};
 use super::sip_decode::syntax::{ascii_table, cut, pieces};
 use crate::ids::{CallId, Tag};
 use crate::sip::Replaces;
@@ -289,69 +290,68 @@ fn parse_port(text: &str) -> Result<u16, UriError> {
 
 /// Prints a URI canonically: scheme lower-cased, parameters and headers in order.
 /// For every URI [`parse_uri`] returns, parsing the printed text gives it back.
+/// Sized exactly (measured first): the text is often kept (`server::packed`).
 pub fn print_uri(uri: &Uri) -> String {
-    let mut out = String::new();
+    let mut size = Measure::default();
+    write_uri(&mut size, uri);
+    let mut out = String::with_capacity(size.0);
     write_uri(&mut out, uri);
     out
 }
 
 /// [`print_uri`] into `out` (the encoder writes a message into one buffer).
-pub(crate) fn write_uri(out: &mut String, uri: &Uri) {
+pub(crate) fn write_uri<S: Sink>(out: &mut S, uri: &Uri) {
     match uri {
         Uri::Sip(sip) => write_sip(out, sip),
         Uri::Tel(tel) => {
-            out.push_str("tel:");
-            out.push_str(&tel.number);
+            out.text("tel:");
+            out.text(&tel.number);
             push_uri_params(out, &tel.params);
         }
-        Uri::Other(s) => out.push_str(s),
+        Uri::Other(s) => out.text(s),
     }
 }
 
 /// A host as [`Host`]'s `Display` prints it, into `out`.
-pub(crate) fn write_host(out: &mut String, host: &Host) {
-    use std::fmt::Write as _;
+pub(crate) fn write_host<S: Sink>(out: &mut S, host: &Host) {
     match host {
-        Host::Name(n) => out.push_str(n),
-        Host::V4(a) => crate::decimal::push_ipv4(out, *a),
-        // Writing to a String cannot fail.
-        Host::V6(a) => {
-            let _ = write!(out, "[{a}]");
-        }
+        Host::Name(n) => out.text(n),
+        Host::V4(a) => out.ipv4(*a),
+        Host::V6(a) => out.ipv6_reference(*a),
     }
 }
 
-fn write_sip(out: &mut String, sip: &SipUri) {
-    out.push_str(if sip.secure { "sips:" } else { "sip:" });
+fn write_sip<S: Sink>(out: &mut S, sip: &SipUri) {
+    out.text(if sip.secure { "sips:" } else { "sip:" });
     if let Some(user) = &sip.user {
-        out.push_str(user);
+        out.text(user);
         if let Some(pw) = sip.password() {
-            out.push(':');
-            out.push_str(pw);
+            out.ascii(b':');
+            out.text(pw);
         }
-        out.push('@');
+        out.ascii(b'@');
     }
     write_host(out, &sip.host);
     if let Some(port) = sip.port {
-        out.push(':');
-        crate::decimal::push_decimal(out, u64::from(port));
+        out.ascii(b':');
+        out.decimal(u64::from(port));
     }
     push_uri_params(out, &sip.params);
     for (i, (name, value)) in sip.headers().iter().enumerate() {
-        out.push(if i == 0 { '?' } else { '&' });
-        out.push_str(name);
-        out.push('=');
-        out.push_str(value);
+        out.ascii(if i == 0 { b'?' } else { b'&' });
+        out.text(name);
+        out.ascii(b'=');
+        out.text(value);
     }
 }
 
-fn push_uri_params(out: &mut String, params: &[Param]) {
+fn push_uri_params<S: Sink>(out: &mut S, params: &[Param]) {
     for p in params {
-        out.push(';');
-        out.push_str(&p.name);
+        out.ascii(b';');
+        out.text(&p.name);
         if let Some(v) = &p.value {
-            out.push('=');
-            out.push_str(v);
+            out.ascii(b'=');
+            out.text(v);
         }
     }
 }

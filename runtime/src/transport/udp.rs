@@ -42,7 +42,7 @@ use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use super::udp_send::{self, Datagram, Payload, UdpSender, QUEUE_BATCHES, SEND_BATCH};
+use super::udp_send::{self, Datagram, Encoded, Payload, UdpSender, QUEUE_BATCHES, SEND_BATCH};
 
 /// The largest datagram we accept (the IPv4 UDP payload limit): the size of each
 /// receive buffer.
@@ -80,8 +80,9 @@ pub struct UdpListener {
     inline_max: usize,
     /// The headers `sendmmsg` fills when the loop sends itself.
     send_headers: MultiHeaders<SockaddrStorage>,
-    /// What the loop encoded to send itself (emptied by each flush).
-    encoded: Vec<(SocketAddr, Vec<u8>)>,
+    /// What the loop encoded to send itself (emptied by each flush, its buffer
+    /// kept).
+    encoded: Encoded,
 }
 
 impl std::fmt::Debug for UdpListener {
@@ -134,7 +135,7 @@ impl UdpListener {
             sender,
             inline_max: udp_send::INLINE_MAX,
             send_headers: MultiHeaders::preallocate(SEND_BATCH, None),
-            encoded: Vec::with_capacity(SEND_BATCH),
+            encoded: Encoded::default(),
         };
         Ok((listener, rx))
     }
@@ -247,7 +248,7 @@ impl UdpListener {
             return;
         }
         if self.out.len() <= self.inline_max && self.sender.idle() {
-            udp_send::encode(self.out.drain(..), &mut self.encoded);
+            self.encoded.extend(self.out.drain(..));
             udp_send::send_all(
                 self.socket.get_ref(),
                 self.conn,

@@ -3,7 +3,7 @@
 //! (messages still as the core's shared values, or bytes the core printed itself);
 //! the thread encodes them and hands them to the kernel with `sendmmsg`. Unless the
 //! batch is small and the thread idle: then the loop encodes and sends it itself
-//! (`UdpListener::flush`, with this module's [`encode`] and [`send_all`]).
+//! (`UdpListener::flush`, with this module's [`Encoded`] and [`send_all`]).
 //!
 //! Why a thread: the loop thread set cpmd's ceiling, and a third of its time went to
 //! sending: the encoding of each message and, in `sendmmsg`, the kernel's whole path
@@ -189,14 +189,14 @@ fn run(
     held: &AtomicUsize,
 ) {
     let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(SEND_BATCH, None);
-    let mut out: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(SEND_BATCH);
+    let mut out = Encoded::default();
     while let Ok(batch) = rx.recv() {
-        encode(batch, &mut out);
+        out.extend(batch);
         let mut taken = 1;
         while out.len() < SEND_BATCH {
             match rx.try_recv() {
                 Ok(batch) => {
-                    encode(batch, &mut out);
+                    out.extend(batch);
                     taken += 1;
                 }
                 Err(_) => break,
@@ -209,22 +209,82 @@ fn run(
     }
 }
 
-/// Encodes `batch` onto `out`, in order (a message with the core's encoder, raw
-/// bytes as they are).
-pub(crate) fn encode(
-    batch: impl IntoIterator<Item = Datagram>,
-    out: &mut Vec<(SocketAddr, Vec<u8>)>,
-) {
-    for (peer, payload) in batch {
-        let bytes = match payload {
+/// Most bytes an [`Encoded`] keeps between rounds: a round that encoded more (large
+/// MESSAGE bodies, many datagrams) gives the rest back.
+pub(crate) const KEPT_BYTES: usize = 256 << 10;
+
+/// Datagrams encoded for one round of `sendmmsg`, in order, all in one buffer that
+/// is kept from round to round: the core's encoder appends each message to it
+/// (`wire::encode_message_into`), where a buffer per message was an allocation and
+/// a free each (bench/README.md, "Session 15").
+#[derive(Debug, Default)]
+pub(crate) struct Encoded {
+    /// The datagrams' bytes, one after the other.
+    bytes: Vec<u8>,
+    /// Each datagram's destination and where its bytes end (they start where the
+    /// previous datagram's end).
+    ends: Vec<(SocketAddr, usize)>,
+}
+
+impl Encoded {
+    /// Encodes one datagram after the others: a message with the core's encoder,
+    /// raw bytes copied as they are.
+    pub(crate) fn push(&mut self, peer: SocketAddr, payload: Payload) {
+        let start = self.bytes.len();
+        match payload {
             Payload::Message(message) => {
-                let bytes = cpmd_core::wire::encode_message(&message);
-                tracing::trace!(%peer, text = %String::from_utf8_lossy(&bytes), "send");
-                bytes
+                cpmd_core::wire::encode_message_into(&message, &mut self.bytes);
             }
-            Payload::Raw(bytes) => bytes,
+            Payload::Raw(bytes) => self.bytes.extend_from_slice(&bytes),
+        }
+        tracing::trace!(%peer, text = %String::from_utf8_lossy(self.bytes.get(start..).unwrap_or_default()), "send");
+        self.ends.push((peer, self.bytes.len()));
+    }
+
+    /// Encodes `batch` after what is there, in order.
+    pub(crate) fn extend(&mut self, batch: impl IntoIterator<Item = Datagram>) {
+        for (peer, payload) in batch {
+            self.push(peer, payload);
+        }
+    }
+
+    /// How many datagrams are encoded.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The room the byte buffer keeps (tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// Forgets the datagrams, keeping the buffers (up to [`KEPT_BYTES`]).
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.bytes.shrink_to(KEPT_BYTES);
+    }
+
+    /// The datagrams from the `from`th on: destination and bytes.
+    pub(crate) fn datagrams_from(
+        &self,
+        from: usize,
+    ) -> impl Iterator<Item = (SocketAddr, &[u8])> + '_ {
+        let start = |i: usize| match i.checked_sub(1) {
+            Some(before) => self.ends.get(before).map_or(0, |&(_, end)| end),
+            None => 0,
         };
-        out.push((peer, bytes));
+        let first = start(from);
+        self.ends
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .scan(first, |start, &(peer, end)| {
+                let bytes = self.bytes.get(*start..end).unwrap_or_default();
+                *start = end;
+                Some((peer, bytes))
+            })
     }
 }
 
@@ -235,21 +295,27 @@ pub(crate) fn send_all(
     socket: &std::net::UdpSocket,
     conn: ConnId,
     headers: &mut MultiHeaders<SockaddrStorage>,
-    out: &[(SocketAddr, Vec<u8>)],
+    out: &Encoded,
 ) {
     let fd = socket.as_raw_fd();
     let mut next = 0;
     while next < out.len() {
-        let chunk = &out[next..out.len().min(next + SEND_BATCH)];
         // On the stack: two `Vec`s per flush were an allocation and a free each.
         let mut slices: [[IoSlice<'_>; 1]; SEND_BATCH] =
             std::array::from_fn(|_| [IoSlice::new(&[])]);
         let mut addrs: [Option<SockaddrStorage>; SEND_BATCH] = [None; SEND_BATCH];
-        for ((slice, addr), (peer, bytes)) in slices.iter_mut().zip(&mut addrs).zip(chunk) {
+        let mut n = 0;
+        let mut first = None;
+        for ((slice, addr), (peer, bytes)) in slices
+            .iter_mut()
+            .zip(&mut addrs)
+            .zip(out.datagrams_from(next))
+        {
             *slice = [IoSlice::new(bytes)];
-            *addr = Some(SockaddrStorage::from(*peer));
+            *addr = Some(SockaddrStorage::from(peer));
+            first.get_or_insert(peer);
+            n += 1;
         }
-        let n = chunk.len();
         let sent = sendmmsg(
             fd,
             headers,
@@ -266,7 +332,7 @@ pub(crate) fn send_all(
             Err(e) => {
                 // The first of the chunk failed (a later failure shows as a short
                 // count, and is reported by the retry from there).
-                if let Some((peer, _)) = chunk.first() {
+                if let Some(peer) = first {
                     tracing::warn!(conn = %conn, %peer, error = %e, "udp send failed");
                 }
                 next += 1;

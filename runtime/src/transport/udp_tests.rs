@@ -269,3 +269,47 @@ async fn a_small_batch_is_sent_on_the_loop_only_while_the_thread_holds_nothing()
     assert_eq!(next(&a), b"7");
     l.stop_sending();
 }
+
+/// One round's datagrams in one buffer: each is read back as it was encoded
+/// (messages with the core's encoder, raw bytes as they were), from any index on,
+/// and a round that grew the buffer past what is kept gives the rest back.
+#[test]
+fn encoded_datagrams_read_back_as_encoded_from_any_index() {
+    use super::udp_send::Encoded;
+    let a: SocketAddr = "127.0.0.1:5061".parse().unwrap();
+    let b: SocketAddr = "127.0.0.1:5062".parse().unwrap();
+    let message = cpmd_core::wire::decode_message(
+        b"OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\n\
+          Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\n\
+          Call-ID: c1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        &cpmd_core::wire::Limits::default(),
+    )
+    .unwrap();
+    let expected: Vec<(SocketAddr, Vec<u8>)> = vec![
+        (a, b"first".to_vec()),
+        (b, cpmd_core::wire::encode_message(&message)),
+        (a, Vec::new()),
+        (b, vec![b'x'; 300_000]),
+        (a, b"last".to_vec()),
+    ];
+    let mut out = Encoded::default();
+    for (i, (peer, bytes)) in expected.iter().enumerate() {
+        let payload = if i == 1 {
+            Payload::Message(cpmd_core::shared::Shared::new(message.clone()))
+        } else {
+            Payload::Raw(bytes.clone())
+        };
+        out.push(*peer, payload);
+    }
+    assert_eq!(out.len(), expected.len());
+    for from in 0..=expected.len() {
+        let got: Vec<(SocketAddr, Vec<u8>)> = out
+            .datagrams_from(from)
+            .map(|(p, bytes)| (p, bytes.to_vec()))
+            .collect();
+        assert_eq!(got, expected[from..], "from {from}");
+    }
+    out.clear();
+    assert_eq!(out.len(), 0);
+    assert!(out.capacity() <= super::udp_send::KEPT_BYTES);
+}
