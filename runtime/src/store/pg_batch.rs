@@ -113,8 +113,8 @@ struct Known {
 
 impl Known {
     /// Empty, with room for what a batch of `n` records makes: the sets of a
-    /// plan grown from nothing were rehashed ~50 times a batch (~9k of the
-    /// writer's ~93k instructions per seal).
+    /// plan grown from nothing were rehashed ~50 times a batch (~10k of the
+    /// writer's ~93k instructions per seal, callgrind: bench/README.md).
     fn with_capacity(n: usize) -> Self {
         Self {
             users: HashSet::with_capacity(n),
