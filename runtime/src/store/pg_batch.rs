@@ -68,7 +68,7 @@
 //! covers that commit (the `COMMIT` itself does not wait for it: `pg_flush.rs`,
 //! STORE-12).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{btree_map, BTreeMap, HashMap, HashSet};
 
 use cpmd_core::server::{
     HistoryObject, Record, SessionKey, SessionType, StoreError, StoredMessage,
@@ -112,6 +112,18 @@ struct Known {
 }
 
 impl Known {
+    /// Empty, with room for what a batch of `n` records makes: the sets of a
+    /// plan grown from nothing were rehashed ~50 times a batch (~10k of the
+    /// writer's ~93k instructions per seal, callgrind: bench/README.md).
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            users: HashSet::with_capacity(n),
+            mailboxes: HashSet::with_capacity(2 * n),
+            conversations: HashSet::with_capacity(n),
+            open: HashMap::new(),
+        }
+    }
+
     fn len(&self) -> usize {
         self.users.len() + self.mailboxes.len() + self.conversations.len() + self.open.len()
     }
@@ -147,6 +159,10 @@ struct EntryRow {
     /// A sealed 1-to-1's info object of this size, printed from its session's
     /// row when read (`raw` empty: `ops::FROM_SESSION_ROW`).
     from_row: Option<usize>,
+    /// Its folder is one the batch makes (`Plan::fresh_folders`): the entry goes
+    /// with that folder's insert. Kept here so that `Plan::finish` sorts the
+    /// entries without a look-up (and two key copies) each.
+    fresh: bool,
 }
 
 /// The columns of the batch's new `messages` rows.
@@ -265,19 +281,18 @@ struct Plan<'a> {
     /// `(session id, position, user, state)`.
     participants: Vec<(i64, i64, String, String)>,
     /// Entries filed per mailbox and per user so far: the next entry's place in
-    /// its mailbox's UIDs and its user's MODSEQs.
-    uids: BTreeMap<(String, String), i64>,
+    /// its mailbox's UIDs and its user's MODSEQs; with the mailbox, whether it is
+    /// one of `fresh_folders` (its UIDs reserved as it is made).
+    uids: BTreeMap<(String, String), (i64, bool)>,
     modseqs: BTreeMap<String, i64>,
     answers: Vec<Result<(), StoreError>>,
     created: Known,
     opened: HashMap<Key, i64>,
     sealed: HashSet<Key>,
-    /// The folders the batch files into, each once, in the order first filed.
+    /// The folders the batch files into, each once, in the order first filed:
+    /// pushed by [`Plan::entry`] when its folder has no place in `uids` yet (a
+    /// set of its own cost two key copies and a hash per entry).
     changes: Vec<MailChange>,
-    /// `(user, mailbox)` of each of `changes`: a batch of 256 seals files into
-    /// 512 folders, and looking each up in the list was a quadratic scan (a fifth
-    /// of the writer's instructions per seal, `Plan::folder`).
-    changed: HashSet<(String, String)>,
 }
 
 /// A batch the pipelined path leaves to the shared one.
@@ -338,13 +353,21 @@ impl Filed {
 impl Plan<'_> {
     /// An entry for `uri`'s `mailbox`: its places among the batch's UIDs of the
     /// mailbox and MODSEQs of the user.
-    fn entry(&mut self, uri: &str, mailbox: &str, flags: i64, object: Filed) {
-        let k = self
-            .uids
-            .entry((uri.to_owned(), mailbox.to_owned()))
-            .or_insert(0);
-        let place_uid = *k;
-        *k += 1;
+    /// `fresh`: the folder is one the batch makes ([`Plan::folder`]'s answer).
+    fn entry(&mut self, uri: &str, mailbox: &str, fresh: bool, flags: i64, object: Filed) {
+        let k = match self.uids.entry((uri.to_owned(), mailbox.to_owned())) {
+            btree_map::Entry::Occupied(o) => o.into_mut(),
+            btree_map::Entry::Vacant(v) => {
+                // The first entry the batch files into this folder.
+                self.changes.push(MailChange {
+                    user: UserUri::new_canonical(uri),
+                    mailbox: mailbox.to_owned(),
+                });
+                v.insert((0, fresh))
+            }
+        };
+        let place_uid = k.0;
+        k.0 += 1;
         let j = self.modseqs.entry(uri.to_owned()).or_insert(0);
         let place_modseq = *j;
         *j += 1;
@@ -359,6 +382,7 @@ impl Plan<'_> {
             raw: object.raw,
             elsewhere: object.elsewhere,
             from_row: object.from_row,
+            fresh,
         });
     }
 
@@ -445,8 +469,8 @@ impl Plan<'_> {
         // The reservations: every mailbox and user an entry goes to, in key order.
         if !self.uids.is_empty() {
             let mut cols = (Vec::new(), Vec::new(), Vec::new());
-            for ((uri, mailbox), n) in &self.uids {
-                if self.fresh_folders.contains(&(uri.clone(), mailbox.clone())) {
+            for ((uri, mailbox), (n, fresh)) in &self.uids {
+                if *fresh {
                     continue; // reserved as it was made
                 }
                 cols.0.push(uri.clone());
@@ -497,10 +521,7 @@ impl Plan<'_> {
         // their own.
         let (fresh, rows): (Vec<EntryRow>, Vec<EntryRow>) = std::mem::take(&mut self.entries)
             .into_iter()
-            .partition(|e| {
-                self.fresh_folders
-                    .contains(&(e.uri.clone(), e.mailbox.clone()))
-            });
+            .partition(|e| e.fresh);
         if fresh.is_empty() {
             if !filed.is_empty() {
                 out.push(self.filed_folders(filed, uid_validity));
@@ -602,7 +623,7 @@ impl Plan<'_> {
             // `place` gets the old `uid_next + place`; the user's MODSEQ
             // counter ends `count` higher and the entry at `place` gets
             // `old + place + 1`.
-            let uids = self.uids[&(e.uri.clone(), e.mailbox.clone())];
+            let (uids, _) = self.uids[&(e.uri.clone(), e.mailbox.clone())];
             let modseqs = self.modseqs[&e.uri];
             uoff.push(uids - e.place_uid);
             moff.push(modseqs - 1 - e.place_modseq);
@@ -645,7 +666,7 @@ impl Plan<'_> {
         let n = filed.len();
         let counts: Vec<i64> = filed
             .iter()
-            .map(|k| self.uids.get(k).copied().unwrap_or(0))
+            .map(|k| self.uids.get(k).map_or(0, |(n, _)| *n))
             .collect();
         let (uris, names): (Vec<String>, Vec<String>) = filed.into_iter().unzip();
         (
@@ -691,18 +712,24 @@ impl Plan<'_> {
     }
 
     /// The user and the folder of session `key` (as `Ops::add_entry`: not its
-    /// parent, the conversation folder, which has no row: STORE-15).
-    fn folder(&mut self, uri: &str, mailbox: &str, key: &Key) {
+    /// parent, the conversation folder, which has no row: STORE-15); `true` when
+    /// the folder is one the batch makes for a session it creates
+    /// (`fresh_folders`), which its entries are inserted with.
+    fn folder(&mut self, uri: &str, mailbox: &str, key: &Key) -> bool {
         self.user(uri);
-        if self.mailbox(uri, mailbox) && self.fresh.contains(key) {
-            self.fresh_folders
-                .insert((uri.to_owned(), mailbox.to_owned()));
-        }
-        if self.changed.insert((uri.to_owned(), mailbox.to_owned())) {
-            self.changes.push(MailChange {
-                user: UserUri::new_canonical(uri),
-                mailbox: mailbox.to_owned(),
-            });
+        if self.mailbox(uri, mailbox) {
+            let fresh = self.fresh.contains(key);
+            if fresh {
+                self.fresh_folders
+                    .insert((uri.to_owned(), mailbox.to_owned()));
+            }
+            fresh
+        } else {
+            // Made before (or earlier in this batch, then perhaps fresh).
+            !self.fresh_folders.is_empty()
+                && self
+                    .fresh_folders
+                    .contains(&(uri.to_owned(), mailbox.to_owned()))
         }
     }
 
@@ -828,9 +855,9 @@ impl Plan<'_> {
     }
 
     fn file_message(&mut self, key: &Key, uri: &str, mailbox: &str, flags: i64, object: Filed) {
-        self.folder(uri, mailbox, key);
+        let fresh = self.folder(uri, mailbox, key);
         let size = i64::try_from(object.raw.len()).unwrap_or(i64::MAX);
-        self.entry(uri, mailbox, flags, object);
+        self.entry(uri, mailbox, fresh, flags, object);
         self.charge(uri, size);
     }
 
@@ -908,13 +935,13 @@ impl Plan<'_> {
             layout::session_info_object(info, false)
         };
         for p in &parties {
-            self.folder(p, &mailbox, &key);
+            let fresh = self.folder(p, &mailbox, &key);
             let object = if one_to_one {
                 Filed::from_session_row(id, raw.len())
             } else {
                 Filed::whole("info", id, raw.clone())
             };
-            self.entry(p, &mailbox, 0, object);
+            self.entry(p, &mailbox, fresh, 0, object);
         }
         if info.session_type == SessionType::AdHoc && !h.participants.is_empty() {
             let raw = layout::group_state_object(
@@ -925,8 +952,14 @@ impl Plan<'_> {
                 &self.date_time,
             );
             for p in &parties {
-                self.folder(p, &mailbox, &key);
-                self.entry(p, &mailbox, 0, Filed::whole("group_state", id, raw.clone()));
+                let fresh = self.folder(p, &mailbox, &key);
+                self.entry(
+                    p,
+                    &mailbox,
+                    fresh,
+                    0,
+                    Filed::whole("group_state", id, raw.clone()),
+                );
             }
         }
         self.opened.remove(&key);
@@ -1129,6 +1162,9 @@ impl PgBatchWriter {
         }
         let nothing = Known::default();
         let now = unix_now();
+        // Room for what a batch of seals of new sessions makes (two folders
+        // each, filed into once each), so no set is rehashed while it fills.
+        let n = batch.len();
         let mut plan = Plan {
             known: &self.known,
             prior: prior.map_or(&nothing, |p| &p.created),
@@ -1147,8 +1183,8 @@ impl PgBatchWriter {
             new_mailboxes: Vec::new(),
             new_conversations: Vec::new(),
             new_sessions: Vec::new(),
-            fresh: HashSet::new(),
-            fresh_folders: HashSet::new(),
+            fresh: HashSet::with_capacity(n),
+            fresh_folders: HashSet::with_capacity(2 * n),
             existing_conversations: facts.conversations,
             new_messages: MessageRows::default(),
             entries: Vec::new(),
@@ -1160,13 +1196,12 @@ impl PgBatchWriter {
             uids: BTreeMap::new(),
             modseqs: BTreeMap::new(),
             answers: Vec::new(),
-            created: Known::default(),
-            opened: HashMap::new(),
-            sealed: HashSet::new(),
-            changes: Vec::new(),
-            changed: HashSet::new(),
+            created: Known::with_capacity(n),
+            opened: HashMap::with_capacity(n),
+            sealed: HashSet::with_capacity(n),
+            changes: Vec::with_capacity(2 * n),
         };
-        let mut touched = HashSet::new();
+        let mut touched = HashSet::with_capacity(n);
         for job in batch {
             let planned = match job {
                 StoreJob::Persist(_, Record::Message(m)) => {

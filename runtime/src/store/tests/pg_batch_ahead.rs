@@ -278,3 +278,57 @@ fn a_batch_planned_on_one_that_failed_is_planned_again() {
         12
     );
 }
+
+/// The change feed hears of each folder a pipelined batch files into once, in
+/// the order the batch first files into it (`Plan::entry` announces a folder
+/// when it gets its first entry of the batch), and only after the commit.
+#[test]
+fn a_batch_announces_each_folder_it_files_into_once_in_order() {
+    let Some((_place, url)) = opened("ahead_changes") else {
+        return;
+    };
+    let (feed, mut heard) = broadcast::channel(1024);
+    let conn = postgres::PgConn::connect_driven(&url).expect("connects");
+    let mut writer = pg_batch::PgBatchWriter::new(HistoryWriter::new(conn, 0, feed.clone()), feed);
+    let (a, b) = (session(0), session(1));
+    let batch = vec![
+        StoreJob::Persist(
+            StoreTicket::new(1),
+            message(a.clone(), 1, alice(), &[bob()]),
+        ),
+        StoreJob::Persist(
+            StoreTicket::new(2),
+            message(b.clone(), 1, bob(), &[alice(), carol()]),
+        ),
+        StoreJob::Persist(
+            StoreTicket::new(3),
+            message(a.clone(), 2, bob(), &[alice()]),
+        ),
+        StoreJob::Persist(
+            StoreTicket::new(4),
+            message(b.clone(), 2, carol(), &[bob()]),
+        ),
+    ];
+    for answer in write_ahead(&mut writer, vec![batch]) {
+        answer.expect("stored");
+    }
+    assert_eq!(writer.pipelined_batches(), 1, "written the pipelined way");
+    let folder = |k: &SessionKey| {
+        layout::session_mailbox(k.conversation_id.as_str(), k.contribution_id.as_str())
+    };
+    let expected: Vec<(String, String)> = [
+        (alice(), folder(&a)),
+        (bob(), folder(&a)),
+        (bob(), folder(&b)),
+        (alice(), folder(&b)),
+        (carol(), folder(&b)),
+    ]
+    .into_iter()
+    .map(|(u, m)| (u.as_str().to_owned(), m))
+    .collect();
+    let mut got = Vec::new();
+    while let Ok(change) = heard.try_recv() {
+        got.push((change.user.as_str().to_owned(), change.mailbox));
+    }
+    assert_eq!(got, expected);
+}
