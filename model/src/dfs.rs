@@ -563,41 +563,8 @@ mod tests {
             transport: Transport::Udp,
             ..Setup::base(msgs)
         };
-        let cases: Vec<(Setup, Mutation)> = vec![
-            (small(1), Mutation::AckBeforeStore),
-            (small(2), Mutation::DeliverOnStore),
-            (small(1), Mutation::SilentDropOnClosedLeg),
-            (small(1), Mutation::SealOnByeArrival),
-            (small(2), Mutation::HistoryInStoreOrder),
-            (small(0), Mutation::OkBeforeDurableSeal),
-            (
-                Setup {
-                    silent_a: true,
-                    ..small(0)
-                },
-                Mutation::IgnoreByeWait,
-            ),
-            (
-                Setup {
-                    attacker: true,
-                    ..small(0)
-                },
-                Mutation::ReplaceWithoutAuth,
-            ),
-            (
-                Setup {
-                    extend: true,
-                    ..small(0)
-                },
-                Mutation::ReuseContributionId,
-            ),
-            (
-                Setup {
-                    glare: true,
-                    ..small(0)
-                },
-                Mutation::UnansweredGlareBye,
-            ),
+        let mut cases = crate::por_tests::mutant_cases(small);
+        cases.extend([
             (
                 Setup {
                     dups: 1,
@@ -614,7 +581,7 @@ mod tests {
                 },
                 Mutation::AckBeforeStore,
             ),
-        ];
+        ]);
         for (setup, mutation) in cases {
             let expected = crate::properties::expected_violation(mutation).expect("a mutant");
             for (por, por_server) in [(false, false), (true, false), (true, true)] {

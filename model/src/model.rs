@@ -41,6 +41,7 @@ pub use group_races::{props as race_props, RaceAction, RaceState, Races};
 pub use invitee_answers::refused_then_sealed;
 #[cfg(test)]
 pub(crate) use por::canonical_outcome;
+pub(crate) use por::on_packet;
 
 /// The model's one clock value.
 pub const NOW: Time = Time::from_ms(1_000);

@@ -440,12 +440,10 @@ fn no_property_reads_why_a_one_to_one_message_failed() {
     assert_eq!(changed, names::MSG_1);
 }
 
-/// Each mutant of a configuration the reduction applies to, as `tests.rs` runs it,
-/// with the reduction on, over TCP (as pinned) and over UDP.
-#[test]
-fn mutants_still_break_their_properties_with_the_reduction() {
-    let small = |msgs| reduced(Setup::base(msgs));
-    let cases: Vec<(Setup, Mutation)> = vec![
+/// The mutants of the configurations the reduction applies to, each on the
+/// configuration `small(msgs)` makes (also the sleep sets' test in `dfs.rs`).
+pub(crate) fn mutant_cases(small: impl Fn(u8) -> Setup) -> Vec<(Setup, Mutation)> {
+    vec![
         (small(1), Mutation::AckBeforeStore),
         (small(2), Mutation::DeliverOnStore),
         (small(1), Mutation::SilentDropOnClosedLeg),
@@ -480,7 +478,15 @@ fn mutants_still_break_their_properties_with_the_reduction() {
             },
             Mutation::UnansweredGlareBye,
         ),
-    ];
+    ]
+}
+
+/// Each mutant of a configuration the reduction applies to, as `tests.rs` runs it,
+/// with the reduction on, over TCP (as pinned) and over UDP.
+#[test]
+fn mutants_still_break_their_properties_with_the_reduction() {
+    let small = |msgs| reduced(Setup::base(msgs));
+    let cases = mutant_cases(small);
     for (setup, mutation) in cases {
         for setup in [setup, server_side(setup)] {
             assert_breaks(setup, mutation);

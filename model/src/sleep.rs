@@ -71,7 +71,7 @@ use cpmd_core::server::Transport;
 use cpmd_core::sip::{Method, SipMessage};
 use cpmd_core::Timer;
 
-use crate::model::{Action, CpmModel, Node, Packet, Races, State};
+use crate::model::{on_packet, Action, CpmModel, Node, Packet, Races, State};
 use crate::terminal::Term;
 
 /// What an action touches: resource bits, and the packet it is a fate of.
@@ -210,42 +210,11 @@ fn footprint(model: &CpmModel, st: &State, a: &Action) -> Footprint {
     Footprint { bits, packet }
 }
 
-/// The packet an action is a fate of. Exhaustive, so a new action on a packet
-/// cannot be missed.
-fn packet_index(a: &Action) -> Option<usize> {
-    match a {
-        Action::Deliver(i)
-        | Action::Drop(i)
-        | Action::Duplicate(i)
-        | Action::IgnoreBye(i)
-        | Action::Decline(i)
-        | Action::NoAnswer(i) => Some(*i),
-        Action::Fire(_)
-        | Action::StoreOk(_)
-        | Action::StoreFail(_)
-        | Action::Chat(..)
-        | Action::Extend
-        | Action::Bye(_)
-        | Action::Retransmit(_)
-        | Action::Attack
-        | Action::Leave(_)
-        | Action::ChunkEnd(_)
-        | Action::Abort(_)
-        | Action::Refer(_)
-        | Action::Race(_)
-        | Action::Restart(_)
-        | Action::Cancel
-        | Action::WrongPath(_)
-        | Action::MsrpBreak(_)
-        | Action::MsrpRebind(_) => None,
-    }
-}
-
 /// Whether action `a` of state `sa` and action `b` of state `sb` are the same move:
 /// the same kind on an equal packet (a packet's index moves from state to state), or
 /// the same action.
 pub fn same(sa: &State, a: &Action, sb: &State, b: &Action) -> bool {
-    match (packet_index(a), packet_index(b)) {
+    match (on_packet(a), on_packet(b)) {
         (Some(i), Some(j)) => {
             std::mem::discriminant(a) == std::mem::discriminant(b) && sa.net[i] == sb.net[j]
         }

@@ -922,8 +922,8 @@ fn refused_for_good(st: &State, p: &Packet) -> bool {
         && st.ghost.seal_durable
 }
 
-/// The packet an action is the fate of.
-fn on_packet(a: &Action) -> Option<usize> {
+/// The packet an action is the fate of (also the sleep sets' `sleep.rs`).
+pub(crate) fn on_packet(a: &Action) -> Option<usize> {
     packet_of(a).map(|(i, _)| i)
 }
 
