@@ -461,21 +461,28 @@ mod tests {
         (f.unique, f.states, f.max_depth, d)
     }
 
-    /// The same unique states, states, depth and discovery paths as stateright's
-    /// DFS: over UDP with a loss, a retransmission and a store failure (`lossy`),
-    /// over TCP with glare (`ci`), with the reductions (`combined`'s pinned lossy
-    /// extension) and for a mutant (a violation's path).
-    #[test]
-    fn the_search_is_stateright_s() {
-        let mut reduced = configs::by_name("combined").expect("combined");
+    /// `combined`'s pinned lossy extension (`por_tests.rs`): no message, glare,
+    /// silent A or attacker; the reductions on.
+    fn pinned_lossy_extension() -> Setup {
+        let mut setup = configs::by_name("combined").expect("combined");
         for (k, v) in [
             ("msgs", "0"),
             ("glare", "false"),
             ("silent_a", "false"),
             ("attacker", "false"),
         ] {
-            assert!(configs::tweak(&mut reduced, k, v));
+            assert!(configs::tweak(&mut setup, k, v));
         }
+        setup
+    }
+
+    /// The same unique states, states, depth and discovery paths as stateright's
+    /// DFS: over UDP with a loss, a retransmission and a store failure (`lossy`),
+    /// over TCP with glare (`ci`), with the reductions (`combined`'s pinned lossy
+    /// extension) and for a mutant (a violation's path).
+    #[test]
+    fn the_search_is_stateright_s() {
+        let reduced = pinned_lossy_extension();
         let setups: [Setup; 4] = [
             configs::lossy(),
             configs::ci(),
@@ -538,15 +545,7 @@ mod tests {
     /// model/README.md, "Session 15".)
     #[test]
     fn sleep_sets_keep_the_pinned_lossy_extension() {
-        let mut setup = configs::by_name("combined").expect("combined");
-        for (k, v) in [
-            ("msgs", "0"),
-            ("glare", "false"),
-            ("silent_a", "false"),
-            ("attacker", "false"),
-        ] {
-            assert!(configs::tweak(&mut setup, k, v));
-        }
+        let setup = pinned_lossy_extension();
         let (unique, states, found) = run(setup, false);
         let (unique_s, states_s, found_s) = run(setup, true);
         assert_eq!((unique_s, unique), (14_677, 14_677));

@@ -326,6 +326,15 @@ fn the_check_fails_without_the_companion() {
     eprintln!("{why}");
 }
 
+/// `lossy` without a retransmission, checked: every receipt stands alone, as
+/// `first_por_failure` takes them.
+fn lossy_alone() -> CpmModel {
+    CpmModel::new(checked(Setup {
+        retransmits: 0,
+        ..configs::lossy()
+    }))
+}
+
 /// Session 15: the caller's 2xx that creates its group dialog is safe over UDP
 /// when the focus never sends a BYE on that dialog (no leaves, no declines; REFERs
 /// and the group races are outside the reduction). The same for the 2xx that
@@ -335,11 +344,7 @@ fn the_check_fails_without_the_companion() {
 #[test]
 fn the_check_fails_when_the_one_to_ones_2xx_is_taken() {
     use cpmd_core::sip::{Method, SipMessage};
-    let setup = Setup {
-        retransmits: 0,
-        ..configs::lossy()
-    };
-    let model = CpmModel::new(checked(setup));
+    let model = lossy_alone();
     let creating = |st: &crate::model::State, i: usize| {
         let p = &st.net[i];
         p.dst == Node::T(crate::terminal::Term::A)
@@ -360,11 +365,7 @@ fn the_check_fails_when_the_one_to_ones_2xx_is_taken() {
 #[test]
 fn the_check_fails_on_a_bye_that_disables_a_move() {
     use cpmd_core::sip::{Method, SipMessage};
-    let setup = Setup {
-        retransmits: 0,
-        ..configs::lossy()
-    };
-    let model = CpmModel::new(checked(setup));
+    let model = lossy_alone();
     let any_bye = |st: &crate::model::State, i: usize| {
         let p = &st.net[i];
         p.dst != Node::Server

@@ -63,7 +63,7 @@ fn seeded(place: &Place) -> (OpenStore, Vec<String>) {
 }
 
 /// Pages through alice's mailboxes under `prefix`, `limit` rows at a time.
-fn all_pages(store: &OpenStore, prefix: &str, limit: usize) -> Vec<ListPage> {
+pub(super) fn all_pages(store: &OpenStore, prefix: &str, limit: usize) -> Vec<ListPage> {
     let mut pages = Vec::new();
     let mut after: Option<String> = None;
     loop {
